@@ -1,0 +1,696 @@
+"""CLIP backbones over open_clip: load, preprocess, encode images and texts.
+
+:func:`load_backbone` is the one entry point. It accepts any open_clip model name
+(``"ViT-B-32"``, ``"RN50"``, ...), an ``hf-hub:`` id, or a bottlekit architecture
+registered through open_clip's own config mechanism (the JSON files in
+``bottlekit/model_configs`` and anything passed to :func:`register_model_config`).
+Weights come from an open_clip pretrained tag (resolved through open_clip's own
+download and cache path), a local checkpoint file, weights shipped inside bottlekit
+(``"world-tiny"``), or random initialisation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+from tqdm.auto import tqdm
+
+from bottlekit.images import ImageSource, as_image_source
+
+__all__ = [
+    "Backbone",
+    "WeightsNotFoundError",
+    "list_backbones",
+    "load_backbone",
+    "register_model_config",
+]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+MODEL_CONFIG_DIR = _PACKAGE_DIR / "model_configs"
+#: Weights that ship inside the package, loaded by default for these names.
+SHIPPED_WEIGHTS: dict[str, Path] = {
+    "world-tiny": _PACKAGE_DIR / "world" / "weights" / "world-tiny.safetensors",
+}
+SHIPPED_TAG = "bottlekit"
+RANDOM_TAG = "random"
+
+HF_HUB_PREFIX = "hf-hub:"
+LOCAL_DIR_PREFIX = "local-dir:"
+_HF_DEFAULT_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_HF_CONFIG = "open_clip_config.json"
+
+if MODEL_CONFIG_DIR.is_dir():
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Pretrained weights were asked for but are not available on this machine."""
+
+
+def register_model_config(path: str | os.PathLike) -> list[str]:
+    """Register open_clip model configs (a JSON file or a folder of them).
+
+    Uses open_clip's own mechanism (``open_clip.add_model_config``); the model name
+    is the file stem. After registration the name works with :func:`load_backbone`
+    and with every open_clip function.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.json`` model config in open_clip's format (``embed_dim``,
+        ``vision_cfg``, ``text_cfg``) or a folder of them.
+
+    Returns
+    -------
+    list of str
+        The names registered.
+
+    Examples
+    --------
+    >>> register_model_config("configs/my-tiny-vit.json")  # doctest: +SKIP
+    ['my-tiny-vit']
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.json"))
+    elif p.is_file() and p.suffix == ".json":
+        files = [p]
+    else:
+        raise ValueError(f"path: {str(p)!r} is neither a .json model config nor a folder")
+    for f in files:
+        try:
+            cfg = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from e
+        missing = {"embed_dim", "vision_cfg", "text_cfg"} - set(cfg)
+        if missing:
+            raise ValueError(
+                f"path: model config {str(f)!r} lacks the keys {sorted(missing)} "
+                "that open_clip needs"
+            )
+    open_clip.add_model_config(p)
+    return [f.stem for f in files]
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(device)!r} requested but CUDA is not available")
+    return dev
+
+
+def _check_model_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, got {name!r}")
+    if name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
+        return name
+    cleaned = name.replace("/", "-")
+    known = open_clip.list_models()
+    if cleaned not in known:
+        close = difflib.get_close_matches(cleaned, known, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"name: unknown backbone {name!r}.{hint} See `bottlekit backbones` or "
+            "open_clip.list_models() for the names, or register a config with "
+            "bottlekit.register_model_config()."
+        )
+    return cleaned
+
+
+def _offline() -> bool:
+    flag = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("BOTTLEKIT_OFFLINE", "")
+    return flag.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hf_cache_dir(cache_dir: str | None) -> str:
+    if cache_dir:
+        return cache_dir
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _cached_hf_file(repo_id: str, filename: str, cache_dir: str | None) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+    return found if isinstance(found, str) and os.path.isfile(found) else None
+
+
+def _tag_candidates(cfg: dict) -> list[tuple[str, str]]:
+    """Where open_clip would look for a tag's weights: (kind, location) pairs."""
+    out = []
+    if cfg.get("file"):
+        out.append(("file", cfg["file"]))
+    if cfg.get("hf_hub"):
+        repo_id, filename = os.path.split(cfg["hf_hub"])
+        names = [filename] if filename else list(_HF_DEFAULT_WEIGHTS)
+        if filename.endswith((".bin", ".pth")):
+            names.insert(0, filename[:-4] + ".safetensors")
+        out.extend(("hf", f"{repo_id}/{n}") for n in names)
+    if cfg.get("url"):
+        out.append(("url", cfg["url"]))
+    return out
+
+
+def _find_local_weights(name: str, tag: str, cache_dir: str | None) -> str | None:
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    for kind, loc in _tag_candidates(cfg):
+        if kind == "file" and os.path.isfile(loc):
+            return loc
+        if kind == "hf":
+            repo_id, filename = loc.rsplit("/", 1)
+            found = _cached_hf_file(repo_id, filename, cache_dir)
+            if found:
+                return found
+        if kind == "url":
+            target = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(loc)
+            if target.is_file():
+                return str(target)
+    return None
+
+
+def _missing_weights_message(name: str, tag: str, cache_dir: str | None, cause: str) -> str:
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    lines = [f"pretrained: weights for {name!r} with tag {tag!r} are not available ({cause})."]
+    for kind, loc in _tag_candidates(cfg):
+        if kind == "hf":
+            hub = _hf_cache_dir(cache_dir)
+            lines.append(f"  expected Hugging Face hub file {loc} in the hub cache {hub}")
+        elif kind == "url":
+            target = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(loc)
+            lines.append(f"  expected {target} (downloaded from {loc})")
+        else:
+            lines.append(f"  expected the file {loc}")
+    lines.append(
+        "To provide them: pass pretrained='/path/to/checkpoint' (a .safetensors/.bin/.pt file), "
+        "or pre-populate the hub cache on a machine with internet access "
+        "(e.g. `huggingface-cli download <repo>`) and copy it to this machine "
+        "(HF_HUB_CACHE / cache_dir)."
+    )
+    return "\n".join(lines)
+
+
+def _resolve_tag_checkpoint(name: str, tag: str, cache_dir: str | None) -> str:
+    """Local path of a pretrained tag's weights, downloading through open_clip if allowed."""
+    local = _find_local_weights(name, tag, cache_dir)
+    if local:
+        return local
+    if _offline():
+        raise WeightsNotFoundError(
+            _missing_weights_message(name, tag, cache_dir, "offline mode, not in the cache")
+        )
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    try:
+        path = open_clip.download_pretrained(cfg, cache_dir=cache_dir)
+    except Exception as e:  # network errors come in many types
+        raise WeightsNotFoundError(
+            _missing_weights_message(name, tag, cache_dir, f"download failed: {e}")
+        ) from e
+    if not path or not os.path.isfile(path):
+        raise WeightsNotFoundError(_missing_weights_message(name, tag, cache_dir, "no file"))
+    return path
+
+
+def _resolve_hf_hub(name: str, cache_dir: str | None) -> str:
+    """Map an ``hf-hub:`` id to ``local-dir:`` of its cached snapshot when fully cached."""
+    repo_id = name[len(HF_HUB_PREFIX) :]
+    config = _cached_hf_file(repo_id, _HF_CONFIG, cache_dir)
+    weights = next(
+        (w for w in (_cached_hf_file(repo_id, f, cache_dir) for f in _HF_DEFAULT_WEIGHTS) if w),
+        None,
+    )
+    if config and weights and os.path.dirname(config) == os.path.dirname(weights):
+        return LOCAL_DIR_PREFIX + os.path.dirname(config)
+    if _offline():
+        raise WeightsNotFoundError(
+            f"name: {name!r} is not in the Hugging Face hub cache {_hf_cache_dir(cache_dir)} "
+            f"(need {_HF_CONFIG} and one of {', '.join(_HF_DEFAULT_WEIGHTS)}) and offline mode "
+            "is on. Pre-populate the cache on a machine with internet access "
+            f"(`huggingface-cli download {repo_id}`) or use a local-dir: path."
+        )
+    return name
+
+
+def _create(
+    name: str,
+    checkpoint: str | None,
+    preprocess_cfg: dict | None,
+    device: torch.device,
+    cache_dir: str | None,
+    seed: int,
+    label: str,
+) -> torch.nn.Module:
+    kwargs: dict[str, Any] = {"device": device, "cache_dir": cache_dir}
+    if label == RANDOM_TAG:
+        kwargs["load_weights"] = False
+    if preprocess_cfg:
+        kwargs["force_preprocess_cfg"] = preprocess_cfg
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # random initialisation is reproducible
+        try:
+            return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
+        except RuntimeError as e:
+            if checkpoint and ("state_dict" in str(e) or "size mismatch" in str(e)):
+                raise ValueError(
+                    f"pretrained: checkpoint {checkpoint!r} does not match architecture "
+                    f"{name!r}: {str(e)[:600]}"
+                ) from e
+            raise
+
+
+def load_backbone(
+    name: str,
+    pretrained: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    *,
+    cache_dir: str | None = None,
+    seed: int = 0,
+) -> Backbone:
+    """Load a CLIP backbone.
+
+    Parameters
+    ----------
+    name : str
+        An open_clip model name (``"ViT-B-32"``, ``"RN50"``, ...), a name registered
+        with :func:`register_model_config` (bottlekit's own, e.g. ``"world-tiny"``),
+        an ``"hf-hub:org/repo"`` id, or a ``"local-dir:/path"`` holding an
+        ``open_clip_config.json`` and weights.
+    pretrained : str, PathLike or None, default None
+        - an open_clip pretrained tag (``"laion2b_s34b_b79k"``, ``"openai"``, ...):
+          the weights are looked up in open_clip's caches (the Hugging Face hub cache,
+          ``~/.cache/clip``) and downloaded through open_clip when missing and online;
+        - a path to a local checkpoint file (``.safetensors``, ``.bin``, ``.pt``);
+        - ``None``: the weights shipped with bottlekit for its own models
+          (``"world-tiny"``), random weights for every other name;
+        - ``"random"``: random weights even where bottlekit ships some.
+
+        When pretrained weights are asked for and cannot be had, a
+        :class:`WeightsNotFoundError` names the missing file and how to provide it;
+        there is never a silent fallback to random weights.
+    device : str, torch.device or None
+        Where the model runs; ``None`` picks CUDA when available, else the CPU.
+    cache_dir : str, optional
+        Download/cache folder passed to open_clip (default: open_clip's defaults).
+    seed : int, default 0
+        Seed of the random initialisation, so random-weight backbones are
+        reproducible (ignored when weights are loaded).
+
+    Returns
+    -------
+    Backbone
+
+    Raises
+    ------
+    ValueError
+        Unknown model name (with close matches), unknown tag, a checkpoint that does
+        not fit the architecture.
+    WeightsNotFoundError
+        Pretrained weights are not available offline.
+
+    Examples
+    --------
+    >>> bk = load_backbone("ViT-B-32")  # random weights
+    >>> bk.embed_dim
+    512
+    """
+    dev = _device(device)
+    cleaned = _check_model_name(name)
+    checkpoint: str | None = None
+    preprocess_cfg: dict | None = None
+    label = RANDOM_TAG
+    model_name = cleaned
+
+    if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
+        raise TypeError(f"pretrained: expected a tag, a path or None, got {pretrained!r}")
+    tag = os.fspath(pretrained) if pretrained is not None else None
+
+    if cleaned.startswith(HF_HUB_PREFIX):
+        if tag not in (None, RANDOM_TAG):
+            raise ValueError(
+                f"pretrained: an hf-hub id carries its own weights; got pretrained={tag!r}"
+            )
+        label = RANDOM_TAG if tag == RANDOM_TAG else "hf-hub"
+        if tag != RANDOM_TAG:
+            model_name = _resolve_hf_hub(cleaned, cache_dir)
+    elif cleaned.startswith(LOCAL_DIR_PREFIX):
+        label = "local-dir"
+    elif tag is None or tag == SHIPPED_TAG:
+        shipped = SHIPPED_WEIGHTS.get(cleaned)
+        if shipped is not None:
+            if not shipped.is_file():
+                raise WeightsNotFoundError(
+                    f"pretrained: the weights bottlekit ships for {cleaned!r} are missing: "
+                    f"{shipped} (reinstall bottlekit, or train them with "
+                    "`python -m bottlekit.world.train`)"
+                )
+            checkpoint, label = str(shipped), SHIPPED_TAG
+        elif tag == SHIPPED_TAG:
+            raise ValueError(
+                f"pretrained: bottlekit ships no weights for {cleaned!r} "
+                f"(it does for: {', '.join(sorted(SHIPPED_WEIGHTS))})"
+            )
+    elif tag == RANDOM_TAG:
+        pass
+    elif open_clip.get_pretrained_cfg(cleaned, tag):
+        checkpoint = _resolve_tag_checkpoint(cleaned, tag, cache_dir)
+        preprocess_cfg = merge_preprocess_dict({}, open_clip.get_pretrained_cfg(cleaned, tag))
+        label = tag
+    else:
+        looks_like_path = os.sep in tag or Path(tag).suffix in {
+            ".pt",
+            ".pth",
+            ".bin",
+            ".safetensors",
+            ".ckpt",
+        }
+        if os.path.isfile(tag):
+            checkpoint, label = os.path.abspath(tag), "file:" + Path(tag).name
+        elif looks_like_path:
+            raise WeightsNotFoundError(f"pretrained: checkpoint file {tag!r} does not exist")
+        else:
+            tags = open_clip.list_pretrained_tags_by_model(cleaned)
+            close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
+            raise ValueError(
+                f"pretrained: {tag!r} is neither a pretrained tag of {cleaned!r} nor an "
+                f"existing file. Tags for {cleaned!r}: {', '.join(tags) or 'none'}"
+                + (f" (closest: {', '.join(close)})" if close else "")
+            )
+
+    model = _create(model_name, checkpoint, preprocess_cfg, dev, cache_dir, seed, label)
+    tokenizer = open_clip.get_tokenizer(model_name, cache_dir=cache_dir)
+    return Backbone(model, tokenizer, name=cleaned, weights=label, device=dev)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (no-op for None)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Preprocessed(torch.utils.data.Dataset):
+    """Dataset view that loads item ``i`` of an image source and preprocesses it."""
+
+    def __init__(self, source: ImageSource, preprocess: Any) -> None:
+        self.source = source
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        item = self.source.load(i)
+        return item if isinstance(item, torch.Tensor) else self.preprocess(item)
+
+
+class Backbone:
+    """A CLIP model with its preprocessing and tokenizer, ready to encode.
+
+    Build one with :func:`load_backbone`.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The open_clip model, in eval mode.
+    preprocess : callable
+        The evaluation transform (PIL image → tensor).
+    tokenizer : callable
+        The open_clip tokenizer of the model.
+    name : str
+        Model name.
+    weights : str
+        Where the weights came from: a tag, ``"file:<name>"``, ``"bottlekit"`` or
+        ``"random"``.
+    device : torch.device
+        Where the model runs.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        name: str,
+        weights: str,
+        device: torch.device,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.weights = weights
+        self.device = device
+        pp_cfg = PreprocessCfg(**model.visual.preprocess_cfg)
+        self.preprocess = image_transform_v2(pp_cfg, is_train=False)
+        self._id: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Backbone(name={self.name!r}, weights={self.weights!r}, "
+            f"embed_dim={self.embed_dim}, device={str(self.device)!r})"
+        )
+
+    @property
+    def embed_dim(self) -> int:
+        """Dimension of the joint image–text embedding space."""
+        proj = getattr(self.model.visual, "output_dim", None)
+        if proj is None:
+            proj = int(self.model.text_projection.shape[-1])
+        return int(proj)
+
+    @property
+    def id(self) -> str:
+        """A stable identity: changes when the weights, preprocessing or tokenizer change.
+
+        ``"<name>/<weights>/<hash>"`` where the hash covers every tensor of the model's
+        state dict, the preprocessing pipeline and the tokenizer's settings. Used as
+        the embedding-cache key.
+        """
+        if self._id is None:
+            h = hashlib.sha256()
+            h.update(self.name.encode())
+            pp_cfg = json.dumps(self.model.visual.preprocess_cfg, sort_keys=True, default=str)
+            h.update(pp_cfg.encode())
+            h.update(type(self.tokenizer).__name__.encode())
+            h.update(str(getattr(self.tokenizer, "context_length", "")).encode())
+            for key, value in sorted(self.model.state_dict().items()):
+                t = value.detach().to("cpu").reshape(-1).contiguous()
+                h.update(f"{key}:{t.dtype}:{tuple(value.shape)}".encode())
+                h.update(memoryview(t.view(torch.uint8).numpy()))
+            self._id = f"{self.name}/{self.weights}/{h.hexdigest()[:16]}"
+        return self._id
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def iter_encode_images(
+        self,
+        images: Any,
+        batch_size: int = 64,
+        num_workers: int | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Embed images batch by batch; yields ``(start, embeddings)`` in input order.
+
+        The streaming form of :meth:`encode_images` (same parameters), for callers
+        that persist results as they come, such as :func:`bottlekit.embed`.
+        """
+        source = as_image_source(images)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        if num_workers is None:
+            num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
+        loader = torch.utils.data.DataLoader(
+            _Preprocessed(source, self.preprocess),
+            batch_size=int(batch_size),
+            shuffle=False,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        start = 0
+        batches = iter(loader)
+        with torch.inference_mode():
+            while True:
+                # In-process decoding runs single-threaded: per-image tensor ops are tiny and
+                # torch's intra-op thread pool only adds overhead there (workers do the same).
+                with _torch_threads(1 if num_workers == 0 else None):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                batch = batch.to(self.device, non_blocking=True)
+                with self._autocast():
+                    feats = self.model.encode_image(batch)
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+                yield start, feats.cpu().numpy()
+                start += len(feats)
+
+    def encode_images(
+        self,
+        images: Any,
+        batch_size: int = 64,
+        progress: bool = True,
+        num_workers: int | None = None,
+    ) -> np.ndarray:
+        """Embed images.
+
+        Runs batched under ``torch.inference_mode`` (autocast to float16 on CUDA),
+        with a DataLoader that decodes files in worker processes.
+
+        Parameters
+        ----------
+        images : list of PIL.Image, ndarray, list of paths, folder, or torch Dataset
+            See :func:`bottlekit.images.as_image_source`.
+        batch_size : int, default 64
+            Images per forward pass.
+        progress : bool, default True
+            Show a tqdm progress bar.
+        num_workers : int, optional
+            DataLoader worker processes. Default: up to 4 for files (decoding runs in
+            parallel with the model), 0 for images already in memory.
+
+        Returns
+        -------
+        ndarray of shape (n, embed_dim), float32
+            L2-normalised image embeddings, in input order.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bk = load_backbone("ViT-B-32")
+        >>> X = bk.encode_images(np.zeros((2, 224, 224, 3), np.uint8), progress=False)
+        >>> X.shape, X.dtype
+        ((2, 512), dtype('float32'))
+        """
+        source = as_image_source(images)
+        out = np.empty((len(source), self.embed_dim), dtype=np.float32)
+        with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
+            for start, feats in self.iter_encode_images(source, batch_size, num_workers):
+                out[start : start + len(feats)] = feats
+                bar.update(len(feats))
+        return out
+
+    def _encode_prompts(self, prompts: list[str], batch_size: int) -> np.ndarray:
+        chunks = []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), batch_size):
+                tokens = self.tokenizer(prompts[i : i + batch_size]).to(self.device)
+                with self._autocast():
+                    feats = self.model.encode_text(tokens)
+                chunks.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu())
+        return torch.cat(chunks).numpy()
+
+    def encode_texts(
+        self,
+        texts: list[str],
+        templates: list[str] | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
+        """Embed texts, optionally with CLIP prompt ensembling.
+
+        With templates :math:`t_1..t_m` (each containing ``{}``), the embedding of a
+        text :math:`s` is
+
+        .. math:: e(s) = \\frac{\\bar e}{\\lVert \\bar e \\rVert}, \\quad
+                  \\bar e = \\frac{1}{m} \\sum_j \\frac{f(t_j(s))}{\\lVert f(t_j(s)) \\rVert}
+
+        where :math:`f` is the text tower (Radford et al. 2021, prompt ensembling).
+
+        Parameters
+        ----------
+        texts : list of str
+            The texts (class names, concept names, sentences).
+        templates : list of str, optional
+            Prompt templates with a ``{}`` placeholder, e.g. ``"a photo of a {}."``.
+        batch_size : int, default 256
+            Prompts per forward pass.
+
+        Returns
+        -------
+        ndarray of shape (len(texts), embed_dim), float32
+            L2-normalised text embeddings.
+
+        Examples
+        --------
+        >>> bk = load_backbone("ViT-B-32")
+        >>> bk.encode_texts(["a cat", "a dog"], templates=["a photo of {}."]).shape
+        (2, 512)
+        """
+        if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+            raise TypeError(
+                f"texts: expected a list of str, got {type(texts).__name__}"
+                + (" (wrap a single text in a list)" if isinstance(texts, str) else "")
+            )
+        if len(texts) == 0:
+            raise ValueError("texts: got an empty list; expected at least one text")
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(
+                f"texts: item {bad[0]} has type {type(texts[bad[0]]).__name__}; "
+                "every text must be a str"
+            )
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        if templates is None:
+            return self._encode_prompts(list(texts), int(batch_size))
+        if isinstance(templates, str) or not templates:
+            raise ValueError("templates: expected a non-empty list of str containing '{}'")
+        for tpl in templates:
+            if not isinstance(tpl, str) or "{}" not in tpl:
+                raise ValueError(f"templates: {tpl!r} is not a str with a '{{}}' placeholder")
+        prompts = [tpl.format(t) for t in texts for tpl in templates]
+        emb = self._encode_prompts(prompts, int(batch_size))
+        emb = emb.reshape(len(texts), len(templates), -1).mean(axis=1)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        return emb.astype(np.float32, copy=False)
+
+
+def list_backbones(cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """The backbone names known to open_clip and bottlekit, and which weights are local.
+
+    Parameters
+    ----------
+    cache_dir : str, optional
+        Cache folder to look in (default: open_clip's defaults).
+
+    Returns
+    -------
+    list of dict
+        One entry per model name: ``name``, ``tags`` (open_clip pretrained tags),
+        ``local`` (tags whose weights are already on this machine, plus
+        ``"bottlekit"`` for shipped weights). Nothing is downloaded.
+
+    Examples
+    --------
+    >>> any(b["name"] == "ViT-B-32" for b in list_backbones())
+    True
+    """
+    out = []
+    for name in open_clip.list_models():
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        local = [t for t in tags if _find_local_weights(name, t, cache_dir)]
+        if name in SHIPPED_WEIGHTS and SHIPPED_WEIGHTS[name].is_file():
+            tags = [SHIPPED_TAG, *tags]
+            local = [SHIPPED_TAG, *local]
+        out.append({"name": name, "tags": tags, "local": local})
+    return out

@@ -1,0 +1,145 @@
+"""The ``bottlekit`` command line.
+
+Commands
+--------
+``bottlekit --version``
+    Print the version.
+``bottlekit backbones [--local]``
+    List backbone names and the pretrained tags whose weights are on this machine.
+``bottlekit embed --backbone NAME [--pretrained TAG|PATH] IMAGES --out FILE.npz``
+    Embed a folder (class-per-subfolder or flat) or image files into an ``.npz`` with
+    ``embeddings``, ``files`` and, for a labelled folder, ``labels`` and ``class_names``.
+``bottlekit demo``
+    The main job on the built-in world (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bottlekit._version import __version__
+
+__all__ = ["main"]
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from bottlekit.backbones import list_backbones
+
+    rows = list_backbones(cache_dir=args.cache_dir)
+    if args.local:
+        rows = [r for r in rows if r["local"]]
+    width = max((len(r["name"]) for r in rows), default=10)
+    print(f"{'name':<{width}}  local weights          pretrained tags")
+    for r in rows:
+        local = ", ".join(r["local"]) or "-"
+        tags = ", ".join(r["tags"]) or "(none: random init or a local checkpoint)"
+        print(f"{r['name']:<{width}}  {local:<22} {tags}")
+    return 0
+
+
+def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` atomically (temporary file in the same folder, then rename)."""
+    from bottlekit.cache import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from bottlekit.backbones import load_backbone
+    from bottlekit.cache import embed
+    from bottlekit.images import as_image_source
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
+    inputs = args.images
+    source = as_image_source(inputs[0] if len(inputs) == 1 else list(inputs))
+    if source.kind != "files":
+        raise ValueError("IMAGES: expected a folder or image files")
+    backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
+    X = embed(
+        backbone,
+        source,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    arrays: dict[str, np.ndarray] = {
+        "embeddings": X,
+        "files": np.asarray(source.paths, dtype=str),
+        "backbone_id": np.asarray(backbone.id),
+    }
+    if source.labels is not None:
+        arrays["labels"] = source.labels
+        arrays["class_names"] = np.asarray(source.class_names, dtype=str)
+    save_npz_atomic(out, **arrays)
+    if not args.quiet:
+        print(f"wrote {X.shape[0]} embeddings of dimension {X.shape[1]} to {out}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bottlekit.demo import run_demo
+
+    return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bottlekit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bottlekit", description="Interpretable models and information bottlenecks."
+    )
+    parser.add_argument("--version", action="version", version=f"bottlekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("backbones", help="list backbone names and locally available weights")
+    p.add_argument("--local", action="store_true", help="only names with weights on disk")
+    p.add_argument("--cache-dir", default=None, help="open_clip / hub cache folder")
+    p.set_defaults(func=_cmd_backbones)
+
+    p = sub.add_parser("embed", help="embed images into an .npz file")
+    p.add_argument("images", nargs="+", help="a folder (class-per-subfolder or flat) or files")
+    p.add_argument("--backbone", required=True, help="open_clip model name, e.g. ViT-B-32")
+    p.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint path")
+    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache folder")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("demo", help="run the demo on the built-in world")
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--out", default=None, help="folder for the demo's outputs")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"bottlekit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

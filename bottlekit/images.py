@@ -1,0 +1,330 @@
+"""Image sources: one view over the many ways a user can hand images to bottlekit.
+
+:func:`as_image_source` turns a list of PIL images, a ``uint8`` array of shape
+``(n, H, W, 3)``, a list of file paths, a folder in class-per-subfolder layout, or a
+torch ``Dataset`` into an :class:`ImageSource`. A source knows its length, loads item
+``i`` as an RGB PIL image, and gives each item a stable identity key (file path + size
++ modification time, or a hash of the pixels) for the embedding cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageSource", "as_image_source", "list_image_folder"]
+
+
+def _is_pathlike(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def list_image_folder(
+    folder: str | os.PathLike,
+) -> tuple[list[Path], np.ndarray | None, list[str]]:
+    """List the images of a folder.
+
+    Two layouts are understood. In the class-per-subfolder layout (as torchvision's
+    ``ImageFolder``), every sub-folder is a class and its images are that class's
+    examples; classes are sorted by name and labelled ``0..C-1``. A folder without
+    sub-folders is a flat, unlabelled list of images.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        The folder to list.
+
+    Returns
+    -------
+    files : list of Path
+        Image files, sorted by class then by name.
+    labels : ndarray of int64 or None
+        Class index of each file, or None for a flat folder.
+    class_names : list of str
+        Sorted class (sub-folder) names; empty for a flat folder.
+
+    Examples
+    --------
+    >>> files, labels, classes = list_image_folder("photos/")  # doctest: +SKIP
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"images: folder {str(root)!r} does not exist or is not a directory")
+
+    def images_in(d: Path) -> list[Path]:
+        return sorted(
+            p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        files = images_in(root)
+        if not files:
+            raise ValueError(
+                f"images: folder {str(root)!r} contains no images "
+                f"(looked for extensions {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        return files, None, []
+    files, labels, class_names = [], [], []
+    for d in subdirs:
+        found = images_in(d)
+        if not found:
+            continue
+        class_names.append(d.name)
+        files.extend(found)
+        labels.extend([len(class_names) - 1] * len(found))
+    if not files:
+        raise ValueError(
+            f"images: folder {str(root)!r} has sub-folders {[d.name for d in subdirs][:5]} "
+            "but none of them contains images"
+        )
+    return files, np.asarray(labels, dtype=np.int64), class_names
+
+
+def _pixel_key(img: Image.Image) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{img.mode}:{img.size[0]}x{img.size[1]}:".encode())
+    h.update(img.tobytes())
+    return "px:" + h.hexdigest()
+
+
+def _array_key(arr: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"RGB:{arr.shape[1]}x{arr.shape[0]}:".encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return "px:" + h.hexdigest()
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return "file:" + h.hexdigest()
+
+
+def _to_rgb(img: Any, what: str) -> Image.Image:
+    """Convert an in-memory item (PIL image or uint8 HxWx3 array) to an RGB PIL image."""
+    if isinstance(img, Image.Image):
+        return img if img.mode == "RGB" else img.convert("RGB")
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f"images: {what} is an array of shape {img.shape} and dtype {img.dtype}; "
+                "expected uint8 of shape (H, W, 3)"
+            )
+        return Image.fromarray(img, mode="RGB")
+    raise TypeError(
+        f"images: {what} has type {type(img).__name__}; expected a PIL image or a uint8 "
+        "(H, W, 3) array"
+    )
+
+
+def _open_file(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"images: cannot read image file {str(path)!r}: {e}") from e
+
+
+@dataclass
+class ImageSource:
+    """A uniform, indexable view over user-supplied images.
+
+    Attributes
+    ----------
+    kind : {"pil", "array", "files", "dataset"}
+        What the images were given as.
+    items : sequence
+        The underlying items (PIL images, the array, paths, or the dataset).
+    labels : ndarray or None
+        Class labels when the source carries them (class-per-subfolder folders,
+        datasets yielding ``(image, target)`` pairs are not inspected for labels).
+    class_names : list of str
+        Class names for a labelled folder, else empty.
+    """
+
+    kind: str
+    items: Any
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def paths(self) -> list[str] | None:
+        """File paths for a file-based source, else None."""
+        return [str(p) for p in self.items] if self.kind == "files" else None
+
+    def load(self, i: int) -> Any:
+        """Item ``i`` as an RGB PIL image (or, for a dataset yielding tensors, the tensor)."""
+        if self.kind == "array":
+            return Image.fromarray(self.items[i], mode="RGB")
+        if self.kind == "files":
+            return _open_file(self.items[i])
+        if self.kind == "pil":
+            return _to_rgb(self.items[i], f"item {i}")
+        return _dataset_item(self.items, i)
+
+    def key(self, i: int) -> str:
+        """A stable identity of item ``i`` for the embedding cache.
+
+        Files are identified by resolved path, size and modification time (so editing
+        a file invalidates its entry without reading it); in-memory images and dataset
+        items by a hash of their pixels.
+        """
+        if self.kind == "files":
+            try:
+                return _file_key(self.items[i])
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"images: file {str(self.items[i])!r} does not exist"
+                ) from None
+        if self.kind == "array":
+            return _array_key(self.items[i])
+        item = self.load(i)
+        if isinstance(item, Image.Image):
+            return _pixel_key(item)
+        t = item.detach().cpu().contiguous()
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"tensor:{tuple(t.shape)}:{t.dtype}:".encode())
+        h.update(t.numpy().tobytes())
+        return "px:" + h.hexdigest()
+
+    def subset(self, indices: Sequence[int]) -> ImageSource:
+        """A new source with only the given items (labels kept)."""
+        idx = list(indices)
+        labels = None if self.labels is None else self.labels[idx]
+        if self.kind == "array":
+            items: Any = self.items[idx]
+        elif self.kind == "dataset":
+            import torch.utils.data as tud
+
+            items = tud.Subset(self.items, idx)
+        else:
+            items = [self.items[i] for i in idx]
+        return ImageSource(self.kind, items, labels, list(self.class_names))
+
+
+def _dataset_item(dataset: Any, i: int) -> Any:
+    item = dataset[i]
+    if isinstance(item, (tuple, list)):
+        if not item:
+            raise ValueError(f"images: dataset item {i} is an empty tuple")
+        item = item[0]
+    try:
+        import torch
+
+        if isinstance(item, torch.Tensor):
+            return item
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    if _is_pathlike(item):
+        return _open_file(Path(item))
+    return _to_rgb(item, f"dataset item {i}")
+
+
+def as_image_source(images: Any) -> ImageSource:
+    """Wrap user images into an :class:`ImageSource`, validating them.
+
+    Parameters
+    ----------
+    images : list of PIL.Image, ndarray, list of paths, folder path, or torch Dataset
+        - a list (or tuple) of PIL images;
+        - a ``uint8`` array of shape ``(n, H, W, 3)``;
+        - a list of image file paths (``str`` or ``PathLike``);
+        - a folder path, in class-per-subfolder layout (labels are read from the
+          sub-folder names) or flat;
+        - a ``torch.utils.data.Dataset`` whose items are PIL images, ``uint8``
+          ``(H, W, 3)`` arrays, paths, or ``(image, target)`` pairs. Items that are
+          already tensors are treated as preprocessed model inputs.
+
+    Returns
+    -------
+    ImageSource
+
+    Raises
+    ------
+    ValueError
+        Empty input, wrong array shape or dtype, a missing folder.
+    TypeError
+        An input type that is none of the above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = as_image_source(np.zeros((2, 8, 8, 3), dtype=np.uint8))
+    >>> len(src), src.kind
+    (2, 'array')
+    """
+    if isinstance(images, ImageSource):
+        return images
+    if _is_pathlike(images):
+        path = Path(images)
+        if path.is_dir():
+            files, labels, classes = list_image_folder(path)
+            return ImageSource("files", files, labels, classes)
+        if path.is_file():
+            return ImageSource("files", [path])
+        raise ValueError(f"images: path {str(path)!r} does not exist")
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(
+                f"images: array has shape {images.shape}; expected (n, H, W, 3) "
+                "(use images[None] for a single image)"
+            )
+        if images.dtype != np.uint8:
+            raise ValueError(
+                f"images: array has dtype {images.dtype}; expected uint8 in [0, 255] "
+                "(convert with (x * 255).round().astype(np.uint8) if it is in [0, 1])"
+            )
+        if images.shape[0] == 0:
+            raise ValueError("images: array is empty (n = 0)")
+        return ImageSource("array", images)
+    try:
+        import torch.utils.data as tud
+
+        if isinstance(images, tud.Dataset) and not isinstance(images, (list, tuple)):
+            if len(images) == 0:  # type: ignore[arg-type]
+                raise ValueError("images: dataset is empty")
+            return ImageSource("dataset", images)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(images, Image.Image):
+        return ImageSource("pil", [images])
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise ValueError("images: got an empty list; expected at least one image")
+        if all(_is_pathlike(x) for x in images):
+            files = [Path(x) for x in images]
+            missing = [str(p) for p in files if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"images: {len(missing)} file(s) do not exist, first: {missing[0]!r}"
+                )
+            return ImageSource("files", files)
+        for i, x in enumerate(images):
+            if not isinstance(x, (Image.Image, np.ndarray)):
+                raise TypeError(
+                    f"images: item {i} has type {type(x).__name__}; a list must hold only "
+                    "PIL images, uint8 (H, W, 3) arrays, or only file paths"
+                )
+            if isinstance(x, np.ndarray):
+                _to_rgb(x, f"item {i}")
+        return ImageSource("pil", list(images))
+    raise TypeError(
+        f"images: unsupported type {type(images).__name__}; expected a list of PIL images, "
+        "a uint8 (n, H, W, 3) array, a list of file paths, a folder, or a torch Dataset"
+    )

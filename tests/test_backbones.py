@@ -1,0 +1,243 @@
+"""Backbones: loading, encoding, identity, and errors on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+import bottlekit
+from bottlekit.backbones import WeightsNotFoundError, load_backbone
+
+
+@pytest.fixture(scope="module")
+def vit_b32():
+    return load_backbone("ViT-B-32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_configs):
+    return load_backbone("test-tiny-vit", device="cpu")
+
+
+def _write_pngs(folder, images):
+    paths = []
+    for i, img in enumerate(images):
+        p = folder / f"img{i:02d}.png"
+        Image.fromarray(img).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.mark.parametrize("which", ["vit_b32", "tiny", "tiny_rn"])
+def test_embeddings_are_unit_norm_deterministic_and_input_form_invariant(
+    which, request, tiny_configs, rng_images, tmp_path
+):
+    if which == "tiny_rn":
+        bk = load_backbone("test-tiny-rn", device="cpu")
+    else:
+        bk = request.getfixturevalue(which)
+    imgs = rng_images[:4] if which == "vit_b32" else rng_images
+    X = bk.encode_images(imgs, batch_size=3, progress=False)
+    assert X.shape == (len(imgs), bk.embed_dim)
+    assert X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    # determinism across two calls
+    np.testing.assert_array_equal(X, bk.encode_images(imgs, batch_size=3, progress=False))
+    # the same images as PIL images, as files (PNG is lossless), and as a folder
+    pil = [Image.fromarray(im) for im in imgs]
+    np.testing.assert_array_equal(X, bk.encode_images(pil, batch_size=3, progress=False))
+    paths = _write_pngs(tmp_path, imgs)
+    from_files = bk.encode_images(paths, batch_size=3, progress=False, num_workers=0)
+    np.testing.assert_array_equal(X, from_files)
+    from_folder = bk.encode_images(tmp_path, batch_size=3, progress=False, num_workers=1)
+    np.testing.assert_array_equal(X, from_folder)
+    # distinct random images must not collapse onto one embedding
+    assert np.abs(X[0] - X[1]).max() > 1e-4
+
+
+def test_embed_dim_matches_model_output(vit_b32, tiny):
+    assert vit_b32.embed_dim == 512
+    assert tiny.embed_dim == 32
+    assert vit_b32.encode_texts(["a"]).shape == (1, 512)
+
+
+def test_torch_dataset_input_matches_array(tiny, rng_images):
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(rng_images)
+
+        def __getitem__(self, i):
+            return Image.fromarray(rng_images[i]), i % 2
+
+    expected = tiny.encode_images(rng_images, progress=False)
+    np.testing.assert_array_equal(expected, tiny.encode_images(Pairs(), progress=False))
+
+
+def test_class_per_subfolder_layout(tiny, rng_images, tmp_path):
+    from bottlekit.images import as_image_source
+
+    for cls, sl in (("b_cls", slice(0, 2)), ("a_cls", slice(2, 5))):
+        (tmp_path / cls).mkdir()
+        _write_pngs(tmp_path / cls, rng_images[sl])
+    src = as_image_source(tmp_path)
+    assert src.class_names == ["a_cls", "b_cls"]
+    np.testing.assert_array_equal(src.labels, [0, 0, 0, 1, 1])
+    X = tiny.encode_images(tmp_path, progress=False, num_workers=0)
+    reordered = np.concatenate([rng_images[2:5], rng_images[0:2]])  # a_cls first
+    expected = tiny.encode_images(reordered, progress=False)
+    np.testing.assert_array_equal(X, expected)
+
+
+def test_prompt_ensembling_is_mean_of_normalised_template_embeddings(tiny):
+    texts = ["red body", "striped wings", "long tail"]
+    templates = ["a photo of a {}.", "a bird with {}.", "{}"]
+    got = tiny.encode_texts(texts, templates=templates)
+    manual = []
+    for t in texts:
+        rows = []
+        for tpl in templates:
+            tokens = tiny.tokenizer([tpl.format(t)])
+            with torch.no_grad():
+                f = tiny.model.encode_text(tokens)[0].double().numpy()
+            rows.append(f / np.linalg.norm(f))
+        m = np.mean(rows, axis=0)
+        manual.append(m / np.linalg.norm(m))
+    np.testing.assert_allclose(got, np.array(manual), atol=1e-5)
+    assert got.dtype == np.float32
+    # ensembling is not the same as a single template (the test would be vacuous otherwise)
+    assert np.abs(got - tiny.encode_texts(texts, templates=templates[:1])).max() > 1e-3
+
+
+def test_id_is_stable_and_tracks_weights_and_preprocessing(tiny_configs):
+    a = load_backbone("test-tiny-vit")
+    b = load_backbone("test-tiny-vit")
+    assert a.id == b.id  # random init is seeded: same weights, same id
+    assert load_backbone("test-tiny-vit", seed=1).id != a.id
+    assert load_backbone("test-tiny-rn").id != a.id
+    with torch.no_grad():
+        b.model.logit_scale.add_(1.0)
+    b._id = None
+    assert b.id != a.id  # a weight change changes the id
+    c = load_backbone("test-tiny-vit")
+    c.model.visual.preprocess_cfg = {**c.model.visual.preprocess_cfg, "mean": (0.5, 0.5, 0.5)}
+    c._id = None
+    assert c.id != a.id  # a preprocessing change changes the id
+
+
+def test_local_checkpoint_round_trip(tiny, rng_images, tmp_path):
+    from safetensors.torch import save_file
+
+    ckpt = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(ckpt))
+    loaded = load_backbone("test-tiny-vit", pretrained=str(ckpt), seed=123)
+    assert loaded.weights == "file:tiny.safetensors"
+    np.testing.assert_array_equal(
+        tiny.encode_images(rng_images, progress=False),
+        loaded.encode_images(rng_images, progress=False),
+    )
+    # the same checkpoint does not fit another architecture: a clear error, not random weights
+    with pytest.raises(ValueError, match="does not match architecture 'test-tiny-rn'"):
+        load_backbone("test-tiny-rn", pretrained=str(ckpt))
+
+
+def test_cached_hub_weights_are_found_offline(tmp_path, monkeypatch, tiny_configs):
+    """A tag whose file sits in the hub cache is resolved without the network."""
+    from bottlekit.backbones import _find_local_weights
+
+    cfg = open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")
+    repo = cfg["hf_hub"].rstrip("/")
+    snap = tmp_path / f"models--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    (tmp_path / f"models--{repo.replace('/', '--')}" / "refs").mkdir()
+    (tmp_path / f"models--{repo.replace('/', '--')}" / "refs" / "main").write_text("0" * 40)
+    weights = snap / "open_clip_model.safetensors"
+    weights.write_bytes(b"not really weights")
+    found = _find_local_weights("ViT-B-32", "laion2b_s34b_b79k", str(tmp_path))
+    assert found is not None and found.endswith("open_clip_model.safetensors")
+    # handed to open_clip, the corrupt file is an error, never a random-weight model
+    with pytest.raises(Exception) as err:
+        load_backbone("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path))
+    assert not isinstance(err.value, WeightsNotFoundError)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_unknown_backbone_name_suggests_close_matches():
+    with pytest.raises(ValueError, match=r"unknown backbone 'ViT-B-33'.*ViT-B-32"):
+        load_backbone("ViT-B-33")
+
+
+def test_missing_pretrained_weights_name_the_file_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as err:
+        load_backbone("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path))
+    msg = str(err.value)
+    assert "laion/CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_model.safetensors" in msg
+    assert str(tmp_path) in msg and "pretrained='/path/to/checkpoint'" in msg
+
+
+def test_unknown_tag_and_missing_checkpoint_file(tmp_path):
+    with pytest.raises(ValueError, match="laion2b_s34b_b79k"):
+        load_backbone("ViT-B-32", "laion2b_typo")
+    with pytest.raises(WeightsNotFoundError, match=r"nope\.safetensors"):
+        load_backbone("ViT-B-32", str(tmp_path / "nope.safetensors"))
+
+
+def test_shipped_tag_for_a_model_without_shipped_weights():
+    with pytest.raises(ValueError, match="ships no weights for 'ViT-B-32'"):
+        load_backbone("ViT-B-32", "bottlekit")
+
+
+@pytest.mark.parametrize(
+    ("images", "error", "match"),
+    [
+        ([], ValueError, "empty list"),
+        (np.zeros((0, 8, 8, 3), np.uint8), ValueError, "empty"),
+        (np.zeros((8, 8, 3), np.uint8), ValueError, r"shape \(8, 8, 3\).*\(n, H, W, 3\)"),
+        (np.zeros((2, 8, 8, 4), np.uint8), ValueError, r"expected \(n, H, W, 3\)"),
+        (np.zeros((2, 8, 8, 3), np.float32), ValueError, "dtype float32; expected uint8"),
+        ([np.zeros((8, 8), np.uint8)], ValueError, r"item 0 .*expected uint8 of shape"),
+        ([1, 2], TypeError, "item 0 has type int"),
+        ("/no/such/folder", ValueError, "/no/such/folder"),
+        (3.5, TypeError, "unsupported type float"),
+    ],
+)
+def test_bad_image_inputs(tiny, images, error, match):
+    with pytest.raises(error, match=match):
+        tiny.encode_images(images, progress=False)
+
+
+def test_unreadable_file_is_named(tiny, tmp_path, rng_images):
+    good = _write_pngs(tmp_path, rng_images[:2])
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not an image")
+    with pytest.raises(ValueError, match=r"broken\.png"):
+        tiny.encode_images([*good, bad], progress=False, num_workers=0)
+    with pytest.raises(Exception, match=r"broken\.png"):  # re-raised from a worker
+        tiny.encode_images([*good, bad], progress=False, num_workers=1)
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        tiny.encode_images([*good, tmp_path / "missing.png"], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("texts", "templates", "error", "match"),
+    [
+        ("a cat", None, TypeError, "wrap a single text in a list"),
+        (["a", 3], None, TypeError, "item 1 has type int"),
+        ([], None, ValueError, "empty list"),
+        (["a"], ["no placeholder"], ValueError, "placeholder"),
+        (["a"], [], ValueError, "templates"),
+    ],
+)
+def test_bad_text_inputs(tiny, texts, templates, error, match):
+    with pytest.raises(error, match=match):
+        tiny.encode_texts(texts, templates=templates)
+
+
+def test_top_level_api():
+    assert bottlekit.load_backbone is load_backbone
+    assert isinstance(bottlekit.__version__, str)

@@ -1,0 +1,57 @@
+"""The command line: version, backbone listing, embedding a folder to .npz, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import bottlekit
+from bottlekit.backbones import load_backbone
+from bottlekit.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bottlekit {bottlekit.__version__}"
+
+
+def test_backbones_lists_open_clip_and_registered_names(capsys, tiny_configs):
+    assert main(["backbones"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "ViT-B-32" in rows and "laion2b_s34b_b79k" in rows["ViT-B-32"]
+    assert "test-tiny-vit" in rows
+
+
+def test_embed_folder_writes_npz_with_labels(tmp_path, rng_images, tiny_configs, capsys):
+    for cls, sl in (("finch", slice(0, 3)), ("wren", slice(3, 6))):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i, img in enumerate(rng_images[sl]):
+            Image.fromarray(img).save(tmp_path / "imgs" / cls / f"{i}.png")
+    out = tmp_path / "emb.npz"
+    argv = ["embed", "--backbone", "test-tiny-vit", str(tmp_path / "imgs"), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    with np.load(out) as npz:
+        assert list(npz["class_names"]) == ["finch", "wren"]
+        np.testing.assert_array_equal(npz["labels"], [0, 0, 0, 1, 1, 1])
+        assert [f.rsplit("/", 2)[-2] for f in npz["files"]] == ["finch"] * 3 + ["wren"] * 3
+        expected = load_backbone("test-tiny-vit").encode_images(rng_images, progress=False)
+        np.testing.assert_allclose(npz["embeddings"], expected, atol=1e-6)
+        assert str(npz["backbone_id"]) == load_backbone("test-tiny-vit").id
+
+
+def test_embed_errors_are_reported_with_exit_code_2(tmp_path, capsys, rng_images):
+    Image.fromarray(rng_images[0]).save(tmp_path / "one.png")
+    one = str(tmp_path / "one.png")
+    assert main(["embed", "--backbone", "ViT-B-33", one, "--out", "x.npz"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backbone 'ViT-B-33'" in err and "ViT-B-32" in err
+    assert main(["embed", "--backbone", "ViT-B-32", one, "--out", "x.txt"]) == 2
+    assert "expected a .npz" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    empty = str(tmp_path / "empty")
+    assert main(["embed", "--backbone", "ViT-B-32", empty, "--out", "x.npz"]) == 2
+    assert "contains no images" in capsys.readouterr().err
