@@ -1,0 +1,61 @@
+"""Concept banks and the builders that make them.
+
+``import bottlekit.concepts`` is light (numpy only): the optional dependencies (``openai``,
+``bm25s``, ``sentence-transformers``) are imported only when the functions that need them
+run.
+
+Builders
+--------
+from_text      concept names through a CLIP text encoder (prompt ensembling)
+from_examples  concept activation vectors from labelled examples (Post-hoc CBM)
+generate       LLM-generated concepts (LaBo / Label-free CBM prompting), module generation
+retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), module retrieval
+filter_concepts  Label-free CBM filters, each reporting what it removed and why
+select         LaBo submodular selection (lazy greedy) and baselines, module selection
+"""
+
+from __future__ import annotations
+
+from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.candidates import ConceptCandidates
+from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.filters import FilterReport, Removal, filter_concepts
+from bottlekit.concepts.from_examples import (
+    PCBM_C_GRID,
+    ChanceLevelWarning,
+    chance_level_concepts,
+    from_examples,
+)
+from bottlekit.concepts.from_text import from_text
+from bottlekit.concepts.generation import PROMPT_STYLES, generate
+from bottlekit.concepts.llm import ChatClient, LLMError, LLMParseError, parse_concept_list
+from bottlekit.concepts.retrieval import HybridRetriever, retrieve
+from bottlekit.concepts.selection import greedy_maximize, mutual_information_scores, select
+
+__all__ = [
+    "PCBM_C_GRID",
+    "PROMPT_STYLES",
+    "ChanceLevelWarning",
+    "ChatClient",
+    "ConceptBank",
+    "ConceptCandidates",
+    "Document",
+    "FilterReport",
+    "HybridRetriever",
+    "LLMError",
+    "LLMParseError",
+    "Passage",
+    "Removal",
+    "chance_level_concepts",
+    "chunk_documents",
+    "filter_concepts",
+    "from_examples",
+    "from_text",
+    "generate",
+    "greedy_maximize",
+    "load_corpus",
+    "mutual_information_scores",
+    "parse_concept_list",
+    "retrieve",
+    "select",
+]

@@ -1,0 +1,423 @@
+"""``ConceptBank``: concept names, one vector per concept, and where each concept came from."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts._io import atomic_write_bytes, check_names
+
+_FORMAT = "bottlekit.ConceptBank"
+_FORMAT_VERSION = 1
+
+#: Concept kinds and how :meth:`ConceptBank.project` treats them.
+KINDS = ("text", "cav")
+
+
+def backbone_id_of(backbone: Any) -> str:
+    """Return the identifier of a backbone object or pass a string through."""
+    if isinstance(backbone, str):
+        return backbone
+    bid = getattr(backbone, "id", None)
+    if not isinstance(bid, str) or not bid:
+        raise TypeError(
+            "backbone must be a string id or an object with a non-empty string attribute "
+            f"`id`, got {type(backbone).__name__}"
+        )
+    return bid
+
+
+class ConceptBank:
+    r"""The vocabulary of a concept bottleneck: names, vectors and provenance.
+
+    Parameters
+    ----------
+    names : list of str
+        Human-readable concept names; non-empty and unique.
+    vectors : array of shape (k, d)
+        One vector per concept in the backbone's embedding space (stored float32).
+    backbone_id : str
+        Identifier of the backbone whose embedding space the vectors live in.
+    intercepts : array of shape (k,), optional
+        Bias :math:`b_j` of each concept (non-zero for CAVs, zero for text concepts).
+    provenance : list of dict, optional
+        One JSON-serialisable dict per concept saying how it was made. The key ``"kind"``
+        is ``"text"`` (CLIP text embedding) or ``"cav"`` (concept activation vector); it
+        decides the projection (see :meth:`project`). Defaults to ``{"kind": "text"}``.
+    class_prior : array of shape (n_classes, k), optional
+        Class–concept association, e.g. 1 where an LLM proposed the concept for the class.
+    class_names : list of str, optional
+        Names of the rows of ``class_prior`` (required when ``class_prior`` is given).
+
+    Notes
+    -----
+    Projection (:meth:`project`) follows the papers:
+
+    * CAV concepts (Post-hoc CBM, Yuksekgonul et al. 2022): the signed distance of the
+      embedding to the SVM hyperplane, :math:`a_j(x) = (v_j \cdot x + b_j) / \lVert v_j\rVert`.
+    * text concepts (LaBo, Label-free CBM): the cosine similarity
+      :math:`a_j(x) = v_j \cdot x / (\lVert v_j\rVert \lVert x\rVert)`; for the L2-normalised
+      embeddings the backbones return this equals PCBM's formula with :math:`b_j = 0`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bank = ConceptBank(["red", "round"], np.eye(2, 3), backbone_id="toy")
+    >>> bank.project(np.array([[1.0, 0.0, 0.0]])).round(3)
+    array([[1., 0.]], dtype=float32)
+    >>> len(bank)
+    2
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        vectors: np.ndarray,
+        backbone_id: str,
+        *,
+        intercepts: np.ndarray | None = None,
+        provenance: Sequence[dict] | None = None,
+        class_prior: np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        self.names = check_names(names, "names")
+        k = len(self.names)
+        if not isinstance(backbone_id, str) or not backbone_id:
+            raise TypeError(f"backbone_id must be a non-empty string, got {backbone_id!r}")
+        self.backbone_id = backbone_id
+
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or vectors.shape[0] != k:
+            raise ValueError(
+                f"vectors must have shape (len(names), d) = ({k}, d), got {vectors.shape}"
+            )
+        if vectors.shape[1] == 0:
+            raise ValueError("vectors has zero columns; expected an embedding dimension d >= 1")
+        if not np.issubdtype(vectors.dtype, np.number):
+            raise TypeError(f"vectors must be numeric, got dtype {vectors.dtype}")
+        vectors = vectors.astype(np.float32)
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            which = [self.names[i] for i in np.flatnonzero(bad)[:5]]
+            raise ValueError(
+                f"vectors contain NaN or inf for {int(bad.sum())} concept(s), e.g. {which}; "
+                "every concept vector must be finite"
+            )
+        zero = np.linalg.norm(vectors, axis=1) == 0
+        if zero.any():
+            which = [self.names[i] for i in np.flatnonzero(zero)[:5]]
+            raise ValueError(f"vectors has all-zero rows for concept(s) {which}; cannot project")
+        self.vectors = vectors
+
+        if intercepts is None:
+            intercepts = np.zeros(k, dtype=np.float32)
+        intercepts = np.asarray(intercepts, dtype=np.float32)
+        if intercepts.shape != (k,):
+            raise ValueError(f"intercepts must have shape ({k},), got {intercepts.shape}")
+        if not np.isfinite(intercepts).all():
+            raise ValueError("intercepts contain NaN or inf; expected finite values")
+        self.intercepts = intercepts
+
+        if provenance is None:
+            provenance = [{"kind": "text"} for _ in range(k)]
+        provenance = [dict(p) for p in provenance]
+        if len(provenance) != k:
+            raise ValueError(
+                f"provenance must have one dict per concept ({k}), got {len(provenance)}"
+            )
+        for i, p in enumerate(provenance):
+            p.setdefault("kind", "text")
+            if p["kind"] not in KINDS:
+                raise ValueError(
+                    f"provenance[{i}]['kind'] must be one of {KINDS}, got {p['kind']!r}"
+                )
+            try:
+                json.dumps(p)
+            except TypeError as exc:
+                raise TypeError(f"provenance[{i}] is not JSON-serialisable: {exc}") from None
+        self.provenance = provenance
+
+        if class_prior is None:
+            if class_names is not None:
+                raise ValueError("class_names given without class_prior; give both or neither")
+            self.class_prior = None
+            self.class_names = None
+        else:
+            if class_names is None:
+                raise ValueError("class_prior given without class_names; give both or neither")
+            self.class_names = check_names(class_names, "class_names")
+            prior = np.asarray(class_prior, dtype=np.float32)
+            if prior.shape != (len(self.class_names), k):
+                raise ValueError(
+                    f"class_prior must have shape (n_classes, k) = ({len(self.class_names)}, {k}),"
+                    f" got {prior.shape}"
+                )
+            if not np.isfinite(prior).all():
+                raise ValueError("class_prior contains NaN or inf; expected finite values")
+            self.class_prior = prior
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension ``d``."""
+        return int(self.vectors.shape[1])
+
+    @property
+    def kinds(self) -> list[str]:
+        """Per-concept kind (``"text"`` or ``"cav"``)."""
+        return [p["kind"] for p in self.provenance]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(n) for n in self.names[:4])
+        more = f", ... (+{len(self) - 4})" if len(self) > 4 else ""
+        return (
+            f"ConceptBank(k={len(self)}, d={self.dim}, backbone_id={self.backbone_id!r}, "
+            f"names=[{shown}{more}])"
+        )
+
+    def index(self, name: str) -> int:
+        """Position of concept ``name``; ``KeyError`` naming close alternatives if absent."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"concept {name!r} is not in this bank ({self!r})") from None
+
+    # -------------------------------------------------------------- projection
+    def project(self, X: np.ndarray) -> np.ndarray:
+        r"""Concept activations of embeddings ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            Embeddings from the backbone named by ``backbone_id``.
+
+        Returns
+        -------
+        A : ndarray of shape (n, k), float32
+            :math:`A_{ij} = (v_j \cdot x_i + b_j)/\lVert v_j\rVert` for CAV concepts and
+            :math:`A_{ij} = v_j \cdot x_i / (\lVert v_j\rVert\lVert x_i\rVert)` (cosine) for
+            text concepts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = ConceptBank(["a"], np.array([[3.0, 4.0]]), "toy")
+        >>> float(bank.project(np.array([[0.6, 0.8]]))[0, 0])
+        1.0
+        """
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"X must have shape (n, {self.dim}), got {X.shape}")
+        X = X.astype(np.float32, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or inf; expected finite embeddings")
+        norms = np.linalg.norm(self.vectors, axis=1)
+        A = (X @ self.vectors.T + self.intercepts) / norms
+        text = np.array([k == "text" for k in self.kinds])
+        if text.any():
+            xn = np.linalg.norm(X, axis=1, keepdims=True)
+            xn = np.where(xn == 0, 1.0, xn)
+            A[:, text] = A[:, text] / xn
+        return A.astype(np.float32, copy=False)
+
+    # ---------------------------------------------------------------- editing
+    def _indices(self, items) -> list[int]:
+        if isinstance(items, str):
+            items = [items]
+        items = list(items) if not isinstance(items, np.ndarray) else items
+        if isinstance(items, np.ndarray) and items.dtype == bool:
+            if items.shape != (len(self),):
+                raise ValueError(f"boolean mask must have shape ({len(self)},), got {items.shape}")
+            return np.flatnonzero(items).tolist()
+        out = []
+        for it in items:
+            if isinstance(it, str):
+                out.append(self.index(it))
+            elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
+                if not -len(self) <= int(it) < len(self):
+                    raise IndexError(
+                        f"concept index {int(it)} out of range for {len(self)} concepts"
+                    )
+                out.append(int(it) % len(self))
+            else:
+                raise TypeError(f"subset items must be names or integer indices, got {it!r}")
+        return out
+
+    def subset(self, items) -> ConceptBank:
+        """A new bank holding the given concepts, in the given order.
+
+        Parameters
+        ----------
+        items : str, list of str or int, or boolean mask of shape (k,)
+            Names, indices or a mask.
+
+        Returns
+        -------
+        ConceptBank
+        """
+        idx = self._indices(items)
+        if not idx:
+            raise ValueError("subset selects no concepts; a bank needs at least one")
+        return ConceptBank(
+            [self.names[i] for i in idx],
+            self.vectors[idx],
+            self.backbone_id,
+            intercepts=self.intercepts[idx],
+            provenance=[copy.deepcopy(self.provenance[i]) for i in idx],
+            class_prior=None if self.class_prior is None else self.class_prior[:, idx],
+            class_names=self.class_names,
+        )
+
+    def merge(self, other: ConceptBank, *, on_duplicate: str = "error") -> ConceptBank:
+        """Concatenate two banks built on the same backbone.
+
+        Parameters
+        ----------
+        other : ConceptBank
+        on_duplicate : {"error", "keep_first"}
+            What to do with a name present in both banks.
+
+        Returns
+        -------
+        ConceptBank
+            Concepts of ``self`` then those of ``other``. Class priors are aligned on the
+            union of class names (missing associations are 0).
+        """
+        if not isinstance(other, ConceptBank):
+            raise TypeError(f"other must be a ConceptBank, got {type(other).__name__}")
+        if on_duplicate not in ("error", "keep_first"):
+            raise ValueError(f"on_duplicate must be 'error' or 'keep_first', got {on_duplicate!r}")
+        self.check_backbone(other.backbone_id)
+        if other.dim != self.dim:
+            raise ValueError(f"cannot merge banks of dimension {self.dim} and {other.dim}")
+        mine = set(self.names)
+        dup = [n for n in other.names if n in mine]
+        if dup and on_duplicate == "error":
+            raise ValueError(
+                f"banks share {len(dup)} name(s), e.g. {dup[:5]}; pass on_duplicate='keep_first'"
+            )
+        keep = [i for i, n in enumerate(other.names) if n not in mine]
+        names = self.names + [other.names[i] for i in keep]
+        vectors = np.vstack([self.vectors, other.vectors[keep]])
+        intercepts = np.concatenate([self.intercepts, other.intercepts[keep]])
+        prov = copy.deepcopy(self.provenance) + [copy.deepcopy(other.provenance[i]) for i in keep]
+        prior, cnames = None, None
+        if self.class_prior is not None or other.class_prior is not None:
+            cnames = list(self.class_names or [])
+            cnames += [c for c in (other.class_names or []) if c not in cnames]
+            prior = np.zeros((len(cnames), len(names)), dtype=np.float32)
+            if self.class_prior is not None:
+                rows = [cnames.index(c) for c in self.class_names]
+                prior[rows, : len(self)] = self.class_prior
+            if other.class_prior is not None:
+                rows = [cnames.index(c) for c in other.class_names]
+                prior[np.ix_(rows, range(len(self), len(names)))] = other.class_prior[:, keep]
+        return ConceptBank(
+            names,
+            vectors,
+            self.backbone_id,
+            intercepts=intercepts,
+            provenance=prov,
+            class_prior=prior,
+            class_names=cnames,
+        )
+
+    # ------------------------------------------------------------ persistence
+    def check_backbone(self, backbone: Any) -> None:
+        """Raise ``ValueError`` unless ``backbone`` (object with ``.id`` or id string) matches.
+
+        The vectors are only meaningful in the embedding space they were computed in.
+        """
+        bid = backbone_id_of(backbone)
+        if bid != self.backbone_id:
+            raise ValueError(
+                f"concept bank was built for backbone {self.backbone_id!r} but is used with "
+                f"backbone {bid!r}; rebuild the bank with this backbone (e.g. from_text) "
+                "or load the matching backbone"
+            )
+        dim = getattr(backbone, "embed_dim", None)
+        if isinstance(dim, int) and dim != self.dim:
+            raise ValueError(
+                f"backbone {bid!r} has embed_dim {dim} but the bank's vectors have d={self.dim}"
+            )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the bank to one ``.safetensors`` file (arrays + JSON metadata), atomically.
+
+        The JSON part (names, backbone id, provenance, class names) is stored in the
+        safetensors header metadata under the key ``"bottlekit"`` and can be read with
+        ``safetensors.safe_open(path, "np").metadata()``.
+
+        Returns
+        -------
+        pathlib.Path
+            The written path.
+        """
+        from safetensors.numpy import save
+
+        path = Path(path)
+        tensors = {"vectors": self.vectors, "intercepts": self.intercepts}
+        if self.class_prior is not None:
+            tensors["class_prior"] = self.class_prior
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "names": self.names,
+            "backbone_id": self.backbone_id,
+            "provenance": self.provenance,
+            "class_names": self.class_names,
+        }
+        data = save(
+            {k: np.ascontiguousarray(v) for k, v in tensors.items()},
+            metadata={"bottlekit": json.dumps(meta)},
+        )
+        atomic_write_bytes(path, data)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, backbone: Any = None) -> ConceptBank:
+        """Read a bank written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+        backbone : Backbone or str, optional
+            If given, the bank's ``backbone_id`` must match (``ValueError`` otherwise).
+        """
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no concept bank file at {str(path)!r}")
+        with safe_open(str(path), framework="np") as fh:
+            meta_raw = (fh.metadata() or {}).get("bottlekit")
+            if meta_raw is None:
+                raise ValueError(f"{str(path)!r} is a safetensors file but not a ConceptBank")
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        meta = json.loads(meta_raw)
+        if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{str(path)!r} has format {meta.get('format')!r} v{meta.get('version')!r}; "
+                f"expected {_FORMAT!r} v{_FORMAT_VERSION}"
+            )
+        bank = cls(
+            meta["names"],
+            tensors["vectors"],
+            meta["backbone_id"],
+            intercepts=tensors["intercepts"],
+            provenance=meta["provenance"],
+            class_prior=tensors.get("class_prior"),
+            class_names=meta.get("class_names"),
+        )
+        if backbone is not None:
+            bank.check_backbone(backbone)
+        return bank

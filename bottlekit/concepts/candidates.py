@@ -1,0 +1,92 @@
+"""``ConceptCandidates``: named concepts with provenance, before they get vectors."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts._io import check_names
+
+
+class ConceptCandidates:
+    """Concept names with provenance and an optional class prior, not yet embedded.
+
+    LLM generation and retrieval produce candidates; :meth:`to_bank` embeds them with a
+    backbone's text tower (:func:`~bottlekit.concepts.from_text`).
+
+    Parameters
+    ----------
+    names : list of str
+        Unique, non-empty concept names.
+    provenance : list of dict
+        One JSON-serialisable dict per concept.
+    class_prior : array of shape (n_classes, k), optional
+    class_names : list of str, optional
+
+    Examples
+    --------
+    >>> cands = ConceptCandidates(["red crest"], [{"source": "llm"}])
+    >>> len(cands)
+    1
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        provenance: Sequence[dict] | None = None,
+        class_prior: np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        self.names = check_names(names, "names")
+        k = len(self.names)
+        self.provenance = [dict(p) for p in (provenance or [{} for _ in range(k)])]
+        if len(self.provenance) != k:
+            raise ValueError(f"provenance must have {k} entries, got {len(self.provenance)}")
+        if (class_prior is None) != (class_names is None):
+            raise ValueError("give class_prior and class_names together, or neither")
+        self.class_names = None if class_names is None else check_names(class_names, "class_names")
+        self.class_prior = None
+        if class_prior is not None:
+            prior = np.asarray(class_prior, dtype=np.float32)
+            if prior.shape != (len(self.class_names), k):
+                raise ValueError(
+                    f"class_prior must have shape ({len(self.class_names)}, {k}), "
+                    f"got {prior.shape}"
+                )
+            self.class_prior = prior
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(n) for n in self.names[:4])
+        more = f", ... (+{len(self) - 4})" if len(self) > 4 else ""
+        return f"ConceptCandidates(k={len(self)}, names=[{shown}{more}])"
+
+    def subset(self, indices: Sequence[int]) -> ConceptCandidates:
+        """Candidates at the given integer positions, in that order."""
+        idx = [int(i) for i in indices]
+        if not idx:
+            raise ValueError("subset selects no concepts; at least one is needed")
+        return ConceptCandidates(
+            [self.names[i] for i in idx],
+            [copy.deepcopy(self.provenance[i]) for i in idx],
+            None if self.class_prior is None else self.class_prior[:, idx],
+            self.class_names,
+        )
+
+    def to_bank(self, backbone: Any, templates: Sequence[str] | None = None):
+        """Embed the candidates with ``backbone`` (see :func:`~bottlekit.concepts.from_text`)."""
+        from bottlekit.concepts.from_text import from_text
+
+        return from_text(
+            backbone,
+            self.names,
+            templates,
+            provenance=self.provenance,
+            class_prior=self.class_prior,
+            class_names=self.class_names,
+        )

@@ -1,0 +1,353 @@
+"""Label-free CBM concept filters; each one reports what it removed and why."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.candidates import ConceptCandidates
+from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
+
+FILTERS = ("too_long", "class_name", "duplicate", "not_activated")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One concept removed by one filter."""
+
+    name: str
+    filter: str
+    reason: str
+    value: float | None = None
+    threshold: float | None = None
+    other: str | None = None
+
+
+@dataclass
+class FilterReport:
+    """What :func:`filter_concepts` removed, kept and skipped."""
+
+    removed: list[Removal] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def by_filter(self) -> dict[str, list[Removal]]:
+        """Removals grouped by filter name (every filter present, possibly empty)."""
+        out: dict[str, list[Removal]] = {f: [] for f in FILTERS}
+        for r in self.removed:
+            out[r.filter].append(r)
+        return out
+
+    def removed_names(self, filter: str | None = None) -> list[str]:
+        """Names removed (by one filter, or by any)."""
+        return [r.name for r in self.removed if filter is None or r.filter == filter]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "removed": [asdict(r) for r in self.removed],
+            "kept": list(self.kept),
+            "skipped": dict(self.skipped),
+        }
+
+    def __str__(self) -> str:
+        lines = [f"kept {len(self.kept)} concept(s), removed {len(self.removed)}"]
+        for f, rs in self.by_filter().items():
+            if f in self.skipped:
+                lines.append(f"  {f}: skipped ({self.skipped[f]})")
+            else:
+                lines.append(f"  {f}: removed {len(rs)}")
+            lines += [f"    - {r.name!r}: {r.reason}" for r in rs[:10]]
+            if len(rs) > 10:
+                lines.append(f"    ... and {len(rs) - 10} more")
+        return "\n".join(lines)
+
+
+_ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.I)
+
+
+def _canon(text: str) -> str:
+    return re.sub(r"\s+", " ", _ARTICLE.sub("", text.strip().lower()))
+
+
+def _names_of(concepts) -> list[str]:
+    if isinstance(concepts, (ConceptBank, ConceptCandidates)):
+        return list(concepts.names)
+    if isinstance(concepts, str) or not hasattr(concepts, "__iter__"):
+        raise TypeError(
+            "concepts must be a ConceptBank, ConceptCandidates or list of str, got "
+            f"{type(concepts).__name__}"
+        )
+    names = list(concepts)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError("concepts must be a non-empty list of strings")
+    return names
+
+
+def _restrict(concepts, keep: list[int]):
+    if isinstance(concepts, (ConceptBank, ConceptCandidates)):
+        return concepts.subset(keep)
+    names = list(concepts)
+    return [names[i] for i in keep]
+
+
+class _Similarity:
+    """Text–text cosine: sentence encoder and CLIP text tower, mixed as Label-free CBM does."""
+
+    def __init__(self, sentence_encoder, backbone, clip_weight):
+        self.enc = sentence_encoder
+        self.backbone = backbone
+        self.w = clip_weight
+
+    @property
+    def available(self) -> bool:
+        return self.enc is not None or self.backbone is not None
+
+    def __call__(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        sims, weights = [], []
+        if self.enc is not None:
+            sims.append(encode_unit(self.enc, a) @ encode_unit(self.enc, b).T)
+            weights.append(1.0)
+        if self.backbone is not None:
+            from bottlekit.concepts.from_text import encode_concept_texts
+
+            ea = encode_concept_texts(self.backbone, a)
+            eb = encode_concept_texts(self.backbone, b)
+            sims.append(ea @ eb.T)
+            weights.append(self.w)
+        return sum(w * s for w, s in zip(weights, sims, strict=True)) / sum(weights)
+
+
+def filter_concepts(
+    concepts,
+    class_names: Sequence[str] | None = None,
+    *,
+    max_length: int | None = 30,
+    class_similarity: float | None = 0.85,
+    duplicate_similarity: float | None = 0.90,
+    activation_threshold: float | None = 0.25,
+    top_k: int = 5,
+    image_embeddings: np.ndarray | None = None,
+    backbone: Any = None,
+    sentence_encoder: SentenceEncoder | str | None = "minilm",
+    clip_weight: float = 3.0,
+):
+    r"""Apply Label-free CBM's concept filters in order, reporting every removal.
+
+    1. ``too_long``: more than ``max_length`` characters.
+    2. ``class_name``: equal to a class name (ignoring case and a leading article), or text
+       similarity to a class name :math:`\ge` ``class_similarity``.
+    3. ``duplicate``: pairs with similarity :math:`\ge` ``duplicate_similarity``; of each
+       pair the concept with the lower summed similarity to all concepts is removed (the
+       more general one is kept), as in Label-free CBM.
+    4. ``not_activated``: the mean of the ``top_k`` largest activations over the training
+       image embeddings is below ``activation_threshold`` (text concepts only; CAVs are
+       not on the cosine scale the threshold is for).
+
+    Text similarity is :math:`(s_{sent} + w\,s_{clip})/(1 + w)` with :math:`s_{sent}` the
+    sentence-embedding cosine (all-MiniLM-L6-v2, offline; Label-free CBM used
+    all-mpnet-base-v2) and :math:`s_{clip}` the backbone's text cosine, :math:`w` =
+    ``clip_weight`` = 3 as in Label-free CBM; if only one is available it is used alone.
+    The default thresholds (30, 0.85, 0.90, 0.25 with top-5) are Label-free CBM's, set for
+    CLIP ViT-B/16; other backbones may need others.
+
+    Parameters
+    ----------
+    concepts : ConceptBank, ConceptCandidates or list of str
+    class_names : list of str, optional
+        Needed by the ``class_name`` filter (skipped without it).
+    max_length, class_similarity, duplicate_similarity, activation_threshold : optional
+        Thresholds; ``None`` turns a filter off.
+    top_k : int
+        Images averaged by the activation filter.
+    image_embeddings : array of shape (n, d), optional
+        Training image embeddings; needed by the activation filter.
+    backbone : Backbone, optional
+        CLIP text tower for similarities and (for names/candidates) concept vectors.
+    sentence_encoder : "minilm", callable or None
+        Sentence embedding function ``texts -> (n, d)``.
+    clip_weight : float
+        Weight of the CLIP similarity in the mix.
+
+    Returns
+    -------
+    filtered : same type as ``concepts``
+    report : FilterReport
+
+    Examples
+    --------
+    >>> kept, report = filter_concepts(["red", "a very long concept name that goes on"],
+    ...                                sentence_encoder=None, activation_threshold=None)
+    >>> kept, report.removed_names("too_long")
+    (['red'], ['a very long concept name that goes on'])
+    """
+    names = _names_of(concepts)
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
+    for arg, v in (
+        ("class_similarity", class_similarity),
+        ("duplicate_similarity", duplicate_similarity),
+    ):
+        if v is not None and not -1 <= v <= 1:
+            raise ValueError(f"{arg} must be a cosine in [-1, 1] or None, got {v!r}")
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    if clip_weight < 0:
+        raise ValueError(f"clip_weight must be >= 0, got {clip_weight!r}")
+    sim = _Similarity(resolve_encoder(sentence_encoder), backbone, clip_weight)
+    report = FilterReport()
+    alive = list(range(len(names)))
+
+    def drop(idx: set[int]) -> None:
+        alive[:] = [i for i in alive if i not in idx]
+
+    # 1. too long
+    if max_length is None:
+        report.skipped["too_long"] = "max_length=None"
+    else:
+        gone = set()
+        for i in alive:
+            if len(names[i]) > max_length:
+                gone.add(i)
+                report.removed.append(
+                    Removal(
+                        names[i],
+                        "too_long",
+                        f"{len(names[i])} characters > {max_length}",
+                        float(len(names[i])),
+                        float(max_length),
+                    )
+                )
+        drop(gone)
+
+    # 2. too similar to a class name
+    if class_names is None or class_similarity is None:
+        report.skipped["class_name"] = (
+            "no class_names given" if class_names is None else "class_similarity=None"
+        )
+    elif alive:
+        class_names = list(class_names)
+        canon = {_canon(c): c for c in class_names}
+        gone = set()
+        for i in alive:
+            if _canon(names[i]) in canon:
+                gone.add(i)
+                report.removed.append(
+                    Removal(
+                        names[i],
+                        "class_name",
+                        f"is the class name {canon[_canon(names[i])]!r}",
+                        other=canon[_canon(names[i])],
+                    )
+                )
+        drop(gone)
+        if sim.available and alive:
+            S = sim([names[i] for i in alive], class_names)
+            gone = set()
+            for row, i in enumerate(alive):
+                c = int(np.argmax(S[row]))
+                if S[row, c] >= class_similarity:
+                    gone.add(i)
+                    report.removed.append(
+                        Removal(
+                            names[i],
+                            "class_name",
+                            f"similarity {S[row, c]:.3f} >= {class_similarity} to class "
+                            f"{class_names[c]!r}",
+                            float(S[row, c]),
+                            float(class_similarity),
+                            class_names[c],
+                        )
+                    )
+            drop(gone)
+        elif not sim.available:
+            report.skipped["class_name"] = "exact matches only: no sentence_encoder or backbone"
+
+    # 3. near-duplicates
+    if duplicate_similarity is None:
+        report.skipped["duplicate"] = "duplicate_similarity=None"
+    elif not sim.available:
+        report.skipped["duplicate"] = "no sentence_encoder or backbone"
+    elif len(alive) > 1:
+        cur = [names[i] for i in alive]
+        S = sim(cur, cur)
+        total = S.sum(axis=1)
+        gone_local: set[int] = set()
+        for a in range(len(cur)):
+            for b in range(a + 1, len(cur)):
+                if S[a, b] >= duplicate_similarity and a not in gone_local and b not in gone_local:
+                    lose, win = (a, b) if total[a] < total[b] else (b, a)
+                    gone_local.add(lose)
+                    report.removed.append(
+                        Removal(
+                            cur[lose],
+                            "duplicate",
+                            f"similarity {S[a, b]:.3f} >= {duplicate_similarity} to {cur[win]!r} "
+                            "(kept: higher total similarity to the other concepts)",
+                            float(S[a, b]),
+                            float(duplicate_similarity),
+                            cur[win],
+                        )
+                    )
+        drop({alive[k] for k in gone_local})
+
+    # 4. not activated by the training images
+    if activation_threshold is None:
+        report.skipped["not_activated"] = "activation_threshold=None"
+    elif image_embeddings is None:
+        report.skipped["not_activated"] = "no image_embeddings given"
+    elif alive:
+        X = np.asarray(image_embeddings, dtype=np.float32)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"image_embeddings must have shape (n, d), n > 0, got {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("image_embeddings contain NaN or inf")
+        if isinstance(concepts, ConceptBank):
+            sub = concepts.subset(alive)
+            A = sub.project(X)
+            is_text = np.array([k == "text" for k in sub.kinds])
+        elif backbone is not None:
+            sub = ConceptBank(
+                [names[i] for i in alive],
+                _encode_names(backbone, [names[i] for i in alive]),
+                "filter",
+            )
+            A = sub.project(X)
+            is_text = np.ones(len(alive), bool)
+        else:
+            raise ValueError(
+                "the activation filter needs concept vectors: pass a ConceptBank or backbone="
+            )
+        k = min(top_k, X.shape[0])
+        top = -np.sort(-A, axis=0)[:k].mean(axis=0)
+        gone = set()
+        for col, i in enumerate(alive):
+            if is_text[col] and top[col] < activation_threshold:
+                gone.add(i)
+                report.removed.append(
+                    Removal(
+                        names[i],
+                        "not_activated",
+                        f"mean of top-{k} activations {top[col]:.3f} < {activation_threshold} on "
+                        f"{X.shape[0]} training images",
+                        float(top[col]),
+                        float(activation_threshold),
+                    )
+                )
+        drop(gone)
+
+    if not alive:
+        raise ValueError(f"every concept was filtered out:\n{report}")
+    report.kept = [names[i] for i in alive]
+    return _restrict(concepts, alive), report
+
+
+def _encode_names(backbone, names):
+    from bottlekit.concepts.from_text import encode_concept_texts
+
+    return encode_concept_texts(backbone, names)

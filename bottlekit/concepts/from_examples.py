@@ -1,0 +1,257 @@
+"""Concept activation vectors (CAVs) from labelled examples, as in Post-hoc CBM."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts._io import check_names
+from bottlekit.concepts.bank import ConceptBank, backbone_id_of
+
+logger = logging.getLogger(__name__)
+
+#: Regularisation grid of Post-hoc CBM's CAV learning (``SVC(kernel="linear", C=...)``).
+PCBM_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+class ChanceLevelWarning(UserWarning):
+    """Some concept activation vectors are not better than chance on held-out examples."""
+
+
+def _as_embeddings(data: Any, backbone: Any, progress: bool) -> np.ndarray:
+    arr = None
+    if isinstance(data, np.ndarray) or (
+        hasattr(data, "__array__") and not isinstance(data, (list, tuple))
+    ):
+        arr = np.asarray(data)
+    if arr is not None and arr.ndim == 2 and np.issubdtype(arr.dtype, np.floating):
+        return arr.astype(np.float32, copy=False)
+    if backbone is None:
+        raise TypeError(
+            "embeddings_or_images is not a 2-D float array of embeddings, so it is treated "
+            "as images; pass backbone= to encode them"
+        )
+    return np.asarray(backbone.encode_images(data, progress=progress), dtype=np.float32)
+
+
+def _as_label_matrix(concept_labels: Any, names: Sequence[str] | None, n: int):
+    if isinstance(concept_labels, Mapping):
+        if names is not None:
+            raise ValueError("names must not be given when concept_labels is a dict")
+        names = list(concept_labels.keys())
+        cols = [np.asarray(concept_labels[k]).reshape(-1) for k in names]
+        for name, c in zip(names, cols, strict=True):
+            if c.shape[0] != n:
+                raise ValueError(
+                    f"concept_labels[{name!r}] has {c.shape[0]} labels; expected {n} (one per "
+                    "example)"
+                )
+        L = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+    else:
+        L = np.asarray(concept_labels)
+        if L.ndim == 1:
+            L = L[:, None]
+        if L.ndim != 2 or L.shape[0] != n:
+            raise ValueError(
+                f"concept_labels must have shape (n_examples, k) = ({n}, k), got {L.shape}"
+            )
+        if names is None:
+            raise ValueError("names is required when concept_labels is an array")
+    names = check_names(names, "names")
+    if L.shape[1] != len(names):
+        raise ValueError(f"concept_labels has {L.shape[1]} columns but {len(names)} names")
+    if L.dtype != bool:
+        if not np.issubdtype(L.dtype, np.number) or not np.isin(L, (0, 1)).all():
+            raise ValueError("concept_labels must be binary (0/1 or bool); got other values")
+        L = L.astype(bool)
+    return L, names
+
+
+def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
+    from scipy.stats import binomtest
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.svm import SVC
+
+    pos = np.flatnonzero(labels)
+    neg = np.flatnonzero(~labels)
+    n_each = min(len(pos), len(neg))
+    if max_examples is not None:
+        n_each = min(n_each, max_examples)
+    if n_each < 4:
+        return None, (len(pos), len(neg))
+    pos = rng.choice(pos, n_each, replace=False)
+    neg = rng.choice(neg, n_each, replace=False)
+    half = n_each // 2
+    train = np.concatenate([pos[:half], neg[:half]])
+    held = np.concatenate([pos[half:], neg[half:]])
+    y_train = np.r_[np.ones(half, bool), np.zeros(half, bool)]
+    y_held = np.r_[np.ones(n_each - half, bool), np.zeros(n_each - half, bool)]
+    folds = StratifiedKFold(n_splits=min(cv, half), shuffle=True, random_state=rng.integers(2**31))
+    cv_scores = {}
+    for C in Cs:
+        cv_scores[C] = float(
+            cross_val_score(SVC(kernel="linear", C=C), X[train], y_train, cv=folds).mean()
+        )
+    best_C = max(Cs, key=lambda c: (cv_scores[c], -c))  # ties: the stronger regularisation
+    svm = SVC(kernel="linear", C=best_C).fit(X[train], y_train)
+    correct = int((svm.predict(X[held]) == y_held).sum())
+    p_value = float(binomtest(correct, len(held), 0.5, alternative="greater").pvalue)
+    info = {
+        "C": float(best_C),
+        "cv_accuracy": cv_scores[best_C],
+        "heldout_accuracy": correct / len(held),
+        "heldout_n": len(held),
+        "heldout_p_value": p_value,
+        "train_indices": train.tolist(),
+        "heldout_indices": held.tolist(),
+    }
+    return (svm.coef_.reshape(-1).astype(np.float32), float(svm.intercept_[0]), info), None
+
+
+def from_examples(
+    embeddings_or_images: Any,
+    concept_labels: Any,
+    names: Sequence[str] | None = None,
+    *,
+    backbone: Any = None,
+    backbone_id: str | None = None,
+    Cs: Sequence[float] = PCBM_C_GRID,
+    cv: int = 3,
+    max_examples: int | None = 50,
+    alpha: float = 0.05,
+    drop_chance: bool = False,
+    random_state: int | None = 0,
+    progress: bool = False,
+) -> ConceptBank:
+    r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
+
+    For each concept, ``m = min(n_pos, n_neg, max_examples)`` positive and ``m`` negative
+    examples are drawn; half of each trains a linear SVM
+    :math:`\min_{v,b} \tfrac12\lVert v\rVert^2 + C\sum_i \max(0, 1 - y_i(v\cdot x_i + b))`
+    with ``C`` chosen by ``cv``-fold cross-validation over ``Cs`` on the training half;
+    the other half measures held-out accuracy. The concept vector is :math:`v` and the
+    intercept :math:`b`, so :meth:`ConceptBank.project` gives
+    :math:`(v\cdot x + b)/\lVert v\rVert`, the signed distance to the hyperplane (PCBM).
+
+    A CAV is *better than chance* when a one-sided binomial test of its held-out accuracy
+    against 0.5 (the two held-out classes are balanced) has p-value below ``alpha``.
+
+    Parameters
+    ----------
+    embeddings_or_images : array of shape (n, d) or images
+        Precomputed embeddings, or images that ``backbone.encode_images`` accepts.
+    concept_labels : array of shape (n, k) or dict name -> array (n,)
+        Binary concept labels of the examples.
+    names : list of str, optional
+        Concept names (required with an array of labels).
+    backbone : Backbone, optional
+        Encodes images; gives the bank's ``backbone_id``.
+    backbone_id : str, optional
+        Id to record when only embeddings are given (required then, unless ``backbone``).
+    Cs : sequence of float
+        SVM regularisation grid (default: PCBM's 0.001–10).
+    cv : int
+        Folds of the cross-validation that picks ``C``.
+    max_examples : int or None
+        Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
+    alpha : float
+        Significance level of the better-than-chance test.
+    drop_chance : bool
+        Drop concepts that are not better than chance (they are always reported with a
+        :class:`ChanceLevelWarning` and flagged in provenance).
+    random_state : int or None
+        Seed for example sampling and folds.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ConceptBank
+        ``provenance[j]`` holds ``C``, ``cv_accuracy``, ``heldout_accuracy``,
+        ``heldout_p_value``, ``better_than_chance`` and the example indices used.
+
+    Examples
+    --------
+    >>> bank = from_examples(X, labels, ["striped", "spotted"], backbone_id="ViT-B-32")
+    ... # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    Cs = tuple(Cs)
+    if not Cs or any((not np.isfinite(c)) or c <= 0 for c in Cs):
+        raise ValueError(f"Cs must be a non-empty sequence of positive floats, got {Cs!r}")
+    if not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
+    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 4):
+        raise ValueError(f"max_examples must be an int >= 4 or None, got {max_examples!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if backbone is not None:
+        bid = backbone_id_of(backbone)
+        if backbone_id is not None and backbone_id != bid:
+            raise ValueError(f"backbone_id {backbone_id!r} does not match backbone.id {bid!r}")
+    elif backbone_id is None:
+        raise ValueError("give backbone= or backbone_id= so the bank knows its embedding space")
+    else:
+        bid = backbone_id
+
+    X = _as_embeddings(embeddings_or_images, backbone, progress)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("embeddings contain NaN or inf; expected finite values")
+    L, names = _as_label_matrix(concept_labels, names, X.shape[0])
+
+    rng = np.random.default_rng(random_state)
+    kept_names, vectors, intercepts, provenance, chance, skipped = [], [], [], [], [], []
+    for j in tqdm(range(len(names)), desc="CAVs", disable=not progress):
+        fitted, counts = _fit_one_cav(X, L[:, j], Cs, cv, max_examples, rng)
+        if fitted is None:
+            skipped.append((names[j], counts))
+            continue
+        v, b, info = fitted
+        info["better_than_chance"] = info["heldout_p_value"] < alpha
+        if not info["better_than_chance"]:
+            chance.append((names[j], info["heldout_accuracy"]))
+            if drop_chance:
+                continue
+        kept_names.append(names[j])
+        vectors.append(v)
+        intercepts.append(b)
+        provenance.append({"kind": "cav", "source": "examples", **info})
+    if skipped:
+        msg = ", ".join(f"{n!r} (pos={p}, neg={q})" for n, (p, q) in skipped)
+        warnings.warn(
+            f"skipped {len(skipped)} concept(s) with fewer than 4 positive or negative "
+            f"examples: {msg}",
+            ChanceLevelWarning,
+            stacklevel=2,
+        )
+    if chance:
+        msg = ", ".join(f"{n!r} (held-out acc {a:.2f})" for n, a in chance)
+        verb = "dropped" if drop_chance else "kept (drop_chance=False)"
+        warnings.warn(
+            f"{len(chance)} concept(s) are not better than chance (binomial p >= {alpha}), "
+            f"{verb}: {msg}",
+            ChanceLevelWarning,
+            stacklevel=2,
+        )
+        logger.info("chance-level CAVs: %s", msg)
+    if not kept_names:
+        raise ValueError("no concept produced a usable CAV (see the warnings for why)")
+    return ConceptBank(
+        kept_names, np.stack(vectors), bid, intercepts=np.array(intercepts), provenance=provenance
+    )
+
+
+def chance_level_concepts(bank: ConceptBank) -> list[str]:
+    """Names of the CAV concepts of ``bank`` flagged as not better than chance."""
+    return [
+        n
+        for n, p in zip(bank.names, bank.provenance, strict=True)
+        if p.get("kind") == "cav" and p.get("better_than_chance") is False
+    ]

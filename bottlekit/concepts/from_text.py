@@ -1,0 +1,104 @@
+"""Concept bank from concept names through a CLIP text encoder (prompt ensembling)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts._io import check_names
+from bottlekit.concepts.bank import ConceptBank, backbone_id_of
+
+
+def check_templates(templates: Sequence[str] | None) -> list[str] | None:
+    """Validate prompt templates: each must contain exactly one ``{}`` placeholder."""
+    if templates is None:
+        return None
+    if isinstance(templates, str):
+        templates = [templates]
+    templates = list(templates)
+    if not templates:
+        raise ValueError("templates is empty; pass None for the bare concept text")
+    for i, t in enumerate(templates):
+        if not isinstance(t, str) or t.count("{}") != 1:
+            raise ValueError(f"templates[{i}] must be a string with one '{{}}', got {t!r}")
+    return templates
+
+
+def encode_concept_texts(
+    backbone: Any, names: Sequence[str], templates: Sequence[str] | None = None
+) -> np.ndarray:
+    """Text embeddings of ``names`` (k × d float32, unit rows) from ``backbone.encode_texts``."""
+    names = list(names)
+    vectors = np.asarray(backbone.encode_texts(names, templates=templates), dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(names):
+        raise ValueError(
+            f"backbone.encode_texts returned shape {vectors.shape}; expected ({len(names)}, d)"
+        )
+    if not np.isfinite(vectors).all():
+        raise ValueError("backbone.encode_texts returned NaN or inf embeddings")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def from_text(
+    backbone: Any,
+    names: Sequence[str],
+    templates: Sequence[str] | None = None,
+    *,
+    provenance: Sequence[dict] | None = None,
+    class_prior: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+) -> ConceptBank:
+    r"""Concept bank whose vectors are the backbone's text embeddings of the concept names.
+
+    With templates :math:`t_1..t_m` the vector of concept :math:`c` is the prompt ensemble
+    :math:`v_c = \bar u / \lVert \bar u\rVert`, :math:`\bar u = \frac1m\sum_i
+    u(t_i(c))/\lVert u(t_i(c))\rVert`, with :math:`u` the CLIP text tower.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        Object with ``id`` and ``encode_texts(texts, templates=None)``.
+    names : list of str
+        Concept names (non-empty, unique).
+    templates : list of str, optional
+        Prompt templates with one ``{}``; ``None`` encodes the bare concept string, as
+        Post-hoc CBM does for text concepts.
+    provenance : list of dict, optional
+        Extra per-concept provenance merged into ``{"kind": "text", "source": "text",
+        "templates": templates}``.
+    class_prior, class_names : optional
+        Passed to :class:`ConceptBank`.
+
+    Returns
+    -------
+    ConceptBank
+
+    Examples
+    --------
+    >>> bank = from_text(backbone, ["red crest", "long tail"], templates=["a photo of {}"])
+    ... # doctest: +SKIP
+    """
+    names = check_names(names, "names")
+    templates = check_templates(templates)
+    vectors = encode_concept_texts(backbone, names, templates)
+    base = {"kind": "text", "source": "text", "templates": templates}
+    if provenance is None:
+        prov = [dict(base) for _ in names]
+    else:
+        provenance = list(provenance)
+        if len(provenance) != len(names):
+            raise ValueError(
+                f"provenance must have one dict per name ({len(names)}), got {len(provenance)}"
+            )
+        prov = [{**base, **p, "kind": "text"} for p in provenance]
+    return ConceptBank(
+        names,
+        vectors,
+        backbone_id_of(backbone),
+        provenance=prov,
+        class_prior=class_prior,
+        class_names=class_names,
+    )

@@ -1,0 +1,204 @@
+"""LLM-generated concepts with the prompting styles of LaBo and Label-free CBM."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts._io import check_names
+from bottlekit.concepts.candidates import ConceptCandidates
+from bottlekit.concepts.llm import ChatClient, LLMParseError, parse_concept_list
+
+logger = logging.getLogger(__name__)
+
+_FORMAT = (
+    "Answer with a list only: one short phrase of a few words per line, each line starting "
+    "with '- '. No introduction, no explanations."
+)
+
+#: LaBo (Yang et al. 2023) asks GPT-3 to describe each class along several aspects and
+#: parses the sentences into short concepts; bottlekit asks the chat model for the short
+#: phrases directly (LaBo's sentence parser was never released).
+LABO_PROMPTS = {
+    "looks": "Describe what the {cls} looks like.",
+    "appearance": "Describe the appearance of the {cls}.",
+    "color": "Describe the color of the {cls}.",
+    "pattern": "Describe the pattern of the {cls}.",
+    "shape": "Describe the shape of the {cls}.",
+}
+
+#: Label-free CBM (Oikarinen et al. 2023): three prompts per class, each with two worked
+#: examples (bottlekit's own examples, given as earlier chat turns).
+LABEL_FREE_PROMPTS = {
+    "important": 'List the most important features for recognizing something as a "{cls}".',
+    "superclass": 'Give superclasses for the word "{cls}".',
+    "around": 'List the things most commonly seen around a "{cls}".',
+}
+
+_LABEL_FREE_SHOTS = {
+    "important": [
+        ("zebra", ["black and white stripes", "a horse-like body", "a short upright mane"]),
+        ("teapot", ["a curved spout", "a handle", "a lid", "a round body"]),
+    ],
+    "superclass": [
+        ("zebra", ["animal", "mammal", "equine"]),
+        ("teapot", ["kitchenware", "container", "vessel"]),
+    ],
+    "around": [
+        ("zebra", ["grassland", "acacia trees", "a herd"]),
+        ("teapot", ["teacups", "a saucer", "a kitchen table"]),
+    ],
+}
+
+PROMPT_STYLES = {"labo": LABO_PROMPTS, "label-free": LABEL_FREE_PROMPTS}
+
+_SYSTEM = "You are a careful assistant who lists short, visual, human-readable concepts."
+
+
+def build_messages(
+    style: str, prompt_key: str, class_name: str, n_per_prompt: int
+) -> list[dict[str, str]]:
+    """Chat messages of one (style, prompt, class) request."""
+    prompts = PROMPT_STYLES[style]
+    ask = f" Give up to {n_per_prompt} items. {_FORMAT}"
+    messages = [{"role": "system", "content": _SYSTEM}]
+    if style == "label-free":
+        for shot_cls, items in _LABEL_FREE_SHOTS[prompt_key]:
+            messages.append(
+                {"role": "user", "content": prompts[prompt_key].format(cls=shot_cls) + ask}
+            )
+            messages.append({"role": "assistant", "content": "\n".join(f"- {x}" for x in items)})
+    messages.append({"role": "user", "content": prompts[prompt_key].format(cls=class_name) + ask})
+    return messages
+
+
+def generate(
+    class_names: Sequence[str],
+    llm: ChatClient | None = None,
+    *,
+    style: str = "labo",
+    prompts: Sequence[str] | None = None,
+    n_per_prompt: int = 10,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    on_malformed: str = "skip",
+    backbone: Any = None,
+    templates: Sequence[str] | None = None,
+    progress: bool = True,
+):
+    """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
+
+    One chat request per (class, prompt); answers are parsed with
+    :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
+    proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
+    class ``c`` it was proposed for (LaBo initialises its class–concept weights this way).
+
+    Parameters
+    ----------
+    class_names : list of str
+        Classes to describe.
+    llm : ChatClient, optional
+        Client to use; by default one is built from ``model``, ``base_url``, ``api_key`` and
+        ``cache_dir`` (or the ``OPENAI_*`` environment variables).
+    style : {"labo", "label-free"}
+        ``"labo"``: five descriptive prompts (looks, appearance, color, pattern, shape).
+        ``"label-free"``: "important features", "superclasses", "things seen around", with
+        two worked examples each.
+    prompts : list of str, optional
+        Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
+    n_per_prompt : int
+        Items asked for per request.
+    on_malformed : {"skip", "raise"}
+        An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
+        and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.
+    backbone : Backbone, optional
+        If given, the concepts are embedded and a ``ConceptBank`` is returned.
+    templates : list of str, optional
+        Prompt templates for the embedding (with ``backbone``).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ConceptCandidates or ConceptBank
+        Provenance per concept: ``source="llm"``, ``style``, ``model`` and, for each time it
+        was proposed, the class, prompt key, prompt text, response id and cache key.
+
+    Examples
+    --------
+    >>> cands = generate(["cardinal", "blue jay"], style="label-free",
+    ...                  base_url="http://localhost:8000/v1", model="m")  # doctest: +SKIP
+    """
+    class_names = check_names(class_names, "class_names")
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"style must be one of {sorted(PROMPT_STYLES)}, got {style!r}")
+    keys = list(PROMPT_STYLES[style]) if prompts is None else list(prompts)
+    bad = [k for k in keys if k not in PROMPT_STYLES[style]]
+    if bad or not keys:
+        raise ValueError(
+            f"prompts must be a non-empty subset of {list(PROMPT_STYLES[style])}, got {keys}"
+        )
+    if not isinstance(n_per_prompt, int) or n_per_prompt < 1:
+        raise ValueError(f"n_per_prompt must be a positive int, got {n_per_prompt!r}")
+    if on_malformed not in ("skip", "raise"):
+        raise ValueError(f"on_malformed must be 'skip' or 'raise', got {on_malformed!r}")
+    if llm is None:
+        llm = ChatClient(model, base_url=base_url, api_key=api_key, cache_dir=cache_dir)
+
+    jobs = [(c, k) for c in class_names for k in keys]
+    requests = [build_messages(style, k, c, n_per_prompt) for c, k in jobs]
+    responses = llm.complete_many(requests, progress=progress, desc=f"generate ({style})")
+
+    order: list[str] = []
+    sources: dict[str, list[dict]] = {}
+    classes_of: dict[str, set[int]] = {}
+    n_skipped = 0
+    for (cls, key), msgs, resp in zip(jobs, requests, responses, strict=True):
+        try:
+            items = parse_concept_list(resp.text)
+        except LLMParseError as exc:
+            msg = (
+                f"malformed answer for class {cls!r}, prompt {key!r} (response "
+                f"{resp.response_id}): {exc}"
+            )
+            if on_malformed == "raise":
+                raise LLMParseError(msg) from exc
+            logger.warning("%s; skipped", msg)
+            n_skipped += 1
+            continue
+        for item in items:
+            if item not in sources:
+                order.append(item)
+                sources[item] = []
+                classes_of[item] = set()
+            sources[item].append(
+                {
+                    "class": cls,
+                    "prompt_key": key,
+                    "prompt": msgs[-1]["content"],
+                    "response_id": resp.response_id,
+                    "cache_key": resp.cache_key,
+                }
+            )
+            classes_of[item].add(class_names.index(cls))
+    if not order:
+        raise LLMParseError(
+            f"no concepts parsed from {len(jobs)} answer(s) ({n_skipped} malformed); see the log"
+        )
+    prior = np.zeros((len(class_names), len(order)), dtype=np.float32)
+    for j, name in enumerate(order):
+        prior[sorted(classes_of[name]), j] = 1.0
+    provenance = [
+        {"source": "llm", "style": style, "model": llm.model, "generated_for": sources[n]}
+        for n in order
+    ]
+    cands = ConceptCandidates(order, provenance, prior, class_names)
+    if backbone is not None:
+        return cands.to_bank(backbone, templates)
+    return cands

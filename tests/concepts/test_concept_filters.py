@@ -1,0 +1,134 @@
+"""filter_concepts(): each Label-free CBM filter removes what it should and says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bottlekit.concepts import ConceptBank, ConceptCandidates, filter_concepts
+
+
+def table_encoder(table: dict[str, list[float]]):
+    """Sentence encoder with hand-set vectors, so every cosine is known exactly."""
+
+    def enc(texts):
+        return np.array([table[t] for t in texts], dtype=float)
+
+    return enc
+
+
+# unit vectors in the first two axes at chosen angles: cos(a, b) = cos(angle difference)
+def unit(deg):
+    r = np.deg2rad(deg)
+    return [np.cos(r), np.sin(r), 0.0]
+
+
+TABLE = {
+    "cardinal": unit(0),
+    "blue jay": unit(90),
+    "cardinal bird": unit(20),  # cos 0.940 to "cardinal": too similar to the class
+    "red crest": unit(45),  # cos 0.707 to both classes
+    "crimson crest": unit(49),  # cos 0.9976 to "red crest": a near-duplicate
+    "thick bill": list(np.array([0.3, 0.1, 0.9]) / np.linalg.norm([0.3, 0.1, 0.9])),
+    "a very long concept name over thirty chars": unit(70),
+    "The Blue Jay": unit(89),
+}
+
+
+def test_each_filter_reports_what_and_why():
+    names = [
+        "a very long concept name over thirty chars",
+        "The Blue Jay",
+        "cardinal bird",
+        "red crest",
+        "crimson crest",
+        "thick bill",
+    ]
+    kept, report = filter_concepts(
+        names,
+        ["cardinal", "blue jay"],
+        sentence_encoder=table_encoder(TABLE),
+        activation_threshold=None,
+    )
+    by = report.by_filter()
+    assert [r.name for r in by["too_long"]] == ["a very long concept name over thirty chars"]
+    assert by["too_long"][0].value == 42 and by["too_long"][0].threshold == 30
+    # exact class name (case and article ignored), then the embedding rule
+    assert [r.name for r in by["class_name"]] == ["The Blue Jay", "cardinal bird"]
+    assert by["class_name"][0].reason == "is the class name 'blue jay'"
+    assert by["class_name"][1].value == pytest.approx(np.cos(np.deg2rad(20)), abs=1e-6)
+    assert by["class_name"][1].other == "cardinal"
+    dup = by["duplicate"]
+    assert len(dup) == 1 and {dup[0].name, dup[0].other} == {"red crest", "crimson crest"}
+    assert dup[0].value == pytest.approx(np.cos(np.deg2rad(4)), abs=1e-6)
+    # Label-free CBM keeps the one with the larger total similarity to the others
+    V = {n: np.array(TABLE[n]) for n in ("red crest", "crimson crest", "thick bill")}
+    total = {a: sum(V[a] @ V[b] for b in V) for a in V}
+    winner = max(("red crest", "crimson crest"), key=total.get)
+    assert dup[0].other == winner and kept == [winner, "thick bill"]
+    assert report.skipped == {"not_activated": "activation_threshold=None"}
+    assert report.kept == kept
+    text = str(report)
+    assert "too_long: removed 1" in text and "similarity 0.998 >= 0.9" in text
+    assert report.to_dict()["removed"][0]["filter"] == "too_long"
+
+
+def test_thresholds_turn_filters_off_and_class_only_exact_without_encoder():
+    kept, report = filter_concepts(
+        ["Cardinal", "red crest", "x" * 40],
+        ["cardinal"],
+        max_length=None,
+        sentence_encoder=None,
+        activation_threshold=None,
+    )
+    assert kept == ["red crest", "x" * 40]
+    assert "exact matches only" in report.skipped["class_name"]
+    assert report.skipped["duplicate"] == "no sentence_encoder or backbone"
+
+
+def test_activation_filter_on_bank_and_candidates(backbone):
+    # two concepts along known axes; images near axis 0 only
+    d = 4
+    V = np.eye(d)[:2]
+    bank = ConceptBank(["seen", "unseen"], V, "bb")
+    rng = np.random.default_rng(0)
+    X = np.tile(np.eye(d)[0], (20, 1)) + 0.1 * rng.standard_normal((20, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    kept, report = filter_concepts(bank, sentence_encoder=None, image_embeddings=X)
+    assert isinstance(kept, ConceptBank) and kept.names == ["seen"]
+    (r,) = report.by_filter()["not_activated"]
+    # closed form: mean of the 5 largest cosines of the images with axis 1
+    expected = np.sort(X[:, 1])[-5:].mean()
+    assert r.name == "unseen" and r.value == pytest.approx(expected, abs=1e-6)
+    assert r.threshold == 0.25 and "top-5" in r.reason and "20 training images" in r.reason
+    # candidates are embedded with the backbone for the activation filter
+    cands = ConceptCandidates(["red", "blue"], [{"source": "x"}, {"source": "y"}])
+    Xr = backbone.encode_texts(["red"] * 6)
+    kept, report = filter_concepts(
+        cands,
+        backbone=backbone,
+        sentence_encoder=None,
+        duplicate_similarity=None,
+        image_embeddings=Xr,
+        activation_threshold=0.5,
+    )
+    assert kept.names == ["red"] and kept.provenance == [{"source": "x"}]
+    # CAV concepts are exempt (not on the cosine scale)
+    cav = ConceptBank(
+        ["c"], [[0.0, 1.0, 0, 0]], "bb", intercepts=[-5.0], provenance=[{"kind": "cav"}]
+    )
+    kept, report = filter_concepts(cav, sentence_encoder=None, image_embeddings=X)
+    assert kept.names == ["c"]
+
+
+def test_filter_validation():
+    with pytest.raises(ValueError, match="every concept was filtered out"):
+        filter_concepts(["x" * 40], sentence_encoder=None)
+    with pytest.raises(ValueError, match="non-empty list"):
+        filter_concepts([], sentence_encoder=None)
+    with pytest.raises(ValueError, match="class_similarity must be a cosine"):
+        filter_concepts(["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
+    with pytest.raises(ValueError, match="needs concept vectors"):
+        filter_concepts(["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
+    with pytest.raises(ValueError, match="sentence_encoder must be"):
+        filter_concepts(["a"], sentence_encoder="mpnet")
