@@ -241,3 +241,29 @@ def test_bad_text_inputs(tiny, texts, templates, error, match):
 def test_top_level_api():
     assert bottlekit.load_backbone is load_backbone
     assert isinstance(bottlekit.__version__, str)
+
+
+def test_hf_hub_id_offline_names_the_cache_and_the_fix(tmp_path):
+    with pytest.raises(WeightsNotFoundError) as err:
+        load_backbone("hf-hub:someone/some-clip", cache_dir=str(tmp_path))
+    msg = str(err.value)
+    assert "open_clip_config.json" in msg and str(tmp_path) in msg
+    assert "huggingface-cli download someone/some-clip" in msg
+
+
+def test_local_dir_with_config_and_weights_loads_those_weights(tiny, rng_images, tmp_path):
+    """The layout of a cached hub snapshot: open_clip_config.json + weights in one folder."""
+    import json
+
+    from safetensors.torch import save_file
+
+    cfg = open_clip.get_model_config("test-tiny-vit")
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    state = {k: v.contiguous() for k, v in tiny.model.state_dict().items()}
+    save_file(state, str(tmp_path / "open_clip_model.safetensors"))
+    bk = load_backbone(f"local-dir:{tmp_path}")
+    assert bk.weights == "local-dir"
+    np.testing.assert_array_equal(
+        bk.encode_images(rng_images, progress=False),
+        tiny.encode_images(rng_images, progress=False),
+    )
