@@ -1,0 +1,167 @@
+"""Nearest-neighbour queries under the max-norm (Chebyshev) or Euclidean metric.
+
+Shared by the k-NN estimators (KSG, Ross, Kozachenko–Leonenko). With ``tree="kd"`` the
+k-NN query uses :class:`scipy.spatial.cKDTree` (multi-threaded through ``workers``) and
+radius counts use :class:`sklearn.neighbors.KDTree` (faster for the max-norm); ``"ball"``
+uses :class:`sklearn.neighbors.BallTree` for both. Radius counts on a single coordinate
+use a sorted array and binary search, which is exact and much faster than any tree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["count_within", "kth_neighbor", "normal_scores", "preprocess_continuous"]
+
+_P = {"chebyshev": np.inf, "euclidean": 2.0}
+
+
+def _workers(n_jobs: int | None) -> int:
+    return 1 if n_jobs is None else int(n_jobs)
+
+
+def _check_tree(tree: str) -> None:
+    if tree not in ("kd", "ball"):
+        raise ValueError(f"tree must be 'kd' or 'ball', got {tree!r}")
+
+
+def kth_neighbor(
+    Z: np.ndarray,
+    k: int,
+    *,
+    metric: str = "chebyshev",
+    tree: str = "kd",
+    n_jobs: int | None = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of the ``k`` nearest neighbours of every row (self excluded).
+
+    Returns
+    -------
+    dist : ndarray of shape (n, k)
+    idx : ndarray of shape (n, k)
+    """
+    _check_tree(tree)
+    if tree == "kd":
+        index = cKDTree(Z)
+        # Query the points in the tree's own leaf order: consecutive queries then walk the
+        # same nodes, which is 1.5-3x faster than the original order (cache locality).
+        order = index.indices
+        d_o, i_o = index.query(Z[order], k=k + 1, p=_P[metric], workers=_workers(n_jobs))
+        dist, idx = np.empty_like(d_o), np.empty_like(i_o)
+        dist[order], idx[order] = d_o, i_o
+    else:
+        from sklearn.neighbors import BallTree
+
+        dist, idx = BallTree(Z, metric=metric).query(Z, k=k + 1)
+    # Column 0 is the point itself (distance 0) as long as rows are distinct, which the
+    # jitter guarantees almost surely; drop it.
+    return dist[:, 1:], idx[:, 1:]
+
+
+def count_within(
+    X: np.ndarray,
+    radius: np.ndarray,
+    *,
+    strict: bool,
+    metric: str = "chebyshev",
+    tree: str = "kd",
+    n_jobs: int | None = 1,
+) -> np.ndarray:
+    """Number of *other* rows ``j != i`` with ``dist(X[j], X[i]) < radius[i]`` (or ``<=``).
+
+    ``strict=True`` counts ``<``; it is implemented by shrinking each radius to the next
+    float below it, since trees count ``<=``.
+    """
+    _check_tree(tree)
+    radius = np.asarray(radius, dtype=np.float64)
+    n = X.shape[0]
+    if X.shape[1] == 1:
+        # One coordinate: both metrics are |x_j - x_i|. Sort once, binary-search the
+        # interval ends: O(n log n), vectorised, no tree.
+        x = X[:, 0]
+        xs = np.sort(x)
+        if strict:
+            hi = np.searchsorted(xs, x + radius, side="left")
+            lo = np.searchsorted(xs, x - radius, side="right")
+        else:
+            hi = np.searchsorted(xs, x + radius, side="right")
+            lo = np.searchsorted(xs, x - radius, side="left")
+        return (hi - lo - 1).astype(np.int64)
+    r = np.nextafter(radius, 0.0) if strict else radius
+    # Radius counts use scikit-learn's trees: for the max-norm its KDTree counts 2-8x
+    # faster than cKDTree.query_ball_point(p=inf) (measured, n=2e4, d=2..5), while cKDTree
+    # is the faster one for the k-NN query. Queries release the GIL, so chunks of rows run
+    # on threads when n_jobs > 1.
+    from sklearn.neighbors import BallTree, KDTree
+
+    index = (KDTree if tree == "kd" else BallTree)(X, leaf_size=8, metric=metric)
+    order = np.asarray(index.get_arrays()[1])  # tree order again, for cache locality
+    Xo, ro = X[order], r[order]
+    workers = _workers(n_jobs)
+    if workers < 0:
+        workers = os.cpu_count() or 1
+    if workers <= 1 or n < 2000:
+        counts_o = index.query_radius(Xo, ro, count_only=True)
+    else:
+        bounds = np.linspace(0, n, workers + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = pool.map(
+                lambda ab: index.query_radius(
+                    Xo[ab[0] : ab[1]], ro[ab[0] : ab[1]], count_only=True
+                ),
+                itertools.pairwise(bounds),
+            )
+            counts_o = np.concatenate(list(parts))
+    counts = np.empty(n, dtype=np.int64)
+    counts[order] = counts_o
+    counts = np.asarray(counts, dtype=np.int64) - 1  # remove the point itself
+    assert counts.shape == (n,)
+    return counts
+
+
+def normal_scores(X: np.ndarray) -> np.ndarray:
+    """Replace each column by the normal scores of its ranks, Phi^-1(rank / (n + 1)).
+
+    Ties get their average rank. The result depends on the data only through the ranks, so
+    any strictly increasing map of a column leaves it unchanged.
+    """
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    n = X.shape[0]
+    return ndtri(rankdata(X, axis=0) / (n + 1.0))
+
+
+def preprocess_continuous(
+    X: np.ndarray,
+    *,
+    standardize: bool,
+    jitter: float,
+    rng: np.random.Generator,
+    copula: bool = False,
+) -> np.ndarray:
+    """Optionally rank-transform, scale columns to unit standard deviation, add tiny noise.
+
+    The noise has standard deviation ``jitter`` times the column's standard deviation, so
+    it is scale-free; ``jitter=0`` disables it. With ``copula=True`` the columns are first
+    replaced by their normal scores (:func:`normal_scores`), and the jitter is added
+    *before* ranking so that it only breaks ties.
+    """
+    X = np.array(X, dtype=np.float64, copy=True)
+    if copula:
+        if jitter > 0:
+            X += jitter * X.std(axis=0) * rng.standard_normal(X.shape)
+        return normal_scores(X)
+    std = X.std(axis=0)
+    if standardize:
+        X -= X.mean(axis=0)
+        X /= std
+        std = np.ones_like(std)
+    if jitter > 0:
+        X += jitter * std * rng.standard_normal(X.shape)
+    return X

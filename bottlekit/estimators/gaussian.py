@@ -1,0 +1,167 @@
+"""Gaussian (closed-form, covariance-based) mutual information and entropy."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.special import digamma
+
+from ._validation import as_2d_samples, check_no_constant_columns, check_paired
+
+__all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_correlations"]
+
+
+def gaussian_mi_from_correlations(rho) -> float:
+    r"""MI (nats) of Gaussian pairs with canonical correlations ``rho``: :math:`-\tfrac12\sum
+    \log(1-\rho_i^2)`."""
+    rho = np.asarray(rho, dtype=np.float64)
+    return float(-0.5 * np.sum(np.log1p(-(rho**2))))
+
+
+def _check_shrinkage(shrinkage):
+    if shrinkage is None or shrinkage == "ledoit-wolf":
+        return shrinkage
+    if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real):
+        raise ValueError(
+            f"shrinkage must be None, 'ledoit-wolf' or a number in [0, 1], got {shrinkage!r}"
+        )
+    if not 0.0 <= float(shrinkage) <= 1.0:
+        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage!r}")
+    return float(shrinkage)
+
+
+def _correlation(Z: np.ndarray, shrinkage) -> tuple[np.ndarray, float]:
+    """Correlation matrix of ``Z`` shrunk toward the identity; returns (R, shrinkage used)."""
+    Zs = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    if shrinkage == "ledoit-wolf":
+        from sklearn.covariance import ledoit_wolf
+
+        R, s = ledoit_wolf(Zs, assume_centered=True)
+        return R, float(s)
+    R = np.corrcoef(Zs, rowvar=False).reshape(Z.shape[1], Z.shape[1])
+    s = 0.0 if shrinkage is None else shrinkage
+    return (1.0 - s) * R + s * np.eye(R.shape[0]), s
+
+
+def _logdet_bias(d: int, n: int) -> float:
+    r"""Mean of :math:`\log\det S - \log\det\Sigma` for the unbiased sample covariance of
+    ``n`` Gaussian rows in ``d`` dimensions (Wishart with ``n - 1`` dof):
+    :math:`\sum_{i=1}^{d}\psi(\tfrac{n-i}{2}) + d\log\tfrac{2}{n-1}`."""
+    i = np.arange(1, d + 1)
+    return float(np.sum(digamma((n - i) / 2.0)) + d * np.log(2.0 / (n - 1)))
+
+
+def _logdet(R: np.ndarray, what: str) -> float:
+    sign, logdet = np.linalg.slogdet(R)
+    if sign <= 0 or not np.isfinite(logdet):
+        raise ValueError(
+            f"the correlation matrix of {what} is singular (collinear columns or n <= d); "
+            "use shrinkage='ledoit-wolf' or a shrinkage in (0, 1]"
+        )
+    return float(logdet)
+
+
+class GaussianMutualInformation:
+    r"""Mutual information of ``X`` and ``Y`` assuming they are jointly Gaussian.
+
+    .. math::
+        \hat I = \tfrac12\left(\log\det R_{XX} + \log\det R_{YY} - \log\det R\right)
+
+    with :math:`R` the (optionally shrunk) joint correlation matrix. Consistent for
+    Gaussian data; otherwise it only sees linear (correlation) dependence and can be off in
+    either direction (it misses non-linear dependence; heavy tails inflate it). Shrinkage
+    :math:`R_s = (1-s)R + sI` stabilises it when ``d`` is comparable to ``n``.
+
+    The plug-in estimate is biased upward by about :math:`d_x d_y / (2n)`. With
+    ``bias_correction=True`` (and no shrinkage) each log-determinant is corrected by its
+    exact Wishart expectation, :math:`E\log\det S = \log\det\Sigma + \sum_{i=1}^d
+    \psi(\tfrac{n-i}2) + d\log\tfrac{2}{n-1}`, which makes the estimate unbiased for
+    Gaussian data (the variances cancel between the three determinants, so the correlation
+    matrix can be used). It can then be slightly negative under independence.
+
+    Parameters
+    ----------
+    shrinkage : None, float in [0, 1] or "ledoit-wolf", default=None
+    bias_correction : bool, default=True
+        Only applied when ``shrinkage`` is None.
+
+    Attributes
+    ----------
+    mi_ : float
+    shrinkage_ : float
+        Shrinkage intensity used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal(5000); y = 0.6 * x + 0.8 * rng.standard_normal(5000)
+    >>> round(GaussianMutualInformation().fit(x, y).mi_, 1)   # -0.5 log(1 - 0.36) = 0.223
+    0.2
+    """
+
+    def __init__(self, shrinkage=None, bias_correction: bool = True):
+        self.shrinkage = shrinkage
+        self.bias_correction = bias_correction
+
+    def fit(self, X, Y) -> GaussianMutualInformation:
+        """Estimate :math:`I(X;Y)` from paired samples."""
+        shrinkage = _check_shrinkage(self.shrinkage)
+        X = as_2d_samples(X, "X", min_samples=3)
+        Y = as_2d_samples(Y, "Y", min_samples=3)
+        check_paired(X, Y)
+        check_no_constant_columns(X, "X", "gaussian")
+        check_no_constant_columns(Y, "Y", "gaussian")
+        (n, dx), dy = X.shape, Y.shape[1]
+        if n <= dx + dy + 1:
+            raise ValueError(
+                f"gaussian MI needs more samples than dimensions: got n={n} rows for "
+                f"dx + dy = {dx + dy} columns"
+            )
+        R, s = _correlation(np.hstack([X, Y]), shrinkage)
+        mi = 0.5 * (_logdet(R[:dx, :dx], "X") + _logdet(R[dx:, dx:], "Y") - _logdet(R, "(X, Y)"))
+        if self.bias_correction and shrinkage is None:
+            mi -= 0.5 * (_logdet_bias(dx, n) + _logdet_bias(dy, n) - _logdet_bias(dx + dy, n))
+        else:
+            mi = max(mi, 0.0)
+        self.mi_ = float(mi)
+        self.shrinkage_ = s
+        return self
+
+
+class GaussianEntropy:
+    r"""Differential entropy of ``X`` assuming it is Gaussian:
+    :math:`\tfrac12\log\left((2\pi e)^d\det\Sigma\right)`.
+
+    Parameters
+    ----------
+    shrinkage : None, float in [0, 1] or "ledoit-wolf", default=None
+        Shrinkage of the correlation matrix toward the identity (variances are kept).
+
+    Attributes
+    ----------
+    entropy_ : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).standard_normal(10000)
+    >>> round(GaussianEntropy().fit(x).entropy_, 2)   # 0.5 log(2 pi e) = 1.419
+    1.42
+    """
+
+    def __init__(self, shrinkage=None):
+        self.shrinkage = shrinkage
+
+    def fit(self, X) -> GaussianEntropy:
+        """Estimate :math:`H(X)` from samples."""
+        shrinkage = _check_shrinkage(self.shrinkage)
+        X = as_2d_samples(X, "X", min_samples=3)
+        check_no_constant_columns(X, "X", "gaussian")
+        R, s = _correlation(X, shrinkage)
+        d = X.shape[1]
+        logdet = _logdet(R, "X") + 2.0 * np.sum(np.log(X.std(axis=0, ddof=1)))
+        self.entropy_ = float(0.5 * (d * np.log(2 * np.pi * np.e) + logdet))
+        self.shrinkage_ = s
+        return self

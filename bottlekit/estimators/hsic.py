@@ -1,0 +1,125 @@
+r"""Hilbert–Schmidt independence criterion (HSIC) with a test of independence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import gamma as gamma_dist
+
+from ._validation import as_2d_samples, check_paired, check_positive_int, check_random_state
+from .kernels import kernel_width
+from .renyi import _gram
+
+__all__ = ["HSICResult", "hsic"]
+
+
+@dataclass(frozen=True)
+class HSICResult:
+    """Outcome of :func:`hsic`.
+
+    Attributes
+    ----------
+    statistic : float
+        Biased empirical HSIC, :math:`\\mathrm{tr}(KHLH)/n^2`.
+    p_value : float
+        p-value of the test of independence.
+    test : str
+        ``"gamma"`` or ``"permutation"``.
+    sigma_x, sigma_y : float
+        Kernel widths used.
+    """
+
+    statistic: float
+    p_value: float
+    test: str
+    sigma_x: float
+    sigma_y: float
+
+
+def _gamma_p_value(Kc: np.ndarray, Lc: np.ndarray, K: np.ndarray, L: np.ndarray) -> float:
+    """Gamma approximation of the null distribution of n*HSIC_b (Gretton et al. 2008)."""
+    n = K.shape[0]
+    stat = np.sum(Kc * Lc) / n  # = n * HSIC_b
+    v = (Kc * Lc / 6.0) ** 2
+    var = (v.sum() - np.trace(v)) / (n * (n - 1))
+    var *= 72.0 * (n - 4) * (n - 5) / (n * (n - 1) * (n - 2) * (n - 3))
+    mu_x = (K.sum() - np.trace(K)) / (n * (n - 1))
+    mu_y = (L.sum() - np.trace(L)) / (n * (n - 1))
+    mean = (1.0 + mu_x * mu_y - mu_x - mu_y) / n
+    shape = mean**2 / var
+    scale = n * var / mean
+    return float(gamma_dist.sf(stat, shape, scale=scale))
+
+
+def hsic(
+    X,
+    Y,
+    sigma_x="median",
+    sigma_y="median",
+    *,
+    test: str = "gamma",
+    n_permutations: int = 500,
+    random_state=None,
+) -> HSICResult:
+    r"""HSIC between paired samples and the p-value of the independence test.
+
+    .. math::
+        \mathrm{HSIC}_b = \frac{1}{n^2}\mathrm{tr}(KHLH),\qquad H = I - \tfrac1n\mathbf 1
+        \mathbf 1^\top,
+
+    with Gaussian Gram matrices :math:`K, L` (Gretton et al. 2005). It is 0 in the
+    population iff X and Y are independent (characteristic kernels). p-values:
+
+    * ``"gamma"``: :math:`n\,\mathrm{HSIC}_b` under independence is approximated by a
+      gamma law matched to its null mean and variance (Gretton et al. 2008); cost
+      :math:`O(n^2)`.
+    * ``"permutation"``: the rows of ``Y`` are permuted ``n_permutations`` times;
+      :math:`p = (1 + \#\{\text{perm} \ge \text{obs}\})/(1 + B)`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n,) or (n, dx)
+    Y : array-like of shape (n,) or (n, dy)
+    sigma_x, sigma_y : float or {"median", "silverman", "scott"}, default="median"
+        Gaussian kernel widths (the median heuristic is the usual choice for HSIC).
+    test : {"gamma", "permutation"}, default="gamma"
+    n_permutations : int, default=500
+    random_state : int, numpy Generator or None
+        Seed of the permutations.
+
+    Returns
+    -------
+    HSICResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal(200)
+    >>> bool(hsic(x, x**2).p_value < 0.01)          # dependent but uncorrelated
+    True
+    """
+    if test not in ("gamma", "permutation"):
+        raise ValueError(f"test must be 'gamma' or 'permutation', got {test!r}")
+    X = as_2d_samples(X, "X", min_samples=6)
+    Y = as_2d_samples(Y, "Y", min_samples=6)
+    check_paired(X, Y)
+    sx = kernel_width(X, sigma_x, name="sigma_x")
+    sy = kernel_width(Y, sigma_y, name="sigma_y")
+    n = X.shape[0]
+    K, L = _gram(X, sx), _gram(Y, sy)
+    Kc = K - K.mean(axis=0) - K.mean(axis=1)[:, None] + K.mean()
+    Lc = L - L.mean(axis=0) - L.mean(axis=1)[:, None] + L.mean()
+    obs = float(np.sum(Kc * Lc))  # tr(Kc Lc) for symmetric matrices
+    if test == "gamma":
+        p = _gamma_p_value(Kc, Lc, K, L)
+    else:
+        B = check_positive_int(n_permutations, "n_permutations")
+        rng = check_random_state(random_state)
+        exceed = 0
+        for _ in range(B):
+            perm = rng.permutation(n)
+            exceed += np.sum(Kc * Lc[np.ix_(perm, perm)]) >= obs
+        p = (1.0 + exceed) / (1.0 + B)
+    return HSICResult(obs / n**2, float(p), test, sx, sy)

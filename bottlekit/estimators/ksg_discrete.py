@@ -1,0 +1,133 @@
+"""Mutual information between a continuous variable and discrete labels (Ross, 2014)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma
+
+from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._validation import (
+    as_2d_samples,
+    check_no_constant_columns,
+    check_positive_int,
+    check_random_state,
+)
+from .ksg import _check_jitter
+
+__all__ = ["DiscreteContinuousMutualInformation"]
+
+
+class DiscreteContinuousMutualInformation:
+    r"""k-NN estimator of :math:`I(X;Y)` for continuous ``X`` and discrete labels ``y``.
+
+    Ross (2014, PLoS ONE 9:e87357): for each point :math:`i` with label :math:`y_i`, let
+    :math:`d_i` be the distance to its :math:`k`-th neighbour among the :math:`N_{y_i}`
+    points with the same label, and :math:`m_i` the number of points of *any* label
+    within :math:`d_i` (self excluded). Then
+
+    .. math::
+        \hat I = \psi(N) - \langle\psi(N_{y_i})\rangle + \psi(k) - \langle\psi(m_i)\rangle .
+
+    Points whose label occurs only once carry no neighbour information and are dropped;
+    for a label with :math:`N_c \le k` points, :math:`k` is lowered to :math:`N_c-1`.
+
+    Parameters
+    ----------
+    k : int, default=3
+    metric : {"chebyshev", "euclidean"}, default="chebyshev"
+    tree : {"kd", "ball"}, default="kd"
+    standardize : bool, default=True
+        Scale ``X`` columns to unit variance.
+    jitter : float, default=1e-10
+        Relative noise against ties in ``X``.
+    n_jobs : int or None, default=1
+    random_state : int, numpy Generator or None
+
+    Attributes
+    ----------
+    mi_ : float
+        Estimate in nats.
+    classes_ : ndarray
+        Distinct labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 3000)
+    >>> x = rng.standard_normal(3000) + 4.0 * y   # true I = 0.6327 (numerical integration)
+    >>> est = DiscreteContinuousMutualInformation().fit(x, y)
+    >>> bool(abs(est.mi_ - 0.6327) < 0.03)
+    True
+    """
+
+    def __init__(
+        self,
+        k: int = 3,
+        metric: str = "chebyshev",
+        tree: str = "kd",
+        standardize: bool = True,
+        jitter: float = 1e-10,
+        n_jobs: int | None = 1,
+        random_state=None,
+    ):
+        self.k = k
+        self.metric = metric
+        self.tree = tree
+        self.standardize = standardize
+        self.jitter = jitter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y) -> DiscreteContinuousMutualInformation:
+        """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
+        k = check_positive_int(self.k, "k")
+        if self.metric not in ("chebyshev", "euclidean"):
+            raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
+        jitter = _check_jitter(self.jitter)
+        X = as_2d_samples(X, "X", min_samples=k + 1)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y must have the same number of samples; got {X.shape[0]} and {y.shape[0]}"
+            )
+        check_no_constant_columns(X, "X", "ksg (discrete y)")
+        rng = check_random_state(self.random_state)
+        X = preprocess_continuous(X, standardize=self.standardize, jitter=jitter, rng=rng)
+        classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+        n_all = X.shape[0]
+        radius = np.zeros(n_all)
+        k_used = np.zeros(n_all, dtype=np.int64)
+        keep = counts[codes] > 1
+        for c, n_c in enumerate(counts):
+            if n_c < 2:
+                continue
+            members = np.flatnonzero(codes == c)
+            kc = min(k, n_c - 1)
+            dist, _ = kth_neighbor(
+                X[members], kc, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs
+            )
+            radius[members] = dist[:, -1]
+            k_used[members] = kc
+        if not np.any(keep):
+            raise ValueError("y has no label that occurs at least twice; cannot estimate MI")
+        Xk = X[keep]
+        m = count_within(
+            Xk, radius[keep], strict=False, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs
+        )
+        m = np.maximum(m, k_used[keep])
+        n = int(keep.sum())
+        mi = (
+            digamma(n)
+            - np.mean(digamma(counts[codes[keep]]))
+            + np.mean(digamma(k_used[keep]))
+            - np.mean(digamma(m))
+        )
+        self.mi_ = float(mi)
+        self.classes_ = classes
+        self.n_samples_ = n
+        return self

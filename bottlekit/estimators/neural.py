@@ -1,0 +1,344 @@
+r"""Neural variational lower bounds on mutual information (torch).
+
+A critic :math:`f(x, y)` is trained to maximise a lower bound on :math:`I(X;Y)`; the
+value of the bound on held-out data is the estimate. For a batch of ``B`` pairs the critic
+gives a score matrix :math:`S_{ij} = f(x_i, y_j)`: the diagonal are samples of the joint,
+the off-diagonal entries samples of the product of marginals (Poole et al. 2019).
+
+* ``"mine"`` — Donsker–Varadhan :math:`E_p[f] - \log E_q[e^f]` (Belghazi et al. 2018); its
+  gradient uses a moving average of :math:`E_q[e^f]` in the denominator (MINE's bias
+  correction).
+* ``"nwj"`` — :math:`E_p[f] - e^{-1}E_q[e^f]` (Nguyen, Wainwright & Jordan).
+* ``"infonce"`` — :math:`\frac1B\sum_i \log\frac{e^{S_{ii}}}{\frac1B\sum_j e^{S_{ij}}}`
+  (van den Oord et al.); never exceeds :math:`\log B`, so it saturates for large MI.
+* ``"smile"`` — DV with the partition-function scores clipped to :math:`[-\tau,\tau]`
+  (Song & Ermon 2020), trained through the Jensen–Shannon bound's gradient as in their code.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._neighbors import normal_scores
+from ._validation import (
+    as_2d_samples,
+    check_paired,
+    check_positive_int,
+    check_random_state,
+)
+
+__all__ = ["ConcatCritic", "NeuralMutualInformation", "SeparableCritic", "bound_value"]
+
+BOUNDS = ("mine", "nwj", "infonce", "smile")
+
+
+def _mlp(d_in: int, hidden: int, d_out: int, n_layers: int) -> nn.Sequential:
+    layers, d = [], d_in
+    for _ in range(n_layers):
+        layers += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    layers.append(nn.Linear(d, d_out))
+    return nn.Sequential(*layers)
+
+
+class SeparableCritic(nn.Module):
+    r"""Separable critic :math:`f(x,y) = g(x)^\top h(y)`: all ``B x B`` scores cost two
+    forward passes and one matrix product.
+
+    Parameters
+    ----------
+    dx, dy : int
+        Input sizes.
+    hidden : int, default=64
+    embed_dim : int, default=32
+    n_layers : int, default=2
+    """
+
+    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers=2):
+        super().__init__()
+        self.g = _mlp(dx, hidden, embed_dim, n_layers)
+        self.h = _mlp(dy, hidden, embed_dim, n_layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Score matrix ``S[i, j] = f(x_i, y_j)`` of shape (B, B)."""
+        return self.g(x) @ self.h(y).T
+
+
+class ConcatCritic(nn.Module):
+    r"""Concatenated critic :math:`f(x,y) = \mathrm{MLP}([x; y])`, evaluated on all
+    ``B^2`` pairs (more expressive, ``B`` times costlier).
+
+    Parameters
+    ----------
+    dx, dy : int
+    hidden : int, default=64
+    embed_dim : int, default=32
+        Unused (kept so both critics take the same arguments).
+    n_layers : int, default=2
+    """
+
+    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers=2):
+        super().__init__()
+        self.f = _mlp(dx + dy, hidden, 1, n_layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Score matrix ``S[i, j] = f(x_i, y_j)`` of shape (B, B)."""
+        b = x.shape[0]
+        xx = x[:, None, :].expand(b, b, x.shape[1])
+        yy = y[None, :, :].expand(b, b, y.shape[1])
+        return self.f(torch.cat([xx, yy], dim=2)).squeeze(-1)
+
+
+def _offdiag_logmeanexp(S):
+    b = S.shape[0]
+    mask = ~torch.eye(b, dtype=torch.bool, device=S.device)
+    return torch.logsumexp(S[mask], dim=0) - math.log(b * (b - 1))
+
+
+def bound_value(S, bound: str, clip: float = 5.0):
+    """Value of a lower bound (nats) from a ``B x B`` score matrix ``S`` (diagonal = joint).
+
+    Parameters
+    ----------
+    S : torch.Tensor of shape (B, B)
+    bound : {"mine", "nwj", "infonce", "smile"}
+    clip : float
+        SMILE's :math:`\\tau`.
+
+    Returns
+    -------
+    torch.Tensor (0-dim)
+    """
+    joint = S.diag().mean()
+    if bound == "infonce":
+        return (S.diag() - torch.logsumexp(S, dim=1)).mean() + math.log(S.shape[0])
+    if bound == "nwj":
+        return joint - torch.exp(_offdiag_logmeanexp(S) - 1.0)
+    if bound == "mine":
+        return joint - _offdiag_logmeanexp(S)
+    if bound == "smile":
+        return joint - _offdiag_logmeanexp(S.clamp(-clip, clip))
+    raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}")
+
+
+def _js_surrogate(S):
+    """f-GAN Jensen–Shannon objective (SMILE trains the critic with its gradient)."""
+    b = S.shape[0]
+    off = S[~_eye(b, S.device)]
+    return -F.softplus(-S.diag()).mean() - F.softplus(off).mean()
+
+
+def _eye(b, device):
+    return torch.eye(b, dtype=torch.bool, device=device)
+
+
+class NeuralMutualInformation:
+    r"""Mutual information by maximising a variational lower bound with a neural critic.
+
+    Parameters
+    ----------
+    bound : {"infonce", "mine", "nwj", "smile"}, default="infonce"
+        See the module docstring.
+    critic : {"separable", "concat"}, default="separable"
+    hidden : int, default=64
+        Width of the critic's hidden layers.
+    embed_dim : int, default=32
+        Output size of the separable critic's two networks.
+    n_layers : int, default=2
+        Hidden layers per network.
+    batch_size : int, default=256
+    max_steps : int, default=2000
+    learning_rate : float, default=5e-4
+    validation_fraction : float, default=0.3
+        Share of the rows held out to evaluate the bound (the reported estimate).
+    eval_every : int, default=50
+    patience : int, default=10
+        Stop after this many evaluations without a new best held-out estimate; the
+        critic of the best evaluation is restored.
+    ma_rate : float, default=0.01
+        MINE's moving-average rate.
+    clip : float, default=5.0
+        SMILE's clipping threshold :math:`\tau`.
+    score_bound : float or None, default=10.0
+        Critic scores pass through :math:`b\tanh(f/b)`. Any critic gives a valid bound,
+        and this one cannot make :math:`e^f` overflow on an outlying held-out point
+        (which drives NWJ/MINE estimates to :math:`-\infty` on heavy-tailed data).
+        Bounds of the DV family can then reach at most about :math:`2b` nats.
+    copula : bool, default=False
+        Feed the critic the normal scores of each column's ranks instead of standardized
+        values. MI is unchanged by this monotone per-column map; heavy tails disappear.
+    device : str or torch.device, default="cpu"
+    random_state : int or None
+        Seeds the split, the batches and the critic's initialisation.
+
+    Attributes
+    ----------
+    mi_ : float
+        Held-out bound at the best evaluation (nats).
+    critic_ : torch.nn.Module
+    history_ : list of (step, held-out estimate)
+    n_steps_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal(2000); y = 0.8 * x + 0.6 * rng.standard_normal(2000)
+    >>> est = NeuralMutualInformation("infonce", max_steps=300, random_state=0).fit(x, y)
+    >>> bool(abs(est.mi_ - 0.51) < 0.15)
+    True
+    """
+
+    def __init__(
+        self,
+        bound: str = "infonce",
+        critic: str = "separable",
+        hidden: int = 64,
+        embed_dim: int = 32,
+        n_layers: int = 2,
+        batch_size: int = 256,
+        max_steps: int = 2000,
+        learning_rate: float = 5e-4,
+        validation_fraction: float = 0.3,
+        eval_every: int = 50,
+        patience: int = 10,
+        ma_rate: float = 0.01,
+        clip: float = 5.0,
+        score_bound: float | None = 10.0,
+        copula: bool = False,
+        device="cpu",
+        random_state=None,
+    ):
+        self.bound = bound
+        self.critic = critic
+        self.hidden = hidden
+        self.embed_dim = embed_dim
+        self.n_layers = n_layers
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.eval_every = eval_every
+        self.patience = patience
+        self.ma_rate = ma_rate
+        self.clip = clip
+        self.score_bound = score_bound
+        self.copula = copula
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self):
+        if self.bound not in BOUNDS:
+            raise ValueError(f"bound must be one of {BOUNDS}, got {self.bound!r}")
+        if self.critic not in ("separable", "concat"):
+            raise ValueError(f"critic must be 'separable' or 'concat', got {self.critic!r}")
+        for name in ("hidden", "embed_dim", "n_layers", "max_steps", "eval_every", "patience"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.batch_size, "batch_size", minimum=2)
+        vf = self.validation_fraction
+        if not isinstance(vf, numbers.Real) or not 0 < vf < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {vf!r}")
+        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+
+    def _scores(self, net, x, y):
+        S = net(x, y)
+        b = self.score_bound
+        return S if b is None else b * torch.tanh(S / b)
+
+    def _evaluate(self, net, Xv, Yv, b, n_rounds: int = 8):
+        """Mean bound over ``n_rounds`` random partitions of the held-out rows into batches
+        (a fixed seed, so every evaluation sees the same batches)."""
+        gen = torch.Generator().manual_seed(0)
+        vals = []
+        with torch.no_grad():
+            for _ in range(n_rounds):
+                order = torch.randperm(Xv.shape[0], generator=gen).to(Xv.device)
+                for i in range(0, Xv.shape[0] - b + 1, b):
+                    rows = order[i : i + b]
+                    S = self._scores(net, Xv[rows], Yv[rows])
+                    vals.append(float(bound_value(S, self.bound, self.clip)))
+        return float(np.mean(vals))
+
+    def fit(self, X, Y) -> NeuralMutualInformation:
+        """Train the critic on paired samples and store the held-out estimate in ``mi_``."""
+        self._check_params()
+        X = as_2d_samples(X, "X")
+        Y = as_2d_samples(Y, "Y")
+        check_paired(X, Y)
+        n = X.shape[0]
+        n_val = round(self.validation_fraction * n)
+        b = min(self.batch_size, n - n_val, max(n_val, 2))
+        if n_val < 2 or n - n_val < 2:
+            raise ValueError(f"X has {n} rows: too few to split off a validation set")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.integers(0, 2**31 - 1))
+        gen = torch.Generator().manual_seed(seed)
+        perm = rng.permutation(n)
+        # Standardise with training statistics: the critic trains faster on unit-scale
+        # inputs, and MI is invariant to it.
+        tr, va = perm[n_val:], perm[:n_val]
+        if self.copula:
+            X, Y = normal_scores(X), normal_scores(Y)
+        mx, sx = X[tr].mean(0), X[tr].std(0) + 1e-12
+        my, sy = Y[tr].mean(0), Y[tr].std(0) + 1e-12
+        dev = torch.device(self.device)
+        f32 = torch.float32
+
+        def to(a):
+            return torch.as_tensor(a, dtype=f32, device=dev)
+
+        Xt, Yt = to((X[tr] - mx) / sx), to((Y[tr] - my) / sy)
+        Xv, Yv = to((X[va] - mx) / sx), to((Y[va] - my) / sy)
+        cls = SeparableCritic if self.critic == "separable" else ConcatCritic
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = cls(X.shape[1], Y.shape[1], self.hidden, self.embed_dim, self.n_layers)
+        net = net.to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        ma = None
+        best, best_state, since_best = -np.inf, None, 0
+        history = []
+        n_tr = Xt.shape[0]
+        step = 0
+        for step in range(1, self.max_steps + 1):
+            idx = torch.randint(0, n_tr, (b,), generator=gen).to(dev)
+            S = self._scores(net, Xt[idx], Yt[idx])
+            if self.bound == "mine":
+                joint = S.diag().mean()
+                lme = _offdiag_logmeanexp(S)
+                mean_exp = torch.exp(lme).detach()
+                ma = mean_exp if ma is None else (1 - self.ma_rate) * ma + self.ma_rate * mean_exp
+                # grad of log E[e^f] is E[e^f grad f]/E[e^f]; replace the batch denominator
+                # by its moving average to reduce the bias of the gradient (MINE, sec. 3.2).
+                objective = joint - torch.exp(lme) / ma
+            elif self.bound == "smile":
+                objective = _js_surrogate(S)
+            else:
+                objective = bound_value(S, self.bound, self.clip)
+            opt.zero_grad()
+            (-objective).backward()
+            opt.step()
+            if step % self.eval_every == 0 or step == self.max_steps:
+                val = self._evaluate(net, Xv, Yv, b)
+                history.append((step, val))
+                if val > best:
+                    best, best_state, since_best = val, copy.deepcopy(net.state_dict()), 0
+                else:
+                    since_best += 1
+                    if since_best >= self.patience:
+                        break
+        net.load_state_dict(best_state)
+        self.critic_ = net
+        self.mi_ = float(best)
+        self.history_ = history
+        self.n_steps_ = step
+        self.batch_size_ = b
+        return self
