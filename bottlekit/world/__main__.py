@@ -1,0 +1,48 @@
+"""``python -m bottlekit.world``: summary of the world and its generation speed.
+
+The speed is measured in CPU seconds of this process (``time.process_time``) with
+numpy on one thread, so it is the single-core figure even on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bottlekit.world.dataset import make_world
+from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, GROUPS, PART_NAMES
+
+
+def generation_speed(n: int = 4000, repeats: int = 3, return_masks: bool = True) -> float:
+    """Best images per CPU-second of ``make_world(n)`` over ``repeats`` runs."""
+    make_world(24, "train", seed=0, return_masks=return_masks)  # warm-up
+    best = 0.0
+    for r in range(repeats):
+        t = time.process_time()
+        make_world(n, "train", seed=r, return_masks=return_masks)
+        best = max(best, n / (time.process_time() - t))
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the summary."""
+    p = argparse.ArgumentParser(description="Summary and generation speed of the world.")
+    p.add_argument("--n", type=int, default=4000, help="images per timing run")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args(argv)
+    print(f"{len(CLASS_NAMES)} species: {', '.join(CLASS_NAMES)}")
+    print(f"{len(CONCEPT_NAMES)} concepts over parts {', '.join(PART_NAMES)}:")
+    for g in GROUPS:
+        print(f"  {g.part:>10} | {g.key:<12} | {', '.join(g.concepts)}")
+    w = make_world(4, "train", seed=0)
+    print(f"images {w.images.shape[1:]} uint8, corpus {len(w.corpus)} documents")
+    for masks in (True, False):
+        rate = generation_speed(a.n, a.repeats, masks)
+        print(
+            f"make_world: {rate:,.0f} images per CPU-second "
+            f"({'with' if masks else 'without'} part masks, n={a.n})"
+        )
+
+
+if __name__ == "__main__":
+    main()

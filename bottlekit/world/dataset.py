@@ -1,0 +1,231 @@
+"""``make_world``: sample images, concept labels, part masks and captions of the world."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bottlekit.world.captions import make_captions
+from bottlekit.world.corpus import make_corpus
+from bottlekit.world.render import render_birds
+from bottlekit.world.species import (
+    BACKGROUND_GROUP,
+    CLASS_NAMES,
+    CONCEPT_GROUP,
+    CONCEPT_NAMES,
+    GROUP_OFFSET,
+    GROUPS,
+    PART_NAMES,
+    PART_OF_CONCEPT,
+    TYPICAL_BACKGROUND,
+    class_concept_matrix,
+    dominant_options,
+    option_probabilities,
+)
+
+SPLITS: tuple[str, ...] = ("train", "val", "test", "shifted")
+"""Splits of the world; ``shifted`` draws backgrounds independently of the species."""
+SHIFTED_TYPICAL_BACKGROUND = 1.0 / len(GROUPS[BACKGROUND_GROUP].concepts)
+_CHUNK = 256
+
+
+@dataclass(repr=False)
+class World:
+    """A sample of the built-in world.
+
+    Attributes
+    ----------
+    images : numpy.ndarray of uint8, shape (n, H, W, 3)
+    labels : numpy.ndarray of int64, shape (n,)
+        Species index of each image.
+    class_names : list of str
+        The species (24).
+    concept_names : list of str
+        The binary concepts (31).
+    concept_labels : numpy.ndarray of uint8, shape (n, k)
+        1 where the concept is drawn in the image.
+    part_masks : numpy.ndarray of bool, shape (n, P, H, W), or None
+        Visible pixels of each part of ``part_names`` (None if not requested).
+    part_names : list of str
+        The parts: body, wing, head, tail, beak and background.
+    part_of_concept : numpy.ndarray of int, shape (k,)
+        Index into ``part_names`` of each concept.
+    group_of_concept : numpy.ndarray of int, shape (k,)
+        Attribute group of each concept; concepts of one group exclude each other.
+    class_concept_matrix : numpy.ndarray of float, shape (n_classes, k)
+        ``P(concept drawn | species)`` in this split.
+    typical_background : numpy.ndarray of int, shape (n_classes,)
+        Concept index of each species' typical background.
+    captions : list of str
+        One caption per image.
+    corpus : list of str
+        The field guide (see ``bottlekit.world.corpus``).
+    corpus_subjects : list of str or None
+        Species each document is about.
+    split : str
+    seed : int
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    concept_names: list[str]
+    concept_labels: np.ndarray
+    part_masks: np.ndarray | None
+    part_names: list[str]
+    part_of_concept: np.ndarray
+    group_of_concept: np.ndarray
+    class_concept_matrix: np.ndarray
+    typical_background: np.ndarray
+    captions: list[str]
+    corpus: list[str]
+    corpus_subjects: list[str | None]
+    split: str
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return (
+            f"World(split={self.split!r}, seed={self.seed}, n={len(self)}, "
+            f"images={self.images.shape}, species={len(self.class_names)}, "
+            f"concepts={len(self.concept_names)}, corpus={len(self.corpus)} documents)"
+        )
+
+
+def split_rng(seed: int, split: str) -> np.random.Generator:
+    """The generator of one split: seeds derived from ``(seed, split index)``."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), SPLITS.index(split)]))
+
+
+def sample_options(
+    labels: np.ndarray, rng: np.random.Generator, p_typical_background: float
+) -> np.ndarray:
+    """Option index of every attribute group for each image, shape (n, n_groups)."""
+    probs = option_probabilities(p_typical_background=p_typical_background)
+    u = rng.random((len(labels), len(GROUPS)))
+    out = np.empty((len(labels), len(GROUPS)), dtype=np.int64)
+    for j, p in enumerate(probs):
+        cum = np.cumsum(p[labels], axis=1)
+        out[:, j] = np.minimum((u[:, j : j + 1] >= cum).sum(1), p.shape[1] - 1)
+    return out
+
+
+def options_to_concepts(options: np.ndarray) -> np.ndarray:
+    """0/1 concept labels (n, k) from option indices (n, n_groups)."""
+    n = len(options)
+    out = np.zeros((n, len(CONCEPT_NAMES)), dtype=np.uint8)
+    for j, g in enumerate(GROUPS):
+        opt = options[:, j]
+        present = opt < len(g.concepts)
+        out[np.flatnonzero(present), GROUP_OFFSET[j] + opt[present]] = 1
+    return out
+
+
+def make_world(
+    n: int,
+    split: str = "train",
+    seed: int = 0,
+    *,
+    image_size: int = 64,
+    p_typical_background: float | None = None,
+    return_masks: bool = True,
+    p_species_in_caption: float = 0.7,
+) -> World:
+    """Sample ``n`` images of the built-in world.
+
+    Species are balanced (each appears ``n // 24`` or ``n // 24 + 1`` times, in random
+    order). For each image and attribute group an option is drawn from the species'
+    row of the class–concept matrix, then drawn. The background is the species'
+    typical one with probability 0.9 in train/val/test and 0.2 (= 1/5, independent of
+    the species) in ``shifted``.
+
+    Parameters
+    ----------
+    n : int
+        Number of images (>= 1).
+    split : {"train", "val", "test", "shifted"}
+        Each split has its own seed derived from ``seed``.
+    seed : int
+        Non-negative seed; the same ``(n, split, seed)`` gives the same world.
+    image_size : int
+        Side of the square images, >= 64.
+    p_typical_background : float, optional
+        Override the probability of the typical background (must be in [0.2, 1];
+        the other four backgrounds share the rest).
+    return_masks : bool
+        Compute ``part_masks`` (n × 6 × H × W bool, 24 KiB per 64 px image).
+    p_species_in_caption : float
+        Probability that a caption names the species.
+
+    Returns
+    -------
+    World
+
+    Examples
+    --------
+    >>> w = make_world(48, "test", seed=1)
+    >>> w.images.shape, w.concept_labels.shape, w.part_masks.shape
+    ((48, 64, 64, 3), (48, 31), (48, 6, 64, 64))
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r}; expected a positive int")
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r}; expected a non-negative int")
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise TypeError(f"image_size={image_size!r}; expected an int >= 64")
+    if image_size < 64:
+        raise ValueError(f"image_size={image_size!r}; expected an int >= 64")
+    if p_typical_background is None:
+        p_bg = SHIFTED_TYPICAL_BACKGROUND if split == "shifted" else TYPICAL_BACKGROUND
+    else:
+        p_bg = float(p_typical_background)
+        if not SHIFTED_TYPICAL_BACKGROUND <= p_bg <= 1.0:
+            raise ValueError(
+                f"p_typical_background={p_typical_background!r}; expected a float in [0.2, 1]"
+            )
+    n = int(n)
+    rng = split_rng(seed, split)
+    n_classes = len(CLASS_NAMES)
+    labels = rng.permutation(np.arange(n) % n_classes).astype(np.int64)
+    options = sample_options(labels, rng, p_bg)
+    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    masks = (
+        np.empty((n, len(PART_NAMES), image_size, image_size), dtype=bool)
+        if return_masks
+        else None
+    )
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        img, msk = render_birds(options[start:stop], rng, size=image_size)
+        images[start:stop] = img
+        if masks is not None:
+            masks[start:stop] = msk
+    concept_labels = options_to_concepts(options)
+    captions = make_captions(
+        labels, concept_labels, CLASS_NAMES, rng, p_species=p_species_in_caption
+    )
+    corpus, subjects = make_corpus(seed)
+    typical = GROUP_OFFSET[BACKGROUND_GROUP] + dominant_options()[:, BACKGROUND_GROUP]
+    return World(
+        images=images,
+        labels=labels,
+        class_names=list(CLASS_NAMES),
+        concept_names=list(CONCEPT_NAMES),
+        concept_labels=concept_labels,
+        part_masks=masks,
+        part_names=list(PART_NAMES),
+        part_of_concept=PART_OF_CONCEPT.copy(),
+        group_of_concept=CONCEPT_GROUP.copy(),
+        class_concept_matrix=class_concept_matrix(p_typical_background=p_bg),
+        typical_background=typical,
+        captions=captions,
+        corpus=corpus,
+        corpus_subjects=subjects,
+        split=split,
+        seed=int(seed),
+    )

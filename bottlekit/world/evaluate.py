@@ -1,0 +1,178 @@
+"""Measure the world's tiny CLIP: linear probe, zero-shot species and concept detection.
+
+``python -m bottlekit.world.evaluate`` prints, for the ``test`` and ``shifted`` splits:
+
+- linear-probe species accuracy: multinomial logistic regression on the L2-normalised
+  image embeddings of ``n_train`` train images (inverse regularisation ``C`` chosen
+  on ``n_val`` val images from a fixed grid, the protocol of Radford et al. 2021);
+- zero-shot species accuracy: :math:`\\hat y = \\arg\\max_c \\cos(x, t_c)`, with
+  :math:`t_c` the ensembled text embedding of ``"a photo of a {species}."`` and
+  ``"a {species}."``;
+- concept detection AUROC: for each concept :math:`k`, the AUROC of the score
+  :math:`\\cos(x, t_k)` (prompts ``"a photo of a bird with {concept}."``, ``"a bird
+  with {concept}."``) against the drawn concept labels, averaged over all concepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from bottlekit.world.dataset import make_world
+
+SPECIES_TEMPLATES = ["a photo of a {}.", "a {}."]
+CONCEPT_TEMPLATES = ["a photo of a bird with {}.", "a bird with {}."]
+C_GRID = (0.1, 1.0, 10.0, 100.0)
+EVAL_FILE = Path(__file__).resolve().parent / "weights" / "world-tiny-eval.json"
+
+
+def fit_linear_probe(
+    x_train: np.ndarray, y_train: np.ndarray, c: float, seed: int = 0
+) -> LogisticRegression:
+    """Multinomial logistic regression on embeddings (lbfgs, up to 2000 iterations)."""
+    return LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_train, y_train)
+
+
+def zero_shot_accuracy(x: np.ndarray, y: np.ndarray, class_text: np.ndarray) -> float:
+    """Accuracy of :math:`\\arg\\max_c x \\cdot t_c` (rows of ``x`` and ``t`` unit-norm)."""
+    return float(np.mean((x @ class_text.T).argmax(1) == y))
+
+
+def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) -> np.ndarray:
+    """AUROC of the score :math:`x \\cdot t_k` for each concept ``k`` (NaN if one class)."""
+    scores = x @ concept_text.T
+    out = np.full(labels.shape[1], np.nan)
+    for k in range(labels.shape[1]):
+        if 0 < labels[:, k].sum() < len(labels):
+            out[k] = roc_auc_score(labels[:, k], scores[:, k])
+    return out
+
+
+def evaluate(
+    backbone=None,
+    n_train: int = 2400,
+    n_val: int = 1200,
+    n_test: int = 2400,
+    seed: int = 0,
+    splits: tuple[str, ...] = ("test", "shifted"),
+    c: float | None = None,
+) -> dict:
+    """Compute the figures for each split.
+
+    Parameters
+    ----------
+    backbone : bottlekit.Backbone, optional
+        Default: ``bottlekit.load_backbone("world-tiny")`` (the shipped weights).
+    n_train, n_val, n_test : int
+        Images of the train (probe fitting), val (choice of ``C``) and evaluation splits.
+    seed : int
+        World seed.
+    splits : tuple of str
+        Evaluation splits.
+    c : float, optional
+        Use this ``C`` instead of choosing it on val.
+
+    Returns
+    -------
+    dict
+        ``{"backbone_id", "C", split: {"linear_probe_accuracy", "zero_shot_accuracy",
+        "concept_auroc_mean", "concept_auroc": {concept: auroc}}}``.
+    """
+    if backbone is None:
+        from bottlekit.backbones import load_backbone
+
+        backbone = load_backbone("world-tiny", device="cpu")
+
+    def embed(world):
+        return backbone.encode_images(world.images, batch_size=256, progress=False)
+
+    train = make_world(n_train, "train", seed, return_masks=False)
+    x_train = embed(train)
+    species_text = backbone.encode_texts(train.class_names, templates=SPECIES_TEMPLATES)
+    concept_text = backbone.encode_texts(train.concept_names, templates=CONCEPT_TEMPLATES)
+    if c is None:
+        val = make_world(n_val, "val", seed, return_masks=False)
+        x_val = embed(val)
+        scores = [
+            fit_linear_probe(x_train, train.labels, ci).score(x_val, val.labels) for ci in C_GRID
+        ]
+        c = C_GRID[int(np.argmax(scores))]
+    probe = fit_linear_probe(x_train, train.labels, c)
+    out: dict = {
+        "backbone_id": backbone.id,
+        "C": c,
+        "n_train": n_train,
+        "n_test": n_test,
+        "seed": seed,
+    }
+    for split in splits:
+        w = make_world(n_test, split, seed, return_masks=False)
+        x = embed(w)
+        auroc = concept_aurocs(x, w.concept_labels, concept_text)
+        out[split] = {
+            "linear_probe_accuracy": float(probe.score(x, w.labels)),
+            "zero_shot_accuracy": zero_shot_accuracy(x, w.labels, species_text),
+            "concept_auroc_mean": float(np.nanmean(auroc)),
+            "concept_auroc": {n: float(a) for n, a in zip(w.concept_names, auroc, strict=True)},
+        }
+    return out
+
+
+def format_report(res: dict) -> str:
+    """Markdown table of the headline figures."""
+    splits = [k for k in res if isinstance(res[k], dict)]
+    lines = [
+        "| split | linear probe acc. | zero-shot species acc. | mean concept AUROC |",
+        "|---|---|---|---|",
+    ]
+    for s in splits:
+        r = res[s]
+        lines.append(
+            f"| {s} | {r['linear_probe_accuracy']:.3f} | {r['zero_shot_accuracy']:.3f} "
+            f"| {r['concept_auroc_mean']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    p = argparse.ArgumentParser(description="Evaluate the world-tiny CLIP on the world.")
+    p.add_argument("--n-train", type=int, default=2400)
+    p.add_argument("--n-val", type=int, default=1200)
+    p.add_argument("--n-test", type=int, default=2400)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=None, help="checkpoint file (default: shipped)")
+    p.add_argument("--write", action="store_true", help=f"record the figures in {EVAL_FILE}")
+    p.add_argument("--per-concept", action="store_true", help="print every concept's AUROC")
+    a = p.parse_args(argv)
+    from bottlekit.backbones import load_backbone
+
+    bk = load_backbone("world-tiny", a.weights, device="cpu")
+    res = evaluate(bk, a.n_train, a.n_val, a.n_test, a.seed)
+    print(f"backbone {res['backbone_id']}  (probe C = {res['C']})")
+    print(format_report(res))
+    if a.per_concept:
+        names = list(res["test"]["concept_auroc"])
+        print("\n| concept | AUROC test | AUROC shifted |\n|---|---|---|")
+        for n in names:
+            a_test, a_shift = res["test"]["concept_auroc"][n], res["shifted"]["concept_auroc"][n]
+            print(f"| {n} | {a_test:.3f} | {a_shift:.3f} |")
+    if a.write:
+        fd, tmp = tempfile.mkstemp(dir=EVAL_FILE.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(res, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, EVAL_FILE)
+        print(f"wrote {EVAL_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""make_world: determinism, shapes, the class–concept matrix and background correlation."""
+
+import numpy as np
+import pytest
+from scipy.stats import chi2_contingency
+
+from bottlekit.world import make_world
+from bottlekit.world.species import GROUPS, class_concept_matrix
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(240, "test", seed=11)
+
+
+def test_same_seed_same_world_and_splits_differ():
+    a = make_world(50, "train", seed=3)
+    b = make_world(50, "train", seed=3)
+    for name in ("images", "labels", "concept_labels", "part_masks"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.captions == b.captions and a.corpus == b.corpus
+    c = make_world(50, "train", seed=4)
+    d = make_world(50, "val", seed=3)
+    assert not np.array_equal(a.images, c.images)
+    assert not np.array_equal(a.images, d.images)
+    assert not np.array_equal(a.concept_labels, d.concept_labels)
+
+
+def test_shapes_dtypes_and_vocabulary(world):
+    n = len(world)
+    assert world.images.shape == (n, 64, 64, 3) and world.images.dtype == np.uint8
+    assert world.labels.shape == (n,) and world.labels.dtype == np.int64
+    k = len(world.concept_names)
+    assert len(world.class_names) >= 20 and k >= 30
+    assert len(set(world.class_names)) == len(world.class_names)
+    assert world.concept_labels.shape == (n, k) and world.concept_labels.dtype == np.uint8
+    assert set(np.unique(world.concept_labels)) <= {0, 1}
+    assert world.part_masks.shape == (n, len(world.part_names), 64, 64)
+    assert world.part_masks.dtype == bool
+    assert len(world.part_names) >= 5 and world.part_names[-1] == "background"
+    assert world.part_of_concept.shape == (k,)
+    # every non-background part carries at least one concept
+    assert set(world.part_of_concept) == set(range(len(world.part_names)))
+    assert len(world.captions) == n and all(isinstance(c, str) and c for c in world.captions)
+    assert world.class_concept_matrix.shape == (len(world.class_names), k)
+    # species balanced: 240 = 10 per species
+    np.testing.assert_array_equal(np.bincount(world.labels), np.full(24, 10))
+
+
+def test_larger_images():
+    w = make_world(4, "val", seed=0, image_size=96)
+    assert w.images.shape == (4, 96, 96, 3) and w.part_masks.shape == (4, 6, 96, 96)
+
+
+def test_masks_partition_every_image(world):
+    # each pixel belongs to exactly one part (the background included)
+    np.testing.assert_array_equal(world.part_masks.sum(1), 1)
+    # every bird part is visible in every image
+    assert world.part_masks[:, :-1].any(axis=(2, 3)).all()
+
+
+def test_exactly_one_concept_per_exclusive_group(world):
+    for j, g in enumerate(GROUPS):
+        count = world.concept_labels[:, world.group_of_concept == j].sum(1)
+        if g.none_option is None:
+            np.testing.assert_array_equal(count, 1)
+        else:
+            assert count.max() <= 1
+
+
+def test_class_concept_matrix_rows():
+    m = class_concept_matrix()
+    offset = 0
+    for g in GROUPS:
+        block = m[:, offset : offset + len(g.concepts)]
+        offset += len(g.concepts)
+        if g.none_option is None:
+            np.testing.assert_allclose(block.sum(1), 1.0)
+        else:
+            assert (block.sum(1) < 1.0).all()
+    # shared concepts: every concept is the dominant option of >= 2 species, so no single
+    # concept identifies a species
+    assert ((m >= 0.5).sum(0) >= 2).all()
+    # yet every pair of species differs in >= 3 dominant options (separable by combinations)
+    dom = m >= 0.5
+    diff = (dom[:, None, :] != dom[None, :, :]).sum(-1) + np.eye(len(m), dtype=int) * 99
+    assert diff.min() >= 3
+
+
+def test_concept_frequencies_follow_the_matrix():
+    # 2400 train images, 100 per species: the pooled frequency of each concept is the
+    # mean of its column; its binomial sd is <= sqrt(.25/2400) ~ 0.0102, so 5 sd = 0.051
+    w = make_world(2400, "train", seed=2, return_masks=False)
+    expected = w.class_concept_matrix[w.labels].mean(0)
+    np.testing.assert_allclose(w.concept_labels.mean(0), expected, atol=0.051)
+
+
+@pytest.mark.parametrize(("split", "p"), [("train", 0.9), ("val", 0.9), ("shifted", 0.2)])
+def test_background_correlation_per_split(split, p):
+    # P(typical background) is 0.9 in train/val/test and 1/5 (independent) in shifted;
+    # n = 2000 gives sd = sqrt(p(1-p)/n) <= 0.009; tolerance = 4 sd
+    n = 2000
+    w = make_world(n, split, seed=9, return_masks=False)
+    typical = w.concept_labels[np.arange(n), w.typical_background[w.labels]]
+    tol = 4 * np.sqrt(p * (1 - p) / n)
+    assert abs(typical.mean() - p) < tol
+    if split == "shifted":
+        # independence of species and background: chi-square test of the 24 x 5 table
+        # (96 degrees of freedom); fails with probability 1e-4 if the split is right
+        bg = w.concept_labels[:, w.group_of_concept == w.group_of_concept[-1]].argmax(1)
+        table = np.zeros((24, 5))
+        np.add.at(table, (w.labels, bg), 1)
+        assert chi2_contingency(table).pvalue > 1e-4
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="split"):
+        make_world(4, "dev")
+    with pytest.raises(ValueError, match="n="):
+        make_world(0)
+    with pytest.raises(ValueError, match="seed"):
+        make_world(4, seed=-1)
+    with pytest.raises(ValueError, match="image_size"):
+        make_world(4, image_size=32)
+    with pytest.raises(ValueError, match="p_typical_background"):
+        make_world(4, p_typical_background=1.5)
