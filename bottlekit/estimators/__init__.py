@@ -27,6 +27,7 @@ from .cauchy_schwarz import (
 from .gaussian import GaussianEntropy, GaussianMutualInformation, gaussian_mi_from_correlations
 from .hsic import HSICResult, hsic
 from .independence import MIPermutationResult, mi_permutation_test
+from .information_plane import InformationPlane, binned_information
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
 from .kozachenko_leonenko import KozachenkoLeonenkoEntropy
 from .ksg import KSGMutualInformation
@@ -42,12 +43,14 @@ __all__ = [
     "GaussianEntropy",
     "GaussianMutualInformation",
     "HSICResult",
+    "InformationPlane",
     "KSGMutualInformation",
     "KozachenkoLeonenkoEntropy",
     "MIPermutationResult",
     "NeuralMutualInformation",
     "RenyiEntropy",
     "RenyiMutualInformation",
+    "binned_information",
     "conditional_cs_divergence",
     "conditional_cs_divergence_torch",
     "cs_divergence",

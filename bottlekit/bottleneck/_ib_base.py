@@ -1,0 +1,286 @@
+"""Training loop shared by the information-bottleneck estimators (CS-IB, VIB, baselines).
+
+Subclasses say what the loss is (:meth:`BaseIBEstimator._loss`) and how targets are
+encoded; this module does input validation, standardisation, the validation split,
+mini-batch training with Adam and a step learning-rate decay, early stopping on the
+validation error with the best weights restored, reproducible seeding and the
+``history_`` of training curves.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from bottlekit.bottleneck._ib_network import IBNetwork
+
+__all__ = ["BaseIBEstimator", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` → CUDA when available else CPU; refuses CUDA when it is absent."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {str(device)!r} requested but CUDA is not available")
+    return dev
+
+
+def _check_positive(value: Any, name: str, kind: type = numbers.Real, allow_zero=False) -> None:
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: expected a {kind.__name__.lower()} {bound}, got {value!r}")
+
+
+class BaseIBEstimator(TransformerMixin, BaseEstimator):
+    """Common fit/predict machinery; see the concrete estimators for the parameters."""
+
+    _task = "regression"  # or "classification"
+
+    # ----------------------------------------------------------------- hooks
+    def _loss(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        out: torch.Tensor,
+        t: torch.Tensor,
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def _validation_error(self, out: torch.Tensor, y: torch.Tensor) -> float:
+        if self._task == "regression":
+            return float(torch.mean((out.squeeze(-1) - y) ** 2))
+        return float(torch.nn.functional.cross_entropy(out, y))
+
+    # ----------------------------------------------------------------- checks
+    def _check_params(self) -> None:
+        for name in ("learning_rate", "lr_decay_gamma"):
+            _check_positive(getattr(self, name), name)
+        for name in ("batch_size", "max_epochs", "patience", "bottleneck_dim", "lr_decay_step"):
+            _check_positive(getattr(self, name), name, numbers.Integral)
+        if hasattr(self, "beta"):
+            _check_positive(self.beta, "beta", allow_zero=True)
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                "validation_fraction: expected a value in [0, 1), got "
+                f"{self.validation_fraction!r}"
+            )
+        sizes = self.hidden_sizes
+        if not isinstance(sizes, (tuple, list)) or not all(
+            isinstance(h, numbers.Integral) and h > 0 for h in sizes
+        ):
+            raise ValueError(f"hidden_sizes: expected a tuple of positive ints, got {sizes!r}")
+
+    # ----------------------------------------------------------------- fitting
+    def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        if self._task == "classification":
+            from sklearn.utils.multiclass import check_classification_targets
+
+            check_classification_targets(y)
+            self.classes_, encoded = np.unique(y, return_inverse=True)
+            return encoded.astype(np.int64), len(self.classes_)
+        y = np.asarray(y, dtype=np.float64)
+        self.y_mean_ = float(y.mean())
+        scale = float(y.std())
+        self.y_scale_ = scale if scale > 0 else 1.0
+        return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1
+
+    def fit(self, X: Any, y: Any) -> BaseIBEstimator:
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs; standardised internally with the training mean and std.
+        y : array-like of shape (n_samples,)
+            Targets (real values for regressors, labels for classifiers).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=np.float64,
+            y_numeric=self._task == "regression",
+            ensure_min_samples=2,
+        )
+        targets, n_outputs = self._encode_targets(y)
+        self.device_ = resolve_device(self.device)
+        rs = check_random_state(self.random_state)
+        seed = int(rs.randint(2**31 - 1))
+
+        self.x_mean_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        Xs = ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
+
+        n = len(Xs)
+        n_val = round(self.validation_fraction * n)
+        order = rs.permutation(n)
+        if n_val >= 2 and n - n_val >= 2:
+            val_idx, tr_idx = order[:n_val], order[n_val:]
+        else:  # too few samples to hold some out: select on the training error
+            val_idx, tr_idx = order, order
+
+        dev = self.device_
+        as_t = lambda a: torch.as_tensor(a, device=dev)  # noqa: E731
+        x_tr, y_tr = as_t(Xs[tr_idx]), as_t(targets[tr_idx])
+        x_va, y_va = as_t(Xs[val_idx]), as_t(targets[val_idx])
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = IBNetwork(
+                X.shape[1],
+                tuple(self.hidden_sizes),
+                self.bottleneck_dim,
+                n_outputs,
+                stochastic=self.stochastic_encoder,
+            ).to(dev)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        sched = torch.optim.lr_scheduler.StepLR(opt, self.lr_decay_step, self.lr_decay_gamma)
+        batch = min(int(self.batch_size), len(x_tr))
+
+        history: dict[str, list[float]] = defaultdict(list)
+        best = (np.inf, None, 0)
+        stale = 0
+        epoch = 0
+        for epoch in range(1, int(self.max_epochs) + 1):
+            net.train()
+            perm = torch.randperm(len(x_tr), generator=gen, device=dev)
+            sums: dict[str, float] = defaultdict(float)
+            n_batches = 0
+            for start in range(0, len(x_tr), batch):
+                idx = perm[start : start + batch]
+                if len(idx) < 2 and len(x_tr) >= 2:
+                    continue  # kernel estimators need pairs; drop a lone last sample
+                xb, yb = x_tr[idx], y_tr[idx]
+                out, t, mean, logvar = net(xb, gen, sample=True)
+                loss, parts = self._loss(xb, yb, out, t, mean, logvar)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sums["loss"] += float(loss.detach())
+                for k, v in parts.items():
+                    sums[k] += v
+                n_batches += 1
+            sched.step()
+            for k, v in sums.items():
+                history[f"train_{k}"].append(v / max(n_batches, 1))
+            net.eval()
+            with torch.no_grad():
+                out_va = net(x_va)[0]
+                err = self._validation_error(out_va, y_va)
+            history["val_error"].append(err)
+            if not np.isfinite(err):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch} (validation error {err}); "
+                    "lower learning_rate or beta"
+                )
+            if err < best[0] - 1e-12:
+                best = (err, copy.deepcopy(net.state_dict()), epoch)
+                stale = 0
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    break
+            if self.verbose:
+                print(f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, val {err:.4f}")
+        if best[1] is not None:
+            net.load_state_dict(best[1])
+        net.eval()
+        self.network_ = net
+        self.history_ = dict(history)
+        self.best_epoch_ = best[2]
+        self.n_iter_ = epoch
+        return self
+
+    # ----------------------------------------------------------------- inference
+    def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        Xs = torch.as_tensor(((X - self.x_mean_) / self.x_scale_).astype(np.float32))
+        with torch.no_grad():
+            out, t, _, _ = self.network_(Xs.to(self.device_))
+        return out.cpu().numpy(), t.cpu().numpy()
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The bottleneck representation :math:`t = \\mu(x)` (encoder mean).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, bottleneck_dim)
+        """
+        return self._forward(X)[1]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float32"]  # the network runs in float32
+        return tags
+
+
+class IBRegressorMixin:
+    """``predict`` for regressors: undo the target standardisation."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        out, _ = self._forward(X)  # type: ignore[attr-defined]
+        return out[:, 0] * self.y_scale_ + self.y_mean_  # type: ignore[attr-defined]
+
+
+class IBClassifierMixin:
+    """``predict``, ``predict_proba`` and ``decision_function`` for classifiers."""
+
+    def _logits(self, X: Any) -> np.ndarray:
+        return self._forward(X)[0]  # type: ignore[attr-defined]
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits, shape (n_samples, n_classes); for two classes the logit difference (n,)."""
+        logits = self._logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
+        logits = self._logits(X)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class labels, shape (n_samples,)."""
+        logits = self._logits(X)  # checks that the model is fitted
+        return self.classes_[logits.argmax(axis=1)]  # type: ignore[attr-defined]

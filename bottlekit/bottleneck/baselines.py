@@ -1,0 +1,97 @@
+"""Plain networks of the information-bottleneck architecture, for comparisons.
+
+The same encoder–decoder as :class:`~bottlekit.bottleneck.CSIBRegressor` and the VIB
+models, with a deterministic bottleneck and only the fit term: mean squared error for
+regression, cross-entropy for classification. Any difference in a benchmark between
+these and the IB models is then due to the objective, not the architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin
+
+from bottlekit.bottleneck._ib_base import BaseIBEstimator, IBClassifierMixin, IBRegressorMixin
+
+__all__ = ["MLPClassifierBaseline", "MLPRegressorBaseline"]
+
+
+class _PlainLoss:
+    stochastic_encoder = False
+
+    def _loss(self, x, y, out, t, mean, logvar):
+        if self._task == "classification":
+            loss = torch.nn.functional.cross_entropy(out, y)
+        else:
+            loss = torch.mean((out.squeeze(-1) - y) ** 2)
+        return loss, {}
+
+
+class _PlainInit:
+    def __init__(
+        self,
+        bottleneck_dim: int = 128,
+        hidden_sizes: Sequence[int] = (128, 128),
+        learning_rate: float = 1e-3,
+        batch_size: int = 128,
+        max_epochs: int = 200,
+        lr_decay_step: int = 10,
+        lr_decay_gamma: float = 0.6,
+        validation_fraction: float = 0.2,
+        patience: int = 20,
+        device: str | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.bottleneck_dim = bottleneck_dim
+        self.hidden_sizes = hidden_sizes
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr_decay_step = lr_decay_step
+        self.lr_decay_gamma = lr_decay_gamma
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+class MLPRegressorBaseline(
+    IBRegressorMixin, _PlainLoss, _PlainInit, RegressorMixin, BaseIBEstimator
+):
+    """The IB architecture trained with mean squared error only.
+
+    Parameters are those of :class:`~bottlekit.bottleneck.CSIBRegressor` without
+    ``beta``, ``sigma``, ``normalize_qmi`` and ``stochastic_encoder``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> MLPRegressorBaseline(max_epochs=20, random_state=0).fit(X, y).predict(X[:2]).shape
+    (2,)
+    """
+
+    _task = "regression"
+
+
+class MLPClassifierBaseline(
+    IBClassifierMixin, _PlainLoss, _PlainInit, ClassifierMixin, BaseIBEstimator
+):
+    """The IB architecture trained with cross-entropy only.
+
+    Parameters are those of :class:`~bottlekit.bottleneck.VIBClassifier` without
+    ``beta`` and ``stochastic_encoder``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> MLPClassifierBaseline(max_epochs=50, random_state=0).fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _task = "classification"

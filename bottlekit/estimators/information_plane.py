@@ -1,0 +1,271 @@
+r"""Information-plane tracking: :math:`I(X;T)` and :math:`I(T;Y)` of a network's layers.
+
+Attach :class:`InformationPlane` to any torch model, name the layers to watch, and call
+:meth:`InformationPlane.record` once per epoch. Forward hooks capture each layer's output
+:math:`T` on a fixed probe set :math:`(X, Y)`, and one of three estimators gives the two
+coordinates:
+
+``"binning"`` (Shwartz-Ziv & Tishby 2017)
+    Every unit of :math:`T` is cut into ``n_bins`` equal-width bins over the layer's
+    range; a sample's bin pattern is a discrete symbol. :math:`X` is discrete: each
+    distinct input row is one symbol. Plug-in entropies give
+    :math:`I(X;T) = H(X) + H(T) - H(X,T)` (which is :math:`H(T)` for a deterministic
+    layer) and :math:`I(T;Y) = H(T) + H(Y) - H(T,Y)`; ``y`` must be labels.
+``"ksg"`` (after lossy compression, Butakov et al. 2024)
+    :math:`X` and :math:`T` are projected on their first ``compress_dim`` principal
+    components (fitted at the first record and kept, so epochs are comparable), then
+    :math:`I(X;T)` is the KSG estimate and :math:`I(T;Y)` the discrete–continuous
+    k-NN estimate (Ross 2014) for labels, KSG otherwise.
+``"renyi"``
+    Matrix-based Rényi :math:`\alpha`-order MI (Sánchez Giraldo et al. 2015; Yu et
+    al. 2019) on Gram matrices of :math:`X`, :math:`T` and :math:`Y` (one-hot for
+    labels), with the kernel-width rule of :class:`~bottlekit.estimators.RenyiMutualInformation`.
+
+All values are in bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .binning import _plugin_entropy
+
+__all__ = ["InformationPlane", "binned_information"]
+
+_LN2 = np.log(2.0)
+
+
+def _symbols(rows: np.ndarray) -> np.ndarray:
+    """One integer per distinct row."""
+    _, codes = np.unique(np.ascontiguousarray(rows), axis=0, return_inverse=True)
+    return codes.ravel()
+
+
+def _discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
+    joint = _symbols(np.stack([a, b], axis=1))
+    h = _plugin_entropy(a, False) + _plugin_entropy(b, False) - _plugin_entropy(joint, False)
+    return max(h, 0.0) / _LN2
+
+
+def binned_information(
+    X: np.ndarray, T: np.ndarray, y: np.ndarray, n_bins: int = 30
+) -> tuple[float, float]:
+    r"""Binned :math:`I(X;T)` and :math:`I(T;Y)` in bits (Shwartz-Ziv & Tishby 2017).
+
+    .. math::
+        I(X;T) = H(X) + H(\tilde T) - H(X, \tilde T), \qquad
+        I(\tilde T;Y) = H(\tilde T) + H(Y) - H(\tilde T, Y),
+
+    with :math:`\tilde T` the bin pattern of :math:`T` (``n_bins`` equal-width bins over
+    the layer's global range) and plug-in entropies over the distinct rows of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, dx)
+        Inputs; each distinct row is one value of the discrete variable :math:`X`.
+    T : ndarray of shape (n, dt)
+        Layer activations.
+    y : ndarray of shape (n,)
+        Labels.
+    n_bins : int, default 30
+
+    Returns
+    -------
+    i_xt, i_ty : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.repeat(np.eye(4), 5, axis=0); y = np.repeat([0, 0, 1, 1], 5)
+    >>> [round(v, 6) for v in binned_information(X, 3 * X, y)]   # invertible layer
+    [2.0, 1.0]
+    """
+    lo, hi = float(np.min(T)), float(np.max(T))
+    width = (hi - lo) / n_bins if hi > lo else 1.0
+    binned = np.clip(np.floor((T - lo) / width), 0, n_bins - 1).astype(np.int64)
+    t = _symbols(binned)
+    return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
+
+
+class InformationPlane:
+    """Track :math:`I(X;T)` and :math:`I(T;Y)` of chosen layers of a torch model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network. It is run on ``X`` (in eval mode, without gradients) at each record.
+    layers : sequence of str
+        Names of sub-modules (as in ``model.named_modules()``) whose outputs are tracked.
+    X : array-like of shape (n, d)
+        Probe inputs, fed to the model as a float32 tensor.
+    y : array-like of shape (n,) or (n, dy)
+        Targets: labels for ``"binning"``; labels or real values otherwise.
+    estimator : {"binning", "ksg", "renyi"}, default "binning"
+    n_bins : int, default 30
+        Bins per unit for ``"binning"``.
+    compress_dim : int, default 4
+        Principal components kept of ``X`` and of each layer for ``"ksg"``.
+    k : int, default 3
+        Neighbours for the k-NN estimators.
+    discrete_y : bool, optional
+        Treat ``y`` as labels; default: integer-valued 1-D ``y``.
+    device : str or torch.device, optional
+        Where the probe batch is sent; default: the model's parameters' device.
+    batch_size : int, default 4096
+        Probe rows per forward pass.
+
+    Attributes
+    ----------
+    epochs : list
+        The ``epoch`` value of each record.
+    i_xt, i_ty : dict of str to list of float
+        Per layer, one value per record (bits).
+
+    Examples
+    --------
+    >>> import torch, numpy as np
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    >>> X = np.eye(4, dtype=np.float32).repeat(5, 0); y = np.repeat([0, 0, 1, 1], 5)
+    >>> plane = InformationPlane(net, ["1", "2"], X, y)
+    >>> plane.record(epoch=0)
+    >>> sorted(plane.i_xt)
+    ['1', '2']
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        layers: Sequence[str],
+        X: Any,
+        y: Any,
+        estimator: str = "binning",
+        n_bins: int = 30,
+        compress_dim: int = 4,
+        k: int = 3,
+        discrete_y: bool | None = None,
+        device: Any = None,
+        batch_size: int = 4096,
+    ) -> None:
+        import torch
+
+        if estimator not in ("binning", "ksg", "renyi"):
+            raise ValueError(f"estimator: expected 'binning', 'ksg' or 'renyi', got {estimator!r}")
+        modules = dict(model.named_modules())
+        if isinstance(layers, str) or not layers:
+            raise ValueError("layers: expected a non-empty list of sub-module names")
+        missing = [name for name in layers if name not in modules]
+        if missing:
+            known = [n for n in modules if n][:12]
+            raise ValueError(f"layers: {missing} are not sub-modules of the model; known: {known}")
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        if X.ndim != 2 or len(X) < 2:
+            raise ValueError(f"X: expected shape (n >= 2, d), got {X.shape}")
+        if len(y) != len(X):
+            raise ValueError(f"y: expected {len(X)} rows like X, got {len(y)}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X: contains NaN or inf")
+        if discrete_y is None:
+            discrete_y = y.ndim == 1 and (
+                np.issubdtype(y.dtype, np.integer) or np.all(np.equal(np.mod(y, 1), 0))
+            )
+        if estimator == "binning" and not discrete_y:
+            raise ValueError("estimator='binning' needs class labels y (discrete_y=True)")
+        self.model = model
+        self.layers = list(layers)
+        self.X = X
+        self.y = y
+        self.estimator = estimator
+        self.n_bins = n_bins
+        self.compress_dim = compress_dim
+        self.k = k
+        self.discrete_y = bool(discrete_y)
+        self.batch_size = batch_size
+        if device is None:
+            first = next(model.parameters(), None)
+            device = first.device if first is not None else "cpu"
+        self.device = torch.device(device)
+        self.epochs: list[Any] = []
+        self.i_xt: dict[str, list[float]] = {name: [] for name in self.layers}
+        self.i_ty: dict[str, list[float]] = {name: [] for name in self.layers}
+        self._pca: dict[str, Any] = {}
+
+    def activations(self) -> dict[str, np.ndarray]:
+        """Run the model on the probe set and return each tracked layer's output (n × units)."""
+        import torch
+
+        modules = dict(self.model.named_modules())
+        captured: dict[str, list[np.ndarray]] = {name: [] for name in self.layers}
+
+        def hook_for(name: str):
+            def hook(_module, _inputs, output):
+                out = output[0] if isinstance(output, (tuple, list)) else output
+                captured[name].append(out.detach().float().reshape(len(out), -1).cpu().numpy())
+
+            return hook
+
+        handles = [modules[name].register_forward_hook(hook_for(name)) for name in self.layers]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(self.X), self.batch_size):
+                    batch = torch.from_numpy(self.X[start : start + self.batch_size])
+                    self.model(batch.to(self.device))
+        finally:
+            for h in handles:
+                h.remove()
+            self.model.train(was_training)
+        return {name: np.concatenate(parts) for name, parts in captured.items()}
+
+    def _compressed(self, key: str, A: np.ndarray) -> np.ndarray:
+        from sklearn.decomposition import PCA
+
+        if A.shape[1] <= self.compress_dim:
+            return A.astype(np.float64)
+        if key not in self._pca:
+            self._pca[key] = PCA(self.compress_dim, random_state=0).fit(A)
+        return self._pca[key].transform(A)
+
+    def _pair(self, name: str, T: np.ndarray) -> tuple[float, float]:
+        from bottlekit.estimators import mutual_information
+
+        if self.estimator == "binning":
+            return binned_information(self.X, T, self.y, self.n_bins)
+        if self.estimator == "ksg":
+            Xc = self._compressed("__X__", self.X)
+            Tc = self._compressed(name, T)
+            i_xt = mutual_information(Xc, Tc, method="ksg", k=self.k, base=2)
+            method = "ksg_discrete" if self.discrete_y else "ksg"
+            i_ty = mutual_information(Tc, self.y, method=method, k=self.k, base=2)
+            return max(i_xt, 0.0), max(i_ty, 0.0)
+        Y = self.y
+        if self.discrete_y:
+            Y = (Y[:, None] == np.unique(Y)[None, :]).astype(np.float64)
+        i_xt = mutual_information(self.X, T, method="renyi", base=2)
+        i_ty = mutual_information(T, Y, method="renyi", base=2)
+        return i_xt, i_ty
+
+    def record(self, epoch: Any = None) -> None:
+        """Measure every tracked layer now and append the values.
+
+        Parameters
+        ----------
+        epoch : any, optional
+            Label of this record (default: its index).
+        """
+        acts = self.activations()
+        for name in self.layers:
+            i_xt, i_ty = self._pair(name, acts[name])
+            self.i_xt[name].append(float(i_xt))
+            self.i_ty[name].append(float(i_ty))
+        self.epochs.append(len(self.epochs) if epoch is None else epoch)
+
+    def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(i_xt, i_ty)`` as arrays of shape (n_records, n_layers), layers in order."""
+        i_xt = np.array([self.i_xt[n] for n in self.layers]).T
+        i_ty = np.array([self.i_ty[n] for n in self.layers]).T
+        return i_xt, i_ty

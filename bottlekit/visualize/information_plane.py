@@ -1,0 +1,74 @@
+"""Information-plane trajectories: I(X;T) against I(T;Y) per layer, coloured by epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_information_plane"]
+
+
+def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") -> Any:
+    """Plot the trajectories recorded by an :class:`~bottlekit.estimators.InformationPlane`.
+
+    Each layer is a line through its records (one marker shape per layer); the markers
+    are coloured by epoch, early epochs dark and late ones bright.
+
+    Parameters
+    ----------
+    plane : InformationPlane
+        With at least one record.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made otherwise.
+    cmap : str, default "viridis"
+        Colour map of the epochs.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_information_plane(plane)  # doctest: +SKIP
+    >>> fig.savefig("information_plane.png")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not plane.epochs:
+        raise ValueError("plane: nothing recorded yet; call plane.record() during training")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+    else:
+        fig = ax.figure
+    epochs = np.arange(len(plane.epochs))
+    norm = matplotlib.colors.Normalize(vmin=0, vmax=max(len(epochs) - 1, 1))
+    markers = "osD^vP*X"
+    for i, name in enumerate(plane.layers):
+        x, y = np.asarray(plane.i_xt[name]), np.asarray(plane.i_ty[name])
+        ax.plot(x, y, color="0.75", lw=0.8, zorder=1)
+        ax.scatter(
+            x,
+            y,
+            c=epochs,
+            cmap=cmap,
+            norm=norm,
+            marker=markers[i % len(markers)],
+            s=22,
+            zorder=2,
+            label=f"layer {name}",
+            edgecolors="none",
+        )
+    sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+    cbar = fig.colorbar(sm, ax=ax)
+    cbar.set_label("record (epoch index)")
+    ax.set_xlabel("I(X;T) [bits]")
+    ax.set_ylabel("I(T;Y) [bits]")
+    ax.set_title(f"Information plane ({plane.estimator})")
+    legend = ax.legend(loc="lower right", fontsize=8)
+    for handle in legend.legend_handles:
+        handle.set_color("0.3")
+    return fig

@@ -1,0 +1,124 @@
+"""Information-plane tracker: known answers on layers whose information is known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bottlekit.estimators import InformationPlane, binned_information
+
+
+def _known_net(n_ids: int, labels: np.ndarray, seed: int = 0) -> torch.nn.Sequential:
+    """Layer "0": an invertible (orthogonal) map; layer "1": one-hot of the label only."""
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n_ids, n_ids, generator=gen))
+    inv = torch.nn.Linear(n_ids, n_ids, bias=False)
+    lab = torch.nn.Linear(n_ids, int(labels.max()) + 1, bias=False)
+    with torch.no_grad():
+        inv.weight.copy_(q)
+        onehot = torch.zeros(int(labels.max()) + 1, n_ids)
+        onehot[labels, torch.arange(n_ids)] = 1.0
+        # label layer applied after the invertible one: undo q first
+        lab.weight.copy_(onehot @ q.T)
+    return torch.nn.Sequential(inv, lab)
+
+
+def test_binning_recovers_exact_information_of_known_layers():
+    """Discrete X with 16 equiprobable values, Y = id mod 4 (4 equiprobable classes).
+    An invertible layer keeps all of X: I(X;T) = H(X) = 4 bits, I(T;Y) = H(Y) = 2 bits.
+    The label-only layer keeps Y: I(X;T) = I(T;Y) = H(Y) = 2 bits. Plug-in entropies of
+    exactly balanced discrete variables are exact, so the tolerance is rounding only."""
+    ids = np.repeat(np.arange(16), 10)
+    X = np.eye(16, dtype=np.float32)[ids]
+    id_label = np.arange(16) % 4
+    y = id_label[ids]
+    net = _known_net(16, id_label)
+    plane = InformationPlane(net, ["0", "1"], X, y, estimator="binning", n_bins=30)
+    plane.record(epoch=0)
+    assert plane.i_xt["0"][0] == pytest.approx(4.0, abs=1e-9)
+    assert plane.i_ty["0"][0] == pytest.approx(2.0, abs=1e-9)
+    assert plane.i_xt["1"][0] == pytest.approx(2.0, abs=1e-9)
+    assert plane.i_ty["1"][0] == pytest.approx(2.0, abs=1e-9)
+    i_xt, i_ty = plane.as_arrays()
+    assert i_xt.shape == i_ty.shape == (1, 2)
+
+
+def test_binning_of_a_constant_layer_is_zero():
+    X = np.eye(8, dtype=np.float32).repeat(3, 0)
+    y = np.arange(24) % 2
+    assert binned_information(X, np.zeros((24, 5)), y) == (0.0, 0.0)
+
+
+def test_ksg_label_layer_reaches_the_label_entropy():
+    """Continuous X, 4 balanced classes; a layer that outputs the label's one-hot (plus
+    1e-3 noise against ties). The Ross estimator then gives psi(N) - <psi(N_y)> =
+    log 4 + O(1/N) nats = 2 bits; 0.05 bits covers the O(1/N) and class-size terms."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0).astype(int)
+
+    class LabelLayer(torch.nn.Module):
+        def forward(self, x):
+            c = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+            noise = torch.from_numpy(rng.standard_normal((len(x), 4)).astype(np.float32))
+            return torch.nn.functional.one_hot(c, 4).float() + 1e-3 * noise
+
+    net = torch.nn.Sequential(LabelLayer())
+    plane = InformationPlane(net, ["0"], X, y, estimator="ksg")
+    plane.record()
+    assert plane.i_ty["0"][0] == pytest.approx(2.0, abs=0.05)
+
+
+def test_tracker_follows_training_and_plots():
+    from bottlekit.visualize import plot_information_plane
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 5)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    plane = InformationPlane(net, ["1", "2"], X, y, estimator="binning", n_bins=10)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for epoch in range(4):
+        plane.record(epoch)
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xt), yt).backward()
+            opt.step()
+    plane.record(4)
+    assert plane.epochs == [0, 1, 2, 3, 4]
+    # training on a learnable label raises what the output layer knows about it
+    assert plane.i_ty["2"][-1] > plane.i_ty["2"][0]
+    assert all(v <= 1.0 + 1e-9 for v in plane.i_ty["2"])  # I(T;Y) <= H(Y) = 1 bit
+    fig = plot_information_plane(plane)
+    assert fig.axes[0].get_xlabel() == "I(X;T) [bits]"
+    assert len(fig.axes[0].collections) == 2  # one scatter per layer
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"layers": ["nope"]}, "not sub-modules"),
+        ({"layers": []}, "non-empty"),
+        ({"estimator": "kde"}, "estimator"),
+        ({"y": np.linspace(0, 1, 10)}, "class labels"),
+        ({"X": np.full((10, 2), np.nan)}, "NaN"),
+        ({"y": np.zeros(9, int)}, "10 rows"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    args = {"layers": ["0"], "X": np.ones((10, 2)), "y": np.zeros(10, int), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        InformationPlane(net, **args)
+
+
+def test_plot_needs_records():
+    from bottlekit.visualize import plot_information_plane
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    plane = InformationPlane(net, ["0"], np.ones((4, 2)), np.zeros(4, int))
+    with pytest.raises(ValueError, match="nothing recorded"):
+        plot_information_plane(plane)
