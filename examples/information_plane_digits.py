@@ -1,8 +1,11 @@
 """Information-plane trajectories of a small MLP trained on scikit-learn's digits.
 
-Tracks I(X;T) and I(T;Y) of the three hidden layers and the output with the binning
-estimator of Shwartz-Ziv & Tishby (tanh units, 30 bins) on the 1,257 training images,
-once per epoch, and writes ``docs/information_plane_digits.png``.
+Tracks I(X;T) and I(T;Y) of the three hidden layers (tanh, 10-7-5 units, as narrow as
+in Shwartz-Ziv & Tishby's network) and the output with their binning estimator (8 bins
+per unit) on the 1,257 training images, once per epoch, and writes
+``docs/information_plane_digits.png``. With wider layers or more bins nearly every image
+gets its own bin pattern and I(X;T) sits at H(X) = log2(1257) = 10.3 bits for every
+layer: binning only says something when the number of cells is small next to n.
 
 Run::
 
@@ -30,15 +33,15 @@ def main(epochs: int = 60, seed: int = 0) -> None:
     X = (X / 16.0).astype(np.float32)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
     net = torch.nn.Sequential(
-        torch.nn.Linear(64, 32),
+        torch.nn.Linear(64, 10),
         torch.nn.Tanh(),
-        torch.nn.Linear(32, 16),
+        torch.nn.Linear(10, 7),
         torch.nn.Tanh(),
-        torch.nn.Linear(16, 8),
+        torch.nn.Linear(7, 5),
         torch.nn.Tanh(),
-        torch.nn.Linear(8, 10),
+        torch.nn.Linear(5, 10),
     )
-    plane = InformationPlane(net, ["1", "3", "5", "6"], Xtr, ytr, estimator="binning")
+    plane = InformationPlane(net, ["1", "3", "5", "6"], Xtr, ytr, estimator="binning", n_bins=8)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     xt, yt = torch.from_numpy(Xtr), torch.from_numpy(ytr)
     gen = torch.Generator().manual_seed(seed)
