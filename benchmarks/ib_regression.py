@@ -106,17 +106,20 @@ def tradeoff(seeds: int) -> None:
     from bottlekit.estimators import cs_qmi
 
     X, y = load_tables()["hetero"]
-    betas = [0.0, 1e-3, 1e-2, 1e-1, 1.0]
+    betas = [0.0, 0.01, 0.1, 1.0, 10.0]
     rows = []
-    print("\nbeta sweep on 'hetero': test RMSE and I_CS(x;t) on the test split (bits)")
+    # With the reference's fixed kernel width 1 the 128-d bottleneck's Gram matrix is close
+    # to the identity and the normalised CS-QMI saturates: beta in [0, 0.1] left RMSE and
+    # I(x;t) unchanged to 3 decimals in a 5-seed run. The sweep uses the median rule.
+    print("\nbeta sweep on 'hetero' (sigma='median'): test RMSE and I_CS(x;t) on the test split")
     for beta in betas:
         r, i = [], []
         for seed in range(seeds):
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed)
-            reg = CSIBRegressor(beta=beta, random_state=seed).fit(Xtr, ytr)
+            reg = CSIBRegressor(beta=beta, sigma="median", random_state=seed).fit(Xtr, ytr)
             r.append(rmse(reg.predict(Xte), yte))
             Xs = (Xte - reg.x_mean_) / reg.x_scale_
-            i.append(cs_qmi(Xs, reg.transform(Xte), sigma_x=0.5**0.5, sigma_y=0.5**0.5, base=2))
+            i.append(cs_qmi(Xs, reg.transform(Xte), sigma_x="median", sigma_y="median", base=2))
         rows.append((beta, np.mean(r), np.std(r), np.mean(i), np.std(i)))
         print(
             f"  beta={beta:<7g} RMSE {np.mean(r):.3f} ± {np.std(r):.3f}   "
@@ -129,7 +132,7 @@ def tradeoff(seeds: int) -> None:
         ax.annotate(f"β={b:g}", (i_, r_), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("I_CS(x; t) on test data [bits]")
     ax.set_ylabel("test RMSE")
-    ax.set_title("CS-IB trade-off over β (hetero task)")
+    ax.set_title("CS-IB trade-off over β (hetero task, median kernel width)")
     DOCS.mkdir(exist_ok=True)
     fig.savefig(DOCS / "csib_beta_tradeoff.png", dpi=120)
     print(f"wrote {DOCS / 'csib_beta_tradeoff.png'}")
@@ -140,9 +143,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tradeoff", action="store_true", help="also run the beta sweep")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-table", action="store_true", help="only the beta sweep")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    table(args.seeds)
+    if not args.skip_table:
+        table(args.seeds)
     if args.tradeoff:
         tradeoff(args.seeds)
 

@@ -55,12 +55,16 @@ __all__ = ["CSIBRegressor"]
 _LOG2 = math.log(2.0)
 
 
-def _qmi_bits(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
+_RULES = ("median", "silverman", "scott")
+
+
+def _qmi_bits(a: torch.Tensor, b: torch.Tensor, sigma: float | str) -> torch.Tensor:
     from bottlekit.estimators import cs_qmi
 
     # cs_qmi's sigma is a Parzen width; the Gram matrix exp(-d²/(2σ²)) of the reference
-    # is its convolution kernel, whose width is √2 times the Parzen width.
-    w = sigma / math.sqrt(2.0)
+    # is its convolution kernel, whose width is √2 times the Parzen width. A rule is
+    # applied to each variable on the batch (as a Parzen width).
+    w = sigma if isinstance(sigma, str) else sigma / math.sqrt(2.0)
     return cs_qmi(a, b, sigma_x=w, sigma_y=w) / _LOG2
 
 
@@ -71,9 +75,14 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
     ----------
     beta : float, default 0.01
         Weight of the compression term :math:`I_{CS}(x;t)` (reference default).
-    sigma : float, default 1.0
+    sigma : float or {"median", "silverman", "scott"}, default 1.0
         Width of the Gaussian Gram matrices :math:`\\exp(-\\|a-b\\|^2/(2\\sigma^2))` on
-        standardised inputs, targets and bottleneck (the reference's choice).
+        standardised inputs, targets and bottleneck (1.0 is the reference's choice), or
+        a rule applied to each variable on every batch. With a fixed width of 1, a
+        bottleneck of many dimensions has a near-identity Gram matrix, the normalised
+        :math:`I_{CS}(x;t)` saturates near 1 and ``beta`` barely acts (see the β sweep
+        in ``benchmarks/ib_regression.py``); ``"median"`` keeps the kernel matched to the
+        data's spread.
     normalize_qmi : bool, default True
         Normalise :math:`I_{CS}(x;t)` by :math:`\\sqrt{I_{CS}(x;x) I_{CS}(t;t)}`, as the
         reference code does in training.
@@ -148,15 +157,20 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not isinstance(self.sigma, (int, float)) or not self.sigma > 0:
-            raise ValueError(f"sigma: expected a float > 0, got {self.sigma!r}")
+        if isinstance(self.sigma, str):
+            if self.sigma not in _RULES:
+                raise ValueError(
+                    f"sigma: expected a float > 0 or one of {_RULES}, got {self.sigma!r}"
+                )
+        elif not isinstance(self.sigma, (int, float)) or not self.sigma > 0:
+            raise ValueError(f"sigma: expected a float > 0 or one of {_RULES}, got {self.sigma!r}")
 
     def _loss(self, x, y, out, t, mean, logvar):
         from bottlekit.estimators import conditional_cs_divergence
 
         yhat = out.reshape(-1, 1)
         yv = y.reshape(-1, 1)
-        s = float(self.sigma)
+        s = self.sigma if isinstance(self.sigma, str) else float(self.sigma)
         cs_div = conditional_cs_divergence(x, yv, x, yhat, sigma_x=s, sigma_y=s) / _LOG2
         i_xt = _qmi_bits(x, t, s)
         if self.normalize_qmi:

@@ -133,6 +133,7 @@ def test_same_seed_same_model_other_seed_other_model(model):
     [
         ({"beta": -1.0}, "beta"),
         ({"sigma": 0.0}, "sigma"),
+        ({"sigma": "wide"}, "sigma"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"batch_size": 0}, "batch_size"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
