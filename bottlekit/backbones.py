@@ -26,6 +26,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from tqdm.auto import tqdm
 
+from bottlekit.devices import resolve_device
 from bottlekit.images import ImageSource, as_image_source
 
 __all__ = [
@@ -101,15 +102,6 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
             )
     open_clip.add_model_config(p)
     return [f.stem for f in files]
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {str(device)!r} requested but CUDA is not available")
-    return dev
 
 
 def _check_model_name(name: Any) -> str:
@@ -327,7 +319,7 @@ def load_backbone(
     >>> bk.embed_dim
     512
     """
-    dev = _device(device)
+    dev = resolve_device(device)
     cleaned = _check_model_name(name)
     checkpoint: str | None = None
     preprocess_cfg: dict | None = None

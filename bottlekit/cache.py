@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 
+from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "embed"]
@@ -47,22 +47,6 @@ def _safe_dirname(backbone_id: str) -> str:
 
 def _digest(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class EmbeddingCache:

@@ -45,7 +45,7 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write an ``.npz`` atomically (temporary file in the same folder, then rename)."""
-    from bottlekit.cache import atomic_write_bytes
+    from bottlekit.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)

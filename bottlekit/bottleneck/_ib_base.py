@@ -21,18 +21,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bottlekit.bottleneck._ib_network import IBNetwork
+from bottlekit.devices import resolve_device
 
-__all__ = ["BaseIBEstimator", "resolve_device"]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → CUDA when available else CPU; refuses CUDA when it is absent."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {str(device)!r} requested but CUDA is not available")
-    return dev
+__all__ = ["BaseIBEstimator"]
 
 
 def _check_positive(value: Any, name: str, kind: type = numbers.Real, allow_zero=False) -> None:

@@ -1,37 +1,10 @@
-"""Small shared helpers: atomic file writes and argument validation."""
+"""Small shared helpers: atomic writes (see bottlekit.atomic) and argument validation."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``).
-
-    A reader never sees a half-written file: it sees the old file or the new one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+__all__ = ["atomic_write_bytes", "atomic_write_text", "check_names"]
 
 
 def check_names(names, arg: str = "names") -> list[str]:
