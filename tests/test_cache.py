@@ -91,7 +91,9 @@ def test_changed_file_invalidates_only_that_file(tiny, files, tmp_path, rng_imag
         after = embed(bk, files, cache=cache, progress=False, num_workers=0)
     assert counter.images_seen == len(files) + 1
     np.testing.assert_array_equal(np.delete(before, 2, 0), np.delete(after, 2, 0))
-    np.testing.assert_array_equal(after[2], before[len(files) - 1])
+    # the new pixels are image 5's; embedded alone rather than in a batch of 6, so equal
+    # up to float32 summation order
+    np.testing.assert_allclose(after[2], before[len(files) - 1], atol=1e-6)
 
 
 def test_other_backbone_gets_its_own_entries(tiny, rng_images, tmp_path):
