@@ -387,17 +387,6 @@ def load_backbone(
     return Backbone(model, tokenizer, name=cleaned, weights=label, device=dev)
 
 
-def _default_workers(source: ImageSource, batch_size: int) -> int:
-    """DataLoader workers: decode files in parallel; for in-memory images, overlap the
-    preprocessing with the model once there are enough batches to repay starting a worker."""
-    cpus = os.cpu_count() or 1
-    if source.kind == "files":
-        return min(4, cpus)
-    if cpus > 1 and len(source) >= 16 * batch_size:
-        return min(2, cpus - 1)
-    return 0
-
-
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op thread count (no-op for None)."""
@@ -523,7 +512,7 @@ class Backbone:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
         if num_workers is None:
-            num_workers = _default_workers(source, int(batch_size))
+            num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
         loader = torch.utils.data.DataLoader(
             _Preprocessed(source, self.preprocess),
             batch_size=int(batch_size),
@@ -570,8 +559,8 @@ class Backbone:
             Show a tqdm progress bar.
         num_workers : int, optional
             DataLoader worker processes. Default: up to 4 for files (decoding runs in
-            parallel with the model); for images already in memory, 0 for small inputs
-            and 1-2 from 16 batches on, so preprocessing overlaps the model.
+            parallel with the model), 0 for images already in memory (a worker did not
+            speed up in-memory inputs in benchmarks/embed_throughput.py).
 
         Returns
         -------
