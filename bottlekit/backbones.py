@@ -387,6 +387,45 @@ def load_backbone(
     return Backbone(model, tokenizer, name=cleaned, weights=label, device=dev)
 
 
+def _identity_size_normalisation(
+    preprocess: Any, source: ImageSource
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(mean, std)`` when preprocessing a uint8 array reduces to ToTensor + Normalize.
+
+    That is the case for open_clip's evaluation transform (Resize, CenterCrop, RGB, to
+    tensor, Normalize) when the images already have the crop size: PIL returns a
+    same-size resize and crop unchanged. The batched form then gives the same floats
+    as the per-image path (the same elementwise operations) without a PIL round trip.
+    """
+    from torchvision import transforms as T
+
+    if source.kind != "array" or not isinstance(preprocess, T.Compose):
+        return None
+    h, w = source.items.shape[1:3]
+    steps = preprocess.transforms
+    names = [type(t).__name__ for t in steps]
+    if names != ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]:
+        return None
+    resize, crop, _, _, normalize = steps
+    size = resize.size
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if (h, w) != size or tuple(crop.size) != (h, w) or resize.max_size is not None:
+        return None
+    mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
+    return mean, std
+
+
+def _normalised_array_batches(
+    images: np.ndarray, batch_size: int, mean: torch.Tensor, std: torch.Tensor
+) -> Iterator[torch.Tensor]:
+    """Batches of ``(x / 255 - mean) / std`` in CHW float32 (torchvision's two steps)."""
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
+        x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
+        yield x.sub_(mean).div_(std)
+
+
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op thread count (no-op for None)."""
@@ -513,15 +552,22 @@ class Backbone:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
-        loader = torch.utils.data.DataLoader(
-            _Preprocessed(source, self.preprocess),
-            batch_size=int(batch_size),
-            shuffle=False,
-            num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
+        norm = _identity_size_normalisation(self.preprocess, source)
+        if norm is not None and num_workers == 0:
+            batches: Iterator[torch.Tensor] = _normalised_array_batches(
+                source.items, int(batch_size), *norm
+            )
+        else:
+            batches = iter(
+                torch.utils.data.DataLoader(
+                    _Preprocessed(source, self.preprocess),
+                    batch_size=int(batch_size),
+                    shuffle=False,
+                    num_workers=num_workers,
+                    pin_memory=self.device.type == "cuda",
+                )
+            )
         start = 0
-        batches = iter(loader)
         with torch.inference_mode():
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and

@@ -90,18 +90,18 @@ def list_image_folder(
     return files, np.asarray(labels, dtype=np.int64), class_names
 
 
+# SHA-256 of the pixels: hardware-accelerated on current CPUs, about twice as fast as
+# BLAKE2 here, which matters when the cache lookup itself is what is being timed.
 def _pixel_key(img: Image.Image) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{img.mode}:{img.size[0]}x{img.size[1]}:".encode())
+    h = hashlib.sha256(f"{img.mode}:{img.size[0]}x{img.size[1]}:".encode())
     h.update(img.tobytes())
-    return "px:" + h.hexdigest()
+    return "px:" + h.hexdigest()[:32]
 
 
 def _array_key(arr: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"RGB:{arr.shape[1]}x{arr.shape[0]}:".encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
-    return "px:" + h.hexdigest()
+    h = hashlib.sha256(f"RGB:{arr.shape[1]}x{arr.shape[0]}:".encode())
+    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    return "px:" + h.hexdigest()[:32]
 
 
 def _file_key(path: Path) -> str:

@@ -267,3 +267,24 @@ def test_local_dir_with_config_and_weights_loads_those_weights(tiny, rng_images,
         bk.encode_images(rng_images, progress=False),
         tiny.encode_images(rng_images, progress=False),
     )
+
+
+def test_batched_array_preprocessing_equals_the_per_image_transform(tiny):
+    """Arrays already at the crop size skip PIL: the batched ToTensor + Normalize must give
+    exactly the floats of the per-image open_clip transform, and other sizes fall back."""
+    from bottlekit.backbones import _identity_size_normalisation, _normalised_array_batches
+    from bottlekit.images import as_image_source
+
+    rng = np.random.default_rng(3)
+    at_size = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    norm = _identity_size_normalisation(tiny.preprocess, as_image_source(at_size))
+    assert norm is not None
+    batched = next(_normalised_array_batches(at_size, 5, *norm))
+    per_image = torch.stack([tiny.preprocess(Image.fromarray(x)) for x in at_size])
+    assert torch.equal(batched, per_image)
+    np.testing.assert_array_equal(
+        tiny.encode_images(at_size, progress=False),
+        tiny.encode_images([Image.fromarray(x) for x in at_size], progress=False),
+    )
+    other_size = rng.integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
+    assert _identity_size_normalisation(tiny.preprocess, as_image_source(other_size)) is None
