@@ -18,6 +18,9 @@ _LAZY = {
     "list_backbones": "bottlekit.backbones",
     "EmbeddingCache": "bottlekit.cache",
     "embed": "bottlekit.cache",
+    "make_world": "bottlekit.world",
+    "ConceptBank": "bottlekit.concepts",
+    "mutual_information": "bottlekit.estimators",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -239,7 +239,17 @@ def test_bad_text_inputs(tiny, texts, templates, error, match):
 
 
 def test_top_level_api():
+    from bottlekit.concepts import ConceptBank
+    from bottlekit.estimators import mutual_information
+    from bottlekit.world import make_world
+
     assert bottlekit.load_backbone is load_backbone
+    assert bottlekit.make_world is make_world
+    assert bottlekit.ConceptBank is ConceptBank
+    assert bottlekit.mutual_information is mutual_information
+    assert set(bottlekit.__all__) <= set(dir(bottlekit))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        bottlekit.nope  # noqa: B018
     assert isinstance(bottlekit.__version__, str)
 
 
