@@ -29,6 +29,7 @@ import copy
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     ref = load_reference(args.reference)
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parent))
     from ib_regression import load_tables
 
     tables = {k: v for k, v in load_tables().items() if k in ("diabetes", "cars", "hetero")}

@@ -47,7 +47,7 @@ def _symbols(rows: np.ndarray) -> np.ndarray:
 def _discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
     joint = _symbols(np.stack([a, b], axis=1))
     h = _plugin_entropy(a, False) + _plugin_entropy(b, False) - _plugin_entropy(joint, False)
-    return max(h, 0.0) / _LN2
+    return float(max(h, 0.0) / _LN2)
 
 
 def binned_information(
@@ -83,11 +83,15 @@ def binned_information(
     >>> [round(v, 6) for v in binned_information(X, 3 * X, y)]   # invertible layer
     [2.0, 1.0]
     """
+    t = _bin_pattern_symbols(T, n_bins)
+    return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
+
+
+def _bin_pattern_symbols(T: np.ndarray, n_bins: int) -> np.ndarray:
+    """One integer per distinct bin pattern of the rows of ``T`` (global equal-width bins)."""
     lo, hi = float(np.min(T)), float(np.max(T))
     width = (hi - lo) / n_bins if hi > lo else 1.0
-    binned = np.clip(np.floor((T - lo) / width), 0, n_bins - 1).astype(np.int64)
-    t = _symbols(binned)
-    return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
+    return _symbols(np.clip(np.floor((T - lo) / width), 0, n_bins - 1).astype(np.int64))
 
 
 class InformationPlane:
@@ -192,6 +196,7 @@ class InformationPlane:
         self.i_xt: dict[str, list[float]] = {name: [] for name in self.layers}
         self.i_ty: dict[str, list[float]] = {name: [] for name in self.layers}
         self._pca: dict[str, Any] = {}
+        self._probe: dict[str, np.ndarray] | None = None
 
     def activations(self) -> dict[str, np.ndarray]:
         """Run the model on the probe set and return each tracked layer's output (n × units)."""
@@ -233,21 +238,33 @@ class InformationPlane:
     def _pair(self, name: str, T: np.ndarray) -> tuple[float, float]:
         from bottlekit.estimators import mutual_information
 
+        probe = self._probe_side()
         if self.estimator == "binning":
-            return binned_information(self.X, T, self.y, self.n_bins)
+            t = _bin_pattern_symbols(T, self.n_bins)
+            return _discrete_mi(probe["x"], t), _discrete_mi(t, probe["y"])
         if self.estimator == "ksg":
-            Xc = self._compressed("__X__", self.X)
             Tc = self._compressed(name, T)
-            i_xt = mutual_information(Xc, Tc, method="ksg", k=self.k, base=2)
+            i_xt = mutual_information(probe["x"], Tc, method="ksg", k=self.k, base=2)
             method = "ksg_discrete" if self.discrete_y else "ksg"
-            i_ty = mutual_information(Tc, self.y, method=method, k=self.k, base=2)
+            i_ty = mutual_information(Tc, probe["y"], method=method, k=self.k, base=2)
             return max(i_xt, 0.0), max(i_ty, 0.0)
-        Y = self.y
-        if self.discrete_y:
-            Y = (Y[:, None] == np.unique(Y)[None, :]).astype(np.float64)
-        i_xt = mutual_information(self.X, T, method="renyi", base=2)
-        i_ty = mutual_information(T, Y, method="renyi", base=2)
+        i_xt = mutual_information(probe["x"], T, method="renyi", base=2)
+        i_ty = mutual_information(T, probe["y"], method="renyi", base=2)
         return i_xt, i_ty
+
+    def _probe_side(self) -> dict[str, np.ndarray]:
+        """The estimator's view of the fixed probe ``(X, y)``, computed once, not per record."""
+        if self._probe is None:
+            if self.estimator == "binning":
+                x, y = _symbols(self.X), _symbols(self.y[:, None])
+            elif self.estimator == "ksg":
+                x, y = self._compressed("__X__", self.X), self.y
+            else:
+                x, y = self.X, self.y
+                if self.discrete_y:
+                    y = (y[:, None] == np.unique(y)[None, :]).astype(np.float64)
+            self._probe = {"x": x, "y": y}
+        return self._probe
 
     def record(self, epoch: Any = None) -> None:
         """Measure every tracked layer now and append the values.
