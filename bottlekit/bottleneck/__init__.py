@@ -1,13 +1,25 @@
-"""Bottleneck models: information-bottleneck estimators (and, later, concept bottlenecks)."""
+"""Bottleneck models: concept bottlenecks (CBMs) and information-bottleneck estimators.
 
+Concept bottlenecks (scikit-learn classifiers on image embeddings, or on images through
+:class:`BottleneckClassifier`) share :class:`BaseConceptBottleneck`: ``transform`` gives
+concept activations, ``explain`` per-image contributions, ``prune``/``intervene`` edit,
+``save``/``load`` persist (safetensors + JSON).
+"""
+
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck.baselines import MLPClassifierBaseline, MLPRegressorBaseline
 from bottlekit.bottleneck.csib import CSIBRegressor
+from bottlekit.bottleneck.explanation import ConceptExplanation
+from bottlekit.bottleneck.posthoc import PosthocCBM
 from bottlekit.bottleneck.vib import VIBClassifier, VIBRegressor
 
 __all__ = [
+    "BaseConceptBottleneck",
     "CSIBRegressor",
+    "ConceptExplanation",
     "MLPClassifierBaseline",
     "MLPRegressorBaseline",
+    "PosthocCBM",
     "VIBClassifier",
     "VIBRegressor",
 ]

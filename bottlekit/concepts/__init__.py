@@ -12,6 +12,7 @@ generate       LLM-generated concepts (LaBo / Label-free CBM prompting), module 
 retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), module retrieval
 filter_concepts  Label-free CBM filters, each reporting what it removed and why
 select         LaBo submodular selection (lazy greedy) and baselines, module selection
+RandomConcepts random-concept baseline bank, sized to the data at fit time
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bottlekit.concepts.from_examples import (
 from bottlekit.concepts.from_text import from_text
 from bottlekit.concepts.generation import PROMPT_STYLES, generate
 from bottlekit.concepts.llm import ChatClient, LLMError, LLMParseError, parse_concept_list
+from bottlekit.concepts.random_concepts import RandomConcepts, random_bank
 from bottlekit.concepts.retrieval import HybridRetriever, retrieve
 from bottlekit.concepts.selection import greedy_maximize, mutual_information_scores, select
 
@@ -45,6 +47,7 @@ __all__ = [
     "LLMError",
     "LLMParseError",
     "Passage",
+    "RandomConcepts",
     "Removal",
     "chance_level_concepts",
     "chunk_documents",
@@ -56,6 +59,7 @@ __all__ = [
     "load_corpus",
     "mutual_information_scores",
     "parse_concept_list",
+    "random_bank",
     "retrieve",
     "select",
 ]

@@ -350,6 +350,44 @@ class ConceptBank:
                 f"backbone {bid!r} has embed_dim {dim} but the bank's vectors have d={self.dim}"
             )
 
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON-able metadata that describe the bank (see :meth:`from_state`)."""
+        tensors = {"vectors": self.vectors, "intercepts": self.intercepts}
+        if self.class_prior is not None:
+            tensors["class_prior"] = self.class_prior
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "names": self.names,
+            "backbone_id": self.backbone_id,
+            "provenance": self.provenance,
+            "class_names": self.class_names,
+        }
+        return tensors, meta
+
+    @classmethod
+    def from_state(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], source: str = "state"
+    ) -> ConceptBank:
+        """Rebuild a bank from :meth:`to_state` output; ``source`` names it in errors."""
+        if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{source} has format {meta.get('format')!r} v{meta.get('version')!r}; "
+                f"expected {_FORMAT!r} v{_FORMAT_VERSION}"
+            )
+        missing = {"vectors", "intercepts"} - set(tensors)
+        if missing:
+            raise ValueError(f"{source} lacks the arrays {sorted(missing)} of a ConceptBank")
+        return cls(
+            meta["names"],
+            tensors["vectors"],
+            meta["backbone_id"],
+            intercepts=tensors["intercepts"],
+            provenance=meta["provenance"],
+            class_prior=tensors.get("class_prior"),
+            class_names=meta.get("class_names"),
+        )
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the bank to one ``.safetensors`` file (arrays + JSON metadata), atomically.
 
@@ -365,17 +403,7 @@ class ConceptBank:
         from safetensors.numpy import save
 
         path = Path(path)
-        tensors = {"vectors": self.vectors, "intercepts": self.intercepts}
-        if self.class_prior is not None:
-            tensors["class_prior"] = self.class_prior
-        meta = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "names": self.names,
-            "backbone_id": self.backbone_id,
-            "provenance": self.provenance,
-            "class_names": self.class_names,
-        }
+        tensors, meta = self.to_state()
         data = save(
             {k: np.ascontiguousarray(v) for k, v in tensors.items()},
             metadata={"bottlekit": json.dumps(meta)},
@@ -404,20 +432,7 @@ class ConceptBank:
                 raise ValueError(f"{str(path)!r} is a safetensors file but not a ConceptBank")
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
         meta = json.loads(meta_raw)
-        if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"{str(path)!r} has format {meta.get('format')!r} v{meta.get('version')!r}; "
-                f"expected {_FORMAT!r} v{_FORMAT_VERSION}"
-            )
-        bank = cls(
-            meta["names"],
-            tensors["vectors"],
-            meta["backbone_id"],
-            intercepts=tensors["intercepts"],
-            provenance=meta["provenance"],
-            class_prior=tensors.get("class_prior"),
-            class_names=meta.get("class_names"),
-        )
+        bank = cls.from_state(tensors, meta, source=repr(str(path)))
         if backbone is not None:
             bank.check_backbone(backbone)
         return bank
