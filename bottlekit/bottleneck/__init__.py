@@ -10,11 +10,13 @@ from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck.baselines import MLPClassifierBaseline, MLPRegressorBaseline
 from bottlekit.bottleneck.csib import CSIBRegressor
 from bottlekit.bottleneck.explanation import ConceptExplanation
+from bottlekit.bottleneck.image_classifier import BottleneckClassifier
 from bottlekit.bottleneck.posthoc import PosthocCBM
 from bottlekit.bottleneck.vib import VIBClassifier, VIBRegressor
 
 __all__ = [
     "BaseConceptBottleneck",
+    "BottleneckClassifier",
     "CSIBRegressor",
     "ConceptExplanation",
     "MLPClassifierBaseline",
