@@ -26,7 +26,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from tqdm.auto import tqdm
 
-from bottlekit.devices import resolve_device
+from bottlekit.devices import resolve_device, torch_threads
 from bottlekit.images import ImageSource, as_image_source
 
 __all__ = [
@@ -426,20 +426,6 @@ def _normalised_array_batches(
         yield x.sub_(mean).div_(std)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (no-op for None)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class _Preprocessed(torch.utils.data.Dataset):
     """Dataset view that loads item ``i`` of an image source and preprocesses it."""
 
@@ -572,7 +558,7 @@ class Backbone:
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
                 # torch's intra-op thread pool only adds overhead there (workers do the same).
-                with _torch_threads(1 if num_workers == 0 else None):
+                with torch_threads(1 if num_workers == 0 else None):
                     batch = next(batches, None)
                 if batch is None:
                     break

@@ -19,7 +19,7 @@ from sklearn.linear_model import SGDClassifier
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device
+from bottlekit.devices import resolve_device, torch_threads
 
 __all__ = ["PosthocCBM"]
 
@@ -195,7 +195,13 @@ class PosthocCBM(BaseConceptBottleneck):
         yt = torch.as_tensor(y, dtype=torch.long)
         opt = torch.optim.Adam(layer.parameters(), lr=self.residual_lr)
         loss_fn = torch.nn.CrossEntropyLoss()
-        n, bs = len(X), int(self.residual_batch_size)
+        with torch_threads(1 if device.type == "cpu" else None):
+            self._residual_epochs(layer, opt, loss_fn, Xt, yt, head_logits, gen, device)
+        self.residual_coef_ = layer.weight.detach().cpu().numpy().astype(np.float32)
+        self.residual_intercept_ = layer.bias.detach().cpu().numpy().astype(np.float32)
+
+    def _residual_epochs(self, layer, opt, loss_fn, Xt, yt, head_logits, gen, device) -> None:
+        n, bs = len(Xt), int(self.residual_batch_size)
         for _ in range(int(self.residual_epochs)):
             for idx in torch.randperm(n, generator=gen).split(bs):
                 xb, yb, hb = Xt[idx].to(device), yt[idx].to(device), head_logits[idx].to(device)
@@ -204,5 +210,3 @@ class PosthocCBM(BaseConceptBottleneck):
                 loss = loss + self.residual_l2 * (layer.weight**2).mean()
                 loss.backward()
                 opt.step()
-        self.residual_coef_ = layer.weight.detach().cpu().numpy().astype(np.float32)
-        self.residual_intercept_ = layer.bias.detach().cpu().numpy().astype(np.float32)
