@@ -99,14 +99,27 @@ def test_global_importance_and_prune(fitted):
     expected = np.abs(model.coef_ * model.transform(X).std(0)).mean(0)
     np.testing.assert_allclose(imp, expected, rtol=1e-5)
     top = bank.names[int(np.argmax(imp))]
-    pruned = model.prune(top)
+    pruned = model.prune(top, fill="zero")
     j = bank.index(top)
     assert np.all(pruned.coef_[:, j] == 0) and pruned.pruned_concepts_ == [top]
+    np.testing.assert_array_equal(pruned.intercept_, model.intercept_)
+    # fill="mean": the concept acts as if stuck at its training mean
+    mean_pruned = model.prune(top)
+    A = model.transform(X)
+    A[:, j] = model.concept_mean_[j]
+    np.testing.assert_allclose(
+        mean_pruned.decision_function(X),
+        A @ model.coef_.T + model.intercept_,
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert np.any(model.coef_[:, j] != 0)  # the original is untouched
     # removing the most important concept costs accuracy
     assert pruned.score(X, y) < model.score(X, y) - 0.05
     with pytest.raises(KeyError, match="not one of this model's"):
         model.prune("no such concept")
+    with pytest.raises(ValueError, match="fill"):
+        model.prune(top, fill="median")
 
 
 def test_intervene(fitted):

@@ -1,0 +1,399 @@
+"""Concept-bottleneck models on the built-in world: the measurements behind the demo and README.
+
+One place computes what the demo prints and what ``benchmarks/cbm_world.py`` reports:
+
+* :func:`load_world_data` -- train/test/shifted splits and their ``world-tiny`` embeddings;
+* :func:`build_banks` -- text, CAV and knowledge-retrieved concept banks, with the world's
+  class-concept prior (true attributes, ``P(concept | species) >= 0.5``) attached;
+* :func:`fit_models` -- a linear probe on raw embeddings and each bottleneck model on
+  each bank, with test / shifted accuracy, non-zero weights and fit time;
+* :func:`edit_by_pruning` -- the Post-hoc CBM model edit: prune the scene (background)
+  concepts that :meth:`global_importance` ranks among the model's most used, and report
+  accuracy before and after on both splits;
+* :func:`intervention_curve` -- accuracy after setting 0..k concepts (in order of global
+  importance) to their ground-truth values;
+* :func:`explanation_precision` -- how many of the top concepts of correct predictions are
+  true attributes of the species (and present in the image).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bottlekit.concepts.bank import ConceptBank
+
+__all__ = [
+    "ModelResult",
+    "WorldData",
+    "build_banks",
+    "edit_by_pruning",
+    "explanation_precision",
+    "fit_models",
+    "intervention_curve",
+    "load_world_data",
+    "model_specs",
+]
+
+TRUE_ATTRIBUTE_THRESHOLD = 0.5
+"""A concept is a true attribute of a species when ``P(concept | species) >= 0.5``."""
+EVAL_SPLITS = ("test", "shifted")
+
+
+@dataclass
+class WorldData:
+    """World splits, their embeddings and labels, and the backbone that made them."""
+
+    backbone: Any
+    worlds: dict[str, Any]
+    X: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+
+    @property
+    def train(self):
+        return self.worlds["train"]
+
+    @property
+    def concept_names(self) -> list[str]:
+        return list(self.train.concept_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.train.class_names)
+
+    def true_attributes(self) -> np.ndarray:
+        """(n_classes, k) 0/1: the species' true attributes in the training world."""
+        return (self.train.class_concept_matrix >= TRUE_ATTRIBUTE_THRESHOLD).astype(np.float32)
+
+    def scene_concepts(self) -> list[str]:
+        """Concepts of the ``background`` part: what a bird classifier should not need."""
+        part = self.train.part_names.index("background")
+        return [
+            c
+            for c, p in zip(self.concept_names, self.train.part_of_concept, strict=True)
+            if p == part
+        ]
+
+
+@dataclass
+class ModelResult:
+    """One fitted model and its figures."""
+
+    name: str
+    bank: str
+    model: Any
+    accuracy: dict[str, float]
+    nonzero: int | None
+    n_concepts: int | None
+    fit_seconds: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def load_world_data(
+    backbone: Any = "world-tiny",
+    n_train: int = 2400,
+    n_test: int = 2400,
+    seed: int = 0,
+    progress: bool = False,
+) -> WorldData:
+    """Make the train, test and shifted worlds and embed them (through the cache).
+
+    Parameters
+    ----------
+    backbone : str or Backbone, default "world-tiny"
+    n_train, n_test : int
+        Images in the training split and in each evaluation split.
+    seed : int
+        World seed.
+    progress : bool
+        Progress bars while embedding.
+
+    Returns
+    -------
+    WorldData
+    """
+    from bottlekit.backbones import load_backbone
+    from bottlekit.cache import embed
+    from bottlekit.world import make_world
+
+    bk = load_backbone(backbone) if isinstance(backbone, str) else backbone
+    sizes = {"train": n_train, "test": n_test, "shifted": n_test}
+    worlds = {s: make_world(n, s, seed, return_masks=False) for s, n in sizes.items()}
+    X = {s: embed(bk, w.images, progress=progress) for s, w in worlds.items()}
+    return WorldData(bk, worlds, X, {s: w.labels for s, w in worlds.items()})
+
+
+def _with_prior(bank: ConceptBank, data: WorldData) -> ConceptBank:
+    """``bank`` with the world's true-attribute prior for the concepts it shares with it."""
+    names = data.concept_names
+    prior = np.zeros((len(data.class_names), len(bank)), dtype=np.float32)
+    truth = data.true_attributes()
+    for j, name in enumerate(bank.names):
+        if name in names:
+            prior[:, j] = truth[:, names.index(name)]
+    return ConceptBank(
+        bank.names,
+        bank.vectors,
+        bank.backbone_id,
+        intercepts=bank.intercepts,
+        provenance=bank.provenance,
+        class_prior=prior,
+        class_names=data.class_names,
+    )
+
+
+def build_banks(
+    data: WorldData,
+    kinds: Sequence[str] = ("text", "cav", "retrieved"),
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, ConceptBank]:
+    """Concept banks on the world's 31 concepts, each with a class-concept prior.
+
+    ``text``: :func:`~bottlekit.concepts.from_text` of the concept names with the world's
+    evaluation prompts, prior = true attributes. ``cav``: PCBM concept activation vectors
+    (:func:`~bottlekit.concepts.from_examples`, 50 positives + 50 negatives per concept
+    from the training split), same prior. ``retrieved``: concepts retrieved from the
+    world's field guide (:func:`~bottlekit.concepts.retrieve`, offline extractive), whose
+    prior is what the corpus says about each species (not the ground truth).
+
+    Returns
+    -------
+    dict of str to ConceptBank
+    """
+    from bottlekit.concepts import from_examples, from_text, retrieve
+    from bottlekit.world.evaluate import CONCEPT_TEMPLATES
+
+    banks: dict[str, ConceptBank] = {}
+    train = data.train
+    for kind in kinds:
+        if kind == "text":
+            banks[kind] = _with_prior(
+                from_text(data.backbone, data.concept_names, CONCEPT_TEMPLATES), data
+            )
+        elif kind == "cav":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # chance-level CAVs are kept and flagged
+                cav = from_examples(
+                    data.X["train"],
+                    train.concept_labels,
+                    data.concept_names,
+                    backbone_id=data.backbone.id,
+                    random_state=seed,
+                )
+            banks[kind] = _with_prior(cav, data)
+        elif kind == "retrieved":
+            banks[kind] = retrieve(
+                data.class_names,
+                train.corpus,
+                backbone=data.backbone,
+                templates=CONCEPT_TEMPLATES,
+                progress=progress,
+            )
+        else:
+            raise ValueError(f"kinds: unknown bank kind {kind!r}; use text, cav or retrieved")
+    return banks
+
+
+def model_specs(seed: int = 0) -> dict[str, tuple[Callable[[ConceptBank], Any], dict]]:
+    """The models of the study: name -> (factory taking a bank, extra fit arguments).
+
+    ``KnowledgeCBM`` grounds its concepts with the world's concept labels when the bank's
+    concepts are world concepts (see :func:`fit_models`).
+    """
+    import bottlekit.bottleneck as bn
+
+    def make(cls_name: str, **kw: Any) -> Callable[[ConceptBank], Any]:
+        return lambda bank: getattr(bn, cls_name)(bank, random_state=seed, **kw)
+
+    return {
+        "PCBM": (make("PosthocCBM", lam=PCBM_LAM), {}),
+        "PCBM-h": (make("PosthocCBM", lam=PCBM_LAM, residual=True), {}),
+        "LaBo": (make("LaBo"), {}),
+        "LF-CBM": (make("LabelFreeCBM"), {}),
+        "KnoBo": (make("KnowledgeCBM"), {"concept_labels": True}),
+    }
+
+
+#: Elastic-net strength of PCBM on the world (the reference's default is 1e-5; see README).
+PCBM_LAM = 1e-5
+
+
+def _score(model: Any, data: WorldData) -> dict[str, float]:
+    return {s: float(np.mean(model.predict(data.X[s]) == data.y[s])) for s in EVAL_SPLITS}
+
+
+def fit_models(
+    data: WorldData,
+    banks: dict[str, ConceptBank],
+    models: Sequence[str] | None = None,
+    plan: dict[str, Sequence[str]] | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> list[ModelResult]:
+    """Fit the linear probe and every (model, bank) pair of ``plan``.
+
+    Parameters
+    ----------
+    data : WorldData
+    banks : dict of str to ConceptBank
+    models : list of str, optional
+        Subset of :func:`model_specs` names (default all).
+    plan : dict model name -> bank names, optional
+        Which banks each model is fitted on (default every bank).
+    seed : int
+    log : callable, optional
+        Called with a line of progress after each fit.
+
+    Returns
+    -------
+    list of ModelResult
+        The probe first (``bank="raw"``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    say = log or (lambda line: None)
+    t0 = time.perf_counter()
+    probe = LogisticRegression(C=10.0, max_iter=3000).fit(data.X["train"], data.y["train"])
+    results = [
+        ModelResult(
+            "linear probe",
+            "raw",
+            probe,
+            _score(probe, data),
+            int(np.count_nonzero(probe.coef_)),
+            None,
+            time.perf_counter() - t0,
+        )
+    ]
+    say(_line(results[-1]))
+    specs = model_specs(seed)
+    for name in models or list(specs):
+        factory, fit_kw = specs[name]
+        for bank_name in (plan or {}).get(name, list(banks)):
+            bank = banks[bank_name]
+            kw = {}
+            if fit_kw.get("concept_labels") and set(bank.names) <= set(data.concept_names):
+                idx = [data.concept_names.index(c) for c in bank.names]
+                kw["concept_labels"] = data.train.concept_labels[:, idx]
+            t0 = time.perf_counter()
+            model = factory(bank).fit(data.X["train"], data.y["train"], **kw)
+            res = ModelResult(
+                name,
+                bank_name,
+                model,
+                _score(model, data),
+                int(np.count_nonzero(model.coef_)),
+                len(model.concept_names_),
+                time.perf_counter() - t0,
+                {"grounding": "concept labels" if kw else None},
+            )
+            results.append(res)
+            say(_line(res))
+    return results
+
+
+def _line(r: ModelResult) -> str:
+    acc = "  ".join(f"{s} {r.accuracy[s]:.3f}" for s in EVAL_SPLITS)
+    return f"{r.name:<13}{r.bank:<10}{acc}  non-zero {r.nonzero}  ({r.fit_seconds:.1f} s)"
+
+
+def edit_by_pruning(model: Any, data: WorldData, top: int = 10) -> dict[str, Any]:
+    """Prune the scene concepts among the model's ``top`` most important concepts.
+
+    The scene concepts are found from the model, not hard-coded: the concepts are ranked
+    by :meth:`global_importance`; those of the ``background`` part among the first
+    ``top`` are pruned (Post-hoc CBM's global edit, with no data from the shifted world).
+
+    Returns
+    -------
+    dict
+        ``pruned`` (names), ``ranking`` (top names), ``before`` / ``after`` accuracy on the
+        test and shifted splits (``after``: ``prune(fill="mean")``; ``after_zero``: the
+        paper's ``fill="zero"``), and the pruned model under ``model``.
+    """
+    imp = model.global_importance()
+    order = np.argsort(-imp)[:top]
+    ranking = [model.concept_names_[j] for j in order]
+    scene = set(data.scene_concepts())
+    pruned_names = [c for c in ranking if c in scene]
+    edited = model.prune(pruned_names) if pruned_names else model
+    zeroed = model.prune(pruned_names, fill="zero") if pruned_names else model
+    return {
+        "ranking": ranking,
+        "pruned": pruned_names,
+        "before": _score(model, data),
+        "after": _score(edited, data),
+        "after_zero": _score(zeroed, data),
+        "model": edited,
+    }
+
+
+def intervention_curve(
+    model: Any, data: WorldData, split: str = "test", steps: Sequence[int] | None = None
+) -> list[tuple[int, float]]:
+    """Accuracy after intervening on the first k concepts by global importance.
+
+    The k most important concepts (that are world concepts) are set to their ground-truth
+    values for every image (``intervene(..., scale="percentile")``: 1 -> the concept's 95th
+    training percentile, 0 -> its 5th).
+
+    Returns
+    -------
+    list of (k, accuracy)
+    """
+    names = [c for c in model.concept_names_ if c in data.concept_names]
+    imp = model.global_importance()
+    ranked = sorted(names, key=lambda c: -imp[model.concept_names_.index(c)])
+    steps = steps or sorted({0, 1, 2, 4, 8, 16, len(ranked)})
+    world = data.worlds[split]
+    X, y = data.X[split], data.y[split]
+    out = []
+    for k in steps:
+        chosen = ranked[: min(k, len(ranked))]
+        values = {c: world.concept_labels[:, data.concept_names.index(c)] for c in chosen}
+        pred = model.intervene(X, values) if values else model.predict(X)
+        out.append((int(k), float(np.mean(pred == y))))
+    return out
+
+
+def explanation_precision(
+    model: Any, data: WorldData, split: str = "test", top_k: int = 3
+) -> dict[str, float]:
+    """Precision of the top-k concepts of correctly classified images.
+
+    ``class``: fraction of the top concepts (by contribution) that are true attributes of
+    the image's species (class-concept matrix >= 0.5); ``image``: fraction drawn in the
+    image itself; ``positive``: fraction with a positive contribution. Concepts outside the
+    world's vocabulary count as wrong.
+
+    Returns
+    -------
+    dict
+    """
+    X, y = data.X[split], data.y[split]
+    world = data.worlds[split]
+    correct = np.flatnonzero(model.predict(X) == y)
+    e = model.explain(X[correct], top_k=top_k)
+    truth = data.true_attributes()
+    names = data.concept_names
+    col = np.array([names.index(c) if c in names else -1 for c in e.concept_names])
+    top = e.top_indices
+    cols = col[top]
+    valid = cols >= 0
+    species = y[correct][:, None]
+    in_class = valid & (truth[species, np.where(valid, cols, 0)] > 0)
+    in_image = valid & (world.concept_labels[correct[:, None], np.where(valid, cols, 0)] > 0)
+    positive = np.take_along_axis(e.contributions, top, axis=1) > 0
+    return {
+        "class": float(in_class.mean()),
+        "image": float(in_image.mean()),
+        "positive": float(positive.mean()),
+        "n_images": len(correct),
+        "top_k": top_k,
+    }
