@@ -11,6 +11,7 @@ from bottlekit.bottleneck.baselines import MLPClassifierBaseline, MLPRegressorBa
 from bottlekit.bottleneck.csib import CSIBRegressor
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.bottleneck.image_classifier import BottleneckClassifier
+from bottlekit.bottleneck.labo import LaBo
 from bottlekit.bottleneck.posthoc import PosthocCBM
 from bottlekit.bottleneck.vib import VIBClassifier, VIBRegressor
 
@@ -19,6 +20,7 @@ __all__ = [
     "BottleneckClassifier",
     "CSIBRegressor",
     "ConceptExplanation",
+    "LaBo",
     "MLPClassifierBaseline",
     "MLPRegressorBaseline",
     "PosthocCBM",

@@ -92,23 +92,42 @@ class HybridRetriever:
 
     def scores(self, query: str) -> np.ndarray:
         """Fused scores of every passage (see the class docstring)."""
-        b = self.bm25_scores(query)
-        b = b / b.max() if b.max() > 0 else b
+        return self.scores_many([query])[0]
+
+    def scores_many(self, queries: Sequence[str]) -> np.ndarray:
+        """Fused scores (n_queries × n_passages); the queries are embedded in one batch."""
+        queries = list(queries)
+        b = np.stack([self.bm25_scores(q) for q in queries])
+        top = b.max(axis=1, keepdims=True)
+        b = b / np.where(top > 0, top, 1.0)
         if self._emb is None:
             return b
-        q = encode_unit(self.encoder, [query])[0]
-        dense = np.maximum(self._emb @ q, 0.0)
+        dense = np.maximum(encode_unit(self.encoder, queries) @ self._emb.T, 0.0)
         return self.bm25_weight * b + (1 - self.bm25_weight) * dense
 
     def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[tuple[int, float]]:
         """Top passages for one query or several (a passage scores its best over queries)."""
         if isinstance(queries, str):
             queries = [queries]
+        return self.search_groups([list(queries)], top_k=top_k)[0]
+
+    def search_groups(
+        self, groups: Sequence[Sequence[str]], top_k: int = 5
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for several groups of queries, all embedded in one batch."""
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        s = np.max([self.scores(q) for q in queries], axis=0)
-        order = np.argsort(-s, kind="stable")[:top_k]
-        return [(int(i), float(s[i])) for i in order if s[i] > 0]
+        flat = [q for g in groups for q in g]
+        if not flat or any(len(g) == 0 for g in groups):
+            raise ValueError("every query group needs at least one query")
+        all_scores = self.scores_many(flat)
+        out, start = [], 0
+        for g in groups:
+            s = all_scores[start : start + len(g)].max(axis=0)
+            start += len(g)
+            order = np.argsort(-s, kind="stable")[:top_k]
+            out.append([(int(i), float(s[i])) for i in order if s[i] > 0])
+        return out
 
 
 # ------------------------------------------------------- offline extraction
@@ -417,7 +436,6 @@ def retrieve(
     --------
     >>> cands = retrieve(["cardinal"], ["The cardinal has a red crest."])  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
 
     class_names = check_names(class_names, "class_names")
     if not isinstance(top_k, int) or top_k < 1:
@@ -434,10 +452,8 @@ def retrieve(
     )
     patterns = _class_patterns(class_names, aliases)
 
-    hits_of = {
-        c: retriever.search([q.format(c) for q in queries], top_k=top_k)
-        for c in tqdm(class_names, desc="retrieve", disable=not progress)
-    }
+    groups = [[q.format(c) for q in queries] for c in class_names]
+    hits_of = dict(zip(class_names, retriever.search_groups(groups, top_k=top_k), strict=True))
     found: dict[str, dict[str, list[int]]] = {}
     response_of: dict[str, Any] = {}
     if llm is None:
