@@ -35,7 +35,7 @@ from scipy.special import softmax
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device
+from bottlekit.devices import resolve_device, torch_threads
 
 __all__ = ["LaBo", "initial_association", "stratified_validation_split", "train_association"]
 
@@ -546,24 +546,26 @@ class LaBo(BaseConceptBottleneck):
                 y, n_classes, self.validation_fraction, rng
             )
             A_val, y_val = (A[va_idx], y[va_idx]) if len(va_idx) else (None, None)
-        W, history = train_association(
-            A[tr_idx],
-            y[tr_idx],
-            W0,
-            A_val=A_val,
-            y_val=y_val,
-            logit_scale=self.logit_scale,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            patience=self.patience,
-            early_stopping_metric=self.early_stopping_metric,
-            l1_penalty=self.l1_penalty,
-            diversity_penalty=self.diversity_penalty,
-            rng=rng,
-            device=device,
-            verbose=self.verbose,
-        )
+        # a k-column softmax head: one CPU thread beats several (no sync per tiny op)
+        with torch_threads(1 if device.type == "cpu" else None):
+            W, history = train_association(
+                A[tr_idx],
+                y[tr_idx],
+                W0,
+                A_val=A_val,
+                y_val=y_val,
+                logit_scale=self.logit_scale,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                max_epochs=self.max_epochs,
+                patience=self.patience,
+                early_stopping_metric=self.early_stopping_metric,
+                l1_penalty=self.l1_penalty,
+                diversity_penalty=self.diversity_penalty,
+                rng=rng,
+                device=device,
+                verbose=self.verbose,
+            )
         self.best_epoch_ = history.pop("best_epoch")
         self.n_iter_ = history.pop("n_epochs")
         self.history_ = history
