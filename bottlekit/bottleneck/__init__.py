@@ -11,6 +11,8 @@ from bottlekit.bottleneck.baselines import MLPClassifierBaseline, MLPRegressorBa
 from bottlekit.bottleneck.csib import CSIBRegressor
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.bottleneck.image_classifier import BottleneckClassifier
+from bottlekit.bottleneck.knowledge import KnowledgeCBM
+from bottlekit.bottleneck.label_free import LabelFreeCBM
 from bottlekit.bottleneck.labo import LaBo
 from bottlekit.bottleneck.posthoc import PosthocCBM
 from bottlekit.bottleneck.vib import VIBClassifier, VIBRegressor
@@ -20,7 +22,9 @@ __all__ = [
     "BottleneckClassifier",
     "CSIBRegressor",
     "ConceptExplanation",
+    "KnowledgeCBM",
     "LaBo",
+    "LabelFreeCBM",
     "MLPClassifierBaseline",
     "MLPRegressorBaseline",
     "PosthocCBM",

@@ -2,8 +2,8 @@
 
 The world figures the bounds below come from were measured with n_train=1200,
 n_test=n_shifted=600, seed 0, world-tiny (the fixture ``world`` below), on a shared
-2-core machine; the script that prints them is quoted in the KnowledgeCBM report
-(``/tmp/knobo/bench.py 1200 600`` at the time of writing).
+2-core machine when the tests were written; ``benchmarks/cbm_world.py`` prints the
+corresponding figures at 2,400 images per split.
 """
 
 from __future__ import annotations
