@@ -15,7 +15,6 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
@@ -27,7 +26,7 @@ from bottlekit.bottleneck.knowledge import (
     signed_prior,
     train_prior_head,
 )
-from bottlekit.concepts import ConceptBank, RandomConcepts
+from bottlekit.concepts import ConceptBank
 
 
 @contextlib.contextmanager
@@ -300,19 +299,6 @@ def test_bad_fit_inputs_are_rejected():
         m.fit(X, y, concept_labels=np.ones_like(L))
     with pytest.raises(TypeError, match="unexpected"):
         m.fit(X, y, concept_label=L)
-
-
-# ------------------------------------------------------------- scikit-learn checks
-# RandomConcepts has no class prior: the head is plain multinomial logistic regression.
-# A small budget (5 epochs at a large step) keeps the ~70 fits of the checks short.
-CHECK_MODEL = KnowledgeCBM(
-    RandomConcepts(8, random_state=0), max_epochs=5, learning_rate=0.3, random_state=0
-)
-
-
-@parametrize_with_checks([CHECK_MODEL])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # ----------------------------------------------------------------- on the world

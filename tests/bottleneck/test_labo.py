@@ -7,7 +7,6 @@ import pytest
 import torch
 from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bottlekit
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
@@ -18,7 +17,6 @@ from bottlekit.bottleneck.labo import (
     train_association,
 )
 from bottlekit.concepts import ConceptBank, from_text, select
-from bottlekit.concepts.random_concepts import RandomConcepts
 from bottlekit.world import make_world
 from bottlekit.world.evaluate import CONCEPT_TEMPLATES
 
@@ -363,13 +361,3 @@ def test_bad_fit_arguments():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             LaBo(toy_bank(), device="cuda", max_epochs=1).fit(X, y)
-
-
-# the conformance checks fit a few hundred models: a small budget keeps them to seconds;
-# with it LaBo on RandomConcepts(8) passes every check, accuracy ones included
-CHECK = dict(max_epochs=5, batch_size=256, learning_rate=0.01, random_state=0)
-
-
-@parametrize_with_checks([LaBo(RandomConcepts(8, random_state=0), **CHECK)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
