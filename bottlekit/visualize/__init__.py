@@ -1,5 +1,24 @@
-"""Plots (matplotlib). Every function returns the Figure and never calls ``plt.show()``."""
+"""Plots (matplotlib) and concept activation maps.
 
+Every plotting function returns the Figure and never calls ``plt.show()``.
+"""
+
+from bottlekit.visualize.activation_maps import METHODS as ACTIVATION_MAP_METHODS
+from bottlekit.visualize.activation_maps import concept_activation_map
 from bottlekit.visualize.information_plane import plot_information_plane
+from bottlekit.visualize.plots import (
+    plot_activation_maps,
+    plot_concept_weights,
+    plot_contributions,
+    plot_metric_summary,
+)
 
-__all__ = ["plot_information_plane"]
+__all__ = [
+    "ACTIVATION_MAP_METHODS",
+    "concept_activation_map",
+    "plot_activation_maps",
+    "plot_concept_weights",
+    "plot_contributions",
+    "plot_information_plane",
+    "plot_metric_summary",
+]

@@ -34,14 +34,14 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
     >>> fig.savefig("information_plane.png")  # doctest: +SKIP
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     if not plane.epochs:
         raise ValueError("plane: nothing recorded yet; call plane.record() during training")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+        # a bare Figure: no pyplot state, no backend switch (it displays in notebooks too)
+        fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+        ax = fig.add_subplot()
     else:
         fig = ax.figure
     epochs = np.arange(len(plane.epochs))

@@ -1,0 +1,109 @@
+"""Pointing game and energy inside the part, against values worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bottlekit.diagnostics import concept_location
+
+
+def _masks() -> np.ndarray:
+    """One 4x4 image, parts: 0 = top-left 2x2 (area 1/4), 1 = right column (area 1/4),
+    2 = empty (the part is hidden)."""
+    m = np.zeros((1, 3, 4, 4), bool)
+    m[0, 0, :2, :2] = True
+    m[0, 1, :, 3] = True
+    return m
+
+
+def test_pointing_and_energy_by_hand():
+    maps = np.zeros((1, 2, 4, 4))
+    # concept 0 (part 0): peak at (0, 1) inside; positive mass 3 inside + 1 outside;
+    # a negative value outside must not count.
+    maps[0, 0, 0, 1] = 3.0
+    maps[0, 0, 3, 0] = 1.0
+    maps[0, 0, 2, 2] = -5.0
+    # concept 1 (part 1): peak at (0, 0), outside the right column; mass 2 of 2 + 2 inside
+    maps[0, 1, 0, 0] = 2.0
+    maps[0, 1, 1, 3] = 1.0
+    maps[0, 1, 2, 3] = 1.0
+    r = concept_location(maps, _masks(), [0, 1], concept_names=["a", "b"])
+    np.testing.assert_array_equal(r.pointing, [[1.0, 0.0]])
+    np.testing.assert_allclose(r.energy, [[3 / 4, 2 / 4]])
+    np.testing.assert_allclose(r.area, [[0.25, 0.25]])
+    assert r.pointing_accuracy == 0.5
+    assert r.mean_energy == pytest.approx(0.625)
+    assert r.uniform_expectation == pytest.approx(0.25)
+    d = r.to_dict()
+    json.dumps(d)  # JSON-able
+    assert d["per_concept"]["b"]["energy"] == pytest.approx(0.5)
+    assert d["n_pairs"] == 2
+
+
+def test_ties_count_the_fraction_of_tied_pixels_inside():
+    """A constant map scores the part's area (random tie-breaking); two tied maxima, one
+    inside, score 1/2."""
+    maps = np.ones((1, 2, 4, 4))
+    maps[0, 1] = 0.0
+    maps[0, 1, 0, 0] = maps[0, 1, 3, 3] = 7.0
+    r = concept_location(maps, _masks(), [1, 0])
+    np.testing.assert_allclose(r.pointing, [[0.25, 0.5]])
+    # constant map: energy = area; second map: 7 of 14 inside part 0
+    np.testing.assert_allclose(r.energy, [[0.25, 0.5]])
+
+
+def test_labels_and_hidden_parts_decide_what_is_scored():
+    maps = np.random.default_rng(0).random((2, 3, 4, 4))
+    masks = np.concatenate([_masks(), _masks()])
+    labels = np.array([[1, 0, 1], [1, 1, 1]])
+    r = concept_location(maps, masks, [0, 1, 2], labels)
+    # concept 2's part is empty in both images; concept 1 is absent in image 0
+    expected = np.array([[True, False, False], [True, True, False]])
+    np.testing.assert_array_equal(r.scored, expected)
+    assert np.isnan(r.pointing[~expected]).all() and np.isnan(r.energy[~expected]).all()
+    assert r.n_pairs == 3
+    pc = r.per_concept()
+    np.testing.assert_array_equal(pc["n"], [2, 1, 0])
+    assert np.isnan(pc["pointing"][2])
+
+
+def test_map_without_positive_mass_has_undefined_energy():
+    maps = -np.ones((1, 1, 4, 4))
+    r = concept_location(maps, _masks(), [0])
+    assert np.isnan(r.energy[0, 0]) and r.n_no_positive_mass == 1
+    assert r.pointing[0, 0] == pytest.approx(0.25)  # constant: tie over every pixel
+    assert np.isnan(r.mean_energy)
+
+
+def test_random_maps_score_the_area_on_average():
+    """iid noise maps: both scores' expectations equal the part's area fraction (1/4)."""
+    rng = np.random.default_rng(1)
+    maps = rng.random((2000, 1, 4, 4))
+    masks = np.repeat(_masks(), 2000, axis=0)
+    r = concept_location(maps, masks, [1])
+    # pointing: Bernoulli(1/4) mean over 2000 -> sd 0.0097; energy concentrates faster
+    assert abs(r.pointing_accuracy - 0.25) < 0.04
+    assert abs(r.mean_energy - 0.25) < 0.01
+
+
+def test_bad_inputs():
+    masks = _masks()
+    with pytest.raises(ValueError, match="maps"):
+        concept_location(np.zeros((1, 4, 4)), masks, [0])
+    with pytest.raises(ValueError, match="NaN"):
+        concept_location(np.full((1, 1, 4, 4), np.nan), masks, [0])
+    with pytest.raises(ValueError, match="part_masks"):
+        concept_location(np.zeros((1, 1, 5, 4)), masks, [0])
+    with pytest.raises(ValueError, match="part_of_concept"):
+        concept_location(np.zeros((1, 1, 4, 4)), masks, [0, 1])
+    with pytest.raises(ValueError, match="part indices"):
+        concept_location(np.zeros((1, 1, 4, 4)), masks, [3])
+    with pytest.raises(TypeError, match="integer"):
+        concept_location(np.zeros((1, 1, 4, 4)), masks, [0.5])
+    with pytest.raises(ValueError, match="concept_labels"):
+        concept_location(np.zeros((1, 1, 4, 4)), masks, [0], np.array([[2]]))
+    with pytest.raises(ValueError, match="concept_names"):
+        concept_location(np.zeros((1, 1, 4, 4)), masks, [0], concept_names=["a", "b"])
