@@ -9,8 +9,12 @@ Commands
 ``bottlekit embed --backbone NAME [--pretrained TAG|PATH] IMAGES --out FILE.npz``
     Embed a folder (class-per-subfolder or flat) or image files into an ``.npz`` with
     ``embeddings``, ``files`` and, for a labelled folder, ``labels`` and ``class_names``.
-``bottlekit demo``
-    The main job on the built-in world (see the README).
+``bottlekit demo [--out FOLDER]``
+    The main job on the built-in world: concept banks, bottleneck models, editing, and a
+    report folder (see the README).
+``bottlekit audit --backbone NAME (--head FILE | --cbm FILE) (--world SPLIT | --images DIR)
+[--bank FILE] --out DIR``
+    Audit a trained classifier: what concepts it relies on, with an HTML report.
 """
 
 from __future__ import annotations
@@ -119,11 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("demo", help="run the demo on the built-in world")
-    p.add_argument("--n-train", type=int, default=2000)
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--out", default=None, help="folder for the demo's outputs")
+    p.add_argument("--n-train", type=int, default=1200, help="training images (default 1200)")
+    p.add_argument("--n-test", type=int, default=1200, help="images per evaluation split")
+    p.add_argument(
+        "--out",
+        default="bottlekit-demo-report",
+        help="report folder: index.html, plots, results.json (default ./bottlekit-demo-report)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
+
+    from bottlekit.diagnostics.audit_cli import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

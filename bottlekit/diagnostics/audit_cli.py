@@ -1,0 +1,219 @@
+"""``bottlekit audit``: audit a trained model from the command line.
+
+Usage::
+
+    bottlekit audit --backbone world-tiny --head head.safetensors --world shifted --out audit/
+    bottlekit audit --backbone world-tiny --cbm model.safetensors --world test --out audit/
+
+The audited model is a linear classifier head on a backbone's image embeddings
+(``--head``: a safetensors file with ``weight`` (C, d) and ``bias`` (C,), as written by
+:func:`save_linear_head`), or a saved bottlekit concept-bottleneck model (``--cbm``). The
+images come from the built-in world (``--world SPLIT``, with concept labels and part
+masks) or from a labelled folder (``--images DIR``: one sub-folder per class, sorted names =
+class indices); concepts are the world's labelled concepts (CAVs), or a saved concept bank
+(``--bank FILE``) in the backbone's space. The report is written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "BackboneLinearClassifier",
+    "add_audit_parser",
+    "load_linear_head",
+    "run_audit_command",
+    "save_linear_head",
+]
+
+
+class BackboneLinearClassifier(torch.nn.Module):
+    r"""A torch image classifier: a bottlekit backbone's image tower and a linear head.
+
+    :math:`f(x) = W\,\frac{g(\mathrm{norm}(x))}{\lVert g(\mathrm{norm}(x))\rVert} + b`, with
+    :math:`g` the backbone's image tower and norm its preprocessing normalisation. Takes
+    float images in [0, 1], shape (n, 3, H, W) at the tower's input size (the audit's
+    default preprocessing gives exactly that from uint8 images). Its penultimate features
+    (the input of ``head``) are the backbone's L2-normalised embeddings.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        From :func:`bottlekit.load_backbone`.
+    weight : array of shape (C, d)
+    bias : array of shape (C,)
+    """
+
+    def __init__(self, backbone: Any, weight: Any, bias: Any) -> None:
+        super().__init__()
+        from torchvision import transforms as T
+
+        W = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+        b = torch.as_tensor(np.asarray(bias, dtype=np.float32))
+        d = int(backbone.embed_dim)
+        if W.ndim != 2 or W.shape[1] != d or b.shape != (W.shape[0],):
+            raise ValueError(
+                f"weight/bias: expected shapes (C, {d}) and (C,), got {tuple(W.shape)} and "
+                f"{tuple(b.shape)}"
+            )
+        self.visual = backbone.model.visual
+        steps = list(getattr(backbone.preprocess, "transforms", []))
+        norm = next((s for s in steps if isinstance(s, T.Normalize)), None)
+        mean = [0.0, 0.0, 0.0] if norm is None else list(norm.mean)
+        std = [1.0, 1.0, 1.0] if norm is None else list(norm.std)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.head = torch.nn.Linear(d, W.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(W)
+            self.head.bias.copy_(b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.visual((x - self.mean) / self.std)
+        return self.head(torch.nn.functional.normalize(z.float(), dim=-1))
+
+
+def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
+    """Write a linear head (``weight`` (C, d), ``bias`` (C,)) to a safetensors file, atomically."""
+    from safetensors.numpy import save
+
+    from bottlekit.atomic import atomic_write_bytes
+
+    W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
+    b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+    if W.ndim != 2 or b.shape != (W.shape[0],):
+        raise ValueError(f"weight/bias: expected (C, d) and (C,), got {W.shape} and {b.shape}")
+    path = Path(path)
+    atomic_write_bytes(path, save({"weight": W, "bias": b}))
+    return path
+
+
+def load_linear_head(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a head written by :func:`save_linear_head`."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--head: no file at {str(path)!r}")
+    arrays = load_file(str(path))
+    if set(arrays) != {"weight", "bias"}:
+        raise ValueError(
+            f"--head: {str(path)!r} must hold exactly 'weight' and 'bias', got {sorted(arrays)}"
+        )
+    return arrays["weight"], arrays["bias"]
+
+
+def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
+    p = subparsers.add_parser(
+        "audit",
+        help="audit what a trained model relies on; writes report.html + audit.json",
+        description=__doc__.split("\n\n")[2] if __doc__ else None,
+    )
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--head", help="safetensors file with a linear head: weight (C,d), bias (C,)"
+    )
+    model.add_argument("--cbm", help="a saved bottlekit concept-bottleneck model (.safetensors)")
+    p.add_argument("--backbone", required=True, help="backbone name, e.g. world-tiny or ViT-B-32")
+    p.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint path")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument(
+        "--world", choices=("train", "val", "test", "shifted"), help="built-in world split"
+    )
+    data.add_argument("--images", help="labelled image folder (one sub-folder per class)")
+    p.add_argument("--n", type=int, default=600, help="world images (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="world seed and audit random_state")
+    p.add_argument("--bank", default=None, help="a saved ConceptBank in the backbone's space")
+    p.add_argument("--lam", type=float, default=1e-3, help="surrogate elastic-net strength")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--examples", type=int, default=6, help="example images in the report")
+    p.add_argument("--map-method", default="gradcam", help="activation maps of a CBM")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
+    p.add_argument("--out", required=True, help="folder for report.html and audit.json")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(func=run_audit_command)
+    return p
+
+
+def _folder_data(folder: str) -> Any:
+    from PIL import Image
+
+    from bottlekit.diagnostics.audit import AuditData
+    from bottlekit.images import list_image_folder
+
+    paths, labels, class_names = list_image_folder(folder)
+    if labels is None:
+        raise ValueError(f"--images: {folder!r} must hold one sub-folder of images per class")
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    sizes = {im.shape for im in images}
+    if len(sizes) != 1:
+        raise ValueError(f"--images: all images must have one size, got {sorted(sizes)[:4]}")
+    return AuditData(images=np.stack(images), labels=labels, class_names=class_names)
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
+    from bottlekit.backbones import load_backbone
+    from bottlekit.diagnostics.audit import audit
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    if args.n < 4:
+        raise ValueError(f"--n: expected at least 4 images, got {args.n}")
+    backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
+    if args.world:
+        from bottlekit.world import make_world
+
+        data: Any = make_world(args.n, args.world, seed=args.seed)
+    else:
+        data = _folder_data(args.images)
+    concepts = None
+    if args.bank:
+        from bottlekit.concepts import ConceptBank
+
+        concepts = ConceptBank.load(args.bank)
+    if args.head:
+        weight, bias = load_linear_head(args.head)
+        model: Any = BackboneLinearClassifier(backbone, weight, bias).to(backbone.device)
+        result = audit(
+            model,
+            data,
+            concepts,
+            lam=args.lam,
+            top_k=args.top_k,
+            n_examples=args.examples,
+            device=args.device,
+            random_state=args.seed,
+        )
+    else:
+        from bottlekit.bottleneck import BaseConceptBottleneck
+
+        model = BaseConceptBottleneck.load(args.cbm)
+        result = audit(
+            model,
+            data,
+            concepts,
+            backbone=backbone,
+            lam=args.lam,
+            top_k=args.top_k,
+            n_examples=args.examples,
+            map_method=args.map_method,
+            device=args.device,
+            random_state=args.seed,
+        )
+    paths = result.save(args.out)
+    if not args.quiet:
+        f = result.fidelity
+        print(
+            f"fidelity {f['agreement']:.3f}, model accuracy {f['model_accuracy']:.3f}, "
+            f"spurious share {result.spurious_share:.3f}"
+        )
+        print("most spurious-looking concepts: " + (", ".join(result.top_spurious(5)) or "none"))
+        print(f"wrote {paths['report']} and {paths['json']}")
+    return 0

@@ -1,0 +1,531 @@
+"""The audit's HTML report: one self-contained file (inline CSS, plots as base64 PNG).
+
+The report has one ``<section>`` per part of the audit, with stable ids (:data:`SECTION_IDS`):
+``summary``, ``fidelity``, ``global-importance``, ``existence``, ``location``,
+``spurious-concepts`` and ``examples``. A part the audit could not compute (no concept
+labels, no part masks) keeps its section, saying why. Every text from the data (concept and
+class names) is HTML-escaped; the file references no external resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SECTION_IDS",
+    "figure_to_data_uri",
+    "find_chromium",
+    "render_report",
+    "screenshot_html",
+]
+
+CHROMIUM_NAMES: tuple[str, ...] = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
+"""Executable names :func:`find_chromium` looks for on ``PATH``."""
+
+SECTION_IDS: tuple[str, ...] = (
+    "summary",
+    "fidelity",
+    "global-importance",
+    "existence",
+    "location",
+    "spurious-concepts",
+    "examples",
+)
+"""The ``id`` of each section of the report, in order."""
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;
+background:#f6f7f9;color:#1d2330}
+header{background:#23324a;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#c9d3e3;font-size:13px}
+nav{padding:8px 32px;background:#e6eaf0;font-size:13px}nav a{margin-right:14px;color:#23324a}
+main{padding:8px 32px 40px;max-width:1200px}
+section{background:#fff;border:1px solid #dde2ea;border-radius:6px;margin:16px 0;
+padding:12px 20px}
+h2{font-size:18px;margin:6px 0 10px;color:#23324a}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{border-bottom:1px solid #e3e7ee;padding:4px 10px;text-align:left}
+th{background:#f0f3f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #dde2ea;border-radius:6px;padding:8px 14px;min-width:150px}
+.card .v{font-size:22px;font-weight:600}.card .k{font-size:12px;color:#5b6578}
+.flag{color:#b2182b;font-weight:600}.muted{color:#6b7486;font-size:13px}
+img{max-width:100%;height:auto}figure{margin:8px 0}
+.examples{display:flex;flex-wrap:wrap;gap:14px}.example{border:1px solid #e3e7ee;
+border-radius:6px;padding:8px;max-width:540px}
+"""
+
+
+def figure_to_data_uri(fig: Any, dpi: int = 100) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception:  # object-API figures are not in pyplot's registry
+        pass
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "–" if not np.isfinite(value) else f"{float(value):.{digits}f}"
+    return _e(value)
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            cls = ' class="num"' if i in numeric else ""
+            cells.append(f"<td{cls}>{_fmt(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure(fig: Any, alt: str) -> str:
+    return f'<figure><img alt="{_e(alt)}" src="{figure_to_data_uri(fig)}"></figure>'
+
+
+def _card(key: str, value: Any) -> str:
+    return (
+        f'<div class="card"><div class="v">{_fmt(value)}</div><div class="k">{_e(key)}</div></div>'
+    )
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+def _skipped(result: Any, what: str) -> str:
+    why = [n for n in result.notes if n.startswith(what)]
+    text = "; ".join(why) if why else f"{what}: not computed"
+    return f'<p class="muted">{_e(text)}</p>'
+
+
+# -------------------------------------------------------------------------- figures
+def _bar_figure(labels: list[str], values: list[float], flags: list[bool], xlabel: str):
+    from matplotlib.figure import Figure
+
+    from bottlekit.visualize.plots import NEUTRAL_COLOR, POSITIVE_COLOR
+
+    fig = Figure(figsize=(6.4, 0.6 + 0.26 * len(labels)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(labels))[::-1]
+    colors = [POSITIVE_COLOR if f else NEUTRAL_COLOR for f in flags]
+    ax.barh(y, values, color=colors, height=0.7)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    return fig
+
+
+def _importance_figure(result: Any, n: int = 15):
+    rows = result.importance_table()[:n]
+    fig = _bar_figure(
+        [r["concept"] for r in rows],
+        [r["importance"] for r in rows],
+        [r["context"] for r in rows],
+        "global importance: mean over classes of |w_cj| * std(a_j)",
+    )
+    fig.axes[0].set_title("most important concepts (red: context concepts)", fontsize=10)
+    return fig
+
+
+def _spurious_figure(result: Any, n: int = 10):
+    rows = [r for r in result.spurious if r["score"] > 0][:n]
+    if not rows:
+        return None
+    fig = _bar_figure(
+        [r["concept"] for r in rows],
+        [r["score"] for r in rows],
+        [r["context"] for r in rows],
+        "spurious score S_j (reliance on non-attributes)",
+    )
+    fig.axes[0].set_title("most spurious-looking concepts (red: context)", fontsize=10)
+    return fig
+
+
+def _example_figure(result: Any, r: int):
+    from bottlekit.visualize.plots import plot_activation_maps
+
+    ex = result.examples[r]
+    names = result.example_map_concepts[r]
+    fig = plot_activation_maps(
+        result.example_images[r : r + 1],
+        result.example_maps[r : r + 1],
+        names,
+        image_titles=[f"true {ex['true']}"],
+        cell_size=1.5,
+    )
+    return fig
+
+
+# -------------------------------------------------------------------------- sections
+def _summary(result: Any) -> str:
+    f = result.fidelity
+    cards = [
+        _card("fidelity (agreement with the model)", f["agreement"]),
+        _card("model accuracy", f["model_accuracy"]),
+        _card("surrogate accuracy", f["surrogate_accuracy"]),
+        _card("spurious share of reliance", result.spurious_share),
+    ]
+    if result.existence is not None:
+        cards.append(
+            _card(
+                f"existence precision@{result.existence['top_k']}", result.existence["precision"]
+            )
+        )
+    if result.location is not None:
+        cards.append(_card("location: pointing game", result.location["pointing_accuracy"]))
+    top = result.top_spurious(5)
+    flagged = (
+        "<p>Most spurious-looking concepts: "
+        + ", ".join(f'<span class="flag">{_e(c)}</span>' for c in top)
+        + "</p>"
+        if top
+        else "<p>No concept with a positive spurious score.</p>"
+    )
+    what = (
+        "a concept-bottleneck model audited on its own concepts"
+        if f.get("exact")
+        else f"a {_e(result.model_kind)} classifier explained by a post-hoc concept surrogate "
+        f"fitted to its predictions in its {_e(result.space)} space"
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
+    notes_html = f'<p class="muted">Notes:</p><ul class="muted">{notes}</ul>' if notes else ""
+    body = (
+        f"<p>Audit of {what}: {len(result.concept_names)} concepts, "
+        f"{len(result.class_names)} classes, {f['n_fit']} fit / {f['n_eval']} evaluation "
+        f'images.</p><div class="cards">{"".join(cards)}</div>{flagged}{notes_html}'
+    )
+    return _section("summary", "Summary", body)
+
+
+def _fidelity(result: Any) -> str:
+    from bottlekit.visualize.plots import plot_metric_summary
+
+    f = result.fidelity
+    table = _table(
+        ["measure", "value"],
+        [
+            ["agreement of surrogate and model (fidelity)", f["agreement"]],
+            ["model accuracy vs labels", f["model_accuracy"]],
+            ["surrogate accuracy vs labels", f["surrogate_accuracy"]],
+            ["fit images", f["n_fit"]],
+            ["evaluation images", f["n_eval"]],
+            ["classes the model predicts", f.get("n_model_classes_predicted")],
+        ],
+        numeric={1},
+    )
+    fig = plot_metric_summary(
+        {
+            "model": {"accuracy": f["model_accuracy"]},
+            "surrogate": {"accuracy": f["surrogate_accuracy"], "fidelity": f["agreement"]},
+        },
+        ylabel="fraction of evaluation images",
+        title="fidelity and accuracy",
+    )
+    text = (
+        "<p>Fidelity is the fraction of held-out images on which the concept surrogate "
+        "predicts what the model predicts; the explanations below are only as trustworthy "
+        "as this number.</p>"
+    )
+    return _section("fidelity", "Fidelity", text + table + _figure(fig, "fidelity"))
+
+
+def _importance(result: Any) -> str:
+    rows = result.importance_table()[:20]
+    table = _table(
+        ["concept", "importance", "class relying most", "its importance", "context"],
+        [
+            [
+                r["concept"],
+                r["importance"],
+                r["top_class"],
+                r["top_class_importance"],
+                r["context"],
+            ]
+            for r in rows
+        ],
+        numeric={1, 3},
+    )
+    agree = result.importance_agreement
+    text = (
+        "<p>Importance I<sub>cj</sub> = w<sub>cj</sub> &middot; std(a<sub>j</sub>): the change "
+        "of class c's logit for a one-standard-deviation change of concept j in the "
+        "surrogate's head.</p>"
+    )
+    if agree is not None:
+        text += (
+            "<p>Agreement of each class's importances with P(concept | class) in the data "
+            f"(mean Pearson correlation over classes): {_fmt(agree['mean_correlation'])}.</p>"
+        )
+    body = text + _figure(_importance_figure(result), "global importance") + table
+    model = result.concept_model
+    if model is not None and hasattr(model, "coef_"):
+        from bottlekit.visualize.plots import plot_concept_weights
+
+        fig = plot_concept_weights(
+            model, top_k=min(15, len(result.concept_names)), class_names=result.class_names
+        )
+        body += _figure(fig, "concept weights")
+    return _section("global-importance", "Global importance", body)
+
+
+def _existence(result: Any) -> str:
+    ex = result.existence
+    if ex is None:
+        return _section("existence", "Concept existence", _skipped(result, "existence"))
+    rows = sorted(ex["per_concept"].items(), key=lambda kv: -kv[1]["times_in_top"])[:20]
+    table = _table(
+        ["concept", "times in top-k", "present when in top-k", "prevalence"],
+        [[nm, d["times_in_top"], d["precision"], d["prevalence"]] for nm, d in rows],
+        numeric={1, 2, 3},
+    )
+    text = (
+        f"<p>Precision@{ex['top_k']}: {_fmt(ex['precision'])} of each image's top-"
+        f"{ex['top_k']} concepts (by contribution to the predicted class) are present in it; "
+        f"chance (random concepts): {_fmt(ex['chance'])}. {ex['n_images']} images.</p>"
+    )
+    return _section("existence", "Concept existence", text + table)
+
+
+def _location(result: Any) -> str:
+    loc = result.location
+    if loc is None:
+        return _section("location", "Concept location", _skipped(result, "location"))
+    rows = list(loc.get("per_concept", {}).items())
+    table = _table(
+        ["concept", "scored maps", "pointing game", "energy on its part", "part area (chance)"],
+        [[nm, d["n"], d["pointing"], d["energy"], d["area"]] for nm, d in rows],
+        numeric={1, 2, 3, 4},
+    )
+    text = (
+        "<p>Activation maps of the most important and the most spurious-looking concepts on "
+        f"{loc['n_images']} evaluation images (maps: {_e(result.settings.get('map_method'))}), "
+        "scored against the part mask of each concept where the concept is present: the "
+        "pointing game (the map's maximum lies on the part) "
+        f"{_fmt(loc['pointing_accuracy'])}, the share of positive map mass on the part "
+        f"{_fmt(loc['mean_energy'])}; a uniform map scores the part's area, "
+        f"{_fmt(loc['uniform_expectation'])}. {loc['n_pairs']} scored (image, concept) pairs."
+        "</p>"
+    )
+    return _section("location", "Concept location", text + table)
+
+
+def _spurious(result: Any) -> str:
+    rows = result.spurious[:15]
+    if not rows:
+        return _section(
+            "spurious-concepts", "Most spurious-looking concepts", _skipped(result, "spurious")
+        )
+    table = _table(
+        [
+            "concept",
+            "spurious score",
+            "importance",
+            "worst class",
+            "its importance",
+            "P(concept | worst class)",
+            "context",
+        ],
+        [
+            [
+                r["concept"],
+                r["score"],
+                r["importance"],
+                r["worst_class"],
+                r["worst_class_importance"],
+                r["attribute_rate"],
+                r["context"],
+            ]
+            for r in rows
+        ],
+        numeric={1, 2, 4, 5},
+    )
+    text = (
+        "<p>Score S<sub>j</sub> = mean over classes c of max(I<sub>cj</sub>, 0) &middot; "
+        "(1 &minus; P(concept j | class c)): how much a class's logit rises with a concept that "
+        "is rarely drawn on that class. Context concepts (e.g. backgrounds) are never "
+        "attributes (P := 0). Spurious share of all positive reliance: "
+        f"{_fmt(result.spurious_share)}.</p>"
+    )
+    fig = _spurious_figure(result)
+    body = text + (_figure(fig, "spurious concepts") if fig is not None else "") + table
+    return _section("spurious-concepts", "Most spurious-looking concepts", body)
+
+
+def _examples(result: Any) -> str:
+    if not result.examples:
+        return _section("examples", "Per-image examples", '<p class="muted">No examples.</p>')
+    parts = []
+    for r, ex in enumerate(result.examples):
+        head = (
+            f"<p><b>image {ex['index']}</b>: true {_e(ex['true'])}, model "
+            f"{_e(ex['predicted'])}, surrogate {_e(ex['surrogate'])}</p>"
+        )
+        contrib = _table(
+            ["concept", "contribution"], [[nm, v] for nm, v in ex["top"]], numeric={1}
+        )
+        fig = ""
+        if result.example_maps is not None and result.example_images is not None:
+            fig = _figure(_example_figure(result, r), f"activation maps of image {ex['index']}")
+        parts.append(f'<div class="example">{head}{fig}{contrib}</div>')
+    text = (
+        "<p>Evaluation images with the activation maps of their top concepts (by contribution "
+        "to the predicted class).</p>"
+    )
+    return _section(
+        "examples", "Per-image examples", text + f'<div class="examples">{"".join(parts)}</div>'
+    )
+
+
+def render_report(result: Any, title: str = "bottlekit audit") -> str:
+    """The HTML report of an :class:`~bottlekit.diagnostics.audit.AuditResult`.
+
+    Parameters
+    ----------
+    result : AuditResult
+    title : str
+
+    Returns
+    -------
+    str
+        A complete HTML document with no external resource.
+    """
+    nav = "".join(f'<a href="#{s}">{_e(s.replace("-", " "))}</a>' for s in SECTION_IDS)
+    sections = [
+        _summary(result),
+        _fidelity(result),
+        _importance(result),
+        _existence(result),
+        _location(result),
+        _spurious(result),
+        _examples(result),
+    ]
+    sub = (
+        f"{_e(result.model_kind)} model &middot; {len(result.concept_names)} concepts &middot; "
+        f"{result.settings.get('n_images', '?')} images"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>{_e(title)}</h1><p>{sub}</p></header><nav>{nav}</nav>"
+        f"<main>{''.join(sections)}</main></body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------- screenshots
+def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome executable: ``$BOTTLEKIT_CHROMIUM`` or the first of
+    :data:`CHROMIUM_NAMES` on ``PATH``; None if there is none."""
+    env = os.environ.get("BOTTLEKIT_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def screenshot_html(
+    html_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    *,
+    width: int = 1280,
+    height: int = 2000,
+    chromium: str | None = None,
+    timeout: float = 120.0,
+) -> Path:
+    """Render an HTML file in headless Chromium and save a PNG screenshot of its top.
+
+    Runs ``chromium --headless --screenshot=PNG --window-size=W,H file://HTML`` with a
+    throw-away profile (``--no-sandbox`` so it also runs as root in containers, and
+    ``--disable-gpu``). Network access is not needed: the report is self-contained.
+
+    Parameters
+    ----------
+    html_path, png_path : path-like
+    width, height : int
+        Window size in CSS pixels (the screenshot's size).
+    chromium : str, optional
+        Executable; default :func:`find_chromium`.
+    timeout : float
+        Seconds before giving up.
+
+    Returns
+    -------
+    pathlib.Path
+        ``png_path``.
+    """
+    exe = chromium or find_chromium()
+    if exe is None:
+        raise FileNotFoundError(
+            "no Chromium/Chrome executable found (looked for $BOTTLEKIT_CHROMIUM and "
+            f"{', '.join(CHROMIUM_NAMES)}); on Debian/Ubuntu: apt-get install chromium"
+        )
+    for name, v in (("width", width), ("height", height)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 16:
+            raise ValueError(f"{name}: expected an int >= 16, got {v!r}")
+    src = Path(html_path).resolve()
+    if not src.is_file():
+        raise FileNotFoundError(f"html_path: no file at {str(src)!r}")
+    out = Path(png_path).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bk-chromium-") as profile:
+        tmp_png = Path(profile) / "shot.png"
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--no-default-browser-check",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            f"--screenshot={tmp_png}",
+            src.as_uri(),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if not tmp_png.is_file():
+            raise RuntimeError(
+                f"{exe} wrote no screenshot (exit {proc.returncode}): {proc.stderr[-800:]}"
+            )
+        from bottlekit.atomic import atomic_write_bytes
+
+        atomic_write_bytes(out, tmp_png.read_bytes())
+    return out

@@ -1,0 +1,433 @@
+"""Tests of ``bottlekit.diagnostics.audit`` and its HTML report.
+
+The main test audits two torch classifiers with a *known* reliance, both the world-tiny
+image tower plus a linear head: one head trained on images that always show the species'
+typical background (``p_typical_background=1``), one trained on the ``shifted`` split
+(backgrounds independent of the species). Audited on shifted images, the first must be
+flagged for its background concepts, the second much less.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+import torch
+
+from bottlekit.diagnostics.audit import (
+    AuditData,
+    _existence,
+    as_audit_data,
+    audit,
+    model_features,
+    spurious_concept_scores,
+)
+from bottlekit.diagnostics.audit_cli import (
+    BackboneLinearClassifier,
+    add_audit_parser,
+    load_linear_head,
+    run_audit_command,
+    save_linear_head,
+)
+from bottlekit.diagnostics.report import SECTION_IDS, render_report
+
+N_AUDIT = 480  # 20 images per species; about 240 fit + 240 evaluation images
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    import bottlekit
+
+    torch.set_num_threads(1)
+    return bottlekit.load_backbone("world-tiny", device="cpu")
+
+
+def _linear_head(backbone, world):
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    X = backbone.encode_images(world.images, progress=False)
+    # one BLAS thread: on a shared 2-core machine OpenBLAS threads made this fit 50x slower
+    with threadpool_limits(limits=1):
+        lr = LogisticRegression(C=10, max_iter=3000).fit(X, world.labels)
+    return lr.coef_, lr.intercept_
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    from bottlekit.world import make_world
+
+    return {
+        "biased": make_world(480, "train", seed=10, p_typical_background=1.0, return_masks=False),
+        "unbiased": make_world(480, "shifted", seed=20, return_masks=False),
+        "audit": make_world(N_AUDIT, "shifted", seed=30),
+    }
+
+
+@pytest.fixture(scope="module")
+def heads(backbone, worlds):
+    return {k: _linear_head(backbone, worlds[k]) for k in ("biased", "unbiased")}
+
+
+@pytest.fixture(scope="module")
+def audits(backbone, worlds, heads):
+    """Audits of both classifiers on the same shifted images (one CAV bank, fitted once)."""
+    out = {}
+    bank = None
+    for name in ("biased", "unbiased"):
+        clf = BackboneLinearClassifier(backbone, *heads[name])
+        out[name] = audit(clf, worlds["audit"], bank, n_examples=3, n_location_images=24)
+        bank = out[name].concept_model.concepts
+    return out
+
+
+def _background_share(result) -> float:
+    bg = np.array([n in result.context_concepts for n in result.concept_names])
+    return float(result.importance[bg].sum() / result.importance.sum())
+
+
+# ------------------------------------------------------------------ known reliance
+def test_background_reliance_is_flagged(audits):
+    biased, unbiased = audits["biased"], audits["unbiased"]
+    # The five background concepts are the context concepts of the world.
+    assert sorted(biased.context_concepts) == sorted(
+        c for c in biased.concept_names if c.endswith("background")
+    )
+    assert len(biased.context_concepts) == 5
+    # Measured on 3 seeds (480 shifted audit images, 480 training images per head): the
+    # biased head's 5 most spurious-looking concepts were the 5 backgrounds every time,
+    # the unbiased head's held 2. Bounds leave one concept of slack on each side.
+    bg_top_biased = sum(c in biased.context_concepts for c in biased.top_spurious(5))
+    bg_top_unbiased = sum(c in unbiased.context_concepts for c in unbiased.top_spurious(5))
+    assert bg_top_biased >= 4
+    assert bg_top_unbiased <= 3
+    # Share of global importance on backgrounds: 0.31-0.34 (biased) vs 0.06-0.08
+    # (unbiased) over 3 seeds; require a 2x gap and a clearly non-trivial biased share.
+    assert _background_share(biased) > 0.2
+    assert _background_share(biased) > 2 * _background_share(unbiased)
+    # Spurious share: 0.63-0.64 vs 0.36-0.39 over 3 seeds.
+    assert biased.spurious_share > unbiased.spurious_share + 0.1
+
+
+def test_fidelity_and_accuracy_are_consistent(audits, worlds, backbone, heads):
+    r = audits["biased"]
+    f = r.fidelity
+    assert f["n_fit"] + f["n_eval"] == N_AUDIT
+    # The biased head is near chance (1/24) on shifted images only if it follows the
+    # background; measured 0.22-0.23 accuracy vs 0.60-0.64 for the unbiased head.
+    assert f["model_accuracy"] < audits["unbiased"].fidelity["model_accuracy"] - 0.2
+    # The surrogate mimics the model's predictions: measured agreement 0.75-0.83, far above
+    # what matching the labels would give (its accuracy vs labels is ~0.2 here).
+    assert f["agreement"] > 0.6
+    assert f["agreement"] > f["surrogate_accuracy"] + 0.3
+    # Recompute the agreement by hand from the surrogate and the model's own logits.
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    feats, logits = model_features(clf, worlds["audit"].images)
+    held = np.setdiff1d(np.arange(N_AUDIT), [])  # all images ...
+    s_pred = r.concept_model.predict(feats[held])
+    agree_all = np.mean(s_pred == logits.argmax(1)[held])
+    # ... agreement over all images mixes fit and evaluation halves: it lies between the
+    # evaluation agreement and 1.
+    assert f["agreement"] - 1e-9 <= agree_all <= 1.0
+
+
+def test_existence_beats_chance(audits):
+    for r in audits.values():
+        ex = r.existence
+        assert ex["top_k"] == 5 and ex["n_labelled_concepts"] == 31
+        # measured precision 0.44-0.48 vs chance 0.29-0.30 (3 seeds); the standard error
+        # of a precision over ~240 images x 5 concepts is ~0.015, so 0.08 is > 5 SE.
+        assert ex["precision"] > ex["chance"] + 0.08
+
+
+# --------------------------------------------------------------------- features
+def test_default_features_are_the_input_of_the_last_linear(backbone, worlds, heads):
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    images = worlds["audit"].images[:16]
+    feats, logits = model_features(clf, images, batch_size=7)
+    # The classifier's head sees the backbone's L2-normalised embedding: the two
+    # computations run the same float32 ops, so they agree to rounding (1e-5).
+    expected = backbone.encode_images(images, progress=False)
+    np.testing.assert_allclose(feats, expected, atol=1e-5)
+    W, b = heads["biased"]
+    np.testing.assert_allclose(logits, expected @ W.T + b, atol=1e-4)
+    # A module name gives that module's output: the un-normalised tower output.
+    raw, _ = model_features(clf, images, feature_layer="visual")
+    np.testing.assert_allclose(
+        raw / np.linalg.norm(raw, axis=1, keepdims=True), expected, atol=1e-5
+    )
+    # A callable, and the logits space.
+    f2, _ = model_features(
+        clf, images, feature_layer=lambda x: clf.visual((x - clf.mean) / clf.std)
+    )
+    np.testing.assert_allclose(f2, raw, atol=1e-6)
+    z, z2 = model_features(clf, images, space="logits")
+    np.testing.assert_array_equal(z, z2)
+    assert z.shape == (16, 24)
+
+
+def test_logit_space_audit(backbone, worlds, heads):
+    from bottlekit.world import make_world
+
+    clf = BackboneLinearClassifier(backbone, *heads["unbiased"])
+    small = make_world(144, "shifted", seed=5, return_masks=False)
+    names = ["red body", "blue body", "water background", "sky background"]
+    r = audit(clf, small, names, space="logits", n_examples=0)
+    assert r.space == "logits" and r.settings["feature_dim"] == 24
+    assert r.concept_names == names
+    assert r.location is None and any(n.startswith("location") for n in r.notes)
+
+
+# ------------------------------------------------------------- concept bottleneck
+def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import from_examples
+    from bottlekit.world import make_world
+
+    train = make_world(240, "train", seed=3, return_masks=False)
+    X = backbone.encode_images(train.images, progress=False)
+    names = ["red body", "blue body", "yellow body", "long tail", "water background"]
+    cols = [train.concept_names.index(n) for n in names]
+    bank = from_examples(X, train.concept_labels[:, cols], names, backbone=backbone)
+    cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
+    data = make_world(48, "test", seed=4)
+    r = audit(cbm, data, backbone=backbone, n_examples=2, n_location_images=8)
+    assert r.model_kind == "cbm" and r.fidelity["exact"]
+    assert r.fidelity["agreement"] == 1.0 and r.fidelity["n_eval"] == 48
+    np.testing.assert_array_equal(r.importance, cbm.global_importance())
+    X_data = backbone.encode_images(data.images, progress=False)
+    acc = np.mean(cbm.predict(X_data) == data.labels)
+    assert r.fidelity["model_accuracy"] == pytest.approx(acc)
+    # maps came from concept_activation_map: one per example image and top concept
+    assert r.example_maps.shape == (2, 3, 64, 64)
+    assert r.location["n_images"] == 8
+    assert 0.0 <= r.location["pointing_accuracy"] <= 1.0
+    assert r.context_concepts == ["water background"]
+
+
+# ------------------------------------------------------------------- definitions
+def test_spurious_scores_closed_form():
+    imp = np.array([[2.0, 1.0, 0.5], [-1.0, 3.0, 1.0]])
+    A = np.array([[0.9, 0.0, np.nan], [0.1, 0.5, np.nan]])
+    context = np.array([False, False, True])
+    out = spurious_concept_scores(imp, A, context)
+    # S_cj = max(imp, 0) (1 - A), A := 0 for the context concept; S_j = mean over classes
+    by_class = np.array([[2.0 * 0.1, 1.0, 0.5], [0.0, 1.5, 1.0]])
+    np.testing.assert_allclose(out["by_class"], by_class)
+    np.testing.assert_allclose(out["score"], by_class.mean(0))
+    assert out["worst_class"].tolist() == [0, 1, 1]
+    total = np.maximum(imp, 0).mean(0).sum()
+    assert out["share"] == pytest.approx(by_class.mean(0).sum() / total)
+    # a non-context concept without labels cannot be assessed
+    out2 = spurious_concept_scores(imp, A)
+    assert np.isnan(out2["score"][2]) and out2["worst_class"][2] == -1
+    # a class without any labelled image is left out of the mean
+    A3 = A.copy()
+    A3[1, :2] = np.nan
+    out3 = spurious_concept_scores(imp, A3, context)
+    np.testing.assert_allclose(out3["score"], by_class[0])
+    # without any attribute rates only the context concepts are assessed: all their
+    # positive reliance counts
+    out4 = spurious_concept_scores(imp, None, context)
+    assert np.isnan(out4["score"][:2]).all()
+    assert out4["score"][2] == pytest.approx(np.maximum(imp[:, 2], 0).mean())
+    with pytest.raises(ValueError, match="attribute_rate"):
+        spurious_concept_scores(imp, A[:, :2])
+    with pytest.raises(ValueError, match="importance_by_class"):
+        spurious_concept_scores(np.array([[np.nan]]), None)
+
+
+def test_existence_by_hand_with_unlabelled_concepts():
+    from types import SimpleNamespace
+
+    contrib = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    expl = SimpleNamespace(contributions=contrib)
+    labels = {
+        "a": np.array([1, 0, 9]),  # third entry belongs to an image not evaluated
+        "b": np.array([0, 1, 9]),
+        "c": np.array([1, 1, 9]),
+    }
+    notes: list[str] = []
+    ex = _existence(expl, ["a", "b", "c", "d"], labels, np.array([0, 1]), 2, notes, None, None)
+    # unlabelled "d" is ignored; image 0 top-2 among a,b,c = a (1), b (0) -> 1/2;
+    # image 1 top-2 = c (1), b (1) -> 2/2
+    assert ex["precision"] == pytest.approx(0.75)
+    assert ex["chance"] == pytest.approx(4 / 6)
+    assert ex["per_concept"]["b"] == {"times_in_top": 2, "precision": 0.5, "prevalence": 0.5}
+    assert any("no labels" in n for n in notes)
+
+
+def test_location_scores_only_present_concepts(audits, worlds):
+    loc = audits["biased"].location
+    w = worlds["audit"]
+    rows = np.asarray(loc["image_indices"])
+    names = list(loc["per_concept"])
+    assert len(rows) == 24 and 1 <= len(names) <= 8
+    # backgrounds dominate the biased model's importance and spuriousness: they are mapped
+    assert sum(n.endswith("background") for n in names) >= 3
+    cols = [w.concept_names.index(n) for n in names]
+    parts = w.part_of_concept[cols]
+    visible = w.part_masks[rows][:, parts].any(axis=(2, 3))
+    expected = (w.concept_labels[rows][:, cols].astype(bool) & visible).sum()
+    assert loc["n_pairs"] == expected
+    for d in loc["per_concept"].values():
+        assert d["n"] == 0 or 0.0 <= d["pointing"] <= 1.0
+
+
+# ------------------------------------------------------------------------ report
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.srcs: list[str] = []
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if tag == "section":
+            self.ids.append(a.get("id"))
+        if "src" in a:
+            self.srcs.append(a["src"])
+        if "href" in a:
+            self.hrefs.append(a["href"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Collector:
+    p = _Collector()
+    p.feed(html)
+    p.close()
+    return p
+
+
+def test_report_sections_images_and_no_external_resources(audits, tmp_path):
+    from PIL import Image
+
+    r = audits["biased"]
+    paths = r.save(tmp_path / "out")
+    html = paths["report"].read_text(encoding="utf-8")
+    p = _parse(html)
+    assert p.ids == list(SECTION_IDS)
+    # fidelity, importance (2), spurious, one per example
+    assert len(p.srcs) >= 4 + len(r.examples)
+    for src in p.srcs:
+        assert src.startswith("data:image/png;base64,")
+        img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        img.load()
+        assert img.size[0] > 50 and img.size[1] > 50
+    assert all(h.startswith("#") for h in p.hrefs)
+    assert "script" not in p.tags and "link" not in p.tags
+    without_data = re.sub(r'src="data:image/png;base64,[A-Za-z0-9+/=]*"', "", html)
+    assert not re.search(r"(https?:)?//[a-z]|url\(|@import", without_data)
+    # the flagged concepts are named in the summary
+    summary = html[html.index('id="summary"') : html.index('id="fidelity"')]
+    for c in r.top_spurious(3):
+        assert c in summary
+    # audit.json is the result's tables, strict JSON
+    data = json.loads(paths["json"].read_text())
+    assert data == json.loads(json.dumps(r.to_dict()))
+    assert data["spurious"][0]["concept"] == r.spurious[0]["concept"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["audit.json", "report.html"]
+
+
+def test_report_escapes_text(backbone, heads):
+    from bottlekit.world import make_world
+
+    world = make_world(96, "shifted", seed=6, return_masks=False)
+    evil = "<script>alert('x')</script> & co"
+    j = world.concept_names.index("water background")
+    concepts = {
+        evil: world.concept_labels[:, j],
+        "red body": world.concept_labels[:, world.concept_names.index("red body")],
+    }
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    r = audit(clf, world, concepts, n_examples=1, top_k=2)
+    html = render_report(r)
+    p = _parse(html)
+    assert "script" not in p.tags
+    assert "<script>" not in html
+    assert any(evil in t for t in p.text)  # shown as text, after unescaping by the parser
+
+
+# -------------------------------------------------------------------- bad input
+def test_bad_inputs(backbone, heads, worlds):
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    w = worlds["audit"]
+    with pytest.raises(TypeError, match=r"data\.images"):
+        as_audit_data({"images": w.images.astype(np.float32), "labels": w.labels})
+    with pytest.raises(ValueError, match=r"data\.labels"):
+        as_audit_data({"images": w.images, "labels": w.labels[:-1]})
+    with pytest.raises(ValueError, match="data: unknown keys"):
+        as_audit_data({"images": w.images, "labels": w.labels, "masks": None})
+    with pytest.raises(ValueError, match="concept_names"):
+        as_audit_data({"images": w.images, "labels": w.labels, "concept_labels": w.concept_labels})
+    data = AuditData(images=w.images[:40], labels=w.labels[:40])
+    with pytest.raises(ValueError, match="concepts: None needs"):
+        audit(clf, data)
+    with pytest.raises(ValueError, match="no labels for"):
+        audit(clf, w, ["red body", "purple body"])
+    with pytest.raises(ValueError, match="space"):
+        audit(clf, w, space="pixels")
+    with pytest.raises(ValueError, match="fit_fraction"):
+        audit(clf, w, fit_fraction=1.0)
+    with pytest.raises(TypeError, match="model"):
+        audit("not a model", w)
+    with pytest.raises(ValueError, match="feature_layer"):
+        model_features(clf, w.images[:4], feature_layer="no.such.layer")
+    from bottlekit.concepts import ConceptBank
+
+    bank = ConceptBank(["a"], np.ones((1, 7)), "toy")
+    with pytest.raises(ValueError, match="dimension 7"):
+        audit(clf, w, bank)
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_writes_the_report(backbone, heads, audits, tmp_path, capsys):
+    import argparse
+
+    bank = audits["biased"].concept_model.concepts.save(tmp_path / "bank.safetensors")
+    head = save_linear_head(tmp_path / "head.safetensors", *heads["biased"])
+    W, _ = load_linear_head(head)
+    np.testing.assert_array_equal(W, heads["biased"][0].astype(np.float32))
+    parser = argparse.ArgumentParser(prog="bottlekit")
+    add_audit_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "audit",
+            "--backbone",
+            "world-tiny",
+            "--head",
+            str(head),
+            "--world",
+            "shifted",
+            "--n",
+            "96",
+            "--examples",
+            "1",
+            "--bank",
+            str(bank),
+            "--out",
+            str(tmp_path / "rep"),
+        ]
+    )
+    assert args.func is run_audit_command
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "fidelity" in out
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert _parse(html).ids == list(SECTION_IDS)
+    saved = json.loads((tmp_path / "rep" / "audit.json").read_text())
+    assert saved["settings"]["n_images"] == 96
+    assert saved["concept_names"] == audits["biased"].concept_names  # the given bank
+    with pytest.raises(SystemExit):
+        parser.parse_args(["audit", "--backbone", "world-tiny", "--world", "test", "--out", "x"])
