@@ -3,19 +3,21 @@
 Prints, for 2,400 train / 2,400 test / 2,400 shifted images (seed 0):
 
 1. test and shifted accuracy of a linear probe on raw embeddings and of each model
-   (PCBM, PCBM-h, LaBo, LF-CBM, KnoBo) with text concepts and with CAV concepts (and the
+   (PCBM, PCBM-h, LaBo, LF-CBM, KnoBo grounded on the world's concept labels, KnoBo
+   grounded on CLIP pseudo-labels) with text concepts and with CAV concepts (and the
    knowledge-retrieved bank for KnoBo), with the number of non-zero head weights, the
    concepts kept and the fit time; the share of the PCBM -> probe gap that PCBM-h closes;
 2. the Post-hoc CBM model edit: the scene (background) concepts among the 10 most
    important concepts of PCBM (found from ``global_importance``) are pruned; accuracy
    before / after on test and shifted;
-3. the concept intervention curve of PCBM: accuracy after setting the k most important
-   concepts to their ground-truth values, k = 0..31;
+3. concept intervention curves (text concepts): accuracy after correcting the
+   misdetected concepts among the k most important ones, k = 0..31 (and, for PCBM, after
+   setting all k to their true values);
 4. explanation precision: the fraction of the top-3 concepts of correctly classified
    test images that are true attributes of the species / drawn in the image.
 
     python benchmarks/cbm_world.py [--n-train 2400] [--n-test 2400] [--seed 0]
-        [--models PCBM PCBM-h LaBo LF-CBM KnoBo]
+        [--models PCBM PCBM-h LaBo LF-CBM KnoBo KnoBo-pseudo]
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ PLAN = {
     "PCBM-h": ("text", "cav"),
     "LaBo": ("text", "cav"),
     "LF-CBM": ("text", "cav"),
-    "KnoBo": ("text", "cav", "retrieved"),
+    "KnoBo": ("text", "cav"),
+    "KnoBo-pseudo": ("text", "retrieved"),
 }
 
 
@@ -95,12 +98,24 @@ def main() -> None:
                 f"   {s:<8} {b:.3f} -> {a:.3f} ({100 * (a - b):+.1f} points; weights zeroed as "
                 f"in the paper: {z:.3f}, {100 * (z - b):+.1f})"
             )
-        curve = intervention_curve(model, data, "test")
-        curve_s = intervention_curve(model, data, "shifted")
-        print(f"3. Intervention curve, PCBM ({bank}): k concepts set to the truth -> accuracy")
-        print("   k       " + "".join(f"{k:>7}" for k, _ in curve))
-        print("   test    " + "".join(f"{a:>7.3f}" for _, a in curve))
-        print("   shifted " + "".join(f"{a:>7.3f}" for _, a in curve_s))
+
+    print(
+        "\n3. Interventions: accuracy after correcting the misdetected concepts among the k "
+        "most important\n   (value = mean training activation of images with / without the "
+        'concept; "all": every one of the k set)'
+    )
+    header = None
+    for r in results[1:]:
+        if r.bank != "text":
+            continue
+        for protocol in ("corrections", "all") if r.name == "PCBM" else ("corrections",):
+            for s in ("test", "shifted"):
+                curve = intervention_curve(r.model, data, s, protocol=protocol)
+                if header is None:
+                    header = "   " + " " * 37 + "".join(f"{'k=' + str(k):>7}" for k, _ in curve)
+                    print(header)
+                label = f"{r.name} ({protocol}), {s}"
+                print(f"   {label:<37}" + "".join(f"{a:>7.3f}" for _, a in curve))
 
     print("\n4. Explanations: top-3 concepts of correctly classified test images")
     print(f"{'model':<13}{'bank':<10}{'true attr.':>11}{'in image':>10}{'positive':>10}")

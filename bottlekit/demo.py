@@ -1,42 +1,156 @@
-"""The demo behind ``bottlekit demo`` / ``make demo``: the main job on the built-in world.
+"""The demo behind ``bottlekit demo`` / ``make demo``: concept bottlenecks on the built-in world.
 
-It generates the built-in world (train, test and the background-shifted split), embeds
-the images with the shipped ``world-tiny`` CLIP through the on-disk cache, and reports
-what the embedding space supports: a linear probe's species accuracy and zero-shot
-species accuracy from text prompts. The concept-bottleneck models of later releases
-take over from here; until they land, this is the honest extent of the demo.
+Offline, on the shipped ``world-tiny`` CLIP: it generates the world (train, test and the
+background-shifted split), embeds the images through the on-disk cache, builds three
+concept banks (CLIP text, concept activation vectors, concepts retrieved from the world's
+field guide), fits a linear probe and the bottleneck models, prints their accuracy and
+top concepts, edits Post-hoc CBM by pruning the scene concepts it relies on, and writes
+a report folder (``index.html`` + PNG plots + ``results.json``).
 """
 
 from __future__ import annotations
 
+import html
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["run_demo"]
 
-ZERO_SHOT_TEMPLATES = ("a photo of a {}.", "a {}.")
+#: (model, bank) pairs the demo fits, in order.
+DEMO_PLAN = {
+    "PCBM": ("text", "cav"),
+    "PCBM-h": ("text",),
+    "LaBo": ("text",),
+    "LF-CBM": ("text",),
+    "KnoBo-pseudo": ("retrieved",),
+}
+N_EXAMPLE_CLASSES = 3
+
+
+def _say(quiet: bool, text: str = "") -> None:
+    if not quiet:
+        print(text, flush=True)
+
+
+def _top_concepts(model: Any, cls: int, k: int = 3) -> list[str]:
+    imp = model.global_importance(by_class=True)[cls]
+    order = [j for j in np.argsort(-imp) if imp[j] > 0][:k]
+    return [model.concept_names_[j] for j in order]
+
+
+def _write_report(folder: Path, data, results, edit, quiet: bool) -> Path:
+    """Plots + results.json + index.html in ``folder`` (each file written atomically)."""
+    import io
+
+    from bottlekit.atomic import atomic_write_bytes, atomic_write_text
+    from bottlekit.visualize.plots import (
+        plot_concept_weights,
+        plot_contributions,
+        plot_metric_summary,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figures: list[tuple[str, str]] = []
+
+    def save(fig, name: str, caption: str) -> None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        atomic_write_bytes(folder / name, buf.getvalue())
+        figures.append((name, caption))
+
+    by = {(r.name, r.bank): r for r in results}
+    pcbm = by["PCBM", "text"].model
+    classes = data.class_names
+    save(
+        plot_concept_weights(pcbm, class_names=classes),
+        "pcbm_concept_weights.png",
+        "Post-hoc CBM (text concepts): class x concept weights.",
+    )
+    X, y = data.X["test"], data.y["test"]
+    e = pcbm.explain(X[:3], top_k=8)
+    for i in range(3):
+        save(
+            plot_contributions(e, i, top_k=8, class_names=classes),
+            f"pcbm_contributions_{i}.png",
+            f"Test image {i} (true species: {classes[y[i]]}): concept contributions.",
+        )
+    table = {
+        f"{r.name} ({r.bank})": {"test": r.accuracy["test"], "shifted": r.accuracy["shifted"]}
+        for r in results
+    }
+    save(plot_metric_summary(table, ylabel="accuracy"), "accuracy.png", "Accuracy per model.")
+    edits = {
+        "PCBM": edit["before"],
+        "PCBM, scene concepts pruned": edit["after"],
+    }
+    save(
+        plot_metric_summary(edits, ylabel="accuracy"),
+        "editing.png",
+        f"Pruning {', '.join(edit['pruned']) or 'nothing'} from PCBM.",
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+    summary = {
+        "models": [
+            {
+                "model": r.name,
+                "bank": r.bank,
+                "accuracy": r.accuracy,
+                "nonzero_weights": r.nonzero,
+                "concepts": r.n_concepts,
+                "fit_seconds": round(r.fit_seconds, 2),
+            }
+            for r in results
+        ],
+        "editing": {k: v for k, v in edit.items() if k != "model"},
+    }
+    atomic_write_text(folder / "results.json", json.dumps(summary, indent=2))
+    rows = "".join(
+        f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(r.bank)}</td>"
+        f"<td>{r.accuracy['test']:.3f}</td><td>{r.accuracy['shifted']:.3f}</td>"
+        f"<td>{r.nonzero}</td></tr>"
+        for r in results
+    )
+    imgs = "".join(
+        f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>'
+        f"{html.escape(c)}</figcaption></figure>"
+        for n, c in figures
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>bottlekit demo</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "td,th{padding:2px 10px;text-align:right}img{max-width:100%}</style></head><body>"
+        "<h1>bottlekit demo: concept bottlenecks on the built-in world</h1>"
+        "<table><tr><th>model</th><th>bank</th><th>test</th><th>shifted</th>"
+        f"<th>non-zero weights</th></tr>{rows}</table>{imgs}</body></html>"
+    )
+    atomic_write_text(folder / "index.html", page)
+    return folder / "index.html"
 
 
 def run_demo(
-    n_train: int = 2000,
-    n_test: int = 1000,
-    out: str | Path | None = None,
+    n_train: int = 1200,
+    n_test: int = 1200,
+    out: str | Path | None = "bottlekit-demo-report",
     quiet: bool = False,
     seed: int = 0,
 ) -> int:
-    """Run the demo and print its figures.
+    """Run the demo, print its figures and write the report folder.
 
     Parameters
     ----------
     n_train, n_test : int
         Images generated for the training split and for each evaluation split.
-    out : str or Path, optional
-        Folder where ``embeddings.npz`` (train/test/shifted embeddings and labels) is
-        written.
+    out : str or Path or None, default "bottlekit-demo-report"
+        Report folder (``index.html``, plots, ``results.json``); ``None`` writes nothing.
     quiet : bool, default False
-        No progress bars.
+        No progress output (the tables are still printed).
     seed : int, default 0
         World seed.
 
@@ -47,41 +161,56 @@ def run_demo(
 
     Examples
     --------
-    >>> run_demo(n_train=200, n_test=100, quiet=True)  # doctest: +SKIP
+    >>> run_demo(n_train=480, n_test=480, out=None, quiet=True)  # doctest: +SKIP
     """
-    from sklearn.linear_model import LogisticRegression
-
-    from bottlekit.backbones import load_backbone
-    from bottlekit.cache import embed
-    from bottlekit.world import make_world
+    from bottlekit.world.cbm_study import (
+        build_banks,
+        edit_by_pruning,
+        fit_models,
+        load_world_data,
+    )
 
     t0 = time.perf_counter()
-    backbone = load_backbone("world-tiny")
-    splits = {
-        "train": make_world(n_train, "train", seed=seed, return_masks=False),
-        "test": make_world(n_test, "test", seed=seed, return_masks=False),
-        "shifted": make_world(n_test, "shifted", seed=seed, return_masks=False),
-    }
-    X = {k: embed(backbone, w.images, progress=not quiet) for k, w in splits.items()}
-    y = {k: w.labels for k, w in splits.items()}
-    class_names = splits["train"].class_names
 
-    probe = LogisticRegression(C=10.0, max_iter=3000).fit(X["train"], y["train"])
-    text = backbone.encode_texts(class_names, templates=list(ZERO_SHOT_TEMPLATES))
+    def step(text: str) -> None:
+        _say(quiet, f"[{time.perf_counter() - t0:6.1f} s] {text}")
 
-    print(f"bottlekit demo: {backbone!r}")
-    print(f"  backbone id {backbone.id}; {len(class_names)} species; n_train={n_train}")
-    print(f"  {'split':<10}{'n':>6}{'linear probe':>15}{'zero-shot':>12}")
-    for k in ("test", "shifted"):
-        probe_acc = float(np.mean(probe.predict(X[k]) == y[k]))
-        zs_acc = float(np.mean((X[k] @ text.T).argmax(1) == y[k]))
-        print(f"  {k:<10}{len(y[k]):>6}{probe_acc:>15.3f}{zs_acc:>12.3f}")
+    step(f"world: {n_train} train, {n_test} test and {n_test} shifted images; embedding")
+    data = load_world_data("world-tiny", n_train, n_test, seed, progress=not quiet)
+    step(f"backbone {data.backbone.id}; building concept banks (text, CAV, retrieved)")
+    banks = build_banks(data, seed=seed, progress=not quiet)
+    for name, bank in banks.items():
+        step(f"  {name} bank: {len(bank)} concepts, e.g. {bank.names[:3]}")
+    step("fitting the linear probe and the bottleneck models")
+    results = fit_models(data, banks, list(DEMO_PLAN), DEMO_PLAN, seed, log=step)
+
+    print(f"\nAccuracy on the built-in world ({len(data.class_names)} species, chance 0.042)")
+    print(f"  {'model':<14}{'concepts':<11}{'test':>7}{'shifted':>9}{'non-zero':>10}")
+    for r in results:
+        print(
+            f"  {r.name:<14}{r.bank:<11}{r.accuracy['test']:>7.3f}{r.accuracy['shifted']:>9.3f}"
+            f"{r.nonzero:>10}"
+        )
+
+    print("\nTop concepts (largest positive importance) for a few species")
+    for cls in range(N_EXAMPLE_CLASSES):
+        print(f"  {data.class_names[cls]}:")
+        for r in results[1:]:
+            print(
+                f"    {r.name + ' (' + r.bank + ')':<22} {', '.join(_top_concepts(r.model, cls))}"
+            )
+
+    pcbm = next(r.model for r in results if (r.name, r.bank) == ("PCBM", "text"))
+    edit = edit_by_pruning(pcbm, data, top=10)
+    print("\nModel editing (Post-hoc CBM, text concepts), no data from the shifted world used")
+    print(f"  most important concepts: {', '.join(edit['ranking'])}")
+    print(f"  pruned scene concepts:   {', '.join(edit['pruned']) or '(none)'}")
+    for s in ("test", "shifted"):
+        b, a = edit["before"][s], edit["after"][s]
+        print(f"  {s:<8} {b:.3f} -> {a:.3f}  ({100 * (a - b):+.1f} points)")
+
     if out is not None:
-        from bottlekit.cli import save_npz_atomic
-
-        folder = Path(out)
-        arrays = {f"X_{k}": v for k, v in X.items()} | {f"y_{k}": v for k, v in y.items()}
-        save_npz_atomic(folder / "embeddings.npz", **arrays, class_names=np.asarray(class_names))
-        print(f"  wrote {folder / 'embeddings.npz'}")
-    print(f"  done in {time.perf_counter() - t0:.1f} s")
+        page = _write_report(Path(out), data, results, edit, quiet)
+        print(f"\nReport: {page} (open it in a browser)")
+    print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -203,8 +203,9 @@ def build_banks(
 def model_specs(seed: int = 0) -> dict[str, tuple[Callable[[ConceptBank], Any], dict]]:
     """The models of the study: name -> (factory taking a bank, extra fit arguments).
 
-    ``KnowledgeCBM`` grounds its concepts with the world's concept labels when the bank's
-    concepts are world concepts (see :func:`fit_models`).
+    ``KnoBo`` grounds its concepts with the world's concept labels when the bank's
+    concepts are world concepts (see :func:`fit_models`); ``KnoBo-pseudo`` always grounds
+    them with pseudo-labels from CLIP similarity.
     """
     import bottlekit.bottleneck as bn
 
@@ -217,6 +218,7 @@ def model_specs(seed: int = 0) -> dict[str, tuple[Callable[[ConceptBank], Any], 
         "LaBo": (make("LaBo"), {}),
         "LF-CBM": (make("LabelFreeCBM"), {}),
         "KnoBo": (make("KnowledgeCBM"), {"concept_labels": True}),
+        "KnoBo-pseudo": (make("KnowledgeCBM"), {}),
     }
 
 
@@ -335,30 +337,54 @@ def edit_by_pruning(model: Any, data: WorldData, top: int = 10) -> dict[str, Any
 
 
 def intervention_curve(
-    model: Any, data: WorldData, split: str = "test", steps: Sequence[int] | None = None
+    model: Any,
+    data: WorldData,
+    split: str = "test",
+    steps: Sequence[int] | None = None,
+    protocol: str = "corrections",
 ) -> list[tuple[int, float]]:
     """Accuracy after intervening on the first k concepts by global importance.
 
-    The k most important concepts (that are world concepts) are set to their ground-truth
-    values for every image (``intervene(..., scale="percentile")``: 1 -> the concept's 95th
-    training percentile, 0 -> its 5th).
+    Intervention values are the concept's mean training activation over images where it
+    is drawn (for a true 1) or not drawn (for a true 0), measured with the training
+    split's concept labels. With ``protocol="corrections"`` only the concepts the model
+    got wrong are replaced -- those on the wrong side of the midpoint between the two
+    means, as an expert would correct a prediction; ``"all"`` replaces every one of the
+    k concepts in every image.
 
     Returns
     -------
     list of (k, accuracy)
     """
-    names = [c for c in model.concept_names_ if c in data.concept_names]
-    imp = model.global_importance()
-    ranked = sorted(names, key=lambda c: -imp[model.concept_names_.index(c)])
-    steps = steps or sorted({0, 1, 2, 4, 8, 16, len(ranked)})
+    if protocol not in ("corrections", "all"):
+        raise ValueError(f"protocol: expected 'corrections' or 'all', got {protocol!r}")
+    names = data.concept_names
+    cols = [j for j, c in enumerate(model.concept_names_) if c in names]
+    world_cols = [names.index(model.concept_names_[j]) for j in cols]
+    A_train = model.transform(data.X["train"])[:, cols]
+    L_train = data.train.concept_labels[:, world_cols] == 1
+    mean_on = np.array([A_train[L_train[:, i], i].mean() for i in range(len(cols))])
+    mean_off = np.array([A_train[~L_train[:, i], i].mean() for i in range(len(cols))])
+    midpoint, sign = (mean_on + mean_off) / 2, np.sign(mean_on - mean_off)
+
     world = data.worlds[split]
     X, y = data.X[split], data.y[split]
+    A = model.transform(X)
+    truth = world.concept_labels[:, world_cols] == 1
+    wrong = (sign * (A[:, cols] - midpoint) > 0) != truth
+    target = np.where(truth, mean_on, mean_off)
+    imp = model.global_importance()[cols]
+    order = np.argsort(-imp, kind="stable")
+    steps = steps or sorted({0, 1, 2, 4, 8, 16, len(cols)})
     out = []
     for k in steps:
-        chosen = ranked[: min(k, len(ranked))]
-        values = {c: world.concept_labels[:, data.concept_names.index(c)] for c in chosen}
-        pred = model.intervene(X, values) if values else model.predict(X)
-        out.append((int(k), float(np.mean(pred == y))))
+        V = np.full(A.shape, np.nan)
+        for i in order[: min(k, len(cols))]:
+            values = (
+                target[:, i] if protocol == "all" else np.where(wrong[:, i], target[:, i], np.nan)
+            )
+            V[:, cols[i]] = values
+        out.append((int(k), float(np.mean(model.intervene(X, V, scale="raw") == y))))
     return out
 
 
