@@ -13,6 +13,7 @@ test: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m slow
 
 lint:
 	$(PYTHON) -m ruff check .
