@@ -6,28 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from scipy.special import softmax
 from scipy.stats import spearmanr
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from bottlekit.bottleneck._glm_saga import glm_saga_path, lambda_max
-
-
-@pytest.fixture(autouse=True)
-def _single_threaded():
-    """One torch and one BLAS thread: the problems here are tiny, and on a shared machine
-    extra threads only contend (measured 30x slower solver steps with two threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
-
 
 ALPHA = 0.99
 

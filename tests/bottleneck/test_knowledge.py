@@ -45,12 +45,6 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def _single_threaded():
-    with _one_thread():
-        yield
-
-
 # --------------------------------------------------------------- synthetic data
 def _problem(n=400, d=6, k=4, n_classes=3, seed=0, prior=None, label_noise=0.3):
     """Concepts are noisy signs of cosines with random directions; y depends on them."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from bottlekit.bottleneck import BaseConceptBottleneck
 from bottlekit.bottleneck.label_free import (
@@ -15,20 +14,6 @@ from bottlekit.bottleneck.label_free import (
     stratified_validation_split,
 )
 from bottlekit.concepts import ConceptBank
-
-
-@pytest.fixture(autouse=True)
-def _single_threaded():
-    """One torch and one BLAS thread: the problems here are tiny, and on a shared machine
-    extra threads only contend (measured 30x slower solver steps with two threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
-
 
 #: A small training budget for tests that only check argument handling.
 SMALL = dict(
