@@ -181,13 +181,20 @@ def section_neural(n: int, steps: int):
         )
 
 
-def _time(fn, repeat: int):
-    best = np.inf
+def _time_interleaved(runs: dict, repeat: int) -> dict:
+    """Best wall time of each run over ``repeat`` rounds, the runs taking turns.
+
+    Taking turns (bk, sklearn, npeet, ..., bk, sklearn, ...) exposes every estimator to
+    the same background load on a shared machine, so the ratios are steadier than when
+    each estimator's repeats run back to back.
+    """
+    best = dict.fromkeys(runs, np.inf)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        val = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, val
+        for key, fn in runs.items():
+            t0 = time.perf_counter()
+            _quiet(fn)
+            best[key] = min(best[key], time.perf_counter() - t0)
+    return best
 
 
 def _speed_runs(x, y, dims):
@@ -210,7 +217,10 @@ def _speed_runs(x, y, dims):
 
 
 def section_speed(sizes, repeat: int, budget_s: float):
-    print("\n### KSG wall time (best of repeats, seconds) and ratio fastest-peer / ours\n")
+    print(
+        "\n### KSG wall time (best of interleaved repeats, seconds) and ratio fastest-peer "
+        "/ ours\n"
+    )
     print(
         "| data | n | bk ksg n_jobs=1 | bk ksg n_jobs=2 | sklearn | npeet-plus | bmi KSG | "
         "fastest peer / bk (n_jobs=1) |"
@@ -223,18 +233,18 @@ def section_speed(sizes, repeat: int, budget_s: float):
             x = rng.standard_normal((n, dims))
             y = 0.6 * x + 0.8 * rng.standard_normal((n, dims))
             runs = _speed_runs(x, y, dims)
-            cells, times = {}, {}
+            cells, active = {}, {}
             for key, fn in runs.items():
                 if fn is None:
                     cells[key] = "n/a"
-                    continue
                 # skip a run predicted (from the smaller n, quadratic worst case) to exceed
                 # the budget
-                if key in last and last[key] * (n / last["n"]) ** 2 > budget_s:
+                elif key in last and last[key] * (n / last["n"]) ** 2 > budget_s:
                     cells[key] = f"skipped (>{budget_s:.0f} s predicted)"
-                    continue
-                t, _ = _quiet(_time, fn, repeat if n <= 20000 else 1)
-                times[key] = t
+                else:
+                    active[key] = fn
+            times = _time_interleaved(active, repeat if n <= 20000 else min(repeat, 2))
+            for key, t in times.items():
                 cells[key] = f"{t:.3f}"
                 last[key] = t
             last["n"] = n

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import digamma
 
+from ._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
@@ -23,6 +25,39 @@ def _check_jitter(jitter) -> float:
     if isinstance(jitter, bool) or not isinstance(jitter, numbers.Real) or not jitter >= 0:
         raise ValueError(f"jitter must be a number >= 0, got {jitter!r}")
     return float(jitter)
+
+
+def _count_marginal(X, radius, *, strict: bool, tree: str, n_jobs) -> np.ndarray:
+    r"""Max-norm neighbour counts :math:`\#\{j \ne i: \|x_j - x_i\|_\infty < r_i\}` (or ``<=``).
+
+    Marginals of one column, and of two columns with ``tree="kd"``, are counted without a
+    tree (:mod:`._chebyshev_counts`: sorting, plus a wavelet matrix in 2-D, where it is 2-4x
+    faster than scikit-learn's KDTree at n = 1e4..1e5), with the same rounding as the
+    distance ``|x_j - x_i|`` itself, so a neighbour exactly at ``r_i`` is counted exactly
+    when it should be. ``<`` is ``<=`` with the radius lowered to the next float.
+    """
+    r = np.nextafter(radius, 0.0) if strict else radius
+    if X.shape[1] == 1:
+        return chebyshev_counts_1d(X[:, 0], r)
+    if X.shape[1] == 2 and tree == "kd":
+        return chebyshev_counts_2d(X, r)
+    return count_within(X, radius, strict=strict, metric="chebyshev", tree=tree, n_jobs=n_jobs)
+
+
+def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_jobs):
+    """Counts for the X and Y marginals; on two threads when ``n_jobs != 1``.
+
+    Tree-free counts are numpy calls that release the GIL, so the two marginals overlap;
+    tree counts for d >= 3 thread over rows themselves and run one after the other.
+    """
+    opts = {"strict": strict, "tree": tree, "n_jobs": n_jobs}
+    fast = all(d == 1 or (d == 2 and tree == "kd") for d in (X.shape[1], Y.shape[1]))
+    if n_jobs in (None, 1) or not fast:
+        return _count_marginal(X, radius_x, **opts), _count_marginal(Y, radius_y, **opts)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fx = pool.submit(_count_marginal, X, radius_x, **opts)
+        ny = _count_marginal(Y, radius_y, **opts)
+        return fx.result(), ny
 
 
 class KSGMutualInformation:
@@ -48,6 +83,8 @@ class KSGMutualInformation:
     tree : {"kd", "ball"}, default="kd"
         ``"kd"``: :class:`scipy.spatial.cKDTree` (threads via ``n_jobs``);
         ``"ball"``: :class:`sklearn.neighbors.BallTree` (better for high dimension).
+        With ``"kd"``, marginals of two columns are counted without a tree (sorting and a
+        wavelet matrix, :mod:`bottlekit.estimators._chebyshev_counts`), with identical counts.
     standardize : bool, default=True
         Scale every column to unit variance first. MI is invariant to this, the max-norm
         is not, so without it the estimate depends on units.
@@ -119,18 +156,17 @@ class KSGMutualInformation:
         n = X.shape[0]
         Z = np.hstack([X, Y])
         dist, idx = kth_neighbor(Z, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
-        opts = {"metric": "chebyshev", "tree": self.tree, "n_jobs": self.n_jobs}
+        opts = {"tree": self.tree, "n_jobs": self.n_jobs}
         if self.algorithm == 1:
             eps = dist[:, -1]
-            nx = count_within(X, eps, strict=True, **opts)
-            ny = count_within(Y, eps, strict=True, **opts)
+            nx, ny = _count_marginals(X, Y, eps, eps, strict=True, **opts)
             mi = digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
         else:
             eps_x = np.max(np.abs(X[idx] - X[:, None, :]).max(axis=2), axis=1)
             eps_y = np.max(np.abs(Y[idx] - Y[:, None, :]).max(axis=2), axis=1)
             # At least the k neighbours lie within eps_x; guard against rounding at the edge.
-            nx = np.maximum(count_within(X, eps_x, strict=False, **opts), k)
-            ny = np.maximum(count_within(Y, eps_y, strict=False, **opts), k)
+            nx, ny = _count_marginals(X, Y, eps_x, eps_y, strict=False, **opts)
+            nx, ny = np.maximum(nx, k), np.maximum(ny, k)
             mi = digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny))
         self.mi_ = float(mi)
         self.n_samples_ = n

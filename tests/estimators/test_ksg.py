@@ -8,6 +8,7 @@ never by chance (a 4-sigma excursion has probability ~6e-5).
 
 import numpy as np
 import pytest
+from scipy.special import digamma
 
 from bottlekit.estimators import (
     DiscreteContinuousMutualInformation,
@@ -15,6 +16,7 @@ from bottlekit.estimators import (
     mi_permutation_test,
     mutual_information,
 )
+from bottlekit.estimators._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
 from bottlekit.estimators.ground_truth import (
     correlated_gaussian,
     gaussian_mi,
@@ -175,3 +177,73 @@ def test_ross_singleton_labels_are_dropped():
     est = DiscreteContinuousMutualInformation().fit(x, y)
     assert est.n_samples_ == 499
     assert set(est.classes_) == {0, 1, 7}
+
+
+def _brute_force_ksg(x, y, k, algorithm):
+    """KSG from the full distance matrices, straight from the definitions (O(n^2))."""
+    dx = np.abs(x[:, None, :] - x[None, :, :]).max(axis=2)
+    dy = np.abs(y[:, None, :] - y[None, :, :]).max(axis=2)
+    dz = np.maximum(dx, dy)
+    np.fill_diagonal(dz, np.inf)
+    rows = np.arange(len(x))[:, None]
+    neighbours = np.argsort(dz, axis=1, kind="stable")[:, :k]
+    n = len(x)
+    if algorithm == 1:
+        eps = dz[rows, neighbours[:, -1:]]
+        nx = (dx < eps).sum(axis=1) - 1  # the row itself has distance 0 < eps
+        ny = (dy < eps).sum(axis=1) - 1
+        return digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
+    eps_x = dx[rows, neighbours].max(axis=1, keepdims=True)
+    eps_y = dy[rows, neighbours].max(axis=1, keepdims=True)
+    nx = (dx <= eps_x).sum(axis=1) - 1
+    ny = (dy <= eps_y).sum(axis=1) - 1
+    return digamma(k) - 1 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny))
+
+
+@pytest.mark.parametrize("algorithm", [1, 2])
+@pytest.mark.parametrize("dims", [(1, 1), (2, 2), (2, 1), (3, 2)])
+def test_ksg_matches_brute_force(algorithm, dims):
+    # The neighbour counts are integers, so the fast paths (sorted arrays in 1-D, the
+    # wavelet matrix in 2-D, scikit-learn's KDTree in 3-D) must reproduce the O(n^2)
+    # definition exactly, including points exactly at distance eps (every row has one:
+    # its k-th neighbour); only the order of the final float sums may differ (1e-12).
+    # (tree="ball" is not exact at that edge: sklearn's BallTree bounds round.)
+    rng = np.random.default_rng(sum(dims) + algorithm)
+    x = rng.standard_normal((400, dims[0]))
+    y = 0.7 * x[:, : dims[1]] + rng.standard_normal((400, dims[1]))
+    est = KSGMutualInformation(k=4, algorithm=algorithm, standardize=False, jitter=0.0).fit(x, y)
+    assert est.mi_ == pytest.approx(_brute_force_ksg(x, y, 4, algorithm), abs=1e-12)
+
+
+def _brute_force_counts(X, radius):
+    d = np.abs(X[:, None, :] - X[None, :, :]).max(axis=2)
+    return (d <= radius[:, None]).sum(axis=1) - 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 300, 1500])
+def test_chebyshev_counts_2d_matches_brute_force(n):
+    # Radii equal to actual distances to random other points put a point exactly on the
+    # square's edge for every row (the hardest case for rounding), and the strict version
+    # (next float below) must then exclude it. Half of the data is rounded to create ties
+    # in each coordinate.
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 2)) * [1.0, 1e3]
+    X[: n // 2] = np.round(X[: n // 2], 1)
+    radius = np.abs(X[rng.integers(0, n, n)] - X).max(axis=1)
+    for r in (radius, np.nextafter(radius, 0.0), np.zeros(n), np.full(n, np.inf)):
+        np.testing.assert_array_equal(chebyshev_counts_2d(X, r), _brute_force_counts(X, r))
+        for col in (0, 1):
+            x = X[:, col : col + 1]
+            np.testing.assert_array_equal(
+                chebyshev_counts_1d(x[:, 0], r), _brute_force_counts(x, r)
+            )
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_ksg_threads_give_identical_low_dimensional_estimates(dim):
+    # n_jobs=2 counts the two marginals on two threads: same integers, same estimate.
+    x, y = correlated_gaussian(3000, 0.6, dim, random_state=19)
+    for algorithm in (1, 2):
+        one = KSGMutualInformation(algorithm=algorithm, random_state=0).fit(x, y).mi_
+        two = KSGMutualInformation(algorithm=algorithm, n_jobs=2, random_state=0).fit(x, y).mi_
+        assert one == two
