@@ -30,7 +30,6 @@ KnoBo has three parts; the numbers in parentheses are the reference code's defau
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_array
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
 
@@ -466,28 +466,6 @@ _PSEUDO = ("similarity", "class_prior")
 _ZERO_AS = ("no", "unknown")
 
 
-def _check_number(
-    value: Any,
-    name: str,
-    *,
-    integer: bool = False,
-    low: float = 0.0,
-    low_open: bool = True,
-    high: float | None = None,
-    high_open: bool = False,
-) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = f"{'>' if low_open else '>='} {low:g}"
-        hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
-        what = "an int" if integer else "a number"
-        raise ValueError(f"{name}: expected {what} {lo}{hi}, got {value!r}")
-
-
 def _check_labels(L: Any, n: int, k: int, name: str) -> np.ndarray:
     try:
         L = np.asarray(L, dtype=np.float64)
@@ -658,24 +636,33 @@ class KnowledgeCBM(BaseConceptBottleneck):
 
     def _check_params(self) -> None:
         if self.n_concepts is not None:
-            _check_number(self.n_concepts, "n_concepts", integer=True, low=1, low_open=False)
-        _check_number(self.prior_weight, "prior_weight", low_open=False)
+            check_number(self.n_concepts, "n_concepts", integer=True, low=1, low_open=False)
+        check_number(self.prior_weight, "prior_weight", low_open=False, low=0)
         if self.prior_zero not in _ZERO_AS:
             raise ValueError(f"prior_zero: expected one of {_ZERO_AS}, got {self.prior_zero!r}")
         if self.pseudo_labels not in _PSEUDO:
             raise ValueError(
                 f"pseudo_labels: expected one of {_PSEUDO}, got {self.pseudo_labels!r}"
             )
-        _check_number(self.pseudo_label_quantile, "pseudo_label_quantile", high=0.5)
-        _check_number(self.grounding_C, "grounding_C")
-        _check_number(self.learning_rate, "learning_rate")
-        _check_number(self.max_epochs, "max_epochs", integer=True)
-        _check_number(self.batch_size, "batch_size", integer=True)
-        _check_number(
-            self.validation_fraction, "validation_fraction", low_open=False, high=1, high_open=True
+        check_number(
+            self.pseudo_label_quantile, "pseudo_label_quantile", high=0.5, low=0, low_open=True
+        )
+        check_number(self.grounding_C, "grounding_C", low=0, low_open=True)
+        check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_number(self.max_epochs, "max_epochs", integer=True, low=0, low_open=True)
+        check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
+        check_number(
+            self.validation_fraction,
+            "validation_fraction",
+            low_open=False,
+            high=1,
+            high_open=True,
+            low=0,
         )
         if self.n_iter_no_change is not None:
-            _check_number(self.n_iter_no_change, "n_iter_no_change", integer=True)
+            check_number(
+                self.n_iter_no_change, "n_iter_no_change", integer=True, low=0, low_open=True
+            )
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
 

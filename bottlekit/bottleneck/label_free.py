@@ -19,7 +19,6 @@ Three steps, as in the reference ``train_cbm.py`` (``Trustworthy-ML-Lab/Label-fr
 
 from __future__ import annotations
 
-import numbers
 import time
 from typing import Any
 
@@ -28,6 +27,7 @@ import torch
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import cpu_threads_for, glm_saga_path
+from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
 
@@ -191,28 +191,6 @@ def fit_projection(
         with torch.no_grad():
             sim = (Uv * _unit_cubes(Xv @ best_W.T)).sum(0)
     return best_W.cpu().numpy(), sim.cpu().numpy(), best_step
-
-
-def _check_number(
-    value: Any,
-    name: str,
-    *,
-    low: float,
-    high: float | None = None,
-    integer: bool = False,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        what = "an int" if integer else "a number"
-        lo = f"{'(' if low_open else '['}{low}"
-        hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
-        raise ValueError(f"{name}: expected {what} in {lo}, {hi}, got {value!r}")
 
 
 class LabelFreeCBM(BaseConceptBottleneck):
@@ -392,26 +370,26 @@ class LabelFreeCBM(BaseConceptBottleneck):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        _check_number(self.projection_steps, "projection_steps", low=1, integer=True)
-        _check_number(self.projection_lr, "projection_lr", low=0, low_open=True)
-        _check_number(
+        check_number(self.projection_steps, "projection_steps", low=1, integer=True)
+        check_number(self.projection_lr, "projection_lr", low=0, low_open=True)
+        check_number(
             self.validation_fraction, "validation_fraction", low=0, high=1,
             low_open=True, high_open=True,
         )  # fmt: skip
         if self.interpretability_cutoff is not None:
-            _check_number(self.interpretability_cutoff, "interpretability_cutoff", low=-1, high=1)
+            check_number(self.interpretability_cutoff, "interpretability_cutoff", low=-1, high=1)
         if self.max_nonzero_per_class is not None:
-            _check_number(self.max_nonzero_per_class, "max_nonzero_per_class", low=1, integer=True)
+            check_number(self.max_nonzero_per_class, "max_nonzero_per_class", low=1, integer=True)
         if self.lam is not None:
-            _check_number(self.lam, "lam", low=0)
-        _check_number(self.alpha, "alpha", low=0, high=1, low_open=True)
-        _check_number(self.step_size, "step_size", low=0, low_open=True)
-        _check_number(self.n_lambdas, "n_lambdas", low=1, integer=True)
-        _check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
-        _check_number(self.max_epochs, "max_epochs", low=1, integer=True)
-        _check_number(self.tol, "tol", low=0)
+            check_number(self.lam, "lam", low=0)
+        check_number(self.alpha, "alpha", low=0, high=1, low_open=True)
+        check_number(self.step_size, "step_size", low=0, low_open=True)
+        check_number(self.n_lambdas, "n_lambdas", low=1, integer=True)
+        check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
+        check_number(self.max_epochs, "max_epochs", low=1, integer=True)
+        check_number(self.tol, "tol", low=0)
         if self.batch_size is not None:
-            _check_number(self.batch_size, "batch_size", low=1, integer=True)
+            check_number(self.batch_size, "batch_size", low=1, integer=True)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
         resolve_device(self.device)

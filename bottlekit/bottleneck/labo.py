@@ -34,23 +34,13 @@ import torch.nn.functional as F
 from scipy.special import softmax
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device, torch_threads
 
 __all__ = ["LaBo", "initial_association", "stratified_validation_split", "train_association"]
 
 EARLY_STOPPING_METRICS = ("accuracy", "loss")
-
-
-def _check_number(
-    value: Any, name: str, *, integer: bool = False, low: float = 0.0, strict: bool = True
-) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if strict else value >= low)
-    if not ok:
-        what = "an int" if integer else "a finite number"
-        raise ValueError(f"{name}: expected {what} {'>' if strict else '>='} {low}, got {value!r}")
 
 
 def initial_association(
@@ -471,12 +461,12 @@ class LaBo(BaseConceptBottleneck):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        _check_number(self.logit_scale, "logit_scale")
-        _check_number(self.init_value, "init_value", strict=False)
-        _check_number(self.learning_rate, "learning_rate")
-        _check_number(self.batch_size, "batch_size", integer=True)
-        _check_number(self.max_epochs, "max_epochs", integer=True, strict=False)
-        _check_number(self.patience, "patience", integer=True)
+        check_number(self.logit_scale, "logit_scale", low=0, low_open=True)
+        check_number(self.init_value, "init_value", low=0, low_open=False)
+        check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
+        check_number(self.max_epochs, "max_epochs", integer=True, low=0, low_open=False)
+        check_number(self.patience, "patience", integer=True, low=0, low_open=True)
         vf = self.validation_fraction
         if not (isinstance(vf, numbers.Real) and not isinstance(vf, bool) and 0 <= vf < 1):
             raise ValueError(f"validation_fraction: expected a number in [0, 1), got {vf!r}")
@@ -485,8 +475,8 @@ class LaBo(BaseConceptBottleneck):
                 f"early_stopping_metric: expected one of {EARLY_STOPPING_METRICS}, "
                 f"got {self.early_stopping_metric!r}"
             )
-        _check_number(self.l1_penalty, "l1_penalty", strict=False)
-        _check_number(self.diversity_penalty, "diversity_penalty", strict=False)
+        check_number(self.l1_penalty, "l1_penalty", low=0, low_open=False)
+        check_number(self.diversity_penalty, "diversity_penalty", low=0, low_open=False)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
 

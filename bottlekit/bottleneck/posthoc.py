@@ -18,19 +18,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device, torch_threads
 
 __all__ = ["PosthocCBM"]
-
-
-def _positive(value: Any, name: str, integer: bool = False, zero: bool = False) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    ok = ok and (value >= 0 if zero else value > 0)
-    if not ok:
-        what = "an int" if integer else "a number"
-        raise ValueError(f"{name}: expected {what} {'>= 0' if zero else '> 0'}, got {value!r}")
 
 
 class PosthocCBM(BaseConceptBottleneck):
@@ -130,17 +122,19 @@ class PosthocCBM(BaseConceptBottleneck):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        _positive(self.lam, "lam", zero=True)
+        check_number(self.lam, "lam", low=0, low_open=False)
         if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
             raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
-        _positive(self.max_iter, "max_iter", integer=True)
-        _positive(self.tol, "tol", zero=True)
+        check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
+        check_number(self.tol, "tol", low=0, low_open=False)
         if not isinstance(self.residual, (bool, np.bool_)):
             raise ValueError(f"residual: expected True or False, got {self.residual!r}")
-        _positive(self.residual_lr, "residual_lr")
-        _positive(self.residual_epochs, "residual_epochs", integer=True)
-        _positive(self.residual_batch_size, "residual_batch_size", integer=True)
-        _positive(self.residual_l2, "residual_l2", zero=True)
+        check_number(self.residual_lr, "residual_lr", low=0, low_open=True)
+        check_number(self.residual_epochs, "residual_epochs", integer=True, low=0, low_open=True)
+        check_number(
+            self.residual_batch_size, "residual_batch_size", integer=True, low=0, low_open=True
+        )
+        check_number(self.residual_l2, "residual_l2", low=0, low_open=False)
 
     # ------------------------------------------------------------------ fit
     def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
