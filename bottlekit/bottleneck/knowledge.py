@@ -40,6 +40,7 @@ from sklearn.utils import check_array
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
+from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
 
@@ -370,17 +371,10 @@ def train_prior_head(
     device = torch.device(device)
     n, k = A.shape
     # validation split, stratified per class, at least one example of each class kept
-    val_idx = np.zeros(0, dtype=int)
     if validation_fraction > 0:
-        parts = []
-        for c in range(n_classes):
-            members = rng.permutation(np.flatnonzero(y == c))
-            m = round(validation_fraction * len(members))
-            parts.append(members[: min(m, len(members) - 1)])
-        val_idx = np.sort(np.concatenate(parts)).astype(int)
-    train_mask = np.ones(n, dtype=bool)
-    train_mask[val_idx] = False
-    tr_idx = np.flatnonzero(train_mask)
+        tr_idx, val_idx = stratified_validation_split(y, n_classes, validation_fraction, rng)
+    else:
+        tr_idx, val_idx = np.arange(n), np.zeros(0, dtype=np.int64)
 
     At = torch.as_tensor(A, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
