@@ -83,19 +83,22 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
             )
         return self.backbone
 
-    def embed(self, images: Any) -> np.ndarray:
-        """Embeddings of ``images`` by the fitted backbone (through the cache)."""
+    def _embed_with(self, backbone: Any, images: Any) -> np.ndarray:
         from bottlekit.cache import embed
 
-        check_is_fitted(self, "model_")
         return embed(
-            self.backbone_,
+            backbone,
             images,
             cache=self.cache,
             cache_dir=self.cache_dir,
             batch_size=self.batch_size,
             progress=self.progress,
         )
+
+    def embed(self, images: Any) -> np.ndarray:
+        """Embeddings of ``images`` by the fitted backbone (through the cache)."""
+        check_is_fitted(self, "model_")
+        return self._embed_with(self.backbone_, images)
 
     def fit(self, images: Any, y: Any, **fit_params: Any) -> BottleneckClassifier:
         """Embed ``images`` and fit a clone of ``model`` on the embeddings.
@@ -112,8 +115,6 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from bottlekit.cache import embed
-
         if not isinstance(self.model, BaseConceptBottleneck):
             raise TypeError(
                 f"model: expected a bottlekit concept-bottleneck model, got {type(self.model)}"
@@ -122,14 +123,7 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
         concepts = self.model.concepts
         if getattr(concepts, "backbone_id", "random") != "random":
             concepts.check_backbone(backbone)
-        X = embed(
-            backbone,
-            images,
-            cache=self.cache,
-            cache_dir=self.cache_dir,
-            batch_size=self.batch_size,
-            progress=self.progress,
-        )
+        X = self._embed_with(backbone, images)
         y = np.asarray(y)
         if len(y) != len(X):
             raise ValueError(f"y has {len(y)} labels for {len(X)} images")
