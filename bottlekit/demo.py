@@ -42,7 +42,7 @@ def _top_concepts(model: Any, cls: int, k: int = 3) -> list[str]:
     return [model.concept_names_[j] for j in order]
 
 
-def _write_report(folder: Path, data, results, edit, quiet: bool) -> Path:
+def _write_report(folder: Path, data, results, edit) -> Path:
     """Plots + results.json + index.html in ``folder`` (each file written atomically)."""
     import io
 
@@ -92,10 +92,6 @@ def _write_report(folder: Path, data, results, edit, quiet: bool) -> Path:
         "editing.png",
         f"Pruning {', '.join(edit['pruned']) or 'nothing'} from PCBM.",
     )
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-
     summary = {
         "models": [
             {
@@ -210,7 +206,7 @@ def run_demo(
         print(f"  {s:<8} {b:.3f} -> {a:.3f}  ({100 * (a - b):+.1f} points)")
 
     if out is not None:
-        page = _write_report(Path(out), data, results, edit, quiet)
+        page = _write_report(Path(out), data, results, edit)
         print(f"\nReport: {page} (open it in a browser)")
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
