@@ -575,7 +575,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         from safetensors import safe_open
 
-        from bottlekit.concepts import random_concepts
+        from bottlekit.concepts.random_concepts import RandomConcepts
 
         path = Path(path)
         if not path.is_file():
@@ -602,7 +602,11 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             }
             concepts = ConceptBank.from_state(bank_arrays, spec["bank"], source=repr(str(path)))
         else:
-            concepts = getattr(random_concepts, spec["spec"])(**spec["args"])
+            if spec.get("spec") != "RandomConcepts":
+                raise ValueError(
+                    f"{str(path)!r} names an unknown concept specification {spec.get('spec')!r}"
+                )
+            concepts = RandomConcepts(**spec["args"])
         params = {k: _from_json(v) for k, v in meta["params"].items()}
         model = klass(concepts=concepts, **params)
         for key, value in meta["state"].items():
