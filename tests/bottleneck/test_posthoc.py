@@ -248,3 +248,20 @@ def test_class_prior_alignment():
     np.testing.assert_array_equal(align_class_prior(bank, np.array([1, 2])), [[0, 1], [1, 1]])
     with pytest.raises(ValueError, match="class prior"):
         align_class_prior(bank, np.array(["x", "w"]))
+
+
+def test_load_rejects_an_unknown_concept_specification(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    X, y, _ = _problem(n=120)
+    path = PosthocCBM(RandomConcepts(4), random_state=0).fit(X, y).save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="np") as fh:
+        meta = json.loads(fh.metadata()["bottlekit"])
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    meta["concepts"]["spec"] = "random_bank"  # a function of the module, not the spec class
+    save_file(tensors, str(path), metadata={"bottlekit": json.dumps(meta)})
+    with pytest.raises(ValueError, match="unknown concept specification 'random_bank'"):
+        PosthocCBM.load(path)
