@@ -1,65 +1,101 @@
-"""Exact max-norm radius counts for one- and two-dimensional points, without a tree.
+r"""Exact max-norm radius counts for one- and two-dimensional points, without a tree.
 
-KSG spends most of its time counting marginal neighbours. For low-dimensional marginals
-these helpers replace the trees of :mod:`._neighbors` (which remain for d >= 3). For
-every row ``i`` we need, in two dimensions,
+KSG spends much of its time counting marginal neighbours. For marginals of one or two
+coordinates these helpers replace the tree of :mod:`._maxnorm_tree` (used for d >= 3).
+For every row ``i`` we need, in two dimensions,
 
-.. math:: c_i = \\#\\{j \\ne i : \\max(|a_j - a_i|, |b_j - b_i|) \\le r_i\\},
+.. math:: c_i = \#\{j \ne i : \max(|a_j - a_i|, |b_j - b_i|) \le r_i\},
 
-i.e. the number of points in a square of half-side :math:`r_i`. The square is the product of
-two intervals, and each interval is a contiguous run of positions once the points are
-sorted by that coordinate. Writing :math:`p_j` for the position of point ``j`` in the
-order of ``a`` and :math:`q_j` for its rank in ``b``, the count becomes an orthogonal range
-count on a permutation,
+the number of points in a square of half-side :math:`r_i`. The square is the product of two
+intervals, and each interval is a contiguous run of positions once the points are sorted
+by that coordinate (found by binary search on the exact test ``abs(v - c) <= r``, which is
+monotone along the sorted values since rounding is). Writing :math:`q_p` for the rank in
+``b`` of the point at position ``p`` of the order of ``a``, the count becomes an
+orthogonal range count on a permutation,
 
-.. math:: c_i + 1 = \\#\\{p \\in [s_i, e_i) : q(p) \\in [u_i, v_i)\\},
+.. math:: c_i + 1 = \#\{p \in [s_i, e_i) : q_p \in [u_i, v_i)\}
+          = F(e_i; u_i, v_i) - F(s_i; u_i, v_i),
 
-answered for all rows at once, one bit of :math:`q` per step, by a *wavelet matrix*
-(Claude, Navarro & Ordóñez 2015): O(n log n) memory and time, every step a vectorised
-gather. The intervals use the same floating-point test as scikit-learn's KDTree,
-``abs(a_j - a_i) <= r_i``, so the counts are identical to ``KDTree.query_radius(...,
-count_only=True)`` with the Chebyshev metric, and to the O(n^2) definition even for a
-point exactly at distance ``r_i`` (in KSG every row has one: its k-th neighbour).
+with :math:`F(t; u, v) = \#\{p < t : u \le q_p < v\}`. All of them are answered in one sweep
+over ``p`` that inserts :math:`q_p` into a Fenwick tree (Fenwick 1994) and reads ``F`` at
+each interval end as the sweep passes it: O(n log n) time, O(n) memory. The counts equal
+``KDTree(X, metric="chebyshev").query_radius(X, r, count_only=True) - 1`` and the O(n^2)
+definition, even for a point at exactly distance ``r_i`` (in KSG every row has one: its
+k-th neighbour).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 __all__ = ["chebyshev_counts_1d", "chebyshev_counts_2d"]
 
 
-def _interval_within(
-    sorted_values: np.ndarray, centres: np.ndarray, radius: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Positions ``[lo, hi)`` of ``sorted_values`` with ``abs(value - centre) <= radius``.
+@numba.njit(nogil=True, cache=True)
+def _intervals(sorted_values, radius):  # pragma: no cover - compiled
+    """Positions ``[lo_p, hi_p)`` of ``sorted_values`` within ``radius[p]`` of entry ``p``.
 
-    The set is contiguous: ``fl(v - c)`` is non-decreasing in ``v`` (rounding is monotone)
-    and ``fl(v - c) = -fl(c - v)``. ``searchsorted`` on ``c - r`` and ``c + r`` finds the
-    ends up to rounding of the sums; the ends are then moved one position at a time until
-    the exact test holds (one or two steps, only for the rows where the sums rounded).
+    ``abs(v - c) <= r`` is false-then-true left of ``c``'s position and true-then-false
+    right of it, so two binary searches on the test itself give the exact ends.
     """
     n = sorted_values.shape[0]
-    lo = np.searchsorted(sorted_values, centres - radius, side="left")
-    hi = np.searchsorted(sorted_values, centres + radius, side="right")
-
-    def inside(pos, rows):
-        return np.abs(sorted_values[pos] - centres[rows]) <= radius[rows]
-
-    def move(ends, step, limit, want_inside, offset):
-        # Step ends[rows] by `step` while the element at ends + offset is (not) inside.
-        rows = np.flatnonzero(ends != limit)
-        while rows.size:
-            ok = inside(ends[rows] + offset, rows) == want_inside
-            rows = rows[ok]
-            ends[rows] += step
-            rows = rows[ends[rows] != limit]
-
-    move(hi, +1, n, True, 0)  # hi stopped before an inside point: extend
-    move(hi, -1, 0, False, -1)  # hi - 1 is outside: shrink
-    move(lo, -1, 0, True, -1)  # lo - 1 is inside: extend
-    move(lo, +1, n, False, 0)  # lo is outside: shrink
+    lo = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    for p in range(n):
+        c, r = sorted_values[p], radius[p]
+        a, b = 0, p  # first position in [0, p] inside
+        while a < b:
+            m = (a + b) // 2
+            if abs(sorted_values[m] - c) <= r:
+                b = m
+            else:
+                a = m + 1
+        lo[p] = a
+        a, b = p + 1, n  # first position in [p + 1, n] outside
+        while a < b:
+            m = (a + b) // 2
+            if abs(sorted_values[m] - c) <= r:
+                a = m + 1
+            else:
+                b = m
+        hi[p] = a
     return lo, hi
+
+
+@numba.njit(nogil=True, cache=True)
+def _range_counts(q, s, e, u, v):  # pragma: no cover - compiled
+    """``#{p in [s_i, e_i): u_i <= q_p < v_i}`` for every i, by one Fenwick-tree sweep."""
+    n, m = q.shape[0], s.shape[0]
+    # Queries bucketed by the sweep position at which each end is read (linked lists).
+    head = np.full((2, n + 1), -1, np.int64)
+    link = np.empty((2, m), np.int64)
+    for i in range(m):
+        link[0, i], head[0, s[i]] = head[0, s[i]], i
+        link[1, i], head[1, e[i]] = head[1, e[i]], i
+    fenwick = np.zeros(n + 1, np.int64)
+    out = np.zeros(m, np.int64)
+    for t in range(n + 1):
+        for side in range(2):  # 0: the range starts here (subtract), 1: it ends here (add)
+            i = head[side, t]
+            while i >= 0:
+                f = 0
+                x = v[i]
+                while x > 0:
+                    f += fenwick[x]
+                    x -= x & -x
+                x = u[i]
+                while x > 0:
+                    f -= fenwick[x]
+                    x -= x & -x
+                out[i] += f if side == 1 else -f
+                i = link[side, i]
+        if t < n:
+            x = q[t] + 1
+            while x <= n:
+                fenwick[x] += 1
+                x += x & -x
+    return out
 
 
 def chebyshev_counts_1d(x: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -86,50 +122,11 @@ def chebyshev_counts_1d(x: np.ndarray, radius: np.ndarray) -> np.ndarray:
     >>> chebyshev_counts_1d(np.array([0.0, 0.3, 1.0]), np.array([0.3, 0.1, 0.7])).tolist()
     [1, 0, 1]
     """
-    order = np.argsort(x, kind="stable")
-    x_sorted = x[order]
-    lo, hi = _interval_within(x_sorted, x_sorted, radius[order])
+    order = np.argsort(x)
+    lo, hi = _intervals(np.ascontiguousarray(x[order]), np.ascontiguousarray(radius[order]))
     counts = np.empty(x.shape[0], dtype=np.int64)
     counts[order] = hi - lo - 1  # the entry itself is always inside
     return counts
-
-
-class _WaveletMatrix:
-    r"""Counts :math:`\#\{p \in [s, e) : q_p < v\}` for a sequence ``q`` of ints in [0, 2^L).
-
-    Level ``l`` (from the top bit down) stably partitions the current sequence by bit
-    ``l``, zeros first, and stores where every prefix boundary ends up: ``z(p)``, the
-    number of zeros before ``p``, and ``Z + o(p)``, with ``Z`` the total number of zeros and
-    ``o(p) = p - z(p)`` the ones before ``p``. A query follows the bits of ``v``: where the
-    bit is 0 the range ``[s, e)`` moves to ``[z(s), z(e))``; where it is 1 the entries of
-    the range with a 0 at this bit are all smaller than ``v`` and are counted,
-    ``(e - s) - (o(e) - o(s))``, and the range moves to ``[Z + o(s), Z + o(e))``.
-    """
-
-    def __init__(self, q: np.ndarray, n_bits: int):
-        n = q.shape[0]
-        self.stride = n + 1
-        self.levels = []
-        for bit in reversed(range(n_bits)):
-            is_one = ((q >> bit) & 1).astype(bool)
-            # targets[0, p] = z(p), targets[1, p] = Z + o(p), for p = 0..n
-            targets = np.zeros((2, n + 1), dtype=q.dtype)
-            np.cumsum(is_one, out=targets[1, 1:])
-            targets[0] = np.arange(n + 1, dtype=q.dtype) - targets[1]
-            targets[1] += targets[0, -1]
-            self.levels.append((bit, targets.ravel()))
-            q = np.concatenate([q[~is_one], q[is_one]])
-
-    def count_less(self, start: np.ndarray, stop: np.ndarray, bound: np.ndarray) -> np.ndarray:
-        count = np.zeros_like(start)
-        s, e = start, stop
-        for bit, targets in self.levels:
-            one = (bound >> bit) & 1
-            row = one * self.stride
-            s_next, e_next = targets[row + s], targets[row + e]
-            count += one * ((e - s) - (e_next - s_next))
-            s, e = s_next, e_next
-        return count
 
 
 def chebyshev_counts_2d(X: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -156,25 +153,13 @@ def chebyshev_counts_2d(X: np.ndarray, radius: np.ndarray) -> np.ndarray:
     [3, 0, 0, 1]
     """
     n = X.shape[0]
-    a, b = X[:, 0], X[:, 1]
-    order_a = np.argsort(a, kind="stable")
-    order_b = np.argsort(b, kind="stable")
-    index = np.int32 if n < 2**30 else np.int64  # 32 bits halve the memory traffic
-    rank_b = np.empty(n, dtype=index)
-    rank_b[order_b] = np.arange(n, dtype=index)
-    # Each interval is searched with its centres in sorted order (binary searches then
-    # touch neighbouring memory: 2x faster than in data order), and the queries run in
-    # the order of `a`, so that the top levels of the wavelet matrix gather from nearly
-    # consecutive addresses.
-    a_sorted, b_sorted = a[order_a], b[order_b]
-    s, e = _interval_within(a_sorted, a_sorted, radius[order_a])
-    u, v = _interval_within(b_sorted, b_sorted, radius[order_b])
+    radius = np.asarray(radius, dtype=np.float64)
+    order_a, order_b = np.argsort(X[:, 0]), np.argsort(X[:, 1])
+    rank_b = np.empty(n, dtype=np.int64)
+    rank_b[order_b] = np.arange(n)
+    s, e = _intervals(np.ascontiguousarray(X[order_a, 0]), radius[order_a])
+    u, v = _intervals(np.ascontiguousarray(X[order_b, 1]), radius[order_b])
     q = rank_b[order_a]  # b-rank of the point at each a-position
-    s, e, u, v = s.astype(index), e.astype(index), u[q].astype(index), v[q].astype(index)
-    matrix = _WaveletMatrix(q, max(1, int(n).bit_length()))
-    both = matrix.count_less(
-        np.concatenate([s, s]), np.concatenate([e, e]), np.concatenate([v, u])
-    )
     counts = np.empty(n, dtype=np.int64)
-    counts[order_a] = both[:n] - both[n:] - 1  # the row itself is always inside
+    counts[order_a] = _range_counts(q, s, e, u[q], v[q]) - 1  # the row itself is inside
     return counts

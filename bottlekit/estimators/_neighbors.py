@@ -1,10 +1,10 @@
 """Nearest-neighbour queries under the max-norm (Chebyshev) or Euclidean metric.
 
-Shared by the k-NN estimators (KSG, Ross, Kozachenko–Leonenko). With ``tree="kd"`` the
-k-NN query uses :class:`scipy.spatial.cKDTree` (multi-threaded through ``workers``) and
-radius counts use :class:`sklearn.neighbors.KDTree` (faster for the max-norm); ``"ball"``
-uses :class:`sklearn.neighbors.BallTree` for both. Radius counts on a single coordinate
-use a sorted array and binary search, which is exact and much faster than any tree.
+Shared by the k-NN estimators (KSG, Ross, Kozachenko–Leonenko). With ``tree="kd"``,
+max-norm queries use the compiled tree of :mod:`._maxnorm_tree` (radius counts on one or
+two coordinates use the tree-free exact counts of :mod:`._chebyshev_counts`), Euclidean
+ones :class:`scipy.spatial.cKDTree`; ``"ball"`` uses :class:`sklearn.neighbors.BallTree`
+(better in high dimension). All give the same neighbours and counts.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def kth_neighbor(
     idx : ndarray of shape (n, k)
     """
     _check_tree(tree)
+    if tree == "kd" and metric == "chebyshev":
+        from ._maxnorm_tree import MaxNormTree  # numba: imported on first use
+
+        return MaxNormTree(Z).knn(k, n_jobs=n_jobs)
     if tree == "kd":
         index = cKDTree(Z)
         # Query the points in the tree's own leaf order: consecutive queries then walk the
@@ -79,25 +83,31 @@ def count_within(
     """
     _check_tree(tree)
     radius = np.asarray(radius, dtype=np.float64)
-    n = X.shape[0]
-    if X.shape[1] == 1:
-        # One coordinate: both metrics are |x_j - x_i|; an exact tree-free count (the
-        # sorted-interval shortcut x_i + r can round past x_j when r is itself a distance)
-        from bottlekit.estimators._chebyshev_counts import chebyshev_counts_1d
-
-        counts = chebyshev_counts_1d(X[:, 0], np.nextafter(radius, 0.0) if strict else radius)
-        if strict:
-            counts[radius <= 0] = 0
-        return counts
+    d = X.shape[1]
+    # Trees count `<=`; `<` is `<=` with each radius lowered to the next float below it.
     r = np.nextafter(radius, 0.0) if strict else radius
-    # Radius counts use scikit-learn's trees: for the max-norm its KDTree counts 2-8x
-    # faster than cKDTree.query_ball_point(p=inf) (measured, n=2e4, d=2..5), while cKDTree
-    # is the faster one for the k-NN query. Queries release the GIL, so chunks of rows run
-    # on threads when n_jobs > 1.
+    from ._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
+    from ._maxnorm_tree import MaxNormTree
+
+    if d == 1:
+        # One coordinate: both metrics are |x_j - x_i|.
+        counts = chebyshev_counts_1d(X[:, 0], r)
+    elif tree == "kd" and metric == "chebyshev":
+        counts = chebyshev_counts_2d(X, r) if d == 2 else MaxNormTree(X).count_within(r, n_jobs)
+    else:
+        counts = _sklearn_counts(X, r, metric=metric, tree=tree, n_jobs=n_jobs)
+    if strict:
+        counts[radius <= 0] = 0  # nextafter(0, 0) is 0, which would count duplicates
+    return counts
+
+
+def _sklearn_counts(X, r, *, metric: str, tree: str, n_jobs) -> np.ndarray:
+    """``count_within`` through scikit-learn's trees (Euclidean, or ``tree="ball"``)."""
     from sklearn.neighbors import BallTree, KDTree
 
+    n = X.shape[0]
     index = (KDTree if tree == "kd" else BallTree)(X, leaf_size=8, metric=metric)
-    order = np.asarray(index.get_arrays()[1])  # tree order again, for cache locality
+    order = np.asarray(index.get_arrays()[1])  # tree order, for cache locality
     Xo, ro = X[order], r[order]
     workers = _workers(n_jobs)
     if workers < 0:
@@ -105,6 +115,7 @@ def count_within(
     if workers <= 1 or n < 2000:
         counts_o = index.query_radius(Xo, ro, count_only=True)
     else:
+        # Queries release the GIL: chunks of rows run on threads.
         bounds = np.linspace(0, n, workers + 1).astype(int)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = pool.map(
@@ -116,9 +127,7 @@ def count_within(
             counts_o = np.concatenate(list(parts))
     counts = np.empty(n, dtype=np.int64)
     counts[order] = counts_o
-    counts = np.asarray(counts, dtype=np.int64) - 1  # remove the point itself
-    assert counts.shape == (n,)
-    return counts
+    return counts - 1  # remove the point itself
 
 
 def normal_scores(X: np.ndarray) -> np.ndarray:

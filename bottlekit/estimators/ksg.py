@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.special import digamma
 
-from ._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
@@ -27,36 +26,20 @@ def _check_jitter(jitter) -> float:
     return float(jitter)
 
 
-def _count_marginal(X, radius, *, strict: bool, tree: str, n_jobs) -> np.ndarray:
-    r"""Max-norm neighbour counts :math:`\#\{j \ne i: \|x_j - x_i\|_\infty < r_i\}` (or ``<=``).
-
-    Marginals of one column, and of two columns with ``tree="kd"``, are counted without a
-    tree (:mod:`._chebyshev_counts`: sorting, plus a wavelet matrix in 2-D, where it is 2-4x
-    faster than scikit-learn's KDTree at n = 1e4..1e5), with the same rounding as the
-    distance ``|x_j - x_i|`` itself, so a neighbour exactly at ``r_i`` is counted exactly
-    when it should be. ``<`` is ``<=`` with the radius lowered to the next float.
-    """
-    r = np.nextafter(radius, 0.0) if strict else radius
-    if X.shape[1] == 1:
-        return chebyshev_counts_1d(X[:, 0], r)
-    if X.shape[1] == 2 and tree == "kd":
-        return chebyshev_counts_2d(X, r)
-    return count_within(X, radius, strict=strict, metric="chebyshev", tree=tree, n_jobs=n_jobs)
-
-
 def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_jobs):
-    """Counts for the X and Y marginals; on two threads when ``n_jobs != 1``.
+    """Max-norm neighbour counts in the X and Y marginals (:func:`._neighbors.count_within`).
 
-    Tree-free counts are numpy calls that release the GIL, so the two marginals overlap;
-    tree counts for d >= 3 thread over rows themselves and run one after the other.
+    With ``n_jobs != 1`` the two marginals run on two threads when each is a single
+    (sequential) sweep, i.e. of one or two coordinates; tree counts (d >= 3) thread over
+    rows themselves and run one after the other.
     """
-    opts = {"strict": strict, "tree": tree, "n_jobs": n_jobs}
-    fast = all(d == 1 or (d == 2 and tree == "kd") for d in (X.shape[1], Y.shape[1]))
-    if n_jobs in (None, 1) or not fast:
-        return _count_marginal(X, radius_x, **opts), _count_marginal(Y, radius_y, **opts)
+    opts = {"strict": strict, "metric": "chebyshev", "tree": tree, "n_jobs": n_jobs}
+    sweeps = tree == "kd" and max(X.shape[1], Y.shape[1]) <= 2
+    if n_jobs in (None, 1) or not sweeps:
+        return count_within(X, radius_x, **opts), count_within(Y, radius_y, **opts)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fx = pool.submit(_count_marginal, X, radius_x, **opts)
-        ny = _count_marginal(Y, radius_y, **opts)
+        fx = pool.submit(count_within, X, radius_x, **opts)
+        ny = count_within(Y, radius_y, **opts)
         return fx.result(), ny
 
 
@@ -81,10 +64,12 @@ class KSGMutualInformation:
     algorithm : {1, 2}, default=1
         KSG algorithm (1 has lower bias for high MI in low dimension, 2 lower variance).
     tree : {"kd", "ball"}, default="kd"
-        ``"kd"``: :class:`scipy.spatial.cKDTree` (threads via ``n_jobs``);
+        ``"kd"``: a compiled max-norm k-d tree (:mod:`bottlekit.estimators._maxnorm_tree`,
+        threads via ``n_jobs``), with marginals of one or two columns counted without a
+        tree (binary searches and a Fenwick-tree sweep,
+        :mod:`bottlekit.estimators._chebyshev_counts`);
         ``"ball"``: :class:`sklearn.neighbors.BallTree` (better for high dimension).
-        With ``"kd"``, marginals of two columns are counted without a tree (sorting and a
-        wavelet matrix, :mod:`bottlekit.estimators._chebyshev_counts`), with identical counts.
+        Both give identical neighbours and counts.
     standardize : bool, default=True
         Scale every column to unit variance first. MI is invariant to this, the max-norm
         is not, so without it the estimate depends on units.

@@ -203,8 +203,9 @@ def _brute_force_ksg(x, y, k, algorithm):
 @pytest.mark.parametrize("algorithm", [1, 2])
 @pytest.mark.parametrize("dims", [(1, 1), (2, 2), (2, 1), (3, 2)])
 def test_ksg_matches_brute_force(algorithm, dims):
-    # The neighbour counts are integers, so the fast paths (sorted arrays in 1-D, the
-    # wavelet matrix in 2-D, scikit-learn's KDTree in 3-D) must reproduce the O(n^2)
+    # The neighbour counts are integers, so the fast paths (binary searches in 1-D, the
+    # Fenwick-tree sweep in 2-D, the compiled max-norm tree in 3-D and for the joint k-NN)
+    # must reproduce the O(n^2)
     # definition exactly, including points exactly at distance eps (every row has one:
     # its k-th neighbour); only the order of the final float sums may differ (1e-12).
     # (tree="ball" is not exact at that edge: sklearn's BallTree bounds round.)
