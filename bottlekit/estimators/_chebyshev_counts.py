@@ -37,29 +37,40 @@ def _intervals(sorted_values, radius):  # pragma: no cover - compiled
     """Positions ``[lo_p, hi_p)`` of ``sorted_values`` within ``radius[p]`` of entry ``p``.
 
     ``abs(v - c) <= r`` is false-then-true left of ``c``'s position and true-then-false
-    right of it, so two binary searches on the test itself give the exact ends.
+    right of it, so a search on the test itself gives the exact ends: galloping out from
+    ``p`` (steps 1, 2, 4, ...), then bisecting the last step, O(log count) per entry.
     """
     n = sorted_values.shape[0]
     lo = np.empty(n, np.int64)
     hi = np.empty(n, np.int64)
     for p in range(n):
         c, r = sorted_values[p], radius[p]
-        a, b = 0, p  # first position in [0, p] inside
-        while a < b:
+        # Left end: the first inside position in [0, p]; p itself is inside.
+        inside, step = p, 1
+        while inside - step >= 0 and abs(sorted_values[inside - step] - c) <= r:
+            inside -= step
+            step *= 2
+        a, b = max(inside - step, -1), inside  # a outside (or -1), b inside
+        while b - a > 1:
             m = (a + b) // 2
             if abs(sorted_values[m] - c) <= r:
                 b = m
             else:
-                a = m + 1
-        lo[p] = a
-        a, b = p + 1, n  # first position in [p + 1, n] outside
-        while a < b:
+                a = m
+        lo[p] = b
+        # Right end: one past the last inside position in [p, n).
+        inside, step = p, 1
+        while inside + step < n and abs(sorted_values[inside + step] - c) <= r:
+            inside += step
+            step *= 2
+        a, b = inside, min(inside + step, n)  # a inside, b outside (or n)
+        while b - a > 1:
             m = (a + b) // 2
             if abs(sorted_values[m] - c) <= r:
-                a = m + 1
+                a = m
             else:
                 b = m
-        hi[p] = a
+        hi[p] = b
     return lo, hi
 
 

@@ -41,7 +41,9 @@ _STACK = 256  # depth-first stack; a median-split tree of 2**62 points is 62 lev
 
 @numba.njit(nogil=True, cache=True)
 def _build(Z, leaf_size):  # pragma: no cover - compiled
+    # Rows are swapped in a copy of Z (contiguous scans) alongside their original indices.
     n, d = Z.shape
+    Z = Z.copy()
     perm = np.arange(n)
     # Median splits leave at least (leaf_size + 1) // 2 points in every leaf.
     max_nodes = 2 * (n // max((leaf_size + 1) // 2, 1)) + 1
@@ -61,7 +63,7 @@ def _build(Z, leaf_size):  # pragma: no cover - compiled
         for q in range(d):
             a, b = np.inf, -np.inf
             for p in range(s, e):
-                v = Z[perm[p], q]
+                v = Z[p, q]
                 a = min(a, v)
                 b = max(b, v)
             lo[node, q], hi[node, q] = a, b
@@ -73,15 +75,17 @@ def _build(Z, leaf_size):  # pragma: no cover - compiled
         mid = (s + e) // 2
         i0, i1 = s, e - 1
         while i0 < i1:
-            pivot = Z[perm[(i0 + i1) // 2], widest]
+            pivot = Z[(i0 + i1) // 2, widest]
             i, j = i0, i1
             while i <= j:
-                while Z[perm[i], widest] < pivot:
+                while Z[i, widest] < pivot:
                     i += 1
-                while Z[perm[j], widest] > pivot:
+                while Z[j, widest] > pivot:
                     j -= 1
                 if i <= j:
                     perm[i], perm[j] = perm[j], perm[i]
+                    for q in range(d):
+                        Z[i, q], Z[j, q] = Z[j, q], Z[i, q]
                     i += 1
                     j -= 1
             if mid <= j:
@@ -97,11 +101,12 @@ def _build(Z, leaf_size):  # pragma: no cover - compiled
         left[node] = child
         stack[top], stack[top + 1] = child + 1, child
         top += 2
-    return perm, start[:n_nodes], end[:n_nodes], left[:n_nodes], lo[:n_nodes], hi[:n_nodes]
+    nodes = start[:n_nodes], end[:n_nodes], left[:n_nodes], lo[:n_nodes], hi[:n_nodes]
+    return Z, perm, nodes
 
 
 @numba.njit(nogil=True, cache=True)
-def _knn(Zp, start, end, left, lo, hi, k, first, last, out_dist, out_idx):  # pragma: no cover
+def _knn(Zp, perm, start, end, left, lo, hi, k, first, last, out_dist, out_idx):
     d = Zp.shape[1]
     best = np.empty(k)
     best_idx = np.empty(k, np.int64)
@@ -146,8 +151,10 @@ def _knn(Zp, start, end, left, lo, hi, k, first, last, out_dist, out_idx):  # pr
             stack[top], bound[top] = far, d_far
             stack[top + 1], bound[top + 1] = near, d_near
             top += 2
-        out_dist[i] = best
-        out_idx[i] = best_idx
+        row = perm[i]  # results go to the row's original position, indices too
+        for t in range(k):
+            out_dist[row, t] = best[t]
+            out_idx[row, t] = perm[best_idx[t]]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -221,19 +228,16 @@ class MaxNormTree:
     >>> Z = np.array([[0.0, 0.0], [1.0, 0.5], [0.2, 0.1], [3.0, 3.0]])
     >>> dist, idx = MaxNormTree(Z).knn(1)
     >>> dist[:, 0].tolist(), idx[:, 0].tolist()
-    ([0.2, 0.8, 0.2, 2.0], [2, 2, 0, 1])
+    ([0.2, 0.8, 0.2, 2.5], [2, 2, 0, 1])
     >>> MaxNormTree(Z).count_within(np.array([1.0, 1.0, 0.0, 1.0])).tolist()
     [2, 2, 0, 0]
     """
 
     def __init__(self, Z: np.ndarray, leaf_size: int = 8):
         Z = np.ascontiguousarray(Z, dtype=np.float64)
-        perm, self._start, self._end, self._left, self._lo, self._hi = _build(Z, leaf_size)
-        self._perm = perm
-        self._points = np.ascontiguousarray(Z[perm])  # tree order: queries run in it too
-
-    def _nodes(self):
-        return self._start, self._end, self._left, self._lo, self._hi
+        # Points in tree order (queries run in it too, for cache locality), their original
+        # indices, and the node arrays (start, end, left child, box lo, box hi).
+        self._points, self._perm, self._nodes = _build(Z, leaf_size)
 
     def knn(self, k: int, n_jobs: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
         """Distances (ascending) and indices of the ``k`` nearest other rows of every row.
@@ -246,11 +250,9 @@ class MaxNormTree:
         n = self._points.shape[0]
         if not 1 <= k < n:
             raise ValueError(f"k must be in [1, n - 1] = [1, {n - 1}], got {k}")
-        dist_t, idx_t = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
-        nodes = self._nodes()
-        _in_chunks(lambda a, b: _knn(self._points, *nodes, k, a, b, dist_t, idx_t), n, n_jobs)
-        dist, idx = np.empty_like(dist_t), np.empty_like(idx_t)
-        dist[self._perm], idx[self._perm] = dist_t, self._perm[idx_t]
+        dist, idx = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
+        args = (self._points, self._perm, *self._nodes, k)
+        _in_chunks(lambda a, b: _knn(*args, a, b, dist, idx), n, n_jobs)
         return dist, idx
 
     def count_within(self, radius: np.ndarray, n_jobs: int | None = 1) -> np.ndarray:
@@ -261,8 +263,8 @@ class MaxNormTree:
         n = self._points.shape[0]
         r_t = np.ascontiguousarray(np.asarray(radius, dtype=np.float64)[self._perm])
         counts_t = np.empty(n, dtype=np.int64)
-        nodes = self._nodes()
-        _in_chunks(lambda a, b: _count(self._points, *nodes, r_t, a, b, counts_t), n, n_jobs)
+        args = (self._points, *self._nodes, r_t)
+        _in_chunks(lambda a, b: _count(*args, a, b, counts_t), n, n_jobs)
         counts = np.empty(n, dtype=np.int64)
         counts[self._perm] = counts_t
         return counts
