@@ -62,7 +62,7 @@ class EmbeddingCache:
     --------
     >>> import numpy as np, tempfile
     >>> cache = EmbeddingCache(tempfile.mkdtemp())
-    >>> cache.store("model/a", ["k1", "k2"], np.eye(2, dtype=np.float32))
+    >>> path = cache.store("model/a", ["k1", "k2"], np.eye(2, dtype=np.float32))
     >>> sorted(cache.lookup("model/a", ["k2", "k3"]))
     ['k2']
     """
