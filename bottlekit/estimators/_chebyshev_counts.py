@@ -33,44 +33,40 @@ __all__ = ["chebyshev_counts_1d", "chebyshev_counts_2d"]
 
 
 @numba.njit(nogil=True, cache=True)
-def _intervals(sorted_values, radius):  # pragma: no cover - compiled
-    """Positions ``[lo_p, hi_p)`` of ``sorted_values`` within ``radius[p]`` of entry ``p``.
+def _last_inside(sorted_values, p, r, direction):  # pragma: no cover - compiled
+    """Furthest position from ``p``, walking in ``direction`` (+1 or -1), within ``r`` of
+    entry ``p`` (which itself is): galloping out (steps 1, 2, 4, ...), then bisecting.
 
-    ``abs(v - c) <= r`` is false-then-true left of ``c``'s position and true-then-false
-    right of it, so a search on the test itself gives the exact ends: galloping out from
-    ``p`` (steps 1, 2, 4, ...), then bisecting the last step, O(log count) per entry.
+    ``abs(v - c) <= r`` is true-then-false along the sorted values on each side of ``c``'s
+    position (rounding is monotone), so searching on the test itself is exact.
     """
+    n, c = sorted_values.shape[0], sorted_values[p]
+    inside, step = p, 1
+    while 0 <= inside + direction * step < n:
+        if abs(sorted_values[inside + direction * step] - c) > r:
+            break
+        inside += direction * step
+        step *= 2
+    outside = min(max(inside + direction * step, -1), n)  # outside, or one past the end
+    while abs(outside - inside) > 1:
+        m = (inside + outside) // 2
+        if abs(sorted_values[m] - c) <= r:
+            inside = m
+        else:
+            outside = m
+    return inside
+
+
+@numba.njit(nogil=True, cache=True)
+def _intervals(sorted_values, radius):  # pragma: no cover - compiled
+    """Positions ``[lo_p, hi_p)`` of ``sorted_values`` within ``radius[p]`` of entry ``p``,
+    O(log count) per entry."""
     n = sorted_values.shape[0]
     lo = np.empty(n, np.int64)
     hi = np.empty(n, np.int64)
     for p in range(n):
-        c, r = sorted_values[p], radius[p]
-        # Left end: the first inside position in [0, p]; p itself is inside.
-        inside, step = p, 1
-        while inside - step >= 0 and abs(sorted_values[inside - step] - c) <= r:
-            inside -= step
-            step *= 2
-        a, b = max(inside - step, -1), inside  # a outside (or -1), b inside
-        while b - a > 1:
-            m = (a + b) // 2
-            if abs(sorted_values[m] - c) <= r:
-                b = m
-            else:
-                a = m
-        lo[p] = b
-        # Right end: one past the last inside position in [p, n).
-        inside, step = p, 1
-        while inside + step < n and abs(sorted_values[inside + step] - c) <= r:
-            inside += step
-            step *= 2
-        a, b = inside, min(inside + step, n)  # a inside, b outside (or n)
-        while b - a > 1:
-            m = (a + b) // 2
-            if abs(sorted_values[m] - c) <= r:
-                a = m
-            else:
-                b = m
-        hi[p] = b
+        lo[p] = _last_inside(sorted_values, p, radius[p], -1)
+        hi[p] = _last_inside(sorted_values, p, radius[p], 1) + 1
     return lo, hi
 
 
