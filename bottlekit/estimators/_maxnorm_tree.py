@@ -27,12 +27,10 @@ neighbours are exact even for a point at exactly distance ``r_i``.
 
 from __future__ import annotations
 
-import itertools
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
+
+from ._neighbors import run_in_chunks
 
 __all__ = ["MaxNormTree"]
 
@@ -171,12 +169,11 @@ def _count(Zp, start, end, left, lo, hi, radius, first, last, out):  # pragma: n
             inside, outside = True, False
             for q in range(d):
                 x = Zp[i, q]
-                below, above = abs(lo[node, q] - x), abs(hi[node, q] - x)
-                if below > r or above > r:
+                if lo[node, q] - x > r or x - hi[node, q] > r:  # box beyond the ball in q
+                    outside = True
+                    break
+                if x - lo[node, q] > r or hi[node, q] - x > r:  # box sticks out in q
                     inside = False
-                    if (lo[node, q] > x and below > r) or (hi[node, q] < x and above > r):
-                        outside = True
-                        break
             if outside:
                 continue
             if inside:
@@ -196,22 +193,6 @@ def _count(Zp, start, end, left, lo, hi, radius, first, last, out):  # pragma: n
             stack[top], stack[top + 1] = child, child + 1
             top += 2
         out[i] = count - 1  # the point itself is always inside
-
-
-def _in_chunks(kernel, n: int, n_jobs: int | None) -> None:
-    """Run ``kernel(first, last)`` over ``range(n)``, in chunks on threads if ``n_jobs != 1``.
-
-    The kernels release the GIL and write disjoint rows of their outputs.
-    """
-    workers = 1 if n_jobs is None else int(n_jobs)
-    if workers < 0:
-        workers = os.cpu_count() or 1
-    if workers <= 1 or n < 4096:
-        kernel(0, n)
-        return
-    bounds = np.linspace(0, n, 4 * workers + 1).astype(int)  # small chunks balance load
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda ab: kernel(*ab), itertools.pairwise(bounds)))
 
 
 class MaxNormTree:
@@ -252,7 +233,7 @@ class MaxNormTree:
             raise ValueError(f"k must be in [1, n - 1] = [1, {n - 1}], got {k}")
         dist, idx = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
         args = (self._points, self._perm, *self._nodes, k)
-        _in_chunks(lambda a, b: _knn(*args, a, b, dist, idx), n, n_jobs)
+        run_in_chunks(lambda a, b: _knn(*args, a, b, dist, idx), n, n_jobs)
         return dist, idx
 
     def count_within(self, radius: np.ndarray, n_jobs: int | None = 1) -> np.ndarray:
@@ -264,7 +245,7 @@ class MaxNormTree:
         r_t = np.ascontiguousarray(np.asarray(radius, dtype=np.float64)[self._perm])
         counts_t = np.empty(n, dtype=np.int64)
         args = (self._points, *self._nodes, r_t)
-        _in_chunks(lambda a, b: _count(*args, a, b, counts_t), n, n_jobs)
+        run_in_chunks(lambda a, b: _count(*args, a, b, counts_t), n, n_jobs)
         counts = np.empty(n, dtype=np.int64)
         counts[self._perm] = counts_t
         return counts

@@ -2,9 +2,10 @@
 
 Shared by the k-NN estimators (KSG, Ross, Kozachenko–Leonenko). With ``tree="kd"``,
 max-norm queries use the compiled tree of :mod:`._maxnorm_tree` (radius counts on one or
-two coordinates use the tree-free exact counts of :mod:`._chebyshev_counts`), Euclidean
-ones :class:`scipy.spatial.cKDTree`; ``"ball"`` uses :class:`sklearn.neighbors.BallTree`
-(better in high dimension). All give the same neighbours and counts.
+two coordinates use the tree-free exact counts of :mod:`._chebyshev_counts`); Euclidean
+k-NN uses :class:`scipy.spatial.cKDTree` and Euclidean counts scikit-learn's KDTree;
+``"ball"`` uses :class:`sklearn.neighbors.BallTree` (better in high dimension). All give
+the same neighbours and counts.
 """
 
 from __future__ import annotations
@@ -16,13 +17,36 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["count_within", "kth_neighbor", "normal_scores", "preprocess_continuous"]
+__all__ = [
+    "count_within",
+    "kth_neighbor",
+    "normal_scores",
+    "preprocess_continuous",
+    "run_in_chunks",
+]
 
 _P = {"chebyshev": np.inf, "euclidean": 2.0}
 
 
 def _workers(n_jobs: int | None) -> int:
     return 1 if n_jobs is None else int(n_jobs)
+
+
+def run_in_chunks(kernel, n: int, n_jobs: int | None, min_rows: int = 4096) -> None:
+    """Run ``kernel(first, last)`` over ``range(n)``, in chunks on threads if ``n_jobs != 1``.
+
+    The kernels (compiled with ``nogil``, or tree queries) release the GIL and write
+    disjoint rows of their outputs. Below ``min_rows`` rows one call does it all.
+    """
+    workers = _workers(n_jobs)
+    if workers < 0:
+        workers = os.cpu_count() or 1
+    if workers <= 1 or n < min_rows:
+        kernel(0, n)
+        return
+    bounds = np.linspace(0, n, 4 * workers + 1).astype(int)  # small chunks balance load
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda ab: kernel(*ab), itertools.pairwise(bounds)))
 
 
 def _check_tree(tree: str) -> None:
@@ -86,14 +110,16 @@ def count_within(
     d = X.shape[1]
     # Trees count `<=`; `<` is `<=` with each radius lowered to the next float below it.
     r = np.nextafter(radius, 0.0) if strict else radius
-    from ._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
-    from ._maxnorm_tree import MaxNormTree
+    max_norm_kd = tree == "kd" and metric == "chebyshev"
+    if d == 1 or (d == 2 and max_norm_kd):
+        # Tree-free exact counts; on one coordinate both metrics are |x_j - x_i|.
+        from ._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
 
-    if d == 1:
-        # One coordinate: both metrics are |x_j - x_i|.
-        counts = chebyshev_counts_1d(X[:, 0], r)
-    elif tree == "kd" and metric == "chebyshev":
-        counts = chebyshev_counts_2d(X, r) if d == 2 else MaxNormTree(X).count_within(r, n_jobs)
+        counts = chebyshev_counts_1d(X[:, 0], r) if d == 1 else chebyshev_counts_2d(X, r)
+    elif max_norm_kd:
+        from ._maxnorm_tree import MaxNormTree
+
+        counts = MaxNormTree(X).count_within(r, n_jobs)
     else:
         counts = _sklearn_counts(X, r, metric=metric, tree=tree, n_jobs=n_jobs)
     if strict:
@@ -109,22 +135,12 @@ def _sklearn_counts(X, r, *, metric: str, tree: str, n_jobs) -> np.ndarray:
     index = (KDTree if tree == "kd" else BallTree)(X, leaf_size=8, metric=metric)
     order = np.asarray(index.get_arrays()[1])  # tree order, for cache locality
     Xo, ro = X[order], r[order]
-    workers = _workers(n_jobs)
-    if workers < 0:
-        workers = os.cpu_count() or 1
-    if workers <= 1 or n < 2000:
-        counts_o = index.query_radius(Xo, ro, count_only=True)
-    else:
-        # Queries release the GIL: chunks of rows run on threads.
-        bounds = np.linspace(0, n, workers + 1).astype(int)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = pool.map(
-                lambda ab: index.query_radius(
-                    Xo[ab[0] : ab[1]], ro[ab[0] : ab[1]], count_only=True
-                ),
-                itertools.pairwise(bounds),
-            )
-            counts_o = np.concatenate(list(parts))
+    counts_o = np.empty(n, dtype=np.int64)
+
+    def query(first, last):
+        counts_o[first:last] = index.query_radius(Xo[first:last], ro[first:last], count_only=True)
+
+    run_in_chunks(query, n, n_jobs, min_rows=2000)
     counts = np.empty(n, dtype=np.int64)
     counts[order] = counts_o
     return counts - 1  # remove the point itself
