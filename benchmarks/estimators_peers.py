@@ -181,7 +181,7 @@ def section_neural(n: int, steps: int):
         )
 
 
-def _time_interleaved(runs: dict, repeat: int) -> dict:
+def time_interleaved(runs: dict, repeat: int) -> dict:
     """Best wall time of each run over ``repeat`` rounds, the runs taking turns.
 
     Taking turns (bk, sklearn, npeet, ..., bk, sklearn, ...) exposes every estimator to
@@ -243,7 +243,7 @@ def section_speed(sizes, repeat: int, budget_s: float):
                     cells[key] = f"skipped (>{budget_s:.0f} s predicted)"
                 else:
                     active[key] = fn
-            times = _time_interleaved(active, repeat if n <= 20000 else min(repeat, 2))
+            times = time_interleaved(active, repeat if n <= 20000 else min(repeat, 2))
             for key, t in times.items():
                 cells[key] = f"{t:.3f}"
                 last[key] = t

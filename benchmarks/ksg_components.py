@@ -18,24 +18,14 @@ It checks that every pair returns the same numbers before timing.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from estimators_peers import time_interleaved  # this folder is on sys.path when run
 from scipy.spatial import cKDTree
 from sklearn.neighbors import KDTree
 
 from bottlekit.estimators._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
 from bottlekit.estimators._maxnorm_tree import MaxNormTree
-
-
-def _best(fns: dict, repeat: int) -> dict:
-    best = dict.fromkeys(fns, np.inf)
-    for _ in range(repeat):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[key] = min(best[key], time.perf_counter() - t0)
-    return best
 
 
 def _ckdtree_knn(Z, k):
@@ -91,7 +81,7 @@ def _row(x, y, repeat: int) -> None:
         "count_sk": sk,
         "count_ck": ck,
     }
-    t = _best(runs, repeat)
+    t = time_interleaved(runs, repeat)
     print(
         f"| {dims}+{dims} | {n:.0e} | {t['knn']:.4f} | {t['knn_ck']:.4f} | "
         f"{t['knn_ck'] / t['knn']:.1f}x | {t['count']:.4f} | {t['count_sk']:.4f} | "
