@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
 
+    from chromium import screenshot_html  # scripts/chromium.py: this folder is on sys.path
     from sklearn.linear_model import LogisticRegression
 
     import bottlekit
+    from bottlekit.app.audit_command import BackboneLinearClassifier
     from bottlekit.diagnostics.audit import audit
-    from bottlekit.diagnostics.audit_cli import BackboneLinearClassifier
-    from bottlekit.diagnostics.report import screenshot_html
     from bottlekit.world import make_world
 
     backbone = bottlekit.load_backbone("world-tiny", device="cpu")
