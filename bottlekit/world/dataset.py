@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bottlekit.world.captions import make_captions
-from bottlekit.world.corpus import make_corpus
+from bottlekit.world.field_guide import make_corpus
 from bottlekit.world.render import render_birds
 from bottlekit.world.species import (
     BACKGROUND_GROUP,
@@ -60,7 +60,7 @@ class World:
     captions : list of str
         One caption per image.
     corpus : list of str
-        The field guide (see ``bottlekit.world.corpus``).
+        The field guide (see ``bottlekit.world.field_guide``).
     corpus_subjects : list of str or None
         Species each document is about.
     split : str

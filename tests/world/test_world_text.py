@@ -7,7 +7,7 @@ import pytest
 
 from bottlekit.world import make_world
 from bottlekit.world.captions import concept_phrases, make_captions
-from bottlekit.world.corpus import make_corpus
+from bottlekit.world.field_guide import make_corpus
 from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, EXTRA_NAMES, true_attributes
 
 
