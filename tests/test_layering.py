@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "bottlekit",
             "bottlekit._version",
+            "bottlekit._deprecation",
             "bottlekit.atomic",
             "bottlekit.devices",
             "bottlekit.pretrained",
