@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     from bottlekit.world import make_world
 
     backbone = bottlekit.load_backbone("world-tiny", device="cpu")
-    train = make_world(a.n_train, "train", seed=a.seed, p_typical_background=1.0)
+    train = make_world(a.n_train, "train", random_state=a.seed, p_typical_background=1.0)
     X = backbone.encode_images(train.images, progress=False)
     head = LogisticRegression(C=10, max_iter=3000).fit(X, train.labels)
     model = BackboneLinearClassifier(backbone, head.coef_, head.intercept_)
-    world = make_world(a.n_audit, "shifted", seed=a.seed + 1)
+    world = make_world(a.n_audit, "shifted", random_state=a.seed + 1)
     t = time.perf_counter()
     result = audit(model, world, random_state=a.seed)
     print(f"audit of {a.n_audit} images: {time.perf_counter() - t:.1f} s")

@@ -13,7 +13,7 @@ from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, EXTRA_NAMES, tru
 
 @pytest.fixture(scope="module")
 def world():
-    return make_world(1200, "train", seed=13, return_masks=False)
+    return make_world(1200, "train", random_state=13, return_masks=False)
 
 
 def _mentions(caption: str, concept: str) -> bool:
