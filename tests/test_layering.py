@@ -38,6 +38,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bottleneck", ("bottlekit.bottleneck",)),
     ("concepts", ("bottlekit.concepts",)),
     ("world", ("bottlekit.world",)),
+    # below the world: the world is one implementation of the concept-dataset contract,
+    # and the library (datasets included) never imports the world
     ("datasets", ("bottlekit.datasets",)),
     ("media", ("bottlekit.backbones", "bottlekit.cache", "bottlekit.images")),
     ("estimators", ("bottlekit.estimators",)),
@@ -46,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "bottlekit",
             "bottlekit._version",
+            "bottlekit._checks",  # parameter checks (issue 15, item 6)
             "bottlekit._deprecation",
             "bottlekit.atomic",
             "bottlekit.devices",
