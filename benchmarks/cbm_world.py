@@ -26,8 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bottlekit.bottleneck import PosthocCBM
-from bottlekit.world.cbm_study import (
+from bottlekit.app.cbm_study import (
     build_banks,
     edit_by_pruning,
     explanation_precision,
@@ -35,6 +34,7 @@ from bottlekit.world.cbm_study import (
     intervention_curve,
     load_world_data,
 )
+from bottlekit.bottleneck import PosthocCBM
 
 PLAN = {
     "PCBM": ("text", "cav"),

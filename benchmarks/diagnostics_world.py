@@ -147,7 +147,7 @@ def existence_table(bk, bank, n_train: int, test, seed: int) -> None:
     from bottlekit.cache import embed
     from bottlekit.concepts import from_examples
 
-    train = make_world(n_train, "train", seed=seed, return_masks=False)
+    train = make_world(n_train, "train", random_state=seed, return_masks=False)
     X_train = embed(bk, train.images, progress=False)
     X_test = embed(bk, test.images, progress=False)
     with warnings.catch_warnings():
@@ -200,7 +200,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     bk = load_backbone("world-tiny", device="cpu")
-    world = make_world(args.n, "test", seed=args.seed, return_masks=True)
+    world = make_world(args.n, "test", random_state=args.seed, return_masks=True)
     bank = from_text(bk, world.concept_names)
     location_table(bk, world, bank, args.methods, args.n_steps, args.seed)
     existence_table(bk, bank, args.n_train, world, args.seed)

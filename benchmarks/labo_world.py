@@ -76,7 +76,7 @@ def load_data(seed: int) -> WorldData:
     """Draw the world splits, embed them with ``world-tiny`` and build the concept bank."""
     backbone = bottlekit.load_backbone("world-tiny", device="cpu")
     worlds = {
-        split: make_world(n, split, seed=seed, return_masks=False)
+        split: make_world(n, split, random_state=seed, return_masks=False)
         for split, n in SPLIT_SIZES.items()
     }
     x = {split: bottlekit.embed(backbone, w.images, progress=False) for split, w in worlds.items()}

@@ -1,7 +1,7 @@
-"""``python -m bottlekit``: the command line."""
+"""``python -m bottlekit``: the command line (:mod:`bottlekit.app.cli`)."""
 
 import sys
 
-from bottlekit.cli import main
+from bottlekit.app.cli import main
 
 sys.exit(main())

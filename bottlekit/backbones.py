@@ -4,9 +4,10 @@
 (``"ViT-B-32"``, ``"RN50"``, ...), an ``hf-hub:`` id, or a bottlekit architecture
 registered through open_clip's own config mechanism (the JSON files in
 ``bottlekit/model_configs`` and anything passed to :func:`register_model_config`).
-Weights come from an open_clip pretrained tag (resolved through open_clip's own
-download and cache path), a local checkpoint file, weights shipped inside bottlekit
-(``"world-tiny"``), or random initialisation.
+Weights come from bottlekit's pretrained table (:mod:`bottlekit.pretrained`: the
+weights shipped inside bottlekit, e.g. ``"world-tiny"``), an open_clip pretrained tag
+(resolved through open_clip's own download and cache path), a local checkpoint file, or
+random initialisation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,11 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
 from tqdm.auto import tqdm
 
+from bottlekit import pretrained as _pretrained
+from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import resolve_device, torch_threads
 from bottlekit.images import ImageSource, as_image_source
+from bottlekit.pretrained import SHIPPED_TAG, WeightsNotFoundError
 
 __all__ = [
     "Backbone",
@@ -37,13 +42,7 @@ __all__ = [
     "register_model_config",
 ]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-MODEL_CONFIG_DIR = _PACKAGE_DIR / "model_configs"
-#: Weights that ship inside the package, loaded by default for these names.
-SHIPPED_WEIGHTS: dict[str, Path] = {
-    "world-tiny": _PACKAGE_DIR / "world" / "weights" / "world-tiny.safetensors",
-}
-SHIPPED_TAG = "bottlekit"
+MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 RANDOM_TAG = "random"
 
 HF_HUB_PREFIX = "hf-hub:"
@@ -53,10 +52,6 @@ _HF_CONFIG = "open_clip_config.json"
 
 if MODEL_CONFIG_DIR.is_dir():
     open_clip.add_model_config(MODEL_CONFIG_DIR)
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights were asked for but are not available on this machine."""
 
 
 def register_model_config(path: str | os.PathLike) -> list[str]:
@@ -270,7 +265,8 @@ def load_backbone(
     device: str | torch.device | None = None,
     *,
     cache_dir: str | None = None,
-    seed: int = 0,
+    random_state: int = 0,
+    seed: int | None = None,
 ) -> Backbone:
     """Load a CLIP backbone.
 
@@ -287,7 +283,8 @@ def load_backbone(
           ``~/.cache/clip``) and downloaded through open_clip when missing and online;
         - a path to a local checkpoint file (``.safetensors``, ``.bin``, ``.pt``);
         - ``None``: the weights shipped with bottlekit for its own models
-          (``"world-tiny"``), random weights for every other name;
+          (``"world-tiny"``; the table of :mod:`bottlekit.pretrained`), random weights
+          for every other name;
         - ``"random"``: random weights even where bottlekit ships some.
 
         When pretrained weights are asked for and cannot be had, a
@@ -297,9 +294,11 @@ def load_backbone(
         Where the model runs; ``None`` picks CUDA when available, else the CPU.
     cache_dir : str, optional
         Download/cache folder passed to open_clip (default: open_clip's defaults).
-    seed : int, default 0
+    random_state : int, default 0
         Seed of the random initialisation, so random-weight backbones are
         reproducible (ignored when weights are loaded).
+    seed : int, optional
+        Deprecated alias of ``random_state`` (a FutureWarning).
 
     Returns
     -------
@@ -309,7 +308,7 @@ def load_backbone(
     ------
     ValueError
         Unknown model name (with close matches), unknown tag, a checkpoint that does
-        not fit the architecture.
+        not fit the architecture, shipped weights that fail their SHA-256 check.
     WeightsNotFoundError
         Pretrained weights are not available offline.
 
@@ -319,72 +318,103 @@ def load_backbone(
     >>> bk.embed_dim
     512
     """
+    random_state, _ = renamed_argument(
+        "load_backbone", "random_state", random_state, "seed", seed, 0
+    )
     dev = resolve_device(device)
     cleaned = _check_model_name(name)
-    checkpoint: str | None = None
-    preprocess_cfg: dict | None = None
-    label = RANDOM_TAG
-    model_name = cleaned
-
     if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
         raise TypeError(f"pretrained: expected a tag, a path or None, got {pretrained!r}")
     tag = os.fspath(pretrained) if pretrained is not None else None
+    w = _resolve_weights(cleaned, tag, cache_dir)
+    model = _create(
+        w.model_name, w.checkpoint, w.preprocess_cfg, dev, cache_dir, random_state, w.label
+    )
+    tokenizer = open_clip.get_tokenizer(w.model_name, cache_dir=cache_dir)
+    return Backbone(model, tokenizer, name=cleaned, weights=w.label, device=dev)
 
-    if cleaned.startswith(HF_HUB_PREFIX):
-        if tag not in (None, RANDOM_TAG):
-            raise ValueError(
-                f"pretrained: an hf-hub id carries its own weights; got pretrained={tag!r}"
-            )
-        label = RANDOM_TAG if tag == RANDOM_TAG else "hf-hub"
-        if tag != RANDOM_TAG:
-            model_name = _resolve_hf_hub(cleaned, cache_dir)
-    elif cleaned.startswith(LOCAL_DIR_PREFIX):
-        label = "local-dir"
-    elif tag is None or tag == SHIPPED_TAG:
-        shipped = SHIPPED_WEIGHTS.get(cleaned)
-        if shipped is not None:
-            if not shipped.is_file():
-                raise WeightsNotFoundError(
-                    f"pretrained: the weights bottlekit ships for {cleaned!r} are missing: "
-                    f"{shipped} (reinstall bottlekit, or train them with "
-                    "`python -m bottlekit.world.train`)"
-                )
-            checkpoint, label = str(shipped), SHIPPED_TAG
-        elif tag == SHIPPED_TAG:
-            raise ValueError(
-                f"pretrained: bottlekit ships no weights for {cleaned!r} "
-                f"(it does for: {', '.join(sorted(SHIPPED_WEIGHTS))})"
-            )
-    elif tag == RANDOM_TAG:
-        pass
-    elif open_clip.get_pretrained_cfg(cleaned, tag):
-        checkpoint = _resolve_tag_checkpoint(cleaned, tag, cache_dir)
-        preprocess_cfg = merge_preprocess_dict({}, open_clip.get_pretrained_cfg(cleaned, tag))
-        label = tag
-    else:
-        looks_like_path = os.sep in tag or Path(tag).suffix in {
-            ".pt",
-            ".pth",
-            ".bin",
-            ".safetensors",
-            ".ckpt",
-        }
-        if os.path.isfile(tag):
-            checkpoint, label = os.path.abspath(tag), "file:" + Path(tag).name
-        elif looks_like_path:
-            raise WeightsNotFoundError(f"pretrained: checkpoint file {tag!r} does not exist")
-        else:
-            tags = open_clip.list_pretrained_tags_by_model(cleaned)
-            close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
-            raise ValueError(
-                f"pretrained: {tag!r} is neither a pretrained tag of {cleaned!r} nor an "
-                f"existing file. Tags for {cleaned!r}: {', '.join(tags) or 'none'}"
-                + (f" (closest: {', '.join(close)})" if close else "")
-            )
 
-    model = _create(model_name, checkpoint, preprocess_cfg, dev, cache_dir, seed, label)
-    tokenizer = open_clip.get_tokenizer(model_name, cache_dir=cache_dir)
-    return Backbone(model, tokenizer, name=cleaned, weights=label, device=dev)
+@dataclass(frozen=True)
+class _Weights:
+    """Where :func:`load_backbone` gets a model's weights."""
+
+    label: str  # Backbone.weights: a tag, "file:<name>", "bottlekit", "hf-hub", "random"
+    model_name: str  # what open_clip builds (an hf-hub id may become a local-dir: path)
+    checkpoint: str | None = None
+    preprocess_cfg: dict | None = None
+
+
+def _hub_or_local_dir(name: str, tag: str | None, cache_dir: str | None) -> _Weights | None:
+    """``hf-hub:`` ids and ``local-dir:`` folders carry their own weights."""
+    if name.startswith(LOCAL_DIR_PREFIX):
+        return _Weights("local-dir", name)
+    if not name.startswith(HF_HUB_PREFIX):
+        return None
+    if tag == RANDOM_TAG:
+        return _Weights(RANDOM_TAG, name)
+    if tag is not None:
+        raise ValueError(
+            f"pretrained: an hf-hub id carries its own weights; got pretrained={tag!r}"
+        )
+    return _Weights("hf-hub", _resolve_hf_hub(name, cache_dir))
+
+
+def _pretrained_table(name: str, tag: str | None, cache_dir: str | None) -> _Weights | None:
+    """bottlekit's own weights (:mod:`bottlekit.pretrained`), the default for its models."""
+    table_tag = _pretrained.default_tag(name) if tag is None else tag
+    if table_tag is not None and _pretrained.get_pretrained_cfg(name, table_tag):
+        return _Weights(table_tag, name, str(_pretrained.pretrained_file(name, table_tag)))
+    if tag == SHIPPED_TAG:
+        shipped = sorted({m for m, t in _pretrained.list_pretrained() if t == SHIPPED_TAG})
+        raise ValueError(
+            f"pretrained: bottlekit ships no weights for {name!r} "
+            f"(it does for: {', '.join(shipped)})"
+        )
+    return None
+
+
+def _random(name: str, tag: str | None, cache_dir: str | None) -> _Weights | None:
+    """No weights named (and none shipped), or ``"random"``: random initialisation."""
+    return _Weights(RANDOM_TAG, name) if tag in (None, RANDOM_TAG) else None
+
+
+def _open_clip_tag(name: str, tag: str, cache_dir: str | None) -> _Weights | None:
+    """An open_clip pretrained tag: its cached (or downloaded) file and preprocessing."""
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not cfg:
+        return None
+    checkpoint = _resolve_tag_checkpoint(name, tag, cache_dir)
+    return _Weights(tag, name, checkpoint, merge_preprocess_dict({}, cfg))
+
+
+_CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".safetensors", ".ckpt"}
+
+
+def _checkpoint_file(name: str, tag: str, cache_dir: str | None) -> _Weights | None:
+    """A local checkpoint file; a missing file that looks like a path is an error."""
+    if os.path.isfile(tag):
+        return _Weights("file:" + Path(tag).name, name, os.path.abspath(tag))
+    if os.sep in tag or Path(tag).suffix in _CHECKPOINT_SUFFIXES:
+        raise WeightsNotFoundError(f"pretrained: checkpoint file {tag!r} does not exist")
+    return None
+
+
+#: Where weights are looked for, in order; the first that answers wins.
+_WEIGHT_SOURCES = (_hub_or_local_dir, _pretrained_table, _random, _open_clip_tag, _checkpoint_file)
+
+
+def _resolve_weights(name: str, tag: str | None, cache_dir: str | None) -> _Weights:
+    for source in _WEIGHT_SOURCES:
+        found = source(name, tag, cache_dir)
+        if found is not None:
+            return found
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
+    raise ValueError(
+        f"pretrained: {tag!r} is neither a pretrained tag of {name!r} nor an "
+        f"existing file. Tags for {name!r}: {', '.join(tags) or 'none'}"
+        + (f" (closest: {', '.join(close)})" if close else "")
+    )
 
 
 def _identity_size_normalisation(
@@ -714,8 +744,12 @@ def list_backbones(cache_dir: str | None = None) -> list[dict[str, Any]]:
     for name in open_clip.list_models():
         tags = open_clip.list_pretrained_tags_by_model(name)
         local = [t for t in tags if _find_local_weights(name, t, cache_dir)]
-        if name in SHIPPED_WEIGHTS and SHIPPED_WEIGHTS[name].is_file():
-            tags = [SHIPPED_TAG, *tags]
-            local = [SHIPPED_TAG, *local]
+        ours = [
+            t
+            for m, t in _pretrained.list_pretrained()
+            if m == name and _pretrained.is_available(m, t)
+        ]
+        tags = [*ours, *tags]
+        local = [*ours, *local]
         out.append({"name": name, "tags": tags, "local": local})
     return out

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/world_examples.png"))
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    w = make_world(48, "test", seed=a.seed)
+    w = make_world(48, "test", random_state=a.seed)
     # one image of each of the first 18 species, in species order
     picks = [int(np.flatnonzero(w.labels == c)[0]) for c in range(18)]
     cols, rows = 6, 3

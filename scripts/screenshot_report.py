@@ -35,20 +35,20 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
 
+    from chromium import screenshot_html  # scripts/chromium.py: this folder is on sys.path
     from sklearn.linear_model import LogisticRegression
 
     import bottlekit
+    from bottlekit.app.audit_command import BackboneLinearClassifier
     from bottlekit.diagnostics.audit import audit
-    from bottlekit.diagnostics.audit_cli import BackboneLinearClassifier
-    from bottlekit.diagnostics.report import screenshot_html
     from bottlekit.world import make_world
 
     backbone = bottlekit.load_backbone("world-tiny", device="cpu")
-    train = make_world(a.n_train, "train", seed=a.seed, p_typical_background=1.0)
+    train = make_world(a.n_train, "train", random_state=a.seed, p_typical_background=1.0)
     X = backbone.encode_images(train.images, progress=False)
     head = LogisticRegression(C=10, max_iter=3000).fit(X, train.labels)
     model = BackboneLinearClassifier(backbone, head.coef_, head.intercept_)
-    world = make_world(a.n_audit, "shifted", seed=a.seed + 1)
+    world = make_world(a.n_audit, "shifted", random_state=a.seed + 1)
     t = time.perf_counter()
     result = audit(model, world, random_state=a.seed)
     print(f"audit of {a.n_audit} images: {time.perf_counter() - t:.1f} s")

@@ -115,7 +115,7 @@ def test_id_is_stable_and_tracks_weights_and_preprocessing(tiny_configs):
     a = load_backbone("test-tiny-vit")
     b = load_backbone("test-tiny-vit")
     assert a.id == b.id  # random init is seeded: same weights, same id
-    assert load_backbone("test-tiny-vit", seed=1).id != a.id
+    assert load_backbone("test-tiny-vit", random_state=1).id != a.id
     assert load_backbone("test-tiny-rn").id != a.id
     with torch.no_grad():
         b.model.logit_scale.add_(1.0)
@@ -132,7 +132,7 @@ def test_local_checkpoint_round_trip(tiny, rng_images, tmp_path):
 
     ckpt = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(ckpt))
-    loaded = load_backbone("test-tiny-vit", pretrained=str(ckpt), seed=123)
+    loaded = load_backbone("test-tiny-vit", pretrained=str(ckpt), random_state=123)
     assert loaded.weights == "file:tiny.safetensors"
     np.testing.assert_array_equal(
         tiny.encode_images(rng_images, progress=False),
@@ -298,3 +298,15 @@ def test_batched_array_preprocessing_equals_the_per_image_transform(tiny):
     )
     other_size = rng.integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
     assert _identity_size_normalisation(tiny.preprocess, as_image_source(other_size)) is None
+
+
+def test_seed_is_a_deprecated_alias_of_random_state(tiny_configs):
+    new = load_backbone("test-tiny-vit", random_state=3)
+    with pytest.warns(FutureWarning, match=r"load_backbone: `seed` is deprecated.*`random_state`"):
+        old = load_backbone("test-tiny-vit", seed=3)
+    assert old.id == new.id != load_backbone("test-tiny-vit").id
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(TypeError, match="random_state=2 and its deprecated alias seed=3"),
+    ):
+        load_backbone("test-tiny-vit", random_state=2, seed=3)

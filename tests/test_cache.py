@@ -97,7 +97,7 @@ def test_changed_file_invalidates_only_that_file(tiny, files, tmp_path, rng_imag
 
 
 def test_other_backbone_gets_its_own_entries(tiny, rng_images, tmp_path):
-    other = load_backbone("test-tiny-vit", seed=7)
+    other = load_backbone("test-tiny-vit", random_state=7)
     assert other.id != tiny.id
     embed(tiny, rng_images, cache_dir=tmp_path, progress=False)
     counter = CountingBackbone(other)

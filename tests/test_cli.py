@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import bottlekit
+from bottlekit.app.cli import main
 from bottlekit.backbones import load_backbone
-from bottlekit.cli import main
 
 
 def test_version(capsys):

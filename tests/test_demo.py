@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bottlekit.demo import DEMO_PLAN, run_demo
+from bottlekit.app.demo import DEMO_PLAN, run_demo
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._neighbors import run_in_chunks
+from ._chunks import run_in_chunks
 
 __all__ = ["MaxNormTree"]
 

@@ -10,43 +10,19 @@ the same neighbours and counts.
 
 from __future__ import annotations
 
-import itertools
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy.spatial import cKDTree
+
+from ._chunks import n_workers, run_in_chunks
 
 __all__ = [
     "count_within",
     "kth_neighbor",
     "normal_scores",
     "preprocess_continuous",
-    "run_in_chunks",
 ]
 
 _P = {"chebyshev": np.inf, "euclidean": 2.0}
-
-
-def _workers(n_jobs: int | None) -> int:
-    return 1 if n_jobs is None else int(n_jobs)
-
-
-def run_in_chunks(kernel, n: int, n_jobs: int | None, min_rows: int = 4096) -> None:
-    """Run ``kernel(first, last)`` over ``range(n)``, in chunks on threads if ``n_jobs != 1``.
-
-    The kernels (compiled with ``nogil``, or tree queries) release the GIL and write
-    disjoint rows of their outputs. Below ``min_rows`` rows one call does it all.
-    """
-    workers = _workers(n_jobs)
-    if workers < 0:
-        workers = os.cpu_count() or 1
-    if workers <= 1 or n < min_rows:
-        kernel(0, n)
-        return
-    bounds = np.linspace(0, n, 4 * workers + 1).astype(int)  # small chunks balance load
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda ab: kernel(*ab), itertools.pairwise(bounds)))
 
 
 def _check_tree(tree: str) -> None:
@@ -79,7 +55,7 @@ def kth_neighbor(
         # Query the points in the tree's own leaf order: consecutive queries then walk the
         # same nodes, which is 1.5-3x faster than the original order (cache locality).
         order = index.indices
-        d_o, i_o = index.query(Z[order], k=k + 1, p=_P[metric], workers=_workers(n_jobs))
+        d_o, i_o = index.query(Z[order], k=k + 1, p=_P[metric], workers=n_workers(n_jobs))
         dist, idx = np.empty_like(d_o), np.empty_like(i_o)
         dist[order], idx[order] = d_o, i_o
     else:

@@ -5,7 +5,7 @@ Every plotting function returns the Figure and never calls ``plt.show()``.
 
 from bottlekit.visualize.activation_maps import METHODS as ACTIVATION_MAP_METHODS
 from bottlekit.visualize.activation_maps import concept_activation_map
-from bottlekit.visualize.information_plane import plot_information_plane
+from bottlekit.visualize.information_plane_plot import plot_information_plane
 from bottlekit.visualize.plots import (
     plot_activation_maps,
     plot_concept_weights,

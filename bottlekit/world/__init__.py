@@ -1,7 +1,7 @@
 """The built-in world: a synthetic bird dataset with known concepts, and its tiny CLIP.
 
 >>> from bottlekit.world import make_world
->>> world = make_world(240, split="train", seed=0)
+>>> world = make_world(240, split="train", random_state=0)
 """
 
 from bottlekit.world.dataset import SPLITS, World, make_world

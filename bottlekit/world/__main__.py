@@ -15,11 +15,11 @@ from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, GROUPS, PART_NAM
 
 def generation_speed(n: int = 4000, repeats: int = 3, return_masks: bool = True) -> float:
     """Best images per CPU-second of ``make_world(n)`` over ``repeats`` runs."""
-    make_world(24, "train", seed=0, return_masks=return_masks)  # warm-up
+    make_world(24, "train", random_state=0, return_masks=return_masks)  # warm-up
     best = 0.0
     for r in range(repeats):
         t = time.process_time()
-        make_world(n, "train", seed=r, return_masks=return_masks)
+        make_world(n, "train", random_state=r, return_masks=return_masks)
         best = max(best, n / (time.process_time() - t))
     return best
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(CONCEPT_NAMES)} concepts over parts {', '.join(PART_NAMES)}:")
     for g in GROUPS:
         print(f"  {g.part:>10} | {g.key:<12} | {', '.join(g.concepts)}")
-    w = make_world(4, "train", seed=0)
+    w = make_world(4, "train", random_state=0)
     print(f"images {w.images.shape[1:]} uint8, corpus {len(w.corpus)} documents")
     for masks in (True, False):
         rate = generation_speed(a.n, a.repeats, masks)

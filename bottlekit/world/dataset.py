@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bottlekit._deprecation import renamed_argument
 from bottlekit.world.captions import make_captions
-from bottlekit.world.corpus import make_corpus
+from bottlekit.world.field_guide import make_corpus
 from bottlekit.world.render import render_birds
 from bottlekit.world.species import (
     BACKGROUND_GROUP,
@@ -60,7 +61,7 @@ class World:
     captions : list of str
         One caption per image.
     corpus : list of str
-        The field guide (see ``bottlekit.world.corpus``).
+        The field guide (see ``bottlekit.world.field_guide``).
     corpus_subjects : list of str or None
         Species each document is about.
     split : str
@@ -127,12 +128,13 @@ def options_to_concepts(options: np.ndarray) -> np.ndarray:
 def make_world(
     n: int,
     split: str = "train",
-    seed: int = 0,
+    random_state: int = 0,
     *,
     image_size: int = 64,
     p_typical_background: float | None = None,
     return_masks: bool = True,
     p_species_in_caption: float = 0.7,
+    seed: int | None = None,
 ) -> World:
     """Sample ``n`` images of the built-in world.
 
@@ -147,9 +149,9 @@ def make_world(
     n : int
         Number of images (>= 1).
     split : {"train", "val", "test", "shifted"}
-        Each split has its own seed derived from ``seed``.
-    seed : int
-        Non-negative seed; the same ``(n, split, seed)`` gives the same world.
+        Each split has its own seed derived from ``random_state``.
+    random_state : int
+        Non-negative seed; the same ``(n, split, random_state)`` gives the same world.
     image_size : int
         Side of the square images, >= 64.
     p_typical_background : float, optional
@@ -159,6 +161,8 @@ def make_world(
         Compute ``part_masks`` (n × 6 × H × W bool, 24 KiB per 64 px image).
     p_species_in_caption : float
         Probability that a caption names the species.
+    seed : int, optional
+        Deprecated alias of ``random_state`` (a FutureWarning).
 
     Returns
     -------
@@ -166,7 +170,7 @@ def make_world(
 
     Examples
     --------
-    >>> w = make_world(48, "test", seed=1)
+    >>> w = make_world(48, "test", random_state=1)
     >>> w.images.shape, w.concept_labels.shape, w.part_masks.shape
     ((48, 64, 64, 3), (48, 31), (48, 6, 64, 64))
     """
@@ -174,8 +178,9 @@ def make_world(
         raise ValueError(f"n={n!r}; expected a positive int")
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+    seed, seed_name = renamed_argument("make_world", "random_state", random_state, "seed", seed, 0)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r}; expected a non-negative int")
+        raise ValueError(f"{seed_name}={seed!r}; expected a non-negative int")
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
         raise TypeError(f"image_size={image_size!r}; expected an int >= 64")
     if image_size < 64:

@@ -175,11 +175,11 @@ def train(
     world = make_world(
         n_train,
         "train",
-        seed=seed,
+        random_state=seed,
         return_masks=False,
         p_typical_background=p_typical_background,
     )
-    val = make_world(1200, "val", seed=seed, return_masks=False)
+    val = make_world(1200, "val", random_state=seed, return_masks=False)
     print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
     model, _, tokenizer = create_model(device)
     init_meta = None

@@ -14,8 +14,8 @@ from bottlekit.world import make_world
 @pytest.fixture(scope="module")
 def world_setup():
     bk = load_backbone("world-tiny")
-    train = make_world(480, "train", seed=3, return_masks=False)
-    test = make_world(240, "test", seed=3, return_masks=False)
+    train = make_world(480, "train", random_state=3, return_masks=False)
+    test = make_world(240, "test", random_state=3, return_masks=False)
     return bk, train, test, from_text(bk, train.concept_names)
 
 

@@ -305,7 +305,7 @@ def world():
     out = {"backbone": bk}
     with _one_thread():
         for split, n in (("train", 1200), ("test", 600), ("shifted", 600)):
-            w = make_world(n, split, seed=0, return_masks=False)
+            w = make_world(n, split, random_state=0, return_masks=False)
             x = bk.encode_images(w.images, batch_size=256, progress=False)
             out[split] = (w, x)
     return out

@@ -29,8 +29,8 @@ def world():
     """world-tiny embeddings of 1,200 train / 600 test images and the true-attribute bank."""
     torch.set_num_threads(1)
     bk = bottlekit.load_backbone("world-tiny", device="cpu")
-    train = make_world(1200, "train", seed=0, return_masks=False)
-    test = make_world(600, "test", seed=0, return_masks=False)
+    train = make_world(1200, "train", random_state=0, return_masks=False)
+    test = make_world(600, "test", random_state=0, return_masks=False)
     x_train = bottlekit.embed(bk, train.images, cache=False, progress=False)
     x_test = bottlekit.embed(bk, test.images, cache=False, progress=False)
     prior = (train.class_concept_matrix >= 0.5).astype(np.float64)  # the species' field marks

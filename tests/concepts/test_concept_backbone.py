@@ -33,7 +33,9 @@ def test_from_text_and_persistence_with_a_real_backbone(tiny, tmp_path):
     path = bank.save(tmp_path / "bank.safetensors")
     assert ConceptBank.load(path, backbone=tiny).names == names
     # the same architecture with other weights is another embedding space: refused
-    other = backbones.load_backbone("world-tiny", pretrained="random", device="cpu", seed=1)
+    other = backbones.load_backbone(
+        "world-tiny", pretrained="random", device="cpu", random_state=1
+    )
     assert other.id != tiny.id
     with pytest.raises(ValueError, match="built for backbone"):
         ConceptBank.load(path, backbone=other)

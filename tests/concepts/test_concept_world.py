@@ -29,7 +29,7 @@ TRUE_ATTRIBUTE_THRESHOLD = 0.5
 @pytest.fixture(scope="module")
 def world():
     # the corpus and the class-concept matrix do not depend on n; 24 images keep it cheap
-    return make_world(24, "test", seed=0, return_masks=False)
+    return make_world(24, "test", random_state=0, return_masks=False)
 
 
 def found_sets(cands, class_names):
@@ -158,8 +158,8 @@ def world_embeddings():
 
     torch.set_num_threads(1)
     bk = bottlekit.load_backbone("world-tiny", device="cpu")
-    train = make_world(480, "train", seed=0, return_masks=False)
-    test = make_world(480, "test", seed=0, return_masks=False)
+    train = make_world(480, "train", random_state=0, return_masks=False)
+    test = make_world(480, "test", random_state=0, return_masks=False)
     cache = False  # each test has a private cache anyway (tests/conftest.py)
     x_train = bottlekit.embed(bk, train.images, cache=cache, progress=False)
     x_test = bottlekit.embed(bk, test.images, cache=cache, progress=False)

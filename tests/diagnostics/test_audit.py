@@ -19,6 +19,13 @@ import numpy as np
 import pytest
 import torch
 
+from bottlekit.app.audit_command import (
+    BackboneLinearClassifier,
+    add_audit_parser,
+    load_linear_head,
+    run_audit_command,
+    save_linear_head,
+)
 from bottlekit.diagnostics.audit import (
     AuditData,
     _existence,
@@ -26,13 +33,6 @@ from bottlekit.diagnostics.audit import (
     audit,
     model_features,
     spurious_concept_scores,
-)
-from bottlekit.diagnostics.audit_cli import (
-    BackboneLinearClassifier,
-    add_audit_parser,
-    load_linear_head,
-    run_audit_command,
-    save_linear_head,
 )
 from bottlekit.diagnostics.report import SECTION_IDS, render_report
 

@@ -7,13 +7,27 @@ or point ``$BOTTLEKIT_CHROMIUM`` at one). The report is built from a small hand-
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bottlekit.diagnostics.audit import AuditResult, spurious_concept_scores
-from bottlekit.diagnostics.report import find_chromium, screenshot_html
 
-CHROMIUM = find_chromium()
+
+def _load_chromium_helpers():
+    """``scripts/chromium.py`` (developer tooling, not part of the package)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "chromium.py"
+    spec = importlib.util.spec_from_file_location("bottlekit_scripts_chromium", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_chromium = _load_chromium_helpers()
+screenshot_html = _chromium.screenshot_html
+CHROMIUM = _chromium.find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no chromium/chrome binary on PATH (apt-get install chromium, or set "

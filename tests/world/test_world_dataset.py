@@ -1,5 +1,7 @@
 """make_world: determinism, shapes, the class–concept matrix and background correlation."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
@@ -10,17 +12,17 @@ from bottlekit.world.species import GROUPS, class_concept_matrix
 
 @pytest.fixture(scope="module")
 def world():
-    return make_world(240, "test", seed=11)
+    return make_world(240, "test", random_state=11)
 
 
 def test_same_seed_same_world_and_splits_differ():
-    a = make_world(50, "train", seed=3)
-    b = make_world(50, "train", seed=3)
+    a = make_world(50, "train", random_state=3)
+    b = make_world(50, "train", random_state=3)
     for name in ("images", "labels", "concept_labels", "part_masks"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.captions == b.captions and a.corpus == b.corpus
-    c = make_world(50, "train", seed=4)
-    d = make_world(50, "val", seed=3)
+    c = make_world(50, "train", random_state=4)
+    d = make_world(50, "val", random_state=3)
     assert not np.array_equal(a.images, c.images)
     assert not np.array_equal(a.images, d.images)
     assert not np.array_equal(a.concept_labels, d.concept_labels)
@@ -48,7 +50,7 @@ def test_shapes_dtypes_and_vocabulary(world):
 
 
 def test_larger_images():
-    w = make_world(4, "val", seed=0, image_size=96)
+    w = make_world(4, "val", random_state=0, image_size=96)
     assert w.images.shape == (4, 96, 96, 3) and w.part_masks.shape == (4, 6, 96, 96)
 
 
@@ -90,7 +92,7 @@ def test_class_concept_matrix_rows():
 def test_concept_frequencies_follow_the_matrix():
     # 2400 train images, 100 per species: the pooled frequency of each concept is the
     # mean of its column; its binomial sd is <= sqrt(.25/2400) ~ 0.0102, so 5 sd = 0.051
-    w = make_world(2400, "train", seed=2, return_masks=False)
+    w = make_world(2400, "train", random_state=2, return_masks=False)
     expected = w.class_concept_matrix[w.labels].mean(0)
     np.testing.assert_allclose(w.concept_labels.mean(0), expected, atol=0.051)
 
@@ -100,7 +102,7 @@ def test_background_correlation_per_split(split, p):
     # P(typical background) is 0.9 in train/val/test and 1/5 (independent) in shifted;
     # n = 2000 gives sd = sqrt(p(1-p)/n) <= 0.009; tolerance = 4 sd
     n = 2000
-    w = make_world(n, split, seed=9, return_masks=False)
+    w = make_world(n, split, random_state=9, return_masks=False)
     typical = w.concept_labels[np.arange(n), w.typical_background[w.labels]]
     tol = 4 * np.sqrt(p * (1 - p) / n)
     assert abs(typical.mean() - p) < tol
@@ -118,9 +120,31 @@ def test_bad_arguments():
         make_world(4, "dev")
     with pytest.raises(ValueError, match="n="):
         make_world(0)
-    with pytest.raises(ValueError, match="seed"):
-        make_world(4, seed=-1)
+    with pytest.raises(ValueError, match="random_state"):
+        make_world(4, random_state=-1)
     with pytest.raises(ValueError, match="image_size"):
         make_world(4, image_size=32)
     with pytest.raises(ValueError, match="p_typical_background"):
         make_world(4, p_typical_background=1.5)
+
+
+def test_seed_is_a_deprecated_alias_of_random_state():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new name warns about nothing
+        new = make_world(12, "test", random_state=5, return_masks=False)
+        positional = make_world(12, "test", 5, return_masks=False)
+    with pytest.warns(FutureWarning, match=r"make_world: `seed` is deprecated.*`random_state`"):
+        old = make_world(12, "test", seed=5, return_masks=False)
+    for w in (old, positional):
+        np.testing.assert_array_equal(w.images, new.images)
+        np.testing.assert_array_equal(w.labels, new.labels)
+        assert w.seed == 5
+    other = make_world(12, "test", random_state=6, return_masks=False)
+    assert not np.array_equal(other.images, new.images)
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(TypeError, match="random_state=4 and its deprecated alias seed=5"),
+    ):
+        make_world(4, random_state=4, seed=5)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="seed=-1"):
+        make_world(4, seed=-1)

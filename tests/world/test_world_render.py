@@ -153,7 +153,7 @@ def test_concept_labels_agree_with_pixels():
     # colour with most pixels in that part's mask, and each shape/pattern concept is
     # visible in the mask statistics, with thresholds halfway between the geometric
     # values of the two options (see comments).
-    w = make_world(240, "test", seed=21)
+    w = make_world(240, "test", random_state=21)
     img, m, c = w.images.astype(int), w.part_masks, w.concept_labels
     names = w.concept_names
     idx = {n: i for i, n in enumerate(names)}

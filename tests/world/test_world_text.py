@@ -7,13 +7,13 @@ import pytest
 
 from bottlekit.world import make_world
 from bottlekit.world.captions import concept_phrases, make_captions
-from bottlekit.world.corpus import make_corpus
+from bottlekit.world.field_guide import make_corpus
 from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, EXTRA_NAMES, true_attributes
 
 
 @pytest.fixture(scope="module")
 def world():
-    return make_world(1200, "train", seed=13, return_masks=False)
+    return make_world(1200, "train", random_state=13, return_masks=False)
 
 
 def _mentions(caption: str, concept: str) -> bool:

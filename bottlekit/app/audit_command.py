@@ -170,7 +170,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if args.world:
         from bottlekit.world import make_world
 
-        data: Any = make_world(args.n, args.world, seed=args.seed)
+        data: Any = make_world(args.n, args.world, random_state=args.seed)
     else:
         data = _folder_data(args.images)
     concepts = None

@@ -159,7 +159,7 @@ def run_demo(
     --------
     >>> run_demo(n_train=480, n_test=480, out=None, quiet=True)  # doctest: +SKIP
     """
-    from bottlekit.world.cbm_study import (
+    from bottlekit.app.cbm_study import (
         build_banks,
         edit_by_pruning,
         fit_models,

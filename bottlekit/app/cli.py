@@ -92,7 +92,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bottlekit.demo import run_demo
+    from bottlekit.app.demo import run_demo
 
     return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    from bottlekit.diagnostics.audit_cli import add_audit_parser
+    from bottlekit.app.audit_command import add_audit_parser
 
     add_audit_parser(sub)
     return parser
