@@ -77,9 +77,7 @@ def list_image_folder(
     """
     root = Path(folder)
     if not root.is_dir():
-        raise ImageInputError(
-            f"images: folder {str(root)!r} does not exist or is not a directory"
-        )
+        raise ImageInputError(f"images: folder {str(root)!r} does not exist or is not a directory")
 
     def images_in(d: Path) -> list[Path]:
         return sorted(

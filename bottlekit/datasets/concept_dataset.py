@@ -246,9 +246,7 @@ class ConceptDataset:
         if self.part_keypoints is not None:
             K = _numeric(self.part_keypoints, "part_keypoints", (n, None, 3), f"({n}, P, 3)")
             if P is not None and K.shape[1] != P:
-                raise ValueError(
-                    f"part_keypoints: has {K.shape[1]} parts but part_masks has {P}"
-                )
+                raise ValueError(f"part_keypoints: has {K.shape[1]} parts but part_masks has {P}")
             if not np.isin(K[..., 2], (0, 1)).all():
                 raise ValueError("part_keypoints: the visible column [..., 2] must be 0 or 1")
             self._set("part_keypoints", K)

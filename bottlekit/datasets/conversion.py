@@ -11,9 +11,7 @@ from bottlekit.images import ImageInputError
 
 __all__ = ["DATASET_KEYS", "as_concept_dataset"]
 
-DATASET_KEYS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(ConceptDataset) if f.init
-)
+DATASET_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ConceptDataset) if f.init)
 """The keys a dict may have: the fields of :class:`ConceptDataset`."""
 
 _REQUIRED = ("images", "labels")
@@ -53,9 +51,10 @@ def as_concept_dataset(data: Any, *, name: str = "dataset") -> ConceptDataset:
     >>> ds.class_names
     ['0', '1']
     >>> as_concept_dataset({"images": np.zeros((2, 8, 8, 3), np.uint8)}, name="data")
+    ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: data: missing key 'labels'; a dataset dict needs 'images' and 'labels' (got ['images'])
+    ValueError: data: missing key 'labels'; a dataset dict needs 'images' and 'labels' ...
     """
     if isinstance(data, ConceptDataset):
         return data
