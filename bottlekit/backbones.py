@@ -471,6 +471,36 @@ class _Preprocessed(torch.utils.data.Dataset):
         return item if isinstance(item, torch.Tensor) else self.preprocess(item)
 
 
+def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
+    """Images → one preprocessed float32 batch (n, 3, S, S), as :meth:`Backbone.encode_images`
+    prepares them.
+
+    Parameters
+    ----------
+    preprocess : callable
+        A backbone's evaluation transform (PIL image → tensor), e.g.
+        :attr:`Backbone.preprocess`.
+    images : images accepted by :func:`bottlekit.images.as_image_source`
+
+    Returns
+    -------
+    torch.Tensor of shape (n, 3, S, S), float32, on the CPU
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bk = load_backbone("world-tiny")
+    >>> preprocess_images(bk.preprocess, np.zeros((2, 64, 64, 3), np.uint8)).shape
+    torch.Size([2, 3, 64, 64])
+    """
+    source = as_image_source(images)
+    norm = _identity_size_normalisation(preprocess, source)
+    if norm is not None:
+        return next(_normalised_array_batches(source.items, len(source), *norm))
+    prepared = _Preprocessed(source, preprocess)
+    return torch.stack([prepared[i] for i in range(len(source))]).to(torch.float32)
+
+
 class Backbone:
     """A CLIP model with its preprocessing and tokenizer, ready to encode.
 

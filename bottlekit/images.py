@@ -21,7 +21,26 @@ from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageSource", "as_image_source", "list_image_folder"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageInputError",
+    "ImageSource",
+    "as_image_source",
+    "list_image_folder",
+]
+
+
+class ImageInputError(ValueError, TypeError):
+    """Images that bottlekit cannot take: a wrong type, shape or dtype, an empty collection,
+    a list mixing kinds, or a path that does not exist.
+
+    Every entry point that takes images (:func:`bottlekit.embed`,
+    :meth:`bottlekit.Backbone.encode_images`, ``concept_activation_map``, ``audit``,
+    ``from_examples``, world training) reads them through :func:`as_image_source`, so the
+    same bad input raises this error with the same message everywhere. It is both a
+    ``ValueError`` and a ``TypeError``, the two types these checks raised before, so
+    existing ``except`` clauses keep working.
+    """
 
 
 def _is_pathlike(x: Any) -> bool:
@@ -58,7 +77,7 @@ def list_image_folder(
     """
     root = Path(folder)
     if not root.is_dir():
-        raise ValueError(f"images: folder {str(root)!r} does not exist or is not a directory")
+        raise ImageInputError(f"images: folder {str(root)!r} does not exist or is not a directory")
 
     def images_in(d: Path) -> list[Path]:
         return sorted(
@@ -69,7 +88,7 @@ def list_image_folder(
     if not subdirs:
         files = images_in(root)
         if not files:
-            raise ValueError(
+            raise ImageInputError(
                 f"images: folder {str(root)!r} contains no images "
                 f"(looked for extensions {', '.join(IMAGE_EXTENSIONS)})"
             )
@@ -83,7 +102,7 @@ def list_image_folder(
         files.extend(found)
         labels.extend([len(class_names) - 1] * len(found))
     if not files:
-        raise ValueError(
+        raise ImageInputError(
             f"images: folder {str(root)!r} has sub-folders {[d.name for d in subdirs][:5]} "
             "but none of them contains images"
         )
@@ -117,12 +136,12 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
         return img if img.mode == "RGB" else img.convert("RGB")
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(
+            raise ImageInputError(
                 f"images: {what} is an array of shape {img.shape} and dtype {img.dtype}; "
                 "expected uint8 of shape (H, W, 3)"
             )
         return Image.fromarray(img, mode="RGB")
-    raise TypeError(
+    raise ImageInputError(
         f"images: {what} has type {type(img).__name__}; expected a PIL image or a uint8 "
         "(H, W, 3) array"
     )
@@ -203,6 +222,56 @@ class ImageSource:
         h.update(t.numpy().tobytes())
         return "px:" + h.hexdigest()
 
+    def pil_images(self) -> list[Image.Image]:
+        """All items as RGB PIL images (files are read now).
+
+        Raises
+        ------
+        ImageInputError
+            An item of a dataset is a tensor (already preprocessed, not an image).
+        """
+        out = []
+        for i in range(len(self)):
+            item = self.load(i)
+            if not isinstance(item, Image.Image):
+                raise ImageInputError(
+                    f"images: dataset item {i} is a {type(item).__name__}, already "
+                    "preprocessed; expected an image (PIL, uint8 (H, W, 3) array or path)"
+                )
+            out.append(item)
+        return out
+
+    def to_array(self, indices: Sequence[int] | slice | None = None) -> np.ndarray:
+        """Items ``indices`` (default all) as one uint8 array of shape (m, H, W, 3).
+
+        An array source is indexed directly (no copy for a slice); other sources are
+        read and stacked, which needs all the chosen images to have one size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> as_image_source(np.zeros((3, 4, 5, 3), np.uint8)).to_array([0, 2]).shape
+        (2, 4, 5, 3)
+        """
+        if self.kind == "array":
+            return self.items if indices is None else self.items[indices]
+        if indices is None:
+            idx = list(range(len(self)))
+        elif isinstance(indices, slice):
+            idx = list(range(len(self)))[indices]
+        else:
+            idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+        sub = self.subset(idx).pil_images()
+        sizes = sorted({im.size for im in sub})
+        if len(sizes) > 1:
+            raise ImageInputError(
+                f"images: the images have {len(sizes)} different sizes (W, H), first "
+                f"{sizes[:3]}; stacking them into one array needs one size (resize them first)"
+            )
+        if not sub:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        return np.stack([np.asarray(im, dtype=np.uint8) for im in sub])
+
     def subset(self, indices: Sequence[int]) -> ImageSource:
         """A new source with only the given items (labels kept)."""
         idx = list(indices)
@@ -257,10 +326,11 @@ def as_image_source(images: Any) -> ImageSource:
 
     Raises
     ------
-    ValueError
-        Empty input, wrong array shape or dtype, a missing folder.
-    TypeError
-        An input type that is none of the above.
+    ImageInputError
+        Empty input, wrong array shape or dtype, a missing path, an input type that is
+        none of the above (a ``ValueError`` and a ``TypeError``).
+    FileNotFoundError
+        A list of paths naming files that do not exist.
 
     Examples
     --------
@@ -278,27 +348,27 @@ def as_image_source(images: Any) -> ImageSource:
             return ImageSource("files", files, labels, classes)
         if path.is_file():
             return ImageSource("files", [path])
-        raise ValueError(f"images: path {str(path)!r} does not exist")
+        raise ImageInputError(f"images: path {str(path)!r} does not exist")
     if isinstance(images, np.ndarray):
         if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(
-                f"images: array has shape {images.shape}; expected (n, H, W, 3) "
-                "(use images[None] for a single image)"
+            raise ImageInputError(
+                f"images: array has shape {images.shape}; expected (n, H, W, 3)"
+                + (" (use images[None] for a single image)" if images.ndim == 3 else "")
             )
         if images.dtype != np.uint8:
-            raise ValueError(
+            raise ImageInputError(
                 f"images: array has dtype {images.dtype}; expected uint8 in [0, 255] "
                 "(convert with (x * 255).round().astype(np.uint8) if it is in [0, 1])"
             )
         if images.shape[0] == 0:
-            raise ValueError("images: array is empty (n = 0)")
+            raise ImageInputError("images: array is empty (n = 0)")
         return ImageSource("array", images)
     try:
         import torch.utils.data as tud
 
         if isinstance(images, tud.Dataset) and not isinstance(images, (list, tuple)):
             if len(images) == 0:  # type: ignore[arg-type]
-                raise ValueError("images: dataset is empty")
+                raise ImageInputError("images: dataset is empty")
             return ImageSource("dataset", images)
     except ImportError:  # pragma: no cover
         pass
@@ -306,7 +376,7 @@ def as_image_source(images: Any) -> ImageSource:
         return ImageSource("pil", [images])
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
-            raise ValueError("images: got an empty list; expected at least one image")
+            raise ImageInputError("images: got an empty list; expected at least one image")
         if all(_is_pathlike(x) for x in images):
             files = [Path(x) for x in images]
             missing = [str(p) for p in files if not p.is_file()]
@@ -317,14 +387,14 @@ def as_image_source(images: Any) -> ImageSource:
             return ImageSource("files", files)
         for i, x in enumerate(images):
             if not isinstance(x, (Image.Image, np.ndarray)):
-                raise TypeError(
+                raise ImageInputError(
                     f"images: item {i} has type {type(x).__name__}; a list must hold only "
                     "PIL images, uint8 (H, W, 3) arrays, or only file paths"
                 )
             if isinstance(x, np.ndarray):
                 _to_rgb(x, f"item {i}")
         return ImageSource("pil", list(images))
-    raise TypeError(
+    raise ImageInputError(
         f"images: unsupported type {type(images).__name__}; expected a list of PIL images, "
         "a uint8 (n, H, W, 3) array, a list of file paths, a folder, or a torch Dataset"
     )

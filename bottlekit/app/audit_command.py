@@ -143,19 +143,13 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _folder_data(folder: str) -> Any:
-    from PIL import Image
+    from bottlekit.datasets import ConceptDataset
+    from bottlekit.images import as_image_source
 
-    from bottlekit.diagnostics.audit import AuditData
-    from bottlekit.images import list_image_folder
-
-    paths, labels, class_names = list_image_folder(folder)
-    if labels is None:
+    source = as_image_source(Path(folder))
+    if source.labels is None:
         raise ValueError(f"--images: {folder!r} must hold one sub-folder of images per class")
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-    sizes = {im.shape for im in images}
-    if len(sizes) != 1:
-        raise ValueError(f"--images: all images must have one size, got {sorted(sizes)[:4]}")
-    return AuditData(images=np.stack(images), labels=labels, class_names=class_names)
+    return ConceptDataset(source, source.labels, source.class_names)
 
 
 def run_audit_command(args: argparse.Namespace) -> int:

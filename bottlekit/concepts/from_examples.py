@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,9 @@ class ChanceLevelWarning(UserWarning):
     """Some concept activation vectors are not better than chance on held-out examples."""
 
 
-def _as_embeddings(data: Any, backbone: Any, progress: bool) -> np.ndarray:
+def _as_embeddings(
+    data: Any, backbone: Any, progress: bool, cache: Any = True, cache_dir: Any = None
+) -> np.ndarray:
     arr = None
     if isinstance(data, np.ndarray) or (
         hasattr(data, "__array__") and not isinstance(data, (list, tuple))
@@ -35,7 +38,10 @@ def _as_embeddings(data: Any, backbone: Any, progress: bool) -> np.ndarray:
             "embeddings_or_images is not a 2-D float array of embeddings, so it is treated "
             "as images; pass backbone= to encode them"
         )
-    return np.asarray(backbone.encode_images(data, progress=progress), dtype=np.float32)
+    from bottlekit.cache import embed
+
+    X = embed(backbone, data, cache=cache, cache_dir=cache_dir, progress=progress)
+    return np.asarray(X, dtype=np.float32)
 
 
 def _as_label_matrix(concept_labels: Any, names: Sequence[str] | None, n: int):
@@ -126,6 +132,8 @@ def from_examples(
     drop_chance: bool = False,
     random_state: int | None = 0,
     progress: bool = False,
+    cache: bool | Any = True,
+    cache_dir: str | os.PathLike | None = None,
 ) -> ConceptBank:
     r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
 
@@ -143,7 +151,9 @@ def from_examples(
     Parameters
     ----------
     embeddings_or_images : array of shape (n, d) or images
-        Precomputed embeddings, or images that ``backbone.encode_images`` accepts.
+        Precomputed embeddings (a 2-D float array), or images
+        (:func:`bottlekit.images.as_image_source`), which ``backbone`` embeds through the
+        embedding cache (:func:`bottlekit.embed`).
     concept_labels : array of shape (n, k) or dict name -> array (n,)
         Binary concept labels of the examples.
     names : list of str, optional
@@ -167,6 +177,10 @@ def from_examples(
         Seed for example sampling and folds.
     progress : bool
         Show a progress bar.
+    cache : bool or EmbeddingCache, default True
+        Embedding cache for images (see :func:`bottlekit.embed`); unused for embeddings.
+    cache_dir : str or PathLike, optional
+        Cache root (default ``$BOTTLEKIT_CACHE`` or ``~/.cache/bottlekit``).
 
     Returns
     -------
@@ -199,7 +213,7 @@ def from_examples(
     else:
         bid = backbone_id
 
-    X = _as_embeddings(embeddings_or_images, backbone, progress)
+    X = _as_embeddings(embeddings_or_images, backbone, progress, cache, cache_dir)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
     if not np.isfinite(X).all():

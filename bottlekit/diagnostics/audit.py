@@ -187,10 +187,13 @@ def audit(
         A torch classifier mapping a float batch (``preprocess(images)``) to logits
         (n, C) whose output index ``c`` is class ``c`` of ``data.labels``; or a fitted
         bottlekit concept-bottleneck model (then ``backbone`` embeds the images).
-    data : World, AuditData or dict
-        Images (uint8 (n, H, W, 3)) and labels, optionally ``concept_labels`` (n, k)
-        with ``concept_names``, ``part_masks`` with ``part_names`` and ``part_of_concept``
-        (:func:`bottlekit.world.make_world` has all of these).
+    data : ConceptDataset, World or dict
+        Any :class:`~bottlekit.datasets.ConceptDataset` (or a dict of its fields, see
+        :func:`~bottlekit.datasets.as_concept_dataset`): images and labels, optionally
+        ``concept_labels`` (n, k) with ``concept_names``, ``part_masks`` with
+        ``part_names`` and ``part_of_concept`` (:func:`bottlekit.world.make_world` has all
+        of these). Images are read through :func:`bottlekit.images.as_image_source`; a
+        torch classifier needs them all of one size.
     concepts : None, list of str, dict or ConceptBank
         ``None``: CAVs for every concept of ``data.concept_labels``; a list of names: CAVs
         for those columns; a dict ``{name: labels (n,)}``: CAVs from these labels; a
@@ -244,7 +247,7 @@ def audit(
     --------
     >>> import bottlekit
     >>> from bottlekit.world import make_world
-    >>> world = make_world(600, "shifted", seed=0)          # doctest: +SKIP
+    >>> world = make_world(600, "shifted", random_state=0)          # doctest: +SKIP
     >>> result = audit(classifier, world)                   # doctest: +SKIP
     >>> result.top_spurious(3)                              # doctest: +SKIP
     ['sky background', 'sand background', 'forest background']
@@ -279,7 +282,7 @@ def audit(
             )
         from bottlekit.cache import embed
 
-        F_all = embed(backbone, data.images, progress=False, batch_size=batch_size)
+        F_all = embed(backbone, data.image_source, progress=False, batch_size=batch_size)
         if F_all.shape[1] != model.n_features_in_:
             raise ValueError(
                 f"backbone: embeds in {F_all.shape[1]} dimensions, the model expects "
@@ -292,7 +295,7 @@ def audit(
     elif isinstance(model, torch.nn.Module):
         F_all, Z = model_features(
             model,
-            data.images,
+            data.image_source,
             feature_layer=feature_layer,
             preprocess=preprocess,
             space=space,
@@ -425,7 +428,7 @@ def audit(
     examples, ex_images, ex_maps, ex_names = [], None, None, []
     n_show = min(3, len(concept_names))
     if len(ex_pos):
-        ex_images = data.images[eval_idx[ex_pos]]
+        ex_images = data.image_source.to_array(eval_idx[ex_pos])
         top_idx = expl.top_indices[ex_pos, :n_show]
         maps = map_fn(ex_images, top_idx) if map_fn is not None else None
         ex_maps = maps
@@ -655,14 +658,14 @@ def _location(map_fn, data, eval_idx, concept_names, labels_by_name, chosen, n_i
         notes.append("location: skipped, no activation maps")
         return None
     part_of = dict(zip(data.concept_names, data.part_of_concept.tolist(), strict=True))
-    chosen = [j for j in chosen if concept_names[j] in part_of]
+    chosen = [j for j in chosen if part_of.get(concept_names[j], -1) >= 0]
     if not chosen:
         notes.append("location: skipped, no audited concept has a part")
         return None
     pos = np.sort(rng.choice(len(eval_idx), size=min(n_images, len(eval_idx)), replace=False))
     rows = eval_idx[pos]
     idx = np.tile(np.asarray(chosen), (len(rows), 1))
-    maps = map_fn(data.images[rows], idx)
+    maps = map_fn(data.image_source.to_array(rows), idx)
     names = [concept_names[j] for j in chosen]
     labels = None
     if all(nm in labels_by_name for nm in names):

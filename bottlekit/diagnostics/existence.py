@@ -10,7 +10,7 @@ and per explained class, next to its chance level.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,22 @@ def _label_columns(
     return np.array([label_names.index(c) for c in concept_names])
 
 
+def _is_dataset(value: Any) -> bool:
+    return isinstance(value, Mapping) or (hasattr(value, "images") and hasattr(value, "labels"))
+
+
+def _dataset_labels(data: Any, label_names: Sequence[str] | None):
+    """The concept labels and names of a dataset given as ``concept_labels``."""
+    from bottlekit.datasets import as_concept_dataset
+
+    ds = as_concept_dataset(data, name="concept_labels")
+    if ds.concept_labels is None:
+        raise ValueError(
+            "concept_labels: the dataset has no per-image concept_labels; existence needs them"
+        )
+    return ds.concept_labels, ds.concept_names if label_names is None else label_names
+
+
 def concept_existence(
     model: Any,
     X: Any,
@@ -152,8 +168,10 @@ def concept_existence(
         Anything with ``explain(X, top_k, target)``, ``concept_names_`` and ``classes_``.
     X : array of shape (n, d)
         Embeddings of the images.
-    concept_labels : 0/1 array of shape (n, K)
-        Presence of each annotated concept in each image.
+    concept_labels : 0/1 array of shape (n, K), or a ConceptDataset, World or dict
+        Presence of each annotated concept in each image; or a dataset (see
+        :func:`bottlekit.datasets.as_concept_dataset`) whose ``concept_labels`` and
+        ``concept_names`` (as ``label_names``, unless given) are used.
     top_k : int, default 5
         Concepts checked per image (at most the model's number of concepts).
     label_names : list of str, optional
@@ -180,6 +198,8 @@ def concept_existence(
             f"got {type(model).__name__}"
         )
     names = list(names)
+    if _is_dataset(concept_labels):
+        concept_labels, label_names = _dataset_labels(concept_labels, label_names)
     if not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1:
         raise ValueError(f"top_k: expected an int >= 1, got {top_k!r}")
     if top_k > len(names):

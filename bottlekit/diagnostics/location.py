@@ -16,7 +16,7 @@ gives them) bottlekit reports the two standard scores of a saliency map against 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,10 +143,45 @@ def _check_maps(maps: Any) -> np.ndarray:
     return M
 
 
+def _dataset_parts(data: Any, part_of_concept: Any, concept_labels: Any, names: Any, m: int):
+    """Part masks, part of each mapped concept, labels and names from a dataset."""
+    from bottlekit.datasets import as_concept_dataset
+
+    ds = as_concept_dataset(data, name="part_masks")
+    for arg, value in (("part_of_concept", part_of_concept), ("concept_labels", concept_labels)):
+        if value is not None:
+            raise ValueError(f"{arg}: taken from the dataset given as part_masks; leave it None")
+    if ds.part_masks is None or ds.part_of_concept is None:
+        raise ValueError(
+            "part_masks: the dataset has no part_masks or no part_of_concept; concept "
+            "location scores maps against part masks"
+        )
+    if names is None:
+        if m != ds.n_concepts:
+            raise ValueError(
+                f"concept_names: the maps have {m} concepts, the dataset {ds.n_concepts}; "
+                "name the mapped concepts"
+            )
+        names = ds.concept_names
+    names = [str(c) for c in names]
+    unknown = [c for c in names if c not in ds.concept_names]
+    if unknown:
+        raise ValueError(f"concept_names: {unknown[:5]} are not concepts of the dataset")
+    cols = [ds.concept_names.index(c) for c in names]
+    parts = ds.part_of_concept[cols]
+    if (parts < 0).any():
+        no_part = [c for c, p in zip(names, parts, strict=True) if p < 0]
+        raise ValueError(
+            f"concept_names: {no_part[:5]} belong to no part; map only concepts with one"
+        )
+    labels = None if ds.concept_labels is None else ds.concept_labels[:, cols]
+    return ds.part_masks, parts, labels, names
+
+
 def concept_location(
     maps: Any,
     part_masks: Any,
-    part_of_concept: Any,
+    part_of_concept: Any = None,
     concept_labels: Any = None,
     *,
     concept_names: Sequence[str] | None = None,
@@ -170,11 +205,15 @@ def concept_location(
     ----------
     maps : array of shape (n, m, H, W)
         Activation maps, e.g. from :func:`bottlekit.visualize.concept_activation_map`.
-    part_masks : bool array of shape (n, P, H, W)
-        Pixels of each part (``World.part_masks``).
+    part_masks : bool array of shape (n, P, H, W), or a ConceptDataset, World or dict
+        Pixels of each part (``World.part_masks``). Or a dataset of the n mapped images
+        (see :func:`bottlekit.datasets.as_concept_dataset`): then its part masks, the part
+        and labels of each concept named in ``concept_names`` (default: all of the
+        dataset's concepts, in order) are used, and ``part_of_concept`` and
+        ``concept_labels`` must be None.
     part_of_concept : int array of shape (m,)
         Index into the parts of each mapped concept (``World.part_of_concept`` restricted
-        to the mapped concepts).
+        to the mapped concepts); required with an array of masks.
     concept_labels : 0/1 array of shape (n, m), optional
         Presence of each mapped concept in each image.
     concept_names : list of str, optional
@@ -197,6 +236,12 @@ def concept_location(
     """
     M = _check_maps(maps)
     n, m, H, W = M.shape
+    if isinstance(part_masks, Mapping) or hasattr(part_masks, "part_masks"):
+        part_masks, part_of_concept, concept_labels, concept_names = _dataset_parts(
+            part_masks, part_of_concept, concept_labels, concept_names, m
+        )
+    elif part_of_concept is None:
+        raise ValueError("part_of_concept: required with an array of part masks")
     masks = np.asarray(part_masks)
     if masks.ndim != 4 or masks.shape[0] != n or masks.shape[2:] != (H, W):
         raise ValueError(

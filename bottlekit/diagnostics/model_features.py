@@ -98,7 +98,7 @@ class _FeatureTap:
 
 def model_features(
     model: torch.nn.Module,
-    images: np.ndarray,
+    images: Any,
     *,
     feature_layer: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
     preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
@@ -112,7 +112,9 @@ def model_features(
     ----------
     model : torch.nn.Module
         Maps a float batch (n, 3, H', W') to logits (n, C).
-    images : uint8 array of shape (n, H, W, 3)
+    images : images accepted by :func:`bottlekit.images.as_image_source`
+        Read batch by batch into uint8 arrays (n, H, W, 3) for ``preprocess``; the images
+        of a batch must have one size.
     feature_layer : str, callable or None
         ``None``: the *input* of the last ``nn.Linear`` to run in the forward pass (the
         penultimate features of a classifier ending in a linear head), found with forward
@@ -131,6 +133,7 @@ def model_features(
     logits : ndarray of shape (n, C), float32
     """
     from bottlekit.devices import resolve_device
+    from bottlekit.images import as_image_source
 
     if space not in SPACES:
         raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
@@ -140,6 +143,7 @@ def model_features(
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    source = as_image_source(images)
     dev = resolve_device(device)
     prep = preprocess or _default_preprocess
     tap = _FeatureTap(model, feature_layer, space)
@@ -148,8 +152,9 @@ def model_features(
     feats, logits = [], []
     try:
         with torch.no_grad():
-            for start in range(0, len(images), int(batch_size)):
-                x = _prepared(prep, images[start : start + int(batch_size)], dev)
+            for start in range(0, len(source), int(batch_size)):
+                batch = source.to_array(slice(start, start + int(batch_size)))
+                x = _prepared(prep, batch, dev)
                 if start == 0:
                     tap.resolve(x)
                 f, z = tap(x)

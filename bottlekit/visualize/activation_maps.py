@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 __all__ = ["METHODS", "concept_activation_map"]
 
@@ -205,34 +204,9 @@ def _as_model_input(
             )
         x = images.detach().to(backbone.device, torch.float32)
         return x, (int(x.shape[2]), int(x.shape[3])), (0, 0, int(x.shape[2]), int(x.shape[3]))
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(
-                f"images: expected a uint8 array of shape (n, H, W, 3), got {images.shape}"
-                + (" (wrap a single image as images[None])" if images.ndim == 3 else "")
-            )
-        if images.dtype != np.uint8:
-            raise TypeError(f"images: expected a uint8 array, got dtype {images.dtype}")
-        if len(images) == 0:
-            raise ValueError("images: got an empty array; expected at least one image")
-        pils = [Image.fromarray(im) for im in images]
-    elif isinstance(images, Image.Image):
-        pils = [images]
-    elif isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("images: got an empty list; expected at least one image")
-        bad = [i for i, im in enumerate(images) if not isinstance(im, Image.Image)]
-        if bad:
-            raise TypeError(
-                f"images: item {bad[0]} is {type(images[bad[0]]).__name__}; a list must hold "
-                "PIL images"
-            )
-        pils = list(images)
-    else:
-        raise TypeError(
-            "images: expected a uint8 array (n, H, W, 3), a list of PIL images or a "
-            f"preprocessed tensor (n, 3, H, W), got {type(images).__name__}"
-        )
+    from bottlekit.images import as_image_source
+
+    pils = as_image_source(images).pil_images()
     sizes = {im.size for im in pils}
     if len(sizes) != 1:
         raise ValueError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from bottlekit._deprecation import renamed_argument
+from bottlekit.datasets import ConceptDataset
 from bottlekit.world.captions import make_captions
 from bottlekit.world.field_guide import make_corpus
 from bottlekit.world.render import render_birds
@@ -31,9 +33,13 @@ SHIFTED_TYPICAL_BACKGROUND = 1.0 / len(GROUPS[BACKGROUND_GROUP].concepts)
 _CHUNK = 256
 
 
-@dataclass(repr=False)
-class World:
-    """A sample of the built-in world.
+@dataclass(repr=False, frozen=True, eq=False, kw_only=True)
+class World(ConceptDataset):
+    """A sample of the built-in world: a :class:`~bottlekit.datasets.ConceptDataset`.
+
+    Every field of a concept dataset is set except ``concept_certainty`` and
+    ``part_keypoints``; the world adds its attribute groups, typical backgrounds,
+    captions, corpus and seed.
 
     Attributes
     ----------
@@ -68,25 +74,14 @@ class World:
     seed : int
     """
 
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-    concept_names: list[str]
-    concept_labels: np.ndarray
-    part_masks: np.ndarray | None
-    part_names: list[str]
-    part_of_concept: np.ndarray
     group_of_concept: np.ndarray
-    class_concept_matrix: np.ndarray
     typical_background: np.ndarray
     captions: list[str]
     corpus: list[str]
     corpus_subjects: list[str | None]
-    split: str
     seed: int
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    PER_IMAGE_FIELDS: ClassVar[tuple[str, ...]] = (*ConceptDataset.PER_IMAGE_FIELDS, "captions")
 
     def __repr__(self) -> str:
         return (

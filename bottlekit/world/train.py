@@ -26,6 +26,7 @@ on ``shifted`` after 600 steps.)
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -33,6 +34,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,13 +68,31 @@ def create_model(device: str | torch.device = "cpu"):
     return model, preprocess, tokenizer
 
 
-def images_to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 (n, H, W, 3) → normalised float (n, 3, H, W), as open_clip's preprocess does."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
+@functools.lru_cache(maxsize=1)
+def world_preprocess():
+    """world-tiny's evaluation transform, as ``load_backbone("world-tiny").preprocess``.
+
+    open_clip's transform for the config's image size (64) with OpenAI CLIP's
+    normalisation (:data:`MEAN`, :data:`STD`).
+    """
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
+    size = int(cfg["vision_cfg"]["image_size"])
+    return image_transform_v2(PreprocessCfg(size=size, mean=MEAN, std=STD), is_train=False)
+
+
+def images_to_tensor(images: Any, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Images → world-tiny's normalised model input (n, 3, H, W) on ``device``.
+
+    The images go through :func:`bottlekit.images.as_image_source` and world-tiny's
+    preprocessing (:func:`bottlekit.backbones.preprocess_images` with
+    :func:`world_preprocess`), as every other image input of bottlekit does; for uint8
+    64 x 64 arrays that is ``(x / 255 - MEAN) / STD``.
+    """
+    from bottlekit.backbones import preprocess_images
+
+    return preprocess_images(world_preprocess(), images).to(device)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

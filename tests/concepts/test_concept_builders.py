@@ -77,20 +77,46 @@ def test_cavs_drop_chance_and_dict_labels():
     assert bank.names == ["a"]
 
 
-def test_cavs_from_images_through_backbone(backbone):
-    # "images" are word strings the fake backbone encodes: concept "red" is present
-    # exactly when the word red is in the string
+class MeanColourBackbone:
+    """The image side of the Backbone protocol: an image's embedding is its mean colour
+    (unit norm), so "red" images are linearly separable from the others."""
+
+    id = "mean-colour-3"
+    name = "mean-colour"
+    embed_dim = 3
+
+    def __init__(self) -> None:
+        self.n_encoded = 0
+
+    def iter_encode_images(self, images, batch_size=64, num_workers=None):
+        from bottlekit.images import as_image_source
+
+        source = as_image_source(images)
+        x = source.to_array().reshape(len(source), -1, 3).mean(1).astype(np.float32)
+        self.n_encoded += len(x)
+        yield 0, x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def encode_images(self, images, batch_size=64, progress=False, num_workers=None):
+        return next(self.iter_encode_images(images))[1]
+
+
+def test_cavs_from_images_through_backbone_and_cache():
+    # "red" is present exactly when the image is tinted red; images go through the
+    # embedding cache (bottlekit.embed) as in audit and BottleneckClassifier
+    from bottlekit.cache import EmbeddingCache
+
     rng = np.random.default_rng(0)
-    words = ["red", "green", "small", "large", "wet", "dry"]
-    imgs, lab = [], []
-    for _ in range(80):
-        has = rng.random() < 0.5
-        others = list(rng.choice(words[1:], 2, replace=False))
-        imgs.append(" ".join(["red", *others] if has else others))
-        lab.append(int(has))
-    bank = from_examples(imgs, np.array(lab), ["red"], backbone=backbone, random_state=0)
-    assert bank.backbone_id == backbone.id
+    lab = rng.random(80) < 0.5
+    imgs = rng.integers(0, 120, size=(80, 8, 8, 3), dtype=np.uint8)
+    imgs[lab, :, :, 0] += 120
+    bk = MeanColourBackbone()
+    bank = from_examples(imgs, lab.astype(int), ["red"], backbone=bk, random_state=0)
+    assert bank.backbone_id == bk.id
     assert bank.provenance[0]["heldout_accuracy"] >= 0.9  # linearly separable by construction
+    assert bk.n_encoded == 80 and EmbeddingCache().shards(bk.id)  # embedded once, cached
+    again = from_examples(imgs, lab.astype(int), ["red"], backbone=bk, random_state=0)
+    assert bk.n_encoded == 80  # the second call read the cache
+    np.testing.assert_array_equal(again.vectors, bank.vectors)
 
 
 @pytest.mark.parametrize(

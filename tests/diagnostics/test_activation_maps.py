@@ -56,7 +56,7 @@ def _random_bank(backbone, k: int, seed: int = 0, kind: str = "text") -> Concept
 
 def _vit(tiny_configs, seed: int = 0):
     assert "test-tiny-vit" in tiny_configs
-    return load_backbone("test-tiny-vit", device="cpu", seed=seed)
+    return load_backbone("test-tiny-vit", device="cpu", random_state=seed)
 
 
 # ------------------------------------------------------------------------- ViT layout
@@ -153,7 +153,7 @@ def test_resnet_location_terms_sum_to_the_embedding(tiny_configs):
     (plus the mean token's term and c_proj's bias) add up to encode_image's output."""
     register_model_config(HERE / "configs" / "diag-tiny-rn64.json")
     for name, size in (("test-tiny-rn", 32), ("diag-tiny-rn64", 64)):
-        bk = load_backbone(name, device="cpu", seed=3)
+        bk = load_backbone(name, device="cpu", random_state=3)
         x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
             terms, f = _resnet_location_terms(bk, x, keep_mean_token=True)
@@ -165,7 +165,7 @@ def test_resnet_location_terms_sum_to_the_embedding(tiny_configs):
 @pytest.mark.parametrize("method", ["gradcam", "coam", "saliency", "integrated_gradients"])
 def test_resnet_maps_have_input_shape_and_differ_between_concepts(tiny_configs, method):
     assert "test-tiny-rn" in tiny_configs
-    bk = load_backbone("test-tiny-rn", device="cpu", seed=4)
+    bk = load_backbone("test-tiny-rn", device="cpu", random_state=4)
     bank = _random_bank(bk, 3, seed=4)
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
@@ -182,7 +182,7 @@ def test_resnet_maps_have_input_shape_and_differ_between_concepts(tiny_configs, 
 def test_uint8_pil_and_tensor_inputs_agree(world_tiny, world_bank):
     from bottlekit.world import make_world
 
-    w = make_world(3, "test", seed=5, return_masks=False)
+    w = make_world(3, "test", random_state=5, return_masks=False)
     a = concept_activation_map(world_tiny, w.images, world_bank, [0, 7], method="coam")
     b = concept_activation_map(
         world_tiny, [Image.fromarray(im) for im in w.images], world_bank, [0, 7], method="coam"
@@ -233,7 +233,7 @@ def test_model_scorer_equals_bank_scorer(world_tiny, world_bank):
 
     from bottlekit.world import make_world
 
-    images = make_world(2, "test", seed=7, return_masks=False).images
+    images = make_world(2, "test", random_state=7, return_masks=False).images
     for method in ("gradcam", "coam"):
         a = concept_activation_map(world_tiny, images, Linear(), None, method=method)
         b = concept_activation_map(world_tiny, images, world_bank, idx, method=method)
@@ -290,10 +290,10 @@ def test_maps_change_when_the_weights_are_randomised(world_tiny, world_bank, met
     perturbed by 1 %: >= 0.988 for all three. Bounds 0.3 and 0.9 leave a margin of >= 0.09."""
     from bottlekit.world import make_world
 
-    images = make_world(12, "test", seed=8, return_masks=False).images
+    images = make_world(12, "test", random_state=8, return_masks=False).images
     concepts = ["red body", "black wings", "long tail", "water background"]
     trained = concept_activation_map(world_tiny, images, world_bank, concepts, method=method)
-    rand_bk = load_backbone("world-tiny", pretrained="random", device="cpu", seed=8)
+    rand_bk = load_backbone("world-tiny", pretrained="random", device="cpu", random_state=8)
     randomised = concept_activation_map(rand_bk, images, world_bank, concepts, method=method)
     near_bk = load_backbone("world-tiny", device="cpu")
     gen = torch.Generator().manual_seed(8)
@@ -317,7 +317,7 @@ def test_absent_concepts_get_weaker_coam_maps_than_present_ones(world_tiny, worl
     absent) 0.165 / 0.167 on seeds 2 / 3. The bounds 0.65 and 0.10 leave margins of ~0.07."""
     from bottlekit.world import make_world
 
-    w = make_world(300, "test", seed=2, return_masks=True)
+    w = make_world(300, "test", random_state=2, return_masks=True)
     maps = concept_activation_map(world_tiny, w.images, world_bank, method="coam")
     masks = w.part_masks[:, w.part_of_concept]
     pos = np.clip(maps, 0, None)

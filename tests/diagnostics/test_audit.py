@@ -63,9 +63,9 @@ def worlds():
     from bottlekit.world import make_world
 
     return {
-        "biased": make_world(480, "train", seed=10, p_typical_background=1.0, return_masks=False),
-        "unbiased": make_world(480, "shifted", seed=20, return_masks=False),
-        "audit": make_world(N_AUDIT, "shifted", seed=30),
+        "biased": make_world(480, "train", random_state=10, p_typical_background=1.0, return_masks=False),
+        "unbiased": make_world(480, "shifted", random_state=20, return_masks=False),
+        "audit": make_world(N_AUDIT, "shifted", random_state=30),
     }
 
 
@@ -175,7 +175,7 @@ def test_logit_space_audit(backbone, worlds, heads):
     from bottlekit.world import make_world
 
     clf = BackboneLinearClassifier(backbone, *heads["unbiased"])
-    small = make_world(144, "shifted", seed=5, return_masks=False)
+    small = make_world(144, "shifted", random_state=5, return_masks=False)
     names = ["red body", "blue body", "water background", "sky background"]
     r = audit(clf, small, names, space="logits", n_examples=0)
     assert r.space == "logits" and r.settings["feature_dim"] == 24
@@ -189,13 +189,13 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
     from bottlekit.concepts import from_examples
     from bottlekit.world import make_world
 
-    train = make_world(240, "train", seed=3, return_masks=False)
+    train = make_world(240, "train", random_state=3, return_masks=False)
     X = backbone.encode_images(train.images, progress=False)
     names = ["red body", "blue body", "yellow body", "long tail", "water background"]
     cols = [train.concept_names.index(n) for n in names]
     bank = from_examples(X, train.concept_labels[:, cols], names, backbone=backbone)
     cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
-    data = make_world(48, "test", seed=4)
+    data = make_world(48, "test", random_state=4)
     r = audit(cbm, data, backbone=backbone, n_examples=2, n_location_images=8)
     assert r.model_kind == "cbm" and r.fidelity["exact"]
     assert r.fidelity["agreement"] == 1.0 and r.fidelity["n_eval"] == 48
@@ -343,7 +343,7 @@ def test_report_sections_images_and_no_external_resources(audits, tmp_path):
 def test_report_escapes_text(backbone, heads):
     from bottlekit.world import make_world
 
-    world = make_world(96, "shifted", seed=6, return_masks=False)
+    world = make_world(96, "shifted", random_state=6, return_masks=False)
     evil = "<script>alert('x')</script> & co"
     j = world.concept_names.index("water background")
     concepts = {
@@ -359,11 +359,83 @@ def test_report_escapes_text(backbone, heads):
     assert any(evil in t for t in p.text)  # shown as text, after unescaping by the parser
 
 
+# ---------------------------------------------------------- any concept dataset
+def test_same_audit_from_world_dict_and_concept_dataset(backbone, heads):
+    """audit reads any ConceptDataset: a World, its fields as a dict and as a plain
+    ConceptDataset give the same audit (features, CAVs, surrogate, existence, location)."""
+    from bottlekit.datasets import DATASET_KEYS, ConceptDataset
+    from bottlekit.world import make_world
+
+    world = make_world(96, "shifted", random_state=6)
+    fields = {name: getattr(world, name) for name in DATASET_KEYS}
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    concepts = ["red body", "long tail", "water background", "sky background"]
+    results = {
+        name: audit(
+            clf,
+            data,
+            concepts,
+            cav_params={"Cs": (1.0,)},
+            n_examples=2,
+            n_location_images=8,
+        )
+        for name, data in {
+            "world": world,
+            "dict": fields,
+            "dataset": ConceptDataset(**fields),
+        }.items()
+    }
+    ref = results["world"]
+    assert ref.existence is not None and ref.location is not None
+    for name, r in results.items():
+        assert r.concept_names == ref.concept_names and r.class_names == ref.class_names
+        assert r.fidelity == ref.fidelity, name
+        assert r.spurious == ref.spurious, name
+        np.testing.assert_array_equal(r.importance_by_class, ref.importance_by_class)
+        np.testing.assert_array_equal(r.existence["per_image"], ref.existence["per_image"])
+        for key in ("energy", "pointing", "image_indices"):
+            np.testing.assert_array_equal(r.location[key], ref.location[key], err_msg=name)
+        np.testing.assert_array_equal(r.example_images, ref.example_images)
+        np.testing.assert_array_equal(r.example_maps, ref.example_maps)
+
+
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
+def test_image_folder_is_read_lazily_and_audits_like_the_arrays(backbone, heads, tmp_path):
+    """The CLI's ``--images DIR`` gives a ConceptDataset of files (nothing read up front);
+    PNG is lossless, so the audit equals the audit of the same images as an array."""
+    from PIL import Image
+
+    from bottlekit.diagnostics.audit_cli import _folder_data
+    from bottlekit.world import make_world
+
+    world = make_world(48, "shifted", random_state=8, return_masks=False)
+    for i, (im, y) in enumerate(zip(world.images, world.labels, strict=True)):
+        folder = tmp_path / f"{int(y):02d}"  # sorted folder names = class indices
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(im).save(folder / f"{i:03d}.png")
+    data = _folder_data(str(tmp_path))
+    assert data.image_source.kind == "files" and len(data) == 48
+    order = np.argsort(world.labels, kind="stable")  # the folder's order: class, then file
+    np.testing.assert_array_equal(data.labels, world.labels[order])
+    j = world.concept_names.index("water background")
+    concepts = {"water background": world.concept_labels[order, j]}
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    kw = {"cav_params": {"Cs": (1.0,)}, "n_examples": 1}
+    from_files = audit(clf, data, concepts, **kw)
+    from_array = audit(clf, {"images": world.images[order], "labels": data.labels}, concepts, **kw)
+    assert from_files.fidelity == from_array.fidelity
+    np.testing.assert_array_equal(from_files.importance_by_class, from_array.importance_by_class)
+    np.testing.assert_array_equal(from_files.example_images, from_array.example_images)
+    with pytest.raises(ValueError, match="one sub-folder of images per class"):
+        _folder_data(str(tmp_path / "00"))
+
+
 # -------------------------------------------------------------------- bad input
 def test_bad_inputs(backbone, heads, worlds):
     clf = BackboneLinearClassifier(backbone, *heads["biased"])
     w = worlds["audit"]
-    with pytest.raises(TypeError, match=r"data\.images"):
+    # the images' error is the one every entry point gives (bottlekit.images.as_image_source)
+    with pytest.raises(TypeError, match=r"images: array has dtype float32; expected uint8"):
         as_audit_data({"images": w.images.astype(np.float32), "labels": w.labels})
     with pytest.raises(ValueError, match=r"data\.labels"):
         as_audit_data({"images": w.images, "labels": w.labels[:-1]})

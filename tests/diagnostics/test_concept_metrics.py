@@ -156,8 +156,8 @@ def world_pcbm():
 
     torch.set_num_threads(1)
     bk = load_backbone("world-tiny", device="cpu")
-    train = make_world(480, "train", seed=0, return_masks=False)
-    test = make_world(240, "test", seed=0, return_masks=False)
+    train = make_world(480, "train", random_state=0, return_masks=False)
+    test = make_world(240, "test", random_state=0, return_masks=False)
     bank = from_text(bk, train.concept_names)
     X_train = embed(bk, train.images, progress=False)
     with warnings.catch_warnings():
