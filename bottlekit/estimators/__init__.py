@@ -29,7 +29,7 @@ from .hsic import HSICResult, hsic
 from .independence import MIPermutationResult, mi_permutation_test
 from .information_plane import InformationPlane, binned_information
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
-from .kozachenko_leonenko import KozachenkoLeonenkoEntropy
+from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
 from .ksg import KSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation
 from .neural import NeuralMutualInformation
@@ -50,6 +50,7 @@ __all__ = [
     "NeuralMutualInformation",
     "RenyiEntropy",
     "RenyiMutualInformation",
+    "RepeatedRowsWarning",
     "binned_information",
     "conditional_cs_divergence",
     "conditional_cs_divergence_torch",

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ._scaling import safe_std
+
 __all__ = [
     "count_within",
     "kth_neighbor",
@@ -177,9 +179,9 @@ def preprocess_continuous(
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
         if jitter > 0:
-            X += jitter * X.std(axis=0) * rng.standard_normal(X.shape)
+            X += jitter * safe_std(X) * rng.standard_normal(X.shape)
         return normal_scores(X)
-    std = X.std(axis=0)
+    std = safe_std(X)
     if standardize:
         X -= X.mean(axis=0)
         X /= std
