@@ -31,8 +31,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bottlekit.atomic import atomic_write_bytes
+from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.safetensors_file import read_safetensors
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
 
@@ -135,17 +137,6 @@ def _to_json(value: Any, key: str) -> Any:
     raise TypeError(f"cannot save attribute {key!r} of type {type(value).__name__}")
 
 
-def _from_json(value: Any) -> Any:
-    if isinstance(value, dict) and "__ndarray__" in value:
-        dtype = np.dtype(value["dtype"])
-        return np.asarray(value["__ndarray__"], dtype=object if dtype.kind == "O" else dtype)
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
-
-
 class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Base class of the concept-bottleneck models; see the module docstring.
 
@@ -154,6 +145,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     """
 
     _registry: ClassVar[dict[str, type]] = {}
+    # Learned attributes of a subclass beyond BASE_STATE (see _model_file.py): what a
+    # model file may hold for it.
+    _EXTRA_STATE: ClassVar[dict[str, tuple]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -573,45 +567,57 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         model
             An instance of the saved class (which must be ``cls`` or a subclass of it).
         """
-        from safetensors import safe_open
-
         from bottlekit.concepts.random_concepts import RandomConcepts
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file at {str(path)!r}")
-        try:
-            with safe_open(str(path), framework="np") as fh:
-                raw = (fh.metadata() or {}).get("bottlekit")
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        except Exception as exc:  # safetensors raises its own error types
-            raise ValueError(f"{str(path)!r} is not a readable safetensors file: {exc}") from exc
-        meta = json.loads(raw) if raw else {}
+        contents = read_safetensors(path, "model")
+        source = repr(contents.path)
+        meta = contents.meta
         if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
             raise ValueError(
-                f"{str(path)!r} is not a bottlekit concept-bottleneck model file "
+                f"{source} is not a bottlekit concept-bottleneck model file "
                 f"(format {meta.get('format')!r} v{meta.get('version')!r})"
             )
+        for field, kind in (("class", str), ("params", dict), ("concepts", dict), ("state", dict)):
+            if not isinstance(meta.get(field), kind):
+                raise ValueError(f"{source}: the model's {field!r} entry is missing or malformed")
         klass = BaseConceptBottleneck._registry.get(meta["class"])
         if klass is None or not issubclass(klass, cls):
-            raise ValueError(f"{str(path)!r} holds a {meta['class']}, not a {cls.__name__}")
+            raise ValueError(f"{source} holds a {meta['class']!r}, not a {cls.__name__}")
+        foreign = sorted(k for k in contents if not k.startswith(("model/", "concepts/")))
+        if foreign:
+            raise ValueError(f"{source}: unknown tensor(s) {foreign}")
         spec = meta["concepts"]
-        if "bank" in spec:
-            bank_arrays = {
-                k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("concepts/")
-            }
-            concepts = ConceptBank.from_state(bank_arrays, spec["bank"], source=repr(str(path)))
-        else:
-            if spec.get("spec") != "RandomConcepts":
+        try:
+            if "bank" in spec:
+                bank_arrays = {
+                    k.split("/", 1)[1]: v for k, v in contents.items() if k.startswith("concepts/")
+                }
+                concepts = ConceptBank.from_state(bank_arrays, spec["bank"], source=source)
+            elif spec.get("spec") == "RandomConcepts" and isinstance(spec.get("args"), dict):
+                concepts = RandomConcepts(**spec["args"])
+            else:
                 raise ValueError(
-                    f"{str(path)!r} names an unknown concept specification {spec.get('spec')!r}"
+                    f"{source} names an unknown concept specification {spec.get('spec')!r}"
                 )
-            concepts = RandomConcepts(**spec["args"])
-        params = {k: _from_json(v) for k, v in meta["params"].items()}
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"{source}: malformed concept bank ({exc})") from None
+        params = {k: from_json_value(v, k, source) for k, v in meta["params"].items()}
+        unknown = sorted(set(params) - set(klass._get_param_names()))
+        if unknown:
+            raise ValueError(f"{source}: {klass.__name__} has no parameter(s) {unknown}")
         model = klass(concepts=concepts, **params)
-        for key, value in meta["state"].items():
-            setattr(model, key, _from_json(value))
-        for key, value in tensors.items():
+        try:
+            model._check_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
+        state = {k: from_json_value(v, k, source) for k, v in meta["state"].items()}
+        for key, value in contents.items():
             if key.startswith("model/"):
-                setattr(model, key.split("/", 1)[1], value)
+                name = key.split("/", 1)[1]
+                if name in state:
+                    raise ValueError(f"{source}: {name} is stored twice")
+                state[name] = value
+        check_state({**BASE_STATE, **klass._EXTRA_STATE}, state, source)
+        for key, value in state.items():
+            setattr(model, key, value)
         return model

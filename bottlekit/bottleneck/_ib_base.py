@@ -22,8 +22,21 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
+from bottlekit.estimators._scaling import power_of_two_scale
 
 __all__ = ["BaseIBEstimator"]
+
+
+def _mean_and_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations that neither overflow nor underflow.
+
+    Computed on ``X / c`` with ``c`` a power of two per column (exact), then scaled back:
+    identical to ``X.mean(0), X.std(0)`` for data of ordinary magnitude, finite for data
+    near float's limits (values of 1e300 made the squares overflow and training "diverge").
+    """
+    c = power_of_two_scale(X)
+    Xs = X / c
+    return Xs.mean(axis=0) * c, Xs.std(axis=0) * c
 
 
 def _check_positive(value: Any, name: str, kind: type = numbers.Real, allow_zero=False) -> None:
@@ -83,10 +96,14 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
 
             check_classification_targets(y)
             self.classes_, encoded = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"y has a single class ({self.classes_[0].item()!r}); a classifier needs at "
+                    "least 2 classes"
+                )
             return encoded.astype(np.int64), len(self.classes_)
         y = np.asarray(y, dtype=np.float64)
-        self.y_mean_ = float(y.mean())
-        scale = float(y.std())
+        self.y_mean_, scale = (float(v[0]) for v in _mean_and_std(y[:, None]))
         self.y_scale_ = scale if scale > 0 else 1.0
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1
 
@@ -118,8 +135,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         seed = int(rs.randint(2**31 - 1))
 
-        self.x_mean_ = X.mean(axis=0)
-        scale = X.std(axis=0)
+        self.x_mean_, scale = _mean_and_std(X)
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
         Xs = ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 
@@ -250,7 +266,8 @@ class IBRegressorMixin:
         ndarray of shape (n_samples,)
         """
         out, _ = self._forward(X)  # type: ignore[attr-defined]
-        return out[:, 0] * self.y_scale_ + self.y_mean_  # type: ignore[attr-defined]
+        # float64 before unscaling: a float32 output times a large y_scale_ overflows
+        return out[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_  # type: ignore[attr-defined]
 
 
 class IBClassifierMixin:

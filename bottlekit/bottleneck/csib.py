@@ -65,7 +65,8 @@ def _qmi_bits(a: torch.Tensor, b: torch.Tensor, sigma: float | str) -> torch.Ten
     # is its convolution kernel, whose width is √2 times the Parzen width. A rule is
     # applied to each variable on the batch (as a Parzen width).
     w = sigma if isinstance(sigma, str) else sigma / math.sqrt(2.0)
-    return cs_qmi(a, b, sigma_x=w, sigma_y=w) / _LOG2
+    # The reference code's Gram means include the self-pairs: the V-statistic.
+    return cs_qmi(a, b, sigma_x=w, sigma_y=w, statistic="v") / _LOG2
 
 
 class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -592,6 +592,16 @@ class KnowledgeCBM(BaseConceptBottleneck):
     >>> np.sign(model.coef_).astype(int).tolist() == model.prior_.astype(int).tolist()
     True
     """
+
+    _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
+        "concept_indices_": ("int", ("K",)),
+        "grounding_accuracy_": ("array", ("K",)),
+        "bank_grounding_accuracy_": ("array", (None,)),
+        "prior_": ("float?", ("C", "K")),
+        "best_epoch_": ("count", None),
+        "n_epochs_": ("count", None),
+        "validation_accuracy_": ("number", None),
+    }
 
     def __init__(
         self,

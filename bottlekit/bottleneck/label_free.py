@@ -20,7 +20,7 @@ Three steps, as in the reference ``train_cbm.py`` (``Trustworthy-ML-Lab/Label-fr
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -329,6 +329,21 @@ class LabelFreeCBM(BaseConceptBottleneck):
     >>> model.score(X, y) > 0.9
     True
     """
+
+    _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
+        "interpretability_": ("array", (None,)),
+        "projection_best_step_": ("count", None),
+        "dropped_concepts_": ("names", None),
+        "projection_": ("float", (None, "D")),
+        "projection_mean_": ("float", (None,)),
+        "projection_std_": ("float", (None,)),
+        "lam_": ("number", None),
+        "path_lambdas_": ("array", (None,)),
+        "path_nonzero_": ("int", (None, "C")),
+        "path_selected_": ("count", None),
+        "n_epochs_": ("int", (None,)),
+        "fit_seconds_": ("json", None),
+    }
 
     def __init__(
         self,

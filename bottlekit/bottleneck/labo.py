@@ -26,7 +26,7 @@ reference: best validation accuracy; bottlekit's default: lowest validation loss
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -386,6 +386,14 @@ class LaBo(BaseConceptBottleneck):
     >>> model.score(X, y) > 0.9
     True
     """
+
+    _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
+        "n_iter_": ("count", None),
+        "best_epoch_": ("count", None),
+        "history_": ("json", None),
+        "validation_indices_": ("int", (None,)),
+        "association_": ("float", ("C", "K")),
+    }
 
     def __init__(
         self,

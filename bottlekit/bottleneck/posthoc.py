@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -91,6 +91,8 @@ class PosthocCBM(BaseConceptBottleneck):
     >>> model.score(X, y) > 0.95
     True
     """
+
+    _EXTRA_STATE: ClassVar[dict[str, tuple]] = {"n_iter_": ("count", None)}
 
     def __init__(
         self,

@@ -378,15 +378,32 @@ class ConceptBank:
         missing = {"vectors", "intercepts"} - set(tensors)
         if missing:
             raise ValueError(f"{source} lacks the arrays {sorted(missing)} of a ConceptBank")
-        return cls(
-            meta["names"],
-            tensors["vectors"],
-            meta["backbone_id"],
-            intercepts=tensors["intercepts"],
-            provenance=meta["provenance"],
-            class_prior=tensors.get("class_prior"),
-            class_names=meta.get("class_names"),
-        )
+        unknown = sorted(set(tensors) - {"vectors", "intercepts", "class_prior"})
+        if unknown:
+            raise ValueError(f"{source} holds unknown arrays {unknown}; not a ConceptBank")
+        for key, value in tensors.items():
+            if np.asarray(value).dtype.kind != "f":
+                raise ValueError(
+                    f"{source}: {key} has dtype {np.asarray(value).dtype}; expected floats"
+                )
+        fields = {"names": list, "backbone_id": str, "provenance": (list, type(None))}
+        for key, kind in fields.items():
+            if not isinstance(meta.get(key), kind):
+                raise ValueError(f"{source}: the bank's {key!r} entry is missing or malformed")
+        if not isinstance(meta.get("class_names"), (list, type(None))):
+            raise ValueError(f"{source}: the bank's 'class_names' entry is malformed")
+        try:
+            return cls(
+                meta["names"],
+                tensors["vectors"],
+                meta["backbone_id"],
+                intercepts=tensors["intercepts"],
+                provenance=meta["provenance"],
+                class_prior=tensors.get("class_prior"),
+                class_names=meta.get("class_names"),
+            )
+        except TypeError as exc:  # e.g. a name that is not a string
+            raise ValueError(f"{source}: malformed concept bank ({exc})") from None
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the bank to one ``.safetensors`` file (arrays + JSON metadata), atomically.
@@ -421,18 +438,10 @@ class ConceptBank:
         backbone : Backbone or str, optional
             If given, the bank's ``backbone_id`` must match (``ValueError`` otherwise).
         """
-        from safetensors import safe_open
+        from bottlekit.safetensors_file import read_safetensors
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no concept bank file at {str(path)!r}")
-        with safe_open(str(path), framework="np") as fh:
-            meta_raw = (fh.metadata() or {}).get("bottlekit")
-            if meta_raw is None:
-                raise ValueError(f"{str(path)!r} is a safetensors file but not a ConceptBank")
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        meta = json.loads(meta_raw)
-        bank = cls.from_state(tensors, meta, source=repr(str(path)))
+        contents = read_safetensors(path, "concept bank")
+        bank = cls.from_state(dict(contents), contents.meta, source=repr(contents.path))
         if backbone is not None:
             bank.check_backbone(backbone)
         return bank

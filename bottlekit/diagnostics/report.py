@@ -122,6 +122,7 @@ def _skipped(result: Any, what: str) -> str:
 def _bar_figure(labels: list[str], values: list[float], flags: list[bool], xlabel: str):
     from matplotlib.figure import Figure
 
+    from bottlekit.visualize._text import plain_text
     from bottlekit.visualize.plots import NEUTRAL_COLOR, POSITIVE_COLOR
 
     fig = Figure(figsize=(6.4, 0.6 + 0.26 * len(labels)), layout="constrained")
@@ -129,7 +130,7 @@ def _bar_figure(labels: list[str], values: list[float], flags: list[bool], xlabe
     y = np.arange(len(labels))[::-1]
     colors = [POSITIVE_COLOR if f else NEUTRAL_COLOR for f in flags]
     ax.barh(y, values, color=colors, height=0.7)
-    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_yticks(y, [plain_text(t) for t in labels], fontsize=8)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     return fig

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._chunks import n_workers, run_in_chunks
+from ._scaling import safe_std
 
 __all__ = [
     "count_within",
@@ -153,9 +154,9 @@ def preprocess_continuous(
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
         if jitter > 0:
-            X += jitter * X.std(axis=0) * rng.standard_normal(X.shape)
+            X += jitter * safe_std(X) * rng.standard_normal(X.shape)
         return normal_scores(X)
-    std = X.std(axis=0)
+    std = safe_std(X)
     if standardize:
         X -= X.mean(axis=0)
         X /= std

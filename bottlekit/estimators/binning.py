@@ -6,7 +6,12 @@ import warnings
 
 import numpy as np
 
-from ._validation import as_2d_samples, check_paired, check_positive_int
+from ._validation import (
+    as_2d_samples,
+    check_no_constant_columns,
+    check_paired,
+    check_positive_int,
+)
 
 __all__ = ["BinnedEntropy", "BinnedMutualInformation", "discretize"]
 
@@ -139,6 +144,9 @@ class BinnedEntropy:
     def fit(self, X) -> BinnedEntropy:
         """Estimate :math:`H(X)` from samples."""
         X = as_2d_samples(X, "X")
+        # A constant column has no differential entropy (-inf): refused, as by the
+        # Kozachenko-Leonenko and Gaussian estimators.
+        check_no_constant_columns(X, "X", "binning")
         b = _n_bins(self.bins, X.shape[0])
         codes, log_vol = discretize(X, b)
         self.entropy_ = _plugin_entropy(codes, bool(self.miller_madow)) + log_vol

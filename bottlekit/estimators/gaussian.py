@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 from scipy.special import digamma
 
+from ._scaling import power_of_two_scale
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
 __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_correlations"]
@@ -119,7 +120,9 @@ class GaussianMutualInformation:
                 f"gaussian MI needs more samples than dimensions: got n={n} rows for "
                 f"dx + dy = {dx + dy} columns"
             )
-        R, s = _correlation(np.hstack([X, Y]), shrinkage)
+        # Correlations are scale-free; exact power-of-two scales keep squares finite.
+        Z = np.hstack([X, Y])
+        R, s = _correlation(Z / power_of_two_scale(Z), shrinkage)
         mi = 0.5 * (_logdet(R[:dx, :dx], "X") + _logdet(R[dx:, dx:], "Y") - _logdet(R, "(X, Y)"))
         if self.bias_correction and shrinkage is None:
             mi -= 0.5 * (_logdet_bias(dx, n) + _logdet_bias(dy, n) - _logdet_bias(dx + dy, n))
@@ -159,9 +162,15 @@ class GaussianEntropy:
         shrinkage = _check_shrinkage(self.shrinkage)
         X = as_2d_samples(X, "X", min_samples=3)
         check_no_constant_columns(X, "X", "gaussian")
+        scale = power_of_two_scale(X)  # exact: log det Sigma gains 2 sum log scale
+        X = X / scale
         R, s = _correlation(X, shrinkage)
         d = X.shape[1]
-        logdet = _logdet(R, "X") + 2.0 * np.sum(np.log(X.std(axis=0, ddof=1)))
+        logdet = (
+            _logdet(R, "X")
+            + 2.0 * np.sum(np.log(X.std(axis=0, ddof=1)))
+            + 2.0 * np.sum(np.log(scale))
+        )
         self.entropy_ = float(0.5 * (d * np.log(2 * np.pi * np.e) + logdet))
         self.shrinkage_ = s
         return self

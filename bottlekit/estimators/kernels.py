@@ -25,6 +25,7 @@ import numbers
 
 import numpy as np
 
+from ._scaling import power_of_two_scale, safe_std
 from ._validation import check_sigma
 
 __all__ = [
@@ -70,16 +71,18 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
     if sigma == "silverman" or sigma == "scott":
-        s = float(np.mean(X.std(axis=0, ddof=1)))
+        s = float(np.mean(safe_std(X, ddof=1)))
         factor = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) if sigma == "silverman" else 1.0
         width = s * factor * n ** (-1.0 / (d + 4.0))
     elif sigma == "median":
         if n > _MEDIAN_MAX_ROWS:
             rows = np.random.default_rng(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
             X = X[rows]
-        sq = np.sum(X**2, axis=1)
-        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0)
-        width = float(np.sqrt(np.median(d2[np.triu_indices(X.shape[0], 1)])))
+        scale = float(power_of_two_scale(X, axis=None))  # exact; keeps squares finite
+        Xs = X / scale
+        sq = np.sum(Xs**2, axis=1)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Xs @ Xs.T, 0.0)
+        width = float(np.sqrt(np.median(d2[np.triu_indices(X.shape[0], 1)]))) * scale
     else:
         raise ValueError(
             f"{name} must be a positive number or one of {WIDTH_RULES}, got {sigma!r}"
@@ -127,8 +130,9 @@ def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int 
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     centre = B.mean(axis=0)  # distances are shift-invariant; centring limits cancellation
-    A, B = A - centre, B - centre
-    scale = -0.5 / float(sigma) ** 2
+    # In units of sigma: no square overflows however large the data and the width are.
+    A, B = (A - centre) / float(sigma), (B - centre) / float(sigma)
+    scale = -0.5
     a2 = np.sum(A**2, axis=1)
     b2 = np.sum(B**2, axis=1)
     out = np.zeros(A.shape[0])
@@ -175,11 +179,12 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
     from torch.utils.checkpoint import checkpoint
 
     tile = _check_tile(tile_size)
-    scale = -0.5 / sigma**2
+    scale = -0.5
     # Centre both samples on B's mean (a shift leaves distances unchanged) to limit the
-    # cancellation in the expanded squared distance.
+    # cancellation in the expanded squared distance; work in units of sigma so that no
+    # square overflows.
     centre = B.detach().mean(dim=0)
-    A, B = A - centre, B - centre
+    A, B = (A - centre) / sigma, (B - centre) / sigma
     if A.shape[0] <= tile and B.shape[0] <= tile:
         return _tile_rowsum_torch(A, B, scale)
     need_grad = torch.is_grad_enabled() and (

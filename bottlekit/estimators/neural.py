@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._neighbors import normal_scores
+from ._scaling import power_of_two_scale
 from ._validation import (
     as_2d_samples,
     check_paired,
@@ -287,6 +288,7 @@ class NeuralMutualInformation:
         tr, va = perm[n_val:], perm[:n_val]
         if self.copula:
             X, Y = normal_scores(X), normal_scores(Y)
+        X, Y = X / power_of_two_scale(X), Y / power_of_two_scale(Y)  # exact, scale-free
         mx, sx = X[tr].mean(0), X[tr].std(0) + 1e-12
         my, sy = Y[tr].mean(0), Y[tr].std(0) + 1e-12
         dev = torch.device(self.device)

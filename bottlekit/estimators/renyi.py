@@ -52,9 +52,10 @@ def _check_alpha(alpha) -> float:
 
 
 def _gram(X: np.ndarray, sigma: float) -> np.ndarray:
+    X = (X - X.mean(axis=0)) / sigma  # in units of sigma: no square overflows
     sq = np.sum(X**2, axis=1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0)
-    return np.exp(-d2 / (2.0 * sigma**2))
+    return np.exp(-d2 / 2.0)
 
 
 def matrix_renyi_entropy(K: np.ndarray, alpha: float) -> float:

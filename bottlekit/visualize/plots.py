@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
+from bottlekit.visualize._text import plain_text
+
 __all__ = [
     "CATEGORY_COLORS",
     "DIVERGING_CMAP",
@@ -249,9 +251,9 @@ def plot_activation_maps(
                 ax.set_xlim(extent[0], extent[1])
                 ax.set_ylim(extent[2], extent[3])
             if i == 0:
-                ax.set_title("image" if j < 0 else names[j], fontsize=_TICK_SIZE)
+                ax.set_title("image" if j < 0 else plain_text(names[j]), fontsize=_TICK_SIZE)
             if c == 0 and rows is not None:
-                ax.set_ylabel(rows[i], fontsize=_TICK_SIZE)
+                ax.set_ylabel(plain_text(rows[i]), fontsize=_TICK_SIZE)
     if shared and last is not None:
         fig.colorbar(last, ax=axes, shrink=0.8, label="activation")
     return fig
@@ -358,7 +360,7 @@ def plot_contributions(
     fig, ax = _target_axes(ax, 6.0, 0.8 + 0.3 * len(values))
     y = np.arange(len(values))[::-1]  # first bar on top
     ax.barh(y, values, color=colors, height=0.7)
-    ax.set_yticks(y, labels, fontsize=_TICK_SIZE)
+    ax.set_yticks(y, [plain_text(t) for t in labels], fontsize=_TICK_SIZE)
     ax.axvline(0.0, color="0.2", lw=0.8)
     n_concepts = len(order)
     if n_concepts < len(values):  # separate concepts from the non-concept terms
@@ -381,7 +383,8 @@ def plot_contributions(
     if class_names is not None:
         readable = _check_names(class_names, "class_names", len(classes))
         label = readable[row["target"]]
-    ax.set_title(f"image {index}: class {label}, logit {row['logit']:.2f}", fontsize=_TITLE_SIZE)
+    title = f"image {index}: class {plain_text(label)}, logit {row['logit']:.2f}"
+    ax.set_title(title, fontsize=_TITLE_SIZE)
     ax.set_xlabel("contribution to the logit", fontsize=_LABEL_SIZE)
     ax.tick_params(axis="x", labelsize=_TICK_SIZE)
     return fig
@@ -471,8 +474,10 @@ def plot_concept_weights(
 
     fig, ax = _target_axes(ax, 1.6 + 0.28 * len(cols), 1.4 + 0.25 * len(rows))
     im = ax.imshow(block, cmap=DIVERGING_CMAP, norm=norm, aspect="auto", interpolation="none")
-    ax.set_xticks(np.arange(len(cols)), [names[j] for j in cols], rotation=60, ha="right")
-    ax.set_yticks(np.arange(len(rows)), [readable[r] for r in rows])
+    ax.set_xticks(
+        np.arange(len(cols)), [plain_text(names[j]) for j in cols], rotation=60, ha="right"
+    )
+    ax.set_yticks(np.arange(len(rows)), [plain_text(readable[r]) for r in rows])
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel("concept", fontsize=_LABEL_SIZE)
     ax.set_ylabel("class", fontsize=_LABEL_SIZE)
@@ -566,7 +571,7 @@ def plot_metric_summary(
             x + (i - (n_m - 1) / 2) * width,
             np.nan_to_num(values[i], nan=0.0),
             width,
-            label=method,
+            label=plain_text(method),
             color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)],
             yerr=None if errs is None else np.nan_to_num(errs[i], nan=0.0),
             capsize=2 if errs is not None else 0,
@@ -581,14 +586,14 @@ def plot_metric_summary(
                 fontsize=_TICK_SIZE - 1,
                 padding=1,
             )
-    ax.set_xticks(x, cols, fontsize=_TICK_SIZE)
+    ax.set_xticks(x, [plain_text(c) for c in cols], fontsize=_TICK_SIZE)
     ax.tick_params(axis="y", labelsize=_TICK_SIZE)
-    ax.set_ylabel(ylabel, fontsize=_LABEL_SIZE)
+    ax.set_ylabel(plain_text(ylabel), fontsize=_LABEL_SIZE)
     ax.axhline(0.0, color="0.2", lw=0.6)
     ax.margins(y=0.12)
     ax.legend(fontsize=_TICK_SIZE, frameon=False, loc="best")
     if title:
-        ax.set_title(title, fontsize=_TITLE_SIZE)
+        ax.set_title(plain_text(title), fontsize=_TITLE_SIZE)
     return fig
 
 

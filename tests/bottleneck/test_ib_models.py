@@ -158,3 +158,26 @@ def test_bad_inputs():
     reg = CSIBRegressor(max_epochs=1, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="2 features"):
         reg.predict(X[:, :1])
+
+
+@pytest.mark.parametrize("cls", [VIBClassifier, MLPClassifierBaseline])
+def test_a_single_class_is_refused(cls):
+    # Before: VIBClassifier fitted one class silently (the CBMs refuse it).
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    with pytest.raises(ValueError, match=r"single class \(7\).*at least 2 classes"):
+        cls(max_epochs=1).fit(X, np.full(30, 7))
+
+
+@pytest.mark.parametrize("cls", [VIBRegressor, CSIBRegressor])
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_inputs_near_float_limits_train_like_unit_scale_inputs(cls, scale):
+    # Before: X of 1e300 overflowed in the standardisation and training "diverged, lower
+    # learning_rate". Standardisation is exact under power-of-two rescaling, so the model
+    # trained on scaled inputs (and targets) is the same model.
+    X, y = _sine_task(80, 0)
+    params = {"max_epochs": 3, "random_state": 0, "hidden_sizes": (8,), "bottleneck_dim": 2}
+    reference = cls(**params).fit(X, y)
+    scaled = cls(**params).fit(X * scale, y * scale)
+    np.testing.assert_allclose(scaled.predict(X * scale) / scale, reference.predict(X), rtol=1e-5)
+    clf = VIBClassifier(**params).fit(X * scale, (y > 0).astype(int))
+    assert np.isfinite(clf.predict_proba(X * scale)).all()

@@ -300,3 +300,25 @@ def test_plots_of_a_fitted_posthoc_cbm():
     np.testing.assert_array_equal(np.asarray(fig.axes[0].images[0].get_array()), model.coef_)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == names
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0", "1", "2"]
+
+
+EVIL = "price $\\evilcmd$ tag"
+
+
+def test_user_text_is_never_parsed_as_mathtext():
+    # Before: a concept named "price $\evilcmd$ tag" made savefig (and AuditResult.save)
+    # fail, because matplotlib read $...$ as math.
+    from bottlekit.diagnostics.report import _bar_figure
+
+    names = [*NAMES[:-1], EVIL]
+    e = _explanation()
+    e.concept_names = names
+    figures = [
+        plot_contributions(e, 0, class_names=["a", EVIL, "c", "d"]),
+        plot_metric_summary({EVIL: {"accuracy $x$": 0.5}}, title=EVIL, ylabel=EVIL),
+        _bar_figure([EVIL], [1.0], [False], "score"),
+    ]
+    for fig in figures:
+        fig.savefig(io.BytesIO(), format="png")
+    labels = [t.get_text() for t in figures[0].axes[0].get_yticklabels()]
+    assert "price \\$\\evilcmd\\$ tag" in labels  # shown as written: \$ renders as $

@@ -1,0 +1,173 @@
+"""The schema of a saved concept-bottleneck model: what a model file may hold.
+
+A file written by :meth:`BaseConceptBottleneck.save` stores each learned attribute
+either as a tensor (numeric arrays) or in the JSON metadata (everything else). When a
+file is loaded, every stored attribute must be one the model class declares
+(``_STATE`` of the base class plus the subclass's ``_EXTRA_STATE``), of the declared
+kind, and of a shape consistent with the others::
+
+    C = len(classes_)   K = len(concept_names_)   D = n_features_in_
+
+Anything else — an unknown key (a key named ``predict`` would replace the method), a
+transposed ``coef_``, integers where floats belong, NaN weights, a missing
+``intercept_`` — is refused with a ``ValueError`` naming the file and the attribute.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BASE_STATE", "check_state", "from_json_value"]
+
+#: Largest string labels (characters) a model file may hold, and the largest JSON array.
+MAX_LABEL_CHARS = 4096
+MAX_JSON_ARRAY_ITEMS = 10_000_000
+
+# kind, shape (symbols "C", "K", "D"; None: any length along that axis; shape None: any).
+# Kinds: float (finite floating array), array (numeric array, may hold NaN), int, bool,
+# labels (1-D ints or strings), names (list of str), count (int >= 0), number, link,
+# json (any JSON value). A trailing "?" also allows None.
+BASE_STATE: dict[str, tuple[str, tuple | None]] = {
+    "n_features_in_": ("count", None),
+    "classes_": ("labels", ("C",)),
+    "concept_names_": ("names", ("K",)),
+    "concept_weights_": ("float", ("K", "D")),
+    "concept_bias_": ("float", ("K",)),
+    "concept_normalize_": ("bool", ("K",)),
+    "concept_link_": ("link", None),
+    "coef_": ("float", ("C", "K")),
+    "intercept_": ("float", ("C",)),
+    "residual_coef_": ("float?", ("C", "D")),
+    "residual_intercept_": ("float?", ("C",)),
+    "concept_mean_": ("float", ("K",)),
+    "concept_scale_": ("float", ("K",)),
+    "concept_low_": ("float", ("K",)),
+    "concept_high_": ("float", ("K",)),
+    "pruned_concepts_": ("names", None),
+}
+
+
+def from_json_value(value: Any, key: str, source: str) -> Any:
+    """Decode one JSON-stored value; arrays only of bounded, allow-listed dtypes."""
+    if isinstance(value, dict) and "__ndarray__" in value:
+        items = value["__ndarray__"]
+        try:
+            dtype = np.dtype(value.get("dtype"))
+        except TypeError:
+            raise ValueError(
+                f"{source}: {key} has an invalid array dtype {value.get('dtype')!r}"
+            ) from None
+        if dtype.kind == "U" and dtype.itemsize // 4 > MAX_LABEL_CHARS:
+            raise ValueError(
+                f"{source}: {key} asks for strings of {dtype.itemsize // 4} characters; at "
+                f"most {MAX_LABEL_CHARS} are accepted"
+            )
+        if dtype.kind not in "biufUO" or (dtype.kind in "biuf" and dtype.itemsize > 8):
+            raise ValueError(f"{source}: {key} has an array of unsupported dtype {dtype.str!r}")
+        if not isinstance(items, list) or len(items) > MAX_JSON_ARRAY_ITEMS:
+            raise ValueError(f"{source}: {key} is not a list of at most 10^7 values")
+        try:
+            return np.asarray(items, dtype=object if dtype.kind == "O" else dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{source}: {key} does not hold {dtype.str} values ({exc})") from None
+    if isinstance(value, dict):
+        return {k: from_json_value(v, key, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json_value(v, key, source) for v in value]
+    return value
+
+
+def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:
+    return tuple(sizes.get(s, s) if isinstance(s, str) else s for s in shape)
+
+
+def _shape_ok(actual: tuple, expected: tuple) -> bool:
+    return len(actual) == len(expected) and all(
+        e is None or a == e for a, e in zip(actual, expected, strict=True)
+    )
+
+
+def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, source: str):
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if value is None:
+        if optional:
+            return
+        raise ValueError(f"{source}: {key} is missing (None); the model needs it")
+
+    def bad(expected: str) -> ValueError:
+        got = (
+            f"an array of dtype {value.dtype} and shape {value.shape}"
+            if isinstance(value, np.ndarray)
+            else repr(value)[:80]
+        )
+        return ValueError(f"{source}: {key} should be {expected}, got {got}")
+
+    if kind in ("float", "array", "int", "bool"):
+        want = {"float": "f", "array": "biuf", "int": "iu", "bool": "b"}[kind]
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in want:
+            raise bad(f"a {kind} array")
+        if kind == "float" and not np.isfinite(value).all():
+            raise ValueError(f"{source}: {key} contains NaN or infinite values")
+    elif kind == "labels":
+        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "iuUO":
+            raise bad("a 1-D array of class labels")
+        if value.dtype.kind == "O" and not all(isinstance(v, str) for v in value):
+            raise bad("a 1-D array of class labels")
+        if len(value) < 2 or len(set(value.tolist())) != len(value):
+            raise bad("at least 2 distinct class labels")
+    elif kind == "names":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of names")
+    elif kind == "count":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise bad("a non-negative integer")
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise bad("a number")
+    elif kind == "link":
+        if value not in ("identity", "sigmoid"):
+            raise bad("'identity' or 'sigmoid'")
+    if shape is not None:
+        expected = _resolve(shape, sizes)
+        if not _shape_ok(tuple(np.shape(value)), expected):
+            shown = tuple("any" if e is None else e for e in expected)
+            raise ValueError(
+                f"{source}: {key} has shape {tuple(np.shape(value))}; expected {shown} "
+                f"(C={sizes['C']} classes, K={sizes['K']} concepts, D={sizes['D']} features)"
+            )
+
+
+def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) -> None:
+    """Raise ``ValueError`` unless ``state`` holds exactly the attributes of ``schema``.
+
+    Parameters
+    ----------
+    schema : dict
+        Attribute name -> (kind, shape), as ``BASE_STATE``.
+    state : dict
+        Decoded attributes of the file.
+    source : str
+        The file, for messages.
+    """
+    unknown = sorted(set(state) - set(schema))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown attribute(s) {unknown}; this model class stores only "
+            f"{sorted(schema)}"
+        )
+    missing = sorted(set(schema) - set(state))
+    if missing:
+        raise ValueError(f"{source}: the file lacks the attribute(s) {missing}")
+    for key in ("n_features_in_", "classes_", "concept_names_"):
+        _check_value(key, state[key], schema[key][0], None, {}, source)
+    sizes = {
+        "C": len(state["classes_"]),
+        "K": len(state["concept_names_"]),
+        "D": int(state["n_features_in_"]),
+    }
+    for key, (kind, shape) in schema.items():
+        _check_value(key, state[key], kind, shape, sizes, source)

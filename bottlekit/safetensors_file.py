@@ -1,0 +1,173 @@
+"""Reading bottlekit's safetensors files (models, concept banks) as untrusted input.
+
+A model or bank file may come from someone else. Before any array is allocated, the
+header is read and bounded: its length, every tensor's dtype (from a short allow-list),
+shape and byte range (which must lie inside the file and match dtype x shape), and the
+JSON metadata that bottlekit stores under the key ``"bottlekit"``. Every problem is a
+``ValueError`` that names the file; nothing in the file is executed (no pickle) and
+nothing it asks for can be larger than the file itself. What the arrays and the JSON
+*mean* is checked by the loader of each file kind (``BaseConceptBottleneck.load``,
+``ConceptBank.load``) against its own schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MAX_HEADER_BYTES", "SafetensorsContents", "read_safetensors"]
+
+#: Largest header (tensor table + metadata) accepted, in bytes.
+MAX_HEADER_BYTES = 64 * 2**20
+
+_DTYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "I16": np.dtype("<i2"),
+    "I32": np.dtype("<i4"),
+    "I64": np.dtype("<i8"),
+    "F16": np.dtype("<f2"),
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+}
+
+
+class SafetensorsContents(dict):
+    """The arrays of a file (name -> ndarray) with its bottlekit JSON in ``.meta``."""
+
+    meta: dict[str, Any]
+    path: str
+
+
+def _fail(path: str, kind: str, problem: str) -> ValueError:
+    return ValueError(
+        f"{path!r} is not a readable safetensors file of a bottlekit {kind}: {problem}"
+    )
+
+
+def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -> tuple:
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise _fail(path, kind, f"tensor {name!r} has a malformed header entry")
+    dtype = _DTYPES.get(entry["dtype"])
+    if dtype is None:
+        raise _fail(
+            path,
+            kind,
+            f"tensor {name!r} has dtype {entry['dtype']!r}; expected one of {sorted(_DTYPES)}",
+        )
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if not (
+        isinstance(shape, list)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+        and len(shape) <= 8
+    ):
+        raise _fail(path, kind, f"tensor {name!r} has an invalid shape {shape!r}")
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1] <= data_bytes
+    ):
+        raise _fail(
+            path,
+            kind,
+            f"tensor {name!r} has byte range {offsets!r} outside the file's "
+            f"{data_bytes} data bytes",
+        )
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes != offsets[1] - offsets[0]:
+        raise _fail(
+            path,
+            kind,
+            f"tensor {name!r} of shape {shape} and dtype {entry['dtype']} needs "
+            f"{nbytes} bytes but the header gives it {offsets[1] - offsets[0]}",
+        )
+    return dtype, tuple(shape), offsets
+
+
+def read_safetensors(path: str | os.PathLike, kind: str) -> SafetensorsContents:
+    """Read a bottlekit ``.safetensors`` file, validating its header before allocating.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    kind : str
+        What the file should be (``"model"``, ``"concept bank"``); used in messages.
+
+    Returns
+    -------
+    SafetensorsContents
+        A dict of the arrays, with the parsed bottlekit JSON in ``.meta``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a well-formed safetensors file with bottlekit metadata.
+
+    Examples
+    --------
+    >>> import numpy as np, json, tempfile, os
+    >>> from safetensors.numpy import save
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.safetensors")
+    >>> _ = open(path, "wb").write(save({"w": np.ones(3, np.float32)},
+    ...                                 metadata={"bottlekit": json.dumps({"a": 1})}))
+    >>> contents = read_safetensors(path, "model")
+    >>> contents["w"].tolist(), contents.meta
+    ([1.0, 1.0, 1.0], {'a': 1})
+    """
+    p = Path(path)
+    shown = str(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"no {kind} file at {shown!r}")
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise _fail(shown, kind, f"it has {size} bytes, fewer than a safetensors header")
+        (n_header,) = struct.unpack("<Q", head)
+        if n_header > min(MAX_HEADER_BYTES, size - 8):
+            raise _fail(
+                shown,
+                kind,
+                f"its header claims {n_header} bytes (the file has {size}; at "
+                f"most {MAX_HEADER_BYTES} are accepted)",
+            )
+        try:
+            header = json.loads(fh.read(n_header))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
+        if not isinstance(header, dict):
+            raise _fail(shown, kind, "its header is not a JSON object")
+        data_bytes = size - 8 - n_header
+        metadata = header.pop("__metadata__", None) or {}
+        entries = {
+            name: _check_entry(shown, kind, name, entry, data_bytes)
+            for name, entry in header.items()
+        }
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("bottlekit"), str):
+            raise _fail(shown, kind, "it has no bottlekit metadata")
+        try:
+            meta = json.loads(metadata["bottlekit"])
+        except json.JSONDecodeError as exc:
+            raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise _fail(shown, kind, "its bottlekit metadata is not a JSON object")
+        contents = SafetensorsContents()
+        base = 8 + n_header
+        for name, (dtype, shape, (start, end)) in entries.items():
+            fh.seek(base + start)
+            buf = fh.read(end - start)
+            contents[name] = np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+    contents.meta = meta
+    contents.path = shown
+    return contents

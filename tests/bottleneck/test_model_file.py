@@ -1,0 +1,181 @@
+"""Model and bank files from others: tampered files load exactly or are refused by name.
+
+Each case is one a hostile tester found (issue 23); before the fix each one loaded
+silently, allocated gigabytes, or leaked a raw error from deep inside.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save
+
+from bottlekit.bottleneck import LaBo, PosthocCBM
+from bottlekit.concepts import ConceptBank
+from bottlekit.safetensors_file import read_safetensors
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    bank = ConceptBank([f"c{i}" for i in range(4)], rng.normal(size=(4, 6)), "toy")
+    y = (X @ bank.vectors[0] > 0).astype(int) + (X @ bank.vectors[1] > 0)
+    return PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, y), X
+
+
+def _rewrite(path, out, edit):
+    """Read a saved file, let ``edit(tensors, meta)`` change it, write it to ``out``."""
+    contents = read_safetensors(path, "model")
+    tensors, meta = dict(contents), contents.meta
+    edit(tensors, meta)
+    out.write_bytes(save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+    return out
+
+
+@pytest.fixture
+def saved(fitted, tmp_path):
+    return fitted[0].save(tmp_path / "model.safetensors")
+
+
+def test_an_untouched_file_loads_into_the_same_model(fitted, saved):
+    model, X = fitted
+    loaded = PosthocCBM.load(saved)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def _set_state(key, value):
+    def edit(tensors, meta):
+        meta["state"][key] = value
+
+    return edit
+
+
+def _set_tensor(key, fn):
+    def edit(tensors, meta):
+        tensors[key] = fn(tensors.get(key))
+
+    return edit
+
+
+def _drop_tensor(key):
+    def edit(tensors, meta):
+        del tensors[key]
+
+    return edit
+
+
+CASES = {
+    "state key replacing a method": (_set_state("predict", 1), r"unknown attribute.*predict"),
+    "extra tensor replacing a method": (
+        _set_tensor("model/predict", lambda _: np.zeros(3, np.float32)),
+        r"unknown attribute.*predict",
+    ),
+    "coef_ transposed": (
+        _set_tensor("model/coef_", lambda a: np.ascontiguousarray(a.T)),
+        r"coef_ has shape \(4, 3\); expected \(3, 4\)",
+    ),
+    "NaN in coef_": (
+        _set_tensor("model/coef_", lambda a: np.where(a == a.flat[0], np.nan, a)),
+        r"coef_ contains NaN",
+    ),
+    "classes_ of the wrong length": (
+        _set_tensor("model/classes_", lambda a: np.arange(5)),
+        r"coef_ has shape \(3, 4\); expected \(5, 4\)",
+    ),
+    "missing intercept_": (_drop_tensor("model/intercept_"), r"lacks the attribute.*intercept_"),
+    "unknown hyper-parameter": (
+        lambda t, m: m["params"].update(evil=1),
+        r"PosthocCBM has no parameter.*evil",
+    ),
+    "invalid hyper-parameter": (lambda t, m: m["params"].update(lam=-1.0), r"hyper-parameters"),
+    "huge string dtype": (
+        _set_state("pruned_concepts_", {"__ndarray__": ["x"], "dtype": "<U20000000"}),
+        r"strings of 20000000 characters",
+    ),
+    "unknown tensor outside the model": (
+        _set_tensor("evil", lambda _: np.zeros(1, np.float32)),
+        r"unknown tensor.*evil",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_tampered_model_file_is_refused_by_name(saved, tmp_path, case):
+    edit, message = CASES[case]
+    bad = _rewrite(saved, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=message) as info:
+        PosthocCBM.load(bad)
+    assert "bad.safetensors" in str(info.value)
+
+
+def test_a_dtype_changed_in_the_header_is_refused(saved, tmp_path):
+    # F32 -> I32 keeps every byte range valid; the old loader read the bits as integers
+    # (the model then agreed with the original on 3.8% of predictions).
+    raw = saved.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header["model/coef_"]["dtype"] = "I32"
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (n - len(text))
+    assert len(text) == n
+    bad = tmp_path / "i32.safetensors"
+    bad.write_bytes(raw[:8] + text + raw[8 + n :])
+    with pytest.raises(ValueError, match=r"coef_ should be a float array, got .* int32"):
+        PosthocCBM.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01garbage", r"fewer than a safetensors header|header claims"),
+        (struct.pack("<Q", 2**40) + b"{}", r"header claims 1099511627776 bytes"),
+        (struct.pack("<Q", 4) + b"nope", r"header is not JSON"),
+        (struct.pack("<Q", 2) + b"{}", r"no bottlekit metadata"),
+    ],
+)
+def test_malformed_files_give_one_clear_error_for_models_and_banks(tmp_path, content, message):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(content)
+    for loader in (PosthocCBM.load, ConceptBank.load, LaBo.load):
+        with pytest.raises(ValueError, match=message):
+            loader(path)
+
+
+def test_header_byte_ranges_must_match_shapes(tmp_path):
+    header = {
+        "w": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 16]},
+        "__metadata__": {"bottlekit": "{}"},
+    }
+    text = json.dumps(header).encode()
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(16))
+    with pytest.raises(ValueError, match=r"needs 4000000 bytes but the header gives it 16"):
+        read_safetensors(path, "model")
+
+
+def _bank_file(tmp_path, edit):
+    bank = ConceptBank(["a", "b"], np.eye(2, 3), "toy")
+    tensors, meta = bank.to_state()
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    edit(tensors, meta)
+    path = tmp_path / "bank.safetensors"
+    path.write_bytes(save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t, m: m.pop("names"), r"'names' entry is missing"),
+        (lambda t, m: m.update(names="ab"), r"'names' entry is missing or malformed"),
+        (lambda t, m: t.update(vectors=t["vectors"].astype(np.int32)), r"vectors has dtype int32"),
+        (lambda t, m: t.update(extra=np.zeros(2)), r"unknown arrays \['extra'\]"),
+    ],
+)
+def test_a_tampered_bank_file_is_refused_by_name(tmp_path, edit, message):
+    with pytest.raises(ValueError, match=message):
+        ConceptBank.load(_bank_file(tmp_path, edit))
