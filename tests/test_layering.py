@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.atomic",
             "bottlekit.devices",
             "bottlekit.pretrained",
+            "bottlekit.safetensors_file",
         ),
     ),
 )
