@@ -356,3 +356,15 @@ def test_concurrent_generation_equals_sequential(chat_server, tmp_path):
     assert strip_ids(par.provenance) == strip_ids(seq.provenance)
     with pytest.raises(ValueError, match="max_concurrency must be an int >= 1"):
         generate(classes, client(s.url, tmp_path / "a"), max_concurrency=0)
+
+
+def test_unwritable_llm_cache_warns_once_and_answers(chat_server, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    s = chat_server(answer)
+    with caplog.at_level(logging.WARNING, logger="bottlekit.concepts.llm"):
+        out = generate(
+            ["cardinal", "blue jay"], client(s.url, blocker / "llm"), prompts=["color", "shape"]
+        )
+    assert "white belly" in out.names and len(s.bodies) == 4
+    assert caplog.text.count("cannot be written") == 1
