@@ -1,12 +1,30 @@
 """Content-addressed embedding cache on disk, and :func:`embed`, its front door.
 
-Layout: ``<root>/embeddings/<backbone id>/<shard>.safetensors``. A shard holds the
-embeddings of a run of items (``embeddings``: m × d float32) and, in its JSON
-metadata, the item keys, the backbone id and a SHA-256 of the embedding bytes.
-Shards are written atomically (temporary file, then rename) as the work goes, so a
-run that is killed keeps every finished shard and the next run computes only the
-rest. A shard that is truncated or whose checksum does not match is reported with a
-warning, removed, and its items recomputed: corrupt bytes are never returned.
+Layout: ``<root>/embeddings/<prefix>-<hash>/<shard>.safetensors``, one folder per
+backbone: a readable prefix of the backbone id and the first 16 hex digits of its
+SHA-256, so two ids never share a folder (``model/a`` and ``model_a`` did before). A
+shard holds the embeddings of a run of items (``embeddings``: m × d float32) and, in its
+JSON metadata, the item keys, the backbone id and a SHA-256 over all of it (format,
+backbone id, keys, shape, dtype and the embedding bytes), checked before any row is
+returned.
+
+Guarantees (see ``docs/threat_model.md``):
+
+* Shards are written atomically (temporary file, then rename) as the work goes, so a run
+  that is killed keeps every finished shard and the next run computes only the rest;
+  temporary files left by a kill are removed when the folder is next opened, once they
+  are older than :data:`STALE_TMP_AGE` (a concurrent writer's are fresh, and kept).
+* A shard that is truncated, tampered with or whose checksum does not match is never
+  used: it is reported with a warning (once per process), removed where the cache is
+  writable, and its items are recomputed.
+* A cache that cannot be written (read-only folder, a parent that is a file, a full
+  disk) never fails :func:`embed`: it warns once and computes without caching.
+* Concurrent writers may store the same items twice; a shard whose keys are all held by
+  shards before it (in name order) is removed when the folder is read.
+
+Caches written before this layout (folders named after the bare backbone id, format
+``bottlekit-embeddings/1``) are not read: their items are recomputed once, and the old
+folders can be deleted.
 """
 
 from __future__ import annotations
@@ -16,6 +34,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -30,9 +50,18 @@ from tqdm.auto import tqdm
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
 
-__all__ = ["EmbeddingCache", "default_cache_dir", "embed"]
+__all__ = ["STALE_TMP_AGE", "EmbeddingCache", "default_cache_dir", "embed", "folder_name"]
 
-_FORMAT = "bottlekit-embeddings/1"
+_FORMAT = "bottlekit-embeddings/2"
+
+#: Seconds after which a temporary file in a cache folder counts as left by a killed
+#: writer and is removed (a live writer renames its file within seconds).
+STALE_TMP_AGE = 3600.0
+
+# (path, size, mtime) of shards already reported, so each problem is warned about once
+# per process, not at every lookup.
+_REPORTED: set[tuple[str, int, int]] = set()
+_REPORTED_LOCK = threading.Lock()
 
 
 def default_cache_dir() -> Path:
@@ -41,12 +70,64 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "bottlekit"
 
 
-def _safe_dirname(backbone_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", backbone_id)
+def folder_name(backbone_id: str) -> str:
+    """The folder name of one backbone's shards: readable prefix + hash of the id.
+
+    Parameters
+    ----------
+    backbone_id : str
+        :attr:`bottlekit.Backbone.id`.
+
+    Returns
+    -------
+    str
+        Up to 40 characters of the id with anything but ``[A-Za-z0-9._-]`` replaced by
+        ``_``, then ``-`` and 16 hex digits of the id's SHA-256 (``backbone-...`` when no
+        readable character is left, e.g. for ``".."``).
+
+    Examples
+    --------
+    >>> folder_name("model/a"), folder_name("model_a")
+    ('model_a-d41117262c2b94f6', 'model_a-dc0ee902f211cb45')
+    """
+    prefix = re.sub(r"[^A-Za-z0-9._-]+", "_", backbone_id)[:40].strip("._-") or "backbone"
+    return f"{prefix}-{hashlib.sha256(backbone_id.encode('utf-8')).hexdigest()[:16]}"
 
 
-def _digest(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+def _checksum(backbone_id: str, keys_json: str, emb: np.ndarray) -> str:
+    """SHA-256 over everything a shard says: format, backbone id, keys, shape, dtype, data."""
+    head = json.dumps(
+        {
+            "format": _FORMAT,
+            "backbone_id": backbone_id,
+            "keys": keys_json,
+            "shape": list(emb.shape),
+            "dtype": str(emb.dtype),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    h = hashlib.sha256(head.encode("utf-8"))
+    h.update(b"\0")
+    h.update(np.ascontiguousarray(emb).data)
+    return h.hexdigest()
+
+
+def _warn_once(path: Path, message: str) -> None:
+    try:
+        st = path.stat()
+        ident = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        ident = (str(path), -1, -1)
+    with _REPORTED_LOCK:
+        if ident in _REPORTED:
+            return
+        _REPORTED.add(ident)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+class _BadShard(ValueError):
+    """A shard that is not what it claims (format, backbone, keys, shape, checksum)."""
 
 
 class EmbeddingCache:
@@ -65,68 +146,115 @@ class EmbeddingCache:
     >>> path = cache.store("model/a", ["k1", "k2"], np.eye(2, dtype=np.float32))
     >>> sorted(cache.lookup("model/a", ["k2", "k3"]))
     ['k2']
+    >>> path.parent.name
+    'model_a-d41117262c2b94f6'
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self._opened: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"EmbeddingCache(root={str(self.root)!r})"
 
     def folder(self, backbone_id: str) -> Path:
-        """Folder holding the shards of one backbone."""
+        """Folder holding the shards of one backbone (see :func:`folder_name`)."""
         if not isinstance(backbone_id, str) or not backbone_id:
             raise ValueError(f"backbone_id: expected a non-empty str, got {backbone_id!r}")
-        return self.root / "embeddings" / _safe_dirname(backbone_id)
+        return self.root / "embeddings" / folder_name(backbone_id)
 
     def shards(self, backbone_id: str) -> list[Path]:
         """The shard files of one backbone, oldest first."""
         d = self.folder(backbone_id)
         if not d.is_dir():
             return []
-        return sorted(d.glob("*.safetensors"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        self._open(d)
+        dated = []
+        for p in d.glob("*.safetensors"):
+            with contextlib.suppress(OSError):  # removed meanwhile by another process
+                dated.append((p.stat().st_mtime_ns, p.name, p))
+        return [p for *_, p in sorted(dated)]
+
+    def _open(self, d: Path) -> None:
+        """First use of a folder: remove temporary files left by killed writers."""
+        if d in self._opened:
+            return
+        self._opened.add(d)
+        now = time.time()
+        for tmp in d.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > STALE_TMP_AGE:
+                    tmp.unlink()
 
     def _discard(self, path: Path, why: str) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            _warn_once(
+                path,
+                f"embedding cache: {path} is unreadable ({why}) and cannot be removed "
+                f"({exc.strerror or exc}); it is ignored and its embeddings are recomputed",
+            )
+            return
         warnings.warn(
             f"embedding cache: {path} is unreadable ({why}); it is removed and its "
             "embeddings will be recomputed",
             RuntimeWarning,
             stacklevel=3,
         )
-        with contextlib.suppress(OSError):
-            path.unlink()
 
-    def _read_keys(self, path: Path, backbone_id: str) -> list[str] | None:
+    def _read_header(self, path: Path, backbone_id: str) -> tuple[list[str], str] | None:
+        """The keys of a shard (not yet verified) and their JSON text, or None."""
         try:
             with safe_open(str(path), framework="np") as fh:
                 meta = fh.metadata() or {}
                 names = set(fh.keys())
             if meta.get("format") != _FORMAT or names != {"embeddings"}:
-                raise ValueError("not a bottlekit embedding shard")
+                raise _BadShard("not a bottlekit embedding shard of format " + _FORMAT)
             if meta.get("backbone_id") != backbone_id:
-                raise ValueError(f"written for backbone {meta.get('backbone_id')!r}")
-            keys = json.loads(meta["keys"])
+                _warn_once(
+                    path,
+                    f"embedding cache: {path} was written for backbone "
+                    f"{meta.get('backbone_id')!r}, not {backbone_id!r}; it is ignored",
+                )
+                return None
+            keys_json = meta["keys"]
+            keys = json.loads(keys_json)
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise _BadShard("keys are not a list of strings")
         except Exception as e:  # safetensors raises its own error types
-            self._discard(path, str(e))
+            if path.exists():
+                self._discard(path, str(e))
             return None
-        return keys
+        return keys, keys_json
 
-    def _read_embeddings(self, path: Path, n_keys: int) -> np.ndarray | None:
+    def _read_embeddings(
+        self, path: Path, backbone_id: str, keys_json: str, n_keys: int
+    ) -> np.ndarray | None:
         try:
             with safe_open(str(path), framework="np") as fh:
                 meta = fh.metadata() or {}
                 emb = fh.get_tensor("embeddings")
             if emb.ndim != 2 or emb.shape[0] != n_keys or emb.dtype != np.float32:
-                raise ValueError(f"embeddings of shape {emb.shape} for {n_keys} keys")
-            if _digest(emb) != meta.get("sha256"):
-                raise ValueError("checksum mismatch")
+                raise _BadShard(f"embeddings of shape {emb.shape} for {n_keys} keys")
+            if meta.get("keys") != keys_json or _checksum(backbone_id, keys_json, emb) != meta.get(
+                "sha256"
+            ):
+                raise _BadShard("checksum mismatch")
         except Exception as e:
-            self._discard(path, str(e))
+            if path.exists():
+                self._discard(path, str(e))
             return None
         return emb
 
     def lookup(self, backbone_id: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Cached embeddings of the given item keys (absent keys are simply missing).
+
+        Shards are read in name order; every row returned comes from a shard whose
+        checksum (over keys, shape and data) matched. A shard all of whose keys are held
+        by shards before it (left by concurrent writers) is removed on the way.
 
         Parameters
         ----------
@@ -140,22 +268,40 @@ class EmbeddingCache:
         dict of str to ndarray
             One float32 row per key found.
         """
+        blocks, where = self._locate(backbone_id, keys)
+        return {key: blocks[b][row] for key, (b, row) in where.items()}
+
+    def _locate(
+        self, backbone_id: str, keys: Iterable[str]
+    ) -> tuple[list[np.ndarray], dict[str, tuple[int, int]]]:
+        """The verified shards holding some of ``keys``, and ``key -> (shard, row)``."""
         wanted = set(keys)
-        found: dict[str, np.ndarray] = {}
-        for path in self.shards(backbone_id):
-            if not wanted:
-                break
-            shard_keys = self._read_keys(path, backbone_id)
-            if shard_keys is None or wanted.isdisjoint(shard_keys):
+        blocks: list[np.ndarray] = []
+        where: dict[str, tuple[int, int]] = {}
+        held: set[str] = set()  # keys of the shards read so far
+        for path in sorted(self.shards(backbone_id), key=lambda p: p.name):
+            header = self._read_header(path, backbone_id)
+            if header is None:
                 continue
-            emb = self._read_embeddings(path, len(shard_keys))
+            shard_keys, keys_json = header
+            if held.issuperset(shard_keys):
+                # a duplicate left by a concurrent writer: every row is held before it
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            held.update(shard_keys)
+            if wanted.isdisjoint(shard_keys):
+                continue
+            emb = self._read_embeddings(path, backbone_id, keys_json, len(shard_keys))
             if emb is None:
                 continue
+            b = len(blocks)
+            blocks.append(emb)
             for row, key in enumerate(shard_keys):
                 if key in wanted:
-                    found[key] = emb[row]
+                    where[key] = (b, row)
                     wanted.discard(key)
-        return found
+        return blocks, where
 
     def store(self, backbone_id: str, keys: list[str], embeddings: np.ndarray) -> Path:
         """Write one shard atomically and return its path.
@@ -173,6 +319,12 @@ class EmbeddingCache:
         -------
         Path
             The shard written.
+
+        Raises
+        ------
+        OSError
+            When the cache cannot be written (:func:`embed` then warns once and goes on
+            without caching).
         """
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[0] != len(keys):
@@ -180,11 +332,12 @@ class EmbeddingCache:
                 f"embeddings: expected shape ({len(keys)}, d) for {len(keys)} keys, "
                 f"got {emb.shape}"
             )
+        keys_json = json.dumps(list(keys))
         meta = {
             "format": _FORMAT,
             "backbone_id": backbone_id,
-            "keys": json.dumps(list(keys)),
-            "sha256": _digest(emb),
+            "keys": keys_json,
+            "sha256": _checksum(backbone_id, keys_json, emb),
         }
         path = self.folder(backbone_id) / f"{uuid.uuid4().hex}.safetensors"
         atomic_write_bytes(path, save_safetensors({"embeddings": emb}, metadata=meta))
@@ -264,26 +417,40 @@ def embed(
     store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache_dir)
     bid = backbone.id
     keys = [source.key(i) for i in range(len(source))]
-    found = store.lookup(bid, keys)
+    blocks, where = store._locate(bid, keys)
 
     todo: list[int] = []  # first occurrence of each missing key
     seen: set[str] = set()
     for i, key in enumerate(keys):
-        if key not in found and key not in seen:
+        if key not in where and key not in seen:
             seen.add(key)
             todo.append(i)
 
     if todo:
         pending_keys: list[str] = []
         pending_rows: list[np.ndarray] = []
+        writable = [True]
 
         def flush() -> None:
-            if pending_keys:
-                emb = np.concatenate(pending_rows)
-                store.store(bid, pending_keys, emb)
-                found.update(zip(pending_keys, emb, strict=True))
-                pending_keys.clear()
-                pending_rows.clear()
+            if not pending_keys:
+                return
+            emb = np.concatenate(pending_rows)
+            if writable[0]:
+                try:
+                    store.store(bid, pending_keys, emb)
+                except OSError as exc:  # read-only, not a folder, disk full ...
+                    writable[0] = False
+                    warnings.warn(
+                        f"embedding cache {str(store.root)!r} cannot be written "
+                        f"({exc.strerror or exc}); embeddings are computed without caching",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+            b = len(blocks)
+            blocks.append(emb)
+            where.update((key, (b, row)) for row, key in enumerate(pending_keys))
+            pending_keys.clear()
+            pending_rows.clear()
 
         with tqdm(total=len(todo), disable=not progress, unit="img", desc=backbone.name) as bar:
             stream = backbone.iter_encode_images(
@@ -297,4 +464,10 @@ def embed(
                 bar.update(len(feats))
             flush()
 
-    return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+    # gather the rows shard by shard (one fancy-indexing copy each, not one per row)
+    loc = np.array([where[k] for k in keys], dtype=np.intp).reshape(len(keys), 2)
+    out = np.empty((len(keys), blocks[0].shape[1]), dtype=np.float32)
+    for b, block in enumerate(blocks):
+        mask = loc[:, 0] == b
+        out[mask] = block[loc[mask, 1]]
+    return out

@@ -91,6 +91,10 @@ def generate(
     backbone: Any = None,
     templates: Sequence[str] | None = None,
     progress: bool = True,
+    refresh: bool | Sequence[str] = False,
+    max_concurrency: int | None = None,
+    request_deadline: float | None = 120.0,
+    run_deadline: float | None = None,
 ):
     """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
 
@@ -98,6 +102,18 @@ def generate(
     :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
     proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
     class ``c`` it was proposed for (LaBo initialises its class–concept weights this way).
+
+    Requests run ``max_concurrency`` at a time (threads); the result is the same, in the
+    same order, as one request at a time. Only answers that parse are cached: a refusal,
+    an empty answer or ``content: null`` is asked again (``max_parse_retries`` of the
+    client) and never stored, so a rerun asks for it again.
+
+    Time is bounded: one request gives up after ``request_deadline`` seconds (all
+    attempts and waits included) and the whole run after ``run_deadline`` seconds. An
+    endpoint that cannot be reached (connection refused, unknown host, no route) fails
+    the run after one short retry, without sending the other requests, with a message
+    naming ``base_url`` / ``OPENAI_BASE_URL`` and the cache folder; rate limits (429, with
+    their ``Retry-After``), server errors and timeouts are retried with backoff.
 
     Parameters
     ----------
@@ -123,6 +139,17 @@ def generate(
         Prompt templates for the embedding (with ``backbone``).
     progress : bool
         Show a progress bar.
+    refresh : bool or list of str
+        Ask again even if cached: ``True`` for every class, or the names of the classes to
+        re-ask (their new answers replace the cached ones).
+    max_concurrency : int, optional
+        Requests in flight at once; the client's setting (8 by default) if not given.
+    request_deadline : float or None
+        Seconds one request may take in all, when the client is built here (a given
+        ``llm`` keeps its own ``request_deadline``).
+    run_deadline : float or None
+        Seconds the whole generation may take (``None``: no bound beyond the
+        per-request one).
 
     Returns
     -------
@@ -148,30 +175,60 @@ def generate(
         raise ValueError(f"n_per_prompt must be a positive int, got {n_per_prompt!r}")
     if on_malformed not in ("skip", "raise"):
         raise ValueError(f"on_malformed must be 'skip' or 'raise', got {on_malformed!r}")
+    if refresh is True or refresh is False:
+        renew = set(class_names) if refresh else set()
+    elif isinstance(refresh, str) or not hasattr(refresh, "__iter__"):
+        raise TypeError(
+            f"refresh must be a bool or a list of class names, got {type(refresh).__name__}: "
+            f"{refresh!r}"
+        )
+    else:
+        renew = set(refresh)
+        unknown = sorted(renew - set(class_names), key=str)
+        if unknown:
+            raise ValueError(
+                f"refresh names classes that are not in class_names: {unknown}; expected "
+                f"some of {class_names}"
+            )
     if llm is None:
-        llm = ChatClient(model, base_url=base_url, api_key=api_key, cache_dir=cache_dir)
+        llm = ChatClient(
+            model,
+            base_url=base_url,
+            api_key=api_key,
+            cache_dir=cache_dir,
+            request_deadline=request_deadline,
+        )
 
     jobs = [(c, k) for c in class_names for k in keys]
     requests = [build_messages(style, k, c, n_per_prompt) for c, k in jobs]
-    responses = llm.complete_many(requests, progress=progress, desc=f"generate ({style})")
+    responses = llm.complete_many(
+        requests,
+        progress=progress,
+        desc=f"generate ({style})",
+        parse=parse_concept_list,
+        parse_errors="return",
+        refresh=[c in renew for c, _ in jobs],
+        labels=[f"class {c!r}, prompt {k!r}" for c, k in jobs],
+        max_concurrency=max_concurrency,
+        run_deadline=run_deadline,
+    )
 
     order: list[str] = []
     sources: dict[str, list[dict]] = {}
     classes_of: dict[str, set[int]] = {}
     n_skipped = 0
     for (cls, key), msgs, resp in zip(jobs, requests, responses, strict=True):
-        try:
-            items = parse_concept_list(resp.text)
-        except LLMParseError as exc:
+        if isinstance(resp, LLMParseError):
             msg = (
-                f"malformed answer for class {cls!r}, prompt {key!r} (response "
-                f"{resp.response_id}): {exc}"
+                f"malformed answer for class {cls!r}, prompt {key!r} from {llm.endpoint!r} "
+                f"(not cached; a rerun asks again): {resp}"
             )
             if on_malformed == "raise":
-                raise LLMParseError(msg) from exc
+                raise LLMParseError(msg) from resp
             logger.warning("%s; skipped", msg)
             n_skipped += 1
             continue
+        items = resp.parsed
         for item in items:
             if item not in sources:
                 order.append(item)

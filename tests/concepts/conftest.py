@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -59,7 +60,10 @@ class ChatServer:
     def __init__(self, responder):
         self.responder = responder
         self.bodies: list[dict] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in order
         self.answered = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         server = self
 
@@ -70,14 +74,28 @@ class ChatServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
+                    server.arrivals.append(time.monotonic())
                     server.bodies.append(body)
                     n = len(server.bodies)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer(body, n)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body, n):
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
-                status, content = server.responder(body)
+                result = server.responder(body)
+                if isinstance(result, bytes):  # a raw 200 body (e.g. not JSON)
+                    return self._send(200, result)
+                status, content, *extra = result
                 if status != 200:
+                    headers = extra[0] if extra else {"Retry-After": "0"}
                     return self._send(
-                        status, {"error": {"message": content, "type": "x"}}, {"Retry-After": "0"}
+                        status, {"error": {"message": content, "type": "x"}}, headers
                     )
                 with server.lock:
                     server.answered += 1
@@ -100,7 +118,7 @@ class ChatServer:
                 )
 
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -124,7 +142,9 @@ class ChatServer:
 def chat_server():
     """Factory ``chat_server(responder) -> ChatServer``; every server is stopped at the end.
 
-    ``responder(body) -> (status, content)`` gets the parsed request body.
+    ``responder(body) -> (status, content)`` gets the parsed request body; it may also
+    return ``(status, message, headers)`` for an error with its own headers, or ``bytes``
+    to send as a raw HTTP 200 body.
     """
     started = []
 
