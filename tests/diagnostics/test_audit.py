@@ -63,7 +63,9 @@ def worlds():
     from bottlekit.world import make_world
 
     return {
-        "biased": make_world(480, "train", random_state=10, p_typical_background=1.0, return_masks=False),
+        "biased": make_world(
+            480, "train", random_state=10, p_typical_background=1.0, return_masks=False
+        ),
         "unbiased": make_world(480, "shifted", random_state=20, return_masks=False),
         "audit": make_world(N_AUDIT, "shifted", random_state=30),
     }
@@ -405,7 +407,7 @@ def test_image_folder_is_read_lazily_and_audits_like_the_arrays(backbone, heads,
     PNG is lossless, so the audit equals the audit of the same images as an array."""
     from PIL import Image
 
-    from bottlekit.diagnostics.audit_cli import _folder_data
+    from bottlekit.app.audit_command import _folder_data
     from bottlekit.world import make_world
 
     world = make_world(48, "shifted", random_state=8, return_masks=False)
