@@ -3,14 +3,14 @@ r"""Concept activation maps: where in an image a CLIP backbone sees a concept.
 :func:`concept_activation_map` is the one-call convenience over the attribution classes
 of :mod:`bottlekit.visualize.attribution`, one per method:
 
-========================  ==============================================================
-``method``                class
-========================  ==============================================================
-``"gradcam"``             :class:`~bottlekit.visualize.attribution.ConceptGradCAM`
-``"integrated_gradients"`` :class:`~bottlekit.visualize.attribution.ConceptIntegratedGradients`
-``"saliency"``            :class:`~bottlekit.visualize.attribution.ConceptSaliency`
-``"coam"``                :class:`~bottlekit.visualize.attribution.ConceptActivationMapping`
-========================  ==============================================================
+==========================  ================================================================
+``method``                  class
+==========================  ================================================================
+``"gradcam"``               :class:`~bottlekit.visualize.attribution.ConceptGradCAM`
+``"integrated_gradients"``  :class:`~bottlekit.visualize.attribution.ConceptIntegratedGradients`
+``"saliency"``              :class:`~bottlekit.visualize.attribution.ConceptSaliency`
+``"coam"``                  :class:`~bottlekit.visualize.attribution.ConceptActivationMapping`
+==========================  ================================================================
 
 Each class's docstring gives its formula. All explain the concept activation
 :math:`s_j(x)` on the image embedding :math:`z(x) = f(x)/\lVert f(x)\rVert` (``f`` the

@@ -105,6 +105,11 @@ class ConceptAttribution:
         if _is_backbone(self.backbone):
             tower_kind(self.backbone.model.visual)
             return
+        if hasattr(self.backbone, "encode_image") and hasattr(self.backbone, "visual"):
+            raise TypeError(
+                "backbone: got an open_clip model; pass the bottlekit Backbone that holds it "
+                "(load_backbone), whose preprocessing and device the maps need"
+            )
         if self._accepts_feature_function and callable(self.backbone):
             return
         expected = (

@@ -124,7 +124,7 @@ def resolve_concept_columns(
     if not _is_per_image(concepts):
         idx = resolve_concepts(concepts, names)
         return idx, np.broadcast_to(np.arange(len(idx)), (n, len(idx)))
-    rows = [list(np.asarray(r).tolist()) for r in concepts]
+    rows = [r.tolist() if isinstance(r, np.ndarray) else list(r) for r in concepts]
     widths = {len(r) for r in rows}
     if len(rows) != n or len(widths) != 1 or 0 in widths:
         raise ValueError(

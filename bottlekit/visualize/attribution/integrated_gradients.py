@@ -23,8 +23,13 @@ class ConceptIntegratedGradients(ConceptAttribution):
     pixel value 0 before normalisation), with the trapezoid rule on ``n_steps`` points
     (:class:`captum.attr.IntegratedGradients`, ``method="riemann_trapezoid"``;
     Sundararajan, Taly & Yan 2017). :math:`s_j` is the concept activation of the embedding
-    (see :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are signed;
-    summed over all pixels they approximate :math:`s_j(x) - s_j(x')`.
+    (see :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are signed.
+
+    captum's trapezoid weights are :math:`1/(2n), 1/n, \dots, 1/n, 1/(2n)` on the ``n``
+    points :math:`\alpha = 0, 1/(n-1), \dots, 1`: they sum to :math:`(n-1)/n`, not 1, so
+    a map summed over all pixels is :math:`\frac{n-1}{n}(s_j(x) - s_j(x'))` up to the
+    trapezoid rule's :math:`O(n^{-2})` error (3 % below the completeness value at the
+    default 32 steps; kept as captum computes it).
 
     Parameters
     ----------
@@ -34,8 +39,8 @@ class ConceptIntegratedGradients(ConceptAttribution):
         Where the concept activation comes from; a bank must live in the backbone's
         embedding space.
     n_steps : int, default 32
-        Integration steps (captum's default is 50; 32 keeps the trapezoid-rule error small
-        for these smooth paths at two thirds of the cost).
+        Integration points, at least 2 (captum's default is 50; 32 keeps the trapezoid-rule
+        error small for these smooth paths at two thirds of the cost).
     baseline : "black", float or torch.Tensor, default "black"
         The path's start :math:`x'`, in the preprocessed (normalised) space: ``"black"`` is
         the all-black image, a number a constant input, a tensor one input broadcastable
@@ -69,6 +74,10 @@ class ConceptIntegratedGradients(ConceptAttribution):
         batch_size: int = 256,
     ) -> None:
         self.n_steps = check_positive_int(n_steps, "n_steps")
+        if self.n_steps < 2:
+            raise ValueError(
+                f"n_steps: integrated gradients needs at least 2 points, got {n_steps!r}"
+            )
         self.baseline = _check_baseline(baseline)
         super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
 
