@@ -71,6 +71,22 @@ class ConceptAttribution:
         backbone's embedding space.
     batch_size : int, default 256
         (image, concept) pairs per forward/backward pass. Lower it for large backbones.
+
+    Examples
+    --------
+    Every method maps with the same call; a 2-D table maps per-image concepts:
+
+    >>> import bottlekit
+    >>> from bottlekit.concepts import from_text
+    >>> from bottlekit.visualize import ConceptAttribution, ConceptSaliency
+    >>> bk = bottlekit.load_backbone("world-tiny", device="cpu")
+    >>> bank = from_text(bk, ["red body", "long tail", "water background"])
+    >>> saliency = ConceptSaliency(bk, bank)
+    >>> isinstance(saliency, ConceptAttribution), saliency.concept_names[1]
+    (True, 'long tail')
+    >>> images = bottlekit.make_world(2, "test").images
+    >>> saliency.attribute(images, [[0, 1], [2, 0]]).shape  # image 0: 0, 1; image 1: 2, 0
+    (2, 2, 64, 64)
     """
 
     method: ClassVar[str] = ""

@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-__all__ = ["as_feature_input", "as_model_input", "normalisation", "to_image_resolution"]
+__all__ = [
+    "as_feature_input",
+    "as_model_input",
+    "normalisation",
+    "to_image_resolution",
+    "upsample",
+]
 
 
 def _preprocess_steps(preprocess: Any) -> list[Any]:
@@ -150,6 +156,11 @@ def as_feature_input(
     return images.detach(), (h, w), (0, 0, h, w)
 
 
+def upsample(maps: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Coarse maps (n, m, h, w) resized bilinearly to ``size`` (the model's input size)."""
+    return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+
+
 def to_image_resolution(
     maps: torch.Tensor, size: tuple[int, int], box: tuple[int, int, int, int]
 ) -> np.ndarray:
@@ -159,7 +170,7 @@ def to_image_resolution(
     top, left, bh, bw = box
     if tuple(maps.shape[2:]) == (bh, bw) and (bh, bw) == (H, W):
         return maps.detach().cpu().numpy().astype(np.float32)
-    inner = F.interpolate(maps, size=(bh, bw), mode="bilinear", align_corners=False)
+    inner = upsample(maps, (bh, bw))
     out = torch.zeros(maps.shape[0], maps.shape[1], H, W, dtype=maps.dtype)
     out[:, :, top : top + bh, left : left + bw] = inner.cpu()
     return out.numpy().astype(np.float32)

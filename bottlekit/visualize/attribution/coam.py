@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from bottlekit.visualize.attribution._base import ConceptAttribution
 from bottlekit.visualize.attribution._image_towers import grid_of, tower_kind
+from bottlekit.visualize.attribution._images import upsample
 
 __all__ = ["ConceptActivationMapping"]
 
@@ -233,4 +234,4 @@ def _coam(backbone: Any, x: torch.Tensor, scorer: torch.nn.Module, m: int) -> to
         (g,) = torch.autograd.grad(s[:, j].sum(), f, retain_graph=j < m - 1)
         out.append(torch.einsum("nd,nhwd->nhw", g, terms))
     maps = torch.stack(out, dim=1).detach()
-    return F.interpolate(maps, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)
+    return upsample(maps, x.shape[2:])

@@ -6,10 +6,10 @@ import difflib
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from bottlekit.visualize.attribution._base import ConceptAttribution
 from bottlekit.visualize.attribution._image_towers import grid_of, tower_kind, vit_grid_tap
+from bottlekit.visualize.attribution._images import upsample
 
 __all__ = ["ConceptGradCAM"]
 
@@ -122,4 +122,4 @@ class ConceptGradCAM(ConceptAttribution):
                     "(n, C, h, w) feature map"
                 )
         maps = maps.detach()
-        return F.interpolate(maps, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)
+        return upsample(maps, x.shape[2:])
