@@ -152,7 +152,9 @@ class ConceptAttribution:
         ----------
         images : uint8 array (n, H, W, 3), PIL image(s), or float tensor (n, 3, H, W)
             Raw images go through ``backbone.preprocess``; a tensor is taken as already
-            preprocessed. All images must have one size.
+            preprocessed. All images must have one size. With a feature function as
+            ``backbone`` (:class:`ConceptSaliency`): its preprocessed float tensor
+            (n, C, H, W), and maps at that size.
         concepts : list of str or int, str, int, None, or 2-D table (n, t)
             Concepts to map (names or indices into :attr:`concept_names`); ``None`` maps
             all of them. A 2-D array or list of lists (n, t) maps per-image concepts: row
