@@ -600,35 +600,33 @@ def _map_function(
         return cbm_maps
 
     from bottlekit.devices import resolve_device
+    from bottlekit.visualize.attribution import ConceptSaliency
 
     dev = resolve_device(device)
     prep = preprocess or _default_preprocess
     tap = _FeatureTap(model, feature_layer, space)
 
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return tap(x)[0].double()
+
     def saliency(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Input-gradient saliency of the surrogate's concept activations on the model's
+        features: map ``t`` of image ``i`` is concept ``idx[i, t]``."""
         H, W = images.shape[1:3]
         x = _prepared(prep, images, dev)
         tap.resolve(x)
-        out = np.zeros((len(images), idx.shape[1], H, W), np.float32)
+        explainer = ConceptSaliency(features, surrogate, batch_size=len(x))
         was_training = model.training
         model.eval()
         try:
-            with torch.enable_grad():
-                for t in range(idx.shape[1]):
-                    xg = x.detach().clone().requires_grad_(True)
-                    f, _ = tap(xg)
-                    a = surrogate.transform_torch(f.double())
-                    sel = torch.as_tensor(idx[:, t], device=a.device)
-                    a.gather(1, sel[:, None]).sum().backward()
-                    g = xg.grad.abs().amax(dim=1, keepdim=True)
-                    if g.shape[2:] != (H, W):
-                        g = torch.nn.functional.interpolate(
-                            g, size=(H, W), mode="bilinear", align_corners=False
-                        )
-                    out[:, t] = g[:, 0].detach().cpu().numpy()
+            g = torch.from_numpy(explainer.attribute(x, idx))
         finally:
             model.train(was_training)
-        return out
+        if g.shape[2:] != (H, W):
+            g = torch.nn.functional.interpolate(
+                g, size=(H, W), mode="bilinear", align_corners=False
+            )
+        return g.numpy()
 
     return saliency
 

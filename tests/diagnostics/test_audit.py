@@ -185,6 +185,26 @@ def test_logit_space_audit(backbone, worlds, heads):
     assert r.location is None and any(n.startswith("location") for n in r.notes)
 
 
+def test_torch_classifier_maps_are_input_gradient_saliency(audits, backbone, heads):
+    """The maps of a torch classifier (ConceptSaliency on its features) are, by hand, the
+    largest absolute input gradient over colour channels of the surrogate's activation of
+    each example's concept, on the input of the classifier's last linear layer."""
+    r = audits["biased"]
+    clf = BackboneLinearClassifier(backbone, *heads["biased"]).eval()
+    x = torch.from_numpy(r.example_images).permute(0, 3, 1, 2).float().div(255.0)
+    assert r.example_maps.shape == (len(x), 3, 64, 64)
+    for i in range(len(x)):
+        for t, name in enumerate(r.example_map_concepts[i]):
+            j = r.concept_names.index(name)
+            xg = x[i : i + 1].clone().requires_grad_(True)
+            z = clf.visual((xg - clf.mean) / clf.std)
+            f = torch.nn.functional.normalize(z.float(), dim=-1)  # the head's input
+            r.concept_model.transform_torch(f.double())[0, j].backward()
+            ref = xg.grad.abs().amax(dim=1)[0].numpy()
+            assert ref.max() > 0
+            np.testing.assert_allclose(r.example_maps[i, t], ref, rtol=1e-4, atol=1e-6 * ref.max())
+
+
 # ------------------------------------------------------------- concept bottleneck
 def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
     from bottlekit.bottleneck import PosthocCBM

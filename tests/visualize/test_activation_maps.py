@@ -1,9 +1,9 @@
-"""Concept activation maps: token-grid layout, Grad-CAM against a hand-written reference,
-CoAM's decomposition, the randomisation sanity check and present-vs-absent concepts."""
+"""concept_activation_map, the convenience over the attribution classes: each method's
+maps equal its class's exactly; inputs, errors and the randomisation sanity check.
+
+The tests of each method's own formula live in tests/visualize/attribution/."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,39 +11,23 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 
-from bottlekit.backbones import load_backbone, register_model_config
+from bottlekit.backbones import load_backbone
 from bottlekit.concepts import ConceptBank
-from bottlekit.visualize.activation_maps import (
-    _resnet_location_terms,
-    concept_activation_map,
-    grid_to_tokens,
-    tokens_to_grid,
+from bottlekit.visualize import (
+    ConceptActivationMapping,
+    ConceptGradCAM,
+    ConceptIntegratedGradients,
+    ConceptSaliency,
 )
+from bottlekit.visualize.activation_maps import METHODS, concept_activation_map
 
-HERE = Path(__file__).parent
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def world_tiny():
-    return load_backbone("world-tiny", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def world_bank(world_tiny):
-    from bottlekit.concepts import from_text
-    from bottlekit.world import CONCEPT_NAMES
-
-    return from_text(world_tiny, list(CONCEPT_NAMES))
+CLASSES = {
+    "gradcam": ConceptGradCAM,
+    "integrated_gradients": ConceptIntegratedGradients,
+    "saliency": ConceptSaliency,
+    "coam": ConceptActivationMapping,
+}
 
 
 def _random_bank(backbone, k: int, seed: int = 0, kind: str = "text") -> ConceptBank:
@@ -59,109 +43,38 @@ def _vit(tiny_configs, seed: int = 0):
     return load_backbone("test-tiny-vit", device="cpu", random_state=seed)
 
 
-# ------------------------------------------------------------------------- ViT layout
-def test_token_grid_matches_open_clip_layout(tiny_configs):
-    """Our CLS-drop + reshape equals open_clip's own NCHW intermediates (an independent
-    implementation of the patch layout), and grid_to_tokens inverts it exactly."""
-    bk = _vit(tiny_configs)
-    visual = bk.model.visual
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    seen = {}
-    h = visual.transformer.resblocks[0].register_forward_hook(
-        lambda m, a, out: seen.__setitem__("tokens", out)
+# ------------------------------------------------------------------- one class per method
+def test_every_method_has_its_class():
+    assert tuple(CLASSES) == METHODS
+    assert all(CLASSES[m].method == m for m in METHODS)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_class_equals_the_convenience_function_exactly(
+    world_tiny, world_bank, world_images, tiny_configs, method
+):
+    """The function is Cls(backbone, source, batch_size=..., <own args>).attribute(...):
+    bit-for-bit equal maps, on world-tiny (ViT, text bank, raw images at the model's size)
+    and on the test ResNet (CAV bank, non-square images mapped back through the crop)."""
+    cls = CLASSES[method]
+    own = {"n_steps": 5} if method == "integrated_gradients" else {}
+    a = concept_activation_map(
+        world_tiny, world_images, world_bank, [3, "red body"], method, batch_size=4, **own
     )
-    with torch.no_grad():
-        ref = visual.forward_intermediates(x, indices=[0], output_fmt="NCHW")
-    h.remove()
-    cls, grid = tokens_to_grid(seen["tokens"], visual.grid_size)
-    assert grid.shape == (2, 64, 4, 4)
-    torch.testing.assert_close(grid, ref["image_intermediates"][0], rtol=0, atol=0)
-    torch.testing.assert_close(grid_to_tokens(cls, grid), seen["tokens"], rtol=0, atol=0)
-    with pytest.raises(ValueError, match="tokens"):
-        tokens_to_grid(seen["tokens"][:, :-1], visual.grid_size)
+    b = cls(world_tiny, world_bank, batch_size=4, **own).attribute(world_images, [3, "red body"])
+    assert a.shape == (3, 2, 64, 64) and np.abs(a).max() > 0
+    np.testing.assert_array_equal(a, b)
 
-
-def test_gradcam_matches_hand_written_reference(tiny_configs):
-    """Grad-CAM through captum on the tokens entering the last block equals Grad-CAM
-    written out by hand on open_clip's NCHW intermediates (float32 round-off only)."""
-    bk = _vit(tiny_configs, seed=1)
-    visual = bk.model.visual
-    bank = _random_bank(bk, 3, seed=1, kind="cav")
-    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    ours = concept_activation_map(bk, x, bank, method="gradcam")
-    assert ours.shape == (3, 3, 32, 32)
-
-    v = torch.as_tensor(bank.vectors)
-    b = torch.as_tensor(bank.intercepts)
-    inter = visual.forward_intermediates(
-        x,
-        indices=[len(visual.transformer.resblocks) - 2],
-        output_fmt="NCHW",
-        output_extra_tokens=True,
-    )
-    A = inter["image_intermediates"][0].detach().requires_grad_(True)  # (n, D, 4, 4)
-    cls = inter["image_intermediates_prefix"][0].detach()
-    tokens = torch.cat([cls, A.flatten(2).transpose(1, 2)], dim=1)
-    out = visual.transformer.resblocks[-1](tokens)
-    pooled, _ = visual._pool(out)
-    z = F.normalize(pooled @ visual.proj, dim=-1)
-    s = (z @ v.T + b) / v.norm(dim=1)
-    ref = np.empty_like(ours)
-    for j in range(3):
-        (g,) = torch.autograd.grad(s[:, j].sum(), A, retain_graph=True)
-        cam = torch.relu((g.mean((2, 3), keepdim=True) * A).sum(1, keepdim=True))
-        ref[:, j] = F.interpolate(cam, size=(32, 32), mode="bilinear").detach()[:, 0].numpy()
-    assert ref.max() > 0  # a non-trivial map
-    # tolerance: float32 sums over 64 channels in a different order
-    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6 * ref.max())
-
-
-def test_patch_local_perturbation_peaks_in_that_patch(tiny_configs):
-    """With the attention of all but the last block switched off, a token entering the
-    last block depends on its own patch only; changing the pixels of patch (row 1, col 2)
-    must change the CoAM map most inside that patch (row != col catches a transposed grid).
-
-    (Grad-CAM is not local in this sense: its channel weights are spatial means of the
-    gradient, so a change anywhere rescales the whole map; its layout is checked against
-    the hand-written reference above.)"""
-    method = "coam"
-    bk = _vit(tiny_configs, seed=2)
-    with torch.no_grad():
-        for blk in bk.model.visual.transformer.resblocks[:-1]:
-            blk.attn.out_proj.weight.zero_()
-            blk.attn.out_proj.bias.zero_()
-    bank = _random_bank(bk, 2, seed=2)
-    gen = torch.Generator().manual_seed(2)
-    x0 = torch.randn(1, 3, 32, 32, generator=gen)
-    x1 = x0.clone()
-    x1[:, :, 8:16, 16:24] = torch.randn(1, 3, 8, 8, generator=gen) * 2
-    m0 = concept_activation_map(bk, x0, bank, method=method)
-    m1 = concept_activation_map(bk, x1, bank, method=method)
-    inside = np.zeros((32, 32), bool)
-    inside[8:16, 16:24] = True
-    for j in range(2):
-        d = np.abs(m1[0, j] - m0[0, j])
-        r, c = np.unravel_index(np.argmax(d), d.shape)
-        assert inside[r, c], (method, j, r, c)
-        # bilinear upsampling leaks at most into the neighbouring half patches
-        assert d[inside].mean() > 2 * d[~inside].mean()
+    rn = load_backbone("test-tiny-rn", device="cpu", random_state=1)
+    bank = _random_bank(rn, 3, seed=1, kind="cav")
+    images = np.random.default_rng(1).integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
+    a = concept_activation_map(rn, images, bank, None, method, **own)
+    b = cls(rn, bank, **own).attribute(images)
+    assert a.shape == (2, 3, 48, 40) and np.abs(a).max() > 0
+    np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------------------------ ResNet
-def test_resnet_location_terms_sum_to_the_embedding(tiny_configs):
-    """CoAM on a ResNet is an exact decomposition: the attention pool's per-location terms
-    (plus the mean token's term and c_proj's bias) add up to encode_image's output."""
-    register_model_config(HERE / "configs" / "diag-tiny-rn64.json")
-    for name, size in (("test-tiny-rn", 32), ("diag-tiny-rn64", 64)):
-        bk = load_backbone(name, device="cpu", random_state=3)
-        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
-        with torch.no_grad():
-            terms, f = _resnet_location_terms(bk, x, keep_mean_token=True)
-            total = terms.sum(1) + bk.model.visual.attnpool.c_proj.bias
-        assert terms.shape[1] == 1 + (size // 32) ** 2
-        torch.testing.assert_close(total, f, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("method", ["gradcam", "coam", "saliency", "integrated_gradients"])
 def test_resnet_maps_have_input_shape_and_differ_between_concepts(tiny_configs, method):
     assert "test-tiny-rn" in tiny_configs
@@ -308,24 +221,11 @@ def test_maps_change_when_the_weights_are_randomised(world_tiny, world_bank, met
     assert np.mean(rho_near) > 0.9
 
 
-def test_absent_concepts_get_weaker_coam_maps_than_present_ones(world_tiny, world_bank):
-    """On 300 test images, the share of a concept's positive CoAM mass that falls on the
-    concept's part is larger when the image shows the concept than when it does not.
-
-    Measured (300 test images, 31 concepts): mean per-concept AUROC of the energy 0.723 /
-    0.731 / 0.727 / 0.728 on test seeds 0 / 1 / 2 / 3, mean per-concept gap (present minus
-    absent) 0.165 / 0.167 on seeds 2 / 3. The bounds 0.65 and 0.10 leave margins of ~0.07."""
-    from bottlekit.world import make_world
-
-    w = make_world(300, "test", random_state=2, return_masks=True)
-    maps = concept_activation_map(world_tiny, w.images, world_bank, method="coam")
-    masks = w.part_masks[:, w.part_of_concept]
-    pos = np.clip(maps, 0, None)
-    energy = (pos * masks).sum((2, 3)) / np.maximum(pos.sum((2, 3)), 1e-30)
-    L = w.concept_labels.astype(bool)
-    usable = [j for j in range(L.shape[1]) if 5 <= L[:, j].sum() <= len(L) - 5]
-    assert len(usable) >= 25
-    aucs = [roc_auc_score(L[:, j], energy[:, j]) for j in usable]
-    gaps = [energy[L[:, j], j].mean() - energy[~L[:, j], j].mean() for j in usable]
-    assert np.mean(aucs) > 0.65
-    assert np.mean(gaps) > 0.10
+def test_convenience_checks_its_own_arguments(world_tiny, world_bank):
+    """n_steps is checked whatever the method (as before the classes); method must be one
+    of the names."""
+    img = np.zeros((1, 64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="n_steps: expected a positive int, got 0"):
+        concept_activation_map(world_tiny, img, world_bank, [0], method="coam", n_steps=0)
+    with pytest.raises(ValueError, match="method: expected one of"):
+        concept_activation_map(world_tiny, img, world_bank, [0], method=ConceptSaliency)

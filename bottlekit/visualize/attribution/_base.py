@@ -1,0 +1,240 @@
+"""The base class of the concept attribution methods.
+
+Each method explains one scalar per (image, concept): the concept activation
+:math:`s_j(x)` of the image's embedding (see :class:`ConceptAttribution`). A subclass
+gives the map of a batch of (image, concept) pairs at the model's input size; the base
+class checks the arguments, takes the images in, batches the pairs and puts the maps back
+on the images.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bottlekit.visualize.attribution._image_towers import tower_kind
+from bottlekit.visualize.attribution._images import (
+    as_feature_input,
+    as_model_input,
+    to_image_resolution,
+)
+from bottlekit.visualize.attribution._scoring import (
+    concept_names_of,
+    make_scorer,
+    resolve_concept_columns,
+)
+
+__all__ = ["ConceptAttribution"]
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 1; ValueError naming ``name`` otherwise."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def _is_backbone(backbone: Any) -> bool:
+    model = getattr(backbone, "model", None)
+    return model is not None and hasattr(model, "visual") and hasattr(backbone, "device")
+
+
+class ConceptAttribution:
+    r"""Base class: where in an image a CLIP backbone sees a concept.
+
+    The explained scalar, for image :math:`x` and concept :math:`j`, is the concept
+    activation on the L2-normalised image embedding :math:`z = f(x)/\lVert f(x)\rVert`
+    (``f`` the open_clip image tower, as :meth:`bottlekit.Backbone.encode_images` computes
+    it): with a :class:`~bottlekit.concepts.ConceptBank`, :math:`s_j = (v_j\cdot z +
+    b_j)/\lVert v_j\rVert` (CAVs) or :math:`v_j\cdot z/(\lVert v_j\rVert\lVert z\rVert)`
+    (text concepts), i.e. :meth:`~bottlekit.concepts.ConceptBank.project`; with a fitted
+    concept-bottleneck model, ``model.transform_torch(z)[:, j]``, exactly the activation
+    the model's head sees.
+
+    Subclasses: :class:`ConceptGradCAM`, :class:`ConceptIntegratedGradients`,
+    :class:`ConceptSaliency`, :class:`ConceptActivationMapping`. Each takes the backbone,
+    the concept source, ``batch_size`` and only its own settings.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        From :func:`bottlekit.load_backbone`: an open_clip ViT or ResNet (``ModifiedResNet``)
+        image tower. Runs on ``backbone.device``, in float32.
+    concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
+        Where the concept scalar comes from (see above). A bank must live in the
+        backbone's embedding space.
+    batch_size : int, default 256
+        (image, concept) pairs per forward/backward pass. Lower it for large backbones.
+
+    Examples
+    --------
+    Every method maps with the same call; a 2-D table maps per-image concepts:
+
+    >>> import bottlekit
+    >>> from bottlekit.concepts import from_text
+    >>> from bottlekit.visualize import ConceptAttribution, ConceptSaliency
+    >>> bk = bottlekit.load_backbone("world-tiny", device="cpu")
+    >>> bank = from_text(bk, ["red body", "long tail", "water background"])
+    >>> saliency = ConceptSaliency(bk, bank)
+    >>> isinstance(saliency, ConceptAttribution), saliency.concept_names[1]
+    (True, 'long tail')
+    >>> images = bottlekit.make_world(2, "test").images
+    >>> saliency.attribute(images, [[0, 1], [2, 0]]).shape  # image 0: 0, 1; image 1: 2, 0
+    (2, 2, 64, 64)
+    """
+
+    method: ClassVar[str] = ""
+    """The ``method`` name of :func:`~bottlekit.visualize.concept_activation_map`."""
+    _accepts_feature_function: ClassVar[bool] = False
+
+    def __init__(
+        self, backbone: Any, concept_bank_or_model: Any, *, batch_size: int = 256
+    ) -> None:
+        self.backbone = backbone
+        self.concept_bank_or_model = concept_bank_or_model
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self._check_backbone()
+        concept_names_of(concept_bank_or_model)
+        if self._on_backbone:
+            embed_dim = int(backbone.embed_dim)
+            dim = getattr(concept_bank_or_model, "dim", None) or getattr(
+                concept_bank_or_model, "n_features_in_", None
+            )
+            if dim is not None and int(dim) != embed_dim:
+                raise ValueError(
+                    f"concept_bank_or_model: has dimension {int(dim)}, the backbone embeds in "
+                    f"{embed_dim} dimensions; build it on this backbone"
+                )
+
+    # ------------------------------------------------------------------- checks
+    @property
+    def _on_backbone(self) -> bool:
+        return _is_backbone(self.backbone)
+
+    def _check_backbone(self) -> None:
+        if _is_backbone(self.backbone):
+            tower_kind(self.backbone.model.visual)
+            return
+        if hasattr(self.backbone, "encode_image") and hasattr(self.backbone, "visual"):
+            raise TypeError(
+                "backbone: got an open_clip model; pass the bottlekit Backbone that holds it "
+                "(load_backbone), whose preprocessing and device the maps need"
+            )
+        if self._accepts_feature_function and callable(self.backbone):
+            return
+        expected = (
+            "a bottlekit Backbone (load_backbone) with .model.visual, .preprocess and .device"
+        )
+        if self._accepts_feature_function:
+            expected += " or a feature function x -> (n, d)"
+        raise TypeError(f"backbone: expected {expected}, got {type(self.backbone).__name__}")
+
+    # --------------------------------------------------------------- public API
+    @property
+    def concept_names(self) -> list[str]:
+        """Names of the concepts this attribution can map, in index order."""
+        return concept_names_of(self.concept_bank_or_model)
+
+    def attribute(
+        self,
+        images: Any,
+        concepts: Sequence[str | int] | str | int | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Map every concept in ``concepts`` on every image.
+
+        Parameters
+        ----------
+        images : uint8 array (n, H, W, 3), PIL image(s), or float tensor (n, 3, H, W)
+            Raw images go through ``backbone.preprocess``; a tensor is taken as already
+            preprocessed. All images must have one size. With a feature function as
+            ``backbone`` (:class:`ConceptSaliency`): its preprocessed float tensor
+            (n, C, H, W), and maps at that size.
+        concepts : list of str or int, str, int, None, or 2-D table (n, t)
+            Concepts to map (names or indices into :attr:`concept_names`); ``None`` maps
+            all of them. A 2-D array or list of lists (n, t) maps per-image concepts: row
+            ``i`` lists the ``t`` concepts mapped on image ``i``.
+
+        Returns
+        -------
+        ndarray of shape (n, len(concepts), H, W) (per-image table: (n, t, H, W)), float32
+            One map per image and concept at the image's resolution (for raw images at
+            another size than the model's input, the model's centre crop is mapped back
+            and the pixels it never saw are 0). Larger = more evidence for the concept.
+        """
+        names = self.concept_names
+        if self._on_backbone:
+            x_all, size, box = as_model_input(self.backbone, images)
+        else:
+            x_all, size, box = as_feature_input(images)
+        idx, cols = resolve_concept_columns(concepts, names, len(x_all))
+        scorer = make_scorer(self.concept_bank_or_model, idx, x_all.device)
+        module = self.backbone.model if self._on_backbone else self.backbone
+        was_training = getattr(module, "training", None)
+        if was_training is not None:
+            module.eval()
+        try:
+            with torch.enable_grad():
+                maps = self._maps(x_all, scorer, cols)
+        finally:
+            if was_training is not None:
+                module.train(was_training)
+        return to_image_resolution(maps, size, box)
+
+    def __repr__(self) -> str:
+        params = list(inspect.signature(type(self).__init__).parameters)[1:]
+        shown = []
+        for p in params:
+            v = getattr(self, p)
+            text = repr(v) if p not in ("backbone", "concept_bank_or_model") else None
+            if text is None or len(text) > 60:
+                text = f"<{type(v).__name__}>"
+            shown.append(f"{p}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------ for subclasses
+    def _concept_scores(self, scorer: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
+        """``x -> s(x)`` (rows, m): the explained concept activations of an input batch."""
+        if not self._on_backbone:
+            features = self.backbone
+
+            def from_features(x: torch.Tensor) -> torch.Tensor:
+                return scorer(features(x))
+
+            return from_features
+        model = self.backbone.model
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            z = F.normalize(model.encode_image(x).float(), dim=-1)
+            return scorer(z)
+
+        return forward
+
+    def _maps(
+        self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
+    ) -> torch.Tensor:
+        """Maps (n, t, H, W) at the model input, by batches of (image, concept) pairs.
+
+        Map ``c`` of image ``i`` explains scorer column ``cols[i, c]``; row ``r`` of the
+        pair list is image ``r // t``, map ``r % t``.
+        """
+        (n, t), H, W = cols.shape, int(x_all.shape[2]), int(x_all.shape[3])
+        flat_cols = np.ascontiguousarray(cols).reshape(-1)
+        maps = torch.empty(n * t, 1, H, W, dtype=torch.float32)
+        for start in range(0, n * t, self.batch_size):
+            rows = torch.arange(start, min(start + self.batch_size, n * t))
+            x = x_all[rows // t]
+            target = flat_cols[start : start + len(rows)].tolist()
+            maps[start : start + len(rows)] = self._attribute_rows(x, target, scorer).float().cpu()
+        return maps.reshape(n, t, H, W)
+
+    def _attribute_rows(
+        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
+    ) -> torch.Tensor:
+        """Map (rows, 1, H, W) of concept ``target[r]`` on input row ``r``."""
+        raise NotImplementedError

@@ -1,0 +1,145 @@
+"""The concept scorer: the differentiable concept activation an attribution explains.
+
+:func:`make_scorer` turns a :class:`~bottlekit.concepts.ConceptBank` or a fitted
+concept-bottleneck model into a ``torch.nn.Module`` mapping embeddings (n, d) to the
+activations (n, m) of the selected concepts. The concept names and the resolution of
+``concepts`` arguments (names or indices) live here too.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["concept_names_of", "make_scorer", "resolve_concept_columns", "resolve_concepts"]
+
+
+class _BankScorer(torch.nn.Module):
+    """``ConceptBank.project`` in torch for the selected concepts (differentiable)."""
+
+    def __init__(self, bank: Any, idx: list[int], device: torch.device) -> None:
+        super().__init__()
+        v = torch.as_tensor(np.asarray(bank.vectors, dtype=np.float32)[idx], device=device)
+        b = torch.as_tensor(np.asarray(bank.intercepts, dtype=np.float32)[idx], device=device)
+        text = torch.as_tensor([bank.kinds[i] == "text" for i in idx], device=device)
+        self.register_buffer("v", v)
+        self.register_buffer("b", b)
+        self.register_buffer("vnorm", v.norm(dim=1))
+        self.register_buffer("text", text)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = (z @ self.v.T + self.b) / self.vnorm
+        zn = z.norm(dim=1, keepdim=True)
+        zn = torch.where(zn == 0, torch.ones_like(zn), zn)
+        return torch.where(self.text, out / zn, out)
+
+
+class _ModelScorer(torch.nn.Module):
+    """``model.transform_torch(z)[:, idx]`` of a fitted concept-bottleneck model."""
+
+    def __init__(self, model: Any, idx: list[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.idx = list(idx)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.transform_torch(z)[:, self.idx]
+
+
+def concept_names_of(source: Any) -> list[str]:
+    """The concept names of a ConceptBank or of a fitted concept-bottleneck model."""
+    from bottlekit.concepts.bank import ConceptBank
+
+    if isinstance(source, ConceptBank):
+        return list(source.names)
+    if callable(getattr(source, "transform_torch", None)):
+        names = getattr(source, "concept_names_", None)
+        if names is None:
+            raise ValueError(
+                "concept_bank_or_model: the model is not fitted (no concept_names_); "
+                "fit it before computing activation maps"
+            )
+        return list(names)
+    raise TypeError(
+        "concept_bank_or_model: expected a ConceptBank or a fitted concept-bottleneck model "
+        f"(with transform_torch), got {type(source).__name__}"
+    )
+
+
+def resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
+    """Indices into ``names`` of ``concepts`` (names or indices; ``None``: all)."""
+    if concepts is None:
+        return list(range(len(names)))
+    if isinstance(concepts, (str, numbers.Integral)) and not isinstance(concepts, bool):
+        concepts = [concepts]
+    if isinstance(concepts, np.ndarray):
+        concepts = concepts.tolist()
+    if not isinstance(concepts, Sequence) or isinstance(concepts, str):
+        raise TypeError(f"concepts: expected a list of names or indices, got {concepts!r}")
+    if len(concepts) == 0:
+        raise ValueError("concepts: got an empty list; expected at least one concept")
+    out = []
+    for c in concepts:
+        if isinstance(c, str):
+            if c not in names:
+                raise ValueError(
+                    f"concepts: {c!r} is not one of the {len(names)} concepts (e.g. {names[:4]})"
+                )
+            out.append(names.index(c))
+        elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
+            if not 0 <= int(c) < len(names):
+                raise ValueError(
+                    f"concepts: index {int(c)} out of range; expected 0..{len(names) - 1}"
+                )
+            out.append(int(c))
+        else:
+            raise TypeError(f"concepts: expected names or integer indices, got {c!r}")
+    return out
+
+
+def _is_per_image(concepts: Any) -> bool:
+    if isinstance(concepts, np.ndarray):
+        return concepts.ndim == 2
+    return (
+        isinstance(concepts, (list, tuple))
+        and len(concepts) > 0
+        and all(isinstance(c, (list, tuple, np.ndarray)) for c in concepts)
+    )
+
+
+def resolve_concept_columns(
+    concepts: Any, names: list[str], n: int
+) -> tuple[list[int], np.ndarray]:
+    """The concepts to score and, per image, which of them each output map shows.
+
+    Returns ``idx`` (indices into ``names``, the scorer's columns) and ``cols`` of shape
+    (n, t): map ``c`` of image ``i`` is scorer column ``cols[i, c]``. ``concepts`` is
+    either one list for every image (``cols[i] = 0..m-1``) or a 2-D table (n, t) of
+    per-image concepts (``idx`` then holds each distinct concept once, in index order).
+    """
+    if not _is_per_image(concepts):
+        idx = resolve_concepts(concepts, names)
+        return idx, np.broadcast_to(np.arange(len(idx)), (n, len(idx)))
+    rows = [r.tolist() if isinstance(r, np.ndarray) else list(r) for r in concepts]
+    widths = {len(r) for r in rows}
+    if len(rows) != n or len(widths) != 1 or 0 in widths:
+        raise ValueError(
+            f"concepts: a per-image table must have one row per image ({n}) and one "
+            f"non-zero length, got {len(rows)} rows of lengths {sorted(widths)}"
+        )
+    flat = resolve_concepts([c for r in rows for c in r], names)
+    idx, cols = np.unique(np.asarray(flat), return_inverse=True)
+    return idx.tolist(), cols.reshape(n, -1)
+
+
+def make_scorer(source: Any, idx: list[int], device: torch.device) -> torch.nn.Module:
+    """Module mapping embeddings (n, d) to the activations (n, len(idx)) of concepts ``idx``."""
+    from bottlekit.concepts.bank import ConceptBank
+
+    if isinstance(source, ConceptBank):
+        return _BankScorer(source, idx, device)
+    return _ModelScorer(source, idx)

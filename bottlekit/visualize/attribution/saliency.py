@@ -1,0 +1,66 @@
+"""Saliency maps of concept activations (Simonyan et al. 2014)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bottlekit.visualize.attribution._base import ConceptAttribution
+
+__all__ = ["ConceptSaliency"]
+
+
+class ConceptSaliency(ConceptAttribution):
+    r"""Saliency map of a concept activation: the largest absolute input gradient.
+
+    .. math:: M_j(u) = \max_{c}\,\left|\frac{\partial s_j(x)}{\partial x_{c,u}}\right|
+
+    over the colour channels :math:`c` of pixel :math:`u` of the preprocessed image
+    (Simonyan, Vedaldi & Zisserman 2014), computed with :class:`captum.attr.Saliency`.
+    :math:`s_j` is the concept activation of the embedding (see
+    :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are >= 0.
+
+    Parameters
+    ----------
+    backbone : Backbone or callable
+        From :func:`bottlekit.load_backbone` (an open_clip ViT or ResNet image tower; the
+        concept source scores its L2-normalised embedding). Or a feature function
+        ``features(x) -> (n, d)`` on preprocessed float tensors, such as a torch
+        classifier's penultimate layer: the concept source then scores its output as it
+        is, and ``images`` must be the preprocessed tensor (n, C, H, W) (maps at its size).
+    concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
+        Where the concept activation comes from; it must live in the backbone's embedding
+        space (or the feature function's output space).
+    batch_size : int, default 256
+        (image, concept) pairs per forward/backward pass.
+
+    Examples
+    --------
+    >>> import bottlekit
+    >>> from bottlekit.concepts import from_text
+    >>> from bottlekit.visualize import ConceptSaliency
+    >>> bk = bottlekit.load_backbone("world-tiny", device="cpu")
+    >>> bank = from_text(bk, ["red body", "long tail"])
+    >>> images = bottlekit.make_world(2, "test").images
+    >>> maps = ConceptSaliency(bk, bank).attribute(images, ["long tail"])
+    >>> maps.shape, bool((maps >= 0).all())
+    ((2, 1, 64, 64), True)
+    """
+
+    method = "saliency"
+    _accepts_feature_function = True
+
+    def __init__(
+        self, backbone: Any, concept_bank_or_model: Any, *, batch_size: int = 256
+    ) -> None:
+        super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
+
+    def _attribute_rows(
+        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
+    ) -> torch.Tensor:
+        from captum.attr import Saliency
+
+        x = x.clone().requires_grad_(True)
+        a = Saliency(self._concept_scores(scorer)).attribute(x, target=target, abs=True)
+        return a.amax(dim=1, keepdim=True).detach()

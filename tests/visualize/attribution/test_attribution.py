@@ -1,0 +1,118 @@
+"""What every attribution class shares: only its own arguments, one ``attribute`` call
+with clear errors, per-image concept tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bottlekit.concepts import ConceptBank
+from bottlekit.visualize.attribution import (
+    METHODS,
+    ConceptActivationMapping,
+    ConceptAttribution,
+    ConceptGradCAM,
+    ConceptIntegratedGradients,
+    ConceptSaliency,
+)
+
+OWN = {
+    ConceptGradCAM: {"layer": "transformer.resblocks.1"},
+    ConceptIntegratedGradients: {"n_steps": 4, "baseline": 0.0},
+    ConceptSaliency: {},
+    ConceptActivationMapping: {},
+}
+"""Each class's own arguments (non-default values)."""
+
+
+def test_the_classes_are_the_methods():
+    assert set(METHODS.values()) == set(OWN)
+    assert all(issubclass(cls, ConceptAttribution) for cls in OWN)
+
+
+@pytest.mark.parametrize("cls", list(OWN), ids=lambda c: c.__name__)
+def test_each_class_rejects_other_methods_arguments(cls, world_tiny, world_bank):
+    ok = cls(world_tiny, world_bank, batch_size=8, **OWN[cls])
+    for name in ("batch_size", *OWN[cls]):
+        assert getattr(ok, name) == ({"batch_size": 8} | OWN[cls])[name]
+    others = {k: v for c, own in OWN.items() if c is not cls for k, v in own.items()}
+    assert others
+    for name, value in {**others, "method": "gradcam"}.items():
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{name}'"):
+            cls(world_tiny, world_bank, **{name: value})
+
+
+@pytest.mark.parametrize("cls", list(OWN), ids=lambda c: c.__name__)
+def test_bad_input_errors_name_the_argument(cls, world_tiny, world_bank):
+    attribution = cls(world_tiny, world_bank, **OWN[cls])
+    img = np.zeros((1, 64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"concepts: 'no such' is not one of the 31 concepts"):
+        attribution.attribute(img, ["red body", "no such"])
+    with pytest.raises(ValueError, match=r"concepts: index 31 out of range; expected 0..30"):
+        attribution.attribute(img, [31])
+    with pytest.raises(
+        ValueError, match=r"images: array has shape \(64, 64, 3\); expected \(n, H, W, 3\)"
+    ):
+        attribution.attribute(img[0], [0])
+    with pytest.raises(
+        ValueError, match=r"images: array has shape \(1, 64, 64, 4\); expected \(n, H, W, 3\)"
+    ):
+        attribution.attribute(np.zeros((1, 64, 64, 4), np.uint8), [0])
+    with pytest.raises(ValueError, match=r"images: .*input size \(64, 64\), got \(32, 32\)"):
+        attribution.attribute(torch.zeros(1, 3, 32, 32), [0])
+    with pytest.raises(ValueError, match=r"images: .*shape \(n, 3, H, W\); got \(1, 1, 64, 64\)"):
+        attribution.attribute(torch.zeros(1, 1, 64, 64), [0])
+    with pytest.raises(TypeError, match="backbone: expected a bottlekit Backbone"):
+        cls("world-tiny", world_bank)
+    with pytest.raises(TypeError, match="backbone: got an open_clip model; pass the bottlekit"):
+        cls(world_tiny.model, world_bank)
+    with pytest.raises(ValueError, match="batch_size: expected a positive int, got 0"):
+        cls(world_tiny, world_bank, batch_size=0)
+    with pytest.raises(ValueError, match="concept_bank_or_model: has dimension 8"):
+        cls(world_tiny, ConceptBank(["a"], np.ones((1, 8)), "other"))
+    with pytest.raises(TypeError, match="concept_bank_or_model: expected a ConceptBank"):
+        cls(world_tiny, object())
+
+
+def test_only_saliency_takes_a_feature_function(world_bank):
+    def features(x):
+        return x.flatten(1)
+
+    assert ConceptSaliency(features, world_bank).backbone is features
+    for cls in (ConceptGradCAM, ConceptIntegratedGradients, ConceptActivationMapping):
+        with pytest.raises(TypeError, match=r"backbone: expected a bottlekit Backbone .*function"):
+            cls(features, world_bank)
+
+
+@pytest.mark.parametrize("cls", list(OWN), ids=lambda c: c.__name__)
+def test_per_image_concept_tables(cls, world_tiny, world_bank, world_images):
+    """A table (n, t) maps concept table[i, c] on image i: the same maps as mapping every
+    concept of the table on every image and picking (float32 round-off only: the pairs
+    are batched differently)."""
+    attribution = cls(world_tiny, world_bank, **OWN[cls])
+    table = [[7, 0], [0, 3], ["long tail", 7]]
+    full = attribution.attribute(world_images, [0, 3, 7, "long tail"])
+    picked = np.stack([full[0, [2, 0]], full[1, [0, 1]], full[2, [3, 2]]])
+    maps = attribution.attribute(world_images, table)
+    assert maps.shape == (3, 2, 64, 64)
+    np.testing.assert_allclose(maps, picked, rtol=1e-5, atol=1e-6 * np.abs(full).max())
+    np.testing.assert_array_equal(
+        attribution.attribute(world_images, np.array([[0], [0], [0]])),
+        attribution.attribute(world_images, [0]),
+    )
+    with pytest.raises(
+        ValueError, match=r"concepts: a per-image table must have one row per image \(3\)"
+    ):
+        attribution.attribute(world_images, [[0], [1]])
+    with pytest.raises(ValueError, match=r"lengths \[1, 2\]"):
+        attribution.attribute(world_images, [[0], [1, 2], [0]])
+
+
+def test_repr_shows_the_arguments(world_tiny, world_bank):
+    ig = ConceptIntegratedGradients(world_tiny, world_bank, n_steps=8)
+    assert repr(ig) == (
+        "ConceptIntegratedGradients(backbone=<Backbone>, concept_bank_or_model=<ConceptBank>, "
+        "n_steps=8, baseline='black', batch_size=256)"
+    )
+    assert ig.concept_names == list(world_bank.names)
