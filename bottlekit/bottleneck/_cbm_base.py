@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.projection import linear_concept_activations
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
 
@@ -234,13 +235,12 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _activations(self, X: np.ndarray) -> np.ndarray:
-        W = self.concept_weights_.astype(np.float64)
-        Z = X @ W.T
-        norm = np.asarray(self.concept_normalize_, dtype=bool)
-        if norm.any():
-            xn = np.linalg.norm(X, axis=1, keepdims=True)
-            Z[:, norm] /= np.where(xn == 0, 1.0, xn)
-        Z += self.concept_bias_
+        Z = linear_concept_activations(
+            X,
+            self.concept_weights_.astype(np.float64),
+            self.concept_bias_,
+            self.concept_normalize_,
+        )
         return expit(Z) if self.concept_link_ == "sigmoid" else Z
 
     def _logits_parts(self, X: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,13 +295,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
         """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""
         check_is_fitted(self, "coef_")
-        W, b = self._torch("concept_weights_", Z), self._torch("concept_bias_", Z)
-        norm = torch.as_tensor(np.asarray(self.concept_normalize_, dtype=bool), device=Z.device)
-        out = Z @ W.T
-        if bool(norm.any()):
-            xn = Z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)
-            out = torch.where(norm, out / xn, out)
-        out = out + b
+        out = linear_concept_activations(
+            Z, self.concept_weights_, self.concept_bias_, self.concept_normalize_
+        )
         return torch.sigmoid(out) if self.concept_link_ == "sigmoid" else out
 
     def logits_torch(self, Z: torch.Tensor) -> torch.Tensor:

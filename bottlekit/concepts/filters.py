@@ -309,25 +309,22 @@ def filter_concepts(
             raise ValueError("image_embeddings contain NaN or inf")
         if isinstance(concepts, ConceptBank):
             sub = concepts.subset(alive)
-            A = sub.project(X)
-            is_text = np.array([k == "text" for k in sub.kinds])
         elif backbone is not None:
             sub = ConceptBank(
                 [names[i] for i in alive],
                 _encode_names(backbone, [names[i] for i in alive]),
                 "filter",
             )
-            A = sub.project(X)
-            is_text = np.ones(len(alive), bool)
         else:
             raise ValueError(
                 "the activation filter needs concept vectors: pass a ConceptBank or backbone="
             )
+        A, is_cosine = sub.project(X), sub.cosine
         k = min(top_k, X.shape[0])
         top = -np.sort(-A, axis=0)[:k].mean(axis=0)
         gone = set()
         for col, i in enumerate(alive):
-            if is_text[col] and top[col] < activation_threshold:
+            if is_cosine[col] and top[col] < activation_threshold:
                 gone.add(i)
                 report.removed.append(
                     Removal(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.projection import linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
 
@@ -36,13 +37,8 @@ def class_similarity(
     Xn = X / np.where(norms == 0, 1.0, norms)
     mean_raw = (onehot @ X).astype(np.float64) / counts
     mean_unit = (onehot @ Xn).astype(np.float64) / counts
-    V = bank.vectors.astype(np.float64)
-    vn = np.linalg.norm(V, axis=1)
-    text = np.array([k == "text" for k in bank.kinds])
-    sim = np.empty((len(bank), len(classes)))
-    sim[text] = (V[text] @ mean_unit.T) / vn[text, None]
-    cav = ~text
-    sim[cav] = (V[cav] @ mean_raw.T + bank.intercepts[cav, None]) / vn[cav, None]
+    layer = bank.projection_layer(np.float64)
+    sim = linear_concept_activations(mean_raw, *layer, unit=mean_unit).T
     return sim, classes
 
 

@@ -61,19 +61,11 @@ class _BankScorer(torch.nn.Module):
 
     def __init__(self, bank: Any, idx: list[int], device: torch.device) -> None:
         super().__init__()
-        v = torch.as_tensor(np.asarray(bank.vectors, dtype=np.float32)[idx], device=device)
-        b = torch.as_tensor(np.asarray(bank.intercepts, dtype=np.float32)[idx], device=device)
-        text = torch.as_tensor([bank.kinds[i] == "text" for i in idx], device=device)
-        self.register_buffer("v", v)
-        self.register_buffer("b", b)
-        self.register_buffer("vnorm", v.norm(dim=1))
-        self.register_buffer("text", text)
+        self.bank = bank
+        self.idx = list(idx)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = (z @ self.v.T + self.b) / self.vnorm
-        zn = z.norm(dim=1, keepdim=True)
-        zn = torch.where(zn == 0, torch.ones_like(zn), zn)
-        return torch.where(self.text, out / zn, out)
+        return self.bank.project(z)[:, self.idx]
 
 
 class _ModelScorer(torch.nn.Module):
