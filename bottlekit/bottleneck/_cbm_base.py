@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import linear_concept_activations
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
@@ -403,9 +404,10 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         for c in concepts:
             if isinstance(c, str):
                 if c not in self.concept_names_:
-                    raise KeyError(
-                        f"concept {c!r} is not one of this model's {len(self.concept_names_)} "
-                        f"concepts (e.g. {self.concept_names_[:4]})"
+                    raise UnknownConceptError(
+                        c,
+                        self.concept_names_,
+                        known_as=f"this model's {len(self.concept_names_)} concepts",
                     )
                 out.append(self.concept_names_.index(c))
             elif isinstance(c, numbers.Integral) and not isinstance(c, bool):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.filters import FilterReport, Removal, filter_concepts
 from bottlekit.concepts.from_examples import (
     PCBM_C_GRID,
@@ -49,6 +50,7 @@ __all__ = [
     "Passage",
     "RandomConcepts",
     "Removal",
+    "UnknownConceptError",
     "chance_level_concepts",
     "chunk_documents",
     "filter_concepts",

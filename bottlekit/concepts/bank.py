@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.concepts._io import atomic_write_bytes, check_names
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
 _FORMAT = "bottlekit.ConceptBank"
@@ -188,11 +189,19 @@ class ConceptBank:
         )
 
     def index(self, name: str) -> int:
-        """Position of concept ``name``; ``KeyError`` naming close alternatives if absent."""
+        """Position of concept ``name``.
+
+        Raises
+        ------
+        UnknownConceptError
+            (a ``KeyError``) if ``name`` is not in the bank, naming the close matches.
+        """
         try:
             return self.names.index(name)
         except ValueError:
-            raise KeyError(f"concept {name!r} is not in this bank ({self!r})") from None
+            raise UnknownConceptError(
+                name, self.names, known_as=f"this bank's {len(self)} concepts"
+            ) from None
 
     # -------------------------------------------------------------- projection
     @property

@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from bottlekit.concepts.errors import UnknownConceptError
+
 __all__ = ["METHODS", "concept_activation_map"]
 
 METHODS: tuple[str, ...] = ("gradcam", "integrated_gradients", "saliency", "coam")
@@ -114,9 +116,7 @@ def _resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
     for c in concepts:
         if isinstance(c, str):
             if c not in names:
-                raise ValueError(
-                    f"concepts: {c!r} is not one of the {len(names)} concepts (e.g. {names[:4]})"
-                )
+                raise UnknownConceptError(c, names, "concepts")
             out.append(names.index(c))
         elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
             if not 0 <= int(c) < len(names):
