@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bottlekit.bottleneck import KnowledgeCBM, LaBo, LabelFreeCBM, PosthocCBM
+from bottlekit.bottleneck import KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
 from bottlekit.concepts import ConceptBank
 from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.concepts.selection import class_similarity

@@ -79,7 +79,7 @@ def test_diagnostics_lookups():
     class _Head:
         coef_ = np.ones((2, 2))
         concept_scale_ = np.ones(2)
-        concept_names_ = ["red wing", "blue tail"]
+        concept_names_ = ("red wing", "blue tail")
         classes_ = np.array([0, 1])
 
     with pytest.raises(UnknownConceptError) as info:
