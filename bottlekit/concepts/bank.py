@@ -59,6 +59,12 @@ class ConceptBank:
     class_names : list of str, optional
         Names of the rows of ``class_prior`` (required when ``class_prior`` is given).
 
+    Attributes
+    ----------
+    filter_report : FilterReport or None
+        Set on the bank :func:`~bottlekit.concepts.filter_concepts` returns: what each
+        filter removed and why (None otherwise; not saved).
+
     Notes
     -----
     Projection (:meth:`project`) follows the papers:
@@ -165,6 +171,7 @@ class ConceptBank:
             if not np.isfinite(prior).all():
                 raise ValueError("class_prior contains NaN or inf; expected finite values")
             self.class_prior = prior
+        self.filter_report = None
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:

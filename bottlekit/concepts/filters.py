@@ -89,11 +89,11 @@ def _names_of(concepts) -> list[str]:
     return names
 
 
-def _restrict(concepts, keep: list[int]):
+def _restrict(concepts, keep: list[int]) -> ConceptBank | ConceptCandidates:
     if isinstance(concepts, (ConceptBank, ConceptCandidates)):
         return concepts.subset(keep)
     names = list(concepts)
-    return [names[i] for i in keep]
+    return ConceptCandidates([names[i] for i in keep])
 
 
 class _Similarity:
@@ -124,7 +124,7 @@ class _Similarity:
 
 
 def filter_concepts(
-    concepts,
+    concepts: ConceptBank | ConceptCandidates | Sequence[str],
     class_names: Sequence[str] | None = None,
     *,
     max_length: int | None = 30,
@@ -136,7 +136,7 @@ def filter_concepts(
     backbone: Any = None,
     sentence_encoder: SentenceEncoder | str | None = "minilm",
     clip_weight: float = 3.0,
-):
+) -> ConceptBank | ConceptCandidates:
     r"""Apply Label-free CBM's concept filters in order, reporting every removal.
 
     1. ``too_long``: more than ``max_length`` characters.
@@ -176,14 +176,17 @@ def filter_concepts(
 
     Returns
     -------
-    filtered : same type as ``concepts``
-    report : FilterReport
+    ConceptBank or ConceptCandidates
+        The kept concepts: a bank for a bank, candidates for candidates or a list of
+        names. Its ``filter_report`` attribute is the :class:`FilterReport` (what each
+        filter removed and why). Before this release the function returned the tuple
+        ``(kept, report)``, with a plain list for a list of names.
 
     Examples
     --------
-    >>> kept, report = filter_concepts(["red", "a very long concept name that goes on"],
-    ...                                sentence_encoder=None, activation_threshold=None)
-    >>> kept, report.removed_names("too_long")
+    >>> kept = filter_concepts(["red", "a very long concept name that goes on"],
+    ...                        sentence_encoder=None, activation_threshold=None)
+    >>> kept.names, kept.filter_report.removed_names("too_long")
     (['red'], ['a very long concept name that goes on'])
     """
     names = _names_of(concepts)
@@ -341,7 +344,9 @@ def filter_concepts(
     if not alive:
         raise ValueError(f"every concept was filtered out:\n{report}")
     report.kept = [names[i] for i in alive]
-    return _restrict(concepts, alive), report
+    kept = _restrict(concepts, alive)
+    kept.filter_report = report
+    return kept
 
 
 def _encode_names(backbone, names):

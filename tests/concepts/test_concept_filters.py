@@ -44,12 +44,13 @@ def test_each_filter_reports_what_and_why():
         "crimson crest",
         "thick bill",
     ]
-    kept, report = filter_concepts(
+    kept = filter_concepts(
         names,
         ["cardinal", "blue jay"],
         sentence_encoder=table_encoder(TABLE),
         activation_threshold=None,
     )
+    report = kept.filter_report
     by = report.by_filter()
     assert [r.name for r in by["too_long"]] == ["a very long concept name over thirty chars"]
     assert by["too_long"][0].value == 42 and by["too_long"][0].threshold == 30
@@ -65,23 +66,25 @@ def test_each_filter_reports_what_and_why():
     V = {n: np.array(TABLE[n]) for n in ("red crest", "crimson crest", "thick bill")}
     total = {a: sum(V[a] @ V[b] for b in V) for a in V}
     winner = max(("red crest", "crimson crest"), key=total.get)
-    assert dup[0].other == winner and kept == [winner, "thick bill"]
+    assert dup[0].other == winner and kept.names == [winner, "thick bill"]
     assert report.skipped == {"not_activated": "activation_threshold=None"}
-    assert report.kept == kept
+    assert report.kept == kept.names
+    assert isinstance(kept, ConceptCandidates) and kept.provenance == [{}, {}]
     text = str(report)
     assert "too_long: removed 1" in text and "similarity 0.998 >= 0.9" in text
     assert report.to_dict()["removed"][0]["filter"] == "too_long"
 
 
 def test_thresholds_turn_filters_off_and_class_only_exact_without_encoder():
-    kept, report = filter_concepts(
+    kept = filter_concepts(
         ["Cardinal", "red crest", "x" * 40],
         ["cardinal"],
         max_length=None,
         sentence_encoder=None,
         activation_threshold=None,
     )
-    assert kept == ["red crest", "x" * 40]
+    report = kept.filter_report
+    assert kept.names == ["red crest", "x" * 40]
     assert "exact matches only" in report.skipped["class_name"]
     assert report.skipped["duplicate"] == "no sentence_encoder or backbone"
 
@@ -94,8 +97,10 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     rng = np.random.default_rng(0)
     X = np.tile(np.eye(d)[0], (20, 1)) + 0.1 * rng.standard_normal((20, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    kept, report = filter_concepts(bank, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(bank, sentence_encoder=None, image_embeddings=X)
+    report = kept.filter_report
     assert isinstance(kept, ConceptBank) and kept.names == ["seen"]
+    assert bank.filter_report is None  # the input is not modified
     (r,) = report.by_filter()["not_activated"]
     # closed form: mean of the 5 largest cosines of the images with axis 1
     expected = np.sort(X[:, 1])[-5:].mean()
@@ -104,7 +109,7 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     # candidates are embedded with the backbone for the activation filter
     cands = ConceptCandidates(["red", "blue"], [{"source": "x"}, {"source": "y"}])
     Xr = backbone.encode_texts(["red"] * 6)
-    kept, report = filter_concepts(
+    kept = filter_concepts(
         cands,
         backbone=backbone,
         sentence_encoder=None,
@@ -117,7 +122,7 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     cav = ConceptBank(
         ["c"], [[0.0, 1.0, 0, 0]], "bb", intercepts=[-5.0], provenance=[{"kind": "cav"}]
     )
-    kept, report = filter_concepts(cav, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(cav, sentence_encoder=None, image_embeddings=X)
     assert kept.names == ["c"]
 
 
