@@ -33,7 +33,12 @@ from bottlekit.concepts.generation import PROMPT_STYLES, generate
 from bottlekit.concepts.llm import ChatClient, LLMError, LLMParseError, parse_concept_list
 from bottlekit.concepts.random_concepts import RandomConcepts, random_bank
 from bottlekit.concepts.retrieval import HybridRetriever, retrieve
-from bottlekit.concepts.selection import greedy_maximize, mutual_information_scores, select
+from bottlekit.concepts.selection import (
+    class_concept_association_scores,
+    greedy_maximize,
+    mutual_information_scores,
+    select,
+)
 
 __all__ = [
     "PCBM_C_GRID",
@@ -53,6 +58,7 @@ __all__ = [
     "UnknownConceptError",
     "chance_level_concepts",
     "chunk_documents",
+    "class_concept_association_scores",
     "filter_concepts",
     "from_examples",
     "from_text",
