@@ -156,6 +156,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     """
 
     _registry: ClassVar[dict[str, type]] = {}
+    #: Deprecated alias -> new name of renamed hyper-parameters (files saved before the
+    #: rename are read with the new name).
+    _renamed_params: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -606,6 +609,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
             concepts = RandomConcepts(**spec["args"])
         params = {k: _from_json(v) for k, v in meta["params"].items()}
+        for old, new in klass._renamed_params.items():
+            if old in params and new not in params:
+                params[new] = params.pop(old)
         model = klass(concepts=concepts, **params)
         for key, value in meta["state"].items():
             setattr(model, key, _from_json(value))

@@ -491,9 +491,7 @@ class LaBo(BaseConceptBottleneck):
             tr_idx, va_idx = np.arange(len(X)), np.zeros(0, dtype=np.int64)
             A_val = self._activations(X_val)
         else:
-            tr_idx, va_idx = stratified_validation_split(
-                y, n_classes, self.validation_fraction, rng
-            )
+            tr_idx, va_idx = stratified_validation_split(y, self.validation_fraction, rng)
             A_val, y_val = (A[va_idx], y[va_idx]) if len(va_idx) else (None, None)
         # a k-column softmax head: one CPU thread beats several (no sync per tiny op)
         with torch_threads(1 if device.type == "cpu" else None):
