@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
@@ -123,7 +124,9 @@ class _Similarity:
         return sum(w * s for w, s in zip(weights, sims, strict=True)) / sum(weights)
 
 
+@backbone_first
 def filter_concepts(
+    backbone: Any,
     concepts: ConceptBank | ConceptCandidates | Sequence[str],
     class_names: Sequence[str] | None = None,
     *,
@@ -133,7 +136,6 @@ def filter_concepts(
     activation_threshold: float | None = 0.25,
     top_k: int = 5,
     image_embeddings: np.ndarray | None = None,
-    backbone: Any = None,
     sentence_encoder: SentenceEncoder | str | None = "minilm",
     clip_weight: float = 3.0,
 ) -> ConceptBank | ConceptCandidates:
@@ -158,6 +160,11 @@ def filter_concepts(
 
     Parameters
     ----------
+    backbone : Backbone or None
+        CLIP text tower for similarities and (for names/candidates) concept vectors; None
+        (or leaving it out of an all-keyword call) uses the sentence encoder alone. First,
+        as in every builder; ``filter_concepts(concepts, ..., backbone=...)`` of earlier
+        releases still works for this one, with a ``FutureWarning``.
     concepts : ConceptBank, ConceptCandidates or list of str
     class_names : list of str, optional
         Needed by the ``class_name`` filter (skipped without it).
@@ -167,8 +174,6 @@ def filter_concepts(
         Images averaged by the activation filter.
     image_embeddings : array of shape (n, d), optional
         Training image embeddings; needed by the activation filter.
-    backbone : Backbone, optional
-        CLIP text tower for similarities and (for names/candidates) concept vectors.
     sentence_encoder : "minilm", callable or None
         Sentence embedding function ``texts -> (n, d)``.
     clip_weight : float
@@ -184,7 +189,7 @@ def filter_concepts(
 
     Examples
     --------
-    >>> kept = filter_concepts(["red", "a very long concept name that goes on"],
+    >>> kept = filter_concepts(None, ["red", "a very long concept name that goes on"],
     ...                        sentence_encoder=None, activation_threshold=None)
     >>> kept.names, kept.filter_report.removed_names("too_long")
     (['red'], ['a very long concept name that goes on'])

@@ -9,10 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 
 logger = logging.getLogger(__name__)
+
+_DEPRECATED = "deprecated"
 
 #: Regularisation grid of Post-hoc CBM's CAV learning (``SVC(kernel="linear", C=...)``).
 PCBM_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -112,13 +115,13 @@ def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
     return (svm.coef_.reshape(-1).astype(np.float32), float(svm.intercept_[0]), info), None
 
 
+@backbone_first
 def from_examples(
+    backbone: Any,
     embeddings_or_images: Any,
     concept_labels: Any,
     names: Sequence[str] | None = None,
     *,
-    backbone: Any = None,
-    backbone_id: str | None = None,
     Cs: Sequence[float] = PCBM_C_GRID,
     cv: int = 3,
     max_examples: int | None = 50,
@@ -126,6 +129,7 @@ def from_examples(
     drop_chance: bool = False,
     random_state: int | None = 0,
     progress: bool = False,
+    backbone_id: Any = _DEPRECATED,
 ) -> ConceptBank:
     r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
 
@@ -142,16 +146,17 @@ def from_examples(
 
     Parameters
     ----------
+    backbone : Backbone or str
+        The backbone (encodes images; gives the bank's ``backbone_id``), or only its id
+        when ``embeddings_or_images`` are embeddings. First, as in every builder; the order
+        ``from_examples(embeddings_or_images, concept_labels, names, backbone=...)`` of
+        earlier releases still works for this one, with a ``FutureWarning``.
     embeddings_or_images : array of shape (n, d) or images
         Precomputed embeddings, or images that ``backbone.encode_images`` accepts.
     concept_labels : array of shape (n, k) or dict name -> array (n,)
         Binary concept labels of the examples.
     names : list of str, optional
         Concept names (required with an array of labels).
-    backbone : Backbone, optional
-        Encodes images; gives the bank's ``backbone_id``.
-    backbone_id : str, optional
-        Id to record when only embeddings are given (required then, unless ``backbone``).
     Cs : sequence of float
         SVM regularisation grid (default: PCBM's 0.001–10).
     cv : int
@@ -167,6 +172,9 @@ def from_examples(
         Seed for example sampling and folds.
     progress : bool
         Show a progress bar.
+    backbone_id : str, optional
+        Deprecated: pass the id as ``backbone`` (FutureWarning; removed in the next
+        release).
 
     Returns
     -------
@@ -176,8 +184,12 @@ def from_examples(
 
     Examples
     --------
-    >>> bank = from_examples(X, labels, ["striped", "spotted"], backbone_id="ViT-B-32")
-    ... # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([[1], [0]], 40, axis=0)
+    >>> X = rng.normal(size=(80, 4)) + 2 * labels  # the concept shifts the embedding
+    >>> bank = from_examples("toy-backbone", X, labels, ["striped"], random_state=0)
+    >>> bank.backbone_id, bank.kinds, bool(bank.provenance[0]["better_than_chance"])
+    ('toy-backbone', ['cav'], True)
     """
     from tqdm.auto import tqdm
 
@@ -190,16 +202,29 @@ def from_examples(
         raise ValueError(f"max_examples must be an int >= 4 or None, got {max_examples!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    if backbone is not None:
-        bid = backbone_id_of(backbone)
-        if backbone_id is not None and backbone_id != bid:
-            raise ValueError(f"backbone_id {backbone_id!r} does not match backbone.id {bid!r}")
-    elif backbone_id is None:
-        raise ValueError("give backbone= or backbone_id= so the bank knows its embedding space")
-    else:
-        bid = backbone_id
+    if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
+        warnings.warn(
+            "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "
+            "first argument, from_examples(backbone, ...) (removed in the next release)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if backbone is None:
+            backbone = backbone_id
+        elif backbone_id != backbone_id_of(backbone):
+            raise ValueError(
+                f"backbone_id {backbone_id!r} does not match backbone.id "
+                f"{backbone_id_of(backbone)!r}"
+            )
+    if backbone is None:
+        raise ValueError(
+            "backbone: give the backbone (or its id) so the bank knows its embedding space"
+        )
+    bid = backbone_id_of(backbone)
 
-    X = _as_embeddings(embeddings_or_images, backbone, progress)
+    X = _as_embeddings(
+        embeddings_or_images, None if isinstance(backbone, str) else backbone, progress
+    )
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
     if not np.isfinite(X).all():

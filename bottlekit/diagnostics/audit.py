@@ -141,10 +141,10 @@ def _bank_from_concepts(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ChanceLevelWarning)
         bank = from_examples(
+            "audited-model-features",
             F_fit,
             L,
             names,
-            backbone_id="audited-model-features",
             random_state=seed,
             **dict(cav_params or {}),
         )

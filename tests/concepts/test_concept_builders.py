@@ -45,7 +45,7 @@ def test_cavs_recover_true_directions():
     labels = np.column_stack([labels, rng.integers(0, 2, len(X))])
     names = ["a", "b", "c", "noise"]
     with pytest.warns(ChanceLevelWarning, match="'noise'"):
-        bank = from_examples(X, labels, names, backbone_id="bb", max_examples=100, random_state=0)
+        bank = from_examples("bb", X, labels, names, max_examples=100, random_state=0)
     assert bank.kinds == ["cav"] * 4
     cos = [bank.vectors[j] @ W[j] / np.linalg.norm(bank.vectors[j]) for j in range(3)]
     # 100 training points in 32-d with noiseless separable labels: the max-margin direction
@@ -73,7 +73,7 @@ def test_cavs_drop_chance_and_dict_labels():
     rng = np.random.default_rng(1)
     d = {"a": labels[:, 0], "noise": rng.integers(0, 2, len(X))}
     with pytest.warns(ChanceLevelWarning, match="dropped"):
-        bank = from_examples(X, d, backbone_id="bb", drop_chance=True, random_state=0)
+        bank = from_examples("bb", X, d, drop_chance=True, random_state=0)
     assert bank.names == ["a"]
 
 
@@ -88,7 +88,7 @@ def test_cavs_from_images_through_backbone(backbone):
         others = list(rng.choice(words[1:], 2, replace=False))
         imgs.append(" ".join(["red", *others] if has else others))
         lab.append(int(has))
-    bank = from_examples(imgs, np.array(lab), ["red"], backbone=backbone, random_state=0)
+    bank = from_examples(backbone, imgs, np.array(lab), ["red"], random_state=0)
     assert bank.backbone_id == backbone.id
     assert bank.provenance[0]["heldout_accuracy"] >= 0.9  # linearly separable by construction
 
@@ -99,7 +99,7 @@ def test_cavs_from_images_through_backbone(backbone):
         ({"Cs": []}, "Cs must be"),
         ({"cv": 1}, "cv must be"),
         ({"alpha": 2.0}, "alpha must be"),
-        ({"backbone_id": None}, "backbone= or backbone_id="),
+        ({"backbone": None}, "backbone: give the backbone"),
         ({"concept_labels": np.full((10, 1), 2)}, "binary"),
         ({"concept_labels": np.ones((9, 1))}, r"shape \(n_examples, k\) = \(10, k\)"),
     ],
@@ -109,10 +109,10 @@ def test_from_examples_validation(kwargs, match):
         "embeddings_or_images": np.ones((10, 3)),
         "concept_labels": np.ones((10, 1)),
         "names": ["a"],
-        "backbone_id": "bb",
+        "backbone": "bb",
     }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         from_examples(**args)
     with pytest.raises(ValueError, match="NaN"):
-        from_examples(np.full((10, 3), np.nan), np.ones((10, 1)), ["a"], backbone_id="bb")
+        from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])

@@ -45,6 +45,7 @@ def test_each_filter_reports_what_and_why():
         "thick bill",
     ]
     kept = filter_concepts(
+        None,
         names,
         ["cardinal", "blue jay"],
         sentence_encoder=table_encoder(TABLE),
@@ -77,6 +78,7 @@ def test_each_filter_reports_what_and_why():
 
 def test_thresholds_turn_filters_off_and_class_only_exact_without_encoder():
     kept = filter_concepts(
+        None,
         ["Cardinal", "red crest", "x" * 40],
         ["cardinal"],
         max_length=None,
@@ -97,7 +99,7 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     rng = np.random.default_rng(0)
     X = np.tile(np.eye(d)[0], (20, 1)) + 0.1 * rng.standard_normal((20, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    kept = filter_concepts(bank, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(None, bank, sentence_encoder=None, image_embeddings=X)
     report = kept.filter_report
     assert isinstance(kept, ConceptBank) and kept.names == ["seen"]
     assert bank.filter_report is None  # the input is not modified
@@ -110,8 +112,8 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     cands = ConceptCandidates(["red", "blue"], [{"source": "x"}, {"source": "y"}])
     Xr = backbone.encode_texts(["red"] * 6)
     kept = filter_concepts(
+        backbone,
         cands,
-        backbone=backbone,
         sentence_encoder=None,
         duplicate_similarity=None,
         image_embeddings=Xr,
@@ -122,18 +124,18 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     cav = ConceptBank(
         ["c"], [[0.0, 1.0, 0, 0]], "bb", intercepts=[-5.0], provenance=[{"kind": "cav"}]
     )
-    kept = filter_concepts(cav, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(None, cav, sentence_encoder=None, image_embeddings=X)
     assert kept.names == ["c"]
 
 
 def test_filter_validation():
     with pytest.raises(ValueError, match="every concept was filtered out"):
-        filter_concepts(["x" * 40], sentence_encoder=None)
+        filter_concepts(None, ["x" * 40], sentence_encoder=None)
     with pytest.raises(ValueError, match="non-empty list"):
-        filter_concepts([], sentence_encoder=None)
+        filter_concepts(None, [], sentence_encoder=None)
     with pytest.raises(ValueError, match="class_similarity must be a cosine"):
-        filter_concepts(["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
+        filter_concepts(None, ["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
     with pytest.raises(ValueError, match="needs concept vectors"):
-        filter_concepts(["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
+        filter_concepts(None, ["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
     with pytest.raises(ValueError, match="sentence_encoder must be"):
-        filter_concepts(["a"], sentence_encoder="mpnet")
+        filter_concepts(None, ["a"], sentence_encoder="mpnet")
