@@ -69,6 +69,8 @@ class _Torch:
     def mask(a: Any, X: Any) -> Any:
         import torch
 
+        if is_tensor(a):
+            return a.to(device=X.device, dtype=torch.bool)
         return torch.as_tensor(np.asarray(a, dtype=bool), device=X.device)
 
     @staticmethod

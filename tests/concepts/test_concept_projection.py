@@ -168,3 +168,23 @@ def test_learned_concept_layers_use_the_same_rule(model_class):
     np.testing.assert_allclose(
         model.transform_torch(torch.as_tensor(X)).numpy(), Z, rtol=1e-10, atol=1e-12
     )
+
+
+def test_tensor_layer_arguments_and_device():
+    bank, X = _mixed_bank(), _embeddings()
+    W, b, cos = (torch.as_tensor(a) for a in bank.projection_layer(np.float64))
+    Z = torch.as_tensor(X, dtype=torch.float64)
+    np.testing.assert_allclose(
+        linear_concept_activations(Z, W, b, cos).numpy(), _brute_force(bank, X), rtol=1e-12
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_project_on_cuda_stays_on_the_device():
+    bank, X = _mixed_bank(), _embeddings()
+    Z = torch.as_tensor(X, dtype=torch.float32, device="cuda").requires_grad_(True)
+    A = bank.project(Z)
+    assert A.device == Z.device and A.dtype == torch.float32
+    A.sum().backward()
+    assert Z.grad is not None and Z.grad.device == Z.device
+    np.testing.assert_allclose(A.detach().cpu().numpy(), bank.project(X), rtol=1e-5, atol=1e-5)
