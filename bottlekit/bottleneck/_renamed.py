@@ -37,6 +37,6 @@ def renamed_param(estimator: Any, old: str, new: str) -> Any:
         f"{type(estimator).__name__}: the parameter {old!r} is renamed {new!r}; {old!r} "
         "still works in this release and will be removed in the next",
         FutureWarning,
-        stacklevel=3,
+        stacklevel=4,  # renamed_param < _check_params < fit < the caller of fit
     )
     return value

@@ -13,6 +13,10 @@ retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), 
 filter_concepts  Label-free CBM filters, each reporting what it removed and why
 select         LaBo submodular selection (lazy greedy) and baselines, module selection
 RandomConcepts random-concept baseline bank, sized to the data at fit time
+
+Every builder takes the backbone first (None where it is optional). ``ConceptBank.project``
+is the one concept-activation rule (module projection), for numpy arrays and torch
+tensors; an unknown concept name raises :class:`UnknownConceptError`.
 """
 
 from __future__ import annotations
