@@ -125,11 +125,12 @@ def from_examples(
     Cs: Sequence[float] = PCBM_C_GRID,
     cv: int = 3,
     max_examples: int | None = 50,
-    alpha: float = 0.05,
+    significance_level: float = 0.05,
     drop_chance: bool = False,
     random_state: int | None = 0,
     progress: bool = False,
     backbone_id: Any = _DEPRECATED,
+    alpha: Any = _DEPRECATED,
 ) -> ConceptBank:
     r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
 
@@ -142,7 +143,7 @@ def from_examples(
     :math:`(v\cdot x + b)/\lVert v\rVert`, the signed distance to the hyperplane (PCBM).
 
     A CAV is *better than chance* when a one-sided binomial test of its held-out accuracy
-    against 0.5 (the two held-out classes are balanced) has p-value below ``alpha``.
+    against 0.5 (the two held-out classes are balanced) has p-value below ``significance_level``.
 
     Parameters
     ----------
@@ -163,8 +164,8 @@ def from_examples(
         Folds of the cross-validation that picks ``C``.
     max_examples : int or None
         Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
-    alpha : float
-        Significance level of the better-than-chance test.
+    significance_level : float
+        Significance level of the better-than-chance test (``alpha`` before this release).
     drop_chance : bool
         Drop concepts that are not better than chance (they are always reported with a
         :class:`ChanceLevelWarning` and flagged in provenance).
@@ -175,6 +176,9 @@ def from_examples(
     backbone_id : str, optional
         Deprecated: pass the id as ``backbone`` (FutureWarning; removed in the next
         release).
+    alpha : float, optional
+        Deprecated alias of ``significance_level`` (FutureWarning; removed in the next
+        release): bottlekit keeps ``alpha`` for regularisation strengths.
 
     Returns
     -------
@@ -200,8 +204,17 @@ def from_examples(
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 4):
         raise ValueError(f"max_examples must be an int >= 4 or None, got {max_examples!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    level_name = "significance_level"
+    if not (isinstance(alpha, str) and alpha == _DEPRECATED):
+        warnings.warn(
+            "from_examples: alpha= is renamed significance_level=; alpha still works in this "
+            "release and will be removed in the next",
+            FutureWarning,
+            stacklevel=3,
+        )
+        significance_level, level_name = alpha, "alpha"
+    if not 0 < significance_level < 1:
+        raise ValueError(f"{level_name} must be in (0, 1), got {significance_level!r}")
     if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
         warnings.warn(
             "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "
@@ -239,7 +252,7 @@ def from_examples(
             skipped.append((names[j], counts))
             continue
         v, b, info = fitted
-        info["better_than_chance"] = info["heldout_p_value"] < alpha
+        info["better_than_chance"] = info["heldout_p_value"] < significance_level
         if not info["better_than_chance"]:
             chance.append((names[j], info["heldout_accuracy"]))
             if drop_chance:
@@ -260,8 +273,8 @@ def from_examples(
         msg = ", ".join(f"{n!r} (held-out acc {a:.2f})" for n, a in chance)
         verb = "dropped" if drop_chance else "kept (drop_chance=False)"
         warnings.warn(
-            f"{len(chance)} concept(s) are not better than chance (binomial p >= {alpha}), "
-            f"{verb}: {msg}",
+            f"{len(chance)} concept(s) are not better than chance "
+            f"(binomial p >= {significance_level}), {verb}: {msg}",
             ChanceLevelWarning,
             stacklevel=2,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,8 @@ def test_cavs_from_images_through_backbone(backbone):
     [
         ({"Cs": []}, "Cs must be"),
         ({"cv": 1}, "cv must be"),
-        ({"alpha": 2.0}, "alpha must be"),
+        ({"significance_level": 2.0}, "significance_level must be"),
+        ({"alpha": 2.0}, "alpha must be"),  # the deprecated alias of significance_level
         ({"backbone": None}, "backbone: give the backbone"),
         ({"concept_labels": np.full((10, 1), 2)}, "binary"),
         ({"concept_labels": np.ones((9, 1))}, r"shape \(n_examples, k\) = \(10, k\)"),
@@ -116,3 +119,19 @@ def test_from_examples_validation(kwargs, match):
         from_examples(**args)
     with pytest.raises(ValueError, match="NaN"):
         from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])
+
+
+def test_from_examples_alpha_is_a_deprecated_alias_of_significance_level():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([[1, 0], [0, 1]], 30, axis=0)
+    X = rng.normal(size=(60, 4)) + 0.6 * labels[:, :1]  # a weak first concept
+    kw = dict(max_examples=None, random_state=0)
+    # measured held-out p-values: 0.049 and 0.29, so the level decides the flags
+    for level, expected in ((0.5, [True, True]), (0.05, [True, False])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ChanceLevelWarning)
+            new = from_examples("bb", X, labels, ["a", "b"], significance_level=level, **kw)
+            with pytest.warns(FutureWarning, match="alpha= is renamed significance_level="):
+                old = from_examples("bb", X, labels, ["a", "b"], alpha=level, **kw)
+        assert [p["better_than_chance"] for p in new.provenance] == expected
+        assert [p["better_than_chance"] for p in old.provenance] == expected
