@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.audit_data import AuditData, as_audit_data
 from bottlekit.diagnostics.audit_result import AuditResult
 from bottlekit.diagnostics.model_features import (
@@ -122,9 +123,12 @@ def _bank_from_concepts(
         names = [str(c) for c in concepts]
         missing = [c for c in names if c not in labels]
         if missing:
-            raise ValueError(
-                f"concepts: no labels for {missing[:5]}; names must be columns of "
-                "data.concept_names (or pass a dict {name: labels})"
+            raise UnknownConceptError(
+                missing,
+                list(labels),
+                "concepts",
+                known_as="the annotated concepts: there are no labels for it in "
+                "data.concept_names (or pass a dict {name: labels})",
             )
     else:
         raise TypeError(
@@ -137,10 +141,10 @@ def _bank_from_concepts(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ChanceLevelWarning)
         bank = from_examples(
+            "audited-model-features",
             F_fit,
             L,
             names,
-            backbone_id="audited-model-features",
             random_state=seed,
             **dict(cav_params or {}),
         )
@@ -496,7 +500,9 @@ def _context_mask(concept_names, data, context_parts, context_concepts, notes) -
             raise TypeError("context_concepts: expected a list of concept names, got a str")
         unknown = [c for c in context_concepts if c not in concept_names]
         if unknown:
-            raise ValueError(f"context_concepts: {unknown[:5]} are not audited concepts")
+            raise UnknownConceptError(
+                unknown, concept_names, "context_concepts", known_as="the audited concepts"
+            )
         return np.array([nm in context_concepts for nm in concept_names], dtype=bool)
     if isinstance(context_parts, str):
         raise TypeError("context_parts: expected a list of part names, got a str")
