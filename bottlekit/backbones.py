@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,61 @@ def _resolve_hf_hub(name: str, cache_dir: str | None) -> str:
     return name
 
 
+def check_weights_only(path: str | os.PathLike) -> None:
+    """Refuse a checkpoint that torch can only read by unpickling arbitrary objects.
+
+    open_clip reads ``.pt``/``.bin`` checkpoints with ``torch.load(weights_only=True)``, but
+    falls back to a full unpickle (which can run any code in the file) when that call
+    raises ``TypeError``. So every torch checkpoint is first read here with
+    ``weights_only=True`` (memory-mapped where the format allows, so a large file costs
+    little); only a file that passes is handed to open_clip, whose own weights-only read
+    then succeeds too. ``.safetensors`` files hold no code and ``.npz``/``.npy`` are read
+    with ``allow_pickle=False`` by open_clip, so they are not opened here.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it holds pickled objects or is not a torch checkpoint.
+    """
+    path = str(path)
+    if Path(path).suffix in (".safetensors", ".npz", ".npy"):
+        return
+    advice = (
+        "bottlekit accepts .safetensors files and torch checkpoints that load with "
+        "torch.load(..., weights_only=True), i.e. tensors and plain containers "
+        "(save one with torch.save(model.state_dict(), path))"
+    )
+    try:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # legacy (non-zip) format cannot be memory-mapped
+            if "mmap" not in str(exc):
+                raise
+            torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message ends by suggesting weights_only=False: not repeated here
+        objects = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
+        if not objects:
+            raise ValueError(
+                f"pretrained: {path!r} is not a readable torch checkpoint. {advice}"
+            ) from None
+        raise ValueError(
+            f"pretrained: {path!r} is not a weights-only checkpoint: it holds pickled Python "
+            f"objects ({objects[0][:120]}), which bottlekit never unpickles (they can run "
+            f"code). {advice}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any failure to read is the file's fault
+        raise ValueError(
+            f"pretrained: {path!r} is not a readable torch checkpoint "
+            f"({type(exc).__name__}: {str(exc)[:200]}). {advice}"
+        ) from None
+
+
 def _create(
     name: str,
     checkpoint: str | None,
@@ -246,6 +302,8 @@ def _create(
         kwargs["load_weights"] = False
     if preprocess_cfg:
         kwargs["force_preprocess_cfg"] = preprocess_cfg
+    if checkpoint is not None:
+        check_weights_only(checkpoint)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
