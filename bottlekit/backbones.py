@@ -281,7 +281,7 @@ def check_weights_only(path: str | os.PathLike) -> None:
             f"objects ({objects[0][:120]}), which bottlekit never unpickles (they can run "
             f"code). {advice}"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - any failure to read is the file's fault
+    except Exception as exc:
         raise ValueError(
             f"pretrained: {path!r} is not a readable torch checkpoint "
             f"({type(exc).__name__}: {str(exc)[:200]}). {advice}"
