@@ -397,6 +397,13 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _concept_indices(self, concepts: Any) -> list[int]:
         if isinstance(concepts, (str, numbers.Integral)):
             concepts = [concepts]
+        if isinstance(concepts, np.ndarray):
+            concepts = concepts.tolist()
+        if not isinstance(concepts, (list, tuple)):
+            raise TypeError(
+                "concepts: expected a concept name, an index or a list of them, got "
+                f"{type(concepts).__name__}"
+            )
         out = []
         for c in concepts:
             if isinstance(c, str):

@@ -279,6 +279,12 @@ def select(
         raise ValueError(f"X must have shape (n, {bank.dim}) with n > 0, got {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise ValueError(
+            f"y has {n_classes} class(es); selection scores how concepts separate classes, "
+            "so it needs at least 2"
+        )
     if mi_weight < 0 or coverage_weight < 0:
         raise ValueError(
             f"mi_weight and coverage_weight must be >= 0, got {mi_weight}, {coverage_weight}"

@@ -161,3 +161,33 @@ def test_from_examples_alpha_is_a_deprecated_alias_of_significance_level():
                 old = from_examples("bb", X, labels, ["a", "b"], alpha=level, **kw)
         assert [p["better_than_chance"] for p in new.provenance] == expected
         assert [p["better_than_chance"] for p in old.provenance] == expected
+
+
+class _EchoTextBackbone:
+    """Records the prompts it is asked to encode."""
+
+    id = "echo"
+
+    def __init__(self):
+        self.prompts = []
+
+    def encode_texts(self, texts, templates=None):
+        templates = templates or ["{}"]
+        self.prompts += [t.format(x) for x in texts for t in templates]
+        return np.random.default_rng(0).normal(size=(len(texts), 4))
+
+
+@pytest.mark.parametrize("template", ["a {} with {x}", "a {0} bird {}", "a {", "{:>5}", "none"])
+def test_malformed_templates_are_refused_before_formatting(template):
+    # before: a raw KeyError / ValueError / IndexError from str.format
+    with pytest.raises(ValueError, match=r"templates\[0\] must be a string with exactly one"):
+        from_text(_EchoTextBackbone(), ["red crest"], [template])
+
+
+def test_literal_braces_in_templates_and_a_missing_backbone():
+    bk = _EchoTextBackbone()
+    from_text(bk, ["red crest"], ["a {{photo}} of {}"])
+    assert bk.prompts == ["a {photo} of red crest"]
+    # before: AttributeError: 'NoneType' object has no attribute 'encode_texts'
+    with pytest.raises(TypeError, match=r"backbone: expected a bottlekit Backbone.*NoneType"):
+        from_text(None, ["red crest"])

@@ -148,6 +148,9 @@ def test_select_validation():
         select(bank, X, y[:-1], 2)
     with pytest.raises(ValueError, match="needs a bank with class_prior"):
         select(bank, X, y, 2, per_class=True)
+    # before: one class returned concepts without a word
+    with pytest.raises(ValueError, match=r"y has 1 class\(es\).*at least 2"):
+        select(bank, X, np.zeros_like(y), 2)
 
 
 def test_class_similarity_is_mean_projection_per_class():
