@@ -27,6 +27,7 @@ their labels, and concepts, and answers with tables and a self-contained HTML re
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import time
 import warnings
@@ -154,6 +155,26 @@ def _bank_from_concepts(
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return bank, labels
+
+
+def _match_outputs(data: Any, n_outputs: int) -> Any:
+    """Check that output ``c`` of a classifier can be class ``c`` of ``data``.
+
+    Named classes must be exactly as many as the outputs. Classes that were only numbered
+    (no names given, so ``ConceptDataset`` numbered the labels seen) may be fewer: a data
+    subset need not contain the last classes; they are then numbered up to the outputs.
+    """
+    names = list(data.class_names)
+    numbered = names == [str(c) for c in range(len(names))]
+    if int(data.labels.max()) >= n_outputs or (not numbered and len(names) != n_outputs):
+        raise ValueError(
+            f"model: it has {n_outputs} outputs but the data has {len(names)} classes "
+            f"(labels up to {int(data.labels.max())}); output c must be the logit of class c "
+            "of data.labels"
+        )
+    if len(names) < n_outputs:
+        data = dataclasses.replace(data, class_names=[str(c) for c in range(n_outputs)])
+    return data
 
 
 def audit(
@@ -292,6 +313,14 @@ def audit(
                 f"backbone: embeds in {F_all.shape[1]} dimensions, the model expects "
                 f"{model.n_features_in_}"
             )
+        unknown = sorted(set(np.unique(data.labels).tolist()) - set(model.classes_.tolist()))
+        if unknown:
+            raise ValueError(
+                f"data.labels: {len(unknown)} label(s) {unknown[:5]} are not classes of the "
+                f"model (its classes: {model.classes_.tolist()[:10]}"
+                f"{'...' if len(model.classes_) > 10 else ''}); audit it on data labelled "
+                "with its own classes"
+            )
         pred = np.array([int(c) for c in model.predict(F_all)])
         feature_space = "embeddings"
         if space == "logits":
@@ -306,6 +335,7 @@ def audit(
             batch_size=batch_size,
             device=device,
         )
+        data = _match_outputs(data, Z.shape[1])
         pred = Z.argmax(1)
         feature_space = space
     else:
