@@ -559,6 +559,25 @@ def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
     return torch.stack([prepared[i] for i in range(len(source))]).to(torch.float32)
 
 
+def _from_worker(exc: BaseException) -> BaseException:
+    """The error a DataLoader worker raised, without the worker's traceback in its message.
+
+    torch re-raises a worker's exception as the same type with the message ``Caught
+    ValueError in DataLoader worker process 0. Original Traceback ...``; the user needs the
+    original message (e.g. which image file is unreadable), not the traceback.
+    """
+    text = str(exc)
+    if "DataLoader worker process" not in text:
+        return exc
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    prefix = f"{type(exc).__name__}: "
+    message = last[len(prefix) :] if last.startswith(prefix) else last
+    try:
+        return type(exc)(message)
+    except Exception:  # an exception type that needs other arguments
+        return RuntimeError(message)
+
+
 class Backbone:
     """A CLIP model with its preprocessing and tokenizer, ready to encode.
 
@@ -677,7 +696,10 @@ class Backbone:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
                 # torch's intra-op thread pool only adds overhead there (workers do the same).
                 with torch_threads(1 if num_workers == 0 else None):
-                    batch = next(batches, None)
+                    try:
+                        batch = next(batches, None)
+                    except Exception as exc:
+                        raise _from_worker(exc) from None
                 if batch is None:
                     break
                 batch = batch.to(self.device, non_blocking=True)
