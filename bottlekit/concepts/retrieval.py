@@ -473,14 +473,23 @@ def retrieve(
 
         method = "llm"
         todo = [c for c in class_names if hits_of[c]]
+        # Only answers that parse are cached (a refusal is asked again, never stored); the
+        # per-class parse below then checks the passage references against that class.
+        most_hits = max((len(hits_of[c]) for c in todo), default=0)
         answers = llm.complete_many(
             [_llm_messages(c, hits_of[c], passages) for c in todo],
             progress=progress,
             desc="concepts from passages",
+            parse=lambda text: _parse_llm(text, most_hits),
+            labels=[f"class {c!r}" for c in todo],
+            parse_errors="return",
         )
         for c in class_names:
             found[c] = {}
         for c, resp in zip(todo, answers, strict=True):
+            if isinstance(resp, LLMParseError):
+                logger.warning("no parsable answer for class %r: %s; skipped", c, resp)
+                continue
             response_of[c] = resp
             try:
                 items = _parse_llm(resp.text, len(hits_of[c]))

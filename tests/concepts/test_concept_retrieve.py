@@ -225,3 +225,27 @@ def test_retrieve_with_llm_keeps_cited_passages(chat_server, tmp_path):
     assert ev["response_id"].startswith("chatcmpl-")
     # out-of-range citation 99 is ignored
     assert len(out.provenance[1]["evidence"][0]["passages"]) == 1
+
+
+def test_retrieve_with_llm_never_caches_a_refusal(chat_server, tmp_path):
+    # before: retrieve cached the raw answer before parsing it, so a refusal was served
+    # from the cache forever after the endpoint recovered
+    pytest.importorskip("openai")
+    refuse = {"on": True}
+
+    def answer(body):
+        if refuse["on"]:
+            return 200, "I'm sorry, I cannot help with that."
+        return 200, json.dumps([{"concept": "white belly", "passages": [1]}])
+
+    s = chat_server(answer)
+    try:
+        llm = ChatClient("m", base_url=s.url, api_key="k", cache_dir=tmp_path, backoff=0.001)
+        kwargs = {"llm": llm, "sentence_encoder": None, "progress": False}
+        with pytest.raises(ValueError):  # no concept for any class
+            retrieve(None, ["blue jay"], CORPUS, **kwargs)
+        refuse["on"] = False
+        out = retrieve(None, ["blue jay"], CORPUS, **kwargs)
+    finally:
+        s.stop()
+    assert out.names == ["white belly"]
