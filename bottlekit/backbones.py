@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
 import pickle
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,36 @@ def _offline() -> bool:
     return flag.strip().lower() in {"1", "true", "yes", "on"}
 
 
+@functools.lru_cache(maxsize=16)
+def _unreachable(host: str, port: int = 443, timeout: float = 3.0) -> str | None:
+    """Why ``host`` cannot be reached (DNS or TCP), or None; asked once per process.
+
+    A download library retries an unreachable hub for a minute or more, printing a warning
+    per attempt; one short probe lets an offline machine fail at once with the real cause.
+    Behind a proxy (``HTTPS_PROXY``) the probe is skipped: only the proxy knows.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+
+
+def _download_hosts(name: str, tag: str) -> list[str]:
+    from urllib.parse import urlparse
+
+    hosts = []
+    for kind, loc in _tag_candidates(open_clip.get_pretrained_cfg(name, tag)):
+        if kind == "hf":
+            endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+            hosts.append(urlparse(endpoint).hostname or "huggingface.co")
+        elif kind == "url":
+            hosts.append(urlparse(loc).hostname or "")
+    return [h for h in dict.fromkeys(hosts) if h]
+
+
 def _hf_cache_dir(cache_dir: str | None) -> str:
     if cache_dir:
         return cache_dir
@@ -183,11 +215,12 @@ def _missing_weights_message(name: str, tag: str, cache_dir: str | None, cause: 
             lines.append(f"  expected {target} (downloaded from {loc})")
         else:
             lines.append(f"  expected the file {loc}")
+    repos = [loc.rsplit("/", 1)[0] for kind, loc in _tag_candidates(cfg) if kind == "hf"]
+    fetch = f"`hf download {repos[0]}`" if repos else "downloading the file"
     lines.append(
         "To provide them: pass pretrained='/path/to/checkpoint' (a .safetensors/.bin/.pt file), "
-        "or pre-populate the hub cache on a machine with internet access "
-        "(e.g. `huggingface-cli download <repo>`) and copy it to this machine "
-        "(HF_HUB_CACHE / cache_dir)."
+        f"or fill the cache on a machine with internet access ({fetch}) and copy it to this "
+        "machine (HF_HUB_CACHE / cache_dir). Set HF_HUB_OFFLINE=1 to never try the network."
     )
     return "\n".join(lines)
 
@@ -200,6 +233,12 @@ def _resolve_tag_checkpoint(name: str, tag: str, cache_dir: str | None) -> str:
     if _offline():
         raise WeightsNotFoundError(
             _missing_weights_message(name, tag, cache_dir, "offline mode, not in the cache")
+        )
+    hosts = _download_hosts(name, tag)
+    reasons = [r for r in (_unreachable(h) for h in hosts) if r]
+    if hosts and len(reasons) == len(hosts):
+        raise WeightsNotFoundError(
+            _missing_weights_message(name, tag, cache_dir, "no network: " + "; ".join(reasons))
         )
     cfg = open_clip.get_pretrained_cfg(name, tag)
     try:
@@ -228,7 +267,7 @@ def _resolve_hf_hub(name: str, cache_dir: str | None) -> str:
             f"name: {name!r} is not in the Hugging Face hub cache {_hf_cache_dir(cache_dir)} "
             f"(need {_HF_CONFIG} and one of {', '.join(_HF_DEFAULT_WEIGHTS)}) and offline mode "
             "is on. Pre-populate the cache on a machine with internet access "
-            f"(`huggingface-cli download {repo_id}`) or use a local-dir: path."
+            f"(`hf download {repo_id}`) or use a local-dir: path."
         )
     return name
 
