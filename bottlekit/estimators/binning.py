@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 
-from ._validation import as_2d_samples, check_paired, check_positive_int
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples, check_paired
 
 __all__ = ["BinnedEntropy", "BinnedMutualInformation", "discretize"]
 

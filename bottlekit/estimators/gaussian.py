@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from scipy.special import digamma
+
+from bottlekit._checks import check_number, is_number
 
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
@@ -22,13 +22,13 @@ def gaussian_mi_from_correlations(rho) -> float:
 def _check_shrinkage(shrinkage):
     if shrinkage is None or shrinkage == "ledoit-wolf":
         return shrinkage
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real):
+    if not is_number(shrinkage):
         raise ValueError(
             f"shrinkage must be None, 'ledoit-wolf' or a number in [0, 1], got {shrinkage!r}"
         )
-    if not 0.0 <= float(shrinkage) <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage!r}")
-    return float(shrinkage)
+    return check_number(
+        shrinkage, "shrinkage", low=0, high=1, expected="in [0, 1]", wording="must"
+    )
 
 
 def _correlation(Z: np.ndarray, shrinkage) -> tuple[np.ndarray, float]:

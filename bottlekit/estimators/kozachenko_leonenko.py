@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from bottlekit._checks import check_number, check_positive_int
+
 from ._neighbors import kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
-    check_positive_int,
     check_random_state,
 )
-from .ksg import _check_jitter
 
 __all__ = ["KozachenkoLeonenkoEntropy"]
 
@@ -78,7 +78,7 @@ class KozachenkoLeonenkoEntropy:
         k = check_positive_int(self.k, "k")
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)
         check_no_constant_columns(X, "X", "kl")
         rng = check_random_state(self.random_state)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
+from bottlekit._checks import check_number, check_positive_int
+
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
-    check_positive_int,
     check_random_state,
 )
-from .ksg import _check_jitter
 
 __all__ = ["DiscreteContinuousMutualInformation"]
 
@@ -84,7 +84,7 @@ class DiscreteContinuousMutualInformation:
         k = check_positive_int(self.k, "k")
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -30,25 +30,14 @@ rows a random subsample (``random_state``) is used.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._validation import (
-    as_2d_samples,
-    check_paired,
-    check_positive_int,
-    check_random_state,
-)
+from bottlekit._checks import check_number, check_positive_int
+
+from ._validation import as_2d_samples, check_paired, check_random_state
 from .kernels import kernel_width
 
 __all__ = ["RenyiEntropy", "RenyiMutualInformation", "matrix_renyi_entropy"]
-
-
-def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha must be a number > 0, got {alpha!r}")
-    return float(alpha)
 
 
 def _gram(X: np.ndarray, sigma: float) -> np.ndarray:
@@ -75,7 +64,7 @@ def matrix_renyi_entropy(K: np.ndarray, alpha: float) -> float:
     >>> round(matrix_renyi_entropy(np.eye(4), 2.0), 4)   # log 4: all points far apart
     1.3863
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_number(alpha, "alpha", low=0, low_open=True, wording="must")
     A = K / np.trace(K)
     lam = np.clip(np.linalg.eigvalsh(A), 0.0, None)
     lam = lam[lam > 0]
