@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_positive_int
 
@@ -53,7 +54,7 @@ def _plugin_entropy(codes: np.ndarray, miller_madow: bool) -> float:
     return float(h)
 
 
-class BinnedMutualInformation:
+class BinnedMutualInformation(BaseEstimator):
     r"""Plug-in histogram estimate of :math:`I(X;Y) = H(X) + H(Y) - H(X,Y)` in nats.
 
     Each column is cut into ``bins`` equal-width bins between its min and max; the
@@ -113,7 +114,7 @@ class BinnedMutualInformation:
         return self
 
 
-class BinnedEntropy:
+class BinnedEntropy(BaseEstimator):
     r"""Histogram estimate of the differential entropy:
     :math:`\hat H = \hat H_{\text{discrete}} + \log(\text{cell volume})`.
 

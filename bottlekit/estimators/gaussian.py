@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, is_number
 
@@ -62,7 +63,7 @@ def _logdet(R: np.ndarray, what: str) -> float:
     return float(logdet)
 
 
-class GaussianMutualInformation:
+class GaussianMutualInformation(BaseEstimator):
     r"""Mutual information of ``X`` and ``Y`` assuming they are jointly Gaussian.
 
     .. math::
@@ -130,7 +131,7 @@ class GaussianMutualInformation:
         return self
 
 
-class GaussianEntropy:
+class GaussianEntropy(BaseEstimator):
     r"""Differential entropy of ``X`` assuming it is Gaussian:
     :math:`\tfrac12\log\left((2\pi e)^d\det\Sigma\right)`.
 

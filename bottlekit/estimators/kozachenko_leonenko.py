@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import digamma, gammaln
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
@@ -24,7 +25,7 @@ def log_unit_ball_volume(d: int, metric: str) -> float:
     return 0.5 * d * np.log(np.pi) - gammaln(1.0 + 0.5 * d)
 
 
-class KozachenkoLeonenkoEntropy:
+class KozachenkoLeonenkoEntropy(BaseEstimator):
     r"""Kozachenko–Leonenko estimator of the differential entropy :math:`H(X)` in nats.
 
     .. math::

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
@@ -37,7 +38,7 @@ def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_job
         return fx.result(), ny
 
 
-class KSGMutualInformation:
+class KSGMutualInformation(BaseEstimator):
     r"""KSG estimator of the mutual information :math:`I(X;Y)` in nats.
 
     With the max-norm on the joint space :math:`Z=(X,Y)`,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
@@ -17,7 +18,7 @@ from ._validation import (
 __all__ = ["DiscreteContinuousMutualInformation"]
 
 
-class DiscreteContinuousMutualInformation:
+class DiscreteContinuousMutualInformation(BaseEstimator):
     r"""k-NN estimator of :math:`I(X;Y)` for continuous ``X`` and discrete labels ``y``.
 
     Ross (2014, PLoS ONE 9:e87357): for each point :math:`i` with label :math:`y_i`, let

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from bottlekit._checks import check_number, check_positive_int
@@ -135,7 +136,7 @@ def _eye(b, device):
     return torch.eye(b, dtype=torch.bool, device=device)
 
 
-class NeuralMutualInformation:
+class NeuralMutualInformation(BaseEstimator):
     r"""Mutual information by maximising a variational lower bound with a neural critic.
 
     Parameters

@@ -31,6 +31,7 @@ rows a random subsample (``random_state``) is used.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
@@ -82,7 +83,7 @@ def _subsample(arrays, max_samples, random_state):
     return [a[rows] for a in arrays]
 
 
-class RenyiEntropy:
+class RenyiEntropy(BaseEstimator):
     r"""Matrix-based Rényi α-entropy :math:`S_\alpha(A)` of a sample (nats).
 
     Parameters
@@ -122,7 +123,7 @@ class RenyiEntropy:
         return self
 
 
-class RenyiMutualInformation:
+class RenyiMutualInformation(BaseEstimator):
     r"""Matrix-based Rényi α mutual information :math:`S_\alpha(A)+S_\alpha(B)-S_\alpha(A,B)`.
 
     Parameters
