@@ -204,7 +204,8 @@ def _edit(path, fn):
             "image_class_labels.txt",
             lambda ls: ls[:-1],
             DatasetFormatError,
-            r"image_class_labels\.txt: no class for 1 image\(s\) of images\.txt, first image id 12",
+            r"image_class_labels\.txt: no class for 1 image\(s\) of images\.txt, first image "
+            r"id 12",
         ),
         (
             "attributes/image_attribute_labels.txt",
