@@ -52,7 +52,7 @@ def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
             sizes.append((40 + 8 * j, 30 + 6 * c))  # (W, H): sizes differ
     for i, (rel, (w, h)) in enumerate(zip(paths, sizes, strict=True)):
         image(root / "images" / rel, (w, h), value=10 * i, fmt="JPEG")
-    is_train = np.array([1, 1, 0, 1] * C)[:n]
+    is_train = np.resize([1, 1, 0, 1], n)
     boxes = np.array([[2.0 + i % 3, 3.0, w - 8.0, h - 9.5] for i, (w, h) in enumerate(sizes)])
     present = rng.integers(0, 2, (n, K))
     certainty = rng.integers(1, 5, (n, K))
