@@ -68,10 +68,11 @@ def _check_labels(labels: np.ndarray, files: list[Path], starts: np.ndarray, C: 
 
 
 def _folder(root: Path, name: str, download: bool, checksum: str | None, inner: str) -> Path:
-    if download and not (root / inner).is_dir() and not root.name == inner:
+    if download and not (root / inner).is_dir() and not (root.name == inner and root.is_dir()):
         from bottlekit.datasets.download import download_dataset
 
-        download_dataset(name, root, checksum=checksum)
+        target = root.parent if root.name == inner else root
+        download_dataset(name, target, checksum=checksum)
     if (root / inner).is_dir():
         return root / inner
     if not root.is_dir():

@@ -232,7 +232,13 @@ def download_file(
     except (urllib.error.URLError, OSError) as e:
         raise _offline(url, dest, getattr(e, "reason", e)) from e
     with resp:
-        resumed = have > 0 and resp.status == 206
+        resumed = have > 0 and resp.status == 206 and _range_start(resp) == have
+        if resp.status == 206 and not resumed:
+            raise DownloadError(
+                f"download of {dest.name} from {url}: the server answered the request for "
+                f"bytes {have}- with {resp.headers.get('Content-Range')!r}; delete {part} "
+                "and try again"
+            )
         if not resumed:
             have = 0
         length = resp.headers.get("Content-Length")
@@ -265,6 +271,15 @@ def download_file(
         )
     os.replace(part, dest)
     return dest
+
+
+def _range_start(resp: http.client.HTTPResponse) -> int | None:
+    """The first byte of a 206 response (``Content-Range: bytes START-END/TOTAL``)."""
+    value = resp.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
 
 
 def _check_member(name: str, dest: Path, archive: Path) -> Path:

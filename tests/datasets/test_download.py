@@ -43,7 +43,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            shown = start + srv.range_shift  # a server that sends another range than asked
+            self.send_header("Content-Range", f"bytes {shown}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
         part = body[start:]
@@ -62,6 +63,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests, srv.cut_next, srv.honour_range = {}, [], None, True
+    srv.range_shift = 0
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -138,6 +140,16 @@ def test_a_server_ignoring_range_restarts_the_file(server, tmp_path):
     (tmp_path / "f.bin.part").write_bytes(b"stale bytes")
     dl.download_file(server.url + "/f.bin", dest, progress=False)
     assert dest.read_bytes() == data
+
+
+def test_a_wrong_content_range_is_not_appended(server, tmp_path):
+    server.files["/f.bin"], server.range_shift = bytes(1000), 7
+    (tmp_path / "f.bin.part").write_bytes(bytes(100))
+    with pytest.raises(dl.DownloadError, match=r"answered the request for bytes 100- with 'bytes"):
+        dl.download_file(server.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert (tmp_path / "f.bin.part").read_bytes() == bytes(100) and not (
+        tmp_path / "f.bin"
+    ).exists()
 
 
 def test_wrong_checksum_is_refused_before_extracting(server, cifar_archive, tmp_path):
