@@ -22,6 +22,54 @@ from bottlekit.images import IMAGE_EXTENSIONS
 __all__ = ["load_imagefolder"]
 
 SYNSET_FILES = ("LOC_synset_mapping.txt", "synset_words.txt")
+VAL_SOLUTION_FILES = ("LOC_val_solution.csv",)
+
+
+def _find(given, folders, names) -> Path | None:
+    if given is not None:
+        return require_file(given)
+    for f in folders:
+        for name in names:
+            if (f / name).is_file():
+                return f / name
+    return None
+
+
+def _flat_val(folder: Path, flat: list[Path], solution: Path):
+    """ImageNet's flat validation folder, labelled by ``LOC_val_solution.csv``
+    (``ImageId,PredictionString``; the first word of the prediction string is the wnid)."""
+    wnid_of: dict[str, str] = {}
+    with open(solution, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if header[:2] != ["ImageId", "PredictionString"]:
+            raise DatasetFormatError(
+                f"{solution}, line 1: expected the header 'ImageId,PredictionString', got "
+                f"{','.join(header)!r}"
+            )
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 2 or not row[1].split():
+                raise DatasetFormatError(
+                    f"{solution}, line {line}: expected an image id and a prediction string"
+                )
+            wnid_of[row[0].strip()] = row[1].split()[0]
+    unlabelled = [p.name for p in flat if p.stem not in wnid_of]
+    if unlabelled:
+        raise DatasetFormatError(
+            f"{solution}: {len(unlabelled)} image(s) of {folder} have no row, first "
+            f"{unlabelled[0]!r}"
+        )
+    present = {p.stem for p in flat}
+    absent = [i for i in wnid_of if i not in present]
+    if absent:
+        raise MissingDatasetError(
+            f"{solution}: {len(absent)} listed image(s) not found in {folder}, first {absent[0]!r}"
+        )
+    classes = sorted(set(wnid_of.values()))
+    labels = [classes.index(wnid_of[p.stem]) for p in flat]
+    return flat, labels, classes
 
 
 def _synset_names(path: Path) -> dict[str, str]:
@@ -80,13 +128,14 @@ def load_imagefolder(
     *,
     concepts_csv: str | os.PathLike | None = None,
     synset_names: str | os.PathLike | bool = True,
+    val_solution: str | os.PathLike | None = None,
 ) -> ConceptDataset:
     """A class-per-subfolder tree as a :class:`ConceptDataset`.
 
-    ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the usual class-folder
-    ``val/<wnid>/*.JPEG``); classes are the sorted folder names. Files that are not images
-    (by extension) and class folders without images are skipped and counted in
-    ``skipped``.
+    ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
+    ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
+    are the sorted folder names. Files that are not images (by extension) and class
+    folders without images are skipped and counted in ``skipped``.
 
     Parameters
     ----------
@@ -101,6 +150,11 @@ def load_imagefolder(
         A file of ``<wnid> <names>`` lines (ImageNet's ``LOC_synset_mapping.txt``): class
         names become the first name of each synset. True looks for
         ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent.
+    val_solution : path, optional
+        For ImageNet's *flat* validation folder (``val/ILSVRC2012_val_00000001.JPEG``, no
+        class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
+        wnid first), found in the folder, ``root`` or its parent when not given. Classes
+        are the sorted wnids it names (ImageNet's class order when all 1000 appear).
 
     Returns
     -------
@@ -131,7 +185,20 @@ def load_imagefolder(
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
     if not files:
-        raise MissingDatasetError(f"{folder}: no class sub-folder holds images")
+        flat = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        solution = _find(val_solution, [folder, base, base.parent], VAL_SOLUTION_FILES)
+        if not flat or solution is None:
+            raise MissingDatasetError(
+                f"{folder}: no class sub-folder holds images"
+                + (
+                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} images"
+                    if flat
+                    else ""
+                )
+            )
+        files, labels, class_names = _flat_val(folder, flat, solution)
     if synset_names:
         candidates = (
             [Path(synset_names)]

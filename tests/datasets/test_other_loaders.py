@@ -255,3 +255,29 @@ def test_ham10000_errors(tmp_path):
         DatasetFormatError, match=r"line 1: the header lacks columns \['dx_type'\]"
     ):
         load_ham10000(w["root"])
+
+
+def test_imagenet_flat_val_with_solution_file(tmp_path):
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    wnids = ["n01443537", "n01440764", "n01443537"]
+    for i in range(3):
+        image(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (16, 16), fmt="JPEG")
+    sol = root / "LOC_val_solution.csv"
+    rows = [f"ILSVRC2012_val_{i + 1:08d},{w} 10 20 30 40 {w} 1 2 3 4" for i, w in enumerate(wnids)]
+    sol.write_text("ImageId,PredictionString\n" + "\n".join(rows[::-1]) + "\n")
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+    )
+    ds = load_imagefolder(root, "val")
+    assert ds.class_names == ["tench", "goldfish"] and ds.labels.tolist() == [1, 0, 1]
+    sol.write_text("ImageId,PredictionString\n" + "\n".join(rows[:2]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"1 image\(s\) of .*val have no row, first"):
+        load_imagefolder(root, "val")
+    sol.write_text("ImageId,PredictionString\n" + "\n".join([*rows, "ILSVRC2012_val_9,n0 1"]))
+    with pytest.raises(MissingDatasetError, match=r"1 listed image\(s\) not found in .*val"):
+        load_imagefolder(root, "val")
+    sol.unlink()
+    with pytest.raises(MissingDatasetError, match=r"no LOC_val_solution\.csv gives the labels"):
+        load_imagefolder(root, "val")
