@@ -18,6 +18,7 @@ Target: pipeline >= 0.8 x the decode-bound rate (where the model is faster than 
 otherwise >= 0.8 x the slower of the two bounds). Run::
 
     python benchmarks/dataset_throughput.py --n 2000          # world-tiny
+    python benchmarks/dataset_throughput.py --n 2000 --config tests/configs/test-tiny-vit.json
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ def _blank():
     return Image.new("RGB", (224, 224))
 
 
-def child(mode: str, folder: str, n: int, backbone: str, batch_size: int) -> dict:
+def child(mode: str, folder: str, n: int, backbone: str, batch_size: int, config) -> dict:
     import torch
+
+    if config:
+        from bottlekit.backbones import register_model_config
+
+        register_model_config(config)
 
     from bottlekit.datasets import load_imagefolder
 
@@ -125,11 +131,18 @@ def main() -> None:
     parser.add_argument("--backbone", default="world-tiny")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--folder", default=None, help="reuse a generated folder")
+    parser.add_argument(
+        "--config", default=None, help="an open_clip config to register (random weights)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         mode, n = args.child
-        print(json.dumps(child(mode, args.folder, int(n), args.backbone, args.batch_size)))
+        print(
+            json.dumps(
+                child(mode, args.folder, int(n), args.backbone, args.batch_size, args.config)
+            )
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.folder or tmp)
@@ -139,6 +152,10 @@ def main() -> None:
             print(f"generated {args.n} JPEGs 224x224 in {time.perf_counter() - t0:.1f} s")
         common = ["--folder", str(folder), "--backbone", args.backbone]
         common += ["--batch-size", str(args.batch_size)]
+        if args.config:
+            common += ["--config", str(Path(args.config).resolve())]
+            if args.backbone == "world-tiny":
+                common[3] = Path(args.config).stem
         decode = run_child("decode", str(args.n), *common)
         model = run_child("model", str(args.n), *common)
         full = run_child("pipeline", str(args.n), *common)
@@ -148,7 +165,7 @@ def main() -> None:
         for k, r in (("d", decode), ("m", model), ("p", full), ("q", quarter))
     }
     print(
-        f"backbone {args.backbone}, batch {args.batch_size}, {decode['workers']} DataLoader "
+        f"backbone {common[3]}, batch {args.batch_size}, {decode['workers']} DataLoader "
         f"workers, {os.cpu_count()} CPUs"
     )
     print(f"{'run':<32}{'images':>8}{'images/s':>11}{'peak MB':>10}")
