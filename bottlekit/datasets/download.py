@@ -210,6 +210,12 @@ def download_file(
     DownloadError
         Offline, a refused request or an interrupted transfer; the message names the URL
         and where to put a copy.
+
+    Examples
+    --------
+    >>> download_file("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    ...               "data/cifar-10-binary.tar.gz")  # doctest: +SKIP
+    PosixPath('data/cifar-10-binary.tar.gz')
     """
     from tqdm.auto import tqdm
 
@@ -307,6 +313,18 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
     -------
     list of Path
         The top-level entries extracted.
+
+    Examples
+    --------
+    >>> import io, tarfile, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with tarfile.open(d / "a.tar", "w") as tf:
+    ...     info = tarfile.TarInfo("../evil.txt"); info.size = 1
+    ...     tf.addfile(info, io.BytesIO(b"x"))
+    >>> safe_extract(d / "a.tar", d / "out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bottlekit.datasets.download.UnsafeArchiveError: ...member '../evil.txt' would be ...
     """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

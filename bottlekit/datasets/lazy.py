@@ -69,6 +69,16 @@ class RecordImages(tud.Dataset):
     offset : int
         Bytes before the pixels in each record (CIFAR-10: 1, CIFAR-100: 2).
     shape : (channels, height, width)
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "test_batch.bin"
+    >>> rec = np.zeros((2, 1 + 3 * 32 * 32), np.uint8); rec[1, 0] = 7; rec[1, 1] = 255
+    >>> _ = f.write_bytes(rec.tobytes())
+    >>> imgs = RecordImages([f], 1 + 3 * 32 * 32, offset=1)
+    >>> len(imgs), imgs.array(1)[0, 0].tolist(), imgs[1].size
+    (2, [255, 0, 0], (32, 32))
     """
 
     def __init__(
