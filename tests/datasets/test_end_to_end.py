@@ -31,7 +31,14 @@ def setup(tmp_path_factory):
     X = bottlekit.embed(bk, ds.image_source, cache_dir=tmp / "cache", progress=False)
     with warnings.catch_warnings():  # random fixture labels: CAVs at chance, as expected
         warnings.simplefilter("ignore", ChanceLevelWarning)
-        bank = from_examples(X, ds.concept_labels, ds.concept_names, backbone=bk, Cs=(1.0,), cv=2)
+        bank = from_examples(  # all by keyword: the argument order is changing upstream
+            backbone=bk,
+            embeddings_or_images=X,
+            concept_labels=ds.concept_labels,
+            names=ds.concept_names,
+            Cs=(1.0,),
+            cv=2,
+        )
     cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, ds.labels)
     return ds, bk, X, cbm
 
