@@ -149,12 +149,27 @@ def test_koh_rule_on_a_hand_worked_example():
     # 2 of 3 images is a majority, 1 of 3 is not
     kept, votes = koh_attribute_subset([[1], [1], [0], [1], [0], [0]], [0, 0, 0, 1, 1, 1], 2, 1)
     assert votes[:, 0].tolist() == [1, 0] and kept.tolist() == [0]
+    # certainty 1 ("not visible") absences are not counted: class 1 is then 1 present
+    # vs 1 absent (a tie, present); a "present" label is counted whatever its certainty
+    cert = [[4], [4], [4], [1], [1], [3]]
+    L3 = [[1], [1], [0], [1], [0], [0]]
+    votes = koh_attribute_subset(L3, [0, 0, 0, 1, 1, 1], 2, 1, certainty=cert)[1]
+    assert votes[:, 0].tolist() == [1, 1]
+    votes = koh_attribute_subset([[0], [0]], [0, 0], 1, 1, certainty=[[1], [1]])[1]
+    assert votes.tolist() == [[1]]  # nothing counted: 0 vs 0 is a tie, present
 
 
 def test_koh112_from_the_loader(cub):
     ds = _load(cub["root"], "test", attributes="koh112", min_classes=2)
     tr = cub["is_train"]
-    kept, votes = koh_attribute_subset(cub["present"][tr], cub["labels"][tr], 3, 2)
+    kept, votes = koh_attribute_subset(
+        cub["present"][tr], cub["labels"][tr], 3, 2, certainty=cub["certainty"][tr]
+    )
+    # by hand for one class and attribute: counted labels of class 0, attribute 1
+    c0 = tr & (cub["labels"] == 0)
+    p, c = cub["present"][c0, 1], cub["certainty"][c0, 1]
+    n_one, n_zero = int((p == 1).sum()), int(((p == 0) & (c != 1)).sum())
+    assert votes[0, 1] == int(n_one >= n_zero)
     assert ds.concept_names == [CUB_ATTRIBUTES[j] for j in kept]
     # class-level majority-vote labels, computed on the training images
     np.testing.assert_array_equal(ds.concept_labels, votes[cub["labels"][~tr]][:, kept])
