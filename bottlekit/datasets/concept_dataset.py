@@ -54,8 +54,9 @@ def _numeric(value: Any, field: str, shape: tuple[int | None, ...], what: str) -
 
 
 def _is_lazy_masks(value: Any) -> bool:
-    """A lazy mask array: not an ndarray, but with shape, dtype, indexing and __array__."""
-    return not isinstance(value, np.ndarray) and all(
+    """A lazy mask array: one that says so (``lazy_masks = True``), with shape, dtype,
+    indexing and ``__array__`` (a torch tensor or an array-like is converted instead)."""
+    return getattr(value, "lazy_masks", False) is True and all(
         hasattr(value, a) for a in ("shape", "dtype", "__getitem__", "__array__")
     )
 
@@ -121,8 +122,9 @@ class ConceptDataset:
     Notes
     -----
     ``part_masks`` may be a lazy mask array instead of an ndarray: an object with
-    ``shape`` (n, P, H, W), ``dtype`` bool, ``__getitem__`` (rows by index array) and
-    ``__array__``, so masks are computed for the rows used (see
+    ``lazy_masks = True``, ``shape`` (n, P, H, W), ``dtype`` bool, ``__getitem__`` (rows
+    by index array), ``__array__`` and optionally ``take(rows)`` (a lazy subset), so
+    masks are computed for the rows used (see
     :class:`bottlekit.datasets.KeypointPartMasks`).
 
     Attributes

@@ -163,6 +163,7 @@ class KeypointPartMasks:
     """
 
     dtype = np.dtype(bool)
+    lazy_masks = True  # ConceptDataset keeps it as it is (no conversion to an ndarray)
 
     def __init__(
         self,

@@ -52,6 +52,15 @@ def test_new_fields_are_stored_and_subset():
     assert as_concept_dataset(dict(images=ds.images, labels=ds.labels, skipped={"x": 1})).skipped
 
 
+def test_a_torch_mask_tensor_is_still_converted():
+    import torch
+
+    masks = torch.zeros((N, 2, H, H), dtype=torch.bool)
+    masks[:, 0, :4] = True
+    ds = _ds(part_masks=masks, part_names=["top", "bottom"])
+    assert isinstance(ds.part_masks, np.ndarray) and ds.part_masks[:, 0, :4].all()
+
+
 def test_keypoint_masks_closed_form():
     _, _, masks = _masks()
     m = np.asarray(masks)
