@@ -3,6 +3,7 @@ masks drawn from keypoints when they are indexed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch.utils.data as tud
 from PIL import Image
+
+from bottlekit.images import ImageSource, _open_file
 
 __all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
 
@@ -27,8 +30,13 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
-class ResizedImages(tud.Dataset):
+class ResizedImages(ImageSource):
     """Image files read and resized to one size when an item is loaded (nothing up front).
+
+    An :class:`~bottlekit.images.ImageSource` of kind ``"files"``: embedding decodes the
+    files in DataLoader workers as for any list of paths, and the cache key of an item is
+    its file's key (path, size, modification time) and the target size, so nothing is
+    decoded to compute it.
 
     Parameters
     ----------
@@ -38,22 +46,28 @@ class ResizedImages(tud.Dataset):
     Examples
     --------
     >>> imgs = ResizedImages(["a.jpg", "b.jpg"], 224)
-    >>> len(imgs), imgs.size
-    (2, (224, 224))
+    >>> len(imgs), imgs.size, imgs.kind
+    (2, (224, 224), 'files')
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], size: int | Sequence[int]) -> None:
-        self.paths = [Path(p) for p in paths]
+        super().__init__("files", [Path(p) for p in paths])
         self.size = _size(size)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> Image.Image:
-        from bottlekit.images import _open_file
-
+    def load(self, i: int) -> Image.Image:
+        """Item ``i`` read and resized (bilinear) to ``size``."""
         h, w = self.size
-        return _open_file(self.paths[int(i)]).resize((w, h), Image.BILINEAR)
+        return _open_file(self.items[int(i)]).resize((w, h), Image.BILINEAR)
+
+    def key(self, i: int) -> str:
+        """The file's cache key (path, size, mtime) and the target size."""
+        h, w = self.size
+        base = super().key(i)
+        return "file:" + hashlib.blake2b(f"{base}@{h}x{w}".encode(), digest_size=16).hexdigest()
+
+    def subset(self, indices: Sequence[int]) -> ResizedImages:
+        """The items ``indices``, still resized on loading."""
+        return ResizedImages([self.items[int(i)] for i in indices], self.size)
 
 
 class RecordImages(tud.Dataset):

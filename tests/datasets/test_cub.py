@@ -113,6 +113,12 @@ def test_part_masks_are_drawn_from_visible_keypoints(cub):
     assert type(sub.part_masks).__name__ == "KeypointPartMasks"
     np.testing.assert_array_equal(np.asarray(sub.part_masks)[1], masks)
     assert sub.image_source.to_array().shape == (2, 24, 32, 3)
+    # resized on loading, from the files: cache keys need no decoding and differ by size
+    src = ds.image_source
+    assert src.kind == "files" and src.paths == _load(cub["root"], "all").image_source.paths
+    assert src.load(3).size == (32, 24)
+    assert src.key(3) != _load(cub["root"], "all", image_size=16).image_source.key(3)
+    assert src.key(3) == src.subset([3]).key(0)
 
 
 def test_skipped_parts_are_counted_and_warned(cub):
