@@ -124,11 +124,14 @@ def load_awa2(
             f"{root / (split + '.txt')}: classes {unknown[:3]} are not in classes.txt"
         )
     paths, labels = [], []
+    not_images = 0
     for c in chosen:
         folder = root / "JPEGImages" / c
         if not folder.is_dir():
             raise MissingDatasetError(f"{folder}: image folder of class {c!r} not found; {_HINT}")
-        found = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        entries = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+        found = sorted(f for f in entries if f.suffix.lower() in IMAGE_EXTENSIONS)
+        not_images += len(entries) - len(found)
         if not found:
             raise MissingDatasetError(f"{folder}: no images of class {c!r}")
         paths += found
@@ -142,4 +145,5 @@ def load_awa2(
         concept_labels=binary[y].astype(np.uint8),
         class_concept_matrix=continuous,
         split=split,
+        skipped={"files that are not images": not_images},
     )

@@ -132,6 +132,8 @@ def load_celeba(
             f"{p}: {len(unlisted)} image(s) of list_attr_celeba.txt have no partition, first "
             f"{unlisted[0]}"
         )
+    listed = set(files)
+    extra_partition = sum(1 for f in part if f not in listed)
     keep = np.array([split == "all" or part[f] == _SPLITS[split] for f in files])
     paths = [root / "img_align_celeba" / f for f, k in zip(files, keep, strict=True) if k]
     if not paths:
@@ -153,5 +155,6 @@ def load_celeba(
         concept_names=[names[j] for j in concepts],
         concept_labels=values[:, concepts].astype(np.uint8),
         split=split,
+        skipped={"partition entries without attributes": extra_partition},
         **extra,
     )

@@ -107,6 +107,9 @@ def test_awa2_predicates(tmp_path):
             i = paths.index(str(f))
             assert ds.labels[i] == c
             np.testing.assert_array_equal(ds.concept_labels[i], w["binary"][c])
+    assert ds.skipped == {"files that are not images": 0}
+    (w["root"] / "JPEGImages" / "antelope" / "notes.txt").write_text("x")
+    assert load_awa2(w["root"]).skipped == {"files that are not images": 1}
     test = load_dataset("awa2", w["root"], split="testclasses")
     assert set(test.labels.tolist()) == {1} and len(test) == 4 and test.n_classes == 3
     only = load_awa2(w["root"], classes=["killer+whale"])
@@ -150,6 +153,10 @@ def test_celeba_header_and_pm1_values(tmp_path):
     ]
     assert test.labels.tolist() == [int(v[i, 1] == 1) for i in np.flatnonzero(w["partition"] == 2)]
     assert CELEBA_ATTRIBUTES[1] not in test.concept_names
+    assert test.skipped == {"partition entries without attributes": 0}
+    with open(w["root"] / "list_eval_partition.txt", "a") as fh:
+        fh.write("999999.jpg 0\n")
+    assert load_celeba(w["root"]).skipped == {"partition entries without attributes": 1}
 
 
 def test_celeba_errors(tmp_path):
