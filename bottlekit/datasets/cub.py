@@ -297,6 +297,14 @@ def load_cub(
     root = Path(root).expanduser()
     if split not in ("train", "test", "all"):
         raise ValueError(f"split: expected 'train', 'test' or 'all', got {split!r}")
+    if (
+        isinstance(part_radius, bool)
+        or not isinstance(part_radius, (int, float))
+        or not (part_radius > 0)
+    ):
+        raise ValueError(f"part_radius: expected a number > 0, got {part_radius!r}")
+    if isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1:
+        raise ValueError(f"min_classes: expected an int >= 1, got {min_classes!r}")
     if download and not (root / "images.txt").is_file():
         from bottlekit.datasets.download import download_dataset
 
