@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.devices",
             "bottlekit.pretrained",
             "bottlekit.safetensors_file",
+            "bottlekit._quiet",
         ),
     ),
 )

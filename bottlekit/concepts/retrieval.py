@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._quiet import quiet_libraries
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -70,9 +71,10 @@ class HybridRetriever:
         self.encoder = resolve_encoder(sentence_encoder)
         self.bm25_weight = float(bm25_weight) if self.encoder is not None else 1.0
         texts = [self._text(p) for p in self.passages]
-        tokens = bm25s.tokenize(texts, stopwords="en", show_progress=False)
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(tokens, show_progress=False)
+        with quiet_libraries("bm25s"):
+            tokens = bm25s.tokenize(texts, stopwords="en", show_progress=False)
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(tokens, show_progress=False)
         self._bm25s = bm25s
         self._emb = encode_unit(self.encoder, texts) if self.encoder is not None else None
 
@@ -82,14 +84,15 @@ class HybridRetriever:
 
     def bm25_scores(self, query: str) -> np.ndarray:
         """Raw BM25 scores of every passage."""
-        toks = self._bm25s.tokenize(
-            [query], stopwords="en", return_ids=False, show_progress=False
-        )[0]
-        vocab = self._bm25.vocab_dict
-        toks = [t for t in toks if t in vocab]
-        if not toks:
-            return np.zeros(len(self.passages))
-        return np.asarray(self._bm25.get_scores(toks), dtype=np.float64)
+        with quiet_libraries("bm25s"):
+            toks = self._bm25s.tokenize(
+                [query], stopwords="en", return_ids=False, show_progress=False
+            )[0]
+            vocab = self._bm25.vocab_dict
+            toks = [t for t in toks if t in vocab]
+            if not toks:
+                return np.zeros(len(self.passages))
+            return np.asarray(self._bm25.get_scores(toks), dtype=np.float64)
 
     def scores(self, query: str) -> np.ndarray:
         """Fused scores of every passage (see the class docstring)."""

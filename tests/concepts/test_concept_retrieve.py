@@ -249,3 +249,20 @@ def test_retrieve_with_llm_never_caches_a_refusal(chat_server, tmp_path):
     finally:
         s.stop()
     assert out.names == ["white belly"]
+
+
+def test_retrieval_keeps_bm25s_debug_chatter_out_and_its_level_unchanged(caplog):
+    # before: "DEBUG:bm25s:Building index from IDs objects" in the demo's output (bm25s sets
+    # its own logger to DEBUG); bottlekit neither shows it nor changes bm25s's level
+    import logging
+
+    pytest.importorskip("bm25s")
+    from bottlekit.concepts.corpus import chunk_documents, load_corpus
+    from bottlekit.concepts.retrieval import HybridRetriever
+
+    level = logging.getLogger("bm25s").level
+    with caplog.at_level(logging.DEBUG):
+        retriever = HybridRetriever(chunk_documents(load_corpus(CORPUS)), sentence_encoder=None)
+        retriever.bm25_scores("blue wings")
+    assert not [r for r in caplog.records if r.name.startswith("bm25s")]
+    assert logging.getLogger("bm25s").level == level
