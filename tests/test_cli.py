@@ -138,3 +138,21 @@ def test_a_cuda_request_without_cuda_lists_the_devices(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"'cuda' requested but CUDA is not available.*\['cpu'"):
         resolve_device("cuda")
+
+
+def test_every_option_has_help_and_every_command_examples():
+    import argparse
+
+    from bottlekit.app.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == {"backbones", "embed", "demo", "audit"}
+    for name, sub in commands.choices.items():
+        assert sub.epilog and sub.epilog.startswith("examples:\n  bottlekit " + name), name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"bottlekit {name} {action.dest}: no help text"
+            if action.choices:  # listed by argparse in the usage and the option's line
+                assert "{" + ",".join(action.choices) + "}" in sub.format_help()

@@ -121,10 +121,24 @@ def load_linear_head(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
+    from bottlekit.visualize.activation_maps import METHODS
+
     p = subparsers.add_parser(
         "audit",
         help="audit what a trained model relies on; writes report.html + audit.json",
         description=__doc__.split("\n\n")[2] if __doc__ else None,
+        epilog="examples:\n"
+        "  bottlekit audit --backbone world-tiny --cbm model.safetensors --world test "
+        "--out audit/\n"
+        "  bottlekit audit --backbone world-tiny --head head.safetensors --world shifted "
+        "--out audit/\n"
+        "  bottlekit audit --backbone ViT-B-32 --pretrained laion2b_s34b_b79k --head "
+        "head.safetensors --images photos/ --bank bank.safetensors --out audit/\n"
+        "\n"
+        "a head file from a fitted scikit-learn linear model on the backbone's embeddings:\n"
+        "  python -c 'from bottlekit.app.audit_command import save_linear_head; "
+        'save_linear_head("head.safetensors", clf.coef_, clf.intercept_)\'',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument(
@@ -139,13 +153,31 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     data.add_argument("--images", help="labelled image folder (one sub-folder per class)")
     p.add_argument("--n", type=int, default=600, help="world images (default 600)")
-    p.add_argument("--seed", type=int, default=0, help="world seed and audit random_state")
-    p.add_argument("--bank", default=None, help="a saved ConceptBank in the backbone's space")
-    p.add_argument("--lam", type=float, default=1e-3, help="surrogate elastic-net strength")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--examples", type=int, default=6, help="example images in the report")
-    p.add_argument("--map-method", default="gradcam", help="activation maps of a CBM")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
+    p.add_argument(
+        "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
+    )
+    p.add_argument(
+        "--bank",
+        default=None,
+        help="a saved ConceptBank in the backbone's space (default: CAVs of the world's "
+        "labelled concepts)",
+    )
+    p.add_argument(
+        "--lam", type=float, default=1e-3, help="surrogate elastic-net strength (default 1e-3)"
+    )
+    p.add_argument(
+        "--top-k", type=int, default=5, help="concepts shown per explanation (default 5)"
+    )
+    p.add_argument(
+        "--examples", type=int, default=6, help="example images in the report (default 6)"
+    )
+    p.add_argument(
+        "--map-method",
+        default="gradcam",
+        choices=METHODS,
+        help="activation-map method for a CBM (default gradcam)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--out", required=True, help="folder for report.html and audit.json")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run_audit_command)

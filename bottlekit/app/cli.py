@@ -100,38 +100,83 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bottlekit`` command."""
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="bottlekit", description="Interpretable models and information bottlenecks."
+        prog="bottlekit",
+        description="Interpretable models and information bottlenecks.",
+        epilog="examples:\n"
+        "  bottlekit demo\n"
+        "  bottlekit backbones --local\n"
+        "  bottlekit embed photos/ --backbone world-tiny --out emb.npz\n"
+        "  bottlekit audit --backbone world-tiny --cbm model.safetensors --world test "
+        "--out audit/",
+        formatter_class=raw,
     )
     parser.add_argument("--version", action="version", version=f"bottlekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("backbones", help="list backbone names and locally available weights")
+    p = sub.add_parser(
+        "backbones",
+        help="list backbone names and locally available weights",
+        description="List backbone names, the pretrained tags of each, and which weights are "
+        "already on this machine.",
+        epilog="examples:\n  bottlekit backbones\n  bottlekit backbones --local",
+        formatter_class=raw,
+    )
     p.add_argument("--local", action="store_true", help="only names with weights on disk")
-    p.add_argument("--cache-dir", default=None, help="open_clip / hub cache folder")
+    p.add_argument("--cache-dir", default=None, help="open_clip / Hugging Face hub cache folder")
     p.set_defaults(func=_cmd_backbones)
 
-    p = sub.add_parser("embed", help="embed images into an .npz file")
+    p = sub.add_parser(
+        "embed",
+        help="embed images into an .npz file",
+        description="Embed a folder (class-per-subfolder or flat) or image files into an .npz "
+        "with embeddings, files, backbone_id and, for a labelled folder, labels and "
+        "class_names. Embeddings are cached, so a rerun only computes new images.",
+        epilog="examples:\n"
+        "  bottlekit embed photos/ --backbone world-tiny --out emb.npz\n"
+        "  bottlekit embed photos/ --backbone ViT-B-32 --pretrained laion2b_s34b_b79k "
+        "--out emb.npz\n"
+        "  bottlekit embed a.jpg b.jpg --backbone ViT-B-32 --pretrained ckpt.safetensors "
+        "--out emb.npz",
+        formatter_class=raw,
+    )
     p.add_argument("images", nargs="+", help="a folder (class-per-subfolder or flat) or files")
-    p.add_argument("--backbone", required=True, help="open_clip model name, e.g. ViT-B-32")
-    p.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint path")
+    p.add_argument("--backbone", required=True, help="backbone name, e.g. world-tiny or ViT-B-32")
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="an open_clip pretrained tag, or a .safetensors / weights-only .pt checkpoint "
+        "(default: the shipped weights of bottlekit's own models, random weights otherwise)",
+    )
     p.add_argument("--out", required=True, help="output .npz file")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
-    p.add_argument("--cache-dir", default=None, help="embedding cache folder")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.add_argument(
+        "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_cmd_embed)
 
-    p = sub.add_parser("demo", help="run the demo on the built-in world")
+    p = sub.add_parser(
+        "demo",
+        help="run the demo on the built-in world",
+        description="The main job on the built-in world: concept banks, five bottleneck "
+        "models, their top concepts, model editing, and a report folder.",
+        epilog="examples:\n  bottlekit demo\n  bottlekit demo --n-train 600 --out report/",
+        formatter_class=raw,
+    )
     p.add_argument("--n-train", type=int, default=1200, help="training images (default 1200)")
-    p.add_argument("--n-test", type=int, default=1200, help="images per evaluation split")
+    p.add_argument(
+        "--n-test", type=int, default=1200, help="images per evaluation split (default 1200)"
+    )
     p.add_argument(
         "--out",
         default="bottlekit-demo-report",
         help="report folder: index.html, plots, results.json (default ./bottlekit-demo-report)",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_cmd_demo)
 
     from bottlekit.app.audit_command import add_audit_parser
