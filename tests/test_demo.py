@@ -28,3 +28,9 @@ def test_demo_writes_a_report(tmp_path, capsys):
         assert f'src="{name}"' in page
         with Image.open(tmp_path / "report" / name) as im:
             assert im.size[0] > 100 and np.asarray(im).std() > 0  # a drawn, non-blank image
+    # the page says in words what the figures show (issue 16)
+    assert "the background is independent of the species" in page
+    assert "removing it costs" in page and "href='results.json'" in page
+    printed_top = out.split("Top concepts")[1].split("Model editing")[0]
+    first_model_line = printed_top.strip().splitlines()[2].split(None, 2)[2].strip()
+    assert first_model_line in page  # the printed top concepts of a species are in the page

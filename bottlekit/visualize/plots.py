@@ -592,7 +592,8 @@ def plot_metric_summary(
     ax.set_ylabel(plain_text(ylabel), fontsize=_LABEL_SIZE)
     ax.axhline(0.0, color="0.2", lw=0.6)
     ax.margins(y=0.12)
-    ax.legend(fontsize=_TICK_SIZE, frameon=False, loc="best")
+    # outside the axes, right of them: inside, "best" could still cover a bar's label
+    ax.legend(fontsize=_TICK_SIZE, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(plain_text(title), fontsize=_TITLE_SIZE)
     return fig

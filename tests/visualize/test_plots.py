@@ -250,6 +250,10 @@ def test_metric_summary_bar_heights_groups_and_gaps():
     np.testing.assert_allclose(centres.mean(0), ax.get_xticks())
     assert centres[0, 0] < centres[1, 0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["PCBM", "LaBo"]
+    # the legend sits right of the axes, so it can never cover a bar or its label
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1
     assert ax.get_title() == "t"
     # the value labels are the values
     texts = {t.get_text() for t in ax.texts}
