@@ -60,6 +60,9 @@ class CompressedInformationPlane(InformationPlane):
         Passed to :class:`~bottlekit.estimators.lossy_compression.AutoencoderCompressor`.
     refit : bool, default=False
         Refit each layer's compressor at every record.
+    x_compressor_options : dict, optional
+        Options of X's compressor (fitted once, so it can afford a longer training);
+        default: ``compressor_options``.
     discrete_y : bool, optional
     device : str or torch.device, optional
     batch_size : int, default=4096
@@ -89,6 +92,7 @@ class CompressedInformationPlane(InformationPlane):
         k: int = 5,
         compressor_options: dict | None = None,
         refit: bool = False,
+        x_compressor_options: dict | None = None,
         discrete_y: bool | None = None,
         device: Any = None,
         batch_size: int = 4096,
@@ -99,10 +103,12 @@ class CompressedInformationPlane(InformationPlane):
             raise ValueError(f"compressor: expected one of {COMPRESSORS}, got {compressor!r}")
         compress_dim = check_positive_int(compress_dim, "compress_dim")
         k = check_positive_int(k, "k")
-        if compressor_options is not None and not isinstance(compressor_options, dict):
-            raise TypeError(
-                f"compressor_options: expected a dict, got {type(compressor_options).__name__}"
-            )
+        for name, options in (
+            ("compressor_options", compressor_options),
+            ("x_compressor_options", x_compressor_options),
+        ):
+            if options is not None and not isinstance(options, dict):
+                raise TypeError(f"{name}: expected a dict, got {type(options).__name__}")
         X_arr = np.asarray(X, dtype=np.float32)
         if X_arr.ndim < 2:
             raise ValueError(f"X: expected shape (n, ...) with features, got {X_arr.shape}")
@@ -125,6 +131,9 @@ class CompressedInformationPlane(InformationPlane):
         self.compressor = compressor
         self.compressor_options = dict(compressor_options or {})
         self.refit = bool(refit)
+        self.x_compressor_options = (
+            self.compressor_options if x_compressor_options is None else dict(x_compressor_options)
+        )
         self.random_state = random_state
         self._rng = check_random_state(random_state)
         self._compressors: dict[str, Any] = {}
@@ -143,8 +152,9 @@ class CompressedInformationPlane(InformationPlane):
             return A.astype(np.float64)
         if refit or key not in self._compressors:
             seed = int(self._rng.integers(2**31 - 1))
+            options = self.x_compressor_options if key == "__X__" else self.compressor_options
             self._compressors[key] = make_compressor(
-                self.compressor, self.compress_dim, seed, **self.compressor_options
+                self.compressor, self.compress_dim, seed, **options
             ).fit(A)
         return self._compressors[key].transform(A)
 

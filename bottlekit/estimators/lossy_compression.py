@@ -87,6 +87,11 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     lr : float, default=3e-3
     batch_size : int, default=256
     code_noise : float, default=0.0
+    pca_first : int, optional
+        Project the inputs on their first ``pca_first`` principal components before the
+        autoencoder (for thousands of dimensions and few samples, where a dense
+        autoencoder trained on the raw inputs tends to saturate its sigmoid code into a
+        few binary values).
     random_state : int, numpy Generator or None, default=0
 
     Attributes
@@ -114,6 +119,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         lr: float = 3e-3,
         batch_size: int = 256,
         code_noise: float = 0.0,
+        pca_first: int | None = None,
         random_state=0,
     ) -> None:
         self.n_components = n_components
@@ -122,6 +128,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.batch_size = batch_size
         self.code_noise = code_noise
+        self.pca_first = pca_first
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -130,6 +137,8 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         check_positive_int(self.batch_size, "batch_size")
         _check_positive_float(self.lr, "lr")
         _check_nonnegative_float(self.code_noise, "code_noise")
+        if self.pca_first is not None:
+            check_positive_int(self.pca_first, "pca_first")
         hidden = self.hidden
         if isinstance(hidden, (int, np.integer)) or not all(
             isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden
@@ -154,6 +163,12 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self._check_params()
         A = as_2d_samples(X, "X", min_samples=2)
         self.n_features_in_ = A.shape[1]
+        self.pca_ = None
+        if self.pca_first is not None and self.pca_first < min(A.shape):
+            from sklearn.decomposition import PCA
+
+            self.pca_ = PCA(int(self.pca_first), random_state=0).fit(A)
+            A = self.pca_.transform(A)
         self.mean_ = A.mean(0)
         scale = safe_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -211,6 +226,8 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X must have {self.n_features_in_} columns like the fitted data, got {A.shape[1]}"
             )
+        if self.pca_ is not None:
+            A = self.pca_.transform(A)
         Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32))
         with torch.no_grad():
             return self.encoder_(Z).numpy().astype(np.float64)

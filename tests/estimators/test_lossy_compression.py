@@ -107,6 +107,8 @@ def test_bad_input_is_refused_with_a_clear_error():
         AutoencoderCompressor(hidden=(0,)).fit(X)
     with pytest.raises(ValueError, match="lr must be > 0"):
         AutoencoderCompressor(lr=0.0).fit(X)
+    with pytest.raises(ValueError, match="pca_first must be an integer >= 1"):
+        AutoencoderCompressor(pca_first=0).fit(X)
     with pytest.raises(ValueError, match="X must have 6 columns"):
         AutoencoderCompressor(epochs=1).fit(X).transform(X[:, :3])
     with pytest.raises(ValueError, match="dim must be even"):
@@ -159,3 +161,15 @@ def test_compressed_plane_rejects_bad_parameters():
         CompressedInformationPlane(net, ["0"], X, y[:-1])
     with pytest.raises(ValueError, match="not sub-modules"):
         CompressedInformationPlane(net, ["nope"], X, y)
+    with pytest.raises(TypeError, match="x_compressor_options: expected a dict"):
+        CompressedInformationPlane(net, ["0"], X, y, x_compressor_options=[("epochs", 3)])
+
+
+def test_autoencoder_after_a_pca_projection():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 50))
+    ae = AutoencoderCompressor(2, epochs=5, pca_first=3).fit(X)
+    assert ae.pca_.n_components == 3
+    codes = ae.transform(X)
+    assert codes.shape == (200, 2)
+    assert np.all((codes >= 0) & (codes <= 1))  # sigmoid code
