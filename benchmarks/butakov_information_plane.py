@@ -68,7 +68,7 @@ def _named(*pairs):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--noise", type=float, default=0.02, help="std of the layers' noise")
     parser.add_argument("--compressor", choices=("autoencoder", "pca"), default="pca")
     parser.add_argument("--dim", type=int, default=4, help="code dimension")
