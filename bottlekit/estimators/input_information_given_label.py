@@ -17,7 +17,10 @@ number of classes, not on the number of parameters. (Their earlier bounds scaled
 exponentially in :math:`I(X;Z)`; conditioning on Y makes the dependence linear.)
 
 For a deterministic layer and continuous X, :math:`I(X;Z\mid Y)` is infinite; the paper
-measures it on a *stochastic* encoder :math:`p(z\mid x) = N(\mu(x), \operatorname{diag}
+measures it on the last hidden layer of a *stochastic* encoder (the layer the linear
+classifier reads; their deterministic-network variant instead bins each layer and takes
+the plug-in :math:`H(\tilde Z\mid Y=c)` per class, ``est_MI_binning_cond``; bottlekit's
+binned estimators cover that case), :math:`p(z\mid x) = N(\mu(x), \operatorname{diag}
 \sigma(x)^2)` (``StochasticMLP`` in ``xu-ji/information-bottleneck``). Two estimators:
 
 :func:`gaussian_encoder_conditional_mi` — the reference code's (``est_MI_cond`` with
