@@ -29,31 +29,43 @@ from .cauchy_schwarz import (
     cs_qmi_torch,
     gaussian_cs_divergence,
 )
+from .compressed_information_plane import CompressedInformationPlane
 from .conditional import (
     GaussianConditionalMutualInformation,
     KSGConditionalMutualInformation,
     PluginConditionalMutualInformation,
 )
 from .gaussian import GaussianEntropy, GaussianMutualInformation, gaussian_mi_from_correlations
+from .gaussian_noise_layer import GaussianNoise
 from .hsic import HSICResult, hsic
 from .independence import MIPermutationResult, mi_permutation_test
 from .information_plane import InformationPlane, binned_information
+from .input_information_given_label import (
+    encoder_conditional_mi_ksg,
+    gaussian_encoder_conditional_mi,
+)
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
 from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
 from .ksg import KSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation
+from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
 from .neural import NeuralMutualInformation
 from .renyi import RenyiEntropy, RenyiMutualInformation
+from .synthetic_images import gaussian_blob_images
 
 __all__ = [
     "CMI_METHODS",
     "MI_METHODS",
+    "AutoencoderCompressor",
     "BinnedEntropy",
     "BinnedMutualInformation",
+    "CompressedInformationPlane",
+    "CompressedMutualInformation",
     "DiscreteContinuousMutualInformation",
     "GaussianConditionalMutualInformation",
     "GaussianEntropy",
     "GaussianMutualInformation",
+    "GaussianNoise",
     "HSICResult",
     "InformationPlane",
     "KSGConditionalMutualInformation",
@@ -73,8 +85,11 @@ __all__ = [
     "cs_divergence_torch",
     "cs_qmi",
     "cs_qmi_torch",
+    "encoder_conditional_mi_ksg",
     "entropy",
+    "gaussian_blob_images",
     "gaussian_cs_divergence",
+    "gaussian_encoder_conditional_mi",
     "gaussian_mi_from_correlations",
     "gaussian_rowsums",
     "gaussian_rowsums_torch",

@@ -1,0 +1,175 @@
+r"""Information plane of a stochastic network, by lossy compression (Butakov et al. 2024).
+
+:class:`CompressedInformationPlane` is an :class:`~bottlekit.estimators.InformationPlane`
+whose two coordinates are measured the way Butakov et al. (ICLR 2024) measure them:
+
+1. the layer is made stochastic, :math:`T_\sigma = T + \sigma Z` with
+   :math:`Z \sim N(0, I)` drawn afresh at every record (``noise_std`` = :math:`\sigma`,
+   in the layer's own units), so that :math:`I(X;T_\sigma)` is finite (Goldfeld et al.
+   2019). Put :class:`~bottlekit.estimators.GaussianNoise` layers in the network itself
+   to train it stochastic too, as the paper does; ``noise_std`` then adds nothing
+   unless it is > 0;
+2. X and each layer are compressed to ``compress_dim`` dimensions by an autoencoder
+   trained on their samples (``compressor="autoencoder"``) or by PCA (``"pca"``); each
+   compressor is fitted at the first record and kept, so that records are comparable;
+3. :math:`I(X;T)` is the KSG estimate on the codes, :math:`I(T;Y)` the Ross
+   discrete-continuous estimate for labels (KSG otherwise).
+
+Values are in bits, like the parent class. The parent's ``estimator="ksg"`` (PCA
+projection of the deterministic layer, no noise) is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_positive_int, check_random_state
+from .information_plane import InformationPlane
+from .lossy_compression import COMPRESSORS, _check_nonnegative_float, make_compressor
+
+__all__ = ["CompressedInformationPlane"]
+
+_LN2 = np.log(2.0)
+
+
+class CompressedInformationPlane(InformationPlane):
+    """Track :math:`I(X;T)` and :math:`I(T;Y)` of noisy, compressed layers (bits).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layers : sequence of str
+        Sub-module names whose outputs are tracked.
+    X : array-like of shape (n, ...)
+        Probe inputs (images are flattened for the compressor of X; the model gets
+        them in their own shape).
+    y : array-like of shape (n,)
+        Labels (or real targets with ``discrete_y=False``).
+    noise_std : float, default=0.1
+        Standard deviation of the Gaussian noise added to each tracked layer's output
+        before estimation (0: none, e.g. when the network has its own noise layers).
+    compressor : {"autoencoder", "pca"}, default="autoencoder"
+    compress_dim : int, default=4
+        Code dimension of X and of each layer.
+    k : int, default=5
+        Neighbours of the k-NN estimators.
+    compressor_options : dict, optional
+        Passed to :class:`~bottlekit.estimators.lossy_compression.AutoencoderCompressor`.
+    refit : bool, default=False
+        Refit each layer's compressor at every record.
+    x_compressor_options : dict, optional
+        Options of X's compressor (fitted once, so it can afford a longer training);
+        default: ``compressor_options``.
+    discrete_y : bool, optional
+    device : str or torch.device, optional
+    batch_size : int, default=4096
+    random_state : int, numpy Generator or None, default=0
+
+    Examples
+    --------
+    >>> import torch, numpy as np
+    >>> net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((300, 6)).astype(np.float32); y = (X[:, 0] > 0).astype(int)
+    >>> plane = CompressedInformationPlane(net, ["1"], X, y, compressor="pca", compress_dim=2)
+    >>> plane.record(epoch=0)
+    >>> bool(0 < plane.i_ty["1"][0] <= 1.05)   # at most H(Y) = 1 bit, up to estimation error
+    True
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        layers: Sequence[str],
+        X: Any,
+        y: Any,
+        noise_std: float = 0.1,
+        compressor: str = "autoencoder",
+        compress_dim: int = 4,
+        k: int = 5,
+        compressor_options: dict | None = None,
+        refit: bool = False,
+        x_compressor_options: dict | None = None,
+        discrete_y: bool | None = None,
+        device: Any = None,
+        batch_size: int = 4096,
+        random_state=0,
+    ) -> None:
+        noise_std = _check_nonnegative_float(noise_std, "noise_std")
+        if compressor not in COMPRESSORS:
+            raise ValueError(f"compressor: expected one of {COMPRESSORS}, got {compressor!r}")
+        compress_dim = check_positive_int(compress_dim, "compress_dim")
+        k = check_positive_int(k, "k")
+        for name, options in (
+            ("compressor_options", compressor_options),
+            ("x_compressor_options", x_compressor_options),
+        ):
+            if options is not None and not isinstance(options, dict):
+                raise TypeError(f"{name}: expected a dict, got {type(options).__name__}")
+        X_arr = np.asarray(X, dtype=np.float32)
+        if X_arr.ndim < 2:
+            raise ValueError(f"X: expected shape (n, ...) with features, got {X_arr.shape}")
+        self.input_shape = X_arr.shape[1:]
+        flat = X_arr.reshape(len(X_arr), -1)
+        super().__init__(
+            model,
+            layers,
+            flat,
+            y,
+            estimator="ksg",
+            compress_dim=compress_dim,
+            k=k,
+            discrete_y=discrete_y,
+            device=device,
+            batch_size=batch_size,
+        )
+        self.estimator = "compressed_ksg"
+        self.noise_std = noise_std
+        self.compressor = compressor
+        self.compressor_options = dict(compressor_options or {})
+        self.refit = bool(refit)
+        self.x_compressor_options = (
+            self.compressor_options if x_compressor_options is None else dict(x_compressor_options)
+        )
+        self.random_state = random_state
+        self._rng = check_random_state(random_state)
+        self._compressors: dict[str, Any] = {}
+
+    def activations(self) -> dict[str, np.ndarray]:
+        """Each tracked layer's output on the probe set (n × units), before the noise."""
+        flat = self.X
+        self.X = flat.reshape((len(flat), *self.input_shape))
+        try:
+            return super().activations()
+        finally:
+            self.X = flat
+
+    def _codes(self, key: str, A: np.ndarray, refit: bool = False) -> np.ndarray:
+        if A.shape[1] <= self.compress_dim:
+            return A.astype(np.float64)
+        if refit or key not in self._compressors:
+            seed = int(self._rng.integers(2**31 - 1))
+            options = self.x_compressor_options if key == "__X__" else self.compressor_options
+            self._compressors[key] = make_compressor(
+                self.compressor, self.compress_dim, seed, **options
+            ).fit(A)
+        return self._compressors[key].transform(A)
+
+    def _pair(self, name: str, T: np.ndarray) -> tuple[float, float]:
+        from bottlekit.estimators import mutual_information
+
+        if self._probe is None:
+            self._probe = {"x": self._codes("__X__", self.X), "y": self.y}
+        if self.noise_std > 0:
+            T = T + self.noise_std * self._rng.standard_normal(T.shape)
+        Tc = self._codes(name, T, refit=self.refit)
+        seed = int(self._rng.integers(2**31 - 1))
+        i_xt = mutual_information(
+            self._probe["x"], Tc, method="ksg", k=self.k, base=2, random_state=seed
+        )
+        method = "ksg_discrete" if self.discrete_y else "ksg"
+        i_ty = mutual_information(Tc, self.y, method=method, k=self.k, base=2, random_state=seed)
+        return max(float(i_xt), 0.0), max(float(i_ty), 0.0)
