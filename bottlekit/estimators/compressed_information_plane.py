@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_positive_int, check_random_state
+from bottlekit._checks import check_positive_int
+
+from ._validation import check_random_state
 from .information_plane import InformationPlane
 from .lossy_compression import COMPRESSORS, _check_nonnegative_float, make_compressor
 

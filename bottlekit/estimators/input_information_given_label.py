@@ -47,7 +47,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ._validation import as_2d_samples, check_positive_int, check_random_state
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples, check_random_state
 from .conditional import as_discrete
 
 __all__ = ["encoder_conditional_mi_ksg", "gaussian_encoder_conditional_mi"]

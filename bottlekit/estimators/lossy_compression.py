@@ -32,8 +32,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from bottlekit._checks import check_positive_int
+
 from ._scaling import safe_std
-from ._validation import as_2d_samples, check_positive_int, check_random_state
+from ._validation import as_2d_samples, check_random_state
 
 __all__ = [
     "COMPRESSORS",

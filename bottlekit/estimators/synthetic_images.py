@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from ._validation import check_positive_int, check_random_state
+from bottlekit._checks import check_positive_int
+
+from ._validation import check_random_state
 
 __all__ = ["blob_images", "gaussian_blob_images"]
 

@@ -23,8 +23,10 @@ from sklearn.utils.estimator_checks import (
 import bottlekit.estimators as est
 
 ESTIMATORS = [
+    est.AutoencoderCompressor,
     est.BinnedEntropy,
     est.BinnedMutualInformation,
+    est.CompressedMutualInformation,
     est.DiscreteContinuousMutualInformation,
     est.GaussianConditionalMutualInformation,
     est.GaussianEntropy,
@@ -45,7 +47,14 @@ SKLEARN_CHECKS = [
 ]
 # A non-default value per parameter, of the type the parameter takes.
 NON_DEFAULTS = {
-    "k": 5,
+    "k": (5, 3),  # whichever is not the default
+    "compressor": ("pca", "autoencoder"),
+    "n_components": 3,
+    "compressor_options": {"epochs": 5},
+    "epochs": 10,
+    "lr": 0.01,
+    "code_noise": 0.1,
+    "pca_first": 32,
     "algorithm": 2,
     "tree": "ball",
     "standardize": False,
