@@ -525,3 +525,21 @@ def test_cli_writes_the_report(backbone, heads, audits, tmp_path, capsys):
     assert saved["concept_names"] == audits["biased"].concept_names  # the given bank
     with pytest.raises(SystemExit):
         parser.parse_args(["audit", "--backbone", "world-tiny", "--world", "test", "--out", "x"])
+
+
+def test_information_section_of_the_audit(audits, backbone, heads, worlds):
+    info = audits["biased"].information
+    assert set(info) == {"concept_information", "leakage", "completeness", "nec", "interventions"}
+    assert info["leakage"]["conditioning"] in ("pattern", "jitter")
+    assert len(info["concept_information"]["per_concept"]) == len(audits["biased"].concept_names)
+    assert info["nec"]["max_nonzero_per_class"][info["nec"]["levels"].index(5)] >= 5
+    assert info["interventions"]["values"] == "ground truth"
+    assert set(info["interventions"]["accuracy"]) == {"random", "uncertainty", "coop"}
+    assert "information" in audits["biased"].to_dict()
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    bank = audits["biased"].concept_model.concepts
+    quick = audit(clf, worlds["audit"], bank, n_examples=0, n_location_images=0, information=False)
+    assert quick.information is None
+    assert 'id="information"' in render_report(quick)
+    with pytest.raises(TypeError, match="information: expected True or False"):
+        audit(clf, worlds["audit"], bank, information="yes")

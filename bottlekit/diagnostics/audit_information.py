@@ -1,0 +1,116 @@
+"""The audit's "information" section: faithfulness metrics of the concept model.
+
+Computed on the audit's own split (CAVs and surrogate fitted on the *fit* images, metrics
+on the *evaluation* images) with :mod:`bottlekit.diagnostics.faithfulness`:
+per-concept information, leakage, completeness, accuracy at a controlled number of
+effective concepts (truncation of the head, the fast variant; see
+:func:`~bottlekit.diagnostics.faithfulness.prune_to_nec`) and intervention curves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NEC_LEVELS", "information_section"]
+
+#: NEC levels of the audit (VLG-CBM reports NEC = 5 and a sweep).
+NEC_LEVELS = (1, 2, 5, 10, 20)
+
+
+def information_section(
+    model: Any,
+    F_all: np.ndarray,
+    data: Any,
+    fit_idx: np.ndarray,
+    eval_idx: np.ndarray,
+    notes: list[str],
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Faithfulness metrics of ``model`` (the audited CBM or the surrogate) as plain dicts.
+
+    Parameters
+    ----------
+    model : fitted BaseConceptBottleneck
+    F_all : array (n, d)
+        Features (embeddings) of every image of ``data``.
+    data : ConceptDataset
+    fit_idx, eval_idx : int arrays
+        The audit's split.
+    notes : list of str
+        Receives what could not be computed and why.
+    random_state : int
+
+    Returns
+    -------
+    dict
+        ``concept_information``, ``leakage`` (None without concept labels),
+        ``completeness``, ``nec``, ``interventions``.
+    """
+    from bottlekit.diagnostics.faithfulness import (
+        accuracy_at_nec,
+        concept_completeness,
+        concept_information,
+        concept_leakage,
+        intervention_curves,
+    )
+
+    if len(fit_idx) == 0:  # a CBM audited on its own concepts: every image is evaluated
+        fit_idx = eval_idx
+        notes.append(
+            "information: no fit images (the model is its own surrogate); completeness, NEC "
+            "and intervention values are fitted on the evaluation images themselves"
+        )
+    fit, ev = data.subset(fit_idx), data.subset(eval_idx)
+    F_fit, F_ev = F_all[fit_idx], F_all[eval_idx]
+    out: dict[str, Any] = dict.fromkeys(
+        ("concept_information", "leakage", "completeness", "nec", "interventions")
+    )
+
+    def attempt(key: str, compute) -> Any:
+        try:
+            return compute()
+        except ValueError as exc:  # too few images per class or concept, constant columns
+            notes.append(f"information: {key} skipped ({exc})")
+            return None
+
+    info = attempt(
+        "concept information",
+        lambda: concept_information(model, F_ev, ev, random_state=random_state),
+    )
+    out["concept_information"] = None if info is None else info.to_dict()
+    labelled = data.concept_labels is not None and any(
+        c in set(data.concept_names) for c in model.concept_names_
+    )
+    if labelled:
+        leak = attempt(
+            "leakage", lambda: concept_leakage(model, F_ev, ev, random_state=random_state)
+        )
+        if leak is not None:
+            out["leakage"] = leak.to_dict()
+            notes.extend(f"information: {n}" for n in leak.notes)
+    else:
+        notes.append("information: leakage skipped, no concept labels for the model's concepts")
+    comp = attempt(
+        "completeness",
+        lambda: concept_completeness(model, F_fit, fit, F_ev, ev, random_state=random_state),
+    )
+    out["completeness"] = None if comp is None else comp.to_dict()
+    k = len(model.concept_names_)
+    levels = sorted({min(v, k) for v in NEC_LEVELS})
+    nec = attempt(
+        "NEC",
+        lambda: accuracy_at_nec(
+            model, F_fit, fit, {"evaluation": (F_ev, ev)}, levels, method="truncate"
+        ),
+    )
+    out["nec"] = None if nec is None else nec.to_dict()
+    curves = attempt(
+        "interventions",
+        lambda: intervention_curves(model, F_fit, fit, F_ev, ev, random_state=random_state),
+    )
+    if curves is not None:
+        out["interventions"] = curves.to_dict()
+        notes.extend(f"interventions: {n}" for n in curves.notes)
+    return out
