@@ -251,6 +251,26 @@ def test_cost_aware_policy_asks_for_cheap_concepts_first(intervention_setup):
     assert curves.cost["coop"][3] == 12.0
 
 
+def test_corrections_protocol_only_replaces_wrong_concepts(intervention_setup):
+    cbm, X, _, y, ds = intervention_setup
+    tr, ev = ds.subset(range(400)), ds.subset(range(400, 800))
+    full = intervention_curves(cbm, X[:400], tr, X[400:], ev, policies="uncertainty")
+    fix = intervention_curves(
+        cbm, X[:400], tr, X[400:], ev, policies="uncertainty", protocol="corrections"
+    )
+    assert fix.protocol == "corrections"
+    # correcting every wrong concept: each concept is then on the right side of the
+    # midpoint, which for this head is as good as all true values up to a few images
+    assert fix.accuracy["uncertainty"][-1] >= full.accuracy["uncertainty"][0]
+    assert fix.accuracy["uncertainty"][-1] == pytest.approx(
+        full.accuracy["uncertainty"][-1], abs=0.1
+    )
+    with pytest.raises(ValueError, match="'corrections' needs concept labels"):
+        intervention_curves(cbm, X, _dataset(y), X, _dataset(y), protocol="corrections")
+    with pytest.raises(ValueError, match="protocol: expected"):
+        intervention_curves(cbm, X, ds, X, ds, protocol="some")
+
+
 def test_interventions_fall_back_to_class_conditional_values(intervention_setup):
     cbm, X, _, y, _ = intervention_setup
     ds = _dataset(y)

@@ -33,7 +33,12 @@ Policies (:math:`u_{ij}` uncertainty of concept :math:`j` on image :math:`i`, in
   standard deviation. Simplification: the order is fixed from the initial prediction
   (CooP re-scores after every answer).
 
-The curves report accuracy and the mean cumulative cost against :math:`m`.
+Protocols: ``"all"`` replaces each chosen concept (Koh et al. 2020); ``"corrections"``
+replaces it only where the model got it wrong (its activation on the wrong side of the
+midpoint :math:`m_j`), as an expert correcting a prediction would (the convention of
+:func:`bottlekit.app.cbm_study.intervention_curve`; needs concept labels). The curves
+report accuracy and the mean cumulative cost (of the concepts asked about) against
+:math:`m`.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class InterventionCurves:
         Per policy, mean cumulative cost per image at each step.
     values : str
         ``"ground truth"`` or ``"class-conditional"``.
+    protocol : str
+        ``"all"`` or ``"corrections"``.
     concept_names : list of str
         The concepts that can be intervened on.
     """
@@ -78,6 +85,7 @@ class InterventionCurves:
     cost: dict[str, list[float]]
     values: str
     concept_names: list[str]
+    protocol: str = "all"
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +95,7 @@ class InterventionCurves:
             "accuracy": {p: list(v) for p, v in self.accuracy.items()},
             "cost": {p: list(v) for p, v in self.cost.items()},
             "values": self.values,
+            "protocol": self.protocol,
             "concept_names": list(self.concept_names),
             "notes": list(self.notes),
         }
@@ -123,6 +132,7 @@ def intervention_curves(
     steps: Any = None,
     costs: Any = None,
     coop_weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    protocol: str = "all",
     random_state: int = 0,
 ) -> InterventionCurves:
     r"""Accuracy vs number of intervened concepts, for each intervention policy.
@@ -147,6 +157,9 @@ def intervention_curves(
         Cost of acquiring each concept (default 1 each).
     coop_weights : (alpha, beta, gamma), default (1, 1, 1)
         Weights of uncertainty, importance and cost in the ``"coop"`` score.
+    protocol : {"all", "corrections"}, default "all"
+        Replace every chosen concept, or only those the model got wrong (ground truth
+        only).
     random_state : int, default 0
 
     Returns
@@ -187,6 +200,8 @@ def intervention_curves(
         raise ValueError(
             f"coop_weights: expected three numbers >= 0 (alpha, beta, gamma), got {coop_weights!r}"
         )
+    if protocol not in ("all", "corrections"):
+        raise ValueError(f"protocol: expected 'all' or 'corrections', got {protocol!r}")
     names = list(model.concept_names_)
     K = len(names)
     cost_all = _check_costs(costs, names, K)
@@ -226,9 +241,15 @@ def intervention_curves(
             off = np.where(np.isnan(off), a.mean(0), off)
         target = np.where(L_ev == 1, on, off)
         mid, gap = (on + off) / 2, np.abs(on - off) / 2
+        wrong = (np.sign(on - off) * (A[:, cols] - mid) > 0) != (L_ev == 1)
         if len(cols) < K:
             notes.append(f"{K - len(cols)} concepts have no labels and are never intervened on")
     else:
+        if protocol == "corrections":
+            raise ValueError(
+                "protocol: 'corrections' needs concept labels in train and evaluation (which "
+                "concepts are wrong); these datasets have none for the model's concepts"
+            )
         values = "class-conditional"
         cols = np.arange(K)
         classes = np.unique(y_tr)
@@ -276,7 +297,10 @@ def intervention_curves(
         for m in steps:
             V = np.full(A.shape, np.nan)
             chosen = order[:, :m]
-            V[rows, cols[chosen]] = target[rows, chosen]
+            new = target[rows, chosen]
+            if protocol == "corrections":
+                new = np.where(wrong[rows, chosen], new, np.nan)
+            V[rows, cols[chosen]] = new
             out = model.intervene(X_eval, V, scale="raw")
             acc[p].append(float(np.mean(out == y)))
             spent[p].append(float(cost[chosen].sum(1).mean()) if m else 0.0)
@@ -286,5 +310,6 @@ def intervention_curves(
         cost=spent,
         values=values,
         concept_names=[names[j] for j in cols],
+        protocol=protocol,
         notes=notes,
     )
