@@ -454,7 +454,10 @@ def _information(result: Any) -> str:
     ci = info["concept_information"]
     cards = []
     if leak is not None:
-        cards.append(_card("leakage I(\u0108; Y | C), nats", leak["total"]))
+        cards.append(_card("leakage I(\u0108; Y | C), k-NN, nats", leak["total"]))
+        if leak.get("classifier_total") is not None:
+            cards.append(_card("leakage, classifier form, nats", leak["classifier_total"]))
+            cards.append(_card("its ceiling H(Y | C), nats", leak["entropy_given_concepts"]))
     if comp is not None:
         cards.append(_card("completeness \u03b7 (Yeh et al. 2020)", comp["completeness"]))
         cards.append(_card("\u03b7 of random directions", comp["random_completeness"]))
