@@ -536,6 +536,11 @@ def test_information_section_of_the_audit(audits, backbone, heads, worlds):
     assert info["interventions"]["values"] == "ground truth"
     assert set(info["interventions"]["accuracy"]) == {"random", "uncertainty", "coop"}
     assert "information" in audits["biased"].to_dict()
+    assert info["leakage"]["classifier_total"] <= info["leakage"]["entropy_given_concepts"] + 0.05
+    html = render_report(audits["biased"])
+    section = html.split('<section id="information">')[1].split("</section>")[0]
+    assert section.count("<img") == 3  # information, interventions, NEC
+    assert "leakage" in section and "NEC = 5" in section
     clf = BackboneLinearClassifier(backbone, *heads["biased"])
     bank = audits["biased"].concept_model.concepts
     quick = audit(clf, worlds["audit"], bank, n_examples=0, n_location_images=0, information=False)
