@@ -435,6 +435,9 @@ def _curves_figure(x_by: dict[str, list[float]], y_by: dict[str, list[float]], x
     for i, (name, ys) in enumerate(y_by.items()):
         color = CATEGORY_COLORS[i % len(CATEGORY_COLORS)]
         ax.plot(x_by[name], ys, marker="o", color=color, label=plain_text(name))
+    xs = sorted({float(x) for values in x_by.values() for x in values})
+    if len(xs) <= 12:
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel("accuracy", fontsize=9)
     ax.tick_params(labelsize=8)
