@@ -90,13 +90,15 @@ def information_section(
         if leak is not None:
             out["leakage"] = leak.to_dict()
             notes.extend(f"information: {n}" for n in leak.notes)
-            # the variational form and its ceiling H(Y | C), robust where k-NN is biased
-            clf = attempt(
-                "leakage (classifier)",
-                lambda: concept_leakage(
-                    model, F_ev, ev, method="classifier", random_state=random_state
-                ),
-            )
+            # the variational form and its ceiling H(Y | C), next to a k-NN estimate
+            clf = leak
+            if leak.method != "classifier":
+                clf = attempt(
+                    "leakage (classifier)",
+                    lambda: concept_leakage(
+                        model, F_ev, ev, method="classifier", random_state=random_state
+                    ),
+                )
             if clf is not None:
                 out["leakage"]["classifier_total"] = clf.total
                 out["leakage"]["entropy_given_concepts"] = clf.entropy_given_concepts

@@ -457,7 +457,8 @@ def _information(result: Any) -> str:
     ci = info["concept_information"]
     cards = []
     if leak is not None:
-        cards.append(_card("leakage I(\u0108; Y | C), k-NN, nats", leak["total"]))
+        if leak["method"] == "ksg":
+            cards.append(_card("leakage I(\u0108; Y | C), k-NN, nats", leak["total"]))
         if leak.get("classifier_total") is not None:
             cards.append(_card("leakage, classifier form, nats", leak["classifier_total"]))
             cards.append(_card("its ceiling H(Y | C), nats", leak["entropy_given_concepts"]))
@@ -471,12 +472,19 @@ def _information(result: Any) -> str:
     text = (
         "<p>Measured on the evaluation images. <b>Leakage</b> I(Ĉ; Y | C): label "
         "information the concept activations carry beyond the true concepts (Mahinpei et "
-        "al. 2021; Havasi et al. 2022), k-NN conditional mutual information"
+        "al. 2021; Havasi et al. 2022)"
     )
-    if leak is not None:
+    if leak is not None and leak["method"] == "ksg":
         text += (
-            f" with the true concepts entering by {_e(leak['conditioning'])} "
-            f"({leak['n_patterns']} concept patterns)"
+            ", k-NN conditional mutual information with the true concepts entering by "
+            f"{_e(leak['conditioning'])} ({leak['n_patterns']} concept patterns), and the "
+            "classifier form H(Y | C) &minus; H(Y | C, \u0108)"
+        )
+    elif leak is not None:
+        text += (
+            ", the classifier form H(Y | C) &minus; H(Y | C, \u0108) from cross-validated "
+            f"log-losses (the {leak['n_patterns']} concept patterns repeat too rarely to "
+            "condition a k-NN estimate on them)"
         )
     text += (
         ". <b>Completeness</b> η = (accuracy from the concepts &minus; chance) / "

@@ -530,7 +530,7 @@ def test_cli_writes_the_report(backbone, heads, audits, tmp_path, capsys):
 def test_information_section_of_the_audit(audits, backbone, heads, worlds):
     info = audits["biased"].information
     assert set(info) == {"concept_information", "leakage", "completeness", "nec", "interventions"}
-    assert info["leakage"]["conditioning"] in ("pattern", "jitter")
+    assert info["leakage"]["method"] == "classifier"  # the world's patterns are too rare
     assert len(info["concept_information"]["per_concept"]) == len(audits["biased"].concept_names)
     assert info["nec"]["max_nonzero_per_class"][info["nec"]["levels"].index(5)] >= 5
     assert info["interventions"]["values"] == "ground truth"

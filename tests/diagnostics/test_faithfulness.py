@@ -93,7 +93,7 @@ def test_per_concept_leakage_points_at_the_leaky_concepts(concepts_world):
 def test_jitter_conditioning_is_chosen_when_patterns_are_rare(concepts_world):
     w = concepts_world
     res = concept_leakage(w["leaky"], w["X"], w["data"], conditioning="auto", min_coverage=1.0)
-    assert res.conditioning == "pattern"  # every pattern is frequent here
+    assert res.method == "ksg" and res.conditioning == "pattern"  # every pattern is frequent
     rng = np.random.default_rng(1)
     n = 300
     C = rng.integers(0, 2, (n, 12))  # 4,096 patterns for 300 images
@@ -101,8 +101,12 @@ def test_jitter_conditioning_is_chosen_when_patterns_are_rare(concepts_world):
     X = C + 0.3 * rng.standard_normal((n, 12))
     names = [f"c{j}" for j in range(12)]
     cbm = PosthocCBM(_cav_bank(names, np.eye(12)), lam=1e-3, random_state=0).fit(X, y)
-    res = concept_leakage(cbm, X, _dataset(y, C, names))
+    res = concept_leakage(cbm, X, _dataset(y, C, names), method="ksg")
     assert res.conditioning == "jitter" and res.coverage < 0.5
+    # method="auto" then prefers the classifier form (k-NN with jitter is biased)
+    auto = concept_leakage(cbm, X, _dataset(y, C, names))
+    assert auto.method == auto.conditioning == "classifier"
+    assert auto.entropy_given_concepts is not None
     with pytest.raises(ValueError, match="conditioning='pattern'"):
         concept_leakage(cbm, X, _dataset(y, C, names), conditioning="pattern", k=50)
 

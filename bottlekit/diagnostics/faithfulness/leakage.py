@@ -33,7 +33,7 @@ from bottlekit.diagnostics.faithfulness._inputs import (
 
 __all__ = ["LeakageResult", "concept_leakage"]
 
-METHODS = ("ksg", "classifier")
+METHODS = ("auto", "ksg", "classifier")
 CONDITIONINGS = ("auto", "pattern", "jitter")
 
 
@@ -113,7 +113,7 @@ def concept_leakage(
     X: Any,
     dataset: Any,
     *,
-    method: str = "ksg",
+    method: str = "auto",
     conditioning: str = "auto",
     k: int = 3,
     min_coverage: float = 0.8,
@@ -160,6 +160,11 @@ def concept_leakage(
     read -0.011 (no leakage) and 0.092 (label appended); it is biased slightly downwards
     (the larger model overfits more).
 
+    ``method="auto"`` (default) follows these measurements: the k-NN estimate with
+    pattern conditioning where the patterns repeat (``conditioning="auto"`` and at least
+    ``min_coverage`` of the images in usable patterns), else the classifier form. An
+    explicit ``conditioning="jitter"`` or ``"pattern"`` always uses k-NN.
+
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
@@ -168,7 +173,7 @@ def concept_leakage(
         Embeddings of ``dataset``'s images, in order.
     dataset : ConceptDataset
         Labels and ``concept_labels`` (required); concepts are matched by name.
-    method : {"ksg", "classifier"}, default "ksg"
+    method : {"auto", "ksg", "classifier"}, default "auto"
     conditioning : {"auto", "pattern", "jitter"}, default "auto"
         How :math:`C` enters the k-NN total (see above).
     k : int, default 3
@@ -197,8 +202,8 @@ def concept_leakage(
     >>> ds = ConceptDataset(np.zeros((600, 8, 8, 3), np.uint8), labels=y,
     ...                     concept_names=["a", "b"], concept_labels=C)
     >>> res = concept_leakage(cbm, X, ds, conditioning="pattern")
-    >>> res.conditioning, bool(abs(res.total) < 0.05)      # concepts independent of y
-    ('pattern', True)
+    >>> res.method, res.conditioning, bool(abs(res.total) < 0.05)   # independent of y
+    ('ksg', 'pattern', True)
     """
     from bottlekit.estimators import conditional_mutual_information
 
@@ -236,6 +241,14 @@ def concept_leakage(
             notes.append(f"leakage of {model.concept_names_[m]!r} not estimated: {exc}")
 
     entropy_given = None
+    if method == "auto":
+        use_knn = conditioning != "auto" or coverage >= min_coverage
+        method = "ksg" if use_knn else "classifier"
+        if not use_knn:
+            notes.append(
+                f"only {100 * coverage:.0f}% of the images lie in concept patterns frequent "
+                "enough to condition on; the classifier form was used"
+            )
     if method == "classifier":
         chosen = "classifier"
         entropy_given = _cross_entropy(C.astype(np.float64), y, folds, random_state)
