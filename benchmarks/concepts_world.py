@@ -8,7 +8,7 @@ Three measurements with the shipped ``world-tiny`` CLIP (``bottlekit/world/weigh
 (b) the same for a ``from_examples`` bank of concept activation vectors (linear SVMs as in
     Post-hoc CBM) trained on train-split embeddings and concept labels, with PCBM's 50
     positives + 50 negatives per concept and with every train image (balanced);
-(c) ``retrieve(world.class_names, world.corpus)`` offline (extractive, no LLM): precision
+(c) ``retrieve(None, world.class_names, world.corpus)`` offline (extractive, no LLM): precision
     and recall of the concepts found for each species against its true attributes, and
     the number of returned concepts that come from distractor (natural-history) facts,
     from documents about species that are not in the dataset, or are not world concepts.
@@ -106,10 +106,10 @@ def detection(args, bk) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             bank = from_examples(
+                bk.id,
                 x_train,
                 train.concept_labels,
                 names,
-                backbone_id=bk.id,
                 max_examples=m,
                 random_state=args.seed,
             )
@@ -211,7 +211,7 @@ def retrieval(args, world) -> None:
     extra = sorted({s for s in world.corpus_subjects if s} - set(world.class_names))
     history = sum(d.startswith("Natural history") for d in world.corpus)
     print(
-        f"\n### (c) retrieve(world.class_names, world.corpus), offline extractive\n\n"
+        f"\n### (c) retrieve(None, world.class_names, world.corpus), offline extractive\n\n"
         f"corpus: {len(world.corpus)} documents; {history} natural-history documents "
         f"(distractor facts: nests, eggs, calls, lifespan, folklore); documents about "
         f"{len(extra)} species not in the dataset ({', '.join(extra)}).\n"
@@ -230,7 +230,9 @@ def retrieval(args, world) -> None:
     for cname, corpus in corpora.items():
         for ename, encoder in encoders.items():
             t0 = time.perf_counter()
-            cands = retrieve(world.class_names, corpus, sentence_encoder=encoder, progress=False)
+            cands = retrieve(
+                None, world.class_names, corpus, sentence_encoder=encoder, progress=False
+            )
             secs = time.perf_counter() - t0
             results[f"{cname}, {ename}"] = (retrieval_scores(world, cands), secs)
 

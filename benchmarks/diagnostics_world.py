@@ -153,7 +153,7 @@ def existence_table(bk, bank, n_train: int, test, seed: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cav = from_examples(
-            X_train, train.concept_labels, train.concept_names, backbone=bk, random_state=seed
+            bk, X_train, train.concept_labels, train.concept_names, random_state=seed
         )
     print(
         f"\n(b) Concept existence of PosthocCBM's top-k concepts on {len(test.images)} test "

@@ -301,9 +301,7 @@ def main() -> None:
         f"({time.perf_counter() - t0:.1f} s with the cache)"
     )
     banks = {
-        "CAV": from_examples(
-            data[0][0], train.concept_labels, train.concept_names, backbone_id=bk.id
-        ),
+        "CAV": from_examples(bk.id, data[0][0], train.concept_labels, train.concept_names),
         "text": from_text(bk, train.concept_names),
     }
     print(f"banks: {', '.join(f'{k} ({len(b)} concepts)' for k, b in banks.items())}")

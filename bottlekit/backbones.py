@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
+import pickle
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +125,36 @@ def _offline() -> bool:
     return flag.strip().lower() in {"1", "true", "yes", "on"}
 
 
+@functools.lru_cache(maxsize=16)
+def _unreachable(host: str, port: int = 443, timeout: float = 3.0) -> str | None:
+    """Why ``host`` cannot be reached (DNS or TCP), or None; asked once per process.
+
+    A download library retries an unreachable hub for a minute or more, printing a warning
+    per attempt; one short probe lets an offline machine fail at once with the real cause.
+    Behind a proxy (``HTTPS_PROXY``) the probe is skipped: only the proxy knows.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+
+
+def _download_hosts(name: str, tag: str) -> list[str]:
+    from urllib.parse import urlparse
+
+    hosts = []
+    for kind, loc in _tag_candidates(open_clip.get_pretrained_cfg(name, tag)):
+        if kind == "hf":
+            endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+            hosts.append(urlparse(endpoint).hostname or "huggingface.co")
+        elif kind == "url":
+            hosts.append(urlparse(loc).hostname or "")
+    return [h for h in dict.fromkeys(hosts) if h]
+
+
 def _hf_cache_dir(cache_dir: str | None) -> str:
     if cache_dir:
         return cache_dir
@@ -182,11 +215,12 @@ def _missing_weights_message(name: str, tag: str, cache_dir: str | None, cause: 
             lines.append(f"  expected {target} (downloaded from {loc})")
         else:
             lines.append(f"  expected the file {loc}")
+    repos = [loc.rsplit("/", 1)[0] for kind, loc in _tag_candidates(cfg) if kind == "hf"]
+    fetch = f"`hf download {repos[0]}`" if repos else "downloading the file"
     lines.append(
         "To provide them: pass pretrained='/path/to/checkpoint' (a .safetensors/.bin/.pt file), "
-        "or pre-populate the hub cache on a machine with internet access "
-        "(e.g. `huggingface-cli download <repo>`) and copy it to this machine "
-        "(HF_HUB_CACHE / cache_dir)."
+        f"or fill the cache on a machine with internet access ({fetch}) and copy it to this "
+        "machine (HF_HUB_CACHE / cache_dir). Set HF_HUB_OFFLINE=1 to never try the network."
     )
     return "\n".join(lines)
 
@@ -199,6 +233,12 @@ def _resolve_tag_checkpoint(name: str, tag: str, cache_dir: str | None) -> str:
     if _offline():
         raise WeightsNotFoundError(
             _missing_weights_message(name, tag, cache_dir, "offline mode, not in the cache")
+        )
+    hosts = _download_hosts(name, tag)
+    reasons = [r for r in (_unreachable(h) for h in hosts) if r]
+    if hosts and len(reasons) == len(hosts):
+        raise WeightsNotFoundError(
+            _missing_weights_message(name, tag, cache_dir, "no network: " + "; ".join(reasons))
         )
     cfg = open_clip.get_pretrained_cfg(name, tag)
     try:
@@ -227,9 +267,64 @@ def _resolve_hf_hub(name: str, cache_dir: str | None) -> str:
             f"name: {name!r} is not in the Hugging Face hub cache {_hf_cache_dir(cache_dir)} "
             f"(need {_HF_CONFIG} and one of {', '.join(_HF_DEFAULT_WEIGHTS)}) and offline mode "
             "is on. Pre-populate the cache on a machine with internet access "
-            f"(`huggingface-cli download {repo_id}`) or use a local-dir: path."
+            f"(`hf download {repo_id}`) or use a local-dir: path."
         )
     return name
+
+
+def check_weights_only(path: str | os.PathLike) -> None:
+    """Refuse a checkpoint that torch can only read by unpickling arbitrary objects.
+
+    open_clip reads ``.pt``/``.bin`` checkpoints with ``torch.load(weights_only=True)``, but
+    falls back to a full unpickle (which can run any code in the file) when that call
+    raises ``TypeError``. So every torch checkpoint is first read here with
+    ``weights_only=True`` (memory-mapped where the format allows, so a large file costs
+    little); only a file that passes is handed to open_clip, whose own weights-only read
+    then succeeds too. ``.safetensors`` files hold no code and ``.npz``/``.npy`` are read
+    with ``allow_pickle=False`` by open_clip, so they are not opened here.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, if it holds pickled objects or is not a torch checkpoint.
+    """
+    path = str(path)
+    if Path(path).suffix in (".safetensors", ".npz", ".npy"):
+        return
+    advice = (
+        "bottlekit accepts .safetensors files and torch checkpoints that load with "
+        "torch.load(..., weights_only=True), i.e. tensors and plain containers "
+        "(save one with torch.save(model.state_dict(), path))"
+    )
+    try:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # legacy (non-zip) format cannot be memory-mapped
+            if "mmap" not in str(exc):
+                raise
+            torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message ends by suggesting weights_only=False: not repeated here
+        objects = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
+        if not objects:
+            raise ValueError(
+                f"pretrained: {path!r} is not a readable torch checkpoint. {advice}"
+            ) from None
+        raise ValueError(
+            f"pretrained: {path!r} is not a weights-only checkpoint: it holds pickled Python "
+            f"objects ({objects[0][:120]}), which bottlekit never unpickles (they can run "
+            f"code). {advice}"
+        ) from None
+    except Exception as exc:
+        raise ValueError(
+            f"pretrained: {path!r} is not a readable torch checkpoint "
+            f"({type(exc).__name__}: {str(exc)[:200]}). {advice}"
+        ) from None
 
 
 def _create(
@@ -246,6 +341,8 @@ def _create(
         kwargs["load_weights"] = False
     if preprocess_cfg:
         kwargs["force_preprocess_cfg"] = preprocess_cfg
+    if checkpoint is not None:
+        check_weights_only(checkpoint)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
@@ -501,6 +598,25 @@ def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
     return torch.stack([prepared[i] for i in range(len(source))]).to(torch.float32)
 
 
+def _from_worker(exc: BaseException) -> BaseException:
+    """The error a DataLoader worker raised, without the worker's traceback in its message.
+
+    torch re-raises a worker's exception as the same type with the message ``Caught
+    ValueError in DataLoader worker process 0. Original Traceback ...``; the user needs the
+    original message (e.g. which image file is unreadable), not the traceback.
+    """
+    text = str(exc)
+    if "DataLoader worker process" not in text:
+        return exc
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    prefix = f"{type(exc).__name__}: "
+    message = last[len(prefix) :] if last.startswith(prefix) else last
+    try:
+        return type(exc)(message)
+    except Exception:  # an exception type that needs other arguments
+        return RuntimeError(message)
+
+
 class Backbone:
     """A CLIP model with its preprocessing and tokenizer, ready to encode.
 
@@ -619,7 +735,10 @@ class Backbone:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
                 # torch's intra-op thread pool only adds overhead there (workers do the same).
                 with torch_threads(1 if num_workers == 0 else None):
-                    batch = next(batches, None)
+                    try:
+                        batch = next(batches, None)
+                    except Exception as exc:
+                        raise _from_worker(exc) from None
                 if batch is None:
                     break
                 batch = batch.to(self.device, non_blocking=True)

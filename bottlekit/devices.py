@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["resolve_device", "torch_threads"]
+__all__ = ["available_devices", "resolve_device", "torch_threads"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -28,10 +28,46 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {str(device)!r} requested but CUDA is not available")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device: {device!r} is not a torch device; available here: {available_devices()}"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device: {str(device)!r} requested but CUDA is not available (no NVIDIA "
+                f"driver or a CPU-only torch); available here: {available_devices()}"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device: {str(device)!r} requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s); available: {available_devices()}"
+            )
+    elif dev.type not in ("cpu", "meta") and dev.type != "mps":
+        raise ValueError(
+            f"device: {str(device)!r} is not supported; available: {available_devices()}"
+        )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: 'mps' is not available here; available: {available_devices()}")
     return dev
+
+
+def available_devices() -> list[str]:
+    """Names of the devices torch can use on this machine, e.g. ``['cpu', 'cuda:0']``.
+
+    Examples
+    --------
+    >>> "cpu" in available_devices()
+    True
+    """
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
 
 
 @contextlib.contextmanager

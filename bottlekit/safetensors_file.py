@@ -92,7 +92,9 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
     return dtype, tuple(shape), offsets
 
 
-def read_safetensors(path: str | os.PathLike, kind: str) -> SafetensorsContents:
+def read_safetensors(
+    path: str | os.PathLike, kind: str, *, require_metadata: bool = True
+) -> SafetensorsContents:
     """Read a bottlekit ``.safetensors`` file, validating its header before allocating.
 
     Parameters
@@ -101,6 +103,8 @@ def read_safetensors(path: str | os.PathLike, kind: str) -> SafetensorsContents:
         The file.
     kind : str
         What the file should be (``"model"``, ``"concept bank"``); used in messages.
+    require_metadata : bool, default=True
+        Refuse a file without bottlekit's JSON metadata (``.meta`` is ``{}`` otherwise).
 
     Returns
     -------
@@ -154,8 +158,12 @@ def read_safetensors(path: str | os.PathLike, kind: str) -> SafetensorsContents:
             name: _check_entry(shown, kind, name, entry, data_bytes)
             for name, entry in header.items()
         }
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("bottlekit"), str):
-            raise _fail(shown, kind, "it has no bottlekit metadata")
+        if not isinstance(metadata, dict):
+            raise _fail(shown, kind, "its metadata is not a JSON object")
+        if not isinstance(metadata.get("bottlekit"), str):
+            if require_metadata:
+                raise _fail(shown, kind, "it has no bottlekit metadata")
+            metadata = {"bottlekit": "{}"}
         try:
             meta = json.loads(metadata["bottlekit"])
         except json.JSONDecodeError as exc:

@@ -258,7 +258,7 @@ def test_hf_hub_id_offline_names_the_cache_and_the_fix(tmp_path):
         load_backbone("hf-hub:someone/some-clip", cache_dir=str(tmp_path))
     msg = str(err.value)
     assert "open_clip_config.json" in msg and str(tmp_path) in msg
-    assert "huggingface-cli download someone/some-clip" in msg
+    assert "`hf download someone/some-clip`" in msg  # the installed hub client's command
 
 
 def test_local_dir_with_config_and_weights_loads_those_weights(tiny, rng_images, tmp_path):
@@ -310,3 +310,89 @@ def test_seed_is_a_deprecated_alias_of_random_state(tiny_configs):
         pytest.raises(TypeError, match="random_state=2 and its deprecated alias seed=3"),
     ):
         load_backbone("test-tiny-vit", random_state=2, seed=3)
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload: unpickling it would create the marker file (i.e. run code)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_torch_checkpoints_load_weights_only(tiny, rng_images, tmp_path):
+    import torch
+
+    # a plain state_dict in torch's format loads (and gives the same model)
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(tiny.model.state_dict(), ckpt)
+    loaded = load_backbone("test-tiny-vit", pretrained=str(ckpt))
+    np.testing.assert_array_equal(
+        tiny.encode_images(rng_images, progress=False),
+        loaded.encode_images(rng_images, progress=False),
+    )
+    # a pickle that would run code is refused with a message naming the file and the fix;
+    # the code never runs (before: torch's raw UnpicklingError; open_clip falls back to a
+    # full unpickle when its weights-only read raises TypeError)
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": tiny.model.state_dict(), "x": _RunsCodeWhenUnpickled(marker)}, evil)
+    with pytest.raises(ValueError, match=r"evil\.pt.*not a weights-only checkpoint.*safetensors"):
+        load_backbone("test-tiny-vit", pretrained=str(evil))
+    assert not marker.exists()
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"garbage\.bin.*not a readable torch checkpoint"):
+        load_backbone("test-tiny-vit", pretrained=str(garbage))
+
+
+def test_no_user_path_reaches_an_unsafe_torch_load(tiny, tmp_path, monkeypatch):
+    # every torch.load that runs while a checkpoint is loaded is weights-only
+    import torch
+
+    calls = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(tiny.model.state_dict(), ckpt)
+    load_backbone("test-tiny-vit", pretrained=str(ckpt))
+    assert calls and all(w is True for w in calls)
+
+
+def test_no_network_fails_at_once_with_the_cause(tmp_path, monkeypatch):
+    # before: 47 s and 44 lines of hub retry warnings before the (good) error
+    import open_clip
+
+    from bottlekit import backbones
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("BOTTLEKIT_OFFLINE", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    backbones._unreachable.cache_clear()
+    probes = []
+
+    def no_route(address, timeout=None):
+        probes.append((address, timeout))
+        raise OSError(101, "Network is unreachable")
+
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("a download was attempted although the hub is unreachable")
+
+    monkeypatch.setattr(backbones.socket, "create_connection", no_route)
+    monkeypatch.setattr(open_clip, "download_pretrained", must_not_download)
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_backbone("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path))
+    backbones._unreachable.cache_clear()
+    msg = str(info.value)
+    assert "no network: cannot reach huggingface.co:443 (Network is unreachable)" in msg
+    assert "`hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K`" in msg
+    assert "HF_HUB_OFFLINE=1" in msg
+    assert probes == [(("huggingface.co", 443), 3.0)]  # one short probe, no retries

@@ -55,3 +55,86 @@ def test_embed_errors_are_reported_with_exit_code_2(tmp_path, capsys, rng_images
     empty = str(tmp_path / "empty")
     assert main(["embed", "--backbone", "ViT-B-32", empty, "--out", "x.npz"]) == 2
     assert "contains no images" in capsys.readouterr().err
+
+
+class _Pickled:
+    def __reduce__(self):
+        return (print, ("unpickled",))
+
+
+@pytest.fixture
+def user_errors(tmp_path, rng_images):
+    """Files a user might pass by mistake."""
+    import torch
+
+    folder = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng_images[i]).save(folder / c / f"{i}.png")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "garbage.safetensors").write_bytes(b"garbage")
+    torch.save({"x": _Pickled()}, tmp_path / "evil.pt")
+    return tmp_path
+
+
+CLI_ERRORS = {
+    "output under a file": (
+        "embed {d}/imgs --backbone world-tiny --out {d}/afile/out.npz --quiet",
+        "--out: '{d}/afile' is a file",
+    ),
+    "invalid device": (
+        "embed {d}/imgs --backbone world-tiny --out {d}/o.npz --device gpu --quiet",
+        "device: 'gpu' is not a torch device; available here: ['cpu'",
+    ),
+    "pickled checkpoint": (
+        "embed {d}/imgs --backbone world-tiny --pretrained {d}/evil.pt --out {d}/o.npz --quiet",
+        "evil.pt' is not a weights-only checkpoint",
+    ),
+    "garbage head": (
+        "audit --backbone world-tiny --head {d}/garbage.safetensors --world test --out {d}/a",
+        "garbage.safetensors' is not a readable safetensors file of a bottlekit linear head",
+    ),
+    "garbage cbm": (
+        "audit --backbone world-tiny --cbm {d}/garbage.safetensors --world test --out {d}/a",
+        "is not a readable safetensors file of a bottlekit model",
+    ),
+    "garbage bank": (
+        "audit --backbone world-tiny --head {d}/garbage.safetensors "
+        "--bank {d}/garbage.safetensors --world test --out {d}/a",
+        "of a bottlekit concept bank",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_ERRORS))
+def test_user_errors_end_with_one_line_and_status_2(user_errors, capsys, case):
+    command, message = CLI_ERRORS[case]
+    d = str(user_errors)
+    assert main(command.format(d=d).split()) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert message.format(d=d) in err and "Traceback" not in err
+
+
+def test_an_unreadable_image_in_a_folder_is_one_line_from_the_workers(user_errors, capsys):
+    # before: "Caught ValueError in DataLoader worker process 0" and the worker's traceback
+    (user_errors / "imgs" / "b" / "broken.png").write_bytes(b"\x89PNG not an image")
+    d = str(user_errors)
+    cmd = f"embed {d}/imgs --backbone world-tiny --out {d}/o.npz --no-cache --quiet"
+    assert main(cmd.split()) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"bottlekit embed: error: images: cannot read image file '{d}/imgs/b/broken.png': "
+        f"cannot identify image file '{d}/imgs/b/broken.png'"
+    )
+
+
+def test_a_cuda_request_without_cuda_lists_the_devices(monkeypatch):
+    import torch
+
+    from bottlekit.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"'cuda' requested but CUDA is not available.*\['cpu'"):
+        resolve_device("cuda")

@@ -96,17 +96,27 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
 
 def load_linear_head(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a head written by :func:`save_linear_head`."""
-    from safetensors.numpy import load_file
+    from bottlekit.safetensors_file import read_safetensors
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--head: no file at {str(path)!r}")
-    arrays = load_file(str(path))
+    arrays = read_safetensors(path, "linear head", require_metadata=False)
     if set(arrays) != {"weight", "bias"}:
         raise ValueError(
             f"--head: {str(path)!r} must hold exactly 'weight' and 'bias', got {sorted(arrays)}"
         )
-    return arrays["weight"], arrays["bias"]
+    W, b = arrays["weight"], arrays["bias"]
+    if W.dtype.kind != "f" or b.dtype.kind != "f":
+        raise ValueError(f"--head: {str(path)!r} must hold float arrays, got {W.dtype}, {b.dtype}")
+    if W.ndim != 2 or b.shape != (W.shape[0],):
+        raise ValueError(
+            f"--head: {str(path)!r}: weight (C, d) and bias (C,) expected, got {W.shape} and "
+            f"{b.shape}"
+        )
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        raise ValueError(f"--head: {str(path)!r} holds NaN or infinite weights")
+    return W, b
 
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -154,12 +164,14 @@ def _folder_data(folder: str) -> Any:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
+    from bottlekit.app.cli import check_output_path
     from bottlekit.backbones import load_backbone
     from bottlekit.diagnostics.audit import audit
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
         raise ValueError(f"--n: expected at least 4 images, got {args.n}")
+    check_output_path(args.out, "--out")
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     if args.world:
         from bottlekit.world import make_world

@@ -180,18 +180,18 @@ def build_banks(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # chance-level CAVs are kept and flagged
                 cav = from_examples(
+                    data.backbone.id,
                     data.X["train"],
                     train.concept_labels,
                     data.concept_names,
-                    backbone_id=data.backbone.id,
                     random_state=seed,
                 )
             banks[kind] = _with_prior(cav, data)
         elif kind == "retrieved":
             banks[kind] = retrieve(
+                data.backbone,
                 data.class_names,
                 train.corpus,
-                backbone=data.backbone,
                 templates=CONCEPT_TEMPLATES,
                 progress=progress,
             )

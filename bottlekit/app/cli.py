@@ -56,12 +56,33 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def check_output_path(path: str | Path, arg: str) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Every existing ancestor must be a folder (a file in the way is the usual mistake) and
+    the nearest existing one writable; missing folders are created when writing.
+    """
+    import os
+
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"{arg}: {str(parent)!r} is a file, so {str(path)!r} cannot be written"
+                )
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"{arg}: folder {str(parent)!r} is not writable")
+            break
+    return path
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
     from bottlekit.backbones import load_backbone
     from bottlekit.cache import embed
     from bottlekit.images import as_image_source
 
-    out = Path(args.out)
+    out = check_output_path(args.out, "--out")
     if out.suffix != ".npz":
         raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
     inputs = args.images
@@ -148,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError) as e:  # user errors: one line, status 2
         print(f"bottlekit {args.command}: error: {e}", file=sys.stderr)
         return 2
 

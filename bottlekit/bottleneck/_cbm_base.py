@@ -34,6 +34,8 @@ from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.safetensors_file import read_safetensors
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
@@ -148,6 +150,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     # Learned attributes of a subclass beyond BASE_STATE (see _model_file.py): what a
     # model file may hold for it.
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {}
+    #: Deprecated alias -> new name of renamed hyper-parameters (files saved before the
+    #: rename are read with the new name).
+    _renamed_params: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -228,13 +233,12 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _activations(self, X: np.ndarray) -> np.ndarray:
-        W = self.concept_weights_.astype(np.float64)
-        Z = X @ W.T
-        norm = np.asarray(self.concept_normalize_, dtype=bool)
-        if norm.any():
-            xn = np.linalg.norm(X, axis=1, keepdims=True)
-            Z[:, norm] /= np.where(xn == 0, 1.0, xn)
-        Z += self.concept_bias_
+        Z = linear_concept_activations(
+            X,
+            self.concept_weights_.astype(np.float64),
+            self.concept_bias_,
+            self.concept_normalize_,
+        )
         return expit(Z) if self.concept_link_ == "sigmoid" else Z
 
     def _logits_parts(self, X: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,13 +293,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
         """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""
         check_is_fitted(self, "coef_")
-        W, b = self._torch("concept_weights_", Z), self._torch("concept_bias_", Z)
-        norm = torch.as_tensor(np.asarray(self.concept_normalize_, dtype=bool), device=Z.device)
-        out = Z @ W.T
-        if bool(norm.any()):
-            xn = Z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)
-            out = torch.where(norm, out / xn, out)
-        out = out + b
+        out = linear_concept_activations(
+            Z, self.concept_weights_, self.concept_bias_, self.concept_normalize_
+        )
         return torch.sigmoid(out) if self.concept_link_ == "sigmoid" else out
 
     def logits_torch(self, Z: torch.Tensor) -> torch.Tensor:
@@ -397,13 +397,21 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _concept_indices(self, concepts: Any) -> list[int]:
         if isinstance(concepts, (str, numbers.Integral)):
             concepts = [concepts]
+        if isinstance(concepts, np.ndarray):
+            concepts = concepts.tolist()
+        if not isinstance(concepts, (list, tuple)):
+            raise TypeError(
+                "concepts: expected a concept name, an index or a list of them, got "
+                f"{type(concepts).__name__}"
+            )
         out = []
         for c in concepts:
             if isinstance(c, str):
                 if c not in self.concept_names_:
-                    raise KeyError(
-                        f"concept {c!r} is not one of this model's {len(self.concept_names_)} "
-                        f"concepts (e.g. {self.concept_names_[:4]})"
+                    raise UnknownConceptError(
+                        c,
+                        self.concept_names_,
+                        known_as=f"this model's {len(self.concept_names_)} concepts",
                     )
                 out.append(self.concept_names_.index(c))
             elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
@@ -602,6 +610,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         except (TypeError, KeyError) as exc:
             raise ValueError(f"{source}: malformed concept bank ({exc})") from None
         params = {k: from_json_value(v, k, source) for k, v in meta["params"].items()}
+        for old, new in klass._renamed_params.items():
+            if old in params and new not in params:
+                params[new] = params.pop(old)
         unknown = sorted(set(params) - set(klass._get_param_names()))
         if unknown:
             raise ValueError(f"{source}: {klass.__name__} has no parameter(s) {unknown}")

@@ -13,6 +13,8 @@ and an unpenalised bias :math:`b \in \mathbb{R}^C`:
     \min_{W,b}\; \frac1n \sum_i -\log \operatorname{softmax}(W x_i + b)_{y_i}
     \;+\; \lambda\Big(\alpha \lVert W\rVert_1 + \frac{1-\alpha}{2}\lVert W\rVert_2^2\Big).
 
+with :math:`\alpha` the L1 share of the elastic net (``l1_ratio``).
+
 Solver (as in ``glm_saga.elasticnet.train_saga``): mini-batch proximal SAGA. A table keeps
 the last residual :math:`a_i = \operatorname{softmax}(W x_i + b) - Y_i` seen for every example;
 for a batch :math:`B` the variance-reduced gradient is
@@ -128,7 +130,9 @@ def _check_inputs(X, y, n_classes):
     return X, y.astype(np.int64), int(n_classes)
 
 
-def lambda_max(X: np.ndarray, y: np.ndarray, alpha: float, n_classes: int | None = None) -> float:
+def lambda_max(
+    X: np.ndarray, y: np.ndarray, l1_ratio: float, n_classes: int | None = None
+) -> float:
     r"""Smallest elastic-net penalty at which the optimal ``W`` is all zero.
 
     :math:`\lambda_{\max} = \max_{jc} |X^\top(Y-\bar Y)|_{jc} / (n \max(\alpha, 10^{-3}))`.
@@ -137,7 +141,7 @@ def lambda_max(X: np.ndarray, y: np.ndarray, alpha: float, n_classes: int | None
     ----------
     X : array (n, k)
     y : int array (n,)
-    alpha : float
+    l1_ratio : float
         L1 share of the penalty.
     n_classes : int, optional
 
@@ -147,13 +151,13 @@ def lambda_max(X: np.ndarray, y: np.ndarray, alpha: float, n_classes: int | None
 
     Examples
     --------
-    >>> lambda_max(np.array([[1.0], [-1.0]]), np.array([0, 1]), alpha=1.0)
+    >>> lambda_max(np.array([[1.0], [-1.0]]), np.array([0, 1]), l1_ratio=1.0)
     0.5
     """
     X, y, n_classes = _check_inputs(X, y, n_classes)
     Y = np.eye(n_classes)[y]
     inner = X.T @ (Y - Y.mean(0))
-    return float(np.abs(inner).max() / X.shape[0] / max(alpha, 1e-3))
+    return float(np.abs(inner).max() / X.shape[0] / max(l1_ratio, 1e-3))
 
 
 #: Below this many multiply-adds per update, CPU solves run on one thread (see below).
@@ -179,13 +183,13 @@ def cpu_threads_for(device: torch.device, work: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _prox(W: torch.Tensor, step: float, lam: float, alpha: float) -> torch.Tensor:
-    """Proximal operator of step * lam * (alpha |W|_1 + (1 - alpha)/2 |W|_2^2)."""
-    shrunk = torch.nn.functional.softshrink(W, step * lam * alpha) if lam * alpha > 0 else W
-    return shrunk / (1.0 + step * lam * (1.0 - alpha))
+def _prox(W: torch.Tensor, step: float, lam: float, l1_ratio: float) -> torch.Tensor:
+    """Proximal operator of step * lam * (l1_ratio |W|_1 + (1 - l1_ratio)/2 |W|_2^2)."""
+    shrunk = torch.nn.functional.softshrink(W, step * lam * l1_ratio) if lam * l1_ratio > 0 else W
+    return shrunk / (1.0 + step * lam * (1.0 - l1_ratio))
 
 
-def _saga_solve(X, Y, W, b, state, *, lam, alpha, step, max_epochs, tol, batch_size, rng):
+def _saga_solve(X, Y, W, b, state, *, lam, l1_ratio, step, max_epochs, tol, batch_size, rng):
     """Run proximal SAGA at one penalty, in place on W, b and the state; return (epochs, ok)."""
     n = X.shape[0]
     table, w_avg, b_avg = state
@@ -206,7 +210,7 @@ def _saga_solve(X, Y, W, b, state, *, lam, alpha, step, max_epochs, tol, batch_s
             m = xb.shape[0]
             gw_diff = diff.T @ xb / m
             gb_diff = diff.mean(0)
-            W_new = _prox(W - step * (gw_diff + w_avg), step, lam, alpha)
+            W_new = _prox(W - step * (gw_diff + w_avg), step, lam, l1_ratio)
             b_new = b - step * (gb_diff + b_avg)
             table[idx] = a
             w_avg.add_(gw_diff, alpha=m / n)
@@ -223,7 +227,7 @@ def glm_saga_path(
     X: np.ndarray,
     y: np.ndarray,
     *,
-    alpha: float = 0.99,
+    l1_ratio: float = 0.99,
     step_size: float = 0.1,
     lambdas: np.ndarray | list[float] | None = None,
     n_lambdas: int = 100,
@@ -249,7 +253,7 @@ def glm_saga_path(
         Features, ideally standardised (the step size assumes unit-scale columns).
     y : int array (n,)
         Class indices in ``0..n_classes-1``.
-    alpha : float in (0, 1]
+    l1_ratio : float in (0, 1]
         L1 share of the penalty.
     step_size : float > 0
         Proximal-gradient step :math:`\eta`.
@@ -296,8 +300,8 @@ def glm_saga_path(
     1
     """
     X, y, n_classes = _check_inputs(X, y, n_classes)
-    if not (isinstance(alpha, (int, float)) and 0.0 < alpha <= 1.0):
-        raise ValueError(f"alpha: expected a float in (0, 1], got {alpha!r}")
+    if not (isinstance(l1_ratio, (int, float)) and 0.0 < l1_ratio <= 1.0):
+        raise ValueError(f"l1_ratio: expected a float in (0, 1], got {l1_ratio!r}")
     if not (isinstance(step_size, (int, float)) and step_size > 0 and math.isfinite(step_size)):
         raise ValueError(f"step_size: expected a positive finite float, got {step_size!r}")
     if not (isinstance(max_epochs, (int, np.integer)) and max_epochs >= 1):
@@ -316,7 +320,7 @@ def glm_saga_path(
         raise ValueError(
             f"max_nonzero_per_class: expected an int >= 0 or None, got {max_nonzero_per_class!r}"
         )
-    lam_max = lambda_max(X, y, alpha, n_classes)
+    lam_max = lambda_max(X, y, l1_ratio, n_classes)
     if lambdas is None:
         if not (isinstance(n_lambdas, (int, np.integer)) and n_lambdas >= 1):
             raise ValueError(f"n_lambdas: expected an int >= 1, got {n_lambdas!r}")
@@ -350,7 +354,7 @@ def glm_saga_path(
     def solve(lam: float) -> bool:
         """Solve at ``lam`` from the current state, record it; True if within the limit."""
         ep, ok = _saga_solve(
-            Xt, Yt, W, b, state, lam=lam, alpha=float(alpha), step=float(step_size),
+            Xt, Yt, W, b, state, lam=lam, l1_ratio=float(l1_ratio), step=float(step_size),
             max_epochs=int(max_epochs), tol=float(tol), batch_size=bs, rng=rng,
         )  # fmt: skip
         w_np = W.detach().cpu().numpy().copy()

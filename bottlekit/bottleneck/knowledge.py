@@ -30,6 +30,7 @@ KnoBo has three parts; the numbers in parentheses are the reference code's defau
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ from sklearn.utils import check_array
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
+from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
@@ -320,10 +322,11 @@ def train_prior_head(
     max_epochs: int = 200,
     batch_size: int = 64,
     validation_fraction: float = 0.1,
-    n_iter_no_change: int | None = None,
+    patience: int | None = None,
     rng: np.random.Generator | None = None,
     device: torch.device | str = "cpu",
     verbose: bool = False,
+    n_iter_no_change: Any = DEPRECATED,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     r"""Linear layer on concept activations, cross-entropy + KnoBo's prior loss.
 
@@ -344,12 +347,14 @@ def train_prior_head(
         Signed prior :math:`P`; None drops the prior term.
     prior_weight, learning_rate, max_epochs, batch_size, validation_fraction : see
         :class:`KnowledgeCBM`.
-    n_iter_no_change : int or None
+    patience : int or None
         Stop after this many epochs without a better validation accuracy.
     rng : numpy Generator
     device : torch device
     verbose : bool
         Progress bar over epochs.
+    n_iter_no_change : int or None, optional
+        Deprecated alias of ``patience`` (FutureWarning; removed in the next release).
 
     Returns
     -------
@@ -367,12 +372,20 @@ def train_prior_head(
     (2, 2)
     """
 
+    if not (isinstance(n_iter_no_change, str) and n_iter_no_change == DEPRECATED):
+        warnings.warn(
+            "train_prior_head: the parameter 'n_iter_no_change' is renamed 'patience'; "
+            "'n_iter_no_change' still works in this release and will be removed in the next",
+            FutureWarning,
+            stacklevel=2,
+        )
+        patience = n_iter_no_change
     rng = np.random.default_rng(0) if rng is None else rng
     device = torch.device(device)
     n, k = A.shape
     # validation split, stratified per class, at least one example of each class kept
     if validation_fraction > 0:
-        tr_idx, val_idx = stratified_validation_split(y, n_classes, validation_fraction, rng)
+        tr_idx, val_idx = stratified_validation_split(y, validation_fraction, rng)
     else:
         tr_idx, val_idx = np.arange(n), np.zeros(0, dtype=np.int64)
 
@@ -402,7 +415,7 @@ def train_prior_head(
     try:
         W, b, best, epoch = _adam_loop(
             W, b, state, A_tr, Y_tr, A_val, y_val, P, prior_weight, learning_rate,
-            max_epochs, batch_size, n_iter_no_change, rng, device, verbose,
+            max_epochs, batch_size, patience, rng, device, verbose,
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -420,7 +433,7 @@ def train_prior_head(
 
 def _adam_loop(
     W, b, state, A_tr, Y_tr, A_val, y_val, P, prior_weight, learning_rate, max_epochs,
-    batch_size, n_iter_no_change, rng, device, verbose,
+    batch_size, patience, rng, device, verbose,
 ):  # fmt: skip
     """Epochs of mini-batch Adam; returns the last (W, b), the best (acc, W, b, epoch), epochs."""
     from tqdm.auto import tqdm
@@ -450,7 +463,7 @@ def _adam_loop(
                 since_best = 0
             else:
                 since_best += 1
-                if n_iter_no_change is not None and since_best >= n_iter_no_change:
+                if patience is not None and since_best >= patience:
                     break
     return W, b, best, epoch
 
@@ -531,15 +544,18 @@ class KnowledgeCBM(BaseConceptBottleneck):
     validation_fraction : float in [0, 1), default 0.1
         Part of the training data (stratified) held out to pick the epoch with the best
         accuracy, as the reference does on its validation split; 0 keeps the last epoch.
-    n_iter_no_change : int or None, default None
+    patience : int or None, default None
         Stop after this many epochs without a better validation accuracy (None: run all
-        ``max_epochs``, as the reference; ignored when ``validation_fraction=0``).
+        ``max_epochs``, as the reference; ignored when ``validation_fraction=0``). The
+        early-stopping name of every bottlekit model (``n_iter_no_change`` before).
     device : str, default "cpu"
         Torch device of the head's training.
     random_state : int, RandomState or None
         Seeds the grounding splits, the validation split, the initialisation and batches.
     verbose : bool, default False
         Progress bars.
+    n_iter_no_change : int or None, optional
+        Deprecated alias of ``patience`` (FutureWarning; removed in the next release).
 
     Attributes
     ----------
@@ -602,6 +618,7 @@ class KnowledgeCBM(BaseConceptBottleneck):
         "n_epochs_": ("count", None),
         "validation_accuracy_": ("number", None),
     }
+    _renamed_params: ClassVar[dict[str, str]] = {"n_iter_no_change": "patience"}
 
     def __init__(
         self,
@@ -617,10 +634,11 @@ class KnowledgeCBM(BaseConceptBottleneck):
         max_epochs: int = 200,
         batch_size: int = 64,
         validation_fraction: float = 0.1,
-        n_iter_no_change: int | None = None,
+        patience: int | None = None,
         device: str = "cpu",
         random_state: Any = None,
         verbose: bool = False,
+        n_iter_no_change: Any = DEPRECATED,
     ) -> None:
         self.concepts = concepts
         self.n_concepts = n_concepts
@@ -633,10 +651,11 @@ class KnowledgeCBM(BaseConceptBottleneck):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_iter_no_change = n_iter_no_change
 
     def _check_params(self) -> None:
         if self.n_concepts is not None:
@@ -663,10 +682,10 @@ class KnowledgeCBM(BaseConceptBottleneck):
             high_open=True,
             low=0,
         )
-        if self.n_iter_no_change is not None:
-            check_number(
-                self.n_iter_no_change, "n_iter_no_change", integer=True, low=0, low_open=True
-            )
+        name = "patience" if self.n_iter_no_change == DEPRECATED else "n_iter_no_change"
+        self._patience = renamed_param(self, "n_iter_no_change", "patience")
+        if self._patience is not None:
+            check_number(self._patience, name, integer=True, low=0, low_open=True)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
 
@@ -748,7 +767,7 @@ class KnowledgeCBM(BaseConceptBottleneck):
             max_epochs=int(self.max_epochs),
             batch_size=int(self.batch_size),
             validation_fraction=float(self.validation_fraction),
-            n_iter_no_change=self.n_iter_no_change,
+            patience=self._patience,
             rng=rng,
             device=resolve_device(self.device),
             verbose=bool(self.verbose),

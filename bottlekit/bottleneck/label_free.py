@@ -28,6 +28,8 @@ import torch
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import cpu_threads_for, glm_saga_path
 from bottlekit.bottleneck._params import check_number
+from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
+from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
 
@@ -35,7 +37,6 @@ __all__ = [
     "LabelFreeCBM",
     "cos_cubed_similarity",
     "fit_projection",
-    "stratified_validation_split",
 ]
 
 #: The reference checks the validation similarity every 50 Adam steps (and at the last one).
@@ -73,44 +74,6 @@ def cos_cubed_similarity(targets: torch.Tensor, outputs: torch.Tensor) -> torch.
     1.0
     """
     return (_unit_cubes(targets) * _unit_cubes(outputs)).sum(0)
-
-
-def stratified_validation_split(
-    y: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation), stratified by class, validation share ``fraction``.
-
-    Each class with at least two examples gives ``round(fraction * n_c)`` of them (at least
-    one) to the validation part; the validation part has at least two examples and the
-    training part at least two, else ``ValueError``.
-
-    Parameters
-    ----------
-    y : int array (n,)
-    fraction : float in (0, 1)
-    rng : numpy Generator
-
-    Returns
-    -------
-    (ndarray, ndarray)
-        Sorted index arrays.
-    """
-    n = len(y)
-    val: list[np.ndarray] = []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        if len(idx) >= 2:
-            val.append(idx[: max(1, round(fraction * len(idx)))])
-    val_idx = np.concatenate(val) if val else np.empty(0, dtype=np.int64)
-    if len(val_idx) < 2:  # tiny classes: fall back to an unstratified draw
-        val_idx = rng.permutation(n)[: max(2, round(fraction * n))]
-    train_idx = np.setdiff1d(np.arange(n), val_idx)
-    if len(train_idx) < 2 or len(val_idx) < 2:
-        raise ValueError(
-            f"LabelFreeCBM needs at least 2 training and 2 validation examples for the "
-            f"projection; got n_samples={n} with validation_fraction={fraction}"
-        )
-    return train_idx, np.sort(val_idx)
 
 
 def fit_projection(
@@ -204,7 +167,9 @@ class LabelFreeCBM(BaseConceptBottleneck):
     GLM-SAGA on
 
     .. math:: \frac1n\sum_i -\log\operatorname{softmax}(A a(x_i) + c)_{y_i}
-              + \lambda\Bigl(\alpha\lVert A\rVert_1 + \tfrac{1-\alpha}{2}\lVert A\rVert_2^2\Bigr).
+              + \lambda\Bigl(\alpha\lVert A\rVert_1 + \tfrac{1-\alpha}{2}\lVert A\rVert_2^2\Bigr),
+
+    :math:`\alpha` = ``l1_ratio``.
 
     The standardisation is folded into the concept layer
     (``concept_weights_`` :math:`= W_c / s`, ``concept_bias_`` :math:`= -\mu/s`), so
@@ -231,7 +196,8 @@ class LabelFreeCBM(BaseConceptBottleneck):
     the limit and bisects 4 times in :math:`\log\lambda` between it and the last good one
     (the bisection is bottlekit's addition; with a coarse path one step can add many
     weights). ``lam=<float>`` instead reproduces the reference's single fit (note the
-    reference divides ``--lam`` by ``alpha``: its ``7e-4`` is ``lam=7e-4/0.99`` here).
+    reference divides ``--lam`` by its ``alpha``, our ``l1_ratio``: its ``7e-4`` is
+    ``lam=7e-4/0.99`` here).
 
     **Validation data.** The reference early-stops the projection and applies the
     cut-off on the dataset's *test* split; here a stratified ``validation_fraction`` of the
@@ -259,7 +225,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         its last point. Not used when ``lam`` is given.
     lam : float or None, default None
         Fit this single penalty instead of walking the path (the reference's mode).
-    alpha : float in (0, 1], default 0.99
+    l1_ratio : float in (0, 1], default 0.99
         L1 share of the elastic net (reference 0.99).
     step_size : float, default 0.1
         GLM-SAGA step (reference 0.1).
@@ -287,6 +253,8 @@ class LabelFreeCBM(BaseConceptBottleneck):
         Where the projection and the solver run.
     verbose : bool, default False
         Print progress of the three steps.
+    alpha : float, optional
+        Deprecated alias of ``l1_ratio`` (FutureWarning; removed in the next release).
 
     Attributes
     ----------
@@ -344,6 +312,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         "n_epochs_": ("int", (None,)),
         "fit_seconds_": ("json", None),
     }
+    _renamed_params: ClassVar[dict[str, str]] = {"alpha": "l1_ratio"}
 
     def __init__(
         self,
@@ -355,7 +324,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         interpretability_cutoff: float | None = 0.45,
         max_nonzero_per_class: int | None = 30,
         lam: float | None = None,
-        alpha: float = 0.99,
+        l1_ratio: float = 0.99,
         step_size: float = 0.1,
         n_lambdas: int = 20,
         lambda_min_ratio: float = 1e-3,
@@ -365,6 +334,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         random_state: Any = None,
         device: str = "cpu",
         verbose: bool = False,
+        alpha: Any = DEPRECATED,
     ) -> None:
         self.concepts = concepts
         self.projection_steps = projection_steps
@@ -373,7 +343,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         self.interpretability_cutoff = interpretability_cutoff
         self.max_nonzero_per_class = max_nonzero_per_class
         self.lam = lam
-        self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.step_size = step_size
         self.n_lambdas = n_lambdas
         self.lambda_min_ratio = lambda_min_ratio
@@ -383,6 +353,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.alpha = alpha
 
     def _check_params(self) -> None:
         check_number(self.projection_steps, "projection_steps", low=1, integer=True)
@@ -397,7 +368,9 @@ class LabelFreeCBM(BaseConceptBottleneck):
             check_number(self.max_nonzero_per_class, "max_nonzero_per_class", low=1, integer=True)
         if self.lam is not None:
             check_number(self.lam, "lam", low=0)
-        check_number(self.alpha, "alpha", low=0, high=1, low_open=True)
+        name = "l1_ratio" if self.alpha == DEPRECATED else "alpha"
+        self._l1_ratio = renamed_param(self, "alpha", "l1_ratio")
+        check_number(self._l1_ratio, name, low=0, high=1, low_open=True)
         check_number(self.step_size, "step_size", low=0, low_open=True)
         check_number(self.n_lambdas, "n_lambdas", low=1, integer=True)
         check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
@@ -420,7 +393,20 @@ class LabelFreeCBM(BaseConceptBottleneck):
         del prior  # Label-free CBM has no class-concept prior (see the class docstring)
         t0 = time.perf_counter()
         P = bank.project(X).astype(np.float64)
-        train_idx, val_idx = stratified_validation_split(y, self.validation_fraction, rng)
+        train_idx, val_idx = stratified_validation_split(
+            y,
+            self.validation_fraction,
+            rng,
+            min_per_class=1,
+            min_train_per_class=0,
+            min_validation=2,
+        )
+        if len(train_idx) < 2 or len(val_idx) < 2:
+            raise ValueError(
+                "LabelFreeCBM needs at least 2 training and 2 validation examples for the "
+                f"projection; got n_samples={len(y)} with "
+                f"validation_fraction={self.validation_fraction}"
+            )
         W_all, sim, best_step = fit_projection(
             X[train_idx], P[train_idx], X[val_idx], P[val_idx],
             steps=int(self.projection_steps), lr=float(self.projection_lr), rng=rng,
@@ -455,7 +441,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
 
         path = glm_saga_path(
             (Q - mean) / std, y,
-            alpha=float(self.alpha), step_size=float(self.step_size),
+            l1_ratio=float(self._l1_ratio), step_size=float(self.step_size),
             lambdas=None if self.lam is None else [float(self.lam)],
             n_lambdas=int(self.n_lambdas), lambda_min_ratio=float(self.lambda_min_ratio),
             max_nonzero_per_class=None if self.lam is not None else self.max_nonzero_per_class,

@@ -484,10 +484,9 @@ class LaBo(BaseConceptBottleneck):
             raise TypeError(f"LaBo.fit got unexpected arguments {sorted(fit_params)}")
         device = resolve_device(self.device)
         self.concept_names_ = list(bank.names)
-        norms = np.linalg.norm(bank.vectors.astype(np.float64), axis=1, keepdims=True)
-        self.concept_weights_ = (bank.vectors / norms).astype(np.float32)
-        self.concept_bias_ = (bank.intercepts / norms[:, 0]).astype(np.float32)
-        self.concept_normalize_ = np.array([k == "text" for k in bank.kinds])
+        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
+            bank.projection_layer()
+        )
         self.concept_link_ = "identity"
         self.residual_coef_ = None
         self.residual_intercept_ = None
@@ -500,9 +499,7 @@ class LaBo(BaseConceptBottleneck):
             tr_idx, va_idx = np.arange(len(X)), np.zeros(0, dtype=np.int64)
             A_val = self._activations(X_val)
         else:
-            tr_idx, va_idx = stratified_validation_split(
-                y, n_classes, self.validation_fraction, rng
-            )
+            tr_idx, va_idx = stratified_validation_split(y, self.validation_fraction, rng)
             A_val, y_val = (A[va_idx], y[va_idx]) if len(va_idx) else (None, None)
         # a k-column softmax head: one CPU thread beats several (no sync per tiny op)
         with torch_threads(1 if device.type == "cpu" else None):

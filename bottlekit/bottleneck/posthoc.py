@@ -143,10 +143,9 @@ class PosthocCBM(BaseConceptBottleneck):
         if fit_params:
             raise TypeError(f"PosthocCBM.fit got unexpected arguments {sorted(fit_params)}")
         self.concept_names_ = list(bank.names)
-        norms = np.linalg.norm(bank.vectors.astype(np.float64), axis=1, keepdims=True)
-        self.concept_weights_ = (bank.vectors / norms).astype(np.float32)
-        self.concept_bias_ = (bank.intercepts / norms[:, 0]).astype(np.float32)
-        self.concept_normalize_ = np.array([k == "text" for k in bank.kinds])
+        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
+            bank.projection_layer()
+        )
         self.concept_link_ = "identity"
         A = self._activations(X)
 

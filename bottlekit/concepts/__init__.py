@@ -13,6 +13,10 @@ retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), 
 filter_concepts  Label-free CBM filters, each reporting what it removed and why
 select         LaBo submodular selection (lazy greedy) and baselines, module selection
 RandomConcepts random-concept baseline bank, sized to the data at fit time
+
+Every builder takes the backbone first (None where it is optional). ``ConceptBank.project``
+is the one concept-activation rule (module projection), for numpy arrays and torch
+tensors; an unknown concept name raises :class:`UnknownConceptError`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.filters import FilterReport, Removal, filter_concepts
 from bottlekit.concepts.from_examples import (
     PCBM_C_GRID,
@@ -32,7 +37,12 @@ from bottlekit.concepts.generation import PROMPT_STYLES, generate
 from bottlekit.concepts.llm import ChatClient, LLMError, LLMParseError, parse_concept_list
 from bottlekit.concepts.random_concepts import RandomConcepts, random_bank
 from bottlekit.concepts.retrieval import HybridRetriever, retrieve
-from bottlekit.concepts.selection import greedy_maximize, mutual_information_scores, select
+from bottlekit.concepts.selection import (
+    class_concept_association_scores,
+    greedy_maximize,
+    mutual_information_scores,
+    select,
+)
 
 __all__ = [
     "PCBM_C_GRID",
@@ -49,8 +59,10 @@ __all__ = [
     "Passage",
     "RandomConcepts",
     "Removal",
+    "UnknownConceptError",
     "chance_level_concepts",
     "chunk_documents",
+    "class_concept_association_scores",
     "filter_concepts",
     "from_examples",
     "from_text",

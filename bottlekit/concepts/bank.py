@@ -12,12 +12,16 @@ from typing import Any
 import numpy as np
 
 from bottlekit.concepts._io import atomic_write_bytes, check_names
+from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
 _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
 KINDS = ("text", "cav")
+#: The kinds projected by cosine similarity (the others by the signed hyperplane distance).
+COSINE_KINDS = ("text",)
 
 
 def backbone_id_of(backbone: Any) -> str:
@@ -54,6 +58,12 @@ class ConceptBank:
         Class–concept association, e.g. 1 where an LLM proposed the concept for the class.
     class_names : list of str, optional
         Names of the rows of ``class_prior`` (required when ``class_prior`` is given).
+
+    Attributes
+    ----------
+    filter_report : FilterReport or None
+        Set on the bank :func:`~bottlekit.concepts.filter_concepts` returns: what each
+        filter removed and why (None otherwise; not saved).
 
     Notes
     -----
@@ -161,6 +171,7 @@ class ConceptBank:
             if not np.isfinite(prior).all():
                 raise ValueError("class_prior contains NaN or inf; expected finite values")
             self.class_prior = prior
+        self.filter_report = None
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -185,27 +196,73 @@ class ConceptBank:
         )
 
     def index(self, name: str) -> int:
-        """Position of concept ``name``; ``KeyError`` naming close alternatives if absent."""
+        """Position of concept ``name``.
+
+        Raises
+        ------
+        UnknownConceptError
+            (a ``KeyError``) if ``name`` is not in the bank, naming the close matches.
+        """
         try:
             return self.names.index(name)
         except ValueError:
-            raise KeyError(f"concept {name!r} is not in this bank ({self!r})") from None
+            raise UnknownConceptError(
+                name, self.names, known_as=f"this bank's {len(self)} concepts"
+            ) from None
 
     # -------------------------------------------------------------- projection
-    def project(self, X: np.ndarray) -> np.ndarray:
-        r"""Concept activations of embeddings ``X``.
+    @property
+    def cosine(self) -> np.ndarray:
+        """Boolean mask (k,) of the concepts projected by cosine similarity (text concepts)."""
+        return np.array([k in COSINE_KINDS for k in self.kinds], dtype=bool)
+
+    def projection_layer(self, dtype: Any = np.float32) -> ProjectionLayer:
+        r"""The linear layer :meth:`project` applies: unit weights, scaled bias, cosine mask.
 
         Parameters
         ----------
-        X : array of shape (n, d)
+        dtype : numpy dtype, default float32
+            dtype of the returned weights and bias (computed in float64, then cast).
+
+        Returns
+        -------
+        ProjectionLayer
+            ``weights`` :math:`v_j/\lVert v_j\rVert` (k, d), ``bias``
+            :math:`b_j/\lVert v_j\rVert` (k,) and ``cosine`` (:attr:`cosine`), so that
+            ``project(X) == linear_concept_activations(X, *layer)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = ConceptBank(["a"], np.array([[3.0, 4.0]]), "toy", intercepts=[10.0])
+        >>> layer = bank.projection_layer()
+        >>> layer.weights, layer.bias, layer.cosine
+        (array([[0.6, 0.8]], dtype=float32), array([2.], dtype=float32), array([ True]))
+        """
+        norms = np.linalg.norm(self.vectors.astype(np.float64), axis=1, keepdims=True)
+        return ProjectionLayer(
+            (self.vectors / norms).astype(dtype),
+            (self.intercepts / norms[:, 0]).astype(dtype),
+            self.cosine,
+        )
+
+    def project(self, X: Any) -> Any:
+        r"""Concept activations of embeddings ``X`` (numpy array or torch tensor).
+
+        Parameters
+        ----------
+        X : array or torch.Tensor of shape (n, d)
             Embeddings from the backbone named by ``backbone_id``.
 
         Returns
         -------
-        A : ndarray of shape (n, k), float32
+        A : ndarray of shape (n, k), float32, or torch.Tensor of shape (n, k)
             :math:`A_{ij} = (v_j \cdot x_i + b_j)/\lVert v_j\rVert` for CAV concepts and
-            :math:`A_{ij} = v_j \cdot x_i / (\lVert v_j\rVert\lVert x_i\rVert)` (cosine) for
-            text concepts.
+            :math:`A_{ij} = (v_j \cdot x_i / \lVert x_i\rVert + b_j)/\lVert v_j\rVert`
+            for text concepts (the cosine similarity, as text concepts have :math:`b_j = 0`).
+            A tensor ``X`` gives a tensor of its dtype and device, differentiable in ``X``.
+            Both go through :func:`~bottlekit.concepts.projection.linear_concept_activations`
+            with :meth:`projection_layer`.
 
         Examples
         --------
@@ -213,21 +270,26 @@ class ConceptBank:
         >>> bank = ConceptBank(["a"], np.array([[3.0, 4.0]]), "toy")
         >>> float(bank.project(np.array([[0.6, 0.8]]))[0, 0])
         1.0
+        >>> import torch
+        >>> bank.project(torch.tensor([[0.6, 0.8]], dtype=torch.float64, requires_grad=True))
+        tensor([[1.]], dtype=torch.float64, grad_fn=<AddBackward0>)
         """
-        X = np.asarray(X)
+        tensor = is_tensor(X)
+        if not tensor:
+            X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.dim:
-            raise ValueError(f"X must have shape (n, {self.dim}), got {X.shape}")
+            raise ValueError(f"X must have shape (n, {self.dim}), got {tuple(X.shape)}")
+        if tensor:
+            if not X.is_floating_point():
+                raise TypeError(f"X: expected a floating-point tensor, got dtype {X.dtype}")
+            # float64 layer, cast by linear_concept_activations to X's dtype
+            return linear_concept_activations(X, *self.projection_layer(np.float64))
         X = X.astype(np.float32, copy=False)
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf; expected finite embeddings")
-        norms = np.linalg.norm(self.vectors, axis=1)
-        A = (X @ self.vectors.T + self.intercepts) / norms
-        text = np.array([k == "text" for k in self.kinds])
-        if text.any():
-            xn = np.linalg.norm(X, axis=1, keepdims=True)
-            xn = np.where(xn == 0, 1.0, xn)
-            A[:, text] = A[:, text] / xn
-        return A.astype(np.float32, copy=False)
+        return linear_concept_activations(X, *self.projection_layer()).astype(
+            np.float32, copy=False
+        )
 
     # ---------------------------------------------------------------- editing
     def _indices(self, items) -> list[int]:

@@ -26,6 +26,11 @@ class ConceptCandidates:
     class_prior : array of shape (n_classes, k), optional
     class_names : list of str, optional
 
+    Attributes
+    ----------
+    filter_report : FilterReport or None
+        Set on the candidates :func:`~bottlekit.concepts.filter_concepts` returns.
+
     Examples
     --------
     >>> cands = ConceptCandidates(["red crest"], [{"source": "llm"}])
@@ -57,6 +62,7 @@ class ConceptCandidates:
                     f"got {prior.shape}"
                 )
             self.class_prior = prior
+        self.filter_report = None
 
     def __len__(self) -> int:
         return len(self.names)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
@@ -89,11 +90,11 @@ def _names_of(concepts) -> list[str]:
     return names
 
 
-def _restrict(concepts, keep: list[int]):
+def _restrict(concepts, keep: list[int]) -> ConceptBank | ConceptCandidates:
     if isinstance(concepts, (ConceptBank, ConceptCandidates)):
         return concepts.subset(keep)
     names = list(concepts)
-    return [names[i] for i in keep]
+    return ConceptCandidates([names[i] for i in keep])
 
 
 class _Similarity:
@@ -123,8 +124,10 @@ class _Similarity:
         return sum(w * s for w, s in zip(weights, sims, strict=True)) / sum(weights)
 
 
+@backbone_first
 def filter_concepts(
-    concepts,
+    backbone: Any,
+    concepts: ConceptBank | ConceptCandidates | Sequence[str],
     class_names: Sequence[str] | None = None,
     *,
     max_length: int | None = 30,
@@ -133,10 +136,9 @@ def filter_concepts(
     activation_threshold: float | None = 0.25,
     top_k: int = 5,
     image_embeddings: np.ndarray | None = None,
-    backbone: Any = None,
     sentence_encoder: SentenceEncoder | str | None = "minilm",
     clip_weight: float = 3.0,
-):
+) -> ConceptBank | ConceptCandidates:
     r"""Apply Label-free CBM's concept filters in order, reporting every removal.
 
     1. ``too_long``: more than ``max_length`` characters.
@@ -158,6 +160,11 @@ def filter_concepts(
 
     Parameters
     ----------
+    backbone : Backbone or None
+        CLIP text tower for similarities and (for names/candidates) concept vectors; None
+        (or leaving it out of an all-keyword call) uses the sentence encoder alone. First,
+        as in every builder; ``filter_concepts(concepts, ..., backbone=...)`` of earlier
+        releases still works for this one, with a ``FutureWarning``.
     concepts : ConceptBank, ConceptCandidates or list of str
     class_names : list of str, optional
         Needed by the ``class_name`` filter (skipped without it).
@@ -167,8 +174,6 @@ def filter_concepts(
         Images averaged by the activation filter.
     image_embeddings : array of shape (n, d), optional
         Training image embeddings; needed by the activation filter.
-    backbone : Backbone, optional
-        CLIP text tower for similarities and (for names/candidates) concept vectors.
     sentence_encoder : "minilm", callable or None
         Sentence embedding function ``texts -> (n, d)``.
     clip_weight : float
@@ -176,14 +181,17 @@ def filter_concepts(
 
     Returns
     -------
-    filtered : same type as ``concepts``
-    report : FilterReport
+    ConceptBank or ConceptCandidates
+        The kept concepts: a bank for a bank, candidates for candidates or a list of
+        names. Its ``filter_report`` attribute is the :class:`FilterReport` (what each
+        filter removed and why). Before this release the function returned the tuple
+        ``(kept, report)``, with a plain list for a list of names.
 
     Examples
     --------
-    >>> kept, report = filter_concepts(["red", "a very long concept name that goes on"],
-    ...                                sentence_encoder=None, activation_threshold=None)
-    >>> kept, report.removed_names("too_long")
+    >>> kept = filter_concepts(None, ["red", "a very long concept name that goes on"],
+    ...                        sentence_encoder=None, activation_threshold=None)
+    >>> kept.names, kept.filter_report.removed_names("too_long")
     (['red'], ['a very long concept name that goes on'])
     """
     names = _names_of(concepts)
@@ -309,25 +317,22 @@ def filter_concepts(
             raise ValueError("image_embeddings contain NaN or inf")
         if isinstance(concepts, ConceptBank):
             sub = concepts.subset(alive)
-            A = sub.project(X)
-            is_text = np.array([k == "text" for k in sub.kinds])
         elif backbone is not None:
             sub = ConceptBank(
                 [names[i] for i in alive],
                 _encode_names(backbone, [names[i] for i in alive]),
                 "filter",
             )
-            A = sub.project(X)
-            is_text = np.ones(len(alive), bool)
         else:
             raise ValueError(
                 "the activation filter needs concept vectors: pass a ConceptBank or backbone="
             )
+        A, is_cosine = sub.project(X), sub.cosine
         k = min(top_k, X.shape[0])
         top = -np.sort(-A, axis=0)[:k].mean(axis=0)
         gone = set()
         for col, i in enumerate(alive):
-            if is_text[col] and top[col] < activation_threshold:
+            if is_cosine[col] and top[col] < activation_threshold:
                 gone.add(i)
                 report.removed.append(
                     Removal(
@@ -344,7 +349,9 @@ def filter_concepts(
     if not alive:
         raise ValueError(f"every concept was filtered out:\n{report}")
     report.kept = [names[i] for i in alive]
-    return _restrict(concepts, alive), report
+    kept = _restrict(concepts, alive)
+    kept.filter_report = report
+    return kept
 
 
 def _encode_names(backbone, names):

@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 
 logger = logging.getLogger(__name__)
+
+_DEPRECATED = "deprecated"
 
 #: Regularisation grid of Post-hoc CBM's CAV learning (``SVC(kernel="linear", C=...)``).
 PCBM_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -118,22 +121,24 @@ def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
     return (svm.coef_.reshape(-1).astype(np.float32), float(svm.intercept_[0]), info), None
 
 
+@backbone_first
 def from_examples(
+    backbone: Any,
     embeddings_or_images: Any,
     concept_labels: Any,
     names: Sequence[str] | None = None,
     *,
-    backbone: Any = None,
-    backbone_id: str | None = None,
     Cs: Sequence[float] = PCBM_C_GRID,
     cv: int = 3,
     max_examples: int | None = 50,
-    alpha: float = 0.05,
+    significance_level: float = 0.05,
     drop_chance: bool = False,
     random_state: int | None = 0,
     progress: bool = False,
     cache: bool | Any = True,
     cache_dir: str | os.PathLike | None = None,
+    backbone_id: Any = _DEPRECATED,
+    alpha: Any = _DEPRECATED,
 ) -> ConceptBank:
     r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
 
@@ -146,10 +151,15 @@ def from_examples(
     :math:`(v\cdot x + b)/\lVert v\rVert`, the signed distance to the hyperplane (PCBM).
 
     A CAV is *better than chance* when a one-sided binomial test of its held-out accuracy
-    against 0.5 (the two held-out classes are balanced) has p-value below ``alpha``.
+    against 0.5 (the two held-out classes are balanced) has p-value below ``significance_level``.
 
     Parameters
     ----------
+    backbone : Backbone or str
+        The backbone (encodes images; gives the bank's ``backbone_id``), or only its id
+        when ``embeddings_or_images`` are embeddings. First, as in every builder; the order
+        ``from_examples(embeddings_or_images, concept_labels, names, backbone=...)`` of
+        earlier releases still works for this one, with a ``FutureWarning``.
     embeddings_or_images : array of shape (n, d) or images
         Precomputed embeddings (a 2-D float array), or images
         (:func:`bottlekit.images.as_image_source`), which ``backbone`` embeds through the
@@ -158,18 +168,14 @@ def from_examples(
         Binary concept labels of the examples.
     names : list of str, optional
         Concept names (required with an array of labels).
-    backbone : Backbone, optional
-        Encodes images; gives the bank's ``backbone_id``.
-    backbone_id : str, optional
-        Id to record when only embeddings are given (required then, unless ``backbone``).
     Cs : sequence of float
         SVM regularisation grid (default: PCBM's 0.001–10).
     cv : int
         Folds of the cross-validation that picks ``C``.
     max_examples : int or None
         Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
-    alpha : float
-        Significance level of the better-than-chance test.
+    significance_level : float
+        Significance level of the better-than-chance test (``alpha`` before this release).
     drop_chance : bool
         Drop concepts that are not better than chance (they are always reported with a
         :class:`ChanceLevelWarning` and flagged in provenance).
@@ -181,6 +187,12 @@ def from_examples(
         Embedding cache for images (see :func:`bottlekit.embed`); unused for embeddings.
     cache_dir : str or PathLike, optional
         Cache root (default ``$BOTTLEKIT_CACHE`` or ``~/.cache/bottlekit``).
+    backbone_id : str, optional
+        Deprecated: pass the id as ``backbone`` (FutureWarning; removed in the next
+        release).
+    alpha : float, optional
+        Deprecated alias of ``significance_level`` (FutureWarning; removed in the next
+        release): bottlekit keeps ``alpha`` for regularisation strengths.
 
     Returns
     -------
@@ -190,8 +202,12 @@ def from_examples(
 
     Examples
     --------
-    >>> bank = from_examples(X, labels, ["striped", "spotted"], backbone_id="ViT-B-32")
-    ... # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([[1], [0]], 40, axis=0)
+    >>> X = rng.normal(size=(80, 4)) + 2 * labels  # the concept shifts the embedding
+    >>> bank = from_examples("toy-backbone", X, labels, ["striped"], random_state=0)
+    >>> bank.backbone_id, bank.kinds, bool(bank.provenance[0]["better_than_chance"])
+    ('toy-backbone', ['cav'], True)
     """
     from tqdm.auto import tqdm
 
@@ -202,18 +218,44 @@ def from_examples(
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 4):
         raise ValueError(f"max_examples must be an int >= 4 or None, got {max_examples!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    if backbone is not None:
-        bid = backbone_id_of(backbone)
-        if backbone_id is not None and backbone_id != bid:
-            raise ValueError(f"backbone_id {backbone_id!r} does not match backbone.id {bid!r}")
-    elif backbone_id is None:
-        raise ValueError("give backbone= or backbone_id= so the bank knows its embedding space")
-    else:
-        bid = backbone_id
+    level_name = "significance_level"
+    if not (isinstance(alpha, str) and alpha == _DEPRECATED):
+        warnings.warn(
+            "from_examples: alpha= is renamed significance_level=; alpha still works in this "
+            "release and will be removed in the next",
+            FutureWarning,
+            stacklevel=3,
+        )
+        significance_level, level_name = alpha, "alpha"
+    if not 0 < significance_level < 1:
+        raise ValueError(f"{level_name} must be in (0, 1), got {significance_level!r}")
+    if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
+        warnings.warn(
+            "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "
+            "first argument, from_examples(backbone, ...) (removed in the next release)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        if backbone is None:
+            backbone = backbone_id
+        elif backbone_id != backbone_id_of(backbone):
+            raise ValueError(
+                f"backbone_id {backbone_id!r} does not match backbone.id "
+                f"{backbone_id_of(backbone)!r}"
+            )
+    if backbone is None:
+        raise ValueError(
+            "backbone: give the backbone (or its id) so the bank knows its embedding space"
+        )
+    bid = backbone_id_of(backbone)
 
-    X = _as_embeddings(embeddings_or_images, backbone, progress, cache, cache_dir)
+    X = _as_embeddings(
+        embeddings_or_images,
+        None if isinstance(backbone, str) else backbone,
+        progress,
+        cache,
+        cache_dir,
+    )
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
     if not np.isfinite(X).all():
@@ -228,7 +270,7 @@ def from_examples(
             skipped.append((names[j], counts))
             continue
         v, b, info = fitted
-        info["better_than_chance"] = info["heldout_p_value"] < alpha
+        info["better_than_chance"] = info["heldout_p_value"] < significance_level
         if not info["better_than_chance"]:
             chance.append((names[j], info["heldout_accuracy"]))
             if drop_chance:
@@ -249,8 +291,8 @@ def from_examples(
         msg = ", ".join(f"{n!r} (held-out acc {a:.2f})" for n, a in chance)
         verb = "dropped" if drop_chance else "kept (drop_chance=False)"
         warnings.warn(
-            f"{len(chance)} concept(s) are not better than chance (binomial p >= {alpha}), "
-            f"{verb}: {msg}",
+            f"{len(chance)} concept(s) are not better than chance "
+            f"(binomial p >= {significance_level}), {verb}: {msg}",
             ChanceLevelWarning,
             stacklevel=2,
         )

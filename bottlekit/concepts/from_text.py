@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,18 +13,39 @@ from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 
 
 def check_templates(templates: Sequence[str] | None) -> list[str] | None:
-    """Validate prompt templates: each must contain exactly one ``{}`` placeholder."""
+    """Validate prompt templates: each must contain exactly one ``{}`` placeholder.
+
+    Literal braces are written ``{{`` and ``}}`` (``str.format`` rules); any other field
+    (``{x}``, ``{0}``, ``{:>5}``) is refused here rather than failing inside ``format``.
+    """
     if templates is None:
         return None
     if isinstance(templates, str):
         templates = [templates]
+    if not isinstance(templates, Sequence):
+        raise TypeError(f"templates must be a list of strings, got {type(templates).__name__}")
     templates = list(templates)
     if not templates:
         raise ValueError("templates is empty; pass None for the bare concept text")
     for i, t in enumerate(templates):
-        if not isinstance(t, str) or t.count("{}") != 1:
-            raise ValueError(f"templates[{i}] must be a string with one '{{}}', got {t!r}")
+        if not isinstance(t, str) or _template_fields(t) != [("", "", None)]:
+            raise ValueError(
+                f"templates[{i}] must be a string with exactly one '{{}}' placeholder and no "
+                f"other field (write literal braces as '{{{{' and '}}}}'), got {t!r}"
+            )
     return templates
+
+
+def _template_fields(template: str) -> list[tuple] | None:
+    """The replacement fields of a format string, or None if it does not parse."""
+    try:
+        return [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
+    except ValueError:  # unmatched braces
+        return None
 
 
 def encode_concept_texts(
@@ -81,6 +103,11 @@ def from_text(
     >>> bank = from_text(backbone, ["red crest", "long tail"], templates=["a photo of {}"])
     ... # doctest: +SKIP
     """
+    if not callable(getattr(backbone, "encode_texts", None)):
+        raise TypeError(
+            "backbone: expected a bottlekit Backbone (with encode_texts), got "
+            f"{type(backbone).__name__}; load one with bottlekit.load_backbone(name)"
+        )
     names = check_names(names, "names")
     templates = check_templates(templates)
     vectors = encode_concept_texts(backbone, names, templates)

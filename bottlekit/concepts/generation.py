@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.llm import ChatClient, LLMParseError, parse_concept_list
@@ -76,7 +77,9 @@ def build_messages(
     return messages
 
 
+@backbone_first
 def generate(
+    backbone: Any,
     class_names: Sequence[str],
     llm: ChatClient | None = None,
     *,
@@ -88,7 +91,6 @@ def generate(
     api_key: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_malformed: str = "skip",
-    backbone: Any = None,
     templates: Sequence[str] | None = None,
     progress: bool = True,
     refresh: bool | Sequence[str] = False,
@@ -117,6 +119,11 @@ def generate(
 
     Parameters
     ----------
+    backbone : Backbone or None
+        If given, the concepts are embedded and a ``ConceptBank`` is returned; None (or
+        leaving it out of an all-keyword call) returns ``ConceptCandidates``. First, as in
+        every builder; ``generate(class_names, llm, ..., backbone=...)`` of earlier releases
+        still works for this one, with a ``FutureWarning``.
     class_names : list of str
         Classes to describe.
     llm : ChatClient, optional
@@ -133,8 +140,6 @@ def generate(
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
         and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.
-    backbone : Backbone, optional
-        If given, the concepts are embedded and a ``ConceptBank`` is returned.
     templates : list of str, optional
         Prompt templates for the embedding (with ``backbone``).
     progress : bool
@@ -159,7 +164,7 @@ def generate(
 
     Examples
     --------
-    >>> cands = generate(["cardinal", "blue jay"], style="label-free",
+    >>> cands = generate(None, ["cardinal", "blue jay"], style="label-free",
     ...                  base_url="http://localhost:8000/v1", model="m")  # doctest: +SKIP
     """
     class_names = check_names(class_names, "class_names")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Passage, chunk_documents, load_corpus, split_sentences
@@ -363,7 +364,9 @@ def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
     return [(c, []) for c in parse_concept_list(text)]
 
 
+@backbone_first
 def retrieve(
+    backbone: Any,
     class_names: Sequence[str],
     corpus: Any,
     *,
@@ -376,7 +379,6 @@ def retrieve(
     min_support: int = 1,
     aliases: Mapping[str, Sequence[str]] | None = None,
     max_concept_words: int = 6,
-    backbone: Any = None,
     templates: Sequence[str] | None = None,
     progress: bool = True,
 ):
@@ -400,6 +402,12 @@ def retrieve(
 
     Parameters
     ----------
+    backbone : Backbone or None
+        If given, the concepts are embedded (with ``templates``) and a ``ConceptBank`` is
+        returned; None (or leaving it out of an all-keyword call) returns
+        ``ConceptCandidates``. First, as in every builder; ``retrieve(class_names, corpus,
+        ..., backbone=...)`` of earlier releases still works for this one, with a
+        ``FutureWarning``.
     class_names : list of str
     corpus : list of str, dict id -> text, or folder path
     llm : ChatClient, optional
@@ -420,8 +428,8 @@ def retrieve(
         Other names of a class for subject tracking (e.g. ``{"cardinal": ["redbird"]}``).
     max_concept_words : int
         Longest extracted phrase.
-    backbone, templates : optional
-        Embed the concepts and return a ``ConceptBank``.
+    templates : list of str, optional
+        Prompt templates of the embedding (with ``backbone``).
     progress : bool
         Show a progress bar.
 
@@ -434,7 +442,7 @@ def retrieve(
 
     Examples
     --------
-    >>> cands = retrieve(["cardinal"], ["The cardinal has a red crest."])  # doctest: +SKIP
+    >>> cands = retrieve(None, ["cardinal"], ["The cardinal has a red crest."])  # doctest: +SKIP
     """
 
     class_names = check_names(class_names, "class_names")
@@ -465,14 +473,23 @@ def retrieve(
 
         method = "llm"
         todo = [c for c in class_names if hits_of[c]]
+        # Only answers that parse are cached (a refusal is asked again, never stored); the
+        # per-class parse below then checks the passage references against that class.
+        most_hits = max((len(hits_of[c]) for c in todo), default=0)
         answers = llm.complete_many(
             [_llm_messages(c, hits_of[c], passages) for c in todo],
             progress=progress,
             desc="concepts from passages",
+            parse=lambda text: _parse_llm(text, most_hits),
+            labels=[f"class {c!r}" for c in todo],
+            parse_errors="return",
         )
         for c in class_names:
             found[c] = {}
         for c, resp in zip(todo, answers, strict=True):
+            if isinstance(resp, LLMParseError):
+                logger.warning("no parsable answer for class %r: %s; skipped", c, resp)
+                continue
             response_of[c] = resp
             try:
                 items = _parse_llm(resp.text, len(hits_of[c]))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from bottlekit.concepts.bank import ConceptBank
+from bottlekit.concepts.projection import linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
 
@@ -36,30 +38,43 @@ def class_similarity(
     Xn = X / np.where(norms == 0, 1.0, norms)
     mean_raw = (onehot @ X).astype(np.float64) / counts
     mean_unit = (onehot @ Xn).astype(np.float64) / counts
-    V = bank.vectors.astype(np.float64)
-    vn = np.linalg.norm(V, axis=1)
-    text = np.array([k == "text" for k in bank.kinds])
-    sim = np.empty((len(bank), len(classes)))
-    sim[text] = (V[text] @ mean_unit.T) / vn[text, None]
-    cav = ~text
-    sim[cav] = (V[cav] @ mean_raw.T + bank.intercepts[cav, None]) / vn[cav, None]
+    layer = bank.projection_layer(np.float64)
+    sim = linear_concept_activations(mean_raw, *layer, unit=mean_unit).T
     return sim, classes
 
 
-def mutual_information_scores(sim: np.ndarray) -> np.ndarray:
+def class_concept_association_scores(sim: np.ndarray) -> np.ndarray:
     r"""LaBo's discriminability score of each concept from class similarities.
 
     With :math:`S_{cy} > 0` the mean similarity of concept :math:`c` to images of class
     :math:`y` (``sim``, k × C), LaBo normalises per class,
     :math:`p(c, y) = S_{cy} / (C \sum_{c'} S_{c'y})`, and scores
-    :math:`\mathrm{MI}(c) = \sum_y p(c, y) \log \frac{p(c, y)}{p(c)\,p(y)}`,
+    :math:`s(c) = \sum_y p(c, y) \log \frac{p(c, y)}{p(c)\,p(y)}`,
     :math:`p(c) = \sum_y p(c, y)`, :math:`p(y) = 1/C` — concept :math:`c`'s term of the
-    mutual information between concepts and classes (non-negative: it is
-    :math:`p(c)\,\mathrm{KL}(p(y|c)\,\|\,p(y))`).
+    mutual information of this pseudo-distribution built from similarities
+    (non-negative: it is :math:`p(c)\,\mathrm{KL}(p(y|c)\,\|\,p(y))`). LaBo calls it the
+    concept's MI score; it is a score for ranking concepts, not an estimate of the mutual
+    information between concept activations and labels (for that see
+    :mod:`bottlekit.estimators`). Named ``mutual_information_scores`` before this release.
 
     CLIP cosines are positive in practice; if any :math:`S_{cy} \le 0` (e.g. CAV
     activations) all are shifted by :math:`-\min S + 10^{-6}` first (bottlekit's choice;
     LaBo assumes positive similarities).
+
+    Parameters
+    ----------
+    sim : array of shape (k, n_classes)
+        Class similarities, e.g. from :func:`class_similarity`.
+
+    Returns
+    -------
+    ndarray of shape (k,)
+        :math:`s(c) \ge 0`.
+
+    Examples
+    --------
+    >>> class_concept_association_scores(np.array([[1.0, 1.0], [2.0, 0.1]])).round(3)
+    array([0.069, 0.124])
     """
     sim = np.asarray(sim, dtype=np.float64)
     if sim.ndim != 2 or 0 in sim.shape:
@@ -74,6 +89,27 @@ def mutual_information_scores(sim: np.ndarray) -> np.ndarray:
     p = sim / (sim.sum(axis=0, keepdims=True) * n_cls)
     pc = p.sum(axis=1, keepdims=True)
     return (p * np.log(p / (pc / n_cls))).sum(axis=1)
+
+
+def mutual_information_scores(sim: np.ndarray) -> np.ndarray:
+    """Deprecated name of :func:`class_concept_association_scores` (FutureWarning).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     s = mutual_information_scores(np.array([[1.0, 1.0], [2.0, 0.1]]))
+    >>> w[0].category.__name__, s.round(3)
+    ('FutureWarning', array([0.069, 0.124]))
+    """
+    warnings.warn(
+        "mutual_information_scores is renamed class_concept_association_scores (it is "
+        "LaBo's ranking score, not an MI estimate); the old name will be removed",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return class_concept_association_scores(sim)
 
 
 def _row_gains(S_rows: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -190,7 +226,7 @@ def select(
     (discriminability + coverage of the candidates :math:`V`), with LaBo's weights
     :math:`\alpha = 10^7` (``mi_weight``; MI scores are of order :math:`1/(kC)`) and
     :math:`\beta = 0.1` (``coverage_weight``). ``MI`` is
-    :func:`mutual_information_scores` of the mean activations (:meth:`ConceptBank.project`)
+    :func:`class_concept_association_scores` of the mean activations (:meth:`ConceptBank.project`)
     per class. LaBo computes the facility-location cosine on the concept embeddings
     concatenated with the scaled MI column (an artefact of its library call); bottlekit
     uses the concept embeddings alone.
@@ -243,6 +279,12 @@ def select(
         raise ValueError(f"X must have shape (n, {bank.dim}) with n > 0, got {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise ValueError(
+            f"y has {n_classes} class(es); selection scores how concepts separate classes, "
+            "so it needs at least 2"
+        )
     if mi_weight < 0 or coverage_weight < 0:
         raise ValueError(
             f"mi_weight and coverage_weight must be >= 0, got {mi_weight}, {coverage_weight}"
@@ -255,7 +297,7 @@ def select(
         raise ValueError(f"k={k} is larger than the bank ({len(bank)} concepts)")
 
     sim, _ = class_similarity(bank, X, y)
-    mi = mutual_information_scores(sim)
+    mi = class_concept_association_scores(sim)
     if per_class:
         owner = np.argmax(bank.class_prior, axis=0)
         groups = [np.flatnonzero(owner == c) for c in range(bank.class_prior.shape[0])]

@@ -30,6 +30,7 @@ their labels, and concepts, and answers with tables and a self-contained HTML re
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import time
 import warnings
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.audit_data import AuditData, as_audit_data
 from bottlekit.diagnostics.audit_result import AuditResult
 from bottlekit.diagnostics.model_features import (
@@ -125,9 +127,12 @@ def _bank_from_concepts(
         names = [str(c) for c in concepts]
         missing = [c for c in names if c not in labels]
         if missing:
-            raise ValueError(
-                f"concepts: no labels for {missing[:5]}; names must be columns of "
-                "data.concept_names (or pass a dict {name: labels})"
+            raise UnknownConceptError(
+                missing,
+                list(labels),
+                "concepts",
+                known_as="the annotated concepts: there are no labels for it in "
+                "data.concept_names (or pass a dict {name: labels})",
             )
     else:
         raise TypeError(
@@ -140,10 +145,10 @@ def _bank_from_concepts(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ChanceLevelWarning)
         bank = from_examples(
+            "audited-model-features",
             F_fit,
             L,
             names,
-            backbone_id="audited-model-features",
             random_state=seed,
             **dict(cav_params or {}),
         )
@@ -153,6 +158,26 @@ def _bank_from_concepts(
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return bank, labels
+
+
+def _match_outputs(data: Any, n_outputs: int) -> Any:
+    """Check that output ``c`` of a classifier can be class ``c`` of ``data``.
+
+    Named classes must be exactly as many as the outputs. Classes that were only numbered
+    (no names given, so ``ConceptDataset`` numbered the labels seen) may be fewer: a data
+    subset need not contain the last classes; they are then numbered up to the outputs.
+    """
+    names = list(data.class_names)
+    numbered = names == [str(c) for c in range(len(names))]
+    if int(data.labels.max()) >= n_outputs or (not numbered and len(names) != n_outputs):
+        raise ValueError(
+            f"model: it has {n_outputs} outputs but the data has {len(names)} classes "
+            f"(labels up to {int(data.labels.max())}); output c must be the logit of class c "
+            "of data.labels"
+        )
+    if len(names) < n_outputs:
+        data = dataclasses.replace(data, class_names=[str(c) for c in range(n_outputs)])
+    return data
 
 
 def audit(
@@ -296,6 +321,14 @@ def audit(
                 f"backbone: embeds in {F_all.shape[1]} dimensions, the model expects "
                 f"{model.n_features_in_}"
             )
+        unknown = sorted(set(np.unique(data.labels).tolist()) - set(model.classes_.tolist()))
+        if unknown:
+            raise ValueError(
+                f"data.labels: {len(unknown)} label(s) {unknown[:5]} are not classes of the "
+                f"model (its classes: {model.classes_.tolist()[:10]}"
+                f"{'...' if len(model.classes_) > 10 else ''}); audit it on data labelled "
+                "with its own classes"
+            )
         pred = np.array([int(c) for c in model.predict(F_all)])
         feature_space = "embeddings"
         if space == "logits":
@@ -310,6 +343,7 @@ def audit(
             batch_size=batch_size,
             device=device,
         )
+        data = _match_outputs(data, Z.shape[1])
         pred = Z.argmax(1)
         feature_space = space
     else:
@@ -514,7 +548,9 @@ def _context_mask(concept_names, data, context_parts, context_concepts, notes) -
             raise TypeError("context_concepts: expected a list of concept names, got a str")
         unknown = [c for c in context_concepts if c not in concept_names]
         if unknown:
-            raise ValueError(f"context_concepts: {unknown[:5]} are not audited concepts")
+            raise UnknownConceptError(
+                unknown, concept_names, "context_concepts", known_as="the audited concepts"
+            )
         return np.array([nm in context_concepts for nm in concept_names], dtype=bool)
     if isinstance(context_parts, str):
         raise TypeError("context_parts: expected a list of part names, got a str")

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts.errors import UnknownConceptError
+
 __all__ = ["ExistenceResult", "concept_existence"]
 
 
@@ -113,9 +115,12 @@ def _label_columns(
         raise ValueError(f"label_names: has {len(label_names)} names for {n_cols} label columns")
     missing = [c for c in concept_names if c not in label_names]
     if missing:
-        raise ValueError(
-            f"label_names: the model's concepts {missing[:5]} have no label column; existence "
-            "can only be judged for annotated concepts"
+        raise UnknownConceptError(
+            missing,
+            label_names,
+            "label_names",
+            known_as="the label columns (the model's concept has no label column; existence "
+            "can only be judged for annotated concepts)",
         )
     return np.array([label_names.index(c) for c in concept_names])
 

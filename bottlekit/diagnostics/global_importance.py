@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts.errors import UnknownConceptError
+
 __all__ = ["GlobalImportance", "concept_global_importance"]
 
 
@@ -175,9 +177,12 @@ def concept_global_importance(
                 )
             missing = [c for c in names if c not in cn]
             if missing:
-                raise ValueError(
-                    f"concept_names: the model's concepts {missing[:5]} are not columns of "
-                    "class_concept_matrix"
+                raise UnknownConceptError(
+                    missing,
+                    cn,
+                    "concept_names",
+                    known_as="the names of class_concept_matrix's columns (the model's "
+                    "concepts that are not columns of it cannot be compared)",
                 )
             G = G[:, [cn.index(c) for c in names]]
         corr = _pearson_rows(by_class, G)

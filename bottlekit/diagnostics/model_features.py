@@ -155,9 +155,16 @@ def model_features(
             for start in range(0, len(source), int(batch_size)):
                 batch = source.to_array(slice(start, start + int(batch_size)))
                 x = _prepared(prep, batch, dev)
-                if start == 0:
-                    tap.resolve(x)
-                f, z = tap(x)
+                try:
+                    if start == 0:
+                        tap.resolve(x)
+                    f, z = tap(x)
+                except RuntimeError as exc:  # shape errors from inside the model
+                    raise ValueError(
+                        f"model: failed on a batch of shape {tuple(x.shape)} made from images "
+                        f"of size {batch.shape[1]}x{batch.shape[2]}: {str(exc)[:300]}. Are the "
+                        "images the size the model expects? Pass preprocess= to resize them."
+                    ) from None
                 feats.append(f.float().cpu().numpy())
                 logits.append(_check_logits(z).float().cpu().numpy())
     finally:

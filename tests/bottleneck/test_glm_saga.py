@@ -37,7 +37,7 @@ def _gradients(X, y, W, b):
 def test_matches_scikit_learn_saga_at_a_fixed_penalty():
     X, y = _problem()
     n, lam = len(X), 0.02
-    path = glm_saga_path(X, y, lambdas=[lam], alpha=ALPHA, tol=1e-10, max_epochs=20000,
+    path = glm_saga_path(X, y, lambdas=[lam], l1_ratio=ALPHA, tol=1e-10, max_epochs=20000,
                          random_state=0)  # fmt: skip
     assert path.converged.all()
     # scikit-learn minimises C * sum_i CE_i + l1_ratio |W|_1 + (1 - l1_ratio)/2 |W|_2^2.
@@ -62,7 +62,7 @@ def test_matches_scikit_learn_saga_at_a_fixed_penalty():
 def test_solution_satisfies_the_kkt_conditions(lam_ratio):
     X, y = _problem(k=8, seed=1)
     lam = lam_ratio * lambda_max(X, y, ALPHA)
-    path = glm_saga_path(X, y, lambdas=[lam], alpha=ALPHA, batch_size=None, tol=1e-11,
+    path = glm_saga_path(X, y, lambdas=[lam], l1_ratio=ALPHA, batch_size=None, tol=1e-11,
                          max_epochs=50000)  # fmt: skip
     W, b = path.weight, path.bias
     gW, gb = _gradients(X, y, W, b)
@@ -83,7 +83,7 @@ def test_lambda_max_is_the_smallest_penalty_with_all_zero_weights():
     Y = np.eye(3)[y]
     expected = np.abs(X.T @ (Y - Y.mean(0))).max() / len(X) / ALPHA
     assert lmax == pytest.approx(expected, rel=1e-12)
-    kw = dict(alpha=ALPHA, batch_size=None, tol=1e-10, max_epochs=20000)
+    kw = dict(l1_ratio=ALPHA, batch_size=None, tol=1e-10, max_epochs=20000)
     at_max = glm_saga_path(X, y, lambdas=[lmax * 1.0001], **kw)
     below = glm_saga_path(X, y, lambdas=[lmax * 0.9], **kw)
     assert np.all(at_max.weight == 0)
@@ -153,7 +153,7 @@ def test_same_seed_same_path_and_batch_size_does_not_change_the_optimum():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(alpha=0.0), "alpha"),
+        (dict(l1_ratio=0.0), "l1_ratio"),
         (dict(step_size=-1.0), "step_size"),
         (dict(max_epochs=0), "max_epochs"),
         (dict(batch_size=0), "batch_size"),

@@ -266,7 +266,8 @@ def test_same_seed_same_model_and_save_load(tmp_path):
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"max_epochs": 2.5}, "max_epochs"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
-        ({"n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"patience": 0}, "patience"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change"),  # the deprecated alias of patience
         ({"device": "cuda:99" if not torch.cuda.is_available() else "nope"}, "device"),
     ],
 )
@@ -376,7 +377,7 @@ def test_world_retrieved_bank(world):
     (w, x), (wt, xt) = world["train"], world["test"]
     # BM25 only: on the world the hybrid retriever returns the same concepts (measured) and
     # MiniLM costs minutes on a loaded machine
-    bank = retrieve(w.class_names, w.corpus, backbone=world["backbone"],
+    bank = retrieve(world["backbone"], w.class_names, w.corpus,
                     sentence_encoder=None, progress=False)  # fmt: skip
     model = KnowledgeCBM(bank, random_state=0).fit(x, w.labels)
     truth = (w.class_concept_matrix >= 0.5)[

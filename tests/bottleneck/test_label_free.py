@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from bottlekit.bottleneck import BaseConceptBottleneck
+from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.bottleneck.label_free import (
     LabelFreeCBM,
     cos_cubed_similarity,
     fit_projection,
-    stratified_validation_split,
 )
 from bottlekit.concepts import ConceptBank
+
+#: LabelFreeCBM's settings of the shared split.
+LF_SPLIT = dict(min_per_class=1, min_train_per_class=0, min_validation=2)
 
 #: A small training budget for tests that only check argument handling.
 SMALL = dict(
@@ -71,11 +74,12 @@ def test_cos_cubed_similarity_closed_forms():
 
 def test_stratified_split_keeps_class_shares():
     y = np.repeat([0, 1, 2], [100, 50, 10])
-    train, val = stratified_validation_split(y, 0.2, np.random.default_rng(0))
+    train, val = stratified_validation_split(y, 0.2, np.random.default_rng(0), **LF_SPLIT)
     assert np.bincount(y[val]).tolist() == [20, 10, 2]
     assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == len(y)
+    X, _, bank = _linear_problem()
     with pytest.raises(ValueError, match="at least 2 training and 2 validation"):
-        stratified_validation_split(np.array([0, 1, 0]), 0.5, np.random.default_rng(0))
+        LabelFreeCBM(bank, validation_fraction=0.5).fit(X[:3], np.array([0, 1, 0]))
 
 
 # --------------------------------------------------------------------- projection
@@ -202,7 +206,8 @@ def test_same_seed_same_model_and_save_load(fitted, tmp_path):
         ("interpretability_cutoff", 2.0),
         ("max_nonzero_per_class", 0),
         ("lam", -1.0),
-        ("alpha", 0.0),
+        ("l1_ratio", 0.0),
+        ("alpha", 0.0),  # the deprecated alias of l1_ratio
         ("step_size", 0.0),
         ("n_lambdas", 0),
         ("lambda_min_ratio", 0.0),

@@ -213,7 +213,7 @@ def test_validation_data_replaces_the_split():
 
 def test_stratified_split_keeps_one_example_per_class():
     y = np.array([0] * 10 + [1] * 3 + [2])
-    tr, va = stratified_validation_split(y, 3, 0.4, np.random.default_rng(0))
+    tr, va = stratified_validation_split(y, 0.4, np.random.default_rng(0))
     assert np.bincount(y[va], minlength=3).tolist() == [4, 1, 0]  # round(4.0), round(1.2), 0
     assert sorted(np.concatenate([tr, va]).tolist()) == list(range(len(y)))
 

@@ -120,6 +120,9 @@ def test_global_importance_and_prune(fitted):
         model.prune("no such concept")
     with pytest.raises(ValueError, match="fill"):
         model.prune(top, fill="median")
+    # before: TypeError: 'NoneType' object is not iterable
+    with pytest.raises(TypeError, match=r"concepts: expected a concept name, an index or a list"):
+        model.prune(None)
 
 
 def test_intervene(fitted):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -45,7 +47,7 @@ def test_cavs_recover_true_directions():
     labels = np.column_stack([labels, rng.integers(0, 2, len(X))])
     names = ["a", "b", "c", "noise"]
     with pytest.warns(ChanceLevelWarning, match="'noise'"):
-        bank = from_examples(X, labels, names, backbone_id="bb", max_examples=100, random_state=0)
+        bank = from_examples("bb", X, labels, names, max_examples=100, random_state=0)
     assert bank.kinds == ["cav"] * 4
     cos = [bank.vectors[j] @ W[j] / np.linalg.norm(bank.vectors[j]) for j in range(3)]
     # 100 training points in 32-d with noiseless separable labels: the max-margin direction
@@ -73,7 +75,7 @@ def test_cavs_drop_chance_and_dict_labels():
     rng = np.random.default_rng(1)
     d = {"a": labels[:, 0], "noise": rng.integers(0, 2, len(X))}
     with pytest.warns(ChanceLevelWarning, match="dropped"):
-        bank = from_examples(X, d, backbone_id="bb", drop_chance=True, random_state=0)
+        bank = from_examples("bb", X, d, drop_chance=True, random_state=0)
     assert bank.names == ["a"]
 
 
@@ -110,11 +112,11 @@ def test_cavs_from_images_through_backbone_and_cache():
     imgs = rng.integers(0, 120, size=(80, 8, 8, 3), dtype=np.uint8)
     imgs[lab, :, :, 0] += 120
     bk = MeanColourBackbone()
-    bank = from_examples(imgs, lab.astype(int), ["red"], backbone=bk, random_state=0)
+    bank = from_examples(bk, imgs, lab.astype(int), ["red"], random_state=0)
     assert bank.backbone_id == bk.id
     assert bank.provenance[0]["heldout_accuracy"] >= 0.9  # linearly separable by construction
     assert bk.n_encoded == 80 and EmbeddingCache().shards(bk.id)  # embedded once, cached
-    again = from_examples(imgs, lab.astype(int), ["red"], backbone=bk, random_state=0)
+    again = from_examples(bk, imgs, lab.astype(int), ["red"], random_state=0)
     assert bk.n_encoded == 80  # the second call read the cache
     np.testing.assert_array_equal(again.vectors, bank.vectors)
 
@@ -124,8 +126,9 @@ def test_cavs_from_images_through_backbone_and_cache():
     [
         ({"Cs": []}, "Cs must be"),
         ({"cv": 1}, "cv must be"),
-        ({"alpha": 2.0}, "alpha must be"),
-        ({"backbone_id": None}, "backbone= or backbone_id="),
+        ({"significance_level": 2.0}, "significance_level must be"),
+        ({"alpha": 2.0}, "alpha must be"),  # the deprecated alias of significance_level
+        ({"backbone": None}, "backbone: give the backbone"),
         ({"concept_labels": np.full((10, 1), 2)}, "binary"),
         ({"concept_labels": np.ones((9, 1))}, r"shape \(n_examples, k\) = \(10, k\)"),
     ],
@@ -135,10 +138,56 @@ def test_from_examples_validation(kwargs, match):
         "embeddings_or_images": np.ones((10, 3)),
         "concept_labels": np.ones((10, 1)),
         "names": ["a"],
-        "backbone_id": "bb",
+        "backbone": "bb",
     }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         from_examples(**args)
     with pytest.raises(ValueError, match="NaN"):
-        from_examples(np.full((10, 3), np.nan), np.ones((10, 1)), ["a"], backbone_id="bb")
+        from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])
+
+
+def test_from_examples_alpha_is_a_deprecated_alias_of_significance_level():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([[1, 0], [0, 1]], 30, axis=0)
+    X = rng.normal(size=(60, 4)) + 0.6 * labels[:, :1]  # a weak first concept
+    kw = dict(max_examples=None, random_state=0)
+    # measured held-out p-values: 0.049 and 0.29, so the level decides the flags
+    for level, expected in ((0.5, [True, True]), (0.05, [True, False])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ChanceLevelWarning)
+            new = from_examples("bb", X, labels, ["a", "b"], significance_level=level, **kw)
+            with pytest.warns(FutureWarning, match="alpha= is renamed significance_level="):
+                old = from_examples("bb", X, labels, ["a", "b"], alpha=level, **kw)
+        assert [p["better_than_chance"] for p in new.provenance] == expected
+        assert [p["better_than_chance"] for p in old.provenance] == expected
+
+
+class _EchoTextBackbone:
+    """Records the prompts it is asked to encode."""
+
+    id = "echo"
+
+    def __init__(self):
+        self.prompts = []
+
+    def encode_texts(self, texts, templates=None):
+        templates = templates or ["{}"]
+        self.prompts += [t.format(x) for x in texts for t in templates]
+        return np.random.default_rng(0).normal(size=(len(texts), 4))
+
+
+@pytest.mark.parametrize("template", ["a {} with {x}", "a {0} bird {}", "a {", "{:>5}", "none"])
+def test_malformed_templates_are_refused_before_formatting(template):
+    # before: a raw KeyError / ValueError / IndexError from str.format
+    with pytest.raises(ValueError, match=r"templates\[0\] must be a string with exactly one"):
+        from_text(_EchoTextBackbone(), ["red crest"], [template])
+
+
+def test_literal_braces_in_templates_and_a_missing_backbone():
+    bk = _EchoTextBackbone()
+    from_text(bk, ["red crest"], ["a {{photo}} of {}"])
+    assert bk.prompts == ["a {photo} of red crest"]
+    # before: AttributeError: 'NoneType' object has no attribute 'encode_texts'
+    with pytest.raises(TypeError, match=r"backbone: expected a bottlekit Backbone.*NoneType"):
+        from_text(None, ["red crest"])

@@ -44,12 +44,14 @@ def test_each_filter_reports_what_and_why():
         "crimson crest",
         "thick bill",
     ]
-    kept, report = filter_concepts(
+    kept = filter_concepts(
+        None,
         names,
         ["cardinal", "blue jay"],
         sentence_encoder=table_encoder(TABLE),
         activation_threshold=None,
     )
+    report = kept.filter_report
     by = report.by_filter()
     assert [r.name for r in by["too_long"]] == ["a very long concept name over thirty chars"]
     assert by["too_long"][0].value == 42 and by["too_long"][0].threshold == 30
@@ -65,23 +67,26 @@ def test_each_filter_reports_what_and_why():
     V = {n: np.array(TABLE[n]) for n in ("red crest", "crimson crest", "thick bill")}
     total = {a: sum(V[a] @ V[b] for b in V) for a in V}
     winner = max(("red crest", "crimson crest"), key=total.get)
-    assert dup[0].other == winner and kept == [winner, "thick bill"]
+    assert dup[0].other == winner and kept.names == [winner, "thick bill"]
     assert report.skipped == {"not_activated": "activation_threshold=None"}
-    assert report.kept == kept
+    assert report.kept == kept.names
+    assert isinstance(kept, ConceptCandidates) and kept.provenance == [{}, {}]
     text = str(report)
     assert "too_long: removed 1" in text and "similarity 0.998 >= 0.9" in text
     assert report.to_dict()["removed"][0]["filter"] == "too_long"
 
 
 def test_thresholds_turn_filters_off_and_class_only_exact_without_encoder():
-    kept, report = filter_concepts(
+    kept = filter_concepts(
+        None,
         ["Cardinal", "red crest", "x" * 40],
         ["cardinal"],
         max_length=None,
         sentence_encoder=None,
         activation_threshold=None,
     )
-    assert kept == ["red crest", "x" * 40]
+    report = kept.filter_report
+    assert kept.names == ["red crest", "x" * 40]
     assert "exact matches only" in report.skipped["class_name"]
     assert report.skipped["duplicate"] == "no sentence_encoder or backbone"
 
@@ -94,8 +99,10 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     rng = np.random.default_rng(0)
     X = np.tile(np.eye(d)[0], (20, 1)) + 0.1 * rng.standard_normal((20, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    kept, report = filter_concepts(bank, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(None, bank, sentence_encoder=None, image_embeddings=X)
+    report = kept.filter_report
     assert isinstance(kept, ConceptBank) and kept.names == ["seen"]
+    assert bank.filter_report is None  # the input is not modified
     (r,) = report.by_filter()["not_activated"]
     # closed form: mean of the 5 largest cosines of the images with axis 1
     expected = np.sort(X[:, 1])[-5:].mean()
@@ -104,9 +111,9 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     # candidates are embedded with the backbone for the activation filter
     cands = ConceptCandidates(["red", "blue"], [{"source": "x"}, {"source": "y"}])
     Xr = backbone.encode_texts(["red"] * 6)
-    kept, report = filter_concepts(
+    kept = filter_concepts(
+        backbone,
         cands,
-        backbone=backbone,
         sentence_encoder=None,
         duplicate_similarity=None,
         image_embeddings=Xr,
@@ -117,18 +124,18 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     cav = ConceptBank(
         ["c"], [[0.0, 1.0, 0, 0]], "bb", intercepts=[-5.0], provenance=[{"kind": "cav"}]
     )
-    kept, report = filter_concepts(cav, sentence_encoder=None, image_embeddings=X)
+    kept = filter_concepts(None, cav, sentence_encoder=None, image_embeddings=X)
     assert kept.names == ["c"]
 
 
 def test_filter_validation():
     with pytest.raises(ValueError, match="every concept was filtered out"):
-        filter_concepts(["x" * 40], sentence_encoder=None)
+        filter_concepts(None, ["x" * 40], sentence_encoder=None)
     with pytest.raises(ValueError, match="non-empty list"):
-        filter_concepts([], sentence_encoder=None)
+        filter_concepts(None, [], sentence_encoder=None)
     with pytest.raises(ValueError, match="class_similarity must be a cosine"):
-        filter_concepts(["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
+        filter_concepts(None, ["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
     with pytest.raises(ValueError, match="needs concept vectors"):
-        filter_concepts(["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
+        filter_concepts(None, ["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
     with pytest.raises(ValueError, match="sentence_encoder must be"):
-        filter_concepts(["a"], sentence_encoder="mpnet")
+        filter_concepts(None, ["a"], sentence_encoder="mpnet")

@@ -41,7 +41,7 @@ def client(server_or_url, cache_dir, **kw):
 
 def test_labo_style(server, tmp_path, backbone):
     out = generate(
-        ["cardinal", "blue jay"], client(server, tmp_path), style="labo", progress=False
+        None, ["cardinal", "blue jay"], client(server, tmp_path), style="labo", progress=False
     )
     assert len(server.bodies) == 2 * 5  # one request per class and LaBo prompt
     asked = sorted(b["messages"][-1]["content"].split(".")[0] for b in server.bodies)
@@ -66,10 +66,10 @@ def test_labo_style(server, tmp_path, backbone):
     }
     assert all(re.fullmatch(r"chatcmpl-\d+", g["response_id"]) for g in prov["generated_for"])
     bank = generate(
+        backbone,
         ["cardinal", "blue jay"],
         client(server, tmp_path),
         style="labo",
-        backbone=backbone,
         progress=False,
     )
     assert isinstance(bank, ConceptBank) and bank.class_names == ["cardinal", "blue jay"]
@@ -77,7 +77,9 @@ def test_labo_style(server, tmp_path, backbone):
 
 
 def test_label_free_style(server, tmp_path):
-    out = generate(["cardinal"], client(server, tmp_path), style="label-free", progress=False)
+    out = generate(
+        None, ["cardinal"], client(server, tmp_path), style="label-free", progress=False
+    )
     assert len(server.bodies) == 3
     for b in server.bodies:
         roles = [m["role"] for m in b["messages"]]
@@ -108,6 +110,7 @@ def test_rate_limit_then_success(chat_server, tmp_path, caplog):
     try:
         with caplog.at_level(logging.WARNING, logger="bottlekit.concepts.llm"):
             out = generate(
+                None,
                 ["cardinal"],
                 client(s, tmp_path, max_concurrency=1),
                 prompts=["color"],
@@ -125,7 +128,7 @@ def test_server_error_retries_then_clear_error(chat_server, tmp_path):
         with pytest.raises(LLMError, match=r"3 attempt\(s\).*HTTP 500") as info:
             client(s, tmp_path).complete([{"role": "user", "content": "hi"}])
         with pytest.raises(LLMError, match="1 of 1 LLM request"):
-            generate(["cardinal"], client(s, tmp_path), prompts=["color"], progress=False)
+            generate(None, ["cardinal"], client(s, tmp_path), prompts=["color"], progress=False)
     finally:
         s.stop()
     assert "127.0.0.1" in str(info.value)
@@ -153,12 +156,17 @@ def test_malformed_answer_is_skipped_and_logged_or_raised(chat_server, tmp_path,
     try:
         with caplog.at_level(logging.WARNING, logger="bottlekit.concepts.generate"):
             out = generate(
-                ["cardinal", "blue jay"], client(s, tmp_path), prompts=["color"], progress=False
+                None,
+                ["cardinal", "blue jay"],
+                client(s, tmp_path),
+                prompts=["color"],
+                progress=False,
             )
         assert out.names == ANSWERS["cardinal"]
         assert "malformed answer for class 'blue jay', prompt 'color'" in caplog.text
         with pytest.raises(LLMParseError, match="class 'blue jay'"):
             generate(
+                None,
                 ["cardinal", "blue jay"],
                 client(s, tmp_path),
                 prompts=["color"],
@@ -172,13 +180,14 @@ def test_malformed_answer_is_skipped_and_logged_or_raised(chat_server, tmp_path,
 def test_cache_replay_with_server_stopped(chat_server, tmp_path):
     s = chat_server(default_answer)
     first = generate(
-        ["cardinal", "blue jay"], client(s, tmp_path), style="label-free", progress=False
+        None, ["cardinal", "blue jay"], client(s, tmp_path), style="label-free", progress=False
     )
     s.stop()
     n_files = len(list(tmp_path.rglob("*.json")))
     assert n_files == 6
     # same request, server gone: everything comes from disk, even without an API key
     again = generate(
+        None,
         ["cardinal", "blue jay"],
         ChatClient("test-model", base_url=s.url, cache_dir=tmp_path, offline=True),
         style="label-free",
@@ -194,7 +203,7 @@ def test_cache_replay_with_server_stopped(chat_server, tmp_path):
     # another model or other parameters are other cache keys
     c = ChatClient("other-model", base_url=s.url, cache_dir=tmp_path, offline=True)
     with pytest.raises(LLMError, match="not in the cache"):
-        generate(["cardinal"], c, style="label-free", progress=False)
+        generate(None, ["cardinal"], c, style="label-free", progress=False)
 
 
 def test_resume_after_interruption(chat_server, tmp_path):
@@ -207,20 +216,20 @@ def test_resume_after_interruption(chat_server, tmp_path):
     s1 = chat_server(dies_after_7)
     try:
         with pytest.raises(LLMError, match=r"13 of 20 LLM request\(s\) failed; the 7 answered"):
-            generate(classes, client(s1, tmp_path), progress=False)
+            generate(None, classes, client(s1, tmp_path), progress=False)
     finally:
         s1.stop()
     assert s1.answered == 7
     s2 = chat_server(default_answer)
     try:
-        resumed = generate(classes, client(s2, tmp_path), progress=False)
+        resumed = generate(None, classes, client(s2, tmp_path), progress=False)
     finally:
         s2.stop()
     assert len(s2.bodies) == total - 7  # only the missing requests are paid for
     fresh_dir = tmp_path / "fresh"
     s3 = chat_server(default_answer)
     try:
-        fresh = generate(classes, client(s3, fresh_dir), progress=False)
+        fresh = generate(None, classes, client(s3, fresh_dir), progress=False)
     finally:
         s3.stop()
     assert len(s3.bodies) == total
@@ -236,7 +245,7 @@ def test_client_configuration_from_environment(monkeypatch, tmp_path, server):
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
     monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path))
-    out = generate(["cardinal"], prompts=["color"], progress=False)
+    out = generate(None, ["cardinal"], prompts=["color"], progress=False)
     assert server.bodies[0]["model"] == "env-model" and out.names == ANSWERS["cardinal"]
     assert list((tmp_path / "llm").rglob("*.json"))
     monkeypatch.delenv("OPENAI_MODEL")
@@ -269,10 +278,10 @@ def test_parse_concept_list_rejects_non_lists(text):
 def test_generate_validation(tmp_path, server):
     c = client(server, tmp_path)
     with pytest.raises(ValueError, match="style must be one of"):
-        generate(["a"], c, style="gpt")
+        generate(None, ["a"], c, style="gpt")
     with pytest.raises(ValueError, match="prompts must be a non-empty subset"):
-        generate(["a"], c, prompts=["important"])  # a label-free key with the labo style
+        generate(None, ["a"], c, prompts=["important"])  # a label-free key with the labo style
     with pytest.raises(ValueError, match="class_names is empty"):
-        generate([], c)
+        generate(None, [], c)
     with pytest.raises(ValueError, match="max_concurrency"):
         client(server, tmp_path, max_concurrency=0)

@@ -157,7 +157,7 @@ def test_hybrid_scores_are_the_documented_mix(minilm):
 
 
 def test_retrieve_offline_extractive_is_grounded(minilm, backbone):
-    out = retrieve(list(TRUTH), CORPUS, sentence_encoder=minilm, top_k=6, progress=False)
+    out = retrieve(None, list(TRUTH), CORPUS, sentence_encoder=minilm, top_k=6, progress=False)
     got = {
         c: {n for j, n in enumerate(out.names) if out.class_prior[i, j]}
         for i, c in enumerate(out.class_names)
@@ -176,23 +176,21 @@ def test_retrieve_offline_extractive_is_grounded(minilm, backbone):
     assert p["doc_id"] == "cardinal.md" and "red crest" in p["text"]
     assert CORPUS["cardinal.md"][p["start"] : p["end"]] == p["text"]
     json.dumps(out.provenance)  # JSON-serialisable for ConceptBank.save
-    bank = retrieve(
-        ["blue jay"], CORPUS, sentence_encoder=minilm, backbone=backbone, progress=False
-    )
+    bank = retrieve(backbone, ["blue jay"], CORPUS, sentence_encoder=minilm, progress=False)
     assert isinstance(bank, ConceptBank) and set(bank.names) == TRUTH["blue jay"]
 
 
 def test_retrieve_from_folder_bm25_only(tmp_path):
     for name, text in CORPUS.items():
         (tmp_path / name).write_text(text)
-    out = retrieve(["blue jay"], tmp_path, sentence_encoder=None, progress=False)
+    out = retrieve(None, ["blue jay"], tmp_path, sentence_encoder=None, progress=False)
     assert set(out.names) == TRUTH["blue jay"]
     with pytest.raises(ValueError, match="no concepts found"):
-        retrieve(["dodo"], tmp_path, sentence_encoder=None, progress=False)
+        retrieve(None, ["dodo"], tmp_path, sentence_encoder=None, progress=False)
     with pytest.raises(ValueError, match="top_k"):
-        retrieve(["blue jay"], tmp_path, sentence_encoder=None, top_k=0)
+        retrieve(None, ["blue jay"], tmp_path, sentence_encoder=None, top_k=0)
     with pytest.raises(ValueError, match="queries must"):
-        retrieve(["blue jay"], tmp_path, sentence_encoder=None, queries=["no slot"])
+        retrieve(None, ["blue jay"], tmp_path, sentence_encoder=None, queries=["no slot"])
 
 
 def test_retrieve_with_llm_keeps_cited_passages(chat_server, tmp_path):
@@ -216,7 +214,7 @@ def test_retrieve_with_llm_keeps_cited_passages(chat_server, tmp_path):
     s = chat_server(answer)
     try:
         llm = ChatClient("m", base_url=s.url, api_key="k", cache_dir=tmp_path, backoff=0.001)
-        out = retrieve(["blue jay"], CORPUS, llm=llm, sentence_encoder=None, progress=False)
+        out = retrieve(None, ["blue jay"], CORPUS, llm=llm, sentence_encoder=None, progress=False)
     finally:
         s.stop()
     assert out.names == ["white belly", "blue wings"]
@@ -227,3 +225,27 @@ def test_retrieve_with_llm_keeps_cited_passages(chat_server, tmp_path):
     assert ev["response_id"].startswith("chatcmpl-")
     # out-of-range citation 99 is ignored
     assert len(out.provenance[1]["evidence"][0]["passages"]) == 1
+
+
+def test_retrieve_with_llm_never_caches_a_refusal(chat_server, tmp_path):
+    # before: retrieve cached the raw answer before parsing it, so a refusal was served
+    # from the cache forever after the endpoint recovered
+    pytest.importorskip("openai")
+    refuse = {"on": True}
+
+    def answer(body):
+        if refuse["on"]:
+            return 200, "I'm sorry, I cannot help with that."
+        return 200, json.dumps([{"concept": "white belly", "passages": [1]}])
+
+    s = chat_server(answer)
+    try:
+        llm = ChatClient("m", base_url=s.url, api_key="k", cache_dir=tmp_path, backoff=0.001)
+        kwargs = {"llm": llm, "sentence_encoder": None, "progress": False}
+        with pytest.raises(ValueError):  # no concept for any class
+            retrieve(None, ["blue jay"], CORPUS, **kwargs)
+        refuse["on"] = False
+        out = retrieve(None, ["blue jay"], CORPUS, **kwargs)
+    finally:
+        s.stop()
+    assert out.names == ["white belly"]

@@ -8,7 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from bottlekit.concepts import ConceptBank, greedy_maximize, mutual_information_scores, select
+from bottlekit.concepts import (
+    ConceptBank,
+    class_concept_association_scores,
+    greedy_maximize,
+    mutual_information_scores,
+    select,
+)
 from bottlekit.concepts.selection import submodular_objective
 
 
@@ -54,11 +60,11 @@ def test_greedy_gains_match_objective_and_approximation_bound():
         assert value <= best + 1e-12
 
 
-def test_mutual_information_scores_closed_form():
+def test_class_concept_association_scores_closed_form():
     # LaBo normalises per class; with equal class totals (0.9, 0.9) a concept equally
     # similar to both classes has p(y|c) uniform and carries no information
     sim = np.array([[0.3, 0.3], [0.5, 0.1], [0.1, 0.5]])
-    mi = mutual_information_scores(sim)
+    mi = class_concept_association_scores(sim)
     assert mi[0] == pytest.approx(0.0, abs=1e-12)
     p = sim / (sim.sum(axis=0) * 2)  # joint p(c, y) with uniform class marginal
     assert p.sum() == pytest.approx(1.0)
@@ -67,7 +73,10 @@ def test_mutual_information_scores_closed_form():
     assert mi[1] == pytest.approx(expected, rel=1e-12)
     assert mi[1] > 0 and mi[1] == pytest.approx(mi[2])  # mirror images score the same
     # shifting negative similarities keeps the ranking of an all-positive problem sane
-    assert np.all(mutual_information_scores(sim - 0.2) >= 0)
+    assert np.all(class_concept_association_scores(sim - 0.2) >= 0)
+    # the old name still works for this release, with a FutureWarning
+    with pytest.warns(FutureWarning, match="renamed class_concept_association_scores"):
+        np.testing.assert_array_equal(mutual_information_scores(sim), mi)
 
 
 def _labelled_world(seed=0, n_cls=4, per_cls=30, d=16):
@@ -139,6 +148,9 @@ def test_select_validation():
         select(bank, X, y[:-1], 2)
     with pytest.raises(ValueError, match="needs a bank with class_prior"):
         select(bank, X, y, 2, per_class=True)
+    # before: one class returned concepts without a word
+    with pytest.raises(ValueError, match=r"y has 1 class\(es\).*at least 2"):
+        select(bank, X, np.zeros_like(y), 2)
 
 
 def test_class_similarity_is_mean_projection_per_class():

@@ -69,7 +69,7 @@ def retrieved(world):
     pytest.importorskip("bm25s")
     from bottlekit.concepts import retrieve
 
-    return retrieve(world.class_names, world.corpus, sentence_encoder=None, progress=False)
+    return retrieve(None, world.class_names, world.corpus, sentence_encoder=None, progress=False)
 
 
 def test_retrieve_world_returns_no_distractors_or_unrelated_species(world, retrieved):
@@ -120,7 +120,7 @@ def test_retrieve_world_free_text_only(world):
 
     corpus = without_field_marks(world.corpus)
     assert sum(d.count("Field marks of") for d in corpus) == 0
-    cands = retrieve(world.class_names, corpus, sentence_encoder=None, progress=False)
+    cands = retrieve(None, world.class_names, corpus, sentence_encoder=None, progress=False)
     p, r, mp, mr = precision_recall(found_sets(cands, world.class_names), world_truth(world))
     assert p >= 0.95 and mp >= 0.95, (p, mp)
     assert r >= 0.70 and mr >= 0.70, (r, mr)
@@ -134,7 +134,7 @@ def test_retrieve_world_reads_unrelated_species_when_asked(world):
     from bottlekit.concepts import retrieve
 
     extra = list(EXTRA_NAMES)
-    cands = retrieve(extra, world.corpus, sentence_encoder=None, progress=False)
+    cands = retrieve(None, extra, world.corpus, sentence_encoder=None, progress=False)
     truth = [set(true_attributes(n)) for n in extra]
     p, r, _, _ = precision_recall(found_sets(cands, extra), truth)
     assert p >= 0.95 and r >= 0.90, (p, r)
@@ -191,7 +191,7 @@ def test_cav_bank_detects_world_concepts(world_embeddings):
     bk, train, test, x_train, x_test = world_embeddings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # chance-level CAVs are reported, not an error here
-        bank = from_examples(x_train, train.concept_labels, train.concept_names, backbone_id=bk.id)
+        bank = from_examples(bk.id, x_train, train.concept_labels, train.concept_names)
     assert bank.names == test.concept_names  # no concept skipped for lack of examples
     auc = auroc_columns(bank.project(x_test), test.concept_labels)
     # Chance: under random scores each AUROC has std null_auroc_std <= 0.04 here (480 test

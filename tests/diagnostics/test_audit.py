@@ -215,7 +215,7 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
     X = backbone.encode_images(train.images, progress=False)
     names = ["red body", "blue body", "yellow body", "long tail", "water background"]
     cols = [train.concept_names.index(n) for n in names]
-    bank = from_examples(X, train.concept_labels[:, cols], names, backbone=backbone)
+    bank = from_examples(backbone, X, train.concept_labels[:, cols], names)
     cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
     data = make_world(48, "test", random_state=4)
     r = audit(cbm, data, backbone=backbone, n_examples=2, n_location_images=8)

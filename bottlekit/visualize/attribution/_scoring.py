@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit.concepts.errors import UnknownConceptError
+
 __all__ = ["concept_names_of", "make_scorer", "resolve_concept_columns", "resolve_concepts"]
 
 
@@ -23,19 +25,11 @@ class _BankScorer(torch.nn.Module):
 
     def __init__(self, bank: Any, idx: list[int], device: torch.device) -> None:
         super().__init__()
-        v = torch.as_tensor(np.asarray(bank.vectors, dtype=np.float32)[idx], device=device)
-        b = torch.as_tensor(np.asarray(bank.intercepts, dtype=np.float32)[idx], device=device)
-        text = torch.as_tensor([bank.kinds[i] == "text" for i in idx], device=device)
-        self.register_buffer("v", v)
-        self.register_buffer("b", b)
-        self.register_buffer("vnorm", v.norm(dim=1))
-        self.register_buffer("text", text)
+        self.bank = bank
+        self.idx = list(idx)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = (z @ self.v.T + self.b) / self.vnorm
-        zn = z.norm(dim=1, keepdim=True)
-        zn = torch.where(zn == 0, torch.ones_like(zn), zn)
-        return torch.where(self.text, out / zn, out)
+        return self.bank.project(z)[:, self.idx]
 
 
 class _ModelScorer(torch.nn.Module):
@@ -86,9 +80,7 @@ def resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
     for c in concepts:
         if isinstance(c, str):
             if c not in names:
-                raise ValueError(
-                    f"concepts: {c!r} is not one of the {len(names)} concepts (e.g. {names[:4]})"
-                )
+                raise UnknownConceptError(c, names, "concepts")
             out.append(names.index(c))
         elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
             if not 0 <= int(c) < len(names):

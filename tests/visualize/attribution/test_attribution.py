@@ -47,7 +47,9 @@ def test_each_class_rejects_other_methods_arguments(cls, world_tiny, world_bank)
 def test_bad_input_errors_name_the_argument(cls, world_tiny, world_bank):
     attribution = cls(world_tiny, world_bank, **OWN[cls])
     img = np.zeros((1, 64, 64, 3), np.uint8)
-    with pytest.raises(ValueError, match=r"concepts: 'no such' is not one of the 31 concepts"):
+    with pytest.raises(
+        ValueError, match=r"concepts: concept 'no such' is not one of the 31 known concepts"
+    ):
         attribution.attribute(img, ["red body", "no such"])
     with pytest.raises(ValueError, match=r"concepts: index 31 out of range; expected 0..30"):
         attribution.attribute(img, [31])

@@ -1,0 +1,140 @@
+r"""The concept-activation rule, written once, for numpy arrays and torch tensors.
+
+Every concept activation in bottlekit is a linear function of the embedding
+
+.. math::
+
+    a_j(x) = w_j \cdot \tilde x_j + b_j, \qquad
+    \tilde x_j = \begin{cases} x / \lVert x\rVert & \text{cosine concepts} \\
+                               x & \text{otherwise,} \end{cases}
+
+with :math:`w_j, b_j` the concept's weights and bias. A :class:`~bottlekit.concepts.ConceptBank`
+derives them from its vectors (:meth:`~bottlekit.concepts.ConceptBank.projection_layer`:
+:math:`w_j = v_j / \lVert v_j\rVert`, :math:`b_j = \text{intercept}_j / \lVert v_j\rVert`,
+cosine for text concepts); concept-bottleneck models store the ones they learned. Both call
+:func:`linear_concept_activations`, which takes numpy arrays or torch tensors and returns the
+same kind (for tensors: differentiable, on the input's dtype and device).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["ProjectionLayer", "is_tensor", "linear_concept_activations"]
+
+
+class ProjectionLayer(NamedTuple):
+    """Weights ``(k, d)``, bias ``(k,)`` and cosine mask ``(k,)`` of a linear concept layer."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    cosine: np.ndarray
+
+
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (checked without importing torch)."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+class _Numpy:
+    @staticmethod
+    def like(a: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(a)
+
+    @staticmethod
+    def mask(a: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(a, dtype=bool)
+
+    @staticmethod
+    def row_norm(X: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(X, axis=1, keepdims=True)
+
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def ones_like(a: np.ndarray) -> Any:
+        return 1.0
+
+
+class _Torch:
+    @staticmethod
+    def like(a: Any, X: Any) -> Any:
+        import torch
+
+        return torch.as_tensor(a, dtype=X.dtype, device=X.device)
+
+    @staticmethod
+    def mask(a: Any, X: Any) -> Any:
+        import torch
+
+        if is_tensor(a):
+            return a.to(device=X.device, dtype=torch.bool)
+        return torch.as_tensor(np.asarray(a, dtype=bool), device=X.device)
+
+    @staticmethod
+    def row_norm(X: Any) -> Any:
+        return X.norm(dim=1, keepdim=True)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        import torch
+
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def ones_like(a: Any) -> Any:
+        import torch
+
+        return torch.ones_like(a)
+
+
+def linear_concept_activations(
+    X: Any, weights: Any, bias: Any, cosine: Any, *, unit: Any = None
+) -> Any:
+    r"""Concept activations :math:`a_j(x) = w_j \cdot \tilde x_j + b_j` (module docstring).
+
+    Parameters
+    ----------
+    X : ndarray or torch.Tensor of shape (n, d)
+        Embeddings. The result is of the same kind; a tensor result is differentiable and
+        has ``X``'s dtype and device (``weights`` and ``bias`` are converted to them).
+    weights : array of shape (k, d)
+        :math:`w_j`, one row per concept.
+    bias : array of shape (k,)
+        :math:`b_j`.
+    cosine : bool array of shape (k,)
+        Concepts whose activation uses the L2-normalised embedding :math:`x/\lVert x\rVert`
+        (a zero embedding is left as it is).
+    unit : ndarray of shape (n, d), optional
+        Rows to use instead of :math:`x/\lVert x\rVert` for the cosine concepts. This is
+        how a linear statistic of the activations is computed without forming them: the
+        class mean of the activations is this function of the class means of ``X`` and of
+        the normalised ``X`` (numpy only).
+
+    Returns
+    -------
+    ndarray or torch.Tensor of shape (n, k)
+        For numpy input, in the dtype numpy gives ``X @ weights.T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[3.0, 4.0]])
+    >>> W, b = np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0.0, 0.5])
+    >>> linear_concept_activations(X, W, b, [True, False])
+    array([[0.6, 3.5]])
+    """
+    xp = _Torch if is_tensor(X) else _Numpy
+    W, b, cos = xp.like(weights, X), xp.like(bias, X), xp.mask(cosine, X)
+    Z = X @ W.T
+    if unit is not None:
+        if xp is _Torch:
+            raise TypeError("unit: only supported for numpy input")
+        Z = np.where(cos, np.asarray(unit) @ W.T, Z)
+    elif bool(cos.any()):
+        xn = xp.row_norm(X)
+        xn = xp.where(xn == 0, xp.ones_like(xn), xn)
+        Z = xp.where(cos, Z / xn, Z)
+    return Z + b
