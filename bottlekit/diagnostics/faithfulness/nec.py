@@ -162,7 +162,7 @@ def _glm_path(Z: np.ndarray, y_idx: np.ndarray, n_classes: int, n_lambdas, rando
     from bottlekit.bottleneck._glm_saga import glm_saga_path
 
     return glm_saga_path(
-        Z, y_idx, alpha=0.99, n_lambdas=n_lambdas, lambda_min_ratio=1e-3,
+        Z, y_idx, l1_ratio=0.99, n_lambdas=n_lambdas, lambda_min_ratio=1e-3,
         n_classes=n_classes, random_state=random_state,
     )  # fmt: skip
 
