@@ -1,17 +1,78 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Every file the package saves (models, concept banks, embedding caches, reports, ``.npz``
+arrays, trained weights) goes through :func:`atomic_write_bytes`. The file gets the mode a
+plain ``open(path, "w")`` would give it, ``0o666`` less the process umask (``0o644`` under
+the usual umask ``0o022``, ``0o664`` under ``0o002`` in a shared group folder), not the
+``0o600`` of the temporary file it is written to.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "current_umask", "new_file_mode"]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows.
+
+    Linux reports it in ``/proc/self/status``. Elsewhere the only way is to set a new umask
+    and put the old one back; the temporary value is ``0o077`` (the most private), so a file
+    another thread creates in that instant is never more open than intended.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import os
+    >>> old = os.umask(0o027)
+    >>> oct(current_umask())
+    '0o27'
+    >>> _ = os.umask(old)
+    """
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """Permission bits of a newly created regular file: ``0o666 & ~umask``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import os
+    >>> old = os.umask(0o022)
+    >>> oct(new_file_mode())
+    '0o644'
+    >>> _ = os.umask(old)
+    """
+    return 0o666 & ~current_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, rename.
+
+    The file ends with mode ``0o666 & ~umask`` (:func:`new_file_mode`), as ``open`` would
+    create it; a file it replaces is replaced with that mode too.
 
     Parameters
     ----------
@@ -29,9 +90,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.chmod(tmp, mode)  # mkstemp creates 0600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -43,5 +106,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination; parent folders are created.
+    text : str
+        The whole content.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> atomic_write_text(p, "héllo"); p.read_text(encoding="utf-8")
+    'héllo'
+    """
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -164,7 +164,7 @@ def _folder_data(folder: str) -> Any:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
-    from bottlekit.app.cli import check_output_path
+    from bottlekit.app._paths import check_output_path
     from bottlekit.backbones import load_backbone
     from bottlekit.diagnostics.audit import audit
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bottlekit._version import __version__
+from bottlekit.app._paths import check_output_path
 
 __all__ = ["main"]
 
@@ -54,27 +55,6 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def check_output_path(path: str | Path, arg: str) -> Path:
-    """Refuse an output path that cannot be written, before any work is done.
-
-    Every existing ancestor must be a folder (a file in the way is the usual mistake) and
-    the nearest existing one writable; missing folders are created when writing.
-    """
-    import os
-
-    path = Path(path)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(
-                    f"{arg}: {str(parent)!r} is a file, so {str(path)!r} cannot be written"
-                )
-            if not os.access(parent, os.W_OK):
-                raise ValueError(f"{arg}: folder {str(parent)!r} is not writable")
-            break
-    return path
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bottlekit._checks import check_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
 from bottlekit.estimators._scaling import power_of_two_scale
@@ -37,15 +38,6 @@ def _mean_and_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = power_of_two_scale(X)
     Xs = X / c
     return Xs.mean(axis=0) * c, Xs.std(axis=0) * c
-
-
-def _check_positive(value: Any, name: str, kind: type = numbers.Real, allow_zero=False) -> None:
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: expected a {kind.__name__.lower()} {bound}, got {value!r}")
 
 
 class BaseIBEstimator(TransformerMixin, BaseEstimator):
@@ -73,16 +65,19 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
         for name in ("learning_rate", "lr_decay_gamma"):
-            _check_positive(getattr(self, name), name)
+            check_number(getattr(self, name), name, low=0, low_open=True)
         for name in ("batch_size", "max_epochs", "patience", "bottleneck_dim", "lr_decay_step"):
-            _check_positive(getattr(self, name), name, numbers.Integral)
+            check_number(getattr(self, name), name, integer=True, low=0, low_open=True)
         if hasattr(self, "beta"):
-            _check_positive(self.beta, "beta", allow_zero=True)
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                "validation_fraction: expected a value in [0, 1), got "
-                f"{self.validation_fraction!r}"
-            )
+            check_number(self.beta, "beta", low=0)
+        check_number(
+            self.validation_fraction,
+            "validation_fraction",
+            low=0,
+            high=1,
+            high_open=True,
+            expected="a value in [0, 1)",
+        )
         sizes = self.hidden_sizes
         if not isinstance(sizes, (tuple, list)) or not all(
             isinstance(h, numbers.Integral) and h > 0 for h in sizes

@@ -48,6 +48,7 @@ from collections.abc import Sequence
 import torch
 from sklearn.base import RegressorMixin
 
+from bottlekit._checks import check_number
 from bottlekit.bottleneck._ib_base import BaseIBEstimator, IBRegressorMixin
 
 __all__ = ["CSIBRegressor"]
@@ -163,8 +164,14 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
                 raise ValueError(
                     f"sigma: expected a float > 0 or one of {_RULES}, got {self.sigma!r}"
                 )
-        elif not isinstance(self.sigma, (int, float)) or not self.sigma > 0:
-            raise ValueError(f"sigma: expected a float > 0 or one of {_RULES}, got {self.sigma!r}")
+        else:
+            check_number(
+                self.sigma,
+                "sigma",
+                low=0,
+                low_open=True,
+                expected=f"a float > 0 or one of {_RULES}",
+            )
 
     def _loss(self, x, y, out, t, mean, logvar):
         from bottlekit.estimators import conditional_cs_divergence

@@ -25,7 +25,6 @@ reference: best validation accuracy; bottlekit's default: lowest validation loss
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
@@ -435,9 +434,14 @@ class LaBo(BaseConceptBottleneck):
         check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
         check_number(self.max_epochs, "max_epochs", integer=True, low=0, low_open=False)
         check_number(self.patience, "patience", integer=True, low=0, low_open=True)
-        vf = self.validation_fraction
-        if not (isinstance(vf, numbers.Real) and not isinstance(vf, bool) and 0 <= vf < 1):
-            raise ValueError(f"validation_fraction: expected a number in [0, 1), got {vf!r}")
+        check_number(
+            self.validation_fraction,
+            "validation_fraction",
+            low=0,
+            high=1,
+            high_open=True,
+            expected="a number in [0, 1)",
+        )
         if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
             raise ValueError(
                 f"early_stopping_metric: expected one of {EARLY_STOPPING_METRICS}, "

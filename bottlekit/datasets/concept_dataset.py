@@ -53,6 +53,14 @@ def _numeric(value: Any, field: str, shape: tuple[int | None, ...], what: str) -
     return arr
 
 
+def _is_lazy_masks(value: Any) -> bool:
+    """A lazy mask array: one that says so (``lazy_masks = True``), with shape, dtype,
+    indexing and ``__array__`` (a torch tensor or an array-like is converted instead)."""
+    return getattr(value, "lazy_masks", False) is True and all(
+        hasattr(value, a) for a in ("shape", "dtype", "__getitem__", "__array__")
+    )
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class ConceptDataset:
     """An image dataset with class labels and optional concept and part annotations.
@@ -94,6 +102,30 @@ class ConceptDataset:
         a concept that belongs to no part. Stored as int64 with -1.
     split : str, optional
         Name of the split (``"train"``, ``"test"``, ...).
+    keypoint_names : list of str, optional
+        Names of the keypoints in ``part_keypoints`` when they are not the parts: CUB
+        annotates 15 keypoints ("left wing", "right wing", ...) while its concepts belong
+        to parts grouped from them ("wings"). With it, ``part_keypoints`` has shape
+        ``(n, len(keypoint_names), 3)`` and is independent of ``part_names``.
+    object_boxes : array of shape (n, 4), optional
+        Bounding box ``(x, y, width, height)`` of the object in each image, in the pixels
+        of the images as loaded (CUB, Waterbirds).
+    spurious_labels : int array of shape (n,), optional
+        A known spurious attribute of each image, in ``0..len(spurious_names) - 1``
+        (Waterbirds: the place; CelebA: a chosen attribute such as "Male").
+    spurious_names : list of str, optional
+        Names of the spurious attribute's values; required with ``spurious_labels``.
+    skipped : dict of str to int, optional
+        What a loader skipped or could not annotate, and how many (e.g. ``{"keypoints
+        not visible": 41}``), so nothing is dropped silently.
+
+    Notes
+    -----
+    ``part_masks`` may be a lazy mask array instead of an ndarray: an object with
+    ``lazy_masks = True``, ``shape`` (n, P, H, W), ``dtype`` bool, ``__getitem__`` (rows
+    by index array), ``__array__`` and optionally ``take(rows)`` (a lazy subset), so
+    masks are computed for the rows used (see
+    :class:`bottlekit.datasets.KeypointPartMasks`).
 
     Attributes
     ----------
@@ -132,6 +164,11 @@ class ConceptDataset:
     part_names: Sequence[str] | None = None
     part_of_concept: Any = None
     split: str | None = None
+    keypoint_names: Sequence[str] | None = None
+    object_boxes: Any = None
+    spurious_labels: Any = None
+    spurious_names: Sequence[str] | None = None
+    skipped: dict[str, int] | None = None
 
     #: Fields with one row per image (``subset`` indexes them); subclasses add theirs.
     PER_IMAGE_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -140,6 +177,8 @@ class ConceptDataset:
         "concept_certainty",
         "part_masks",
         "part_keypoints",
+        "object_boxes",
+        "spurious_labels",
     )
 
     def __post_init__(self) -> None:
@@ -149,6 +188,7 @@ class ConceptDataset:
         self._check_labels(source, n)
         self._check_concepts(n)
         self._check_parts(source, n)
+        self._check_extras(n)
         if self.split is not None and not isinstance(self.split, str):
             raise ValueError(f"split: expected a str or None, got {type(self.split).__name__}")
 
@@ -227,7 +267,15 @@ class ConceptDataset:
 
     def _check_parts(self, source: ImageSource, n: int) -> None:
         P = None
-        if self.part_masks is not None:
+        if self.part_masks is not None and _is_lazy_masks(self.part_masks):
+            M = self.part_masks
+            if len(M.shape) != 4 or M.shape[0] != n or np.dtype(M.dtype) != bool:
+                raise ValueError(
+                    f"part_masks: expected a lazy bool mask array of shape ({n}, P, H, W), "
+                    f"got shape {tuple(M.shape)} and dtype {M.dtype}"
+                )
+            P = M.shape[1]
+        elif self.part_masks is not None:
             M = np.asarray(self.part_masks)
             if M.ndim != 4 or M.shape[0] != n:
                 raise ValueError(f"part_masks: expected shape ({n}, P, H, W), got {M.shape}")
@@ -243,7 +291,21 @@ class ConceptDataset:
                 M = M.astype(bool)
             self._set("part_masks", M)
             P = M.shape[1]
-        if self.part_keypoints is not None:
+        if self.keypoint_names is not None:
+            kp_names = _names(self.keypoint_names, "keypoint_names")
+            self._set("keypoint_names", kp_names)
+            if self.part_keypoints is None:
+                raise ValueError("keypoint_names: given without part_keypoints; it names them")
+            K = _numeric(
+                self.part_keypoints,
+                "part_keypoints",
+                (n, len(kp_names), 3),
+                f"({n}, {len(kp_names)}, 3) (one row per keypoint name)",
+            )
+            if not np.isin(K[..., 2], (0, 1)).all():
+                raise ValueError("part_keypoints: the visible column [..., 2] must be 0 or 1")
+            self._set("part_keypoints", K)
+        elif self.part_keypoints is not None:
             K = _numeric(self.part_keypoints, "part_keypoints", (n, None, 3), f"({n}, P, 3)")
             if P is not None and K.shape[1] != P:
                 raise ValueError(f"part_keypoints: has {K.shape[1]} parts but part_masks has {P}")
@@ -262,6 +324,41 @@ class ConceptDataset:
         self._set("part_names", parts)
         if self.part_of_concept is not None:
             self._set("part_of_concept", self._part_index(self.part_of_concept, len(parts)))
+
+    def _check_extras(self, n: int) -> None:
+        if self.object_boxes is not None:
+            B = _numeric(self.object_boxes, "object_boxes", (n, 4), f"({n}, 4) (x, y, w, h)")
+            if (B[:, 2:] < 0).any():
+                raise ValueError("object_boxes: width and height must be >= 0")
+            self._set("object_boxes", B)
+        if self.spurious_labels is None:
+            if self.spurious_names is not None:
+                raise ValueError("spurious_names: given without spurious_labels; it names them")
+        else:
+            if self.spurious_names is None:
+                raise ValueError("spurious_names: missing; name the values of spurious_labels")
+            names = _names(self.spurious_names, "spurious_names")
+            s = np.asarray(self.spurious_labels)
+            if s.shape != (n,) or s.dtype == bool or not np.issubdtype(s.dtype, np.integer):
+                raise ValueError(
+                    f"spurious_labels: expected integer values of shape ({n},), got "
+                    f"{s.dtype} {s.shape}"
+                )
+            if n and (s.min() < 0 or s.max() >= len(names)):
+                raise ValueError(
+                    f"spurious_labels: expected values in 0..{len(names) - 1} (one per "
+                    f"spurious name), got {int(s.min())}..{int(s.max())}"
+                )
+            self._set("spurious_labels", s)
+            self._set("spurious_names", names)
+        if self.skipped is not None:
+            if not isinstance(self.skipped, dict) or not all(
+                isinstance(k, str) and isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                for k, v in self.skipped.items()
+            ):
+                raise ValueError(
+                    f"skipped: expected a dict of str to int counts, got {self.skipped!r:.80}"
+                )
 
     def _part_index(self, value: Any, n_parts: int) -> np.ndarray:
         k = len(self.concept_names)
@@ -357,7 +454,9 @@ class ConceptDataset:
             value = values.get(name)
             if value is None:
                 continue
-            if isinstance(value, np.ndarray):
+            if _is_lazy_masks(value) and hasattr(value, "take"):
+                values[name] = value.take(idx)  # stays lazy
+            elif isinstance(value, np.ndarray) or _is_lazy_masks(value):
                 values[name] = value[idx]
             else:
                 values[name] = [value[int(i)] for i in idx]

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit._checks import check_number
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.audit_data import AuditData, as_audit_data
 from bottlekit.diagnostics.audit_result import AuditResult
@@ -63,9 +64,7 @@ __all__ = [
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return int(value)
+    return check_number(value, name, integer=True, low=low)
 
 
 def _split(labels: np.ndarray, fit_fraction: float, rng: np.random.Generator):

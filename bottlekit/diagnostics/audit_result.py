@@ -167,8 +167,6 @@ class AuditResult:
         paths = {"report": folder / "report.html", "json": folder / "audit.json"}
         atomic_write_text(paths["json"], text + "\n")
         atomic_write_text(paths["report"], html)
-        for path in paths.values():  # temporary files are private (0600); a report is not
-            path.chmod(0o644)
         return paths
 
 

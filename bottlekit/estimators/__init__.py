@@ -3,6 +3,11 @@
 Inputs are arrays of shape ``(n,)`` (one scalar variable) or ``(n, d)`` (rows are
 observations). Results are in nats unless ``base`` is given.
 
+The estimator classes (:class:`KSGMutualInformation`, :class:`GaussianEntropy`, ...) are
+scikit-learn estimators: ``get_params``, ``set_params``, :func:`sklearn.base.clone` and the
+repr work as for any scikit-learn model; hyper-parameters are stored as given and checked
+when ``fit`` runs, and ``fit`` stores the estimate in ``mi_`` or ``entropy_``.
+
 >>> import numpy as np
 >>> from bottlekit.estimators import mutual_information
 >>> rng = np.random.default_rng(0)

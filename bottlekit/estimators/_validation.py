@@ -11,14 +11,14 @@ import numbers
 
 import numpy as np
 
+from bottlekit._checks import is_number
+
 __all__ = [
     "as_2d_samples",
     "check_base",
     "check_no_constant_columns",
     "check_paired",
-    "check_positive_int",
     "check_random_state",
-    "check_sigma",
     "convert_base",
 ]
 
@@ -87,30 +87,11 @@ def check_no_constant_columns(X: np.ndarray, name: str, method: str) -> None:
         )
 
 
-def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as int, raising if it is not an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_sigma(sigma, name: str = "sigma") -> float:
-    """Return a fixed kernel width as float, raising unless it is finite and ``> 0``."""
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
-        raise TypeError(f"{name} must be a positive number or a rule name, got {sigma!r}")
-    sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {sigma!r}")
-    return sigma
-
-
 def check_base(base) -> float | None:
     """Validate a logarithm base: ``None`` or ``'e'`` for nats, else a number > 0 and != 1."""
     if base is None or base == "e":
         return None
-    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+    if not is_number(base):
         raise TypeError(f"base must be None, 'e', or a number > 0 and != 1, got {base!r}")
     base = float(base)
     if not np.isfinite(base) or base <= 0 or base == 1:

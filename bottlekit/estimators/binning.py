@@ -5,13 +5,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
-from ._validation import (
-    as_2d_samples,
-    check_no_constant_columns,
-    check_paired,
-    check_positive_int,
-)
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
 __all__ = ["BinnedEntropy", "BinnedMutualInformation", "discretize"]
 
@@ -56,7 +54,7 @@ def _plugin_entropy(codes: np.ndarray, miller_madow: bool) -> float:
     return float(h)
 
 
-class BinnedMutualInformation:
+class BinnedMutualInformation(BaseEstimator):
     r"""Plug-in histogram estimate of :math:`I(X;Y) = H(X) + H(Y) - H(X,Y)` in nats.
 
     Each column is cut into ``bins`` equal-width bins between its min and max; the
@@ -116,7 +114,7 @@ class BinnedMutualInformation:
         return self
 
 
-class BinnedEntropy:
+class BinnedEntropy(BaseEstimator):
     r"""Histogram estimate of the differential entropy:
     :math:`\hat H = \hat H_{\text{discrete}} + \log(\text{cell volume})`.
 

@@ -28,16 +28,13 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
+from bottlekit._checks import check_number, check_positive_int
+
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
-from ._validation import (
-    as_2d_samples,
-    check_no_constant_columns,
-    check_positive_int,
-    check_random_state,
-)
+from ._validation import as_2d_samples, check_no_constant_columns, check_random_state
 from .gaussian import _check_shrinkage, _correlation, _logdet, _logdet_bias
-from .ksg import KSGMutualInformation, _check_jitter
+from .ksg import KSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation
 
 __all__ = [
@@ -196,7 +193,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         self
         """
         k = check_positive_int(self.k, "k")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         for flag in ("discrete_y", "discrete_z"):
             if not isinstance(getattr(self, flag), bool | np.bool_):
                 raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
+
+from bottlekit._checks import check_number, is_number
 
 from ._scaling import power_of_two_scale
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
@@ -23,13 +24,13 @@ def gaussian_mi_from_correlations(rho) -> float:
 def _check_shrinkage(shrinkage):
     if shrinkage is None or shrinkage == "ledoit-wolf":
         return shrinkage
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real):
+    if not is_number(shrinkage):
         raise ValueError(
             f"shrinkage must be None, 'ledoit-wolf' or a number in [0, 1], got {shrinkage!r}"
         )
-    if not 0.0 <= float(shrinkage) <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage!r}")
-    return float(shrinkage)
+    return check_number(
+        shrinkage, "shrinkage", low=0, high=1, expected="in [0, 1]", wording="must"
+    )
 
 
 def _correlation(Z: np.ndarray, shrinkage) -> tuple[np.ndarray, float]:
@@ -63,7 +64,7 @@ def _logdet(R: np.ndarray, what: str) -> float:
     return float(logdet)
 
 
-class GaussianMutualInformation:
+class GaussianMutualInformation(BaseEstimator):
     r"""Mutual information of ``X`` and ``Y`` assuming they are jointly Gaussian.
 
     .. math::
@@ -133,7 +134,7 @@ class GaussianMutualInformation:
         return self
 
 
-class GaussianEntropy:
+class GaussianEntropy(BaseEstimator):
     r"""Differential entropy of ``X`` assuming it is Gaussian:
     :math:`\tfrac12\log\left((2\pi e)^d\det\Sigma\right)`.
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import gamma as gamma_dist
 
-from ._validation import as_2d_samples, check_paired, check_positive_int, check_random_state
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples, check_paired, check_random_state
 from .kernels import kernel_width
 from .renyi import _gram
 

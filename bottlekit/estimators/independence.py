@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_2d_samples, check_paired, check_positive_int, check_random_state
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples, check_paired, check_random_state
 
 __all__ = ["MIPermutationResult", "mi_permutation_test"]
 

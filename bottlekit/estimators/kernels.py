@@ -21,12 +21,11 @@ with per-column standard deviations :math:`s_1..s_d`, :math:`\bar s` their mean:
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from bottlekit._checks import check_number, is_number
+
 from ._scaling import power_of_two_scale, safe_std
-from ._validation import check_sigma
 
 __all__ = [
     "WIDTH_RULES",
@@ -64,8 +63,10 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
     >>> round(kernel_width(x, "silverman"), 2)   # 1.06 * n^(-1/5) * std
     0.26
     """
-    if isinstance(sigma, numbers.Real) and not isinstance(sigma, bool):
-        return check_sigma(sigma, name)
+    if is_number(sigma):
+        return check_number(
+            sigma, name, low=0, low_open=True, expected="a finite number > 0", wording="must"
+        )
     if hasattr(X, "detach"):
         X = X.detach().cpu().double().numpy()
     X = np.asarray(X, dtype=np.float64)
@@ -96,11 +97,15 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
 
 
 def _check_tile(tile_size) -> int:
-    if isinstance(tile_size, bool) or not isinstance(tile_size, numbers.Integral):
-        raise TypeError(f"tile_size must be a positive integer, got {tile_size!r}")
-    if tile_size < 1:
-        raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
-    return int(tile_size)
+    return check_number(
+        tile_size,
+        "tile_size",
+        integer=True,
+        low=1,
+        expected="a positive integer",
+        wording="must",
+        type_error=True,
+    )
 
 
 def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048):

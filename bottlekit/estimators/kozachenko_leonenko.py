@@ -6,16 +6,17 @@ import warnings
 
 import numpy as np
 from scipy.special import digamma, gammaln
+from sklearn.base import BaseEstimator
+
+from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
-    check_positive_int,
     check_random_state,
 )
-from .ksg import _check_jitter
 
 __all__ = ["KozachenkoLeonenkoEntropy", "RepeatedRowsWarning"]
 
@@ -53,7 +54,7 @@ def _warn_if_repeated_rows(X: np.ndarray, jitter: float) -> None:
     )
 
 
-class KozachenkoLeonenkoEntropy:
+class KozachenkoLeonenkoEntropy(BaseEstimator):
     r"""Kozachenko–Leonenko estimator of the differential entropy :math:`H(X)` in nats.
 
     .. math::
@@ -107,7 +108,7 @@ class KozachenkoLeonenkoEntropy:
         k = check_positive_int(self.k, "k")
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)
         check_no_constant_columns(X, "X", "kl")
         _warn_if_repeated_rows(X, jitter)

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
+
+from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
     check_paired,
-    check_positive_int,
     check_random_state,
 )
 
 __all__ = ["KSGMutualInformation"]
-
-
-def _check_jitter(jitter) -> float:
-    if isinstance(jitter, bool) or not isinstance(jitter, numbers.Real) or not jitter >= 0:
-        raise ValueError(f"jitter must be a number >= 0, got {jitter!r}")
-    return float(jitter)
 
 
 def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_jobs):
@@ -43,7 +38,7 @@ def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_job
         return fx.result(), ny
 
 
-class KSGMutualInformation:
+class KSGMutualInformation(BaseEstimator):
     r"""KSG estimator of the mutual information :math:`I(X;Y)` in nats.
 
     With the max-norm on the joint space :math:`Z=(X,Y)`,
@@ -128,7 +123,7 @@ class KSGMutualInformation:
         k = check_positive_int(self.k, "k")
         if self.algorithm not in (1, 2):
             raise ValueError(f"algorithm must be 1 or 2, got {self.algorithm!r}")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)
         Y = as_2d_samples(Y, "Y", min_samples=k + 1)
         check_paired(X, Y)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import digamma
+from sklearn.base import BaseEstimator
+
+from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
-    check_positive_int,
     check_random_state,
 )
-from .ksg import _check_jitter
 
 __all__ = ["DiscreteContinuousMutualInformation"]
 
 
-class DiscreteContinuousMutualInformation:
+class DiscreteContinuousMutualInformation(BaseEstimator):
     r"""k-NN estimator of :math:`I(X;Y)` for continuous ``X`` and discrete labels ``y``.
 
     Ross (2014, PLoS ONE 9:e87357): for each point :math:`i` with label :math:`y_i`, let
@@ -84,7 +85,7 @@ class DiscreteContinuousMutualInformation:
         k = check_positive_int(self.k, "k")
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
-        jitter = _check_jitter(self.jitter)
+        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 from torch import nn
+
+from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import normal_scores
 from ._scaling import power_of_two_scale
-from ._validation import (
-    as_2d_samples,
-    check_paired,
-    check_positive_int,
-    check_random_state,
-)
+from ._validation import as_2d_samples, check_paired, check_random_state
 
 __all__ = ["ConcatCritic", "NeuralMutualInformation", "SeparableCritic", "bound_value"]
 
@@ -140,7 +137,7 @@ def _eye(b, device):
     return torch.eye(b, dtype=torch.bool, device=device)
 
 
-class NeuralMutualInformation:
+class NeuralMutualInformation(BaseEstimator):
     r"""Mutual information by maximising a variational lower bound with a neural critic.
 
     Parameters
@@ -243,11 +240,24 @@ class NeuralMutualInformation:
         for name in ("hidden", "embed_dim", "n_layers", "max_steps", "eval_every", "patience"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.batch_size, "batch_size", minimum=2)
-        vf = self.validation_fraction
-        if not isinstance(vf, numbers.Real) or not 0 < vf < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {vf!r}")
-        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        check_number(
+            self.validation_fraction,
+            "validation_fraction",
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+            expected="in (0, 1)",
+            wording="must",
+        )
+        check_number(
+            self.learning_rate,
+            "learning_rate",
+            low=0,
+            low_open=True,
+            expected="> 0",
+            wording="must",
+        )
 
     def _scores(self, net, x, y):
         S = net(x, y)

@@ -30,25 +30,15 @@ rows a random subsample (``random_state``) is used.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+from sklearn.base import BaseEstimator
 
-from ._validation import (
-    as_2d_samples,
-    check_paired,
-    check_positive_int,
-    check_random_state,
-)
+from bottlekit._checks import check_number, check_positive_int
+
+from ._validation import as_2d_samples, check_paired, check_random_state
 from .kernels import kernel_width
 
 __all__ = ["RenyiEntropy", "RenyiMutualInformation", "matrix_renyi_entropy"]
-
-
-def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-        raise ValueError(f"alpha must be a number > 0, got {alpha!r}")
-    return float(alpha)
 
 
 def _gram(X: np.ndarray, sigma: float) -> np.ndarray:
@@ -76,7 +66,7 @@ def matrix_renyi_entropy(K: np.ndarray, alpha: float) -> float:
     >>> round(matrix_renyi_entropy(np.eye(4), 2.0), 4)   # log 4: all points far apart
     1.3863
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_number(alpha, "alpha", low=0, low_open=True, wording="must")
     A = K / np.trace(K)
     lam = np.clip(np.linalg.eigvalsh(A), 0.0, None)
     lam = lam[lam > 0]
@@ -94,7 +84,7 @@ def _subsample(arrays, max_samples, random_state):
     return [a[rows] for a in arrays]
 
 
-class RenyiEntropy:
+class RenyiEntropy(BaseEstimator):
     r"""Matrix-based Rényi α-entropy :math:`S_\alpha(A)` of a sample (nats).
 
     Parameters
@@ -134,7 +124,7 @@ class RenyiEntropy:
         return self
 
 
-class RenyiMutualInformation:
+class RenyiMutualInformation(BaseEstimator):
     r"""Matrix-based Rényi α mutual information :math:`S_\alpha(A)+S_\alpha(B)-S_\alpha(A,B)`.
 
     Parameters

@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
+from bottlekit._checks import check_number
 from bottlekit.visualize._text import plain_text
 
 __all__ = [
@@ -100,9 +101,9 @@ def _check_names(names: Any, name: str, length: int | None = None) -> list[str]:
 
 
 def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_number(
+        value, name, integer=True, low=1, expected="a positive int", wording="must"
+    )
 
 
 # ------------------------------------------------------------------ activation maps

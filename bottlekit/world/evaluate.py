@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from bottlekit.atomic import atomic_write_text
 from bottlekit.world.dataset import make_world
 
 SPECIES_TEMPLATES = ["a photo of a {}.", "a {}."]
@@ -165,12 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             a_test, a_shift = res["test"]["concept_auroc"][n], res["shifted"]["concept_auroc"][n]
             print(f"| {n} | {a_test:.3f} | {a_shift:.3f} |")
     if a.write:
-        fd, tmp = tempfile.mkstemp(dir=EVAL_FILE.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(res, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, EVAL_FILE)
+        atomic_write_text(EVAL_FILE, json.dumps(res, indent=2) + "\n")
         print(f"wrote {EVAL_FILE}")
 
 

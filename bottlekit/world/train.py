@@ -30,14 +30,14 @@ import functools
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
 MODEL_NAME = "world-tiny"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
@@ -121,19 +121,6 @@ def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; package data must be readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_weights(model: torch.nn.Module, out_dir: Path, metadata: dict) -> Path:
     """Write the state dict (float32 safetensors) and the metadata JSON, atomically."""
     from safetensors.torch import save
@@ -142,9 +129,9 @@ def save_weights(model: torch.nn.Module, out_dir: Path, metadata: dict) -> Path:
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     blob = save(state, metadata={"format": "pt", "model": MODEL_NAME})
     path = out_dir / WEIGHTS_FILE
-    _atomic_write_bytes(path, blob)
+    atomic_write_bytes(path, blob)
     metadata = dict(metadata, sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
-    _atomic_write_bytes(out_dir / METADATA_FILE, (json.dumps(metadata, indent=2) + "\n").encode())
+    atomic_write_text(out_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
     return path
 
 

@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 from scipy.stats import spearmanr
+from sklearn import __version__ as sklearn_version
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from bottlekit.bottleneck._glm_saga import glm_saga_path, lambda_max
 
 ALPHA = 0.99
+# scikit-learn >= 1.8 reads the elastic-net penalty from l1_ratio alone; before, it is named
+ELASTICNET = (
+    {} if tuple(map(int, sklearn_version.split(".")[:2])) >= (1, 8) else {"penalty": "elasticnet"}
+)
 
 
 def _problem(n=200, k=6, n_classes=3, n_informative=3, seed=0):
@@ -44,7 +49,7 @@ def test_matches_scikit_learn_saga_at_a_fixed_penalty():
     # Dividing by C n gives mean_i CE_i + (1/(C n)) (l1_ratio |W|_1 + (1-l1_ratio)/2 |W|^2),
     # our objective with lam = 1/(C n), i.e. C = 1/(lam n); neither penalises the intercept.
     ref = LogisticRegression(C=1.0 / (lam * n), l1_ratio=ALPHA, solver="saga", tol=1e-12,
-                             max_iter=100000).fit(X, y)  # fmt: skip
+                             max_iter=100000, **ELASTICNET).fit(X, y)  # fmt: skip
     # Both solve the same convex problem to a step size of ~1e-10; the observed difference
     # is ~3e-8, so 1e-6 is loose for the solvers yet tight for weights of order 1.
     np.testing.assert_allclose(path.weight, ref.coef_, atol=1e-6)

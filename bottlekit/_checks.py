@@ -1,0 +1,166 @@
+"""Checks of scalar hyper-parameters, shared by the estimators, the concept-bottleneck models
+and the information-bottleneck models.
+
+Every numeric hyper-parameter of the package goes through :func:`check_number`: a finite
+real number (an integer where asked) inside optional bounds. Errors name the parameter, the
+value received and what was expected, in one of the two wordings the package uses:
+
+* ``"expected"`` (the models): ``"batch_size: expected an int > 0, got 0"``;
+* ``"must"`` (the estimators): ``"k must be an integer >= 1, got 0"``.
+
+Booleans are not numbers here, NaN and infinity are out of every range. This module sits at
+the bottom of the package and imports nothing from it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Literal
+
+__all__ = ["check_number", "check_positive_int", "is_number"]
+
+_NOUNS = {
+    "expected": {True: "an int", False: "a finite number"},
+    "must": {True: "an integer", False: "a number"},
+}
+
+
+def is_number(value: Any, *, integer: bool = False) -> bool:
+    """Whether ``value`` is a real number (an integer if ``integer``); booleans are not.
+
+    Parameters
+    ----------
+    value : object
+    integer : bool, default=False
+        Accept only integers (Python or numpy).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_number(2.5), is_number(True), is_number(2.5, integer=True), is_number("3")
+    (True, False, False, False)
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, numbers.Integral) else f"{value:g}"
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    expected: str | None = None,
+    wording: Literal["expected", "must"] = "expected",
+    type_error: bool = False,
+) -> int | float:
+    """Return ``value`` (as int or float) if it is a finite number in range, else raise.
+
+    The range is ``low <= value`` (``<`` if ``low_open``) and ``value <= high`` (``<`` if
+    ``high_open``); a bound of ``None`` is absent.
+
+    Parameters
+    ----------
+    value : object
+        The hyper-parameter to check.
+    name : str
+        Its name, first word of the error message.
+    integer : bool, default=False
+        Require an integer (Python or numpy); booleans never pass.
+    low, high : float or None, default=None
+        Bounds of the accepted range.
+    low_open, high_open : bool, default=False
+        Exclude the bound itself.
+    expected : str or None, default=None
+        What the message says was expected; default: ``"an int"`` / ``"a finite number"``
+        (``"an integer"`` / ``"a number"`` with ``wording="must"``) followed by the bounds.
+    wording : {"expected", "must"}, default="expected"
+        Message form: ``"{name}: expected {expected}, got {value!r}"`` or
+        ``"{name} must be {expected}, got {value!r}"``.
+    type_error : bool, default=False
+        Raise ``TypeError`` (instead of ``ValueError``) when ``value`` is not a number.
+
+    Returns
+    -------
+    int or float
+        ``int(value)`` if ``integer``, else ``float(value)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is out of range, not finite, or (unless ``type_error``) not a number.
+    TypeError
+        If ``type_error`` and ``value`` is not a number of the requested kind.
+
+    Examples
+    --------
+    >>> check_number(0.5, "alpha", low=0, high=1)
+    0.5
+    >>> check_number(0, "batch_size", integer=True, low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size: expected an int > 0, got 0
+    >>> check_number(-1.0, "jitter", low=0, wording="must")
+    Traceback (most recent call last):
+    ...
+    ValueError: jitter must be a number >= 0, got -1.0
+    """
+    if wording not in _NOUNS:
+        raise ValueError(f"wording must be 'expected' or 'must', got {wording!r}")
+    numeric = is_number(value, integer=integer)
+    ok = numeric and (integer or math.isfinite(value))
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return int(value) if integer else float(value)
+    if expected is None:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {_bound(low)}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {_bound(high)}")
+        expected = " ".join([_NOUNS[wording][integer], " and ".join(bounds)]).strip()
+    if wording == "must":
+        message = f"{name} must be {expected}, got {value!r}"
+    else:
+        message = f"{name}: expected {expected}, got {value!r}"
+    raise (TypeError if type_error and not numeric else ValueError)(message)
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as int; ``TypeError`` unless an integer, ``ValueError`` if ``< minimum``.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Parameter name for the error message.
+    minimum : int, default=1
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_positive_int(3, "k")
+    3
+    >>> check_positive_int(0, "k")
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be an integer >= 1, got 0
+    """
+    return check_number(value, name, integer=True, low=minimum, wording="must", type_error=True)

@@ -1,0 +1,131 @@
+"""Reading dataset files line by line, with errors that name the file and the line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+__all__ = [
+    "DatasetFormatError",
+    "MissingDatasetError",
+    "parse_float",
+    "parse_int",
+    "read_rows",
+    "require_file",
+]
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file that does not have the expected format; the message names the file
+    and the line."""
+
+
+class MissingDatasetError(FileNotFoundError):
+    """A file or folder of a dataset is not where it should be; the message says which,
+    where it was looked for, and how to get it."""
+
+
+def require_file(path: str | os.PathLike, hint: str = "") -> Path:
+    """``path`` as a Path; :class:`MissingDatasetError` naming it when it is not a file."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingDatasetError(f"{p}: file not found{'; ' + hint if hint else ''}")
+    return p
+
+
+def read_rows(
+    path: str | os.PathLike,
+    n_columns: int | Sequence[int] | None = None,
+    *,
+    sep: str | None = None,
+    max_split: int = -1,
+    skip: int = 0,
+    hint: str = "",
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` of each non-empty line of a text file.
+
+    Parameters
+    ----------
+    path : path
+    n_columns : int or sequence of int, optional
+        Allowed numbers of fields; another count raises :class:`DatasetFormatError`
+        naming the file and the line.
+    sep : str, optional
+        Field separator (default: runs of whitespace).
+    max_split : int, default -1
+        At most this many splits (-1: no limit); the rest stays in the last field.
+    skip : int, default 0
+        Header lines to skip.
+    hint : str
+        Added to the error when the file is missing.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "classes.txt"
+    >>> _ = p.write_text("1 001.Black_footed_Albatross\\n2 002.Laysan Albatross\\n")
+    >>> list(read_rows(p, 2, max_split=1))
+    [(1, ['1', '001.Black_footed_Albatross']), (2, ['2', '002.Laysan Albatross'])]
+    """
+    p = require_file(path, hint)
+    allowed = (
+        None
+        if n_columns is None
+        else ({n_columns} if isinstance(n_columns, int) else set(n_columns))
+    )
+    with open(p, encoding="utf-8", newline=None) as fh:
+        for number, line in enumerate(fh, start=1):
+            if number <= skip:
+                continue
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split(sep, max_split) if sep else line.split(None, max_split)
+            if sep:
+                fields = [f.strip() for f in fields]
+            if allowed is not None and len(fields) not in allowed:
+                want = " or ".join(str(c) for c in sorted(allowed))
+                raise DatasetFormatError(
+                    f"{p}, line {number}: expected {want} columns, got {len(fields)}: "
+                    f"{line[:80]!r}"
+                )
+            yield number, fields
+
+
+def parse_int(
+    value: str, path: Path, line: int, column: str, low: int | None = None, high: int | None = None
+) -> int:
+    """``value`` as an int in ``[low, high]``, else :class:`DatasetFormatError` naming where."""
+    try:
+        v = int(value)
+    except ValueError:
+        raise DatasetFormatError(
+            f"{path}, line {line}: {column} is {value!r}; expected an integer"
+        ) from None
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise DatasetFormatError(
+            f"{path}, line {line}: {column} {v} is out of range; expected {low}..{high}"
+        )
+    return v
+
+
+def parse_float(value: str, path: Path, line: int, column: str) -> float:
+    """``value`` as a finite float, else :class:`DatasetFormatError` naming where."""
+    try:
+        v = float(value)
+    except ValueError:
+        v = float("nan")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise DatasetFormatError(f"{path}, line {line}: {column} is {value!r}; expected a number")
+    return v
+
+
+def missing_images(paths: Sequence[Path], listed_in: Path) -> None:
+    """Raise :class:`MissingDatasetError` if any of ``paths`` (listed in ``listed_in``) is
+    not a file, naming the first and the count."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise MissingDatasetError(
+            f"{listed_in}: {len(missing)} listed image(s) not found, first: {missing[0]}"
+        )

@@ -1,0 +1,149 @@
+"""Animals with Attributes 2 (Xian et al. 2018): 50 animal classes, 85 class-level
+predicates."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    parse_float,
+    parse_int,
+    read_rows,
+)
+from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.images import IMAGE_EXTENSIONS
+
+__all__ = ["load_awa2"]
+
+_HINT = (
+    "AwA2 is at https://cvml.ista.ac.at/AwA2/ (AwA2-data.zip); pass the extracted "
+    "Animals_with_Attributes2 folder as root, or download=True"
+)
+
+
+def _numbered(path: Path, what: str) -> list[str]:
+    """Names of a ``<id>\\t<name>`` file with ids 1..n in order."""
+    names = []
+    for line, (i, name) in read_rows(path, 2, max_split=1, hint=_HINT):
+        expected = len(names) + 1
+        parse_int(i, path, line, f"{what} id", expected, expected)
+        names.append(name.strip())
+    if not names:
+        raise DatasetFormatError(f"{path}: the file is empty; expected one {what} per line")
+    return names
+
+
+def _matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    rows = [
+        [parse_float(v, path, line, f"column {j + 1}") for j, v in enumerate(f)]
+        for line, f in read_rows(path, shape[1], hint=_HINT)
+    ]
+    if len(rows) != shape[0]:
+        raise DatasetFormatError(
+            f"{path}: expected {shape[0]} lines (one per class), got {len(rows)}"
+        )
+    return np.array(rows, np.float64)
+
+
+def load_awa2(
+    root: str | os.PathLike,
+    split: str = "all",
+    *,
+    classes: Sequence[str] | None = None,
+    download: bool = False,
+    checksum: str | None = None,
+) -> ConceptDataset:
+    """AwA2 as a :class:`ConceptDataset` with class-level predicates.
+
+    Reads ``classes.txt`` and ``predicates.txt`` (``<id>\\t<name>``),
+    ``predicate-matrix-binary.txt`` (50 x 85 0/1) and ``predicate-matrix-continuous.txt``
+    (50 x 85 strengths, as in the file); images are ``JPEGImages/<class>/*.jpg``, left on
+    disk. ``concept_labels`` are each image's class row of the binary matrix (AwA2 has no
+    per-image annotation); ``class_concept_matrix`` is the continuous matrix.
+
+    Parameters
+    ----------
+    root : path
+        The ``Animals_with_Attributes2`` folder.
+    split : {"all", "trainclasses", "testclasses"}, default "all"
+        The zero-shot class split of ``trainclasses.txt`` / ``testclasses.txt``.
+    classes : list of str, optional
+        Keep only these classes (labels still index all 50 ``class_names``).
+    download : bool, default False
+    checksum : str, optional
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> ds = load_awa2("~/data/Animals_with_Attributes2")  # doctest: +SKIP
+    >>> ds.n_classes, ds.n_concepts  # doctest: +SKIP
+    (50, 85)
+    """
+    root = Path(root).expanduser()
+    if split not in ("all", "trainclasses", "testclasses"):
+        raise ValueError(f"split: expected 'all', 'trainclasses' or 'testclasses', got {split!r}")
+    if download and not (root / "classes.txt").is_file():
+        from bottlekit.datasets.download import download_dataset
+
+        download_dataset("awa2", root.parent, checksum=checksum)
+    if not root.is_dir():
+        raise MissingDatasetError(f"{root}: AwA2 folder not found; {_HINT}")
+    class_names = _numbered(root / "classes.txt", "class")
+    predicates = _numbered(root / "predicates.txt", "predicate")
+    shape = (len(class_names), len(predicates))
+    binary = _matrix(root / "predicate-matrix-binary.txt", shape)
+    p = root / "predicate-matrix-binary.txt"
+    if not np.isin(binary, (0, 1)).all():
+        r, c = np.argwhere(~np.isin(binary, (0, 1)))[0]
+        raise DatasetFormatError(
+            f"{p}, line {r + 1}: column {c + 1} is {binary[r, c]}; expected 0 or 1"
+        )
+    continuous = _matrix(root / "predicate-matrix-continuous.txt", shape)
+    chosen = list(class_names)
+    if split != "all":
+        chosen = [n for _, (n,) in read_rows(root / f"{split}.txt", 1, hint=_HINT)]
+    if classes is not None:
+        chosen = [c for c in chosen if c in set(classes)]
+        unknown = [c for c in classes if c not in class_names]
+        if unknown:
+            raise ValueError(
+                f"classes: {unknown[:3]} are not AwA2 classes ({root / 'classes.txt'})"
+            )
+    unknown = [c for c in chosen if c not in class_names]
+    if unknown:
+        raise DatasetFormatError(
+            f"{root / (split + '.txt')}: classes {unknown[:3]} are not in classes.txt"
+        )
+    paths, labels = [], []
+    not_images = 0
+    for c in chosen:
+        folder = root / "JPEGImages" / c
+        if not folder.is_dir():
+            raise MissingDatasetError(f"{folder}: image folder of class {c!r} not found; {_HINT}")
+        entries = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+        found = sorted(f for f in entries if f.suffix.lower() in IMAGE_EXTENSIONS)
+        not_images += len(entries) - len(found)
+        if not found:
+            raise MissingDatasetError(f"{folder}: no images of class {c!r}")
+        paths += found
+        labels += [class_names.index(c)] * len(found)
+    y = np.array(labels, np.int64)
+    return ConceptDataset(
+        paths,
+        labels=y,
+        class_names=class_names,
+        concept_names=predicates,
+        concept_labels=binary[y].astype(np.uint8),
+        class_concept_matrix=continuous,
+        split=split,
+        skipped={"files that are not images": not_images},
+    )

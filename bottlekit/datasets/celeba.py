@@ -1,0 +1,160 @@
+"""CelebA (Liu et al. 2015): aligned celebrity faces with 40 binary attributes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    missing_images,
+    parse_int,
+    read_rows,
+    require_file,
+)
+from bottlekit.datasets.concept_dataset import ConceptDataset
+
+__all__ = ["load_celeba"]
+
+_SPLITS = {"train": 0, "valid": 1, "test": 2}
+_HINT = (
+    "CelebA is distributed through Google Drive from "
+    "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (manual download: img_align_celeba.zip, "
+    "list_attr_celeba.txt and list_eval_partition.txt into root)"
+)
+
+
+def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """File names, attribute names and the +-1 matrix of ``list_attr_celeba.txt``."""
+    require_file(path, _HINT)
+    files, values = [], []
+    names: list[str] = []
+    count = None
+    for line, f in read_rows(path):
+        if line == 1:
+            if len(f) != 1:
+                raise DatasetFormatError(
+                    f"{path}, line 1: expected the number of images, got {f[:3]}"
+                )
+            count = parse_int(f[0], path, 1, "image count", low=1)
+            continue
+        if line == 2:
+            names = f
+            continue
+        if len(f) != len(names) + 1:
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {len(names) + 1} columns (file name and "
+                f"{len(names)} attributes), got {len(f)}"
+            )
+        row = []
+        for j, v in enumerate(f[1:]):
+            if v not in ("1", "-1"):
+                raise DatasetFormatError(
+                    f"{path}, line {line}: attribute {names[j]} is {v!r}; expected 1 or -1"
+                )
+            row.append(v == "1")
+        files.append(f[0])
+        values.append(row)
+    if count is None or not names:
+        raise DatasetFormatError(f"{path}: expected a count line and a header line")
+    if len(files) != count:
+        raise DatasetFormatError(
+            f"{path}: line 1 announces {count} images but {len(files)} lines follow "
+            "(truncated file?)"
+        )
+    return files, names, np.array(values, bool).reshape(len(files), len(names))
+
+
+def load_celeba(
+    root: str | os.PathLike,
+    split: str = "train",
+    *,
+    target: str = "Blond_Hair",
+    spurious: str | None = "Male",
+    download: bool = False,
+) -> ConceptDataset:
+    """CelebA as a :class:`ConceptDataset`: one attribute as the label, the others as
+    concepts.
+
+    Reads ``list_attr_celeba.txt`` (a count line, a header line of the 40 attribute
+    names, then ``<file> <40 values of 1 or -1>``) and ``list_eval_partition.txt``
+    (``<file> <0 train | 1 valid | 2 test>``); images are ``img_align_celeba/<file>``, left
+    on disk.
+
+    Parameters
+    ----------
+    root : path
+        The folder holding the two lists and ``img_align_celeba/``.
+    split : {"train", "valid", "test", "all"}, default "train"
+    target : str, default "Blond_Hair"
+        The attribute used as the class label: ``class_names`` are ``["not <target>",
+        "<target>"]``. The other 39 attributes are the concepts (0/1).
+    spurious : str or None, default "Male"
+        An attribute reported as ``spurious_labels`` (it stays a concept too).
+    download : bool, default False
+        CelebA cannot be downloaded automatically (Google Drive); this raises an error
+        that says where to get it.
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> ds = load_celeba("~/data/celeba", "test", target="Smiling")  # doctest: +SKIP
+    >>> ds.class_names  # doctest: +SKIP
+    ['not Smiling', 'Smiling']
+    """
+    root = Path(root).expanduser()
+    if split not in (*_SPLITS, "all"):
+        raise ValueError(f"split: expected 'train', 'valid', 'test' or 'all', got {split!r}")
+    if download:
+        from bottlekit.datasets.download import download_dataset
+
+        download_dataset("celeba", root)
+    if not root.is_dir():
+        raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
+    files, names, values = _attributes(root / "list_attr_celeba.txt")
+    if target not in names:
+        raise ValueError(f"target: {target!r} is not a CelebA attribute; expected one of {names}")
+    if spurious is not None and spurious not in names:
+        raise ValueError(f"spurious: {spurious!r} is not a CelebA attribute")
+    p = root / "list_eval_partition.txt"
+    part = {}
+    for line, (f, s) in read_rows(p, 2, hint=_HINT):
+        part[f] = parse_int(s, p, line, "partition", 0, 2)
+    unlisted = [f for f in files if f not in part]
+    if unlisted:
+        raise DatasetFormatError(
+            f"{p}: {len(unlisted)} image(s) of list_attr_celeba.txt have no partition, first "
+            f"{unlisted[0]}"
+        )
+    listed = set(files)
+    extra_partition = sum(1 for f in part if f not in listed)
+    keep = np.array([split == "all" or part[f] == _SPLITS[split] for f in files])
+    paths = [root / "img_align_celeba" / f for f, k in zip(files, keep, strict=True) if k]
+    if not paths:
+        raise DatasetFormatError(f"{p}: no images in split {split!r}")
+    missing_images(paths, root / "list_attr_celeba.txt")
+    values = values[keep]
+    t = names.index(target)
+    concepts = [j for j in range(len(names)) if j != t]
+    extra = {}
+    if spurious is not None:
+        extra = {
+            "spurious_labels": values[:, names.index(spurious)].astype(np.int64),
+            "spurious_names": [f"not {spurious}", spurious],
+        }
+    return ConceptDataset(
+        paths,
+        labels=values[:, t].astype(np.int64),
+        class_names=[f"not {target}", target],
+        concept_names=[names[j] for j in concepts],
+        concept_labels=values[:, concepts].astype(np.uint8),
+        split=split,
+        skipped={"partition entries without attributes": extra_partition},
+        **extra,
+    )

@@ -1,0 +1,490 @@
+"""CUB-200-2011 (Wah et al. 2011): 200 bird species, 312 attributes with certainty, 15 part
+keypoints and a bounding box per image, read from the files of the official release."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    missing_images,
+    parse_float,
+    parse_int,
+    read_rows,
+    require_file,
+)
+from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.datasets.lazy import KeypointPartMasks, ResizedImages, _size
+
+__all__ = ["CUB_PART_GROUPS", "koh_attribute_subset", "load_cub", "part_of_attribute"]
+
+#: The parts CUB's attributes belong to, as groups of its 15 keypoints ("box": the
+#: bounding box, for attributes of the whole bird: size, shape, primary colour).
+CUB_PART_GROUPS: dict[str, Any] = {
+    "back": ["back"],
+    "beak": ["beak"],
+    "belly": ["belly"],
+    "breast": ["breast"],
+    "crown": ["crown"],
+    "eyes": ["left eye", "right eye"],
+    "forehead": ["forehead"],
+    "head": ["crown", "forehead", "nape", "left eye", "right eye"],
+    "legs": ["left leg", "right leg"],
+    "nape": ["nape"],
+    "tail": ["tail"],
+    "throat": ["throat"],
+    "underparts": ["belly", "breast", "throat"],
+    "upperparts": ["back", "nape", "crown"],
+    "wings": ["left wing", "right wing"],
+    "bird": "box",
+}
+
+# attribute group ("has_wing_color") -> part group
+_ATTRIBUTE_PART = {
+    "bill_shape": "beak",
+    "bill_length": "beak",
+    "bill_color": "beak",
+    "wing_color": "wings",
+    "wing_shape": "wings",
+    "wing_pattern": "wings",
+    "upperparts_color": "upperparts",
+    "underparts_color": "underparts",
+    "breast_pattern": "breast",
+    "breast_color": "breast",
+    "back_color": "back",
+    "back_pattern": "back",
+    "tail_shape": "tail",
+    "upper_tail_color": "tail",
+    "under_tail_color": "tail",
+    "tail_pattern": "tail",
+    "head_pattern": "head",
+    "throat_color": "throat",
+    "eye_color": "eyes",
+    "forehead_color": "forehead",
+    "nape_color": "nape",
+    "belly_color": "belly",
+    "belly_pattern": "belly",
+    "leg_color": "legs",
+    "crown_color": "crown",
+    "size": "bird",
+    "shape": "bird",
+    "primary_color": "bird",
+}
+
+_HINT = (
+    "CUB-200-2011 is at https://data.caltech.edu/records/65de6-vp158 (CUB_200_2011.tgz); "
+    "pass the extracted CUB_200_2011 folder as root, or download=True"
+)
+N_KEYPOINTS = 15
+
+
+def part_of_attribute(name: str) -> str | None:
+    """The part group (a key of :data:`CUB_PART_GROUPS`) of a CUB attribute name.
+
+    Examples
+    --------
+    >>> part_of_attribute("has_wing_color::blue"), part_of_attribute("has_size::small_(5_-_9_in)")
+    ('wings', 'bird')
+    """
+    group = name.split("::", 1)[0]
+    group = group[4:] if group.startswith("has_") else group
+    return _ATTRIBUTE_PART.get(group)
+
+
+def koh_attribute_subset(
+    labels: Any,
+    classes: Any,
+    n_classes: int,
+    min_classes: int = 10,
+    certainty: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The attribute subset of Koh et al. (2020), *Concept Bottleneck Models*.
+
+    As their reference code (``data_processing.py``) does: per class, each attribute is
+    denoised by majority vote over the class's images, where a "not present" label given
+    with certainty 1 ("not visible") is not counted, and a tie (including no counted
+    label at all) counts as present; an attribute is kept when it is present, after the
+    vote, in at least ``min_classes`` classes. The paper reports 112 attributes (its
+    vote ran on its own 80 % sub-split of CUB's training images; :func:`load_cub` votes
+    on the whole training split).
+
+    Parameters
+    ----------
+    labels : 0/1 array (n, k)
+        Per-image attribute labels (the training images).
+    classes : int array (n,)
+        Class index of each image.
+    n_classes : int
+    min_classes : int, default 10
+    certainty : int array (n, k), optional
+        CUB's certainty ids (1 not visible, ... 4 definitely); without it every label
+        counts.
+
+    Returns
+    -------
+    kept : int array
+        Indices of the kept attributes.
+    class_labels : 0/1 uint8 array (n_classes, k)
+        The vote of every attribute in every class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    >>> kept, votes = koh_attribute_subset(L, [0, 0, 1, 1], 2, min_classes=2)
+    >>> kept.tolist(), votes.tolist()
+    ([1], [[1, 1], [0, 1]])
+    >>> cert = np.array([[4, 4], [4, 4], [1, 4], [1, 4]])  # class 1, attribute 0: not visible
+    >>> koh_attribute_subset(L, [0, 0, 1, 1], 2, 2, certainty=cert)[1].tolist()
+    [[1, 1], [1, 1]]
+    """
+    L = np.asarray(labels).astype(np.int64)
+    y = np.asarray(classes).astype(np.int64)
+    counted = np.ones_like(L, dtype=bool)
+    if certainty is not None:
+        counted = ~((L == 0) & (np.asarray(certainty) == 1))
+    ones = np.zeros((n_classes, L.shape[1]), np.int64)
+    zeros = np.zeros((n_classes, L.shape[1]), np.int64)
+    np.add.at(ones, y, L * counted)
+    np.add.at(zeros, y, (1 - L) * counted)
+    votes = (ones >= zeros).astype(np.uint8)
+    kept = np.flatnonzero(votes.sum(0) >= min_classes)
+    return kept, votes
+
+
+def _id_table(path: Path, what: str, hint: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for line, (i, name) in read_rows(path, 2, max_split=1, hint=hint):
+        key = parse_int(i, path, line, f"{what} id", low=1)
+        if key in out:
+            raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
+        out[key] = name.strip()
+    if not out:
+        raise DatasetFormatError(f"{path}: the file is empty; expected one {what} per line")
+    return out
+
+
+def _per_image(
+    path: Path, ids: dict[int, int], n_values: int, what: str
+) -> list[tuple[int, list[str]]]:
+    """``(line, fields after the image id)`` for each image (in ``ids`` order)."""
+    rows: list[tuple[int, list[str]] | None] = [None] * len(ids)
+    for line, fields in read_rows(path, n_values + 1, hint=_HINT):
+        i = parse_int(fields[0], path, line, "image id", low=1)
+        if i not in ids:
+            raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
+        rows[ids[i]] = (line, fields[1:])
+    missing = [i for i, pos in ids.items() if rows[pos] is None]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}: no {what} for {len(missing)} image(s) of images.txt, first image id "
+            f"{missing[0]} (truncated file?)"
+        )
+    return rows  # type: ignore[return-value]
+
+
+def _attributes_file(root: Path) -> Path:
+    for p in (root / "attributes.txt", root / "attributes" / "attributes.txt"):
+        if p.is_file():
+            return p
+    return root.parent / "attributes.txt"  # the release puts it next to CUB_200_2011/
+
+
+def _attribute_labels(path: Path, ids: dict[int, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """is_present and certainty_id of every (image, attribute) of the file."""
+    n = len(ids)
+    present = np.zeros((n, k), np.uint8)
+    certainty = np.zeros((n, k), np.uint8)
+    seen = np.zeros((n, k), bool)
+    # image_id attribute_id is_present certainty_id time; a few lines of the released
+    # file have one more column, so 5 or 6 are accepted and the first four are read.
+    for line, f in read_rows(path, (5, 6), hint=_HINT):
+        i = parse_int(f[0], path, line, "image id", low=1)
+        if i not in ids:
+            raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
+        a = parse_int(f[1], path, line, "attribute id", low=1, high=k) - 1
+        r = ids[i]
+        present[r, a] = parse_int(f[2], path, line, "is_present", low=0, high=1)
+        certainty[r, a] = parse_int(f[3], path, line, "certainty_id", low=1, high=4)
+        seen[r, a] = True
+    if not seen.all():
+        r, a = np.argwhere(~seen)[0]
+        image_id = next(i for i, pos in ids.items() if pos == r)
+        raise DatasetFormatError(
+            f"{path}: {int((~seen).sum())} (image, attribute) pairs have no line, first image "
+            f"id {image_id} attribute id {a + 1} (truncated file?)"
+        )
+    return present, certainty
+
+
+def load_cub(
+    root: str | os.PathLike,
+    split: str = "train",
+    *,
+    attributes: str | Sequence[str] = "all",
+    image_size: int | Sequence[int] | None = None,
+    part_radius: float = 0.1,
+    min_classes: int = 10,
+    download: bool = False,
+    checksum: str | None = None,
+) -> ConceptDataset:
+    """CUB-200-2011 as a :class:`ConceptDataset`.
+
+    Reads ``images.txt``, ``image_class_labels.txt``, ``classes.txt``,
+    ``train_test_split.txt``, ``bounding_boxes.txt``, ``attributes.txt`` (in ``root``, in
+    ``root/attributes`` or, as the release ships it, next to ``root``),
+    ``attributes/image_attribute_labels.txt``,
+    ``attributes/class_attribute_labels_continuous.txt``, ``parts/parts.txt`` and
+    ``parts/part_locs.txt``; images are ``images/<path of images.txt>``, left on disk.
+
+    The result has, per image, the 312 attribute labels (``is_present``) with their
+    certainty (1 not visible, 2 guessing, 3 probably, 4 definitely), the 15 keypoints
+    ``(x, y, visible)`` (``keypoint_names``) and the bounding box (``object_boxes``); per
+    class, the continuous attribute rates (``class_concept_matrix``, in [0, 1]). Each
+    attribute belongs to a part (:data:`CUB_PART_GROUPS`): "has_wing_color::blue" to
+    "wings" (left and right wing keypoints), "has_size::..." to "bird" (the bounding box).
+
+    With ``image_size`` the images are resized to that size when loaded, keypoints and
+    boxes are scaled to it, and ``part_masks`` are drawn from them lazily (see
+    :class:`~bottlekit.datasets.KeypointPartMasks`): the mask of a part is the union of
+    discs of radius ``max(1, part_radius * sqrt(box_w * box_h))`` around the part's
+    *visible* keypoints, empty when none is visible (the location metric then does not
+    score that part in that image); the part "bird" is the bounding box. Without
+    ``image_size`` the images keep their sizes and there are no masks (keypoints and
+    boxes are in the original pixels).
+
+    Parameters
+    ----------
+    root : path
+        The ``CUB_200_2011`` folder.
+    split : {"train", "test", "all"}, default "train"
+        ``train_test_split.txt``'s split.
+    attributes : "all", "koh112" or list of str, default "all"
+        "all": the 312 attributes with per-image labels. "koh112": the subset of Koh et
+        al. (2020) (:func:`koh_attribute_subset` on the *training* images, "not visible"
+        absences not counted, kept when present in ``min_classes`` classes; the paper
+        reports 112) with their class-level vote as labels, as the paper trains on. A
+        list: those attribute names.
+    image_size : int or (height, width), optional
+    part_radius : float, default 0.1
+    min_classes : int, default 10
+        The Koh rule's threshold (only with ``attributes="koh112"``).
+    download : bool, default False
+        Fetch and extract the archive into ``root``'s parent first if ``root`` is missing
+        (see :mod:`bottlekit.datasets.download`).
+    checksum : str, optional
+        sha256 of the archive, required to extract when the table has none.
+
+    Returns
+    -------
+    ConceptDataset
+        ``skipped`` counts the keypoints not visible and the images without any visible
+        keypoint (their part masks are empty).
+
+    Examples
+    --------
+    >>> ds = load_cub("~/data/CUB_200_2011", "test", image_size=224)  # doctest: +SKIP
+    >>> ds.n_concepts, ds.part_names[:3]  # doctest: +SKIP
+    (312, ['back', 'beak', 'belly'])
+    """
+    root = Path(root).expanduser()
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split: expected 'train', 'test' or 'all', got {split!r}")
+    if (
+        isinstance(part_radius, bool)
+        or not isinstance(part_radius, (int, float))
+        or not (part_radius > 0)
+    ):
+        raise ValueError(f"part_radius: expected a number > 0, got {part_radius!r}")
+    if isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1:
+        raise ValueError(f"min_classes: expected an int >= 1, got {min_classes!r}")
+    if download and not (root / "images.txt").is_file():
+        from bottlekit.datasets.download import download_dataset
+
+        download_dataset("cub", root.parent, checksum=checksum)
+    if not root.is_dir():
+        raise MissingDatasetError(f"{root}: CUB folder not found; {_HINT}")
+
+    images = _id_table(root / "images.txt", "image", _HINT)
+    ids = {i: pos for pos, i in enumerate(images)}
+    classes = _id_table(root / "classes.txt", "class", _HINT)
+    if sorted(classes) != list(range(1, len(classes) + 1)):
+        raise DatasetFormatError(f"{root / 'classes.txt'}: class ids must be 1..{len(classes)}")
+    C = len(classes)
+    p = root / "image_class_labels.txt"
+    y = np.array(
+        [
+            parse_int(r[0], p, line, "class id", 1, C) - 1
+            for line, r in _per_image(p, ids, 1, "class")
+        ],
+        np.int64,
+    )
+    p = root / "train_test_split.txt"
+    is_train = np.array(
+        [
+            parse_int(r[0], p, line, "is_training_image", 0, 1)
+            for line, r in _per_image(p, ids, 1, "split")
+        ],
+        bool,
+    )
+    p = root / "bounding_boxes.txt"
+    boxes = np.array(
+        [
+            [parse_float(v, p, line, "box") for v in r]
+            for line, r in _per_image(p, ids, 4, "bounding box")
+        ],
+        np.float64,
+    ).reshape(-1, 4)
+    attr_path = require_file(_attributes_file(root), _HINT)
+    attr_names = list(_id_table(attr_path, "attribute", _HINT).values())
+    k = len(attr_names)
+    present, certainty = _attribute_labels(
+        root / "attributes" / "image_attribute_labels.txt", ids, k
+    )
+    p = root / "attributes" / "class_attribute_labels_continuous.txt"
+    rates = np.array(
+        [
+            [parse_float(v, p, line, f"column {j + 1}") for j, v in enumerate(f)]
+            for line, f in read_rows(p, k, hint=_HINT)
+        ],
+        np.float64,
+    ).reshape(-1, k)
+    if len(rates) != C:
+        raise DatasetFormatError(f"{p}: expected {C} lines (one per class), got {len(rates)}")
+    kp_names = list(_id_table(root / "parts" / "parts.txt", "part", _HINT).values())
+    keypoints = _keypoints(root / "parts" / "part_locs.txt", ids, len(kp_names))
+
+    rows = np.flatnonzero(
+        {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[split]
+    )
+    paths = [root / "images" / images[i] for i in np.array(list(images))[rows]]
+    missing_images(paths, root / "images.txt")
+
+    labels, cert = present, certainty
+    class_matrix = rates / 100.0
+    if isinstance(attributes, str) and attributes == "koh112":
+        kept, votes = koh_attribute_subset(
+            present[is_train], y[is_train], C, min_classes, certainty[is_train]
+        )
+        labels = votes[y][:, kept]
+        cert = certainty[:, kept]
+        class_matrix = class_matrix[:, kept]
+    elif isinstance(attributes, str) and attributes == "all":
+        kept = np.arange(k)
+    elif isinstance(attributes, (list, tuple)):
+        unknown = [a for a in attributes if a not in attr_names]
+        if unknown:
+            raise ValueError(f"attributes: {unknown[:3]} are not CUB attributes ({attr_path})")
+        kept = np.array([attr_names.index(a) for a in attributes], np.int64)
+        labels, cert, class_matrix = present[:, kept], certainty[:, kept], class_matrix[:, kept]
+    else:
+        raise ValueError(
+            f"attributes: expected 'all', 'koh112' or a list of names, got {attributes!r}"
+        )
+    if labels is present:
+        labels = present[:, kept]
+    names = [attr_names[j] for j in kept]
+
+    part_names = list(CUB_PART_GROUPS)
+    unknown_kp = [
+        k_name
+        for g in CUB_PART_GROUPS.values()
+        if g != "box"
+        for k_name in g
+        if k_name not in kp_names
+    ]
+    if unknown_kp:
+        raise DatasetFormatError(
+            f"{root / 'parts' / 'parts.txt'}: parts {sorted(set(unknown_kp))} are missing"
+        )
+    part_of = [
+        part_names.index(g) if (g := part_of_attribute(nm)) is not None else -1 for nm in names
+    ]
+    kp, bx = keypoints[rows], boxes[rows]
+    imgs: Any = paths
+    masks = None
+    if image_size is not None:
+        H, W = _size(image_size)
+        scale = _image_scales(paths, (H, W))  # (n, 2): sx, sy
+        kp = kp.copy()
+        kp[..., 0] *= scale[:, None, 0]
+        kp[..., 1] *= scale[:, None, 1]
+        bx = bx * np.repeat(scale, 2, axis=1)
+        imgs = ResizedImages(paths, (H, W))
+        groups = [
+            g if g == "box" else [kp_names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
+        ]
+        masks = KeypointPartMasks(kp, bx, groups, (H, W), radius=part_radius)
+    invisible = int((kp[..., 2] == 0).sum())
+    no_visible = int((kp[..., 2] == 0).all(1).sum())
+    skipped = {"keypoints not visible": invisible, "images without a visible keypoint": no_visible}
+    if no_visible:
+        warnings.warn(
+            f"CUB {split}: {no_visible} image(s) have no visible keypoint (empty part masks)",
+            stacklevel=2,
+        )
+    return ConceptDataset(
+        imgs,
+        labels=y[rows],
+        class_names=[classes[c] for c in range(1, C + 1)],
+        concept_names=names,
+        concept_labels=labels[rows],
+        concept_certainty=cert[rows],
+        class_concept_matrix=class_matrix,
+        part_masks=masks,
+        part_keypoints=kp,
+        keypoint_names=kp_names,
+        part_names=part_names,
+        part_of_concept=part_of,
+        object_boxes=bx,
+        split=split,
+        skipped=skipped,
+    )
+
+
+def _keypoints(path: Path, ids: dict[int, int], P: int) -> np.ndarray:
+    kp = np.zeros((len(ids), P, 3), np.float64)
+    seen = np.zeros((len(ids), P), bool)
+    for line, f in read_rows(path, 5, hint=_HINT):
+        i = parse_int(f[0], path, line, "image id", low=1)
+        if i not in ids:
+            raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
+        p = parse_int(f[1], path, line, "part id", 1, P) - 1
+        r = ids[i]
+        kp[r, p] = [
+            parse_float(f[2], path, line, "x"),
+            parse_float(f[3], path, line, "y"),
+            parse_int(f[4], path, line, "visible", 0, 1),
+        ]
+        seen[r, p] = True
+    if not seen.all():
+        r = int(np.flatnonzero(~seen.all(1))[0])
+        image_id = next(i for i, pos in ids.items() if pos == r)
+        raise DatasetFormatError(
+            f"{path}: expected {P} lines (one per part) for each image; image id {image_id} "
+            f"has {int(seen[r].sum())} (truncated file?)"
+        )
+    return kp
+
+
+def _image_scales(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
+    """(sx, sy) from each image's own size (read from its header) to ``size``."""
+    from PIL import Image
+
+    H, W = size
+    out = np.empty((len(paths), 2))
+    for r, p in enumerate(paths):
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+        except OSError as e:
+            raise ValueError(f"{p}: cannot read the image: {e}") from e
+        out[r] = (W / w, H / h)
+    return out

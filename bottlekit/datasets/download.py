@@ -1,0 +1,455 @@
+"""Downloading the public dataset archives: resumable, checked, and extracted safely.
+
+:func:`download_dataset` fetches a dataset's archive (table :data:`SOURCES`) over HTTP(S)
+with the standard library, with a progress bar, resuming a partial ``.part`` file with an
+HTTP ``Range`` request, checks its sha256 **before** anything is extracted, and extracts
+it refusing members that would land outside the target folder (``../``, absolute paths,
+links pointing outside, device files). Offline, the error names the file, the URL and where
+to put a copy fetched elsewhere. Datasets behind a licence form or on Google Drive cannot
+be fetched: their error says what to do.
+
+The table has no sha256 where none is published that bottlekit could check (``None``):
+then the archive is downloaded but not extracted until you pass ``checksum=`` (the error
+prints the file's sha256 to compare with the publisher's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from bottlekit.datasets._parsing import MissingDatasetError
+
+__all__ = [
+    "SOURCES",
+    "ChecksumError",
+    "DownloadError",
+    "Source",
+    "UnsafeArchiveError",
+    "download_dataset",
+    "download_file",
+    "safe_extract",
+    "sha256_of",
+]
+
+
+class DownloadError(MissingDatasetError):
+    """A download failed (offline, interrupted, refused); the message says what to fetch
+    from where and where to put it."""
+
+
+class ChecksumError(ValueError):
+    """An archive whose sha256 is wrong, or unknown; nothing was extracted."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the target folder; nothing was
+    extracted."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset comes from.
+
+    Attributes
+    ----------
+    url : str or None
+        The public archive (None: no direct download).
+    filename : str
+        The archive's file name.
+    sha256 : str or None
+        The archive's sha256, None where bottlekit has none to check against.
+    extracts_to : str
+        The folder the archive creates (the loader's ``root``).
+    manual : str or None
+        Why and how to fetch it by hand, for datasets that cannot be downloaded.
+    """
+
+    url: str | None
+    filename: str
+    sha256: str | None
+    extracts_to: str
+    manual: str | None = None
+
+
+#: Per dataset: the archive, its checksum, and the manual step where one is needed.
+SOURCES: dict[str, Source] = {
+    "cub": Source(
+        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+        "CUB_200_2011.tgz",
+        None,
+        "CUB_200_2011",
+    ),
+    "waterbirds": Source(
+        "https://downloads.cs.stanford.edu/nlp/data/dro/waterbird_complete95_forest2water2.tar.gz",
+        "waterbird_complete95_forest2water2.tar.gz",
+        None,
+        "waterbird_complete95_forest2water2",
+    ),
+    "awa2": Source(
+        "https://cvml.ista.ac.at/AwA2/AwA2-data.zip",
+        "AwA2-data.zip",
+        None,
+        "Animals_with_Attributes2",
+    ),
+    "cifar10": Source(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+        "cifar-10-binary.tar.gz",
+        None,
+        "cifar-10-batches-bin",
+    ),
+    "cifar100": Source(
+        "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+        "cifar-100-binary.tar.gz",
+        None,
+        "cifar-100-binary",
+    ),
+    "celeba": Source(
+        None,
+        "img_align_celeba.zip",
+        None,
+        ".",
+        manual=(
+            "CelebA is shared through Google Drive and cannot be fetched automatically: "
+            "from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html download "
+            "img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt, and "
+            "extract them into {root}"
+        ),
+    ),
+    "ham10000": Source(
+        None,
+        "HAM10000_images_part_1.zip",
+        None,
+        ".",
+        manual=(
+            "HAM10000 is on the Harvard Dataverse behind its terms of use: accept them at "
+            "https://doi.org/10.7910/DVN/DBW86T, download HAM10000_metadata.csv, "
+            "HAM10000_images_part_1.zip and HAM10000_images_part_2.zip, and extract them "
+            "into {root}"
+        ),
+    ),
+    "imagefolder": Source(
+        None,
+        "",
+        None,
+        ".",
+        manual=(
+            "an image folder is your own data (ImageNet needs an account and its licence "
+            "at https://image-net.org): put one sub-folder per class under {root}"
+        ),
+    ),
+}
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file, hex.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
+    >>> sha256_of(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _offline(url: str, dest: Path, why: object) -> DownloadError:
+    return DownloadError(
+        f"could not download {dest.name} from {url} ({why}). Fetch it from that address "
+        f"another way and put it at {dest}; it is then checked and extracted without the "
+        "network."
+    )
+
+
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    progress: bool = True,
+    timeout: float = 60.0,
+    chunk: int = 1 << 16,
+) -> Path:
+    """Download ``url`` to ``dest``, resuming a partial ``dest.part`` with HTTP Range.
+
+    The bytes go to ``<dest>.part`` and the file is renamed to ``dest`` once complete; an
+    interrupted download keeps the ``.part`` and the next call asks the server for the
+    rest only (a server that ignores ``Range`` sends the whole file again, which is then
+    written from the start). A ``dest`` already present is not fetched again.
+
+    Parameters
+    ----------
+    url : str
+    dest : path
+    progress : bool, default True
+        A tqdm progress bar.
+    timeout : float, default 60
+        Seconds to wait for the server.
+    chunk : int
+        Bytes per read.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        Offline, a refused request or an interrupted transfer; the message names the URL
+        and where to put a copy.
+
+    Examples
+    --------
+    >>> download_file("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    ...               "data/cifar-10-binary.tar.gz")  # doctest: +SKIP
+    PosixPath('data/cifar-10-binary.tar.gz')
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": "bottlekit", **({"Range": f"bytes={have}-"} if have else {})}
+    try:
+        resp = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing left to send: the part is complete
+            os.replace(part, dest)
+            return dest
+        raise _offline(url, dest, f"HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise _offline(url, dest, getattr(e, "reason", e)) from e
+    with resp:
+        resumed = have > 0 and resp.status == 206 and _range_start(resp) == have
+        if resp.status == 206 and not resumed:
+            raise DownloadError(
+                f"download of {dest.name} from {url}: the server answered the request for "
+                f"bytes {have}- with {resp.headers.get('Content-Range')!r}; delete {part} "
+                "and try again"
+            )
+        if not resumed:
+            have = 0
+        length = resp.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        bar = tqdm(
+            total=total,
+            initial=have,
+            unit="B",
+            unit_scale=True,
+            desc=dest.name,
+            disable=not progress,
+        )
+        try:
+            with open(part, "ab" if resumed else "wb") as fh:
+                while block := resp.read(chunk):
+                    fh.write(block)
+                    bar.update(len(block))
+        except (http.client.IncompleteRead, OSError) as e:
+            kept = part.stat().st_size if part.is_file() else 0
+            raise DownloadError(
+                f"download of {dest.name} from {url} was interrupted ({type(e).__name__}); "
+                f"{kept} bytes are kept in {part} and the next call resumes from there"
+            ) from e
+        finally:
+            bar.close()
+    if total is not None and part.stat().st_size != total:
+        raise DownloadError(
+            f"download of {dest.name} from {url} ended after {part.stat().st_size} of {total} "
+            f"bytes; they are kept in {part} and the next call resumes from there"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def _range_start(resp: http.client.HTTPResponse) -> int | None:
+    """The first byte of a 206 response (``Content-Range: bytes START-END/TOTAL``)."""
+    value = resp.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _check_member(name: str, dest: Path, archive: Path) -> Path:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or (p.parts and p.parts[0].endswith(":")) or ".." in p.parts:
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} would be written outside {dest}; nothing was extracted"
+        )
+    return dest.joinpath(*p.parts)
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
+    """Extract a tar (any compression) or zip archive into ``dest``, refusing unsafe members.
+
+    Every member is checked before anything is written: an absolute path, a ``..``
+    component, a symbolic or hard link whose target resolves outside ``dest``, or a device
+    or FIFO member raises :class:`UnsafeArchiveError` and nothing is extracted.
+
+    Parameters
+    ----------
+    archive : path
+    dest : path
+
+    Returns
+    -------
+    list of Path
+        The top-level entries extracted.
+
+    Examples
+    --------
+    >>> import io, tarfile, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with tarfile.open(d / "a.tar", "w") as tf:
+    ...     info = tarfile.TarInfo("../evil.txt"); info.size = 1
+    ...     tf.addfile(info, io.BytesIO(b"x"))
+    >>> safe_extract(d / "a.tar", d / "out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bottlekit.datasets.download.UnsafeArchiveError: ...member '../evil.txt' would be ...
+    """
+    archive, dest = Path(archive), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    tops: set[str] = set()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_member(info.filename, root, archive)
+                mode = (info.external_attr >> 16) & 0o170000
+                if mode == 0o120000:  # a symlink stored in a zip
+                    raise UnsafeArchiveError(
+                        f"{archive}: member {info.filename!r} is a symbolic link; nothing was "
+                        "extracted"
+                    )
+                tops.add(PurePosixPath(info.filename).parts[0])
+            zf.extractall(dest)
+        return sorted(dest / t for t in tops)
+    try:
+        tf = tarfile.open(archive)
+    except tarfile.TarError as e:
+        raise ValueError(f"{archive}: not a tar or zip archive ({e})") from e
+    with tf:
+        members = tf.getmembers()
+        for m in members:
+            target = _check_member(m.name, root, archive)
+            if m.isdev() or m.isfifo():
+                raise UnsafeArchiveError(
+                    f"{archive}: member {m.name!r} is a device or FIFO; nothing was extracted"
+                )
+            if m.issym() or m.islnk():
+                base = target.parent if m.issym() else root
+                link = (
+                    (base / m.linkname).resolve()
+                    if not Path(m.linkname).is_absolute()
+                    else Path(m.linkname)
+                )
+                if not link.is_relative_to(root):
+                    raise UnsafeArchiveError(
+                        f"{archive}: link {m.name!r} -> {m.linkname!r} points outside {dest}; "
+                        "nothing was extracted"
+                    )
+            tops.add(PurePosixPath(m.name).parts[0])
+        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tf.extractall(dest, members=members, **kwargs)
+    return sorted(dest / t for t in tops)
+
+
+def download_dataset(
+    name: str,
+    root: str | os.PathLike,
+    *,
+    checksum: str | None = None,
+    url: str | None = None,
+    progress: bool = True,
+    keep_archive: bool = True,
+) -> Path:
+    """Download, check and extract a dataset's public archive into ``root``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SOURCES`.
+    root : path
+        The folder to download into; the archive creates ``root/<extracts_to>``.
+    checksum : str, optional
+        The archive's sha256. Required when the table has none (the error then gives
+        the downloaded file's sha256 to compare with the publisher's); when both are
+        given they must agree.
+    url : str, optional
+        Another address for the same archive (a mirror).
+    progress : bool, default True
+    keep_archive : bool, default True
+        Keep the archive after extracting it.
+
+    Returns
+    -------
+    Path
+        ``root/<extracts_to>``.
+
+    Raises
+    ------
+    DownloadError
+        A dataset that needs a manual step (the message says which), or a failed download.
+    ChecksumError
+        A wrong or unknown checksum; nothing is extracted (a wrong download is deleted).
+    UnsafeArchiveError
+        A member that would land outside ``root``; nothing is extracted.
+
+    Examples
+    --------
+    >>> download_dataset("celeba", "/data/celeba")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bottlekit.datasets.download.DownloadError: celeba: CelebA is shared through Google Drive ...
+    """
+    if name not in SOURCES:
+        raise ValueError(f"name: unknown dataset {name!r}; expected one of {sorted(SOURCES)}")
+    src = SOURCES[name]
+    root = Path(root).expanduser()
+    if src.manual is not None:
+        raise DownloadError(f"{name}: {src.manual.format(root=root)}")
+    url = url or src.url
+    assert url is not None
+    if checksum is not None and src.sha256 is not None and checksum.lower() != src.sha256:
+        raise ChecksumError(
+            f"checksum: {checksum!r} differs from the known sha256 {src.sha256} of {src.filename}"
+        )
+    expected = (checksum or src.sha256 or "").lower() or None
+    archive = download_file(url, root / src.filename, progress=progress)
+    got = sha256_of(archive)
+    if expected is None:
+        raise ChecksumError(
+            f"{archive}: bottlekit has no sha256 for {src.filename}, so it does not extract "
+            f"it. The downloaded file's sha256 is {got}: compare it with the publisher's and "
+            f"call again with checksum='{got}'"
+        )
+    if got != expected:
+        bad = archive.with_name(archive.name + ".bad")
+        shutil.move(archive, bad)
+        raise ChecksumError(
+            f"{archive}: sha256 {got} differs from the expected {expected}; nothing was "
+            f"extracted and the file was moved to {bad} (download again)"
+        )
+    safe_extract(archive, root)
+    if not keep_archive:
+        archive.unlink()
+    return root / src.extracts_to

@@ -1,0 +1,124 @@
+"""HAM10000 (Tschandl et al. 2018): dermatoscopic images of 7 diagnoses, with the patient
+metadata as attributes (KnoBo's medical setting)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, require_file
+from bottlekit.datasets.concept_dataset import ConceptDataset
+
+__all__ = ["HAM10000_DIAGNOSES", "load_ham10000"]
+
+#: Diagnosis codes of the ``dx`` column, in label order.
+HAM10000_DIAGNOSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+_COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
+_FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
+_AGE_BINS = ((0, 30, "age < 30"), (30, 60, "age 30-59"), (60, 200, "age >= 60"))
+_HINT = (
+    "HAM10000 is on the Harvard Dataverse (https://doi.org/10.7910/DVN/DBW86T) behind its "
+    "terms of use: download HAM10000_metadata.csv and the two image archives there and "
+    "extract them into root"
+)
+
+
+def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset:
+    """HAM10000 as a :class:`ConceptDataset`: the diagnosis as label, metadata as concepts.
+
+    Reads ``HAM10000_metadata.csv`` (header ``lesion_id,image_id,dx,dx_type,age,sex,
+    localization``, more columns allowed) and finds ``<image_id>.jpg`` in
+    ``HAM10000_images_part_1/`` or ``HAM10000_images_part_2/``. Concepts are one-hot
+    metadata: ``dx_type=<v>``, ``sex=<v>``, ``localization=<v>`` for each value present,
+    and three age bins; an image without an age has none of the age bins (counted in
+    ``skipped``).
+
+    Parameters
+    ----------
+    root : path
+    split : "all"
+        HAM10000 has no official split (split by ``lesion_id`` yourself).
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> ds = load_ham10000("~/data/ham10000")  # doctest: +SKIP
+    >>> ds.class_names  # doctest: +SKIP
+    ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc']
+    """
+    root = Path(root).expanduser()
+    if split != "all":
+        raise ValueError(f"split: HAM10000 has no official split; expected 'all', got {split!r}")
+    if not root.is_dir():
+        raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
+    path = require_file(root / "HAM10000_metadata.csv", _HINT)
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in _COLUMNS if c not in header]
+        if missing:
+            raise DatasetFormatError(f"{path}, line 1: the header lacks columns {missing}")
+        col = {c: header.index(c) for c in _COLUMNS}
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DatasetFormatError(
+                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
+                )
+            rec = {c: row[col[c]].strip() for c in _COLUMNS}
+            if rec["dx"] not in HAM10000_DIAGNOSES:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: dx {rec['dx']!r} is not one of {HAM10000_DIAGNOSES}"
+                )
+            age = rec["age"]
+            try:
+                rec["age"] = float(age) if age not in ("", "NA", "nan", "unknown") else None
+            except ValueError:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: age is {age!r}; expected a number or empty"
+                ) from None
+            rows.append((line, rec))
+    if not rows:
+        raise DatasetFormatError(f"{path}: no rows after the header")
+    paths = []
+    for line, rec in rows:
+        found = [root / d / f"{rec['image_id']}.jpg" for d in _FOLDERS]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise MissingDatasetError(
+                f"{path}, line {line}: image {rec['image_id']}.jpg not found in "
+                f"{' or '.join(str(root / d) for d in _FOLDERS)}"
+            )
+        paths.append(found[0])
+    names: list[str] = []
+    for key in ("dx_type", "sex", "localization"):
+        names += [f"{key}={v}" for v in sorted({rec[key] for _, rec in rows})]
+    names += [b[2] for b in _AGE_BINS]
+    L = np.zeros((len(rows), len(names)), np.uint8)
+    no_age = 0
+    for i, (_, rec) in enumerate(rows):
+        for key in ("dx_type", "sex", "localization"):
+            L[i, names.index(f"{key}={rec[key]}")] = 1
+        if rec["age"] is None:
+            no_age += 1
+        else:
+            for lo, hi, nm in _AGE_BINS:
+                if lo <= rec["age"] < hi:
+                    L[i, names.index(nm)] = 1
+    return ConceptDataset(
+        paths,
+        labels=np.array([HAM10000_DIAGNOSES.index(r["dx"]) for _, r in rows], np.int64),
+        class_names=list(HAM10000_DIAGNOSES),
+        concept_names=names,
+        concept_labels=L,
+        split=split,
+        skipped={"images without an age (no age bin)": no_age},
+    )

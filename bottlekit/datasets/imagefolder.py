@@ -1,0 +1,228 @@
+"""Class-per-subfolder image trees (ImageNet's train/val layout included), with optional
+synset names and per-image concept labels from a CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    parse_float,
+    read_rows,
+    require_file,
+)
+from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.images import IMAGE_EXTENSIONS
+
+__all__ = ["load_imagefolder"]
+
+SYNSET_FILES = ("LOC_synset_mapping.txt", "synset_words.txt")
+VAL_SOLUTION_FILES = ("LOC_val_solution.csv",)
+
+
+def _find(given, folders, names) -> Path | None:
+    if given is not None:
+        return require_file(given)
+    for f in folders:
+        for name in names:
+            if (f / name).is_file():
+                return f / name
+    return None
+
+
+def _flat_val(folder: Path, flat: list[Path], solution: Path):
+    """ImageNet's flat validation folder, labelled by ``LOC_val_solution.csv``
+    (``ImageId,PredictionString``; the first word of the prediction string is the wnid)."""
+    wnid_of: dict[str, str] = {}
+    with open(solution, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if header[:2] != ["ImageId", "PredictionString"]:
+            raise DatasetFormatError(
+                f"{solution}, line 1: expected the header 'ImageId,PredictionString', got "
+                f"{','.join(header)!r}"
+            )
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 2 or not row[1].split():
+                raise DatasetFormatError(
+                    f"{solution}, line {line}: expected an image id and a prediction string"
+                )
+            wnid_of[row[0].strip()] = row[1].split()[0]
+    unlabelled = [p.name for p in flat if p.stem not in wnid_of]
+    if unlabelled:
+        raise DatasetFormatError(
+            f"{solution}: {len(unlabelled)} image(s) of {folder} have no row, first "
+            f"{unlabelled[0]!r}"
+        )
+    present = {p.stem for p in flat}
+    absent = [i for i in wnid_of if i not in present]
+    if absent:
+        raise MissingDatasetError(
+            f"{solution}: {len(absent)} listed image(s) not found in {folder}, first {absent[0]!r}"
+        )
+    classes = sorted(set(wnid_of.values()))
+    labels = [classes.index(wnid_of[p.stem]) for p in flat]
+    return flat, labels, classes
+
+
+def _synset_names(path: Path) -> dict[str, str]:
+    """``n01440764 tench, Tinca tinca`` lines: synset -> first name."""
+    out = {}
+    for _, (wnid, words) in read_rows(path, 2, max_split=1):
+        out[wnid] = words.split(",")[0].strip()
+    return out
+
+
+def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.ndarray]:
+    """Concept names and labels (n, k) in the order of ``files`` from a CSV whose first
+    column is the image path relative to ``root``."""
+    require_file(path)
+    rel = {f.relative_to(root).as_posix(): i for i, f in enumerate(files)}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header or len(header) < 2:
+            raise DatasetFormatError(
+                f"{path}, line 1: expected a header 'path,<concept>,...', got {header}"
+            )
+        names = [h.strip() for h in header[1:]]
+        L = np.full((len(files), len(names)), np.nan)
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DatasetFormatError(
+                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
+                )
+            key = Path(row[0].strip()).as_posix()
+            if key not in rel:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: image {key!r} is not an image under {root}"
+                )
+            vals = [parse_float(v, path, line, names[j]) for j, v in enumerate(row[1:])]
+            bad = [v for v in vals if not 0 <= v <= 1]
+            if bad:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: concept value {bad[0]} is outside [0, 1]"
+                )
+            L[rel[key]] = vals
+    unlabelled = np.flatnonzero(np.isnan(L).any(1))
+    if unlabelled.size:
+        raise DatasetFormatError(
+            f"{path}: {unlabelled.size} image(s) have no row, first "
+            f"{files[int(unlabelled[0])].relative_to(root).as_posix()!r}"
+        )
+    return names, L
+
+
+def load_imagefolder(
+    root: str | os.PathLike,
+    split: str | None = None,
+    *,
+    concepts_csv: str | os.PathLike | None = None,
+    synset_names: str | os.PathLike | bool = True,
+    val_solution: str | os.PathLike | None = None,
+) -> ConceptDataset:
+    """A class-per-subfolder tree as a :class:`ConceptDataset`.
+
+    ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
+    ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
+    are the sorted folder names. Files that are not images (by extension) and class
+    folders without images are skipped and counted in ``skipped``.
+
+    Parameters
+    ----------
+    root : path
+    split : str, optional
+        A sub-folder of ``root`` to read (``"train"``, ``"val"``); None reads ``root``.
+    concepts_csv : path, optional
+        A CSV with a header ``path,<concept 1>,...`` and one row per image: its path
+        relative to the folder read, then a value in [0, 1] per concept. Every image needs
+        a row, and every row an image.
+    synset_names : path or bool, default True
+        A file of ``<wnid> <names>`` lines (ImageNet's ``LOC_synset_mapping.txt``): class
+        names become the first name of each synset. True looks for
+        ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent.
+    val_solution : path, optional
+        For ImageNet's *flat* validation folder (``val/ILSVRC2012_val_00000001.JPEG``, no
+        class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
+        wnid first), found in the folder, ``root`` or its parent when not given. Classes
+        are the sorted wnids it names (ImageNet's class order when all 1000 appear).
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> ds = load_imagefolder("~/data/imagenet", "val")  # doctest: +SKIP
+    >>> ds.class_names[:2]  # doctest: +SKIP
+    ['tench', 'goldfish']
+    """
+    base = Path(root).expanduser()
+    folder = base if split is None else base / split
+    if not folder.is_dir():
+        raise MissingDatasetError(f"{folder}: image folder not found")
+    files: list[Path] = []
+    labels: list[int] = []
+    class_names: list[str] = []
+    not_images = empty = 0
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        entries = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+        found = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
+        not_images += len(entries) - len(found)
+        if not found:
+            empty += 1
+            continue
+        files += found
+        labels += [len(class_names)] * len(found)
+        class_names.append(d.name)
+    if not files:
+        flat = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        solution = _find(val_solution, [folder, base, base.parent], VAL_SOLUTION_FILES)
+        if not flat or solution is None:
+            raise MissingDatasetError(
+                f"{folder}: no class sub-folder holds images"
+                + (
+                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} images"
+                    if flat
+                    else ""
+                )
+            )
+        files, labels, class_names = _flat_val(folder, flat, solution)
+    if synset_names:
+        candidates = (
+            [Path(synset_names)]
+            if not isinstance(synset_names, bool)
+            else [p / f for p in (folder, base, base.parent) for f in SYNSET_FILES]
+        )
+        for cand in candidates:
+            if cand.is_file():
+                names = _synset_names(cand)
+                class_names = [names.get(c, c) for c in class_names]
+                break
+        else:
+            if not isinstance(synset_names, bool):
+                require_file(synset_names)
+    fields = {}
+    if concepts_csv is not None:
+        names, L = _concepts(Path(concepts_csv), folder, files)
+        fields = {"concept_names": names, "concept_labels": L}
+    skipped = {"files that are not images": not_images, "class folders without images": empty}
+    return ConceptDataset(
+        files,
+        labels=np.array(labels, np.int64),
+        class_names=class_names,
+        split=split,
+        skipped=skipped,
+        **fields,
+    )

@@ -1,0 +1,241 @@
+"""Lazy pieces of real datasets: resized image files, records in binary files, and part
+masks drawn from keypoints when they are indexed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch.utils.data as tud
+from PIL import Image
+
+from bottlekit.images import ImageSource, _open_file
+
+__all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
+
+
+def _size(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        return int(size), int(size)
+    try:
+        h, w = (int(v) for v in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size: expected an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"image_size: expected positive sizes, got {size!r}")
+    return h, w
+
+
+class ResizedImages(ImageSource):
+    """Image files read and resized to one size when an item is loaded (nothing up front).
+
+    An :class:`~bottlekit.images.ImageSource` of kind ``"files"``: embedding decodes the
+    files in DataLoader workers as for any list of paths, and the cache key of an item is
+    its file's key (path, size, modification time) and the target size, so nothing is
+    decoded to compute it.
+
+    Parameters
+    ----------
+    paths : list of path
+    size : int or (height, width)
+
+    Examples
+    --------
+    >>> imgs = ResizedImages(["a.jpg", "b.jpg"], 224)
+    >>> len(imgs), imgs.size, imgs.kind
+    (2, (224, 224), 'files')
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike], size: int | Sequence[int]) -> None:
+        super().__init__("files", [Path(p) for p in paths])
+        self.size = _size(size)
+
+    def load(self, i: int) -> Image.Image:
+        """Item ``i`` read and resized (bilinear) to ``size``."""
+        h, w = self.size
+        return _open_file(self.items[int(i)]).resize((w, h), Image.BILINEAR)
+
+    def key(self, i: int) -> str:
+        """The file's cache key (path, size, mtime) and the target size."""
+        h, w = self.size
+        base = super().key(i)
+        return "file:" + hashlib.blake2b(f"{base}@{h}x{w}".encode(), digest_size=16).hexdigest()
+
+    def subset(self, indices: Sequence[int]) -> ResizedImages:
+        """The items ``indices``, still resized on loading."""
+        return ResizedImages([self.items[int(i)] for i in indices], self.size)
+
+
+class RecordImages(tud.Dataset):
+    """Images stored as fixed-size records in binary files, read through a memory map.
+
+    Each record is ``offset`` header bytes then ``channels x height x width`` pixel bytes,
+    channel-major (the CIFAR binary format). Only the records indexed are read.
+
+    Parameters
+    ----------
+    files : list of path
+    record_bytes : int
+    offset : int
+        Bytes before the pixels in each record (CIFAR-10: 1, CIFAR-100: 2).
+    shape : (channels, height, width)
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "test_batch.bin"
+    >>> rec = np.zeros((2, 1 + 3 * 32 * 32), np.uint8); rec[1, 0] = 7; rec[1, 1] = 255
+    >>> _ = f.write_bytes(rec.tobytes())
+    >>> imgs = RecordImages([f], 1 + 3 * 32 * 32, offset=1)
+    >>> len(imgs), imgs.array(1)[0, 0].tolist(), imgs[1].size
+    (2, [255, 0, 0], (32, 32))
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | os.PathLike],
+        record_bytes: int,
+        offset: int,
+        shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> None:
+        self.files = [Path(f) for f in files]
+        self.record_bytes, self.offset, self.shape = record_bytes, offset, shape
+        counts = [f.stat().st_size // record_bytes for f in self.files]
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._maps: list[np.memmap] | None = None
+
+    def _memmaps(self) -> list[np.memmap]:
+        if self._maps is None:
+            self._maps = [
+                np.memmap(f, np.uint8, "r", shape=(int(c), self.record_bytes))
+                for f, c in zip(self.files, np.diff(self.starts), strict=True)
+            ]
+        return self._maps
+
+    def __getstate__(self) -> dict[str, Any]:  # worker processes reopen the maps
+        return {**self.__dict__, "_maps": None}
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def array(self, i: int) -> np.ndarray:
+        """Record ``i``'s pixels as a uint8 (height, width, channels) array."""
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} records")
+        f = int(np.searchsorted(self.starts, i, side="right") - 1)
+        row = self._memmaps()[f][i - self.starts[f], self.offset :]
+        return np.ascontiguousarray(row.reshape(self.shape).transpose(1, 2, 0))
+
+    def __getitem__(self, i: int) -> Image.Image:
+        return Image.fromarray(self.array(i), mode="RGB")
+
+
+def _discs(
+    points: np.ndarray, radius: np.ndarray, size: tuple[int, int], yy: np.ndarray, xx: np.ndarray
+) -> np.ndarray:
+    """Union of discs (x, y, r) over a (H, W) grid of pixel centres."""
+    out = np.zeros(size, bool)
+    for (x, y), r in zip(points, radius, strict=True):
+        out |= (xx - x) ** 2 + (yy - y) ** 2 <= r**2
+    return out
+
+
+class KeypointPartMasks:
+    """Part masks drawn from keypoints and boxes when indexed (a lazy mask array).
+
+    Mask of part ``p`` in image ``i``: the union of discs of radius ``r_i`` around the
+    *visible* keypoints of the part's group (``groups[p]``), with
+    ``r_i = max(1, radius * sqrt(w_i * h_i))`` for the object box ``(x, y, w_i, h_i)``
+    of the image (so the disc scales with the bird); an empty mask when none of them is
+    visible. A part whose group is ``"box"`` is the object box itself. Pixel ``(u, v)``
+    is inside a disc when its centre ``(u + 0.5, v + 0.5)`` is; keypoints and boxes are
+    in the pixels of the ``size`` images.
+
+    Parameters
+    ----------
+    keypoints : array (n, K, 3)
+        ``(x, y, visible)``.
+    boxes : array (n, 4)
+        ``(x, y, w, h)``.
+    groups : list of (list of int or "box")
+        Keypoint indices of each part.
+    size : (height, width)
+    radius : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kp = np.array([[[2.0, 2.0, 1.0], [6.0, 6.0, 0.0]]])
+    >>> m = KeypointPartMasks(kp, [[0, 0, 8, 8]], [[0], [1], "box"], (8, 8), radius=0.15)
+    >>> m.shape, m[[0]].sum(axis=(2, 3)).tolist()
+    ((1, 3, 8, 8), [[4, 0, 64]])
+    """
+
+    dtype = np.dtype(bool)
+    lazy_masks = True  # ConceptDataset keeps it as it is (no conversion to an ndarray)
+
+    def __init__(
+        self,
+        keypoints: Any,
+        boxes: Any,
+        groups: Sequence[Any],
+        size: tuple[int, int],
+        radius: float = 0.1,
+    ) -> None:
+        self.keypoints = np.asarray(keypoints, np.float64)
+        self.boxes = np.asarray(boxes, np.float64)
+        self.groups = list(groups)
+        self.size = (int(size[0]), int(size[1]))
+        self.radius = float(radius)
+        self.shape = (len(self.keypoints), len(self.groups), *self.size)
+        self.ndim = 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def radii(self) -> np.ndarray:
+        """Disc radius of each image, in pixels: ``max(1, radius * sqrt(w * h))``."""
+        return np.maximum(1.0, self.radius * np.sqrt(self.boxes[:, 2] * self.boxes[:, 3]))
+
+    def _one(self, i: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.shape[1:], bool)
+        r = self.radii()[i]
+        for p, group in enumerate(self.groups):
+            if isinstance(group, str):  # "box"
+                x, y, w, h = self.boxes[i]
+                out[p] = (xx >= x) & (xx <= x + w) & (yy >= y) & (yy <= y + h)
+                continue
+            kp = self.keypoints[i, list(group)]
+            vis = kp[kp[:, 2] > 0, :2]
+            if len(vis):
+                out[p] = _discs(vis, np.full(len(vis), r), self.size, yy, xx)
+        return out
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows = np.arange(self.shape[0])[index]
+        H, W = self.size
+        yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
+        if np.ndim(rows) == 0:
+            return self._one(int(rows), yy, xx)
+        return np.stack([self._one(int(i), yy, xx) for i in rows]).reshape(
+            len(rows), *self.shape[1:]
+        )
+
+    def take(self, rows: Any) -> KeypointPartMasks:
+        """The masks of images ``rows``, still lazy."""
+        rows = np.asarray(rows, np.int64)
+        return KeypointPartMasks(
+            self.keypoints[rows], self.boxes[rows], self.groups, self.size, self.radius
+        )
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self[:]
+        return a if dtype is None else a.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"KeypointPartMasks(shape={self.shape}, radius={self.radius})"

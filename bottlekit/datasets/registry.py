@@ -1,0 +1,88 @@
+"""``load_dataset``: any supported dataset by name."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+from bottlekit.datasets.awa2 import load_awa2
+from bottlekit.datasets.celeba import load_celeba
+from bottlekit.datasets.cifar import load_cifar10, load_cifar100
+from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.datasets.cub import load_cub
+from bottlekit.datasets.ham10000 import load_ham10000
+from bottlekit.datasets.imagefolder import load_imagefolder
+from bottlekit.datasets.waterbirds import load_waterbirds
+
+__all__ = ["LOADERS", "load_dataset"]
+
+#: The loader of each dataset name.
+LOADERS: dict[str, Callable[..., ConceptDataset]] = {
+    "cub": load_cub,
+    "waterbirds": load_waterbirds,
+    "awa2": load_awa2,
+    "celeba": load_celeba,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "imagefolder": load_imagefolder,
+    "ham10000": load_ham10000,
+}
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike,
+    split: str | None = None,
+    download: bool = False,
+    **options: Any,
+) -> ConceptDataset:
+    """A dataset by name, from its files under ``root``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`LOADERS`: ``cub``, ``waterbirds``, ``awa2``, ``celeba``,
+        ``cifar10``, ``cifar100``, ``imagefolder``, ``ham10000``.
+    root : path
+        The dataset's folder (see each loader and ``docs/datasets.md``).
+    split : str, optional
+        The split; None: the loader's default.
+    download : bool, default False
+        Fetch the public archive first where there is one
+        (:func:`bottlekit.datasets.download.download_dataset`).
+    **options
+        The loader's own options (e.g. ``attributes="koh112"``, ``image_size=224`` for
+        CUB; ``target="Smiling"`` for CelebA).
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> load_dataset("mnist", "/data")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: name: unknown dataset 'mnist'; expected one of ['awa2', 'celeba', ...]
+    """
+    key = str(name).lower()
+    if key not in LOADERS:
+        raise ValueError(f"name: unknown dataset {name!r}; expected one of {sorted(LOADERS)}")
+    loader = LOADERS[key]
+    params = inspect.signature(loader).parameters
+    unknown = sorted(set(options) - set(params) - {"root", "split"})
+    if unknown:
+        accepted = [p for p in params if p not in ("root", "split", "download")]
+        raise ValueError(f"options: {unknown} are not options of {key}; it takes {accepted}")
+    kwargs = dict(options)
+    if split is not None:
+        kwargs["split"] = split
+    if download:
+        if "download" not in params:
+            from bottlekit.datasets.download import download_dataset
+
+            download_dataset(key, root)  # raises: a manual step is needed
+        kwargs["download"] = True
+    return loader(root, **kwargs)

@@ -1,0 +1,199 @@
+"""Waterbirds (Sagawa et al. 2020): CUB birds pasted on land or water places, the place a
+spurious attribute of the land/water-bird label."""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    missing_images,
+    parse_int,
+    require_file,
+)
+from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.datasets.lazy import ResizedImages, _size
+
+__all__ = ["load_waterbirds"]
+
+_SPLITS = {"train": 0, "val": 1, "test": 2}
+_COLUMNS = ("img_filename", "y", "split", "place")
+_HINT = (
+    "Waterbirds (waterbird_complete95_forest2water2) is at "
+    "https://downloads.cs.stanford.edu/nlp/data/dro/waterbird_complete95_forest2water2.tar.gz; "
+    "pass its extracted folder as root, or download=True"
+)
+
+
+def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
+    """``(line, img_filename, y, split, place)`` of each row of ``metadata.csv``."""
+    require_file(path, _HINT)
+    out = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
+        header = [h.strip() for h in header]
+        missing = [c for c in _COLUMNS if c not in header]
+        if missing:
+            raise DatasetFormatError(
+                f"{path}, line 1: the header lacks columns {missing}; expected {list(_COLUMNS)}"
+            )
+        col = {c: header.index(c) for c in _COLUMNS}
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DatasetFormatError(
+                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
+                )
+            out.append(
+                (
+                    line,
+                    row[col["img_filename"]].strip(),
+                    parse_int(row[col["y"]], path, line, "y", 0, 1),
+                    parse_int(row[col["split"]], path, line, "split", 0, 2),
+                    parse_int(row[col["place"]], path, line, "place", 0, 1),
+                )
+            )
+    if not out:
+        raise DatasetFormatError(f"{path}: no rows after the header")
+    return out
+
+
+def load_waterbirds(
+    root: str | os.PathLike,
+    split: str = "train",
+    *,
+    cub_root: str | os.PathLike | None = None,
+    attributes: str | Sequence[str] = "all",
+    image_size: int | Sequence[int] | None = None,
+    part_radius: float = 0.1,
+    download: bool = False,
+    checksum: str | None = None,
+) -> ConceptDataset:
+    """Waterbirds as a :class:`ConceptDataset`: label landbird (0) / waterbird (1), the place
+    (land 0 / water 1) as ``spurious_labels``.
+
+    Reads ``metadata.csv`` (columns ``img_filename, y, split, place``; split 0 train, 1
+    val, 2 test); images are ``root/<img_filename>``. With ``cub_root``, the CUB
+    attributes, keypoints, boxes and (with ``image_size``) part masks of each bird are
+    joined by file name (``<class folder>/<file>.jpg`` is CUB's ``images.txt`` path; the
+    birds keep their CUB coordinates in the Waterbirds images). Rows whose image is not a
+    CUB image cannot carry attributes: they are left out, counted in ``skipped`` and
+    warned about.
+
+    Parameters
+    ----------
+    root : path
+        The extracted ``waterbird_complete95_forest2water2`` folder.
+    split : {"train", "val", "test", "all"}, default "train"
+    cub_root : path, optional
+        The ``CUB_200_2011`` folder, to join attributes and parts.
+    attributes, part_radius
+        As :func:`~bottlekit.datasets.load_cub` (with ``cub_root``).
+    image_size : int or (height, width), optional
+        Resize the images on loading (needed for part masks).
+    download : bool, default False
+    checksum : str, optional
+
+    Returns
+    -------
+    ConceptDataset
+
+    Examples
+    --------
+    >>> ds = load_waterbirds("~/data/waterbirds", "test")  # doctest: +SKIP
+    >>> ds.class_names, ds.spurious_names  # doctest: +SKIP
+    (['landbird', 'waterbird'], ['land', 'water'])
+    """
+    root = Path(root).expanduser()
+    if split not in (*_SPLITS, "all"):
+        raise ValueError(f"split: expected 'train', 'val', 'test' or 'all', got {split!r}")
+    if download and not (root / "metadata.csv").is_file():
+        from bottlekit.datasets.download import download_dataset
+
+        download_dataset("waterbirds", root.parent, checksum=checksum)
+    if not root.is_dir():
+        raise MissingDatasetError(f"{root}: Waterbirds folder not found; {_HINT}")
+    meta = read_metadata(root / "metadata.csv")
+    rows = [r for r in meta if split == "all" or r[3] == _SPLITS[split]]
+    if not rows:
+        raise DatasetFormatError(f"{root / 'metadata.csv'}: no rows of split {split!r}")
+    paths = [root / r[1] for r in rows]
+    missing_images(paths, root / "metadata.csv")
+    y = np.array([r[2] for r in rows], np.int64)
+    place = np.array([r[4] for r in rows], np.int64)
+    fields: dict[str, Any] = {}
+    skipped: dict[str, int] = {}
+    if cub_root is not None:
+        from bottlekit.datasets.cub import load_cub
+
+        cub = load_cub(cub_root, "all", attributes=attributes, part_radius=part_radius)
+        index = {
+            Path(*Path(p).parts[-2:]).as_posix(): i
+            for i, p in enumerate(cub.image_source.paths or [])
+        }
+        at = [index.get(Path(r[1]).as_posix()) for r in rows]
+        keep = np.array([a is not None for a in at])
+        if not keep.all():
+            skipped["images not in CUB (no attributes)"] = int((~keep).sum())
+            warnings.warn(
+                f"Waterbirds {split}: {int((~keep).sum())} image(s) are not CUB images and are "
+                f"left out (first: {rows[int(np.flatnonzero(~keep)[0])][1]})",
+                stacklevel=2,
+            )
+        rows = [r for r, k in zip(rows, keep, strict=True) if k]
+        paths = [p for p, k in zip(paths, keep, strict=True) if k]
+        y, place = y[keep], place[keep]
+        idx = np.array([a for a in at if a is not None], np.int64)
+        sub = cub.subset(idx)
+        kp, bx = sub.part_keypoints, sub.object_boxes
+        fields = {
+            "concept_names": sub.concept_names,
+            "concept_labels": sub.concept_labels,
+            "concept_certainty": sub.concept_certainty,
+            "part_names": sub.part_names,
+            "part_of_concept": sub.part_of_concept,
+            "keypoint_names": sub.keypoint_names,
+        }
+        skipped.update(sub.skipped or {})
+    images: Any = paths
+    if image_size is not None:
+        H, W = _size(image_size)
+        images = ResizedImages(paths, (H, W))
+        if cub_root is not None:
+            from bottlekit.datasets.cub import CUB_PART_GROUPS, _image_scales
+            from bottlekit.datasets.lazy import KeypointPartMasks
+
+            scale = _image_scales(paths, (H, W))
+            kp = kp.copy()
+            kp[..., 0] *= scale[:, None, 0]
+            kp[..., 1] *= scale[:, None, 1]
+            bx = bx * np.repeat(scale, 2, axis=1)
+            names = fields["keypoint_names"]
+            groups = [
+                g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
+            ]
+            fields["part_masks"] = KeypointPartMasks(kp, bx, groups, (H, W), part_radius)
+    if cub_root is not None:
+        fields["part_keypoints"], fields["object_boxes"] = kp, bx
+    return ConceptDataset(
+        images,
+        labels=y,
+        class_names=["landbird", "waterbird"],
+        spurious_labels=place,
+        spurious_names=["land", "water"],
+        split=split,
+        skipped=skipped or None,
+        **fields,
+    )

@@ -1,0 +1,296 @@
+"""CUB-200-2011: every file parsed against what the fixture wrote, the Koh et al. subset,
+part masks drawn from keypoints, and every malformed-file error."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from dataset_formats import CUB_ATTRIBUTES, CUB_CLASSES, CUB_PARTS, write_cub
+
+from bottlekit.datasets import (
+    CUB_PART_GROUPS,
+    DatasetFormatError,
+    MissingDatasetError,
+    koh_attribute_subset,
+    load_cub,
+    load_dataset,
+)
+
+
+@pytest.fixture
+def cub(tmp_path):
+    return write_cub(tmp_path)
+
+
+def _load(root, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return load_cub(root, *args, **kw)
+
+
+def test_every_value_is_parsed_as_written(cub):
+    ds = _load(cub["root"], "all")
+    n = len(cub["paths"])
+    assert len(ds) == n and ds.split == "all"
+    assert ds.class_names == CUB_CLASSES  # spaces and dots kept
+    assert ds.concept_names == CUB_ATTRIBUTES  # read from attributes.txt next to the root
+    assert ds.keypoint_names == CUB_PARTS
+    assert [str(p) for p in ds.image_source.paths] == [
+        str(cub["root"] / "images" / p) for p in cub["paths"]
+    ]
+    for i in range(n):
+        assert ds.labels[i] == cub["labels"][i]
+        np.testing.assert_allclose(ds.object_boxes[i], np.round(cub["boxes"][i], 1))
+        for j in range(len(CUB_ATTRIBUTES)):
+            assert ds.concept_labels[i, j] == cub["present"][i, j]
+            assert ds.concept_certainty[i, j] == cub["certainty"][i, j]
+        for p in range(len(CUB_PARTS)):
+            np.testing.assert_allclose(
+                ds.part_keypoints[i, p], np.round(cub["keypoints"][i, p], 1)
+            )
+    np.testing.assert_allclose(ds.class_concept_matrix, cub["rates"] / 100)
+    assert ds.part_masks is None  # no image_size: images keep their sizes
+    assert ds.image_source.kind == "files"  # lazy
+
+
+def test_splits_follow_train_test_split(cub):
+    train, test = _load(cub["root"], "train"), _load(cub["root"], "test")
+    assert len(train) == cub["is_train"].sum() and len(test) == (~cub["is_train"]).sum()
+    np.testing.assert_array_equal(train.labels, cub["labels"][cub["is_train"]])
+    np.testing.assert_array_equal(
+        test.concept_labels, cub["present"][~cub["is_train"]].astype(np.uint8)
+    )
+    with pytest.raises(ValueError, match="split: expected 'train', 'test' or 'all', got 'val'"):
+        load_cub(cub["root"], "val")
+    with pytest.raises(ValueError, match=r"part_radius: expected a number > 0, got -1"):
+        load_cub(cub["root"], part_radius=-1)
+    with pytest.raises(ValueError, match=r"min_classes: expected an int >= 1, got 0"):
+        load_cub(cub["root"], attributes="koh112", min_classes=0)
+
+
+def test_attributes_belong_to_grouped_parts(cub):
+    ds = _load(cub["root"], "all")
+    part = dict(zip(ds.concept_names, ds.part_of_concept.tolist(), strict=True))
+    assert ds.part_names[part["has_wing_color::blue"]] == "wings"
+    assert CUB_PART_GROUPS["wings"] == ["left wing", "right wing"]
+    assert ds.part_names[part["has_bill_shape::dagger"]] == "beak"
+    assert ds.part_names[part["has_size::small_(5_-_9_in)"]] == "bird"
+    assert ds.part_names[part["has_breast_pattern::solid"]] == "breast"
+    assert ds.part_names[part["has_eye_color::black"]] == "eyes"
+
+
+def test_part_masks_are_drawn_from_visible_keypoints(cub):
+    ds = _load(cub["root"], "all", image_size=(24, 32), part_radius=0.1)
+    assert ds.part_masks.shape == (12, len(CUB_PART_GROUPS), 24, 32)
+    w0, h0 = cub["sizes"][0]
+    sx, sy = 32 / w0, 24 / h0
+    # keypoints and boxes are scaled to the resized images
+    lw = CUB_PARTS.index("left wing")
+    np.testing.assert_allclose(ds.part_keypoints[0, lw], [10.0 * sx, 12.0 * sy, 1])
+    box = np.round(cub["boxes"][0], 1) * [sx, sy, sx, sy]
+    np.testing.assert_allclose(ds.object_boxes[0], box)
+    masks = ds.part_masks[[0]][0]
+    r = max(1.0, 0.1 * np.sqrt(box[2] * box[3]))
+    yy, xx = np.mgrid[0:24, 0:32] + 0.5
+    left = (xx - 10.0 * sx) ** 2 + (yy - 12.0 * sy) ** 2 <= r**2
+    # wings = left wing only: the right wing keypoint is not visible
+    np.testing.assert_array_equal(masks[ds.part_names.index("wings")], left)
+    inside = (xx >= box[0]) & (xx <= box[0] + box[2]) & (yy >= box[1]) & (yy <= box[1] + box[3])
+    np.testing.assert_array_equal(masks[ds.part_names.index("bird")], inside)
+    # every part: union of discs around its group's visible keypoints
+    for p, name in enumerate(ds.part_names):
+        if name == "bird":
+            continue
+        expect = np.zeros((24, 32), bool)
+        for k in CUB_PART_GROUPS[name]:
+            x, y, v = ds.part_keypoints[0, CUB_PARTS.index(k)]
+            if v:
+                expect |= (xx - x) ** 2 + (yy - y) ** 2 <= r**2
+        np.testing.assert_array_equal(masks[p], expect, err_msg=name)
+    # image 5 has no visible keypoint: all part masks empty but the box
+    m5 = ds.part_masks[5]
+    assert m5[: ds.part_names.index("bird")].sum() == 0 and m5[-1].any()
+    # masks are lazy and a subset stays lazy
+    sub = ds.subset([5, 0])
+    assert type(sub.part_masks).__name__ == "KeypointPartMasks"
+    np.testing.assert_array_equal(np.asarray(sub.part_masks)[1], masks)
+    assert sub.image_source.to_array().shape == (2, 24, 32, 3)
+    # resized on loading, from the files: cache keys need no decoding and differ by size
+    src = ds.image_source
+    assert src.kind == "files" and src.paths == _load(cub["root"], "all").image_source.paths
+    assert src.load(3).size == (32, 24)
+    assert src.key(3) != _load(cub["root"], "all", image_size=16).image_source.key(3)
+    assert src.key(3) == src.subset([3]).key(0)
+
+
+def test_skipped_parts_are_counted_and_warned(cub):
+    with pytest.warns(UserWarning, match=r"1 image\(s\) have no visible keypoint"):
+        ds = load_cub(cub["root"], "all")
+    kp = cub["keypoints"]
+    assert ds.skipped == {
+        "keypoints not visible": int((kp[..., 2] == 0).sum()),
+        "images without a visible keypoint": 1,
+    }
+
+
+def test_koh_rule_on_a_hand_worked_example():
+    # 12 classes x 2 images, 4 attributes:
+    # a0 present in both images of classes 0..9 (10 classes)       -> kept
+    # a1 present in both images of classes 0..8 (9 classes)        -> dropped
+    # a2 present in one of the two images of every class (a tie)  -> present: kept
+    # a3 tie in classes 0..4, absent elsewhere (5 classes)         -> dropped
+    y = np.repeat(np.arange(12), 2)
+    L = np.zeros((24, 4), int)
+    L[y < 10, 0] = 1
+    L[y < 9, 1] = 1
+    L[::2, 2] = 1
+    L[(y < 5) & (np.arange(24) % 2 == 1), 3] = 1
+    kept, votes = koh_attribute_subset(L, y, 12, min_classes=10)
+    assert kept.tolist() == [0, 2]
+    assert votes[:, 0].tolist() == [1] * 10 + [0, 0]
+    assert votes[:, 1].tolist() == [1] * 9 + [0] * 3
+    assert votes[:, 2].tolist() == [1] * 12
+    assert votes[:, 3].tolist() == [1] * 5 + [0] * 7
+    # one more class with a1 makes it pass
+    L[y == 9, 1] = 1
+    assert koh_attribute_subset(L, y, 12, 10)[0].tolist() == [0, 1, 2]
+    # 2 of 3 images is a majority, 1 of 3 is not
+    kept, votes = koh_attribute_subset([[1], [1], [0], [1], [0], [0]], [0, 0, 0, 1, 1, 1], 2, 1)
+    assert votes[:, 0].tolist() == [1, 0] and kept.tolist() == [0]
+    # certainty 1 ("not visible") absences are not counted: class 1 is then 1 present
+    # vs 1 absent (a tie, present); a "present" label is counted whatever its certainty
+    cert = [[4], [4], [4], [1], [1], [3]]
+    L3 = [[1], [1], [0], [1], [0], [0]]
+    votes = koh_attribute_subset(L3, [0, 0, 0, 1, 1, 1], 2, 1, certainty=cert)[1]
+    assert votes[:, 0].tolist() == [1, 1]
+    votes = koh_attribute_subset([[0], [0]], [0, 0], 1, 1, certainty=[[1], [1]])[1]
+    assert votes.tolist() == [[1]]  # nothing counted: 0 vs 0 is a tie, present
+
+
+def test_koh112_from_the_loader(cub):
+    ds = _load(cub["root"], "test", attributes="koh112", min_classes=2)
+    tr = cub["is_train"]
+    kept, votes = koh_attribute_subset(
+        cub["present"][tr], cub["labels"][tr], 3, 2, certainty=cub["certainty"][tr]
+    )
+    # by hand for one class and attribute: counted labels of class 0, attribute 1
+    c0 = tr & (cub["labels"] == 0)
+    p, c = cub["present"][c0, 1], cub["certainty"][c0, 1]
+    n_one, n_zero = int((p == 1).sum()), int(((p == 0) & (c != 1)).sum())
+    assert votes[0, 1] == int(n_one >= n_zero)
+    assert ds.concept_names == [CUB_ATTRIBUTES[j] for j in kept]
+    # class-level majority-vote labels, computed on the training images
+    np.testing.assert_array_equal(ds.concept_labels, votes[cub["labels"][~tr]][:, kept])
+    np.testing.assert_allclose(ds.class_concept_matrix, cub["rates"][:, kept] / 100)
+    some = _load(cub["root"], attributes=["has_eye_color::black", "has_wing_color::blue"])
+    np.testing.assert_array_equal(some.concept_labels[:, 0], cub["present"][tr][:, 5])
+    with pytest.raises(ValueError, match=r"attributes: \['has_tail'\] are not CUB attributes"):
+        load_cub(cub["root"], attributes=["has_tail"])
+    ds2 = load_dataset("cub", cub["root"], split="test", attributes="koh112", min_classes=2)
+    assert ds2.concept_names == ds.concept_names
+
+
+def _edit(path, fn):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(fn(lines)) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "error", "match"),
+    [
+        (
+            "parts/part_locs.txt",
+            lambda ls: ls[:-3],
+            DatasetFormatError,
+            r"part_locs\.txt: expected 15 lines \(one per part\) for each image; image id 12 "
+            r"has 12 \(truncated file\?\)",
+        ),
+        (
+            "parts/part_locs.txt",
+            lambda ls: [*ls[:4], "1 5 3.0 4.0", *ls[5:]],
+            DatasetFormatError,
+            r"part_locs\.txt, line 5: expected 5 columns, got 4",
+        ),
+        (
+            "parts/part_locs.txt",
+            lambda ls: [*ls[:1], "1 2 3.0 4.0 2", *ls[2:]],
+            DatasetFormatError,
+            r"part_locs\.txt, line 2: visible 2 is out of range; expected 0\.\.1",
+        ),
+        (
+            "image_class_labels.txt",
+            lambda ls: [*ls[:6], "7 4", *ls[7:]],
+            DatasetFormatError,
+            r"image_class_labels\.txt, line 7: class id 4 is out of range; expected 1\.\.3",
+        ),
+        (
+            "image_class_labels.txt",
+            lambda ls: ls[:-1],
+            DatasetFormatError,
+            r"image_class_labels\.txt: no class for 1 image\(s\) of images\.txt, first image "
+            r"id 12",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            lambda ls: [*ls[:2], "1 3 1 5 1.0", *ls[3:]],
+            DatasetFormatError,
+            r"image_attribute_labels\.txt, line 3: certainty_id 5 is out of range",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            lambda ls: ls[:-2],
+            DatasetFormatError,
+            r"image_attribute_labels\.txt: 2 \(image, attribute\) pairs have no line, first "
+            r"image id 12 attribute id 5",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            lambda ls: [*ls[:2], "1 9 1 3 1.0", *ls[3:]],
+            DatasetFormatError,
+            r"line 3: attribute id 9 is out of range; expected 1\.\.6",
+        ),
+        (
+            "bounding_boxes.txt",
+            lambda ls: [*ls[:1], "2 1.0 x 3.0 4.0", *ls[2:]],
+            DatasetFormatError,
+            r"bounding_boxes\.txt, line 2: box is 'x'; expected a number",
+        ),
+        (
+            "attributes/class_attribute_labels_continuous.txt",
+            lambda ls: ls[:2],
+            DatasetFormatError,
+            r"class_attribute_labels_continuous\.txt: expected 3 lines \(one per class\), got 2",
+        ),
+        (
+            "classes.txt",
+            lambda ls: [*ls, "3 004.Duplicate"],
+            DatasetFormatError,
+            r"classes\.txt, line 4: class id 3 is listed twice",
+        ),
+        (
+            "train_test_split.txt",
+            lambda ls: [*ls, "13 1"],
+            DatasetFormatError,
+            r"train_test_split\.txt, line 13: image id 13 is not in images\.txt",
+        ),
+    ],
+)
+def test_malformed_files_name_the_file_and_line(cub, file, edit, error, match):
+    _edit(cub["root"] / file, edit)
+    with pytest.raises(error, match=match):
+        _load(cub["root"], "all")
+
+
+def test_missing_files_and_images(cub, tmp_path):
+    (cub["root"] / "images" / cub["paths"][4]).unlink()
+    with pytest.raises(
+        MissingDatasetError, match=r"images\.txt: 1 listed image\(s\) not found, first: .*_000"
+    ):
+        _load(cub["root"], "all")
+    (cub["root"].parent / "attributes.txt").unlink()
+    with pytest.raises(MissingDatasetError, match=r"attributes\.txt: file not found; CUB-200"):
+        _load(cub["root"], "all")
+    with pytest.raises(MissingDatasetError, match=r"nowhere: CUB folder not found; .*caltech"):
+        load_cub(tmp_path / "nowhere")

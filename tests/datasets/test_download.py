@@ -1,0 +1,229 @@
+"""Downloads against a local HTTP server on 127.0.0.1 (with Range support): complete,
+interrupted and resumed, wrong or unknown checksum, unsafe archives, offline, manual."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from dataset_formats import write_cifar
+
+from bottlekit.datasets import download as dl
+from bottlekit.datasets import load_cifar10, load_dataset
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``; honours ``Range: bytes=N-``; with ``server.cut_next`` the
+    next response announces the whole length but stops after that many bytes."""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        srv.requests.append((self.path, self.headers.get("Range")))
+        body = srv.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and srv.honour_range:
+            start = int(rng.split("=")[1].rstrip("-"))
+            if start >= len(body):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            shown = start + srv.range_shift  # a server that sends another range than asked
+            self.send_header("Content-Range", f"bytes {shown}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        part = body[start:]
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        if srv.cut_next is not None:
+            self.wfile.write(part[: srv.cut_next])
+            srv.cut_next = None
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(part)
+
+
+@pytest.fixture
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.requests, srv.cut_next, srv.honour_range = {}, [], None, True
+    srv.range_shift = 0
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def _tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def cifar_archive(tmp_path):
+    src = tmp_path / "src"
+    write_cifar(src, hundred=False)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        tf.add(src / "cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+    data = buf.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def test_complete_download_then_load(server, cifar_archive, tmp_path, monkeypatch):
+    data, sha = cifar_archive
+    server.files["/cifar-10-binary.tar.gz"] = data
+    entry = dataclasses.replace(
+        dl.SOURCES["cifar10"], url=server.url + "/cifar-10-binary.tar.gz", sha256=sha
+    )
+    monkeypatch.setitem(dl.SOURCES, "cifar10", entry)
+    root = tmp_path / "data"
+    ds = load_dataset("cifar10", root, split="test", download=True)
+    assert (root / "cifar-10-binary.tar.gz").read_bytes() == data
+    assert len(ds) == 4 and ds.image_source.to_array().shape == (4, 32, 32, 3)
+    assert server.requests == [("/cifar-10-binary.tar.gz", None)]
+    # present already: not fetched again
+    load_cifar10(root, "test", download=True)
+    assert len(server.requests) == 1
+
+
+def test_interrupted_download_resumes_with_range(server, cifar_archive, tmp_path):
+    data, sha = cifar_archive
+    server.files["/a.tar.gz"] = data
+    server.cut_next = len(data) // 3
+    root = tmp_path / "data"
+    with pytest.raises(dl.DownloadError, match=r"interrupted|ended after"):
+        dl.download_dataset("cifar10", root, url=server.url + "/a.tar.gz", checksum=sha)
+    part = root / "cifar-10-binary.tar.gz.part"
+    assert part.read_bytes() == data[: len(data) // 3]
+    assert not (root / "cifar-10-batches-bin").exists()  # nothing extracted
+    out = dl.download_dataset(
+        "cifar10", root, url=server.url + "/a.tar.gz", checksum=sha, progress=False
+    )
+    assert server.requests[1] == ("/a.tar.gz", f"bytes={len(data) // 3}-")
+    assert (root / "cifar-10-binary.tar.gz").read_bytes() == data and not part.exists()
+    assert out == root / "cifar-10-batches-bin" and (out / "test_batch.bin").is_file()
+
+
+def test_a_server_ignoring_range_restarts_the_file(server, tmp_path):
+    data = bytes(range(256)) * 40
+    server.files["/f.bin"], server.honour_range = data, False
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(b"stale bytes")
+    dl.download_file(server.url + "/f.bin", dest, progress=False)
+    assert dest.read_bytes() == data
+
+
+def test_a_wrong_content_range_is_not_appended(server, tmp_path):
+    server.files["/f.bin"], server.range_shift = bytes(1000), 7
+    (tmp_path / "f.bin.part").write_bytes(bytes(100))
+    with pytest.raises(dl.DownloadError, match=r"answered the request for bytes 100- with 'bytes"):
+        dl.download_file(server.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert (tmp_path / "f.bin.part").read_bytes() == bytes(100) and not (
+        tmp_path / "f.bin"
+    ).exists()
+
+
+def test_wrong_checksum_is_refused_before_extracting(server, cifar_archive, tmp_path):
+    data, _ = cifar_archive
+    server.files["/a.tar.gz"] = data
+    root = tmp_path / "data"
+    with pytest.raises(
+        dl.ChecksumError, match=r"sha256 [0-9a-f]{64} differs from the expected 0+"
+    ):
+        dl.download_dataset("cifar10", root, url=server.url + "/a.tar.gz", checksum="0" * 64)
+    assert not (root / "cifar-10-batches-bin").exists()
+    assert (root / "cifar-10-binary.tar.gz.bad").is_file()  # set aside, not reused
+
+
+def test_unknown_checksum_is_not_extracted(server, cifar_archive, tmp_path):
+    data, sha = cifar_archive
+    server.files["/a.tar.gz"] = data
+    assert dl.SOURCES["cifar10"].sha256 is None  # the table has none to check against
+    root = tmp_path / "data"
+    with pytest.raises(dl.ChecksumError, match=f"has no sha256 .* sha256 is {sha}.*checksum="):
+        dl.download_dataset("cifar10", root, url=server.url + "/a.tar.gz", progress=False)
+    assert not (root / "cifar-10-batches-bin").exists()
+
+
+@pytest.mark.parametrize(
+    ("archive", "match"),
+    [
+        (_tar({"ok/a.txt": b"a", "ok/../../evil.txt": b"x"}), r"'ok/\.\./\.\./evil\.txt' would"),
+        (_tar({"/tmp/abs_evil.txt": b"x"}), r"'/tmp/abs_evil\.txt' would be written outside"),
+        (_tar({"ok/a.txt": b"a"}, {"ok/link": "../../outside"}), r"link 'ok/link' -> '\.\./\.\./"),
+    ],
+)
+def test_unsafe_archives_are_refused(server, tmp_path, archive, match):
+    server.files["/bad.tar.gz"] = archive
+    root = tmp_path / "deep" / "data"
+    sha = hashlib.sha256(archive).hexdigest()
+    with pytest.raises(dl.UnsafeArchiveError, match=match):
+        dl.download_dataset("cifar10", root, url=server.url + "/bad.tar.gz", checksum=sha)
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-binary.tar.gz"]  # nothing else
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "deep" / "evil.txt").exists()
+
+
+def test_unsafe_zip_is_refused(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a/ok.txt", "ok")
+        zf.writestr("../evil.txt", "x")
+    path = tmp_path / "x.zip"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(dl.UnsafeArchiveError, match=r"'\.\./evil\.txt' would be written outside"):
+        dl.safe_extract(path, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out" / "a").exists()
+
+
+def test_offline_error_names_file_url_and_place(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/cub.tgz"
+    with pytest.raises(dl.DownloadError) as err:
+        dl.download_dataset("cub", tmp_path, url=url)
+    msg = str(err.value)
+    assert "CUB_200_2011.tgz" in msg and url in msg and str(tmp_path / "CUB_200_2011.tgz") in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "words"), [("celeba", "Google Drive"), ("ham10000", "terms of use")]
+)
+def test_manual_datasets_say_so(tmp_path, name, words):
+    with pytest.raises(dl.DownloadError, match=words):
+        load_dataset(name, tmp_path, download=True)
+
+
+def test_sha256_of_matches_hashlib(tmp_path):
+    data = np.random.default_rng(0).bytes(300_000)
+    (tmp_path / "x").write_bytes(data)
+    assert dl.sha256_of(tmp_path / "x", chunk=4096) == hashlib.sha256(data).hexdigest()

@@ -1,0 +1,83 @@
+"""A CUB fixture read by ``load_cub`` runs through embedding, a Post-hoc CBM,
+``concept_existence``, ``concept_location`` and ``audit`` (world-tiny backbone; its
+preprocessing resizes the images). Plumbing: the fixture's labels are random."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from dataset_formats import write_cub
+
+import bottlekit
+from bottlekit.bottleneck import PosthocCBM
+from bottlekit.concepts import ChanceLevelWarning, from_examples
+from bottlekit.datasets import load_dataset
+from bottlekit.diagnostics import audit
+from bottlekit.diagnostics.existence import concept_existence
+from bottlekit.diagnostics.location import concept_location
+from bottlekit.visualize.activation_maps import concept_activation_map
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cub")
+    cub = write_cub(tmp, n_per_class=8, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds = load_dataset("cub", cub["root"], split="all", image_size=32)
+    bk = bottlekit.load_backbone("world-tiny", device="cpu")
+    X = bottlekit.embed(bk, ds.image_source, cache_dir=tmp / "cache", progress=False)
+    with warnings.catch_warnings():  # random fixture labels: CAVs at chance, as expected
+        warnings.simplefilter("ignore", ChanceLevelWarning)
+        bank = from_examples(  # all by keyword: the argument order is changing upstream
+            backbone=bk,
+            embeddings_or_images=X,
+            concept_labels=ds.concept_labels,
+            names=ds.concept_names,
+            Cs=(1.0,),
+            cv=2,
+        )
+    cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, ds.labels)
+    return ds, bk, X, cbm
+
+
+def test_posthoc_cbm_and_existence(setup):
+    ds, _, X, cbm = setup
+    assert X.shape[0] == len(ds) == 24
+    assert cbm.concept_names_ == ds.concept_names
+    res = concept_existence(cbm, X, ds, top_k=2)
+    expl = cbm.explain(X, top_k=2)
+    hits = np.take_along_axis(ds.concept_labels.astype(bool), expl.top_indices, axis=1)
+    assert res.precision == pytest.approx(hits.mean())
+    assert res.chance == pytest.approx(ds.concept_labels.mean())
+
+
+def test_location_against_keypoint_masks(setup):
+    ds, bk, _, cbm = setup
+    rows = [0, 1, 2, 5]
+    sub = ds.subset(rows)
+    names = ["has_wing_color::blue", "has_size::small_(5_-_9_in)"]
+    maps = concept_activation_map(bk, sub.image_source.to_array(), cbm, concepts=names)
+    assert maps.shape == (4, 2, 32, 32)
+    res = concept_location(maps, sub, concept_names=names)
+    masks = np.asarray(sub.part_masks)
+    wings = ds.part_names.index("wings")
+    # image 5 (position 3) has no visible keypoint: its wing pair is not scored
+    assert not res.scored[3, 0]
+    for i in range(4):
+        for j, part in enumerate((wings, ds.part_names.index("bird"))):
+            present = sub.concept_labels[i, ds.concept_names.index(names[j])] == 1
+            assert res.scored[i, j] == (present and masks[i, part].any())
+            if res.scored[i, j]:
+                assert res.area[i, j] == pytest.approx(masks[i, part].mean())
+
+
+def test_audit_runs_on_a_loaded_dataset(setup):
+    ds, bk, _, cbm = setup
+    r = audit(cbm, ds, backbone=bk, n_examples=1, n_location_images=4, top_k=2)
+    assert r.fidelity["exact"] and r.fidelity["n_eval"] == len(ds)
+    assert r.existence is not None and 0 <= r.existence["precision"] <= 1
+    assert r.location is not None and r.location["n_images"] == 4
+    assert r.example_maps.shape == (1, 2, 32, 32)

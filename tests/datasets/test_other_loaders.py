@@ -1,0 +1,290 @@
+"""Waterbirds, AwA2, CelebA, image folders and HAM10000: values parsed as written and the
+errors of malformed files."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from dataset_formats import (
+    AWA_CLASSES,
+    AWA_PREDICATES,
+    CELEBA_ATTRIBUTES,
+    HAM_HEADER,
+    write_awa2,
+    write_celeba,
+    write_cub,
+    write_ham10000,
+    write_imagenet_like,
+    write_waterbirds,
+)
+
+from bottlekit.datasets import (
+    DatasetFormatError,
+    MissingDatasetError,
+    load_awa2,
+    load_celeba,
+    load_dataset,
+    load_ham10000,
+    load_imagefolder,
+    load_waterbirds,
+)
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kw)
+
+
+# ---------------------------------------------------------------------- Waterbirds
+def test_waterbirds_metadata_and_place(tmp_path):
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    rows = wb["rows"]
+    for split, code in (("train", 0), ("val", 1), ("test", 2)):
+        ds = load_waterbirds(wb["root"], split)
+        sel = [r for r in rows if r[3] == code]
+        assert [str(p) for p in ds.image_source.paths] == [str(wb["root"] / r[1]) for r in sel]
+        assert ds.labels.tolist() == [r[2] for r in sel]
+        assert ds.spurious_labels.tolist() == [r[4] for r in sel]
+    assert ds.class_names == ["landbird", "waterbird"] and ds.spurious_names == ["land", "water"]
+    assert ds.concept_names is None  # no CUB root given
+
+
+def test_waterbirds_joined_with_cub(tmp_path):
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub, extra_non_cub=True)
+    with pytest.warns(UserWarning, match=r"1 image\(s\) are not CUB images .*999\.Other"):
+        ds = load_waterbirds(wb["root"], "all", cub_root=cub["root"], image_size=16)
+    assert len(ds) == 12 and ds.skipped["images not in CUB (no attributes)"] == 1
+    np.testing.assert_array_equal(ds.concept_labels, cub["present"])
+    np.testing.assert_array_equal(ds.concept_certainty, cub["certainty"])
+    full = _quiet(load_cub_all, cub["root"])
+    np.testing.assert_array_equal(np.asarray(ds.part_masks), np.asarray(full.part_masks))
+    # the Waterbirds pixels, not the CUB ones
+    assert ds.image_source.load(0).getpixel((0, 0))[0] > 150
+
+
+def load_cub_all(root):
+    from bottlekit.datasets import load_cub
+
+    return load_cub(root, "all", image_size=16)
+
+
+def test_waterbirds_errors(tmp_path):
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    meta = wb["root"] / "metadata.csv"
+    text = meta.read_text().splitlines()
+    meta.write_text("\n".join([*text[:3], text[3] + ",extra", *text[4:]]) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"metadata\.csv, line 4: expected 6 columns, got 7"
+    ):
+        load_waterbirds(wb["root"])
+    bad = text[2].split(",")
+    bad[3] = "7"  # the split column
+    meta.write_text("\n".join([*text[:2], ",".join(bad), *text[3:]]) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"metadata\.csv, line 3: split 7 is out of range"
+    ):
+        load_waterbirds(wb["root"])
+    meta.write_text("img_filename,y,place\n")
+    with pytest.raises(DatasetFormatError, match=r"line 1: the header lacks columns \['split'\]"):
+        load_waterbirds(wb["root"])
+
+
+# -------------------------------------------------------------------------- AwA2
+def test_awa2_predicates(tmp_path):
+    w = write_awa2(tmp_path)
+    ds = load_awa2(w["root"])
+    assert ds.class_names == AWA_CLASSES and ds.concept_names == AWA_PREDICATES
+    np.testing.assert_allclose(ds.class_concept_matrix, w["continuous"])
+    paths = [str(p) for p in ds.image_source.paths]
+    for c, cls in enumerate(AWA_CLASSES):
+        for f in w["files"][cls]:
+            i = paths.index(str(f))
+            assert ds.labels[i] == c
+            np.testing.assert_array_equal(ds.concept_labels[i], w["binary"][c])
+    assert ds.skipped == {"files that are not images": 0}
+    (w["root"] / "JPEGImages" / "antelope" / "notes.txt").write_text("x")
+    assert load_awa2(w["root"]).skipped == {"files that are not images": 1}
+    test = load_dataset("awa2", w["root"], split="testclasses")
+    assert set(test.labels.tolist()) == {1} and len(test) == 4 and test.n_classes == 3
+    only = load_awa2(w["root"], classes=["killer+whale"])
+    assert set(only.labels.tolist()) == {2}
+
+
+def test_awa2_errors(tmp_path):
+    w = write_awa2(tmp_path)
+    p = w["root"] / "predicate-matrix-binary.txt"
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join([lines[0], "1 0 1", *lines[2:]]) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"binary\.txt, line 2: expected 4 columns, got 3"
+    ):
+        load_awa2(w["root"])
+    p.write_text("\n".join([lines[0], "1 0 2 0", *lines[2:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"binary\.txt, line 2: column 3 is 2\.0"):
+        load_awa2(w["root"])
+    p.write_text("\n".join(lines[:2]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"expected 3 lines \(one per class\), got 2"):
+        load_awa2(w["root"])
+    (w["root"] / "classes.txt").write_text("1\tantelope\n3\tbear\n")
+    with pytest.raises(DatasetFormatError, match=r"classes\.txt, line 2: class id 3 is out"):
+        load_awa2(w["root"])
+
+
+# ------------------------------------------------------------------------ CelebA
+def test_celeba_header_and_pm1_values(tmp_path):
+    w = write_celeba(tmp_path)
+    ds = load_celeba(w["root"], "all", target="Smiling", spurious="Male")
+    assert ds.class_names == ["not Smiling", "Smiling"]
+    assert ds.concept_names == ["5_o_Clock_Shadow", "Blond_Hair", "Male"]
+    v = w["values"]
+    for i in range(len(w["files"])):
+        assert ds.labels[i] == (v[i, 3] == 1)
+        assert ds.spurious_labels[i] == (v[i, 2] == 1)
+        assert ds.concept_labels[i].tolist() == [int(v[i, j] == 1) for j in (0, 1, 2)]
+    test = load_celeba(w["root"], "test")  # default target Blond_Hair
+    assert [p.name for p in test.image_source.items] == [
+        f for f, p in zip(w["files"], w["partition"], strict=True) if p == 2
+    ]
+    assert test.labels.tolist() == [int(v[i, 1] == 1) for i in np.flatnonzero(w["partition"] == 2)]
+    assert CELEBA_ATTRIBUTES[1] not in test.concept_names
+    assert test.skipped == {"partition entries without attributes": 0}
+    with open(w["root"] / "list_eval_partition.txt", "a") as fh:
+        fh.write("999999.jpg 0\n")
+    assert load_celeba(w["root"]).skipped == {"partition entries without attributes": 1}
+
+
+def test_celeba_errors(tmp_path):
+    w = write_celeba(tmp_path)
+    p = w["root"] / "list_attr_celeba.txt"
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join([*lines[:4], lines[4].replace(" 1", " 0", 1), *lines[5:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"list_attr_celeba\.txt, line 5: attribute"):
+        load_celeba(w["root"])
+    p.write_text("\n".join(lines[:-2]) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"line 1 announces 12 images but 10 lines follow"
+    ):
+        load_celeba(w["root"])
+    p.write_text("\n".join([*lines[:3], lines[3] + " 1", *lines[4:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"line 4: expected 5 columns .*got 6"):
+        load_celeba(w["root"])
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"target: 'Bald' is not a CelebA attribute"):
+        load_celeba(w["root"], target="Bald")
+    with pytest.raises(MissingDatasetError, match=r"Google Drive"):
+        load_celeba(w["root"], download=True)
+
+
+# ------------------------------------------------------------------ image folders
+def test_imagenet_layout_with_synsets_and_concepts(tmp_path):
+    w = write_imagenet_like(tmp_path)
+    ds = load_imagefolder(w["root"], "val")
+    assert ds.class_names == ["tench", "goldfish"]
+    assert [str(p) for p in ds.image_source.paths] == [
+        str(f) for wn in w["wnids"] for f in w["files"][("val", wn)]
+    ]
+    assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.skipped == {"files that are not images": 1, "class folders without images": 1}
+    raw = load_imagefolder(w["root"], "train", synset_names=False)
+    assert raw.class_names == w["wnids"]
+    csv = tmp_path / "concepts.csv"
+    rows = [
+        f"{wn}/{f.name},{i % 2},{0.5 if i == 0 else 1}"
+        for i, (wn, f) in enumerate((wn, f) for wn in w["wnids"] for f in w["files"][("val", wn)])
+    ]
+    csv.write_text("path,striped,fins\n" + "\n".join(rows[::-1]) + "\n")  # any row order
+    ds = load_dataset("imagefolder", w["root"], split="val", concepts_csv=csv)
+    assert ds.concept_names == ["striped", "fins"]
+    np.testing.assert_allclose(ds.concept_labels[:, 0], [0, 1, 0, 1, 0, 1])
+    np.testing.assert_allclose(ds.concept_labels[:, 1], [0.5, 1, 1, 1, 1, 1])
+    csv.write_text("path,striped,fins\n" + "\n".join(rows[1:]) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"concepts\.csv: 1 image\(s\) have no row, first"
+    ):
+        load_imagefolder(w["root"], "val", concepts_csv=csv)
+    csv.write_text("path,striped,fins\n" + "\n".join([*rows, "n01/x.JPEG,1,1"]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"line 8: image 'n01/x\.JPEG' is not an image"):
+        load_imagefolder(w["root"], "val", concepts_csv=csv)
+    csv.write_text("path,striped,fins\n" + rows[0] + ",1\n")
+    with pytest.raises(DatasetFormatError, match=r"line 2: expected 3 columns, got 4"):
+        load_imagefolder(w["root"], "val", concepts_csv=csv)
+    with pytest.raises(MissingDatasetError, match=r"test: image folder not found"):
+        load_imagefolder(w["root"], "test")
+
+
+# ---------------------------------------------------------------------- HAM10000
+def test_ham10000_metadata_as_concepts(tmp_path):
+    w = write_ham10000(tmp_path)
+    ds = load_ham10000(w["root"])
+    assert ds.class_names == ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+    assert [ds.class_names[c] for c in ds.labels] == [r[2] for r in w["rows"]]
+    assert [p.stem for p in ds.image_source.items] == [r[1] for r in w["rows"]]
+    assert ds.image_source.items[1].parent.name == "HAM10000_images_part_2"
+    for i, r in enumerate(w["rows"]):
+        on = {ds.concept_names[j] for j in np.flatnonzero(ds.concept_labels[i])}
+        age = (
+            {}
+            if not r[4]
+            else {
+                "age < 30"
+                if float(r[4]) < 30
+                else "age 30-59"
+                if float(r[4]) < 60
+                else "age >= 60"
+            }
+        )
+        assert on == {f"dx_type={r[3]}", f"sex={r[5]}", f"localization={r[6]}", *age}
+    assert ds.skipped == {"images without an age (no age bin)": 1}
+
+
+def test_ham10000_errors(tmp_path):
+    w = write_ham10000(tmp_path)
+    meta = w["root"] / "HAM10000_metadata.csv"
+    text = meta.read_text().splitlines()
+    meta.write_text("\n".join([*text[:2], text[2].replace(",bkl,", ",xyz,"), *text[3:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"line 3: dx 'xyz' is not one of"):
+        load_ham10000(w["root"])
+    meta.write_text("\n".join([*text[:3], text[3].replace(",,", ",old,"), *text[4:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"line 4: age is 'old'"):
+        load_ham10000(w["root"])
+    meta.write_text("\n".join(text) + "\n")
+    (w["root"] / "HAM10000_images_part_2" / "ISIC_0025030.jpg").unlink()
+    with pytest.raises(MissingDatasetError, match=r"line 3: image ISIC_0025030\.jpg not found"):
+        load_ham10000(w["root"])
+    meta.write_text(HAM_HEADER.replace("dx_type,", "") + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"line 1: the header lacks columns \['dx_type'\]"
+    ):
+        load_ham10000(w["root"])
+
+
+def test_imagenet_flat_val_with_solution_file(tmp_path):
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    wnids = ["n01443537", "n01440764", "n01443537"]
+    for i in range(3):
+        image(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (16, 16), fmt="JPEG")
+    sol = root / "LOC_val_solution.csv"
+    rows = [f"ILSVRC2012_val_{i + 1:08d},{w} 10 20 30 40 {w} 1 2 3 4" for i, w in enumerate(wnids)]
+    sol.write_text("ImageId,PredictionString\n" + "\n".join(rows[::-1]) + "\n")
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+    )
+    ds = load_imagefolder(root, "val")
+    assert ds.class_names == ["tench", "goldfish"] and ds.labels.tolist() == [1, 0, 1]
+    sol.write_text("ImageId,PredictionString\n" + "\n".join(rows[:2]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"1 image\(s\) of .*val have no row, first"):
+        load_imagefolder(root, "val")
+    sol.write_text("ImageId,PredictionString\n" + "\n".join([*rows, "ILSVRC2012_val_9,n0 1"]))
+    with pytest.raises(MissingDatasetError, match=r"1 listed image\(s\) not found in .*val"):
+        load_imagefolder(root, "val")
+    sol.unlink()
+    with pytest.raises(MissingDatasetError, match=r"no LOC_val_solution\.csv gives the labels"):
+        load_imagefolder(root, "val")

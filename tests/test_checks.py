@@ -1,0 +1,115 @@
+"""bottlekit._checks: the one scalar hyper-parameter check of estimators, CBMs and IB models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bottlekit._checks import check_number, check_positive_int, is_number
+
+
+@pytest.mark.parametrize(
+    ("value", "kw", "expected"),
+    [
+        (0.5, {"low": 0, "high": 1}, 0.5),
+        (np.float32(2.0), {"low": 0, "low_open": True}, 2.0),
+        (np.int64(3), {"integer": True, "low": 1}, 3),
+        (7, {}, 7.0),
+    ],
+)
+def test_returns_the_value_converted(value, kw, expected):
+    out = check_number(value, "p", **kw)
+    assert out == expected
+    assert type(out) is (int if kw.get("integer") else float)
+
+
+@pytest.mark.parametrize(
+    ("value", "kw", "message"),
+    [
+        (np.inf, {"low": 0}, r"^p: expected a finite number >= 0, got inf$"),
+        (-np.inf, {}, r"^p: expected a finite number, got -inf$"),
+        (False, {"integer": True}, r"^p: expected an int, got False$"),
+        (1.0, {"integer": True, "low": 0}, r"^p: expected an int >= 0, got 1\.0$"),
+        (2**40, {"integer": True, "high": 2**31}, r"expected an int <= 2147483648, got"),
+        (0.1, {"low": 0.25, "high": 0.5, "high_open": True}, r">= 0\.25 and < 0\.5, got 0\.1"),
+        (
+            2,
+            {"high": 1, "expected": "a share in [0, 1]"},
+            r"^p: expected a share in \[0, 1\], got 2$",
+        ),
+    ],
+)
+def test_expected_wording(value, kw, message):
+    with pytest.raises(ValueError, match=message):
+        check_number(value, "p", **kw)
+
+
+@pytest.mark.parametrize(
+    ("value", "kw", "error", "message"),
+    [
+        (-1.0, {"low": 0}, ValueError, r"^p must be a number >= 0, got -1\.0$"),
+        (0, {"integer": True, "low": 1}, ValueError, r"^p must be an integer >= 1, got 0$"),
+        ("a", {"type_error": True}, TypeError, r"^p must be a number, got 'a'$"),
+        (np.nan, {"type_error": True}, ValueError, r"^p must be a number, got nan$"),
+        (1.5, {"integer": True, "type_error": True}, TypeError, "an integer, got 1.5"),
+    ],
+)
+def test_must_wording_and_error_types(value, kw, error, message):
+    with pytest.raises(error, match=message):
+        check_number(value, "p", wording="must", **kw)
+
+
+def test_unknown_wording_is_rejected():
+    with pytest.raises(ValueError, match="wording must be 'expected' or 'must', got 'shall'"):
+        check_number(1, "p", wording="shall")
+
+
+def test_check_positive_int():
+    assert check_positive_int(np.int32(4), "k", minimum=2) == 4
+    with pytest.raises(TypeError, match=r"^k must be an integer >= 2, got True$"):
+        check_positive_int(True, "k", minimum=2)
+    with pytest.raises(ValueError, match=r"^k must be an integer >= 2, got 1$"):
+        check_positive_int(1, "k", minimum=2)
+
+
+def test_is_number():
+    assert is_number(np.float64(1.0)) and is_number(3, integer=True)
+    assert not is_number(np.bool_(True)) and not is_number(None) and not is_number([1.0])
+    assert not is_number(np.float64(3.0), integer=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # one helper, each caller keeps its own wording
+        (lambda: _ksg(jitter=np.inf), "jitter must be a number >= 0, got inf"),
+        (lambda: _renyi(alpha=0.0), "alpha must be a number > 0, got 0.0"),
+        (lambda: _csib(sigma=True), r"sigma: expected a float > 0 or one of"),
+        (lambda: _csib(learning_rate=np.inf), "learning_rate: expected a finite number > 0"),
+        (lambda: _csib(batch_size=0), "batch_size: expected an int > 0, got 0"),
+        (lambda: _csib(validation_fraction="0.2"), r"validation_fraction: expected a value in"),
+    ],
+)
+def test_callers_route_through_the_helper(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def _ksg(**kw):
+    from bottlekit.estimators import KSGMutualInformation
+
+    x = np.arange(20.0)
+    return KSGMutualInformation(**kw).fit(x, x**2)
+
+
+def _renyi(**kw):
+    from bottlekit.estimators import RenyiEntropy
+
+    return RenyiEntropy(**kw).fit(np.arange(20.0))
+
+
+def _csib(**kw):
+    from bottlekit.bottleneck import CSIBRegressor
+
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    return CSIBRegressor(max_epochs=1, **kw).fit(X, X[:, 0])

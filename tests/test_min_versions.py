@@ -1,0 +1,41 @@
+"""pyproject.toml's lower bounds are the versions the lowest-versions job installs and tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(p) for p in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_constraints_pin_every_runtime_minimum_of_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    floors = {}
+    for req in project["dependencies"] + [
+        r for r in project["optional-dependencies"]["dev"] if _name(r) == "pytest"
+    ]:
+        match = re.search(r">=\s*([0-9.]+)", req)
+        assert match, f"{req!r} has no lower bound"
+        floors[_name(req)] = _release(match.group(1))
+    pins = {}
+    for line in (ROOT / ".ci" / "constraints-min.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[_name(name)] = _release(version)
+    assert pins == floors
