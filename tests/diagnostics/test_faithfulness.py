@@ -299,6 +299,12 @@ def test_bad_inputs_are_refused_with_clear_errors(concepts_world, dense_model):
         concept_leakage(model, X, data, method="mine")
     with pytest.raises(ValueError, match="conditioning: expected one of"):
         concept_leakage(model, X, data, conditioning="patterns")
+    with pytest.raises(ValueError, match=r"min_coverage: expected a finite number > 0 and <= 1"):
+        concept_leakage(model, X, data, min_coverage=0)
+    with pytest.raises(ValueError, match="k: expected an int >= 1, got 0"):
+        concept_leakage(model, X, data, k=0)
+    with pytest.raises(ValueError, match="C: expected a finite number > 0"):
+        concept_completeness(model, X, data, X, data, C=-1.0)
     with pytest.raises(ValueError, match="columns but the model expects"):
         concept_information(model, X[:, :3], data)
     other = _dataset(w["y"], w["C"], ["p", "q", "r", "s"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.datasets import ConceptDataset, as_concept_dataset
 
 __all__ = [
@@ -99,6 +99,4 @@ def binary_labels(L: np.ndarray) -> np.ndarray:
 
 def check_int_at_least(value: Any, name: str, low: int) -> int:
     """``value`` as an int >= ``low`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return int(value)
+    return int(check_number(value, name, integer=True, low=low))

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     check_embeddings,
     check_fitted_cbm,
@@ -139,8 +140,7 @@ def concept_completeness(
     X_train = check_embeddings(model, X_train, tr, "X_train")
     X_eval = check_embeddings(model, X_eval, ev, "X_eval")
     n_random = check_int_at_least(n_random, "n_random", 1)
-    if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
-        raise ValueError(f"C: expected a number > 0, got {C!r}")
+    check_number(C, "C", low=0, low_open=True)
     y_tr, y_ev = np.asarray(tr.labels), np.asarray(ev.labels)
     if len(np.unique(y_tr)) < 2:
         raise ValueError("train.labels: a single class; completeness needs at least two")

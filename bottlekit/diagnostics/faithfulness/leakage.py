@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_embeddings,
@@ -216,10 +217,8 @@ def concept_leakage(
         raise ValueError(f"conditioning: expected one of {CONDITIONINGS}, got {conditioning!r}")
     k = check_int_at_least(k, "k", 1)
     folds = check_int_at_least(folds, "folds", 2)
-    if not (isinstance(min_coverage, (int, float)) and 0 < min_coverage <= 1):
-        raise ValueError(f"min_coverage: expected a number in (0, 1], got {min_coverage!r}")
-    if not (isinstance(jitter, (int, float)) and jitter > 0 and np.isfinite(jitter)):
-        raise ValueError(f"jitter: expected a finite number > 0, got {jitter!r}")
+    check_number(min_coverage, "min_coverage", low=0, high=1, low_open=True)
+    check_number(jitter, "jitter", low=0, low_open=True)
     mcols, dcols = concept_label_columns(model, data)
     A = model.transform(X)
     C = binary_labels(data.concept_labels[:, dcols])
