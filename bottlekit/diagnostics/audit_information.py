@@ -46,7 +46,26 @@ def information_section(
     -------
     dict
         ``concept_information``, ``leakage`` (None without concept labels),
-        ``completeness``, ``nec``, ``interventions``.
+        ``completeness``, ``nec``, ``interventions``; a metric that cannot be computed
+        is None, with a note.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.bottleneck import PosthocCBM
+    >>> from bottlekit.concepts import ConceptBank
+    >>> from bottlekit.datasets import ConceptDataset
+    >>> rng = np.random.default_rng(0)
+    >>> C = rng.integers(0, 2, (200, 2)); y = 2 * C[:, 0] + C[:, 1]
+    >>> X = C + 0.3 * rng.standard_normal((200, 2))
+    >>> bank = ConceptBank(["a", "b"], np.eye(2), "toy", provenance=[{"kind": "cav"}] * 2)
+    >>> cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X[:100], y[:100])
+    >>> ds = ConceptDataset(np.zeros((200, 4, 4, 3), np.uint8), labels=y,
+    ...                     concept_names=["a", "b"], concept_labels=C)
+    >>> notes = []
+    >>> info = information_section(cbm, X, ds, np.arange(100), np.arange(100, 200), notes)
+    >>> sorted(k for k, v in info.items() if v is not None)
+    ['completeness', 'concept_information', 'interventions', 'leakage', 'nec']
     """
     from bottlekit.diagnostics.faithfulness import (
         accuracy_at_nec,

@@ -322,6 +322,20 @@ def accuracy_at_nec(
     Returns
     -------
     NECResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.bottleneck import PosthocCBM
+    >>> from bottlekit.concepts import RandomConcepts
+    >>> from bottlekit.datasets import ConceptDataset
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(90, 8)), np.repeat([0, 1, 2], 30)
+    >>> ds = ConceptDataset(np.zeros((90, 4, 4, 3), np.uint8), labels=y)
+    >>> cbm = PosthocCBM(RandomConcepts(6), lam=1e-4, random_state=0).fit(X, y)
+    >>> res = accuracy_at_nec(cbm, X, ds, {"train": (X, ds)}, [1, 3], method="truncate")
+    >>> res.levels, res.effective
+    ([1, 3], [1.0, 3.0])
     """
     model = check_fitted_cbm(model)
     if method not in METHODS:
