@@ -11,6 +11,16 @@ concept_existence          precision@k of the concepts that explain each predict
 concept_location           pointing game and energy inside the part of concept activation
                            maps (:func:`bottlekit.visualize.concept_activation_map`)
 
+Faithfulness (:mod:`bottlekit.diagnostics.faithfulness`; a fitted CBM, embeddings and a
+:class:`~bottlekit.datasets.ConceptDataset`):
+
+concept_leakage            I(Ĉ; Y | C), label information beyond the true concepts
+concept_information        per concept, I(activation; concept label) and I(activation; Y)
+concept_completeness       Yeh et al. (2020) completeness, against random directions
+prune_to_nec, accuracy_at_nec
+                           heads with a controlled number of effective concepts (VLG-CBM)
+intervention_curves        accuracy vs concepts intervened: random, uncertainty, CooP
+
 Audits:
 
 audit                      "what does this trained model rely on?" for any torch image
@@ -26,6 +36,14 @@ from bottlekit.diagnostics.audit import (
     spurious_concept_scores,
 )
 from bottlekit.diagnostics.existence import ExistenceResult, concept_existence
+from bottlekit.diagnostics.faithfulness import (
+    accuracy_at_nec,
+    concept_completeness,
+    concept_information,
+    concept_leakage,
+    intervention_curves,
+    prune_to_nec,
+)
 from bottlekit.diagnostics.global_importance import GlobalImportance, concept_global_importance
 from bottlekit.diagnostics.location import LocationResult, concept_location
 from bottlekit.diagnostics.report import render_report
@@ -36,11 +54,17 @@ __all__ = [
     "ExistenceResult",
     "GlobalImportance",
     "LocationResult",
+    "accuracy_at_nec",
     "audit",
+    "concept_completeness",
     "concept_existence",
     "concept_global_importance",
+    "concept_information",
+    "concept_leakage",
     "concept_location",
+    "intervention_curves",
     "model_features",
+    "prune_to_nec",
     "render_report",
     "spurious_concept_scores",
 ]

@@ -23,6 +23,9 @@ their labels, and concepts, and answers with tables and a self-contained HTML re
    concept's part?
 7. **most spurious-looking concepts** (:func:`spurious_concept_scores`): concepts the model
    relies on for a class although they are not attributes of that class.
+8. **information** (``information=True``): faithfulness metrics of the concept model
+   (:mod:`bottlekit.diagnostics.faithfulness`): per-concept information, leakage,
+   completeness, accuracy at a controlled number of effective concepts, interventions.
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ def audit(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     random_state: int = 0,
+    information: bool = True,
 ) -> AuditResult:
     r"""Audit what a trained image classifier relies on, in terms of concepts.
 
@@ -261,6 +265,8 @@ def audit(
         does not move it); a CBM's backbone runs on its own device.
     random_state : int, default 0
         Seeds the split, the CAVs and the surrogate.
+    information : bool, default True
+        Compute the information section (:mod:`bottlekit.diagnostics.audit_information`).
 
     Returns
     -------
@@ -293,6 +299,8 @@ def audit(
     n_examples = _check_int(n_examples, "n_examples", 0)
     n_location_images = _check_int(n_location_images, "n_location_images", 0)
     seed = _check_int(random_state, "random_state", 0)
+    if not isinstance(information, bool):
+        raise TypeError(f"information: expected True or False, got {information!r}")
     rng = np.random.default_rng(seed)
 
     is_cbm = isinstance(model, BaseConceptBottleneck)
@@ -478,6 +486,15 @@ def audit(
             )
             ex_names.append([concept_names[j] for j in top_idx[r]])
     timings["examples"] = time.perf_counter() - t
+    info_section = None
+    if information:
+        from bottlekit.diagnostics.audit_information import information_section
+
+        t = time.perf_counter()
+        info_section = information_section(
+            surrogate, F_all, data, fit_idx, eval_idx, notes, random_state=seed
+        )
+        timings["information"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
     settings = {
@@ -516,6 +533,7 @@ def audit(
         settings=settings,
         timings=timings,
         concept_model=surrogate,
+        information=info_section,
     )
 
 

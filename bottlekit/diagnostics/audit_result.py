@@ -53,6 +53,10 @@ class AuditResult:
         [(name, contribution)].
     example_images, example_maps : ndarray or None
         The example images (m, H, W, 3) and the maps of their top concepts (m, t, H, W).
+    information : dict or None
+        Faithfulness metrics of the concept model
+        (:func:`bottlekit.diagnostics.audit_information.information_section`): per-concept
+        information, leakage, completeness, accuracy at NEC levels, intervention curves.
     notes : list of str
         What was skipped or doubtful, and why.
     settings : dict
@@ -83,6 +87,7 @@ class AuditResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     concept_model: Any = None
+    information: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         top = [row["concept"] for row in self.spurious[:3]]
@@ -137,6 +142,7 @@ class AuditResult:
                 "notes": self.notes,
                 "settings": self.settings,
                 "timings": self.timings,
+                "information": self.information,
             }
         )
 

@@ -2,9 +2,9 @@
 
 The report has one ``<section>`` per part of the audit, with stable ids (:data:`SECTION_IDS`):
 ``summary``, ``fidelity``, ``global-importance``, ``existence``, ``location``,
-``spurious-concepts`` and ``examples``. A part the audit could not compute (no concept
-labels, no part masks) keeps its section, saying why. Every text from the data (concept and
-class names) is HTML-escaped; the file references no external resource.
+``spurious-concepts``, ``information`` and ``examples``. A part the audit could not compute
+(no concept labels, no part masks) keeps its section, saying why. Every text from the data
+(concept and class names) is HTML-escaped; the file references no external resource.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ SECTION_IDS: tuple[str, ...] = (
     "existence",
     "location",
     "spurious-concepts",
+    "information",
     "examples",
 )
 """The ``id`` of each section of the report, in order."""
@@ -397,6 +398,144 @@ def _examples(result: Any) -> str:
     )
 
 
+def _information_mi_figure(names: list[str], rows: list[dict[str, Any]], n: int = 20):
+    from matplotlib.figure import Figure
+
+    from bottlekit.visualize._text import plain_text
+    from bottlekit.visualize.plots import NEUTRAL_COLOR, POSITIVE_COLOR
+
+    names, rows = names[:n], rows[:n]
+    fig = Figure(figsize=(6.4, 0.8 + 0.28 * len(names)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(names))[::-1]
+    concept = [
+        np.nan_to_num(r["with_concept"] if r["with_concept"] is not None else np.nan) for r in rows
+    ]
+    label = [
+        np.nan_to_num(r["with_label"] if r["with_label"] is not None else np.nan) for r in rows
+    ]
+    ax.barh(y + 0.18, concept, height=0.36, color=NEUTRAL_COLOR, label="I(a_j; c_j)")
+    ax.barh(y - 0.18, label, height=0.36, color=POSITIVE_COLOR, label="I(a_j; Y)")
+    ax.set_yticks(y, [plain_text(t) for t in names], fontsize=8)
+    ax.set_xlabel("nats", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(fontsize=8)
+    ax.set_title("information of each concept activation", fontsize=10)
+    return fig
+
+
+def _curves_figure(x_by: dict[str, list[float]], y_by: dict[str, list[float]], xlabel, title):
+    from matplotlib.figure import Figure
+
+    from bottlekit.visualize._text import plain_text
+    from bottlekit.visualize.plots import CATEGORY_COLORS
+
+    fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (name, ys) in enumerate(y_by.items()):
+        color = CATEGORY_COLORS[i % len(CATEGORY_COLORS)]
+        ax.plot(x_by[name], ys, marker="o", color=color, label=plain_text(name))
+    xs = sorted({float(x) for values in x_by.values() for x in values})
+    if len(xs) <= 12:
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel("accuracy", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def _information(result: Any) -> str:
+    info = getattr(result, "information", None)
+    if not info:
+        return _section(
+            "information", "Information and faithfulness", _skipped(result, "information")
+        )
+    parts = []
+    leak, comp, nec, iv = info["leakage"], info["completeness"], info["nec"], info["interventions"]
+    ci = info["concept_information"]
+    cards = []
+    if leak is not None:
+        if leak["method"] == "ksg":
+            cards.append(_card("leakage I(\u0108; Y | C), k-NN, nats", leak["total"]))
+        if leak.get("classifier_total") is not None:
+            cards.append(_card("leakage, classifier form, nats", leak["classifier_total"]))
+            cards.append(_card("its ceiling H(Y | C), nats", leak["entropy_given_concepts"]))
+    if comp is not None:
+        cards.append(_card("completeness \u03b7 (Yeh et al. 2020)", comp["completeness"]))
+        cards.append(_card("\u03b7 of random directions", comp["random_completeness"]))
+    if nec is not None and 5 in nec["levels"]:
+        at5 = nec["accuracy"]["evaluation"][nec["levels"].index(5)]
+        cards.append(_card("accuracy at NEC = 5", at5))
+    parts.append(f'<div class="cards">{"".join(cards)}</div>')
+    text = (
+        "<p>Measured on the evaluation images. <b>Leakage</b> I(Ĉ; Y | C): label "
+        "information the concept activations carry beyond the true concepts (Mahinpei et "
+        "al. 2021; Havasi et al. 2022)"
+    )
+    if leak is not None and leak["method"] == "ksg":
+        text += (
+            ", k-NN conditional mutual information with the true concepts entering by "
+            f"{_e(leak['conditioning'])} ({leak['n_patterns']} concept patterns), and the "
+            "classifier form H(Y | C) &minus; H(Y | C, \u0108)"
+        )
+    elif leak is not None:
+        text += (
+            ", the classifier form H(Y | C) &minus; H(Y | C, \u0108) from cross-validated "
+            f"log-losses (the {leak['n_patterns']} concept patterns repeat too rarely to "
+            "condition a k-NN estimate on them)"
+        )
+    text += (
+        ". <b>Completeness</b> η = (accuracy from the concepts &minus; chance) / "
+        "(accuracy of a probe on the features &minus; chance), next to random directions. "
+        "<b>NEC</b>: accuracy of the head truncated to a number of effective concepts "
+        "(VLG-CBM, Srivastava et al. 2024). <b>Interventions</b>: accuracy after setting "
+        "the first m concepts of each policy's order to "
+        f"{_e(iv['values'] if iv else 'their true')} values.</p>"
+    )
+    parts.append(text)
+    rows_ci = {} if ci is None else ci["per_concept"]
+    per_leak = (leak or {}).get("per_concept", {})
+    order = sorted(rows_ci, key=lambda c: -(rows_ci[c]["with_label"] or 0.0))
+    if order:
+        fig = _information_mi_figure(order, [rows_ci[c] for c in order])
+        parts.append(_figure(fig, "information"))
+    if iv is not None:
+        fig = _curves_figure(
+            {p: iv["steps"] for p in iv["accuracy"]},
+            iv["accuracy"],
+            "concepts intervened on",
+            "intervention policies",
+        )
+        parts.append(_figure(fig, "intervention curves"))
+    if nec is not None:
+        fig = _curves_figure(
+            {"truncated head": nec["levels"]},
+            {"truncated head": nec["accuracy"]["evaluation"]},
+            "number of effective concepts (NEC)",
+            "accuracy at a controlled NEC",
+        )
+        parts.append(_figure(fig, "accuracy at NEC"))
+    if order:
+        table = _table(
+            ["concept", "I(a; c)", "H(c)", "I(a; Y)", "leakage I(a; Y | c)"],
+            [
+                [
+                    c,
+                    rows_ci[c]["with_concept"],
+                    rows_ci[c]["concept_entropy"],
+                    rows_ci[c]["with_label"],
+                    per_leak.get(c),
+                ]
+                for c in order[:20]
+            ],
+            numeric={1, 2, 3, 4},
+        )
+        parts.append(table)
+    return _section("information", "Information and faithfulness", "".join(parts))
+
+
 def render_report(result: Any, title: str = "bottlekit audit") -> str:
     """The HTML report of an :class:`~bottlekit.diagnostics.audit.AuditResult`.
 
@@ -418,6 +557,7 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
         _existence(result),
         _location(result),
         _spurious(result),
+        _information(result),
         _examples(result),
     ]
     sub = (

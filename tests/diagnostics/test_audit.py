@@ -525,3 +525,26 @@ def test_cli_writes_the_report(backbone, heads, audits, tmp_path, capsys):
     assert saved["concept_names"] == audits["biased"].concept_names  # the given bank
     with pytest.raises(SystemExit):
         parser.parse_args(["audit", "--backbone", "world-tiny", "--world", "test", "--out", "x"])
+
+
+def test_information_section_of_the_audit(audits, backbone, heads, worlds):
+    info = audits["biased"].information
+    assert set(info) == {"concept_information", "leakage", "completeness", "nec", "interventions"}
+    assert info["leakage"]["method"] == "classifier"  # the world's patterns are too rare
+    assert len(info["concept_information"]["per_concept"]) == len(audits["biased"].concept_names)
+    assert info["nec"]["max_nonzero_per_class"][info["nec"]["levels"].index(5)] >= 5
+    assert info["interventions"]["values"] == "ground truth"
+    assert set(info["interventions"]["accuracy"]) == {"random", "uncertainty", "coop"}
+    assert "information" in audits["biased"].to_dict()
+    assert info["leakage"]["classifier_total"] <= info["leakage"]["entropy_given_concepts"] + 0.05
+    html = render_report(audits["biased"])
+    section = html.split('<section id="information">')[1].split("</section>")[0]
+    assert section.count("<img") == 3  # information, interventions, NEC
+    assert "leakage" in section and "NEC = 5" in section
+    clf = BackboneLinearClassifier(backbone, *heads["biased"])
+    bank = audits["biased"].concept_model.concepts
+    quick = audit(clf, worlds["audit"], bank, n_examples=0, n_location_images=0, information=False)
+    assert quick.information is None
+    assert 'id="information"' in render_report(quick)
+    with pytest.raises(TypeError, match="information: expected True or False"):
+        audit(clf, worlds["audit"], bank, information="yes")
