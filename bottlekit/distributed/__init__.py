@@ -10,7 +10,8 @@ does not import Ray; :func:`embed_dataset` does, when it runs.
   and, with a concept bank, ``concepts``), resumably.
 * :func:`read_embeddings` reads the shards back; :func:`reduce_concept_stats` merges the
   per-shard audit statistics (per-class means and variances of every concept, the
-  top-activating items) into one :class:`ConceptStats`.
+  top-activating items) into one :class:`ConceptStats`; :func:`audit_statistics` adds
+  the model's accuracy and confusion when the pass had a linear head.
 
 See ``docs/distributed.md``.
 """
@@ -24,6 +25,7 @@ _LAZY = {
     "BackboneSpec": "bottlekit.distributed.spec",
     "ConceptStats": "bottlekit.distributed.concept_stats",
     "EmbedSummary": "bottlekit.distributed.summary",
+    "audit_statistics": "bottlekit.distributed.audit_reduce",
     "embed_dataset": "bottlekit.distributed.pipeline",
     "read_embeddings": "bottlekit.distributed.shards",
     "reduce_concept_stats": "bottlekit.distributed.concept_stats",

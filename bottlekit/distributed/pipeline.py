@@ -51,6 +51,22 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _check_head(head: Any) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        weight, bias = head
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"head: expected a (weight, bias) pair, got {type(head).__name__}"
+        ) from None
+    weight = np.ascontiguousarray(weight, dtype=np.float32)
+    bias = np.ascontiguousarray(bias, dtype=np.float32)
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+        raise ValueError(
+            f"head: expected weight (C, d) and bias (C,), got {weight.shape} and {bias.shape}"
+        )
+    return weight, bias
+
+
 def _bank_digest(bank: Any) -> str | None:
     if bank is None:
         return None
@@ -227,6 +243,10 @@ class _ShardEncoder:
         emb[hit_idx] = cached
         emb[np.setdiff1d(np.arange(len(keys)), hit_idx)] = fresh
         labels = [int(v) for v in row["labels"]]
+        predictions = None
+        if ctx["head"] is not None:
+            weight, bias = ctx["head"]
+            predictions = np.argmax(emb @ weight.T + bias, axis=1).astype(np.int64)
         failures = json.loads(row["failures"])
         concepts, stats = None, None
         if ctx["bank"] is not None:
@@ -243,7 +263,8 @@ class _ShardEncoder:
                 ctx["class_names"],
                 top=ctx["top"],
             )
-            stats = st.to_bytes({"sha256": _checksum(keys, emb, concepts), "shard": index})
+            digest = _checksum(keys, emb, concepts, predictions)
+            stats = st.to_bytes({"sha256": digest, "shard": index})
         meta = {
             "job": ctx["job"],
             "run": ctx["run"],
@@ -261,6 +282,7 @@ class _ShardEncoder:
             concepts=concepts,
             meta=meta,
             stats=stats,
+            predictions=predictions,
         )
         if ctx["cache_dir"] is not None and len(fresh):
             from bottlekit.cache import EmbeddingCache
@@ -340,6 +362,7 @@ def embed_dataset(
     out: str | os.PathLike,
     *,
     bank: Any = None,
+    head: tuple[Any, Any] | None = None,
     shard_size: int = 512,
     batch_size: int = 64,
     num_workers: int | None = None,
@@ -370,6 +393,10 @@ def embed_dataset(
         (:meth:`~bottlekit.concepts.ConceptBank.project`) and per-class statistics
         (:class:`~bottlekit.distributed.ConceptStats`; merge them with
         :func:`~bottlekit.distributed.reduce_concept_stats`).
+    head : (weight, bias), optional
+        A linear classifier on the L2-normalised embeddings (``weight`` (C, d), ``bias``
+        (C,), as :func:`bottlekit.app.audit_command.save_linear_head` writes them): each
+        shard also gets its predicted class in a ``prediction`` column.
     shard_size : int, default 512
         Items per shard; a multiple of ``batch_size``.
     batch_size : int, default 64
@@ -425,10 +452,16 @@ def embed_dataset(
             "embed_dataset needs Ray Data: pip install 'bottlekit[distributed]'"
         ) from exc
     t_start = time.perf_counter()
+    head_arrays = None if head is None else _check_head(head)
     plan = resolve_items(source, path_column=path_column, label_column=label_column)
     backbone = spec.load("cpu")
     if bank is not None:
         bank.check_backbone(backbone)
+    if head_arrays is not None and head_arrays[0].shape[1] != backbone.embed_dim:
+        raise ValueError(
+            f"head: weight has {head_arrays[0].shape[1]} columns; the backbone's embeddings "
+            f"have {backbone.embed_dim}"
+        )
     class_names = list(plan.class_names)
     if plan.labels is not None and not class_names and (plan.labels >= 0).any():
         class_names = [str(c) for c in range(int(plan.labels.max()) + 1)]
@@ -436,6 +469,9 @@ def embed_dataset(
         "shard_size": shard_size,
         "batch_size": batch_size,
         "bank": _bank_digest(bank),
+        "head": None
+        if head_arrays is None
+        else hashlib.sha256(b"".join(a.tobytes() for a in head_arrays)).hexdigest(),
         "top": top,
         "class_names": class_names,
     }
@@ -465,6 +501,7 @@ def embed_dataset(
             "cache_dir": None if cache_dir is None else str(cache_dir),
             "memory": None if plan.memory is None else ray.put(plan.memory),
             "after_shard": _after_shard,
+            "head": head_arrays,
         }
         rows = [
             {

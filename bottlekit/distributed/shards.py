@@ -39,13 +39,21 @@ def stats_path(out: str | os.PathLike, index: int) -> Path:
     return Path(out) / f"part-{index:06d}.stats.safetensors"
 
 
-def _checksum(keys: list[str], emb: np.ndarray, concepts: np.ndarray | None) -> str:
+def _checksum(
+    keys: list[str],
+    emb: np.ndarray,
+    concepts: np.ndarray | None,
+    predictions: np.ndarray | None = None,
+) -> str:
     h = hashlib.sha256(json.dumps(keys).encode("utf-8"))
     h.update(f"\0{emb.shape}\0".encode())
     h.update(np.ascontiguousarray(emb, dtype=np.float32).data)
     if concepts is not None:
         h.update(b"\0concepts\0")
         h.update(np.ascontiguousarray(concepts, dtype=np.float32).data)
+    if predictions is not None:
+        h.update(b"\0prediction\0")
+        h.update(np.ascontiguousarray(predictions, dtype=np.int64).data)
     return h.hexdigest()
 
 
@@ -67,6 +75,7 @@ def write_shard(
     concepts: np.ndarray | None,
     meta: dict[str, Any],
     stats: bytes | None = None,
+    predictions: np.ndarray | None = None,
 ) -> Path:
     """Write shard ``index`` (and its statistics first, if any), each atomically.
 
@@ -85,12 +94,14 @@ def write_shard(
     }
     if concepts is not None:
         cols["concepts"] = _fixed_list(np.asarray(concepts).reshape(len(keys), -1))
+    if predictions is not None:
+        cols["prediction"] = pa.array(np.asarray(predictions, dtype=np.int64))
     full = {
         **meta,
         "format": _FORMAT,
         "shard": int(index),
         "n": len(keys),
-        "sha256": _checksum(keys, emb, concepts),
+        "sha256": _checksum(keys, emb, concepts, predictions),
     }
     table = pa.table(cols).replace_schema_metadata({"bottlekit": json.dumps(full)})
     if stats is not None:
@@ -108,6 +119,12 @@ def _read(path: Path) -> tuple[Any, dict[str, Any]]:
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {}).get(b"bottlekit", b"{}"))
     return table, meta
+
+
+def _predictions(table: Any) -> np.ndarray | None:
+    if "prediction" not in table.column_names:
+        return None
+    return np.asarray(table.column("prediction").to_pylist(), dtype=np.int64)
 
 
 def _arrays(table: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
@@ -148,7 +165,8 @@ def verify_shard(
         if meta.get("job") != job:
             raise ValueError("written by a different job")
         keys, emb, concepts = _arrays(table)
-        if len(keys) != meta.get("n") or _checksum(keys, emb, concepts) != meta.get("sha256"):
+        digest = _checksum(keys, emb, concepts, _predictions(table))
+        if len(keys) != meta.get("n") or digest != meta.get("sha256"):
             raise ValueError("checksum mismatch")
         if with_stats:
             from bottlekit.distributed.concept_stats import ConceptStats
@@ -183,7 +201,8 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
     -------
     dict
         ``paths`` and ``keys`` (lists of str), ``labels`` (int64, -1 where unknown),
-        ``embeddings`` (n, d) float32 and, when a bank was given, ``concepts`` (n, k).
+        ``embeddings`` (n, d) float32, when a bank was given ``concepts`` (n, k), and
+        when a linear head was given ``predictions`` (n,) int64.
 
     Examples
     --------
@@ -197,7 +216,7 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
     paths: list[str] = []
     keys: list[str] = []
     labels: list[int] = []
-    embs, concepts = [], []
+    embs, concepts, predictions = [], [], []
     for f in files:
         table, _ = _read(f)
         k, e, c = _arrays(table)
@@ -209,6 +228,9 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
         embs.append(e)
         if c is not None:
             concepts.append(c)
+        p = _predictions(table)
+        if p is not None:
+            predictions.append(p)
     result: dict[str, Any] = {
         "paths": paths,
         "keys": keys,
@@ -217,4 +239,6 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
     }
     if concepts:
         result["concepts"] = np.concatenate(concepts)
+    if predictions:
+        result["predictions"] = np.concatenate(predictions)
     return result
