@@ -119,6 +119,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "failures": "[]",
         "damaged": "",
         "decode_s": 0.0,
+        "decoder": _worker_name(),
     }
     problems: list[str] = []
     if verify_shard(
@@ -217,6 +218,8 @@ class _ShardEncoder:
             "encoded": 0,
             "encode_s": 0.0,
             "damaged": str(row["damaged"]),
+            "decode_s": float(row["decode_s"]),
+            "decoder": str(row["decoder"]),
         }
         meta = None
         if row["status"] == "done" or shard_path(ctx["out"], index).exists():
@@ -526,11 +529,12 @@ def embed_dataset(
                 **res["actor"],
             )
         )
-        results = _gather(ds, n, progress, spec.name)
+        results, first_s = _gather(ds, n, progress, spec.name, t_start)
     finally:
         if started:
             ray.shutdown()
     summary = _summarise(results, out, n, n_shards, time.perf_counter() - t_start)
+    summary.first_shard_s = first_s
     atomic_write_text(out / SUMMARY_FILE, summary.to_json())
     if summary.damaged:
         warnings.warn(
@@ -550,15 +554,21 @@ def embed_dataset(
     return summary
 
 
-def _gather(ds: Any, n: int, progress: bool, desc: str) -> list[dict[str, Any]]:
+def _gather(
+    ds: Any, n: int, progress: bool, desc: str, t_start: float
+) -> tuple[list[dict[str, Any]], float]:
+    """The summary rows of all shards, and the time from the call to the first one."""
     from tqdm.auto import tqdm
 
     results = []
+    first_s = 0.0
     with tqdm(total=n, disable=not progress, unit="img", desc=desc) as bar:
         for row in ds.iter_rows():
+            if not results:
+                first_s = time.perf_counter() - t_start
             results.append(dict(row))
             bar.update(int(row["n"]) + len(json.loads(row["failures"])))
-    return results
+    return results, first_s
 
 
 def _summarise(
@@ -573,7 +583,14 @@ def _summarise(
         w = workers.setdefault(str(r["worker"]), {"items": 0, "seconds": 0.0})
         w["items"] += int(r["encoded"])
         w["seconds"] += float(r["encode_s"])
-    for w in workers.values():
+    decoders: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r["status"] != "computed":
+            continue
+        w = decoders.setdefault(str(r["decoder"]), {"items": 0, "seconds": 0.0})
+        w["items"] += int(r["n"]) + len(json.loads(r["failures"]))
+        w["seconds"] += float(r["decode_s"])
+    for w in [*workers.values(), *decoders.values()]:
         w["items_per_s"] = w["items"] / w["seconds"] if w["seconds"] > 0 else 0.0
     return EmbedSummary(
         out=str(out),
@@ -587,5 +604,6 @@ def _summarise(
         failures=failures,
         damaged=[str(r["damaged"]) for r in results if r["damaged"]],
         workers=workers,
+        decoders=decoders,
         seconds=seconds,
     )

@@ -34,9 +34,15 @@ class EmbedSummary:
         Shards found damaged (unreadable, of another job, failing their checksum) and
         redone in this run, each with the reason.
     workers : dict
-        Per encoder worker: ``items``, ``seconds`` (encoding time) and ``items_per_s``.
+        Per encoder worker (``host:pid``): ``items``, ``seconds`` (encoding and writing
+        time) and ``items_per_s``.
+    decoders : dict
+        The same per decoding worker (reading, decoding and preprocessing time).
     seconds : float
         Wall-clock time of the run.
+    first_shard_s : float
+        Time from the call to the first shard done: the fixed cost of starting (the
+        model loaded on the driver and in every encoder, the workers' imports).
 
     Examples
     --------
@@ -56,7 +62,9 @@ class EmbedSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
     damaged: list[str] = field(default_factory=list)
     workers: dict[str, dict[str, float]] = field(default_factory=dict)
+    decoders: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    first_shard_s: float = 0.0
 
     @property
     def items_per_s(self) -> float:
@@ -71,12 +79,16 @@ class EmbedSummary:
             f"{self.shards_computed} shard(s) computed, {self.shards_reused} reused"
         ]
         if self.seconds > 0:
-            lines.append(f"{self.seconds:.1f} s, {self.items_per_s:.1f} items/s")
-        for name, w in sorted(self.workers.items()):
             lines.append(
-                f"  worker {name}: {int(w['items'])} items in {w['seconds']:.1f} s "
-                f"({w['items_per_s']:.1f} items/s)"
+                f"{self.seconds:.1f} s, {self.items_per_s:.1f} items/s "
+                f"(first shard done after {self.first_shard_s:.1f} s)"
             )
+        for kind, table in (("encoder", self.workers), ("decoder", self.decoders)):
+            for name, w in sorted(table.items()):
+                lines.append(
+                    f"  {kind} {name}: {int(w['items'])} items in {w['seconds']:.1f} s "
+                    f"({w['items_per_s']:.1f} items/s)"
+                )
         for d in self.damaged:
             lines.append(f"  damaged shard redone: {d}")
         for f in self.failures[:max_failures]:

@@ -237,3 +237,37 @@ def test_other_job_in_the_output_folder_is_refused(folder, tmp_path):
 def test_shard_size_must_be_a_multiple_of_batch_size(folder, tmp_path):
     with pytest.raises(ValueError, match="shard_size: expected a multiple of batch_size=64"):
         embed_dataset("world-tiny", folder, tmp_path, shard_size=100)
+
+
+@pytest.mark.slow
+def test_audit_ray_command_one_pass_and_small_reduce(cluster, folder, backbone, tmp_path):
+    from bottlekit.app.audit_command import save_linear_head
+    from bottlekit.app.cli import main
+
+    rng = np.random.default_rng(5)
+    weight, bias = rng.normal(size=(2, backbone.embed_dim)), np.array([0.1, -0.1])
+    save_linear_head(tmp_path / "head.safetensors", weight, bias)
+    _bank(backbone).save(tmp_path / "bank.safetensors")
+    argv = ["audit", "--ray", "--backbone", "world-tiny", "--images", str(folder)]
+    argv += [
+        "--head",
+        str(tmp_path / "head.safetensors"),
+        "--bank",
+        str(tmp_path / "bank.safetensors"),
+    ]
+    argv += ["--out", str(tmp_path / "audit"), "--shard-size", "64", "--workers", "2", "--quiet"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "audit" / "concept_stats.json").read_text())
+    X = bottlekit.embed(backbone, folder, cache=False, progress=False)
+    y = as_image_source(folder).labels
+    pred = np.argmax(X @ weight.T.astype(np.float32) + bias.astype(np.float32), axis=1)
+    assert report["accuracy"] == pytest.approx(float((pred == y).mean()))
+    np.testing.assert_array_equal(
+        report["confusion"], [[np.sum((y == t) & (pred == p)) for p in (0, 1)] for t in (0, 1)]
+    )
+    A = _bank(backbone).project(X)
+    got = report["concepts"]["b"]["by_class"]["dog"]
+    assert got["n"] == N_PER_CLASS
+    assert got["mean"] == pytest.approx(float(A[y == 1, 1].mean()), abs=1e-6)
+    assert len(report["concepts"]["a"]["top"]) == 6  # --examples (default 6) top items
+    assert report["summary"]["n_written"] == 2 * N_PER_CLASS
