@@ -85,8 +85,19 @@ def _job_fingerprint(plan: ItemPlan, backbone_id: str, settings: dict[str, Any])
 
 
 def _claim_output(out: Path, job: str, description: dict[str, Any]) -> None:
-    """Create ``out`` for ``job``, or check that it already belongs to the same job."""
+    """Create ``out`` for ``job``, or check that it already belongs to the same job.
+
+    Temporary files left by writers killed mid-write are removed once they are older
+    than :data:`bottlekit.cache.STALE_TMP_AGE` (a live writer renames its file at once).
+    """
+    from bottlekit.cache import STALE_TMP_AGE
+
     out.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for tmp in out.glob(".part-*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > STALE_TMP_AGE:
+                tmp.unlink()
     path = out / JOB_FILE
     if path.exists():
         try:
