@@ -117,6 +117,44 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_EVAL_STEPS = ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]
+
+
+def _pixel_steps(preprocess: Any) -> Any | None:
+    """The PIL part (resize, crop, RGB) of open_clip's evaluation transform, or None.
+
+    When the rest of the transform is to-tensor + normalise, the decode tasks send the
+    cropped uint8 pixels, a quarter of the float32 bytes, and the encoder finishes the
+    transform with the same elementwise operations (see
+    ``bottlekit.backbones._normalised_array_batches``), so the floats are the same.
+    """
+    from torchvision import transforms as T
+
+    if not isinstance(preprocess, T.Compose):
+        return None
+    if [type(t).__name__ for t in preprocess.transforms] != _EVAL_STEPS:
+        return None
+    return T.Compose(preprocess.transforms[:3])
+
+
+def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
+    """The float32 (m, 3, S, S) model input of a decoded row (uint8 pixels or floats)."""
+    import torch
+
+    from bottlekit.backbones import _normalised_array_batches
+
+    shape = [int(v) for v in row["shape"]]
+    if row["dtype"] != "uint8":
+        return np.frombuffer(row["x"], np.float32).reshape(shape)
+    pixels = np.frombuffer(row["x"], np.uint8).reshape(shape)
+    if len(pixels) == 0:
+        return np.zeros((0,), np.float32)
+    normalize = preprocess.transforms[-1]
+    mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
+    return next(_normalised_array_batches(pixels, len(pixels), mean, std)).numpy()
+
+
 def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     """CPU task: read and preprocess one shard's images (or find the shard done)."""
     import torch
@@ -126,6 +164,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "shard": index,
         "x": b"",
         "shape": [0],
+        "dtype": "float32",
         "cached": b"",
         "failures": "[]",
         "damaged": "",
@@ -145,11 +184,18 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
 
         memory = ray.get(ctx["memory"]).subset(range(row["start"], row["stop"]))
     preprocess = ctx["preprocess"]
+    in_memory_tensors = memory is not None and memory.kind == "dataset"
+    pixel_steps = None if in_memory_tensors else _pixel_steps(preprocess)
     paths, keys, labels, tensors, failures = [], [], [], [], []
     for j, path in enumerate(row["paths"]):
         try:
             img, key = load_item(path, memory, j)
-            x = img if isinstance(img, torch.Tensor) else preprocess(img)
+            if isinstance(img, torch.Tensor):
+                x = img
+            elif pixel_steps is not None:
+                x = np.asarray(pixel_steps(img), dtype=np.uint8)
+            else:
+                x = preprocess(img)
         except Exception as exc:  # every unreadable item is reported, with its reason
             failures.append({"path": path, "reason": f"{type(exc).__name__}: {exc}"})
             continue
@@ -167,7 +213,10 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         if found:
             cached = np.stack([found[k] for k in keys if k in found]).astype(np.float32)
     todo = [t for t, h in zip(tensors, hit, strict=True) if not h]
-    x = torch.stack(todo).to(torch.float32).numpy() if todo else np.zeros((0,), np.float32)
+    if pixel_steps is not None:
+        x = np.stack(todo) if todo else np.zeros((0,), np.uint8)
+    else:
+        x = torch.stack(todo).to(torch.float32).numpy() if todo else np.zeros((0,), np.float32)
     return {
         **base,
         "status": "todo",
@@ -177,6 +226,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "hit": hit,
         "x": x.tobytes(),
         "shape": list(x.shape),
+        "dtype": str(x.dtype),
         "cached": cached.tobytes(),
         "failures": json.dumps(failures),
         "decode_s": time.perf_counter() - t0,
@@ -248,7 +298,7 @@ class _ShardEncoder:
         t0 = time.perf_counter()
         keys = list(row["keys"])
         hit = [bool(h) for h in row["hit"]]
-        x = np.frombuffer(row["x"], np.float32).reshape([int(s) for s in row["shape"]])
+        x = _to_model_input(row, self.backbone.preprocess)
         fresh = self._encode(x) if len(x) else np.zeros((0, self.backbone.embed_dim), np.float32)
         d = self.backbone.embed_dim
         cached = np.frombuffer(row["cached"], np.float32).reshape(-1, d)
