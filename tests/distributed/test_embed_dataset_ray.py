@@ -240,34 +240,39 @@ def test_shard_size_must_be_a_multiple_of_batch_size(folder, tmp_path):
 
 
 @pytest.mark.slow
-def test_audit_ray_command_one_pass_and_small_reduce(cluster, folder, backbone, tmp_path):
+def test_audit_ray_command_one_pass_and_small_reduce(cluster, backbone, tmp_path):
+    """On the built-in world: a ConceptDataset of in-memory images, through the CLI."""
     from bottlekit.app.audit_command import save_linear_head
     from bottlekit.app.cli import main
+    from bottlekit.world import make_world
 
+    world = make_world(96, "test", random_state=0)
+    n_classes = len(world.class_names)
     rng = np.random.default_rng(5)
-    weight, bias = rng.normal(size=(2, backbone.embed_dim)), np.array([0.1, -0.1])
+    weight, bias = rng.normal(size=(n_classes, backbone.embed_dim)), rng.normal(size=n_classes)
     save_linear_head(tmp_path / "head.safetensors", weight, bias)
     _bank(backbone).save(tmp_path / "bank.safetensors")
-    argv = ["audit", "--ray", "--backbone", "world-tiny", "--images", str(folder)]
-    argv += [
-        "--head",
-        str(tmp_path / "head.safetensors"),
-        "--bank",
-        str(tmp_path / "bank.safetensors"),
-    ]
-    argv += ["--out", str(tmp_path / "audit"), "--shard-size", "64", "--workers", "2", "--quiet"]
+    argv = ["audit", "--ray", "--backbone", "world-tiny", "--world", "test", "--n", "96"]
+    argv += ["--head", str(tmp_path / "head.safetensors")]
+    argv += ["--bank", str(tmp_path / "bank.safetensors"), "--out", str(tmp_path / "audit")]
+    argv += ["--shard-size", "64", "--workers", "2", "--quiet"]
     assert main(argv) == 0
     report = json.loads((tmp_path / "audit" / "concept_stats.json").read_text())
-    X = bottlekit.embed(backbone, folder, cache=False, progress=False)
-    y = as_image_source(folder).labels
+    X = bottlekit.embed(backbone, world.image_source, cache=False, progress=False)
+    data = read_embeddings(tmp_path / "audit" / "embeddings")
+    np.testing.assert_array_equal(data["embeddings"], X)  # in-memory images: bit-identical
+    assert data["paths"][:2] == ["array:0", "array:1"]
+    y = np.asarray(world.labels)
     pred = np.argmax(X @ weight.T.astype(np.float32) + bias.astype(np.float32), axis=1)
+    np.testing.assert_array_equal(data["predictions"], pred)
     assert report["accuracy"] == pytest.approx(float((pred == y).mean()))
-    np.testing.assert_array_equal(
-        report["confusion"], [[np.sum((y == t) & (pred == p)) for p in (0, 1)] for t in (0, 1)]
-    )
+    confusion = np.zeros((n_classes, n_classes), int)
+    np.add.at(confusion, (y, pred), 1)
+    np.testing.assert_array_equal(report["confusion"], confusion)
     A = _bank(backbone).project(X)
-    got = report["concepts"]["b"]["by_class"]["dog"]
-    assert got["n"] == N_PER_CLASS
-    assert got["mean"] == pytest.approx(float(A[y == 1, 1].mean()), abs=1e-6)
+    c = int(y[0])
+    got = report["concepts"]["b"]["by_class"][world.class_names[c]]
+    assert got["n"] == int((y == c).sum())
+    assert got["mean"] == pytest.approx(float(A[y == c, 1].mean()), abs=1e-6)
     assert len(report["concepts"]["a"]["top"]) == 6  # --examples (default 6) top items
-    assert report["summary"]["n_written"] == 2 * N_PER_CLASS
+    assert report["summary"]["n_written"] == 96
