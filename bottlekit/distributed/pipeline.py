@@ -398,6 +398,8 @@ def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
 
     total = ray.cluster_resources()
     gpus, cpus = int(total.get("GPU", 0)), float(total.get("CPU", 1))
+    if device is not None and str(device).startswith("cuda") and gpus == 0:
+        raise ValueError(f"device: {device!r} requested but the Ray cluster has no GPUs")
     use_gpu = gpus > 0 and (device is None or str(device).startswith("cuda"))
     if use_gpu:
         workers = num_workers or gpus
@@ -543,6 +545,8 @@ def embed_dataset(
     out = Path(out)
     _claim_output(out, job, {"backbone": spec.name, "pretrained": spec.pretrained, **settings})
     n = len(plan)
+    if n == 0:
+        raise ValueError(f"source: {source!r} holds no items")
     n_shards = -(-n // shard_size)
     labels = plan.labels if plan.labels is not None else np.full(n, -1, np.int64)
 
