@@ -120,21 +120,24 @@ def _worker_name() -> str:
 _EVAL_STEPS = ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]
 
 
-def _pixel_steps(preprocess: Any) -> Any | None:
-    """The PIL part (resize, crop, RGB) of open_clip's evaluation transform, or None.
+def _pixel_steps(preprocess: Any) -> tuple[Any, str] | None:
+    """The PIL part of open_clip's evaluation transform: (resize + crop, mode), or None.
 
     When the rest of the transform is to-tensor + normalise, the decode tasks send the
     cropped uint8 pixels, a quarter of the float32 bytes, and the encoder finishes the
     transform with the same elementwise operations (see
-    ``bottlekit.backbones._normalised_array_batches``), so the floats are the same.
+    ``bottlekit.backbones._normalised_array_batches``), so the floats are the same. The
+    mode conversion (open_clip's ``MaybeConvertMode``, a PIL ``convert``) is done here
+    with PIL, so the decode workers import torchvision but not open_clip.
     """
     from torchvision import transforms as T
 
     if not isinstance(preprocess, T.Compose):
         return None
-    if [type(t).__name__ for t in preprocess.transforms] != _EVAL_STEPS:
+    steps = preprocess.transforms
+    if [type(t).__name__ for t in steps] != _EVAL_STEPS:
         return None
-    return T.Compose(preprocess.transforms[:3])
+    return T.Compose(steps[:2]), str(getattr(steps[2], "mode", "RGB"))
 
 
 def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
@@ -173,7 +176,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     }
     problems: list[str] = []
     if verify_shard(
-        ctx["out"], index, ctx["job"], with_stats=ctx["bank"] is not None, problems=problems
+        ctx["out"], index, ctx["job"], with_stats=ctx["with_stats"], problems=problems
     ):
         return {**base, "status": "done", "paths": [], "keys": [], "labels": [], "hit": []}
     base["damaged"] = "; ".join(problems)
@@ -184,8 +187,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
 
         memory = ray.get(ctx["memory"]).subset(range(row["start"], row["stop"]))
     preprocess = ctx["preprocess"]
-    in_memory_tensors = memory is not None and memory.kind == "dataset"
-    pixel_steps = None if in_memory_tensors else _pixel_steps(preprocess)
+    pixel_steps = ctx["pixel_steps"]
     paths, keys, labels, tensors, failures = [], [], [], [], []
     for j, path in enumerate(row["paths"]):
         try:
@@ -193,7 +195,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
             if isinstance(img, torch.Tensor):
                 x = img
             elif pixel_steps is not None:
-                x = np.asarray(pixel_steps(img), dtype=np.uint8)
+                x = np.asarray(pixel_steps[0](img).convert(pixel_steps[1]), dtype=np.uint8)
             else:
                 x = preprocess(img)
         except Exception as exc:  # every unreadable item is reported, with its reason
@@ -565,7 +567,6 @@ def embed_dataset(
             "bank": bank,
             "class_names": class_names,
             "top": top,
-            "preprocess": backbone.preprocess,
             "cache_dir": None if cache_dir is None else str(cache_dir),
             "memory": None if plan.memory is None else ray.put(plan.memory),
             "after_shard": _after_shard,
@@ -583,9 +584,22 @@ def embed_dataset(
         ]
         data_ctx = ray.data.DataContext.get_current()
         data_ctx.enable_progress_bars = False
+        # the decode tasks get only what they need (no model, no bank, no open_clip
+        # objects where the transform allows: see _pixel_steps)
+        pixel_steps = None
+        if plan.memory is None or plan.memory.kind != "dataset":  # no tensors among items
+            pixel_steps = _pixel_steps(backbone.preprocess)
+        decode_ctx = {
+            key: ctx[key] for key in ("out", "job", "backbone_id", "cache_dir", "memory")
+        }
+        decode_ctx.update(
+            with_stats=bank is not None,
+            pixel_steps=pixel_steps,
+            preprocess=backbone.preprocess if pixel_steps is None else None,
+        )
         ds = (
             ray.data.from_items(rows, override_num_blocks=max(1, n_shards))
-            .map(_decode_shard, fn_kwargs={"ctx": ctx}, num_cpus=res["decode_cpus"])
+            .map(_decode_shard, fn_kwargs={"ctx": decode_ctx}, num_cpus=res["decode_cpus"])
             .map_batches(
                 _ShardEncoder,
                 fn_constructor_kwargs={"ctx": ctx},
