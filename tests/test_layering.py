@@ -34,6 +34,7 @@ ROOT = "bottlekit"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app", ("bottlekit.app", "bottlekit.__main__")),
     ("diagnostics", ("bottlekit.diagnostics",)),
+    ("distributed", ("bottlekit.distributed",)),  # the optional Ray extra (issue 22)
     ("visualize", ("bottlekit.visualize",)),
     ("bottleneck", ("bottlekit.bottleneck",)),
     ("concepts", ("bottlekit.concepts",)),
@@ -61,7 +62,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 #: The library: what may never import the application layer nor the world.
 LIBRARY_LAYERS = ("diagnostics", "visualize", "bottleneck", "concepts", "datasets", "media")
-LIBRARY_LAYERS += ("estimators", "base")
+LIBRARY_LAYERS += ("estimators", "base", "distributed")
 #: What the world (a data generator below the library) may not import.
 ABOVE_WORLD = ("concepts", "bottleneck", "diagnostics", "visualize", "app")
 

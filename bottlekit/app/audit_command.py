@@ -12,6 +12,13 @@ images come from the built-in world (``--world SPLIT``, with concept labels and 
 masks) or from a labelled folder (``--images DIR``: one sub-folder per class, sorted names =
 class indices); concepts are the world's labelled concepts (CAVs), or a saved concept bank
 (``--bank FILE``) in the backbone's space. The report is written to ``--out``.
+
+With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
+for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
+Parquet/CSV manifest or WebDataset tar shards, ``--head`` and ``--bank`` are required, and
+``--out`` receives the Parquet shards (``embeddings/``) and ``concept_stats.json``: every
+concept's mean and variance per class, its top-activating images, and the head's accuracy
+and confusion matrix.
 """
 
 from __future__ import annotations
@@ -180,6 +187,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--out", required=True, help="folder for report.html and audit.json")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    from bottlekit.app.ray_options import add_ray_arguments
+
+    add_ray_arguments(p)
     p.set_defaults(func=run_audit_command)
     return p
 
@@ -194,12 +204,59 @@ def _folder_data(folder: str) -> Any:
     return ConceptDataset(source, source.labels, source.class_names)
 
 
+def _run_ray_audit(args: argparse.Namespace) -> int:
+    """``bottlekit audit --ray``: one distributed pass, then the small reduce."""
+    import json
+
+    from bottlekit.app.ray_options import LOCAL_RAY
+    from bottlekit.atomic import atomic_write_text
+    from bottlekit.concepts import ConceptBank
+    from bottlekit.distributed import audit_statistics, embed_dataset
+
+    if not args.head:
+        raise ValueError("--ray: the distributed audit takes a linear head (--head), not --cbm")
+    if not args.bank:
+        raise ValueError("--ray: the distributed audit needs a concept bank (--bank FILE)")
+    if args.world:
+        from bottlekit.world import make_world
+
+        source: Any = make_world(args.n, args.world, random_state=args.seed)
+    else:
+        source = args.images
+    out = Path(args.out)
+    summary = embed_dataset(
+        (args.backbone, args.pretrained),
+        source,
+        out / "embeddings",
+        bank=ConceptBank.load(args.bank),
+        head=load_linear_head(args.head),
+        shard_size=args.shard_size,
+        num_workers=args.workers,
+        device=args.device,
+        address=None if args.ray == LOCAL_RAY else args.ray,
+        top=args.examples,
+        progress=not args.quiet,
+    )
+    report = audit_statistics(out / "embeddings")
+    report["summary"] = json.loads(summary.to_json())
+    path = out / "concept_stats.json"
+    atomic_write_text(path, json.dumps(report, indent=1))
+    if not args.quiet:
+        print(summary.text())
+        if report.get("accuracy") is not None:
+            print(f"model accuracy {report['accuracy']:.3f} on {report['n_items']} items")
+        print(f"wrote {path}")
+    return 0
+
+
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
     from bottlekit.app._paths import check_output_path
     from bottlekit.backbones import load_backbone
     from bottlekit.diagnostics.audit import audit
 
+    if getattr(args, "ray", None) is not None:
+        return _run_ray_audit(args)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
         raise ValueError(f"--n: expected at least 4 images, got {args.n}")

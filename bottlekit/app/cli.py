@@ -9,6 +9,10 @@ Commands
 ``bottlekit embed --backbone NAME [--pretrained TAG|PATH] IMAGES --out FILE.npz``
     Embed a folder (class-per-subfolder or flat) or image files into an ``.npz`` with
     ``embeddings``, ``files`` and, for a labelled folder, ``labels`` and ``class_names``.
+``bottlekit embed --ray [ADDRESS] --backbone NAME SOURCE --out FOLDER [--bank FILE]``
+    Embed a dataset on a Ray cluster (the ``[distributed]`` extra) into Parquet shards:
+    SOURCE is a folder, a Parquet/CSV manifest or WebDataset tar shards; without an
+    ADDRESS a local Ray instance is started. Resumable: run it again to finish a killed job.
 ``bottlekit demo [--out FOLDER]``
     The main job on the built-in world: concept banks, bottleneck models, editing, and a
     report folder (see the README).
@@ -29,6 +33,7 @@ import numpy as np
 
 from bottlekit._version import __version__
 from bottlekit.app._paths import check_output_path
+from bottlekit.app.ray_options import LOCAL_RAY, add_ray_arguments
 
 __all__ = ["main"]
 
@@ -57,11 +62,45 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _cmd_embed_ray(args: argparse.Namespace) -> int:
+    from bottlekit.distributed import embed_dataset
+
+    bank = None
+    if args.bank:
+        from bottlekit.concepts import ConceptBank
+
+        bank = ConceptBank.load(args.bank)
+    inputs = args.images
+    summary = embed_dataset(
+        (args.backbone, args.pretrained),
+        inputs[0] if len(inputs) == 1 else list(inputs),
+        args.out,
+        bank=bank,
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=args.device,
+        address=None if args.ray == LOCAL_RAY else args.ray,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(summary.text())
+        print(f"wrote the shards to {args.out}")
+    return 0
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
     from bottlekit.backbones import load_backbone
     from bottlekit.cache import embed
     from bottlekit.images import as_image_source
 
+    if args.ray is not None and not args.images:  # `--ray IMAGES`: IMAGES is no address
+        args.images, args.ray = [args.ray], LOCAL_RAY
+    if not args.images:
+        raise ValueError("IMAGES: expected a folder or image files")
+    if args.ray is not None:
+        return _cmd_embed_ray(args)
     out = check_output_path(args.out, "--out")
     if out.suffix != ".npz":
         raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
@@ -141,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out emb.npz",
         formatter_class=raw,
     )
-    p.add_argument("images", nargs="+", help="a folder (class-per-subfolder or flat) or files")
+    p.add_argument(
+        "images",
+        nargs="*",
+        help="a folder (class-per-subfolder or flat) or files; with --ray also a "
+        ".parquet/.csv manifest or .tar shards",
+    )
     p.add_argument("--backbone", required=True, help="backbone name, e.g. world-tiny or ViT-B-32")
     p.add_argument(
         "--pretrained",
@@ -157,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_ray_arguments(p)
+    p.add_argument("--bank", default=None, help="with --ray: a ConceptBank to score")
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser(

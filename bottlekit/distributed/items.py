@@ -1,0 +1,234 @@
+"""What a distributed job reads: one list of items, whatever the source.
+
+:func:`resolve_items` turns a folder tree, a Parquet/CSV manifest, a
+:class:`~bottlekit.datasets.ConceptDataset`, an :class:`~bottlekit.images.ImageSource`
+or WebDataset tar shards into an :class:`ItemPlan`: the item paths as given, their labels
+where known, and, for images held in memory, the source itself. :func:`load_item` is what
+a worker does with one item: read it as an RGB image and compute its local cache key, the
+same key :func:`bottlekit.embed` gives the same item, so either run can fill the other's
+cache.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bottlekit.images import (
+    IMAGE_EXTENSIONS,
+    ImageInputError,
+    ImageSource,
+    _file_key,
+    _open_file,
+    _pixel_key,
+    as_image_source,
+)
+
+__all__ = ["TAR_SEPARATOR", "ItemPlan", "load_item", "resolve_items"]
+
+#: Separates a tar shard from a member in an item path: ``shard-000.tar::0001.jpg``.
+TAR_SEPARATOR = "::"
+_URL_TIMEOUT_S = 30.0
+
+
+@dataclass
+class ItemPlan:
+    """The items of a distributed job, in order.
+
+    Attributes
+    ----------
+    paths : list of str
+        Each item's path or URI as given (``tar::member`` for a tar shard member,
+        ``array:i`` / ``pil:i`` / ``dataset:i`` for item ``i`` of an in-memory source).
+    labels : ndarray of int64 or None
+        Class index of each item (-1 where unknown), or None when no item has one.
+    class_names : list of str
+        Names of the class indices (may be empty).
+    memory : ImageSource or None
+        The source of in-memory images (arrays, PIL images, a torch Dataset).
+    """
+
+    paths: list[str]
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    memory: ImageSource | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def payload(self, start: int, stop: int) -> dict[str, Any]:
+        """What a worker needs to read items ``start:stop`` (no image is read here)."""
+        labels = None if self.labels is None else self.labels[start:stop].tolist()
+        memory = None if self.memory is None else self.memory.subset(range(start, stop))
+        return {"paths": self.paths[start:stop], "labels": labels, "memory": memory}
+
+
+def _from_source(source: ImageSource) -> ItemPlan:
+    if source.kind == "files":
+        paths = [str(p) for p in source.items]
+        return ItemPlan(paths, source.labels, list(source.class_names))
+    paths = [f"{source.kind}:{i}" for i in range(len(source))]
+    return ItemPlan(paths, source.labels, list(source.class_names), memory=source)
+
+
+def _read_manifest(path: Path, path_column: str, label_column: str) -> ItemPlan:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    if path_column not in table.column_names:
+        raise ValueError(
+            f"source: manifest {str(path)!r} has no column {path_column!r} (columns: "
+            f"{table.column_names}); pass path_column= to name the column of paths"
+        )
+    base = path.parent
+    paths = []
+    for p in table.column(path_column).to_pylist():
+        if p is None or not str(p):
+            raise ValueError(f"source: manifest {str(path)!r} has an empty {path_column!r}")
+        p = str(p)
+        is_ref = "://" in p or TAR_SEPARATOR in p or os.path.isabs(p)
+        paths.append(p if is_ref else str(base / p))
+    labels, class_names = None, []
+    if label_column in table.column_names:
+        raw = [None if v == "" else v for v in table.column(label_column).to_pylist()]
+        if all(v is None or isinstance(v, (int, np.integer)) for v in raw):
+            labels = np.array([-1 if v is None else int(v) for v in raw], dtype=np.int64)
+        else:  # class names: sorted, as a class-per-subfolder folder
+            class_names = sorted({str(v) for v in raw if v is not None})
+            index = {c: i for i, c in enumerate(class_names)}
+            labels = np.array([-1 if v is None else index[str(v)] for v in raw], np.int64)
+    return ItemPlan(paths, labels, class_names)
+
+
+def _tar_members(shards: Sequence[Path]) -> ItemPlan:
+    """WebDataset shards: every image member, labelled by a ``.cls`` sibling if present."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            members = [m for m in tar.getmembers() if m.isfile()]
+            cls = {}
+            for m in members:
+                if m.name.endswith(".cls"):
+                    text = tar.extractfile(m).read().decode().strip()  # type: ignore[union-attr]
+                    cls[m.name[: -len(".cls")]] = int(text) if text.lstrip("-").isdigit() else -1
+            for m in members:
+                stem, ext = os.path.splitext(m.name)
+                if ext.lower() in IMAGE_EXTENSIONS:
+                    paths.append(f"{shard}{TAR_SEPARATOR}{m.name}")
+                    labels.append(cls.get(stem, -1))
+    if not paths:
+        raise ImageInputError(
+            f"source: the tar shards {[str(s) for s in shards][:3]} hold no images "
+            f"(looked for extensions {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    arr = np.asarray(labels, dtype=np.int64)
+    return ItemPlan(paths, arr if (arr >= 0).any() else None)
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def resolve_items(
+    source: Any, *, path_column: str = "path", label_column: str = "label"
+) -> ItemPlan:
+    """The items of a source, in a fixed order (no image is read).
+
+    Parameters
+    ----------
+    source : folder, manifest, tar shards, ConceptDataset, ImageSource or images
+        - a folder (class-per-subfolder, labelled; or flat), as
+          :func:`bottlekit.images.list_image_folder` lists it;
+        - a ``.parquet`` or ``.csv`` manifest with a column of paths or URLs
+          (``path_column``; relative paths are relative to the manifest's folder) and
+          optionally a column of labels (``label_column``: ints, or class names);
+        - a WebDataset ``.tar`` shard, or a list of them (images labelled by a ``.cls``
+          member with the same stem where there is one);
+        - a :class:`~bottlekit.datasets.ConceptDataset` (its images and labels);
+        - anything :func:`bottlekit.images.as_image_source` takes.
+    path_column, label_column : str
+        Manifest columns.
+
+    Returns
+    -------
+    ItemPlan
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plan = resolve_items(np.zeros((3, 8, 8, 3), np.uint8))
+    >>> plan.paths
+    ['array:0', 'array:1', 'array:2']
+    """
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_file() and p.suffix in (".parquet", ".csv"):
+            return _read_manifest(p, path_column, label_column)
+        if p.is_file() and p.suffix == ".tar":
+            return _tar_members([p])
+        return _from_source(as_image_source(p))
+    if (
+        isinstance(source, (list, tuple))
+        and source
+        and all(_is_path(s) and str(s).endswith(".tar") for s in source)
+    ):
+        return _tar_members([Path(s) for s in source])
+    from bottlekit.datasets import ConceptDataset
+
+    if isinstance(source, ConceptDataset):
+        plan = _from_source(source.image_source)
+        plan.labels = np.asarray(source.labels, dtype=np.int64)
+        plan.class_names = list(source.class_names)
+        return plan
+    if isinstance(source, (list, tuple)) and all(map(_is_path, source)):
+        # paths are checked by the workers: a missing file is a reported failure
+        return ItemPlan([str(s) for s in source])
+    return _from_source(as_image_source(source))
+
+
+def _read_tar_member(ref: str) -> Image.Image:
+    shard, member = ref.split(TAR_SEPARATOR, 1)
+    with tarfile.open(shard) as tar:
+        fh = tar.extractfile(member)
+        if fh is None:
+            raise ValueError(f"images: {member!r} in {shard!r} is not a file")
+        data = fh.read()
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
+def _read_url(url: str) -> Image.Image:
+    with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
+        data = resp.read()
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
+def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Image, str]:
+    """Item ``i`` of a payload as an RGB image, and its local cache key.
+
+    Files are keyed as :meth:`bottlekit.images.ImageSource.key` keys them (resolved path,
+    size, modification time); tar members and URLs, which the local cache never sees as
+    files, by their pixels, as the same image handed to :func:`bottlekit.embed` in memory.
+    """
+    if memory is not None:
+        return memory.load(i), memory.key(i)
+    if TAR_SEPARATOR in path and path.split(TAR_SEPARATOR, 1)[0].endswith(".tar"):
+        img = _read_tar_member(path)
+        return img, _pixel_key(img)
+    if "://" in path:
+        img = _read_url(path)
+        return img, _pixel_key(img)
+    p = Path(path)
+    return _open_file(p), _file_key(p)

@@ -1,0 +1,244 @@
+"""The Parquet shards of a distributed run: written atomically, checked before reuse.
+
+Shard ``i`` of a run holds items ``i * shard_size`` to ``(i + 1) * shard_size`` (minus
+those that failed) in ``<out>/part-<i>.parquet``, with the columns ``path``, ``key``,
+``label`` (null where unknown), ``embedding`` (float32, fixed-size list) and, with a
+concept bank, ``concepts``. Its schema metadata (key ``bottlekit``) holds the job
+fingerprint, the failures with their reasons, who computed it and how fast, and a SHA-256
+over the keys and the embedding bytes: a shard that does not read back, belongs to
+another job or fails its checksum is reported, removed and redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.atomic import atomic_write_bytes
+
+__all__ = ["read_embeddings", "shard_path", "stats_path", "verify_shard", "write_shard"]
+
+_FORMAT = "bottlekit-distributed-shard/1"
+
+
+def shard_path(out: str | os.PathLike, index: int) -> Path:
+    """``<out>/part-<index:06d>.parquet``."""
+    return Path(out) / f"part-{index:06d}.parquet"
+
+
+def stats_path(out: str | os.PathLike, index: int) -> Path:
+    """``<out>/part-<index:06d>.stats.safetensors`` (concept statistics of the shard)."""
+    return Path(out) / f"part-{index:06d}.stats.safetensors"
+
+
+def _checksum(
+    keys: list[str],
+    emb: np.ndarray,
+    concepts: np.ndarray | None,
+    predictions: np.ndarray | None = None,
+) -> str:
+    h = hashlib.sha256(json.dumps(keys).encode("utf-8"))
+    h.update(f"\0{emb.shape}\0".encode())
+    h.update(np.ascontiguousarray(emb, dtype=np.float32).data)
+    if concepts is not None:
+        h.update(b"\0concepts\0")
+        h.update(np.ascontiguousarray(concepts, dtype=np.float32).data)
+    if predictions is not None:
+        h.update(b"\0prediction\0")
+        h.update(np.ascontiguousarray(predictions, dtype=np.int64).data)
+    return h.hexdigest()
+
+
+def _fixed_list(values: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, int(values.shape[1]))
+
+
+def write_shard(
+    out: str | os.PathLike,
+    index: int,
+    *,
+    paths: list[str],
+    keys: list[str],
+    labels: list[int | None],
+    embeddings: np.ndarray,
+    concepts: np.ndarray | None,
+    meta: dict[str, Any],
+    stats: bytes | None = None,
+    predictions: np.ndarray | None = None,
+) -> Path:
+    """Write shard ``index`` (and its statistics first, if any), each atomically.
+
+    The Parquet file is written last: its presence with a valid checksum is what marks
+    the shard done.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(keys), -1)
+    cols = {
+        "path": pa.array(paths, pa.string()),
+        "key": pa.array(keys, pa.string()),
+        "label": pa.array(labels, pa.int64()),
+        "embedding": _fixed_list(emb),
+    }
+    if concepts is not None:
+        cols["concepts"] = _fixed_list(np.asarray(concepts).reshape(len(keys), -1))
+    if predictions is not None:
+        cols["prediction"] = pa.array(np.asarray(predictions, dtype=np.int64))
+    full = {
+        **meta,
+        "format": _FORMAT,
+        "shard": int(index),
+        "n": len(keys),
+        "sha256": _checksum(keys, emb, concepts, predictions),
+    }
+    table = pa.table(cols).replace_schema_metadata({"bottlekit": json.dumps(full)})
+    if stats is not None:
+        atomic_write_bytes(stats_path(out, index), stats)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    target = shard_path(out, index)
+    atomic_write_bytes(target, buf.getvalue())
+    return target
+
+
+def _read(path: Path) -> tuple[Any, dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(b"bottlekit", b"{}"))
+    return table, meta
+
+
+def _predictions(table: Any) -> np.ndarray | None:
+    if "prediction" not in table.column_names:
+        return None
+    return np.asarray(table.column("prediction").to_pylist(), dtype=np.int64)
+
+
+def _arrays(table: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    keys = table.column("key").to_pylist()
+
+    def matrix(name: str) -> np.ndarray:
+        col = table.column(name).combine_chunks()
+        width = col.type.list_size
+        return col.values.to_numpy(zero_copy_only=False).reshape(len(col), width)
+
+    emb = matrix("embedding") if len(keys) else np.zeros((0, 0), np.float32)
+    concepts = matrix("concepts") if "concepts" in table.column_names and len(keys) else None
+    return keys, emb, concepts
+
+
+def verify_shard(
+    out: str | os.PathLike,
+    index: int,
+    job: str,
+    *,
+    with_stats: bool,
+    problems: list[str] | None = None,
+) -> dict[str, Any] | None:
+    """The metadata of shard ``index`` if it is complete and intact for ``job``, else None.
+
+    A shard file that exists but is unreadable, of another job, or whose checksum fails
+    is reported with a ``RuntimeWarning`` and removed (with its statistics), so that it
+    is redone; a missing statistics file (with a bank) also sends the shard back. The
+    reason is appended to ``problems`` when given (workers send it to the driver).
+    """
+    path = shard_path(out, index)
+    if not path.exists():
+        return None
+    try:
+        table, meta = _read(path)
+        if meta.get("format") != _FORMAT or meta.get("shard") != index:
+            raise ValueError("not a bottlekit shard of this index")
+        if meta.get("job") != job:
+            raise ValueError("written by a different job")
+        keys, emb, concepts = _arrays(table)
+        digest = _checksum(keys, emb, concepts, _predictions(table))
+        if len(keys) != meta.get("n") or digest != meta.get("sha256"):
+            raise ValueError("checksum mismatch")
+        if with_stats:
+            from bottlekit.distributed.concept_stats import ConceptStats
+
+            _, smeta = ConceptStats.read(stats_path(out, index))
+            if smeta.get("sha256") != meta["sha256"]:
+                raise ValueError("concept statistics do not belong to this shard")
+    except Exception as exc:  # pyarrow and safetensors raise many types
+        if problems is not None:
+            problems.append(f"{path.name}: {exc}")
+        warnings.warn(
+            f"distributed: shard {path} is unusable ({exc}); it is removed and redone",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        for p in (path, stats_path(out, index)):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        return None
+    return meta
+
+
+def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
+    """Read every shard of a run back, in item order.
+
+    Parameters
+    ----------
+    out : str or PathLike
+        The output folder of :func:`bottlekit.distributed.embed_dataset`.
+
+    Returns
+    -------
+    dict
+        ``paths`` and ``keys`` (lists of str), ``labels`` (int64, -1 where unknown),
+        ``embeddings`` (n, d) float32, when a bank was given ``concepts`` (n, k), and
+        when a linear head was given ``predictions`` (n,) int64.
+
+    Examples
+    --------
+    >>> data = read_embeddings("embeddings/")  # doctest: +SKIP
+    >>> data["embeddings"].dtype  # doctest: +SKIP
+    dtype('float32')
+    """
+    files = sorted(Path(out).glob("part-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"out: {str(out)!r} holds no shards (part-*.parquet)")
+    paths: list[str] = []
+    keys: list[str] = []
+    labels: list[int] = []
+    embs, concepts, predictions = [], [], []
+    for f in files:
+        table, _ = _read(f)
+        k, e, c = _arrays(table)
+        if not k:
+            continue
+        paths += table.column("path").to_pylist()
+        keys += k
+        labels += [-1 if v is None else v for v in table.column("label").to_pylist()]
+        embs.append(e)
+        if c is not None:
+            concepts.append(c)
+        p = _predictions(table)
+        if p is not None:
+            predictions.append(p)
+    result: dict[str, Any] = {
+        "paths": paths,
+        "keys": keys,
+        "labels": np.asarray(labels, dtype=np.int64),
+        "embeddings": np.concatenate(embs) if embs else np.zeros((0, 0), np.float32),
+    }
+    if concepts:
+        result["concepts"] = np.concatenate(concepts)
+    if predictions:
+        result["predictions"] = np.concatenate(predictions)
+    return result

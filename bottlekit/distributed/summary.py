@@ -1,0 +1,104 @@
+"""What a distributed run did: items, failures with their reasons, throughput per worker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["EmbedSummary"]
+
+
+@dataclass
+class EmbedSummary:
+    """The account of one :func:`bottlekit.distributed.embed_dataset` run.
+
+    Attributes
+    ----------
+    out : str
+        The output folder.
+    n_items : int
+        Items in the source.
+    n_written : int
+        Items held by the shards after the run (computed now, earlier, or taken from
+        the embedding cache).
+    n_encoded : int
+        Items the encoders ran on in this run (zero for a finished job run again).
+    n_cached : int
+        Items taken from the local embedding cache instead of being encoded.
+    shards_total, shards_computed, shards_reused : int
+        Shards in the job; computed in this run; found complete and reused.
+    failures : list of dict
+        One ``{"path", "reason"}`` per item that could not be read or decoded.
+    damaged : list of str
+        Shards found damaged (unreadable, of another job, failing their checksum) and
+        redone in this run, each with the reason.
+    workers : dict
+        Per encoder worker (``host:pid``): ``items``, ``seconds`` (encoding and writing
+        time) and ``items_per_s``.
+    decoders : dict
+        The same per decoding worker (reading, decoding and preprocessing time).
+    seconds : float
+        Wall-clock time of the run.
+    first_shard_s : float
+        Time from the call to the first shard done: the fixed cost of starting (the
+        model loaded on the driver and in every encoder, the workers' imports).
+
+    Examples
+    --------
+    >>> s = EmbedSummary("out", 3, 2, 2, 0, 1, 1, 0, [{"path": "a.jpg", "reason": "bad"}])
+    >>> print(s.text().splitlines()[0])
+    3 items: 2 written (2 encoded now, 0 from the cache), 1 failed; 1 shard(s) computed, 0 reused
+    """
+
+    out: str
+    n_items: int
+    n_written: int
+    n_encoded: int
+    n_cached: int
+    shards_total: int
+    shards_computed: int
+    shards_reused: int
+    failures: list[dict[str, str]] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+    decoders: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    first_shard_s: float = 0.0
+
+    @property
+    def items_per_s(self) -> float:
+        """Items encoded per second of wall-clock time in this run."""
+        return self.n_encoded / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self, max_failures: int = 10) -> str:
+        """A human-readable summary."""
+        lines = [
+            f"{self.n_items} items: {self.n_written} written ({self.n_encoded} encoded now, "
+            f"{self.n_cached} from the cache), {len(self.failures)} failed; "
+            f"{self.shards_computed} shard(s) computed, {self.shards_reused} reused"
+        ]
+        if self.seconds > 0:
+            lines.append(
+                f"{self.seconds:.1f} s, {self.items_per_s:.1f} items/s "
+                f"(first shard done after {self.first_shard_s:.1f} s)"
+            )
+        for kind, table in (("encoder", self.workers), ("decoder", self.decoders)):
+            for name, w in sorted(table.items()):
+                lines.append(
+                    f"  {kind} {name}: {int(w['items'])} items in {w['seconds']:.1f} s "
+                    f"({w['items_per_s']:.1f} items/s)"
+                )
+        for d in self.damaged:
+            lines.append(f"  damaged shard redone: {d}")
+        for f in self.failures[:max_failures]:
+            lines.append(f"  failed: {f['path']}: {f['reason']}")
+        if len(self.failures) > max_failures:
+            lines.append(f"  ... and {len(self.failures) - max_failures} more failures")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """The summary as JSON."""
+        d: dict[str, Any] = asdict(self)
+        d["items_per_s"] = self.items_per_s
+        return json.dumps(d, indent=1)

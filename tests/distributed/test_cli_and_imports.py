@@ -1,0 +1,66 @@
+"""``--ray`` on the command line, and the optional extra staying optional."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bottlekit.app.cli import build_parser, main
+from bottlekit.distributed.summary import EmbedSummary
+
+
+@pytest.fixture()
+def fake_embed_dataset(monkeypatch):
+    """Replace embed_dataset with a recorder (no Ray needed)."""
+    import bottlekit.distributed.pipeline as pipeline
+
+    calls = []
+
+    def fake(spec, source, out, **kw):
+        calls.append({"spec": spec, "source": source, "out": out, **kw})
+        return EmbedSummary(str(out), 4, 3, 3, 0, 1, 1, 0, [{"path": "x.png", "reason": "bad"}])
+
+    monkeypatch.setattr(pipeline, "embed_dataset", fake)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("argv", "address", "source"),
+    [
+        (["photos", "--ray"], None, "photos"),
+        (["--ray", "photos"], None, "photos"),  # a lone value after --ray is the images
+        (["--ray=ray://head:10001", "photos"], "ray://head:10001", "photos"),
+        (["--ray", "auto", "a.tar", "b.tar"], "auto", ["a.tar", "b.tar"]),
+    ],
+)
+def test_embed_ray_arguments(fake_embed_dataset, capsys, argv, address, source):
+    base = ["embed", "--backbone", "world-tiny", "--out", "emb", "--shard-size", "128"]
+    assert main([*base, *argv]) == 0
+    call = fake_embed_dataset[0]
+    assert call["address"] == address and call["source"] == source
+    assert call["spec"] == ("world-tiny", None) and call["shard_size"] == 128
+    out = capsys.readouterr().out
+    assert "1 failed" in out and "x.png: bad" in out  # failures are printed, with reasons
+
+
+def test_audit_ray_needs_a_head_and_a_bank(capsys):
+    args = ["audit", "--ray", "--backbone", "world-tiny", "--images", "x", "--out", "o"]
+    assert main([*args, "--cbm", "m.safetensors"]) == 2
+    assert "--ray: the distributed audit takes a linear head" in capsys.readouterr().err
+    assert main([*args, "--head", "h.safetensors"]) == 2
+    assert "needs a concept bank (--bank FILE)" in capsys.readouterr().err
+    parsed = build_parser().parse_args([*args, "--head", "h"])
+    assert parsed.ray == "local" and parsed.shard_size == 512
+
+
+def test_importing_bottlekit_does_not_import_ray():
+    code = (
+        "import sys, bottlekit, bottlekit.distributed, bottlekit.app.cli; "
+        "from bottlekit.distributed import BackboneSpec, ConceptStats; "
+        "print('ray' in sys.modules, 'pyarrow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]

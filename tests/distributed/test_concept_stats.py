@@ -1,0 +1,66 @@
+"""Per-shard concept statistics merge into exactly the statistics of the whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bottlekit.distributed.concept_stats import ConceptStats
+
+NAMES = ["red", "round", "striped"]
+CLASSES = ["cat", "dog"]
+
+
+def _blocks(rng: np.random.Generator, sizes: list[int]):
+    for n in sizes:
+        A = rng.normal(size=(n, 3)).astype(np.float32) * 3 + 1
+        y = rng.integers(-1, 2, size=n)
+        yield A, y
+
+
+def test_merge_equals_whole():
+    rng = np.random.default_rng(0)
+    blocks = list(_blocks(rng, [17, 1, 0, 40, 9]))
+    paths_all, start = [], 0
+    merged = None
+    for A, y in blocks:
+        paths = [f"img{start + i}" for i in range(len(A))]
+        start += len(A)
+        paths_all += paths
+        s = ConceptStats.from_scores(A, y, paths, NAMES, CLASSES, top=4)
+        merged = s if merged is None else merged.merge(s)
+    A = np.concatenate([b[0] for b in blocks]).astype(np.float64)
+    y = np.concatenate([b[1] for b in blocks])
+    for row, cls in ((0, 0), (1, 1), (2, -1)):  # row 2 holds the unlabelled items
+        sel = A[y == cls]
+        assert merged.count[row] == len(sel)
+        np.testing.assert_allclose(merged.mean[row], sel.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(merged.variance[row], sel.var(axis=0), rtol=1e-10)
+    for j in range(3):
+        order = np.argsort(-A[:, j], kind="stable")[:4]
+        assert merged.top_paths[j] == [paths_all[i] for i in order]
+        np.testing.assert_array_equal(merged.top_values[j], A[order, j].astype(np.float32))
+
+
+def test_round_trip_and_json(tmp_path):
+    A = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], np.float32)
+    s = ConceptStats.from_scores(A, np.array([0, 1]), ["a", "b"], NAMES, CLASSES, top=2)
+    path = tmp_path / "s.safetensors"
+    path.write_bytes(s.to_bytes({"sha256": "x"}))
+    back, meta = ConceptStats.read(path)
+    assert meta["sha256"] == "x"
+    np.testing.assert_array_equal(back.mean, s.mean)
+    assert back.top_paths == [["b", "a"], ["a", "b"], ["a", "b"]]
+    summary = back.to_json()
+    assert summary["red"]["by_class"]["dog"] == {"n": 1, "mean": 3.0, "variance": 0.0}
+    assert summary["red"]["top"][0] == {"path": "b", "activation": 3.0}
+
+
+def test_bad_labels_and_mismatched_merge():
+    A = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="labels: expected 2 class indices below 2"):
+        ConceptStats.from_scores(A, np.array([0, 2]), ["a", "b"], NAMES, CLASSES)
+    s = ConceptStats.from_scores(A, None, ["a", "b"], NAMES, CLASSES)
+    other = ConceptStats.from_scores(A, None, ["a", "b"], NAMES, ["x", "y"])
+    with pytest.raises(ValueError, match="different concepts or classes"):
+        s.merge(other)
