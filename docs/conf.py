@@ -18,8 +18,9 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # this checkout's bottlekit, not an installed one
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import bottlekit  # noqa: E402
 from api_pages import public_constants, write_api_pages  # noqa: E402
+
+import bottlekit  # noqa: E402
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "agg")
@@ -103,3 +104,15 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "auto_examples/index": []}
 # No intersphinx: its inventories would come from the network, and there is none.
+
+
+def _skip_metadata_routing(app, what, name, obj, skip, options):
+    """scikit-learn adds ``set_{fit,score,...}_request`` to every estimator class; their
+    docstrings point into scikit-learn's own docs (labels and glossary we do not have)."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_routing)

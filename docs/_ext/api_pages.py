@@ -79,7 +79,8 @@ def top_level_page() -> str:
         "   :no-members:",
         "   :no-index:",
         "",
-        f"``bottlekit.__version__`` is the installed version (this page: {bottlekit.__version__}).",
+        "``bottlekit.__version__`` is the installed version "
+        f"(this page: {bottlekit.__version__}).",
         "The other top-level names are shortcuts to their subpackages (imported lazily):",
         "",
         ".. list-table::",
@@ -111,7 +112,8 @@ def module_page(module: str) -> str:
         if not names:
             continue
         lines += [headings[kind], "-" * len(headings[kind]), ""]
-        lines += [".. autosummary::", "   :toctree: generated/", f"   :template: {templates[kind]}", ""]
+        lines += [".. autosummary::", "   :toctree: generated/"]
+        lines += [f"   :template: {templates[kind]}", ""]
         lines += [f"   {name}" for name in names]
         lines.append("")
     return "\n".join(lines)
