@@ -42,6 +42,8 @@ location = concept_location(
     world.concept_labels[:, idx],
     concept_names=shown,
 )
-print(f"pointing accuracy {location.pointing_accuracy:.2f} over {location.n_pairs} pairs; "
-      f"energy in the part {location.mean_energy:.2f} "
-      f"(a uniform map: {location.uniform_expectation:.2f})")
+print(
+    f"pointing accuracy {location.pointing_accuracy:.2f} over {location.n_pairs} pairs; "
+    f"energy in the part {location.mean_energy:.2f} "
+    f"(a uniform map: {location.uniform_expectation:.2f})"
+)

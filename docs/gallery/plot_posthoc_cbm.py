@@ -37,8 +37,10 @@ print("embeddings:", X_train.shape)
 templates = ["a photo of a bird with {}.", "a bird with {}."]
 bank = from_text(backbone, train.concept_names, templates)
 model = PosthocCBM(bank, lam=1e-4, random_state=0).fit(X_train, train.labels)
-print(f"{len(bank)} concepts; test accuracy {model.score(X_test, test.labels):.3f} "
-      f"(chance {1 / len(train.class_names):.3f})")
+print(
+    f"{len(bank)} concepts; test accuracy {model.score(X_test, test.labels):.3f} "
+    f"(chance {1 / len(train.class_names):.3f})"
+)
 print(f"non-zero head weights: {np.mean(model.coef_ != 0):.0%}")
 
 # %%
