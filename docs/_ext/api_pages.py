@@ -119,6 +119,12 @@ def module_page(module: str) -> str:
     return "\n".join(lines)
 
 
+def _summary(module: str) -> str:
+    """The first sentence of a module's docstring (its summary line)."""
+    doc = inspect.getdoc(importlib.import_module(module)) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 def index_page(modules: list[str]) -> str:
     lines = [
         "API reference",
@@ -129,10 +135,13 @@ def index_page(modules: list[str]) -> str:
         "shortcuts to the subpackages. Anything not listed here (modules or names starting",
         "with ``_``, and ``bottlekit.app``, the command line) is internal and may change.",
         "",
-        ".. toctree::",
-        "   :maxdepth: 1",
+        ".. list-table::",
+        "   :widths: 25 75",
         "",
     ]
+    for module in modules:
+        lines += [f"   * - :doc:`{module} <{module}>`", f"     - {_summary(module)}"]
+    lines += ["", ".. toctree::", "   :hidden:", "   :maxdepth: 1", ""]
     lines += [f"   {module}" for module in modules]
     return "\n".join(lines) + "\n"
 
