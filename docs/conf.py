@@ -70,6 +70,9 @@ numpydoc_validation_checks = {
 # constants (tuples, dicts, numbers) have no docstring of their own
 numpydoc_validation_exclude = {rf"^{name.replace('.', '[.]')}$" for name in public_constants()}
 
+# MathJax's menu can switch on speech output, whose rule files come from a CDN: no menu.
+mathjax3_config = {"options": {"enableMenu": False}}
+
 # MyST: the Markdown pages in docs/
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
