@@ -77,6 +77,7 @@ mathjax3_config = {"options": {"enableMenu": False}}
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 
+
 # sphinx-gallery: docs/gallery/*.py, executed on the built-in world at build time
 sphinx_gallery_conf = {
     "examples_dirs": ["gallery"],
@@ -91,6 +92,8 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "show_memory": False,
     "show_signature": False,
+    # bottlekit's plot functions return pyplot-free Figures (docs/_ext/gallery_figures.py)
+    "image_scrapers": ("gallery_figures.bottlekit_figures", "matplotlib"),
     "min_reported_time": 5,
     "write_computation_times": False,  # its table page loads jQuery from a CDN
 }

@@ -15,6 +15,7 @@ import bottlekit
 from bottlekit.bottleneck import PosthocCBM
 from bottlekit.concepts import from_text
 from bottlekit.diagnostics import audit
+from bottlekit.visualize import plot_metric_summary
 
 backbone = bottlekit.load_backbone("world-tiny")
 train = bottlekit.make_world(480, "train", random_state=0, return_masks=False)
@@ -29,3 +30,18 @@ result = audit(model, shifted, backbone=backbone, n_location_images=8, random_st
 print(result)
 print("most spurious-looking concepts:", result.top_spurious(5))
 print(f"spurious share of the model's reliance: {result.spurious_share:.2f}")
+
+# %%
+# The audit's headline figures: the model's accuracy on the shifted images, how often
+# the concepts that explain a prediction are really in the image (against chance), and
+# the share of the model's reliance on concepts that are not attributes of the class.
+existence = result.existence
+summary = {
+    "CBM trained with the shortcut": {
+        "accuracy": result.fidelity["model_accuracy"],
+        f"existence@{existence['top_k']}": existence["precision"],
+        f"chance@{existence['top_k']}": existence["chance"],
+        "spurious share": result.spurious_share,
+    }
+}
+fig = plot_metric_summary(summary, ylabel="fraction", title="audit on background-shifted images")
