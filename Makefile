@@ -1,7 +1,7 @@
 # One command to set up and run the demo, one to set up and run the tests.
 PYTHON ?= python3
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench docs
 
 install:
 	$(PYTHON) -m pip install -e ".[dev]"
@@ -14,6 +14,12 @@ test: install
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
 	$(PYTHON) -m pytest -m slow
+
+# The documentation site, built with warnings as errors into docs/_build/html (offline).
+docs:
+	$(PYTHON) -m pip install -e ".[docs]"
+	$(PYTHON) -m sphinx -b html -W --keep-going docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 lint:
 	$(PYTHON) -m ruff check .

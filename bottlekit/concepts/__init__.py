@@ -6,13 +6,20 @@ run.
 
 Builders
 --------
-from_text      concept names through a CLIP text encoder (prompt ensembling)
-from_examples  concept activation vectors from labelled examples (Post-hoc CBM)
-generate       LLM-generated concepts (LaBo / Label-free CBM prompting), module generation
-retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), module retrieval
-filter_concepts  Label-free CBM filters, each reporting what it removed and why
-select         LaBo submodular selection (lazy greedy) and baselines, module selection
-RandomConcepts random-concept baseline bank, sized to the data at fit time
+``from_text``
+    concept names through a CLIP text encoder (prompt ensembling)
+``from_examples``
+    concept activation vectors from labelled examples (Post-hoc CBM)
+``generate``
+    LLM-generated concepts (LaBo / Label-free CBM prompting), module generation
+``retrieve``
+    knowledge-retrieved concepts grounded in a corpus (KnoBo-style), module retrieval
+``filter_concepts``
+    Label-free CBM filters, each reporting what it removed and why
+``select``
+    LaBo submodular selection (lazy greedy) and baselines, module selection
+``RandomConcepts``
+    random-concept baseline bank, sized to the data at fit time
 
 Every builder takes the backbone first (None where it is optional). ``ConceptBank.project``
 is the one concept-activation rule (module projection), for numpy arrays and torch

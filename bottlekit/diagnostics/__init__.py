@@ -4,12 +4,15 @@ Prügel-Bennett (2025) and model audits.
 Metrics (numpy only, no pandas; each returns arrays and a small result object with
 ``to_dict()``):
 
-concept_global_importance  what the fitted head relies on, and its agreement with the
-                           ground-truth class–concept association
-concept_existence          precision@k of the concepts that explain each prediction
-                           against the image's concept labels
-concept_location           pointing game and energy inside the part of concept activation
-                           maps (:func:`bottlekit.visualize.concept_activation_map`)
+``concept_global_importance``
+    what the fitted head relies on, and its agreement with the
+    ground-truth class–concept association
+``concept_existence``
+    precision@k of the concepts that explain each prediction
+    against the image's concept labels
+``concept_location``
+    pointing game and energy inside the part of concept activation
+    maps (:func:`bottlekit.visualize.concept_activation_map`)
 
 Faithfulness (:mod:`bottlekit.diagnostics.faithfulness`; a fitted CBM, embeddings and a
 :class:`~bottlekit.datasets.ConceptDataset`):
@@ -23,9 +26,11 @@ intervention_curves        accuracy vs concepts intervened: random, uncertainty,
 
 Audits:
 
-audit                      "what does this trained model rely on?" for any torch image
-                           classifier or bottlekit CBM, with a self-contained HTML report
-spurious_concept_scores    reliance on concepts that are not attributes of the class
+``audit``
+    "what does this trained model rely on?" for any torch image
+    classifier or bottlekit CBM, with a self-contained HTML report
+``spurious_concept_scores``
+    reliance on concepts that are not attributes of the class
 """
 
 from bottlekit.diagnostics.audit import (

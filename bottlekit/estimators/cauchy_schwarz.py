@@ -432,12 +432,6 @@ def conditional_cs_divergence(
     conditionals agree. It is best used as a loss or to compare settings with the same
     x-distribution, e.g. shared inputs as in CS-IB (``X1`` = ``X2``).
 
-    Notes
-    -----
-    Yu et al.'s ``CS_Div`` (shared ``x``) divides by ``sum_i K_ji**2``; the derivation
-    above (their paper's estimator) divides by ``(sum_i K_ji)**2``, which is what is done
-    here. When ``X1 is X2`` this reduces to their shared-input case.
-
     Parameters
     ----------
     X1, Y1 : array-like or torch.Tensor, shapes (n1, dx) and (n1, dy)
@@ -452,6 +446,12 @@ def conditional_cs_divergence(
     Returns
     -------
     float, or 0-dim torch.Tensor for tensor inputs
+
+    Notes
+    -----
+    Yu et al.'s ``CS_Div`` (shared ``x``) divides by ``sum_i K_ji**2``; the derivation
+    above (their paper's estimator) divides by ``(sum_i K_ji)**2``, which is what is done
+    here. When ``X1 is X2`` this reduces to their shared-input case.
 
     Examples
     --------

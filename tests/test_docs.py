@@ -1,0 +1,197 @@
+"""The documentation site: every public name has a reference page, the gallery runs,
+and (slow) the site builds with warnings as errors and loads nothing from the web."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+GALLERY = sorted((DOCS / "gallery").glob("plot_*.py"))
+
+sys.path.insert(0, str(DOCS / "_ext"))
+api_pages = importlib.import_module("api_pages")
+
+# The public subpackages issue 16 names; new ones are found by api_pages.public_modules().
+EXPECTED_PUBLIC = {
+    "bottlekit",
+    "bottlekit.backbones",
+    "bottlekit.cache",
+    "bottlekit.images",
+    "bottlekit.datasets",
+    "bottlekit.concepts",
+    "bottlekit.bottleneck",
+    "bottlekit.estimators",
+    "bottlekit.visualize",
+    "bottlekit.diagnostics",
+    "bottlekit.world",
+}
+
+
+def _autosummary_entries(rst: str) -> set[str]:
+    """Names listed under the ``.. autosummary::`` directives of a page."""
+    entries, inside = set(), False
+    for line in rst.splitlines():
+        if line.startswith(".. autosummary::"):
+            inside = True
+        elif inside and line.startswith("   ") and not line.strip().startswith(":"):
+            entries.add(line.strip())
+        elif inside and line and not line.startswith(" "):
+            inside = False
+    return entries
+
+
+def test_public_modules_cover_the_listed_subpackages():
+    modules = api_pages.public_modules()
+    assert EXPECTED_PUBLIC <= set(modules)
+    assert "bottlekit.app" not in modules
+    assert len(modules) == len(set(modules))
+
+
+def test_every_public_name_has_a_reference_entry():
+    pages = api_pages.api_pages()
+    index = pages["index.rst"]
+    for module in api_pages.public_modules():
+        page = pages[f"{module}.rst"]
+        assert re.search(rf"^   {re.escape(module)}$", index, re.M), f"{module} not in the index"
+        if module == "bottlekit":
+            # the top-level shortcuts point to the subpackage page that documents them
+            for name in api_pages.public_names("bottlekit"):
+                if name != "__version__":
+                    assert f"``bottlekit.{name}``" in page
+            continue
+        entries = _autosummary_entries(page)
+        missing = set(api_pages.public_names(module)) - entries
+        assert not missing, f"{module}: no reference entry for {sorted(missing)}"
+        assert f".. automodule:: {module}" in page
+
+
+def test_top_level_names_point_to_their_defining_subpackage():
+    page = api_pages.api_pages()["bottlekit.rst"]
+    assert ":obj:`bottlekit.concepts.ConceptBank`" in page
+    assert ":obj:`bottlekit.backbones.load_backbone`" in page
+    assert ":obj:`bottlekit.estimators.mutual_information`" in page
+
+
+def test_autosummary_parser_sees_a_missing_name():
+    # the check above could pass vacuously if the parser found nothing
+    page = api_pages.module_page("bottlekit.world")
+    entries = _autosummary_entries(page)
+    assert "make_world" in entries and "World" in entries
+    assert _autosummary_entries(page.replace("   make_world\n", "")) == entries - {"make_world"}
+
+
+def test_every_markdown_page_is_in_a_toctree():
+    pages = {p.stem for p in DOCS.glob("*.md")} - {"index"}
+    guide = (DOCS / "user_guide" / "index.md").read_text()
+    for page in pages:
+        assert f"../{page}\n" in guide, f"docs/{page}.md is not in the user guide's toctree"
+    for page in (DOCS / "user_guide").glob("*.md"):
+        if page.stem != "index":
+            assert f"\n{page.stem}\n" in guide, f"user_guide/{page.name} is not in the toctree"
+
+
+def test_no_remote_inventories_or_assets_configured():
+    conf = (DOCS / "conf.py").read_text()
+    assert "sphinx.ext.intersphinx" not in conf
+    assert "sphinx-mathjax-offline" in conf
+
+
+def test_gallery_has_three_to_five_examples():
+    assert 3 <= len(GALLERY) <= 5
+    for script in GALLERY:
+        text = script.read_text()
+        assert text.startswith('"""\n'), f"{script.name}: sphinx-gallery needs a docstring title"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, MPLBACKEND="agg", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", GALLERY, ids=[p.stem for p in GALLERY])
+def test_gallery_script_runs(script):
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip(), f"{script.name} printed nothing"
+
+
+REMOTE_ASSET = re.compile(
+    r"""<(?:script|img|iframe)[^>]*\ssrc=["']https?://"""
+    r"""|<link[^>]*href=["']https?://[^"']*["'][^>]*>"""
+    r"""|url\(\s*["']?https?://""",
+    re.I,
+)
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings_and_offline(tmp_path):
+    pytest.importorskip("sphinx", reason="docs dependency: pip install -e '.[docs]'")
+    pytest.importorskip("numpydoc", reason="docs dependency: pip install -e '.[docs]'")
+    pytest.importorskip("sphinx_gallery", reason="docs dependency: pip install -e '.[docs]'")
+    out = tmp_path / "html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q", DOCS, out],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert (out / "index.html").is_file()
+    for module in api_pages.public_modules()[1:]:
+        for name in api_pages.public_names(module):
+            page = out / "api" / "generated" / f"{module}.{name}.html"
+            assert page.is_file(), f"no reference page for {module}.{name}"
+    for script in GALLERY:
+        assert (out / "auto_examples" / f"{script.stem}.html").is_file()
+    assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    remote = []
+    for path in [*out.rglob("*.html"), *out.rglob("*.css")]:
+        # link tags to a web page (rel="canonical" etc.) are fine; stylesheets, scripts,
+        # images and fonts must be local
+        for match in REMOTE_ASSET.finditer(path.read_text(errors="replace")):
+            tag = match.group(0)
+            if tag.lower().startswith("<link") and "stylesheet" not in tag.lower():
+                if "preload" not in tag.lower() and "icon" not in tag.lower():
+                    continue
+            remote.append(f"{path.relative_to(out)}: {tag[:120]}")
+    assert not remote, "pages load from the web:\n" + "\n".join(remote[:20])
+
+
+# Pages whose Python blocks are complete programs; the other pages' blocks are sketches
+# that continue the gallery examples (names such as ``X_train`` come from there).
+RUNNABLE_PAGES = [
+    pytest.param("index.md", marks=pytest.mark.slow),  # fits a CBM: ~10-40 s on 2 cores
+    "user_guide/backbones.md",
+    "user_guide/datasets.md",
+]
+
+
+@pytest.mark.parametrize("page", RUNNABLE_PAGES)
+def test_page_code_blocks_run(page, tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)
+    assert blocks, f"{page} has no Python block"
+    monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path / "cache"))
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, f"docs/{page}", "exec"), namespace)
