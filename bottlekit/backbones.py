@@ -17,6 +17,7 @@ import difflib
 import functools
 import hashlib
 import json
+import logging
 import os
 import pickle
 import socket
@@ -272,6 +273,31 @@ def _resolve_hf_hub(name: str, cache_dir: str | None) -> str:
     return name
 
 
+@contextlib.contextmanager
+def _no_root_log_setup(drop: str) -> Iterator[None]:
+    """Keep open_clip's root-logger calls from configuring logging or printing ``drop``.
+
+    open_clip logs with ``logging.warning(...)`` on the root logger, which installs a
+    stderr handler (``basicConfig``) for the rest of the process when none exists, and it
+    warns "No pretrained weights loaded" for the random weights bottlekit asked for. A
+    NullHandler (only while the root has none) and a filter on that one message, both
+    removed afterwards, leave the user's logging configuration as it was.
+    """
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    drop_filter = logging.Filter()
+    drop_filter.filter = lambda record: not str(record.msg).startswith(drop)  # type: ignore[method-assign]
+    if placeholder is not None:
+        root.addHandler(placeholder)
+    root.addFilter(drop_filter)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop_filter)
+        if placeholder is not None:
+            root.removeHandler(placeholder)
+
+
 def check_weights_only(path: str | os.PathLike) -> None:
     """Refuse a checkpoint that torch can only read by unpickling arbitrary objects.
 
@@ -346,7 +372,8 @@ def _create(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
-            return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
+            with _no_root_log_setup(drop="No pretrained weights loaded"):
+                return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
         except RuntimeError as e:
             if checkpoint and ("state_dict" in str(e) or "size mismatch" in str(e)):
                 raise ValueError(
