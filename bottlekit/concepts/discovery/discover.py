@@ -84,7 +84,7 @@ def discover(
     >>> rng = np.random.default_rng(0)
     >>> atoms = np.linalg.qr(rng.normal(size=(16, 4)))[0].T   # 4 orthonormal directions
     >>> X = (rng.random((500, 4)) < 0.3) * rng.uniform(1, 2, (500, 4)) @ atoms
-    >>> d = discover(X, n_concepts=8, k=2, epochs=30, random_state=0)
+    >>> d = discover(X, n_concepts=8, k=2, epochs=30, learning_rate=1e-2, random_state=0)
     >>> d.dictionary.shape, d.codes.shape
     ((8, 16), (500, 8))
     >>> bool(np.abs(d.dictionary @ atoms.T).max(axis=0).min() > 0.9)   # every atom found

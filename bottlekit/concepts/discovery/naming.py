@@ -61,8 +61,9 @@ def name_concepts(
     Returns
     -------
     ConceptBank
-        One concept per (live) atom, named by its nearest text (a repeated name gets the
-        suffix ``" [atom j]"``). Vectors and intercepts are the SAE encoder's affine part
+        One concept per (live) atom, in atom order, named by its nearest text (a name
+        nearest to several atoms goes plain to the closest one and with the suffix
+        ``" [atom j]"`` to the others). Vectors and intercepts are the SAE encoder's affine part
         (:meth:`ConceptDictionary.linear_encoder`), so :meth:`ConceptBank.project` gives
         the atom's pre-activation divided by the encoder row norm. Provenance:
         ``{"kind": "discovered", "method", "atom", "name_confidence" (cosine of the top
@@ -121,20 +122,25 @@ def name_concepts(
     if len(atoms) == 0:
         raise ValueError("dictionary: every atom is dead; there is nothing to name")
     W, b = dictionary.linear_encoder()
-    names, provenance, used = [], [], set()
-    for j in atoms:
-        order = np.argsort(-S[j], kind="stable")
-        top = vocabulary.names[order[0]]
-        name = top if top not in used else f"{top} [atom {int(j)}]"
-        used.add(name)
-        names.append(name)
+    orders = {int(j): np.argsort(-S[j], kind="stable") for j in atoms}
+    # the atom closest to a name gets it plain; the others "name [atom j]"
+    by_confidence = sorted(atoms.tolist(), key=lambda j: -S[j, orders[j][0]])
+    names_of, used = {}, set()
+    for j in by_confidence:
+        top = vocabulary.names[orders[j][0]]
+        names_of[j] = top if top not in used else f"{top} [atom {j}]"
+        used.add(names_of[j])
+    names, provenance = [], []
+    for j in atoms.tolist():
+        order = orders[j]
+        names.append(names_of[j])
         second = float(S[j, order[1]]) if len(order) > 1 else -1.0
         provenance.append(
             {
                 "kind": "discovered",
                 "method": dictionary.method,
-                "atom": int(j),
-                "name": top,
+                "atom": j,
+                "name": vocabulary.names[order[0]],
                 "name_confidence": round(float(S[j, order[0]]), 6),
                 "name_margin": round(float(S[j, order[0]]) - second, 6),
                 "alternatives": [vocabulary.names[i] for i in order[1 : 1 + n_alternatives]],
