@@ -13,6 +13,12 @@ retrieve       knowledge-retrieved concepts grounded in a corpus (KnoBo-style), 
 filter_concepts  Label-free CBM filters, each reporting what it removed and why
 select         LaBo submodular selection (lazy greedy) and baselines, module selection
 RandomConcepts random-concept baseline bank, sized to the data at fit time
+
+Discovery (module discovery: concepts found in the embeddings, named afterwards)
+discover       TopK / BatchTopK sparse autoencoders, NMF -> ConceptDictionary
+name_concepts  atoms named by their nearest vocabulary text -> ConceptBank ("discovered")
+decompose      SpLiCE sparse non-negative decomposition on a text vocabulary
+dictionary_stability  Hungarian-matched mean cosine of two dictionaries
 """
 
 from __future__ import annotations
@@ -20,6 +26,14 @@ from __future__ import annotations
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.discovery import (
+    ConceptDictionary,
+    SparseDecomposition,
+    decompose,
+    dictionary_stability,
+    discover,
+    name_concepts,
+)
 from bottlekit.concepts.filters import FilterReport, Removal, filter_concepts
 from bottlekit.concepts.from_examples import (
     PCBM_C_GRID,
@@ -41,6 +55,7 @@ __all__ = [
     "ChatClient",
     "ConceptBank",
     "ConceptCandidates",
+    "ConceptDictionary",
     "Document",
     "FilterReport",
     "HybridRetriever",
@@ -49,8 +64,12 @@ __all__ = [
     "Passage",
     "RandomConcepts",
     "Removal",
+    "SparseDecomposition",
     "chance_level_concepts",
     "chunk_documents",
+    "decompose",
+    "dictionary_stability",
+    "discover",
     "filter_concepts",
     "from_examples",
     "from_text",
@@ -58,6 +77,7 @@ __all__ = [
     "greedy_maximize",
     "load_corpus",
     "mutual_information_scores",
+    "name_concepts",
     "parse_concept_list",
     "random_bank",
     "retrieve",

@@ -214,7 +214,7 @@ def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
 
     X = planted[1][:5]
     vocab = vocabulary.subset(list(range(40)))
-    l1 = 0.005
+    l1 = 0.1
     dec = decompose(X, vocab, l1=l1, tol=1e-9, max_iter=5000)
     # the same problem by coordinate descent
     T = vocab.vectors / np.linalg.norm(vocab.vectors, axis=1, keepdims=True)
@@ -224,7 +224,7 @@ def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
     Y = Xn - X.mean(0)
     Y /= np.linalg.norm(Y, axis=1, keepdims=True)
     for i in range(len(X)):
-        lasso = Lasso(alpha=l1, positive=True, fit_intercept=False, tol=1e-10, max_iter=100000)
+        lasso = Lasso(alpha=l1 / D, positive=True, fit_intercept=False, tol=1e-10, max_iter=100000)
         w = lasso.fit(C.T, Y[i]).coef_
         np.testing.assert_allclose(dec.weights[i], w, atol=2e-4)
     assert (dec.cosine > 0).all() and (dec.cosine <= 1 + 1e-6).all()
@@ -235,8 +235,8 @@ def test_decompose_names_the_concepts_of_a_mixture():
     V = np.linalg.qr(rng.normal(size=(30, 12)))[0].T
     vocab = ConceptBank([f"c{i}" for i in range(12)], V, "toy")
     X = np.array([V[2] + V[7], V[4] + 0.5 * V[9]])
-    dec = decompose(X, vocab, l1=0.002, image_mean=np.zeros(30))
+    dec = decompose(X, vocab, l1=0.06, image_mean=np.zeros(30))
     assert {n for n, _ in dec.top(0, 2)} == {"c2", "c7"}
     assert [n for n, _ in dec.top(1, 2)] == ["c4", "c9"]
-    sparser = decompose(X, vocab, l1=0.05, image_mean=np.zeros(30))
+    sparser = decompose(X, vocab, l1=1.5, image_mean=np.zeros(30))
     assert sparser.l0.sum() < dec.l0.sum()

@@ -6,13 +6,14 @@ two), renormalises both, and solves for every image
 
 .. math::
 
-    \min_{w \ge 0}\; \frac{1}{2d}\lVert \tilde x - C^\top w\rVert_2^2
+    \min_{w \ge 0}\; \frac{1}{2}\lVert \tilde x - C^\top w\rVert_2^2
     + \lambda\lVert w\rVert_1
 
-(scikit-learn's ``Lasso(alpha=l1, positive=True, fit_intercept=False)`` objective with
-the :math:`d` dimensions as samples). The solver is ADMM, as in the paper, batched over
+(scikit-learn's ``Lasso(alpha=l1 / d, positive=True, fit_intercept=False)`` with the
+:math:`d` dimensions as samples; unscaled, so one ``l1`` gives similar sparsity for any
+``d``). The solver is ADMM, as in the paper, batched over
 images in torch: the linear step uses one Cholesky factor of
-:math:`C C^\top + \rho d\, I` (Woodbury form when the vocabulary is larger than ``d``).
+:math:`C C^\top + \rho I` (Woodbury form when the vocabulary is larger than ``d``).
 The reconstruction is mapped back as in SpLiCE's ``recompose_image``:
 :math:`\hat x = \mathrm{norm}(\mathrm{norm}(C^\top w) + \mu_{img})`, and its cosine with
 the image embedding is reported.
@@ -94,7 +95,7 @@ def decompose(
         :math:`\mu_{img}`; default the mean of ``X`` (SpLiCE uses the mean of a large
         image set; pass one for small batches).
     rho : float, default 5.0
-        ADMM penalty parameter (per dimension).
+        ADMM penalty parameter.
     max_iter : int, default 1000
     tol : float, default 1e-5
         Stop when the primal and dual residuals (root mean square) are below ``tol``.
@@ -110,7 +111,7 @@ def decompose(
     >>> from bottlekit.concepts import ConceptBank
     >>> vocab = ConceptBank(["a", "b", "c"], np.eye(3, 4), "toy")
     >>> X = np.array([[1.0, 0.0, 0.0, 0.1], [0.0, 1.0, 1.0, 0.1]])
-    >>> dec = decompose(X, vocab, l1=0.01, image_mean=np.zeros(4))
+    >>> dec = decompose(X, vocab, l1=0.04, image_mean=np.zeros(4))
     >>> dec.top(0, 2)[0][0], sorted(n for n, _ in dec.top(1, 2))
     ('a', ['b', 'c'])
     """
@@ -150,8 +151,8 @@ def decompose(
     C = _unit(T - T.mean(0)) if len(T) > 1 else T  # (k, d), the rows are the concepts
     Y = _unit(Xt - mut)  # (n, d)
     k = C.shape[0]
-    # scaled problem: min 1/2 ||y - C^T w||^2 + lam ||w||_1, lam = d * l1
-    lam, r = float(d * l1), float(rho)
+    # min 1/2 ||y - C^T w||^2 + lam ||w||_1
+    lam, r = float(l1), float(rho)
     Cy = Y @ C.T  # (n, k)
     if k <= d:
         chol = torch.linalg.cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev))
