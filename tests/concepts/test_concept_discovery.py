@@ -215,7 +215,10 @@ def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
     X = planted[1][:5]
     vocab = vocabulary.subset(list(range(40)))
     l1 = 0.1
-    dec = decompose(X, vocab, l1=l1, tol=1e-9, max_iter=5000)
+    dec = decompose(X, vocab, l1=l1, tol=1e-9, max_iter=5000, solver="admm")
+    via_lasso = decompose(X, vocab, l1=l1, tol=1e-10, max_iter=100000, solver="lasso")
+    np.testing.assert_allclose(via_lasso.weights, dec.weights, atol=2e-4)
+    np.testing.assert_allclose(via_lasso.cosine, dec.cosine, atol=1e-4)
     # the same problem by coordinate descent
     T = vocab.vectors / np.linalg.norm(vocab.vectors, axis=1, keepdims=True)
     C = T - T.mean(0)

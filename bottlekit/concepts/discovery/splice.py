@@ -46,7 +46,7 @@ class SparseDecomposition:
     names : list of str
         The vocabulary's concept names (columns of ``weights``).
     n_iter : int
-        ADMM iterations run.
+        ADMM iterations run (``"lasso"``: the most coordinate-descent sweeps of an image).
     """
 
     weights: np.ndarray
@@ -79,6 +79,7 @@ def decompose(
     rho: float = 5.0,
     max_iter: int = 1000,
     tol: float = 1e-5,
+    solver: str = "auto",
     device: Any = "cpu",
 ) -> SparseDecomposition:
     r"""SpLiCE sparse non-negative concept weights of embeddings ``X`` on a vocabulary.
@@ -98,7 +99,14 @@ def decompose(
         ADMM penalty parameter.
     max_iter : int, default 1000
     tol : float, default 1e-5
-        Stop when the primal and dual residuals (root mean square) are below ``tol``.
+        Stop when the primal and dual residuals (root mean square) are below ``tol``
+        (``"lasso"``: scikit-learn's duality-gap tolerance).
+    solver : {"auto", "admm", "lasso"}, default "auto"
+        ``"admm"``: batched ADMM in torch (all images per matrix product; the paper's
+        solver, for GPUs and large batches); ``"lasso"``: scikit-learn's coordinate
+        descent one image at a time (faster on a few CPU cores for sparse solutions, see
+        ``benchmarks/discovery_world.py --speed``); ``"auto"``: ADMM on CUDA, Lasso on the
+        CPU.
     device : str or torch.device, default "cpu"
 
     Returns
@@ -144,6 +152,8 @@ def decompose(
         raise ValueError(f"image_mean: expected shape ({d},), got {mu.shape}")
 
     dev = resolve_device(device)
+    if solver == "auto":
+        solver = "lasso" if dev.type == "cpu" else "admm"
     dt = torch.float64
     Xt = _unit(torch.as_tensor(X, dtype=dt, device=dev))
     mut = torch.as_tensor(mu, dtype=dt, device=dev)
@@ -166,6 +176,10 @@ def decompose(
         def solve(V):  # Woodbury: (1/r)(v - C (r I + C^T C)^{-1} C^T v)
             return (V - torch.cholesky_solve((V @ C).T, chol).T @ C.T) / r
 
+    if solver == "lasso":
+        Z, n_iter = _lasso(C.cpu().numpy(), Y.cpu().numpy(), l1, tol, max_iter)
+        Z = torch.as_tensor(Z, dtype=dt, device=dev)
+        return _result(Z, C, mut, Xt, vocabulary, n_iter)
     Z = torch.zeros(n, k, dtype=dt, device=dev)
     U = torch.zeros_like(Z)
     n_iter = 0
@@ -178,6 +192,37 @@ def decompose(
         dual = r * float((Z - Z_old).pow(2).mean().sqrt())
         if primal < tol and dual < tol:
             break
+    return _result(Z, C, mut, Xt, vocabulary, n_iter)
+
+
+def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
+    """Non-negative Lasso per image by scikit-learn's coordinate descent (warm-started)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    d = C.shape[1]
+    model = Lasso(
+        alpha=l1 / d,
+        positive=True,
+        fit_intercept=False,
+        tol=max(tol, 1e-12),
+        max_iter=int(max_iter),
+        warm_start=True,
+    )
+    out, most = np.zeros((len(Y), C.shape[0])), 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for i, y in enumerate(Y):
+            out[i] = model.fit(C.T, y).coef_
+            most = max(most, int(model.n_iter_))
+    return out, most
+
+
+def _result(Z, C, mut, Xt, vocabulary, n_iter) -> SparseDecomposition:
+    import torch
+
     recon = _unit(_unit(Z @ C) + mut)
     cosine = (recon * Xt).sum(1)
     zero = Z.sum(1) == 0
