@@ -162,7 +162,7 @@ class ConceptDictionary:
 
             return nmf_encode(self, X)
         W, b = self.linear_encoder()
-        pre = np.maximum(X @ W.T + b, 0.0)
+        pre = np.maximum(X @ W.T.astype(np.float32) + b.astype(np.float32), 0.0)
         if self.method == "batchtopk_sae":
             return np.where(pre > self.threshold, pre, 0.0).astype(np.float32)
         keep = min(int(self.k), self.n_atoms)
