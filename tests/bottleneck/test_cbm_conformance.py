@@ -1,4 +1,4 @@
-"""scikit-learn's estimator checks for the four concept-bottleneck models.
+"""scikit-learn's estimator checks for the five concept-bottleneck models.
 
 Each model is built on ``RandomConcepts``, which sizes a random bank to whatever width of
 data a check feeds, with a small training budget so the checks run in seconds. No check is
