@@ -209,6 +209,7 @@ def test_a_file_that_is_not_a_dictionary_is_refused(topk, vocabulary, tmp_path):
 
 
 # --------------------------------------------------------------------- SpLiCE
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
     from sklearn.linear_model import Lasso
 
@@ -243,3 +244,26 @@ def test_decompose_names_the_concepts_of_a_mixture():
     assert [n for n, _ in dec.top(1, 2)] == ["c4", "c9"]
     sparser = decompose(X, vocab, l1=1.5, image_mean=np.zeros(30))
     assert sparser.l0.sum() < dec.l0.sum()
+
+
+def test_llm_names_the_atoms_from_their_nearest_phrases_and_caches(
+    topk, vocabulary, chat_server, tmp_path
+):
+    import re
+
+    from bottlekit.concepts import ChatClient
+
+    def responder(body):  # names the concept after the nearest phrase, in the LLM's style
+        first = re.findall(r'"([^"]+)"', body["messages"][0]["content"])[0]
+        return 200, f"{first.title()}."
+
+    server = chat_server(responder)
+    llm = ChatClient("test-model", base_url=server.url, api_key="x", cache_dir=tmp_path)
+    by_llm = name_concepts(topk, vocabulary, llm=llm)
+    plain = name_concepts(topk, vocabulary)
+    assert by_llm.names == plain.names
+    assert by_llm.provenance[0]["named_by"] == "llm:test-model"
+    n_requests = len(server.bodies)
+    assert n_requests == len(plain)
+    name_concepts(topk, vocabulary, llm=llm)  # every answer comes from the cache
+    assert len(server.bodies) == n_requests

@@ -10,7 +10,37 @@ import numpy as np
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 from bottlekit.concepts.discovery.result import ConceptDictionary
 
-__all__ = ["name_concepts", "name_scores"]
+__all__ = ["LLM_NAMING_PROMPT", "name_concepts", "name_scores", "parse_concept_name"]
+
+#: The prompt of the LLM path of :func:`name_concepts`; ``{phrases}`` is the atom's
+#: nearest vocabulary phrases, nearest first.
+LLM_NAMING_PROMPT = (
+    "A sparse autoencoder found one visual concept in image embeddings. The text "
+    "descriptions nearest to it are, nearest first: {phrases}. Reply with one short name "
+    "(at most 4 words) for the visual concept they share, and nothing else."
+)
+
+
+def parse_concept_name(text: str) -> str:
+    """The first line of an LLM answer as a concept name (lower case, at most 6 words).
+
+    Raises
+    ------
+    LLMParseError
+        If the answer holds no such name.
+
+    Examples
+    --------
+    >>> parse_concept_name('"Red crest."')
+    'red crest'
+    """
+    from bottlekit.concepts.llm import LLMParseError
+
+    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+    name = line.strip(" \"'`*.-:").lower()
+    if not name or len(name.split()) > 6:
+        raise LLMParseError(f"expected a short concept name, got {str(text)[:80]!r}")
+    return name
 
 
 def name_scores(
@@ -40,6 +70,8 @@ def name_concepts(
     center: bool = True,
     n_alternatives: int = 3,
     drop_dead: bool = True,
+    llm: Any = None,
+    llm_phrases: int = 10,
 ) -> ConceptBank:
     r"""Name each atom by its nearest vocabulary text (Discover-then-Name, Rao et al. 2024).
 
@@ -57,6 +89,12 @@ def name_concepts(
         Runner-up names kept in each concept's provenance.
     drop_dead : bool, default True
         Leave out atoms that never fire on the training embeddings.
+    llm : ChatClient, optional
+        Name each atom by an LLM instead (an OpenAI-compatible endpoint through
+        :class:`~bottlekit.concepts.ChatClient`, cached like every LLM call): the prompt
+        :data:`LLM_NAMING_PROMPT` lists the atom's ``llm_phrases`` nearest vocabulary
+        phrases. ``name_confidence`` stays the cosine of the nearest phrase.
+    llm_phrases : int, default 10
 
     Returns
     -------
@@ -123,11 +161,14 @@ def name_concepts(
         raise ValueError("dictionary: every atom is dead; there is nothing to name")
     W, b = dictionary.linear_encoder()
     orders = {int(j): np.argsort(-S[j], kind="stable") for j in atoms}
+    chosen = {j: vocabulary.names[orders[j][0]] for j in orders}
+    if llm is not None:
+        chosen = _llm_names(llm, vocabulary, orders, llm_phrases)
     # the atom closest to a name gets it plain; the others "name [atom j]"
     by_confidence = sorted(atoms.tolist(), key=lambda j: -S[j, orders[j][0]])
     names_of, used = {}, set()
     for j in by_confidence:
-        top = vocabulary.names[orders[j][0]]
+        top = chosen[j]
         names_of[j] = top if top not in used else f"{top} [atom {j}]"
         used.add(names_of[j])
     names, provenance = [], []
@@ -140,7 +181,8 @@ def name_concepts(
                 "kind": "discovered",
                 "method": dictionary.method,
                 "atom": j,
-                "name": vocabulary.names[order[0]],
+                "name": chosen[j],
+                "named_by": "vocabulary" if llm is None else f"llm:{llm.model}",
                 "name_confidence": round(float(S[j, order[0]]), 6),
                 "name_margin": round(float(S[j, order[0]]) - second, 6),
                 "alternatives": [vocabulary.names[i] for i in order[1 : 1 + n_alternatives]],
@@ -153,3 +195,24 @@ def name_concepts(
         intercepts=b[atoms].astype(np.float32),
         provenance=provenance,
     )
+
+
+def _llm_names(llm: Any, vocabulary: ConceptBank, orders: dict, n_phrases: int) -> dict:
+    """One LLM request per atom (cached, concurrent), answers parsed to short names."""
+    if not callable(getattr(llm, "complete_many", None)):
+        raise TypeError(f"llm: expected a ChatClient, got {type(llm).__name__}")
+    if isinstance(n_phrases, bool) or not isinstance(n_phrases, numbers.Integral) or n_phrases < 1:
+        raise ValueError(f"llm_phrases: expected an int >= 1, got {n_phrases!r}")
+    atoms = list(orders)
+    requests = []
+    for j in atoms:
+        phrases = ", ".join(f'"{vocabulary.names[i]}"' for i in orders[j][:n_phrases])
+        requests.append([{"role": "user", "content": LLM_NAMING_PROMPT.format(phrases=phrases)}])
+    answers = llm.complete_many(
+        requests,
+        progress=False,
+        desc="naming atoms",
+        parse=parse_concept_name,
+        labels=[f"atom {j}" for j in atoms],
+    )
+    return {j: a.parsed for j, a in zip(atoms, answers, strict=True)}
