@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--recovery-only", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["topk_sae", "batchtopk_sae", "nmf"])
@@ -119,7 +121,8 @@ def world(args) -> None:
     print("\n1. Recovery (fraction of concepts with best-atom AUROC >= 0.8; mean best AUROC)")
     print(
         f"{'method':<15}{'atoms':>6}{'codes':>8}{'pre-act':>9}{'mean AUC':>10}{'dead':>6}"
-        f"{'dup':>5}{'stability':>11}{'fit s':>8}{'naming':>8}{'species':>9}"
+        f"{'dup':>5}{'stability':>11}{'fit s':>8}{'naming':>8}{'species':>9}{'decoder':>9}"
+        f"{'pre, 3 seeds':>14}"
     )
     n_pca = min(X.shape[1], max(args.sizes))
     pca = PCA(n_pca, random_state=0).fit(X)
@@ -144,6 +147,7 @@ def world(args) -> None:
                     k=min(args.k, m),
                     epochs=args.epochs if method != "nmf" else 400,
                     learning_rate=args.learning_rate,
+                    batch_size=args.batch_size,
                     backbone_id=data.backbone.id,
                     random_state=seed,
                 )
@@ -154,6 +158,8 @@ def world(args) -> None:
         f_codes, _, _, _ = recovery(r.codes, L)
         f_pre, mean_pre, atom_of, best = recovery(X @ W.T + b, L)
         species = recovery(X @ W.T + b, Y)[0]
+        f_dec = np.mean([recovery(X @ run.dictionary.T, L)[0] for run in runs])
+        f_pre_seeds = np.mean([recovery(X @ v.T + c, L)[0] for v, c in map(_enc, runs)])
         pairs = list(itertools.combinations(runs, 2))
         stab = np.mean([dictionary_stability(a, b_) for a, b_ in pairs]) if pairs else np.nan
         bank = name_concepts(r, vocab, drop_dead=False)
@@ -165,13 +171,18 @@ def world(args) -> None:
         print(
             f"{method:<15}{m:>6}{f_codes:>8.3f}{f_pre:>9.3f}{mean_pre:>10.3f}{r.n_dead:>6}"
             f"{r.n_duplicate:>5}{stab:>11.3f}{np.mean(fits):>8.1f}{naming:>8.3f}{species:>9.3f}"
+            f"{f_dec:>9.3f}{f_pre_seeds:>14.3f}"
         )
     print(
         f"naming: share of recovered concepts (pre-activation AUROC >= 0.8) whose atom's top "
         f"name is the concept; chance {1 / len(vocab):.4f} (1/{len(vocab)}); species: "
-        "fraction of the 24 species whose best atom (pre-activation) has AUROC >= 0.8"
+        "fraction of the 24 species whose best atom (pre-activation) has AUROC >= 0.8; "
+        "decoder: recovery with atoms scored by X @ atom (mean over seeds); pre, 3 seeds: "
+        "the pre-activation recovery averaged over the seeds"
     )
 
+    if args.recovery_only:
+        return
     print("\n3. DN-CBM beside the other CBMs (accuracy; chance 0.042)")
     banks = build_banks(data, kinds=("text",), seed=0)
     for res in fit_models(data, banks, ["PCBM"], {"PCBM": ("text",)}, 0):
@@ -211,6 +222,10 @@ def world(args) -> None:
         true = [names[j] for j in np.flatnonzero(data.worlds["test"].concept_labels[i])]
         top = ", ".join(f"{n} {w:.2f}" for n, w in dec.top(i, 6))
         print(f"image {i} (cosine {dec.cosine[i]:.2f}): {top}\n   true: {', '.join(true)}")
+
+
+def _enc(run):
+    return run.linear_encoder()
 
 
 def plain_loop(X, m, k, epochs, batch_size, lr, seed):
