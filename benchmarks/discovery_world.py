@@ -215,9 +215,9 @@ def world(args) -> None:
     mean = X.mean(0)
     print(f"{'l1':>8}{'concepts/image':>16}{'cosine':>9}{'iters':>7}")
     for l1 in (0.03, 0.06, 0.1, 0.15, 0.25, 0.4):
-        dec = decompose(Xt[:500], vocab, l1=l1, image_mean=mean)
+        dec = decompose(Xt[:500], vocab, l1=l1, image_mean=mean, solver="admm")
         print(f"{l1:>8}{dec.l0.mean():>16.1f}{dec.cosine.mean():>9.3f}{dec.n_iter:>7}")
-    dec = decompose(Xt[:3], vocab, l1=0.1, image_mean=mean)
+    dec = decompose(Xt[:3], vocab, l1=0.1, image_mean=mean, solver="admm")
     for i in range(3):
         true = [names[j] for j in np.flatnonzero(data.worlds["test"].concept_labels[i])]
         top = ", ".join(f"{n} {w:.2f}" for n, w in dec.top(i, 6))
