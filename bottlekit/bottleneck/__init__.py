@@ -9,6 +9,7 @@ concept activations, ``explain`` per-image contributions, ``prune``/``intervene`
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck.baselines import MLPClassifierBaseline, MLPRegressorBaseline
 from bottlekit.bottleneck.csib import CSIBRegressor
+from bottlekit.bottleneck.discovered import DiscoveredCBM
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.bottleneck.image_classifier import BottleneckClassifier
 from bottlekit.bottleneck.knowledge import KnowledgeCBM
@@ -22,6 +23,7 @@ __all__ = [
     "BottleneckClassifier",
     "CSIBRegressor",
     "ConceptExplanation",
+    "DiscoveredCBM",
     "KnowledgeCBM",
     "LaBo",
     "LabelFreeCBM",

@@ -24,6 +24,17 @@ Builders
 Every builder takes the backbone first (None where it is optional). ``ConceptBank.project``
 is the one concept-activation rule (module projection), for numpy arrays and torch
 tensors; an unknown concept name raises :class:`UnknownConceptError`.
+
+Discovery (module discovery: concepts found in the embeddings, named afterwards):
+
+``discover``
+    TopK / BatchTopK sparse autoencoders, NMF, giving a ConceptDictionary
+``name_concepts``
+    atoms named by their nearest vocabulary text, giving a ConceptBank ("discovered")
+``decompose``
+    SpLiCE sparse non-negative decomposition on a text vocabulary
+``dictionary_stability``
+    Hungarian-matched mean cosine of two dictionaries
 """
 
 from __future__ import annotations
@@ -31,6 +42,14 @@ from __future__ import annotations
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.discovery import (
+    ConceptDictionary,
+    SparseDecomposition,
+    decompose,
+    dictionary_stability,
+    discover,
+    name_concepts,
+)
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.filters import FilterReport, Removal, filter_concepts
 from bottlekit.concepts.from_examples import (
@@ -58,6 +77,7 @@ __all__ = [
     "ChatClient",
     "ConceptBank",
     "ConceptCandidates",
+    "ConceptDictionary",
     "Document",
     "FilterReport",
     "HybridRetriever",
@@ -66,10 +86,14 @@ __all__ = [
     "Passage",
     "RandomConcepts",
     "Removal",
+    "SparseDecomposition",
     "UnknownConceptError",
     "chance_level_concepts",
     "chunk_documents",
     "class_concept_association_scores",
+    "decompose",
+    "dictionary_stability",
+    "discover",
     "filter_concepts",
     "from_examples",
     "from_text",
@@ -77,6 +101,7 @@ __all__ = [
     "greedy_maximize",
     "load_corpus",
     "mutual_information_scores",
+    "name_concepts",
     "parse_concept_list",
     "random_bank",
     "retrieve",

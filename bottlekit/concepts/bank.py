@@ -19,7 +19,7 @@ _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
-KINDS = ("text", "cav")
+KINDS = ("text", "cav", "discovered")
 #: The kinds projected by cosine similarity (the others by the signed hyperplane distance).
 COSINE_KINDS = ("text",)
 
@@ -52,7 +52,9 @@ class ConceptBank:
         Bias :math:`b_j` of each concept (non-zero for CAVs, zero for text concepts).
     provenance : list of dict, optional
         One JSON-serialisable dict per concept saying how it was made. The key ``"kind"``
-        is ``"text"`` (CLIP text embedding) or ``"cav"`` (concept activation vector); it
+        is ``"text"`` (CLIP text embedding), ``"cav"`` (concept activation vector) or
+        ``"discovered"`` (a dictionary atom named afterwards, see
+        :func:`~bottlekit.concepts.discovery.name_concepts`; projected like a CAV); it
         decides the projection (see :meth:`project`). Defaults to ``{"kind": "text"}``.
     class_prior : array of shape (n_classes, k), optional
         Class–concept association, e.g. 1 where an LLM proposed the concept for the class.

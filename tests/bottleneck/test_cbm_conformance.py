@@ -1,4 +1,4 @@
-"""scikit-learn's estimator checks for the four concept-bottleneck models.
+"""scikit-learn's estimator checks for the five concept-bottleneck models.
 
 Each model is built on ``RandomConcepts``, which sizes a random bank to whatever width of
 data a check feeds, with a small training budget so the checks run in seconds. No check is
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bottlekit.bottleneck import KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
+from bottlekit.bottleneck import DiscoveredCBM, KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
 from bottlekit.concepts import RandomConcepts
 
 # LF-CBM's interpretability cut-off would drop random concepts, whose activations on the
@@ -42,6 +42,9 @@ ESTIMATORS = [
         RandomConcepts(8, random_state=0), max_epochs=5, learning_rate=0.3, random_state=0
     ),
     LabelFreeCBM(RandomConcepts(8, random_state=0), **LF_BUDGET, random_state=0),
+    DiscoveredCBM(
+        RandomConcepts(8, random_state=0), n_concepts=8, epochs=5, lam=1e-4, random_state=0
+    ),
 ]
 
 

@@ -1,0 +1,52 @@
+"""Argument checks shared by the discovery functions."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_embeddings", "check_int", "seed_of"]
+
+
+def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndarray:
+    """``X`` as a finite float32 array of shape (n, d); ``ValueError`` naming ``arg`` if not."""
+    try:
+        X = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{arg}: expected a numeric array of shape (n, d) ({exc})") from None
+    if X.ndim != 2:
+        raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}")
+    if X.shape[0] < min_samples or X.shape[1] < 1:
+        raise ValueError(
+            f"{arg}: expected at least {min_samples} sample(s) and 1 feature, got shape {X.shape}"
+        )
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{arg} contains NaN or inf in {int(bad.sum())} row(s) (first: row "
+            f"{int(np.flatnonzero(bad)[0])}); expected finite embeddings"
+        )
+    return np.ascontiguousarray(X)
+
+
+def check_int(value: Any, arg: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; ``ValueError`` naming ``arg`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{arg}: expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" and <= {high}"
+        raise ValueError(f"{arg}: expected an integer >= {low}{upper}, got {value}")
+    return int(value)
+
+
+def seed_of(random_state: Any) -> int:
+    """An integer seed from ``random_state`` (None: a fresh random seed)."""
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise ValueError(f"random_state: expected None, an int or a RandomState, got {random_state!r}")

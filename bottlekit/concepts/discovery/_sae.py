@@ -1,0 +1,245 @@
+r"""Training of the TopK and BatchTopK sparse autoencoders (shared by both methods).
+
+The model and the recipe follow the reference code of Gao et al. 2024 (OpenAI
+``sparse_autoencoder``): a learned pre-bias :math:`b_{pre}` subtracted before the encoder
+and added after the decoder, the encoder initialised to the transpose of the decoder,
+decoder atoms kept at unit norm (the gradient component parallel to each atom removed
+before the step, the atoms renormalised after it), the normalised MSE as the loss, and
+the auxiliary loss AuxK: the residual :math:`x - \hat x` is reconstructed by the
+``k_aux`` largest pre-activations of the *dead* atoms (no activation in the last
+``dead_after`` samples), weighted 1/32, which gives the dead atoms a gradient until they
+revive. BatchTopK (Bussmann et al. 2024) keeps the ``k * batch`` largest activations of a
+whole batch instead of ``k`` per sample and, at inference, every activation above a
+threshold estimated during training (a running mean of the smallest kept activation).
+
+Inputs are centred on their mean (the initial :math:`b_{pre}`; the reference uses the
+geometric median) and scaled to unit mean squared norm. Each epoch visits the samples in
+an order drawn from ``seed + epoch``, so training is deterministic, and a checkpoint
+written after an epoch (model, Adam moments, dead-atom counters, loss history) resumes to
+exactly the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.atomic import atomic_write_bytes
+from bottlekit.concepts.discovery.result import ConceptDictionary
+
+__all__ = ["train_sae"]
+
+_CKPT_FORMAT = "bottlekit.SAECheckpoint"
+_PARAMS = ("W_enc", "b_enc", "W_dec", "pre_bias")
+AUXK_COEF = 1.0 / 32.0
+
+
+def _fingerprint(X: np.ndarray) -> str:
+    return hashlib.blake2b(X.tobytes(), digest_size=16).hexdigest()
+
+
+def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    W_dec = torch.randn(m, d, generator=gen)
+    W_dec /= W_dec.norm(dim=1, keepdim=True)
+    params = {
+        "W_enc": W_dec.clone(),
+        "b_enc": torch.zeros(m),
+        "W_dec": W_dec,
+        "pre_bias": torch.as_tensor(pre_bias, dtype=torch.float32),
+    }
+    return {k: torch.nn.Parameter(v.to(device)) for k, v in params.items()}
+
+
+def _activate(torch, pre, k: int, batch_topk: bool):
+    """TopK per sample, or BatchTopK over the batch; returns (codes, smallest kept value)."""
+    pre = torch.relu(pre)
+    if batch_topk:
+        flat = pre.flatten()
+        kk = min(k * pre.shape[0], flat.numel())
+        vals, idx = flat.topk(kk, sorted=False)
+        z = torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
+        pos = vals[vals > 0]
+        return z, (pos.min() if pos.numel() else None)
+    vals, idx = pre.topk(min(k, pre.shape[1]), dim=1, sorted=False)
+    return torch.zeros_like(pre).scatter(1, idx, vals), None
+
+
+def _save_checkpoint(path, P, opt, since, threshold, epoch, history, config) -> None:
+    from safetensors.numpy import save
+
+    tensors = {f"param/{k}": v.detach().cpu().numpy() for k, v in P.items()}
+    steps = {}
+    for name, p in P.items():
+        st = opt.state.get(p, {})
+        if st:
+            tensors[f"adam/{name}/exp_avg"] = st["exp_avg"].cpu().numpy()
+            tensors[f"adam/{name}/exp_avg_sq"] = st["exp_avg_sq"].cpu().numpy()
+            steps[name] = float(st["step"])
+    tensors["since"] = since.cpu().numpy()
+    meta = {
+        "format": _CKPT_FORMAT,
+        "epoch": epoch,
+        "history": history,
+        "threshold": threshold,
+        "adam_steps": steps,
+        "config": config,
+    }
+    atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+
+
+def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, int, list]:
+    from bottlekit.safetensors_file import read_safetensors
+
+    contents = read_safetensors(path, "SAE checkpoint")
+    meta = contents.meta
+    if meta.get("format") != _CKPT_FORMAT:
+        raise ValueError(
+            f"checkpoint: {str(path)!r} is not a bottlekit SAE checkpoint (format "
+            f"{meta.get('format')!r}); delete it or pass another path"
+        )
+    if meta.get("config") != config:
+        diff = sorted(
+            k
+            for k in set(config) | set(meta.get("config") or {})
+            if config.get(k) != (meta.get("config") or {}).get(k)
+        )
+        raise ValueError(
+            f"checkpoint: {str(path)!r} was written by a different run (differs in {diff}); "
+            "resume with the same data and arguments, or pass another path"
+        )
+    with torch.no_grad():
+        for name, p in P.items():
+            p.copy_(torch.as_tensor(contents[f"param/{name}"]))
+    state = opt.state_dict()
+    for i, name in enumerate(_PARAMS):
+        if name in meta["adam_steps"]:
+            dev = P[name].device
+            state["state"][i] = {
+                "step": torch.tensor(meta["adam_steps"][name]),
+                "exp_avg": torch.as_tensor(contents[f"adam/{name}/exp_avg"]).to(dev),
+                "exp_avg_sq": torch.as_tensor(contents[f"adam/{name}/exp_avg_sq"]).to(dev),
+            }
+    opt.load_state_dict(state)
+    since = torch.as_tensor(contents["since"])
+    return since, meta.get("threshold"), int(meta["epoch"]), list(meta["history"])
+
+
+def train_sae(
+    X: np.ndarray,
+    *,
+    n_concepts: int,
+    k: int,
+    batch_topk: bool,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    device: Any,
+    progress: bool,
+    checkpoint: str | os.PathLike | None,
+    checkpoint_every: int,
+    dead_after: int | None,
+) -> dict:
+    """Train one SAE on float32 embeddings ``X`` (n, d); returns ConceptDictionary fields."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from bottlekit.devices import resolve_device
+
+    device = resolve_device(device)
+    n, d = X.shape
+    m = n_concepts
+    mu = X.mean(0, dtype=np.float64)
+    scale = float(np.sqrt(((X - mu) ** 2).sum(1).mean()))
+    scale = scale if scale > 0 else 1.0
+    Xs = torch.as_tensor(X / np.float32(scale)).to(device)
+    dead_after = n if dead_after is None else int(dead_after)
+    config = {
+        "method": "batchtopk_sae" if batch_topk else "topk_sae",
+        "n": n,
+        "d": d,
+        "n_concepts": m,
+        "k": k,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "dead_after": dead_after,
+        "data": _fingerprint(X),
+    }
+
+    P = _build(torch, d, m, seed, (mu / scale).astype(np.float32), device)
+    opt = torch.optim.Adam(P.values(), lr=learning_rate, eps=6.25e-10)
+    since = torch.zeros(m, dtype=torch.int64)
+    threshold: float | None = None
+    start, history = 0, []
+    if checkpoint is not None and Path(checkpoint).exists():
+        since, threshold, start, history = _load_checkpoint(torch, checkpoint, P, opt, config)
+    since = since.to(device)
+    k_aux = max(1, d // 2)
+
+    bar = tqdm(range(start, epochs), desc=config["method"], disable=not progress)
+    for epoch in bar:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch + 1))
+        total, seen = 0.0, 0
+        for idx in order.split(batch_size):
+            x = Xs[idx.to(device)]
+            pre = (x - P["pre_bias"]) @ P["W_enc"].T + P["b_enc"]
+            z, smallest = _activate(torch, pre, k, batch_topk)
+            x_hat = z @ P["W_dec"] + P["pre_bias"]
+            loss = ((x_hat - x) ** 2).sum(1).mean()  # the data's mean squared norm is 1
+            with torch.no_grad():
+                since += len(x)
+                since[(z > 0).any(0)] = 0
+                dead = since >= dead_after
+            if bool(dead.any()):
+                pre_dead = torch.where(dead, pre, torch.full_like(pre, -math.inf))
+                vals, ids = pre_dead.topk(min(k_aux, int(dead.sum())), dim=1, sorted=False)
+                z_aux = torch.zeros_like(pre).scatter(1, ids, torch.relu(vals))
+                e = (x - x_hat).detach()
+                aux = ((z_aux @ P["W_dec"] - e) ** 2).sum(1).mean()
+                loss = loss + AUXK_COEF * torch.nan_to_num(
+                    aux / (e**2).sum(1).mean().clamp_min(1e-12)
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                W, g = P["W_dec"], P["W_dec"].grad
+                g -= (g * W).sum(1, keepdim=True) * W
+            opt.step()
+            with torch.no_grad():
+                P["W_dec"] /= P["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-12)
+                if smallest is not None:
+                    s = float(smallest)
+                    threshold = s if threshold is None else 0.99 * threshold + 0.01 * s
+            total += float(loss.detach()) * len(x)
+            seen += len(x)
+        history.append(total / seen)
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+        done = epoch + 1
+        if checkpoint is not None and (done % checkpoint_every == 0 or done == epochs):
+            _save_checkpoint(checkpoint, P, opt, since, threshold, done, history, config)
+
+    out = {k_: v.detach().cpu().numpy().astype(np.float32) for k_, v in P.items()}
+    return {
+        "dictionary": out["W_dec"],
+        "encoder_weight": out["W_enc"],
+        "encoder_bias": out["b_enc"],
+        "pre_bias": out["pre_bias"],
+        "input_scale": scale,
+        "k": k,
+        "threshold": (threshold if threshold is not None else 0.0) if batch_topk else None,
+        "history": history,
+    }
+
+
+def codes_of(result: ConceptDictionary, X: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Codes of ``X`` in chunks (bounded memory)."""
+    return np.vstack([result.encode(X[i : i + chunk]) for i in range(0, len(X), chunk)])

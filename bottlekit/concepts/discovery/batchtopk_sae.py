@@ -1,0 +1,19 @@
+"""BatchTopK sparse autoencoder (Bussmann, Leask, Nanda 2024).
+
+``k * batch_size`` active atoms per batch (so ``k`` on average per embedding, more on
+rich images, fewer on plain ones); at inference every activation above the threshold
+learned during training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bottlekit.concepts.discovery._sae import train_sae
+
+__all__ = ["fit_batchtopk_sae"]
+
+
+def fit_batchtopk_sae(X: np.ndarray, **options) -> dict:
+    """Train a BatchTopK SAE on ``X``; ``options`` as :func:`~._sae.train_sae`."""
+    return train_sae(X, batch_topk=True, **options)

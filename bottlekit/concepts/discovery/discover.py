@@ -1,0 +1,156 @@
+"""``discover``: learn a dictionary of concept directions from embeddings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
+from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
+
+__all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
+
+#: ``n_concepts`` may be at most this many times the number of embeddings (an atom needs
+#: embeddings to be learned from; beyond that, most atoms are dead by construction).
+MAX_ATOMS_PER_SAMPLE = 1
+
+
+def _default_k(n_concepts: int) -> int:
+    return int(min(32, max(1, n_concepts // 8)))
+
+
+def discover(
+    X: Any,
+    n_concepts: int = 64,
+    method: str = "topk_sae",
+    *,
+    k: int | None = None,
+    epochs: int = 200,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    dead_after: int | None = None,
+    backbone_id: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    device: Any = "cpu",
+    progress: bool = False,
+    random_state: Any = None,
+) -> ConceptDictionary:
+    r"""Learn ``n_concepts`` concept directions from embeddings ``X``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Image embeddings (e.g. from :func:`bottlekit.embed`); finite.
+    n_concepts : int, default 64
+        Atoms of the dictionary, at most ``n`` (and, for ``"nmf"``, at most ``2d``).
+    method : {"topk_sae", "batchtopk_sae", "nmf"}, default "topk_sae"
+        TopK sparse autoencoder (Gao et al. 2024), BatchTopK (Bussmann et al. 2024) or
+        non-negative matrix factorisation of the split embedding (CRAFT).
+    k : int, optional
+        Active atoms per embedding (BatchTopK: on average); default
+        ``min(32, max(1, n_concepts // 8))``. Ignored by NMF.
+    epochs : int, default 200
+        Passes over ``X`` (NMF: iterations at most).
+    batch_size : int, default 256
+    learning_rate : float, default 1e-3
+        Adam's step size.
+    dead_after : int, optional
+        An atom that has not fired on this many consecutive samples is dead and gets the
+        AuxK gradient; default ``n`` (one epoch).
+    backbone_id : str, optional
+        Backbone that produced ``X``; :func:`name_concepts` refuses a vocabulary of
+        another one.
+    checkpoint : path-like, optional
+        SAE checkpoint file, written atomically every ``checkpoint_every`` epochs and at the
+        end; if it exists, training resumes from it (same data and arguments required).
+    checkpoint_every : int, default 10
+    device : str or torch.device, default "cpu"
+        Where the SAE trains (``None``: CUDA when available).
+    progress : bool, default False
+        A progress bar over epochs.
+    random_state : int, RandomState or None
+        Seeds the initialisation and the batch order; the result is deterministic given
+        it (on one device).
+
+    Returns
+    -------
+    ConceptDictionary
+        Atoms, encoder, training codes, ``n_dead`` and ``n_duplicate``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> atoms = np.linalg.qr(rng.normal(size=(16, 4)))[0].T   # 4 orthonormal directions
+    >>> X = (rng.random((500, 4)) < 0.3) * rng.uniform(1, 2, (500, 4)) @ atoms
+    >>> d = discover(X, n_concepts=8, k=2, epochs=30, learning_rate=1e-2, random_state=0)
+    >>> d.dictionary.shape, d.codes.shape
+    ((8, 16), (500, 8))
+    >>> bool(np.abs(d.dictionary @ atoms.T).max(axis=0).min() > 0.9)   # every atom found
+    True
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    X = check_embeddings(X)
+    n, d = X.shape
+    high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
+    try:
+        n_concepts = check_int(n_concepts, "n_concepts", 1, high)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (with {n} embeddings of dimension {d}, {method} can learn at most {high} "
+            "atoms; embed more images or ask for fewer concepts)"
+        ) from None
+    k = _default_k(n_concepts) if k is None else check_int(k, "k", 1, n_concepts)
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
+    if dead_after is not None:
+        dead_after = check_int(dead_after, "dead_after", 1)
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+    if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
+        raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
+    if checkpoint is not None and method == "nmf":
+        raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
+    seed = seed_of(random_state)
+    params = {
+        "n_concepts": n_concepts,
+        "method": method,
+        "k": k,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": float(learning_rate),
+        "dead_after": dead_after,
+        "seed": seed,
+    }
+    if method == "nmf":
+        from bottlekit.concepts.discovery.nmf import fit_nmf
+
+        fields = fit_nmf(X, n_concepts=n_concepts, seed=seed, epochs=epochs)
+        return ConceptDictionary(method=method, backbone_id=backbone_id, params=params, **fields)
+
+    if method == "topk_sae":
+        from bottlekit.concepts.discovery.topk_sae import fit_topk_sae as fit
+    else:
+        from bottlekit.concepts.discovery.batchtopk_sae import fit_batchtopk_sae as fit
+    fields = fit(
+        X,
+        n_concepts=n_concepts,
+        k=k,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=float(learning_rate),
+        seed=seed,
+        device=device,
+        progress=progress,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        dead_after=dead_after,
+    )
+    result = ConceptDictionary(method=method, backbone_id=backbone_id, params=params, **fields)
+    from bottlekit.concepts.discovery._sae import codes_of
+
+    result.codes = codes_of(result, X)
+    return result

@@ -1,0 +1,71 @@
+r"""Non-negative matrix factorisation of embeddings (CRAFT, Fel et al. 2023).
+
+CRAFT factorises non-negative (post-ReLU) activations. CLIP embeddings are signed, so the
+centred, scaled embedding is split into its positive and negative parts,
+:math:`x^+ = [\max(\tilde x, 0), \max(-\tilde x, 0)] \in \mathbb{R}^{2d}_{\ge 0}`, and
+factorised :math:`X^+ \approx U H` with scikit-learn's coordinate-descent NMF. An atom's
+direction in the embedding space is :math:`h_{:d} - h_{d:}` (normalised); its codes are the
+columns of :math:`U`, and new embeddings are encoded with :math:`H` fixed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = ["fit_nmf", "nmf_encode"]
+
+
+def _split(X: np.ndarray, mu: np.ndarray, scale: float) -> np.ndarray:
+    Z = X.astype(np.float64) / scale - mu
+    return np.hstack([np.maximum(Z, 0), np.maximum(-Z, 0)])
+
+
+def fit_nmf(X: np.ndarray, *, n_concepts: int, seed: int, epochs: int, **_: object) -> dict:
+    """Factorise ``X`` (n, d); ``epochs`` is the NMF's ``max_iter``."""
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    mu64 = X.mean(0, dtype=np.float64)
+    scale = float(np.sqrt(((X - mu64) ** 2).sum(1).mean())) or 1.0
+    mu = mu64 / scale
+    model = NMF(n_concepts, init="nndsvda", solver="cd", max_iter=epochs, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        U = model.fit_transform(_split(X, mu, scale))
+    H = model.components_
+    d = X.shape[1]
+    direction = H[:, :d] - H[:, d:]
+    norms = np.linalg.norm(direction, axis=1, keepdims=True)
+    direction = direction / np.where(norms == 0, 1.0, norms)
+    return {
+        "dictionary": direction.astype(np.float32),
+        "encoder_weight": direction.astype(np.float32),
+        "encoder_bias": np.zeros(n_concepts, dtype=np.float32),
+        "pre_bias": mu.astype(np.float32),
+        "input_scale": scale,
+        "components": H.astype(np.float32),
+        "history": [float(model.reconstruction_err_)],
+        "codes": U.astype(np.float32),
+    }
+
+
+def nmf_encode(result, X: np.ndarray) -> np.ndarray:
+    """Codes of ``X`` on the fixed NMF factors of ``result``."""
+    from sklearn.decomposition import non_negative_factorization
+    from sklearn.exceptions import ConvergenceWarning
+
+    H = result.components.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        U, _, _ = non_negative_factorization(
+            _split(X, result.pre_bias.astype(np.float64), result.input_scale),
+            H=H,
+            n_components=H.shape[0],
+            init="custom",
+            update_H=False,
+            solver="cd",
+            max_iter=500,
+        )
+    return U.astype(np.float32)

@@ -1,0 +1,264 @@
+"""``ConceptDictionary``: what :func:`~bottlekit.concepts.discovery.discover` learns."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.atomic import atomic_write_bytes
+from bottlekit.concepts.discovery._checks import check_embeddings
+
+__all__ = ["METHODS", "ConceptDictionary", "duplicate_atoms"]
+
+METHODS = ("topk_sae", "batchtopk_sae", "nmf")
+_FORMAT = "bottlekit.ConceptDictionary"
+_FORMAT_VERSION = 1
+_ARRAYS = ("dictionary", "encoder_weight", "encoder_bias", "pre_bias")
+
+
+def duplicate_atoms(dictionary: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+    """Mask of atoms whose cosine with an earlier atom exceeds ``threshold``.
+
+    Parameters
+    ----------
+    dictionary : array of shape (m, d)
+    threshold : float, default 0.9
+
+    Returns
+    -------
+    ndarray of bool, shape (m,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> duplicate_atoms(np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]])).tolist()
+    [False, True, False]
+    """
+    D = np.asarray(dictionary, dtype=np.float64)
+    D = D / np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
+    S = np.triu(D @ D.T, k=1)
+    return (S > threshold).any(axis=0)
+
+
+@dataclass
+class ConceptDictionary:
+    r"""A dictionary of concept directions learned from embeddings, and the codes.
+
+    The embedding :math:`x` is scaled and centred, :math:`\tilde x = x/s - b_{pre}`, encoded
+    to non-negative sparse codes :math:`z` (TopK, BatchTopK threshold or non-negative least
+    squares for NMF) and reconstructed as :math:`s\,(z D + b_{pre})`.
+
+    Attributes
+    ----------
+    method : str
+        ``"topk_sae"``, ``"batchtopk_sae"`` or ``"nmf"``.
+    dictionary : ndarray of shape (m, d)
+        Unit-norm atoms (the decoder rows), in the embedding space.
+    encoder_weight : ndarray of shape (m, d), encoder_bias : ndarray of shape (m,)
+        The encoder of the SAEs (for NMF: the atoms and zero biases).
+    pre_bias : ndarray of shape (d,)
+        :math:`b_{pre}`, in scaled units.
+    input_scale : float
+        :math:`s`.
+    k : int or None
+        Active atoms per sample (SAEs).
+    threshold : float or None
+        BatchTopK's inference threshold.
+    codes : ndarray of shape (n, m) or None
+        Codes of the training embeddings.
+    components : ndarray of shape (m, 2d) or None
+        NMF factors on the split (positive, negative) centred embeddings.
+    backbone_id : str or None
+        Backbone whose embeddings were decomposed (checked by
+        :func:`~bottlekit.concepts.discovery.name_concepts`).
+    history : list of float
+        Training loss per epoch (normalised MSE for SAEs; Frobenius error for NMF).
+    params : dict
+        The arguments of :func:`~bottlekit.concepts.discovery.discover`.
+    """
+
+    method: str
+    dictionary: np.ndarray
+    encoder_weight: np.ndarray
+    encoder_bias: np.ndarray
+    pre_bias: np.ndarray
+    input_scale: float
+    k: int | None = None
+    threshold: float | None = None
+    codes: np.ndarray | None = None
+    components: np.ndarray | None = None
+    backbone_id: str | None = None
+    history: list[float] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms ``m``."""
+        return int(self.dictionary.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension ``d``."""
+        return int(self.dictionary.shape[1])
+
+    @property
+    def dead(self) -> np.ndarray:
+        """Mask of atoms that are zero on every training embedding (all False without codes)."""
+        if self.codes is None:
+            return np.zeros(self.n_atoms, dtype=bool)
+        return ~(self.codes > 0).any(axis=0)
+
+    @property
+    def n_dead(self) -> int:
+        """Atoms that never fire on the training embeddings."""
+        return int(self.dead.sum())
+
+    @property
+    def n_duplicate(self) -> int:
+        """Live atoms with cosine > 0.9 to an earlier live atom (see :func:`duplicate_atoms`)."""
+        live = ~self.dead
+        return int(duplicate_atoms(self.dictionary[live]).sum()) if live.any() else 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ConceptDictionary(method={self.method!r}, n_atoms={self.n_atoms}, d={self.dim}, "
+            f"k={self.k}, n_dead={self.n_dead}, n_duplicate={self.n_duplicate}, "
+            f"backbone_id={self.backbone_id!r})"
+        )
+
+    # --------------------------------------------------------------- encoding
+    def linear_encoder(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""The encoder's affine part in the embedding space, :math:`(W, b)` with
+        :math:`W x + b` the pre-activations (float64).
+
+        For NMF, the projection of the centred embedding on each atom.
+        """
+        W = self.encoder_weight.astype(np.float64) / self.input_scale
+        b = self.encoder_bias.astype(np.float64) - self.encoder_weight @ self.pre_bias
+        return W, b.astype(np.float64)
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Sparse non-negative codes of embeddings ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+
+        Returns
+        -------
+        ndarray of shape (n, m), float32
+        """
+        X = check_embeddings(X)
+        if X.shape[1] != self.dim:
+            raise ValueError(f"X: expected {self.dim} features, got {X.shape[1]}")
+        if self.method == "nmf":
+            from bottlekit.concepts.discovery.nmf import nmf_encode
+
+            return nmf_encode(self, X)
+        W, b = self.linear_encoder()
+        pre = np.maximum(X @ W.T.astype(np.float32) + b.astype(np.float32), 0.0)
+        if self.method == "batchtopk_sae":
+            return np.where(pre > self.threshold, pre, 0.0).astype(np.float32)
+        keep = min(int(self.k), self.n_atoms)
+        cut = np.partition(pre, -keep, axis=1)[:, -keep][:, None]
+        # ties at the cut may keep a few extra zeros-or-equals; the values are identical
+        return np.where(pre >= cut, pre, 0.0).astype(np.float32)
+
+    def reconstruct(self, codes: np.ndarray) -> np.ndarray:
+        """Embeddings rebuilt from ``codes`` (n, m)."""
+        codes = np.asarray(codes, dtype=np.float64)
+        if codes.ndim != 2 or codes.shape[1] != self.n_atoms:
+            raise ValueError(f"codes: expected shape (n, {self.n_atoms}), got {codes.shape}")
+        if self.method == "nmf":
+            d = self.dim
+            P = codes @ self.components
+            return ((P[:, :d] - P[:, d:] + self.pre_bias) * self.input_scale).astype(np.float32)
+        return ((codes @ self.dictionary + self.pre_bias) * self.input_scale).astype(np.float32)
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, *, include_codes: bool = False) -> Path:
+        """Write the dictionary to one ``.safetensors`` file, atomically.
+
+        Parameters
+        ----------
+        path : path-like
+        include_codes : bool, default False
+            Also store the training codes (n x m floats).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from safetensors.numpy import save
+
+        tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
+        if self.components is not None:
+            tensors["components"] = np.ascontiguousarray(self.components)
+        if include_codes and self.codes is not None:
+            tensors["codes"] = np.ascontiguousarray(self.codes)
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "method": self.method,
+            "input_scale": float(self.input_scale),
+            "k": self.k,
+            "threshold": self.threshold,
+            "backbone_id": self.backbone_id,
+            "history": [float(h) for h in self.history],
+            "params": self.params,
+        }
+        path = Path(path)
+        atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ConceptDictionary:
+        """Read a dictionary written by :meth:`save`; ``ValueError`` for any other file."""
+        from bottlekit.safetensors_file import read_safetensors
+
+        contents = read_safetensors(path, "concept dictionary")
+        meta, source = contents.meta, repr(contents.path)
+        if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{source} is not a bottlekit concept dictionary (format "
+                f"{meta.get('format')!r} v{meta.get('version')!r}; expected {_FORMAT!r} "
+                f"v{_FORMAT_VERSION})"
+            )
+        allowed = set(_ARRAYS) | {"components", "codes"}
+        missing, unknown = set(_ARRAYS) - set(contents), set(contents) - allowed
+        if missing or unknown:
+            raise ValueError(
+                f"{source}: a concept dictionary holds {sorted(allowed)}; missing "
+                f"{sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        if meta.get("method") not in METHODS:
+            raise ValueError(f"{source}: unknown method {meta.get('method')!r}")
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in contents.items()}
+        m, d = arrays["dictionary"].shape if arrays["dictionary"].ndim == 2 else (-1, -1)
+        shapes = {
+            "dictionary": (m, d),
+            "encoder_weight": (m, d),
+            "encoder_bias": (m,),
+            "pre_bias": (d,),
+        }
+        for key, shape in shapes.items():
+            if m < 1 or arrays[key].shape != shape:
+                raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
+            if not np.isfinite(arrays[key]).all():
+                raise ValueError(f"{source}: {key} contains NaN or inf")
+        return cls(
+            method=meta["method"],
+            input_scale=float(meta["input_scale"]),
+            k=meta.get("k"),
+            threshold=meta.get("threshold"),
+            backbone_id=meta.get("backbone_id"),
+            history=list(meta.get("history") or []),
+            params=dict(meta.get("params") or {}),
+            **arrays,
+        )

@@ -1,0 +1,269 @@
+"""Concept discovery (issue 19): dictionaries from embeddings, checked on planted ground truth.
+
+Synthetic data: embeddings are sparse non-negative mixtures of a few orthonormal planted
+atoms, so the dictionary a method should find is known exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from bottlekit.concepts import ConceptBank
+from bottlekit.concepts.discovery import (
+    ConceptDictionary,
+    _sae,
+    decompose,
+    dictionary_stability,
+    discover,
+    name_concepts,
+)
+
+N_TRUE, D = 8, 24
+
+
+@pytest.fixture(scope="module")
+def planted():
+    rng = np.random.default_rng(0)
+    atoms = np.linalg.qr(rng.normal(size=(D, N_TRUE)))[0].T  # (8, 24) orthonormal
+    codes = (rng.random((1500, N_TRUE)) < 0.2) * rng.uniform(1, 2, (1500, N_TRUE))
+    X = (codes @ atoms + 0.01 * rng.normal(size=(1500, D))).astype(np.float32)
+    return atoms, X
+
+
+def _fit(X, **kw):
+    args = dict(n_concepts=16, k=2, epochs=25, learning_rate=1e-2, random_state=0)
+    return discover(X, **(args | kw))
+
+
+@pytest.fixture(scope="module")
+def topk(planted):
+    return _fit(planted[1], backbone_id="toy")
+
+
+def best_cosine(dictionary, atoms):
+    return np.abs(dictionary.dictionary @ atoms.T).max(axis=0)
+
+
+# ----------------------------------------------------------------- recovery
+def test_topk_sae_recovers_every_planted_atom(planted, topk):
+    atoms, X = planted
+    assert best_cosine(topk, atoms).min() > 0.95
+    assert topk.codes.shape == (len(X), 16)
+    assert (topk.codes > 0).sum(1).max() <= 2  # TopK: at most k active atoms
+    assert topk.history[-1] < topk.history[0]
+
+
+@pytest.mark.parametrize(("method", "floor"), [("batchtopk_sae", 0.7), ("nmf", 0.55)])
+def test_other_methods_find_the_planted_directions(planted, method, floor):
+    atoms, X = planted
+    result = _fit(X, method=method, epochs=25 if method != "nmf" else 200)
+    assert best_cosine(result, atoms).min() > floor
+    assert result.codes.min() >= 0
+
+
+def test_dead_and_duplicate_counts(planted):
+    _, X = planted
+    result = _fit(X)
+    fired = (result.codes > 0).any(0)
+    assert result.n_dead == int((~fired).sum())
+    copy = ConceptDictionary(**{**vars(result), "dictionary": result.dictionary[[0, 0, 1]]})
+    copy.codes = np.ones((2, 3), dtype=np.float32)
+    assert copy.n_duplicate == 1
+
+
+def test_encode_reproduces_the_training_codes(planted, topk):
+    np.testing.assert_allclose(topk.encode(planted[1]), topk.codes, atol=1e-5)
+
+
+# -------------------------------------------------------- determinism, resume
+def test_same_random_state_same_dictionary(planted, topk):
+    again = _fit(planted[1], backbone_id="toy")
+    np.testing.assert_array_equal(again.dictionary, topk.dictionary)
+    np.testing.assert_array_equal(again.codes, topk.codes)
+    other = _fit(planted[1], random_state=1)
+    assert not np.array_equal(other.dictionary, topk.dictionary)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_from_checkpoint_gives_the_same_result(planted, tmp_path, monkeypatch):
+    _, X = planted
+    kw = dict(epochs=6, checkpoint_every=3, method="batchtopk_sae")
+    straight = _fit(X, **kw)
+    path = tmp_path / "sae.safetensors"
+    real = _sae._save_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(_sae, "_save_checkpoint", save_then_stop)
+    with pytest.raises(Interrupted):
+        _fit(X, checkpoint=path, **kw)  # stops after epoch 3
+    monkeypatch.setattr(_sae, "_save_checkpoint", real)
+    resumed = _fit(X, checkpoint=path, **kw)
+    assert len(resumed.history) == 6
+    np.testing.assert_array_equal(resumed.dictionary, straight.dictionary)
+    np.testing.assert_array_equal(resumed.codes, straight.codes)
+    assert resumed.threshold == straight.threshold
+    with pytest.raises(ValueError, match="different run"):
+        _fit(X, checkpoint=path, **(kw | {"learning_rate": 1e-3}))
+
+
+# ------------------------------------------------------------------ stability
+def test_stability_is_the_hungarian_matching_not_the_greedy_one():
+    a = np.eye(4)[:2]
+    b = np.array([[0.6, 0.5, np.sqrt(1 - 0.61), 0.0], [0.5, 0.05, 0.0, np.sqrt(1 - 0.2525)]])
+    # cosines [[0.6, 0.5], [0.5, 0.05]]: greedy pairs 0.6 + 0.05, the optimum 0.5 + 0.5
+    assert dictionary_stability(a, b) == pytest.approx(0.5)
+    assert dictionary_stability(a, a[::-1] * 3.0) == pytest.approx(1.0)
+
+
+def test_stability_across_seeds_on_planted_data(planted, topk):
+    atoms, _ = planted
+    assert dictionary_stability(atoms, topk) > 0.95  # every planted atom is matched
+
+
+# --------------------------------------------------------------------- naming
+@pytest.fixture(scope="module")
+def vocabulary(planted):
+    atoms, _ = planted
+    rng = np.random.default_rng(1)
+    distractors = rng.normal(size=(200, D))
+    names = [f"planted {i}" for i in range(N_TRUE)] + [f"distractor {i}" for i in range(200)]
+    return ConceptBank(names, np.vstack([atoms, distractors]), "toy")
+
+
+def test_naming_picks_the_planted_names(planted, topk, vocabulary):
+    atoms, X = planted
+    bank = name_concepts(topk, vocabulary)
+    assert len(bank) == 16 - topk.n_dead
+    for i in range(N_TRUE):
+        j = int(np.argmax(topk.dictionary @ atoms[i]))  # the atom that found planted i
+        k = [p["atom"] for p in bank.provenance].index(j)
+        assert bank.names[k] == f"planted {i}"
+        assert bank.provenance[k]["kind"] == "discovered"
+        assert bank.provenance[k]["name_confidence"] > 0.9
+    # the bank projects like the SAE encoder: pre-activation / encoder row norm
+    W, b = topk.linear_encoder()
+    live = [p["atom"] for p in bank.provenance]
+    expected = (X @ W[live].T + b[live]) / np.linalg.norm(W[live], axis=1)
+    np.testing.assert_allclose(bank.project(X), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_discovered_bank_round_trips_and_feeds_a_cbm(planted, topk, vocabulary, tmp_path):
+    from bottlekit.bottleneck import PosthocCBM
+
+    _, X = planted
+    bank = name_concepts(topk, vocabulary)
+    again = ConceptBank.load(bank.save(tmp_path / "bank.safetensors"))
+    assert again.provenance == bank.provenance
+    y = (topk.codes[:, 0] > 0).astype(int)
+    model = PosthocCBM(again, lam=1e-4, random_state=0).fit(X, y)
+    assert model.score(X, y) > 0.9
+
+
+# ------------------------------------------------------------------ bad input
+def test_vocabulary_of_another_backbone_is_refused(topk, vocabulary):
+    other = ConceptBank(vocabulary.names, vocabulary.vectors, "other-backbone")
+    with pytest.raises(ValueError, match=r"vocabulary.*'other-backbone'.*'toy'"):
+        name_concepts(topk, other)
+    with pytest.raises(ValueError, match="dimension 5"):
+        name_concepts(topk, ConceptBank(["a"], np.ones((1, 5)), "toy"))
+
+
+def test_too_many_concepts_is_refused(planted):
+    with pytest.raises(ValueError, match=r"n_concepts: .*<= 10, got 11"):
+        discover(planted[1][:10], n_concepts=11)
+    with pytest.raises(ValueError, match=r"n_concepts: .*<= 48"):  # NMF: at most 2d
+        discover(planted[1], n_concepts=49, method="nmf")
+    with pytest.raises(ValueError, match="method"):
+        discover(planted[1], method="pca")
+
+
+def test_nan_embeddings_are_refused(planted, vocabulary):
+    X = planted[1].copy()
+    X[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in 1 row.*row 3"):
+        discover(X)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        decompose(X, vocabulary)
+
+
+def test_a_file_that_is_not_a_dictionary_is_refused(topk, vocabulary, tmp_path):
+    loaded = ConceptDictionary.load(topk.save(tmp_path / "dict.safetensors"))
+    np.testing.assert_array_equal(loaded.encode(np.eye(D)), topk.encode(np.eye(D)))
+    with pytest.raises(ValueError, match="not a bottlekit concept dictionary"):
+        ConceptDictionary.load(vocabulary.save(tmp_path / "bank.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(ValueError):
+        ConceptDictionary.load(junk)
+    with pytest.raises(ValueError, match="not a bottlekit SAE checkpoint"):
+        _fit(np.eye(D, dtype=np.float32), n_concepts=4, checkpoint=tmp_path / "dict.safetensors")
+
+
+# --------------------------------------------------------------------- SpLiCE
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
+    from sklearn.linear_model import Lasso
+
+    X = planted[1][:5]
+    vocab = vocabulary.subset(list(range(40)))
+    l1 = 0.1
+    dec = decompose(X, vocab, l1=l1, tol=1e-9, max_iter=5000, solver="admm")
+    via_lasso = decompose(X, vocab, l1=l1, tol=1e-10, max_iter=100000, solver="lasso")
+    np.testing.assert_allclose(via_lasso.weights, dec.weights, atol=2e-4)
+    np.testing.assert_allclose(via_lasso.cosine, dec.cosine, atol=1e-4)
+    # the same problem by coordinate descent
+    T = vocab.vectors / np.linalg.norm(vocab.vectors, axis=1, keepdims=True)
+    C = T - T.mean(0)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Y = Xn - X.mean(0)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    for i in range(len(X)):
+        lasso = Lasso(alpha=l1 / D, positive=True, fit_intercept=False, tol=1e-10, max_iter=100000)
+        w = lasso.fit(C.T, Y[i]).coef_
+        np.testing.assert_allclose(dec.weights[i], w, atol=2e-4)
+    assert (dec.cosine > 0).all() and (dec.cosine <= 1 + 1e-6).all()
+
+
+def test_decompose_names_the_concepts_of_a_mixture():
+    rng = np.random.default_rng(0)
+    V = np.linalg.qr(rng.normal(size=(30, 12)))[0].T
+    vocab = ConceptBank([f"c{i}" for i in range(12)], V, "toy")
+    X = np.array([V[2] + V[7], V[4] + 0.5 * V[9]])
+    dec = decompose(X, vocab, l1=0.06, image_mean=np.zeros(30))
+    assert {n for n, _ in dec.top(0, 2)} == {"c2", "c7"}
+    assert [n for n, _ in dec.top(1, 2)] == ["c4", "c9"]
+    sparser = decompose(X, vocab, l1=1.5, image_mean=np.zeros(30))
+    assert sparser.l0.sum() < dec.l0.sum()
+
+
+def test_llm_names_the_atoms_from_their_nearest_phrases_and_caches(
+    topk, vocabulary, chat_server, tmp_path
+):
+    import re
+
+    from bottlekit.concepts import ChatClient
+
+    def responder(body):  # names the concept after the nearest phrase, in the LLM's style
+        first = re.findall(r'"([^"]+)"', body["messages"][0]["content"])[0]
+        return 200, f"{first.title()}."
+
+    server = chat_server(responder)
+    llm = ChatClient("test-model", base_url=server.url, api_key="x", cache_dir=tmp_path)
+    by_llm = name_concepts(topk, vocabulary, llm=llm)
+    plain = name_concepts(topk, vocabulary)
+    assert by_llm.names == plain.names
+    assert by_llm.provenance[0]["named_by"] == "llm:test-model"
+    n_requests = len(server.bodies)
+    assert n_requests == len(plain)
+    name_concepts(topk, vocabulary, llm=llm)  # every answer comes from the cache
+    assert len(server.bodies) == n_requests
