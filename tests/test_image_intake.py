@@ -46,7 +46,7 @@ def _entry_points(bk):
         "concept_activation_map": lambda x: concept_activation_map(bk, x, bank, [0]),
         "audit": lambda x: audit(classifier, {"images": x, "labels": [0, 1, 0, 1]}),
         "model_features": lambda x: model_features(classifier, x),
-        "from_examples": lambda x: from_examples(x, np.ones((4, 1)), ["a"], backbone=bk),
+        "from_examples": lambda x: from_examples(bk, x, np.ones((4, 1)), ["a"]),
         "world training": lambda x: images_to_tensor(x),
         "ConceptDataset": lambda x: ConceptDataset(x, labels=[0]),
     }
