@@ -1,12 +1,17 @@
 # One command to set up and run the demo, one to set up and run the tests.
 PYTHON ?= python3
 
-.PHONY: install demo test lint bench docs
+.PHONY: install install-demo demo test lint bench docs
 
+# everything: the test tools, the docs build, and every optional extra
 install:
 	$(PYTHON) -m pip install -e ".[dev]"
 
-demo: install
+# only what the demo needs: the package and the offline retrieval extra
+install-demo:
+	$(PYTHON) -m pip install -e ".[retrieval]"
+
+demo: install-demo
 	$(PYTHON) -m bottlekit demo
 
 test: install

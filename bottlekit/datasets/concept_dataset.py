@@ -119,6 +119,11 @@ class ConceptDataset:
         What a loader skipped or could not annotate, and how many (e.g. ``{"keypoints
         not visible": 41}``), so nothing is dropped silently.
 
+    Attributes
+    ----------
+    image_source : ImageSource
+        The images as an indexable source (see :func:`bottlekit.images.as_image_source`).
+
     Notes
     -----
     ``part_masks`` may be a lazy mask array instead of an ndarray: an object with
@@ -126,11 +131,6 @@ class ConceptDataset:
     by index array), ``__array__`` and optionally ``take(rows)`` (a lazy subset), so
     masks are computed for the rows used (see
     :class:`bottlekit.datasets.KeypointPartMasks`).
-
-    Attributes
-    ----------
-    image_source : ImageSource
-        The images as an indexable source (see :func:`bottlekit.images.as_image_source`).
 
     Examples
     --------

@@ -17,12 +17,16 @@ Metrics (numpy only, no pandas; each returns arrays and a small result object wi
 Faithfulness (:mod:`bottlekit.diagnostics.faithfulness`; a fitted CBM, embeddings and a
 :class:`~bottlekit.datasets.ConceptDataset`):
 
-concept_leakage            I(Ĉ; Y | C), label information beyond the true concepts
-concept_information        per concept, I(activation; concept label) and I(activation; Y)
-concept_completeness       Yeh et al. (2020) completeness, against random directions
-prune_to_nec, accuracy_at_nec
-                           heads with a controlled number of effective concepts (VLG-CBM)
-intervention_curves        accuracy vs concepts intervened: random, uncertainty, CooP
+``concept_leakage``
+    I(Ĉ; Y | C), label information beyond the true concepts
+``concept_information``
+    per concept, I(activation; concept label) and I(activation; Y)
+``concept_completeness``
+    Yeh et al. (2020) completeness, against random directions
+``prune_to_nec``, ``accuracy_at_nec``
+    heads with a controlled number of effective concepts (VLG-CBM)
+``intervention_curves``
+    accuracy vs concepts intervened: random, uncertainty, CooP
 
 Audits:
 

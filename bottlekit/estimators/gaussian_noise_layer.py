@@ -55,10 +55,28 @@ class GaussianNoise(nn.Module):
         self.relative = bool(relative)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` plus Gaussian noise of standard deviation ``std`` (times ``x`` if relative).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The layer's input.
+
+        Returns
+        -------
+        torch.Tensor
+            Of the same shape; ``x`` itself when ``std`` is 0.
+        """
         if self.std == 0:
             return x
         noise = torch.randn_like(x) * self.std
         return x + (noise * x if self.relative else noise)
 
     def extra_repr(self) -> str:
+        """The layer's settings, shown in the module's repr.
+
+        Returns
+        -------
+        str
+        """
         return f"std={self.std}, relative={self.relative}"

@@ -298,7 +298,7 @@ class CompressedMutualInformation(BaseEstimator):
     ----------
     mi_ : float
     X_codes_, Y_codes_ : ndarray
-        The compressed samples (Y_codes_ is Y itself when not compressed).
+        The compressed samples (``Y_codes_`` is Y itself when not compressed).
 
     Examples
     --------
