@@ -63,6 +63,7 @@ def _new_and_old(builder, new_args, old_args, old_kwargs, kwargs):
 
 
 def test_retrieve_both_orders(backbone):
+    pytest.importorskip("bm25s")  # the retrieval extra
     kw = dict(sentence_encoder=None, progress=False)
     bank = _new_and_old(
         retrieve, (backbone, ["cardinal", "blue jay"], CORPUS), (["cardinal", "blue jay"], CORPUS),

@@ -249,6 +249,7 @@ def test_decompose_names_the_concepts_of_a_mixture():
 def test_llm_names_the_atoms_from_their_nearest_phrases_and_caches(
     topk, vocabulary, chat_server, tmp_path
 ):
+    pytest.importorskip("openai")  # the llm extra
     import re
 
     from bottlekit.concepts import ChatClient
