@@ -285,7 +285,7 @@ def from_examples(
             f"skipped {len(skipped)} concept(s) with fewer than 4 positive or negative "
             f"examples: {msg}",
             ChanceLevelWarning,
-            stacklevel=2,
+            stacklevel=3,  # past the backbone_first wrapper
         )
     if chance:
         msg = ", ".join(f"{n!r} (held-out acc {a:.2f})" for n, a in chance)
@@ -294,7 +294,7 @@ def from_examples(
             f"{len(chance)} concept(s) are not better than chance "
             f"(binomial p >= {significance_level}), {verb}: {msg}",
             ChanceLevelWarning,
-            stacklevel=2,
+            stacklevel=3,  # past the backbone_first wrapper
         )
         logger.info("chance-level CAVs: %s", msg)
     if not kept_names:
