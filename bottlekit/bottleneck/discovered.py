@@ -16,15 +16,13 @@ regression of :class:`~bottlekit.bottleneck.PosthocCBM`.
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import SGDClassifier
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
+from bottlekit.bottleneck.posthoc import fit_elastic_net_head
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery import METHODS, discover, name_concepts
 
@@ -161,32 +159,14 @@ class DiscoveredCBM(BaseConceptBottleneck):
         )
         self.dictionary_ = dictionary.dictionary.astype(np.float32)
         self.n_dead_ = dictionary.n_dead
-        norms = np.linalg.norm(named.vectors.astype(np.float64), axis=1, keepdims=True)
-        self.concept_weights_ = (named.vectors / norms).astype(np.float32)
-        self.concept_bias_ = (named.intercepts / norms[:, 0]).astype(np.float32)
-        self.concept_normalize_ = np.zeros(len(named), dtype=bool)
+        # the named atoms as a concept layer: the bank's own projection rule
+        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
+            named.projection_layer()
+        )
         self.concept_link_ = "identity"
         A = self._activations(X)
-
-        head = SGDClassifier(
-            loss="log_loss",
-            penalty="elasticnet",
-            alpha=self.lam,
-            l1_ratio=self.l1_ratio,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=int(rng.integers(2**31 - 1)),
+        self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
+            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            head.fit(A, y)
-        self.n_iter_ = int(head.n_iter_)
-        if head.coef_.shape[0] == 1:  # binary: logits (-z/2, z/2) give the same sigmoid
-            w, c = head.coef_[0], head.intercept_[0]
-            self.coef_ = np.stack([-w / 2, w / 2]).astype(np.float32)
-            self.intercept_ = np.array([-c / 2, c / 2], dtype=np.float32)
-        else:
-            self.coef_ = head.coef_.astype(np.float32)
-            self.intercept_ = head.intercept_.astype(np.float32)
         self.residual_coef_ = None
         self.residual_intercept_ = None

@@ -25,6 +25,48 @@ from bottlekit.devices import resolve_device, torch_threads
 __all__ = ["PosthocCBM"]
 
 
+def fit_elastic_net_head(
+    A: np.ndarray,
+    y: np.ndarray,
+    lam: float,
+    l1_ratio: float,
+    max_iter: int,
+    tol: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""Post-hoc CBM's sparse head: multinomial logistic regression with an elastic net,
+    trained by SGD as the reference code does.
+
+    .. math::
+        \min_{W,c}\ \frac1n\sum_i \ell(W a_i + c, y_i)
+        + \lambda\big(\rho\lVert W\rVert_1 + \tfrac{1-\rho}{2}\lVert W\rVert_2^2\big)
+
+    Returns ``coef`` (C, k) and ``intercept`` (C,) as float32, one row per class (a binary
+    problem gets logits :math:`(-z/2, z/2)`, the same sigmoid), and the epochs run.
+    """
+    head = SGDClassifier(
+        loss="log_loss",
+        penalty="elasticnet",
+        alpha=lam,
+        l1_ratio=l1_ratio,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=int(rng.integers(2**31 - 1)),
+    )
+    with warnings.catch_warnings():
+        # the reference runs SGD to max_iter; a non-converged run is still its model
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        head.fit(A, y)
+    if head.coef_.shape[0] == 1:  # binary: logits (-z/2, z/2) give the same sigmoid
+        w, c = head.coef_[0], head.intercept_[0]
+        coef = np.stack([-w / 2, w / 2]).astype(np.float32)
+        intercept = np.array([-c / 2, c / 2], dtype=np.float32)
+    else:
+        coef = head.coef_.astype(np.float32)
+        intercept = head.intercept_.astype(np.float32)
+    return coef, intercept, int(head.n_iter_)
+
+
 class PosthocCBM(BaseConceptBottleneck):
     r"""Post-hoc concept bottleneck model (PCBM) and its hybrid PCBM-h.
 
@@ -148,29 +190,9 @@ class PosthocCBM(BaseConceptBottleneck):
         )
         self.concept_link_ = "identity"
         A = self._activations(X)
-
-        head = SGDClassifier(
-            loss="log_loss",
-            penalty="elasticnet",
-            alpha=self.lam,
-            l1_ratio=self.l1_ratio,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=int(rng.integers(2**31 - 1)),
+        self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
+            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
         )
-        with warnings.catch_warnings():
-            # the reference runs SGD to max_iter; a non-converged run is still its model
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            head.fit(A, y)
-        self.n_iter_ = int(head.n_iter_)
-        if head.coef_.shape[0] == 1:  # binary: logits (-z/2, z/2) give the same sigmoid
-            w, c = head.coef_[0], head.intercept_[0]
-            self.coef_ = np.stack([-w / 2, w / 2]).astype(np.float32)
-            self.intercept_ = np.array([-c / 2, c / 2], dtype=np.float32)
-        else:
-            self.coef_ = head.coef_.astype(np.float32)
-            self.intercept_ = head.intercept_.astype(np.float32)
-
         self.residual_coef_ = None
         self.residual_intercept_ = None
         if self.residual:
