@@ -33,6 +33,7 @@ from bottlekit._checks import check_number, check_positive_int
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
 from ._validation import as_2d_samples, check_no_constant_columns, check_random_state
+from .binning import _plugin_entropy
 from .gaussian import _check_shrinkage, _correlation, _logdet, _logdet_bias
 from .ksg import KSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation
@@ -379,15 +380,8 @@ class PluginConditionalMutualInformation(BaseEstimator):
         _check_n(arrays)
         x, y, z = (_row_codes(a) for a in arrays.values())
 
-        def h(*codes):
-            joint = _row_codes(np.stack(codes, axis=1))
-            counts = np.bincount(joint)
-            counts = counts[counts > 0]
-            p = counts / counts.sum()
-            out = -np.sum(p * np.log(p))
-            if self.miller_madow:
-                out += (counts.size - 1) / (2.0 * counts.sum())
-            return float(out)
+        def h(*codes):  # plug-in entropy of the joint labels (binning's estimator)
+            return _plugin_entropy(_row_codes(np.stack(codes, axis=1)), bool(self.miller_madow))
 
         self.cmi_ = h(x, z) + h(y, z) - h(z) - h(x, y, z)
         return self
