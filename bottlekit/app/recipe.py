@@ -208,8 +208,10 @@ def _check_table(data: Mapping, table: str, where: str) -> None:
             continue
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, types):
+            kind = _type_names(types)
+            article = "an" if kind[0] in "aeiou" else "a"
             raise RecipeError(
-                f"{where}: {prefix}{key} must be a {_type_names(types)}, got "
+                f"{where}: {prefix}{key} must be {article} {kind}, got "
                 f"{type(value).__name__} {value!r}"
             )
 

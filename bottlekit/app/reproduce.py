@@ -215,10 +215,12 @@ def _llm_concepts(recipe: Recipe, backbone: Any, class_names: Sequence[str], llm
             progress=False,
         )
     except LLMError as e:
+        paper = recipe.concepts.get("description")
         raise ValueError(
             f"recipe {recipe.name}: its concepts come from a language model ({model}; GPT-3 "
             f"in the paper), but {where} the answers are not all cached under "
             f"{client.cache_dir} ({e}); {_LLM_HELP}"
+            + (f"; the paper's own concepts: {paper}" if paper else "")
         ) from None
 
 
@@ -561,7 +563,12 @@ def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
 
     Examples
     --------
-    >>> write_record({"recipe": "x", "measured": 0.5}, tmp / "r.json")  # doctest: +SKIP
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "r.json"
+    >>> write_record({"recipe": "x", "measured": 0.5}, path).name
+    'r.json'
+    >>> json.loads(path.read_text())["measured"]
+    0.5
     """
     from bottlekit.atomic import atomic_write_text
 
