@@ -30,7 +30,12 @@ CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 FAST = {
     "PosthocCBM": ["model.params.residual_epochs=2", "model.params.max_iter=200"],
     "LaBo": ["model.params.max_epochs=3"],
-    "LabelFreeCBM": ["model.params.projection_steps=10", "model.params.max_epochs=5"],
+    # a random backbone reproduces no concept above the 0.45 cut-off: keep them all
+    "LabelFreeCBM": [
+        "model.params.projection_steps=10",
+        "model.params.max_epochs=5",
+        "model.params.interpretability_cutoff=-1.0",
+    ],
     "KnowledgeCBM": ["model.params.max_epochs=3", "model.params.n_concepts=4"],
 }
 #: the CUB fixture has 6 attributes over 3 classes: keep Koh's rule's classes at 1
@@ -265,3 +270,73 @@ def test_few_shot_selection_keeps_k_per_class(data):
         )
     assert record["concepts"]["n_candidates"] == 4
     assert record["concepts"]["n_in_model"] == 3
+
+
+class _ChatServer:
+    """POST /v1/chat/completions on 127.0.0.1: every answer is the same JSON list."""
+
+    def __init__(self, answer: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.models: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.models.append(body["model"])
+                data = json.dumps({
+                    "id": f"c{len(server.models)}", "object": "chat.completion", "created": 0,
+                    "model": body["model"], "usage": {"prompt_tokens": 1,
+                    "completion_tokens": 1, "total_tokens": 2},
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": answer}}],
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_llm_recipe_asks_the_endpoint_then_reads_the_cache(data, monkeypatch):
+    """The LLM path: answers from a local endpoint, then the same run offline from the cache."""
+    pytest.importorskip("openai", reason="the [llm] extra")
+    server = _ChatServer('["red wings", "long beak", "a lake"]')
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.delenv("OPENAI_MODEL", raising=False)
+    kwargs = dict(
+        backbone=BACKBONE,
+        overrides=FAST["LabelFreeCBM"],
+        cache_dir=data["tmp"] / "cache",
+        device="cpu",
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = run_recipe("lfcbm-cifar10", data["cifar10"]["root"], **kwargs)
+    finally:
+        server.stop()
+    # one request per class and Label-free CBM prompt, to the recipe's model
+    assert server.models == ["text-davinci-002"] * (10 * 3)
+    assert first["concepts"]["source"] == "llm" and first["concepts"]["n_candidates"] == 3
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = run_recipe("lfcbm-cifar10", data["cifar10"]["root"], **kwargs)
+    assert again["concepts"] == first["concepts"] and again["measured"] == first["measured"]
