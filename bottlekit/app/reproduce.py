@@ -385,11 +385,17 @@ def run_recipe(
         name, tag = backbone, pretrained
     bk = load_backbone(name, tag, device=device)
 
-    bank = None
+    bank, llm_info = None, {}
     if concepts is not None:
         bank = load_concept_file(concepts, bk, train.class_names)
     elif source == "llm":
         bank = _llm_concepts(recipe, bk, train.class_names, llm_model)
+        from bottlekit.concepts.llm import default_cache_dir
+
+        llm_info = {
+            "llm_model": llm_model or recipe.concepts.get("llm_model"),
+            "llm_cache": str(default_cache_dir()),
+        }
 
     def _embed(ds):
         return embed(bk, ds.image_source, cache_dir=cache_dir, batch_size=batch_size,
@@ -488,6 +494,7 @@ def run_recipe(
         "concepts": {
             "source": "file" if concepts is not None else source,
             "file": None if concepts is None else str(concepts),
+            **(llm_info if concepts is None and source == "llm" else {}),
             "n_candidates": n_bank,
             "n_in_model": len(model.concept_names_),
         },

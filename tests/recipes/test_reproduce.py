@@ -334,6 +334,8 @@ def test_llm_recipe_asks_the_endpoint_then_reads_the_cache(data, monkeypatch):
     # one request per class and Label-free CBM prompt, to the recipe's model
     assert server.models == ["text-davinci-002"] * (10 * 3)
     assert first["concepts"]["source"] == "llm" and first["concepts"]["n_candidates"] == 3
+    assert first["concepts"]["llm_model"] == "text-davinci-002"
+    assert first["concepts"]["llm_cache"].endswith("llm")
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("OPENAI_API_KEY")
     with warnings.catch_warnings():
