@@ -147,7 +147,7 @@ def test_every_option_has_help_and_every_command_examples():
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(commands.choices) == {"backbones", "embed", "demo", "audit"}
+    assert set(commands.choices) == {"backbones", "embed", "demo", "audit", "reproduce"}
     for name, sub in commands.choices.items():
         assert sub.epilog and sub.epilog.startswith("examples:\n  bottlekit " + name), name
         for action in sub._actions:

@@ -39,3 +39,10 @@ def test_constraints_pin_every_runtime_minimum_of_pyproject():
             name, version = line.split("==")
             pins[_name(name)] = _release(version)
     assert pins == floors
+
+
+def test_tomli_is_required_only_where_tomllib_is_missing():
+    """The recipe files are read with tomllib (3.11+); Python 3.10 gets tomli instead."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (tomli,) = [r for r in project["dependencies"] if _name(r) == "tomli"]
+    assert tomli.replace(" ", "").endswith(";python_version<'3.11'")

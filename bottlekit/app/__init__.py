@@ -4,6 +4,9 @@
 - :mod:`bottlekit.app.audit_command` -- its ``audit`` sub-command and the linear-head
   classifier it audits;
 - :mod:`bottlekit.app.demo` -- ``bottlekit demo``;
+- :mod:`bottlekit.app.recipe`, :mod:`bottlekit.app.reproduce`,
+  :mod:`bottlekit.app.reproduce_command` -- the paper recipes (``recipes/*.toml``) and
+  ``bottlekit reproduce``;
 - :mod:`bottlekit.app.cbm_study` -- the concept-bottleneck measurements on the built-in
   world behind the demo and ``benchmarks/cbm_world.py``.
 

@@ -19,6 +19,9 @@ Commands
 ``bottlekit audit --backbone NAME (--head FILE | --cbm FILE) (--world SPLIT | --images DIR)
 [--bank FILE] --out DIR``
     Audit a trained classifier: what concepts it relies on, with an HTML report.
+``bottlekit reproduce RECIPE --root DIR [--backbone NAME --pretrained TAG] [--out FILE]``
+    Run a paper recipe (``--list`` lists them): the measured value beside the paper's,
+    and a JSON record.
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  bottlekit backbones --local\n"
         "  bottlekit embed photos/ --backbone world-tiny --out emb.npz\n"
         "  bottlekit audit --backbone world-tiny --cbm model.safetensors --world test "
-        "--out audit/",
+        "--out audit/\n"
+        "  bottlekit reproduce pcbm-cub --root ~/data/CUB_200_2011",
         formatter_class=raw,
     )
     parser.add_argument("--version", action="version", version=f"bottlekit {__version__}")
@@ -228,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bottlekit.app.audit_command import add_audit_parser
 
     add_audit_parser(sub)
+
+    from bottlekit.app.reproduce_command import add_reproduce_parser
+
+    add_reproduce_parser(sub)
     return parser
 
 

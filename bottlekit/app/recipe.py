@@ -1,0 +1,415 @@
+"""Paper recipes: small declarative TOML files that say how a paper's table row was made.
+
+A recipe names the dataset (and its loader options), the backbone and weights the paper
+used, where the concepts come from, the bottleneck model and its hyper-parameters (as
+read from the reference code), the metric, and the paper's number. The recipes shipped
+with bottlekit live in ``bottlekit/app/recipes/*.toml`` (package data);
+:func:`list_recipes` names them and :func:`load_recipe` reads and validates one.
+``bottlekit reproduce`` (:mod:`bottlekit.app.reproduce`) runs them.
+
+Every file is checked against :data:`SCHEMA` when it is read: an unknown key, a missing
+field or a value of the wrong type is a :class:`RecipeError` naming the file and the key.
+
+The file format (one table per part; ``value`` and the ``options``/``params`` tables are
+optional)::
+
+    name = "pcbm-cub"                       # the file's stem
+    title = "Post-hoc CBM on CUB"
+    [paper]
+    citation = "Yuksekgonul, Wang & Zou (2023). Post-hoc Concept Bottleneck Models. ICLR"
+    table = "Table 2, CUB, PCBM"
+    value = 0.588
+    [dataset]
+    name = "cub"                            # a name of bottlekit.datasets.load_dataset
+    train_split = "train"
+    test_split = "test"
+    options = { attributes = "koh112" }     # the loader's own options
+    [backbone]
+    name = "RN50"
+    pretrained = "openai"
+    [concepts]
+    source = "dataset"                      # "dataset" (CAVs), "llm" or "file"
+    [model]
+    class = "PosthocCBM"
+    params = { lam = 2e-4 }
+    [metric]
+    name = "accuracy"
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
+
+__all__ = [
+    "CONCEPT_SOURCES",
+    "METRICS",
+    "MODEL_CLASSES",
+    "RECIPE_DIR",
+    "SCHEMA",
+    "Recipe",
+    "RecipeError",
+    "list_recipes",
+    "load_recipe",
+    "parse_recipe",
+]
+
+#: Folder of the shipped recipe files (package data).
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
+
+#: Bottleneck classes a recipe may name (all in :mod:`bottlekit.bottleneck`).
+MODEL_CLASSES = ("PosthocCBM", "LaBo", "LabelFreeCBM", "KnowledgeCBM")
+
+#: Where a recipe's concepts come from: CAVs learned from the dataset's own concept
+#: labels (``from_examples``), a language model (``generate``, answers cached), or a
+#: concept file the user passes (``--concepts``).
+CONCEPT_SOURCES = ("dataset", "llm", "file")
+
+#: Metrics a recipe may report: test accuracy, worst-group test accuracy (groups: class
+#: x spurious attribute), and Aysel et al.'s concept existence (precision@k) and
+#: location (pointing game) on the test split.
+METRICS = ("accuracy", "worst_group_accuracy", "concept_existence", "concept_location")
+
+_REQUIRED, _OPTIONAL = True, False
+_TABLE = dict
+
+#: ``table -> key -> (expected type(s), required)``; ``""`` holds the top-level keys.
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "": {
+        "name": ((str,), _REQUIRED),
+        "title": ((str,), _REQUIRED),
+        "paper": ((_TABLE,), _REQUIRED),
+        "dataset": ((_TABLE,), _REQUIRED),
+        "backbone": ((_TABLE,), _REQUIRED),
+        "concepts": ((_TABLE,), _REQUIRED),
+        "model": ((_TABLE,), _REQUIRED),
+        "metric": ((_TABLE,), _REQUIRED),
+    },
+    "paper": {
+        "citation": ((str,), _REQUIRED),
+        "table": ((str,), _REQUIRED),
+        "value": ((float, int), _OPTIONAL),
+        "value_source": ((str,), _OPTIONAL),
+        "backbone": ((str,), _OPTIONAL),
+        "note": ((str,), _OPTIONAL),
+    },
+    "dataset": {
+        "name": ((str,), _REQUIRED),
+        "train_split": ((str,), _REQUIRED),
+        "test_split": ((str,), _REQUIRED),
+        "options": ((_TABLE,), _OPTIONAL),
+        "shots": ((int,), _OPTIONAL),
+        "seed": ((int,), _OPTIONAL),
+    },
+    "backbone": {
+        "name": ((str,), _REQUIRED),
+        "pretrained": ((str,), _REQUIRED),
+    },
+    "concepts": {
+        "source": ((str,), _REQUIRED),
+        "description": ((str,), _OPTIONAL),
+        # source = "dataset": from_examples
+        "max_examples": ((int,), _OPTIONAL),
+        "Cs": ((list,), _OPTIONAL),
+        "cv": ((int,), _OPTIONAL),
+        # source = "llm": generate
+        "style": ((str,), _OPTIONAL),
+        "llm_model": ((str,), _OPTIONAL),
+        "n_per_prompt": ((int,), _OPTIONAL),
+        # any source: LaBo's submodular selection, k per class
+        "select_per_class": ((int,), _OPTIONAL),
+        "select_method": ((str,), _OPTIONAL),
+    },
+    "model": {
+        "class": ((str,), _REQUIRED),
+        "params": ((_TABLE,), _OPTIONAL),
+    },
+    "metric": {
+        "name": ((str,), _REQUIRED),
+        "top_k": ((int,), _OPTIONAL),
+        "n_images": ((int,), _OPTIONAL),
+    },
+}
+
+_SOURCE_KEYS = {
+    "dataset": {"max_examples", "Cs", "cv"},
+    "llm": {"style", "llm_model", "n_per_prompt"},
+    "file": set(),
+}
+_METRIC_KEYS = {
+    "accuracy": set(),
+    "worst_group_accuracy": set(),
+    "concept_existence": {"top_k"},
+    "concept_location": {"n_images"},
+}
+
+
+class RecipeError(ValueError):
+    """A recipe file that does not follow :data:`SCHEMA` (the message names file and key)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe (see :func:`load_recipe`).
+
+    Attributes
+    ----------
+    name, title : str
+    paper, dataset, backbone, concepts, model, metric : dict
+        The file's tables, validated.
+    path : pathlib.Path or None
+        The file it was read from.
+    """
+
+    name: str
+    title: str
+    paper: dict
+    dataset: dict
+    backbone: dict
+    concepts: dict
+    model: dict
+    metric: dict
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def paper_value(self) -> float | None:
+        """The paper's number (None where the recipe records none)."""
+        value = self.paper.get("value")
+        return None if value is None else float(value)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {dict: "table", str: "string", int: "integer", float: "number", list: "array"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_table(data: Mapping, table: str, where: str) -> None:
+    spec = SCHEMA[table]
+    prefix = f"{table}." if table else ""
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        raise RecipeError(
+            f"{where}: unknown key {prefix}{unknown[0]!r}; expected one of {sorted(spec)}"
+        )
+    for key, (types, required) in spec.items():
+        if key not in data:
+            if required:
+                raise RecipeError(f"{where}: missing key {prefix}{key!r} ({_type_names(types)})")
+            continue
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            kind = _type_names(types)
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise RecipeError(
+                f"{where}: {prefix}{key} must be {article} {kind}, got "
+                f"{type(value).__name__} {value!r}"
+            )
+
+
+def _accepted(func: Any) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def _check_semantics(data: dict, where: str) -> None:
+    from bottlekit import bottleneck
+    from bottlekit.datasets import LOADERS
+
+    ds = data["dataset"]
+    if ds["name"] not in LOADERS:
+        raise RecipeError(
+            f"{where}: dataset.name {ds['name']!r} is not a dataset; expected one of "
+            f"{sorted(LOADERS)}"
+        )
+    options = ds.get("options", {})
+    allowed = [p for p in _accepted(LOADERS[ds["name"]]) if p not in ("root", "split")]
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        raise RecipeError(
+            f"{where}: dataset.options.{bad[0]} is not an option of {ds['name']}; it takes "
+            f"{allowed}"
+        )
+    for key in ("shots",):
+        if key in ds and ds[key] < 1:
+            raise RecipeError(f"{where}: dataset.{key} must be >= 1, got {ds[key]}")
+
+    concepts = data["concepts"]
+    source = concepts["source"]
+    if source not in CONCEPT_SOURCES:
+        raise RecipeError(
+            f"{where}: concepts.source {source!r} is not a concept source; expected one of "
+            f"{list(CONCEPT_SOURCES)}"
+        )
+    for key in concepts:
+        owner = next((s for s, keys in _SOURCE_KEYS.items() if key in keys), None)
+        if owner is not None and owner != source:
+            raise RecipeError(
+                f"{where}: concepts.{key} is only read with source = {owner!r}, not {source!r}"
+            )
+    if source == "file" and "description" not in concepts:
+        raise RecipeError(
+            f"{where}: concepts.description is required with source = 'file' (it tells the "
+            "user which concept file to pass with --concepts)"
+        )
+    if "Cs" in concepts and not all(
+        isinstance(c, int | float) and not isinstance(c, bool) and c > 0 for c in concepts["Cs"]
+    ):
+        raise RecipeError(f"{where}: concepts.Cs must be positive numbers, got {concepts['Cs']}")
+    if source == "llm":
+        from bottlekit.concepts import PROMPT_STYLES
+
+        style = concepts.get("style", "labo")
+        if style not in PROMPT_STYLES:
+            raise RecipeError(
+                f"{where}: concepts.style {style!r} is not a prompt style; expected one of "
+                f"{sorted(PROMPT_STYLES)}"
+            )
+    if "select_method" in concepts and "select_per_class" not in concepts:
+        raise RecipeError(f"{where}: concepts.select_method needs concepts.select_per_class")
+
+    model = data["model"]
+    if model["class"] not in MODEL_CLASSES:
+        raise RecipeError(
+            f"{where}: model.class {model['class']!r} is not a bottleneck class; expected one "
+            f"of {list(MODEL_CLASSES)}"
+        )
+    accepted = [p for p in _accepted(getattr(bottleneck, model["class"])) if p != "concepts"]
+    bad = sorted(set(model.get("params", {})) - set(accepted))
+    if bad:
+        raise RecipeError(
+            f"{where}: model.params.{bad[0]} is not a parameter of {model['class']}; it takes "
+            f"{accepted}"
+        )
+
+    metric = data["metric"]
+    if metric["name"] not in METRICS:
+        raise RecipeError(
+            f"{where}: metric.name {metric['name']!r} is not a metric; expected one of "
+            f"{list(METRICS)}"
+        )
+    for key in set(metric) - {"name"}:
+        if key not in _METRIC_KEYS[metric["name"]]:
+            raise RecipeError(f"{where}: metric.{key} is not read by metric {metric['name']!r}")
+        if metric[key] < 1:
+            raise RecipeError(f"{where}: metric.{key} must be >= 1, got {metric[key]}")
+
+
+def parse_recipe(data: Mapping[str, Any], where: str = "<recipe>") -> Recipe:
+    """Validate a recipe's parsed TOML and return it as a :class:`Recipe`.
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed file (``tomllib.loads``).
+    where : str, default "<recipe>"
+        The file name, for error messages.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    RecipeError
+        An unknown key, a missing field, a value of the wrong type, or a name (dataset,
+        loader option, concept source, model class or parameter, metric) that does not
+        exist; the message names ``where`` and the key.
+
+    Examples
+    --------
+    >>> parse_recipe({"name": "x"}, "x.toml")
+    Traceback (most recent call last):
+    ...
+    bottlekit.app.recipe.RecipeError: x.toml: missing key 'title' (string)
+    """
+    data = dict(data)
+    _check_table(data, "", where)
+    for table in SCHEMA[""]:
+        if SCHEMA[""][table][0] == (_TABLE,):
+            _check_table(data[table], table, where)
+    _check_semantics(data, where)
+    return Recipe(
+        name=data["name"],
+        title=data["title"],
+        paper=dict(data["paper"]),
+        dataset=dict(data["dataset"]),
+        backbone=dict(data["backbone"]),
+        concepts=dict(data["concepts"]),
+        model=dict(data["model"]),
+        metric=dict(data["metric"]),
+    )
+
+
+def list_recipes() -> list[str]:
+    """Names of the shipped recipes, sorted.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> "pcbm-cub" in list_recipes()
+    True
+    """
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
+
+
+def load_recipe(recipe: str | os.PathLike) -> Recipe:
+    """Read and validate a recipe: a shipped one by name, or a ``.toml`` file.
+
+    Parameters
+    ----------
+    recipe : str or path
+        A name of :func:`list_recipes` (e.g. ``"pcbm-cub"``) or the path of a TOML file.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    RecipeError
+        The file breaks the schema (see :func:`parse_recipe`), is not valid TOML, or its
+        ``name`` is not its file's stem.
+    ValueError
+        No shipped recipe has that name and no such file exists.
+
+    Examples
+    --------
+    >>> r = load_recipe("pcbm-cub")
+    >>> r.dataset["name"], r.model["class"], r.metric["name"]
+    ('cub', 'PosthocCBM', 'accuracy')
+    """
+    text = os.fspath(recipe)
+    path = Path(text)
+    if not (text.endswith(".toml") or path.is_file()):
+        path = RECIPE_DIR / f"{text}.toml"
+        if not path.is_file():
+            raise ValueError(
+                f"RECIPE: no recipe named {text!r}; expected one of {list_recipes()} or a "
+                ".toml file"
+            )
+    elif not path.is_file():
+        raise ValueError(f"RECIPE: file {text!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: not valid TOML: {e}") from None
+    parsed = parse_recipe(data, str(path))
+    if parsed.name != path.stem:
+        raise RecipeError(f"{path}: name {parsed.name!r} must be the file's stem {path.stem!r}")
+    return replace(parsed, path=path)
