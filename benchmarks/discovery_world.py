@@ -22,8 +22,8 @@ Prints, for ``world-tiny`` embeddings of 2,400 training images (seed 0):
    torch loop of the same model, and SpLiCE images/s beside scikit-learn's
    ``Lasso(positive=True)`` on the same problem.
 
-    python benchmarks/discovery_world.py [--epochs 50] [--seeds 0 1 2] [--speed]
-        [--speed-n 100000] [--threads 2]
+    python benchmarks/discovery_world.py [--epochs 50] [--seeds 0 1 2] [--init random|data]
+        [--speed] [--speed-n 100000] [--threads 2]
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--init", choices=["random", "data"], default="random")
     parser.add_argument("--recovery-only", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -115,7 +116,8 @@ def world(args) -> None:
     print(
         f"world-tiny: {X.shape[0]} training embeddings, d={X.shape[1]}, {len(names)} concepts; "
         f"vocabulary {len(vocab)} names ({len(vocab) - len(names)} distractors); "
-        f"epochs {args.epochs}, k {args.k}, lr {args.learning_rate}, {args.threads} threads"
+        f"epochs {args.epochs}, k {args.k}, lr {args.learning_rate}, init {args.init}, "
+        f"{args.threads} threads"
     )
 
     print("\n1. Recovery (fraction of concepts with best-atom AUROC >= 0.8; mean best AUROC)")
@@ -148,6 +150,7 @@ def world(args) -> None:
                     epochs=args.epochs if method != "nmf" else 400,
                     learning_rate=args.learning_rate,
                     batch_size=args.batch_size,
+                    init=args.init,
                     backbone_id=data.backbone.id,
                     random_state=seed,
                 )

@@ -78,6 +78,33 @@ def test_encode_reproduces_the_training_codes(planted, topk):
     np.testing.assert_allclose(topk.encode(planted[1]), topk.codes, atol=1e-5)
 
 
+# ----------------------------------------------------------- init="data"
+def test_data_init_starts_from_distinct_centred_training_embeddings(planted):
+    _, X = planted
+    mu = X.mean(0, dtype=np.float64)
+    atoms = _sae.data_atoms(X, 16, seed=3, mu=mu)
+    C = (X - mu) / np.linalg.norm(X - mu, axis=1, keepdims=True)
+    rows = np.argmax(atoms @ C.T, axis=1)  # each atom is one training embedding, exactly
+    np.testing.assert_allclose(atoms, C[rows], atol=1e-6)
+    assert len(set(rows.tolist())) == 16
+    assert not np.array_equal(atoms, _sae.data_atoms(X, 16, seed=4, mu=mu))
+
+
+def test_data_init_recovers_every_planted_atom_deterministically(planted):
+    atoms, X = planted
+    result = _fit(X, init="data", random_state=8)
+    assert best_cosine(result, atoms).min() > 0.9
+    assert result.params["init"] == "data"
+    again = _fit(X, init="data", random_state=8)
+    np.testing.assert_array_equal(again.dictionary, result.dictionary)
+    assert not np.array_equal(_fit(X, random_state=8).dictionary, result.dictionary)
+
+
+def test_unknown_init_is_refused(planted):
+    with pytest.raises(ValueError, match=r"init: expected one of \('random', 'data'\)"):
+        _fit(planted[1], init="kmeans")
+
+
 # -------------------------------------------------------- determinism, resume
 def test_same_random_state_same_dictionary(planted, topk):
     again = _fit(planted[1], backbone_id="toy")

@@ -44,10 +44,33 @@ def _fingerprint(X: np.ndarray) -> str:
     return hashlib.blake2b(X.tobytes(), digest_size=16).hexdigest()
 
 
-def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device) -> dict:
+#: How the decoder atoms (and the encoder, their transpose) start.
+INITS = ("random", "data")
+
+
+def data_atoms(X: np.ndarray, m: int, seed: int, mu: np.ndarray) -> np.ndarray:
+    """``m`` distinct training embeddings drawn with ``seed``, centred on ``mu``, unit norm.
+
+    A drawn embedding equal to the mean (no direction) is replaced by the next one drawn.
+    """
+    order = np.random.default_rng(seed).permutation(len(X))
+    C = X[order].astype(np.float64) - mu
+    norms = np.linalg.norm(C, axis=1)
+    keep = np.flatnonzero(norms > 1e-12)[:m]
+    if len(keep) < m:
+        raise ValueError(
+            f"init='data': only {len(keep)} embeddings differ from their mean, {m} atoms "
+            "asked; use init='random' or fewer n_concepts"
+        )
+    return (C[keep] / norms[keep, None]).astype(np.float32)
+
+
+def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device, atoms=None) -> dict:
     gen = torch.Generator().manual_seed(seed)
     W_dec = torch.randn(m, d, generator=gen)
     W_dec /= W_dec.norm(dim=1, keepdim=True)
+    if atoms is not None:
+        W_dec = torch.as_tensor(atoms, dtype=torch.float32).clone()
     params = {
         "W_enc": W_dec.clone(),
         "b_enc": torch.zeros(m),
@@ -146,6 +169,7 @@ def train_sae(
     checkpoint: str | os.PathLike | None,
     checkpoint_every: int,
     dead_after: int | None,
+    init: str = "random",
 ) -> dict:
     """Train one SAE on float32 embeddings ``X`` (n, d); returns ConceptDictionary fields."""
     import torch
@@ -174,8 +198,11 @@ def train_sae(
         "dead_after": dead_after,
         "data": _fingerprint(X),
     }
+    if init != "random":  # older checkpoints (random start) keep resuming
+        config["init"] = init
 
-    P = _build(torch, d, m, seed, (mu / scale).astype(np.float32), device)
+    atoms = data_atoms(X, m, seed, mu) if init == "data" else None
+    P = _build(torch, d, m, seed, (mu / scale).astype(np.float32), device, atoms)
     opt = torch.optim.Adam(P.values(), lr=learning_rate, eps=6.25e-10)
     since = torch.zeros(m, dtype=torch.int64)
     threshold: float | None = None

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
+from bottlekit.concepts.discovery._sae import INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
 
 __all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
@@ -29,6 +30,7 @@ def discover(
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     dead_after: int | None = None,
+    init: str = "random",
     backbone_id: str | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 10,
@@ -58,6 +60,11 @@ def discover(
     dead_after : int, optional
         An atom that has not fired on this many consecutive samples is dead and gets the
         AuxK gradient; default ``n`` (one epoch).
+    init : {"random", "data"}, default "random"
+        How the SAE's atoms start: random unit directions (OpenAI's reference code), or
+        ``n_concepts`` distinct training embeddings drawn with ``random_state``, centred
+        and normalised (more stable across seeds on the built-in world, same recovery:
+        docs/concepts.md). Ignored by NMF (deterministic ``nndsvda`` start).
     backbone_id : str, optional
         Backbone that produced ``X``; :func:`name_concepts` refuses a vocabulary of
         another one.
@@ -112,6 +119,8 @@ def discover(
         raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
     if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
+    if init not in INITS:
+        raise ValueError(f"init: expected one of {INITS}, got {init!r}")
     if checkpoint is not None and method == "nmf":
         raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
     seed = seed_of(random_state)
@@ -125,6 +134,8 @@ def discover(
         "dead_after": dead_after,
         "seed": seed,
     }
+    if init != "random":
+        params["init"] = init
     if method == "nmf":
         from bottlekit.concepts.discovery.nmf import fit_nmf
 
@@ -148,6 +159,7 @@ def discover(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         dead_after=dead_after,
+        init=init,
     )
     result = ConceptDictionary(method=method, backbone_id=backbone_id, params=params, **fields)
     from bottlekit.concepts.discovery._sae import codes_of
