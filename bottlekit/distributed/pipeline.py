@@ -502,6 +502,18 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+def _smallest_node_cpus(default: float) -> int:
+    """The CPUs of the cluster's smallest live node."""
+    import ray
+
+    counts = [
+        node.get("Resources", {}).get("CPU", 0)
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0
+    ]
+    return int(min(counts)) if counts else int(default)
+
+
 def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
     """Actor pool size and the resources of each actor and of each decode task."""
     import ray
@@ -528,9 +540,9 @@ def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
         "actor": {"num_cpus": actor_cpus},
         "decode_cpus": 0.5,
         "device": device or "cpu",
-        # the node's cores shared out among the encoders, as bottlekit.embed uses all of
-        # them for its forward passes while its DataLoader workers decode
-        "threads": max(1, int(cpus // workers)),
+        # the cores shared out among the encoders (at most one node's), as bottlekit.embed
+        # uses all of them for its forward passes while its DataLoader workers decode
+        "threads": max(1, min(int(cpus // workers), _smallest_node_cpus(cpus))),
     }
 
 
