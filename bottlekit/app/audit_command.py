@@ -15,10 +15,11 @@ class indices); concepts are the world's labelled concepts (CAVs), or a saved co
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
-Parquet/CSV manifest or WebDataset tar shards, ``--head`` and ``--bank`` are required, and
-``--out`` receives the Parquet shards (``embeddings/``) and ``concept_stats.json``: every
-concept's mean and variance per class, its top-activating images, and the head's accuracy
-and confusion matrix.
+Parquet/CSV manifest or WebDataset tar shards; ``--head`` needs ``--bank``, ``--cbm`` audits
+the model's own concepts (or the ``--bank`` concepts when given); ``--out`` receives the
+Parquet shards (``embeddings/``) and ``concept_stats.json``: every concept's mean and
+variance per class, its top-activating images, the model's accuracy and confusion matrix
+and, for a CBM, its concept importance.
 """
 
 from __future__ import annotations
@@ -208,15 +209,21 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
     """``bottlekit audit --ray``: one distributed pass, then the small reduce."""
     import json
 
-    from bottlekit.app.ray_options import LOCAL_RAY
+    from bottlekit.app.ray_options import LOCAL_RAY, require_ray
     from bottlekit.atomic import atomic_write_text
     from bottlekit.concepts import ConceptBank
     from bottlekit.distributed import audit_statistics, embed_dataset
 
-    if not args.head:
-        raise ValueError("--ray: the distributed audit takes a linear head (--head), not --cbm")
-    if not args.bank:
-        raise ValueError("--ray: the distributed audit needs a concept bank (--bank FILE)")
+    if args.head and not args.bank:
+        raise ValueError(
+            "--ray: the distributed audit of a linear head needs a concept bank (--bank FILE)"
+        )
+    require_ray()
+    cbm = None
+    if args.cbm:
+        from bottlekit.bottleneck import BaseConceptBottleneck
+
+        cbm = BaseConceptBottleneck.load(args.cbm)
     if args.world:
         from bottlekit.world import make_world
 
@@ -228,8 +235,9 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         (args.backbone, args.pretrained),
         source,
         out / "embeddings",
-        bank=ConceptBank.load(args.bank),
-        head=load_linear_head(args.head),
+        bank=ConceptBank.load(args.bank) if args.bank else None,
+        head=load_linear_head(args.head) if args.head else None,
+        cbm=cbm,
         shard_size=args.shard_size,
         num_workers=args.workers,
         device=args.device,
@@ -238,6 +246,14 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     report = audit_statistics(out / "embeddings")
+    if cbm is not None:  # the model's own importance, as the local audit reports it
+        report["model"] = {
+            "kind": "cbm",
+            "class": type(cbm).__name__,
+            "concept_names": [str(c) for c in cbm.concept_names_],
+            "importance": cbm.global_importance().tolist(),
+            "concepts": "bank" if args.bank else "own",
+        }
     report["summary"] = json.loads(summary.to_json())
     path = out / "concept_stats.json"
     atomic_write_text(path, json.dumps(report, indent=1))

@@ -36,7 +36,7 @@ import numpy as np
 
 from bottlekit._version import __version__
 from bottlekit.app._paths import check_output_path
-from bottlekit.app.ray_options import LOCAL_RAY, add_ray_arguments
+from bottlekit.app.ray_options import LOCAL_RAY, add_ray_arguments, require_ray
 
 __all__ = ["main"]
 
@@ -68,6 +68,7 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 def _cmd_embed_ray(args: argparse.Namespace) -> int:
     from bottlekit.distributed import embed_dataset
 
+    require_ray()
     bank = None
     if args.bank:
         from bottlekit.concepts import ConceptBank

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["LOCAL_RAY", "add_ray_arguments"]
+__all__ = ["LOCAL_RAY", "add_ray_arguments", "require_ray"]
 
 #: ``--ray`` without an address: start a local Ray instance.
 LOCAL_RAY = "local"
@@ -18,9 +18,59 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
         const=LOCAL_RAY,
         default=None,
         metavar="ADDRESS",
-        help="run on Ray (pip install 'bottlekit[distributed]'): a cluster address "
+        help='run on Ray (pip install "bottlekit[distributed]"): a cluster address '
         "(auto, host:6379, ray://host:10001), or none to start a local instance; "
         "--out is then a folder of Parquet shards",
     )
     p.add_argument("--workers", type=int, default=None, help="with --ray: encoder actors")
     p.add_argument("--shard-size", type=int, default=512, help="with --ray: items per shard")
+
+
+def require_ray(option: str = "--ray") -> None:
+    """Check that Ray Data is installed; a clear error saying what to install if not.
+
+    Looks the modules up without importing them (importing Ray takes seconds; the run
+    that follows does it).
+
+    Parameters
+    ----------
+    option : str, default "--ray"
+        The option that asked for Ray, named in the error.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        When ``ray`` or ``pyarrow`` (which Ray Data and the shards need) is missing: the
+        ``[distributed]`` extra is not installed. The command line prints it as one line,
+        with exit status 2.
+
+    Examples
+    --------
+    >>> import importlib.util
+    >>> installed = all(importlib.util.find_spec(m) for m in ("ray", "pyarrow"))
+    >>> try:
+    ...     require_ray()
+    ...     found = True
+    ... except ValueError:
+    ...     found = False
+    >>> found == installed
+    True
+    """
+    import importlib.util
+
+    missing = []
+    for module in ("ray", "pyarrow"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                missing.append(module)
+        except (ImportError, ValueError):
+            missing.append(module)
+    if missing:
+        raise ValueError(
+            f"{option}: needs Ray Data, and {', '.join(repr(m) for m in missing)} "
+            'is not installed here; install it with pip install "bottlekit[distributed]"'
+        )

@@ -11,7 +11,8 @@ does not import Ray; :func:`embed_dataset` does, when it runs.
 * :func:`read_embeddings` reads the shards back; :func:`reduce_concept_stats` merges the
   per-shard audit statistics (per-class means and variances of every concept, the
   top-activating items) into one :class:`ConceptStats`; :func:`audit_statistics` adds
-  the model's accuracy and confusion when the pass had a linear head.
+  the model's accuracy and confusion when the pass had a linear head or a fitted
+  concept-bottleneck model (whose own concept activations are then scored).
 
 See ``docs/distributed.md``.
 """

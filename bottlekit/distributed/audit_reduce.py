@@ -19,13 +19,13 @@ __all__ = ["audit_statistics"]
 
 
 def audit_statistics(out: str | os.PathLike) -> dict[str, Any]:
-    """Per-class concept statistics, top items and, with a head, accuracy and confusion.
+    """Per-class concept statistics, top items and, with a model, accuracy and confusion.
 
     Parameters
     ----------
     out : str or PathLike
         The output folder of an :func:`~bottlekit.distributed.embed_dataset` run with a
-        concept bank (and optionally a head).
+        concept bank or a concept-bottleneck model (and optionally a head).
 
     Returns
     -------

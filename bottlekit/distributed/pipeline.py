@@ -67,6 +67,52 @@ def _check_head(head: Any) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
+def _check_cbm(cbm: Any, backbone: Any) -> None:
+    """A fitted bottlekit concept-bottleneck model on this backbone, with integer classes."""
+    from bottlekit.bottleneck import BaseConceptBottleneck
+
+    if not isinstance(cbm, BaseConceptBottleneck):
+        raise TypeError(
+            "cbm: expected a fitted bottlekit concept-bottleneck model (BaseConceptBottleneck"
+            f".load(path)), got {type(cbm).__name__}"
+        )
+    if not hasattr(cbm, "coef_"):
+        raise ValueError("cbm: the concept-bottleneck model is not fitted")
+    if int(cbm.n_features_in_) != int(backbone.embed_dim):
+        raise ValueError(
+            f"cbm: the model expects {cbm.n_features_in_}-dimensional embeddings; the "
+            f"backbone's have {backbone.embed_dim}"
+        )
+    if np.asarray(cbm.classes_).dtype.kind not in "iu":
+        raise ValueError(
+            "cbm: expected a model fitted on integer class indices (the labels of the "
+            f"items), got classes {np.asarray(cbm.classes_).tolist()[:5]}"
+        )
+    concepts = getattr(cbm, "concepts", None)
+    if callable(getattr(concepts, "check_backbone", None)):
+        concepts.check_backbone(backbone)
+
+
+def _model_digest(cbm: Any) -> str | None:
+    """SHA-256 of a fitted model's class, hyper-parameters and learned attributes."""
+    if cbm is None:
+        return None
+    h = hashlib.sha256(type(cbm).__name__.encode())
+    params = {k: repr(v) for k, v in cbm.get_params(deep=False).items() if k != "concepts"}
+    h.update(json.dumps(params, sort_keys=True).encode())
+    for key in sorted(vars(cbm)):
+        if not key.endswith("_") or key.startswith("_"):
+            continue
+        value = getattr(cbm, key)
+        h.update(key.encode())
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            h.update(str(value.dtype).encode() + str(value.shape).encode())
+            h.update(np.ascontiguousarray(value).data)
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
 def _bank_digest(bank: Any) -> str | None:
     if bank is None:
         return None
@@ -120,24 +166,62 @@ def _worker_name() -> str:
 _EVAL_STEPS = ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]
 
 
-def _pixel_steps(preprocess: Any) -> tuple[Any, str] | None:
-    """The PIL part of open_clip's evaluation transform: (resize + crop, mode), or None.
+def _pixel_steps(preprocess: Any) -> dict[str, Any] | None:
+    """The PIL part of open_clip's evaluation transform as plain numbers, or None.
 
-    When the rest of the transform is to-tensor + normalise, the decode tasks send the
-    cropped uint8 pixels, a quarter of the float32 bytes, and the encoder finishes the
-    transform with the same elementwise operations (see
-    ``bottlekit.backbones._normalised_array_batches``), so the floats are the same. The
-    mode conversion (open_clip's ``MaybeConvertMode``, a PIL ``convert``) is done here
-    with PIL, so the decode workers import torchvision but not open_clip.
+    When the transform is resize (shorter side) + centre crop + mode conversion +
+    to-tensor + normalise, the decode tasks send the cropped uint8 pixels, a quarter of
+    the float32 bytes, and the encoder finishes the transform with the same elementwise
+    operations (see ``bottlekit.backbones._normalised_array_batches``), so the floats are
+    the same. The resize and crop are given as numbers (:func:`_resize_and_crop` does
+    them with PIL as torchvision does for PIL images), so the decode tasks import neither
+    torch nor torchvision nor open_clip: a decode worker starts in about a second, not
+    the ten or more it takes to import torch on a busy machine.
     """
     from torchvision import transforms as T
+    from torchvision.transforms.functional import pil_modes_mapping
 
     if not isinstance(preprocess, T.Compose):
         return None
     steps = preprocess.transforms
     if [type(t).__name__ for t in steps] != _EVAL_STEPS:
         return None
-    return T.Compose(steps[:2]), str(getattr(steps[2], "mode", "RGB"))
+    resize, crop = steps[0], steps[1]
+    size = resize.size
+    if isinstance(size, (list, tuple)):
+        if len(size) != 1:
+            return None
+        size = size[0]
+    crop_h, crop_w = crop.size if len(crop.size) == 2 else (crop.size[0], crop.size[0])
+    if resize.max_size is not None or not (0 < crop_h <= size and 0 < crop_w <= size):
+        return None  # (other cases: torchvision's own transform in the decode tasks)
+    return {
+        "resize": int(size),
+        "resample": int(pil_modes_mapping[resize.interpolation]),
+        "crop": (int(crop_h), int(crop_w)),
+        "mode": str(getattr(steps[2], "mode", "RGB")),
+    }
+
+
+def _resize_and_crop(img: Any, steps: dict[str, Any]) -> Any:
+    """torchvision's ``Resize(size)`` + ``CenterCrop`` of a PIL image, with PIL only.
+
+    The same arithmetic as ``torchvision.transforms.functional`` for PIL images: the
+    shorter side to ``size``, the longer to ``int(size * long / short)``, PIL's resize
+    with the transform's filter (no resize when the size is unchanged), then the crop box
+    at ``round((side - crop) / 2)``.
+    """
+    w, h = img.size
+    size = steps["resize"]
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    if (new_h, new_w) != (h, w):
+        img = img.resize((new_w, new_h), steps["resample"])
+    crop_h, crop_w = steps["crop"]
+    top = round((new_h - crop_h) / 2.0)
+    left = round((new_w - crop_w) / 2.0)
+    return img.crop((left, top, left + crop_w, top + crop_h))
 
 
 def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
@@ -159,8 +243,11 @@ def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
 
 
 def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-    """CPU task: read and preprocess one shard's images (or find the shard done)."""
-    import torch
+    """CPU task: read and preprocess one shard's images (or find the shard done).
+
+    With ``pixel_steps`` (open_clip's evaluation transform) it imports no torch.
+    """
+    from PIL import Image
 
     index = int(row["shard"])
     base = {
@@ -172,6 +259,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "failures": "[]",
         "damaged": "",
         "decode_s": 0.0,
+        "decode_wall": time.time(),
         "decoder": _worker_name(),
     }
     problems: list[str] = []
@@ -180,6 +268,7 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     ):
         return {**base, "status": "done", "paths": [], "keys": [], "labels": [], "hit": []}
     base["damaged"] = "; ".join(problems)
+    base["decode_wall"] = time.time()
     t0 = time.perf_counter()
     memory = None
     if ctx["memory"] is not None:
@@ -192,12 +281,13 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     for j, path in enumerate(row["paths"]):
         try:
             img, key = load_item(path, memory, j)
-            if isinstance(img, torch.Tensor):
-                x = img
-            elif pixel_steps is not None:
-                x = np.asarray(pixel_steps[0](img).convert(pixel_steps[1]), dtype=np.uint8)
+            if pixel_steps is not None and isinstance(img, Image.Image):
+                img = _resize_and_crop(img, pixel_steps).convert(pixel_steps["mode"])
+                x = np.asarray(img, dtype=np.uint8)
             else:
-                x = preprocess(img)
+                import torch
+
+                x = img if isinstance(img, torch.Tensor) else preprocess(img)
         except Exception as exc:  # every unreadable item is reported, with its reason
             failures.append({"path": path, "reason": f"{type(exc).__name__}: {exc}"})
             continue
@@ -217,8 +307,12 @@ def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     todo = [t for t, h in zip(tensors, hit, strict=True) if not h]
     if pixel_steps is not None:
         x = np.stack(todo) if todo else np.zeros((0,), np.uint8)
+    elif todo:
+        import torch
+
+        x = torch.stack(todo).to(torch.float32).numpy()
     else:
-        x = torch.stack(todo).to(torch.float32).numpy() if todo else np.zeros((0,), np.float32)
+        x = np.zeros((0,), np.float32)
     return {
         **base,
         "status": "todo",
@@ -239,6 +333,7 @@ class _ShardEncoder:
     """Actor: one model; encodes decoded shards and writes them."""
 
     def __init__(self, ctx: dict[str, Any]) -> None:
+        self.init_wall = time.time()  # (wall clock: compared with the driver's)
         import torch
 
         self.ctx = ctx
@@ -250,6 +345,7 @@ class _ShardEncoder:
                 "the workers must see the same weights"
             )
         self.name = _worker_name()
+        self.ready_wall = time.time()
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -278,16 +374,19 @@ class _ShardEncoder:
         result = {
             "shard": index,
             "worker": self.name,
+            "init_wall": self.init_wall,
+            "ready_wall": self.ready_wall,
             "encoded": 0,
             "encode_s": 0.0,
             "damaged": str(row["damaged"]),
             "decode_s": float(row["decode_s"]),
+            "decode_wall": float(row["decode_wall"]),
             "decoder": str(row["decoder"]),
         }
         meta = None
         if row["status"] == "done" or shard_path(ctx["out"], index).exists():
             # "done" when decoded; on a retry after this actor was killed, maybe written
-            meta = verify_shard(ctx["out"], index, ctx["job"], with_stats=ctx["bank"] is not None)
+            meta = verify_shard(ctx["out"], index, ctx["job"], with_stats=ctx["with_stats"])
         if meta is not None or row["status"] == "done":
             lost = [{"path": f"shard {index}", "reason": "removed during the run; run again"}]
             return {
@@ -310,22 +409,31 @@ class _ShardEncoder:
         emb[np.setdiff1d(np.arange(len(keys)), hit_idx)] = fresh
         labels = [int(v) for v in row["labels"]]
         predictions = None
+        cbm = ctx["cbm"]
         if ctx["head"] is not None:
             weight, bias = ctx["head"]
             predictions = np.argmax(emb @ weight.T + bias, axis=1).astype(np.int64)
+        elif cbm is not None:  # the model's own prediction, as in a local audit
+            predictions = cbm.predict(emb).astype(np.int64) if len(keys) else np.zeros(0, np.int64)
         failures = json.loads(row["failures"])
         concepts, stats = None, None
-        if ctx["bank"] is not None:
+        if ctx["with_stats"]:
             from bottlekit.distributed.concept_stats import ConceptStats
             from bottlekit.distributed.shards import _checksum
 
-            concepts = ctx["bank"].project(emb) if len(keys) else np.zeros((0, len(ctx["bank"])))
+            k = len(ctx["concept_names"])
+            if not len(keys):
+                concepts = np.zeros((0, k))
+            elif ctx["bank"] is not None:
+                concepts = ctx["bank"].project(emb)
+            else:  # the CBM's own concept activations (what its head sees)
+                concepts = cbm.transform(emb)
             concepts = np.asarray(concepts, np.float32)
             st = ConceptStats.from_scores(
                 concepts,
                 np.asarray(labels, np.int64),
                 list(row["paths"]),
-                ctx["bank"].names,
+                ctx["concept_names"],
                 ctx["class_names"],
                 top=ctx["top"],
             )
@@ -394,6 +502,18 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+def _smallest_node_cpus(default: float) -> int:
+    """The CPUs of the cluster's smallest live node."""
+    import ray
+
+    counts = [
+        node.get("Resources", {}).get("CPU", 0)
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0
+    ]
+    return int(min(counts)) if counts else int(default)
+
+
 def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
     """Actor pool size and the resources of each actor and of each decode task."""
     import ray
@@ -420,7 +540,9 @@ def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
         "actor": {"num_cpus": actor_cpus},
         "decode_cpus": 0.5,
         "device": device or "cpu",
-        "threads": 1,
+        # the cores shared out among the encoders (at most one node's), as bottlekit.embed
+        # uses all of them for its forward passes while its DataLoader workers decode
+        "threads": max(1, min(int(cpus // workers), _smallest_node_cpus(cpus))),
     }
 
 
@@ -431,6 +553,7 @@ def embed_dataset(
     *,
     bank: Any = None,
     head: tuple[Any, Any] | None = None,
+    cbm: Any = None,
     shard_size: int = 512,
     batch_size: int = 64,
     num_workers: int | None = None,
@@ -465,6 +588,13 @@ def embed_dataset(
         A linear classifier on the L2-normalised embeddings (``weight`` (C, d), ``bias``
         (C,), as :func:`bottlekit.app.audit_command.save_linear_head` writes them): each
         shard also gets its predicted class in a ``prediction`` column.
+    cbm : fitted BaseConceptBottleneck, optional
+        A bottlekit concept-bottleneck model on the backbone's embeddings (fitted on
+        integer class indices; not with ``head``): each shard gets the model's predicted
+        class in a ``prediction`` column and, without ``bank``, the model's own concept
+        activations (:meth:`~bottlekit.bottleneck.BaseConceptBottleneck.transform`) in
+        the ``concepts`` column, with their statistics, as a local
+        :func:`bottlekit.diagnostics.audit` of the model on its own concepts uses them.
     shard_size : int, default 512
         Items per shard; a multiple of ``batch_size``.
     batch_size : int, default 64
@@ -517,14 +647,23 @@ def embed_dataset(
         import ray.data
     except ImportError as exc:
         raise ImportError(
-            "embed_dataset needs Ray Data: pip install 'bottlekit[distributed]'"
+            'embed_dataset needs Ray Data: pip install "bottlekit[distributed]"'
         ) from exc
-    t_start = time.perf_counter()
+    t_start, wall_start = time.perf_counter(), time.time()
+    if head is not None and cbm is not None:
+        raise ValueError("head, cbm: expected one model to predict with, got both")
     head_arrays = None if head is None else _check_head(head)
     plan = resolve_items(source, path_column=path_column, label_column=label_column)
     backbone = spec.load("cpu")
     if bank is not None:
         bank.check_backbone(backbone)
+    if cbm is not None:
+        _check_cbm(cbm, backbone)
+    with_stats = bank is not None or cbm is not None
+    if bank is not None:
+        concept_names = list(bank.names)
+    else:
+        concept_names = [] if cbm is None else [str(c) for c in cbm.concept_names_]
     if head_arrays is not None and head_arrays[0].shape[1] != backbone.embed_dim:
         raise ValueError(
             f"head: weight has {head_arrays[0].shape[1]} columns; the backbone's embeddings "
@@ -543,6 +682,8 @@ def embed_dataset(
         "top": top,
         "class_names": class_names,
     }
+    if cbm is not None:  # (absent otherwise: earlier jobs' folders keep their fingerprint)
+        settings["cbm"] = _model_digest(cbm)
     job = _job_fingerprint(plan, backbone.id, settings)
     out = Path(out)
     _claim_output(out, job, {"backbone": spec.name, "pretrained": spec.pretrained, **settings})
@@ -571,6 +712,9 @@ def embed_dataset(
             "memory": None if plan.memory is None else ray.put(plan.memory),
             "after_shard": _after_shard,
             "head": head_arrays,
+            "cbm": cbm,
+            "with_stats": with_stats,
+            "concept_names": concept_names,
         }
         rows = [
             {
@@ -593,7 +737,7 @@ def embed_dataset(
             key: ctx[key] for key in ("out", "job", "backbone_id", "cache_dir", "memory")
         }
         decode_ctx.update(
-            with_stats=bank is not None,
+            with_stats=with_stats,
             pixel_steps=pixel_steps,
             preprocess=backbone.preprocess if pixel_steps is None else None,
         )
@@ -608,12 +752,15 @@ def embed_dataset(
                 **res["actor"],
             )
         )
+        prepare_s = time.perf_counter() - t_start
         results, first_s = _gather(ds, n, progress, spec.name, t_start)
     finally:
         if started:
             ray.shutdown()
     summary = _summarise(results, out, n, n_shards, time.perf_counter() - t_start)
     summary.first_shard_s = first_s
+    summary.steady_items_per_s = _steady_rate(results)
+    summary.timings = _start_timings(results, prepare_s, first_s, wall_start)
     atomic_write_text(out / SUMMARY_FILE, summary.to_json())
     if summary.damaged:
         warnings.warn(
@@ -640,14 +787,36 @@ def _gather(
     from tqdm.auto import tqdm
 
     results = []
-    first_s = 0.0
     with tqdm(total=n, disable=not progress, unit="img", desc=desc) as bar:
         for row in ds.iter_rows():
-            if not results:
-                first_s = time.perf_counter() - t_start
-            results.append(dict(row))
+            results.append({**row, "done_s": time.perf_counter() - t_start})
             bar.update(int(row["n"]) + len(json.loads(row["failures"])))
+    first_s = results[0]["done_s"] if results else 0.0
     return results, first_s
+
+
+def _start_timings(
+    results: list[dict[str, Any]], prepare_s: float, first_s: float, wall_start: float
+) -> dict[str, float]:
+    """Where the time to the first shard went (seconds from the call; wall clocks)."""
+    timings = {"prepare_s": prepare_s, "first_shard_s": first_s}
+    decoded = [float(r["decode_wall"]) for r in results if r["status"] == "computed"]
+    if decoded:
+        timings["first_decode_s"] = min(decoded) - wall_start
+    inits = {str(r["worker"]): (r["init_wall"], r["ready_wall"]) for r in results}
+    if inits:
+        timings["encoder_init_s"] = min(a for a, _ in inits.values()) - wall_start
+        timings["encoders_ready_s"] = max(b for _, b in inits.values()) - wall_start
+    return timings
+
+
+def _steady_rate(results: list[dict[str, Any]]) -> float:
+    """Items encoded per second between the first shard done and the last."""
+    if len(results) < 2:
+        return 0.0
+    span = results[-1]["done_s"] - results[0]["done_s"]
+    items = sum(int(r["encoded"]) for r in results[1:])
+    return items / span if span > 0 else 0.0
 
 
 def _summarise(

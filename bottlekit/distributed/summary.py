@@ -43,6 +43,15 @@ class EmbedSummary:
     first_shard_s : float
         Time from the call to the first shard done: the fixed cost of starting (the
         model loaded on the driver and in every encoder, the workers' imports).
+    steady_items_per_s : float
+        Items encoded per second from the first shard done to the last: the pipeline's
+        rate once the workers are up, without the start (0 with fewer than two shards).
+    timings : dict
+        Where the start went, in seconds from the call: ``prepare_s`` (items listed,
+        the model loaded on the driver, Ray started or joined), ``first_decode_s`` (the
+        first decode task began), ``encoder_init_s`` and ``encoders_ready_s`` (the first
+        encoder began importing and loading its model; the last one was ready),
+        ``first_shard_s``.
 
     Examples
     --------
@@ -65,6 +74,8 @@ class EmbedSummary:
     decoders: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     first_shard_s: float = 0.0
+    steady_items_per_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def items_per_s(self) -> float:
@@ -81,7 +92,12 @@ class EmbedSummary:
         if self.seconds > 0:
             lines.append(
                 f"{self.seconds:.1f} s, {self.items_per_s:.1f} items/s "
-                f"(first shard done after {self.first_shard_s:.1f} s)"
+                f"(first shard done after {self.first_shard_s:.1f} s"
+                + (
+                    f", then {self.steady_items_per_s:.1f} items/s)"
+                    if self.steady_items_per_s > 0
+                    else ")"
+                )
             )
         for kind, table in (("encoder", self.workers), ("decoder", self.decoders)):
             for name, w in sorted(table.items()):

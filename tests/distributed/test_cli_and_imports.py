@@ -45,10 +45,11 @@ def test_embed_ray_arguments(fake_embed_dataset, capsys, argv, address, source):
     assert "1 failed" in out and "x.png: bad" in out  # failures are printed, with reasons
 
 
-def test_audit_ray_needs_a_head_and_a_bank(capsys):
+def test_audit_ray_head_needs_a_bank_and_the_cbm_file_must_exist(capsys, tmp_path):
+    pytest.importorskip("ray")
     args = ["audit", "--ray", "--backbone", "world-tiny", "--images", "x", "--out", "o"]
-    assert main([*args, "--cbm", "m.safetensors"]) == 2
-    assert "--ray: the distributed audit takes a linear head" in capsys.readouterr().err
+    assert main([*args, "--cbm", str(tmp_path / "m.safetensors")]) == 2  # --cbm is supported
+    assert "no model file at" in capsys.readouterr().err
     assert main([*args, "--head", "h.safetensors"]) == 2
     assert "needs a concept bank (--bank FILE)" in capsys.readouterr().err
     parsed = build_parser().parse_args([*args, "--head", "h"])
@@ -64,3 +65,21 @@ def test_importing_bottlekit_does_not_import_ray():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["embed", "--ray", "photos", "--backbone", "world-tiny", "--out", "emb"],
+        "audit --ray --backbone world-tiny --images x --out o --head h --bank b".split(),
+    ],
+)
+def test_ray_not_installed_is_one_clear_line(monkeypatch, capsys, argv):
+    """Without the [distributed] extra, --ray says what to install (no traceback)."""
+    for module in ("ray", "ray.data", "pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import ray` now fails
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bottlekit {argv[0]}: error: --ray: needs Ray Data")
+    assert 'pip install "bottlekit[distributed]"' in err
+    assert "Traceback" not in err

@@ -276,3 +276,68 @@ def test_audit_ray_command_one_pass_and_small_reduce(cluster, backbone, tmp_path
     assert got["mean"] == pytest.approx(float(A[y == c, 1].mean()), abs=1e-6)
     assert len(report["concepts"]["a"]["top"]) == 6  # --examples (default 6) top items
     assert report["summary"]["n_written"] == 96
+
+
+def _fitted_cbm(backbone, y_kind="int"):
+    """A PosthocCBM on the test bank, fitted on 120 world training images."""
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.world import make_world
+
+    train = make_world(120, "train", random_state=1)
+    X = bottlekit.embed(backbone, train.image_source, cache=False, progress=False)
+    y = np.asarray(train.labels)
+    if y_kind == "str":
+        y = np.array([train.class_names[c] for c in y])
+    return PosthocCBM(_bank(backbone), lam=1e-4, random_state=0).fit(X, y)
+
+
+def test_cbm_must_be_fitted_on_class_indices_and_not_with_a_head(folder, backbone, tmp_path):
+    cbm = _fitted_cbm(backbone, y_kind="str")
+    with pytest.raises(ValueError, match="cbm: expected a model fitted on integer class"):
+        embed_dataset("world-tiny", folder, tmp_path, cbm=cbm, progress=False)
+    head = (np.zeros((2, backbone.embed_dim)), np.zeros(2))
+    with pytest.raises(ValueError, match="head, cbm: expected one model"):
+        embed_dataset("world-tiny", folder, tmp_path, cbm=cbm, head=head, progress=False)
+    with pytest.raises(TypeError, match="cbm: expected a fitted bottlekit concept-bottleneck"):
+        embed_dataset("world-tiny", folder, tmp_path, cbm="model.safetensors", progress=False)
+
+
+@pytest.mark.slow
+def test_audit_ray_cbm_matches_the_local_audit(cluster, backbone, tmp_path):
+    """``bottlekit audit --ray --cbm``: the model's own concepts, predictions and accuracy
+    from one distributed pass equal those of the local audit of the same model."""
+    from bottlekit.app.cli import main
+    from bottlekit.diagnostics.audit import audit
+    from bottlekit.world import make_world
+
+    cbm = _fitted_cbm(backbone)
+    cbm.save(tmp_path / "cbm.safetensors")
+    argv = ["audit", "--ray", "--backbone", "world-tiny", "--world", "test", "--n", "96"]
+    argv += ["--cbm", str(tmp_path / "cbm.safetensors"), "--out", str(tmp_path / "audit")]
+    argv += ["--shard-size", "64", "--workers", "2", "--quiet"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "audit" / "concept_stats.json").read_text())
+    data = read_embeddings(tmp_path / "audit" / "embeddings")
+
+    world = make_world(96, "test", random_state=0)
+    local = audit(
+        cbm, world, backbone=backbone, n_examples=0, n_location_images=0, information=False
+    )
+    X = bottlekit.embed(backbone, world.image_source, cache=False, progress=False)
+    y = np.asarray(world.labels)
+    np.testing.assert_array_equal(data["embeddings"], X)  # bit-identical embeddings
+    pred = cbm.predict(X)
+    np.testing.assert_array_equal(data["predictions"], pred)  # the model's predictions
+    assert local.fidelity["n_eval"] == 96 and local.fidelity["exact"]  # all items, own concepts
+    assert report["accuracy"] == pytest.approx(local.fidelity["model_accuracy"], abs=0)
+    assert report["model"]["concept_names"] == local.concept_names == ["a", "b", "c"]
+    np.testing.assert_allclose(report["model"]["importance"], local.importance, rtol=1e-12)
+    A = cbm.transform(X)  # the model's own concept activations (what its head sees)
+    np.testing.assert_allclose(data["concepts"], A, rtol=1e-6, atol=1e-6)
+    for c in np.unique(y):
+        got = report["concepts"]["b"]["by_class"][world.class_names[c]]
+        assert got["n"] == int((y == c).sum())
+        assert got["mean"] == pytest.approx(float(A[y == c, 1].mean()), abs=1e-6)
+    confusion = np.zeros((len(world.class_names),) * 2, int)
+    np.add.at(confusion, (y, pred), 1)
+    np.testing.assert_array_equal(report["confusion"], confusion)
