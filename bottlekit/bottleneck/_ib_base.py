@@ -44,6 +44,11 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     """Common fit/predict machinery; see the concrete estimators for the parameters."""
 
     _task = "regression"  # or "classification"
+    # torch's fused Adam (one kernel per parameter instead of a dozen small ops): equal to
+    # the default implementation up to float rounding, and faster on small networks. On for
+    # CS-IB, whose figures were measured with it; the other models keep the default so that
+    # their measured figures stay those of the README.
+    _fused_adam = False
 
     # ----------------------------------------------------------------- hooks
     def _loss(
@@ -158,7 +163,9 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
             ).to(dev)
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
-        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=self.learning_rate, fused=True if self._fused_adam else None
+        )
         sched = torch.optim.lr_scheduler.StepLR(opt, self.lr_decay_step, self.lr_decay_gamma)
         n_tr = len(x_tr)
         batch = min(int(self.batch_size), n_tr)

@@ -162,6 +162,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
     """
 
     _task = "regression"
+    _fused_adam = True
 
     def __init__(
         self,

@@ -44,7 +44,7 @@ class DefinitionCSIB(CSIBRegressor):
 
     def _loss(self, x, y, out, t, mean, logvar):
         loss, cs_div, i_xt = definition_loss(self, x, y, out, t)
-        return loss, {"cs_div": float(cs_div), "i_xt": float(i_xt)}
+        return loss, {"cs_div": float(cs_div.detach()), "i_xt": float(i_xt.detach())}
 
 
 def _batch(n=60, d=5, k=8, seed=0):
