@@ -112,6 +112,9 @@ def discover(
         raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
     if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
+    from bottlekit.devices import resolve_device
+
+    device = resolve_device(device)  # a bad device is refused for every method, NMF too
     if checkpoint is not None and method == "nmf":
         raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
     seed = seed_of(random_state)
