@@ -15,6 +15,10 @@ no variational bound and no Gaussian assumption:
   bottleneck (:func:`bottlekit.estimators.cs_qmi`); as in the reference code it is
   normalised by :math:`\sqrt{I_{CS}(x;x)\,I_{CS}(t;t)}` unless ``normalize_qmi=False``.
 
+Both terms are computed from the batch's Gram matrices directly (at a fixed ``sigma`` one
+input Gram matrix serves the prediction term and the three CS-QMIs), with the values of
+those two estimators up to float rounding.
+
 Defaults follow the reference implementation (``SJYuCNEL/Cauchy-Schwarz-Information-
 Bottleneck``): encoder 128–128 → K = 128 with mean/log-variance heads, decoder 128,
 Adam, batch 128, a step learning-rate decay of 0.6 every 10 epochs, Gram matrices
