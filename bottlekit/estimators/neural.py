@@ -174,6 +174,9 @@ class NeuralMutualInformation(BaseEstimator):
         Feed the critic the normal scores of each column's ranks instead of standardized
         values. MI is unchanged by this monotone per-column map; heavy tails disappear.
     device : str or torch.device, default="cpu"
+        Where the critic trains (``None``: CUDA when available); resolved by
+        :func:`bottlekit.devices.resolve_device`, which refuses an unknown or unavailable
+        device with a ValueError naming ``device``.
     random_state : int or None
         Seeds the split, the batches and the critic's initialisation.
 
