@@ -44,6 +44,11 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     """Common fit/predict machinery; see the concrete estimators for the parameters."""
 
     _task = "regression"  # or "classification"
+    # torch's fused Adam (one kernel per parameter instead of a dozen small ops): equal to
+    # the default implementation up to float rounding, and faster on small networks. On for
+    # CS-IB, whose figures were measured with it; the other models keep the default so that
+    # their measured figures stay those of the README.
+    _fused_adam = False
 
     # ----------------------------------------------------------------- hooks
     def _loss(
@@ -158,9 +163,12 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
             ).to(dev)
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
-        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=self.learning_rate, fused=True if self._fused_adam else None
+        )
         sched = torch.optim.lr_scheduler.StepLR(opt, self.lr_decay_step, self.lr_decay_gamma)
-        batch = min(int(self.batch_size), len(x_tr))
+        n_tr = len(x_tr)
+        batch = min(int(self.batch_size), n_tr)
 
         history: dict[str, list[float]] = defaultdict(list)
         best = (np.inf, None, 0)
@@ -168,12 +176,13 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         epoch = 0
         for epoch in range(1, int(self.max_epochs) + 1):
             net.train()
-            perm = torch.randperm(len(x_tr), generator=gen, device=dev)
-            sums: dict[str, float] = defaultdict(float)
+            perm = torch.randperm(n_tr, generator=gen, device=dev)
+            # running sums stay tensors (no host round trip per step); floats once an epoch
+            sums: dict[str, Any] = defaultdict(float)
             n_batches = 0
-            for start in range(0, len(x_tr), batch):
+            for start in range(0, n_tr, batch):
                 idx = perm[start : start + batch]
-                if len(idx) < 2 and len(x_tr) >= 2:
+                if idx.shape[0] < 2 and n_tr >= 2:
                     continue  # kernel estimators need pairs; drop a lone last sample
                 xb, yb = x_tr[idx], y_tr[idx]
                 out, t, mean, logvar = net(xb, gen, sample=True)
@@ -181,13 +190,13 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                sums["loss"] += float(loss.detach())
+                sums["loss"] += loss.detach()
                 for k, v in parts.items():
                     sums[k] += v
                 n_batches += 1
             sched.step()
             for k, v in sums.items():
-                history[f"train_{k}"].append(v / max(n_batches, 1))
+                history[f"train_{k}"].append(float(v) / max(n_batches, 1))
             net.eval()
             with torch.no_grad():
                 out_va = net(x_va)[0]

@@ -190,7 +190,7 @@ l1_penalty, diversity_penalty :
             f"W0 must have shape (n_classes, k) = (> {int(y.max())}, {A.shape[1]}), got {W0.shape}"
         )
     rng = np.random.default_rng(0) if rng is None else rng
-    device = torch.device(device)
+    device = resolve_device(device)
     as_f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
     as_i = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
     A_tr, y_tr = as_f(A), as_i(y)

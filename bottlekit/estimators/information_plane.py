@@ -117,7 +117,9 @@ class InformationPlane:
     discrete_y : bool, optional
         Treat ``y`` as labels; default: integer-valued 1-D ``y``.
     device : str or torch.device, optional
-        Where the probe batch is sent; default: the model's parameters' device.
+        Where the probe batch is sent (resolved by :func:`bottlekit.devices.resolve_device`:
+        an unknown or unavailable device is a ValueError naming ``device``); default: the
+        model's parameters' device.
     batch_size : int, default 4096
         Probe rows per forward pass.
 
@@ -153,7 +155,7 @@ class InformationPlane:
         device: Any = None,
         batch_size: int = 4096,
     ) -> None:
-        import torch
+        from bottlekit.devices import resolve_device
 
         if estimator not in ("binning", "ksg", "renyi"):
             raise ValueError(f"estimator: expected 'binning', 'ksg' or 'renyi', got {estimator!r}")
@@ -191,7 +193,7 @@ class InformationPlane:
         if device is None:
             first = next(model.parameters(), None)
             device = first.device if first is not None else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.epochs: list[Any] = []
         self.i_xt: dict[str, list[float]] = {name: [] for name in self.layers}
         self.i_ty: dict[str, list[float]] = {name: [] for name in self.layers}

@@ -99,6 +99,10 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         autoencoder trained on the raw inputs tends to saturate its sigmoid code into a
         few binary values).
     random_state : int, numpy Generator or None, default=0
+    device : str or torch.device, default="cpu"
+        Where the autoencoder trains and encodes (``None``: CUDA when available); resolved
+        by :func:`bottlekit.devices.resolve_device`. The random batches and noise are drawn
+        on the CPU, so a seed gives the same batches on every device.
 
     Attributes
     ----------
@@ -127,6 +131,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         code_noise: float = 0.0,
         pca_first: int | None = None,
         random_state=0,
+        device: Any = "cpu",
     ) -> None:
         self.n_components = n_components
         self.hidden = hidden
@@ -136,6 +141,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.code_noise = code_noise
         self.pca_first = pca_first
         self.random_state = random_state
+        self.device = device
 
     def _check_params(self) -> None:
         check_positive_int(self.n_components, "n_components")
@@ -166,7 +172,10 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         import torch
         from torch import nn
 
+        from bottlekit.devices import resolve_device
+
         self._check_params()
+        dev = resolve_device(self.device)
         A = as_2d_samples(X, "X", min_samples=2)
         self.n_features_in_ = A.shape[1]
         self.pca_ = None
@@ -178,7 +187,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.mean_ = A.mean(0)
         scale = safe_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32))
+        Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32)).to(dev)
         torch.manual_seed(_seed(self.random_state))
         widths = [A.shape[1], *[int(h) for h in self.hidden]]
         enc: list[nn.Module] = []
@@ -190,20 +199,21 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         for a, b in itertools.pairwise(back):
             dec += [nn.Linear(a, b), nn.LeakyReLU()]
         dec += [nn.Linear(back[-1], A.shape[1])]
-        self.encoder_ = nn.Sequential(*enc)
-        decoder = nn.Sequential(*dec)
+        self.encoder_ = nn.Sequential(*enc).to(dev)
+        decoder = nn.Sequential(*dec).to(dev)
         params = [*self.encoder_.parameters(), *decoder.parameters()]
         opt = torch.optim.Adam(params, lr=float(self.lr))
         gen = torch.Generator().manual_seed(_seed(self.random_state))
         n, bs = len(Z), min(int(self.batch_size), len(Z))
         loss = torch.tensor(0.0)
         for _ in range(int(self.epochs)):
-            order = torch.randperm(n, generator=gen)
+            order = torch.randperm(n, generator=gen).to(dev)
             for start in range(0, n, bs):
                 batch = Z[order[start : start + bs]]
                 code = self.encoder_(batch)
                 if self.code_noise > 0:
-                    code = code + self.code_noise * torch.randn(code.shape, generator=gen)
+                    noise = torch.randn(code.shape, generator=gen).to(dev)
+                    code = code + self.code_noise * noise
                 loss = ((decoder(code) - batch) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -235,8 +245,9 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         if self.pca_ is not None:
             A = self.pca_.transform(A)
         Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32))
+        dev = next(self.encoder_.parameters()).device
         with torch.no_grad():
-            return self.encoder_(Z).numpy().astype(np.float64)
+            return self.encoder_(Z.to(dev)).cpu().numpy().astype(np.float64)
 
 
 def make_compressor(kind: str, n_components: int, random_state=0, **kwargs) -> Any:

@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from bottlekit._checks import check_number, check_positive_int
+from bottlekit.devices import resolve_device
 
 from ._neighbors import normal_scores
 from ._scaling import power_of_two_scale
@@ -173,6 +174,9 @@ class NeuralMutualInformation(BaseEstimator):
         Feed the critic the normal scores of each column's ranks instead of standardized
         values. MI is unchanged by this monotone per-column map; heavy tails disappear.
     device : str or torch.device, default="cpu"
+        Where the critic trains (``None``: CUDA when available); resolved by
+        :func:`bottlekit.devices.resolve_device`, which refuses an unknown or unavailable
+        device with a ValueError naming ``device``.
     random_state : int or None
         Seeds the split, the batches and the critic's initialisation.
 
@@ -281,6 +285,7 @@ class NeuralMutualInformation(BaseEstimator):
     def fit(self, X, Y) -> NeuralMutualInformation:
         """Train the critic on paired samples and store the held-out estimate in ``mi_``."""
         self._check_params()
+        dev = resolve_device(self.device)
         X = as_2d_samples(X, "X")
         Y = as_2d_samples(Y, "Y")
         check_paired(X, Y)
@@ -301,7 +306,6 @@ class NeuralMutualInformation(BaseEstimator):
         X, Y = X / power_of_two_scale(X), Y / power_of_two_scale(Y)  # exact, scale-free
         mx, sx = X[tr].mean(0), X[tr].std(0) + 1e-12
         my, sy = Y[tr].mean(0), Y[tr].std(0) + 1e-12
-        dev = torch.device(self.device)
         f32 = torch.float32
 
         def to(a):

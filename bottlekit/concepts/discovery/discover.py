@@ -121,6 +121,9 @@ def discover(
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
     if init not in INITS:
         raise ValueError(f"init: expected one of {INITS}, got {init!r}")
+    from bottlekit.devices import resolve_device
+
+    device = resolve_device(device)  # a bad device is refused for every method, NMF too
     if checkpoint is not None and method == "nmf":
         raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
     seed = seed_of(random_state)

@@ -84,3 +84,41 @@ def test_bad_baseline_and_n_steps(tiny_rn, random_bank):
     # captum needs two points; n_steps=1 used to fail with a bare AssertionError
     with pytest.raises(ValueError, match=r"n_steps: .*at least 2 points, got 1"):
         ConceptIntegratedGradients(bk, bank, n_steps=1)
+
+
+def test_batched_steps_equal_a_plain_trapezoid_sum_of_gradients_on_world_images():
+    """The maps (several interpolation steps of several images per pass) equal the
+    definition computed one image and one step at a time: the trapezoid rule with
+    captum's weights 1/(2n), 1/n, ..., 1/(2n) on alpha = 0, 1/(n-1), ..., 1 of the
+    gradient of s_j, times (x - x'), summed over colour channels. Float32 noise only."""
+    from PIL import Image
+
+    import bottlekit
+    from bottlekit.concepts import from_text
+
+    bk = bottlekit.load_backbone("world-tiny", device="cpu")
+    bank = from_text(bk, ["red body", "long tail", "water background"])
+    images = bottlekit.make_world(3, "test", random_state=1).images
+    n = 6
+    maps = ConceptIntegratedGradients(bk, bank, n_steps=n, batch_size=64).attribute(images)
+
+    x_all = torch.stack([bk.preprocess(Image.fromarray(im)) for im in images])
+    mean = torch.tensor(bk.preprocess.transforms[-1].mean).view(1, 3, 1, 1)
+    std = torch.tensor(bk.preprocess.transforms[-1].std).view(1, 3, 1, 1)
+    v = torch.as_tensor(bank.vectors, dtype=torch.float32)
+    v = v / v.norm(dim=1, keepdim=True)
+    weights = [1 / (2 * n)] + [1 / n] * (n - 2) + [1 / (2 * n)]
+    bk.model.eval()
+    for i in range(len(images)):
+        x = x_all[i : i + 1]
+        x0 = ((0.0 - mean) / std).expand_as(x)
+        for j in range(len(bank.names)):
+            total = torch.zeros_like(x)
+            for w, alpha in zip(weights, np.linspace(0, 1, n), strict=True):
+                xa = (x0 + float(alpha) * (x - x0)).requires_grad_(True)
+                s = F.normalize(bk.model.encode_image(xa).float(), dim=-1) @ v[j]
+                (g,) = torch.autograd.grad(s.sum(), xa)
+                total += w * g
+            expected = ((x - x0) * total).sum(dim=1)[0].numpy()
+            scale = np.abs(expected).max()
+            np.testing.assert_allclose(maps[i, j], expected, rtol=0, atol=1e-5 * scale)
