@@ -83,7 +83,9 @@ class PosthocCBM(BaseConceptBottleneck):
               + \lambda\Bigl(\alpha\lVert w\rVert_1 + \tfrac{1-\alpha}{2}\lVert w\rVert_2^2\Bigr)
 
     (``SGDClassifier(loss="log_loss", penalty="elasticnet")``, one-vs-rest over classes as
-    in the reference). With ``residual=True`` (PCBM-h) the head is frozen and a linear
+    in the reference, run by a numba port of scikit-learn's SGD that returns the same
+    coefficients, with the classes in parallel on numba's threads). With ``residual=True``
+    (PCBM-h) the head is frozen and a linear
     layer :math:`R x + r` on the raw embedding is trained with Adam on
     :math:`\mathrm{CE}(y, w^\top a(x) + c + Rx + r) + \lambda_R\,\mathrm{mean}(R^2)`.
 
