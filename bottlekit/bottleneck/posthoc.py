@@ -9,15 +9,13 @@ on the raw embedding on top of it, to recover the accuracy the bottleneck loses.
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import SGDClassifier
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._ovr_sgd import sgd_ovr_elastic_net
 from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device, torch_threads
@@ -34,37 +32,43 @@ def fit_elastic_net_head(
     tol: float,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    r"""Post-hoc CBM's sparse head: multinomial logistic regression with an elastic net,
+    r"""Post-hoc CBM's sparse head: one-vs-rest logistic regression with an elastic net,
     trained by SGD as the reference code does.
 
+    For each class :math:`c` (one problem for two classes), with :math:`y_{ic} = 1` for
+    the class and 0 for the rest,
+
     .. math::
-        \min_{W,c}\ \frac1n\sum_i \ell(W a_i + c, y_i)
-        + \lambda\big(\rho\lVert W\rVert_1 + \tfrac{1-\rho}{2}\lVert W\rVert_2^2\big)
+        \min_{w_c,b_c}\ \frac1n\sum_i \ell(w_c^\top a_i + b_c, y_{ic})
+        + \lambda\big(\rho\lVert w_c\rVert_1 + \tfrac{1-\rho}{2}\lVert w_c\rVert_2^2\big)
+
+    by plain SGD: the reference's ``SGDClassifier(loss="log_loss", penalty="elasticnet",
+    alpha=lam, l1_ratio=l1_ratio, max_iter=max_iter, tol=tol)``, with the same parameters
+    (:math:`\lambda` = ``alpha``, :math:`\rho` = ``l1_ratio``), run by the compiled
+    :func:`~bottlekit.bottleneck._ovr_sgd.sgd_ovr_elastic_net`, which returns
+    scikit-learn's coefficients for the same seed (the first draw of ``rng``) and fits the
+    classes in parallel.
 
     Returns ``coef`` (C, k) and ``intercept`` (C,) as float32, one row per class (a binary
     problem gets logits :math:`(-z/2, z/2)`, the same sigmoid), and the epochs run.
     """
-    head = SGDClassifier(
-        loss="log_loss",
-        penalty="elasticnet",
+    coef64, intercept64, n_iter = sgd_ovr_elastic_net(
+        A,
+        y,
         alpha=lam,
         l1_ratio=l1_ratio,
         max_iter=max_iter,
         tol=tol,
         random_state=int(rng.integers(2**31 - 1)),
     )
-    with warnings.catch_warnings():
-        # the reference runs SGD to max_iter; a non-converged run is still its model
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        head.fit(A, y)
-    if head.coef_.shape[0] == 1:  # binary: logits (-z/2, z/2) give the same sigmoid
-        w, c = head.coef_[0], head.intercept_[0]
+    if coef64.shape[0] == 1:  # binary: logits (-z/2, z/2) give the same sigmoid
+        w, c = coef64[0], intercept64[0]
         coef = np.stack([-w / 2, w / 2]).astype(np.float32)
         intercept = np.array([-c / 2, c / 2], dtype=np.float32)
     else:
-        coef = head.coef_.astype(np.float32)
-        intercept = head.intercept_.astype(np.float32)
-    return coef, intercept, int(head.n_iter_)
+        coef = coef64.astype(np.float32)
+        intercept = intercept64.astype(np.float32)
+    return coef, intercept, n_iter
 
 
 class PosthocCBM(BaseConceptBottleneck):
@@ -79,7 +83,9 @@ class PosthocCBM(BaseConceptBottleneck):
               + \lambda\Bigl(\alpha\lVert w\rVert_1 + \tfrac{1-\alpha}{2}\lVert w\rVert_2^2\Bigr)
 
     (``SGDClassifier(loss="log_loss", penalty="elasticnet")``, one-vs-rest over classes as
-    in the reference). With ``residual=True`` (PCBM-h) the head is frozen and a linear
+    in the reference, run by a numba port of scikit-learn's SGD that returns the same
+    coefficients, with the classes in parallel on numba's threads). With ``residual=True``
+    (PCBM-h) the head is frozen and a linear
     layer :math:`R x + r` on the raw embedding is trained with Adam on
     :math:`\mathrm{CE}(y, w^\top a(x) + c + Rx + r) + \lambda_R\,\mathrm{mean}(R^2)`.
 
