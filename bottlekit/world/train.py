@@ -152,6 +152,82 @@ def zero_shot_accuracy(model, tokenizer, images, labels, class_names, device="cp
     return correct / len(images)
 
 
+#: The arguments that define a run; a resumed run must use the checkpoint's values.
+RUN_DEFAULTS: dict[str, Any] = {
+    "n_train": 50_000,
+    "n_val": 1200,
+    "steps": 2000,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "weight_decay": 0.1,
+    "warmup": 100,
+    "seed": 0,
+    "p_typical_background": 0.2,
+    "init": None,
+}
+
+
+def world_fingerprint(world) -> str:
+    """SHA-256 of a world's images, labels and concept labels (checks a regenerated world).
+
+    Parameters
+    ----------
+    world : World
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> from bottlekit.world import make_world
+    >>> a = make_world(4, "train", 3, return_masks=False)
+    >>> world_fingerprint(a) == world_fingerprint(make_world(4, "train", 3, return_masks=False))
+    True
+    """
+    h = hashlib.sha256()
+    for arr in (world.images, world.labels, world.concept_labels):
+        arr = np.ascontiguousarray(arr)
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def _check_resume_config(checkpoint, config: dict) -> None:
+    """The run's defining arguments must equal the checkpoint's."""
+    from bottlekit.world.checkpoint import CheckpointError
+
+    saved = checkpoint.meta["config"]
+    for key, value in config.items():
+        if saved[key] != value:
+            raise CheckpointError(
+                f"{key}={value!r} but checkpoint {str(checkpoint.path)!r} was written by a "
+                f"run with {key}={saved[key]!r}; resume with the checkpoint's value (the "
+                "command line takes it from the checkpoint when the option is left out)"
+            )
+    model_cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
+    if checkpoint.meta["model"] != MODEL_NAME or checkpoint.meta["model_config"] != model_cfg:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint.path)!r} is of model {checkpoint.meta['model']!r} "
+            f"with config {checkpoint.meta['model_config']}; expected {MODEL_NAME!r} with "
+            f"config {model_cfg}"
+        )
+    progress = checkpoint.meta["progress"]
+    n_batches = config["n_train"] // config["batch_size"]
+    if not (0 <= progress["step"] <= config["steps"] and 0 <= progress["next_batch"] <= n_batches):
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint.path)!r} is at step {progress['step']}, batch "
+            f"{progress['next_batch']}; expected a step in [0, {config['steps']}] and a batch "
+            f"in [0, {n_batches}]"
+        )
+    if len(progress["losses"]) != progress["step"]:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint.path)!r} has {len(progress['losses'])} losses for "
+            f"{progress['step']} steps"
+        )
+
+
 def train(
     n_train: int = 50_000,
     steps: int = 2000,
@@ -167,13 +243,82 @@ def train(
     save_every: int = 500,
     p_typical_background: float = 0.2,
     init: Path | None = None,
+    n_val: int = 1200,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 100,
+    resume: Path | None = None,
+    stop_after: int | None = None,
 ) -> dict:
-    """Train world-tiny from scratch; returns the metadata written next to the weights."""
+    """Train world-tiny, optionally checkpointed and resumed; returns the run's metadata.
+
+    Parameters
+    ----------
+    n_train, steps, batch_size, lr, weight_decay, warmup, seed, p_typical_background, init
+        The run (see the command line's help). ``n_train`` world images are drawn once
+        from ``seed``; every epoch draws a new order and new captions from a generator
+        seeded by ``(seed, 4242)``.
+    threads : int
+        torch's intra-op threads (bit-identical results need the same count).
+    out_dir : Path or None
+        Folder for the final weights and their metadata (None: do not write them).
+    device : str
+    log_every, save_every : int
+        Print every ``log_every`` steps; write partial weights to ``out_dir`` every
+        ``save_every`` steps.
+    n_val : int
+        Val images of the zero-shot check (every 300 steps and at the end).
+    checkpoint : Path or None
+        Sidecar path (``.json``) of the training checkpoint (None: no checkpoints).
+    checkpoint_every : int
+        Write the checkpoint every this many steps, at the last step and at
+        ``stop_after``.
+    resume : Path or None
+        Continue bit for bit from this checkpoint; the run's arguments must equal the
+        checkpoint's (:class:`~bottlekit.world.checkpoint.CheckpointError` otherwise).
+    stop_after : int or None
+        Stop after this many steps in all (a planned break; resume later).
+
+    Returns
+    -------
+    dict
+        The metadata (``stopped_at_step`` is set and no weights are written when the run
+        stopped early).
+    """
     import open_clip
 
     from bottlekit.world.captions import make_captions
+    from bottlekit.world.checkpoint import (
+        read_checkpoint,
+        restore_training_state,
+        write_checkpoint,
+    )
     from bottlekit.world.dataset import make_world
     from bottlekit.world.species import CLASS_NAMES
+
+    if checkpoint is not None and Path(checkpoint).suffix != ".json":
+        raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
+        raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
+    if stop_after is not None and not 1 <= stop_after <= steps:
+        raise ValueError(f"stop_after={stop_after!r}; expected an int in [1, steps={steps}]")
+    config = {
+        "n_train": n_train,
+        "n_val": n_val,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "warmup": warmup,
+        "seed": seed,
+        "p_typical_background": p_typical_background,
+        "init": None if init is None else str(init),
+    }
+    ckpt = None
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        _check_resume_config(ckpt, config)
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -186,11 +331,22 @@ def train(
         return_masks=False,
         p_typical_background=p_typical_background,
     )
-    val = make_world(1200, "val", random_state=seed, return_masks=False)
+    val = make_world(n_val, "val", random_state=seed, return_masks=False)
     print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
+    fingerprint = world_fingerprint(world) if checkpoint is not None or ckpt is not None else ""
+    if ckpt is not None and ckpt.meta["world_sha256"] != fingerprint:
+        from bottlekit.world.checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"the regenerated training world (sha256 {fingerprint[:16]}…) differs from the "
+            f"one checkpoint {str(ckpt.path)!r} was trained on "
+            f"({ckpt.meta['world_sha256'][:16]}…): the renderer or numpy changed"
+        )
     model, _, tokenizer = create_model(device)
     init_meta = None
-    if init is not None:
+    if ckpt is not None:
+        init_meta = ckpt.meta["init"]
+    elif init is not None:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(init), device=str(device)))
@@ -204,14 +360,62 @@ def train(
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, steps, warmup))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 4242]))
-    step, epoch, t0 = 0, 0, time.time()
-    losses = []
-    while step < steps:
+    step, epoch, skip, acc, sittings = 0, 0, 0, None, 1
+    losses: list[float] = []
+    seconds_before, cpu_seconds_before = 0.0, 0.0
+    if ckpt is not None:
+        restore_training_state(ckpt, model, opt, sched)
+        progress = ckpt.meta["progress"]
+        step, epoch, skip = progress["step"], progress["epoch"], progress["next_batch"]
+        losses = [float(v) for v in progress["losses"]]
+        acc = progress["last_val_zero_shot"]
+        sittings = progress["sittings"] + 1
+        seconds_before = progress["train_seconds"]
+        cpu_seconds_before = progress["train_cpu_seconds"]
+        rng.bit_generator.state = progress["epoch_rng_state"]
+        print(f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip})", flush=True)
+    step_at_start, t0 = step, time.time()
+    model_cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
+
+    def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
+        progress = {
+            "step": step,
+            "epoch": epoch,
+            "next_batch": next_batch,
+            "epoch_rng_state": epoch_rng_state,
+            "losses": losses,
+            "last_val_zero_shot": acc,
+            "train_seconds": round(seconds_before + time.time() - t_start, 1),
+            "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
+            "sittings": sittings,
+        }
+        meta = {
+            "model": MODEL_NAME,
+            "model_config": model_cfg,
+            "config": config,
+            "progress": progress,
+            "world_sha256": fingerprint,
+            "init": init_meta,
+            "versions": {
+                "torch": torch.__version__,
+                "open_clip": open_clip.__version__,
+                "numpy": np.__version__,
+                "threads": threads,
+            },
+        }
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+
+    last = stop_after if stop_after is not None else steps
+    while step < last:
+        # the order and captions of an epoch come from the generator's state at its start
+        epoch_rng_state = rng.bit_generator.state
         order = rng.permutation(n_train)
         captions = make_captions(world.labels, world.concept_labels, CLASS_NAMES, rng)
         tokens = tokenizer(captions)
-        for b in range(0, n_train - batch_size + 1, batch_size):
-            if step >= steps:
+        for batch, b in enumerate(range(0, n_train - batch_size + 1, batch_size)):
+            if batch < skip:
+                continue
+            if step >= last:
                 break
             idx = np.sort(order[b : b + batch_size])
             x = images_to_tensor(world.images[idx], device)
@@ -227,7 +431,7 @@ def train(
             losses.append(loss.item())
             step += 1
             if step % log_every == 0 or step == steps:
-                rate = step * batch_size / (time.time() - t0)
+                rate = (step - step_at_start) * batch_size / (time.time() - t0)
                 print(
                     f"step {step}/{steps} epoch {epoch} loss {np.mean(losses[-log_every:]):.4f} "
                     f"scale {model.logit_scale.exp().item():.1f} lr {sched.get_last_lr()[0]:.2e} "
@@ -241,7 +445,13 @@ def train(
                     model, tokenizer, val.images, val.labels, CLASS_NAMES, device
                 )
                 print(f"step {step} val zero-shot species accuracy {acc:.3f}", flush=True)
-        epoch += 1
+            if checkpoint is not None and (
+                step % checkpoint_every == 0 or step in (steps, stop_after)
+            ):
+                save_checkpoint(batch + 1, epoch_rng_state)
+        skip = 0
+        if step < last:
+            epoch += 1
     meta = {
         "model": MODEL_NAME,
         "seed": seed,
@@ -256,18 +466,25 @@ def train(
         "threads": threads,
         "final_loss": float(np.mean(losses[-50:])),
         "val_zero_shot_species_accuracy": acc,
-        "train_seconds": round(time.time() - t_start, 1),
+        "train_seconds": round(seconds_before + time.time() - t_start, 1),
         "torch": torch.__version__,
         "open_clip": open_clip.__version__,
         "stored_dtype": "float32",
-        "train_cpu_seconds": round(time.process_time() - cpu_start, 1),
+        "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
         "command": (
             f"python -m bottlekit.world.train --n-train {n_train} --steps {steps} "
             f"--batch-size {batch_size} --lr {lr} --warmup {warmup} --seed {seed} "
             f"--threads {threads} --p-typical-background {p_typical_background}"
             + (f" --init {init}" if init is not None else "")
+            + (f" --n-val {n_val}" if n_val != RUN_DEFAULTS["n_val"] else "")
         ),
     }
+    if sittings > 1:
+        meta["sittings"] = sittings
+    if step < steps:
+        meta["stopped_at_step"] = step
+        print(f"stopped at step {step}/{steps}; resume with --resume {checkpoint}", flush=True)
+        return meta
     if out_dir is not None:
         path = save_weights(model, Path(out_dir), meta)
         print(f"saved {path}", flush=True)
@@ -277,37 +494,66 @@ def train(
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-train", type=int, default=50_000)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    run = p.add_argument_group(
+        "the run",
+        "defaults in brackets; with --resume, an option left out takes the checkpoint's "
+        "value and one given must equal it",
+    )
+    for flag, kind, help_ in (
+        ("--n-train", int, "training images"),
+        ("--n-val", int, "val images of the zero-shot check"),
+        ("--steps", int, "optimiser steps"),
+        ("--batch-size", int, "image-caption pairs per step"),
+        ("--lr", float, "peak learning rate"),
+        ("--weight-decay", float, "AdamW weight decay on matrices"),
+        ("--warmup", int, "linear warm-up steps"),
+        ("--seed", int, "seed of the world, the model and the data order"),
+        (
+            "--p-typical-background",
+            float,
+            "background-species correlation of the training images (0.2: independent)",
+        ),
+        ("--init", str, "start from these weights"),
+    ):
+        key = flag[2:].replace("-", "_")
+        run.add_argument(flag, type=kind, default=None, help=f"{help_} [{RUN_DEFAULTS[key]}]")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the weights")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--init", type=Path, default=None, help="start from these weights")
     p.add_argument(
-        "--p-typical-background",
-        type=float,
-        default=0.2,
-        help="background-species correlation of the training images (0.2: independent)",
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="sidecar of the training checkpoint [checkpoints/world-tiny.json; "
+        "with --resume: the resumed one]",
     )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=100, help="steps between checkpoints [100]"
+    )
+    p.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
+    p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps")
     a = p.parse_args(argv)
+    base = dict(RUN_DEFAULTS)
+    checkpoint = a.checkpoint or Path("checkpoints") / f"{MODEL_NAME}.json"
+    if a.resume is not None:
+        from bottlekit.world.checkpoint import read_checkpoint
+
+        ckpt = read_checkpoint(a.resume)
+        base.update(ckpt.meta["config"])
+        checkpoint = a.checkpoint or ckpt.path
+    if a.no_checkpoint:
+        checkpoint = None
+    run_args = {k: getattr(a, k) if getattr(a, k) is not None else base[k] for k in RUN_DEFAULTS}
     train(
-        n_train=a.n_train,
-        steps=a.steps,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        weight_decay=a.weight_decay,
-        warmup=a.warmup,
-        seed=a.seed,
+        **run_args,
         threads=a.threads,
         out_dir=a.out,
         device=a.device,
-        p_typical_background=a.p_typical_background,
-        init=a.init,
+        checkpoint=checkpoint,
+        checkpoint_every=a.checkpoint_every,
+        resume=a.resume,
+        stop_after=a.stop_after,
     )
 
 

@@ -1,0 +1,219 @@
+"""Resumable training of the world's CLIP: bit-for-bit resume, kills, bad checkpoints."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("open_clip")
+pytest.importorskip("safetensors")
+
+from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+from bottlekit.world.train import main, train
+
+# 64 images in batches of 16: 4 batches an epoch, so 10 steps span three epochs and the
+# break at step 5 falls inside the second epoch (the order and captions must be redrawn)
+TINY = dict(
+    n_train=64, n_val=24, steps=10, batch_size=16, lr=1e-3, warmup=2, seed=3, log_every=100
+)
+
+
+def _weights(ckpt_path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(ckpt_path).model_state()
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """10 steps in one sitting (checkpoint every 3 steps and at the end)."""
+    d = tmp_path_factory.mktemp("straight")
+    meta = train(**TINY, out_dir=d / "out", checkpoint=d / "ck.json", checkpoint_every=3)
+    return d, meta
+
+
+@pytest.fixture(scope="module")
+def two_sittings(tmp_path_factory):
+    """5 steps, a break, then the other 5 resumed from the checkpoint."""
+    d = tmp_path_factory.mktemp("resumed")
+    first = train(
+        **TINY, out_dir=d / "out", checkpoint=d / "ck.json", checkpoint_every=3, stop_after=5
+    )
+    mid = json.loads((d / "ck.json").read_text())
+    assert not (d / "out").exists()  # no weights from a run that stopped early
+    second = train(
+        **TINY,
+        out_dir=d / "out",
+        checkpoint=d / "ck.json",
+        checkpoint_every=3,
+        resume=d / "ck.json",
+    )
+    return d, first, mid, second
+
+
+def test_resume_is_bit_identical(straight, two_sittings):
+    d1, meta1 = straight
+    d2, first, mid, meta2 = two_sittings
+    assert first["stopped_at_step"] == 5
+    assert mid["progress"]["step"] == 5 and mid["progress"]["epoch"] == 1
+    assert mid["progress"]["next_batch"] == 1  # one batch of the second epoch done
+    a, b = read_checkpoint(d1 / "ck.json"), read_checkpoint(d2 / "ck.json")
+    assert a.step == b.step == 10
+    wa, wb = a.model_state(), b.model_state()
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # the optimiser state and the loss log are the same too
+    for k, v in a.tensors.items():
+        if k.startswith("optimizer/"):
+            assert torch.equal(v, b.tensors[k]), k
+    assert a.meta["progress"]["losses"] == b.meta["progress"]["losses"]
+    assert len(a.meta["progress"]["losses"]) == 10
+    assert a.meta["scheduler"]["last_epoch"] == b.meta["scheduler"]["last_epoch"] == 10
+    assert meta1["final_loss"] == meta2["final_loss"]
+    assert meta2["sittings"] == 2 and b.meta["progress"]["sittings"] == 2
+    # the shipped-format weights hold the same tensors (not the same bytes: safetensors
+    # writes its __metadata__ keys in a per-process hash order)
+    from safetensors.torch import load_file
+
+    fa = load_file(d1 / "out" / "world-tiny.safetensors")
+    fb = load_file(d2 / "out" / "world-tiny.safetensors")
+    assert fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
+    assert all(torch.equal(fa[k], wa[k]) for k in fa)
+
+
+def test_checkpoint_files_are_complete_and_old_ones_removed(straight):
+    d, _ = straight
+    names = sorted(p.name for p in d.iterdir() if p.is_file())
+    # one sidecar and the one tensors file it names; no temporary or older files
+    assert names == ["ck-step0000010.safetensors", "ck.json"], names
+    assert not any(p.name.endswith(".tmp") for p in d.rglob("*"))
+
+
+def test_resume_with_other_run_arguments_is_refused(straight, tmp_path):
+    d, _ = straight
+    with pytest.raises(CheckpointError, match=r"lr=0\.002 but checkpoint .* lr=0\.001"):
+        train(**dict(TINY, lr=2e-3), out_dir=None, resume=d / "ck.json")
+
+
+def test_command_line_resume_takes_the_run_from_the_checkpoint(straight, tmp_path):
+    d, _ = straight
+    ck = str(d / "ck.json")
+    with pytest.raises(CheckpointError, match=r"steps=11 but checkpoint .* steps=10"):
+        main(["--resume", ck, "--steps", "11", "--out", str(tmp_path)])
+    # a finished run resumed: no step left, the final weights are written again
+    main(["--resume", ck, "--no-checkpoint", "--out", str(tmp_path)])
+    from safetensors.torch import load_file
+
+    got, want = load_file(tmp_path / "world-tiny.safetensors"), _weights(d / "ck.json")
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    assert json.loads((tmp_path / "world-tiny.json").read_text())["steps"] == 10
+
+
+def test_corrupt_tensors_file_is_refused(straight, tmp_path):
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    blob = bytearray((d / side["tensors_file"]).read_bytes())
+    blob[-5] ^= 0xFF
+    (tmp_path / side["tensors_file"]).write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="corrupt or not the one its sidecar describes"):
+        read_checkpoint(tmp_path / "ck.json")
+    (tmp_path / side["tensors_file"]).unlink()
+    with pytest.raises(CheckpointError, match=r"tensors file .* is missing"):
+        read_checkpoint(tmp_path / "ck.json")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.pop("progress"), "missing key 'progress'"),
+        (
+            lambda s: s["progress"].update(step="5"),
+            r"'progress.step' is str \('5'\); expected int",
+        ),
+        (lambda s: s["config"].update(steps=True), "'config.steps' is bool"),
+        (lambda s: s.update(version=99), "has version 99; this bottlekit reads version 1"),
+        (lambda s: s.update(format="x"), "is not a bottlekit.world.train checkpoint"),
+        (lambda s: s.update(tensors_file="../x.safetensors"), "expected a file name"),
+    ],
+)
+def test_sidecar_schema_errors(straight, tmp_path, edit, message):
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    edit(side)
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(tmp_path / "ck.json")
+
+
+def test_not_json_and_missing_sidecar(tmp_path):
+    (tmp_path / "ck.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is not valid JSON"):
+        read_checkpoint(tmp_path / "ck.json")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(tmp_path / "nope.json")
+
+
+def test_checkpoint_of_another_model_config_is_refused(straight, tmp_path):
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    side["model_config"]["vision_cfg"]["patch_size"] = 4
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    for f in d.glob("*.safetensors"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(CheckpointError, match="expected 'world-tiny' with config"):
+        train(**TINY, out_dir=None, resume=tmp_path / "ck.json")
+
+
+def test_bad_checkpoint_arguments():
+    with pytest.raises(ValueError, match=r"checkpoint='x.bin'; expected a path ending in \.json"):
+        train(**TINY, out_dir=None, checkpoint=Path("x.bin"))
+    with pytest.raises(ValueError, match=r"checkpoint_every=0; expected a positive int"):
+        train(**TINY, out_dir=None, checkpoint_every=0)
+    with pytest.raises(ValueError, match=r"stop_after=11; expected an int in \[1, steps=10\]"):
+        train(**TINY, out_dir=None, stop_after=11)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    """SIGKILL a training process once a checkpoint exists; the resumed run matches."""
+    args = [
+        "--n-train", "64", "--n-val", "24", "--steps", "400", "--batch-size", "16",
+        "--lr", "1e-3", "--warmup", "2", "--seed", "3", "--out", str(tmp_path / "out"),
+        "--checkpoint", str(tmp_path / "ck.json"), "--checkpoint-every", "2",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path.cwd()))
+    cmd = [sys.executable, "-m", "bottlekit.world.train"]
+    proc = subprocess.Popen([*cmd, *args], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "ck.json").exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed = read_checkpoint(tmp_path / "ck.json")  # complete, never half-written
+    s = killed.step
+    assert 2 <= s < 400 and s % 2 == 0
+    # resume two more steps; a straight run to the same step gives the same weights
+    out = subprocess.run(
+        [*cmd, *args, "--resume", str(tmp_path / "ck.json"), "--stop-after", str(s + 2)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"resumed from {tmp_path / 'ck.json'} at step {s}" in out.stdout
+    resumed = read_checkpoint(tmp_path / "ck.json")
+    assert resumed.step == s + 2
+    assert resumed.meta["progress"]["losses"][:s] == killed.meta["progress"]["losses"]
+    ref = tmp_path / "ref"
+    train(**dict(TINY, steps=400), out_dir=None, checkpoint=ref / "ck.json", stop_after=s + 2)
+    wa, wb = _weights(ref / "ck.json"), resumed.model_state()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
