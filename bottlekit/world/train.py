@@ -30,6 +30,7 @@ import functools
 import hashlib
 import json
 import math
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -121,13 +122,29 @@ def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _canonical_header(blob: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted.
+
+    safetensors writes the ``__metadata__`` entries in a per-call hash order, so two
+    saves of identical tensors could differ in their header bytes (and sha256). Sorting
+    the keys makes the file a function of its contents. Tensor offsets are relative to
+    the end of the header, so only the header changes; it is padded with spaces to a
+    multiple of 8 bytes, as safetensors does.
+    """
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + blob[8 + n :]
+
+
 def save_weights(model: torch.nn.Module, out_dir: Path, metadata: dict) -> Path:
     """Write the state dict (float32 safetensors) and the metadata JSON, atomically."""
     from safetensors.torch import save
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = save(state, metadata={"format": "pt", "model": MODEL_NAME})
+    blob = _canonical_header(save(state, metadata={"format": "pt", "model": MODEL_NAME}))
     path = out_dir / WEIGHTS_FILE
     atomic_write_bytes(path, blob)
     metadata = dict(metadata, sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))

@@ -1,5 +1,6 @@
 """Resumable training of the world's CLIP: bit-for-bit resume, kills, bad checkpoints."""
 
+import hashlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ pytest.importorskip("open_clip")
 pytest.importorskip("safetensors")
 
 from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
-from bottlekit.world.train import main, train
+from bottlekit.world.train import METADATA_FILE, main, train
 
 # 64 images in batches of 16: 4 batches an epoch, so 10 steps span three epochs and the
 # break at step 5 falls inside the second epoch (the order and captions must be redrawn)
@@ -217,3 +218,23 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     train(**dict(TINY, steps=400), out_dir=None, checkpoint=ref / "ck.json", stop_after=s + 2)
     wa, wb = _weights(ref / "ck.json"), resumed.model_state()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_saved_weights_are_a_function_of_the_tensors(tmp_path):
+    """safetensors orders ``__metadata__`` by a per-call hash; the saved bytes must not."""
+    from safetensors.torch import load_file
+
+    from bottlekit.world.train import save_weights
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    blobs = set()
+    for i in range(16):
+        path = save_weights(model, tmp_path / str(i), {"run": 1})
+        blobs.add(path.read_bytes())
+    assert len(blobs) == 1
+    loaded = load_file(str(path))
+    assert loaded.keys() == model.state_dict().keys()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded[name], tensor)
+    meta = json.loads((tmp_path / "15" / METADATA_FILE).read_text())
+    assert meta["sha256"] == hashlib.sha256(blobs.pop()).hexdigest()
