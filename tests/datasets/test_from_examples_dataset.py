@@ -78,7 +78,7 @@ def test_draws_two_n_positives_and_negatives_of_each_concept(cub_train):
 
 
 def test_from_examples_embeds_only_the_drawn_images_and_reports_skips(cub_train, tmp_path):
-    ds, present = cub_train
+    ds, _ = cub_train
     n = 4
     full = draw_concept_examples(ds, n_examples=n)
     names = [full.names[0], next(iter(full.skipped))]  # one concept learnt, one skipped
@@ -160,6 +160,6 @@ def test_cav_separates_a_separable_concept(tmp_path):
         bank = from_examples(bk, ds, n_examples=5, random_state=0, cache_dir=tmp_path / "c")
     prov = bank.provenance[bank.names.index("red")]
     assert prov["heldout_accuracy"] == 1.0 and prov["better_than_chance"]
-    X = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32).mean((0, 1)) for p in paths])
+    X = np.stack([np.asarray(Image.open(p), np.float32).mean((0, 1)) for p in paths])
     scores = bank.project(X / 255)[:, bank.names.index("red")]
     assert (scores[red] > 0).all() and (scores[~red] < 0).all()  # every image, drawn or not
