@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from bottlekit import pretrained as _pretrained
 from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import resolve_device, torch_threads
-from bottlekit.images import ImageSource, as_image_source
+from bottlekit.images import ImageSource, _open_file, as_image_source
 from bottlekit.pretrained import SHIPPED_TAG, WeightsNotFoundError
 
 __all__ = [
@@ -580,17 +580,45 @@ def _normalised_array_batches(
         yield x.sub_(mean).div_(std)
 
 
-class _Preprocessed(torch.utils.data.Dataset):
-    """Dataset view that loads item ``i`` of an image source and preprocesses it."""
+def jpeg_draft_size(preprocess: Any) -> tuple[int, int] | None:
+    """The ``(width, height)`` a JPEG may be decoded down to before ``preprocess``: both
+    sides of its first ``Resize`` (None without one).
 
-    def __init__(self, source: ImageSource, preprocess: Any) -> None:
+    Examples
+    --------
+    >>> jpeg_draft_size(load_backbone("world-tiny").preprocess)
+    (64, 64)
+    """
+    from torchvision import transforms as T
+
+    resize = next(
+        (t for t in getattr(preprocess, "transforms", []) if isinstance(t, T.Resize)), None
+    )
+    if resize is None:
+        return None
+    size = resize.size
+    h, w = (size, size) if isinstance(size, int) else (tuple(size) * 2)[:2]
+    return int(w), int(h)
+
+
+class _Preprocessed(torch.utils.data.Dataset):
+    """Dataset view that loads item ``i`` of an image source and preprocesses it; with
+    ``draft`` (width, height), plain JPEG files are decoded at a reduced DCT scale."""
+
+    def __init__(
+        self, source: ImageSource, preprocess: Any, draft: tuple[int, int] | None = None
+    ) -> None:
         self.source = source
         self.preprocess = preprocess
+        plain_files = source.kind == "files" and type(source).load is ImageSource.load
+        self.draft = draft if plain_files else None
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        if self.draft is not None:
+            return self.preprocess(_open_file(self.source.items[i], self.draft))
         item = self.source.load(i)
         return item if isinstance(item, torch.Tensor) else self.preprocess(item)
 
@@ -623,6 +651,36 @@ def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
         return next(_normalised_array_batches(source.items, len(source), *norm))
     prepared = _Preprocessed(source, preprocess)
     return torch.stack([prepared[i] for i in range(len(source))]).to(torch.float32)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _model_threads(device: torch.device, num_workers: int) -> int | None:
+    """Intra-op threads for the model while ``num_workers`` DataLoader workers decode.
+
+    The workers decode on their own cores while the model runs, so on the CPU the model
+    gets the cores they leave, ``max(1, cpus - num_workers)`` (never more than torch's
+    current setting). Without this, torch's default (one thread per core) oversubscribes
+    the cores: its threads wait for each other at every operation while a worker holds a
+    core, which made world-tiny 7-12 x slower on 2 cores (``benchmarks/dataset_throughput.py``).
+    ``None`` (leave torch's setting) on an accelerator or without workers.
+
+    Examples
+    --------
+    >>> _model_threads(torch.device("cpu"), 0) is None
+    True
+    >>> _model_threads(torch.device("cpu"), 10_000)
+    1
+    """
+    if device.type != "cpu" or num_workers < 1:
+        return None
+    return max(1, min(torch.get_num_threads(), _usable_cpus() - int(num_workers)))
 
 
 def _from_worker(exc: BaseException) -> BaseException:
@@ -730,6 +788,7 @@ class Backbone:
         images: Any,
         batch_size: int = 64,
         num_workers: int | None = None,
+        jpeg_draft: bool = False,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Embed images batch by batch; yields ``(start, embeddings)`` in input order.
 
@@ -747,9 +806,10 @@ class Backbone:
                 source.items, int(batch_size), *norm
             )
         else:
+            draft = jpeg_draft_size(self.preprocess) if jpeg_draft else None
             batches = iter(
                 torch.utils.data.DataLoader(
-                    _Preprocessed(source, self.preprocess),
+                    _Preprocessed(source, self.preprocess, draft),
                     batch_size=int(batch_size),
                     shuffle=False,
                     num_workers=num_workers,
@@ -757,6 +817,7 @@ class Backbone:
                 )
             )
         start = 0
+        threads = _model_threads(self.device, num_workers)
         with torch.inference_mode():
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
@@ -769,7 +830,7 @@ class Backbone:
                 if batch is None:
                     break
                 batch = batch.to(self.device, non_blocking=True)
-                with self._autocast():
+                with self._autocast(), torch_threads(threads):
                     feats = self.model.encode_image(batch)
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
                 yield start, feats.cpu().numpy()
@@ -781,6 +842,7 @@ class Backbone:
         batch_size: int = 64,
         progress: bool = True,
         num_workers: int | None = None,
+        jpeg_draft: bool = False,
     ) -> np.ndarray:
         """Embed images.
 
@@ -798,7 +860,16 @@ class Backbone:
         num_workers : int, optional
             DataLoader worker processes. Default: up to 4 for files (decoding runs in
             parallel with the model), 0 for images already in memory (a worker did not
-            speed up in-memory inputs in benchmarks/embed_throughput.py).
+            speed up in-memory inputs in benchmarks/embed_throughput.py). On the CPU,
+            the model then runs on the cores the workers leave (``max(1, cpus -
+            num_workers)`` intra-op threads) instead of competing with them.
+        jpeg_draft : bool, default False
+            Opt-in: decode JPEG files (a list of paths or a folder) at the smallest DCT
+            scale (1/2, 1/4 or 1/8) that keeps both sides at least the preprocessing's
+            resize target (:func:`jpeg_draft_size`), before the same preprocessing.
+            Faster to decode, but the pixels differ from a full decode followed by the
+            resize, so the embeddings differ slightly (they are cached under other keys
+            by :func:`bottlekit.embed`). Other images are read as usual.
 
         Returns
         -------
@@ -816,7 +887,8 @@ class Backbone:
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
-            for start, feats in self.iter_encode_images(source, batch_size, num_workers):
+            stream = self.iter_encode_images(source, batch_size, num_workers, jpeg_draft)
+            for start, feats in stream:
                 out[start : start + len(feats)] = feats
                 bar.update(len(feats))
         return out
