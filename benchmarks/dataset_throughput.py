@@ -9,8 +9,7 @@ and measures, each in its own process so that peak memory is its own:
 * **pipeline**: ``bottlekit.embed(backbone, dataset.image_source)``, cold cache: decode,
   preprocessing, the model, the cache keys and shards;
 * **model alone**: ``encode_image`` on already preprocessed batches of random pixels (the
-  model-bound rate; on 2 shared cores world-tiny is slower than JPEG decoding, so the
-  pipeline is compared with both bounds);
+  model-bound rate, with the intra-op threads the pipeline gives the model);
 * **pipeline at n/4**: the same on a quarter of the images, to show that peak memory
   does not grow with n (images are streamed, only the embeddings are kept);
 * **pipeline, jpeg_draft=True**: the opt-in reduced-scale JPEG decoding (other pixels,
@@ -19,10 +18,13 @@ and measures, each in its own process so that peak memory is its own:
 On the CPU the pipeline gives the model ``max(1, cpus - workers)`` intra-op threads (the
 workers decode on the other cores); "model alone" runs with that many.
 
-Target: pipeline >= 0.8 x the decode-bound rate (where the model is faster than decoding;
-otherwise >= 0.8 x the slower of the two bounds). Run::
+Decode, model, pipeline and draft run side by side in ``--repeats`` rounds; each ratio is
+taken within a round and the median over rounds is reported (the load of a shared machine
+changes between minutes, not within a round).
 
-    python benchmarks/dataset_throughput.py --n 2000          # world-tiny
+Target: pipeline >= 0.8 x the decode-bound rate. Run::
+
+    python benchmarks/dataset_throughput.py --n 2000 --repeats 3   # world-tiny
     python benchmarks/dataset_throughput.py --n 2000 --config tests/configs/test-tiny-vit.json
 """
 
@@ -150,6 +152,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="number of images")
     parser.add_argument("--backbone", default="world-tiny")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (median reported)")
     parser.add_argument("--folder", default=None, help="reuse a generated folder")
     parser.add_argument(
         "--config", default=None, help="an open_clip config to register (random weights)"
@@ -177,34 +180,49 @@ def main() -> None:
             common += ["--config", str(Path(args.config).resolve())]
             if args.backbone == "world-tiny":
                 common[3] = Path(args.config).stem
-        decode = run_child("decode", str(args.n), *common)
-        model = run_child("model", str(args.n), *common)
-        full = run_child("pipeline", str(args.n), *common)
+        # decode, model, pipeline and draft side by side, ``--repeats`` rounds: each ratio
+        # is taken within a round (minutes apart at most), and the median is reported,
+        # so a load that changes between rounds on a shared machine cancels out
+        modes = (("d", "decode"), ("m", "model"), ("p", "pipeline"), ("j", "draft"))
+        rounds = [
+            {k: run_child(mode, str(args.n), *common) for k, mode in modes}
+            for _ in range(args.repeats)
+        ]
         quarter = run_child("pipeline", str(max(1, args.n // 4)), *common)
-        draft = run_child("draft", str(args.n), *common)
-    rate = {
-        k: r["n"] / r["seconds"]
-        for k, r in (("d", decode), ("m", model), ("p", full), ("q", quarter), ("j", draft))
-    }
+
+    def rate(r: dict) -> float:
+        return r["n"] / r["seconds"]
+
+    def median(values: list[float]) -> float:
+        return float(np.median(values))
+
+    last = rounds[-1]
     print(
-        f"backbone {common[3]}, batch {args.batch_size}, {decode['workers']} DataLoader "
-        f"workers, {os.cpu_count()} CPUs"
+        f"backbone {common[3]}, batch {args.batch_size}, {last['d']['workers']} DataLoader "
+        f"workers, {os.cpu_count()} CPUs, {args.repeats} round(s), median rates"
     )
-    print(f"{'run':<32}{'images':>8}{'images/s':>11}{'peak MB':>10}")
-    for name, r, k in (
-        ("read + decode alone", decode, "d"),
-        (f"model alone ({model['threads']} thread(s))", model, "m"),
-        ("bottlekit.embed (pipeline)", full, "p"),
-        ("bottlekit.embed, n/4", quarter, "q"),
-        ("bottlekit.embed, jpeg_draft=True", draft, "j"),
+    print(f"{'run':<36}{'images':>8}{'images/s':>11}{'peak MB':>10}")
+    for name, k in (
+        ("read + decode alone", "d"),
+        (f"model alone ({last['m']['threads']} thread(s))", "m"),
+        ("bottlekit.embed (pipeline)", "p"),
+        ("bottlekit.embed, jpeg_draft=True", "j"),
     ):
-        print(f"{name:<32}{r['n']:>8}{rate[k]:>11.1f}{r['peak_mb']:>10.0f}")
-    ratio = rate["p"] / rate["d"]
-    bound = min(rate["d"], rate["m"])
-    print(f"pipeline / decode-bound = {ratio:.2f} (target >= 0.8)")
-    print(f"pipeline with jpeg_draft (opt-in) / decode-bound = {rate['j'] / rate['d']:.2f}")
-    print(f"pipeline / min(decode, model) bound = {rate['p'] / bound:.2f}")
-    print(f"peak memory n vs n/4: {full['peak_mb']:.0f} MB vs {quarter['peak_mb']:.0f} MB")
+        rates = [rate(r[k]) for r in rounds]
+        peak = max(r[k]["peak_mb"] for r in rounds)
+        print(f"{name:<36}{last[k]['n']:>8}{median(rates):>11.1f}{peak:>10.0f}")
+    print(f"{'bottlekit.embed, n/4':<36}{quarter['n']:>8}{rate(quarter):>11.1f}", end="")
+    print(f"{quarter['peak_mb']:>10.0f}")
+
+    def ratios(a: str, b: str) -> str:
+        values = [rate(r[a]) / rate(r[b]) for r in rounds]
+        return f"{median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})"
+
+    print(f"pipeline / decode-bound = {ratios('p', 'd')} (target >= 0.8)")
+    print(f"pipeline with jpeg_draft (opt-in) / decode-bound = {ratios('j', 'd')}")
+    print(f"pipeline / model-bound = {ratios('p', 'm')}")
+    full_peak = max(r["p"]["peak_mb"] for r in rounds)
+    print(f"peak memory n vs n/4: {full_peak:.0f} MB vs {quarter['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":
