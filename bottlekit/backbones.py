@@ -570,6 +570,33 @@ def _identity_size_normalisation(
     return mean, std
 
 
+def _split_normalisation(
+    preprocess: Any,
+) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]] | None:
+    """``(pil_steps, (mean, std))`` when ``preprocess`` is open_clip's evaluation transform
+    (Resize, CenterCrop, RGB, to tensor, Normalize): the PIL steps run per image (in the
+    workers) and the last two on whole uint8 batches, with the same elementwise
+    operations, so the floats are the same as the per-image transform's."""
+    from torchvision import transforms as T
+
+    if not isinstance(preprocess, T.Compose):
+        return None
+    steps = preprocess.transforms
+    names = [type(t).__name__ for t in steps]
+    if names != ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]:
+        return None
+    normalize = steps[4]
+    mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
+    return T.Compose(steps[:3]), (mean, std)
+
+
+def _normalise_uint8_batch(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """A collated uint8 (n, H, W, 3) batch as ``(x / 255 - mean) / std`` in CHW float32."""
+    x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
+    return x.sub_(mean).div_(std)
+
+
 def _normalised_array_batches(
     images: np.ndarray, batch_size: int, mean: torch.Tensor, std: torch.Tensor
 ) -> Iterator[torch.Tensor]:
@@ -612,15 +639,22 @@ class _Preprocessed(torch.utils.data.Dataset):
         self.preprocess = preprocess
         plain_files = source.kind == "files" and type(source).load is ImageSource.load
         self.draft = draft if plain_files else None
+        self.pil_steps: Any = None  # set by the caller that normalises the batches
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         if self.draft is not None:
-            return self.preprocess(_open_file(self.source.items[i], self.draft))
+            return self._prepare(_open_file(self.source.items[i], self.draft))
         item = self.source.load(i)
-        return item if isinstance(item, torch.Tensor) else self.preprocess(item)
+        return item if isinstance(item, torch.Tensor) else self._prepare(item)
+
+    def _prepare(self, image: Any) -> torch.Tensor:
+        if self.pil_steps is None:
+            return self.preprocess(image)
+        # uint8 HWC: a quarter of the bytes to hand over; normalised batch-wise by the caller
+        return torch.from_numpy(np.asarray(self.pil_steps(image), dtype=np.uint8).copy())
 
 
 def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
@@ -807,15 +841,21 @@ class Backbone:
             )
         else:
             draft = jpeg_draft_size(self.preprocess) if jpeg_draft else None
+            prepared = _Preprocessed(source, self.preprocess, draft)
+            split = _split_normalisation(self.preprocess) if source.kind != "dataset" else None
+            if split is not None:  # workers hand over uint8 crops; normalised per batch here
+                prepared.pil_steps = split[0]
             batches = iter(
                 torch.utils.data.DataLoader(
-                    _Preprocessed(source, self.preprocess, draft),
+                    prepared,
                     batch_size=int(batch_size),
                     shuffle=False,
                     num_workers=num_workers,
                     pin_memory=self.device.type == "cuda",
                 )
             )
+            if split is not None:
+                batches = (_normalise_uint8_batch(b, *split[1]) for b in batches)
         start = 0
         threads = _model_threads(self.device, num_workers)
         with torch.inference_mode():
