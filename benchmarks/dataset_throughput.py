@@ -12,11 +12,12 @@ and measures, each in its own process so that peak memory is its own:
   model-bound rate, with the intra-op threads the pipeline gives the model);
 * **pipeline at n/4**: the same on a quarter of the images, to show that peak memory
   does not grow with n (images are streamed, only the embeddings are kept);
-* **pipeline, jpeg_draft=True**: the opt-in reduced-scale JPEG decoding (other pixels,
+* **pipeline, model_threads="auto"**: the model gets the cores the decoding workers leave,
+  ``max(1, cpus - workers)`` intra-op threads, instead of torch's one per core;
+* **the same + jpeg_draft=True**: the opt-in reduced-scale JPEG decoding (other pixels,
   slightly other embeddings; see ``Backbone.encode_images``).
 
-On the CPU the pipeline gives the model ``max(1, cpus - workers)`` intra-op threads (the
-workers decode on the other cores); "model alone" runs with that many.
+"model alone" runs with the threads ``model_threads="auto"`` gives.
 
 Decode, model, pipeline and draft run side by side in ``--repeats`` rounds; each ratio is
 taken within a round and the median over rounds is reported (the load of a shared machine
@@ -120,7 +121,11 @@ def child(mode: str, folder: str, n: int, backbone: str, batch_size: int, config
 
         bk = bottlekit.load_backbone(backbone, device="cpu")
         t0 = time.perf_counter()
-        kw = {"jpeg_draft": True} if mode == "draft" else {}
+        kw = {
+            "pipeline": {},
+            "auto": {"model_threads": "auto"},
+            "draft": {"model_threads": "auto", "jpeg_draft": True},
+        }[mode]
         with tempfile.TemporaryDirectory() as cache:
             X = bottlekit.embed(
                 bk, source, cache_dir=cache, batch_size=batch_size, progress=False, **kw
@@ -183,7 +188,8 @@ def main() -> None:
         # decode, model, pipeline and draft side by side, ``--repeats`` rounds: each ratio
         # is taken within a round (minutes apart at most), and the median is reported,
         # so a load that changes between rounds on a shared machine cancels out
-        modes = (("d", "decode"), ("m", "model"), ("p", "pipeline"), ("j", "draft"))
+        modes = (("d", "decode"), ("m", "model"), ("p", "pipeline"), ("a", "auto"))
+        modes += (("j", "draft"),)
         rounds = [
             {k: run_child(mode, str(args.n), *common) for k, mode in modes}
             for _ in range(args.repeats)
@@ -205,13 +211,14 @@ def main() -> None:
     for name, k in (
         ("read + decode alone", "d"),
         (f"model alone ({last['m']['threads']} thread(s))", "m"),
-        ("bottlekit.embed (pipeline)", "p"),
-        ("bottlekit.embed, jpeg_draft=True", "j"),
+        ("bottlekit.embed (defaults)", "p"),
+        ("bottlekit.embed, model_threads=auto", "a"),
+        ("  + jpeg_draft=True", "j"),
     ):
         rates = [rate(r[k]) for r in rounds]
         peak = max(r[k]["peak_mb"] for r in rounds)
         print(f"{name:<36}{last[k]['n']:>8}{median(rates):>11.1f}{peak:>10.0f}")
-    print(f"{'bottlekit.embed, n/4':<36}{quarter['n']:>8}{rate(quarter):>11.1f}", end="")
+    print(f"{'bottlekit.embed, defaults, n/4':<36}{quarter['n']:>8}{rate(quarter):>11.1f}", end="")
     print(f"{quarter['peak_mb']:>10.0f}")
 
     def ratios(a: str, b: str) -> str:
@@ -219,8 +226,9 @@ def main() -> None:
         return f"{median(values):.2f} (rounds: {', '.join(f'{v:.2f}' for v in values)})"
 
     print(f"pipeline / decode-bound = {ratios('p', 'd')} (target >= 0.8)")
-    print(f"pipeline with jpeg_draft (opt-in) / decode-bound = {ratios('j', 'd')}")
-    print(f"pipeline / model-bound = {ratios('p', 'm')}")
+    print(f"pipeline, model_threads=auto / decode-bound = {ratios('a', 'd')}")
+    print(f"  + jpeg_draft / decode-bound = {ratios('j', 'd')}")
+    print(f"pipeline, model_threads=auto / model-bound = {ratios('a', 'm')}")
     full_peak = max(r["p"]["peak_mb"] for r in rounds)
     print(f"peak memory n vs n/4: {full_peak:.0f} MB vs {quarter['peak_mb']:.0f} MB")
 

@@ -698,12 +698,13 @@ def _usable_cpus() -> int:
 def _model_threads(device: torch.device, num_workers: int) -> int | None:
     """Intra-op threads for the model while ``num_workers`` DataLoader workers decode.
 
-    The workers decode on their own cores while the model runs, so on the CPU the model
-    gets the cores they leave, ``max(1, cpus - num_workers)`` (never more than torch's
-    current setting). Without this, torch's default (one thread per core) oversubscribes
-    the cores: its threads wait for each other at every operation while a worker holds a
-    core, which made world-tiny 7-12 x slower on 2 cores (``benchmarks/dataset_throughput.py``).
-    ``None`` (leave torch's setting) on an accelerator or without workers.
+    ``model_threads="auto"``: the workers decode on their own cores while the model runs,
+    so on the CPU the model gets the cores they leave, ``max(1, cpus - num_workers)``
+    (never more than torch's current setting). With torch's default (one thread per core)
+    the cores are oversubscribed: its threads wait for each other at every operation
+    while a worker holds a core (world-tiny 7-12 x slower on 2 shared cores,
+    ``benchmarks/dataset_throughput.py``). ``None`` (leave torch's setting) on an
+    accelerator or without workers.
 
     Examples
     --------
@@ -823,6 +824,7 @@ class Backbone:
         batch_size: int = 64,
         num_workers: int | None = None,
         jpeg_draft: bool = False,
+        model_threads: int | str | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Embed images batch by batch; yields ``(start, embeddings)`` in input order.
 
@@ -835,6 +837,7 @@ class Backbone:
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
         norm = _identity_size_normalisation(self.preprocess, source)
+        per_batch = None  # (mean, std) on the device: uint8 batches normalised there
         if norm is not None and num_workers == 0:
             batches: Iterator[torch.Tensor] = _normalised_array_batches(
                 source.items, int(batch_size), *norm
@@ -843,7 +846,7 @@ class Backbone:
             draft = jpeg_draft_size(self.preprocess) if jpeg_draft else None
             prepared = _Preprocessed(source, self.preprocess, draft)
             split = _split_normalisation(self.preprocess) if source.kind != "dataset" else None
-            if split is not None:  # workers hand over uint8 crops; normalised per batch here
+            if split is not None:  # workers hand over uint8 crops, normalised per batch below
                 prepared.pil_steps = split[0]
             batches = iter(
                 torch.utils.data.DataLoader(
@@ -855,9 +858,20 @@ class Backbone:
                 )
             )
             if split is not None:
-                batches = (_normalise_uint8_batch(b, *split[1]) for b in batches)
+                per_batch = tuple(t.to(self.device) for t in split[1])
         start = 0
-        threads = _model_threads(self.device, num_workers)
+        if model_threads == "auto":
+            threads = _model_threads(self.device, num_workers)
+        elif model_threads is None or (
+            isinstance(model_threads, (int, np.integer))
+            and not isinstance(model_threads, bool)
+            and model_threads >= 1
+        ):
+            threads = None if model_threads is None else int(model_threads)
+        else:
+            raise ValueError(
+                f"model_threads: expected None, 'auto' or a positive int, got {model_threads!r}"
+            )
         with torch.inference_mode():
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
@@ -870,8 +884,11 @@ class Backbone:
                 if batch is None:
                     break
                 batch = batch.to(self.device, non_blocking=True)
-                with self._autocast(), torch_threads(threads):
-                    feats = self.model.encode_image(batch)
+                with torch_threads(threads):
+                    if per_batch is not None:
+                        batch = _normalise_uint8_batch(batch, *per_batch)
+                    with self._autocast():
+                        feats = self.model.encode_image(batch)
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
                 yield start, feats.cpu().numpy()
                 start += len(feats)
@@ -883,6 +900,7 @@ class Backbone:
         progress: bool = True,
         num_workers: int | None = None,
         jpeg_draft: bool = False,
+        model_threads: int | str | None = None,
     ) -> np.ndarray:
         """Embed images.
 
@@ -900,9 +918,7 @@ class Backbone:
         num_workers : int, optional
             DataLoader worker processes. Default: up to 4 for files (decoding runs in
             parallel with the model), 0 for images already in memory (a worker did not
-            speed up in-memory inputs in benchmarks/embed_throughput.py). On the CPU,
-            the model then runs on the cores the workers leave (``max(1, cpus -
-            num_workers)`` intra-op threads) instead of competing with them.
+            speed up in-memory inputs in benchmarks/embed_throughput.py).
         jpeg_draft : bool, default False
             Opt-in: decode JPEG files (a list of paths or a folder) at the smallest DCT
             scale (1/2, 1/4 or 1/8) that keeps both sides at least the preprocessing's
@@ -910,6 +926,14 @@ class Backbone:
             Faster to decode, but the pixels differ from a full decode followed by the
             resize, so the embeddings differ slightly (they are cached under other keys
             by :func:`bottlekit.embed`). Other images are read as usual.
+        model_threads : None, "auto" or int, default None
+            torch intra-op threads while the model runs (None: torch's setting).
+            ``"auto"``: on the CPU with DataLoader workers, the cores the workers leave,
+            ``max(1, cpus - num_workers)``, instead of one thread per core competing with
+            the decoding workers (3-4 x faster on 2 shared cores in
+            benchmarks/dataset_throughput.py). Opt-in because the thread count can change
+            the last bits of a convolutional tower's embeddings (ViT towers gave the same
+            bits in the tests).
 
         Returns
         -------
@@ -927,7 +951,9 @@ class Backbone:
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
-            stream = self.iter_encode_images(source, batch_size, num_workers, jpeg_draft)
+            stream = self.iter_encode_images(
+                source, batch_size, num_workers, jpeg_draft, model_threads
+            )
             for start, feats in stream:
                 out[start : start + len(feats)] = feats
                 bar.update(len(feats))

@@ -355,6 +355,15 @@ class EmbeddingCache:
         return len(paths)
 
 
+def _stream_options(jpeg_draft: bool, model_threads: Any) -> dict[str, Any]:
+    """The encoding options that differ from their defaults (a duck-typed backbone need
+    not know them)."""
+    kw: dict[str, Any] = {"jpeg_draft": True} if jpeg_draft else {}
+    if model_threads is not None:
+        kw["model_threads"] = model_threads
+    return kw
+
+
 def embed(
     backbone: Any,
     images: Any,
@@ -366,6 +375,7 @@ def embed(
     progress: bool = True,
     num_workers: int | None = None,
     jpeg_draft: bool = False,
+    model_threads: int | str | None = None,
 ) -> np.ndarray:
     """Embed images with a backbone, reusing and filling the on-disk cache.
 
@@ -396,6 +406,9 @@ def embed(
     jpeg_draft : bool, default False
         Opt-in reduced-scale JPEG decoding (see :meth:`bottlekit.Backbone.encode_images`);
         its embeddings differ slightly and are cached under their own keys.
+    model_threads : None, "auto" or int, default None
+        The model's intra-op threads (see :meth:`bottlekit.Backbone.encode_images`);
+        ``"auto"`` leaves the decoding workers their cores.
 
     Returns
     -------
@@ -413,7 +426,7 @@ def embed(
     """
     source = as_image_source(images)
     if not cache:
-        kw = {"jpeg_draft": True} if jpeg_draft else {}
+        kw = _stream_options(jpeg_draft, model_threads)
         return backbone.encode_images(
             source, batch_size=batch_size, progress=progress, num_workers=num_workers, **kw
         )
@@ -460,7 +473,7 @@ def embed(
             pending_rows.clear()
 
         with tqdm(total=len(todo), disable=not progress, unit="img", desc=backbone.name) as bar:
-            kw = {"jpeg_draft": True} if jpeg_draft else {}
+            kw = _stream_options(jpeg_draft, model_threads)
             stream = backbone.iter_encode_images(
                 source.subset(todo), batch_size=batch_size, num_workers=num_workers, **kw
             )

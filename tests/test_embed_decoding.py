@@ -40,12 +40,20 @@ def _reference(bk, images):
         return torch.nn.functional.normalize(bk.model.encode_image(x).float(), dim=-1).numpy()
 
 
-def test_workers_and_the_model_thread_cap_change_no_embedding(jpegs, world_tiny):
+@pytest.mark.parametrize("model_threads", [None, "auto", 1])
+def test_workers_and_the_model_thread_cap_change_no_embedding(jpegs, world_tiny, model_threads):
     full = [Image.open(p).convert("RGB") for p in jpegs]
     reference = _reference(world_tiny, full)
     for workers in (0, 2):
-        X = world_tiny.encode_images(jpegs, batch_size=12, progress=False, num_workers=workers)
-        np.testing.assert_array_equal(X, reference)  # bit for bit
+        X = world_tiny.encode_images(
+            jpegs, batch_size=12, progress=False, num_workers=workers, model_threads=model_threads
+        )
+        np.testing.assert_array_equal(X, reference)  # bit for bit (a ViT tower)
+
+
+def test_model_threads_is_checked(jpegs, world_tiny):
+    with pytest.raises(ValueError, match="model_threads: expected None, 'auto' or a positive"):
+        world_tiny.encode_images(jpegs[:1], progress=False, model_threads=0)
 
 
 def test_the_model_gets_the_cores_the_workers_leave():
