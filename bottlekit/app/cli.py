@@ -113,6 +113,8 @@ def _cmd_embed_dataset(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        jpeg_draft=args.jpeg_draft,
+        model_threads=args.model_threads,
     )
     arrays: dict[str, np.ndarray] = {
         "embeddings": X,
@@ -170,6 +172,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        jpeg_draft=args.jpeg_draft,
+        model_threads=args.model_threads,
     )
     arrays: dict[str, np.ndarray] = {
         "embeddings": X,
@@ -189,6 +193,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from bottlekit.app.demo import run_demo
 
     return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
+
+
+def _model_threads_option(value: str) -> str | int:
+    """``--model-threads``: ``auto`` or a positive int (argparse names this function in
+    its error for anything else)."""
+    if value == "auto":
+        return value
+    threads = int(value)
+    if threads < 1:
+        raise ValueError(value)
+    return threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument(
+        "--model-threads",
+        default=None,
+        type=_model_threads_option,
+        help="the model's intra-op threads: 'auto' leaves the decoding workers their cores "
+        "(faster on the CPU; may change the last bits of a convolutional tower's "
+        "embeddings); default torch's setting",
+    )
+    p.add_argument(
+        "--jpeg-draft",
+        action="store_true",
+        help="decode JPEGs at a reduced scale (faster; slightly different embeddings, "
+        "cached apart)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_ray_arguments(p)
     p.add_argument("--bank", default=None, help="with --ray: a ConceptBank to score")

@@ -60,6 +60,20 @@ def test_embed_cub_by_name_with_options_keeps_concepts(tmp_path, world_tiny, cap
         np.testing.assert_array_equal(npz["concept_labels"], cub["present"])
 
 
+def test_embed_options_for_speed(tmp_path, world_tiny):
+    cub = write_cub(tmp_path)
+    base = f"embed --dataset cub --root {cub['root']} --split all --backbone world-tiny"
+    base += " --dataset-option image_size=64 --no-cache --quiet --out"
+    outs = {}
+    for name, extra in (("plain", []), ("auto", ["--model-threads", "auto"])):
+        outs[name] = tmp_path / f"{name}.npz"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            assert main([*base.split(), str(outs[name]), *extra]) == 0
+    with np.load(outs["plain"]) as a, np.load(outs["auto"]) as b:
+        np.testing.assert_array_equal(a["embeddings"], b["embeddings"])  # a ViT tower
+
+
 def test_audit_a_dataset_by_name(tmp_path, world_tiny):
     from sklearn.linear_model import LogisticRegression
 
