@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from bottlekit import pretrained as _pretrained
 from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import resolve_device, torch_threads
-from bottlekit.images import ImageSource, as_image_source
+from bottlekit.images import ImageSource, _open_file, as_image_source
 from bottlekit.pretrained import SHIPPED_TAG, WeightsNotFoundError
 
 __all__ = [
@@ -570,6 +570,33 @@ def _identity_size_normalisation(
     return mean, std
 
 
+def _split_normalisation(
+    preprocess: Any,
+) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]] | None:
+    """``(pil_steps, (mean, std))`` when ``preprocess`` is open_clip's evaluation transform
+    (Resize, CenterCrop, RGB, to tensor, Normalize): the PIL steps run per image (in the
+    workers) and the last two on whole uint8 batches, with the same elementwise
+    operations, so the floats are the same as the per-image transform's."""
+    from torchvision import transforms as T
+
+    if not isinstance(preprocess, T.Compose):
+        return None
+    steps = preprocess.transforms
+    names = [type(t).__name__ for t in steps]
+    if names != ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]:
+        return None
+    normalize = steps[4]
+    mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
+    return T.Compose(steps[:3]), (mean, std)
+
+
+def _normalise_uint8_batch(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """A collated uint8 (n, H, W, 3) batch as ``(x / 255 - mean) / std`` in CHW float32."""
+    x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
+    return x.sub_(mean).div_(std)
+
+
 def _normalised_array_batches(
     images: np.ndarray, batch_size: int, mean: torch.Tensor, std: torch.Tensor
 ) -> Iterator[torch.Tensor]:
@@ -580,19 +607,54 @@ def _normalised_array_batches(
         yield x.sub_(mean).div_(std)
 
 
-class _Preprocessed(torch.utils.data.Dataset):
-    """Dataset view that loads item ``i`` of an image source and preprocesses it."""
+def jpeg_draft_size(preprocess: Any) -> tuple[int, int] | None:
+    """The ``(width, height)`` a JPEG may be decoded down to before ``preprocess``: both
+    sides of its first ``Resize`` (None without one).
 
-    def __init__(self, source: ImageSource, preprocess: Any) -> None:
+    Examples
+    --------
+    >>> jpeg_draft_size(load_backbone("world-tiny").preprocess)
+    (64, 64)
+    """
+    from torchvision import transforms as T
+
+    resize = next(
+        (t for t in getattr(preprocess, "transforms", []) if isinstance(t, T.Resize)), None
+    )
+    if resize is None:
+        return None
+    size = resize.size
+    h, w = (size, size) if isinstance(size, int) else (tuple(size) * 2)[:2]
+    return int(w), int(h)
+
+
+class _Preprocessed(torch.utils.data.Dataset):
+    """Dataset view that loads item ``i`` of an image source and preprocesses it; with
+    ``draft`` (width, height), plain JPEG files are decoded at a reduced DCT scale."""
+
+    def __init__(
+        self, source: ImageSource, preprocess: Any, draft: tuple[int, int] | None = None
+    ) -> None:
         self.source = source
         self.preprocess = preprocess
+        plain_files = source.kind == "files" and type(source).load is ImageSource.load
+        self.draft = draft if plain_files else None
+        self.pil_steps: Any = None  # set by the caller that normalises the batches
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        if self.draft is not None:
+            return self._prepare(_open_file(self.source.items[i], self.draft))
         item = self.source.load(i)
-        return item if isinstance(item, torch.Tensor) else self.preprocess(item)
+        return item if isinstance(item, torch.Tensor) else self._prepare(item)
+
+    def _prepare(self, image: Any) -> torch.Tensor:
+        if self.pil_steps is None:
+            return self.preprocess(image)
+        # uint8 HWC: a quarter of the bytes to hand over; normalised batch-wise by the caller
+        return torch.from_numpy(np.asarray(self.pil_steps(image), dtype=np.uint8).copy())
 
 
 def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
@@ -623,6 +685,37 @@ def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
         return next(_normalised_array_batches(source.items, len(source), *norm))
     prepared = _Preprocessed(source, preprocess)
     return torch.stack([prepared[i] for i in range(len(source))]).to(torch.float32)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _model_threads(device: torch.device, num_workers: int) -> int | None:
+    """Intra-op threads for the model while ``num_workers`` DataLoader workers decode.
+
+    ``model_threads="auto"``: the workers decode on their own cores while the model runs,
+    so on the CPU the model gets the cores they leave, ``max(1, cpus - num_workers)``
+    (never more than torch's current setting). With torch's default (one thread per core)
+    the cores are oversubscribed: its threads wait for each other at every operation
+    while a worker holds a core (world-tiny 7-12 x slower on 2 shared cores,
+    ``benchmarks/dataset_throughput.py``). ``None`` (leave torch's setting) on an
+    accelerator or without workers.
+
+    Examples
+    --------
+    >>> _model_threads(torch.device("cpu"), 0) is None
+    True
+    >>> _model_threads(torch.device("cpu"), 10_000)
+    1
+    """
+    if device.type != "cpu" or num_workers < 1:
+        return None
+    return max(1, min(torch.get_num_threads(), _usable_cpus() - int(num_workers)))
 
 
 def _from_worker(exc: BaseException) -> BaseException:
@@ -730,6 +823,8 @@ class Backbone:
         images: Any,
         batch_size: int = 64,
         num_workers: int | None = None,
+        jpeg_draft: bool = False,
+        model_threads: int | str | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Embed images batch by batch; yields ``(start, embeddings)`` in input order.
 
@@ -742,21 +837,41 @@ class Backbone:
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
         norm = _identity_size_normalisation(self.preprocess, source)
+        per_batch = None  # (mean, std) on the device: uint8 batches normalised there
         if norm is not None and num_workers == 0:
             batches: Iterator[torch.Tensor] = _normalised_array_batches(
                 source.items, int(batch_size), *norm
             )
         else:
+            draft = jpeg_draft_size(self.preprocess) if jpeg_draft else None
+            prepared = _Preprocessed(source, self.preprocess, draft)
+            split = _split_normalisation(self.preprocess) if source.kind != "dataset" else None
+            if split is not None:  # workers hand over uint8 crops, normalised per batch below
+                prepared.pil_steps = split[0]
             batches = iter(
                 torch.utils.data.DataLoader(
-                    _Preprocessed(source, self.preprocess),
+                    prepared,
                     batch_size=int(batch_size),
                     shuffle=False,
                     num_workers=num_workers,
                     pin_memory=self.device.type == "cuda",
                 )
             )
+            if split is not None:
+                per_batch = tuple(t.to(self.device) for t in split[1])
         start = 0
+        if model_threads == "auto":
+            threads = _model_threads(self.device, num_workers)
+        elif model_threads is None or (
+            isinstance(model_threads, (int, np.integer))
+            and not isinstance(model_threads, bool)
+            and model_threads >= 1
+        ):
+            threads = None if model_threads is None else int(model_threads)
+        else:
+            raise ValueError(
+                f"model_threads: expected None, 'auto' or a positive int, got {model_threads!r}"
+            )
         with torch.inference_mode():
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
@@ -769,8 +884,11 @@ class Backbone:
                 if batch is None:
                     break
                 batch = batch.to(self.device, non_blocking=True)
-                with self._autocast():
-                    feats = self.model.encode_image(batch)
+                with torch_threads(threads):
+                    if per_batch is not None:
+                        batch = _normalise_uint8_batch(batch, *per_batch)
+                    with self._autocast():
+                        feats = self.model.encode_image(batch)
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
                 yield start, feats.cpu().numpy()
                 start += len(feats)
@@ -781,6 +899,8 @@ class Backbone:
         batch_size: int = 64,
         progress: bool = True,
         num_workers: int | None = None,
+        jpeg_draft: bool = False,
+        model_threads: int | str | None = None,
     ) -> np.ndarray:
         """Embed images.
 
@@ -799,6 +919,21 @@ class Backbone:
             DataLoader worker processes. Default: up to 4 for files (decoding runs in
             parallel with the model), 0 for images already in memory (a worker did not
             speed up in-memory inputs in benchmarks/embed_throughput.py).
+        jpeg_draft : bool, default False
+            Opt-in: decode JPEG files (a list of paths or a folder) at the smallest DCT
+            scale (1/2, 1/4 or 1/8) that keeps both sides at least the preprocessing's
+            resize target (:func:`jpeg_draft_size`), before the same preprocessing.
+            Faster to decode, but the pixels differ from a full decode followed by the
+            resize, so the embeddings differ slightly (they are cached under other keys
+            by :func:`bottlekit.embed`). Other images are read as usual.
+        model_threads : None, "auto" or int, default None
+            torch intra-op threads while the model runs (None: torch's setting).
+            ``"auto"``: on the CPU with DataLoader workers, the cores the workers leave,
+            ``max(1, cpus - num_workers)``, instead of one thread per core competing with
+            the decoding workers (3-4 x faster on 2 shared cores in
+            benchmarks/dataset_throughput.py). Opt-in because the thread count can change
+            the last bits of a convolutional tower's embeddings (ViT towers gave the same
+            bits in the tests).
 
         Returns
         -------
@@ -816,7 +951,10 @@ class Backbone:
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
-            for start, feats in self.iter_encode_images(source, batch_size, num_workers):
+            stream = self.iter_encode_images(
+                source, batch_size, num_workers, jpeg_draft, model_threads
+            )
+            for start, feats in stream:
                 out[start : start + len(feats)] = feats
                 bar.update(len(feats))
         return out

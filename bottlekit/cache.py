@@ -355,6 +355,15 @@ class EmbeddingCache:
         return len(paths)
 
 
+def _stream_options(jpeg_draft: bool, model_threads: Any) -> dict[str, Any]:
+    """The encoding options that differ from their defaults (a duck-typed backbone need
+    not know them)."""
+    kw: dict[str, Any] = {"jpeg_draft": True} if jpeg_draft else {}
+    if model_threads is not None:
+        kw["model_threads"] = model_threads
+    return kw
+
+
 def embed(
     backbone: Any,
     images: Any,
@@ -365,6 +374,8 @@ def embed(
     chunk_size: int = 1024,
     progress: bool = True,
     num_workers: int | None = None,
+    jpeg_draft: bool = False,
+    model_threads: int | str | None = None,
 ) -> np.ndarray:
     """Embed images with a backbone, reusing and filling the on-disk cache.
 
@@ -392,6 +403,12 @@ def embed(
         Show a tqdm progress bar.
     num_workers : int, optional
         DataLoader workers (see :meth:`bottlekit.Backbone.encode_images`).
+    jpeg_draft : bool, default False
+        Opt-in reduced-scale JPEG decoding (see :meth:`bottlekit.Backbone.encode_images`);
+        its embeddings differ slightly and are cached under their own keys.
+    model_threads : None, "auto" or int, default None
+        The model's intra-op threads (see :meth:`bottlekit.Backbone.encode_images`);
+        ``"auto"`` leaves the decoding workers their cores.
 
     Returns
     -------
@@ -409,14 +426,17 @@ def embed(
     """
     source = as_image_source(images)
     if not cache:
+        kw = _stream_options(jpeg_draft, model_threads)
         return backbone.encode_images(
-            source, batch_size=batch_size, progress=progress, num_workers=num_workers
+            source, batch_size=batch_size, progress=progress, num_workers=num_workers, **kw
         )
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
     store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache_dir)
     bid = backbone.id
     keys = [source.key(i) for i in range(len(source))]
+    if jpeg_draft:  # other pixels, other embeddings: never mixed with full decodes
+        keys = [f"{k}|jpeg-draft" for k in keys]
     blocks, where = store._locate(bid, keys)
 
     todo: list[int] = []  # first occurrence of each missing key
@@ -453,8 +473,9 @@ def embed(
             pending_rows.clear()
 
         with tqdm(total=len(todo), disable=not progress, unit="img", desc=backbone.name) as bar:
+            kw = _stream_options(jpeg_draft, model_threads)
             stream = backbone.iter_encode_images(
-                source.subset(todo), batch_size=batch_size, num_workers=num_workers
+                source.subset(todo), batch_size=batch_size, num_workers=num_workers, **kw
             )
             for start, feats in stream:
                 pending_keys.extend(keys[todo[start + j]] for j in range(len(feats)))

@@ -152,9 +152,13 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
     )
 
 
-def _open_file(path: Path) -> Image.Image:
+def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
+    """The file as an RGB image; with ``draft`` (width, height), a JPEG is decoded at the
+    smallest of its DCT scales (1/2, 1/4, 1/8) that keeps both sides >= ``draft``."""
     try:
         with Image.open(path) as im:
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", draft)
             return im.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None

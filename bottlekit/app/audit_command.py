@@ -9,9 +9,12 @@ The audited model is a linear classifier head on a backbone's image embeddings
 (``--head``: a safetensors file with ``weight`` (C, d) and ``bias`` (C,), as written by
 :func:`save_linear_head`), or a saved bottlekit concept-bottleneck model (``--cbm``). The
 images come from the built-in world (``--world SPLIT``, with concept labels and part
-masks) or from a labelled folder (``--images DIR``: one sub-folder per class, sorted names =
-class indices); concepts are the world's labelled concepts (CAVs), or a saved concept bank
-(``--bank FILE``) in the backbone's space. The report is written to ``--out``.
+masks), from a dataset by name (``--dataset cub --root DIR [--split test]
+[--dataset-option image_size=224]``, any of :mod:`bottlekit.datasets`, with its concept
+labels and part masks where it has them) or from a labelled folder (``--images DIR``: one
+sub-folder per class, sorted names = class indices); concepts are the labelled concepts of
+the world or the dataset (CAVs), or a saved concept bank (``--bank FILE``) in the
+backbone's space. The report is written to ``--out``.
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
@@ -142,6 +145,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out audit/\n"
         "  bottlekit audit --backbone ViT-B-32 --pretrained laion2b_s34b_b79k --head "
         "head.safetensors --images photos/ --bank bank.safetensors --out audit/\n"
+        "  bottlekit audit --backbone ViT-B-32 --pretrained laion2b_s34b_b79k --cbm "
+        "pcbm.safetensors --dataset cub --root ~/data/CUB_200_2011 --split test "
+        "--dataset-option image_size=224 --out audit/\n"
         "\n"
         "a head file from a fitted scikit-learn linear model on the backbone's embeddings:\n"
         "  python -c 'from bottlekit.app.audit_command import save_linear_head; "
@@ -160,6 +166,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--world", choices=("train", "val", "test", "shifted"), help="built-in world split"
     )
     data.add_argument("--images", help="labelled image folder (one sub-folder per class)")
+    from bottlekit.app.dataset_options import add_dataset_arguments
+
+    add_dataset_arguments(p, data)
     p.add_argument("--n", type=int, default=600, help="world images (default 600)")
     p.add_argument(
         "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
@@ -167,8 +176,8 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--bank",
         default=None,
-        help="a saved ConceptBank in the backbone's space (default: CAVs of the world's "
-        "labelled concepts)",
+        help="a saved ConceptBank in the backbone's space (default: CAVs of the labelled "
+        "concepts of the world or the --dataset)",
     )
     p.add_argument(
         "--lam", type=float, default=1e-3, help="surrogate elastic-net strength (default 1e-3)"
@@ -268,10 +277,16 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
     from bottlekit.app._paths import check_output_path
+    from bottlekit.app.dataset_options import check_dataset_only_options, dataset_from_args
     from bottlekit.backbones import load_backbone
     from bottlekit.diagnostics.audit import audit
 
+    check_dataset_only_options(args)
     if getattr(args, "ray", None) is not None:
+        if args.dataset:
+            raise ValueError(
+                "--ray: the distributed audit takes --images or --world, not --dataset"
+            )
         return _run_ray_audit(args)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
@@ -282,6 +297,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
         from bottlekit.world import make_world
 
         data: Any = make_world(args.n, args.world, random_state=args.seed)
+    elif args.dataset:
+        data = dataset_from_args(args)
     else:
         data = _folder_data(args.images)
     concepts = None

@@ -9,6 +9,11 @@ Commands
 ``bottlekit embed --backbone NAME [--pretrained TAG|PATH] IMAGES --out FILE.npz``
     Embed a folder (class-per-subfolder or flat) or image files into an ``.npz`` with
     ``embeddings``, ``files`` and, for a labelled folder, ``labels`` and ``class_names``.
+``bottlekit embed --dataset NAME --root DIR [--split S] [--dataset-option K=V] --backbone NAME
+--out FILE.npz``
+    Embed a dataset of :mod:`bottlekit.datasets` by name (``cub``, ``cifar10``, ...) into
+    an ``.npz`` with ``embeddings``, ``labels``, ``class_names`` and, where the dataset has
+    them, ``files``, ``concept_names`` and ``concept_labels``.
 ``bottlekit embed --ray [ADDRESS] --backbone NAME SOURCE --out FOLDER [--bank FILE]``
     Embed a dataset on a Ray cluster (the ``[distributed]`` extra) into Parquet shards:
     SOURCE is a folder, a Parquet/CSV manifest or WebDataset tar shards; without an
@@ -16,8 +21,8 @@ Commands
 ``bottlekit demo [--out FOLDER]``
     The main job on the built-in world: concept banks, bottleneck models, editing, and a
     report folder (see the README).
-``bottlekit audit --backbone NAME (--head FILE | --cbm FILE) (--world SPLIT | --images DIR)
-[--bank FILE] --out DIR``
+``bottlekit audit --backbone NAME (--head FILE | --cbm FILE) (--world SPLIT | --images DIR |
+--dataset NAME --root DIR) [--bank FILE] --out DIR``
     Audit a trained classifier: what concepts it relies on, with an HTML report.
 ``bottlekit reproduce RECIPE --root DIR [--backbone NAME --pretrained TAG] [--out FILE]``
     Run a paper recipe (``--list`` lists them): the measured value beside the paper's,
@@ -94,15 +99,66 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_embed_dataset(args: argparse.Namespace) -> int:
+    """``bottlekit embed --dataset NAME --root DIR``: the dataset's images, in its order."""
+    from bottlekit.app.dataset_options import dataset_from_args
+    from bottlekit.backbones import load_backbone
+    from bottlekit.cache import embed
+
+    out = check_output_path(args.out, "--out")
+    if out.suffix != ".npz":
+        raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
+    ds = dataset_from_args(args)
+    backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
+    X = embed(
+        backbone,
+        ds.image_source,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        jpeg_draft=args.jpeg_draft,
+        model_threads=args.model_threads,
+    )
+    arrays: dict[str, np.ndarray] = {
+        "embeddings": X,
+        "labels": ds.labels,
+        "class_names": np.asarray(ds.class_names, dtype=str),
+        "backbone_id": np.asarray(backbone.id),
+        "dataset": np.asarray(str(args.dataset).lower()),
+        "split": np.asarray("" if ds.split is None else ds.split),
+    }
+    if ds.image_source.paths is not None:
+        arrays["files"] = np.asarray(ds.image_source.paths, dtype=str)
+    if ds.concept_labels is not None:
+        arrays["concept_names"] = np.asarray(ds.concept_names, dtype=str)
+        arrays["concept_labels"] = np.asarray(ds.concept_labels)
+    save_npz_atomic(out, **arrays)
+    if not args.quiet:
+        print(
+            f"wrote {X.shape[0]} embeddings of dimension {X.shape[1]} ({args.dataset}, split "
+            f"{ds.split}) to {out}"
+        )
+    return 0
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
+    from bottlekit.app.dataset_options import check_dataset_only_options
     from bottlekit.backbones import load_backbone
     from bottlekit.cache import embed
     from bottlekit.images import as_image_source
 
+    check_dataset_only_options(args)
+    if args.dataset:
+        if args.images:
+            raise ValueError("IMAGES: give either IMAGES or --dataset NAME, not both")
+        if args.ray is not None:
+            raise ValueError("--ray: takes IMAGES (a folder, manifest or shards), not --dataset")
+        return _cmd_embed_dataset(args)
     if args.ray is not None and not args.images:  # `--ray IMAGES`: IMAGES is no address
         args.images, args.ray = [args.ray], LOCAL_RAY
     if not args.images:
-        raise ValueError("IMAGES: expected a folder or image files")
+        raise ValueError("IMAGES: expected a folder or image files (or --dataset NAME)")
     if args.ray is not None:
         return _cmd_embed_ray(args)
     out = check_output_path(args.out, "--out")
@@ -120,6 +176,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        jpeg_draft=args.jpeg_draft,
+        model_threads=args.model_threads,
     )
     arrays: dict[str, np.ndarray] = {
         "embeddings": X,
@@ -139,6 +197,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from bottlekit.app.demo import run_demo
 
     return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
+
+
+def _model_threads_option(value: str) -> str | int:
+    """``--model-threads``: ``auto`` or a positive int (argparse names this function in
+    its error for anything else)."""
+    if value == "auto":
+        return value
+    threads = int(value)
+    if threads < 1:
+        raise ValueError(value)
+    return threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,11 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="embed images into an .npz file",
         description="Embed a folder (class-per-subfolder or flat) or image files into an .npz "
         "with embeddings, files, backbone_id and, for a labelled folder, labels and "
-        "class_names. Embeddings are cached, so a rerun only computes new images.",
+        "class_names, or a dataset by name (--dataset NAME --root DIR, adding its "
+        "concept labels where it has them). Embeddings are cached, so a rerun only computes "
+        "new images.",
         epilog="examples:\n"
         "  bottlekit embed photos/ --backbone world-tiny --out emb.npz\n"
         "  bottlekit embed photos/ --backbone ViT-B-32 --pretrained laion2b_s34b_b79k "
         "--out emb.npz\n"
+        "  bottlekit embed --dataset cifar10 --root ~/data/cifar-10-batches-bin --split test "
+        "--backbone ViT-B-32 --pretrained laion2b_s34b_b79k --out cifar10_test.npz\n"
         "  bottlekit embed a.jpg b.jpg --backbone ViT-B-32 --pretrained ckpt.safetensors "
         "--out emb.npz",
         formatter_class=raw,
@@ -205,9 +278,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument(
+        "--model-threads",
+        default=None,
+        type=_model_threads_option,
+        help="the model's intra-op threads: 'auto' leaves the decoding workers their cores "
+        "(faster on the CPU; may change the last bits of a convolutional tower's "
+        "embeddings); default torch's setting",
+    )
+    p.add_argument(
+        "--jpeg-draft",
+        action="store_true",
+        help="decode JPEGs at a reduced scale (faster; slightly different embeddings, "
+        "cached apart)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_ray_arguments(p)
     p.add_argument("--bank", default=None, help="with --ray: a ConceptBank to score")
+    from bottlekit.app.dataset_options import add_dataset_arguments
+
+    add_dataset_arguments(p)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser(

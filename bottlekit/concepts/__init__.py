@@ -42,6 +42,13 @@ from __future__ import annotations
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Document, Passage, chunk_documents, load_corpus
+from bottlekit.concepts.dataset_examples import (
+    PCBM_N_EXAMPLES,
+    PCBM_N_EXAMPLES_CUB,
+    ConceptExamples,
+    draw_concept_examples,
+    pcbm_n_examples,
+)
 from bottlekit.concepts.discovery import (
     ConceptDictionary,
     SparseDecomposition,
@@ -72,12 +79,15 @@ from bottlekit.concepts.selection import (
 
 __all__ = [
     "PCBM_C_GRID",
+    "PCBM_N_EXAMPLES",
+    "PCBM_N_EXAMPLES_CUB",
     "PROMPT_STYLES",
     "ChanceLevelWarning",
     "ChatClient",
     "ConceptBank",
     "ConceptCandidates",
     "ConceptDictionary",
+    "ConceptExamples",
     "Document",
     "FilterReport",
     "HybridRetriever",
@@ -94,6 +104,7 @@ __all__ = [
     "decompose",
     "dictionary_stability",
     "discover",
+    "draw_concept_examples",
     "filter_concepts",
     "from_examples",
     "from_text",
@@ -103,6 +114,7 @@ __all__ = [
     "mutual_information_scores",
     "name_concepts",
     "parse_concept_list",
+    "pcbm_n_examples",
     "random_bank",
     "retrieve",
     "select",

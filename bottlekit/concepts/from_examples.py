@@ -13,6 +13,8 @@ import numpy as np
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
+from bottlekit.concepts.dataset_examples import draw_concept_examples
+from bottlekit.datasets.concept_dataset import ConceptDataset
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +83,6 @@ def _as_label_matrix(concept_labels: Any, names: Sequence[str] | None, n: int):
 
 
 def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
-    from scipy.stats import binomtest
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.svm import SVC
-
     pos = np.flatnonzero(labels)
     neg = np.flatnonzero(~labels)
     n_each = min(len(pos), len(neg))
@@ -94,20 +92,32 @@ def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
         return None, (len(pos), len(neg))
     pos = rng.choice(pos, n_each, replace=False)
     neg = rng.choice(neg, n_each, replace=False)
-    half = n_each // 2
+    return _fit_drawn_cav(X, pos, neg, n_each // 2, Cs, cv, rng), None
+
+
+def _fit_drawn_cav(X, pos, neg, half, Cs, cv, rng, rows=None):
+    """The CAV of drawn positives ``pos`` and negatives ``neg`` (rows of ``X``): the
+    first ``half`` of each train, the rest is held out. ``rows`` maps the indices to
+    rows of ``X`` (the indices themselves are reported)."""
+    from scipy.stats import binomtest
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.svm import SVC
+
     train = np.concatenate([pos[:half], neg[:half]])
     held = np.concatenate([pos[half:], neg[half:]])
     y_train = np.r_[np.ones(half, bool), np.zeros(half, bool)]
-    y_held = np.r_[np.ones(n_each - half, bool), np.zeros(n_each - half, bool)]
+    y_held = np.r_[np.ones(len(pos) - half, bool), np.zeros(len(neg) - half, bool)]
+    X_train = X[train] if rows is None else X[rows(train)]
+    X_held = X[held] if rows is None else X[rows(held)]
     folds = StratifiedKFold(n_splits=min(cv, half), shuffle=True, random_state=rng.integers(2**31))
     cv_scores = {}
     for C in Cs:
         cv_scores[C] = float(
-            cross_val_score(SVC(kernel="linear", C=C), X[train], y_train, cv=folds).mean()
+            cross_val_score(SVC(kernel="linear", C=C), X_train, y_train, cv=folds).mean()
         )
     best_C = max(Cs, key=lambda c: (cv_scores[c], -c))  # ties: the stronger regularisation
-    svm = SVC(kernel="linear", C=best_C).fit(X[train], y_train)
-    correct = int((svm.predict(X[held]) == y_held).sum())
+    svm = SVC(kernel="linear", C=best_C).fit(X_train, y_train)
+    correct = int((svm.predict(X_held) == y_held).sum())
     p_value = float(binomtest(correct, len(held), 0.5, alternative="greater").pvalue)
     info = {
         "C": float(best_C),
@@ -118,19 +128,91 @@ def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):
         "train_indices": train.tolist(),
         "heldout_indices": held.tolist(),
     }
-    return (svm.coef_.reshape(-1).astype(np.float32), float(svm.intercept_[0]), info), None
+    return svm.coef_.reshape(-1).astype(np.float32), float(svm.intercept_[0]), info
+
+
+def _array_cavs(
+    backbone, data, concept_labels, names, Cs, cv, max_examples, random_state, progress, cache,
+    cache_dir,
+):  # fmt: skip
+    """CAVs of embeddings or images with a label matrix: ``([(name, fit)], skip message)``."""
+    from tqdm.auto import tqdm
+
+    X = _as_embeddings(
+        data, None if isinstance(backbone, str) else backbone, progress, cache, cache_dir
+    )
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("embeddings contain NaN or inf; expected finite values")
+    L, names = _as_label_matrix(concept_labels, names, X.shape[0])
+
+    rng = np.random.default_rng(random_state)
+    fits, skipped = [], []
+    for j in tqdm(range(len(names)), desc="CAVs", disable=not progress):
+        fitted, counts = _fit_one_cav(X, L[:, j], Cs, cv, max_examples, rng)
+        if fitted is None:
+            skipped.append((names[j], counts))
+        else:
+            fits.append((names[j], fitted))
+    msg = ""
+    if skipped:
+        listed = ", ".join(f"{n!r} (pos={p}, neg={q})" for n, (p, q) in skipped)
+        msg = (
+            f"skipped {len(skipped)} concept(s) with fewer than 4 positive or negative "
+            f"examples: {listed}"
+        )
+    return fits, msg
+
+
+def _dataset_cavs(
+    backbone, dataset, names, n_examples, Cs, cv, random_state, progress, cache, cache_dir
+):
+    """CAVs of a ConceptDataset's drawn examples; only the drawn images are embedded."""
+    from tqdm.auto import tqdm
+
+    drawn = draw_concept_examples(dataset, n_examples, names, random_state)
+    n_concepts = len(drawn.names) + len(drawn.skipped)
+    msg = ""
+    if drawn.skipped:
+        listed = ", ".join(f"{c!r} (pos={p}, neg={q})" for c, (p, q) in drawn.skipped.items())
+        msg = (
+            f"skipped {len(drawn.skipped)} of {n_concepts} concept(s) with fewer than "
+            f"2 x n_examples = {2 * drawn.n_examples} positive or negative images: {listed}"
+        )
+    if not drawn.names:
+        return [], msg
+    used = drawn.indices
+    X = _as_embeddings(
+        dataset.image_source.subset(used.tolist()), backbone, progress, cache, cache_dir
+    )
+    if not np.isfinite(X).all():
+        raise ValueError("embeddings contain NaN or inf; expected finite values")
+
+    def rows(indices: np.ndarray) -> np.ndarray:
+        return np.searchsorted(used, indices)
+
+    rng = np.random.default_rng(None if random_state is None else [random_state, 1])
+    fits = []
+    for j in tqdm(range(len(drawn.names)), desc="CAVs", disable=not progress):
+        pos, neg = drawn.positives[j], drawn.negatives[j]
+        fit = _fit_drawn_cav(X, pos, neg, drawn.n_examples, Cs, cv, rng, rows=rows)
+        fit[2]["n_examples"] = drawn.n_examples
+        fits.append((drawn.names[j], fit))
+    return fits, msg
 
 
 @backbone_first
 def from_examples(
     backbone: Any,
     embeddings_or_images: Any,
-    concept_labels: Any,
+    concept_labels: Any = None,
     names: Sequence[str] | None = None,
     *,
     Cs: Sequence[float] = PCBM_C_GRID,
     cv: int = 3,
     max_examples: int | None = 50,
+    n_examples: int | None = None,
     significance_level: float = 0.05,
     drop_chance: bool = False,
     random_state: int | None = 0,
@@ -150,6 +232,13 @@ def from_examples(
     intercept :math:`b`, so :meth:`ConceptBank.project` gives
     :math:`(v\cdot x + b)/\lVert v\rVert`, the signed distance to the hyperplane (PCBM).
 
+    Given a :class:`~bottlekit.datasets.ConceptDataset` instead, the examples come from
+    the dataset as Post-hoc CBM draws them (:func:`draw_concept_examples`): per concept
+    ``2 n`` positive and ``2 n`` negative images (``n = n_examples``: 50, or 100 for CUB),
+    the first ``n`` of each train the SVM and the other ``n`` are held out; concepts with
+    fewer images are skipped and reported (a warning naming each with its counts). Only
+    the drawn images are read and embedded, through the embedding cache.
+
     A CAV is *better than chance* when a one-sided binomial test of its held-out accuracy
     against 0.5 (the two held-out classes are balanced) has p-value below ``significance_level``.
 
@@ -160,20 +249,29 @@ def from_examples(
         when ``embeddings_or_images`` are embeddings. First, as in every builder; the order
         ``from_examples(embeddings_or_images, concept_labels, names, backbone=...)`` of
         earlier releases still works for this one, with a ``FutureWarning``.
-    embeddings_or_images : array of shape (n, d) or images
+    embeddings_or_images : array of shape (n, d), images or ConceptDataset
         Precomputed embeddings (a 2-D float array), or images
         (:func:`bottlekit.images.as_image_source`), which ``backbone`` embeds through the
-        embedding cache (:func:`bottlekit.embed`).
+        embedding cache (:func:`bottlekit.embed`), or a
+        :class:`~bottlekit.datasets.ConceptDataset` with binary per-image
+        ``concept_labels`` (use its training split, as Post-hoc CBM does).
     concept_labels : array of shape (n, k) or dict name -> array (n,)
-        Binary concept labels of the examples.
+        Binary concept labels of the examples; None with a ConceptDataset.
     names : list of str, optional
-        Concept names (required with an array of labels).
+        Concept names (required with an array of labels); with a ConceptDataset, the
+        concepts to learn (default all).
     Cs : sequence of float
         SVM regularisation grid (default: PCBM's 0.001–10).
     cv : int
         Folds of the cross-validation that picks ``C``.
     max_examples : int or None
         Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
+        Not used with a ConceptDataset (see ``n_examples``).
+    n_examples : int, optional
+        With a ConceptDataset only: Post-hoc CBM's ``n_samples``, the positive (and
+        negative) *training* examples per concept; as many again are held out. Default
+        :func:`~bottlekit.concepts.dataset_examples.pcbm_n_examples`: 100 for CUB (the
+        command of Post-hoc CBM's README), 50 otherwise (its default).
     significance_level : float
         Significance level of the better-than-chance test (``alpha`` before this release).
     drop_chance : bool
@@ -198,7 +296,8 @@ def from_examples(
     -------
     ConceptBank
         ``provenance[j]`` holds ``C``, ``cv_accuracy``, ``heldout_accuracy``,
-        ``heldout_p_value``, ``better_than_chance`` and the example indices used.
+        ``heldout_p_value``, ``better_than_chance`` and the example indices used
+        (with a ConceptDataset: indices into the dataset, and ``n_examples``).
 
     Examples
     --------
@@ -209,7 +308,6 @@ def from_examples(
     >>> bank.backbone_id, bank.kinds, bool(bank.provenance[0]["better_than_chance"])
     ('toy-backbone', ['cav'], True)
     """
-    from tqdm.auto import tqdm
 
     Cs = tuple(Cs)
     if not Cs or any((not np.isfinite(c)) or c <= 0 for c in Cs):
@@ -249,44 +347,46 @@ def from_examples(
         )
     bid = backbone_id_of(backbone)
 
-    X = _as_embeddings(
-        embeddings_or_images,
-        None if isinstance(backbone, str) else backbone,
-        progress,
-        cache,
-        cache_dir,
-    )
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("embeddings contain NaN or inf; expected finite values")
-    L, names = _as_label_matrix(concept_labels, names, X.shape[0])
+    if isinstance(embeddings_or_images, ConceptDataset):
+        if concept_labels is not None:
+            raise ValueError(
+                "concept_labels: must be None when a ConceptDataset is given (its own "
+                "concept_labels are used); choose concepts with names="
+            )
+        if isinstance(backbone, str):
+            raise ValueError(
+                f"backbone: got only the id {backbone!r}; a ConceptDataset's images need the "
+                "Backbone itself to embed the drawn examples"
+            )
+        fits, skipped_msg = _dataset_cavs(
+            backbone, embeddings_or_images, names, n_examples, Cs, cv, random_state, progress,
+            cache, cache_dir,
+        )  # fmt: skip
+    else:
+        if n_examples is not None:
+            raise ValueError(
+                "n_examples: applies to a ConceptDataset; for embeddings or images with "
+                "concept_labels use max_examples"
+            )
+        fits, skipped_msg = _array_cavs(
+            backbone, embeddings_or_images, concept_labels, names, Cs, cv, max_examples,
+            random_state, progress, cache, cache_dir,
+        )  # fmt: skip
 
-    rng = np.random.default_rng(random_state)
-    kept_names, vectors, intercepts, provenance, chance, skipped = [], [], [], [], [], []
-    for j in tqdm(range(len(names)), desc="CAVs", disable=not progress):
-        fitted, counts = _fit_one_cav(X, L[:, j], Cs, cv, max_examples, rng)
-        if fitted is None:
-            skipped.append((names[j], counts))
-            continue
-        v, b, info = fitted
+    kept_names, vectors, intercepts, provenance, chance = [], [], [], [], []
+    for name, (v, b, info) in fits:
         info["better_than_chance"] = info["heldout_p_value"] < significance_level
         if not info["better_than_chance"]:
-            chance.append((names[j], info["heldout_accuracy"]))
+            chance.append((name, info["heldout_accuracy"]))
             if drop_chance:
                 continue
-        kept_names.append(names[j])
+        kept_names.append(name)
         vectors.append(v)
         intercepts.append(b)
         provenance.append({"kind": "cav", "source": "examples", **info})
-    if skipped:
-        msg = ", ".join(f"{n!r} (pos={p}, neg={q})" for n, (p, q) in skipped)
-        warnings.warn(
-            f"skipped {len(skipped)} concept(s) with fewer than 4 positive or negative "
-            f"examples: {msg}",
-            ChanceLevelWarning,
-            stacklevel=3,  # past the backbone_first wrapper
-        )
+    if skipped_msg:
+        warnings.warn(skipped_msg, ChanceLevelWarning, stacklevel=3)  # past backbone_first
+        logger.info(skipped_msg)
     if chance:
         msg = ", ".join(f"{n!r} (held-out acc {a:.2f})" for n, a in chance)
         verb = "dropped" if drop_chance else "kept (drop_chance=False)"

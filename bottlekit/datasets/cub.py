@@ -280,7 +280,7 @@ def load_cub(
         Fetch and extract the archive into ``root``'s parent first if ``root`` is missing
         (see :mod:`bottlekit.datasets.download`).
     checksum : str, optional
-        sha256 of the archive, required to extract when the table has none.
+        sha256 or md5 of the archive (the table has CUB's md5; a given one is checked too).
 
     Returns
     -------

@@ -2,15 +2,17 @@
 
 :func:`download_dataset` fetches a dataset's archive (table :data:`SOURCES`) over HTTP(S)
 with the standard library, with a progress bar, resuming a partial ``.part`` file with an
-HTTP ``Range`` request, checks its sha256 **before** anything is extracted, and extracts
+HTTP ``Range`` request, checks its digest (the publisher's md5, or a sha256) **before**
+anything is extracted, and extracts
 it refusing members that would land outside the target folder (``../``, absolute paths,
 links pointing outside, device files). Offline, the error names the file, the URL and where
 to put a copy fetched elsewhere. Datasets behind a licence form or on Google Drive cannot
 be fetched: their error says what to do.
 
-The table has no sha256 where none is published that bottlekit could check (``None``):
-then the archive is downloaded but not extracted until you pass ``checksum=`` (the error
-prints the file's sha256 to compare with the publisher's).
+The table holds the digest each publisher gives: md5 for CIFAR-10, CIFAR-100 (on the
+CIFAR page) and CUB-200-2011. Where none is published that bottlekit could check (both
+``None``) the archive is downloaded but not extracted until you pass ``checksum=`` (the
+error prints the file's sha256 to compare with the publisher's).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "UnsafeArchiveError",
     "download_dataset",
     "download_file",
+    "file_digests",
     "safe_extract",
     "sha256_of",
 ]
@@ -47,7 +50,8 @@ class DownloadError(MissingDatasetError):
 
 
 class ChecksumError(ValueError):
-    """An archive whose sha256 is wrong, or unknown; nothing was extracted."""
+    """An archive whose digest (md5 or sha256) is wrong, or unknown; nothing was
+    extracted."""
 
 
 class UnsafeArchiveError(ValueError):
@@ -71,6 +75,12 @@ class Source:
         The folder the archive creates (the loader's ``root``).
     manual : str or None
         Why and how to fetch it by hand, for datasets that cannot be downloaded.
+    md5 : str or None
+        The archive's md5 as its publisher gives it (CIFAR, CUB), None where none is
+        published. md5 detects a corrupted or substituted download from the publisher's
+        address; it is what the publishers give, so it is what can be checked.
+    digest_from : str or None
+        Where the digest comes from.
     """
 
     url: str | None
@@ -78,6 +88,13 @@ class Source:
     sha256: str | None
     extracts_to: str
     manual: str | None = None
+    md5: str | None = None
+    digest_from: str | None = None
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """The known digests, ``{"md5": ..., "sha256": ...}`` (those not None)."""
+        return {a: d for a, d in (("md5", self.md5), ("sha256", self.sha256)) if d is not None}
 
 
 #: Per dataset: the archive, its checksum, and the manual step where one is needed.
@@ -87,6 +104,9 @@ SOURCES: dict[str, Source] = {
         "CUB_200_2011.tgz",
         None,
         "CUB_200_2011",
+        md5="97eceeb196236b17998738112f37df78",
+        digest_from="the md5 of the release's CUB_200_2011.tgz, as the common loaders "
+        "check it (torchvision-style Cub2011 datasets, avalanche's CUB200)",
     ),
     "waterbirds": Source(
         "https://downloads.cs.stanford.edu/nlp/data/dro/waterbird_complete95_forest2water2.tar.gz",
@@ -105,12 +125,16 @@ SOURCES: dict[str, Source] = {
         "cifar-10-binary.tar.gz",
         None,
         "cifar-10-batches-bin",
+        md5="c32a1d4ab5d03f1284b67883e8d87530",
+        digest_from="md5 on https://www.cs.toronto.edu/~kriz/cifar.html (binary version)",
     ),
     "cifar100": Source(
         "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
         "cifar-100-binary.tar.gz",
         None,
         "cifar-100-binary",
+        md5="03b5dce01913d631647c71ecec9e9cb8",
+        digest_from="md5 on https://www.cs.toronto.edu/~kriz/cifar.html (binary version)",
     ),
     "celeba": Source(
         None,
@@ -159,11 +183,51 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     >>> sha256_of(p)[:16]
     'ba7816bf8f01cfea'
     """
-    h = hashlib.sha256()
+    return file_digests(path, ("sha256",), chunk)["sha256"]
+
+
+def file_digests(
+    path: str | os.PathLike, algorithms: tuple[str, ...] = ("md5", "sha256"), chunk: int = 1 << 20
+) -> dict[str, str]:
+    """Digests of a file (hex), computed in one read.
+
+    Parameters
+    ----------
+    path : path
+    algorithms : tuple of {"md5", "sha256"}
+    chunk : int
+        Bytes per read.
+
+    Returns
+    -------
+    dict of str to str
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
+    >>> file_digests(p)["md5"]
+    '900150983cd24fb0d6963f7d28e17f72'
+    """
+    hashes = {
+        a: hashlib.md5(usedforsecurity=False) if a == "md5" else hashlib.new(a) for a in algorithms
+    }
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+            for h in hashes.values():
+                h.update(block)
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def _algorithm_of(checksum: str) -> str:
+    """``"md5"`` or ``"sha256"`` from a hex digest's length."""
+    text = checksum.strip().lower()
+    algo = {32: "md5", 64: "sha256"}.get(len(text))
+    if algo is None or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(
+            f"checksum: expected a hex md5 (32 digits) or sha256 (64 digits), got {checksum!r}"
+        )
+    return algo
 
 
 def _offline(url: str, dest: Path, why: object) -> DownloadError:
@@ -391,9 +455,10 @@ def download_dataset(
     root : path
         The folder to download into; the archive creates ``root/<extracts_to>``.
     checksum : str, optional
-        The archive's sha256. Required when the table has none (the error then gives
-        the downloaded file's sha256 to compare with the publisher's); when both are
-        given they must agree.
+        The archive's sha256 (64 hex digits) or md5 (32). Required when the table has no
+        digest (the error then gives the downloaded file's sha256 to compare with the
+        publisher's); when the table has one of the same kind they must agree, and every
+        digest known is checked.
     url : str, optional
         Another address for the same archive (a mirror).
     progress : bool, default True
@@ -410,7 +475,8 @@ def download_dataset(
     DownloadError
         A dataset that needs a manual step (the message says which), or a failed download.
     ChecksumError
-        A wrong or unknown checksum; nothing is extracted (a wrong download is deleted).
+        A wrong or unknown checksum; nothing is extracted (a wrong download is moved to
+        ``<archive>.bad``).
     UnsafeArchiveError
         A member that would land outside ``root``; nothing is extracted.
 
@@ -429,26 +495,33 @@ def download_dataset(
         raise DownloadError(f"{name}: {src.manual.format(root=root)}")
     url = url or src.url
     assert url is not None
-    if checksum is not None and src.sha256 is not None and checksum.lower() != src.sha256:
-        raise ChecksumError(
-            f"checksum: {checksum!r} differs from the known sha256 {src.sha256} of {src.filename}"
-        )
-    expected = (checksum or src.sha256 or "").lower() or None
+    expected = [(a, d, "bottlekit's table") for a, d in src.digests.items()]
+    if checksum is not None:
+        algo, given = _algorithm_of(checksum), checksum.strip().lower()
+        known = src.digests.get(algo)
+        if known is not None and given != known:
+            raise ChecksumError(
+                f"checksum: {checksum!r} differs from the known {algo} {known} of {src.filename}"
+            )
+        if known is None:
+            expected.insert(0, (algo, given, "checksum="))
     archive = download_file(url, root / src.filename, progress=progress)
-    got = sha256_of(archive)
-    if expected is None:
+    got = file_digests(archive, tuple({"sha256", *(a for a, _, _ in expected)}))
+    if not expected:
         raise ChecksumError(
-            f"{archive}: bottlekit has no sha256 for {src.filename}, so it does not extract "
-            f"it. The downloaded file's sha256 is {got}: compare it with the publisher's and "
-            f"call again with checksum='{got}'"
+            f"{archive}: bottlekit has no sha256 or md5 for {src.filename}, so it does not "
+            f"extract it. The downloaded file's sha256 is {got['sha256']}: compare it with "
+            f"the publisher's and call again with checksum='{got['sha256']}'"
         )
-    if got != expected:
-        bad = archive.with_name(archive.name + ".bad")
-        shutil.move(archive, bad)
-        raise ChecksumError(
-            f"{archive}: sha256 {got} differs from the expected {expected}; nothing was "
-            f"extracted and the file was moved to {bad} (download again)"
-        )
+    for algo, want, origin in expected:
+        if got[algo] != want:
+            bad = archive.with_name(archive.name + ".bad")
+            shutil.move(archive, bad)
+            raise ChecksumError(
+                f"{archive}: {algo} {got[algo]} differs from the expected {want} (from "
+                f"{origin}); nothing was extracted and the file was moved to {bad} "
+                "(download again)"
+            )
     safe_extract(archive, root)
     if not keep_archive:
         archive.unlink()

@@ -98,11 +98,16 @@ def cifar_archive(tmp_path):
     return data, hashlib.sha256(data).hexdigest()
 
 
+def _without_table_digest(monkeypatch, name="cifar10"):
+    """The table's entry without the publisher's md5 (the fixture archive is not CIFAR's)."""
+    monkeypatch.setitem(dl.SOURCES, name, dataclasses.replace(dl.SOURCES[name], md5=None))
+
+
 def test_complete_download_then_load(server, cifar_archive, tmp_path, monkeypatch):
     data, sha = cifar_archive
     server.files["/cifar-10-binary.tar.gz"] = data
-    entry = dataclasses.replace(
-        dl.SOURCES["cifar10"], url=server.url + "/cifar-10-binary.tar.gz", sha256=sha
+    entry = dataclasses.replace(  # the fixture archive: its sha256, not CIFAR's md5
+        dl.SOURCES["cifar10"], url=server.url + "/cifar-10-binary.tar.gz", sha256=sha, md5=None
     )
     monkeypatch.setitem(dl.SOURCES, "cifar10", entry)
     root = tmp_path / "data"
@@ -115,8 +120,9 @@ def test_complete_download_then_load(server, cifar_archive, tmp_path, monkeypatc
     assert len(server.requests) == 1
 
 
-def test_interrupted_download_resumes_with_range(server, cifar_archive, tmp_path):
+def test_interrupted_download_resumes_with_range(server, cifar_archive, tmp_path, monkeypatch):
     data, sha = cifar_archive
+    _without_table_digest(monkeypatch)
     server.files["/a.tar.gz"] = data
     server.cut_next = len(data) // 3
     root = tmp_path / "data"
@@ -164,8 +170,9 @@ def test_wrong_checksum_is_refused_before_extracting(server, cifar_archive, tmp_
     assert (root / "cifar-10-binary.tar.gz.bad").is_file()  # set aside, not reused
 
 
-def test_unknown_checksum_is_not_extracted(server, cifar_archive, tmp_path):
+def test_unknown_checksum_is_not_extracted(server, cifar_archive, tmp_path, monkeypatch):
     data, sha = cifar_archive
+    _without_table_digest(monkeypatch)
     server.files["/a.tar.gz"] = data
     assert dl.SOURCES["cifar10"].sha256 is None  # the table has none to check against
     root = tmp_path / "data"
@@ -182,8 +189,9 @@ def test_unknown_checksum_is_not_extracted(server, cifar_archive, tmp_path):
         (_tar({"ok/a.txt": b"a"}, {"ok/link": "../../outside"}), r"link 'ok/link' -> '\.\./\.\./"),
     ],
 )
-def test_unsafe_archives_are_refused(server, tmp_path, archive, match):
+def test_unsafe_archives_are_refused(server, tmp_path, archive, match, monkeypatch):
     server.files["/bad.tar.gz"] = archive
+    _without_table_digest(monkeypatch)
     root = tmp_path / "deep" / "data"
     sha = hashlib.sha256(archive).hexdigest()
     with pytest.raises(dl.UnsafeArchiveError, match=match):
@@ -227,3 +235,65 @@ def test_sha256_of_matches_hashlib(tmp_path):
     data = np.random.default_rng(0).bytes(300_000)
     (tmp_path / "x").write_bytes(data)
     assert dl.sha256_of(tmp_path / "x", chunk=4096) == hashlib.sha256(data).hexdigest()
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_publisher_md5_in_the_table_is_checked_and_accepted(
+    server, cifar_archive, tmp_path, monkeypatch
+):
+    data, _ = cifar_archive
+    server.files["/c.tar.gz"] = data
+    entry = dataclasses.replace(
+        dl.SOURCES["cifar10"], url=server.url + "/c.tar.gz", md5=_md5(data)
+    )
+    monkeypatch.setitem(dl.SOURCES, "cifar10", entry)
+    out = dl.download_dataset("cifar10", tmp_path / "d", progress=False)
+    assert out == tmp_path / "d" / "cifar-10-batches-bin" and (out / "test_batch.bin").is_file()
+    assert len(load_cifar10(out, "test")) == 4
+
+
+def test_publisher_md5_mismatch_is_refused_and_nothing_extracted(
+    server, cifar_archive, tmp_path, monkeypatch
+):
+    data, _ = cifar_archive
+    server.files["/c.tar.gz"] = data
+    entry = dataclasses.replace(dl.SOURCES["cifar10"], url=server.url + "/c.tar.gz", md5="0" * 32)
+    monkeypatch.setitem(dl.SOURCES, "cifar10", entry)
+    root = tmp_path / "d"
+    with pytest.raises(
+        dl.ChecksumError,
+        match=f"md5 {_md5(data)} differs from the expected 0{{32}} \\(from bottlekit's table\\)",
+    ):
+        dl.download_dataset("cifar10", root, progress=False)
+    assert not (root / "cifar-10-batches-bin").exists()
+    assert (root / "cifar-10-binary.tar.gz.bad").read_bytes() == data
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-binary.tar.gz.bad"]
+
+
+def test_a_given_md5_checksum_and_a_conflicting_one(server, cifar_archive, tmp_path, monkeypatch):
+    data, _ = cifar_archive
+    server.files["/c.tar.gz"] = data
+    _without_table_digest(monkeypatch)
+    url = server.url + "/c.tar.gz"
+    out = dl.download_dataset("cifar10", tmp_path / "a", url=url, checksum=_md5(data).upper())
+    assert (out / "test_batch.bin").is_file()  # an md5 given by the caller is accepted
+    monkeypatch.setitem(  # the table's md5 and another given md5: refused before downloading
+        dl.SOURCES, "cifar10", dataclasses.replace(dl.SOURCES["cifar10"], md5=_md5(data))
+    )
+    with pytest.raises(dl.ChecksumError, match="differs from the known md5"):
+        dl.download_dataset("cifar10", tmp_path / "b", url=url, checksum="1" * 32)
+    with pytest.raises(ValueError, match=r"checksum: expected a hex md5 \(32 digits\) or sha256"):
+        dl.download_dataset("cifar10", tmp_path / "b", url=url, checksum="abc")
+    assert len(server.requests) == 1
+
+
+def test_the_table_has_the_publishers_md5_and_says_where_from():
+    assert dl.SOURCES["cifar10"].md5 == "c32a1d4ab5d03f1284b67883e8d87530"
+    assert dl.SOURCES["cifar100"].md5 == "03b5dce01913d631647c71ecec9e9cb8"
+    assert dl.SOURCES["cub"].md5 == "97eceeb196236b17998738112f37df78"
+    for name, src in dl.SOURCES.items():
+        assert bool(src.digests) == bool(src.digest_from), name
+    assert not dl.SOURCES["waterbirds"].digests and not dl.SOURCES["awa2"].digests
