@@ -118,8 +118,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "concepts": {
         "source": ((str,), _REQUIRED),
         "description": ((str,), _OPTIONAL),
-        # source = "dataset": from_examples
-        "max_examples": ((int,), _OPTIONAL),
+        # source = "dataset": from_examples on the training split (Post-hoc CBM's draw)
+        "n_examples": ((int,), _OPTIONAL),
         "Cs": ((list,), _OPTIONAL),
         "cv": ((int,), _OPTIONAL),
         # source = "llm": generate
@@ -142,7 +142,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
 }
 
 _SOURCE_KEYS = {
-    "dataset": {"max_examples", "Cs", "cv"},
+    "dataset": {"n_examples", "Cs", "cv"},
     "llm": {"style", "llm_model", "n_per_prompt"},
     "file": set(),
 }

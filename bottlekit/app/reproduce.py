@@ -410,15 +410,15 @@ def run_recipe(
                 f"labels, and {ds_cfg['name']} has none; pass --concepts FILE"
             )
         c = recipe.concepts
+        binary = (np.asarray(train.concept_labels) > 0.5).astype(np.int8)
         bank = from_examples(
-            backbone=bk.id,
-            embeddings_or_images=X_train,
-            concept_labels=(np.asarray(train.concept_labels) > 0.5).astype(np.int8),
-            names=train.concept_names,
+            bk,
+            replace(train, concept_labels=binary),
+            n_examples=c.get("n_examples"),
             Cs=tuple(float(v) for v in c.get("Cs", (0.001, 0.01, 0.1, 1.0, 10.0))),
             cv=c.get("cv", 3),
-            max_examples=c.get("max_examples", 50),
             random_state=seed,
+            cache_dir=cache_dir,
         )
     n_bank = len(bank.names)
     per_class = recipe.concepts.get("select_per_class")

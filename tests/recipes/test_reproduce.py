@@ -39,7 +39,7 @@ FAST = {
     "KnowledgeCBM": ["model.params.max_epochs=3", "model.params.n_concepts=4"],
 }
 #: the CUB fixture has 6 attributes over 3 classes: keep Koh's rule's classes at 1
-CUB_FAST = ["concepts.cv=2", "dataset.options.min_classes=1"]
+CUB_FAST = ["concepts.cv=2", "concepts.n_examples=2", "dataset.options.min_classes=1"]
 
 
 @pytest.fixture(scope="module")
