@@ -1,0 +1,193 @@
+r"""Exact Gaussian kernel sums for the estimators that need no gradient (float32 tiles).
+
+The Cauchy–Schwarz estimators need row sums of Gaussian Gram matrices over all pairs of
+two samples (:math:`n \times m` kernel evaluations, 2.5 billion at n = m = 50,000). This
+module computes them tile by tile with torch, on any device, the way that profiling on CPU
+showed to be fastest:
+
+* each tile of :math:`\log_2 k(a_i, b_j) = -\log_2(e)\,\|a_i-b_j\|^2/2` is **one matrix
+  product** of augmented rows :math:`[\log_2(e)\,a_i,\ -\log_2(e)\|a_i\|^2/2,\ 1]` and
+  :math:`[b_j,\ 1,\ -\log_2(e)\|b_j\|^2/2]` (the norms are computed in float64), clamped
+  at 0 (rounding can make a distance slightly negative), then ``exp2`` in place
+  (torch's float32 ``exp2`` is several times faster than its ``exp`` on CPU);
+* the tiles are **float32**; each tile's row sums are added to **float64** accumulators;
+* a within-sample sum (``B is None``) visits only the tiles on and above the diagonal and
+  adds each off-diagonal tile's row sums to its rows and its column sums to its columns
+  (half the work); the self-pairs are set to exactly :math:`k = 1`, or to 0 to get the
+  off-diagonal sums of a U-statistic directly;
+* a kernel on two blocks of variables (x, y) computes both blocks' tiles once and returns
+  the sums of :math:`k_x`, of :math:`k_y` and of the product :math:`k_x k_y` (the joint
+  kernel) without a third exponential;
+* a cross sum can also return column sums (the transposed sum), so ``K_12`` and ``K_21``
+  cost one pass.
+
+Inputs are centred on their pooled mean and expressed in units of the kernel width (in
+float64) before the cast to float32, which keeps the squared norms, and hence the
+cancellation error of the expanded distance, small: ``|a|^2 eps`` with
+``eps = 6e-8``. Measured against float64 brute-force sums, each kernel sum is within a
+relative ``1e-5`` (typically ``1e-7``) for data within a few hundred kernel widths of their
+mean; see ``tests/estimators/test_kernel_sums.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["gaussian_pair_sums", "resolve_device"]
+
+_LOG2E = 1.0 / math.log(2.0)
+
+
+def resolve_device(device, *arrays):
+    """The torch device to compute on: ``device`` if given, else the first tensor's, else CPU."""
+    import torch
+
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"device must be None, a torch.device or a device string such as 'cpu' or "
+                f"'cuda'; got {device!r}"
+            ) from exc
+    for a in arrays:
+        if hasattr(a, "device") and hasattr(a, "detach"):
+            return a.device
+    return torch.device("cpu")
+
+
+def _as_float64(a, device):
+    torch = _torch()
+    if not hasattr(a, "detach"):
+        a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+    return a.detach().to(device=device, dtype=torch.float64)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+class _Side:
+    """One sample cut into blocks of columns, augmented for the one-product distance."""
+
+    def __init__(self, blocks64, device, dtype, left: bool):
+        torch = _torch()
+        self.blocks = []
+        for z in blocks64:
+            half = -0.5 * _LOG2E * (z * z).sum(1, keepdim=True)
+            one = torch.ones_like(half)
+            aug = torch.cat([z * _LOG2E, half, one] if left else [z, one, half], dim=1)
+            self.blocks.append(aug.to(device=device, dtype=dtype).contiguous())
+        self.n = blocks64[0].shape[0]
+
+
+def _blocks(sample, widths, split):
+    """Columns of ``sample`` (float64) cut at ``split`` and divided by their widths."""
+    if split is None:
+        return [sample / widths[0]]
+    return [sample[:, :split] / widths[0], sample[:, split:] / widths[1]]
+
+
+def gaussian_pair_sums(
+    A,
+    B=None,
+    widths=(1.0,),
+    *,
+    split: int | None = None,
+    columns: bool = False,
+    self_pairs: bool = True,
+    tile_size: int = 1024,
+    device=None,
+    dtype=None,
+):
+    r"""Row (and column) sums of Gaussian Gram matrices between ``A`` and ``B`` (no gradient).
+
+    The kernel on block ``b`` of columns is :math:`\exp(-\|u-v\|^2/(2 w_b^2))` with
+    :math:`w_b` = ``widths[b]``. Without ``split`` there is one block (all columns);
+    with ``split = s`` columns ``[:s]`` are block x and ``[s:]`` block y, and the
+    result also holds the sums of the y kernel and of the joint (product) kernel.
+
+    Parameters
+    ----------
+    A : ndarray or torch.Tensor of shape (n, d)
+    B : ndarray or torch.Tensor of shape (m, d), or None
+        None: the within-sample sums of ``A`` (pairs ``i, j`` of ``A``, the diagonal
+        included), computed over half the tiles.
+    widths : tuple of float
+        One width per block.
+    split : int or None
+        Number of columns of the x block; None for a single block.
+    columns : bool, default=False
+        Also return the column sums (the row sums of the transposed matrix); only for
+        ``B`` given.
+    self_pairs : bool, default=True
+        Within-sample sums only: include the diagonal terms :math:`k(a_i, a_i) = 1`
+        (exactly 1 each) or leave them out (the off-diagonal sums, computed directly so
+        that they keep their relative precision however small they are).
+    tile_size : int, default=1024
+        Tiles are ``tile_size x tile_size`` float32 matrices.
+    device : None, str or torch.device
+        Where to compute; None: ``A``'s device if it is a tensor, else CPU.
+    dtype : None or torch.dtype
+        Precision of the tiles; None: float32 (float64 is exact to rounding but about
+        twice as slow, and ``exp2`` in float64 is much slower on CPU).
+
+    Returns
+    -------
+    dict
+        ``"x"`` (and ``"y"``, ``"joint"`` with ``split``): float64 tensors of shape (n,) on
+        ``device`` with the row sums; ``"x_cols"`` etc. of shape (m,) with ``columns``.
+    """
+    torch = _torch()
+    device = resolve_device(device, A, B)
+    a64 = _as_float64(A, device)
+    b64 = None if B is None else _as_float64(B, device)
+    centre = a64.mean(0) if b64 is None else torch.cat([a64, b64]).mean(0)
+    dtype = torch.float32 if dtype is None else dtype
+    left = _Side(_blocks(a64 - centre, widths, split), device, dtype, left=True)
+    other = a64 if b64 is None else b64
+    right = _Side(_blocks(other - centre, widths, split), device, dtype, left=False)
+    names = ["x"] if split is None else ["x", "y", "joint"]
+    symmetric = B is None
+    with torch.no_grad():
+        diagonal = 0.0 if self_pairs else -math.inf  # log2 of the diagonal kernel values
+        cols = columns and not symmetric
+        return _tile_loop(left, right, names, symmetric, cols, tile_size, diagonal)
+
+
+def _tile_loop(left, right, names, symmetric, columns, tile, diagonal):
+    torch = _torch()
+    dev = left.blocks[0].device
+    n, m = left.n, right.n
+    rows = {k: torch.zeros(n, dtype=torch.float64, device=dev) for k in names}
+    cols = {k: torch.zeros(m, dtype=torch.float64, device=dev) for k in names}
+    dtype = left.blocks[0].dtype
+    bufs = [torch.empty(tile, tile, dtype=dtype, device=dev) for _ in range(3)]
+    for i in range(0, n, tile):
+        ie = min(i + tile, n)
+        for j in range(i if symmetric else 0, m, tile):
+            je = min(j + tile, m)
+            tiles = []
+            for b, (lb, rb) in enumerate(zip(left.blocks, right.blocks, strict=True)):
+                t = bufs[b][: ie - i, : je - j]
+                torch.mm(lb[i:ie], rb[j:je].T, out=t)
+                if symmetric and i == j:
+                    t.fill_diagonal_(diagonal)
+                t.clamp_(max=0.0).exp2_()
+                tiles.append(t)
+            if len(tiles) == 2:
+                tiles.append(torch.mul(tiles[0], tiles[1], out=bufs[2][: ie - i, : je - j]))
+            for name, t in zip(names, tiles, strict=True):
+                rows[name][i:ie] += t.sum(1)
+                if symmetric and j != i:
+                    rows[name][j:je] += t.sum(0)
+                elif columns:
+                    cols[name][j:je] += t.sum(0)
+    out = dict(rows)
+    if columns:
+        out.update({k + "_cols": v for k, v in cols.items()})
+    return out
