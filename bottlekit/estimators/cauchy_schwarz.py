@@ -57,6 +57,35 @@ uses).
     D_{CS} = \log|\Sigma_1+\Sigma_2| + (\mu_1-\mu_2)^\top(\Sigma_1+\Sigma_2)^{-1}
     (\mu_1-\mu_2) - \tfrac12\log|2\Sigma_1| - \tfrac12\log|2\Sigma_2|.
 
+**Exact kernel sums.** Without gradient (numpy inputs, or tensors that need none) the
+sums run in float32 tiles with float64 accumulation on ``device``
+(:mod:`bottlekit.estimators._kernel_sums`: one matrix product per tile, ``exp2``, half the
+tiles for within-sample sums). Tolerance against float64 sums: each kernel value within a
+relative :math:`10^{-7}(1 + 2R^2)`, with :math:`R` the largest distance of a point from
+the pooled mean in kernel widths (the cancellation of
+:math:`\|a\|^2+\|b\|^2-2a^\top b`); estimates on data within about 10 widths of their
+mean change by at most ``1e-5`` nats (both tested in
+``tests/estimators/test_kernel_sums.py``; 1e-7 to 1e-6 relative is typical).
+Kernel values below ``2**-126`` (1.2e-38) count as ``2**-126``. Identical samples still
+give exactly 0 (V-statistic). Tensors that require a gradient use the differentiable
+tiles in their own dtype, as before.
+
+**Approximate mode** (``approximation="random_tiles"``, CS divergence and CS-QMI). The
+rows are shuffled once and cut into blocks of 512; the kernel means over distinct pairs
+(and CS-QMI's triples) are averaged over ``n_tiles`` random tiles of two (three) distinct
+blocks (:mod:`bottlekit.estimators._block_sampling`). Each mean is unbiased (an incomplete
+U-statistic); its relative standard error is :math:`\mathrm{sd}_T/(\mu\sqrt{n_{tiles}})`,
+with :math:`\mathrm{sd}_T` the spread of one tile's mean, which depends on the data and
+the width but not on ``n``; the error of the estimate is at most the sum of those of its
+logs. Measured at the defaults (``n_tiles=8000``), 4-D Gaussians with Silverman's width:
+relative standard error of the estimate 0.35 % (overlapping, shift 0.5 per axis, D = 0.47)
+and 0.09 % (separated, shift 3, D = 15), so ``|error| <= 1 %`` of the estimate with
+probability about 99 %; the bound grows as the kernel mean :math:`\mu` shrinks (narrower
+widths, higher dimensions with a small width). The cost, ``n_tiles`` tiles (2.1 billion
+kernel values, a few seconds), does not depend on ``n``; the exact sums are used whenever
+they are not dearer. The conditional CS divergence has no approximate mode: it averages
+ratios of per-point row sums, which need every pair.
+
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
 ``*_torch`` names accept tensors only.
@@ -68,6 +97,9 @@ import math
 
 import numpy as np
 
+from bottlekit._checks import check_number
+
+from ._block_sampling import sampled_kernel_means
 from ._kernel_sums import gaussian_pair_sums, resolve_device
 from ._validation import as_2d_samples, check_paired, convert_base
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
@@ -83,7 +115,9 @@ __all__ = [
 ]
 
 _SQRT2 = math.sqrt(2.0)
-_FAST_TILE = 1024  # float32 tiles without gradient (4 MiB each)
+_N_TILES = 8000  # default number of sampled tiles of the approximate mode
+_APPROXIMATIONS = (None, "random_tiles")
+_FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
 _GRAD_TILE = 2048  # differentiable, checkpointed tiles
 
 
@@ -178,6 +212,14 @@ class _Backend:
             out["joint"] = gaussian_rowsums_torch(za, zb, 1.0, tile_size=t)
         return out
 
+    def scalar(self, value: float):
+        """A Python float as the output type (a 0-dim tensor for tensor inputs)."""
+        if not self.torch:
+            return value
+        import torch
+
+        return torch.tensor(value, dtype=torch.float64, device=self.device)
+
     def finish(self, value, base):
         if self.torch:
             if not self.grad:
@@ -201,6 +243,43 @@ def _same_values(A, B) -> bool:
 def _in_order(A, B) -> bool:
     """A fixed order of two samples, so that float32 sums of (A, B) and (B, A) agree."""
     return (A.shape[0], float(A.sum())) <= (B.shape[0], float(B.sum()))
+
+
+def _sampler(approximation, n_tiles, random_state, be, pairs: int):
+    """The generator of the approximate mode, or None for the exact sums."""
+    if approximation not in _APPROXIMATIONS:
+        raise ValueError(
+            f"approximation must be None (exact) or 'random_tiles'; got {approximation!r}"
+        )
+    if approximation is None:
+        return None
+    n_tiles = check_number(
+        n_tiles, "n_tiles", integer=True, low=1, expected="a positive integer", wording="must"
+    )
+    if be.grad:
+        raise ValueError(
+            "approximation='random_tiles' gives no gradient; use the exact sums "
+            "(approximation=None) for inputs that require a gradient"
+        )
+    if pairs <= n_tiles * _FAST_TILE**2:  # the exact sums are not dearer
+        return None
+    import torch
+
+    seed = int(np.random.default_rng(random_state).integers(2**62))
+    return torch.Generator().manual_seed(seed)
+
+
+def _float64(A, device):
+    import torch
+
+    if _is_tensor(A):
+        return A.detach().to(device=device, dtype=torch.float64)
+    return torch.from_numpy(np.ascontiguousarray(A, dtype=np.float64)).to(device)
+
+
+def _v_mean(distinct_mean: float, n: int) -> float:
+    """Mean over all n^2 pairs from the mean over distinct pairs (the diagonal is 1)."""
+    return (1.0 + (n - 1) * distinct_mean) / n
 
 
 def _needs_grad(items) -> bool:
@@ -317,6 +396,9 @@ def cs_divergence(
     base=None,
     tile_size: int | None = None,
     device=None,
+    approximation: str | None = None,
+    n_tiles: int = _N_TILES,
+    random_state=None,
 ):
     r"""Kernel estimate of the Cauchy–Schwarz divergence :math:`D_{CS}(p\|q)` between samples.
 
@@ -347,10 +429,21 @@ def cs_divergence(
         Logarithm base (None: nats).
     tile_size : int or None, default=None
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
-        ``O(tile_size^2)``. None: 1024 for sums without gradient, 2048 with.
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
         Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
         the CPU for arrays. Tensors are moved there (the result stays on it).
+    approximation : {None, "random_tiles"}, default=None
+        None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
+        averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
+        (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
+        "Approximate mode" in the module docstring for the error bound). Used only when
+        it evaluates fewer kernel values than the exact sums; no gradient.
+    n_tiles : int, default=8000
+        Number of sampled tiles of the approximate mode (its error shrinks as
+        ``1/sqrt(n_tiles)``).
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the shuffle and the tile draws of the approximate mode.
 
     Returns
     -------
@@ -377,6 +470,18 @@ def cs_divergence(
     s = _width(pooled, sigma, "sigma") * _SQRT2
     be = _Backend(torch_mode, tile_size, device, [X, Y], [s])
     n, m = X.shape[0], Y.shape[0]
+    gen = _sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
+    if gen is not None:
+        X64, Y64 = _float64(X, be.device), _float64(Y, be.device)
+        kw = {"n_blocks": n_tiles, "generator": gen, "device": be.device}
+        mxx = sampled_kernel_means(X64, None, (float(s),), **kw)["x"][0]
+        myy = sampled_kernel_means(Y64, None, (float(s),), **kw)["x"][0]
+        vxy = sampled_kernel_means(X64, Y64, (float(s),), **kw)["x"][0]
+        vxx, vyy = (mxx, myy) if unbiased else (_v_mean(mxx, n), _v_mean(myy, m))
+        for v, what in ((vxx, "X"), (vyy, "Y"), (vxy, "X and Y")):
+            _positive(v, what, s)
+        d = math.log(vxx) + math.log(vyy) - 2.0 * math.log(vxy)
+        return be.finish(be.scalar(d), base)
     sp = not unbiased
     vxx = _within_mean(be.within(X, (s,), self_pairs=sp)["x"].sum(), n, unbiased, "X", s)
     vyy = _within_mean(be.within(Y, (s,), self_pairs=sp)["x"].sum(), m, unbiased, "Y", s)
@@ -451,6 +556,9 @@ def cs_qmi(
     base=None,
     tile_size: int | None = None,
     device=None,
+    approximation: str | None = None,
+    n_tiles: int = _N_TILES,
+    random_state=None,
 ):
     r"""Cauchy–Schwarz quadratic mutual information :math:`D_{CS}(p(x,y)\|p(x)p(y))`.
 
@@ -485,10 +593,21 @@ def cs_qmi(
     base : None or float
     tile_size : int or None, default=None
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
-        ``O(tile_size^2)``. None: 1024 for sums without gradient, 2048 with.
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
         Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
         the CPU for arrays. Tensors are moved there (the result stays on it).
+    approximation : {None, "random_tiles"}, default=None
+        None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
+        averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
+        (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
+        "Approximate mode" in the module docstring for the error bound). Used only when
+        it evaluates fewer kernel values than the exact sums; no gradient.
+    n_tiles : int, default=8000
+        Number of sampled tiles of the approximate mode (its error shrinks as
+        ``1/sqrt(n_tiles)``).
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the shuffle and the tile draws of the approximate mode.
 
     Returns
     -------
@@ -511,6 +630,27 @@ def cs_qmi(
     n = X.shape[0]
     if unbiased and n < 3:
         raise ValueError(f"statistic='u' needs at least 3 samples (rows), got {n}")
+    gen = _sampler(approximation, n_tiles, random_state, be, n * n)
+    if gen is not None:
+        Z64 = _float64(be.cat([X, Y]), be.device)
+        means = sampled_kernel_means(
+            Z64,
+            None,
+            (float(sx), float(sy)),
+            split=X.shape[1],
+            triples=True,
+            n_blocks=n_tiles,
+            generator=gen,
+            device=be.device,
+        )
+        mx, my, mj, mc = (means[k][0] for k in ("x", "y", "joint", "cross"))
+        if not unbiased:  # add the coincident-index terms of the V-statistic
+            mc = ((n - 1) * (n - 2) * mc + (n - 1) * (mx + my + mj) + 1) / n**2
+            mx, my, mj = _v_mean(mx, n), _v_mean(my, n), _v_mean(mj, n)
+        for v, what in ((mj, "the (X, Y) pairs"), (mx, "X"), (my, "Y"), (mc, "X and Y")):
+            _positive(v, what, sx)
+        val = math.log(mj) + math.log(mx * my) - 2.0 * math.log(mc)
+        return be.finish(be.scalar(val), base)
     sums = be.within(
         be.cat([X, Y]),
         (sx, sy),
@@ -595,7 +735,7 @@ def conditional_cs_divergence(
     base : None or float
     tile_size : int or None, default=None
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
-        ``O(tile_size^2)``. None: 1024 for sums without gradient, 2048 with.
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
         Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
         the CPU for arrays. Tensors are moved there (the result stays on it).
