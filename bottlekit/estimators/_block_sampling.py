@@ -104,11 +104,10 @@ def sampled_kernel_means(
             if split is not None:
                 tiles.append(tiles[0] * tiles[1])
             for name, t in zip(names, tiles, strict=True):
-                samples[name][s] = float(t.sum(dtype=torch.float64)) / tile**2
+                samples[name][s] = float(t.sum()) / tile**2  # float32 pairwise sum
             if triples:
                 ty = _tile(left.blocks[1], right.blocks[1], i, L[s], tile)
-                rows_x = tiles[0].sum(1, dtype=torch.float64)
-                cross = (rows_x * ty.sum(1, dtype=torch.float64)).sum()
+                cross = (tiles[0].sum(1).double() * ty.sum(1).double()).sum()
                 samples["cross"][s] = float(cross) / tile**3
     return {k: (float(v.mean()), float(v.std()) / math.sqrt(n_blocks)) for k, v in samples.items()}
 

@@ -42,21 +42,16 @@ _LOG2_TINY = -126.0  # log2 of the smallest normal float32
 
 
 def resolve_device(device, *arrays):
-    """The torch device to compute on: ``device`` if given, else the first tensor's, else CPU."""
-    import torch
+    """The torch device to compute on: ``device`` if given (checked by
+    :func:`bottlekit.devices.resolve_device`), else the first tensor's, else the project's
+    default (CUDA when available, else the CPU)."""
+    from bottlekit.devices import resolve_device as project_rule
 
-    if device is not None:
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(
-                f"device must be None, a torch.device or a device string such as 'cpu' or "
-                f"'cuda'; got {device!r}"
-            ) from exc
-    for a in arrays:
-        if hasattr(a, "device") and hasattr(a, "detach"):
-            return a.device
-    return torch.device("cpu")
+    if device is None:
+        for a in arrays:
+            if hasattr(a, "device") and hasattr(a, "detach"):
+                return a.device
+    return project_rule(device)
 
 
 def _as_float64(a, device):

@@ -431,8 +431,9 @@ def cs_divergence(
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
         ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
-        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
-        the CPU for arrays. Tensors are moved there (the result stays on it).
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
     approximation : {None, "random_tiles"}, default=None
         None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
         averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
@@ -595,8 +596,9 @@ def cs_qmi(
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
         ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
-        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
-        the CPU for arrays. Tensors are moved there (the result stays on it).
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
     approximation : {None, "random_tiles"}, default=None
         None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
         averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
@@ -737,8 +739,9 @@ def conditional_cs_divergence(
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
         ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
     device : None, str or torch.device, default=None
-        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors,
-        the CPU for arrays. Tensors are moved there (the result stays on it).
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
 
     Returns
     -------
