@@ -96,6 +96,7 @@ def gaussian_pair_sums(
     split: int | None = None,
     columns: bool = False,
     self_pairs: bool = True,
+    skip_y: bool = False,
     tile_size: int = 512,
     device=None,
     dtype=None,
@@ -124,6 +125,9 @@ def gaussian_pair_sums(
         Within-sample sums only: include the diagonal terms :math:`k(a_i, a_i) = 1`
         (exactly 1 each) or leave them out (the off-diagonal sums, computed directly so
         that they keep their relative precision however small they are).
+    skip_y : bool, default=False
+        With ``split``: do not return the sums of the y kernel alone (saves its
+        exponential; the joint kernel is still computed).
     tile_size : int, default=512
         Tiles are ``tile_size x tile_size`` float32 matrices.
     device : None, str or torch.device
@@ -148,14 +152,16 @@ def gaussian_pair_sums(
     other = a64 if b64 is None else b64
     right = _Side(_blocks(other - centre, widths, split), device, dtype, left=False)
     names = ["x"] if split is None else ["x", "y", "joint"]
+    skip = "y" if split is not None and skip_y else None
     symmetric = B is None
     with torch.no_grad():
         diagonal = 1.0 if self_pairs else 0.0
         cols = columns and not symmetric
-        return _tile_loop(left, right, names, symmetric, cols, tile_size, diagonal)
+        out = _tile_loop(left, right, names, symmetric, cols, tile_size, diagonal, skip)
+    return out
 
 
-def _tile_loop(left, right, names, symmetric, columns, tile, diagonal):
+def _tile_loop(left, right, names, symmetric, columns, tile, diagonal, skip):
     torch = _torch()
     dev = left.blocks[0].device
     n, m = left.n, right.n
@@ -174,6 +180,8 @@ def _tile_loop(left, right, names, symmetric, columns, tile, diagonal):
             if len(tiles) == 2:  # the joint kernel's exponent
                 tiles.append(torch.add(tiles[0], tiles[1], out=bufs[2][: ie - i, : je - j]))
             for name, t in zip(names, tiles, strict=True):
+                if name == skip:
+                    continue
                 # Floor at the smallest normal float32 (2^-126): denormals are slow.
                 t.clamp_(_LOG2_TINY, 0.0).exp2_()
                 if symmetric and i == j:
@@ -183,7 +191,7 @@ def _tile_loop(left, right, names, symmetric, columns, tile, diagonal):
                     rows[name][j:je] += t.sum(0)
                 elif columns:
                     cols[name][j:je] += t.sum(0)
-    out = dict(rows)
+    out = {k: v for k, v in rows.items() if k != skip}
     if columns:
-        out.update({k + "_cols": v for k, v in cols.items()})
+        out.update({k + "_cols": v for k, v in cols.items() if k != skip})
     return out

@@ -115,6 +115,7 @@ __all__ = [
 ]
 
 _SQRT2 = math.sqrt(2.0)
+_UNDERFLOW = 2.0**-126 * (1 + 1e-6)  # the float32 tiles' floor, with rounding
 _N_TILES = 8000  # default number of sampled tiles of the approximate mode
 _APPROXIMATIONS = (None, "random_tiles")
 _FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
@@ -150,7 +151,7 @@ class _Backend:
             self.log = np.log
             self.cat = lambda xs: np.hstack(xs)
 
-    def _fast(self, A, B, widths, split, columns=False, self_pairs=True):
+    def _fast(self, A, B, widths, split, columns=False, self_pairs=True, need=("x",)):
         w = tuple(float(x.detach()) if _is_tensor(x) else float(x) for x in widths)
         sums = gaussian_pair_sums(
             A,
@@ -159,6 +160,7 @@ class _Backend:
             split=split,
             columns=columns,
             self_pairs=self_pairs,
+            skip_y=split is not None and "y" not in need,
             tile_size=self.tile,
             device=self.device,
         )
@@ -172,7 +174,7 @@ class _Backend:
         ``self_pairs=False``: without the diagonal ones (the sums over distinct pairs).
         """
         if not self.grad:
-            return self._fast(A, None, widths, split, self_pairs=self_pairs)
+            return self._fast(A, None, widths, split, self_pairs=self_pairs, need=need)
         out = self._differentiable(A, A, widths, split, need)
         return out if self_pairs else {k: v - 1.0 for k, v in out.items()}
 
@@ -180,10 +182,10 @@ class _Backend:
         """Row sums between ``A`` and ``B`` (and, with ``columns``, between ``B`` and ``A``)."""
         if not self.grad:
             if _same_values(A, B):  # identical samples: the within sums, bit for bit
-                out = self._fast(A, None, widths, split)
+                out = self._fast(A, None, widths, split, need=need)
                 out.update({k + "_cols": v for k, v in list(out.items())} if columns else {})
                 return out
-            return self._fast(A, B, widths, split, columns)
+            return self._fast(A, B, widths, split, columns, need=need)
         out = self._differentiable(A, B, widths, split, need)
         if columns:
             back = self._differentiable(B, A, widths, split, need)
@@ -351,10 +353,14 @@ def _check_statistic(statistic) -> bool:
 
 
 def _positive(mean, what: str, width):
-    """Refuse a kernel mean that underflowed to 0 (log would be -inf)."""
-    if not float(mean.detach() if hasattr(mean, "detach") else mean) > 0:
+    """Refuse a kernel mean that underflowed (log would be -inf, or that of the floor).
+
+    The float32 tiles count values below ``2**-126`` as ``2**-126``; a mean at or below
+    that floor means every value underflowed.
+    """
+    if not float(mean.detach() if hasattr(mean, "detach") else mean) > _UNDERFLOW:
         raise ValueError(
-            f"every kernel value between {what} underflowed to 0 at kernel width "
+            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at kernel width "
             f"{float(width):.3g}: the width is too small for the distances in these data; "
             "pass a larger sigma or standardise the data"
         )
