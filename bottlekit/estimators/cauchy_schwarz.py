@@ -58,7 +58,8 @@ uses).
     (\mu_1-\mu_2) - \tfrac12\log|2\Sigma_1| - \tfrac12\log|2\Sigma_2|.
 
 **Exact kernel sums.** Without gradient (numpy inputs, or tensors that need none) the
-sums run in float32 tiles with float64 accumulation on ``device``
+sums run in float32 tiles with float64 accumulation on ``device`` (float64 tensors keep
+float64 tiles, exact to rounding but slower)
 (:mod:`bottlekit.estimators._kernel_sums`: one matrix product per tile, ``exp2``, half the
 tiles for within-sample sums). Tolerance against float64 sums: each kernel value within a
 relative :math:`10^{-7}(1 + 2R^2)`, with :math:`R` the largest distance of a point from
@@ -135,7 +136,8 @@ class _Backend:
 
     Sums that carry no gradient (numpy inputs, or tensors when autograd is off or nothing
     requires a gradient) go through :func:`._kernel_sums.gaussian_pair_sums` (float32
-    tiles, float64 sums, on ``device``). Sums that need a gradient use the differentiable,
+    tiles for arrays and float32 tensors, float64 tiles for float64 tensors; float64
+    sums; on ``device``). Sums that need a gradient use the differentiable,
     checkpointed :func:`.kernels.gaussian_rowsums_torch` in the inputs' dtype.
     """
 
@@ -151,7 +153,10 @@ class _Backend:
             self.log = torch.log
             self.cat = lambda xs: torch.cat(xs, dim=1)
             self.dtype = tensors[0].dtype
+            # float64 tensors keep float64 tiles (exact to rounding); the rest float32
+            self.tile_dtype = torch.float64 if self.dtype == torch.float64 else torch.float32
         else:
+            self.tile_dtype = None  # float32
             self.log = np.log
             self.cat = lambda xs: np.hstack(xs)
 
@@ -167,6 +172,7 @@ class _Backend:
             skip_y=split is not None and "y" not in need,
             tile_size=self.tile,
             device=self.device,
+            dtype=self.tile_dtype,
         )
         if not self.torch:
             return {k: v.cpu().numpy() for k, v in sums.items()}
