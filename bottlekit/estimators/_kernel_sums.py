@@ -19,7 +19,10 @@ showed to be fastest:
   the sums of :math:`k_x`, of :math:`k_y` and of the product :math:`k_x k_y` (the joint
   kernel) without a third exponential;
 * a cross sum can also return column sums (the transposed sum), so ``K_12`` and ``K_21``
-  cost one pass.
+  cost one pass;
+* on CPU, stripes of row tiles run on ``torch.get_num_threads()`` Python threads with
+  one torch thread each (a 512 x 512 op is too small for torch's own threads, whose
+  synchronisation stalls on a busy machine).
 
 Inputs are centred on their pooled mean and expressed in units of the kernel width (in
 float64) before the cast to float32, which keeps the squared norms, and hence the
@@ -162,6 +165,39 @@ def gaussian_pair_sums(
 
 
 def _tile_loop(left, right, names, symmetric, columns, tile, diagonal, skip):
+    """Row-tile stripes on worker threads (CPU) with one torch thread each, then summed.
+
+    Each op on a 512 x 512 tile is too small for torch's intra-op threads, whose
+    synchronisation costs more than it saves and stalls on a busy machine; the stripes
+    ``i = w, w + W, ...`` balance the triangular work of within-sample sums.
+    """
+    torch = _torch()
+    from bottlekit.devices import torch_threads
+
+    dev = left.blocks[0].device
+    starts = list(range(0, left.n, tile))
+    workers = max(1, min(torch.get_num_threads(), len(starts))) if dev.type == "cpu" else 1
+    args = (left, right, names, symmetric, columns, tile, diagonal, skip)
+    if workers == 1:
+        parts = [_stripe(starts, *args)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with torch_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
+            jobs = [pool.submit(_stripe, starts[w::workers], *args) for w in range(workers)]
+            parts = [job.result() for job in jobs]
+    rows, cols = parts[0]
+    for r, c in parts[1:]:
+        for k in rows:
+            rows[k] += r[k]
+            cols[k] += c[k]
+    out = {k: v for k, v in rows.items() if k != skip}
+    if columns:
+        out.update({k + "_cols": v for k, v in cols.items() if k != skip})
+    return out
+
+
+def _stripe(starts, left, right, names, symmetric, columns, tile, diagonal, skip):
     torch = _torch()
     dev = left.blocks[0].device
     n, m = left.n, right.n
@@ -169,29 +205,28 @@ def _tile_loop(left, right, names, symmetric, columns, tile, diagonal, skip):
     cols = {k: torch.zeros(m, dtype=torch.float64, device=dev) for k in names}
     dtype = left.blocks[0].dtype
     bufs = [torch.empty(tile, tile, dtype=dtype, device=dev) for _ in range(3)]
-    for i in range(0, n, tile):
-        ie = min(i + tile, n)
-        for j in range(i if symmetric else 0, m, tile):
-            je = min(j + tile, m)
-            tiles = [
-                torch.mm(lb[i:ie], rb[j:je].T, out=buf[: ie - i, : je - j])
-                for lb, rb, buf in zip(left.blocks, right.blocks, bufs, strict=False)
-            ]
-            if len(tiles) == 2:  # the joint kernel's exponent
-                tiles.append(torch.add(tiles[0], tiles[1], out=bufs[2][: ie - i, : je - j]))
-            for name, t in zip(names, tiles, strict=True):
-                if name == skip:
-                    continue
-                # Floor at the smallest normal float32 (2^-126): denormals are slow.
-                t.clamp_(_LOG2_TINY, 0.0).exp2_()
-                if symmetric and i == j:
-                    t.fill_diagonal_(diagonal)
-                rows[name][i:ie] += t.sum(1)
-                if symmetric and j != i:
-                    rows[name][j:je] += t.sum(0)
-                elif columns:
-                    cols[name][j:je] += t.sum(0)
-    out = {k: v for k, v in rows.items() if k != skip}
-    if columns:
-        out.update({k + "_cols": v for k, v in cols.items() if k != skip})
-    return out
+    with torch.no_grad():
+        for i in starts:
+            ie = min(i + tile, n)
+            for j in range(i if symmetric else 0, m, tile):
+                je = min(j + tile, m)
+                tiles = [
+                    torch.mm(lb[i:ie], rb[j:je].T, out=buf[: ie - i, : je - j])
+                    for lb, rb, buf in zip(left.blocks, right.blocks, bufs, strict=False)
+                ]
+                if len(tiles) == 2:  # the joint kernel's exponent
+                    joint = bufs[2][: ie - i, : je - j]
+                    tiles.append(torch.add(tiles[0], tiles[1], out=joint))
+                for name, t in zip(names, tiles, strict=True):
+                    if name == skip:
+                        continue
+                    # Floor at the smallest normal float32 (2^-126): denormals are slow.
+                    t.clamp_(_LOG2_TINY, 0.0).exp2_()
+                    if symmetric and i == j:
+                        t.fill_diagonal_(diagonal)
+                    rows[name][i:ie] += t.sum(1)
+                    if symmetric and j != i:
+                        rows[name][j:je] += t.sum(0)
+                    elif columns:
+                        cols[name][j:je] += t.sum(0)
+    return rows, cols

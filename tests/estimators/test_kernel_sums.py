@@ -213,3 +213,21 @@ def test_random_tiles_default_within_one_percent_at_50000(shift):
     exact = cs_divergence(x, y)
     approx = cs_divergence(x, y, approximation="random_tiles", random_state=0)
     assert approx == pytest.approx(exact, rel=0.01)
+
+
+def test_worker_threads_give_the_same_sums():
+    from bottlekit.devices import torch_threads
+
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((1100, 3)), rng.standard_normal((900, 3))
+    kw = {"split": 2, "tile_size": 128}
+    with torch_threads(1):
+        one = gaussian_pair_sums(a, None, (0.7, 0.9), **kw)
+        one_x = gaussian_pair_sums(a, b, (0.7, 0.9), columns=True, **kw)
+    with torch_threads(3):  # three row stripes on threads
+        three = gaussian_pair_sums(a, None, (0.7, 0.9), **kw)
+        three_x = gaussian_pair_sums(a, b, (0.7, 0.9), columns=True, **kw)
+    for got, want in ((three, one), (three_x, one_x)):
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-12)
