@@ -57,6 +57,39 @@ uses).
     D_{CS} = \log|\Sigma_1+\Sigma_2| + (\mu_1-\mu_2)^\top(\Sigma_1+\Sigma_2)^{-1}
     (\mu_1-\mu_2) - \tfrac12\log|2\Sigma_1| - \tfrac12\log|2\Sigma_2|.
 
+**Exact kernel sums.** Without gradient (numpy inputs, or tensors that need none) the
+sums run in float32 tiles with float64 accumulation on ``device`` (float64 tensors keep
+float64 tiles, exact to rounding but slower)
+(:mod:`bottlekit.estimators._kernel_sums`: one matrix product per tile, ``exp2``, half the
+tiles for within-sample sums). Tolerance against float64 sums: each kernel value within a
+relative :math:`10^{-7}(1 + 2R^2)`, with :math:`R` the largest distance of a point from
+the pooled mean in kernel widths (the cancellation of
+:math:`\|a\|^2+\|b\|^2-2a^\top b`); estimates on data within about 10 widths of their
+mean change by at most ``1e-5`` nats (both tested in
+``tests/estimators/test_kernel_sums.py``; 1e-7 to 1e-6 relative is typical).
+Kernel values below ``2**-126`` (1.2e-38) count as ``2**-126``. Identical samples still
+give exactly 0 (V-statistic). Tensors that require a gradient use the differentiable
+tiles in their own dtype, as before.
+
+**Approximate mode** (``approximation="random_tiles"``, CS divergence and CS-QMI). The
+rows are shuffled once and cut into blocks of 512; the kernel means over distinct pairs
+(and CS-QMI's triples) are averaged over ``n_tiles`` random tiles of two (three) distinct
+blocks (:mod:`bottlekit.estimators._block_sampling`). Each mean is unbiased (an incomplete
+U-statistic); its relative standard error is :math:`\mathrm{sd}_T/(\mu\sqrt{n_{tiles}})`,
+with :math:`\mathrm{sd}_T` the spread of one tile's mean, which depends on the data and
+the width but not on ``n``; the error of the estimate is at most the sum of those of its
+logs. Measured at the defaults on 4-D Gaussians with Silverman's width (from the spread
+of the tile means at n = 20,000): relative standard error of the CS divergence 0.35 %
+(overlapping, shift 0.5 per axis, D = 0.47) and 0.09 % (separated, shift 3, D = 15) with
+``n_tiles=8000``; of CS-QMI (``Y = 0.6 X + 0.8 E``, I = 0.43) about 0.36 % with its
+default ``n_tiles=20000``. So ``|error| <= 1 %`` of the estimate with probability about
+99 % on these data; the bound grows as the kernel mean :math:`\mu` shrinks (narrower
+widths, higher dimensions with a small width) and as the estimate approaches 0 (a
+relative bound is meaningless for independent variables). The cost (``n_tiles`` tiles of
+262,144 kernel values, seconds) does not depend on ``n``; the exact sums are used
+whenever they are not dearer. The conditional CS divergence has no approximate mode: it averages
+ratios of per-point row sums, which need every pair.
+
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
 ``*_torch`` names accept tensors only.
@@ -68,8 +101,12 @@ import math
 
 import numpy as np
 
+from bottlekit._checks import check_number
+
+from ._block_sampling import sampled_kernel_means
+from ._kernel_sums import gaussian_pair_sums, resolve_device
 from ._validation import as_2d_samples, check_paired, convert_base
-from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
+from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
 
 __all__ = [
     "conditional_cs_divergence",
@@ -82,6 +119,12 @@ __all__ = [
 ]
 
 _SQRT2 = math.sqrt(2.0)
+_UNDERFLOW = 2.0**-126 * (1 + 1e-6)  # the float32 tiles' floor, with rounding
+_N_TILES = 8000  # default number of sampled tiles of the approximate mode
+_N_TILES_QMI = 20000  # CS-QMI has four sampled means (one over triples): more tiles
+_APPROXIMATIONS = (None, "random_tiles")
+_FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
+_GRAD_TILE = 2048  # differentiable, checkpointed tiles
 
 
 def _is_tensor(x) -> bool:
@@ -89,28 +132,172 @@ def _is_tensor(x) -> bool:
 
 
 class _Backend:
-    """The few array operations the estimators need, for numpy or torch."""
+    """Kernel sums and the few array operations the estimators need, for numpy or torch.
 
-    def __init__(self, torch_mode: bool, tile_size: int):
+    Sums that carry no gradient (numpy inputs, or tensors when autograd is off or nothing
+    requires a gradient) go through :func:`._kernel_sums.gaussian_pair_sums` (float32
+    tiles for arrays and float32 tensors, float64 tiles for float64 tensors; float64
+    sums; on ``device``). Sums that need a gradient use the differentiable,
+    checkpointed :func:`.kernels.gaussian_rowsums_torch` in the inputs' dtype.
+    """
+
+    def __init__(self, torch_mode: bool, tile_size, device, tensors, widths):
         self.torch = torch_mode
-        self.tile = tile_size
+        self.device = resolve_device(device, *tensors)
+        self.grad = torch_mode and _needs_grad(list(tensors) + list(widths))
+        default = _GRAD_TILE if self.grad else _FAST_TILE
+        self.tile = default if tile_size is None else _check_tile(tile_size)
         if torch_mode:
             import torch
 
             self.log = torch.log
             self.cat = lambda xs: torch.cat(xs, dim=1)
+            self.dtype = tensors[0].dtype
+            # float64 tensors keep float64 tiles (exact to rounding); the rest float32
+            self.tile_dtype = torch.float64 if self.dtype == torch.float64 else torch.float32
         else:
+            self.tile_dtype = None  # float32
             self.log = np.log
             self.cat = lambda xs: np.hstack(xs)
 
-    def rowsums(self, A, B, sigma):
-        fn = gaussian_rowsums_torch if self.torch else gaussian_rowsums
-        return fn(A, B, sigma, tile_size=self.tile)
+    def _fast(self, A, B, widths, split, columns=False, self_pairs=True, need=("x",)):
+        w = tuple(float(x.detach()) if _is_tensor(x) else float(x) for x in widths)
+        sums = gaussian_pair_sums(
+            A,
+            B,
+            w,
+            split=split,
+            columns=columns,
+            self_pairs=self_pairs,
+            skip_y=split is not None and "y" not in need,
+            tile_size=self.tile,
+            device=self.device,
+            dtype=self.tile_dtype,
+        )
+        if not self.torch:
+            return {k: v.cpu().numpy() for k, v in sums.items()}
+        return sums
+
+    def within(self, A, widths, split=None, need=("x",), self_pairs=True):
+        """Row sums of the within-sample Gram matrices of ``A`` (columns cut at ``split``).
+
+        ``self_pairs=False``: without the diagonal ones (the sums over distinct pairs).
+        """
+        if not self.grad:
+            return self._fast(A, None, widths, split, self_pairs=self_pairs, need=need)
+        out = self._differentiable(A, A, widths, split, need)
+        return out if self_pairs else {k: v - 1.0 for k, v in out.items()}
+
+    def cross(self, A, B, widths, split=None, need=("x",), columns=False):
+        """Row sums between ``A`` and ``B`` (and, with ``columns``, between ``B`` and ``A``)."""
+        if not self.grad:
+            if _same_values(A, B):  # identical samples: the within sums, bit for bit
+                out = self._fast(A, None, widths, split, need=need)
+                out.update({k + "_cols": v for k, v in list(out.items())} if columns else {})
+                return out
+            return self._fast(A, B, widths, split, columns, need=need)
+        out = self._differentiable(A, B, widths, split, need)
+        if columns:
+            back = self._differentiable(B, A, widths, split, need)
+            out.update({k + "_cols": v for k, v in back.items()})
+        return out
+
+    def cross_total(self, A, B, width):
+        """Sum of the Gram matrix between ``A`` and ``B``, the same for ``(B, A)``."""
+        if not self.grad and not _in_order(A, B):  # float32 tiles: fix one orientation
+            A, B = B, A
+        return self.cross(A, B, (width,))["x"].sum()
+
+    def _differentiable(self, A, B, widths, split, need):
+        t = self.tile
+        if split is None:
+            return {"x": gaussian_rowsums_torch(A, B, widths[0], tile_size=t)}
+        sx, sy = widths
+        out = {}
+        if "x" in need:
+            out["x"] = gaussian_rowsums_torch(A[:, :split], B[:, :split], sx, tile_size=t)
+        if "y" in need:
+            out["y"] = gaussian_rowsums_torch(A[:, split:], B[:, split:], sy, tile_size=t)
+        if "joint" in need:
+            za = self.cat([A[:, :split] / sx, A[:, split:] / sy])
+            zb = za if B is A else self.cat([B[:, :split] / sx, B[:, split:] / sy])
+            out["joint"] = gaussian_rowsums_torch(za, zb, 1.0, tile_size=t)
+        return out
+
+    def scalar(self, value: float):
+        """A Python float as the output type (a 0-dim tensor for tensor inputs)."""
+        if not self.torch:
+            return value
+        import torch
+
+        return torch.tensor(value, dtype=torch.float64, device=self.device)
 
     def finish(self, value, base):
         if self.torch:
+            if not self.grad:
+                value = value.to(self.dtype)
             return value if base is None else value / math.log(base)
         return convert_base(float(value), base)
+
+
+def _same_values(A, B) -> bool:
+    if A is B:
+        return True
+    if A.shape != B.shape:
+        return False
+    if _is_tensor(A):
+        import torch
+
+        return bool(torch.equal(A, B))
+    return bool(np.array_equal(A, B))
+
+
+def _in_order(A, B) -> bool:
+    """A fixed order of two samples, so that float32 sums of (A, B) and (B, A) agree."""
+    return (A.shape[0], float(A.sum())) <= (B.shape[0], float(B.sum()))
+
+
+def _sampler(approximation, n_tiles, random_state, be, pairs: int):
+    """The generator of the approximate mode, or None for the exact sums."""
+    if approximation not in _APPROXIMATIONS:
+        raise ValueError(
+            f"approximation must be None (exact) or 'random_tiles'; got {approximation!r}"
+        )
+    if approximation is None:
+        return None
+    n_tiles = check_number(
+        n_tiles, "n_tiles", integer=True, low=1, expected="a positive integer", wording="must"
+    )
+    if be.grad:
+        raise ValueError(
+            "approximation='random_tiles' gives no gradient; use the exact sums "
+            "(approximation=None) for inputs that require a gradient"
+        )
+    if pairs <= n_tiles * _FAST_TILE**2:  # the exact sums are not dearer
+        return None
+    import torch
+
+    seed = int(np.random.default_rng(random_state).integers(2**62))
+    return torch.Generator().manual_seed(seed)
+
+
+def _float64(A, device):
+    import torch
+
+    if _is_tensor(A):
+        return A.detach().to(device=device, dtype=torch.float64)
+    return torch.from_numpy(np.ascontiguousarray(A, dtype=np.float64)).to(device)
+
+
+def _v_mean(distinct_mean: float, n: int) -> float:
+    """Mean over all n^2 pairs from the mean over distinct pairs (the diagonal is 1)."""
+    return (1.0 + (n - 1) * distinct_mean) / n
+
+
+def _needs_grad(items) -> bool:
+    import torch
+
+    return torch.is_grad_enabled() and any(_is_tensor(a) and a.requires_grad for a in items)
 
 
 def _check_tensor(arr, name: str):
@@ -131,8 +318,11 @@ def _check_tensor(arr, name: str):
     return arr
 
 
-def _prepare(arrays, names, torch_mode: bool, *, paired=()):
-    """Validate samples; tensors are checked on a detached copy and returned as 2-D."""
+def _prepare(arrays, names, torch_mode: bool, *, paired=(), device=None):
+    """Validate samples; tensors are checked on a detached copy and returned as 2-D.
+
+    Tensors are moved to ``device`` when one is given (a differentiable copy).
+    """
     out = []
     for arr, name in zip(arrays, names, strict=True):
         if torch_mode:
@@ -142,6 +332,8 @@ def _prepare(arrays, names, torch_mode: bool, *, paired=()):
                     f"{type(arr).__name__}"
                 )
             arr = _check_tensor(arr, name)
+            if device is not None:
+                arr = arr.to(resolve_device(device))
         else:
             if _is_tensor(arr):
                 raise TypeError(f"{name} is a torch.Tensor but other inputs are not")
@@ -171,10 +363,14 @@ def _check_statistic(statistic) -> bool:
 
 
 def _positive(mean, what: str, width):
-    """Refuse a kernel mean that underflowed to 0 (log would be -inf)."""
-    if not float(mean.detach() if hasattr(mean, "detach") else mean) > 0:
+    """Refuse a kernel mean that underflowed (log would be -inf, or that of the floor).
+
+    The float32 tiles count values below ``2**-126`` as ``2**-126``; a mean at or below
+    that floor means every value underflowed.
+    """
+    if not float(mean.detach() if hasattr(mean, "detach") else mean) > _UNDERFLOW:
         raise ValueError(
-            f"every kernel value between {what} underflowed to 0 at kernel width "
+            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at kernel width "
             f"{float(width):.3g}: the width is too small for the distances in these data; "
             "pass a larger sigma or standardise the data"
         )
@@ -182,10 +378,20 @@ def _positive(mean, what: str, width):
 
 
 def _within_mean(total, n: int, unbiased: bool, what: str, width):
-    """Mean of a within-sample Gram matrix from its total; the diagonal is n ones."""
+    """Mean of a within-sample Gram matrix from its total (without the self-pairs if
+    ``unbiased``, with its n diagonal ones otherwise)."""
     if unbiased:
-        return _positive((total - n) / (n * (n - 1)), f"distinct points of {what}", width)
+        return _positive(total / (n * (n - 1)), f"distinct points of {what}", width)
     return total / (n * n)
+
+
+def _stack(A, B, torch_mode: bool):
+    """Rows of ``A`` then ``B`` (the pooled sample the width rules see)."""
+    if torch_mode:
+        import torch
+
+        return torch.cat([A, B], dim=0)
+    return np.vstack([A, B])
 
 
 def _mode(*arrays) -> bool:
@@ -197,7 +403,19 @@ def _mode(*arrays) -> bool:
 # ----------------------------------------------------------------------------------------
 
 
-def cs_divergence(X, Y, sigma="silverman", *, statistic="u", base=None, tile_size: int = 2048):
+def cs_divergence(
+    X,
+    Y,
+    sigma="silverman",
+    *,
+    statistic="u",
+    base=None,
+    tile_size: int | None = None,
+    device=None,
+    approximation: str | None = None,
+    n_tiles: int = _N_TILES,
+    random_state=None,
+):
     r"""Kernel estimate of the Cauchy–Schwarz divergence :math:`D_{CS}(p\|q)` between samples.
 
     .. math::
@@ -225,8 +443,24 @@ def cs_divergence(X, Y, sigma="silverman", *, statistic="u", base=None, tile_siz
         over all pairs, the Parzen plug-in of Yu et al.
     base : None or float
         Logarithm base (None: nats).
-    tile_size : int, default=2048
-        Kernel sums are computed in tiles of this size; memory is ``O(tile_size^2)``.
+    tile_size : int or None, default=None
+        Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
+    device : None, str or torch.device, default=None
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
+    approximation : {None, "random_tiles"}, default=None
+        None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
+        averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
+        (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
+        "Approximate mode" in the module docstring for the error bound). Used only when
+        it evaluates fewer kernel values than the exact sums; no gradient.
+    n_tiles : int, default=8000
+        Number of sampled tiles of the approximate mode (its error shrinks as
+        ``1/sqrt(n_tiles)``).
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the shuffle and the tile draws of the approximate mode.
 
     Returns
     -------
@@ -243,19 +477,32 @@ def cs_divergence(X, Y, sigma="silverman", *, statistic="u", base=None, tile_siz
     True
     """
     torch_mode = _mode(X, Y)
-    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode)
+    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode, device=device)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
             f"X and Y must have the same number of columns; got {X.shape[1]} and {Y.shape[1]}"
         )
     unbiased = _check_statistic(statistic)
-    be = _Backend(torch_mode, tile_size)
-    pooled = be.cat([X.T, Y.T]).T if torch_mode else np.vstack([X, Y])
+    pooled = _stack(X, Y, torch_mode)
     s = _width(pooled, sigma, "sigma") * _SQRT2
+    be = _Backend(torch_mode, tile_size, device, [X, Y], [s])
     n, m = X.shape[0], Y.shape[0]
-    vxx = _within_mean(be.rowsums(X, X, s).sum(), n, unbiased, "X", s)
-    vyy = _within_mean(be.rowsums(Y, Y, s).sum(), m, unbiased, "Y", s)
-    vxy = _positive(be.rowsums(X, Y, s).sum() / (n * m), "X and Y", s)
+    gen = _sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
+    if gen is not None:
+        X64, Y64 = _float64(X, be.device), _float64(Y, be.device)
+        kw = {"n_blocks": n_tiles, "generator": gen, "device": be.device}
+        mxx = sampled_kernel_means(X64, None, (float(s),), **kw)["x"][0]
+        myy = sampled_kernel_means(Y64, None, (float(s),), **kw)["x"][0]
+        vxy = sampled_kernel_means(X64, Y64, (float(s),), **kw)["x"][0]
+        vxx, vyy = (mxx, myy) if unbiased else (_v_mean(mxx, n), _v_mean(myy, m))
+        for v, what in ((vxx, "X"), (vyy, "Y"), (vxy, "X and Y")):
+            _positive(v, what, s)
+        d = math.log(vxx) + math.log(vyy) - 2.0 * math.log(vxy)
+        return be.finish(be.scalar(d), base)
+    sp = not unbiased
+    vxx = _within_mean(be.within(X, (s,), self_pairs=sp)["x"].sum(), n, unbiased, "X", s)
+    vyy = _within_mean(be.within(Y, (s,), self_pairs=sp)["x"].sum(), m, unbiased, "Y", s)
+    vxy = _positive(be.cross_total(X, Y, s) / (n * m), "X and Y", s)
     d = be.log(vxx) + be.log(vyy) - 2.0 * be.log(vxy)
     if not torch_mode and not unbiased:
         d = max(float(d), 0.0)  # the plug-in is >= 0 exactly; clip rounding error
@@ -317,7 +564,18 @@ def gaussian_cs_divergence(mu1, cov1, mu2, cov2, *, base=None) -> float:
 
 
 def cs_qmi(
-    X, Y, sigma_x="silverman", sigma_y="silverman", *, statistic="u", base=None, tile_size=2048
+    X,
+    Y,
+    sigma_x="silverman",
+    sigma_y="silverman",
+    *,
+    statistic="u",
+    base=None,
+    tile_size: int | None = None,
+    device=None,
+    approximation: str | None = None,
+    n_tiles: int = _N_TILES_QMI,
+    random_state=None,
 ):
     r"""Cauchy–Schwarz quadratic mutual information :math:`D_{CS}(p(x,y)\|p(x)p(y))`.
 
@@ -350,7 +608,24 @@ def cs_qmi(
     statistic : {"u", "v"}, default="u"
         ``"u"``: means over distinct indices; ``"v"``: over all, as Yu et al.'s code.
     base : None or float
-    tile_size : int, default=2048
+    tile_size : int or None, default=None
+        Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
+    device : None, str or torch.device, default=None
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
+    approximation : {None, "random_tiles"}, default=None
+        None: exact kernel sums over all pairs. ``"random_tiles"``: the kernel means are
+        averaged over ``n_tiles`` random ``512 x 512`` tiles of distinct shuffled blocks
+        (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
+        "Approximate mode" in the module docstring for the error bound). Used only when
+        it evaluates fewer kernel values than the exact sums; no gradient.
+    n_tiles : int, default=20000
+        Number of sampled tiles of the approximate mode (its error shrinks as
+        ``1/sqrt(n_tiles)``).
+    random_state : None, int or numpy.random.Generator, default=None
+        Seed of the shuffle and the tile draws of the approximate mode.
 
     Returns
     -------
@@ -365,24 +640,50 @@ def cs_qmi(
     True
     """
     torch_mode = _mode(X, Y)
-    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode, paired=[(0, 1)])
+    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode, paired=[(0, 1)], device=device)
     unbiased = _check_statistic(statistic)
-    be = _Backend(torch_mode, tile_size)
     sx = _width(X, sigma_x, "sigma_x") * _SQRT2
     sy = _width(Y, sigma_y, "sigma_y") * _SQRT2
+    be = _Backend(torch_mode, tile_size, device, [X, Y], [sx, sy])
     n = X.shape[0]
     if unbiased and n < 3:
         raise ValueError(f"statistic='u' needs at least 3 samples (rows), got {n}")
-    Z = be.cat([X / sx, Y / sy])
-    rx = be.rowsums(X, X, sx)
-    ry = be.rowsums(Y, Y, sy)
-    joint_total = be.rowsums(Z, Z, 1.0).sum()
+    gen = _sampler(approximation, n_tiles, random_state, be, n * n)
+    if gen is not None:
+        Z64 = _float64(be.cat([X, Y]), be.device)
+        means = sampled_kernel_means(
+            Z64,
+            None,
+            (float(sx), float(sy)),
+            split=X.shape[1],
+            triples=True,
+            n_blocks=n_tiles,
+            generator=gen,
+            device=be.device,
+        )
+        mx, my, mj, mc = (means[k][0] for k in ("x", "y", "joint", "cross"))
+        if not unbiased:  # add the coincident-index terms of the V-statistic
+            mc = ((n - 1) * (n - 2) * mc + (n - 1) * (mx + my + mj) + 1) / n**2
+            mx, my, mj = _v_mean(mx, n), _v_mean(my, n), _v_mean(mj, n)
+        for v, what in ((mj, "the (X, Y) pairs"), (mx, "X"), (my, "Y"), (mc, "X and Y")):
+            _positive(v, what, sx)
+        val = math.log(mj) + math.log(mx * my) - 2.0 * math.log(mc)
+        return be.finish(be.scalar(val), base)
+    sums = be.within(
+        be.cat([X, Y]),
+        (sx, sy),
+        split=X.shape[1],
+        need=("x", "y", "joint"),
+        self_pairs=not unbiased,
+    )
+    rx, ry = sums["x"], sums["y"]  # without the self-pairs for the U-statistic
+    joint_total = sums["joint"].sum()
     v_joint = _within_mean(joint_total, n, unbiased, "the (X, Y) pairs", 1.0)
     v_marg = _within_mean(rx.sum(), n, unbiased, "X", sx) * _within_mean(
         ry.sum(), n, unbiased, "Y", sy
     )
     if unbiased:  # sum over distinct i, j, l of K_ij L_il
-        distinct = ((rx - 1.0) * (ry - 1.0)).sum() - (joint_total - n)
+        distinct = (rx * ry).sum() - joint_total
         v_cross = _positive(distinct / (n * (n - 1) * (n - 2)), "X and Y", sx)
     else:
         v_cross = (rx * ry).sum() / n**3
@@ -398,7 +699,16 @@ def cs_qmi(
 
 
 def conditional_cs_divergence(
-    X1, Y1, X2, Y2, sigma_x="silverman", sigma_y="silverman", *, base=None, tile_size=2048
+    X1,
+    Y1,
+    X2,
+    Y2,
+    sigma_x="silverman",
+    sigma_y="silverman",
+    *,
+    base=None,
+    tile_size: int | None = None,
+    device=None,
 ):
     r"""Conditional CS divergence :math:`D_{CS}(p(y|x)\,\|\,q(y|x))` from two paired samples.
 
@@ -441,7 +751,13 @@ def conditional_cs_divergence(
     sigma_x, sigma_y : float, 0-dim tensor or {"silverman", "scott", "median"}
         Rules are applied to the pooled ``X1, X2`` (resp. ``Y1, Y2``).
     base : None or float
-    tile_size : int, default=2048
+    tile_size : int or None, default=None
+        Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
+        ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
+    device : None, str or torch.device, default=None
+        Where the kernel sums run (e.g. ``"cuda"``). None: the inputs' device for tensors;
+        for arrays CUDA when available, else the CPU (:func:`bottlekit.devices.resolve_device`).
+        Tensors are moved there (the result stays on it).
 
     Returns
     -------
@@ -463,7 +779,11 @@ def conditional_cs_divergence(
     """
     torch_mode = _mode(X1, Y1, X2, Y2)
     X1, Y1, X2, Y2 = _prepare(
-        [X1, Y1, X2, Y2], ["X1", "Y1", "X2", "Y2"], torch_mode, paired=[(0, 1), (2, 3)]
+        [X1, Y1, X2, Y2],
+        ["X1", "Y1", "X2", "Y2"],
+        torch_mode,
+        paired=[(0, 1), (2, 3)],
+        device=device,
     )
     for a, b, na, nb in ((X1, X2, "X1", "X2"), (Y1, Y2, "Y1", "Y2")):
         if a.shape[1] != b.shape[1]:
@@ -471,19 +791,16 @@ def conditional_cs_divergence(
                 f"{na} and {nb} must have the same number of columns; got {a.shape[1]} "
                 f"and {b.shape[1]}"
             )
-    be = _Backend(torch_mode, tile_size)
-    if torch_mode:
-        px, py = be.cat([X1.T, X2.T]).T, be.cat([Y1.T, Y2.T]).T
-    else:
-        px, py = np.vstack([X1, X2]), np.vstack([Y1, Y2])
-    sx = _width(px, sigma_x, "sigma_x")
-    sy = _width(py, sigma_y, "sigma_y")
-    Z1 = be.cat([X1 / sx, Y1 / sy])
-    Z2 = be.cat([X2 / sx, Y2 / sy])
-    k11, k12 = be.rowsums(X1, X1, sx), be.rowsums(X1, X2, sx)
-    k22, k21 = be.rowsums(X2, X2, sx), be.rowsums(X2, X1, sx)
-    c11, c12 = be.rowsums(Z1, Z1, 1.0), be.rowsums(Z1, Z2, 1.0)
-    c22, c21 = be.rowsums(Z2, Z2, 1.0), be.rowsums(Z2, Z1, 1.0)
+    sx = _width(_stack(X1, X2, torch_mode), sigma_x, "sigma_x")
+    sy = _width(_stack(Y1, Y2, torch_mode), sigma_y, "sigma_y")
+    be = _Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])
+    W1, W2 = be.cat([X1, Y1]), be.cat([X2, Y2])
+    split, need = X1.shape[1], ("x", "joint")
+    s11 = be.within(W1, (sx, sy), split=split, need=need)
+    s22 = be.within(W2, (sx, sy), split=split, need=need)
+    s12 = be.cross(W1, W2, (sx, sy), split=split, need=need, columns=True)
+    k11, c11, k22, c22 = s11["x"], s11["joint"], s22["x"], s22["joint"]
+    k12, c12, k21, c21 = s12["x"], s12["joint"], s12["x_cols"], s12["joint_cols"]
     self_p = (c11 / k11**2).sum()
     self_q = (c22 / k22**2).sum()
     cross_p = (c12 / (k11 * k12)).sum()

@@ -111,6 +111,9 @@ def _check_tile(tile_size) -> int:
 def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048):
     r"""Row sums :math:`r_i=\sum_j \exp(-\|a_i-b_j\|^2/(2\sigma^2))`, tiled (numpy, float64).
 
+    Float64 tiles of :func:`._kernel_sums.gaussian_pair_sums` (exact to rounding); the
+    estimators use its faster float32 tiles.
+
     Parameters
     ----------
     A : ndarray of shape (n, d)
@@ -131,26 +134,15 @@ def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int 
     >>> np.round(gaussian_rowsums(A, B, 1.0), 4)
     array([1.6065, 1.6065])
     """
+    import torch
+
+    from ._kernel_sums import gaussian_pair_sums
+
     tile = _check_tile(tile_size)
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
-    centre = B.mean(axis=0)  # distances are shift-invariant; centring limits cancellation
-    # In units of sigma: no square overflows however large the data and the width are.
-    A, B = (A - centre) / float(sigma), (B - centre) / float(sigma)
-    scale = -0.5
-    a2 = np.sum(A**2, axis=1)
-    b2 = np.sum(B**2, axis=1)
-    out = np.zeros(A.shape[0])
-    for i in range(0, A.shape[0], tile):
-        Ai, ai2 = A[i : i + tile], a2[i : i + tile, None]
-        acc = np.zeros(Ai.shape[0])
-        for j in range(0, B.shape[0], tile):
-            d2 = ai2 + b2[None, j : j + tile] - 2.0 * (Ai @ B[j : j + tile].T)
-            np.maximum(d2, 0.0, out=d2)
-            d2 *= scale
-            acc += np.exp(d2, out=d2).sum(axis=1)
-        out[i : i + tile] = acc
-    return out
+    sums = gaussian_pair_sums(A, B, (float(sigma),), tile_size=tile, dtype=torch.float64)
+    return sums["x"].numpy()
 
 
 def _tile_rowsum_torch(Ai, B, scale):
