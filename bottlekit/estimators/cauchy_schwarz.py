@@ -116,7 +116,8 @@ estimate is nearly 0 (D = 0.0013) and its absolute standard error is 4e-4 (30 %
 relative: a relative bound means nothing there). So the defaults do **not** give 1 %;
 ``|error| <= 3 sd`` (about 8 % at d = 4) is the documented bound, and 1 % at d = 4 needs
 ``n_points`` of about 150,000, i.e. :math:`3\times10^{11}` pairs at n = 10⁶. The cost
-(35-38 s at n = 10⁶, d = 4 and 64, on 2 shared cores at the default) grows linearly with ``n_points``.
+(35-38 s at n = 10⁶, d = 4 and 64, on 2 shared cores at the default) grows linearly with
+``n_points``.
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
 biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
