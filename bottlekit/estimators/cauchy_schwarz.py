@@ -124,7 +124,9 @@ biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
 20,000), and the delta-method correction :math:`E[\hat c/\hat k^2] \approx
 \frac{c}{k^2}\big(1 + 3\frac{\mathrm{Var}\,\hat k}{k^2}
 - 2\frac{\mathrm{Cov}(\hat c,\hat k)}{ck}\big)` removes only a third of it (the low-density
-points have few neighbours among the sampled columns).
+points have few neighbours among the sampled columns). Nor do such estimates help as a
+control variate for the sampled points: their per-point terms correlate 0.04, 0.08 and
+0.23 with the exact ones (512, 1,024 and 4,096 columns; the residual spread is 97-99 %).
 
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
