@@ -16,11 +16,12 @@ every off-diagonal kernel value about ``1e-21``). It prints times, the ratio, an
 relative difference of the two estimates.
 
 **Approximate sums** (``--approx``): ``approximation="random_tiles"`` (default
-``n_tiles``) for the CS divergence and CS-QMI at ``n_large`` rows, timed, against the
+``n_tiles``, or ``n_points`` for the conditional CS divergence) for the CS divergence,
+CS-QMI and the conditional CS divergence at ``n_large`` rows, timed, against the
 exact value on the first ``n_exact`` rows with the same kernel width (the difference then
 also holds the exact estimator's own sampling noise at ``n_exact``); ``--check`` adds the
 approximation at ``n_exact`` against the exact value on the same rows (the
-approximation's own error).
+approximation's own error). ``--stats`` picks some of the three statistics.
 
 With a CUDA GPU present it also prints the CUDA times of ours (``device="cuda"``).
 """
@@ -173,7 +174,10 @@ def exact_rows(n: int, dims, repeat: int) -> None:
             print(line, flush=True)
 
 
-def approx_rows(n_large: int, n_exact: int, dims, check: bool) -> None:
+APPROX_STATS = ("CS divergence", "CS-QMI", "conditional CS")
+
+
+def approx_rows(n_large: int, n_exact: int, dims, check: bool, stats=APPROX_STATS) -> None:
     print(
         f"approximate mode (approximation='random_tiles', default n_tiles) at n = {n_large:,} "
         f"against the exact value on the first {n_exact:,} rows (same width)"
@@ -197,7 +201,13 @@ def approx_rows(n_large: int, n_exact: int, dims, check: bool) -> None:
             ),
             "CS-QMI": lambda k, a=xq, b=yq, s=(sx, sy), **kw: cs_qmi(a[:k], b[:k], *s, **kw),
         }
-        for name, fn in cases.items():
+        x1, y1, x2, y2 = data["cond"]
+        cx = kernel_width(np.vstack([x1, x2]), rule)
+        cy = kernel_width(np.vstack([y1, y2]), rule)
+        cases["conditional CS"] = lambda k, c=data["cond"], s=(cx, cy), **kw: (
+            conditional_cs_divergence(*(v[:k] for v in c), *s, **kw)
+        )
+        for name, fn in ((k, cases[k]) for k in stats):
             ta, va = _timed(lambda f=fn: f(n_large, approximation="random_tiles", random_state=0))
             te, ve = _timed(lambda f=fn: f(n_exact))
             line = (
@@ -223,10 +233,11 @@ def main(argv=None):
     ap.add_argument(
         "--check", action="store_true", help="also the approximation at n_exact (its own error)"
     )
+    ap.add_argument("--stats", nargs="+", default=list(APPROX_STATS), choices=APPROX_STATS)
     args = ap.parse_args(argv)
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.approx:
-        approx_rows(args.n_large, args.n_exact, args.dims, args.check)
+        approx_rows(args.n_large, args.n_exact, args.dims, args.check, args.stats)
     else:
         exact_rows(args.n, args.dims, args.repeat)
     print(f"load average after: {os.getloadavg()[0]:.1f}")

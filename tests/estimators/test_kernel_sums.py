@@ -215,6 +215,94 @@ def test_random_tiles_default_within_one_percent_at_50000(shift):
     assert approx == pytest.approx(exact, rel=0.01)
 
 
+# ----------------------------------------------------------------------------------------
+# Approximate mode of the conditional CS divergence
+# ----------------------------------------------------------------------------------------
+
+
+def _conditional_pairs(n, shift, seed, d=2):
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+    y1 = x1.sum(1, keepdims=True) + 0.5 * rng.standard_normal((n, 1))
+    y2 = 0.5 * x2.sum(1, keepdims=True) + shift + 0.5 * rng.standard_normal((n, 1))
+    return x1, y1, x2, y2
+
+
+def _documented_sd(x1, y1, x2, y2, sx, sy, k):
+    """sd(D) = sqrt(sum over samples (1 - k/n) Var_j(a_j/mean a - b_j/mean b) / k)."""
+    var = 0.0
+    for (xa, ya), (xb, yb) in (((x1, y1), (x2, y2)), ((x2, y2), (x1, y1))):
+        wa, wb = np.hstack([xa, ya]), np.hstack([xb, yb])
+        own = gaussian_pair_sums(wa, None, (sx, sy), split=xa.shape[1])
+        other = gaussian_pair_sums(wa, wb, (sx, sy), split=xa.shape[1])
+        a = (own["joint"] / own["x"] ** 2).numpy()
+        b = (other["joint"] / (own["x"] * other["x"])).numpy()
+        var += (1 - k / len(a)) * np.var(a / a.mean() - b / b.mean()) / k
+    return math.sqrt(var)
+
+
+@pytest.mark.parametrize("shift", [0.0, 3.0])  # overlapping and separated conditionals
+@pytest.mark.parametrize("sigma", ["silverman", 0.6])
+def test_random_tiles_conditional_within_the_documented_bound(shift, sigma):
+    # n = 10,000 and n_points = 1,024 (half the default; the bound is the formula's 3 sd at
+    # that k, computed here from the exact per-point terms); four seeds.
+    from bottlekit.estimators.kernels import kernel_width
+
+    x1, y1, x2, y2 = _conditional_pairs(10_000, shift, 0)
+    sx = kernel_width(np.vstack([x1, x2]), sigma)
+    sy = kernel_width(np.vstack([y1, y2]), sigma)
+    exact = conditional_cs_divergence(x1, y1, x2, y2, sx, sy)
+    sd = _documented_sd(x1, y1, x2, y2, sx, sy, 1024)
+    kw = {"approximation": "random_tiles", "n_points": 1024}
+    errors = [
+        conditional_cs_divergence(x1, y1, x2, y2, sx, sy, **kw, random_state=s) - exact
+        for s in range(4)
+    ]
+    assert max(map(abs, errors)) <= 3 * sd
+    assert 0 < max(map(abs, errors))  # it did approximate
+    assert sd < 0.25 * abs(exact)  # the bound is not vacuous on these data (11-22 %)
+
+
+def test_random_tiles_conditional_standard_error_formula():
+    # The spread over 24 seeds at n_points = 256 matches the documented delta-method sd.
+    x1, y1, x2, y2 = _conditional_pairs(4000, 1.0, 1)
+    exact = conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5)
+    kw = {"approximation": "random_tiles", "n_points": 256}
+    values = [
+        conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5, **kw, random_state=s)
+        for s in range(24)
+    ]
+    sd = _documented_sd(x1, y1, x2, y2, 0.5, 0.5, 256)
+    assert 0.6 * sd < np.std(values, ddof=1) < 1.6 * sd
+    assert abs(np.mean(values) - exact) < 3 * sd / math.sqrt(24)  # no visible bias
+
+
+def test_random_tiles_conditional_seeded_fallback_and_bad_input():
+    x1, y1, x2, y2 = _conditional_pairs(3000, 1.0, 2)
+    kw = {"approximation": "random_tiles", "n_points": 300}
+    one = conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5, **kw, random_state=1)
+    assert one == conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5, **kw, random_state=1)
+    assert one != conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5, **kw, random_state=2)
+    exact = conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5)
+    assert exact == conditional_cs_divergence(  # 2048 points >= 3000 rows: exact
+        x1, y1, x2, y2, 0.5, 0.5, approximation="random_tiles", n_points=3000
+    )
+    t = conditional_cs_divergence(
+        *map(torch.tensor, (x1, y1, x2, y2)), 0.5, 0.5, **kw, random_state=1
+    )
+    assert t.ndim == 0 and float(t) == pytest.approx(one)
+    with pytest.raises(ValueError, match=r"approximation must be None .* got 'nystroem'"):
+        conditional_cs_divergence(x1, y1, x2, y2, approximation="nystroem")
+    for bad in (0, 2.5, "many"):
+        with pytest.raises((ValueError, TypeError), match=r"n_points must be a positive integer"):
+            conditional_cs_divergence(x1, y1, x2, y2, approximation="random_tiles", n_points=bad)
+    grad = torch.tensor(x1, requires_grad=True)
+    with pytest.raises(ValueError, match=r"gives no gradient"):
+        conditional_cs_divergence(
+            grad, *map(torch.tensor, (y1, x2, y2)), approximation="random_tiles"
+        )
+
+
 def test_worker_threads_give_the_same_sums():
     from bottlekit.devices import torch_threads
 
