@@ -2,9 +2,8 @@ r"""One-vs-rest elastic-net logistic regression by plain SGD, compiled with numb
 
 Post-hoc CBM's head is ``SGDClassifier(loss="log_loss", penalty="elasticnet")``
 (``train_pcbm.py`` of mertyg/post-hoc-cbm). This module runs the same algorithm as
-scikit-learn's ``_plain_sgd`` (checked against scikit-learn 1.9; 1.6 differs in one
-elastic-net case of the tests, up to 0.036 in a coefficient; dense float64 input, no early
-stopping, no averaging, unit sample and class weights), step for step, and draws the same
+scikit-learn's ``_plain_sgd`` (checked against scikit-learn 1.9; dense float64 input, no
+early stopping, no averaging, unit sample and class weights), step for step, and draws the same
 random numbers, so that it returns scikit-learn's coefficients to floating-point rounding
 for the same ``random_state``; it is faster because it skips scikit-learn's per-sample
 virtual calls and per-class Python set-up. For each class :math:`c` (one problem for two
@@ -23,6 +22,11 @@ visited in a Fisher-Yates order drawn with scikit-learn's xorshift ``our_rand_r`
 shuffle seed every epoch, applied to the previous epoch's order). A problem stops after the
 first epoch at which the mean objective (loss plus penalty, as scikit-learn sums it) has
 failed ``n_iter_no_change`` epochs in a row to drop by more than ``tol`` below its best.
+That is scikit-learn's stopping rule since 1.8; up to 1.7 it compared the summed loss
+alone, without the penalty (``sumloss > best_loss - tol * n`` in ``_sgd_fast.pyx.tp``),
+so under scikit-learn 1.6-1.7 a problem can stop at another epoch than the installed
+``SGDClassifier`` does (up to 0.036 in a coefficient in one elastic-net case of the tests).
+The reference code of Post-hoc CBM predates 1.8, so it stopped by the loss alone.
 """
 
 from __future__ import annotations
