@@ -10,6 +10,11 @@ with bottlekit live in ``bottlekit/app/recipes/*.toml`` (package data);
 Every file is checked against :data:`SCHEMA` when it is read: an unknown key, a missing
 field or a value of the wrong type is a :class:`RecipeError` naming the file and the key.
 
+A number needs ``value_source``: where it was read. ``value_verified = false`` marks a
+number nobody has checked against that source (``bottlekit reproduce`` prints it as
+unverified); ``comparable = false`` marks a number measured on a backbone the recipe
+cannot run (the record's ``comparable`` is then false and the printout says why).
+
 The file format (one table per part; ``value`` and the ``options``/``params`` tables are
 optional)::
 
@@ -17,8 +22,11 @@ optional)::
     title = "Post-hoc CBM on CUB"
     [paper]
     citation = "Yuksekgonul, Wang & Zou (2023). Post-hoc Concept Bottleneck Models. ICLR"
-    table = "Table 2, CUB, PCBM"
+    table = "Table 1, CUB, PCBM"
     value = 0.588
+    value_source = "where the number was read (URL or repo/path@commit, table, row)"
+    value_verified = false                  # true once checked against that source
+    comparable = false                      # the paper's backbone is not the recipe's
     [dataset]
     name = "cub"                            # a name of bottlekit.datasets.load_dataset
     train_split = "train"
@@ -100,6 +108,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "table": ((str,), _REQUIRED),
         "value": ((float, int), _OPTIONAL),
         "value_source": ((str,), _OPTIONAL),
+        # true: value_source cites where the number was read; false: not checked
+        "value_verified": ((bool,), _OPTIONAL),
+        # false: the recipe cannot run the paper's backbone, so its number is not
+        # comparable with the measured one (default true)
+        "comparable": ((bool,), _OPTIONAL),
         "backbone": ((str,), _OPTIONAL),
         "note": ((str,), _OPTIONAL),
     },
@@ -189,7 +202,14 @@ class Recipe:
 
 
 def _type_names(types: tuple[type, ...]) -> str:
-    names = {dict: "table", str: "string", int: "integer", float: "number", list: "array"}
+    names = {
+        dict: "table",
+        str: "string",
+        int: "integer",
+        float: "number",
+        list: "array",
+        bool: "boolean",
+    }
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -207,7 +227,7 @@ def _check_table(data: Mapping, table: str, where: str) -> None:
                 raise RecipeError(f"{where}: missing key {prefix}{key!r} ({_type_names(types)})")
             continue
         value = data[key]
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             kind = _type_names(types)
             article = "an" if kind[0] in "aeiou" else "a"
             raise RecipeError(
@@ -227,6 +247,14 @@ def _accepted(func: Any) -> list[str]:
 def _check_semantics(data: dict, where: str) -> None:
     from bottlekit import bottleneck
     from bottlekit.datasets import LOADERS
+
+    paper = data["paper"]
+    if "value_verified" in paper and "value" not in paper:
+        raise RecipeError(f"{where}: paper.value_verified is given but paper.value is not")
+    if "value" in paper and "value_source" not in paper:
+        raise RecipeError(
+            f"{where}: paper.value needs paper.value_source (where the number was read)"
+        )
 
     ds = data["dataset"]
     if ds["name"] not in LOADERS:

@@ -42,7 +42,9 @@ _LLM_HELP = (
     "set OPENAI_BASE_URL (and OPENAI_API_KEY) to an OpenAI-compatible endpoint to ask "
     "for them, or pass --concepts FILE with a saved bank (.safetensors), a concept list "
     "(.txt, one per line, e.g. Label-free CBM's data/concept_sets/*_filtered.txt) or a "
-    "class -> concepts map (.json, e.g. LaBo's datasets/*/concepts/class2concepts.json)"
+    "class -> concepts map (.json, e.g. LaBo's datasets/*/concepts/class2concepts.json); "
+    "the papers' own models (text-davinci-002, gpt-4) are shut down: pass --llm-model with "
+    "a model your endpoint serves"
 )
 
 
@@ -216,9 +218,15 @@ def _llm_concepts(recipe: Recipe, backbone: Any, class_names: Sequence[str], llm
         )
     except LLMError as e:
         paper = recipe.concepts.get("description")
+        paper_model = recipe.concepts.get("llm_model")
+        which = (
+            f"{model}, the paper's model"
+            if model == paper_model
+            else f"{model}; {paper_model} in the paper"
+        )
         raise ValueError(
-            f"recipe {recipe.name}: its concepts come from a language model ({model}; GPT-3 "
-            f"in the paper), but {where} the answers are not all cached under "
+            f"recipe {recipe.name}: its concepts come from a language model ({which}), but "
+            f"{where} the answers are not all cached under "
             f"{client.cache_dir} ({e}); {_LLM_HELP}"
             + (f"; the paper's own concepts: {paper}" if paper else "")
         ) from None
@@ -334,7 +342,8 @@ def run_recipe(
         A concept file (:func:`load_concept_file`) instead of the recipe's concept source;
         required when the source is ``"file"``.
     llm_model : str, optional
-        The chat model asked for ``"llm"`` concepts (default: the recipe's).
+        The chat model asked for ``"llm"`` concepts (default: the recipe's, which is the
+        paper's; the papers' models are shut down, so pass one your endpoint serves).
     overrides : list of str
         ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`).
     device, cache_dir, batch_size, progress
@@ -343,8 +352,10 @@ def run_recipe(
     Returns
     -------
     dict
-        The record: ``recipe``, ``title``, ``paper`` (citation, table, value, ...),
-        ``metric``, ``measured``, ``difference`` (measured - paper, or None), ``details``,
+        The record: ``recipe``, ``title``, ``paper`` (citation, table, value,
+        value_source, value_verified, ...), ``metric``, ``measured``, ``difference``
+        (measured - paper, or None), ``comparable`` (the recipe's own backbone ran, the
+        paper's number is for that backbone and there is a number), ``details``,
         ``dataset``, ``backbone``, ``concepts``, ``model``, ``overrides``, ``versions``
         and ``time`` (UTC start and end, seconds).
 
@@ -466,12 +477,23 @@ def run_recipe(
         "recipe_file": str(recipe.path) if recipe.path else None,
         "paper": {
             k: recipe.paper.get(k)
-            for k in ("citation", "table", "value", "value_source", "backbone", "note")
+            for k in (
+                "citation",
+                "table",
+                "value",
+                "value_source",
+                "value_verified",
+                "comparable",
+                "backbone",
+                "note",
+            )
         },
         "metric": metric,
         "measured": measured,
         "difference": None if paper_value is None else measured - paper_value,
-        "comparable": bool(same_backbone and paper_value is not None),
+        "comparable": bool(
+            same_backbone and paper_value is not None and recipe.paper.get("comparable", True)
+        ),
         "details": details,
         "dataset": {
             "name": ds_cfg["name"],
@@ -523,17 +545,26 @@ def format_comparison(record: dict[str, Any]) -> str:
 
     Examples
     --------
-    >>> rec = {"recipe": "pcbm-cub", "title": "PCBM on CUB", "metric": "accuracy",
-    ...        "measured": 0.5712, "difference": -0.0168, "comparable": True,
-    ...        "paper": {"value": 0.588, "table": "Table 2, CUB, PCBM"},
-    ...        "dataset": {"name": "cub", "test_split": "test", "n_test": 5794},
+    >>> rec = {"recipe": "pcbm-cifar10", "title": "PCBM on CIFAR-10", "metric": "accuracy",
+    ...        "measured": 0.7712, "difference": -0.0058, "comparable": True,
+    ...        "paper": {"value": 0.777, "table": "Table 1, CIFAR-10, PCBM"},
+    ...        "dataset": {"name": "cifar10", "test_split": "test", "n_test": 10000},
     ...        "backbone": {"name": "RN50", "pretrained": "openai", "as_in_recipe": True}}
     >>> print(format_comparison(rec))
-    pcbm-cub: PCBM on CUB
-      metric      accuracy on cub/test (5794 images), backbone RN50 / openai
-      measured    0.5712
-      paper       0.5880  (Table 2, CUB, PCBM)
-      difference  -0.0168
+    pcbm-cifar10: PCBM on CIFAR-10
+      metric      accuracy on cifar10/test (10000 images), backbone RN50 / openai
+      measured    0.7712
+      paper       0.7770  (Table 1, CIFAR-10, PCBM)
+      difference  -0.0058
+
+    A number nobody checked against its source, measured on a backbone the recipe
+    cannot run:
+
+    >>> rec["paper"].update(value_verified=False, comparable=False, backbone="ResNet-18")
+    >>> print(format_comparison(rec).splitlines()[3:])  # doctest: +NORMALIZE_WHITESPACE
+    ['  paper       0.7770  (Table 1, CIFAR-10, PCBM)  [unverified: see value_source]',
+     '  difference  -0.0058',
+     "  note        the paper's number is for another backbone (ResNet-18): not comparable"]
     """
     paper = record["paper"]
     ds, bk = record["dataset"], record["backbone"]
@@ -546,8 +577,16 @@ def format_comparison(record: dict[str, Any]) -> str:
     if paper.get("value") is None:
         lines.append(f"  paper       none recorded ({paper.get('table')})")
     else:
-        lines.append(f"  paper       {paper['value']:.4f}  ({paper['table']})")
+        unverified = (
+            "  [unverified: see value_source]" if paper.get("value_verified") is False else ""
+        )
+        lines.append(f"  paper       {paper['value']:.4f}  ({paper['table']}){unverified}")
         lines.append(f"  difference  {record['difference']:+.4f}")
+        if paper.get("comparable") is False:
+            lines.append(
+                f"  note        the paper's number is for another backbone "
+                f"({paper.get('backbone')}): not comparable"
+            )
     if not bk.get("as_in_recipe", True):
         lines.append(
             "  note        the backbone is not the recipe's: the measured value is not "

@@ -45,6 +45,50 @@ def test_shipped_recipe_is_valid_and_cites_its_sources(name):
         assert r.concepts["llm_model"]
 
 
+#: every shipped number, and whether it was read from the source its value_source cites
+#: (PCBM's were recalled and could not be checked here; Label-free CBM's are its README's)
+NUMBERS = {
+    "pcbm-cifar10": (0.777, False),
+    "pcbm-h-cifar10": (0.871, False),
+    "pcbm-cifar100": (0.52, False),
+    "pcbm-h-cifar100": (0.68, False),
+    "pcbm-cub": (0.588, False),
+    "pcbm-h-cub": (0.61, False),
+    "lfcbm-cifar10": (0.8637, True),
+    "lfcbm-cifar100": (0.6527, True),
+    "lfcbm-cub": (0.7459, True),
+}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_number_says_whether_it_was_checked(name):
+    paper = load_recipe(name).paper
+    if name in NUMBERS:
+        assert (paper["value"], paper["value_verified"]) == NUMBERS[name]
+        if not paper["value_verified"]:  # the reader is told, and told what was searched
+            assert paper["value_source"].startswith("UNVERIFIED: ")
+        else:  # a checked number cites a repository file or a URL
+            assert "README.md" in paper["value_source"] or "https://" in paper["value_source"]
+    else:  # no number: the file says what was searched
+        assert "value" not in paper and "value_verified" not in paper
+        assert paper["value_source"].startswith("No number")
+
+
+def test_numbers_for_a_backbone_the_recipes_cannot_run_are_not_comparable():
+    # PCBM and Label-free CBM report CUB on a CUB-trained ResNet-18 (pytorchcv resnet18_cub),
+    # which bottlekit cannot load; their CUB recipes run CLIP RN50
+    for name in ("pcbm-cub", "pcbm-h-cub", "lfcbm-cub"):
+        r = load_recipe(name)
+        assert r.paper["comparable"] is False and "resnet18_cub" in r.paper["backbone"]
+        assert (r.backbone["name"], r.backbone["pretrained"]) == ("RN50", "openai")
+    # their CIFAR numbers are for CLIP RN50 (OpenAI), the recipes' backbone
+    for name in ("pcbm-cifar10", "pcbm-h-cifar10", "pcbm-cifar100", "pcbm-h-cifar100",
+                 "lfcbm-cifar10", "lfcbm-cifar100"):  # fmt: skip
+        r = load_recipe(name)
+        assert r.paper.get("comparable", True) and "RN50" in r.paper["backbone"]
+        assert (r.backbone["name"], r.backbone["pretrained"]) == ("RN50", "openai")
+
+
 def test_recipe_files_are_package_data():
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "app/recipes/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["bottlekit"]
@@ -75,6 +119,13 @@ def _data(**changes) -> dict:
         ({"metric": None}, "r.toml: missing key 'metric' (table)"),
         ({"paper__value": "0.5"}, "r.toml: paper.value must be a number or integer, got str"),
         ({"dataset__shots": True}, "r.toml: dataset.shots must be an integer, got bool True"),
+        (
+            {"paper__value_verified": "yes"},
+            "r.toml: paper.value_verified must be a boolean, got str 'yes'",
+        ),
+        ({"paper__comparable": 1}, "r.toml: paper.comparable must be a boolean, got int 1"),
+        ({"paper__value": None}, "r.toml: paper.value_verified is given but paper.value is not"),
+        ({"paper__value_source": None}, "r.toml: paper.value needs paper.value_source"),
         ({"model": {"class": "ResNet"}}, "r.toml: model.class 'ResNet' is not a bottleneck class"),
         (
             {"model": {"class": "PosthocCBM", "params": {"epochs": 3}}},

@@ -173,7 +173,10 @@ def test_cli_prints_the_comparison_and_writes_the_record(data, capsys, tmp_path)
     record = json.loads(out.read_text())
     assert printed.splitlines()[0] == "pcbm-h-cifar10: PCBM-h on CIFAR-10"
     assert f"measured    {record['measured']:.4f}" in printed
-    assert "paper       0.8710  (Table 2, CIFAR-10, PCBM-h (test accuracy))" in printed
+    assert (
+        "paper       0.8710  (Table 1, CIFAR-10, PCBM-h (test accuracy))"
+        "  [unverified: see value_source]" in printed
+    )
     assert f"difference  {record['measured'] - 0.871:+.4f}" in printed
     assert "not comparable to the paper's" in printed  # the backbone was replaced
     assert printed.rstrip().endswith(f"wrote the record to {out}")
@@ -193,6 +196,36 @@ def test_cli_prints_the_comparison_and_writes_the_record(data, capsys, tmp_path)
     assert set(record["versions"]) >= {"python", "numpy", "torch", "open_clip_torch"}
     assert record["time"]["seconds"] > 0 and record["time"]["started"].endswith("+00:00")
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # atomic: no leftovers
+
+
+@pytest.mark.parametrize("comparable", [None, False])
+def test_a_number_for_another_backbone_is_not_comparable(data, tmp_path, comparable):
+    # pcbm-cifar10 with the test backbone as the recipe's own, so the run uses the recipe's
+    # backbone; paper.comparable = false (a number measured on a backbone the recipe cannot
+    # run) must still make the record not comparable, and the printout say why
+    text = load_recipe("pcbm-cifar10").path.read_text(encoding="utf-8")
+    text = text.replace('name = "RN50"\npretrained = "openai"',
+                        f'name = "{BACKBONE}"\npretrained = "random"')  # fmt: skip
+    if comparable is False:
+        text = text.replace(
+            "value_verified = false\n", "value_verified = false\ncomparable = false\n"
+        )
+    path = tmp_path / "pcbm-cifar10.toml"
+    path.write_text(text, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bank = data["tmp"] / "bank.safetensors"
+        record = run_recipe(path, data["cifar10"]["root"], concepts=bank,
+                            overrides=FAST["PosthocCBM"], device="cpu")  # fmt: skip
+    assert record["backbone"]["as_in_recipe"] is True
+    assert (
+        record["paper"]["value_verified"] is False and record["paper"]["comparable"] is comparable
+    )
+    assert record["comparable"] is (comparable is None)
+    printed = format_comparison(record)
+    assert "[unverified: see value_source]" in printed
+    assert ("not comparable" in printed) is (comparable is False)
+    assert ("(CLIP RN50 (OpenAI): 'clip:RN50'" in printed) is (comparable is False)
 
 
 def test_cli_list(capsys):
@@ -216,6 +249,8 @@ def test_llm_recipe_fails_fast_without_endpoint_or_cache(data, monkeypatch, caps
     assert "recipe lfcbm-cifar10: its concepts come from a language model (text-davinci-002" in err
     assert "no endpoint is configured" in err and "OPENAI_BASE_URL" in err
     assert "--concepts FILE" in err and "cifar10_filtered.txt" in err
+    assert "(text-davinci-002, the paper's model)" in err  # shut down: the error says what to do
+    assert "pass --llm-model with a model your endpoint serves" in err
 
 
 def test_file_recipe_without_concepts_fails_before_reading_data(capsys, tmp_path):
