@@ -1,5 +1,6 @@
 """Diagnostics of concept-bottleneck models: the concept metrics of Aysel, Cai &
-Prügel-Bennett (2025) and model audits.
+Prügel-Bennett (2025, "Concept-Based Explainable Artificial Intelligence: Metrics and
+Benchmarks", arXiv:2501.19271) and model audits.
 
 Metrics (numpy only, no pandas; each returns arrays and a small result object with
 ``to_dict()``):
