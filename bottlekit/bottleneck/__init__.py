@@ -4,7 +4,7 @@ Concept bottlenecks (scikit-learn classifiers on image embeddings, or on images 
 :class:`BottleneckClassifier`) share :class:`BaseConceptBottleneck`: ``transform`` gives
 concept activations, ``explain`` per-image contributions, ``prune``/``intervene`` edit,
 ``save``/``load`` persist (safetensors + JSON). A plain linear head on a backbone's
-embeddings, as a torch image classifier and as a file, is in :mod:`.linear_head`
+embeddings, as a torch image classifier and as a file, is in ``linear_head.py``
 (:class:`BackboneLinearClassifier`, :func:`save_linear_head`, :func:`load_linear_head`).
 """
 
