@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.linear_model import LogisticRegression
 
     import bottlekit
-    from bottlekit.app.audit_command import BackboneLinearClassifier
+    from bottlekit.bottleneck import BackboneLinearClassifier
     from bottlekit.diagnostics.audit import audit
     from bottlekit.world import make_world
 

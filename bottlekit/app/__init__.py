@@ -1,8 +1,8 @@
 """The application layer: what uses the library, on top of every other layer.
 
 - :mod:`bottlekit.app.cli` -- the ``bottlekit`` command (``python -m bottlekit``);
-- :mod:`bottlekit.app.audit_command` -- its ``audit`` sub-command and the linear-head
-  classifier it audits;
+- :mod:`bottlekit.app.audit_command` -- its ``audit`` sub-command (the linear-head
+  classifier it audits is :class:`bottlekit.bottleneck.BackboneLinearClassifier`);
 - :mod:`bottlekit.app.demo` -- ``bottlekit demo``;
 - :mod:`bottlekit.app.recipe`, :mod:`bottlekit.app.reproduce`,
   :mod:`bottlekit.app.reproduce_command` -- the paper recipes (``recipes/*.toml``) and

@@ -7,14 +7,16 @@ Usage::
 
 The audited model is a linear classifier head on a backbone's image embeddings
 (``--head``: a safetensors file with ``weight`` (C, d) and ``bias`` (C,), as written by
-:func:`save_linear_head`), or a saved bottlekit concept-bottleneck model (``--cbm``). The
-images come from the built-in world (``--world SPLIT``, with concept labels and part
-masks), from a dataset by name (``--dataset cub --root DIR [--split test]
-[--dataset-option image_size=224]``, any of :mod:`bottlekit.datasets`, with its concept
-labels and part masks where it has them) or from a labelled folder (``--images DIR``: one
-sub-folder per class, sorted names = class indices); concepts are the labelled concepts of
-the world or the dataset (CAVs), or a saved concept bank (``--bank FILE``) in the
-backbone's space. The report is written to ``--out``.
+:func:`bottlekit.bottleneck.save_linear_head`, audited as a
+:class:`~bottlekit.bottleneck.BackboneLinearClassifier`), or a saved bottlekit
+concept-bottleneck model (``--cbm``). The images come from the built-in world
+(``--world SPLIT``, with concept labels and part masks), from a dataset by name
+(``--dataset cub --root DIR [--split test] [--dataset-option image_size=224]``, any of
+:mod:`bottlekit.datasets`, with its concept labels and part masks where it has them) or
+from a labelled folder (``--images DIR``: one sub-folder per class, sorted names = class
+indices); concepts are the labelled concepts of the world or the dataset (CAVs), or a
+saved concept bank (``--bank FILE``) in the backbone's space. The report is written to
+``--out``.
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
@@ -35,99 +37,34 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = [
-    "BackboneLinearClassifier",
-    "add_audit_parser",
-    "load_linear_head",
-    "run_audit_command",
-    "save_linear_head",
-]
+__all__ = ["add_audit_parser", "run_audit_command"]
+
+# Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
+# `bottlekit audit --help` used to print, still works for one release, with a warning.
+_MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
 
 
-class BackboneLinearClassifier(torch.nn.Module):
-    r"""A torch image classifier: a bottlekit backbone's image tower and a linear head.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import warnings
 
-    :math:`f(x) = W\,\frac{g(\mathrm{norm}(x))}{\lVert g(\mathrm{norm}(x))\rVert} + b`, with
-    :math:`g` the backbone's image tower and norm its preprocessing normalisation. Takes
-    float images in [0, 1], shape (n, 3, H, W) at the tower's input size (the audit's
-    default preprocessing gives exactly that from uint8 images). Its penultimate features
-    (the input of ``head``) are the backbone's L2-normalised embeddings.
+        from bottlekit.bottleneck import linear_head
 
-    Parameters
-    ----------
-    backbone : Backbone
-        From :func:`bottlekit.load_backbone`.
-    weight : array of shape (C, d)
-    bias : array of shape (C,)
-    """
-
-    def __init__(self, backbone: Any, weight: Any, bias: Any) -> None:
-        super().__init__()
-        from torchvision import transforms as T
-
-        W = torch.as_tensor(np.asarray(weight, dtype=np.float32))
-        b = torch.as_tensor(np.asarray(bias, dtype=np.float32))
-        d = int(backbone.embed_dim)
-        if W.ndim != 2 or W.shape[1] != d or b.shape != (W.shape[0],):
-            raise ValueError(
-                f"weight/bias: expected shapes (C, {d}) and (C,), got {tuple(W.shape)} and "
-                f"{tuple(b.shape)}"
-            )
-        self.visual = backbone.model.visual
-        steps = list(getattr(backbone.preprocess, "transforms", []))
-        norm = next((s for s in steps if isinstance(s, T.Normalize)), None)
-        mean = [0.0, 0.0, 0.0] if norm is None else list(norm.mean)
-        std = [1.0, 1.0, 1.0] if norm is None else list(norm.std)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
-        self.head = torch.nn.Linear(d, W.shape[0])
-        with torch.no_grad():
-            self.head.weight.copy_(W)
-            self.head.bias.copy_(b)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.visual((x - self.mean) / self.std)
-        return self.head(torch.nn.functional.normalize(z.float(), dim=-1))
-
-
-def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
-    """Write a linear head (``weight`` (C, d), ``bias`` (C,)) to a safetensors file, atomically."""
-    from safetensors.numpy import save
-
-    from bottlekit.atomic import atomic_write_bytes
-
-    W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
-    b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
-    if W.ndim != 2 or b.shape != (W.shape[0],):
-        raise ValueError(f"weight/bias: expected (C, d) and (C,), got {W.shape} and {b.shape}")
-    path = Path(path)
-    atomic_write_bytes(path, save({"weight": W, "bias": b}))
-    return path
-
-
-def load_linear_head(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a head written by :func:`save_linear_head`."""
-    from bottlekit.safetensors_file import read_safetensors
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--head: no file at {str(path)!r}")
-    arrays = read_safetensors(path, "linear head", require_metadata=False)
-    if set(arrays) != {"weight", "bias"}:
-        raise ValueError(
-            f"--head: {str(path)!r} must hold exactly 'weight' and 'bias', got {sorted(arrays)}"
+        warnings.warn(
+            f"bottlekit.app.audit_command.{name} has moved to bottlekit.bottleneck.{name}; "
+            "import it from there (the old path will be removed)",
+            FutureWarning,
+            stacklevel=2,
         )
-    W, b = arrays["weight"], arrays["bias"]
-    if W.dtype.kind != "f" or b.dtype.kind != "f":
-        raise ValueError(f"--head: {str(path)!r} must hold float arrays, got {W.dtype}, {b.dtype}")
-    if W.ndim != 2 or b.shape != (W.shape[0],):
-        raise ValueError(
-            f"--head: {str(path)!r}: weight (C, d) and bias (C,) expected, got {W.shape} and "
-            f"{b.shape}"
-        )
-    if not (np.isfinite(W).all() and np.isfinite(b).all()):
-        raise ValueError(f"--head: {str(path)!r} holds NaN or infinite weights")
-    return W, b
+        return getattr(linear_head, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load_head(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``--head`` file's weight and bias (errors name ``--head``)."""
+    from bottlekit.bottleneck.linear_head import load_linear_head
+
+    return load_linear_head(path, argument="--head")
 
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -150,7 +87,7 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dataset-option image_size=224 --out audit/\n"
         "\n"
         "a head file from a fitted scikit-learn linear model on the backbone's embeddings:\n"
-        "  python -c 'from bottlekit.app.audit_command import save_linear_head; "
+        "  python -c 'from bottlekit.bottleneck import save_linear_head; "
         'save_linear_head("head.safetensors", clf.coef_, clf.intercept_)\'',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -245,7 +182,7 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         source,
         out / "embeddings",
         bank=ConceptBank.load(args.bank) if args.bank else None,
-        head=load_linear_head(args.head) if args.head else None,
+        head=_load_head(args.head) if args.head else None,
         cbm=cbm,
         shard_size=args.shard_size,
         num_workers=args.workers,
@@ -307,7 +244,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
         concepts = ConceptBank.load(args.bank)
     if args.head:
-        weight, bias = load_linear_head(args.head)
+        from bottlekit.bottleneck.linear_head import BackboneLinearClassifier
+
+        weight, bias = _load_head(args.head)
         model: Any = BackboneLinearClassifier(backbone, weight, bias).to(backbone.device)
         result = audit(
             model,

@@ -23,21 +23,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from bottlekit._checks import check_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
-from bottlekit.estimators._scaling import power_of_two_scale
+from bottlekit.estimators._scaling import safe_mean_and_std
 
 __all__ = ["BaseIBEstimator"]
-
-
-def _mean_and_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations that neither overflow nor underflow.
-
-    Computed on ``X / c`` with ``c`` a power of two per column (exact), then scaled back:
-    identical to ``X.mean(0), X.std(0)`` for data of ordinary magnitude, finite for data
-    near float's limits (values of 1e300 made the squares overflow and training "diverge").
-    """
-    c = power_of_two_scale(X)
-    Xs = X / c
-    return Xs.mean(axis=0) * c, Xs.std(axis=0) * c
 
 
 class BaseIBEstimator(TransformerMixin, BaseEstimator):
@@ -103,7 +91,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
                 )
             return encoded.astype(np.int64), len(self.classes_)
         y = np.asarray(y, dtype=np.float64)
-        self.y_mean_, scale = (float(v[0]) for v in _mean_and_std(y[:, None]))
+        self.y_mean_, scale = (float(v[0]) for v in safe_mean_and_std(y[:, None]))
         self.y_scale_ = scale if scale > 0 else 1.0
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1
 
@@ -135,7 +123,8 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         seed = int(rs.randint(2**31 - 1))
 
-        self.x_mean_, scale = _mean_and_std(X)
+        # power-of-two rescaled: finite for inputs near float's limits (1e300 overflowed)
+        self.x_mean_, scale = safe_mean_and_std(X)
         self.x_scale_ = np.where(scale > 0, scale, 1.0)
         Xs = ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 

@@ -15,21 +15,20 @@ regression of :class:`~bottlekit.bottleneck.PosthocCBM`.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
-from bottlekit.bottleneck.posthoc import fit_elastic_net_head
+from bottlekit.bottleneck.posthoc import SparseConceptHead
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery import METHODS, discover, name_concepts
 
 __all__ = ["DiscoveredCBM"]
 
 
-class DiscoveredCBM(BaseConceptBottleneck):
+class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     r"""Discover-then-Name CBM: SAE atoms on the embeddings, named by a vocabulary.
 
     Parameters
@@ -130,11 +129,7 @@ class DiscoveredCBM(BaseConceptBottleneck):
         check_number(self.epochs, "epochs", integer=True, low=0, low_open=True)
         check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
         check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
-        check_number(self.lam, "lam", low=0, low_open=False)
-        if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
-            raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
-        check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
-        check_number(self.tol, "tol", low=0, low_open=False)
+        self._check_head_params()
 
     def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
         if fit_params:
@@ -152,21 +147,11 @@ class DiscoveredCBM(BaseConceptBottleneck):
             random_state=int(rng.integers(2**31 - 1)),
         )
         named = name_concepts(dictionary, bank)
-        self.concept_names_ = list(named.names)
         self.atom_ids_ = np.array([p["atom"] for p in named.provenance], dtype=np.int64)
         self.name_confidence_ = np.array(
             [p["name_confidence"] for p in named.provenance], dtype=np.float32
         )
         self.dictionary_ = dictionary.dictionary.astype(np.float32)
         self.n_dead_ = dictionary.n_dead
-        # the named atoms as a concept layer: the bank's own projection rule
-        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
-            named.projection_layer()
-        )
-        self.concept_link_ = "identity"
-        A = self._activations(X)
-        self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
-            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
-        )
-        self.residual_coef_ = None
-        self.residual_intercept_ = None
+        # the named atoms as a concept layer (the bank's own projection rule) and its head
+        self._fit_sparse_head(named, X, y, rng)

@@ -71,7 +71,45 @@ def fit_elastic_net_head(
     return coef, intercept, n_iter
 
 
-class PosthocCBM(BaseConceptBottleneck):
+class SparseConceptHead:
+    """The concept layer and head that :class:`PosthocCBM` and ``DiscoveredCBM`` share.
+
+    A mixin of :class:`~bottlekit.bottleneck._cbm_base.BaseConceptBottleneck` subclasses
+    with the hyper-parameters ``lam``, ``l1_ratio``, ``max_iter`` and ``tol``: the
+    concept layer is a bank's own projection rule and the head is
+    :func:`fit_elastic_net_head` on the projections.
+    """
+
+    def _check_head_params(self) -> None:
+        check_number(self.lam, "lam", low=0, low_open=False)
+        if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
+            raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
+        check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
+        check_number(self.tol, "tol", low=0, low_open=False)
+
+    def _fit_sparse_head(
+        self, bank: ConceptBank, X: np.ndarray, y: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Set the concept layer to ``bank``'s projections and fit the elastic-net head.
+
+        Sets ``concept_names_``, the concept layer, ``coef_``, ``intercept_``,
+        ``n_iter_`` and no residual; returns the training activations (n, k).
+        """
+        self.concept_names_ = list(bank.names)
+        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
+            bank.projection_layer()
+        )
+        self.concept_link_ = "identity"
+        A = self._activations(X)
+        self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
+            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
+        )
+        self.residual_coef_ = None
+        self.residual_intercept_ = None
+        return A
+
+
+class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
     r"""Post-hoc concept bottleneck model (PCBM) and its hybrid PCBM-h.
 
     Concept activations are the bank's projections
@@ -172,11 +210,7 @@ class PosthocCBM(BaseConceptBottleneck):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        check_number(self.lam, "lam", low=0, low_open=False)
-        if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
-            raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
-        check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
-        check_number(self.tol, "tol", low=0, low_open=False)
+        self._check_head_params()
         if not isinstance(self.residual, (bool, np.bool_)):
             raise ValueError(f"residual: expected True or False, got {self.residual!r}")
         check_number(self.residual_lr, "residual_lr", low=0, low_open=True)
@@ -190,17 +224,7 @@ class PosthocCBM(BaseConceptBottleneck):
     def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
         if fit_params:
             raise TypeError(f"PosthocCBM.fit got unexpected arguments {sorted(fit_params)}")
-        self.concept_names_ = list(bank.names)
-        self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (
-            bank.projection_layer()
-        )
-        self.concept_link_ = "identity"
-        A = self._activations(X)
-        self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
-            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
-        )
-        self.residual_coef_ = None
-        self.residual_intercept_ = None
+        A = self._fit_sparse_head(bank, X, y, rng)
         if self.residual:
             self._fit_residual(X, y, A, rng)
 

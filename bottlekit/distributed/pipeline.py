@@ -586,7 +586,7 @@ def embed_dataset(
         :func:`~bottlekit.distributed.reduce_concept_stats`).
     head : (weight, bias), optional
         A linear classifier on the L2-normalised embeddings (``weight`` (C, d), ``bias``
-        (C,), as :func:`bottlekit.app.audit_command.save_linear_head` writes them): each
+        (C,), as :func:`bottlekit.bottleneck.save_linear_head` writes them): each
         shard also gets its predicted class in a ``prediction`` column.
     cbm : fitted BaseConceptBottleneck, optional
         A bottlekit concept-bottleneck model on the backbone's embeddings (fitted on

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["power_of_two_scale", "safe_std"]
+__all__ = ["power_of_two_scale", "safe_mean_and_std", "safe_std"]
 
 
 def power_of_two_scale(X: np.ndarray, axis: int | None = 0) -> np.ndarray:
@@ -46,8 +46,45 @@ def power_of_two_scale(X: np.ndarray, axis: int | None = 0) -> np.ndarray:
     return np.where(peak > 0, np.ldexp(1.0, exponent), 1.0)
 
 
-def safe_std(X: np.ndarray, axis: int = 0, ddof: int = 0) -> np.ndarray:
+def safe_mean_and_std(
+    X: np.ndarray, axis: int | None = 0, ddof: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``X.mean(axis)`` and ``X.std(axis, ddof=ddof)`` without overflow or underflow.
+
+    Both are computed on ``X / c``, ``c`` from :func:`power_of_two_scale`, and multiplied
+    by ``c``: bit-identical to the plain ones for data of ordinary magnitude, finite and
+    exact to rounding for data near float's limits (where the squares, or the sum of many
+    large values, would overflow).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Finite samples.
+    axis : 0 or None, default=0
+        Per column, or over all entries.
+    ddof : int, default=0
+        Delta degrees of freedom of the standard deviation.
+
+    Returns
+    -------
+    mean, std : ndarray of shape (d,), or 0-dim for ``axis=None``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean, std = safe_mean_and_std(np.array([[1.0], [3.0]]) * 2.0**1000)
+    >>> float(mean[0]) == 2.0**1001, float(std[0]) == 2.0**1000
+    (True, True)
+    """
+    scale = power_of_two_scale(X, axis=axis)
+    Xs = X / scale
+    return Xs.mean(axis=axis) * scale, Xs.std(axis=axis, ddof=ddof) * scale
+
+
+def safe_std(X: np.ndarray, axis: int | None = 0, ddof: int = 0) -> np.ndarray:
     """``X.std(axis, ddof=ddof)`` without overflow or underflow of the squares.
+
+    The standard deviation of :func:`safe_mean_and_std`.
 
     Examples
     --------
@@ -56,5 +93,4 @@ def safe_std(X: np.ndarray, axis: int = 0, ddof: int = 0) -> np.ndarray:
     >>> float(safe_std(x * 1e300)[0]) == 1e300
     True
     """
-    scale = power_of_two_scale(X, axis=axis)
-    return np.std(X / scale, axis=axis, ddof=ddof) * scale
+    return safe_mean_and_std(X, axis=axis, ddof=ddof)[1]

@@ -27,12 +27,21 @@ CUB_CLASSES = ["001.Black_footed Albatross", "002.Laysan.Albatross", "003.Sooty_
 
 
 def image(path: Path, size=(32, 32), value: int = 0, fmt: str | None = None) -> None:
-    """A small RGB image of ``size`` (W, H) whose red channel is ``value``."""
+    """A small RGB image of ``size`` (W, H) whose red channel is ``value`` (0 to 255)."""
+    if not 0 <= value <= 255:  # numpy >= 2 refuses it, numpy 1 wrapped it silently
+        raise ValueError(f"value: expected a pixel value in [0, 255], got {value}")
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.zeros((size[1], size[0], 3), np.uint8)
     arr[..., 0] = value
     arr[..., 1] = np.arange(size[0], dtype=np.uint8)[None, :] * 3
     Image.fromarray(arr).save(path, format=fmt)
+
+
+def red_value(i: int, start: int, step: int = 10) -> int:
+    """Red value of a fixture's image ``i``: ``start + step i``, for steps of +-10 kept in
+    [0, 250] by cycling every 26 images (neighbours always differ; the first images keep
+    the values they had before the cycle)."""
+    return (start + step * i) % 260
 
 
 def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
@@ -50,8 +59,9 @@ def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
             paths.append(f"{cls}/{name}_00{j}.{j}_{c}.jpg")  # dots and a space in the path
             labels.append(c)
             sizes.append((40 + 8 * j, 30 + 6 * c))  # (W, H): sizes differ
+    red = [red_value(i, 0) for i in range(n)]
     for i, (rel, (w, h)) in enumerate(zip(paths, sizes, strict=True)):
-        image(root / "images" / rel, (w, h), value=10 * i, fmt="JPEG")
+        image(root / "images" / rel, (w, h), value=red[i], fmt="JPEG")
     is_train = np.resize([1, 1, 0, 1], n)
     boxes = np.array([[2.0 + i % 3, 3.0, w - 8.0, h - 9.5] for i, (w, h) in enumerate(sizes)])
     present = rng.integers(0, 2, (n, K))
@@ -110,6 +120,7 @@ def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
         "certainty": certainty,
         "rates": rates,
         "keypoints": kp,
+        "red": red,
     }
 
 
@@ -118,8 +129,9 @@ def write_waterbirds(parent: Path, cub: dict, extra_non_cub: bool = False) -> di
     paths and sizes) on other backgrounds."""
     root = parent / "waterbird_complete95_forest2water2"
     rows = []
+    red = [red_value(i, 200, step=-10) for i in range(len(cub["paths"]))]
     for i, (rel, size) in enumerate(zip(cub["paths"], cub["sizes"], strict=True)):
-        image(root / rel, size, value=200 - 10 * i, fmt="JPEG")
+        image(root / rel, size, value=red[i], fmt="JPEG")
         rows.append((i + 1, rel, int(cub["labels"][i] == 1), i % 3, (i // 2) % 2, f"b/{i}.jpg"))
     if extra_non_cub:
         image(root / "999.Other/other_1.jpg", (20, 20), fmt="JPEG")
@@ -127,7 +139,7 @@ def write_waterbirds(parent: Path, cub: dict, extra_non_cub: bool = False) -> di
     text = "img_id,img_filename,y,split,place,place_filename\n"
     text += "".join(",".join(str(v) for v in r) + "\n" for r in rows)
     (root / "metadata.csv").write_text(text)
-    return {"root": root, "rows": rows}
+    return {"root": root, "rows": rows, "red": red}
 
 
 AWA_CLASSES = ["antelope", "grizzly+bear", "killer+whale"]

@@ -12,8 +12,8 @@ import pytest
 from dataset_formats import CUB_ATTRIBUTES, CUB_CLASSES, write_cifar, write_cub
 
 import bottlekit
-from bottlekit.app.audit_command import save_linear_head
 from bottlekit.app.cli import main
+from bottlekit.bottleneck import save_linear_head
 from bottlekit.datasets import LOADERS, load_dataset
 
 

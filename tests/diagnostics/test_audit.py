@@ -19,13 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from bottlekit.app.audit_command import (
-    BackboneLinearClassifier,
-    add_audit_parser,
-    load_linear_head,
-    run_audit_command,
-    save_linear_head,
-)
+from bottlekit.app.audit_command import add_audit_parser, run_audit_command
+from bottlekit.bottleneck import BackboneLinearClassifier, load_linear_head, save_linear_head
 from bottlekit.diagnostics.audit import (
     AuditData,
     _existence,

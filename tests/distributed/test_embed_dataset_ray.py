@@ -242,8 +242,8 @@ def test_shard_size_must_be_a_multiple_of_batch_size(folder, tmp_path):
 @pytest.mark.slow
 def test_audit_ray_command_one_pass_and_small_reduce(cluster, backbone, tmp_path):
     """On the built-in world: a ConceptDataset of in-memory images, through the CLI."""
-    from bottlekit.app.audit_command import save_linear_head
     from bottlekit.app.cli import main
+    from bottlekit.bottleneck import save_linear_head
     from bottlekit.world import make_world
 
     world = make_world(96, "test", random_state=0)

@@ -1,0 +1,169 @@
+r"""A linear classifier head on a backbone's image embeddings: as a torch image classifier
+(:class:`BackboneLinearClassifier`) and as a file (:func:`save_linear_head`,
+:func:`load_linear_head`).
+
+The head is :math:`W z + b` on the backbone's L2-normalised embedding :math:`z`, e.g. the
+``coef_`` and ``intercept_`` of a scikit-learn linear model fitted on
+:func:`bottlekit.embed`'s output. ``bottlekit audit --head FILE`` audits such a head
+(:func:`bottlekit.diagnostics.audit` takes the torch classifier).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["BackboneLinearClassifier", "load_linear_head", "save_linear_head"]
+
+
+class BackboneLinearClassifier(torch.nn.Module):
+    r"""A torch image classifier: a bottlekit backbone's image tower and a linear head.
+
+    :math:`f(x) = W\,\frac{g(\mathrm{norm}(x))}{\lVert g(\mathrm{norm}(x))\rVert} + b`, with
+    :math:`g` the backbone's image tower and norm its preprocessing normalisation. Takes
+    float images in [0, 1], shape (n, 3, H, W) at the tower's input size (the audit's
+    default preprocessing gives exactly that from uint8 images). Its penultimate features
+    (the input of ``head``) are the backbone's L2-normalised embeddings.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        From :func:`bottlekit.load_backbone`.
+    weight : array of shape (C, d)
+    bias : array of shape (C,)
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from bottlekit import load_backbone
+    >>> bk = load_backbone("world-tiny")
+    >>> clf = BackboneLinearClassifier(bk, np.zeros((3, bk.embed_dim)), [0.0, 1.0, 2.0])
+    >>> clf(torch.rand(2, 3, 64, 64)).tolist()
+    [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]]
+    """
+
+    def __init__(self, backbone: Any, weight: Any, bias: Any) -> None:
+        super().__init__()
+        from torchvision import transforms as T
+
+        W = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+        b = torch.as_tensor(np.asarray(bias, dtype=np.float32))
+        d = int(backbone.embed_dim)
+        if W.ndim != 2 or W.shape[1] != d or b.shape != (W.shape[0],):
+            raise ValueError(
+                f"weight/bias: expected shapes (C, {d}) and (C,), got {tuple(W.shape)} and "
+                f"{tuple(b.shape)}"
+            )
+        self.visual = backbone.model.visual
+        steps = list(getattr(backbone.preprocess, "transforms", []))
+        norm = next((s for s in steps if isinstance(s, T.Normalize)), None)
+        mean = [0.0, 0.0, 0.0] if norm is None else list(norm.mean)
+        std = [1.0, 1.0, 1.0] if norm is None else list(norm.std)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.head = torch.nn.Linear(d, W.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(W)
+            self.head.bias.copy_(b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (n, C) of float images ``x`` (n, 3, H, W) in [0, 1]."""
+        z = self.visual((x - self.mean) / self.std)
+        return self.head(torch.nn.functional.normalize(z.float(), dim=-1))
+
+
+def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
+    """Write a linear head to a safetensors file, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write (replaced if it exists).
+    weight : array-like of shape (C, d)
+        Stored as float32 under ``"weight"``.
+    bias : array-like of shape (C,)
+        Stored as float32 under ``"bias"``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "head.safetensors"
+    >>> _ = save_linear_head(path, np.eye(2, 4), [0.5, -0.5])
+    >>> W, b = load_linear_head(path)
+    >>> W.shape, b.tolist()
+    ((2, 4), [0.5, -0.5])
+    """
+    from safetensors.numpy import save
+
+    from bottlekit.atomic import atomic_write_bytes
+
+    W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
+    b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+    if W.ndim != 2 or b.shape != (W.shape[0],):
+        raise ValueError(f"weight/bias: expected (C, d) and (C,), got {W.shape} and {b.shape}")
+    path = Path(path)
+    atomic_write_bytes(path, save({"weight": W, "bias": b}))
+    return path
+
+
+def load_linear_head(
+    path: str | os.PathLike, *, argument: str = "path"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a head written by :func:`save_linear_head`, checking what the file holds.
+
+    Parameters
+    ----------
+    path : path-like
+        A safetensors file holding exactly the float arrays ``weight`` (C, d) and
+        ``bias`` (C,), all finite.
+    argument : str, default "path"
+        The name errors give the file by (``bottlekit audit`` passes ``"--head"``).
+
+    Returns
+    -------
+    weight : ndarray of shape (C, d)
+    bias : ndarray of shape (C,)
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> load_linear_head(Path(tempfile.mkdtemp()) / "missing.safetensors")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: path: no file at '.../missing.safetensors'
+    """
+    from bottlekit.safetensors_file import read_safetensors
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{argument}: no file at {str(path)!r}")
+    arrays = read_safetensors(path, "linear head", require_metadata=False)
+    if set(arrays) != {"weight", "bias"}:
+        raise ValueError(
+            f"{argument}: {str(path)!r} must hold exactly 'weight' and 'bias', got "
+            f"{sorted(arrays)}"
+        )
+    W, b = arrays["weight"], arrays["bias"]
+    if W.dtype.kind != "f" or b.dtype.kind != "f":
+        raise ValueError(
+            f"{argument}: {str(path)!r} must hold float arrays, got {W.dtype}, {b.dtype}"
+        )
+    if W.ndim != 2 or b.shape != (W.shape[0],):
+        raise ValueError(
+            f"{argument}: {str(path)!r}: weight (C, d) and bias (C,) expected, got {W.shape} "
+            f"and {b.shape}"
+        )
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        raise ValueError(f"{argument}: {str(path)!r} holds NaN or infinite weights")
+    return W, b
