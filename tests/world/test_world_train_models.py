@@ -36,6 +36,11 @@ def test_world_small_is_world_tiny_with_4_pixel_patches():
     model, _, _ = create_model("cpu", "world-small")
     assert tuple(model.visual.grid_size) == (16, 16)  # 64 px / 4 px
     assert model.visual.positional_embedding.shape == (16 * 16 + 1, 64)
+    # the pilot's architecture (docs/world.md): 192 more positions x 64, 48 x 64 fewer
+    # patch-embedding weights = 3072 more weights than world-tiny
+    n_small = sum(p.numel() for p in model.parameters())
+    n_tiny = sum(p.numel() for p in create_model("cpu", "world-tiny")[0].parameters())
+    assert n_small - n_tiny == 3072
 
 
 def test_unknown_model_is_one_clear_line(capsys):
