@@ -1,4 +1,4 @@
-"""Train the world's tiny CLIP contrastively on world images and captions.
+"""Train the world's CLIP (world-tiny, or another shipped config) on world images and captions.
 
 ``python -m bottlekit.world.train`` trains it; docs/world.md gives the two commands
 (from scratch, then ``--init`` warm-started) that reproduced the shipped weights.
