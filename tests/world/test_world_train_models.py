@@ -157,6 +157,7 @@ def _one_attribute_pairs(concept_labels: np.ndarray, batch: np.ndarray) -> int:
     )
 
 
+@pytest.mark.slow  # 2 400 images drawn twice; compose_batch itself is checked fast
 def test_hard_negative_batches_in_training_hold_one_attribute_pairs(monkeypatch):
     """The batches train() trains on, checked against the regenerated world's labels."""
     from bottlekit.world import hard_negatives, make_world
