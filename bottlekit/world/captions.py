@@ -1,15 +1,25 @@
 """Natural-language captions of world images, for training the world's CLIP model.
 
-Each caption names a random subset of the concepts drawn in its image (never an
-absent one), sometimes the background and, with probability ``p_species``, the
-species, in one of several phrasings.
+:func:`make_captions` (the shipped recipe) names a random subset of the concepts drawn
+in its image (never an absent one), sometimes the background and, with probability
+``p_species``, the species, in one of several phrasings. :func:`make_full_captions`
+names every concept drawn in the image, part by part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from bottlekit.world.species import BACKGROUND_GROUP, CONCEPT_GROUP, CONCEPT_NAMES
+from bottlekit.world.species import (
+    BACKGROUND_GROUP,
+    CONCEPT_GROUP,
+    CONCEPT_NAMES,
+    GROUP_KEYS,
+    GROUPS,
+    PART_NAMES,
+)
 
 _BACKGROUND_PHRASES: dict[str, tuple[str, ...]] = {
     "water background": ("water background", "on the water", "near water"),
@@ -144,4 +154,118 @@ def make_captions(
         else:
             tpl = _WITHOUT_SPECIES[int(u[i, 5] * len(_WITHOUT_SPECIES))]
             captions.append(tpl.format(lst=_join(words), bg=tail))
+    return captions
+
+
+# A part's adjectives in the order English puts them: size/length, then shape or
+# pattern, then colour ("large spotted grey body", "long forked banded tail").
+_ADJECTIVE_ORDER = (
+    "size",
+    "tail",
+    "beak",
+    "crest",
+    "pattern",
+    "wing_pattern",
+    "tail_shape",
+    "tail_pattern",
+    "body",
+    "wings",
+    "head",
+    "eye",
+    "beak_colour",
+    "background",
+)
+
+
+def _full_attribute_list(on: np.ndarray) -> str:
+    """Every drawn concept of one image, one item per part ("eye stripe" on its own)."""
+    items = []
+    for part in PART_NAMES:
+        adjectives, alone = [], []
+        for k in sorted(on, key=lambda k: _ADJECTIVE_ORDER.index(GROUP_KEYS[CONCEPT_GROUP[k]])):
+            group = GROUPS[CONCEPT_GROUP[k]]
+            if group.part != part:
+                continue
+            words = CONCEPT_NAMES[k].rsplit(" ", 1)
+            if words[1] in ("body", "wings", "head", "tail", "beak", "background"):
+                adjectives.append(words[0])
+                noun = words[1]
+            else:
+                alone.append(CONCEPT_NAMES[k])
+        if adjectives:
+            items.append(" ".join(adjectives) + " " + noun)
+        items.extend(alone)
+    return ", ".join(items)
+
+
+def make_full_captions(
+    labels: np.ndarray,
+    concept_labels: np.ndarray,
+    class_names: list[str] | tuple[str, ...],
+    rng: np.random.Generator,
+    p_species: float = 0.7,
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = 30,
+) -> list[str]:
+    """One caption per image that names every concept drawn in it.
+
+    The concepts of a part share its noun, adjectives in English order ("large spotted
+    grey body, striped black wings, crested white head, eye stripe, long forked banded
+    tail, long orange beak, water background."), so that the longest caption fits
+    world-tiny's 32-token context. With probability ``p_species`` the caption starts
+    with the species (``"ketrel: ..."``), unless that would make it longer than
+    ``max_tokens``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (n,)
+        Species index of each image.
+    concept_labels : numpy.ndarray of {0, 1}, shape (n, 31)
+        Concepts drawn in each image.
+    class_names : sequence of str
+        Species names.
+    rng : numpy.random.Generator
+        Decides which captions name the species (``n`` uniform draws).
+    p_species : float
+        Probability that the caption names the species.
+    count_tokens : callable, optional
+        Text → number of tokens (without start and end tokens); when given, a caption
+        with the species that would exceed ``max_tokens`` leaves the species out.
+    max_tokens : int
+        Token budget of a caption (the text tower's context less its start and end
+        tokens).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.world.species import CONCEPT_NAMES
+    >>> c = np.zeros((1, len(CONCEPT_NAMES)), dtype=np.uint8)
+    >>> for name in ("grey body", "spotted body", "black wings", "white head", "eye stripe",
+    ...              "long tail", "orange beak", "water background"):
+    ...     c[0, CONCEPT_NAMES.index(name)] = 1
+    >>> make_full_captions(np.array([0]), c, ["ketrel"], np.random.default_rng(0), 1.0)
+    ['ketrel: spotted grey body, black wings, white head, eye stripe, long tail, orange beak, water background.']
+    """  # noqa: E501
+    labels = np.asarray(labels)
+    concept_labels = np.asarray(concept_labels)
+    if concept_labels.shape != (len(labels), len(CONCEPT_NAMES)):
+        raise ValueError(
+            f"concept_labels has shape {concept_labels.shape}; "
+            f"expected ({len(labels)}, {len(CONCEPT_NAMES)})"
+        )
+    if not 0.0 <= p_species <= 1.0:
+        raise ValueError(f"p_species={p_species!r}; expected a probability in [0, 1]")
+    u = rng.random(len(labels))
+    captions = []
+    for i in range(len(labels)):
+        text = _full_attribute_list(np.flatnonzero(concept_labels[i])) + "."
+        if u[i] < p_species:
+            with_species = f"{class_names[int(labels[i])]}: {text}"
+            if count_tokens is None or count_tokens(with_species) <= max_tokens:
+                text = with_species
+        captions.append(text)
     return captions

@@ -38,6 +38,7 @@ __all__ = [
     "SIDECAR_SCHEMA",
     "Checkpoint",
     "CheckpointError",
+    "OptionalKey",
     "capture_rng_states",
     "read_checkpoint",
     "restore_rng_states",
@@ -51,7 +52,31 @@ CHECKPOINT_VERSION = 1
 
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
-#: The sidecar's required keys and their JSON types (nested dicts are sub-schemas).
+
+
+@dataclass(frozen=True)
+class OptionalKey:
+    """A sidecar schema entry that may be missing (checkpoints written before it existed).
+
+    Attributes
+    ----------
+    types : type or tuple of types
+        The JSON types the value must have when the key is present.
+
+    Examples
+    --------
+    >>> validate_sidecar({}, {"a": OptionalKey(int)})
+    >>> validate_sidecar({"a": "x"}, {"a": OptionalKey(int)})
+    Traceback (most recent call last):
+    ...
+    bottlekit.world.checkpoint.CheckpointError: ... key 'a' is str ('x'); expected int
+    """
+
+    types: type | tuple[type, ...]
+
+
+#: The sidecar's keys and their JSON types (nested dicts are sub-schemas; an
+#: :class:`OptionalKey` may be missing, as in checkpoints older than the key).
 SIDECAR_SCHEMA: dict[str, Any] = {
     "format": str,
     "version": int,
@@ -71,6 +96,8 @@ SIDECAR_SCHEMA: dict[str, Any] = {
         "seed": int,
         "p_typical_background": _NUM,
         "init": (str, type(None)),
+        "captions": OptionalKey(str),
+        "hard_negatives": OptionalKey(_NUM),
     },
     "progress": {
         "step": int,
@@ -132,7 +159,8 @@ def validate_sidecar(meta: Any, schema: dict[str, Any] = SIDECAR_SCHEMA, where: 
     meta : object
         The parsed sidecar.
     schema : dict
-        Key → type, tuple of types, or nested schema (see :data:`SIDECAR_SCHEMA`).
+        Key → type, tuple of types, :class:`OptionalKey` or nested schema (see
+        :data:`SIDECAR_SCHEMA`).
     where : str
         Prefix of the key path in error messages.
 
@@ -155,6 +183,10 @@ def validate_sidecar(meta: Any, schema: dict[str, Any] = SIDECAR_SCHEMA, where: 
         )
     for key, expected in schema.items():
         path = f"{where}.{key}" if where else key
+        if isinstance(expected, OptionalKey):
+            if key not in meta:
+                continue
+            expected = expected.types
         if key not in meta:
             raise CheckpointError(f"checkpoint sidecar is missing key {path!r}")
         value = meta[key]

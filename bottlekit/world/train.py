@@ -1,10 +1,12 @@
-"""Train the world's tiny CLIP contrastively on world images and captions.
+"""Train the world's CLIP (world-tiny, or another shipped config) on world images and captions.
 
 ``python -m bottlekit.world.train`` trains it; docs/world.md gives the two commands
 (from scratch, then ``--init`` warm-started) that reproduced the shipped weights.
-The image tower is a ViT (8×8 patches of 64×64 images, width 64, 3 layers), the
-text tower a 2-layer width-64 transformer over open_clip's default 49 408-token BPE
-vocabulary with a 32-token context; the loss is open_clip's
+``--model NAME`` picks the architecture among the configs shipped in
+``bottlekit/model_configs`` (default ``world-tiny``; ``world-small`` is the same with
+4-pixel patches). world-tiny's image tower is a ViT (8×8 patches of 64×64 images,
+width 64, 3 layers), the text tower a 2-layer width-64 transformer over open_clip's
+default 49 408-token BPE vocabulary with a 32-token context; the loss is open_clip's
 ``ClipLoss`` (symmetric InfoNCE over the batch),
 
 .. math::
@@ -14,6 +16,10 @@ vocabulary with a 32-token context; the loss is open_clip's
 
 with AdamW and a linear-warm-up cosine learning-rate schedule. Captions are
 re-sampled every epoch, so the model sees new phrasings of the same images.
+Two opt-in recipe options: ``--captions full`` names every drawn concept in every
+caption (:func:`~bottlekit.world.captions.make_full_captions`) instead of a random
+subset, and ``--hard-negatives F`` fills a fraction ``F`` of each batch with pairs of
+images that differ in exactly one attribute (:mod:`bottlekit.world.hard_negatives`).
 
 The training images draw their background independently of the species
 (``p_typical_background=0.2``): the model plays the part of a broadly pre-trained
@@ -40,18 +46,74 @@ import torch
 
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
+#: The default model (the shipped weights); ``--model`` picks another config.
 MODEL_NAME = "world-tiny"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-WEIGHTS_FILE = "world-tiny.safetensors"
-METADATA_FILE = "world-tiny.json"
+WEIGHTS_FILE = f"{MODEL_NAME}.safetensors"
+METADATA_FILE = f"{MODEL_NAME}.json"
+#: Caption recipes of ``--captions``: the shipped random subset, or every drawn concept.
+CAPTION_RECIPES = ("sampled", "full")
 # open_clip's default (OpenAI CLIP) normalisation, applied by its preprocess transform
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def create_model(device: str | torch.device = "cpu"):
-    """Register the ``world-tiny`` config with open_clip and build an untrained model.
+def available_models() -> tuple[str, ...]:
+    """Names of the model configs shipped in ``bottlekit/model_configs`` (file stems).
+
+    Returns
+    -------
+    tuple of str
+        Sorted names, each usable as ``--model`` of ``python -m bottlekit.world.train``.
+
+    Examples
+    --------
+    >>> {"world-tiny", "world-small"} <= set(available_models())
+    True
+    """
+    return tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+
+
+def load_model_config(name: str = MODEL_NAME) -> dict:
+    """The open_clip config of a shipped model, as stored in ``model_configs/NAME.json``.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_models`.
+
+    Returns
+    -------
+    dict
+        ``embed_dim``, ``vision_cfg``, ``text_cfg``.
+
+    Examples
+    --------
+    >>> load_model_config("world-small")["vision_cfg"]["patch_size"]
+    4
+    >>> load_model_config("world-huge")
+    Traceback (most recent call last):
+    ...
+    ValueError: model='world-huge' is not a shipped model config; available: ...
+    """
+    names = available_models()
+    if name not in names:
+        raise ValueError(
+            f"model={name!r} is not a shipped model config; available: {', '.join(names)} "
+            f"(the JSON files in {CONFIG_DIR})"
+        )
+    return json.loads((CONFIG_DIR / f"{name}.json").read_text())
+
+
+def create_model(device: str | torch.device = "cpu", model: str = MODEL_NAME):
+    """Register the shipped configs with open_clip and build an untrained ``model``.
+
+    Parameters
+    ----------
+    device : str or torch.device
+    model : str
+        One of :func:`available_models` (default ``world-tiny``).
 
     Returns
     -------
@@ -63,37 +125,39 @@ def create_model(device: str | torch.device = "cpu"):
     """
     import open_clip
 
+    load_model_config(model)  # a clear error for an unknown name
     open_clip.add_model_config(str(CONFIG_DIR))
-    model, _, preprocess = open_clip.create_model_and_transforms(MODEL_NAME, device=device)
-    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
-    return model, preprocess, tokenizer
+    net, _, preprocess = open_clip.create_model_and_transforms(model, device=device)
+    tokenizer = open_clip.get_tokenizer(model)
+    return net, preprocess, tokenizer
 
 
-@functools.lru_cache(maxsize=1)
-def world_preprocess():
-    """world-tiny's evaluation transform, as ``load_backbone("world-tiny").preprocess``.
+@functools.lru_cache(maxsize=8)
+def world_preprocess(model: str = MODEL_NAME):
+    """A shipped model's evaluation transform, as ``load_backbone(model).preprocess``.
 
-    open_clip's transform for the config's image size (64) with OpenAI CLIP's
-    normalisation (:data:`MEAN`, :data:`STD`).
+    open_clip's transform for the config's image size (64 for world-tiny and
+    world-small) with OpenAI CLIP's normalisation (:data:`MEAN`, :data:`STD`).
     """
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
-    size = int(cfg["vision_cfg"]["image_size"])
+    size = int(load_model_config(model)["vision_cfg"]["image_size"])
     return image_transform_v2(PreprocessCfg(size=size, mean=MEAN, std=STD), is_train=False)
 
 
-def images_to_tensor(images: Any, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Images → world-tiny's normalised model input (n, 3, H, W) on ``device``.
+def images_to_tensor(
+    images: Any, device: str | torch.device = "cpu", model: str = MODEL_NAME
+) -> torch.Tensor:
+    """Images → the model's normalised input (n, 3, H, W) on ``device``.
 
-    The images go through :func:`bottlekit.images.as_image_source` and world-tiny's
+    The images go through :func:`bottlekit.images.as_image_source` and the model's
     preprocessing (:func:`bottlekit.backbones.preprocess_images` with
     :func:`world_preprocess`), as every other image input of bottlekit does; for uint8
-    64 x 64 arrays that is ``(x / 255 - MEAN) / STD``.
+    64 x 64 arrays and a 64-pixel model that is ``(x / 255 - MEAN) / STD``.
     """
     from bottlekit.backbones import preprocess_images
 
-    return preprocess_images(world_preprocess(), images).to(device)
+    return preprocess_images(world_preprocess(model), images).to(device)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -138,22 +202,26 @@ def _canonical_header(blob: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + blob[8 + n :]
 
 
-def save_weights(model: torch.nn.Module, out_dir: Path, metadata: dict) -> Path:
-    """Write the state dict (float32 safetensors) and the metadata JSON, atomically."""
+def save_weights(
+    model: torch.nn.Module, out_dir: Path, metadata: dict, name: str = MODEL_NAME
+) -> Path:
+    """Write ``NAME.safetensors`` (float32 state dict) and ``NAME.json``, atomically."""
     from safetensors.torch import save
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = _canonical_header(save(state, metadata={"format": "pt", "model": MODEL_NAME}))
-    path = out_dir / WEIGHTS_FILE
+    blob = _canonical_header(save(state, metadata={"format": "pt", "model": name}))
+    path = out_dir / f"{name}.safetensors"
     atomic_write_bytes(path, blob)
     metadata = dict(metadata, sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
-    atomic_write_text(out_dir / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(metadata, indent=2) + "\n")
     return path
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model, tokenizer, images, labels, class_names, device="cpu") -> float:
+def zero_shot_accuracy(
+    model, tokenizer, images, labels, class_names, device="cpu", model_name=MODEL_NAME
+) -> float:
     """Top-1 accuracy of ``argmax_c cos(image, "a photo of a {c}.")`` (quick check)."""
     model.eval()
     text = model.encode_text(
@@ -161,7 +229,8 @@ def zero_shot_accuracy(model, tokenizer, images, labels, class_names, device="cp
     )
     correct = 0
     for i in range(0, len(images), 512):
-        feats = model.encode_image(images_to_tensor(images[i : i + 512], device), normalize=True)
+        x = images_to_tensor(images[i : i + 512], device, model_name)
+        feats = model.encode_image(x, normalize=True)
         correct += int(
             (feats @ text.T).argmax(1).cpu().eq(torch.from_numpy(labels[i : i + 512])).sum()
         )
@@ -181,6 +250,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "p_typical_background": 0.2,
     "init": None,
+    "captions": "sampled",
+    "hard_negatives": 0.0,
 }
 
 
@@ -211,24 +282,33 @@ def world_fingerprint(world) -> str:
     return h.hexdigest()
 
 
-def _check_resume_config(checkpoint, config: dict) -> None:
-    """The run's defining arguments must equal the checkpoint's."""
+def _check_resume_config(checkpoint, config: dict, model_name: str = MODEL_NAME) -> None:
+    """The run's model and defining arguments must equal the checkpoint's."""
     from bottlekit.world.checkpoint import CheckpointError
 
+    where = str(checkpoint.path)
+    if checkpoint.meta["model"] != model_name:
+        raise CheckpointError(
+            f"model={model_name!r} but checkpoint {where!r} was written for model "
+            f"{checkpoint.meta['model']!r}; resume with --model {checkpoint.meta['model']} "
+            "(the command line takes it from the checkpoint when --model is left out)"
+        )
     saved = checkpoint.meta["config"]
     for key, value in config.items():
-        if saved[key] != value:
+        # keys added after the first checkpoints: an older checkpoint ran the default
+        was = saved.get(key, RUN_DEFAULTS[key])
+        if was != value:
             raise CheckpointError(
-                f"{key}={value!r} but checkpoint {str(checkpoint.path)!r} was written by a "
-                f"run with {key}={saved[key]!r}; resume with the checkpoint's value (the "
+                f"{key}={value!r} but checkpoint {where!r} was written by a "
+                f"run with {key}={was!r}; resume with the checkpoint's value (the "
                 "command line takes it from the checkpoint when the option is left out)"
             )
-    model_cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
-    if checkpoint.meta["model"] != MODEL_NAME or checkpoint.meta["model_config"] != model_cfg:
+    model_cfg = load_model_config(model_name)
+    if checkpoint.meta["model_config"] != model_cfg:
         raise CheckpointError(
-            f"checkpoint {str(checkpoint.path)!r} is of model {checkpoint.meta['model']!r} "
-            f"with config {checkpoint.meta['model_config']}; expected {MODEL_NAME!r} with "
-            f"config {model_cfg}"
+            f"checkpoint {where!r} is of model {checkpoint.meta['model']!r} "
+            f"with config {checkpoint.meta['model_config']}; expected {model_name!r} with "
+            f"config {model_cfg} (model_configs/{model_name}.json changed since)"
         )
     progress = checkpoint.meta["progress"]
     n_batches = config["n_train"] // config["batch_size"]
@@ -265,8 +345,11 @@ def train(
     checkpoint_every: int = 100,
     resume: Path | None = None,
     stop_after: int | None = None,
+    model_name: str = MODEL_NAME,
+    captions: str = "sampled",
+    hard_negatives: float = 0.0,
 ) -> dict:
-    """Train world-tiny, optionally checkpointed and resumed; returns the run's metadata.
+    """Train a world CLIP, optionally checkpointed and resumed; returns the run's metadata.
 
     Parameters
     ----------
@@ -294,6 +377,19 @@ def train(
         checkpoint's (:class:`~bottlekit.world.checkpoint.CheckpointError` otherwise).
     stop_after : int or None
         Stop after this many steps in all (a planned break; resume later).
+    model_name : str
+        The architecture, one of :func:`available_models` (default ``world-tiny``); it
+        names the weights (``NAME.safetensors``, ``NAME.json`` in ``out_dir``) and is
+        recorded, with its config, in the checkpoint.
+    captions : {"sampled", "full"}
+        ``"sampled"`` (the shipped recipe): each caption names a random subset of the
+        drawn concepts (:func:`~bottlekit.world.captions.make_captions`); ``"full"``:
+        every drawn concept (:func:`~bottlekit.world.captions.make_full_captions`).
+    hard_negatives : float
+        Fraction of each batch, in [0, 1], made of one-attribute neighbour pairs
+        (:func:`~bottlekit.world.hard_negatives.compose_batch`: ``round(F·B/2)``
+        anchors, at most ``B // 2``, each with a neighbour in place of a later image).
+        0: the shipped recipe.
 
     Returns
     -------
@@ -320,6 +416,14 @@ def train(
         raise ValueError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
     if stop_after is not None and not 1 <= stop_after <= steps:
         raise ValueError(f"stop_after={stop_after!r}; expected an int in [1, steps={steps}]")
+    if captions not in CAPTION_RECIPES:
+        raise ValueError(f"captions={captions!r}; expected one of {CAPTION_RECIPES}")
+    if isinstance(hard_negatives, bool) or not isinstance(hard_negatives, (int, float)):
+        raise TypeError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+    if not 0.0 <= hard_negatives <= 1.0:
+        raise ValueError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+    model_cfg = load_model_config(model_name)
+    n_pairs = min(round(hard_negatives * batch_size / 2), batch_size // 2)
     config = {
         "n_train": n_train,
         "n_val": n_val,
@@ -331,11 +435,13 @@ def train(
         "seed": seed,
         "p_typical_background": p_typical_background,
         "init": None if init is None else str(init),
+        "captions": captions,
+        "hard_negatives": float(hard_negatives),
     }
     ckpt = None
     if resume is not None:
         ckpt = read_checkpoint(resume)
-        _check_resume_config(ckpt, config)
+        _check_resume_config(ckpt, config, model_name)
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -359,7 +465,17 @@ def train(
             f"one checkpoint {str(ckpt.path)!r} was trained on "
             f"({ckpt.meta['world_sha256'][:16]}…): the renderer or numpy changed"
         )
-    model, _, tokenizer = create_model(device)
+    model, _, tokenizer = create_model(device, model_name)
+    neighbours = None
+    if n_pairs > 0:
+        from bottlekit.world.hard_negatives import OneAttributeNeighbours, compose_batch
+
+        neighbours = OneAttributeNeighbours(world.concept_labels)
+    if captions == "full":
+        from bottlekit.world.captions import make_full_captions
+
+        budget = int(model_cfg["text_cfg"]["context_length"]) - 2  # start and end tokens
+        caption_args = {"count_tokens": lambda s: len(tokenizer.encode(s)), "max_tokens": budget}
     init_meta = None
     if ckpt is not None:
         init_meta = ckpt.meta["init"]
@@ -392,7 +508,6 @@ def train(
         rng.bit_generator.state = progress["epoch_rng_state"]
         print(f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip})", flush=True)
     step_at_start, t0 = step, time.time()
-    model_cfg = json.loads((CONFIG_DIR / f"{MODEL_NAME}.json").read_text())
 
     def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
         progress = {
@@ -407,7 +522,7 @@ def train(
             "sittings": sittings,
         }
         meta = {
-            "model": MODEL_NAME,
+            "model": model_name,
             "model_config": model_cfg,
             "config": config,
             "progress": progress,
@@ -427,15 +542,27 @@ def train(
         # the order and captions of an epoch come from the generator's state at its start
         epoch_rng_state = rng.bit_generator.state
         order = rng.permutation(n_train)
-        captions = make_captions(world.labels, world.concept_labels, CLASS_NAMES, rng)
-        tokens = tokenizer(captions)
+        if captions == "full":
+            texts = make_full_captions(
+                world.labels, world.concept_labels, CLASS_NAMES, rng, **caption_args
+            )
+        else:
+            texts = make_captions(world.labels, world.concept_labels, CLASS_NAMES, rng)
+        tokens = tokenizer(texts)
+        if neighbours is not None:
+            partners = neighbours.draw(order, rng)
         for batch, b in enumerate(range(0, n_train - batch_size + 1, batch_size)):
             if batch < skip:
                 continue
             if step >= last:
                 break
-            idx = np.sort(order[b : b + batch_size])
-            x = images_to_tensor(world.images[idx], device)
+            if neighbours is None:
+                idx = np.sort(order[b : b + batch_size])
+            else:
+                idx = compose_batch(
+                    order[b : b + batch_size], partners[b : b + batch_size], n_pairs
+                )
+            x = images_to_tensor(world.images[idx], device, model_name)
             t = tokens[torch.from_numpy(idx)].to(device)
             img_f, txt_f, scale = model(x, t)[:3]
             loss = loss_fn(img_f, txt_f, scale)
@@ -456,10 +583,11 @@ def train(
                     flush=True,
                 )
             if out_dir is not None and step % save_every == 0 and step < steps:
-                save_weights(model, Path(out_dir), {"model": MODEL_NAME, "partial_step": step})
+                partial = {"model": model_name, "partial_step": step}
+                save_weights(model, Path(out_dir), partial, model_name)
             if step % 300 == 0 or step == steps:
                 acc = zero_shot_accuracy(
-                    model, tokenizer, val.images, val.labels, CLASS_NAMES, device
+                    model, tokenizer, val.images, val.labels, CLASS_NAMES, device, model_name
                 )
                 print(f"step {step} val zero-shot species accuracy {acc:.3f}", flush=True)
             if checkpoint is not None and (
@@ -470,7 +598,7 @@ def train(
         if step < last:
             epoch += 1
     meta = {
-        "model": MODEL_NAME,
+        "model": model_name,
         "seed": seed,
         "n_train": n_train,
         "p_typical_background": p_typical_background,
@@ -480,6 +608,8 @@ def train(
         "lr": lr,
         "weight_decay": weight_decay,
         "warmup": warmup,
+        "captions": captions,
+        "hard_negatives": float(hard_negatives),
         "threads": threads,
         "final_loss": float(np.mean(losses[-50:])),
         "val_zero_shot_species_accuracy": acc,
@@ -489,11 +619,15 @@ def train(
         "stored_dtype": "float32",
         "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
         "command": (
-            f"python -m bottlekit.world.train --n-train {n_train} --steps {steps} "
+            "python -m bottlekit.world.train"
+            + (f" --model {model_name}" if model_name != MODEL_NAME else "")
+            + f" --n-train {n_train} --steps {steps} "
             f"--batch-size {batch_size} --lr {lr} --warmup {warmup} --seed {seed} "
             f"--threads {threads} --p-typical-background {p_typical_background}"
             + (f" --init {init}" if init is not None else "")
             + (f" --n-val {n_val}" if n_val != RUN_DEFAULTS["n_val"] else "")
+            + (f" --captions {captions}" if captions != RUN_DEFAULTS["captions"] else "")
+            + (f" --hard-negatives {hard_negatives}" if n_pairs > 0 else "")
         ),
     }
     if sittings > 1:
@@ -503,14 +637,32 @@ def train(
         print(f"stopped at step {step}/{steps}; resume with --resume {checkpoint}", flush=True)
         return meta
     if out_dir is not None:
-        path = save_weights(model, Path(out_dir), meta)
+        path = save_weights(model, Path(out_dir), meta, model_name)
         print(f"saved {path}", flush=True)
     return meta
+
+
+def _model_name(value: str) -> str:
+    """argparse type of ``--model``: a shipped config's name."""
+    names = available_models()
+    if value not in names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model {value!r}; the shipped configs (bottlekit/model_configs) are: "
+            + ", ".join(names)
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--model",
+        type=_model_name,
+        default=None,
+        help=f"model config, one of {', '.join(available_models())} [{MODEL_NAME}; with "
+        "--resume: the checkpoint's]",
+    )
     run = p.add_argument_group(
         "the run",
         "defaults in brackets; with --resume, an option left out takes the checkpoint's "
@@ -531,9 +683,16 @@ def main(argv: list[str] | None = None) -> None:
             "background-species correlation of the training images (0.2: independent)",
         ),
         ("--init", str, "start from these weights"),
-    ):
+        ("--captions", str, "captions: 'sampled' (a random subset of the drawn concepts) or "
+         "'full' (every drawn concept)"),
+        ("--hard-negatives", float, "fraction of each batch made of pairs of images that "
+         "differ in exactly one attribute"),
+    ):  # fmt: skip
         key = flag[2:].replace("-", "_")
-        run.add_argument(flag, type=kind, default=None, help=f"{help_} [{RUN_DEFAULTS[key]}]")
+        choices = CAPTION_RECIPES if key == "captions" else None
+        run.add_argument(
+            flag, type=kind, default=None, choices=choices, help=f"{help_} [{RUN_DEFAULTS[key]}]"
+        )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the weights")
     p.add_argument("--device", default="cpu")
@@ -541,7 +700,7 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint",
         type=Path,
         default=None,
-        help="sidecar of the training checkpoint [checkpoints/world-tiny.json; "
+        help="sidecar of the training checkpoint [checkpoints/MODEL.json; "
         "with --resume: the resumed one]",
     )
     p.add_argument(
@@ -552,12 +711,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps")
     a = p.parse_args(argv)
     base = dict(RUN_DEFAULTS)
-    checkpoint = a.checkpoint or Path("checkpoints") / f"{MODEL_NAME}.json"
+    model_name = a.model or MODEL_NAME
     if a.resume is not None:
         from bottlekit.world.checkpoint import read_checkpoint
 
         ckpt = read_checkpoint(a.resume)
         base.update(ckpt.meta["config"])
+        model_name = a.model or ckpt.meta["model"]
+    checkpoint = a.checkpoint or Path("checkpoints") / f"{model_name}.json"
+    if a.resume is not None:
         checkpoint = a.checkpoint or ckpt.path
     if a.no_checkpoint:
         checkpoint = None
@@ -571,6 +733,7 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint_every=a.checkpoint_every,
         resume=a.resume,
         stop_after=a.stop_after,
+        model_name=model_name,
     )
 
 

@@ -1,0 +1,195 @@
+"""``--model`` and the opt-in recipe options of ``bottlekit.world.train``."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("open_clip")
+pytest.importorskip("safetensors")
+
+from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+from bottlekit.world.species import CONCEPT_GROUP
+from bottlekit.world.train import (
+    available_models,
+    create_model,
+    load_model_config,
+    main,
+    train,
+)
+
+# 2 steps of 16-image batches: plumbing, not learning
+TINY = dict(n_train=48, n_val=24, steps=2, batch_size=16, lr=1e-3, warmup=1, seed=3, log_every=100)
+SMALL_ARGS = [
+    "--model", "world-small", "--n-train", "48", "--n-val", "24", "--steps", "2",
+    "--batch-size", "16", "--warmup", "1", "--seed", "3",
+]  # fmt: skip
+
+
+def test_world_small_is_world_tiny_with_4_pixel_patches():
+    assert {"world-tiny", "world-small"} <= set(available_models())
+    tiny, small = load_model_config("world-tiny"), load_model_config("world-small")
+    assert small["vision_cfg"].pop("patch_size") == 4
+    assert tiny["vision_cfg"].pop("patch_size") == 8
+    assert small == tiny
+    model, _, _ = create_model("cpu", "world-small")
+    assert tuple(model.visual.grid_size) == (16, 16)  # 64 px / 4 px
+    assert model.visual.positional_embedding.shape == (16 * 16 + 1, 64)
+    # the pilot's architecture (docs/world.md): 192 more positions x 64, 48 x 64 fewer
+    # patch-embedding weights = 3072 more weights than world-tiny
+    n_small = sum(p.numel() for p in model.parameters())
+    n_tiny = sum(p.numel() for p in create_model("cpu", "world-tiny")[0].parameters())
+    assert n_small - n_tiny == 3072
+
+
+def test_unknown_model_is_one_clear_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "world-huge"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --model: unknown model 'world-huge'" in err
+    assert ", ".join(available_models()) in err
+    with pytest.raises(ValueError, match=r"model='world-huge' is not a shipped model config"):
+        train(**TINY, out_dir=None, model_name="world-huge")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """world-small from the command line: one step, a break, the second step resumed."""
+    d = tmp_path_factory.mktemp("small")
+    ck, out = d / "ck" / "world-small.json", d / "out"
+    main([*SMALL_ARGS, "--out", str(out), "--checkpoint", str(ck), "--stop-after", "1"])
+    mid = json.loads(ck.read_text())
+    # --model left out: the resumed run takes it from the checkpoint
+    main(["--resume", str(ck), "--out", str(out)])
+    return ck, out, mid
+
+
+def test_model_name_flows_to_checkpoint_and_weights(small_run):
+    ck, out, mid = small_run
+    assert mid["model"] == "world-small" and mid["progress"]["step"] == 1
+    assert mid["model_config"] == load_model_config("world-small")
+    assert sorted(p.name for p in out.iterdir()) == ["world-small.json", "world-small.safetensors"]
+    meta = json.loads((out / "world-small.json").read_text())
+    assert meta["model"] == "world-small" and meta["sittings"] == 2
+    assert meta["command"].startswith("python -m bottlekit.world.train --model world-small ")
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(out / "world-small.safetensors"), "pt") as f:
+        assert f.metadata()["model"] == "world-small"
+    weights = load_file(out / "world-small.safetensors")
+    assert weights["visual.conv1.weight"].shape == (64, 3, 4, 4)
+    final = read_checkpoint(ck)
+    assert final.step == 2
+    assert all(torch.equal(weights[k], v) for k, v in final.model_state().items())
+
+
+def test_resume_with_another_model_is_refused(small_run, tmp_path):
+    ck, _, _ = small_run
+    msg = r"model='world-tiny' but checkpoint .* was written for model 'world-small'"
+    with pytest.raises(CheckpointError, match=msg):
+        main(["--resume", str(ck), "--model", "world-tiny", "--out", str(tmp_path)])
+    with pytest.raises(CheckpointError, match=msg):
+        train(**TINY, out_dir=None, resume=ck)  # train()'s default model is world-tiny
+
+
+def test_resume_with_an_edited_config_is_refused(small_run, tmp_path):
+    ck, _, _ = small_run
+    side = json.loads(ck.read_text())
+    side["model_config"]["vision_cfg"]["width"] = 128
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    tensors = ck.parent / side["tensors_file"]
+    (tmp_path / side["tensors_file"]).write_bytes(tensors.read_bytes())
+    with pytest.raises(CheckpointError, match=r"expected 'world-small' with config .*changed"):
+        train(**TINY, out_dir=None, resume=tmp_path / "ck.json", model_name="world-small")
+
+
+@pytest.fixture(scope="module")
+def recipe_runs(tmp_path_factory):
+    """Full captions + hard negatives: 4 steps straight, and 2 + 2 resumed."""
+    d = tmp_path_factory.mktemp("recipe")
+    args = dict(TINY, n_train=240, steps=4, captions="full", hard_negatives=0.5)
+    train(**args, out_dir=None, checkpoint=d / "a.json")
+    train(**args, out_dir=None, checkpoint=d / "b.json", stop_after=2)
+    train(**args, out_dir=None, checkpoint=d / "b.json", resume=d / "b.json")
+    return d, args
+
+
+def test_recipe_options_resume_bit_for_bit(recipe_runs):
+    d, _ = recipe_runs
+    a, b = read_checkpoint(d / "a.json"), read_checkpoint(d / "b.json")
+    assert a.step == b.step == 4
+    assert a.meta["config"]["captions"] == "full"
+    assert a.meta["config"]["hard_negatives"] == 0.5
+    assert a.meta["progress"]["losses"] == b.meta["progress"]["losses"]
+    wa, wb = a.model_state(), b.model_state()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_recipe_options_are_checked_on_resume(recipe_runs):
+    d, args = recipe_runs
+    with pytest.raises(CheckpointError, match=r"captions='sampled' but .* captions='full'"):
+        train(**dict(args, captions="sampled"), out_dir=None, resume=d / "a.json")
+    with pytest.raises(CheckpointError, match=r"hard_negatives=0\.0 but .* hard_negatives=0\.5"):
+        train(**dict(args, hard_negatives=0.0), out_dir=None, resume=d / "a.json")
+
+
+def test_checkpoint_older_than_the_recipe_options_resumes(tmp_path):
+    """A sidecar without ``captions``/``hard_negatives`` is a run of the defaults."""
+    train(**TINY, out_dir=None, checkpoint=tmp_path / "ck.json", stop_after=1)
+    side = json.loads((tmp_path / "ck.json").read_text())
+    del side["config"]["captions"], side["config"]["hard_negatives"]
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    with pytest.raises(CheckpointError, match=r"captions='full' but .* captions='sampled'"):
+        train(**dict(TINY, captions="full"), out_dir=None, resume=tmp_path / "ck.json")
+    train(**TINY, out_dir=None, checkpoint=tmp_path / "ck.json", resume=tmp_path / "ck.json")
+    assert read_checkpoint(tmp_path / "ck.json").step == 2
+
+
+def _one_attribute_pairs(concept_labels: np.ndarray, batch: np.ndarray) -> int:
+    """Pairs of images in ``batch`` whose concepts differ within exactly one group."""
+    return sum(
+        len(set(CONCEPT_GROUP[np.flatnonzero(concept_labels[i] != concept_labels[j])])) == 1
+        for k, i in enumerate(batch)
+        for j in batch[k + 1 :]
+    )
+
+
+@pytest.mark.slow  # 2 400 images drawn twice; compose_batch itself is checked fast
+def test_hard_negative_batches_in_training_hold_one_attribute_pairs(monkeypatch):
+    """The batches train() trains on, checked against the regenerated world's labels."""
+    from bottlekit.world import hard_negatives, make_world
+
+    seen = []
+    real = hard_negatives.compose_batch
+
+    def spy(chunk, partners, n_pairs):
+        seen.append(real(chunk, partners, n_pairs))
+        return seen[-1]
+
+    monkeypatch.setattr(hard_negatives, "compose_batch", spy)
+    args = dict(TINY, n_train=2400, batch_size=32, steps=3, hard_negatives=1.0)
+    train(**args, out_dir=None)
+    assert len(seen) == 3
+    world = make_world(2400, "train", 3, return_masks=False, p_typical_background=0.2)
+    labels = world.concept_labels
+    for batch in seen:
+        assert len(set(batch.tolist())) == 32
+        pairs = _one_attribute_pairs(labels, batch)
+        # 16 anchors, 70 % of this world's images have a neighbour: about 11 pairs
+        # (sd 1.8); a random 32-image batch holds about 0.5 (checked below)
+        assert pairs >= 6, pairs
+    rng = np.random.default_rng(0)
+    chance = [_one_attribute_pairs(labels, rng.choice(2400, 32, replace=False)) for _ in range(20)]
+    assert np.mean(chance) < 2
+
+
+def test_bad_recipe_arguments():
+    with pytest.raises(ValueError, match=r"captions='all'; expected one of \('sampled', 'full'\)"):
+        train(**TINY, out_dir=None, captions="all")
+    with pytest.raises(ValueError, match=r"hard_negatives=1\.5; expected a float in \[0, 1\]"):
+        train(**TINY, out_dir=None, hard_negatives=1.5)
+    with pytest.raises(TypeError, match=r"hard_negatives=True; expected a float"):
+        train(**TINY, out_dir=None, hard_negatives=True)
