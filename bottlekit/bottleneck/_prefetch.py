@@ -29,7 +29,9 @@ def prefetch(typingctx, array, index):
         i32 = ir.IntType(32)
         byte_ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
         fnty = ir.FunctionType(ir.VoidType(), [byte_ptr.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # llvmlite mangles the name for the pointer type: ``llvm.prefetch.p0i8`` with typed
+        # pointers (LLVM 14, numba 0.59), ``llvm.prefetch.p0`` with opaque ones
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [byte_ptr.type], fnty)
         # read (0), keep in all cache levels (3), data cache (1)
         builder.call(fn, [byte_ptr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
