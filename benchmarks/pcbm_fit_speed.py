@@ -31,7 +31,9 @@ Workloads:
 Times are wall-clock (``perf_counter``) and process CPU (``process_time``), medians over
 seeds, measured side by side in one run; a first-call cost (numba loading its compiled
 code once per process) is measured before and printed apart. Run with ``nice`` on a
-shared machine: the ratios survive load, the seconds do not.
+shared machine: the CPU-time ratios survive load, the seconds do not, and a wall-clock
+ratio then also measures how much of a core each side was given (compare the wall and CPU
+columns of the reference).
 """
 
 from __future__ import annotations
