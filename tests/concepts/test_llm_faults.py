@@ -92,11 +92,11 @@ def test_refusal_is_asked_again_and_never_cached(chat_server, tmp_path):
         return answer(body)
 
     s = chat_server(refuses_once)
-    out = generate(["cardinal", "blue jay"], client(s.url, tmp_path), prompts=["color"])
+    out = generate(None, ["cardinal", "blue jay"], client(s.url, tmp_path), prompts=["color"])
     assert "white belly" in out.names  # the refusal was asked again in the same run
     assert len(s.bodies) == 3
     assert not any("sorry" in t for t in cache_texts(tmp_path))
-    again = generate(["cardinal", "blue jay"], client(s.url, tmp_path), prompts=["color"])
+    again = generate(None, ["cardinal", "blue jay"], client(s.url, tmp_path), prompts=["color"])
     assert len(s.bodies) == 3 and again.names == out.names  # all from the cache
 
 
@@ -110,7 +110,7 @@ def test_poisoned_cache_entry_is_asked_again(chat_server, tmp_path):
     msgs = build_messages("labo", "color", "blue jay", 10)
     key = request_key("test-model", msgs, {})
     llm._store(key, msgs, {}, ChatResponse("I'm sorry, I can't.", "old", "test-model", key, False))
-    out = generate(["blue jay"], llm, prompts=["color"], progress=False)
+    out = generate(None, ["blue jay"], llm, prompts=["color"], progress=False)
     assert out.names == ANSWERS["blue jay"] and len(s.bodies) == 1
     assert cache_texts(tmp_path) == ["\n".join(f"- {x}" for x in ANSWERS["blue jay"])]
 
@@ -121,6 +121,7 @@ def test_null_content_is_retried_then_parse_error_names_class_prompt_endpoint(
     s = chat_server(lambda body: (200, None))  # "content": null
     with pytest.raises(LLMParseError) as info:
         generate(
+            None,
             ["cardinal"],
             client(s.url, tmp_path),
             prompts=["color"],
@@ -135,7 +136,7 @@ def test_null_content_is_retried_then_parse_error_names_class_prompt_endpoint(
     assert not list(tmp_path.rglob("*.json"))
     # skipped (the default): the run goes on, nothing is cached, a rerun asks again
     with pytest.raises(LLMParseError, match="no concepts parsed"):
-        generate(["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
+        generate(None, ["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
     assert len(s.bodies) == 6 and not list(tmp_path.rglob("*.json"))
 
 
@@ -148,25 +149,25 @@ def test_refresh_asks_chosen_classes_again(chat_server, tmp_path):
 
     s = chat_server(answers_v)
     classes = ["cardinal", "blue jay"]
-    first = generate(classes, client(s.url, tmp_path), prompts=["color", "shape"])
+    first = generate(None, classes, client(s.url, tmp_path), prompts=["color", "shape"])
     assert "version 1" in first.names and len(s.bodies) == 4
     version["n"] = 2
     out = generate(
-        classes, client(s.url, tmp_path), prompts=["color", "shape"], refresh=["blue jay"]
+        None, classes, client(s.url, tmp_path), prompts=["color", "shape"], refresh=["blue jay"]
     )
     assert len(s.bodies) == 6
     assert all("blue jay" in b["messages"][-1]["content"] for b in s.bodies[4:])
     j2 = out.names.index("version 2")
     np.testing.assert_array_equal(out.class_prior[:, j2], [0, 1])  # only blue jay re-asked
     # the new answers replaced the old ones in the cache
-    out = generate(classes, client(s.url, tmp_path), prompts=["color", "shape"])
+    out = generate(None, classes, client(s.url, tmp_path), prompts=["color", "shape"])
     assert len(s.bodies) == 6 and "version 2" in out.names
-    generate(classes, client(s.url, tmp_path), prompts=["color"], refresh=True)
+    generate(None, classes, client(s.url, tmp_path), prompts=["color"], refresh=True)
     assert len(s.bodies) == 8
     with pytest.raises(ValueError, match=r"refresh names classes that are not in class_names"):
-        generate(classes, client(s.url, tmp_path), refresh=["robin"])
+        generate(None, classes, client(s.url, tmp_path), refresh=["robin"])
     with pytest.raises(TypeError, match="refresh must be a bool or a list of class names"):
-        generate(classes, client(s.url, tmp_path), refresh="cardinal")
+        generate(None, classes, client(s.url, tmp_path), refresh="cardinal")
 
 
 # ---------------------------------------------------------------- not-JSON bodies
@@ -178,14 +179,14 @@ def test_non_json_200_is_retried_like_a_transient_fault(chat_server, tmp_path):
         return b"<html>502 Bad Gateway</html>" if calls["n"] == 1 else answer(body)
 
     s = chat_server(html_once)
-    out = generate(["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
+    out = generate(None, ["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
     assert out.names == ANSWERS["cardinal"] and len(s.bodies) == 2
 
 
 def test_non_json_200_every_time_names_class_and_endpoint(chat_server, tmp_path):
     s = chat_server(lambda body: b"not json {")
     with pytest.raises(LLMError) as info:
-        generate(["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
+        generate(None, ["cardinal"], client(s.url, tmp_path), prompts=["color"], progress=False)
     msg = str(info.value)
     assert "class 'cardinal', prompt 'color'" in msg and s.url in msg
     assert "not a chat completion" in msg
@@ -250,7 +251,7 @@ def test_unreachable_endpoint_fails_fast_naming_the_setting(tmp_path, caplog):
         caplog.at_level(logging.WARNING, logger="bottlekit.concepts.llm"),
         pytest.raises(LLMError) as info,
     ):
-        generate(classes, llm, style="label-free", progress=False)
+        generate(None, classes, llm, style="label-free", progress=False)
     msg = str(info.value)
     assert "cannot reach the LLM endpoint" in msg and url in msg
     assert "OPENAI_BASE_URL" in msg and "base_url=" in msg and str(tmp_path) in msg
@@ -340,9 +341,9 @@ def test_concurrent_generation_equals_sequential(chat_server, tmp_path):
 
     s = chat_server(slow)
     classes = [f"bird {i}" for i in range(12)]
-    seq = generate(classes, client(s.url, tmp_path / "a"), max_concurrency=1, progress=False)
+    seq = generate(None, classes, client(s.url, tmp_path / "a"), max_concurrency=1, progress=False)
     assert s.max_in_flight == 1
-    par = generate(classes, client(s.url, tmp_path / "b"), max_concurrency=6, progress=False)
+    par = generate(None, classes, client(s.url, tmp_path / "b"), max_concurrency=6, progress=False)
     assert s.max_in_flight > 1  # really concurrent
     assert par.names == seq.names
     np.testing.assert_array_equal(par.class_prior, seq.class_prior)
@@ -355,7 +356,7 @@ def test_concurrent_generation_equals_sequential(chat_server, tmp_path):
 
     assert strip_ids(par.provenance) == strip_ids(seq.provenance)
     with pytest.raises(ValueError, match="max_concurrency must be an int >= 1"):
-        generate(classes, client(s.url, tmp_path / "a"), max_concurrency=0)
+        generate(None, classes, client(s.url, tmp_path / "a"), max_concurrency=0)
 
 
 def test_unwritable_llm_cache_warns_once_and_answers(chat_server, tmp_path, caplog):
@@ -364,7 +365,10 @@ def test_unwritable_llm_cache_warns_once_and_answers(chat_server, tmp_path, capl
     s = chat_server(answer)
     with caplog.at_level(logging.WARNING, logger="bottlekit.concepts.llm"):
         out = generate(
-            ["cardinal", "blue jay"], client(s.url, blocker / "llm"), prompts=["color", "shape"]
+            None,
+            ["cardinal", "blue jay"],
+            client(s.url, blocker / "llm"),
+            prompts=["color", "shape"],
         )
     assert "white belly" in out.names and len(s.bodies) == 4
     assert caplog.text.count("cannot be written") == 1
