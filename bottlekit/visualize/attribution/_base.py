@@ -9,6 +9,7 @@ on the images.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 from collections.abc import Callable, Sequence
@@ -18,7 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bottlekit.visualize.attribution._image_towers import tower_kind
+from bottlekit.visualize.attribution._image_towers import (
+    patch_embedding_by_matmul,
+    tower_kind,
+)
 from bottlekit.visualize.attribution._images import (
     as_feature_input,
     as_model_input,
@@ -178,8 +182,13 @@ class ConceptAttribution:
         was_training = getattr(module, "training", None)
         if was_training is not None:
             module.eval()
+        fast_patches = (
+            patch_embedding_by_matmul(self.backbone.model.visual)
+            if self._on_backbone
+            else contextlib.nullcontext()
+        )
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), fast_patches:
                 maps = self._maps(x_all, scorer, cols)
         finally:
             if was_training is not None:
