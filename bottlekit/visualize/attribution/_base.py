@@ -247,3 +247,22 @@ class ConceptAttribution:
     ) -> torch.Tensor:
         """Map (rows, 1, H, W) of concept ``target[r]`` on input row ``r``."""
         raise NotImplementedError
+
+    @staticmethod
+    def _input_gradients(
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        points: torch.Tensor,
+        per_concept: list[torch.Tensor],
+    ) -> list[torch.Tensor]:
+        """Input gradients of score column ``cols[r]`` on row ``r`` of ``points``, for each
+        ``cols`` of ``per_concept``: one forward pass, one backward pass per ``cols``."""
+        points = points.detach().requires_grad_(True)
+        scores = forward(points)
+        rows = torch.arange(len(points), device=points.device)
+        grads = []
+        for c, cols in enumerate(per_concept):
+            (grad,) = torch.autograd.grad(
+                scores[rows, cols].sum(), points, retain_graph=c < len(per_concept) - 1
+            )
+            grads.append(grad)
+        return grads

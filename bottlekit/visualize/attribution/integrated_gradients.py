@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -124,11 +123,11 @@ class ConceptIntegratedGradients(ConceptAttribution):
         weights = torch.full((n,), 1.0 / n, device=dev)
         weights[[0, -1]] /= 2
         x0 = self._baselines(x_all[:1])
-        columns = torch.as_tensor(np.ascontiguousarray(cols), device=dev)
+        columns = torch.as_tensor(np.array(cols), device=dev)
         concepts, of_pair = torch.unique(columns, return_inverse=True)
         at_baseline = weights[0] * torch.cat(
             [
-                self._gradients(forward, x0.expand(len(c), *x0.shape[1:]), [c])[0]
+                self._input_gradients(forward, x0.expand(len(c), *x0.shape[1:]), [c])[0]
                 for c in concepts.split(self.batch_size)
             ]
         )
@@ -145,32 +144,13 @@ class ConceptIntegratedGradients(ConceptAttribution):
                 i, k = image[part], step[part]
                 points = x0 + alphas[k].view(-1, 1, 1, 1) * (x[i] - x0)
                 per_concept = [columns[first + i, c] for c in range(t)]
-                grads = self._gradients(forward, points, per_concept)
+                grads = self._input_gradients(forward, points, per_concept)
                 w = weights[k].view(-1, 1, 1, 1)
                 for c, grad in enumerate(grads):
                     total[:, c].index_add_(0, i, grad * w)
             a = (total * (x - x0).unsqueeze(1)).sum(dim=2)
             maps[first : first + len(x)] = a.detach().float().cpu()
         return maps
-
-    @staticmethod
-    def _gradients(
-        forward: Callable[[torch.Tensor], torch.Tensor],
-        points: torch.Tensor,
-        per_concept: list[torch.Tensor],
-    ) -> list[torch.Tensor]:
-        """Input gradients of score column ``cols[r]`` on row ``r`` of ``points``, for each
-        ``cols`` of ``per_concept``: one forward pass, one backward pass per ``cols``."""
-        points = points.detach().requires_grad_(True)
-        scores = forward(points)
-        rows = torch.arange(len(points), device=points.device)
-        grads = []
-        for c, cols in enumerate(per_concept):
-            (grad,) = torch.autograd.grad(
-                scores[rows, cols].sum(), points, retain_graph=c < len(per_concept) - 1
-            )
-            grads.append(grad)
-        return grads
 
 
 def _check_baseline(baseline: Any) -> str | float | torch.Tensor:

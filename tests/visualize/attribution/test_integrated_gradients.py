@@ -167,3 +167,19 @@ def test_maps_equal_captums_integrated_gradients(world_tiny, world_bank, world_i
         expected = expected.sum(dim=1).detach().numpy()
         scale = np.abs(expected).max()
         np.testing.assert_allclose(maps[:, c], expected, rtol=0, atol=1e-5 * scale)
+
+
+def test_forward_passes_are_shared_by_the_concepts_and_the_baseline(tiny_vit, random_bank):
+    """3 concepts on 2 images with 5 steps: the image tower sees the baseline once per
+    concept and steps 1..4 of each image once (3 + 2 * 4 = 11 rows), not every step of
+    every (image, concept) pair (2 * 3 * 5 = 30 rows)."""
+    bk = tiny_vit(seed=3)
+    bank = random_bank(bk, 3, seed=3)
+    seen = []
+    handle = bk.model.visual.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
+    try:
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+        ConceptIntegratedGradients(bk, bank, n_steps=5).attribute(x)
+    finally:
+        handle.remove()
+    assert sum(seen) == 3 + 2 * 4
