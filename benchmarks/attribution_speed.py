@@ -18,7 +18,7 @@ clock and this process's CPU time), the ratios before / now and the largest diff
 between the two sets of maps relative to the largest map value.
 
     python benchmarks/attribution_speed.py [--n 300] [--n-steps 16] [--n-all 20]
-        [--threads 1] [--methods gradcam integrated_gradients saliency]
+        [--threads 1] [--methods gradcam integrated_gradients saliency coam]
 
 Runs on the CPU (``--device cuda`` to time on a GPU).
 """
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--n-steps", type=int, default=16, help="integrated-gradients steps")
     ap.add_argument("--n-all", type=int, default=20, help="images of the all-concepts call")
     methods = ["gradcam", "integrated_gradients", "saliency"]
-    ap.add_argument("--methods", nargs="+", default=methods, choices=methods)
+    ap.add_argument("--methods", nargs="+", default=methods, choices=[*methods, "coam"])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
@@ -128,7 +128,7 @@ def main() -> None:
         for a in (now, then):  # warm up (imports, first-call allocations)
             a.attribute(world.images[:2], [0])
         workloads = [("present, a call per concept", None)]
-        if method != "gradcam" and args.n_all:
+        if method in ("integrated_gradients", "saliency") and args.n_all:
             workloads.append((f"all 31 on {args.n_all} images", "all"))
         for label, kind in workloads:
             shape = (args.n, len(bank.names), *world.images.shape[1:3])
