@@ -5,17 +5,16 @@ The workload is that of ``benchmarks/diagnostics_world.py``: the present concept
 test image, one call per concept, ``world-tiny`` and a text bank of the 31 concept names,
 timed without the scoring. The two versions' calls alternate concept by concept, so a
 change of load on a shared machine hits both. A second workload maps all 31 concepts on
-``--n-all`` images in one call (integrated gradients and saliency), where the concepts of
-an image share their forward passes.
+``--n-all`` images in one call, where the concepts of an image share its forward passes.
 
 The anchor ("before") is each method as 3b48cc8 computed it, kept here and not in the
 package: integrated gradients through captum's ``IntegratedGradients``
 (``riemann_trapezoid``, ``internal_batch_size=batch_size``; one forward and backward pass
-per (image, concept) pair and step, the baseline's gradient once per pair), saliency
-through captum's ``Saliency`` (one forward and backward pass per pair), and every method
-with oneDNN's backward of the ViT's patch convolution. It prints seconds (wall
-clock and this process's CPU time), the ratios before / now and the largest difference
-between the two sets of maps relative to the largest map value.
+per (image, concept) pair and step, the baseline's gradient once per pair), saliency and
+Grad-CAM through captum's ``Saliency`` and ``LayerGradCam`` (one forward and backward
+pass per pair), and every method with oneDNN's backward of the ViT's patch convolution.
+It prints seconds (wall clock and this process's CPU time), the ratios before / now and
+the largest difference between the two sets of maps relative to the largest map value.
 
     python benchmarks/attribution_speed.py [--n 300] [--n-steps 16] [--n-all 20]
         [--threads 1] [--methods gradcam integrated_gradients saliency coam]
@@ -35,6 +34,8 @@ from bottlekit.backbones import load_backbone
 from bottlekit.concepts import from_text
 from bottlekit.visualize.attribution import METHODS
 from bottlekit.visualize.attribution._base import ConceptAttribution
+from bottlekit.visualize.attribution._image_towers import grid_of, tower_kind, vit_grid_tap
+from bottlekit.visualize.attribution._images import upsample
 from bottlekit.world import make_world
 
 
@@ -79,6 +80,22 @@ def captum_saliency(self, x, target, scorer):
     return a.amax(dim=1, keepdim=True).detach()
 
 
+def captum_gradcam(self, x, target, scorer):
+    """3b48cc8's Grad-CAM: captum, one forward and backward pass per (image, concept)."""
+    from captum.attr import LayerGradCam
+
+    visual = self.backbone.model.visual
+    forward = self._concept_scores(scorer)
+    if tower_kind(visual) == "vit":
+        block = -1 if self.layer is None else int(self.layer.rsplit(".", 1)[1])
+        with vit_grid_tap(visual, grid_of(visual, x), block) as tap:
+            maps = LayerGradCam(forward, tap).attribute(x, target=target, relu_attributions=True)
+    else:
+        module = visual.layer4 if self.layer is None else visual.get_submodule(self.layer)
+        maps = LayerGradCam(forward, module).attribute(x, target=target, relu_attributions=True)
+    return upsample(maps.detach(), x.shape[2:])
+
+
 def before(cls: type[ConceptAttribution]) -> type[ConceptAttribution]:
     """The method ``cls`` as 3b48cc8 computed it."""
     body = {}
@@ -86,6 +103,8 @@ def before(cls: type[ConceptAttribution]) -> type[ConceptAttribution]:
         body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_integrated_gradients}
     if cls.method == "saliency":
         body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_saliency}
+    if cls.method == "gradcam":
+        body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_gradcam}
     rows = body.get("_attribute_rows", cls._attribute_rows)
     body["_attribute_rows"] = with_convolution_backward(rows)
     return type(f"Before{cls.__name__}", (cls,), body)
@@ -128,7 +147,7 @@ def main() -> None:
         for a in (now, then):  # warm up (imports, first-call allocations)
             a.attribute(world.images[:2], [0])
         workloads = [("present, a call per concept", None)]
-        if method in ("integrated_gradients", "saliency") and args.n_all:
+        if method != "coam" and args.n_all:
             workloads.append((f"all 31 on {args.n_all} images", "all"))
         for label, kind in workloads:
             shape = (args.n, len(bank.names), *world.images.shape[1:3])
