@@ -39,6 +39,20 @@ from bottlekit.visualize.attribution._images import upsample
 from bottlekit.world import make_world
 
 
+def pairwise_maps(self, x_all, scorer, cols):
+    """3b48cc8's batching: maps by batches of ``batch_size`` (image, concept) pairs, each
+    pair its own row of ``_attribute_rows`` (row ``r``: image ``r // t``, map ``r % t``)."""
+    (n, t), H, W = cols.shape, int(x_all.shape[2]), int(x_all.shape[3])
+    flat_cols = np.ascontiguousarray(cols).reshape(-1)
+    maps = torch.empty(n * t, 1, H, W, dtype=torch.float32)
+    for start in range(0, n * t, self.batch_size):
+        rows = torch.arange(start, min(start + self.batch_size, n * t))
+        x = x_all[rows // t]
+        target = flat_cols[start : start + len(rows)].tolist()
+        maps[start : start + len(rows)] = self._attribute_rows(x, target, scorer).float().cpu()
+    return maps.reshape(n, t, H, W)
+
+
 def with_convolution_backward(attribute_rows):
     """``_attribute_rows`` run with the ViT's patch convolution as open_clip has it
     (oneDNN's backward), as at 3b48cc8."""
@@ -100,13 +114,13 @@ def before(cls: type[ConceptAttribution]) -> type[ConceptAttribution]:
     """The method ``cls`` as 3b48cc8 computed it."""
     body = {}
     if cls.method == "integrated_gradients":
-        body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_integrated_gradients}
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_integrated_gradients}
     if cls.method == "saliency":
-        body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_saliency}
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_saliency}
     if cls.method == "gradcam":
-        body = {"_maps": ConceptAttribution._maps, "_attribute_rows": captum_gradcam}
-    rows = body.get("_attribute_rows", cls._attribute_rows)
-    body["_attribute_rows"] = with_convolution_backward(rows)
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_gradcam}
+    if "_attribute_rows" in body:
+        body["_attribute_rows"] = with_convolution_backward(body["_attribute_rows"])
     return type(f"Before{cls.__name__}", (cls,), body)
 
 

@@ -2,9 +2,8 @@
 
 Each method explains one scalar per (image, concept): the concept activation
 :math:`s_j(x)` of the image's embedding (see :class:`ConceptAttribution`). A subclass
-gives the map of a batch of (image, concept) pairs at the model's input size; the base
-class checks the arguments, takes the images in, batches the pairs and puts the maps back
-on the images.
+gives the maps of a batch of images and their concepts at the model's input size; the
+base class checks the arguments, takes the images in and puts the maps back on the images.
 """
 
 from __future__ import annotations
@@ -227,25 +226,9 @@ class ConceptAttribution:
     def _maps(
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
-        """Maps (n, t, H, W) at the model input, by batches of (image, concept) pairs.
-
-        Map ``c`` of image ``i`` explains scorer column ``cols[i, c]``; row ``r`` of the
-        pair list is image ``r // t``, map ``r % t``.
-        """
-        (n, t), H, W = cols.shape, int(x_all.shape[2]), int(x_all.shape[3])
-        flat_cols = np.ascontiguousarray(cols).reshape(-1)
-        maps = torch.empty(n * t, 1, H, W, dtype=torch.float32)
-        for start in range(0, n * t, self.batch_size):
-            rows = torch.arange(start, min(start + self.batch_size, n * t))
-            x = x_all[rows // t]
-            target = flat_cols[start : start + len(rows)].tolist()
-            maps[start : start + len(rows)] = self._attribute_rows(x, target, scorer).float().cpu()
-        return maps.reshape(n, t, H, W)
-
-    def _attribute_rows(
-        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
-    ) -> torch.Tensor:
-        """Map (rows, 1, H, W) of concept ``target[r]`` on input row ``r``."""
+        """Maps (n, t, H, W) at the model input: map ``c`` of image ``i`` explains scorer
+        column ``cols[i, c]``. Each method gives its own, sharing work between the
+        concepts of one image where it can."""
         raise NotImplementedError
 
     @staticmethod
@@ -255,7 +238,8 @@ class ConceptAttribution:
         per_concept: list[torch.Tensor],
     ) -> list[torch.Tensor]:
         """Input gradients of score column ``cols[r]`` on row ``r`` of ``points``, for each
-        ``cols`` of ``per_concept``: one forward pass, one backward pass per ``cols``."""
+        ``cols`` of ``per_concept``: one forward pass, one backward pass per ``cols`` on
+        its graph (so the concepts of one input share its forward pass)."""
         points = points.detach().requires_grad_(True)
         scores = forward(points)
         rows = torch.arange(len(points), device=points.device)
