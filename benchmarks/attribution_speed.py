@@ -1,17 +1,23 @@
-"""Concept activation maps: seconds per method on world test images, and integrated
-gradients against an unbatched anchor, side by side in one run.
+"""Concept activation maps: seconds per method on world test images, today's code against
+the code before its speed-ups (commit 3b48cc8), side by side in one run.
 
-The workload is that of ``benchmarks/diagnostics_world.py`` (the present concepts of each
-test image, one call per concept, ``world-tiny`` and a text bank of the 31 concept names),
-timed without the scoring. For integrated gradients it also times the anchor, captum's
-``IntegratedGradients`` called with ``internal_batch_size=1``, which captum raises to the
-number of images of the call: one interpolation step of the call's images per
-forward/backward pass, steps unbatched. bottlekit passes ``internal_batch_size=batch_size``
-(256): as many steps of the call's images per pass as fit in 256 rows. It prints the
-ratio anchor / bottlekit and the largest difference between the two sets of maps.
+The workload is that of ``benchmarks/diagnostics_world.py``: the present concepts of each
+test image, one call per concept, ``world-tiny`` and a text bank of the 31 concept names,
+timed without the scoring. The two versions' calls alternate concept by concept, so a
+change of load on a shared machine hits both. A second workload maps all 31 concepts on
+``--n-all`` images in one call, where the concepts of an image share its forward passes.
 
-    python benchmarks/attribution_speed.py [--n 300] [--n-steps 16] [--threads 1]
-        [--methods coam gradcam saliency integrated_gradients] [--skip-anchor]
+The anchor ("before") is each method as 3b48cc8 computed it, kept here and not in the
+package: integrated gradients through captum's ``IntegratedGradients``
+(``riemann_trapezoid``, ``internal_batch_size=batch_size``; one forward and backward pass
+per (image, concept) pair and step, the baseline's gradient once per pair), saliency and
+Grad-CAM through captum's ``Saliency`` and ``LayerGradCam`` (one forward and backward
+pass per pair), and every method with oneDNN's backward of the ViT's patch convolution.
+It prints seconds (wall clock and this process's CPU time), the ratios before / now and
+the largest difference between the two sets of maps relative to the largest map value.
+
+    python benchmarks/attribution_speed.py [--n 300] [--n-steps 16] [--n-all 20]
+        [--threads 1] [--methods gradcam integrated_gradients saliency coam]
 
 Runs on the CPU (``--device cuda`` to time on a GPU).
 """
@@ -20,49 +26,108 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 import torch
 
 from bottlekit.backbones import load_backbone
 from bottlekit.concepts import from_text
-from bottlekit.visualize import ConceptIntegratedGradients
-from bottlekit.visualize.activation_maps import METHODS, concept_activation_map
+from bottlekit.visualize.attribution import METHODS
+from bottlekit.visualize.attribution._base import ConceptAttribution
+from bottlekit.visualize.attribution._image_towers import grid_of, tower_kind, vit_grid_tap
+from bottlekit.visualize.attribution._images import upsample
 from bottlekit.world import make_world
 
 
-class UnbatchedIntegratedGradients(ConceptIntegratedGradients):
-    """The anchor: captum's integrated gradients, one interpolation step per pass."""
-
-    def _attribute_rows(self, x, target, scorer):
-        from captum.attr import IntegratedGradients
-
-        x = x.clone().requires_grad_(True)
-        with warnings.catch_warnings():  # captum: "Internal batch size cannot be less ..."
-            warnings.simplefilter("ignore", UserWarning)
-            a = IntegratedGradients(self._concept_scores(scorer)).attribute(
-                x,
-                baselines=self._baselines(x),
-                target=target,
-                n_steps=self.n_steps,
-                method="riemann_trapezoid",
-                internal_batch_size=1,
-            )
-        return a.sum(dim=1, keepdim=True).detach()
+def pairwise_maps(self, x_all, scorer, cols):
+    """3b48cc8's batching: maps by batches of ``batch_size`` (image, concept) pairs, each
+    pair its own row of ``_attribute_rows`` (row ``r``: image ``r // t``, map ``r % t``)."""
+    (n, t), H, W = cols.shape, int(x_all.shape[2]), int(x_all.shape[3])
+    flat_cols = np.ascontiguousarray(cols).reshape(-1)
+    maps = torch.empty(n * t, 1, H, W, dtype=torch.float32)
+    for start in range(0, n * t, self.batch_size):
+        rows = torch.arange(start, min(start + self.batch_size, n * t))
+        x = x_all[rows // t]
+        target = flat_cols[start : start + len(rows)].tolist()
+        maps[start : start + len(rows)] = self._attribute_rows(x, target, scorer).float().cpu()
+    return maps.reshape(n, t, H, W)
 
 
-def present_maps(make_maps, world) -> tuple[np.ndarray, float]:
-    """Maps (n, k, H, W) of every present concept, one call per concept, and seconds."""
-    L = world.concept_labels.astype(bool)
-    n, k = L.shape
-    out = np.zeros((n, k, *world.images.shape[1:3]), np.float32)
-    t0 = time.perf_counter()
-    for j in range(k):
-        rows = np.flatnonzero(L[:, j])
-        if len(rows):
-            out[rows, j] = make_maps(world.images[rows], j)[:, 0]
-    return out, time.perf_counter() - t0
+def with_convolution_backward(attribute_rows):
+    """``_attribute_rows`` run with the ViT's patch convolution as open_clip has it
+    (oneDNN's backward), as at 3b48cc8."""
+
+    def run(self, x, target, scorer):
+        conv = getattr(self.backbone.model.visual, "conv1", None)
+        patched = None if conv is None else conv.__dict__.pop("forward", None)
+        try:
+            return attribute_rows(self, x, target, scorer)
+        finally:
+            if patched is not None:
+                conv.forward = patched
+
+    return run
+
+
+def captum_integrated_gradients(self, x, target, scorer):
+    """3b48cc8's integrated gradients: captum, steps batched up to batch_size rows."""
+    from captum.attr import IntegratedGradients
+
+    x = x.clone().requires_grad_(True)
+    a = IntegratedGradients(self._concept_scores(scorer)).attribute(
+        x,
+        baselines=self._baselines(x),
+        target=target,
+        n_steps=self.n_steps,
+        method="riemann_trapezoid",
+        internal_batch_size=self.batch_size,
+    )
+    return a.sum(dim=1, keepdim=True).detach()
+
+
+def captum_saliency(self, x, target, scorer):
+    """3b48cc8's saliency: captum, one forward and backward pass per (image, concept)."""
+    from captum.attr import Saliency
+
+    x = x.clone().requires_grad_(True)
+    a = Saliency(self._concept_scores(scorer)).attribute(x, target=target, abs=True)
+    return a.amax(dim=1, keepdim=True).detach()
+
+
+def captum_gradcam(self, x, target, scorer):
+    """3b48cc8's Grad-CAM: captum, one forward and backward pass per (image, concept)."""
+    from captum.attr import LayerGradCam
+
+    visual = self.backbone.model.visual
+    forward = self._concept_scores(scorer)
+    if tower_kind(visual) == "vit":
+        block = -1 if self.layer is None else int(self.layer.rsplit(".", 1)[1])
+        with vit_grid_tap(visual, grid_of(visual, x), block) as tap:
+            maps = LayerGradCam(forward, tap).attribute(x, target=target, relu_attributions=True)
+    else:
+        module = visual.layer4 if self.layer is None else visual.get_submodule(self.layer)
+        maps = LayerGradCam(forward, module).attribute(x, target=target, relu_attributions=True)
+    return upsample(maps.detach(), x.shape[2:])
+
+
+def before(cls: type[ConceptAttribution]) -> type[ConceptAttribution]:
+    """The method ``cls`` as 3b48cc8 computed it."""
+    body = {}
+    if cls.method == "integrated_gradients":
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_integrated_gradients}
+    if cls.method == "saliency":
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_saliency}
+    if cls.method == "gradcam":
+        body = {"_maps": pairwise_maps, "_attribute_rows": captum_gradcam}
+    if "_attribute_rows" in body:
+        body["_attribute_rows"] = with_convolution_backward(body["_attribute_rows"])
+    return type(f"Before{cls.__name__}", (cls,), body)
+
+
+def timed(make_maps, *args) -> tuple[np.ndarray, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    maps = make_maps(*args)
+    return maps, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -70,41 +135,69 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="test images")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-steps", type=int, default=16, help="integrated-gradients steps")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--n-all", type=int, default=20, help="images of the all-concepts call")
+    methods = ["gradcam", "integrated_gradients", "saliency"]
+    ap.add_argument("--methods", nargs="+", default=methods, choices=[*methods, "coam"])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--skip-anchor", action="store_true", help="time bottlekit only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     bk = load_backbone("world-tiny", device=args.device)
     world = make_world(args.n, "test", random_state=args.seed, return_masks=False)
     bank = from_text(bk, world.concept_names)
-    pairs = int(world.concept_labels.astype(bool).sum())
+    present = world.concept_labels.astype(bool)
     print(
-        f"{args.n} world test images, {pairs} (image, present concept) pairs, "
+        f"{args.n} world test images, {int(present.sum())} (image, present concept) pairs, "
         f"{args.n_steps} IG steps, {args.threads} thread(s), device {bk.device}"
     )
     print(
-        f"{'method':24s} {'bottlekit s':>12s} {'anchor s':>10s} {'anchor/ours':>12s} "
-        f"{'max |diff|':>11s}"
+        f"{'method (workload)':50s} {'now s':>8s} {'before s':>9s} {'before/now':>11s} "
+        f"{'CPU before/now':>15s} {'max |diff|':>11s}"
     )
     for method in args.methods:
-
-        def ours(images, j, method=method):
-            return concept_activation_map(
-                bk, images, bank, [j], method=method, n_steps=args.n_steps
+        cls = METHODS[method]
+        own = {"n_steps": args.n_steps} if method == "integrated_gradients" else {}
+        now, then = cls(bk, bank, **own), before(cls)(bk, bank, **own)
+        for a in (now, then):  # warm up (imports, first-call allocations)
+            a.attribute(world.images[:2], [0])
+        workloads = [("present, a call per concept", None)]
+        if method != "coam" and args.n_all:
+            workloads.append((f"all 31 on {args.n_all} images", "all"))
+        for label, kind in workloads:
+            shape = (args.n, len(bank.names), *world.images.shape[1:3])
+            maps = {"now": np.zeros(shape, np.float32), "then": np.zeros(shape, np.float32)}
+            seconds = {k: np.zeros(2) for k in maps}
+            calls = []
+            if kind == "all":
+                rows = np.arange(min(args.n_all, args.n))
+                calls.append((rows, None))
+            else:
+                for j in range(len(bank.names)):
+                    rows = np.flatnonzero(present[:, j])
+                    if len(rows):
+                        calls.append((rows, j))
+            for rows, j in calls:
+                for key, a in (("then", then), ("now", now)):
+                    concepts = None if j is None else [j]
+                    m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
+                    seconds[key] += (wall, cpu)
+                    if j is None:
+                        maps[key][rows] = m
+                    else:
+                        maps[key][rows, j] = m[:, 0]
+            scale = float(np.abs(maps["then"]).max())
+            diff = float(np.abs(maps["now"] - maps["then"]).max()) / scale
+            (w_now, c_now), (w_then, c_then) = seconds["now"], seconds["then"]
+            name = f"{method} ({label})"
+            print(
+                f"{name:50s} {w_now:8.1f} {w_then:9.1f} {w_then / w_now:11.2f} "
+                f"{c_then / c_now:15.2f} {diff:11.1e}",
+                flush=True,
             )
-
-        maps, seconds = present_maps(ours, world)
-        line = f"{method:24s} {seconds:12.1f}"
-        if method == "integrated_gradients" and not args.skip_anchor:
-            anchor = UnbatchedIntegratedGradients(bk, bank, n_steps=args.n_steps)
-            ref, ref_seconds = present_maps(lambda im, j, a=anchor: a.attribute(im, [j]), world)
-            scale = float(np.abs(ref).max())
-            diff = float(np.abs(maps - ref).max()) / scale
-            line += f" {ref_seconds:10.1f} {ref_seconds / seconds:12.2f} {diff:11.1e}"
-        print(line)
-    print("max |diff|: largest difference between the two sets of maps / largest |map value|.")
+    print(
+        "max |diff|: largest difference between the two sets of maps / largest |map value|; "
+        "CPU: this process's CPU seconds (less sensitive to other processes than wall time)."
+    )
 
 
 if __name__ == "__main__":

@@ -77,9 +77,10 @@ def concept_activation_map(
         ``concept_names_``); ``None`` maps all of them.
     method : {"gradcam", "integrated_gradients", "saliency", "coam"}, default "gradcam"
     batch_size : int, default 256
-        (image, concept) pairs per forward/backward pass (integrated gradients: rows of
-        the interpolation path per pass; coam: images per pass). Lower it for large
-        backbones.
+        (image, concept) pairs per forward/backward pass (integrated gradients: points
+        of the interpolation paths per forward pass, one backward pass per concept on it;
+        saliency: ``batch_size // len(concepts)`` images per forward pass, one backward
+        pass per concept; coam: images per pass). Lower it for large backbones.
     n_steps : int, default 32
         Integration steps of integrated gradients (captum's default is 50; 32 keeps the
         trapezoid-rule error small for these smooth paths at two thirds of the cost).

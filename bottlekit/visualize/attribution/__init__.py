@@ -11,7 +11,7 @@ ConceptActivationMapping    CoAM: the concept activation decomposed over locatio
 
 :func:`bottlekit.visualize.concept_activation_map` is the one-call convenience over them.
 
-Module layout: ``_base`` (the shared class: checks, batching, eval mode), ``_scoring``
+Module layout: ``_base`` (the shared class: checks, eval mode, input gradients), ``_scoring``
 (the concept scorer), ``_images`` (image intake and the way back onto the images),
 ``_image_towers`` (open_clip ViT/ResNet internals), one module per method.
 """

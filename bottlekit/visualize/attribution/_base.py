@@ -2,13 +2,13 @@
 
 Each method explains one scalar per (image, concept): the concept activation
 :math:`s_j(x)` of the image's embedding (see :class:`ConceptAttribution`). A subclass
-gives the map of a batch of (image, concept) pairs at the model's input size; the base
-class checks the arguments, takes the images in, batches the pairs and puts the maps back
-on the images.
+gives the maps of a batch of images and their concepts at the model's input size; the
+base class checks the arguments, takes the images in and puts the maps back on the images.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 from collections.abc import Callable, Sequence
@@ -18,7 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bottlekit.visualize.attribution._image_towers import tower_kind
+from bottlekit.visualize.attribution._image_towers import (
+    patch_embedding_by_matmul,
+    tower_kind,
+)
 from bottlekit.visualize.attribution._images import (
     as_feature_input,
     as_model_input,
@@ -178,8 +181,13 @@ class ConceptAttribution:
         was_training = getattr(module, "training", None)
         if was_training is not None:
             module.eval()
+        fast_patches = (
+            patch_embedding_by_matmul(self.backbone.model.visual)
+            if self._on_backbone
+            else contextlib.nullcontext()
+        )
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), fast_patches:
                 maps = self._maps(x_all, scorer, cols)
         finally:
             if was_training is not None:
@@ -218,23 +226,27 @@ class ConceptAttribution:
     def _maps(
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
-        """Maps (n, t, H, W) at the model input, by batches of (image, concept) pairs.
-
-        Map ``c`` of image ``i`` explains scorer column ``cols[i, c]``; row ``r`` of the
-        pair list is image ``r // t``, map ``r % t``.
-        """
-        (n, t), H, W = cols.shape, int(x_all.shape[2]), int(x_all.shape[3])
-        flat_cols = np.ascontiguousarray(cols).reshape(-1)
-        maps = torch.empty(n * t, 1, H, W, dtype=torch.float32)
-        for start in range(0, n * t, self.batch_size):
-            rows = torch.arange(start, min(start + self.batch_size, n * t))
-            x = x_all[rows // t]
-            target = flat_cols[start : start + len(rows)].tolist()
-            maps[start : start + len(rows)] = self._attribute_rows(x, target, scorer).float().cpu()
-        return maps.reshape(n, t, H, W)
-
-    def _attribute_rows(
-        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
-    ) -> torch.Tensor:
-        """Map (rows, 1, H, W) of concept ``target[r]`` on input row ``r``."""
+        """Maps (n, t, H, W) at the model input: map ``c`` of image ``i`` explains scorer
+        column ``cols[i, c]``. Each method gives its own, sharing work between the
+        concepts of one image where it can."""
         raise NotImplementedError
+
+    @staticmethod
+    def _input_gradients(
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        points: torch.Tensor,
+        per_concept: list[torch.Tensor],
+    ) -> list[torch.Tensor]:
+        """Input gradients of score column ``cols[r]`` on row ``r`` of ``points``, for each
+        ``cols`` of ``per_concept``: one forward pass, one backward pass per ``cols`` on
+        its graph (so the concepts of one input share its forward pass)."""
+        points = points.detach().requires_grad_(True)
+        scores = forward(points)
+        rows = torch.arange(len(points), device=points.device)
+        grads = []
+        for c, cols in enumerate(per_concept):
+            (grad,) = torch.autograd.grad(
+                scores[rows, cols].sum(), points, retain_graph=c < len(per_concept) - 1
+            )
+            grads.append(grad)
+        return grads

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from bottlekit.visualize.attribution._base import ConceptAttribution
@@ -22,10 +24,11 @@ class ConceptGradCAM(ConceptAttribution):
     .. math:: M_j = \mathrm{ReLU}\Big(\sum_c \alpha_c A_c\Big), \qquad
         \alpha_c = \frac{1}{hw}\sum_u \frac{\partial s_j}{\partial A_{c,u}}
 
-    (Selvaraju et al. 2017) through :class:`captum.attr.LayerGradCam`, with :math:`A` the
-    (C, h, w) feature map of ``layer`` and :math:`s_j` the concept activation of the
-    embedding (see :class:`~bottlekit.visualize.attribution.ConceptAttribution`); the map
-    is upsampled bilinearly to the model's input size. Maps are >= 0.
+    (Selvaraju et al. 2017), as :class:`captum.attr.LayerGradCam` computes it, with
+    :math:`A` the (C, h, w) feature map of ``layer`` and :math:`s_j` the concept activation
+    of the embedding (see :class:`~bottlekit.visualize.attribution.ConceptAttribution`);
+    the map is upsampled bilinearly to the model's input size. Maps are >= 0. The concepts
+    mapped on one image share its forward pass (one backward pass to :math:`A` each).
 
     The default feature map is the last stage of the vision tower. ResNet: the output of
     ``layer4``. ViT: the patch tokens *entering* the last transformer block (the class
@@ -47,7 +50,8 @@ class ConceptGradCAM(ConceptAttribution):
         ``"transformer.resblocks.<i>"`` whose *input* patch tokens are used. ``None``: the
         last stage (``"layer4"`` / the last block).
     batch_size : int, default 256
-        (image, concept) pairs per forward/backward pass.
+        (image, concept) pairs per call: ``batch_size // t`` images per forward pass
+        (``t`` concepts mapped per image), one backward pass per concept on it.
 
     Examples
     --------
@@ -97,29 +101,64 @@ class ConceptGradCAM(ConceptAttribution):
                 + (f"; did you mean {close}?" if close else "")
             )
 
-    def _attribute_rows(
-        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
+    def _maps(
+        self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
-        """Grad-CAM map (rows, 1, H, W) of concept ``target[r]`` on image row ``r``."""
-        from captum.attr import LayerGradCam
-
-        visual = self.backbone.model.visual
+        """Maps (n, t, H, W): one forward pass per ``batch_size // t`` images, then one
+        backward pass (to the feature map only) per concept mapped on them."""
         forward = self._concept_scores(scorer)
+        (n, t), dev = cols.shape, x_all.device
+        columns = torch.as_tensor(np.array(cols), device=dev)
+        maps = torch.empty(n, t, *x_all.shape[2:], dtype=torch.float32)
+        per_chunk = max(1, self.batch_size // t)
+        for first in range(0, n, per_chunk):
+            x = x_all[first : first + per_chunk]
+            scores, features = self._scores_and_feature_map(forward, x)
+            rows = torch.arange(len(x), device=dev)
+            for c in range(t):
+                (grad,) = torch.autograd.grad(
+                    scores[rows, columns[first : first + len(x), c]].sum(),
+                    features,
+                    retain_graph=c < t - 1,
+                )
+                weights = grad.mean(dim=(2, 3), keepdim=True)
+                cam = torch.relu((weights * features).sum(dim=1, keepdim=True)).detach()
+                maps[first : first + len(x), c] = upsample(cam, x.shape[2:])[:, 0].float().cpu()
+        return maps
+
+    def _scores_and_feature_map(
+        self, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The concept scores of ``x`` and the (rows, C, h, w) feature map they came through
+        (in the graph, so that the scores can be differentiated with respect to it)."""
+        visual = self.backbone.model.visual
+        seen: list[torch.Tensor] = []
+
+        def keep(module: Any, args: Any, out: torch.Tensor) -> torch.Tensor:
+            if not out.requires_grad:  # the tower's weights frozen: make it a leaf
+                out = out.detach().requires_grad_(True)
+            seen.append(out)
+            return out
+
         if tower_kind(visual) == "vit":
             block = -1 if self.layer is None else int(self.layer[len(_BLOCKS) :])
             with vit_grid_tap(visual, grid_of(visual, x), block) as tap:
-                maps = LayerGradCam(forward, tap).attribute(
-                    x, target=target, relu_attributions=True
-                )
+                handle = tap.register_forward_hook(keep)
+                try:
+                    scores = forward(x)
+                finally:
+                    handle.remove()
         else:
             module = visual.layer4 if self.layer is None else visual.get_submodule(self.layer)
-            maps = LayerGradCam(forward, module).attribute(
-                x, target=target, relu_attributions=True
+            handle = module.register_forward_hook(keep)
+            try:
+                scores = forward(x)
+            finally:
+                handle.remove()
+        features = seen[-1]
+        if features.ndim != 4:
+            raise ValueError(
+                f"layer: {self.layer!r} gives a {features.ndim}-d output; Grad-CAM needs an "
+                "(n, C, h, w) feature map"
             )
-            if maps.ndim != 4:
-                raise ValueError(
-                    f"layer: {self.layer!r} gives a {maps.ndim}-d output; Grad-CAM needs an "
-                    "(n, C, h, w) feature map"
-                )
-        maps = maps.detach()
-        return upsample(maps, x.shape[2:])
+        return scores, features

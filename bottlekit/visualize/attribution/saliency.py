@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from bottlekit.visualize.attribution._base import ConceptAttribution
@@ -17,7 +18,8 @@ class ConceptSaliency(ConceptAttribution):
     .. math:: M_j(u) = \max_{c}\,\left|\frac{\partial s_j(x)}{\partial x_{c,u}}\right|
 
     over the colour channels :math:`c` of pixel :math:`u` of the preprocessed image
-    (Simonyan, Vedaldi & Zisserman 2014), computed with :class:`captum.attr.Saliency`.
+    (Simonyan, Vedaldi & Zisserman 2014), as :class:`captum.attr.Saliency` computes it;
+    the concepts mapped on one image share its forward pass (one backward pass each).
     :math:`s_j` is the concept activation of the embedding (see
     :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are >= 0.
 
@@ -33,7 +35,8 @@ class ConceptSaliency(ConceptAttribution):
         Where the concept activation comes from; it must live in the backbone's embedding
         space (or the feature function's output space).
     batch_size : int, default 256
-        (image, concept) pairs per forward/backward pass.
+        (image, concept) pairs per call: ``batch_size // t`` images per forward pass
+        (``t`` concepts mapped per image), one backward pass per concept on it.
 
     Examples
     --------
@@ -56,11 +59,20 @@ class ConceptSaliency(ConceptAttribution):
     ) -> None:
         super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
 
-    def _attribute_rows(
-        self, x: torch.Tensor, target: list[int], scorer: torch.nn.Module
+    def _maps(
+        self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
-        from captum.attr import Saliency
-
-        x = x.clone().requires_grad_(True)
-        a = Saliency(self._concept_scores(scorer)).attribute(x, target=target, abs=True)
-        return a.amax(dim=1, keepdim=True).detach()
+        """Maps (n, t, H, W): one forward pass per ``batch_size // t`` images, one backward
+        pass on it per concept mapped on them (the concepts of an image share its forward
+        pass)."""
+        forward = self._concept_scores(scorer)
+        (n, t), dev = cols.shape, x_all.device
+        columns = torch.as_tensor(np.array(cols), device=dev)
+        maps = torch.empty(n, t, *x_all.shape[2:], dtype=torch.float32)
+        per_chunk = max(1, self.batch_size // t)
+        for first in range(0, n, per_chunk):
+            x = x_all[first : first + per_chunk]
+            per_concept = [columns[first : first + len(x), c] for c in range(t)]
+            for c, grad in enumerate(self._input_gradients(forward, x, per_concept)):
+                maps[first : first + len(x), c] = grad.abs().amax(dim=1).float().cpu()
+        return maps

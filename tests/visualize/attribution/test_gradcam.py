@@ -115,3 +115,28 @@ def test_bad_layer(tiny_vit, random_bank):
         ConceptGradCAM(bk, bank, layer="conv1")
     with pytest.raises(TypeError, match="layer: expected a module name"):
         ConceptGradCAM(bk, bank, layer=1)
+
+
+def test_concepts_share_the_forward_pass_and_frozen_weights_give_the_same_maps(
+    tiny_vit, random_bank
+):
+    """Three concepts on two images: the image tower sees each image once (one backward
+    pass per concept to the feature map), not once per (image, concept) pair; one image
+    per pass and a tower whose weights do not require gradients give the same maps."""
+    bk = tiny_vit(seed=6)
+    bank = random_bank(bk, 3, seed=6)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    seen = []
+    handle = bk.model.visual.register_forward_hook(lambda m, a, out: seen.append(len(a[0])))
+    try:
+        maps = ConceptGradCAM(bk, bank).attribute(x)
+    finally:
+        handle.remove()
+    assert seen == [2]
+    assert maps.shape == (2, 3, 32, 32) and maps.max() > 0
+    one = ConceptGradCAM(bk, bank, batch_size=3).attribute(x)
+    np.testing.assert_allclose(one, maps, rtol=0, atol=1e-6 * maps.max())
+    for p in bk.model.parameters():
+        p.requires_grad_(False)
+    frozen = ConceptGradCAM(bk, bank).attribute(x)
+    np.testing.assert_allclose(frozen, maps, rtol=0, atol=1e-6 * maps.max())

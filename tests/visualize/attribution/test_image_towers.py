@@ -1,4 +1,5 @@
-"""The ViT token layout of bottlekit.visualize.attribution._image_towers."""
+"""The ViT token layout of bottlekit.visualize.attribution._image_towers, and the patch
+convolution with a matrix-product backward."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 
 from bottlekit.visualize.attribution._image_towers import (
     grid_to_tokens,
+    patch_embedding_by_matmul,
     tokens_to_grid,
     tower_kind,
 )
@@ -38,3 +40,45 @@ def test_tower_kind(tiny_vit, tiny_rn):
     assert tower_kind(tiny_rn().model.visual) == "resnet"
     with pytest.raises(ValueError, match=r"VisionTransformer and ModifiedResNet.*Linear"):
         tower_kind(torch.nn.Linear(2, 2))
+
+
+def test_patch_embedding_by_matmul_gives_the_convolution_and_its_gradients(tiny_vit):
+    """Same output as conv2d (bitwise: the forward is conv2d), same input and weight
+    gradients up to float32 rounding; the module is plain again on exit."""
+    visual = tiny_vit(seed=1).model.visual
+    conv = visual.conv1
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 3, 32, 32, generator=gen, requires_grad=True)
+    g = torch.randn(3, conv.out_channels, 4, 4, generator=gen)
+
+    def output_and_grads():
+        y = conv(x)
+        gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+        return y, gx, gw, type(y.grad_fn).__name__
+
+    y_ref, gx_ref, gw_ref, fn_ref = output_and_grads()
+    with patch_embedding_by_matmul(visual):
+        y, gx, gw, fn = output_and_grads()
+    assert fn_ref != fn == "_PatchEmbeddingBackward"
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-6 * float(gx_ref.abs().max()))
+    torch.testing.assert_close(gw, gw_ref, rtol=0, atol=1e-6 * float(gw_ref.abs().max()))
+    assert "forward" not in conv.__dict__
+    assert type(output_and_grads()[0].grad_fn).__name__ == fn_ref
+
+
+def test_patch_embedding_by_matmul_leaves_other_inputs_and_towers_alone(tiny_vit, tiny_rn):
+    """An input whose sides are not multiples of the patch goes through the convolution
+    as it is; a ResNet tower is not touched; a nested block restores the outer one."""
+    visual = tiny_vit().model.visual
+    x = torch.randn(1, 3, 30, 30, requires_grad=True)
+    with patch_embedding_by_matmul(visual):
+        with patch_embedding_by_matmul(visual):
+            pass
+        assert "forward" in visual.conv1.__dict__
+        y = visual.conv1(x)
+        assert type(y.grad_fn).__name__ == "ConvolutionBackward0"
+    assert "forward" not in visual.conv1.__dict__
+    rn = tiny_rn().model.visual
+    with patch_embedding_by_matmul(rn):
+        assert "forward" not in rn.conv1.__dict__

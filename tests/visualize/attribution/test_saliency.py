@@ -16,6 +16,9 @@ def test_saliency_is_the_largest_absolute_input_gradient(tiny_vit, random_bank):
     bank = random_bank(bk, 2, seed=7, kind="cav")
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
     ours = ConceptSaliency(bk, bank).attribute(x)
+    # one image per forward pass, both concepts on it: the same maps to float32 rounding
+    one = ConceptSaliency(bk, bank, batch_size=2).attribute(x)
+    np.testing.assert_allclose(one, ours, rtol=0, atol=1e-6 * ours.max())
     v, b = torch.as_tensor(bank.vectors), torch.as_tensor(bank.intercepts)
     for j in range(2):
         xg = x.clone().requires_grad_(True)
@@ -59,3 +62,16 @@ def test_feature_function_scores_its_output_as_it_is():
         sal.attribute(np.zeros((2, 8, 8, 3), np.uint8))
     with pytest.raises(TypeError, match=r"backbone: expected .* or a feature function"):
         ConceptSaliency("net", _Surrogate(W))
+
+
+def test_the_concepts_of_an_image_share_its_forward_pass():
+    """Three concepts on two images: the feature function sees each image once (one
+    backward pass per concept), not once per (image, concept) pair."""
+    gen = torch.Generator().manual_seed(9)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Tanh(), torch.nn.Flatten())
+    W = torch.randn(3, 4 * 6 * 6, generator=gen)
+    seen = []
+    net.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
+    maps = ConceptSaliency(net, _Surrogate(W)).attribute(torch.randn(2, 1, 8, 8, generator=gen))
+    assert maps.shape == (2, 3, 8, 8)
+    assert seen == [2]
