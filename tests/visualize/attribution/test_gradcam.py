@@ -29,7 +29,7 @@ def _grad_cam(s, A, size):
 
 
 def test_gradcam_matches_hand_written_reference(tiny_vit, random_bank):
-    """Grad-CAM through captum on the tokens entering the last block equals Grad-CAM
+    """bottlekit's Grad-CAM on the tokens entering the last block equals Grad-CAM
     written out by hand on open_clip's NCHW intermediates (float32 round-off only)."""
     bk = tiny_vit(seed=1)
     visual = bk.model.visual
