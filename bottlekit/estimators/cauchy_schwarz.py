@@ -93,30 +93,48 @@ whenever they are not dearer.
 ``n_points``). Its integrals are outer averages over the points :math:`j` of a sample of
 ratios of that point's row sums, :math:`a_j = c^{pp}_j/(k^{pp}_j)^2` and
 :math:`b_j = c^{pq}_j/(k^{pp}_j k^{pq}_j)`, so the tiles cannot be sampled independently.
-The outer averages run instead over :math:`k` = ``n_points`` points of each sample drawn
-without replacement, whose row sums are *exact* (stripes of tiles over all columns, cost
-:math:`k(n_1+n_2)` pairs per sample instead of :math:`(n_1+n_2)^2`); the same points
-serve the self and the cross term, whose errors then partly cancel. Each sampled mean is
-unbiased, and by the delta method
+The outer averages run instead over a sample of points whose row sums are *exact*
+(stripes of tiles over all columns, :math:`n_1+n_2` pairs per point); the same points
+serve the self and the cross term, whose errors then partly cancel. The terms are
+heavy-tailed through the :math:`1/\hat p(x_j)^2` weights (coefficient of variation
+about 2.2 on 4-D Gaussians with Silverman's width), so the points are drawn by
+**importance sampling** (:mod:`bottlekit.estimators._point_sampling`): point :math:`j`
+is kept independently with probability :math:`\pi_j` (Poisson sampling, expected size
+:math:`k` = ``n_points``), :math:`\pi_j \propto \frac{0.1}{n} + 0.45\,
+\frac{w^{(1)}_j}{\sum w^{(1)}} + 0.45\,\frac{w^{(3)}_j}{\sum w^{(3)}}`, capped at 1, with
+:math:`w^{(f)}_j = 1/\tilde k^{(f)}_j` and :math:`\tilde k^{(f)}_j = 1 + \frac nm\sum_{i\in
+M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 512` random points of the
+sample at :math:`f = 1` and 3 times the x-width (cost :math:`2nm` pairs per sample; the
+narrow one is noisy where points are sparse, the wide one smooths over local gaps, and
+the uniform share bounds the weights). Each mean is estimated by
+:math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j` (Horvitz–Thompson), unbiased whatever the
+proxies, and by the delta method
 
 .. math::
-    \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\bar a_S - \bar a}{\bar a}
-    - \frac{\bar b_S - \bar b}{\bar b}\Big),\qquad
-    \mathrm{sd}(\hat D) \approx \sqrt{\sum_{\text{samples}} \Big(1 - \frac kn\Big)
-    \frac{\mathrm{Var}_j\!\left(a_j/\bar a - b_j/\bar b\right)}{k}},
+    \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\hat a - \bar a}{\bar a}
+    - \frac{\hat b - \bar b}{\bar b}\Big),\qquad
+    \widehat{\mathrm{sd}}(\hat D) = \sqrt{\sum_{\text{samples}} \frac1{n^2}\sum_{j\in S}
+    \frac{1-\pi_j}{\pi_j^2}\Big(\frac{a_j}{\hat a} - \frac{b_j}{\hat b}\Big)^2},
 
-with a bias :math:`-\frac{1-k/n}{2k}\big(\mathrm{CV}_a^2 - \mathrm{CV}_b^2\big)` per sample
-(:math:`\mathrm{CV}` the coefficient of variation of the terms), below
-:math:`10^{-4}` on the data below. The spread of the terms does not depend on ``n``
-but is large, because of the :math:`1/\hat p(x_j)^2` weights: :math:`\mathrm{CV}_a \approx
-2.2` on 4-D Gaussians with Silverman's width. Measured with the default ``n_points=2048``
-at n = 20,000 (the benchmark's data, ``y = x w + 0.5 e`` with two different ``w``):
-relative standard error 2.7 % at d = 4 (D = 2.44); at d = 64 with the median width the
-estimate is nearly 0 (D = 0.0013) and its absolute standard error is 4e-4 (30 %
-relative: a relative bound means nothing there). So the defaults do **not** give 1 %;
-``|error| <= 3 sd`` (about 8 % at d = 4) is the documented bound, and 1 % at d = 4 needs
-``n_points`` of about 150,000, i.e. :math:`3\times10^{11}` pairs at n = 10⁶. The cost
-(35-38 s at n = 10⁶, d = 4 and 64, on 2 shared cores at the default) grows linearly with
+the unbiased estimate of :math:`\sum_j \frac{1-\pi_j}{\pi_j}(a_j/\bar a - b_j/\bar b)^2/n^2`
+(points taken with certainty add nothing; for a uniform draw it is
+:math:`(1-k/n)\mathrm{Var}_j(a_j/\bar a - b_j/\bar b)/k`); the bias of the logs,
+:math:`-\frac12(\mathrm{Var}\,\hat a/\bar a^2 - \mathrm{Var}\,\hat b/\bar b^2)` per sample,
+was not visible (within 0.15 sd over 100-400 draws). Measured at the default
+``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
+Silverman's width at d = 4): relative standard error **1.2 %** at n = 20,000 (D = 2.44;
+a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.1 %), 1.5 % at
+n = 100,000 (uniform: 3.5 %) and 2.2 % at n = 10⁶ (D = 3.17; uniform: 4.7 %; one draw's
+reported figure). The spread grows with ``n`` because Silverman's width shrinks with it
+(for a fixed width it does not depend on ``n``). At d = 64 with the median width the
+estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
+(30 % relative, the same as a uniform draw: the terms barely vary there, and a relative
+bound means nothing). So the defaults do **not** give 1 %: ``|error| <= 3 sd`` is the
+documented bound (3.6 % at n = 20,000, 6.6 % at n = 10⁶, d = 4). Even sampling
+proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
+proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
+n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost (45 s at n = 10⁶ and d = 4,
+108 s at d = 64 on 2 cores at load 7; the proxies add 6-22 %) grows linearly with
 ``n_points``.
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
@@ -811,17 +829,20 @@ def conditional_cs_divergence(
         Tensors are moved there (the result stays on it).
     approximation : {None, "random_tiles"}, default=None
         None: the row sums of every point. ``"random_tiles"``: the outer averages run over
-        ``n_points`` random points of each sample, whose row sums are exact (stripes of
-        ``512``-row tiles over all columns): cost ``n_points * (n1 + n2)`` kernel pairs
-        per sample instead of ``(n1 + n2)**2``. See "Approximate mode" in the module
-        docstring for the error (standard error
-        :math:`\sqrt{(1-k/n)\,\mathrm{Var}_j(a_j/\bar a - b_j/\bar b)/k}` per sample).
-        Used only when ``n_points`` is smaller than a sample; no gradient.
+        about ``n_points`` points of each sample, drawn with probabilities that favour
+        low-density points and weighted by their inverse (importance sampling, unbiased
+        for every mean), whose row sums are exact (stripes of ``512``-row tiles over all
+        columns): cost ``n_points * (n1 + n2)`` kernel pairs per sample instead of
+        ``(n1 + n2)**2``, plus ``1024 * n`` for the sampling probabilities. See
+        "Approximate mode of the conditional CS divergence" in the module docstring for
+        the error (relative standard error 1.2-2.2 % at d = 4, not 1 %). Used only when
+        ``n_points`` is smaller than a sample; no gradient.
     n_points : int, default=2048
-        Points of each sample in the outer averages of the approximate mode (its error
-        shrinks as ``1/sqrt(n_points)``, its cost grows linearly).
+        Expected number of points of each sample in the outer averages of the
+        approximate mode (its error shrinks as ``1/sqrt(n_points)``, its cost grows
+        linearly).
     random_state : None, int or numpy.random.Generator, default=None
-        Seed of the draw of the points of the approximate mode.
+        Seed of the draws (proxy points, sampled points) of the approximate mode.
 
     Returns
     -------
