@@ -103,7 +103,7 @@ is kept independently with probability :math:`\pi_j` (Poisson sampling, expected
 :math:`k` = ``n_points``), :math:`\pi_j \propto \frac{0.1}{n} + 0.45\,
 \frac{w^{(1)}_j}{\sum w^{(1)}} + 0.45\,\frac{w^{(3)}_j}{\sum w^{(3)}}`, capped at 1, with
 :math:`w^{(f)}_j = 1/\tilde k^{(f)}_j` and :math:`\tilde k^{(f)}_j = 1 + \frac nm\sum_{i\in
-M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 512` random points of the
+M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 256` random points of the
 sample at :math:`f = 1` and 3 times the x-width (cost :math:`2nm` pairs per sample; the
 narrow one is noisy where points are sparse, the wide one smooths over local gaps, and
 the uniform share bounds the weights). Each mean is estimated by
@@ -122,20 +122,23 @@ the unbiased estimate of :math:`\sum_j \frac{1-\pi_j}{\pi_j}(a_j/\bar a - b_j/\b
 :math:`-\frac12(\mathrm{Var}\,\hat a/\bar a^2 - \mathrm{Var}\,\hat b/\bar b^2)` per sample,
 was not visible (within 0.15 sd over 100-400 draws). Measured at the default
 ``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
-Silverman's width at d = 4): relative standard error **1.2 %** at n = 20,000 (D = 2.44;
-a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.1 %), 1.5 % at
-n = 100,000 (uniform: 3.5 %) and 2.2 % at n = 10⁶ (D = 3.17; uniform: 4.7 %; one draw's
-reported figure). The spread grows with ``n`` because Silverman's width shrinks with it
-(for a fixed width it does not depend on ``n``). At d = 64 with the median width the
+Silverman's width at d = 4): relative standard error **1.25 %** at n = 20,000 (D = 2.44;
+a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %), 1.6 % at
+n = 100,000 (uniform: 3.5 %; both from the exact per-point terms) and 2.2 % at n = 10⁶
+(D = 3.45; uniform: 4.7 %; one draw's reported figure). The spread grows with ``n``
+because Silverman's width shrinks with it (for a fixed width it does not depend on
+``n``). At d = 64 with the median width the
 estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
 (30 % relative, the same as a uniform draw: the terms barely vary there, and a relative
 bound means nothing). So the defaults do **not** give 1 %: ``|error| <= 3 sd`` is the
-documented bound (3.6 % at n = 20,000, 6.6 % at n = 10⁶, d = 4). Even sampling
+documented bound (3.7 % at n = 20,000, 6.5 % at n = 10⁶, d = 4). Even sampling
 proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
 proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
-n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost (45 s at n = 10⁶ and d = 4,
-108 s at d = 64 on 2 cores at load 7; the proxies add 6-22 %) grows linearly with
-``n_points``.
+n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost grows linearly with
+``n_points``; the proxies add :math:`4 \cdot 256\,n` pairs to the
+:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶ on 2 shared cores at load 5-6:
+31 s at d = 4 and 101 s at d = 64, against 39 s and 71 s for a uniform draw of the same
+size in the same runs; the proxies alone took 1.6 s and 11 s per sample).
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
 biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
@@ -181,7 +184,7 @@ _N_TILES = 8000  # default number of sampled tiles of the approximate mode
 _N_TILES_QMI = 20000  # CS-QMI has four sampled means (one over triples): more tiles
 _N_POINTS = 2048  # default (expected) number of outer points per sample of the conditional CS
 _UNIFORM_SHARE = 0.1  # its sampling probabilities: this share uniform, the rest ~ 1/density
-_PROXY_COLUMNS = 512  # density proxies: x-kernel sums over this many random points,
+_PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random points,
 _PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
 _APPROXIMATIONS = (None, "random_tiles")
 _FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
@@ -833,9 +836,9 @@ def conditional_cs_divergence(
         low-density points and weighted by their inverse (importance sampling, unbiased
         for every mean), whose row sums are exact (stripes of ``512``-row tiles over all
         columns): cost ``n_points * (n1 + n2)`` kernel pairs per sample instead of
-        ``(n1 + n2)**2``, plus ``1024 * n`` for the sampling probabilities. See
+        ``(n1 + n2)**2``, plus ``512 * n`` for the sampling probabilities. See
         "Approximate mode of the conditional CS divergence" in the module docstring for
-        the error (relative standard error 1.2-2.2 % at d = 4, not 1 %). Used only when
+        the error (relative standard error 1.25-2.2 % at d = 4, not 1 %). Used only when
         ``n_points`` is smaller than a sample; no gradient.
     n_points : int, default=2048
         Expected number of points of each sample in the outer averages of the

@@ -257,7 +257,7 @@ def _sampled_with_error(x1, y1, x2, y2, sx, sy, k, seed):
 def test_random_tiles_conditional_within_the_documented_bound(shift, sigma):
     # n = 10,000 and n_points = 1,024 (half the default), four seeds: every estimate is
     # within 3 reported standard errors of the exact value, and that error is far below
-    # a uniform draw's (measured 8-13 % of it here, 2.7 % of the estimate at most).
+    # a uniform draw's (measured 11-16 % of it here, 2.7 % of the estimate at most).
     from bottlekit.estimators.kernels import kernel_width
 
     x1, y1, x2, y2 = _conditional_pairs(10_000, shift, 0)
