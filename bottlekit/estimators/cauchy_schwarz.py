@@ -953,7 +953,10 @@ def _density_proxies(X, width: float, rng, kw) -> list:
     """
     n = X.shape[0]
     m = min(_PROXY_COLUMNS, n)
-    cols = X[np.sort(rng.choice(n, size=m, replace=False))]
+    import torch
+
+    picked = np.sort(rng.choice(n, size=m, replace=False))
+    cols = X[torch.from_numpy(picked).to(X.device)]
     out = []
     for factor in _PROXY_WIDTHS:
         sums = gaussian_pair_sums(X, cols, (factor * width,), **kw)["x"]
