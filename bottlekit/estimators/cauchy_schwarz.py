@@ -93,31 +93,52 @@ whenever they are not dearer.
 ``n_points``). Its integrals are outer averages over the points :math:`j` of a sample of
 ratios of that point's row sums, :math:`a_j = c^{pp}_j/(k^{pp}_j)^2` and
 :math:`b_j = c^{pq}_j/(k^{pp}_j k^{pq}_j)`, so the tiles cannot be sampled independently.
-The outer averages run instead over :math:`k` = ``n_points`` points of each sample drawn
-without replacement, whose row sums are *exact* (stripes of tiles over all columns, cost
-:math:`k(n_1+n_2)` pairs per sample instead of :math:`(n_1+n_2)^2`); the same points
-serve the self and the cross term, whose errors then partly cancel. Each sampled mean is
-unbiased, and by the delta method
+The outer averages run instead over a sample of points whose row sums are *exact*
+(stripes of tiles over all columns, :math:`n_1+n_2` pairs per point); the same points
+serve the self and the cross term, whose errors then partly cancel. The terms are
+heavy-tailed through the :math:`1/\hat p(x_j)^2` weights (coefficient of variation
+about 2.2 on 4-D Gaussians with Silverman's width), so the points are drawn by
+**importance sampling** (:mod:`bottlekit.estimators._point_sampling`): point :math:`j`
+is kept independently with probability :math:`\pi_j` (Poisson sampling, expected size
+:math:`k` = ``n_points``), :math:`\pi_j \propto \frac{0.1}{n} + 0.45\,
+\frac{w^{(1)}_j}{\sum w^{(1)}} + 0.45\,\frac{w^{(3)}_j}{\sum w^{(3)}}`, capped at 1, with
+:math:`w^{(f)}_j = 1/\tilde k^{(f)}_j` and :math:`\tilde k^{(f)}_j = 1 + \frac nm\sum_{i\in
+M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 256` random points of the
+sample at :math:`f = 1` and 3 times the x-width (cost :math:`2nm` pairs per sample; the
+narrow one is noisy where points are sparse, the wide one smooths over local gaps, and
+the uniform share bounds the weights). Each mean is estimated by
+:math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j` (Horvitz–Thompson), unbiased whatever the
+proxies, and by the delta method
 
 .. math::
-    \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\bar a_S - \bar a}{\bar a}
-    - \frac{\bar b_S - \bar b}{\bar b}\Big),\qquad
-    \mathrm{sd}(\hat D) \approx \sqrt{\sum_{\text{samples}} \Big(1 - \frac kn\Big)
-    \frac{\mathrm{Var}_j\!\left(a_j/\bar a - b_j/\bar b\right)}{k}},
+    \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\hat a - \bar a}{\bar a}
+    - \frac{\hat b - \bar b}{\bar b}\Big),\qquad
+    \widehat{\mathrm{sd}}(\hat D) = \sqrt{\sum_{\text{samples}} \frac1{n^2}\sum_{j\in S}
+    \frac{1-\pi_j}{\pi_j^2}\Big(\frac{a_j}{\hat a} - \frac{b_j}{\hat b}\Big)^2},
 
-with a bias :math:`-\frac{1-k/n}{2k}\big(\mathrm{CV}_a^2 - \mathrm{CV}_b^2\big)` per sample
-(:math:`\mathrm{CV}` the coefficient of variation of the terms), below
-:math:`10^{-4}` on the data below. The spread of the terms does not depend on ``n``
-but is large, because of the :math:`1/\hat p(x_j)^2` weights: :math:`\mathrm{CV}_a \approx
-2.2` on 4-D Gaussians with Silverman's width. Measured with the default ``n_points=2048``
-at n = 20,000 (the benchmark's data, ``y = x w + 0.5 e`` with two different ``w``):
-relative standard error 2.7 % at d = 4 (D = 2.44); at d = 64 with the median width the
-estimate is nearly 0 (D = 0.0013) and its absolute standard error is 4e-4 (30 %
-relative: a relative bound means nothing there). So the defaults do **not** give 1 %;
-``|error| <= 3 sd`` (about 8 % at d = 4) is the documented bound, and 1 % at d = 4 needs
-``n_points`` of about 150,000, i.e. :math:`3\times10^{11}` pairs at n = 10⁶. The cost
-(35-38 s at n = 10⁶, d = 4 and 64, on 2 shared cores at the default) grows linearly with
-``n_points``.
+the unbiased estimate of :math:`\sum_j \frac{1-\pi_j}{\pi_j}(a_j/\bar a - b_j/\bar b)^2/n^2`
+(points taken with certainty add nothing; for a uniform draw it is
+:math:`(1-k/n)\mathrm{Var}_j(a_j/\bar a - b_j/\bar b)/k`); the bias of the logs,
+:math:`-\frac12(\mathrm{Var}\,\hat a/\bar a^2 - \mathrm{Var}\,\hat b/\bar b^2)` per sample,
+was not visible (within 0.15 sd over 100-400 draws). Measured at the default
+``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
+Silverman's width at d = 4): relative standard error **1.25 %** at n = 20,000 (D = 2.44;
+a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %), 1.6 % at
+n = 100,000 (uniform: 3.5 %; both from the exact per-point terms) and 2.2 % at n = 10⁶
+(D = 3.45; uniform: 4.7 %; one draw's reported figure). The spread grows with ``n``
+because Silverman's width shrinks with it (for a fixed width it does not depend on
+``n``). At d = 64 with the median width the
+estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
+(30 % relative, the same as a uniform draw: the terms barely vary there, and a relative
+bound means nothing). So the defaults do **not** give 1 %: ``|error| <= 3 sd`` is the
+documented bound (3.7 % at n = 20,000, 6.5 % at n = 10⁶, d = 4). Even sampling
+proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
+proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
+n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost grows linearly with
+``n_points``; the proxies add :math:`4 \cdot 256\,n` pairs to the
+:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶ on 2 shared cores at load 5-6:
+31 s at d = 4 and 101 s at d = 64, against 39 s and 71 s for a uniform draw of the same
+size in the same runs; the proxies alone took 1.6 s and 11 s per sample).
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
 biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
@@ -143,6 +164,7 @@ from bottlekit._checks import check_number
 
 from ._block_sampling import sampled_kernel_means
 from ._kernel_sums import gaussian_pair_sums, resolve_device
+from ._point_sampling import inclusion_probabilities, poisson_sample
 from ._validation import as_2d_samples, check_paired, convert_base
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
 
@@ -160,7 +182,10 @@ _SQRT2 = math.sqrt(2.0)
 _UNDERFLOW = 2.0**-126 * (1 + 1e-6)  # the float32 tiles' floor, with rounding
 _N_TILES = 8000  # default number of sampled tiles of the approximate mode
 _N_TILES_QMI = 20000  # CS-QMI has four sampled means (one over triples): more tiles
-_N_POINTS = 2048  # default number of outer points per sample of the conditional CS
+_N_POINTS = 2048  # default (expected) number of outer points per sample of the conditional CS
+_UNIFORM_SHARE = 0.1  # its sampling probabilities: this share uniform, the rest ~ 1/density
+_PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random points,
+_PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
 _APPROXIMATIONS = (None, "random_tiles")
 _FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
 _GRAD_TILE = 2048  # differentiable, checkpointed tiles
@@ -807,17 +832,20 @@ def conditional_cs_divergence(
         Tensors are moved there (the result stays on it).
     approximation : {None, "random_tiles"}, default=None
         None: the row sums of every point. ``"random_tiles"``: the outer averages run over
-        ``n_points`` random points of each sample, whose row sums are exact (stripes of
-        ``512``-row tiles over all columns): cost ``n_points * (n1 + n2)`` kernel pairs
-        per sample instead of ``(n1 + n2)**2``. See "Approximate mode" in the module
-        docstring for the error (standard error
-        :math:`\sqrt{(1-k/n)\,\mathrm{Var}_j(a_j/\bar a - b_j/\bar b)/k}` per sample).
-        Used only when ``n_points`` is smaller than a sample; no gradient.
+        about ``n_points`` points of each sample, drawn with probabilities that favour
+        low-density points and weighted by their inverse (importance sampling, unbiased
+        for every mean), whose row sums are exact (stripes of ``512``-row tiles over all
+        columns): cost ``n_points * (n1 + n2)`` kernel pairs per sample instead of
+        ``(n1 + n2)**2``, plus ``512 * n`` for the sampling probabilities. See
+        "Approximate mode of the conditional CS divergence" in the module docstring for
+        the error (relative standard error 1.25-2.2 % at d = 4, not 1 %). Used only when
+        ``n_points`` is smaller than a sample; no gradient.
     n_points : int, default=2048
-        Points of each sample in the outer averages of the approximate mode (its error
-        shrinks as ``1/sqrt(n_points)``, its cost grows linearly).
+        Expected number of points of each sample in the outer averages of the
+        approximate mode (its error shrinks as ``1/sqrt(n_points)``, its cost grows
+        linearly).
     random_state : None, int or numpy.random.Generator, default=None
-        Seed of the draw of the points of the approximate mode.
+        Seed of the draws (proxy points, sampled points) of the approximate mode.
 
     Returns
     -------
@@ -881,34 +909,59 @@ def conditional_cs_divergence(
 
 
 def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
-    """The approximate mode of the conditional CS divergence, with its standard error.
+    r"""The approximate mode of the conditional CS divergence, with its standard error.
 
-    The outer averages over each sample's points run over ``k`` points drawn without
-    replacement; their row sums against both samples are exact.
+    The outer averages over each sample's points run over a Poisson sample of expected
+    size ``k`` with probabilities proportional to a proxy of :math:`1/\hat p(x_j)`
+    (mixed with uniform), weighted by ``1/pi_j`` (Horvitz–Thompson); the sampled
+    points' row sums against both samples are exact.
     """
     import torch
 
     rng = np.random.default_rng(random_state)
     W = (_float64(W1, be.device), _float64(W2, be.device))
+    kw = {"tile_size": be.tile, "device": be.device}
     value, var = 0.0, 0.0
     for own, other in ((0, 1), (1, 0)):
         n = W[own].shape[0]
-        idx = np.sort(rng.choice(n, size=min(k, n), replace=False))
+        proxies = _density_proxies(W[own][:, :split], widths[0], rng, kw)
+        pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, n), _UNIFORM_SHARE)
+        idx = poisson_sample(pi, rng)
         rows = W[own][torch.from_numpy(idx).to(be.device)]
-        kw = {"split": split, "skip_y": True, "tile_size": be.tile, "device": be.device}
-        s_own = gaussian_pair_sums(rows, W[own], widths, **kw)
-        s_oth = gaussian_pair_sums(rows, W[other], widths, **kw)
+        s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
+        s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)
         k_own, c_own, k_oth, c_oth = s_own["x"], s_own["joint"], s_oth["x"], s_oth["joint"]
-        self_terms = (c_own / k_own**2).cpu().double()
-        cross_terms = (c_oth / (k_own * k_oth)).cpu().double()
-        a, b = float(self_terms.mean()), float(cross_terms.mean())
+        self_terms = (c_own / k_own**2).cpu().double().numpy()
+        cross_terms = (c_oth / (k_own * k_oth)).cpu().double().numpy()
+        p = pi[idx]
+        a, b = float((self_terms / p).sum()) / n, float((cross_terms / p).sum()) / n
         for v, what in ((a, "the (X, Y) pairs"), (b, "the two samples")):
             _positive(v, what, widths[0])
         value += math.log(a) - math.log(b)
         influence = self_terms / a - cross_terms / b
-        m = len(idx)
-        var += (1.0 - m / n) * float(influence.var()) / m
+        var += float(((1.0 - p) / p**2 * influence**2).sum()) / n**2
     return {"value": value, "standard_error": math.sqrt(var)}
+
+
+def _density_proxies(X, width: float, rng, kw) -> list:
+    """``1 + (n/m) sum_i K_w(x_j, x_i)`` over ``m`` random points, for each proxy width.
+
+    Cheap stand-ins for the row sums :math:`k_j` (``n * m`` pairs per width): only the
+    sampling probabilities depend on them, so their errors cost variance, never bias.
+    The kernel width itself is noisy at low densities with ``m`` points, a wider one
+    smooths over local gaps; the mixture of both is robust (module docstring).
+    """
+    n = X.shape[0]
+    m = min(_PROXY_COLUMNS, n)
+    import torch
+
+    picked = np.sort(rng.choice(n, size=m, replace=False))
+    cols = X[torch.from_numpy(picked).to(X.device)]
+    out = []
+    for factor in _PROXY_WIDTHS:
+        sums = gaussian_pair_sums(X, cols, (factor * width,), **kw)["x"]
+        out.append(1.0 + (n / m) * sums.cpu().double().numpy())
+    return out
 
 
 def _torch_only(fn, names):
