@@ -113,10 +113,11 @@ first phase needs the proxies, which at :math:`n = 10^6` cost more than the samp
 themselves at d = 64 when computed for every point; a uniform first phase loses almost
 nothing, because the importance draw of :math:`k` points from :math:`m_1 \gg k` is
 nearly the one from all :math:`n` (the loss comes only from the points whose
-probability would exceed :math:`m_1/n`). Point :math:`j`'s inclusion probability is
-:math:`\pi_j = \frac{m_1}n \pi_{j|1}`, and each mean is estimated by
-:math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j` (Horvitz–Thompson), unbiased whatever the
-proxies. By the delta method
+probability would exceed :math:`m_1/n`; it grows where many points are near-certain:
+1.5× the sd with :math:`m_1 = 8k` of n = 4,000 points, width 0.5, :math:`k = 256`).
+Point :math:`j`'s inclusion probability is :math:`\pi_j = \frac{m_1}n \pi_{j|1}`, and
+each mean is estimated by :math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j`
+(Horvitz–Thompson), unbiased whatever the proxies. By the delta method
 
 .. math::
     \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\hat a - \bar a}{\bar a}
@@ -144,9 +145,14 @@ certainty add nothing; for a uniform draw it is
 was not visible (within 0.15 sd over 100-400 draws). Measured at the default
 ``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
 Silverman's width at d = 4): relative standard error **1.25 %** at n = 20,000 (D = 2.44;
-a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %), 1.6 % at
-n = 100,000 (uniform: 3.5 %; both from the exact per-point terms) and 2.2 % at n = 10⁶
-(D = 3.45; uniform: 4.7 %; one draw's reported figure). The spread grows with ``n``
+a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %; there
+:math:`m_1 = n`), 1.7 % at n = 100,000 (1.68 % with :math:`m_1 = 65{,}536`, 1.70 % with
+the proxies of every point and the same proxy points, 1.69 %, 1.90 % and 2.49 % with
+:math:`m_1 = 8k, 4k, 2k`; uniform: 3.5 %; all from the exact per-point terms) and 2.2 %
+at n = 10⁶ (D ≈ 3.3-3.45; the reported figure over four seeds 2.15-2.34 %, and
+2.12-2.50 % with the proxies of every point; uniform: 4.7 %; the Horvitz–Thompson
+estimate of the variance the first phase adds, from draws with the proxies of every
+point: +2 % in sd). The spread grows with ``n``
 because Silverman's width shrinks with it (for a fixed width it does not depend on
 ``n``). At d = 64 with the median width the
 estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
@@ -156,10 +162,11 @@ documented bound (3.7 % at n = 20,000, 6.5 % at n = 10⁶, d = 4). Even sampling
 proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
 proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
 n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost grows linearly with
-``n_points``; the proxies add :math:`4 \cdot 256\,n` pairs to the
-:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶ on 2 shared cores at load 5-6:
-31 s at d = 4 and 101 s at d = 64, against 39 s and 71 s for a uniform draw of the same
-size in the same runs; the proxies alone took 1.6 s and 11 s per sample).
+``n_points``; the proxies add :math:`4 \cdot 256\,m_1` pairs to the
+:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶, one thread under ``nice -n 19`` on
+2 cores shared with other jobs at load 1.7-2.2, side by side: 36.9 s at d = 64 against
+36.6 s for a uniform draw of the same size and 49.1 s with the proxies of every point,
+which alone took 11 s per sample there; at d = 4 16-20 s against 18-20 s).
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
 biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
