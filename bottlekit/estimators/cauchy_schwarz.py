@@ -98,34 +98,61 @@ The outer averages run instead over a sample of points whose row sums are *exact
 serve the self and the cross term, whose errors then partly cancel. The terms are
 heavy-tailed through the :math:`1/\hat p(x_j)^2` weights (coefficient of variation
 about 2.2 on 4-D Gaussians with Silverman's width), so the points are drawn by
-**importance sampling** (:mod:`bottlekit.estimators._point_sampling`): point :math:`j`
-is kept independently with probability :math:`\pi_j` (Poisson sampling, expected size
-:math:`k` = ``n_points``), :math:`\pi_j \propto \frac{0.1}{n} + 0.45\,
-\frac{w^{(1)}_j}{\sum w^{(1)}} + 0.45\,\frac{w^{(3)}_j}{\sum w^{(3)}}`, capped at 1, with
-:math:`w^{(f)}_j = 1/\tilde k^{(f)}_j` and :math:`\tilde k^{(f)}_j = 1 + \frac nm\sum_{i\in
-M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 256` random points of the
-sample at :math:`f = 1` and 3 times the x-width (cost :math:`2nm` pairs per sample; the
-narrow one is noisy where points are sparse, the wide one smooths over local gaps, and
-the uniform share bounds the weights). Each mean is estimated by
-:math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j` (Horvitz–Thompson), unbiased whatever the
-proxies, and by the delta method
+**importance sampling** in two phases (:mod:`bottlekit.estimators._point_sampling`):
+a uniform first phase :math:`S_1` of :math:`m_1 = \min(n, 32k)` points of the sample
+(without replacement; :math:`k` = ``n_points``), then each of them is kept
+independently with probability :math:`\pi_{j|1}` (Poisson sampling, expected size
+:math:`k`), :math:`\pi_{j|1} \propto \frac{0.1}{m_1} + 0.45\,
+\frac{w^{(1)}_j}{\sum_{S_1} w^{(1)}} + 0.45\,\frac{w^{(3)}_j}{\sum_{S_1} w^{(3)}}`,
+capped at 1, with :math:`w^{(f)}_j = 1/\tilde k^{(f)}_j` and :math:`\tilde k^{(f)}_j = 1
++ \frac nm\sum_{i\in M} K_{f\sigma_x}(x_j, x_i)` the x-kernel sums over :math:`m = 256`
+random points of the sample at :math:`f = 1` and 3 times the x-width (cost
+:math:`2 m_1 m` pairs per sample; the narrow one is noisy where points are sparse, the
+wide one smooths over local gaps, and the uniform share bounds the weights). Only the
+first phase needs the proxies, which at :math:`n = 10^6` cost more than the sampled rows
+themselves at d = 64 when computed for every point; a uniform first phase loses almost
+nothing, because the importance draw of :math:`k` points from :math:`m_1 \gg k` is
+nearly the one from all :math:`n` (the loss comes only from the points whose
+probability would exceed :math:`m_1/n`; it grows where many points are near-certain:
+1.5× the sd with :math:`m_1 = 8k` of n = 4,000 points, width 0.5, :math:`k = 256`).
+Point :math:`j`'s inclusion probability is :math:`\pi_j = \frac{m_1}n \pi_{j|1}`, and
+each mean is estimated by :math:`\hat a = \frac1n\sum_{j\in S} a_j/\pi_j`
+(Horvitz–Thompson), unbiased whatever the proxies. By the delta method
 
 .. math::
     \hat D - D \approx \sum_{\text{samples}} \Big(\frac{\hat a - \bar a}{\bar a}
-    - \frac{\hat b - \bar b}{\bar b}\Big),\qquad
-    \widehat{\mathrm{sd}}(\hat D) = \sqrt{\sum_{\text{samples}} \frac1{n^2}\sum_{j\in S}
-    \frac{1-\pi_j}{\pi_j^2}\Big(\frac{a_j}{\hat a} - \frac{b_j}{\hat b}\Big)^2},
+    - \frac{\hat b - \bar b}{\bar b}\Big)
+    = \sum_{\text{samples}} \frac1n \Big(\sum_{j\in S}\frac{u_j}{\pi_j} - \sum_j u_j\Big),
+    \qquad u_j = \frac{a_j}{\bar a} - \frac{b_j}{\bar b},
 
-the unbiased estimate of :math:`\sum_j \frac{1-\pi_j}{\pi_j}(a_j/\bar a - b_j/\bar b)^2/n^2`
-(points taken with certainty add nothing; for a uniform draw it is
-:math:`(1-k/n)\mathrm{Var}_j(a_j/\bar a - b_j/\bar b)/k`); the bias of the logs,
+and the variance of a two-phase Horvitz–Thompson total is
+
+.. math::
+    \mathrm{Var}\sum_{j\in S}\frac{u_j}{\pi_j} = n^2\Big(\frac1{m_1}-\frac1n\Big)S_u^2
+    + \frac{n^2}{m_1^2}\,E\Big[\sum_{j\in S_1}\frac{1-\pi_{j|1}}{\pi_{j|1}}u_j^2\Big]
+
+(:math:`S_u^2` the variance of the :math:`u_j` over the sample), estimated without bias
+from the sampled :math:`u_j` (with :math:`\hat a, \hat b` in place of
+:math:`\bar a, \bar b`) by :func:`~bottlekit.estimators._point_sampling.two_phase_variance`:
+:math:`\widehat{\mathrm{sd}}(\hat D)^2 = \sum_{\text{samples}} \big[(\frac1{m_1} -
+\frac1n)\hat s_u^2 + \frac1{m_1^2}\sum_{j\in S}\frac{1-\pi_{j|1}}{\pi_{j|1}^2}u_j^2\big]`,
+with :math:`\hat s_u^2` the two-phase estimate of :math:`S_u^2` given there. When
+:math:`m_1 = n` (samples of at most :math:`32k` points) it is the Poisson estimate
+:math:`\frac1{n^2}\sum_{j\in S}\frac{1-\pi_j}{\pi_j^2}u_j^2` (points taken with
+certainty add nothing; for a uniform draw it is
+:math:`(1-k/n)\mathrm{Var}_j(u_j)/k`). The bias of the logs,
 :math:`-\frac12(\mathrm{Var}\,\hat a/\bar a^2 - \mathrm{Var}\,\hat b/\bar b^2)` per sample,
 was not visible (within 0.15 sd over 100-400 draws). Measured at the default
 ``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
 Silverman's width at d = 4): relative standard error **1.25 %** at n = 20,000 (D = 2.44;
-a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %), 1.6 % at
-n = 100,000 (uniform: 3.5 %; both from the exact per-point terms) and 2.2 % at n = 10⁶
-(D = 3.45; uniform: 4.7 %; one draw's reported figure). The spread grows with ``n``
+a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %; there
+:math:`m_1 = n`), 1.7 % at n = 100,000 (1.68 % with :math:`m_1 = 65{,}536`, 1.70 % with
+the proxies of every point and the same proxy points, 1.69 %, 1.90 % and 2.49 % with
+:math:`m_1 = 8k, 4k, 2k`; uniform: 3.5 %; all from the exact per-point terms) and 2.2 %
+at n = 10⁶ (D ≈ 3.3-3.45; the reported figure over four seeds 2.15-2.34 %, and
+2.12-2.50 % with the proxies of every point; uniform: 4.7 %; the Horvitz–Thompson
+estimate of the variance the first phase adds, from draws with the proxies of every
+point: +2 % in sd). The spread grows with ``n``
 because Silverman's width shrinks with it (for a fixed width it does not depend on
 ``n``). At d = 64 with the median width the
 estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
@@ -135,10 +162,11 @@ documented bound (3.7 % at n = 20,000, 6.5 % at n = 10⁶, d = 4). Even sampling
 proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
 proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
 n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost grows linearly with
-``n_points``; the proxies add :math:`4 \cdot 256\,n` pairs to the
-:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶ on 2 shared cores at load 5-6:
-31 s at d = 4 and 101 s at d = 64, against 39 s and 71 s for a uniform draw of the same
-size in the same runs; the proxies alone took 1.6 s and 11 s per sample).
+``n_points``; the proxies add :math:`4 \cdot 256\,m_1` pairs to the
+:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶, one thread under ``nice -n 19`` on
+2 cores shared with other jobs at load 1.7-2.2, side by side: 36.9 s at d = 64 against
+36.6 s for a uniform draw of the same size and 49.1 s with the proxies of every point,
+which alone took 11 s per sample there; at d = 4 16-20 s against 18-20 s).
 Estimating every point's row sums from random column blocks instead (cost :math:`n` times
 the number of columns) was measured and rejected: the ratios of the estimated sums are
 biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
@@ -164,7 +192,7 @@ from bottlekit._checks import check_number
 
 from ._block_sampling import sampled_kernel_means
 from ._kernel_sums import gaussian_pair_sums, resolve_device
-from ._point_sampling import inclusion_probabilities, poisson_sample
+from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
 from ._validation import as_2d_samples, check_paired, convert_base
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
 
@@ -186,6 +214,7 @@ _N_POINTS = 2048  # default (expected) number of outer points per sample of the 
 _UNIFORM_SHARE = 0.1  # its sampling probabilities: this share uniform, the rest ~ 1/density
 _PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random points,
 _PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
+_FIRST_PHASE = 32  # proxies only for a uniform first phase of this many times n_points
 _APPROXIMATIONS = (None, "random_tiles")
 _FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
 _GRAD_TILE = 2048  # differentiable, checkpointed tiles
@@ -836,7 +865,8 @@ def conditional_cs_divergence(
         low-density points and weighted by their inverse (importance sampling, unbiased
         for every mean), whose row sums are exact (stripes of ``512``-row tiles over all
         columns): cost ``n_points * (n1 + n2)`` kernel pairs per sample instead of
-        ``(n1 + n2)**2``, plus ``512 * n`` for the sampling probabilities. See
+        ``(n1 + n2)**2``, plus ``512 * min(n, 32 * n_points)`` for the sampling
+        probabilities (computed for a uniform first phase of that many points). See
         "Approximate mode of the conditional CS divergence" in the module docstring for
         the error (relative standard error 1.25-2.2 % at d = 4, not 1 %). Used only when
         ``n_points`` is smaller than a sample; no gradient.
@@ -911,10 +941,12 @@ def conditional_cs_divergence(
 def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
     r"""The approximate mode of the conditional CS divergence, with its standard error.
 
-    The outer averages over each sample's points run over a Poisson sample of expected
-    size ``k`` with probabilities proportional to a proxy of :math:`1/\hat p(x_j)`
-    (mixed with uniform), weighted by ``1/pi_j`` (Horvitz–Thompson); the sampled
-    points' row sums against both samples are exact.
+    Two-phase sampling: a uniform first phase of ``_FIRST_PHASE * k`` points of each
+    sample (all of them when the sample is not larger), whose density proxies are
+    computed; then a Poisson sample of expected size ``k`` from it with probabilities
+    proportional to a proxy of :math:`1/\hat p(x_j)` (mixed with uniform), weighted by
+    ``1/pi_j`` (Horvitz–Thompson, :math:`\pi_j` the product of the two phases'
+    probabilities); the sampled points' row sums against both samples are exact.
     """
     import torch
 
@@ -924,32 +956,36 @@ def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
     value, var = 0.0, 0.0
     for own, other in ((0, 1), (1, 0)):
         n = W[own].shape[0]
-        proxies = _density_proxies(W[own][:, :split], widths[0], rng, kw)
-        pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, n), _UNIFORM_SHARE)
-        idx = poisson_sample(pi, rng)
+        m = min(n, _FIRST_PHASE * k)
+        first = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
+        proxies = _density_proxies(W[own][:, :split], widths[0], rng, kw, first)
+        pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, m), _UNIFORM_SHARE)
+        kept = poisson_sample(pi, rng)  # positions in the first phase
+        idx = kept if first is None else first[kept]
         rows = W[own][torch.from_numpy(idx).to(be.device)]
         s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
         s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)
         k_own, c_own, k_oth, c_oth = s_own["x"], s_own["joint"], s_oth["x"], s_oth["joint"]
         self_terms = (c_own / k_own**2).cpu().double().numpy()
         cross_terms = (c_oth / (k_own * k_oth)).cpu().double().numpy()
-        p = pi[idx]
+        p = pi[kept] * (m / n)
         a, b = float((self_terms / p).sum()) / n, float((cross_terms / p).sum()) / n
         for v, what in ((a, "the (X, Y) pairs"), (b, "the two samples")):
             _positive(v, what, widths[0])
         value += math.log(a) - math.log(b)
         influence = self_terms / a - cross_terms / b
-        var += float(((1.0 - p) / p**2 * influence**2).sum()) / n**2
+        var += two_phase_variance(influence, pi[kept], m, n) / n**2
     return {"value": value, "standard_error": math.sqrt(var)}
 
 
-def _density_proxies(X, width: float, rng, kw) -> list:
+def _density_proxies(X, width: float, rng, kw, rows=None) -> list:
     """``1 + (n/m) sum_i K_w(x_j, x_i)`` over ``m`` random points, for each proxy width.
 
-    Cheap stand-ins for the row sums :math:`k_j` (``n * m`` pairs per width): only the
-    sampling probabilities depend on them, so their errors cost variance, never bias.
-    The kernel width itself is noisy at low densities with ``m`` points, a wider one
-    smooths over local gaps; the mixture of both is robust (module docstring).
+    Cheap stand-ins for the row sums :math:`k_j` (``n * m`` pairs per width), for the
+    points ``rows`` (indices; all when None): only the sampling probabilities depend on
+    them, so their errors cost variance, never bias. The kernel width itself is noisy at
+    low densities with ``m`` points, a wider one smooths over local gaps; the mixture of
+    both is robust (module docstring).
     """
     n = X.shape[0]
     m = min(_PROXY_COLUMNS, n)
@@ -957,6 +993,8 @@ def _density_proxies(X, width: float, rng, kw) -> list:
 
     picked = np.sort(rng.choice(n, size=m, replace=False))
     cols = X[torch.from_numpy(picked).to(X.device)]
+    if rows is not None:
+        X = X[torch.from_numpy(rows).to(X.device)]
     out = []
     for factor in _PROXY_WIDTHS:
         sums = gaussian_pair_sums(X, cols, (factor * width,), **kw)["x"]
