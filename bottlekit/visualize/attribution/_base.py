@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -230,6 +230,19 @@ class ConceptAttribution:
         column ``cols[i, c]``. Each method gives its own, sharing work between the
         concepts of one image where it can."""
         raise NotImplementedError
+
+    def _image_chunks(
+        self, x_all: torch.Tensor, cols: np.ndarray
+    ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+        """The images in chunks of ``max(1, batch_size // t)``, so that a chunk's maps for
+        its ``t`` concepts hold at most ``batch_size`` rows: yields ``(rows, x, columns)``,
+        ``rows`` the chunk's slice of ``x_all``, ``x = x_all[rows]`` and ``columns`` its
+        (len(x), t) score columns on ``x_all``'s device."""
+        columns = torch.as_tensor(np.array(cols), device=x_all.device)
+        per_chunk = max(1, self.batch_size // cols.shape[1])
+        for first in range(0, len(x_all), per_chunk):
+            rows = slice(first, first + per_chunk)
+            yield rows, x_all[rows], columns[rows]
 
     @staticmethod
     def _input_gradients(

@@ -107,23 +107,18 @@ class ConceptGradCAM(ConceptAttribution):
         """Maps (n, t, H, W): one forward pass per ``batch_size // t`` images, then one
         backward pass (to the feature map only) per concept mapped on them."""
         forward = self._concept_scores(scorer)
-        (n, t), dev = cols.shape, x_all.device
-        columns = torch.as_tensor(np.array(cols), device=dev)
+        n, t = cols.shape
         maps = torch.empty(n, t, *x_all.shape[2:], dtype=torch.float32)
-        per_chunk = max(1, self.batch_size // t)
-        for first in range(0, n, per_chunk):
-            x = x_all[first : first + per_chunk]
+        for chunk, x, columns in self._image_chunks(x_all, cols):
             scores, features = self._scores_and_feature_map(forward, x)
-            rows = torch.arange(len(x), device=dev)
+            rows = torch.arange(len(x), device=x.device)
             for c in range(t):
                 (grad,) = torch.autograd.grad(
-                    scores[rows, columns[first : first + len(x), c]].sum(),
-                    features,
-                    retain_graph=c < t - 1,
+                    scores[rows, columns[:, c]].sum(), features, retain_graph=c < t - 1
                 )
                 weights = grad.mean(dim=(2, 3), keepdim=True)
                 cam = torch.relu((weights * features).sum(dim=1, keepdim=True)).detach()
-                maps[first : first + len(x), c] = upsample(cam, x.shape[2:])[:, 0].float().cpu()
+                maps[chunk, c] = upsample(cam, x.shape[2:])[:, 0].float().cpu()
         return maps
 
     def _scores_and_feature_map(

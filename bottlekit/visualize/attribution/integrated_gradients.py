@@ -132,10 +132,9 @@ class ConceptIntegratedGradients(ConceptAttribution):
             ]
         )
         maps = torch.empty(n_images, t, *x_all.shape[2:], dtype=torch.float32)
-        per_chunk = max(1, self.batch_size // t)  # at most batch_size maps summed at once
-        for first in range(0, n_images, per_chunk):
-            x = x_all[first : first + per_chunk]
-            total = at_baseline[of_pair[first : first + per_chunk]]  # (rows, t, C, H, W)
+        # at most batch_size maps summed at once
+        for chunk, x, chunk_columns in self._image_chunks(x_all, cols):
+            total = at_baseline[of_pair[chunk]]  # (rows, t, C, H, W)
             # steps 1..n-1 of every image, image-major, by batch_size points
             image = torch.arange(len(x), device=dev).repeat_interleave(n - 1)
             step = torch.arange(1, n, device=dev).repeat(len(x))
@@ -143,13 +142,13 @@ class ConceptIntegratedGradients(ConceptAttribution):
                 part = slice(start, start + self.batch_size)
                 i, k = image[part], step[part]
                 points = x0 + alphas[k].view(-1, 1, 1, 1) * (x[i] - x0)
-                per_concept = [columns[first + i, c] for c in range(t)]
+                per_concept = [chunk_columns[i, c] for c in range(t)]
                 grads = self._input_gradients(forward, points, per_concept)
                 w = weights[k].view(-1, 1, 1, 1)
                 for c, grad in enumerate(grads):
                     total[:, c].index_add_(0, i, grad * w)
             a = (total * (x - x0).unsqueeze(1)).sum(dim=2)
-            maps[first : first + len(x)] = a.detach().float().cpu()
+            maps[chunk] = a.detach().float().cpu()
         return maps
 
 

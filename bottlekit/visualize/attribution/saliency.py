@@ -66,13 +66,10 @@ class ConceptSaliency(ConceptAttribution):
         pass on it per concept mapped on them (the concepts of an image share its forward
         pass)."""
         forward = self._concept_scores(scorer)
-        (n, t), dev = cols.shape, x_all.device
-        columns = torch.as_tensor(np.array(cols), device=dev)
+        n, t = cols.shape
         maps = torch.empty(n, t, *x_all.shape[2:], dtype=torch.float32)
-        per_chunk = max(1, self.batch_size // t)
-        for first in range(0, n, per_chunk):
-            x = x_all[first : first + per_chunk]
-            per_concept = [columns[first : first + len(x), c] for c in range(t)]
+        for chunk, x, columns in self._image_chunks(x_all, cols):
+            per_concept = [columns[:, c] for c in range(t)]
             for c, grad in enumerate(self._input_gradients(forward, x, per_concept)):
-                maps[first : first + len(x), c] = grad.abs().amax(dim=1).float().cpu()
+                maps[chunk, c] = grad.abs().amax(dim=1).float().cpu()
         return maps
