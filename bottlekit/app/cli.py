@@ -36,12 +36,17 @@ import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bottlekit._version import __version__
 from bottlekit.app._paths import check_output_path
 from bottlekit.app.ray_options import LOCAL_RAY, add_ray_arguments, require_ray
+
+if TYPE_CHECKING:
+    from bottlekit.backbones import Backbone
+    from bottlekit.images import ImageSource
 
 __all__ = ["main"]
 
@@ -99,20 +104,23 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_embed_dataset(args: argparse.Namespace) -> int:
-    """``bottlekit embed --dataset NAME --root DIR``: the dataset's images, in its order."""
-    from bottlekit.app.dataset_options import dataset_from_args
-    from bottlekit.backbones import load_backbone
-    from bottlekit.cache import embed
-
+def _npz_output_path(args: argparse.Namespace) -> Path:
+    """``--out`` of ``embed``, checked: a writable ``.npz`` path."""
     out = check_output_path(args.out, "--out")
     if out.suffix != ".npz":
         raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
-    ds = dataset_from_args(args)
+    return out
+
+
+def _embed_images(args: argparse.Namespace, source: ImageSource) -> tuple[Backbone, np.ndarray]:
+    """Load ``--backbone`` and embed ``source`` with the ``embed`` command's options."""
+    from bottlekit.backbones import load_backbone
+    from bottlekit.cache import embed
+
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     X = embed(
         backbone,
-        ds.image_source,
+        source,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
@@ -120,6 +128,16 @@ def _cmd_embed_dataset(args: argparse.Namespace) -> int:
         jpeg_draft=args.jpeg_draft,
         model_threads=args.model_threads,
     )
+    return backbone, X
+
+
+def _cmd_embed_dataset(args: argparse.Namespace) -> int:
+    """``bottlekit embed --dataset NAME --root DIR``: the dataset's images, in its order."""
+    from bottlekit.app.dataset_options import dataset_from_args
+
+    out = _npz_output_path(args)
+    ds = dataset_from_args(args)
+    backbone, X = _embed_images(args, ds.image_source)
     arrays: dict[str, np.ndarray] = {
         "embeddings": X,
         "labels": ds.labels,
@@ -144,8 +162,6 @@ def _cmd_embed_dataset(args: argparse.Namespace) -> int:
 
 def _cmd_embed(args: argparse.Namespace) -> int:
     from bottlekit.app.dataset_options import check_dataset_only_options
-    from bottlekit.backbones import load_backbone
-    from bottlekit.cache import embed
     from bottlekit.images import as_image_source
 
     check_dataset_only_options(args)
@@ -161,24 +177,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise ValueError("IMAGES: expected a folder or image files (or --dataset NAME)")
     if args.ray is not None:
         return _cmd_embed_ray(args)
-    out = check_output_path(args.out, "--out")
-    if out.suffix != ".npz":
-        raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
+    out = _npz_output_path(args)
     inputs = args.images
     source = as_image_source(inputs[0] if len(inputs) == 1 else list(inputs))
     if source.kind != "files":
         raise ValueError("IMAGES: expected a folder or image files")
-    backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
-    X = embed(
-        backbone,
-        source,
-        cache=not args.no_cache,
-        cache_dir=args.cache_dir,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-        jpeg_draft=args.jpeg_draft,
-        model_threads=args.model_threads,
-    )
+    backbone, X = _embed_images(args, source)
     arrays: dict[str, np.ndarray] = {
         "embeddings": X,
         "files": np.asarray(source.paths, dtype=str),
