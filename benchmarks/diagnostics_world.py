@@ -19,6 +19,10 @@ names (cosine of the image embedding with each concept's text embedding):
 
     python benchmarks/diagnostics_world.py [--n 300] [--seed 0] [--n-steps 16]
         [--methods coam gradcam saliency integrated_gradients] [--n-train 2400]
+        [--model world-tiny] [--pretrained PATH] [--skip-existence]
+
+``--model``/``--pretrained`` run it on another world model (e.g. an unshipped
+``world-small`` trained with ``python -m bottlekit.world.train --model world-small``).
 
 Runs on the CPU; integrated gradients dominate the time (``--n-steps`` path points per map).
 """
@@ -96,7 +100,7 @@ def location_table(bk, world, bank, methods, n_steps: int, seed: int) -> None:
         del maps
     uniform = rows[0][1].uniform_expectation
     print(
-        f"\n(a) Concept location on {len(world.images)} test images (world-tiny, text bank), "
+        f"\n(a) Concept location on {len(world.images)} test images ({bk.name}, text bank), "
         f"{rows[0][1].n_pairs} (image, present concept) pairs"
     )
     r0 = rows[0][1]
@@ -197,13 +201,19 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--n-train", type=int, default=2400, help="train images for (b)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--model", default="world-tiny", help="world model (open_clip name)")
+    ap.add_argument(
+        "--pretrained", default=None, help="its weights file (default: the shipped weights)"
+    )
+    ap.add_argument("--skip-existence", action="store_true", help="location table (a) only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    bk = load_backbone("world-tiny", device="cpu")
+    bk = load_backbone(args.model, args.pretrained, device="cpu")
     world = make_world(args.n, "test", random_state=args.seed, return_masks=True)
     bank = from_text(bk, world.concept_names)
     location_table(bk, world, bank, args.methods, args.n_steps, args.seed)
-    existence_table(bk, bank, args.n_train, world, args.seed)
+    if not args.skip_existence:
+        existence_table(bk, bank, args.n_train, world, args.seed)
 
 
 if __name__ == "__main__":
