@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from bottlekit._checks import check_positive_int
 
-from ._scaling import safe_std
+from ._scaling import safe_mean_and_std
 from ._validation import as_2d_samples, check_random_state
 
 __all__ = [
@@ -184,8 +184,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
 
             self.pca_ = PCA(int(self.pca_first), random_state=0).fit(A)
             A = self.pca_.transform(A)
-        self.mean_ = A.mean(0)
-        scale = safe_std(A, axis=0)
+        self.mean_, scale = safe_mean_and_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32)).to(dev)
         torch.manual_seed(_seed(self.random_state))

@@ -173,3 +173,14 @@ def test_autoencoder_after_a_pca_projection():
     codes = ae.transform(X)
     assert codes.shape == (200, 2)
     assert np.all((codes >= 0) & (codes <= 1))  # sigmoid code
+
+
+def test_autoencoder_standardises_data_near_the_float_limit():
+    # 200 values near 5e306 sum past float64's maximum: a plain mean overflows to inf
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4)) + 5.0
+    small = AutoencoderCompressor(2, epochs=3, random_state=0).fit(X)
+    huge = AutoencoderCompressor(2, epochs=3, random_state=0).fit(X * 1e306)
+    assert np.all(np.isfinite(huge.mean_))
+    np.testing.assert_allclose(huge.mean_ / 1e306, small.mean_, rtol=1e-12)
+    np.testing.assert_allclose(huge.transform(X * 1e306), small.transform(X), atol=1e-5)
