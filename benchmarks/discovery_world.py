@@ -1,6 +1,8 @@
 """Concept discovery on the built-in world (issue 19), checked against its exact concepts.
 
-Prints, for ``world-tiny`` embeddings of 2,400 training images (seed 0):
+Prints, for ``world-tiny`` embeddings of 2,400 training images (seed 0; another backbone
+with ``--model``/``--pretrained``, e.g. ``--model world-small --pretrained
+path/to/world-small.safetensors``):
 
 1. recovery: for each of the world's 31 concepts, the AUROC of the best-matching atom
    against the concept labels; the fraction of concepts recovered at AUROC >= 0.8, for
@@ -22,7 +24,8 @@ Prints, for ``world-tiny`` embeddings of 2,400 training images (seed 0):
    torch loop of the same model, and SpLiCE images/s beside scikit-learn's
    ``Lasso(positive=True)`` on the same problem.
 
-    python benchmarks/discovery_world.py [--epochs 50] [--seeds 0 1 2] [--init random|data]
+    python benchmarks/discovery_world.py [--model world-tiny] [--pretrained PATH]
+        [--epochs 50] [--seeds 0 1 2] [--init random|data] [--probe-ceiling]
         [--speed] [--speed-n 100000] [--threads 2]
 """
 
@@ -68,6 +71,18 @@ def recovery(S: np.ndarray, L: np.ndarray, sign_free: bool = False):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="world-tiny", help="backbone name")
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        help="weights file (default: the weights bottlekit ships for --model; a model "
+        "without shipped weights, e.g. world-small, then has random weights)",
+    )
+    parser.add_argument(
+        "--probe-ceiling",
+        action="store_true",
+        help="also a supervised logistic probe per concept (the recovery ceiling)",
+    )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--k", type=int, default=16)
@@ -108,13 +123,19 @@ def world(args) -> None:
     )
     from bottlekit.world.evaluate import CONCEPT_TEMPLATES
 
-    data = load_world_data("world-tiny", 2400, 2400, 0)
+    if args.pretrained is None:
+        backbone = args.model
+    else:
+        from bottlekit import load_backbone
+
+        backbone = load_backbone(args.model, args.pretrained, device="cpu")
+    data = load_world_data(backbone, 2400, 2400, 0)
     X, L = data.X["train"], data.train.concept_labels.astype(np.float64)
     names = list(data.concept_names)
     vocab_names = names + distractors(names)
     vocab = from_text(data.backbone, vocab_names, CONCEPT_TEMPLATES)
     print(
-        f"world-tiny: {X.shape[0]} training embeddings, d={X.shape[1]}, {len(names)} concepts; "
+        f"{args.model}: {X.shape[0]} training embeddings, d={X.shape[1]}, {len(names)} concepts; "
         f"vocabulary {len(vocab)} names ({len(vocab) - len(names)} distractors); "
         f"epochs {args.epochs}, k {args.k}, lr {args.learning_rate}, init {args.init}, "
         f"{args.threads} threads"
@@ -134,6 +155,8 @@ def world(args) -> None:
         frac, mean, _, _ = recovery(S, L, sign_free=True)
         species = recovery(S, Y, sign_free=True)[0]
         print(f"{'PCA':<15}{c:>6}{'':>8}{frac:>9.3f}{mean:>10.3f}{'':>43}{species:>9.3f}")
+    if args.probe_ceiling:
+        probe_ceiling(data, L, names)
     naming_rows = {}
     for method, m in itertools.product(args.methods, args.sizes):
         if method == "nmf":
@@ -162,7 +185,8 @@ def world(args) -> None:
         f_pre, mean_pre, atom_of, best = recovery(X @ W.T + b, L)
         species = recovery(X @ W.T + b, Y)[0]
         f_dec = np.mean([recovery(X @ run.dictionary.T, L)[0] for run in runs])
-        f_pre_seeds = np.mean([recovery(X @ v.T + c, L)[0] for v, c in map(_enc, runs)])
+        pre_seeds = [recovery(X @ v.T + c, L)[0] for v, c in map(_enc, runs)]
+        f_pre_seeds = np.mean(pre_seeds)
         pairs = list(itertools.combinations(runs, 2))
         stab = np.mean([dictionary_stability(a, b_) for a, b_ in pairs]) if pairs else np.nan
         bank = name_concepts(r, vocab, drop_dead=False)
@@ -176,6 +200,9 @@ def world(args) -> None:
             f"{r.n_duplicate:>5}{stab:>11.3f}{np.mean(fits):>8.1f}{naming:>8.3f}{species:>9.3f}"
             f"{f_dec:>9.3f}{f_pre_seeds:>14.3f}"
         )
+        if len(runs) > 1:
+            per_seed = " ".join(f"{f:.3f}" for f in pre_seeds)
+            print(f"{'':<15}pre-act. per seed ({' '.join(map(str, args.seeds))}): {per_seed}")
     print(
         f"naming: share of recovered concepts (pre-activation AUROC >= 0.8) whose atom's top "
         f"name is the concept; chance {1 / len(vocab):.4f} (1/{len(vocab)}); species: "
@@ -225,6 +252,31 @@ def world(args) -> None:
         true = [names[j] for j in np.flatnonzero(data.worlds["test"].concept_labels[i])]
         top = ", ".join(f"{n} {w:.2f}" for n, w in dec.top(i, 6))
         print(f"image {i} (cosine {dec.cosine[i]:.2f}): {top}\n   true: {', '.join(true)}")
+
+
+def probe_ceiling(data, L: np.ndarray, names: list[str]) -> None:
+    """A supervised logistic probe per concept: how well the embeddings carry each concept.
+
+    Fitted on the training embeddings (``LogisticRegression(C=10)``), scored on the same
+    images (as the recovery score is) and on the test split.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    X, Xt = data.X["train"], data.X["test"]
+    Lt = data.worlds["test"].concept_labels.astype(np.float64)
+    train, test = np.zeros(len(names)), np.zeros(len(names))
+    for c in range(len(names)):
+        probe = LogisticRegression(C=10, max_iter=5000).fit(X, L[:, c])
+        train[c] = auroc(probe.decision_function(X)[:, None], L[:, [c]])[0, 0]
+        test[c] = auroc(probe.decision_function(Xt)[:, None], Lt[:, [c]])[0, 0]
+    for split, a in (("train", train), ("test", test)):
+        print(
+            f"{'probe (' + split + ')':<29}{(a >= 0.8).mean():>9.3f}{a.mean():>10.3f}"
+            f"   supervised ceiling: {int((a >= 0.8).sum())} concepts >= 0.8, "
+            f"{int((a >= 0.93).sum())} >= 0.93"
+        )
+    weak = ", ".join(f"{names[c]} {train[c]:.3f}" for c in np.argsort(train) if train[c] < 0.93)
+    print(f"{'':<15}below 0.93 (train): {weak}")
 
 
 def _enc(run):
