@@ -19,7 +19,9 @@ functions of ``bottlekit.app.cbm_study`` (banks, models, pruning, interventions)
 The probe's ``C`` is chosen on the val split (``tune_probe_C``), never on test or
 shifted; every other head keeps its library default (PCBM ``lam = 1e-5``, the study's).
 Prints one markdown row per effect: the quantity on each seed, the mean, the target and
-whether the mean meets it, then a second table of the figures behind the rows.
+whether the mean meets it (for the shares: the mean gain over the mean gap, pooled over
+the seeds, since a ratio of two small per-seed differences is noisy), then a second
+table of the figures behind the rows and, per seed, the diagnostics of the misses.
 
     python benchmarks/world_effects.py [--model world-tiny] [--pretrained PATH]
         [--seeds 101 102 103] [--n-train 2400] [--n-val 1200] [--n-test 2400] [--draws 3]
@@ -152,6 +154,39 @@ def accuracy(model, data, split: str) -> float:
     return float(np.mean(model.predict(data.X[split]) == data.y[split]))
 
 
+def paired_se(a, b, data, split: str = "test") -> float:
+    """Standard error, in points, of the accuracy difference of two models on one split."""
+    y = data.y[split]
+    ra, rb = a.predict(data.X[split]) == y, b.predict(data.X[split]) == y
+    d = ra.astype(float) - rb.astype(float)
+    return float(100 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def scene_share(model, data) -> float:
+    """Share of the head's global importance that falls on the background concepts."""
+    imp = model.global_importance()
+    scene = set(data.scene_concepts())
+    mask = np.array([c in scene for c in model.concept_names_])
+    return float(imp[mask].sum() / imp.sum())
+
+
+def background_from_other_concepts(model, data) -> float:
+    """Test accuracy of a logistic regression that reads the drawn background from the
+    model's *other* (non-background) concept activations, trained on the train split:
+    how much background is left after the background concepts are pruned (chance 0.2)."""
+    names = data.concept_names
+    scene = data.scene_concepts()
+    keep = [j for j, c in enumerate(model.concept_names_) if c not in scene]
+    cols = [names.index(c) for c in scene]
+
+    def xy(split):
+        world = data.worlds[split]
+        return model.transform(data.X[split])[:, keep], world.concept_labels[:, cols].argmax(1)
+
+    reader = LogisticRegression(max_iter=3000).fit(*xy("train"))
+    return float(reader.score(*xy("test")))
+
+
 def pcbm_on_val(data, bank, seed: int) -> dict:
     """PCBM with ``lam`` chosen on val, then PCBM-h with that ``lam`` and its residual's L2
     chosen on val; test accuracy of both."""
@@ -213,6 +248,11 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
         h = by["PCBM-h", bank].accuracy["test"]
         gap = probe["test"] - p
         out[f"gap_{bank}"] = 100 * gap
+        info[f"gap se {bank}"] = paired_se(results[0].model, by["PCBM", bank].model, data)
+        info[f"h gain {bank}"] = 100 * (h - p)
+        info[f"background leak {bank}"] = background_from_other_concepts(
+            by["PCBM", bank].model, data
+        )
         out[f"closed_{bank}"] = (h - p) / gap if gap > 0 else float("nan")
         tuned = pcbm_on_val(data, banks[bank], seed)
         gap_val = probe["test"] - tuned["pcbm"]
@@ -221,6 +261,7 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
             (tuned["pcbm_h"] - tuned["pcbm"]) / gap_val if gap_val > 0 else float("nan")
         )
         info[f"tuned {bank}"] = tuned
+        info[f"h gain {bank} val"] = 100 * (tuned["pcbm_h"] - tuned["pcbm"])
         edit = edit_by_pruning(by["PCBM", bank].model, data, top=10)
         out[f"prune_{bank}"] = 100 * (edit["after"]["shifted"] - edit["before"]["shifted"])
         info[f"pruned {bank}"] = edit["pruned"]
@@ -240,6 +281,15 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
     for name, bank in (("KnoBo", "text"), ("KnoBo-pseudo", "retrieved")):
         a = by[name, bank].accuracy
         out[f"drop_{name}"] = 100 * (drop_probe - (a["test"] - a["shifted"]))
+        model = by[name, bank].model
+        edit = edit_by_pruning(model, data, top=10)
+        info[f"knobo {name}"] = {
+            "scene share": scene_share(model, data),
+            "pruned": len(edit["pruned"]),
+            "pruned shifted": edit["after"]["shifted"],
+            "pruned test": edit["after"]["test"],
+        }
+    info["knobo probe drop"] = 100 * drop_probe
     info["seconds"] = time.perf_counter() - t0
     log(f"seed {seed}: done in {info['seconds']:.0f} s")
     return {"effects": out, "info": info}
@@ -285,7 +335,13 @@ def main(argv: list[str] | None = None) -> None:
     print("|---" * (len(seeds) + 5) + "|")
     for e in EFFECTS:
         values = [runs[s]["effects"][e.key] for s in seeds]
-        mean = float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
+        if e.unit == "share":  # pooled: mean gain over mean gap (a per-seed ratio is noisy)
+            bank, val = e.key.split("_")[1], " val" if e.key.endswith("_val") else ""
+            gain = np.mean([runs[s]["info"][f"h gain {bank}{val}"] for s in seeds])
+            gap = np.mean([runs[s]["effects"][f"gap_{bank}{'_val' * bool(val)}"] for s in seeds])
+            mean = float(gain / gap) if gap > 0 else float("nan")
+        else:
+            mean = float(np.mean(values))
         if np.isnan(mean):
             verdict = "n/a"
         else:
@@ -309,6 +365,19 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"  pruned ({bank}): {info[f'pruned {bank}']}, test "
                 f"{info[f'pruned {bank} test']:+.1f} points"
+            )
+        for bank in ("text", "cav"):
+            print(
+                f"  PCBM {bank}: gap to the probe {runs[s]['effects'][f'gap_{bank}']:.1f} "
+                f"± {info[f'gap se {bank}']:.1f} points (paired SE); background read from "
+                f"the other concepts: {info[f'background leak {bank}']:.3f} (chance 0.2)"
+            )
+        for name in ("KnoBo", "KnoBo-pseudo"):
+            k = info[f"knobo {name}"]
+            print(
+                f"  {name}: background concepts hold {k['scene share']:.2f} of the global "
+                f"importance; pruning the {k['pruned']} in its top 10: test {k['pruned test']:.3f}"
+                f", shifted {k['pruned shifted']:.3f}; probe loses {info['knobo probe drop']:.1f}"
             )
         for bank in ("text", "cav"):
             t = info[f"tuned {bank}"]
