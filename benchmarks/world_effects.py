@@ -40,6 +40,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from bottlekit.app.cbm_study import (
+    PCBM_LAM,
     build_banks,
     edit_by_pruning,
     fit_models,
@@ -64,6 +65,8 @@ SHOTS = (1, 2)
 #: PCBM's elastic-net strengths and PCBM-h's residual L2 searched on the val split.
 LAM_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 RESIDUAL_L2_GRID = (0.0, 1e-4, 1e-3, 1e-2)
+#: Epochs of the diagnostic PCBM-h whose residual is trained 15 times longer than the default.
+LONG_EPOCHS = 300
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,15 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
         out[f"prune_{bank}"] = 100 * (edit["after"]["shifted"] - edit["before"]["shifted"])
         info[f"pruned {bank}"] = edit["pruned"]
         info[f"pruned {bank} test"] = 100 * (edit["after"]["test"] - edit["before"]["test"])
+    long = PosthocCBM(
+        banks["text"], lam=PCBM_LAM, residual=True, residual_epochs=LONG_EPOCHS, random_state=seed
+    ).fit(data.X["train"], data.y["train"])
+    info["long residual"] = {s: accuracy(long, data, s) for s in ("train", "test")}
+    info["train accuracy"] = {
+        "probe": accuracy(results[0].model, data, "train"),
+        "PCBM": accuracy(by["PCBM", "text"].model, data, "train"),
+        "PCBM-h": accuracy(by["PCBM-h", "text"].model, data, "train"),
+    }
     tuned_pcbm = info["tuned text"]["model"]
     for name in (*INTERVENED, "PCBM_val"):
         model = tuned_pcbm if name == "PCBM_val" else by[name, "text"].model
@@ -285,6 +297,7 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
         edit = edit_by_pruning(model, data, top=10)
         info[f"knobo {name}"] = {
             "scene share": scene_share(model, data),
+            "background leak": background_from_other_concepts(model, data),
             "pruned": len(edit["pruned"]),
             "pruned shifted": edit["after"]["shifted"],
             "pruned test": edit["after"]["test"],
@@ -372,12 +385,19 @@ def main(argv: list[str] | None = None) -> None:
                 f"± {info[f'gap se {bank}']:.1f} points (paired SE); background read from "
                 f"the other concepts: {info[f'background leak {bank}']:.3f} (chance 0.2)"
             )
+        tr, lg = info["train accuracy"], info["long residual"]
+        print(
+            f"  train accuracy: probe {tr['probe']:.3f}, PCBM text {tr['PCBM']:.3f}, PCBM-h text "
+            f"{tr['PCBM-h']:.3f}; PCBM-h text with a {LONG_EPOCHS}-epoch residual: train "
+            f"{lg['train']:.3f}, test {lg['test']:.3f}"
+        )
         for name in ("KnoBo", "KnoBo-pseudo"):
             k = info[f"knobo {name}"]
             print(
                 f"  {name}: background concepts hold {k['scene share']:.2f} of the global "
                 f"importance; pruning the {k['pruned']} in its top 10: test {k['pruned test']:.3f}"
                 f", shifted {k['pruned shifted']:.3f}; probe loses {info['knobo probe drop']:.1f}"
+                f"; background read from its other concepts: {k['background leak']:.3f}"
             )
         for bank in ("text", "cav"):
             t = info[f"tuned {bank}"]
