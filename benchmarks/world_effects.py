@@ -17,7 +17,13 @@ functions of ``bottlekit.app.cbm_study`` (banks, models, pruning, interventions)
    world's concept labels, text bank; KnoBo-pseudo on CLIP pseudo-labels, retrieved bank).
 
 The probe's ``C`` is chosen on the val split (``tune_probe_C``), never on test or
-shifted; every other head keeps its library default (PCBM ``lam = 1e-5``, the study's).
+shifted; every other head keeps the study's settings (PCBM ``lam = 1e-5``, library
+defaults otherwise). Extra rows marked "lam on val" choose PCBM's ``lam`` (``LAM_GRID``)
+and then PCBM-h's residual L2 (``RESIDUAL_L2_GRID``) on the val split, and intervene on
+that PCBM. The per-seed diagnostics: the paired standard error of PCBM's gap, training
+accuracies and a PCBM-h with a 300-epoch residual, how well the drawn background can be
+read from the non-background concepts (CAV / text PCBM, KnoBo), the share of KnoBo's
+global importance on the background concepts and KnoBo after pruning them.
 Prints one markdown row per effect: the quantity on each seed, the mean, the target and
 whether the mean meets it (for the shares: the mean gain over the mean gap, pooled over
 the seeds, since a ratio of two small per-seed differences is noisy), then a second
@@ -154,6 +160,7 @@ def draw_shots(y: np.ndarray, n_shots: int, seed: int) -> np.ndarray:
 
 
 def accuracy(model, data, split: str) -> float:
+    """Share of the split's images that ``model`` classifies correctly."""
     return float(np.mean(model.predict(data.X[split]) == data.y[split]))
 
 
@@ -309,6 +316,7 @@ def measure_seed(args: argparse.Namespace, seed: int, log: Callable[[str], None]
 
 
 def fmt(value: float, unit: str) -> str:
+    """A table cell: points with a sign, shares with two decimals, NaN as "no gap"."""
     if np.isnan(value):
         return "no gap"
     return f"{value:+.1f}" if unit == "points" else f"{value:.2f}"
