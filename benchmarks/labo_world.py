@@ -20,7 +20,11 @@ A species' true attributes are the concepts with ``class_concept_matrix >= 0.5``
 (e.g. lbfgs not converging on a few images) are silenced. Embeddings go through
 ``bottlekit.embed`` (on-disk cache keyed by the backbone id).
 
+``--model NAME --pretrained PATH`` runs it on another world model (e.g. a ``world-small``
+training run's weights); the defaults are the shipped ``world-tiny``.
+
     python benchmarks/labo_world.py [--shots 1 2 4 8] [--draws 5] [--seed 0]
+        [--model world-tiny] [--pretrained PATH]
 """
 
 from __future__ import annotations
@@ -70,11 +74,12 @@ class WorldData:
     y: dict[str, np.ndarray]
     n_classes: int
     bank: ConceptBank
+    model: str = "world-tiny"
 
 
-def load_data(seed: int) -> WorldData:
-    """Draw the world splits, embed them with ``world-tiny`` and build the concept bank."""
-    backbone = bottlekit.load_backbone("world-tiny", device="cpu")
+def load_data(seed: int, model: str = "world-tiny", pretrained: str | None = None) -> WorldData:
+    """Draw the world splits, embed them with ``model`` and build the concept bank."""
+    backbone = bottlekit.load_backbone(model, pretrained, device="cpu")
     worlds = {
         split: make_world(n, split, random_state=seed, return_masks=False)
         for split, n in SPLIT_SIZES.items()
@@ -90,7 +95,7 @@ def load_data(seed: int) -> WorldData:
         class_prior=prior,
         class_names=train.class_names,
     )
-    return WorldData(x=x, y=y, n_classes=len(train.class_names), bank=bank)
+    return WorldData(x=x, y=y, n_classes=len(train.class_names), bank=bank, model=model)
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, data: WorldData) -> tuple[LogisticRegression, float]:
@@ -123,7 +128,7 @@ def full_data_table(data: WorldData, seed: int) -> None:
     x, y = data.x["train"], data.y["train"]
     print(
         f"## Full data: {len(y):,} train (seed {seed}), {len(data.y['test']):,} test / "
-        f"shifted, world-tiny\n"
+        f"shifted, {data.model}\n"
     )
     print("| model | test | shifted | fit s |\n|---|---|---|---|")
 
@@ -202,6 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=5, help="few-shot draws per shot count")
     parser.add_argument("--seed", type=int, default=0, help="world, model and first draw seed")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machines)")
+    parser.add_argument("--model", default="world-tiny", help="world model (backbone) name")
+    parser.add_argument(
+        "--pretrained", default=None, help="its weights file (default: the shipped weights)"
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -209,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore")
     print(f"$ python {' '.join(['benchmarks/labo_world.py', *sys.argv[1:]])}\n")
 
-    data = load_data(args.seed)
+    data = load_data(args.seed, args.model, args.pretrained)
     full_data_table(data, args.seed)
     few_shot_table(data, args.shots, args.draws, args.seed)
 

@@ -2,7 +2,9 @@
 
 One place computes what the demo prints and what ``benchmarks/cbm_world.py`` reports:
 
-* :func:`load_world_data` -- train/test/shifted splits and their ``world-tiny`` embeddings;
+* :func:`load_world_data` -- train/test/shifted (and val) splits and their embeddings by
+  ``world-tiny`` or another backbone;
+* :func:`tune_probe_C` -- the linear probe's ``C`` chosen on a validation split;
 * :func:`build_banks` -- text, CAV and knowledge-retrieved concept banks, with the world's
   class-concept prior (true attributes, ``P(concept | species) >= 0.5``) attached;
 * :func:`fit_models` -- a linear probe on raw embeddings and each bottleneck model on
@@ -18,6 +20,7 @@ One place computes what the demo prints and what ``benchmarks/cbm_world.py`` rep
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,6 +41,7 @@ __all__ = [
     "intervention_curve",
     "load_world_data",
     "model_specs",
+    "tune_probe_C",
 ]
 
 TRUE_ATTRIBUTE_THRESHOLD = 0.5
@@ -100,6 +104,9 @@ def load_world_data(
     n_test: int = 2400,
     seed: int = 0,
     progress: bool = False,
+    *,
+    pretrained: str | os.PathLike | None = None,
+    n_val: int = 0,
 ) -> WorldData:
     """Make the train, test and shifted worlds and embed them (through the cache).
 
@@ -112,20 +119,93 @@ def load_world_data(
         World seed.
     progress : bool
         Progress bars while embedding.
+    pretrained : str, PathLike or None, default None
+        Weights for a ``backbone`` given by name, passed to
+        :func:`~bottlekit.backbones.load_backbone` (``None``: the shipped weights, e.g.
+        world-tiny's; a path: a local checkpoint such as a world-small training run's).
+        Only with a name: a :class:`~bottlekit.backbones.Backbone` has its weights.
+    n_val : int, default 0
+        Images in a ``val`` split (drawn from the training distribution, for choosing
+        hyper-parameters); 0 draws none.
 
     Returns
     -------
     WorldData
+
+    Examples
+    --------
+    >>> data = load_world_data(n_train=48, n_test=24, n_val=24, seed=5)
+    >>> sorted(data.X), data.X["val"].shape
+    (['shifted', 'test', 'train', 'val'], (24, 64))
     """
     from bottlekit.backbones import load_backbone
     from bottlekit.cache import embed
     from bottlekit.world import make_world
 
-    bk = load_backbone(backbone) if isinstance(backbone, str) else backbone
+    if n_val < 0:
+        raise ValueError(f"n_val: expected an integer >= 0, got {n_val!r}")
+    if isinstance(backbone, str):
+        bk = load_backbone(backbone, pretrained)
+    elif pretrained is not None:
+        raise TypeError(
+            f"pretrained: expected None when backbone is a loaded Backbone, got {pretrained!r}"
+            " (pass the model name instead)"
+        )
+    else:
+        bk = backbone
     sizes = {"train": n_train, "test": n_test, "shifted": n_test}
+    if n_val:
+        sizes["val"] = n_val
     worlds = {s: make_world(n, s, seed, return_masks=False) for s, n in sizes.items()}
     X = {s: embed(bk, w.images, progress=progress) for s, w in worlds.items()}
     return WorldData(bk, worlds, X, {s: w.labels for s, w in worlds.items()})
+
+
+#: Inverse regularisation strengths :func:`tune_probe_C` searches (as the world's evaluation).
+PROBE_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def tune_probe_C(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    grid: Sequence[float] = PROBE_C_GRID,
+) -> float:
+    """The ``C`` of ``grid`` whose logistic-regression probe is most accurate on validation data.
+
+    Ties go to the first value of ``grid`` (for the default, ascending grid: the strongest
+    regularisation).
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        Training embeddings and labels.
+    X_val, y_val : array-like
+        Validation embeddings and labels, from the training distribution (never the test
+        or shifted split).
+    grid : sequence of float, default PROBE_C_GRID
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+    >>> tune_probe_C(X[:100], y[:100], X[100:], y[100:], grid=(1e-4, 1.0))
+    1.0
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(grid) == 0:
+        raise ValueError("grid: expected at least one value of C, got an empty sequence")
+    scores = [
+        LogisticRegression(C=c, max_iter=3000).fit(X_train, y_train).score(X_val, y_val)
+        for c in grid
+    ]
+    return float(grid[int(np.argmax(scores))])
 
 
 def _with_prior(bank: ConceptBank, data: WorldData) -> ConceptBank:
@@ -237,6 +317,7 @@ def fit_models(
     plan: dict[str, Sequence[str]] | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    probe_C: float = 10.0,
 ) -> list[ModelResult]:
     """Fit the linear probe and every (model, bank) pair of ``plan``.
 
@@ -251,6 +332,9 @@ def fit_models(
     seed : int
     log : callable, optional
         Called with a line of progress after each fit.
+    probe_C : float, default 10.0
+        Inverse regularisation strength of the linear probe (e.g. one chosen on a
+        validation split with :func:`tune_probe_C`).
 
     Returns
     -------
@@ -261,7 +345,7 @@ def fit_models(
 
     say = log or (lambda line: None)
     t0 = time.perf_counter()
-    probe = LogisticRegression(C=10.0, max_iter=3000).fit(data.X["train"], data.y["train"])
+    probe = LogisticRegression(C=probe_C, max_iter=3000).fit(data.X["train"], data.y["train"])
     results = [
         ModelResult(
             "linear probe",
