@@ -112,6 +112,7 @@ SIDECAR_SCHEMA: dict[str, Any] = {
     },
     "world_sha256": str,
     "init": (dict, type(None)),
+    "out_dir": OptionalKey((str, type(None))),
     "rng": {"numpy": dict, "python": list},
     "optimizer": {"param_groups": list},
     "scheduler": dict,

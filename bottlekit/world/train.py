@@ -50,6 +50,9 @@ from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 MODEL_NAME = "world-tiny"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: Where a run writes its weights unless told otherwise: ``runs/`` under the working
+#: directory, never the package's own ``weights/`` (whose files the pretrained table checks).
+DEFAULT_OUT_DIR = Path("runs")
 WEIGHTS_FILE = f"{MODEL_NAME}.safetensors"
 METADATA_FILE = f"{MODEL_NAME}.json"
 #: Caption recipes of ``--captions``: the shipped random subset, or every drawn concept.
@@ -334,7 +337,7 @@ def train(
     warmup: int = 100,
     seed: int = 0,
     threads: int = 1,
-    out_dir: Path | None = WEIGHTS_DIR,
+    out_dir: Path | None = DEFAULT_OUT_DIR,
     device: str = "cpu",
     log_every: int = 20,
     save_every: int = 500,
@@ -360,7 +363,9 @@ def train(
     threads : int
         torch's intra-op threads (bit-identical results need the same count).
     out_dir : Path or None
-        Folder for the final weights and their metadata (None: do not write them).
+        Folder for the final weights and their metadata (None: do not write them);
+        default ``runs/`` in the working directory. Recorded in the checkpoint, so that
+        ``--resume`` writes to the same folder.
     device : str
     log_every, save_every : int
         Print every ``log_every`` steps; write partial weights to ``out_dir`` every
@@ -506,7 +511,11 @@ def train(
         seconds_before = progress["train_seconds"]
         cpu_seconds_before = progress["train_cpu_seconds"]
         rng.bit_generator.state = progress["epoch_rng_state"]
-        print(f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip})", flush=True)
+        print(
+            f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip}); "
+            f"weights go to {out_dir}",
+            flush=True,
+        )
     step_at_start, t0 = step, time.time()
 
     def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
@@ -528,6 +537,7 @@ def train(
             "progress": progress,
             "world_sha256": fingerprint,
             "init": init_meta,
+            "out_dir": None if out_dir is None else str(Path(out_dir).resolve()),
             "versions": {
                 "torch": torch.__version__,
                 "open_clip": open_clip.__version__,
@@ -694,7 +704,12 @@ def main(argv: list[str] | None = None) -> None:
             flag, type=kind, default=None, choices=choices, help=f"{help_} [{RUN_DEFAULTS[key]}]"
         )
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the weights")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"folder for the weights [{DEFAULT_OUT_DIR}/; with --resume: the resumed run's]",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--checkpoint",
@@ -719,15 +734,18 @@ def main(argv: list[str] | None = None) -> None:
         base.update(ckpt.meta["config"])
         model_name = a.model or ckpt.meta["model"]
     checkpoint = a.checkpoint or Path("checkpoints") / f"{model_name}.json"
+    out_dir = a.out or DEFAULT_OUT_DIR
     if a.resume is not None:
         checkpoint = a.checkpoint or ckpt.path
+        if a.out is None and ckpt.meta.get("out_dir") is not None:
+            out_dir = Path(ckpt.meta["out_dir"])
     if a.no_checkpoint:
         checkpoint = None
     run_args = {k: getattr(a, k) if getattr(a, k) is not None else base[k] for k in RUN_DEFAULTS}
     train(
         **run_args,
         threads=a.threads,
-        out_dir=a.out,
+        out_dir=out_dir,
         device=a.device,
         checkpoint=checkpoint,
         checkpoint_every=a.checkpoint_every,

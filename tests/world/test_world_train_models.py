@@ -193,3 +193,33 @@ def test_bad_recipe_arguments():
         train(**TINY, out_dir=None, hard_negatives=1.5)
     with pytest.raises(TypeError, match=r"hard_negatives=True; expected a float"):
         train(**TINY, out_dir=None, hard_negatives=True)
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_weights_go_to_runs_and_a_resume_keeps_its_folder(tmp_path, monkeypatch):
+    """Without --out a run writes to ./runs, never into the package's shipped weights,
+    and --resume writes where the checkpointed run wrote (it once fell back to the
+    package folder, overwriting world-tiny's shipped weights)."""
+    from bottlekit.world.train import WEIGHTS_DIR
+
+    shipped = WEIGHTS_DIR / "world-tiny.safetensors"
+    before = _digest(shipped)
+    tiny_args = [a for a in SMALL_ARGS if a not in ("--model", "world-small")]
+    monkeypatch.chdir(tmp_path)
+    main([*tiny_args, "--no-checkpoint"])
+    assert (tmp_path / "runs" / "world-tiny.safetensors").is_file()
+    out, ck = tmp_path / "chosen", tmp_path / "ck.json"
+    main([*tiny_args, "--out", str(out), "--checkpoint", str(ck), "--stop-after", "1"])
+    assert read_checkpoint(ck).meta["out_dir"] == str(out.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    main(["--resume", str(ck)])
+    assert (out / "world-tiny.safetensors").is_file()
+    assert not (elsewhere / "runs").exists()
+    assert _digest(shipped) == before
