@@ -18,7 +18,7 @@ all of numba's threads, for both sample orders:
   heads must come out identical: the script prints the largest coefficient difference,
   the test-accuracy difference and the ratio of non-zero weights, and fails unless they
   are 0, 0 and 1 within float32 storage.
-* ``sgd_order="shared"`` (the default: one order for all classes, every class stepped at
+* ``sgd_order="shared"`` (opt-in: one order for all classes, every class stepped at
   once in SIMD). Another draw of the same algorithm, so the script prints the mean over
   seeds of its test-accuracy difference to the anchor and of its non-zero-weight ratio,
   next to the anchor's own seed-to-seed spread (standard deviation of its test accuracy),
@@ -250,7 +250,7 @@ def main() -> None:
         f"every seed): {'PASS' if ok else 'FAIL'}"
     )
     print(
-        '\nsgd_order="shared" (the default), same seeds, side by side in the same run:\n'
+        '\nsgd_order="shared", same seeds, side by side in the same run:\n'
         "| workload | lam | seeds | shared s, 1 thread (wall / CPU) | shared s, "
         f"{all_threads} threads (wall) | ratio ref/shared, 1 thread (wall / CPU) | ratio, "
         f"{all_threads} threads (wall) | ratio per-class/shared CPU | test acc shared "

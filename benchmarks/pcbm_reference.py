@@ -42,8 +42,9 @@ inside functions that are not called). Its progress bars and prints are silenced
 
 bottlekit's side: ``PosthocCBM(bank, lam=..., random_state=seed, sgd_order="per_class")``
 and the same with ``residual=True`` (PCBM-h), on the same embeddings: the per-class
-sample orders reproduce the reference's ``SGDClassifier`` (the default, one order shared
-by all classes, is timed against the same call in ``benchmarks/pcbm_fit_speed.py``).
+sample orders (the default) reproduce the reference's ``SGDClassifier`` (the opt-in
+order shared by all classes is timed against the same call in
+``benchmarks/pcbm_fit_speed.py``).
 
 Reported over seeds (42, 43, 44 by default): test and shifted accuracy (mean ± std), the
 number of non-zero concept weights of the head, fit time (median) and the ratio

@@ -50,9 +50,9 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     l1_ratio : float, default 0.99
     max_iter : int, default 10000
     tol : float, default 1e-3
-    sgd_order : {"shared", "per_class"}, default "shared"
-        The head's sample order (as :class:`PosthocCBM`): one shared by all classes
-        (fast), or one per class as scikit-learn draws them (its coefficients).
+    sgd_order : {"per_class", "shared"}, default "per_class"
+        The head's sample order (as :class:`PosthocCBM`): one per class as scikit-learn
+        draws them (its coefficients), or one shared by all classes (faster).
     device : str, default "cpu"
         Where the SAE trains.
     random_state : int, RandomState or None
@@ -106,7 +106,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         l1_ratio: float = 0.99,
         max_iter: int = 10000,
         tol: float = 1e-3,
-        sgd_order: str = "shared",
+        sgd_order: str = "per_class",
         device: str = "cpu",
         random_state: Any = None,
     ) -> None:
