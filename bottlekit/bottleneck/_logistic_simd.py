@@ -12,7 +12,7 @@ with :math:`e = e^{-|p|}`,
     \partial_p \ell = \sigma(p) - y =
     \begin{cases} 1/(1 + e) - y & p \ge 0\\ e/(1 + e) - y & p < 0.\end{cases}
 
-:math:`e^{-a}` (:math:`a \ge 0`, clamped at 700, where :math:`e^{-700} \approx 10^{-304}`) is
+:math:`e^{-a}` (:math:`a \ge 0`; 0 beyond 708, where it would turn subnormal) is
 :math:`2^{-n} e^{-r}` with :math:`n = \lfloor a/\ln 2 + \tfrac12\rfloor`,
 :math:`r = a - n\ln 2` (in two parts, Cody & Waite) and the Taylor polynomial of
 :math:`e^{-r}` to degree 13 (:math:`|r| \le \ln 2 / 2`, remainder below :math:`4\cdot
@@ -34,7 +34,7 @@ __all__ = ["exp_neg", "log1p_unit", "logistic_loss_and_gradient"]
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: n * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
-_EXP_MAX_ARG = 700.0
+_EXP_MAX_ARG = 708.0  # e^-708 = 3.3e-308, the last normal float64 before subnormals
 _LN2 = 0.6931471805599453
 _SQRT2_MINUS_1 = 0.41421356237309503
 
@@ -54,7 +54,8 @@ def _double_from_bits(typingctx, bits):
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def exp_neg(a: float) -> float:
-    """:math:`e^{-a}` for ``a >= 0`` (clamped at 700), branch-free."""
+    """:math:`e^{-a}` for ``a >= 0``, 0 beyond 708, branch-free."""
+    big = a > _EXP_MAX_ARG
     a = min(a, _EXP_MAX_ARG)
     n = float(int(a * _LOG2E + 0.5))
     r = (a - n * _LN2_HI) - n * _LN2_LO
@@ -73,7 +74,10 @@ def exp_neg(a: float) -> float:
     poly = poly * x + 0.5
     poly = poly * x + 1.0
     poly = poly * x + 1.0
-    return poly * _double_from_bits((1023 - int(n)) << 52)
+    value = poly * _double_from_bits((1023 - int(n)) << 52)
+    # 0 rather than a subnormal: tiny gradients would make the weight updates subnormal,
+    # and every subnormal product costs a micro-code assist (libm's exp reaches 0 at 745)
+    return 0.0 if big else value
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
