@@ -9,12 +9,20 @@ The anchor is the head of Yuksekgonul et al.'s ``train_pcbm.py`` (mertyg/post-ho
 on the concept projections ``(v . x + b) / ||v||`` (cosines for text concepts), computed
 in float64 from the bank's projection layer exactly as ``PosthocCBM`` computes them (the
 reference's float32 ``compute_dist`` agrees to 3.4e-7, docs/pcbm_reference.md).
-bottlekit's side is ``PosthocCBM(bank, lam=lam, random_state=s).fit(X, y)``
+bottlekit's side is ``PosthocCBM(bank, lam=lam, random_state=s, sgd_order=...).fit(X, y)``
 (projections, input checks and head), once with numba limited to one thread and once with
-all of numba's threads. The anchor gets PosthocCBM's SGD seed (the first draw of
-``numpy.random.default_rng(s)``), so the two heads must come out identical: the script
-prints the largest coefficient difference, the test-accuracy difference and the ratio of
-non-zero weights, and fails unless they are 0, 0 and 1 within float32 storage.
+all of numba's threads, for both sample orders:
+
+* ``sgd_order="per_class"`` (scikit-learn's orders, compiled). The anchor gets
+  PosthocCBM's SGD seed (the first draw of ``numpy.random.default_rng(s)``), so the two
+  heads must come out identical: the script prints the largest coefficient difference,
+  the test-accuracy difference and the ratio of non-zero weights, and fails unless they
+  are 0, 0 and 1 within float32 storage.
+* ``sgd_order="shared"`` (opt-in: one order for all classes, every class stepped at
+  once in SIMD). Another draw of the same algorithm, so the script prints the mean over
+  seeds of its test-accuracy difference to the anchor and of its non-zero-weight ratio,
+  next to the anchor's own seed-to-seed spread (standard deviation of its test accuracy),
+  against which "within 0.3 points" is judged (issue 21).
 
 Workloads:
 
@@ -118,8 +126,8 @@ def timed(fn, *args):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def fit_ours(bank, X, y, lam: float, seed: int) -> PosthocCBM:
-    return PosthocCBM(bank, lam=lam, random_state=seed).fit(X, y)
+def fit_ours(bank, X, y, lam: float, seed: int, order: str = "per_class") -> PosthocCBM:
+    return PosthocCBM(bank, lam=lam, random_state=seed, sgd_order=order).fit(X, y)
 
 
 def compare(bank, train, test, lam: float, seeds: list[int], all_threads: int) -> dict:
@@ -134,6 +142,10 @@ def compare(bank, train, test, lam: float, seeds: list[int], all_threads: int) -
         _, one_wall, one_cpu = timed(fit_ours, bank, Xtr, ytr, lam, seed)
         numba.set_num_threads(all_threads)
         ours, all_wall, _ = timed(fit_ours, bank, Xtr, ytr, lam, seed)
+        numba.set_num_threads(1)
+        _, sh_wall, sh_cpu = timed(fit_ours, bank, Xtr, ytr, lam, seed, "shared")
+        numba.set_num_threads(all_threads)
+        shared, sh_all_wall, _ = timed(fit_ours, bank, Xtr, ytr, lam, seed, "shared")
         ref_coef = (
             ref.coef_ if ref.coef_.shape[0] > 1 else np.vstack([-ref.coef_ / 2, ref.coef_ / 2])
         )
@@ -153,12 +165,24 @@ def compare(bank, train, test, lam: float, seeds: list[int], all_threads: int) -
                     np.count_nonzero(ours.coef_ if ref.coef_.shape[0] > 1 else ours.coef_[1])
                 ),
                 "epochs": int(ours.n_iter_),
+                "sh_wall": sh_wall,
+                "sh_cpu": sh_cpu,
+                "sh_all_wall": sh_all_wall,
+                "sh_acc": float(shared.score(Xte, yte) * 100),
+                "sh_nnz": int(
+                    np.count_nonzero(shared.coef_ if ref.coef_.shape[0] > 1 else shared.coef_[1])
+                ),
+                "sh_epochs": int(shared.n_iter_),
             }
         )
     med = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
     med["dcoef"] = max(r["dcoef"] for r in rows)
     med["dacc"] = max(abs(r["our_acc"] - r["ref_acc"]) for r in rows)
     med["nnz_ratio"] = max(r["our_nnz"] / max(r["ref_nnz"], 1) for r in rows)
+    # the shared order: means over seeds, and the anchor's own seed-to-seed spread
+    med["sh_dacc"] = statistics.mean(r["sh_acc"] - r["ref_acc"] for r in rows)
+    med["sh_nnz_ratio"] = statistics.mean(r["sh_nnz"] / max(r["ref_nnz"], 1) for r in rows)
+    med["ref_acc_sd"] = statistics.stdev(r["ref_acc"] for r in rows) if len(rows) > 1 else 0.0
     return med
 
 
@@ -177,10 +201,14 @@ def main() -> None:
     # numba loads its compiled code once per process: timed apart, then warm
     X0 = np.random.default_rng(0).normal(size=(60, 3))
     bank0 = ConceptBank(["a", "b"], np.eye(2, 3), "toy", provenance=[{"kind": "cav"}] * 2)
-    _, first, _ = timed(lambda: PosthocCBM(bank0, random_state=0).fit(X0, np.arange(60) % 3))
+    firsts = [
+        timed(lambda o=order: fit_ours(bank0, X0, np.arange(60) % 3, 1e-5, 0, o))[1]
+        for order in ("per_class", "shared")
+    ]
     print(
-        f"numba threads: {all_threads}; first PosthocCBM fit in this process {first:.2f} s "
-        "(numba loading its cached machine code; a fresh install compiles once, ~20 s)\n"
+        f"numba threads: {all_threads}; first PosthocCBM fit in this process "
+        f"{firsts[0]:.2f} s (per-class order), {firsts[1]:.2f} s (shared order) (numba "
+        "loading its cached machine code; a fresh install compiles once, ~20 s each)\n"
     )
 
     cases = []
@@ -203,8 +231,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ok = True
+    shared_rows = []
     for name, bank, train, test, lam, seeds in cases:
         m = compare(bank, train, test, lam, seeds, all_threads)
+        shared_rows.append((name, lam, len(seeds), m))
         ok &= m["dcoef"] <= COEF_ATOL and m["dacc"] == 0 and m["nnz_ratio"] == 1
         print(
             f"| {name} | {lam:g} | {m['ref_wall']:.2f} / {m['ref_cpu']:.2f} "
@@ -219,6 +249,24 @@ def main() -> None:
         f"\nsame head (|Δ coef| <= {COEF_ATOL:g}, equal test accuracy and non-zero count, "
         f"every seed): {'PASS' if ok else 'FAIL'}"
     )
+    print(
+        '\nsgd_order="shared", same seeds, side by side in the same run:\n'
+        "| workload | lam | seeds | shared s, 1 thread (wall / CPU) | shared s, "
+        f"{all_threads} threads (wall) | ratio ref/shared, 1 thread (wall / CPU) | ratio, "
+        f"{all_threads} threads (wall) | ratio per-class/shared CPU | test acc shared "
+        "| Δ acc vs ref, mean | ref acc sd over seeds | non-zero shared / ref, mean | epochs |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, lam, n_seeds, m in shared_rows:
+        print(
+            f"| {name} | {lam:g} | {n_seeds} | {m['sh_wall']:.2f} / {m['sh_cpu']:.2f} "
+            f"| {m['sh_all_wall']:.2f} "
+            f"| {m['ref_wall'] / m['sh_wall']:.2f} / {m['ref_cpu'] / m['sh_cpu']:.2f} "
+            f"| {m['ref_wall'] / m['sh_all_wall']:.2f} | {m['one_cpu'] / m['sh_cpu']:.2f} "
+            f"| {m['sh_acc']:.2f} | {m['sh_dacc']:+.2f} | {m['ref_acc_sd']:.2f} "
+            f"| {m['sh_nnz_ratio']:.3f} | {m['sh_epochs']:.0f} |",
+            flush=True,
+        )
     if not ok:
         sys.exit(1)
 

@@ -50,6 +50,9 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     l1_ratio : float, default 0.99
     max_iter : int, default 10000
     tol : float, default 1e-3
+    sgd_order : {"per_class", "shared"}, default "per_class"
+        The head's sample order (as :class:`PosthocCBM`): one per class as scikit-learn
+        draws them (its coefficients), or one shared by all classes (faster).
     device : str, default "cpu"
         Where the SAE trains.
     random_state : int, RandomState or None
@@ -103,6 +106,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         l1_ratio: float = 0.99,
         max_iter: int = 10000,
         tol: float = 1e-3,
+        sgd_order: str = "per_class",
         device: str = "cpu",
         random_state: Any = None,
     ) -> None:
@@ -117,6 +121,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         self.l1_ratio = l1_ratio
         self.max_iter = max_iter
         self.tol = tol
+        self.sgd_order = sgd_order
         self.device = device
         self.random_state = random_state
 

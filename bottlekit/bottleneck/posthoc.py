@@ -16,11 +16,15 @@ import torch
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._ovr_sgd import sgd_ovr_elastic_net
+from bottlekit.bottleneck._ovr_sgd_shared import sgd_ovr_elastic_net_shared
 from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device, torch_threads
 
 __all__ = ["PosthocCBM"]
+
+#: ``sgd_order`` values and the one-vs-rest SGD that each runs
+SGD_ORDERS = {"shared": sgd_ovr_elastic_net_shared, "per_class": sgd_ovr_elastic_net}
 
 
 def fit_elastic_net_head(
@@ -31,6 +35,7 @@ def fit_elastic_net_head(
     max_iter: int,
     tol: float,
     rng: np.random.Generator,
+    sgd_order: str = "per_class",
 ) -> tuple[np.ndarray, np.ndarray, int]:
     r"""Post-hoc CBM's sparse head: one-vs-rest logistic regression with an elastic net,
     trained by SGD as the reference code does.
@@ -44,15 +49,25 @@ def fit_elastic_net_head(
 
     by plain SGD: the reference's ``SGDClassifier(loss="log_loss", penalty="elasticnet",
     alpha=lam, l1_ratio=l1_ratio, max_iter=max_iter, tol=tol)``, with the same parameters
-    (:math:`\lambda` = ``alpha``, :math:`\rho` = ``l1_ratio``), run by the compiled
-    :func:`~bottlekit.bottleneck._ovr_sgd.sgd_ovr_elastic_net`, which returns
-    scikit-learn's coefficients for the same seed (the first draw of ``rng``) and fits the
-    classes in parallel.
+    (:math:`\lambda` = ``alpha``, :math:`\rho` = ``l1_ratio``), seeded by the first draw
+    of ``rng``. ``sgd_order`` chooses how the classes' problems visit the samples:
+
+    * ``"per_class"`` (default): each class its own order, as scikit-learn draws them,
+      :func:`~bottlekit.bottleneck._ovr_sgd.sgd_ovr_elastic_net`, which returns
+      scikit-learn's (and the reference code's) coefficients for the same seed, bit for
+      bit (1.6-2.4 x scikit-learn's speed on one core, measured);
+    * ``"shared"``: one random order per epoch for all classes,
+      :func:`~bottlekit.bottleneck._ovr_sgd_shared.sgd_ovr_elastic_net_shared`, which steps
+      all classes at once in SIMD (3.3-5.4 x scikit-learn's speed on one core, measured;
+      the same algorithm per class, so the same accuracy and sparsity up to seed-to-seed
+      noise, but not the same coefficients).
+
+    Both fit the classes in parallel on numba's threads; neither result depends on them.
 
     Returns ``coef`` (C, k) and ``intercept`` (C,) as float32, one row per class (a binary
     problem gets logits :math:`(-z/2, z/2)`, the same sigmoid), and the epochs run.
     """
-    coef64, intercept64, n_iter = sgd_ovr_elastic_net(
+    coef64, intercept64, n_iter = SGD_ORDERS[sgd_order](
         A,
         y,
         alpha=lam,
@@ -75,8 +90,8 @@ class SparseConceptHead:
     """The concept layer and head that :class:`PosthocCBM` and ``DiscoveredCBM`` share.
 
     A mixin of :class:`~bottlekit.bottleneck._cbm_base.BaseConceptBottleneck` subclasses
-    with the hyper-parameters ``lam``, ``l1_ratio``, ``max_iter`` and ``tol``: the
-    concept layer is a bank's own projection rule and the head is
+    with the hyper-parameters ``lam``, ``l1_ratio``, ``max_iter``, ``tol`` and
+    ``sgd_order``: the concept layer is a bank's own projection rule and the head is
     :func:`fit_elastic_net_head` on the projections.
     """
 
@@ -86,6 +101,10 @@ class SparseConceptHead:
             raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
         check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
         check_number(self.tol, "tol", low=0, low_open=False)
+        if not isinstance(self.sgd_order, str) or self.sgd_order not in SGD_ORDERS:
+            raise ValueError(
+                f"sgd_order: expected one of {sorted(SGD_ORDERS)}, got {self.sgd_order!r}"
+            )
 
     def _fit_sparse_head(
         self, bank: ConceptBank, X: np.ndarray, y: np.ndarray, rng: np.random.Generator
@@ -102,7 +121,7 @@ class SparseConceptHead:
         self.concept_link_ = "identity"
         A = self._activations(X)
         self.coef_, self.intercept_, self.n_iter_ = fit_elastic_net_head(
-            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng
+            A, y, self.lam, self.l1_ratio, self.max_iter, self.tol, rng, self.sgd_order
         )
         self.residual_coef_ = None
         self.residual_intercept_ = None
@@ -121,8 +140,9 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
               + \lambda\Bigl(\alpha\lVert w\rVert_1 + \tfrac{1-\alpha}{2}\lVert w\rVert_2^2\Bigr)
 
     (``SGDClassifier(loss="log_loss", penalty="elasticnet")``, one-vs-rest over classes as
-    in the reference, run by a numba port of scikit-learn's SGD that returns the same
-    coefficients, with the classes in parallel on numba's threads). With ``residual=True``
+    in the reference, compiled with numba, the classes in parallel on numba's threads; by
+    default it returns scikit-learn's coefficients, with ``sgd_order="shared"`` all classes
+    visit the samples in one shared order and step together in SIMD). With ``residual=True``
     (PCBM-h) the head is frozen and a linear
     layer :math:`R x + r` on the raw embedding is trained with Adam on
     :math:`\mathrm{CE}(y, w^\top a(x) + c + Rx + r) + \lambda_R\,\mathrm{mean}(R^2)`.
@@ -140,6 +160,14 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         Epochs of SGD at most (reference: 10000; SGD stops earlier at ``tol``).
     tol : float, default 1e-3
         SGD's stopping tolerance (scikit-learn default, as in the reference).
+    sgd_order : {"per_class", "shared"}, default "per_class"
+        How the one-vs-rest problems visit the samples. ``"per_class"``: one order per
+        class as scikit-learn draws them, reproducing the reference code's
+        ``SGDClassifier`` coefficients bit for bit for the same seed. ``"shared"``: one
+        random order per epoch for all classes, which lets one step update every class
+        at once (1.7-2.3 x faster than ``"per_class"`` on one core; same accuracy and
+        sparsity up to seed-to-seed noise, other coefficients). See
+        :func:`fit_elastic_net_head`.
     residual : bool, default False
         Fit PCBM-h.
     residual_lr : float, default 0.01
@@ -188,6 +216,7 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         l1_ratio: float = 0.99,
         max_iter: int = 10000,
         tol: float = 1e-3,
+        sgd_order: str = "per_class",
         residual: bool = False,
         residual_lr: float = 0.01,
         residual_epochs: int = 20,
@@ -201,6 +230,7 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         self.l1_ratio = l1_ratio
         self.max_iter = max_iter
         self.tol = tol
+        self.sgd_order = sgd_order
         self.residual = residual
         self.residual_lr = residual_lr
         self.residual_epochs = residual_epochs
