@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
-__all__ = ["available_devices", "resolve_device", "torch_threads"]
+__all__ = ["as_tensor", "available_devices", "resolve_device", "torch_threads"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -93,3 +94,28 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def as_tensor(
+    array, dtype: torch.dtype | None = None, device: str | torch.device | None = None
+) -> torch.Tensor:
+    """``torch.as_tensor`` that copies a read-only numpy array instead of sharing it.
+
+    torch cannot share memory with a read-only array (e.g. embeddings opened with
+    ``np.load(..., mmap_mode="r")``): ``torch.as_tensor`` would wrap it anyway and warn
+    that writing to the tensor is undefined behaviour. Such an array is copied once,
+    converted to ``dtype`` in the same pass; anything else goes to ``torch.as_tensor``
+    unchanged (a writable array of the same dtype is shared, not copied).
+
+    Examples
+    --------
+    >>> a = np.arange(3.0)
+    >>> a.flags.writeable = False
+    >>> t = as_tensor(a, dtype=torch.float32)
+    >>> t.dtype, t.tolist()
+    (torch.float32, [0.0, 1.0, 2.0])
+    """
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        np_dtype = None if dtype is None else torch.empty(0, dtype=dtype).numpy().dtype
+        array = np.array(array, dtype=np_dtype)
+    return torch.as_tensor(array, dtype=dtype, device=device)

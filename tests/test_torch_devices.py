@@ -188,3 +188,39 @@ def test_activation_maps_on_cuda_equal_the_cpu_maps():
         bank = from_text(bk, ["red body", "long tail"])
         maps.append(ConceptIntegratedGradients(bk, bank, n_steps=8).attribute(images))
     np.testing.assert_allclose(maps[1], maps[0], rtol=1e-3, atol=1e-5)
+
+
+def test_as_tensor_copies_read_only_arrays_and_shares_writable_ones():
+    from bottlekit.devices import as_tensor
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    shared = as_tensor(a, dtype=torch.float32)
+    assert shared.data_ptr() == a.ctypes.data  # same memory: no copy
+    a.flags.writeable = False
+    copied = as_tensor(a, dtype=torch.float32)
+    assert copied.data_ptr() != a.ctypes.data
+    assert torch.equal(copied, shared)
+    assert as_tensor(a, dtype=torch.float64).dtype == torch.float64
+
+
+def test_pcbm_h_on_read_only_embeddings_does_not_warn(tmp_path):
+    """Memory-mapped embeddings are read-only; torch warned 'not writable ... undefined
+    behavior' when the residual wrapped them. One fresh process: torch warns once."""
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+import numpy as np
+from bottlekit.bottleneck import PosthocCBM
+from bottlekit.concepts import ConceptBank
+rng = np.random.default_rng(0)
+X = rng.standard_normal((60, 8))
+y = np.arange(60) % 3
+X.flags.writeable = False
+bank = ConceptBank([f"c{i}" for i in range(4)], rng.standard_normal((4, 8)), "test")
+warnings.simplefilter("error", UserWarning)
+PosthocCBM(bank, residual=True, residual_epochs=1, random_state=0).fit(X, y)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bottlekit.devices import resolve_device
+from bottlekit.devices import as_tensor, resolve_device
 
 __all__ = ["NONZERO_THRESHOLD", "GLMPath", "glm_saga_path", "lambda_max"]
 
@@ -340,7 +340,7 @@ def glm_saga_path(
     dev = resolve_device(device)
 
     n, k = X.shape
-    Xt = torch.as_tensor(X, dtype=torch.float64, device=dev)
+    Xt = as_tensor(X, dtype=torch.float64, device=dev)
     Yt = torch.eye(n_classes, dtype=torch.float64, device=dev)[torch.as_tensor(y, device=dev)]
     W = torch.zeros(n_classes, k, dtype=torch.float64, device=dev)
     b = torch.zeros(n_classes, dtype=torch.float64, device=dev)

@@ -19,7 +19,7 @@ from bottlekit.bottleneck._ovr_sgd import sgd_ovr_elastic_net
 from bottlekit.bottleneck._ovr_sgd_shared import sgd_ovr_elastic_net_shared
 from bottlekit.bottleneck._params import check_number
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device, torch_threads
+from bottlekit.devices import as_tensor, resolve_device, torch_threads
 
 __all__ = ["PosthocCBM"]
 
@@ -268,7 +268,7 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         head_logits = torch.as_tensor(
             A @ self.coef_.T.astype(np.float64) + self.intercept_, dtype=torch.float32
         )
-        Xt = torch.as_tensor(X, dtype=torch.float32)
+        Xt = as_tensor(X, dtype=torch.float32)
         yt = torch.as_tensor(y, dtype=torch.long)
         opt = torch.optim.Adam(layer.parameters(), lr=self.residual_lr)
         loss_fn = torch.nn.CrossEntropyLoss()

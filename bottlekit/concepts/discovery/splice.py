@@ -125,7 +125,7 @@ def decompose(
     """
     import torch
 
-    from bottlekit.devices import resolve_device
+    from bottlekit.devices import as_tensor, resolve_device
 
     if not isinstance(vocabulary, ConceptBank):
         raise TypeError(f"vocabulary: expected a ConceptBank, got {type(vocabulary).__name__}")
@@ -155,7 +155,7 @@ def decompose(
     if solver == "auto":
         solver = "lasso" if dev.type == "cpu" else "admm"
     dt = torch.float64
-    Xt = _unit(torch.as_tensor(X, dtype=dt, device=dev))
+    Xt = _unit(as_tensor(X, dtype=dt, device=dev))
     mut = torch.as_tensor(mu, dtype=dt, device=dev)
     T = _unit(torch.as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(T - T.mean(0)) if len(T) > 1 else T  # (k, d), the rows are the concepts
