@@ -14,7 +14,7 @@ before open_clip's tags, so adding an entry here is all it takes to ship new wei
 Examples
 --------
 >>> list_pretrained()
-[('world-tiny', 'bottlekit')]
+[('world-tiny', 'bottlekit'), ('world-small', 'bottlekit')]
 >>> default_tag("world-tiny"), default_tag("ViT-B-32")
 ('bottlekit', None)
 >>> pretrained_file("world-tiny", "bottlekit").name
@@ -50,6 +50,15 @@ _PRETRAINED: dict[str, dict[str, dict[str, Any]]] = {
             "bytes": 13_764_572,
             "source": "trained on the built-in world by `python -m bottlekit.world.train` "
             "(settings in world/weights/world-tiny.json)",
+        },
+    },
+    "world-small": {
+        SHIPPED_TAG: {
+            "file": "world/weights/world-small.safetensors",
+            "sha256": "2cbd0a6713e709ba8e2a57a83c12d804c50661521f096afa262933083f90c9f1",
+            "bytes": 13_776_860,
+            "source": "trained on the built-in world by `python -m bottlekit.world.train "
+            "--model world-small` in three stages (commands in world/weights/world-small.json)",
         },
     },
 }

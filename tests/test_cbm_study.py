@@ -12,7 +12,7 @@ def test_load_world_data_uses_the_given_weights(tmp_path):
     from bottlekit.backbones import load_backbone
     from bottlekit.world.train import save_weights
 
-    # world-small ships no weights: by name alone it is random weights, random_state 0
+    # random world-small weights (random_state 7) against the shipped ones (the default)
     trained = load_backbone("world-small", "random", device="cpu", random_state=7)
     path = save_weights(trained.model, tmp_path, {}, name="world-small")
 

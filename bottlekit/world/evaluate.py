@@ -1,6 +1,7 @@
-"""Measure the world's tiny CLIP: linear probe, zero-shot species and concept detection.
+"""Measure a world CLIP: linear probe, zero-shot species and concept detection.
 
-``python -m bottlekit.world.evaluate`` prints, for the ``test`` and ``shifted`` splits:
+``python -m bottlekit.world.evaluate [--model world-small]`` prints, for the ``test`` and
+``shifted`` splits (of the shipped ``world-tiny`` by default):
 
 - linear-probe species accuracy: multinomial logistic regression on the L2-normalised
   image embeddings of ``n_train`` train images (inverse regularisation ``C`` chosen
@@ -30,6 +31,32 @@ SPECIES_TEMPLATES = ["a photo of a {}.", "a {}."]
 CONCEPT_TEMPLATES = ["a photo of a bird with {}.", "a bird with {}."]
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 EVAL_FILE = Path(__file__).resolve().parent / "weights" / "world-tiny-eval.json"
+"""The recorded figures of the shipped world-tiny (see :func:`eval_file`)."""
+
+
+def eval_file(model: str = "world-tiny") -> Path:
+    """The file of the recorded figures of a shipped world model (``<model>-eval.json``).
+
+    Parameters
+    ----------
+    model : str, default "world-tiny"
+        A world model that ships with bottlekit: ``"world-tiny"`` or ``"world-small"``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``bottlekit/world/weights/<model>-eval.json`` (it exists for the shipped models).
+
+    Examples
+    --------
+    >>> eval_file("world-small").name
+    'world-small-eval.json'
+    >>> eval_file() == EVAL_FILE
+    True
+    """
+    if not isinstance(model, str) or not model.startswith("world-"):
+        raise ValueError(f"model: expected a world model name such as 'world-tiny', got {model!r}")
+    return EVAL_FILE.with_name(f"{model}-eval.json")
 
 
 def fit_linear_probe(
@@ -142,18 +169,21 @@ def format_report(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
-    p = argparse.ArgumentParser(description="Evaluate the world-tiny CLIP on the world.")
+    p = argparse.ArgumentParser(description="Evaluate a world CLIP on the world.")
+    p.add_argument("--model", default="world-tiny", help="world-tiny (default) or world-small")
     p.add_argument("--n-train", type=int, default=2400)
     p.add_argument("--n-val", type=int, default=1200)
     p.add_argument("--n-test", type=int, default=2400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None, help="checkpoint file (default: shipped)")
-    p.add_argument("--write", action="store_true", help=f"record the figures in {EVAL_FILE}")
+    p.add_argument(
+        "--write", action="store_true", help="record the figures in weights/<model>-eval.json"
+    )
     p.add_argument("--per-concept", action="store_true", help="print every concept's AUROC")
     a = p.parse_args(argv)
     from bottlekit.backbones import load_backbone
 
-    bk = load_backbone("world-tiny", a.weights, device="cpu")
+    bk = load_backbone(a.model, a.weights, device="cpu")
     res = evaluate(bk, a.n_train, a.n_val, a.n_test, a.seed)
     print(f"backbone {res['backbone_id']}  (probe C = {res['C']})")
     print(format_report(res))
@@ -164,8 +194,9 @@ def main(argv: list[str] | None = None) -> None:
             a_test, a_shift = res["test"]["concept_auroc"][n], res["shifted"]["concept_auroc"][n]
             print(f"| {n} | {a_test:.3f} | {a_shift:.3f} |")
     if a.write:
-        atomic_write_text(EVAL_FILE, json.dumps(res, indent=2) + "\n")
-        print(f"wrote {EVAL_FILE}")
+        path = eval_file(a.model)
+        atomic_write_text(path, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,60 +1,107 @@
-"""The shipped world-tiny CLIP loads offline and reproduces its recorded figures."""
+"""The shipped world CLIPs (world-tiny, world-small) load offline and reproduce their
+recorded figures."""
 
+import itertools
 import json
 import socket
 
 import numpy as np
 import pytest
 
-from bottlekit.world.evaluate import EVAL_FILE, fit_linear_probe
+from bottlekit.pretrained import SHIPPED_TAG, get_pretrained_cfg, list_pretrained
+from bottlekit.world.evaluate import eval_file, fit_linear_probe, zero_shot_accuracy
 from bottlekit.world.train import METADATA_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 
-WEIGHTS = WEIGHTS_DIR / WEIGHTS_FILE
+SHIPPED = ["world-tiny", "world-small"]
+
+
+@pytest.fixture(scope="module", params=SHIPPED)
+def model(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def recorded():
-    if not EVAL_FILE.is_file():
-        pytest.skip(f"{EVAL_FILE} missing: run `python -m bottlekit.world.evaluate --write`")
-    return json.loads(EVAL_FILE.read_text())
+def recorded(model):
+    path = eval_file(model)
+    if not path.is_file():
+        cmd = f"python -m bottlekit.world.evaluate --model {model} --write"
+        pytest.skip(f"{path} missing: run `{cmd}`")
+    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")
-def backbone():
+def backbone(model):
     # no network: any attempt to open a connection fails the test
     mp = pytest.MonkeyPatch()
 
     def refuse(*args, **kwargs):
-        raise AssertionError("world-tiny tried to use the network")
+        raise AssertionError(f"{model} tried to use the network")
 
     mp.setattr(socket.socket, "connect", refuse)
     mp.setenv("HF_HUB_OFFLINE", "1")
     try:
         from bottlekit.backbones import load_backbone
 
-        yield load_backbone("world-tiny", device="cpu")
+        yield load_backbone(model, device="cpu")
     finally:
         mp.undo()
 
 
-def test_weights_file_is_small_and_matches_metadata():
+def test_every_world_model_in_the_table_ships():
+    assert sorted(m for m, t in list_pretrained() if t == SHIPPED_TAG) == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_weights_file_is_small_and_matches_metadata(name):
     import hashlib
 
-    assert WEIGHTS.is_file()
-    blob = WEIGHTS.read_bytes()
+    weights = WEIGHTS_DIR / f"{name}.safetensors"
+    assert weights.is_file()
+    blob = weights.read_bytes()
     assert len(blob) <= 30 * 2**20
-    meta = json.loads((WEIGHTS_DIR / METADATA_FILE).read_text())
+    meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+    assert meta["model"] == name
     assert meta["sha256"] == hashlib.sha256(blob).hexdigest()
+    assert meta["sha256"] == get_pretrained_cfg(name, SHIPPED_TAG)["sha256"]
     assert "partial_step" not in meta, "the shipped weights are a partial checkpoint"
 
 
-def test_loads_offline_with_stable_id(recorded, backbone):
+def test_shipped_weights_fit_the_wheel_budget():
+    # issue 20: the world models ship in the wheel, at most 40 MB of weights in all
+    total = sum((WEIGHTS_DIR / f"{name}.safetensors").stat().st_size for name in SHIPPED)
+    assert total <= 40e6
+
+
+def test_world_small_metadata_lists_each_stage_chained_by_hash():
+    meta = json.loads((WEIGHTS_DIR / "world-small.json").read_text())
+    stages = [*meta["previous_stages"], meta]
+    assert meta["recipe"] == [s["command"] for s in stages]
+    assert stages[0]["init"] is None
+    for before, after in itertools.pairwise(stages):
+        assert after["init"]["sha256"] == before["sha256"]
+    assert meta["total_steps"] == sum(s["steps"] for s in stages)
+
+
+def test_loads_offline_with_stable_id(model, recorded, backbone):
     from bottlekit.backbones import load_backbone
 
     assert backbone.id == recorded["backbone_id"]
-    assert load_backbone("world-tiny", device="cpu").id == backbone.id
+    assert load_backbone(model, device="cpu").id == backbone.id
     x = backbone.encode_images(np.zeros((2, 64, 64, 3), np.uint8), progress=False)
     assert x.shape == (2, 64) and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+def test_reproduces_zero_shot_accuracy(recorded, backbone):
+    from bottlekit.world import make_world
+    from bottlekit.world.evaluate import SPECIES_TEMPLATES
+
+    # a fresh, independent sample of 480 test images: binomial noise only, 4 sd
+    test = make_world(480, "test", recorded["seed"] + 1, return_masks=False)
+    text = backbone.encode_texts(test.class_names, templates=SPECIES_TEMPLATES)
+    x = backbone.encode_images(test.images, progress=False)
+    acc = zero_shot_accuracy(x, test.labels, text)
+    p = recorded["test"]["zero_shot_accuracy"]
+    assert abs(acc - p) < max(0.02, 4 * np.sqrt(p * (1 - p) / 480)), (acc, p)
 
 
 def test_reproduces_linear_probe_accuracy(recorded, backbone):
