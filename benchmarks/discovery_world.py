@@ -1,8 +1,8 @@
 """Concept discovery on the built-in world (issue 19), checked against its exact concepts.
 
 Prints, for ``world-tiny`` embeddings of 2,400 training images (seed 0; another backbone
-with ``--model``/``--pretrained``, e.g. ``--model world-small --pretrained
-path/to/world-small.safetensors``):
+with ``--model``/``--pretrained``, e.g. ``--model world-small`` for the shipped world-small
+or ``--pretrained path/to/run.safetensors`` for a training run's weights):
 
 1. recovery: for each of the world's 31 concepts, the AUROC of the best-matching atom
    against the concept labels; the fraction of concepts recovered at AUROC >= 0.8, for
@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument(
         "--pretrained",
         default=None,
-        help="weights file (default: the weights bottlekit ships for --model; a model "
-        "without shipped weights, e.g. world-small, then has random weights)",
+        help="weights file (default: the weights bottlekit ships for --model, world-tiny's "
+        "or world-small's)",
     )
     parser.add_argument(
         "--probe-ceiling",
