@@ -317,9 +317,14 @@ def sgd_ovr_elastic_net(
         X, y, positives.astype(np.int64), shuffle_seeds, float(alpha), float(l1_ratio),
         int(max_iter), float(tol), int(n_iter_no_change), coef,
     )  # fmt: skip
-    if not finite.all():
+    raise_on_overflow(bool(finite.all()), epochs)
+    return coef, intercept, int(epochs.max())
+
+
+def raise_on_overflow(finite: bool, epochs: np.ndarray) -> None:
+    """scikit-learn's error when SGD's weights stopped being finite (its message)."""
+    if not finite:
         raise ValueError(
             f"Floating-point under-/overflow occurred at epoch #{int(epochs.max())}. Scaling "
             "input data with StandardScaler or MinMaxScaler might help."
         )
-    return coef, intercept, int(epochs.max())

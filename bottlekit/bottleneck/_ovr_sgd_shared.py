@@ -58,7 +58,7 @@ import numba
 import numpy as np
 
 from bottlekit.bottleneck._logistic_simd import logistic_loss_and_gradient
-from bottlekit.bottleneck._ovr_sgd import _RESET_WSCALE, _gradient, _rand_r
+from bottlekit.bottleneck._ovr_sgd import _RESET_WSCALE, _gradient, _rand_r, raise_on_overflow
 from bottlekit.bottleneck._prefetch import prefetch
 
 __all__ = ["sgd_ovr_elastic_net_shared"]
@@ -423,9 +423,5 @@ def sgd_ovr_elastic_net_shared(
         X, y, positives.astype(np.int64), bounds, seed, float(alpha), float(l1_ratio),
         int(max_iter), float(tol), int(n_iter_no_change),
     )  # fmt: skip
-    if not finite:
-        raise ValueError(
-            f"Floating-point under-/overflow occurred at epoch #{int(epochs.max())}. Scaling "
-            "input data with StandardScaler or MinMaxScaler might help."
-        )
+    raise_on_overflow(bool(finite), epochs)
     return coef, intercept, int(epochs.max())
