@@ -307,6 +307,56 @@ def test_read_only_input_gives_the_same_result_without_warning(case, kind, tmp_p
     _assert_same(got, expected)
 
 
+# ------------------------------------------------- audited, no change needed
+# These entry points copy or compute a new array before torch sees the caller's (check by
+# arithmetic, astype, fancy indexing); guards so that a later change cannot start wrapping
+# a read-only input unnoticed.
+def _vib(X, y):
+    from bottlekit.bottleneck import VIBClassifier
+
+    est = VIBClassifier(
+        bottleneck_dim=2, hidden_sizes=(4,), max_epochs=2, random_state=0, device="cpu"
+    )
+    return est.fit(X, y).predict_proba(X)
+
+
+def _neural_mi(X, Y):
+    from bottlekit.estimators import NeuralMutualInformation
+
+    return NeuralMutualInformation("infonce", max_steps=3, random_state=0).fit(X, Y).mi_
+
+
+def _discover_sae(X):
+    from bottlekit.concepts.discovery import discover
+
+    out = discover(X, 4, "topk_sae", k=2, epochs=2, batch_size=16, random_state=0)
+    return out.dictionary, out.encoder_weight, out.codes, out.history
+
+
+def _labo(X, y):
+    from bottlekit.bottleneck import LaBo
+
+    bank = _bank(_BANK_VECTORS)
+    est = LaBo(bank, max_epochs=2, random_state=0, device="cpu").fit(X, y)
+    return est.predict_proba(X)
+
+
+GUARD_CASES = {
+    "VIBClassifier": (_vib, {"X": _X, "y": np.arange(40) % 2}),
+    "NeuralMutualInformation": (_neural_mi, {"X": _X[:, :2], "Y": _Y}),
+    "discover(topk_sae)": (_discover_sae, {"X": _rng.standard_normal((40, 4)).astype(np.float32)}),
+    "LaBo": (_labo, {"X": _A32.astype(np.float64), "y": _y}),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", sorted(GUARD_CASES))
+def test_entry_points_that_copy_first_stay_silent_on_read_only_input(case, kind, tmp_path):
+    make, arrays = GUARD_CASES[case]
+    got, expected = _run_both(make, arrays, kind, tmp_path)
+    _assert_same(got, expected)
+
+
 def test_the_torch_warning_is_live_in_this_file():
     """The premise of the cases above: wrapping a read-only array warns here, every time."""
     a = np.arange(3.0)
