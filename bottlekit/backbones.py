@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from bottlekit import pretrained as _pretrained
 from bottlekit._deprecation import renamed_argument
-from bottlekit.devices import resolve_device, torch_threads
+from bottlekit.devices import as_tensor, resolve_device, torch_threads
 from bottlekit.images import ImageSource, _open_file, as_image_source
 from bottlekit.pretrained import SHIPPED_TAG, WeightsNotFoundError
 
@@ -602,7 +602,7 @@ def _normalised_array_batches(
 ) -> Iterator[torch.Tensor]:
     """Batches of ``(x / 255 - mean) / std`` in CHW float32 (torchvision's two steps)."""
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
+        x = as_tensor(np.ascontiguousarray(images[i : i + batch_size]))
         x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
         yield x.sub_(mean).div_(std)
 

@@ -36,6 +36,7 @@ from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import linear_concept_activations
+from bottlekit.devices import as_tensor
 from bottlekit.safetensors_file import read_safetensors
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
@@ -288,7 +289,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ torch
     def _torch(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(getattr(self, name)), dtype=like.dtype).to(like.device)
+        return as_tensor(np.asarray(getattr(self, name)), dtype=like.dtype).to(like.device)
 
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
         """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""

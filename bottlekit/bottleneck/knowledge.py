@@ -44,7 +44,7 @@ from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device
+from bottlekit.devices import as_tensor, resolve_device
 
 __all__ = [
     "GroundingResult",
@@ -389,14 +389,14 @@ def train_prior_head(
     else:
         tr_idx, val_idx = np.arange(n), np.zeros(0, dtype=np.int64)
 
-    At = torch.as_tensor(A, dtype=torch.float32, device=device)
-    yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    At = as_tensor(A, dtype=torch.float32, device=device)
+    yt = as_tensor(y, dtype=torch.long, device=device)
     bound = 1.0 / np.sqrt(k)  # torch.nn.Linear's default initialisation
     W = torch.tensor(
         rng.uniform(-bound, bound, (n_classes, k)), dtype=torch.float32, device=device
     )
     b = torch.tensor(rng.uniform(-bound, bound, n_classes), dtype=torch.float32, device=device)
-    P = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
+    P = None if prior is None else as_tensor(prior, dtype=torch.float32, device=device)
     Yt = torch.nn.functional.one_hot(yt, n_classes).to(torch.float32)
     A_tr, Y_tr = At[tr_idx], Yt[tr_idx]
     A_val, y_val = At[val_idx], yt[val_idx]

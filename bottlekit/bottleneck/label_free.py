@@ -31,7 +31,7 @@ from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device
+from bottlekit.devices import as_tensor, resolve_device
 
 __all__ = [
     "LabelFreeCBM",
@@ -129,7 +129,7 @@ def fit_projection(
     dev = resolve_device(device)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev)
+        return as_tensor(np.asarray(a, dtype=np.float64), device=dev)
 
     Xt, Xv = tensor(X_train), tensor(X_val)
     Ut, Uv = _unit_cubes(tensor(P_train)), _unit_cubes(tensor(P_val))  # targets are fixed

@@ -36,7 +36,7 @@ from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.devices import resolve_device, torch_threads
+from bottlekit.devices import as_tensor, resolve_device, torch_threads
 
 __all__ = ["LaBo", "initial_association", "stratified_validation_split", "train_association"]
 
@@ -191,8 +191,8 @@ l1_penalty, diversity_penalty :
         )
     rng = np.random.default_rng(0) if rng is None else rng
     device = resolve_device(device)
-    as_f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
-    as_i = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
+    as_f = lambda a: as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    as_i = lambda a: as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
     A_tr, y_tr = as_f(A), as_i(y)
     has_val = A_val is not None and len(A_val) > 0
     if has_val:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit.devices import as_tensor
+
 __all__ = ["BackboneLinearClassifier", "load_linear_head", "save_linear_head"]
 
 
@@ -50,8 +52,8 @@ class BackboneLinearClassifier(torch.nn.Module):
         super().__init__()
         from torchvision import transforms as T
 
-        W = torch.as_tensor(np.asarray(weight, dtype=np.float32))
-        b = torch.as_tensor(np.asarray(bias, dtype=np.float32))
+        W = as_tensor(np.asarray(weight, dtype=np.float32))
+        b = as_tensor(np.asarray(bias, dtype=np.float32))
         d = int(backbone.embed_dim)
         if W.ndim != 2 or W.shape[1] != d or b.shape != (W.shape[0],):
             raise ValueError(

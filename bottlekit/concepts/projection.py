@@ -61,17 +61,19 @@ class _Numpy:
 class _Torch:
     @staticmethod
     def like(a: Any, X: Any) -> Any:
-        import torch
+        from bottlekit.devices import as_tensor
 
-        return torch.as_tensor(a, dtype=X.dtype, device=X.device)
+        return as_tensor(a, dtype=X.dtype, device=X.device)
 
     @staticmethod
     def mask(a: Any, X: Any) -> Any:
         import torch
 
+        from bottlekit.devices import as_tensor
+
         if is_tensor(a):
             return a.to(device=X.device, dtype=torch.bool)
-        return torch.as_tensor(np.asarray(a, dtype=bool), device=X.device)
+        return as_tensor(np.asarray(a, dtype=bool), device=X.device)
 
     @staticmethod
     def row_norm(X: Any) -> Any:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit.devices import as_tensor
+
 __all__ = ["SPACES", "model_features"]
 
 
@@ -18,7 +20,7 @@ SPACES = ("features", "logits")
 
 def _default_preprocess(images: np.ndarray) -> torch.Tensor:
     """uint8 (n, H, W, 3) → float (n, 3, H, W) in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    x = as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     return x.to(torch.float32).div(255.0)
 
 

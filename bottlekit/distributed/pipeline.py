@@ -350,11 +350,12 @@ class _ShardEncoder:
     def _encode(self, x: np.ndarray) -> np.ndarray:
         import torch
 
+        from bottlekit.devices import as_tensor
         from bottlekit.images import ImageSource
 
         if len(x) == 0:
             return np.zeros((0, self.backbone.embed_dim), np.float32)
-        tensors = torch.utils.data.TensorDataset(torch.from_numpy(x))
+        tensors = torch.utils.data.TensorDataset(as_tensor(x))  # x: read-only (frombuffer)
         parts = [
             feats
             for _, feats in self.backbone.iter_encode_images(

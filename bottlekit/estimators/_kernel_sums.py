@@ -58,9 +58,11 @@ def resolve_device(device, *arrays):
 
 
 def _as_float64(a, device):
+    from bottlekit.devices import as_tensor
+
     torch = _torch()
     if not hasattr(a, "detach"):
-        a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+        a = as_tensor(np.ascontiguousarray(a, dtype=np.float64))
     return a.detach().to(device=device, dtype=torch.float64)
 
 

@@ -382,9 +382,11 @@ def _sampler(approximation, n_tiles, random_state, be, pairs: int):
 def _float64(A, device):
     import torch
 
+    from bottlekit.devices import as_tensor
+
     if _is_tensor(A):
         return A.detach().to(device=device, dtype=torch.float64)
-    return torch.from_numpy(np.ascontiguousarray(A, dtype=np.float64)).to(device)
+    return as_tensor(np.ascontiguousarray(A, dtype=np.float64)).to(device)
 
 
 def _v_mean(distinct_mean: float, n: int) -> float:

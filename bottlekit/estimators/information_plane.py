@@ -204,6 +204,8 @@ class InformationPlane:
         """Run the model on the probe set and return each tracked layer's output (n × units)."""
         import torch
 
+        from bottlekit.devices import as_tensor
+
         modules = dict(self.model.named_modules())
         captured: dict[str, list[np.ndarray]] = {name: [] for name in self.layers}
 
@@ -220,7 +222,7 @@ class InformationPlane:
         try:
             with torch.no_grad():
                 for start in range(0, len(self.X), self.batch_size):
-                    batch = torch.from_numpy(self.X[start : start + self.batch_size])
+                    batch = as_tensor(self.X[start : start + self.batch_size])
                     self.model(batch.to(self.device))
         finally:
             for h in handles:

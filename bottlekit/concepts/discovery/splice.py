@@ -156,8 +156,8 @@ def decompose(
         solver = "lasso" if dev.type == "cpu" else "admm"
     dt = torch.float64
     Xt = _unit(as_tensor(X, dtype=dt, device=dev))
-    mut = torch.as_tensor(mu, dtype=dt, device=dev)
-    T = _unit(torch.as_tensor(vocabulary.vectors, dtype=dt, device=dev))
+    mut = as_tensor(mu, dtype=dt, device=dev)
+    T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(T - T.mean(0)) if len(T) > 1 else T  # (k, d), the rows are the concepts
     Y = _unit(Xt - mut)  # (n, d)
     k = C.shape[0]
