@@ -46,6 +46,13 @@ from bottlekit.bottleneck._prefetch import prefetch
 
 __all__ = ["sgd_ovr_elastic_net"]
 
+# numba keys its on-disk cache on this file alone (numba issue #6845), but the machine code
+# it caches includes the jitted helpers of these sibling modules; their source hash is
+# recorded here so that editing one of them must change this file too, and with it the
+# cache (tests/bottleneck/test_numba_cache.py fails until the hash is updated).
+_INLINED_MODULES = ("_prefetch",)
+_INLINED_SHA256 = "7c95290f8a0ebf28383c5837651b417431e4e2eb5cc5c92bbc0ce13b621e24b8"
+
 _MAX_INT = np.iinfo(np.int32).max
 _MAX_DLOSS = 1e12
 _RESET_WSCALE = 1e-9  # scikit-learn's threshold for float64 weights

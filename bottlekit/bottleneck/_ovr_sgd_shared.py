@@ -63,6 +63,13 @@ from bottlekit.bottleneck._prefetch import prefetch
 
 __all__ = ["sgd_ovr_elastic_net_shared"]
 
+# numba keys its on-disk cache on this file alone (numba issue #6845), but the machine code
+# it caches includes the jitted helpers of these sibling modules; their source hash is
+# recorded here so that editing one of them must change this file too, and with it the
+# cache (tests/bottleneck/test_numba_cache.py fails until the hash is updated).
+_INLINED_MODULES = ("_logistic_simd", "_ovr_sgd", "_prefetch")
+_INLINED_SHA256 = "f85102ebc2a1c5d75527558f8cd80f5a8acf14cb9c9341868fb7f71417c7230f"
+
 _MAX_INT = np.iinfo(np.int32).max
 # widths the active block is padded to, so that LLVM's vector loops (8 float64 lanes in
 # AVX-512, unrolled 4 times in the class loops) cover every class with no scalar remainder
