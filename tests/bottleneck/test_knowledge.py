@@ -273,7 +273,9 @@ def test_same_seed_same_model_and_save_load(tmp_path):
 )
 def test_bad_parameters_are_rejected(params, match):
     X, y, L, bank = _problem(n=60)
-    with pytest.raises((ValueError, RuntimeError), match=match):
+    renamed = "n_iter_no_change" in params  # the deprecated alias warns, then is checked
+    warns = pytest.warns(FutureWarning, match="renamed") if renamed else contextlib.nullcontext()
+    with warns, pytest.raises((ValueError, RuntimeError), match=match):
         KnowledgeCBM(bank, **{"max_epochs": 2, **params}).fit(X, y, concept_labels=L)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
@@ -219,7 +221,8 @@ def test_same_seed_same_model_and_save_load(fitted, tmp_path):
 )
 def test_bad_parameters_are_named(param, value):
     X, y, bank = _linear_problem(n=40)
-    with pytest.raises(ValueError, match=param):
+    warns = pytest.warns(FutureWarning, match="renamed") if param == "alpha" else nullcontext()
+    with warns, pytest.raises(ValueError, match=param):
         LabelFreeCBM(bank, **{param: value}).fit(X, y)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -141,7 +142,8 @@ def test_from_examples_validation(kwargs, match):
         "backbone": "bb",
     }
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    warns = pytest.warns(FutureWarning, match="renamed") if "alpha" in kwargs else nullcontext()
+    with warns, pytest.raises(ValueError, match=match):
         from_examples(**args)
     with pytest.raises(ValueError, match="NaN"):
         from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])

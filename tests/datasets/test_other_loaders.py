@@ -56,7 +56,10 @@ def test_waterbirds_metadata_and_place(tmp_path):
 def test_waterbirds_joined_with_cub(tmp_path):
     cub = write_cub(tmp_path)
     wb = write_waterbirds(tmp_path, cub, extra_non_cub=True)
-    with pytest.warns(UserWarning, match=r"1 image\(s\) are not CUB images .*999\.Other"):
+    with (
+        pytest.warns(UserWarning, match=r"1 image\(s\) are not CUB images .*999\.Other"),
+        pytest.warns(UserWarning, match=r"1 image\(s\) have no visible keypoint"),
+    ):
         ds = load_waterbirds(wb["root"], "all", cub_root=cub["root"], image_size=16)
     assert len(ds) == 12 and ds.skipped["images not in CUB (no attributes)"] == 1
     np.testing.assert_array_equal(ds.concept_labels, cub["present"])
