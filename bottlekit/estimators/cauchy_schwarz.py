@@ -191,7 +191,7 @@ import numpy as np
 from bottlekit._checks import check_number
 
 from ._block_sampling import sampled_kernel_means
-from ._kernel_sums import gaussian_pair_sums, resolve_device
+from ._kernel_sums import _as_float64, gaussian_pair_sums, resolve_device
 from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
 from ._validation import as_2d_samples, check_paired, convert_base
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
@@ -377,16 +377,6 @@ def _sampler(approximation, n_tiles, random_state, be, pairs: int):
 
     seed = int(np.random.default_rng(random_state).integers(2**62))
     return torch.Generator().manual_seed(seed)
-
-
-def _float64(A, device):
-    import torch
-
-    from bottlekit.devices import as_tensor
-
-    if _is_tensor(A):
-        return A.detach().to(device=device, dtype=torch.float64)
-    return as_tensor(np.ascontiguousarray(A, dtype=np.float64)).to(device)
 
 
 def _v_mean(distinct_mean: float, n: int) -> float:
@@ -589,7 +579,7 @@ def cs_divergence(
     n, m = X.shape[0], Y.shape[0]
     gen = _sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
     if gen is not None:
-        X64, Y64 = _float64(X, be.device), _float64(Y, be.device)
+        X64, Y64 = _as_float64(X, be.device), _as_float64(Y, be.device)
         kw = {"n_blocks": n_tiles, "generator": gen, "device": be.device}
         mxx = sampled_kernel_means(X64, None, (float(s),), **kw)["x"][0]
         myy = sampled_kernel_means(Y64, None, (float(s),), **kw)["x"][0]
@@ -750,7 +740,7 @@ def cs_qmi(
         raise ValueError(f"statistic='u' needs at least 3 samples (rows), got {n}")
     gen = _sampler(approximation, n_tiles, random_state, be, n * n)
     if gen is not None:
-        Z64 = _float64(be.cat([X, Y]), be.device)
+        Z64 = _as_float64(be.cat([X, Y]), be.device)
         means = sampled_kernel_means(
             Z64,
             None,
@@ -953,7 +943,7 @@ def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
     import torch
 
     rng = np.random.default_rng(random_state)
-    W = (_float64(W1, be.device), _float64(W2, be.device))
+    W = (_as_float64(W1, be.device), _as_float64(W2, be.device))
     kw = {"tile_size": be.tile, "device": be.device}
     value, var = 0.0, 0.0
     for own, other in ((0, 1), (1, 0)):
