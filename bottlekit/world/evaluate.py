@@ -47,6 +47,12 @@ def eval_file(model: str = "world-tiny") -> Path:
     pathlib.Path
         ``bottlekit/world/weights/<model>-eval.json`` (it exists for the shipped models).
 
+    Raises
+    ------
+    ValueError
+        ``model`` has no weights shipped with bottlekit (no ``bottlekit`` tag in
+        :mod:`bottlekit.pretrained`'s table).
+
     Examples
     --------
     >>> eval_file("world-small").name
@@ -54,8 +60,13 @@ def eval_file(model: str = "world-tiny") -> Path:
     >>> eval_file() == EVAL_FILE
     True
     """
-    if not isinstance(model, str) or not model.startswith("world-"):
-        raise ValueError(f"model: expected a world model name such as 'world-tiny', got {model!r}")
+    from bottlekit.pretrained import SHIPPED_TAG, list_pretrained
+
+    shipped = [m for m, tag in list_pretrained() if tag == SHIPPED_TAG]
+    if model not in shipped:
+        raise ValueError(
+            f"model: expected a model whose weights ship, one of {shipped}, got {model!r}"
+        )
     return EVAL_FILE.with_name(f"{model}-eval.json")
 
 

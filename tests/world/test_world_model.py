@@ -47,6 +47,12 @@ def backbone(model):
         mp.undo()
 
 
+@pytest.mark.parametrize("name", ["world-huge", "ViT-B-32", None])
+def test_eval_file_refuses_a_model_that_does_not_ship(name):
+    with pytest.raises(ValueError, match=r"model: expected a model whose weights ship"):
+        eval_file(name)
+
+
 def test_every_world_model_in_the_table_ships():
     assert sorted(m for m, t in list_pretrained() if t == SHIPPED_TAG) == sorted(SHIPPED)
 
