@@ -96,7 +96,7 @@ class ConceptActivationMapping(ConceptAttribution):
         maps = maps.reshape(n, m, H, W)
         if cols.shape == (n, m) and (cols == np.arange(m)).all():
             return maps
-        return maps[torch.arange(n)[:, None], torch.as_tensor(np.asarray(cols))]
+        return maps[torch.arange(n)[:, None], torch.as_tensor(np.array(cols))]
 
 
 def _mha_split(attn: torch.nn.MultiheadAttention, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
