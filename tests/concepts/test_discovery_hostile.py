@@ -254,3 +254,21 @@ def test_decompose_takes_an_image_mean_of_shape_1_d():
 def test_stability_names_a_non_numeric_argument(bad):
     with pytest.raises(ValueError, match=r"a: expected a ConceptDictionary or an \(m, d\) array"):
         dictionary_stability(bad, np.eye(2))
+
+
+def test_complex_embeddings_are_refused_not_cast():
+    # numpy's cast to float drops the imaginary part with only a warning
+    with pytest.raises(ValueError, match=r"X: expected real embeddings, got complex64"):
+        discover(X * (1 + 1j), n_concepts=4, epochs=1)
+
+
+def test_checkpoint_that_is_a_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoint: .* is a folder; expected a file path"):
+        _discover(checkpoint=tmp_path)
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, True])
+def test_top_refuses_a_bad_count(n):
+    dec = decompose(X, VOCAB)
+    with pytest.raises(ValueError, match=rf"n: expected an int >= 0, got {n!r}"):
+        dec.top(0, n)

@@ -64,6 +64,7 @@ class SparseDecomposition:
 
     def top(self, i: int, n: int = 5) -> list[tuple[str, float]]:
         """The ``n`` largest (name, weight) pairs of image ``i``."""
+        check_number(n, "n", integer=True, low=0)
         w = self.weights[i]
         order = [j for j in np.argsort(-w, kind="stable")[:n] if w[j] > 0]
         return [(self.names[j], float(w[j])) for j in order]
