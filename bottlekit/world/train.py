@@ -544,9 +544,20 @@ def train(
     if ckpt is not None:
         init_meta = ckpt.meta["init"]
     elif init is not None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(init), device=str(device)))
+        try:
+            state = load_file(str(init), device=str(device))
+        except SafetensorError as exc:
+            raise ValueError(
+                f"init: {str(init)!r} is not a safetensors file of {model_name!r} weights "
+                f"({exc}); expected the .safetensors file a run of this model wrote"
+            ) from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"init: {str(init)!r} does not fit {model_name!r}: {exc}") from None
         init_meta = {
             "file": Path(init).name,
             "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),

@@ -52,3 +52,27 @@ def test_command_line_batch_larger_than_the_world_is_refused(tmp_path):
     args = ["--n-train", "64", "--batch-size", "100", "--steps", "2", "--no-checkpoint"]
     with pytest.raises(ValueError, match=r"batch_size: expected an int in \[1, n_train=64\]"):
         main([*args, "--out", str(tmp_path)])
+
+
+def _not_weights(tmp_path, kind):
+    path = tmp_path / "w.safetensors"
+    if kind == "json":
+        path.write_text('{"weights": 1}')
+    else:
+        import numpy as np
+        from safetensors.numpy import save_file
+
+        save_file({"visual.proj": np.zeros((2, 2), np.float32)}, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("json", r"init: .*w\.safetensors' is not a safetensors file of 'world-tiny' weights"),
+        ("other", r"(?s)init: .*w\.safetensors' does not fit 'world-tiny'.*visual\.proj"),
+    ],
+)
+def test_init_that_is_not_weights_of_the_model_is_refused(tmp_path, kind, message):
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=None, init=_not_weights(tmp_path, kind))
