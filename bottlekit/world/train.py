@@ -474,6 +474,12 @@ def train(
     )
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
         raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
+    from bottlekit.atomic import check_output_path
+
+    if out_dir is not None:  # checked now, not after the run
+        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
+    if checkpoint is not None:
+        check_output_path(checkpoint, "checkpoint", is_file=True)
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
         raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
     if checkpoint_every < 1:

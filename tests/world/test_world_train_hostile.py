@@ -76,3 +76,23 @@ def _not_weights(tmp_path, kind):
 def test_init_that_is_not_weights_of_the_model_is_refused(tmp_path, kind, message):
     with pytest.raises(ValueError, match=message):
         train(**TINY, out_dir=None, init=_not_weights(tmp_path, kind))
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        # each of these failed only when the run wrote (at the end, or the first checkpoint)
+        ({"out_dir": "file"}, r"out_dir: '.*taken' is a file, so .* cannot be written"),
+        ({"out_dir": "file/sub"}, r"out_dir: '.*taken' is a file, so .* cannot be written"),
+        ({"checkpoint": "file/ck.json"}, r"checkpoint: '.*taken' is a file, so .* cannot be"),
+        ({"checkpoint": "folder.json"}, r"checkpoint: '.*folder\.json' is a folder; expected"),
+    ],
+)
+def test_output_paths_that_cannot_be_written_are_refused_up_front(tmp_path, where, message):
+    (tmp_path / "taken").write_text("a file in the way")
+    (tmp_path / "folder.json").mkdir()
+    ((key, rel),) = where.items()
+    path = tmp_path / rel.replace("file", "taken")
+    kw = {"out_dir": None, key: path}
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, **kw)

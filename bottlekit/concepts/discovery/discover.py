@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from bottlekit._checks import check_number
@@ -125,8 +124,10 @@ def discover(
     from bottlekit.devices import resolve_device
 
     device = resolve_device(device)  # a bad device is refused for every method, NMF too
-    if checkpoint is not None and Path(checkpoint).is_dir():
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} is a folder; expected a file path")
+    if checkpoint is not None:
+        from bottlekit.atomic import check_output_path
+
+        check_output_path(checkpoint, "checkpoint", is_file=True)
     if checkpoint is not None and method == "nmf":
         raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
     seed = seed_of(random_state)
