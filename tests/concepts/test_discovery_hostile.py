@@ -19,6 +19,7 @@ from bottlekit.concepts.discovery import (
     decompose,
     dictionary_stability,
     discover,
+    name_concepts,
 )
 
 RNG = np.random.default_rng(0)
@@ -272,3 +273,27 @@ def test_top_refuses_a_bad_count(n):
     dec = decompose(X, VOCAB)
     with pytest.raises(ValueError, match=rf"n: expected an int >= 0, got {n!r}"):
         dec.top(0, n)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # a non-empty string is truthy: center="no" centred, include_codes="no" included
+        (lambda d, p: name_concepts(d, VOCAB, center="no"), r"center: expected True or False"),
+        (
+            lambda d, p: name_concepts(d, VOCAB, drop_dead=None),
+            r"drop_dead: expected True or False",
+        ),
+        (lambda d, p: d.save(p / "d.safetensors", include_codes="no"), r"include_codes: expected"),
+        (lambda d, p: _discover(progress="yes"), r"progress: expected True or False, got 'yes'"),
+    ],
+)
+def test_flags_take_booleans_only(call, message, tmp_path):
+    d = _discover(backbone_id="toy")
+    with pytest.raises(TypeError, match=message):
+        call(d, tmp_path)
+
+
+def test_flags_take_numpy_booleans():
+    d = _discover(backbone_id="toy")
+    assert name_concepts(d, VOCAB, center=np.True_).names == name_concepts(d, VOCAB).names

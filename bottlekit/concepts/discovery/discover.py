@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_bool, check_number
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
@@ -117,6 +117,7 @@ def discover(
     if dead_after is not None:
         dead_after = check_int(dead_after, "dead_after", 1)
     learning_rate = check_number(learning_rate, "learning_rate", low=0, low_open=True)
+    progress = check_bool(progress, "progress")
     if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
     if init not in INITS:

@@ -204,6 +204,9 @@ class ConceptDictionary:
         """
         from safetensors.numpy import save
 
+        from bottlekit._checks import check_bool
+
+        include_codes = check_bool(include_codes, "include_codes")
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
         if self.components is not None:
             tensors["components"] = np.ascontiguousarray(self.components)
