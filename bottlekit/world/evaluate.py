@@ -140,6 +140,11 @@ def evaluate(
         ``{"backbone_id", "C", split: {"linear_probe_accuracy", "zero_shot_accuracy",
         "concept_auroc_mean", "concept_auroc": {concept: auroc}}}``.
     """
+    if backbone is not None and not callable(getattr(backbone, "encode_images", None)):
+        raise TypeError(
+            "backbone: expected a bottlekit Backbone (bottlekit.load_backbone) or None, got "
+            f"{type(backbone).__name__}"
+        )
     _check_evaluate_arguments(n_train, n_val, n_test, seed, splits, c)
     if backbone is None:
         from bottlekit.backbones import load_backbone

@@ -65,3 +65,8 @@ class FakeBackbone:
 def test_evaluate_refuses_bad_arguments_before_embedding(kw, message):
     with pytest.raises(ValueError, match=message):
         world_evaluate.evaluate(FakeBackbone(), **kw)
+
+
+def test_evaluate_refuses_a_backbone_name_for_a_backbone():
+    with pytest.raises(TypeError, match=r"backbone: expected a bottlekit Backbone .*got str"):
+        world_evaluate.evaluate("world-tiny", n_train=5, n_val=5, n_test=5)
