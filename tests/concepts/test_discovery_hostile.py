@@ -251,7 +251,7 @@ def test_decompose_takes_an_image_mean_of_shape_1_d():
 
 
 # ------------------------------------------------------------------ stability
-@pytest.mark.parametrize("bad", ["ab", np.array([[1, "a"]], dtype=object)])
+@pytest.mark.parametrize("bad", ["ab", np.array([[1, "a"]], dtype=object), np.eye(2) * 1j])
 def test_stability_names_a_non_numeric_argument(bad):
     with pytest.raises(ValueError, match=r"a: expected a ConceptDictionary or an \(m, d\) array"):
         dictionary_stability(bad, np.eye(2))

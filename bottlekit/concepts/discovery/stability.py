@@ -11,6 +11,11 @@ __all__ = ["dictionary_stability"]
 
 def _atoms(a: Any, arg: str) -> np.ndarray:
     D = getattr(a, "dictionary", a)
+    if np.iscomplexobj(D):  # the cast would drop the imaginary part with only a warning
+        raise ValueError(
+            f"{arg}: expected a ConceptDictionary or an (m, d) array of real numbers, got "
+            f"{np.asarray(D).dtype}"
+        )
     try:
         D = np.asarray(D, dtype=np.float64)
     except (TypeError, ValueError) as exc:
