@@ -470,7 +470,7 @@ def train(
         log_every=log_every,
         save_every=save_every,
         device=device,
-        init=init,
+        init=None if resume is not None else init,  # a resumed run reads no init file
     )
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
         raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")

@@ -96,3 +96,13 @@ def test_output_paths_that_cannot_be_written_are_refused_up_front(tmp_path, wher
     kw = {"out_dir": None, key: path}
     with pytest.raises(ValueError, match=message):
         train(**TINY, **kw)
+
+
+def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
+    # a resumed run starts from the checkpoint's weights, not init's (which may be gone):
+    # the checkpoint is what gets read, and refused here for being missing
+    from bottlekit.world.checkpoint import CheckpointError
+
+    gone = tmp_path / "gone.safetensors"
+    with pytest.raises(CheckpointError, match=r"ck\.json' does not exist"):
+        train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
