@@ -18,7 +18,7 @@ import math
 import numbers
 from typing import Any, Literal
 
-__all__ = ["check_number", "check_positive_int", "is_number"]
+__all__ = ["check_bool", "check_number", "check_positive_int", "is_number"]
 
 _NOUNS = {
     "expected": {True: "an int", False: "a finite number"},
@@ -164,3 +164,36 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     ValueError: k must be an integer >= 1, got 0
     """
     return check_number(value, name, integer=True, low=minimum, wording="must", type_error=True)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as bool if it is one (Python or numpy), else raise ``TypeError``.
+
+    A flag given a string or ``None`` would otherwise be taken by its truth value
+    (``"no"`` is true).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Parameter name for the error message.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> check_bool(False, "center")
+    False
+    >>> check_bool("no", "center")
+    Traceback (most recent call last):
+    ...
+    TypeError: center: expected True or False, got 'no'
+    """
+    if not isinstance(value, bool):
+        import numpy as np
+
+        if not isinstance(value, np.bool_):
+            raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)

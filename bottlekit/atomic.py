@@ -15,7 +15,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "current_umask", "new_file_mode"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_path",
+    "current_umask",
+    "new_file_mode",
+]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -123,3 +129,48 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     'héllo'
     """
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_path(path: str | os.PathLike, arg: str, *, is_file: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Every existing ancestor must be a folder (a file in the way is the usual mistake) and
+    the nearest existing one writable; missing folders are created when writing.
+
+    Parameters
+    ----------
+    path : path-like
+        The output file or folder.
+    arg : str
+        The argument or option that gave it, for the message (e.g. ``"--out"``).
+    is_file : bool, default=False
+        ``path`` is a file to write: refuse an existing folder there.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_path(folder / "new" / "model.safetensors", "path").name
+    'model.safetensors'
+    >>> check_output_path(folder, "checkpoint", is_file=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint: '...' is a folder; expected a file path
+    """
+    path = Path(path)
+    if is_file and path.is_dir():
+        raise ValueError(f"{arg}: {str(path)!r} is a folder; expected a file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"{arg}: {str(parent)!r} is a file, so {str(path)!r} cannot be written"
+                )
+            if not os.access(parent, os.W_OK):
+                raise ValueError(f"{arg}: folder {str(parent)!r} is not writable")
+            break
+    return path

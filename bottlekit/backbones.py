@@ -518,6 +518,12 @@ def _checkpoint_file(name: str, tag: str, cache_dir: str | None) -> _Weights | N
     """A local checkpoint file; a missing file that looks like a path is an error."""
     if os.path.isfile(tag):
         return _Weights("file:" + Path(tag).name, name, os.path.abspath(tag))
+    if os.path.isdir(tag):
+        raise ValueError(
+            f"pretrained: {tag!r} is a folder, not a checkpoint file; pass the weights file "
+            f"in it, or name={LOCAL_DIR_PREFIX + tag!r} for a folder that holds "
+            "open_clip_config.json and its weights"
+        )
     if os.sep in tag or Path(tag).suffix in _CHECKPOINT_SUFFIXES:
         raise WeightsNotFoundError(f"pretrained: checkpoint file {tag!r} does not exist")
     return None

@@ -187,6 +187,12 @@ def test_unknown_tag_and_missing_checkpoint_file(tmp_path):
         load_backbone("ViT-B-32", str(tmp_path / "nope.safetensors"))
 
 
+def test_a_folder_as_pretrained_is_named_a_folder(tmp_path):
+    # it was "checkpoint file ... does not exist", of a folder that exists
+    with pytest.raises(ValueError, match=r"pretrained: .* is a folder, not a checkpoint file"):
+        load_backbone("world-small", str(tmp_path))
+
+
 def test_shipped_tag_for_a_model_without_shipped_weights():
     with pytest.raises(ValueError, match="ships no weights for 'ViT-B-32'"):
         load_backbone("ViT-B-32", "bottlekit")

@@ -166,6 +166,10 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
         raise NotImplementedError
 
+    def _check_loaded_state(self, source: str) -> None:
+        """Checks of a loaded file that tie a subclass's attributes together (beyond the
+        shapes of ``_EXTRA_STATE``); ``ValueError`` naming ``source``. None by default."""
+
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, **fit_params: Any) -> BaseConceptBottleneck:
         """Fit the concept layer and the head on embeddings ``X`` and labels ``y``.
@@ -632,4 +636,5 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_state({**BASE_STATE, **klass._EXTRA_STATE}, state, source)
         for key, value in state.items():
             setattr(model, key, value)
+        model._check_loaded_state(source)
         return model

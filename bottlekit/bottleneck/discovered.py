@@ -136,6 +136,21 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
         self._check_head_params()
 
+    def _check_loaded_state(self, source: str) -> None:
+        m = len(self.dictionary_)
+        if m != self.n_concepts:
+            raise ValueError(
+                f"{source}: dictionary_ has {m} atoms; expected n_concepts={self.n_concepts}"
+            )
+        ids = self.atom_ids_
+        if len(ids) and (ids.min() < 0 or ids.max() >= m):
+            raise ValueError(
+                f"{source}: atom_ids_ holds {ids.min()}..{ids.max()}; expected atoms of "
+                f"dictionary_, in [0, {m})"
+            )
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"{source}: atom_ids_ repeats atoms; expected distinct atoms")
+
     def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
         if fit_params:
             raise TypeError(f"DiscoveredCBM.fit got unexpected arguments {sorted(fit_params)}")

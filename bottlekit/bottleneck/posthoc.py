@@ -8,7 +8,6 @@ on the raw embedding on top of it, to recover the accuracy the bottleneck loses.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +24,44 @@ __all__ = ["PosthocCBM"]
 
 #: ``sgd_order`` values and the one-vs-rest SGD that each runs
 SGD_ORDERS = {"shared": sgd_ovr_elastic_net_shared, "per_class": sgd_ovr_elastic_net}
+
+
+def check_head_params(lam: Any, l1_ratio: Any, max_iter: Any, tol: Any, sgd_order: Any) -> None:
+    """Raise ``ValueError`` naming the first of the head's hyper-parameters that is bad."""
+    check_number(lam, "lam", low=0, low_open=False)
+    check_number(l1_ratio, "l1_ratio", low=0, high=1, expected="a number in [0, 1]")
+    check_number(max_iter, "max_iter", integer=True, low=0, low_open=True)
+    check_number(tol, "tol", low=0, low_open=False)
+    if not isinstance(sgd_order, str) or sgd_order not in SGD_ORDERS:
+        raise ValueError(f"sgd_order: expected one of {sorted(SGD_ORDERS)}, got {sgd_order!r}")
+
+
+def _check_head_data(A: Any, y: Any, rng: Any) -> None:
+    """Raise unless ``A`` is a finite (n, k) array, ``y`` n labels of >= 2 classes and
+    ``rng`` a numpy Generator."""
+    shape = np.shape(A)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(
+            f"A: expected a 2-D array (n, k) of concept activations with n, k >= 1, got shape "
+            f"{shape}"
+        )
+    try:
+        finite = bool(np.isfinite(np.asarray(A, dtype=np.float64)).all())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"A: expected an array of numbers ({exc})") from None
+    if not finite:
+        raise ValueError("A contains NaN or inf; expected finite concept activations")
+    if np.shape(y) != (shape[0],):
+        raise ValueError(
+            f"y: expected shape ({shape[0]},), one label per row of A, got {np.shape(y)}"
+        )
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise ValueError(f"y: expected at least 2 classes, got {n_classes}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng: expected a numpy Generator (np.random.default_rng), got {type(rng).__name__}"
+        )
 
 
 def fit_elastic_net_head(
@@ -67,6 +104,8 @@ def fit_elastic_net_head(
     Returns ``coef`` (C, k) and ``intercept`` (C,) as float32, one row per class (a binary
     problem gets logits :math:`(-z/2, z/2)`, the same sigmoid), and the epochs run.
     """
+    check_head_params(lam, l1_ratio, max_iter, tol, sgd_order)
+    _check_head_data(A, y, rng)
     coef64, intercept64, n_iter = SGD_ORDERS[sgd_order](
         A,
         y,
@@ -96,15 +135,7 @@ class SparseConceptHead:
     """
 
     def _check_head_params(self) -> None:
-        check_number(self.lam, "lam", low=0, low_open=False)
-        if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
-            raise ValueError(f"l1_ratio: expected a number in [0, 1], got {self.l1_ratio!r}")
-        check_number(self.max_iter, "max_iter", integer=True, low=0, low_open=True)
-        check_number(self.tol, "tol", low=0, low_open=False)
-        if not isinstance(self.sgd_order, str) or self.sgd_order not in SGD_ORDERS:
-            raise ValueError(
-                f"sgd_order: expected one of {sorted(SGD_ORDERS)}, got {self.sgd_order!r}"
-            )
+        check_head_params(self.lam, self.l1_ratio, self.max_iter, self.tol, self.sgd_order)
 
     def _fit_sparse_head(
         self, bank: ConceptBank, X: np.ndarray, y: np.ndarray, rng: np.random.Generator

@@ -92,6 +92,24 @@ def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) 
     return out
 
 
+def _check_evaluate_arguments(n_train, n_val, n_test, seed, splits, c) -> None:
+    """Refuse bad sizes, seed, splits or ``C`` before any world is drawn or embedded."""
+    from bottlekit._checks import check_number
+    from bottlekit.world.dataset import SPLITS
+
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        check_number(value, name, integer=True, low=1)
+    check_number(seed, "seed", integer=True, low=0)
+    if c is not None:
+        check_number(c, "c", low=0, low_open=True, expected="None or a finite number > 0")
+    if (
+        not isinstance(splits, (tuple, list))
+        or not splits
+        or not all(isinstance(s, str) and s in SPLITS for s in splits)
+    ):
+        raise ValueError(f"splits: expected a tuple of names from {SPLITS}, got {splits!r}")
+
+
 def evaluate(
     backbone=None,
     n_train: int = 2400,
@@ -122,6 +140,12 @@ def evaluate(
         ``{"backbone_id", "C", split: {"linear_probe_accuracy", "zero_shot_accuracy",
         "concept_auroc_mean", "concept_auroc": {concept: auroc}}}``.
     """
+    if backbone is not None and not callable(getattr(backbone, "encode_images", None)):
+        raise TypeError(
+            "backbone: expected a bottlekit Backbone (bottlekit.load_backbone) or None, got "
+            f"{type(backbone).__name__}"
+        )
+    _check_evaluate_arguments(n_train, n_val, n_test, seed, splits, c)
     if backbone is None:
         from bottlekit.backbones import load_backbone
 
@@ -180,8 +204,15 @@ def format_report(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
+    from bottlekit.world.train import _model_name  # the shipped world configs only
+
     p = argparse.ArgumentParser(description="Evaluate a world CLIP on the world.")
-    p.add_argument("--model", default="world-tiny", help="world-tiny (default) or world-small")
+    p.add_argument(
+        "--model",
+        type=_model_name,
+        default="world-tiny",
+        help="world-tiny (default) or world-small",
+    )
     p.add_argument("--n-train", type=int, default=2400)
     p.add_argument("--n-val", type=int, default=1200)
     p.add_argument("--n-test", type=int, default=2400)
@@ -192,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--per-concept", action="store_true", help="print every concept's AUROC")
     a = p.parse_args(argv)
+    path = eval_file(a.model) if a.write else None  # before minutes of evaluation
     from bottlekit.backbones import load_backbone
 
     bk = load_backbone(a.model, a.weights, device="cpu")
@@ -204,8 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         for n in names:
             a_test, a_shift = res["test"]["concept_auroc"][n], res["shifted"]["concept_auroc"][n]
             print(f"| {n} | {a_test:.3f} | {a_shift:.3f} |")
-    if a.write:
-        path = eval_file(a.model)
+    if path is not None:
         atomic_write_text(path, json.dumps(res, indent=2) + "\n")
         print(f"wrote {path}")
 

@@ -328,6 +328,50 @@ def _check_resume_config(checkpoint, config: dict, model_name: str = MODEL_NAME)
         )
 
 
+def _check_run_arguments(
+    *,
+    n_train,
+    n_val,
+    steps,
+    batch_size,
+    lr,
+    weight_decay,
+    warmup,
+    seed,
+    threads,
+    device,
+    init,
+    **every,
+) -> None:
+    """Refuse run arguments that cannot train before anything is drawn or built: a batch
+    larger than the world (no full batch: the loop would never take a step), no steps (the
+    random initial weights would be saved as a finished run), a non-finite learning rate."""
+    from bottlekit._checks import check_number
+    from bottlekit.devices import resolve_device
+
+    for name, value in {"n_train": n_train, "n_val": n_val, "steps": steps, **every}.items():
+        check_number(value, name, integer=True, low=1)
+    check_number(
+        batch_size,
+        "batch_size",
+        integer=True,
+        low=1,
+        high=n_train,
+        expected=f"an int in [1, n_train={n_train}]",
+    )
+    check_number(lr, "lr", low=0, low_open=True)
+    check_number(weight_decay, "weight_decay", low=0)
+    check_number(warmup, "warmup", integer=True, low=0)
+    check_number(seed, "seed", integer=True, low=0)
+    check_number(threads, "threads", integer=True, low=1)
+    resolve_device(device)
+    if init is not None and not Path(init).is_file():
+        raise FileNotFoundError(
+            f"init: no weights file at {str(init)!r}; expected a .safetensors file of the "
+            "model's weights (e.g. runs/world-tiny.safetensors)"
+        )
+
+
 def train(
     n_train: int = 50_000,
     steps: int = 2000,
@@ -413,8 +457,29 @@ def train(
     from bottlekit.world.dataset import make_world
     from bottlekit.world.species import CLASS_NAMES
 
+    _check_run_arguments(
+        n_train=n_train,
+        n_val=n_val,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup=warmup,
+        seed=seed,
+        threads=threads,
+        log_every=log_every,
+        save_every=save_every,
+        device=device,
+        init=None if resume is not None else init,  # a resumed run reads no init file
+    )
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
         raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
+    from bottlekit.atomic import check_output_path
+
+    if out_dir is not None:  # checked now, not after the run
+        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
+    if checkpoint is not None:
+        check_output_path(checkpoint, "checkpoint", is_file=True)
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
         raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
     if checkpoint_every < 1:
@@ -485,9 +550,20 @@ def train(
     if ckpt is not None:
         init_meta = ckpt.meta["init"]
     elif init is not None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(init), device=str(device)))
+        try:
+            state = load_file(str(init), device=str(device))
+        except SafetensorError as exc:
+            raise ValueError(
+                f"init: {str(init)!r} is not a safetensors file of {model_name!r} weights "
+                f"({exc}); expected the .safetensors file a run of this model wrote"
+            ) from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"init: {str(init)!r} does not fit {model_name!r}: {exc}") from None
         init_meta = {
             "file": Path(init).name,
             "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),

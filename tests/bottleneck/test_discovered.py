@@ -57,3 +57,35 @@ def test_discovered_cbm_refuses_bad_parameters(fitted):
         DiscoveredCBM(fitted[0].concepts, method="pca").fit(X, y)
     with pytest.raises(ValueError, match="n_concepts"):
         DiscoveredCBM(fitted[0].concepts, n_concepts=10_000).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        (
+            "dictionary_",
+            lambda a: a[:1].copy(),
+            r"dictionary_ has 1 atoms; expected n_concepts=12",
+        ),
+        ("atom_ids_", lambda a: np.full_like(a, 999), r"atom_ids_ .*expected .* in \[0, 12\)"),
+        ("atom_ids_", lambda a: np.full_like(a, -1), r"atom_ids_ .*expected .* in \[0, 12\)"),
+        ("atom_ids_", lambda a: np.zeros_like(a), r"atom_ids_ .*expected distinct"),
+    ],
+)
+def test_a_file_whose_atoms_do_not_match_its_dictionary_is_refused(
+    fitted, tmp_path, name, edit, message
+):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    path = fitted[0].save(tmp_path / "dn.safetensors")
+    with safe_open(str(path), "np") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors[f"model/{name}"] = edit(tensors[f"model/{name}"])
+    save_file(tensors, str(path), metadata=meta)
+    assert json.loads(meta["bottlekit"])["class"] == "DiscoveredCBM"
+    with pytest.raises(ValueError, match=r"dn\.safetensors.*" + message):
+        DiscoveredCBM.load(path)

@@ -12,6 +12,8 @@ __all__ = ["check_embeddings", "check_int", "seed_of"]
 
 def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndarray:
     """``X`` as a finite float32 array of shape (n, d); ``ValueError`` naming ``arg`` if not."""
+    if np.iscomplexobj(X):  # the cast would drop the imaginary part with only a warning
+        raise ValueError(f"{arg}: expected real embeddings, got {np.asarray(X).dtype}")
     try:
         X = np.asarray(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:

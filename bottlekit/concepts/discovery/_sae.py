@@ -117,6 +117,59 @@ def _save_checkpoint(path, P, opt, since, threshold, epoch, history, config) -> 
     atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
 
 
+def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
+    """Raise ``ValueError`` unless a checkpoint of the run ``config`` holds exactly the
+    tensors and progress that :func:`_save_checkpoint` writes for it (names, dtypes,
+    shapes, finite values; epoch, loss history, Adam steps, threshold)."""
+    from bottlekit._checks import check_number, is_number
+
+    where = f"checkpoint: {path!r} is damaged"
+    fix = "; delete it to start over or pass another path"
+    meta = contents.meta
+    steps = meta.get("adam_steps")
+    if not isinstance(steps, dict) or not set(steps) <= set(_PARAMS):
+        raise ValueError(
+            f"{where}: adam_steps: expected a dict over {list(_PARAMS)}, got {steps!r}{fix}"
+        )
+    m, d = config["n_concepts"], config["d"]
+    shapes = {"W_enc": (m, d), "b_enc": (m,), "W_dec": (m, d), "pre_bias": (d,)}
+    expected = {f"param/{k}": (v, "f") for k, v in shapes.items()} | {"since": ((m,), "iu")}
+    for name in steps:
+        expected[f"adam/{name}/exp_avg"] = (shapes[name], "f")
+        expected[f"adam/{name}/exp_avg_sq"] = (shapes[name], "f")
+    missing, unknown = sorted(set(expected) - set(contents)), sorted(set(contents) - set(expected))
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: it lacks the tensor(s) {missing} and has unknown tensor(s) {unknown}{fix}"
+        )
+    for name, (shape, kinds) in expected.items():
+        a = contents[name]
+        if a.dtype.kind not in kinds:
+            kind = "a float" if kinds == "f" else "an integer"
+            raise ValueError(f"{where}: {name} has dtype {a.dtype}; expected {kind} array{fix}")
+        if a.shape != shape:
+            raise ValueError(f"{where}: {name} has shape {a.shape}; expected {shape}{fix}")
+        if kinds == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{where}: {name} contains NaN or inf{fix}")
+    try:
+        epoch = check_number(
+            meta.get("epoch"), "epoch", integer=True, low=1, high=config["epochs"]
+        )
+        for name, step in steps.items():
+            check_number(step, f"adam_steps[{name!r}]", low=1)
+        threshold = meta.get("threshold")
+        if threshold is not None:
+            check_number(threshold, "threshold", expected="None or a finite number")
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}{fix}") from None
+    history = meta.get("history")
+    if not (isinstance(history, list) and len(history) == epoch and all(map(is_number, history))):
+        raise ValueError(
+            f"{where}: history: expected a list of {epoch} numbers (one loss per epoch), got "
+            f"{str(history)[:80]}{fix}"
+        )
+
+
 def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, int, list]:
     from bottlekit.safetensors_file import read_safetensors
 
@@ -137,6 +190,7 @@ def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, in
             f"checkpoint: {str(path)!r} was written by a different run (differs in {diff}); "
             "resume with the same data and arguments, or pass another path"
         )
+    _check_checkpoint(contents, config, str(path))
     with torch.no_grad():
         for name, p in P.items():
             p.copy_(torch.as_tensor(contents[f"param/{name}"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bottlekit._checks import check_bool, check_number
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
@@ -115,8 +116,8 @@ def discover(
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     if dead_after is not None:
         dead_after = check_int(dead_after, "dead_after", 1)
-    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+    learning_rate = check_number(learning_rate, "learning_rate", low=0, low_open=True)
+    progress = check_bool(progress, "progress")
     if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
     if init not in INITS:
@@ -124,6 +125,10 @@ def discover(
     from bottlekit.devices import resolve_device
 
     device = resolve_device(device)  # a bad device is refused for every method, NMF too
+    if checkpoint is not None:
+        from bottlekit.atomic import check_output_path
+
+        check_output_path(checkpoint, "checkpoint", is_file=True)
     if checkpoint is not None and method == "nmf":
         raise ValueError("checkpoint: NMF is not resumable; use an SAE method or no checkpoint")
     seed = seed_of(random_state)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 from bottlekit.concepts.discovery.result import ConceptDictionary
 
@@ -155,6 +156,7 @@ def name_concepts(
     ):
         raise ValueError(f"n_alternatives: expected an int >= 0, got {n_alternatives!r}")
 
+    center, drop_dead = check_bool(center, "center"), check_bool(drop_dead, "drop_dead")
     S = name_scores(dictionary, vocabulary, center=center)
     atoms = np.flatnonzero(~dictionary.dead) if drop_dead else np.arange(dictionary.n_atoms)
     if len(atoms) == 0:

@@ -172,9 +172,16 @@ class ConceptDictionary:
 
     def reconstruct(self, codes: np.ndarray) -> np.ndarray:
         """Embeddings rebuilt from ``codes`` (n, m)."""
-        codes = np.asarray(codes, dtype=np.float64)
+        try:
+            codes = np.asarray(codes, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"codes: expected a numeric array of shape (n, {self.n_atoms}) ({exc})"
+            ) from None
         if codes.ndim != 2 or codes.shape[1] != self.n_atoms:
             raise ValueError(f"codes: expected shape (n, {self.n_atoms}), got {codes.shape}")
+        if not np.isfinite(codes).all():
+            raise ValueError("codes contains NaN or inf; expected finite codes")
         if self.method == "nmf":
             d = self.dim
             P = codes @ self.components
@@ -197,6 +204,9 @@ class ConceptDictionary:
         """
         from safetensors.numpy import save
 
+        from bottlekit._checks import check_bool
+
+        include_codes = check_bool(include_codes, "include_codes")
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
         if self.components is not None:
             tensors["components"] = np.ascontiguousarray(self.components)
@@ -240,25 +250,63 @@ class ConceptDictionary:
         if meta.get("method") not in METHODS:
             raise ValueError(f"{source}: unknown method {meta.get('method')!r}")
         arrays = {k: np.asarray(v, dtype=np.float32) for k, v in contents.items()}
-        m, d = arrays["dictionary"].shape if arrays["dictionary"].ndim == 2 else (-1, -1)
-        shapes = {
-            "dictionary": (m, d),
-            "encoder_weight": (m, d),
-            "encoder_bias": (m,),
-            "pre_bias": (d,),
-        }
-        for key, shape in shapes.items():
-            if m < 1 or arrays[key].shape != shape:
-                raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
-            if not np.isfinite(arrays[key]).all():
-                raise ValueError(f"{source}: {key} contains NaN or inf")
-        return cls(
-            method=meta["method"],
-            input_scale=float(meta["input_scale"]),
-            k=meta.get("k"),
-            threshold=meta.get("threshold"),
-            backbone_id=meta.get("backbone_id"),
-            history=list(meta.get("history") or []),
-            params=dict(meta.get("params") or {}),
-            **arrays,
+        fields = _check_file(meta, arrays, source)
+        return cls(method=meta["method"], **fields, **arrays)
+
+
+def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[str, Any]:
+    """The scalar fields of a dictionary file, after checking them and the arrays'
+    shapes against the method; ``ValueError`` naming the file and the field otherwise."""
+    from bottlekit._checks import check_number, is_number
+
+    method = meta["method"]
+    dictionary = arrays["dictionary"]
+    if dictionary.ndim != 2 or dictionary.shape[0] < 1 or dictionary.shape[1] < 1:
+        raise ValueError(
+            f"{source}: dictionary has no atoms (shape {dictionary.shape}); expected (m, d) "
+            "with m, d >= 1"
         )
+    m, d = dictionary.shape
+    shapes = {"dictionary": (m, d), "encoder_weight": (m, d), "encoder_bias": (m,)}
+    shapes["pre_bias"] = (d,)
+    if method == "nmf" and "components" not in arrays:
+        raise ValueError(f"{source}: components: an NMF dictionary needs its components (m, 2d)")
+    if "components" in arrays:
+        shapes["components"] = (m, 2 * d)
+    if "codes" in arrays:
+        shapes["codes"] = (len(arrays["codes"]) if arrays["codes"].ndim == 2 else -1, m)
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
+        if not np.isfinite(arrays[key]).all():
+            raise ValueError(f"{source}: {key} contains NaN or inf")
+    try:
+        fields = {
+            "input_scale": check_number(
+                meta.get("input_scale"), "input_scale", low=0, low_open=True
+            )
+        }
+        k, threshold = meta.get("k"), meta.get("threshold")
+        if method != "nmf" or k is not None:
+            k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
+        if method == "batchtopk_sae" or threshold is not None:
+            threshold = check_number(threshold, "threshold")
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    backbone_id, history = meta.get("backbone_id"), meta.get("history") or []
+    params = meta.get("params") or {}
+    if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
+        raise ValueError(
+            f"{source}: backbone_id: expected None or a non-empty string, got {backbone_id!r}"
+        )
+    if not isinstance(history, list) or not all(map(is_number, history)):
+        raise ValueError(f"{source}: history: expected a list of numbers, got {history!r:.80}")
+    if not isinstance(params, dict):
+        raise ValueError(f"{source}: params: expected a dict, got {params!r:.80}")
+    return fields | {
+        "k": k,
+        "threshold": threshold,
+        "backbone_id": backbone_id,
+        "history": list(history),
+        "params": dict(params),
+    }

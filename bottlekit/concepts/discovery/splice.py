@@ -21,16 +21,19 @@ the image embedding is reported.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery._checks import check_embeddings
 
-__all__ = ["SparseDecomposition", "decompose"]
+__all__ = ["SOLVERS", "SparseDecomposition", "decompose"]
+
+#: The values of ``solver``.
+SOLVERS = ("auto", "admm", "lasso")
 
 
 @dataclass
@@ -61,6 +64,7 @@ class SparseDecomposition:
 
     def top(self, i: int, n: int = 5) -> list[tuple[str, float]]:
         """The ``n`` largest (name, weight) pairs of image ``i``."""
+        check_number(n, "n", integer=True, low=0)
         w = self.weights[i]
         order = [j for j in np.argsort(-w, kind="stable")[:n] if w[j] > 0]
         return [(self.names[j], float(w[j])) for j in order]
@@ -136,20 +140,18 @@ def decompose(
             f"X has {d} features but the vocabulary's vectors have dimension "
             f"{vocabulary.dim} (backbone {vocabulary.backbone_id!r}); embed with that backbone"
         )
-    for value, arg in ((l1, "l1"), (rho, "rho"), (tol, "tol")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-            raise ValueError(f"{arg}: expected a number >= 0, got {value!r}")
-    if rho <= 0:
-        raise ValueError(f"rho: expected a number > 0, got {rho!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter: expected an int >= 1, got {max_iter!r}")
-    mu = (
-        X.mean(0)
-        if image_mean is None
-        else check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
-    )
-    if mu.shape != (d,):
-        raise ValueError(f"image_mean: expected shape ({d},), got {mu.shape}")
+    check_number(l1, "l1", low=0)
+    check_number(rho, "rho", low=0, low_open=True)
+    check_number(tol, "tol", low=0)
+    check_number(max_iter, "max_iter", integer=True, low=1)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver: expected one of {SOLVERS}, got {solver!r}")
+    if image_mean is None:
+        mu = X.mean(0)
+    else:
+        if np.shape(image_mean) not in ((d,), (1, d)):
+            raise ValueError(f"image_mean: expected shape ({d},), got {np.shape(image_mean)}")
+        mu = check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
 
     dev = resolve_device(device)
     if solver == "auto":

@@ -1,0 +1,299 @@
+"""Concept discovery on hostile input: each bad argument or file is refused with a message
+that names the argument (or the file and its field), what it got and what was expected."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from safetensors.numpy import load_file, save_file
+
+from bottlekit.concepts import ConceptBank
+from bottlekit.concepts.discovery import (
+    ConceptDictionary,
+    decompose,
+    dictionary_stability,
+    discover,
+    name_concepts,
+)
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 6)).astype(np.float32)
+VOCAB = ConceptBank([f"c{i}" for i in range(5)], RNG.normal(size=(5, 6)), "toy")
+
+
+def _discover(**kw):
+    return discover(X, **({"n_concepts": 4, "epochs": 2, "random_state": 0} | kw))
+
+
+# ------------------------------------------------------------------ discover
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.inf, r"learning_rate: expected a finite number > 0, got inf"),
+        (True, r"learning_rate: expected a finite number > 0, got True"),
+        (0.0, r"learning_rate: expected a finite number > 0, got 0.0"),
+    ],
+)
+def test_discover_refuses_a_bad_learning_rate(value, message):
+    with pytest.raises(ValueError, match=message):
+        _discover(learning_rate=value)
+
+
+def test_discover_accepts_a_numpy_learning_rate():
+    a = _discover(learning_rate=np.float32(1e-3))
+    b = _discover(learning_rate=float(np.float32(1e-3)))
+    np.testing.assert_array_equal(a.dictionary, b.dictionary)
+
+
+# ------------------------------------------------------- SAE checkpoint files
+@pytest.fixture(scope="module")
+def sae_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sae") / "ck.safetensors"
+    _discover(checkpoint=path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        meta = json.loads(f.metadata()["bottlekit"])
+    return load_file(str(path)), meta
+
+
+def _tamper_tensor(name, value):
+    def edit(tensors, meta):
+        if value is None:
+            tensors.pop(name)
+        else:
+            tensors[name] = value(tensors[name])
+
+    return edit
+
+
+def _tamper_meta(key, value):
+    def edit(tensors, meta):
+        if value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_tamper_tensor("param/W_enc", None), r"lacks the tensor\(s\) \['param/W_enc'\]"),
+        (
+            _tamper_tensor("param/W_enc", lambda a: a[:, :3].copy()),
+            r"param/W_enc has shape \(4, 3\); expected \(4, 6\)",
+        ),
+        (
+            _tamper_tensor("param/W_dec", lambda a: np.full_like(a, np.nan)),
+            r"param/W_dec contains NaN or inf",
+        ),
+        (
+            _tamper_tensor("since", lambda a: a[:2].copy()),
+            r"since has shape \(2,\); expected \(4,\)",
+        ),
+        (
+            _tamper_tensor("param/b_enc", lambda a: a.astype(np.int32)),
+            r"param/b_enc has dtype int32; expected a float array",
+        ),
+        (_tamper_meta("epoch", "x"), r"epoch: expected an int >= 1 and <= 2, got 'x'"),
+        (_tamper_meta("epoch", 10**9), r"epoch: expected an int >= 1 and <= 2, got 1000000000"),
+        (_tamper_meta("epoch", -5), r"epoch: expected an int >= 1 and <= 2, got -5"),
+        (_tamper_meta("history", None), r"history: expected a list of 2 numbers.*got None"),
+        (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 numbers"),
+        (_tamper_meta("adam_steps", None), r"adam_steps: expected a dict"),
+        (_tamper_meta("threshold", "high"), r"threshold: expected None or a finite number"),
+    ],
+)
+def test_tampered_sae_checkpoint_is_refused(sae_checkpoint, tmp_path, edit, message):
+    tensors, meta = dict(sae_checkpoint[0]), json.loads(json.dumps(sae_checkpoint[1]))
+    edit(tensors, meta)
+    path = tmp_path / "ck.safetensors"
+    save_file(tensors, str(path), metadata={"bottlekit": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"checkpoint: .*ck\.safetensors.*" + message):
+        _discover(checkpoint=path)
+
+
+def test_a_complete_sae_checkpoint_still_resumes(sae_checkpoint, tmp_path):
+    tensors, meta = sae_checkpoint
+    path = tmp_path / "ck.safetensors"
+    save_file(dict(tensors), str(path), metadata={"bottlekit": json.dumps(meta)})
+    assert _discover(checkpoint=path).history == meta["history"]
+
+
+# --------------------------------------------------- ConceptDictionary files
+@pytest.fixture(scope="module")
+def dictionary_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dicts")
+    out = {}
+    for method in ("topk_sae", "batchtopk_sae", "nmf"):
+        path = _discover(method=method).save(d / f"{method}.safetensors", include_codes=True)
+        out[method] = load_file(str(path)), _meta(path)
+    return out
+
+
+def _meta(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return json.loads(f.metadata()["bottlekit"])
+
+
+@pytest.mark.parametrize(
+    ("method", "key", "value", "message"),
+    [
+        ("topk_sae", "input_scale", 0, r"input_scale: expected a finite number > 0, got 0"),
+        ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number > 0, got 'x'"),
+        ("topk_sae", "input_scale", None, r"input_scale: expected a finite number > 0, got None"),
+        ("topk_sae", "k", None, r"k: expected an int >= 1, got None"),
+        ("topk_sae", "k", 0, r"k: expected an int >= 1, got 0"),
+        ("topk_sae", "k", "3", r"k: expected an int >= 1, got '3'"),
+        ("batchtopk_sae", "threshold", None, r"threshold: expected a finite number, got None"),
+        ("topk_sae", "history", "abc", r"history: expected a list of numbers, got 'abc'"),
+        ("topk_sae", "params", [1], r"params: expected a dict, got \[1\]"),
+        ("topk_sae", "backbone_id", 5, r"backbone_id: expected None or a non-empty string"),
+    ],
+)
+def test_dictionary_file_with_bad_metadata_is_refused(
+    dictionary_files, tmp_path, method, key, value, message
+):
+    tensors, meta = dictionary_files[method]
+    meta = dict(meta) | {key: value}
+    path = tmp_path / "d.safetensors"
+    save_file(dict(tensors), str(path), metadata={"bottlekit": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"d\.safetensors.*: " + message):
+        ConceptDictionary.load(path)
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "value", "message"),
+    [
+        ("nmf", "components", None, r"components: an NMF dictionary needs its components"),
+        ("nmf", "components", np.ones((4, 3), np.float32), r"components has shape \(4, 3\)"),
+        ("topk_sae", "codes", np.ones((3, 3), np.float32), r"codes has shape \(3, 3\)"),
+        ("topk_sae", "codes", np.full((40, 4), np.nan, np.float32), r"codes contains NaN"),
+        (
+            "topk_sae",
+            "dictionary",
+            np.zeros((0, 6), np.float32),
+            r"dictionary has no atoms",
+        ),
+    ],
+)
+def test_dictionary_file_with_bad_arrays_is_refused(
+    dictionary_files, tmp_path, method, name, value, message
+):
+    tensors, meta = dictionary_files[method]
+    tensors = dict(tensors)
+    if value is None:
+        tensors.pop(name)
+    else:
+        tensors[name] = value
+    path = tmp_path / "d.safetensors"
+    save_file(tensors, str(path), metadata={"bottlekit": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"d\.safetensors.*" + message):
+        ConceptDictionary.load(path)
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_saved_dictionaries_still_load(dictionary_files, tmp_path, method):
+    tensors, meta = dictionary_files[method]
+    path = tmp_path / "d.safetensors"
+    save_file(dict(tensors), str(path), metadata={"bottlekit": json.dumps(meta)})
+    loaded = ConceptDictionary.load(path)
+    assert loaded.encode(X[:3]).shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [
+        (np.full((2, 4), np.nan), r"codes contains NaN or inf"),
+        ("a", r"codes: expected a numeric array of shape \(n, 4\)"),
+    ],
+)
+def test_reconstruct_refuses_bad_codes(codes, message):
+    d = _discover()
+    with pytest.raises(ValueError, match=message):
+        d.reconstruct(codes)
+
+
+# ------------------------------------------------------------------ decompose
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"l1": np.nan}, r"l1: expected a finite number >= 0, got nan"),
+        ({"l1": np.inf}, r"l1: expected a finite number >= 0, got inf"),
+        ({"rho": np.nan, "solver": "admm"}, r"rho: expected a finite number > 0, got nan"),
+        ({"rho": np.inf, "solver": "admm"}, r"rho: expected a finite number > 0, got inf"),
+        ({"tol": np.nan, "solver": "admm"}, r"tol: expected a finite number >= 0, got nan"),
+        ({"tol": np.nan}, r"tol: expected a finite number >= 0, got nan"),
+        ({"solver": "cd"}, r"solver: expected one of \('auto', 'admm', 'lasso'\), got 'cd'"),
+        ({"solver": None}, r"solver: expected one of \('auto', 'admm', 'lasso'\), got None"),
+        ({"image_mean": np.ones((2, 3))}, r"image_mean: expected shape \(6,\), got \(2, 3\)"),
+    ],
+)
+def test_decompose_refuses_bad_arguments(kw, message):
+    with pytest.raises(ValueError, match=message):
+        decompose(X, VOCAB, **kw)
+
+
+def test_decompose_takes_an_image_mean_of_shape_1_d():
+    a = decompose(X, VOCAB, image_mean=X.mean(0))
+    b = decompose(X, VOCAB, image_mean=X.mean(0, keepdims=True))
+    np.testing.assert_array_equal(a.weights, b.weights)
+
+
+# ------------------------------------------------------------------ stability
+@pytest.mark.parametrize("bad", ["ab", np.array([[1, "a"]], dtype=object), np.eye(2) * 1j])
+def test_stability_names_a_non_numeric_argument(bad):
+    with pytest.raises(ValueError, match=r"a: expected a ConceptDictionary or an \(m, d\) array"):
+        dictionary_stability(bad, np.eye(2))
+
+
+def test_complex_embeddings_are_refused_not_cast():
+    # numpy's cast to float drops the imaginary part with only a warning
+    with pytest.raises(ValueError, match=r"X: expected real embeddings, got complex64"):
+        discover(X * (1 + 1j), n_concepts=4, epochs=1)
+
+
+def test_checkpoint_that_is_a_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoint: .* is a folder; expected a file path"):
+        _discover(checkpoint=tmp_path)
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, True])
+def test_top_refuses_a_bad_count(n):
+    dec = decompose(X, VOCAB)
+    with pytest.raises(ValueError, match=rf"n: expected an int >= 0, got {n!r}"):
+        dec.top(0, n)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # a non-empty string is truthy: center="no" centred, include_codes="no" included
+        (lambda d, p: name_concepts(d, VOCAB, center="no"), r"center: expected True or False"),
+        (
+            lambda d, p: name_concepts(d, VOCAB, drop_dead=None),
+            r"drop_dead: expected True or False",
+        ),
+        (lambda d, p: d.save(p / "d.safetensors", include_codes="no"), r"include_codes: expected"),
+        (lambda d, p: _discover(progress="yes"), r"progress: expected True or False, got 'yes'"),
+    ],
+)
+def test_flags_take_booleans_only(call, message, tmp_path):
+    d = _discover(backbone_id="toy")
+    with pytest.raises(TypeError, match=message):
+        call(d, tmp_path)
+
+
+def test_flags_take_numpy_booleans():
+    d = _discover(backbone_id="toy")
+    assert name_concepts(d, VOCAB, center=np.True_).names == name_concepts(d, VOCAB).names

@@ -1,0 +1,108 @@
+"""world.train on hostile run arguments: refused before any world is drawn or model built,
+with a message naming the argument, the value and what was expected (no hang, no weights
+written by a run that cannot train)."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("open_clip")
+
+from bottlekit.world.train import main, train
+
+TINY = dict(n_train=64, n_val=24, steps=2, batch_size=16, lr=1e-3, warmup=1, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        # batch_size > n_train: no full batch, the loop never took a step (a hang)
+        ({"batch_size": 100}, ValueError, r"batch_size: expected an int in \[1, n_train=64\]"),
+        ({"batch_size": -16}, ValueError, r"batch_size: expected an int in \[1, n_train=64\]"),
+        ({"batch_size": 0}, ValueError, r"batch_size: expected an int in \[1, n_train=64\]"),
+        ({"batch_size": True}, ValueError, r"batch_size: expected .*got True"),
+        # steps <= 0: random weights were saved as a finished run
+        ({"steps": 0}, ValueError, r"steps: expected an int >= 1, got 0"),
+        ({"steps": -1}, ValueError, r"steps: expected an int >= 1, got -1"),
+        ({"n_train": 0}, ValueError, r"n_train: expected an int >= 1, got 0"),
+        ({"n_val": 0}, ValueError, r"n_val: expected an int >= 1, got 0"),
+        ({"lr": float("inf")}, ValueError, r"lr: expected a finite number > 0, got inf"),
+        ({"lr": float("nan")}, ValueError, r"lr: expected a finite number > 0, got nan"),
+        ({"weight_decay": -1.0}, ValueError, r"weight_decay: expected a finite number >= 0"),
+        ({"warmup": -5}, ValueError, r"warmup: expected an int >= 0, got -5"),
+        ({"seed": -1}, ValueError, r"seed: expected an int >= 0, got -1"),
+        ({"threads": 0}, ValueError, r"threads: expected an int >= 1, got 0"),
+        ({"log_every": 0}, ValueError, r"log_every: expected an int >= 1, got 0"),
+        ({"device": "tpu"}, ValueError, r"device: 'tpu' is not a torch device"),
+        ({"init": Path("/nonexistent/w.safetensors")}, FileNotFoundError, r"init: no weights"),
+    ],
+)
+def test_bad_run_arguments_are_refused_up_front(changes, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        train(**(TINY | changes), out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_init_that_is_a_folder_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"init: no weights file at .*; expected a"):
+        train(**TINY, out_dir=None, init=tmp_path)
+
+
+def test_command_line_batch_larger_than_the_world_is_refused(tmp_path):
+    args = ["--n-train", "64", "--batch-size", "100", "--steps", "2", "--no-checkpoint"]
+    with pytest.raises(ValueError, match=r"batch_size: expected an int in \[1, n_train=64\]"):
+        main([*args, "--out", str(tmp_path)])
+
+
+def _not_weights(tmp_path, kind):
+    path = tmp_path / "w.safetensors"
+    if kind == "json":
+        path.write_text('{"weights": 1}')
+    else:
+        import numpy as np
+        from safetensors.numpy import save_file
+
+        save_file({"visual.proj": np.zeros((2, 2), np.float32)}, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("json", r"init: .*w\.safetensors' is not a safetensors file of 'world-tiny' weights"),
+        ("other", r"(?s)init: .*w\.safetensors' does not fit 'world-tiny'.*visual\.proj"),
+    ],
+)
+def test_init_that_is_not_weights_of_the_model_is_refused(tmp_path, kind, message):
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=None, init=_not_weights(tmp_path, kind))
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        # each of these failed only when the run wrote (at the end, or the first checkpoint)
+        ({"out_dir": "file"}, r"out_dir: '.*taken' is a file, so .* cannot be written"),
+        ({"out_dir": "file/sub"}, r"out_dir: '.*taken' is a file, so .* cannot be written"),
+        ({"checkpoint": "file/ck.json"}, r"checkpoint: '.*taken' is a file, so .* cannot be"),
+        ({"checkpoint": "folder.json"}, r"checkpoint: '.*folder\.json' is a folder; expected"),
+    ],
+)
+def test_output_paths_that_cannot_be_written_are_refused_up_front(tmp_path, where, message):
+    (tmp_path / "taken").write_text("a file in the way")
+    (tmp_path / "folder.json").mkdir()
+    ((key, rel),) = where.items()
+    path = tmp_path / rel.replace("file", "taken")
+    kw = {"out_dir": None, key: path}
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, **kw)
+
+
+def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
+    # a resumed run starts from the checkpoint's weights, not init's (which may be gone):
+    # the checkpoint is what gets read, and refused here for being missing
+    from bottlekit.world.checkpoint import CheckpointError
+
+    gone = tmp_path / "gone.safetensors"
+    with pytest.raises(CheckpointError, match=r"ck\.json' does not exist"):
+        train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
