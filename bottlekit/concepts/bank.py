@@ -396,13 +396,31 @@ class ConceptBank:
         )
 
     # ------------------------------------------------------------ persistence
-    def check_backbone(self, backbone: Any) -> None:
+    def check_backbone(self, backbone: Any, *, same_weights: bool = True) -> None:
         """Raise ``ValueError`` unless ``backbone`` (object with ``.id`` or id string) matches.
 
         The vectors are only meaningful in the embedding space they were computed in.
+
+        Parameters
+        ----------
+        backbone : Backbone or str
+            The backbone (or its id, ``"<architecture>/<weights tag>/<hash>"``).
+        same_weights : bool, default=True
+            False: only the architecture (the id's first part) must match, so the bank may
+            be applied to other weights of the same model, as the model-randomisation
+            sanity check of concept maps does (Adebayo et al. 2018). A bank of another
+            architecture is refused even when the widths agree.
         """
         bid = backbone_id_of(backbone)
-        if bid != self.backbone_id:
+        if not same_weights:
+            ours, theirs = bid.split("/", 1)[0], self.backbone_id.split("/", 1)[0]
+            if ours != theirs:
+                raise ValueError(
+                    f"concept bank was built for architecture {theirs!r} "
+                    f"(backbone {self.backbone_id!r}) but is used with {ours!r} "
+                    f"(backbone {bid!r}); build the bank on this backbone (e.g. from_text)"
+                )
+        elif bid != self.backbone_id:
             raise ValueError(
                 f"concept bank was built for backbone {self.backbone_id!r} but is used with "
                 f"backbone {bid!r}; rebuild the bank with this backbone (e.g. from_text) "

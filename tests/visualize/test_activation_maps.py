@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from bottlekit.backbones import load_backbone
+from bottlekit.bottleneck import PosthocCBM
 from bottlekit.concepts import ConceptBank
 from bottlekit.visualize import (
     ConceptActivationMapping,
@@ -21,6 +22,7 @@ from bottlekit.visualize import (
     ConceptSaliency,
 )
 from bottlekit.visualize.activation_maps import METHODS, concept_activation_map
+from bottlekit.visualize.attribution import METHODS as ATTRIBUTIONS
 
 CLASSES = {
     "gradcam": ConceptGradCAM,
@@ -229,3 +231,27 @@ def test_convenience_checks_its_own_arguments(world_tiny, world_bank):
         concept_activation_map(world_tiny, img, world_bank, [0], method="coam", n_steps=0)
     with pytest.raises(ValueError, match="method: expected one of"):
         concept_activation_map(world_tiny, img, world_bank, [0], method=ConceptSaliency)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_bank_of_another_architecture_of_the_same_width_is_refused(
+    world_tiny, world_bank, method
+):
+    """A world-small bank has world-tiny's width (64) but lives in another embedding space:
+    its maps on world-tiny would be silently meaningless. Other weights of the same
+    architecture stay allowed (the randomisation check above applies the trained bank to
+    re-initialised weights)."""
+    other = ConceptBank(
+        world_bank.names, world_bank.vectors, "world-small/bottlekit/0123456789abcdef"
+    )
+    assert other.dim == world_tiny.embed_dim
+    with pytest.raises(ValueError, match=r"built for architecture 'world-small'.*'world-tiny'"):
+        ATTRIBUTIONS[method](world_tiny, other)
+    rng = np.random.default_rng(0)
+    model = PosthocCBM(other, random_state=0).fit(
+        rng.standard_normal((40, other.dim)).astype(np.float32), np.arange(40) % 2
+    )
+    with pytest.raises(ValueError, match="built for architecture 'world-small'"):
+        ATTRIBUTIONS[method](world_tiny, model)
+    random_weights = load_backbone("world-tiny", pretrained="random", device="cpu")
+    assert ATTRIBUTIONS[method](random_weights, world_bank).concept_names == world_bank.names

@@ -43,6 +43,18 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _bank_of(source: Any) -> Any:
+    """The ConceptBank behind ``source`` (a bank, or a model fitted on one), else None.
+
+    Random concept banks belong to no backbone and are not returned."""
+    from bottlekit.concepts.bank import ConceptBank
+
+    bank = source if isinstance(source, ConceptBank) else getattr(source, "concepts", None)
+    if not isinstance(bank, ConceptBank) or bank.backbone_id == "random":
+        return None
+    return bank
+
+
 def _is_backbone(backbone: Any) -> bool:
     model = getattr(backbone, "model", None)
     return model is not None and hasattr(model, "visual") and hasattr(backbone, "device")
@@ -114,6 +126,9 @@ class ConceptAttribution:
                     f"concept_bank_or_model: has dimension {int(dim)}, the backbone embeds in "
                     f"{embed_dim} dimensions; build it on this backbone"
                 )
+            bank = _bank_of(concept_bank_or_model)
+            if bank is not None:
+                bank.check_backbone(backbone, same_weights=False)
 
     # ------------------------------------------------------------------- checks
     @property
