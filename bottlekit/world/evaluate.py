@@ -202,6 +202,27 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _check_shipped_weights(model: str, weights: str) -> None:
+    """Refuse ``--write`` with a ``--weights`` file other than the shipped one: the eval
+    file records the figures of the weights that ship (the tests reproduce them)."""
+    import hashlib
+
+    from bottlekit.pretrained import SHIPPED_TAG, get_pretrained_cfg
+
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"--weights: no file at {weights!r}")
+    shipped = get_pretrained_cfg(model, SHIPPED_TAG)["sha256"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != shipped:
+        raise ValueError(
+            f"--write: {weights!r} (sha256 {digest[:12]}...) are not the shipped {model} "
+            f"weights (sha256 {shipped[:12]}...), whose figures {eval_file(model).name} "
+            "records; drop --write to evaluate other weights, or ship them first (replace "
+            "the weights file and its entry in bottlekit/pretrained.py)"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     from bottlekit.world.train import _model_name  # the shipped world configs only
@@ -224,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-concept", action="store_true", help="print every concept's AUROC")
     a = p.parse_args(argv)
     path = eval_file(a.model) if a.write else None  # before minutes of evaluation
+    if path is not None and a.weights is not None:
+        _check_shipped_weights(a.model, a.weights)
     from bottlekit.backbones import load_backbone
 
     bk = load_backbone(a.model, a.weights, device="cpu")

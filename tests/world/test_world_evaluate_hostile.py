@@ -70,3 +70,17 @@ def test_evaluate_refuses_bad_arguments_before_embedding(kw, message):
 def test_evaluate_refuses_a_backbone_name_for_a_backbone():
     with pytest.raises(TypeError, match=r"backbone: expected a bottlekit Backbone .*got str"):
         world_evaluate.evaluate("world-tiny", n_train=5, n_val=5, n_test=5)
+
+
+def test_write_with_weights_other_than_the_shipped_ones_is_refused_first(no_loading, tmp_path):
+    """--write records the shipped weights' figures (the tests reproduce them): other
+    weights would silently replace them."""
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"not the shipped weights")
+    with pytest.raises(ValueError, match=r"--write: .* are not the shipped world-tiny weights"):
+        world_evaluate.main(["--model", "world-tiny", "--weights", str(other), "--write"])
+    with pytest.raises(FileNotFoundError, match=r"--weights: no file at"):
+        world_evaluate.main(["--weights", str(tmp_path / "missing"), "--write"])
+    shipped = bottlekit.pretrained.pretrained_file("world-tiny", "bottlekit")
+    with pytest.raises(Loaded):  # the shipped file itself passes the check
+        world_evaluate.main(["--model", "world-tiny", "--weights", str(shipped), "--write"])
