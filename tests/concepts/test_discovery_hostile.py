@@ -250,6 +250,15 @@ def test_decompose_takes_an_image_mean_of_shape_1_d():
     np.testing.assert_array_equal(a.weights, b.weights)
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_decompose_refuses_concepts_that_centring_leaves_no_direction(k):
+    """Identical vectors all equal their mean, so they could never get weight: before,
+    their weights were silently 0."""
+    vocab = ConceptBank([f"v{i}" for i in range(k)], np.tile(VOCAB.vectors[:1], (k, 1)), "toy")
+    with pytest.raises(ValueError, match=rf"vocabulary: {k} concept\(s\) point along the"):
+        decompose(X, vocab)
+
+
 # ------------------------------------------------------------------ stability
 @pytest.mark.parametrize("bad", ["ab", np.array([[1, "a"]], dtype=object), np.eye(2) * 1j])
 def test_stability_names_a_non_numeric_argument(bad):
@@ -297,3 +306,11 @@ def test_flags_take_booleans_only(call, message, tmp_path):
 def test_flags_take_numpy_booleans():
     d = _discover(backbone_id="toy")
     assert name_concepts(d, VOCAB, center=np.True_).names == name_concepts(d, VOCAB).names
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e-300])
+def test_stability_of_atoms_at_the_ends_of_the_float_range(scale):
+    """The norm of atoms near 1e308 overflowed (stability 0.0 for identical directions),
+    that of atoms near 1e-300 underflowed to 0 ("all-zero atoms")."""
+    a = np.array([[1.0, 0.0], [0.6, 0.8]])
+    assert dictionary_stability(a * scale, a[::-1]) == pytest.approx(1.0, abs=1e-12)

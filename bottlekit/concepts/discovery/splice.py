@@ -70,6 +70,21 @@ class SparseDecomposition:
         return [(self.names[j], float(w[j])) for j in order]
 
 
+def _centred_vocabulary(T, names: list[str]):
+    """The unit text vectors ``T`` (k, d) minus their mean; refuses concepts that the
+    centring leaves without a direction (they would silently never get weight)."""
+    centred = T - T.mean(0)
+    flat = (centred.norm(dim=-1) < 1e-6).nonzero().flatten().tolist()
+    if flat:
+        shown = ", ".join(repr(names[j]) for j in flat[:5]) + (", ..." if len(flat) > 5 else "")
+        raise ValueError(
+            f"vocabulary: {len(flat)} concept(s) point along the vocabulary's mean ({shown}), "
+            "so centring on it (SpLiCE's modality-gap correction) leaves them no direction; "
+            "expected a vocabulary of distinct concepts (e.g. more than two phrases)"
+        )
+    return centred
+
+
 def _unit(A):
     return A / A.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -160,7 +175,7 @@ def decompose(
     Xt = _unit(as_tensor(X, dtype=dt, device=dev))
     mut = as_tensor(mu, dtype=dt, device=dev)
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
-    C = _unit(T - T.mean(0)) if len(T) > 1 else T  # (k, d), the rows are the concepts
+    C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
     Y = _unit(Xt - mut)  # (n, d)
     k = C.shape[0]
     # min 1/2 ||y - C^T w||^2 + lam ||w||_1

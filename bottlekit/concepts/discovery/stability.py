@@ -26,10 +26,11 @@ def _atoms(a: Any, arg: str) -> np.ndarray:
         raise ValueError(f"{arg}: expected a ConceptDictionary or an (m, d) array, got {D.shape}")
     if not np.isfinite(D).all():
         raise ValueError(f"{arg} contains NaN or inf")
-    norms = np.linalg.norm(D, axis=1, keepdims=True)
-    if (norms == 0).any():
+    scale = np.abs(D).max(axis=1, keepdims=True)  # so that the norm cannot overflow
+    if (scale == 0).any():
         raise ValueError(f"{arg} has all-zero atoms; cannot compare directions")
-    return D / norms
+    D = D / scale
+    return D / np.linalg.norm(D, axis=1, keepdims=True)
 
 
 def dictionary_stability(a: Any, b: Any) -> float:
