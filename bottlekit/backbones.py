@@ -538,11 +538,12 @@ def _resolve_weights(name: str, tag: str | None, cache_dir: str | None) -> _Weig
         found = source(name, tag, cache_dir)
         if found is not None:
             return found
-    tags = open_clip.list_pretrained_tags_by_model(name)
+    ours = [t for m, t in _pretrained.list_pretrained() if m == name]
+    tags = [*ours, "random", *open_clip.list_pretrained_tags_by_model(name)]
     close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
     raise ValueError(
         f"pretrained: {tag!r} is neither a pretrained tag of {name!r} nor an "
-        f"existing file. Tags for {name!r}: {', '.join(tags) or 'none'}"
+        f"existing file. Tags for {name!r}: {', '.join(tags)}"
         + (f" (closest: {', '.join(close)})" if close else "")
     )
 

@@ -193,6 +193,13 @@ def test_a_folder_as_pretrained_is_named_a_folder(tmp_path):
         load_backbone("world-small", str(tmp_path))
 
 
+@pytest.mark.parametrize("model", ["world-small", "world-tiny"])
+def test_an_unknown_tag_lists_the_tags_that_load(model):
+    # it said "Tags for 'world-small': none", leaving out the shipped and random weights
+    with pytest.raises(ValueError, match=rf"Tags for '{model}': bottlekit, random( \(|$)"):
+        load_backbone(model, "openai")
+
+
 def test_shipped_tag_for_a_model_without_shipped_weights():
     with pytest.raises(ValueError, match="ships no weights for 'ViT-B-32'"):
         load_backbone("ViT-B-32", "bottlekit")
