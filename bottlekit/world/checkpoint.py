@@ -415,6 +415,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.suffix == ".safetensors":
         stem = path.name.rsplit("-step", 1)[0]
         path = path.with_name(f"{stem}.json")
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.json"))
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is a folder; expected the checkpoint's .json file"
+            + (f" (this folder has: {', '.join(found[:5])})" if found else "")
+        )
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not exist (expected its .json sidecar)"

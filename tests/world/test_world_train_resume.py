@@ -159,6 +159,15 @@ def test_not_json_and_missing_sidecar(tmp_path):
         read_checkpoint(tmp_path / "nope.json")
 
 
+def test_a_folder_given_as_the_checkpoint_is_named_a_folder(tmp_path):
+    # it said "does not exist", of a folder that exists
+    with pytest.raises(CheckpointError, match=r"is a folder; expected the checkpoint's \.json"):
+        read_checkpoint(tmp_path)
+    (tmp_path / "world-tiny.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"\(this folder has: world-tiny\.json\)"):
+        read_checkpoint(tmp_path)
+
+
 def test_checkpoint_of_another_model_config_is_refused(straight, tmp_path):
     d, _ = straight
     side = json.loads((d / "ck.json").read_text())
