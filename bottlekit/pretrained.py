@@ -55,10 +55,10 @@ _PRETRAINED: dict[str, dict[str, dict[str, Any]]] = {
     "world-small": {
         SHIPPED_TAG: {
             "file": "world/weights/world-small.safetensors",
-            "sha256": "2cbd0a6713e709ba8e2a57a83c12d804c50661521f096afa262933083f90c9f1",
+            "sha256": "45efb5615d46c041a62cf4a44a30e9130f583c57940ce434e5a304a0034c8a0c",
             "bytes": 13_776_860,
             "source": "trained on the built-in world by `python -m bottlekit.world.train "
-            "--model world-small` in three stages (commands in world/weights/world-small.json)",
+            "--model world-small` in four stages (commands in world/weights/world-small.json)",
         },
     },
 }
