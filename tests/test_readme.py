@@ -39,3 +39,26 @@ def test_the_readme_tour_runs_as_written(tmp_path, monkeypatch):
     assert (tmp_path / "audit" / "report.html").is_file()
     assert (tmp_path / "plane.png").is_file()
     assert namespace["model"].score(namespace["X_test"], namespace["test"].labels) > 0.5
+
+
+FULL_FIGURES = README.parent / "docs" / "benchmarks.md"
+
+
+def summary_figures(text: str) -> set[str]:
+    """The decimal numbers of the README's "Measured figures" summary, signs dropped."""
+    section = text[text.index("## Measured figures") : text.index("## Layout")]
+    return {n.lstrip("+−-") for n in re.findall(r"(?<![\w.])[−+-]?\d[\d,]*\.\d+", section)}
+
+
+def test_summary_figures_are_found():
+    text = "## Measured figures\n| a | 0.84 × | −0.0 | 1,234.5 s | v1.2 |\n## Layout\n9.9"
+    assert summary_figures(text) == {"0.84", "0.0", "1,234.5"}
+
+
+def test_every_figure_of_the_summary_is_in_the_full_text():
+    """The README summarises docs/benchmarks.md; a figure changed in one place only (a
+    re-measurement copied to the summary but not to the full text, or the reverse) fails."""
+    full = FULL_FIGURES.read_text()
+    figures = summary_figures(README.read_text())
+    assert len(figures) > 100
+    assert sorted(f for f in figures if f not in full) == []
