@@ -205,15 +205,13 @@ def format_report(res: dict) -> str:
 def _check_shipped_weights(model: str, weights: str) -> None:
     """Refuse ``--write`` with a ``--weights`` file other than the shipped one: the eval
     file records the figures of the weights that ship (the tests reproduce them)."""
-    import hashlib
-
-    from bottlekit.pretrained import SHIPPED_TAG, get_pretrained_cfg
+    from bottlekit.pretrained import SHIPPED_TAG, _sha256_of, get_pretrained_cfg
 
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"--weights: no file at {weights!r}")
     shipped = get_pretrained_cfg(model, SHIPPED_TAG)["sha256"]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = _sha256_of(path)
     if digest != shipped:
         raise ValueError(
             f"--write: {weights!r} (sha256 {digest[:12]}...) are not the shipped {model} "
