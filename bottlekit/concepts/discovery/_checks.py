@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
+
 __all__ = ["check_embeddings", "check_int", "seed_of"]
 
 
@@ -34,13 +36,13 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
 
 
 def check_int(value: Any, arg: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``; ``ValueError`` naming ``arg`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{arg}: expected an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        upper = "" if high is None else f" and <= {high}"
-        raise ValueError(f"{arg}: expected an integer >= {low}{upper}, got {value}")
-    return int(value)
+    """``value`` as an int in ``[low, high]``; ``ValueError`` naming ``arg`` otherwise.
+
+    The check is :func:`bottlekit._checks.check_number`'s, with this module's wording.
+    """
+    upper = "" if high is None else f" and <= {high}"
+    expected = f"an integer >= {low}{upper}"
+    return int(check_number(value, arg, integer=True, low=low, high=high, expected=expected))
 
 
 def seed_of(random_state: Any) -> int:
