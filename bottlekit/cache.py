@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -434,7 +435,7 @@ def embed(
         raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
     store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache_dir)
     bid = backbone.id
-    keys = [source.key(i) for i in range(len(source))]
+    keys = source.keys()
     if jpeg_draft:  # other pixels, other embeddings: never mixed with full decodes
         keys = [f"{k}|jpeg-draft" for k in keys]
     blocks, where = store._locate(bid, keys)
@@ -486,7 +487,10 @@ def embed(
             flush()
 
     # gather the rows shard by shard (one fancy-indexing copy each, not one per row)
-    loc = np.array([where[k] for k in keys], dtype=np.intp).reshape(len(keys), 2)
+    pairs = itertools.chain.from_iterable(map(where.__getitem__, keys))
+    loc = np.fromiter(pairs, np.intp, 2 * len(keys)).reshape(len(keys), 2)
+    if len(blocks) == 1:
+        return blocks[0][loc[:, 1]].astype(np.float32, copy=False)
     out = np.empty((len(keys), blocks[0].shape[1]), dtype=np.float32)
     for b, block in enumerate(blocks):
         mask = loc[:, 0] == b

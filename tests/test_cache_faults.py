@@ -235,3 +235,21 @@ def test_pixel_keys_are_xxh3_of_size_and_pixels(rng_images):
     assert as_image_source(other[None]).key(0) != expected
     # same bytes, other shape: other key
     assert as_image_source(img.reshape(40, 48, 3)[None]).key(0) != expected
+
+
+def test_all_keys_at_once_are_the_keys_one_by_one(rng_images):
+    """``ImageSource.keys`` (the cached lookup's one loop) keys exactly as ``key(i)``."""
+    flipped = rng_images[:, ::-1]  # a non-contiguous view: every image is strided
+    for images in (rng_images, flipped, list(rng_images), [Image.fromarray(a) for a in flipped]):
+        source = as_image_source(images)
+        expected = [
+            "xx:" + xxhash.xxh3_128(b"RGB:40x48:" + np.ascontiguousarray(a).tobytes()).hexdigest()
+            for a in (images if isinstance(images, np.ndarray) else map(np.asarray, images))
+        ]
+        assert source.keys() == [source.key(i) for i in range(len(source))] == expected
+
+    class Renamed(type(as_image_source(rng_images))):  # a subclass's own keys are kept
+        def key(self, i):
+            return f"k{i}"
+
+    assert Renamed("array", rng_images).keys() == [f"k{i}" for i in range(len(rng_images))]
