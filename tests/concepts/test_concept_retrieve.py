@@ -132,7 +132,7 @@ def minilm():
     torch.set_num_threads(1)
     from bottlekit.concepts.sentence_encoder import minilm_encoder
 
-    minilm_encoder(["warm up"])  # loads the model once for the module
+    minilm_encoder(["warm up"], cache=False)  # loads the model once for the module
     return minilm_encoder
 
 
