@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from bottlekit._checks import check_bool
+
 from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_std
 
@@ -151,6 +153,8 @@ def preprocess_continuous(
     replaced by their normal scores (:func:`normal_scores`), and the jitter is added
     *before* ranking so that it only breaks ties.
     """
+    standardize = check_bool(standardize, "standardize")
+    copula = check_bool(copula, "copula")
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
         if jitter > 0:

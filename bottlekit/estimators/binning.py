@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
@@ -106,7 +106,7 @@ class BinnedMutualInformation(BaseEstimator):
         cx, _ = discretize(X, b)
         cy, _ = discretize(Y, b)
         _, cxy = np.unique(np.stack([cx, cy], axis=1), axis=0, return_inverse=True)
-        mm = bool(self.miller_madow)
+        mm = check_bool(self.miller_madow, "miller_madow")
         self.mi_ = (
             _plugin_entropy(cx, mm) + _plugin_entropy(cy, mm) - _plugin_entropy(cxy.ravel(), mm)
         )
@@ -147,6 +147,8 @@ class BinnedEntropy(BaseEstimator):
         check_no_constant_columns(X, "X", "binning")
         b = _n_bins(self.bins, X.shape[0])
         codes, log_vol = discretize(X, b)
-        self.entropy_ = _plugin_entropy(codes, bool(self.miller_madow)) + log_vol
+        self.entropy_ = (
+            _plugin_entropy(codes, check_bool(self.miller_madow, "miller_madow")) + log_vol
+        )
         self.n_bins_ = b
         return self

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 
 from ._neighbors import count_within, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
@@ -307,6 +307,7 @@ class GaussianConditionalMutualInformation(BaseEstimator):
     def fit(self, X, Y, Z) -> GaussianConditionalMutualInformation:
         """Estimate :math:`I(X;Y\\mid Z)` from paired samples (each (n,) or (n, d))."""
         shrinkage = _check_shrinkage(self.shrinkage)
+        check_bool(self.bias_correction, "bias_correction")
         arrays = {
             name: as_2d_samples(A, name, min_samples=3)
             for name, A in zip("XYZ", (X, Y, Z), strict=True)

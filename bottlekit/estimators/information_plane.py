@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_positive_int
+
+from ._validation import as_2d_samples
 from .binning import _plugin_entropy
 
 __all__ = ["InformationPlane", "binned_information"]
@@ -83,6 +86,14 @@ def binned_information(
     >>> [round(v, 6) for v in binned_information(X, 3 * X, y)]   # invertible layer
     [2.0, 1.0]
     """
+    n_bins = check_positive_int(n_bins, "n_bins")
+    T = as_2d_samples(T, "T", min_samples=1)
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or not len(X) == len(T) == len(y):
+        raise ValueError(
+            "X, T and y must have the same number of samples (rows); got shapes "
+            f"{X.shape}, {T.shape} and {y.shape}"
+        )
     t = _bin_pattern_symbols(T, n_bins)
     return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
 

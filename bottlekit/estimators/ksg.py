@@ -121,7 +121,7 @@ class KSGMutualInformation(BaseEstimator):
     def fit(self, X, Y) -> KSGMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy)."""
         k = check_positive_int(self.k, "k")
-        if self.algorithm not in (1, 2):
+        if isinstance(self.algorithm, bool) or self.algorithm not in (1, 2):
             raise ValueError(f"algorithm must be 1 or 2, got {self.algorithm!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1)

@@ -92,6 +92,10 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             y = y[:, 0]
         if y.ndim != 1:
             raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            # np.unique makes one class of all the NaNs
+            bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+            raise ValueError(f"y contains {bad} NaN or infinite label(s); expected labels")
         if y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"X and y must have the same number of samples; got {X.shape[0]} and {y.shape[0]}"
