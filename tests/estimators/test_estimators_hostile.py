@@ -292,3 +292,44 @@ def test_compressor_options_must_be_a_dict():
 def test_autoencoder_refuses_complex():
     with pytest.raises(TypeError, match=r"X must hold real numbers"):
         AutoencoderCompressor(epochs=1).fit(X + 1j)
+
+
+# ---------------------------------------------------------------- information planes
+def _plane_model():
+    return torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        # before: accepted here; the first record(), inside the user's training loop, then
+        # raised ZeroDivisionError / range()'s "arg 3 must not be zero" / k-NN errors
+        ({"n_bins": 0}, ValueError, r"n_bins must be an integer >= 1, got 0"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be an integer >= 1, got 0"),
+        ({"estimator": "ksg", "k": 0}, ValueError, r"k must be an integer >= 1, got 0"),
+        ({"estimator": "ksg", "compress_dim": 0}, ValueError, r"compress_dim must be an integer"),
+        # before: taken by its truth value
+        ({"discrete_y": "no"}, TypeError, r"discrete_y: expected True or False, got 'no'"),
+    ],
+)
+def test_information_plane_checks_its_parameters_when_built(params, error, match):
+    from bottlekit.estimators import InformationPlane
+
+    with pytest.raises(error, match=match):
+        InformationPlane(_plane_model(), ["1"], X.astype(np.float32), LABELS, **params)
+
+
+def test_information_plane_checks_its_probe_data_when_built():
+    from bottlekit.estimators import CompressedInformationPlane, InformationPlane
+
+    # before: complex probes lost their imaginary part (ComplexWarning); NaN targets failed
+    # at the first record()
+    with pytest.raises(TypeError, match=r"X must hold real numbers"):
+        InformationPlane(_plane_model(), ["1"], X + 1j, LABELS)
+    y_nan = np.r_[Y[:-1, 0], np.nan]
+    with pytest.raises(ValueError, match=r"y: contains NaN or inf"):
+        InformationPlane(_plane_model(), ["1"], X, y_nan, estimator="ksg")
+    with pytest.raises(TypeError, match=r"X must hold real numbers"):
+        CompressedInformationPlane(_plane_model(), ["1"], X + 1j, LABELS)
+    with pytest.raises(TypeError, match=r"refit: expected True or False, got 'no'"):
+        CompressedInformationPlane(_plane_model(), ["1"], X, LABELS, refit="no")
