@@ -98,7 +98,9 @@ def as_real_array(X, name: str, *, dtype=np.float64) -> np.ndarray:
         ) from exc
 
 
-def as_2d_samples(X, name: str, *, min_samples: int = 2, dtype=np.float64) -> np.ndarray:
+def as_2d_samples(
+    X, name: str, *, min_samples: int = 2, dtype=np.float64, why: str = ""
+) -> np.ndarray:
     """Return ``X`` as a finite float array of shape ``(n, d)``.
 
     Parameters
@@ -109,6 +111,8 @@ def as_2d_samples(X, name: str, *, min_samples: int = 2, dtype=np.float64) -> np
         Argument name used in error messages.
     min_samples : int, default=2
         Smallest accepted ``n``.
+    why : str, default=""
+        Why ``min_samples`` are needed, added to the message in brackets.
     dtype : numpy dtype, default=float64
 
     Returns
@@ -127,6 +131,7 @@ def as_2d_samples(X, name: str, *, min_samples: int = 2, dtype=np.float64) -> np
     if arr.shape[0] < min_samples:
         raise ValueError(
             f"{name} must have at least {min_samples} samples (rows), got {arr.shape[0]}"
+            + (f" ({why})" if why else "")
         )
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))

@@ -173,7 +173,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def _continuous(self, A, name: str, k: int) -> np.ndarray:
-        A = as_2d_samples(A, name, min_samples=k + 1)
+        A = as_2d_samples(A, name, min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(A, name, "ksg")
         return A
 

@@ -109,7 +109,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, "X", "kl")
         _warn_if_repeated_rows(X, jitter)
         rng = check_random_state(self.random_state)

@@ -124,8 +124,8 @@ class KSGMutualInformation(BaseEstimator):
         if isinstance(self.algorithm, bool) or self.algorithm not in (1, 2):
             raise ValueError(f"algorithm must be 1 or 2, got {self.algorithm!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
-        Y = as_2d_samples(Y, "Y", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
+        Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
         check_no_constant_columns(X, "X", "ksg")
         check_no_constant_columns(Y, "Y", "ksg")

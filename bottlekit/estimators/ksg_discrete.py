@@ -86,7 +86,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]

@@ -369,7 +369,7 @@ class CompressedMutualInformation(BaseEstimator):
             raise TypeError(
                 f"compressor_options must be None or a dict, got {self.compressor_options!r}"
             )
-        A = as_2d_samples(X, "X", min_samples=k + 1)
+        A = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         B = as_discrete(Y, "Y", min_samples=k + 1) if self.discrete_y else as_2d_samples(Y, "Y")
         if len(A) != len(B):
             raise ValueError(

@@ -333,3 +333,22 @@ def test_information_plane_checks_its_probe_data_when_built():
         CompressedInformationPlane(_plane_model(), ["1"], X + 1j, LABELS)
     with pytest.raises(TypeError, match=r"refit: expected True or False, got 'no'"):
         CompressedInformationPlane(_plane_model(), ["1"], X, LABELS, refit="no")
+
+
+# ---------------------------------------------------------------- k >= n
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: mutual_information(X[:5], Y[:5], k=5),
+        lambda: mutual_information(X[:5], LABELS[:5], method="ksg_discrete", k=5),
+        lambda: entropy(X[:5], k=5),
+        lambda: conditional_mutual_information(X[:5], Y[:5], X[:5, 1], k=5),
+        lambda: CompressedMutualInformation("pca", k=5).fit(X[:5], Y[:5]),
+    ],
+)
+def test_too_few_samples_for_k_says_so(call):
+    # before: "X must have at least 6 samples (rows), got 5", without naming k
+    with pytest.raises(
+        ValueError, match=r"at least 6 samples \(rows\), got 5 \(k=5 needs k \+ 1\)"
+    ):
+        call()
