@@ -150,6 +150,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
     hidden_sizes : tuple of int, default (128, 128)
     learning_rate : float, default 1e-3
     batch_size : int, default 128
+        Rows per mini-batch, at least 2.
     max_epochs : int, default 200
     lr_decay_step, lr_decay_gamma : int, float, default 10, 0.6
     validation_fraction : float, default 0.2

@@ -42,6 +42,9 @@ def _task(cls, n=40):
         ({"random_state": -1}, ValueError, r"random_state: expected .*got -1"),
         ({"random_state": "x"}, ValueError, r"random_state: expected .*got 'x'"),
         ({"random_state": 1.5}, ValueError, r"random_state: expected .*got 1\.5"),
+        # before: accepted, and every batch of one row was skipped: the network was
+        # returned as initialised, with a constant val_error and no train_loss
+        ({"batch_size": 1}, ValueError, r"batch_size: expected an int >= 2 .*got 1"),
         # before: torch's "META device type not an accelerator" from torch.Generator
         ({"device": "meta"}, ValueError, r"device: 'meta' holds no values"),
     ],
