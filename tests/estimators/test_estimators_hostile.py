@@ -352,3 +352,16 @@ def test_too_few_samples_for_k_says_so(call):
         ValueError, match=r"at least 6 samples \(rows\), got 5 \(k=5 needs k \+ 1\)"
     ):
         call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda rs: mutual_information(X, Y, method="renyi", random_state=rs),
+        lambda rs: entropy(X, method="renyi", random_state=rs),
+    ],
+)
+def test_renyi_checks_random_state_without_subsampling(call):
+    # before: checked only above max_samples rows, where a subsample is drawn
+    with pytest.raises(TypeError, match=r"random_state must be None, an int"):
+        call("x")
