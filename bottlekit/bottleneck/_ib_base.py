@@ -91,17 +91,14 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
         # a "decay" factor above 1 would grow the learning rate without bound
         check_number(self.lr_decay_gamma, "lr_decay_gamma", low=0, low_open=True, high=1)
-        for name in ("max_epochs", "patience", "bottleneck_dim", "lr_decay_step"):
+        for name in ("batch_size", "max_epochs", "patience", "bottleneck_dim", "lr_decay_step"):
             check_number(getattr(self, name), name, integer=True, low=0, low_open=True)
-        # training skips batches of one row (the kernel estimators need pairs): with
-        # batch_size=1 every batch was skipped and the network stayed as initialised
-        check_number(
-            self.batch_size,
-            "batch_size",
-            integer=True,
-            low=2,
-            expected="an int >= 2 (batches of one row are skipped)",
-        )
+        if self.batch_size == 1:
+            # training skips batches of one row (the kernel estimators need pairs): with
+            # batch_size=1 every batch was skipped and the network stayed as initialised
+            raise ValueError(
+                "batch_size: expected an int >= 2 (batches of one row are skipped), got 1"
+            )
         if hasattr(self, "beta"):
             check_number(self.beta, "beta", low=0)
         check_number(
