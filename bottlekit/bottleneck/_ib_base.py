@@ -161,11 +161,6 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         )
         targets, n_outputs = self._encode_targets(y)
         self.device_ = resolve_device(self.device)
-        if self.device_.type == "meta":
-            raise ValueError(
-                "device: 'meta' holds no values and cannot train a network; expected 'cpu', "
-                "'cuda' or 'mps'"
-            )
         seed = int(rs.randint(2**31 - 1))
 
         # power-of-two rescaled: finite for inputs near float's limits (1e300 overflowed)

@@ -365,3 +365,19 @@ def test_renyi_checks_random_state_without_subsampling(call):
     # before: checked only above max_samples rows, where a subsample is drawn
     with pytest.raises(TypeError, match=r"random_state must be None, an int"):
         call("x")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: NeuralMutualInformation(max_steps=2, device="meta").fit(X, Y),
+        lambda: AutoencoderCompressor(epochs=1, device="meta").fit(X),
+        lambda: cs_divergence(X, X + 1, device="meta"),
+        lambda: cs_qmi(torch.tensor(X), torch.tensor(Y), device="meta"),
+    ],
+)
+def test_meta_device_is_refused_by_name(call):
+    # before: torch's "Tensor.item() cannot be called on meta tensors" / "Cannot copy out
+    # of meta tensor; no data!" (bottlekit.devices.resolve_device accepted 'meta')
+    with pytest.raises(ValueError, match=r"device: 'meta' holds no values"):
+        call()
