@@ -49,7 +49,9 @@ def check_numeric_dtype(arr: np.ndarray, name: str, *, allow_complex: bool = Fal
     """
     if arr.dtype.kind == "c" and not allow_complex:
         raise TypeError(f"{name} must hold real numbers, got complex values ({arr.dtype})")
-    if arr.dtype.kind in "USV":
+    if arr.dtype.kind in "USV" or (
+        arr.dtype.kind == "O" and any(isinstance(v, str | bytes) for v in arr.flat)
+    ):
         raise TypeError(f"{name} must be a numeric array, got text values ({arr.dtype})")
 
 

@@ -381,3 +381,12 @@ def test_meta_device_is_refused_by_name(call):
     # of meta tensor; no data!" (bottlekit.devices.resolve_device accepted 'meta')
     with pytest.raises(ValueError, match=r"device: 'meta' holds no values"):
         call()
+
+
+def test_text_in_an_object_array_is_refused():
+    # before: a data frame column of numeric strings was parsed ("0.126" became 0.126)
+    text = np.array([str(v) for v in X[:, 0]], dtype=object)
+    with pytest.raises(TypeError, match=r"X must be a numeric array, got text values"):
+        mutual_information(text, Y)
+    numbers = np.array(list(X[:, 0]), dtype=object)  # objects holding floats still work
+    assert mutual_information(numbers, Y) == mutual_information(X[:, 0], Y)
