@@ -19,6 +19,7 @@ from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_std
 
 __all__ = [
+    "check_positive_radii",
     "count_within",
     "kth_neighbor",
     "normal_scores",
@@ -168,3 +169,17 @@ def preprocess_continuous(
     if jitter > 0:
         X += jitter * std * rng.standard_normal(X.shape)
     return X
+
+
+def check_positive_radii(radii: np.ndarray, what: str, quantity: str) -> None:
+    """Raise if a k-th neighbour distance is 0: more than k rows coincide.
+
+    The k-NN estimators take logarithms or neighbour counts within these radii; a radius of
+    0 (ties, possible only with ``jitter=0``) makes them meaningless, e.g. KSG then returned
+    6.2 nats for a variable with 6 distinct values.
+    """
+    if np.any(radii <= 0):
+        raise ValueError(
+            f"{what} has more than k identical rows; the k-NN {quantity} is undefined "
+            "(set jitter > 0 or remove duplicates)"
+        )

@@ -30,7 +30,12 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_bool, check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._scaling import power_of_two_scale
 from ._validation import as_2d_samples, check_no_constant_columns, check_random_state
 from .binning import _plugin_entropy
@@ -230,6 +235,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         joint = np.hstack([X, Y, Z])
         dist, _ = kth_neighbor(joint, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
+        check_positive_radii(eps, "(X, Y, Z)", "conditional mutual information")
         count = {"strict": True, "metric": "chebyshev", "tree": self.tree, "n_jobs": self.n_jobs}
         n_xz = count_within(np.hstack([X, Z]), eps, **count)
         n_yz = count_within(np.hstack([Y, Z]), eps, **count)

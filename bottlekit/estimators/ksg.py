@@ -10,7 +10,12 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
@@ -136,6 +141,7 @@ class KSGMutualInformation(BaseEstimator):
         n = X.shape[0]
         Z = np.hstack([X, Y])
         dist, idx = kth_neighbor(Z, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
+        check_positive_radii(dist[:, -1], "(X, Y)", "mutual information")
         opts = {"tree": self.tree, "n_jobs": self.n_jobs}
         if self.algorithm == 1:
             eps = dist[:, -1]

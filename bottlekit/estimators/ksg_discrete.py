@@ -8,7 +8,12 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
@@ -120,6 +125,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             k_used[members] = kc
         if not np.any(keep):
             raise ValueError("y has no label that occurs at least twice; cannot estimate MI")
+        check_positive_radii(radius[keep], "X (within a label of y)", "mutual information")
         Xk = X[keep]
         m = count_within(
             Xk, radius[keep], strict=False, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs

@@ -83,12 +83,12 @@ def test_hsic_refuses_complex():
 
 
 def test_real_inputs_of_every_kind_still_work():
-    ref = mutual_information(X, Y)
+    ref = mutual_information(X, Y, random_state=0)
     ro = X.copy()
     ro.setflags(write=False)
-    assert mutual_information(ro[:, ::-1][:, ::-1], Y) == ref
-    assert mutual_information(torch.tensor(X, requires_grad=True), Y) == ref
-    assert mutual_information(X.tolist(), Y[:, 0].tolist()) == ref
+    assert mutual_information(ro[:, ::-1][:, ::-1], Y, random_state=0) == ref
+    assert mutual_information(torch.tensor(X, requires_grad=True), Y, random_state=0) == ref
+    assert mutual_information(X.tolist(), Y[:, 0].tolist(), random_state=0) == ref
     assert np.isfinite(mutual_information(X > 0, Y, method="gaussian"))
 
 
@@ -147,7 +147,8 @@ def test_n_jobs_must_be_a_nonzero_integer(method, n_jobs):
 
 
 def test_negative_n_jobs_means_all_cores():
-    assert mutual_information(X, Y, n_jobs=-1) == mutual_information(X, Y, n_jobs=-2)
+    one = mutual_information(X, Y, n_jobs=-1, random_state=0)
+    assert one == mutual_information(X, Y, n_jobs=-2, random_state=0)
 
 
 @pytest.mark.parametrize(
@@ -389,4 +390,43 @@ def test_text_in_an_object_array_is_refused():
     with pytest.raises(TypeError, match=r"X must be a numeric array, got text values"):
         mutual_information(text, Y)
     numbers = np.array(list(X[:, 0]), dtype=object)  # objects holding floats still work
-    assert mutual_information(numbers, Y) == mutual_information(X[:, 0], Y)
+    ref = mutual_information(X[:, 0], Y, random_state=0)
+    assert mutual_information(numbers, Y, random_state=0) == ref
+
+
+# ---------------------------------------------------------------- ties with jitter=0
+DUP_X = np.repeat(X[:6], 10, axis=0)  # 6 distinct rows, each 10 times
+DUP_Y = np.repeat(Y[:6], 10, axis=0)
+DUP_LABELS = np.repeat([0, 1, 0, 1, 0, 1], 10)
+
+
+@pytest.mark.parametrize(
+    "call, what",
+    [
+        # before: 6.16 nats (at most log 6 = 1.79 for 6 distinct values)
+        (lambda: mutual_information(DUP_X, DUP_Y, jitter=0), r"\(X, Y\)"),
+        (lambda: mutual_information(DUP_X, DUP_Y, jitter=0, algorithm=2), r"\(X, Y\)"),
+        # before: -0.52 nats
+        (
+            lambda: mutual_information(DUP_X, DUP_LABELS, method="ksg_discrete", jitter=0),
+            r"X \(within a label of y\)",
+        ),
+        # before: 1.5 nats
+        (
+            lambda: conditional_mutual_information(
+                DUP_X, DUP_Y, np.repeat(X[:6, 1], 10), jitter=0
+            ),
+            r"\(X, Y, Z\)",
+        ),
+        (lambda: entropy(DUP_X, jitter=0), "X"),  # already refused, same rule now
+    ],
+)
+def test_ties_without_jitter_are_refused(call, what):
+    with pytest.raises(ValueError, match=rf"{what} has more than k identical rows.*jitter > 0"):
+        call()
+
+
+def test_ties_with_the_default_jitter_give_the_discrete_mi():
+    # the tie-breaking noise makes KSG estimate the MI of the 6 equiprobable values (1.76 to
+    # 1.92 nats over 30 seeds)
+    assert mutual_information(DUP_X, DUP_Y, random_state=0) == pytest.approx(np.log(6), abs=0.2)
