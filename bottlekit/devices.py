@@ -46,7 +46,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
                 f"device: {str(device)!r} requested but this machine has "
                 f"{torch.cuda.device_count()} CUDA device(s); available: {available_devices()}"
             )
-    elif dev.type not in ("cpu", "meta") and dev.type != "mps":
+    elif dev.type == "meta":  # shapes without values: nothing computed there can be read
+        raise ValueError(
+            "device: 'meta' holds no values, so nothing can be computed there; available "
+            f"here: {available_devices()}"
+        )
+    elif dev.type not in ("cpu", "mps"):
         raise ValueError(
             f"device: {str(device)!r} is not supported; available: {available_devices()}"
         )

@@ -10,7 +10,6 @@ validation error with the best weights restored, reproducible seeding and the
 from __future__ import annotations
 
 import copy
-import numbers
 from collections import defaultdict
 from typing import Any
 
@@ -20,12 +19,44 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
 from bottlekit.estimators._scaling import safe_mean_and_std
+from bottlekit.estimators._validation import as_real_array, check_numeric_dtype
 
 __all__ = ["BaseIBEstimator"]
+
+
+def _real_input(X: Any) -> Any:
+    """Refuse text (scikit-learn's ``validate_data`` parses ``"1.5"`` as 1.5) and tensors
+    without values; tensors become arrays, everything else goes on unchanged (data frames
+    keep their feature names, complex data gets scikit-learn's error).
+    """
+    if hasattr(X, "detach"):  # torch tensor
+        return as_real_array(X, "X")
+    if isinstance(X, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except ValueError:  # ragged: scikit-learn says so
+            return X
+        check_numeric_dtype(arr, "X", allow_complex=True)
+    return X
+
+
+def _check_random_state(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state`` with an error that names the parameter."""
+    if isinstance(random_state, bool):  # an int to numpy: True would seed 1
+        raise ValueError(
+            f"random_state: expected None, an int or a RandomState, got {random_state!r}"
+        )
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "random_state: expected None, an int in [0, 2**32 - 1] or a RandomState, "
+            f"got {random_state!r}"
+        ) from None
 
 
 class BaseIBEstimator(TransformerMixin, BaseEstimator):
@@ -57,10 +88,17 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
-        for name in ("learning_rate", "lr_decay_gamma"):
-            check_number(getattr(self, name), name, low=0, low_open=True)
+        check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
+        # a "decay" factor above 1 would grow the learning rate without bound
+        check_number(self.lr_decay_gamma, "lr_decay_gamma", low=0, low_open=True, high=1)
         for name in ("batch_size", "max_epochs", "patience", "bottleneck_dim", "lr_decay_step"):
             check_number(getattr(self, name), name, integer=True, low=0, low_open=True)
+        if self.batch_size == 1:
+            # training skips batches of one row (the kernel estimators need pairs): with
+            # batch_size=1 every batch was skipped and the network stayed as initialised
+            raise ValueError(
+                "batch_size: expected an int >= 2 (batches of one row are skipped), got 1"
+            )
         if hasattr(self, "beta"):
             check_number(self.beta, "beta", low=0)
         check_number(
@@ -73,9 +111,11 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         )
         sizes = self.hidden_sizes
         if not isinstance(sizes, (tuple, list)) or not all(
-            isinstance(h, numbers.Integral) and h > 0 for h in sizes
+            is_number(h, integer=True) and h > 0 for h in sizes
         ):
             raise ValueError(f"hidden_sizes: expected a tuple of positive ints, got {sizes!r}")
+        for name in ("stochastic_encoder", "verbose"):
+            check_bool(getattr(self, name), name)
 
     # ----------------------------------------------------------------- fitting
     def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
@@ -90,7 +130,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
                     "least 2 classes"
                 )
             return encoded.astype(np.int64), len(self.classes_)
-        y = np.asarray(y, dtype=np.float64)
+        y = as_real_array(y, "y")
         self.y_mean_, scale = (float(v[0]) for v in safe_mean_and_std(y[:, None]))
         self.y_scale_ = scale if scale > 0 else 1.0
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1
@@ -110,9 +150,10 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         self
         """
         self._check_params()
+        rs = _check_random_state(self.random_state)
         X, y = validate_data(
             self,
-            X,
+            _real_input(X),
             y,
             dtype=np.float64,
             y_numeric=self._task == "regression",
@@ -120,7 +161,6 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         )
         targets, n_outputs = self._encode_targets(y)
         self.device_ = resolve_device(self.device)
-        rs = check_random_state(self.random_state)
         seed = int(rs.randint(2**31 - 1))
 
         # power-of-two rescaled: finite for inputs near float's limits (1e300 overflowed)
@@ -217,7 +257,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- inference
     def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, _real_input(X), dtype=np.float64, reset=False)
         Xs = torch.as_tensor(((X - self.x_mean_) / self.x_scale_).astype(np.float32))
         with torch.no_grad():
             out, t, _, _ = self.network_(Xs.to(self.device_))

@@ -52,7 +52,7 @@ from collections.abc import Sequence
 import torch
 from sklearn.base import RegressorMixin
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_bool, check_number
 from bottlekit.bottleneck._ib_base import BaseIBEstimator, IBRegressorMixin
 
 __all__ = ["CSIBRegressor"]
@@ -110,6 +110,18 @@ def _qmi_bits_from_grams(K: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
     return (torch.log(joint) + torch.log(marginals) - 2.0 * torch.log(cross)) / _LOG2
 
 
+def _normalised(i_xt: torch.Tensor, self_product: torch.Tensor) -> torch.Tensor:
+    """``i_xt / sqrt(self_product)``, and 0 where a batch of x (or t) is constant.
+
+    A constant batch has :math:`I_{CS}(x;x) = 0` and :math:`I_{CS}(x;t) = 0`: the ratio
+    0/0 was NaN and stopped training as "diverged". Both branches stay finite so that the
+    gradient is finite too.
+    """
+    positive = self_product > 0
+    safe = torch.where(positive, self_product, torch.ones_like(self_product))
+    return torch.where(positive, i_xt / torch.sqrt(safe), torch.zeros_like(i_xt))
+
+
 def _rule_width(sample: torch.Tensor, rule: str, name: str) -> float:
     from bottlekit.estimators.kernels import kernel_width
 
@@ -138,6 +150,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
     hidden_sizes : tuple of int, default (128, 128)
     learning_rate : float, default 1e-3
     batch_size : int, default 128
+        Rows per mini-batch, at least 2.
     max_epochs : int, default 200
     lr_decay_step, lr_decay_gamma : int, float, default 10, 0.6
     validation_fraction : float, default 0.2
@@ -206,6 +219,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
+        check_bool(self.normalize_qmi, "normalize_qmi")
         if isinstance(self.sigma, str):
             if self.sigma not in _RULES:
                 raise ValueError(
@@ -240,7 +254,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
         Kt = _gram(t, sq_t)
         i_xt = _qmi_bits_from_grams(Kq, Kt)
         if self.normalize_qmi:
-            i_xt = i_xt / torch.sqrt(_qmi_bits_from_grams(Kq, Kq) * _qmi_bits_from_grams(Kt, Kt))
+            i_xt = _normalised(i_xt, _qmi_bits_from_grams(Kq, Kq) * _qmi_bits_from_grams(Kt, Kt))
         loss = cs_div + self.beta * i_xt
         mse = torch.mean((yhat - yv) ** 2)
         parts = {"cs_div": cs_div.detach(), "i_xt": i_xt.detach(), "mse": mse.detach()}

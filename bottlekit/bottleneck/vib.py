@@ -68,6 +68,7 @@ _PARAMS_DOC = """
     learning_rate : float, default 1e-3
         Adam learning rate.
     batch_size : int, default 128
+        Rows per mini-batch, at least 2.
     max_epochs : int, default 200
     lr_decay_step, lr_decay_gamma : int, float, default 10, 0.9
         Step decay of the learning rate every ``lr_decay_step`` epochs.

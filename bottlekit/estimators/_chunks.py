@@ -13,12 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from bottlekit._checks import is_number
+
 __all__ = ["n_workers", "run_in_chunks"]
 
 
 def n_workers(n_jobs: int | None) -> int:
     """Threads asked for by ``n_jobs`` (None means 1; negative values are kept)."""
-    return 1 if n_jobs is None else int(n_jobs)
+    if n_jobs is None:
+        return 1
+    if not is_number(n_jobs, integer=True) or n_jobs == 0:
+        raise ValueError(
+            f"n_jobs must be None or a nonzero integer (-1: all cores), got {n_jobs!r}"
+        )
+    return int(n_jobs)
 
 
 def run_in_chunks(kernel, n: int, n_jobs: int | None, min_rows: int = 4096) -> None:

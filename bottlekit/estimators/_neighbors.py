@@ -13,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from bottlekit._checks import check_bool
+
 from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_std
 
 __all__ = [
+    "check_positive_radii",
     "count_within",
     "kth_neighbor",
     "normal_scores",
@@ -151,6 +154,8 @@ def preprocess_continuous(
     replaced by their normal scores (:func:`normal_scores`), and the jitter is added
     *before* ranking so that it only breaks ties.
     """
+    standardize = check_bool(standardize, "standardize")
+    copula = check_bool(copula, "copula")
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
         if jitter > 0:
@@ -164,3 +169,17 @@ def preprocess_continuous(
     if jitter > 0:
         X += jitter * std * rng.standard_normal(X.shape)
     return X
+
+
+def check_positive_radii(radii: np.ndarray, what: str, quantity: str) -> None:
+    """Raise if a k-th neighbour distance is 0: more than k rows coincide.
+
+    The k-NN estimators take logarithms or neighbour counts within these radii; a radius of
+    0 (ties, possible only with ``jitter=0``) makes them meaningless, e.g. KSG then returned
+    6.2 nats for a variable with 6 distinct values.
+    """
+    if np.any(radii <= 0):
+        raise ValueError(
+            f"{what} has more than k identical rows; the k-NN {quantity} is undefined "
+            "(set jitter > 0 or remove duplicates)"
+        )

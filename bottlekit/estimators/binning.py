@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
@@ -89,6 +89,7 @@ class BinnedMutualInformation(BaseEstimator):
 
     def fit(self, X, Y) -> BinnedMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples."""
+        mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")
         Y = as_2d_samples(Y, "Y")
         check_paired(X, Y)
@@ -106,7 +107,6 @@ class BinnedMutualInformation(BaseEstimator):
         cx, _ = discretize(X, b)
         cy, _ = discretize(Y, b)
         _, cxy = np.unique(np.stack([cx, cy], axis=1), axis=0, return_inverse=True)
-        mm = bool(self.miller_madow)
         self.mi_ = (
             _plugin_entropy(cx, mm) + _plugin_entropy(cy, mm) - _plugin_entropy(cxy.ravel(), mm)
         )
@@ -141,12 +141,13 @@ class BinnedEntropy(BaseEstimator):
 
     def fit(self, X) -> BinnedEntropy:
         """Estimate :math:`H(X)` from samples."""
+        mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")
         # A constant column has no differential entropy (-inf): refused, as by the
         # Kozachenko-Leonenko and Gaussian estimators.
         check_no_constant_columns(X, "X", "binning")
         b = _n_bins(self.bins, X.shape[0])
         codes, log_vol = discretize(X, b)
-        self.entropy_ = _plugin_entropy(codes, bool(self.miller_madow)) + log_vol
+        self.entropy_ = _plugin_entropy(codes, mm) + log_vol
         self.n_bins_ = b
         return self

@@ -193,7 +193,14 @@ from bottlekit._checks import check_number
 from ._block_sampling import sampled_kernel_means
 from ._kernel_sums import _as_float64, gaussian_pair_sums, resolve_device
 from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
-from ._validation import as_2d_samples, check_paired, convert_base
+from ._validation import (
+    as_2d_samples,
+    as_real_array,
+    check_paired,
+    check_random_state,
+    check_real_tensor,
+    convert_base,
+)
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
 
 __all__ = [
@@ -350,8 +357,12 @@ def _in_order(A, B) -> bool:
     return (A.shape[0], float(A.sum())) <= (B.shape[0], float(B.sum()))
 
 
-def _check_approximation(approximation, count, knob: str, be) -> bool:
-    """True for the approximate mode (``count`` checked as the positive integer ``knob``)."""
+def _check_approximation(approximation, count, knob: str, be, random_state) -> bool:
+    """True for the approximate mode (``count`` checked as the positive integer ``knob``).
+
+    ``random_state`` is checked here too: it would otherwise be checked only on inputs
+    large enough for the sampling to run.
+    """
     if approximation not in _APPROXIMATIONS:
         raise ValueError(
             f"approximation must be None (exact) or 'random_tiles'; got {approximation!r}"
@@ -359,6 +370,7 @@ def _check_approximation(approximation, count, knob: str, be) -> bool:
     if approximation is None:
         return False
     check_number(count, knob, integer=True, low=1, expected="a positive integer", wording="must")
+    check_random_state(random_state)
     if be.grad:
         raise ValueError(
             "approximation='random_tiles' gives no gradient; use the exact sums "
@@ -369,13 +381,13 @@ def _check_approximation(approximation, count, knob: str, be) -> bool:
 
 def _sampler(approximation, n_tiles, random_state, be, pairs: int):
     """The generator of the approximate mode, or None for the exact sums."""
-    if not _check_approximation(approximation, n_tiles, "n_tiles", be):
+    if not _check_approximation(approximation, n_tiles, "n_tiles", be, random_state):
         return None
     if pairs <= n_tiles * _FAST_TILE**2:  # the exact sums are not dearer
         return None
     import torch
 
-    seed = int(np.random.default_rng(random_state).integers(2**62))
+    seed = int(check_random_state(random_state).integers(2**62))
     return torch.Generator().manual_seed(seed)
 
 
@@ -392,6 +404,7 @@ def _needs_grad(items) -> bool:
 
 def _check_tensor(arr, name: str):
     """Shape and finiteness checks done with torch ops (no copy off the device)."""
+    check_real_tensor(arr, name)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] == 0:
@@ -599,6 +612,13 @@ def cs_divergence(
     return be.finish(d, base)
 
 
+def _finite_array(values, name: str) -> np.ndarray:
+    arr = as_real_array(values, name)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values; expected finite values only")
+    return arr
+
+
 def gaussian_cs_divergence(mu1, cov1, mu2, cov2, *, base=None) -> float:
     r"""Closed-form CS divergence between :math:`\mathcal N(\mu_1,\Sigma_1)` and
     :math:`\mathcal N(\mu_2,\Sigma_2)`.
@@ -623,12 +643,12 @@ def gaussian_cs_divergence(mu1, cov1, mu2, cov2, *, base=None) -> float:
     >>> round(gaussian_cs_divergence([0.0], [[1.0]], [1.0], [[1.0]]), 4)   # 1/2
     0.5
     """
-    mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
-    mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    mu1 = np.atleast_1d(_finite_array(mu1, "mu1"))
+    mu2 = np.atleast_1d(_finite_array(mu2, "mu2"))
     d = mu1.shape[0]
     covs = []
     for c, name in ((cov1, "cov1"), (cov2, "cov2")):
-        c = np.atleast_2d(np.asarray(c, dtype=np.float64))
+        c = np.atleast_2d(_finite_array(c, name))
         if c.shape != (d, d):
             raise ValueError(f"{name} must have shape ({d}, {d}), got {c.shape}")
         if not np.allclose(c, c.T) or np.linalg.eigvalsh(c).min() <= 0:
@@ -906,9 +926,9 @@ def conditional_cs_divergence(
     be = _Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])
     W1, W2 = be.cat([X1, Y1]), be.cat([X2, Y2])
     split, need = X1.shape[1], ("x", "joint")
-    if _check_approximation(approximation, n_points, "n_points", be) and n_points < max(
-        W1.shape[0], W2.shape[0]
-    ):
+    if _check_approximation(
+        approximation, n_points, "n_points", be, random_state
+    ) and n_points < max(W1.shape[0], W2.shape[0]):
         val = _sampled_conditional(
             W1, W2, (float(sx), float(sy)), split, n_points, be, random_state
         )
@@ -942,7 +962,7 @@ def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
     """
     import torch
 
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     W = (_as_float64(W1, be.device), _as_float64(W2, be.device))
     kw = {"tile_size": be.tile, "device": be.device}
     value, var = 0.0, 0.0

@@ -28,9 +28,14 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._scaling import power_of_two_scale
 from ._validation import as_2d_samples, check_no_constant_columns, check_random_state
 from .binning import _plugin_entropy
@@ -173,7 +178,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def _continuous(self, A, name: str, k: int) -> np.ndarray:
-        A = as_2d_samples(A, name, min_samples=k + 1)
+        A = as_2d_samples(A, name, min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(A, name, "ksg")
         return A
 
@@ -230,6 +235,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         joint = np.hstack([X, Y, Z])
         dist, _ = kth_neighbor(joint, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
+        check_positive_radii(eps, "(X, Y, Z)", "conditional mutual information")
         count = {"strict": True, "metric": "chebyshev", "tree": self.tree, "n_jobs": self.n_jobs}
         n_xz = count_within(np.hstack([X, Z]), eps, **count)
         n_yz = count_within(np.hstack([Y, Z]), eps, **count)
@@ -307,6 +313,7 @@ class GaussianConditionalMutualInformation(BaseEstimator):
     def fit(self, X, Y, Z) -> GaussianConditionalMutualInformation:
         """Estimate :math:`I(X;Y\\mid Z)` from paired samples (each (n,) or (n, d))."""
         shrinkage = _check_shrinkage(self.shrinkage)
+        check_bool(self.bias_correction, "bias_correction")
         arrays = {
             name: as_2d_samples(A, name, min_samples=3)
             for name, A in zip("XYZ", (X, Y, Z), strict=True)

@@ -6,10 +6,15 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, is_number
+from bottlekit._checks import check_bool, check_number, is_number
 
 from ._scaling import power_of_two_scale
-from ._validation import as_2d_samples, check_no_constant_columns, check_paired
+from ._validation import (
+    as_2d_samples,
+    as_real_array,
+    check_no_constant_columns,
+    check_paired,
+)
 
 __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_correlations"]
 
@@ -17,8 +22,11 @@ __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_cor
 def gaussian_mi_from_correlations(rho) -> float:
     r"""MI (nats) of Gaussian pairs with canonical correlations ``rho``: :math:`-\tfrac12\sum
     \log(1-\rho_i^2)`."""
-    rho = np.asarray(rho, dtype=np.float64)
-    return float(-0.5 * np.sum(np.log1p(-(rho**2))))
+    rho = as_real_array(rho, "rho")
+    if not np.all(np.abs(rho) <= 1):  # also NaN
+        raise ValueError(f"rho must hold correlations in [-1, 1], got {rho!r}")
+    with np.errstate(divide="ignore"):  # |rho| = 1: infinite information
+        return float(-0.5 * np.sum(np.log1p(-(rho**2))))
 
 
 def _check_shrinkage(shrinkage):
@@ -110,6 +118,7 @@ class GaussianMutualInformation(BaseEstimator):
     def fit(self, X, Y) -> GaussianMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples."""
         shrinkage = _check_shrinkage(self.shrinkage)
+        check_bool(self.bias_correction, "bias_correction")
         X = as_2d_samples(X, "X", min_samples=3)
         Y = as_2d_samples(Y, "Y", min_samples=3)
         check_paired(X, Y)

@@ -20,6 +20,8 @@ import numbers
 import torch
 from torch import nn
 
+from bottlekit._checks import check_bool
+
 __all__ = ["GaussianNoise"]
 
 
@@ -52,7 +54,7 @@ class GaussianNoise(nn.Module):
         if not std >= 0 or std == float("inf"):
             raise ValueError(f"std must be a finite number >= 0, got {std!r}")
         self.std = float(std)
-        self.relative = bool(relative)
+        self.relative = check_bool(relative, "relative")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` plus Gaussian noise of standard deviation ``std`` (times ``x`` if relative).

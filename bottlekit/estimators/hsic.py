@@ -104,6 +104,9 @@ def hsic(
     """
     if test not in ("gamma", "permutation"):
         raise ValueError(f"test must be 'gamma' or 'permutation', got {test!r}")
+    if test == "permutation":  # checked before the O(n^2) Gram matrices are built
+        B = check_positive_int(n_permutations, "n_permutations")
+        rng = check_random_state(random_state)
     X = as_2d_samples(X, "X", min_samples=6)
     Y = as_2d_samples(Y, "Y", min_samples=6)
     check_paired(X, Y)
@@ -117,8 +120,6 @@ def hsic(
     if test == "gamma":
         p = _gamma_p_value(Kc, Lc, K, L)
     else:
-        B = check_positive_int(n_permutations, "n_permutations")
-        rng = check_random_state(random_state)
         exceed = 0
         for _ in range(B):
             perm = rng.permutation(n)

@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_positive_int
+
+from ._validation import as_2d_samples, as_real_array
 from .binning import _plugin_entropy
 
 __all__ = ["InformationPlane", "binned_information"]
@@ -83,6 +86,14 @@ def binned_information(
     >>> [round(v, 6) for v in binned_information(X, 3 * X, y)]   # invertible layer
     [2.0, 1.0]
     """
+    n_bins = check_positive_int(n_bins, "n_bins")
+    T = as_2d_samples(T, "T", min_samples=1)
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or not len(X) == len(T) == len(y):
+        raise ValueError(
+            "X, T and y must have the same number of samples (rows); got shapes "
+            f"{X.shape}, {T.shape} and {y.shape}"
+        )
     t = _bin_pattern_symbols(T, n_bins)
     return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
 
@@ -166,7 +177,17 @@ class InformationPlane:
         if missing:
             known = [n for n in modules if n][:12]
             raise ValueError(f"layers: {missing} are not sub-modules of the model; known: {known}")
-        X = np.asarray(X, dtype=np.float32)
+        # checked here, not at the first record(), which runs inside a training loop
+        for name, value in (
+            ("n_bins", n_bins),
+            ("compress_dim", compress_dim),
+            ("k", k),
+            ("batch_size", batch_size),
+        ):
+            check_positive_int(value, name)
+        if discrete_y is not None:
+            check_bool(discrete_y, "discrete_y")
+        X = as_real_array(X, "X", dtype=np.float32)
         y = np.asarray(y)
         if X.ndim != 2 or len(X) < 2:
             raise ValueError(f"X: expected shape (n >= 2, d), got {X.shape}")
@@ -174,6 +195,8 @@ class InformationPlane:
             raise ValueError(f"y: expected {len(X)} rows like X, got {len(y)}")
         if not np.all(np.isfinite(X)):
             raise ValueError("X: contains NaN or inf")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise ValueError("y: contains NaN or inf")
         if discrete_y is None:
             discrete_y = y.ndim == 1 and (
                 np.issubdtype(y.dtype, np.integer) or np.all(np.equal(np.mod(y, 1), 0))

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
 from ._validation import as_2d_samples, check_random_state
 from .conditional import as_discrete
@@ -131,6 +131,7 @@ def gaussian_encoder_conditional_mi(
     >>> bool(abs(est - np.log(2)) < 0.05)   # 0.5 * 2 * log(1 + 1/1)
     True
     """
+    check_bool(jensen, "jensen")
     mu, sd, labels = _check_encoder(means, stds, y)
     rng = check_random_state(random_state)
     z = mu + sd * rng.standard_normal(mu.shape)

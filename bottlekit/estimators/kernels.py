@@ -26,6 +26,7 @@ import numpy as np
 from bottlekit._checks import check_number, is_number
 
 from ._scaling import power_of_two_scale, safe_std
+from ._validation import as_2d_samples, check_random_state, check_real_tensor
 
 __all__ = [
     "WIDTH_RULES",
@@ -77,7 +78,7 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         width = s * factor * n ** (-1.0 / (d + 4.0))
     elif sigma == "median":
         if n > _MEDIAN_MAX_ROWS:
-            rows = np.random.default_rng(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
+            rows = check_random_state(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
             X = X[rows]
         scale = float(power_of_two_scale(X, axis=None))  # exact; keeps squares finite
         Xs = X / scale
@@ -106,6 +107,23 @@ def _check_tile(tile_size) -> int:
         wording="must",
         type_error=True,
     )
+
+
+def _check_sigma(sigma) -> None:
+    if hasattr(sigma, "detach"):  # a torch scalar (differentiable width): no device sync
+        if sigma.numel() != 1:
+            raise ValueError(f"sigma must be a scalar, got a tensor of shape {tuple(sigma.shape)}")
+        return
+    check_number(
+        sigma, "sigma", low=0, low_open=True, expected="a finite number > 0", wording="must"
+    )
+
+
+def _check_columns(A, B) -> None:
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A and B must have the same number of columns; got {A.shape[1]} and {B.shape[1]}"
+        )
 
 
 def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048):
@@ -139,8 +157,10 @@ def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int 
     from ._kernel_sums import gaussian_pair_sums
 
     tile = _check_tile(tile_size)
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
+    _check_sigma(sigma)
+    A = as_2d_samples(A, "A", min_samples=1)
+    B = as_2d_samples(B, "B", min_samples=1)
+    _check_columns(A, B)
     sums = gaussian_pair_sums(A, B, (float(sigma),), tile_size=tile, dtype=torch.float64)
     return sums["x"].numpy()
 
@@ -176,6 +196,14 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
     from torch.utils.checkpoint import checkpoint
 
     tile = _check_tile(tile_size)
+    _check_sigma(sigma)
+    for arr, name in ((A, "A"), (B, "B")):
+        if not torch.is_tensor(arr):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(arr).__name__}")
+        check_real_tensor(arr, name)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
+    _check_columns(A, B)
     scale = -0.5
     # Centre both samples on B's mean (a shift leaves distances unchanged) to limit the
     # cancellation in the expanded squared distance; work in units of sigma so that no

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import kth_neighbor, preprocess_continuous
+from ._neighbors import check_positive_radii, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
 from ._validation import (
     as_2d_samples,
@@ -109,7 +109,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, "X", "kl")
         _warn_if_repeated_rows(X, jitter)
         rng = check_random_state(self.random_state)
@@ -119,11 +119,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         n, d = X.shape
         dist, _ = kth_neighbor(X, k, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
-        if np.any(eps <= 0):
-            raise ValueError(
-                "X has more than k identical rows; the k-NN entropy is undefined "
-                "(set jitter > 0 or remove duplicates)"
-            )
+        check_positive_radii(eps, "X", "entropy")
         h = (
             digamma(n)
             - digamma(k)

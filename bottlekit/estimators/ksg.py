@@ -10,7 +10,12 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
@@ -121,11 +126,11 @@ class KSGMutualInformation(BaseEstimator):
     def fit(self, X, Y) -> KSGMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy)."""
         k = check_positive_int(self.k, "k")
-        if self.algorithm not in (1, 2):
+        if isinstance(self.algorithm, bool) or self.algorithm not in (1, 2):
             raise ValueError(f"algorithm must be 1 or 2, got {self.algorithm!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
-        Y = as_2d_samples(Y, "Y", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
+        Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
         check_no_constant_columns(X, "X", "ksg")
         check_no_constant_columns(Y, "Y", "ksg")
@@ -136,6 +141,7 @@ class KSGMutualInformation(BaseEstimator):
         n = X.shape[0]
         Z = np.hstack([X, Y])
         dist, idx = kth_neighbor(Z, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
+        check_positive_radii(dist[:, -1], "(X, Y)", "mutual information")
         opts = {"tree": self.tree, "n_jobs": self.n_jobs}
         if self.algorithm == 1:
             eps = dist[:, -1]

@@ -8,7 +8,12 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import count_within, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_positive_radii,
+    count_within,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
@@ -86,12 +91,16 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         if self.metric not in ("chebyshev", "euclidean"):
             raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
-        X = as_2d_samples(X, "X", min_samples=k + 1)
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:
             raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            # np.unique makes one class of all the NaNs
+            bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+            raise ValueError(f"y contains {bad} NaN or infinite label(s); expected labels")
         if y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"X and y must have the same number of samples; got {X.shape[0]} and {y.shape[0]}"
@@ -116,6 +125,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             k_used[members] = kc
         if not np.any(keep):
             raise ValueError("y has no label that occurs at least twice; cannot estimate MI")
+        check_positive_radii(radius[keep], "X (within a label of y)", "mutual information")
         Xk = X[keep]
         m = count_within(
             Xk, radius[keep], strict=False, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs

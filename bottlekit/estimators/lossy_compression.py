@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
 from ._scaling import safe_mean_and_std
 from ._validation import as_2d_samples, check_random_state
@@ -364,7 +364,12 @@ class CompressedMutualInformation(BaseEstimator):
             raise ValueError(f"compressor must be one of {COMPRESSORS}, got {self.compressor!r}")
         check_positive_int(self.n_components, "n_components")
         k = check_positive_int(self.k, "k")
-        A = as_2d_samples(X, "X", min_samples=k + 1)
+        check_bool(self.discrete_y, "discrete_y")
+        if self.compressor_options is not None and not isinstance(self.compressor_options, dict):
+            raise TypeError(
+                f"compressor_options must be None or a dict, got {self.compressor_options!r}"
+            )
+        A = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         B = as_discrete(Y, "Y", min_samples=k + 1) if self.discrete_y else as_2d_samples(Y, "Y")
         if len(A) != len(B):
             raise ValueError(

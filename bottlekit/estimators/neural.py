@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.devices import resolve_device
 
 from ._neighbors import normal_scores
@@ -262,6 +262,18 @@ class NeuralMutualInformation(BaseEstimator):
             expected="> 0",
             wording="must",
         )
+        check_number(self.ma_rate, "ma_rate", low=0, high=1, low_open=True, wording="must")
+        check_number(self.clip, "clip", low=0, low_open=True, wording="must")
+        if self.score_bound is not None:
+            check_number(
+                self.score_bound,
+                "score_bound",
+                low=0,
+                low_open=True,
+                expected="None or a number > 0",
+                wording="must",
+            )
+        check_bool(self.copula, "copula")
 
     def _scores(self, net, x, y):
         S = net(x, y)
@@ -351,6 +363,10 @@ class NeuralMutualInformation(BaseEstimator):
                     since_best += 1
                     if since_best >= self.patience:
                         break
+        if best_state is None:  # every held-out evaluation was NaN
+            raise FloatingPointError(
+                "the held-out bound was never finite (training diverged); lower learning_rate"
+            )
         net.load_state_dict(best_state)
         self.critic_ = net
         self.mi_ = float(best)

@@ -78,9 +78,10 @@ def matrix_renyi_entropy(K: np.ndarray, alpha: float) -> float:
 def _subsample(arrays, max_samples, random_state):
     n = arrays[0].shape[0]
     m = check_positive_int(max_samples, "max_samples", minimum=2)
+    rng = check_random_state(random_state)  # checked also where no subsample is drawn
     if n <= m:
         return arrays
-    rows = check_random_state(random_state).choice(n, m, replace=False)
+    rows = rng.choice(n, m, replace=False)
     return [a[rows] for a in arrays]
 
 
