@@ -68,9 +68,21 @@ def spurious_concept_scores(
     A = np.full((C, k), np.nan) if attribute_rate is None else np.asarray(attribute_rate, float)
     if A.shape != (C, k):
         raise ValueError(f"attribute_rate: expected shape {(C, k)}, got {A.shape}")
-    ctx = np.zeros(k, bool) if context is None else np.asarray(context, dtype=bool)
+    known = A[~np.isnan(A)]
+    if ((known < 0) | (known > 1)).any():
+        raise ValueError(
+            "attribute_rate: expected rates in [0, 1] (NaN where unknown), got values in "
+            f"[{known.min():g}, {known.max():g}]"
+        )
+    ctx = np.zeros(k, bool) if context is None else np.asarray(context)
     if ctx.shape != (k,):
         raise ValueError(f"context: expected a bool array of shape ({k},), got {ctx.shape}")
+    if ctx.dtype != bool:
+        if not np.issubdtype(ctx.dtype, np.number) or not np.isin(ctx, (0, 1)).all():
+            raise ValueError(
+                f"context: expected booleans (or 0/1), got {ctx.dtype} values {ctx[:5].tolist()}"
+            )
+        ctx = ctx.astype(bool)
     A = np.where(ctx[None, :], 0.0, A)
     if attribute_rate is None or ctx.all():
         known_class = np.ones(C, bool)
