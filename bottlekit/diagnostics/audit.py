@@ -211,6 +211,19 @@ def _check_cav_params(cav_params: Any, concepts: Any, is_cbm: bool) -> None:
         )
 
 
+def _check_banks_match(backbone: Any, model: Any, concepts: Any) -> None:
+    """The CBM's own concept bank and a ``concepts`` bank must be of ``backbone``'s space
+    (before anything is embedded); random banks belong to no backbone."""
+    from bottlekit.concepts import ConceptBank
+
+    for arg, bank in (("model", getattr(model, "concepts", None)), ("concepts", concepts)):
+        if isinstance(bank, ConceptBank) and bank.backbone_id != "random":
+            try:
+                bank.check_backbone(backbone)
+            except ValueError as e:
+                raise ValueError(f"{arg}: {e}") from None
+
+
 def _name_model_classes(data: Any, classes: np.ndarray) -> Any:
     """Check that the data names every class of a CBM (class ``c`` is ``class_names[c]``).
 
@@ -376,6 +389,7 @@ def audit(
                 "backbone: expected a Backbone from bottlekit.load_backbone(...), got "
                 f"{type(backbone).__name__}"
             )
+        _check_banks_match(backbone, model, concepts)
         from bottlekit.cache import embed
 
         F_all = embed(backbone, data.image_source, progress=False, batch_size=batch_size)

@@ -250,3 +250,18 @@ def test_audit_of_numbered_labels_numbers_the_model_classes(fitted):
     assert result.fidelity["exact"] and result.fidelity["agreement"] == 1.0
     truth = np.mean(model.predict(bottlekit.embed(bk, world.images, progress=False)) == 0)
     assert result.fidelity["model_accuracy"] == pytest.approx(truth)
+
+
+def test_audit_refuses_banks_of_another_backbone_before_embedding(fitted):
+    """Before: a CBM (or a ``concepts`` bank) of another backbone of the same width was
+    audited on this backbone's embeddings without a word (fidelity 1.000 of a wrong model)."""
+    from bottlekit.concepts import ConceptBank
+
+    world, bk, X, bank, model = fitted
+    other = ConceptBank(bank.names, bank.vectors, "other-arch/x/0123", provenance=bank.provenance)
+    foreign = PosthocCBM(other, random_state=0).fit(X, world.labels)
+    kw = {"backbone": bk, "n_examples": 0, "n_location_images": 0, "information": False}
+    with pytest.raises(ValueError, match="model: concept bank was built for backbone 'other-arch"):
+        audit(foreign, world, **kw)
+    with pytest.raises(ValueError, match="concepts: concept bank was built for backbone 'other"):
+        audit(model, world, other, **kw)
