@@ -4,7 +4,10 @@ Before: ``bottlekit audit --cbm`` on a folder of fewer classes than the model en
 IndexError traceback; ``audit --out FILE`` fitted everything and then failed with
 "folder: ... exists and is not a folder"; ``demo --out FILE`` ran the whole demo (20 s)
 and failed with "[Errno 17] File exists"; ``--workers``, ``--shard-size`` and ``embed
---bank`` without ``--ray`` were ignored without a word; ``audit --lam inf`` was accepted.
+--bank`` without ``--ray`` were ignored without a word; ``audit --lam inf`` was accepted;
+``reproduce`` read and embedded the whole dataset before it checked the model's parameters
+(``--set model.params.lam=abc``) and ignored ``--batch-size 0`` when the cache held the
+embeddings.
 """
 
 from __future__ import annotations
@@ -64,6 +67,14 @@ CASES = {
     "demo --out is a file": (
         "demo --n-train 24 --n-test 24 --out {d}/afile --quiet",
         "--out: '{d}/afile' is a file; expected a folder",
+    ),
+    "reproduce: a bad model parameter before reading the data": (
+        "reproduce pcbm-cub --root {d}/no-data --set model.params.lam=abc --out {d}/r.json",
+        "lam: expected a finite number >= 0, got 'abc'",
+    ),
+    "reproduce: --batch-size 0 before reading the data": (
+        "reproduce pcbm-cub --root {d}/no-data --batch-size 0 --out {d}/r.json",
+        "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
     "embed --bank without --ray": (
