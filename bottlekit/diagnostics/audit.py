@@ -311,7 +311,8 @@ def audit(
         Concepts per image in the existence metric and the examples.
     context_parts : sequence of str, default ("background",)
         Concepts of these parts (``data.part_of_concept``) are *context*: never attributes
-        of a class (see :func:`spurious_concept_scores`).
+        of a class (see :func:`spurious_concept_scores`). Names that are not parts of the
+        data are an error, except in the default (not every dataset has a background).
     context_concepts : list of str, optional
         Context concepts by name (replaces ``context_parts``).
     n_examples : int, default 6
@@ -365,6 +366,8 @@ def audit(
     seed = _check_int(random_state, "random_state", 0)
     if not isinstance(information, bool):
         raise TypeError(f"information: expected True or False, got {information!r}")
+    if context_concepts is None:
+        _check_context_parts(data, context_parts)
     rng = np.random.default_rng(seed)
     from bottlekit.devices import resolve_device
 
@@ -618,6 +621,24 @@ def audit(
 
 def _name(names: list[str] | None, c: Any) -> str:
     return names[int(c)] if names is not None else str(c)
+
+
+_DEFAULT_CONTEXT_PARTS = ("background",)
+
+
+def _check_context_parts(data: Any, context_parts: Any) -> None:
+    """Context parts must be parts of the data, except the default (not every dataset has
+    a background)."""
+    if isinstance(context_parts, str):
+        raise TypeError("context_parts: expected a list of part names, got a str")
+    if data.part_names is None or tuple(context_parts) == _DEFAULT_CONTEXT_PARTS:
+        return
+    unknown = [p for p in context_parts if p not in data.part_names]
+    if unknown:
+        raise ValueError(
+            f"context_parts: {unknown[:5]} are not parts of the data; its parts are "
+            f"{list(data.part_names)}"
+        )
 
 
 def _context_mask(concept_names, data, context_parts, context_concepts, notes) -> np.ndarray:

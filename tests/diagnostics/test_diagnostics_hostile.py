@@ -215,6 +215,11 @@ AUDIT_CASES = {
         ValueError,
         "cav_params: random_state is audit's own random_state",
     ),
+    "context part unknown": (
+        {"context_parts": ["backgroud"]},
+        ValueError,
+        r"context_parts: \['backgroud'\] are not parts of the data; its parts are \[",
+    ),
     "concepts repeated": (
         {"concepts": ["red body", "red body"]},
         ValueError,
