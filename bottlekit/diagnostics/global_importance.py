@@ -149,6 +149,8 @@ def concept_global_importance(
     W = np.asarray(coef, dtype=np.float64)
     if W.ndim != 2 or W.shape[1] != len(names):
         raise ValueError(f"model.coef_: expected shape (n_classes, {len(names)}), got {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError("model.coef_: contains NaN or inf; expected a fitted head")
     scale = getattr(model, "concept_scale_", None)
     s = np.ones(len(names)) if scale is None else np.asarray(scale, dtype=np.float64)
     by_class = W * s

@@ -19,8 +19,11 @@ Before:
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 
 import bottlekit
 from bottlekit.bottleneck import PosthocCBM
@@ -29,10 +32,12 @@ from bottlekit.diagnostics import (
     AuditResult,
     audit,
     concept_completeness,
+    concept_global_importance,
     concept_information,
     concept_leakage,
     concept_location,
     intervention_curves,
+    model_features,
     render_report,
     spurious_concept_scores,
 )
@@ -99,6 +104,22 @@ ARRAY_CASES = {
         lambda: concept_location(MAPS + 1j, MASKS, [0, 1]),
         TypeError,
         "maps: expected a real array",
+    ),
+    "global importance of a NaN head": (
+        lambda: concept_global_importance(
+            SimpleNamespace(coef_=np.full((2, 2), np.nan), concept_names_=["a", "b"])
+        ),
+        ValueError,
+        "model.coef_: contains NaN or inf",
+    ),
+    "features callable returning no tensor": (
+        lambda: model_features(
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3)),
+            np.zeros((4, 4, 4, 3), np.uint8),
+            feature_layer=lambda x: "features",
+        ),
+        TypeError,
+        r"feature_layer: the callable must return a tensor \(n=4, d\)",
     ),
     "report of no result": (lambda: render_report(None), TypeError, "result: expected an"),
     "report of a dict": (lambda: render_report({}), TypeError, "result: expected an"),
