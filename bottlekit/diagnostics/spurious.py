@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["spurious_concept_scores"]
+
+
+def float_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array; a ``ValueError`` naming ``name`` if it is not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{name}: expected a numeric array, got {type(value).__name__}: {e}"
+        ) from None
 
 
 def spurious_concept_scores(
@@ -59,13 +71,17 @@ def spurious_concept_scores(
     >>> spurious_concept_scores(I, A)["score"].tolist()
     [0.0, 0.25]
     """
-    imp = np.asarray(importance_by_class, dtype=np.float64)
+    imp = float_array(importance_by_class, "importance_by_class")
     if imp.ndim != 2 or not np.isfinite(imp).all():
         raise ValueError(
             f"importance_by_class: expected a finite (C, k) array, got shape {imp.shape}"
         )
     C, k = imp.shape
-    A = np.full((C, k), np.nan) if attribute_rate is None else np.asarray(attribute_rate, float)
+    A = (
+        np.full((C, k), np.nan)
+        if attribute_rate is None
+        else float_array(attribute_rate, "attribute_rate")
+    )
     if A.shape != (C, k):
         raise ValueError(f"attribute_rate: expected shape {(C, k)}, got {A.shape}")
     known = A[~np.isnan(A)]

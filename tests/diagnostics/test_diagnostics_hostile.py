@@ -85,6 +85,24 @@ ARRAY_CASES = {
         ValueError,
         "attribute_rate",
     ),
+    "importance of strings": (
+        lambda: spurious_concept_scores(np.full((2, 2), "x"), None),
+        ValueError,
+        "importance_by_class: expected a numeric array, got ndarray",
+    ),
+    "attribute rate of strings": (
+        lambda: spurious_concept_scores(IMP, [["a", "b"], ["c", "d"]]),
+        ValueError,
+        "attribute_rate: expected a numeric array, got list",
+    ),
+    "class-concept matrix of strings": (
+        lambda: concept_global_importance(
+            SimpleNamespace(coef_=np.ones((2, 2)), concept_names_=["a", "b"]),
+            np.full((2, 2), "x"),
+        ),
+        ValueError,
+        "class_concept_matrix: expected a numeric array",
+    ),
     "context weights": (
         lambda: spurious_concept_scores(IMP, None, np.array([0.5, 2.0])),
         ValueError,
