@@ -131,7 +131,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output_path(path: str | os.PathLike, arg: str, *, is_file: bool = False) -> Path:
+def check_output_path(
+    path: str | os.PathLike, arg: str, *, is_file: bool = False, is_dir: bool = False
+) -> Path:
     """Refuse an output path that cannot be written, before any work is done.
 
     Every existing ancestor must be a folder (a file in the way is the usual mistake) and
@@ -145,6 +147,8 @@ def check_output_path(path: str | os.PathLike, arg: str, *, is_file: bool = Fals
         The argument or option that gave it, for the message (e.g. ``"--out"``).
     is_file : bool, default=False
         ``path`` is a file to write: refuse an existing folder there.
+    is_dir : bool, default=False
+        ``path`` is a folder to write into: refuse an existing file there.
 
     Returns
     -------
@@ -160,10 +164,18 @@ def check_output_path(path: str | os.PathLike, arg: str, *, is_file: bool = Fals
     Traceback (most recent call last):
     ...
     ValueError: checkpoint: '...' is a folder; expected a file path
+    >>> (folder / "notes.txt").write_text("x")
+    1
+    >>> check_output_path(folder / "notes.txt", "--out", is_dir=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: --out: '...notes.txt' is a file; expected a folder
     """
     path = Path(path)
     if is_file and path.is_dir():
         raise ValueError(f"{arg}: {str(path)!r} is a folder; expected a file path")
+    if is_dir and path.exists() and not path.is_dir():
+        raise ValueError(f"{arg}: {str(path)!r} is a file; expected a folder")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():

@@ -215,10 +215,12 @@ def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
     from bottlekit.app._paths import check_output_path
     from bottlekit.app.dataset_options import check_dataset_only_options, dataset_from_args
+    from bottlekit.app.ray_options import check_ray_only_options
     from bottlekit.backbones import load_backbone
     from bottlekit.diagnostics.audit import audit
 
     check_dataset_only_options(args)
+    check_ray_only_options(args)
     if getattr(args, "ray", None) is not None:
         if args.dataset:
             raise ValueError(
@@ -228,7 +230,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
         raise ValueError(f"--n: expected at least 4 images, got {args.n}")
-    check_output_path(args.out, "--out")
+    check_output_path(args.out, "--out", is_dir=True)
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     if args.world:
         from bottlekit.world import make_world

@@ -42,7 +42,12 @@ import numpy as np
 
 from bottlekit._version import __version__
 from bottlekit.app._paths import check_output_path
-from bottlekit.app.ray_options import LOCAL_RAY, add_ray_arguments, require_ray
+from bottlekit.app.ray_options import (
+    LOCAL_RAY,
+    add_ray_arguments,
+    check_ray_only_options,
+    require_ray,
+)
 
 if TYPE_CHECKING:
     from bottlekit.backbones import Backbone
@@ -165,6 +170,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from bottlekit.images import as_image_source
 
     check_dataset_only_options(args)
+    check_ray_only_options(args, "--bank")
     if args.dataset:
         if args.images:
             raise ValueError("IMAGES: give either IMAGES or --dataset NAME, not both")
@@ -200,6 +206,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bottlekit.app.demo import run_demo
 
+    if args.out is not None:
+        check_output_path(args.out, "--out", is_dir=True)
     return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
 
 

@@ -216,6 +216,10 @@ def run_demo(
         load_world_data,
     )
 
+    if out is not None:
+        from bottlekit.atomic import check_output_path
+
+        check_output_path(out, "out", is_dir=True)
     t0 = time.perf_counter()
 
     def step(text: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["LOCAL_RAY", "add_ray_arguments", "require_ray"]
+__all__ = ["LOCAL_RAY", "SHARD_SIZE", "add_ray_arguments", "check_ray_only_options", "require_ray"]
 
 #: ``--ray`` without an address: start a local Ray instance.
 LOCAL_RAY = "local"
+#: ``--shard-size`` when not given: items per Parquet shard.
+SHARD_SIZE = 512
 
 
 def add_ray_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +25,25 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
         "--out is then a folder of Parquet shards",
     )
     p.add_argument("--workers", type=int, default=None, help="with --ray: encoder actors")
-    p.add_argument("--shard-size", type=int, default=512, help="with --ray: items per shard")
+    p.add_argument(
+        "--shard-size",
+        type=int,
+        default=SHARD_SIZE,
+        help=f"with --ray: items per shard (default {SHARD_SIZE})",
+    )
+
+
+def check_ray_only_options(args: argparse.Namespace, *flags: str) -> None:
+    """Refuse ``--workers``, ``--shard-size`` (and the extra ``flags``, e.g. ``"--bank"``)
+    without ``--ray`` (they would be ignored; ``--shard-size`` is seen when it is not the
+    default)."""
+    if getattr(args, "ray", None) is not None:
+        return
+    defaults = {"shard_size": SHARD_SIZE}
+    for flag in ("--workers", "--shard-size", *flags):
+        dest = flag.lstrip("-").replace("-", "_")
+        if getattr(args, dest, None) not in (None, defaults.get(dest)):
+            raise ValueError(f"{flag}: only applies with --ray")
 
 
 def require_ray(option: str = "--ray") -> None:

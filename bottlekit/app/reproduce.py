@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.app.recipe import Recipe, load_recipe, parse_recipe
 
 if sys.version_info >= (3, 11):
@@ -375,6 +376,16 @@ def run_recipe(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
+    check_number(batch_size, "batch_size", integer=True, low=1)
+    classes = {
+        "PosthocCBM": PosthocCBM,
+        "LaBo": LaBo,
+        "LabelFreeCBM": LabelFreeCBM,
+        "KnowledgeCBM": KnowledgeCBM,
+    }
+    params = dict(recipe.model.get("params", {}))
+    # the hyper-parameters are checked now, not after the data are embedded
+    classes[recipe.model["class"]](None, **params)._check_params()
     source = recipe.concepts["source"]
     if source == "file" and concepts is None:
         raise ValueError(
@@ -443,13 +454,6 @@ def run_recipe(
             random_state=seed,
         )
 
-    classes = {
-        "PosthocCBM": PosthocCBM,
-        "LaBo": LaBo,
-        "LabelFreeCBM": LabelFreeCBM,
-        "KnowledgeCBM": KnowledgeCBM,
-    }
-    params = dict(recipe.model.get("params", {}))
     params.setdefault("device", str(bk.device))
     model = classes[recipe.model["class"]](bank, **params).fit(X_train, y_train)
 

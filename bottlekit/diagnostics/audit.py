@@ -124,6 +124,9 @@ def _bank_from_concepts(
         names = [str(k) for k in concepts]
     elif isinstance(concepts, Sequence) and not isinstance(concepts, str):
         names = [str(c) for c in concepts]
+        repeated = sorted({c for c in names if names.count(c) > 1})
+        if repeated:
+            raise ValueError(f"concepts: expected unique names, {repeated[:5]} repeat")
         missing = [c for c in names if c not in labels]
         if missing:
             raise UnknownConceptError(
@@ -177,6 +180,67 @@ def _match_outputs(data: Any, n_outputs: int) -> Any:
     if len(names) < n_outputs:
         data = dataclasses.replace(data, class_names=[str(c) for c in range(n_outputs)])
     return data
+
+
+def _check_cav_params(cav_params: Any, concepts: Any, is_cbm: bool) -> None:
+    """``cav_params`` are options of ``from_examples``, used only when CAVs are fitted."""
+    if cav_params is None:
+        return
+    import inspect
+
+    from bottlekit.concepts import ConceptBank, from_examples
+
+    if not isinstance(cav_params, Mapping):
+        raise TypeError(f"cav_params: expected a dict or None, got {type(cav_params).__name__}")
+    if isinstance(concepts, ConceptBank) or (is_cbm and concepts is None):
+        if cav_params:
+            raise ValueError(
+                "cav_params: only used when the audit fits CAVs (concepts as names, a dict "
+                "of labels, or None with a torch classifier); these concepts are not fitted"
+            )
+        return
+    params = inspect.signature(from_examples).parameters
+    taken = sorted(p for p in params if params[p].kind is inspect.Parameter.KEYWORD_ONLY)
+    taken = [p for p in taken if p != "random_state"]
+    if "random_state" in cav_params:
+        raise ValueError("cav_params: random_state is audit's own random_state; leave it out")
+    unknown = sorted(str(k) for k in cav_params if k not in taken)
+    if unknown:
+        raise ValueError(
+            f"cav_params: {unknown} are not options of from_examples; it takes {taken}"
+        )
+
+
+def _check_banks_match(backbone: Any, model: Any, concepts: Any) -> None:
+    """The CBM's own concept bank and a ``concepts`` bank must be of ``backbone``'s space
+    (before anything is embedded); random banks belong to no backbone."""
+    from bottlekit.concepts import ConceptBank
+
+    for arg, bank in (("model", getattr(model, "concepts", None)), ("concepts", concepts)):
+        if isinstance(bank, ConceptBank) and bank.backbone_id != "random":
+            try:
+                bank.check_backbone(backbone)
+            except ValueError as e:
+                raise ValueError(f"{arg}: {e}") from None
+
+
+def _name_model_classes(data: Any, classes: np.ndarray) -> Any:
+    """Check that the data names every class of a CBM (class ``c`` is ``class_names[c]``).
+
+    Classes that were only numbered (no names given) are numbered up to the model's last
+    class, as :func:`_match_outputs` does for a classifier's outputs.
+    """
+    names = list(data.class_names)
+    needed = int(np.max(classes)) + 1
+    if needed <= len(names):
+        return data
+    if names != [str(c) for c in range(len(names))]:
+        raise ValueError(
+            f"data.class_names: names {len(names)} classes but the model's classes go up to "
+            f"{needed - 1}; class c of the model must be class_names[c] of the data (audit "
+            "it on data of its own classes)"
+        )
+    return dataclasses.replace(data, class_names=[str(c) for c in range(needed)])
 
 
 def audit(
@@ -247,7 +311,8 @@ def audit(
         Concepts per image in the existence metric and the examples.
     context_parts : sequence of str, default ("background",)
         Concepts of these parts (``data.part_of_concept``) are *context*: never attributes
-        of a class (see :func:`spurious_concept_scores`).
+        of a class (see :func:`spurious_concept_scores`). Names that are not parts of the
+        data are an error, except in the default (not every dataset has a background).
     context_concepts : list of str, optional
         Context concepts by name (replaces ``context_parts``).
     n_examples : int, default 6
@@ -293,17 +358,27 @@ def audit(
         raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
     if not isinstance(fit_fraction, numbers.Real) or not 0 < fit_fraction < 1:
         raise ValueError(f"fit_fraction: expected a number in (0, 1), got {fit_fraction!r}")
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not lam >= 0:
-        raise ValueError(f"lam: expected a number >= 0, got {lam!r}")
+    lam = check_number(lam, "lam", low=0, expected="a finite number >= 0")
     top_k = _check_int(top_k, "top_k", 1)
+    batch_size = _check_int(batch_size, "batch_size", 1)
     n_examples = _check_int(n_examples, "n_examples", 0)
     n_location_images = _check_int(n_location_images, "n_location_images", 0)
     seed = _check_int(random_state, "random_state", 0)
     if not isinstance(information, bool):
         raise TypeError(f"information: expected True or False, got {information!r}")
+    if context_concepts is None:
+        _check_context_parts(data, context_parts)
     rng = np.random.default_rng(seed)
+    from bottlekit.devices import resolve_device
+
+    resolve_device(device)  # a bad device fails here, not after the features
+    from bottlekit.visualize.activation_maps import METHODS
+
+    if map_method not in METHODS:
+        raise ValueError(f"map_method: expected one of {METHODS}, got {map_method!r}")
 
     is_cbm = isinstance(model, BaseConceptBottleneck)
+    _check_cav_params(cav_params, concepts, is_cbm)
     if is_cbm:
         if not hasattr(model, "coef_"):
             raise ValueError("model: the concept-bottleneck model is not fitted")
@@ -312,6 +387,12 @@ def audit(
                 "backbone: a concept-bottleneck model works on embeddings; pass the backbone "
                 "that embeds the images (bottlekit.load_backbone(...))"
             )
+        if not (callable(getattr(backbone, "encode_images", None)) and hasattr(backbone, "id")):
+            raise TypeError(
+                "backbone: expected a Backbone from bottlekit.load_backbone(...), got "
+                f"{type(backbone).__name__}"
+            )
+        _check_banks_match(backbone, model, concepts)
         from bottlekit.cache import embed
 
         F_all = embed(backbone, data.image_source, progress=False, batch_size=batch_size)
@@ -328,6 +409,7 @@ def audit(
                 f"{'...' if len(model.classes_) > 10 else ''}); audit it on data labelled "
                 "with its own classes"
             )
+        data = _name_model_classes(data, model.classes_)
         pred = np.array([int(c) for c in model.predict(F_all)])
         feature_space = "embeddings"
         if space == "logits":
@@ -539,6 +621,24 @@ def audit(
 
 def _name(names: list[str] | None, c: Any) -> str:
     return names[int(c)] if names is not None else str(c)
+
+
+_DEFAULT_CONTEXT_PARTS = ("background",)
+
+
+def _check_context_parts(data: Any, context_parts: Any) -> None:
+    """Context parts must be parts of the data, except the default (not every dataset has
+    a background)."""
+    if isinstance(context_parts, str):
+        raise TypeError("context_parts: expected a list of part names, got a str")
+    if data.part_names is None or tuple(context_parts) == _DEFAULT_CONTEXT_PARTS:
+        return
+    unknown = [p for p in context_parts if p not in data.part_names]
+    if unknown:
+        raise ValueError(
+            f"context_parts: {unknown[:5]} are not parts of the data; its parts are "
+            f"{list(data.part_names)}"
+        )
 
 
 def _context_mask(concept_names, data, context_parts, context_concepts, notes) -> np.ndarray:

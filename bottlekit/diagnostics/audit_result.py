@@ -99,6 +99,9 @@ class AuditResult:
 
     def top_spurious(self, n: int = 5) -> list[str]:
         """Names of the ``n`` most spurious-looking concepts with a positive score."""
+        from bottlekit._checks import check_number
+
+        n = check_number(n, "n", integer=True, low=0)
         return [row["concept"] for row in self.spurious if row["score"] > 0][:n]
 
     def importance_table(self) -> list[dict[str, Any]]:
@@ -156,12 +159,10 @@ class AuditResult:
         """
         import json
 
-        from bottlekit.atomic import atomic_write_text
+        from bottlekit.atomic import atomic_write_text, check_output_path
         from bottlekit.diagnostics.report import render_report
 
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"folder: {str(folder)!r} exists and is not a folder")
+        folder = check_output_path(folder, "folder", is_dir=True)
         html = render_report(self)
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         paths = {"report": folder / "report.html", "json": folder / "audit.json"}

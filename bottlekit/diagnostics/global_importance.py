@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.diagnostics.spurious import float_array
 
 __all__ = ["GlobalImportance", "concept_global_importance"]
 
@@ -149,13 +150,15 @@ def concept_global_importance(
     W = np.asarray(coef, dtype=np.float64)
     if W.ndim != 2 or W.shape[1] != len(names):
         raise ValueError(f"model.coef_: expected shape (n_classes, {len(names)}), got {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError("model.coef_: contains NaN or inf; expected a fitted head")
     scale = getattr(model, "concept_scale_", None)
     s = np.ones(len(names)) if scale is None else np.asarray(scale, dtype=np.float64)
     by_class = W * s
     classes = np.asarray(getattr(model, "classes_", np.arange(W.shape[0])))
     corr = None
     if class_concept_matrix is not None:
-        G = np.asarray(class_concept_matrix, dtype=np.float64)
+        G = float_array(class_concept_matrix, "class_concept_matrix")
         if G.ndim != 2 or G.shape[0] != W.shape[0]:
             raise ValueError(
                 f"class_concept_matrix: expected shape (n_classes={W.shape[0]}, K), got {G.shape}"

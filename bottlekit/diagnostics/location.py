@@ -128,6 +128,8 @@ def _nanmean_axis0(a: np.ndarray) -> np.ndarray:
 
 
 def _check_maps(maps: Any) -> np.ndarray:
+    if np.iscomplexobj(maps):
+        raise TypeError("maps: expected a real array (n, m, H, W), got complex values")
     try:
         M = np.asarray(maps, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -274,9 +276,14 @@ def concept_location(
                 raise ValueError("concept_labels: expected 0/1 or boolean values")
         present = lab.astype(bool)
     if concept_names is not None:
+        if isinstance(concept_names, str):
+            raise TypeError(f"concept_names: expected a list of {m} names, got a str")
         concept_names = [str(c) for c in concept_names]
         if len(concept_names) != m:
             raise ValueError(f"concept_names: expected {m} names, got {len(concept_names)}")
+        repeated = sorted({c for c in concept_names if concept_names.count(c) > 1})
+        if repeated:
+            raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
     pointing = np.full((n, m), np.nan)
     energy = np.full((n, m), np.nan)
     area = np.full((n, m), np.nan)

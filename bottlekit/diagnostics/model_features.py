@@ -81,6 +81,11 @@ class _FeatureTap:
             return logits, logits
         if callable(self.feature_layer):
             feats = self.feature_layer(x)
+            if not isinstance(feats, torch.Tensor) or feats.ndim != 2 or len(feats) != len(x):
+                raise TypeError(
+                    f"feature_layer: the callable must return a tensor (n={len(x)}, d) of "
+                    f"features, got {getattr(feats, 'shape', type(feats).__name__)}"
+                )
             return feats, self.model(x)
         captured: dict[str, torch.Tensor] = {}
         module = dict(self.model.named_modules())[self.layer_name]

@@ -549,6 +549,12 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
     str
         A complete HTML document with no external resource.
     """
+    from bottlekit.diagnostics.audit_result import AuditResult
+
+    if not isinstance(result, AuditResult):
+        raise TypeError(
+            f"result: expected an AuditResult from audit(), got {type(result).__name__}"
+        )
     nav = "".join(f'<a href="#{s}">{_e(s.replace("-", " "))}</a>' for s in SECTION_IDS)
     sections = [
         _summary(result),

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["spurious_concept_scores"]
+
+
+def float_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array; a ``ValueError`` naming ``name`` if it is not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{name}: expected a numeric array, got {type(value).__name__}: {e}"
+        ) from None
 
 
 def spurious_concept_scores(
@@ -59,18 +71,34 @@ def spurious_concept_scores(
     >>> spurious_concept_scores(I, A)["score"].tolist()
     [0.0, 0.25]
     """
-    imp = np.asarray(importance_by_class, dtype=np.float64)
+    imp = float_array(importance_by_class, "importance_by_class")
     if imp.ndim != 2 or not np.isfinite(imp).all():
         raise ValueError(
             f"importance_by_class: expected a finite (C, k) array, got shape {imp.shape}"
         )
     C, k = imp.shape
-    A = np.full((C, k), np.nan) if attribute_rate is None else np.asarray(attribute_rate, float)
+    A = (
+        np.full((C, k), np.nan)
+        if attribute_rate is None
+        else float_array(attribute_rate, "attribute_rate")
+    )
     if A.shape != (C, k):
         raise ValueError(f"attribute_rate: expected shape {(C, k)}, got {A.shape}")
-    ctx = np.zeros(k, bool) if context is None else np.asarray(context, dtype=bool)
+    known = A[~np.isnan(A)]
+    if ((known < 0) | (known > 1)).any():
+        raise ValueError(
+            "attribute_rate: expected rates in [0, 1] (NaN where unknown), got values in "
+            f"[{known.min():g}, {known.max():g}]"
+        )
+    ctx = np.zeros(k, bool) if context is None else np.asarray(context)
     if ctx.shape != (k,):
         raise ValueError(f"context: expected a bool array of shape ({k},), got {ctx.shape}")
+    if ctx.dtype != bool:
+        if not np.issubdtype(ctx.dtype, np.number) or not np.isin(ctx, (0, 1)).all():
+            raise ValueError(
+                f"context: expected booleans (or 0/1), got {ctx.dtype} values {ctx[:5].tolist()}"
+            )
+        ctx = ctx.astype(bool)
     A = np.where(ctx[None, :], 0.0, A)
     if attribute_rate is None or ctx.all():
         known_class = np.ones(C, bool)

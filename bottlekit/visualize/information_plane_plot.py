@@ -36,6 +36,11 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
     import matplotlib
     from matplotlib.figure import Figure
 
+    if not all(hasattr(plane, a) for a in ("epochs", "layers", "i_xt", "i_ty", "estimator")):
+        raise TypeError(
+            f"plane: expected an InformationPlane (epochs, layers, i_xt, i_ty), got "
+            f"{type(plane).__name__}"
+        )
     if not plane.epochs:
         raise ValueError("plane: nothing recorded yet; call plane.record() during training")
     if ax is None:

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_bool, check_number
 from bottlekit.visualize._text import plain_text
 
 __all__ = [
@@ -75,6 +75,10 @@ def _target_axes(ax: Any, width: float, height: float) -> tuple[Figure, Any]:
     if ax is None:
         fig = _new_figure(width, height)
         return fig, fig.add_subplot()
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
 
 
@@ -218,6 +222,8 @@ def plot_activation_maps(
         raise ValueError(f"alpha must be a float in (0, 1], got {alpha!r}")
     if scale not in ("map", "shared"):
         raise ValueError(f"scale must be 'map' or 'shared', got {scale!r}")
+    show_image = check_bool(show_image, "show_image")
+    cell_size = check_number(cell_size, "cell_size", low=0, low_open=True, wording="must")
 
     n_cols = k + bool(show_image)
     fig = _new_figure(cell_size * n_cols + (0.8 if scale == "shared" else 0), cell_size * n)
@@ -338,6 +344,7 @@ def plot_contributions(
     """
     row = _explanation_row(explanation, index)
     top_k = _check_positive_int(top_k, "top_k")
+    show_rest = check_bool(show_rest, "show_rest")
     contrib = row["contributions"]
     k = len(contrib)
     order = np.argsort(-np.abs(contrib), kind="stable")[: min(top_k, k)]
@@ -437,6 +444,7 @@ def plot_concept_weights(
                 f"model must be a fitted concept-bottleneck model with coef_, concept_names_ "
                 f"and classes_; {type(model).__name__} has no {attr}"
             )
+    annotate = check_bool(annotate, "annotate")
     W = _as_float_array(model.coef_, "model.coef_", (2,))
     all_classes = list(np.asarray(model.classes_).tolist())
     C, k = W.shape
@@ -548,8 +556,18 @@ def plot_metric_summary(
             cols.extend(str(c) for c in row if str(c) not in cols)
     else:
         cols = _check_names(metrics, "metrics")
+        known = {str(c) for row in table.values() for c in row}
+        absent = [c for c in cols if c not in known]
+        if absent:
+            raise ValueError(
+                f"metrics: {absent[:5]} are in no row of table; it has {sorted(known)}"
+            )
+    annotate = check_bool(annotate, "annotate")
     if errors is not None:
         _check_table(errors, "errors", allow_empty_rows=True)
+        stray = [str(m) for m in errors if m not in table]
+        if stray:
+            raise ValueError(f"errors: methods {stray[:5]} are not in table; it has {methods}")
     values = np.array(
         [[float(table[m].get(c, np.nan)) for c in cols] for m in table], dtype=np.float64
     )
@@ -562,6 +580,8 @@ def plot_metric_summary(
             [[float(errors.get(m, {}).get(c, np.nan)) for c in cols] for m in table],
             dtype=np.float64,
         )
+        if (errs < 0).any() or np.isinf(errs).any():
+            raise ValueError("errors must hold finite half-widths >= 0")
 
     n_m = len(methods)
     fig, ax = _target_axes(ax, max(4.0, 1.0 + 0.45 * n_m * len(cols)), 3.4)

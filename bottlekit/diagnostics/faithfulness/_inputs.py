@@ -10,6 +10,7 @@ from bottlekit._checks import check_number
 from bottlekit.datasets import ConceptDataset, as_concept_dataset
 
 __all__ = [
+    "check_at_most",
     "check_embeddings",
     "check_fitted_cbm",
     "check_int_at_least",
@@ -95,6 +96,15 @@ def concept_label_columns(
 def binary_labels(L: np.ndarray) -> np.ndarray:
     """Concept labels as 0/1 integers (soft labels are thresholded at 0.5)."""
     return (np.asarray(L, dtype=np.float64) >= 0.5).astype(np.int64)
+
+
+def check_at_most(value: int, name: str, most: int, what: str) -> int:
+    """``value`` if it is at most ``most``; else a ValueError saying the data are too few."""
+    if value > most:
+        raise ValueError(
+            f"{name}: {value} is too many {what} for these data; expected at most {most}"
+        )
+    return value
 
 
 def check_int_at_least(value: Any, name: str, low: int) -> int:

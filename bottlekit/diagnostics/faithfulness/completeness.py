@@ -140,6 +140,7 @@ def concept_completeness(
     X_train = check_embeddings(model, X_train, tr, "X_train")
     X_eval = check_embeddings(model, X_eval, ev, "X_eval")
     n_random = check_int_at_least(n_random, "n_random", 1)
+    random_state = check_int_at_least(random_state, "random_state", 0)
     check_number(C, "C", low=0, low_open=True)
     y_tr, y_ev = np.asarray(tr.labels), np.asarray(ev.labels)
     if len(np.unique(y_tr)) < 2:

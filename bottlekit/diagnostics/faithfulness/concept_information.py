@@ -23,6 +23,7 @@ import numpy as np
 
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
+    check_at_most,
     check_embeddings,
     check_fitted_cbm,
     check_int_at_least,
@@ -136,7 +137,8 @@ def concept_information(
     model = check_fitted_cbm(model)
     data = dataset_of(dataset)
     X = check_embeddings(model, X, data)
-    k = check_int_at_least(k, "k", 1)
+    k = check_at_most(check_int_at_least(k, "k", 1), "k", len(X) - 1, "neighbours of an image")
+    random_state = check_int_at_least(random_state, "random_state", 0)
     mcols, dcols = concept_label_columns(model, data, required=False)
     A = model.transform(X)
     y = np.asarray(data.labels, dtype=np.int64)

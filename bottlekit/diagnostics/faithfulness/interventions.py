@@ -48,10 +48,12 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_embeddings,
     check_fitted_cbm,
+    check_int_at_least,
     concept_label_columns,
     dataset_of,
 )
@@ -200,6 +202,7 @@ def intervention_curves(
         raise ValueError(
             f"coop_weights: expected three numbers >= 0 (alpha, beta, gamma), got {coop_weights!r}"
         )
+    random_state = check_int_at_least(random_state, "random_state", 0)
     if protocol not in ("all", "corrections"):
         raise ValueError(f"protocol: expected 'all' or 'corrections', got {protocol!r}")
     names = list(model.concept_names_)
@@ -271,7 +274,9 @@ def intervention_curves(
     if steps is None:
         steps = sorted({0, k} | {2**i for i in range(k.bit_length()) if 2**i <= k})
     else:
-        steps = sorted({int(s) for s in steps})
+        if np.ndim(steps) != 1:
+            raise TypeError(f"steps: expected a list of numbers of concepts, got {steps!r}")
+        steps = sorted({int(check_number(s, "steps", integer=True, low=0)) for s in steps})
         if not steps or steps[0] < 0 or steps[-1] > k:
             raise ValueError(f"steps: expected numbers of concepts in 0..{k}, got {steps}")
 

@@ -25,6 +25,7 @@ import numpy as np
 from bottlekit._checks import check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
+    check_at_most,
     check_embeddings,
     check_fitted_cbm,
     check_int_at_least,
@@ -215,8 +216,9 @@ def concept_leakage(
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"conditioning: expected one of {CONDITIONINGS}, got {conditioning!r}")
-    k = check_int_at_least(k, "k", 1)
-    folds = check_int_at_least(folds, "folds", 2)
+    k = check_at_most(check_int_at_least(k, "k", 1), "k", len(X) - 1, "neighbours of an image")
+    folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
+    random_state = check_int_at_least(random_state, "random_state", 0)
     check_number(min_coverage, "min_coverage", low=0, high=1, low_open=True)
     check_number(jitter, "jitter", low=0, low_open=True)
     mcols, dcols = concept_label_columns(model, data)

@@ -1,0 +1,95 @@
+"""Hostile command lines: one line on stderr naming the option, exit status 2, no traceback.
+
+Before: ``bottlekit audit --cbm`` on a folder of fewer classes than the model ended in an
+IndexError traceback; ``audit --out FILE`` fitted everything and then failed with
+"folder: ... exists and is not a folder"; ``demo --out FILE`` ran the whole demo (20 s)
+and failed with "[Errno 17] File exists"; ``--workers``, ``--shard-size`` and ``embed
+--bank`` without ``--ray`` were ignored without a word; ``audit --lam inf`` was accepted;
+``reproduce`` read and embedded the whole dataset before it checked the model's parameters
+(``--set model.params.lam=abc``) and ignored ``--batch-size 0`` when the cache held the
+embeddings.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+import bottlekit
+from bottlekit.app.cli import main
+from bottlekit.bottleneck import PosthocCBM
+from bottlekit.concepts import from_text
+from bottlekit.world import make_world
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A CBM of the 24 world classes, a folder of 2 classes, a file in the way."""
+    d = tmp_path_factory.mktemp("cli_hostile")
+    world = make_world(48, "train", random_state=0)
+    bk = bottlekit.load_backbone("world-tiny")
+    X = bottlekit.embed(bk, world.images, progress=False, cache=False)
+    bank = from_text(bk, list(world.concept_names))
+    PosthocCBM(bank, random_state=0).fit(X, world.labels).save(d / "cbm.safetensors")
+    bank.save(d / "bank.safetensors")
+    for c, first in (("a", 0), ("b", 3)):
+        (d / "imgs" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(world.images[first + i]).save(d / "imgs" / c / f"{i}.png")
+    (d / "afile").write_text("x")
+    return d
+
+
+AUDIT = "audit --backbone world-tiny --cbm {d}/cbm.safetensors --quiet"
+EMBED = "embed {d}/imgs --backbone world-tiny --out {d}/o.npz --quiet --no-cache"
+
+CASES = {
+    "audit of a folder of fewer classes than the cbm": (
+        AUDIT + " --images {d}/imgs --out {d}/out",
+        "data.class_names: names 2 classes but the model's classes go up to 23",
+    ),
+    "audit --out is a file": (
+        AUDIT + " --world test --n 24 --out {d}/afile",
+        "--out: '{d}/afile' is a file; expected a folder",
+    ),
+    "audit --lam inf": (
+        AUDIT + " --world test --n 24 --lam inf --out {d}/out",
+        "lam: expected a finite number >= 0, got inf",
+    ),
+    "audit --workers without --ray": (
+        AUDIT + " --world test --n 24 --workers 2 --out {d}/out",
+        "--workers: only applies with --ray",
+    ),
+    "audit --shard-size without --ray": (
+        AUDIT + " --world test --n 24 --shard-size 64 --out {d}/out",
+        "--shard-size: only applies with --ray",
+    ),
+    "demo --out is a file": (
+        "demo --n-train 24 --n-test 24 --out {d}/afile --quiet",
+        "--out: '{d}/afile' is a file; expected a folder",
+    ),
+    "reproduce: a bad model parameter before reading the data": (
+        "reproduce pcbm-cub --root {d}/no-data --set model.params.lam=abc --out {d}/r.json",
+        "lam: expected a finite number >= 0, got 'abc'",
+    ),
+    "reproduce: --batch-size 0 before reading the data": (
+        "reproduce pcbm-cub --root {d}/no-data --batch-size 0 --out {d}/r.json",
+        "batch_size: expected an int >= 1, got 0",
+    ),
+    "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    "embed --bank without --ray": (
+        EMBED + " --bank {d}/bank.safetensors",
+        "--bank: only applies with --ray",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_command_lines_end_with_one_line_and_status_2(files, capsys, case):
+    command, message = CASES[case]
+    d = str(files)
+    assert main(command.format(d=d).split()) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert message.format(d=d) in err and "Traceback" not in err
+    assert not (files / "out").exists() and (files / "afile").read_text() == "x"
