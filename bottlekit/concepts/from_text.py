@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.concepts._io import check_names
+from bottlekit.concepts._io import check_names, check_provenance
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 
 
@@ -115,7 +115,7 @@ def from_text(
     if provenance is None:
         prov = [dict(base) for _ in names]
     else:
-        provenance = list(provenance)
+        provenance = check_provenance(provenance)
         if len(provenance) != len(names):
             raise ValueError(
                 f"provenance must have one dict per name ({len(names)}), got {len(provenance)}"
