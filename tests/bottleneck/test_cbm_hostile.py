@@ -129,3 +129,19 @@ def test_load_of_a_folder_says_so(tmp_path):
     # before: "no model file at ..." for a folder that exists
     with pytest.raises(IsADirectoryError, match="is a folder; expected the path of a model"):
         LaBo.load(tmp_path)
+
+
+def test_save_linear_head_refuses_weights_it_could_not_load(tmp_path):
+    from bottlekit.bottleneck import load_linear_head, save_linear_head
+
+    path = tmp_path / "head.safetensors"
+    # before: NaN weights were written, and load_linear_head then refused the file
+    with pytest.raises(ValueError, match="weight/bias contain NaN or inf"):
+        save_linear_head(path, np.full((2, 3), np.nan), np.zeros(2))
+    # before: "could not convert string to float"
+    with pytest.raises(TypeError, match="weight/bias: expected arrays of numbers"):
+        save_linear_head(path, np.full((2, 3), "a"), np.zeros(2))
+    assert not path.exists()
+    # before: pathlib's "expected str, bytes or os.PathLike object, not NoneType"
+    with pytest.raises(TypeError, match="path: expected the path of a linear-head file"):
+        load_linear_head(None)

@@ -266,3 +266,81 @@ def test_from_examples_refuses_embeddings_of_another_backbone(examples):
     X, labels = examples
     with pytest.raises(ValueError, match="embeddings have 3 features but backbone 'toy'"):
         from_examples(Backbone(), X, labels, ["striped"])
+
+
+DOCS = ["The cardinal has a red crest. The cardinal has a black mask.", "The jay is blue."]
+OFFLINE = {"sentence_encoder": None, "progress": False}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"top_k": True}, ValueError, "top_k must be a positive int, got True"),
+        ({"min_support": True}, ValueError, "min_support must be a positive int, got True"),
+        ({"max_concept_words": 0}, ValueError, "max_concept_words must be a positive int"),
+        ({"max_concept_words": "a"}, ValueError, "max_concept_words must be a positive int"),
+        ({"max_words": True}, ValueError, "max_words must be a positive int, got True"),
+        ({"bm25_weight": "a"}, ValueError, r"bm25_weight must be in \[0, 1\]"),
+        ({"queries": "{} bird"}, TypeError, "queries must be a list of strings"),
+        ({"queries": ["{} {1}"]}, ValueError, r"queries\[0\] must be a string with exactly one"),
+        ({"queries": ["{} {x}"]}, ValueError, r"queries\[0\] must be a string with exactly one"),
+        ({"aliases": ["redbird"]}, TypeError, "aliases must be a dict"),
+        ({"aliases": {"cardinal": "redbird"}}, TypeError, r"aliases\['cardinal'\] must be a list"),
+        ({"progress": "no"}, TypeError, "progress: expected True or False"),
+    ],
+)
+def test_retrieve_names_bad_parameters(kwargs, error, message):
+    # before: True counted as 1, 0 and strings failed later ("no concepts found", "'<='
+    # not supported"), extra query fields raised KeyError / "cannot switch from automatic
+    # field numbering" from str.format, a list of aliases "'list' object has no attribute
+    # 'get'", and a string alias was iterated letter by letter
+    from bottlekit.concepts import retrieve
+
+    with pytest.raises(error, match=message):
+        retrieve(None, ["cardinal"], DOCS, **{**OFFLINE, **kwargs})
+
+
+def test_load_corpus_names_a_non_corpus_and_a_non_utf8_file(tmp_path):
+    from bottlekit.concepts import load_corpus
+
+    # before: "'NoneType' object is not iterable"
+    with pytest.raises(TypeError, match="corpus must be a list of document strings"):
+        load_corpus(None)
+    # before: a UnicodeDecodeError naming no file
+    (tmp_path / "a.txt").write_bytes(b"\xff\xfe cardinal \x80 red crest.")
+    with pytest.raises(ValueError, match=r"corpus file '.*a\.txt' is not UTF-8 text"):
+        load_corpus(tmp_path)
+
+
+def _client(url, cache_dir, **kw):
+    pytest.importorskip("openai")
+    from bottlekit.concepts import ChatClient
+
+    kw = {"max_retries": 0, "backoff": 0.001, "timeout": 5, **kw}
+    return ChatClient("test-model", base_url=url, api_key="sk-test", cache_dir=cache_dir, **kw)
+
+
+def test_generate_names_bad_parameters(chat_server, tmp_path):
+    from bottlekit.concepts import generate
+
+    s = chat_server(lambda body: (200, "- red crest"))
+    llm = _client(s.url, tmp_path)
+    # before: True was sent to the model as "Give up to True items"
+    with pytest.raises(ValueError, match="n_per_prompt must be a positive int, got True"):
+        generate(None, ["cardinal"], llm, n_per_prompt=True, progress=False)
+    # before: "'str' object has no attribute 'complete_many'"
+    with pytest.raises(TypeError, match="llm: expected a ChatClient"):
+        generate(None, ["cardinal"], "gpt-4o", progress=False)
+    # before: True taken as one retry
+    with pytest.raises(ValueError, match="max_retries must be an int >= 0, got True"):
+        _client(s.url, tmp_path, max_retries=True)
+    assert s.bodies == []
+
+
+def test_a_non_utf8_answer_is_a_malformed_response(chat_server, tmp_path):
+    # before: a UnicodeDecodeError from inside json escaped the client
+    from bottlekit.concepts import LLMError, generate
+
+    s = chat_server(lambda body: b"\xff\xfe\x00not utf8")
+    with pytest.raises(LLMError, match="not a chat completion"):
+        generate(None, ["cardinal"], _client(s.url, tmp_path), prompts=["color"], progress=False)
