@@ -145,3 +145,25 @@ def test_save_linear_head_refuses_weights_it_could_not_load(tmp_path):
     # before: pathlib's "expected str, bytes or os.PathLike object, not NoneType"
     with pytest.raises(TypeError, match="path: expected the path of a linear-head file"):
         load_linear_head(None)
+
+
+@pytest.mark.parametrize(
+    ("validation_data", "error", "message"),
+    [
+        ((np.full((4, D), "a"), [0, 1, 0, 1]), TypeError, "X_val must be an array of numbers"),
+        ((np.zeros((4, D)), [None] * 4), ValueError, "y_val has labels"),
+    ],
+)
+def test_labo_names_bad_validation_data(data, validation_data, error, message):
+    # before: "could not convert string to float" and "'<' not supported between
+    # instances of 'NoneType'" from numpy
+    X, y, bank = data
+    with pytest.raises(error, match=f"validation_data: {message}"):
+        LaBo(bank, max_epochs=1).fit(X, y, validation_data=validation_data)
+
+
+def test_labo_divergence_names_every_scale_that_can_cause_it(data):
+    # the training loss overflows with a huge logit scale, not only with a huge step
+    X, y, bank = data
+    with pytest.raises(FloatingPointError, match=r"lower learning_rate \(or logit_scale"):
+        LaBo(bank, max_epochs=1, logit_scale=1e300).fit(X, y)
