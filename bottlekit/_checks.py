@@ -18,7 +18,7 @@ import math
 import numbers
 from typing import Any, Literal
 
-__all__ = ["check_bool", "check_number", "check_positive_int", "is_number"]
+__all__ = ["check_bool", "check_number", "check_positive_int", "check_seed", "is_number"]
 
 _NOUNS = {
     "expected": {True: "an int", False: "a finite number"},
@@ -164,6 +164,57 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     ValueError: k must be an integer >= 1, got 0
     """
     return check_number(value, name, integer=True, low=minimum, wording="must", type_error=True)
+
+
+def check_seed(value: Any, name: str = "random_state") -> Any:
+    """Return ``value`` if numpy can seed a generator with it, else raise naming ``name``.
+
+    Accepted: ``None``, an integer ``>= 0`` (not a boolean), or a numpy ``Generator``,
+    ``RandomState``, ``SeedSequence`` or ``BitGenerator``. Anything else would fail deep
+    inside ``numpy.random`` (``expected non-negative integer``) or, for ``True``, seed
+    with 1 unnoticed.
+
+    Parameters
+    ----------
+    value : object
+    name : str, default="random_state"
+        Parameter name for the error message.
+
+    Returns
+    -------
+    object
+        ``value`` unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is of none of the accepted kinds.
+    ValueError
+        If ``value`` is a negative integer.
+
+    Examples
+    --------
+    >>> check_seed(3)
+    3
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: random_state: expected None, an int >= 0 or a numpy random generator, got -1
+    """
+    import numpy as np
+
+    expected = "None, an int >= 0 or a numpy random generator"
+    if value is None:
+        return value
+    if is_number(value, integer=True):
+        if value < 0:
+            raise ValueError(f"{name}: expected {expected}, got {value!r}")
+        return value
+    random = np.random
+    kinds = (random.Generator, random.RandomState, random.SeedSequence, random.BitGenerator)
+    if isinstance(value, kinds):
+        return value
+    raise TypeError(f"{name}: expected {expected}, got {value!r}")
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -95,6 +95,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     b'abc'
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -129,8 +129,12 @@ def read_safetensors(
     >>> contents["w"].tolist(), contents.meta
     ([1.0, 1.0, 1.0], {'a': 1})
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected the path of a {kind} file, got {path!r}"[:300])
     p = Path(path)
     shown = str(p)
+    if p.is_dir():
+        raise IsADirectoryError(f"{shown!r} is a folder; expected the path of a {kind} file")
     if not p.is_file():
         raise FileNotFoundError(f"no {kind} file at {shown!r}")
     size = p.stat().st_size

@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bottlekit._checks import check_bool, check_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
@@ -116,13 +117,19 @@ def align_class_prior(bank: ConceptBank, classes: np.ndarray) -> np.ndarray | No
 
 
 def _seed_of(random_state: Any) -> int | None:
+    check_seed(random_state, "random_state")
     if random_state is None:
         return None
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31 - 1))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    if isinstance(random_state, numbers.Integral):
         return int(random_state)
-    raise ValueError(f"random_state: expected None, an int or a RandomState, got {random_state!r}")
+    raise ValueError(
+        f"random_state: expected None, an int >= 0, a RandomState or a Generator, "
+        f"got {random_state!r}"
+    )
 
 
 def _to_json(value: Any, key: str) -> Any:
@@ -138,6 +145,16 @@ def _to_json(value: Any, key: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"cannot save attribute {key!r} of type {type(value).__name__}")
+
+
+def _as_values(values: Any, name: str) -> np.ndarray:
+    """Intervention values as a float array; ``TypeError`` naming ``name`` otherwise."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}: expected numbers (NaN leaves a concept unchanged), got {values!r}"[:300]
+        ) from None
 
 
 class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -319,7 +336,13 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         t = np.full(n, t.item(), dtype=t.dtype) if t.ndim == 0 else t
         if t.shape != (n,):
             raise ValueError(f"target: expected one label or {n} labels, got shape {t.shape}")
-        idx = np.searchsorted(self.classes_, t)
+        try:
+            idx = np.searchsorted(self.classes_, t)
+        except TypeError:  # labels that do not compare with classes_ (None, objects)
+            raise ValueError(
+                f"target has labels {t[:3].tolist()} that are not in classes_ "
+                f"{self.classes_[:6].tolist()}..."
+            ) from None
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         bad = self.classes_[idx] != t
         if bad.any():
@@ -395,6 +418,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray
         """
         check_is_fitted(self, "coef_")
+        by_class = check_bool(by_class, "by_class")
         imp = self.coef_.astype(np.float64) * self.concept_scale_
         return imp if by_class else np.abs(imp).mean(0)
 
@@ -421,7 +445,11 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 out.append(self.concept_names_.index(c))
             elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
                 if not 0 <= int(c) < len(self.concept_names_):
-                    raise KeyError(f"concept index {c} out of range 0..{len(self.concept_names_)}")
+                    raise ValueError(
+                        f"concepts: index {c} out of range; expected 0.."
+                        f"{len(self.concept_names_) - 1} (this model has "
+                        f"{len(self.concept_names_)} concepts)"
+                    )
                 out.append(int(c))
             else:
                 raise TypeError(f"concepts: expected names or indices, got {c!r}")
@@ -501,18 +529,28 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         if isinstance(values, dict):
             V = np.full((n, k), np.nan)
             for name, v in values.items():
+                if not isinstance(name, (str, numbers.Integral)) or isinstance(name, bool):
+                    raise TypeError(
+                        f"values: expected keys that are concept names or indices, got {name!r}"
+                    )
                 (j,) = self._concept_indices(name)
-                v = np.asarray(v, dtype=np.float64)
+                v = _as_values(v, f"values[{name!r}]")
                 if v.ndim > 1 or (v.ndim == 1 and v.shape != (n,)):
                     raise ValueError(f"values[{name!r}]: expected a scalar or shape ({n},)")
                 V[:, j] = v
         else:
-            V = np.asarray(values, dtype=np.float64)
+            V = _as_values(values, "values")
             if V.shape != (n, k):
                 raise ValueError(f"values: expected a dict or an array of shape {(n, k)}")
         if np.isinf(V).any():
             raise ValueError("values contain inf; use NaN to leave a concept unchanged")
         if scale == "percentile":
+            outside = (V < 0) | (V > 1)
+            if outside.any():
+                raise ValueError(
+                    "values: expected numbers in [0, 1] (or NaN) with scale='percentile', got "
+                    f"{V[outside][:3].tolist()}; give activations with scale='raw'"
+                )
             V = self.concept_low_ + V * (self.concept_high_ - self.concept_low_)
         A = np.where(np.isnan(V), A, V)
         Z = self._logits(X, A)

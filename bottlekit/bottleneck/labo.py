@@ -213,7 +213,7 @@ l1_penalty, diversity_penalty :
             if not np.isfinite(tr_loss):
                 raise FloatingPointError(
                     f"LaBo training diverged at epoch {epoch} (training loss {tr_loss}); "
-                    "lower learning_rate"
+                    "lower learning_rate (or logit_scale, init_value)"
                 )
             history["epoch"].append(epoch)
             history["train_loss"].append(tr_loss)
@@ -460,7 +460,13 @@ class LaBo(BaseConceptBottleneck):
                 "validation_data: expected a pair (X_val, y_val), got "
                 f"{type(validation_data).__name__}"
             )
-        X_val = np.asarray(validation_data[0], dtype=np.float64)
+        try:
+            X_val = np.asarray(validation_data[0], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "validation_data: X_val must be an array of numbers (embeddings), got "
+                f"{type(validation_data[0]).__name__}"
+            ) from None
         y_val = np.asarray(validation_data[1])
         if X_val.ndim != 2 or X_val.shape[1] != d or len(X_val) == 0:
             raise ValueError(
@@ -473,7 +479,13 @@ class LaBo(BaseConceptBottleneck):
             raise ValueError(
                 f"validation_data: y_val must have shape ({len(X_val)},), got {y_val.shape}"
             )
-        idx = np.clip(np.searchsorted(self.classes_, y_val), 0, len(self.classes_) - 1)
+        try:
+            idx = np.clip(np.searchsorted(self.classes_, y_val), 0, len(self.classes_) - 1)
+        except TypeError:  # labels that do not compare with classes_ (None, objects)
+            raise ValueError(
+                f"validation_data: y_val has labels {y_val[:3].tolist()} that are not among "
+                f"the training classes {self.classes_[:6].tolist()}"
+            ) from None
         bad = self.classes_[idx] != y_val
         if bad.any():
             unknown = np.unique(y_val[bad])[:3].tolist()

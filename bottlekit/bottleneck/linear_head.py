@@ -109,10 +109,19 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
 
     from bottlekit.atomic import atomic_write_bytes
 
-    W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
-    b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+    try:
+        W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
+        b = np.ascontiguousarray(np.asarray(bias, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"weight/bias: expected arrays of numbers, got {type(weight).__name__} and "
+            f"{type(bias).__name__}"
+        ) from None
     if W.ndim != 2 or b.shape != (W.shape[0],):
         raise ValueError(f"weight/bias: expected (C, d) and (C,), got {W.shape} and {b.shape}")
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        # load_linear_head refuses such a file: do not write one
+        raise ValueError("weight/bias contain NaN or inf; expected finite weights")
     path = Path(path)
     atomic_write_bytes(path, save({"weight": W, "bias": b}))
     return path
@@ -147,6 +156,8 @@ def load_linear_head(
     """
     from bottlekit.safetensors_file import read_safetensors
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{argument}: expected the path of a linear-head file, got {path!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{argument}: no file at {str(path)!r}")

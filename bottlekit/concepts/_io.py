@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_names"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_names",
+    "check_provenance",
+    "real_array",
+]
+
+
+def real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as a numpy array of real numbers (or booleans); ``TypeError`` naming
+    ``name`` for strings, objects, complex numbers or a ragged nesting."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nesting
+        raise TypeError(
+            f"{name}: expected a rectangular array of numbers, got {value!r}"[:300]
+        ) from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def check_provenance(provenance: Any, arg: str = "provenance") -> list[dict]:
+    """Copies of the per-concept provenance dicts; ``TypeError`` unless a list of dicts."""
+    if isinstance(provenance, (str, bytes, dict)) or not hasattr(provenance, "__iter__"):
+        raise TypeError(
+            f"{arg}: expected a list of one dict per concept, got {provenance!r}"[:300]
+        )
+    out = list(provenance)
+    for i, p in enumerate(out):
+        if not isinstance(p, dict):
+            raise TypeError(f"{arg}[{i}]: expected a dict, got {p!r}"[:300])
+    return [dict(p) for p in out]
 
 
 def check_names(names, arg: str = "names") -> list[str]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.concepts._io import atomic_write_bytes, check_names
+from bottlekit._checks import check_bool, is_number
+from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance, real_array
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
@@ -104,7 +105,7 @@ class ConceptBank:
             raise TypeError(f"backbone_id must be a non-empty string, got {backbone_id!r}")
         self.backbone_id = backbone_id
 
-        vectors = np.asarray(vectors)
+        vectors = real_array(vectors, "vectors")
         if vectors.ndim != 2 or vectors.shape[0] != k:
             raise ValueError(
                 f"vectors must have shape (len(names), d) = ({k}, d), got {vectors.shape}"
@@ -129,7 +130,7 @@ class ConceptBank:
 
         if intercepts is None:
             intercepts = np.zeros(k, dtype=np.float32)
-        intercepts = np.asarray(intercepts, dtype=np.float32)
+        intercepts = real_array(intercepts, "intercepts").astype(np.float32)
         if intercepts.shape != (k,):
             raise ValueError(f"intercepts must have shape ({k},), got {intercepts.shape}")
         if not np.isfinite(intercepts).all():
@@ -138,14 +139,14 @@ class ConceptBank:
 
         if provenance is None:
             provenance = [{"kind": "text"} for _ in range(k)]
-        provenance = [dict(p) for p in provenance]
+        provenance = check_provenance(provenance)
         if len(provenance) != k:
             raise ValueError(
                 f"provenance must have one dict per concept ({k}), got {len(provenance)}"
             )
         for i, p in enumerate(provenance):
             p.setdefault("kind", "text")
-            if p["kind"] not in KINDS:
+            if not isinstance(p["kind"], str) or p["kind"] not in KINDS:
                 raise ValueError(
                     f"provenance[{i}]['kind'] must be one of {KINDS}, got {p['kind']!r}"
                 )
@@ -164,7 +165,7 @@ class ConceptBank:
             if class_names is None:
                 raise ValueError("class_prior given without class_names; give both or neither")
             self.class_names = check_names(class_names, "class_names")
-            prior = np.asarray(class_prior, dtype=np.float32)
+            prior = real_array(class_prior, "class_prior").astype(np.float32)
             if prior.shape != (len(self.class_names), k):
                 raise ValueError(
                     f"class_prior must have shape (n_classes, k) = ({len(self.class_names)}, {k}),"
@@ -278,7 +279,7 @@ class ConceptBank:
         """
         tensor = is_tensor(X)
         if not tensor:
-            X = np.asarray(X)
+            X = real_array(X, "X")
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"X must have shape (n, {self.dim}), got {tuple(X.shape)}")
         if tensor:
@@ -412,6 +413,7 @@ class ConceptBank:
             architecture is refused even when the widths agree.
         """
         bid = backbone_id_of(backbone)
+        same_weights = check_bool(same_weights, "same_weights")
         if not same_weights:
             ours, theirs = bid.split("/", 1)[0], self.backbone_id.split("/", 1)[0]
             if ours != theirs:
@@ -427,7 +429,7 @@ class ConceptBank:
                 "or load the matching backbone"
             )
         dim = getattr(backbone, "embed_dim", None)
-        if isinstance(dim, int) and dim != self.dim:
+        if is_number(dim, integer=True) and dim != self.dim:
             raise ValueError(
                 f"backbone {bid!r} has embed_dim {dim} but the bank's vectors have d={self.dim}"
             )

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.concepts._io import check_names
+from bottlekit._checks import is_number
+from bottlekit.concepts._io import check_names, check_provenance, real_array
 
 
 class ConceptCandidates:
@@ -47,7 +48,9 @@ class ConceptCandidates:
     ) -> None:
         self.names = check_names(names, "names")
         k = len(self.names)
-        self.provenance = [dict(p) for p in (provenance or [{} for _ in range(k)])]
+        if provenance is None or (isinstance(provenance, (list, tuple)) and not provenance):
+            provenance = [{} for _ in range(k)]
+        self.provenance = check_provenance(provenance)
         if len(self.provenance) != k:
             raise ValueError(f"provenance must have {k} entries, got {len(self.provenance)}")
         if (class_prior is None) != (class_names is None):
@@ -55,12 +58,14 @@ class ConceptCandidates:
         self.class_names = None if class_names is None else check_names(class_names, "class_names")
         self.class_prior = None
         if class_prior is not None:
-            prior = np.asarray(class_prior, dtype=np.float32)
+            prior = real_array(class_prior, "class_prior").astype(np.float32)
             if prior.shape != (len(self.class_names), k):
                 raise ValueError(
                     f"class_prior must have shape ({len(self.class_names)}, {k}), "
                     f"got {prior.shape}"
                 )
+            if not np.isfinite(prior).all():
+                raise ValueError("class_prior contains NaN or inf; expected finite values")
             self.class_prior = prior
         self.filter_report = None
 
@@ -74,7 +79,16 @@ class ConceptCandidates:
 
     def subset(self, indices: Sequence[int]) -> ConceptCandidates:
         """Candidates at the given integer positions, in that order."""
-        idx = [int(i) for i in indices]
+        k = len(self.names)
+        if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+            raise TypeError(f"indices: expected a list of integer positions, got {indices!r}")
+        idx = list(indices)
+        for i in idx:
+            if not is_number(i, integer=True):
+                raise TypeError(f"indices: expected integer positions, got {i!r}")
+            if not -k <= i < k:
+                raise IndexError(f"indices: position {i} out of range for {k} candidates")
+        idx = [int(i) for i in idx]
         if not idx:
             raise ValueError("subset selects no concepts; at least one is needed")
         return ConceptCandidates(

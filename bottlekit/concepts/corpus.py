@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bottlekit._checks import is_number
+
 
 @dataclass(frozen=True)
 class Document:
@@ -42,6 +44,16 @@ class Passage:
         }
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"corpus file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "convert it to UTF-8 or leave it out of the folder"
+        ) from None
+
+
 def load_corpus(
     corpus: Sequence[str] | Mapping[str, str] | str | os.PathLike,
     *,
@@ -66,6 +78,13 @@ def load_corpus(
     >>> [d.id for d in load_corpus(["The cardinal has a red crest."])]
     ['doc-0000']
     """
+    if isinstance(corpus, (bytes, bytearray)) or not (
+        isinstance(corpus, (str, os.PathLike, Mapping)) or hasattr(corpus, "__iter__")
+    ):
+        raise TypeError(
+            "corpus must be a list of document strings, a dict id -> text or a folder, got "
+            f"{type(corpus).__name__}"
+        )
     if isinstance(corpus, (str, os.PathLike)):
         path = Path(corpus)
         if not path.is_dir():
@@ -76,7 +95,7 @@ def load_corpus(
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in extensions)
         if not files:
             raise ValueError(f"folder {str(path)!r} has no {'/'.join(extensions)} files")
-        docs = [Document(str(p.relative_to(path)), p.read_text(encoding="utf-8")) for p in files]
+        docs = [Document(str(p.relative_to(path)), _read_text(p)) for p in files]
     elif isinstance(corpus, Mapping):
         docs = [Document(str(k), v) for k, v in corpus.items()]
     else:
@@ -160,7 +179,7 @@ def chunk_documents(documents: Sequence[Document], *, max_words: int = 60) -> li
     words, e.g. "Natural history of the ketrel.") is the heading of all its passages. A
     sentence longer than ``max_words`` is a passage of its own.
     """
-    if not isinstance(max_words, int) or max_words < 1:
+    if not is_number(max_words, integer=True) or max_words < 1:
         raise ValueError(f"max_words must be a positive int, got {max_words!r}")
     passages: list[Passage] = []
     for doc in documents:

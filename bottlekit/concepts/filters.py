@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.concepts._backbone_arg import backbone_first
+from bottlekit.concepts._io import check_names, real_array
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
@@ -195,18 +197,28 @@ def filter_concepts(
     (['red'], ['a very long concept name that goes on'])
     """
     names = _names_of(concepts)
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
-        raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
+    if class_names is not None:
+        class_names = check_names(class_names, "class_names")
+    if max_length is not None:
+        check_number(
+            max_length, "max_length", integer=True, low=1, wording="must",
+            expected="a positive int or None",
+        )  # fmt: skip
     for arg, v in (
         ("class_similarity", class_similarity),
         ("duplicate_similarity", duplicate_similarity),
     ):
-        if v is not None and not -1 <= v <= 1:
-            raise ValueError(f"{arg} must be a cosine in [-1, 1] or None, got {v!r}")
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-    if clip_weight < 0:
-        raise ValueError(f"clip_weight must be >= 0, got {clip_weight!r}")
+        if v is not None:
+            check_number(
+                v, arg, low=-1, high=1, wording="must", expected="a cosine in [-1, 1] or None"
+            )
+    if activation_threshold is not None:
+        check_number(
+            activation_threshold, "activation_threshold", wording="must",
+            expected="a finite number or None",
+        )  # fmt: skip
+    check_number(top_k, "top_k", integer=True, low=1, wording="must", expected="a positive int")
+    check_number(clip_weight, "clip_weight", low=0, wording="must", expected="a number >= 0")
     sim = _Similarity(resolve_encoder(sentence_encoder), backbone, clip_weight)
     report = FilterReport()
     alive = list(range(len(names)))
@@ -310,7 +322,7 @@ def filter_concepts(
     elif image_embeddings is None:
         report.skipped["not_activated"] = "no image_embeddings given"
     elif alive:
-        X = np.asarray(image_embeddings, dtype=np.float32)
+        X = real_array(image_embeddings, "image_embeddings").astype(np.float32)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"image_embeddings must have shape (n, d), n > 0, got {X.shape}")
         if not np.isfinite(X).all():
@@ -326,6 +338,11 @@ def filter_concepts(
         else:
             raise ValueError(
                 "the activation filter needs concept vectors: pass a ConceptBank or backbone="
+            )
+        if X.shape[1] != sub.dim:
+            raise ValueError(
+                f"image_embeddings have {X.shape[1]} features but the concept vectors have "
+                f"d={sub.dim}; give embeddings from the backbone of the concepts"
             )
         A, is_cosine = sub.project(X), sub.cosine
         k = min(top_k, X.shape[0])

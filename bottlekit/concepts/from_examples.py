@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_seed, is_number
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
@@ -145,6 +146,12 @@ def _array_cavs(
         raise ValueError(f"embeddings must have shape (n, d) with n > 0, got {X.shape}")
     if not np.isfinite(X).all():
         raise ValueError("embeddings contain NaN or inf; expected finite values")
+    dim = getattr(backbone, "embed_dim", None)
+    if is_number(dim, integer=True) and X.shape[1] != dim:
+        raise ValueError(
+            f"embeddings have {X.shape[1]} features but backbone {backbone_id_of(backbone)!r} "
+            f"embeds in {dim}; give embeddings from this backbone"
+        )
     L, names = _as_label_matrix(concept_labels, names, X.shape[0])
 
     rng = np.random.default_rng(random_state)
@@ -310,7 +317,7 @@ def from_examples(
     """
 
     Cs = tuple(Cs)
-    if not Cs or any((not np.isfinite(c)) or c <= 0 for c in Cs):
+    if not Cs or not all(is_number(c) and np.isfinite(c) and c > 0 for c in Cs):
         raise ValueError(f"Cs must be a non-empty sequence of positive floats, got {Cs!r}")
     if not isinstance(cv, (int, np.integer)) or cv < 2:
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
@@ -325,7 +332,7 @@ def from_examples(
             stacklevel=3,
         )
         significance_level, level_name = alpha, "alpha"
-    if not 0 < significance_level < 1:
+    if not is_number(significance_level) or not 0 < significance_level < 1:
         raise ValueError(f"{level_name} must be in (0, 1), got {significance_level!r}")
     if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
         warnings.warn(
@@ -346,6 +353,8 @@ def from_examples(
             "backbone: give the backbone (or its id) so the bank knows its embedding space"
         )
     bid = backbone_id_of(backbone)
+    drop_chance = check_bool(drop_chance, "drop_chance")
+    check_seed(random_state, "random_state")
 
     if isinstance(embeddings_or_images, ConceptDataset):
         if concept_labels is not None:

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.concepts._io import check_names
+from bottlekit.concepts._io import check_names, check_provenance
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
 
 
-def check_templates(templates: Sequence[str] | None) -> list[str] | None:
+def check_templates(templates: Sequence[str] | None, arg: str = "templates") -> list[str] | None:
     """Validate prompt templates: each must contain exactly one ``{}`` placeholder.
 
     Literal braces are written ``{{`` and ``}}`` (``str.format`` rules); any other field
@@ -23,14 +23,14 @@ def check_templates(templates: Sequence[str] | None) -> list[str] | None:
     if isinstance(templates, str):
         templates = [templates]
     if not isinstance(templates, Sequence):
-        raise TypeError(f"templates must be a list of strings, got {type(templates).__name__}")
+        raise TypeError(f"{arg} must be a list of strings, got {type(templates).__name__}")
     templates = list(templates)
     if not templates:
-        raise ValueError("templates is empty; pass None for the bare concept text")
+        raise ValueError(f"{arg} is empty; pass None for the bare concept text")
     for i, t in enumerate(templates):
         if not isinstance(t, str) or _template_fields(t) != [("", "", None)]:
             raise ValueError(
-                f"templates[{i}] must be a string with exactly one '{{}}' placeholder and no "
+                f"{arg}[{i}] must be a string with exactly one '{{}}' placeholder and no "
                 f"other field (write literal braces as '{{{{' and '}}}}'), got {t!r}"
             )
     return templates
@@ -115,7 +115,7 @@ def from_text(
     if provenance is None:
         prov = [dict(base) for _ in names]
     else:
-        provenance = list(provenance)
+        provenance = check_provenance(provenance)
         if len(provenance) != len(names):
             raise ValueError(
                 f"provenance must have one dict per name ({len(names)}), got {len(provenance)}"

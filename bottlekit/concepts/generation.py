@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -176,8 +177,15 @@ def generate(
         raise ValueError(
             f"prompts must be a non-empty subset of {list(PROMPT_STYLES[style])}, got {keys}"
         )
-    if not isinstance(n_per_prompt, int) or n_per_prompt < 1:
-        raise ValueError(f"n_per_prompt must be a positive int, got {n_per_prompt!r}")
+    check_number(
+        n_per_prompt, "n_per_prompt", integer=True, low=1, wording="must",
+        expected="a positive int",
+    )  # fmt: skip
+    if llm is not None and not callable(getattr(llm, "complete_many", None)):
+        raise TypeError(
+            f"llm: expected a ChatClient (or None to make one from model=, base_url=), got "
+            f"{type(llm).__name__}: {llm!r}"[:300]
+        )
     if on_malformed not in ("skip", "raise"):
         raise ValueError(f"on_malformed must be 'skip' or 'raise', got {on_malformed!r}")
     if refresh is True or refresh is False:

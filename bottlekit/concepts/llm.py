@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bottlekit._checks import is_number
 from bottlekit.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -252,9 +253,9 @@ class ChatClient:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        if not isinstance(max_retries, int) or max_retries < 0:
+        if not is_number(max_retries, integer=True) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if not isinstance(max_parse_retries, int) or max_parse_retries < 0:
+        if not is_number(max_parse_retries, integer=True) or max_parse_retries < 0:
             raise ValueError(f"max_parse_retries must be an int >= 0, got {max_parse_retries!r}")
         if backoff < 0 or max_backoff < 0:
             raise ValueError(f"backoff and max_backoff must be >= 0, got {backoff}, {max_backoff}")
@@ -426,6 +427,7 @@ class ChatClient:
             except (
                 _MalformedResponse,
                 json.JSONDecodeError,
+                UnicodeDecodeError,  # a body json cannot even decode as text
                 openai.APIResponseValidationError,
             ) as exc:
                 # an HTTP 200 whose body is not JSON (json.JSONDecodeError is a ValueError)

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from bottlekit._checks import check_seed
 from bottlekit.concepts.bank import ConceptBank
 
 __all__ = ["RandomConcepts", "random_bank"]
@@ -42,6 +43,7 @@ def random_bank(n_concepts: int, dim: int, random_state: int | None = 0) -> Conc
     for value, name in ((n_concepts, "n_concepts"), (dim, "dim")):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    check_seed(random_state, "random_state")
     rng = np.random.default_rng(random_state)
     g = rng.standard_normal((int(n_concepts), int(dim)))
     g /= np.linalg.norm(g, axis=1, keepdims=True)

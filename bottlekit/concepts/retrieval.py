@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_number
 from bottlekit._quiet import quiet_libraries
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
@@ -66,8 +67,9 @@ class HybridRetriever:
         self.passages = list(passages)
         if not self.passages:
             raise ValueError("passages is empty; the corpus gave no text to retrieve from")
-        if not 0 <= bm25_weight <= 1:
-            raise ValueError(f"bm25_weight must be in [0, 1], got {bm25_weight!r}")
+        check_number(
+            bm25_weight, "bm25_weight", low=0, high=1, wording="must", expected="in [0, 1]"
+        )
         self.encoder = resolve_encoder(sentence_encoder)
         self.bm25_weight = float(bm25_weight) if self.encoder is not None else 1.0
         texts = [self._text(p) for p in self.passages]
@@ -449,13 +451,28 @@ def retrieve(
     """
 
     class_names = check_names(class_names, "class_names")
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-    if not isinstance(min_support, int) or min_support < 1:
-        raise ValueError(f"min_support must be a positive int, got {min_support!r}")
+    for value, name in (
+        (top_k, "top_k"),
+        (min_support, "min_support"),
+        (max_concept_words, "max_concept_words"),
+    ):
+        check_number(value, name, integer=True, low=1, wording="must", expected="a positive int")
+    if isinstance(queries, str):
+        raise TypeError(f"queries must be a list of strings with '{{}}', got the str {queries!r}")
     queries = list(queries)
     if not queries or any(not isinstance(q, str) or "{}" not in q for q in queries):
         raise ValueError(f"queries must be a non-empty list of strings with '{{}}', got {queries}")
+    from bottlekit.concepts.from_text import check_templates
+
+    queries = check_templates(queries, "queries")  # one '{}' and no other field
+    if aliases is not None:
+        if not isinstance(aliases, Mapping):
+            raise TypeError(
+                f"aliases must be a dict class name -> list of other names, got {aliases!r}"
+            )
+        for c, forms in aliases.items():
+            check_names(forms, f"aliases[{c!r}]")
+    progress = check_bool(progress, "progress")
     docs = load_corpus(corpus)
     passages = chunk_documents(docs, max_words=max_words)
     retriever = HybridRetriever(

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_number, check_seed
+from bottlekit.concepts._io import real_array
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.projection import linear_concept_activations
 
@@ -24,7 +26,7 @@ def class_similarity(
     linear in the (normalised, for text concepts) embedding, so the class mean of the
     activations is the projection of the class mean: no n × k activation matrix is formed.
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = real_array(X, "X").astype(np.float32)
     if X.ndim != 2 or X.shape[1] != bank.dim:
         raise ValueError(f"X must have shape (n, {bank.dim}), got {X.shape}")
     if not np.isfinite(X).all():
@@ -155,8 +157,14 @@ def greedy_maximize(
     m = len(modular)
     if S.shape != (m, m):
         raise ValueError(f"S must have shape ({m}, {m}), got {S.shape}")
-    k = min(int(k), m)
-    w = float(coverage_weight)
+    # NaN gains never compare, and the lazy queue would never settle: refuse them
+    if not np.isfinite(modular).all():
+        raise ValueError("modular contains NaN or inf; expected finite scores")
+    if not np.isfinite(S).all():
+        raise ValueError("S contains NaN or inf; expected finite similarities")
+    k = min(int(check_number(k, "k", integer=True, low=0)), m)
+    w = check_number(coverage_weight, "coverage_weight", low=0)
+    lazy = check_bool(lazy, "lazy")
     cur = np.zeros(m)
     picked: list[int] = []
     if lazy:
@@ -273,22 +281,26 @@ def select(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    X = np.asarray(X)
+    X = real_array(X, "X")
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"X must have shape (n, {bank.dim}) with n > 0, got {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or inf; expected class labels")
     n_classes = len(np.unique(y))
     if n_classes < 2:
         raise ValueError(
             f"y has {n_classes} class(es); selection scores how concepts separate classes, "
             "so it needs at least 2"
         )
-    if mi_weight < 0 or coverage_weight < 0:
-        raise ValueError(
-            f"mi_weight and coverage_weight must be >= 0, got {mi_weight}, {coverage_weight}"
-        )
+    mi_weight = check_number(mi_weight, "mi_weight", low=0, wording="must")
+    coverage_weight = check_number(coverage_weight, "coverage_weight", low=0, wording="must")
+    lazy = check_bool(lazy, "lazy")
+    check_seed(random_state, "random_state")
+    if per_class is not None:
+        per_class = check_bool(per_class, "per_class")
     if per_class is None:
         per_class = bank.class_prior is not None
     if per_class and bank.class_prior is None:

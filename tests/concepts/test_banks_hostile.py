@@ -1,0 +1,346 @@
+"""Hostile input to the concept banks and their builders, through the public API.
+
+Each case gave, before its fix, a traceback from deep inside numpy, a hang, a silently
+accepted value or a message naming the wrong argument; now a ``ValueError`` / ``TypeError``
+names the argument.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bottlekit.concepts import (
+    ConceptBank,
+    ConceptCandidates,
+    filter_concepts,
+    from_examples,
+    from_text,
+    greedy_maximize,
+    random_bank,
+    select,
+)
+
+E = np.eye(2, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"vectors": [[1.0, 0.0], [0.0]]}, TypeError, "vectors: expected a rectangular array"),
+        ({"vectors": E.astype(complex)}, TypeError, "vectors: expected real numbers"),
+        ({"vectors": np.full((2, 3), "a")}, TypeError, "vectors: expected real numbers"),
+        ({"intercepts": ["a", "b"]}, TypeError, "intercepts: expected real numbers"),
+        ({"provenance": [1, 2]}, TypeError, r"provenance\[0\]: expected a dict"),
+        ({"provenance": "ab"}, TypeError, "provenance: expected a list of one dict"),
+        ({"provenance": 3}, TypeError, "provenance: expected a list of one dict"),
+        (
+            {"class_prior": [["a", "b"]], "class_names": ["x"]},
+            TypeError,
+            "class_prior: expected real numbers",
+        ),
+    ],
+)
+def test_bank_construction_names_the_bad_argument(kwargs, error, message):
+    # before: "setting an array element with a sequence", "could not convert string to
+    # float", "'int' object is not iterable", and complex
+    # vectors lost their imaginary part with only a numpy warning
+    args = {"names": ["a", "b"], "vectors": E, "backbone_id": "toy", **kwargs}
+    with pytest.raises(error, match=message):
+        ConceptBank(**args)
+
+
+def test_bank_project_refuses_strings_by_name():
+    bank = ConceptBank(["a", "b"], E, "toy")
+    with pytest.raises(TypeError, match="X: expected real numbers"):
+        bank.project(np.full((2, 3), "a"))
+
+
+def test_check_backbone_same_weights_must_be_a_bool():
+    # before: "no" was true, and the error blamed the weights
+    bank = ConceptBank(["a", "b"], E, "arch/weights/1")
+    bank.check_backbone("arch/other/2", same_weights=False)
+    with pytest.raises(TypeError, match="same_weights: expected True or False"):
+        bank.check_backbone("arch/other/2", same_weights="no")
+
+
+def test_check_backbone_sees_a_numpy_integer_width():
+    # before: embed_dim=np.int64(32) against a bank of d=3 passed silently
+    class Backbone:
+        id = "toy"
+        embed_dim = np.int64(32)
+
+    bank = ConceptBank(["a", "b"], E, "toy")
+    with pytest.raises(ValueError, match="has embed_dim 32 but the bank's vectors have d=3"):
+        bank.check_backbone(Backbone())
+
+
+def test_bank_save_to_a_folder_and_load_of_a_non_path(tmp_path):
+    bank = ConceptBank(["a", "b"], E, "toy")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        bank.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError, match="path: expected the path of a concept bank file"):
+        ConceptBank.load(None)
+
+
+@pytest.mark.parametrize(
+    ("seed", "error"), [(-1, ValueError), ("a", TypeError), (1.5, TypeError), (True, TypeError)]
+)
+def test_random_bank_names_a_bad_seed(seed, error):
+    # before: numpy's "expected non-negative integer" / "SeedSequence expects int"; True
+    # seeded with 1 unnoticed
+    with pytest.raises(error, match="random_state"):
+        random_bank(2, 4, random_state=seed)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: ConceptCandidates(["a"], [3]), TypeError, r"provenance\[0\]: expected a dict"),
+        (
+            lambda: ConceptCandidates(["a"], None, [[np.nan]], ["x"]),
+            ValueError,
+            "class_prior contains NaN",
+        ),
+        (
+            lambda: ConceptCandidates(["a"], None, [["a"]], ["x"]),
+            TypeError,
+            "class_prior: expected real numbers",
+        ),
+        (lambda: ConceptCandidates(["a", "b"]).subset([5]), IndexError, "position 5 out of range"),
+        (lambda: ConceptCandidates(["a", "b"]).subset(["a"]), TypeError, "integer positions"),
+        (lambda: ConceptCandidates(["a", "b"]).subset([True]), TypeError, "integer positions"),
+    ],
+)
+def test_candidates_name_the_bad_argument(make, error, message):
+    # before: "'int' object is not iterable", a NaN prior kept (the bank refuses it only
+    # later, at to_bank), "list index out of range", and True taken as position 1
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_candidates_keep_their_defaults():
+    assert ConceptCandidates(["a"], []).provenance == [{}]
+    assert ConceptCandidates(["a", "b", "c"]).subset([-1, 0]).names == ["c", "a"]
+
+
+def test_from_text_provenance_of_non_dicts_is_named():
+    class Backbone:
+        id = "toy"
+
+        def encode_texts(self, texts, templates=None):
+            return np.ones((len(texts), 3))
+
+    with pytest.raises(TypeError, match=r"provenance\[0\]: expected a dict"):
+        from_text(Backbone(), ["a"], provenance=[3])
+
+
+@pytest.fixture(scope="module")
+def selection_data():
+    rng = np.random.default_rng(0)
+    bank = ConceptBank([f"c{j}" for j in range(6)], rng.normal(size=(6, 4)), "toy")
+    y = np.repeat([0, 1, 2], 10)
+    X = rng.normal(size=(30, 4)) + np.eye(3, 4)[y]
+    return bank, X, y
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mi_weight": np.nan}, ValueError, "mi_weight must be a number >= 0, got nan"),
+        ({"mi_weight": np.inf}, ValueError, "mi_weight must be a number >= 0, got inf"),
+        ({"mi_weight": "a"}, ValueError, "mi_weight must be"),
+        ({"coverage_weight": np.nan}, ValueError, "coverage_weight must be a number >= 0"),
+        ({"lazy": "no"}, TypeError, "lazy: expected True or False"),
+        ({"per_class": "no"}, TypeError, "per_class: expected True or False"),
+        ({"method": "random", "random_state": -1}, ValueError, "random_state"),
+    ],
+)
+def test_select_names_bad_parameters(selection_data, kwargs, error, message):
+    # before: a NaN weight hung the lazy greedy forever (NaN gains never compare), inf
+    # and "no" were taken, a string weight failed with "'<' not supported"
+    bank, X, y = selection_data
+    with pytest.raises(error, match=message):
+        select(bank, X, y, 3, **kwargs)
+
+
+def test_select_names_bad_data(selection_data):
+    bank, X, y = selection_data
+    with pytest.raises(TypeError, match="X: expected real numbers"):
+        select(bank, np.full(X.shape, "a"), y, 3)
+    # before: NaN became one more class
+    with pytest.raises(ValueError, match="y contains NaN"):
+        select(bank, X, np.where(np.arange(30) == 0, np.nan, y.astype(float)), 3)
+
+
+def test_greedy_maximize_refuses_nan_instead_of_hanging():
+    # before: the lazy queue never settled on NaN gains; run in a child with a time limit
+    code = (
+        "import numpy as np\n"
+        "from bottlekit.concepts import greedy_maximize\n"
+        "try:\n"
+        "    greedy_maximize(np.array([np.nan, 1.0, 2.0]), np.eye(3), 2)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "modular contains NaN or inf" in out.stdout
+    with pytest.raises(ValueError, match="S contains NaN"):
+        greedy_maximize(np.ones(2), np.full((2, 2), np.nan), 1)
+    with pytest.raises(ValueError, match="coverage_weight"):
+        greedy_maximize(np.ones(2), np.eye(2), 1, coverage_weight=np.nan)
+    assert greedy_maximize(np.array([0.0, 1.0, 2.0]), np.eye(3), 2) == [2, 1]
+
+
+OFF = {"sentence_encoder": None, "activation_threshold": None}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"top_k": True}, ValueError, "top_k must be a positive int, got True"),
+        ({"max_length": True}, ValueError, "max_length must be a positive int or None"),
+        ({"clip_weight": np.nan}, ValueError, "clip_weight must be a number >= 0, got nan"),
+        ({"clip_weight": np.inf}, ValueError, "clip_weight must be a number >= 0, got inf"),
+        ({"clip_weight": "a"}, ValueError, "clip_weight must be a number >= 0"),
+        ({"class_similarity": "a"}, ValueError, "class_similarity must be a cosine"),
+        ({"activation_threshold": np.nan}, ValueError, "activation_threshold must be"),
+        ({"activation_threshold": "a"}, ValueError, "activation_threshold must be"),
+        ({"class_names": "red body"}, TypeError, "class_names must be a list of strings"),
+        ({"class_names": [1, 2]}, TypeError, r"class_names\[0\] must be a str"),
+    ],
+)
+def test_filter_concepts_names_bad_parameters(kwargs, error, message):
+    # before: True counted as 1, NaN/inf weights and thresholds were taken (every
+    # comparison with NaN is false: nothing filtered), strings failed inside numpy, and a
+    # string of class names was iterated character by character
+    with pytest.raises(error, match=message):
+        filter_concepts(None, ["red body", "blue body"], **{**OFF, **kwargs})
+
+
+def test_filter_concepts_names_image_embeddings_of_another_width():
+    # before: "X must have shape (n, 3)" from inside ConceptBank.project
+    bank = ConceptBank(["a", "b"], E, "toy")
+    with pytest.raises(ValueError, match="image_embeddings have 5 features but the concept"):
+        filter_concepts(None, bank, sentence_encoder=None, image_embeddings=np.ones((4, 5)))
+
+
+@pytest.fixture(scope="module")
+def examples():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([[1], [0]], 20, axis=0)
+    return rng.normal(size=(40, 3)) + 2 * labels, labels
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"Cs": ["a"]}, ValueError, "Cs must be a non-empty sequence of positive floats"),
+        ({"Cs": [True]}, ValueError, "Cs must be a non-empty sequence of positive floats"),
+        ({"significance_level": "a"}, ValueError, "significance_level must be in"),
+        ({"drop_chance": "no"}, TypeError, "drop_chance: expected True or False"),
+        ({"random_state": -1}, ValueError, "random_state"),
+    ],
+)
+def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
+    # before: "ufunc 'isfinite' not supported", "'<' not supported", numpy's seed error,
+    # and True as C=1 or the string "no" as drop_chance=True
+    X, labels = examples
+    with pytest.raises(error, match=message):
+        from_examples("toy", X, labels, ["striped"], **kwargs)
+
+
+def test_from_examples_refuses_embeddings_of_another_backbone(examples):
+    # before: a bank of d=3 labelled with a backbone that embeds in 5 dimensions
+    class Backbone:
+        id = "toy"
+        embed_dim = 5
+
+        def encode_images(self, images):  # never called: the embeddings are given
+            raise AssertionError
+
+    X, labels = examples
+    with pytest.raises(ValueError, match="embeddings have 3 features but backbone 'toy'"):
+        from_examples(Backbone(), X, labels, ["striped"])
+
+
+DOCS = ["The cardinal has a red crest. The cardinal has a black mask.", "The jay is blue."]
+OFFLINE = {"sentence_encoder": None, "progress": False}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"top_k": True}, ValueError, "top_k must be a positive int, got True"),
+        ({"min_support": True}, ValueError, "min_support must be a positive int, got True"),
+        ({"max_concept_words": 0}, ValueError, "max_concept_words must be a positive int"),
+        ({"max_concept_words": "a"}, ValueError, "max_concept_words must be a positive int"),
+        ({"max_words": True}, ValueError, "max_words must be a positive int, got True"),
+        ({"bm25_weight": "a"}, ValueError, r"bm25_weight must be in \[0, 1\]"),
+        ({"queries": "{} bird"}, TypeError, "queries must be a list of strings"),
+        ({"queries": ["{} {1}"]}, ValueError, r"queries\[0\] must be a string with exactly one"),
+        ({"queries": ["{} {x}"]}, ValueError, r"queries\[0\] must be a string with exactly one"),
+        ({"aliases": ["redbird"]}, TypeError, "aliases must be a dict"),
+        ({"aliases": {"cardinal": "redbird"}}, TypeError, r"aliases\['cardinal'\] must be a list"),
+        ({"progress": "no"}, TypeError, "progress: expected True or False"),
+    ],
+)
+def test_retrieve_names_bad_parameters(kwargs, error, message):
+    # before: True counted as 1, 0 and strings failed later ("no concepts found", "'<='
+    # not supported"), extra query fields raised KeyError / "cannot switch from automatic
+    # field numbering" from str.format, a list of aliases "'list' object has no attribute
+    # 'get'", and a string alias was iterated letter by letter
+    from bottlekit.concepts import retrieve
+
+    with pytest.raises(error, match=message):
+        retrieve(None, ["cardinal"], DOCS, **{**OFFLINE, **kwargs})
+
+
+def test_load_corpus_names_a_non_corpus_and_a_non_utf8_file(tmp_path):
+    from bottlekit.concepts import load_corpus
+
+    # before: "'NoneType' object is not iterable"
+    with pytest.raises(TypeError, match="corpus must be a list of document strings"):
+        load_corpus(None)
+    # before: a UnicodeDecodeError naming no file
+    (tmp_path / "a.txt").write_bytes(b"\xff\xfe cardinal \x80 red crest.")
+    with pytest.raises(ValueError, match=r"corpus file '.*a\.txt' is not UTF-8 text"):
+        load_corpus(tmp_path)
+
+
+def _client(url, cache_dir, **kw):
+    pytest.importorskip("openai")
+    from bottlekit.concepts import ChatClient
+
+    kw = {"max_retries": 0, "backoff": 0.001, "timeout": 5, **kw}
+    return ChatClient("test-model", base_url=url, api_key="sk-test", cache_dir=cache_dir, **kw)
+
+
+def test_generate_names_bad_parameters(chat_server, tmp_path):
+    from bottlekit.concepts import generate
+
+    s = chat_server(lambda body: (200, "- red crest"))
+    llm = _client(s.url, tmp_path)
+    # before: True was sent to the model as "Give up to True items"
+    with pytest.raises(ValueError, match="n_per_prompt must be a positive int, got True"):
+        generate(None, ["cardinal"], llm, n_per_prompt=True, progress=False)
+    # before: "'str' object has no attribute 'complete_many'"
+    with pytest.raises(TypeError, match="llm: expected a ChatClient"):
+        generate(None, ["cardinal"], "gpt-4o", progress=False)
+    # before: True taken as one retry
+    with pytest.raises(ValueError, match="max_retries must be an int >= 0, got True"):
+        _client(s.url, tmp_path, max_retries=True)
+    assert s.bodies == []
+
+
+def test_a_non_utf8_answer_is_a_malformed_response(chat_server, tmp_path):
+    # before: a UnicodeDecodeError from inside json escaped the client
+    from bottlekit.concepts import LLMError, generate
+
+    s = chat_server(lambda body: b"\xff\xfe\x00not utf8")
+    with pytest.raises(LLMError, match="not a chat completion"):
+        generate(None, ["cardinal"], _client(s.url, tmp_path), prompts=["color"], progress=False)
