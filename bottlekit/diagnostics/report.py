@@ -536,6 +536,19 @@ def _information(result: Any) -> str:
     return _section("information", "Information and faithfulness", "".join(parts))
 
 
+#: The fields of an AuditResult the report reads.
+_RESULT_FIELDS = (
+    "fidelity",
+    "importance_table",
+    "existence",
+    "location",
+    "spurious",
+    "concept_names",
+    "class_names",
+    "settings",
+)
+
+
 def render_report(result: Any, title: str = "bottlekit audit") -> str:
     """The HTML report of an :class:`~bottlekit.diagnostics.audit.AuditResult`.
 
@@ -549,11 +562,13 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
     str
         A complete HTML document with no external resource.
     """
-    from bottlekit.diagnostics.audit_result import AuditResult
-
-    if not isinstance(result, AuditResult):
+    # checked by what the report reads, not by class: audit_result imports this module
+    # (AuditResult.save), so importing it back would make an import cycle
+    missing = [a for a in _RESULT_FIELDS if not hasattr(result, a)]
+    if missing:
         raise TypeError(
-            f"result: expected an AuditResult from audit(), got {type(result).__name__}"
+            f"result: expected an AuditResult from audit(), got {type(result).__name__} "
+            f"(it lacks {', '.join(missing[:3])})"
         )
     nav = "".join(f'<a href="#{s}">{_e(s.replace("-", " "))}</a>' for s in SECTION_IDS)
     sections = [
