@@ -34,3 +34,18 @@ def test_demo_writes_a_report(tmp_path, capsys):
     printed_top = out.split("Top concepts")[1].split("Model editing")[0]
     first_model_line = printed_top.strip().splitlines()[2].split(None, 2)[2].strip()
     assert first_model_line in page  # the printed top concepts of a species are in the page
+
+
+@pytest.mark.slow
+def test_readme_shows_what_the_demo_prints(tmp_path, capsys):
+    """The README's excerpt of the demo's output is the output of ``bottlekit demo`` today."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    excerpt = readme.split("Accuracy on the built-in world", 1)[1].split("```", 1)[0]
+    lines = [ln for ln in excerpt.splitlines() if ln.strip() and ln.strip() != "..."]
+    assert len(lines) >= 10  # the table, the pruning and its two accuracy lines
+    assert run_demo(out=tmp_path / "report", quiet=True) == 0
+    printed = capsys.readouterr().out
+    stale = [ln for ln in lines if ln.rstrip() not in printed]
+    assert not stale, "README lines the demo no longer prints:\n" + "\n".join(stale)
