@@ -60,6 +60,9 @@ class HybridRetriever:
         bm25_weight: float = 0.5,
         sentence_encoder: SentenceEncoder | str | None = "minilm",
     ) -> None:
+        check_number(
+            bm25_weight, "bm25_weight", low=0, high=1, wording="must", expected="in [0, 1]"
+        )  # before the import: bad input is named whether or not bm25s is installed
         try:
             import bm25s
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -67,9 +70,6 @@ class HybridRetriever:
         self.passages = list(passages)
         if not self.passages:
             raise ValueError("passages is empty; the corpus gave no text to retrieve from")
-        check_number(
-            bm25_weight, "bm25_weight", low=0, high=1, wording="must", expected="in [0, 1]"
-        )
         self.encoder = resolve_encoder(sentence_encoder)
         self.bm25_weight = float(bm25_weight) if self.encoder is not None else 1.0
         texts = [self._text(p) for p in self.passages]
@@ -457,6 +457,7 @@ def retrieve(
         (max_concept_words, "max_concept_words"),
     ):
         check_number(value, name, integer=True, low=1, wording="must", expected="a positive int")
+    check_number(bm25_weight, "bm25_weight", low=0, high=1, wording="must", expected="in [0, 1]")
     if isinstance(queries, str):
         raise TypeError(f"queries must be a list of strings with '{{}}', got the str {queries!r}")
     queries = list(queries)
