@@ -270,7 +270,8 @@ def from_examples(
     Cs : sequence of float
         SVM regularisation grid (default: PCBM's 0.001–10).
     cv : int
-        Folds of the cross-validation that picks ``C``.
+        Folds of the cross-validation that picks ``C``, at most the number of training
+        examples of each side (a larger value is lowered to it, per concept).
     max_examples : int or None
         Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
         Not used with a ConceptDataset (see ``n_examples``).
