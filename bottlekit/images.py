@@ -123,13 +123,11 @@ def _pixel_key(img: Image.Image) -> str:
 
 
 def _array_key(arr: np.ndarray) -> str:
-    h = xxhash.xxh3_128(f"RGB:{arr.shape[1]}x{arr.shape[0]}:".encode())
-    h.update(np.ascontiguousarray(arr))
-    return "xx:" + h.hexdigest()
+    return _array_keys(arr[None])[0]
 
 
 def _array_keys(images: np.ndarray) -> list[str]:
-    """``[_array_key(a) for a in images]`` for an (n, H, W, 3) array, in one loop.
+    """The keys of the (H, W, 3) images of an (n, H, W, 3) array, in one loop.
 
     The images share one size, so the prefix is encoded once, and the per-image calls are
     skipped; the hash of 64 x 64 images is then most of the time of a cached lookup.

