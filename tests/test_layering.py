@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit",
             "bottlekit._version",
             "bottlekit._checks",  # parameter checks (issue 15, item 6)
+            "bottlekit._arrays",  # arrays of real numbers
             "bottlekit._deprecation",
             "bottlekit.atomic",
             "bottlekit.devices",

@@ -19,11 +19,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bottlekit._arrays import as_real_array, check_numeric_dtype
 from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
 from bottlekit.estimators._scaling import safe_mean_and_std
-from bottlekit.estimators._validation import as_real_array, check_numeric_dtype
 
 __all__ = ["BaseIBEstimator"]
 
@@ -34,13 +34,13 @@ def _real_input(X: Any) -> Any:
     keep their feature names, complex data gets scikit-learn's error).
     """
     if hasattr(X, "detach"):  # torch tensor
-        return as_real_array(X, "X")
+        return as_real_array(X, "X", wording="must")
     if isinstance(X, (np.ndarray, list, tuple)):
         try:
             arr = np.asarray(X)
         except ValueError:  # ragged: scikit-learn says so
             return X
-        check_numeric_dtype(arr, "X", allow_complex=True)
+        check_numeric_dtype(arr, "X", allow_complex=True, wording="must")
     return X
 
 
@@ -130,7 +130,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
                     "least 2 classes"
                 )
             return encoded.astype(np.int64), len(self.classes_)
-        y = as_real_array(y, "y")
+        y = as_real_array(y, "y", wording="must")
         self.y_mean_, scale = (float(v[0]) for v in safe_mean_and_std(y[:, None]))
         self.y_scale_ = scale if scale > 0 else 1.0
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1

@@ -39,6 +39,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_array
 
+from bottlekit._arrays import as_real_array
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
@@ -474,10 +475,7 @@ _ZERO_AS = ("no", "unknown")
 
 
 def _check_labels(L: Any, n: int, k: int, name: str) -> np.ndarray:
-    try:
-        L = np.asarray(L, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a numeric array of 0/1 (NaN = unknown)") from None
+    L = as_real_array(L, name)
     if L.shape != (n, k):
         raise ValueError(
             f"{name}: expected shape (n_samples, n_bank_concepts) = ({n}, {k}), got {L.shape}"

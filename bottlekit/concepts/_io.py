@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
@@ -13,22 +11,7 @@ __all__ = [
     "atomic_write_text",
     "check_names",
     "check_provenance",
-    "real_array",
 ]
-
-
-def real_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a numpy array of real numbers (or booleans); ``TypeError`` naming
-    ``name`` for strings, objects, complex numbers or a ragged nesting."""
-    try:
-        array = np.asarray(value)
-    except ValueError:  # ragged nesting
-        raise TypeError(
-            f"{name}: expected a rectangular array of numbers, got {value!r}"[:300]
-        ) from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
-    return array
 
 
 def check_provenance(provenance: Any, arg: str = "provenance") -> list[dict]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, is_number
-from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance, real_array
+from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
@@ -105,7 +106,7 @@ class ConceptBank:
             raise TypeError(f"backbone_id must be a non-empty string, got {backbone_id!r}")
         self.backbone_id = backbone_id
 
-        vectors = real_array(vectors, "vectors")
+        vectors = as_real_array(vectors, "vectors", dtype=None)
         if vectors.ndim != 2 or vectors.shape[0] != k:
             raise ValueError(
                 f"vectors must have shape (len(names), d) = ({k}, d), got {vectors.shape}"
@@ -130,7 +131,7 @@ class ConceptBank:
 
         if intercepts is None:
             intercepts = np.zeros(k, dtype=np.float32)
-        intercepts = real_array(intercepts, "intercepts").astype(np.float32)
+        intercepts = as_real_array(intercepts, "intercepts", dtype=None).astype(np.float32)
         if intercepts.shape != (k,):
             raise ValueError(f"intercepts must have shape ({k},), got {intercepts.shape}")
         if not np.isfinite(intercepts).all():
@@ -165,7 +166,7 @@ class ConceptBank:
             if class_names is None:
                 raise ValueError("class_prior given without class_names; give both or neither")
             self.class_names = check_names(class_names, "class_names")
-            prior = real_array(class_prior, "class_prior").astype(np.float32)
+            prior = as_real_array(class_prior, "class_prior", dtype=None).astype(np.float32)
             if prior.shape != (len(self.class_names), k):
                 raise ValueError(
                     f"class_prior must have shape (n_classes, k) = ({len(self.class_names)}, {k}),"
@@ -279,7 +280,7 @@ class ConceptBank:
         """
         tensor = is_tensor(X)
         if not tensor:
-            X = real_array(X, "X")
+            X = as_real_array(X, "X", dtype=None)
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"X must have shape (n, {self.dim}), got {tuple(X.shape)}")
         if tensor:

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import is_number
-from bottlekit.concepts._io import check_names, check_provenance, real_array
+from bottlekit.concepts._io import check_names, check_provenance
 
 
 class ConceptCandidates:
@@ -58,7 +59,7 @@ class ConceptCandidates:
         self.class_names = None if class_names is None else check_names(class_names, "class_names")
         self.class_prior = None
         if class_prior is not None:
-            prior = real_array(class_prior, "class_prior").astype(np.float32)
+            prior = as_real_array(class_prior, "class_prior", dtype=None).astype(np.float32)
             if prior.shape != (len(self.class_names), k):
                 raise ValueError(
                     f"class_prior must have shape ({len(self.class_names)}, {k}), "

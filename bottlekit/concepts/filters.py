@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_number
 from bottlekit.concepts._backbone_arg import backbone_first
-from bottlekit.concepts._io import check_names, real_array
+from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
@@ -322,7 +323,7 @@ def filter_concepts(
     elif image_embeddings is None:
         report.skipped["not_activated"] = "no image_embeddings given"
     elif alive:
-        X = real_array(image_embeddings, "image_embeddings").astype(np.float32)
+        X = as_real_array(image_embeddings, "image_embeddings", dtype=None).astype(np.float32)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"image_embeddings must have shape (n, d), n > 0, got {X.shape}")
         if not np.isfinite(X).all():

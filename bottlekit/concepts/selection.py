@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_number, check_seed
-from bottlekit.concepts._io import real_array
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.projection import linear_concept_activations
 
@@ -26,7 +26,7 @@ def class_similarity(
     linear in the (normalised, for text concepts) embedding, so the class mean of the
     activations is the projection of the class mean: no n × k activation matrix is formed.
     """
-    X = real_array(X, "X").astype(np.float32)
+    X = as_real_array(X, "X", dtype=None).astype(np.float32)
     if X.ndim != 2 or X.shape[1] != bank.dim:
         raise ValueError(f"X must have shape (n, {bank.dim}), got {X.shape}")
     if not np.isfinite(X).all():
@@ -281,7 +281,7 @@ def select(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    X = real_array(X, "X")
+    X = as_real_array(X, "X", dtype=None)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"X must have shape (n, {bank.dim}) with n > 0, got {X.shape}")

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit.images import ImageSource, as_image_source
 
 __all__ = ["ConceptDataset"]
@@ -41,9 +42,7 @@ def _names(value: Any, field: str) -> list[str]:
 
 def _numeric(value: Any, field: str, shape: tuple[int | None, ...], what: str) -> np.ndarray:
     """``value`` as a finite numeric array of ``shape`` (None: any size on that axis)."""
-    arr = np.asarray(value)
-    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{field}: expected a numeric array {what}, got dtype {arr.dtype}")
+    arr = as_real_array(value, field, dtype=None)
     if arr.ndim != len(shape) or any(
         s is not None and a != s for a, s in zip(arr.shape, shape, strict=True)
     ):

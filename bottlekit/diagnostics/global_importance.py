@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit.concepts.errors import UnknownConceptError
-from bottlekit.diagnostics.spurious import float_array
 
 __all__ = ["GlobalImportance", "concept_global_importance"]
 
@@ -158,7 +158,7 @@ def concept_global_importance(
     classes = np.asarray(getattr(model, "classes_", np.arange(W.shape[0])))
     corr = None
     if class_concept_matrix is not None:
-        G = float_array(class_concept_matrix, "class_concept_matrix")
+        G = as_real_array(class_concept_matrix, "class_concept_matrix")
         if G.ndim != 2 or G.shape[0] != W.shape[0]:
             raise ValueError(
                 f"class_concept_matrix: expected shape (n_classes={W.shape[0]}, K), got {G.shape}"

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+
 __all__ = ["LocationResult", "concept_location"]
 
 
@@ -128,14 +130,7 @@ def _nanmean_axis0(a: np.ndarray) -> np.ndarray:
 
 
 def _check_maps(maps: Any) -> np.ndarray:
-    if np.iscomplexobj(maps):
-        raise TypeError("maps: expected a real array (n, m, H, W), got complex values")
-    try:
-        M = np.asarray(maps, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(
-            f"maps: expected a numeric array (n, m, H, W), got {type(maps).__name__}"
-        ) from e
+    M = as_real_array(maps, "maps")
     if M.ndim != 4:
         raise ValueError(f"maps: expected shape (n, m, H, W), got {M.shape}")
     if 0 in M.shape:

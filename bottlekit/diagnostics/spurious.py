@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+
 __all__ = ["spurious_concept_scores"]
-
-
-def float_array(value: Any, name: str) -> np.ndarray:
-    """``value`` as a float64 array; a ``ValueError`` naming ``name`` if it is not numeric."""
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"{name}: expected a numeric array, got {type(value).__name__}: {e}"
-        ) from None
 
 
 def spurious_concept_scores(
@@ -71,7 +61,7 @@ def spurious_concept_scores(
     >>> spurious_concept_scores(I, A)["score"].tolist()
     [0.0, 0.25]
     """
-    imp = float_array(importance_by_class, "importance_by_class")
+    imp = as_real_array(importance_by_class, "importance_by_class")
     if imp.ndim != 2 or not np.isfinite(imp).all():
         raise ValueError(
             f"importance_by_class: expected a finite (C, k) array, got shape {imp.shape}"
@@ -80,7 +70,7 @@ def spurious_concept_scores(
     A = (
         np.full((C, k), np.nan)
         if attribute_rate is None
-        else float_array(attribute_rate, "attribute_rate")
+        else as_real_array(attribute_rate, "attribute_rate")
     )
     if A.shape != (C, k):
         raise ValueError(f"attribute_rate: expected shape {(C, k)}, got {A.shape}")

@@ -11,93 +11,17 @@ import numbers
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import is_number
 
 __all__ = [
     "as_2d_samples",
-    "as_real_array",
     "check_base",
     "check_no_constant_columns",
-    "check_numeric_dtype",
     "check_paired",
     "check_random_state",
-    "check_real_tensor",
     "convert_base",
 ]
-
-
-def check_real_tensor(X, name: str) -> None:
-    """Raise unless the torch tensor ``X`` holds real values that can be read.
-
-    A tensor on the ``'meta'`` device has a shape but no values, and a complex tensor
-    would lose its imaginary part in a cast to float.
-    """
-    if X.device.type == "meta":
-        raise ValueError(
-            f"{name} is a tensor on the 'meta' device, which holds no values; expected a "
-            "tensor with data (on 'cpu' or an accelerator)"
-        )
-    if X.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got a complex tensor ({X.dtype})")
-
-
-def check_numeric_dtype(arr: np.ndarray, name: str, *, allow_complex: bool = False) -> None:
-    """Raise ``TypeError`` if the array ``arr`` holds text (or complex values).
-
-    numpy parses text in a cast to float (``"1.5"`` becomes 1.5) and drops the imaginary
-    part of complex values with only a warning.
-    """
-    if arr.dtype.kind == "c" and not allow_complex:
-        raise TypeError(f"{name} must hold real numbers, got complex values ({arr.dtype})")
-    if arr.dtype.kind in "USV" or (
-        arr.dtype.kind == "O" and any(isinstance(v, str | bytes) for v in arr.flat)
-    ):
-        raise TypeError(f"{name} must be a numeric array, got text values ({arr.dtype})")
-
-
-def as_real_array(X, name: str, *, dtype=np.float64) -> np.ndarray:
-    """Return ``X`` (array-like or torch tensor) as a numpy array of real numbers.
-
-    Complex values (whose imaginary part a cast would drop with only a warning) and text
-    (which numpy would parse, ``"1.5"`` becoming 1.5) are refused.
-
-    Parameters
-    ----------
-    X : array-like or torch.Tensor
-    name : str
-        Argument name used in error messages.
-    dtype : numpy dtype, default=float64
-
-    Returns
-    -------
-    ndarray
-
-    Examples
-    --------
-    >>> as_real_array([1, 2], "X")
-    array([1., 2.])
-    >>> as_real_array([1 + 2j], "X")
-    Traceback (most recent call last):
-    ...
-    TypeError: X must hold real numbers, got complex values (complex128)
-    """
-    if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
-        check_real_tensor(X, name)
-        X = X.detach().cpu().numpy()
-    raw = X if isinstance(X, np.ndarray) else None
-    if raw is None:
-        try:
-            raw = np.asarray(X)
-        except (TypeError, ValueError):  # ragged nested sequences
-            raw = None
-    if raw is not None:
-        check_numeric_dtype(raw, name)
-    try:
-        return np.asarray(X if raw is None else raw, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a numeric array of shape (n,) or (n, d), got {type(X).__name__}"
-        ) from exc
 
 
 def as_2d_samples(
@@ -123,7 +47,7 @@ def as_2d_samples(
     """
     if X is None:
         raise TypeError(f"{name} must be an array of shape (n,) or (n, d), got None")
-    arr = as_real_array(X, name, dtype=dtype)
+    arr = as_real_array(X, name, dtype=dtype, wording="must")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:

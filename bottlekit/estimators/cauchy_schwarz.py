@@ -188,19 +188,13 @@ import math
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array, check_real_tensor
 from bottlekit._checks import check_number
 
 from ._block_sampling import sampled_kernel_means
 from ._kernel_sums import _as_float64, gaussian_pair_sums, resolve_device
 from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
-from ._validation import (
-    as_2d_samples,
-    as_real_array,
-    check_paired,
-    check_random_state,
-    check_real_tensor,
-    convert_base,
-)
+from ._validation import as_2d_samples, check_paired, check_random_state, convert_base
 from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
 
 __all__ = [
@@ -404,7 +398,7 @@ def _needs_grad(items) -> bool:
 
 def _check_tensor(arr, name: str):
     """Shape and finiteness checks done with torch ops (no copy off the device)."""
-    check_real_tensor(arr, name)
+    check_real_tensor(arr, name, wording="must")
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] == 0:
@@ -613,7 +607,7 @@ def cs_divergence(
 
 
 def _finite_array(values, name: str) -> np.ndarray:
-    arr = as_real_array(values, name)
+    arr = as_real_array(values, name, wording="must")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values; expected finite values only")
     return arr

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_positive_int
 
-from ._validation import as_real_array, check_random_state
+from ._validation import check_random_state
 from .information_plane import InformationPlane
 from .lossy_compression import COMPRESSORS, _check_nonnegative_float, make_compressor
 
@@ -111,7 +112,7 @@ class CompressedInformationPlane(InformationPlane):
         ):
             if options is not None and not isinstance(options, dict):
                 raise TypeError(f"{name}: expected a dict, got {type(options).__name__}")
-        X_arr = as_real_array(X, "X", dtype=np.float32)
+        X_arr = as_real_array(X, "X", dtype=np.float32, wording="must")
         if X_arr.ndim < 2:
             raise ValueError(f"X: expected shape (n, ...) with features, got {X_arr.shape}")
         self.input_shape = X_arr.shape[1:]

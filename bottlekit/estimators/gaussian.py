@@ -6,15 +6,11 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_number, is_number
 
 from ._scaling import power_of_two_scale
-from ._validation import (
-    as_2d_samples,
-    as_real_array,
-    check_no_constant_columns,
-    check_paired,
-)
+from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
 __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_correlations"]
 
@@ -22,7 +18,7 @@ __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_cor
 def gaussian_mi_from_correlations(rho) -> float:
     r"""MI (nats) of Gaussian pairs with canonical correlations ``rho``: :math:`-\tfrac12\sum
     \log(1-\rho_i^2)`."""
-    rho = as_real_array(rho, "rho")
+    rho = as_real_array(rho, "rho", wording="must")
     if not np.all(np.abs(rho) <= 1):  # also NaN
         raise ValueError(f"rho must hold correlations in [-1, 1], got {rho!r}")
     with np.errstate(divide="ignore"):  # |rho| = 1: infinite information

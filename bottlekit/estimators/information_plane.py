@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_positive_int
 
-from ._validation import as_2d_samples, as_real_array
+from ._validation import as_2d_samples
 from .binning import _plugin_entropy
 
 __all__ = ["InformationPlane", "binned_information"]
@@ -187,7 +188,7 @@ class InformationPlane:
             check_positive_int(value, name)
         if discrete_y is not None:
             check_bool(discrete_y, "discrete_y")
-        X = as_real_array(X, "X", dtype=np.float32)
+        X = as_real_array(X, "X", dtype=np.float32, wording="must")
         y = np.asarray(y)
         if X.ndim != 2 or len(X) < 2:
             raise ValueError(f"X: expected shape (n >= 2, d), got {X.shape}")

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from bottlekit._arrays import check_real_tensor
 from bottlekit._checks import check_number, is_number
 
 from ._scaling import power_of_two_scale, safe_std
-from ._validation import as_2d_samples, check_random_state, check_real_tensor
+from ._validation import as_2d_samples, check_random_state
 
 __all__ = [
     "WIDTH_RULES",
@@ -200,7 +201,7 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
     for arr, name in ((A, "A"), (B, "B")):
         if not torch.is_tensor(arr):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(arr).__name__}")
-        check_real_tensor(arr, name)
+        check_real_tensor(arr, name, wording="must")
         if arr.ndim != 2:
             raise ValueError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
     _check_columns(A, B)

@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_number
 from bottlekit.visualize._text import plain_text
 
@@ -83,10 +84,7 @@ def _target_axes(ax: Any, width: float, height: float) -> tuple[Figure, Any]:
 
 
 def _as_float_array(value: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    arr = as_real_array(value, name)
     if arr.ndim not in ndim:
         want = " or ".join(f"{d}-D" for d in ndim)
         raise ValueError(f"{name} must be {want}, got shape {arr.shape}")

@@ -30,17 +30,25 @@ E = np.eye(2, 3)
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"vectors": [[1.0, 0.0], [0.0]]}, TypeError, "vectors: expected a rectangular array"),
+        (
+            {"vectors": [[1.0, 0.0], [0.0]]},
+            TypeError,
+            "vectors: expected a numeric array, got list",
+        ),
         ({"vectors": E.astype(complex)}, TypeError, "vectors: expected real numbers"),
-        ({"vectors": np.full((2, 3), "a")}, TypeError, "vectors: expected real numbers"),
-        ({"intercepts": ["a", "b"]}, TypeError, "intercepts: expected real numbers"),
+        (
+            {"vectors": np.full((2, 3), "a")},
+            TypeError,
+            "vectors: expected a numeric array, got text",
+        ),
+        ({"intercepts": ["a", "b"]}, TypeError, "intercepts: expected a numeric array, got text"),
         ({"provenance": [1, 2]}, TypeError, r"provenance\[0\]: expected a dict"),
         ({"provenance": "ab"}, TypeError, "provenance: expected a list of one dict"),
         ({"provenance": 3}, TypeError, "provenance: expected a list of one dict"),
         (
             {"class_prior": [["a", "b"]], "class_names": ["x"]},
             TypeError,
-            "class_prior: expected real numbers",
+            "class_prior: expected a numeric array, got text",
         ),
     ],
 )
@@ -55,7 +63,7 @@ def test_bank_construction_names_the_bad_argument(kwargs, error, message):
 
 def test_bank_project_refuses_strings_by_name():
     bank = ConceptBank(["a", "b"], E, "toy")
-    with pytest.raises(TypeError, match="X: expected real numbers"):
+    with pytest.raises(TypeError, match="X: expected a numeric array, got text"):
         bank.project(np.full((2, 3), "a"))
 
 
@@ -109,7 +117,7 @@ def test_random_bank_names_a_bad_seed(seed, error):
         (
             lambda: ConceptCandidates(["a"], None, [["a"]], ["x"]),
             TypeError,
-            "class_prior: expected real numbers",
+            "class_prior: expected a numeric array, got text",
         ),
         (lambda: ConceptCandidates(["a", "b"]).subset([5]), IndexError, "position 5 out of range"),
         (lambda: ConceptCandidates(["a", "b"]).subset(["a"]), TypeError, "integer positions"),
@@ -170,7 +178,7 @@ def test_select_names_bad_parameters(selection_data, kwargs, error, message):
 
 def test_select_names_bad_data(selection_data):
     bank, X, y = selection_data
-    with pytest.raises(TypeError, match="X: expected real numbers"):
+    with pytest.raises(TypeError, match="X: expected a numeric array, got text"):
         select(bank, np.full(X.shape, "a"), y, 3)
     # before: NaN became one more class
     with pytest.raises(ValueError, match="y contains NaN"):

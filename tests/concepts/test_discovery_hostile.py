@@ -268,7 +268,7 @@ def test_stability_names_a_non_numeric_argument(bad):
 
 def test_complex_embeddings_are_refused_not_cast():
     # numpy's cast to float drops the imaginary part with only a warning
-    with pytest.raises(ValueError, match=r"X: expected real embeddings, got complex64"):
+    with pytest.raises(TypeError, match=r"X: expected real numbers, got complex values"):
         discover(X * (1 + 1j), n_concepts=4, epochs=1)
 
 

@@ -94,7 +94,6 @@ BAD_FIELDS = [
     ("concept_labels", np.full((N, K), 2), r"concept_labels: expected values in \[0, 1\]"),
     ("concept_labels", np.full((N, K), np.nan), r"concept_labels: contains NaN"),
     ("concept_labels", np.zeros((N, 4)), r"concept_labels: expected shape \(6, 3\), got \(6, 4\)"),
-    ("concept_labels", np.full((N, K), "x"), r"concept_labels: expected a numeric array"),
     ("concept_certainty", np.ones((N, 2)), r"concept_certainty: expected shape \(6, 3\)"),
     ("class_concept_matrix", np.ones((3, K)), r"class_concept_matrix: expected shape \(2, 3\)"),
     ("part_masks", np.zeros((N, P, H)), r"part_masks: expected shape \(6, P, H, W\)"),
@@ -115,6 +114,20 @@ BAD_FIELDS = [
 def test_each_field_is_validated(field, value, match):
     with pytest.raises(ValueError, match=match):
         ConceptDataset(**_fields(**{field: value}))
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.full((N, K), "x"), r"concept_labels: expected a numeric array, got text values"),
+        # before: numpy parsed the text, and complex labels passed as numbers
+        (np.full((N, K), "1"), r"concept_labels: expected a numeric array, got text values"),
+        (np.ones((N, K)) + 0j, r"concept_labels: expected real numbers, got complex values"),
+    ],
+)
+def test_concept_labels_must_be_real_numbers(value, match):
+    with pytest.raises(TypeError, match=match):
+        ConceptDataset(**_fields(concept_labels=value))
 
 
 @pytest.mark.parametrize(

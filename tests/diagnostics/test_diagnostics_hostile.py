@@ -87,21 +87,21 @@ ARRAY_CASES = {
     ),
     "importance of strings": (
         lambda: spurious_concept_scores(np.full((2, 2), "x"), None),
-        ValueError,
-        "importance_by_class: expected a numeric array, got ndarray",
+        TypeError,
+        "importance_by_class: expected a numeric array, got text values",
     ),
     "attribute rate of strings": (
         lambda: spurious_concept_scores(IMP, [["a", "b"], ["c", "d"]]),
-        ValueError,
-        "attribute_rate: expected a numeric array, got list",
+        TypeError,
+        "attribute_rate: expected a numeric array, got text values",
     ),
     "class-concept matrix of strings": (
         lambda: concept_global_importance(
             SimpleNamespace(coef_=np.ones((2, 2)), concept_names_=["a", "b"]),
             np.full((2, 2), "x"),
         ),
-        ValueError,
-        "class_concept_matrix: expected a numeric array",
+        TypeError,
+        "class_concept_matrix: expected a numeric array, got text values",
     ),
     "context weights": (
         lambda: spurious_concept_scores(IMP, None, np.array([0.5, 2.0])),
@@ -121,7 +121,7 @@ ARRAY_CASES = {
     "location complex maps": (
         lambda: concept_location(MAPS + 1j, MASKS, [0, 1]),
         TypeError,
-        "maps: expected a real array",
+        "maps: expected real numbers, got complex values",
     ),
     "global importance of a NaN head": (
         lambda: concept_global_importance(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_number
 
 __all__ = ["check_embeddings", "check_int", "seed_of"]
@@ -14,12 +15,7 @@ __all__ = ["check_embeddings", "check_int", "seed_of"]
 
 def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndarray:
     """``X`` as a finite float32 array of shape (n, d); ``ValueError`` naming ``arg`` if not."""
-    if np.iscomplexobj(X):  # the cast would drop the imaginary part with only a warning
-        raise ValueError(f"{arg}: expected real embeddings, got {np.asarray(X).dtype}")
-    try:
-        X = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{arg}: expected a numeric array of shape (n, d) ({exc})") from None
+    X = as_real_array(X, arg, dtype=np.float32)
     if X.ndim != 2:
         raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}")
     if X.shape[0] < min_samples or X.shape[1] < 1:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_number
 from bottlekit.datasets import ConceptDataset, as_concept_dataset
 
@@ -43,10 +44,7 @@ def dataset_of(data: Any, name: str = "dataset") -> ConceptDataset:
 
 def check_embeddings(model: Any, X: Any, data: ConceptDataset, name: str = "X") -> np.ndarray:
     """Embeddings ``X`` of ``data``'s images: (n, d) finite floats, ``n == len(data)``."""
-    X = np.asarray(X)
-    if X.dtype == object or not (X.dtype == bool or np.issubdtype(X.dtype, np.number)):
-        raise ValueError(f"{name}: expected a numeric array of embeddings, got dtype {X.dtype}")
-    X = X.astype(np.float64)
+    X = as_real_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name}: expected embeddings of shape (n_images, d), got {X.shape}")
     if X.shape[0] != len(data):

@@ -1,0 +1,133 @@
+"""One rule for arrays of numbers (bottlekit._arrays.as_real_array), and the public
+functions that take arrays through it.
+
+Before the rule was shared, five of these functions read numbers written as text
+(``"1.5"``) as numbers or kept only the real part of complex values; the sweep at the
+bottom pins that each now refuses them, naming the argument.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from bottlekit._arrays import as_real_array
+from bottlekit.concepts.discovery import discover
+from bottlekit.datasets import ConceptDataset
+from bottlekit.diagnostics import concept_location, spurious_concept_scores
+from bottlekit.visualize import plot_activation_maps
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "expected"),
+    [
+        ([1, 2], np.float64, np.array([1.0, 2.0])),
+        ([[1, 2], [3, 4]], np.float32, np.array([[1, 2], [3, 4]], np.float32)),
+        (np.array([True, False]), None, np.array([True, False])),
+        (np.array([1, 2], np.int8), None, np.array([1, 2], np.int8)),
+        (torch.tensor([0.5, 1.5]), np.float64, np.array([0.5, 1.5])),
+        (np.array([1.0, None], dtype=object)[:1], np.float64, np.array([1.0])),
+    ],
+)
+def test_real_numbers_come_back_with_the_asked_dtype(value, dtype, expected):
+    out = as_real_array(value, "X", dtype=dtype)
+    assert out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "must"),
+    [
+        (["1.5", "2"], "X: expected a numeric array, got text values", "X must be a numeric"),
+        (np.array([b"1"]), "X: expected a numeric array, got text values", "X must be a numeric"),
+        (np.array([1.0, "a"], object), "expected a numeric array, got text", "must be a numeric"),
+        ([1 + 2j], "X: expected real numbers, got complex values", "X must hold real numbers"),
+        (
+            torch.ones(2, dtype=torch.complex64),
+            "expected real numbers, got a complex tensor",
+            None,
+        ),
+        ([[1.0, 2.0], [3.0]], r"X: expected a numeric array, got list \(ragged", None),
+        (np.array([1.0, None], object), "got an array of dtype object", None),
+        ({"a": 1}, "X: expected a numeric array, got dict", None),
+    ],
+)
+def test_anything_but_real_numbers_is_refused_by_name(value, expected, must):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning on the way: refused before the cast
+        with pytest.raises(TypeError, match=expected):
+            as_real_array(value, "X", dtype=None if "object" in expected else np.float64)
+        if must is not None:
+            with pytest.raises(TypeError, match=must):
+                as_real_array(value, "X", wording="must")
+
+
+def test_a_meta_tensor_is_refused():
+    with pytest.raises(ValueError, match="X is a tensor on the 'meta' device"):
+        as_real_array(torch.empty(2, device="meta"), "X")
+
+
+def test_an_unknown_wording_is_refused():
+    with pytest.raises(ValueError, match="wording must be 'expected' or 'must', got 'should'"):
+        as_real_array(["a"], "X", wording="should")
+
+
+RNG = np.random.default_rng(0)
+TEXT_NUMBERS = np.array([["1.5", "0.2"], ["0.1", "2"]])  # numpy would parse these
+IMAGES = np.zeros((6, 4, 4, 3), np.uint8)
+
+
+def _dataset(concept_labels):
+    return ConceptDataset(
+        images=IMAGES,
+        labels=np.array([0, 1, 0, 1, 1, 0]),
+        class_names=["a", "b"],
+        concept_names=["x", "y"],
+        concept_labels=concept_labels,
+    )
+
+
+# each of these was accepted before: a result computed from the parsed text, or from the
+# real part of the complex values
+SWEEP = {
+    "spurious scores of numbers as text": (
+        lambda: spurious_concept_scores(TEXT_NUMBERS, None),
+        "importance_by_class: expected a numeric array, got text values",
+    ),
+    "spurious scores of complex importance": (
+        lambda: spurious_concept_scores(np.ones((2, 2)) + 1j, None),
+        "importance_by_class: expected real numbers, got complex values",
+    ),
+    "spurious scores of attribute rates as text": (
+        lambda: spurious_concept_scores(np.ones((2, 2)), TEXT_NUMBERS),
+        "attribute_rate: expected a numeric array, got text values",
+    ),
+    "complex concept labels": (
+        lambda: _dataset(np.ones((6, 2)) + 0j),
+        "concept_labels: expected real numbers, got complex values",
+    ),
+    "discovery on numbers as text": (
+        lambda: discover(RNG.standard_normal((50, 8)).astype(str), n_concepts=4, epochs=1),
+        "X: expected a numeric array, got text values",
+    ),
+    "location of maps as text": (
+        lambda: concept_location(
+            RNG.random((2, 2, 4, 4)).astype(str), np.zeros((2, 2, 4, 4), bool), [0, 1]
+        ),
+        "maps: expected a numeric array, got text values",
+    ),
+    "plotted maps as text": (
+        lambda: plot_activation_maps(IMAGES[:2], RNG.random((2, 1, 4, 4)).astype(str), ["x"]),
+        "maps: expected a numeric array, got text values",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEP))
+def test_public_functions_refuse_text_and_complex_numbers(case):
+    call, message = SWEEP[case]
+    with pytest.raises(TypeError, match=message):
+        call()
