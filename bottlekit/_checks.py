@@ -18,7 +18,14 @@ import math
 import numbers
 from typing import Any, Literal
 
-__all__ = ["check_bool", "check_number", "check_positive_int", "check_seed", "is_number"]
+__all__ = [
+    "check_bool",
+    "check_number",
+    "check_positive_int",
+    "check_seed",
+    "int_seed",
+    "is_number",
+]
 
 _NOUNS = {
     "expected": {True: "an int", False: "a finite number"},
@@ -215,6 +222,46 @@ def check_seed(value: Any, name: str = "random_state") -> Any:
     if isinstance(value, kinds):
         return value
     raise TypeError(f"{name}: expected {expected}, got {value!r}")
+
+
+def int_seed(value: Any, name: str = "random_state") -> int | None:
+    """An integer seed (for torch or an epoch's shuffle) drawn from ``value``.
+
+    ``value`` is checked by :func:`check_seed`; an int is returned as it is, a numpy
+    ``RandomState``, ``Generator``, ``BitGenerator`` or ``SeedSequence`` gives a seed
+    in ``[0, 2**31 - 1)`` drawn from it (advancing it, as scikit-learn does with a
+    ``RandomState``), and ``None`` stays ``None`` (the caller decides what unseeded means).
+
+    Parameters
+    ----------
+    value : object
+    name : str, default="random_state"
+        Parameter name for the error message.
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> int_seed(7)
+    7
+    >>> import numpy as np
+    >>> int_seed(np.random.default_rng(0)) == int_seed(np.random.default_rng(0))
+    True
+    """
+    import numpy as np
+
+    check_seed(value, name)
+    if value is None or is_number(value, integer=True):
+        return None if value is None else int(value)
+    if isinstance(value, np.random.RandomState):
+        return int(value.randint(2**31 - 1))
+    if isinstance(value, np.random.SeedSequence):
+        return int(value.generate_state(1)[0] % (2**31 - 1))
+    if isinstance(value, np.random.BitGenerator):
+        value = np.random.Generator(value)
+    return int(value.integers(2**31 - 1))
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bottlekit._checks import check_number, check_positive_int, is_number
+from bottlekit._checks import check_number, check_positive_int, int_seed, is_number
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,22 @@ def _csib(**kw):
 
     X = np.random.default_rng(0).standard_normal((20, 2))
     return CSIBRegressor(max_epochs=1, **kw).fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [np.random.RandomState, np.random.default_rng, np.random.SeedSequence, np.random.PCG64],
+)
+def test_int_seed_draws_the_same_seed_from_the_same_generator(make):
+    a, b, c = int_seed(make(5)), int_seed(make(5)), int_seed(make(6))
+    assert a == b != c
+    assert 0 <= a < 2**31 - 1
+
+
+def test_int_seed_keeps_ints_and_none_and_refuses_the_rest():
+    assert int_seed(np.int64(7)) == 7 and type(int_seed(np.int64(7))) is int
+    assert int_seed(None) is None
+    with pytest.raises(ValueError, match=r"seed: expected None, an int >= 0 .*got -1"):
+        int_seed(-1, "seed")
+    with pytest.raises(TypeError, match=r"random_state: expected .*got True"):
+        int_seed(True)

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._checks import check_bool, check_seed
+from bottlekit._checks import check_bool, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
@@ -116,22 +116,6 @@ def align_class_prior(bank: ConceptBank, classes: np.ndarray) -> np.ndarray | No
     return np.asarray(bank.class_prior[rows], dtype=np.float64)
 
 
-def _seed_of(random_state: Any) -> int | None:
-    check_seed(random_state, "random_state")
-    if random_state is None:
-        return None
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state)
-    raise ValueError(
-        f"random_state: expected None, an int >= 0, a RandomState or a Generator, "
-        f"got {random_state!r}"
-    )
-
-
 def _to_json(value: Any, key: str) -> Any:
     """JSON form of a learned attribute; ``TypeError`` if it cannot be stored."""
     if isinstance(value, np.ndarray):
@@ -205,7 +189,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         self
         """
         self._check_params()
-        seed = _seed_of(self.random_state)
+        seed = int_seed(self.random_state)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)

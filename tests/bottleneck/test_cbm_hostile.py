@@ -53,10 +53,16 @@ def test_a_bad_random_state_is_named(data, family, seed, error):
         FAST[family](bank, random_state=seed).fit(X, y)
 
 
-def test_a_generator_seeds_the_fit(data):
+@pytest.mark.parametrize(
+    "make_seed",
+    # before: a SeedSequence or a BitGenerator passed check_seed and then failed in the
+    # fit with "expected None, an int >= 0, a RandomState or a Generator"
+    [np.random.default_rng, np.random.SeedSequence, np.random.PCG64],
+)
+def test_a_generator_seeds_the_fit(data, make_seed):
     X, y, bank = data
-    a = LaBo(bank, max_epochs=2, random_state=np.random.default_rng(3)).fit(X, y)
-    b = LaBo(bank, max_epochs=2, random_state=np.random.default_rng(3)).fit(X, y)
+    a = LaBo(bank, max_epochs=2, random_state=make_seed(3)).fit(X, y)
+    b = LaBo(bank, max_epochs=2, random_state=make_seed(3)).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
 
 

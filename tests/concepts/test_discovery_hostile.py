@@ -314,3 +314,12 @@ def test_stability_of_atoms_at_the_ends_of_the_float_range(scale):
     that of atoms near 1e-300 underflowed to 0 ("all-zero atoms")."""
     a = np.array([[1.0, 0.0], [0.6, 0.8]])
     assert dictionary_stability(a * scale, a[::-1]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_random_state_follows_the_package_rule():
+    # before: a negative seed was taken silently and a numpy Generator was refused
+    with pytest.raises(ValueError, match=r"random_state: expected None, an int >= 0 .*got -1"):
+        _discover(random_state=-1)
+    a = _discover(random_state=np.random.default_rng(2))
+    b = _discover(random_state=np.random.default_rng(2))
+    np.testing.assert_array_equal(a.dictionary, b.dictionary)

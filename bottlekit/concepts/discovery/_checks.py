@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_number
+from bottlekit._checks import check_number, int_seed
 
 __all__ = ["check_embeddings", "check_int", "seed_of"]
 
@@ -42,11 +41,7 @@ def check_int(value: Any, arg: str, low: int, high: int | None = None) -> int:
 
 
 def seed_of(random_state: Any) -> int:
-    """An integer seed from ``random_state`` (None: a fresh random seed)."""
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    raise ValueError(f"random_state: expected None, an int or a RandomState, got {random_state!r}")
+    """An integer seed from ``random_state`` (:func:`bottlekit._checks.int_seed`; None: a
+    fresh random seed)."""
+    seed = int_seed(random_state, "random_state")
+    return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed
