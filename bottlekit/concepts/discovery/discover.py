@@ -77,7 +77,7 @@ def discover(
         Where the SAE trains (``None``: CUDA when available).
     progress : bool, default False
         A progress bar over epochs.
-    random_state : int, RandomState or None
+    random_state : None, int >= 0 or a numpy random generator (RandomState, Generator, ...)
         Seeds the initialisation and the batch order; the result is deterministic given
         it (on one device).
 
