@@ -69,6 +69,61 @@ def test_checksum_covers_the_keys(tmp_path, edit):
     assert not path.exists()
 
 
+def _rewrite_metadata(path: Path, edit) -> None:
+    """Rewrite a shard's metadata dict (the header may change length)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    edit(header["__metadata__"])
+    new = json.dumps(header, separators=(",", ":")).encode()
+    new = new.ljust(-(-len(new) // 8) * 8)  # safetensors pads its header to 8 bytes
+    path.write_bytes(len(new).to_bytes(8, "little") + new + data[8 + n :])
+
+
+def test_a_shard_carries_both_checksums_of_its_contents(tmp_path):
+    # XXH3-128 is what lookups check; SHA-256 is what earlier versions check, so a cache
+    # shared with them keeps its shards
+    rows = np.arange(8, dtype=np.float32).reshape(2, 4)
+    path = EmbeddingCache(tmp_path).store("m", ["key-a", "key-b"], rows)
+    with safe_open(str(path), framework="np") as fh:
+        meta = fh.metadata()
+    keys_json = json.dumps(["key-a", "key-b"])
+    assert meta["xxh3_128"] == cache_mod._checksum("m", keys_json, rows, "xxh3_128")
+    assert meta["sha256"] == cache_mod._checksum("m", keys_json, rows, "sha256")
+    assert len(meta["xxh3_128"]) == 32 and len(meta["sha256"]) == 64
+
+
+def test_a_shard_of_an_earlier_version_is_checked_by_its_sha256(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    rows = np.arange(8, dtype=np.float32).reshape(2, 4)
+    old = cache.store("m", ["key-a", "key-b"], rows)
+    _rewrite_metadata(old, lambda meta: meta.pop("xxh3_128"))  # as written before 2026-12
+    got = cache.lookup("m", ["key-a", "key-b"])
+    np.testing.assert_array_equal(got["key-b"], rows[1])
+    _rewrite_metadata(old, lambda meta: meta.update(sha256="0" * 64))
+    with pytest.warns(RuntimeWarning, match="checksum mismatch"):
+        assert cache.lookup("m", ["key-a"]) == {}
+
+
+def test_a_shard_without_a_checksum_is_not_used(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    path = cache.store("m", ["key-a"], np.ones((1, 4), np.float32))
+    _rewrite_metadata(path, lambda meta: [meta.pop(k) for k in ("xxh3_128", "sha256")])
+    with pytest.warns(RuntimeWarning, match="no checksum"):
+        assert cache.lookup("m", ["key-a"]) == {}
+
+
+def test_the_checked_checksum_covers_the_data(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    rows = np.arange(8, dtype=np.float32).reshape(2, 4)
+    path = cache.store("m", ["key-a", "key-b"], rows)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last embedding
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checksum mismatch"):
+        assert cache.lookup("m", ["key-b"]) == {}
+
+
 def test_swapped_keys_in_a_shard_never_reach_embed(tiny, rng_images, tmp_path):
     X = embed(tiny, rng_images, cache_dir=tmp_path, progress=False)
     (shard,) = EmbeddingCache(tmp_path).shards(tiny.id)
