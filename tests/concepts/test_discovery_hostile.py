@@ -212,15 +212,17 @@ def test_saved_dictionaries_still_load(dictionary_files, tmp_path, method):
 
 
 @pytest.mark.parametrize(
-    ("codes", "message"),
+    ("codes", "error", "message"),
     [
-        (np.full((2, 4), np.nan), r"codes contains NaN or inf"),
-        ("a", r"codes: expected a numeric array of shape \(n, 4\)"),
+        (np.full((2, 4), np.nan), ValueError, r"codes contains NaN or inf"),
+        ("a", TypeError, r"codes: expected a numeric array, got text values"),
+        # before: numpy parsed the text and the codes were used
+        (np.full((2, 4), "0.5"), TypeError, r"codes: expected a numeric array, got text values"),
     ],
 )
-def test_reconstruct_refuses_bad_codes(codes, message):
+def test_reconstruct_refuses_bad_codes(codes, error, message):
     d = _discover()
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         d.reconstruct(codes)
 
 
@@ -260,9 +262,18 @@ def test_decompose_refuses_concepts_that_centring_leaves_no_direction(k):
 
 
 # ------------------------------------------------------------------ stability
-@pytest.mark.parametrize("bad", ["ab", np.array([[1, "a"]], dtype=object), np.eye(2) * 1j])
-def test_stability_names_a_non_numeric_argument(bad):
-    with pytest.raises(ValueError, match=r"a: expected a ConceptDictionary or an \(m, d\) array"):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("ab", "a: expected a numeric array, got text values"),
+        (np.array([[1, "a"]], dtype=object), "a: expected a numeric array, got text values"),
+        # before: numpy parsed the text and the atoms were compared
+        (np.array([["1", "0"], ["0", "1"]]), "a: expected a numeric array, got text values"),
+        (np.eye(2) * 1j, "a: expected real numbers, got complex values"),
+    ],
+)
+def test_stability_names_a_non_numeric_argument(bad, message):
+    with pytest.raises(TypeError, match=message):
         dictionary_stability(bad, np.eye(2))
 
 

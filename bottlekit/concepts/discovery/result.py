@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.concepts.discovery._checks import check_embeddings
 
@@ -172,12 +173,7 @@ class ConceptDictionary:
 
     def reconstruct(self, codes: np.ndarray) -> np.ndarray:
         """Embeddings rebuilt from ``codes`` (n, m)."""
-        try:
-            codes = np.asarray(codes, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"codes: expected a numeric array of shape (n, {self.n_atoms}) ({exc})"
-            ) from None
+        codes = as_real_array(codes, "codes")
         if codes.ndim != 2 or codes.shape[1] != self.n_atoms:
             raise ValueError(f"codes: expected shape (n, {self.n_atoms}), got {codes.shape}")
         if not np.isfinite(codes).all():

@@ -6,22 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+
 __all__ = ["dictionary_stability"]
 
 
 def _atoms(a: Any, arg: str) -> np.ndarray:
-    D = getattr(a, "dictionary", a)
-    if np.iscomplexobj(D):  # the cast would drop the imaginary part with only a warning
-        raise ValueError(
-            f"{arg}: expected a ConceptDictionary or an (m, d) array of real numbers, got "
-            f"{np.asarray(D).dtype}"
-        )
-    try:
-        D = np.asarray(D, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{arg}: expected a ConceptDictionary or an (m, d) array of numbers ({exc})"
-        ) from None
+    D = as_real_array(getattr(a, "dictionary", a), arg)
     if D.ndim != 2 or D.shape[0] < 1:
         raise ValueError(f"{arg}: expected a ConceptDictionary or an (m, d) array, got {D.shape}")
     if not np.isfinite(D).all():
