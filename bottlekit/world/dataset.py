@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_number
 from bottlekit._deprecation import renamed_argument
 from bottlekit.datasets import ConceptDataset
 from bottlekit.world.captions import make_captions
@@ -183,11 +184,11 @@ def make_world(
     if p_typical_background is None:
         p_bg = SHIFTED_TYPICAL_BACKGROUND if split == "shifted" else TYPICAL_BACKGROUND
     else:
-        p_bg = float(p_typical_background)
-        if not SHIFTED_TYPICAL_BACKGROUND <= p_bg <= 1.0:
-            raise ValueError(
-                f"p_typical_background={p_typical_background!r}; expected a float in [0.2, 1]"
-            )
+        p_bg = check_number(
+            p_typical_background, "p_typical_background", low=SHIFTED_TYPICAL_BACKGROUND, high=1
+        )
+    check_number(p_species_in_caption, "p_species_in_caption", low=0, high=1)
+    check_bool(return_masks, "return_masks")
     n = int(n)
     rng = split_rng(seed, split)
     n_classes = len(CLASS_NAMES)

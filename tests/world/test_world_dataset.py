@@ -128,6 +128,23 @@ def test_bad_arguments():
         make_world(4, p_typical_background=1.5)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # before: the text was parsed as a probability, and "no" asked for masks
+        ({"p_typical_background": "0.5"}, ValueError, "p_typical_background: expected a finite"),
+        # before: "could not convert string to float", naming nothing
+        ({"p_typical_background": "x"}, ValueError, "p_typical_background: expected a finite"),
+        # before: "'<=' not supported between instances of 'float' and 'str'"
+        ({"p_species_in_caption": "0.5"}, ValueError, "p_species_in_caption: expected a finite"),
+        ({"return_masks": "no"}, TypeError, "return_masks: expected True or False, got 'no'"),
+    ],
+)
+def test_make_world_names_a_bad_option(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make_world(4, "test", **kwargs)
+
+
 def test_seed_is_a_deprecated_alias_of_random_state():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new name warns about nothing
