@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_number
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -148,11 +149,20 @@ def koh_attribute_subset(
     >>> koh_attribute_subset(L, [0, 0, 1, 1], 2, 2, certainty=cert)[1].tolist()
     [[1, 1], [1, 1]]
     """
-    L = np.asarray(labels).astype(np.int64)
-    y = np.asarray(classes).astype(np.int64)
+    n_classes = check_positive_int(n_classes, "n_classes")
+    min_classes = check_positive_int(min_classes, "min_classes")
+    L = _int_array(labels, "labels", 2, 0, 1)
+    y = _int_array(classes, "classes", 1, 0, n_classes - 1)
+    if len(y) != len(L):
+        raise ValueError(
+            f"classes: expected {len(L)} class indices (one per row of labels), got {len(y)}"
+        )
     counted = np.ones_like(L, dtype=bool)
     if certainty is not None:
-        counted = ~((L == 0) & (np.asarray(certainty) == 1))
+        cert = _int_array(certainty, "certainty", 2, 1, 4)
+        if cert.shape != L.shape:
+            raise ValueError(f"certainty: expected shape {L.shape} (as labels), got {cert.shape}")
+        counted = ~((L == 0) & (cert == 1))
     ones = np.zeros((n_classes, L.shape[1]), np.int64)
     zeros = np.zeros((n_classes, L.shape[1]), np.int64)
     np.add.at(ones, y, L * counted)
@@ -162,16 +172,38 @@ def koh_attribute_subset(
     return kept, votes
 
 
+def _int_array(values: Any, name: str, ndim: int, low: int, high: int) -> np.ndarray:
+    """``values`` as an int64 array of ``ndim`` dimensions, every value in [low, high]."""
+    a = as_real_array(values, name)
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {a.shape}")
+    bad = ~np.isin(a, np.arange(low, high + 1))
+    if bad.any():
+        raise ValueError(
+            f"{name}: expected integers in {low}..{high}, got {a[bad][0].item()!r} at index "
+            f"{tuple(int(i) for i in np.argwhere(bad)[0])}"
+        )
+    return a.astype(np.int64)
+
+
 def _id_table(
     path: Path, what: str, hint: str, lines: dict[int, int] | None = None
 ) -> dict[int, str]:
     """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line)."""
     out: dict[int, str] = {}
+    first_line: dict[str, int] = {}
     for line, (i, name) in read_rows(path, 2, max_split=1, hint=hint):
         key = parse_int(i, path, line, f"{what} id", low=1)
         if key in out:
             raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
-        out[key] = name.strip()
+        name = name.strip()
+        if name in first_line:
+            raise DatasetFormatError(
+                f"{path}, line {line}: {what} {name!r} is listed twice (first on line "
+                f"{first_line[name]}); expected unique names"
+            )
+        first_line[name] = line
+        out[key] = name
         if lines is not None:
             lines[key] = line
     if not out:

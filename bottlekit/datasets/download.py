@@ -546,6 +546,7 @@ def download_dataset(
         raise ValueError(f"name: unknown dataset {name!r}; expected one of {sorted(SOURCES)}")
     src = SOURCES[name]
     root = as_root(root)
+    keep_archive = check_bool(keep_archive, "keep_archive")
     if src.manual is not None:
         raise DownloadError(f"{name}: {src.manual.format(root=root)}")
     url = url or src.url

@@ -35,6 +35,11 @@ from PIL import Image
 
 from bottlekit.datasets import (
     DatasetFormatError,
+    KeypointPartMasks,
+    MissingDatasetError,
+    RecordImages,
+    ResizedImages,
+    koh_attribute_subset,
     load_awa2,
     load_celeba,
     load_cifar10,
@@ -288,9 +293,29 @@ def _dup_concepts_csv(tmp_path):
     )
 
 
+def _dup_cub_name(file, old, new):
+    def make(tmp_path):
+        cub = write_cub(tmp_path)
+        path = tmp_path / file if file == "attributes.txt" else cub["root"] / file
+        new_name = cub["paths"][0] if new is None else new
+        old_name = cub["paths"][1] if old is None else old
+        _replace_in(path, old_name, new_name)
+        return lambda: load_cub(cub["root"], "all"), r"line 2: .* is listed twice \(first on"
+
+    return make
+
+
 @pytest.mark.parametrize(
     "case",
     [
+        # Before: two ids of images.txt naming one file, or two classes of one name, were
+        # taken as they were (one image counted twice; two classes that cannot be told
+        # apart); a repeated attribute failed as "concept_names: names must be unique"
+        # without the file, and a repeated part as "parts ['left eye'] are missing".
+        _dup_cub_name("images.txt", None, None),
+        _dup_cub_name("classes.txt", "002.Laysan.Albatross", "001.Black_footed Albatross"),
+        _dup_cub_name("attributes.txt", "has_wing_color::blue", "has_bill_shape::dagger"),
+        _dup_cub_name("parts/parts.txt", "beak", "back"),
         _dup_cub("image_class_labels.txt", 0),
         _dup_cub("attributes/image_attribute_labels.txt", 0),
         _dup_cub("parts/part_locs.txt", 0),
@@ -399,6 +424,76 @@ def test_16_bit_images_keep_their_grey_levels(tmp_path):
         (lambda: dl.download_file("http://127.0.0.1:9/a", "x", chunk=0), ValueError, "chunk must"),
         # Before: TypeError "unhashable type: 'list'"
         (lambda: dl.download_dataset(["cub"], "."), ValueError, "name: unknown dataset"),
+        # Before: the string was taken by its truth value ("no" kept the archive by chance)
+        (lambda: dl.download_dataset("cub", ".", keep_archive="no"), TypeError, "keep_archive"),
+        # The lazy pieces, public in bottlekit.datasets. Before: one path given as a str
+        # was taken letter by letter ('abc.jpg' made 7 images), size 0 was accepted (and
+        # failed in PIL on loading), a missing or bad shape failed when indexed.
+        (lambda: ResizedImages("abc.jpg", 4), TypeError, "paths: expected a list of paths"),
+        (lambda: ResizedImages(None, 4), TypeError, "paths: expected a list of paths"),
+        (lambda: ResizedImages(["a.jpg"], 0), ValueError, "image_size: expected positive"),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3)), np.zeros((2, 4)), [[0]], (8, 8)),
+            ValueError,
+            r"keypoints: expected shape \(n, K, 3\)",
+        ),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.zeros((1, 4)), [[0]], (8, 8)),
+            ValueError,
+            r"boxes: expected shape \(2, 4\)",
+        ),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.ones((2, 4)), [[7]], (8, 8)),
+            ValueError,
+            r"groups: expected 'box' or lists of keypoint indices in 0\.\.2, got \[7\]",
+        ),
+        # Before: any str group ('bx') was taken as the box, a NaN radius drew empty masks
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.ones((2, 4)), ["bx"], (8, 8)),
+            ValueError,
+            "groups: expected 'box'",
+        ),
+        (
+            lambda: KeypointPartMasks(
+                np.zeros((2, 3, 3)), np.ones((2, 4)), [[0]], (8, 8), radius=float("nan")
+            ),
+            ValueError,
+            "radius: expected",
+        ),
+        (
+            lambda: KeypointPartMasks(np.full((1, 3, 3), np.nan), np.ones((1, 4)), [[0]], (8, 8)),
+            ValueError,
+            "keypoints: expected finite numbers",
+        ),
+        # Before: ZeroDivisionError / "cannot reshape array of size 0" / FileNotFoundError
+        # from pathlib / a str's letters taken as files
+        (lambda: RecordImages(["x.bin"], 0, 1), ValueError, "record_bytes must be an integer"),
+        (lambda: RecordImages(["x.bin"], 3073, 5000), ValueError, "offset: expected an int"),
+        (lambda: RecordImages(["x.bin"], 3073, 1, (3, 16, 16)), ValueError, "shape: expected"),
+        (lambda: RecordImages(["/nonexistent/x.bin"], 3073, 1), MissingDatasetError, "x.bin"),
+        (lambda: RecordImages("x.bin", 3073, 1), TypeError, "files: expected a list of paths"),
+        # Before: labels of 2 or 0.5 and classes out of range (negative ones wrapped
+        # around) were counted silently; a shorter certainty was broadcast; n_classes=0
+        # failed as "index 0 is out of bounds for axis 0 with size 0"
+        (
+            lambda: koh_attribute_subset([[2, 0]], [0], 1),
+            ValueError,
+            "labels: expected integers in 0..1",
+        ),
+        (lambda: koh_attribute_subset([[0.5, 1]], [0], 1), ValueError, "labels: expected integ"),
+        (lambda: koh_attribute_subset([[1, 0], [0, 1]], [-1, 0], 2), ValueError, "classes: exp"),
+        (
+            lambda: koh_attribute_subset([[1, 0], [0, 1]], [0], 2),
+            ValueError,
+            "classes: expected 2",
+        ),
+        (lambda: koh_attribute_subset([[1, 0]], [0], 1, certainty=[[1]]), ValueError, "certainty"),
+        (lambda: koh_attribute_subset([[1, 0]], [0], 0), ValueError, "n_classes must be"),
+        (
+            lambda: koh_attribute_subset([[1, 0]], [0], 1, min_classes=-1),
+            ValueError,
+            "min_classes",
+        ),
     ],
 )
 def test_bad_arguments_are_named(call, error, message):
