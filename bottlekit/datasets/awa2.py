@@ -134,6 +134,11 @@ def load_awa2(
                     "images would be counted twice"
                 )
             chosen.append(n)
+        if not chosen:
+            raise DatasetFormatError(
+                f"{root / (split + '.txt')}: the file lists no class; expected one class name "
+                "per line"
+            )
     if classes is not None:
         chosen = [c for c in chosen if c in set(classes)]
         unknown = [c for c in classes if c not in class_names]

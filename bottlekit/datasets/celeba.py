@@ -37,20 +37,21 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     names: list[str] = []
     count = None
     first_line: dict[str, int] = {}
-    for line, f in read_rows(path):
-        if line == 1:
+    for row, (line, f) in enumerate(read_rows(path)):  # row: the non-blank lines
+        if row == 0:
             if len(f) != 1:
                 raise DatasetFormatError(
-                    f"{path}, line 1: expected the number of images, got {f[:3]}"
+                    f"{path}, line {line}: expected the number of images, got {f[:3]}"
                 )
-            count = parse_int(f[0], path, 1, "image count", low=1)
+            count = parse_int(f[0], path, line, "image count", low=1)
             continue
-        if line == 2:
+        if row == 1:
             names = f
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise DatasetFormatError(
-                    f"{path}, line 2: attribute names {repeated} repeat; expected unique names"
+                    f"{path}, line {line}: attribute names {repeated} repeat; expected unique "
+                    "names"
                 )
             continue
         if len(f) != len(names) + 1:

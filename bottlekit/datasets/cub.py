@@ -418,6 +418,11 @@ def load_cub(
     rows = np.flatnonzero(
         {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[split]
     )
+    if not rows.size:
+        raise DatasetFormatError(
+            f"{root / 'train_test_split.txt'}: no image is in split {split!r}; expected some "
+            "lines with is_training_image " + ("1" if split == "train" else "0")
+        )
     paths = [
         listed_path(root / "images", images[i], root / "images.txt", image_lines.get(i))
         for i in np.array(list(images))[rows]

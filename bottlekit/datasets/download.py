@@ -332,8 +332,8 @@ def download_file(
             )
         if not resumed:
             have = 0
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        total = _content_length(resp)
+        total = have + total if total is not None else None
         bar = tqdm(
             total=total,
             initial=have,
@@ -362,6 +362,17 @@ def download_file(
         )
     os.replace(part, dest)
     return dest
+
+
+def _content_length(resp: http.client.HTTPResponse) -> int | None:
+    """The response's ``Content-Length``, None when absent or not a count of bytes (a
+    malformed header is not trusted; the digest checks the file in the end)."""
+    value = resp.headers.get("Content-Length")
+    try:
+        length = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return length if length is not None and length >= 0 else None
 
 
 def _range_start(resp: http.client.HTTPResponse) -> int | None:

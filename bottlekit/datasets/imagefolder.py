@@ -103,6 +103,11 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
                 f"{path}, line 1: expected a header 'path,<concept>,...', got {header}"
             )
         names = [h.strip() for h in header[1:]]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DatasetFormatError(
+                f"{path}, line 1: concept names {repeated} repeat; expected unique names"
+            )
         L = np.full((len(files), len(names)), np.nan)
         for line, row in enumerate(reader, start=2):
             if not row:

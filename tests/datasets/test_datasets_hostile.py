@@ -587,3 +587,56 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing_extracted(tmp_path, mak
     with pytest.raises(ValueError, match=r"archive\.bin: cannot extract it .*was removed"):
         dl.safe_extract(archive, out)
     assert [p.name for p in out.iterdir()] == ["kept"]
+
+
+def test_empty_selections_and_layout_slips_are_named(tmp_path):
+    # Before: a split without any image (CUB) or a split file listing no class (AwA2)
+    # failed as "images: got an empty list; expected at least one image", naming no file.
+    cub = write_cub(tmp_path / "c")
+    (cub["root"] / "train_test_split.txt").write_text("".join(f"{i + 1} 1\n" for i in range(12)))
+    with pytest.raises(DatasetFormatError, match=r"train_test_split\.txt: no image is in split"):
+        load_cub(cub["root"], "test")
+    awa = write_awa2(tmp_path / "a")
+    (awa["root"] / "testclasses.txt").write_text("\n\n")
+    with pytest.raises(DatasetFormatError, match=r"testclasses\.txt: the file lists no class"):
+        load_awa2(awa["root"], "testclasses")
+    # Before: a blank line after the count made the header line 3, read as an image row
+    # ("expected 1 columns (file name and 0 attributes), got 4"); blank lines are skipped
+    # everywhere else, so here too.
+    ce = write_celeba(tmp_path / "e")
+    text = (ce["root"] / "list_attr_celeba.txt").read_text()
+    (ce["root"] / "list_attr_celeba.txt").write_text(text.replace("\n", "\n\n", 1))
+    assert len(load_celeba(ce["root"], "all")) == 12
+    # Before: repeated concept names of a concepts CSV failed later, in ConceptDataset,
+    # without the file (or as "images have no row")
+    net = write_imagenet_like(tmp_path / "i")
+    (net["root"] / "c.csv").write_text("path,a,a\n")
+    with pytest.raises(DatasetFormatError, match=r"c\.csv, line 1: concept names \['a'\] repeat"):
+        load_imagefolder(net["root"], "train", concepts_csv=net["root"] / "c.csv")
+
+
+class _BadLength(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "abc")
+        self.end_headers()
+        self.wfile.write(b"body")
+
+
+def test_a_malformed_content_length_is_not_trusted(tmp_path):
+    # Before: ValueError "invalid literal for int() with base 10: 'abc'" from the
+    # header; the body is now read to its end (the digest checks it afterwards).
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadLength)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/a"
+        got = dl.download_file(url, tmp_path / "a", progress=False, timeout=5)
+        assert got.read_bytes() == b"body" and not (tmp_path / "a.part").exists()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()
