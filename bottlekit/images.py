@@ -190,7 +190,8 @@ def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
             return im.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        # a decompression bomb: a small file that declares more pixels than PIL decodes
         raise ValueError(f"images: cannot read image file {str(path)!r}: {e}") from e
 
 

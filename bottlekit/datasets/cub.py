@@ -551,7 +551,7 @@ def _image_scales(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
         try:
             with Image.open(p) as im:
                 w, h = im.size
-        except OSError as e:
+        except (OSError, Image.DecompressionBombError) as e:
             raise ValueError(f"{p}: cannot read the image: {e}") from e
         out[r] = (W / w, H / h)
     return out

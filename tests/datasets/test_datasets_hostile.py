@@ -640,3 +640,16 @@ def test_a_malformed_content_length_is_not_trusted(tmp_path):
         srv.shutdown()
         srv.server_close()
         thread.join()
+
+
+def test_a_decompression_bomb_is_refused_naming_the_file(tmp_path):
+    # Before: PIL's bare DecompressionBombError ("Image size (400000000 pixels) exceeds
+    # limit ...") without the file, from a 48 kB PNG that declares 20000 x 20000 pixels.
+    cub = write_cub(tmp_path)
+    first = cub["root"] / "images" / cub["paths"][0]
+    Image.new("1", (20000, 20000)).save(first, format="PNG")
+    with pytest.raises(ValueError, match=r"Black_footed_Albatross_000\.0_0\.jpg: cannot read"):
+        _quiet(load_cub, cub["root"], "all", image_size=8)
+    ds = _quiet(load_cub, cub["root"], "all")
+    with pytest.raises(ValueError, match=r"cannot read image file .*Albatross_000\.0_0\.jpg"):
+        ds.image_source.load(0)
