@@ -166,6 +166,18 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
     )
 
 
+def _wide_gray_to_rgb(im: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image (PIL modes ``I;16*``, and ``I`` holding values up to 65535)
+    as 8-bit RGB: the values scaled by 255 / 65535. ``convert("RGB")`` clips them at 255
+    instead, which turns most 16-bit images white. An ``I`` image whose values all fit in
+    0..255 is kept as it is."""
+    a = np.asarray(im).astype(np.int64)
+    if im.mode.startswith("I;16") or a.max(initial=0) > 255:
+        a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
+    gray = np.clip(a, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), mode="RGB")
+
+
 def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
     """The file as an RGB image; with ``draft`` (width, height), a JPEG is decoded at the
     smallest of its DCT scales (1/2, 1/4, 1/8) that keeps both sides >= ``draft``."""
@@ -173,10 +185,13 @@ def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
+            if im.mode.startswith("I;16") or im.mode == "I":
+                return _wide_gray_to_rgb(im)
             return im.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        # a decompression bomb: a small file that declares more pixels than PIL decodes
         raise ValueError(f"images: cannot read image file {str(path)!r}: {e}") from e
 
 

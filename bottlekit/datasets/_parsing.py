@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 __all__ = [
     "DatasetFormatError",
     "MissingDatasetError",
+    "as_root",
+    "csv_text",
+    "listed_path",
     "parse_float",
     "parse_int",
     "read_rows",
@@ -32,6 +37,56 @@ def require_file(path: str | os.PathLike, hint: str = "") -> Path:
     if not p.is_file():
         raise MissingDatasetError(f"{p}: file not found{'; ' + hint if hint else ''}")
     return p
+
+
+def as_root(root: Any, name: str = "root") -> Path:
+    """``root`` as an expanded Path; ``TypeError`` naming ``name`` unless it is a str or
+    an ``os.PathLike`` (``Path(None)`` would fail deep in pathlib without the name)."""
+    if isinstance(root, bytes) or not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type(root).__name__}")
+    return Path(root).expanduser()
+
+
+def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> DatasetFormatError:
+    line = data[: error.start].count(b"\n") + 1
+    return DatasetFormatError(
+        f"{path}, line {line}: byte {data[error.start : error.start + 1]!r} is not UTF-8 "
+        f"text ({error.reason}); expected a UTF-8 text file"
+    )
+
+
+def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
+    """A CSV file's text (UTF-8, a leading byte-order mark dropped) for ``csv.reader``;
+    :class:`MissingDatasetError` when missing, :class:`DatasetFormatError` naming the file
+    and the line when it is not UTF-8."""
+    p = require_file(path, hint)
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(p, data, e) from None
+    return io.StringIO(text, newline="")
+
+
+def listed_path(
+    base: Path, name: str, listed_in: Path, line: int | None, what: str = "image"
+) -> Path:
+    """``base / name`` for a file name read from ``listed_in``; :class:`DatasetFormatError`
+    when the name is empty, absolute or has a ``..`` part (it would point outside
+    ``base``: a file from others does not choose which files are read)."""
+    where = f"{listed_in}, line {line}" if line is not None else f"{listed_in}"
+    posix = PurePosixPath(name.replace("\\", "/"))  # a Windows separator counts too
+    if (
+        not name.strip()
+        or posix.is_absolute()
+        or PureWindowsPath(name).drive
+        or ".." in posix.parts
+    ):
+        raise DatasetFormatError(
+            f"{where}: {what} {name!r} is not a relative path inside {base}; expected a "
+            "path without '..' that does not start with '/'"
+        )
+    return base / name
 
 
 def read_rows(
@@ -74,8 +129,17 @@ def read_rows(
         if n_columns is None
         else ({n_columns} if isinstance(n_columns, int) else set(n_columns))
     )
-    with open(p, encoding="utf-8", newline=None) as fh:
-        for number, line in enumerate(fh, start=1):
+    with open(p, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DatasetFormatError(
+                    f"{p}, line {number}: byte {raw[e.start : e.start + 1]!r} is not UTF-8 "
+                    f"text ({e.reason}); expected a UTF-8 text file"
+                ) from None
             if number <= skip:
                 continue
             line = line.rstrip("\r\n")

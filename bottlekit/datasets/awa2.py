@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._checks import check_bool
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
+    as_root,
+    listed_path,
     parse_float,
     parse_int,
     read_rows,
@@ -33,6 +36,11 @@ def _numbered(path: Path, what: str) -> list[str]:
     for line, (i, name) in read_rows(path, 2, max_split=1, hint=_HINT):
         expected = len(names) + 1
         parse_int(i, path, line, f"{what} id", expected, expected)
+        if name.strip() in names:
+            raise DatasetFormatError(
+                f"{path}, line {line}: {what} {name.strip()!r} is listed twice; expected "
+                "unique names"
+            )
         names.append(name.strip())
     if not names:
         raise DatasetFormatError(f"{path}: the file is empty; expected one {what} per line")
@@ -88,9 +96,15 @@ def load_awa2(
     >>> ds.n_classes, ds.n_concepts  # doctest: +SKIP
     (50, 85)
     """
-    root = Path(root).expanduser()
+    root = as_root(root)
     if split not in ("all", "trainclasses", "testclasses"):
         raise ValueError(f"split: expected 'all', 'trainclasses' or 'testclasses', got {split!r}")
+    download = check_bool(download, "download")
+    if classes is not None:
+        if isinstance(classes, (str, bytes)) or not all(isinstance(c, str) for c in classes):
+            raise TypeError(f"classes: expected a list of class names (str), got {classes!r}")
+        if not classes:
+            raise ValueError("classes: expected at least one class name, got an empty list")
     if download and not (root / "classes.txt").is_file():
         from bottlekit.datasets.download import download_dataset
 
@@ -98,6 +112,8 @@ def load_awa2(
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: AwA2 folder not found; {_HINT}")
     class_names = _numbered(root / "classes.txt", "class")
+    for c in class_names:  # each names a folder of JPEGImages
+        listed_path(root / "JPEGImages", c, root / "classes.txt", None, what="class")
     predicates = _numbered(root / "predicates.txt", "predicate")
     shape = (len(class_names), len(predicates))
     binary = _matrix(root / "predicate-matrix-binary.txt", shape)
@@ -110,7 +126,19 @@ def load_awa2(
     continuous = _matrix(root / "predicate-matrix-continuous.txt", shape)
     chosen = list(class_names)
     if split != "all":
-        chosen = [n for _, (n,) in read_rows(root / f"{split}.txt", 1, hint=_HINT)]
+        chosen = []
+        for line, (n,) in read_rows(root / f"{split}.txt", 1, hint=_HINT):
+            if n in chosen:
+                raise DatasetFormatError(
+                    f"{root / (split + '.txt')}, line {line}: class {n!r} is listed twice; its "
+                    "images would be counted twice"
+                )
+            chosen.append(n)
+        if not chosen:
+            raise DatasetFormatError(
+                f"{root / (split + '.txt')}: the file lists no class; expected one class name "
+                "per line"
+            )
     if classes is not None:
         chosen = [c for c in chosen if c in set(classes)]
         unknown = [c for c in classes if c not in class_names]

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._checks import check_bool
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
+    as_root,
+    listed_path,
     missing_images,
     parse_int,
     read_rows,
@@ -33,16 +36,23 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     files, values = [], []
     names: list[str] = []
     count = None
-    for line, f in read_rows(path):
-        if line == 1:
+    first_line: dict[str, int] = {}
+    for row, (line, f) in enumerate(read_rows(path)):  # row: the non-blank lines
+        if row == 0:
             if len(f) != 1:
                 raise DatasetFormatError(
-                    f"{path}, line 1: expected the number of images, got {f[:3]}"
+                    f"{path}, line {line}: expected the number of images, got {f[:3]}"
                 )
-            count = parse_int(f[0], path, 1, "image count", low=1)
+            count = parse_int(f[0], path, line, "image count", low=1)
             continue
-        if line == 2:
+        if row == 1:
             names = f
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: attribute names {repeated} repeat; expected unique "
+                    "names"
+                )
             continue
         if len(f) != len(names) + 1:
             raise DatasetFormatError(
@@ -56,6 +66,13 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
                     f"{path}, line {line}: attribute {names[j]} is {v!r}; expected 1 or -1"
                 )
             row.append(v == "1")
+        listed_path(path.parent / "img_align_celeba", f[0], path, line)
+        if f[0] in first_line:
+            raise DatasetFormatError(
+                f"{path}, line {line}: image {f[0]!r} is listed twice (first on line "
+                f"{first_line[f[0]]}); expected one line per image"
+            )
+        first_line[f[0]] = line
         files.append(f[0])
         values.append(row)
     if count is None or not names:
@@ -108,9 +125,10 @@ def load_celeba(
     >>> ds.class_names  # doctest: +SKIP
     ['not Smiling', 'Smiling']
     """
-    root = Path(root).expanduser()
+    root = as_root(root)
     if split not in (*_SPLITS, "all"):
         raise ValueError(f"split: expected 'train', 'valid', 'test' or 'all', got {split!r}")
+    download = check_bool(download, "download")
     if download:
         from bottlekit.datasets.download import download_dataset
 
@@ -123,9 +141,15 @@ def load_celeba(
     if spurious is not None and spurious not in names:
         raise ValueError(f"spurious: {spurious!r} is not a CelebA attribute")
     p = root / "list_eval_partition.txt"
-    part = {}
+    part, part_line = {}, {}
     for line, (f, s) in read_rows(p, 2, hint=_HINT):
+        if f in part:
+            raise DatasetFormatError(
+                f"{p}, line {line}: image {f!r} is listed twice (first on line {part_line[f]}); "
+                "expected one partition per image"
+            )
         part[f] = parse_int(s, p, line, "partition", 0, 2)
+        part_line[f] = line
     unlisted = [f for f in files if f not in part]
     if unlisted:
         raise DatasetFormatError(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, read_rows
+from bottlekit._checks import check_bool
+from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, as_root, read_rows
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import RecordImages
 
@@ -68,6 +69,7 @@ def _check_labels(labels: np.ndarray, files: list[Path], starts: np.ndarray, C: 
 
 
 def _folder(root: Path, name: str, download: bool, checksum: str | None, inner: str) -> Path:
+    download = check_bool(download, "download")
     if download and not (root / inner).is_dir() and not (root.name == inner and root.is_dir()):
         from bottlekit.datasets.download import download_dataset
 
@@ -113,9 +115,7 @@ def load_cifar10(
     """
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
-    folder = _folder(
-        Path(root).expanduser(), "cifar10", download, checksum, "cifar-10-batches-bin"
-    )
+    folder = _folder(as_root(root), "cifar10", download, checksum, "cifar-10-batches-bin")
     hint = _hint("cifar10")
     names = _label_names(folder / "batches.meta.txt", 10, hint)
     files = (
@@ -166,7 +166,7 @@ def load_cifar100(
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
     if label not in ("fine", "coarse"):
         raise ValueError(f"label: expected 'fine' or 'coarse', got {label!r}")
-    folder = _folder(Path(root).expanduser(), "cifar100", download, checksum, "cifar-100-binary")
+    folder = _folder(as_root(root), "cifar100", download, checksum, "cifar-100-binary")
     hint = _hint("cifar100")
     fine = _label_names(folder / "fine_label_names.txt", 100, hint)
     coarse = _label_names(folder / "coarse_label_names.txt", 20, hint)

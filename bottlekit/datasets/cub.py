@@ -11,9 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
+    as_root,
+    listed_path,
     missing_images,
     parse_float,
     parse_int,
@@ -145,11 +149,20 @@ def koh_attribute_subset(
     >>> koh_attribute_subset(L, [0, 0, 1, 1], 2, 2, certainty=cert)[1].tolist()
     [[1, 1], [1, 1]]
     """
-    L = np.asarray(labels).astype(np.int64)
-    y = np.asarray(classes).astype(np.int64)
+    n_classes = check_positive_int(n_classes, "n_classes")
+    min_classes = check_positive_int(min_classes, "min_classes")
+    L = _int_array(labels, "labels", 2, 0, 1)
+    y = _int_array(classes, "classes", 1, 0, n_classes - 1)
+    if len(y) != len(L):
+        raise ValueError(
+            f"classes: expected {len(L)} class indices (one per row of labels), got {len(y)}"
+        )
     counted = np.ones_like(L, dtype=bool)
     if certainty is not None:
-        counted = ~((L == 0) & (np.asarray(certainty) == 1))
+        cert = _int_array(certainty, "certainty", 2, 1, 4)
+        if cert.shape != L.shape:
+            raise ValueError(f"certainty: expected shape {L.shape} (as labels), got {cert.shape}")
+        counted = ~((L == 0) & (cert == 1))
     ones = np.zeros((n_classes, L.shape[1]), np.int64)
     zeros = np.zeros((n_classes, L.shape[1]), np.int64)
     np.add.at(ones, y, L * counted)
@@ -159,16 +172,54 @@ def koh_attribute_subset(
     return kept, votes
 
 
-def _id_table(path: Path, what: str, hint: str) -> dict[int, str]:
+def _int_array(values: Any, name: str, ndim: int, low: int, high: int) -> np.ndarray:
+    """``values`` as an int64 array of ``ndim`` dimensions, every value in [low, high]."""
+    a = as_real_array(values, name)
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {a.shape}")
+    bad = ~np.isin(a, np.arange(low, high + 1))
+    if bad.any():
+        raise ValueError(
+            f"{name}: expected integers in {low}..{high}, got {a[bad][0].item()!r} at index "
+            f"{tuple(int(i) for i in np.argwhere(bad)[0])}"
+        )
+    return a.astype(np.int64)
+
+
+def _id_table(
+    path: Path, what: str, hint: str, lines: dict[int, int] | None = None
+) -> dict[int, str]:
+    """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line)."""
     out: dict[int, str] = {}
+    first_line: dict[str, int] = {}
     for line, (i, name) in read_rows(path, 2, max_split=1, hint=hint):
         key = parse_int(i, path, line, f"{what} id", low=1)
         if key in out:
             raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
-        out[key] = name.strip()
+        name = name.strip()
+        if name in first_line:
+            raise DatasetFormatError(
+                f"{path}, line {line}: {what} {name!r} is listed twice (first on line "
+                f"{first_line[name]}); expected unique names"
+            )
+        first_line[name] = line
+        out[key] = name
+        if lines is not None:
+            lines[key] = line
     if not out:
         raise DatasetFormatError(f"{path}: the file is empty; expected one {what} per line")
     return out
+
+
+def _box(values: list[str], path: Path, line: int) -> list[float]:
+    """``x y width height`` of a ``bounding_boxes.txt`` line; the sizes must be >= 0."""
+    box = [parse_float(v, path, line, "box") for v in values]
+    if box[2] < 0 or box[3] < 0:
+        raise DatasetFormatError(
+            f"{path}, line {line}: box width and height are {box[2]:g}, {box[3]:g}; expected "
+            "sizes >= 0"
+        )
+    return box
 
 
 def _per_image(
@@ -180,6 +231,11 @@ def _per_image(
         i = parse_int(fields[0], path, line, "image id", low=1)
         if i not in ids:
             raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
+        if rows[ids[i]] is not None:
+            raise DatasetFormatError(
+                f"{path}, line {line}: image id {i} is listed twice (first on line "
+                f"{rows[ids[i]][0]}); expected one line per image"  # type: ignore[index]
+            )
         rows[ids[i]] = (line, fields[1:])
     missing = [i for i, pos in ids.items() if rows[pos] is None]
     if missing:
@@ -211,6 +267,11 @@ def _attribute_labels(path: Path, ids: dict[int, int], k: int) -> tuple[np.ndarr
             raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
         a = parse_int(f[1], path, line, "attribute id", low=1, high=k) - 1
         r = ids[i]
+        if seen[r, a]:
+            raise DatasetFormatError(
+                f"{path}, line {line}: image id {i} attribute id {a + 1} is listed twice; "
+                "expected one line per (image, attribute)"
+            )
         present[r, a] = parse_int(f[2], path, line, "is_present", low=0, high=1)
         certainty[r, a] = parse_int(f[3], path, line, "certainty_id", low=1, high=4)
         seen[r, a] = True
@@ -294,15 +355,11 @@ def load_cub(
     >>> ds.n_concepts, ds.part_names[:3]  # doctest: +SKIP
     (312, ['back', 'beak', 'belly'])
     """
-    root = Path(root).expanduser()
+    root = as_root(root)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split: expected 'train', 'test' or 'all', got {split!r}")
-    if (
-        isinstance(part_radius, bool)
-        or not isinstance(part_radius, (int, float))
-        or not (part_radius > 0)
-    ):
-        raise ValueError(f"part_radius: expected a number > 0, got {part_radius!r}")
+    download = check_bool(download, "download")
+    part_radius = check_number(part_radius, "part_radius", low=0, low_open=True)
     if isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1:
         raise ValueError(f"min_classes: expected an int >= 1, got {min_classes!r}")
     if download and not (root / "images.txt").is_file():
@@ -312,7 +369,8 @@ def load_cub(
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CUB folder not found; {_HINT}")
 
-    images = _id_table(root / "images.txt", "image", _HINT)
+    image_lines: dict[int, int] = {}
+    images = _id_table(root / "images.txt", "image", _HINT, image_lines)
     ids = {i: pos for pos, i in enumerate(images)}
     classes = _id_table(root / "classes.txt", "class", _HINT)
     if sorted(classes) != list(range(1, len(classes) + 1)):
@@ -336,11 +394,7 @@ def load_cub(
     )
     p = root / "bounding_boxes.txt"
     boxes = np.array(
-        [
-            [parse_float(v, p, line, "box") for v in r]
-            for line, r in _per_image(p, ids, 4, "bounding box")
-        ],
-        np.float64,
+        [_box(r, p, line) for line, r in _per_image(p, ids, 4, "bounding box")], np.float64
     ).reshape(-1, 4)
     attr_path = require_file(_attributes_file(root), _HINT)
     attr_names = list(_id_table(attr_path, "attribute", _HINT).values())
@@ -364,7 +418,15 @@ def load_cub(
     rows = np.flatnonzero(
         {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[split]
     )
-    paths = [root / "images" / images[i] for i in np.array(list(images))[rows]]
+    if not rows.size:
+        raise DatasetFormatError(
+            f"{root / 'train_test_split.txt'}: no image is in split {split!r}; expected some "
+            "lines with is_training_image " + ("1" if split == "train" else "0")
+        )
+    paths = [
+        listed_path(root / "images", images[i], root / "images.txt", image_lines.get(i))
+        for i in np.array(list(images))[rows]
+    ]
     missing_images(paths, root / "images.txt")
 
     labels, cert = present, certainty
@@ -458,6 +520,11 @@ def _keypoints(path: Path, ids: dict[int, int], P: int) -> np.ndarray:
             raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
         p = parse_int(f[1], path, line, "part id", 1, P) - 1
         r = ids[i]
+        if seen[r, p]:
+            raise DatasetFormatError(
+                f"{path}, line {line}: image id {i} part id {p + 1} is listed twice; "
+                "expected one line per (image, part)"
+            )
         kp[r, p] = [
             parse_float(f[2], path, line, "x"),
             parse_float(f[3], path, line, "y"),
@@ -484,7 +551,7 @@ def _image_scales(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
         try:
             with Image.open(p) as im:
                 w, h = im.size
-        except OSError as e:
+        except (OSError, Image.DecompressionBombError) as e:
             raise ValueError(f"{p}: cannot read the image: {e}") from e
         out[r] = (W / w, H / h)
     return out

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import lzma
 import os
 import shutil
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bottlekit.datasets._parsing import MissingDatasetError
+from bottlekit._checks import check_bool, check_number, check_positive_int
+from bottlekit.datasets._parsing import MissingDatasetError, as_root
 
 __all__ = [
     "SOURCES",
@@ -221,6 +225,11 @@ def file_digests(
 
 def _algorithm_of(checksum: str) -> str:
     """``"md5"`` or ``"sha256"`` from a hex digest's length."""
+    if not isinstance(checksum, str):
+        raise TypeError(
+            "checksum: expected a hex md5 (32 digits) or sha256 (64 digits) as a str, got "
+            f"{type(checksum).__name__}"
+        )
     text = checksum.strip().lower()
     algo = {32: "md5", 64: "sha256"}.get(len(text))
     if algo is None or any(c not in "0123456789abcdef" for c in text):
@@ -283,9 +292,21 @@ def download_file(
     """
     from tqdm.auto import tqdm
 
-    dest = Path(dest)
+    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme.lower() not in (
+        "http",
+        "https",
+        "ftp",
+        "file",
+    ):
+        raise ValueError(f"url: expected an http(s), ftp or file address, got {url!r}")
+    timeout = check_number(timeout, "timeout", low=0, low_open=True)
+    chunk = check_positive_int(chunk, "chunk")
+    progress = check_bool(progress, "progress")
+    dest = as_root(dest, "dest")
     if dest.is_file():
         return dest
+    if dest.is_dir():
+        raise ValueError(f"dest: {dest} is a folder; expected the path of the file to write")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
@@ -311,8 +332,8 @@ def download_file(
             )
         if not resumed:
             have = 0
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        total = _content_length(resp)
+        total = have + total if total is not None else None
         bar = tqdm(
             total=total,
             initial=have,
@@ -343,6 +364,17 @@ def download_file(
     return dest
 
 
+def _content_length(resp: http.client.HTTPResponse) -> int | None:
+    """The response's ``Content-Length``, None when absent or not a count of bytes (a
+    malformed header is not trusted; the digest checks the file in the end)."""
+    value = resp.headers.get("Content-Length")
+    try:
+        length = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return length if length is not None and length >= 0 else None
+
+
 def _range_start(resp: http.client.HTTPResponse) -> int | None:
     """The first byte of a 206 response (``Content-Range: bytes START-END/TOTAL``)."""
     value = resp.headers.get("Content-Range", "")
@@ -366,7 +398,9 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
 
     Every member is checked before anything is written: an absolute path, a ``..``
     component, a symbolic or hard link whose target resolves outside ``dest``, or a device
-    or FIFO member raises :class:`UnsafeArchiveError` and nothing is extracted.
+    or FIFO member raises :class:`UnsafeArchiveError` and nothing is extracted. A damaged
+    archive (truncated, a member that fails its CRC) raises ``ValueError`` naming it, and
+    the entries it had already written into ``dest`` are removed.
 
     Parameters
     ----------
@@ -390,8 +424,36 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
     ...
     bottlekit.datasets.download.UnsafeArchiveError: ...member '../evil.txt' would be ...
     """
-    archive, dest = Path(archive), Path(dest)
+    archive, dest = as_root(archive, "archive"), as_root(dest, "dest")
+    if not archive.is_file():
+        raise MissingDatasetError(f"{archive}: archive not found")
     dest.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in dest.iterdir()}
+    try:
+        tops = _extract(archive, dest)
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        zlib.error,
+        lzma.LZMAError,
+        OSError,
+    ) as e:
+        # a damaged archive found out while extracting: what it wrote is removed, so that
+        # no half-extracted folder looks like a complete dataset
+        for p in dest.iterdir():
+            if p.name not in before:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        raise ValueError(
+            f"{archive}: cannot extract it ({type(e).__name__}: {e}); truncated or damaged "
+            f"archive? What it had written into {dest} was removed"
+        ) from e
+    return sorted(dest / t for t in tops)
+
+
+def _extract(archive: Path, dest: Path) -> set[str]:
+    """Check every member of ``archive``, then extract them all into ``dest``; the names
+    of the top-level entries."""
     root = dest.resolve()
     tops: set[str] = set()
     if zipfile.is_zipfile(archive):
@@ -406,7 +468,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
                     )
                 tops.add(PurePosixPath(info.filename).parts[0])
             zf.extractall(dest)
-        return sorted(dest / t for t in tops)
+        return tops
     try:
         tf = tarfile.open(archive)
     except tarfile.TarError as e:
@@ -434,7 +496,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
             tops.add(PurePosixPath(m.name).parts[0])
         kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tf.extractall(dest, members=members, **kwargs)
-    return sorted(dest / t for t in tops)
+    return tops
 
 
 def download_dataset(
@@ -445,6 +507,7 @@ def download_dataset(
     url: str | None = None,
     progress: bool = True,
     keep_archive: bool = True,
+    timeout: float = 60.0,
 ) -> Path:
     """Download, check and extract a dataset's public archive into ``root``.
 
@@ -464,6 +527,9 @@ def download_dataset(
     progress : bool, default True
     keep_archive : bool, default True
         Keep the archive after extracting it.
+    timeout : float, default 60
+        Seconds to wait for the server (to answer, and for each block of data): a server
+        that stops sending fails with :class:`DownloadError` after that long.
 
     Returns
     -------
@@ -487,10 +553,11 @@ def download_dataset(
     ...
     bottlekit.datasets.download.DownloadError: celeba: CelebA is shared through Google Drive ...
     """
-    if name not in SOURCES:
+    if not isinstance(name, str) or name not in SOURCES:
         raise ValueError(f"name: unknown dataset {name!r}; expected one of {sorted(SOURCES)}")
     src = SOURCES[name]
-    root = Path(root).expanduser()
+    root = as_root(root)
+    keep_archive = check_bool(keep_archive, "keep_archive")
     if src.manual is not None:
         raise DownloadError(f"{name}: {src.manual.format(root=root)}")
     url = url or src.url
@@ -505,7 +572,7 @@ def download_dataset(
             )
         if known is None:
             expected.insert(0, (algo, given, "checksum="))
-    archive = download_file(url, root / src.filename, progress=progress)
+    archive = download_file(url, root / src.filename, progress=progress, timeout=timeout)
     got = file_digests(archive, tuple({"sha256", *(a for a, _, _ in expected)}))
     if not expected:
         raise ChecksumError(

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, require_file
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    as_root,
+    csv_text,
+    listed_path,
+)
 from bottlekit.datasets.concept_dataset import ConceptDataset
 
 __all__ = ["HAM10000_DIAGNOSES", "load_ham10000"]
@@ -24,6 +30,23 @@ _HINT = (
     "terms of use: download HAM10000_metadata.csv and the two image archives there and "
     "extract them into root"
 )
+
+
+def _age(text: str, path: Path, line: int) -> float | None:
+    """An age in years (None when missing: empty, NA, nan, unknown); another value, or
+    one outside [0, 200), would fall in no age bin unnoticed."""
+    if text.strip().lower() in ("", "na", "nan", "unknown"):
+        return None
+    try:
+        age = float(text)
+    except ValueError:
+        age = float("nan")
+    if not 0 <= age < _AGE_BINS[-1][1]:
+        raise DatasetFormatError(
+            f"{path}, line {line}: age is {text!r}; expected a number in [0, "
+            f"{_AGE_BINS[-1][1]}) or empty"
+        )
+    return age
 
 
 def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset:
@@ -52,14 +75,15 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     >>> ds.class_names  # doctest: +SKIP
     ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc']
     """
-    root = Path(root).expanduser()
+    root = as_root(root)
     if split != "all":
         raise ValueError(f"split: HAM10000 has no official split; expected 'all', got {split!r}")
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
-    path = require_file(root / "HAM10000_metadata.csv", _HINT)
+    path = root / "HAM10000_metadata.csv"
     rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    first_line: dict[str, int] = {}
+    with csv_text(path, _HINT) as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         missing = [c for c in _COLUMNS if c not in header]
@@ -78,13 +102,14 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
                 raise DatasetFormatError(
                     f"{path}, line {line}: dx {rec['dx']!r} is not one of {HAM10000_DIAGNOSES}"
                 )
-            age = rec["age"]
-            try:
-                rec["age"] = float(age) if age not in ("", "NA", "nan", "unknown") else None
-            except ValueError:
+            rec["age"] = _age(rec["age"], path, line)
+            listed_path(root, f"{rec['image_id']}.jpg", path, line, what="image_id")
+            if rec["image_id"] in first_line:
                 raise DatasetFormatError(
-                    f"{path}, line {line}: age is {age!r}; expected a number or empty"
-                ) from None
+                    f"{path}, line {line}: image_id {rec['image_id']!r} is listed twice (first "
+                    f"on line {first_line[rec['image_id']]}); expected one row per image"
+                )
+            first_line[rec["image_id"]] = line
             rows.append((line, rec))
     if not rows:
         raise DatasetFormatError(f"{path}: no rows after the header")

@@ -12,6 +12,8 @@ import numpy as np
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
+    as_root,
+    csv_text,
     parse_float,
     read_rows,
     require_file,
@@ -39,7 +41,8 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
     """ImageNet's flat validation folder, labelled by ``LOC_val_solution.csv``
     (``ImageId,PredictionString``; the first word of the prediction string is the wnid)."""
     wnid_of: dict[str, str] = {}
-    with open(solution, newline="", encoding="utf-8") as fh:
+    first_line: dict[str, int] = {}
+    with csv_text(solution) as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         if header[:2] != ["ImageId", "PredictionString"]:
@@ -54,7 +57,14 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
                 raise DatasetFormatError(
                     f"{solution}, line {line}: expected an image id and a prediction string"
                 )
-            wnid_of[row[0].strip()] = row[1].split()[0]
+            image_id = row[0].strip()
+            if image_id in first_line:
+                raise DatasetFormatError(
+                    f"{solution}, line {line}: image {image_id!r} is listed twice (first on "
+                    f"line {first_line[image_id]}); expected one row per image"
+                )
+            first_line[image_id] = line
+            wnid_of[image_id] = row[1].split()[0]
     unlabelled = [p.name for p in flat if p.stem not in wnid_of]
     if unlabelled:
         raise DatasetFormatError(
@@ -83,9 +93,9 @@ def _synset_names(path: Path) -> dict[str, str]:
 def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.ndarray]:
     """Concept names and labels (n, k) in the order of ``files`` from a CSV whose first
     column is the image path relative to ``root``."""
-    require_file(path)
     rel = {f.relative_to(root).as_posix(): i for i, f in enumerate(files)}
-    with open(path, newline="", encoding="utf-8") as fh:
+    first_line: dict[str, int] = {}
+    with csv_text(path) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header or len(header) < 2:
@@ -93,6 +103,11 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
                 f"{path}, line 1: expected a header 'path,<concept>,...', got {header}"
             )
         names = [h.strip() for h in header[1:]]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DatasetFormatError(
+                f"{path}, line 1: concept names {repeated} repeat; expected unique names"
+            )
         L = np.full((len(files), len(names)), np.nan)
         for line, row in enumerate(reader, start=2):
             if not row:
@@ -106,6 +121,12 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
                 raise DatasetFormatError(
                     f"{path}, line {line}: image {key!r} is not an image under {root}"
                 )
+            if key in first_line:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: image {key!r} is listed twice (first on line "
+                    f"{first_line[key]}); expected one row per image"
+                )
+            first_line[key] = line
             vals = [parse_float(v, path, line, names[j]) for j, v in enumerate(row[1:])]
             bad = [v for v in vals if not 0 <= v <= 1]
             if bad:
@@ -166,7 +187,13 @@ def load_imagefolder(
     >>> ds.class_names[:2]  # doctest: +SKIP
     ['tench', 'goldfish']
     """
-    base = Path(root).expanduser()
+    base = as_root(root)
+    if split is not None and not isinstance(split, str):
+        raise TypeError(f"split: expected a sub-folder name (str) or None, got {split!r}")
+    if not isinstance(synset_names, (bool, str, os.PathLike)):
+        raise TypeError(
+            f"synset_names: expected a path or a bool, got {type(synset_names).__name__}"
+        )
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")
@@ -215,7 +242,7 @@ def load_imagefolder(
                 require_file(synset_names)
     fields = {}
     if concepts_csv is not None:
-        names, L = _concepts(Path(concepts_csv), folder, files)
+        names, L = _concepts(as_root(concepts_csv, "concepts_csv"), folder, files)
         fields = {"concept_names": names, "concept_labels": L}
     skipped = {"files that are not images": not_images, "class folders without images": empty}
     return ConceptDataset(

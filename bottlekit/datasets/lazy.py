@@ -13,6 +13,9 @@ import numpy as np
 import torch.utils.data as tud
 from PIL import Image
 
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_number, check_positive_int
+from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError
 from bottlekit.images import ImageSource, _open_file
 
 __all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
@@ -20,7 +23,11 @@ __all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
 
 def _size(size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        return int(size), int(size)
+        size = (size, size)
+    if isinstance(size, (str, bytes)) or any(
+        isinstance(v, (bool, np.bool_, float, np.floating)) for v in np.ravel(size)
+    ):
+        raise ValueError(f"image_size: expected an int or (height, width), got {size!r}")
     try:
         h, w = (int(v) for v in size)  # type: ignore[union-attr]
     except (TypeError, ValueError):
@@ -28,6 +35,24 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise ValueError(f"image_size: expected positive sizes, got {size!r}")
     return h, w
+
+
+def _paths(paths: Any, name: str) -> list[Path]:
+    """``paths`` as a list of Paths; ``TypeError`` naming ``name`` for one str (its letters
+    would be taken as paths) or anything else than a sequence of paths."""
+    if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Sequence):
+        raise TypeError(
+            f"{name}: expected a list of paths, got {type(paths).__name__}"
+            + (
+                f" {str(paths)!r} (put one path in a list)"
+                if isinstance(paths, (str, os.PathLike))
+                else ""
+            )
+        )
+    bad = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"{name}: expected a list of paths, got an item {bad[0]!r}")
+    return [Path(p) for p in paths]
 
 
 class ResizedImages(ImageSource):
@@ -51,7 +76,7 @@ class ResizedImages(ImageSource):
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], size: int | Sequence[int]) -> None:
-        super().__init__("files", [Path(p) for p in paths])
+        super().__init__("files", _paths(paths, "paths"))
         self.size = _size(size)
 
     def load(self, i: int) -> Image.Image:
@@ -102,8 +127,27 @@ class RecordImages(tud.Dataset):
         offset: int,
         shape: tuple[int, int, int] = (3, 32, 32),
     ) -> None:
-        self.files = [Path(f) for f in files]
+        self.files = _paths(files, "files")
+        record_bytes = check_positive_int(record_bytes, "record_bytes")
+        offset = check_number(offset, "offset", integer=True, low=0, high=record_bytes - 1)
+        try:
+            shape = tuple(check_positive_int(v, "shape") for v in shape)
+        except TypeError:
+            raise TypeError(f"shape: expected (channels, height, width), got {shape!r}") from None
+        if len(shape) != 3 or int(np.prod(shape)) != record_bytes - offset:
+            raise ValueError(
+                f"shape: expected (channels, height, width) of record_bytes - offset = "
+                f"{record_bytes - offset} pixels, got {shape!r}"
+            )
         self.record_bytes, self.offset, self.shape = record_bytes, offset, shape
+        for f in self.files:
+            if not f.is_file():
+                raise MissingDatasetError(f"{f}: file not found")
+            if f.stat().st_size == 0 or f.stat().st_size % record_bytes:
+                raise DatasetFormatError(
+                    f"{f}: size {f.stat().st_size} bytes is not a multiple of the record size "
+                    f"{record_bytes}; expected whole records (truncated file?)"
+                )
         counts = [f.stat().st_size // record_bytes for f in self.files]
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._maps: list[np.memmap] | None = None
@@ -124,6 +168,8 @@ class RecordImages(tud.Dataset):
 
     def array(self, i: int) -> np.ndarray:
         """Record ``i``'s pixels as a uint8 (height, width, channels) array."""
+        if not isinstance(i, (int, np.integer)) or isinstance(i, (bool, np.bool_)):
+            raise TypeError(f"index: expected an int, got {i!r}")
         i = int(i)
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} records")
@@ -187,11 +233,42 @@ class KeypointPartMasks:
         size: tuple[int, int],
         radius: float = 0.1,
     ) -> None:
-        self.keypoints = np.asarray(keypoints, np.float64)
-        self.boxes = np.asarray(boxes, np.float64)
+        self.keypoints = as_real_array(keypoints, "keypoints")
+        self.boxes = as_real_array(boxes, "boxes")
+        n = len(self.keypoints)
+        if self.keypoints.ndim != 3 or self.keypoints.shape[2] != 3:
+            raise ValueError(
+                f"keypoints: expected shape (n, K, 3) of (x, y, visible), got "
+                f"{self.keypoints.shape}"
+            )
+        if self.boxes.shape != (n, 4):
+            raise ValueError(
+                f"boxes: expected shape ({n}, 4) (one (x, y, w, h) per image), got "
+                f"{self.boxes.shape}"
+            )
+        for what, a in (("keypoints", self.keypoints), ("boxes", self.boxes)):
+            if not np.isfinite(a).all():
+                raise ValueError(f"{what}: expected finite numbers, got NaN or inf")
+        if (self.boxes[:, 2:] < 0).any():
+            raise ValueError("boxes: expected widths and heights >= 0")
+        K = self.keypoints.shape[1]
         self.groups = list(groups)
-        self.size = (int(size[0]), int(size[1]))
-        self.radius = float(radius)
+        for g in self.groups:
+            ok = (
+                g == "box"
+                if isinstance(g, str)
+                else isinstance(g, (Sequence, np.ndarray))
+                and all(
+                    isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < K
+                    for k in g
+                )
+            )
+            if not ok:
+                raise ValueError(
+                    f"groups: expected 'box' or lists of keypoint indices in 0..{K - 1}, got {g!r}"
+                )
+        self.size = _size(size)
+        self.radius = check_number(radius, "radius", low=0)
         self.shape = (len(self.keypoints), len(self.groups), *self.size)
         self.ndim = 4
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from bottlekit._checks import check_bool
 from bottlekit.datasets.awa2 import load_awa2
 from bottlekit.datasets.celeba import load_celeba
 from bottlekit.datasets.cifar import load_cifar10, load_cifar100
@@ -76,6 +77,7 @@ def load_dataset(
     if unknown:
         accepted = [p for p in params if p not in ("root", "split", "download")]
         raise ValueError(f"options: {unknown} are not options of {key}; it takes {accepted}")
+    download = check_bool(download, "download")
     kwargs = dict(options)
     if split is not None:
         kwargs["split"] = split

@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
+    as_root,
+    csv_text,
+    listed_path,
     missing_images,
     parse_int,
-    require_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import ResizedImages, _size
@@ -35,9 +38,9 @@ _HINT = (
 
 def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
     """``(line, img_filename, y, split, place)`` of each row of ``metadata.csv``."""
-    require_file(path, _HINT)
     out = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    first_line: dict[str, int] = {}
+    with csv_text(path, _HINT) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -56,10 +59,18 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
                 raise DatasetFormatError(
                     f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
                 )
+            name = row[col["img_filename"]].strip()
+            listed_path(path.parent, name, path, line)
+            if name in first_line:
+                raise DatasetFormatError(
+                    f"{path}, line {line}: img_filename {name!r} is listed twice (first on "
+                    f"line {first_line[name]}); expected one row per image"
+                )
+            first_line[name] = line
             out.append(
                 (
                     line,
-                    row[col["img_filename"]].strip(),
+                    name,
                     parse_int(row[col["y"]], path, line, "y", 0, 1),
                     parse_int(row[col["split"]], path, line, "split", 0, 2),
                     parse_int(row[col["place"]], path, line, "place", 0, 1),
@@ -116,9 +127,10 @@ def load_waterbirds(
     >>> ds.class_names, ds.spurious_names  # doctest: +SKIP
     (['landbird', 'waterbird'], ['land', 'water'])
     """
-    root = Path(root).expanduser()
+    root = as_root(root)
     if split not in (*_SPLITS, "all"):
         raise ValueError(f"split: expected 'train', 'val', 'test' or 'all', got {split!r}")
+    download = check_bool(download, "download")
     if download and not (root / "metadata.csv").is_file():
         from bottlekit.datasets.download import download_dataset
 
@@ -129,7 +141,7 @@ def load_waterbirds(
     rows = [r for r in meta if split == "all" or r[3] == _SPLITS[split]]
     if not rows:
         raise DatasetFormatError(f"{root / 'metadata.csv'}: no rows of split {split!r}")
-    paths = [root / r[1] for r in rows]
+    paths = [listed_path(root, r[1], root / "metadata.csv", r[0]) for r in rows]
     missing_images(paths, root / "metadata.csv")
     y = np.array([r[2] for r in rows], np.int64)
     place = np.array([r[4] for r in rows], np.int64)

@@ -64,7 +64,7 @@ def test_splits_follow_train_test_split(cub):
     )
     with pytest.raises(ValueError, match="split: expected 'train', 'test' or 'all', got 'val'"):
         load_cub(cub["root"], "val")
-    with pytest.raises(ValueError, match=r"part_radius: expected a number > 0, got -1"):
+    with pytest.raises(ValueError, match=r"part_radius: expected a finite number > 0, got -1"):
         load_cub(cub["root"], part_radius=-1)
     with pytest.raises(ValueError, match=r"min_classes: expected an int >= 1, got 0"):
         load_cub(cub["root"], attributes="koh112", min_classes=0)

@@ -1,0 +1,655 @@
+"""Hostile input for the real-dataset adapters, through their public API: files written by
+others (byte-order marks, CRLF, other encodings, duplicated rows, paths that leave the
+dataset's folder, odd image modes), bad arguments, and downloads from a local server
+that fails (404, cut body, hang) or archives that are damaged.
+
+Every case here was a BAD case before (its comment says what happened); the fixtures are
+the exact release formats of ``dataset_formats.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import io
+import os
+import tarfile
+import threading
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_formats import (
+    write_awa2,
+    write_celeba,
+    write_cifar,
+    write_cub,
+    write_ham10000,
+    write_imagenet_like,
+    write_waterbirds,
+)
+from PIL import Image
+
+from bottlekit.datasets import (
+    DatasetFormatError,
+    KeypointPartMasks,
+    MissingDatasetError,
+    RecordImages,
+    ResizedImages,
+    koh_attribute_subset,
+    load_awa2,
+    load_celeba,
+    load_cifar10,
+    load_cub,
+    load_dataset,
+    load_ham10000,
+    load_imagefolder,
+    load_waterbirds,
+)
+from bottlekit.datasets import download as dl
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kw)
+
+
+def _edit(path: Path, change) -> None:
+    path.write_bytes(change(path.read_bytes()))
+
+
+def _crlf_bom(data: bytes) -> bytes:
+    return BOM + data.replace(b"\n", b"\r\n")
+
+
+# ---------------------------------------------------------------- text as others write it
+
+
+def test_cub_files_with_bom_and_crlf_load_as_the_plain_ones(tmp_path):
+    # Before: a byte-order mark (files saved on Windows) made the first id '\ufeff1' and
+    # every CUB file was refused ("image id is '\ufeff1'; expected an integer").
+    cub = write_cub(tmp_path)
+    plain = _quiet(load_cub, cub["root"], "all")
+    for f in [*cub["root"].rglob("*.txt"), tmp_path / "attributes.txt"]:
+        _edit(f, _crlf_bom)
+    ds = _quiet(load_cub, cub["root"], "all")
+    assert ds.image_source.paths == plain.image_source.paths
+    assert ds.class_names == plain.class_names and ds.concept_names == plain.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, plain.concept_labels)
+    np.testing.assert_array_equal(ds.class_concept_matrix, plain.class_concept_matrix)
+    np.testing.assert_array_equal(ds.part_keypoints, plain.part_keypoints)
+
+
+def test_other_text_files_with_bom_load_as_the_plain_ones(tmp_path):
+    # Before: with a byte-order mark, the CIFAR-10 class 0 was named '\ufeffairplane'
+    # (silently), the first synset kept its wnid as name (silently), and AwA2's
+    # classes.txt, CelebA's list_attr_celeba.txt, HAM10000's header and ImageNet's
+    # LOC_val_solution.csv header were refused.
+    cifar = write_cifar(tmp_path / "c", hundred=False)
+    _edit(cifar["root"] / "batches.meta.txt", _crlf_bom)
+    assert load_cifar10(cifar["root"], "test").class_names == cifar["names"]
+
+    net = write_imagenet_like(tmp_path / "i")
+    _edit(net["root"] / "LOC_synset_mapping.txt", _crlf_bom)
+    assert load_imagefolder(net["root"], "train").class_names == ["tench", "goldfish"]
+
+    awa = write_awa2(tmp_path / "a")
+    for f in awa["root"].glob("*.txt"):
+        _edit(f, _crlf_bom)
+    assert len(load_awa2(awa["root"], "trainclasses")) == 8
+
+    celeba = write_celeba(tmp_path / "ce")
+    for f in celeba["root"].glob("*.txt"):
+        _edit(f, _crlf_bom)
+    assert len(load_celeba(celeba["root"], "all")) == 12
+
+    ham = write_ham10000(tmp_path / "h")
+    _edit(ham["root"] / "HAM10000_metadata.csv", _crlf_bom)
+    assert len(load_ham10000(ham["root"])) == 6
+
+    flat = net["root"] / "flat"
+    flat.mkdir()
+    for i in range(2):
+        Image.new("RGB", (4, 4)).save(flat / f"ILSVRC2012_val_0000000{i}.JPEG")
+    (flat / "LOC_val_solution.csv").write_bytes(
+        _crlf_bom(
+            b"ImageId,PredictionString\n"
+            b"ILSVRC2012_val_00000000,n01 1 2 3 4\nILSVRC2012_val_00000001,n02 1 2 3 4\n"
+        )
+    )
+    assert load_imagefolder(net["root"], "flat").class_names == ["n01", "n02"]
+
+
+def _cub_latin1(tmp_path):
+    cub = write_cub(tmp_path)
+    _edit(cub["root"] / "images.txt", lambda b: b.replace(b"Albatross", b"Albatr\xf6ss", 1))
+    return lambda: load_cub(cub["root"], "all"), r"images\.txt, line 1: byte b'\\xf6' is not UTF-8"
+
+
+def _waterbirds_latin1(tmp_path):
+    wb = write_waterbirds(tmp_path, write_cub(tmp_path))
+    _edit(wb["root"] / "metadata.csv", lambda b: b.replace(b"Albatross", b"Albatr\xf6ss", 1))
+    return lambda: load_waterbirds(wb["root"], "all"), r"metadata\.csv, line 2: byte b'\\xf6'"
+
+
+def _ham_latin1(tmp_path):
+    ham = write_ham10000(tmp_path)
+    _edit(ham["root"] / "HAM10000_metadata.csv", lambda b: b.replace(b"scalp", b"sc\xe4lp", 1))
+    return lambda: load_ham10000(ham["root"]), r"metadata\.csv, line 2: byte b'\\xe4'"
+
+
+def _cifar_latin1(tmp_path):
+    cifar = write_cifar(tmp_path, hundred=False)
+    _edit(cifar["root"] / "batches.meta.txt", lambda b: b.replace(b"cat", b"c\xe0t"))
+    return lambda: load_cifar10(cifar["root"], "test"), r"batches\.meta\.txt, line 4: byte"
+
+
+@pytest.mark.parametrize("case", [_cub_latin1, _waterbirds_latin1, _ham_latin1, _cifar_latin1])
+def test_text_that_is_not_utf8_is_refused_naming_file_and_line(tmp_path, case):
+    # Before: a bare UnicodeDecodeError ("'utf-8' codec can't decode byte 0xf6 in
+    # position 25") that named neither the file nor the line.
+    call, message = case(tmp_path)
+    with pytest.raises(DatasetFormatError, match=message):
+        call()
+
+
+# --------------------------------------------------- file names that leave the dataset
+
+
+def _replace_in(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _cub_listed(name):
+    def make(parent):
+        cub = write_cub(parent)
+        first = cub["paths"][0]
+        _replace_in(cub["root"] / "images.txt", f"1 {first}", f"1 {name(cub['root'] / 'images')}")
+        return lambda: load_cub(cub["root"], "all"), r"images\.txt, line 1: image .* is not a"
+
+    return make
+
+
+def _waterbirds_listed(name):
+    def make(parent):
+        wb = write_waterbirds(parent, write_cub(parent))
+        first = wb["rows"][0][1]
+        _replace_in(wb["root"] / "metadata.csv", f",{first},", f",{name(wb['root'])},")
+        return lambda: load_waterbirds(wb["root"], "all"), r"metadata\.csv, line 2: image"
+
+    return make
+
+
+def _celeba_listed(name):
+    def make(parent):
+        ce = write_celeba(parent)
+        for f in ("list_attr_celeba.txt", "list_eval_partition.txt"):
+            _replace_in(ce["root"] / f, "000001.jpg", name(ce["root"] / "img_align_celeba"))
+        return lambda: load_celeba(ce["root"], "all"), r"list_attr_celeba\.txt, line 3: image"
+
+    return make
+
+
+def _ham_listed(name):
+    def make(parent):
+        ham = write_ham10000(parent)
+        folder = ham["root"] / "HAM10000_images_part_1"
+        image_id = name(folder).removesuffix(".jpg")  # the loader adds '.jpg'
+        _replace_in(ham["root"] / "HAM10000_metadata.csv", "ISIC_0027419", image_id)
+        return lambda: load_ham10000(ham["root"]), r"metadata\.csv, line 2: image_id"
+
+    return make
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute"])
+@pytest.mark.parametrize(
+    "loader",
+    [_cub_listed, _waterbirds_listed, _celeba_listed, _ham_listed],
+    ids=["cub", "waterbirds", "celeba", "ham10000"],
+)
+def test_listed_file_names_outside_the_dataset_are_refused(tmp_path, loader, kind):
+    # Before: a file name with '..' parts or an absolute path, read from images.txt,
+    # metadata.csv, list_attr_celeba.txt or HAM10000_metadata.csv, was joined to the root
+    # as it was, and the image outside the dataset (here tmp_path/secret.jpg, or
+    # /etc/... for a hostile file) was read as one of its images.
+    secret = tmp_path / "secret.jpg"
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(secret)
+    if kind == "dotdot":
+        name = lambda base: os.path.relpath(secret, base)  # noqa: E731
+    else:
+        name = lambda base: str(secret)  # noqa: E731
+    call, message = loader(name)(tmp_path / "d")
+    with pytest.raises(DatasetFormatError, match=message):
+        _quiet(call)
+
+
+def test_awa2_class_names_outside_the_image_folder_are_refused(tmp_path):
+    # Before: a class name '../../..' in classes.txt listed the files of that folder
+    # (outside the dataset) as its images.
+    awa = write_awa2(tmp_path / "d")
+    _replace_in(awa["root"] / "classes.txt", "antelope", "../../../x")
+    with pytest.raises(DatasetFormatError, match=r"classes\.txt: class '\.\./\.\./\.\./x' is"):
+        load_awa2(awa["root"])
+
+
+# ------------------------------------------------------------ rows given twice (silent)
+
+
+def _dup_cub(file, line_of):
+    def make(tmp_path):
+        cub = write_cub(tmp_path)
+        path = cub["root"] / file
+        _edit(path, lambda b: b + b.splitlines(keepends=True)[line_of])
+        return lambda: load_cub(cub["root"], "all"), "listed twice"
+
+    return make
+
+
+def _dup_waterbirds(tmp_path):
+    wb = write_waterbirds(tmp_path, write_cub(tmp_path))
+    _edit(wb["root"] / "metadata.csv", lambda b: b + b.splitlines(keepends=True)[1])
+    return lambda: load_waterbirds(wb["root"], "all"), r"line 14: img_filename .* listed twice"
+
+
+def _dup_celeba_attr(tmp_path):
+    ce = write_celeba(tmp_path)
+    _replace_in(ce["root"] / "list_attr_celeba.txt", "000002.jpg", "000001.jpg")
+    return lambda: load_celeba(ce["root"], "all"), r"line 4: image '000001\.jpg' is listed twice"
+
+
+def _dup_celeba_partition(tmp_path):
+    ce = write_celeba(tmp_path)
+    _edit(ce["root"] / "list_eval_partition.txt", lambda b: b + b"000001.jpg 2\n")
+    return lambda: load_celeba(ce["root"], "train"), r"line 13: image '000001\.jpg' is listed"
+
+
+def _dup_ham(tmp_path):
+    ham = write_ham10000(tmp_path)
+    _edit(ham["root"] / "HAM10000_metadata.csv", lambda b: b + b.splitlines(keepends=True)[1])
+    return lambda: load_ham10000(ham["root"]), r"line 8: image_id 'ISIC_0027419' is listed"
+
+
+def _dup_awa_split(tmp_path):
+    awa = write_awa2(tmp_path)
+    _edit(awa["root"] / "trainclasses.txt", lambda b: b + b"antelope\n")
+    return lambda: load_awa2(awa["root"], "trainclasses"), r"line 3: class 'antelope' is listed"
+
+
+def _dup_concepts_csv(tmp_path):
+    net = write_imagenet_like(tmp_path)
+    train = net["root"] / "train"
+    rows = [f"{f.relative_to(train).as_posix()},1\n" for f in sorted(train.rglob("*.JPEG"))]
+    csv = net["root"] / "c.csv"
+    csv.write_text("path,a\n" + "".join(rows) + rows[0].replace(",1", ",0"))
+    return (
+        lambda: load_imagefolder(net["root"], "train", concepts_csv=csv),
+        r"c\.csv, line 8: image .* is listed twice \(first on line 2\)",
+    )
+
+
+def _dup_cub_name(file, old, new):
+    def make(tmp_path):
+        cub = write_cub(tmp_path)
+        path = tmp_path / file if file == "attributes.txt" else cub["root"] / file
+        new_name = cub["paths"][0] if new is None else new
+        old_name = cub["paths"][1] if old is None else old
+        _replace_in(path, old_name, new_name)
+        return lambda: load_cub(cub["root"], "all"), r"line 2: .* is listed twice \(first on"
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Before: two ids of images.txt naming one file, or two classes of one name, were
+        # taken as they were (one image counted twice; two classes that cannot be told
+        # apart); a repeated attribute failed as "concept_names: names must be unique"
+        # without the file, and a repeated part as "parts ['left eye'] are missing".
+        _dup_cub_name("images.txt", None, None),
+        _dup_cub_name("classes.txt", "002.Laysan.Albatross", "001.Black_footed Albatross"),
+        _dup_cub_name("attributes.txt", "has_wing_color::blue", "has_bill_shape::dagger"),
+        _dup_cub_name("parts/parts.txt", "beak", "back"),
+        _dup_cub("image_class_labels.txt", 0),
+        _dup_cub("attributes/image_attribute_labels.txt", 0),
+        _dup_cub("parts/part_locs.txt", 0),
+        _dup_waterbirds,
+        _dup_celeba_attr,
+        _dup_celeba_partition,
+        _dup_ham,
+        _dup_awa_split,
+        _dup_concepts_csv,
+    ],
+)
+def test_a_row_given_twice_is_refused(tmp_path, case):
+    # Before: silently accepted. CUB's per-image files and the concepts CSV kept the last
+    # value; Waterbirds, CelebA, HAM10000 and AwA2's split file counted the image (or the
+    # whole class) twice; a second partition line moved an image to another split.
+    call, message = case(tmp_path)
+    with pytest.raises(DatasetFormatError, match=message):
+        _quiet(call)
+
+
+# ------------------------------------------------------------------ other values
+
+
+def test_values_that_used_to_pass_unnoticed(tmp_path):
+    ham = write_ham10000(tmp_path / "h")
+    for age in ("-5", "250", "inf"):
+        # Before: an age outside the bins (or infinite) fell in no age bin, and was not
+        # counted as missing either.
+        text = (ham["root"] / "HAM10000_metadata.csv").read_text()
+        (ham["root"] / "HAM10000_metadata.csv").write_text(text.replace(",80.0,", f",{age},", 1))
+        with pytest.raises(DatasetFormatError, match=rf"line 2: age is '{age}'; expected"):
+            load_ham10000(ham["root"])
+        (ham["root"] / "HAM10000_metadata.csv").write_text(text)
+    # Before: "NaN" (not "nan") gave no age bin and was not counted as missing.
+    _replace_in(ham["root"] / "HAM10000_metadata.csv", ",80.0,", ",NaN,")
+    assert load_ham10000(ham["root"]).skipped["images without an age (no age bin)"] == 2
+
+    cub = write_cub(tmp_path / "c")
+    _edit(
+        cub["root"] / "bounding_boxes.txt",
+        lambda b: b.replace(b"1 2.0 3.0 32.0", b"1 2.0 3.0 -3", 1),
+    )
+    # Before: "object_boxes: width and height must be >= 0", without the file or line.
+    with pytest.raises(DatasetFormatError, match=r"bounding_boxes\.txt, line 1: box width"):
+        load_cub(cub["root"], "all")
+
+    ce = write_celeba(tmp_path / "e")
+    _replace_in(ce["root"] / "list_attr_celeba.txt", "Male", "Smiling")
+    # Before: "concept_names: names must be unique", without the file or line.
+    with pytest.raises(DatasetFormatError, match=r"list_attr_celeba\.txt, line 2: attribute"):
+        load_celeba(ce["root"], "all", spurious=None)
+
+
+def test_16_bit_images_keep_their_grey_levels(tmp_path):
+    # Before: PIL's convert("RGB") clipped 16-bit values at 255, so a mid-grey 16-bit PNG
+    # (40000 of 65535) loaded as white (255) in every dataset adapter.
+    cub = write_cub(tmp_path)
+    first = cub["root"] / "images" / cub["paths"][0]
+    Image.fromarray(np.full((30, 40), 40000, np.uint16)).save(first, format="PNG")
+    ds = _quiet(load_cub, cub["root"], "all", image_size=8)
+    assert np.asarray(ds.image_source.load(0))[0, 0].tolist() == [156, 156, 156]
+    # grayscale JPEGs (CUB has some) and palette / RGBA images load as RGB too
+    Image.new("L", (40, 30), 128).save(first, format="JPEG")
+    assert np.asarray(ds.image_source.load(0))[0, 0].tolist() == [128, 128, 128]
+
+
+# ------------------------------------------------------------------------ arguments
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        # Before: TypeError "expected str, bytes or os.PathLike object, not NoneType" from
+        # pathlib, without the argument's name.
+        (lambda: load_cub(None), TypeError, "root: expected a path"),
+        (lambda: load_waterbirds(3), TypeError, "root: expected a path"),
+        (lambda: load_celeba(None), TypeError, "root: expected a path"),
+        (lambda: load_awa2(None), TypeError, "root: expected a path"),
+        (lambda: load_cifar10(None), TypeError, "root: expected a path"),
+        (lambda: load_ham10000(None), TypeError, "root: expected a path"),
+        (lambda: load_imagefolder(None), TypeError, "root: expected a path"),
+        (lambda: load_dataset("cub", None), TypeError, "root: expected a path"),
+        (lambda: dl.download_dataset("cifar10", None), TypeError, "root: expected a path"),
+        (lambda: load_imagefolder(".", synset_names=3), TypeError, "synset_names: expected"),
+        # Before: the string was taken by its truth value ("no" downloads)
+        (lambda: load_celeba("x", download="no"), TypeError, "download: expected True"),
+        (lambda: load_dataset("ham10000", "x", download="no"), TypeError, "download: expected"),
+        # Before: inf was accepted (every mask the whole image)
+        (lambda: load_cub(".", part_radius=float("inf")), ValueError, "part_radius: expected"),
+        # Before: a str was iterated per letter ("['a', 'n', 't'] are not AwA2 classes"),
+        # and [] failed later as "images: got an empty list"
+        (lambda: load_awa2(".", classes="antelope"), TypeError, "classes: expected a list"),
+        (lambda: load_awa2(".", classes=[]), ValueError, "classes: expected at least one"),
+        # Before: AttributeError "'int' object has no attribute 'strip'"
+        (lambda: dl.download_dataset("cifar10", ".", checksum=5), TypeError, "checksum: exp"),
+        # Before: ValueError "unknown url type: 'notaurl'" from urllib, unnamed
+        (lambda: dl.download_file("notaurl", "x"), ValueError, "url: expected an http"),
+        # Before: "Timeout value out of range" / "'str' object cannot be interpreted..."
+        (lambda: dl.download_file("http://127.0.0.1:9/a", "x", timeout=-1), ValueError, "timeout"),
+        (
+            lambda: dl.download_file("http://127.0.0.1:9/a", "x", timeout="x"),
+            ValueError,
+            "timeout",
+        ),
+        # Before: chunk=0 read nothing and reported "ended after 0 of N bytes"
+        (lambda: dl.download_file("http://127.0.0.1:9/a", "x", chunk=0), ValueError, "chunk must"),
+        # Before: TypeError "unhashable type: 'list'"
+        (lambda: dl.download_dataset(["cub"], "."), ValueError, "name: unknown dataset"),
+        # Before: the string was taken by its truth value ("no" kept the archive by chance)
+        (lambda: dl.download_dataset("cub", ".", keep_archive="no"), TypeError, "keep_archive"),
+        # The lazy pieces, public in bottlekit.datasets. Before: one path given as a str
+        # was taken letter by letter ('abc.jpg' made 7 images), size 0 was accepted (and
+        # failed in PIL on loading), a missing or bad shape failed when indexed.
+        (lambda: ResizedImages("abc.jpg", 4), TypeError, "paths: expected a list of paths"),
+        (lambda: ResizedImages(None, 4), TypeError, "paths: expected a list of paths"),
+        (lambda: ResizedImages(["a.jpg"], 0), ValueError, "image_size: expected positive"),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3)), np.zeros((2, 4)), [[0]], (8, 8)),
+            ValueError,
+            r"keypoints: expected shape \(n, K, 3\)",
+        ),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.zeros((1, 4)), [[0]], (8, 8)),
+            ValueError,
+            r"boxes: expected shape \(2, 4\)",
+        ),
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.ones((2, 4)), [[7]], (8, 8)),
+            ValueError,
+            r"groups: expected 'box' or lists of keypoint indices in 0\.\.2, got \[7\]",
+        ),
+        # Before: any str group ('bx') was taken as the box, a NaN radius drew empty masks
+        (
+            lambda: KeypointPartMasks(np.zeros((2, 3, 3)), np.ones((2, 4)), ["bx"], (8, 8)),
+            ValueError,
+            "groups: expected 'box'",
+        ),
+        (
+            lambda: KeypointPartMasks(
+                np.zeros((2, 3, 3)), np.ones((2, 4)), [[0]], (8, 8), radius=float("nan")
+            ),
+            ValueError,
+            "radius: expected",
+        ),
+        (
+            lambda: KeypointPartMasks(np.full((1, 3, 3), np.nan), np.ones((1, 4)), [[0]], (8, 8)),
+            ValueError,
+            "keypoints: expected finite numbers",
+        ),
+        # Before: ZeroDivisionError / "cannot reshape array of size 0" / FileNotFoundError
+        # from pathlib / a str's letters taken as files
+        (lambda: RecordImages(["x.bin"], 0, 1), ValueError, "record_bytes must be an integer"),
+        (lambda: RecordImages(["x.bin"], 3073, 5000), ValueError, "offset: expected an int"),
+        (lambda: RecordImages(["x.bin"], 3073, 1, (3, 16, 16)), ValueError, "shape: expected"),
+        (lambda: RecordImages(["/nonexistent/x.bin"], 3073, 1), MissingDatasetError, "x.bin"),
+        (lambda: RecordImages("x.bin", 3073, 1), TypeError, "files: expected a list of paths"),
+        # Before: labels of 2 or 0.5 and classes out of range (negative ones wrapped
+        # around) were counted silently; a shorter certainty was broadcast; n_classes=0
+        # failed as "index 0 is out of bounds for axis 0 with size 0"
+        (
+            lambda: koh_attribute_subset([[2, 0]], [0], 1),
+            ValueError,
+            "labels: expected integers in 0..1",
+        ),
+        (lambda: koh_attribute_subset([[0.5, 1]], [0], 1), ValueError, "labels: expected integ"),
+        (lambda: koh_attribute_subset([[1, 0], [0, 1]], [-1, 0], 2), ValueError, "classes: exp"),
+        (
+            lambda: koh_attribute_subset([[1, 0], [0, 1]], [0], 2),
+            ValueError,
+            "classes: expected 2",
+        ),
+        (lambda: koh_attribute_subset([[1, 0]], [0], 1, certainty=[[1]]), ValueError, "certainty"),
+        (lambda: koh_attribute_subset([[1, 0]], [0], 0), ValueError, "n_classes must be"),
+        (
+            lambda: koh_attribute_subset([[1, 0]], [0], 1, min_classes=-1),
+            ValueError,
+            "min_classes",
+        ),
+    ],
+)
+def test_bad_arguments_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ------------------------------------------------------------------------- downloads
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        if self.server.mode == "hang":  # accepts the connection, then says nothing
+            self.server.release.wait(5)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+
+@pytest.fixture
+def hostile_server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    srv.daemon_threads = True
+    srv.mode, srv.body, srv.release = "ok", b"", threading.Event()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/a.tar.gz"
+    yield srv
+    srv.release.set()
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def test_download_dataset_times_out_fast_on_a_hanging_server(
+    hostile_server, tmp_path, monkeypatch
+):
+    # Before: download_dataset had no timeout argument: a server that accepts and then
+    # says nothing held every loader's download=True for 60 s per read.
+    monkeypatch.setitem(
+        dl.SOURCES, "cifar10", dataclasses.replace(dl.SOURCES["cifar10"], md5=None)
+    )
+    hostile_server.mode = "hang"
+    start = time.monotonic()
+    with pytest.raises(dl.DownloadError, match=r"timed out.*put it at"):
+        dl.download_dataset(
+            "cifar10",
+            tmp_path,
+            url=hostile_server.url,
+            checksum="0" * 64,
+            progress=False,
+            timeout=0.5,
+        )
+    assert time.monotonic() - start < 4
+    assert not (tmp_path / "cifar-10-binary.tar.gz").exists()  # nothing looks complete
+
+
+def _damaged_zip(path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("set/a.txt", "a" * 1000)
+        zf.writestr("set/b.txt", "b" * 1000)
+    raw = bytearray(buf.getvalue())
+    i = raw.find(b"b" * 5)
+    raw[i : i + 5] = b"XXXXX"  # the second member's bytes no longer match its CRC
+    path.write_bytes(bytes(raw))
+
+
+def _truncated_tgz(path: Path) -> None:
+    src = write_cifar(path.parent / "src", hundred=False)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        tf.add(src["root"], arcname="cifar-10-batches-bin")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+@pytest.mark.parametrize("make", [_damaged_zip, _truncated_tgz])
+def test_a_damaged_archive_is_refused_and_leaves_nothing_extracted(tmp_path, make):
+    # Before: a bare EOFError ("Compressed file ended before the end-of-stream marker")
+    # or BadZipFile ("Bad CRC-32 for file 'set/b.txt'"), and the zip's members written
+    # before the bad one stayed in the target folder, a half dataset that looks whole.
+    archive = tmp_path / "archive.bin"
+    make(archive)
+    out = tmp_path / "out"
+    (out / "kept").mkdir(parents=True)  # what was there before stays
+    with pytest.raises(ValueError, match=r"archive\.bin: cannot extract it .*was removed"):
+        dl.safe_extract(archive, out)
+    assert [p.name for p in out.iterdir()] == ["kept"]
+
+
+def test_empty_selections_and_layout_slips_are_named(tmp_path):
+    # Before: a split without any image (CUB) or a split file listing no class (AwA2)
+    # failed as "images: got an empty list; expected at least one image", naming no file.
+    cub = write_cub(tmp_path / "c")
+    (cub["root"] / "train_test_split.txt").write_text("".join(f"{i + 1} 1\n" for i in range(12)))
+    with pytest.raises(DatasetFormatError, match=r"train_test_split\.txt: no image is in split"):
+        load_cub(cub["root"], "test")
+    awa = write_awa2(tmp_path / "a")
+    (awa["root"] / "testclasses.txt").write_text("\n\n")
+    with pytest.raises(DatasetFormatError, match=r"testclasses\.txt: the file lists no class"):
+        load_awa2(awa["root"], "testclasses")
+    # Before: a blank line after the count made the header line 3, read as an image row
+    # ("expected 1 columns (file name and 0 attributes), got 4"); blank lines are skipped
+    # everywhere else, so here too.
+    ce = write_celeba(tmp_path / "e")
+    text = (ce["root"] / "list_attr_celeba.txt").read_text()
+    (ce["root"] / "list_attr_celeba.txt").write_text(text.replace("\n", "\n\n", 1))
+    assert len(load_celeba(ce["root"], "all")) == 12
+    # Before: repeated concept names of a concepts CSV failed later, in ConceptDataset,
+    # without the file (or as "images have no row")
+    net = write_imagenet_like(tmp_path / "i")
+    (net["root"] / "c.csv").write_text("path,a,a\n")
+    with pytest.raises(DatasetFormatError, match=r"c\.csv, line 1: concept names \['a'\] repeat"):
+        load_imagefolder(net["root"], "train", concepts_csv=net["root"] / "c.csv")
+
+
+class _BadLength(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "abc")
+        self.end_headers()
+        self.wfile.write(b"body")
+
+
+def test_a_malformed_content_length_is_not_trusted(tmp_path):
+    # Before: ValueError "invalid literal for int() with base 10: 'abc'" from the
+    # header; the body is now read to its end (the digest checks it afterwards).
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadLength)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/a"
+        got = dl.download_file(url, tmp_path / "a", progress=False, timeout=5)
+        assert got.read_bytes() == b"body" and not (tmp_path / "a.part").exists()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()
+
+
+def test_a_decompression_bomb_is_refused_naming_the_file(tmp_path):
+    # Before: PIL's bare DecompressionBombError ("Image size (400000000 pixels) exceeds
+    # limit ...") without the file, from a 48 kB PNG that declares 20000 x 20000 pixels.
+    cub = write_cub(tmp_path)
+    first = cub["root"] / "images" / cub["paths"][0]
+    Image.new("1", (20000, 20000)).save(first, format="PNG")
+    with pytest.raises(ValueError, match=r"Black_footed_Albatross_000\.0_0\.jpg: cannot read"):
+        _quiet(load_cub, cub["root"], "all", image_size=8)
+    ds = _quiet(load_cub, cub["root"], "all")
+    with pytest.raises(ValueError, match=r"cannot read image file .*Albatross_000\.0_0\.jpg"):
+        ds.image_source.load(0)
