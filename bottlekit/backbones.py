@@ -30,9 +30,11 @@ import numpy as np
 import open_clip
 import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from bottlekit import pretrained as _pretrained
+from bottlekit._checks import check_bool, check_positive_int
 from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import as_tensor, resolve_device, torch_threads
 from bottlekit.images import ImageSource, _open_file, as_image_source
@@ -81,6 +83,8 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
     >>> register_model_config("configs/my-tiny-vit.json")  # doctest: +SKIP
     ['my-tiny-vit']
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a .json model config or a folder, got {path!r}"[:300])
     p = Path(path)
     if p.is_dir():
         files = sorted(p.glob("*.json"))
@@ -90,15 +94,35 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
         raise ValueError(f"path: {str(p)!r} is neither a .json model config nor a folder")
     for f in files:
         try:
-            cfg = json.loads(f.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from e
+            cfg = json.loads(f.read_bytes())
+        except RecursionError:
+            raise ValueError(
+                f"path: model config {str(f)!r} is not valid JSON: it nests too deeply"
+            ) from None
+        except ValueError as e:  # bad UTF-8 or JSON syntax
+            raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(
+                f"path: model config {str(f)!r} holds a JSON {type(cfg).__name__}; expected "
+                "an object with embed_dim, vision_cfg and text_cfg"
+            )
         missing = {"embed_dim", "vision_cfg", "text_cfg"} - set(cfg)
         if missing:
             raise ValueError(
                 f"path: model config {str(f)!r} lacks the keys {sorted(missing)} "
                 "that open_clip needs"
             )
+        dim = cfg["embed_dim"]
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(
+                f"path: model config {str(f)!r} has embed_dim {dim!r}; expected a positive int"
+            )
+        for key in ("vision_cfg", "text_cfg"):
+            if not isinstance(cfg[key], dict):
+                raise ValueError(
+                    f"path: model config {str(f)!r} has {key} {cfg[key]!r}"[:200]
+                    + "; expected a JSON object"
+                )
     open_clip.add_model_config(p)
     return [f.stem for f in files]
 
@@ -107,6 +131,10 @@ def _check_model_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty str, got {name!r}")
     if name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
+        prefix = HF_HUB_PREFIX if name.startswith(HF_HUB_PREFIX) else LOCAL_DIR_PREFIX
+        if not name[len(prefix) :].strip():
+            what = "hub repository (org/repo)" if prefix == HF_HUB_PREFIX else "folder"
+            raise ValueError(f"name: {name!r} has no {what} after {prefix!r}")
         return name
     cleaned = name.replace("/", "-")
     known = open_clip.list_models()
@@ -381,6 +409,19 @@ def _create(
                     f"{name!r}: {str(e)[:600]}"
                 ) from e
             raise
+        except SafetensorError as e:  # not a safetensors file (text, empty, bad header)
+            raise ValueError(
+                f"pretrained: {checkpoint!r} is not a readable .safetensors file ({e})"
+            ) from None
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError) as e:
+            # open_clip reading a checkpoint of other tensors (a .npy array, a tensor of
+            # another rank), or building from a registered config with other fields
+            what = (
+                f"pretrained: checkpoint {checkpoint!r} does not fit architecture {name!r}"
+                if checkpoint
+                else f"name: open_clip cannot build {name!r} from its model config"
+            )
+            raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e
 
 
 def load_backbone(
@@ -442,9 +483,13 @@ def load_backbone(
     >>> bk.embed_dim
     512
     """
-    random_state, _ = renamed_argument(
+    random_state, given_as = renamed_argument(
         "load_backbone", "random_state", random_state, "seed", seed, 0
     )
+    if isinstance(random_state, np.integer):
+        random_state = int(random_state)
+    if isinstance(random_state, bool) or not isinstance(random_state, int):
+        raise TypeError(f"{given_as}: expected an int seed, got {random_state!r}"[:300])
     dev = resolve_device(device)
     cleaned = _check_model_name(name)
     if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
@@ -841,6 +886,9 @@ class Backbone:
         source = as_image_source(images)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_bool(jpeg_draft, "jpeg_draft")
+        if num_workers is not None:
+            check_positive_int(num_workers, "num_workers", minimum=0)
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
         norm = _identity_size_normalisation(self.preprocess, source)
