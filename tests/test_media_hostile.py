@@ -145,6 +145,15 @@ def test_empty_image_inside_a_dataset_is_named_when_read():
         src.load(0)
 
 
+def test_a_decompression_bomb_names_its_file(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 4096 pixels: over twice that
+    # before: PIL's DecompressionBombError, naming no file
+    with pytest.raises(ValueError, match=r"images: cannot read image file '.*bomb\.png'.*bomb"):
+        as_image_source([path]).load(0)
+
+
 # ---------------------------------------------------------------- embedding cache
 
 
