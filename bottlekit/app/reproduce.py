@@ -73,6 +73,10 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
     ...
     bottlekit.app.recipe.RecipeError: ...: model.params.epochs is not a parameter of PosthocCBM...
     """
+    if isinstance(overrides, (str, bytes)):
+        raise TypeError(
+            f"overrides: expected a list of TABLE.KEY=VALUE strings, got {overrides!r}"
+        )
     if not overrides:
         return recipe
     data = {
@@ -373,6 +377,8 @@ def run_recipe(
     from bottlekit.datasets import load_dataset
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root: expected the dataset's folder, got {root!r}"[:300])
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
