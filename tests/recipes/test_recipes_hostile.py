@@ -136,3 +136,35 @@ def test_run_recipe_names_a_missing_root():
     # before: TypeError from pathlib naming no argument
     with pytest.raises(TypeError, match=r"root: expected the dataset's folder, got None"):
         run_recipe("pcbm-cub", None)
+
+
+@pytest.mark.parametrize(
+    "name, raw, match",
+    [
+        # before: UnicodeDecodeError naming no file
+        ("latin.txt", "café\n".encode("latin-1"), r"'.*latin\.txt' is not UTF-8 text"),
+        ("latin.json", b'{"a": ["caf\xe9"]}', r"'.*latin\.json' is not UTF-8 text"),
+        # before: RecursionError
+        ("deep.json", b"[" * 100_000, r"'.*deep\.json' is not valid JSON: it nests too deeply"),
+        # before: ValueError "Exceeds the limit (4300 digits)" naming no file
+        ("digits.json", b"1" * 5000, r"'.*digits\.json' is not valid JSON"),
+    ],
+)
+def test_concept_files_from_others_are_named(tmp_path, name, raw, match):
+    from bottlekit.app.reproduce import load_concept_file
+
+    (tmp_path / name).write_bytes(raw)
+    with pytest.raises(ValueError, match=r"--concepts: " + match):
+        load_concept_file(tmp_path / name, None, ["a"])
+
+
+def test_concept_file_arguments_are_named(tmp_path):
+    from bottlekit.app.reproduce import load_concept_file
+
+    # before: TypeError from pathlib naming no argument
+    with pytest.raises(TypeError, match=r"--concepts: expected the path of a concept file"):
+        load_concept_file(None, None, ["a"])
+    (tmp_path / "names.txt").mkdir()
+    # before: "file ... does not exist"
+    with pytest.raises(ValueError, match=r"names\.txt' is a folder"):
+        load_concept_file(tmp_path / "names.txt", None, ["a"])
