@@ -127,6 +127,11 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
     return [f.stem for f in files]
 
 
+def _check_cache_dir(cache_dir: Any) -> None:
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
+
+
 def _check_model_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty str, got {name!r}")
@@ -490,6 +495,9 @@ def load_backbone(
         random_state = int(random_state)
     if isinstance(random_state, bool) or not isinstance(random_state, int):
         raise TypeError(f"{given_as}: expected an int seed, got {random_state!r}"[:300])
+    if not -(2**63) <= random_state < 2**64:  # what torch.manual_seed takes
+        raise ValueError(f"{given_as}: expected a seed in [-2**63, 2**64), got {random_state}")
+    _check_cache_dir(cache_dir)
     dev = resolve_device(device)
     cleaned = _check_model_name(name)
     if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
@@ -884,7 +892,11 @@ class Backbone:
         that persist results as they come, such as :func:`bottlekit.embed`.
         """
         source = as_image_source(images)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
         check_bool(jpeg_draft, "jpeg_draft")
         if num_workers is not None:
@@ -1005,6 +1017,7 @@ class Backbone:
         """
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
+        check_bool(progress, "progress")
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
             stream = self.iter_encode_images(
                 source, batch_size, num_workers, jpeg_draft, model_threads
@@ -1109,6 +1122,7 @@ def list_backbones(cache_dir: str | None = None) -> list[dict[str, Any]]:
     >>> any(b["name"] == "ViT-B-32" for b in list_backbones())
     True
     """
+    _check_cache_dir(cache_dir)
     out = []
     for name in open_clip.list_models():
         tags = open_clip.list_pretrained_tags_by_model(name)

@@ -449,7 +449,11 @@ def embed(
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
     # checked here too: a run that finds every row in the cache never reaches the model
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     check_bool(progress, "progress")
     check_bool(jpeg_draft, "jpeg_draft")

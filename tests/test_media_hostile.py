@@ -248,6 +248,7 @@ def test_a_fifo_in_the_cache_folder_does_not_hang(tmp_path, imgs):
         # before: accepted whenever every row was cached (the model never ran)
         ({"batch_size": 0}, ValueError, "batch_size: expected a positive int, got 0"),
         ({"batch_size": "8"}, ValueError, "batch_size: expected a positive int, got '8'"),
+        ({"batch_size": True}, ValueError, "batch_size: expected a positive int, got True"),
         ({"num_workers": -1}, ValueError, "num_workers must be an integer >= 0"),
     ],
 )
@@ -382,6 +383,10 @@ def test_bad_checkpoint_files_are_named(tmp_path, tiny_state, name, match):
         ({"random_state": 1.5}, TypeError, "random_state: expected an int seed, got 1.5"),
         ({"random_state": True}, TypeError, "random_state: expected an int seed, got True"),
         # before: HFValidationError from huggingface_hub
+        # before: ValueError "Overflow when unpacking long long" from torch
+        ({"random_state": 2**70}, ValueError, r"random_state: expected a seed in \[-2\*\*63"),
+        # before: accepted, and handed to open_clip
+        ({"cache_dir": 5}, TypeError, "cache_dir: expected the path of a folder or None"),
         ({"name": "hf-hub:"}, ValueError, "has no hub repository"),
         ({"name": "local-dir:"}, ValueError, "has no folder"),
     ],
@@ -392,6 +397,29 @@ def test_load_backbone_arguments_are_named(tiny_configs, kwargs, error, match):
         warnings.simplefilter("ignore")
         with pytest.raises(error, match=match):
             load_backbone(**kwargs)
+
+
+def test_list_backbones_names_a_bad_cache_dir():
+    from bottlekit.backbones import list_backbones
+
+    # before: TypeError from posixpath naming no argument
+    with pytest.raises(TypeError, match="cache_dir: expected the path of a folder"):
+        list_backbones(cache_dir=5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        # before: True was taken as batch_size=1
+        ({"batch_size": True}, ValueError, "batch_size: expected a positive int, got True"),
+        # before: "no" showed the progress bar
+        ({"progress": "no"}, TypeError, "progress: expected True or False, got 'no'"),
+    ],
+)
+def test_encode_images_flags_are_checked(tiny_configs, kwargs, error, match):
+    bk = load_backbone("test-tiny-vit", device="cpu")
+    with pytest.raises(error, match=match):
+        bk.encode_images(np.zeros((2, 8, 8, 3), np.uint8), **kwargs)
 
 
 def test_numpy_integer_seed_is_still_a_seed(tiny_configs):
