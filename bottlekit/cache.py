@@ -369,9 +369,14 @@ class EmbeddingCache:
             if backbone_id is not None
             else sorted((self.root / "embeddings").glob("*/*.safetensors"))
         )
+        removed = 0
         for p in paths:
-            p.unlink()
-        return len(paths)
+            try:
+                p.unlink()
+            except FileNotFoundError:  # removed meanwhile by another process
+                continue
+            removed += 1
+        return removed
 
 
 def _stream_options(jpeg_draft: bool, model_threads: Any) -> dict[str, Any]:

@@ -233,6 +233,23 @@ def test_a_fifo_in_the_cache_folder_does_not_hang(tmp_path, imgs):
     assert X.shape == (4, 3) and len(cache.shards(bk.id)) == 1
 
 
+def test_clear_while_another_process_removes_shards(tmp_path):
+    class Racy(EmbeddingCache):
+        """Another process removes the first shard between the listing and the unlink."""
+
+        def shards(self, backbone_id):
+            found = super().shards(backbone_id)
+            found[0].unlink()
+            return found
+
+    cache = Racy(tmp_path)
+    for i in range(3):
+        cache.store("b", [f"k{i}"], np.ones((1, 3)))
+    # before: FileNotFoundError from the unlink of the shard already gone
+    assert cache.clear("b") == 2
+    assert EmbeddingCache(tmp_path).shards("b") == []
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
