@@ -168,6 +168,48 @@ _METRIC_KEYS = {
 }
 
 
+#: Loader options a recipe *file* may not set: they reach the network, turn off a
+#: download's checksum, or name files outside the dataset folder. The user passes them
+#: (``--set dataset.options.KEY=VALUE``); a file from someone else cannot.
+_FILE_REFUSED_OPTIONS = {
+    "download": "it downloads from the network",
+    "checksum": "it turns the download's checksum on or off",
+    "cub_root": "it names a folder outside the dataset's",
+    "concepts_csv": "it names a file outside the dataset's folder",
+    "synset_names": "it names a file outside the dataset's folder",
+    "val_solution": "it names a file outside the dataset's folder",
+}
+
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz", ".npy")
+
+
+def _check_file_sources(recipe: Recipe, where: str) -> None:
+    """What a recipe file may not ask for: loader options that download, skip checks or
+    read other files, and weights or models from local paths (``--pretrained`` and
+    ``--backbone`` take those from the user)."""
+    for key in sorted(set(recipe.dataset.get("options", {})) & set(_FILE_REFUSED_OPTIONS)):
+        raise RecipeError(
+            f"{where}: dataset.options.{key} is not read from a recipe file "
+            f"({_FILE_REFUSED_OPTIONS[key]}); pass it with --set dataset.options.{key}=..."
+        )
+    pretrained = recipe.backbone["pretrained"]
+    if (
+        "/" in pretrained
+        or "\\" in pretrained
+        or pretrained.startswith(("~", "."))
+        or pretrained.lower().endswith(_CHECKPOINT_SUFFIXES)
+    ):
+        raise RecipeError(
+            f"{where}: backbone.pretrained {pretrained!r} looks like a path; a recipe file "
+            "names a pretrained tag (pass a local checkpoint with --pretrained)"
+        )
+    if recipe.backbone["name"].startswith("local-dir:"):
+        raise RecipeError(
+            f"{where}: backbone.name {recipe.backbone['name']!r} is a local folder; a recipe "
+            "file names a model (pass a local one with --backbone)"
+        )
+
+
 class RecipeError(ValueError):
     """A recipe file that does not follow :data:`SCHEMA` (the message names file and key)."""
 
@@ -472,6 +514,7 @@ def load_recipe(recipe: str | os.PathLike) -> Recipe:
     except RecursionError:
         raise RecipeError(f"{path}: not valid TOML: arrays or tables nest too deeply") from None
     parsed = parse_recipe(data, str(path))
+    _check_file_sources(parsed, str(path))
     if parsed.name != path.stem:
         raise RecipeError(f"{path}: name {parsed.name!r} must be the file's stem {path.stem!r}")
     return replace(parsed, path=path)

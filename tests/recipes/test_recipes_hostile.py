@@ -168,3 +168,54 @@ def test_concept_file_arguments_are_named(tmp_path):
     # before: "file ... does not exist"
     with pytest.raises(ValueError, match=r"names\.txt' is a folder"):
         load_concept_file(tmp_path / "names.txt", None, ["a"])
+
+
+def _file_with(tmp_path, path: str, value):
+    import json
+
+    data = _with(path, value)
+    data["name"] = "theirs"
+
+    def toml(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {toml(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return json.dumps(v)
+
+    lines = [f"{k} = {toml(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for table, body in data.items():
+        if isinstance(body, dict):
+            lines.append(f"[{table}]")
+            lines += [f"{k} = {toml(v)}" for k, v in body.items()]
+    out = tmp_path / "theirs.toml"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize(
+    "path, value, match",
+    [
+        # before: a recipe file from someone else could switch on downloads, switch off
+        # their checksum, read files anywhere, or load any local file as weights
+        ("dataset.options", {"download": True}, r"dataset.options.download is not read"),
+        ("dataset.options", {"checksum": False}, r"dataset.options.checksum is not read"),
+        ("backbone.pretrained", "/etc/passwd", r"backbone.pretrained '/etc/passwd' looks like"),
+        ("backbone.pretrained", "../w.safetensors", r"backbone.pretrained .* looks like a path"),
+        ("backbone.pretrained", "weights.pt", r"backbone.pretrained .* looks like a path"),
+        ("backbone.name", "local-dir:/tmp/model", r"backbone.name 'local-dir:/tmp/model' is a"),
+    ],
+)
+def test_a_recipe_file_cannot_reach_outside_its_data(tmp_path, path, value, match):
+    with pytest.raises(RecipeError, match=r"theirs\.toml: " + match):
+        load_recipe(_file_with(tmp_path, path, value))
+
+
+def test_the_user_may_still_set_those_options():
+    recipe = apply_overrides(load_recipe("pcbm-cub"), ["dataset.options.download=true"])
+    assert recipe.dataset["options"]["download"] is True
+
+
+def test_a_file_with_only_tags_and_dataset_options_loads(tmp_path):
+    recipe = load_recipe(_file_with(tmp_path, "backbone.pretrained", "openai"))
+    assert recipe.backbone["pretrained"] == "openai" and recipe.name == "theirs"
