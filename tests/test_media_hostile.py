@@ -443,3 +443,14 @@ def test_numpy_integer_seed_is_still_a_seed(tiny_configs):
     a = load_backbone("test-tiny-vit", "random", device="cpu", random_state=np.int64(3))
     b = load_backbone("test-tiny-vit", "random", device="cpu", random_state=3)
     assert a.id == b.id
+
+
+@pytest.mark.parametrize("model, tag", [(["world-tiny"], "bottlekit"), ("world-tiny", {"a": 1})])
+def test_pretrained_table_lookups_of_unhashable_names(model, tag):
+    from bottlekit.pretrained import get_pretrained_cfg, is_available, pretrained_file
+
+    # before: TypeError "unhashable type" from the table's dict
+    assert get_pretrained_cfg(model, tag) == {}
+    assert is_available(model, tag) is False
+    with pytest.raises(KeyError, match="no pretrained entry"):
+        pretrained_file(model, tag)
