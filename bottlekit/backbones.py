@@ -386,6 +386,29 @@ def check_weights_only(path: str | os.PathLike) -> None:
         ) from None
 
 
+def _local_dir_weights(name: str) -> str | None:
+    """The weights file open_clip will read for a ``local-dir:`` model (None otherwise).
+
+    open_clip picks a ``*.safetensors``/``*.bin``/``*.pth`` file of the folder itself and,
+    where a weights-only read raises ``TypeError``, unpickles it in full; so the file it
+    will pick is checked here like any checkpoint. A folder with a config but no weights
+    would give random weights under the label ``local-dir``: refused.
+    """
+    if not name.startswith(LOCAL_DIR_PREFIX):
+        return None
+    folder = Path(name[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    find = getattr(open_clip.factory, "_find_checkpoint_in_dir", None)
+    if find is None or not (folder / _HF_CONFIG).is_file():
+        return None  # open_clip names the missing folder or config
+    found = find(folder)
+    if found is None:
+        raise WeightsNotFoundError(
+            f"name: {name!r} has {_HF_CONFIG} but no weights file (*.safetensors, *.bin or "
+            "*.pth); bottlekit never falls back to random weights"
+        )
+    return str(found)
+
+
 def _create(
     name: str,
     checkpoint: str | None,
@@ -400,30 +423,32 @@ def _create(
         kwargs["load_weights"] = False
     if preprocess_cfg:
         kwargs["force_preprocess_cfg"] = preprocess_cfg
-    if checkpoint is not None:
-        check_weights_only(checkpoint)
+    weights_file = checkpoint if checkpoint is not None else _local_dir_weights(name)
+    if weights_file is not None:
+        check_weights_only(weights_file)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
             with _no_root_log_setup(drop="No pretrained weights loaded"):
                 return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
         except RuntimeError as e:
-            if checkpoint and ("state_dict" in str(e) or "size mismatch" in str(e)):
+            if weights_file and ("state_dict" in str(e) or "size mismatch" in str(e)):
                 raise ValueError(
-                    f"pretrained: checkpoint {checkpoint!r} does not match architecture "
+                    f"pretrained: checkpoint {weights_file!r} does not match architecture "
                     f"{name!r}: {str(e)[:600]}"
                 ) from e
             raise
         except SafetensorError as e:  # not a safetensors file (text, empty, bad header)
             raise ValueError(
-                f"pretrained: {checkpoint!r} is not a readable .safetensors file ({e})"
+                f"pretrained: {weights_file!r} is not a readable .safetensors file ({e})"
             ) from None
         except (TypeError, AttributeError, IndexError, KeyError, ValueError) as e:
             # open_clip reading a checkpoint of other tensors (a .npy array, a tensor of
             # another rank), or building from a registered config with other fields
+            config_error = name.startswith(LOCAL_DIR_PREFIX) and "valid config" in str(e)
             what = (
-                f"pretrained: checkpoint {checkpoint!r} does not fit architecture {name!r}"
-                if checkpoint
+                f"pretrained: checkpoint {weights_file!r} does not fit architecture {name!r}"
+                if weights_file and not config_error
                 else f"name: open_clip cannot build {name!r} from its model config"
             )
             raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e

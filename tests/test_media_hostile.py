@@ -454,3 +454,71 @@ def test_pretrained_table_lookups_of_unhashable_names(model, tag):
     assert is_available(model, tag) is False
     with pytest.raises(KeyError, match="no pretrained entry"):
         pretrained_file(model, tag)
+
+
+class _Payload:
+    """Unpickling it would create the file ``path`` (if the pickle were ever run)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _local_dir(tmp_path, weights=None):
+    import open_clip
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    cfg = {"model_cfg": open_clip.get_model_config("test-tiny-vit")}
+    (folder / "open_clip_config.json").write_text(json.dumps(cfg))
+    if weights is not None:
+        weights(folder)
+    return folder
+
+
+def test_local_dir_weights_are_read_weights_only_first(tmp_path, tiny_state):
+    marker = tmp_path / "unpickled"
+
+    def pickled(folder):
+        torch.save(
+            {"state_dict": tiny_state, "x": _Payload(marker)},
+            folder / "open_clip_pytorch_model.bin",
+        )
+
+    folder = _local_dir(tmp_path, pickled)
+    # before: torch's UnpicklingError (advising weights_only=False) from inside open_clip,
+    # whose reader unpickles in full where a weights-only read raises TypeError
+    with pytest.raises(ValueError, match=r"open_clip_pytorch_model\.bin' is not a weights-only"):
+        load_backbone(f"local-dir:{folder}", device="cpu")
+    assert not marker.exists()
+
+
+def test_local_dir_without_weights_is_not_random_weights(tmp_path, tiny_configs):
+    folder = _local_dir(tmp_path)
+    # before: random weights labelled "local-dir" (open_clip only logged a warning)
+    with pytest.raises(FileNotFoundError, match=r"has open_clip_config\.json but no weights"):
+        load_backbone(f"local-dir:{folder}", device="cpu")
+
+
+def test_local_dir_with_a_damaged_weights_file_names_it(tmp_path, tiny_configs):
+    folder = _local_dir(
+        tmp_path, lambda f: (f / "open_clip_model.safetensors").write_text("hello")
+    )
+    # before: "pretrained: None is not a readable .safetensors file"
+    with pytest.raises(ValueError, match=r"open_clip_model\.safetensors' is not a readable"):
+        load_backbone(f"local-dir:{folder}", device="cpu")
+
+
+def test_local_dir_with_a_config_that_is_not_json(tmp_path, tiny_state):
+    from safetensors.torch import save_file
+
+    folder = _local_dir(
+        tmp_path, lambda f: save_file(tiny_state, f / "open_clip_model.safetensors")
+    )
+    (folder / "open_clip_config.json").write_text("{")
+    # open_clip's config error, named as one (not blamed on the weights file, which the
+    # weights check now finds for a local-dir: folder)
+    with pytest.raises(ValueError, match=r"open_clip cannot build 'local-dir:.*model config"):
+        load_backbone(f"local-dir:{folder}", device="cpu")
