@@ -87,7 +87,8 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
         raise TypeError(f"path: expected a .json model config or a folder, got {path!r}"[:300])
     p = Path(path)
     if p.is_dir():
-        files = sorted(p.glob("*.json"))
+        # regular files only: a folder named x.json cannot be read, a FIFO would block
+        files = sorted(f for f in p.glob("*.json") if f.is_file())
     elif p.is_file() and p.suffix == ".json":
         files = [p]
     else:
@@ -123,7 +124,8 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
                     f"path: model config {str(f)!r} has {key} {cfg[key]!r}"[:200]
                     + "; expected a JSON object"
                 )
-    open_clip.add_model_config(p)
+    for f in files:  # the checked files, not the folder: open_clip would read all of it
+        open_clip.add_model_config(f)
     return [f.stem for f in files]
 
 

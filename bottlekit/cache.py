@@ -157,6 +157,8 @@ class EmbeddingCache:
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         if root is not None and not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected the path of a folder or None, got {root!r}"[:300])
+        if root is not None and not os.fspath(root):  # Path("") is the working directory
+            raise ValueError("root: got an empty path; expected a folder (or None)")
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self._opened: set[Path] = set()
 
@@ -453,6 +455,8 @@ def embed(
         cache = check_bool(cache, "cache")
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
+    if cache_dir is not None and not os.fspath(cache_dir):
+        raise ValueError("cache_dir: got an empty path; expected a folder (or None)")
     # checked here too: a run that finds every row in the cache never reaches the model
     if (
         isinstance(batch_size, bool)

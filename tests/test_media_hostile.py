@@ -332,6 +332,24 @@ def test_bad_model_configs_are_named_at_registration(tmp_path, text, match):
     assert "hostile-cfg.json" in str(info.value)
 
 
+def test_a_config_folder_with_a_folder_or_fifo_named_json(tmp_path):
+    src = os.path.join(os.path.dirname(__file__), "configs", "test-tiny-vit.json")
+    (tmp_path / "hostile-folder-cfg.json").write_text(open(src).read())
+    (tmp_path / "sub.json").mkdir()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.json")
+    # before: IsADirectoryError from open_clip reading the folder (and a FIFO hung it)
+    assert register_model_config(tmp_path) == ["hostile-folder-cfg"]
+
+
+def test_empty_cache_paths_are_not_the_working_directory(imgs):
+    # before: Path("") is ".", so the shards were written under the working directory
+    with pytest.raises(ValueError, match="root: got an empty path"):
+        EmbeddingCache("")
+    with pytest.raises(ValueError, match="cache_dir: got an empty path"):
+        embed(FakeBackbone(), imgs, cache_dir="", progress=False)
+
+
 def test_register_model_config_names_a_non_path():
     # before: TypeError from pathlib naming no argument
     with pytest.raises(TypeError, match=r"path: expected a \.json model config"):
