@@ -30,9 +30,11 @@ import numpy as np
 import open_clip
 import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from bottlekit import pretrained as _pretrained
+from bottlekit._checks import check_bool, check_positive_int
 from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import as_tensor, resolve_device, torch_threads
 from bottlekit.images import ImageSource, _open_file, as_image_source
@@ -81,32 +83,65 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
     >>> register_model_config("configs/my-tiny-vit.json")  # doctest: +SKIP
     ['my-tiny-vit']
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a .json model config or a folder, got {path!r}"[:300])
     p = Path(path)
     if p.is_dir():
-        files = sorted(p.glob("*.json"))
+        # regular files only: a folder named x.json cannot be read, a FIFO would block
+        files = sorted(f for f in p.glob("*.json") if f.is_file())
     elif p.is_file() and p.suffix == ".json":
         files = [p]
     else:
         raise ValueError(f"path: {str(p)!r} is neither a .json model config nor a folder")
     for f in files:
         try:
-            cfg = json.loads(f.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from e
+            cfg = json.loads(f.read_bytes())
+        except RecursionError:
+            raise ValueError(
+                f"path: model config {str(f)!r} is not valid JSON: it nests too deeply"
+            ) from None
+        except ValueError as e:  # bad UTF-8 or JSON syntax
+            raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from None
+        if not isinstance(cfg, dict):
+            raise ValueError(
+                f"path: model config {str(f)!r} holds a JSON {type(cfg).__name__}; expected "
+                "an object with embed_dim, vision_cfg and text_cfg"
+            )
         missing = {"embed_dim", "vision_cfg", "text_cfg"} - set(cfg)
         if missing:
             raise ValueError(
                 f"path: model config {str(f)!r} lacks the keys {sorted(missing)} "
                 "that open_clip needs"
             )
-    open_clip.add_model_config(p)
+        dim = cfg["embed_dim"]
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(
+                f"path: model config {str(f)!r} has embed_dim {dim!r}; expected a positive int"
+            )
+        for key in ("vision_cfg", "text_cfg"):
+            if not isinstance(cfg[key], dict):
+                raise ValueError(
+                    f"path: model config {str(f)!r} has {key} {cfg[key]!r}"[:200]
+                    + "; expected a JSON object"
+                )
+    for f in files:  # the checked files, not the folder: open_clip would read all of it
+        open_clip.add_model_config(f)
     return [f.stem for f in files]
+
+
+def _check_cache_dir(cache_dir: Any) -> None:
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
 
 
 def _check_model_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty str, got {name!r}")
     if name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
+        prefix = HF_HUB_PREFIX if name.startswith(HF_HUB_PREFIX) else LOCAL_DIR_PREFIX
+        if not name[len(prefix) :].strip():
+            what = "hub repository (org/repo)" if prefix == HF_HUB_PREFIX else "folder"
+            raise ValueError(f"name: {name!r} has no {what} after {prefix!r}")
         return name
     cleaned = name.replace("/", "-")
     known = open_clip.list_models()
@@ -353,6 +388,29 @@ def check_weights_only(path: str | os.PathLike) -> None:
         ) from None
 
 
+def _local_dir_weights(name: str) -> str | None:
+    """The weights file open_clip will read for a ``local-dir:`` model (None otherwise).
+
+    open_clip picks a ``*.safetensors``/``*.bin``/``*.pth`` file of the folder itself and,
+    where a weights-only read raises ``TypeError``, unpickles it in full; so the file it
+    will pick is checked here like any checkpoint. A folder with a config but no weights
+    would give random weights under the label ``local-dir``: refused.
+    """
+    if not name.startswith(LOCAL_DIR_PREFIX):
+        return None
+    folder = Path(name[len(LOCAL_DIR_PREFIX) :]).expanduser()
+    find = getattr(open_clip.factory, "_find_checkpoint_in_dir", None)
+    if find is None or not (folder / _HF_CONFIG).is_file():
+        return None  # open_clip names the missing folder or config
+    found = find(folder)
+    if found is None:
+        raise WeightsNotFoundError(
+            f"name: {name!r} has {_HF_CONFIG} but no weights file (*.safetensors, *.bin or "
+            "*.pth); bottlekit never falls back to random weights"
+        )
+    return str(found)
+
+
 def _create(
     name: str,
     checkpoint: str | None,
@@ -367,20 +425,35 @@ def _create(
         kwargs["load_weights"] = False
     if preprocess_cfg:
         kwargs["force_preprocess_cfg"] = preprocess_cfg
-    if checkpoint is not None:
-        check_weights_only(checkpoint)
+    weights_file = checkpoint if checkpoint is not None else _local_dir_weights(name)
+    if weights_file is not None:
+        check_weights_only(weights_file)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
             with _no_root_log_setup(drop="No pretrained weights loaded"):
                 return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
         except RuntimeError as e:
-            if checkpoint and ("state_dict" in str(e) or "size mismatch" in str(e)):
+            if weights_file and ("state_dict" in str(e) or "size mismatch" in str(e)):
                 raise ValueError(
-                    f"pretrained: checkpoint {checkpoint!r} does not match architecture "
+                    f"pretrained: checkpoint {weights_file!r} does not match architecture "
                     f"{name!r}: {str(e)[:600]}"
                 ) from e
             raise
+        except SafetensorError as e:  # not a safetensors file (text, empty, bad header)
+            raise ValueError(
+                f"pretrained: {weights_file!r} is not a readable .safetensors file ({e})"
+            ) from None
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError) as e:
+            # open_clip reading a checkpoint of other tensors (a .npy array, a tensor of
+            # another rank), or building from a registered config with other fields
+            config_error = name.startswith(LOCAL_DIR_PREFIX) and "valid config" in str(e)
+            what = (
+                f"pretrained: checkpoint {weights_file!r} does not fit architecture {name!r}"
+                if weights_file and not config_error
+                else f"name: open_clip cannot build {name!r} from its model config"
+            )
+            raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e
 
 
 def load_backbone(
@@ -442,9 +515,16 @@ def load_backbone(
     >>> bk.embed_dim
     512
     """
-    random_state, _ = renamed_argument(
+    random_state, given_as = renamed_argument(
         "load_backbone", "random_state", random_state, "seed", seed, 0
     )
+    if isinstance(random_state, np.integer):
+        random_state = int(random_state)
+    if isinstance(random_state, bool) or not isinstance(random_state, int):
+        raise TypeError(f"{given_as}: expected an int seed, got {random_state!r}"[:300])
+    if not -(2**63) <= random_state < 2**64:  # what torch.manual_seed takes
+        raise ValueError(f"{given_as}: expected a seed in [-2**63, 2**64), got {random_state}")
+    _check_cache_dir(cache_dir)
     dev = resolve_device(device)
     cleaned = _check_model_name(name)
     if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
@@ -839,8 +919,15 @@ class Backbone:
         that persist results as they come, such as :func:`bottlekit.embed`.
         """
         source = as_image_source(images)
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_bool(jpeg_draft, "jpeg_draft")
+        if num_workers is not None:
+            check_positive_int(num_workers, "num_workers", minimum=0)
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
         norm = _identity_size_normalisation(self.preprocess, source)
@@ -957,6 +1044,7 @@ class Backbone:
         """
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
+        check_bool(progress, "progress")
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
             stream = self.iter_encode_images(
                 source, batch_size, num_workers, jpeg_draft, model_threads
@@ -1061,6 +1149,7 @@ def list_backbones(cache_dir: str | None = None) -> list[dict[str, Any]]:
     >>> any(b["name"] == "ViT-B-32" for b in list_backbones())
     True
     """
+    _check_cache_dir(cache_dir)
     out = []
     for name in open_clip.list_models():
         tags = open_clip.list_pretrained_tags_by_model(name)

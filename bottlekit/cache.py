@@ -38,6 +38,7 @@ import itertools
 import json
 import os
 import re
+import stat
 import threading
 import time
 import uuid
@@ -52,6 +53,8 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_bool, check_positive_int
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
 
@@ -164,6 +167,10 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
+        if root is not None and not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root: expected the path of a folder or None, got {root!r}"[:300])
+        if root is not None and not os.fspath(root):  # Path("") is the working directory
+            raise ValueError("root: got an empty path; expected a folder (or None)")
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self._opened: set[Path] = set()
 
@@ -185,7 +192,11 @@ class EmbeddingCache:
         dated = []
         for p in d.glob("*.safetensors"):
             with contextlib.suppress(OSError):  # removed meanwhile by another process
-                dated.append((p.stat().st_mtime_ns, p.name, p))
+                st = p.stat()
+                # only regular files: opening a FIFO would wait for a writer forever,
+                # a device (a link to /dev/zero) never ends
+                if stat.S_ISREG(st.st_mode):
+                    dated.append((st.st_mtime_ns, p.name, p))
         return [p for *_, p in sorted(dated)]
 
     def _open(self, d: Path) -> None:
@@ -244,7 +255,7 @@ class EmbeddingCache:
         return keys, keys_json
 
     def _read_embeddings(
-        self, path: Path, backbone_id: str, keys_json: str, n_keys: int
+        self, path: Path, backbone_id: str, keys_json: str, n_keys: int, dim: int | None = None
     ) -> np.ndarray | None:
         try:
             with safe_open(str(path), framework="np") as fh:
@@ -252,6 +263,10 @@ class EmbeddingCache:
                 emb = fh.get_tensor("embeddings")
             if emb.ndim != 2 or emb.shape[0] != n_keys or emb.dtype != np.float32:
                 raise _BadShard(f"embeddings of shape {emb.shape} for {n_keys} keys")
+            if dim is not None and emb.shape[1] != dim:
+                raise _BadShard(
+                    f"embeddings of width {emb.shape[1]}; the backbone's are {dim} wide"
+                )
             kind = next((k for k in _CHECKSUMS if k in meta), None)
             if kind is None:
                 raise _BadShard("no checksum")
@@ -284,13 +299,16 @@ class EmbeddingCache:
         dict of str to ndarray
             One float32 row per key found.
         """
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(f"keys: expected an iterable of item keys (str), got {keys!r}"[:300])
         blocks, where = self._locate(backbone_id, keys)
         return {key: blocks[b][row] for key, (b, row) in where.items()}
 
     def _locate(
-        self, backbone_id: str, keys: Iterable[str]
+        self, backbone_id: str, keys: Iterable[str], dim: int | None = None
     ) -> tuple[list[np.ndarray], dict[str, tuple[int, int]]]:
-        """The verified shards holding some of ``keys``, and ``key -> (shard, row)``."""
+        """The verified shards holding some of ``keys``, and ``key -> (shard, row)``; with
+        ``dim``, a shard whose rows have another width is refused as damaged."""
         wanted = set(keys)
         blocks: list[np.ndarray] = []
         where: dict[str, tuple[int, int]] = {}
@@ -308,7 +326,7 @@ class EmbeddingCache:
             held.update(shard_keys)
             if wanted.isdisjoint(shard_keys):
                 continue
-            emb = self._read_embeddings(path, backbone_id, keys_json, len(shard_keys))
+            emb = self._read_embeddings(path, backbone_id, keys_json, len(shard_keys), dim)
             if emb is None:
                 continue
             b = len(blocks)
@@ -342,7 +360,9 @@ class EmbeddingCache:
             When the cache cannot be written (:func:`embed` then warns once and goes on
             without caching).
         """
-        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if isinstance(keys, (str, bytes)) or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"keys: expected a list of str, got {keys!r}"[:300])
+        emb = np.ascontiguousarray(as_real_array(embeddings, "embeddings", dtype=np.float32))
         if emb.ndim != 2 or emb.shape[0] != len(keys):
             raise ValueError(
                 f"embeddings: expected shape ({len(keys)}, d) for {len(keys)} keys, "
@@ -366,9 +386,14 @@ class EmbeddingCache:
             if backbone_id is not None
             else sorted((self.root / "embeddings").glob("*/*.safetensors"))
         )
+        removed = 0
         for p in paths:
-            p.unlink()
-        return len(paths)
+            try:
+                p.unlink()
+            except FileNotFoundError:  # removed meanwhile by another process
+                continue
+            removed += 1
+        return removed
 
 
 def _stream_options(jpeg_draft: bool, model_threads: Any) -> dict[str, Any]:
@@ -441,19 +466,39 @@ def embed(
     (3, 512)
     """
     source = as_image_source(images)
+    if not isinstance(cache, EmbeddingCache):
+        cache = check_bool(cache, "cache")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
+    if cache_dir is not None and not os.fspath(cache_dir):
+        raise ValueError("cache_dir: got an empty path; expected a folder (or None)")
+    # checked here too: a run that finds every row in the cache never reaches the model
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    check_bool(progress, "progress")
+    check_bool(jpeg_draft, "jpeg_draft")
+    if num_workers is not None:
+        check_positive_int(num_workers, "num_workers", minimum=0)
     if not cache:
         kw = _stream_options(jpeg_draft, model_threads)
         return backbone.encode_images(
             source, batch_size=batch_size, progress=progress, num_workers=num_workers, **kw
         )
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
+    if chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
     store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache_dir)
     bid = backbone.id
     keys = source.keys()
     if jpeg_draft:  # other pixels, other embeddings: never mixed with full decodes
         keys = [f"{k}|jpeg-draft" for k in keys]
-    blocks, where = store._locate(bid, keys)
+    dim = getattr(backbone, "embed_dim", None)
+    blocks, where = store._locate(bid, keys, dim if isinstance(dim, int) else None)
 
     todo: list[int] = []  # first occurrence of each missing key
     seen: set[str] = set()

@@ -149,9 +149,19 @@ def _file_key(path: Path) -> str:
     return "file:" + h.hexdigest()
 
 
+def _check_not_empty(height: int, width: int, what: str) -> None:
+    """Refuse an image without pixels (the model's resize divides by its sides)."""
+    if height == 0 or width == 0:
+        raise ImageInputError(
+            f"images: {what} has {height} x {width} pixels (H x W); expected an image "
+            "at least 1 x 1"
+        )
+
+
 def _to_rgb(img: Any, what: str) -> Image.Image:
     """Convert an in-memory item (PIL image or uint8 HxWx3 array) to an RGB PIL image."""
     if isinstance(img, Image.Image):
+        _check_not_empty(img.size[1], img.size[0], what)
         return img if img.mode == "RGB" else img.convert("RGB")
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
@@ -159,6 +169,7 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
                 f"images: {what} is an array of shape {img.shape} and dtype {img.dtype}; "
                 "expected uint8 of shape (H, W, 3)"
             )
+        _check_not_empty(img.shape[0], img.shape[1], what)
         return Image.fromarray(img, mode="RGB")
     raise ImageInputError(
         f"images: {what} has type {type(img).__name__}; expected a PIL image or a uint8 "
@@ -191,7 +202,7 @@ def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        # a decompression bomb: a small file that declares more pixels than PIL decodes
+        # a decompression bomb: more pixels than PIL's MAX_IMAGE_PIXELS allows (x 2)
         raise ValueError(f"images: cannot read image file {str(path)!r}: {e}") from e
 
 
@@ -397,11 +408,19 @@ def as_image_source(images: Any) -> ImageSource:
     if isinstance(images, ImageSource):
         return images
     if _is_pathlike(images):
+        if not os.fspath(images):  # Path("") is the working directory
+            raise ImageInputError("images: got an empty path; expected a file or a folder")
         path = Path(images)
-        if path.is_dir():
-            files, labels, classes = list_image_folder(path)
-            return ImageSource("files", files, labels, classes)
-        if path.is_file():
+        try:
+            if path.is_dir():
+                files, labels, classes = list_image_folder(path)
+                return ImageSource("files", files, labels, classes)
+            is_file = path.is_file()
+        except OSError as exc:  # a name too long for the file system, ...
+            raise ImageInputError(
+                f"images: path {str(path)[:200]!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        if is_file:
             return ImageSource("files", [path])
         raise ImageInputError(f"images: path {str(path)!r} does not exist")
     if isinstance(images, np.ndarray):
@@ -417,11 +436,17 @@ def as_image_source(images: Any) -> ImageSource:
             )
         if images.shape[0] == 0:
             raise ImageInputError("images: array is empty (n = 0)")
+        _check_not_empty(images.shape[1], images.shape[2], f"array of shape {images.shape}")
         return ImageSource("array", images)
     try:
         import torch.utils.data as tud
 
         if isinstance(images, tud.Dataset) and not isinstance(images, (list, tuple)):
+            if not hasattr(images, "__len__"):  # an IterableDataset cannot be indexed
+                raise ImageInputError(
+                    f"images: dataset {type(images).__name__} has no length; expected a "
+                    "map-style torch Dataset (with __len__ and __getitem__)"
+                )
             if len(images) == 0:  # type: ignore[arg-type]
                 raise ImageInputError("images: dataset is empty")
             return ImageSource("dataset", images)
@@ -448,6 +473,8 @@ def as_image_source(images: Any) -> ImageSource:
                 )
             if isinstance(x, np.ndarray):
                 _to_rgb(x, f"item {i}")
+            else:
+                _check_not_empty(x.size[1], x.size[0], f"item {i}")
         return ImageSource("pil", list(images))
     raise ImageInputError(
         f"images: unsupported type {type(images).__name__}; expected a list of PIL images, "

@@ -77,6 +77,8 @@ def list_pretrained() -> list[tuple[str, str]]:
 
 def get_pretrained_cfg(model: str, tag: str) -> dict[str, Any]:
     """The table entry of ``(model, tag)`` (a copy), or ``{}`` when there is none."""
+    if not isinstance(model, str) or not isinstance(tag, str):
+        return {}  # no entry (a list or dict as a name would not even be hashable)
     return dict(_PRETRAINED.get(model, {}).get(tag, {}))
 
 

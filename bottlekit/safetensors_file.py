@@ -12,6 +12,7 @@ nothing it asks for can be larger than the file itself. What the arrays and the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -55,7 +56,7 @@ def _fail(path: str, kind: str, problem: str) -> ValueError:
 def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -> tuple:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise _fail(path, kind, f"tensor {name!r} has a malformed header entry")
-    dtype = _DTYPES.get(entry["dtype"])
+    dtype = _DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
     if dtype is None:
         raise _fail(
             path,
@@ -90,6 +91,27 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
             f"{nbytes} bytes but the header gives it {offsets[1] - offsets[0]}",
         )
     return dtype, tuple(shape), offsets
+
+
+def _json(text: bytes | str) -> Any:
+    """``json.loads`` whose failures (bad UTF-8, bad syntax, integers of more digits than
+    Python converts, nesting deeper than the parser's recursion) are all ``ValueError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("it nests arrays or objects too deeply") from None
+
+
+def _check_disjoint(path: str, kind: str, entries: dict[str, tuple]) -> None:
+    """Refuse tensors whose byte ranges overlap: each would be copied out of the same
+    bytes, so a header of many entries over one range could ask for far more memory
+    than the file holds (the safetensors format forbids overlaps)."""
+    spans = sorted((start, end, name) for name, (_, _, (start, end)) in entries.items())
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+        if start < end:
+            raise _fail(
+                path, kind, f"tensors {first!r} and {second!r} share bytes (overlapping ranges)"
+            )
 
 
 def read_safetensors(
@@ -151,8 +173,8 @@ def read_safetensors(
                 f"most {MAX_HEADER_BYTES} are accepted)",
             )
         try:
-            header = json.loads(fh.read(n_header))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            header = _json(fh.read(n_header))
+        except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
             raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
         if not isinstance(header, dict):
             raise _fail(shown, kind, "its header is not a JSON object")
@@ -162,6 +184,7 @@ def read_safetensors(
             name: _check_entry(shown, kind, name, entry, data_bytes)
             for name, entry in header.items()
         }
+        _check_disjoint(shown, kind, entries)
         if not isinstance(metadata, dict):
             raise _fail(shown, kind, "its metadata is not a JSON object")
         if not isinstance(metadata.get("bottlekit"), str):
@@ -169,8 +192,8 @@ def read_safetensors(
                 raise _fail(shown, kind, "it has no bottlekit metadata")
             metadata = {"bottlekit": "{}"}
         try:
-            meta = json.loads(metadata["bottlekit"])
-        except json.JSONDecodeError as exc:
+            meta = _json(metadata["bottlekit"])
+        except ValueError as exc:
             raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise _fail(shown, kind, "its bottlekit metadata is not a JSON object")

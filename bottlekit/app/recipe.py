@@ -47,6 +47,7 @@ optional)::
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -167,6 +168,48 @@ _METRIC_KEYS = {
 }
 
 
+#: Loader options a recipe *file* may not set: they reach the network, turn off a
+#: download's checksum, or name files outside the dataset folder. The user passes them
+#: (``--set dataset.options.KEY=VALUE``); a file from someone else cannot.
+_FILE_REFUSED_OPTIONS = {
+    "download": "it downloads from the network",
+    "checksum": "it turns the download's checksum on or off",
+    "cub_root": "it names a folder outside the dataset's",
+    "concepts_csv": "it names a file outside the dataset's folder",
+    "synset_names": "it names a file outside the dataset's folder",
+    "val_solution": "it names a file outside the dataset's folder",
+}
+
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz", ".npy")
+
+
+def _check_file_sources(recipe: Recipe, where: str) -> None:
+    """What a recipe file may not ask for: loader options that download, skip checks or
+    read other files, and weights or models from local paths (``--pretrained`` and
+    ``--backbone`` take those from the user)."""
+    for key in sorted(set(recipe.dataset.get("options", {})) & set(_FILE_REFUSED_OPTIONS)):
+        raise RecipeError(
+            f"{where}: dataset.options.{key} is not read from a recipe file "
+            f"({_FILE_REFUSED_OPTIONS[key]}); pass it with --set dataset.options.{key}=..."
+        )
+    pretrained = recipe.backbone["pretrained"]
+    if (
+        "/" in pretrained
+        or "\\" in pretrained
+        or pretrained.startswith(("~", "."))
+        or pretrained.lower().endswith(_CHECKPOINT_SUFFIXES)
+    ):
+        raise RecipeError(
+            f"{where}: backbone.pretrained {pretrained!r} looks like a path; a recipe file "
+            "names a pretrained tag (pass a local checkpoint with --pretrained)"
+        )
+    if recipe.backbone["name"].startswith("local-dir:"):
+        raise RecipeError(
+            f"{where}: backbone.name {recipe.backbone['name']!r} is a local folder; a recipe "
+            "file names a model (pass a local one with --backbone)"
+        )
+
+
 class RecipeError(ValueError):
     """A recipe file that does not follow :data:`SCHEMA` (the message names file and key)."""
 
@@ -244,11 +287,20 @@ def _accepted(func: Any) -> list[str]:
     ]
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _check_semantics(data: dict, where: str) -> None:
     from bottlekit import bottleneck
     from bottlekit.datasets import LOADERS
 
     paper = data["paper"]
+    if "value" in paper and not _finite(paper["value"]):
+        raise RecipeError(f"{where}: paper.value must be a finite number, got {paper['value']}")
     if "value_verified" in paper and "value" not in paper:
         raise RecipeError(f"{where}: paper.value_verified is given but paper.value is not")
     if "value" in paper and "value_source" not in paper:
@@ -273,6 +325,8 @@ def _check_semantics(data: dict, where: str) -> None:
     for key in ("shots",):
         if key in ds and ds[key] < 1:
             raise RecipeError(f"{where}: dataset.{key} must be >= 1, got {ds[key]}")
+    if "seed" in ds and ds["seed"] < 0:
+        raise RecipeError(f"{where}: dataset.seed must be >= 0, got {ds['seed']}")
 
     concepts = data["concepts"]
     source = concepts["source"]
@@ -292,10 +346,21 @@ def _check_semantics(data: dict, where: str) -> None:
             f"{where}: concepts.description is required with source = 'file' (it tells the "
             "user which concept file to pass with --concepts)"
         )
-    if "Cs" in concepts and not all(
-        isinstance(c, int | float) and not isinstance(c, bool) and c > 0 for c in concepts["Cs"]
+    # checked now, not after the data are embedded
+    for key, low in (("n_examples", 1), ("cv", 2), ("n_per_prompt", 1), ("select_per_class", 1)):
+        if key in concepts and concepts[key] < low:
+            raise RecipeError(f"{where}: concepts.{key} must be >= {low}, got {concepts[key]}")
+    if "Cs" in concepts and not (
+        concepts["Cs"]
+        and all(
+            isinstance(c, int | float) and not isinstance(c, bool) and c > 0 and _finite(c)
+            for c in concepts["Cs"]
+        )
     ):
-        raise RecipeError(f"{where}: concepts.Cs must be positive numbers, got {concepts['Cs']}")
+        raise RecipeError(
+            f"{where}: concepts.Cs must be a non-empty array of positive finite numbers, got "
+            f"{concepts['Cs']}"
+        )
     if source == "llm":
         from bottlekit.concepts import PROMPT_STYLES
 
@@ -363,6 +428,8 @@ def parse_recipe(data: Mapping[str, Any], where: str = "<recipe>") -> Recipe:
     ...
     bottlekit.app.recipe.RecipeError: x.toml: missing key 'title' (string)
     """
+    if not isinstance(data, Mapping):
+        raise RecipeError(f"{where}: expected a table of the recipe's keys, got {data!r}"[:300])
     data = dict(data)
     _check_table(data, "", where)
     for table in SCHEMA[""]:
@@ -422,11 +489,18 @@ def load_recipe(recipe: str | os.PathLike) -> Recipe:
     >>> r.dataset["name"], r.model["class"], r.metric["name"]
     ('cub', 'PosthocCBM', 'accuracy')
     """
+    if not isinstance(recipe, (str, os.PathLike)):
+        raise TypeError(
+            f"RECIPE: expected a recipe name or the path of a .toml file, got {recipe!r}"[:300]
+        )
     text = os.fspath(recipe)
     path = Path(text)
+    if text and path.is_dir():
+        raise ValueError(f"RECIPE: {text!r} is a folder; expected a recipe name or a .toml file")
     if not (text.endswith(".toml") or path.is_file()):
         path = RECIPE_DIR / f"{text}.toml"
-        if not path.is_file():
+        # a name is one of the shipped files, never a way out of their folder
+        if text not in list_recipes() or not path.is_file():
             raise ValueError(
                 f"RECIPE: no recipe named {text!r}; expected one of {list_recipes()} or a "
                 ".toml file"
@@ -435,9 +509,12 @@ def load_recipe(recipe: str | os.PathLike) -> Recipe:
         raise ValueError(f"RECIPE: file {text!r} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RecipeError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: not valid TOML: arrays or tables nest too deeply") from None
     parsed = parse_recipe(data, str(path))
+    _check_file_sources(parsed, str(path))
     if parsed.name != path.stem:
         raise RecipeError(f"{path}: name {parsed.name!r} must be the file's stem {path.stem!r}")
     return replace(parsed, path=path)

@@ -73,6 +73,10 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
     ...
     bottlekit.app.recipe.RecipeError: ...: model.params.epochs is not a parameter of PosthocCBM...
     """
+    if isinstance(overrides, (str, bytes)):
+        raise TypeError(
+            f"overrides: expected a list of TABLE.KEY=VALUE strings, got {overrides!r}"
+        )
     if not overrides:
         return recipe
     data = {
@@ -142,6 +146,8 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
     """
     from bottlekit.concepts import ConceptBank, from_text
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"--concepts: expected the path of a concept file, got {path!r}"[:300])
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle", ".pt", ".pth"):
@@ -155,11 +161,16 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
             f"--concepts: expected a .safetensors bank, a .txt list or a .json class map, "
             f"got {str(path)!r}"
         )
+    if path.is_dir():
+        raise ValueError(f"--concepts: {str(path)!r} is a folder; expected a concept file")
     if not path.is_file():
         raise ValueError(f"--concepts: file {str(path)!r} does not exist")
     if suffix == ".safetensors":
         return ConceptBank.load(path, backbone=backbone)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--concepts: {str(path)!r} is not UTF-8 text ({e})") from None
     if suffix == ".txt":
         names = [s.strip() for s in text.splitlines()]
         names = list(dict.fromkeys(s for s in names if s and not s.startswith("#")))
@@ -168,7 +179,11 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
         return from_text(backbone, names)
     try:
         mapping = json.loads(text)
-    except json.JSONDecodeError as e:
+    except RecursionError:
+        raise ValueError(
+            f"--concepts: {str(path)!r} is not valid JSON: it nests too deeply"
+        ) from None
+    except ValueError as e:  # bad syntax, integers of too many digits
         raise ValueError(f"--concepts: {str(path)!r} is not valid JSON: {e}") from None
     if not isinstance(mapping, dict) or not all(
         isinstance(v, list) and all(isinstance(s, str) for s in v) for v in mapping.values()
@@ -373,6 +388,8 @@ def run_recipe(
     from bottlekit.datasets import load_dataset
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root: expected the dataset's folder, got {root!r}"[:300])
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
