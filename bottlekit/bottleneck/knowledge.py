@@ -177,8 +177,14 @@ def ground_concepts(
     True
     """
     rng = np.random.default_rng(0) if rng is None else rng
-    Xn = _l2_normalise(np.asarray(X, dtype=np.float64))
-    L = np.asarray(concept_labels, dtype=np.float64)
+    X = as_real_array(X, "X")
+    if X.ndim != 2 or len(X) == 0 or not np.isfinite(X).all():
+        raise ValueError(f"X: expected finite embeddings of shape (n, d), got shape {X.shape}")
+    L = as_real_array(concept_labels, "concept_labels")
+    if L.ndim != 2:
+        raise ValueError(f"concept_labels: expected shape (n, k), got {L.shape}")
+    L = _check_labels(L, len(X), L.shape[1], "concept_labels")
+    Xn = _l2_normalise(X)
     k = L.shape[1]
     W = np.zeros((k, X.shape[1]))
     b = np.zeros(k)

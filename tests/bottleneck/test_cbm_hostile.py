@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bottlekit.bottleneck import KnowledgeCBM, LabelFreeCBM, LaBo
+from bottlekit.bottleneck.knowledge import ground_concepts
 from bottlekit.concepts import ConceptBank
 
 N, D = 40, 6
@@ -173,3 +174,25 @@ def test_labo_divergence_names_every_scale_that_can_cause_it(data):
     X, y, bank = data
     with pytest.raises(FloatingPointError, match=r"lower learning_rate \(or logit_scale"):
         LaBo(bank, max_epochs=1, logit_scale=1e300).fit(X, y)
+
+
+GX = np.random.default_rng(1).normal(size=(50, 3))
+GL = (GX[:, :1] > 0).astype(float)
+
+
+@pytest.mark.parametrize(
+    ("X", "labels", "error", "message"),
+    [
+        # before: ground_concepts checked nothing; numpy parsed text, a shape mismatch failed
+        # inside the loop over concepts, and a label of 2 was neither positive nor negative
+        (GX.astype(str), GL, TypeError, "X: expected a numeric array, got text values"),
+        (GX, GL.astype(str), TypeError, "concept_labels: expected a numeric array, got text"),
+        (GX, GL[:10], ValueError, r"concept_labels: expected shape .*\(50, 1\), got \(10, 1\)"),
+        (GX, GL * 2, ValueError, r"concept_labels: expected values 0, 1 or NaN"),
+        (GX, GL.ravel(), ValueError, r"concept_labels: expected shape \(n, k\), got \(50,\)"),
+        (GX[:, :, None], GL, ValueError, r"X: expected finite embeddings of shape \(n, d\)"),
+    ],
+)
+def test_ground_concepts_names_bad_input(X, labels, error, message):
+    with pytest.raises(error, match=message):
+        ground_concepts(X, labels)
