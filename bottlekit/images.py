@@ -319,14 +319,14 @@ class ImageSource:
         >>> as_image_source(np.zeros((3, 4, 5, 3), np.uint8)).to_array([0, 2]).shape
         (2, 4, 5, 3)
         """
-        if self.kind == "array":
-            return self.items if indices is None else self.items[indices]
-        if indices is None:
-            idx = list(range(len(self)))
-        elif isinstance(indices, slice):
-            idx = list(range(len(self)))[indices]
+        if indices is None or isinstance(indices, slice):
+            if self.kind == "array":
+                return self.items if indices is None else self.items[indices]
+            idx = list(range(len(self)))[indices or slice(None)]
         else:
-            idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+            idx = _checked_indices(indices, len(self))
+            if self.kind == "array":
+                return self.items[idx]
         sub = self.subset(idx).pil_images()
         sizes = sorted({im.size for im in sub})
         if len(sizes) > 1:
@@ -340,7 +340,7 @@ class ImageSource:
 
     def subset(self, indices: Sequence[int]) -> ImageSource:
         """A new source with only the given items (labels kept)."""
-        idx = list(indices)
+        idx = _checked_indices(indices, len(self))
         labels = None if self.labels is None else self.labels[idx]
         if self.kind == "array":
             items: Any = self.items[idx]
@@ -351,6 +351,26 @@ class ImageSource:
         else:
             items = [self.items[i] for i in idx]
         return ImageSource(self.kind, items, labels, list(self.class_names))
+
+
+def _checked_indices(indices: Any, n: int) -> list[int]:
+    """``indices`` (positions, or a boolean mask of length ``n``) as a list of ints in
+    ``[-n, n)``; ``ValueError`` naming them if not (as :meth:`ConceptDataset.subset`)."""
+    idx = np.asarray(indices)
+    if idx.dtype == bool and idx.shape == (n,):
+        idx = np.flatnonzero(idx)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError(
+            f"indices: expected a 1-D array of int or a boolean mask of shape ({n},), got "
+            f"{idx.dtype} {idx.shape}"
+        )
+    idx = idx.astype(np.int64)
+    bad = idx[(idx < -n) | (idx >= n)]
+    if bad.size:
+        raise ValueError(
+            f"indices: expected positions in [-{n}, {n}) of the {n} images, got {bad[:3].tolist()}"
+        )
+    return idx.tolist()
 
 
 def _dataset_item(dataset: Any, i: int) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bottlekit.images import ImageInputError, as_image_source
 
@@ -93,3 +94,20 @@ def test_good_images_give_the_same_model_input_everywhere(world_tiny):
     np.testing.assert_allclose(
         world_tiny.encode_images(pils, progress=False), direct.numpy(), rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("kind", ["array", "pil"])
+def test_indices_out_of_range_or_not_positions_are_named(kind):
+    images = np.arange(3 * 4 * 4 * 3, dtype=np.uint8).reshape(3, 4, 4, 3)
+    source = as_image_source(images if kind == "array" else [Image.fromarray(a) for a in images])
+    # before: a bare IndexError from numpy or a list, naming nothing
+    with pytest.raises(ValueError, match=r"indices: expected positions in \[-3, 3\) .*got \[5\]"):
+        source.to_array([0, 5])
+    with pytest.raises(ValueError, match=r"indices: expected positions .*got \[-4\]"):
+        source.subset([-4])
+    # before: 0.5 was truncated to image 0 for file and PIL sources
+    with pytest.raises(ValueError, match=r"indices: expected a 1-D array of int or a boolean"):
+        source.to_array([0.5])
+    # a boolean mask of the images' length selects, for every kind of source
+    np.testing.assert_array_equal(source.to_array([True, False, True]), images[[0, 2]])
+    np.testing.assert_array_equal(source.to_array(np.int8([-1])), images[[2]])
