@@ -124,9 +124,26 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
                     f"path: model config {str(f)!r} has {key} {cfg[key]!r}"[:200]
                     + "; expected a JSON object"
                 )
+        _check_not_a_shipped_name(f, cfg)
     for f in files:  # the checked files, not the folder: open_clip would read all of it
         open_clip.add_model_config(f)
     return [f.stem for f in files]
+
+
+def _check_not_a_shipped_name(f: Path, cfg: dict) -> None:
+    """Refuse a config that would silently replace one shipped with open_clip or bottlekit
+    under the same name (its pretrained weights would then load into another architecture
+    or fail); registering the same config again is fine."""
+    shipped = [Path(open_clip.__file__).parent / "model_configs", MODEL_CONFIG_DIR]
+    for folder in shipped:
+        own = folder / f"{f.stem}.json"
+        if own.is_file() and own.resolve() != f.resolve():
+            if json.loads(own.read_bytes()) != cfg:
+                owner = "bottlekit" if folder == MODEL_CONFIG_DIR else "open_clip"
+                raise ValueError(
+                    f"path: model config {str(f)!r} would replace {owner}'s own "
+                    f"{f.stem!r} config with another one; give the file another name"
+                )
 
 
 def _check_cache_dir(cache_dir: Any) -> None:

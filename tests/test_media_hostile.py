@@ -540,3 +540,27 @@ def test_local_dir_with_a_config_that_is_not_json(tmp_path, tiny_state):
     # weights check now finds for a local-dir: folder)
     with pytest.raises(ValueError, match=r"open_clip cannot build 'local-dir:.*model config"):
         load_backbone(f"local-dir:{folder}", device="cpu")
+
+
+@pytest.mark.parametrize("name", ["ViT-B-32", "world-tiny"])
+def test_a_config_may_not_replace_a_shipped_one(tmp_path, name):
+    import open_clip
+
+    path = tmp_path / f"{name}.json"
+    cfg = open_clip.get_model_config(name) if name != "world-tiny" else None
+    if cfg is None:
+        from bottlekit.backbones import MODEL_CONFIG_DIR
+
+        cfg = json.loads((MODEL_CONFIG_DIR / "world-tiny.json").read_text())
+    path.write_text(json.dumps(cfg))
+    assert register_model_config(path) == [name]  # the same config again is fine
+    changed = dict(cfg, embed_dim=cfg["embed_dim"] + 1)
+    # another file: open_clip re-reads every registered file whenever a config is added
+    path = tmp_path / "other" / f"{name}.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(changed))
+    # before: registered silently, and the shipped weights of that name then met another
+    # architecture
+    with pytest.raises(ValueError, match=rf"would replace .*own '{name}' config"):
+        register_model_config(path)
+    assert open_clip.get_model_config(name)["embed_dim"] == cfg["embed_dim"]
