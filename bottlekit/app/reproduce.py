@@ -619,6 +619,9 @@ def format_comparison(record: dict[str, Any]) -> str:
 def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write a record as indented JSON, atomically (:func:`bottlekit.atomic.atomic_write_text`).
 
+    NaN and infinite numbers (a metric that could not be measured) are written as ``null``,
+    so the file is standard JSON that any reader accepts.
+
     Parameters
     ----------
     record : dict
@@ -636,9 +639,27 @@ def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     'r.json'
     >>> json.loads(path.read_text())["measured"]
     0.5
+    >>> json.loads(write_record({"measured": float("nan")}, path).read_text())
+    {'measured': None}
     """
-    from bottlekit.atomic import atomic_write_text
+    from bottlekit.atomic import atomic_write_text, check_output_path
 
-    path = Path(path)
-    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    if not isinstance(record, dict):
+        raise TypeError(f"record: expected a dict, got {type(record).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected the path of a .json file, got {path!r}"[:200])
+    path = check_output_path(path, "path", is_file=True)
+    text = json.dumps(_finite_or_null(record), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
     return path
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (numpy's too) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value

@@ -5,9 +5,11 @@ case says what the code did before its fix."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 from bottlekit.app.recipe import RECIPE_DIR, RecipeError, load_recipe, parse_recipe
@@ -219,3 +221,30 @@ def test_the_user_may_still_set_those_options():
 def test_a_file_with_only_tags_and_dataset_options_loads(tmp_path):
     recipe = load_recipe(_file_with(tmp_path, "backbone.pretrained", "openai"))
     assert recipe.backbone["pretrained"] == "openai" and recipe.name == "theirs"
+
+
+def test_a_record_with_unmeasured_values_is_standard_json(tmp_path):
+    import math
+
+    from bottlekit.app.reproduce import write_record
+
+    record = {"measured": float("nan"), "by_group": [np.float64(np.inf), 0.5], "n": 3}
+    path = write_record(record, tmp_path / "r.json")
+    # before: NaN and Infinity were written, which strict JSON readers refuse
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    got = json.loads(path.read_text(), parse_constant=lambda c: math.nan)
+    assert got == {"measured": None, "by_group": [None, 0.5], "n": 3}
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "message"),
+    [
+        (None, TypeError, "path: expected the path of a .json file, got None"),
+        (".", ValueError, "path: .* is a folder"),
+    ],
+)
+def test_write_record_names_a_bad_path(path, error, message):
+    from bottlekit.app.reproduce import write_record
+
+    with pytest.raises(error, match=message):
+        write_record({"measured": 0.5}, path)
