@@ -449,7 +449,7 @@ def _create(
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
             with _no_root_log_setup(drop="No pretrained weights loaded"):
-                return open_clip.create_model(name, pretrained=checkpoint, **kwargs)
+                model = open_clip.create_model(name, pretrained=checkpoint, **kwargs)
         except RuntimeError as e:
             if weights_file and ("state_dict" in str(e) or "size mismatch" in str(e)):
                 raise ValueError(
@@ -471,6 +471,28 @@ def _create(
                 else f"name: open_clip cannot build {name!r} from its model config"
             )
             raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e
+    if label != RANDOM_TAG:
+        _check_finite_weights(model, weights_file or checkpoint or name)
+    return model
+
+
+def _check_finite_weights(model: torch.nn.Module, source: Any) -> None:
+    """Refuse weights holding NaN or infinity: every output would be NaN, silently.
+
+    Parameters must be finite; buffers must not be NaN (an attention mask holds -inf by
+    design)."""
+    for key, t in model.named_parameters():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(
+                f"pretrained: the weights from {str(source)!r} hold NaN or infinite values "
+                f"(first in {key!r}); expected finite numbers"
+            )
+    for key, t in model.named_buffers():
+        if t.is_floating_point() and bool(torch.isnan(t).any()):
+            raise ValueError(
+                f"pretrained: the weights from {str(source)!r} hold NaN (first in buffer "
+                f"{key!r}); expected numbers"
+            )
 
 
 def load_backbone(

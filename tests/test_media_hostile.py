@@ -564,3 +564,19 @@ def test_a_config_may_not_replace_a_shipped_one(tmp_path, name):
     with pytest.raises(ValueError, match=rf"would replace .*own '{name}' config"):
         register_model_config(path)
     assert open_clip.get_model_config(name)["embed_dim"] == cfg["embed_dim"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, tiny_state, value):
+    from safetensors.torch import save_file
+
+    key = next(k for k, v in tiny_state.items() if v.is_floating_point() and v.ndim == 2)
+    bad = tiny_state[key].clone()
+    bad[0, 0] = value
+    save_file({**tiny_state, key: bad}, tmp_path / "nan.safetensors")
+    # before: loaded silently; every embedding of every image was NaN
+    with pytest.raises(ValueError, match=rf"hold NaN or infinite values \(first in .*{key!r}"):
+        load_backbone("test-tiny-vit", str(tmp_path / "nan.safetensors"), device="cpu")
+    save_file(tiny_state, tmp_path / "fine.safetensors")
+    fine = load_backbone("test-tiny-vit", str(tmp_path / "fine.safetensors"), device="cpu")
+    assert torch.equal(fine.model.state_dict()[key], tiny_state[key])
