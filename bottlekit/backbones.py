@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from bottlekit import pretrained as _pretrained
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import as_tensor, resolve_device, torch_threads
 from bottlekit.images import ImageSource, _open_file, as_image_source
@@ -958,12 +958,7 @@ class Backbone:
         that persist results as they come, such as :func:`bottlekit.embed`.
         """
         source = as_image_source(images)
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+        check_number(batch_size, "batch_size", integer=True, low=1, expected="a positive int")
         check_bool(jpeg_draft, "jpeg_draft")
         if num_workers is not None:
             check_positive_int(num_workers, "num_workers", minimum=0)

@@ -54,7 +54,7 @@ from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
 
@@ -167,10 +167,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
-        if root is not None and not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"root: expected the path of a folder or None, got {root!r}"[:300])
-        if root is not None and not os.fspath(root):  # Path("") is the working directory
-            raise ValueError("root: got an empty path; expected a folder (or None)")
+        _check_folder(root, "root")
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self._opened: set[Path] = set()
 
@@ -396,6 +393,15 @@ class EmbeddingCache:
         return removed
 
 
+def _check_folder(value: Any, name: str) -> None:
+    """A cache folder argument: None, or a non-empty path (``Path("")`` is the working
+    directory)."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected the path of a folder or None, got {value!r}"[:300])
+    if value is not None and not os.fspath(value):
+        raise ValueError(f"{name}: got an empty path; expected a folder (or None)")
+
+
 def _stream_options(jpeg_draft: bool, model_threads: Any) -> dict[str, Any]:
     """The encoding options that differ from their defaults (a duck-typed backbone need
     not know them)."""
@@ -468,17 +474,9 @@ def embed(
     source = as_image_source(images)
     if not isinstance(cache, EmbeddingCache):
         cache = check_bool(cache, "cache")
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
-    if cache_dir is not None and not os.fspath(cache_dir):
-        raise ValueError("cache_dir: got an empty path; expected a folder (or None)")
+    _check_folder(cache_dir, "cache_dir")
     # checked here too: a run that finds every row in the cache never reaches the model
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    check_number(batch_size, "batch_size", integer=True, low=1, expected="a positive int")
     check_bool(progress, "progress")
     check_bool(jpeg_draft, "jpeg_draft")
     if num_workers is not None:
@@ -488,10 +486,7 @@ def embed(
         return backbone.encode_images(
             source, batch_size=batch_size, progress=progress, num_workers=num_workers, **kw
         )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-        raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
+    check_number(chunk_size, "chunk_size", integer=True, low=1, expected="a positive int")
     store = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache_dir)
     bid = backbone.id
     keys = source.keys()
