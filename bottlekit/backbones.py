@@ -39,6 +39,7 @@ from bottlekit._deprecation import renamed_argument
 from bottlekit.devices import as_tensor, resolve_device, torch_threads
 from bottlekit.images import ImageSource, _open_file, as_image_source
 from bottlekit.pretrained import SHIPPED_TAG, WeightsNotFoundError
+from bottlekit.safetensors_file import parse_json
 
 __all__ = [
     "Backbone",
@@ -95,12 +96,8 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
         raise ValueError(f"path: {str(p)!r} is neither a .json model config nor a folder")
     for f in files:
         try:
-            cfg = json.loads(f.read_bytes())
-        except RecursionError:
-            raise ValueError(
-                f"path: model config {str(f)!r} is not valid JSON: it nests too deeply"
-            ) from None
-        except ValueError as e:  # bad UTF-8 or JSON syntax
+            cfg = parse_json(f.read_bytes())
+        except ValueError as e:  # bad UTF-8 or JSON syntax, nesting too deep
             raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from None
         if not isinstance(cfg, dict):
             raise ValueError(
@@ -472,7 +469,7 @@ def _create(
             )
             raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e
     if label != RANDOM_TAG:
-        _check_finite_weights(model, weights_file or checkpoint or name)
+        _check_finite_weights(model, weights_file or name)
     return model
 
 

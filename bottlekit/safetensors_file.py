@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_HEADER_BYTES", "SafetensorsContents", "read_safetensors"]
+__all__ = ["MAX_HEADER_BYTES", "SafetensorsContents", "parse_json", "read_safetensors"]
 
 #: Largest header (tensor table + metadata) accepted, in bytes.
 MAX_HEADER_BYTES = 64 * 2**20
@@ -93,13 +93,24 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
     return dtype, tuple(shape), offsets
 
 
-def _json(text: bytes | str) -> Any:
-    """``json.loads`` whose failures (bad UTF-8, bad syntax, integers of more digits than
-    Python converts, nesting deeper than the parser's recursion) are all ``ValueError``."""
+def parse_json(text: bytes | str) -> Any:
+    """``json.loads`` of a file from others, whose failures (bad UTF-8, bad syntax,
+    integers of more digits than Python converts, nesting deeper than the parser's
+    recursion) are all ``ValueError``.
+
+    Examples
+    --------
+    >>> parse_json(b'{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> parse_json("[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: it nests too deeply
+    """
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError("it nests arrays or objects too deeply") from None
+        raise ValueError("it nests too deeply") from None
 
 
 def _check_disjoint(path: str, kind: str, entries: dict[str, tuple]) -> None:
@@ -173,7 +184,7 @@ def read_safetensors(
                 f"most {MAX_HEADER_BYTES} are accepted)",
             )
         try:
-            header = _json(fh.read(n_header))
+            header = parse_json(fh.read(n_header))
         except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
             raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
         if not isinstance(header, dict):
@@ -192,7 +203,7 @@ def read_safetensors(
                 raise _fail(shown, kind, "it has no bottlekit metadata")
             metadata = {"bottlekit": "{}"}
         try:
-            meta = _json(metadata["bottlekit"])
+            meta = parse_json(metadata["bottlekit"])
         except ValueError as exc:
             raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
         if not isinstance(meta, dict):

@@ -25,6 +25,7 @@ import numpy as np
 
 from bottlekit._checks import check_number
 from bottlekit.app.recipe import Recipe, load_recipe, parse_recipe
+from bottlekit.safetensors_file import parse_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,12 +179,8 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
             raise ValueError(f"--concepts: {str(path)!r} lists no concept")
         return from_text(backbone, names)
     try:
-        mapping = json.loads(text)
-    except RecursionError:
-        raise ValueError(
-            f"--concepts: {str(path)!r} is not valid JSON: it nests too deeply"
-        ) from None
-    except ValueError as e:  # bad syntax, integers of too many digits
+        mapping = parse_json(text)
+    except ValueError as e:  # bad syntax, integers of too many digits, nesting too deep
         raise ValueError(f"--concepts: {str(path)!r} is not valid JSON: {e}") from None
     if not isinstance(mapping, dict) or not all(
         isinstance(v, list) and all(isinstance(s, str) for s in v) for v in mapping.values()
