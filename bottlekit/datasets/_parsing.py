@@ -14,6 +14,7 @@ __all__ = [
     "as_root",
     "csv_text",
     "listed_path",
+    "note_first_line",
     "parse_float",
     "parse_int",
     "read_rows",
@@ -47,8 +48,9 @@ def as_root(root: Any, name: str = "root") -> Path:
     return Path(root).expanduser()
 
 
-def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> DatasetFormatError:
-    line = data[: error.start].count(b"\n") + 1
+def _not_utf8(path: Path, line: int, data: bytes, error: UnicodeDecodeError) -> DatasetFormatError:
+    """The error for ``data`` (line ``line`` of ``path``, or the file from it on) that
+    ``error`` found not to be UTF-8."""
     return DatasetFormatError(
         f"{path}, line {line}: byte {data[error.start : error.start + 1]!r} is not UTF-8 "
         f"text ({error.reason}); expected a UTF-8 text file"
@@ -64,7 +66,7 @@ def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise _not_utf8(p, data, e) from None
+        raise _not_utf8(p, data[: e.start].count(b"\n") + 1, data, e) from None
     return io.StringIO(text, newline="")
 
 
@@ -87,6 +89,20 @@ def listed_path(
             "path without '..' that does not start with '/'"
         )
     return base / name
+
+
+def note_first_line(
+    first_line: dict[Any, int], key: Any, path: Path, line: int, what: str, expected: str
+) -> None:
+    """Record that ``key`` is on ``line`` of ``path``; :class:`DatasetFormatError` naming
+    both lines when it was listed before (a row given twice would be counted twice, or
+    the last one would win unnoticed)."""
+    if key in first_line:
+        raise DatasetFormatError(
+            f"{path}, line {line}: {what} {key!r} is listed twice (first on line "
+            f"{first_line[key]}); expected {expected}"
+        )
+    first_line[key] = line
 
 
 def read_rows(
@@ -136,10 +152,7 @@ def read_rows(
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DatasetFormatError(
-                    f"{p}, line {number}: byte {raw[e.start : e.start + 1]!r} is not UTF-8 "
-                    f"text ({e.reason}); expected a UTF-8 text file"
-                ) from None
+                raise _not_utf8(p, number, raw, e) from None
             if number <= skip:
                 continue
             line = line.rstrip("\r\n")

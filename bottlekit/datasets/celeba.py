@@ -14,6 +14,7 @@ from bottlekit.datasets._parsing import (
     as_root,
     listed_path,
     missing_images,
+    note_first_line,
     parse_int,
     read_rows,
     require_file,
@@ -67,12 +68,7 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
                 )
             row.append(v == "1")
         listed_path(path.parent / "img_align_celeba", f[0], path, line)
-        if f[0] in first_line:
-            raise DatasetFormatError(
-                f"{path}, line {line}: image {f[0]!r} is listed twice (first on line "
-                f"{first_line[f[0]]}); expected one line per image"
-            )
-        first_line[f[0]] = line
+        note_first_line(first_line, f[0], path, line, "image", "one line per image")
         files.append(f[0])
         values.append(row)
     if count is None or not names:
@@ -143,13 +139,8 @@ def load_celeba(
     p = root / "list_eval_partition.txt"
     part, part_line = {}, {}
     for line, (f, s) in read_rows(p, 2, hint=_HINT):
-        if f in part:
-            raise DatasetFormatError(
-                f"{p}, line {line}: image {f!r} is listed twice (first on line {part_line[f]}); "
-                "expected one partition per image"
-            )
+        note_first_line(part_line, f, p, line, "image", "one partition per image")
         part[f] = parse_int(s, p, line, "partition", 0, 2)
-        part_line[f] = line
     unlisted = [f for f in files if f not in part]
     if unlisted:
         raise DatasetFormatError(

@@ -19,6 +19,7 @@ from bottlekit.datasets._parsing import (
     as_root,
     listed_path,
     missing_images,
+    note_first_line,
     parse_float,
     parse_int,
     read_rows,
@@ -197,12 +198,7 @@ def _id_table(
         if key in out:
             raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
         name = name.strip()
-        if name in first_line:
-            raise DatasetFormatError(
-                f"{path}, line {line}: {what} {name!r} is listed twice (first on line "
-                f"{first_line[name]}); expected unique names"
-            )
-        first_line[name] = line
+        note_first_line(first_line, name, path, line, what, "unique names")
         out[key] = name
         if lines is not None:
             lines[key] = line

@@ -15,6 +15,7 @@ from bottlekit.datasets._parsing import (
     as_root,
     csv_text,
     listed_path,
+    note_first_line,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
 
@@ -104,12 +105,9 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
                 )
             rec["age"] = _age(rec["age"], path, line)
             listed_path(root, f"{rec['image_id']}.jpg", path, line, what="image_id")
-            if rec["image_id"] in first_line:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: image_id {rec['image_id']!r} is listed twice (first "
-                    f"on line {first_line[rec['image_id']]}); expected one row per image"
-                )
-            first_line[rec["image_id"]] = line
+            note_first_line(
+                first_line, rec["image_id"], path, line, "image_id", "one row per image"
+            )
             rows.append((line, rec))
     if not rows:
         raise DatasetFormatError(f"{path}: no rows after the header")

@@ -14,6 +14,7 @@ from bottlekit.datasets._parsing import (
     MissingDatasetError,
     as_root,
     csv_text,
+    note_first_line,
     parse_float,
     read_rows,
     require_file,
@@ -58,12 +59,7 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
                     f"{solution}, line {line}: expected an image id and a prediction string"
                 )
             image_id = row[0].strip()
-            if image_id in first_line:
-                raise DatasetFormatError(
-                    f"{solution}, line {line}: image {image_id!r} is listed twice (first on "
-                    f"line {first_line[image_id]}); expected one row per image"
-                )
-            first_line[image_id] = line
+            note_first_line(first_line, image_id, solution, line, "image", "one row per image")
             wnid_of[image_id] = row[1].split()[0]
     unlabelled = [p.name for p in flat if p.stem not in wnid_of]
     if unlabelled:
@@ -121,12 +117,7 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
                 raise DatasetFormatError(
                     f"{path}, line {line}: image {key!r} is not an image under {root}"
                 )
-            if key in first_line:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: image {key!r} is listed twice (first on line "
-                    f"{first_line[key]}); expected one row per image"
-                )
-            first_line[key] = line
+            note_first_line(first_line, key, path, line, "image", "one row per image")
             vals = [parse_float(v, path, line, names[j]) for j, v in enumerate(row[1:])]
             bad = [v for v in vals if not 0 <= v <= 1]
             if bad:

@@ -20,6 +20,7 @@ from bottlekit.datasets._parsing import (
     csv_text,
     listed_path,
     missing_images,
+    note_first_line,
     parse_int,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
@@ -61,12 +62,7 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
                 )
             name = row[col["img_filename"]].strip()
             listed_path(path.parent, name, path, line)
-            if name in first_line:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: img_filename {name!r} is listed twice (first on "
-                    f"line {first_line[name]}); expected one row per image"
-                )
-            first_line[name] = line
+            note_first_line(first_line, name, path, line, "img_filename", "one row per image")
             out.append(
                 (
                     line,
