@@ -23,6 +23,7 @@ import lzma
 import os
 import shutil
 import tarfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +36,7 @@ from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.datasets._parsing import MissingDatasetError, as_root
 
 __all__ = [
+    "MIN_BYTES_PER_SECOND",
     "SOURCES",
     "ChecksumError",
     "DownloadError",
@@ -239,6 +241,11 @@ def _algorithm_of(checksum: str) -> str:
     return algo
 
 
+#: A transfer slower than this over a whole ``timeout`` window is cut off (curl's
+#: ``--speed-limit``): it keeps the ``.part`` file, which the next call resumes.
+MIN_BYTES_PER_SECOND = 1024
+
+
 def _offline(url: str, dest: Path, why: object) -> DownloadError:
     return DownloadError(
         f"could not download {dest.name} from {url} ({why}). Fetch it from that address "
@@ -269,9 +276,11 @@ def download_file(
     progress : bool, default True
         A tqdm progress bar.
     timeout : float, default 60
-        Seconds to wait for the server.
+        Seconds to wait for the server to answer and for each block of data; a
+        transfer that brings fewer than :data:`MIN_BYTES_PER_SECOND` bytes per second
+        over a window of ``timeout`` seconds (a server that trickles) is cut off too.
     chunk : int
-        Bytes per read.
+        Bytes per read at the most.
 
     Returns
     -------
@@ -342,11 +351,27 @@ def download_file(
             desc=dest.name,
             disable=not progress,
         )
+        read = getattr(resp, "read1", resp.read)  # returns what has arrived, not `chunk`
+        window_start, window_bytes = time.monotonic(), 0
         try:
             with open(part, "ab" if resumed else "wb") as fh:
-                while block := resp.read(chunk):
+                while block := read(chunk):
                     fh.write(block)
                     bar.update(len(block))
+                    window_bytes += len(block)
+                    elapsed = time.monotonic() - window_start
+                    if elapsed >= timeout:
+                        if window_bytes < MIN_BYTES_PER_SECOND * elapsed:
+                            raise _TooSlow(window_bytes, elapsed)
+                        window_start, window_bytes = time.monotonic(), 0
+        except _TooSlow as e:
+            kept = part.stat().st_size if part.is_file() else 0
+            raise DownloadError(
+                f"download of {dest.name} from {url} stalled: {e.received} bytes in the last "
+                f"{e.elapsed:.1f} s, below {MIN_BYTES_PER_SECOND} bytes/s; {kept} bytes are "
+                f"kept in {part} and the next call resumes from there (or fetch the file "
+                f"another way and put it at {dest})"
+            ) from None
         except (http.client.IncompleteRead, OSError) as e:
             kept = part.stat().st_size if part.is_file() else 0
             raise DownloadError(
@@ -362,6 +387,11 @@ def download_file(
         )
     os.replace(part, dest)
     return dest
+
+
+class _TooSlow(Exception):
+    def __init__(self, received: int, elapsed: float) -> None:
+        self.received, self.elapsed = received, elapsed
 
 
 def _content_length(resp: http.client.HTTPResponse) -> int | None:
@@ -529,7 +559,9 @@ def download_dataset(
         Keep the archive after extracting it.
     timeout : float, default 60
         Seconds to wait for the server (to answer, and for each block of data): a server
-        that stops sending fails with :class:`DownloadError` after that long.
+        that stops sending fails with :class:`DownloadError` after that long, and so does
+        one that trickles (fewer than :data:`MIN_BYTES_PER_SECOND` bytes per second over
+        ``timeout`` seconds); the bytes received are kept for the next call to resume.
 
     Returns
     -------

@@ -512,6 +512,19 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         if self.server.mode == "hang":  # accepts the connection, then says nothing
             self.server.release.wait(5)
             return
+        if self.server.mode == "trickle":  # one byte every 0.1 s of a 1 MB file
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**6))
+            self.end_headers()
+            for _ in range(150):
+                if self.server.release.wait(0.1):
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(self.server.body)))
         self.end_headers()
@@ -554,6 +567,22 @@ def test_download_dataset_times_out_fast_on_a_hanging_server(
         )
     assert time.monotonic() - start < 4
     assert not (tmp_path / "cifar-10-binary.tar.gz").exists()  # nothing looks complete
+
+
+def test_a_trickling_server_is_cut_off_and_the_bytes_are_kept(hostile_server, tmp_path):
+    # Before: each read waited for a whole 64 KiB block, and the per-read timeout never
+    # fired while a byte came every 0.1 s: a server trickling a 1 MB body held
+    # download_file for 15 s here (28 hours for the whole body).
+    hostile_server.mode = "trickle"
+    start = time.monotonic()
+    with pytest.raises(
+        dl.DownloadError, match=r"stalled: \d+ bytes in the last [\d.]+ s.*resumes"
+    ):
+        dl.download_file(hostile_server.url, tmp_path / "a.tar.gz", progress=False, timeout=0.5)
+    assert time.monotonic() - start < 4
+    part = tmp_path / "a.tar.gz.part"
+    assert 1 <= part.stat().st_size <= 40  # what arrived is kept for the next call
+    assert not (tmp_path / "a.tar.gz").exists()
 
 
 def _damaged_zip(path: Path) -> None:
