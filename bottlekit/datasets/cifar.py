@@ -40,17 +40,15 @@ def _label_names(path: Path, expected: int, hint: str) -> list[str]:
 
 def _records(files: list[Path], n_label: int, hint: str) -> tuple[RecordImages, np.ndarray]:
     """The images (lazy) and the label bytes (n, n_label) of the record files."""
-    size = n_label + PIXELS
-    for f in files:
-        if not f.is_file():
-            raise MissingDatasetError(f"{f}: file not found; {hint}")
-        if f.stat().st_size == 0 or f.stat().st_size % size:
-            raise DatasetFormatError(
-                f"{f}: size {f.stat().st_size} bytes is not a multiple of the record size "
-                f"{size} ({n_label} label byte(s) + {PIXELS} pixels); truncated file, or not "
-                "the binary release?"
-            )
-    images = RecordImages(files, size, n_label)
+    try:  # RecordImages checks the files; CIFAR's messages add what to do
+        images = RecordImages(files, n_label + PIXELS, n_label)
+    except MissingDatasetError as e:
+        raise MissingDatasetError(f"{e}; {hint}") from None
+    except DatasetFormatError as e:
+        raise DatasetFormatError(
+            f"{e}; a CIFAR record is {n_label} label byte(s) + {PIXELS} pixels: not the "
+            "binary release?"
+        ) from None
     labels = np.concatenate(
         [np.array(m[:, :n_label]) for m in images._memmaps()]  # only the label column
     )

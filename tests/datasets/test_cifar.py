@@ -64,5 +64,13 @@ def test_cifar_errors(tmp_path):
     (w10["root"] / "data_batch_3.bin").unlink()
     with pytest.raises(MissingDatasetError, match=r"data_batch_3\.bin: file not found; .*toronto"):
         load_cifar10(w10["root"])
+    batch = w10["root"] / "data_batch_1.bin"
+    batch.write_bytes(batch.read_bytes()[:-1])  # one byte short of whole records
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"data_batch_1\.bin: size \d+ bytes is not a multiple of the record size 3073.*"
+        r"1 label byte\(s\) \+ 3072 pixels: not the binary release",
+    ):
+        load_cifar10(w10["root"])
     with pytest.raises(ValueError, match="label: expected 'fine' or 'coarse', got 'mid'"):
         load_cifar100(w["root"], label="mid")
