@@ -145,7 +145,7 @@ def test_local_checkpoint_round_trip(tiny, rng_images, tmp_path):
 
 def test_cached_hub_weights_are_found_offline(tmp_path, monkeypatch, tiny_configs):
     """A tag whose file sits in the hub cache is resolved without the network."""
-    from bottlekit.backbones import _find_local_weights
+    from bottlekit._backbone_weights import find_local_weights
 
     cfg = open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")
     repo = cfg["hf_hub"].rstrip("/")
@@ -155,7 +155,7 @@ def test_cached_hub_weights_are_found_offline(tmp_path, monkeypatch, tiny_config
     (tmp_path / f"models--{repo.replace('/', '--')}" / "refs" / "main").write_text("0" * 40)
     weights = snap / "open_clip_model.safetensors"
     weights.write_bytes(b"not really weights")
-    found = _find_local_weights("ViT-B-32", "laion2b_s34b_b79k", str(tmp_path))
+    found = find_local_weights("ViT-B-32", "laion2b_s34b_b79k", str(tmp_path))
     assert found is not None and found.endswith("open_clip_model.safetensors")
     # handed to open_clip, the corrupt file is an error, never a random-weight model
     with pytest.raises(Exception) as err:
@@ -295,14 +295,14 @@ def test_local_dir_with_config_and_weights_loads_those_weights(tiny, rng_images,
 def test_batched_array_preprocessing_equals_the_per_image_transform(tiny):
     """Arrays already at the crop size skip PIL: the batched ToTensor + Normalize must give
     exactly the floats of the per-image open_clip transform, and other sizes fall back."""
-    from bottlekit.backbones import _identity_size_normalisation, _normalised_array_batches
+    from bottlekit._preprocessing import identity_size_normalisation, normalised_array_batches
     from bottlekit.images import as_image_source
 
     rng = np.random.default_rng(3)
     at_size = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
-    norm = _identity_size_normalisation(tiny.preprocess, as_image_source(at_size))
+    norm = identity_size_normalisation(tiny.preprocess, as_image_source(at_size))
     assert norm is not None
-    batched = next(_normalised_array_batches(at_size, 5, *norm))
+    batched = next(normalised_array_batches(at_size, 5, *norm))
     per_image = torch.stack([tiny.preprocess(Image.fromarray(x)) for x in at_size])
     assert torch.equal(batched, per_image)
     np.testing.assert_array_equal(
@@ -310,7 +310,7 @@ def test_batched_array_preprocessing_equals_the_per_image_transform(tiny):
         tiny.encode_images([Image.fromarray(x) for x in at_size], progress=False),
     )
     other_size = rng.integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
-    assert _identity_size_normalisation(tiny.preprocess, as_image_source(other_size)) is None
+    assert identity_size_normalisation(tiny.preprocess, as_image_source(other_size)) is None
 
 
 def test_seed_is_a_deprecated_alias_of_random_state(tiny_configs):
@@ -383,7 +383,7 @@ def test_no_network_fails_at_once_with_the_cause(tmp_path, monkeypatch):
     # before: 47 s and 44 lines of hub retry warnings before the (good) error
     import open_clip
 
-    from bottlekit import backbones
+    from bottlekit import _backbone_weights as backbones
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("BOTTLEKIT_OFFLINE", raising=False)

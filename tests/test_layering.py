@@ -42,7 +42,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # below the world: the world is one implementation of the concept-dataset contract,
     # and the library (datasets included) never imports the world
     ("datasets", ("bottlekit.datasets",)),
-    ("media", ("bottlekit.backbones", "bottlekit.cache", "bottlekit.images")),
+    (
+        "media",
+        (
+            "bottlekit.backbones",
+            "bottlekit._backbone_weights",  # where a backbone's weights come from
+            "bottlekit._preprocessing",  # a backbone's image preprocessing
+            "bottlekit.cache",
+            "bottlekit.images",
+        ),
+    ),
     ("estimators", ("bottlekit.estimators",)),
     (
         "base",

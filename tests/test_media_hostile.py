@@ -549,7 +549,7 @@ def test_a_config_may_not_replace_a_shipped_one(tmp_path, name):
     path = tmp_path / f"{name}.json"
     cfg = open_clip.get_model_config(name) if name != "world-tiny" else None
     if cfg is None:
-        from bottlekit.backbones import MODEL_CONFIG_DIR
+        from bottlekit._backbone_weights import MODEL_CONFIG_DIR
 
         cfg = json.loads((MODEL_CONFIG_DIR / "world-tiny.json").read_text())
     path.write_text(json.dumps(cfg))

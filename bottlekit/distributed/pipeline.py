@@ -172,7 +172,7 @@ def _pixel_steps(preprocess: Any) -> dict[str, Any] | None:
     When the transform is resize (shorter side) + centre crop + mode conversion +
     to-tensor + normalise, the decode tasks send the cropped uint8 pixels, a quarter of
     the float32 bytes, and the encoder finishes the transform with the same elementwise
-    operations (see ``bottlekit.backbones._normalised_array_batches``), so the floats are
+    operations (see ``bottlekit._preprocessing.normalised_array_batches``), so the floats are
     the same. The resize and crop are given as numbers (:func:`_resize_and_crop` does
     them with PIL as torchvision does for PIL images), so the decode tasks import neither
     torch nor torchvision nor open_clip: a decode worker starts in about a second, not
@@ -228,7 +228,7 @@ def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
     """The float32 (m, 3, S, S) model input of a decoded row (uint8 pixels or floats)."""
     import torch
 
-    from bottlekit.backbones import _normalised_array_batches
+    from bottlekit._preprocessing import normalised_array_batches
 
     shape = [int(v) for v in row["shape"]]
     if row["dtype"] != "uint8":
@@ -239,7 +239,7 @@ def _to_model_input(row: dict[str, Any], preprocess: Any) -> np.ndarray:
     normalize = preprocess.transforms[-1]
     mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
-    return next(_normalised_array_batches(pixels, len(pixels), mean, std)).numpy()
+    return next(normalised_array_batches(pixels, len(pixels), mean, std)).numpy()
 
 
 def _decode_shard(row: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
