@@ -372,6 +372,112 @@ def _check_run_arguments(
         )
 
 
+def _check_train_options(
+    *,
+    out_dir,
+    checkpoint,
+    checkpoint_every,
+    stop_after,
+    steps,
+    captions,
+    hard_negatives,
+    model_name,
+) -> None:
+    """Refuse the options of :func:`train` beyond the run's (paths, checkpoints, recipe)
+    before any work, so that a long run never fails at its end."""
+    from bottlekit.atomic import check_output_path
+
+    if checkpoint is not None and Path(checkpoint).suffix != ".json":
+        raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
+    if out_dir is not None:  # checked now, not after the run
+        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
+    if checkpoint is not None:
+        check_output_path(checkpoint, "checkpoint", is_file=True)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
+        raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
+    if stop_after is not None and not 1 <= stop_after <= steps:
+        raise ValueError(f"stop_after={stop_after!r}; expected an int in [1, steps={steps}]")
+    if captions not in CAPTION_RECIPES:
+        raise ValueError(f"captions={captions!r}; expected one of {CAPTION_RECIPES}")
+    if isinstance(hard_negatives, bool) or not isinstance(hard_negatives, (int, float)):
+        raise TypeError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+    if not 0.0 <= hard_negatives <= 1.0:
+        raise ValueError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+
+
+def _load_init(model: torch.nn.Module, init: Path | str, device: str, model_name: str) -> dict:
+    """Load the starting weights ``init`` into ``model``; returns what the run records of
+    them (file name and SHA-256, so that a recipe chains its stages)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(init), device=str(device))
+    except SafetensorError as exc:
+        raise ValueError(
+            f"init: {str(init)!r} is not a safetensors file of {model_name!r} weights "
+            f"({exc}); expected the .safetensors file a run of this model wrote"
+        ) from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"init: {str(init)!r} does not fit {model_name!r}: {exc}") from None
+    meta = {
+        "file": Path(init).name,
+        "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
+    }
+    print(f"initialised from {init}", flush=True)
+    return meta
+
+
+def _run_metadata(
+    config: dict,
+    *,
+    model_name: str,
+    init_meta: dict | None,
+    threads: int,
+    final_loss: float,
+    val_zero_shot: float | None,
+    train_seconds: float,
+    train_cpu_seconds: float,
+) -> dict:
+    """What a finished run records beside its weights: the recipe, the results and the
+    command that reproduces it (options at their defaults left out)."""
+    import open_clip
+
+    c = config
+    # every run option the CLI takes, given where the run used other than its default
+    # (n_train ... p_typical_background always, as the shipped recipes write them)
+    always = ("n_train", "steps", "batch_size", "lr", "warmup", "seed")
+    command = "python -m bottlekit.world.train" + (
+        f" --model {model_name}" if model_name != MODEL_NAME else ""
+    )
+    for key in always:
+        command += f" --{key.replace('_', '-')} {c[key]}"
+    command += f" --threads {threads} --p-typical-background {c['p_typical_background']}"
+    for key in ("weight_decay", "init", "n_val", "captions", "hard_negatives"):
+        if c[key] != RUN_DEFAULTS[key]:
+            command += f" --{key.replace('_', '-')} {c[key]}"
+    return {
+        "model": model_name,
+        **{k: c[k] for k in ("seed", "n_train", "p_typical_background")},
+        "init": init_meta,
+        **{k: c[k] for k in ("steps", "batch_size", "lr", "weight_decay", "warmup")},
+        **{k: c[k] for k in ("captions", "hard_negatives")},
+        "threads": threads,
+        "final_loss": final_loss,
+        "val_zero_shot_species_accuracy": val_zero_shot,
+        "train_seconds": train_seconds,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "stored_dtype": "float32",
+        "train_cpu_seconds": train_cpu_seconds,
+        "command": command,
+    }
+
+
 def train(
     n_train: int = 50_000,
     steps: int = 2000,
@@ -472,26 +578,16 @@ def train(
         device=device,
         init=None if resume is not None else init,  # a resumed run reads no init file
     )
-    if checkpoint is not None and Path(checkpoint).suffix != ".json":
-        raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
-    from bottlekit.atomic import check_output_path
-
-    if out_dir is not None:  # checked now, not after the run
-        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
-    if checkpoint is not None:
-        check_output_path(checkpoint, "checkpoint", is_file=True)
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-        raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
-    if stop_after is not None and not 1 <= stop_after <= steps:
-        raise ValueError(f"stop_after={stop_after!r}; expected an int in [1, steps={steps}]")
-    if captions not in CAPTION_RECIPES:
-        raise ValueError(f"captions={captions!r}; expected one of {CAPTION_RECIPES}")
-    if isinstance(hard_negatives, bool) or not isinstance(hard_negatives, (int, float)):
-        raise TypeError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
-    if not 0.0 <= hard_negatives <= 1.0:
-        raise ValueError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+    _check_train_options(
+        out_dir=out_dir,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        stop_after=stop_after,
+        steps=steps,
+        captions=captions,
+        hard_negatives=hard_negatives,
+        model_name=model_name,
+    )
     model_cfg = load_model_config(model_name)
     n_pairs = min(round(hard_negatives * batch_size / 2), batch_size // 2)
     config = {
@@ -550,25 +646,7 @@ def train(
     if ckpt is not None:
         init_meta = ckpt.meta["init"]
     elif init is not None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(init), device=str(device))
-        except SafetensorError as exc:
-            raise ValueError(
-                f"init: {str(init)!r} is not a safetensors file of {model_name!r} weights "
-                f"({exc}); expected the .safetensors file a run of this model wrote"
-            ) from None
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"init: {str(init)!r} does not fit {model_name!r}: {exc}") from None
-        init_meta = {
-            "file": Path(init).name,
-            "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
-        }
-        print(f"initialised from {init}", flush=True)
+        init_meta = _load_init(model, init, device, model_name)
     model.train()
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
@@ -683,39 +761,16 @@ def train(
         skip = 0
         if step < last:
             epoch += 1
-    meta = {
-        "model": model_name,
-        "seed": seed,
-        "n_train": n_train,
-        "p_typical_background": p_typical_background,
-        "init": init_meta,
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "warmup": warmup,
-        "captions": captions,
-        "hard_negatives": float(hard_negatives),
-        "threads": threads,
-        "final_loss": float(np.mean(losses[-50:])),
-        "val_zero_shot_species_accuracy": acc,
-        "train_seconds": round(seconds_before + time.time() - t_start, 1),
-        "torch": torch.__version__,
-        "open_clip": open_clip.__version__,
-        "stored_dtype": "float32",
-        "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
-        "command": (
-            "python -m bottlekit.world.train"
-            + (f" --model {model_name}" if model_name != MODEL_NAME else "")
-            + f" --n-train {n_train} --steps {steps} "
-            f"--batch-size {batch_size} --lr {lr} --warmup {warmup} --seed {seed} "
-            f"--threads {threads} --p-typical-background {p_typical_background}"
-            + (f" --init {init}" if init is not None else "")
-            + (f" --n-val {n_val}" if n_val != RUN_DEFAULTS["n_val"] else "")
-            + (f" --captions {captions}" if captions != RUN_DEFAULTS["captions"] else "")
-            + (f" --hard-negatives {hard_negatives}" if n_pairs > 0 else "")
-        ),
-    }
+    meta = _run_metadata(
+        config,
+        model_name=model_name,
+        init_meta=init_meta,
+        threads=threads,
+        final_loss=float(np.mean(losses[-50:])),
+        val_zero_shot=acc,
+        train_seconds=round(seconds_before + time.time() - t_start, 1),
+        train_cpu_seconds=round(cpu_seconds_before + time.process_time() - cpu_start, 1),
+    )
     if sittings > 1:
         meta["sittings"] = sittings
     if step < steps:

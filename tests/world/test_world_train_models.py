@@ -223,3 +223,38 @@ def test_weights_go_to_runs_and_a_resume_keeps_its_folder(tmp_path, monkeypatch)
     assert (out / "world-tiny.safetensors").is_file()
     assert not (elsewhere / "runs").exists()
     assert _digest(shipped) == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # the defaults
+        {"weight_decay": 0.05, "n_val": 600, "captions": "full", "hard_negatives": 0.5},
+        {"init": "stage1/world-small.safetensors", "lr": 3e-4, "seed": 7},
+    ],
+)
+def test_the_recorded_command_reproduces_the_run(changes, monkeypatch):
+    # Before: the command a run records beside its weights left out --weight-decay, so a
+    # run with another weight decay recorded a command that trains a different model.
+    import shlex
+
+    from bottlekit.world import train as train_module
+
+    config = {**train_module.RUN_DEFAULTS, **changes}
+    meta = train_module._run_metadata(
+        config,
+        model_name="world-small",
+        init_meta=None,
+        threads=2,
+        final_loss=0.0,
+        val_zero_shot=None,
+        train_seconds=0.0,
+        train_cpu_seconds=0.0,
+    )
+    argv = shlex.split(meta["command"])
+    assert argv[:3] == ["python", "-m", "bottlekit.world.train"]
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda **kwargs: seen.update(kwargs))
+    main(argv[3:] + ["--no-checkpoint"])
+    assert {key: seen[key] for key in config} == config
+    assert (seen["model_name"], seen["threads"]) == ("world-small", 2)
