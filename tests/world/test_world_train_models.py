@@ -255,6 +255,6 @@ def test_the_recorded_command_reproduces_the_run(changes, monkeypatch):
     assert argv[:3] == ["python", "-m", "bottlekit.world.train"]
     seen = {}
     monkeypatch.setattr(train_module, "train", lambda **kwargs: seen.update(kwargs))
-    main(argv[3:] + ["--no-checkpoint"])
+    main([*argv[3:], "--no-checkpoint"])
     assert {key: seen[key] for key in config} == config
     assert (seen["model_name"], seen["threads"]) == ("world-small", 2)
