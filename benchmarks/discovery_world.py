@@ -153,7 +153,7 @@ def world(args) -> None:
     print(
         f"{'method':<15}{'atoms':>6}{'codes':>8}{'pre-act':>9}{'mean AUC':>10}{'dead':>6}"
         f"{'dup':>5}{'stability':>11}{'fit s':>8}{'naming':>8}{'species':>9}{'decoder':>9}"
-        f"{'pre, 3 seeds':>14}"
+        f"{'pre, seeds':>14}"
     )
     X_fit = X
     if args.fit_images:
@@ -223,7 +223,7 @@ def world(args) -> None:
         f"naming: share of recovered concepts (pre-activation AUROC >= 0.8) whose atom's top "
         f"name is the concept; chance {1 / len(vocab):.4f} (1/{len(vocab)}); species: "
         "fraction of the 24 species whose best atom (pre-activation) has AUROC >= 0.8; "
-        "decoder: recovery with atoms scored by X @ atom (mean over seeds); pre, 3 seeds: "
+        "decoder: recovery with atoms scored by X @ atom (mean over seeds); pre, seeds: "
         "the pre-activation recovery averaged over the seeds"
     )
 
