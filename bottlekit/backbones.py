@@ -172,6 +172,25 @@ def _model_threads(device: torch.device, num_workers: int) -> int | None:
     return max(1, min(torch.get_num_threads(), _usable_cpus() - int(num_workers)))
 
 
+def _finite(
+    feats: np.ndarray, backbone: str, offset: int = 0, prompts: list[str] | None = None
+) -> np.ndarray:
+    """A batch of model outputs as it is, or a ``ValueError`` naming the first input (the
+    image at ``offset`` + row, or the prompt) whose embedding holds NaN or infinity, so
+    that no NaN leaves the backbone (nor reaches the cache) to fail later, far from its
+    cause."""
+    finite = np.isfinite(feats).all(axis=1)
+    if finite.all():
+        return feats
+    bad = np.flatnonzero(~finite)
+    first = f"prompt {prompts[bad[0]]!r}" if prompts is not None else f"image {offset + bad[0]}"
+    raise ValueError(
+        f"backbone {backbone!r} returned NaN or infinite embeddings for {len(bad)} input(s) "
+        f"of a batch (first: {first}); nothing of that batch is returned or cached. Broken "
+        "weights, a broken input or reduced precision (autocast) can cause it"
+    )
+
+
 def _from_worker(exc: BaseException) -> BaseException:
     """The error a DataLoader worker raised, without the worker's traceback in its message.
 
@@ -345,8 +364,8 @@ class Backbone:
                         batch = normalise_uint8_batch(batch, *per_batch)
                     with self._autocast():
                         feats = self.model.encode_image(batch)
-                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
-                yield start, feats.cpu().numpy()
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+                yield start, _finite(feats, self.name, offset=start)
                 start += len(feats)
 
     def encode_images(
@@ -424,8 +443,9 @@ class Backbone:
                 tokens = self.tokenizer(prompts[i : i + batch_size]).to(self.device)
                 with self._autocast():
                     feats = self.model.encode_text(tokens)
-                chunks.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu())
-        return torch.cat(chunks).numpy()
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+                chunks.append(_finite(feats, self.name, prompts=prompts[i : i + batch_size]))
+        return np.concatenate(chunks)
 
     def encode_texts(
         self,

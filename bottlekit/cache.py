@@ -264,6 +264,8 @@ class EmbeddingCache:
                 raise _BadShard(
                     f"embeddings of width {emb.shape[1]}; the backbone's are {dim} wide"
                 )
+            if not np.isfinite(emb).all():  # never stored: store() refuses them
+                raise _BadShard("NaN or infinite embeddings")
             kind = next((k for k in _CHECKSUMS if k in meta), None)
             if kind is None:
                 raise _BadShard("no checksum")
@@ -364,6 +366,12 @@ class EmbeddingCache:
             raise ValueError(
                 f"embeddings: expected shape ({len(keys)}, d) for {len(keys)} keys, "
                 f"got {emb.shape}"
+            )
+        if not np.isfinite(emb).all():
+            row = int(np.flatnonzero(~np.isfinite(emb).all(axis=1))[0])
+            raise ValueError(
+                f"embeddings: row {row} ({keys[row]!r}) holds NaN or infinity; the cache "
+                "keeps finite embeddings only"
             )
         keys_json = json.dumps(list(keys))
         meta = {

@@ -580,3 +580,62 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, tiny_state, v
     save_file(tiny_state, tmp_path / "fine.safetensors")
     fine = load_backbone("test-tiny-vit", str(tmp_path / "fine.safetensors"), device="cpu")
     assert torch.equal(fine.model.state_dict()[key], tiny_state[key])
+
+
+# ------------------------------------------------------------- NaN out of a model
+
+
+def _nan_for_flat_images(bk):
+    """Make ``bk``'s image tower return NaN for images of one colour."""
+    encode = bk.model.encode_image
+
+    def encode_image(x, *args, **kwargs):
+        out = encode(x, *args, **kwargs)
+        flat = x.flatten(2).std(dim=2).amax(dim=1) == 0
+        return torch.where(flat[:, None], torch.nan, out)
+
+    return encode_image
+
+
+def test_a_model_that_returns_nan_is_named_and_nothing_of_it_is_cached(
+    tmp_path, tiny_configs, monkeypatch
+):
+    bk = load_backbone("test-tiny-vit", "random", device="cpu")
+    imgs = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    imgs[4] = 0  # the one image the patched model fails on
+    monkeypatch.setattr(bk.model, "encode_image", _nan_for_flat_images(bk))
+    cache = EmbeddingCache(tmp_path)
+    # Before: the NaN rows were returned and written to the cache, and failed later, far
+    # from their cause (e.g. "X contains NaN" in a CBM's fit).
+    with pytest.raises(ValueError, match=r"test-tiny-vit.*NaN or infinite.*first: image 4"):
+        embed(bk, imgs, cache=cache, batch_size=2, chunk_size=2, progress=False)
+    held = cache.lookup(bk.id, as_image_source(imgs).keys())
+    assert len(held) == 4 and all(np.isfinite(v).all() for v in held.values())  # no lost work
+    with pytest.raises(ValueError, match="first: image 4"):
+        bk.encode_images(imgs, batch_size=4, progress=False)
+
+
+def test_a_text_tower_that_returns_nan_names_the_prompt(tiny_configs, monkeypatch):
+    bk = load_backbone("test-tiny-vit", "random", device="cpu")
+    monkeypatch.setattr(
+        bk.model, "encode_text", lambda t, *a, **k: torch.full((len(t), 8), torch.nan)
+    )
+    # before: NaN text embeddings were returned (every concept score NaN downstream)
+    with pytest.raises(ValueError, match=r"NaN or infinite.*first: prompt 'a red bird'"):
+        bk.encode_texts(["a red bird", "a blue bird"])
+
+
+def test_the_cache_stores_and_returns_finite_embeddings_only(tmp_path, imgs):
+    bk, cache = FakeBackbone(), EmbeddingCache(tmp_path)
+    keys = as_image_source(imgs).keys()
+    emb = np.full((2, 3), 0.5, np.float32)
+    emb[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"embeddings: row 1 .* NaN or infinity"):
+        cache.store(bk.id, keys[:2], emb)
+    assert cache.shards(bk.id) == []
+    path = _forge_shard(cache, bk.id, keys[:2], emb)
+    # before: a shard with a NaN row and a valid checksum was returned as it was
+    with pytest.warns(RuntimeWarning, match="NaN or infinite embeddings"):
+        X = embed(bk, imgs, cache=cache, progress=False)
+    np.testing.assert_allclose(X, embed(bk, imgs, cache=False, progress=False))
+    assert not path.exists()
