@@ -355,9 +355,13 @@ def check_weights_only(path: str | os.PathLike) -> None:
     ValueError
         Naming the file, if it holds pickled objects or is not a torch checkpoint.
     """
-    path = str(path)
-    if Path(path).suffix in (".safetensors", ".npz", ".npy"):
-        return
+    if Path(path).suffix not in (".safetensors", ".npz", ".npy"):
+        _load_weights_only(str(path))
+
+
+def _load_weights_only(path: str) -> Any:
+    """The checkpoint read by torch with ``weights_only=True`` (memory-mapped where the
+    format allows), or a ``ValueError`` naming the file (see :func:`check_weights_only`)."""
     advice = (
         "bottlekit accepts .safetensors files and torch checkpoints that load with "
         "torch.load(..., weights_only=True), i.e. tensors and plain containers "
@@ -365,11 +369,11 @@ def check_weights_only(path: str | os.PathLike) -> None:
     )
     try:
         try:
-            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError as exc:  # legacy (non-zip) format cannot be memory-mapped
             if "mmap" not in str(exc):
                 raise
-            torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's own message ends by suggesting weights_only=False: not repeated here
         objects = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
@@ -387,6 +391,47 @@ def check_weights_only(path: str | os.PathLike) -> None:
             f"pretrained: {path!r} is not a readable torch checkpoint "
             f"({type(exc).__name__}: {str(exc)[:200]}). {advice}"
         ) from None
+
+
+def _stored_float_flags(path: str) -> dict[str, bool]:
+    """Whether each tensor of a checkpoint is stored as floating point, by the name
+    open_clip loads it under (``state_dict`` unwrapped, a ``module.`` prefix dropped);
+    read before open_clip reads the file (so a torch checkpoint is checked weights-only
+    first). Empty for the formats open_clip converts itself (``.npz``, ``.npy``)."""
+    suffix = Path(path).suffix
+    if suffix in (".npz", ".npy"):
+        return {}
+    if suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt") as fh:
+                return {k: fh.get_slice(k).get_dtype().startswith(("F", "BF")) for k in fh.keys()}
+        except Exception:  # not safetensors: open_clip's read names it below
+            return {}
+    state = _load_weights_only(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        return {}
+    first = next(iter(state), "")
+    strip = len("module.") if isinstance(first, str) and first.startswith("module") else 0
+    return {
+        k[strip:]: v.is_floating_point()
+        for k, v in state.items()
+        if isinstance(k, str) and isinstance(v, torch.Tensor)
+    }
+
+
+def _check_weight_dtypes(model: torch.nn.Module, stored: dict[str, bool], source: str) -> None:
+    """Refuse a checkpoint that stores a floating-point weight as integers or booleans:
+    ``load_state_dict`` would cast it silently (a quantised or mangled file)."""
+    for key, t in model.state_dict().items():
+        if t.is_floating_point() and stored.get(key) is False:
+            raise ValueError(
+                f"pretrained: checkpoint {source!r} stores {key!r} as integers or booleans; "
+                "expected floating-point weights (load_state_dict would cast them silently)"
+            )
 
 
 def _local_dir_weights(name: str) -> str | None:
@@ -427,8 +472,7 @@ def create_model(
     if preprocess_cfg:
         kwargs["force_preprocess_cfg"] = preprocess_cfg
     weights_file = checkpoint if checkpoint is not None else _local_dir_weights(name)
-    if weights_file is not None:
-        check_weights_only(weights_file)
+    stored = {} if weights_file is None else _stored_float_flags(weights_file)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # random initialisation is reproducible
         try:
@@ -457,6 +501,7 @@ def create_model(
             raise ValueError(f"{what} ({type(e).__name__}: {str(e)[:300]})") from e
     if label != RANDOM_TAG:
         _check_finite_weights(model, weights_file or name)
+        _check_weight_dtypes(model, stored, weights_file or name)
     return model
 
 

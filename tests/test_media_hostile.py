@@ -582,6 +582,26 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, tiny_state, v
     assert torch.equal(fine.model.state_dict()[key], tiny_state[key])
 
 
+@pytest.mark.parametrize("kind", ["safetensors", "pt", "pt-module-prefix"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_a_checkpoint_with_integer_weights_is_refused(tmp_path, tiny_state, kind, dtype):
+    from safetensors.torch import save_file
+
+    key = next(k for k, v in tiny_state.items() if v.is_floating_point() and v.ndim == 2)
+    state = {**tiny_state, key: (tiny_state[key] * 10).to(dtype)}
+    if kind == "safetensors":
+        path = tmp_path / "ints.safetensors"
+        save_file(state, path)
+    else:
+        path = tmp_path / "ints.pt"
+        prefix = "module." if kind == "pt-module-prefix" else ""
+        torch.save({"state_dict": {prefix + k: v for k, v in state.items()}}, path)
+    # before: load_state_dict cast the integers to floats silently (a mangled or quantised
+    # file gave a model of wrong weights)
+    with pytest.raises(ValueError, match=rf"stores {key!r} as integers or booleans"):
+        load_backbone("test-tiny-vit", str(path), device="cpu")
+
+
 # ------------------------------------------------------------- NaN out of a model
 
 
