@@ -155,7 +155,7 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
     """``bottlekit audit --ray``: one distributed pass, then the small reduce."""
     import json
 
-    from bottlekit.app.ray_options import LOCAL_RAY, require_ray
+    from bottlekit.app.ray_options import LOCAL_RAY, check_ray_options, require_ray
     from bottlekit.atomic import atomic_write_text
     from bottlekit.concepts import ConceptBank
     from bottlekit.distributed import audit_statistics, embed_dataset
@@ -164,6 +164,7 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         raise ValueError(
             "--ray: the distributed audit of a linear head needs a concept bank (--bank FILE)"
         )
+    check_ray_options(args, args.out)
     require_ray()
     cbm = None
     if args.cbm:
