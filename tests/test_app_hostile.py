@@ -336,3 +336,29 @@ def test_ray_options_are_checked_by_flag_before_ray(
     assert cli.main(argv + out + extra) == 2
     err = capsys.readouterr().err
     assert re.search(match, err), err
+
+
+def test_ray_audit_report_is_standard_json_with_nan_statistics(tmp_path, monkeypatch):
+    # before: concept_stats.json held "mean": NaN (json.dumps), which strict readers refuse
+    import bottlekit.app.cli as cli
+    import bottlekit.bottleneck.linear_head as linear_head
+    import bottlekit.distributed.audit_reduce as audit_reduce
+    import bottlekit.distributed.pipeline as pipeline
+    from bottlekit.concepts import ConceptBank
+    from bottlekit.distributed.summary import EmbedSummary
+
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", lambda *a, **k: None)
+    monkeypatch.setattr(ConceptBank, "load", staticmethod(lambda *a, **k: None))
+    monkeypatch.setattr(
+        linear_head, "load_linear_head", lambda *a, **k: (np.ones((2, 3)), np.ones(2))
+    )
+    summary = EmbedSummary(str(tmp_path), 2, 2, 2, 0, 1, 1, 0)
+    monkeypatch.setattr(pipeline, "embed_dataset", lambda *a, **k: summary)
+    report = {"concepts": {"red": {"by_class": {"a": {"n": 2, "mean": float("nan")}}}}}
+    monkeypatch.setattr(audit_reduce, "audit_statistics", lambda out: dict(report))
+    argv = ["audit", "--ray", "--backbone", "world-tiny", "--world", "test", "--n", "8", "--quiet"]
+    argv += ["--head", "h.safetensors", "--bank", "b.safetensors", "--out", str(tmp_path / "a")]
+    assert cli.main(argv) == 0
+    text = (tmp_path / "a" / "concept_stats.json").read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON: {c}"))
+    assert data["concepts"]["red"]["by_class"]["a"]["mean"] is None
