@@ -258,15 +258,13 @@ def _read_tar_member(ref: str) -> Image.Image:
         if fh is None:
             raise ValueError(f"images: {member!r} in {shard!r} is not a file")
         data = fh.read()
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+    return _open_file(io.BytesIO(data), name=ref)  # (as a file: 16-bit grey included)
 
 
 def _read_url(url: str) -> Image.Image:
     with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
         data = resp.read()
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+    return _open_file(io.BytesIO(data), name=url)
 
 
 def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Image, str]:

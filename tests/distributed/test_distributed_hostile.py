@@ -429,3 +429,15 @@ def test_tar_shard_in_a_folder_with_a_separator_in_its_name(tmp_path):
     plan = resolve_items(shard)
     img, _ = load_item(plan.paths[0], None, 0)
     assert img.size == (4, 4)
+
+
+def test_16_bit_png_in_a_tar_shard_reads_as_the_same_file(tmp_path):
+    # before: a tar member (or URL) was converted with PIL's plain convert("RGB"), which
+    # saturates 16-bit grey to 255: silently other pixels than the same file on disk
+    grey = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    shard = _tar(tmp_path / "s.tar", [("g.png", (tmp_path / "g.png").read_bytes())])
+    from_file, _ = load_item(str(tmp_path / "g.png"), None, 0)
+    from_tar, _ = load_item(resolve_items(shard).paths[0], None, 0)
+    np.testing.assert_array_equal(np.asarray(from_tar), np.asarray(from_file))
+    assert np.asarray(from_tar)[0, 1, 0] == 4  # not 255
