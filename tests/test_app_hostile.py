@@ -362,3 +362,26 @@ def test_ray_audit_report_is_standard_json_with_nan_statistics(tmp_path, monkeyp
     text = (tmp_path / "a" / "concept_stats.json").read_text()
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON: {c}"))
     assert data["concepts"]["red"]["by_class"]["a"]["mean"] is None
+
+
+# --- output paths with odd names (the shared check_output_path / atomic_write_bytes) ---------
+
+
+def test_record_path_with_a_nul_character(tmp_path):
+    # before: ValueError "embedded null byte" from the write, naming no argument
+    with pytest.raises(ValueError, match=r"path: .* holds a NUL character"):
+        write_record({"a": 1}, str(tmp_path / "a\0b.json"))
+
+
+def test_record_with_a_long_name_is_written(tmp_path):
+    # before: OSError "File name too long": the temporary file beside a 250-character
+    # name needed 269 characters
+    path = write_record({"a": 1}, tmp_path / ("r" * 245 + ".json"))
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_demo_report_folder_name_too_long_is_refused_first(tmp_path):
+    # before: OSError "File name too long" from pathlib, naming no argument
+    with pytest.raises(ValueError, match=r"out: the name 'ddd.*has 300 bytes"):
+        run_demo(n_train=24, n_test=24, out=tmp_path / ("d" * 300), quiet=True)
