@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 _UMASK_LOCK = threading.Lock()
+#: Characters of a file's name kept in the name of the temporary file written beside it.
+_TMP_NAME_CHARS = 200
 
 
 def current_umask() -> int:
@@ -99,7 +101,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise IsADirectoryError(f"{str(path)!r} is a folder; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = new_file_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # (the temporary name is capped: a name near the file system's limit still fits)
+    prefix = f".{path.name[:_TMP_NAME_CHARS]}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             os.chmod(tmp, mode)  # mkstemp creates 0600
@@ -173,7 +177,10 @@ def check_output_path(
     ...
     ValueError: --out: '...notes.txt' is a file; expected a folder
     """
+    if "\0" in os.fspath(path):
+        raise ValueError(f"{arg}: {os.fspath(path)!r} holds a NUL character; expected a path")
     path = Path(path)
+    _check_name_lengths(path, arg)  # (first: pathlib's stat fails on a name too long)
     if is_file and path.is_dir():
         raise ValueError(f"{arg}: {str(path)!r} is a folder; expected a file path")
     if is_dir and path.exists() and not path.is_dir():
@@ -188,3 +195,23 @@ def check_output_path(
                 raise ValueError(f"{arg}: folder {str(parent)!r} is not writable")
             break
     return path
+
+
+def _check_name_lengths(path: Path, arg: str) -> None:
+    """Refuse a file or folder name longer than the file system takes (the write, or
+    pathlib's first look at the path, would fail with "File name too long")."""
+    name_max = 255  # the usual limit, where the system does not report its own
+    for parent in path.parents:
+        try:
+            if parent.is_dir():
+                name_max = os.pathconf(parent, "PC_NAME_MAX")
+                break
+        except (OSError, ValueError, AttributeError):
+            continue
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            raise ValueError(
+                f"{arg}: the name {part[:40]!r}... has {size} bytes; the file system takes "
+                f"names of at most {name_max}"
+            )

@@ -10,6 +10,7 @@ torch ``Dataset`` into an :class:`ImageSource`. A source knows its length, loads
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -189,9 +190,16 @@ def _wide_gray_to_rgb(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), mode="RGB")
 
 
-def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
+def _open_file(
+    path: Path | io.BytesIO, draft: tuple[int, int] | None = None, name: str | None = None
+) -> Image.Image:
     """The file as an RGB image; with ``draft`` (width, height), a JPEG is decoded at the
-    smallest of its DCT scales (1/2, 1/4, 1/8) that keeps both sides >= ``draft``."""
+    smallest of its DCT scales (1/2, 1/4, 1/8) that keeps both sides >= ``draft``.
+
+    ``path`` may also be the bytes of an image in a ``BytesIO`` (a tar member, a
+    download), named ``name`` in messages: decoded the same way (16-bit grey included).
+    """
+    shown = str(path) if name is None else name
     try:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
@@ -200,10 +208,10 @@ def _open_file(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
                 return _wide_gray_to_rgb(im)
             return im.convert("RGB")
     except FileNotFoundError:
-        raise FileNotFoundError(f"images: file {str(path)!r} does not exist") from None
+        raise FileNotFoundError(f"images: file {shown!r} does not exist") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         # a decompression bomb: more pixels than PIL's MAX_IMAGE_PIXELS allows (x 2)
-        raise ValueError(f"images: cannot read image file {str(path)!r}: {e}") from e
+        raise ValueError(f"images: cannot read image file {shown!r}: {e}") from e
 
 
 @dataclass

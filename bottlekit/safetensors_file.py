@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_HEADER_BYTES", "SafetensorsContents", "parse_json", "read_safetensors"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "SafetensorsContents",
+    "dump_json",
+    "parse_json",
+    "read_safetensors",
+]
 
 #: Largest header (tensor table + metadata) accepted, in bytes.
 MAX_HEADER_BYTES = 64 * 2**20
@@ -93,10 +99,22 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
     return dtype, tuple(shape), offsets
 
 
-def parse_json(text: bytes | str) -> Any:
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} is listed twice (the first value would be lost)")
+        out[key] = value
+    return out
+
+
+def parse_json(text: bytes | str, *, unique_keys: bool = False) -> Any:
     """``json.loads`` of a file from others, whose failures (bad UTF-8, bad syntax,
     integers of more digits than Python converts, nesting deeper than the parser's
     recursion) are all ``ValueError``.
+
+    With ``unique_keys``, an object that lists a key twice is a ``ValueError`` too
+    (``json.loads`` keeps the last value and drops the first without a word).
 
     Examples
     --------
@@ -106,11 +124,66 @@ def parse_json(text: bytes | str) -> Any:
     Traceback (most recent call last):
     ...
     ValueError: it nests too deeply
+    >>> parse_json('{"a": 1, "a": 2}', unique_keys=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: key 'a' is listed twice (the first value would be lost)
     """
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
     except RecursionError:
         raise ValueError("it nests too deeply") from None
+
+
+def _plain(value: Any, name: str, where: str) -> Any:
+    """``value`` as plain JSON types: NaN and infinity as None, numpy scalars and arrays
+    as Python numbers and lists; anything else is a ``TypeError`` naming where it is."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                raise TypeError(
+                    f"{name}: key {k!r} at {where or 'the top'} is of type {type(k).__name__}; "
+                    "expected str keys (JSON)"
+                )
+            out[k] = _plain(v, name, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist(), name, where)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(
+        f"{name}: the value at {where or 'the top'} is of type {type(value).__name__}, which JSON "
+        "cannot hold; expected numbers, strings, booleans, None, lists and dicts"
+    )
+
+
+def dump_json(value: Any, *, name: str = "value", indent: int | None = None) -> str:
+    """Standard JSON text of ``value``, for a file others will read.
+
+    NaN and infinite numbers (numpy's too) are written as ``null`` (``json.dumps`` would
+    write ``NaN``, which strict readers refuse); numpy scalars and arrays become numbers
+    and lists; a value JSON cannot hold is a ``TypeError`` naming ``name`` and where in
+    ``value`` it is.
+
+    Examples
+    --------
+    >>> dump_json({"a": float("nan"), "b": np.int64(2), "c": np.arange(2)})
+    '{"a": null, "b": 2, "c": [0, 1]}'
+    >>> dump_json({"a": [object()]}, name="record")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: record: the value at ['a'][0] is of type object, which JSON cannot hold; ...
+    """
+    return json.dumps(_plain(value, name, ""), indent=indent, allow_nan=False)
 
 
 def _check_disjoint(path: str, kind: str, entries: dict[str, tuple]) -> None:

@@ -47,7 +47,7 @@ def test_load_world_data_val_split_is_the_world_val_split():
 def test_load_world_data_rejects_bad_arguments():
     from bottlekit.backbones import load_backbone
 
-    with pytest.raises(ValueError, match="n_val: expected an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="n_val: expected an int >= 0, got -1"):
         load_world_data(n_train=12, n_test=6, n_val=-1)
     bk = load_backbone("world-tiny", device="cpu")
     with pytest.raises(TypeError, match="pretrained: expected None when backbone is a loaded"):

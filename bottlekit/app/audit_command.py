@@ -155,15 +155,17 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
     """``bottlekit audit --ray``: one distributed pass, then the small reduce."""
     import json
 
-    from bottlekit.app.ray_options import LOCAL_RAY, require_ray
+    from bottlekit.app.ray_options import LOCAL_RAY, check_ray_options, require_ray
     from bottlekit.atomic import atomic_write_text
     from bottlekit.concepts import ConceptBank
     from bottlekit.distributed import audit_statistics, embed_dataset
+    from bottlekit.safetensors_file import dump_json
 
     if args.head and not args.bank:
         raise ValueError(
             "--ray: the distributed audit of a linear head needs a concept bank (--bank FILE)"
         )
+    check_ray_options(args, args.out)
     require_ray()
     cbm = None
     if args.cbm:
@@ -202,7 +204,8 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         }
     report["summary"] = json.loads(summary.to_json())
     path = out / "concept_stats.json"
-    atomic_write_text(path, json.dumps(report, indent=1))
+    # standard JSON: a concept whose activations were NaN has a null mean, not NaN
+    atomic_write_text(path, dump_json(report, name="report", indent=1))
     if not args.quiet:
         print(summary.text())
         if report.get("accuracy") is not None:

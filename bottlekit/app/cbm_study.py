@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_bool, check_number
 from bottlekit.concepts.bank import ConceptBank
 
 __all__ = [
@@ -138,12 +139,19 @@ def load_world_data(
     >>> sorted(data.X), data.X["val"].shape
     (['shifted', 'test', 'train', 'val'], (24, 64))
     """
-    from bottlekit.backbones import load_backbone
+    from bottlekit.backbones import Backbone, load_backbone
     from bottlekit.cache import embed
     from bottlekit.world import make_world
 
-    if n_val < 0:
-        raise ValueError(f"n_val: expected an integer >= 0, got {n_val!r}")
+    check_number(n_train, "n_train", integer=True, low=1)
+    check_number(n_test, "n_test", integer=True, low=1)
+    check_number(n_val, "n_val", integer=True, low=0)
+    check_number(seed, "seed", integer=True, low=0)
+    check_bool(progress, "progress")
+    if not isinstance(backbone, (str, Backbone)):
+        raise TypeError(
+            f"backbone: expected a model name or a loaded Backbone, got {backbone!r}"[:300]
+        )
     if isinstance(backbone, str):
         bk = load_backbone(backbone, pretrained)
     elif pretrained is not None:
@@ -199,8 +207,11 @@ def tune_probe_C(
     """
     from sklearn.linear_model import LogisticRegression
 
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence | np.ndarray):
+        raise TypeError(f"grid: expected a sequence of numbers > 0, got {grid!r}"[:300])
     if len(grid) == 0:
         raise ValueError("grid: expected at least one value of C, got an empty sequence")
+    grid = [check_number(c, f"grid[{i}]", low=0, low_open=True) for i, c in enumerate(grid)]
     scores = [
         LogisticRegression(C=c, max_iter=3000).fit(X_train, y_train).score(X_val, y_val)
         for c in grid
@@ -249,6 +260,8 @@ def build_banks(
     from bottlekit.concepts import from_examples, from_text, retrieve
     from bottlekit.world.evaluate import CONCEPT_TEMPLATES
 
+    kinds = _names(kinds, "kinds", ("text", "cav", "retrieved"))
+
     banks: dict[str, ConceptBank] = {}
     train = data.train
     for kind in kinds:
@@ -275,8 +288,6 @@ def build_banks(
                 templates=CONCEPT_TEMPLATES,
                 progress=progress,
             )
-        else:
-            raise ValueError(f"kinds: unknown bank kind {kind!r}; use text, cav or retrieved")
     return banks
 
 
@@ -344,6 +355,15 @@ def fit_models(
     from sklearn.linear_model import LogisticRegression
 
     say = log or (lambda line: None)
+    probe_C = check_number(probe_C, "probe_C", low=0, low_open=True)
+    specs = model_specs(seed)
+    models = list(specs) if models is None else _names(models, "models", tuple(specs))
+    if plan is not None:
+        if not isinstance(plan, dict):
+            raise TypeError(f"plan: expected a dict of model name -> bank names, got {plan!r}")
+        _names(list(plan), "plan", tuple(specs))
+        for name, names in plan.items():
+            _names(names, f"plan[{name!r}]", tuple(banks))
     t0 = time.perf_counter()
     probe = LogisticRegression(C=probe_C, max_iter=3000).fit(data.X["train"], data.y["train"])
     results = [
@@ -358,8 +378,7 @@ def fit_models(
         )
     ]
     say(_line(results[-1]))
-    specs = model_specs(seed)
-    for name in models or list(specs):
+    for name in models:
         factory, fit_kw = specs[name]
         for bank_name in (plan or {}).get(name, list(banks)):
             bank = banks[bank_name]
@@ -384,6 +403,23 @@ def fit_models(
     return results
 
 
+def _names(values: Any, arg: str, known: Sequence[str]) -> list[str]:
+    """``values`` as a list of names, each one of ``known`` (a str is one name, not a
+    list of letters: refused)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{arg}: expected a list of names, got {values!r}"[:300])
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"{arg}: unknown name(s) {unknown}; expected some of {list(known)}")
+    return list(values)
+
+
+def _check_split(data: WorldData, split: Any) -> str:
+    if not isinstance(split, str) or split not in data.worlds:
+        raise ValueError(f"split: expected one of {sorted(data.worlds)}, got {split!r}")
+    return split
+
+
 def _line(r: ModelResult) -> str:
     acc = "  ".join(f"{s} {r.accuracy[s]:.3f}" for s in EVAL_SPLITS)
     return f"{r.name:<13}{r.bank:<10}{acc}  non-zero {r.nonzero}  ({r.fit_seconds:.1f} s)"
@@ -403,6 +439,7 @@ def edit_by_pruning(model: Any, data: WorldData, top: int = 10) -> dict[str, Any
         test and shifted splits (``after``: ``prune(fill="mean")``; ``after_zero``: the
         paper's ``fill="zero"``), and the pruned model under ``model``.
     """
+    top = check_number(top, "top", integer=True, low=1)
     imp = model.global_importance()
     order = np.argsort(-imp)[:top]
     ranking = [model.concept_names_[j] for j in order]
@@ -442,6 +479,11 @@ def intervention_curve(
     """
     if protocol not in ("corrections", "all"):
         raise ValueError(f"protocol: expected 'corrections' or 'all', got {protocol!r}")
+    _check_split(data, split)
+    if steps is not None:
+        if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence | np.ndarray):
+            raise TypeError(f"steps: expected a list of ints >= 0, got {steps!r}"[:300])
+        steps = [check_number(k, f"steps[{i}]", integer=True, low=0) for i, k in enumerate(steps)]
     names = data.concept_names
     cols = [j for j, c in enumerate(model.concept_names_) if c in names]
     world_cols = [names.index(model.concept_names_[j]) for j in cols]
@@ -486,6 +528,7 @@ def explanation_precision(
     -------
     dict
     """
+    _check_split(data, split)
     X, y = data.X[split], data.y[split]
     world = data.worlds[split]
     correct = np.flatnonzero(model.predict(X) == y)

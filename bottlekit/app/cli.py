@@ -46,6 +46,7 @@ from bottlekit.app.ray_options import (
     LOCAL_RAY,
     add_ray_arguments,
     check_ray_only_options,
+    check_ray_options,
     require_ray,
 )
 
@@ -83,6 +84,7 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 def _cmd_embed_ray(args: argparse.Namespace) -> int:
     from bottlekit.distributed import embed_dataset
 
+    check_ray_options(args, args.out)
     require_ray()
     bank = None
     if args.bank:

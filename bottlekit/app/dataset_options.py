@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,19 @@ def parse_dataset_options(items: list[str]) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     ValueError: --dataset-option: expected KEY=VALUE, got 'image_size'
+    >>> parse_dataset_options(["image_size=NaN"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --dataset-option: 'image_size=NaN' holds NaN or infinity; expected finite numbers
     """
+    from bottlekit.safetensors_file import parse_json
+
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+        raise TypeError(f"--dataset-option: expected a list of KEY=VALUE strings, got {items!r}")
     options: dict[str, Any] = {}
     for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"--dataset-option: expected KEY=VALUE strings, got {item!r}")
         key, sep, text = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key.isidentifier():
@@ -70,11 +80,29 @@ def parse_dataset_options(items: list[str]) -> dict[str, Any]:
         if key in options:
             raise ValueError(f"--dataset-option: {key!r} is given twice")
         try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
+            value: Any = parse_json(text)
+        except ValueError as e:
+            if str(e) == "it nests too deeply":
+                raise ValueError(
+                    f"--dataset-option: the value of {key!r} nests too deeply"
+                ) from None
+            value = text  # not JSON: text
+        if _has_non_finite(value):
+            raise ValueError(
+                f"--dataset-option: {item!r} holds NaN or infinity; expected finite numbers"
+            )
         options[key] = tuple(value) if isinstance(value, list) else value
     return options
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(map(_has_non_finite, value))
+    if isinstance(value, dict):
+        return any(map(_has_non_finite, value.values()))
+    return False
 
 
 def dataset_from_args(args: argparse.Namespace) -> Any:

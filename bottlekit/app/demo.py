@@ -209,6 +209,9 @@ def run_demo(
     --------
     >>> run_demo(n_train=480, n_test=480, out=None, quiet=True)  # doctest: +SKIP
     """
+    import os
+
+    from bottlekit._checks import check_bool, check_number
     from bottlekit.app.cbm_study import (
         build_banks,
         edit_by_pruning,
@@ -216,9 +219,15 @@ def run_demo(
         load_world_data,
     )
 
+    check_number(n_train, "n_train", integer=True, low=1)
+    check_number(n_test, "n_test", integer=True, low=1)
+    check_number(seed, "seed", integer=True, low=0)
+    check_bool(quiet, "quiet")
     if out is not None:
         from bottlekit.atomic import check_output_path
 
+        if not isinstance(out, (str, os.PathLike)):
+            raise TypeError(f"out: expected a folder path or None, got {out!r}"[:300])
         check_output_path(out, "out", is_dir=True)
     t0 = time.perf_counter()
 

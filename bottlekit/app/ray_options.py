@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["LOCAL_RAY", "SHARD_SIZE", "add_ray_arguments", "check_ray_only_options", "require_ray"]
+__all__ = [
+    "LOCAL_RAY",
+    "SHARD_SIZE",
+    "add_ray_arguments",
+    "check_ray_only_options",
+    "check_ray_options",
+    "require_ray",
+]
 
 #: ``--ray`` without an address: start a local Ray instance.
 LOCAL_RAY = "local"
@@ -44,6 +51,27 @@ def check_ray_only_options(args: argparse.Namespace, *flags: str) -> None:
         dest = flag.lstrip("-").replace("-", "_")
         if getattr(args, dest, None) not in (None, defaults.get(dest)):
             raise ValueError(f"{flag}: only applies with --ray")
+
+
+def check_ray_options(args: argparse.Namespace, out: str) -> None:
+    """Check ``--workers``, ``--shard-size`` and the output folder ``out`` of a ``--ray``
+    run by their flags, before Ray, the model or the images are touched (the run itself
+    would name them ``num_workers`` and ``shard_size``, or fail making the folder).
+
+    Examples
+    --------
+    >>> check_ray_options(argparse.Namespace(workers=0, shard_size=512), "out")
+    Traceback (most recent call last):
+    ...
+    ValueError: --workers: expected an int >= 1, got 0
+    """
+    from bottlekit._checks import check_number
+    from bottlekit.app._paths import check_output_path
+
+    if args.workers is not None:
+        check_number(args.workers, "--workers", integer=True, low=1)
+    check_number(args.shard_size, "--shard-size", integer=True, low=1)
+    check_output_path(out, "--out", is_dir=True)
 
 
 def require_ray(option: str = "--ray") -> None:

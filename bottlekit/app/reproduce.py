@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.app.recipe import Recipe, load_recipe, parse_recipe
-from bottlekit.safetensors_file import parse_json
+from bottlekit.safetensors_file import dump_json, parse_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,6 +94,8 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()
+        except RecursionError:  # tomllib recurses once per bracket
+            raise ValueError(f"--set: the value of {key.strip()!r} nests too deeply") from None
         node = data
         for p in parts[:-1]:
             child = node.setdefault(p, {})
@@ -179,7 +181,7 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
             raise ValueError(f"--concepts: {str(path)!r} lists no concept")
         return from_text(backbone, names)
     try:
-        mapping = parse_json(text)
+        mapping = parse_json(text, unique_keys=True)
     except ValueError as e:  # bad syntax, integers of too many digits, nesting too deep
         raise ValueError(f"--concepts: {str(path)!r} is not valid JSON: {e}") from None
     if not isinstance(mapping, dict) or not all(
@@ -387,6 +389,18 @@ def run_recipe(
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root: expected the dataset's folder, got {root!r}"[:300])
+    # checked now, not after the dataset is read
+    for arg, value in (
+        ("backbone", backbone),
+        ("pretrained", pretrained),
+        ("llm_model", llm_model),
+        ("device", device),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{arg}: expected a str or None, got {value!r}"[:300])
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
+    check_bool(progress, "progress")
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
@@ -584,13 +598,12 @@ def format_comparison(record: dict[str, Any]) -> str:
      '  difference  -0.0058',
      "  note        the paper's number is for another backbone (ResNet-18): not comparable"]
     """
-    paper = record["paper"]
-    ds, bk = record["dataset"], record["backbone"]
+    paper, ds, bk = _record_parts(record)
     lines = [
         f"{record['recipe']}: {record['title']}",
         f"  metric      {record['metric']} on {ds['name']}/{ds['test_split']} "
         f"({ds['n_test']} images), backbone {bk['name']} / {bk['pretrained']}",
-        f"  measured    {record['measured']:.4f}",
+        f"  measured    {_number(record['measured'], '.4f')}",
     ]
     if paper.get("value") is None:
         lines.append(f"  paper       none recorded ({paper.get('table')})")
@@ -598,8 +611,9 @@ def format_comparison(record: dict[str, Any]) -> str:
         unverified = (
             "  [unverified: see value_source]" if paper.get("value_verified") is False else ""
         )
-        lines.append(f"  paper       {paper['value']:.4f}  ({paper['table']}){unverified}")
-        lines.append(f"  difference  {record['difference']:+.4f}")
+        value = _number(paper["value"], ".4f")
+        lines.append(f"  paper       {value}  ({paper.get('table')}){unverified}")
+        lines.append(f"  difference  {_number(record.get('difference'), '+.4f')}")
         if paper.get("comparable") is False:
             lines.append(
                 f"  note        the paper's number is for another backbone "
@@ -613,11 +627,53 @@ def format_comparison(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_RECORD_KEYS = ("recipe", "title", "metric", "measured", "paper", "dataset", "backbone")
+
+
+def _record_parts(record: Any) -> tuple[dict, dict, dict]:
+    """The ``paper``, ``dataset`` and ``backbone`` tables of a record, checked by name
+    (a record may be one read back from a file)."""
+    if not isinstance(record, dict):
+        raise TypeError(
+            f"record: expected a dict (a run_recipe record), got {type(record).__name__}"
+        )
+    missing = [k for k in _RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(
+            f"record: expected the keys {list(_RECORD_KEYS)} of a run_recipe record, "
+            f"missing {missing}"
+        )
+    parts = []
+    for key, needed in (
+        ("paper", ()),
+        ("dataset", ("name", "test_split", "n_test")),
+        ("backbone", ("name", "pretrained")),
+    ):
+        table = record[key]
+        if not isinstance(table, dict) or any(k not in table for k in needed):
+            raise ValueError(
+                f"record: {key!r} must be a dict with the keys {list(needed)}, got {table!r}"[:300]
+            )
+        parts.append(table)
+    return parts[0], parts[1], parts[2]
+
+
+def _number(value: Any, spec: str) -> str:
+    """A measured or paper value as printed; ``null`` in a record read back (a NaN
+    written by :func:`write_record`) is "not measured"."""
+    if value is None:
+        return "none (not measured)"
+    if not is_number(value):
+        raise TypeError(f"record: expected a number or null, got {value!r}"[:200])
+    return format(value, spec)
+
+
 def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write a record as indented JSON, atomically (:func:`bottlekit.atomic.atomic_write_text`).
 
     NaN and infinite numbers (a metric that could not be measured) are written as ``null``,
-    so the file is standard JSON that any reader accepts.
+    so the file is standard JSON that any reader accepts; numpy numbers and arrays are
+    written as numbers and lists (:func:`bottlekit.safetensors_file.dump_json`).
 
     Parameters
     ----------
@@ -646,17 +702,6 @@ def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected the path of a .json file, got {path!r}"[:200])
     path = check_output_path(path, "path", is_file=True)
-    text = json.dumps(_finite_or_null(record), indent=2, sort_keys=False, allow_nan=False)
+    text = dump_json(record, name="record", indent=2)  # before the file is touched
     atomic_write_text(path, text + "\n")
     return path
-
-
-def _finite_or_null(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (numpy's too) replaced by None."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
-        return None
-    return value

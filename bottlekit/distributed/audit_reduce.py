@@ -43,7 +43,8 @@ def audit_statistics(out: str | os.PathLike) -> dict[str, Any]:
     """
     import pyarrow.parquet as pq
 
-    stats = reduce_concept_stats(out)
+    stats = reduce_concept_stats(out)  # (checks ``out``)
+    n_classes = len(stats.class_names)
     result: dict[str, Any] = {
         "class_names": stats.class_names,
         "n_items": int(stats.count.sum()),
@@ -51,18 +52,47 @@ def audit_statistics(out: str | os.PathLike) -> dict[str, Any]:
     }
     labels, preds = [], []
     for f in sorted(Path(out).glob("part-*.parquet")):
-        schema = pq.read_schema(f)
-        if "prediction" not in schema.names:
-            return result
-        t = pq.read_table(f, columns=["label", "prediction"])
-        labels += [-1 if v is None else v for v in t.column("label").to_pylist()]
-        preds += t.column("prediction").to_pylist()
-    y, p = np.asarray(labels, np.int64), np.asarray(preds, np.int64)
+        try:
+            schema = pq.read_schema(f)
+            if "prediction" not in schema.names:
+                return result
+            t = pq.read_table(f, columns=["label", "prediction"])
+            y = np.asarray([-1 if v is None else v for v in t.column("label").to_pylist()])
+            p = np.asarray(t.column("prediction").to_pylist())
+        except Exception as exc:  # pyarrow raises many types
+            raise ValueError(f"out: shard {str(f)!r} cannot be read ({exc})") from None
+        if len(y) and (y.dtype.kind not in "iu" or y.min() < -1 or y.max() >= n_classes):
+            raise ValueError(
+                f"out: shard {str(f)!r} has labels outside -1..{n_classes - 1} (the "
+                f"{n_classes} classes of the concept statistics), e.g. {y.tolist()[:5]}"
+            )
+        if len(p) and (
+            p.dtype.kind not in "iu" or p.min() < 0 or p.max() >= _max_classes(n_classes)
+        ):
+            raise ValueError(
+                f"out: shard {str(f)!r} has predicted classes outside 0.."
+                f"{_max_classes(n_classes) - 1}, e.g. {p.tolist()[:5]}"
+            )
+        labels.append(y.astype(np.int64))
+        preds.append(p.astype(np.int64))
+    y = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    p = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     known = y >= 0
     n_pred = int(p.max()) + 1 if len(p) else 0
-    C = max(len(stats.class_names), n_pred)
+    C = max(n_classes, n_pred)
     confusion = np.zeros((C, C), np.int64)
     np.add.at(confusion, (y[known], p[known]), 1)
     result["accuracy"] = float((y[known] == p[known]).mean()) if known.any() else None
     result["confusion"] = confusion.tolist()
     return result
+
+
+#: Predicted classes a head may have beyond the labelled ones (the confusion matrix is
+#: square over all of them: 10,000 classes is 800 MB of counts).
+MAX_EXTRA_CLASSES = 10_000
+
+
+def _max_classes(n_classes: int) -> int:
+    """Number of predicted classes accepted: those of the labels, or up to
+    :data:`MAX_EXTRA_CLASSES` when the head has more."""
+    return max(n_classes, MAX_EXTRA_CLASSES)

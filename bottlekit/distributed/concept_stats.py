@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_number
+
 __all__ = ["ConceptStats", "reduce_concept_stats"]
 
 _FORMAT = "bottlekit-concept-stats/1"
@@ -75,17 +78,34 @@ class ConceptStats:
         class_names: Sequence[str],
         top: int = 10,
     ) -> ConceptStats:
-        """The statistics of one block of concept activations ``scores`` (n, k)."""
-        A = np.asarray(scores, dtype=np.float64)
-        n, k = A.shape[0], len(concept_names)
+        """The statistics of one block of concept activations ``scores`` (n, k).
+
+        ``labels`` are class indices below ``len(class_names)``, -1 where unknown;
+        ``paths`` name the n items; ``top`` (an int >= 1) items are kept per concept.
+        """
+        A = as_real_array(scores, "scores")
+        k = len(concept_names)
         if A.ndim != 2 or A.shape[1] != k:
             raise ValueError(f"scores: expected shape (n, {k}), got {A.shape}")
+        n = A.shape[0]
+        t = check_number(top, "top", integer=True, low=1)
+        if len(paths) != n:
+            raise ValueError(
+                f"paths: expected {n} paths (one per row of scores), got {len(paths)}"
+            )
         C = len(class_names)
-        y = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
-        if y.shape != (n,) or (y >= C).any():
+        y = (
+            np.full(n, -1, np.int64)
+            if labels is None
+            else as_real_array(labels, "labels", dtype=None)
+        )
+        if y.size == 0:
+            y = y.astype(np.int64)  # ([] reads as float)
+        if y.shape != (n,) or y.dtype.kind not in "iu" or (y >= C).any() or (y < -1).any():
             raise ValueError(
                 f"labels: expected {n} class indices below {C} (-1 unknown), got {y.tolist()[:5]}"
             )
+        y = y.astype(np.int64)
         rows = np.where(y < 0, C, y)
         count = np.bincount(rows, minlength=C + 1).astype(np.int64)
         total = np.zeros((C + 1, k))
@@ -93,7 +113,6 @@ class ConceptStats:
         mean = np.divide(total, count[:, None], out=np.zeros_like(total), where=count[:, None] > 0)
         m2 = np.zeros((C + 1, k))
         np.add.at(m2, rows, (A - mean[rows]) ** 2)
-        t = int(top)
         values = np.full((k, t), -np.inf, np.float32)
         tops: list[list[str]] = []
         for j in range(k):
@@ -112,6 +131,11 @@ class ConceptStats:
         """The statistics of both blocks together (exact, order-independent moments)."""
         if other.concept_names != self.concept_names or other.class_names != self.class_names:
             raise ValueError("other: statistics of different concepts or classes cannot merge")
+        if other.top_values.shape != self.top_values.shape:
+            raise ValueError(
+                f"other: statistics with {other.top_values.shape[1]} top items per concept "
+                f"cannot merge with statistics of {self.top_values.shape[1]}"
+            )
         na, nb = self.count[:, None].astype(np.float64), other.count[:, None].astype(np.float64)
         n = na + nb
         delta = other.mean - self.mean
@@ -159,22 +183,62 @@ class ConceptStats:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> tuple[ConceptStats, dict]:
-        """Read a file written from :meth:`to_bytes`; returns the stats and the metadata."""
-        from safetensors import safe_open
+        """Read a file written from :meth:`to_bytes`; returns the stats and the metadata.
 
-        with safe_open(str(path), framework="np") as fh:
-            meta = json.loads((fh.metadata() or {}).get("bottlekit", "{}"))
-            arrays = {k: fh.get_tensor(k) for k in fh.keys()}
-        if meta.get("format") != _FORMAT or set(arrays) != {"count", "mean", "m2", "top_values"}:
-            raise ValueError(f"{str(path)!r} is not a bottlekit concept-statistics file")
+        The file may come from another run: it is read by
+        :func:`bottlekit.safetensors_file.read_safetensors` (bounded before anything is
+        allocated) and every array and name list is checked against the others; any
+        problem is a ``ValueError`` naming the file.
+        """
+        from bottlekit.safetensors_file import read_safetensors
+
+        contents = read_safetensors(path, "shard's concept statistics")
+        meta = contents.meta
+        shown = contents.path
+
+        def bad(problem: str) -> ValueError:
+            return ValueError(
+                f"{shown!r} is not a usable bottlekit concept-statistics file: {problem}"
+            )
+
+        if meta.get("format") != _FORMAT or set(contents) != {"count", "mean", "m2", "top_values"}:
+            raise bad(f"expected format {_FORMAT!r} and the arrays count, mean, m2, top_values")
+        names = {}
+        for key in ("concept_names", "class_names"):
+            value = meta.get(key)
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise bad(f"{key} is not a list of str")
+            names[key] = value
+        k, C = len(names["concept_names"]), len(names["class_names"])
+        count, mean, m2, top_values = (contents[a] for a in ("count", "mean", "m2", "top_values"))
+        if count.shape != (C + 1,) or count.dtype.kind not in "iu" or (count < 0).any():
+            raise bad(f"count must be {C + 1} counts >= 0, got {count.dtype} {count.shape}")
+        for name, arr in (("mean", mean), ("m2", m2)):
+            if arr.shape != (C + 1, k) or arr.dtype.kind != "f":
+                raise bad(
+                    f"{name} must be a ({C + 1}, {k}) float array, got {arr.dtype} {arr.shape}"
+                )
+        if top_values.ndim != 2 or top_values.shape[0] != k or top_values.dtype.kind != "f":
+            raise bad(f"top_values must be a ({k}, t) float array, got {top_values.shape}")
+        t = top_values.shape[1]
+        top_paths = meta.get("top_paths")
+        if not (
+            isinstance(top_paths, list)
+            and len(top_paths) == k
+            and all(
+                isinstance(row, list) and len(row) <= t and all(isinstance(v, str) for v in row)
+                for row in top_paths
+            )
+        ):
+            raise bad(f"top_paths must be {k} lists of at most {t} paths (str)")
         stats = cls(
-            meta["concept_names"],
-            meta["class_names"],
-            arrays["count"],
-            arrays["mean"],
-            arrays["m2"],
-            arrays["top_values"],
-            meta["top_paths"],
+            names["concept_names"],
+            names["class_names"],
+            count.astype(np.int64),
+            mean.astype(np.float64),
+            m2.astype(np.float64),
+            top_values.astype(np.float32),
+            top_paths,
         )
         return stats, meta
 
@@ -221,6 +285,8 @@ def reduce_concept_stats(out: str | os.PathLike) -> ConceptStats:
     >>> stats.mean.shape  # doctest: +SKIP
     (11, 312)
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected the output folder of embed_dataset, got {out!r}"[:300])
     files = sorted(Path(out).glob("part-*.stats.safetensors"))
     if not files:
         raise FileNotFoundError(
@@ -230,6 +296,11 @@ def reduce_concept_stats(out: str | os.PathLike) -> ConceptStats:
     total = None
     for f in files:
         stats, _ = ConceptStats.read(f)
-        total = stats if total is None else total.merge(stats)
+        try:
+            total = stats if total is None else total.merge(stats)
+        except ValueError as exc:
+            raise ValueError(
+                f"out: {str(f)!r} does not belong with the files before it: {exc}"
+            ) from None
     assert total is not None
     return total

@@ -12,6 +12,7 @@ cache.
 from __future__ import annotations
 
 import io
+import math
 import os
 import tarfile
 import urllib.request
@@ -37,6 +38,7 @@ __all__ = ["TAR_SEPARATOR", "ItemPlan", "load_item", "resolve_items"]
 
 #: Separates a tar shard from a member in an item path: ``shard-000.tar::0001.jpg``.
 TAR_SEPARATOR = "::"
+_TAR_REF = ".tar" + TAR_SEPARATOR
 _URL_TIMEOUT_S = 30.0
 
 
@@ -80,11 +82,46 @@ def _from_source(source: ImageSource) -> ItemPlan:
     return ItemPlan(paths, source.labels, list(source.class_names), memory=source)
 
 
+def _is_tar_ref(p: str) -> bool:
+    """Whether ``p`` names a member of a tar shard (``shard.tar::member``); a ``::`` in
+    a plain file or folder name is no reference."""
+    return _TAR_REF in p
+
+
+def _split_tar_ref(ref: str) -> tuple[str, str]:
+    shard, member = ref.split(_TAR_REF, 1)
+    return shard + ".tar", member
+
+
+def _manifest_labels(path: Path, label_column: str, raw: list) -> tuple[np.ndarray, list[str]]:
+    """Class indices from a label column: ints (-1 or empty = unknown), whole floats (a
+    numeric column with gaps reads as floats; NaN = unknown), or class names."""
+    where = f"source: manifest {str(path)!r}, column {label_column!r}"
+    raw = [None if v == "" or (isinstance(v, float) and math.isnan(v)) else v for v in raw]
+    if all(v is None or isinstance(v, (int, float, np.integer, np.floating)) for v in raw):
+        if any(isinstance(v, bool) for v in raw):
+            raise ValueError(f"{where}: expected class indices or names, got booleans")
+        bad = [v for v in raw if v is not None and (v != int(v) or v < -1)]
+        if bad:
+            raise ValueError(
+                f"{where}: expected class indices (ints >= 0; -1 or empty for unknown), got "
+                f"{bad[:3]}"
+            )
+        return np.array([-1 if v is None else int(v) for v in raw], dtype=np.int64), []
+    # class names: sorted, as a class-per-subfolder folder
+    class_names = sorted({str(v) for v in raw if v is not None})
+    index = {c: i for i, c in enumerate(class_names)}
+    return np.array([-1 if v is None else index[str(v)] for v in raw], np.int64), class_names
+
+
 def _read_manifest(path: Path, path_column: str, label_column: str) -> ItemPlan:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    try:
+        table = pq.read_table(path) if path.suffix.lower() == ".parquet" else pacsv.read_csv(path)
+    except Exception as exc:  # pyarrow's errors (ArrowInvalid, OSError) name no argument
+        raise ValueError(f"source: manifest {str(path)!r} cannot be read ({exc})") from None
     if path_column not in table.column_names:
         raise ValueError(
             f"source: manifest {str(path)!r} has no column {path_column!r} (columns: "
@@ -92,22 +129,31 @@ def _read_manifest(path: Path, path_column: str, label_column: str) -> ItemPlan:
         )
     base = path.parent
     paths = []
-    for p in table.column(path_column).to_pylist():
-        if p is None or not str(p):
+    for row, p in enumerate(table.column(path_column).to_pylist()):
+        if p is None or p == "":
             raise ValueError(f"source: manifest {str(path)!r} has an empty {path_column!r}")
-        p = str(p)
-        is_ref = "://" in p or TAR_SEPARATOR in p or os.path.isabs(p)
+        if not isinstance(p, str):  # (bytes: a CSV that is not UTF-8)
+            raise ValueError(
+                f"source: manifest {str(path)!r}, row {row}: expected a path or URL (UTF-8 "
+                f"text) in column {path_column!r}, got {p!r}"[:300]
+            )
+        is_ref = "://" in p or _is_tar_ref(p) or os.path.isabs(p)
         paths.append(p if is_ref else str(base / p))
     labels, class_names = None, []
     if label_column in table.column_names:
-        raw = [None if v == "" else v for v in table.column(label_column).to_pylist()]
-        if all(v is None or isinstance(v, (int, np.integer)) for v in raw):
-            labels = np.array([-1 if v is None else int(v) for v in raw], dtype=np.int64)
-        else:  # class names: sorted, as a class-per-subfolder folder
-            class_names = sorted({str(v) for v in raw if v is not None})
-            index = {c: i for i, c in enumerate(class_names)}
-            labels = np.array([-1 if v is None else index[str(v)] for v in raw], np.int64)
+        labels, class_names = _manifest_labels(
+            path, label_column, table.column(label_column).to_pylist()
+        )
     return ItemPlan(paths, labels, class_names)
+
+
+def _cls_label(data: bytes) -> int:
+    """The class index in a ``.cls`` member: an int, else -1 (unknown)."""
+    text = data.decode("utf-8", errors="replace").strip()
+    digits = text.removeprefix("-")
+    if not digits.isdigit() or len(digits) > 18:  # (int() refuses 4300+ digits)
+        return -1
+    return max(int(text), -1)
 
 
 def _tar_members(shards: Sequence[Path]) -> ItemPlan:
@@ -115,18 +161,26 @@ def _tar_members(shards: Sequence[Path]) -> ItemPlan:
     paths: list[str] = []
     labels: list[int] = []
     for shard in shards:
-        with tarfile.open(shard) as tar:
-            members = [m for m in tar.getmembers() if m.isfile()]
-            cls = {}
-            for m in members:
-                if m.name.endswith(".cls"):
-                    text = tar.extractfile(m).read().decode().strip()  # type: ignore[union-attr]
-                    cls[m.name[: -len(".cls")]] = int(text) if text.lstrip("-").isdigit() else -1
-            for m in members:
-                stem, ext = os.path.splitext(m.name)
-                if ext.lower() in IMAGE_EXTENSIONS:
-                    paths.append(f"{shard}{TAR_SEPARATOR}{m.name}")
-                    labels.append(cls.get(stem, -1))
+        try:
+            with tarfile.open(shard) as tar:
+                members = [m for m in tar.getmembers() if m.isfile()]
+                cls = {
+                    m.name[: -len(".cls")]: _cls_label(tar.extractfile(m).read())  # type: ignore[union-attr]
+                    for m in members
+                    if m.name.endswith(".cls")
+                }
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            # (tarfile lists each compression it tried; the last line is the plain tar's)
+            reason = (str(exc).strip().splitlines() or [""])[-1].strip("- ")
+            raise ImageInputError(
+                f"source: tar shard {str(shard)!r} cannot be read ({type(exc).__name__}: "
+                f"{reason}); expected a WebDataset .tar shard"
+            ) from None
+        for m in members:
+            stem, ext = os.path.splitext(m.name)
+            if ext.lower() in IMAGE_EXTENSIONS:
+                paths.append(f"{shard}{TAR_SEPARATOR}{m.name}")
+                labels.append(cls.get(stem, -1))
     if not paths:
         raise ImageInputError(
             f"source: the tar shards {[str(s) for s in shards][:3]} hold no images "
@@ -173,7 +227,7 @@ def resolve_items(
     """
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
-        if p.is_file() and p.suffix in (".parquet", ".csv"):
+        if p.is_file() and p.suffix.lower() in (".parquet", ".csv"):
             return _read_manifest(p, path_column, label_column)
         if p.is_file() and p.suffix == ".tar":
             return _tar_members([p])
@@ -198,21 +252,19 @@ def resolve_items(
 
 
 def _read_tar_member(ref: str) -> Image.Image:
-    shard, member = ref.split(TAR_SEPARATOR, 1)
+    shard, member = _split_tar_ref(ref)
     with tarfile.open(shard) as tar:
         fh = tar.extractfile(member)
         if fh is None:
             raise ValueError(f"images: {member!r} in {shard!r} is not a file")
         data = fh.read()
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+    return _open_file(io.BytesIO(data), name=ref)  # (as a file: 16-bit grey included)
 
 
 def _read_url(url: str) -> Image.Image:
     with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
         data = resp.read()
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+    return _open_file(io.BytesIO(data), name=url)
 
 
 def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Image, str]:
@@ -224,7 +276,7 @@ def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Imag
     """
     if memory is not None:
         return memory.load(i), memory.key(i)
-    if TAR_SEPARATOR in path and path.split(TAR_SEPARATOR, 1)[0].endswith(".tar"):
+    if _is_tar_ref(path):
         img = _read_tar_member(path)
         return img, _pixel_key(img)
     if "://" in path:

@@ -33,22 +33,19 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.atomic import atomic_write_text
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_bool, check_number
+from bottlekit.atomic import atomic_write_text, check_output_path
 from bottlekit.distributed.items import ItemPlan, load_item, resolve_items
 from bottlekit.distributed.shards import shard_path, verify_shard, write_shard
 from bottlekit.distributed.spec import BackboneSpec
 from bottlekit.distributed.summary import EmbedSummary
+from bottlekit.safetensors_file import parse_json
 
 __all__ = ["embed_dataset"]
 
 JOB_FILE = "_job.json"
 SUMMARY_FILE = "_summary.json"
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 def _check_head(head: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -58,13 +55,39 @@ def _check_head(head: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"head: expected a (weight, bias) pair, got {type(head).__name__}"
         ) from None
-    weight = np.ascontiguousarray(weight, dtype=np.float32)
-    bias = np.ascontiguousarray(bias, dtype=np.float32)
+    weight = np.ascontiguousarray(as_real_array(weight, "head weight", dtype=np.float32))
+    bias = np.ascontiguousarray(as_real_array(bias, "head bias", dtype=np.float32))
     if weight.ndim != 2 or bias.shape != (weight.shape[0],):
         raise ValueError(
             f"head: expected weight (C, d) and bias (C,), got {weight.shape} and {bias.shape}"
         )
+    for name, arr in (("weight", weight), ("bias", bias)):
+        if not np.isfinite(arr).all():
+            raise ValueError(
+                f"head: {name} holds NaN or infinity (every prediction would be class 0); "
+                "expected finite numbers"
+            )
     return weight, bias
+
+
+def _check_arguments(args: dict[str, Any]) -> None:
+    """The plain arguments of :func:`embed_dataset`, each by name, before any work."""
+    for name in ("num_workers", "num_cpus"):
+        if args[name] is not None:
+            check_number(args[name], name, integer=True, low=1)
+    for name in ("device", "address"):
+        if args[name] is not None and not isinstance(args[name], str):
+            raise TypeError(f"{name}: expected a str or None, got {args[name]!r}"[:300])
+    for name in ("path_column", "label_column"):
+        if not isinstance(args[name], str):
+            raise TypeError(f"{name}: expected a column name (str), got {args[name]!r}"[:300])
+    cache_dir = args["cache_dir"]
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
+    check_bool(args["progress"], "progress")
+    if not isinstance(args["out"], (str, os.PathLike)):
+        raise TypeError(f"out: expected an output folder path, got {args['out']!r}"[:300])
+    check_output_path(args["out"], "out", is_dir=True)
 
 
 def _check_cbm(cbm: Any, backbone: Any) -> None:
@@ -147,9 +170,10 @@ def _claim_output(out: Path, job: str, description: dict[str, Any]) -> None:
     path = out / JOB_FILE
     if path.exists():
         try:
-            found = json.loads(path.read_text()).get("job")
+            found = parse_json(path.read_bytes())  # another run's file: any bytes
         except (OSError, ValueError):
             found = None
+        found = found.get("job") if isinstance(found, dict) else None
         if found != job:
             raise ValueError(
                 f"out: {str(out)!r} holds the shards of a different job (other source, "
@@ -635,9 +659,13 @@ def embed_dataset(
     >>> print(summary.text())  # doctest: +SKIP
     """
     spec = BackboneSpec.coerce(backbone_spec)
-    shard_size = _positive_int(shard_size, "shard_size")
-    batch_size = _positive_int(batch_size, "batch_size")
-    top = _positive_int(top, "top")
+    shard_size = check_number(shard_size, "shard_size", integer=True, low=1)
+    batch_size = check_number(batch_size, "batch_size", integer=True, low=1)
+    top = check_number(top, "top", integer=True, low=1)
+    _check_arguments(locals())
+    if head is not None and cbm is not None:
+        raise ValueError("head, cbm: expected one model to predict with, got both")
+    head_arrays = None if head is None else _check_head(head)
     if shard_size % batch_size:
         raise ValueError(
             f"shard_size: expected a multiple of batch_size={batch_size} (so batches are "
@@ -651,9 +679,6 @@ def embed_dataset(
             'embed_dataset needs Ray Data: pip install "bottlekit[distributed]"'
         ) from exc
     t_start, wall_start = time.perf_counter(), time.time()
-    if head is not None and cbm is not None:
-        raise ValueError("head, cbm: expected one model to predict with, got both")
-    head_arrays = None if head is None else _check_head(head)
     plan = resolve_items(source, path_column=path_column, label_column=label_column)
     backbone = spec.load("cpu")
     if bank is not None:
@@ -686,11 +711,11 @@ def embed_dataset(
     if cbm is not None:  # (absent otherwise: earlier jobs' folders keep their fingerprint)
         settings["cbm"] = _model_digest(cbm)
     job = _job_fingerprint(plan, backbone.id, settings)
+    n = len(plan)
+    if n == 0:  # (before the folder is claimed for a job of nothing)
+        raise ValueError(f"source: {source!r} holds no items"[:300])
     out = Path(out)
     _claim_output(out, job, {"backbone": spec.name, "pretrained": spec.pretrained, **settings})
-    n = len(plan)
-    if n == 0:
-        raise ValueError(f"source: {source!r} holds no items")
     n_shards = -(-n // shard_size)
     labels = plan.labels if plan.labels is not None else np.full(n, -1, np.int64)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.atomic import atomic_write_bytes
+from bottlekit.safetensors_file import parse_json
 
 __all__ = ["read_embeddings", "shard_path", "stats_path", "verify_shard", "write_shard"]
 
@@ -117,7 +118,9 @@ def _read(path: Path) -> tuple[Any, dict[str, Any]]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"bottlekit", b"{}"))
+    meta = parse_json((table.schema.metadata or {}).get(b"bottlekit", b"{}"))
+    if not isinstance(meta, dict):
+        raise ValueError("its bottlekit metadata is not a JSON object")
     return table, meta
 
 
@@ -140,6 +143,29 @@ def _arrays(table: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     return keys, emb, concepts
 
 
+class _Shard:
+    """A shard read back and checked: its table, metadata and arrays."""
+
+    def __init__(self, path: Path, index: int, job: str | None = None) -> None:
+        """Read shard ``index`` at ``path``; ``ValueError`` (or pyarrow's errors) with the
+        reason if it is not a complete bottlekit shard of this index (and of ``job``)."""
+        table, meta = _read(path)
+        if meta.get("format") != _FORMAT or meta.get("shard") != index:
+            raise ValueError("not a bottlekit shard of this index")
+        if job is not None and meta.get("job") != job:
+            raise ValueError("written by a different job")
+        missing = [c for c in ("path", "key", "label", "embedding") if c not in table.column_names]
+        if missing:
+            raise ValueError(f"it has no column(s) {missing}")
+        keys, emb, concepts = _arrays(table)
+        predictions = _predictions(table)
+        digest = _checksum(keys, emb, concepts, predictions)
+        if len(keys) != meta.get("n") or digest != meta.get("sha256"):
+            raise ValueError("checksum mismatch")
+        self.table, self.meta, self.keys = table, meta, keys
+        self.emb, self.concepts, self.predictions = emb, concepts, predictions
+
+
 def verify_shard(
     out: str | os.PathLike,
     index: int,
@@ -159,15 +185,7 @@ def verify_shard(
     if not path.exists():
         return None
     try:
-        table, meta = _read(path)
-        if meta.get("format") != _FORMAT or meta.get("shard") != index:
-            raise ValueError("not a bottlekit shard of this index")
-        if meta.get("job") != job:
-            raise ValueError("written by a different job")
-        keys, emb, concepts = _arrays(table)
-        digest = _checksum(keys, emb, concepts, _predictions(table))
-        if len(keys) != meta.get("n") or digest != meta.get("sha256"):
-            raise ValueError("checksum mismatch")
+        meta = _Shard(path, index, job).meta
         if with_stats:
             from bottlekit.distributed.concept_stats import ConceptStats
 
@@ -187,6 +205,12 @@ def verify_shard(
                 p.unlink()
         return None
     return meta
+
+
+def _shard_index(path: Path) -> int | None:
+    """``i`` of ``part-<i>.parquet`` (None for another name)."""
+    digits = path.name[len("part-") : -len(".parquet")]
+    return int(digits) if digits.isdigit() and len(digits) <= 12 else None
 
 
 def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
@@ -210,6 +234,8 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
     >>> data["embeddings"].dtype  # doctest: +SKIP
     dtype('float32')
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected the output folder of embed_dataset, got {out!r}"[:300])
     files = sorted(Path(out).glob("part-*.parquet"))
     if not files:
         raise FileNotFoundError(f"out: {str(out)!r} holds no shards (part-*.parquet)")
@@ -217,18 +243,36 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
     keys: list[str] = []
     labels: list[int] = []
     embs, concepts, predictions = [], [], []
+    first: tuple[Path, Any, int | None, bool, bool] | None = None
     for f in files:
-        table, _ = _read(f)
-        k, e, c = _arrays(table)
+        index = _shard_index(f)
+        try:
+            if index is None:
+                raise ValueError("not named part-<index>.parquet")
+            shard = _Shard(f, index)
+        except Exception as exc:  # pyarrow raises many types
+            raise ValueError(
+                f"out: shard {str(f)!r} is unusable ({exc}); run embed_dataset again with "
+                "the same arguments to redo it"
+            ) from None
+        k, e, c, p = shard.keys, shard.emb, shard.concepts, shard.predictions
         if not k:
             continue
-        paths += table.column("path").to_pylist()
+        kind = (f, shard.meta.get("job"), e.shape[1], c is not None, p is not None)
+        if first is None:
+            first = kind
+        elif kind[1:] != first[1:]:
+            raise ValueError(
+                f"out: shards {first[0].name!r} and {f.name!r} do not belong to one run (job, "
+                f"embedding width, concepts or predictions differ: {first[1:]} vs "
+                f"{kind[1:]}); use one embed_dataset output folder"
+            )
+        paths += shard.table.column("path").to_pylist()
         keys += k
-        labels += [-1 if v is None else v for v in table.column("label").to_pylist()]
+        labels += [-1 if v is None else v for v in shard.table.column("label").to_pylist()]
         embs.append(e)
         if c is not None:
             concepts.append(c)
-        p = _predictions(table)
         if p is not None:
             predictions.append(p)
     result: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,20 +33,40 @@ class BackboneSpec:
 
     @classmethod
     def coerce(cls, value: Any) -> BackboneSpec:
-        """A spec from a spec, a name, a ``(name, pretrained)`` pair or a dict."""
+        """A spec from a spec, a name, a ``(name, pretrained)`` pair or a dict with the
+        keys ``name`` and optionally ``pretrained``.
+
+        The name must be a non-empty str and ``pretrained`` None, a str or a path (a
+        number or a misspelt key would otherwise load other weights than asked for).
+        """
         if isinstance(value, cls):
             return value
         if isinstance(value, str) and value:
             return cls(value)
-        if isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], str):
-            return cls(value[0], None if value[1] is None else str(value[1]))
-        if isinstance(value, dict) and isinstance(value.get("name"), str):
-            return cls(value["name"], value.get("pretrained"))
-        raise TypeError(
-            f"backbone_spec: expected a model name, a (name, pretrained) pair, a dict with "
-            f"'name' or a BackboneSpec, got {value!r} (workers load the model themselves, "
-            "so a loaded Backbone cannot be passed)"
-        )
+        name: Any = None
+        pretrained: Any = None
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            name, pretrained = value
+        elif isinstance(value, dict) and "name" in value:
+            unknown = sorted(set(value) - {"name", "pretrained"}, key=str)
+            if unknown:
+                raise TypeError(
+                    f"backbone_spec: unknown key(s) {unknown} in {value!r}; expected 'name' "
+                    "and optionally 'pretrained'"
+                )
+            name, pretrained = value["name"], value.get("pretrained")
+        if not (isinstance(name, str) and name):
+            raise TypeError(
+                f"backbone_spec: expected a model name, a (name, pretrained) pair, a dict with "
+                f"'name' or a BackboneSpec, got {value!r} (workers load the model themselves, "
+                "so a loaded Backbone cannot be passed)"
+            )
+        if pretrained is not None and not isinstance(pretrained, (str, os.PathLike)):
+            raise TypeError(
+                f"backbone_spec: pretrained must be None, a tag or a checkpoint path, got "
+                f"{pretrained!r}"
+            )
+        return cls(name, None if pretrained is None else str(pretrained))
 
     def load(self, device: Any = None) -> Any:
         """Load the backbone (:func:`bottlekit.load_backbone`)."""

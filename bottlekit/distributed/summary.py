@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from bottlekit._checks import check_number
+from bottlekit.safetensors_file import dump_json
 
 __all__ = ["EmbedSummary"]
 
@@ -83,7 +85,8 @@ class EmbedSummary:
         return self.n_encoded / self.seconds if self.seconds > 0 else 0.0
 
     def text(self, max_failures: int = 10) -> str:
-        """A human-readable summary."""
+        """A human-readable summary, listing at most ``max_failures`` failed items."""
+        max_failures = check_number(max_failures, "max_failures", integer=True, low=0)
         lines = [
             f"{self.n_items} items: {self.n_written} written ({self.n_encoded} encoded now, "
             f"{self.n_cached} from the cache), {len(self.failures)} failed; "
@@ -114,7 +117,7 @@ class EmbedSummary:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        """The summary as JSON."""
+        """The summary as standard JSON (a NaN or infinite time is written as ``null``)."""
         d: dict[str, Any] = asdict(self)
         d["items_per_s"] = self.items_per_s
-        return json.dumps(d, indent=1)
+        return dump_json(d, name="summary", indent=1)

@@ -1,0 +1,443 @@
+"""Hostile input to the distributed package, without Ray: arguments of the public
+functions, and the files of other runs (shards, statistics, job files, manifests, tar
+shards). Each case says what happened before it was fixed."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pa = pytest.importorskip("pyarrow")  # comes with the [distributed] extra
+pq = pytest.importorskip("pyarrow.parquet")
+
+from bottlekit.distributed.audit_reduce import audit_statistics  # noqa: E402
+from bottlekit.distributed.concept_stats import ConceptStats, reduce_concept_stats  # noqa: E402
+from bottlekit.distributed.items import load_item, resolve_items  # noqa: E402
+from bottlekit.distributed.shards import read_embeddings, shard_path, write_shard  # noqa: E402
+from bottlekit.distributed.spec import BackboneSpec  # noqa: E402
+from bottlekit.distributed.summary import EmbedSummary  # noqa: E402
+
+EMB = np.arange(6, dtype=np.float32).reshape(3, 2)
+ROWS = {"paths": ["a", "b", "c"], "keys": ["ka", "kb", "kc"], "labels": [0, None, 1]}
+
+
+def _shard(folder, index=0, job="J", emb=EMB, **kw):
+    return write_shard(
+        folder, index, embeddings=emb, concepts=None, meta={"job": job}, **{**ROWS, **kw}
+    )
+
+
+# --- BackboneSpec.coerce ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        # before: BackboneSpec(name='') (loaded by every worker, failing there)
+        (("", None), "expected a model name"),
+        ({"name": ""}, "expected a model name"),
+        # before: pretrained silently became the tag '5' / 'True'
+        (("ViT-B-32", 5), "pretrained must be None, a tag or a checkpoint path, got 5"),
+        (("ViT-B-32", True), "pretrained must be None, a tag or a checkpoint path, got True"),
+        # before: pretrained kept as the int 5
+        ({"name": "ViT-B-32", "pretrained": 5}, "pretrained must be None"),
+        # before: a misspelt key was ignored and the default weights loaded
+        ({"name": "ViT-B-32", "pretraind": "openai"}, r"unknown key\(s\) \['pretraind'\]"),
+    ],
+)
+def test_backbone_spec_refuses_what_it_would_misread(value, match):
+    with pytest.raises(TypeError, match=match):
+        BackboneSpec.coerce(value)
+
+
+# --- EmbedSummary -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        -1,  # before: listed n-1 failures and "... and 4 more" of 3
+        "2",  # before: TypeError from a slice
+        None,  # before: TypeError comparing int and None
+    ],
+)
+def test_summary_text_max_failures_is_checked(value):
+    s = EmbedSummary("out", 3, 2, 2, 0, 1, 1, 0, [{"path": "a", "reason": "b"}] * 3)
+    with pytest.raises(ValueError, match=rf"max_failures: expected an int >= 0, got {value!r}"):
+        s.text(value)
+
+
+def test_summary_json_is_standard_with_a_nan_time():
+    # before: "seconds": NaN, which strict JSON readers refuse
+    s = EmbedSummary("out", 3, 2, 2, 0, 1, 1, 0, seconds=float("nan"))
+    data = json.loads(s.to_json(), parse_constant=lambda c: pytest.fail(f"non-standard {c}"))
+    assert data["seconds"] is None and data["items_per_s"] == 0.0
+
+
+# --- read_embeddings: shards written by other runs ------------------------------------------
+
+
+def _truncated(folder):
+    path = _shard(folder)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _foreign(folder):
+    pq.write_table(pa.table({"x": [1, 2]}), shard_path(folder, 0))
+
+
+def _flipped(folder):
+    path = _shard(folder)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def _two_jobs(folder):
+    _shard(folder, 0, job="J")
+    _shard(folder, 1, job="K")
+
+
+def _two_widths(folder):
+    _shard(folder, 0)
+    _shard(folder, 1, emb=np.zeros((3, 5), np.float32))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (_truncated, "part-000000.parquet' is unusable .*Parquet magic bytes"),  # ArrowInvalid
+        (_foreign, "is unusable .not a bottlekit shard"),  # KeyError 'Field "key"'
+        (_flipped, "is unusable"),  # the damaged shard was read silently
+        (_two_jobs, "do not belong to one run"),  # silently concatenated
+        (_two_widths, "do not belong to one run"),  # numpy concatenate error
+    ],
+)
+def test_read_embeddings_refuses_damaged_or_mixed_shards(tmp_path, make, match):
+    make(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        read_embeddings(tmp_path)
+
+
+@pytest.mark.parametrize("fn", [read_embeddings, reduce_concept_stats, audit_statistics])
+@pytest.mark.parametrize("out", [None, 5])
+def test_output_folder_argument_is_named(fn, out):
+    # before: TypeError from pathlib ("expected str, bytes or os.PathLike object")
+    with pytest.raises(
+        TypeError, match=rf"out: expected the output folder of embed_dataset, got {out}"
+    ):
+        fn(out)
+
+
+# --- ConceptStats ---------------------------------------------------------------------------
+
+NAMES, CLASSES = ["c1", "c2"], ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        ({"top": -1}, ValueError, "top: expected an int >= 1, got -1"),  # numpy negative dims
+        ({"top": "3"}, ValueError, "top: expected an int >= 1, got '3'"),  # int("3") silently
+        ({"paths": ["a"]}, ValueError, "paths: expected 2 paths"),  # IndexError
+        (
+            {"labels": np.array([-5, 0])},
+            ValueError,
+            "labels: expected 2 class indices",
+        ),  # unlabelled
+        ({"scores": [["1", "2"], ["3", "4"]]}, TypeError, "scores: expected a numeric array"),
+    ],
+)
+def test_from_scores_checks_its_arguments(kw, error, match):
+    args = {"scores": np.zeros((2, 2)), "labels": None, "paths": ["a", "b"]}
+    args.update(kw)
+    with pytest.raises(error, match=match):
+        ConceptStats.from_scores(
+            args["scores"], args["labels"], args["paths"], NAMES, CLASSES, top=kw.get("top", 2)
+        )
+
+
+def _stats(top=2):
+    return ConceptStats.from_scores(
+        np.ones((3, 2)), np.array([0, 1, -1]), ["a", "b", "c"], NAMES, CLASSES, top=top
+    )
+
+
+def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
+    from safetensors.numpy import save
+
+    good = _stats()
+    meta = {
+        "format": "bottlekit-concept-stats/1",
+        "concept_names": NAMES,
+        "class_names": CLASSES,
+        "top_paths": good.top_paths,
+        **(meta_changes or {}),
+    }
+    data = {"count": good.count, "mean": good.mean, "m2": good.m2, "top_values": good.top_values}
+    data.update(arrays or {})
+    return save(
+        data, metadata={"bottlekit": raw_meta if raw_meta is not None else json.dumps(meta)}
+    )
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (_stats().to_bytes()[:50], "its header claims"),  # SafetensorError
+        (b"\xff" * 100, "its header claims"),  # SafetensorError
+        (_stats_file({"class_names": None}), "class_names is not a list of str"),  # KeyError
+        (_stats_file({"concept_names": "c1c2"}), "concept_names is not a list of str"),  # kept
+        (_stats_file(raw_meta='{"a":' * 100_000 + "1" + "}" * 100_000), "nests too deeply"),
+        (_stats_file(raw_meta="[1]"), "not a JSON object"),  # AttributeError
+        (_stats_file(arrays={"mean": np.zeros((5, 7))}), r"mean must be a \(3, 2\) float"),  # kept
+        (_stats_file(arrays={"count": np.array([-1, 1, 1])}), "count must be 3 counts >= 0"),
+        (_stats_file(arrays={"count": np.ones(3)}), "count must be 3 counts >= 0"),  # float kept
+        (_stats_file({"top_paths": []}), "top_paths must be 2 lists"),  # IndexError in to_json
+    ],
+    ids=[
+        "truncated",
+        "garbage",
+        "no-class-names",
+        "names-a-str",
+        "deep-metadata",
+        "metadata-a-list",
+        "mean-shape",
+        "negative-count",
+        "float-count",
+        "short-top-paths",
+    ],
+)
+def test_reduce_refuses_unusable_statistics_files(tmp_path, content, match):
+    (tmp_path / "part-000000.stats.safetensors").write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        reduce_concept_stats(tmp_path)
+    assert "part-000000.stats.safetensors" in str(info.value)
+
+
+def test_reduce_refuses_statistics_of_another_top(tmp_path):
+    # before: merged silently, keeping the first file's number of top items
+    (tmp_path / "part-000000.stats.safetensors").write_bytes(_stats(top=2).to_bytes())
+    (tmp_path / "part-000001.stats.safetensors").write_bytes(_stats(top=3).to_bytes())
+    with pytest.raises(ValueError, match=r"part-000001\.stats\.safetensors' does not belong"):
+        reduce_concept_stats(tmp_path)
+
+
+# --- audit_statistics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels, predictions, match",
+    [
+        # before: -1 wrapped round to the last column: silently wrong confusion counts
+        ([0, None, 1], [-1, 0, -1], "predicted classes outside 0..9999"),
+        # before: MemoryError allocating a 7 TiB confusion matrix
+        ([0, None, 1], [0, 0, 10**6], "predicted classes outside 0..9999"),
+        # before: IndexError deep in numpy
+        ([7, None, 1], [0, 0, 1], r"labels outside -1..1"),
+    ],
+)
+def test_audit_statistics_refuses_classes_out_of_range(tmp_path, labels, predictions, match):
+    st = ConceptStats.from_scores(
+        np.zeros((3, 2)), np.array([0, -1, 1]), ["a", "b", "c"], NAMES, CLASSES, top=2
+    )
+    (tmp_path / "part-000000.stats.safetensors").write_bytes(st.to_bytes())
+    _shard(tmp_path, labels=labels, predictions=np.asarray(predictions))
+    with pytest.raises(ValueError, match=match):
+        audit_statistics(tmp_path)
+
+
+# --- embed_dataset: arguments, checked before Ray or the model -------------------------------
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "imgs" / cls / "0.png")
+    return tmp_path / "imgs"
+
+
+@pytest.fixture()
+def no_ray(monkeypatch):
+    import bottlekit.distributed.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Ray was started: the argument was not checked first")
+
+    monkeypatch.setattr(pipeline, "_start_ray", refuse)
+    return pipeline.embed_dataset
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        # before: all of these reached Ray (0 workers silently meant the default)
+        ({"num_workers": 0}, ValueError, "num_workers: expected an int >= 1, got 0"),
+        ({"num_workers": -1}, ValueError, "num_workers: expected an int >= 1, got -1"),
+        ({"num_workers": "2"}, ValueError, "num_workers: expected an int >= 1, got '2'"),
+        ({"num_workers": True}, ValueError, "num_workers: expected an int >= 1, got True"),
+        ({"num_cpus": 0}, ValueError, "num_cpus: expected an int >= 1, got 0"),
+        ({"device": 5}, TypeError, "device: expected a str or None, got 5"),
+        ({"address": 5}, TypeError, "address: expected a str or None, got 5"),
+        ({"cache_dir": 5}, TypeError, "cache_dir: expected a folder path or None, got 5"),
+        ({"path_column": 5}, TypeError, "path_column: expected a column name"),
+        ({"progress": "no"}, TypeError, "progress: expected True or False, got 'no'"),
+        ({"out": None}, TypeError, "out: expected an output folder path, got None"),
+        # before: silently accepted: every prediction class 0
+        ({"head": (np.full((2, 64), np.nan), np.zeros(2))}, ValueError, "head: weight holds NaN"),
+        # before: the text was parsed as numbers
+        ({"head": ([["1"] * 64] * 2, ["0", "0"])}, TypeError, "head weight: expected a numeric"),
+        # before: float() TypeError deep in numpy
+        ({"head": (np.ones((2, 64)) * 1j, np.zeros(2))}, TypeError, "head weight: expected real"),
+        ({"shard_size": 1.5}, ValueError, "shard_size: expected an int >= 1, got 1.5"),  # (OK)
+    ],
+)
+def test_embed_dataset_arguments_are_checked_before_any_work(
+    no_ray, folder, tmp_path, kw, error, match
+):
+    kw = {"out": tmp_path / "out", "progress": False, **kw}
+    with pytest.raises(error, match=match):
+        no_ray("world-tiny", folder, **kw)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_embed_dataset_out_that_is_a_file(no_ray, folder, tmp_path, under):
+    # before: FileExistsError / NotADirectoryError after the model was loaded
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "sub" if under else tmp_path / "f"
+    with pytest.raises(ValueError, match=r"out: .* is a file"):
+        no_ray("world-tiny", folder, out, progress=False)
+
+
+def test_embed_dataset_of_nothing_leaves_the_folder_free(no_ray, folder, tmp_path):
+    # before: _job.json was written first, so the folder was claimed by a job of no items
+    # and the next, real job there was refused as "a different job"
+    with pytest.raises(ValueError, match=r"source: \[\] holds no items"):
+        no_ray("world-tiny", [], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "_job.json").exists()
+    with pytest.raises(AssertionError, match="Ray was started"):  # (the real job goes on)
+        no_ray("world-tiny", folder, tmp_path / "out", progress=False)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000,  # before: RecursionError
+        b"[1, 2]",  # before: AttributeError 'list' object has no attribute 'get'
+    ],
+    ids=["deep", "list"],
+)
+def test_unreadable_job_file_is_another_job(no_ray, folder, tmp_path, content):
+    (tmp_path / "_job.json").write_bytes(content)
+    with pytest.raises(ValueError, match="holds the shards of a different job"):
+        no_ray("world-tiny", folder, tmp_path, progress=False)
+
+
+# --- manifests and tar shards from others -------------------------------------------------
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        # before: the path became the text "b'\\xff\\xfe.png'"
+        ("m.csv", b"path,label\n\xff\xfe.png,1\n", r"row 0: expected a path or URL \(UTF-8"),
+        ("m.csv", b"", r"cannot be read \(Empty CSV file\)"),  # ArrowInvalid without the file
+        # before: class names "1.5", "2.0" sorted as text
+        ("m.csv", b"path,label\na.png,1.5\nb.png,2.0\n", r"expected class indices .*got \[1.5\]"),
+        ("m.csv", b"path,label\na.png,-5\n", r"expected class indices .*got \[-5\]"),  # unlabelled
+    ],
+    ids=["not-utf8", "empty", "float-labels", "negative-label"],
+)
+def test_bad_manifests_are_refused_by_name(tmp_path, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        resolve_items(tmp_path / name)
+    assert name in str(info.value)
+
+
+def test_manifest_whole_float_labels_and_nan_are_indices(tmp_path):
+    # before: labels 2.0 and 10.0 became the class names "10.0" < "2.0" (swapped), NaN "nan"
+    table = pa.table({"path": ["a.png", "b.png", "c.png"], "label": [2.0, 10.0, float("nan")]})
+    pq.write_table(table, tmp_path / "m.parquet")
+    plan = resolve_items(tmp_path / "m.parquet")
+    assert plan.labels.tolist() == [2, 10, -1] and plan.class_names == []
+
+
+def test_manifest_ints_as_paths_are_refused(tmp_path):
+    # before: the int 1 became the path "<folder>/1"
+    pq.write_table(pa.table({"path": [1, 2]}), tmp_path / "m.parquet")
+    with pytest.raises(ValueError, match="row 0: expected a path or URL"):
+        resolve_items(tmp_path / "m.parquet")
+
+
+def test_manifest_odd_names_and_upper_case_suffix(tmp_path):
+    # before: "x::y.png" was taken for a tar reference (not joined with the manifest's
+    # folder), and m.CSV was read as one image file
+    (tmp_path / "m.CSV").write_text("path\nx::y.png\n")
+    assert resolve_items(tmp_path / "m.CSV").paths == [str(tmp_path / "x::y.png")]
+
+
+@pytest.mark.parametrize("content", [b"\0" * 100, b"junk" * 100], ids=["zeros", "junk"])
+def test_unreadable_tar_shard_is_named(tmp_path, content):
+    # before: tarfile.ReadError "file could not be opened successfully" without the path
+    (tmp_path / "s.tar").write_bytes(content)
+    with pytest.raises(ValueError, match=r"source: tar shard .*s\.tar' cannot be read"):
+        resolve_items(tmp_path / "s.tar")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        b"\xff\xfe",  # before: UnicodeDecodeError
+        b"9" * 5000,  # before: ValueError, int of more than 4300 digits
+    ],
+    ids=["not-utf8", "5000-digits"],
+)
+def test_unreadable_cls_members_are_unlabelled(tmp_path, cls):
+    shard = _tar(
+        tmp_path / "s.tar", [("0.png", _png()), ("0.cls", cls), ("1.png", _png()), ("1.cls", b"3")]
+    )
+    assert resolve_items(shard).labels.tolist() == [-1, 3]
+
+
+def test_tar_shard_in_a_folder_with_a_separator_in_its_name(tmp_path):
+    # before: "a::b/s.tar::0.png" was split at the first "::": every item failed
+    (tmp_path / "a::b").mkdir()
+    shard = _tar(tmp_path / "a::b" / "s.tar", [("0.png", _png())])
+    plan = resolve_items(shard)
+    img, _ = load_item(plan.paths[0], None, 0)
+    assert img.size == (4, 4)
+
+
+def test_16_bit_png_in_a_tar_shard_reads_as_the_same_file(tmp_path):
+    # before: a tar member (or URL) was converted with PIL's plain convert("RGB"), which
+    # saturates 16-bit grey to 255: silently other pixels than the same file on disk
+    grey = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    shard = _tar(tmp_path / "s.tar", [("g.png", (tmp_path / "g.png").read_bytes())])
+    from_file, _ = load_item(str(tmp_path / "g.png"), None, 0)
+    from_tar, _ = load_item(resolve_items(shard).paths[0], None, 0)
+    np.testing.assert_array_equal(np.asarray(from_tar), np.asarray(from_file))
+    assert np.asarray(from_tar)[0, 1, 0] == 4  # not 255
