@@ -361,7 +361,7 @@ class ChatClient:
         if not path.is_file():
             return None
         try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
+            rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
             resp = rec["response"]
             return ChatResponse(resp["text"], resp["id"], resp["model"], key, True)
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -206,3 +206,17 @@ def test_a_list_amid_prose_is_still_found():
         "red crest",
         "long tail",
     ]
+
+
+def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
+    # Before: RecursionError out of ChatClient.cached (only ValueError, OSError, KeyError
+    # and TypeError were treated as an unreadable entry).
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path)
+    path = llm._cache_path(request_key("m", MSG, {}))
+    path.parent.mkdir(parents=True)
+    path.write_text("[" * 100_000)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "ignoring unreadable cache file" in caplog.text
