@@ -98,6 +98,16 @@ def _state(key, value):
 
 DEEP = json.loads("[" * 500 + "]" * 500)
 
+
+def _random_concepts(**args):
+    def edit(tensors, meta):
+        for key in [k for k in tensors if k.startswith("concepts/")]:
+            del tensors[key]
+        meta["concepts"] = {"spec": "RandomConcepts", "args": args}
+
+    return edit
+
+
 MODEL_CASES = {
     # before: RecursionError from deep inside from_json_value
     "state value nested 500 deep": (
@@ -134,6 +144,24 @@ MODEL_CASES = {
             "concepts/vectors", np.full_like(t["concepts/vectors"], np.nan)
         ),
         r"malformed concept bank \(vectors contain NaN",
+    ),
+    # before: loaded with a spec RandomConcepts itself would refuse (found only at a refit)
+    "RandomConcepts of -1 concepts": (
+        _random_concepts(n_concepts=-1),
+        r"malformed concept specification \(n_concepts must be an integer >= 1, got -1\)",
+    ),
+    "RandomConcepts of text concepts": (
+        _random_concepts(n_concepts="x"),
+        r"malformed concept specification \(n_concepts must be an integer >= 1, got 'x'\)",
+    ),
+    "RandomConcepts seeded by a list": (
+        _random_concepts(n_concepts=4, random_state=[1, 2]),
+        r"malformed concept specification \(random_state: expected None, an int",
+    ),
+    # before: loaded; the spec could not have given the model's 4 concepts
+    "RandomConcepts of fewer concepts than the model": (
+        _random_concepts(n_concepts=2),
+        r"RandomConcepts\(n_concepts=2\) cannot have given the model's 4 concepts",
     ),
     # before: "names has duplicate name 'a' ..." without naming the file
     "duplicate names in the stored bank": (
