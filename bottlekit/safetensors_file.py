@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,48 @@ def _check_disjoint(path: str, kind: str, entries: dict[str, tuple]) -> None:
             )
 
 
+def _what_it_is(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_regular_file(path: Path, kind: str):
+    """``path`` opened for binary reading, refusing anything but a regular file.
+
+    The file is opened without blocking and checked by ``fstat`` on the open descriptor,
+    so a FIFO (whose ``open`` waits for a writer) or a device such as ``/dev/zero``
+    (endless bytes), also behind a symbolic link or swapped in after a check by path, is
+    refused by name instead of hanging or filling memory.
+    """
+    shown = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {kind} file at {shown!r}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f"{shown!r} is a folder; expected the path of a {kind} file"
+        ) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{shown!r} is a folder; expected the path of a {kind} file")
+        raise ValueError(
+            f"{shown!r} is {_what_it_is(mode)}; expected a regular file holding a {kind}"
+        )
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def read_safetensors(
     path: str | os.PathLike, kind: str, *, require_metadata: bool = True
 ) -> SafetensorsContents:
@@ -239,12 +282,8 @@ def read_safetensors(
         raise TypeError(f"path: expected the path of a {kind} file, got {path!r}"[:300])
     p = Path(path)
     shown = str(p)
-    if p.is_dir():
-        raise IsADirectoryError(f"{shown!r} is a folder; expected the path of a {kind} file")
-    if not p.is_file():
-        raise FileNotFoundError(f"no {kind} file at {shown!r}")
-    size = p.stat().st_size
-    with open(p, "rb") as fh:
+    with _open_regular_file(p, kind) as fh:
+        size = os.fstat(fh.fileno()).st_size
         head = fh.read(8)
         if len(head) < 8:
             raise _fail(shown, kind, f"it has {size} bytes, fewer than a safetensors header")

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._checks import check_bool, int_seed
+from bottlekit._checks import check_bool, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
@@ -630,12 +630,17 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 concepts = ConceptBank.from_state(bank_arrays, spec["bank"], source=source)
             elif spec.get("spec") == "RandomConcepts" and isinstance(spec.get("args"), dict):
                 concepts = RandomConcepts(**spec["args"])
+                try:
+                    check_positive_int(concepts.n_concepts, "n_concepts")
+                    check_seed(concepts.random_state, "random_state")
+                except ValueError as exc:
+                    raise TypeError(exc) from None  # reported as a malformed spec below
             else:
                 raise ValueError(
                     f"{source} names an unknown concept specification {spec.get('spec')!r}"
                 )
         except (TypeError, KeyError) as exc:
-            raise ValueError(f"{source}: malformed concept bank ({exc})") from None
+            raise ValueError(f"{source}: malformed concept specification ({exc})") from None
         params = {k: from_json_value(v, k, source) for k, v in meta["params"].items()}
         for old, new in klass._renamed_params.items():
             if old in params and new not in params:
@@ -656,6 +661,13 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                     raise ValueError(f"{source}: {name} is stored twice")
                 state[name] = value
         check_state({**BASE_STATE, **klass._EXTRA_STATE}, state, source)
+        if isinstance(concepts, RandomConcepts) and concepts.n_concepts < len(
+            state["concept_names_"]
+        ):
+            raise ValueError(
+                f"{source}: RandomConcepts(n_concepts={concepts.n_concepts}) cannot have "
+                f"given the model's {len(state['concept_names_'])} concepts"
+            )
         for key, value in state.items():
             setattr(model, key, value)
         model._check_loaded_state(source)

@@ -20,20 +20,25 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._io import check_names
+
 __all__ = ["BASE_STATE", "check_state", "from_json_value"]
 
 #: Largest string labels (characters) a model file may hold, and the largest JSON array.
 MAX_LABEL_CHARS = 4096
 MAX_JSON_ARRAY_ITEMS = 10_000_000
+#: Deepest nesting of lists / objects a stored value may have (a model's own are 2 deep).
+MAX_JSON_DEPTH = 32
 
 # kind, shape (symbols "C", "K", "D"; None: any length along that axis; shape None: any).
-# Kinds: float (finite floating array), array (numeric array, may hold NaN), int, bool,
-# labels (1-D ints or strings), names (list of str), count (int >= 0), number, link,
-# json (any JSON value). A trailing "?" also allows None.
+# Kinds: float (finite floating array), scale (float >= 0), array (numeric array, may hold
+# NaN), int, bool, labels (1-D ints or strings), concepts (the rule of concept names:
+# distinct non-blank strings), names (list of str), count (int >= 0), number, link, json
+# (any JSON value). A trailing "?" also allows None.
 BASE_STATE: dict[str, tuple[str, tuple | None]] = {
     "n_features_in_": ("count", None),
     "classes_": ("labels", ("C",)),
-    "concept_names_": ("names", ("K",)),
+    "concept_names_": ("concepts", ("K",)),
     "concept_weights_": ("float", ("K", "D")),
     "concept_bias_": ("float", ("K",)),
     "concept_normalize_": ("bool", ("K",)),
@@ -43,15 +48,20 @@ BASE_STATE: dict[str, tuple[str, tuple | None]] = {
     "residual_coef_": ("float?", ("C", "D")),
     "residual_intercept_": ("float?", ("C",)),
     "concept_mean_": ("float", ("K",)),
-    "concept_scale_": ("float", ("K",)),
+    "concept_scale_": ("scale", ("K",)),
     "concept_low_": ("float", ("K",)),
     "concept_high_": ("float", ("K",)),
     "pruned_concepts_": ("names", None),
 }
 
 
-def from_json_value(value: Any, key: str, source: str) -> Any:
-    """Decode one JSON-stored value; arrays only of bounded, allow-listed dtypes."""
+def from_json_value(value: Any, key: str, source: str, _depth: int = 0) -> Any:
+    """Decode one JSON-stored value; arrays only of bounded, allow-listed dtypes, nesting
+    at most :data:`MAX_JSON_DEPTH` deep."""
+    if _depth > MAX_JSON_DEPTH:
+        raise ValueError(
+            f"{source}: {key} nests lists or objects more than {MAX_JSON_DEPTH} levels deep"
+        )
     if isinstance(value, dict) and "__ndarray__" in value:
         items = value["__ndarray__"]
         try:
@@ -74,9 +84,9 @@ def from_json_value(value: Any, key: str, source: str) -> Any:
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"{source}: {key} does not hold {dtype.str} values ({exc})") from None
     if isinstance(value, dict):
-        return {k: from_json_value(v, key, source) for k, v in value.items()}
+        return {k: from_json_value(v, key, source, _depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [from_json_value(v, key, source) for v in value]
+        return [from_json_value(v, key, source, _depth + 1) for v in value]
     return value
 
 
@@ -106,12 +116,17 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
         )
         return ValueError(f"{source}: {key} should be {expected}, got {got}")
 
-    if kind in ("float", "array", "int", "bool"):
-        want = {"float": "f", "array": "biuf", "int": "iu", "bool": "b"}[kind]
+    if kind in ("float", "scale", "array", "int", "bool"):
+        want = {"float": "f", "scale": "f", "array": "biuf", "int": "iu", "bool": "b"}[kind]
         if not isinstance(value, np.ndarray) or value.dtype.kind not in want:
-            raise bad(f"a {kind} array")
-        if kind == "float" and not np.isfinite(value).all():
+            raise bad(f"a {'float' if kind == 'scale' else kind} array")
+        if kind in ("float", "scale") and not np.isfinite(value).all():
             raise ValueError(f"{source}: {key} contains NaN or infinite values")
+        if kind == "scale" and (value < 0).any():
+            raise ValueError(
+                f"{source}: {key} holds a negative value ({float(value.min()):g}); expected "
+                "standard deviations >= 0"
+            )
     elif kind == "labels":
         if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind not in "iuUO":
             raise bad("a 1-D array of class labels")
@@ -119,9 +134,14 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
             raise bad("a 1-D array of class labels")
         if len(value) < 2 or len(set(value.tolist())) != len(value):
             raise bad("at least 2 distinct class labels")
-    elif kind == "names":
+    elif kind in ("names", "concepts"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of names")
+        if kind == "concepts":
+            try:
+                check_names(value, key)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{source}: {exc}") from None
     elif kind == "count":
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise bad("a non-negative integer")
@@ -171,3 +191,9 @@ def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) ->
     }
     for key, (kind, shape) in schema.items():
         _check_value(key, state[key], kind, shape, sizes, source)
+    if "concept_low_" in schema and (state["concept_low_"] > state["concept_high_"]).any():
+        j = int(np.argmax(state["concept_low_"] > state["concept_high_"]))
+        raise ValueError(
+            f"{source}: concept_low_ exceeds concept_high_ for concept "
+            f"{state['concept_names_'][j]!r}; expected the 5th percentile <= the 95th"
+        )

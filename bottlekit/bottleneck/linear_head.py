@@ -117,10 +117,10 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
             f"weight/bias: expected arrays of numbers, got {type(weight).__name__} and "
             f"{type(bias).__name__}"
         ) from None
-    if W.ndim != 2 or b.shape != (W.shape[0],):
-        raise ValueError(f"weight/bias: expected (C, d) and (C,), got {W.shape} and {b.shape}")
+    problem = _head_shape_problem(W, b)  # what load_linear_head refuses is not written
+    if problem:
+        raise ValueError(f"weight/bias: expected (C, d) and (C,), {problem}")
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
-        # load_linear_head refuses such a file: do not write one
         raise ValueError("weight/bias contain NaN or inf; expected finite weights")
     path = Path(path)
     atomic_write_bytes(path, save({"weight": W, "bias": b}))
@@ -159,7 +159,7 @@ def load_linear_head(
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{argument}: expected the path of a linear-head file, got {path!r}")
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # anything else at the path (folder, FIFO) is named by the reader
         raise FileNotFoundError(f"{argument}: no file at {str(path)!r}")
     arrays = read_safetensors(path, "linear head", require_metadata=False)
     if set(arrays) != {"weight", "bias"}:
@@ -172,11 +172,21 @@ def load_linear_head(
         raise ValueError(
             f"{argument}: {str(path)!r} must hold float arrays, got {W.dtype}, {b.dtype}"
         )
-    if W.ndim != 2 or b.shape != (W.shape[0],):
+    problem = _head_shape_problem(W, b)
+    if problem:
         raise ValueError(
-            f"{argument}: {str(path)!r}: weight (C, d) and bias (C,) expected, got {W.shape} "
-            f"and {b.shape}"
+            f"{argument}: {str(path)!r}: weight (C, d) and bias (C,) expected, {problem}"
         )
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
         raise ValueError(f"{argument}: {str(path)!r} holds NaN or infinite weights")
     return W, b
+
+
+def _head_shape_problem(W: np.ndarray, b: np.ndarray) -> str | None:
+    """What is wrong with the shapes of a linear head (the one rule, for writing and
+    reading): ``weight`` (C, d) and ``bias`` (C,) with C, d >= 1. ``None`` if nothing."""
+    if W.ndim != 2 or b.shape != (W.shape[0],):
+        return f"got {W.shape} and {b.shape}"
+    if W.size == 0:
+        return f"got {W.shape} and {b.shape}; C and d must be >= 1"
+    return None

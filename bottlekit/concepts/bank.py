@@ -487,7 +487,7 @@ class ConceptBank:
                 class_prior=tensors.get("class_prior"),
                 class_names=meta.get("class_names"),
             )
-        except TypeError as exc:  # e.g. a name that is not a string
+        except (TypeError, ValueError) as exc:  # a name not a string, shapes that disagree
             raise ValueError(f"{source}: malformed concept bank ({exc})") from None
 
     def save(self, path: str | os.PathLike) -> Path:

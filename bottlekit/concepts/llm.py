@@ -18,6 +18,7 @@ import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 
 from bottlekit._checks import is_number
 from bottlekit.atomic import atomic_write_text
+from bottlekit.safetensors_file import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ Messages = list[dict[str, str]]
 
 #: Wait before the single retry of a request whose endpoint could not be reached.
 CONNECT_RETRY_WAIT = 0.5
+#: Largest response body read, in bytes (a chat completion is a few kB); a longer one
+#: fails the request at once instead of filling memory.
+MAX_RESPONSE_BYTES = 16 * 2**20
+#: Longest ``Retry-After`` honoured, in seconds; a longer one fails the request at once
+#: (with ``request_deadline=None`` it would otherwise wait that long).
+MAX_RETRY_AFTER = 600.0
 #: The endpoint the openai client uses when neither ``base_url`` nor the variable is set.
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 _CLIENT_DEFAULT = object()  # "use the client's setting"
@@ -58,6 +66,56 @@ class _Unreachable(LLMError):
 
 class _MalformedResponse(Exception):
     """An HTTP 200 whose body is not a chat completion (not JSON, no choices ...)."""
+
+
+class _ResponseTooLarge(Exception):
+    """A response body longer than :data:`MAX_RESPONSE_BYTES`."""
+
+
+def _bounded_http_client(openai: Any, timeout: float) -> Any:
+    """The openai SDK's HTTP client, with its defaults, that follows no redirect and cuts
+    a response body that is longer than :data:`MAX_RESPONSE_BYTES` or still arriving
+    after the attempt's read timeout (a server that trickles bytes passes every per-read
+    timeout and never ends otherwise)."""
+    client_class = openai.DefaultHttpxClient
+    package = next(c for c in client_class.__mro__ if not c.__module__.startswith("openai"))
+    httpx = sys.modules[package.__module__.split(".")[0]]
+
+    class BoundedStream(httpx.SyncByteStream):
+        def __init__(self, inner: Any, request: Any, seconds: float) -> None:
+            self._inner, self._request, self._seconds = inner, request, seconds
+
+        def __iter__(self):
+            end, n = time.monotonic() + self._seconds, 0
+            for chunk in self._inner:
+                n += len(chunk)
+                if n > MAX_RESPONSE_BYTES:
+                    raise _ResponseTooLarge(
+                        f"the response body exceeds {MAX_RESPONSE_BYTES} bytes "
+                        "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
+                    )
+                if time.monotonic() > end:
+                    raise httpx.ReadTimeout(
+                        f"the response body was still arriving after {self._seconds:g}s (timeout)",
+                        request=self._request,
+                    )
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    def bound(response: Any) -> None:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            response.close()
+            raise _ResponseTooLarge(
+                f"the response declares {declared} bytes, more than {MAX_RESPONSE_BYTES} "
+                "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
+            )
+        seconds = (response.request.extensions.get("timeout") or {}).get("read") or timeout
+        response.stream = BoundedStream(response.stream, response.request, seconds)
+
+    return client_class(timeout=timeout, follow_redirects=False, event_hooks={"response": [bound]})
 
 
 @dataclass(frozen=True)
@@ -183,11 +241,13 @@ class ChatClient:
         pauses every request of the client, not only the one that got it.
     max_backoff : float
         Cap on one computed wait, in seconds (a longer ``Retry-After`` is honoured, within
-        the deadlines).
+        the deadlines; one longer than :data:`MAX_RETRY_AFTER` fails the request at once).
     max_concurrency : int
         Requests in flight at once in :meth:`complete_many`.
     timeout : float
-        Seconds for one HTTP attempt (shortened to what is left of the deadlines).
+        Seconds for one HTTP attempt (shortened to what is left of the deadlines), the
+        whole response body included: a body still arriving then is cut, as is one longer
+        than :data:`MAX_RESPONSE_BYTES`. Redirects are not followed.
     request_deadline : float or None
         Seconds one request may take in all: every attempt, every wait and every re-ask
         of an unparsable answer. When a wait would go past it the request fails at once,
@@ -301,7 +361,7 @@ class ChatClient:
         if not path.is_file():
             return None
         try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
+            rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
             resp = rec["response"]
             return ChatResponse(resp["text"], resp["id"], resp["model"], key, True)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -348,6 +408,7 @@ class ChatClient:
                     base_url=self.base_url,
                     max_retries=0,  # retries are ours, with logging, deadlines and a cap
                     timeout=self.timeout,
+                    http_client=_bounded_http_client(openai, self.timeout),
                 )
             return self._client
 
@@ -404,8 +465,15 @@ class ChatClient:
                     model=self.model, messages=messages, timeout=min(self.timeout, left), **params
                 )
                 return self._response(out, key)
-            except openai.APIConnectionError as exc:  # includes APITimeoutError
-                last = exc
+            except (_ResponseTooLarge, openai.APIConnectionError) as exc:
+                # (the SDK passes the first on as it is or wraps it, by version)
+                too_large = exc if isinstance(exc, _ResponseTooLarge) else exc.__cause__
+                if isinstance(too_large, _ResponseTooLarge):
+                    raise LLMError(
+                        f"LLM endpoint {self.endpoint!r} sent a response too large to be a "
+                        f"chat completion: {too_large}"
+                    ) from exc
+                last = exc  # a connection error, or APITimeoutError
                 if not isinstance(exc, openai.APITimeoutError) and _unreachable(exc):
                     if attempt > min(1, self.max_retries):
                         raise self._unreachable_error(exc, attempt) from exc
@@ -415,10 +483,25 @@ class ChatClient:
                     wait, retries = self._backoff(attempt - 1, exc), self.max_retries
             except openai.APIStatusError as exc:
                 last = exc
+                if 300 <= exc.status_code < 400:
+                    where = exc.response.headers.get("location", "?")
+                    raise LLMError(
+                        f"LLM endpoint {self.endpoint!r} answered HTTP {exc.status_code}, a "
+                        f"redirect to {where!r}; redirects are not followed (the prompt "
+                        "would go to another address): set base_url= (or OPENAI_BASE_URL) "
+                        "to the address that answers"
+                    ) from exc
                 if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
                     raise LLMError(
                         f"LLM endpoint {self.endpoint!r} refused the request with HTTP "
                         f"{exc.status_code}: {exc.message}"
+                    ) from exc
+                asked = _retry_after(exc)
+                if asked is not None and not asked <= MAX_RETRY_AFTER:
+                    raise LLMError(
+                        f"LLM endpoint {self.endpoint!r} answered HTTP {exc.status_code} and "
+                        f"asked to wait {asked:g}s before retrying (Retry-After); more than "
+                        f"MAX_RETRY_AFTER = {MAX_RETRY_AFTER:g}s, so the request fails now"
                     ) from exc
                 wait, retries = self._backoff(attempt - 1, exc), self.max_retries
                 if exc.status_code == 429:
@@ -464,12 +547,16 @@ class ChatClient:
 
     def _response(self, out: Any, key: str) -> ChatResponse:
         choices = getattr(out, "choices", None)
-        if not choices:
+        if not isinstance(choices, list) or not choices:
             raise _MalformedResponse(f"no choices in {str(out)[:200]!r}")
         message = getattr(choices[0], "message", None)
-        if message is None:
+        if message is None or isinstance(message, (str, bytes, int, float, list, dict)):
             raise _MalformedResponse(f"choice without a message in {str(out)[:200]!r}")
-        text = message.content
+        text = getattr(message, "content", None)
+        if text is not None and not isinstance(text, str):
+            raise _MalformedResponse(
+                f"the message content is {type(text).__name__}, not text, in {str(out)[:200]!r}"
+            )
         return ChatResponse(text, str(out.id), str(out.model or self.model), key, False)
 
     def complete(
@@ -745,7 +832,9 @@ def _clean_item(item: str) -> str:
     return item.lower()
 
 
-def _from_json(value: Any) -> list[str] | None:
+def _from_json(value: Any, depth: int = 0) -> list[str] | None:
+    if depth > 32:  # an answer is a list, maybe inside an object or two
+        return None
     if isinstance(value, list):
         if all(isinstance(v, str) for v in value):
             return value
@@ -758,10 +847,23 @@ def _from_json(value: Any) -> list[str] | None:
         return flat or None
     if isinstance(value, dict):
         for v in value.values():
-            got = _from_json(v)
+            got = _from_json(v, depth + 1)
             if got:
                 return got
     return None
+
+
+def _bracketed(text: str) -> list[str]:
+    """The spans of ``text`` from its first ``[`` to its last ``]`` and from its first
+    ``{`` to its last ``}``, earliest first: where a JSON list or object amid prose can
+    be. (Found in linear time; a regular expression took quadratic time on a long answer
+    of brackets that never close, hours for a few MB.)"""
+    spans = []
+    for opener, closer in ("[]", "{}"):
+        start, end = text.find(opener), text.rfind(closer)
+        if 0 <= start < end:
+            spans.append((start, text[start : end + 1]))
+    return [span for _, span in sorted(spans)]
 
 
 def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
@@ -792,9 +894,9 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
         raise LLMParseError("empty answer; expected a list of concepts")
     items: list[str] | None = None
     json_seen = False
-    for cand in (body, *re.findall(r"(\[.*\]|\{.*\})", body, flags=re.S)):
+    for cand in (body, *_bracketed(body)):
         try:
-            value = json.loads(cand)
+            value = parse_json(cand)  # ValueError also for nesting too deep to parse
         except ValueError:
             continue
         json_seen = True

@@ -159,15 +159,17 @@ class AuditResult:
         """
         import json
 
-        from bottlekit.atomic import atomic_write_text, check_output_path
+        from bottlekit.atomic import atomic_write_bytes, check_output_path
         from bottlekit.diagnostics.report import render_report
 
         folder = check_output_path(folder, "folder", is_dir=True)
-        html = render_report(self)
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        # both files are made (and encoded) before either is written: a failure leaves
+        # the folder's previous pair as it was, never a new audit.json beside an old report
+        html = render_report(self).encode("utf-8")
+        text = (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8")
         paths = {"report": folder / "report.html", "json": folder / "audit.json"}
-        atomic_write_text(paths["json"], text + "\n")
-        atomic_write_text(paths["report"], html)
+        atomic_write_bytes(paths["json"], text)
+        atomic_write_bytes(paths["report"], html)
         return paths
 
 

@@ -71,7 +71,11 @@ def figure_to_data_uri(fig: Any, dpi: int = 100) -> str:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Text from the data, escaped for HTML (lone surrogates, which UTF-8 cannot hold,
+    as their escapes)."""
+    from bottlekit.visualize._text import shown_text
+
+    return html.escape(shown_text(value), quote=True)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -583,7 +587,7 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
     ]
     sub = (
         f"{_e(result.model_kind)} model &middot; {len(result.concept_names)} concepts &middot; "
-        f"{result.settings.get('n_images', '?')} images"
+        f"{_fmt(result.settings.get('n_images', '?'))} images"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.visualize._text import plain_text
+
 __all__ = ["plot_information_plane"]
 
 
@@ -64,7 +66,7 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
             marker=markers[i % len(markers)],
             s=22,
             zorder=2,
-            label=f"layer {name}",
+            label=f"layer {plain_text(name)}",
             edgecolors="none",
         )
     sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -72,7 +74,7 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
     cbar.set_label("record (epoch index)")
     ax.set_xlabel("I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
-    ax.set_title(f"Information plane ({plane.estimator})")
+    ax.set_title(f"Information plane ({plain_text(plane.estimator)})")
     legend = ax.legend(loc="lower right", fontsize=8)
     for handle in legend.legend_handles:
         handle.set_color("0.3")

@@ -245,6 +245,13 @@ class ConceptDictionary:
             )
         if meta.get("method") not in METHODS:
             raise ValueError(f"{source}: unknown method {meta.get('method')!r}")
+        not_float = sorted(k for k, v in contents.items() if v.dtype.kind != "f")
+        if not_float:
+            k = not_float[0]
+            raise ValueError(
+                f"{source}: {k} has dtype {contents[k].dtype}; expected floats (float16, "
+                "float32 or float64)"
+            )
         arrays = {k: np.asarray(v, dtype=np.float32) for k, v in contents.items()}
         fields = _check_file(meta, arrays, source)
         return cls(method=meta["method"], **fields, **arrays)
@@ -285,6 +292,8 @@ def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[
         k, threshold = meta.get("k"), meta.get("threshold")
         if method != "nmf" or k is not None:
             k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
+            if k > m:
+                raise ValueError(f"k: expected at most the dictionary's {m} atoms, got {k}")
         if method == "batchtopk_sae" or threshold is not None:
             threshold = check_number(threshold, "threshold")
     except ValueError as exc:

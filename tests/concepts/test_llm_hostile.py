@@ -1,0 +1,222 @@
+"""A hostile OpenAI-compatible endpoint: bodies of the wrong shape, bodies that are too
+long or never end, absurd ``Retry-After`` waits, redirects, and answers that defeat the
+parser. Each server is a raw HTTP server on 127.0.0.1, started and stopped by its test;
+each case says what happened before the fix. (``test_llm_faults.py`` covers non-JSON
+bodies, ``content: null``, deadlines, an unreachable endpoint and rate limits.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+pytest.importorskip("openai")
+
+from bottlekit.concepts import ChatClient
+from bottlekit.concepts import llm as llm_module
+from bottlekit.concepts.llm import LLMError, LLMParseError, parse_concept_list
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def _completion(message) -> bytes:
+    choice = {"index": 0, "finish_reason": "stop", "message": message}
+    return json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [choice]}).encode()  # fmt: skip
+
+
+class RawServer:
+    """``behave(handler)`` writes the whole response itself (status, headers, body)."""
+
+    def __init__(self, behave):
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(handler):  # the RawServer is `self` here
+                handler.rfile.read(int(handler.headers["Content-Length"]))
+                self.requests += 1
+                try:
+                    behave(handler)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    started = []
+
+    def make(behave):
+        started.append(RawServer(behave))
+        return started[-1]
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def _send(handler, status, body=b"", headers=()):
+    handler.send_response(status)
+    for k, v in headers:
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def _client(url, tmp_path, **kw):
+    kw = {"max_retries": 0, "backoff": 0.0, "timeout": 5, "max_parse_retries": 0, **kw}
+    return ChatClient("m", base_url=url, api_key="sk-test", cache_dir=tmp_path, **kw)
+
+
+# --------------------------------------------------------- bodies of the wrong shape
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ("hi", "choice without a message"),  # before: AttributeError 'str' ... 'content'
+        ({"role": "assistant", "content": 5}, "content is int, not text"),  # before:
+        ({"role": "assistant", "content": ["a"]}, "content is list, not text"),  # .strip()
+    ],
+)
+def test_a_completion_of_the_wrong_shape_is_a_malformed_response(
+    serve, tmp_path, message, problem
+):
+    # Before: AttributeError from deep inside (message.content, text.strip()).
+    server = serve(lambda h: _send(h, 200, _completion(message)))
+    with pytest.raises(LLMError, match=r"not a chat completion: .*" + problem):
+        _client(server.url, tmp_path).complete(MSG)
+
+
+# ------------------------------------------------------ bodies too long / never ending
+def _declared_too_long(h):
+    _send(h, 200, b" " * 200_000)
+
+
+def _chunked_long(h):
+    # ends after 4 MB here, so that the old client, which read everything, got to the
+    # end; an endless body filled memory (MemoryError at a 4 GB limit in the sweep)
+    h.send_response(200)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b" " * 65536
+    for _ in range(64):
+        h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    h.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.mark.parametrize("behave", [_declared_too_long, _chunked_long])
+def test_a_body_longer_than_the_cap_fails_at_once(serve, tmp_path, monkeypatch, behave):
+    # Before: the whole body was read into memory, whatever its length.
+    monkeypatch.setattr(llm_module, "MAX_RESPONSE_BYTES", 100_000, raising=False)
+    server = serve(behave)
+    with pytest.raises(LLMError, match=r"too large to be a chat completion.*100000"):
+        _client(server.url, tmp_path, max_retries=3).complete(MSG)
+    assert server.requests == 1  # not retried
+
+
+def test_a_body_that_trickles_is_cut_by_the_timeout(serve, tmp_path):
+    # Before: each byte arrived within the read timeout, so the attempt never timed out
+    # (an endless trickle hung the run; this one stops after 4 s).
+    def trickle(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        for _ in range(80):
+            h.wfile.write(b" ")
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    server = serve(trickle)
+    start = time.monotonic()
+    with pytest.raises(LLMError, match=r"timed out|Timeout"):
+        _client(server.url, tmp_path, timeout=0.5).complete(MSG)
+    assert time.monotonic() - start < 2.5
+
+
+# ------------------------------------------------------------------ Retry-After
+@pytest.mark.parametrize("retry_after", ["1000000000", "inf", "Fri, 31 Dec 9999 23:59:59 GMT"])
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_absurd_retry_after_fails_at_once_without_a_deadline(
+    serve, tmp_path, retry_after, status
+):
+    # Before: with request_deadline=None the client slept for what the server asked
+    # (31 years for 1e9; time.sleep(inf) raised OverflowError).
+    server = serve(
+        lambda h: _send(h, status, b'{"error": {"message": "x"}}', [("Retry-After", retry_after)])
+    )
+    llm = _client(server.url, tmp_path, max_retries=2, request_deadline=None)
+    sleeps = []
+    llm._sleep = sleeps.append
+    with pytest.raises(LLMError, match=r"asked to wait .*s before retrying.*MAX_RETRY_AFTER"):
+        llm.complete(MSG)
+    assert sleeps == []
+
+
+# -------------------------------------------------------------------- redirects
+@pytest.mark.parametrize("status", [307, 302])
+def test_a_redirect_to_another_address_is_not_followed(serve, tmp_path, status):
+    # Before: a 307 was followed and the prompt went to the other address (whose answer
+    # was used); a 302 became a GET and failed as "HTTP 501" without saying why.
+    other = serve(lambda h: _send(h, 200, _completion({"role": "assistant", "content": "- x"})))
+    target = other.url + "/chat/completions"
+    server = serve(lambda h: _send(h, status, b"", [("Location", target)]))
+    with pytest.raises(LLMError, match=rf"HTTP {status}, a redirect to '{target}'.*base_url"):
+        _client(server.url, tmp_path).complete(MSG)
+    assert other.requests == 0
+
+
+# ------------------------------------------------------------- hostile answers
+def test_an_answer_nested_too_deep_is_a_parse_error():
+    # Before: RecursionError from json.loads, out of parse_concept_list.
+    with pytest.raises(LLMParseError):
+        parse_concept_list("[" * 5000)
+
+
+def test_a_long_answer_of_open_brackets_is_parsed_in_linear_time():
+    # Before: a regular expression took quadratic time: 16 s for these 200 000
+    # characters, hours for an answer of a few MB.
+    start = time.monotonic()
+    with pytest.raises(LLMParseError):
+        parse_concept_list("x[" * 100_000)
+    assert time.monotonic() - start < 1.0
+
+
+def test_a_list_amid_prose_is_still_found():
+    assert parse_concept_list('Sure: ["red crest", "long tail"] and {"n": 2}.') == [
+        "red crest",
+        "long tail",
+    ]
+
+
+def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
+    # Before: RecursionError out of ChatClient.cached (only ValueError, OSError, KeyError
+    # and TypeError were treated as an unreadable entry).
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path)
+    path = llm._cache_path(request_key("m", MSG, {}))
+    path.parent.mkdir(parents=True)
+    path.write_text("[" * 100_000)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "ignoring unreadable cache file" in caplog.text
