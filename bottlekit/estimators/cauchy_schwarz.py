@@ -188,14 +188,26 @@ import math
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array, check_real_tensor
-from bottlekit._checks import check_number
+from bottlekit._arrays import as_real_array
 
 from ._block_sampling import sampled_kernel_means
-from ._kernel_sums import _as_float64, gaussian_pair_sums, resolve_device
-from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
-from ._validation import as_2d_samples, check_paired, check_random_state, convert_base
-from .kernels import _check_tile, gaussian_rowsums_torch, kernel_width
+from ._cs_backend import (
+    Backend,
+    any_tensor,
+    check_approximation,
+    check_statistic,
+    is_tensor,
+    positive_mean,
+    prepare,
+    sample_width,
+    sampler,
+    stack,
+    v_mean,
+    within_mean,
+)
+from ._cs_sampling import sampled_conditional
+from ._kernel_sums import _as_float64
+from ._validation import convert_base
 
 __all__ = [
     "conditional_cs_divergence",
@@ -208,291 +220,9 @@ __all__ = [
 ]
 
 _SQRT2 = math.sqrt(2.0)
-_UNDERFLOW = 2.0**-126 * (1 + 1e-6)  # the float32 tiles' floor, with rounding
 _N_TILES = 8000  # default number of sampled tiles of the approximate mode
 _N_TILES_QMI = 20000  # CS-QMI has four sampled means (one over triples): more tiles
 _N_POINTS = 2048  # default (expected) number of outer points per sample of the conditional CS
-_UNIFORM_SHARE = 0.1  # its sampling probabilities: this share uniform, the rest ~ 1/density
-_PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random points,
-_PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
-_FIRST_PHASE = 32  # proxies only for a uniform first phase of this many times n_points
-_APPROXIMATIONS = (None, "random_tiles")
-_FAST_TILE = 512  # float32 tiles without gradient (1 MiB each; fastest on CPU)
-_GRAD_TILE = 2048  # differentiable, checkpointed tiles
-
-
-def _is_tensor(x) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
-
-
-class _Backend:
-    """Kernel sums and the few array operations the estimators need, for numpy or torch.
-
-    Sums that carry no gradient (numpy inputs, or tensors when autograd is off or nothing
-    requires a gradient) go through :func:`._kernel_sums.gaussian_pair_sums` (float32
-    tiles for arrays and float32 tensors, float64 tiles for float64 tensors; float64
-    sums; on ``device``). Sums that need a gradient use the differentiable,
-    checkpointed :func:`.kernels.gaussian_rowsums_torch` in the inputs' dtype.
-    """
-
-    def __init__(self, torch_mode: bool, tile_size, device, tensors, widths):
-        self.torch = torch_mode
-        self.device = resolve_device(device, *tensors)
-        self.grad = torch_mode and _needs_grad(list(tensors) + list(widths))
-        default = _GRAD_TILE if self.grad else _FAST_TILE
-        self.tile = default if tile_size is None else _check_tile(tile_size)
-        if torch_mode:
-            import torch
-
-            self.log = torch.log
-            self.cat = lambda xs: torch.cat(xs, dim=1)
-            self.dtype = tensors[0].dtype
-            # float64 tensors keep float64 tiles (exact to rounding); the rest float32
-            self.tile_dtype = torch.float64 if self.dtype == torch.float64 else torch.float32
-        else:
-            self.tile_dtype = None  # float32
-            self.log = np.log
-            self.cat = lambda xs: np.hstack(xs)
-
-    def _fast(self, A, B, widths, split, columns=False, self_pairs=True, need=("x",)):
-        w = tuple(float(x.detach()) if _is_tensor(x) else float(x) for x in widths)
-        sums = gaussian_pair_sums(
-            A,
-            B,
-            w,
-            split=split,
-            columns=columns,
-            self_pairs=self_pairs,
-            skip_y=split is not None and "y" not in need,
-            tile_size=self.tile,
-            device=self.device,
-            dtype=self.tile_dtype,
-        )
-        if not self.torch:
-            return {k: v.cpu().numpy() for k, v in sums.items()}
-        return sums
-
-    def within(self, A, widths, split=None, need=("x",), self_pairs=True):
-        """Row sums of the within-sample Gram matrices of ``A`` (columns cut at ``split``).
-
-        ``self_pairs=False``: without the diagonal ones (the sums over distinct pairs).
-        """
-        if not self.grad:
-            return self._fast(A, None, widths, split, self_pairs=self_pairs, need=need)
-        out = self._differentiable(A, A, widths, split, need)
-        return out if self_pairs else {k: v - 1.0 for k, v in out.items()}
-
-    def cross(self, A, B, widths, split=None, need=("x",), columns=False):
-        """Row sums between ``A`` and ``B`` (and, with ``columns``, between ``B`` and ``A``)."""
-        if not self.grad:
-            if _same_values(A, B):  # identical samples: the within sums, bit for bit
-                out = self._fast(A, None, widths, split, need=need)
-                out.update({k + "_cols": v for k, v in list(out.items())} if columns else {})
-                return out
-            return self._fast(A, B, widths, split, columns, need=need)
-        out = self._differentiable(A, B, widths, split, need)
-        if columns:
-            back = self._differentiable(B, A, widths, split, need)
-            out.update({k + "_cols": v for k, v in back.items()})
-        return out
-
-    def cross_total(self, A, B, width):
-        """Sum of the Gram matrix between ``A`` and ``B``, the same for ``(B, A)``."""
-        if not self.grad and not _in_order(A, B):  # float32 tiles: fix one orientation
-            A, B = B, A
-        return self.cross(A, B, (width,))["x"].sum()
-
-    def _differentiable(self, A, B, widths, split, need):
-        t = self.tile
-        if split is None:
-            return {"x": gaussian_rowsums_torch(A, B, widths[0], tile_size=t)}
-        sx, sy = widths
-        out = {}
-        if "x" in need:
-            out["x"] = gaussian_rowsums_torch(A[:, :split], B[:, :split], sx, tile_size=t)
-        if "y" in need:
-            out["y"] = gaussian_rowsums_torch(A[:, split:], B[:, split:], sy, tile_size=t)
-        if "joint" in need:
-            za = self.cat([A[:, :split] / sx, A[:, split:] / sy])
-            zb = za if B is A else self.cat([B[:, :split] / sx, B[:, split:] / sy])
-            out["joint"] = gaussian_rowsums_torch(za, zb, 1.0, tile_size=t)
-        return out
-
-    def scalar(self, value: float):
-        """A Python float as the output type (a 0-dim tensor for tensor inputs)."""
-        if not self.torch:
-            return value
-        import torch
-
-        return torch.tensor(value, dtype=torch.float64, device=self.device)
-
-    def finish(self, value, base):
-        if self.torch:
-            if not self.grad:
-                value = value.to(self.dtype)
-            return value if base is None else value / math.log(base)
-        return convert_base(float(value), base)
-
-
-def _same_values(A, B) -> bool:
-    if A is B:
-        return True
-    if A.shape != B.shape:
-        return False
-    if _is_tensor(A):
-        import torch
-
-        return bool(torch.equal(A, B))
-    return bool(np.array_equal(A, B))
-
-
-def _in_order(A, B) -> bool:
-    """A fixed order of two samples, so that float32 sums of (A, B) and (B, A) agree."""
-    return (A.shape[0], float(A.sum())) <= (B.shape[0], float(B.sum()))
-
-
-def _check_approximation(approximation, count, knob: str, be, random_state) -> bool:
-    """True for the approximate mode (``count`` checked as the positive integer ``knob``).
-
-    ``random_state`` is checked here too: it would otherwise be checked only on inputs
-    large enough for the sampling to run.
-    """
-    if approximation not in _APPROXIMATIONS:
-        raise ValueError(
-            f"approximation must be None (exact) or 'random_tiles'; got {approximation!r}"
-        )
-    if approximation is None:
-        return False
-    check_number(count, knob, integer=True, low=1, expected="a positive integer", wording="must")
-    check_random_state(random_state)
-    if be.grad:
-        raise ValueError(
-            "approximation='random_tiles' gives no gradient; use the exact sums "
-            "(approximation=None) for inputs that require a gradient"
-        )
-    return True
-
-
-def _sampler(approximation, n_tiles, random_state, be, pairs: int):
-    """The generator of the approximate mode, or None for the exact sums."""
-    if not _check_approximation(approximation, n_tiles, "n_tiles", be, random_state):
-        return None
-    if pairs <= n_tiles * _FAST_TILE**2:  # the exact sums are not dearer
-        return None
-    import torch
-
-    seed = int(check_random_state(random_state).integers(2**62))
-    return torch.Generator().manual_seed(seed)
-
-
-def _v_mean(distinct_mean: float, n: int) -> float:
-    """Mean over all n^2 pairs from the mean over distinct pairs (the diagonal is 1)."""
-    return (1.0 + (n - 1) * distinct_mean) / n
-
-
-def _needs_grad(items) -> bool:
-    import torch
-
-    return torch.is_grad_enabled() and any(_is_tensor(a) and a.requires_grad for a in items)
-
-
-def _check_tensor(arr, name: str):
-    """Shape and finiteness checks done with torch ops (no copy off the device)."""
-    check_real_tensor(arr, name, wording="must")
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (n,) or (n, d), got shape {tuple(arr.shape)}")
-    if arr.shape[0] < 2:
-        raise ValueError(f"{name} must have at least 2 samples (rows), got {arr.shape[0]}")
-    if not arr.is_floating_point():
-        arr = arr.double()
-    if not bool(arr.detach().isfinite().all()):
-        bad = int((~arr.detach().isfinite()).sum())
-        raise ValueError(
-            f"{name} contains {bad} NaN or infinite value(s); expected finite values only"
-        )
-    return arr
-
-
-def _prepare(arrays, names, torch_mode: bool, *, paired=(), device=None):
-    """Validate samples; tensors are checked on a detached copy and returned as 2-D.
-
-    Tensors are moved to ``device`` when one is given (a differentiable copy).
-    """
-    out = []
-    for arr, name in zip(arrays, names, strict=True):
-        if torch_mode:
-            if not _is_tensor(arr):
-                raise TypeError(
-                    f"{name} must be a torch.Tensor like the other inputs, got "
-                    f"{type(arr).__name__}"
-                )
-            arr = _check_tensor(arr, name)
-            if device is not None:
-                arr = arr.to(resolve_device(device))
-        else:
-            if _is_tensor(arr):
-                raise TypeError(f"{name} is a torch.Tensor but other inputs are not")
-            arr = as_2d_samples(arr, name)
-        out.append(arr)
-    for i, j in paired:
-        check_paired(out[i], out[j], (names[i], names[j]))
-    return out
-
-
-def _width(sample, sigma, name):
-    if _is_tensor(sigma):
-        if sigma.numel() != 1 or not bool(sigma.detach() > 0):
-            raise ValueError(f"{name} must be a positive scalar, got {sigma!r}")
-        return sigma.reshape(())
-    return kernel_width(sample, sigma, name=name)
-
-
-def _check_statistic(statistic) -> bool:
-    """True for the U-statistic (self-pairs excluded), False for the V-statistic."""
-    if statistic not in ("u", "v"):
-        raise ValueError(
-            f"statistic must be 'u' (self-pairs excluded) or 'v' (all pairs, the Parzen "
-            f"plug-in); got {statistic!r}"
-        )
-    return statistic == "u"
-
-
-def _positive(mean, what: str, width):
-    """Refuse a kernel mean that underflowed (log would be -inf, or that of the floor).
-
-    The float32 tiles count values below ``2**-126`` as ``2**-126``; a mean at or below
-    that floor means every value underflowed.
-    """
-    if not float(mean.detach() if hasattr(mean, "detach") else mean) > _UNDERFLOW:
-        raise ValueError(
-            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at kernel width "
-            f"{float(width):.3g}: the width is too small for the distances in these data; "
-            "pass a larger sigma or standardise the data"
-        )
-    return mean
-
-
-def _within_mean(total, n: int, unbiased: bool, what: str, width):
-    """Mean of a within-sample Gram matrix from its total (without the self-pairs if
-    ``unbiased``, with its n diagonal ones otherwise)."""
-    if unbiased:
-        return _positive(total / (n * (n - 1)), f"distinct points of {what}", width)
-    return total / (n * n)
-
-
-def _stack(A, B, torch_mode: bool):
-    """Rows of ``A`` then ``B`` (the pooled sample the width rules see)."""
-    if torch_mode:
-        import torch
-
-        return torch.cat([A, B], dim=0)
-    return np.vstack([A, B])
-
-
-def _mode(*arrays) -> bool:
-    return any(_is_tensor(a) for a in arrays)
 
 
 # ----------------------------------------------------------------------------------------
@@ -573,33 +303,33 @@ def cs_divergence(
     >>> bool(cs_divergence(x, y, sigma=0.5) > 0)
     True
     """
-    torch_mode = _mode(X, Y)
-    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode, device=device)
+    torch_mode = any_tensor(X, Y)
+    X, Y = prepare([X, Y], ["X", "Y"], torch_mode, device=device)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
             f"X and Y must have the same number of columns; got {X.shape[1]} and {Y.shape[1]}"
         )
-    unbiased = _check_statistic(statistic)
-    pooled = _stack(X, Y, torch_mode)
-    s = _width(pooled, sigma, "sigma") * _SQRT2
-    be = _Backend(torch_mode, tile_size, device, [X, Y], [s])
+    unbiased = check_statistic(statistic)
+    pooled = stack(X, Y, torch_mode)
+    s = sample_width(pooled, sigma, "sigma") * _SQRT2
+    be = Backend(torch_mode, tile_size, device, [X, Y], [s])
     n, m = X.shape[0], Y.shape[0]
-    gen = _sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
+    gen = sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
     if gen is not None:
         X64, Y64 = _as_float64(X, be.device), _as_float64(Y, be.device)
         kw = {"n_blocks": n_tiles, "generator": gen, "device": be.device}
         mxx = sampled_kernel_means(X64, None, (float(s),), **kw)["x"][0]
         myy = sampled_kernel_means(Y64, None, (float(s),), **kw)["x"][0]
         vxy = sampled_kernel_means(X64, Y64, (float(s),), **kw)["x"][0]
-        vxx, vyy = (mxx, myy) if unbiased else (_v_mean(mxx, n), _v_mean(myy, m))
+        vxx, vyy = (mxx, myy) if unbiased else (v_mean(mxx, n), v_mean(myy, m))
         for v, what in ((vxx, "X"), (vyy, "Y"), (vxy, "X and Y")):
-            _positive(v, what, s)
+            positive_mean(v, what, s)
         d = math.log(vxx) + math.log(vyy) - 2.0 * math.log(vxy)
         return be.finish(be.scalar(d), base)
     sp = not unbiased
-    vxx = _within_mean(be.within(X, (s,), self_pairs=sp)["x"].sum(), n, unbiased, "X", s)
-    vyy = _within_mean(be.within(Y, (s,), self_pairs=sp)["x"].sum(), m, unbiased, "Y", s)
-    vxy = _positive(be.cross_total(X, Y, s) / (n * m), "X and Y", s)
+    vxx = within_mean(be.within(X, (s,), self_pairs=sp)["x"].sum(), n, unbiased, "X", s)
+    vyy = within_mean(be.within(Y, (s,), self_pairs=sp)["x"].sum(), m, unbiased, "Y", s)
+    vxy = positive_mean(be.cross_total(X, Y, s) / (n * m), "X and Y", s)
     d = be.log(vxx) + be.log(vyy) - 2.0 * be.log(vxy)
     if not torch_mode and not unbiased:
         d = max(float(d), 0.0)  # the plug-in is >= 0 exactly; clip rounding error
@@ -743,16 +473,16 @@ def cs_qmi(
     >>> bool(cs_qmi(x, y) > cs_qmi(x, rng.standard_normal(1000)))
     True
     """
-    torch_mode = _mode(X, Y)
-    X, Y = _prepare([X, Y], ["X", "Y"], torch_mode, paired=[(0, 1)], device=device)
-    unbiased = _check_statistic(statistic)
-    sx = _width(X, sigma_x, "sigma_x") * _SQRT2
-    sy = _width(Y, sigma_y, "sigma_y") * _SQRT2
-    be = _Backend(torch_mode, tile_size, device, [X, Y], [sx, sy])
+    torch_mode = any_tensor(X, Y)
+    X, Y = prepare([X, Y], ["X", "Y"], torch_mode, paired=[(0, 1)], device=device)
+    unbiased = check_statistic(statistic)
+    sx = sample_width(X, sigma_x, "sigma_x") * _SQRT2
+    sy = sample_width(Y, sigma_y, "sigma_y") * _SQRT2
+    be = Backend(torch_mode, tile_size, device, [X, Y], [sx, sy])
     n = X.shape[0]
     if unbiased and n < 3:
         raise ValueError(f"statistic='u' needs at least 3 samples (rows), got {n}")
-    gen = _sampler(approximation, n_tiles, random_state, be, n * n)
+    gen = sampler(approximation, n_tiles, random_state, be, n * n)
     if gen is not None:
         Z64 = _as_float64(be.cat([X, Y]), be.device)
         means = sampled_kernel_means(
@@ -768,9 +498,9 @@ def cs_qmi(
         mx, my, mj, mc = (means[k][0] for k in ("x", "y", "joint", "cross"))
         if not unbiased:  # add the coincident-index terms of the V-statistic
             mc = ((n - 1) * (n - 2) * mc + (n - 1) * (mx + my + mj) + 1) / n**2
-            mx, my, mj = _v_mean(mx, n), _v_mean(my, n), _v_mean(mj, n)
+            mx, my, mj = v_mean(mx, n), v_mean(my, n), v_mean(mj, n)
         for v, what in ((mj, "the (X, Y) pairs"), (mx, "X"), (my, "Y"), (mc, "X and Y")):
-            _positive(v, what, sx)
+            positive_mean(v, what, sx)
         val = math.log(mj) + math.log(mx * my) - 2.0 * math.log(mc)
         return be.finish(be.scalar(val), base)
     sums = be.within(
@@ -782,13 +512,13 @@ def cs_qmi(
     )
     rx, ry = sums["x"], sums["y"]  # without the self-pairs for the U-statistic
     joint_total = sums["joint"].sum()
-    v_joint = _within_mean(joint_total, n, unbiased, "the (X, Y) pairs", 1.0)
-    v_marg = _within_mean(rx.sum(), n, unbiased, "X", sx) * _within_mean(
+    v_joint = within_mean(joint_total, n, unbiased, "the (X, Y) pairs", 1.0)
+    v_marg = within_mean(rx.sum(), n, unbiased, "X", sx) * within_mean(
         ry.sum(), n, unbiased, "Y", sy
     )
     if unbiased:  # sum over distinct i, j, l of K_ij L_il
         distinct = (rx * ry).sum() - joint_total
-        v_cross = _positive(distinct / (n * (n - 1) * (n - 2)), "X and Y", sx)
+        v_cross = positive_mean(distinct / (n * (n - 1) * (n - 2)), "X and Y", sx)
     else:
         v_cross = (rx * ry).sum() / n**3
     val = be.log(v_joint) + be.log(v_marg) - 2.0 * be.log(v_cross)
@@ -901,8 +631,8 @@ def conditional_cs_divergence(
     >>> conditional_cs_divergence(x, y, x, y, sigma_x=0.3, sigma_y=0.3)
     0.0
     """
-    torch_mode = _mode(X1, Y1, X2, Y2)
-    X1, Y1, X2, Y2 = _prepare(
+    torch_mode = any_tensor(X1, Y1, X2, Y2)
+    X1, Y1, X2, Y2 = prepare(
         [X1, Y1, X2, Y2],
         ["X1", "Y1", "X2", "Y2"],
         torch_mode,
@@ -915,15 +645,15 @@ def conditional_cs_divergence(
                 f"{na} and {nb} must have the same number of columns; got {a.shape[1]} "
                 f"and {b.shape[1]}"
             )
-    sx = _width(_stack(X1, X2, torch_mode), sigma_x, "sigma_x")
-    sy = _width(_stack(Y1, Y2, torch_mode), sigma_y, "sigma_y")
-    be = _Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])
+    sx = sample_width(stack(X1, X2, torch_mode), sigma_x, "sigma_x")
+    sy = sample_width(stack(Y1, Y2, torch_mode), sigma_y, "sigma_y")
+    be = Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])
     W1, W2 = be.cat([X1, Y1]), be.cat([X2, Y2])
     split, need = X1.shape[1], ("x", "joint")
-    if _check_approximation(
+    if check_approximation(
         approximation, n_points, "n_points", be, random_state
     ) and n_points < max(W1.shape[0], W2.shape[0]):
-        val = _sampled_conditional(
+        val = sampled_conditional(
             W1, W2, (float(sx), float(sy)), split, n_points, be, random_state
         )
         return be.finish(be.scalar(val["value"]), base)
@@ -944,74 +674,10 @@ def conditional_cs_divergence(
     return be.finish(val, base)
 
 
-def _sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
-    r"""The approximate mode of the conditional CS divergence, with its standard error.
-
-    Two-phase sampling: a uniform first phase of ``_FIRST_PHASE * k`` points of each
-    sample (all of them when the sample is not larger), whose density proxies are
-    computed; then a Poisson sample of expected size ``k`` from it with probabilities
-    proportional to a proxy of :math:`1/\hat p(x_j)` (mixed with uniform), weighted by
-    ``1/pi_j`` (Horvitz–Thompson, :math:`\pi_j` the product of the two phases'
-    probabilities); the sampled points' row sums against both samples are exact.
-    """
-    import torch
-
-    rng = check_random_state(random_state)
-    W = (_as_float64(W1, be.device), _as_float64(W2, be.device))
-    kw = {"tile_size": be.tile, "device": be.device}
-    value, var = 0.0, 0.0
-    for own, other in ((0, 1), (1, 0)):
-        n = W[own].shape[0]
-        m = min(n, _FIRST_PHASE * k)
-        first = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
-        proxies = _density_proxies(W[own][:, :split], widths[0], rng, kw, first)
-        pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, m), _UNIFORM_SHARE)
-        kept = poisson_sample(pi, rng)  # positions in the first phase
-        idx = kept if first is None else first[kept]
-        rows = W[own][torch.from_numpy(idx).to(be.device)]
-        s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
-        s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)
-        k_own, c_own, k_oth, c_oth = s_own["x"], s_own["joint"], s_oth["x"], s_oth["joint"]
-        self_terms = (c_own / k_own**2).cpu().double().numpy()
-        cross_terms = (c_oth / (k_own * k_oth)).cpu().double().numpy()
-        p = pi[kept] * (m / n)
-        a, b = float((self_terms / p).sum()) / n, float((cross_terms / p).sum()) / n
-        for v, what in ((a, "the (X, Y) pairs"), (b, "the two samples")):
-            _positive(v, what, widths[0])
-        value += math.log(a) - math.log(b)
-        influence = self_terms / a - cross_terms / b
-        var += two_phase_variance(influence, pi[kept], m, n) / n**2
-    return {"value": value, "standard_error": math.sqrt(var)}
-
-
-def _density_proxies(X, width: float, rng, kw, rows=None) -> list:
-    """``1 + (n/m) sum_i K_w(x_j, x_i)`` over ``m`` random points, for each proxy width.
-
-    Cheap stand-ins for the row sums :math:`k_j` (``n * m`` pairs per width), for the
-    points ``rows`` (indices; all when None): only the sampling probabilities depend on
-    them, so their errors cost variance, never bias. The kernel width itself is noisy at
-    low densities with ``m`` points, a wider one smooths over local gaps; the mixture of
-    both is robust (module docstring).
-    """
-    n = X.shape[0]
-    m = min(_PROXY_COLUMNS, n)
-    import torch
-
-    picked = np.sort(rng.choice(n, size=m, replace=False))
-    cols = X[torch.from_numpy(picked).to(X.device)]
-    if rows is not None:
-        X = X[torch.from_numpy(rows).to(X.device)]
-    out = []
-    for factor in _PROXY_WIDTHS:
-        sums = gaussian_pair_sums(X, cols, (factor * width,), **kw)["x"]
-        out.append(1.0 + (n / m) * sums.cpu().double().numpy())
-    return out
-
-
 def _torch_only(fn, names):
     def wrapper(*args, **kwargs):
         for a, name in zip(args, names, strict=False):
-            if not _is_tensor(a):
+            if not is_tensor(a):
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(a).__name__}")
         return fn(*args, **kwargs)
 

@@ -244,11 +244,12 @@ def _documented_sd(x1, y1, x2, y2, sx, sy, k):
 def _sampled_with_error(x1, y1, x2, y2, sx, sy, k, seed):
     """The approximate mode's value and its reported standard error (the same draw as
     the public function with ``random_state=seed``)."""
-    from bottlekit.estimators.cauchy_schwarz import _Backend, _sampled_conditional
+    from bottlekit.estimators._cs_backend import Backend
+    from bottlekit.estimators._cs_sampling import sampled_conditional
 
-    be = _Backend(False, None, None, [x1], [sx])
+    be = Backend(False, None, None, [x1], [sx])
     w1, w2 = np.hstack([x1, y1]), np.hstack([x2, y2])
-    out = _sampled_conditional(w1, w2, (sx, sy), x1.shape[1], k, be, seed)
+    out = sampled_conditional(w1, w2, (sx, sy), x1.shape[1], k, be, seed)
     return out["value"], out["standard_error"]
 
 
@@ -294,9 +295,9 @@ def test_random_tiles_conditional_two_phase_standard_error_calibrated(monkeypatc
     # (the default first phase is larger than these samples): over 40 seeds the spread
     # of the estimates matches the reported standard errors, which include the first
     # phase's share, and the estimate is unbiased.
-    from bottlekit.estimators import cauchy_schwarz
+    from bottlekit.estimators import _cs_sampling
 
-    monkeypatch.setattr(cauchy_schwarz, "_FIRST_PHASE", 8)
+    monkeypatch.setattr(_cs_sampling, "FIRST_PHASE", 8)
     x1, y1, x2, y2 = _conditional_pairs(4000, 1.0, 1)
     exact = conditional_cs_divergence(x1, y1, x2, y2, 0.5, 0.5)
     runs = np.array([_sampled_with_error(x1, y1, x2, y2, 0.5, 0.5, 256, s) for s in range(40)])
