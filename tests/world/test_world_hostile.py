@@ -405,3 +405,279 @@ CHUNK, NONE = np.arange(4), np.full(4, -1)
 def test_compose_batch_checks_its_inputs(chunk, partners, n_pairs, error, message):
     with pytest.raises(error, match=message):
         compose_batch(chunk, partners, n_pairs)
+
+
+# ------------------------------------------------------------------ checkpoints from others
+CFG = dict(
+    n_train=1, n_val=1, steps=1, batch_size=1, lr=1e-3, weight_decay=0.0, warmup=0, seed=0,
+    p_typical_background=0.2, init=None,
+)  # fmt: skip
+PROGRESS = dict(
+    step=1, epoch=0, next_batch=1, epoch_rng_state={}, losses=[0.5], last_val_zero_shot=None,
+    train_seconds=0.0, train_cpu_seconds=0.0, sittings=1,
+)  # fmt: skip
+
+
+def _build():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(model.parameters())
+    return model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A checkpoint of a one-step run of a linear model, as write_checkpoint writes it."""
+    import torch
+
+    from bottlekit.world.checkpoint import write_checkpoint
+
+    model, opt, sched = _build()
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
+        versions={},
+    )  # fmt: skip
+    path = tmp_path / "ck.json"
+    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
+    return path
+
+
+def _tensors_path(path):
+    import json
+
+    return path.parent / json.loads(path.read_text())["tensors_file"]
+
+
+def _edit(path, change):
+    import json
+
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def _retensor(path, change):
+    """Replace tensors and record the new file's digest, as a forger would."""
+    import hashlib
+    import json
+
+    from safetensors.torch import save
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    tensors = dict(read_checkpoint(path).tensors)
+    change(tensors)
+    blob = save(tensors)
+    _tensors_path(path).write_bytes(blob)
+    meta = json.loads(path.read_text())
+    meta["tensors_sha256"] = hashlib.sha256(blob).hexdigest()
+    meta["tensors_bytes"] = len(blob)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(meta):
+        for key in keys[:-1]:
+            meta = meta[key]
+        meta[keys[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # before: RecursionError from inside the json module
+        (lambda t: t[:-2] + ', "x": ' + "[" * 10**5 + "]" * 10**5 + "}", r"it nests too deeply"),
+        # before: the second "version" silently won over the first
+        (lambda t: '{"version": 2, ' + t.strip()[1:], r"key 'version' is listed twice"),
+    ],
+)
+def test_a_sidecar_that_json_cannot_read_safely_is_refused(checkpoint, text, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    checkpoint.write_text(text(checkpoint.read_text()))
+    with pytest.raises(CheckpointError, match=r"ck\.json' is not valid JSON: " + message):
+        read_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: all four were read back and trained with (a NaN learning rate gave NaN
+        # weights at the first step, a NaN in the config was compared as unequal)
+        (_set("config", "lr", float("nan")), r"key 'config\.lr' is NaN or infinite"),
+        (
+            _set("optimizer", "param_groups", 0, "lr", float("nan")),
+            r"key 'optimizer\.param_groups\[0\]\.lr' is NaN or infinite",
+        ),
+        (_set("scheduler", "base_lrs", [float("inf")]), r"'scheduler\.base_lrs\[0\]' is NaN or"),
+        (_set("progress", "train_seconds", float("inf")), r"'progress\.train_seconds' is NaN"),
+        # before: a negative step, size or count was accepted
+        (_set("progress", "step", -5), r"key 'progress\.step' is -5; expected an int >= 0"),
+        (_set("tensors_bytes", -1), r"key 'tensors_bytes' is -1; expected an int >= 0"),
+        # before: "x" was read back; float("x") failed when the run resumed
+        (_set("progress", "losses", ["x"]), r"key 'progress\.losses' holds 'x'; expected numbers"),
+        # before: "" and ".." named the folder, reported as a missing file
+        (_set("tensors_file", ".."), r"key 'tensors_file' is '\.\.'; expected a file name"),
+        (_set("tensors_file", ""), r"key 'tensors_file' is ''; expected a file name"),
+    ],
+)
+def test_sidecar_values_are_checked(checkpoint, change, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(_edit(checkpoint, change))
+
+
+def test_the_losses_of_a_diverged_run_may_be_nan(checkpoint):
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    path = _edit(checkpoint, _set("progress", "losses", [float("nan")]))
+    assert np.isnan(read_checkpoint(path).meta["progress"]["losses"][0])
+
+
+@pytest.mark.parametrize("which", ["sidecar", "tensors"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_is_named(checkpoint, which, kind):
+    # before: "does not exist" (sidecar) or "is missing" (tensors file) of a file that is there
+    import os
+
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    target = checkpoint if which == "sidecar" else _tensors_path(checkpoint)
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+        what = r"is a FIFO \(named pipe\); expected a regular file"
+    else:
+        target.symlink_to("/dev/zero")
+        what = r"is a character device; expected a regular file"
+    with pytest.raises(CheckpointError, match=what):
+        read_checkpoint(checkpoint)
+
+
+def test_a_tensors_file_of_the_wrong_size_is_refused_before_reading(checkpoint):
+    # before: the whole file was read (a 5 GiB file: 5 GiB of memory) before the sidecar's
+    # size and digest were compared
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    with open(_tensors_path(checkpoint), "ab") as fh:
+        fh.truncate(5 * 2**30)  # sparse: no disk used
+    with pytest.raises(CheckpointError, match=r"it has 5368709120 bytes; the sidecar expects"):
+        read_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize("path", [None, 5])
+def test_read_checkpoint_names_a_path_that_is_not_one(path):
+    # before: "expected str, bytes or os.PathLike object, not NoneType" from pathlib
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    with pytest.raises(TypeError, match=r"path: expected the path of a checkpoint's \.json"):
+        read_checkpoint(path)
+
+
+def _tensor(kind):
+    import torch
+
+    return {
+        "int": torch.ones(1, 2, dtype=torch.int64),
+        "nan": torch.full((1, 2), float("nan")),
+        "int32": torch.ones(1, 2, dtype=torch.int32),
+        "five": torch.ones(5),
+        "one": torch.ones(1),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "message"),
+    [
+        # before: load_state_dict cast the integers to float silently
+        ("model/weight", "int", r"model tensor 'weight' is stored as torch\.int64; the model's"),
+        # before: the NaN weights were trained with
+        ("model/weight", "nan", r"model tensor 'weight' holds NaN or infinity"),
+        # before: "invalid literal for int() with base 10: 'x'"
+        ("optimizer/x/exp_avg", "nan", r"has tensor 'optimizer/x/exp_avg'; expected optimiser"),
+        # before: "not enough values to unpack (expected 3, got 2)"
+        ("optimizer/0", "nan", r"has tensor 'optimizer/0'; expected optimiser state named"),
+        # before: -1 indexed the last parameter, silently
+        ("optimizer/-1/exp_avg", "one", r"has tensor 'optimizer/-1/exp_avg'; expected"),
+        # before: NaN moments and an integer moment were loaded silently
+        ("optimizer/0/exp_avg", "nan", r"optimiser state optimizer/0/exp_avg holds NaN"),
+        ("optimizer/0/exp_avg", "int32", r"optimizer/0/exp_avg is stored as torch\.int32"),
+        # before: a step of five values was loaded (and broadcast in the bias correction)
+        ("optimizer/0/step", "five", r"optimizer/0/step has shape \(5,\); expected \(\)"),
+    ],
+)
+def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, kind, message):
+    import torch
+
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    path = _retensor(checkpoint, lambda t: t.__setitem__(key, _tensor(kind)))
+    model, opt, sched = _build()
+    before = model.weight.detach().clone()
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(read_checkpoint(path), model, opt, sched)
+    assert torch.equal(model.weight, before)  # nothing was loaded
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: "'int' object is not iterable" and "dictionary update sequence element #0
+        # has length 1; 2 is required"
+        (_set("optimizer", "param_groups", [5]), r"'optimizer\.param_groups\[0\]' is 5; expec"),
+        (_set("optimizer", "param_groups", ["ab"]), r"'optimizer\.param_groups\[0\]' is 'ab'"),
+        # before: a learning rate of "x" and betas "ab" were loaded; training failed later
+        (
+            _set("optimizer", "param_groups", 0, "lr", "x"),
+            r"'optimizer\.param_groups\[0\]\.lr' is 'x'; expected a number",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "betas", "ab"),
+            r"'optimizer\.param_groups\[0\]\.betas' is 'ab'; expected a list of 2",
+        ),
+        # before: the scheduler set any key as an attribute (here its optimizer, to 5)
+        (_set("scheduler", "optimizer", 5), r"'scheduler' has keys \['optimizer'\] that this"),
+        (_set("scheduler", "base_lrs", "x"), r"'scheduler\.base_lrs' is 'x'; expected a list"),
+        # before: OverflowError from inside random.setstate / numpy
+        (_set("rng", "python", 1, [2**80] * 625), r"checkpoint RNG states are unusable"),
+        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"RNG states are unusable"),
+    ],
+)
+def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    model, opt, sched = _build()
+    ck = read_checkpoint(_edit(checkpoint, change))
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(ck, model, opt, sched)
+
+
+def test_an_untampered_checkpoint_restores_exactly(checkpoint):
+    import torch
+
+    from bottlekit.world.checkpoint import read_checkpoint, restore_training_state
+
+    ck = read_checkpoint(checkpoint)
+    model, opt, sched = _build()
+    restore_training_state(ck, model, opt, sched)
+    assert torch.equal(model.weight, ck.model_state()["weight"])
+    assert opt.state_dict()["param_groups"][0]["lr"] == 1e-3
