@@ -681,3 +681,127 @@ def test_an_untampered_checkpoint_restores_exactly(checkpoint):
     restore_training_state(ck, model, opt, sched)
     assert torch.equal(model.weight, ck.model_state()["weight"])
     assert opt.state_dict()["param_groups"][0]["lr"] == 1e-3
+
+
+# ------------------------------------------------------------------ evaluate's functions
+X = np.random.default_rng(0).normal(size=(10, 4))
+Y = np.arange(10) % 3
+T = np.eye(3, 4)
+LABELS = (np.arange(20).reshape(10, 2) // 2 % 2 + np.array([0, 1])) % 2
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        # before: a y of one entry was broadcast against all predictions: 0.1, silently
+        ((X, Y[:1], T), ValueError, r"y: expected 10 class indices \(one per embedding\), got 1"),
+        # before: "operands could not be broadcast together with shapes (10,) (3,)"
+        ((X, Y[:3], T), ValueError, r"y: expected 10 class indices"),
+        # before: NaN embeddings gave an accuracy (argmax of NaN is 0), silently
+        ((np.full((10, 4), np.nan), Y, T), ValueError, r"x: contains NaN or inf"),
+        # before: numpy's matmul "mismatch in its core dimension 0"
+        ((X, Y, np.eye(3, 5)), ValueError, r"class_text: expected an array of shape \(n >= 1, 4"),
+        # before: classes 10..12 for three class texts gave 0.0, silently
+        ((X, Y + 10, T), ValueError, r"y: expected indices in 0\.\.2, got values in 10\.\.12"),
+        # before: nan from np.mean of nothing
+        (
+            (X[:0], Y[:0], T),
+            ValueError,
+            r"x: expected an array of shape \(n >= 1, d\), got \(0, 4",
+        ),
+        # before: "ufunc 'matmul' did not contain a loop with signature matching types"
+        ((X.astype(str), Y, T), TypeError, r"x: expected a numeric array, got text"),
+    ],
+)
+def test_zero_shot_accuracy_checks_its_inputs(args, error, message):
+    from bottlekit.world.evaluate import zero_shot_accuracy
+
+    with pytest.raises(error, match=message):
+        zero_shot_accuracy(*args)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        # before: labels of 3 images for 10 embeddings gave NaN AUROCs, silently
+        (LABELS[:3], r"labels: expected shape \(10, 2\) .*got \(3, 2\)"),
+        # before: "tuple index out of range"
+        (LABELS[:, 0], r"labels: expected shape \(10, 2\) .*got \(10,\)"),
+        # before: scikit-learn's "continuous format is not supported"
+        (LABELS * 0.5, r"labels: expected 0/1 concept labels"),
+        # before: NaN labels gave NaN AUROCs, silently
+        (np.where(LABELS, np.nan, 0), r"labels: expected 0/1 concept labels"),
+    ],
+)
+def test_concept_aurocs_checks_its_labels(labels, message):
+    from bottlekit.world.evaluate import concept_aurocs
+
+    assert not np.isnan(concept_aurocs(X, LABELS, np.eye(2, 4))).any()  # the valid labels
+    with pytest.raises(ValueError, match=message):
+        concept_aurocs(X, labels, np.eye(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # before: scikit-learn's "The 'C' parameter of LogisticRegression must be ..."
+        ((X, Y, 0), r"c: expected a finite number > 0, got 0"),
+        ((X, Y, np.nan), r"c: expected a finite number > 0, got nan"),
+        # before: scikit-learn's "Input X contains NaN"
+        ((np.full((10, 4), np.nan), Y, 1.0), r"x_train: contains NaN or inf"),
+        # before: scikit-learn's "The 'random_state' parameter ... Got -1 instead"
+        ((X, Y, 1.0, -1), r"seed: expected an int >= 0 and <= 4294967295, got -1"),
+        # before: scikit-learn's "Found input variables with inconsistent numbers of samples"
+        ((X, Y[:4], 1.0), r"y_train: expected 10 class indices"),
+    ],
+)
+def test_fit_linear_probe_checks_its_inputs(args, message):
+    from bottlekit.world.evaluate import fit_linear_probe
+
+    with pytest.raises(ValueError, match=message):
+        fit_linear_probe(*args)
+
+
+@pytest.mark.parametrize(
+    ("res", "error", "message"),
+    [
+        # before: KeyError: 'linear_probe_accuracy'
+        ({"test": {"a": 1}}, ValueError, r"res\['test'\]\['linear_probe_accuracy'\]: expected"),
+        # before: "Unknown format code 'f' for object of type 'str'"
+        (
+            {
+                "test": {
+                    "linear_probe_accuracy": "x",
+                    "zero_shot_accuracy": 1.0,
+                    "concept_auroc_mean": 1.0,
+                }
+            },
+            ValueError,
+            r"res\['test'\]\['linear_probe_accuracy'\]: expected a number .*got 'x'",
+        ),
+        # before: "list index out of range"
+        ([1], TypeError, r"res: expected the dict evaluate\(\) returns, got list"),
+    ],
+)
+def test_format_report_checks_its_input(res, error, message):
+    from bottlekit.world.evaluate import format_report
+
+    with pytest.raises(error, match=message):
+        format_report(res)
+
+
+@pytest.mark.parametrize("name", ["n_train", "n_val", "n_test"])
+def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
+    # before: n_test=10**9 was found out after the train and val worlds were drawn and
+    # embedded (minutes), as a MemoryError inside make_world
+    from bottlekit.world import evaluate as world_evaluate
+
+    class Embeds:
+        id = "fake"
+
+        def encode_images(self, *args, **kwargs):
+            raise AssertionError("embedded before the check")
+
+    sizes = {"n_train": 5, "n_val": 5, "n_test": 5, name: 10**9}
+    with pytest.raises(ValueError, match=rf"evaluate: {name}=1000000000 asks for .* of images"):
+        world_evaluate.evaluate(Embeds(), **sizes)
