@@ -50,11 +50,11 @@ def _rng():
         # before: np.arange(10**9) and a 7.5 GiB permutation were allocated, then numpy's
         # MemoryError "Unable to allocate ..." (or, with overcommit, the machine swapped)
         ({"n": 10**9}, r"make_world: n=1000000000, image_size=64, return_masks=True asks"),
-        ({"n": 10**9, "return_masks": False}, r"n=1000000000, .* asks for .* of images \(3 "),
+        ({"n": 10**12, "return_masks": False}, r"n=1000000000000, .* for .* of images \(3 "),
         # before: "Maximum allowed dimension exceeded" from numpy
         ({"n": 2**63}, r"make_world: n=9223372036854775808, image_size=64"),
-        # before: numpy's "Unable to allocate 112. GiB" for four images
-        ({"n": 4, "image_size": 10**5}, r"make_world: n=4, image_size=100000, .* more than"),
+        # before: numpy's "Unable to allocate ..." (112 GiB already for image_size=10**5)
+        ({"n": 4, "image_size": 10**7}, r"make_world: n=4, image_size=10000000, .* more than"),
     ],
 )
 def test_a_world_larger_than_memory_is_refused_before_allocating(kwargs, message):
@@ -227,8 +227,8 @@ def _layout(n=1, **changes):
         ({"size": "64"}, TypeError, r"size='64'; expected an int >= 64"),
         # before: "'float' object cannot be interpreted as an integer" after the drawing
         ({"size": 64.9}, TypeError, r"size=64\.9; expected an int >= 64"),
-        # before: numpy's "Unable to allocate 7.28 TiB"
-        ({"size": 10**6}, ValueError, r"render_birds: 2 rows of options, size=1000000 asks for"),
+        # before: numpy's "Unable to allocate ..." (7.28 TiB already for size=10**6)
+        ({"size": 10**7}, ValueError, r"render_birds: 2 rows of options, size=10000000 asks"),
         # before: "'NoneType' object has no attribute 'uniform'"
         ({"rng": None}, TypeError, r"rng: expected a numpy\.random\.Generator"),
         # before: a layout of one bird was broadcast silently to both rows
@@ -792,7 +792,7 @@ def test_format_report_checks_its_input(res, error, message):
 
 @pytest.mark.parametrize("name", ["n_train", "n_val", "n_test"])
 def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
-    # before: n_test=10**9 was found out after the train and val worlds were drawn and
+    # before: a huge n_test was found out after the train and val worlds were drawn and
     # embedded (minutes), as a MemoryError inside make_world
     from bottlekit.world import evaluate as world_evaluate
 
@@ -802,6 +802,6 @@ def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
         def encode_images(self, *args, **kwargs):
             raise AssertionError("embedded before the check")
 
-    sizes = {"n_train": 5, "n_val": 5, "n_test": 5, name: 10**9}
-    with pytest.raises(ValueError, match=rf"evaluate: {name}=1000000000 asks for .* of images"):
+    sizes = {"n_train": 5, "n_val": 5, "n_test": 5, name: 10**12}  # 11 PiB of images
+    with pytest.raises(ValueError, match=rf"evaluate: {name}=1000000000000 asks for .* images"):
         world_evaluate.evaluate(Embeds(), **sizes)
