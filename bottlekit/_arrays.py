@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["as_real_array", "check_numeric_dtype", "check_real_tensor"]
+__all__ = ["as_index_array", "as_real_array", "check_numeric_dtype", "check_real_tensor"]
 
 Wording = Literal["expected", "must"]
 
@@ -124,3 +124,67 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
     if out.dtype.kind not in "biuf":  # dtype=None: objects such as None stay objects
         raise TypeError(_message("complex", name, f"an array of dtype {out.dtype}", wording))
     return out
+
+
+def as_index_array(
+    X, name: str, *, low: int = 0, high: int | None = None, expected: str | None = None
+) -> np.ndarray:
+    """Return ``X`` as a 1-D int64 array of indices in ``low .. high - 1``, else raise.
+
+    Integers only: floats (``1.7`` would be truncated), booleans, text and objects are a
+    ``TypeError``; values are compared before the cast to int64, so an unsigned
+    ``2**64 - 1`` is not read as ``-1``. Values outside the range are a ``ValueError``
+    that gives the range and the values found.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of int
+    name : str
+        Argument name used in error messages.
+    low : int, default=0
+        Smallest accepted value (``-n`` for Python-style negative indices, ``-1`` for a
+        "none" marker).
+    high : int or None, default=None
+        One past the largest accepted value; None for no upper bound.
+    expected : str or None
+        What the range message says was expected (default: ``"indices in low..high-1"``).
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+
+    Examples
+    --------
+    >>> as_index_array([2, 0], "anchors", high=3)
+    array([2, 0])
+    >>> as_index_array([0.5], "anchors", high=3)
+    Traceback (most recent call last):
+    ...
+    TypeError: anchors: expected a 1-D array of int, got float64 values of shape (1,)
+    >>> as_index_array([3], "anchors", high=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: anchors: expected indices in 0..2, got values in 3..3
+    """
+    if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
+        check_real_tensor(X, name)
+        X = X.detach().cpu().numpy()
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError):  # ragged nested sequences
+        arr = None
+    if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        what = (
+            f"{type(X).__name__} (ragged)"
+            if arr is None
+            else f"{arr.dtype} values of shape {arr.shape}"
+        )
+        raise TypeError(f"{name}: expected a 1-D array of int, got {what}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        top = np.iinfo(np.int64).max + 1 if high is None else high
+        if lo < low or hi >= top:
+            if expected is None:
+                expected = f"indices >= {low}" if high is None else f"indices in {low}..{high - 1}"
+            raise ValueError(f"{name}: expected {expected}, got values in {lo}..{hi}")
+    return arr.astype(np.int64)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 __all__ = [
     "check_bool",
+    "check_generator",
     "check_number",
     "check_positive_int",
     "check_seed",
@@ -295,3 +296,42 @@ def check_bool(value: Any, name: str) -> bool:
         if not isinstance(value, np.bool_):
             raise TypeError(f"{name}: expected True or False, got {value!r}")
     return bool(value)
+
+
+def check_generator(value: Any, name: str = "rng") -> Any:
+    """Return ``value`` if it is a ``numpy.random.Generator``, else raise ``TypeError``.
+
+    Functions that draw from a generator handed to them (rather than seeding their own)
+    call its methods (``random``, ``integers``, ``permutation``); a seed, ``None`` or a
+    legacy ``RandomState`` would fail deep inside with an ``AttributeError``.
+
+    Parameters
+    ----------
+    value : object
+    name : str, default="rng"
+        Parameter name for the error message.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``value`` unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_generator(np.random.default_rng(0))  # doctest: +ELLIPSIS
+    Generator(PCG64) at ...
+    >>> check_generator(0)
+    Traceback (most recent call last):
+    ...
+    TypeError: rng: expected a numpy.random.Generator (numpy.random.default_rng(seed)), got 0
+    """
+    import numpy as np
+
+    if not isinstance(value, np.random.Generator):
+        shown = repr(value) if len(repr(value)) <= 80 else type(value).__name__
+        raise TypeError(
+            f"{name}: expected a numpy.random.Generator (numpy.random.default_rng(seed)), "
+            f"got {shown}"
+        )
+    return value

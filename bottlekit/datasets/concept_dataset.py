@@ -29,7 +29,14 @@ from bottlekit.images import ImageSource, as_image_source
 __all__ = ["ConceptDataset"]
 
 
+#: Most classes named by default (``"0"``, ``"1"``, ...) when ``class_names`` is not given:
+#: a label of 10**9 would otherwise build a billion names.
+MAX_DEFAULT_CLASSES = 2**20
+
+
 def _names(value: Any, field: str) -> list[str]:
+    """``value`` as a list of distinct str (a name given twice would make two classes,
+    parts or values that cannot be told apart by name)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(f"{field}: expected a list of str, got {type(value).__name__}")
     bad = [i for i, v in enumerate(value) if not isinstance(v, str)]
@@ -37,7 +44,11 @@ def _names(value: Any, field: str) -> list[str]:
         raise ValueError(
             f"{field}: item {bad[0]} has type {type(value[bad[0]]).__name__}; expected str"
         )
-    return list(value)
+    names = list(value)
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(f"{field}: names must be unique, {dup[:5]} repeat")
+    return names
 
 
 def _numeric(value: Any, field: str, shape: tuple[int | None, ...], what: str) -> np.ndarray:
@@ -206,7 +217,13 @@ class ConceptDataset:
             labels = source.labels
             if class_names is None:
                 class_names = list(source.class_names)
-        y = np.asarray(labels)
+        try:
+            y = np.asarray(labels)
+        except (TypeError, ValueError):  # ragged nested sequences
+            raise ValueError(
+                f"labels: expected integer class indices of shape ({n},), got a ragged "
+                f"{type(labels).__name__}"
+            ) from None
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"labels: expected shape ({n},) (one per image), got {y.shape}")
         if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
@@ -214,6 +231,12 @@ class ConceptDataset:
         if n and y.min() < 0:
             raise ValueError(f"labels: class indices must be >= 0, got {int(y.min())}")
         if class_names is None:
+            if n and int(y.max()) >= MAX_DEFAULT_CLASSES:
+                raise ValueError(
+                    f"labels: class index {int(y.max())} would make {int(y.max()) + 1} "
+                    f"classes named by their index; expected indices < {MAX_DEFAULT_CLASSES} "
+                    "without class_names (give class_names to name the classes)"
+                )
             class_names = [str(c) for c in range(int(y.max()) + 1 if n else 0)]
         class_names = _names(class_names, "class_names")
         if n and y.max() >= len(class_names):
@@ -239,9 +262,6 @@ class ConceptDataset:
                 )
             return
         names = _names(self.concept_names, "concept_names")
-        if len(set(names)) != len(names):
-            dup = sorted({c for c in names if names.count(c) > 1})
-            raise ValueError(f"concept_names: names must be unique, {dup[:5]} repeat")
         self._set("concept_names", names)
         k = len(names)
         if self.concept_labels is not None:
@@ -275,7 +295,8 @@ class ConceptDataset:
                 )
             P = M.shape[1]
         elif self.part_masks is not None:
-            M = np.asarray(self.part_masks)
+            # ragged lists, text and complex values are refused as for every numeric array
+            M = as_real_array(self.part_masks, "part_masks", dtype=None)
             if M.ndim != 4 or M.shape[0] != n:
                 raise ValueError(f"part_masks: expected shape ({n}, P, H, W), got {M.shape}")
             if source.kind == "array" and M.shape[2:] != source.items.shape[1:3]:
@@ -285,7 +306,7 @@ class ConceptDataset:
                     f"got {M.shape}"
                 )
             if M.dtype != bool:
-                if not np.issubdtype(M.dtype, np.number) or not np.isin(M, (0, 1)).all():
+                if not np.isin(M, (0, 1)).all():
                     raise ValueError("part_masks: expected a boolean (or 0/1) array")
                 M = M.astype(bool)
             self._set("part_masks", M)
@@ -352,36 +373,45 @@ class ConceptDataset:
             self._set("spurious_names", names)
         if self.skipped is not None:
             if not isinstance(self.skipped, dict) or not all(
-                isinstance(k, str) and isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                isinstance(k, str)
+                and isinstance(v, numbers.Integral)
+                and not isinstance(v, bool)
+                and v >= 0
                 for k, v in self.skipped.items()
             ):
                 raise ValueError(
-                    f"skipped: expected a dict of str to int counts, got {self.skipped!r:.80}"
+                    f"skipped: expected a dict of str to int counts >= 0, got {self.skipped!r:.80}"
                 )
 
     def _part_index(self, value: Any, n_parts: int) -> np.ndarray:
         k = len(self.concept_names)
-        items = list(value) if not isinstance(value, np.ndarray) else value.tolist()
-        if np.ndim(value) != 1 or len(items) != k:
+        try:
+            shape = np.shape(value)
+        except ValueError:  # ragged nested sequences
+            shape = None
+        if shape is None or len(shape) != 1 or shape[0] != k or isinstance(value, (str, dict)):
             raise ValueError(
-                f"part_of_concept: expected {k} part indices (one per concept), got shape "
-                f"{np.shape(value)}"
+                f"part_of_concept: expected {k} part indices (one per concept), got "
+                + (f"shape {shape}" if shape is not None else "a ragged sequence")
             )
-        out = np.empty(k, dtype=np.int64)
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        values = []
         for j, p in enumerate(items):
             if p is None:
-                out[j] = -1
+                values.append(-1)
             elif isinstance(p, bool) or not isinstance(p, numbers.Integral):
                 raise ValueError(
                     f"part_of_concept: item {j} is {p!r}; expected a part index or -1/None"
                 )
             else:
-                out[j] = int(p)
-        if ((out < -1) | (out >= n_parts)).any():
+                values.append(int(p))
+        # checked as Python ints: one beyond int64 would overflow the array first
+        if any(v < -1 or v >= n_parts for v in values):
             raise ValueError(
                 f"part_of_concept: expected part indices in 0..{n_parts - 1} or -1, got "
-                f"{sorted(set(out.tolist()))}"
+                f"{sorted(set(values))}"
             )
+        out = np.array(values, dtype=np.int64)
         return out
 
     # ------------------------------------------------------------------ the dataset
@@ -438,12 +468,13 @@ class ConceptDataset:
             idx = np.flatnonzero(idx)
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
             raise ValueError(f"indices: expected a 1-D array of int, got {idx.dtype} {idx.shape}")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+        # the range is checked before the cast: an unsigned 2**64 - 1 is not index -1
+        if idx.size and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
             raise ValueError(
                 f"indices: expected values in 0..{len(self) - 1}, got "
                 f"{int(idx.min())}..{int(idx.max())}"
             )
+        idx = idx.astype(np.int64)
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         if isinstance(self.images, np.ndarray) and self.image_source.kind == "array":
             values["images"] = self.images[idx]

@@ -84,5 +84,5 @@ def as_concept_dataset(data: Any, *, name: str = "dataset") -> ConceptDataset:
         return ConceptDataset(**fields)
     except ImageInputError:
         raise
-    except ValueError as e:
-        raise ValueError(f"{name}.{e}") from None
+    except (ValueError, TypeError) as e:  # a field's check names the field
+        raise type(e)(f"{name}.{e}") from None

@@ -8,10 +8,12 @@ names every concept drawn in the image, part by part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bottlekit._arrays import as_index_array
+from bottlekit._checks import check_generator, check_number, is_number
 from bottlekit.world.species import (
     BACKGROUND_GROUP,
     CONCEPT_GROUP,
@@ -19,6 +21,7 @@ from bottlekit.world.species import (
     GROUP_KEYS,
     GROUPS,
     PART_NAMES,
+    check_concept_labels,
 )
 
 _BACKGROUND_PHRASES: dict[str, tuple[str, ...]] = {
@@ -33,6 +36,11 @@ _SINGULAR = ("body", "head", "tail", "beak")
 
 def concept_phrases(concept: str) -> tuple[str, ...]:
     """Ways a caption may name ``concept`` (its exact name first)."""
+    if concept not in CONCEPT_NAMES:
+        raise ValueError(
+            f"concept: expected one of the world's concepts {list(CONCEPT_NAMES)}, got "
+            f"{concept!r:.80}"
+        )
     if concept in _BACKGROUND_PHRASES:
         return _BACKGROUND_PHRASES[concept]
     if concept == "eye stripe":
@@ -60,6 +68,28 @@ _WITHOUT_SPECIES = (
     "a small bird with {lst}{bg}.",
     "this bird has {lst}.",
 )
+
+
+def _check_caption_inputs(labels, concept_labels, class_names, rng, p_species):
+    """The checked ``(labels, concept_labels)`` of :func:`make_captions` and
+    :func:`make_full_captions`; every other argument is checked in place."""
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            f"class_names: expected a list of species names, got {type(class_names).__name__}"
+        )
+    if not all(isinstance(c, str) for c in class_names):
+        raise TypeError("class_names: expected species names (str)")
+    labels = as_index_array(
+        labels,
+        "labels",
+        high=len(class_names),
+        expected=f"class indices in 0..{len(class_names) - 1} (one per class name)",
+    )
+    concept_labels = check_concept_labels(concept_labels, n=len(labels))
+    if not is_number(p_species) or not 0.0 <= p_species <= 1.0:
+        raise ValueError(f"p_species={p_species!r}; expected a probability in [0, 1]")
+    check_generator(rng)
+    return labels, concept_labels
 
 
 def _join(items: list[str]) -> str:
@@ -109,15 +139,12 @@ def make_captions(
     >>> isinstance(cap[0], str)
     True
     """
-    labels = np.asarray(labels)
-    concept_labels = np.asarray(concept_labels)
-    if concept_labels.shape != (len(labels), len(CONCEPT_NAMES)):
-        raise ValueError(
-            f"concept_labels has shape {concept_labels.shape}; "
-            f"expected ({len(labels)}, {len(CONCEPT_NAMES)})"
-        )
-    if not 0.0 <= p_species <= 1.0:
-        raise ValueError(f"p_species={p_species!r}; expected a probability in [0, 1]")
+    labels, concept_labels = _check_caption_inputs(
+        labels, concept_labels, class_names, rng, p_species
+    )
+    max_concepts = check_number(
+        max_concepts, "max_concepts", integer=True, low=1, high=len(CONCEPT_NAMES)
+    )
     n = len(labels)
     u = rng.random((n, 6))
     n_mention = rng.integers(1, max_concepts + 1, n)
@@ -198,6 +225,16 @@ def _full_attribute_list(on: np.ndarray) -> str:
     return ", ".join(items)
 
 
+def _token_count(count_tokens: Callable[[str], int], text: str) -> int:
+    count = count_tokens(text)
+    if not is_number(count, integer=True) or count < 0:
+        raise TypeError(
+            f"count_tokens: expected it to return an int >= 0 (the number of tokens), got "
+            f"{count!r:.80} for {text!r}"
+        )
+    return int(count)
+
+
 def make_full_captions(
     labels: np.ndarray,
     concept_labels: np.ndarray,
@@ -250,22 +287,22 @@ def make_full_captions(
     >>> make_full_captions(np.array([0]), c, ["ketrel"], np.random.default_rng(0), 1.0)
     ['ketrel: spotted grey body, black wings, white head, eye stripe, long tail, orange beak, water background.']
     """  # noqa: E501
-    labels = np.asarray(labels)
-    concept_labels = np.asarray(concept_labels)
-    if concept_labels.shape != (len(labels), len(CONCEPT_NAMES)):
-        raise ValueError(
-            f"concept_labels has shape {concept_labels.shape}; "
-            f"expected ({len(labels)}, {len(CONCEPT_NAMES)})"
+    labels, concept_labels = _check_caption_inputs(
+        labels, concept_labels, class_names, rng, p_species
+    )
+    if count_tokens is not None and not callable(count_tokens):
+        raise TypeError(
+            "count_tokens: expected None or a function from text to its number of tokens, "
+            f"got {type(count_tokens).__name__}"
         )
-    if not 0.0 <= p_species <= 1.0:
-        raise ValueError(f"p_species={p_species!r}; expected a probability in [0, 1]")
+    max_tokens = check_number(max_tokens, "max_tokens", integer=True, low=1)
     u = rng.random(len(labels))
     captions = []
     for i in range(len(labels)):
         text = _full_attribute_list(np.flatnonzero(concept_labels[i])) + "."
         if u[i] < p_species:
             with_species = f"{class_names[int(labels[i])]}: {text}"
-            if count_tokens is None or count_tokens(with_species) <= max_tokens:
+            if count_tokens is None or _token_count(count_tokens, with_species) <= max_tokens:
                 text = with_species
         captions.append(text)
     return captions

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
+from bottlekit.safetensors_file import _open_regular_file, parse_json
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -274,7 +277,7 @@ def restore_rng_states(states: dict, tensors: dict[str, torch.Tensor]) -> None:
         version, internal, gauss_next = states["python"]
         random.setstate((version, tuple(internal), gauss_next))
         torch.set_rng_state(tensors["rng/torch"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise CheckpointError(f"checkpoint RNG states are unusable: {exc!r}") from exc
     cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
     if cuda and torch.cuda.is_available():
@@ -381,6 +384,76 @@ def _previous_tensors_file(path: Path) -> str | None:
     return None
 
 
+def _open_file(path: Path, kind: str):
+    """``path`` opened for reading if it is a regular file: a FIFO, whose ``open`` waits
+    for a writer, or a device such as ``/dev/zero`` is refused by name."""
+    try:
+        return _open_regular_file(path, kind)
+    except IsADirectoryError:
+        raise CheckpointError(
+            f"{kind} file {str(path)!r} is a folder; expected a regular file"
+        ) from None
+    except ValueError as exc:  # a FIFO, a device, a socket
+        raise CheckpointError(f"{kind} file: {exc}") from None
+
+
+#: Sidecar entries that may hold NaN: a diverged run's losses are recorded as they were.
+_MAY_BE_NAN = ("progress.losses",)
+#: Sidecar counts that cannot be negative.
+_COUNTS = (
+    ("tensors_bytes",),
+    ("progress", "step"),
+    ("progress", "epoch"),
+    ("progress", "next_batch"),
+    ("progress", "sittings"),
+)
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """Key path of the first NaN or infinite number in ``value`` (None if there is none)."""
+    if where in _MAY_BE_NAN:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _check_sidecar_values(meta: dict) -> None:
+    """What the schema's types do not say: counts >= 0, numbers finite, losses numbers."""
+    for keys in _COUNTS:
+        value = meta
+        for key in keys:
+            value = value[key]
+        if value < 0:
+            raise CheckpointError(
+                f"checkpoint sidecar key {'.'.join(keys)!r} is {value}; expected an int >= 0"
+            )
+    for key, value in meta.items():
+        found = _non_finite(value, key)
+        if found is not None:
+            raise CheckpointError(
+                f"checkpoint sidecar key {found!r} is NaN or infinite; expected a finite "
+                "number (bottlekit writes none there)"
+            )
+    losses = meta["progress"]["losses"]
+    bad = next((v for v in losses if isinstance(v, bool) or not isinstance(v, _NUM)), None)
+    if bad is not None:
+        raise CheckpointError(
+            f"checkpoint sidecar key 'progress.losses' holds {bad!r:.60}; expected numbers"
+        )
+
+
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read and validate a checkpoint written by :func:`write_checkpoint`.
 
@@ -411,6 +484,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     """
     from safetensors.torch import load
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path: expected the path of a checkpoint's .json sidecar, got {path!r:.80}"
+        )
     path = Path(path)
     if path.suffix == ".safetensors":
         stem = path.name.rsplit("-step", 1)[0]
@@ -421,16 +498,19 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             f"checkpoint {str(path)!r} is a folder; expected the checkpoint's .json file"
             + (f" (this folder has: {', '.join(found[:5])})" if found else "")
         )
-    if not path.is_file():
+    try:
+        with _open_file(path, "checkpoint sidecar") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not exist (expected its .json sidecar)"
-        )
+        ) from None
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        meta = parse_json(raw, unique_keys=True)
+    except ValueError as exc:  # bad UTF-8 or JSON, a key twice, too deep, too many digits
         raise CheckpointError(
             f"checkpoint sidecar {str(path)!r} is not valid JSON: {exc}"
-        ) from exc
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(
@@ -444,20 +524,30 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         )
     try:
         validate_sidecar(meta)
+        _check_sidecar_values(meta)
     except CheckpointError as exc:
         raise CheckpointError(f"{exc} (in {str(path)!r})") from None
     name = meta["tensors_file"]
-    if Path(name).name != name:
+    if Path(name).name != name or name in ("", ".", "..") or "\x00" in name:
         raise CheckpointError(
             f"checkpoint sidecar key 'tensors_file' is {name!r}; expected a file name "
             "next to the sidecar"
         )
     tensors_path = path.parent / name
-    if not tensors_path.is_file():
+    try:
+        with _open_file(tensors_path, "checkpoint tensors") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size != meta["tensors_bytes"]:  # before reading a file of any size
+                raise CheckpointError(
+                    f"checkpoint tensors file {str(tensors_path)!r} is corrupt or not the one "
+                    f"its sidecar describes: it has {size} bytes; the sidecar expects "
+                    f"{meta['tensors_bytes']} bytes"
+                )
+            blob = fh.read()
+    except FileNotFoundError:
         raise CheckpointError(
             f"checkpoint tensors file {str(tensors_path)!r} named by {str(path)!r} is missing"
-        )
-    blob = tensors_path.read_bytes()
+        ) from None
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta["tensors_sha256"] or len(blob) != meta["tensors_bytes"]:
         raise CheckpointError(
@@ -474,6 +564,118 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             f"checkpoint tensors file {str(tensors_path)!r} lacks the model or torch RNG tensors"
         )
     return Checkpoint(path=path, meta=meta, tensors=tensors)
+
+
+def _bad_values(value: torch.Tensor) -> str | None:
+    """What is wrong with a stored tensor's values (None if nothing)."""
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        return "holds NaN or infinity"
+    return None
+
+
+def _check_model_tensors(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
+    """Each stored weight has the dtype of the model's (``load_state_dict`` would cast an
+    integer or boolean tensor silently) and finite values."""
+    where = str(checkpoint.path)
+    expected = model.state_dict()
+    for name, value in checkpoint.model_state().items():
+        if name in expected and value.dtype != expected[name].dtype:
+            raise CheckpointError(
+                f"checkpoint {where!r}: model tensor {name!r} is stored as {value.dtype}; "
+                f"the model's is {expected[name].dtype}"
+            )
+        problem = _bad_values(value)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {where!r}: model tensor {name!r} {problem}")
+
+
+def _optimizer_state(
+    checkpoint: Checkpoint, optimizer: torch.optim.Optimizer
+) -> dict[int, dict[str, torch.Tensor]]:
+    """The optimiser's per-parameter state from the ``optimizer/<index>/<name>`` tensors."""
+    where = str(checkpoint.path)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in checkpoint.tensors.items():
+        if not key.startswith("optimizer/"):
+            continue
+        parts = key.split("/", 2)
+        if len(parts) != 3 or not parts[1].isdecimal() or not parts[2]:
+            raise CheckpointError(
+                f"checkpoint {where!r} has tensor {key!r}; expected optimiser state named "
+                "optimizer/<parameter index>/<name>"
+            )
+        index, name = int(parts[1]), parts[2]
+        if index >= len(params):
+            raise CheckpointError(
+                f"checkpoint {where!r} has optimiser state for parameter {index}; the model "
+                f"has {len(params)}"
+            )
+        shape = () if name == "step" else tuple(params[index].shape)
+        if tuple(value.shape) != shape:
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} has shape {tuple(value.shape)}; "
+                f"expected {shape}"
+                + ("" if name == "step" else f" (the shape of parameter {index})")
+            )
+        if not value.is_floating_point():
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} is stored as {value.dtype}; "
+                "expected floating point"
+            )
+        problem = _bad_values(value)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {where!r}: optimiser state {key} {problem}")
+        state.setdefault(index, {})[name] = value
+    return state
+
+
+def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> None:
+    """Refuse a stored optimiser or scheduler state that is not shaped like the live one.
+
+    ``load_state_dict`` takes the stored dict as it is (a scheduler's even updates its
+    attributes with whatever keys it holds): a key the live object does not have, a
+    string for a learning rate or a list of another length would fail steps later, or
+    be trained with silently.
+    """
+
+    def fail(expected: str) -> CheckpointError:
+        shown = repr(saved) if len(repr(saved)) < 60 else repr(saved)[:57] + "..."
+        return CheckpointError(
+            f"checkpoint {where!r}: sidecar key {at!r} is {shown}; expected {expected} "
+            f"(as this {kind}'s state has)"
+        )
+
+    if isinstance(current, dict):
+        if not isinstance(saved, dict):
+            raise fail("a JSON object")
+        unknown = sorted(set(saved) - set(current))
+        if unknown:
+            raise CheckpointError(
+                f"checkpoint {where!r}: sidecar key {at!r} has keys {unknown} that this "
+                f"{kind}'s state does not have (tampered, or written by another torch)"
+            )
+        for key, value in saved.items():
+            _check_like(value, current[key], f"{at}.{key}", where, kind)
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(saved, list) or len(saved) != len(current):
+            raise fail(f"a list of {len(current)}")
+        for i, (value, now) in enumerate(zip(saved, current, strict=True)):
+            _check_like(value, now, f"{at}[{i}]", where, kind)
+    elif isinstance(current, bool):
+        if not isinstance(saved, bool):
+            raise fail("true or false")
+    elif isinstance(current, (int, float)):
+        kinds = (int,) if isinstance(current, int) else _NUM
+        if isinstance(saved, bool) or not isinstance(saved, kinds):
+            raise fail("an int" if kinds == (int,) else "a number")
+        if not math.isfinite(saved):
+            raise fail("a finite number")
+    elif isinstance(current, str):
+        if not isinstance(saved, str):
+            raise fail("a string")
+    elif current is None and isinstance(saved, (dict, list)):
+        raise fail("null or a JSON value")
 
 
 def restore_training_state(
@@ -517,30 +719,22 @@ def restore_training_state(
     (True, True)
     """
     where = str(checkpoint.path)
+    # everything is checked before anything is loaded: a refused checkpoint leaves the
+    # model, optimiser and scheduler as they were
+    _check_model_tensors(checkpoint, model)
+    state = _optimizer_state(checkpoint, optimizer)
+    current = optimizer.state_dict()["param_groups"]
+    saved = checkpoint.meta["optimizer"]["param_groups"]
+    _check_like(saved, current, "optimizer.param_groups", where, "optimiser")
+    _check_like(
+        checkpoint.meta["scheduler"], scheduler.state_dict(), "scheduler", where, "scheduler"
+    )
     try:
         model.load_state_dict(checkpoint.model_state(), strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {where!r} does not fit the model: {exc}") from exc
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in checkpoint.tensors.items():
-        if not key.startswith("optimizer/"):
-            continue
-        _, index, name = key.split("/", 2)
-        index = int(index)
-        if index >= len(params):
-            raise CheckpointError(
-                f"checkpoint {where!r} has optimiser state for parameter {index}; the model "
-                f"has {len(params)}"
-            )
-        if name != "step" and value.shape != params[index].shape:
-            raise CheckpointError(
-                f"checkpoint {where!r}: optimiser state {key} has shape {tuple(value.shape)}; "
-                f"parameter {index} has {tuple(params[index].shape)}"
-            )
-        state.setdefault(index, {})[name] = value
     groups = []
-    for group in checkpoint.meta["optimizer"]["param_groups"]:
+    for group in saved:
         group = dict(group)
         if isinstance(group.get("betas"), list):
             group["betas"] = tuple(group["betas"])

@@ -12,7 +12,7 @@ from bottlekit._deprecation import renamed_argument
 from bottlekit.datasets import ConceptDataset
 from bottlekit.world.captions import make_captions
 from bottlekit.world.field_guide import make_corpus
-from bottlekit.world.render import render_birds
+from bottlekit.world.render import check_image_memory, render_birds
 from bottlekit.world.species import (
     BACKGROUND_GROUP,
     CLASS_NAMES,
@@ -23,6 +23,7 @@ from bottlekit.world.species import (
     PART_NAMES,
     PART_OF_CONCEPT,
     TYPICAL_BACKGROUND,
+    check_options,
     class_concept_matrix,
     dominant_options,
     option_probabilities,
@@ -84,6 +85,37 @@ class World(ConceptDataset):
 
     PER_IMAGE_FIELDS: ClassVar[tuple[str, ...]] = (*ConceptDataset.PER_IMAGE_FIELDS, "captions")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n, k = len(self), self.n_concepts
+        _check_texts(self.captions, "captions", n, " (one per image)")
+        _check_texts(self.corpus, "corpus", None, "")
+        subjects = self.corpus_subjects
+        if not isinstance(subjects, list) or len(subjects) != len(self.corpus):
+            raise ValueError(
+                f"corpus_subjects: expected a list of {len(self.corpus)} species names or None "
+                f"(one per document), got {type(subjects).__name__} of "
+                f"{len(subjects) if hasattr(subjects, '__len__') else '?'}"
+            )
+        if not all(s is None or isinstance(s, str) for s in subjects):
+            raise ValueError("corpus_subjects: expected species names (str) or None")
+        for name, length, top in (
+            ("group_of_concept", k, len(GROUPS)),
+            ("typical_background", self.n_classes, k),
+        ):
+            value = np.asarray(getattr(self, name))
+            if (
+                value.shape != (length,)
+                or value.dtype.kind not in "iu"
+                or (length and (value.min() < 0 or value.max() >= top))
+            ):
+                raise ValueError(
+                    f"{name}: expected {length} ints in 0..{top - 1}, got {value.dtype} "
+                    f"values of shape {value.shape}"
+                )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed: expected an int >= 0, got {self.seed!r}")
+
     def __repr__(self) -> str:
         return (
             f"World(split={self.split!r}, seed={self.seed}, n={len(self)}, "
@@ -92,8 +124,21 @@ class World(ConceptDataset):
         )
 
 
+def _check_texts(value, name: str, n: int | None, why: str) -> None:
+    """Refuse ``value`` unless it is a list (of ``n`` items when given) of str."""
+    if not isinstance(value, list) or (n is not None and len(value) != n):
+        got = type(value).__name__ + (f" of {len(value)}" if isinstance(value, list) else "")
+        count = "" if n is None else f"{n} "
+        raise ValueError(f"{name}: expected a list of {count}str{why}, got {got}")
+    bad = next((i for i, v in enumerate(value) if not isinstance(v, str)), None)
+    if bad is not None:
+        raise ValueError(f"{name}: item {bad} has type {type(value[bad]).__name__}; expected str")
+
+
 def split_rng(seed: int, split: str) -> np.random.Generator:
     """The generator of one split: seeds derived from ``(seed, split index)``."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}; expected one of {SPLITS}")
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLITS.index(split)]))
 
 
@@ -112,6 +157,7 @@ def sample_options(
 
 def options_to_concepts(options: np.ndarray) -> np.ndarray:
     """0/1 concept labels (n, k) from option indices (n, n_groups)."""
+    options = check_options(options)
     n = len(options)
     out = np.zeros((n, len(CONCEPT_NAMES)), dtype=np.uint8)
     for j, g in enumerate(GROUPS):
@@ -189,6 +235,14 @@ def make_world(
         )
     check_number(p_species_in_caption, "p_species_in_caption", low=0, high=1)
     check_bool(return_masks, "return_masks")
+    check_image_memory(
+        int(n),
+        int(image_size),
+        masks=bool(return_masks),
+        call="make_world",
+        arguments=f"n={n!r}, image_size={image_size!r}, return_masks={return_masks!r}",
+        advice="draw fewer or smaller images, or pass return_masks=False",
+    )
     n = int(n)
     rng = split_rng(seed, split)
     n_classes = len(CLASS_NAMES)

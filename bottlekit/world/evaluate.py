@@ -24,6 +24,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._checks import check_number
 from bottlekit.atomic import atomic_write_text
 from bottlekit.world.dataset import make_world
 
@@ -70,20 +72,57 @@ def eval_file(model: str = "world-tiny") -> Path:
     return EVAL_FILE.with_name(f"{model}-eval.json")
 
 
+def _embeddings(x, name: str, dim: int | None = None) -> np.ndarray:
+    """``x`` as a finite (n, d) float array with n >= 1 (and d == ``dim`` when given)."""
+    arr = as_real_array(x, name, dtype=None)  # float32 embeddings stay float32
+    if arr.ndim != 2 or len(arr) == 0 or (dim is not None and arr.shape[1] != dim):
+        width = "d" if dim is None else str(dim)
+        raise ValueError(f"{name}: expected an array of shape (n >= 1, {width}), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf; expected finite embeddings")
+    return arr
+
+
+def _class_indices(y, name: str, n: int, n_classes: int | None = None) -> np.ndarray:
+    """``y`` as ``n`` class indices (in ``0..n_classes - 1`` when given)."""
+    out = as_index_array(y, name, high=n_classes)
+    if len(out) != n:
+        raise ValueError(f"{name}: expected {n} class indices (one per embedding), got {len(out)}")
+    return out
+
+
 def fit_linear_probe(
     x_train: np.ndarray, y_train: np.ndarray, c: float, seed: int = 0
 ) -> LogisticRegression:
     """Multinomial logistic regression on embeddings (lbfgs, up to 2000 iterations)."""
+    x_train = _embeddings(x_train, "x_train")
+    y_train = _class_indices(y_train, "y_train", len(x_train))
+    c = check_number(c, "c", low=0, low_open=True)
+    seed = check_number(seed, "seed", integer=True, low=0, high=2**32 - 1)
     return LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_train, y_train)
 
 
 def zero_shot_accuracy(x: np.ndarray, y: np.ndarray, class_text: np.ndarray) -> float:
     """Accuracy of :math:`\\arg\\max_c x \\cdot t_c` (rows of ``x`` and ``t`` unit-norm)."""
+    x = _embeddings(x, "x")
+    class_text = _embeddings(class_text, "class_text", x.shape[1])
+    y = _class_indices(y, "y", len(x), len(class_text))
     return float(np.mean((x @ class_text.T).argmax(1) == y))
 
 
 def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) -> np.ndarray:
     """AUROC of the score :math:`x \\cdot t_k` for each concept ``k`` (NaN if one class)."""
+    x = _embeddings(x, "x")
+    concept_text = _embeddings(concept_text, "concept_text", x.shape[1])
+    labels = as_real_array(labels, "labels", dtype=None)
+    expected = (len(x), len(concept_text))
+    if labels.shape != expected:
+        raise ValueError(
+            f"labels: expected shape {expected} (one row per embedding, one column per "
+            f"concept), got {labels.shape}"
+        )
+    if labels.dtype != bool and not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels: expected 0/1 concept labels (NaN and soft labels have no AUROC)")
     scores = x @ concept_text.T
     out = np.full(labels.shape[1], np.nan)
     for k in range(labels.shape[1]):
@@ -94,11 +133,19 @@ def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) 
 
 def _check_evaluate_arguments(n_train, n_val, n_test, seed, splits, c) -> None:
     """Refuse bad sizes, seed, splits or ``C`` before any world is drawn or embedded."""
-    from bottlekit._checks import check_number
     from bottlekit.world.dataset import SPLITS
+    from bottlekit.world.render import check_image_memory
 
     for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         check_number(value, name, integer=True, low=1)
+        check_image_memory(  # each world is drawn whole (64 px, no masks) before embedding
+            int(value),
+            64,
+            masks=False,
+            call="evaluate",
+            arguments=f"{name}={value!r}",
+            advice=f"evaluate on fewer images ({name})",
+        )
     check_number(seed, "seed", integer=True, low=0)
     if c is not None:
         check_number(c, "c", low=0, low_open=True, expected="None or a finite number > 0")
@@ -188,7 +235,18 @@ def evaluate(
 
 def format_report(res: dict) -> str:
     """Markdown table of the headline figures."""
+    if not isinstance(res, dict):
+        raise TypeError(f"res: expected the dict evaluate() returns, got {type(res).__name__}")
     splits = [k for k in res if isinstance(res[k], dict)]
+    keys = ("linear_probe_accuracy", "zero_shot_accuracy", "concept_auroc_mean")
+    for split in splits:
+        for key in keys:
+            value = res[split].get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(
+                    f"res[{split!r}][{key!r}]: expected a number (as evaluate() returns), got "
+                    f"{value!r:.60}"
+                )
     lines = [
         "| split | linear probe acc. | zero-shot species acc. | mean concept AUROC |",
         "|---|---|---|---|",

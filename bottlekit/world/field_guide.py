@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bottlekit._checks import check_number
 from bottlekit.world.species import (
     _PROFILES,
     CONCEPT_NAMES,
@@ -163,7 +164,8 @@ def make_corpus(seed: int = 0) -> tuple[list[str], list[str | None]]:
     >>> "ketrel" in subjects
     True
     """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7919]))
+    seed = check_number(seed, "seed", integer=True, low=0)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7919]))
     profiles = _PROFILES + EXTRA_PROFILES
     names = [p[0] for p in profiles]
     matrix = class_concept_matrix(profiles)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bottlekit.world.species import CONCEPT_NAMES, GROUP_OFFSET, GROUPS
+from bottlekit._arrays import as_index_array
+from bottlekit._checks import check_generator, is_number
+from bottlekit.world.species import GROUP_OFFSET, GROUPS, check_concept_labels
 
 __all__ = ["OneAttributeNeighbours", "compose_batch", "concepts_to_options"]
 
@@ -45,19 +47,10 @@ def concepts_to_options(concept_labels: np.ndarray) -> np.ndarray:
     >>> bool((back == w.concept_labels).all())
     True
     """
-    concept_labels = np.asarray(concept_labels)
-    if concept_labels.ndim != 2 or concept_labels.shape[1] != len(CONCEPT_NAMES):
-        raise ValueError(
-            f"concept_labels has shape {concept_labels.shape}; expected (n, {len(CONCEPT_NAMES)})"
-        )
+    concept_labels = check_concept_labels(concept_labels)
     out = np.empty((len(concept_labels), len(GROUPS)), dtype=np.int64)
     for j, g in enumerate(GROUPS):
         cols = concept_labels[:, GROUP_OFFSET[j] : GROUP_OFFSET[j] + len(g.concepts)]
-        if (cols.sum(1) > 1).any():
-            raise ValueError(
-                f"concept_labels draws more than one concept of group {g.key!r} in an image; "
-                "expected at most one (the options of a group exclude each other)"
-            )
         out[:, j] = np.where(cols.any(1), cols.argmax(1), len(g.concepts))
     return out
 
@@ -125,8 +118,11 @@ class OneAttributeNeighbours:
         numpy.ndarray of int64
             The neighbour of each anchor, ``-1`` where an anchor has none.
         """
-        anchors = np.asarray(anchors, dtype=np.int64)
-        u = rng.random(len(anchors))
+        n = len(self.counts)
+        anchors = as_index_array(
+            anchors, "anchors", high=n, expected=f"image indices in 0..{n - 1}"
+        )
+        u = check_generator(rng).random(len(anchors))
         counts = self.counts[anchors]
         total = counts.sum(1)
         r = np.minimum((u * total).astype(np.int64), np.maximum(total - 1, 0))
@@ -174,9 +170,14 @@ def compose_batch(chunk: np.ndarray, partners: np.ndarray, n_pairs: int) -> np.n
     >>> compose_batch(np.array([5, 1, 7, 3]), np.array([9, 7, -1, 2]), 2).tolist()
     [1, 3, 5, 9]
     """
-    chunk = np.asarray(chunk, dtype=np.int64)
+    chunk = as_index_array(chunk, "chunk", expected="image indices >= 0")
     b = len(chunk)
-    if not 0 <= n_pairs <= b // 2:
+    partners = as_index_array(partners, "partners", low=-1, expected="image indices or -1 (none)")
+    if len(partners) != b:
+        raise ValueError(
+            f"partners: expected {b} entries (one per image of chunk), got {len(partners)}"
+        )
+    if not is_number(n_pairs, integer=True) or not 0 <= n_pairs <= b // 2:
         raise ValueError(f"n_pairs={n_pairs!r}; expected an int in [0, {b // 2}]")
     taken = set(chunk.tolist())
     if len(taken) != b:

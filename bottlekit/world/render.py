@@ -9,11 +9,14 @@ the masks and the background mask partition the image.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from bottlekit.world.species import GROUP_KEYS, GROUPS, PART_NAMES
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_generator, is_number
+from bottlekit.world.species import GROUP_KEYS, GROUPS, PART_NAMES, check_options
 
 CANVAS = 64.0
 """Side of the drawing canvas in canvas units; images of side ``size`` scale it."""
@@ -47,6 +50,77 @@ BEAK_LONG, BEAK_SHORT = 8.0, 3.5
 _G = {k: i for i, k in enumerate(GROUP_KEYS)}
 
 
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return ""  # pragma: no cover
+
+
+def check_image_memory(
+    n: int, size: int, *, masks: bool, call: str, arguments: str, advice: str
+) -> None:
+    """Refuse to draw ``n`` images of ``size`` px that need more bytes than the machine has.
+
+    The images (3 bytes a pixel) and part masks (one byte a pixel per part) are allocated
+    before drawing; a request larger than the physical memory would fail inside numpy's
+    allocator, or be granted lazily and push the machine into swap. The check happens
+    before anything is allocated.
+
+    Parameters
+    ----------
+    n, size : int
+        Number of images and their side in pixels.
+    masks : bool
+        Whether part masks are allocated too.
+    call : str
+        The function, first word of the message.
+    arguments : str
+        The arguments as received, e.g. ``"n=1000000000, image_size=64"``.
+    advice : str
+        What to do instead.
+    """
+    per_pixel = 3 + (len(PART_NAMES) if masks else 0)
+    need = n * size * size * per_pixel
+    have = physical_memory()
+    if have is not None and need > have:
+        what = "images and part masks" if masks else "images"
+        raise ValueError(
+            f"{call}: {arguments} asks for {_size(need)} of {what} ({per_pixel} bytes a "
+            f"pixel), more than this machine's {_size(have)} of memory; expected at most "
+            f"{have // (size * size * per_pixel)} images of this size ({advice})"
+        )
+
+
+def check_layout(layout, n: int) -> None:
+    """Refuse a :class:`Layout` that does not give every bird a finite place and scale > 0."""
+    if not isinstance(layout, Layout):
+        raise TypeError(
+            f"layout: expected a bottlekit.world.render.Layout or None, got "
+            f"{type(layout).__name__}"
+        )
+    for field in ("cx", "cy", "scale", "flip"):
+        value = as_real_array(getattr(layout, field), f"layout.{field}", dtype=None)
+        if value.shape != (n,):
+            raise ValueError(
+                f"layout.{field}: expected shape ({n},) (one per row of options), got "
+                f"{value.shape}"
+            )
+        if not np.isfinite(value.astype(np.float64)).all():
+            raise ValueError(f"layout.{field}: contains NaN or inf; expected finite values")
+    if (np.asarray(layout.scale) <= 0).any():
+        raise ValueError("layout.scale: expected values > 0 (a bird of scale 0 is not drawn)")
+
+
 @dataclass
 class Layout:
     """Where each bird is drawn: centre of the body, scale and facing direction."""
@@ -62,6 +136,7 @@ class Layout:
 
 def sample_layout(large: np.ndarray, rng: np.random.Generator) -> Layout:
     """Random position, scale (1.22× for large bodies) and direction, bird fully inside."""
+    check_generator(rng)
     n = len(large)
     scale = np.where(large, 1.22, 1.0) * rng.uniform(0.93, 1.07, n)
     lo_x = 1.0 + (5.0 + TAIL_LONG) * scale
@@ -174,17 +249,27 @@ def render_birds(
     masks : numpy.ndarray of bool, shape (n, len(PART_NAMES), size, size)
         Visible pixels of each part; the masks partition the image.
     """
-    options = np.asarray(options)
-    if options.ndim != 2 or options.shape[1] != len(GROUPS):
-        raise ValueError(
-            f"options has shape {options.shape}; expected (n, {len(GROUPS)}) option indices"
-        )
-    if int(size) < 64:
+    options = check_options(options)
+    if not is_number(size, integer=True):
+        raise TypeError(f"size={size!r}; expected an int >= 64")
+    if size < 64:
         raise ValueError(f"size={size!r}; expected an int >= 64")
+    size = int(size)
+    check_generator(rng)
     n = len(options)
+    check_image_memory(
+        n,
+        size,
+        masks=True,
+        call="render_birds",
+        arguments=f"{n} rows of options, size={size}",
+        advice="draw fewer or smaller images at a time",
+    )
     opt = {k: options[:, i] for k, i in _G.items()}
     if layout is None:
         layout = sample_layout(opt["size"] == 0, rng)
+    else:
+        check_layout(layout, n)
     coord = ((np.arange(size, dtype=np.float32) + 0.5) * (CANVAS / size)).astype(np.float32)
     x = coord[None, None, :]
     y = coord[None, :, None]

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_number
+
 PART_NAMES: tuple[str, ...] = ("body", "wing", "head", "tail", "beak", "background")
 """Parts, in the order of ``World.part_masks``; ``background`` is every pixel not on the bird."""
 
@@ -168,6 +171,19 @@ EXTRA_NAMES: tuple[str, ...] = tuple(p[0] for p in EXTRA_PROFILES)
 
 def dominant_options(profiles: tuple[tuple, ...] = _PROFILES) -> np.ndarray:
     """Index of each species' dominant option in each group, shape (n_species, n_groups)."""
+    size = len(GROUPS) + 2  # name, one option per group, the noisy groups
+    for p in profiles:
+        if not isinstance(p, tuple) or len(p) != size:
+            raise ValueError(
+                f"profiles: expected tuples of {size} entries (name, one option per group in "
+                f"{list(GROUP_KEYS)}, noisy groups), got {p!r:.80}"
+            )
+        for j, g in enumerate(GROUPS):
+            if p[1 + j] not in g.options:
+                raise ValueError(
+                    f"profiles: species {p[0]!r} has {g.key}={p[1 + j]!r}; expected one of "
+                    f"{list(g.options)}"
+                )
     return np.array([[g.options.index(p[1 + j]) for j, g in enumerate(GROUPS)] for p in profiles])
 
 
@@ -190,6 +206,7 @@ def option_probabilities(
     list of numpy.ndarray
         One (n_species, n_options) row-stochastic matrix per group in ``GROUPS``.
     """
+    r_background = check_number(p_typical_background, "p_typical_background", low=0, high=1)
     dom = dominant_options(profiles)
     out = []
     for j, g in enumerate(GROUPS):
@@ -197,7 +214,7 @@ def option_probabilities(
         probs = np.empty((len(profiles), k))
         for c, p in enumerate(profiles):
             if j == BACKGROUND_GROUP:
-                r = p_typical_background
+                r = r_background
             else:
                 r = NOISY if g.key in p[-1] else RELIABLE
             probs[c] = (1.0 - r) / (k - 1)
@@ -235,3 +252,83 @@ def true_attributes(name: str) -> tuple[str, ...]:
         raise ValueError(f"name={name!r} is not a species of the world; expected one of {names}")
     row = class_concept_matrix(profiles)[names.index(name)]
     return tuple(c for c, p in zip(CONCEPT_NAMES, row, strict=True) if p >= 0.5)
+
+
+def check_options(options, name: str = "options") -> np.ndarray:
+    """``options`` as an int64 array (n, n_groups) of option indices, else raise.
+
+    Column ``j`` holds an index into ``GROUPS[j].options``; a float, a negative or too
+    large index (which numpy would truncate, wrap around or fail on deep inside the
+    renderer) is refused naming the group.
+
+    Examples
+    --------
+    >>> check_options(np.zeros((2, len(GROUPS)), int)).shape
+    (2, 14)
+    >>> check_options(np.full((1, len(GROUPS)), 7))
+    Traceback (most recent call last):
+    ...
+    ValueError: options: column 0 (group 'body') holds 7; expected option indices in 0..4
+    """
+    arr = as_real_array(options, name, dtype=None)
+    if arr.ndim != 2 or arr.shape[1] != len(GROUPS):
+        raise ValueError(
+            f"{name} has shape {arr.shape}; expected (n, {len(GROUPS)}) option indices"
+        )
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer option indices, got dtype {arr.dtype}")
+    for j, g in enumerate(GROUPS):
+        col = arr[:, j]
+        bad = col[(col < 0) | (col >= len(g.options))]
+        if bad.size:
+            raise ValueError(
+                f"{name}: column {j} (group {g.key!r}) holds {int(bad[0])}; expected option "
+                f"indices in 0..{len(g.options) - 1}"
+            )
+    return arr.astype(np.int64, copy=False)
+
+
+def check_concept_labels(concept_labels, n: int | None = None) -> np.ndarray:
+    """World concept labels as a 0/1 array of shape (n, 31), else raise naming the problem.
+
+    Values must be 0 or 1 (booleans or numbers; NaN, soft and negative labels would be
+    read as drawn or not drawn in ways that depend on the caller), and at most one concept
+    of each attribute group is drawn (the options of a group exclude each other).
+
+    Parameters
+    ----------
+    concept_labels : array-like, shape (n, 31)
+    n : int, optional
+        The number of rows required (one per image); any when None.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (n, 31)
+
+    Examples
+    --------
+    >>> check_concept_labels(np.full((1, len(CONCEPT_NAMES)), 0.5))
+    Traceback (most recent call last):
+    ...
+    ValueError: concept_labels: expected 0/1 values (drawn or not), got 0.5
+    """
+    k = len(CONCEPT_NAMES)
+    arr = as_real_array(concept_labels, "concept_labels", dtype=None)
+    if arr.ndim != 2 or arr.shape[1] != k or (n is not None and arr.shape[0] != n):
+        rows = "n" if n is None else str(n)
+        raise ValueError(f"concept_labels has shape {arr.shape}; expected ({rows}, {k})")
+    if arr.dtype != bool:
+        bad = arr[(arr != 0) & (arr != 1)]
+        if bad.size:
+            raise ValueError(
+                f"concept_labels: expected 0/1 values (drawn or not), got {bad.flat[0].item()!r}"
+            )
+    arr = arr.astype(np.uint8)
+    for j, g in enumerate(GROUPS):
+        cols = arr[:, GROUP_OFFSET[j] : GROUP_OFFSET[j] + len(g.concepts)]
+        if (cols.sum(1) > 1).any():
+            raise ValueError(
+                f"concept_labels draws more than one concept of group {g.key!r} in an image; "
+                "expected at most one (the options of a group exclude each other)"
+            )
+    return arr

@@ -1,0 +1,807 @@
+"""The built-in world on hostile input: make_world's sizes, the renderer, captions, the
+field guide, species tables, one-attribute hard negatives and training checkpoints
+written by someone else.
+
+Every case was BAD before the fix (its comment says what happened): a traceback from
+deep inside numpy, a silent wrong result, or a memory blow-up. Valid input still gives
+the same world, bit for bit (tests/world/test_world_dataset.py and the shipped models'
+tests pin it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bottlekit.world import make_world
+from bottlekit.world.captions import concept_phrases, make_captions, make_full_captions
+from bottlekit.world.dataset import options_to_concepts, split_rng
+from bottlekit.world.field_guide import make_corpus
+from bottlekit.world.hard_negatives import (
+    OneAttributeNeighbours,
+    compose_batch,
+    concepts_to_options,
+)
+from bottlekit.world.render import Layout, render_birds
+from bottlekit.world.species import (
+    CLASS_NAMES,
+    CONCEPT_NAMES,
+    GROUPS,
+    class_concept_matrix,
+    option_probabilities,
+)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(30, "test", 1, return_masks=False)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+# ------------------------------------------------------------------ make_world's size
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # before: np.arange(10**9) and a 7.5 GiB permutation were allocated, then numpy's
+        # MemoryError "Unable to allocate ..." (or, with overcommit, the machine swapped)
+        ({"n": 10**9}, r"make_world: n=1000000000, image_size=64, return_masks=True asks"),
+        ({"n": 10**12, "return_masks": False}, r"n=1000000000000, .* for .* of images \(3 "),
+        # before: "Maximum allowed dimension exceeded" from numpy
+        ({"n": 2**63}, r"make_world: n=9223372036854775808, image_size=64"),
+        # before: numpy's "Unable to allocate ..." (112 GiB already for image_size=10**5)
+        ({"n": 4, "image_size": 10**7}, r"make_world: n=4, image_size=10000000, .* more than"),
+    ],
+)
+def test_a_world_larger_than_memory_is_refused_before_allocating(kwargs, message):
+    with pytest.raises(ValueError, match=message + r".*this machine's .* of memory"):
+        make_world(**kwargs)
+
+
+def test_a_world_that_fits_is_drawn_as_before():
+    w = make_world(3, "val", 2, image_size=65, return_masks=True)
+    assert w.images.shape == (3, 65, 65, 3) and w.part_masks.shape == (3, 6, 65, 65)
+
+
+# ------------------------------------------------------------------ World fields
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        # before: accepted; w.subset([5]) then failed with "list index out of range"
+        ("captions", ["a"], r"captions: expected a list of 30 str \(one per image\), got list"),
+        # before: accepted (captions of ints)
+        ("captions", list(range(30)), r"captions: item 0 has type int; expected str"),
+        # before: accepted, a corpus of characters
+        ("corpus", "abc", r"corpus: expected a list of str, got str"),
+        ("corpus_subjects", ["x"], r"corpus_subjects: expected a list of 92 species names"),
+        # before: accepted silently
+        ("group_of_concept", np.zeros(3), r"group_of_concept: expected 31 ints in 0\.\.13"),
+        ("typical_background", np.array([99]), r"typical_background: expected 24 ints in 0\."),
+        ("seed", "x", r"seed: expected an int >= 0, got 'x'"),
+    ],
+)
+def test_world_fields_are_checked(world, field, value, message):
+    fields = {f.name: getattr(world, f.name) for f in dataclasses.fields(world) if f.init}
+    with pytest.raises(ValueError, match=message):
+        type(world)(**{**fields, field: value})
+
+
+# ------------------------------------------------------------------ captions
+def _caption_args(world, **changes):
+    args = {
+        "labels": world.labels,
+        "concept_labels": world.concept_labels,
+        "class_names": CLASS_NAMES,
+        "rng": _rng(),
+    }
+    return args | changes
+
+
+def _labels_with(world, value):
+    out = world.concept_labels.astype(float).copy()
+    out[0, 0] = value
+    return out
+
+
+BAD_CAPTION_INPUTS = [
+    # before: "tuple index out of range" from inside the caption loop
+    ({"labels": np.full(30, 99)}, ValueError, r"labels: expected class indices in 0\.\.23"),
+    # before: -1 silently named the last species
+    ({"labels": np.full(30, -1)}, ValueError, r"labels: expected class indices in 0\.\.23 .*-1"),
+    # before: 0.7 was truncated silently
+    ({"labels": np.arange(30) % 24 + 0.7}, TypeError, r"labels: expected a 1-D array of int"),
+    # before: "only 0-dimensional arrays can be converted to Python scalars"
+    ({"labels": np.zeros((30, 1), int)}, TypeError, r"labels: expected a 1-D array of int"),
+    # before: "list index out of range"
+    ({"class_names": ["a"]}, ValueError, r"labels: expected class indices in 0\.\.0"),
+    # before: the letters of the string were the species names
+    ({"class_names": "abcdefghijklmnopqrstuvwxyz"}, TypeError, r"class_names: expected a list"),
+    # before: NaN counted as drawn, 2 and -1 too: captions named absent concepts
+    ("nan", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got nan"),
+    ("two", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got 2\.0"),
+    ("soft", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got 0\.5"),
+    # before: two body colours and all five backgrounds passed, one of them was named
+    ("all", ValueError, r"more than one concept of group 'body'"),
+    # before: "'NoneType' object has no attribute 'random'"
+    ({"rng": None}, TypeError, r"rng: expected a numpy\.random\.Generator"),
+    ({"rng": 0}, TypeError, r"rng: expected a numpy\.random\.Generator"),
+    # before: "'RandomState' object has no attribute 'integers'"
+    ({"rng": np.random.RandomState(0)}, TypeError, r"rng: expected a numpy\.random\.Generator"),
+    # before: "'<=' not supported between instances of 'float' and 'str'"
+    ({"p_species": "0.5"}, ValueError, r"p_species='0\.5'; expected a probability in \[0, 1\]"),
+    ({"p_species": None}, ValueError, r"p_species=None; expected a probability"),
+]
+
+
+def _resolve(world, change):
+    if change == "nan":
+        return {"concept_labels": _labels_with(world, np.nan)}
+    if change == "two":
+        return {"concept_labels": _labels_with(world, 2.0)}
+    if change == "soft":
+        return {"concept_labels": world.concept_labels * 0.5}
+    if change == "all":
+        return {"concept_labels": np.ones_like(world.concept_labels)}
+    return change
+
+
+@pytest.mark.parametrize("caption", [make_captions, make_full_captions])
+@pytest.mark.parametrize(("change", "error", "message"), BAD_CAPTION_INPUTS)
+def test_caption_inputs_are_checked(world, caption, change, error, message):
+    with pytest.raises(error, match=message):
+        caption(**_caption_args(world, **_resolve(world, change)))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # before: numpy's "low >= high" from rng.integers
+        (0, r"max_concepts: expected an int >= 1 and <= 31, got 0"),
+        (-3, r"max_concepts: expected an int >= 1 and <= 31, got -3"),
+        # before: numpy's "high is out of bounds for int64"
+        (10**20, r"max_concepts: expected an int >= 1 and <= 31, got 100000000000000000000"),
+        # before: 2.5 and True were taken as numbers of concepts
+        (2.5, r"max_concepts: expected an int >= 1 and <= 31, got 2\.5"),
+        (True, r"max_concepts: expected an int >= 1 and <= 31, got True"),
+    ],
+)
+def test_make_captions_max_concepts_is_checked(world, value, message):
+    with pytest.raises(ValueError, match=message):
+        make_captions(**_caption_args(world), max_concepts=value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # before: "'int' object is not callable" at the first caption with the species
+        ({"count_tokens": 5}, TypeError, r"count_tokens: expected None or a function"),
+        # before: "'<=' not supported between instances of 'str' and 'int'"
+        ({"count_tokens": lambda s: "3"}, TypeError, r"count_tokens: expected it to return an"),
+        # before: NaN tokens compared False: the species was silently left out of every caption
+        ({"count_tokens": lambda s: float("nan")}, TypeError, r"count_tokens: .*got nan"),
+        # before: -1 and NaN silently left the species out of every caption
+        ({"count_tokens": len, "max_tokens": -1}, ValueError, r"max_tokens: expected an int >= 1"),
+        ({"count_tokens": len, "max_tokens": np.nan}, ValueError, r"max_tokens: .*got nan"),
+        # before: "'<=' not supported between instances of 'int' and 'str'"
+        ({"count_tokens": len, "max_tokens": "30"}, ValueError, r"max_tokens: .*got '30'"),
+    ],
+)
+def test_full_caption_token_budget_is_checked(world, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make_full_captions(**_caption_args(world), p_species=1.0, **kwargs)
+
+
+@pytest.mark.parametrize("concept", ["", 5, "xyz"])
+def test_concept_phrases_of_an_unknown_concept_is_refused(concept):
+    # before: "" gave "list index out of range", 5 "'int' object has no attribute 'split'",
+    # "xyz" silently ("xyz",)
+    with pytest.raises(ValueError, match=r"concept: expected one of the world's concepts"):
+        concept_phrases(concept)
+
+
+# ------------------------------------------------------------------ render
+def _options(n=2):
+    return np.zeros((n, len(GROUPS)), dtype=np.int64)
+
+
+def _layout(n=1, **changes):
+    values = {"cx": [30.0] * n, "cy": [30.0] * n, "scale": [1.0] * n, "flip": [False] * n}
+    values |= changes
+    return Layout(**{k: np.asarray(v) for k, v in values.items()})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # before: numpy's "index 51 is out of bounds for axis 0 with size 5"
+        ({"options": _options() + 50}, ValueError, r"options: column 0 \(group 'body'\) holds 50"),
+        # before: -1 silently drew the last option of every group
+        ({"options": _options() - 1}, ValueError, r"options: column 0 .* holds -1; expected"),
+        # before: "arrays used as indices must be of integer (or boolean) type"
+        ({"options": _options() + 0.5}, TypeError, r"options: expected integer option indices"),
+        # before: "unsupported operand type(s) for -: 'str' and 'int'"
+        ({"size": "64"}, TypeError, r"size='64'; expected an int >= 64"),
+        # before: "'float' object cannot be interpreted as an integer" after the drawing
+        ({"size": 64.9}, TypeError, r"size=64\.9; expected an int >= 64"),
+        # before: numpy's "Unable to allocate ..." (7.28 TiB already for size=10**6)
+        ({"size": 10**7}, ValueError, r"render_birds: 2 rows of options, size=10000000 asks"),
+        # before: "'NoneType' object has no attribute 'uniform'"
+        ({"rng": None}, TypeError, r"rng: expected a numpy\.random\.Generator"),
+        # before: a layout of one bird was broadcast silently to both rows
+        ({"layout": _layout(1)}, ValueError, r"layout\.cx: expected shape \(2,\)"),
+        # before: "'dict' object has no attribute 'scale'"
+        ({"layout": {"cx": 1}}, TypeError, r"layout: expected a bottlekit\.world\.render\.Lay"),
+    ],
+)
+def test_render_inputs_are_checked(kwargs, error, message):
+    args = {"options": _options(), "rng": _rng()} | kwargs
+    with pytest.raises(error, match=message):
+        render_birds(**args)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # before: both gave an image with no bird at all (every pixel background), silently
+        ({"cx": [np.nan]}, r"layout\.cx: contains NaN or inf"),
+        ({"scale": [0.0]}, r"layout\.scale: expected values > 0"),
+    ],
+)
+def test_a_layout_that_draws_no_bird_is_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        render_birds(_options(1), _rng(), layout=_layout(1, **changes))
+
+
+def test_options_to_concepts_refuses_options_out_of_range():
+    # before: option 50 of every group gave an image with no concept at all, silently
+    with pytest.raises(ValueError, match=r"options: column 0 \(group 'body'\) holds 50"):
+        options_to_concepts(np.full((1, len(GROUPS)), 50))
+
+
+def test_split_rng_names_a_bad_split():
+    # before: "tuple.index(x): x not in tuple"
+    with pytest.raises(ValueError, match=r"split='dev'; expected one of \('train'"):
+        split_rng(0, "dev")
+
+
+# ------------------------------------------------------------------ species, field guide
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # before: NaN gave a matrix of NaN, 2.0 one with negative probabilities, silently
+        (np.nan, r"got nan"),
+        (2.0, r"got 2\.0"),
+        (-1.0, r"got -1\.0"),
+        # before: "unsupported operand type(s) for -: 'float' and 'str'"
+        ("0.5", r"got '0\.5'"),
+    ],
+)
+@pytest.mark.parametrize("table", [class_concept_matrix, option_probabilities])
+def test_species_tables_refuse_a_background_probability_out_of_range(table, value, message):
+    with pytest.raises(ValueError, match=r"p_typical_background: expected a finite number >= 0 "):
+        table(p_typical_background=value)
+    with pytest.raises(ValueError, match=message):
+        table(p_typical_background=value)
+
+
+@pytest.mark.parametrize(
+    ("profiles", "message"),
+    [
+        # before: "tuple index out of range"
+        ((("x",),), r"profiles: expected tuples of 16 entries"),
+        # before: "tuple.index(x): x not in tuple"
+        ((("x", "purple", *["plain"] * 13, ()),), r"species 'x' has body='purple'; expected one"),
+    ],
+)
+def test_species_profiles_are_checked(profiles, message):
+    with pytest.raises(ValueError, match=message):
+        class_concept_matrix(profiles)
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        # before: numpy's "expected non-negative integer"
+        (-1, r"seed: expected an int >= 0, got -1"),
+        # before: 1.5 was truncated to 1 and "3" parsed, silently
+        (1.5, r"seed: expected an int >= 0, got 1\.5"),
+        ("3", r"seed: expected an int >= 0, got '3'"),
+        # before: True seeded with 1
+        (True, r"seed: expected an int >= 0, got True"),
+        # before: "int() argument must be ... not 'NoneType'"
+        (None, r"seed: expected an int >= 0, got None"),
+    ],
+)
+def test_make_corpus_seed_is_checked(seed, message):
+    with pytest.raises(ValueError, match=message):
+        make_corpus(seed)
+
+
+# ------------------------------------------------------------------ hard negatives
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        # before: NaN and -1 were read as "drawn" (option 0 of every group), silently
+        (np.nan, ValueError, r"concept_labels: expected 0/1 values .*got nan"),
+        (-1.0, ValueError, r"concept_labels: expected 0/1 values .*got -1\.0"),
+        # before: "the resolved dtypes are not compatible with add.reduce"
+        ("1", TypeError, r"concept_labels: expected a numeric array, got text"),
+        # before: complex labels passed as their real part
+        (1 + 0j, TypeError, r"concept_labels: expected real numbers, got complex"),
+    ],
+)
+def test_concepts_to_options_refuses_labels_that_are_not_0_or_1(value, error, message):
+    labels = np.full((2, len(CONCEPT_NAMES)), value)
+    with pytest.raises(error, match=message):
+        concepts_to_options(labels)
+    with pytest.raises(error, match=message):
+        OneAttributeNeighbours(labels)
+
+
+@pytest.mark.parametrize(
+    ("anchors", "rng", "error", "message"),
+    [
+        # before: numpy's "index 100 is out of bounds for axis 0 with size 30"
+        ([100], _rng(), ValueError, r"anchors: expected image indices in 0\.\.29, got .*100"),
+        # before: -1 (the last image) gave -1 ("no neighbour") silently
+        ([-1], _rng(), ValueError, r"anchors: expected image indices in 0\.\.29, got .*-1"),
+        # before: 1.7 was truncated and "1" parsed, silently
+        ([1.7], _rng(), TypeError, r"anchors: expected a 1-D array of int, got float64"),
+        (np.array(["1"]), _rng(), TypeError, r"anchors: expected a 1-D array of int, got <U1"),
+        # before: "len() of unsized object"
+        (3, _rng(), TypeError, r"anchors: expected a 1-D array of int, got int64 values of sh"),
+        # before: booleans were image indices 0 and 1
+        ([True, False], _rng(), TypeError, r"anchors: expected a 1-D array of int, got bool"),
+        # before: "'NoneType' object has no attribute 'random'"
+        ([1], None, TypeError, r"rng: expected a numpy\.random\.Generator"),
+    ],
+)
+def test_neighbour_draws_check_anchors_and_rng(world, anchors, rng, error, message):
+    neighbours = OneAttributeNeighbours(world.concept_labels)
+    with pytest.raises(error, match=message):
+        neighbours.draw(anchors, rng)
+
+
+CHUNK, NONE = np.arange(4), np.full(4, -1)
+
+
+@pytest.mark.parametrize(
+    ("chunk", "partners", "n_pairs", "error", "message"),
+    [
+        # before: "'float' object cannot be interpreted as an integer"
+        (CHUNK, NONE, 1.5, ValueError, r"n_pairs=1\.5; expected an int in \[0, 2\]"),
+        # before: "'<=' not supported between instances of 'int' and 'str'"
+        (CHUNK, NONE, "1", ValueError, r"n_pairs='1'; expected an int in \[0, 2\]"),
+        # before: True was one pair
+        (CHUNK, NONE, True, ValueError, r"n_pairs=True; expected an int in \[0, 2\]"),
+        # before: "index 1 is out of bounds for axis 0 with size 1"
+        (CHUNK, [10], 2, ValueError, r"partners: expected 4 entries \(one per image of chunk\)"),
+        # before: 10.7 became image 10, silently; NaN "cannot convert float NaN to integer"
+        (CHUNK, [10.7, 11.2, 0, 0], 2, TypeError, r"partners: expected a 1-D array of int"),
+        (CHUNK, [np.nan, 11, 0, 0], 2, TypeError, r"partners: expected a 1-D array of int"),
+        # before: -5 passed as "no partner"
+        (CHUNK, [-5, 11, 0, 0], 2, ValueError, r"partners: expected image indices or -1"),
+        # before: 0.5, 1.5, ... were truncated to images 0, 1, ...; NaN became -2**63
+        ([0.5, 1.5, 2.5, 3.9], NONE, 1, TypeError, r"chunk: expected a 1-D array of int"),
+        ([np.nan, 1], [-1, -1], 1, TypeError, r"chunk: expected a 1-D array of int"),
+        # before: a negative image index was put in the batch
+        ([-3, 1, 2, 3], NONE, 1, ValueError, r"chunk: expected image indices >= 0, got .*-3"),
+        # before: the unsigned 2**64 - 1 became image -1
+        (
+            np.array([2**64 - 1, 1], np.uint64),
+            [-1, -1],
+            1,
+            ValueError,
+            r"chunk: expected image indices >= 0, got values in 1\.\.18446744073709551615",
+        ),
+        # before: "unhashable type: 'list'"
+        (CHUNK.reshape(2, 2), NONE, 1, TypeError, r"chunk: expected a 1-D array of int"),
+    ],
+)
+def test_compose_batch_checks_its_inputs(chunk, partners, n_pairs, error, message):
+    with pytest.raises(error, match=message):
+        compose_batch(chunk, partners, n_pairs)
+
+
+# ------------------------------------------------------------------ checkpoints from others
+CFG = dict(
+    n_train=1, n_val=1, steps=1, batch_size=1, lr=1e-3, weight_decay=0.0, warmup=0, seed=0,
+    p_typical_background=0.2, init=None,
+)  # fmt: skip
+PROGRESS = dict(
+    step=1, epoch=0, next_batch=1, epoch_rng_state={}, losses=[0.5], last_val_zero_shot=None,
+    train_seconds=0.0, train_cpu_seconds=0.0, sittings=1,
+)  # fmt: skip
+
+
+def _build():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(model.parameters())
+    return model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A checkpoint of a one-step run of a linear model, as write_checkpoint writes it."""
+    import torch
+
+    from bottlekit.world.checkpoint import write_checkpoint
+
+    model, opt, sched = _build()
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
+        versions={},
+    )  # fmt: skip
+    path = tmp_path / "ck.json"
+    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
+    return path
+
+
+def _tensors_path(path):
+    import json
+
+    return path.parent / json.loads(path.read_text())["tensors_file"]
+
+
+def _edit(path, change):
+    import json
+
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def _retensor(path, change):
+    """Replace tensors and record the new file's digest, as a forger would."""
+    import hashlib
+    import json
+
+    from safetensors.torch import save
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    tensors = dict(read_checkpoint(path).tensors)
+    change(tensors)
+    blob = save(tensors)
+    _tensors_path(path).write_bytes(blob)
+    meta = json.loads(path.read_text())
+    meta["tensors_sha256"] = hashlib.sha256(blob).hexdigest()
+    meta["tensors_bytes"] = len(blob)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(meta):
+        for key in keys[:-1]:
+            meta = meta[key]
+        meta[keys[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # before: RecursionError from inside the json module
+        (lambda t: t[:-2] + ', "x": ' + "[" * 10**5 + "]" * 10**5 + "}", r"it nests too deeply"),
+        # before: the second "version" silently won over the first
+        (lambda t: '{"version": 2, ' + t.strip()[1:], r"key 'version' is listed twice"),
+    ],
+)
+def test_a_sidecar_that_json_cannot_read_safely_is_refused(checkpoint, text, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    checkpoint.write_text(text(checkpoint.read_text()))
+    with pytest.raises(CheckpointError, match=r"ck\.json' is not valid JSON: " + message):
+        read_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: all four were read back and trained with (a NaN learning rate gave NaN
+        # weights at the first step, a NaN in the config was compared as unequal)
+        (_set("config", "lr", float("nan")), r"key 'config\.lr' is NaN or infinite"),
+        (
+            _set("optimizer", "param_groups", 0, "lr", float("nan")),
+            r"key 'optimizer\.param_groups\[0\]\.lr' is NaN or infinite",
+        ),
+        (_set("scheduler", "base_lrs", [float("inf")]), r"'scheduler\.base_lrs\[0\]' is NaN or"),
+        (_set("progress", "train_seconds", float("inf")), r"'progress\.train_seconds' is NaN"),
+        # before: a negative step, size or count was accepted
+        (_set("progress", "step", -5), r"key 'progress\.step' is -5; expected an int >= 0"),
+        (_set("tensors_bytes", -1), r"key 'tensors_bytes' is -1; expected an int >= 0"),
+        # before: "x" was read back; float("x") failed when the run resumed
+        (_set("progress", "losses", ["x"]), r"key 'progress\.losses' holds 'x'; expected numbers"),
+        # before: "" and ".." named the folder, reported as a missing file
+        (_set("tensors_file", ".."), r"key 'tensors_file' is '\.\.'; expected a file name"),
+        (_set("tensors_file", ""), r"key 'tensors_file' is ''; expected a file name"),
+    ],
+)
+def test_sidecar_values_are_checked(checkpoint, change, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(_edit(checkpoint, change))
+
+
+def test_the_losses_of_a_diverged_run_may_be_nan(checkpoint):
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    path = _edit(checkpoint, _set("progress", "losses", [float("nan")]))
+    assert np.isnan(read_checkpoint(path).meta["progress"]["losses"][0])
+
+
+@pytest.mark.parametrize("which", ["sidecar", "tensors"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_is_named(checkpoint, which, kind):
+    # before: "does not exist" (sidecar) or "is missing" (tensors file) of a file that is there
+    import os
+
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    target = checkpoint if which == "sidecar" else _tensors_path(checkpoint)
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+        what = r"is a FIFO \(named pipe\); expected a regular file"
+    else:
+        target.symlink_to("/dev/zero")
+        what = r"is a character device; expected a regular file"
+    with pytest.raises(CheckpointError, match=what):
+        read_checkpoint(checkpoint)
+
+
+def test_a_tensors_file_of_the_wrong_size_is_refused_before_reading(checkpoint):
+    # before: the whole file was read (a 5 GiB file: 5 GiB of memory) before the sidecar's
+    # size and digest were compared
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    with open(_tensors_path(checkpoint), "ab") as fh:
+        fh.truncate(5 * 2**30)  # sparse: no disk used
+    with pytest.raises(CheckpointError, match=r"it has 5368709120 bytes; the sidecar expects"):
+        read_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize("path", [None, 5])
+def test_read_checkpoint_names_a_path_that_is_not_one(path):
+    # before: "expected str, bytes or os.PathLike object, not NoneType" from pathlib
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    with pytest.raises(TypeError, match=r"path: expected the path of a checkpoint's \.json"):
+        read_checkpoint(path)
+
+
+def _tensor(kind):
+    import torch
+
+    return {
+        "int": torch.ones(1, 2, dtype=torch.int64),
+        "nan": torch.full((1, 2), float("nan")),
+        "int32": torch.ones(1, 2, dtype=torch.int32),
+        "five": torch.ones(5),
+        "one": torch.ones(1),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "message"),
+    [
+        # before: load_state_dict cast the integers to float silently
+        ("model/weight", "int", r"model tensor 'weight' is stored as torch\.int64; the model's"),
+        # before: the NaN weights were trained with
+        ("model/weight", "nan", r"model tensor 'weight' holds NaN or infinity"),
+        # before: "invalid literal for int() with base 10: 'x'"
+        ("optimizer/x/exp_avg", "nan", r"has tensor 'optimizer/x/exp_avg'; expected optimiser"),
+        # before: "not enough values to unpack (expected 3, got 2)"
+        ("optimizer/0", "nan", r"has tensor 'optimizer/0'; expected optimiser state named"),
+        # before: -1 indexed the last parameter, silently
+        ("optimizer/-1/exp_avg", "one", r"has tensor 'optimizer/-1/exp_avg'; expected"),
+        # before: NaN moments and an integer moment were loaded silently
+        ("optimizer/0/exp_avg", "nan", r"optimiser state optimizer/0/exp_avg holds NaN"),
+        ("optimizer/0/exp_avg", "int32", r"optimizer/0/exp_avg is stored as torch\.int32"),
+        # before: a step of five values was loaded (and broadcast in the bias correction)
+        ("optimizer/0/step", "five", r"optimizer/0/step has shape \(5,\); expected \(\)"),
+    ],
+)
+def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, kind, message):
+    import torch
+
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    path = _retensor(checkpoint, lambda t: t.__setitem__(key, _tensor(kind)))
+    model, opt, sched = _build()
+    before = model.weight.detach().clone()
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(read_checkpoint(path), model, opt, sched)
+    assert torch.equal(model.weight, before)  # nothing was loaded
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: "'int' object is not iterable" and "dictionary update sequence element #0
+        # has length 1; 2 is required"
+        (_set("optimizer", "param_groups", [5]), r"'optimizer\.param_groups\[0\]' is 5; expec"),
+        (_set("optimizer", "param_groups", ["ab"]), r"'optimizer\.param_groups\[0\]' is 'ab'"),
+        # before: a learning rate of "x" and betas "ab" were loaded; training failed later
+        (
+            _set("optimizer", "param_groups", 0, "lr", "x"),
+            r"'optimizer\.param_groups\[0\]\.lr' is 'x'; expected a number",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "betas", "ab"),
+            r"'optimizer\.param_groups\[0\]\.betas' is 'ab'; expected a list of 2",
+        ),
+        # before: the scheduler set any key as an attribute (here its optimizer, to 5)
+        (_set("scheduler", "optimizer", 5), r"'scheduler' has keys \['optimizer'\] that this"),
+        (_set("scheduler", "base_lrs", "x"), r"'scheduler\.base_lrs' is 'x'; expected a list"),
+        # before: OverflowError from inside random.setstate / numpy
+        (_set("rng", "python", 1, [2**80] * 625), r"checkpoint RNG states are unusable"),
+        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"RNG states are unusable"),
+    ],
+)
+def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    model, opt, sched = _build()
+    ck = read_checkpoint(_edit(checkpoint, change))
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(ck, model, opt, sched)
+
+
+def test_an_untampered_checkpoint_restores_exactly(checkpoint):
+    import torch
+
+    from bottlekit.world.checkpoint import read_checkpoint, restore_training_state
+
+    ck = read_checkpoint(checkpoint)
+    model, opt, sched = _build()
+    restore_training_state(ck, model, opt, sched)
+    assert torch.equal(model.weight, ck.model_state()["weight"])
+    assert opt.state_dict()["param_groups"][0]["lr"] == 1e-3
+
+
+# ------------------------------------------------------------------ evaluate's functions
+X = np.random.default_rng(0).normal(size=(10, 4))
+Y = np.arange(10) % 3
+T = np.eye(3, 4)
+LABELS = (np.arange(20).reshape(10, 2) // 2 % 2 + np.array([0, 1])) % 2
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        # before: a y of one entry was broadcast against all predictions: 0.1, silently
+        ((X, Y[:1], T), ValueError, r"y: expected 10 class indices \(one per embedding\), got 1"),
+        # before: "operands could not be broadcast together with shapes (10,) (3,)"
+        ((X, Y[:3], T), ValueError, r"y: expected 10 class indices"),
+        # before: NaN embeddings gave an accuracy (argmax of NaN is 0), silently
+        ((np.full((10, 4), np.nan), Y, T), ValueError, r"x: contains NaN or inf"),
+        # before: numpy's matmul "mismatch in its core dimension 0"
+        ((X, Y, np.eye(3, 5)), ValueError, r"class_text: expected an array of shape \(n >= 1, 4"),
+        # before: classes 10..12 for three class texts gave 0.0, silently
+        ((X, Y + 10, T), ValueError, r"y: expected indices in 0\.\.2, got values in 10\.\.12"),
+        # before: nan from np.mean of nothing
+        (
+            (X[:0], Y[:0], T),
+            ValueError,
+            r"x: expected an array of shape \(n >= 1, d\), got \(0, 4",
+        ),
+        # before: "ufunc 'matmul' did not contain a loop with signature matching types"
+        ((X.astype(str), Y, T), TypeError, r"x: expected a numeric array, got text"),
+    ],
+)
+def test_zero_shot_accuracy_checks_its_inputs(args, error, message):
+    from bottlekit.world.evaluate import zero_shot_accuracy
+
+    with pytest.raises(error, match=message):
+        zero_shot_accuracy(*args)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        # before: labels of 3 images for 10 embeddings gave NaN AUROCs, silently
+        (LABELS[:3], r"labels: expected shape \(10, 2\) .*got \(3, 2\)"),
+        # before: "tuple index out of range"
+        (LABELS[:, 0], r"labels: expected shape \(10, 2\) .*got \(10,\)"),
+        # before: scikit-learn's "continuous format is not supported"
+        (LABELS * 0.5, r"labels: expected 0/1 concept labels"),
+        # before: NaN labels gave NaN AUROCs, silently
+        (np.where(LABELS, np.nan, 0), r"labels: expected 0/1 concept labels"),
+    ],
+)
+def test_concept_aurocs_checks_its_labels(labels, message):
+    from bottlekit.world.evaluate import concept_aurocs
+
+    assert not np.isnan(concept_aurocs(X, LABELS, np.eye(2, 4))).any()  # the valid labels
+    with pytest.raises(ValueError, match=message):
+        concept_aurocs(X, labels, np.eye(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # before: scikit-learn's "The 'C' parameter of LogisticRegression must be ..."
+        ((X, Y, 0), r"c: expected a finite number > 0, got 0"),
+        ((X, Y, np.nan), r"c: expected a finite number > 0, got nan"),
+        # before: scikit-learn's "Input X contains NaN"
+        ((np.full((10, 4), np.nan), Y, 1.0), r"x_train: contains NaN or inf"),
+        # before: scikit-learn's "The 'random_state' parameter ... Got -1 instead"
+        ((X, Y, 1.0, -1), r"seed: expected an int >= 0 and <= 4294967295, got -1"),
+        # before: scikit-learn's "Found input variables with inconsistent numbers of samples"
+        ((X, Y[:4], 1.0), r"y_train: expected 10 class indices"),
+    ],
+)
+def test_fit_linear_probe_checks_its_inputs(args, message):
+    from bottlekit.world.evaluate import fit_linear_probe
+
+    with pytest.raises(ValueError, match=message):
+        fit_linear_probe(*args)
+
+
+@pytest.mark.parametrize(
+    ("res", "error", "message"),
+    [
+        # before: KeyError: 'linear_probe_accuracy'
+        ({"test": {"a": 1}}, ValueError, r"res\['test'\]\['linear_probe_accuracy'\]: expected"),
+        # before: "Unknown format code 'f' for object of type 'str'"
+        (
+            {
+                "test": {
+                    "linear_probe_accuracy": "x",
+                    "zero_shot_accuracy": 1.0,
+                    "concept_auroc_mean": 1.0,
+                }
+            },
+            ValueError,
+            r"res\['test'\]\['linear_probe_accuracy'\]: expected a number .*got 'x'",
+        ),
+        # before: "list index out of range"
+        ([1], TypeError, r"res: expected the dict evaluate\(\) returns, got list"),
+    ],
+)
+def test_format_report_checks_its_input(res, error, message):
+    from bottlekit.world.evaluate import format_report
+
+    with pytest.raises(error, match=message):
+        format_report(res)
+
+
+@pytest.mark.parametrize("name", ["n_train", "n_val", "n_test"])
+def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
+    # before: a huge n_test was found out after the train and val worlds were drawn and
+    # embedded (minutes), as a MemoryError inside make_world
+    from bottlekit.world import evaluate as world_evaluate
+
+    class Embeds:
+        id = "fake"
+
+        def encode_images(self, *args, **kwargs):
+            raise AssertionError("embedded before the check")
+
+    sizes = {"n_train": 5, "n_val": 5, "n_test": 5, name: 10**12}  # 11 PiB of images
+    with pytest.raises(ValueError, match=rf"evaluate: {name}=1000000000000 asks for .* images"):
+        world_evaluate.evaluate(Embeds(), **sizes)
