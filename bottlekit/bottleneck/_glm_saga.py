@@ -50,9 +50,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bottlekit._checks import check_number
 from bottlekit.devices import as_tensor, resolve_device
 
-__all__ = ["NONZERO_THRESHOLD", "GLMPath", "glm_saga_path", "lambda_max"]
+__all__ = ["MAX_N_LAMBDAS", "NONZERO_THRESHOLD", "GLMPath", "glm_saga_path", "lambda_max"]
+
+#: Most penalties on an automatic path (the reference walks up to 150; 10**9 allocated
+#: 7.5 GiB of penalties, or ran for ever).
+MAX_N_LAMBDAS = 1000
 
 #: A weight counts as non-zero when its magnitude exceeds this (the reference's threshold).
 NONZERO_THRESHOLD = 1e-5
@@ -260,8 +265,8 @@ def glm_saga_path(
     lambdas : sequence of float, optional
         Explicit penalties (solved in the order given, warm-started); overrides the
         automatic path. A single value reproduces Label-free CBM's ``train_cbm.py``.
-    n_lambdas : int >= 1
-        Number of penalties on the automatic path.
+    n_lambdas : int in [1, MAX_N_LAMBDAS]
+        Number of penalties on the automatic path (at most 1000).
     lambda_min_ratio : float in (0, 1]
         Last penalty of the automatic path as a fraction of :math:`\lambda_{\max}`.
     max_nonzero_per_class : int, optional
@@ -322,8 +327,7 @@ def glm_saga_path(
         )
     lam_max = lambda_max(X, y, l1_ratio, n_classes)
     if lambdas is None:
-        if not (isinstance(n_lambdas, (int, np.integer)) and n_lambdas >= 1):
-            raise ValueError(f"n_lambdas: expected an int >= 1, got {n_lambdas!r}")
+        n_lambdas = check_number(n_lambdas, "n_lambdas", integer=True, low=1, high=MAX_N_LAMBDAS)
         if not (isinstance(lambda_min_ratio, (int, float)) and 0 < lambda_min_ratio <= 1):
             raise ValueError(
                 f"lambda_min_ratio: expected a float in (0, 1], got {lambda_min_ratio!r}"

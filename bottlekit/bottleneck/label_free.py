@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
-from bottlekit.bottleneck._glm_saga import cpu_threads_for, glm_saga_path
+from bottlekit.bottleneck._glm_saga import MAX_N_LAMBDAS, cpu_threads_for, glm_saga_path
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
@@ -229,7 +229,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         L1 share of the elastic net (reference 0.99).
     step_size : float, default 0.1
         GLM-SAGA step (reference 0.1).
-    n_lambdas : int, default 20
+    n_lambdas : int in [1, 1000], default 20
         Points on the path, log-spaced (a factor 1.44 apart with the default ratio).
         glm_saga's own default is 100; 20 locate the sparsity target at about half the cost,
         and on the built-in world (2,400 images, text bank) the test accuracy was the same
@@ -372,7 +372,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
         self._l1_ratio = renamed_param(self, "alpha", "l1_ratio")
         check_number(self._l1_ratio, name, low=0, high=1, low_open=True)
         check_number(self.step_size, "step_size", low=0, low_open=True)
-        check_number(self.n_lambdas, "n_lambdas", low=1, integer=True)
+        check_number(self.n_lambdas, "n_lambdas", low=1, high=MAX_N_LAMBDAS, integer=True)
         check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
         check_number(self.max_epochs, "max_epochs", low=1, integer=True)
         check_number(self.tol, "tol", low=0)

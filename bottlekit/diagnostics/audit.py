@@ -297,7 +297,8 @@ def audit(
         (:func:`bottlekit.visualize.activation_maps.concept_activation_map` with
         ``map_method``).
     feature_layer, preprocess, space
-        How to get features from a torch classifier, see :func:`model_features`.
+        How to get features from a torch classifier, see :func:`model_features`; for a
+        CBM ``feature_layer`` and ``preprocess`` must be None.
     fit_fraction : float in (0, 1), default 0.5
     lam : float, default 1e-3
         Elastic-net strength of the surrogate :class:`~bottlekit.bottleneck.PosthocCBM`.
@@ -380,6 +381,12 @@ def audit(
     is_cbm = isinstance(model, BaseConceptBottleneck)
     _check_cav_params(cav_params, concepts, is_cbm)
     if is_cbm:
+        for arg, value in (("feature_layer", feature_layer), ("preprocess", preprocess)):
+            if value is not None:  # used to be ignored without a word
+                raise ValueError(
+                    f"{arg}: only used for a torch classifier; a concept-bottleneck model is "
+                    "audited on the backbone's embeddings (leave it None)"
+                )
         if not hasattr(model, "coef_"):
             raise ValueError("model: the concept-bottleneck model is not fitted")
         if backbone is None:
@@ -626,11 +633,18 @@ def _name(names: list[str] | None, c: Any) -> str:
 _DEFAULT_CONTEXT_PARTS = ("background",)
 
 
+def _check_name_list(value: Any, name: str, what: str) -> None:
+    """A list of names: a str (its letters) or a non-sequence (``None``, a number) is
+    refused with the argument's name, not a bare ``'int' object is not iterable``."""
+    if isinstance(value, str) or not isinstance(value, Sequence | np.ndarray | set):
+        got = "a str" if isinstance(value, str) else type(value).__name__
+        raise TypeError(f"{name}: expected a list of {what}, got {got}")
+
+
 def _check_context_parts(data: Any, context_parts: Any) -> None:
     """Context parts must be parts of the data, except the default (not every dataset has
     a background)."""
-    if isinstance(context_parts, str):
-        raise TypeError("context_parts: expected a list of part names, got a str")
+    _check_name_list(context_parts, "context_parts", "part names")
     if data.part_names is None or tuple(context_parts) == _DEFAULT_CONTEXT_PARTS:
         return
     unknown = [p for p in context_parts if p not in data.part_names]
@@ -643,16 +657,14 @@ def _check_context_parts(data: Any, context_parts: Any) -> None:
 
 def _context_mask(concept_names, data, context_parts, context_concepts, notes) -> np.ndarray:
     if context_concepts is not None:
-        if isinstance(context_concepts, str):
-            raise TypeError("context_concepts: expected a list of concept names, got a str")
+        _check_name_list(context_concepts, "context_concepts", "concept names")
         unknown = [c for c in context_concepts if c not in concept_names]
         if unknown:
             raise UnknownConceptError(
                 unknown, concept_names, "context_concepts", known_as="the audited concepts"
             )
         return np.array([nm in context_concepts for nm in concept_names], dtype=bool)
-    if isinstance(context_parts, str):
-        raise TypeError("context_parts: expected a list of part names, got a str")
+    _check_name_list(context_parts, "context_parts", "part names")
     if data.part_of_concept is None or data.part_names is None or not context_parts:
         return np.zeros(len(concept_names), bool)
     part_of = dict(zip(data.concept_names, data.part_of_concept.tolist(), strict=True))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.diagnostics.faithfulness._inputs import check_embedding_array
 
 __all__ = ["ExistenceResult", "concept_existence"]
 
@@ -216,7 +217,8 @@ def concept_existence(
         if not np.issubdtype(labels.dtype, np.number) or not np.isin(labels, (0, 1)).all():
             raise ValueError("concept_labels: expected 0/1 or boolean values (no NaN)")
     labels = labels.astype(bool)
-    n = np.shape(X)[0] if np.ndim(X) >= 1 else None
+    X = check_embedding_array(model, X, "X")
+    n = X.shape[0]
     if n != labels.shape[0]:
         raise ValueError(f"concept_labels: has {labels.shape[0]} rows but X has {n} images")
     if n == 0:

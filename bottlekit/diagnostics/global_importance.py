@@ -147,13 +147,19 @@ def concept_global_importance(
             f"got {type(model).__name__}"
         )
     names = list(names)
-    W = np.asarray(coef, dtype=np.float64)
+    W = as_real_array(coef, "model.coef_")
     if W.ndim != 2 or W.shape[1] != len(names):
         raise ValueError(f"model.coef_: expected shape (n_classes, {len(names)}), got {W.shape}")
     if not np.isfinite(W).all():
         raise ValueError("model.coef_: contains NaN or inf; expected a fitted head")
     scale = getattr(model, "concept_scale_", None)
-    s = np.ones(len(names)) if scale is None else np.asarray(scale, dtype=np.float64)
+    s = np.ones(len(names)) if scale is None else as_real_array(scale, "model.concept_scale_")
+    if s.shape != (len(names),) or not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError(
+            f"model.concept_scale_: expected {len(names)} finite standard deviations >= 0 "
+            f"(one per concept), got shape {s.shape}"
+            + (f" with values in [{s.min():g}, {s.max():g}]" if s.size else "")
+        )
     by_class = W * s
     classes = np.asarray(getattr(model, "classes_", np.arange(W.shape[0])))
     corr = None
@@ -172,7 +178,17 @@ def concept_global_importance(
                     f"{len(names)} concepts; pass concept_names to align them by name"
                 )
         else:
+            if isinstance(concept_names, str) or not isinstance(
+                concept_names, Sequence | np.ndarray
+            ):
+                raise TypeError(
+                    f"concept_names: expected a list of {G.shape[1]} names, got "
+                    f"{type(concept_names).__name__}"
+                )
             cn = [str(c) for c in concept_names]
+            repeated = sorted({c for c in cn if cn.count(c) > 1})
+            if repeated:
+                raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
             if len(cn) != G.shape[1]:
                 raise ValueError(
                     f"concept_names: {len(cn)} names for {G.shape[1]} columns of "

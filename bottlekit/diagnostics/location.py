@@ -271,8 +271,11 @@ def concept_location(
                 raise ValueError("concept_labels: expected 0/1 or boolean values")
         present = lab.astype(bool)
     if concept_names is not None:
-        if isinstance(concept_names, str):
-            raise TypeError(f"concept_names: expected a list of {m} names, got a str")
+        if isinstance(concept_names, str) or not isinstance(concept_names, Sequence | np.ndarray):
+            raise TypeError(
+                f"concept_names: expected a list of {m} names, got "
+                + ("a str" if isinstance(concept_names, str) else type(concept_names).__name__)
+            )
         concept_names = [str(c) for c in concept_names]
         if len(concept_names) != m:
             raise ValueError(f"concept_names: expected {m} names, got {len(concept_names)}")

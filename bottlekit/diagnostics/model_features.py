@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from bottlekit._arrays import check_real_tensor
+from bottlekit._checks import check_number
 from bottlekit.devices import as_tensor
 
 __all__ = ["SPACES", "model_features"]
@@ -146,10 +147,14 @@ def model_features(
         raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    batch_size = check_number(
+        batch_size, "batch_size", integer=True, low=1, expected="a positive int"
+    )
+    if preprocess is not None and not callable(preprocess):
+        raise TypeError(
+            "preprocess: expected a callable uint8 images (n, H, W, 3) -> float tensor, or "
+            f"None, got {type(preprocess).__name__}"
+        )
     source = as_image_source(images)
     dev = resolve_device(device)
     prep = preprocess or _default_preprocess
@@ -189,6 +194,7 @@ def _prepared(prep: Callable, images: np.ndarray, dev: torch.device) -> torch.Te
             f"preprocess: must return a float torch tensor, got {type(x).__name__}"
             + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else "")
         )
+    check_real_tensor(x, "preprocess: the returned tensor")
     if len(x) != len(images):
         raise ValueError(f"preprocess: returned {len(x)} items for {len(images)} images")
     return x.to(dev)

@@ -62,9 +62,10 @@ def spurious_concept_scores(
     [0.0, 0.25]
     """
     imp = as_real_array(importance_by_class, "importance_by_class")
-    if imp.ndim != 2 or not np.isfinite(imp).all():
+    if imp.ndim != 2 or 0 in imp.shape or not np.isfinite(imp).all():
         raise ValueError(
-            f"importance_by_class: expected a finite (C, k) array, got shape {imp.shape}"
+            "importance_by_class: expected a finite (C, k) array with C, k >= 1, got shape "
+            f"{imp.shape}" + (" holding NaN or inf" if imp.ndim == 2 and imp.size else "")
         )
     C, k = imp.shape
     A = (

@@ -21,7 +21,6 @@ resolution.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +28,9 @@ import numpy as np
 
 from bottlekit.visualize.attribution import METHODS as _CLASSES
 from bottlekit.visualize.attribution import ConceptIntegratedGradients
+from bottlekit.visualize.attribution._base import check_positive_int
 from bottlekit.visualize.attribution._image_towers import grid_to_tokens, tokens_to_grid
+from bottlekit.visualize.attribution.integrated_gradients import check_n_steps
 
 __all__ = ["METHODS", "concept_activation_map", "grid_to_tokens", "tokens_to_grid"]
 
@@ -83,8 +84,8 @@ def concept_activation_map(
         pass per concept; coam: images per pass). Lower it for large backbones.
     n_steps : int, default 32
         Integration steps of integrated gradients (captum's default is 50; 32 keeps the
-        trapezoid-rule error small for these smooth paths at two thirds of the cost).
-        Checked, and otherwise unused, for the other methods.
+        trapezoid-rule error small for these smooth paths at two thirds of the cost), at
+        least 2 and at most 10,000. Checked, and otherwise unused, for the other methods.
 
     Returns
     -------
@@ -115,9 +116,8 @@ def concept_activation_map(
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    for name, val in (("batch_size", batch_size), ("n_steps", n_steps)):
-        if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{name}: expected a positive int, got {val!r}")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    n_steps = check_n_steps(n_steps)
     cls = _CLASSES[method]
     own = {"n_steps": int(n_steps)} if cls is ConceptIntegratedGradients else {}
     attribution = cls(backbone, concept_bank_or_model, batch_size=int(batch_size), **own)

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit.visualize._text import plain_text
+from bottlekit.visualize.plots import _target_axes, check_cmap
 
 __all__ = ["plot_information_plane"]
 
@@ -45,17 +47,32 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
         )
     if not plane.epochs:
         raise ValueError("plane: nothing recorded yet; call plane.record() during training")
+    check_cmap(cmap)
+    n_records = len(plane.epochs)
+    tracks = {}
+    for name in plane.layers:
+        for field in ("i_xt", "i_ty"):
+            values = getattr(plane, field)
+            if name not in values:
+                raise ValueError(f"plane.{field}: has no record of layer {name!r}")
+            arr = as_real_array(values[name], f"plane.{field}[{name!r}]", wording="must")
+            if arr.shape != (n_records,):
+                raise ValueError(
+                    f"plane.{field}[{name!r}] has shape {arr.shape}; expected one value per "
+                    f"record ({n_records},)"
+                )
+            tracks[name, field] = arr
     if ax is None:
         # a bare Figure: no pyplot state, no backend switch (it displays in notebooks too)
         fig = Figure(figsize=(5.5, 4.2), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
-    epochs = np.arange(len(plane.epochs))
+        fig, ax = _target_axes(ax, 5.5, 4.2)
+    epochs = np.arange(n_records)
     norm = matplotlib.colors.Normalize(vmin=0, vmax=max(len(epochs) - 1, 1))
     markers = "osD^vP*X"
     for i, name in enumerate(plane.layers):
-        x, y = np.asarray(plane.i_xt[name]), np.asarray(plane.i_ty[name])
+        x, y = tracks[name, "i_xt"], tracks[name, "i_ty"]
         ax.plot(x, y, color="0.75", lw=0.8, zorder=1)
         ax.scatter(
             x,

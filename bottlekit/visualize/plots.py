@@ -23,16 +23,19 @@ from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.visualize._text import plain_text
 
 __all__ = [
     "CATEGORY_COLORS",
     "DIVERGING_CMAP",
     "HEAT_CMAP",
+    "MAX_CELL_INCHES",
+    "MAX_GRID_CELLS",
     "NEGATIVE_COLOR",
     "NEUTRAL_COLOR",
     "POSITIVE_COLOR",
+    "check_cmap",
     "plot_activation_maps",
     "plot_concept_weights",
     "plot_contributions",
@@ -108,17 +111,58 @@ def _check_positive_int(value: Any, name: str) -> int:
     )
 
 
+MAX_GRID_CELLS = 1000
+"""Most cells (images x columns) :func:`plot_activation_maps` draws in one figure (3000
+images made 12,000 axes and ran for minutes)."""
+MAX_CELL_INCHES = 20.0
+"""Largest ``cell_size``: a figure of cells of 10**6 inches could never be saved."""
+
+
+def check_cmap(cmap: Any, name: str = "cmap") -> None:
+    """Raise unless ``cmap`` is a colour map matplotlib knows (a name, a Colormap or None,
+    matplotlib's default), naming the argument (matplotlib's own error comes from deep
+    inside a draw call)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    if cmap is None or isinstance(cmap, Colormap):
+        return
+    if not isinstance(cmap, str) or cmap not in colormaps:
+        import difflib
+
+        close = difflib.get_close_matches(str(cmap), list(colormaps), n=3)
+        raise ValueError(
+            f"{name} must be a matplotlib colour map name (e.g. 'inferno', 'viridis') or a "
+            f"Colormap, got {cmap!r}" + (f"; did you mean {close}?" if close else "")
+        )
+
+
+def _check_mask_values(masks: Any, name: str) -> np.ndarray:
+    """``masks`` as a bool array; booleans or 0/1 numbers only (a float mask of 0.3 or a
+    0/255 image mask drew no outline, or the wrong one, without a word)."""
+    mk = as_real_array(masks, name, dtype=None, wording="must")
+    if mk.dtype != bool:
+        other = ~np.isin(mk, (0, 1))
+        if other.any():
+            raise ValueError(
+                f"{name} must hold booleans (or 0/1), got {mk.dtype} values such as "
+                f"{np.unique(mk[other])[:3].tolist()}"
+            )
+        mk = mk.astype(bool)
+    return mk
+
+
 # ------------------------------------------------------------------ activation maps
 def _check_images(images: Any) -> np.ndarray:
-    arr = np.asarray(images)
+    arr = as_real_array(images, "images", dtype=None, wording="must")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
         raise ValueError(
             f"images must have shape (n, H, W, 3) or (H, W, 3) (channels last), got {arr.shape}"
         )
-    if len(arr) == 0:
-        raise ValueError("images is empty; expected at least one image")
+    if 0 in arr.shape:
+        raise ValueError(f"images is empty (shape {arr.shape}); expected at least one image")
     if arr.dtype == np.uint8:
         return arr
     arr = arr.astype(np.float64)
@@ -175,7 +219,8 @@ def plot_activation_maps(
     show_image : bool, default True
         Put the plain image in a first column.
     cell_size : float, default 1.6
-        Inches per grid cell.
+        Inches per grid cell, at most :data:`MAX_CELL_INCHES` (20); the grid has at most
+        :data:`MAX_GRID_CELLS` (1000) cells.
 
     Returns
     -------
@@ -199,12 +244,14 @@ def plot_activation_maps(
         m = m[:, None]
     if m.shape[0] != n:
         raise ValueError(f"maps has {m.shape[0]} images; images has {n} (shape {m.shape})")
+    if 0 in m.shape:
+        raise ValueError(f"maps is empty (shape {m.shape}); expected at least one pixel per map")
     if not np.isfinite(m).all():
         raise ValueError("maps contains NaN or inf")
     k = m.shape[1]
     names = _check_names(concept_names, "concept_names", k)
     if masks is not None:
-        mk = np.asarray(masks)
+        mk = _check_mask_values(masks, "masks")
         if mk.ndim == 3:
             mk = np.broadcast_to(mk[:, None], (mk.shape[0], k, *mk.shape[1:]))
         if mk.ndim != 4 or mk.shape != (n, k, H, W):
@@ -216,14 +263,24 @@ def plot_activation_maps(
     else:
         mk = None
     rows = None if image_titles is None else _check_names(image_titles, "image_titles", n)
-    if not (isinstance(alpha, int | float) and 0 < alpha <= 1):
-        raise ValueError(f"alpha must be a float in (0, 1], got {alpha!r}")
-    if scale not in ("map", "shared"):
+    alpha = check_number(
+        alpha, "alpha", low=0, low_open=True, high=1, expected="a float in (0, 1]", wording="must"
+    )
+    if not isinstance(scale, str) or scale not in ("map", "shared"):
         raise ValueError(f"scale must be 'map' or 'shared', got {scale!r}")
+    check_cmap(cmap)
     show_image = check_bool(show_image, "show_image")
-    cell_size = check_number(cell_size, "cell_size", low=0, low_open=True, wording="must")
+    cell_size = check_number(
+        cell_size, "cell_size", low=0, low_open=True, high=MAX_CELL_INCHES, wording="must"
+    )
 
     n_cols = k + bool(show_image)
+    if n * n_cols > MAX_GRID_CELLS:
+        raise ValueError(
+            f"images, maps: {n} images x {n_cols} columns = {n * n_cols} cells are too many "
+            f"for one figure (at most {MAX_GRID_CELLS}); plot a slice, e.g. images[:10], "
+            "maps[:10]"
+        )
     fig = _new_figure(cell_size * n_cols + (0.8 if scale == "shared" else 0), cell_size * n)
     axes = fig.subplots(n, n_cols, squeeze=False)
     extent = (-0.5, W - 0.5, H - 0.5, -0.5)
@@ -281,19 +338,41 @@ def _explanation_row(explanation: Any, index: int) -> dict[str, Any]:
         raise ValueError(f"index={index} is out of range for an explanation of {n} images")
     names = _check_names(explanation.concept_names, "explanation.concept_names", k)
     residual = getattr(explanation, "residual", None)
-    residual = np.zeros(n) if residual is None else np.asarray(residual, dtype=np.float64)
+    per_image = {}
+    for field, value in (
+        ("intercept", explanation.intercept),
+        ("residual", np.zeros(n) if residual is None else residual),
+        ("logits", explanation.logits),
+        ("target", explanation.target),
+    ):
+        arr = _as_float_array(value, f"explanation.{field}", (1,))
+        if len(arr) != n:
+            raise ValueError(f"explanation.{field} has {len(arr)} values; expected {n}")
+        per_image[field] = arr
+    classes = list(np.asarray(explanation.classes).tolist())
+    target = per_image["target"][index]
+    if not (np.isfinite(target) and target == np.round(target) and 0 <= target < len(classes)):
+        raise ValueError(
+            f"explanation.target[{index}] must be an index into explanation.classes "
+            f"(0..{len(classes) - 1}), got {target:g}"
+        )
     row = {
         "names": names,
         "contributions": contrib[index],
-        "intercept": float(np.asarray(explanation.intercept, dtype=np.float64)[index]),
-        "residual": float(residual[index]),
-        "has_residual": bool(np.any(residual != 0)),
-        "logit": float(np.asarray(explanation.logits, dtype=np.float64)[index]),
-        "target": int(np.asarray(explanation.target)[index]),
-        "classes": list(np.asarray(explanation.classes).tolist()),
+        "intercept": float(per_image["intercept"][index]),
+        "residual": float(per_image["residual"][index]),
+        "has_residual": bool(np.any(per_image["residual"] != 0)),
+        "logit": float(per_image["logits"][index]),
+        "target": int(target),
+        "classes": classes,
     }
     if not np.isfinite(row["contributions"]).all():
         raise ValueError(f"explanation.contributions[{index}] contains NaN or inf")
+    for field in ("intercept", "residual", "logits"):
+        if not np.isfinite(per_image[field][index]):
+            raise ValueError(
+                f"explanation.{field}[{index}] is NaN or inf; expected a finite value"
+            )
     return row
 
 
@@ -385,7 +464,7 @@ def plot_contributions(
     pad = 0.18 * (hi - lo or 1.0)
     ax.set_xlim(lo - pad, hi + pad)
     classes = row["classes"]
-    label = classes[row["target"]] if 0 <= row["target"] < len(classes) else row["target"]
+    label = classes[row["target"]]
     if class_names is not None:
         readable = _check_names(class_names, "class_names", len(classes))
         label = readable[row["target"]]
@@ -464,6 +543,8 @@ def plot_concept_weights(
         rows = []
         for c in classes:
             c = c.item() if isinstance(c, np.generic) else c
+            if isinstance(c, bool) and not any(isinstance(a, bool) for a in all_classes):
+                raise TypeError(f"classes: expected labels of model.classes_, got {c!r}")
             if c not in all_classes:
                 raise ValueError(f"classes: {c!r} is not in model.classes_ {all_classes}")
             rows.append(all_classes.index(c))
@@ -561,11 +642,18 @@ def plot_metric_summary(
                 f"metrics: {absent[:5]} are in no row of table; it has {sorted(known)}"
             )
     annotate = check_bool(annotate, "annotate")
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {title!r}")
     if errors is not None:
         _check_table(errors, "errors", allow_empty_rows=True)
         stray = [str(m) for m in errors if m not in table]
         if stray:
             raise ValueError(f"errors: methods {stray[:5]} are not in table; it has {methods}")
+        stray = sorted({str(c) for row in errors.values() for c in row} - set(cols))
+        if stray:
+            raise ValueError(f"errors: metrics {stray[:5]} are not among the metrics shown {cols}")
     values = np.array(
         [[float(table[m].get(c, np.nan)) for c in cols] for m in table], dtype=np.float64
     )
@@ -630,5 +718,5 @@ def _check_table(table: Any, name: str, *, allow_empty_rows: bool = False) -> No
         if not row and not allow_empty_rows:
             raise ValueError(f"{name}[{method!r}] is empty; expected at least one metric")
         for metric, v in row.items():
-            if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+            if not is_number(v):  # complex numbers too: float() would drop their imaginary part
                 raise TypeError(f"{name}[{method!r}][{metric!r}] must be a number, got {v!r}")

@@ -44,14 +44,21 @@ def dataset_of(data: Any, name: str = "dataset") -> ConceptDataset:
 
 def check_embeddings(model: Any, X: Any, data: ConceptDataset, name: str = "X") -> np.ndarray:
     """Embeddings ``X`` of ``data``'s images: (n, d) finite floats, ``n == len(data)``."""
-    X = as_real_array(X, name)
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected embeddings of shape (n_images, d), got {X.shape}")
+    X = check_embedding_array(model, X, name)
     if X.shape[0] != len(data):
         raise ValueError(
             f"{name}: has {X.shape[0]} rows but the dataset has {len(data)} images; give the "
             "embeddings of the dataset's images, one row per image, in order"
         )
+    return X
+
+
+def check_embedding_array(model: Any, X: Any, name: str = "X") -> np.ndarray:
+    """Embeddings ``X`` for ``model``: (n, d) finite real numbers, ``d`` the model's input
+    width (text, NaN or another width used to fail inside scikit-learn)."""
+    X = as_real_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected embeddings of shape (n_images, d), got {X.shape}")
     d = getattr(model, "n_features_in_", X.shape[1])
     if X.shape[1] != d:
         raise ValueError(f"{name}: has {X.shape[1]} columns but the model expects {d} features")

@@ -38,7 +38,10 @@ from bottlekit.diagnostics.faithfulness._inputs import (
     dataset_of,
 )
 
-__all__ = ["CompletenessResult", "concept_completeness"]
+__all__ = ["MAX_N_RANDOM", "CompletenessResult", "concept_completeness"]
+
+MAX_N_RANDOM = 1000
+"""Most random baselines ``n_random`` may ask for."""
 
 
 @dataclass
@@ -111,7 +114,7 @@ def concept_completeness(
         Embeddings of the two datasets' images.
     train, evaluation : ConceptDataset
         Their class labels are used.
-    n_random : int >= 1, default 3
+    n_random : int in [1, 1000], default 3
         Draws of random directions.
     C : float > 0, default 10.0
         Inverse regularisation of every logistic regression (probe, concepts, random).
@@ -140,6 +143,11 @@ def concept_completeness(
     X_train = check_embeddings(model, X_train, tr, "X_train")
     X_eval = check_embeddings(model, X_eval, ev, "X_eval")
     n_random = check_int_at_least(n_random, "n_random", 1)
+    if n_random > MAX_N_RANDOM:  # each is a logistic regression: 10**9 ran for ever
+        raise ValueError(
+            f"n_random: expected at most {MAX_N_RANDOM} random baselines (each fits a "
+            f"logistic regression), got {n_random}"
+        )
     random_state = check_int_at_least(random_state, "random_state", 0)
     check_number(C, "C", low=0, low_open=True)
     y_tr, y_ev = np.asarray(tr.labels), np.asarray(ev.labels)

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
@@ -110,9 +111,9 @@ def _check_costs(costs: Any, names: list[str], k: int) -> np.ndarray:
         unknown = sorted(set(costs) - set(names))
         if unknown:
             raise ValueError(f"costs: {unknown[:4]} are not concepts of the model")
-        out = np.array([float(costs.get(c, 1.0)) for c in names])
+        out = as_real_array([costs.get(c, 1.0) for c in names], "costs")
     else:
-        out = np.asarray(costs, dtype=np.float64)
+        out = as_real_array(costs, "costs")
         if out.shape != (k,):
             raise ValueError(
                 f"costs: expected a dict {{concept: cost}} or {k} costs (one per concept of "
@@ -197,7 +198,7 @@ def intervention_curves(
     bad = [p for p in policies if p not in POLICIES]
     if bad or not policies:
         raise ValueError(f"policies: expected a non-empty list from {POLICIES}, got {policies}")
-    w = np.asarray(coop_weights, dtype=np.float64)
+    w = as_real_array(coop_weights, "coop_weights")
     if w.shape != (3,) or not np.isfinite(w).all() or (w < 0).any():
         raise ValueError(
             f"coop_weights: expected three numbers >= 0 (alpha, beta, gamma), got {coop_weights!r}"

@@ -45,6 +45,7 @@ import numpy as np
 from bottlekit.diagnostics.faithfulness._inputs import (
     check_embeddings,
     check_fitted_cbm,
+    check_int_at_least,
     dataset_of,
 )
 
@@ -180,6 +181,8 @@ def _y_index(model: Any, y: np.ndarray, name: str) -> np.ndarray:
 
 
 def _pruned_models(model, X, y, levels, method, per_class, n_lambdas, random_state):
+    # before any fit: a seed of -1 used to fail inside numpy after the data were checked
+    random_state = check_int_at_least(random_state, "random_state", 0)
     """[(level, pruned model, lambda or None)] sharing one path for ``refit``."""
     Z, mu, sd = _standardised(model, X)
     C, _k = model.coef_.shape
@@ -238,7 +241,7 @@ def prune_to_nec(
     method : {"refit", "truncate"}, default "refit"
     per_class : bool, default False
         At most ``nec`` non-zero weights in every class instead of ``nec * C`` overall.
-    n_lambdas : int, default 20
+    n_lambdas : int in [1, 1000], default 20
         Penalties on the path, log-spaced down to 1e-3 of the first (the reference walks
         up to 150 finer steps, stopping at its densest level; 20 keep the cost of a
         re-fit to seconds on the built-in world).

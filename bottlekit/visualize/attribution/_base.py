@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bottlekit._checks import check_number
 from bottlekit.visualize.attribution._image_towers import (
     patch_embedding_by_matmul,
     tower_kind,
@@ -37,10 +37,9 @@ __all__ = ["ConceptAttribution"]
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1; ValueError naming ``name`` otherwise."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
+    """``value`` as an int >= 1; ValueError naming ``name`` otherwise (booleans, floats
+    and strings included)."""
+    return int(check_number(value, name, integer=True, low=1, expected="a positive int"))
 
 
 def _bank_of(source: Any) -> Any:
@@ -53,6 +52,46 @@ def _bank_of(source: Any) -> Any:
     if not isinstance(bank, ConceptBank) or bank.backbone_id == "random":
         return None
     return bank
+
+
+def _source_dim(source: Any) -> int | None:
+    """The embedding dimension a concept bank or a fitted model scores (None: unknown)."""
+    dim = getattr(source, "dim", None) or getattr(source, "n_features_in_", None)
+    return None if dim is None else int(dim)
+
+
+def _checked_features(out: Any, n: int, dim: int | None) -> torch.Tensor:
+    """The output of a feature function given as ``backbone``, checked before it is scored:
+    a float tensor (n, dim) in the autograd graph of its input (the maps are its gradients)."""
+    expected = f"a float tensor (n={n}, {'d' if dim is None else dim}) computed from its input"
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        got = f"a tensor of dtype {out.dtype}" if isinstance(out, torch.Tensor) else type(out)
+        got = got if isinstance(got, str) else got.__name__
+        raise TypeError(f"backbone: the feature function must return {expected}, got {got}")
+    if out.ndim != 2 or len(out) != n or (dim is not None and out.shape[1] != dim):
+        raise ValueError(
+            f"backbone: the feature function must return {expected}, got shape {tuple(out.shape)}"
+        )
+    if not out.requires_grad:
+        raise ValueError(
+            "backbone: the feature function's output does not depend on its input through "
+            "autograd (no gradient reaches the images); do not compute it under "
+            "torch.no_grad(), detach it or pass it through numpy"
+        )
+    return out
+
+
+def _check_finite_maps(maps: np.ndarray, x: torch.Tensor) -> None:
+    """Refuse maps holding NaN or inf: the model overflowed on some images (e.g. raw pixel
+    values passed as a preprocessed tensor) and the maps would mean nothing."""
+    bad = np.flatnonzero(~np.isfinite(maps.reshape(len(maps), -1)).all(axis=1))
+    if len(bad):
+        lo, hi = float(x.min()), float(x.max())
+        raise ValueError(
+            f"images: the maps of image(s) {bad[:5].tolist()} hold NaN or inf: the model's "
+            f"activations overflowed on them (input values in [{lo:.3g}, {hi:.3g}]); "
+            "expected images preprocessed as backbone.preprocess does"
+        )
 
 
 def _is_backbone(backbone: Any) -> bool:
@@ -118,12 +157,10 @@ class ConceptAttribution:
         concept_names_of(concept_bank_or_model)
         if self._on_backbone:
             embed_dim = int(backbone.embed_dim)
-            dim = getattr(concept_bank_or_model, "dim", None) or getattr(
-                concept_bank_or_model, "n_features_in_", None
-            )
-            if dim is not None and int(dim) != embed_dim:
+            dim = _source_dim(concept_bank_or_model)
+            if dim is not None and dim != embed_dim:
                 raise ValueError(
-                    f"concept_bank_or_model: has dimension {int(dim)}, the backbone embeds in "
+                    f"concept_bank_or_model: has dimension {dim}, the backbone embeds in "
                     f"{embed_dim} dimensions; build it on this backbone"
                 )
             bank = _bank_of(concept_bank_or_model)
@@ -207,7 +244,9 @@ class ConceptAttribution:
         finally:
             if was_training is not None:
                 module.train(was_training)
-        return to_image_resolution(maps, size, box)
+        out = to_image_resolution(maps, size, box)
+        _check_finite_maps(out, x_all)
+        return out
 
     def __repr__(self) -> str:
         params = list(inspect.signature(type(self).__init__).parameters)[1:]
@@ -226,8 +265,10 @@ class ConceptAttribution:
         if not self._on_backbone:
             features = self.backbone
 
+            dim = _source_dim(self.concept_bank_or_model)
+
             def from_features(x: torch.Tensor) -> torch.Tensor:
-                return scorer(features(x))
+                return scorer(_checked_features(features(x), len(x), dim))
 
             return from_features
         model = self.backbone.model

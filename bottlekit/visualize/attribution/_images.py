@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bottlekit._arrays import check_real_tensor
+
 __all__ = [
     "as_feature_input",
     "as_model_input",
@@ -59,6 +61,7 @@ def _crop_box(preprocess: Any, h: int, w: int) -> tuple[int, int, int, int] | No
 
 
 def _check_tensor(images: torch.Tensor) -> None:
+    check_real_tensor(images, "images")
     if not images.is_floating_point():
         raise TypeError(f"images: a tensor must be float (preprocessed), got {images.dtype}")
     if len(images) == 0:

@@ -68,6 +68,10 @@ def resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
     """Indices into ``names`` of ``concepts`` (names or indices; ``None``: all)."""
     if concepts is None:
         return list(range(len(names)))
+    if isinstance(concepts, (bytes, bytearray)):  # a sequence of ints to Python: refused
+        raise TypeError(
+            f"concepts: expected names (str) or integer indices, got bytes {bytes(concepts)!r}"
+        )
     if isinstance(concepts, (str, numbers.Integral)) and not isinstance(concepts, bool):
         concepts = [concepts]
     if isinstance(concepts, np.ndarray):

@@ -8,10 +8,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit._arrays import check_real_tensor
 from bottlekit.visualize.attribution._base import ConceptAttribution, check_positive_int
 from bottlekit.visualize.attribution._images import normalisation
 
-__all__ = ["ConceptIntegratedGradients"]
+__all__ = ["MAX_N_STEPS", "ConceptIntegratedGradients", "check_n_steps"]
+
+MAX_N_STEPS = 10_000
+"""Most integration points ``n_steps`` may ask for (10**9 used to try to allocate 8 GB of
+step indices before the first forward pass)."""
 
 
 class ConceptIntegratedGradients(ConceptAttribution):
@@ -47,8 +52,9 @@ class ConceptIntegratedGradients(ConceptAttribution):
         Where the concept activation comes from; a bank must live in the backbone's
         embedding space.
     n_steps : int, default 32
-        Integration points, at least 2 (captum's default is 50; 32 keeps the trapezoid-rule
-        error small for these smooth paths at two thirds of the cost).
+        Integration points, at least 2 and at most :data:`MAX_N_STEPS` (10,000) (captum's
+        default is 50; 32 keeps the trapezoid-rule error small for these smooth paths at
+        two thirds of the cost).
     baseline : "black", float or torch.Tensor, default "black"
         The path's start :math:`x'`, in the preprocessed (normalised) space: ``"black"`` is
         the all-black image, a number a constant input, a tensor one input broadcastable
@@ -81,11 +87,7 @@ class ConceptIntegratedGradients(ConceptAttribution):
         baseline: str | float | torch.Tensor = "black",
         batch_size: int = 256,
     ) -> None:
-        self.n_steps = check_positive_int(n_steps, "n_steps")
-        if self.n_steps < 2:
-            raise ValueError(
-                f"n_steps: integrated gradients needs at least 2 points, got {n_steps!r}"
-            )
+        self.n_steps = check_n_steps(n_steps)
         self.baseline = _check_baseline(baseline)
         super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
 
@@ -152,6 +154,19 @@ class ConceptIntegratedGradients(ConceptAttribution):
         return maps
 
 
+def check_n_steps(n_steps: Any) -> int:
+    """``n_steps`` as an int in ``[2, MAX_N_STEPS]``; ValueError naming it otherwise."""
+    n = check_positive_int(n_steps, "n_steps")
+    if n < 2:
+        raise ValueError(f"n_steps: integrated gradients needs at least 2 points, got {n_steps!r}")
+    if n > MAX_N_STEPS:
+        raise ValueError(
+            f"n_steps: expected at most {MAX_N_STEPS} integration points (each costs a "
+            f"forward and a backward pass per image; 32 to 300 are usual), got {n_steps!r}"
+        )
+    return n
+
+
 def _check_baseline(baseline: Any) -> str | float | torch.Tensor:
     if isinstance(baseline, str):
         if baseline != "black":
@@ -163,6 +178,7 @@ def _check_baseline(baseline: Any) -> str | float | torch.Tensor:
             raise ValueError(f"baseline: expected a finite number, got {baseline!r}")
         return value
     if isinstance(baseline, torch.Tensor):
+        check_real_tensor(baseline, "baseline")
         if not baseline.is_floating_point():
             raise TypeError(f"baseline: a tensor must be float, got dtype {baseline.dtype}")
         if not torch.isfinite(baseline).all():

@@ -1,0 +1,246 @@
+"""More hostile inputs to the diagnostics (the cases ``test_diagnostics_hostile.py`` does
+not cover): a clear error naming the argument, before any expensive work.
+
+Each case states what happened before the fix.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import bottlekit
+from bottlekit.bottleneck import PosthocCBM
+from bottlekit.concepts import from_text
+from bottlekit.diagnostics import (
+    audit,
+    concept_completeness,
+    concept_existence,
+    concept_global_importance,
+    concept_location,
+    intervention_curves,
+    model_features,
+    spurious_concept_scores,
+)
+from bottlekit.diagnostics.faithfulness import accuracy_at_nec, prune_to_nec
+from bottlekit.world import make_world
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    world = make_world(48, "test", random_state=3)
+    bk = bottlekit.load_backbone("world-tiny")
+    X = bottlekit.embed(bk, world.images, progress=False)
+    bank = from_text(bk, list(world.concept_names))
+    model = PosthocCBM(bank, random_state=0).fit(X, world.labels)
+    return world, bk, X, model
+
+
+def _head(**kw):
+    fields = {"coef_": np.ones((2, 2)), "concept_names_": ["a", "b"], **kw}
+    return SimpleNamespace(**fields)
+
+
+MAPS = np.random.default_rng(0).random((2, 2, 4, 4))
+MASKS = np.zeros((2, 2, 4, 4), bool)
+MASKS[:, 0, :2] = True
+MASKS[:, 1, 2:] = True
+CLASSIFIER = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
+SMALL_IMAGES = np.zeros((4, 4, 4, 3), np.uint8)
+
+ARRAY_CASES = {
+    # before: the text "1" parsed as weight 1.0
+    "global importance head of text": (
+        lambda: concept_global_importance(_head(coef_=np.full((2, 2), "1"))),
+        TypeError,
+        "model.coef_: expected a numeric array, got text values",
+    ),
+    # before: the imaginary part dropped with only a ComplexWarning
+    "global importance complex head": (
+        lambda: concept_global_importance(_head(coef_=np.ones((2, 2)) + 1j)),
+        TypeError,
+        "model.coef_: expected real numbers",
+    ),
+    # before: NaN importances returned; a scale of another length failed with numpy's
+    # "operands could not be broadcast"; a negative scale flipped the signs silently
+    "global importance NaN scale": (
+        lambda: concept_global_importance(_head(concept_scale_=np.array([np.nan, 1.0]))),
+        ValueError,
+        r"model.concept_scale_: expected 2 finite standard deviations >= 0",
+    ),
+    "global importance scale of another length": (
+        lambda: concept_global_importance(_head(concept_scale_=np.ones(5))),
+        ValueError,
+        r"model.concept_scale_: expected 2 .*got shape \(5,\)",
+    ),
+    "global importance negative scale": (
+        lambda: concept_global_importance(_head(concept_scale_=np.array([-1.0, 1.0]))),
+        ValueError,
+        r"model.concept_scale_: .*values in \[-1, 1\]",
+    ),
+    # before: "ab" split into the letters 'a', 'b', which matched the model's concepts
+    "global importance names a string": (
+        lambda: concept_global_importance(_head(), np.ones((2, 2)), concept_names="ab"),
+        TypeError,
+        "concept_names: expected a list of 2 names, got str",
+    ),
+    # before: the first of the repeated columns was used without a word
+    "global importance names repeated": (
+        lambda: concept_global_importance(_head(), np.ones((2, 3)), concept_names=["a", "b", "a"]),
+        ValueError,
+        r"concept_names: expected unique names, \['a'\] repeat",
+    ),
+    # before: numpy's "attempt to get argmax of an empty sequence"
+    "spurious importance of no class": (
+        lambda: spurious_concept_scores(np.ones((0, 3)), None),
+        ValueError,
+        r"importance_by_class: expected a finite \(C, k\) array with C, k >= 1, got shape "
+        r"\(0, 3\)",
+    ),
+    # before: "'int' object is not iterable"
+    "location names a number": (
+        lambda: concept_location(MAPS, MASKS, [0, 1], concept_names=5),
+        TypeError,
+        "concept_names: expected a list of 2 names, got int",
+    ),
+    # before: "'str' object is not callable" from the first batch
+    "features preprocess a string": (
+        lambda: model_features(CLASSIFIER, SMALL_IMAGES, preprocess="resize"),
+        TypeError,
+        r"preprocess: expected a callable uint8 images \(n, H, W, 3\) -> float tensor",
+    ),
+    # before: torch's "Cannot copy out of meta tensor; no data!"
+    "features preprocess returns a meta tensor": (
+        lambda: model_features(
+            CLASSIFIER, SMALL_IMAGES, preprocess=lambda a: torch.zeros(len(a), 48, device="meta")
+        ),
+        ValueError,
+        "preprocess: the returned tensor is a tensor on the 'meta' device",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ARRAY_CASES))
+def test_hostile_array_inputs_name_the_argument(case):
+    call, error, message = ARRAY_CASES[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ------------------------------------------------------------ needs a fitted model
+MODEL_CASES = {
+    # before: scikit-learn's "could not convert string to float" / "Input X contains NaN"
+    # / "X has 5 features, but PosthocCBM is expecting 64"; X=None was reported as
+    # "concept_labels: has 48 rows but X has None images"
+    "existence X of text": (
+        lambda m, X, w: concept_existence(m, np.full(X.shape, "x"), w, 3),
+        TypeError,
+        "X: expected a numeric array, got text values",
+    ),
+    "existence X with NaN": (
+        lambda m, X, w: concept_existence(m, np.full(X.shape, np.nan), w, 3),
+        ValueError,
+        "X: contains NaN or inf; expected finite embeddings",
+    ),
+    "existence X of another width": (
+        lambda m, X, w: concept_existence(m, X[:, :5], w, 3),
+        ValueError,
+        "X: has 5 columns but the model expects 64 features",
+    ),
+    "existence X None": (
+        lambda m, X, w: concept_existence(m, None, w, 3),
+        ValueError,
+        r"X: expected embeddings of shape \(n_images, d\), got \(\)",
+    ),
+    # before: the text "1" parsed as cost 1.0
+    "interventions costs of text": (
+        lambda m, X, w: intervention_curves(m, X, w, X, w, costs=np.full(31, "1")),
+        TypeError,
+        "costs: expected a numeric array, got text values",
+    ),
+    # before: Python's "could not convert string to float: 'abc'", naming no argument
+    "interventions coop_weights a string": (
+        lambda m, X, w: intervention_curves(m, X, w, X, w, coop_weights="abc"),
+        TypeError,
+        "coop_weights: expected a numeric array, got text values",
+    ),
+    # before: ran for ever (one logistic regression per random baseline)
+    "completeness a billion baselines": (
+        lambda m, X, w: concept_completeness(m, X, w, X, w, n_random=10**9),
+        ValueError,
+        "n_random: expected at most 1000 random baselines",
+    ),
+    # before: numpy's "expected non-negative integer", after the data were checked
+    "prune seed negative": (
+        lambda m, X, w: prune_to_nec(m, 5, X=X, dataset=w, random_state=-1),
+        ValueError,
+        "random_state: expected an int >= 0, got -1",
+    ),
+    # before: numpy tried to allocate 7.5 GiB of penalties (MemoryError); accuracy_at_nec
+    # with 10**7 ran for ever
+    "prune a billion penalties": (
+        lambda m, X, w: prune_to_nec(m, 5, X=X, dataset=w, n_lambdas=10**9),
+        ValueError,
+        r"n_lambdas: expected an int >= 1 and <= 1000, got 1000000000",
+    ),
+    "accuracy at NEC ten million penalties": (
+        lambda m, X, w: accuracy_at_nec(m, X, w, {"test": (X, w)}, n_lambdas=10**7),
+        ValueError,
+        r"n_lambdas: expected an int >= 1 and <= 1000",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_hostile_model_inputs_name_the_argument(fitted, case):
+    world, _, X, model = fitted
+    call, error, message = MODEL_CASES[case]
+    with pytest.raises(error, match=message):
+        call(model, X, world)
+
+
+AUDIT_CASES = {
+    # before: "'int' object is not iterable" / "'NoneType' object is not iterable"
+    "context_concepts a number": (
+        {"context_concepts": 3},
+        TypeError,
+        "context_concepts: expected a list of concept names, got int",
+    ),
+    "context_parts None": (
+        {"context_parts": None},
+        TypeError,
+        "context_parts: expected a list of part names, got NoneType",
+    ),
+    # before: ignored without a word (a CBM is audited on the backbone's embeddings)
+    "feature_layer with a CBM": (
+        {"feature_layer": "layer4"},
+        ValueError,
+        "feature_layer: only used for a torch classifier",
+    ),
+    "preprocess with a CBM": (
+        {"preprocess": lambda a: torch.as_tensor(a)},
+        ValueError,
+        "preprocess: only used for a torch classifier",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(AUDIT_CASES))
+def test_hostile_audit_arguments_name_the_argument(fitted, case):
+    world, bk, _, model = fitted
+    kwargs, error, message = AUDIT_CASES[case]
+    kwargs = {"backbone": bk, "n_examples": 0, "n_location_images": 0, **kwargs}
+    with pytest.raises(error, match=message):
+        audit(model, world, information=False, **kwargs)
+
+
+def test_valid_inputs_still_score(fitted):
+    """What the new checks leave alone: a zero scale, a list of names, numeric costs."""
+    gi = concept_global_importance(_head(concept_scale_=np.array([0.0, 2.0])))
+    np.testing.assert_allclose(gi.importance, [0.0, 2.0])
+    world, _, X, model = fitted
+    res = concept_existence(model, X.astype(np.float32), world, 3)
+    assert 0.0 <= res.precision <= 1.0
