@@ -263,11 +263,15 @@ def restore_rng_states(states: dict, tensors: dict[str, torch.Tensor]) -> None:
     """
     try:
         np_json = states["numpy"]
+        key = np_json["state"]["key"]
+        # checked here: numpy < 2 wraps an out-of-range value into uint32 silently
+        if not isinstance(key, list) or not all(type(v) is int and 0 <= v < 2**32 for v in key):
+            raise ValueError("numpy's MT19937 key: expected a list of integers in [0, 2**32)")
         np.random.set_state(  # noqa: NPY002 (the global state is restored)
             {
                 "bit_generator": np_json["bit_generator"],
                 "state": {
-                    "key": np.asarray(np_json["state"]["key"], dtype=np.uint32),
+                    "key": np.asarray(key, dtype=np.uint32),
                     "pos": int(np_json["state"]["pos"]),
                 },
                 "has_gauss": int(np_json["has_gauss"]),
