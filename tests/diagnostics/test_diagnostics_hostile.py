@@ -27,7 +27,6 @@ import torch
 
 import bottlekit
 from bottlekit.bottleneck import PosthocCBM
-from bottlekit.concepts import from_text
 from bottlekit.diagnostics import (
     AuditResult,
     audit,
@@ -41,17 +40,6 @@ from bottlekit.diagnostics import (
     render_report,
     spurious_concept_scores,
 )
-from bottlekit.world import make_world
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    world = make_world(48, "test", random_state=3)
-    bk = bottlekit.load_backbone("world-tiny")
-    X = bottlekit.embed(bk, world.images, progress=False)
-    bank = from_text(bk, list(world.concept_names))
-    model = PosthocCBM(bank, random_state=0).fit(X, world.labels)
-    return world, bk, X, bank, model
 
 
 def _result() -> AuditResult:

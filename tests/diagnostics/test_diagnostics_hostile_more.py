@@ -12,9 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-import bottlekit
-from bottlekit.bottleneck import PosthocCBM
-from bottlekit.concepts import from_text
 from bottlekit.diagnostics import (
     audit,
     concept_completeness,
@@ -26,17 +23,6 @@ from bottlekit.diagnostics import (
     spurious_concept_scores,
 )
 from bottlekit.diagnostics.faithfulness import accuracy_at_nec, prune_to_nec
-from bottlekit.world import make_world
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    world = make_world(48, "test", random_state=3)
-    bk = bottlekit.load_backbone("world-tiny")
-    X = bottlekit.embed(bk, world.images, progress=False)
-    bank = from_text(bk, list(world.concept_names))
-    model = PosthocCBM(bank, random_state=0).fit(X, world.labels)
-    return world, bk, X, model
 
 
 def _head(**kw):
@@ -196,7 +182,7 @@ MODEL_CASES = {
 
 @pytest.mark.parametrize("case", list(MODEL_CASES))
 def test_hostile_model_inputs_name_the_argument(fitted, case):
-    world, _, X, model = fitted
+    world, _, X, _, model = fitted
     call, error, message = MODEL_CASES[case]
     with pytest.raises(error, match=message):
         call(model, X, world)
@@ -230,7 +216,7 @@ AUDIT_CASES = {
 
 @pytest.mark.parametrize("case", list(AUDIT_CASES))
 def test_hostile_audit_arguments_name_the_argument(fitted, case):
-    world, bk, _, model = fitted
+    world, bk, _, _, model = fitted
     kwargs, error, message = AUDIT_CASES[case]
     kwargs = {"backbone": bk, "n_examples": 0, "n_location_images": 0, **kwargs}
     with pytest.raises(error, match=message):
@@ -241,6 +227,6 @@ def test_valid_inputs_still_score(fitted):
     """What the new checks leave alone: a zero scale, a list of names, numeric costs."""
     gi = concept_global_importance(_head(concept_scale_=np.array([0.0, 2.0])))
     np.testing.assert_allclose(gi.importance, [0.0, 2.0])
-    world, _, X, model = fitted
+    world, _, X, _, model = fitted
     res = concept_existence(model, X.astype(np.float32), world, 3)
     assert 0.0 <= res.precision <= 1.0
