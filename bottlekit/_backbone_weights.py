@@ -6,10 +6,11 @@ for a model name and tag: the sources of ``_WEIGHT_SOURCES`` are asked in order
 weights, an open_clip pretrained tag, a local checkpoint file) and the first that
 answers wins. Offline or unreachable hosts fail fast with a
 :class:`~bottlekit.pretrained.WeightsNotFoundError` that names the missing file and how
-to provide it. Before open_clip reads a torch checkpoint, :func:`check_weights_only`
-refuses one that holds pickled objects; after it, weights holding NaN or infinity are
-refused. :func:`register_model_config` adds architectures through open_clip's own config
-mechanism (the JSON files of ``bottlekit/model_configs``).
+to provide it. Before open_clip reads a torch checkpoint, ``_load_weights_only``
+refuses one that holds pickled objects; after it, weights holding NaN or infinity, and
+floating-point weights the file stores as integers or booleans, are refused.
+:func:`register_model_config` adds architectures through open_clip's own config mechanism
+(the JSON files of ``bottlekit/model_configs``).
 """
 
 from __future__ import annotations
@@ -334,34 +335,16 @@ def _no_root_log_setup(drop: str) -> Iterator[None]:
             root.removeHandler(placeholder)
 
 
-def check_weights_only(path: str | os.PathLike) -> None:
-    """Refuse a checkpoint that torch can only read by unpickling arbitrary objects.
-
-    open_clip reads ``.pt``/``.bin`` checkpoints with ``torch.load(weights_only=True)``, but
-    falls back to a full unpickle (which can run any code in the file) when that call
-    raises ``TypeError``. So every torch checkpoint is first read here with
-    ``weights_only=True`` (memory-mapped where the format allows, so a large file costs
-    little); only a file that passes is handed to open_clip, whose own weights-only read
-    then succeeds too. ``.safetensors`` files hold no code and ``.npz``/``.npy`` are read
-    with ``allow_pickle=False`` by open_clip, so they are not opened here.
-
-    Parameters
-    ----------
-    path : path-like
-        The checkpoint.
-
-    Raises
-    ------
-    ValueError
-        Naming the file, if it holds pickled objects or is not a torch checkpoint.
-    """
-    if Path(path).suffix not in (".safetensors", ".npz", ".npy"):
-        _load_weights_only(str(path))
-
-
 def _load_weights_only(path: str) -> Any:
-    """The checkpoint read by torch with ``weights_only=True`` (memory-mapped where the
-    format allows), or a ``ValueError`` naming the file (see :func:`check_weights_only`)."""
+    """A torch checkpoint read with ``weights_only=True`` (memory-mapped where the format
+    allows, so a large file costs little), or a ``ValueError`` naming the file if it holds
+    pickled objects or is not a torch checkpoint.
+
+    open_clip reads ``.pt``/``.bin`` checkpoints with ``torch.load(weights_only=True)``,
+    but falls back to a full unpickle (which can run any code in the file) when that call
+    raises ``TypeError``. So every torch checkpoint is read here first; only a file that
+    passes is handed to open_clip, whose own weights-only read then succeeds too.
+    """
     advice = (
         "bottlekit accepts .safetensors files and torch checkpoints that load with "
         "torch.load(..., weights_only=True), i.e. tensors and plain containers "
