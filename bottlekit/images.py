@@ -372,13 +372,13 @@ def _checked_indices(indices: Any, n: int) -> list[int]:
             f"indices: expected a 1-D array of int or a boolean mask of shape ({n},), got "
             f"{idx.dtype} {idx.shape}"
         )
-    idx = idx.astype(np.int64)
-    bad = idx[(idx < -n) | (idx >= n)]
+    # the range is checked before the cast to int64: an unsigned 2**64 - 1 is not index -1
+    bad = idx[(idx < -n) | (idx >= n)] if idx.dtype.kind == "i" else idx[idx >= n]
     if bad.size:
         raise ValueError(
             f"indices: expected positions in [-{n}, {n}) of the {n} images, got {bad[:3].tolist()}"
         )
-    return idx.tolist()
+    return idx.astype(np.int64).tolist()
 
 
 def _dataset_item(dataset: Any, i: int) -> Any:

@@ -105,6 +105,11 @@ def test_indices_out_of_range_or_not_positions_are_named(kind):
         source.to_array([0, 5])
     with pytest.raises(ValueError, match=r"indices: expected positions .*got \[-4\]"):
         source.subset([-4])
+    # before: an unsigned 2**64 - 1 was cast to -1 and selected the last image, silently
+    with pytest.raises(
+        ValueError, match=r"indices: expected positions .*got \[18446744073709551615\]"
+    ):
+        source.subset(np.array([2**64 - 1], np.uint64))
     # before: 0.5 was truncated to image 0 for file and PIL sources
     with pytest.raises(ValueError, match=r"indices: expected a 1-D array of int or a boolean"):
         source.to_array([0.5])
