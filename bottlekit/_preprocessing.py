@@ -29,23 +29,16 @@ def identity_size_normalisation(
     same-size resize and crop unchanged. The batched form then gives the same floats
     as the per-image path (the same elementwise operations) without a PIL round trip.
     """
-    from torchvision import transforms as T
-
-    if source.kind != "array" or not isinstance(preprocess, T.Compose):
+    split = split_normalisation(preprocess) if source.kind == "array" else None
+    if split is None:
         return None
+    (resize, crop, _), normalisation = split[0].transforms, split[1]
     h, w = source.items.shape[1:3]
-    steps = preprocess.transforms
-    names = [type(t).__name__ for t in steps]
-    if names != ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]:
-        return None
-    resize, crop, _, _, normalize = steps
     size = resize.size
     size = (size, size) if isinstance(size, int) else tuple(size)
     if (h, w) != size or tuple(crop.size) != (h, w) or resize.max_size is not None:
         return None
-    mean = torch.as_tensor(normalize.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.as_tensor(normalize.std, dtype=torch.float32).view(-1, 1, 1)
-    return mean, std
+    return normalisation
 
 
 def split_normalisation(
