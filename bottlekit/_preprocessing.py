@@ -73,9 +73,9 @@ def normalised_array_batches(
 ) -> Iterator[torch.Tensor]:
     """Batches of ``(x / 255 - mean) / std`` in CHW float32 (torchvision's two steps)."""
     for i in range(0, len(images), batch_size):
-        x = as_tensor(np.ascontiguousarray(images[i : i + batch_size]))
-        x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
-        yield x.sub_(mean).div_(std)
+        yield normalise_uint8_batch(
+            as_tensor(np.ascontiguousarray(images[i : i + batch_size])), mean, std
+        )
 
 
 def jpeg_draft_size(preprocess: Any) -> tuple[int, int] | None:
