@@ -16,6 +16,7 @@ import numpy as np
 
 from bottlekit.distributed.cluster import _worker_name
 from bottlekit.distributed.pixel_steps import _to_model_input
+from bottlekit.distributed.shard_scores import _shard_concepts, _shard_predictions
 from bottlekit.distributed.shards import shard_path, verify_shard, write_shard
 
 
@@ -99,37 +100,11 @@ class _ShardEncoder:
         emb[hit_idx] = cached
         emb[np.setdiff1d(np.arange(len(keys)), hit_idx)] = fresh
         labels = [int(v) for v in row["labels"]]
-        predictions = None
-        cbm = ctx["cbm"]
-        if ctx["head"] is not None:
-            weight, bias = ctx["head"]
-            predictions = np.argmax(emb @ weight.T + bias, axis=1).astype(np.int64)
-        elif cbm is not None:  # the model's own prediction, as in a local audit
-            predictions = cbm.predict(emb).astype(np.int64) if len(keys) else np.zeros(0, np.int64)
+        predictions = _shard_predictions(ctx, emb)
         failures = json.loads(row["failures"])
-        concepts, stats = None, None
-        if ctx["with_stats"]:
-            from bottlekit.distributed.concept_stats import ConceptStats
-            from bottlekit.distributed.shards import _checksum
-
-            k = len(ctx["concept_names"])
-            if not len(keys):
-                concepts = np.zeros((0, k))
-            elif ctx["bank"] is not None:
-                concepts = ctx["bank"].project(emb)
-            else:  # the CBM's own concept activations (what its head sees)
-                concepts = cbm.transform(emb)
-            concepts = np.asarray(concepts, np.float32)
-            st = ConceptStats.from_scores(
-                concepts,
-                np.asarray(labels, np.int64),
-                list(row["paths"]),
-                ctx["concept_names"],
-                ctx["class_names"],
-                top=ctx["top"],
-            )
-            digest = _checksum(keys, emb, concepts, predictions)
-            stats = st.to_bytes({"sha256": digest, "shard": index})
+        concepts, stats = _shard_concepts(
+            ctx, index, keys, list(row["paths"]), labels, emb, predictions
+        )
         meta = {
             "job": ctx["job"],
             "run": ctx["run"],
