@@ -1,7 +1,7 @@
 """The decode stage: a CPU task per shard reads and preprocesses its items.
 
 A shard already written and intact is passed on untouched; otherwise each item is read
-(:func:`~bottlekit.distributed.items.load_item`), preprocessed and looked up in the
+(:func:`~bottlekit.distributed.item_reading.load_item`), preprocessed and looked up in the
 embedding cache, and every unreadable item is reported with its reason.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.distributed.cluster import _worker_name
-from bottlekit.distributed.items import load_item
+from bottlekit.distributed.item_reading import load_item
 from bottlekit.distributed.pixel_steps import _resize_and_crop
 from bottlekit.distributed.shards import verify_shard
 
