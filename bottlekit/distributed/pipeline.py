@@ -88,7 +88,9 @@ def embed_dataset(
     out : str or PathLike
         Output folder: ``part-*.parquet`` shards, ``part-*.stats.safetensors`` with a
         bank, ``_job.json`` and ``_summary.json``. Running again with the same arguments
-        recomputes only missing or damaged shards; a folder of another job is refused.
+        recomputes only missing or damaged shards; a folder of another job is refused. A
+        shard that the file system cannot read is kept and stops the run with an
+        ``OSError`` (:func:`~bottlekit.distributed.shards.verify_shard`).
     bank : ConceptBank, optional
         Concepts to score: each shard also gets a ``concepts`` column
         (:meth:`~bottlekit.concepts.ConceptBank.project`) and per-class statistics
