@@ -15,14 +15,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from bottlekit.images import ImageSource, _file_key, _open_file, _pixel_key
+from bottlekit.images import ImageInputError, ImageSource, _file_key, _open_file, _pixel_key
 
-__all__ = ["TAR_SEPARATOR", "load_item"]
+__all__ = ["MAX_URL_ITEM_BYTES", "TAR_SEPARATOR", "load_item"]
 
 #: Separates a tar shard from a member in an item path: ``shard-000.tar::0001.jpg``.
 TAR_SEPARATOR = "::"
 _TAR_REF = ".tar" + TAR_SEPARATOR
 _URL_TIMEOUT_S = 30.0
+#: The most bytes read from one URL item: a larger body (or an endless one, sent without
+#: a ``Content-Length``) is refused once the cap is passed, not read into memory.
+MAX_URL_ITEM_BYTES = 64 * 1024 * 1024
+_URL_CHUNK_BYTES = 1024 * 1024
 
 
 def _is_tar_ref(p: str) -> bool:
@@ -47,9 +51,27 @@ def _read_tar_member(ref: str) -> Image.Image:
 
 
 def _read_url(url: str) -> Image.Image:
+    """The image at ``url``, read in chunks and refused past :data:`MAX_URL_ITEM_BYTES`."""
+    cap = MAX_URL_ITEM_BYTES
     with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
-        data = resp.read()
-    return _open_file(io.BytesIO(data), name=url)
+        declared = resp.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise _too_large(url, f"its Content-Length is {int(declared)} bytes (none read)")
+        chunks, n = [], 0
+        while chunk := resp.read(min(_URL_CHUNK_BYTES, cap + 1 - n)):
+            chunks.append(chunk)
+            n += len(chunk)
+            if n > cap:
+                raise _too_large(url, f"{n} bytes read before the read was stopped")
+    return _open_file(io.BytesIO(b"".join(chunks)), name=url)
+
+
+def _too_large(url: str, what: str) -> ImageInputError:
+    shown = repr(url) if len(url) <= 200 else repr(url[:200]) + "..."
+    return ImageInputError(
+        f"images: URL {shown} sends more than MAX_URL_ITEM_BYTES = {MAX_URL_ITEM_BYTES} bytes "
+        f"({what}); expected an image file of at most that size"
+    )
 
 
 def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Image, str]:

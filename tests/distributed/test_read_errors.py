@@ -1,18 +1,25 @@
 """Reads that fail in the distributed package, without Ray: a shard that the file system
-cannot read (not damaged). Each case says what happened before it was fixed."""
+cannot read (not damaged), and a URL item without an end. Each case says what happened
+before it was fixed."""
 
 from __future__ import annotations
 
 import errno
+import http.server
+import io
+import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("pyarrow")  # comes with the [distributed] extra
 
-from bottlekit.distributed import shards
+from bottlekit.distributed import item_reading, shards
 from bottlekit.distributed.concept_stats import ConceptStats
+from bottlekit.distributed.items import load_item
 from bottlekit.distributed.shards import shard_path, stats_path, verify_shard, write_shard
+from bottlekit.images import ImageInputError
 
 EMB = np.arange(6, dtype=np.float32).reshape(3, 2)
 ROWS = {"paths": ["a", "b", "c"], "keys": ["ka", "kb", "kc"], "labels": [0, None, 1]}
@@ -107,3 +114,84 @@ def test_damaged_shards_are_still_redone(shard, damage, reason):
     with pytest.warns(RuntimeWarning, match="removed and redone"):
         assert verify_shard(shard, 0, "J", with_stats=True, problems=problems) is None
     assert not shard_path(shard, 0).exists() and len(problems) == 1 and reason in problems[0]
+
+
+# --- URL items: a body without an end ----------------------------------------------------
+
+SERVER_LIMIT = 32 * 1024 * 1024  # what the test server sends at most, then it ends the body
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """``/endless``: a chunked body with no Content-Length that goes on (to SERVER_LIMIT);
+    ``/declared``: a Content-Length over the cap; ``/small``: a PNG."""
+
+    protocol_version = "HTTP/1.1"
+    sent = 0
+
+    def do_GET(self):
+        if self.path == "/small":
+            buf = io.BytesIO()
+            Image.fromarray(np.full((4, 4, 3), 200, np.uint8)).save(buf, format="PNG")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(buf.getvalue())))
+            self.end_headers()
+            self.wfile.write(buf.getvalue())
+            return
+        self.send_response(200)
+        if self.path == "/declared":
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"\0" * 65536
+        try:
+            while type(self).sent < SERVER_LIMIT:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                type(self).sent += len(chunk)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    _Endless.sent = 0
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_endless_url_body_is_cut_at_the_cap(server, monkeypatch):
+    # before: resp.read() read the whole body into memory (an endless one until the worker
+    # ran out of memory; here the server's 32 MiB, then PIL's "cannot identify image")
+    cap = 256 * 1024
+    monkeypatch.setattr(item_reading, "MAX_URL_ITEM_BYTES", cap)
+    url = f"{server}/endless"
+    with pytest.raises(ImageInputError) as info:
+        load_item(url, None, 0)
+    message = str(info.value)
+    assert f"URL {url!r}" in message
+    assert f"more than MAX_URL_ITEM_BYTES = {cap} bytes ({cap + 1} bytes read" in message
+    assert _Endless.sent < SERVER_LIMIT  # the read stopped; the server did not finish
+
+
+def test_a_declared_length_over_the_cap_is_refused_unread(server):
+    # before: MemoryError (http.client allocated the declared 10**12 bytes at once)
+    with pytest.raises(ImageInputError, match=r"Content-Length is 1000000000000 bytes \(none"):
+        load_item(f"{server}/declared", None, 0)
+    assert item_reading.MAX_URL_ITEM_BYTES == 64 * 1024 * 1024
+
+
+def test_a_small_url_image_still_reads(server):
+    img, key = load_item(f"{server}/small", None, 0)
+    assert img.size == (4, 4) and np.asarray(img)[0, 0].tolist() == [200, 200, 200] and key
