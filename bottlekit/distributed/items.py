@@ -3,43 +3,27 @@
 :func:`resolve_items` turns a folder tree, a Parquet/CSV manifest, a
 :class:`~bottlekit.datasets.ConceptDataset`, an :class:`~bottlekit.images.ImageSource`
 or WebDataset tar shards into an :class:`ItemPlan`: the item paths as given, their labels
-where known, and, for images held in memory, the source itself. :func:`load_item` is what
-a worker does with one item: read it as an RGB image and compute its local cache key, the
-same key :func:`bottlekit.embed` gives the same item, so either run can fill the other's
-cache.
+where known, and, for images held in memory, the source itself. What a worker then does
+with one item, :func:`load_item`, is in :mod:`bottlekit.distributed.item_reading` (and
+importable from here).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import tarfile
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from bottlekit.images import (
-    IMAGE_EXTENSIONS,
-    ImageInputError,
-    ImageSource,
-    _file_key,
-    _open_file,
-    _pixel_key,
-    as_image_source,
-)
+from bottlekit.distributed.item_reading import TAR_SEPARATOR, _is_tar_ref, load_item
+from bottlekit.images import IMAGE_EXTENSIONS, ImageInputError, ImageSource, as_image_source
 
 __all__ = ["TAR_SEPARATOR", "ItemPlan", "load_item", "resolve_items"]
-
-#: Separates a tar shard from a member in an item path: ``shard-000.tar::0001.jpg``.
-TAR_SEPARATOR = "::"
-_TAR_REF = ".tar" + TAR_SEPARATOR
-_URL_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -80,17 +64,6 @@ def _from_source(source: ImageSource) -> ItemPlan:
         return ItemPlan(paths, source.labels, list(source.class_names))
     paths = [f"{source.kind}:{i}" for i in range(len(source))]
     return ItemPlan(paths, source.labels, list(source.class_names), memory=source)
-
-
-def _is_tar_ref(p: str) -> bool:
-    """Whether ``p`` names a member of a tar shard (``shard.tar::member``); a ``::`` in
-    a plain file or folder name is no reference."""
-    return _TAR_REF in p
-
-
-def _split_tar_ref(ref: str) -> tuple[str, str]:
-    shard, member = ref.split(_TAR_REF, 1)
-    return shard + ".tar", member
 
 
 def _manifest_labels(path: Path, label_column: str, raw: list) -> tuple[np.ndarray, list[str]]:
@@ -249,38 +222,3 @@ def resolve_items(
         # paths are checked by the workers: a missing file is a reported failure
         return ItemPlan([str(s) for s in source])
     return _from_source(as_image_source(source))
-
-
-def _read_tar_member(ref: str) -> Image.Image:
-    shard, member = _split_tar_ref(ref)
-    with tarfile.open(shard) as tar:
-        fh = tar.extractfile(member)
-        if fh is None:
-            raise ValueError(f"images: {member!r} in {shard!r} is not a file")
-        data = fh.read()
-    return _open_file(io.BytesIO(data), name=ref)  # (as a file: 16-bit grey included)
-
-
-def _read_url(url: str) -> Image.Image:
-    with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
-        data = resp.read()
-    return _open_file(io.BytesIO(data), name=url)
-
-
-def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Image, str]:
-    """Item ``i`` of a payload as an RGB image, and its local cache key.
-
-    Files are keyed as :meth:`bottlekit.images.ImageSource.key` keys them (resolved path,
-    size, modification time); tar members and URLs, which the local cache never sees as
-    files, by their pixels, as the same image handed to :func:`bottlekit.embed` in memory.
-    """
-    if memory is not None:
-        return memory.load(i), memory.key(i)
-    if _is_tar_ref(path):
-        img = _read_tar_member(path)
-        return img, _pixel_key(img)
-    if "://" in path:
-        img = _read_url(path)
-        return img, _pixel_key(img)
-    p = Path(path)
-    return _open_file(p), _file_key(p)

@@ -12,13 +12,15 @@ another job or fails its checksum is reported, removed and redone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -28,6 +30,19 @@ from bottlekit.safetensors_file import parse_json
 __all__ = ["read_embeddings", "shard_path", "stats_path", "verify_shard", "write_shard"]
 
 _FORMAT = "bottlekit-distributed-shard/1"
+
+#: How many times :func:`verify_shard` tries to read a shard whose read fails with a
+#: temporary error of the file system, and the wait before the second try (seconds; it
+#: doubles before each further one).
+READ_ATTEMPTS = 3
+READ_RETRY_WAIT_S = 0.5
+
+#: The errors of a read that may pass (a network file system's hiccup, an interrupted or
+#: would-block read, a busy or stale handle); a ``TimeoutError`` is one too.
+_TRANSIENT_ERRNOS = frozenset(
+    (errno.EIO, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT)
+    + ((errno.ESTALE,) if hasattr(errno, "ESTALE") else ())
+)
 
 
 def shard_path(out: str | os.PathLike, index: int) -> Path:
@@ -176,35 +191,88 @@ def verify_shard(
 ) -> dict[str, Any] | None:
     """The metadata of shard ``index`` if it is complete and intact for ``job``, else None.
 
-    A shard file that exists but is unreadable, of another job, or whose checksum fails
-    is reported with a ``RuntimeWarning`` and removed (with its statistics), so that it
-    is redone; a missing statistics file (with a bank) also sends the shard back. The
-    reason is appended to ``problems`` when given (workers send it to the driver).
+    A damaged shard, one whose file exists but does not parse (truncated, not Parquet),
+    is of another job, lacks a column or fails its checksum, is reported with a
+    ``RuntimeWarning`` and removed (with its statistics), so that it is redone; a missing
+    or damaged statistics file (with a bank) also sends the shard back. The reason is
+    appended to ``problems`` when given (workers send it to the driver).
+
+    A read that fails for the file system, not for the file's content (an ``OSError``
+    with an errno other than ``ENOENT``: ``EIO``, ``EAGAIN``, ``EACCES``..., or a
+    timeout), is no damage: the shard is kept. A temporary one (``EIO``, ``EAGAIN``,
+    ``EINTR``, ``EBUSY``, ``ETIMEDOUT``, ``ESTALE``, a ``TimeoutError``) is retried, up to
+    :data:`READ_ATTEMPTS` reads in all, waiting :data:`READ_RETRY_WAIT_S` seconds and then
+    twice as long each time; if it persists, or at once for any other, an ``OSError`` of
+    the same errno naming the shard is raised, and the run stops instead of redoing
+    shards that may be intact.
     """
     path = shard_path(out, index)
     if not path.exists():
         return None
-    try:
-        meta = _Shard(path, index, job).meta
-        if with_stats:
-            from bottlekit.distributed.concept_stats import ConceptStats
+    attempt = 1
+    while True:
+        try:
+            return _verified_meta(out, index, job, with_stats)
+        except Exception as exc:  # pyarrow and safetensors raise many types
+            if not _is_read_error(exc):
+                _discard(out, index, exc, problems)
+                return None
+            transient = isinstance(exc, TimeoutError) or exc.errno in _TRANSIENT_ERRNOS
+            if not transient or attempt >= READ_ATTEMPTS:
+                raise _read_failure(path, exc, attempt) from exc
+        time.sleep(READ_RETRY_WAIT_S * 2 ** (attempt - 1))
+        attempt += 1
 
-            _, smeta = ConceptStats.read(stats_path(out, index))
-            if smeta.get("sha256") != meta["sha256"]:
-                raise ValueError("concept statistics do not belong to this shard")
-    except Exception as exc:  # pyarrow and safetensors raise many types
-        if problems is not None:
-            problems.append(f"{path.name}: {exc}")
-        warnings.warn(
-            f"distributed: shard {path} is unusable ({exc}); it is removed and redone",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        for p in (path, stats_path(out, index)):
-            with contextlib.suppress(OSError):
-                p.unlink()
-        return None
+
+def _verified_meta(out: str | os.PathLike, index: int, job: str, with_stats: bool) -> dict:
+    """Read shard ``index`` (and its statistics) and check it; raises what reading raises."""
+    meta = _Shard(shard_path(out, index), index, job).meta
+    if with_stats:
+        from bottlekit.distributed.concept_stats import ConceptStats
+
+        _, smeta = ConceptStats.read(stats_path(out, index))
+        if smeta.get("sha256") != meta["sha256"]:
+            raise ValueError("concept statistics do not belong to this shard")
     return meta
+
+
+def _is_read_error(exc: BaseException) -> TypeGuard[OSError]:
+    """Whether ``exc`` says the file system could not read a file, not that its content is
+    bad: a timeout, or an ``OSError`` with an errno other than ``ENOENT`` (pyarrow raises
+    ``OSError`` without an errno for content it cannot parse; a missing statistics file is
+    damage)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, OSError) and exc.errno is not None and exc.errno != errno.ENOENT
+
+
+def _read_failure(path: Path, exc: OSError, attempts: int) -> OSError:
+    reason = f"{type(exc).__name__}: {exc}"
+    message = (
+        f"distributed: shard {str(path)!r} or its statistics could not be read ({reason}; "
+        f"{attempts} attempt(s)); a read error of the file system is not damage, so the "
+        "shard is kept: check the file system and run again"
+    )
+    if exc.errno is None:  # (only a timeout comes here without an errno)
+        return TimeoutError(message)
+    return OSError(exc.errno, message)  # (OSError picks the errno's subclass)
+
+
+def _discard(
+    out: str | os.PathLike, index: int, exc: BaseException, problems: list[str] | None
+) -> None:
+    """Report a damaged shard and remove it with its statistics, so that it is redone."""
+    path = shard_path(out, index)
+    if problems is not None:
+        problems.append(f"{path.name}: {exc}")
+    warnings.warn(
+        f"distributed: shard {path} is unusable ({exc}); it is removed and redone",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    for p in (path, stats_path(out, index)):
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _shard_index(path: Path) -> int | None:

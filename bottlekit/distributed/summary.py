@@ -1,8 +1,14 @@
-"""What a distributed run did: items, failures with their reasons, throughput per worker."""
+"""What a distributed run did: items, failures with their reasons, throughput per worker.
+
+:class:`EmbedSummary` is the account; :func:`_summarise`, :func:`_steady_rate` and
+:func:`_start_timings` draw it up from the one small row that each shard sends the driver.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bottlekit._checks import check_number
@@ -121,3 +127,65 @@ class EmbedSummary:
         d: dict[str, Any] = asdict(self)
         d["items_per_s"] = self.items_per_s
         return dump_json(d, name="summary", indent=1)
+
+
+def _start_timings(
+    results: list[dict[str, Any]], prepare_s: float, first_s: float, wall_start: float
+) -> dict[str, float]:
+    """Where the time to the first shard went (seconds from the call; wall clocks)."""
+    timings = {"prepare_s": prepare_s, "first_shard_s": first_s}
+    decoded = [float(r["decode_wall"]) for r in results if r["status"] == "computed"]
+    if decoded:
+        timings["first_decode_s"] = min(decoded) - wall_start
+    inits = {str(r["worker"]): (r["init_wall"], r["ready_wall"]) for r in results}
+    if inits:
+        timings["encoder_init_s"] = min(a for a, _ in inits.values()) - wall_start
+        timings["encoders_ready_s"] = max(b for _, b in inits.values()) - wall_start
+    return timings
+
+
+def _steady_rate(results: list[dict[str, Any]]) -> float:
+    """Items encoded per second between the first shard done and the last."""
+    if len(results) < 2:
+        return 0.0
+    span = results[-1]["done_s"] - results[0]["done_s"]
+    items = sum(int(r["encoded"]) for r in results[1:])
+    return items / span if span > 0 else 0.0
+
+
+def _summarise(
+    results: list[dict[str, Any]], out: Path, n: int, n_shards: int, seconds: float
+) -> EmbedSummary:
+    results = sorted(results, key=lambda r: int(r["shard"]))
+    failures = [f for r in results for f in json.loads(r["failures"])]
+    workers: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r["status"] != "computed":
+            continue
+        w = workers.setdefault(str(r["worker"]), {"items": 0, "seconds": 0.0})
+        w["items"] += int(r["encoded"])
+        w["seconds"] += float(r["encode_s"])
+    decoders: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r["status"] != "computed":
+            continue
+        w = decoders.setdefault(str(r["decoder"]), {"items": 0, "seconds": 0.0})
+        w["items"] += int(r["n"]) + len(json.loads(r["failures"]))
+        w["seconds"] += float(r["decode_s"])
+    for w in [*workers.values(), *decoders.values()]:
+        w["items_per_s"] = w["items"] / w["seconds"] if w["seconds"] > 0 else 0.0
+    return EmbedSummary(
+        out=str(out),
+        n_items=n,
+        n_written=sum(int(r["n"]) for r in results),
+        n_encoded=sum(int(r["encoded"]) for r in results),
+        n_cached=sum(int(r["cached"]) for r in results),
+        shards_total=n_shards,
+        shards_computed=sum(r["status"] == "computed" for r in results),
+        shards_reused=sum(r["status"] == "reused" for r in results),
+        failures=failures,
+        damaged=[str(r["damaged"]) for r in results if r["damaged"]],
+        workers=workers,
+        decoders=decoders,
+        seconds=seconds,
+    )
