@@ -97,7 +97,9 @@ def test_bad_fields_are_named(changes, error, message):
 
 def test_subset_with_an_unsigned_index_beyond_int64_is_refused():
     # before: np.uint64(2**64 - 1) was cast to -1 and selected the last image, silently
-    with pytest.raises(ValueError, match=r"indices: expected values in 0\.\.3, got 1844674"):
+    with pytest.raises(
+        ValueError, match=r"indices: expected positions in -4\.\.3 of the 4 images, got 1844674"
+    ):
         _dataset().subset(np.array([2**64 - 1], np.uint64))
 
 
