@@ -126,26 +126,77 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
     return out
 
 
+def _integer_items(X) -> list[int] | None:
+    """The items of a list or tuple as Python ints, or None unless all are integers.
+
+    numpy reads ``[-1, 2**64 - 1]`` or ``[np.int8(1), np.uint64(3)]`` as float64 and
+    ``[2**70]`` as objects; their items are integers all the same, compared exactly here.
+    """
+    if not isinstance(X, list | tuple):
+        return None
+    items = []
+    for v in X:
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+            return None
+        items.append(int(v))
+    return items
+
+
+def _shown(X, arr: np.ndarray | None) -> str:
+    """What an index argument was, for an error message."""
+    if arr is None:
+        return f"{type(X).__name__} (ragged)"
+    if arr.ndim == 0 or X is None:
+        text = repr(X)
+        return text if len(text) <= 80 else f"{type(X).__name__} {text[:60]}..."
+    return f"{arr.dtype} values of shape {arr.shape}"
+
+
 def as_index_array(
-    X, name: str, *, low: int = 0, high: int | None = None, expected: str | None = None
+    X,
+    name: str,
+    *,
+    low: int = 0,
+    high: int | None = None,
+    negative: bool = False,
+    mask: bool = False,
+    expected: str | None = None,
 ) -> np.ndarray:
     """Return ``X`` as a 1-D int64 array of indices in ``low .. high - 1``, else raise.
 
-    Integers only: floats (``1.7`` would be truncated), booleans, text and objects are a
-    ``TypeError``; values are compared before the cast to int64, so an unsigned
-    ``2**64 - 1`` is not read as ``-1``. Values outside the range are a ``ValueError``
-    that gives the range and the values found.
+    The one check of index arguments in the package (positions of images, concepts,
+    classes). Errors name ``name``, what was received and what was expected, as
+    ``"{name}: expected ..., got ..."``, and follow scikit-learn: a ``TypeError`` for
+    the wrong kind of value, a ``ValueError`` for the right kind with a wrong value.
+
+    * ``TypeError``: floats (``1.7`` would be truncated), booleans (``True`` would be
+      position 1; unless ``mask``), text, ``None`` and other objects, ragged nestings.
+    * ``ValueError``: not 1-D (a scalar, a 2-D array), a value out of range (the message
+      lists the values out of range), a boolean mask of the wrong length.
+
+    Values are compared with the range before any cast to int64, so an unsigned
+    ``2**64 - 1`` is not read as ``-1`` (which selected the last image). Duplicates are
+    allowed and kept, as in numpy's indexing (``[4, 0, 4]`` takes item 4 twice). An
+    empty sequence gives an empty array (callers that need one index say so).
 
     Parameters
     ----------
     X : array-like or torch.Tensor of int
+        Integers of any numpy or Python type; a list or tuple of Python or numpy
+        integers is compared exactly, even where numpy would read it as float.
     name : str
         Argument name used in error messages.
     low : int, default=0
-        Smallest accepted value (``-n`` for Python-style negative indices, ``-1`` for a
-        "none" marker).
+        Smallest accepted value (``-1`` for a "none" marker). Ignored with ``negative``.
     high : int or None, default=None
         One past the largest accepted value; None for no upper bound.
+    negative : bool, default=False
+        Accept numpy-style negative positions ``-high .. -1`` (counted from the end);
+        they are returned as the positions they stand for (``-1`` as ``high - 1``).
+        Needs ``high``.
+    mask : bool, default=False
+        Accept a boolean mask of shape ``(high,)``, returned as the positions where it is
+        true. Needs ``high``.
     expected : str or None
         What the range message says was expected (default: ``"indices in low..high-1"``).
 
@@ -153,38 +204,66 @@ def as_index_array(
     -------
     ndarray of int64, shape (m,)
 
+    Raises
+    ------
+    TypeError
+        ``X`` does not hold integers.
+    ValueError
+        ``X`` is not 1-D, holds values out of range, or is a mask of the wrong length.
+
     Examples
     --------
-    >>> as_index_array([2, 0], "anchors", high=3)
+    >>> as_index_array([2, 0, 2], "anchors", high=3)
+    array([2, 0, 2])
+    >>> as_index_array([-1, 0], "indices", high=3, negative=True)
     array([2, 0])
+    >>> as_index_array([True, False, True], "indices", high=3, mask=True)
+    array([0, 2])
     >>> as_index_array([0.5], "anchors", high=3)
     Traceback (most recent call last):
     ...
     TypeError: anchors: expected a 1-D array of int, got float64 values of shape (1,)
-    >>> as_index_array([3], "anchors", high=3)
+    >>> as_index_array([3, 1, 7], "anchors", high=3)
     Traceback (most recent call last):
     ...
-    ValueError: anchors: expected indices in 0..2, got values in 3..3
+    ValueError: anchors: expected indices in 0..2, got 3, 7
     """
+    if (negative or mask) and high is None:
+        raise ValueError("as_index_array: negative and mask need high (the number of items)")
+    if negative:
+        low = -high
+    what = "a 1-D array of int" + (f" or a boolean mask of shape ({high},)" if mask else "")
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
         check_real_tensor(X, name)
         X = X.detach().cpu().numpy()
     try:
         arr = np.asarray(X)
-    except (TypeError, ValueError):  # ragged nested sequences
+    except (TypeError, ValueError, OverflowError):  # ragged nested sequences
         arr = None
-    if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        what = (
-            f"{type(X).__name__} (ragged)"
-            if arr is None
-            else f"{arr.dtype} values of shape {arr.shape}"
-        )
-        raise TypeError(f"{name}: expected a 1-D array of int, got {what}")
-    if arr.size:
-        lo, hi = int(arr.min()), int(arr.max())
-        top = np.iinfo(np.int64).max + 1 if high is None else high
-        if lo < low or hi >= top:
-            if expected is None:
-                expected = f"indices >= {low}" if high is None else f"indices in {low}..{high - 1}"
-            raise ValueError(f"{name}: expected {expected}, got values in {lo}..{hi}")
-    return arr.astype(np.int64)
+    if arr is not None and mask and arr.dtype == bool:
+        if arr.shape != (high,):
+            raise ValueError(f"{name}: expected {what}, got {_shown(X, arr)}")
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr is not None and (arr.size == 0 or arr.dtype.kind in "iu"):
+        if arr.ndim != 1:
+            raise ValueError(f"{name}: expected {what}, got {_shown(X, arr)}")
+        values = arr
+    else:
+        values = _integer_items(X)
+        if values is None:
+            raise TypeError(f"{name}: expected {what}, got {_shown(X, arr)}")
+    top = np.iinfo(np.int64).max + 1 if high is None else high
+    # min and max as Python ints: exact for every integer dtype, before any cast to int64
+    if len(values) and (low > int(np.min(values)) or int(np.max(values)) >= top):
+        listed = values.tolist() if isinstance(values, np.ndarray) else values
+        bad = [v for v in listed if not low <= v < top]
+        if expected is None:
+            expected = f"indices >= {low}" if high is None else f"indices in {low}..{high - 1}"
+        shown = ", ".join(str(v) for v in bad[:3])
+        if len(bad) > 3:
+            shown += f", ... ({len(bad)} values out of range)"
+        raise ValueError(f"{name}: expected {expected}, got {shown}")
+    out = np.array(values, dtype=np.int64).reshape(-1)
+    if negative and out.size:
+        out = np.where(out < 0, out + high, out)
+    return out

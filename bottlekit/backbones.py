@@ -121,12 +121,17 @@ def load_backbone(
     random_state, given_as = renamed_argument(
         "load_backbone", "random_state", random_state, "seed", seed, 0
     )
-    if isinstance(random_state, np.integer):
-        random_state = int(random_state)
-    if isinstance(random_state, bool) or not isinstance(random_state, int):
-        raise TypeError(f"{given_as}: expected an int seed, got {random_state!r}"[:300])
-    if not -(2**63) <= random_state < 2**64:  # what torch.manual_seed takes
-        raise ValueError(f"{given_as}: expected a seed in [-2**63, 2**64), got {random_state}")
+    # torch.manual_seed's seeds: ints, negative ones too (not check_seed's numpy seeds)
+    random_state = check_number(
+        random_state,
+        given_as,
+        integer=True,
+        low=-(2**63),
+        high=2**64,
+        high_open=True,
+        expected="an int seed in [-2**63, 2**64)",
+        type_error=True,
+    )
     check_cache_dir(cache_dir)
     dev = resolve_device(device)
     cleaned = check_model_name(name)

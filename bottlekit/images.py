@@ -21,6 +21,8 @@ import numpy as np
 import xxhash
 from PIL import Image, UnidentifiedImageError
 
+from bottlekit._arrays import as_index_array
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 __all__ = [
@@ -332,7 +334,7 @@ class ImageSource:
                 return self.items if indices is None else self.items[indices]
             idx = list(range(len(self)))[indices or slice(None)]
         else:
-            idx = _checked_indices(indices, len(self))
+            idx = image_positions(indices, len(self)).tolist()
             if self.kind == "array":
                 return self.items[idx]
         sub = self.subset(idx).pil_images()
@@ -347,8 +349,12 @@ class ImageSource:
         return np.stack([np.asarray(im, dtype=np.uint8) for im in sub])
 
     def subset(self, indices: Sequence[int]) -> ImageSource:
-        """A new source with only the given items (labels kept)."""
-        idx = _checked_indices(indices, len(self))
+        """A new source with only the given items (labels kept).
+
+        ``indices`` are positions (negative ones count from the end, repeats are kept) or
+        a boolean mask of length ``len(self)``; see :func:`image_positions`.
+        """
+        idx = image_positions(indices, len(self)).tolist()
         labels = None if self.labels is None else self.labels[idx]
         if self.kind == "array":
             items: Any = self.items[idx]
@@ -361,24 +367,20 @@ class ImageSource:
         return ImageSource(self.kind, items, labels, list(self.class_names))
 
 
-def _checked_indices(indices: Any, n: int) -> list[int]:
-    """``indices`` (positions, or a boolean mask of length ``n``) as a list of ints in
-    ``[-n, n)``; ``ValueError`` naming them if not (as :meth:`ConceptDataset.subset`)."""
-    idx = np.asarray(indices)
-    if idx.dtype == bool and idx.shape == (n,):
-        idx = np.flatnonzero(idx)
-    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-        raise ValueError(
-            f"indices: expected a 1-D array of int or a boolean mask of shape ({n},), got "
-            f"{idx.dtype} {idx.shape}"
-        )
-    # the range is checked before the cast to int64: an unsigned 2**64 - 1 is not index -1
-    bad = idx[(idx < -n) | (idx >= n)] if idx.dtype.kind == "i" else idx[idx >= n]
-    if bad.size:
-        raise ValueError(
-            f"indices: expected positions in [-{n}, {n}) of the {n} images, got {bad[:3].tolist()}"
-        )
-    return idx.astype(np.int64).tolist()
+def image_positions(indices: Any, n: int) -> np.ndarray:
+    """``indices`` (positions, negative ones counted from the end, or a boolean mask of
+    length ``n``) as an int64 array of positions in ``0..n-1``; the one check of image indices
+    (:meth:`ImageSource.subset`, :meth:`~bottlekit.datasets.ConceptDataset.subset`),
+    through :func:`bottlekit._arrays.as_index_array`: ``TypeError`` for anything but
+    integers or a mask, ``ValueError`` naming the values out of range."""
+    return as_index_array(
+        indices,
+        "indices",
+        high=n,
+        negative=True,
+        mask=True,
+        expected=f"positions in -{n}..{n - 1} of the {n} images",
+    )
 
 
 def _dataset_item(dataset: Any, i: int) -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit.concepts.discovery import discover
 from bottlekit.datasets import ConceptDataset
 from bottlekit.diagnostics import concept_location, spurious_concept_scores
@@ -131,3 +131,81 @@ def test_public_functions_refuse_text_and_complex_numbers(case):
     call, message = SWEEP[case]
     with pytest.raises(TypeError, match=message):
         call()
+
+
+# ------------------------------------------------------------------ as_index_array
+@pytest.mark.parametrize(
+    ("value", "kwargs", "expected"),
+    [
+        ([2, 0, 2], {"high": 3}, [2, 0, 2]),  # duplicates are kept, as in numpy
+        (np.int8([1]), {"high": 3}, [1]),
+        (np.uint64([2]), {"high": 3}, [2]),
+        ([np.int16(1), np.uint64(2)], {"high": 3}, [1, 2]),  # numpy reads these as float64
+        (range(3), {"high": 3}, [0, 1, 2]),
+        (torch.tensor([1, 0]), {"high": 3}, [1, 0]),
+        ([], {"high": 3}, []),  # empty stays allowed
+        (np.zeros(0), {"high": 3}, []),
+        ([-1, -3, 0], {"high": 3, "negative": True}, [2, 0, 0]),
+        (np.int8([-1]), {"high": 3, "negative": True}, [2]),
+        ([True, False, True], {"high": 3, "mask": True}, [0, 2]),
+        ([-1, 5], {"low": -1}, [-1, 5]),  # a "none" marker
+    ],
+)
+def test_index_arrays_come_back_as_int64(value, kwargs, expected):
+    out = as_index_array(value, "idx", **kwargs)
+    assert out.dtype == np.int64 and out.shape == (len(expected),)
+    assert out.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "error", "message"),
+    [
+        # the wrong type: TypeError
+        ([0.5], {}, TypeError, r"idx: expected a 1-D array of int, got float64 values of shape"),
+        ([1.0], {}, TypeError, r"got float64 values"),  # even a whole float
+        ([True, False], {"high": 3}, TypeError, r"got bool values of shape \(2,\)"),
+        (np.bool_(True), {}, TypeError, r"got np\.True_"),
+        (["1"], {}, TypeError, r"got <U1 values"),
+        ("abc", {}, TypeError, r"got 'abc'$"),
+        (None, {}, TypeError, r"got None$"),
+        (np.array([1, 2], object), {}, TypeError, r"got object values"),
+        ([[1], [2, 3]], {}, TypeError, r"got list \(ragged\)$"),
+        ([1, None], {}, TypeError, r"got object values"),
+        (torch.tensor([1.0]), {}, TypeError, r"got float32 values"),
+        # integers with a wrong shape or value: ValueError
+        (3, {}, ValueError, r"idx: expected a 1-D array of int, got 3$"),
+        (np.zeros((2, 2), int), {}, ValueError, r"got int64 values of shape \(2, 2\)$"),
+        ([[1, 2]], {}, ValueError, r"got int64 values of shape \(1, 2\)$"),
+        ([3], {"high": 3}, ValueError, r"idx: expected indices in 0\.\.2, got 3$"),
+        ([-1], {"high": 3}, ValueError, r"idx: expected indices in 0\.\.2, got -1$"),
+        ([-4], {"high": 3, "negative": True}, ValueError, r"expected indices in -3\.\.2, got -4$"),
+        ([3], {"high": 3, "negative": True}, ValueError, r"expected indices in -3\.\.2, got 3$"),
+        ([-2], {"low": -1}, ValueError, r"idx: expected indices >= -1, got -2$"),
+        (list(range(3, 9)), {"high": 3}, ValueError, r"got 3, 4, 5, \.\.\. \(6 values out of r"),
+        (
+            [9],
+            {"high": 3, "expected": "rows of X"},
+            ValueError,
+            r"idx: expected rows of X, got 9$",
+        ),
+        # before (images, datasets): 2**64 - 1 was cast to -1 and selected the last item
+        (np.uint64([2**64 - 1]), {"high": 3}, ValueError, r"got 18446744073709551615$"),
+        (np.uint64([2**64 - 1]), {"high": 3, "negative": True}, ValueError, r"got 184467440"),
+        (np.uint64([2**64 - 1]), {}, ValueError, r"expected indices >= 0, got 184467440737"),
+        ([-1, 2**64 - 1], {"high": 3, "negative": True}, ValueError, r"got 18446744073709551615$"),
+        ([2**70], {}, ValueError, r"got 1180591620717411303424$"),
+        # a mask of the wrong length or shape
+        ([True], {"high": 3, "mask": True}, ValueError, r"boolean mask of shape \(3,\), got bool"),
+        (np.ones((3, 1), bool), {"high": 3, "mask": True}, ValueError, r"got bool values of sh"),
+    ],
+)
+def test_bad_indices_are_refused_by_name(value, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        as_index_array(value, "idx", **kwargs)
+
+
+def test_negative_positions_and_masks_need_the_number_of_items():
+    with pytest.raises(ValueError, match="need high"):
+        as_index_array([0], "idx", negative=True)
+    with pytest.raises(ValueError, match="need high"):
+        as_index_array([True], "idx", mask=True)

@@ -409,17 +409,28 @@ def test_bad_checkpoint_files_are_named(tmp_path, tiny_state, name, match):
     assert name in str(info.value)
 
 
+SEED = r"an int seed in \[-2\*\*63, 2\*\*64\)"
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
         # before: ValueError "invalid literal for int() with base 10: 'x'" from torch
-        ({"random_state": "x"}, TypeError, "random_state: expected an int seed, got 'x'"),
+        # (the messages are _checks.check_number's since: "expected an int seed, got 'x'"
+        # and "expected a seed in [-2**63, 2**64)" before)
+        ({"random_state": "x"}, TypeError, rf"random_state: expected {SEED}, got 'x'$"),
         # before: accepted (torch truncated the seed to 1)
-        ({"random_state": 1.5}, TypeError, "random_state: expected an int seed, got 1.5"),
-        ({"random_state": True}, TypeError, "random_state: expected an int seed, got True"),
+        ({"random_state": 1.5}, TypeError, rf"random_state: expected {SEED}, got 1\.5$"),
+        ({"random_state": True}, TypeError, rf"random_state: expected {SEED}, got True$"),
+        ({"random_state": None}, TypeError, rf"random_state: expected {SEED}, got None$"),
         # before: HFValidationError from huggingface_hub
         # before: ValueError "Overflow when unpacking long long" from torch
-        ({"random_state": 2**70}, ValueError, r"random_state: expected a seed in \[-2\*\*63"),
+        (
+            {"random_state": 2**70},
+            ValueError,
+            rf"random_state: expected {SEED}, got 1180591620717411303424$",
+        ),
+        ({"random_state": -(2**63) - 1}, ValueError, rf"random_state: expected {SEED}, got -9"),
         # before: accepted, and handed to open_clip
         ({"cache_dir": 5}, TypeError, "cache_dir: expected the path of a folder or None"),
         ({"name": "hf-hub:"}, ValueError, "has no hub repository"),

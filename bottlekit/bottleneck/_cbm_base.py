@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bottlekit._arrays import as_index_array
 from bottlekit._checks import check_bool, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
@@ -408,6 +409,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- editing
     def _concept_indices(self, concepts: Any) -> list[int]:
+        """Positions of ``concepts`` (names or indices in ``0..k-1``), in order; indices
+        are checked by :func:`bottlekit._arrays.as_index_array`."""
         if isinstance(concepts, (str, numbers.Integral)):
             concepts = [concepts]
         if isinstance(concepts, np.ndarray):
@@ -417,27 +420,25 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "concepts: expected a concept name, an index or a list of them, got "
                 f"{type(concepts).__name__}"
             )
-        out = []
         for c in concepts:
-            if isinstance(c, str):
-                if c not in self.concept_names_:
-                    raise UnknownConceptError(
-                        c,
-                        self.concept_names_,
-                        known_as=f"this model's {len(self.concept_names_)} concepts",
-                    )
-                out.append(self.concept_names_.index(c))
-            elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
-                if not 0 <= int(c) < len(self.concept_names_):
-                    raise ValueError(
-                        f"concepts: index {c} out of range; expected 0.."
-                        f"{len(self.concept_names_) - 1} (this model has "
-                        f"{len(self.concept_names_)} concepts)"
-                    )
-                out.append(int(c))
-            else:
-                raise TypeError(f"concepts: expected names or indices, got {c!r}")
-        return out
+            if isinstance(c, str) and c not in self.concept_names_:
+                raise UnknownConceptError(
+                    c,
+                    self.concept_names_,
+                    known_as=f"this model's {len(self.concept_names_)} concepts",
+                )
+        k = len(self.concept_names_)
+        indices = iter(
+            as_index_array(
+                [c for c in concepts if not isinstance(c, str)],
+                "concepts",
+                high=k,
+                expected=f"concept indices in 0..{k - 1} (this model has {k} concepts)",
+            ).tolist()
+        )
+        return [
+            self.concept_names_.index(c) if isinstance(c, str) else next(indices) for c in concepts
+        ]
 
     def prune(self, concepts: Any, *, fill: str = "mean") -> BaseConceptBottleneck:
         r"""A copy of the model that no longer uses ``concepts``.

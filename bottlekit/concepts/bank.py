@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit._checks import check_bool, is_number
 from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
@@ -297,26 +297,25 @@ class ConceptBank:
 
     # ---------------------------------------------------------------- editing
     def _indices(self, items) -> list[int]:
+        """Positions of ``items`` (names, positions or a mask), in order; positions are
+        checked by :func:`bottlekit._arrays.as_index_array` (negative ones count from the
+        end, as in numpy)."""
+        k = len(self)
+        expected = f"concept positions in -{k}..{k - 1} of the {k} concepts"
         if isinstance(items, str):
             items = [items]
-        items = list(items) if not isinstance(items, np.ndarray) else items
-        if isinstance(items, np.ndarray) and items.dtype == bool:
-            if items.shape != (len(self),):
-                raise ValueError(f"boolean mask must have shape ({len(self)},), got {items.shape}")
-            return np.flatnonzero(items).tolist()
-        out = []
-        for it in items:
-            if isinstance(it, str):
-                out.append(self.index(it))
-            elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
-                if not -len(self) <= int(it) < len(self):
-                    raise IndexError(
-                        f"concept index {int(it)} out of range for {len(self)} concepts"
-                    )
-                out.append(int(it) % len(self))
-            else:
-                raise TypeError(f"subset items must be names or integer indices, got {it!r}")
-        return out
+        if isinstance(items, Iterator):
+            items = list(items)
+        if not isinstance(items, list | tuple) or not any(isinstance(it, str) for it in items):
+            return as_index_array(
+                items, "items", high=k, negative=True, mask=True, expected=expected
+            ).tolist()
+        # names, perhaps mixed with positions
+        numbers = [it for it in items if not isinstance(it, str)]
+        positions = iter(
+            as_index_array(numbers, "items", high=k, negative=True, expected=expected).tolist()
+        )
+        return [self.index(it) if isinstance(it, str) else next(positions) for it in items]
 
     def subset(self, items) -> ConceptBank:
         """A new bank holding the given concepts, in the given order.

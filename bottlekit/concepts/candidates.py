@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
-from bottlekit._checks import is_number
+from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit.concepts._io import check_names, check_provenance
 
 
@@ -79,17 +78,19 @@ class ConceptCandidates:
         return f"ConceptCandidates(k={len(self)}, names=[{shown}{more}])"
 
     def subset(self, indices: Sequence[int]) -> ConceptCandidates:
-        """Candidates at the given integer positions, in that order."""
+        """Candidates at the given integer positions, in that order.
+
+        Negative positions count from the end and repeats are kept, as in numpy; the
+        positions are checked by :func:`bottlekit._arrays.as_index_array`.
+        """
         k = len(self.names)
-        if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
-            raise TypeError(f"indices: expected a list of integer positions, got {indices!r}")
-        idx = list(indices)
-        for i in idx:
-            if not is_number(i, integer=True):
-                raise TypeError(f"indices: expected integer positions, got {i!r}")
-            if not -k <= i < k:
-                raise IndexError(f"indices: position {i} out of range for {k} candidates")
-        idx = [int(i) for i in idx]
+        idx = as_index_array(
+            indices,
+            "indices",
+            high=k,
+            negative=True,
+            expected=f"positions in -{k}..{k - 1} of the {k} candidates",
+        ).tolist()
         if not idx:
             raise ValueError("subset selects no concepts; at least one is needed")
         return ConceptCandidates(

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit.images import ImageSource, as_image_source
+from bottlekit.images import ImageSource, as_image_source, image_positions
 
 __all__ = ["ConceptDataset"]
 
@@ -451,6 +451,7 @@ class ConceptDataset:
         Parameters
         ----------
         indices : sequence of int or boolean mask of shape (n,)
+            Positions (negative ones count from the end, repeats are kept) or a mask.
 
         Returns
         -------
@@ -459,22 +460,7 @@ class ConceptDataset:
             an array; other images become a subset :class:`~bottlekit.images.ImageSource`
             (files are still not read).
         """
-        idx = np.asarray(indices)
-        if idx.dtype == bool:
-            if idx.shape != (len(self),):
-                raise ValueError(
-                    f"indices: a boolean mask must have shape ({len(self)},), got {idx.shape}"
-                )
-            idx = np.flatnonzero(idx)
-        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-            raise ValueError(f"indices: expected a 1-D array of int, got {idx.dtype} {idx.shape}")
-        # the range is checked before the cast: an unsigned 2**64 - 1 is not index -1
-        if idx.size and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
-            raise ValueError(
-                f"indices: expected values in 0..{len(self) - 1}, got "
-                f"{int(idx.min())}..{int(idx.max())}"
-            )
-        idx = idx.astype(np.int64)
+        idx = image_positions(indices, len(self))
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         if isinstance(self.images, np.ndarray) and self.image_source.kind == "array":
             values["images"] = self.images[idx]

@@ -13,10 +13,10 @@ import numpy as np
 import torch.utils.data as tud
 from PIL import Image
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit._checks import check_number, check_positive_int
 from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError
-from bottlekit.images import ImageSource, _open_file
+from bottlekit.images import ImageSource, _open_file, image_positions
 
 __all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
 
@@ -92,7 +92,9 @@ class ResizedImages(ImageSource):
 
     def subset(self, indices: Sequence[int]) -> ResizedImages:
         """The items ``indices``, still resized on loading."""
-        return ResizedImages([self.items[int(i)] for i in indices], self.size)
+        return ResizedImages(
+            [self.items[i] for i in image_positions(indices, len(self)).tolist()], self.size
+        )
 
 
 class RecordImages(tud.Dataset):
@@ -305,7 +307,7 @@ class KeypointPartMasks:
 
     def take(self, rows: Any) -> KeypointPartMasks:
         """The masks of images ``rows``, still lazy."""
-        rows = np.asarray(rows, np.int64)
+        rows = as_index_array(rows, "rows", high=len(self), negative=True)
         return KeypointPartMasks(
             self.keypoints[rows], self.boxes[rows], self.groups, self.size, self.radius
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -135,10 +135,14 @@ def _check_texts(value, name: str, n: int | None, why: str) -> None:
         raise ValueError(f"{name}: item {bad} has type {type(value[bad]).__name__}; expected str")
 
 
+def _check_split(split: Any) -> None:
+    if not isinstance(split, str) or split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+
+
 def split_rng(seed: int, split: str) -> np.random.Generator:
     """The generator of one split: seeds derived from ``(seed, split index)``."""
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+    _check_split(split)
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLITS.index(split)]))
 
 
@@ -216,17 +220,11 @@ def make_world(
     >>> w.images.shape, w.concept_labels.shape, w.part_masks.shape
     ((48, 64, 64, 3), (48, 31), (48, 6, 64, 64))
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r}; expected a positive int")
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+    check_number(n, "n", integer=True, low=1, type_error=True)
+    _check_split(split)
     seed, seed_name = renamed_argument("make_world", "random_state", random_state, "seed", seed, 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{seed_name}={seed!r}; expected a non-negative int")
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
-        raise TypeError(f"image_size={image_size!r}; expected an int >= 64")
-    if image_size < 64:
-        raise ValueError(f"image_size={image_size!r}; expected an int >= 64")
+    check_number(seed, seed_name, integer=True, low=0, type_error=True)
+    check_number(image_size, "image_size", integer=True, low=64, type_error=True)
     if p_typical_background is None:
         p_bg = SHIFTED_TYPICAL_BACKGROUND if split == "shifted" else TYPICAL_BACKGROUND
     else:

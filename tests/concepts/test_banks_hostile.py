@@ -119,9 +119,28 @@ def test_random_bank_names_a_bad_seed(seed, error):
             TypeError,
             "class_prior: expected a numeric array, got text",
         ),
-        (lambda: ConceptCandidates(["a", "b"]).subset([5]), IndexError, "position 5 out of range"),
-        (lambda: ConceptCandidates(["a", "b"]).subset(["a"]), TypeError, "integer positions"),
-        (lambda: ConceptCandidates(["a", "b"]).subset([True]), TypeError, "integer positions"),
+        # out of range is a ValueError now (IndexError before), as every index check
+        (
+            lambda: ConceptCandidates(["a", "b"]).subset([5]),
+            ValueError,
+            r"indices: expected positions in -2\.\.1 of the 2 candidates, got 5$",
+        ),
+        (
+            lambda: ConceptCandidates(["a", "b"]).subset(["a"]),
+            TypeError,
+            "1-D array of int, got <U",
+        ),
+        (
+            lambda: ConceptCandidates(["a", "b"]).subset([True]),
+            TypeError,
+            "1-D array of int, got bo",
+        ),
+        # compared before any cast: 2**64 - 1 is not position -1
+        (
+            lambda: ConceptCandidates(["a", "b"]).subset(np.array([2**64 - 1], np.uint64)),
+            ValueError,
+            "got 18446744073709551615",
+        ),
     ],
 )
 def test_candidates_name_the_bad_argument(make, error, message):
@@ -352,3 +371,37 @@ def test_a_non_utf8_answer_is_a_malformed_response(chat_server, tmp_path):
     s = chat_server(lambda body: b"\xff\xfe\x00not utf8")
     with pytest.raises(LLMError, match="not a chat completion"):
         generate(None, ["cardinal"], _client(s.url, tmp_path), prompts=["color"], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("items", "error", "message"),
+    [
+        # before: IndexError "concept index 9 out of range for 3 concepts"
+        (
+            [9],
+            ValueError,
+            r"items: expected concept positions in -3\.\.2 of the 3 concepts, got 9$",
+        ),
+        (["c0", 9], ValueError, r"items: expected concept positions in -3\.\.2 .*, got 9$"),
+        # before: TypeError "subset items must be names or integer indices, got 0.5"
+        ([0.5], TypeError, r"items: expected a 1-D array of int or a boolean mask of shape \(3,"),
+        (["c0", 0.5], TypeError, r"items: expected a 1-D array of int, got float64"),
+        (["c0", True], TypeError, r"items: expected a 1-D array of int, got bool"),
+        # before: a list of booleans was refused item by item; an array of them a mask
+        ([True, False], ValueError, r"boolean mask of shape \(3,\), got bool values of shape \(2"),
+        # before: "'int' object is not iterable"
+        (2, ValueError, r"items: expected a 1-D array of int .*, got 2$"),
+    ],
+)
+def test_bank_subset_names_bad_positions(items, error, message):
+    bank = random_bank(3, 4, random_state=0)
+    with pytest.raises(error, match=message):
+        bank.subset(items)
+
+
+def test_bank_subset_takes_names_positions_and_masks_in_order():
+    bank = random_bank(3, 4, random_state=0)
+    names = bank.names
+    assert bank.subset([names[2], 0, -2]).names == [names[i] for i in (2, 0, 1)]
+    assert bank.subset([False, True, True]).names == names[1:]  # a list mask, as an array one
+    assert bank.subset(i for i in (1, 0)).names == [names[1], names[0]]

@@ -97,7 +97,9 @@ def test_bad_fields_are_named(changes, error, message):
 
 def test_subset_with_an_unsigned_index_beyond_int64_is_refused():
     # before: np.uint64(2**64 - 1) was cast to -1 and selected the last image, silently
-    with pytest.raises(ValueError, match=r"indices: expected values in 0\.\.3, got 1844674"):
+    with pytest.raises(
+        ValueError, match=r"indices: expected positions in -4\.\.3 of the 4 images, got 1844674"
+    ):
         _dataset().subset(np.array([2**64 - 1], np.uint64))
 
 
@@ -120,3 +122,26 @@ def test_subset_with_an_unsigned_index_beyond_int64_is_refused():
 def test_dict_conversion_names_the_argument_for_type_errors_too(data, error, message):
     with pytest.raises(error, match=message):
         as_concept_dataset(data, name="data")
+
+
+def test_lazy_image_and_mask_subsets_check_their_indices():
+    from bottlekit.datasets.lazy import KeypointPartMasks, ResizedImages
+
+    images = ResizedImages(["a.jpg", "b.jpg", "c.jpg"], 32)
+    # before: int(0.5) took image 0, silently (files are only read later)
+    with pytest.raises(TypeError, match=r"indices: expected a 1-D array of int or a boolean"):
+        images.subset([0.5])
+    # before: True was image 1; a mask must have one entry per image
+    with pytest.raises(ValueError, match=r"mask of shape \(3,\), got bool values of shape \(1"):
+        images.subset(np.array([True]))
+    assert images.subset([-1, 0]).items == [images.items[2], images.items[0]]
+    assert images.subset([False, True, True]).items == images.items[1:]
+    kp = np.zeros((3, 1, 3))
+    masks = KeypointPartMasks(kp, np.ones((3, 4)), ["box"], (8, 8))
+    # before: np.asarray(rows, np.int64) read 2**64 - 1 as -1, the last image, silently
+    with pytest.raises(ValueError, match=r"rows: expected indices in -3\.\.2, got 18446744"):
+        masks.take(np.array([2**64 - 1], np.uint64))
+    # before: 1.9 was truncated to image 1
+    with pytest.raises(TypeError, match=r"rows: expected a 1-D array of int, got float64"):
+        masks.take([1.9])
+    assert masks.take([-1]).keypoints.shape == (1, 1, 3)

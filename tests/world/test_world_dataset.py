@@ -116,13 +116,14 @@ def test_background_correlation_per_split(split, p):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="split"):
+    # the checks are _checks.check_number's ("n=0; expected a positive int" before)
+    with pytest.raises(ValueError, match=r"split: expected one of \('train', .*, got 'dev'$"):
         make_world(4, "dev")
-    with pytest.raises(ValueError, match="n="):
+    with pytest.raises(ValueError, match=r"^n: expected an int >= 1, got 0$"):
         make_world(0)
-    with pytest.raises(ValueError, match="random_state"):
+    with pytest.raises(ValueError, match=r"^random_state: expected an int >= 0, got -1$"):
         make_world(4, random_state=-1)
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(ValueError, match=r"^image_size: expected an int >= 64, got 32$"):
         make_world(4, image_size=32)
     with pytest.raises(ValueError, match="p_typical_background"):
         make_world(4, p_typical_background=1.5)
@@ -138,11 +139,18 @@ def test_bad_arguments():
         # before: "'<=' not supported between instances of 'float' and 'str'"
         ({"p_species_in_caption": "0.5"}, ValueError, "p_species_in_caption: expected a finite"),
         ({"return_masks": "no"}, TypeError, "return_masks: expected True or False, got 'no'"),
+        # a wrong type is a TypeError, as in _checks (a ValueError before)
+        ({"n": "4"}, TypeError, r"^n: expected an int >= 1, got '4'$"),
+        ({"n": 4.0}, TypeError, r"^n: expected an int >= 1, got 4\.0$"),
+        ({"n": True}, TypeError, r"^n: expected an int >= 1, got True$"),
+        ({"random_state": None}, TypeError, r"^random_state: expected an int >= 0, got None$"),
+        ({"image_size": 64.0}, TypeError, r"^image_size: expected an int >= 64, got 64\.0$"),
+        ({"split": ["train"]}, ValueError, r"^split: expected one of .*, got \['train'\]$"),
     ],
 )
 def test_make_world_names_a_bad_option(kwargs, error, message):
     with pytest.raises(error, match=message):
-        make_world(4, "test", **kwargs)
+        make_world(**({"n": 4, "split": "test"} | kwargs))
 
 
 def test_seed_is_a_deprecated_alias_of_random_state():
@@ -163,5 +171,9 @@ def test_seed_is_a_deprecated_alias_of_random_state():
         pytest.raises(TypeError, match="random_state=4 and its deprecated alias seed=5"),
     ):
         make_world(4, random_state=4, seed=5)
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="seed=-1"):
+    # the deprecated name is the one named (the message was "seed=-1; expected ..." before)
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=r"^seed: expected an int >= 0"),
+    ):
         make_world(4, seed=-1)

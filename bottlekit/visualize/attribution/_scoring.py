@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit._arrays import as_index_array
 from bottlekit.concepts.errors import UnknownConceptError
 
 __all__ = ["concept_names_of", "make_scorer", "resolve_concept_columns", "resolve_concepts"]
@@ -80,21 +81,19 @@ def resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
         raise TypeError(f"concepts: expected a list of names or indices, got {concepts!r}")
     if len(concepts) == 0:
         raise ValueError("concepts: got an empty list; expected at least one concept")
-    out = []
     for c in concepts:
-        if isinstance(c, str):
-            if c not in names:
-                raise UnknownConceptError(c, names, "concepts")
-            out.append(names.index(c))
-        elif isinstance(c, numbers.Integral) and not isinstance(c, bool):
-            if not 0 <= int(c) < len(names):
-                raise ValueError(
-                    f"concepts: index {int(c)} out of range; expected 0..{len(names) - 1}"
-                )
-            out.append(int(c))
-        else:
-            raise TypeError(f"concepts: expected names or integer indices, got {c!r}")
-    return out
+        if isinstance(c, str) and c not in names:
+            raise UnknownConceptError(c, names, "concepts")
+    k = len(names)
+    indices = iter(
+        as_index_array(
+            [c for c in concepts if not isinstance(c, str)],
+            "concepts",
+            high=k,
+            expected=f"concept indices in 0..{k - 1}",
+        ).tolist()
+    )
+    return [names.index(c) if isinstance(c, str) else next(indices) for c in concepts]
 
 
 def _is_per_image(concepts: Any) -> bool:
