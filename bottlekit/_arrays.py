@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from bottlekit._checks import shown_value
+
 __all__ = ["as_index_array", "as_real_array", "check_numeric_dtype", "check_real_tensor"]
 
 Wording = Literal["expected", "must"]
@@ -147,8 +149,7 @@ def _shown(X, arr: np.ndarray | None) -> str:
     if arr is None:
         return f"{type(X).__name__} (ragged)"
     if arr.ndim == 0 or X is None:
-        text = repr(X)
-        return text if len(text) <= 80 else f"{type(X).__name__} {text[:60]}..."
+        return shown_value(X)
     return f"{arr.dtype} values of shape {arr.shape}"
 
 

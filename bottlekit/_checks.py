@@ -26,7 +26,52 @@ __all__ = [
     "check_seed",
     "int_seed",
     "is_number",
+    "shown_value",
 ]
+
+#: Longest ``repr`` of a received value that an error message shows in full; a longer one
+#: is cut (a string seed of a megabyte made a megabyte of message).
+MAX_SHOWN_CHARS = 80
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` for an error message: cut to :data:`MAX_SHOWN_CHARS`, and never failing.
+
+    An int of more than 4,300 digits has no ``repr`` (Python refuses the conversion with
+    its own ``ValueError``, which would replace the message that names the argument); it
+    is shown by its size instead.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> shown_value(3)
+    '3'
+    >>> shown_value("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (a str of length 1000)"
+    >>> shown_value(10**5000)
+    'an int of 16610 bits'
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"an int of {value.bit_length()} bits"
+        return f"a {type(value).__name__}"
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    if isinstance(value, (str, bytes)):
+        size = f"a {type(value).__name__} of length {len(value)}"
+    else:
+        size = f"a {type(value).__name__}, repr of {len(text)} characters"
+    return f"{text[: MAX_SHOWN_CHARS - 30]}... ({size})"
+
 
 _NOUNS = {
     "expected": {True: "an int", False: "a finite number"},
@@ -95,7 +140,8 @@ def check_number(
         (``"an integer"`` / ``"a number"`` with ``wording="must"``) followed by the bounds.
     wording : {"expected", "must"}, default="expected"
         Message form: ``"{name}: expected {expected}, got {value!r}"`` or
-        ``"{name} must be {expected}, got {value!r}"``.
+        ``"{name} must be {expected}, got {value!r}"`` (a long ``repr`` cut by
+        :func:`shown_value`).
     type_error : bool, default=False
         Raise ``TypeError`` (instead of ``ValueError``) when ``value`` is not a number.
 
@@ -142,9 +188,9 @@ def check_number(
             bounds.append(f"{'<' if high_open else '<='} {_bound(high)}")
         expected = " ".join([_NOUNS[wording][integer], " and ".join(bounds)]).strip()
     if wording == "must":
-        message = f"{name} must be {expected}, got {value!r}"
+        message = f"{name} must be {expected}, got {shown_value(value)}"
     else:
-        message = f"{name}: expected {expected}, got {value!r}"
+        message = f"{name}: expected {expected}, got {shown_value(value)}"
     raise (TypeError if type_error and not numeric else ValueError)(message)
 
 
@@ -216,13 +262,13 @@ def check_seed(value: Any, name: str = "random_state") -> Any:
         return value
     if is_number(value, integer=True):
         if value < 0:
-            raise ValueError(f"{name}: expected {expected}, got {value!r}")
+            raise ValueError(f"{name}: expected {expected}, got {shown_value(value)}")
         return value
     random = np.random
     kinds = (random.Generator, random.RandomState, random.SeedSequence, random.BitGenerator)
     if isinstance(value, kinds):
         return value
-    raise TypeError(f"{name}: expected {expected}, got {value!r}")
+    raise TypeError(f"{name}: expected {expected}, got {shown_value(value)}")
 
 
 def int_seed(value: Any, name: str = "random_state") -> int | None:
@@ -294,7 +340,7 @@ def check_bool(value: Any, name: str) -> bool:
         import numpy as np
 
         if not isinstance(value, np.bool_):
-            raise TypeError(f"{name}: expected True or False, got {value!r}")
+            raise TypeError(f"{name}: expected True or False, got {shown_value(value)}")
     return bool(value)
 
 
@@ -329,9 +375,8 @@ def check_generator(value: Any, name: str = "rng") -> Any:
     import numpy as np
 
     if not isinstance(value, np.random.Generator):
-        shown = repr(value) if len(repr(value)) <= 80 else type(value).__name__
         raise TypeError(
             f"{name}: expected a numpy.random.Generator (numpy.random.default_rng(seed)), "
-            f"got {shown}"
+            f"got {shown_value(value)}"
         )
     return value

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bottlekit._checks import check_number, check_positive_int, int_seed, is_number
+from bottlekit._checks import (
+    check_bool,
+    check_number,
+    check_positive_int,
+    check_seed,
+    int_seed,
+    is_number,
+    shown_value,
+)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +140,34 @@ def test_int_seed_keeps_ints_and_none_and_refuses_the_rest():
         int_seed(-1, "seed")
     with pytest.raises(TypeError, match=r"random_state: expected .*got True"):
         int_seed(True)
+
+
+# Before shown_value, an int past 4,300 digits replaced the message with Python's own
+# "Exceeds the limit (4300 digits) for integer string conversion" (the argument was not
+# named), and a long string was echoed whole (a megabyte of message for a megabyte seed).
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: check_number(10**5000, "n", high=10, integer=True),
+        lambda: check_number("x" * 10**6, "n"),
+        lambda: check_bool(10**5000, "flag"),
+        lambda: check_seed(-(10**5000)),
+        lambda: check_seed("s" * 10**6, "random_state"),
+    ],
+)
+def test_huge_values_are_named_in_a_short_message(call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    message = str(info.value)
+    assert message.split(":")[0] in {"n", "flag", "random_state"}
+    assert len(message) < 200
+    assert "4300 digits" not in message
+
+
+def test_shown_value():
+    assert shown_value(3) == "3"
+    assert shown_value("abc") == "'abc'"
+    assert shown_value(10**5000) == f"an int of {(10**5000).bit_length()} bits"
+    long = shown_value("y" * 1000)
+    assert long.endswith("... (a str of length 1000)") and len(long) <= 80
+    assert shown_value(list(range(1000))).endswith("(a list, repr of 4890 characters)")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bottlekit._checks import shown_value
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 from bottlekit.safetensors_file import _open_regular_file, parse_json
 
@@ -201,7 +202,7 @@ def validate_sidecar(meta: Any, schema: dict[str, Any] = SIDECAR_SCHEMA, where: 
         # JSON has no separate bool: true must not pass for an int field
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+            shown = shown_value(value)
             raise CheckpointError(
                 f"checkpoint sidecar key {path!r} is {type(value).__name__} ({shown}); "
                 f"expected {names}"
@@ -644,7 +645,7 @@ def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> Non
     """
 
     def fail(expected: str) -> CheckpointError:
-        shown = repr(saved) if len(repr(saved)) < 60 else repr(saved)[:57] + "..."
+        shown = shown_value(saved)
         return CheckpointError(
             f"checkpoint {where!r}: sidecar key {at!r} is {shown}; expected {expected} "
             f"(as this {kind}'s state has)"
