@@ -55,13 +55,13 @@ def load_model_config(name: str = MODEL_NAME) -> dict:
     >>> load_model_config("world-huge")
     Traceback (most recent call last):
     ...
-    ValueError: model='world-huge' is not a shipped model config; available: ...
+    ValueError: model: expected one of the shipped model configs ..., got 'world-huge'
     """
     names = available_models()
     if name not in names:
         raise ValueError(
-            f"model={name!r} is not a shipped model config; available: {', '.join(names)} "
-            f"(the JSON files in {CONFIG_DIR})"
+            f"model: expected one of the shipped model configs {', '.join(names)} (the JSON "
+            f"files in {CONFIG_DIR}), got {name!r}"
         )
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 

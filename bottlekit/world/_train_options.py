@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bottlekit._checks import check_number
 from bottlekit.world._clip import MODEL_NAME, load_model_config
 
 #: Caption recipes of ``--captions``: the shipped random subset, or every drawn concept.
@@ -90,7 +91,6 @@ def _check_run_arguments(
     """Refuse run arguments that cannot train before anything is drawn or built: a batch
     larger than the world (no full batch: the loop would never take a step), no steps (the
     random initial weights would be saved as a finished run), a non-finite learning rate."""
-    from bottlekit._checks import check_number
     from bottlekit.devices import resolve_device
 
     for name, value in {"n_train": n_train, "n_val": n_val, "steps": steps, **every}.items():
@@ -132,20 +132,19 @@ def _check_train_options(
     from bottlekit.atomic import check_output_path
 
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
-        raise ValueError(f"checkpoint={str(checkpoint)!r}; expected a path ending in .json")
+        raise ValueError(f"checkpoint: expected a path ending in .json, got {str(checkpoint)!r}")
     if out_dir is not None:  # checked now, not after the run
         check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
     if checkpoint is not None:
         check_output_path(checkpoint, "checkpoint", is_file=True)
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-        raise TypeError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every={checkpoint_every!r}; expected a positive int")
-    if stop_after is not None and not 1 <= stop_after <= steps:
-        raise ValueError(f"stop_after={stop_after!r}; expected an int in [1, steps={steps}]")
+    check_number(checkpoint_every, "checkpoint_every", integer=True, low=1, type_error=True)
+    if stop_after is not None:
+        expected = f"an int in [1, steps={steps}]"
+        bounds = {"low": 1, "high": steps, "expected": expected, "type_error": True}
+        check_number(stop_after, "stop_after", integer=True, **bounds)
     if captions not in CAPTION_RECIPES:
-        raise ValueError(f"captions={captions!r}; expected one of {CAPTION_RECIPES}")
-    if isinstance(hard_negatives, bool) or not isinstance(hard_negatives, (int, float)):
-        raise TypeError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
-    if not 0.0 <= hard_negatives <= 1.0:
-        raise ValueError(f"hard_negatives={hard_negatives!r}; expected a float in [0, 1]")
+        raise ValueError(f"captions: expected one of {CAPTION_RECIPES}, got {captions!r}")
+    expected = "a float in [0, 1]"
+    check_number(
+        hard_negatives, "hard_negatives", low=0, high=1, expected=expected, type_error=True
+    )
