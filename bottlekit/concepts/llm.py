@@ -5,215 +5,68 @@ Every request/response pair is stored as one JSON file keyed by a hash of
 and an interrupted run only pays for the requests whose answers are not on disk yet.
 Only answers that pass the caller's parser are stored, so a refusal or an empty answer is
 never replayed from the cache.
+
+:class:`ChatClient` composes the parts of a request, each in its own module: the
+messages, responses and errors (``_llm_response``), the HTTP connection
+(``_llm_http``), retries, rate limits and deadlines (``_llm_transport``), the answer
+cache (``_llm_cache``) and the parsing of answers into concepts (``_llm_parsing``).
+Every public name is importable from here.
 """
 
 from __future__ import annotations
 
-import email.utils
-import errno
-import hashlib
-import json
 import logging
 import os
-import random
-import re
-import socket
-import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bottlekit._checks import is_number
-from bottlekit.atomic import atomic_write_text
-from bottlekit.safetensors_file import parse_json
+from bottlekit.concepts._llm_cache import _AnswerCache, default_cache_dir, request_key
+from bottlekit.concepts._llm_http import MAX_RESPONSE_BYTES
+from bottlekit.concepts._llm_http import _unreachable as _unreachable  # re-exported
+from bottlekit.concepts._llm_parsing import parse_concept_list
+from bottlekit.concepts._llm_response import (
+    ChatResponse,
+    LLMError,
+    LLMParseError,
+    Messages,
+    _check_messages,
+    _NotSent,
+    _require_text,
+    _then,
+    _Unreachable,
+)
+from bottlekit.concepts._llm_transport import (
+    CONNECT_RETRY_WAIT,
+    MAX_RETRY_AFTER,
+    OPENAI_DEFAULT_URL,
+    _RetryingTransport,
+)
+
+__all__ = [
+    "CONNECT_RETRY_WAIT",
+    "MAX_RESPONSE_BYTES",
+    "MAX_RETRY_AFTER",
+    "OPENAI_DEFAULT_URL",
+    "ChatClient",
+    "ChatResponse",
+    "LLMError",
+    "LLMParseError",
+    "Messages",
+    "default_cache_dir",
+    "parse_concept_list",
+    "request_key",
+]
 
 logger = logging.getLogger(__name__)
 
-Messages = list[dict[str, str]]
-
-#: Wait before the single retry of a request whose endpoint could not be reached.
-CONNECT_RETRY_WAIT = 0.5
-#: Largest response body read, in bytes (a chat completion is a few kB); a longer one
-#: fails the request at once instead of filling memory.
-MAX_RESPONSE_BYTES = 16 * 2**20
-#: Longest ``Retry-After`` honoured, in seconds; a longer one fails the request at once
-#: (with ``request_deadline=None`` it would otherwise wait that long).
-MAX_RETRY_AFTER = 600.0
-#: The endpoint the openai client uses when neither ``base_url`` nor the variable is set.
-OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 _CLIENT_DEFAULT = object()  # "use the client's setting"
 
 
-class LLMError(RuntimeError):
-    """A chat request failed (after retries where the error was transient)."""
-
-
-class LLMParseError(ValueError):
-    """An answer could not be parsed into a list of concepts."""
-
-
-class _NotSent(LLMError):
-    """A request of a batch that was not sent (endpoint unreachable or run deadline)."""
-
-
-class _Unreachable(LLMError):
-    """The endpoint cannot be reached at all (refused, unknown host, no route)."""
-
-
-class _MalformedResponse(Exception):
-    """An HTTP 200 whose body is not a chat completion (not JSON, no choices ...)."""
-
-
-class _ResponseTooLarge(Exception):
-    """A response body longer than :data:`MAX_RESPONSE_BYTES`."""
-
-
-def _bounded_http_client(openai: Any, timeout: float) -> Any:
-    """The openai SDK's HTTP client, with its defaults, that follows no redirect and cuts
-    a response body that is longer than :data:`MAX_RESPONSE_BYTES` or still arriving
-    after the attempt's read timeout (a server that trickles bytes passes every per-read
-    timeout and never ends otherwise)."""
-    client_class = openai.DefaultHttpxClient
-    package = next(c for c in client_class.__mro__ if not c.__module__.startswith("openai"))
-    httpx = sys.modules[package.__module__.split(".")[0]]
-
-    class BoundedStream(httpx.SyncByteStream):
-        def __init__(self, inner: Any, request: Any, seconds: float) -> None:
-            self._inner, self._request, self._seconds = inner, request, seconds
-
-        def __iter__(self):
-            end, n = time.monotonic() + self._seconds, 0
-            for chunk in self._inner:
-                n += len(chunk)
-                if n > MAX_RESPONSE_BYTES:
-                    raise _ResponseTooLarge(
-                        f"the response body exceeds {MAX_RESPONSE_BYTES} bytes "
-                        "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
-                    )
-                if time.monotonic() > end:
-                    raise httpx.ReadTimeout(
-                        f"the response body was still arriving after {self._seconds:g}s (timeout)",
-                        request=self._request,
-                    )
-                yield chunk
-
-        def close(self) -> None:
-            self._inner.close()
-
-    def bound(response: Any) -> None:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-            response.close()
-            raise _ResponseTooLarge(
-                f"the response declares {declared} bytes, more than {MAX_RESPONSE_BYTES} "
-                "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
-            )
-        seconds = (response.request.extensions.get("timeout") or {}).get("read") or timeout
-        response.stream = BoundedStream(response.stream, response.request, seconds)
-
-    return client_class(timeout=timeout, follow_redirects=False, event_hooks={"response": [bound]})
-
-
-@dataclass(frozen=True)
-class ChatResponse:
-    """One chat completion: the answer text and where it came from.
-
-    ``parsed`` holds what the caller's ``parse`` function returned for ``text`` (``None``
-    when no parser was given).
-    """
-
-    text: str
-    response_id: str
-    model: str
-    cache_key: str
-    cached: bool
-    parsed: Any = field(default=None, compare=False, repr=False)
-
-
-def default_cache_dir() -> Path:
-    """``$BOTTLEKIT_CACHE/llm`` or ``~/.cache/bottlekit/llm`` (the embedding cache's root)."""
-    root = os.environ.get("BOTTLEKIT_CACHE") or Path.home() / ".cache" / "bottlekit"
-    return Path(root) / "llm"
-
-
-def request_key(model: str, messages: Messages, params: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``(model, messages, params)``."""
-    blob = json.dumps(
-        {"model": model, "messages": messages, "params": params},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def _require_text(text: str | None) -> str:
-    """The default answer check: a non-empty string."""
-    if text is None:
-        raise LLMParseError("the answer has no text (content: null)")
-    if not text.strip():
-        raise LLMParseError("empty answer")
-    return text
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """Seconds asked for by a ``Retry-After`` (or ``retry-after-ms``) header, if any."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None or not hasattr(headers, "get"):
-        return None
-    ms = headers.get("retry-after-ms")
-    try:
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-    except ValueError:
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # an HTTP date
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-_UNREACHABLE_ERRNOS = {
-    errno.ECONNREFUSED,
-    errno.EHOSTUNREACH,
-    errno.ENETUNREACH,
-    errno.EADDRNOTAVAIL,
-}
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """Whether a connection error means "no server there" (refused, DNS, no route).
-
-    A connection that was opened and then dropped (reset, protocol error) is a transient
-    server fault instead, retried with backoff.
-    """
-    seen = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if type(cur).__name__ == "ConnectError" or isinstance(
-            cur, (socket.gaierror, ConnectionRefusedError)
-        ):
-            return True
-        if isinstance(cur, OSError) and cur.errno in _UNREACHABLE_ERRNOS:
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
-class ChatClient:
+class ChatClient(_RetryingTransport):
     r"""Chat-completions client for any OpenAI-compatible endpoint, with a response cache.
 
     Parameters
@@ -285,10 +138,6 @@ class ChatClient:
     >>> client.complete([{"role": "user", "content": "hi"}]).text  # doctest: +SKIP
     """
 
-    # Time sources, replaceable in tests (instance attributes shadow them).
-    _clock: Callable[[], float] = staticmethod(time.monotonic)
-    _sleep: Callable[[float], None] = staticmethod(time.sleep)
-
     def __init__(
         self,
         model: str | None = None,
@@ -312,7 +161,7 @@ class ChatClient:
             raise ValueError("no model given: pass model= or set the OPENAI_MODEL variable")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         if not is_number(max_retries, integer=True) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if not is_number(max_parse_retries, integer=True) or max_parse_retries < 0:
@@ -331,10 +180,8 @@ class ChatClient:
         self.timeout = float(timeout)
         self.offline = bool(offline)
         self.params = dict(params or {})
-        self._client = None
-        self._lock = threading.Lock()
-        self._pause_until = 0.0  # rate-limit pause shared by all threads (clock time)
-        self._store_failed = False
+        self._answers = _AnswerCache(cache_dir)
+        self._init_transport()
 
     def __repr__(self) -> str:
         return (
@@ -343,221 +190,22 @@ class ChatClient:
         )
 
     @property
-    def endpoint(self) -> str:
-        """The URL requests go to, and where it came from when it is the default."""
-        if self.base_url:
-            return self.base_url
-        return f"{OPENAI_DEFAULT_URL} (the default: neither base_url nor OPENAI_BASE_URL is set)"
+    def cache_dir(self) -> Path:
+        """The folder of the answer cache."""
+        return self._answers.folder
 
-    # ----------------------------------------------------------------- cache
-    def _cache_path(self, key: str) -> Path:
-        return self.cache_dir / key[:2] / f"{key}.json"
+    @cache_dir.setter
+    def cache_dir(self, folder: str | os.PathLike) -> None:
+        self._answers.folder = Path(folder)
 
     def cached(self, messages: Messages, **params: Any) -> ChatResponse | None:
         """The cached response of this request, or ``None``."""
         merged = {**self.params, **params}
-        key = request_key(self.model, messages, merged)
-        path = self._cache_path(key)
-        if not path.is_file():
-            return None
-        try:
-            rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
-            resp = rec["response"]
-            return ChatResponse(resp["text"], resp["id"], resp["model"], key, True)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
-            return None
+        return self._answers.read(request_key(self.model, messages, merged))
 
     def _store(self, key: str, messages: Messages, params: dict, resp: ChatResponse) -> None:
-        rec = {
-            "key": key,
-            "request": {"model": self.model, "messages": messages, "params": params},
-            "response": {"id": resp.response_id, "model": resp.model, "text": resp.text},
-            "base_url": self.base_url,
-            "time": time.time(),
-        }
-        try:
-            atomic_write_text(self._cache_path(key), json.dumps(rec, ensure_ascii=False, indent=1))
-        except OSError as exc:
-            with self._lock:
-                first, self._store_failed = not self._store_failed, True
-            if first:
-                logger.warning(
-                    "LLM cache %s cannot be written (%s); answers are used without being cached",
-                    self.cache_dir,
-                    exc,
-                )
-
-    # --------------------------------------------------------------- network
-    def _openai(self):
-        with self._lock:
-            if self._client is None:
-                try:
-                    import openai
-                except ImportError as exc:  # pragma: no cover - depends on the environment
-                    raise ImportError(
-                        "LLM generation needs the openai package: pip install 'bottlekit[llm]'"
-                    ) from exc
-                if not self.api_key:
-                    raise LLMError(
-                        "no API key for a request that is not cached: pass api_key= or set "
-                        "OPENAI_API_KEY (any non-empty string for local servers)"
-                    )
-                self._client = openai.OpenAI(
-                    api_key=self.api_key,
-                    base_url=self.base_url,
-                    max_retries=0,  # retries are ours, with logging, deadlines and a cap
-                    timeout=self.timeout,
-                    http_client=_bounded_http_client(openai, self.timeout),
-                )
-            return self._client
-
-    def _backoff(self, attempt: int, exc: Exception) -> float:
-        wait = min(self.max_backoff, self.backoff * 2**attempt)
-        wait *= 1 + 0.25 * random.random()
-        asked = _retry_after(exc)
-        return wait if asked is None else max(wait, asked)
-
-    def _unreachable_error(self, exc: Exception, attempts: int) -> LLMError:
-        return _Unreachable(
-            f"cannot reach the LLM endpoint {self.endpoint!r} after {attempts} attempt(s) "
-            f"({type(exc).__name__}: {exc}). Check the endpoint: pass base_url= to ChatClient "
-            "or generate(), or set the OPENAI_BASE_URL environment variable. Answers already "
-            f"in the cache {str(self.cache_dir)!r} are used without a network; "
-            "ChatClient(offline=True) never connects."
-        )
-
-    def _deadline_error(self, key: str, what: str, attempts: int, last: Exception | None):
-        cause = f"; last error: {type(last).__name__}: {last}" if last is not None else ""
-        return LLMError(
-            f"LLM request {key[:10]} to {self.endpoint!r} stopped after {attempts} attempt(s): "
-            f"{what} (request_deadline={self.request_deadline}, "
-            f"run_deadline={self.run_deadline}){cause}"
-        )
-
-    def _request(
-        self, messages: Messages, params: dict, key: str, deadline: float
-    ) -> ChatResponse:
-        """One answer from the endpoint, with retries, within ``deadline`` (clock time).
-
-        The answer text may be ``None`` (``content: null``): the caller checks it.
-        """
-        import openai
-
-        client = self._openai()
-        last: Exception | None = None
-        attempt = 0
-        while True:
-            # a rate limit seen by any thread pauses every request of this client
-            pause = self._pause_until - self._clock()
-            if pause > 0:
-                if self._clock() + pause > deadline:
-                    raise self._deadline_error(
-                        key, f"the endpoint asked to wait {pause:.1f}s", attempt, last
-                    )
-                self._sleep(pause)
-            left = deadline - self._clock()
-            if left <= 0:
-                raise self._deadline_error(key, "deadline reached", attempt, last)
-            attempt += 1
-            try:
-                out = client.chat.completions.create(
-                    model=self.model, messages=messages, timeout=min(self.timeout, left), **params
-                )
-                return self._response(out, key)
-            except (_ResponseTooLarge, openai.APIConnectionError) as exc:
-                # (the SDK passes the first on as it is or wraps it, by version)
-                too_large = exc if isinstance(exc, _ResponseTooLarge) else exc.__cause__
-                if isinstance(too_large, _ResponseTooLarge):
-                    raise LLMError(
-                        f"LLM endpoint {self.endpoint!r} sent a response too large to be a "
-                        f"chat completion: {too_large}"
-                    ) from exc
-                last = exc  # a connection error, or APITimeoutError
-                if not isinstance(exc, openai.APITimeoutError) and _unreachable(exc):
-                    if attempt > min(1, self.max_retries):
-                        raise self._unreachable_error(exc, attempt) from exc
-                    wait = CONNECT_RETRY_WAIT
-                    retries = min(1, self.max_retries)
-                else:
-                    wait, retries = self._backoff(attempt - 1, exc), self.max_retries
-            except openai.APIStatusError as exc:
-                last = exc
-                if 300 <= exc.status_code < 400:
-                    where = exc.response.headers.get("location", "?")
-                    raise LLMError(
-                        f"LLM endpoint {self.endpoint!r} answered HTTP {exc.status_code}, a "
-                        f"redirect to {where!r}; redirects are not followed (the prompt "
-                        "would go to another address): set base_url= (or OPENAI_BASE_URL) "
-                        "to the address that answers"
-                    ) from exc
-                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
-                    raise LLMError(
-                        f"LLM endpoint {self.endpoint!r} refused the request with HTTP "
-                        f"{exc.status_code}: {exc.message}"
-                    ) from exc
-                asked = _retry_after(exc)
-                if asked is not None and not asked <= MAX_RETRY_AFTER:
-                    raise LLMError(
-                        f"LLM endpoint {self.endpoint!r} answered HTTP {exc.status_code} and "
-                        f"asked to wait {asked:g}s before retrying (Retry-After); more than "
-                        f"MAX_RETRY_AFTER = {MAX_RETRY_AFTER:g}s, so the request fails now"
-                    ) from exc
-                wait, retries = self._backoff(attempt - 1, exc), self.max_retries
-                if exc.status_code == 429:
-                    with self._lock:
-                        self._pause_until = max(self._pause_until, self._clock() + wait)
-            except (
-                _MalformedResponse,
-                json.JSONDecodeError,
-                UnicodeDecodeError,  # a body json cannot even decode as text
-                openai.APIResponseValidationError,
-            ) as exc:
-                # an HTTP 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
-                # or not a chat completion: a transient fault of the server or a proxy
-                last = _MalformedResponse(f"the response is not a chat completion: {exc}")
-                last.__cause__ = exc
-                wait, retries = self._backoff(attempt - 1, exc), self.max_retries
-            if attempt > retries:
-                break
-            if self._clock() + wait > deadline:
-                raise self._deadline_error(
-                    key,
-                    f"the next retry would start after the deadline (wait {wait:.1f}s)",
-                    attempt,
-                    last,
-                ) from last
-            logger.warning(
-                "LLM request %s failed (%s: %s); retry %d/%d in %.2fs",
-                key[:10],
-                type(last).__name__,
-                last,
-                attempt,
-                retries,
-                wait,
-            )
-            self._sleep(wait)
-        status = getattr(last, "status_code", None)
-        raise LLMError(
-            f"LLM request failed after {attempt} attempt(s) against "
-            f"{self.endpoint!r}: {type(last).__name__}"
-            + (f" (HTTP {status})" if status else "")
-            + f": {last}"
-        ) from last
-
-    def _response(self, out: Any, key: str) -> ChatResponse:
-        choices = getattr(out, "choices", None)
-        if not isinstance(choices, list) or not choices:
-            raise _MalformedResponse(f"no choices in {str(out)[:200]!r}")
-        message = getattr(choices[0], "message", None)
-        if message is None or isinstance(message, (str, bytes, int, float, list, dict)):
-            raise _MalformedResponse(f"choice without a message in {str(out)[:200]!r}")
-        text = getattr(message, "content", None)
-        if text is not None and not isinstance(text, str):
-            raise _MalformedResponse(
-                f"the message content is {type(text).__name__}, not text, in {str(out)[:200]!r}"
-            )
-        return ChatResponse(text, str(out.id), str(out.model or self.model), key, False)
+        request = {"model": self.model, "messages": messages, "params": params}
+        self._answers.write(key, request, resp, base_url=self.base_url)
 
     def complete(
         self,
@@ -790,10 +438,6 @@ class ChatClient:
         return results
 
 
-def _then(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda x: second(first(x))
-
-
 def _check_concurrency(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"max_concurrency must be an int >= 1, got {value!r}")
@@ -806,127 +450,3 @@ def _check_deadline(value: Any, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a number of seconds > 0 or None, got {value!r}")
     return float(value)
-
-
-def _check_messages(messages: Any) -> Messages:
-    if not isinstance(messages, (list, tuple)) or not messages:
-        raise TypeError(f"messages must be a non-empty list of dicts, got {messages!r}")
-    out = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise TypeError(f"messages[{i}] must be a dict with 'role' and 'content', got {m!r}")
-        out.append({"role": str(m["role"]), "content": str(m["content"])})
-    return out
-
-
-# ------------------------------------------------------------------ parsing
-_BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)](?=\s))\s*")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-
-
-def _clean_item(item: str) -> str:
-    item = _BULLET.sub("", item.strip())
-    item = item.strip().strip("\"'`").strip()
-    item = re.sub(r"\*\*|__", "", item)
-    item = re.sub(r"\s+", " ", item).rstrip(".;,:").strip()
-    return item.lower()
-
-
-def _from_json(value: Any, depth: int = 0) -> list[str] | None:
-    if depth > 32:  # an answer is a list, maybe inside an object or two
-        return None
-    if isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return value
-        flat = []
-        for v in value:  # list of {"concept": ...} dicts
-            if isinstance(v, dict):
-                strs = [x for x in v.values() if isinstance(x, str)]
-                if strs:
-                    flat.append(strs[0])
-        return flat or None
-    if isinstance(value, dict):
-        for v in value.values():
-            got = _from_json(v, depth + 1)
-            if got:
-                return got
-    return None
-
-
-def _bracketed(text: str) -> list[str]:
-    """The spans of ``text`` from its first ``[`` to its last ``]`` and from its first
-    ``{`` to its last ``}``, earliest first: where a JSON list or object amid prose can
-    be. (Found in linear time; a regular expression took quadratic time on a long answer
-    of brackets that never close, hours for a few MB.)"""
-    spans = []
-    for opener, closer in ("[]", "{}"):
-        start, end = text.find(opener), text.rfind(closer)
-        if 0 <= start < end:
-            spans.append((start, text[start : end + 1]))
-    return [span for _, span in sorted(spans)]
-
-
-def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
-    """Parse an LLM answer into concept phrases.
-
-    Accepted forms, tried in order: a JSON list (or an object holding one, possibly in a
-    code fence or surrounded by prose); bulleted or numbered lines; several short lines;
-    one comma- or semicolon-separated line. Items are stripped of bullets, quotes and
-    trailing punctuation, lower-cased and de-duplicated (first occurrence kept); items of
-    more than ``max_words`` words (sentences of prose) are dropped.
-
-    Raises
-    ------
-    LLMParseError
-        When nothing list-like is found (empty answer, a refusal, JSON without a list).
-
-    Examples
-    --------
-    >>> parse_concept_list("Here you go:\\n- Red crest\\n- long, pointed tail.")
-    ['red crest', 'long, pointed tail']
-    >>> parse_concept_list('{"concepts": ["webbed feet", "orange bill"]}')
-    ['webbed feet', 'orange bill']
-    """
-    if not isinstance(text, str):
-        raise LLMParseError(f"answer must be a string, got {type(text).__name__}")
-    body = _FENCE.sub("", text.strip()).strip()
-    if not body:
-        raise LLMParseError("empty answer; expected a list of concepts")
-    items: list[str] | None = None
-    json_seen = False
-    for cand in (body, *_bracketed(body)):
-        try:
-            value = parse_json(cand)  # ValueError also for nesting too deep to parse
-        except ValueError:
-            continue
-        json_seen = True
-        items = _from_json(value)
-        if items:
-            break
-    if items is None and json_seen and body[:1] in "[{":
-        raise LLMParseError(f"JSON answer holds no list of strings: {body[:200]!r}")
-    if not items:
-        lines = [ln for ln in body.splitlines() if ln.strip()]
-        bullets = [ln for ln in lines if _BULLET.match(ln) and _BULLET.sub("", ln).strip()]
-        if bullets:
-            items = bullets
-        elif len(lines) > 1:
-            items = [ln for ln in lines if not ln.rstrip().endswith(":")]
-        elif re.search(r"[,;]", body) and not re.search(r"[.!?]$", body):
-            # one line "a, b, c"; a sentence ("Sorry, I can't.") is not a list
-            items = re.split(r"\s*[,;]\s*", body)
-            if any(len(it.split()) > 6 for it in items):
-                items = []
-        else:
-            items = []
-    out: list[str] = []
-    seen = set()
-    for it in items:
-        c = _clean_item(it)
-        if not c or len(c.split()) > max_words or c in seen:
-            continue
-        seen.add(c)
-        out.append(c)
-    if not out:
-        raise LLMParseError(f"no list of concepts found in the answer: {body[:200]!r}")
-    return out

@@ -281,7 +281,7 @@ def _check_shipped_weights(model: str, weights: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
-    from bottlekit.world.train import _model_name  # the shipped world configs only
+    from bottlekit.world._clip import _model_name  # the shipped world configs only
 
     p = argparse.ArgumentParser(description="Evaluate a world CLIP on the world.")
     p.add_argument(

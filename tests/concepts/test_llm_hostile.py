@@ -16,8 +16,7 @@ import pytest
 
 pytest.importorskip("openai")
 
-from bottlekit.concepts import ChatClient
-from bottlekit.concepts import llm as llm_module
+from bottlekit.concepts import ChatClient, _llm_http
 from bottlekit.concepts.llm import LLMError, LLMParseError, parse_concept_list
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -127,7 +126,8 @@ def _chunked_long(h):
 @pytest.mark.parametrize("behave", [_declared_too_long, _chunked_long])
 def test_a_body_longer_than_the_cap_fails_at_once(serve, tmp_path, monkeypatch, behave):
     # Before: the whole body was read into memory, whatever its length.
-    monkeypatch.setattr(llm_module, "MAX_RESPONSE_BYTES", 100_000, raising=False)
+    # (the cap is read where the HTTP client is made: _llm_http)
+    monkeypatch.setattr(_llm_http, "MAX_RESPONSE_BYTES", 100_000)
     server = serve(behave)
     with pytest.raises(LLMError, match=r"too large to be a chat completion.*100000"):
         _client(server.url, tmp_path, max_retries=3).complete(MSG)
@@ -214,7 +214,7 @@ def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
     from bottlekit.concepts.llm import request_key
 
     llm = _client("http://127.0.0.1:9/v1", tmp_path)
-    path = llm._cache_path(request_key("m", MSG, {}))
+    path = llm._answers.path(request_key("m", MSG, {}))
     path.parent.mkdir(parents=True)
     path.write_text("[" * 100_000)
     with caplog.at_level("WARNING"):

@@ -180,12 +180,30 @@ def test_checkpoint_of_another_model_config_is_refused(straight, tmp_path):
 
 
 def test_bad_checkpoint_arguments():
-    with pytest.raises(ValueError, match=r"checkpoint='x.bin'; expected a path ending in \.json"):
+    # wording of bottlekit._checks ("name: expected ..., got value"); it used to be
+    # "name=value; expected ..."
+    with pytest.raises(
+        ValueError, match=r"checkpoint: expected a path ending in \.json, got 'x.bin'"
+    ):
         train(**TINY, out_dir=None, checkpoint=Path("x.bin"))
-    with pytest.raises(ValueError, match=r"checkpoint_every=0; expected a positive int"):
+    with pytest.raises(ValueError, match=r"checkpoint_every: expected an int >= 1, got 0"):
         train(**TINY, out_dir=None, checkpoint_every=0)
-    with pytest.raises(ValueError, match=r"stop_after=11; expected an int in \[1, steps=10\]"):
+    with pytest.raises(TypeError, match=r"checkpoint_every: expected an int >= 1, got '5'"):
+        train(**TINY, out_dir=None, checkpoint_every="5")
+    with pytest.raises(
+        ValueError, match=r"stop_after: expected an int in \[1, steps=10\], got 11"
+    ):
         train(**TINY, out_dir=None, stop_after=11)
+
+
+@pytest.mark.parametrize("stop_after", [2.5, "5", True])
+def test_stop_after_that_is_not_an_int_is_refused(stop_after):
+    # Before: 2.5 passed the range check and the run took 3 steps, wrote no checkpoint at
+    # its break (step 3 is not in (steps, 2.5)) and said "resume"; "5" failed with
+    # "'<=' not supported between instances of 'int' and 'str'", naming nothing; True
+    # ran as stop_after=1.
+    with pytest.raises(TypeError, match=r"stop_after: expected an int in \[1, steps=10\], got"):
+        train(**TINY, out_dir=None, stop_after=stop_after)
 
 
 @pytest.mark.slow

@@ -1,0 +1,89 @@
+"""The on-disk cache of LLM answers: one JSON file per request, keyed by
+:func:`request_key`, written atomically.
+
+A cache folder that cannot be written is reported once and the answers are used without
+being stored; a file that cannot be read is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bottlekit.atomic import atomic_write_text
+from bottlekit.concepts._llm_response import ChatResponse, Messages
+from bottlekit.safetensors_file import parse_json
+
+# the LLM client's one logger, whichever of its modules writes
+logger = logging.getLogger("bottlekit.concepts.llm")
+
+
+def default_cache_dir() -> Path:
+    """``$BOTTLEKIT_CACHE/llm`` or ``~/.cache/bottlekit/llm`` (the embedding cache's root)."""
+    root = os.environ.get("BOTTLEKIT_CACHE") or Path.home() / ".cache" / "bottlekit"
+    return Path(root) / "llm"
+
+
+def request_key(model: str, messages: Messages, params: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``(model, messages, params)``."""
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class _AnswerCache:
+    """The answers stored in ``folder``, as ``folder/<key[:2]>/<key>.json``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._write_failed = False
+
+    def path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def read(self, key: str) -> ChatResponse | None:
+        """The stored answer of request ``key``, or ``None`` (also for a file that cannot
+        be read, with a warning)."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
+            resp = rec["response"]
+            return ChatResponse(resp["text"], resp["id"], resp["model"], key, True)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
+            return None
+
+    def write(self, key: str, request: dict, resp: ChatResponse, *, base_url: str | None) -> None:
+        """Store ``resp``, the answer to ``request`` (its model, messages and params) sent
+        to ``base_url``."""
+        rec = {
+            "key": key,
+            "request": request,
+            "response": {"id": resp.response_id, "model": resp.model, "text": resp.text},
+            "base_url": base_url,
+            "time": time.time(),
+        }
+        try:
+            atomic_write_text(self.path(key), json.dumps(rec, ensure_ascii=False, indent=1))
+        except OSError as exc:
+            with self._lock:
+                first, self._write_failed = not self._write_failed, True
+            if first:
+                logger.warning(
+                    "LLM cache %s cannot be written (%s); answers are used without being cached",
+                    self.folder,
+                    exc,
+                )

@@ -1,0 +1,120 @@
+"""Parsing of an LLM answer into a list of concept phrases (:func:`parse_concept_list`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bottlekit.concepts._llm_response import LLMParseError
+from bottlekit.safetensors_file import parse_json
+
+_BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)](?=\s))\s*")
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def _clean_item(item: str) -> str:
+    item = _BULLET.sub("", item.strip())
+    item = item.strip().strip("\"'`").strip()
+    item = re.sub(r"\*\*|__", "", item)
+    item = re.sub(r"\s+", " ", item).rstrip(".;,:").strip()
+    return item.lower()
+
+
+def _from_json(value: Any, depth: int = 0) -> list[str] | None:
+    if depth > 32:  # an answer is a list, maybe inside an object or two
+        return None
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return value
+        flat = []
+        for v in value:  # list of {"concept": ...} dicts
+            if isinstance(v, dict):
+                strs = [x for x in v.values() if isinstance(x, str)]
+                if strs:
+                    flat.append(strs[0])
+        return flat or None
+    if isinstance(value, dict):
+        for v in value.values():
+            got = _from_json(v, depth + 1)
+            if got:
+                return got
+    return None
+
+
+def _bracketed(text: str) -> list[str]:
+    """The spans of ``text`` from its first ``[`` to its last ``]`` and from its first
+    ``{`` to its last ``}``, earliest first: where a JSON list or object amid prose can
+    be. (Found in linear time; a regular expression took quadratic time on a long answer
+    of brackets that never close, hours for a few MB.)"""
+    spans = []
+    for opener, closer in ("[]", "{}"):
+        start, end = text.find(opener), text.rfind(closer)
+        if 0 <= start < end:
+            spans.append((start, text[start : end + 1]))
+    return [span for _, span in sorted(spans)]
+
+
+def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
+    """Parse an LLM answer into concept phrases.
+
+    Accepted forms, tried in order: a JSON list (or an object holding one, possibly in a
+    code fence or surrounded by prose); bulleted or numbered lines; several short lines;
+    one comma- or semicolon-separated line. Items are stripped of bullets, quotes and
+    trailing punctuation, lower-cased and de-duplicated (first occurrence kept); items of
+    more than ``max_words`` words (sentences of prose) are dropped.
+
+    Raises
+    ------
+    LLMParseError
+        When nothing list-like is found (empty answer, a refusal, JSON without a list).
+
+    Examples
+    --------
+    >>> parse_concept_list("Here you go:\\n- Red crest\\n- long, pointed tail.")
+    ['red crest', 'long, pointed tail']
+    >>> parse_concept_list('{"concepts": ["webbed feet", "orange bill"]}')
+    ['webbed feet', 'orange bill']
+    """
+    if not isinstance(text, str):
+        raise LLMParseError(f"answer must be a string, got {type(text).__name__}")
+    body = _FENCE.sub("", text.strip()).strip()
+    if not body:
+        raise LLMParseError("empty answer; expected a list of concepts")
+    items: list[str] | None = None
+    json_seen = False
+    for cand in (body, *_bracketed(body)):
+        try:
+            value = parse_json(cand)  # ValueError also for nesting too deep to parse
+        except ValueError:
+            continue
+        json_seen = True
+        items = _from_json(value)
+        if items:
+            break
+    if items is None and json_seen and body[:1] in "[{":
+        raise LLMParseError(f"JSON answer holds no list of strings: {body[:200]!r}")
+    if not items:
+        lines = [ln for ln in body.splitlines() if ln.strip()]
+        bullets = [ln for ln in lines if _BULLET.match(ln) and _BULLET.sub("", ln).strip()]
+        if bullets:
+            items = bullets
+        elif len(lines) > 1:
+            items = [ln for ln in lines if not ln.rstrip().endswith(":")]
+        elif re.search(r"[,;]", body) and not re.search(r"[.!?]$", body):
+            # one line "a, b, c"; a sentence ("Sorry, I can't.") is not a list
+            items = re.split(r"\s*[,;]\s*", body)
+            if any(len(it.split()) > 6 for it in items):
+                items = []
+        else:
+            items = []
+    out: list[str] = []
+    seen = set()
+    for it in items:
+        c = _clean_item(it)
+        if not c or len(c.split()) > max_words or c in seen:
+            continue
+        seen.add(c)
+        out.append(c)
+    if not out:
+        raise LLMParseError(f"no list of concepts found in the answer: {body[:200]!r}")
+    return out

@@ -1,0 +1,89 @@
+"""What a chat request sends and gets back: the messages, :class:`ChatResponse`, the
+errors of the LLM client, and the checks of both ends (the messages given, the
+completion an endpoint returned, the answer text)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Messages = list[dict[str, str]]
+
+
+class LLMError(RuntimeError):
+    """A chat request failed (after retries where the error was transient)."""
+
+
+class LLMParseError(ValueError):
+    """An answer could not be parsed into a list of concepts."""
+
+
+class _NotSent(LLMError):
+    """A request of a batch that was not sent (endpoint unreachable or run deadline)."""
+
+
+class _Unreachable(LLMError):
+    """The endpoint cannot be reached at all (refused, unknown host, no route)."""
+
+
+class _MalformedResponse(Exception):
+    """An HTTP 200 whose body is not a chat completion (not JSON, no choices ...)."""
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """One chat completion: the answer text and where it came from.
+
+    ``parsed`` holds what the caller's ``parse`` function returned for ``text`` (``None``
+    when no parser was given).
+    """
+
+    text: str
+    response_id: str
+    model: str
+    cache_key: str
+    cached: bool
+    parsed: Any = field(default=None, compare=False, repr=False)
+
+
+def _read_completion(out: Any, key: str, model: str) -> ChatResponse:
+    """The :class:`ChatResponse` of the SDK's completion ``out`` (``model``: the name
+    asked for, recorded when the endpoint names none); :class:`_MalformedResponse` when
+    ``out`` is not a chat completion."""
+    choices = getattr(out, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _MalformedResponse(f"no choices in {str(out)[:200]!r}")
+    message = getattr(choices[0], "message", None)
+    if message is None or isinstance(message, (str, bytes, int, float, list, dict)):
+        raise _MalformedResponse(f"choice without a message in {str(out)[:200]!r}")
+    text = getattr(message, "content", None)
+    if text is not None and not isinstance(text, str):
+        raise _MalformedResponse(
+            f"the message content is {type(text).__name__}, not text, in {str(out)[:200]!r}"
+        )
+    return ChatResponse(text, str(out.id), str(out.model or model), key, False)
+
+
+def _require_text(text: str | None) -> str:
+    """The default answer check: a non-empty string."""
+    if text is None:
+        raise LLMParseError("the answer has no text (content: null)")
+    if not text.strip():
+        raise LLMParseError("empty answer")
+    return text
+
+
+def _then(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda x: second(first(x))
+
+
+def _check_messages(messages: Any) -> Messages:
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise TypeError(f"messages must be a non-empty list of dicts, got {messages!r}")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise TypeError(f"messages[{i}] must be a dict with 'role' and 'content', got {m!r}")
+        out.append({"role": str(m["role"]), "content": str(m["content"])})
+    return out

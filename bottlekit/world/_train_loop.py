@@ -1,0 +1,346 @@
+"""The training loop of the world's CLIP (:func:`train`; the recipe:
+:mod:`bottlekit.world.train`) and its optimiser's pieces."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bottlekit.world._clip import MODEL_NAME, create_model, images_to_tensor, load_model_config
+from bottlekit.world._train_batches import _TrainingPairs
+from bottlekit.world._train_options import (
+    _check_resume_config,
+    _check_run_arguments,
+    _check_train_options,
+)
+from bottlekit.world._train_records import _checkpoint_meta, _run_metadata, world_fingerprint
+from bottlekit.world._train_weights import DEFAULT_OUT_DIR, _load_init, save_weights
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only; no decay on gains, biases, embeddings and the logit scale."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        exclude = (
+            p.ndim < 2
+            or "bias" in name
+            or "ln" in name
+            or "embedding" in name
+            or "logit_scale" in name
+        )
+        (no_decay if exclude else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def zero_shot_accuracy(
+    model, tokenizer, images, labels, class_names, device="cpu", model_name=MODEL_NAME
+) -> float:
+    """Top-1 accuracy of ``argmax_c cos(image, "a photo of a {c}.")`` (quick check)."""
+    model.eval()
+    text = model.encode_text(
+        tokenizer([f"a photo of a {c}." for c in class_names]).to(device), normalize=True
+    )
+    correct = 0
+    for i in range(0, len(images), 512):
+        x = images_to_tensor(images[i : i + 512], device, model_name)
+        feats = model.encode_image(x, normalize=True)
+        correct += int(
+            (feats @ text.T).argmax(1).cpu().eq(torch.from_numpy(labels[i : i + 512])).sum()
+        )
+    model.train()
+    return correct / len(images)
+
+
+def train(
+    n_train: int = 50_000,
+    steps: int = 2000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    warmup: int = 100,
+    seed: int = 0,
+    threads: int = 1,
+    out_dir: Path | None = DEFAULT_OUT_DIR,
+    device: str = "cpu",
+    log_every: int = 20,
+    save_every: int = 500,
+    p_typical_background: float = 0.2,
+    init: Path | None = None,
+    n_val: int = 1200,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 100,
+    resume: Path | None = None,
+    stop_after: int | None = None,
+    model_name: str = MODEL_NAME,
+    captions: str = "sampled",
+    hard_negatives: float = 0.0,
+) -> dict:
+    """Train a world CLIP, optionally checkpointed and resumed; returns the run's metadata.
+
+    Parameters
+    ----------
+    n_train, steps, batch_size, lr, weight_decay, warmup, seed, p_typical_background, init
+        The run (see the command line's help). ``n_train`` world images are drawn once
+        from ``seed``; every epoch draws a new order and new captions from a generator
+        seeded by ``(seed, 4242)``.
+    threads : int
+        torch's intra-op threads (bit-identical results need the same count).
+    out_dir : Path or None
+        Folder for the final weights and their metadata (None: do not write them);
+        default ``runs/`` in the working directory. Recorded in the checkpoint, so that
+        ``--resume`` writes to the same folder.
+    device : str
+    log_every, save_every : int
+        Print every ``log_every`` steps; write partial weights to ``out_dir`` every
+        ``save_every`` steps.
+    n_val : int
+        Val images of the zero-shot check (every 300 steps and at the end).
+    checkpoint : Path or None
+        Sidecar path (``.json``) of the training checkpoint (None: no checkpoints).
+    checkpoint_every : int
+        Write the checkpoint every this many steps, at the last step and at
+        ``stop_after``.
+    resume : Path or None
+        Continue bit for bit from this checkpoint; the run's arguments must equal the
+        checkpoint's (:class:`~bottlekit.world.checkpoint.CheckpointError` otherwise).
+    stop_after : int or None
+        Stop after this many steps in all (a planned break; resume later).
+    model_name : str
+        The architecture, one of :func:`available_models` (default ``world-tiny``); it
+        names the weights (``NAME.safetensors``, ``NAME.json`` in ``out_dir``) and is
+        recorded, with its config, in the checkpoint.
+    captions : {"sampled", "full"}
+        ``"sampled"`` (the shipped recipe): each caption names a random subset of the
+        drawn concepts (:func:`~bottlekit.world.captions.make_captions`); ``"full"``:
+        every drawn concept (:func:`~bottlekit.world.captions.make_full_captions`).
+    hard_negatives : float
+        Fraction of each batch, in [0, 1], made of one-attribute neighbour pairs
+        (:func:`~bottlekit.world.hard_negatives.compose_batch`: ``round(F·B/2)``
+        anchors, at most ``B // 2``, each with a neighbour in place of a later image).
+        0: the shipped recipe.
+
+    Returns
+    -------
+    dict
+        The metadata (``stopped_at_step`` is set and no weights are written when the run
+        stopped early).
+    """
+    import open_clip
+
+    from bottlekit.world.checkpoint import (
+        read_checkpoint,
+        restore_training_state,
+        write_checkpoint,
+    )
+    from bottlekit.world.dataset import make_world
+    from bottlekit.world.species import CLASS_NAMES
+
+    _check_run_arguments(
+        n_train=n_train,
+        n_val=n_val,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup=warmup,
+        seed=seed,
+        threads=threads,
+        log_every=log_every,
+        save_every=save_every,
+        device=device,
+        init=None if resume is not None else init,  # a resumed run reads no init file
+    )
+    _check_train_options(
+        out_dir=out_dir,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        stop_after=stop_after,
+        steps=steps,
+        captions=captions,
+        hard_negatives=hard_negatives,
+        model_name=model_name,
+    )
+    model_cfg = load_model_config(model_name)
+    n_pairs = min(round(hard_negatives * batch_size / 2), batch_size // 2)
+    config = {
+        "n_train": n_train,
+        "n_val": n_val,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "warmup": warmup,
+        "seed": seed,
+        "p_typical_background": p_typical_background,
+        "init": None if init is None else str(init),
+        "captions": captions,
+        "hard_negatives": float(hard_negatives),
+    }
+    ckpt = None
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        _check_resume_config(ckpt, config, model_name)
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    t_start = time.time()
+    cpu_start = time.process_time()
+    world = make_world(
+        n_train,
+        "train",
+        random_state=seed,
+        return_masks=False,
+        p_typical_background=p_typical_background,
+    )
+    val = make_world(n_val, "val", random_state=seed, return_masks=False)
+    print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
+    fingerprint = world_fingerprint(world) if checkpoint is not None or ckpt is not None else ""
+    if ckpt is not None and ckpt.meta["world_sha256"] != fingerprint:
+        from bottlekit.world.checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"the regenerated training world (sha256 {fingerprint[:16]}…) differs from the "
+            f"one checkpoint {str(ckpt.path)!r} was trained on "
+            f"({ckpt.meta['world_sha256'][:16]}…): the renderer or numpy changed"
+        )
+    model, _, tokenizer = create_model(device, model_name)
+    pairs = _TrainingPairs(
+        world,
+        tokenizer,
+        batch_size=batch_size,
+        captions=captions,
+        n_pairs=n_pairs,
+        context_length=model_cfg["text_cfg"]["context_length"],
+        device=device,
+        model_name=model_name,
+    )
+    init_meta = None
+    if ckpt is not None:
+        init_meta = ckpt.meta["init"]
+    elif init is not None:
+        init_meta = _load_init(model, init, device, model_name)
+    model.train()
+    loss_fn = open_clip.ClipLoss()
+    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, steps, warmup))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 4242]))
+    step, epoch, skip, acc, sittings = 0, 0, 0, None, 1
+    losses: list[float] = []
+    seconds_before, cpu_seconds_before = 0.0, 0.0
+    if ckpt is not None:
+        restore_training_state(ckpt, model, opt, sched)
+        progress = ckpt.meta["progress"]
+        step, epoch, skip = progress["step"], progress["epoch"], progress["next_batch"]
+        losses = [float(v) for v in progress["losses"]]
+        acc = progress["last_val_zero_shot"]
+        sittings = progress["sittings"] + 1
+        seconds_before = progress["train_seconds"]
+        cpu_seconds_before = progress["train_cpu_seconds"]
+        rng.bit_generator.state = progress["epoch_rng_state"]
+        print(
+            f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip}); "
+            f"weights go to {out_dir}",
+            flush=True,
+        )
+    step_at_start, t0 = step, time.time()
+
+    def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
+        progress = {
+            "step": step,
+            "epoch": epoch,
+            "next_batch": next_batch,
+            "epoch_rng_state": epoch_rng_state,
+            "losses": losses,
+            "last_val_zero_shot": acc,
+            "train_seconds": round(seconds_before + time.time() - t_start, 1),
+            "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
+            "sittings": sittings,
+        }
+        meta = _checkpoint_meta(
+            progress,
+            model_name=model_name,
+            model_cfg=model_cfg,
+            config=config,
+            world_sha256=fingerprint,
+            init_meta=init_meta,
+            out_dir=out_dir,
+            threads=threads,
+        )
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+
+    last = stop_after if stop_after is not None else steps
+    while step < last:
+        batches = pairs.draw_epoch(rng)
+        for batch in range(skip, len(batches)):
+            if step >= last:
+                break
+            x, t = batches.batch(batch)
+            img_f, txt_f, scale = model(x, t)[:3]
+            loss = loss_fn(img_f, txt_f, scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            losses.append(loss.item())
+            step += 1
+            if step % log_every == 0 or step == steps:
+                rate = (step - step_at_start) * batch_size / (time.time() - t0)
+                print(
+                    f"step {step}/{steps} epoch {epoch} loss {np.mean(losses[-log_every:]):.4f} "
+                    f"scale {model.logit_scale.exp().item():.1f} lr {sched.get_last_lr()[0]:.2e} "
+                    f"{rate:.0f} pairs/s",
+                    flush=True,
+                )
+            if out_dir is not None and step % save_every == 0 and step < steps:
+                partial = {"model": model_name, "partial_step": step}
+                save_weights(model, Path(out_dir), partial, model_name)
+            if step % 300 == 0 or step == steps:
+                acc = zero_shot_accuracy(
+                    model, tokenizer, val.images, val.labels, CLASS_NAMES, device, model_name
+                )
+                print(f"step {step} val zero-shot species accuracy {acc:.3f}", flush=True)
+            if checkpoint is not None and (
+                step % checkpoint_every == 0 or step in (steps, stop_after)
+            ):
+                save_checkpoint(batch + 1, batches.rng_state)
+        skip = 0
+        if step < last:
+            epoch += 1
+    meta = _run_metadata(
+        config,
+        model_name=model_name,
+        init_meta=init_meta,
+        threads=threads,
+        final_loss=float(np.mean(losses[-50:])),
+        val_zero_shot=acc,
+        train_seconds=round(seconds_before + time.time() - t_start, 1),
+        train_cpu_seconds=round(cpu_seconds_before + time.process_time() - cpu_start, 1),
+    )
+    if sittings > 1:
+        meta["sittings"] = sittings
+    if step < steps:
+        meta["stopped_at_step"] = step
+        print(f"stopped at step {step}/{steps}; resume with --resume {checkpoint}", flush=True)
+        return meta
+    if out_dir is not None:
+        path = save_weights(model, Path(out_dir), meta, model_name)
+        print(f"saved {path}", flush=True)
+    return meta
