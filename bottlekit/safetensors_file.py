@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import reprlib
 import stat
 import struct
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "MAX_HEADER_BYTES",
+    "MAX_HEADER_VALUES",
     "SafetensorsContents",
     "dump_json",
     "parse_json",
@@ -33,6 +35,17 @@ __all__ = [
 
 #: Largest header (tensor table + metadata) accepted, in bytes.
 MAX_HEADER_BYTES = 64 * 2**20
+
+#: Most JSON values accepted in the header, and again in its bottlekit metadata, counted
+#: before parsing (see :func:`parse_json`). A parsed value costs Python up to ~70 bytes
+#: (an empty list or dict and its slot) for 2 or 3 bytes of text, so 64 MiB of ``[],``
+#: used to take 1.7 GB; the count bounds that to about 70 MiB. bottlekit's largest
+#: headers hold one value per concept name (a bank of 50,000 concepts: ~50,000 values),
+#: so a million leaves room for banks twenty times larger.
+MAX_HEADER_VALUES = 2**20
+
+_SHORT = reprlib.Repr()  # reprs in messages, cut short without building the whole text
+_SHORT.maxstring, _SHORT.maxother = 80, 80
 
 _DTYPES = {
     "BOOL": np.dtype(np.bool_),
@@ -61,14 +74,16 @@ def _fail(path: str, kind: str, problem: str) -> ValueError:
 
 
 def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -> tuple:
+    name = _SHORT.repr(name)
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise _fail(path, kind, f"tensor {name!r} has a malformed header entry")
+        raise _fail(path, kind, f"tensor {name} has a malformed header entry")
     dtype = _DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
     if dtype is None:
         raise _fail(
             path,
             kind,
-            f"tensor {name!r} has dtype {entry['dtype']!r}; expected one of {sorted(_DTYPES)}",
+            f"tensor {name} has dtype {_SHORT.repr(entry['dtype'])}; expected one of "
+            f"{sorted(_DTYPES)}",
         )
     shape, offsets = entry["shape"], entry["data_offsets"]
     if not (
@@ -76,7 +91,7 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
         and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
         and len(shape) <= 8
     ):
-        raise _fail(path, kind, f"tensor {name!r} has an invalid shape {shape!r}")
+        raise _fail(path, kind, f"tensor {name} has an invalid shape {_SHORT.repr(shape)}")
     if not (
         isinstance(offsets, list)
         and len(offsets) == 2
@@ -86,7 +101,7 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
         raise _fail(
             path,
             kind,
-            f"tensor {name!r} has byte range {offsets!r} outside the file's "
+            f"tensor {name} has byte range {_SHORT.repr(offsets)} outside the file's "
             f"{data_bytes} data bytes",
         )
     nbytes = math.prod(shape) * dtype.itemsize
@@ -94,7 +109,7 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
         raise _fail(
             path,
             kind,
-            f"tensor {name!r} of shape {shape} and dtype {entry['dtype']} needs "
+            f"tensor {name} of shape {shape} and dtype {entry['dtype']} needs "
             f"{nbytes} bytes but the header gives it {offsets[1] - offsets[0]}",
         )
     return dtype, tuple(shape), offsets
@@ -109,13 +124,33 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(text: bytes | str, *, unique_keys: bool = False) -> Any:
+def _check_values(text: bytes | str, max_values: int) -> None:
+    """``ValueError`` if ``text`` may hold more than ``max_values`` JSON values."""
+    marks = (b"[", b"{", b",", b":") if isinstance(text, bytes) else ("[", "{", ",", ":")
+    values = 1 + sum(text.count(m) for m in marks)
+    if values > max_values:
+        raise ValueError(
+            f"it may hold {values} JSON values (counted by its '[', '{{', ',' and ':'); "
+            f"at most {max_values} are accepted"
+        )
+
+
+def parse_json(
+    text: bytes | str, *, unique_keys: bool = False, max_values: int | None = None
+) -> Any:
     """``json.loads`` of a file from others, whose failures (bad UTF-8, bad syntax,
     integers of more digits than Python converts, nesting deeper than the parser's
     recursion) are all ``ValueError``.
 
     With ``unique_keys``, an object that lists a key twice is a ``ValueError`` too
     (``json.loads`` keeps the last value and drops the first without a word).
+
+    With ``max_values``, text that may hold more JSON values is a ``ValueError`` before
+    anything is parsed. Every value but the first follows a ``[``, ``,`` or ``:`` and
+    every object opens with ``{``, so these characters, counted in C without allocating,
+    bound the values from above (those inside strings are counted too). This bounds the
+    memory of parsing, which is dominated by the Python objects: ~70 bytes for an empty
+    list from 3 bytes of text.
 
     Examples
     --------
@@ -129,7 +164,13 @@ def parse_json(text: bytes | str, *, unique_keys: bool = False) -> Any:
     Traceback (most recent call last):
     ...
     ValueError: key 'a' is listed twice (the first value would be lost)
+    >>> parse_json("[1, 2, 3]", max_values=3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: it may hold 4 JSON values (counted by its '[', '{', ',' and ':'); at most 3 ...
     """
+    if max_values is not None:
+        _check_values(text, max_values)
     try:
         return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
     except RecursionError:
@@ -195,7 +236,10 @@ def _check_disjoint(path: str, kind: str, entries: dict[str, tuple]) -> None:
     for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         if start < end:
             raise _fail(
-                path, kind, f"tensors {first!r} and {second!r} share bytes (overlapping ranges)"
+                path,
+                kind,
+                f"tensors {_SHORT.repr(first)} and {_SHORT.repr(second)} share bytes "
+                "(overlapping ranges)",
             )
 
 
@@ -295,10 +339,15 @@ def read_safetensors(
                 f"its header claims {n_header} bytes (the file has {size}; at "
                 f"most {MAX_HEADER_BYTES} are accepted)",
             )
-        try:
-            header = parse_json(fh.read(n_header))
+        raw = fh.read(n_header)
+        try:  # counted before decoding; decoded as json.loads does, to free the bytes
+            _check_values(raw, MAX_HEADER_VALUES)
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+            del raw
+            header = parse_json(text, max_values=MAX_HEADER_VALUES)
         except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
             raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
+        del text
         if not isinstance(header, dict):
             raise _fail(shown, kind, "its header is not a JSON object")
         data_bytes = size - 8 - n_header
@@ -315,7 +364,7 @@ def read_safetensors(
                 raise _fail(shown, kind, "it has no bottlekit metadata")
             metadata = {"bottlekit": "{}"}
         try:
-            meta = parse_json(metadata["bottlekit"])
+            meta = parse_json(metadata["bottlekit"], max_values=MAX_HEADER_VALUES)
         except ValueError as exc:
             raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
         if not isinstance(meta, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import tracemalloc
 import warnings
@@ -18,10 +19,11 @@ import pytest
 import torch
 from PIL import Image
 
+from bottlekit import safetensors_file
 from bottlekit.backbones import load_backbone, register_model_config
 from bottlekit.cache import _FORMAT, EmbeddingCache, _checksum, embed
 from bottlekit.images import ImageInputError, as_image_source
-from bottlekit.safetensors_file import read_safetensors
+from bottlekit.safetensors_file import MAX_HEADER_VALUES, read_safetensors
 
 # ---------------------------------------------------------------- read_safetensors
 
@@ -94,6 +96,59 @@ def test_adjacent_and_empty_tensors_are_not_overlaps(tmp_path):
     }
     out = read_safetensors(_write(tmp_path / "m.safetensors", header, b"\1\2\3\4"), "model")
     assert out["a"].tolist() == [1, 2] and out["b"].tolist() == [3, 4] and out["e"].size == 0
+
+
+def test_a_header_of_too_many_json_values_is_refused_before_parsing(tmp_path):
+    # before: parsed whole: 3 bytes of "[]," became a ~70-byte list (64 MiB of them took
+    # 1.7 GB), then refused as an invalid shape whose message printed every list
+    n = MAX_HEADER_VALUES // 2 + 1  # each "[]," counts twice: "[" and ","
+    shape = "[" + "[]," * (n - 1) + "[]]"
+    raw = ('{"t": {"dtype": "F32", "shape": ' + shape + ', "data_offsets": [0, 0]}}').encode()
+    path = _write(tmp_path / "m.safetensors", raw)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            read_safetensors(path, "model")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    counted = 1 + sum(raw.count(c) for c in b"[{,:")
+    assert re.search(
+        r"m\.safetensors' is not a readable safetensors file of a bottlekit model: its header "
+        rf"is not JSON \(it may hold {counted} JSON values \(counted by its '\[', '\{{', "
+        rf"',' and ':'\); at most {MAX_HEADER_VALUES} are accepted\)",
+        str(info.value),
+    ), str(info.value)[:300]
+    assert peak < 1.5 * len(raw)  # the bytes read, not the parsed lists (24x the bytes)
+
+
+def test_bottlekit_metadata_of_too_many_json_values_is_refused(tmp_path, monkeypatch):
+    # before: no count; the metadata's lists are escaped in the header (\u005b is "["),
+    # so only the second count, on the metadata itself, sees them
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 1000)
+    meta = "[" + "[]," * 999 + "[]]"
+    header = {"__metadata__": {"bottlekit": meta}}
+    raw = json.dumps(header).replace("[", "\\u005b").replace(",", "\\u002c").encode()
+    assert raw.count(b"[") == 0 and json.loads(raw) == header
+    with pytest.raises(
+        ValueError, match=r"its bottlekit metadata is not JSON \(it may hold 2001 JSON values"
+    ):
+        read_safetensors(_write(tmp_path / "m.safetensors", raw), "model")
+
+
+def test_messages_about_a_tensor_entry_stay_short(tmp_path):
+    # before: the message printed the whole shape, offsets or dtype (a 4,000-character
+    # message here; megabytes from a large header)
+    long_list = [[]] * 1000
+    for entry in (
+        {"dtype": "F32", "shape": long_list, "data_offsets": [0, 0]},
+        {"dtype": "F32", "shape": [0], "data_offsets": long_list},
+        {"dtype": "x" * 5000, "shape": [0], "data_offsets": [0, 0]},
+    ):
+        path = _write(tmp_path / "m.safetensors", {**_META, "w" * 5000: entry})
+        with pytest.raises(ValueError, match=r"tensor 'w+\.\.\.w*' has") as info:
+            read_safetensors(path, "model")
+        assert len(str(info.value)) < 500, str(info.value)[:600]
 
 
 # ---------------------------------------------------------------- image intake

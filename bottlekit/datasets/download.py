@@ -13,6 +13,11 @@ The table holds the digest each publisher gives: md5 for CIFAR-10, CIFAR-100 (on
 CIFAR page) and CUB-200-2011. Where none is published that bottlekit could check (both
 ``None``) the archive is downloaded but not extracted until you pass ``checksum=`` (the
 error prints the file's sha256 to compare with the publisher's).
+
+No download writes more than a cap: the archive's exact size where the table knows it
+(``Source.size``), a ceiling where it does not (``Source.max_bytes``), and
+:data:`DEFAULT_MAX_BYTES` for any other address, so a server that sends without end
+cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.datasets._parsing import MissingDatasetError, as_root
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "MIN_BYTES_PER_SECOND",
     "SOURCES",
     "ChecksumError",
@@ -87,6 +93,12 @@ class Source:
         address; it is what the publishers give, so it is what can be checked.
     digest_from : str or None
         Where the digest comes from.
+    size : int or None
+        The archive's exact size in bytes, where it is known: the download refuses any
+        byte beyond it (and a ``Content-Length`` above it before reading).
+    max_bytes : int or None
+        A ceiling for an archive whose exact size is not known (a rounded-up bound on
+        its published size); None with ``size`` given, or for no download.
     """
 
     url: str | None
@@ -96,6 +108,17 @@ class Source:
     manual: str | None = None
     md5: str | None = None
     digest_from: str | None = None
+    size: int | None = None
+    max_bytes: int | None = None
+
+    @property
+    def cap(self) -> int:
+        """The most bytes a download of this archive may bring: ``size``, else
+        ``max_bytes``, else :data:`DEFAULT_MAX_BYTES`."""
+        for bound in (self.size, self.max_bytes):
+            if bound is not None:
+                return bound
+        return DEFAULT_MAX_BYTES
 
     @property
     def digests(self) -> dict[str, str]:
@@ -113,18 +136,21 @@ SOURCES: dict[str, Source] = {
         md5="97eceeb196236b17998738112f37df78",
         digest_from="the md5 of the release's CUB_200_2011.tgz, as the common loaders "
         "check it (torchvision-style Cub2011 datasets, avalanche's CUB200)",
+        size=1_150_585_339,
     ),
     "waterbirds": Source(
         "https://downloads.cs.stanford.edu/nlp/data/dro/waterbird_complete95_forest2water2.tar.gz",
         "waterbird_complete95_forest2water2.tar.gz",
         None,
         "waterbird_complete95_forest2water2",
+        max_bytes=4 * 2**30,  # exact size unknown; its 11,788 images are CUB's (1.15 GB)
     ),
     "awa2": Source(
         "https://cvml.ista.ac.at/AwA2/AwA2-data.zip",
         "AwA2-data.zip",
         None,
         "Animals_with_Attributes2",
+        max_bytes=16 * 2**30,  # exact size unknown; the AwA2 page gives "13 GB"
     ),
     "cifar10": Source(
         "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
@@ -133,6 +159,7 @@ SOURCES: dict[str, Source] = {
         "cifar-10-batches-bin",
         md5="c32a1d4ab5d03f1284b67883e8d87530",
         digest_from="md5 on https://www.cs.toronto.edu/~kriz/cifar.html (binary version)",
+        size=170_052_171,
     ),
     "cifar100": Source(
         "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
@@ -141,6 +168,7 @@ SOURCES: dict[str, Source] = {
         "cifar-100-binary",
         md5="03b5dce01913d631647c71ecec9e9cb8",
         digest_from="md5 on https://www.cs.toronto.edu/~kriz/cifar.html (binary version)",
+        size=168_513_733,
     ),
     "celeba": Source(
         None,
@@ -245,6 +273,12 @@ def _algorithm_of(checksum: str) -> str:
 #: ``--speed-limit``): it keeps the ``.part`` file, which the next call resumes.
 MIN_BYTES_PER_SECOND = 1024
 
+#: The most bytes :func:`download_file` writes when the caller gives no ``max_bytes``:
+#: 16 GiB, above the largest archive in :data:`SOURCES` (AwA2, about 13 GB) and every
+#: public concept-bottleneck dataset bottlekit can fetch, while a server that sends
+#: without end (no ``Content-Length``) stops at a known size instead of a full disk.
+DEFAULT_MAX_BYTES = 16 * 2**30
+
 
 def _offline(url: str, dest: Path, why: object) -> DownloadError:
     return DownloadError(
@@ -261,6 +295,7 @@ def download_file(
     progress: bool = True,
     timeout: float = 60.0,
     chunk: int = 1 << 16,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``, resuming a partial ``dest.part`` with HTTP Range.
 
@@ -268,6 +303,11 @@ def download_file(
     interrupted download keeps the ``.part`` and the next call asks the server for the
     rest only (a server that ignores ``Range`` sends the whole file again, which is then
     written from the start). A ``dest`` already present is not fetched again.
+
+    No more than ``max_bytes`` bytes are written: a ``Content-Length`` that announces more
+    is refused before the body is read, and a body without one (an endless stream) is
+    cut off at ``max_bytes``; its first ``max_bytes`` bytes stay in ``.part``, so a call
+    with a larger ``max_bytes`` resumes from there (delete the ``.part`` to start again).
 
     Parameters
     ----------
@@ -281,6 +321,9 @@ def download_file(
         over a window of ``timeout`` seconds (a server that trickles) is cut off too.
     chunk : int
         Bytes per read at the most.
+    max_bytes : int, optional
+        The most bytes the file may have (resumed bytes included); pass the file's exact
+        size where it is known. Default :data:`DEFAULT_MAX_BYTES` (16 GiB).
 
     Returns
     -------
@@ -290,8 +333,8 @@ def download_file(
     Raises
     ------
     DownloadError
-        Offline, a refused request or an interrupted transfer; the message names the URL
-        and where to put a copy.
+        Offline, a refused request, an interrupted transfer or one larger than
+        ``max_bytes``; the message names the URL and what to do.
 
     Examples
     --------
@@ -311,6 +354,7 @@ def download_file(
     timeout = check_number(timeout, "timeout", low=0, low_open=True)
     chunk = check_positive_int(chunk, "chunk")
     progress = check_bool(progress, "progress")
+    cap = DEFAULT_MAX_BYTES if max_bytes is None else check_positive_int(max_bytes, "max_bytes")
     dest = as_root(dest, "dest")
     if dest.is_file():
         return dest
@@ -319,6 +363,13 @@ def download_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
+    if have > cap:
+        raise _too_large(
+            url,
+            dest,
+            f"{part} already holds {have} bytes, more than max_bytes={cap}",
+            f"or delete {part} to start again",
+        )
     headers = {"User-Agent": "bottlekit", **({"Range": f"bytes={have}-"} if have else {})}
     try:
         resp = urllib.request.urlopen(
@@ -343,6 +394,14 @@ def download_file(
             have = 0
         total = _content_length(resp)
         total = have + total if total is not None else None
+        if total is not None and total > cap:
+            raise _too_large(
+                url,
+                dest,
+                f"refused before reading: its Content-Length announces {total} bytes in "
+                f"all, more than max_bytes={cap}",
+                f"{have} bytes are kept in {part}" if have else "nothing was written",
+            )
         bar = tqdm(
             total=total,
             initial=have,
@@ -353,9 +412,14 @@ def download_file(
         )
         read = getattr(resp, "read1", resp.read)  # returns what has arrived, not `chunk`
         window_start, window_bytes = time.monotonic(), 0
+        written = have
         try:
             with open(part, "ab" if resumed else "wb") as fh:
                 while block := read(chunk):
+                    if written + len(block) > cap:  # keep the first `cap` bytes, no more
+                        fh.write(block[: cap - written])
+                        raise _TooLarge(written + len(block))
+                    written += len(block)
                     fh.write(block)
                     bar.update(len(block))
                     window_bytes += len(block)
@@ -364,6 +428,14 @@ def download_file(
                         if window_bytes < MIN_BYTES_PER_SECOND * elapsed:
                             raise _TooSlow(window_bytes, elapsed)
                         window_start, window_bytes = time.monotonic(), 0
+        except _TooLarge as e:
+            raise _too_large(
+                url,
+                dest,
+                f"cut off: {e.received} bytes received, more than max_bytes={cap}",
+                f"the first {cap} bytes are kept in {part}, from which a call with a larger "
+                "max_bytes resumes (delete it to start again)",
+            ) from None
         except _TooSlow as e:
             kept = part.stat().st_size if part.is_file() else 0
             raise DownloadError(
@@ -387,6 +459,18 @@ def download_file(
         )
     os.replace(part, dest)
     return dest
+
+
+def _too_large(url: str, dest: Path, what: str, kept: str) -> DownloadError:
+    return DownloadError(
+        f"download of {dest.name} from {url} {what}; {kept}. If the file is really that "
+        "large, pass a larger max_bytes; otherwise the address serves something else"
+    )
+
+
+class _TooLarge(Exception):
+    def __init__(self, received: int) -> None:
+        self.received = received
 
 
 class _TooSlow(Exception):
@@ -538,6 +622,7 @@ def download_dataset(
     progress: bool = True,
     keep_archive: bool = True,
     timeout: float = 60.0,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download, check and extract a dataset's public archive into ``root``.
 
@@ -562,6 +647,11 @@ def download_dataset(
         that stops sending fails with :class:`DownloadError` after that long, and so does
         one that trickles (fewer than :data:`MIN_BYTES_PER_SECOND` bytes per second over
         ``timeout`` seconds); the bytes received are kept for the next call to resume.
+    max_bytes : int, optional
+        The most bytes the archive may have. Default: its exact size where the table
+        knows it (``Source.size``: any byte beyond it is refused), else the table's
+        ceiling (``Source.max_bytes``), else :data:`DEFAULT_MAX_BYTES`. Pass a larger one
+        only for an archive known to have grown (its digest is still checked).
 
     Returns
     -------
@@ -604,7 +694,13 @@ def download_dataset(
             )
         if known is None:
             expected.insert(0, (algo, given, "checksum="))
-    archive = download_file(url, root / src.filename, progress=progress, timeout=timeout)
+    archive = download_file(
+        url,
+        root / src.filename,
+        progress=progress,
+        timeout=timeout,
+        max_bytes=src.cap if max_bytes is None else max_bytes,
+    )
     got = file_digests(archive, tuple({"sha256", *(a for a, _, _ in expected)}))
     if not expected:
         raise ChecksumError(

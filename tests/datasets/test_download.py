@@ -297,3 +297,166 @@ def test_the_table_has_the_publishers_md5_and_says_where_from():
     for name, src in dl.SOURCES.items():
         assert bool(src.digests) == bool(src.digest_from), name
     assert not dl.SOURCES["waterbirds"].digests and not dl.SOURCES["awa2"].digests
+
+
+# ------------------------------------------------------------------ size caps (max_bytes)
+
+_SERVER_END = 8 * 2**20  # the endless server stops here, so that the old code ended too
+
+
+def _stream(start: int, stop: int) -> bytes:
+    """Bytes ``start:stop`` of the endless body (byte i is i % 251)."""
+    return bytes(i % 251 for i in range(start, stop))
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 body in chunks without a Content-Length, at full speed, that would go
+    on for ever; here it stops after ``_SERVER_END`` bytes. Honours ``Range: bytes=N-``."""
+
+    protocol_version = "HTTP/1.1"
+    block = _stream(0, 251 * 256)  # 64 KiB; starts again at a multiple of 251
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        self.close_connection = True
+        self.server.requests.append(self.headers.get("Range"))
+        start = (
+            int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers["Range"] else 0
+        )
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{_SERVER_END - 1}/*")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent, first = start, True
+        try:
+            while sent < _SERVER_END:
+                offset = sent % 251 if first else 0
+                data = self.block[offset : offset + _SERVER_END - sent]
+                first = False
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                sent += len(data)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up (the cap)
+            pass
+        self.server.sent.append(sent - start)
+
+
+@pytest.fixture
+def endless():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    srv.daemon_threads = True
+    srv.requests, srv.sent = [], []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/stream.tar.gz"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def test_an_endless_body_is_cut_off_at_max_bytes_and_resumed_with_a_larger_one(endless, tmp_path):
+    # Before: download_file had no size cap: a body without Content-Length was written
+    # until the server stopped (here its 8 MiB end; a real endless one: a full disk) and
+    # the .part was then renamed to dest as a complete file.
+    cap = 1_000_003  # not a multiple of the read size: the cut falls inside a block
+    dest = tmp_path / "stream.tar.gz"
+    with pytest.raises(
+        dl.DownloadError,
+        match=r"stream\.tar\.gz from http://127\.0\.0\.1:\d+/stream\.tar\.gz cut off: "
+        r"\d+ bytes received, more than max_bytes=1000003; the first 1000003 bytes are "
+        r"kept in .*pass a larger max_bytes",
+    ):
+        dl.download_file(endless.url, dest, progress=False, timeout=5, max_bytes=cap)
+    part = tmp_path / "stream.tar.gz.part"
+    assert part.read_bytes() == _stream(0, cap)  # cut at the cap, not at the server's end
+    assert not dest.exists()
+    # the same cap again: the kept bytes are asked for with Range, and refused again at once
+    with pytest.raises(dl.DownloadError, match=r"more than max_bytes=1000003"):
+        dl.download_file(endless.url, dest, progress=False, timeout=5, max_bytes=cap)
+    assert part.stat().st_size == cap
+    # a larger cap resumes from the kept bytes
+    dl.download_file(endless.url, dest, progress=False, timeout=5, max_bytes=_SERVER_END)
+    assert endless.requests == [None, f"bytes={cap}-", f"bytes={cap}-"]
+    assert dest.read_bytes() == _stream(0, _SERVER_END) and not part.exists()
+    # a .part already above the cap is refused before asking the server
+    (tmp_path / "other.part").write_bytes(bytes(10))
+    with pytest.raises(dl.DownloadError, match=r"already holds 10 bytes, more than max_bytes=9"):
+        dl.download_file(endless.url, tmp_path / "other", progress=False, max_bytes=9)
+    assert len(endless.requests) == 3
+
+
+def test_the_default_cap_applies_without_max_bytes(endless, tmp_path, monkeypatch):
+    # Before: there was no DEFAULT_MAX_BYTES (the setattr below fails) and the whole
+    # 8 MiB body was written and kept as the complete file.
+    monkeypatch.setattr(dl, "DEFAULT_MAX_BYTES", 2**20)
+    with pytest.raises(dl.DownloadError, match=r"more than max_bytes=1048576"):
+        dl.download_file(endless.url, tmp_path / "s", progress=False, timeout=5)
+    assert (tmp_path / "s.part").stat().st_size == 2**20 and not (tmp_path / "s").exists()
+    assert dl.DEFAULT_MAX_BYTES == 2**20 and dl.SOURCES["waterbirds"].cap == 4 * 2**30
+
+
+def test_a_content_length_above_the_cap_is_refused_before_reading(server, tmp_path):
+    # Before: no cap; a Content-Length of any size was read and written to its end.
+    server.files["/big.bin"] = bytes(range(256)) * 40  # 10,240 bytes
+    dest = tmp_path / "big.bin"
+    with pytest.raises(
+        dl.DownloadError,
+        match=r"big\.bin from http://127\.0\.0\.1:\d+/big\.bin refused before reading: its "
+        r"Content-Length announces 10240 bytes in all, more than max_bytes=10239; nothing "
+        r"was written\. If the file is really that large, pass a larger max_bytes",
+    ):
+        dl.download_file(server.url + "/big.bin", dest, progress=False, max_bytes=10239)
+    assert not (tmp_path / "big.bin.part").exists() and not dest.exists()
+    # a resumed part: the bytes it holds count towards the cap, and stay for the next call
+    (tmp_path / "big.bin.part").write_bytes(server.files["/big.bin"][:100])
+    with pytest.raises(dl.DownloadError, match=r"10240 bytes in all.*100 bytes are kept"):
+        dl.download_file(server.url + "/big.bin", dest, progress=False, max_bytes=10239)
+    assert (tmp_path / "big.bin.part").stat().st_size == 100
+    dl.download_file(server.url + "/big.bin", dest, progress=False, max_bytes=10240)
+    assert dest.read_bytes() == server.files["/big.bin"]  # exactly the cap is accepted
+    assert server.requests[-1] == ("/big.bin", "bytes=100-")
+
+
+def test_download_dataset_caps_at_the_tables_size(server, cifar_archive, tmp_path, monkeypatch):
+    # Before: Source had no size; an archive larger than the real one was written whole.
+    data, sha = cifar_archive
+    server.files["/c.tar.gz"] = data
+    entry = dataclasses.replace(
+        dl.SOURCES["cifar10"], url=server.url + "/c.tar.gz", md5=None, size=len(data) - 1
+    )
+    monkeypatch.setitem(dl.SOURCES, "cifar10", entry)
+    root = tmp_path / "data"
+    with pytest.raises(dl.DownloadError, match=f"more than max_bytes={len(data) - 1}"):
+        dl.download_dataset("cifar10", root, checksum=sha, progress=False)
+    assert list(root.iterdir()) == []  # refused before reading: not even a .part
+    out = dl.download_dataset(  # max_bytes= overrides the table
+        "cifar10", root, checksum=sha, progress=False, max_bytes=len(data)
+    )
+    assert (out / "test_batch.bin").is_file()
+
+
+def test_the_table_has_the_archive_sizes():
+    assert dl.SOURCES["cub"].size == 1_150_585_339
+    assert dl.SOURCES["cifar10"].size == 170_052_171
+    assert dl.SOURCES["cifar100"].size == 168_513_733
+    for name, src in dl.SOURCES.items():  # every archive that can be fetched has a bound
+        assert src.url is None or (src.size or src.max_bytes), name
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (0, ValueError, r"max_bytes must be an integer >= 1, got 0"),
+        ("1", TypeError, r"max_bytes must be an integer >= 1, got '1'"),
+        (1.5, TypeError, r"max_bytes must be an integer >= 1, got 1\.5"),
+        (True, TypeError, r"max_bytes must be an integer >= 1, got True"),
+    ],
+)
+def test_a_bad_max_bytes_is_named(tmp_path, value, error, message):
+    # Before: no max_bytes argument (TypeError: unexpected keyword argument)
+    with pytest.raises(error, match=message):
+        dl.download_file("http://127.0.0.1:9/a", tmp_path / "a", max_bytes=value)
