@@ -25,7 +25,8 @@ or ``--pretrained path/to/run.safetensors`` for a training run's weights):
    ``Lasso(positive=True)`` on the same problem.
 
     python benchmarks/discovery_world.py [--model world-tiny] [--pretrained PATH]
-        [--epochs 50] [--seeds 0 1 2] [--init random|data] [--probe-ceiling]
+        [--epochs 50] [--seeds 0 1 2] [--init random|data] [--encoder learned|decoder]
+        [--probe-ceiling]
         [--speed] [--speed-n 100000] [--threads 2]
 """
 
@@ -88,6 +89,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--init", choices=["random", "data"], default="random")
+    parser.add_argument(
+        "--encoder",
+        choices=["learned", "decoder"],
+        default="learned",
+        help="the SAEs' encoder after training: their own, or the decoder atoms "
+        "(discover's encoder=)",
+    )
     parser.add_argument("--recovery-only", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -146,6 +154,7 @@ def world(args) -> None:
         f"{args.model}: {X.shape[0]} training embeddings, d={X.shape[1]}, {len(names)} concepts; "
         f"vocabulary {len(vocab)} names ({len(vocab) - len(names)} distractors); "
         f"epochs {args.epochs}, k {args.k}, lr {args.learning_rate}, init {args.init}, "
+        f"encoder {args.encoder}, "
         f"{args.threads} threads"
     )
 
@@ -190,6 +199,7 @@ def world(args) -> None:
                     learning_rate=args.learning_rate,
                     batch_size=args.batch_size,
                     init=args.init,
+                    encoder=args.encoder,
                     backbone_id=data.backbone.id,
                     random_state=seed,
                 )

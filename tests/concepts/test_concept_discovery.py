@@ -105,6 +105,68 @@ def test_unknown_init_is_refused(planted):
         _fit(planted[1], init="kmeans")
 
 
+# ------------------------------------------------------- encoder="decoder"
+@pytest.fixture(scope="module")
+def hierarchy():
+    """A parent feature on whenever one of its two children is (and alone 10 % of the
+    time), beside five independent features: the set-up of feature absorption."""
+    rng = np.random.default_rng(0)
+    atoms = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
+    child = rng.random((600, 2)) < 0.3
+    on = rng.random((600, 8)) < 0.25
+    on[:, 1:3] = child
+    on[:, 0] = child.any(1) | (rng.random(600) < 0.1)
+    X = (on * rng.uniform(1, 2, (600, 8))) @ atoms + 0.05 * rng.normal(size=(600, 16))
+    return X.astype(np.float32), on
+
+
+def _best_auroc(result, X, labels):
+    from sklearn.metrics import roc_auc_score
+
+    W, b = result.linear_encoder()
+    pre = X @ W.T + b
+    return max(roc_auc_score(labels, pre[:, j]) for j in range(pre.shape[1]))
+
+
+def test_decoder_encoder_detects_the_parent_feature_the_learned_encoder_absorbs(hierarchy):
+    X, on = hierarchy
+    args = dict(n_concepts=8, k=3, epochs=60, learning_rate=1e-2, random_state=0)
+    learned = discover(X, **args)
+    tied = discover(X, encoder="decoder", **args)
+    # the same training: the same atoms; only the encoder kept differs
+    np.testing.assert_array_equal(tied.dictionary, learned.dictionary)
+    np.testing.assert_array_equal(tied.encoder_weight, tied.dictionary)
+    assert not tied.encoder_bias.any() and tied.params["encoder"] == "decoder"
+    assert "encoder" not in learned.params
+    # an atom's pre-activation is the projection of the centred, scaled embedding on it
+    W, b = tied.linear_encoder()
+    pre = (X / tied.input_scale - tied.pre_bias) @ tied.dictionary.T
+    np.testing.assert_allclose(X @ W.T + b, pre, atol=1e-4)
+    np.testing.assert_allclose(tied.codes, tied.encode(X), atol=1e-6)
+    assert (tied.codes > 0).sum(1).max() <= 3
+    # the learned encoder of the parent subtracts its children (AUROC 0.886 with this
+    # seed); its decoder atom keeps the parent's direction (0.981)
+    assert _best_auroc(learned, X, on[:, 0]) < 0.9
+    assert _best_auroc(tied, X, on[:, 0]) > 0.95
+    np.testing.assert_array_equal(discover(X, encoder="decoder", **args).codes, tied.codes)
+
+
+def test_decoder_encoder_reestimates_the_batchtopk_threshold(hierarchy):
+    X, _ = hierarchy
+    args = dict(n_concepts=8, k=3, epochs=30, learning_rate=1e-2, random_state=0)
+    result = discover(X, method="batchtopk_sae", encoder="decoder", **args)
+    active = int((result.codes > 0).sum())
+    # k active atoms per embedding on average, as BatchTopK's training selects
+    assert 3 * len(X) - 5 <= active <= 3 * len(X)
+    assert result.threshold != discover(X, method="batchtopk_sae", **args).threshold
+
+
+@pytest.mark.parametrize("bad", ["tied", "", None, ["decoder"]])
+def test_unknown_encoder_is_refused(planted, bad):
+    with pytest.raises(ValueError, match=r"encoder: expected one of \('learned', 'decoder'\)"):
+        _fit(planted[1], encoder=bad)
+
+
 # -------------------------------------------------------- determinism, resume
 def test_same_random_state_same_dictionary(planted, topk):
     again = _fit(planted[1], backbone_id="toy")

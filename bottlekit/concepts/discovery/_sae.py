@@ -33,7 +33,7 @@ import numpy as np
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.concepts.discovery.result import ConceptDictionary
 
-__all__ = ["train_sae"]
+__all__ = ["decoder_as_encoder", "train_sae"]
 
 _CKPT_FORMAT = "bottlekit.SAECheckpoint"
 _PARAMS = ("W_enc", "b_enc", "W_dec", "pre_bias")
@@ -46,6 +46,9 @@ def _fingerprint(X: np.ndarray) -> str:
 
 #: How the decoder atoms (and the encoder, their transpose) start.
 INITS = ("random", "data")
+
+#: The encoder a trained SAE keeps: its own, or the decoder atoms (see ``discover``).
+ENCODERS = ("learned", "decoder")
 
 
 def data_atoms(X: np.ndarray, m: int, seed: int, mu: np.ndarray) -> np.ndarray:
@@ -319,6 +322,30 @@ def train_sae(
         "threshold": (threshold if threshold is not None else 0.0) if batch_topk else None,
         "history": history,
     }
+
+
+def decoder_as_encoder(fields: dict, X: np.ndarray, batch_topk: bool) -> dict:
+    """``fields`` of a trained SAE with the encoder replaced by the decoder atoms.
+
+    Each atom's pre-activation becomes the projection of the scaled, centred embedding
+    :math:`x/s - b_{pre}` on the atom (zero encoder bias). BatchTopK's threshold is
+    re-estimated on the training embeddings ``X`` as BatchTopK's training selects, with
+    all of ``X`` as one batch: the largest value that keeps at most ``k * n`` activations
+    above it (so ``k`` per embedding on average; 0 when fewer are positive).
+    """
+    D = fields["dictionary"]
+    out = dict(fields, encoder_weight=D.copy(), encoder_bias=np.zeros(len(D), np.float32))
+    if batch_topk:
+        # the pre-activations exactly as ConceptDictionary.encode computes them
+        W = D.astype(np.float64) / out["input_scale"]
+        b = -(D @ out["pre_bias"]).astype(np.float64)
+        pre = np.maximum(X @ W.T.astype(np.float32) + b.astype(np.float32), 0.0).ravel()
+        keep = int(out["k"]) * len(X)
+        pos = pre[pre > 0]
+        out["threshold"] = 0.0
+        if pos.size > keep:
+            out["threshold"] = float(np.partition(pos, -keep - 1)[-keep - 1])
+    return out
 
 
 def codes_of(result: ConceptDictionary, X: np.ndarray, chunk: int = 65536) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bottlekit._checks import check_bool, check_number
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
-from bottlekit.concepts.discovery._sae import INITS
+from bottlekit.concepts.discovery._sae import ENCODERS, INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
 
 __all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
@@ -32,6 +32,7 @@ def discover(
     learning_rate: float = 1e-3,
     dead_after: int | None = None,
     init: str = "random",
+    encoder: str = "learned",
     backbone_id: str | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 10,
@@ -66,6 +67,19 @@ def discover(
         ``n_concepts`` distinct training embeddings drawn with ``random_state``, centred
         and normalised (more stable across seeds on the built-in world, same recovery:
         docs/concepts.md). Ignored by NMF (deterministic ``nndsvda`` start).
+    encoder : {"learned", "decoder"}, default "learned"
+        The encoder the trained SAE keeps: its own, or the decoder atoms themselves
+        (encoder rows equal to the atoms, zero bias, as in a tied SAE), so that an atom's
+        pre-activation is the projection of the centred embedding on the atom. Training
+        for sparsity makes the learned encoder of a feature subtract the features that
+        co-occur with it (feature absorption, Chanin et al. 2024) while its decoder atom
+        keeps the feature's direction; on the built-in world, the atoms' projections
+        recover more of the world's concepts than the learned encoder (docs/concepts.md).
+        Training is the same; only the encoder kept differs. The codes are then the
+        ``k`` largest projections (BatchTopK: every projection above a threshold
+        re-estimated so that the training embeddings keep ``k`` active atoms on
+        average) and reconstruct ``X`` less well than the learned encoder's. Ignored by
+        NMF, whose encoder already projects on its atoms.
     backbone_id : str, optional
         Backbone that produced ``X``; :func:`name_concepts` refuses a vocabulary of
         another one.
@@ -122,6 +136,8 @@ def discover(
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
     if init not in INITS:
         raise ValueError(f"init: expected one of {INITS}, got {init!r}")
+    if not isinstance(encoder, str) or encoder not in ENCODERS:
+        raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
     from bottlekit.devices import resolve_device
 
     device = resolve_device(device)  # a bad device is refused for every method, NMF too
@@ -144,6 +160,8 @@ def discover(
     }
     if init != "random":
         params["init"] = init
+    if encoder != "learned":
+        params["encoder"] = encoder
     if method == "nmf":
         from bottlekit.concepts.discovery.nmf import fit_nmf
 
@@ -169,6 +187,10 @@ def discover(
         dead_after=dead_after,
         init=init,
     )
+    if encoder == "decoder":
+        from bottlekit.concepts.discovery._sae import decoder_as_encoder
+
+        fields = decoder_as_encoder(fields, X, batch_topk=method == "batchtopk_sae")
     result = ConceptDictionary(method=method, backbone_id=backbone_id, params=params, **fields)
     from bottlekit.concepts.discovery._sae import codes_of
 
