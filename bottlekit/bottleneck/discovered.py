@@ -23,7 +23,7 @@ from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck.posthoc import SparseConceptHead
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.discovery import METHODS, discover, name_concepts
+from bottlekit.concepts.discovery import ENCODERS, METHODS, discover, name_concepts
 
 __all__ = ["DiscoveredCBM"]
 
@@ -45,6 +45,10 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     epochs : int, default 200
     batch_size : int, default 256
     learning_rate : float, default 1e-3
+    encoder : {"learned", "decoder"}, default "learned"
+        The concept layer: the SAE's own encoder, or the projection on the decoder atoms
+        (see :func:`~bottlekit.concepts.discovery.discover`; on the built-in world the
+        atoms' projections recover more of the world's concepts).
     lam : float, default 1e-5
         Elastic-net strength of the head (as :class:`PosthocCBM`).
     l1_ratio : float, default 0.99
@@ -102,6 +106,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         epochs: int = 200,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
+        encoder: str = "learned",
         lam: float = 1e-5,
         l1_ratio: float = 0.99,
         max_iter: int = 10000,
@@ -117,6 +122,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.encoder = encoder
         self.lam = lam
         self.l1_ratio = l1_ratio
         self.max_iter = max_iter
@@ -134,6 +140,8 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         check_number(self.epochs, "epochs", integer=True, low=0, low_open=True)
         check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
         check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
+        if not isinstance(self.encoder, str) or self.encoder not in ENCODERS:
+            raise ValueError(f"encoder: expected one of {ENCODERS}, got {self.encoder!r}")
         self._check_head_params()
 
     def _check_loaded_state(self, source: str) -> None:
@@ -162,6 +170,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
             epochs=self.epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            encoder=self.encoder,
             backbone_id=bank.backbone_id,
             device=self.device,
             random_state=int(rng.integers(2**31 - 1)),

@@ -89,3 +89,30 @@ def test_a_file_whose_atoms_do_not_match_its_dictionary_is_refused(
     assert json.loads(meta["bottlekit"])["class"] == "DiscoveredCBM"
     with pytest.raises(ValueError, match=r"dn\.safetensors.*" + message):
         DiscoveredCBM.load(path)
+
+
+def test_discovered_cbm_with_the_decoder_as_encoder_projects_on_its_atoms(fitted):
+    model, X, y = fitted
+    params = model.get_params() | {"encoder": "decoder"}
+    decoder = DiscoveredCBM(**params).fit(X, y)
+    # same training (same seed), so the same atoms; only the concept layer differs: each
+    # concept's vector is its (unit) atom, and the layer projects the embedding on it
+    np.testing.assert_allclose(decoder.dictionary_, model.dictionary_, atol=1e-6)
+    atoms = decoder.dictionary_[decoder.atom_ids_]
+    atoms = atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
+    W = np.asarray(decoder.concept_weights_, dtype=np.float64)
+    W = W if W.shape == atoms.shape else W.T
+    W = W / np.linalg.norm(W, axis=1, keepdims=True)
+    np.testing.assert_allclose(W, atoms, atol=1e-5)
+    # the learned encoder's rows are not the atoms (else the option would change nothing)
+    own = model.dictionary_[model.atom_ids_]
+    own = own / np.linalg.norm(own, axis=1, keepdims=True)
+    learned = np.asarray(model.concept_weights_, dtype=np.float64)
+    learned = learned if learned.shape == own.shape else learned.T
+    learned = learned / np.linalg.norm(learned, axis=1, keepdims=True)
+    assert np.abs(learned - own).max() > 0.05
+    assert decoder.score(X, y) > 0.95
+    with pytest.raises(ValueError, match="encoder"):
+        DiscoveredCBM(model.concepts, encoder="tied").fit(X, y)
+    with pytest.raises(ValueError, match="encoder"):
+        DiscoveredCBM(model.concepts, encoder=["decoder"]).fit(X, y)

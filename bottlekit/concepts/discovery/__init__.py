@@ -12,6 +12,7 @@ are imported by the functions that need them.
 
 from __future__ import annotations
 
+from bottlekit.concepts.discovery._sae import ENCODERS
 from bottlekit.concepts.discovery.discover import discover
 from bottlekit.concepts.discovery.naming import name_concepts, name_scores
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary, duplicate_atoms
@@ -19,6 +20,7 @@ from bottlekit.concepts.discovery.splice import SparseDecomposition, decompose
 from bottlekit.concepts.discovery.stability import dictionary_stability
 
 __all__ = [
+    "ENCODERS",
     "METHODS",
     "ConceptDictionary",
     "SparseDecomposition",
