@@ -254,6 +254,7 @@ def world(args) -> None:
             k=min(args.k, m),
             epochs=args.epochs,
             learning_rate=args.learning_rate,
+            encoder=args.encoder,
             random_state=0,
         ).fit(X, data.y["train"])
         acc = {
