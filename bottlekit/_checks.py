@@ -399,6 +399,7 @@ def check_choice(
     choices: Iterable[Any],
     name: str,
     *,
+    expected: str | None = None,
     wording: Literal["expected", "must"] = "expected",
 ) -> Any:
     """Return ``value`` if it is one of ``choices`` (a str option), else raise naming ``name``.
@@ -420,10 +421,14 @@ def check_choice(
         set sorted.
     name : str
         Parameter name, first word of the error message.
+    expected : str or None, default=None
+        What the message says was expected, where it says more than the list (``"'u'
+        (self-pairs excluded) or 'v' (all pairs)"``, ``"a float > 0 or one of ..."``);
+        default: ``"one of {choices}"``.
     wording : {"expected", "must"}, default="expected"
-        Message form, as in :func:`check_number`: ``"{name}: expected one of {choices},
-        got {value!r}"`` (the models) or ``"{name} must be one of {choices}, got
-        {value!r}"`` (the estimators), the value written by :func:`shown_value`.
+        Message form, as in :func:`check_number`: ``"{name}: expected {expected}, got
+        {value!r}"`` (the models) or ``"{name} must be {expected}, got {value!r}"`` (the
+        estimators), the value written by :func:`shown_value`.
 
     Returns
     -------
@@ -469,10 +474,12 @@ def check_choice(
         if any(value is c for c in shown_choices if not isinstance(c, str)):
             return value
         error = TypeError
+    if expected is None:
+        expected = f"one of {shown_choices}"
     if wording == "must":
-        message = f"{name} must be one of {shown_choices}, got {shown_value(value)}"
+        message = f"{name} must be {expected}, got {shown_value(value)}"
     else:
-        message = f"{name}: expected one of {shown_choices}, got {shown_value(value)}"
+        message = f"{name}: expected {expected}, got {shown_value(value)}"
     if error is ValueError and len(value) <= _MAX_HINT_CHARS:
         close = difflib.get_close_matches(value, names, n=1)
         if close:

@@ -228,6 +228,13 @@ def test_check_choice_set_shown_sorted_and_long_value_cut():
         check_choice("x" * 10**6, {"b", "a"}, "key")
 
 
+def test_check_choice_expected_text_replaces_the_list():
+    with pytest.raises(TypeError, match=r"^statistic must be 'u' or 'v' \(all pairs\), got None$"):
+        check_choice(
+            None, ("u", "v"), "statistic", expected="'u' or 'v' (all pairs)", wording="must"
+        )
+
+
 def test_check_choice_unknown_wording_is_rejected():
     with pytest.raises(ValueError, match="wording must be"):
         check_choice("ksg", _METHODS, "method", wording="should")
