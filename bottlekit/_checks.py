@@ -8,18 +8,22 @@ value received and what was expected, in one of the two wordings the package use
 * ``"expected"`` (the models): ``"batch_size: expected an int > 0, got 0"``;
 * ``"must"`` (the estimators): ``"k must be an integer >= 1, got 0"``.
 
-Booleans are not numbers here, NaN and infinity are out of every range. This module sits at
-the bottom of the package and imports nothing from it.
+Booleans are not numbers here, NaN and infinity are out of every range. A string option
+(``method="ksg"``) goes through :func:`check_choice`, in the same two wordings. This module
+sits at the bottom of the package and imports nothing from it.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any, Literal
 
 __all__ = [
     "check_bool",
+    "check_choice",
     "check_generator",
     "check_number",
     "check_positive_int",
@@ -380,3 +384,104 @@ def check_generator(value: Any, name: str = "rng") -> Any:
             f"got {shown_value(value)}"
         )
     return value
+
+
+#: Values other than strings that :func:`check_choice` accepts among the choices; they are
+#: matched by identity (``is``), never hashed nor compared with ``==``.
+_SINGLETONS = (None, True, False)
+
+#: Longest received string for which :func:`check_choice` looks for a close match.
+_MAX_HINT_CHARS = 100
+
+
+def check_choice(
+    value: Any,
+    choices: Iterable[Any],
+    name: str,
+    *,
+    expected: str | None = None,
+    wording: Literal["expected", "must"] = "expected",
+) -> Any:
+    """Return ``value`` if it is one of ``choices`` (a str option), else raise naming ``name``.
+
+    ``choices`` holds strings and, where an option may also be absent or a flag, ``None``,
+    ``True`` or ``False`` (matched by identity). The received value's type is checked
+    before it is compared: a list, a dict or a numpy array would otherwise fail deep inside
+    ``in`` (``unhashable type: 'list'``, ``The truth value of an array ... is ambiguous``)
+    with a message that names nothing. A string subclass (``numpy.str_``) is returned as a
+    plain ``str``. A string that is not among the choices but close to one gets a hint
+    (``did you mean 'ksg'?``).
+
+    Parameters
+    ----------
+    value : object
+        The option to check.
+    choices : iterable of str, None or bool
+        The accepted values; a tuple or a list is shown as it is, a dict by its keys, a
+        set sorted.
+    name : str
+        Parameter name, first word of the error message.
+    expected : str or None, default=None
+        What the message says was expected, where it says more than the list (``"'u'
+        (self-pairs excluded) or 'v' (all pairs)"``, ``"a float > 0 or one of ..."``);
+        default: ``"one of {choices}"``.
+    wording : {"expected", "must"}, default="expected"
+        Message form, as in :func:`check_number`: ``"{name}: expected {expected}, got
+        {value!r}"`` (the models) or ``"{name} must be {expected}, got {value!r}"`` (the
+        estimators), the value written by :func:`shown_value`.
+
+    Returns
+    -------
+    str or None or bool
+        ``value`` (``str(value)`` for a string).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is neither a string nor one of the non-string choices.
+    ValueError
+        If ``value`` is a string that is not one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("ksg", ("ksg", "binning"), "method", wording="must")
+    'ksg'
+    >>> check_choice("kgs", ("ksg", "binning"), "method", wording="must")
+    Traceback (most recent call last):
+    ...
+    ValueError: method must be one of ('ksg', 'binning'), got 'kgs'; did you mean 'ksg'?
+    >>> check_choice(["ksg"], ("ksg", "binning"), "method")
+    Traceback (most recent call last):
+    ...
+    TypeError: method: expected one of ('ksg', 'binning'), got ['ksg']
+    >>> check_choice(None, (None, "random_tiles"), "approximation") is None
+    True
+    """
+    if wording not in _NOUNS:
+        raise ValueError(f"wording must be 'expected' or 'must', got {wording!r}")
+    if isinstance(choices, (tuple, list)):
+        shown_choices = choices
+    elif isinstance(choices, (set, frozenset)):
+        shown_choices = sorted(choices, key=repr)
+    else:
+        shown_choices = tuple(choices)
+    names = [c for c in shown_choices if isinstance(c, str)]
+    if isinstance(value, str):
+        if value in names:
+            return str(value)
+        error: type[Exception] = ValueError
+    else:
+        if any(value is c for c in shown_choices if not isinstance(c, str)):
+            return value
+        error = TypeError
+    if expected is None:
+        expected = f"one of {shown_choices}"
+    if wording == "must":
+        message = f"{name} must be {expected}, got {shown_value(value)}"
+    else:
+        message = f"{name}: expected {expected}, got {shown_value(value)}"
+    if error is ValueError and len(value) <= _MAX_HINT_CHARS:
+        close = difflib.get_close_matches(value, names, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+    raise error(message)

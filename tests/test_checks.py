@@ -7,6 +7,7 @@ import pytest
 
 from bottlekit._checks import (
     check_bool,
+    check_choice,
     check_number,
     check_positive_int,
     check_seed,
@@ -171,3 +172,69 @@ def test_shown_value():
     long = shown_value("y" * 1000)
     assert long.endswith("... (a str of length 1000)") and len(long) <= 80
     assert shown_value(list(range(1000))).endswith("(a list, repr of 4890 characters)")
+
+
+_METHODS = ("ksg", "binning", "renyi")
+
+
+def test_check_choice_returns_a_choice_as_a_plain_str():
+    out = check_choice(np.str_("ksg"), _METHODS, "method")
+    assert out == "ksg" and type(out) is str
+    assert check_choice(None, (None, "random_tiles"), "approximation") is None
+    assert check_choice("b", {"b": 1, "a": 2}, "key") == "b"
+
+
+@pytest.mark.parametrize(
+    ("wording", "message"),
+    [
+        ("expected", r"^method: expected one of \('ksg', 'binning', 'renyi'\), got 'mine'$"),
+        ("must", r"^method must be one of \('ksg', 'binning', 'renyi'\), got 'mine'$"),
+    ],
+)
+def test_check_choice_wordings(wording, message):
+    with pytest.raises(ValueError, match=message):
+        check_choice("mine", _METHODS, "method", wording=wording)
+
+
+@pytest.mark.parametrize(
+    "value",
+    # Each of these, compared with `in`, failed deep inside with a message naming nothing
+    # (unhashable type: 'list' / 'dict', or numpy's "truth value ... is ambiguous").
+    [["ksg"], {"a": 1}, np.array(["ksg", "x"]), np.array("ksg"), None, 1, b"ksg", True],
+)
+@pytest.mark.parametrize("choices", [_METHODS, set(_METHODS), dict.fromkeys(_METHODS)])
+def test_check_choice_refuses_a_non_str_by_its_type_before_comparing(value, choices):
+    with pytest.raises(TypeError, match=r"^method: expected one of .*, got "):
+        check_choice(value, choices, "method")
+
+
+def test_check_choice_non_str_choices_are_matched_by_identity():
+    assert check_choice(False, (False, "auto"), "flag") is False
+    with pytest.raises(TypeError, match="got 0"):
+        check_choice(0, (False, "auto"), "flag")  # 0 == False, but it is not False
+    with pytest.raises(TypeError, match="got True"):
+        check_choice(True, (None, "auto"), "flag")
+
+
+def test_check_choice_hints_a_close_match():
+    with pytest.raises(ValueError, match=r"got 'bining'; did you mean 'binning'\?$"):
+        check_choice("bining", _METHODS, "method")
+    with pytest.raises(ValueError, match=r"got 'zzz'$"):  # nothing close: no hint
+        check_choice("zzz", _METHODS, "method")
+
+
+def test_check_choice_set_shown_sorted_and_long_value_cut():
+    with pytest.raises(ValueError, match=r"one of \['a', 'b'\], got 'x+\.\.\. \(a str of length"):
+        check_choice("x" * 10**6, {"b", "a"}, "key")
+
+
+def test_check_choice_expected_text_replaces_the_list():
+    with pytest.raises(TypeError, match=r"^statistic must be 'u' or 'v' \(all pairs\), got None$"):
+        check_choice(
+            None, ("u", "v"), "statistic", expected="'u' or 'v' (all pairs)", wording="must"
+        )
+
+
+def test_check_choice_unknown_wording_is_rejected():
+    with pytest.raises(ValueError, match="wording must be"):
+        check_choice("ksg", _METHODS, "method", wording="should")

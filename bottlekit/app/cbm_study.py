@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_choice, check_number, shown_value
 from bottlekit.concepts.bank import ConceptBank
 
 __all__ = [
@@ -407,17 +407,15 @@ def _names(values: Any, arg: str, known: Sequence[str]) -> list[str]:
     """``values`` as a list of names, each one of ``known`` (a str is one name, not a
     list of letters: refused)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{arg}: expected a list of names, got {values!r}"[:300])
-    unknown = [v for v in values if v not in known]
+        raise TypeError(f"{arg}: expected a list of names, got {shown_value(values)}")
+    unknown = [v for v in values if not isinstance(v, str) or v not in known]
     if unknown:
         raise ValueError(f"{arg}: unknown name(s) {unknown}; expected some of {list(known)}")
     return list(values)
 
 
 def _check_split(data: WorldData, split: Any) -> str:
-    if not isinstance(split, str) or split not in data.worlds:
-        raise ValueError(f"split: expected one of {sorted(data.worlds)}, got {split!r}")
-    return split
+    return check_choice(split, sorted(data.worlds), "split")
 
 
 def _line(r: ModelResult) -> str:
@@ -477,8 +475,9 @@ def intervention_curve(
     -------
     list of (k, accuracy)
     """
-    if protocol not in ("corrections", "all"):
-        raise ValueError(f"protocol: expected 'corrections' or 'all', got {protocol!r}")
+    protocol = check_choice(
+        protocol, ("corrections", "all"), "protocol", expected="'corrections' or 'all'"
+    )
     _check_split(data, split)
     if steps is not None:
         if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence | np.ndarray):

@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bottlekit._arrays import as_index_array
-from bottlekit._checks import check_bool, check_positive_int, check_seed, int_seed
+from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
@@ -465,8 +465,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             Pruned copy; ``pruned_concepts_`` lists every concept pruned so far.
         """
         check_is_fitted(self, "coef_")
-        if fill not in ("mean", "zero"):
-            raise ValueError(f"fill: expected 'mean' or 'zero', got {fill!r}")
+        fill = check_choice(fill, ("mean", "zero"), "fill", expected="'mean' or 'zero'")
         idx = self._concept_indices(concepts)
         edited = copy.deepcopy(self)
         coef = edited.coef_.astype(np.float64)
@@ -504,10 +503,15 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray
             Predictions (n,), probabilities or logits (n, n_classes).
         """
-        if scale not in ("percentile", "raw"):
-            raise ValueError(f"scale: expected 'percentile' or 'raw', got {scale!r}")
-        if output not in ("predict", "proba", "logits"):
-            raise ValueError(f"output: expected 'predict', 'proba' or 'logits', got {output!r}")
+        scale = check_choice(
+            scale, ("percentile", "raw"), "scale", expected="'percentile' or 'raw'"
+        )
+        output = check_choice(
+            output,
+            ("predict", "proba", "logits"),
+            "output",
+            expected="'predict', 'proba' or 'logits'",
+        )
         X = self._check_X(X)
         A = self._activations(X)
         n, k = A.shape

@@ -149,7 +149,7 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise bad("a number")
     elif kind == "link":
-        if value not in ("identity", "sigmoid"):
+        if not isinstance(value, str) or value not in ("identity", "sigmoid"):
             raise bad("'identity' or 'sigmoid'")
     if shape is not None:
         expected = _resolve(shape, sizes)

@@ -52,7 +52,7 @@ from collections.abc import Sequence
 import torch
 from sklearn.base import RegressorMixin
 
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_choice, check_number
 from bottlekit.bottleneck._ib_base import BaseIBEstimator, IBRegressorMixin
 
 __all__ = ["CSIBRegressor"]
@@ -221,10 +221,7 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
         super()._check_params()
         check_bool(self.normalize_qmi, "normalize_qmi")
         if isinstance(self.sigma, str):
-            if self.sigma not in _RULES:
-                raise ValueError(
-                    f"sigma: expected a float > 0 or one of {_RULES}, got {self.sigma!r}"
-                )
+            check_choice(self.sigma, _RULES, "sigma", expected=f"a float > 0 or one of {_RULES}")
         else:
             check_number(
                 self.sigma,

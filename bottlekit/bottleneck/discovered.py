@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck.posthoc import SparseConceptHead
@@ -133,8 +134,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
 
     def _check_params(self) -> None:
         check_number(self.n_concepts, "n_concepts", integer=True, low=0, low_open=True)
-        if self.method not in METHODS:
-            raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
+        check_choice(self.method, METHODS, "method")
         if self.k is not None:
             check_number(self.k, "k", integer=True, low=0, low_open=True)
         check_number(self.epochs, "epochs", integer=True, low=0, low_open=True)

@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_array
 
 from bottlekit._arrays import as_real_array
+from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
@@ -665,12 +666,8 @@ class KnowledgeCBM(BaseConceptBottleneck):
         if self.n_concepts is not None:
             check_number(self.n_concepts, "n_concepts", integer=True, low=1, low_open=False)
         check_number(self.prior_weight, "prior_weight", low_open=False, low=0)
-        if self.prior_zero not in _ZERO_AS:
-            raise ValueError(f"prior_zero: expected one of {_ZERO_AS}, got {self.prior_zero!r}")
-        if self.pseudo_labels not in _PSEUDO:
-            raise ValueError(
-                f"pseudo_labels: expected one of {_PSEUDO}, got {self.pseudo_labels!r}"
-            )
+        check_choice(self.prior_zero, _ZERO_AS, "prior_zero")
+        check_choice(self.pseudo_labels, _PSEUDO, "pseudo_labels")
         check_number(
             self.pseudo_label_quantile, "pseudo_label_quantile", high=0.5, low=0, low_open=True
         )

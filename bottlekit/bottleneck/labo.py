@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import softmax
 
+from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
@@ -175,11 +176,7 @@ l1_penalty, diversity_penalty :
     """
     from tqdm.auto import tqdm
 
-    if early_stopping_metric not in EARLY_STOPPING_METRICS:
-        raise ValueError(
-            f"early_stopping_metric: expected one of {EARLY_STOPPING_METRICS}, "
-            f"got {early_stopping_metric!r}"
-        )
+    check_choice(early_stopping_metric, EARLY_STOPPING_METRICS, "early_stopping_metric")
     if (A_val is None) != (y_val is None):
         raise ValueError("A_val and y_val: give both or neither")
     A, y, W0 = np.asarray(A), np.asarray(y), np.asarray(W0)
@@ -442,11 +439,7 @@ class LaBo(BaseConceptBottleneck):
             high_open=True,
             expected="a number in [0, 1)",
         )
-        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
-            raise ValueError(
-                f"early_stopping_metric: expected one of {EARLY_STOPPING_METRICS}, "
-                f"got {self.early_stopping_metric!r}"
-            )
+        check_choice(self.early_stopping_metric, EARLY_STOPPING_METRICS, "early_stopping_metric")
         check_number(self.l1_penalty, "l1_penalty", low=0, low_open=False)
         check_number(self.diversity_penalty, "diversity_penalty", low=0, low_open=False)
         if not isinstance(self.verbose, (bool, np.bool_)):

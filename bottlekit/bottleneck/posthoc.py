@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._ovr_sgd import sgd_ovr_elastic_net
 from bottlekit.bottleneck._ovr_sgd_shared import sgd_ovr_elastic_net_shared
@@ -32,8 +33,7 @@ def check_head_params(lam: Any, l1_ratio: Any, max_iter: Any, tol: Any, sgd_orde
     check_number(l1_ratio, "l1_ratio", low=0, high=1, expected="a number in [0, 1]")
     check_number(max_iter, "max_iter", integer=True, low=0, low_open=True)
     check_number(tol, "tol", low=0, low_open=False)
-    if not isinstance(sgd_order, str) or sgd_order not in SGD_ORDERS:
-        raise ValueError(f"sgd_order: expected one of {sorted(SGD_ORDERS)}, got {sgd_order!r}")
+    check_choice(sgd_order, sorted(SGD_ORDERS), "sgd_order")
 
 
 def _check_head_data(A: Any, y: Any, rng: Any) -> None:

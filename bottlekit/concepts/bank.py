@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_index_array, as_real_array
-from bottlekit._checks import check_bool, is_number
+from bottlekit._checks import check_bool, check_choice, is_number
 from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
@@ -147,10 +147,7 @@ class ConceptBank:
             )
         for i, p in enumerate(provenance):
             p.setdefault("kind", "text")
-            if not isinstance(p["kind"], str) or p["kind"] not in KINDS:
-                raise ValueError(
-                    f"provenance[{i}]['kind'] must be one of {KINDS}, got {p['kind']!r}"
-                )
+            check_choice(p["kind"], KINDS, f"provenance[{i}]['kind']", wording="must")
             try:
                 json.dumps(p)
             except TypeError as exc:
@@ -359,8 +356,13 @@ class ConceptBank:
         """
         if not isinstance(other, ConceptBank):
             raise TypeError(f"other must be a ConceptBank, got {type(other).__name__}")
-        if on_duplicate not in ("error", "keep_first"):
-            raise ValueError(f"on_duplicate must be 'error' or 'keep_first', got {on_duplicate!r}")
+        check_choice(
+            on_duplicate,
+            ("error", "keep_first"),
+            "on_duplicate",
+            expected="'error' or 'keep_first'",
+            wording="must",
+        )
         self.check_backbone(other.backbone_id)
         if other.dim != self.dim:
             raise ValueError(f"cannot merge banks of dimension {self.dim} and {other.dim}")

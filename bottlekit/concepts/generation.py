@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -169,8 +169,7 @@ def generate(
     ...                  base_url="http://localhost:8000/v1", model="m")  # doctest: +SKIP
     """
     class_names = check_names(class_names, "class_names")
-    if style not in PROMPT_STYLES:
-        raise ValueError(f"style must be one of {sorted(PROMPT_STYLES)}, got {style!r}")
+    style = check_choice(style, sorted(PROMPT_STYLES), "style", wording="must")
     keys = list(PROMPT_STYLES[style]) if prompts is None else list(prompts)
     bad = [k for k in keys if k not in PROMPT_STYLES[style]]
     if bad or not keys:
@@ -186,8 +185,13 @@ def generate(
             f"llm: expected a ChatClient (or None to make one from model=, base_url=), got "
             f"{type(llm).__name__}: {llm!r}"[:300]
         )
-    if on_malformed not in ("skip", "raise"):
-        raise ValueError(f"on_malformed must be 'skip' or 'raise', got {on_malformed!r}")
+    check_choice(
+        on_malformed,
+        ("skip", "raise"),
+        "on_malformed",
+        expected="'skip' or 'raise'",
+        wording="must",
+    )
     if refresh is True or refresh is False:
         renew = set(class_names) if refresh else set()
     elif isinstance(refresh, str) or not hasattr(refresh, "__iter__"):

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bottlekit._checks import is_number
+from bottlekit._checks import check_choice, is_number
 from bottlekit.concepts._llm_cache import _AnswerCache, default_cache_dir, request_key
 from bottlekit.concepts._llm_http import MAX_RESPONSE_BYTES
 from bottlekit.concepts._llm_http import _unreachable as _unreachable  # re-exported
@@ -359,8 +359,13 @@ class ChatClient(_RetryingTransport):
             raise ValueError(f"refresh: expected a bool or {n} flags, got {len(flags)}")
         if labels is not None and len(labels) != n:
             raise ValueError(f"labels: expected {n} labels, got {len(labels)}")
-        if parse_errors not in ("raise", "return"):
-            raise ValueError(f"parse_errors must be 'raise' or 'return', got {parse_errors!r}")
+        check_choice(
+            parse_errors,
+            ("raise", "return"),
+            "parse_errors",
+            expected="'raise' or 'return'",
+            wording="must",
+        )
         workers = self.max_concurrency if max_concurrency is None else max_concurrency
         workers = _check_concurrency(workers)
         budget = self.run_deadline if run_deadline is _CLIENT_DEFAULT else run_deadline

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_number, check_seed
+from bottlekit._checks import check_bool, check_choice, check_number, check_seed
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.projection import linear_concept_activations
 
@@ -277,8 +277,7 @@ def select(
     """
     if not isinstance(bank, ConceptBank):
         raise TypeError(f"bank must be a ConceptBank, got {type(bank).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = check_choice(method, METHODS, "method", wording="must")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     X = as_real_array(X, "X", dtype=None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice
 from bottlekit._quiet import quiet_libraries
 
 SentenceEncoder = Callable[[Sequence[str]], np.ndarray]
@@ -148,9 +148,9 @@ def resolve_encoder(encoder: SentenceEncoder | str | None) -> SentenceEncoder | 
     """``"minilm"`` → :func:`minilm_encoder`; a callable is used as is; ``None`` stays None."""
     if encoder is None or callable(encoder):
         return encoder
-    if encoder == "minilm":
-        return minilm_encoder
-    raise ValueError(f"sentence_encoder must be 'minilm', a callable or None, got {encoder!r}")
+    expected = "'minilm', a callable or None"
+    check_choice(encoder, ("minilm",), "sentence_encoder", expected=expected, wording="must")
+    return minilm_encoder
 
 
 def encode_unit(encoder: SentenceEncoder, texts: Sequence[str]) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -97,8 +97,8 @@ def load_awa2(
     (50, 85)
     """
     root = as_root(root)
-    if split not in ("all", "trainclasses", "testclasses"):
-        raise ValueError(f"split: expected 'all', 'trainclasses' or 'testclasses', got {split!r}")
+    expected = "'all', 'trainclasses' or 'testclasses'"
+    split = check_choice(split, ("all", "trainclasses", "testclasses"), "split", expected=expected)
     download = check_bool(download, "download")
     if classes is not None:
         if isinstance(classes, (str, bytes)) or not all(isinstance(c, str) for c in classes):

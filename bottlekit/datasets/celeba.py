@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice, shown_value
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -122,8 +122,15 @@ def load_celeba(
     ['not Smiling', 'Smiling']
     """
     root = as_root(root)
-    if split not in (*_SPLITS, "all"):
-        raise ValueError(f"split: expected 'train', 'valid', 'test' or 'all', got {split!r}")
+    expected = "'train', 'valid', 'test' or 'all'"
+    split = check_choice(split, (*_SPLITS, "all"), "split", expected=expected)
+    # checked before the attribute file is read; their values are known only from it
+    if not isinstance(target, str):
+        raise TypeError(f"target: expected a CelebA attribute name, got {shown_value(target)}")
+    if spurious is not None and not isinstance(spurious, str):
+        raise TypeError(
+            f"spurious: expected None or a CelebA attribute name, got {shown_value(spurious)}"
+        )
     download = check_bool(download, "download")
     if download:
         from bottlekit.datasets.download import download_dataset
@@ -133,9 +140,11 @@ def load_celeba(
         raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
     files, names, values = _attributes(root / "list_attr_celeba.txt")
     if target not in names:
-        raise ValueError(f"target: {target!r} is not a CelebA attribute; expected one of {names}")
+        raise ValueError(
+            f"target: {shown_value(target)} is not a CelebA attribute; expected one of {names}"
+        )
     if spurious is not None and spurious not in names:
-        raise ValueError(f"spurious: {spurious!r} is not a CelebA attribute")
+        raise ValueError(f"spurious: {shown_value(spurious)} is not a CelebA attribute")
     p = root / "list_eval_partition.txt"
     part, part_line = {}, {}
     for line, (f, s) in read_rows(p, 2, hint=_HINT):

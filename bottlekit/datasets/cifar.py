@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice
 from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, as_root, read_rows
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import RecordImages
@@ -111,8 +111,7 @@ def load_cifar10(
     >>> len(ds), ds.class_names[:2]  # doctest: +SKIP
     (10000, ['airplane', 'automobile'])
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    split = check_choice(split, ("train", "test"), "split", expected="'train' or 'test'")
     folder = _folder(as_root(root), "cifar10", download, checksum, "cifar-10-batches-bin")
     hint = _hint("cifar10")
     names = _label_names(folder / "batches.meta.txt", 10, hint)
@@ -160,10 +159,8 @@ def load_cifar100(
     >>> ds.n_classes  # doctest: +SKIP
     20
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
-    if label not in ("fine", "coarse"):
-        raise ValueError(f"label: expected 'fine' or 'coarse', got {label!r}")
+    split = check_choice(split, ("train", "test"), "split", expected="'train' or 'test'")
+    label = check_choice(label, ("fine", "coarse"), "label", expected="'fine' or 'coarse'")
     folder = _folder(as_root(root), "cifar100", download, checksum, "cifar-100-binary")
     hint = _hint("cifar100")
     fine = _label_names(folder / "fine_label_names.txt", 100, hint)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_number, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -352,8 +352,8 @@ def load_cub(
     (312, ['back', 'beak', 'belly'])
     """
     root = as_root(root)
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split: expected 'train', 'test' or 'all', got {split!r}")
+    expected = "'train', 'test' or 'all'"
+    split = check_choice(split, ("train", "test", "all"), "split", expected=expected)
     download = check_bool(download, "download")
     part_radius = check_number(part_radius, "part_radius", low=0, low_open=True)
     if isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1:

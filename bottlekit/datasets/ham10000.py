@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._checks import check_choice
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -77,8 +78,8 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc']
     """
     root = as_root(root)
-    if split != "all":
-        raise ValueError(f"split: HAM10000 has no official split; expected 'all', got {split!r}")
+    expected = "'all' (HAM10000 has no official split)"
+    split = check_choice(split, ("all",), "split", expected=expected)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
     path = root / "HAM10000_metadata.csv"

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, shown_value
 from bottlekit.datasets.awa2 import load_awa2
 from bottlekit.datasets.celeba import load_celeba
 from bottlekit.datasets.cifar import load_cifar10, load_cifar100
@@ -68,9 +68,15 @@ def load_dataset(
     ...
     ValueError: name: unknown dataset 'mnist'; expected one of ['awa2', 'celeba', ...]
     """
-    key = str(name).lower()
+    if not isinstance(name, str):  # str(name) made "['cub']" and an "unknown dataset"
+        raise TypeError(
+            f"name: expected a dataset name, one of {sorted(LOADERS)}, got {shown_value(name)}"
+        )
+    key = name.lower()
     if key not in LOADERS:
-        raise ValueError(f"name: unknown dataset {name!r}; expected one of {sorted(LOADERS)}")
+        raise ValueError(
+            f"name: unknown dataset {shown_value(name)}; expected one of {sorted(LOADERS)}"
+        )
     loader = LOADERS[key]
     params = inspect.signature(loader).parameters
     unknown = sorted(set(options) - set(params) - {"root", "split"})

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -124,8 +124,8 @@ def load_waterbirds(
     (['landbird', 'waterbird'], ['land', 'water'])
     """
     root = as_root(root)
-    if split not in (*_SPLITS, "all"):
-        raise ValueError(f"split: expected 'train', 'val', 'test' or 'all', got {split!r}")
+    expected = "'train', 'val', 'test' or 'all'"
+    split = check_choice(split, (*_SPLITS, "all"), "split", expected=expected)
     download = check_bool(download, "download")
     if download and not (root / "metadata.csv").is_file():
         from bottlekit.datasets.download import download_dataset

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.diagnostics.audit_concepts import _bank_from_concepts
 from bottlekit.diagnostics.audit_data import AuditData, as_audit_data
 from bottlekit.diagnostics.audit_existence import _existence
@@ -194,8 +194,7 @@ def audit(
     t0 = time.perf_counter()
     notes: list[str] = []
     data = as_audit_data(data)
-    if space not in SPACES:
-        raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
+    space = check_choice(space, SPACES, "space")
     if not isinstance(fit_fraction, numbers.Real) or not 0 < fit_fraction < 1:
         raise ValueError(f"fit_fraction: expected a number in (0, 1), got {fit_fraction!r}")
     lam = check_number(lam, "lam", low=0, expected="a finite number >= 0")
@@ -214,8 +213,7 @@ def audit(
     resolve_device(device)  # a bad device fails here, not after the features
     from bottlekit.visualize.activation_maps import METHODS
 
-    if map_method not in METHODS:
-        raise ValueError(f"map_method: expected one of {METHODS}, got {map_method!r}")
+    map_method = check_choice(map_method, METHODS, "map_method")
 
     is_cbm = isinstance(model, BaseConceptBottleneck)
     _check_cav_params(cav_params, concepts, is_cbm)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bottlekit._arrays import check_real_tensor
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.devices import as_tensor
 
 __all__ = ["SPACES", "model_features"]
@@ -143,8 +143,7 @@ def model_features(
     from bottlekit.devices import resolve_device
     from bottlekit.images import as_image_source
 
-    if space not in SPACES:
-        raise ValueError(f"space: expected one of {SPACES}, got {space!r}")
+    space = check_choice(space, SPACES, "space")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     batch_size = check_number(

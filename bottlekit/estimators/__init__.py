@@ -18,6 +18,8 @@ when ``fit`` runs, and ``fit`` stores the estimate in ``mi_`` or ``entropy_``.
 
 from __future__ import annotations
 
+from bottlekit._checks import check_choice
+
 from ._validation import check_base, convert_base
 from .binning import BinnedEntropy, BinnedMutualInformation
 from .cauchy_schwarz import (
@@ -157,12 +159,11 @@ def mutual_information(X, Y, method: str = "ksg", *, base=None, **kwargs) -> flo
     True
     """
     check_base(base)
+    method = check_choice(method, MI_METHODS, "method", wording="must")
     if method in _NEURAL:
         est = NeuralMutualInformation(bound=method, **kwargs)
-    elif method in _MI_CLASSES:
-        est = _MI_CLASSES[method](**kwargs)
     else:
-        raise ValueError(f"method must be one of {MI_METHODS}, got {method!r}")
+        est = _MI_CLASSES[method](**kwargs)
     return convert_base(est.fit(X, Y).mi_, base)
 
 
@@ -191,8 +192,7 @@ def entropy(X, method: str = "kl", *, base=None, **kwargs) -> float:
     True
     """
     check_base(base)
-    if method not in _ENTROPY_CLASSES:
-        raise ValueError(f"method must be one of {tuple(_ENTROPY_CLASSES)}, got {method!r}")
+    method = check_choice(method, tuple(_ENTROPY_CLASSES), "method", wording="must")
     return convert_base(_ENTROPY_CLASSES[method](**kwargs).fit(X).entropy_, base)
 
 
@@ -233,6 +233,5 @@ def conditional_mutual_information(X, Y, Z, method: str = "ksg", *, base=None, *
     0.5
     """
     check_base(base)
-    if method not in _CMI_CLASSES:
-        raise ValueError(f"method must be one of {CMI_METHODS}, got {method!r}")
+    method = check_choice(method, CMI_METHODS, "method", wording="must")
     return convert_base(_CMI_CLASSES[method](**kwargs).fit(X, Y, Z).cmi_, base)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from bottlekit._arrays import check_real_tensor
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 
 from ._kernel_sums import gaussian_pair_sums, resolve_device
 from ._validation import as_2d_samples, check_paired, check_random_state, convert_base
@@ -162,10 +162,13 @@ def check_approximation(approximation, count, knob: str, be, random_state) -> bo
     ``random_state`` is checked here too: it would otherwise be checked only on inputs
     large enough for the sampling to run.
     """
-    if approximation not in APPROXIMATIONS:
-        raise ValueError(
-            f"approximation must be None (exact) or 'random_tiles'; got {approximation!r}"
-        )
+    check_choice(
+        approximation,
+        APPROXIMATIONS,
+        "approximation",
+        expected="None (exact) or 'random_tiles'",
+        wording="must",
+    )
     if approximation is None:
         return False
     check_number(count, knob, integer=True, low=1, expected="a positive integer", wording="must")
@@ -256,12 +259,10 @@ def sample_width(sample, sigma, name):
 
 def check_statistic(statistic) -> bool:
     """True for the U-statistic (self-pairs excluded), False for the V-statistic."""
-    if statistic not in ("u", "v"):
-        raise ValueError(
-            f"statistic must be 'u' (self-pairs excluded) or 'v' (all pairs, the Parzen "
-            f"plug-in); got {statistic!r}"
-        )
-    return statistic == "u"
+    expected = "'u' (self-pairs excluded) or 'v' (all pairs, the Parzen plug-in)"
+    return (
+        check_choice(statistic, ("u", "v"), "statistic", expected=expected, wording="must") == "u"
+    )
 
 
 def positive_mean(mean, what: str, width):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, check_choice
 
 from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_std
@@ -30,8 +30,7 @@ _P = {"chebyshev": np.inf, "euclidean": 2.0}
 
 
 def _check_tree(tree: str) -> None:
-    if tree not in ("kd", "ball"):
-        raise ValueError(f"tree must be 'kd' or 'ball', got {tree!r}")
+    check_choice(tree, ("kd", "ball"), "tree", expected="'kd' or 'ball'", wording="must")
 
 
 def kth_neighbor(

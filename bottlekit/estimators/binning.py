@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int
 
 from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 
@@ -15,13 +15,13 @@ __all__ = ["BinnedEntropy", "BinnedMutualInformation", "discretize"]
 
 
 def _n_bins(bins, n: int) -> int:
+    if not isinstance(bins, str):
+        return check_positive_int(bins, "bins")
+    expected = "a positive int, 'sturges' or 'sqrt'"
+    bins = check_choice(bins, ("sturges", "sqrt"), "bins", expected=expected, wording="must")
     if bins == "sturges":
         return int(np.ceil(np.log2(n)) + 1)
-    if bins == "sqrt":
-        return int(np.ceil(np.sqrt(n)))
-    if isinstance(bins, str):
-        raise ValueError(f"bins must be a positive int, 'sturges' or 'sqrt', got {bins!r}")
-    return check_positive_int(bins, "bins")
+    return int(np.ceil(np.sqrt(n)))
 
 
 def discretize(X: np.ndarray, n_bins: int) -> tuple[np.ndarray, float]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int
 
 from ._validation import check_random_state
 from .information_plane import InformationPlane
@@ -102,8 +102,7 @@ class CompressedInformationPlane(InformationPlane):
         random_state=0,
     ) -> None:
         noise_std = _check_nonnegative_float(noise_std, "noise_std")
-        if compressor not in COMPRESSORS:
-            raise ValueError(f"compressor: expected one of {COMPRESSORS}, got {compressor!r}")
+        compressor = check_choice(compressor, COMPRESSORS, "compressor")
         compress_dim = check_positive_int(compress_dim, "compress_dim")
         k = check_positive_int(k, "k")
         for name, options in (

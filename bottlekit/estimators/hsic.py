@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import gamma as gamma_dist
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_choice, check_positive_int
 
 from ._validation import as_2d_samples, check_paired, check_random_state
 from .kernels import kernel_width
@@ -102,8 +102,9 @@ def hsic(
     >>> bool(hsic(x, x**2).p_value < 0.01)          # dependent but uncorrelated
     True
     """
-    if test not in ("gamma", "permutation"):
-        raise ValueError(f"test must be 'gamma' or 'permutation', got {test!r}")
+    test = check_choice(
+        test, ("gamma", "permutation"), "test", expected="'gamma' or 'permutation'", wording="must"
+    )
     if test == "permutation":  # checked before the O(n^2) Gram matrices are built
         B = check_positive_int(n_permutations, "n_permutations")
         rng = check_random_state(random_state)

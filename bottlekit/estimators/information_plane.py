@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int
 
 from ._validation import as_2d_samples
 from .binning import _plugin_entropy
@@ -169,8 +169,12 @@ class InformationPlane:
     ) -> None:
         from bottlekit.devices import resolve_device
 
-        if estimator not in ("binning", "ksg", "renyi"):
-            raise ValueError(f"estimator: expected 'binning', 'ksg' or 'renyi', got {estimator!r}")
+        estimator = check_choice(
+            estimator,
+            ("binning", "ksg", "renyi"),
+            "estimator",
+            expected="'binning', 'ksg' or 'renyi'",
+        )
         modules = dict(model.named_modules())
         if isinstance(layers, str) or not layers:
             raise ValueError("layers: expected a non-empty list of sub-module names")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bottlekit._arrays import check_real_tensor
-from bottlekit._checks import check_number, is_number
+from bottlekit._checks import check_choice, check_number, is_number
 
 from ._scaling import power_of_two_scale, safe_std
 from ._validation import as_2d_samples, check_random_state
@@ -69,6 +69,13 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         return check_number(
             sigma, name, low=0, low_open=True, expected="a finite number > 0", wording="must"
         )
+    sigma = check_choice(
+        sigma,
+        WIDTH_RULES,
+        name,
+        expected=f"a positive number or one of {WIDTH_RULES}",
+        wording="must",
+    )
     if hasattr(X, "detach"):
         X = X.detach().cpu().double().numpy()
     X = np.asarray(X, dtype=np.float64)
@@ -77,7 +84,7 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         s = float(np.mean(safe_std(X, ddof=1)))
         factor = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) if sigma == "silverman" else 1.0
         width = s * factor * n ** (-1.0 / (d + 4.0))
-    elif sigma == "median":
+    else:  # "median"
         if n > _MEDIAN_MAX_ROWS:
             rows = check_random_state(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
             X = X[rows]
@@ -86,10 +93,6 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         sq = np.sum(Xs**2, axis=1)
         d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Xs @ Xs.T, 0.0)
         width = float(np.sqrt(np.median(d2[np.triu_indices(X.shape[0], 1)]))) * scale
-    else:
-        raise ValueError(
-            f"{name} must be a positive number or one of {WIDTH_RULES}, got {sigma!r}"
-        )
     if not np.isfinite(width) or width <= 0:
         raise ValueError(
             f"{name}={sigma!r} gives width {width!r} for this data (constant or duplicated "

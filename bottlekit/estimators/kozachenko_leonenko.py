@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_choice, check_number, check_positive_int
 
 from ._neighbors import check_positive_radii, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale
@@ -106,8 +106,13 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     def fit(self, X) -> KozachenkoLeonenkoEntropy:
         """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
         k = check_positive_int(self.k, "k")
-        if self.metric not in ("chebyshev", "euclidean"):
-            raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
+        check_choice(
+            self.metric,
+            ("chebyshev", "euclidean"),
+            "metric",
+            expected="'chebyshev' or 'euclidean'",
+            wording="must",
+        )
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, "X", "kl")

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_number, check_positive_int, is_number, shown_value
 
 from ._neighbors import (
     check_positive_radii,
@@ -126,8 +126,10 @@ class KSGMutualInformation(BaseEstimator):
     def fit(self, X, Y) -> KSGMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy)."""
         k = check_positive_int(self.k, "k")
-        if isinstance(self.algorithm, bool) or self.algorithm not in (1, 2):
-            raise ValueError(f"algorithm must be 1 or 2, got {self.algorithm!r}")
+        algorithm = self.algorithm
+        # checked as an int first: an array of two would make `in` ambiguous
+        if not is_number(algorithm, integer=True) or algorithm not in (1, 2):
+            raise ValueError(f"algorithm must be 1 or 2, got {shown_value(algorithm)}")
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_choice, check_number, check_positive_int
 
 from ._neighbors import (
     check_positive_radii,
@@ -88,8 +88,13 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
     def fit(self, X, y) -> DiscreteContinuousMutualInformation:
         """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
         k = check_positive_int(self.k, "k")
-        if self.metric not in ("chebyshev", "euclidean"):
-            raise ValueError(f"metric must be 'chebyshev' or 'euclidean', got {self.metric!r}")
+        check_choice(
+            self.metric,
+            ("chebyshev", "euclidean"),
+            "metric",
+            expected="'chebyshev' or 'euclidean'",
+            wording="must",
+        )
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         y = np.asarray(y)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bottlekit._checks import check_bool, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int
 
 from ._scaling import safe_mean_and_std
 from ._validation import as_2d_samples, check_random_state
@@ -270,6 +270,7 @@ def make_compressor(kind: str, n_components: int, random_state=0, **kwargs) -> A
     'PCA'
     """
     n_components = check_positive_int(n_components, "n_components")
+    kind = check_choice(kind, COMPRESSORS, "compressor", wording="must")
     if kind == "autoencoder":
         return AutoencoderCompressor(n_components, random_state=random_state, **kwargs)
     if kind == "pca":
@@ -277,8 +278,7 @@ def make_compressor(kind: str, n_components: int, random_state=0, **kwargs) -> A
 
         if kwargs:
             raise TypeError(f"compressor 'pca' takes no options, got {sorted(kwargs)}")
-        return PCA(n_components, random_state=_seed(random_state))
-    raise ValueError(f"compressor must be one of {COMPRESSORS}, got {kind!r}")
+    return PCA(n_components, random_state=_seed(random_state))
 
 
 class CompressedMutualInformation(BaseEstimator):
@@ -360,8 +360,7 @@ class CompressedMutualInformation(BaseEstimator):
         from .ksg import KSGMutualInformation
         from .ksg_discrete import DiscreteContinuousMutualInformation
 
-        if self.compressor not in COMPRESSORS:
-            raise ValueError(f"compressor must be one of {COMPRESSORS}, got {self.compressor!r}")
+        check_choice(self.compressor, COMPRESSORS, "compressor", wording="must")
         check_positive_int(self.n_components, "n_components")
         k = check_positive_int(self.k, "k")
         check_bool(self.discrete_y, "discrete_y")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from bottlekit._checks import check_bool, check_number, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
 from bottlekit.devices import resolve_device
 
 from ._neighbors import normal_scores
@@ -115,6 +115,7 @@ def bound_value(S, bound: str, clip: float = 5.0):
     -------
     torch.Tensor (0-dim)
     """
+    check_choice(bound, BOUNDS, "bound", wording="must")
     joint = S.diag().mean()
     if bound == "infonce":
         return (S.diag() - torch.logsumexp(S, dim=1)).mean() + math.log(S.shape[0])
@@ -124,7 +125,7 @@ def bound_value(S, bound: str, clip: float = 5.0):
         return joint - _offdiag_logmeanexp(S)
     if bound == "smile":
         return joint - _offdiag_logmeanexp(S.clamp(-clip, clip))
-    raise ValueError(f"bound must be one of {BOUNDS}, got {bound!r}")
+    raise AssertionError(f"bound {bound!r} has no formula")  # unreachable: checked above
 
 
 def _js_surrogate(S):
@@ -237,10 +238,14 @@ class NeuralMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def _check_params(self):
-        if self.bound not in BOUNDS:
-            raise ValueError(f"bound must be one of {BOUNDS}, got {self.bound!r}")
-        if self.critic not in ("separable", "concat"):
-            raise ValueError(f"critic must be 'separable' or 'concat', got {self.critic!r}")
+        check_choice(self.bound, BOUNDS, "bound", wording="must")
+        check_choice(
+            self.critic,
+            ("separable", "concat"),
+            "critic",
+            expected="'separable' or 'concat'",
+            wording="must",
+        )
         for name in ("hidden", "embed_dim", "n_layers", "max_steps", "eval_every", "patience"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.batch_size, "batch_size", minimum=2)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_choice
 from bottlekit.visualize.attribution import METHODS as _CLASSES
 from bottlekit.visualize.attribution import ConceptIntegratedGradients
 from bottlekit.visualize.attribution._base import check_positive_int
@@ -114,8 +115,7 @@ def concept_activation_map(
     >>> maps.shape
     (4, 2, 64, 64)
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    method = check_choice(method, METHODS, "method")
     batch_size = check_positive_int(batch_size, "batch_size")
     n_steps = check_n_steps(n_steps)
     cls = _CLASSES[method]

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_choice, check_number
 from bottlekit.visualize._plot_style import (
     _TICK_SIZE,
     HEAT_CMAP,
@@ -140,8 +140,9 @@ def plot_activation_maps(
     alpha = check_number(
         alpha, "alpha", low=0, low_open=True, high=1, expected="a float in (0, 1]", wording="must"
     )
-    if not isinstance(scale, str) or scale not in ("map", "shared"):
-        raise ValueError(f"scale must be 'map' or 'shared', got {scale!r}")
+    scale = check_choice(
+        scale, ("map", "shared"), "scale", expected="'map' or 'shared'", wording="must"
+    )
     check_cmap(cmap)
     show_image = check_bool(show_image, "show_image")
     cell_size = check_number(

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from bottlekit._checks import check_choice
+
 #: The default model (the shipped weights); ``--model`` picks another config.
 MODEL_NAME = "world-tiny"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
@@ -55,14 +57,13 @@ def load_model_config(name: str = MODEL_NAME) -> dict:
     >>> load_model_config("world-huge")
     Traceback (most recent call last):
     ...
-    ValueError: model: expected one of the shipped model configs ..., got 'world-huge'
+    ValueError: model: expected one of the shipped model configs ...; did you mean 'world-tiny'?
     """
     names = available_models()
-    if name not in names:
-        raise ValueError(
-            f"model: expected one of the shipped model configs {', '.join(names)} (the JSON "
-            f"files in {CONFIG_DIR}), got {name!r}"
-        )
+    expected = (
+        f"one of the shipped model configs {', '.join(names)} (the JSON files in {CONFIG_DIR})"
+    )
+    name = check_choice(name, names, "model", expected=expected)
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.world._clip import MODEL_NAME, load_model_config
 
 #: Caption recipes of ``--captions``: the shipped random subset, or every drawn concept.
@@ -142,8 +142,7 @@ def _check_train_options(
         expected = f"an int in [1, steps={steps}]"
         bounds = {"low": 1, "high": steps, "expected": expected, "type_error": True}
         check_number(stop_after, "stop_after", integer=True, **bounds)
-    if captions not in CAPTION_RECIPES:
-        raise ValueError(f"captions: expected one of {CAPTION_RECIPES}, got {captions!r}")
+    check_choice(captions, CAPTION_RECIPES, "captions")
     expected = "a float in [0, 1]"
     check_number(
         hard_negatives, "hard_negatives", low=0, high=1, expected=expected, type_error=True

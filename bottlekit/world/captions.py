@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bottlekit._arrays import as_index_array
-from bottlekit._checks import check_generator, check_number, is_number
+from bottlekit._checks import check_choice, check_generator, check_number, is_number
 from bottlekit.world.species import (
     BACKGROUND_GROUP,
     CONCEPT_GROUP,
@@ -36,11 +36,8 @@ _SINGULAR = ("body", "head", "tail", "beak")
 
 def concept_phrases(concept: str) -> tuple[str, ...]:
     """Ways a caption may name ``concept`` (its exact name first)."""
-    if concept not in CONCEPT_NAMES:
-        raise ValueError(
-            f"concept: expected one of the world's concepts {list(CONCEPT_NAMES)}, got "
-            f"{concept!r:.80}"
-        )
+    expected = f"one of the world's concepts {list(CONCEPT_NAMES)}"
+    concept = check_choice(concept, CONCEPT_NAMES, "concept", expected=expected)
     if concept in _BACKGROUND_PHRASES:
         return _BACKGROUND_PHRASES[concept]
     if concept == "eye stripe":

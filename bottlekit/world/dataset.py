@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_choice, check_number
 from bottlekit._deprecation import renamed_argument
 from bottlekit.datasets import ConceptDataset
 from bottlekit.world.captions import make_captions
@@ -136,8 +136,7 @@ def _check_texts(value, name: str, n: int | None, why: str) -> None:
 
 
 def _check_split(split: Any) -> None:
-    if not isinstance(split, str) or split not in SPLITS:
-        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    check_choice(split, SPLITS, "split")
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:

@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bottlekit._arrays import as_index_array, as_real_array
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.atomic import atomic_write_text
 from bottlekit.world.dataset import make_world
 
@@ -65,10 +65,9 @@ def eval_file(model: str = "world-tiny") -> Path:
     from bottlekit.pretrained import SHIPPED_TAG, list_pretrained
 
     shipped = [m for m, tag in list_pretrained() if tag == SHIPPED_TAG]
-    if model not in shipped:
-        raise ValueError(
-            f"model: expected a model whose weights ship, one of {shipped}, got {model!r}"
-        )
+    model = check_choice(
+        model, shipped, "model", expected=f"a model whose weights ship, one of {shipped}"
+    )
     return EVAL_FILE.with_name(f"{model}-eval.json")
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 
 PART_NAMES: tuple[str, ...] = ("body", "wing", "head", "tail", "beak", "background")
 """Parts, in the order of ``World.part_masks``; ``background`` is every pixel not on the bird."""
@@ -248,8 +248,8 @@ def true_attributes(name: str) -> tuple[str, ...]:
     """The concepts a species shows in at least half of its images (its field marks)."""
     profiles = _PROFILES + EXTRA_PROFILES
     names = [p[0] for p in profiles]
-    if name not in names:
-        raise ValueError(f"name={name!r} is not a species of the world; expected one of {names}")
+    expected = f"a species of the world, one of {names}"
+    name = check_choice(name, names, "name", expected=expected)
     row = class_concept_matrix(profiles)[names.index(name)]
     return tuple(c for c, p in zip(CONCEPT_NAMES, row, strict=True) if p >= 0.5)
 

@@ -255,7 +255,7 @@ def test_bad_input(fitted):
         PosthocCBM(bank, l1_ratio=2.0).fit(X, y)
     with pytest.raises(ValueError, match=r"sgd_order: expected one of \['per_class', "):
         PosthocCBM(bank, sgd_order="sklearn").fit(X, y)
-    with pytest.raises(ValueError, match=r"sgd_order: .* got None"):
+    with pytest.raises(TypeError, match=r"sgd_order: .* got None"):
         PosthocCBM(bank, sgd_order=None).fit(X, y)
     with pytest.raises(ValueError, match="top_k"):
         model.explain(X, top_k=0)

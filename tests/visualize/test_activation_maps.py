@@ -229,7 +229,8 @@ def test_convenience_checks_its_own_arguments(world_tiny, world_bank):
     img = np.zeros((1, 64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="n_steps: expected a positive int, got 0"):
         concept_activation_map(world_tiny, img, world_bank, [0], method="coam", n_steps=0)
-    with pytest.raises(ValueError, match="method: expected one of"):
+    # a class is not a name: a TypeError since check_choice (a ValueError before)
+    with pytest.raises(TypeError, match="method: expected one of"):
         concept_activation_map(world_tiny, img, world_bank, [0], method=ConceptSaliency)
 
 

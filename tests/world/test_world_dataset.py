@@ -145,7 +145,11 @@ def test_bad_arguments():
         ({"n": True}, TypeError, r"^n: expected an int >= 1, got True$"),
         ({"random_state": None}, TypeError, r"^random_state: expected an int >= 0, got None$"),
         ({"image_size": 64.0}, TypeError, r"^image_size: expected an int >= 64, got 64\.0$"),
-        ({"split": ["train"]}, ValueError, r"^split: expected one of .*, got \['train'\]$"),
+        (
+            {"split": ["train"]},
+            TypeError,
+            r"^split: expected one of .*, got \['train'\]$",
+        ),  # not a str
     ],
 )
 def test_make_world_names_a_bad_option(kwargs, error, message):

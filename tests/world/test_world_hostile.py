@@ -196,11 +196,13 @@ def test_full_caption_token_budget_is_checked(world, kwargs, error, message):
         make_full_captions(**_caption_args(world), p_species=1.0, **kwargs)
 
 
-@pytest.mark.parametrize("concept", ["", 5, "xyz"])
-def test_concept_phrases_of_an_unknown_concept_is_refused(concept):
+@pytest.mark.parametrize(
+    ("concept", "error"), [("", ValueError), (5, TypeError), ("xyz", ValueError)]
+)
+def test_concept_phrases_of_an_unknown_concept_is_refused(concept, error):
     # before: "" gave "list index out of range", 5 "'int' object has no attribute 'split'",
-    # "xyz" silently ("xyz",)
-    with pytest.raises(ValueError, match=r"concept: expected one of the world's concepts"):
+    # "xyz" silently ("xyz",); a non-str is a TypeError since check_choice
+    with pytest.raises(error, match=r"concept: expected one of the world's concepts"):
         concept_phrases(concept)
 
 

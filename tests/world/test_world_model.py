@@ -47,9 +47,12 @@ def backbone(model):
         mp.undo()
 
 
-@pytest.mark.parametrize("name", ["world-huge", "ViT-B-32", None])
-def test_eval_file_refuses_a_model_that_does_not_ship(name):
-    with pytest.raises(ValueError, match=r"model: expected a model whose weights ship"):
+@pytest.mark.parametrize(
+    ("name", "error"), [("world-huge", ValueError), ("ViT-B-32", ValueError), (None, TypeError)]
+)
+def test_eval_file_refuses_a_model_that_does_not_ship(name, error):
+    # a non-str is a TypeError since check_choice (a ValueError before)
+    with pytest.raises(error, match=r"model: expected a model whose weights ship"):
         eval_file(name)
 
 

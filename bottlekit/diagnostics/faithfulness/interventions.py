@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_embeddings,
@@ -195,7 +195,7 @@ def intervention_curves(
     if isinstance(policies, str):
         policies = [policies]
     policies = list(policies)
-    bad = [p for p in policies if p not in POLICIES]
+    bad = [p for p in policies if not isinstance(p, str) or p not in POLICIES]
     if bad or not policies:
         raise ValueError(f"policies: expected a non-empty list from {POLICIES}, got {policies}")
     w = as_real_array(coop_weights, "coop_weights")
@@ -204,8 +204,9 @@ def intervention_curves(
             f"coop_weights: expected three numbers >= 0 (alpha, beta, gamma), got {coop_weights!r}"
         )
     random_state = check_int_at_least(random_state, "random_state", 0)
-    if protocol not in ("all", "corrections"):
-        raise ValueError(f"protocol: expected 'all' or 'corrections', got {protocol!r}")
+    protocol = check_choice(
+        protocol, ("all", "corrections"), "protocol", expected="'all' or 'corrections'"
+    )
     names = list(model.concept_names_)
     K = len(names)
     cost_all = _check_costs(costs, names, K)

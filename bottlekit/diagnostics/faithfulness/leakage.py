@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_at_most,
@@ -212,10 +212,8 @@ def concept_leakage(
     model = check_fitted_cbm(model)
     data = dataset_of(dataset)
     X = check_embeddings(model, X, data)
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if conditioning not in CONDITIONINGS:
-        raise ValueError(f"conditioning: expected one of {CONDITIONINGS}, got {conditioning!r}")
+    method = check_choice(method, METHODS, "method")
+    conditioning = check_choice(conditioning, CONDITIONINGS, "conditioning")
     k = check_at_most(check_int_at_least(k, "k", 1), "k", len(X) - 1, "neighbours of an image")
     folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
     random_state = check_int_at_least(random_state, "random_state", 0)

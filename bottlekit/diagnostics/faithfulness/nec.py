@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import check_choice
 from bottlekit.diagnostics.faithfulness._inputs import (
     check_embeddings,
     check_fitted_cbm,
@@ -265,8 +266,7 @@ def prune_to_nec(
     [2, 2, 2]
     """
     model = check_fitted_cbm(model)
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    method = check_choice(method, METHODS, "method")
     if not isinstance(per_class, (bool, np.bool_)):
         raise TypeError(f"per_class: expected True or False, got {per_class!r}")
     if isinstance(nec, bool) or not isinstance(nec, numbers.Integral) or nec < 1:
@@ -341,8 +341,7 @@ def accuracy_at_nec(
     ([1, 3], [1.0, 3.0])
     """
     model = check_fitted_cbm(model)
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    method = check_choice(method, METHODS, "method")
     if not isinstance(per_class, (bool, np.bool_)):
         raise TypeError(f"per_class: expected True or False, got {per_class!r}")
     levels = _check_levels(nec, len(model.concept_names_))
