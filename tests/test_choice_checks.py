@@ -318,3 +318,28 @@ def _diagnostics_and_app():
 @pytest.mark.parametrize(("call", "name", "value"), _cases(_diagnostics_and_app))
 def test_diagnostics_and_app_options(call, name, value):
     _expect_type_error(call, name, value)
+
+
+def _discovery():
+    from bottlekit.bottleneck import DiscoveredCBM
+    from bottlekit.concepts.discovery import decompose, discover
+
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    y = np.arange(30) % 2
+    return [
+        ("discover.method", lambda v: discover(X, 4, method=v), "method"),
+        ("discover.init", lambda v: discover(X, 4, init=v), "init"),
+        ("discover.encoder", lambda v: discover(X, 4, encoder=v), "encoder"),
+        ("decompose.solver", lambda v: decompose(X, _bank(d=4), solver=v), "solver"),
+        (
+            "DiscoveredCBM.encoder",
+            lambda v: DiscoveredCBM(_bank(d=4), n_concepts=4, encoder=v).fit(X, y),
+            "encoder",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("call", "name", "value"), _cases(_discovery))
+def test_discovery_options(call, name, value):
+    pytest.importorskip("torch")
+    _expect_type_error(call, name, value)

@@ -140,8 +140,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         check_number(self.epochs, "epochs", integer=True, low=0, low_open=True)
         check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
         check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
-        if not isinstance(self.encoder, str) or self.encoder not in ENCODERS:
-            raise ValueError(f"encoder: expected one of {ENCODERS}, got {self.encoder!r}")
+        check_choice(self.encoder, ENCODERS, "encoder")
         self._check_head_params()
 
     def _check_loaded_state(self, source: str) -> None:

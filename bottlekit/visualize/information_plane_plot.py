@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit.visualize._text import plain_text
 from bottlekit.visualize._plot_style import _target_axes, check_cmap
+from bottlekit.visualize._text import plain_text
 
 __all__ = ["plot_information_plane"]
 

@@ -114,5 +114,5 @@ def test_discovered_cbm_with_the_decoder_as_encoder_projects_on_its_atoms(fitted
     assert decoder.score(X, y) > 0.95
     with pytest.raises(ValueError, match="encoder"):
         DiscoveredCBM(model.concepts, encoder="tied").fit(X, y)
-    with pytest.raises(ValueError, match="encoder"):
+    with pytest.raises(TypeError, match="encoder"):
         DiscoveredCBM(model.concepts, encoder=["decoder"]).fit(X, y)

@@ -161,9 +161,13 @@ def test_decoder_encoder_reestimates_the_batchtopk_threshold(hierarchy):
     assert result.threshold != discover(X, method="batchtopk_sae", **args).threshold
 
 
-@pytest.mark.parametrize("bad", ["tied", "", None, ["decoder"]])
-def test_unknown_encoder_is_refused(planted, bad):
-    with pytest.raises(ValueError, match=r"encoder: expected one of \('learned', 'decoder'\)"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [("tied", ValueError), ("", ValueError), (None, TypeError), (["d"], TypeError)],
+)
+def test_unknown_encoder_is_refused(planted, bad, error):
+    # an unknown string is a ValueError, anything else a TypeError (check_choice)
+    with pytest.raises(error, match=r"encoder: expected one of \('learned', 'decoder'\)"):
         _fit(planted[1], encoder=bad)
 
 

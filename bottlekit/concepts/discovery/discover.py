@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bottlekit._checks import check_bool, check_number
+from bottlekit._checks import check_bool, check_choice, check_number
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import ENCODERS, INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
@@ -112,8 +112,7 @@ def discover(
     >>> bool(np.abs(d.dictionary @ atoms.T).max(axis=0).min() > 0.9)   # every atom found
     True
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    method = check_choice(method, METHODS, "method")
     X = check_embeddings(X)
     n, d = X.shape
     high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
@@ -134,10 +133,8 @@ def discover(
     progress = check_bool(progress, "progress")
     if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
         raise ValueError(f"backbone_id: expected a non-empty string or None, got {backbone_id!r}")
-    if init not in INITS:
-        raise ValueError(f"init: expected one of {INITS}, got {init!r}")
-    if not isinstance(encoder, str) or encoder not in ENCODERS:
-        raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
+    init = check_choice(init, INITS, "init")
+    encoder = check_choice(encoder, ENCODERS, "encoder")
     from bottlekit.devices import resolve_device
 
     device = resolve_device(device)  # a bad device is refused for every method, NMF too

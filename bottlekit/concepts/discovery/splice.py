@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_number
+from bottlekit._checks import check_choice, check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery._checks import check_embeddings
 
@@ -159,8 +159,7 @@ def decompose(
     check_number(rho, "rho", low=0, low_open=True)
     check_number(tol, "tol", low=0)
     check_number(max_iter, "max_iter", integer=True, low=1)
-    if solver not in SOLVERS:
-        raise ValueError(f"solver: expected one of {SOLVERS}, got {solver!r}")
+    solver = check_choice(solver, SOLVERS, "solver")
     if image_mean is None:
         mu = X.mean(0)
     else:
