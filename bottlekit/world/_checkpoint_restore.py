@@ -1,0 +1,197 @@
+"""Restoring a checkpoint into the live model, optimiser and scheduler: each stored state
+is checked against the live object's before anything is loaded."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from bottlekit._checks import shown_value
+from bottlekit.world._checkpoint_format import _NUM, Checkpoint, CheckpointError
+from bottlekit.world._checkpoint_rng import restore_rng_states
+
+
+def _bad_values(value: torch.Tensor) -> str | None:
+    """What is wrong with a stored tensor's values (None if nothing)."""
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        return "holds NaN or infinity"
+    return None
+
+
+def _check_model_tensors(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
+    """Each stored weight has the dtype of the model's (``load_state_dict`` would cast an
+    integer or boolean tensor silently) and finite values."""
+    where = str(checkpoint.path)
+    expected = model.state_dict()
+    for name, value in checkpoint.model_state().items():
+        if name in expected and value.dtype != expected[name].dtype:
+            raise CheckpointError(
+                f"checkpoint {where!r}: model tensor {name!r} is stored as {value.dtype}; "
+                f"the model's is {expected[name].dtype}"
+            )
+        problem = _bad_values(value)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {where!r}: model tensor {name!r} {problem}")
+
+
+def _optimizer_state(
+    checkpoint: Checkpoint, optimizer: torch.optim.Optimizer
+) -> dict[int, dict[str, torch.Tensor]]:
+    """The optimiser's per-parameter state from the ``optimizer/<index>/<name>`` tensors."""
+    where = str(checkpoint.path)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in checkpoint.tensors.items():
+        if not key.startswith("optimizer/"):
+            continue
+        parts = key.split("/", 2)
+        if len(parts) != 3 or not parts[1].isdecimal() or not parts[2]:
+            raise CheckpointError(
+                f"checkpoint {where!r} has tensor {key!r}; expected optimiser state named "
+                "optimizer/<parameter index>/<name>"
+            )
+        index, name = int(parts[1]), parts[2]
+        if index >= len(params):
+            raise CheckpointError(
+                f"checkpoint {where!r} has optimiser state for parameter {index}; the model "
+                f"has {len(params)}"
+            )
+        shape = () if name == "step" else tuple(params[index].shape)
+        if tuple(value.shape) != shape:
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} has shape {tuple(value.shape)}; "
+                f"expected {shape}"
+                + ("" if name == "step" else f" (the shape of parameter {index})")
+            )
+        if not value.is_floating_point():
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} is stored as {value.dtype}; "
+                "expected floating point"
+            )
+        problem = _bad_values(value)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {where!r}: optimiser state {key} {problem}")
+        state.setdefault(index, {})[name] = value
+    return state
+
+
+def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> None:
+    """Refuse a stored optimiser or scheduler state that is not shaped like the live one.
+
+    ``load_state_dict`` takes the stored dict as it is (a scheduler's even updates its
+    attributes with whatever keys it holds): a key the live object does not have, a
+    string for a learning rate or a list of another length would fail steps later, or
+    be trained with silently.
+    """
+
+    def fail(expected: str) -> CheckpointError:
+        shown = shown_value(saved)
+        return CheckpointError(
+            f"checkpoint {where!r}: sidecar key {at!r} is {shown}; expected {expected} "
+            f"(as this {kind}'s state has)"
+        )
+
+    if isinstance(current, dict):
+        if not isinstance(saved, dict):
+            raise fail("a JSON object")
+        unknown = sorted(set(saved) - set(current))
+        if unknown:
+            raise CheckpointError(
+                f"checkpoint {where!r}: sidecar key {at!r} has keys {unknown} that this "
+                f"{kind}'s state does not have (tampered, or written by another torch)"
+            )
+        for key, value in saved.items():
+            _check_like(value, current[key], f"{at}.{key}", where, kind)
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(saved, list) or len(saved) != len(current):
+            raise fail(f"a list of {len(current)}")
+        for i, (value, now) in enumerate(zip(saved, current, strict=True)):
+            _check_like(value, now, f"{at}[{i}]", where, kind)
+    elif isinstance(current, bool):
+        if not isinstance(saved, bool):
+            raise fail("true or false")
+    elif isinstance(current, (int, float)):
+        kinds = (int,) if isinstance(current, int) else _NUM
+        if isinstance(saved, bool) or not isinstance(saved, kinds):
+            raise fail("an int" if kinds == (int,) else "a number")
+        if not math.isfinite(saved):
+            raise fail("a finite number")
+    elif isinstance(current, str):
+        if not isinstance(saved, str):
+            raise fail("a string")
+    elif current is None and isinstance(saved, (dict, list)):
+        raise fail("null or a JSON value")
+
+
+def restore_training_state(
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> None:
+    """Load the model, optimiser, scheduler and global RNG states of ``checkpoint``.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+    model, optimizer, scheduler
+        Built exactly as for the run that wrote the checkpoint.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, torch
+    >>> from bottlekit.world.checkpoint import read_checkpoint, write_checkpoint
+    >>> def build():
+    ...     m = torch.nn.Linear(2, 1); opt = torch.optim.AdamW(m.parameters())
+    ...     return m, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 / (s + 1))
+    >>> m, opt, sched = build()
+    >>> m(torch.ones(1, 2)).sum().backward(); opt.step(); sched.step()
+    >>> cfg = dict(n_train=1, n_val=1, steps=2, batch_size=1, lr=1e-3, weight_decay=0.0,
+    ...            warmup=0, seed=0, p_typical_background=0.2, init=None)
+    >>> prog = dict(step=1, epoch=0, next_batch=1, epoch_rng_state={}, losses=[0.5],
+    ...             last_val_zero_shot=None, train_seconds=0.0, train_cpu_seconds=0.0,
+    ...             sittings=1)
+    >>> meta = dict(model="m", model_config={}, config=cfg, progress=prog,
+    ...             world_sha256="0", init=None, versions={})
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.json"
+    >>> _ = write_checkpoint(p, model=m, optimizer=opt, scheduler=sched, meta=meta)
+    >>> m2, opt2, sched2 = build()
+    >>> restore_training_state(read_checkpoint(p), m2, opt2, sched2)
+    >>> torch.equal(m2.weight, m.weight), sched2.get_last_lr() == sched.get_last_lr()
+    (True, True)
+    """
+    where = str(checkpoint.path)
+    # everything is checked before anything is loaded: a refused checkpoint leaves the
+    # model, optimiser and scheduler as they were
+    _check_model_tensors(checkpoint, model)
+    state = _optimizer_state(checkpoint, optimizer)
+    current = optimizer.state_dict()["param_groups"]
+    saved = checkpoint.meta["optimizer"]["param_groups"]
+    _check_like(saved, current, "optimizer.param_groups", where, "optimiser")
+    _check_like(
+        checkpoint.meta["scheduler"], scheduler.state_dict(), "scheduler", where, "scheduler"
+    )
+    try:
+        model.load_state_dict(checkpoint.model_state(), strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {where!r} does not fit the model: {exc}") from exc
+    groups = []
+    for group in saved:
+        group = dict(group)
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+        groups.append(group)
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        scheduler.load_state_dict(checkpoint.meta["scheduler"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {where!r}: optimiser or scheduler state does not fit: {exc}"
+        ) from exc
+    restore_rng_states(checkpoint.meta["rng"], checkpoint.tensors)
