@@ -402,6 +402,8 @@ def download_file(
                 f"all, more than max_bytes={cap}",
                 f"{have} bytes are kept in {part}" if have else "nothing was written",
             )
+        if total is not None:
+            _check_free_space(url, dest, part, total - have, have)
         bar = tqdm(
             total=total,
             initial=have,
@@ -459,6 +461,22 @@ def download_file(
         )
     os.replace(part, dest)
     return dest
+
+
+def _check_free_space(url: str, dest: Path, part: Path, needed: int, have: int) -> None:
+    """Refuse, before reading, a body the disk of ``part`` cannot hold (a full disk would
+    otherwise end the transfer late, with an ``OSError`` from deep inside the write)."""
+    try:
+        free = shutil.disk_usage(part.parent).free
+    except OSError:  # the space cannot be read there: let the write find out
+        return
+    if needed > free:
+        kept = f"{have} bytes are kept in {part}" if have else "nothing was written"
+        raise DownloadError(
+            f"download of {dest.name} from {url} refused before reading: it needs {needed} "
+            f"more bytes and the disk of {part.parent} has {free} free; {kept}. Free some "
+            "space or download to a folder on another disk"
+        )
 
 
 def _too_large(url: str, dest: Path, what: str, kept: str) -> DownloadError:

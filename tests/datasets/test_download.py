@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import http.server
 import io
+import shutil
 import socket
 import tarfile
 import threading
@@ -460,3 +461,30 @@ def test_a_bad_max_bytes_is_named(tmp_path, value, error, message):
     # Before: no max_bytes argument (TypeError: unexpected keyword argument)
     with pytest.raises(error, match=message):
         dl.download_file("http://127.0.0.1:9/a", tmp_path / "a", max_bytes=value)
+
+
+def test_a_body_larger_than_the_free_space_is_refused_before_reading(
+    server, tmp_path, monkeypatch
+):
+    # Before: no check; the transfer ran until the disk was full and ended with an
+    # OSError (ENOSPC) from deep inside the write, after filling the disk.
+    server.files["/big.bin"] = bytes(range(256)) * 40  # 10,240 bytes
+    dest = tmp_path / "big.bin"
+    real = shutil.disk_usage
+
+    def nearly_full(path):
+        return real(path)._replace(free=10_000)
+
+    monkeypatch.setattr(dl.shutil, "disk_usage", nearly_full)
+    with pytest.raises(
+        dl.DownloadError,
+        match=r"big\.bin from http://127\.0\.0\.1:\d+/big\.bin refused before reading: it "
+        r"needs 10240 more bytes and the disk of .* has 10000 free; nothing was written\. "
+        r"Free some space",
+    ):
+        dl.download_file(server.url + "/big.bin", dest, progress=False)
+    assert not (tmp_path / "big.bin.part").exists() and not dest.exists()
+    # resumed: only the bytes still to come count
+    (tmp_path / "big.bin.part").write_bytes(server.files["/big.bin"][:300])
+    dl.download_file(server.url + "/big.bin", dest, progress=False)
+    assert dest.read_bytes() == server.files["/big.bin"]
