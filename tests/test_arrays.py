@@ -164,7 +164,7 @@ def test_index_arrays_come_back_as_int64(value, kwargs, expected):
         ([0.5], {}, TypeError, r"idx: expected a 1-D array of int, got float64 values of shape"),
         ([1.0], {}, TypeError, r"got float64 values"),  # even a whole float
         ([True, False], {"high": 3}, TypeError, r"got bool values of shape \(2,\)"),
-        (np.bool_(True), {}, TypeError, r"got np\.True_"),
+        (np.bool_(True), {}, TypeError, r"got (np\.True_|True)$"),  # numpy < 2: repr "True"
         (["1"], {}, TypeError, r"got <U1 values"),
         ("abc", {}, TypeError, r"got 'abc'$"),
         (None, {}, TypeError, r"got None$"),
