@@ -77,26 +77,30 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         wording="must",
     )
     if hasattr(X, "detach"):
-        X = X.detach().cpu().double().numpy()
-    X = np.asarray(X, dtype=np.float64)
+        X = X.detach().cpu().double()
+    # a 1-D X is one variable, as in every estimator; NaN or one row gave a NaN width
+    X = as_2d_samples(X, "X", why=f"{name}={sigma!r} needs a spread")
     n, d = X.shape
     if sigma == "silverman" or sigma == "scott":
         s = float(np.mean(safe_std(X, ddof=1)))
         factor = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) if sigma == "silverman" else 1.0
         width = s * factor * n ** (-1.0 / (d + 4.0))
+        what = "every column of X is constant"
     else:  # "median"
+        from scipy.spatial.distance import pdist
+
         if n > _MEDIAN_MAX_ROWS:
             rows = check_random_state(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
             X = X[rows]
-        scale = float(power_of_two_scale(X, axis=None))  # exact; keeps squares finite
-        Xs = X / scale
-        sq = np.sum(Xs**2, axis=1)
-        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Xs @ Xs.T, 0.0)
-        width = float(np.sqrt(np.median(d2[np.triu_indices(X.shape[0], 1)]))) * scale
+        # Differences, not |a|^2 + |b|^2 - 2ab: the expansion lost every digit of data with
+        # an offset (a spread of 1 at 1e8 gave width 0); a power of two keeps squares finite.
+        scale = float(power_of_two_scale(X, axis=None))
+        width = float(np.median(pdist(X / scale))) * scale
+        what = "more than half of the pairs of rows of X coincide (repeated or discrete values)"
     if not np.isfinite(width) or width <= 0:
         raise ValueError(
-            f"{name}={sigma!r} gives width {width!r} for this data (constant or duplicated "
-            "rows?); pass a fixed positive width"
+            f"{name}={sigma!r} gives width {width!r} for this data: {what}; pass a fixed "
+            "positive width"
         )
     return float(width)
 
