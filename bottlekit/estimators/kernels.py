@@ -134,6 +134,22 @@ def _check_columns(A, B) -> None:
         )
 
 
+def _check_finite_sums(sums, sigma) -> None:
+    """Raise if squared distances in units of ``sigma`` overflowed (the sums are NaN).
+
+    Points ``1e154`` widths apart (``1e-30`` in float32) have squares beyond float's
+    range; the expanded distance then gave NaN row sums without a word.
+    """
+    finite = sums.isfinite().all() if hasattr(sums, "isfinite") else np.isfinite(sums).all()
+    if not bool(finite):
+        width = float(sigma.detach()) if hasattr(sigma, "detach") else float(sigma)
+        raise ValueError(
+            f"sigma={width:.3g} is too small for these data: squared distances in units of "
+            "sigma overflow (every kernel value between distinct points would be 0); pass "
+            "a larger sigma or standardise the data"
+        )
+
+
 def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048):
     r"""Row sums :math:`r_i=\sum_j \exp(-\|a_i-b_j\|^2/(2\sigma^2))`, tiled (numpy, float64).
 
@@ -170,6 +186,7 @@ def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int 
     B = as_2d_samples(B, "B", min_samples=1)
     _check_columns(A, B)
     sums = gaussian_pair_sums(A, B, (float(sigma),), tile_size=tile, dtype=torch.float64)
+    _check_finite_sums(sums["x"], sigma)
     return sums["x"].numpy()
 
 
@@ -219,7 +236,9 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
     centre = B.detach().mean(dim=0)
     A, B = (A - centre) / sigma, (B - centre) / sigma
     if A.shape[0] <= tile and B.shape[0] <= tile:
-        return _tile_rowsum_torch(A, B, scale)
+        out = _tile_rowsum_torch(A, B, scale)
+        _check_finite_sums(out.detach(), sigma)
+        return out
     need_grad = torch.is_grad_enabled() and (
         A.requires_grad or B.requires_grad or (torch.is_tensor(sigma) and sigma.requires_grad)
     )
@@ -234,4 +253,6 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
             else:
                 acc = acc + _tile_rowsum_torch(Ai, Bj, scale)
         rows.append(acc)
-    return torch.cat(rows)
+    out = torch.cat(rows)
+    _check_finite_sums(out.detach(), sigma)
+    return out

@@ -18,6 +18,8 @@ from bottlekit.estimators import (
     cs_divergence,
     cs_qmi,
     entropy,
+    gaussian_rowsums,
+    gaussian_rowsums_torch,
     hsic,
     kernel_width,
     mutual_information,
@@ -134,3 +136,63 @@ def test_cauchy_schwarz_on_half_precision_tensors(dtype, grad):
     if grad:
         got.backward()
         assert xh.grad.dtype == dtype and bool(torch.isfinite(xh.grad.float()).all())
+
+
+# ---------------------------------------------------------------- kernel row sums
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: gaussian_rowsums(X[:, None], X[:, None], 1e-160),
+        lambda: gaussian_rowsums(X[:, None] * 1e200, X[:, None] * 1e200, 1.0),
+        lambda: gaussian_rowsums_torch(
+            torch.tensor(X[:, None]).float(), torch.tensor(X[:, None]).float(), 1e-30
+        ),
+    ],
+)
+def test_rowsums_refuse_a_width_whose_squares_overflow(call):
+    # before: an array of NaN, without a word
+    with pytest.raises(ValueError, match=r"sigma=1e-160|sigma=1 |sigma=1e-30"):
+        call()
+
+
+# ---------------------------------------------------------------- Gaussian sample size
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        # before: "needs more samples than dimensions: got n=3 rows for dx + dy = 2 columns"
+        # (3 > 2: the rule was not the one the message stated)
+        (
+            lambda: mutual_information(X[:3], Y[:3], method="gaussian"),
+            r"at least dx \+ dy \+ 2 = 4 samples \(rows\) for dx \+ dy = 2 columns, got n=3",
+        ),
+        (
+            lambda: conditional_mutual_information(X[:4], Y[:4], Z[:4], method="gaussian"),
+            r"at least dx \+ dy \+ dz \+ 2 = 5 samples \(rows\) .* got n=4",
+        ),
+    ],
+)
+def test_gaussian_sample_size_message_states_the_rule(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- labels
+def test_plugin_cmi_takes_string_labels_in_an_object_column():
+    # before: numpy's "The axis argument to unique is not supported for dtype object"
+    # (a pandas column of strings is an object array)
+    z = np.array(["a", "b"], dtype=object)[LABELS]
+    strings = conditional_mutual_information(LABELS, LABELS, z, method="plugin")
+    assert strings == conditional_mutual_information(LABELS, LABELS, LABELS, method="plugin")
+    with pytest.raises(TypeError, match=r"Z mixes label types \['int', 'str'\] in column 0"):
+        mixed = np.array([1, "a"] * 150, dtype=object)
+        conditional_mutual_information(LABELS, LABELS, mixed, method="plugin")
+
+
+def test_ross_warns_when_singleton_labels_leave_most_rows_out():
+    # before: 0.0 without a word (45 of 50 rows dropped, one label left)
+    y = np.r_[np.zeros(5), np.arange(1, 46)]
+    with pytest.warns(UserWarning, match=r"45 of 50 rows \(90%\) with a label that occurs only"):
+        mutual_information(X[:50], y, method="ksg_discrete")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mutual_information(X, LABELS, method="ksg_discrete")  # no singleton: no warning
