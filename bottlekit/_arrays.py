@@ -54,6 +54,22 @@ def check_real_tensor(X, name: str, *, wording: Wording = "expected") -> None:
         raise TypeError(_message("complex", name, f"a complex tensor ({X.dtype})", wording))
 
 
+def _tensor_to_numpy(X) -> np.ndarray:
+    """A (checked) torch tensor's values as a numpy array on the CPU.
+
+    Floating dtypes that numpy lacks (``bfloat16``, the float8 kinds) go through float32,
+    which holds each of their values exactly; ``Tensor.numpy()`` raised torch's "Got
+    unsupported ScalarType BFloat16".
+    """
+    X = X.detach().cpu()
+    try:
+        return X.numpy()
+    except TypeError:
+        if not X.is_floating_point():
+            raise
+        return X.float().numpy()
+
+
 def check_numeric_dtype(
     arr: np.ndarray, name: str, *, allow_complex: bool = False, wording: Wording = "expected"
 ) -> None:
@@ -109,7 +125,7 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
     """
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
         check_real_tensor(X, name, wording=wording)
-        X = X.detach().cpu().numpy()
+        X = _tensor_to_numpy(X)
     raw = X if isinstance(X, np.ndarray) else None
     if raw is None:
         try:
@@ -236,7 +252,7 @@ def as_index_array(
     what = "a 1-D array of int" + (f" or a boolean mask of shape ({high},)" if mask else "")
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch tensor
         check_real_tensor(X, name)
-        X = X.detach().cpu().numpy()
+        X = _tensor_to_numpy(X)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError, OverflowError):  # ragged nested sequences

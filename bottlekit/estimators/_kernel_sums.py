@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from ._scaling import power_of_two_scale
+
 __all__ = ["gaussian_pair_sums", "resolve_device"]
 
 _LOG2E = 1.0 / math.log(2.0)
@@ -151,11 +153,15 @@ def gaussian_pair_sums(
     device = resolve_device(device, A, B)
     a64 = _as_float64(A, device)
     b64 = None if B is None else _as_float64(B, device)
-    centre = a64.mean(0) if b64 is None else torch.cat([a64, b64]).mean(0)
+    pooled = a64 if b64 is None else torch.cat([a64, b64])
+    # Centred in units of c, a power of two (exact): the mean's sum overflowed at 1e307.
+    c = float(power_of_two_scale(np.array([float(pooled.abs().max())]), axis=None))
+    centre = (pooled / c).mean(0)
+    widths = tuple(float(w) / c for w in widths)
     dtype = torch.float32 if dtype is None else dtype
-    left = _Side(_blocks(a64 - centre, widths, split), device, dtype, left=True)
+    left = _Side(_blocks(a64 / c - centre, widths, split), device, dtype, left=True)
     other = a64 if b64 is None else b64
-    right = _Side(_blocks(other - centre, widths, split), device, dtype, left=False)
+    right = _Side(_blocks(other / c - centre, widths, split), device, dtype, left=False)
     names = ["x"] if split is None else ["x", "y", "joint"]
     skip = "y" if split is not None and skip_y else None
     symmetric = B is None

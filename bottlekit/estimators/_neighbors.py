@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 from bottlekit._checks import check_bool, check_choice
 
 from ._chunks import n_workers, run_in_chunks
-from ._scaling import safe_std
+from ._scaling import safe_centre, safe_std
 
 __all__ = [
     "check_positive_radii",
@@ -162,8 +162,7 @@ def preprocess_continuous(
         return normal_scores(X)
     std = safe_std(X)
     if standardize:
-        X -= X.mean(axis=0)
-        X /= std
+        X = safe_centre(X, std)  # X.mean() overflowed at 1e307 x 300 rows
         std = np.ones_like(std)
     if jitter > 0:
         X += jitter * std * rng.standard_normal(X.shape)

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["power_of_two_scale", "safe_mean_and_std", "safe_std"]
+__all__ = ["power_of_two_scale", "safe_centre", "safe_mean_and_std", "safe_std"]
 
 
 def power_of_two_scale(X: np.ndarray, axis: int | None = 0) -> np.ndarray:
     """Powers of two ``c`` with ``max |X / c|`` in ``[0.5, 1)`` (1 where ``X`` is all 0).
+
+    For a peak at or above ``2**1023`` (the top octave of float64, up to 1.8e308) ``c`` is
+    ``2**1023``, the largest power of two, and ``max |X / c|`` lies in ``[1, 2)``: the next
+    power, ``2**1024``, is infinite and would turn every scaled value into 0.
 
     Parameters
     ----------
@@ -40,10 +44,13 @@ def power_of_two_scale(X: np.ndarray, axis: int | None = 0) -> np.ndarray:
     >>> import numpy as np
     >>> power_of_two_scale(np.array([[3.0, -0.1], [5.0, 0.0]]))
     array([8.   , 0.125])
+    >>> bool(power_of_two_scale(np.array([1.5e308]), axis=None) == 2.0**1023)
+    True
     """
     peak = np.max(np.abs(X), axis=axis)
     _, exponent = np.frexp(peak)
-    return np.where(peak > 0, np.ldexp(1.0, exponent), 1.0)
+    # 2**1024 overflows to inf (X / inf = 0): values in the top octave get 2**1023
+    return np.where(peak > 0, np.ldexp(1.0, np.minimum(exponent, 1023)), 1.0)
 
 
 def safe_mean_and_std(
@@ -94,3 +101,34 @@ def safe_std(X: np.ndarray, axis: int | None = 0, ddof: int = 0) -> np.ndarray:
     True
     """
     return safe_mean_and_std(X, axis=axis, ddof=ddof)[1]
+
+
+def safe_centre(X: np.ndarray, unit=1.0) -> np.ndarray:
+    """``(X - X.mean(axis=0)) / unit`` without overflow of the mean's sum.
+
+    Computed as ``(X / c - mean(X / c)) / (unit / c)`` with one power of two ``c`` for all
+    entries (:func:`power_of_two_scale`): bit-identical to the plain expression for data
+    of ordinary magnitude (a power of two commutes with rounding), finite for data near
+    float's limits, where the sum in ``X.mean()`` overflows (``1e307`` times 300 rows).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Finite samples.
+    unit : float or ndarray of shape (d,), default=1.0
+        Positive divisor (a kernel width, per-column standard deviations).
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> safe_centre(np.array([[1.0], [3.0]]) * 1e307, unit=1e307)
+    array([[-1.],
+           [ 1.]])
+    """
+    c = power_of_two_scale(X, axis=None)
+    Xs = X / c
+    return (Xs - Xs.mean(axis=0)) / (np.asarray(unit) / c)

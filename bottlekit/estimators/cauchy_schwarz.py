@@ -69,7 +69,8 @@ mean change by at most ``1e-5`` nats (both tested in
 ``tests/estimators/test_kernel_sums.py``; 1e-7 to 1e-6 relative is typical).
 Kernel values below ``2**-126`` (1.2e-38) count as ``2**-126``. Identical samples still
 give exactly 0 (V-statistic). Tensors that require a gradient use the differentiable
-tiles in their own dtype, as before.
+tiles in their own dtype, as before; float16 and bfloat16 tensors are computed (and
+returned) in float32, since their 3 or 2 digits gave CS-QMI = -inf.
 
 **Approximate mode** (``approximation="random_tiles"``, CS divergence and CS-QMI). The
 rows are shuffled once and cut into blocks of 512; the kernel means over distinct pairs

@@ -87,10 +87,27 @@ def as_discrete(values, name: str, *, min_samples: int = 2) -> np.ndarray:
     return arr
 
 
-def _row_codes(arr: np.ndarray) -> np.ndarray:
-    """One integer per distinct row."""
+def _row_codes(arr: np.ndarray, name: str = "labels") -> np.ndarray:
+    """One integer per distinct row.
+
+    Object columns (a pandas column of strings) are coded one column at a time:
+    ``np.unique(..., axis=0)`` raised "The axis argument to unique is not supported for
+    dtype object".
+    """
+    if arr.dtype.kind == "O":
+        arr = np.stack([_object_codes(arr[:, j], name, j) for j in range(arr.shape[1])], axis=1)
     _, codes = np.unique(arr, axis=0, return_inverse=True)
     return codes.ravel()
+
+
+def _object_codes(column: np.ndarray, name: str, j: int) -> np.ndarray:
+    try:
+        return np.unique(column, return_inverse=True)[1].ravel()
+    except TypeError as exc:  # labels of mixed types cannot be sorted (1 < "a")
+        kinds = sorted({type(v).__name__ for v in column})
+        raise TypeError(
+            f"{name} mixes label types {kinds} in column {j}; expected labels of one type"
+        ) from exc
 
 
 def _check_n(arrays: dict[str, np.ndarray]) -> None:
@@ -218,9 +235,9 @@ class KSGConditionalMutualInformation(BaseEstimator):
         self.n_dropped_ = 0
         n = X.shape[0]
         if self.discrete_z:
-            self.cmi_ = self._stratified(X, Y, _row_codes(Z), k, mi_opts, rng)
+            self.cmi_ = self._stratified(X, Y, _row_codes(Z, "Z"), k, mi_opts, rng)
         elif self.discrete_y:
-            y = _row_codes(Y)
+            y = _row_codes(Y, "Y")
             ross = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
             joint = ross.fit(np.hstack([X, Z]), y).mi_
             self.cmi_ = float(joint - ross.fit(Z, y).mi_)
@@ -251,7 +268,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
                 self.n_dropped_ += rows.size
                 continue
             if self.discrete_y:
-                y = _row_codes(Y[rows])
+                y = _row_codes(Y[rows], "Y")
                 if np.unique(y).size < 2:  # Y constant within the stratum: I = 0
                     used += rows.size
                     continue
@@ -326,8 +343,9 @@ class GaussianConditionalMutualInformation(BaseEstimator):
         d = dx + dy + dz
         if n <= d + 1:
             raise ValueError(
-                f"gaussian CMI needs more samples than dimensions: got n={n} rows for "
-                f"dx + dy + dz = {d} columns"
+                f"gaussian CMI needs more samples than dimensions: at least "
+                f"dx + dy + dz + 2 = {d + 2} samples (rows) for "
+                f"dx + dy + dz = {d} columns, got n={n}"
             )
         J = np.hstack([X, Y, Z])
         R, _ = _correlation(J / power_of_two_scale(J), shrinkage)
@@ -385,7 +403,7 @@ class PluginConditionalMutualInformation(BaseEstimator):
             raise TypeError(f"miller_madow must be True or False, got {self.miller_madow!r}")
         arrays = {name: as_discrete(A, name) for name, A in zip("XYZ", (X, Y, Z), strict=True)}
         _check_n(arrays)
-        x, y, z = (_row_codes(a) for a in arrays.values())
+        x, y, z = (_row_codes(a, name) for name, a in arrays.items())
 
         def h(*codes):  # plug-in entropy of the joint labels (binning's estimator)
             return _plugin_entropy(_row_codes(np.stack(codes, axis=1)), bool(self.miller_madow))

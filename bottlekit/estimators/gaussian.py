@@ -123,8 +123,9 @@ class GaussianMutualInformation(BaseEstimator):
         (n, dx), dy = X.shape, Y.shape[1]
         if n <= dx + dy + 1:
             raise ValueError(
-                f"gaussian MI needs more samples than dimensions: got n={n} rows for "
-                f"dx + dy = {dx + dy} columns"
+                f"gaussian MI needs more samples than dimensions: at least "
+                f"dx + dy + 2 = {dx + dy + 2} samples (rows) for "
+                f"dx + dy = {dx + dy} columns, got n={n}"
             )
         # Correlations are scale-free; exact power-of-two scales keep squares finite.
         Z = np.hstack([X, Y])

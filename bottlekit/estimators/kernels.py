@@ -77,26 +77,30 @@ def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -
         wording="must",
     )
     if hasattr(X, "detach"):
-        X = X.detach().cpu().double().numpy()
-    X = np.asarray(X, dtype=np.float64)
+        X = X.detach().cpu().double()
+    # a 1-D X is one variable, as in every estimator; NaN or one row gave a NaN width
+    X = as_2d_samples(X, "X", why=f"{name}={sigma!r} needs a spread")
     n, d = X.shape
     if sigma == "silverman" or sigma == "scott":
         s = float(np.mean(safe_std(X, ddof=1)))
         factor = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) if sigma == "silverman" else 1.0
         width = s * factor * n ** (-1.0 / (d + 4.0))
+        what = "every column of X is constant"
     else:  # "median"
+        from scipy.spatial.distance import pdist
+
         if n > _MEDIAN_MAX_ROWS:
             rows = check_random_state(random_state).choice(n, _MEDIAN_MAX_ROWS, replace=False)
             X = X[rows]
-        scale = float(power_of_two_scale(X, axis=None))  # exact; keeps squares finite
-        Xs = X / scale
-        sq = np.sum(Xs**2, axis=1)
-        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * Xs @ Xs.T, 0.0)
-        width = float(np.sqrt(np.median(d2[np.triu_indices(X.shape[0], 1)]))) * scale
+        # Differences, not |a|^2 + |b|^2 - 2ab: the expansion lost every digit of data with
+        # an offset (a spread of 1 at 1e8 gave width 0); a power of two keeps squares finite.
+        scale = float(power_of_two_scale(X, axis=None))
+        width = float(np.median(pdist(X / scale))) * scale
+        what = "more than half of the pairs of rows of X coincide (repeated or discrete values)"
     if not np.isfinite(width) or width <= 0:
         raise ValueError(
-            f"{name}={sigma!r} gives width {width!r} for this data (constant or duplicated "
-            "rows?); pass a fixed positive width"
+            f"{name}={sigma!r} gives width {width!r} for this data: {what}; pass a fixed "
+            "positive width"
         )
     return float(width)
 
@@ -127,6 +131,22 @@ def _check_columns(A, B) -> None:
     if A.shape[1] != B.shape[1]:
         raise ValueError(
             f"A and B must have the same number of columns; got {A.shape[1]} and {B.shape[1]}"
+        )
+
+
+def _check_finite_sums(sums, sigma) -> None:
+    """Raise if squared distances in units of ``sigma`` overflowed (the sums are NaN).
+
+    Points ``1e154`` widths apart (``1e-30`` in float32) have squares beyond float's
+    range; the expanded distance then gave NaN row sums without a word.
+    """
+    finite = sums.isfinite().all() if hasattr(sums, "isfinite") else np.isfinite(sums).all()
+    if not bool(finite):
+        width = float(sigma.detach()) if hasattr(sigma, "detach") else float(sigma)
+        raise ValueError(
+            f"sigma={width:.3g} is too small for these data: squared distances in units of "
+            "sigma overflow (every kernel value between distinct points would be 0); pass "
+            "a larger sigma or standardise the data"
         )
 
 
@@ -166,6 +186,7 @@ def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int 
     B = as_2d_samples(B, "B", min_samples=1)
     _check_columns(A, B)
     sums = gaussian_pair_sums(A, B, (float(sigma),), tile_size=tile, dtype=torch.float64)
+    _check_finite_sums(sums["x"], sigma)
     return sums["x"].numpy()
 
 
@@ -215,7 +236,9 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
     centre = B.detach().mean(dim=0)
     A, B = (A - centre) / sigma, (B - centre) / sigma
     if A.shape[0] <= tile and B.shape[0] <= tile:
-        return _tile_rowsum_torch(A, B, scale)
+        out = _tile_rowsum_torch(A, B, scale)
+        _check_finite_sums(out.detach(), sigma)
+        return out
     need_grad = torch.is_grad_enabled() and (
         A.requires_grad or B.requires_grad or (torch.is_tensor(sigma) and sigma.requires_grad)
     )
@@ -230,4 +253,6 @@ def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
             else:
                 acc = acc + _tile_rowsum_torch(Ai, Bj, scale)
         rows.append(acc)
-    return torch.cat(rows)
+    out = torch.cat(rows)
+    _check_finite_sums(out.detach(), sigma)
+    return out

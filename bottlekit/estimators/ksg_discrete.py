@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
@@ -34,8 +36,10 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
     .. math::
         \hat I = \psi(N) - \langle\psi(N_{y_i})\rangle + \psi(k) - \langle\psi(m_i)\rangle .
 
-    Points whose label occurs only once carry no neighbour information and are dropped;
-    for a label with :math:`N_c \le k` points, :math:`k` is lowered to :math:`N_c-1`.
+    Points whose label occurs only once carry no neighbour information and are dropped
+    (with a ``UserWarning`` when they are more than 1 % of the rows: the estimate then
+    describes the other rows only); for a label with :math:`N_c \le k` points, :math:`k`
+    is lowered to :math:`N_c-1`.
 
     Parameters
     ----------
@@ -130,6 +134,17 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             k_used[members] = kc
         if not np.any(keep):
             raise ValueError("y has no label that occurs at least twice; cannot estimate MI")
+        n_dropped = n_all - int(keep.sum())
+        if n_dropped > 0.01 * n_all:
+            # 45 singletons of 50 rows gave 0.0 (the one label left) without a word
+            warnings.warn(
+                f"y has {n_dropped} of {n_all} rows ({n_dropped / n_all:.0%}) with a label "
+                "that occurs only once; they carry no neighbour information and are left "
+                "out, so the estimate describes the other rows only (merge rare labels or "
+                "use method='ksg' if y is continuous)",
+                UserWarning,
+                stacklevel=2,
+            )
         check_positive_radii(radius[keep], "X (within a label of y)", "mutual information")
         Xk = X[keep]
         m = count_within(

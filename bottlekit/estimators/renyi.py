@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
 
+from ._scaling import safe_centre
 from ._validation import as_2d_samples, check_paired, check_random_state
 from .kernels import kernel_width
 
@@ -42,7 +43,7 @@ __all__ = ["RenyiEntropy", "RenyiMutualInformation", "matrix_renyi_entropy"]
 
 
 def _gram(X: np.ndarray, sigma: float) -> np.ndarray:
-    X = (X - X.mean(axis=0)) / sigma  # in units of sigma: no square overflows
+    X = safe_centre(X, sigma)  # in units of sigma: no square overflows
     sq = np.sum(X**2, axis=1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * X @ X.T, 0.0)
     return np.exp(-d2 / 2.0)
