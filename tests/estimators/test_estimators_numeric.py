@@ -196,3 +196,20 @@ def test_ross_warns_when_singleton_labels_leave_most_rows_out():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mutual_information(X, LABELS, method="ksg_discrete")  # no singleton: no warning
+
+
+def test_kl_entropy_sees_every_column_whatever_its_unit():
+    # Before: one scale for all columns; next to a column of 1e6 a column of 1e-6 was
+    # invisible to the max-norm and Euclidean neighbourhoods, and the estimate of a
+    # standard normal pair in those units was 25.1 nats for a truth of 2.84 (the two
+    # logs of the units cancel).
+    from bottlekit.estimators import KozachenkoLeonenkoEntropy
+
+    x = np.random.default_rng(0).standard_normal((4000, 2))
+    truth = np.log(2 * np.pi * np.e)  # H(N(0, I_2))
+    h = KozachenkoLeonenkoEntropy().fit(x).entropy_
+    assert abs(h - truth) < 0.05
+    for units in ([1e-6, 1e6], [1.0, 5.0], [3e-3, 1.0]):
+        shifted = KozachenkoLeonenkoEntropy().fit(x * np.array(units)).entropy_
+        # H(a X) = H(X) + sum log a, and the estimator follows it to rounding
+        assert shifted == pytest.approx(h + np.log(units).sum(), abs=1e-9)
