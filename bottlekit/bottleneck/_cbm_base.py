@@ -30,13 +30,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._arrays import as_index_array
 from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.concepts.positions import concept_positions
 from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.devices import as_tensor
 from bottlekit.safetensors_file import read_safetensors
@@ -409,36 +408,15 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- editing
     def _concept_indices(self, concepts: Any) -> list[int]:
-        """Positions of ``concepts`` (names or indices in ``0..k-1``), in order; indices
-        are checked by :func:`bottlekit._arrays.as_index_array`."""
-        if isinstance(concepts, (str, numbers.Integral)):
-            concepts = [concepts]
-        if isinstance(concepts, np.ndarray):
-            concepts = concepts.tolist()
-        if not isinstance(concepts, (list, tuple)):
-            raise TypeError(
-                "concepts: expected a concept name, an index or a list of them, got "
-                f"{type(concepts).__name__}"
-            )
-        for c in concepts:
-            if isinstance(c, str) and c not in self.concept_names_:
-                raise UnknownConceptError(
-                    c,
-                    self.concept_names_,
-                    known_as=f"this model's {len(self.concept_names_)} concepts",
-                )
+        """Positions of ``concepts`` (names or indices in ``0..k-1``), in order
+        (:func:`~bottlekit.concepts.positions.concept_positions`)."""
         k = len(self.concept_names_)
-        indices = iter(
-            as_index_array(
-                [c for c in concepts if not isinstance(c, str)],
-                "concepts",
-                high=k,
-                expected=f"concept indices in 0..{k - 1} (this model has {k} concepts)",
-            ).tolist()
+        return concept_positions(
+            concepts,
+            self.concept_names_,
+            expected=f"concept indices in 0..{k - 1} (this model has {k} concepts)",
+            known_as=f"this model's {k} concepts",
         )
-        return [
-            self.concept_names_.index(c) if isinstance(c, str) else next(indices) for c in concepts
-        ]
 
     def prune(self, concepts: Any, *, fill: str = "mean") -> BaseConceptBottleneck:
         r"""A copy of the model that no longer uses ``concepts``.

@@ -5,16 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_choice, is_number
 from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.concepts.positions import concept_positions
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
 _FORMAT = "bottlekit.ConceptBank"
@@ -294,25 +295,19 @@ class ConceptBank:
 
     # ---------------------------------------------------------------- editing
     def _indices(self, items) -> list[int]:
-        """Positions of ``items`` (names, positions or a mask), in order; positions are
-        checked by :func:`bottlekit._arrays.as_index_array` (negative ones count from the
-        end, as in numpy)."""
+        """Positions of ``items`` (names, positions or a mask), in order; negative
+        positions count from the end, as in numpy (see ``concepts/positions.py``)."""
         k = len(self)
-        expected = f"concept positions in -{k}..{k - 1} of the {k} concepts"
-        if isinstance(items, str):
-            items = [items]
-        if isinstance(items, Iterator):
-            items = list(items)
-        if not isinstance(items, list | tuple) or not any(isinstance(it, str) for it in items):
-            return as_index_array(
-                items, "items", high=k, negative=True, mask=True, expected=expected
-            ).tolist()
-        # names, perhaps mixed with positions
-        numbers = [it for it in items if not isinstance(it, str)]
-        positions = iter(
-            as_index_array(numbers, "items", high=k, negative=True, expected=expected).tolist()
+        return concept_positions(
+            items,
+            self.names,
+            "items",
+            expected=f"concept positions in -{k}..{k - 1} of the {k} concepts",
+            known_as=f"this bank's {k} concepts",
+            negative=True,
+            mask=True,
+            single=False,
         )
-        return [self.index(it) if isinstance(it, str) else next(positions) for it in items]
 
     def subset(self, items) -> ConceptBank:
         """A new bank holding the given concepts, in the given order.

@@ -8,15 +8,12 @@ activations (n, m) of the selected concepts. The concept names and the resolutio
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from bottlekit._arrays import as_index_array
-from bottlekit.concepts.errors import UnknownConceptError
+from bottlekit.concepts.positions import concept_positions
 
 __all__ = ["concept_names_of", "make_scorer", "resolve_concept_columns", "resolve_concepts"]
 
@@ -69,31 +66,13 @@ def resolve_concepts(concepts: Any, names: list[str]) -> list[int]:
     """Indices into ``names`` of ``concepts`` (names or indices; ``None``: all)."""
     if concepts is None:
         return list(range(len(names)))
-    if isinstance(concepts, (bytes, bytearray)):  # a sequence of ints to Python: refused
-        raise TypeError(
-            f"concepts: expected names (str) or integer indices, got bytes {bytes(concepts)!r}"
-        )
-    if isinstance(concepts, (str, numbers.Integral)) and not isinstance(concepts, bool):
-        concepts = [concepts]
-    if isinstance(concepts, np.ndarray):
-        concepts = concepts.tolist()
-    if not isinstance(concepts, Sequence) or isinstance(concepts, str):
-        raise TypeError(f"concepts: expected a list of names or indices, got {concepts!r}")
-    if len(concepts) == 0:
-        raise ValueError("concepts: got an empty list; expected at least one concept")
-    for c in concepts:
-        if isinstance(c, str) and c not in names:
-            raise UnknownConceptError(c, names, "concepts")
-    k = len(names)
-    indices = iter(
-        as_index_array(
-            [c for c in concepts if not isinstance(c, str)],
-            "concepts",
-            high=k,
-            expected=f"concept indices in 0..{k - 1}",
-        ).tolist()
+    return concept_positions(
+        concepts,
+        names,
+        expected=f"concept indices in 0..{len(names) - 1}",
+        context="concepts",
+        allow_empty=False,
     )
-    return [names.index(c) if isinstance(c, str) else next(indices) for c in concepts]
 
 
 def _is_per_image(concepts: Any) -> bool:
