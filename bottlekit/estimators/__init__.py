@@ -49,7 +49,7 @@ from .input_information_given_label import (
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
 from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
 from .ksg import KSGMutualInformation
-from .ksg_discrete import DiscreteContinuousMutualInformation
+from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
 from .neural import NeuralMutualInformation
 from .renyi import RenyiEntropy, RenyiMutualInformation
@@ -79,6 +79,7 @@ __all__ = [
     "RenyiEntropy",
     "RenyiMutualInformation",
     "RepeatedRowsWarning",
+    "SingletonLabelsWarning",
     "binned_information",
     "conditional_cs_divergence",
     "conditional_cs_divergence_torch",

@@ -23,6 +23,7 @@ Estimators:
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.special import digamma
@@ -41,7 +42,7 @@ from ._validation import as_2d_samples, check_no_constant_columns, check_random_
 from .binning import _plugin_entropy
 from .gaussian import _check_shrinkage, _correlation, _logdet, _logdet_bias
 from .ksg import KSGMutualInformation
-from .ksg_discrete import DiscreteContinuousMutualInformation
+from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 
 __all__ = [
     "GaussianConditionalMutualInformation",
@@ -159,7 +160,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
         Estimate in nats (can be slightly negative near 0).
     n_samples_ : int
     n_dropped_ : int
-        Samples in strata of Z too small to use (``discrete_z`` only; else 0).
+        Samples in strata of Z too small to use, and with ``discrete_y`` too the samples
+        whose label occurs only once within their stratum (``discrete_z`` only; else 0).
 
     Examples
     --------
@@ -273,7 +275,10 @@ class KSGConditionalMutualInformation(BaseEstimator):
                     used += rows.size
                     continue
                 est = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
-                mi = est.fit(X[rows], y).mi_
+                with warnings.catch_warnings():  # singletons within a stratum are expected:
+                    warnings.simplefilter("ignore", SingletonLabelsWarning)  # counted below
+                    mi = est.fit(X[rows], y).mi_
+                self.n_dropped_ += est.n_dropped_
             else:
                 if np.ptp(X[rows], axis=0).min() == 0 or np.ptp(Y[rows], axis=0).min() == 0:
                     raise ValueError(

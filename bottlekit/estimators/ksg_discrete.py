@@ -22,7 +22,11 @@ from ._validation import (
     check_random_state,
 )
 
-__all__ = ["DiscreteContinuousMutualInformation"]
+__all__ = ["DiscreteContinuousMutualInformation", "SingletonLabelsWarning"]
+
+
+class SingletonLabelsWarning(UserWarning):
+    """Rows whose label occurs only once were left out of a Ross estimate."""
 
 
 class DiscreteContinuousMutualInformation(BaseEstimator):
@@ -59,6 +63,9 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         Estimate in nats.
     classes_ : ndarray
         Distinct labels.
+    n_dropped_ : int
+        Rows left out because their label occurs only once (a warning,
+        :class:`SingletonLabelsWarning`, when they are more than 1 %).
 
     Examples
     --------
@@ -142,7 +149,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
                 "that occurs only once; they carry no neighbour information and are left "
                 "out, so the estimate describes the other rows only (merge rare labels or "
                 "use method='ksg' if y is continuous)",
-                UserWarning,
+                SingletonLabelsWarning,
                 stacklevel=2,
             )
         check_positive_radii(radius[keep], "X (within a label of y)", "mutual information")
@@ -159,6 +166,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             - np.mean(digamma(m))
         )
         self.mi_ = float(mi)
+        self.n_dropped_ = n_dropped
         self.classes_ = classes
         self.n_samples_ = n
         return self

@@ -213,3 +213,29 @@ def test_kl_entropy_sees_every_column_whatever_its_unit():
         shifted = KozachenkoLeonenkoEntropy().fit(x * np.array(units)).entropy_
         # H(a X) = H(X) + sum log a, and the estimator follows it to rounding
         assert shifted == pytest.approx(h + np.log(units).sum(), abs=1e-9)
+
+
+def test_conditional_mi_counts_singletons_within_strata_instead_of_warning_per_stratum():
+    # Before: the Ross warning on singleton labels (new this session) fired once per
+    # stratum of Z inside conditional MI, dozens of times in one audit, about rows that
+    # are expected to be left out there; now they are counted in n_dropped_.
+    import warnings
+
+    from bottlekit.estimators import KSGConditionalMutualInformation, SingletonLabelsWarning
+
+    rng = np.random.default_rng(0)
+    z = np.repeat(np.arange(4), 30)
+    y = rng.integers(0, 3, 120)
+    y[::30] = 7  # one row per stratum with a label of its own
+    x = rng.standard_normal(120) + y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingletonLabelsWarning)
+        est = KSGConditionalMutualInformation(discrete_y=True, discrete_z=True, random_state=0)
+        est.fit(x, y, z)
+    assert est.n_dropped_ == 4
+    # called on its own, Ross's estimator still warns and counts
+    from bottlekit.estimators import DiscreteContinuousMutualInformation
+
+    with pytest.warns(SingletonLabelsWarning, match="1 of 30 rows"):
+        ross = DiscreteContinuousMutualInformation().fit(x[:30], y[:30])
+    assert ross.n_dropped_ == 1
