@@ -19,6 +19,7 @@ from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_centre, safe_std
 
 __all__ = [
+    "check_metric",
     "check_positive_radii",
     "count_within",
     "kth_neighbor",
@@ -27,6 +28,13 @@ __all__ = [
 ]
 
 _P = {"chebyshev": np.inf, "euclidean": 2.0}
+
+
+def check_metric(metric: str) -> None:
+    """Refuse a ``metric`` other than the two the neighbour queries know, by name."""
+    check_choice(
+        metric, tuple(_P), "metric", expected="'chebyshev' or 'euclidean'", wording="must"
+    )
 
 
 def _check_tree(tree: str) -> None:

@@ -8,9 +8,9 @@ import numpy as np
 from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_choice, check_number, check_positive_int
+from bottlekit._checks import check_number, check_positive_int
 
-from ._neighbors import check_positive_radii, kth_neighbor, preprocess_continuous
+from ._neighbors import check_metric, check_positive_radii, kth_neighbor, preprocess_continuous
 from ._scaling import power_of_two_scale, safe_centre
 from ._validation import (
     as_2d_samples,
@@ -109,13 +109,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     def fit(self, X) -> KozachenkoLeonenkoEntropy:
         """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
         k = check_positive_int(self.k, "k")
-        check_choice(
-            self.metric,
-            ("chebyshev", "euclidean"),
-            "metric",
-            expected="'chebyshev' or 'euclidean'",
-            wording="must",
-        )
+        check_metric(self.metric)
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, "X", "kl")

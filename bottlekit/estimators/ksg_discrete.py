@@ -8,9 +8,10 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_choice, check_number, check_positive_int
+from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import (
+    check_metric,
     check_positive_radii,
     count_within,
     kth_neighbor,
@@ -99,13 +100,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
     def fit(self, X, y) -> DiscreteContinuousMutualInformation:
         """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
         k = check_positive_int(self.k, "k")
-        check_choice(
-            self.metric,
-            ("chebyshev", "euclidean"),
-            "metric",
-            expected="'chebyshev' or 'euclidean'",
-            wording="must",
-        )
+        check_metric(self.metric)
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         y = np.asarray(y)
