@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from bottlekit._checks import check_number, check_positive_int
 
 from ._neighbors import check_metric, check_positive_radii, kth_neighbor, preprocess_continuous
-from ._scaling import power_of_two_scale, safe_centre
+from ._scaling import safe_std
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
@@ -119,10 +119,8 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         # that a column of 1e-6 next to one of 1e6 still shapes the neighbourhoods (with
         # one scale for all the small column was invisible: 25.1 nats for a truth of 2.8)
         # and no distance is squared near float's limits
-        centred = safe_centre(X)
-        octave = power_of_two_scale(centred, axis=0)
-        scale = octave * (centred / octave).std(axis=0)
-        X = preprocess_continuous(centred / scale, standardize=False, jitter=jitter, rng=rng)
+        scale = safe_std(X)
+        X = preprocess_continuous(X, standardize=True, jitter=jitter, rng=rng)
         n, d = X.shape
         dist, _ = kth_neighbor(X, k, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
