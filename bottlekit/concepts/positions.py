@@ -86,10 +86,10 @@ def concept_positions(
                 numbers_given, name, high=k, negative=negative, expected=expected
             ).tolist()
         )
-        unknown = [c for c in concepts if isinstance(c, str) and c not in names]
+        where = {n: i for i, n in reversed(list(enumerate(names)))}  # first occurrence
+        unknown = [c for c in concepts if isinstance(c, str) and c not in where]
         if unknown:
             raise UnknownConceptError(unknown[0], names, context, known_as=known_as)
-        where = {n: i for i, n in reversed(list(enumerate(names)))}  # first occurrence
         out = [where[c] if isinstance(c, str) else next(positions) for c in concepts]
     elif isinstance(concepts, (list, tuple, np.ndarray, numbers.Number)) or hasattr(
         concepts, "__array__"
