@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.pretrained",
             "bottlekit.safetensors_file",
             "bottlekit._quiet",
+            "bottlekit._deadline",  # a total deadline for an HTTP exchange
         ),
     ),
 )
