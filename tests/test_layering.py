@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.pretrained",
             "bottlekit.safetensors_file",
             "bottlekit._quiet",
+            "bottlekit._lazy",  # packages' names imported on first use
         ),
     ),
 )

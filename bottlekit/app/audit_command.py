@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 __all__ = ["add_audit_parser", "run_audit_command"]
 
@@ -69,7 +68,7 @@ def _load_head(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
-    from bottlekit.visualize.activation_maps import METHODS
+    from bottlekit.visualize.map_methods import METHODS
 
     p = subparsers.add_parser(
         "audit",
@@ -230,6 +229,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
         return _run_ray_audit(args)
+    import torch
+
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
         raise ValueError(f"--n: expected at least 4 images, got {args.n}")
