@@ -147,7 +147,9 @@ def load_imagefolder(
     ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
     ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
     are the sorted folder names. Files that are not images (by extension) and class
-    folders without images are skipped and counted in ``skipped``.
+    folders without images are skipped and counted in ``skipped``. A folder whose
+    sub-folders hold only sub-folders of images (``imagenet/`` with ``train/`` and
+    ``val/``: a root one level too high) is refused with :class:`DatasetFormatError`.
 
     Parameters
     ----------
@@ -192,6 +194,7 @@ def load_imagefolder(
     labels: list[int] = []
     class_names: list[str] = []
     not_images = empty = 0
+    direct = False  # does any class folder hold an image itself (not only in sub-folders)?
     for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         entries = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
         found = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -199,9 +202,20 @@ def load_imagefolder(
         if not found:
             empty += 1
             continue
+        direct = direct or any(p.parent == d for p in found)
         files += found
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
+    if files and not direct:
+        # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
+        # the classes ("train", "val"), silently
+        inner = next(p.parent for p in files)
+        raise DatasetFormatError(
+            f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "
+            f"hold sub-folders of images (e.g. {inner.relative_to(folder).as_posix()}/), so "
+            "they are not classes. Expected <root>/<class>/<image>: pass the folder one "
+            f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
+        )
     if not files:
         flat = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
