@@ -134,6 +134,10 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
     return names, L
 
 
+#: Folder names that are splits, not classes (a root one level too high).
+_SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "testing", "training"})
+
+
 def load_imagefolder(
     root: str | os.PathLike,
     split: str | None = None,
@@ -148,8 +152,9 @@ def load_imagefolder(
     ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
     are the sorted folder names. Files that are not images (by extension) and class
     folders without images are skipped and counted in ``skipped``. A folder whose
-    sub-folders hold only sub-folders of images (``imagenet/`` with ``train/`` and
-    ``val/``: a root one level too high) is refused with :class:`DatasetFormatError`.
+    sub-folders are split names (``train``, ``val``, ``test``, ...) holding only
+    sub-folders of images (``imagenet/``: a root one level too high) is refused with
+    :class:`DatasetFormatError`.
 
     Parameters
     ----------
@@ -206,9 +211,10 @@ def load_imagefolder(
         files += found
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
-    if files and not direct:
+    if files and not direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
         # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
-        # the classes ("train", "val"), silently
+        # the classes ("train", "val"), silently; class folders with deeper images whose
+        # names are not split names (cat/2019/*.jpg) are read as before
         inner = next(p.parent for p in files)
         raise DatasetFormatError(
             f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "

@@ -89,6 +89,14 @@ def test_imagefolder_keeps_nested_images_of_classes_with_direct_ones(tmp_path):
     assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1]
 
 
+def test_imagefolder_keeps_classes_whose_images_all_lie_deeper(tmp_path):
+    # only split names are refused: cat/2019/*.png is a class with deeper images
+    image(tmp_path / "cat" / "2019" / "a.png")
+    image(tmp_path / "dog" / "2020" / "b.png")
+    ds = load_dataset("imagefolder", tmp_path)
+    assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 1]
+
+
 @pytest.mark.parametrize("make", [ConceptDataset, None])
 def test_class_names_as_labels_say_how_to_convert(make):
     # Before: "labels: expected integer class indices, got dtype <U3", and nothing on how
