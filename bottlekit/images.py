@@ -59,7 +59,8 @@ def list_image_folder(
     Two layouts are understood. In the class-per-subfolder layout (as torchvision's
     ``ImageFolder``), every sub-folder is a class and its images are that class's
     examples; classes are sorted by name and labelled ``0..C-1``. A folder without
-    sub-folders is a flat, unlabelled list of images.
+    sub-folders is a flat, unlabelled list of images. Hidden files and folders (names
+    starting with ``.``, such as macOS's ``._photo.jpg``) are not read.
 
     Parameters
     ----------
@@ -84,8 +85,12 @@ def list_image_folder(
         raise ImageInputError(f"images: folder {str(root)!r} does not exist or is not a directory")
 
     def images_in(d: Path) -> list[Path]:
+        # hidden files are skipped as hidden folders are: macOS writes "._photo.jpg"
+        # (AppleDouble metadata, not an image) beside each photo on shared drives
         return sorted(
-            p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            p
+            for p in d.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
         )
 
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))

@@ -134,6 +134,10 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
     return names, L
 
 
+#: Folder names that are splits, not classes (a root one level too high).
+_SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "testing", "training"})
+
+
 def load_imagefolder(
     root: str | os.PathLike,
     split: str | None = None,
@@ -147,7 +151,10 @@ def load_imagefolder(
     ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
     ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
     are the sorted folder names. Files that are not images (by extension) and class
-    folders without images are skipped and counted in ``skipped``.
+    folders without images are skipped and counted in ``skipped``. A folder whose
+    sub-folders are split names (``train``, ``val``, ``test``, ...) holding only
+    sub-folders of images (``imagenet/``: a root one level too high) is refused with
+    :class:`DatasetFormatError`.
 
     Parameters
     ----------
@@ -192,6 +199,7 @@ def load_imagefolder(
     labels: list[int] = []
     class_names: list[str] = []
     not_images = empty = 0
+    direct = False  # does any class folder hold an image itself (not only in sub-folders)?
     for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         entries = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
         found = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -199,9 +207,21 @@ def load_imagefolder(
         if not found:
             empty += 1
             continue
+        direct = direct or any(p.parent == d for p in found)
         files += found
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
+    if files and not direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
+        # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
+        # the classes ("train", "val"), silently; class folders with deeper images whose
+        # names are not split names (cat/2019/*.jpg) are read as before
+        inner = next(p.parent for p in files)
+        raise DatasetFormatError(
+            f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "
+            f"hold sub-folders of images (e.g. {inner.relative_to(folder).as_posix()}/), so "
+            "they are not classes. Expected <root>/<class>/<image>: pass the folder one "
+            f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
+        )
     if not files:
         flat = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
