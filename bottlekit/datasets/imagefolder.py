@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._image_folders import class_folder_images
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -195,23 +196,9 @@ def load_imagefolder(
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")
-    files: list[Path] = []
-    labels: list[int] = []
-    class_names: list[str] = []
-    not_images = empty = 0
-    direct = False  # does any class folder hold an image itself (not only in sub-folders)?
-    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        entries = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
-        found = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
-        not_images += len(entries) - len(found)
-        if not found:
-            empty += 1
-            continue
-        direct = direct or any(p.parent == d for p in found)
-        files += found
-        labels += [len(class_names)] * len(found)
-        class_names.append(d.name)
-    if files and not direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
+    found = class_folder_images(folder)
+    files, labels, class_names = found.files, found.labels.tolist(), found.class_names
+    if files and not found.direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
         # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
         # the classes ("train", "val"), silently; class folders with deeper images whose
         # names are not split names (cat/2019/*.jpg) are read as before
@@ -255,7 +242,11 @@ def load_imagefolder(
     if concepts_csv is not None:
         names, L = _concepts(as_root(concepts_csv, "concepts_csv"), folder, files)
         fields = {"concept_names": names, "concept_labels": L}
-    skipped = {"files that are not images": not_images, "class folders without images": empty}
+    skipped = {
+        "files that are not images": found.not_images,
+        "class folders without images": len(found.empty_classes),
+        "images outside the class folders": len(found.loose_images),
+    }
     return ConceptDataset(
         files,
         labels=np.array(labels, np.int64),
