@@ -7,9 +7,7 @@ stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from bottlekit._lazy import lazy_attributes
 from bottlekit._version import __version__
 
 _LAZY = {
@@ -26,11 +24,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'bottlekit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

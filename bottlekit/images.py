@@ -22,8 +22,7 @@ import xxhash
 from PIL import Image, UnidentifiedImageError
 
 from bottlekit._arrays import as_index_array
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+from bottlekit._image_folders import IMAGE_EXTENSIONS, class_folder_images, images_in
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -57,9 +56,13 @@ def list_image_folder(
     """List the images of a folder.
 
     Two layouts are understood. In the class-per-subfolder layout (as torchvision's
-    ``ImageFolder``), every sub-folder is a class and its images are that class's
-    examples; classes are sorted by name and labelled ``0..C-1``. A folder without
-    sub-folders is a flat, unlabelled list of images.
+    ``ImageFolder``), every sub-folder is a class and every image below it, at any depth,
+    is one of its examples; classes are sorted by name and labelled ``0..C-1``. A folder
+    whose sub-folders hold no image is a flat, unlabelled list of its own images. Hidden
+    files and folders (names starting with ``.``, such as macOS's ``._photo.jpg``) are not
+    read; images directly in a folder that has class sub-folders belong to no class and
+    are not read, with a warning (the rule: :mod:`bottlekit._image_folders`, shared with
+    :func:`bottlekit.datasets.load_imagefolder`).
 
     Parameters
     ----------
@@ -69,7 +72,7 @@ def list_image_folder(
     Returns
     -------
     files : list of Path
-        Image files, sorted by class then by name.
+        Image files, sorted by class then by path.
     labels : ndarray of int64 or None
         Class index of each file, or None for a flat folder.
     class_names : list of str
@@ -82,35 +85,21 @@ def list_image_folder(
     root = Path(folder)
     if not root.is_dir():
         raise ImageInputError(f"images: folder {str(root)!r} does not exist or is not a directory")
-
-    def images_in(d: Path) -> list[Path]:
-        return sorted(
-            p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not subdirs:
-        files = images_in(root)
-        if not files:
-            raise ImageInputError(
-                f"images: folder {str(root)!r} contains no images "
-                f"(looked for extensions {', '.join(IMAGE_EXTENSIONS)})"
-            )
+    found = class_folder_images(root)
+    if found.files:
+        return found.files, found.labels, found.class_names
+    files = images_in(root)
+    if files:  # no sub-folder holds an image: a flat folder
         return files, None, []
-    files, labels, class_names = [], [], []
-    for d in subdirs:
-        found = images_in(d)
-        if not found:
-            continue
-        class_names.append(d.name)
-        files.extend(found)
-        labels.extend([len(class_names) - 1] * len(found))
-    if not files:
+    if found.empty_classes:
         raise ImageInputError(
-            f"images: folder {str(root)!r} has sub-folders {[d.name for d in subdirs][:5]} "
+            f"images: folder {str(root)!r} has sub-folders {found.empty_classes[:5]} "
             "but none of them contains images"
         )
-    return files, np.asarray(labels, dtype=np.int64), class_names
+    raise ImageInputError(
+        f"images: folder {str(root)!r} contains no images "
+        f"(looked for extensions {', '.join(IMAGE_EXTENSIONS)})"
+    )
 
 
 # Pixel keys are XXH3-128 of the mode, size and pixels (the xxhash package): about 13 x

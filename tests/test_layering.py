@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit._preprocessing",  # a backbone's image preprocessing
             "bottlekit.cache",
             "bottlekit.images",
+            "bottlekit._image_folders",  # the one rule for folders of images
         ),
     ),
     ("estimators", ("bottlekit.estimators",)),
@@ -67,6 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.safetensors_file",
             "bottlekit._quiet",
             "bottlekit._deadline",  # a total deadline for an HTTP exchange
+            "bottlekit._lazy",  # packages' names imported on first use
         ),
     ),
 )

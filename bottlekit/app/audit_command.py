@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 __all__ = ["add_audit_parser", "run_audit_command"]
 
@@ -69,7 +68,7 @@ def _load_head(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
-    from bottlekit.visualize.activation_maps import METHODS
+    from bottlekit.visualize.map_methods import METHODS
 
     p = subparsers.add_parser(
         "audit",
@@ -106,6 +105,16 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     from bottlekit.app.dataset_options import add_dataset_arguments
 
     add_dataset_arguments(p, data)
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resize the --images or --dataset images to N x N when loaded: the activation "
+        "maps and the report's images need one size, which photos of different sizes do not "
+        "have (for cub and waterbirds it is the loader's image_size, which scales the part "
+        "masks too)",
+    )
     p.add_argument("--n", type=int, default=600, help="world images (default 600)")
     p.add_argument(
         "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
@@ -141,14 +150,40 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _folder_data(folder: str) -> Any:
-    from bottlekit.datasets import ConceptDataset
+def _folder_data(folder: str, image_size: int | None = None) -> Any:
+    from bottlekit.datasets import ConceptDataset, ResizedImages
     from bottlekit.images import as_image_source
 
     source = as_image_source(Path(folder))
     if source.labels is None:
         raise ValueError(f"--images: {folder!r} must hold one sub-folder of images per class")
-    return ConceptDataset(source, source.labels, source.class_names)
+    images: Any = source if image_size is None else ResizedImages(source.paths, image_size)
+    return ConceptDataset(images, source.labels, source.class_names)
+
+
+def _dataset_data(args: argparse.Namespace) -> Any:
+    """``--dataset`` with ``--image-size``: the loader's ``image_size`` where it takes one
+    (part masks follow), else the dataset's files resized when loaded."""
+    import dataclasses
+    import inspect
+
+    from bottlekit.app.dataset_options import dataset_from_args
+    from bottlekit.datasets import LOADERS, ResizedImages
+
+    size = args.image_size
+    loader = LOADERS.get(str(args.dataset).lower())
+    if size is None or loader is None:
+        return dataset_from_args(args)
+    if "image_size" in inspect.signature(loader).parameters:
+        args.dataset_option = [*args.dataset_option, f"image_size={size}"]
+        return dataset_from_args(args)
+    data = dataset_from_args(args)
+    if data.image_source.paths is None or data.part_masks is not None:
+        raise ValueError(
+            f"--image-size: the {args.dataset} dataset's images are not files without part "
+            "masks, so they cannot be resized here"
+        )
+    return dataclasses.replace(data, images=ResizedImages(data.image_source.paths, size))
 
 
 def _run_ray_audit(args: argparse.Namespace) -> int:
@@ -217,22 +252,36 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
     from bottlekit.app._paths import check_output_path
-    from bottlekit.app.dataset_options import check_dataset_only_options, dataset_from_args
+    from bottlekit.app.dataset_options import check_dataset_only_options, parse_dataset_options
     from bottlekit.app.ray_options import check_ray_only_options
     from bottlekit.backbones import load_backbone
-    from bottlekit.diagnostics.audit import audit
+    from bottlekit.images import ImageInputError
 
     check_dataset_only_options(args)
     check_ray_only_options(args)
     if getattr(args, "ray", None) is not None:
+        if args.image_size is not None:
+            raise ValueError("--image-size: applies to the local audit, not --ray")
         if args.dataset:
             raise ValueError(
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
         return _run_ray_audit(args)
+    import torch
+
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     if args.n < 4:
         raise ValueError(f"--n: expected at least 4 images, got {args.n}")
+    if args.image_size is not None:
+        if args.image_size < 1:
+            raise ValueError(f"--image-size: expected a positive int, got {args.image_size}")
+        if args.world:
+            raise ValueError("--image-size: applies to --images or --dataset, not --world")
+        if args.dataset and "image_size" in parse_dataset_options(args.dataset_option):
+            raise ValueError(
+                "--image-size: give either --image-size or --dataset-option image_size=..., "
+                "not both"
+            )
     check_output_path(args.out, "--out", is_dir=True)
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     if args.world:
@@ -240,9 +289,43 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
         data: Any = make_world(args.n, args.world, random_state=args.seed)
     elif args.dataset:
-        data = dataset_from_args(args)
+        data = _dataset_data(args)
     else:
-        data = _folder_data(args.images)
+        data = _folder_data(args.images, args.image_size)
+    size = getattr(getattr(backbone.model, "visual", None), "image_size", None)
+    size = int(size[0] if isinstance(size, (tuple, list)) else size or 224)
+    try:
+        result = _audit(args, backbone, data)
+    except ImageInputError as e:  # real photos differ in size: say which option fixes it
+        if args.image_size is not None or "different sizes" not in str(e):
+            raise
+        raise ValueError(
+            f"{e}. The audit's activation maps and report images need one size: add "
+            f"--image-size {size} (the backbone's input size)"
+        ) from None
+    except ValueError as e:  # --head: the image tower takes its own input size only
+        if not (args.head and str(e).startswith("model: failed on a batch")):
+            raise
+        raise ValueError(
+            f"{e} (with --head, the images must have the backbone's input size: "
+            f"--image-size {size})"
+        ) from None
+    paths = result.save(args.out)
+    if not args.quiet:
+        f = result.fidelity
+        print(
+            f"fidelity {f['agreement']:.3f}, model accuracy {f['model_accuracy']:.3f}, "
+            f"spurious share {result.spurious_share:.3f}"
+        )
+        print("most spurious-looking concepts: " + (", ".join(result.top_spurious(5)) or "none"))
+        print(f"wrote {paths['report']} and {paths['json']}")
+    return 0
+
+
+def _audit(args: argparse.Namespace, backbone: Any, data: Any) -> Any:
+    """The audit of ``data`` with the model and options of ``args``."""
+    from bottlekit.diagnostics.audit import audit
+
     concepts = None
     if args.bank:
         from bottlekit.concepts import ConceptBank
@@ -279,13 +362,4 @@ def run_audit_command(args: argparse.Namespace) -> int:
             device=args.device,
             random_state=args.seed,
         )
-    paths = result.save(args.out)
-    if not args.quiet:
-        f = result.fidelity
-        print(
-            f"fidelity {f['agreement']:.3f}, model accuracy {f['model_accuracy']:.3f}, "
-            f"spurious share {result.spurious_share:.3f}"
-        )
-        print("most spurious-looking concepts: " + (", ".join(result.top_spurious(5)) or "none"))
-        print(f"wrote {paths['report']} and {paths['json']}")
-    return 0
+    return result

@@ -16,38 +16,31 @@ neither ``bottlekit.world`` nor the applications.
 ConceptDataset(split=None, n=3, classes=2, concepts=0, with=[])
 """
 
-from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError
-from bottlekit.datasets.awa2 import load_awa2
-from bottlekit.datasets.celeba import load_celeba
-from bottlekit.datasets.cifar import load_cifar10, load_cifar100
-from bottlekit.datasets.concept_dataset import ConceptDataset
-from bottlekit.datasets.conversion import DATASET_KEYS, as_concept_dataset
-from bottlekit.datasets.cub import CUB_PART_GROUPS, koh_attribute_subset, load_cub
-from bottlekit.datasets.ham10000 import load_ham10000
-from bottlekit.datasets.imagefolder import load_imagefolder
-from bottlekit.datasets.lazy import KeypointPartMasks, RecordImages, ResizedImages
-from bottlekit.datasets.registry import LOADERS, load_dataset
-from bottlekit.datasets.waterbirds import load_waterbirds
+from bottlekit._lazy import lazy_attributes
 
-__all__ = [
-    "CUB_PART_GROUPS",
-    "DATASET_KEYS",
-    "LOADERS",
-    "ConceptDataset",
-    "DatasetFormatError",
-    "KeypointPartMasks",
-    "MissingDatasetError",
-    "RecordImages",
-    "ResizedImages",
-    "as_concept_dataset",
-    "koh_attribute_subset",
-    "load_awa2",
-    "load_celeba",
-    "load_cifar10",
-    "load_cifar100",
-    "load_cub",
-    "load_dataset",
-    "load_ham10000",
-    "load_imagefolder",
-    "load_waterbirds",
-]
+_LAZY = {
+    "CUB_PART_GROUPS": "bottlekit.datasets.cub",
+    "DATASET_KEYS": "bottlekit.datasets.conversion",
+    "LOADERS": "bottlekit.datasets.registry",
+    "ConceptDataset": "bottlekit.datasets.concept_dataset",
+    "DatasetFormatError": "bottlekit.datasets._parsing",
+    "KeypointPartMasks": "bottlekit.datasets.lazy",
+    "MissingDatasetError": "bottlekit.datasets._parsing",
+    "RecordImages": "bottlekit.datasets.lazy",
+    "ResizedImages": "bottlekit.datasets.lazy",
+    "as_concept_dataset": "bottlekit.datasets.conversion",
+    "koh_attribute_subset": "bottlekit.datasets.cub",
+    "load_awa2": "bottlekit.datasets.awa2",
+    "load_celeba": "bottlekit.datasets.celeba",
+    "load_cifar10": "bottlekit.datasets.cifar",
+    "load_cifar100": "bottlekit.datasets.cifar",
+    "load_cub": "bottlekit.datasets.cub",
+    "load_dataset": "bottlekit.datasets.registry",
+    "load_ham10000": "bottlekit.datasets.ham10000",
+    "load_imagefolder": "bottlekit.datasets.imagefolder",
+    "load_waterbirds": "bottlekit.datasets.waterbirds",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

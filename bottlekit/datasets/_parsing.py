@@ -18,6 +18,7 @@ __all__ = [
     "parse_float",
     "parse_int",
     "read_rows",
+    "require_dataset_file",
     "require_file",
 ]
 
@@ -38,6 +39,46 @@ def require_file(path: str | os.PathLike, hint: str = "") -> Path:
     if not p.is_file():
         raise MissingDatasetError(f"{p}: file not found{'; ' + hint if hint else ''}")
     return p
+
+
+def require_dataset_file(root: Path, name: str, hint: str = "") -> Path:
+    """``root / name``, the file that marks a dataset's folder; when it is missing,
+    :class:`MissingDatasetError` naming it and, where a sub-folder of ``root`` or its
+    parent has the file (a root one level too high or too low, the common mistake), that
+    folder to pass instead.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> top = pathlib.Path(tempfile.mkdtemp())
+    >>> (top / "CUB_200_2011").mkdir()
+    >>> _ = (top / "CUB_200_2011" / "images.txt").write_text("1 a/b.jpg\\n")
+    >>> try:
+    ...     require_dataset_file(top, "images.txt")
+    ... except MissingDatasetError as e:
+    ...     print(str(e).split("; ")[1])  # doctest: +ELLIPSIS
+    /...CUB_200_2011 has it: pass that folder as root (one level down)
+    """
+    path = root / name
+    if path.is_file():
+        return path
+    found = []
+    try:
+        found = sorted(
+            d
+            for d in root.iterdir()
+            if d.is_dir() and not d.name.startswith(".") and (d / name).is_file()
+        )
+    except OSError:  # not a folder, or unreadable: the plain message below
+        pass
+    if found:
+        where = f"{found[0]} has it: pass that folder as root (one level down)"
+    elif (root.parent / name).is_file() and root.parent != root:
+        where = f"{root.parent} has it: pass that folder as root (one level up)"
+    else:
+        where = ""
+    parts = [p for p in (where, hint) if p]
+    raise MissingDatasetError(f"{path}: file not found" + "".join("; " + p for p in parts))
 
 
 def as_root(root: Any, name: str = "root") -> Path:

@@ -18,6 +18,7 @@ from bottlekit.datasets._parsing import (
     parse_float,
     parse_int,
     read_rows,
+    require_dataset_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.images import IMAGE_EXTENSIONS
@@ -111,6 +112,7 @@ def load_awa2(
         download_dataset("awa2", root.parent, checksum=checksum)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: AwA2 folder not found; {_HINT}")
+    require_dataset_file(root, "classes.txt", _HINT)  # names the right folder if one is near
     class_names = _numbered(root / "classes.txt", "class")
     for c in class_names:  # each names a folder of JPEGImages
         listed_path(root / "JPEGImages", c, root / "classes.txt", None, what="class")

@@ -17,6 +17,7 @@ from bottlekit.datasets._parsing import (
     note_first_line,
     parse_int,
     read_rows,
+    require_dataset_file,
     require_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
@@ -138,6 +139,7 @@ def load_celeba(
         download_dataset("celeba", root)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
+    require_dataset_file(root, "list_attr_celeba.txt", _HINT)  # the right folder if near
     files, names, values = _attributes(root / "list_attr_celeba.txt")
     if target not in names:
         raise ValueError(

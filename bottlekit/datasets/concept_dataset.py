@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bottlekit._arrays import as_real_array
+from bottlekit._checks import shown_value
 from bottlekit.images import ImageSource, as_image_source, image_positions
 
 __all__ = ["ConceptDataset"]
@@ -226,6 +227,14 @@ class ConceptDataset:
             ) from None
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"labels: expected shape ({n},) (one per image), got {y.shape}")
+        first = y.flat[0] if y.size else None
+        if isinstance(first, (str, bytes)):  # names: say how to get indices, not "dtype <U4"
+            raise ValueError(
+                f"labels: expected integer class indices, got dtype {y.dtype} (class names "
+                f"such as {shown_value(first.item() if hasattr(first, 'item') else first)}); "
+                "to use names, pass class_names, labels = "
+                "np.unique(labels, return_inverse=True)"
+            )
         if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"labels: expected integer class indices, got dtype {y.dtype}")
         if n and y.min() < 0:

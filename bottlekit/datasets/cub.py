@@ -23,6 +23,7 @@ from bottlekit.datasets._parsing import (
     parse_float,
     parse_int,
     read_rows,
+    require_dataset_file,
     require_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
@@ -364,6 +365,7 @@ def load_cub(
         download_dataset("cub", root.parent, checksum=checksum)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CUB folder not found; {_HINT}")
+    require_dataset_file(root, "images.txt", _HINT)  # names the right folder if one is near
 
     image_lines: dict[int, int] = {}
     images = _id_table(root / "images.txt", "image", _HINT, image_lines)
@@ -431,6 +433,17 @@ def load_cub(
         kept, votes = koh_attribute_subset(
             present[is_train], y[is_train], C, min_classes, certainty[is_train]
         )
+        if not kept.size:  # an empty concept list failed later, far from its cause
+            most = int(votes.sum(0).max()) if votes.size else 0
+            raise ValueError(
+                f"attributes='koh112': no attribute is present (after the class vote) in at "
+                f"least min_classes={min_classes} of the {C} classes (at most {most}); "
+                f"expected a CUB with enough classes, or pass a lower min_classes (<= {most})"
+                if most
+                else f"attributes='koh112': no attribute is present in any of the {C} "
+                "classes' training images; expected some present labels in "
+                "image_attribute_labels.txt"
+            )
         labels = votes[y][:, kept]
         cert = certainty[:, kept]
         class_matrix = class_matrix[:, kept]

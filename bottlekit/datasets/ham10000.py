@@ -17,6 +17,7 @@ from bottlekit.datasets._parsing import (
     csv_text,
     listed_path,
     note_first_line,
+    require_dataset_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
 
@@ -82,7 +83,7 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     split = check_choice(split, ("all",), "split", expected=expected)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
-    path = root / "HAM10000_metadata.csv"
+    path = require_dataset_file(root, "HAM10000_metadata.csv", _HINT)  # or the right folder
     rows = []
     first_line: dict[str, int] = {}
     with csv_text(path, _HINT) as fh:

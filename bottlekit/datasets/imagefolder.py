@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._image_folders import class_folder_images
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -134,6 +135,10 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
     return names, L
 
 
+#: Folder names that are splits, not classes (a root one level too high).
+_SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "testing", "training"})
+
+
 def load_imagefolder(
     root: str | os.PathLike,
     split: str | None = None,
@@ -147,7 +152,10 @@ def load_imagefolder(
     ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
     ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
     are the sorted folder names. Files that are not images (by extension) and class
-    folders without images are skipped and counted in ``skipped``.
+    folders without images are skipped and counted in ``skipped``. A folder whose
+    sub-folders are split names (``train``, ``val``, ``test``, ...) holding only
+    sub-folders of images (``imagenet/``: a root one level too high) is refused with
+    :class:`DatasetFormatError`.
 
     Parameters
     ----------
@@ -188,20 +196,19 @@ def load_imagefolder(
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")
-    files: list[Path] = []
-    labels: list[int] = []
-    class_names: list[str] = []
-    not_images = empty = 0
-    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        entries = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
-        found = [p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS]
-        not_images += len(entries) - len(found)
-        if not found:
-            empty += 1
-            continue
-        files += found
-        labels += [len(class_names)] * len(found)
-        class_names.append(d.name)
+    found = class_folder_images(folder)
+    files, labels, class_names = found.files, found.labels.tolist(), found.class_names
+    if files and not found.direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
+        # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
+        # the classes ("train", "val"), silently; class folders with deeper images whose
+        # names are not split names (cat/2019/*.jpg) are read as before
+        inner = next(p.parent for p in files)
+        raise DatasetFormatError(
+            f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "
+            f"hold sub-folders of images (e.g. {inner.relative_to(folder).as_posix()}/), so "
+            "they are not classes. Expected <root>/<class>/<image>: pass the folder one "
+            f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
+        )
     if not files:
         flat = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
@@ -235,7 +242,11 @@ def load_imagefolder(
     if concepts_csv is not None:
         names, L = _concepts(as_root(concepts_csv, "concepts_csv"), folder, files)
         fields = {"concept_names": names, "concept_labels": L}
-    skipped = {"files that are not images": not_images, "class folders without images": empty}
+    skipped = {
+        "files that are not images": found.not_images,
+        "class folders without images": len(found.empty_classes),
+        "images outside the class folders": len(found.loose_images),
+    }
     return ConceptDataset(
         files,
         labels=np.array(labels, np.int64),

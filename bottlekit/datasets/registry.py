@@ -4,32 +4,49 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from bottlekit._checks import check_bool, shown_value
-from bottlekit.datasets.awa2 import load_awa2
-from bottlekit.datasets.celeba import load_celeba
-from bottlekit.datasets.cifar import load_cifar10, load_cifar100
+from bottlekit._lazy import import_attribute
 from bottlekit.datasets.concept_dataset import ConceptDataset
-from bottlekit.datasets.cub import load_cub
-from bottlekit.datasets.ham10000 import load_ham10000
-from bottlekit.datasets.imagefolder import load_imagefolder
-from bottlekit.datasets.waterbirds import load_waterbirds
 
 __all__ = ["LOADERS", "load_dataset"]
 
+
+class _Loaders(Mapping[str, Callable[..., ConceptDataset]]):
+    """Dataset name -> loader; a loader's module (some import torch) is imported when the
+    loader is first looked up, so that listing the names costs nothing."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = modules
+
+    def __getitem__(self, name: str) -> Callable[..., ConceptDataset]:
+        return import_attribute(self._modules[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __repr__(self) -> str:
+        return f"LOADERS({', '.join(self._modules)})"
+
+
 #: The loader of each dataset name.
-LOADERS: dict[str, Callable[..., ConceptDataset]] = {
-    "cub": load_cub,
-    "waterbirds": load_waterbirds,
-    "awa2": load_awa2,
-    "celeba": load_celeba,
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "imagefolder": load_imagefolder,
-    "ham10000": load_ham10000,
-}
+LOADERS: Mapping[str, Callable[..., ConceptDataset]] = _Loaders(
+    {
+        "cub": "bottlekit.datasets.cub:load_cub",
+        "waterbirds": "bottlekit.datasets.waterbirds:load_waterbirds",
+        "awa2": "bottlekit.datasets.awa2:load_awa2",
+        "celeba": "bottlekit.datasets.celeba:load_celeba",
+        "cifar10": "bottlekit.datasets.cifar:load_cifar10",
+        "cifar100": "bottlekit.datasets.cifar:load_cifar100",
+        "imagefolder": "bottlekit.datasets.imagefolder:load_imagefolder",
+        "ham10000": "bottlekit.datasets.ham10000:load_ham10000",
+    }
+)
 
 
 def load_dataset(

@@ -22,6 +22,7 @@ from bottlekit.datasets._parsing import (
     missing_images,
     note_first_line,
     parse_int,
+    require_dataset_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import ResizedImages, _size
@@ -133,6 +134,7 @@ def load_waterbirds(
         download_dataset("waterbirds", root.parent, checksum=checksum)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: Waterbirds folder not found; {_HINT}")
+    require_dataset_file(root, "metadata.csv", _HINT)  # names the right folder if one is near
     meta = read_metadata(root / "metadata.csv")
     rows = [r for r in meta if split == "all" or r[3] == _SPLITS[split]]
     if not rows:

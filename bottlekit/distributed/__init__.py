@@ -19,8 +19,7 @@ See ``docs/distributed.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bottlekit._lazy import lazy_attributes
 
 _LAZY = {
     "BackboneSpec": "bottlekit.distributed.spec",
@@ -36,11 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'bottlekit.distributed' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

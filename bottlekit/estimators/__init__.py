@@ -19,6 +19,7 @@ when ``fit`` runs, and ``fit`` stores the estimate in ``mi_`` or ``entropy_``.
 from __future__ import annotations
 
 from bottlekit._checks import check_choice
+from bottlekit._lazy import lazy_attributes
 
 from ._validation import check_base, convert_base
 from .binning import BinnedEntropy, BinnedMutualInformation
@@ -38,7 +39,6 @@ from .conditional import (
     PluginConditionalMutualInformation,
 )
 from .gaussian import GaussianEntropy, GaussianMutualInformation, gaussian_mi_from_correlations
-from .gaussian_noise_layer import GaussianNoise
 from .hsic import HSICResult, hsic
 from .independence import MIPermutationResult, mi_permutation_test
 from .information_plane import InformationPlane, binned_information
@@ -51,9 +51,16 @@ from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
 from .ksg import KSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
-from .neural import NeuralMutualInformation
 from .renyi import RenyiEntropy, RenyiMutualInformation
 from .synthetic_images import gaussian_blob_images
+
+# the torch modules, imported when first used (``import bottlekit.estimators`` stays
+# free of torch for the numpy estimators)
+_LAZY = {
+    "GaussianNoise": "bottlekit.estimators.gaussian_noise_layer",
+    "NeuralMutualInformation": "bottlekit.estimators.neural",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "CMI_METHODS",
@@ -162,6 +169,8 @@ def mutual_information(X, Y, method: str = "ksg", *, base=None, **kwargs) -> flo
     check_base(base)
     method = check_choice(method, MI_METHODS, "method", wording="must")
     if method in _NEURAL:
+        from .neural import NeuralMutualInformation
+
         est = NeuralMutualInformation(bound=method, **kwargs)
     else:
         est = _MI_CLASSES[method](**kwargs)

@@ -3,34 +3,23 @@
 Every plotting function returns the Figure and never calls ``plt.show()``.
 """
 
-from bottlekit.visualize.activation_maps import METHODS as ACTIVATION_MAP_METHODS
-from bottlekit.visualize.activation_maps import concept_activation_map
-from bottlekit.visualize.attribution import (
-    ConceptActivationMapping,
-    ConceptAttribution,
-    ConceptGradCAM,
-    ConceptIntegratedGradients,
-    ConceptSaliency,
-)
-from bottlekit.visualize.information_plane_plot import plot_information_plane
-from bottlekit.visualize.plots import (
-    plot_activation_maps,
-    plot_concept_weights,
-    plot_contributions,
-    plot_metric_summary,
-)
+from bottlekit._lazy import lazy_attributes
 
-__all__ = [
-    "ACTIVATION_MAP_METHODS",
-    "ConceptActivationMapping",
-    "ConceptAttribution",
-    "ConceptGradCAM",
-    "ConceptIntegratedGradients",
-    "ConceptSaliency",
-    "concept_activation_map",
-    "plot_activation_maps",
-    "plot_concept_weights",
-    "plot_contributions",
-    "plot_information_plane",
-    "plot_metric_summary",
-]
+_LAZY = {
+    "ACTIVATION_MAP_METHODS": "bottlekit.visualize.map_methods:METHODS",
+    "ConceptActivationMapping": "bottlekit.visualize.attribution",
+    "ConceptAttribution": "bottlekit.visualize.attribution",
+    "ConceptGradCAM": "bottlekit.visualize.attribution",
+    "ConceptIntegratedGradients": "bottlekit.visualize.attribution",
+    "ConceptSaliency": "bottlekit.visualize.attribution",
+    "concept_activation_map": "bottlekit.visualize.activation_maps",
+    "plot_activation_maps": "bottlekit.visualize.plots",
+    "plot_concept_weights": "bottlekit.visualize.plots",
+    "plot_contributions": "bottlekit.visualize.plots",
+    "plot_information_plane": "bottlekit.visualize.information_plane_plot",
+    "plot_metric_summary": "bottlekit.visualize.plots",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

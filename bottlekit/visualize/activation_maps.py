@@ -32,11 +32,9 @@ from bottlekit.visualize.attribution import ConceptIntegratedGradients
 from bottlekit.visualize.attribution._base import check_positive_int
 from bottlekit.visualize.attribution._image_towers import grid_to_tokens, tokens_to_grid
 from bottlekit.visualize.attribution.integrated_gradients import check_n_steps
+from bottlekit.visualize.map_methods import METHODS
 
 __all__ = ["METHODS", "concept_activation_map", "grid_to_tokens", "tokens_to_grid"]
-
-METHODS: tuple[str, ...] = ("gradcam", "integrated_gradients", "saliency", "coam")
-"""The names accepted by ``method``."""
 
 
 def concept_activation_map(

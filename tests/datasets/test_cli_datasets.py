@@ -15,6 +15,7 @@ import bottlekit
 from bottlekit.app.cli import main
 from bottlekit.bottleneck import save_linear_head
 from bottlekit.datasets import LOADERS, load_dataset
+from bottlekit.images import as_image_source
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +130,59 @@ def test_audit_refuses_a_dataset_and_images_together(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(f"audit --backbone world-tiny --head h --dataset cub --images {tmp_path}".split())
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_audit_of_photos_of_different_sizes_takes_image_size(tmp_path, world_tiny, capsys):
+    # Before: `audit --images DIR` (and --dataset imagefolder, ham10000, ...) on photos of
+    # different sizes, i.e. on real photos, stopped with "the images have 3 different
+    # sizes ...; (resize them first)" and the command had no way to resize them.
+    from dataset_formats import image
+
+    from bottlekit.concepts import from_text
+
+    for c, cls in enumerate(["cat", "dog", "emu"]):
+        for j in range(4):
+            size = (20 + 4 * j + c, 18 + 3 * j)
+            image(tmp_path / "photos" / cls / f"{j}.png", size, value=100 * c + 5 * j)
+    from_text(world_tiny, ["red body", "long tail"]).save(tmp_path / "bank.safetensors")
+    from sklearn.linear_model import LogisticRegression
+
+    from bottlekit.datasets import ResizedImages
+
+    photos = as_image_source(tmp_path / "photos")
+    X = bottlekit.embed(world_tiny, ResizedImages(photos.paths, 64), cache=False, progress=False)
+    clf = LogisticRegression(C=100.0, max_iter=2000).fit(X, photos.labels)
+    head = save_linear_head(tmp_path / "head.safetensors", clf.coef_, clf.intercept_)
+    argv = [
+        *f"audit --backbone world-tiny --head {head} --images {tmp_path / 'photos'}".split(),
+        *f"--bank {tmp_path / 'bank.safetensors'} --examples 1 --quiet".split(),
+        *("--out", str(tmp_path / "rep")),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "different sizes" in err and "add --image-size 64 (the backbone's input size)" in err
+    assert main([*argv, "--image-size", "32"]) == 2  # a head takes the tower's size only
+    assert "with --head, the images must have the backbone's input size: --image-size 64" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--image-size", "64"]) == 0
+    report = json.loads((tmp_path / "rep" / "audit.json").read_text())
+    assert report["class_names"] == ["cat", "dog", "emu"]
+
+
+@pytest.mark.parametrize(
+    "tail, message",
+    [
+        ("--world test --image-size 64", "--image-size: applies to --images or --dataset"),
+        ("--images {d} --image-size 0", "--image-size: expected a positive int, got 0"),
+        (
+            "--dataset cub --root {d} --image-size 64 --dataset-option image_size=8",
+            "give either --image-size or --dataset-option image_size=..., not both",
+        ),
+    ],
+)
+def test_audit_image_size_errors(tmp_path, capsys, tail, message):
+    d = str(tmp_path)
+    argv = f"audit --backbone world-tiny --head {d}/h.safetensors --out {d}/rep --quiet"
+    assert main([*argv.split(), *tail.format(d=d).split()]) == 2
+    assert message in capsys.readouterr().err

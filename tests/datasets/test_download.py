@@ -393,11 +393,13 @@ def test_an_endless_body_is_cut_off_at_max_bytes_and_resumed_with_a_larger_one(e
 def test_the_default_cap_applies_without_max_bytes(endless, tmp_path, monkeypatch):
     # Before: there was no DEFAULT_MAX_BYTES (the setattr below fails) and the whole
     # 8 MiB body was written and kept as the complete file.
-    monkeypatch.setattr(dl, "DEFAULT_MAX_BYTES", 2**20)
+    # download_file looks the default up in its own module, _file_download.py (download.py
+    # re-exports it), so the patch goes there.
+    monkeypatch.setattr("bottlekit.datasets._file_download.DEFAULT_MAX_BYTES", 2**20)
     with pytest.raises(dl.DownloadError, match=r"more than max_bytes=1048576"):
         dl.download_file(endless.url, tmp_path / "s", progress=False, timeout=5)
     assert (tmp_path / "s.part").stat().st_size == 2**20 and not (tmp_path / "s").exists()
-    assert dl.DEFAULT_MAX_BYTES == 2**20 and dl.SOURCES["waterbirds"].cap == 4 * 2**30
+    assert dl.DEFAULT_MAX_BYTES == 16 * 2**30 and dl.SOURCES["waterbirds"].cap == 4 * 2**30
 
 
 def test_a_content_length_above_the_cap_is_refused_before_reading(server, tmp_path):

@@ -193,7 +193,11 @@ def test_imagenet_layout_with_synsets_and_concepts(tmp_path):
         str(f) for wn in w["wnids"] for f in w["files"][("val", wn)]
     ]
     assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    assert ds.skipped == {"files that are not images": 1, "class folders without images": 1}
+    assert ds.skipped == {
+        "files that are not images": 1,
+        "class folders without images": 1,
+        "images outside the class folders": 0,
+    }
     raw = load_imagefolder(w["root"], "train", synset_names=False)
     assert raw.class_names == w["wnids"]
     csv = tmp_path / "concepts.csv"

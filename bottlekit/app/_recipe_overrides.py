@@ -1,0 +1,78 @@
+"""A recipe with ``--set TABLE.KEY=VALUE`` settings applied:
+:func:`apply_overrides`. Re-exported by :mod:`bottlekit.app.reproduce`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bottlekit.app.recipe import Recipe, parse_recipe
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
+    """A recipe with ``KEY=VALUE`` settings applied (``--set``), validated again.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    overrides : list of str
+        ``table.key=value`` or ``table.subtable.key=value``; ``value`` is read as a TOML
+        value (``5``, ``1e-3``, ``true``, ``"text"``), or as a string if it is not one.
+
+    Returns
+    -------
+    Recipe
+
+    Examples
+    --------
+    >>> from bottlekit.app.recipe import load_recipe
+    >>> r = apply_overrides(load_recipe("pcbm-cub"), ["model.params.max_iter=50"])
+    >>> r.model["params"]["max_iter"]
+    50
+    >>> apply_overrides(r, ["model.params.epochs=5"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bottlekit.app.recipe.RecipeError: ...: model.params.epochs is not a parameter of PosthocCBM...
+    """
+    if isinstance(overrides, (str, bytes)):
+        raise TypeError(
+            f"overrides: expected a list of TABLE.KEY=VALUE strings, got {overrides!r}"
+        )
+    if not overrides:
+        return recipe
+    data = {
+        "name": recipe.name,
+        "title": recipe.title,
+        **{t: json.loads(json.dumps(getattr(recipe, t))) for t in _TABLES},
+    }
+    for item in overrides:
+        key, sep, raw = str(item).partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ValueError(f"--set: expected TABLE.KEY=VALUE, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        except RecursionError:  # tomllib recurses once per bracket
+            raise ValueError(f"--set: the value of {key.strip()!r} nests too deeply") from None
+        node = data
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set: {'.'.join(parts[:-1])} is not a table in {item!r}")
+            node = child
+        node[parts[-1]] = value
+    where = f"{recipe.path or recipe.name} (with --set {' '.join(overrides)})"
+    return replace(parse_recipe(data, where), path=recipe.path)
+
+
+_TABLES = ("paper", "dataset", "backbone", "concepts", "model", "metric")

@@ -1,0 +1,73 @@
+"""One rule for folders of images, shared by list_image_folder (embed, ConceptDataset,
+the command line) and load_imagefolder: root/<class>/**/<image>, as torchvision."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from dataset_formats import image
+
+from bottlekit.datasets import ConceptDataset, load_imagefolder
+from bottlekit.images import list_image_folder
+
+
+def _tree(root, names):
+    for name in names:
+        image(root / name)
+    return root
+
+
+def _relative(files, root):
+    return [Path(p).relative_to(root).as_posix() for p in files]
+
+
+def test_both_readers_take_images_at_any_depth_of_a_class_folder(tmp_path):
+    # Before: list_image_folder read only the images directly in a class folder, so
+    # `bottlekit embed photos/` silently left out cat/2019/b.png, which load_imagefolder
+    # (rglob) read: the two readers of the same folder disagreed.
+    root = _tree(tmp_path, ["cat/a.png", "cat/2019/b.png", "dog/c.png"])
+    files, labels, classes = list_image_folder(root)
+    ds = load_imagefolder(root)
+    assert _relative(files, root) == ["cat/2019/b.png", "cat/a.png", "dog/c.png"]
+    assert _relative(ds.image_source.paths, root) == _relative(files, root)
+    assert labels.tolist() == ds.labels.tolist() == [0, 0, 1]
+    assert classes == ds.class_names == ["cat", "dog"]
+
+
+def test_hidden_folders_inside_a_class_are_not_read(tmp_path):
+    # Before: load_imagefolder's rglob read cat/.thumbnails/x.png as an image of "cat".
+    root = _tree(tmp_path, ["cat/a.png", "cat/.thumbnails/x.png", "dog/c.png"])
+    assert _relative(load_imagefolder(root).image_source.paths, root) == ["cat/a.png", "dog/c.png"]
+    assert _relative(list_image_folder(root)[0], root) == ["cat/a.png", "dog/c.png"]
+
+
+def test_images_beside_the_class_folders_are_counted_and_named(tmp_path):
+    # Before: root/stray.png next to cat/ and dog/ was dropped by both readers, silently.
+    root = _tree(tmp_path, ["cat/a.png", "dog/c.png", "stray.png"])
+    with pytest.warns(UserWarning, match=r"1 image\(s\) lie directly in .*stray\.png"):
+        ds = load_imagefolder(root)
+    assert ds.skipped["images outside the class folders"] == 1
+    with pytest.warns(UserWarning, match="belong to no class"):
+        ConceptDataset(str(root))
+
+
+def test_a_flat_folder_with_an_empty_sub_folder_is_still_flat(tmp_path):
+    # Before: photos/ with a.png, b.png and an empty thumbnails/ was an error ("has
+    # sub-folders ['thumbnails'] but none of them contains images").
+    root = _tree(tmp_path, ["a.png", "b.png"])
+    (root / "thumbnails").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files, labels, classes = list_image_folder(root)
+    assert _relative(files, root) == ["a.png", "b.png"] and labels is None and classes == []
+
+
+def test_a_link_back_up_inside_a_class_does_not_loop(tmp_path):
+    root = _tree(tmp_path, ["cat/a.png", "dog/c.png"])
+    try:
+        (root / "cat" / "up").symlink_to(root, target_is_directory=True)
+    except OSError:
+        pytest.skip("no symbolic links here")
+    assert _relative(list_image_folder(root)[0], root) == ["cat/a.png", "dog/c.png"]
