@@ -67,6 +67,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.pretrained",
             "bottlekit.safetensors_file",
             "bottlekit._quiet",
+            "bottlekit._deadline",  # a total deadline for an HTTP exchange
             "bottlekit._lazy",  # packages' names imported on first use
         ),
     ),

@@ -1,6 +1,12 @@
 """The HTTP side of a chat request: an SDK client whose responses are bounded in size and
 time and never redirected, and what a failed attempt's headers and exceptions say
-(``Retry-After``; whether the endpoint cannot be reached at all)."""
+(``Retry-After``; whether the endpoint cannot be reached at all).
+
+Every socket operation of the client (connect, TLS, writes, and the reads of the status
+line, the headers and the body) is cut to the :func:`bottlekit._deadline.deadline` of the
+calling thread: the transport runs each attempt inside one, so a server that trickles its
+headers or sends ``100 Continue`` without end cannot hold an attempt past its timeout.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ import errno
 import socket
 import sys
 import time
+import warnings
 from typing import Any
+
+from bottlekit import _deadline
 
 #: Largest response body read, in bytes (a chat completion is a few kB); a longer one
 #: fails the request at once instead of filling memory.
@@ -35,7 +44,13 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
 
         def __iter__(self):
             end, n = time.monotonic() + self._seconds, 0
-            for chunk in self._inner:
+            chunks = iter(self._inner)
+            while True:
+                # each wait for a chunk ends by `end` (the chunked framing may trickle)
+                with _deadline.deadline(max(0.0, end - time.monotonic())):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
                 n += len(chunk)
                 if n > MAX_RESPONSE_BYTES:
                     raise _ResponseTooLarge(
@@ -63,7 +78,94 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
         seconds = (response.request.extensions.get("timeout") or {}).get("read") or timeout
         response.stream = BoundedStream(response.stream, response.request, seconds)
 
-    return client_class(timeout=timeout, follow_redirects=False, event_hooks={"response": [bound]})
+    client = client_class(
+        timeout=timeout, follow_redirects=False, event_hooks={"response": [bound]}
+    )
+    _obey_deadlines(client)
+    return client
+
+
+class _DeadlineStream:
+    """A network stream of the SDK's connection pool (``httpcore``) whose operations are
+    cut to the current deadline (:mod:`bottlekit._deadline`); ``errors`` is the pool's
+    module, whose timeout exceptions it raises once the deadline has passed."""
+
+    def __init__(self, inner: Any, errors: Any) -> None:
+        self._inner, self._errors = inner, errors
+
+    def _cut(self, timeout: float | None, error: str) -> float | None:
+        try:
+            return _deadline.cut(timeout)
+        except _deadline.DeadlineExceeded as exc:
+            raise getattr(self._errors, error)(str(exc)) from exc
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout=self._cut(timeout, "ReadTimeout"))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        return self._inner.write(buffer, timeout=self._cut(timeout, "WriteTimeout"))
+
+    def start_tls(self, ssl_context: Any, server_hostname: Any = None, timeout: Any = None):
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, timeout=self._cut(timeout, "ConnectTimeout")
+        )
+        return _DeadlineStream(inner, self._errors)
+
+    def __getattr__(self, name: str) -> Any:  # close, get_extra_info, ...
+        return getattr(self._inner, name)
+
+
+class _DeadlineBackend:
+    """The pool's network backend, its streams cut to the current deadline."""
+
+    def __init__(self, inner: Any, errors: Any) -> None:
+        self._inner, self._errors = inner, errors
+
+    def _connected(self, connect: Any, timeout: float | None, *args: Any, **kwargs: Any):
+        try:
+            timeout = _deadline.cut(timeout)
+        except _deadline.DeadlineExceeded as exc:
+            raise self._errors.ConnectTimeout(str(exc)) from exc
+        return _DeadlineStream(connect(*args, timeout=timeout, **kwargs), self._errors)
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any):
+        return self._connected(self._inner.connect_tcp, timeout, host, port, **kwargs)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, **kwargs: Any):
+        return self._connected(self._inner.connect_unix_socket, timeout, path, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # sleep, ...
+        return getattr(self._inner, name)
+
+
+def _obey_deadlines(client: Any) -> None:
+    """Put :class:`_DeadlineBackend` under every connection pool of ``client`` (the
+    default one, and those of the proxies taken from the environment).
+
+    httpx offers no public way to give its pool a network backend, so this reaches for
+    the pools it keeps (``Client._transport``, ``Client._mounts``, ``HTTPTransport._pool``,
+    ``ConnectionPool._network_backend``, as in httpx 0.23 to 0.28 and httpx2). Where
+    they are not found (another httpx) it warns: each read is then bounded by the
+    timeout, but not the exchange as a whole.
+    """
+    mounts = getattr(client, "_mounts", {})  # (None: a pattern that goes without proxy)
+    transports = [getattr(client, "_transport", client), *filter(None, mounts.values())]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is None:
+            warnings.warn(
+                f"bottlekit cannot bound the HTTP exchanges of {type(transport).__name__} "
+                "as a whole (an httpx version it does not know): each read is bounded by "
+                "the timeout, but a server that trickles its headers can hold a request "
+                "longer; please report it with your httpx and openai versions",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        if not isinstance(backend, _DeadlineBackend):
+            errors = sys.modules[type(pool).__module__.split(".")[0]]
+            pool._network_backend = _DeadlineBackend(backend, errors)
 
 
 def _retry_after(exc: Exception) -> float | None:

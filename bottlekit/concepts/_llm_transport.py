@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bottlekit import _deadline
 from bottlekit.concepts._llm_http import (
     _bounded_http_client,
     _ResponseTooLarge,
@@ -137,9 +138,15 @@ class _RetryingTransport:
                 raise self._deadline_error(key, "deadline reached", attempt, last)
             attempt += 1
             try:
-                out = client.chat.completions.create(
-                    model=self.model, messages=messages, timeout=min(self.timeout, left), **params
-                )
+                # the attempt as a whole (connect, headers, body) ends within its timeout,
+                # not only each read of it: see bottlekit._deadline
+                with _deadline.deadline(min(self.timeout, left)):
+                    out = client.chat.completions.create(
+                        model=self.model,
+                        messages=messages,
+                        timeout=min(self.timeout, left),
+                        **params,
+                    )
                 return _read_completion(out, key, self.model)
             except (_ResponseTooLarge, openai.APIConnectionError) as exc:
                 # (the SDK passes the first on as it is or wraps it, by version)

@@ -98,9 +98,10 @@ class ChatClient(_RetryingTransport):
     max_concurrency : int
         Requests in flight at once in :meth:`complete_many`.
     timeout : float
-        Seconds for one HTTP attempt (shortened to what is left of the deadlines), the
-        whole response body included: a body still arriving then is cut, as is one longer
-        than :data:`MAX_RESPONSE_BYTES`. Redirects are not followed.
+        Seconds for one HTTP attempt as a whole (shortened to what is left of the
+        deadlines): the connection, the status line and headers and the response body,
+        however slowly their bytes arrive; an answer still arriving then is cut, as is a
+        body longer than :data:`MAX_RESPONSE_BYTES`. Redirects are not followed.
     request_deadline : float or None
         Seconds one request may take in all: every attempt, every wait and every re-ask
         of an unparsable answer. When a wait would go past it the request fails at once,

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bottlekit import _deadline
 from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.datasets._parsing import MissingDatasetError, as_root
 
@@ -78,9 +79,12 @@ def download_file(
     progress : bool, default True
         A tqdm progress bar.
     timeout : float, default 60
-        Seconds to wait for the server to answer and for each block of data; a
-        transfer that brings fewer than :data:`MIN_BYTES_PER_SECOND` bytes per second
-        over a window of ``timeout`` seconds (a server that trickles) is cut off too.
+        Seconds for the server's answer as a whole (the connection, the status line and
+        the headers, however slowly their bytes arrive, ``100 Continue`` included) and
+        for each block of data; a transfer that brings fewer than
+        :data:`MIN_BYTES_PER_SECOND` bytes per second over a window of ``timeout``
+        seconds (a server that trickles, its data or a chunked body's framing) is cut off
+        too.
     chunk : int
         Bytes per read at the most.
     max_bytes : int, optional
@@ -134,16 +138,25 @@ def download_file(
         )
     headers = {"User-Agent": "bottlekit", **({"Range": f"bytes={have}-"} if have else {})}
     try:
-        resp = urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=timeout
-        )
+        # the connection, the status line and the headers together within `timeout` (a
+        # server that trickles its headers or sends "100 Continue" without end passes
+        # every per-read timeout): see bottlekit._deadline
+        with _deadline.deadline(timeout):
+            resp = _deadline.build_opener().open(
+                urllib.request.Request(url, headers=headers), timeout=timeout
+            )
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing left to send: the part is complete
+            e.close()
             os.replace(part, dest)
             return dest
+        e.close()
         raise _offline(url, dest, f"HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError) as e:
         raise _offline(url, dest, getattr(e, "reason", e)) from e
+    except http.client.HTTPException as e:  # not an HTTP answer (BadStatusLine, ...)
+        what = f"{type(e).__name__}: {str(e).strip()[:200]!r}"
+        raise _offline(url, dest, f"not a valid HTTP answer, {what}") from e
     with resp:
         resumed = have > 0 and resp.status == 206 and _range_start(resp) == have
         if resp.status == 206 and not resumed:
@@ -179,7 +192,16 @@ def download_file(
         written = have
         try:
             with open(part, "ab" if resumed else "wb") as fh:
-                while block := read(chunk):
+                while True:
+                    # one read ends within `timeout` however its bytes arrive (a chunked
+                    # body's framing may trickle without a byte of data)
+                    try:
+                        with _deadline.deadline(timeout):
+                            block = read(chunk)
+                    except _deadline.DeadlineExceeded:
+                        raise _TooSlow(window_bytes, time.monotonic() - window_start) from None
+                    if not block:
+                        break
                     if written + len(block) > cap:  # keep the first `cap` bytes, no more
                         fh.write(block[: cap - written])
                         raise _TooLarge(written + len(block))
@@ -208,7 +230,7 @@ def download_file(
                 f"kept in {part} and the next call resumes from there (or fetch the file "
                 f"another way and put it at {dest})"
             ) from None
-        except (http.client.IncompleteRead, OSError) as e:
+        except (http.client.HTTPException, OSError) as e:  # IncompleteRead, LineTooLong...
             kept = part.stat().st_size if part.is_file() else 0
             raise DownloadError(
                 f"download of {dest.name} from {url} was interrupted ({type(e).__name__}); "

@@ -94,10 +94,11 @@ def download_dataset(
     keep_archive : bool, default True
         Keep the archive after extracting it.
     timeout : float, default 60
-        Seconds to wait for the server (to answer, and for each block of data): a server
-        that stops sending fails with :class:`DownloadError` after that long, and so does
-        one that trickles (fewer than :data:`MIN_BYTES_PER_SECOND` bytes per second over
-        ``timeout`` seconds); the bytes received are kept for the next call to resume.
+        Seconds to wait for the server (for its whole answer: status line and headers,
+        and for each block of data): a server that stops sending fails with
+        :class:`DownloadError` after that long, and so does one that trickles (fewer
+        than :data:`MIN_BYTES_PER_SECOND` bytes per second over ``timeout`` seconds); the
+        bytes received are kept for the next call to resume.
     max_bytes : int, optional
         The most bytes the archive may have. Default: its exact size where the table
         knows it (``Source.size``: any byte beyond it is refused), else the table's

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 import tarfile
-import urllib.request
 from pathlib import Path
 
 from PIL import Image
 
+from bottlekit import _deadline
 from bottlekit.images import ImageInputError, ImageSource, _file_key, _open_file, _pixel_key
 
 __all__ = ["MAX_URL_ITEM_BYTES", "TAR_SEPARATOR", "load_item"]
@@ -53,12 +53,20 @@ def _read_tar_member(ref: str) -> Image.Image:
 def _read_url(url: str) -> Image.Image:
     """The image at ``url``, read in chunks and refused past :data:`MAX_URL_ITEM_BYTES`."""
     cap = MAX_URL_ITEM_BYTES
-    with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as resp:
+    # the answer (connection, status line, headers) as a whole within the timeout, and
+    # each read of the body too: a server that trickles passes every per-read timeout
+    with _deadline.deadline(_URL_TIMEOUT_S):
+        resp = _deadline.build_opener().open(url, timeout=_URL_TIMEOUT_S)
+    with resp:
         declared = resp.headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > cap:
             raise _too_large(url, f"its Content-Length is {int(declared)} bytes (none read)")
         chunks, n = [], 0
-        while chunk := resp.read(min(_URL_CHUNK_BYTES, cap + 1 - n)):
+        while True:
+            with _deadline.deadline(_URL_TIMEOUT_S):
+                chunk = resp.read(min(_URL_CHUNK_BYTES, cap + 1 - n))
+            if not chunk:
+                break
             chunks.append(chunk)
             n += len(chunk)
             if n > cap:

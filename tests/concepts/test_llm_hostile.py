@@ -8,8 +8,10 @@ bodies, ``content: null``, deadlines, an unreachable endpoint and rate limits.)
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -151,6 +153,70 @@ def test_a_body_that_trickles_is_cut_by_the_timeout(serve, tmp_path):
     with pytest.raises(LLMError, match=r"timed out|Timeout"):
         _client(server.url, tmp_path, timeout=0.5).complete(MSG)
     assert time.monotonic() - start < 2.5
+
+
+# ------------------------------------------------- headers that never end (deadline)
+# Before (each case): every byte came within the 0.5 s read timeout, so no read timed out
+# and the attempt did not end within the 5 s guard (10x the timeout): h11 takes 100 kB of
+# status line and headers (14 hours at 0.5 s a byte), "100 Continue" without end never
+# ended, and neither did a chunked body whose chunk-size line trickles (no chunk of data
+# came out, so the body's own time check never ran).
+@pytest.mark.parametrize(
+    "script",
+    [
+        "trickled headers",
+        "endless 100 Continue",
+        "slow 100 Continue",
+        "endless header lines",
+        "trickled chunk line",
+    ],
+)
+def test_an_answer_that_never_ends_is_cut_by_the_timeout(hostile_http, tmp_path, script):
+    url = hostile_http.serve(hostile_http.scripts(delay=0.4)[script]) + "/v1"
+    llm = _client(url, tmp_path, timeout=0.5)
+    out = hostile_http.run(lambda: llm.complete(MSG), limit=5)
+    assert isinstance(out.error, LLMError), repr(out.error)
+    assert re.search(r"after 1 attempt.*timed out", str(out.error))
+    assert out.seconds < 2
+    assert out.threads == [] and hostile_http.client_sockets() == []
+
+
+def test_request_deadline_bounds_attempts_whose_headers_trickle(hostile_http, tmp_path):
+    # Before: the attempt's timeout was cut to the deadline for each read only, so the
+    # first attempt of a request with request_deadline=1 did not end within the 5 s guard.
+    url = hostile_http.serve(hostile_http.scripts(delay=0.4)["trickled headers"]) + "/v1"
+    llm = _client(url, tmp_path, timeout=60, request_deadline=1, max_retries=5, backoff=0.01)
+    out = hostile_http.run(lambda: llm.complete(MSG), limit=5)
+    assert isinstance(out.error, LLMError), repr(out.error)
+    assert re.search(r"deadline.*request_deadline=1", str(out.error))
+    assert out.seconds < 2
+    assert out.threads == [] and hostile_http.client_sockets() == []
+
+
+def test_a_slow_but_complete_answer_within_the_timeout_is_taken(hostile_http, tmp_path):
+    # The deadline bounds the attempt, not an endpoint that thinks before it answers.
+    body = _completion({"role": "assistant", "content": "slow but sure"})
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    url = hostile_http.serve(lambda: iter([(head, 0.3), (body, 0.1)])) + "/v1"
+    assert _client(url, tmp_path, timeout=1).complete(MSG).text == "slow but sure"
+
+
+def test_every_pool_of_the_client_obeys_the_deadline(monkeypatch):
+    # the pools of proxies taken from the environment too; an httpx whose pools are not
+    # found says so instead of running without the deadline unnoticed
+    import openai
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client = _llm_http._bounded_http_client(openai, 5.0)
+    pools = [client._transport._pool, *(t._pool for t in client._mounts.values() if t)]
+    assert len(pools) >= 2
+    assert all(isinstance(p._network_backend, _llm_http._DeadlineBackend) for p in pools)
+    client.close()
+    with pytest.warns(RuntimeWarning, match="cannot bound the HTTP exchanges"):
+        _llm_http._obey_deadlines(object())
 
 
 # ------------------------------------------------------------------ Retry-After

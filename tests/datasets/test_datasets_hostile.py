@@ -13,6 +13,7 @@ import dataclasses
 import http.server
 import io
 import os
+import re
 import tarfile
 import threading
 import time
@@ -583,6 +584,92 @@ def test_a_trickling_server_is_cut_off_and_the_bytes_are_kept(hostile_server, tm
     part = tmp_path / "a.tar.gz.part"
     assert 1 <= part.stat().st_size <= 40  # what arrived is kept for the next call
     assert not (tmp_path / "a.tar.gz").exists()
+
+
+# Before (each case): every byte came within the 0.5 s per-read timeout, so no read timed
+# out and download_file did not end within the 5 s guard (10x the timeout): the status
+# line and headers may take 100 lines of 64 KiB (91 hours at 0.5 s a byte), "100
+# Continue" without end never ended, nor did a chunked body whose chunk-size line
+# trickles (read1 returned no byte, so the minimum-speed check never ran).
+@pytest.mark.parametrize(
+    ("script", "phase"),
+    [
+        ("trickled headers", "answer"),
+        ("endless 100 Continue", "answer"),
+        ("slow 100 Continue", "answer"),
+        ("endless header lines", "answer"),
+        ("trickled chunk line", "body"),
+    ],
+)
+def test_an_answer_that_never_ends_is_cut_within_the_timeout(
+    hostile_http, tmp_path, script, phase
+):
+    url = hostile_http.serve(hostile_http.scripts(delay=0.4)[script]) + "/a.tar.gz"
+    dest = tmp_path / "a.tar.gz"
+    out = hostile_http.run(
+        lambda: dl.download_file(url, dest, progress=False, timeout=0.5), limit=5
+    )
+    assert isinstance(out.error, dl.DownloadError), repr(out.error)
+    if phase == "answer":  # no complete status line and headers within `timeout`
+        assert re.search(r"timed out.*deadline of 0.5 s.*put it at", str(out.error))
+        assert not dest.with_name("a.tar.gz.part").exists()
+    else:  # no byte of data for `timeout`: a stall, resumed by the next call
+        assert re.search(r"stalled: 0 bytes in the last 0\.\d+ s.*resumes", str(out.error))
+    assert out.seconds < 2
+    assert out.threads == [] and hostile_http.client_sockets() == []
+    assert not dest.exists()
+
+
+def test_a_chunked_body_with_endless_trailers_is_cut(hostile_http, tmp_path):
+    # Before: after the last chunk, http.client reads trailer lines until a blank one,
+    # with no limit on their number; sent at full speed no read ever timed out, and
+    # download_file did not end within the 5 s guard (no byte counted against max_bytes).
+    def endless_trailers():
+        yield b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n", 0
+        while True:
+            yield b"X-Trailer: a\r\n" * 100, 0.001
+
+    url = hostile_http.serve(endless_trailers) + "/a"
+    out = hostile_http.run(
+        lambda: dl.download_file(url, tmp_path / "a", progress=False, timeout=0.5), limit=5
+    )
+    assert isinstance(out.error, dl.DownloadError), repr(out.error)
+    assert "stalled" in str(out.error) and out.seconds < 2
+    assert out.threads == [] and hostile_http.client_sockets() == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", r"BadStatusLine: 'SSH-2\.0-OpenSSH_9\.6'"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-Pad: a\r\n" * 101, "got more than 100 headers"),
+        (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 70_000, "LineTooLong"),
+    ],
+    ids=["not HTTP", "101 headers", "a 70 kB header line"],
+)
+def test_an_answer_that_is_not_http_is_a_download_error(hostile_http, tmp_path, answer, named):
+    # Before: http.client's own exception came out of download_file as it was
+    # (BadStatusLine, HTTPException "got more than 100 headers", LineTooLong), not a
+    # DownloadError naming the URL and what to do.
+    url = hostile_http.serve(lambda: iter([(answer, 0)])) + "/a"
+    with pytest.raises(
+        dl.DownloadError, match=r"not a valid HTTP answer, .*" + named + ".*put it at"
+    ):
+        dl.download_file(url, tmp_path / "a", progress=False, timeout=5)
+
+
+def test_a_slow_but_steady_answer_is_still_downloaded(hostile_http, tmp_path):
+    # The deadline bounds the answer as a whole, not a server that thinks before it
+    # answers: headers after 0.3 s of a 0.5 s timeout, then a body over 0.6 s (its reads
+    # each well within the timeout, above the minimum speed) are a normal download.
+    def slow_then_steady():
+        yield b"HTTP/1.1 200 OK\r\nContent-Length: 6000\r\n\r\n", 0.3
+        for _ in range(3):
+            yield b"x" * 2000, 0.2
+
+    url = hostile_http.serve(slow_then_steady) + "/a"
+    got = dl.download_file(url, tmp_path / "a", progress=False, timeout=0.5)
+    assert got.read_bytes() == b"x" * 6000
 
 
 def _damaged_zip(path: Path) -> None:

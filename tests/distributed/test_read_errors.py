@@ -195,3 +195,16 @@ def test_a_declared_length_over_the_cap_is_refused_unread(server):
 def test_a_small_url_image_still_reads(server):
     img, key = load_item(f"{server}/small", None, 0)
     assert img.size == (4, 4) and np.asarray(img)[0, 0].tolist() == [200, 200, 200] and key
+
+
+@pytest.mark.parametrize("script", ["trickled headers", "endless 100 Continue"])
+def test_a_url_answer_that_never_ends_is_cut(hostile_http, monkeypatch, script):
+    # before: urlopen's per-read timeout (30 s) was the only bound, and a server trickling
+    # its headers, or sending "100 Continue" without end, passes every read: the worker's
+    # item never ended (the 5 s guard here, against a 0.5 s timeout)
+    monkeypatch.setattr(item_reading, "_URL_TIMEOUT_S", 0.5)
+    url = hostile_http.serve(hostile_http.scripts(delay=0.4)[script]) + "/a.png"
+    out = hostile_http.run(lambda: load_item(url, None, 0), limit=5)
+    assert isinstance(out.error, TimeoutError), repr(out.error)
+    assert "deadline of 0.5 s" in str(out.error) and out.seconds < 2
+    assert out.threads == [] and hostile_http.client_sockets() == []
