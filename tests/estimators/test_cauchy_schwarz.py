@@ -303,10 +303,14 @@ def test_conditional_cs_zero_for_identical_samples():
 
 def test_conditional_cs_grows_with_the_conditional_shift():
     # Independent samples with the same p(x) and p(y|x) = N(x, 0.5^2) vs y shifted by
-    # delta. No closed form exists for this estimator; it is noisy (0.13-0.37 at delta=0
-    # over 3 seeds, n=1500, because tail points with small p(x) get weight 1/p(x)^2), so
-    # the checks are orderings with wide margins: measured 0.13-0.37 / 0.40-0.72 / 1.5-1.9
-    # for delta = 0 / 0.5 / 1.
+    # delta. No closed form exists for this estimator; it is noisy and right-skewed
+    # (tail points with small p(x) get weight 1/p(x)^2; its spread does not shrink
+    # with n: sd 0.15 at n=3000 too). Over 200 seeds at n=1500, delta = 0 / 0.5 / 1 / 2:
+    # mean 0.29 / 0.64 / 1.69 / 6.0, sd 0.14 / 0.19 / 0.23 / 0.50, range 0.04-0.75 /
+    # 0.33-1.21 / 1.12-2.39 / 4.1-7.0. So delta = 0.5 is not separable from 0 on one
+    # sample (d(0.5) < d(0) on 1 seed in 200; the bound 0.5 on d(0), fitted to 3 seeds,
+    # failed on 5 of 40): the bounds below lie beyond 5 sd of the null (0.29 + 5 x 0.14)
+    # and 2.5 sd below d(1), and the orderings skip the 0 / 0.5 pair.
     rng = np.random.default_rng(12)
     n, s = 1500, 0.3
     x1 = rng.standard_normal(n)
@@ -314,8 +318,8 @@ def test_conditional_cs_grows_with_the_conditional_shift():
     x2 = rng.standard_normal(n)
     y2 = x2 + 0.5 * rng.standard_normal(n)
     d = [conditional_cs_divergence(x1, y1, x2, y2 + delta, s, s) for delta in (0, 0.5, 1, 2)]
-    assert d[0] < 0.5
-    assert d[0] < d[1] < d[2] < d[3]
+    assert d[0] < 1.0
+    assert d[0] < d[2] and d[1] < d[2] < d[3]
     assert d[2] > 1.0
 
 
