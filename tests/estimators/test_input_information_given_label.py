@@ -21,22 +21,26 @@ def _encoder_data(a, n_per_class=1000, n_classes=2, seed=1):
 
 
 @pytest.mark.parametrize(
-    ("a", "s"),
-    [((1.0, 1.0), 1.0), ((0.5, 2.0, 4.0), 1.0), ((4.0,), 0.5)],
+    ("a", "s", "tol"),
+    # n_c = 1000, 40 seeds (data and estimator), estimate - truth as bias/sd: reference
+    # -0.004/0.022, -0.006/0.035, -0.007/0.023 and KSG -0.007/0.027, -0.216/0.034,
+    # +0.012/0.027 for the three cases -> tol = |bias| + 4 sd (abs=0.06, about 2 sd,
+    # failed on 1 of 20 fresh seeds); every tol stays below 0.2 x truth (0.14, 0.31, 0.28).
+    [((1.0, 1.0), 1.0, 0.12), ((0.5, 2.0, 4.0), 1.0, 0.15), ((4.0,), 0.5, 0.12)],
 )
-def test_both_estimators_match_the_gaussian_closed_form(a, s):
+def test_both_estimators_match_the_gaussian_closed_form(a, s, tol):
     truth = 0.5 * float(np.sum(np.log1p(np.asarray(a) / s**2)))
     mu, y = _encoder_data(a)
     ref = gaussian_encoder_conditional_mi(mu, s, y, random_state=0)
     ksg = encoder_conditional_mi_ksg(mu, s, y, random_state=0)
     # n_c = 1000: the reference's log-mean-exp marginal is within a few hundredths here
     # (its bias grows as the truth approaches log n_c = 6.9)
-    assert ref == pytest.approx(truth, abs=0.06)
+    assert ref == pytest.approx(truth, abs=tol)
     if len(a) <= 2:
-        assert ksg == pytest.approx(truth, abs=0.06)
+        assert ksg == pytest.approx(truth, abs=tol)
     else:
         # KSG's known underestimate in higher dimensions: 3 + 3 dimensions with unequal
-        # variances at 1000 samples per stratum give about 1.31 for 1.56 nats
+        # variances at 1000 samples per stratum give 1.34 +- 0.034 for 1.56 nats
         assert truth - 0.35 < ksg < truth
 
 
