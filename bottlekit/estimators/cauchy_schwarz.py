@@ -575,10 +575,12 @@ def conditional_cs_divergence(
 
     Caveats: the integrals run over :math:`x` with Lebesgue measure, so points where the
     estimated :math:`p(x)` is small get weight :math:`1/\hat p(x)^2`. The estimate is
-    therefore noisy (about 0.1-0.4 for two independent samples of the *same* joint at
-    n = 1500, 1-D), and it is not near 0 when the x-marginals differ even if the
-    conditionals agree. It is best used as a loss or to compare settings with the same
-    x-distribution, e.g. shared inputs as in CS-IB (``X1`` = ``X2``).
+    therefore noisy and right-skewed (for two independent samples of the *same* 1-D
+    joint at n = 1500: mean 0.29, sd 0.14, 95th percentile 0.50, largest of 200 samples
+    0.75; the spread does not shrink with n), and it is not near 0 when the x-marginals
+    differ even if the conditionals agree. It is best used as a loss or to compare
+    settings with the same x-distribution, e.g. shared inputs as in CS-IB (``X1`` =
+    ``X2``).
 
     Parameters
     ----------

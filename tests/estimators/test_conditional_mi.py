@@ -68,7 +68,9 @@ def test_collider_creates_conditional_information():
     C = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 2.25]])
     truth = gaussian_cmi(C, 1, 1)
     assert truth == pytest.approx(0.5 * np.log(1.5625 / 0.5625))
-    assert mutual_information(x, y) == pytest.approx(0.0, abs=0.02)
+    # KSG under independence at n=5000: mean -0.002, sd 0.010 over 60 seeds; abs=0.02
+    # (2 sd) failed on 4 of them -> |bias| + 4 sd
+    assert mutual_information(x, y) == pytest.approx(0.0, abs=0.045)
     for method in ("ksg", "gaussian"):
         assert conditional_mutual_information(x, y, z, method) == pytest.approx(truth, abs=TOL)
 

@@ -133,8 +133,13 @@ def test_permutation_test_detects_dependence():
 def test_ball_tree_and_threads_give_the_same_counts():
     x, y = correlated_gaussian(800, 0.6, 3, random_state=13)
     ref = KSGMutualInformation(random_state=0).fit(x, y).mi_
+    # sklearn's BallTree prunes with rounded node bounds, so a point at exactly the radius
+    # (every row has one: its k-th neighbour) is now and then counted on the wrong side:
+    # on 3 of 60 seeds one row's count was off by one, moving the estimate by 0.8e-5 to
+    # 1.5e-5 (abs=1e-12 failed there). A wrong counting rule moves it far more: `<=`
+    # instead of `<` by -0.04, one low count off by one by 2.7e-4.
     assert KSGMutualInformation(tree="ball", random_state=0).fit(x, y).mi_ == pytest.approx(
-        ref, abs=1e-12
+        ref, abs=1e-4
     )
     assert KSGMutualInformation(n_jobs=2, random_state=0).fit(x, y).mi_ == ref
 
