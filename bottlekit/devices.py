@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 __all__ = ["as_tensor", "available_devices", "resolve_device", "torch_threads"]
 
@@ -102,7 +103,9 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def as_tensor(
-    array, dtype: torch.dtype | None = None, device: str | torch.device | None = None
+    array: ArrayLike | torch.Tensor,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """``torch.as_tensor`` that copies a read-only numpy array instead of sharing it.
 

@@ -25,12 +25,15 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bottlekit._checks import check_bool, check_choice, check_number, shown_value
 from bottlekit.concepts.bank import ConceptBank
+
+if TYPE_CHECKING:
+    from bottlekit.world.dataset import World
 
 __all__ = [
     "ModelResult",
@@ -60,7 +63,7 @@ class WorldData:
     y: dict[str, np.ndarray]
 
     @property
-    def train(self):
+    def train(self) -> World:
         return self.worlds["train"]
 
     @property

@@ -309,7 +309,7 @@ class ConceptBank:
             single=False,
         )
 
-    def subset(self, items) -> ConceptBank:
+    def subset(self, items: Any) -> ConceptBank:
         """A new bank holding the given concepts, in the given order.
 
         Parameters

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit.concepts._io import check_names, check_provenance
+
+if TYPE_CHECKING:
+    from bottlekit.concepts.bank import ConceptBank
 
 
 class ConceptCandidates:
@@ -100,7 +103,7 @@ class ConceptCandidates:
             self.class_names,
         )
 
-    def to_bank(self, backbone: Any, templates: Sequence[str] | None = None):
+    def to_bank(self, backbone: Any, templates: Sequence[str] | None = None) -> ConceptBank:
         """Embed the candidates with ``backbone`` (see :func:`~bottlekit.concepts.from_text`)."""
         from bottlekit.concepts.from_text import from_text
 

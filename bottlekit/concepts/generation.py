@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.llm import ChatClient, LLMParseError, parse_concept_list
+
+if TYPE_CHECKING:
+    from bottlekit.concepts.bank import ConceptBank
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ def generate(
     max_concurrency: int | None = None,
     request_deadline: float | None = 120.0,
     run_deadline: float | None = None,
-):
+) -> ConceptCandidates | ConceptBank:
     """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
 
     One chat request per (class, prompt); answers are parsed with

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
 from bottlekit.concepts.corpus import Passage, chunk_documents, load_corpus, split_sentences
 from bottlekit.concepts.sentence_encoder import SentenceEncoder, encode_unit, resolve_encoder
+
+if TYPE_CHECKING:
+    from bottlekit.concepts.bank import ConceptBank
 
 logger = logging.getLogger(__name__)
 
@@ -386,7 +389,7 @@ def retrieve(
     max_concept_words: int = 6,
     templates: Sequence[str] | None = None,
     progress: bool = True,
-):
+) -> ConceptCandidates | ConceptBank:
     """Concepts grounded in a text corpus, in the spirit of KnoBo (Yang et al. 2024).
 
     1. The corpus (list of strings, dict, or folder of .txt/.md) is chunked into passages

@@ -18,6 +18,10 @@ when ``fit`` runs, and ``fit`` stores the estimate in ``mi_`` or ``entropy_``.
 
 from __future__ import annotations
 
+from typing import Any
+
+from numpy.typing import ArrayLike
+
 from bottlekit._checks import check_choice
 from bottlekit._lazy import lazy_attributes
 
@@ -134,7 +138,9 @@ _ENTROPY_CLASSES = {
 }
 
 
-def mutual_information(X, Y, method: str = "ksg", *, base=None, **kwargs) -> float:
+def mutual_information(
+    X: ArrayLike, Y: ArrayLike, method: str = "ksg", *, base: float | None = None, **kwargs: Any
+) -> float:
     """Estimate the mutual information :math:`I(X;Y)`.
 
     Parameters
@@ -177,7 +183,9 @@ def mutual_information(X, Y, method: str = "ksg", *, base=None, **kwargs) -> flo
     return convert_base(est.fit(X, Y).mi_, base)
 
 
-def entropy(X, method: str = "kl", *, base=None, **kwargs) -> float:
+def entropy(
+    X: ArrayLike, method: str = "kl", *, base: float | None = None, **kwargs: Any
+) -> float:
     """Estimate the differential entropy :math:`H(X)`.
 
     Parameters
@@ -206,7 +214,15 @@ def entropy(X, method: str = "kl", *, base=None, **kwargs) -> float:
     return convert_base(_ENTROPY_CLASSES[method](**kwargs).fit(X).entropy_, base)
 
 
-def conditional_mutual_information(X, Y, Z, method: str = "ksg", *, base=None, **kwargs) -> float:
+def conditional_mutual_information(
+    X: ArrayLike,
+    Y: ArrayLike,
+    Z: ArrayLike,
+    method: str = "ksg",
+    *,
+    base: float | None = None,
+    **kwargs: Any,
+) -> float:
     r"""Estimate the conditional mutual information :math:`I(X;Y\mid Z)`.
 
     .. math::

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_bool, check_choice, check_positive_int
@@ -83,11 +84,11 @@ class BinnedMutualInformation(BaseEstimator):
     True
     """
 
-    def __init__(self, bins="sturges", miller_madow: bool = True):
+    def __init__(self, bins: int | str = "sturges", miller_madow: bool = True):
         self.bins = bins
         self.miller_madow = miller_madow
 
-    def fit(self, X, Y) -> BinnedMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> BinnedMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples."""
         mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")
@@ -135,11 +136,11 @@ class BinnedEntropy(BaseEstimator):
     0.69
     """
 
-    def __init__(self, bins="sturges", miller_madow: bool = True):
+    def __init__(self, bins: int | str = "sturges", miller_madow: bool = True):
         self.bins = bins
         self.miller_madow = miller_madow
 
-    def fit(self, X) -> BinnedEntropy:
+    def fit(self, X: ArrayLike) -> BinnedEntropy:
         """Estimate :math:`H(X)` from samples."""
         mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")

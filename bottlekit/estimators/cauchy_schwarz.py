@@ -186,8 +186,10 @@ differentiable 0-dim tensor on the input's device, usable as a training loss). T
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bottlekit._arrays import as_real_array
 
@@ -209,6 +211,9 @@ from ._cs_backend import (
 from ._cs_sampling import sampled_conditional
 from ._kernel_sums import _as_float64
 from ._validation import convert_base
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "conditional_cs_divergence",
@@ -232,18 +237,18 @@ _N_POINTS = 2048  # default (expected) number of outer points per sample of the 
 
 
 def cs_divergence(
-    X,
-    Y,
-    sigma="silverman",
+    X: ArrayLike | torch.Tensor,
+    Y: ArrayLike | torch.Tensor,
+    sigma: float | str | torch.Tensor = "silverman",
     *,
-    statistic="u",
-    base=None,
+    statistic: str = "u",
+    base: float | None = None,
     tile_size: int | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     approximation: str | None = None,
     n_tiles: int = _N_TILES,
-    random_state=None,
-):
+    random_state: int | np.random.Generator | None = None,
+) -> float | torch.Tensor:
     r"""Kernel estimate of the Cauchy–Schwarz divergence :math:`D_{CS}(p\|q)` between samples.
 
     .. math::
@@ -344,7 +349,14 @@ def _finite_array(values, name: str) -> np.ndarray:
     return arr
 
 
-def gaussian_cs_divergence(mu1, cov1, mu2, cov2, *, base=None) -> float:
+def gaussian_cs_divergence(
+    mu1: ArrayLike,
+    cov1: ArrayLike,
+    mu2: ArrayLike,
+    cov2: ArrayLike,
+    *,
+    base: float | None = None,
+) -> float:
     r"""Closed-form CS divergence between :math:`\mathcal N(\mu_1,\Sigma_1)` and
     :math:`\mathcal N(\mu_2,\Sigma_2)`.
 
@@ -399,19 +411,19 @@ def gaussian_cs_divergence(mu1, cov1, mu2, cov2, *, base=None) -> float:
 
 
 def cs_qmi(
-    X,
-    Y,
-    sigma_x="silverman",
-    sigma_y="silverman",
+    X: ArrayLike | torch.Tensor,
+    Y: ArrayLike | torch.Tensor,
+    sigma_x: float | str | torch.Tensor = "silverman",
+    sigma_y: float | str | torch.Tensor = "silverman",
     *,
-    statistic="u",
-    base=None,
+    statistic: str = "u",
+    base: float | None = None,
     tile_size: int | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     approximation: str | None = None,
     n_tiles: int = _N_TILES_QMI,
-    random_state=None,
-):
+    random_state: int | np.random.Generator | None = None,
+) -> float | torch.Tensor:
     r"""Cauchy–Schwarz quadratic mutual information :math:`D_{CS}(p(x,y)\|p(x)p(y))`.
 
     With Gram matrices :math:`K_{ij} = e^{-\|x_i-x_j\|^2/(4\sigma_x^2)}` and
@@ -534,20 +546,20 @@ def cs_qmi(
 
 
 def conditional_cs_divergence(
-    X1,
-    Y1,
-    X2,
-    Y2,
-    sigma_x="silverman",
-    sigma_y="silverman",
+    X1: ArrayLike | torch.Tensor,
+    Y1: ArrayLike | torch.Tensor,
+    X2: ArrayLike | torch.Tensor,
+    Y2: ArrayLike | torch.Tensor,
+    sigma_x: float | str | torch.Tensor = "silverman",
+    sigma_y: float | str | torch.Tensor = "silverman",
     *,
-    base=None,
+    base: float | None = None,
     tile_size: int | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     approximation: str | None = None,
     n_points: int = _N_POINTS,
-    random_state=None,
-):
+    random_state: int | np.random.Generator | None = None,
+) -> float | torch.Tensor:
     r"""Conditional CS divergence :math:`D_{CS}(p(y|x)\,\|\,q(y|x))` from two paired samples.
 
     Yu et al. (conditional CS divergence; CS-IB, ICLR 2024) write

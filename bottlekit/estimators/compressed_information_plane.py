@@ -99,7 +99,7 @@ class CompressedInformationPlane(InformationPlane):
         discrete_y: bool | None = None,
         device: Any = None,
         batch_size: int = 4096,
-        random_state=0,
+        random_state: int | np.random.Generator | None = 0,
     ) -> None:
         noise_std = _check_nonnegative_float(noise_std, "noise_std")
         compressor = check_choice(compressor, COMPRESSORS, "compressor")

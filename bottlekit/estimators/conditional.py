@@ -26,6 +26,7 @@ import numbers
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 
-def as_discrete(values, name: str, *, min_samples: int = 2) -> np.ndarray:
+def as_discrete(values: ArrayLike, name: str, *, min_samples: int = 2) -> np.ndarray:
     """Discrete observations as a 2-D array of labels; floats are refused.
 
     Parameters
@@ -184,7 +185,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         copula: bool = False,
         jitter: float = 1e-10,
         n_jobs: int | None = 1,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
     ):
         self.k = k
         self.discrete_y = discrete_y
@@ -201,7 +202,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         check_no_constant_columns(A, name, "ksg")
         return A
 
-    def fit(self, X, Y, Z) -> KSGConditionalMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike, Z: ArrayLike) -> KSGConditionalMutualInformation:
         """Estimate :math:`I(X;Y\\mid Z)` from paired samples.
 
         Parameters
@@ -328,11 +329,13 @@ class GaussianConditionalMutualInformation(BaseEstimator):
     0.5
     """
 
-    def __init__(self, shrinkage=None, bias_correction: bool = True):
+    def __init__(self, shrinkage: float | str | None = None, bias_correction: bool = True):
         self.shrinkage = shrinkage
         self.bias_correction = bias_correction
 
-    def fit(self, X, Y, Z) -> GaussianConditionalMutualInformation:
+    def fit(
+        self, X: ArrayLike, Y: ArrayLike, Z: ArrayLike
+    ) -> GaussianConditionalMutualInformation:
         """Estimate :math:`I(X;Y\\mid Z)` from paired samples (each (n,) or (n, d))."""
         shrinkage = _check_shrinkage(self.shrinkage)
         check_bool(self.bias_correction, "bias_correction")
@@ -402,7 +405,7 @@ class PluginConditionalMutualInformation(BaseEstimator):
     def __init__(self, miller_madow: bool = False):
         self.miller_madow = miller_madow
 
-    def fit(self, X, Y, Z) -> PluginConditionalMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike, Z: ArrayLike) -> PluginConditionalMutualInformation:
         """Estimate :math:`I(X;Y\\mid Z)` from labels (each (n,) or (n, d))."""
         if not isinstance(self.miller_madow, bool | np.bool_ | numbers.Integral):
             raise TypeError(f"miller_madow must be True or False, got {self.miller_madow!r}")

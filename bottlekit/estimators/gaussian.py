@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
@@ -15,7 +16,7 @@ from ._validation import as_2d_samples, check_no_constant_columns, check_paired
 __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_correlations"]
 
 
-def gaussian_mi_from_correlations(rho) -> float:
+def gaussian_mi_from_correlations(rho: ArrayLike) -> float:
     r"""MI (nats) of Gaussian pairs with canonical correlations ``rho``: :math:`-\tfrac12\sum
     \log(1-\rho_i^2)`."""
     rho = as_real_array(rho, "rho", wording="must")
@@ -107,11 +108,11 @@ class GaussianMutualInformation(BaseEstimator):
     0.2
     """
 
-    def __init__(self, shrinkage=None, bias_correction: bool = True):
+    def __init__(self, shrinkage: float | str | None = None, bias_correction: bool = True):
         self.shrinkage = shrinkage
         self.bias_correction = bias_correction
 
-    def fit(self, X, Y) -> GaussianMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> GaussianMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples."""
         shrinkage = _check_shrinkage(self.shrinkage)
         check_bool(self.bias_correction, "bias_correction")
@@ -161,10 +162,10 @@ class GaussianEntropy(BaseEstimator):
     1.42
     """
 
-    def __init__(self, shrinkage=None):
+    def __init__(self, shrinkage: float | str | None = None):
         self.shrinkage = shrinkage
 
-    def fit(self, X) -> GaussianEntropy:
+    def fit(self, X: ArrayLike) -> GaussianEntropy:
         """Estimate :math:`H(X)` from samples."""
         shrinkage = _check_shrinkage(self.shrinkage)
         X = as_2d_samples(X, "X", min_samples=3)

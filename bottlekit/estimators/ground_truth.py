@@ -17,6 +17,7 @@ r"""Distributions with known mutual information, for tests and benchmarks.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.integrate import quad
 from scipy.special import digamma, gammaln
 from scipy.stats import norm
@@ -36,13 +37,15 @@ def _rho_vector(rho, dim: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(rho, dtype=np.float64), (dim,)).copy()
 
 
-def gaussian_mi(rho, dim: int = 1) -> float:
+def gaussian_mi(rho: ArrayLike, dim: int = 1) -> float:
     """:math:`-\\tfrac12\\sum\\log(1-\\rho_i^2)` in nats (``rho`` scalar or length ``dim``)."""
     r = _rho_vector(rho, dim)
     return float(-0.5 * np.sum(np.log1p(-(r**2))))
 
 
-def correlated_gaussian(n: int, rho, dim: int = 1, random_state=None):
+def correlated_gaussian(
+    n: int, rho: ArrayLike, dim: int = 1, random_state: int | np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples of ``dim`` independent unit-variance pairs with correlations ``rho``.
 
     Returns
@@ -70,12 +73,18 @@ def student_t_entropy(d: int, nu: float, logdet_scale: float = 0.0) -> float:
     return 0.5 * logdet_scale + _g(d, nu)
 
 
-def student_t_mi(rho, dim: int, nu: float) -> float:
+def student_t_mi(rho: ArrayLike, dim: int, nu: float) -> float:
     """MI of the bivariate-block Student-t produced by :func:`student_t`."""
     return gaussian_mi(rho, dim) + _g(dim, nu) + _g(dim, nu) - _g(2 * dim, nu)
 
 
-def student_t(n: int, rho, dim: int, nu: float, random_state=None):
+def student_t(
+    n: int,
+    rho: ArrayLike,
+    dim: int,
+    nu: float,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Samples of a multivariate Student-t whose scale matrix pairs ``x_i`` with ``y_i``.
 
     Returns
@@ -88,7 +97,9 @@ def student_t(n: int, rho, dim: int, nu: float, random_state=None):
     return x / scale, y / scale
 
 
-def label_mixture(n: int, delta: float, random_state=None):
+def label_mixture(
+    n: int, delta: float, random_state: int | np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Balanced labels ``y`` in {0, 1} and ``x ~ N(delta * y, 1)``."""
     rng = np.random.default_rng(random_state)
     y = rng.integers(0, 2, n)

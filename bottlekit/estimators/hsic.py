@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import gamma as gamma_dist
 
 from bottlekit._checks import check_choice, check_positive_int
@@ -55,14 +56,14 @@ def _gamma_p_value(Kc: np.ndarray, Lc: np.ndarray, K: np.ndarray, L: np.ndarray)
 
 
 def hsic(
-    X,
-    Y,
-    sigma_x="median",
-    sigma_y="median",
+    X: ArrayLike,
+    Y: ArrayLike,
+    sigma_x: float | str = "median",
+    sigma_y: float | str = "median",
     *,
     test: str = "gamma",
     n_permutations: int = 500,
-    random_state=None,
+    random_state: int | np.random.Generator | None = None,
 ) -> HSICResult:
     r"""HSIC between paired samples and the p-value of the independence test.
 

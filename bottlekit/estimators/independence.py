@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bottlekit._checks import check_positive_int
 
@@ -35,7 +37,13 @@ class MIPermutationResult:
 
 
 def mi_permutation_test(
-    X, Y, method: str = "ksg", *, n_permutations: int = 199, random_state=None, **kwargs
+    X: ArrayLike,
+    Y: ArrayLike,
+    method: str = "ksg",
+    *,
+    n_permutations: int = 199,
+    random_state: int | np.random.Generator | None = None,
+    **kwargs: Any,
 ) -> MIPermutationResult:
     """Test :math:`H_0: X \\perp Y` by recomputing an MI estimate on permuted pairings.
 

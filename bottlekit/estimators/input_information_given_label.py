@@ -44,7 +44,10 @@ a few dimensions where X may have many. It needs no density model, only samples.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from bottlekit._checks import check_bool, check_positive_int
@@ -94,7 +97,12 @@ def _class_logdensity(z: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarr
 
 
 def gaussian_encoder_conditional_mi(
-    means, stds, y, *, jensen: bool = False, random_state=None
+    means: ArrayLike,
+    stds: ArrayLike,
+    y: ArrayLike,
+    *,
+    jensen: bool = False,
+    random_state: int | np.random.Generator | None = None,
 ) -> float:
     r"""The reference code's Monte-Carlo estimate of :math:`I(X;Z\mid Y)` in nats.
 
@@ -162,7 +170,13 @@ def gaussian_encoder_conditional_mi(
 
 
 def encoder_conditional_mi_ksg(
-    means, stds, y, *, k: int = 3, random_state=None, **kwargs
+    means: ArrayLike,
+    stds: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    random_state: int | np.random.Generator | None = None,
+    **kwargs: Any,
 ) -> float:
     r""":math:`I(X;Z\mid Y)` in nats by bottlekit's k-NN CMI on the encoder's samples.
 

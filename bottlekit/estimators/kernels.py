@@ -21,13 +21,19 @@ with per-column standard deviations :math:`s_1..s_d`, :math:`\bar s` their mean:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bottlekit._arrays import check_real_tensor
 from bottlekit._checks import check_choice, check_number, is_number
 
 from ._scaling import power_of_two_scale, safe_std
 from ._validation import as_2d_samples, check_random_state
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "WIDTH_RULES",
@@ -40,16 +46,22 @@ WIDTH_RULES = ("silverman", "scott", "median")
 _MEDIAN_MAX_ROWS = 1000
 
 
-def kernel_width(X, sigma="silverman", *, random_state=0, name: str = "sigma") -> float:
+def kernel_width(
+    X: ArrayLike | torch.Tensor,
+    sigma: float | str = "silverman",
+    *,
+    random_state: int | np.random.Generator | None = 0,
+    name: str = "sigma",
+) -> float:
     """Resolve a kernel-width setting to a positive float for samples ``X`` (n, d).
 
     Parameters
     ----------
-    X : ndarray or torch.Tensor of shape (n, d)
+    X : array-like or torch.Tensor of shape (n,) or (n, d)
         Samples (a tensor is detached: the width never carries gradient).
     sigma : float or {"silverman", "scott", "median"}, default="silverman"
         See the module docstring for the formulas.
-    random_state : int, default=0
+    random_state : int, numpy Generator or None, default=0
         Seed of the row subsample used by ``"median"`` when ``n > 1000``.
     name : str
         Argument name for error messages.
@@ -150,7 +162,9 @@ def _check_finite_sums(sums, sigma) -> None:
         )
 
 
-def gaussian_rowsums(A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048):
+def gaussian_rowsums(
+    A: np.ndarray, B: np.ndarray, sigma: float, tile_size: int = 2048
+) -> np.ndarray:
     r"""Row sums :math:`r_i=\sum_j \exp(-\|a_i-b_j\|^2/(2\sigma^2))`, tiled (numpy, float64).
 
     Float64 tiles of :func:`._kernel_sums.gaussian_pair_sums` (exact to rounding); the
@@ -199,7 +213,9 @@ def _tile_rowsum_torch(Ai, B, scale):
     return torch.exp(d2.clamp_min(0.0) * scale).sum(dim=1)
 
 
-def gaussian_rowsums_torch(A, B, sigma, tile_size: int = 2048):
+def gaussian_rowsums_torch(
+    A: torch.Tensor, B: torch.Tensor, sigma: float | torch.Tensor, tile_size: int = 2048
+) -> torch.Tensor:
     r"""Torch version of :func:`gaussian_rowsums`, differentiable in ``A``, ``B``, ``sigma``.
 
     Tiles are wrapped in :func:`torch.utils.checkpoint.checkpoint` when the kernel matrix is

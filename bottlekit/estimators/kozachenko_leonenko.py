@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 
@@ -97,7 +98,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         tree: str = "kd",
         jitter: float = 1e-10,
         n_jobs: int | None = 1,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
     ):
         self.k = k
         self.metric = metric
@@ -106,7 +107,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X) -> KozachenkoLeonenkoEntropy:
+    def fit(self, X: ArrayLike) -> KozachenkoLeonenkoEntropy:
         """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)

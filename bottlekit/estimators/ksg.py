@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
@@ -112,7 +113,7 @@ class KSGMutualInformation(BaseEstimator):
         copula: bool = False,
         jitter: float = 1e-10,
         n_jobs: int | None = 1,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
     ):
         self.k = k
         self.algorithm = algorithm
@@ -123,7 +124,7 @@ class KSGMutualInformation(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X, Y) -> KSGMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> KSGMutualInformation:
         """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy)."""
         k = check_positive_int(self.k, "k")
         algorithm = self.algorithm

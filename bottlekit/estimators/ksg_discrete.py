@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
@@ -87,7 +88,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         standardize: bool = True,
         jitter: float = 1e-10,
         n_jobs: int | None = 1,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
     ):
         self.k = k
         self.metric = metric
@@ -97,7 +98,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X, y) -> DiscreteContinuousMutualInformation:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> DiscreteContinuousMutualInformation:
         """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)

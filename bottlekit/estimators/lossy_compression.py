@@ -30,6 +30,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from bottlekit._checks import check_bool, check_choice, check_positive_int
@@ -130,7 +131,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         batch_size: int = 256,
         code_noise: float = 0.0,
         pca_first: int | None = None,
-        random_state=0,
+        random_state: int | np.random.Generator | None = 0,
         device: Any = "cpu",
     ) -> None:
         self.n_components = n_components
@@ -157,7 +158,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         ):
             raise ValueError(f"hidden must be a tuple of positive ints, got {hidden!r}")
 
-    def fit(self, X, y=None) -> AutoencoderCompressor:
+    def fit(self, X: ArrayLike, y: Any = None) -> AutoencoderCompressor:
         """Train the autoencoder on the rows of ``X`` (n, d).
 
         Parameters
@@ -221,7 +222,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.loss_ = float(loss.detach())
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """The code of each row of ``X``, shape (n, n_components).
 
         Parameters
@@ -249,7 +250,9 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
             return self.encoder_(Z.to(dev)).cpu().numpy().astype(np.float64)
 
 
-def make_compressor(kind: str, n_components: int, random_state=0, **kwargs) -> Any:
+def make_compressor(
+    kind: str, n_components: int, random_state: int | np.random.Generator | None = 0, **kwargs: Any
+) -> Any:
     """A compressor with ``fit`` / ``transform``: ``"autoencoder"`` or ``"pca"``.
 
     Parameters
@@ -328,7 +331,7 @@ class CompressedMutualInformation(BaseEstimator):
         k: int = 5,
         discrete_y: bool = False,
         compressor_options: dict | None = None,
-        random_state=0,
+        random_state: int | np.random.Generator | None = 0,
     ) -> None:
         self.compressor = compressor
         self.n_components = n_components
@@ -344,7 +347,7 @@ class CompressedMutualInformation(BaseEstimator):
         model = make_compressor(self.compressor, self.n_components, seed, **options)
         return model.fit_transform(A)
 
-    def fit(self, X, Y) -> CompressedMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> CompressedMutualInformation:
         """Compress and estimate.
 
         Parameters

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from torch import nn
 
@@ -60,7 +61,7 @@ class SeparableCritic(nn.Module):
     n_layers : int, default=2
     """
 
-    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers=2):
+    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers: int = 2):
         super().__init__()
         self.g = _mlp(dx, hidden, embed_dim, n_layers)
         self.h = _mlp(dy, hidden, embed_dim, n_layers)
@@ -83,7 +84,7 @@ class ConcatCritic(nn.Module):
     n_layers : int, default=2
     """
 
-    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers=2):
+    def __init__(self, dx: int, dy: int, hidden: int = 64, embed_dim: int = 32, n_layers: int = 2):
         super().__init__()
         self.f = _mlp(dx + dy, hidden, 1, n_layers)
 
@@ -101,7 +102,7 @@ def _offdiag_logmeanexp(S):
     return torch.logsumexp(S[mask], dim=0) - math.log(b * (b - 1))
 
 
-def bound_value(S, bound: str, clip: float = 5.0):
+def bound_value(S: torch.Tensor, bound: str, clip: float = 5.0) -> torch.Tensor:
     """Value of a lower bound (nats) from a ``B x B`` score matrix ``S`` (diagonal = joint).
 
     Parameters
@@ -174,11 +175,11 @@ class NeuralMutualInformation(BaseEstimator):
     copula : bool, default=False
         Feed the critic the normal scores of each column's ranks instead of standardized
         values. MI is unchanged by this monotone per-column map; heavy tails disappear.
-    device : str or torch.device, default="cpu"
+    device : str, torch.device or None, default="cpu"
         Where the critic trains (``None``: CUDA when available); resolved by
         :func:`bottlekit.devices.resolve_device`, which refuses an unknown or unavailable
         device with a ValueError naming ``device``.
-    random_state : int or None
+    random_state : int, numpy Generator or None
         Seeds the split, the batches and the critic's initialisation.
 
     Attributes
@@ -216,8 +217,8 @@ class NeuralMutualInformation(BaseEstimator):
         clip: float = 5.0,
         score_bound: float | None = 10.0,
         copula: bool = False,
-        device="cpu",
-        random_state=None,
+        device: str | torch.device | None = "cpu",
+        random_state: int | np.random.Generator | None = None,
     ):
         self.bound = bound
         self.critic = critic
@@ -299,7 +300,7 @@ class NeuralMutualInformation(BaseEstimator):
                     vals.append(float(bound_value(S, self.bound, self.clip)))
         return float(np.mean(vals))
 
-    def fit(self, X, Y) -> NeuralMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> NeuralMutualInformation:
         """Train the critic on paired samples and store the held-out estimate in ``mi_``."""
         self._check_params()
         dev = resolve_device(self.device)

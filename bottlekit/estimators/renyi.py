@@ -31,6 +31,7 @@ rows a random subsample (``random_state``) is used.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 from bottlekit._checks import check_number, check_positive_int
@@ -111,13 +112,19 @@ class RenyiEntropy(BaseEstimator):
     True
     """
 
-    def __init__(self, alpha=1.01, sigma="silverman", max_samples=2000, random_state=None):
+    def __init__(
+        self,
+        alpha: float = 1.01,
+        sigma: float | str = "silverman",
+        max_samples: int = 2000,
+        random_state: int | np.random.Generator | None = None,
+    ):
         self.alpha = alpha
         self.sigma = sigma
         self.max_samples = max_samples
         self.random_state = random_state
 
-    def fit(self, X) -> RenyiEntropy:
+    def fit(self, X: ArrayLike) -> RenyiEntropy:
         """Compute :math:`S_\\alpha` of ``X`` (n,) or (n, d)."""
         X = as_2d_samples(X, "X")
         (X,) = _subsample([X], self.max_samples, self.random_state)
@@ -154,11 +161,11 @@ class RenyiMutualInformation(BaseEstimator):
 
     def __init__(
         self,
-        alpha=1.01,
-        sigma_x="silverman",
-        sigma_y="silverman",
-        max_samples=2000,
-        random_state=None,
+        alpha: float = 1.01,
+        sigma_x: float | str = "silverman",
+        sigma_y: float | str = "silverman",
+        max_samples: int = 2000,
+        random_state: int | np.random.Generator | None = None,
     ):
         self.alpha = alpha
         self.sigma_x = sigma_x
@@ -166,7 +173,7 @@ class RenyiMutualInformation(BaseEstimator):
         self.max_samples = max_samples
         self.random_state = random_state
 
-    def fit(self, X, Y) -> RenyiMutualInformation:
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> RenyiMutualInformation:
         """Compute :math:`I_\\alpha(X;Y)` from paired samples."""
         X = as_2d_samples(X, "X")
         Y = as_2d_samples(Y, "Y")

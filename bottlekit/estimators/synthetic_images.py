@@ -69,7 +69,7 @@ def gaussian_blob_images(
     mi: float,
     dim: int = 2,
     image_size: int = 16,
-    random_state=None,
+    random_state: int | np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     r"""Paired images ``(X, Y)`` whose mutual information is ``mi`` nats exactly.
 

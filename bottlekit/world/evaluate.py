@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -28,6 +29,9 @@ from bottlekit._arrays import as_index_array, as_real_array
 from bottlekit._checks import check_choice, check_number
 from bottlekit.atomic import atomic_write_text
 from bottlekit.world.dataset import make_world
+
+if TYPE_CHECKING:
+    from bottlekit.backbones import Backbone
 
 SPECIES_TEMPLATES = ["a photo of a {}.", "a {}."]
 CONCEPT_TEMPLATES = ["a photo of a bird with {}.", "a bird with {}."]
@@ -157,7 +161,7 @@ def _check_evaluate_arguments(n_train, n_val, n_test, seed, splits, c) -> None:
 
 
 def evaluate(
-    backbone=None,
+    backbone: Backbone | None = None,
     n_train: int = 2400,
     n_val: int = 1200,
     n_test: int = 2400,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def check_image_memory(
         )
 
 
-def check_layout(layout, n: int) -> None:
+def check_layout(layout: Any, n: int) -> None:
     """Refuse a :class:`Layout` that does not give every bird a finite place and scale > 0."""
     if not isinstance(layout, Layout):
         raise TypeError(

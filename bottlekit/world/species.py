@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_choice, check_number
@@ -254,7 +255,7 @@ def true_attributes(name: str) -> tuple[str, ...]:
     return tuple(c for c, p in zip(CONCEPT_NAMES, row, strict=True) if p >= 0.5)
 
 
-def check_options(options, name: str = "options") -> np.ndarray:
+def check_options(options: ArrayLike, name: str = "options") -> np.ndarray:
     """``options`` as an int64 array (n, n_groups) of option indices, else raise.
 
     Column ``j`` holds an index into ``GROUPS[j].options``; a float, a negative or too
@@ -288,7 +289,7 @@ def check_options(options, name: str = "options") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def check_concept_labels(concept_labels, n: int | None = None) -> np.ndarray:
+def check_concept_labels(concept_labels: ArrayLike, n: int | None = None) -> np.ndarray:
     """World concept labels as a 0/1 array of shape (n, 31), else raise naming the problem.
 
     Values must be 0 or 1 (booleans or numbers; NaN, soft and negative labels would be

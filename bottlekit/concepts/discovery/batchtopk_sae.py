@@ -7,6 +7,8 @@ learned during training.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from bottlekit.concepts.discovery._sae import train_sae
@@ -14,6 +16,6 @@ from bottlekit.concepts.discovery._sae import train_sae
 __all__ = ["fit_batchtopk_sae"]
 
 
-def fit_batchtopk_sae(X: np.ndarray, **options) -> dict:
+def fit_batchtopk_sae(X: np.ndarray, **options: Any) -> dict:
     """Train a BatchTopK SAE on ``X``; ``options`` as :func:`~._sae.train_sae`."""
     return train_sae(X, batch_topk=True, **options)

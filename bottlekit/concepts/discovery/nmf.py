@@ -11,8 +11,12 @@ columns of :math:`U`, and new embeddings are encoded with :math:`H` fixed.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bottlekit.concepts.discovery.result import ConceptDictionary
 
 __all__ = ["fit_nmf", "nmf_encode"]
 
@@ -51,7 +55,7 @@ def fit_nmf(X: np.ndarray, *, n_concepts: int, seed: int, epochs: int, **_: obje
     }
 
 
-def nmf_encode(result, X: np.ndarray) -> np.ndarray:
+def nmf_encode(result: ConceptDictionary, X: np.ndarray) -> np.ndarray:
     """Codes of ``X`` on the fixed NMF factors of ``result``."""
     from sklearn.decomposition import non_negative_factorization
     from sklearn.exceptions import ConvergenceWarning
