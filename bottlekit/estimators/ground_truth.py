@@ -100,7 +100,29 @@ def student_t(
 def label_mixture(
     n: int, delta: float, random_state: int | np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced labels ``y`` in {0, 1} and ``x ~ N(delta * y, 1)``."""
+    """Samples ``(x, y)``: labels ``y`` drawn uniformly from {0, 1} (equal in
+    expectation, not in count) and ``x ~ N(delta * y, 1)``; their mutual information is
+    :func:`label_mixture_mi`.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    delta : float
+        Distance between the two class means.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    x : ndarray of shape (n,)
+    y : ndarray of shape (n,), int
+
+    Examples
+    --------
+    >>> x, y = label_mixture(4, 2.0, random_state=0)
+    >>> x.shape, sorted(set(y.tolist())) <= [0, 1]
+    ((4,), True)
+    """
     rng = np.random.default_rng(random_state)
     y = rng.integers(0, 2, n)
     return rng.standard_normal(n) + delta * y, y
