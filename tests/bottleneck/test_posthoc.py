@@ -212,7 +212,12 @@ def test_hybrid_recovers_what_the_concepts_miss():
     pcbm = PosthocCBM(bank, lam=1e-4, random_state=0).fit(Xtr, ytr)
     hyb = PosthocCBM(bank, lam=1e-4, residual=True, random_state=0).fit(Xtr, ytr)
     assert np.array_equal(hyb.coef_, pcbm.coef_)  # the concept head is kept as it was
-    assert hyb.score(Xte, yte) > pcbm.score(Xte, yte) + 0.2
+    # over 40 seeds of data, direction and model: the hybrid scores 0.935, sd 0.018 (min
+    # 0.885); the concepts alone 0.573, sd 0.078 (as much as u happens to lie along them);
+    # the gain 0.362, sd 0.075 (min 0.18; the former + 0.2 failed 1 of 40). Bounds at
+    # mean - 4 sd; without a working residual both scores are the concept head's
+    assert hyb.score(Xte, yte) > 0.86
+    assert hyb.score(Xte, yte) > pcbm.score(Xte, yte) + 0.06
     e = hyb.explain(Xte[:10])
     assert np.any(e.residual != 0)
     np.testing.assert_allclose(e.contributions.sum(1) + e.intercept + e.residual, e.logits)
