@@ -86,8 +86,10 @@ def test_cavs_drop_chance_and_dict_labels():
     X, labels, _ = _synthetic_concepts(seed=3)
     rng = np.random.default_rng(1)
     d = {"a": labels[:, 0], "noise": rng.integers(0, 2, len(X))}
+    # level 1e-3: at the default 0.05 random labels pass as better than chance on 7 of 200
+    # seeds (the test's false-positive rate), which failed this test on 1 of 20 fresh seeds
     with pytest.warns(ChanceLevelWarning, match="dropped"):
-        bank = from_examples("bb", X, d, drop_chance=True, random_state=0)
+        bank = from_examples("bb", X, d, drop_chance=True, significance_level=1e-3, random_state=0)
     assert bank.names == ["a"]
 
 
