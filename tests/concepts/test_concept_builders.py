@@ -43,40 +43,53 @@ def _synthetic_concepts(n=400, d=32, k=3, seed=0):
 
 def test_cavs_recover_true_directions():
     X, labels, W = _synthetic_concepts()
-    # a fourth concept with random labels, independent of X: must be flagged chance-level
+    # a fourth concept with random labels, independent of X: must be flagged chance-level.
+    # At the default level 0.05 the binomial test passes random labels as better than
+    # chance on 7 of 200 seeds (measured; the test is valid, so this is its false-positive
+    # rate), which failed this test on fresh seed offset 3051. At 1e-3 (false-positive rate
+    # <= 0.1%; on 40 seeds random labels passed once, held-out 0.67, p = 4e-4) the true
+    # concepts (held-out accuracy >= 0.74 on 40 seeds, p < 1e-6) are still flagged
     rng = np.random.default_rng(5)
     labels = np.column_stack([labels, rng.integers(0, 2, len(X))])
     names = ["a", "b", "c", "noise"]
+    kw = dict(max_examples=100, significance_level=1e-3, random_state=0)
     with pytest.warns(ChanceLevelWarning, match="'noise'"):
-        bank = from_examples("bb", X, labels, names, max_examples=100, random_state=0)
+        bank = from_examples("bb", X, labels, names, **kw)
     assert bank.kinds == ["cav"] * 4
     cos = [bank.vectors[j] @ W[j] / np.linalg.norm(bank.vectors[j]) for j in range(3)]
     # 100 training points in 32-d with noiseless separable labels: the max-margin direction
-    # is within ~35 degrees of the truth (cos measured 0.84-0.93 over seeds 0-3)
-    assert min(cos) > 0.8, cos
+    # is within ~45 degrees of the truth. Over 40 seeds of data and split the smallest of the
+    # three cosines averaged 0.860, sd 0.032 (min 0.798; 0.8 failed 1 of 40): 0.73 is
+    # mean - 4 sd; a random direction in 32-d has cos 0 +- 0.18
+    assert min(cos) > 0.73, cos
     for j in range(3):
         p = bank.provenance[j]
-        # separable labels: held-out accuracy well above chance (measured 0.80-0.90 over
-        # seeds 0-3, 0.85-0.90 for this seed); chance would be 0.5 +- 0.05
-        assert p["heldout_accuracy"] >= 0.8 and p["better_than_chance"]
+        # separable labels: held-out accuracy well above chance. Over 40 seeds the smallest
+        # of the three averaged 0.813, sd 0.035 (min 0.740; the former 0.8, fitted to seeds
+        # 0-3, failed 10 of 40): 0.67 is mean - 4 sd, 3.4 sd above chance (0.5 +- 0.05)
+        assert p["heldout_accuracy"] >= 0.67 and p["better_than_chance"]
         assert p["C"] in (0.001, 0.01, 0.1, 1.0, 10.0)
         assert len(p["train_indices"]) == 100 and len(p["heldout_indices"]) == 100
         assert not set(p["train_indices"]) & set(p["heldout_indices"])
     assert chance_level_concepts(bank) == ["noise"]
-    # random labels: held-out accuracy near 0.5 (100 trials, sd 0.05)
-    assert abs(bank.provenance[3]["heldout_accuracy"] - 0.5) < 0.15
+    # random labels: held-out accuracy near 0.5 (100 trials, sd 0.05). Over 40 seeds
+    # |acc - 0.5| averaged 0.048, sd 0.039 (max 0.170; 0.15 failed 1 of 40): mean + 4 sd
+    assert abs(bank.provenance[3]["heldout_accuracy"] - 0.5) < 0.2
     # the projection is the signed distance: positives of concept a project positive
     acts = bank.project(X)
     agree = ((acts[:, 0] > 0) == (labels[:, 0] == 1)).mean()
-    assert agree > 0.85
+    # over 40 seeds 0.890, sd 0.025 (min 0.835; 0.85 failed 1 of 40): mean - 4 sd
+    assert agree > 0.79
 
 
 def test_cavs_drop_chance_and_dict_labels():
     X, labels, _ = _synthetic_concepts(seed=3)
     rng = np.random.default_rng(1)
     d = {"a": labels[:, 0], "noise": rng.integers(0, 2, len(X))}
+    # level 1e-3: at the default 0.05 random labels pass as better than chance on 7 of 200
+    # seeds (the test's false-positive rate), which failed this test on 1 of 20 fresh seeds
     with pytest.warns(ChanceLevelWarning, match="dropped"):
-        bank = from_examples("bb", X, d, drop_chance=True, random_state=0)
+        bank = from_examples("bb", X, d, drop_chance=True, significance_level=1e-3, random_state=0)
     assert bank.names == ["a"]
 
 

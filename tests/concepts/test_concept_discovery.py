@@ -50,7 +50,10 @@ def best_cosine(dictionary, atoms):
 # ----------------------------------------------------------------- recovery
 def test_topk_sae_recovers_every_planted_atom(planted, topk):
     atoms, X = planted
-    assert best_cosine(topk, atoms).min() > 0.95
+    # the worst-recovered of the 8 atoms: over 16 seeds of data and training 0.957, sd 0.021
+    # (min 0.905; the former 0.95 failed 7 of 16); 0.87 is mean - 4 sd. A random
+    # 16-atom dictionary scores 0.33 (sd 0.04)
+    assert best_cosine(topk, atoms).min() > 0.87
     assert topk.codes.shape == (len(X), 16)
     assert (topk.codes > 0).sum(1).max() <= 2  # TopK: at most k active atoms
     assert topk.history[-1] < topk.history[0]

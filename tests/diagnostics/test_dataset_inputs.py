@@ -53,8 +53,10 @@ def test_existence_is_the_same_from_every_form(world):
             np.testing.assert_array_equal(getattr(got, field), getattr(ref, field), err_msg=name)
         assert got.chance == ref.chance and got.concept_names == ref.concept_names
     # the dataset's concept names align the columns: renamed columns change the result
+    # (which top concepts are labelled present; the precision alone, a count of 96 slots,
+    # came out equal by chance on 1 of 20 fresh seeds)
     renamed = dataclasses.replace(world, concept_names=world.concept_names[::-1])
-    assert concept_existence(model, X, renamed, 4).precision != ref.precision
+    assert not np.array_equal(concept_existence(model, X, renamed, 4).present, ref.present)
     no_labels = ConceptDataset(world.images, world.labels)
     with pytest.raises(ValueError, match="concept_labels: the dataset has no per-image"):
         concept_existence(model, X, no_labels, 4)

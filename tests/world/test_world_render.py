@@ -168,8 +168,12 @@ def test_concept_labels_agree_with_pixels():
         counts = [_count_near(img[i], m[i, BG], BACKGROUNDS[o], tol=11) for o in bg.option_words]
         assert c[i, idx[bg.concepts[int(np.argmax(counts))]]] == 1
     area = m[:, BODY].sum((1, 2)) + m[:, WING].sum((1, 2))  # ~ pi*10*7*s^2 = 220 s^2
-    # large: s in [1.13, 1.31] -> >= 281; small: s in [0.93, 1.07] -> <= 252 (-/+ edge px)
-    np.testing.assert_array_equal(area > 262, c[:, idx["large body"]] == 1)
+    # large: s in [1.13, 1.31] -> >= 281; small: s in [0.93, 1.07] -> <= 252 (-/+ edge px).
+    # Pixelised, the areas fall short of the ellipses': over 11 world seeds (2,640 images)
+    # small bodies measured <= 238 and large ones >= 259, so the former threshold 262,
+    # set between this seed's extremes, mislabelled 1-2 large birds on 5 of 10 fresh
+    # seeds; 248 is halfway across the measured gap
+    np.testing.assert_array_equal(area > 248, c[:, idx["large body"]] == 1)
     # long beak area 16 s^2 vs short 7 s^2: ratio to body area 0.073 vs 0.032 (measured
     # extremes 0.061 / 0.047 after pixelisation); threshold in between
     ratio = m[:, BEAK].sum((1, 2)) / area
