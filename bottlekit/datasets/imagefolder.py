@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._image_folders import class_folder_images
+from bottlekit._image_folders import class_folder_images, images_in
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -21,7 +21,6 @@ from bottlekit.datasets._parsing import (
     require_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
-from bottlekit.images import IMAGE_EXTENSIONS
 
 __all__ = ["load_imagefolder"]
 
@@ -210,9 +209,7 @@ def load_imagefolder(
             f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
         )
     if not files:
-        flat = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        flat = images_in(folder)
         solution = _find(val_solution, [folder, base, base.parent], VAL_SOLUTION_FILES)
         if not flat or solution is None:
             raise MissingDatasetError(

@@ -71,3 +71,19 @@ def test_a_link_back_up_inside_a_class_does_not_loop(tmp_path):
     except OSError:
         pytest.skip("no symbolic links here")
     assert _relative(list_image_folder(root)[0], root) == ["cat/a.png", "dog/c.png"]
+
+
+def test_a_flat_validation_folder_skips_hidden_files(tmp_path):
+    # Before: the flat ImageNet val folder listed its images with its own filter, which
+    # kept macOS's ._ILSVRC2012_val_00000001.JPEG, so the loader refused the folder
+    # ("1 image(s) ... have no row"); class folders skip hidden files, and so does it now.
+    names = ["val/ILSVRC2012_val_00000001.JPEG", "val/ILSVRC2012_val_00000002.JPEG"]
+    root = _tree(tmp_path, names)
+    (root / "val" / "._ILSVRC2012_val_00000001.JPEG").write_bytes(b"\x00\x05\x16\x07")
+    (root / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n"
+        "ILSVRC2012_val_00000001,n02 1 2 3 4\nILSVRC2012_val_00000002,n01 1 2 3 4\n"
+    )
+    ds = load_imagefolder(root, "val")
+    assert _relative(ds.image_source.paths, root) == names
+    assert ds.class_names == ["n01", "n02"] and ds.labels.tolist() == [1, 0]
