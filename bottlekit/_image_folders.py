@@ -79,19 +79,22 @@ def _files_below(folder: Path) -> list[Path]:
     return sorted(out)
 
 
-def class_folder_images(root: Path, warn: bool = True) -> ClassFolders:
+def class_folder_images(root: Path) -> ClassFolders:
     """The images of ``root/<class>/**/<image>``.
 
     Parameters
     ----------
     root : Path
         The folder whose sub-folders are the classes.
-    warn : bool, default True
-        Warn (``UserWarning``) when images lie directly in ``root`` next to class folders.
 
     Returns
     -------
     ClassFolders
+
+    Warns
+    -----
+    UserWarning
+        When images lie directly in ``root`` next to class folders (they are not read).
 
     Examples
     --------
@@ -124,7 +127,7 @@ def class_folder_images(root: Path, warn: bool = True) -> ClassFolders:
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
     loose = images_in(root) if class_names else []
-    if loose and warn:
+    if loose:
         shown = ", ".join(p.name for p in loose[:3]) + (", ..." if len(loose) > 3 else "")
         warnings.warn(
             f"images: {len(loose)} image(s) lie directly in {str(root)!r} ({shown}), next to "
