@@ -85,6 +85,15 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
     return client
 
 
+def _cut(timeout: float | None, errors: Any, error: str) -> float | None:
+    """``timeout`` cut to the current deadline; once it has passed, the pool's timeout
+    exception ``error`` (a name in the pool's module ``errors``) instead."""
+    try:
+        return _deadline.cut(timeout)
+    except _deadline.DeadlineExceeded as exc:
+        raise getattr(errors, error)(str(exc)) from exc
+
+
 class _DeadlineStream:
     """A network stream of the SDK's connection pool (``httpcore``) whose operations are
     cut to the current deadline (:mod:`bottlekit._deadline`); ``errors`` is the pool's
@@ -93,21 +102,15 @@ class _DeadlineStream:
     def __init__(self, inner: Any, errors: Any) -> None:
         self._inner, self._errors = inner, errors
 
-    def _cut(self, timeout: float | None, error: str) -> float | None:
-        try:
-            return _deadline.cut(timeout)
-        except _deadline.DeadlineExceeded as exc:
-            raise getattr(self._errors, error)(str(exc)) from exc
-
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, timeout=self._cut(timeout, "ReadTimeout"))
+        return self._inner.read(max_bytes, timeout=_cut(timeout, self._errors, "ReadTimeout"))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        return self._inner.write(buffer, timeout=self._cut(timeout, "WriteTimeout"))
+        return self._inner.write(buffer, timeout=_cut(timeout, self._errors, "WriteTimeout"))
 
     def start_tls(self, ssl_context: Any, server_hostname: Any = None, timeout: Any = None):
         inner = self._inner.start_tls(
-            ssl_context, server_hostname, timeout=self._cut(timeout, "ConnectTimeout")
+            ssl_context, server_hostname, timeout=_cut(timeout, self._errors, "ConnectTimeout")
         )
         return _DeadlineStream(inner, self._errors)
 
@@ -122,10 +125,7 @@ class _DeadlineBackend:
         self._inner, self._errors = inner, errors
 
     def _connected(self, connect: Any, timeout: float | None, *args: Any, **kwargs: Any):
-        try:
-            timeout = _deadline.cut(timeout)
-        except _deadline.DeadlineExceeded as exc:
-            raise self._errors.ConnectTimeout(str(exc)) from exc
+        timeout = _cut(timeout, self._errors, "ConnectTimeout")
         return _DeadlineStream(connect(*args, timeout=timeout, **kwargs), self._errors)
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any):
