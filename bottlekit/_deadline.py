@@ -10,7 +10,8 @@ of the deadline at most, and :class:`DeadlineExceeded` once it has passed. No th
 no timer are involved; the deadline is a context variable of the calling thread, so
 threads sharing one connection pool keep their own deadlines.
 
-Two adapters use it: :func:`build_opener` here (``urllib``, for the dataset downloads)
+Two adapters use it: :func:`build_opener` and :func:`urlopen` here (``urllib``, for the
+dataset downloads and the pipeline's URL items)
 and the network backend of the LLM client's ``httpx`` pool
 (:mod:`bottlekit.concepts._llm_http`).
 
@@ -29,7 +30,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["DeadlineExceeded", "build_opener", "cut", "deadline"]
+__all__ = ["DeadlineExceeded", "build_opener", "cut", "deadline", "urlopen"]
 
 #: (clock time it ends, its length in seconds) of the innermost deadline, or None.
 _CURRENT: ContextVar[tuple[float, float] | None] = ContextVar("bottlekit_deadline", default=None)
@@ -235,3 +236,17 @@ def build_opener(*handlers) -> urllib.request.OpenerDirector:
     ...     resp = opener.open("https://example.org", timeout=10)
     """
     return urllib.request.build_opener(*_HANDLERS, *handlers)
+
+
+def urlopen(request: str | urllib.request.Request, timeout: float):
+    """Open an HTTP(S) URL with :func:`build_opener`: the connection, the status line and
+    the headers together within ``timeout`` seconds (one deadline for the whole answer);
+    each later read of the body has ``timeout`` as its per-read bound, and callers that
+    want a body read bounded as a whole wrap it in :func:`deadline`.
+
+    Examples
+    --------
+    >>> resp = urlopen("https://example.org", timeout=10)  # doctest: +SKIP
+    """
+    with deadline(timeout):
+        return build_opener().open(request, timeout=timeout)

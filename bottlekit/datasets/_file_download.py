@@ -141,10 +141,7 @@ def download_file(
         # the connection, the status line and the headers together within `timeout` (a
         # server that trickles its headers or sends "100 Continue" without end passes
         # every per-read timeout): see bottlekit._deadline
-        with _deadline.deadline(timeout):
-            resp = _deadline.build_opener().open(
-                urllib.request.Request(url, headers=headers), timeout=timeout
-            )
+        resp = _deadline.urlopen(urllib.request.Request(url, headers=headers), timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing left to send: the part is complete
             e.close()

@@ -55,8 +55,7 @@ def _read_url(url: str) -> Image.Image:
     cap = MAX_URL_ITEM_BYTES
     # the answer (connection, status line, headers) as a whole within the timeout, and
     # each read of the body too: a server that trickles passes every per-read timeout
-    with _deadline.deadline(_URL_TIMEOUT_S):
-        resp = _deadline.build_opener().open(url, timeout=_URL_TIMEOUT_S)
+    resp = _deadline.urlopen(url, _URL_TIMEOUT_S)
     with resp:
         declared = resp.headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > cap:
