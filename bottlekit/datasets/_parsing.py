@@ -77,8 +77,7 @@ def require_dataset_file(root: Path, name: str, hint: str = "") -> Path:
         where = f"{root.parent} has it: pass that folder as root (one level up)"
     else:
         where = ""
-    parts = [p for p in (where, hint) if p]
-    raise MissingDatasetError(f"{path}: file not found" + "".join("; " + p for p in parts))
+    return require_file(path, "; ".join(p for p in (where, hint) if p))
 
 
 def as_root(root: Any, name: str = "root") -> Path:
