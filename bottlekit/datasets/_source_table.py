@@ -128,7 +128,7 @@ SOURCES: dict[str, Source] = {
         ".",
         manual=(
             "HAM10000 is on the Harvard Dataverse behind its terms of use: accept them at "
-            "https://doi.org/10.7910/DVN/DBW86T, download HAM10000_metadata.csv, "
+            "https://doi.org/10.7910/DVN/DBW86T, download HAM10000_metadata (.csv or .tab), "
             "HAM10000_images_part_1.zip and HAM10000_images_part_2.zip, and extract them "
             "into {root}"
         ),

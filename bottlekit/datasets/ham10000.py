@@ -28,10 +28,13 @@ HAM10000_DIAGNOSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 _COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
 _FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 _AGE_BINS = ((0, 30, "age < 30"), (30, 60, "age 30-59"), (60, 200, "age >= 60"))
+#: The metadata as published (a CSV) and as the Dataverse serves it by default (its
+#: tab-separated conversion of the CSV, strings in double quotes): the CSV is preferred.
+_METADATA_FILES = {"HAM10000_metadata.csv": ",", "HAM10000_metadata.tab": "\t"}
 _HINT = (
     "HAM10000 is on the Harvard Dataverse (https://doi.org/10.7910/DVN/DBW86T) behind its "
-    "terms of use: download HAM10000_metadata.csv and the two image archives there and "
-    "extract them into root"
+    "terms of use: download HAM10000_metadata (.csv, or the Dataverse's .tab) and the two "
+    "image archives there and extract them into root"
 )
 
 
@@ -56,7 +59,8 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     """HAM10000 as a :class:`ConceptDataset`: the diagnosis as label, metadata as concepts.
 
     Reads ``HAM10000_metadata.csv`` (header ``lesion_id,image_id,dx,dx_type,age,sex,
-    localization``, more columns allowed) and finds ``<image_id>.jpg`` in
+    localization``, more columns allowed), or, where there is none, the tab-separated
+    ``HAM10000_metadata.tab`` that the Dataverse serves by default, and finds ``<image_id>.jpg`` in
     ``HAM10000_images_part_1/`` or ``HAM10000_images_part_2/``. Concepts are one-hot
     metadata: ``dx_type=<v>``, ``sex=<v>``, ``localization=<v>`` for each value present,
     and three age bins; an image without an age has none of the age bins (counted in
@@ -83,11 +87,13 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     split = check_choice(split, ("all",), "split", expected=expected)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
-    path = require_dataset_file(root, "HAM10000_metadata.csv", _HINT)  # or the right folder
+    path = next((root / f for f in _METADATA_FILES if (root / f).is_file()), None)
+    if path is None:  # names the right folder when root is one level off
+        path = require_dataset_file(root, next(iter(_METADATA_FILES)), _HINT)
     rows = []
     first_line: dict[str, int] = {}
     with csv_text(path, _HINT) as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=_METADATA_FILES[path.name])
         header = [h.strip() for h in next(reader, [])]
         missing = [c for c in _COLUMNS if c not in header]
         if missing:

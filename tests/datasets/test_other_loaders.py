@@ -295,3 +295,28 @@ def test_imagenet_flat_val_with_solution_file(tmp_path):
     sol.unlink()
     with pytest.raises(MissingDatasetError, match=r"no LOC_val_solution\.csv gives the labels"):
         load_imagefolder(root, "val")
+
+
+def test_ham10000_reads_the_dataverse_tab_file(tmp_path):
+    # The Dataverse serves HAM10000_metadata by default as its tab-separated conversion,
+    # HAM10000_metadata.tab (strings in double quotes, a missing age empty), which many
+    # users download; before, the loader asked for HAM10000_metadata.csv and stopped.
+    w = write_ham10000(tmp_path)
+    csv_file = w["root"] / "HAM10000_metadata.csv"
+    expected = load_ham10000(w["root"])
+    tab_rows = [
+        "\t".join(f'"{v}"' if v and k != 4 else v for k, v in enumerate([*r, "vidir_modern"]))
+        for r in w["rows"]
+    ]
+    tab = HAM_HEADER.replace(",", "\t") + "\n" + "\n".join(tab_rows) + "\n"
+    (w["root"] / "HAM10000_metadata.tab").write_text(tab)
+    csv_file.write_text(HAM_HEADER + "\n")  # the .csv, when there is one, is read first
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv: no rows after the header"):
+        load_ham10000(w["root"])
+    csv_file.unlink()
+    ds = load_ham10000(w["root"])
+    assert ds.labels.tolist() == expected.labels.tolist()
+    assert ds.concept_names == expected.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, expected.concept_labels)
+    assert [p.name for p in ds.image_source.items] == [f"{r[1]}.jpg" for r in w["rows"]]
+    assert ds.skipped == expected.skipped
