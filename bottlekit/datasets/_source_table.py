@@ -118,7 +118,8 @@ SOURCES: dict[str, Source] = {
             "CelebA is shared through Google Drive and cannot be fetched automatically: "
             "from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html download "
             "img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt, and "
-            "extract them into {root}"
+            "extract them into {root} (the Kaggle mirror's CSV lists and nested "
+            "img_align_celeba/img_align_celeba/ are read too)"
         ),
     ),
     "ham10000": Source(

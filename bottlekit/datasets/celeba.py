@@ -30,16 +30,32 @@ _HINT = (
     "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (manual download: img_align_celeba.zip, "
     "list_attr_celeba.txt and list_eval_partition.txt into root)"
 )
+#: The two lists as the authors publish them (text, whitespace-separated) and as the
+#: Kaggle mirror of CelebA has them (CSV with a header, ``image_id`` first); the text
+#: form is preferred where both are present.
+_FORMS = (".txt", ".csv")
 
 
-def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """File names, attribute names and the +-1 matrix of ``list_attr_celeba.txt``."""
+def _csv_header(path: Path, line: int, fields: list[str], first: str) -> None:
+    if not fields or fields[0] != first:
+        raise DatasetFormatError(
+            f"{path}, line {line}: expected a header starting with {first!r} (the Kaggle "
+            f"form of CelebA's lists), got {','.join(fields[:3])!r}"
+        )
+
+
+def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """File names, attribute names and the +-1 matrix of ``list_attr_celeba.txt`` (or of
+    its Kaggle form ``list_attr_celeba.csv``: no count line, the header ``image_id,<the
+    attribute names>``); ``images`` is the folder the file names are in."""
     require_file(path, _HINT)
+    csv_form = path.suffix == ".csv"
     files, values = [], []
     names: list[str] = []
     count = None
     first_line: dict[str, int] = {}
-    for row, (line, f) in enumerate(read_rows(path)):  # row: the non-blank lines
+    rows = read_rows(path, sep="," if csv_form else None)
+    for row, (line, f) in enumerate(rows, start=int(csv_form)):  # row: the non-blank lines
         if row == 0:
             if len(f) != 1:
                 raise DatasetFormatError(
@@ -48,6 +64,9 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             count = parse_int(f[0], path, line, "image count", low=1)
             continue
         if row == 1:
+            if csv_form:
+                _csv_header(path, line, f, "image_id")
+                f = f[1:]
             names = f
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
@@ -68,18 +87,29 @@ def _attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
                     f"{path}, line {line}: attribute {names[j]} is {v!r}; expected 1 or -1"
                 )
             row.append(v == "1")
-        listed_path(path.parent / "img_align_celeba", f[0], path, line)
+        listed_path(images, f[0], path, line)
         note_first_line(first_line, f[0], path, line, "image", "one line per image")
         files.append(f[0])
         values.append(row)
-    if count is None or not names:
-        raise DatasetFormatError(f"{path}: expected a count line and a header line")
-    if len(files) != count:
+    if not names or (count is None and not csv_form):
+        what = "a header line" if csv_form else "a count line and a header line"
+        raise DatasetFormatError(f"{path}: expected {what}")
+    if count is not None and len(files) != count:
         raise DatasetFormatError(
             f"{path}: line 1 announces {count} images but {len(files)} lines follow "
             "(truncated file?)"
         )
     return files, names, np.array(values, bool).reshape(len(files), len(names))
+
+
+def _image_folder(root: Path) -> Path:
+    """``root/img_align_celeba``, or the folder of the same name inside it, where the
+    Kaggle archive puts the images (``img_align_celeba/img_align_celeba/000001.jpg``)."""
+    images = root / "img_align_celeba"
+    inner = images / "img_align_celeba"
+    if inner.is_dir() and next(images.glob("*.jpg"), None) is None:
+        return inner
+    return images
 
 
 def load_celeba(
@@ -96,12 +126,16 @@ def load_celeba(
     Reads ``list_attr_celeba.txt`` (a count line, a header line of the 40 attribute
     names, then ``<file> <40 values of 1 or -1>``) and ``list_eval_partition.txt``
     (``<file> <0 train | 1 valid | 2 test>``); images are ``img_align_celeba/<file>``, left
-    on disk.
+    on disk. The Kaggle mirror's form is read too: ``list_attr_celeba.csv`` and
+    ``list_eval_partition.csv`` (the same tables as CSV, with the headers
+    ``image_id,<attribute names>`` and ``image_id,partition``, no count line) and the
+    images in ``img_align_celeba/img_align_celeba/``.
 
     Parameters
     ----------
     root : path
-        The folder holding the two lists and ``img_align_celeba/``.
+        The folder holding the two lists (``.txt``, or the Kaggle mirror's ``.csv``) and
+        ``img_align_celeba/``.
     split : {"train", "valid", "test", "all"}, default "train"
     target : str, default "Blond_Hair"
         The attribute used as the class label: ``class_names`` are ``["not <target>",
@@ -139,32 +173,41 @@ def load_celeba(
         download_dataset("celeba", root)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
-    require_dataset_file(root, "list_attr_celeba.txt", _HINT)  # the right folder if near
-    files, names, values = _attributes(root / "list_attr_celeba.txt")
+    attributes = next(
+        (a for a in (root / f"list_attr_celeba{form}" for form in _FORMS) if a.is_file()),
+        None,
+    ) or require_dataset_file(root, "list_attr_celeba.txt", _HINT)  # the right folder if near
+    images = _image_folder(root)
+    files, names, values = _attributes(attributes, images)
     if target not in names:
         raise ValueError(
             f"target: {shown_value(target)} is not a CelebA attribute; expected one of {names}"
         )
     if spurious is not None and spurious not in names:
         raise ValueError(f"spurious: {shown_value(spurious)} is not a CelebA attribute")
-    p = root / "list_eval_partition.txt"
+    p = root / f"list_eval_partition{attributes.suffix}"
     part, part_line = {}, {}
-    for line, (f, s) in read_rows(p, 2, hint=_HINT):
+    csv_form = attributes.suffix == ".csv"
+    rows = read_rows(p, 2, sep="," if csv_form else None, hint=_HINT)
+    for row, (line, (f, s)) in enumerate(rows):
+        if csv_form and row == 0:  # the header line
+            _csv_header(p, line, [f, s], "image_id")
+            continue
         note_first_line(part_line, f, p, line, "image", "one partition per image")
         part[f] = parse_int(s, p, line, "partition", 0, 2)
     unlisted = [f for f in files if f not in part]
     if unlisted:
         raise DatasetFormatError(
-            f"{p}: {len(unlisted)} image(s) of list_attr_celeba.txt have no partition, first "
+            f"{p}: {len(unlisted)} image(s) of {attributes.name} have no partition, first "
             f"{unlisted[0]}"
         )
     listed = set(files)
     extra_partition = sum(1 for f in part if f not in listed)
     keep = np.array([split == "all" or part[f] == _SPLITS[split] for f in files])
-    paths = [root / "img_align_celeba" / f for f, k in zip(files, keep, strict=True) if k]
+    paths = [images / f for f, k in zip(files, keep, strict=True) if k]
     if not paths:
         raise DatasetFormatError(f"{p}: no images in split {split!r}")
-    missing_images(paths, root / "list_attr_celeba.txt")
+    missing_images(paths, attributes)
     values = values[keep]
     t = names.index(target)
     concepts = [j for j in range(len(names)) if j != t]

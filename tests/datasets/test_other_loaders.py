@@ -184,6 +184,44 @@ def test_celeba_errors(tmp_path):
         load_celeba(w["root"], download=True)
 
 
+def _celeba_as_on_kaggle(w) -> None:
+    """Rewrite a CelebA fixture in the Kaggle mirror's form: the two lists as CSV files
+    with headers (no count line), the images in img_align_celeba/img_align_celeba/."""
+    root, v = w["root"], w["values"]
+    (root / "list_attr_celeba.txt").unlink()
+    (root / "list_eval_partition.txt").unlink()
+    rows = [",".join([f, *map(str, row)]) for f, row in zip(w["files"], v, strict=True)]
+    header = ",".join(["image_id", *CELEBA_ATTRIBUTES])
+    (root / "list_attr_celeba.csv").write_text("\n".join([header, *rows]) + "\n")
+    parts = [f"{f},{p}" for f, p in zip(w["files"], w["partition"], strict=True)]
+    (root / "list_eval_partition.csv").write_text("\n".join(["image_id,partition", *parts]))
+    images = root / "img_align_celeba"
+    (images / "img_align_celeba").mkdir()
+    for f in w["files"]:
+        (images / f).rename(images / "img_align_celeba" / f)
+
+
+def test_celeba_reads_the_kaggle_mirror_form(tmp_path):
+    # Most users get CelebA from its Kaggle mirror (Google Drive's quota stops scripted
+    # downloads): CSV lists with headers and the images one folder deeper. Before, the
+    # loader asked for list_attr_celeba.txt and stopped.
+    w = write_celeba(tmp_path)
+    expected = {s: load_celeba(w["root"], s, target="Smiling") for s in ("all", "test")}
+    _celeba_as_on_kaggle(w)
+    for split, want in expected.items():
+        ds = load_celeba(w["root"], split, target="Smiling")
+        assert [p.name for p in ds.image_source.items] == [p.name for p in want.image_source.items]
+        assert all(p.parent.parent.name == "img_align_celeba" for p in ds.image_source.items)
+        assert ds.labels.tolist() == want.labels.tolist()
+        assert ds.concept_names == want.concept_names
+        np.testing.assert_array_equal(ds.concept_labels, want.concept_labels)
+        np.testing.assert_array_equal(ds.spurious_labels, want.spurious_labels)
+    attr = w["root"] / "list_attr_celeba.csv"
+    attr.write_text(attr.read_text().replace("image_id,", "file,", 1))
+    with pytest.raises(DatasetFormatError, match=r"celeba\.csv, line 1: expected a header"):
+        load_celeba(w["root"])
+
+
 # ------------------------------------------------------------------ image folders
 def test_imagenet_layout_with_synsets_and_concepts(tmp_path):
     w = write_imagenet_like(tmp_path)
