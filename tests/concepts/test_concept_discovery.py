@@ -123,18 +123,32 @@ def hierarchy():
     return X.astype(np.float32), on
 
 
-def _best_auroc(result, X, labels):
+@pytest.fixture(scope="module")
+def absorption():
+    """The same hierarchy with 2000 embeddings, learned by a TopK SAE of 24 atoms, k 2:
+    the size at which the parent's own atom is learned (with 8 atoms, as many as
+    features, it is not: cosine 0.02-0.79 to the parent over 10 seeds, mean 0.43)."""
+    rng = np.random.default_rng(0)
+    atoms = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
+    child = rng.random((2000, 2)) < 0.3
+    on = rng.random((2000, 8)) < 0.25
+    on[:, 1:3] = child
+    on[:, 0] = child.any(1) | (rng.random(2000) < 0.1)
+    X = (on * rng.uniform(1, 2, (2000, 8))) @ atoms + 0.05 * rng.normal(size=(2000, 16))
+    args = dict(n_concepts=24, k=2, epochs=60, learning_rate=1e-2, random_state=0)
+    return X.astype(np.float32), on, atoms, args, discover(X.astype(np.float32), **args)
+
+
+def _parent_auroc(result, X, on, j):
+    """AUROC for the parent feature of atom ``j``'s pre-activation."""
     from sklearn.metrics import roc_auc_score
 
     W, b = result.linear_encoder()
-    pre = X @ W.T + b
-    return max(roc_auc_score(labels, pre[:, j]) for j in range(pre.shape[1]))
+    return roc_auc_score(on[:, 0], X @ W[j] + b[j])
 
 
-def test_decoder_encoder_detects_the_parent_feature_the_learned_encoder_absorbs(hierarchy):
-    X, on = hierarchy
-    args = dict(n_concepts=8, k=3, epochs=60, learning_rate=1e-2, random_state=0)
-    learned = discover(X, **args)
+def test_decoder_encoder_detects_the_parent_feature(absorption):
+    X, on, atoms, args, learned = absorption
     tied = discover(X, encoder="decoder", **args)
     # the same training: the same atoms; only the encoder kept differs
     np.testing.assert_array_equal(tied.dictionary, learned.dictionary)
@@ -146,12 +160,35 @@ def test_decoder_encoder_detects_the_parent_feature_the_learned_encoder_absorbs(
     pre = (X / tied.input_scale - tied.pre_bias) @ tied.dictionary.T
     np.testing.assert_allclose(X @ W.T + b, pre, atol=1e-4)
     np.testing.assert_allclose(tied.codes, tied.encode(X), atol=1e-6)
-    assert (tied.codes > 0).sum(1).max() <= 3
-    # the learned encoder of the parent subtracts its children (AUROC 0.886 with this
-    # seed); its decoder atom keeps the parent's direction (0.981)
-    assert _best_auroc(learned, X, on[:, 0]) < 0.9
-    assert _best_auroc(tied, X, on[:, 0]) > 0.95
+    assert (tied.codes > 0).sum(1).max() <= 2
+    # the parent's atom: cosine 0.93 here. Over 40 fresh seeds (data and training, seeds
+    # 300-319 and 400-419) it is learned (cosine 0.82-0.99) on 38; on 2 (400, 415) no atom
+    # is the parent's (cosine 0.17, 0.15) and this test fails: it holds 38 of 40 times
+    j = int(np.argmax(tied.dictionary @ atoms[0]))
+    assert tied.dictionary[j] @ atoms[0] > 0.75
+    # projecting on it detects the parent: AUROC 0.998 here, 0.92-1.00 over the 38 seeds
+    # (the learned encoder's row of the same atom: 0.79 here, 0.59-1.00)
+    learned_auroc = _parent_auroc(learned, X, on, j)
+    tied_auroc = _parent_auroc(tied, X, on, j)
+    assert tied_auroc > 0.88
+    # and never worse than the learned encoder's row (38 of 38 seeds, within 0.001)
+    assert tied_auroc >= learned_auroc - 0.01
     np.testing.assert_array_equal(discover(X, encoder="decoder", **args).codes, tied.codes)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="feature absorption in the learned encoder is seed-dependent: at this size its "
+    "parent row scores >= 0.05 AUROC below the decoder atom's projection on 31 of 40 fresh "
+    "seeds (17 of 20 where the size was chosen, 14 of 20 held out); on the others the row "
+    "detects the parent as well (0.97-1.00) and TopK's competition alone silences it",
+)
+def test_the_learned_encoder_absorbs_the_parent_feature(absorption):
+    X, on, atoms, args, learned = absorption
+    j = int(np.argmax(learned.dictionary @ atoms[0]))
+    tied = discover(X, encoder="decoder", **args)
+    # this seed: 0.791 against 0.998
+    assert _parent_auroc(learned, X, on, j) < _parent_auroc(tied, X, on, j) - 0.05
 
 
 def test_decoder_encoder_reestimates_the_batchtopk_threshold(hierarchy):
