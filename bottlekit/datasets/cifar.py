@@ -1,9 +1,17 @@
-"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009), from the *binary* releases only.
+"""CIFAR-10 and CIFAR-100 (Krizhevsky 2009), from the binary or the python release.
 
-A record is the label byte(s) then 3072 pixel bytes (1024 red, 1024 green, 1024 blue,
-row-major 32 x 32): CIFAR-10 has one label byte, CIFAR-100 two (coarse, then fine). The
-images are read through a memory map when indexed, never all at once. The pickled
-"python version" releases are not read: unpickling runs code from the file.
+The *binary* release (``cifar-10-batches-bin``, ``cifar-100-binary``): a record is the
+label byte(s) then 3072 pixel bytes (1024 red, 1024 green, 1024 blue, row-major 32 x 32):
+CIFAR-10 has one label byte, CIFAR-100 two (coarse, then fine).
+
+The *python* release (``cifar-10-batches-py``, ``cifar-100-python``, what torchvision
+downloads): each file is a pickled dict whose ``data`` array holds the same 3072-byte
+rows and whose label lists hold the labels. It is read without unpickling
+(:mod:`bottlekit.datasets._cifar_pickle`: the opcodes are parsed, a data-only subset is
+interpreted, anything else is refused), as unpickling runs code from the file.
+
+Both give the same :class:`ConceptDataset`. Where a folder holds both, the binary release
+is read. The images are read through a memory map when indexed, never all at once.
 """
 
 from __future__ import annotations
@@ -14,20 +22,47 @@ from pathlib import Path
 import numpy as np
 
 from bottlekit._checks import check_bool, check_choice
-from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError, as_root, read_rows
+from bottlekit.datasets._cifar_pickle import read_batch, read_names
+from bottlekit.datasets._parsing import (
+    DatasetFormatError,
+    MissingDatasetError,
+    as_root,
+    read_rows,
+    require_file,
+)
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import RecordImages
 
 __all__ = ["load_cifar10", "load_cifar100"]
 
 PIXELS = 3 * 32 * 32
+#: Each release's folder, and files that mark it in a folder of another name.
+FOLDERS = {
+    ("cifar10", "binary"): "cifar-10-batches-bin",
+    ("cifar10", "python"): "cifar-10-batches-py",
+    ("cifar100", "binary"): "cifar-100-binary",
+    ("cifar100", "python"): "cifar-100-python",
+}
+MARKS = {
+    ("cifar10", "binary"): ("batches.meta.txt", "data_batch_1.bin", "test_batch.bin"),
+    ("cifar10", "python"): ("batches.meta", "data_batch_1", "test_batch"),
+    ("cifar100", "binary"): ("fine_label_names.txt", "train.bin", "test.bin"),
+    ("cifar100", "python"): ("meta", "train", "test"),
+}
 
 
-def _hint(name: str) -> str:
-    archive = "cifar-10-binary.tar.gz" if name == "cifar10" else "cifar-100-binary.tar.gz"
+def _hint(name: str, release: str = "binary") -> str:
+    stem = "cifar-10" if name == "cifar10" else "cifar-100"
+    if release == "python":
+        return (
+            f"this folder is the python release (https://www.cs.toronto.edu/~kriz/{stem}-"
+            "python.tar.gz, what torchvision downloads); pass a folder with all its files, "
+            "or the binary release's"
+        )
     return (
-        f"the binary release is https://www.cs.toronto.edu/~kriz/{archive}; pass its "
-        "extracted folder as root, or download=True"
+        f"the binary release is https://www.cs.toronto.edu/~kriz/{stem}-binary.tar.gz; pass "
+        f"its extracted folder as root, or download=True (the python release, {stem}-"
+        "python.tar.gz, is read too)"
     )
 
 
@@ -66,18 +101,55 @@ def _check_labels(labels: np.ndarray, files: list[Path], starts: np.ndarray, C: 
         )
 
 
-def _folder(root: Path, name: str, download: bool, checksum: str | None, inner: str) -> Path:
+def _named(root: Path, name: str) -> tuple[Path, str] | None:
+    """The release folder that ``root`` is or holds, binary first: (folder, release)."""
+    for release in ("binary", "python"):
+        inner = FOLDERS[name, release]
+        if (root / inner).is_dir():
+            return root / inner, release
+        if root.name == inner and root.is_dir():
+            return root, release
+    return None
+
+
+def _folder(root: Path, name: str, download: bool, checksum: str | None) -> tuple[Path, str]:
+    """The folder to read and its release ("binary" or "python")."""
     download = check_bool(download, "download")
-    if download and not (root / inner).is_dir() and not (root.name == inner and root.is_dir()):
+    found = _named(root, name)
+    if download and found is None:
         from bottlekit.datasets.download import download_dataset
 
-        target = root.parent if root.name == inner else root
-        download_dataset(name, target, checksum=checksum)
-    if (root / inner).is_dir():
-        return root / inner
+        binary = FOLDERS[name, "binary"]
+        download_dataset(name, root.parent if root.name == binary else root, checksum=checksum)
+        found = _named(root, name)
+    if found is not None:
+        return found
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: folder not found; {_hint(name)}")
-    return root
+    for release in ("binary", "python"):  # a release's folder under another name
+        if any((root / f).is_file() for f in MARKS[name, release]):
+            return root, release
+    title = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
+    releases = [
+        f"the {release} release ({FOLDERS[name, release]}/: {', '.join(MARKS[name, release])}, "
+        "...)"
+        for release in ("binary", "python")
+    ]
+    raise MissingDatasetError(
+        f"{root}: no {title} here; expected {releases[0]} or {releases[1]}, as root or in "
+        f"it; {_hint(name)}"
+    )
+
+
+def _python_records(
+    files: list[Path], labels: dict[str, int], hint: str
+) -> tuple[RecordImages, dict[str, np.ndarray]]:
+    """The images (lazy) and the label lists ``labels`` of python-release batches."""
+    batches = [read_batch(require_file(f, hint), labels) for f in files]
+    images = RecordImages(
+        files, PIXELS, 0, header=[b.offset for b in batches], records=[b.n for b in batches]
+    )
+    return images, {k: np.concatenate([b.labels[k] for b in batches]) for k in labels}
 
 
 def load_cifar10(
@@ -87,17 +159,23 @@ def load_cifar10(
     download: bool = False,
     checksum: str | None = None,
 ) -> ConceptDataset:
-    """CIFAR-10 from the binary release (``cifar-10-batches-bin``).
+    """CIFAR-10 from the binary release (``cifar-10-batches-bin``) or the python release
+    (``cifar-10-batches-py``).
 
-    Reads ``data_batch_1.bin`` .. ``data_batch_5.bin`` (train) or ``test_batch.bin``
-    (test), 3073-byte records, and ``batches.meta.txt`` (the 10 class names).
+    Binary: ``data_batch_1.bin`` .. ``data_batch_5.bin`` (train) or ``test_batch.bin``
+    (test), 3073-byte records, and ``batches.meta.txt`` (the 10 class names). Python:
+    ``data_batch_1`` .. ``data_batch_5`` or ``test_batch`` (``data`` and ``labels``) and
+    ``batches.meta`` (``label_names``), read without unpickling. Where both are there, the
+    binary release is read; both give the same dataset.
 
     Parameters
     ----------
     root : path
-        ``cifar-10-batches-bin`` or the folder that contains it.
+        ``cifar-10-batches-bin`` or ``cifar-10-batches-py``, or the folder that contains
+        it.
     split : {"train", "test"}, default "train"
     download : bool, default False
+        Fetch the binary release into ``root`` when neither release's folder is there.
     checksum : str, optional
 
     Returns
@@ -112,17 +190,20 @@ def load_cifar10(
     (10000, ['airplane', 'automobile'])
     """
     split = check_choice(split, ("train", "test"), "split", expected="'train' or 'test'")
-    folder = _folder(as_root(root), "cifar10", download, checksum, "cifar-10-batches-bin")
-    hint = _hint("cifar10")
+    folder, release = _folder(as_root(root), "cifar10", download, checksum)
+    hint = _hint("cifar10", release)
+    stems = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    if release == "python":
+        names = read_names(require_file(folder / "batches.meta", hint), {"label_names": 10})
+        images, labels = _python_records([folder / s for s in stems], {"labels": 10}, hint)
+        return ConceptDataset(
+            images, labels["labels"], class_names=names["label_names"], split=split
+        )
     names = _label_names(folder / "batches.meta.txt", 10, hint)
-    files = (
-        [folder / f"data_batch_{i}.bin" for i in range(1, 6)]
-        if split == "train"
-        else [folder / "test_batch.bin"]
-    )
-    images, labels = _records(files, 1, hint)
-    _check_labels(labels[:, 0], files, images.starts, 10, "class")
-    return ConceptDataset(images, labels[:, 0].astype(np.int64), class_names=names, split=split)
+    files = [folder / f"{s}.bin" for s in stems]
+    images, records = _records(files, 1, hint)
+    _check_labels(records[:, 0], files, images.starts, 10, "class")
+    return ConceptDataset(images, records[:, 0].astype(np.int64), class_names=names, split=split)
 
 
 def load_cifar100(
@@ -133,20 +214,24 @@ def load_cifar100(
     download: bool = False,
     checksum: str | None = None,
 ) -> ConceptDataset:
-    """CIFAR-100 from the binary release (``cifar-100-binary``).
+    """CIFAR-100 from the binary release (``cifar-100-binary``) or the python release
+    (``cifar-100-python``).
 
-    Reads ``train.bin`` or ``test.bin`` (3074-byte records: coarse label byte, fine label
-    byte, pixels), ``fine_label_names.txt`` (100) and ``coarse_label_names.txt`` (20).
+    Binary: ``train.bin`` or ``test.bin`` (3074-byte records: coarse label byte, fine
+    label byte, pixels), ``fine_label_names.txt`` (100) and ``coarse_label_names.txt``
+    (20). Python: ``train`` or ``test`` (``data``, ``fine_labels``, ``coarse_labels``) and
+    ``meta`` (``fine_label_names``, ``coarse_label_names``), read without unpickling.
+    Where both are there, the binary release is read; both give the same dataset.
 
     Parameters
     ----------
     root : path
-        ``cifar-100-binary`` or the folder that contains it.
+        ``cifar-100-binary`` or ``cifar-100-python``, or the folder that contains it.
     split : {"train", "test"}, default "train"
     label : {"fine", "coarse"}, default "fine"
-        Which of the two label bytes is the class (``fine_label_names.txt``, 100 classes,
-        or ``coarse_label_names.txt``, 20 superclasses).
+        Which of the two labels is the class (100 classes, or 20 superclasses).
     download : bool, default False
+        Fetch the binary release into ``root`` when neither release's folder is there.
     checksum : str, optional
 
     Returns
@@ -161,18 +246,30 @@ def load_cifar100(
     """
     split = check_choice(split, ("train", "test"), "split", expected="'train' or 'test'")
     label = check_choice(label, ("fine", "coarse"), "label", expected="'fine' or 'coarse'")
-    folder = _folder(as_root(root), "cifar100", download, checksum, "cifar-100-binary")
-    hint = _hint("cifar100")
+    folder, release = _folder(as_root(root), "cifar100", download, checksum)
+    hint = _hint("cifar100", release)
+    if release == "python":
+        meta = require_file(folder / "meta", hint)
+        names = read_names(meta, {"fine_label_names": 100, "coarse_label_names": 20})
+        images, labels = _python_records(
+            [folder / split], {"coarse_labels": 20, "fine_labels": 100}, hint
+        )
+        return ConceptDataset(
+            images,
+            labels[f"{label}_labels"],
+            class_names=names[f"{label}_label_names"],
+            split=split,
+        )
     fine = _label_names(folder / "fine_label_names.txt", 100, hint)
     coarse = _label_names(folder / "coarse_label_names.txt", 20, hint)
     files = [folder / f"{split}.bin"]
-    images, labels = _records(files, 2, hint)
-    _check_labels(labels[:, 0], files, images.starts, 20, "coarse")
-    _check_labels(labels[:, 1], files, images.starts, 100, "fine")
+    images, records = _records(files, 2, hint)
+    _check_labels(records[:, 0], files, images.starts, 20, "coarse")
+    _check_labels(records[:, 1], files, images.starts, 100, "fine")
     col = 1 if label == "fine" else 0
     return ConceptDataset(
         images,
-        labels[:, col].astype(np.int64),
+        records[:, col].astype(np.int64),
         class_names=fine if label == "fine" else coarse,
         split=split,
     )

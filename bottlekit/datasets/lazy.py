@@ -97,11 +97,30 @@ class ResizedImages(ImageSource):
         )
 
 
+def _per_file(value: Any, n: int, name: str, low: int) -> list[int]:
+    """``value`` (one int, or one per file) as a list of ``n`` ints >= ``low``."""
+    one = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    values = [value] * n if one else value
+    if (
+        isinstance(values, (str, bytes))
+        or not isinstance(values, Sequence)
+        or len(values) != n
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= low
+            for v in values
+        )
+    ):
+        raise ValueError(f"{name}: expected one int >= {low} per file ({n}), got {value!r}")
+    return [int(v) for v in values]
+
+
 class RecordImages(tud.Dataset):
     """Images stored as fixed-size records in binary files, read through a memory map.
 
     Each record is ``offset`` header bytes then ``channels x height x width`` pixel bytes,
-    channel-major (the CIFAR binary format). Only the records indexed are read.
+    channel-major (the CIFAR binary format). The records of a file start ``header`` bytes
+    into it (the CIFAR python release: where the pickled array's bytes begin). Only the
+    records indexed are read.
 
     Parameters
     ----------
@@ -110,6 +129,11 @@ class RecordImages(tud.Dataset):
     offset : int
         Bytes before the pixels in each record (CIFAR-10: 1, CIFAR-100: 2).
     shape : (channels, height, width)
+    header : int or list of int, default 0
+        Bytes before the first record of each file (one int: the same for every file).
+    records : list of int, optional
+        Records in each file. Default: all the file holds after ``header``, which must
+        then be whole records; given, the file may go on after them.
 
     Examples
     --------
@@ -120,6 +144,10 @@ class RecordImages(tud.Dataset):
     >>> imgs = RecordImages([f], 1 + 3 * 32 * 32, offset=1)
     >>> len(imgs), imgs.array(1)[0, 0].tolist(), imgs[1].size
     (2, [255, 0, 0], (32, 32))
+    >>> g = f.with_name("in_a_pickle")  # 5 bytes, then 1 record (no label byte), then 2
+    >>> _ = g.write_bytes(b"head:" + rec[1, 1:].tobytes() + b"..")
+    >>> RecordImages([g], 3 * 32 * 32, 0, header=5, records=[1]).array(0)[0, 0].tolist()
+    [255, 0, 0]
     """
 
     def __init__(
@@ -128,6 +156,9 @@ class RecordImages(tud.Dataset):
         record_bytes: int,
         offset: int,
         shape: tuple[int, int, int] = (3, 32, 32),
+        *,
+        header: int | Sequence[int] = 0,
+        records: Sequence[int] | None = None,
     ) -> None:
         self.files = _paths(files, "files")
         record_bytes = check_positive_int(record_bytes, "record_bytes")
@@ -142,23 +173,34 @@ class RecordImages(tud.Dataset):
                 f"{record_bytes - offset} pixels, got {shape!r}"
             )
         self.record_bytes, self.offset, self.shape = record_bytes, offset, shape
-        for f in self.files:
+        self.headers = _per_file(header, len(self.files), "header", low=0)
+        wanted = None if records is None else _per_file(records, len(self.files), "records", 1)
+        counts = []
+        for k, f in enumerate(self.files):
             if not f.is_file():
                 raise MissingDatasetError(f"{f}: file not found")
-            if f.stat().st_size == 0 or f.stat().st_size % record_bytes:
+            size, start = f.stat().st_size, self.headers[k]
+            if wanted is not None and start + wanted[k] * record_bytes > size:
                 raise DatasetFormatError(
-                    f"{f}: size {f.stat().st_size} bytes is not a multiple of the record size "
-                    f"{record_bytes}; expected whole records (truncated file?)"
+                    f"{f}: size {size} bytes is less than the {wanted[k]} records of "
+                    f"{record_bytes} bytes from byte {start} need (truncated file?)"
                 )
-        counts = [f.stat().st_size // record_bytes for f in self.files]
+            if wanted is None and (size <= start or (size - start) % record_bytes):
+                raise DatasetFormatError(
+                    f"{f}: size {size} bytes"
+                    + (f" after a header of {start} bytes" if start else "")
+                    + f" is not a multiple of the record size {record_bytes}; expected "
+                    "whole records (truncated file?)"
+                )
+            counts.append((size - start) // record_bytes if wanted is None else wanted[k])
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._maps: list[np.memmap] | None = None
 
     def _memmaps(self) -> list[np.memmap]:
         if self._maps is None:
             self._maps = [
-                np.memmap(f, np.uint8, "r", shape=(int(c), self.record_bytes))
-                for f, c in zip(self.files, np.diff(self.starts), strict=True)
+                np.memmap(f, np.uint8, "r", offset=h, shape=(int(c), self.record_bytes))
+                for f, h, c in zip(self.files, self.headers, np.diff(self.starts), strict=True)
             ]
         return self._maps
 

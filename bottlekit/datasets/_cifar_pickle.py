@@ -1,0 +1,426 @@
+"""CIFAR's python-release batches read without unpickling them.
+
+The files of ``cifar-10-batches-py`` and ``cifar-100-python`` are pickles (Python 2
+``cPickle``, protocol 2) of one dict each. Unpickling runs code named in the file, so
+they are never unpickled: :func:`pickletools.genops` parses the opcodes (it neither
+executes nor imports anything) and a small stack machine interprets a data-only subset
+of them: dicts, lists, tuples, strings, ints, ``None``, booleans, the memo; and the one
+pattern numpy writes for an array, ``numpy.core.multiarray._reconstruct`` (numpy >= 2:
+``numpy._core.multiarray``), ``numpy.ndarray`` and ``numpy.dtype`` named by ``GLOBAL``,
+called by ``REDUCE`` and filled by ``BUILD``, kept as symbols (their names are compared
+as strings, never imported). Any other opcode or global is refused with a
+:class:`DatasetFormatError` naming the file.
+
+The array's bytes are one string in the pickle: its position in the file is known from
+the opcode's, so the pixels are read from there through a memory map (only the images
+indexed); a string that large is skipped over while parsing, not read.
+
+>>> import pickletools
+>>> stream = b"\\x80\\x02}q\\x01U\\x06labelsq\\x02]q\\x03(K\\x01K\\x00es."
+>>> _interpret(iter(pickletools.genops(stream)), "demo", len(stream))
+{'labels': [1, 0]}
+"""
+
+from __future__ import annotations
+
+import os
+import pickletools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bottlekit.datasets._parsing import DatasetFormatError
+
+__all__ = ["PythonBatch", "read_batch", "read_names"]
+
+PIXELS = 3 * 32 * 32
+#: Strings longer than this are skipped over while parsing (their bytes are not read);
+#: only an array's bytes are that long in a CIFAR file.
+SKIP_BYTES = 1 << 16
+#: More opcodes than this is no CIFAR file (CIFAR-100's train has about 200,000); the
+#: bound keeps a hostile file from building millions of objects.
+MAX_OPCODES = 1_000_000
+_MAX_LINE = 256  # a GLOBAL's module and name
+_GLOBALS = {
+    "numpy.core.multiarray _reconstruct": "reconstruct",
+    "numpy._core.multiarray _reconstruct": "reconstruct",
+    "numpy ndarray": "ndarray",
+    "numpy dtype": "dtype",
+}
+_WHAT = "bottlekit reads CIFAR batches without unpickling, and this file is not one"
+
+
+class _Bytes(bytes):
+    """A byte string of the pickle (Python 2 ``str`` or ``bytes``) and where its bytes
+    start in the file."""
+
+    offset: int
+
+
+class _Skipped:
+    """A string too long to read while parsing: where its bytes start, and how many the
+    file holds (fewer than declared in a truncated file, which the parser then refuses)."""
+
+    def __init__(self, offset: int, length: int) -> None:
+        self.offset, self.length = offset, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def decode(self, *_: Any) -> _Skipped:  # what pickletools does to a string4's bytes
+        return self
+
+
+class _Reader:
+    """The file as :func:`pickletools.genops` reads it, with long strings skipped over
+    and lines bounded (a ``GLOBAL`` reads up to a newline)."""
+
+    def __init__(self, f: Any, size: int) -> None:
+        self._f, self._size = f, size
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def read(self, n: int = -1) -> Any:
+        if n is None or n < 0:
+            raise ValueError("unbounded read")  # genops never asks for one
+        if n <= SKIP_BYTES:
+            return self._f.read(n)
+        start = self._f.tell()
+        got = max(0, min(n, self._size - start))
+        self._f.seek(start + got)
+        return _Skipped(start, got)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._f.readline(_MAX_LINE)
+
+
+@dataclass
+class _Global:
+    kind: str  # "reconstruct", "ndarray" or "dtype"
+
+
+@dataclass
+class _DType:
+    descr: str
+    byteorder: str | None = None  # set by BUILD
+
+
+@dataclass
+class _Array:
+    shape: tuple | None = None  # set by BUILD, with the rest
+    dtype: _DType | None = None
+    fortran: Any = None
+    data: _Bytes | _Skipped | None = None
+
+
+def _text(value: Any) -> str | None:
+    """A pickle's string (bytes or str) as str; None for anything else."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_empty_shape(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 1 and _int(value[0]) and value[0] == 0
+
+
+def _reduce(path: Any, fn: Any, args: Any, pos: int) -> Any:
+    """The symbol for numpy's ``_reconstruct(ndarray, (0,), b"b")`` or
+    ``dtype(descr, 0, 1)``; anything else is refused."""
+    if isinstance(fn, _Global) and isinstance(args, tuple) and len(args) == 3:
+        a, b, c = args
+        if (
+            fn.kind == "reconstruct"
+            and isinstance(a, _Global)
+            and a.kind == "ndarray"
+            and _is_empty_shape(b)
+            and _text(c) == "b"
+        ):
+            return _Array()
+        if fn.kind == "dtype" and _text(a) is not None and b in (0, False) and c in (1, True):
+            return _DType(_text(a))
+    raise DatasetFormatError(
+        f"{path}: {_WHAT}: REDUCE at byte {pos} calls {fn!r:.100} with {args!r:.200}; only "
+        "numpy's array reconstruction is read"
+    )
+
+
+def _build(path: Any, obj: Any, state: Any, pos: int) -> None:
+    """BUILD: a dtype's state ``(3, byteorder, None, None, None, -1, -1, 0)`` or an
+    array's ``(1, shape, dtype, fortran, bytes)``; anything else is refused."""
+    if isinstance(obj, _DType) and obj.byteorder is None and isinstance(state, tuple):
+        if (
+            len(state) == 8
+            and _int(state[0])
+            and state[0] == 3
+            and _text(state[1]) in ("|", "<", ">", "=")
+            and state[2:5] == (None, None, None)
+            and all(_int(v) for v in state[5:])
+            and state[5:] == (-1, -1, 0)
+        ):
+            obj.byteorder = _text(state[1])
+            return
+    if isinstance(obj, _Array) and obj.shape is None and isinstance(state, tuple):
+        if (
+            len(state) == 5
+            and _int(state[0])
+            and state[0] == 1
+            and isinstance(state[1], tuple)
+            and isinstance(state[2], _DType)
+            and state[2].byteorder is not None
+            and isinstance(state[4], (_Bytes, _Skipped))
+        ):
+            obj.shape, obj.dtype, obj.fortran, obj.data = state[1:]
+            return
+    raise DatasetFormatError(
+        f"{path}: {_WHAT}: BUILD at byte {pos} sets {type(obj).__name__} from {state!r:.200}; "
+        "only numpy arrays and dtypes are built"
+    )
+
+
+def _interpret(ops: Iterator[tuple[Any, Any, Any]], path: Any, size: int) -> Any:
+    """The value of the pickle whose opcodes ``ops`` yields (``size`` bytes long)."""
+    stack: list[Any] = []
+    marks: list[int] = []
+    memo: dict[int, Any] = {}
+
+    def refuse(detail: str, pos: int) -> DatasetFormatError:
+        return DatasetFormatError(f"{path}: {_WHAT}: {detail} at byte {pos}")
+
+    def take(k: int, name: str, pos: int) -> list[Any]:
+        base = marks[-1] if marks else 0
+        if len(stack) - base < k:
+            raise refuse(f"{name} with too few items on the stack", pos)
+        items = stack[len(stack) - k :]
+        del stack[len(stack) - k :]
+        return items
+
+    def to_mark(name: str, pos: int) -> list[Any]:
+        if not marks:
+            raise refuse(f"{name} without a MARK", pos)
+        k = marks.pop()
+        items = stack[k:]
+        del stack[k:]
+        return items
+
+    def top(kind: type, name: str, pos: int) -> Any:
+        if len(stack) <= (marks[-1] if marks else 0) or not isinstance(stack[-1], kind):
+            raise refuse(f"{name} without a {kind.__name__} to add to", pos)
+        return stack[-1]
+
+    def key(k: Any, pos: int) -> Any:
+        if _text(k) is None and not _int(k):
+            raise refuse(f"a dict key of type {type(k).__name__}", pos)
+        return _text(k) if _text(k) is not None else k
+
+    count = 0
+    while True:
+        try:
+            op, arg, pos = next(ops)
+        except StopIteration:  # genops stops after STOP, which returns below
+            raise refuse("no STOP", size) from None
+        except (ValueError, OverflowError) as e:
+            raise DatasetFormatError(
+                f"{path}: not a valid pickle ({e}; a truncated file?); {_WHAT}"
+            ) from None
+        except TypeError:  # a long value that is not a byte string (only those are skipped)
+            raise DatasetFormatError(
+                f"{path}: {_WHAT}: a text or number longer than {SKIP_BYTES} bytes after byte "
+                f"{pos if count else 0}"
+            ) from None
+        count += 1
+        if count > MAX_OPCODES:
+            raise refuse(f"more than {MAX_OPCODES} opcodes", pos)
+        name = op.name
+        if name == "PROTO":
+            if pos != 0:
+                raise refuse("PROTO after the start", pos)
+        elif name in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
+            stack.append({"EMPTY_DICT": {}, "EMPTY_LIST": [], "EMPTY_TUPLE": ()}[name])
+        elif name == "MARK":
+            marks.append(len(stack))
+        elif name == "TUPLE":
+            stack.append(tuple(to_mark(name, pos)))
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            stack.append(tuple(take(int(name[-1]), name, pos)))
+        elif name == "APPEND":
+            (value,) = take(1, name, pos)
+            top(list, name, pos).append(value)
+        elif name == "APPENDS":
+            items = to_mark(name, pos)
+            top(list, name, pos).extend(items)
+        elif name in ("SETITEM", "SETITEMS"):
+            items = take(2, name, pos) if name == "SETITEM" else to_mark(name, pos)
+            if len(items) % 2:
+                raise refuse(f"{name} with an odd number of items", pos)
+            d = top(dict, name, pos)
+            for k, v in zip(items[::2], items[1::2], strict=True):
+                d[key(k, pos)] = v
+        elif name in ("BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise refuse(f"{name} with nothing to store", pos)
+            memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+        elif name in ("BINGET", "LONG_BINGET"):
+            if arg not in memo:
+                raise refuse(f"{name} {arg} of nothing stored", pos)
+            stack.append(memo[arg])
+        elif name in ("BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES"):
+            if isinstance(arg, _Skipped):
+                stack.append(arg)
+            else:
+                value = _Bytes(arg.encode("latin-1") if isinstance(arg, str) else arg)
+                value.offset = pos + (2 if name.startswith("SHORT") else 5)
+                stack.append(value)
+        elif name in ("BINUNICODE", "SHORT_BINUNICODE"):
+            stack.append(arg)
+        elif name in ("BININT", "BININT1", "BININT2", "LONG1"):
+            stack.append(arg)
+        elif name in ("NONE", "NEWTRUE", "NEWFALSE"):
+            stack.append({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}[name])
+        elif name == "GLOBAL":
+            if arg not in _GLOBALS:
+                raise refuse(f"GLOBAL {arg!r} (only numpy's array reconstruction is read)", pos)
+            stack.append(_Global(_GLOBALS[arg]))
+        elif name == "REDUCE":
+            fn, args = take(2, name, pos)
+            stack.append(_reduce(path, fn, args, pos))
+        elif name == "BUILD":
+            (state,) = take(1, name, pos)
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise refuse("BUILD with nothing to build", pos)
+            _build(path, stack[-1], state, pos)
+        elif name == "STOP":
+            if marks or len(stack) != 1:
+                raise refuse(f"STOP with {len(stack)} values and {len(marks)} MARKs open", pos)
+            if pos + 1 != size:
+                raise refuse(f"{size - pos - 1} bytes after STOP", pos + 1)
+            return stack[0]
+        else:
+            raise refuse(f"opcode {name}", pos)
+
+
+def _load(path: Path) -> Any:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        return _interpret(pickletools.genops(_Reader(f, size)), path, size)
+
+
+def _dict(path: Path, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DatasetFormatError(f"{path}: {_WHAT}: it holds a {type(value).__name__}, not a dict")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}: {_WHAT}: no {missing[0]!r} key (it has {sorted(map(str, value))})"
+        )
+    return value
+
+
+@dataclass
+class PythonBatch:
+    """A batch file of the python release: its pixels' place in the file and its labels.
+
+    Attributes
+    ----------
+    path : Path
+    offset : int
+        Where the first image's 3072 bytes start in the file.
+    n : int
+        Images (rows of 3072 bytes, channel-major like the binary release).
+    labels : dict of str to array (n,) int64
+    """
+
+    path: Path
+    offset: int
+    n: int
+    labels: dict[str, np.ndarray]
+
+
+def read_batch(path: str | os.PathLike, labels: dict[str, int]) -> PythonBatch:
+    """The batch in ``path`` with its label lists ``labels`` (key -> number of classes).
+
+    Checked: ``data`` is a uint8 array of shape (n, 3072) in C order whose bytes are all
+    in the file, and each label list has n ints in 0..classes - 1.
+    """
+    path = Path(path)
+    batch = _dict(path, _load(path), ("data", *labels))
+    data = batch["data"]
+    if not isinstance(data, _Array) or data.shape is None:
+        what = "an array never built" if isinstance(data, _Array) else type(data).__name__
+        raise DatasetFormatError(f"{path}: 'data' is {what}; expected a numpy array")
+    assert data.dtype is not None and data.data is not None  # set together by BUILD
+    if data.dtype.descr not in ("u1", "uint8"):
+        raise DatasetFormatError(
+            f"{path}: 'data' has dtype {data.dtype.descr!r}; expected uint8 ('u1'), one byte "
+            "per pixel"
+        )
+    shape = data.shape
+    if len(shape) != 2 or not all(_int(v) for v in shape) or shape[1] != PIXELS or shape[0] < 1:
+        raise DatasetFormatError(
+            f"{path}: 'data' has shape {shape!r}; expected (n, {PIXELS}) with n >= 1, one row "
+            "of 1024 red, 1024 green and 1024 blue bytes per image"
+        )
+    if data.fortran is not False and not (_int(data.fortran) and data.fortran == 0):
+        raise DatasetFormatError(
+            f"{path}: 'data' is in Fortran order; expected C order (one image per row)"
+        )
+    n = shape[0]
+    if len(data.data) != n * PIXELS:
+        raise DatasetFormatError(
+            f"{path}: 'data' has shape {shape!r}, which needs {n * PIXELS} bytes, but holds "
+            f"{len(data.data)}"
+        )
+    out = {}
+    for k, classes in labels.items():
+        values = batch[k]
+        if not isinstance(values, list):
+            raise DatasetFormatError(
+                f"{path}: {k!r} is a {type(values).__name__}; expected a list of ints"
+            )
+        if len(values) != n:
+            raise DatasetFormatError(
+                f"{path}: {k!r} has {len(values)} labels for the {n} images of 'data'; "
+                "expected one per image"
+            )
+        for i, v in enumerate(values):
+            if not _int(v) or not 0 <= v < classes:
+                raise DatasetFormatError(
+                    f"{path}: {k}[{i}] is {v!r:.80}; expected an int in 0..{classes - 1}"
+                )
+        out[k] = np.array(values, np.int64)
+    return PythonBatch(path, data.data.offset, n, out)
+
+
+def read_names(path: str | os.PathLike, names: dict[str, int]) -> dict[str, list[str]]:
+    """The lists of class names ``names`` (key -> number of names) of a meta file."""
+    path = Path(path)
+    meta = _dict(path, _load(path), tuple(names))
+    out = {}
+    for k, expected in names.items():
+        values = meta[k]
+        if not isinstance(values, list) or len(values) != expected:
+            got = f"{len(values)} items" if isinstance(values, list) else type(values).__name__
+            raise DatasetFormatError(f"{path}: {k!r}: expected {expected} names, got {got}")
+        out[k] = []
+        for i, v in enumerate(values):
+            if isinstance(v, _Bytes):
+                try:
+                    v = v.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DatasetFormatError(
+                        f"{path}: {k}[{i}] = {bytes(v)!r:.80} is not UTF-8 text"
+                    ) from None
+            if not isinstance(v, str) or not v.strip():
+                raise DatasetFormatError(
+                    f"{path}: {k}[{i}] is {v!r:.80}; expected a class name (a string)"
+                )
+            out[k].append(v)
+    return out
