@@ -162,6 +162,15 @@ def test_from_examples_validation(kwargs, match):
         from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])
 
 
+@pytest.mark.parametrize("level", [np.float64(0.05), np.float32(0.05)])
+def test_from_examples_takes_a_numpy_significance_level(level):
+    # before: TypeError "provenance[0] is not JSON-serialisable: Object of type bool is not
+    # JSON serializable" (p < level was a NumPy bool in the provenance)
+    X, labels, _ = _synthetic_concepts(seed=0)
+    bank = from_examples("bb", X, labels[:, 0], ["a"], significance_level=level, random_state=0)
+    assert bank.provenance[0]["better_than_chance"] is True
+
+
 def test_from_examples_alpha_is_a_deprecated_alias_of_significance_level():
     rng = np.random.default_rng(0)
     labels = np.repeat([[1, 0], [0, 1]], 30, axis=0)
