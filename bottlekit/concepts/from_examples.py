@@ -335,6 +335,9 @@ def from_examples(
         significance_level, level_name = alpha, "alpha"
     if not is_number(significance_level) or not 0 < significance_level < 1:
         raise ValueError(f"{level_name} must be in (0, 1), got {significance_level!r}")
+    # a Python float: a NumPy level made the flag a NumPy bool, which the bank's JSON
+    # provenance refused ("provenance[0] is not JSON-serialisable")
+    significance_level = float(significance_level)
     if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
         warnings.warn(
             "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "

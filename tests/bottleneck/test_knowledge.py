@@ -65,6 +65,35 @@ def _problem(n=400, d=6, k=4, n_classes=3, seed=0, prior=None, label_noise=0.3):
     return X, y, L, bank
 
 
+def _well_conditioned_problem(n=1000, seed=0, prior=None, label_noise=0.3):
+    """Like :func:`_problem`, built so that the MLE of the head is finite and well conditioned.
+
+    Four orthonormal concept directions in 6-d (uncorrelated, balanced concepts) and fixed
+    class weights (balanced classes) instead of random ones. Measured on 60 seeds
+    (1000-1059): each class has >= 288 of the 1000 images, the multinomial MLE on the
+    grounded activations has max |W| <= 2.0 (classes centred) and the smallest non-null
+    eigenvalue of the mean NLL's Hessian is >= 1.1e-2. ``_problem`` (n=400) on 40 seeds
+    (200-239): that eigenvalue down to 1e-10 (a near-separated class, max |W| = 3692),
+    below 1e-4 on one seed in twenty, and a class with a single image.
+    """
+    rng = np.random.default_rng(seed)
+    d, k = 6, 4
+    V = np.linalg.qr(rng.normal(size=(d, k)))[0].T
+    X = rng.normal(size=(n, d))
+    S = (X / np.linalg.norm(X, axis=1, keepdims=True)) @ V.T
+    L = (S + label_noise * rng.normal(size=S.shape) > 0).astype(float)
+    W0 = 2 * np.array([[1.0, 0, -1, 0], [0, 1, 0, -1], [-1, -1, 1, 1]])
+    logits = (1 / (1 + np.exp(-3 * S))) @ W0.T
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=pi) for pi in p])
+    kw = {}
+    if prior is not None:
+        kw = {"class_prior": prior, "class_names": ["0", "1", "2"]}
+    bank = ConceptBank([f"c{j}" for j in range(k)], V, "toy", **kw)
+    return X, y, L, bank
+
+
 # ------------------------------------------------------------------ small pieces
 def test_signed_prior_maps_yes_no_unknown():
     p = np.array([[1.0, 0.0, 0.7, 0.3], [0.5, 0.49, 0.0, 1.0]])
@@ -196,27 +225,52 @@ def test_large_prior_weight_sets_the_signs_of_the_weights(seed):
 
 
 def test_without_prior_the_head_is_multinomial_logistic_regression():
-    X, y, L, bank = _problem(seed=0)
+    """Without a prior the head converges to the multinomial MLE (scikit-learn's, C=1e8).
+
+    Adam with a constant step does not settle at the optimum for good: once the gradient
+    has vanished its second moment decays, the effective step lr / sqrt(v) grows until the
+    iteration is unstable at the optimum, and the iterate leaves it in bursts and comes
+    back. With learning_rate=0.3 (this test before, on ``_problem``) the bursts begin a few
+    hundred to 2000 epochs after convergence and move probabilities by up to 0.12
+    (measured on 38 seeds), as much as a wrong model: seeds 11, 22, 27 and 29 of 1-44
+    failed so (seed 11: MLE coefficients <= 2, design condition number 7); others (35:
+    MLE |W| = 25) have a near-separated class that 1000 epochs do not reach. Here: the
+    well-conditioned problem and learning_rate=0.02, whose bursts are smaller (<= 3.5e-3 on
+    40 seeds, epochs 1000-2500) and start later (first after 1005 epochs, all seeds
+    converged by 615: a replay of the loop, float32).
+
+    Measured with this model on 60 fresh seeds (1000-1059): max |p - p_MLE| <= 4.1e-5
+    after 800 epochs (5.7e-5 after 650; 9.1e-4 after 1000, one seed in a burst), NLL above
+    the minimum by <= 1.7e-9 (8.2e-7 after 1000). Deliberately wrong heads on the same
+    seeds: one-vs-rest sigmoid heads move the probabilities by >= 0.137, the prior left on
+    (P = 1, weight 1) by >= 0.034, a missing intercept by >= 0.011, and each raises the NLL
+    by >= 3.0e-5. The bounds sit between, near the middle of the gaps on a log scale:
+    1e-3 and 1e-6.
+    """
+    X, y, L, bank = _well_conditioned_problem(seed=0)
     P = np.ones((3, 4))
-    _, _, _, bank_p = _problem(seed=0, prior=P)
-    # full batch, no validation split, larger steps, so that Adam reaches the optimum
-    kw = {"validation_fraction": 0.0, "batch_size": len(X), "learning_rate": 0.3,
-          "max_epochs": 1000, "random_state": 0}  # fmt: skip
-    m = KnowledgeCBM(bank, **kw).fit(X, y, concept_labels=L)  # bank without prior
-    m0 = KnowledgeCBM(bank_p, prior_weight=0.0, **kw).fit(X, y, concept_labels=L)
+    _, _, _, bank_p = _well_conditioned_problem(seed=0, prior=P)
+    # full batch, no validation split, so that Adam reaches the optimum
+    kw = {"validation_fraction": 0.0, "batch_size": len(X), "learning_rate": 0.02,
+          "max_epochs": 800, "random_state": 0}  # fmt: skip
+    with _one_thread():
+        m = KnowledgeCBM(bank, **kw).fit(X, y, concept_labels=L)  # bank without prior
+        m0 = KnowledgeCBM(bank_p, prior_weight=0.0, **kw).fit(X, y, concept_labels=L)
     assert m.prior_ is None and m0.prior_ is not None
+    # prior_weight=0 drops the term: the same arithmetic (equal on all 60 seeds)
     np.testing.assert_allclose(m0.predict_proba(X), m.predict_proba(X), atol=1e-6)
     A = m.transform(X)
     ref = LogisticRegression(C=1e8, max_iter=10000, tol=1e-12).fit(A, y)
     p, p_ref = m.predict_proba(X), ref.predict_proba(A)
-    # Adam with a constant step hovers around the optimum: measured max |dp| = 0.011 after
-    # 1000 full-batch steps (0.002 after 3000); 0.03 still catches a wrong model (a prior
-    # left on, one-vs-rest heads or a missing intercept move probabilities by > 0.1)
-    assert np.abs(p - p_ref).max() < 0.03
-    assert np.mean(m.predict(X) == ref.predict(A)) >= 0.99
+    tol = 1e-3
+    assert np.abs(p - p_ref).max() < tol
+    # same predictions, except where the MLE's two best classes are within the tolerance
+    differ = m.predict(X) != ref.predict(A)
+    top2 = np.sort(p_ref[differ], axis=1)[:, -2:]
+    assert np.all(top2[:, 1] - top2[:, 0] < 2 * tol)
     nll = -np.mean(np.log(p[np.arange(len(y)), y]))
     nll_ref = -np.mean(np.log(p_ref[np.arange(len(y)), y]))
-    assert nll_ref - 1e-6 <= nll < nll_ref + 1e-3  # the MLE is the minimum
+    assert nll_ref - 1e-6 <= nll < nll_ref + 1e-6  # the MLE is the minimum
 
 
 def test_class_prior_pseudo_labels_and_grounding_set():

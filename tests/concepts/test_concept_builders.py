@@ -86,10 +86,20 @@ def test_cavs_drop_chance_and_dict_labels():
     X, labels, _ = _synthetic_concepts(seed=3)
     rng = np.random.default_rng(1)
     d = {"a": labels[:, 0], "noise": rng.integers(0, 2, len(X))}
-    # level 1e-3: at the default 0.05 random labels pass as better than chance on 7 of 200
-    # seeds (the test's false-positive rate), which failed this test on 1 of 20 fresh seeds
+    # All examples (max_examples=None: 176-200 held out) and level 1e-8. Before: 50 per
+    # side (25 held out) at level 1e-3, where random labels passed on 1 of 40 fresh seeds
+    # and, over 100 fresh seeds (1000-1099), the true concept's p-value reached 3.3e-2 (one
+    # seed in ten above 1e-3: it would have been dropped too). Measured on those 100 seeds
+    # with every example: the true concept has held-out accuracy >= 0.81, p <= 1e-19
+    # (log10 p: mean -35.5, sd 5.3); random labels have held-out accuracy 0.503 +- 0.034
+    # (a binomial's sd is 0.036: the test is valid, p < 0.05 on 4% of seeds, < 0.01 on
+    # 2%), max 0.594, p >= 5.7e-3. Level 1e-8 needs accuracy ~0.70, midway across that
+    # gap; random labels pass it with probability <= 1e-8 (the test's level).
     with pytest.warns(ChanceLevelWarning, match="dropped"):
-        bank = from_examples("bb", X, d, drop_chance=True, significance_level=1e-3, random_state=0)
+        bank = from_examples(
+            "bb", X, d, drop_chance=True, max_examples=None, significance_level=1e-8,
+            random_state=0,
+        )  # fmt: skip
     assert bank.names == ["a"]
 
 
@@ -162,20 +172,44 @@ def test_from_examples_validation(kwargs, match):
         from_examples("bb", np.full((10, 3), np.nan), np.ones((10, 1)), ["a"])
 
 
+@pytest.mark.parametrize("level", [np.float64(0.05), np.float32(0.05)])
+def test_from_examples_takes_a_numpy_significance_level(level):
+    # before: TypeError "provenance[0] is not JSON-serialisable: Object of type bool is not
+    # JSON serializable" (p < level was a NumPy bool in the provenance)
+    X, labels, _ = _synthetic_concepts(seed=0)
+    bank = from_examples("bb", X, labels[:, 0], ["a"], significance_level=level, random_state=0)
+    assert bank.provenance[0]["better_than_chance"] is True
+
+
 def test_from_examples_alpha_is_a_deprecated_alias_of_significance_level():
-    rng = np.random.default_rng(0)
-    labels = np.repeat([[1, 0], [0, 1]], 30, axis=0)
-    X = rng.normal(size=(60, 4)) + 0.6 * labels[:, :1]  # a weak first concept
+    # The levels are placed around the measured p-values, so that the level decides the
+    # flags by construction (before: two levels fixed to seed 0's p-values, 0.049 and 0.29).
+    # The p-values do not depend on the level; a true concept (p <= 1e-19 on 100 seeds, see
+    # test_cavs_drop_chance_and_dict_labels) and random labels (p >= 5.7e-3) keep them far
+    # apart. An alpha= that were ignored (the default 0.05 used) or read as another
+    # parameter would give the same flags at both levels and fail one of them.
+    X, labels, _ = _synthetic_concepts(seed=0)
+    rng = np.random.default_rng(5)
+    L = np.column_stack([labels[:, 0], rng.integers(0, 2, len(X))])
     kw = dict(max_examples=None, random_state=0)
-    # measured held-out p-values: 0.049 and 0.29, so the level decides the flags
-    for level, expected in ((0.5, [True, True]), (0.05, [True, False])):
+
+    def fit(**level):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ChanceLevelWarning)
-            new = from_examples("bb", X, labels, ["a", "b"], significance_level=level, **kw)
-            with pytest.warns(FutureWarning, match="alpha= is renamed significance_level="):
-                old = from_examples("bb", X, labels, ["a", "b"], alpha=level, **kw)
+            return from_examples("bb", X, L, ["a", "noise"], **level, **kw)
+
+    p_a, p_noise = (p["heldout_p_value"] for p in fit(significance_level=0.5).provenance)
+    assert p_a < p_noise < 1
+    below, above = np.sqrt(p_a * p_noise), (1 + p_noise) / 2
+    for level, expected in ((below, [True, False]), (above, [True, True])):
+        new = fit(significance_level=level)
+        with pytest.warns(FutureWarning, match="alpha= is renamed significance_level="):
+            old = fit(alpha=level)
         assert [p["better_than_chance"] for p in new.provenance] == expected
-        assert [p["better_than_chance"] for p in old.provenance] == expected
+        # the same bank: vectors, intercepts and every provenance entry
+        assert old.names == new.names and old.provenance == new.provenance
+        np.testing.assert_array_equal(old.vectors, new.vectors)
+        np.testing.assert_array_equal(old.intercepts, new.intercepts)
 
 
 class _EchoTextBackbone:
