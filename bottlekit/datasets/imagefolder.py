@@ -28,6 +28,17 @@ SYNSET_FILES = ("LOC_synset_mapping.txt", "synset_words.txt")
 VAL_SOLUTION_FILES = ("LOC_val_solution.csv",)
 
 
+def _search_folders(folder: Path, base: Path) -> list[Path]:
+    """Where ImageNet's label files (``LOC_synset_mapping.txt``, ``LOC_val_solution.csv``)
+    are looked for: the folder read, ``root`` and its parent, and, in the Kaggle layout
+    (``<competition>/ILSVRC/Data/CLS-LOC/val``, the files in ``<competition>/``), the
+    folder above ``ILSVRC``."""
+    out = [folder, base, base.parent]
+    if [p.name for p in (base, *base.parents[:2])] == ["CLS-LOC", "Data", "ILSVRC"]:
+        out.append(base.parents[2])
+    return out
+
+
 def _find(given, folders, names) -> Path | None:
     if given is not None:
         return require_file(given)
@@ -168,11 +179,12 @@ def load_imagefolder(
     synset_names : path or bool, default True
         A file of ``<wnid> <names>`` lines (ImageNet's ``LOC_synset_mapping.txt``): class
         names become the first name of each synset. True looks for
-        ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent.
+        ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent (and
+        in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``).
     val_solution : path, optional
         For ImageNet's *flat* validation folder (``val/ILSVRC2012_val_00000001.JPEG``, no
         class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
-        wnid first), found in the folder, ``root`` or its parent when not given. Classes
+        wnid first), found where ``synset_names`` is looked for when not given. Classes
         are the sorted wnids it names (ImageNet's class order when all 1000 appear).
 
     Returns
@@ -210,7 +222,7 @@ def load_imagefolder(
         )
     if not files:
         flat = images_in(folder)
-        solution = _find(val_solution, [folder, base, base.parent], VAL_SOLUTION_FILES)
+        solution = _find(val_solution, _search_folders(folder, base), VAL_SOLUTION_FILES)
         if not flat or solution is None:
             raise MissingDatasetError(
                 f"{folder}: no class sub-folder holds images"
@@ -225,7 +237,7 @@ def load_imagefolder(
         candidates = (
             [Path(synset_names)]
             if not isinstance(synset_names, bool)
-            else [p / f for p in (folder, base, base.parent) for f in SYNSET_FILES]
+            else [p / f for p in _search_folders(folder, base) for f in SYNSET_FILES]
         )
         for cand in candidates:
             if cand.is_file():

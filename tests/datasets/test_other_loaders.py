@@ -358,3 +358,34 @@ def test_ham10000_reads_the_dataverse_tab_file(tmp_path):
     np.testing.assert_array_equal(ds.concept_labels, expected.concept_labels)
     assert [p.name for p in ds.image_source.items] == [f"{r[1]}.jpg" for r in w["rows"]]
     assert ds.skipped == expected.skipped
+
+
+def test_imagenet_kaggle_layout_finds_its_label_files(tmp_path):
+    # Kaggle's ImageNet (imagenet-object-localization-challenge) keeps the images in
+    # ILSVRC/Data/CLS-LOC/{train,val}/ and LOC_val_solution.csv, LOC_synset_mapping.txt
+    # three levels up; before, the loader looked only in root and its parent, so the flat
+    # val folder was refused ("no LOC_val_solution.csv") and classes kept their wnids.
+    from dataset_formats import image
+
+    top = tmp_path / "imagenet-object-localization-challenge"
+    root = top / "ILSVRC" / "Data" / "CLS-LOC"
+    for i in range(3):
+        image(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (16, 16), fmt="JPEG")
+    image(root / "train" / "n01440764" / "n01440764_10026.JPEG", (16, 16), fmt="JPEG")
+    wnids = ["n01443537", "n01440764", "n01443537"]
+    rows = [f"ILSVRC2012_val_{i + 1:08d},{w} 10 20 30 40" for i, w in enumerate(wnids)]
+    (top / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + "\n".join(rows))
+    (top / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+    )
+    val = load_imagefolder(root, "val")
+    assert val.class_names == ["tench", "goldfish"] and val.labels.tolist() == [1, 0, 1]
+    assert load_imagefolder(root, "train").class_names == ["tench"]
+    # the same folders under other names are not taken for the Kaggle layout
+    other = tmp_path / "elsewhere" / "Data" / "CLS-LOC"
+    (tmp_path / "imagenet-object-localization-challenge").rename(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "ILSVRC").rename(tmp_path / "elsewhere" / "x")
+    (tmp_path / "elsewhere" / "x" / "Data").rename(tmp_path / "elsewhere" / "Data")
+    assert other.is_dir()
+    with pytest.raises(MissingDatasetError, match=r"no LOC_val_solution\.csv gives the labels"):
+        load_imagefolder(other, "val")
