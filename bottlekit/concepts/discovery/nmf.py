@@ -11,12 +11,8 @@ columns of :math:`U`, and new embeddings are encoded with :math:`H` fixed.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from bottlekit.concepts.discovery.result import ConceptDictionary
 
 __all__ = ["fit_nmf", "nmf_encode"]
 
@@ -55,16 +51,19 @@ def fit_nmf(X: np.ndarray, *, n_concepts: int, seed: int, epochs: int, **_: obje
     }
 
 
-def nmf_encode(result: ConceptDictionary, X: np.ndarray) -> np.ndarray:
-    """Codes of ``X`` on the fixed NMF factors of ``result``."""
+def nmf_encode(
+    X: np.ndarray, components: np.ndarray, pre_bias: np.ndarray, input_scale: float
+) -> np.ndarray:
+    """Codes of ``X`` on fixed NMF factors ``components`` (:math:`H`, of shape (m, 2d)),
+    ``X`` centred by ``pre_bias`` and scaled by ``input_scale`` as in :func:`fit_nmf`."""
     from sklearn.decomposition import non_negative_factorization
     from sklearn.exceptions import ConvergenceWarning
 
-    H = result.components.astype(np.float64)
+    H = components.astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         U, _, _ = non_negative_factorization(
-            _split(X, result.pre_bias.astype(np.float64), result.input_scale),
+            _split(X, pre_bias.astype(np.float64), input_scale),
             H=H,
             n_components=H.shape[0],
             init="custom",

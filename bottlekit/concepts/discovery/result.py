@@ -13,6 +13,7 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.concepts.discovery._checks import check_embeddings
+from bottlekit.concepts.discovery.nmf import nmf_encode
 
 __all__ = ["METHODS", "ConceptDictionary", "duplicate_atoms"]
 
@@ -159,9 +160,7 @@ class ConceptDictionary:
         if X.shape[1] != self.dim:
             raise ValueError(f"X: expected {self.dim} features, got {X.shape[1]}")
         if self.method == "nmf":
-            from bottlekit.concepts.discovery.nmf import nmf_encode
-
-            return nmf_encode(self, X)
+            return nmf_encode(X, self.components, self.pre_bias, self.input_scale)
         W, b = self.linear_encoder()
         pre = np.maximum(X @ W.T.astype(np.float32) + b.astype(np.float32), 0.0)
         if self.method == "batchtopk_sae":
