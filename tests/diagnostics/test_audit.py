@@ -96,18 +96,22 @@ def test_background_reliance_is_flagged(audits):
         c for c in biased.concept_names if c.endswith("background")
     )
     assert len(biased.context_concepts) == 5
-    # Measured on 3 seeds (480 shifted audit images, 480 training images per head): the
-    # biased head's 5 most spurious-looking concepts were the 5 backgrounds every time,
-    # the unbiased head's held 2. Bounds leave one concept of slack on each side.
+    # Measured on 30 fresh seeds (worlds, heads and audit split; 480 shifted audit images,
+    # 480 training images per head): the biased head's 5 most spurious-looking concepts
+    # were the 5 backgrounds every time. Bound: one concept of slack.
     bg_top_biased = sum(c in biased.context_concepts for c in biased.top_spurious(5))
-    bg_top_unbiased = sum(c in unbiased.context_concepts for c in unbiased.top_spurious(5))
     assert bg_top_biased >= 4
-    assert bg_top_unbiased <= 3
-    # Share of global importance on backgrounds: 0.31-0.34 (biased) vs 0.06-0.08
-    # (unbiased) over 3 seeds; require a 2x gap and a clearly non-trivial biased share.
-    assert _background_share(biased) > 0.2
+    # The unbiased head's top 5 is no bound: it held 0-4 backgrounds over the same 30 seeds
+    # (4 on 2 seeds), since a context concept's positive reliance counts as spurious in
+    # full, so even that head's small background reliance ranks backgrounds high. The
+    # contrast between the heads is carried by the two shares below.
+    # Share of global importance on backgrounds: 0.30-0.37 (biased) vs 0.055-0.12
+    # (unbiased); share_biased - 2 share_unbiased: mean 0.155, sd 0.030, min 0.096, so
+    # mean - 4 sd = 0.036 > 0 and the 2x gap holds.
+    assert _background_share(biased) > 0.2  # mean - 4 sd: 0.255
     assert _background_share(biased) > 2 * _background_share(unbiased)
-    # Spurious share: 0.63-0.64 vs 0.36-0.39 over 3 seeds.
+    # Spurious share: 0.61-0.66 vs 0.35-0.45; difference mean 0.228, sd 0.022
+    # (mean - 4 sd: 0.140).
     assert biased.spurious_share > unbiased.spurious_share + 0.1
 
 
@@ -116,10 +120,12 @@ def test_fidelity_and_accuracy_are_consistent(audits, worlds, backbone, heads):
     f = r.fidelity
     assert f["n_fit"] + f["n_eval"] == N_AUDIT
     # The biased head is near chance (1/24) on shifted images only if it follows the
-    # background; measured 0.22-0.23 accuracy vs 0.60-0.64 for the unbiased head.
+    # background; measured 0.16-0.27 accuracy vs 0.57-0.70 for the unbiased head over 30
+    # fresh seeds (difference mean 0.42, sd 0.036: mean - 4 sd = 0.28).
     assert f["model_accuracy"] < audits["unbiased"].fidelity["model_accuracy"] - 0.2
-    # The surrogate mimics the model's predictions: measured agreement 0.75-0.83, far above
-    # what matching the labels would give (its accuracy vs labels is ~0.2 here).
+    # The surrogate mimics the model's predictions: measured agreement 0.72-0.84 over 30
+    # fresh seeds (mean - 4 sd = 0.67), far above what matching the labels would give (its
+    # accuracy vs labels is 0.13-0.23 here; agreement minus it: mean - 4 sd = 0.46).
     assert f["agreement"] > 0.6
     assert f["agreement"] > f["surrogate_accuracy"] + 0.3
     # Recompute the agreement by hand from the surrogate and the model's own logits.
@@ -139,6 +145,8 @@ def test_existence_beats_chance(audits):
         assert ex["top_k"] == 5 and ex["n_labelled_concepts"] == 31
         # measured precision 0.44-0.48 vs chance 0.29-0.30 (3 seeds); the standard error
         # of a precision over ~240 images x 5 concepts is ~0.015, so 0.08 is > 5 SE.
+        # Over 30 fresh seeds precision - chance was 0.14-0.20 (biased head, mean - 4 sd
+        # 0.11) and 0.11-0.22 (unbiased head, mean 0.160, sd 0.023: mean - 4 sd 0.069).
         assert ex["precision"] > ex["chance"] + 0.08
 
 
