@@ -109,18 +109,26 @@ def test_unknown_init_is_refused(planted):
 
 
 # ------------------------------------------------------- encoder="decoder"
+def _hierarchy(n: int, seed: int = 0):
+    """``n`` embeddings (float32), which of the 8 features each has, and the features'
+    directions: a parent feature on whenever one of its two children is (and alone 10 %
+    of the time), beside five independent features."""
+    rng = np.random.default_rng(seed)
+    atoms = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
+    child = rng.random((n, 2)) < 0.3
+    on = rng.random((n, 8)) < 0.25
+    on[:, 1:3] = child
+    on[:, 0] = child.any(1) | (rng.random(n) < 0.1)
+    X = (on * rng.uniform(1, 2, (n, 8))) @ atoms + 0.05 * rng.normal(size=(n, 16))
+    return X.astype(np.float32), on, atoms
+
+
 @pytest.fixture(scope="module")
 def hierarchy():
     """A parent feature on whenever one of its two children is (and alone 10 % of the
     time), beside five independent features: the set-up of feature absorption."""
-    rng = np.random.default_rng(0)
-    atoms = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
-    child = rng.random((600, 2)) < 0.3
-    on = rng.random((600, 8)) < 0.25
-    on[:, 1:3] = child
-    on[:, 0] = child.any(1) | (rng.random(600) < 0.1)
-    X = (on * rng.uniform(1, 2, (600, 8))) @ atoms + 0.05 * rng.normal(size=(600, 16))
-    return X.astype(np.float32), on
+    X, on, _ = _hierarchy(600)
+    return X, on
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +136,9 @@ def absorption():
     """The same hierarchy with 2000 embeddings, learned by a TopK SAE of 24 atoms, k 2:
     the size at which the parent's own atom is learned (with 8 atoms, as many as
     features, it is not: cosine 0.02-0.79 to the parent over 10 seeds, mean 0.43)."""
-    rng = np.random.default_rng(0)
-    atoms = np.linalg.qr(rng.normal(size=(16, 8)))[0].T
-    child = rng.random((2000, 2)) < 0.3
-    on = rng.random((2000, 8)) < 0.25
-    on[:, 1:3] = child
-    on[:, 0] = child.any(1) | (rng.random(2000) < 0.1)
-    X = (on * rng.uniform(1, 2, (2000, 8))) @ atoms + 0.05 * rng.normal(size=(2000, 16))
+    X, on, atoms = _hierarchy(2000)
     args = dict(n_concepts=24, k=2, epochs=60, learning_rate=1e-2, random_state=0)
-    return X.astype(np.float32), on, atoms, args, discover(X.astype(np.float32), **args)
+    return X, on, atoms, args, discover(X, **args)
 
 
 def _parent_auroc(result, X, on, j):
