@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from bottlekit._checks import check_bool, check_choice
-from bottlekit._image_folders import images_in
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -22,6 +21,7 @@ from bottlekit.datasets._parsing import (
     require_dataset_file,
 )
 from bottlekit.datasets.concept_dataset import ConceptDataset
+from bottlekit.images import IMAGE_EXTENSIONS
 
 __all__ = ["load_awa2"]
 
@@ -160,7 +160,7 @@ def load_awa2(
         if not folder.is_dir():
             raise MissingDatasetError(f"{folder}: image folder of class {c!r} not found; {_HINT}")
         entries = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
-        found = images_in(folder)
+        found = sorted(f for f in entries if f.suffix.lower() in IMAGE_EXTENSIONS)
         not_images += len(entries) - len(found)
         if not found:
             raise MissingDatasetError(f"{folder}: no images of class {c!r}")
