@@ -41,11 +41,12 @@ def require_file(path: str | os.PathLike, hint: str = "") -> Path:
     return p
 
 
-def require_dataset_file(root: Path, name: str, hint: str = "") -> Path:
+def require_dataset_file(root: Path, name: str | Sequence[str], hint: str = "") -> Path:
     """``root / name``, the file that marks a dataset's folder; when it is missing,
     :class:`MissingDatasetError` naming it and, where a sub-folder of ``root`` or its
     parent has the file (a root one level too high or too low, the common mistake), that
-    folder to pass instead.
+    folder to pass instead. ``name`` may be several names, the forms the file comes in,
+    preferred first: the first present is returned, the first is named when none is.
 
     Examples
     --------
@@ -59,21 +60,25 @@ def require_dataset_file(root: Path, name: str, hint: str = "") -> Path:
     ...     print(str(e).split("; ")[1])  # doctest: +ELLIPSIS
     /...CUB_200_2011 has it: pass that folder as root (one level down)
     """
-    path = root / name
-    if path.is_file():
-        return path
+    names = (name,) if isinstance(name, str) else tuple(name)
+    present = next((root / n for n in names if (root / n).is_file()), None)
+    if present is not None:
+        return present
+
+    def has(folder: Path) -> bool:
+        return any((folder / n).is_file() for n in names)
+
     found = []
     try:
         found = sorted(
-            d
-            for d in root.iterdir()
-            if d.is_dir() and not d.name.startswith(".") and (d / name).is_file()
+            d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and has(d)
         )
     except OSError:  # not a folder, or unreadable: the plain message below
         pass
+    path = root / names[0]
     if found:
         where = f"{found[0]} has it: pass that folder as root (one level down)"
-    elif (root.parent / name).is_file() and root.parent != root:
+    elif has(root.parent) and root.parent != root:
         where = f"{root.parent} has it: pass that folder as root (one level up)"
     else:
         where = ""

@@ -173,10 +173,8 @@ def load_celeba(
         download_dataset("celeba", root)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
-    attributes = next(
-        (a for a in (root / f"list_attr_celeba{form}" for form in _FORMS) if a.is_file()),
-        None,
-    ) or require_dataset_file(root, "list_attr_celeba.txt", _HINT)  # the right folder if near
+    forms = [f"list_attr_celeba{form}" for form in _FORMS]
+    attributes = require_dataset_file(root, forms, _HINT)  # the right folder if near
     images = _image_folder(root)
     files, names, values = _attributes(attributes, images)
     if target not in names:

@@ -87,9 +87,7 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     split = check_choice(split, ("all",), "split", expected=expected)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: HAM10000 folder not found; {_HINT}")
-    path = next((root / f for f in _METADATA_FILES if (root / f).is_file()), None)
-    if path is None:  # names the right folder when root is one level off
-        path = require_dataset_file(root, next(iter(_METADATA_FILES)), _HINT)
+    path = require_dataset_file(root, tuple(_METADATA_FILES), _HINT)  # or the right folder
     rows = []
     first_line: dict[str, int] = {}
     with csv_text(path, _HINT) as fh:

@@ -67,6 +67,18 @@ def test_ham10000_root_one_level_off_names_the_right_folder(tmp_path):
     assert "has it" not in str(err.value) and "Dataverse" in str(err.value)
 
 
+def test_the_right_folder_is_named_for_either_form_of_the_marking_file(tmp_path):
+    # HAM10000's metadata comes as .csv or as the Dataverse's .tab; before, a root one
+    # level off named the folder only when it held the .csv
+    ham = write_ham10000(tmp_path)
+    meta = ham["root"] / "HAM10000_metadata.csv"
+    meta.rename(meta.with_suffix(".tab"))
+    with pytest.raises(MissingDatasetError, match="one level down") as err:
+        load_dataset("ham10000", tmp_path)
+    assert f"{ham['root']} has it" in str(err.value)
+    assert f"{tmp_path / 'HAM10000_metadata.csv'}: file not found" in str(err.value)
+
+
 def test_imagefolder_does_not_take_split_folders_for_classes(tmp_path):
     # Before: load_imagefolder("imagenet") without split= read train/ and val/ as the two
     # classes (every image of train/ labelled "train"), silently.
