@@ -271,10 +271,10 @@ def world(args) -> None:
     Xt = data.X["test"]
     mean = X.mean(0)
     print(f"{'l1':>8}{'concepts/image':>16}{'cosine':>9}{'iters':>7}")
-    for l1 in (0.03, 0.06, 0.1, 0.15, 0.25, 0.4):
+    for l1 in (0.06, 0.12, 0.2, 0.3, 0.5, 0.8):
         dec = decompose(Xt[:500], vocab, l1=l1, image_mean=mean, solver="admm")
         print(f"{l1:>8}{dec.l0.mean():>16.1f}{dec.cosine.mean():>9.3f}{dec.n_iter:>7}")
-    dec = decompose(Xt[:3], vocab, l1=0.1, image_mean=mean, solver="admm")
+    dec = decompose(Xt[:3], vocab, l1=0.2, image_mean=mean, solver="admm")
     for i in range(3):
         true = [names[j] for j in np.flatnonzero(data.worlds["test"].concept_labels[i])]
         top = ", ".join(f"{n} {w:.2f}" for n, w in dec.top(i, 6))
@@ -371,7 +371,7 @@ def speed(args) -> None:
     Xs = (W @ (V - V.mean(0)) + 0.02 * rng.normal(size=(200, d))).astype(np.float32)
     X = Xs  # the image mean below is the mean of these images
     t0 = time.perf_counter()
-    dec = decompose(Xs, vocab, l1=0.05, image_mean=X.mean(0), solver="admm")
+    dec = decompose(Xs, vocab, l1=0.1, image_mean=X.mean(0), solver="admm")
     t_ours = time.perf_counter() - t0
     T = vocab.vectors / np.linalg.norm(vocab.vectors, axis=1, keepdims=True)
     C = T - T.mean(0)
@@ -381,7 +381,7 @@ def speed(args) -> None:
     n_lasso = 50
     t0 = time.perf_counter()
     for i in range(n_lasso):
-        Lasso(alpha=0.05 / d, positive=True, fit_intercept=False).fit(C.T, Y[i])
+        Lasso(alpha=0.1 / (2 * d), positive=True, fit_intercept=False).fit(C.T, Y[i])
     t_lasso = time.perf_counter() - t0
     print(
         f"SpLiCE, 200 images, 1000-concept vocabulary, d={d}: decompose (ADMM, {dec.n_iter} "

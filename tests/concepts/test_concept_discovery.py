@@ -360,10 +360,12 @@ def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
     C = T - T.mean(0)
     C /= np.linalg.norm(C, axis=1, keepdims=True)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    Y = Xn - X.mean(0)
+    Y = Xn - Xn.mean(0)  # the image mean is the mean of the unit rows
     Y /= np.linalg.norm(Y, axis=1, keepdims=True)
-    for i in range(len(X)):
-        lasso = Lasso(alpha=l1 / D, positive=True, fit_intercept=False, tol=1e-10, max_iter=100000)
+    for i in range(len(X)):  # SpLiCE's scikit-learn call: alpha = l1_penalty / (2 d)
+        lasso = Lasso(
+            alpha=l1 / (2 * D), positive=True, fit_intercept=False, tol=1e-10, max_iter=100000
+        )
         w = lasso.fit(C.T, Y[i]).coef_
         np.testing.assert_allclose(dec.weights[i], w, atol=2e-4)
     assert (dec.cosine > 0).all() and (dec.cosine <= 1 + 1e-6).all()
@@ -374,11 +376,56 @@ def test_decompose_names_the_concepts_of_a_mixture():
     V = np.linalg.qr(rng.normal(size=(30, 12)))[0].T
     vocab = ConceptBank([f"c{i}" for i in range(12)], V, "toy")
     X = np.array([V[2] + V[7], V[4] + 0.5 * V[9]])
-    dec = decompose(X, vocab, l1=0.06, image_mean=np.zeros(30))
+    dec = decompose(X, vocab, l1=0.12, image_mean=np.zeros(30))
     assert {n for n, _ in dec.top(0, 2)} == {"c2", "c7"}
     assert [n for n, _ in dec.top(1, 2)] == ["c4", "c9"]
-    sparser = decompose(X, vocab, l1=1.5, image_mean=np.zeros(30))
+    sparser = decompose(X, vocab, l1=3.0, image_mean=np.zeros(30))
     assert sparser.l0.sum() < dec.l0.sum()
+
+
+@pytest.mark.parametrize("solver", ["admm", "lasso"])
+def test_decompose_l1_is_the_reference_codes_l1_penalty(solver):
+    # SpLiCE's code (AI4LIFE-GROUP/SpLiCE, splice/admm.py and the scikit-learn path of
+    # splice/model.py) minimises ||y - C^T w||^2 + l1_penalty ||w||_1 over w >= 0. Its
+    # optimality (KKT) conditions: 2 c_j . (y - C^T w) = l1 where w_j > 0 and <= l1 where
+    # w_j = 0. Before, l1 weighed half the squared error (1/2 ||.||^2 + l1 ||w||_1), so
+    # l1 = 0.25 copied from the paper's code gave the decomposition of its 0.5.
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(40, 16))
+    vocab = ConceptBank([f"c{i}" for i in range(40)], V, "toy")
+    X = ((rng.random((6, 40)) < 0.15) * rng.random((6, 40))) @ V + 0.3
+    mean = np.zeros(16)
+    l1 = 0.25
+    dec = decompose(X, vocab, l1=l1, image_mean=mean, solver=solver, tol=1e-10, max_iter=100000)
+    T = V / np.linalg.norm(V, axis=1, keepdims=True)
+    C = T - T.mean(0)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    Y = X / np.linalg.norm(X, axis=1, keepdims=True)
+    W = dec.weights.astype(np.float64)
+    assert (W > 0).sum() >= 6 and (W == 0).sum() >= 6  # both conditions are exercised
+    grad = 2 * (Y - W @ C) @ C.T
+    np.testing.assert_allclose(grad[W > 0], l1, atol=2e-3)
+    assert (grad[W == 0] <= l1 + 2e-3).all()
+
+
+def test_decompose_is_the_same_for_embeddings_of_any_length():
+    # SpLiCE normalises the images before it centres them on the image mean (the mean of
+    # unit-normalised embeddings). Before, the default mean was taken of the raw rows, so
+    # open_clip's unnormalised features (or any rescaled X) were centred on a mean of
+    # another length: at 10 x X the weights moved by up to 0.9 and the reconstruction
+    # cosine fell from 0.98 to 0.47.
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(40, 16))
+    vocab = ConceptBank([f"c{i}" for i in range(40)], V, "toy")
+    X = ((rng.random((50, 40)) < 0.1) * rng.random((50, 40))) @ V + 0.3
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    unit = decompose(X, vocab, l1=0.2)
+    lengths = rng.uniform(0.5, 20.0, size=(50, 1))
+    for scaled in (10 * X, lengths * X):
+        other = decompose(scaled, vocab, l1=0.2)
+        np.testing.assert_allclose(other.weights, unit.weights, atol=1e-5)
+        np.testing.assert_allclose(other.cosine, unit.cosine, atol=1e-5)
+    assert unit.cosine.mean() > 0.9
 
 
 def test_llm_names_the_atoms_from_their_nearest_phrases_and_caches(

@@ -1,17 +1,21 @@
 r"""``decompose``: SpLiCE, each embedding as a sparse non-negative mix of vocabulary concepts.
 
-SpLiCE (Bhalla et al. 2024) centres the image embeddings on the image mean and the
-vocabulary's text embeddings on the text mean (which removes the modality gap between the
-two), renormalises both, and solves for every image
+SpLiCE (Bhalla et al. 2024) unit-normalises the image embeddings, centres them on the
+image mean (the mean of unit-normalised image embeddings) and the vocabulary's unit text
+embeddings on their mean (which removes the modality gap between the two), renormalises
+both, and solves for every image
 
 .. math::
 
-    \min_{w \ge 0}\; \frac{1}{2}\lVert \tilde x - C^\top w\rVert_2^2
+    \min_{w \ge 0}\; \lVert \tilde x - C^\top w\rVert_2^2
     + \lambda\lVert w\rVert_1
 
-(scikit-learn's ``Lasso(alpha=l1 / d, positive=True, fit_intercept=False)`` with the
-:math:`d` dimensions as samples; unscaled, so one ``l1`` gives similar sparsity for any
-``d``). The solver is ADMM, as in the paper, batched over
+with ``l1`` :math:`= \lambda` scaled as the reference code's ``l1_penalty``
+(AI4LIFE-GROUP/SpLiCE: its ADMM minimises exactly this, its scikit-learn path calls
+``Lasso(alpha=l1_penalty / (2 d), positive=True, fit_intercept=False)`` with the
+:math:`d` dimensions as samples), so a value taken from the paper's code gives the same
+decomposition here; unscaled by :math:`d`, so one ``l1`` gives similar sparsity for any
+``d``. The solver is ADMM, as in the paper, batched over
 images in torch: the linear step uses one Cholesky factor of
 :math:`C C^\top + \rho I` (Woodbury form when the vocabulary is larger than ``d``).
 The reconstruction is mapped back as in SpLiCE's ``recompose_image``:
@@ -110,10 +114,13 @@ def decompose(
     vocabulary : ConceptBank
         Concept names and text vectors (e.g. :func:`~bottlekit.concepts.from_text`).
     l1 : float, default 0.25
-        :math:`\lambda`, the sparsity penalty (larger: fewer concepts per image).
+        :math:`\lambda`, the sparsity penalty (larger: fewer concepts per image), on the
+        scale of the reference code's ``l1_penalty`` (its README decomposes with 0.25,
+        its datasets with 0.15 to 0.35).
     image_mean : array of shape (d,), optional
-        :math:`\mu_{img}`; default the mean of ``X`` (SpLiCE uses the mean of a large
-        image set; pass one for small batches).
+        :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
+        mean over ``X`` (SpLiCE uses the mean of a large image set; pass one for small
+        batches).
     rho : float, default 5.0
         ADMM penalty parameter.
     max_iter : int, default 1000
@@ -138,7 +145,7 @@ def decompose(
     >>> from bottlekit.concepts import ConceptBank
     >>> vocab = ConceptBank(["a", "b", "c"], np.eye(3, 4), "toy")
     >>> X = np.array([[1.0, 0.0, 0.0, 0.1], [0.0, 1.0, 1.0, 0.1]])
-    >>> dec = decompose(X, vocab, l1=0.04, image_mean=np.zeros(4))
+    >>> dec = decompose(X, vocab, l1=0.08, image_mean=np.zeros(4))
     >>> dec.top(0, 2)[0][0], sorted(n for n, _ in dec.top(1, 2))
     ('a', ['b', 'c'])
     """
@@ -160,8 +167,8 @@ def decompose(
     check_number(tol, "tol", low=0)
     check_number(max_iter, "max_iter", integer=True, low=1)
     solver = check_choice(solver, SOLVERS, "solver")
-    if image_mean is None:
-        mu = X.mean(0)
+    if image_mean is None:  # the mean of the unit rows, as SpLiCE's stored image means
+        mu = (X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-12)).mean(0)
     else:
         if np.shape(image_mean) not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {np.shape(image_mean)}")
@@ -177,8 +184,8 @@ def decompose(
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
     Y = _unit(Xt - mut)  # (n, d)
     k = C.shape[0]
-    # min 1/2 ||y - C^T w||^2 + lam ||w||_1
-    lam, r = float(l1), float(rho)
+    # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
+    lam, r = float(l1) / 2, float(rho)
     Cy = Y @ C.T  # (n, k)
     if k <= d:
         chol = torch.linalg.cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev))
@@ -220,7 +227,7 @@ def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
 
     d = C.shape[1]
     model = Lasso(
-        alpha=l1 / d,
+        alpha=l1 / (2 * d),  # scikit-learn: 1/(2d) ||y - C^T w||^2 + alpha ||w||_1
         positive=True,
         fit_intercept=False,
         tol=max(tol, 1e-12),
