@@ -151,8 +151,9 @@ def filter_concepts(
        pair the concept with the lower summed similarity to all concepts is removed (the
        more general one is kept), as in Label-free CBM.
     4. ``not_activated``: the mean of the ``top_k`` largest activations over the training
-       image embeddings is below ``activation_threshold`` (text concepts only; CAVs are
-       not on the cosine scale the threshold is for).
+       image embeddings is at most ``activation_threshold`` (text concepts only; CAVs are
+       not on the cosine scale the threshold is for). As the reference's ``--clip_cutoff``,
+       a concept is kept only strictly above the threshold.
 
     Text similarity is :math:`(s_{sent} + w\,s_{clip})/(1 + w)` with :math:`s_{sent}` the
     sentence-embedding cosine (all-MiniLM-L6-v2, offline; Label-free CBM used
@@ -350,13 +351,14 @@ def filter_concepts(
         top = -np.sort(-A, axis=0)[:k].mean(axis=0)
         gone = set()
         for col, i in enumerate(alive):
-            if is_cosine[col] and top[col] < activation_threshold:
+            # the reference keeps `highest > clip_cutoff`: a tie is removed
+            if is_cosine[col] and top[col] <= activation_threshold:
                 gone.add(i)
                 report.removed.append(
                     Removal(
                         names[i],
                         "not_activated",
-                        f"mean of top-{k} activations {top[col]:.3f} < {activation_threshold} on "
+                        f"mean of top-{k} activations {top[col]:.3f} <= {activation_threshold} on "
                         f"{X.shape[0]} training images",
                         float(top[col]),
                         float(activation_threshold),
