@@ -162,6 +162,13 @@ def filter_concepts(
     The default thresholds (30, 0.85, 0.90, 0.25 with top-5) are Label-free CBM's, set for
     CLIP ViT-B/16; other backbones may need others.
 
+    Differences from the reference (``conceptset_utils.py``): its exact class-name match
+    removes only the class name itself, after "a/an/the " or capitalised, and upper-cased
+    (here any case, article and spacing); its similarity test skips the concept whose
+    index equals the class's (an indexing slip, not reproduced); it visits near-duplicate
+    pairs in alphabetical order of the concepts, here in the given order, which can change
+    which member of a chain of near-duplicates is removed.
+
     Parameters
     ----------
     backbone : Backbone or None
