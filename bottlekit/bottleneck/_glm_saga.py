@@ -250,7 +250,9 @@ def glm_saga_path(
 
     See the module docstring for the objective and the update. Defaults are the reference's:
     step 0.1, :math:`\alpha = 0.99`, 100 penalties down to :math:`10^{-3}\lambda_{\max}`,
-    batches of 256, ``tol`` 1e-4, 1000 epochs per penalty.
+    batches of 256, ``tol`` 1e-4, 1000 epochs per penalty. glm_saga's path also ends with an
+    unpenalised point (its default ``do_zero=True``); this one ends at
+    ``lambda_min_ratio`` :math:`\lambda_{\max}`.
 
     Parameters
     ----------

@@ -91,7 +91,9 @@ def fit_projection(
 
     Full-batch Adam (learning rate ``lr``) on :math:`-\frac1k\sum_j
     \operatorname{sim}((X W_c^\top)_{:j}, P_{:j})` (:func:`cos_cubed_similarity`), starting
-    from PyTorch's ``nn.Linear`` initialisation :math:`U(-1/\sqrt d, 1/\sqrt d)`. As in the
+    from PyTorch's ``nn.Linear`` initialisation :math:`U(-1/\sqrt d, 1/\sqrt d)`. (The
+    reference draws ``min(--proj_batch_size, n)`` = min(50,000, n) random images per step:
+    the full batch below 50,000 training images, random subsets above.) As in the
     reference, the validation loss is checked after steps 0, 50, 100, ... and the last; the
     first check that does not improve on the best stops training, and the best weights are
     returned.
@@ -182,7 +184,16 @@ class LabelFreeCBM(BaseConceptBottleneck):
     ``bank.project(X)`` and the projection acts on ``X`` itself (raw, not re-normalised:
     ``concept_normalize_`` is all False). To explain another network, fit on its features
     with a bank whose ``project`` gives the CLIP activations of the same images — not
-    supported by this class yet.
+    supported by this class yet. bottlekit's backbones return L2-normalised embeddings, so
+    the projection sees unit-norm features, while the reference's ``clip_RN50`` features
+    are CLIP's unnormalised ``encode_image`` output (only its targets are cosines).
+
+    **Concepts CLIP does not activate.** Before the projection the reference drops the
+    concepts whose mean top-5 CLIP activation over the training images is at most
+    ``--clip_cutoff`` (0.25; 0.26 for CUB, 0.28 for Places365 and ImageNet); this class
+    does not. Apply :func:`bottlekit.concepts.filter_concepts` to the bank first, with
+    ``image_embeddings=X_train`` (its ``not_activated`` filter, ``activation_threshold``;
+    set the other thresholds to None to run it alone).
 
     **Class prior.** Label-free CBM uses no class–concept prior; a bank's ``class_prior``
     is ignored.

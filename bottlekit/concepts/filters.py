@@ -151,8 +151,9 @@ def filter_concepts(
        pair the concept with the lower summed similarity to all concepts is removed (the
        more general one is kept), as in Label-free CBM.
     4. ``not_activated``: the mean of the ``top_k`` largest activations over the training
-       image embeddings is below ``activation_threshold`` (text concepts only; CAVs are
-       not on the cosine scale the threshold is for).
+       image embeddings is at most ``activation_threshold`` (text concepts only; CAVs are
+       not on the cosine scale the threshold is for). As the reference's ``--clip_cutoff``,
+       a concept is kept only strictly above the threshold.
 
     Text similarity is :math:`(s_{sent} + w\,s_{clip})/(1 + w)` with :math:`s_{sent}` the
     sentence-embedding cosine (all-MiniLM-L6-v2, offline; Label-free CBM used
@@ -160,6 +161,13 @@ def filter_concepts(
     ``clip_weight`` = 3 as in Label-free CBM; if only one is available it is used alone.
     The default thresholds (30, 0.85, 0.90, 0.25 with top-5) are Label-free CBM's, set for
     CLIP ViT-B/16; other backbones may need others.
+
+    Differences from the reference (``conceptset_utils.py``): its exact class-name match
+    removes only the class name itself, after "a/an/the " or capitalised, and upper-cased
+    (here any case, article and spacing); its similarity test skips the concept whose
+    index equals the class's (an indexing slip, not reproduced); it visits near-duplicate
+    pairs in alphabetical order of the concepts, here in the given order, which can change
+    which member of a chain of near-duplicates is removed.
 
     Parameters
     ----------
@@ -350,13 +358,14 @@ def filter_concepts(
         top = -np.sort(-A, axis=0)[:k].mean(axis=0)
         gone = set()
         for col, i in enumerate(alive):
-            if is_cosine[col] and top[col] < activation_threshold:
+            # the reference keeps `highest > clip_cutoff`: a tie is removed
+            if is_cosine[col] and top[col] <= activation_threshold:
                 gone.add(i)
                 report.removed.append(
                     Removal(
                         names[i],
                         "not_activated",
-                        f"mean of top-{k} activations {top[col]:.3f} < {activation_threshold} on "
+                        f"mean of top-{k} activations {top[col]:.3f} <= {activation_threshold} on "
                         f"{X.shape[0]} training images",
                         float(top[col]),
                         float(activation_threshold),

@@ -128,6 +128,19 @@ def test_activation_filter_on_bank_and_candidates(backbone):
     assert kept.names == ["c"]
 
 
+def test_activation_filter_removes_a_concept_exactly_at_the_threshold():
+    # Label-free CBM keeps a concept only when its top-5 mean is strictly above
+    # --clip_cutoff (train_cbm.py: `highest > clip_cutoff`). Before, a tie was kept
+    # (`top < threshold` removed), so the same threshold kept one concept more.
+    bank = ConceptBank(["on", "off"], np.eye(2), "bb")
+    X = np.tile([1.0, 0.0], (6, 1))  # cosines exactly 1 with "on" and 0 with "off"
+    kept = filter_concepts(None, bank, sentence_encoder=None, image_embeddings=X,
+                           activation_threshold=0.0)  # fmt: skip
+    assert kept.names == ["on"]
+    (r,) = kept.filter_report.by_filter()["not_activated"]
+    assert r.name == "off" and r.value == 0.0 and "<= 0.0" in r.reason
+
+
 def test_filter_validation():
     with pytest.raises(ValueError, match="every concept was filtered out"):
         filter_concepts(None, ["x" * 40], sentence_encoder=None)
