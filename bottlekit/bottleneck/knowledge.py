@@ -162,8 +162,15 @@ class KnowledgeCBM(BaseConceptBottleneck):
     Where bottlekit departs from the reference code (``YueYANG1996/KnoBo``):
 
     * The reference grounds concepts on a separate corpus (MIMIC-CXR / ISIC images with
-      reports). By default bottlekit grounds on the training embeddings; pass
+      reports). By default bottlekit grounds on the training embeddings (the head's
+      ``validation_fraction`` part included); pass
       ``fit(..., grounding_X=..., concept_labels=...)`` to ground on another set.
+    * The reference's :math:`P` is a language model's yes / no answer for every (class,
+      concept) pair (``get_prior_matrix``); the ``class_prior`` of a bank from
+      :func:`~bottlekit.concepts.generate`, :func:`~bottlekit.concepts.retrieve` or a
+      class -> concepts ``.json`` is 1 only for the classes that proposed (or retrieved)
+      the concept, so every other pair is read as "no" (:math:`P = -1`), also where the
+      class has the concept (``prior_zero="unknown"`` reads it as :math:`P = 0`).
     * A concept with fewer than 10 validation examples per side is skipped by the
       reference; bottlekit keeps it and ranks it by its validation accuracy (or, with no
       validation example at all, its training accuracy), so tiny data sets still fit.
