@@ -85,7 +85,9 @@ def hsic(
     X : array-like of shape (n,) or (n, dx)
     Y : array-like of shape (n,) or (n, dy)
     sigma_x, sigma_y : float or {"median", "silverman", "scott"}, default="median"
-        Gaussian kernel widths (the median heuristic is the usual choice for HSIC).
+        Gaussian kernel widths (the median heuristic is the usual choice for HSIC; the
+        reference MATLAB code's width is the median over :math:`\sqrt 2`, see
+        :mod:`bottlekit.estimators.kernels`).
     test : {"gamma", "permutation"}, default="gamma"
     n_permutations : int, default=500
     random_state : int, numpy Generator or None

@@ -16,7 +16,10 @@ with per-column standard deviations :math:`s_1..s_d`, :math:`\bar s` their mean:
   (Silverman's rule of thumb for a Gaussian kernel, isotropic version);
 * ``"scott"``: :math:`\sigma = \bar s\, n^{-1/(d+4)}`;
 * ``"median"``: the median of the pairwise Euclidean distances (Gretton et al.'s heuristic),
-  computed on at most 1,000 randomly chosen rows for large ``n``.
+  computed on at most 1,000 randomly chosen rows for large ``n``. Gretton et al.'s MATLAB
+  code (``hsicTestGamma.m``) sets :math:`\sigma = \sqrt{\mathrm{median}(d^2)/2}`, about
+  this width over :math:`\sqrt 2`, so that its kernel is :math:`e^{-d^2/\mathrm{median}(d^2)}`
+  (on the first 100 rows); pass ``sigma=kernel_width(X, "median") / np.sqrt(2)`` to match it.
 """
 
 from __future__ import annotations
