@@ -101,7 +101,7 @@ def detection(args, bk) -> None:
         bank = from_text(bk, names, templates)
         text_auc[label] = aurocs(bank.project(x_test), y_test)
     cav_auc, cav_bank = {}, {}
-    for label, m in (("CAV, 50+50 (PCBM)", 50), ("CAV, all train", None)):
+    for label, m in (("CAV, 50+50", 50), ("CAV, all train", None)):
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -10,9 +10,9 @@ at the checkout (the folder holding ``train_pcbm.py``)::
 Same inputs on both sides: the built-in world (``make_world``, seed 0, 2,400 "train",
 2,400 "test" and 2,400 "shifted" images), ``world-tiny`` embeddings through
 ``bottlekit.embed`` (cached), and two concept banks built once by bottlekit:
-(a) CAVs, ``concepts.from_examples`` on the train embeddings and concept labels (PCBM's
-50 + 50 examples per concept), (b) text concepts, ``concepts.from_text`` of the bare
-concept names (as PCBM's ``learn_concepts_multimodal.py`` does).
+(a) CAVs, ``concepts.from_examples`` on the train embeddings and concept labels (the
+default 50 + 50 examples per concept, 25 + 25 of them train), (b) text concepts,
+``concepts.from_text`` of the bare concept names (as PCBM's ``learn_concepts_multimodal.py`` does).
 
 What runs on the reference side, unchanged (its modules are imported from the checkout):
 

@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 _DEPRECATED = "deprecated"
 
-#: Regularisation grid of Post-hoc CBM's CAV learning (``SVC(kernel="linear", C=...)``).
+#: The ``--C`` values of Post-hoc CBM's README commands (``SVC(kernel="linear", C=...)``).
+#: Its reference fits one bank per value and the user picks one by file name; here they
+#: are the grid that cross-validation picks from, per concept.
 PCBM_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
@@ -248,6 +250,19 @@ def from_examples(
 
     A CAV is *better than chance* when a one-sided binomial test of its held-out accuracy
     against 0.5 (the two held-out classes are balanced) has p-value below ``significance_level``.
+    The test is bottlekit's: Post-hoc CBM's reference only prints the held-out accuracy, and
+    TCAV's test is another one (a two-sided t-test of TCAV scores against those of CAVs
+    trained on random example sets). Each concept is tested on its own, with no correction
+    for testing ``k`` of them; for a family-wise level pass ``significance_level / k``
+    (Bonferroni).
+
+    Differences from Post-hoc CBM's reference (``learn_concepts_dataset.py``,
+    ``concepts/concept_utils.py``): it has no cross-validation but fits one bank per value
+    of ``--C`` (its README trains the CUB PCBM on the ``C = 0.1`` bank), which
+    ``Cs=(0.1,)`` reproduces; and it learns CAVs on the backbone's raw features, where
+    bottlekit's backbones return L2-normalised embeddings. An SVM on embeddings scaled by
+    ``s`` with a given ``C`` is the one on the unscaled embeddings with ``C * s**2``, and
+    its projections are ``s`` times as large: the same ``C`` regularises differently.
 
     Parameters
     ----------
@@ -268,13 +283,17 @@ def from_examples(
         Concept names (required with an array of labels); with a ConceptDataset, the
         concepts to learn (default all).
     Cs : sequence of float
-        SVM regularisation grid (default: PCBM's 0.001–10).
+        SVM regularisation grid, ``C`` picked per concept by cross-validation (default: the
+        values 0.001–10 of PCBM's README, where each value gives its own bank; a single
+        value skips the choice).
     cv : int
         Folds of the cross-validation that picks ``C``, at most the number of training
         examples of each side (a larger value is lowered to it, per concept).
     max_examples : int or None
-        Positives (and negatives) per concept; PCBM uses 50. ``None`` uses all, balanced.
-        Not used with a ConceptDataset (see ``n_examples``).
+        Positives (and negatives) per concept, training and held-out together: 50 trains on
+        25 + 25. Post-hoc CBM's ``--n-samples 50`` trains on 50 + 50 and holds out as many
+        again, which is ``max_examples=100`` here. ``None`` uses all, balanced. Not used
+        with a ConceptDataset (see ``n_examples``, which has ``--n-samples``' meaning).
     n_examples : int, optional
         With a ConceptDataset only: Post-hoc CBM's ``n_samples``, the positive (and
         negative) *training* examples per concept; as many again are held out. Default
@@ -305,7 +324,9 @@ def from_examples(
     ConceptBank
         ``provenance[j]`` holds ``C``, ``cv_accuracy``, ``heldout_accuracy``,
         ``heldout_p_value``, ``better_than_chance`` and the example indices used
-        (with a ConceptDataset: indices into the dataset, and ``n_examples``).
+        (with a ConceptDataset: indices into the dataset, and ``n_examples``). Not the
+        training accuracy and train-margin statistics of the reference's pickles, which
+        its PCBM does not use.
 
     Examples
     --------

@@ -103,6 +103,27 @@ def test_cavs_drop_chance_and_dict_labels():
     assert bank.names == ["a"]
 
 
+def test_single_C_gives_the_linear_svc_of_the_training_half():
+    # Post-hoc CBM's reference fits SVC(kernel="linear", C) on the training half, stores
+    # coef_ and intercept_ as they are and projects (v.x + b)/|v|; with one C (its
+    # README's CUB bank: C = 0.1) from_examples must give that CAV, re-derived here on the
+    # training indices it reports, and that held-out accuracy
+    from sklearn.svm import SVC
+
+    X, labels, _ = _synthetic_concepts(n=120, d=8, k=1, seed=2)
+    X = X.astype(np.float32)  # from_examples fits float32 embeddings
+    bank = from_examples("bb", X, labels, ["a"], Cs=(0.1,), random_state=0)
+    p = bank.provenance[0]
+    train, held = p["train_indices"], p["heldout_indices"]
+    assert p["C"] == 0.1 and len(train) == len(held) == 50  # max_examples=50: 25 + 25 train
+    svm = SVC(kernel="linear", C=0.1).fit(X[train], labels[train, 0])
+    np.testing.assert_allclose(bank.vectors[0], svm.coef_[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bank.intercepts[0], svm.intercept_[0], rtol=1e-5, atol=1e-6)
+    assert p["heldout_accuracy"] == svm.score(X[held], labels[held, 0])
+    dist = (X @ svm.coef_[0] + svm.intercept_[0]) / np.linalg.norm(svm.coef_[0])
+    np.testing.assert_allclose(bank.project(X)[:, 0], dist, rtol=1e-4, atol=1e-5)
+
+
 class MeanColourBackbone:
     """The image side of the Backbone protocol: an image's embedding is its mean colour
     (unit norm), so "red" images are linearly separable from the others."""
