@@ -11,6 +11,16 @@ b_j)/\lVert w_j\rVert` (the form every bottlekit CBM shares, so prediction, expl
 editing and saving are those of the base class); the paper's head sees the sparse codes
 (the same pre-activations after ReLU/TopK). The head is the elastic-net logistic
 regression of :class:`~bottlekit.bottleneck.PosthocCBM`.
+
+Differences from the reference code (neuroexplicit-saar/Discover-then-Name): its SAE is
+a ReLU autoencoder with an L1 penalty (8 d atoms, lr 5e-4, batches of 4096, 200 epochs),
+here a TopK, BatchTopK or NMF dictionary; its names are plain cosines with the unit text
+embeddings, here centred ones (``name_concepts(center=True)``); its probe is a bias-free
+linear layer trained by Adam (lr 1e-3; 1e-2 on CIFAR-100, 0.1 on Waterbirds; batches of
+512, 200 epochs) on the cross-entropy plus :math:`\lambda\,\mathrm{mean}\lvert W\rvert`
+(:math:`\lambda` = 1, 10 on Waterbirds), so its :math:`\lambda` and ``lam`` here (PCBM's
+elastic-net strength, ``SGDClassifier``'s ``alpha``) are different knobs and values do
+not carry over.
 """
 
 from __future__ import annotations

@@ -222,6 +222,33 @@ def test_same_random_state_same_dictionary(planted, topk):
     assert not np.array_equal(other.dictionary, topk.dictionary)
 
 
+def test_auxk_loss_divides_by_the_batch_variance_of_the_residual():
+    # Gao et al.'s reference (OpenAI train.py) normalises AuxK by the variance of its
+    # target over the batch, mse(mean(e), e); bottlekit divided by the uncentred mean
+    # squared norm of e, so the same 1/32 weighed AuxK less whenever the residuals share
+    # a mean (here 5 / 5 = 1 instead of 5 / 1 = 5).
+    torch = pytest.importorskip("torch")
+    e = torch.tensor([[1.0, 0.0], [3.0, 0.0]])  # mean [2, 0]; spread 1 per row, norm^2 1, 9
+    W = torch.tensor([[1.0, 0.0]])
+    assert float(_sae.auxk_loss(torch.zeros(2, 1), W, e)) == pytest.approx(5.0)
+    # rebuilding [1, 0] for the first row leaves (0 + 9) / 2 = 4.5 over the spread 1
+    assert float(_sae.auxk_loss(torch.tensor([[1.0], [0.0]]), W, e)) == pytest.approx(4.5)
+    # a batch of one has no spread: no AuxK term (the reference's ratio is 0 / 0 there)
+    assert float(_sae.auxk_loss(torch.ones(1, 1), W, e[:1])) == 0.0
+
+
+def test_history_is_the_normalised_mse_without_the_auxk_term(planted):
+    # ConceptDictionary.history is documented as the normalised MSE; it was the total loss,
+    # i.e. the MSE plus 1/32 of AuxK whenever an atom was dead. One full batch at a
+    # vanishing step size: the epoch's loss is that of the returned model.
+    X = planted[1][:32]
+    result = _fit(X, n_concepts=32, k=1, epochs=1, batch_size=32, dead_after=1, learning_rate=1e-9)
+    assert result.n_dead > 0  # dead atoms, so the AuxK term was on
+    rebuilt = result.reconstruct(result.codes).astype(np.float64)
+    fvu = ((rebuilt - X) ** 2).sum(1).mean() / ((X - X.mean(0)) ** 2).sum(1).mean()
+    assert result.history[0] == pytest.approx(fvu, rel=1e-4)
+
+
 class Interrupted(Exception):
     pass
 

@@ -1,16 +1,24 @@
 r"""Training of the TopK and BatchTopK sparse autoencoders (shared by both methods).
 
 The model and the recipe follow the reference code of Gao et al. 2024 (OpenAI
-``sparse_autoencoder``): a learned pre-bias :math:`b_{pre}` subtracted before the encoder
-and added after the decoder, the encoder initialised to the transpose of the decoder,
-decoder atoms kept at unit norm (the gradient component parallel to each atom removed
-before the step, the atoms renormalised after it), the normalised MSE as the loss, and
-the auxiliary loss AuxK: the residual :math:`x - \hat x` is reconstructed by the
-``k_aux`` largest pre-activations of the *dead* atoms (no activation in the last
-``dead_after`` samples), weighted 1/32, which gives the dead atoms a gradient until they
-revive. BatchTopK (Bussmann et al. 2024) keeps the ``k * batch`` largest activations of a
-whole batch instead of ``k`` per sample and, at inference, every activation above a
-threshold estimated during training (a running mean of the smallest kept activation).
+``sparse_autoencoder``): a learned pre-bias :math:`b_{pre}` subtracted before the
+encoder and added after the decoder, the encoder initialised to the transpose of the
+decoder, decoder atoms kept at unit norm (the gradient component parallel to each atom
+removed before the step, the atoms renormalised after it), the normalised MSE as the
+loss, and the auxiliary loss AuxK: the residual :math:`e = x - \hat x` is reconstructed
+by the ``k_aux = d/2`` (OpenAI's ``train.py``: 256 for d = 768) largest pre-activations
+of the *dead* atoms (no activation in the last ``dead_after`` samples), its squared
+error divided by the batch variance of :math:`e` (:func:`auxk_loss`) and weighted 1/32,
+which gives the dead atoms a gradient until they revive. Two details of the reference
+are not reproduced: its ``init_from_data_`` also rescales the encoder so that random
+unit inputs are reconstructed at unit norm (its own comment finds no clear benefit; here
+the encoder rows start as the unit decoder atoms), and its AuxK reconstruction adds the
+(non-detached) pre-bias on one side and the detached one on the other, so AuxK also
+moves :math:`b_{pre}` (here it does not). BatchTopK (Bussmann et al. 2024) keeps the
+``k * batch`` largest activations of a whole batch instead of ``k`` per sample and, at
+inference, every activation above a threshold estimated during training (the paper's
+average of the smallest kept activation over batches, taken as an exponential running
+mean with weight 0.01 per batch, as in SAELens).
 
 Inputs are centred on their mean (the initial :math:`b_{pre}`; the reference uses the
 geometric median) and scaled to unit mean squared norm. Each epoch visits the samples in
@@ -33,7 +41,7 @@ import numpy as np
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.concepts.discovery.result import ConceptDictionary
 
-__all__ = ["decoder_as_encoder", "train_sae"]
+__all__ = ["auxk_loss", "decoder_as_encoder", "train_sae"]
 
 _CKPT_FORMAT = "bottlekit.SAECheckpoint"
 _PARAMS = ("W_enc", "b_enc", "W_dec", "pre_bias")
@@ -81,6 +89,18 @@ def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device, atoms
         "pre_bias": torch.as_tensor(pre_bias, dtype=torch.float32),
     }
     return {k: torch.nn.Parameter(v.to(device)) for k, v in params.items()}
+
+
+def auxk_loss(z_aux, W_dec, e):
+    r"""AuxK's normalised MSE: :math:`\operatorname{mean}_i\lVert z^{aux}_i D - e_i\rVert^2`
+    over the batch variance of the residuals, :math:`\operatorname{mean}_i\lVert e_i -
+    \bar e\rVert^2` (OpenAI's ``normalized_mse``, whose target is the residual plus the
+    detached pre-bias); 0 when the residuals do not vary (a batch of one), where the
+    reference's ratio is undefined."""
+    spread = ((e - e.mean(0)) ** 2).sum(1).mean()
+    if not float(spread) > 1e-12:
+        return (z_aux @ W_dec).sum() * 0.0
+    return ((z_aux @ W_dec - e) ** 2).sum(1).mean() / spread
 
 
 def _activate(torch, pre, k: int, batch_topk: bool):
@@ -278,7 +298,8 @@ def train_sae(
             pre = (x - P["pre_bias"]) @ P["W_enc"].T + P["b_enc"]
             z, smallest = _activate(torch, pre, k, batch_topk)
             x_hat = z @ P["W_dec"] + P["pre_bias"]
-            loss = ((x_hat - x) ** 2).sum(1).mean()  # the data's mean squared norm is 1
+            mse = ((x_hat - x) ** 2).sum(1).mean()  # the data's mean squared norm is 1
+            loss = mse
             with torch.no_grad():
                 since += len(x)
                 since[(z > 0).any(0)] = 0
@@ -287,11 +308,7 @@ def train_sae(
                 pre_dead = torch.where(dead, pre, torch.full_like(pre, -math.inf))
                 vals, ids = pre_dead.topk(min(k_aux, int(dead.sum())), dim=1, sorted=False)
                 z_aux = torch.zeros_like(pre).scatter(1, ids, torch.relu(vals))
-                e = (x - x_hat).detach()
-                aux = ((z_aux @ P["W_dec"] - e) ** 2).sum(1).mean()
-                loss = loss + AUXK_COEF * torch.nan_to_num(
-                    aux / (e**2).sum(1).mean().clamp_min(1e-12)
-                )
+                loss = loss + AUXK_COEF * auxk_loss(z_aux, P["W_dec"], (x - x_hat).detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():
@@ -303,7 +320,7 @@ def train_sae(
                 if smallest is not None:
                     s = float(smallest)
                     threshold = s if threshold is None else 0.99 * threshold + 0.01 * s
-            total += float(loss.detach()) * len(x)
+            total += float(mse.detach()) * len(x)  # history: the normalised MSE alone
             seen += len(x)
         history.append(total / seen)
         bar.set_postfix(loss=f"{history[-1]:.4f}")

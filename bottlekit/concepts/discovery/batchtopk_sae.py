@@ -2,7 +2,10 @@
 
 ``k * batch_size`` active atoms per batch (so ``k`` on average per embedding, more on
 rich images, fewer on plain ones); at inference every activation above the threshold
-learned during training.
+learned during training. Trained with the TopK SAE's recipe (OpenAI's: encoder bias,
+inputs scaled by the data's variance, AuxK normalised and over ``d/2`` dead atoms), not
+that of Bussmann's code (no encoder bias, each embedding standardised on its own, an
+unnormalised AuxK over 512 atoms, dead after 5 batches).
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ def name_scores(
 
     With ``center`` the vocabulary is centred on its mean first: CLIP's text embeddings
     share a large common component (the modality gap, Liang et al. 2022) that the atoms,
-    learned on centred image embeddings, do not have.
+    learned on centred image embeddings, do not have. Discover-then-Name's reference code
+    does not centre: it takes the plain cosine of each atom with the unit text
+    embeddings, which is ``center=False``.
     """
     T = vocabulary.vectors.astype(np.float64)
     T = T / np.linalg.norm(T, axis=1, keepdims=True)
@@ -85,7 +87,8 @@ def name_concepts(
     backbone : Backbone or str, optional
         If given, both the dictionary and the vocabulary must be of this backbone.
     center : bool, default True
-        Centre the vocabulary vectors before the cosine (see :func:`name_scores`).
+        Centre the vocabulary vectors before the cosine (see :func:`name_scores`);
+        ``False`` is the reference code's plain cosine.
     n_alternatives : int, default 3
         Runner-up names kept in each concept's provenance.
     drop_dead : bool, default True
@@ -102,7 +105,8 @@ def name_concepts(
     ConceptBank
         One concept per (live) atom, in atom order, named by its nearest text (a name
         nearest to several atoms goes plain to the closest one and with the suffix
-        ``" [atom j]"`` to the others). Vectors and intercepts are the SAE encoder's affine part
+        ``" [atom j]"`` to the others; the reference gives them all the plain name).
+        Vectors and intercepts are the SAE encoder's affine part
         (:meth:`ConceptDictionary.linear_encoder`), so :meth:`ConceptBank.project` gives
         the atom's pre-activation divided by the encoder row norm. Provenance:
         ``{"kind": "discovered", "method", "atom", "name_confidence" (cosine of the top
