@@ -18,10 +18,10 @@ compression" (ICLR 2024), as ``CompressedInformationPlane`` implements it:
 
 Network: conv 3->8 (stride 2) -> conv 8->16 (stride 2) -> conv 16->16 (stride 2) ->
 dense 1024->32 -> dense 32->24, LeakyReLU, noise after each hidden layer; Adam 3e-3,
-batches of 64; 1,200 training images of the world, probe = 500 of them (the paper measures
-on the training data). Autoencoders: one hidden layer of 64; 300 epochs for X's (fitted
-once), 25 for each layer's. One record before training and one per epoch. CPU, a few
-minutes.
+batches of 64; 1,200 training images of the world, probe = 500 of them (the reference's
+CIFAR-10 notebook measures on the training data, its MNIST one on the test set).
+Autoencoders: one hidden layer of 64; 300 epochs for X's (fitted once), 25 for each
+layer's. One record before training and one per epoch. CPU, a few minutes.
 
     python benchmarks/butakov_information_plane.py [--figure docs/butakov_information_plane.png]
 """

@@ -11,8 +11,9 @@ deviation of a Gaussian representation Z of ``--z-dim`` units; a linear classifi
 one sample of Z; cross-entropy, Adam. Data: scikit-learn's digits (64 pixels, 10
 classes), a fixed test set of 797 images and training sets of 100, 300 and 1000 images.
 The family: widths (16, 64, 256) x regularisers (none, weight decay 0.01, VIB beta 0.01)
-x training sizes (3 x 3 x 3 = 27 networks). I(X;Z|Y) is measured on the training set, as
-the reference does, by
+x training sizes (3 x 3 x 3 = 27 networks). I(X;Z|Y) is measured on the training set
+(the reference's figures use a fresh sample ten times the training set's size,
+``use_orig = False``; docs/benchmarks.md lists the other differences), by
 
 - ``reference``: the reference code's Monte-Carlo estimator (``est_MI_cond``, sz=-1);
 - ``ksg``: bottlekit's k-NN conditional MI between Z and the encoder's sufficient

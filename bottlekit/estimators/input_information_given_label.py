@@ -33,7 +33,12 @@ binned estimators cover that case), :math:`p(z\mid x) = N(\mu(x), \operatorname{
 
 averaged over classes with weights :math:`n_c/n`. The inner mean includes
 :math:`j = i`, so each class's term is at most :math:`\log n_c` (an InfoNCE-type
-bound: it underestimates when the true value approaches :math:`\log n_c`).
+bound: it underestimates when the true value approaches :math:`\log n_c`). Given the
+same means, standard deviations and noise draws it equals the reference's
+``est_MI_cond`` to rounding (both ``jensen`` settings). Both return nats; the
+reference's plots convert with ``to_bits(x) = x * log(2)``, so the values it labels
+bits are nats times 0.693 (bits are nats / 0.693): divide those by :math:`\log 2`
+to compare them with this function's nats.
 
 :func:`encoder_conditional_mi_ksg` — bottlekit's Frenzel–Pompe k-NN CMI
 (:func:`~bottlekit.estimators.conditional_mutual_information`, discrete Y) between the
