@@ -201,6 +201,39 @@ def test_nec_pruning_follows_the_reference_global_definition(dense_model, method
         res.at(7, "train")
 
 
+def test_nec_refit_picks_the_first_point_at_the_density_then_keeps_its_largest_weights(
+    dense_model, monkeypatch
+):
+    # VLG-CBM's measure_acc on a planted path: the first penalty whose |W| > 1e-5 density
+    # reaches NEC / k, truncated to the NEC * C largest |W| of the whole matrix, bias kept.
+    from bottlekit.bottleneck._glm_saga import GLMPath
+    from bottlekit.diagnostics.faithfulness import nec as nec_mod
+
+    model, X, ds = dense_model
+    C, k = model.coef_.shape
+    rng = np.random.default_rng(3)
+    weights = np.zeros((3, C, k))
+    for p, count in enumerate((4, 10, 16)):  # NEC 1.0, 2.5, 4.0
+        flat = rng.choice(C * k, count, replace=False)
+        weights[p].ravel()[flat] = rng.uniform(0.5, 2.0, count) * rng.choice([-1, 1], count)
+    weights[1, 0, 0] = 1e-6  # under the reference's 1e-5 threshold: does not count
+    biases = rng.standard_normal((3, C))
+    path = GLMPath(
+        lambdas=np.array([0.3, 0.2, 0.1]), weights=weights, biases=biases,
+        nonzero=(np.abs(weights) > 1e-5).sum(2), epochs=np.ones(3, int),
+        converged=np.ones(3, bool), selected=2, lambda_max=0.3,
+    )  # fmt: skip
+    monkeypatch.setattr(nec_mod, "_glm_path", lambda *a, **kw: path)
+    pruned = prune_to_nec(model, 2, X=X, dataset=ds)
+    A = model.transform(X)
+    mu, sd = A.mean(0), A.std(0)
+    W = weights[1].copy()  # point 0 has NEC 1 < 2, point 1 the first with NEC >= 2
+    W[np.abs(W) < np.sort(np.abs(W).ravel())[-2 * C]] = 0.0
+    assert (W != 0).sum() == 2 * C
+    np.testing.assert_allclose(pruned.coef_ * sd, W, atol=1e-5)
+    np.testing.assert_allclose(pruned.intercept_ + pruned.coef_ @ mu, biases[1], atol=1e-5)
+
+
 def test_nec_refit_drops_the_residual_and_truncate_keeps_it(dense_model):
     _, X, ds = dense_model
     model, _, _ = dense_model

@@ -24,6 +24,20 @@ How the reference prunes (``Trustworthy-ML-Lab/VLG-CBM``, ``evaluations/sparse_u
    (a global, not per-class, top-k: a class may keep more, another fewer); the bias is
    kept and nothing is re-trained after the truncation.
 
+Steps 2 and 3 and the solver (same objective, prox and 1e-5 non-zero threshold) are the
+reference's; the penalty grid and the solver settings are bottlekit's. The reference's path
+starts at a fixed :math:`\lambda = 0.1/\alpha` (``sparse_evaluation.py --lam 0.1``) and
+steps down by about :math:`2^{-0.1}` (150 log-spaced values to :math:`2^{-15}` of the
+start, stopping past the densest level), solving each penalty for up to ``saga_n_iters`` =
+2000 epochs in batches of ``saga_batch_size`` = 512 (VLG-CBM's defaults); bottlekit's starts
+at :math:`\lambda_{\max}` (the smallest penalty with an all-zero head) and takes ``n_lambdas``
+(20) log-spaced values down to :math:`10^{-3}\lambda_{\max}`, 1000 epochs at most, batches
+of 256. The coarser grid can pick a denser point than the reference's (e.g. NEC 2.0 for a
+target of 1, which the truncation then cuts), so accuracies can differ by a few points;
+given the same path, the choice and the truncation agree with the reference's. The
+activations are standardised with the population standard deviation (the reference:
+``torch.std``, :math:`n-1`).
+
 ``per_class=True`` instead keeps the ``nec`` largest weights of each class (at most
 ``nec`` non-zero per row), the stricter reading some re-implementations use. With
 ``method="truncate"`` the model's own head is truncated the same way without re-fitting
