@@ -293,9 +293,9 @@ class LaBo(BaseConceptBottleneck):
         scale, but the number of steps does). On the world's 2,400 training images 1e-3
         lifts test accuracy from 72.4% (prior alone) to 77.5%, best epoch about 100.
     batch_size : int, default 64
-        Mini-batch size (reference: 32 to 512, growing with the shot count).
+        Mini-batch size (reference: 2 to 2048, growing with the shot count).
     max_epochs : int, default 200
-        Epochs at most (reference: 1000 to 15000 at its smaller learning rates); 0 keeps
+        Epochs at most (reference: 1000 to 20000 at its smaller learning rates); 0 keeps
         the initial matrix (the prior-only model). With early stopping, training on the
         world's 2,400 images stops after about 150 epochs. Without a validation set all
         epochs run: in the few-shot regime (1-8 images per class) about 100 epochs

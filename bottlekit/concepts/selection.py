@@ -235,9 +235,26 @@ def select(
     :math:`\alpha = 10^7` (``mi_weight``; MI scores are of order :math:`1/(kC)`) and
     :math:`\beta = 0.1` (``coverage_weight``). ``MI`` is
     :func:`class_concept_association_scores` of the mean activations (:meth:`ConceptBank.project`)
-    per class. LaBo computes the facility-location cosine on the concept embeddings
-    concatenated with the scaled MI column (an artefact of its library call); bottlekit
-    uses the concept embeddings alone.
+    per class.
+
+    Where the reference code (``submodular_select`` in
+    ``models/select_concept/select_algo.py``) differs:
+
+    * its coverage term is not a cosine facility location. apricot's ``MixtureSelection``
+      resets its functions' metric to ``"precomputed"`` and its own defaults to
+      ``"ignore"``, so the facility-location function reads the matrix of stacked
+      features :math:`\tilde v_c = [\alpha\,\mathrm{MI}(c), v_c]` (the *raw* text vector)
+      as a similarity matrix and scores
+      :math:`\sum_f \max(0, \max_{c\in A} \tilde v_{cf})`, a coverage of the
+      :math:`1 + d` feature columns. bottlekit uses the cosine facility location above,
+      so the reference's per-dataset coverage weights (``submodular_weights[1]``, 0 to
+      100) do not carry over as ``coverage_weight``;
+    * its MI scores come from raw CLIP dot products (``use_img_norm = use_txt_norm =
+      False``), which weights each concept's score by the norm of its text vector;
+      bottlekit uses the activations (cosines for text concepts);
+    * after taking :math:`\lceil k / C\rceil` per class it keeps only the first ``k``
+      of the list (``select_idx[:num_concept]``), dropping the last classes' surplus;
+      bottlekit keeps them all.
 
     Baselines: ``"mi"`` (top MI scores), ``"top-similarity"`` (top
     :math:`\max_y \mathrm{Sim}(c, y)`, LaBo's CLIP-score baseline) and ``"random"``.

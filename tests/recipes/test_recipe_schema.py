@@ -181,3 +181,20 @@ def test_overrides_are_typed_and_validated():
         apply_overrides(r, ["dataset.shots=0"])
     with pytest.raises(ValueError, match=r"--set: expected TABLE.KEY=VALUE, got 'shots'"):
         apply_overrides(r, ["shots"])
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        # CUB_1shot_fac.py sets no concept_select_fn: LaBo's main.py then selects with
+        # group_mi_select (top MI per class). The recipe ran "submodular" before.
+        ("labo-cub-1shot", "mi"),
+        ("labo-cub-16shot", "submodular"),  # concept_select_fn = "submodular"
+        ("labo-cifar10-1shot", "submodular"),
+        ("labo-cifar10-16shot", "submodular"),
+    ],
+)
+def test_labo_recipes_select_as_the_reference_config(name, method):
+    concepts = load_recipe(name).concepts
+    assert concepts["select_per_class"] == 50  # num_concept = num_cls * 50
+    assert concepts["select_method"] == method
