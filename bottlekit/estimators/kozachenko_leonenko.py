@@ -9,17 +9,22 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_bool, check_number, check_positive_int
 
 from ._neighbors import check_metric, check_positive_radii, kth_neighbor, preprocess_continuous
-from ._scaling import safe_std
+from ._scaling import safe_centre, safe_std
 from ._validation import (
     as_2d_samples,
     check_no_constant_columns,
     check_random_state,
 )
 
-__all__ = ["KozachenkoLeonenkoEntropy", "RepeatedRowsWarning"]
+__all__ = [
+    "KozachenkoLeonenkoEntropy",
+    "RepeatedRowsWarning",
+    "WeightsWarning",
+    "weighted_kl_weights",
+]
 
 
 def log_unit_ball_volume(d: int, metric: str) -> float:
@@ -55,6 +60,85 @@ def _warn_if_repeated_rows(X: np.ndarray, jitter: float) -> None:
     )
 
 
+class WeightsWarning(UserWarning):
+    """The weighted estimator's weights cannot satisfy all their defining equations."""
+
+
+def weighted_kl_weights(k: int, d: int) -> np.ndarray:
+    r"""Weights of the 1st, ..., k-th neighbours in the weighted Kozachenko–Leonenko estimator.
+
+    Berrett, Samworth & Yuan ("Efficient multivariate entropy estimation via k-nearest
+    neighbour distances", Ann. Statist. 2019) average the log-distances of several
+    neighbours with weights :math:`w \in \mathbb{R}^k` that cancel the leading terms of
+    the estimator's bias:
+
+    .. math::
+        \sum_{j=1}^k w_j = 1, \qquad
+        \sum_{j=1}^k w_j \frac{\Gamma(j + 2l/d)}{\Gamma(j)} = 0
+        \quad (l = 1, \dots, \lfloor d/4 \rfloor), \qquad
+        w_j = 0 \ \text{ for } j \notin \{\lfloor ik/d \rfloor : i = 1, \dots, d\}.
+
+    The weights are chosen as Butakov et al.'s reference code (``VanessB/Information-v3``,
+    ``KLFunctional``) chooses them: for :math:`d \le 4` the first neighbour alone,
+    :math:`w = (1, 0, \dots, 0)` (whatever k); above, the minimum-norm least-squares
+    solution of the equations (:func:`numpy.linalg.lstsq`, ``rcond=1e-6``), the first
+    written as :math:`\sum_j w_j / k = 1/k` and each moment row divided by its Euclidean
+    norm. When the equations have a solution this is the solution of least norm, whatever
+    the scaling of the rows; when they have none (more moment conditions than allowed
+    neighbours, e.g. k = 5 from d = 17 up, k = 1 above d = 4) the least-squares
+    compromise satisfies none of them exactly (its sum is not 1), and a
+    :class:`WeightsWarning` says so.
+
+    Parameters
+    ----------
+    k : int
+        Number of neighbours.
+    d : int
+        Dimension of the data.
+
+    Returns
+    -------
+    ndarray of shape (k,)
+
+    Examples
+    --------
+    >>> w = weighted_kl_weights(5, 8)
+    >>> bool(abs(w.sum() - 1) < 1e-12)
+    True
+    >>> weighted_kl_weights(5, 4)
+    array([1., 0., 0., 0., 0.])
+    """
+    k = check_positive_int(k, "k")
+    d = check_positive_int(d, "d")
+    w = np.zeros(k)
+    if d <= 4:
+        w[0] = 1.0
+        return w
+    j = np.arange(1, k + 1)
+    rows = [np.full(k, 1.0 / k)]
+    for power in range(1, d // 4 + 1):
+        moment = np.exp(gammaln(j + 2.0 * power / d) - gammaln(j))
+        rows.append(moment / np.linalg.norm(moment))
+    allowed = {i * k // d for i in range(1, d + 1)}
+    rows += [np.eye(k)[i - 1] for i in j if i not in allowed]
+    rhs = np.zeros(len(rows))
+    rhs[0] = 1.0 / k
+    w = np.linalg.lstsq(np.vstack(rows), rhs, rcond=1e-6)[0]
+    # the defining equations, each on its own scale (sum - 1, normalised moments)
+    residual = max(abs(w.sum() - 1.0), *np.abs(np.vstack(rows[1 : 1 + d // 4]) @ w))
+    if residual > 1e-8:
+        warnings.warn(
+            f"weighted_kl_weights: with k={k} neighbours in d={d} dimensions the weights "
+            f"cannot satisfy their {1 + d // 4} equations (sum of the weights "
+            f"{w.sum():.4g}, largest residual {residual:.2g}); the least-squares "
+            "compromise is used, as in the reference code. More neighbours (larger k) "
+            "or fewer dimensions avoid it.",
+            WeightsWarning,
+            stacklevel=2,
+        )
+    return w
+
+
 class KozachenkoLeonenkoEntropy(BaseEstimator):
     r"""Kozachenko–Leonenko estimator of the differential entropy :math:`H(X)` in nats.
 
@@ -68,6 +152,26 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     :math:`H(X / s) = H(X) - \sum_j \log s_j`); the neighbourhoods then see every column,
     whatever its unit.
 
+    With ``weighted=True``, the weighted estimator of Berrett, Samworth & Yuan (2019)
+    averages the 1st, ..., k-th neighbours' distances :math:`\epsilon_{i,j}` with the
+    weights :math:`w` of :func:`weighted_kl_weights` (which cancel the leading bias terms
+    in more than 4 dimensions; the first neighbour alone up to 4):
+
+    .. math::
+        \hat H_w = \log(N - 1) + \log c_d
+        + \sum_{j=1}^k w_j \Big(\frac{d}{N}\sum_i \log \epsilon_{i,j} - \psi(j)\Big)
+
+    (:math:`\log(N-1)` as in their paper, where the unweighted form has :math:`\psi(N)`;
+    they differ by about :math:`1/(2N)`). With ``whiten=True`` the data are whitened by
+    their sample covariance :math:`\hat\Sigma` instead of standardised column by column,
+    :math:`Z = (X - \bar X)\hat\Sigma^{-1/2}`, and :math:`\tfrac12 \log\det\hat\Sigma`
+    added back; the estimate is then invariant under every invertible affine map
+    :math:`X \mapsto XA + b`, shifted by exactly :math:`\log|\det A|`, as the entropy is.
+    ``weighted=True, whiten=True`` with k = 5 is the entropy estimator of Butakov et al.'s
+    reference code (``VanessB/Information-v3``), used by
+    :class:`~bottlekit.estimators.CompressedMutualInformation` with
+    ``mi_estimator="weighted_kl"``.
+
     Parameters
     ----------
     k : int, default=3
@@ -77,10 +181,17 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         Relative noise against duplicate rows (a zero distance makes the log infinite).
     n_jobs : int or None, default=1
     random_state : int, numpy Generator or None
+    weighted : bool, default=False
+        The weighted combination of the first k neighbours instead of the k-th alone.
+    whiten : bool, default=False
+        Whiten by the sample covariance instead of scaling each column (needs linearly
+        independent columns).
 
     Attributes
     ----------
     entropy_ : float
+    weights_ : ndarray of shape (k,)
+        Weight of each neighbour (one-hot at the k-th unless ``weighted``).
 
     Examples
     --------
@@ -88,6 +199,11 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     >>> x = np.random.default_rng(0).standard_normal((5000, 2))
     >>> h = KozachenkoLeonenkoEntropy().fit(x).entropy_
     >>> bool(abs(h - np.log(2 * np.pi * np.e)) < 0.05)   # H of N(0, I_2)
+    True
+    >>> A = np.array([[1.0, 0.0], [3.0, 0.5]])   # det 0.5
+    >>> est = KozachenkoLeonenkoEntropy(5, weighted=True, whiten=True, jitter=0)
+    >>> h0, h1 = est.fit(x).entropy_, est.fit(x @ A).entropy_
+    >>> bool(abs(h1 - h0 - np.log(0.5)) < 1e-9)
     True
     """
 
@@ -99,6 +215,8 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         jitter: float = 1e-10,
         n_jobs: int | None = 1,
         random_state: int | np.random.Generator | None = None,
+        weighted: bool = False,
+        whiten: bool = False,
     ):
         self.k = k
         self.metric = metric
@@ -106,33 +224,62 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         self.jitter = jitter
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.weighted = weighted
+        self.whiten = whiten
 
     def fit(self, X: ArrayLike) -> KozachenkoLeonenkoEntropy:
         """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
+        weighted = check_bool(self.weighted, "weighted")
+        whiten = check_bool(self.whiten, "whiten")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, "X", "kl")
         _warn_if_repeated_rows(X, jitter)
         rng = check_random_state(self.random_state)
-        # H(X) = H(X / s) + sum_j log s_j: each column on its own standard deviation, so
-        # that a column of 1e-6 next to one of 1e6 still shapes the neighbourhoods (with
-        # one scale for all the small column was invisible: 25.1 nats for a truth of 2.8)
-        # and no distance is squared near float's limits
-        scale = safe_std(X)
-        X = preprocess_continuous(X, standardize=True, jitter=jitter, rng=rng)
         n, d = X.shape
-        dist, _ = kth_neighbor(X, k, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs)
-        eps = dist[:, -1]
-        check_positive_radii(eps, "X", "entropy")
-        h = (
-            digamma(n)
-            - digamma(k)
-            + log_unit_ball_volume(d, self.metric)
-            + d * np.mean(np.log(eps))
-            + float(np.sum(np.log(scale)))
+        if whiten:
+            # H(X) = H(Z) + log|det W^-1| for Z = (X - mean) W; standardised first, so
+            # that the covariance neither overflows nor loses a tiny column
+            X, log_scale = _whitened(X)
+        else:
+            # H(X) = H(X / s) + sum_j log s_j: each column on its own standard deviation, so
+            # that a column of 1e-6 next to one of 1e6 still shapes the neighbourhoods (with
+            # one scale for all the small column was invisible: 25.1 nats for a truth of 2.8)
+            # and no distance is squared near float's limits
+            log_scale = float(np.sum(np.log(safe_std(X))))
+        X = preprocess_continuous(X, standardize=not whiten, jitter=jitter, rng=rng)
+        if weighted:
+            w, log_n = weighted_kl_weights(k, d), np.log(n - 1.0)
+        else:
+            w, log_n = np.eye(k)[k - 1], digamma(n)
+        used = np.flatnonzero(w)
+        n_neighbors = int(used[-1]) + 1
+        dist, _ = kth_neighbor(
+            X, n_neighbors, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs
         )
+        dist = dist[:, used]
+        check_positive_radii(dist, "X", "entropy")
+        mean_log = d * np.mean(np.log(dist), axis=0) - digamma(used + 1.0)
+        h = log_n + log_unit_ball_volume(d, self.metric) + float(w[used] @ mean_log) + log_scale
         self.entropy_ = float(h)
+        self.weights_ = w
         self.n_samples_ = n
         return self
+
+
+def _whitened(X: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(X - mean) W`` with identity sample covariance, and ``log|det W^-1|``."""
+    scale = safe_std(X)
+    Z = safe_centre(X, scale)
+    cov = np.atleast_2d(np.cov(Z, rowvar=False))
+    eigenvalues, vectors = np.linalg.eigh(cov)
+    if eigenvalues[0] <= 1e-12 * eigenvalues[-1]:
+        raise ValueError(
+            "X: whiten=True needs linearly independent columns, but the sample covariance "
+            f"is singular (eigenvalues from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}); "
+            "drop the redundant columns or use whiten=False"
+        )
+    Z = (Z @ vectors) / np.sqrt(eigenvalues)
+    return Z, float(np.sum(np.log(scale)) + 0.5 * np.sum(np.log(eigenvalues)))

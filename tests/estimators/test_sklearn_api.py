@@ -89,6 +89,9 @@ NON_DEFAULTS = {
     "clip": 2.0,
     "score_bound": None,
     "device": "cpu:0",
+    "weighted": True,
+    "whiten": True,
+    "mi_estimator": "weighted_kl",
 }
 ids = [c.__name__ for c in ESTIMATORS]
 
