@@ -36,26 +36,50 @@ LABO_PROMPTS = {
     "shape": "Describe the shape of the {cls}.",
 }
 
-#: Label-free CBM (Oikarinen et al. 2023): three prompts per class, each with two worked
-#: examples (bottlekit's own examples, given as earlier chat turns).
+#: Label-free CBM (Oikarinen et al. 2023): three prompts per class, each with the two worked
+#: examples of the reference's ``GPT_initial_concepts.ipynb`` (given here as earlier chat
+#: turns instead of one completion prompt).
 LABEL_FREE_PROMPTS = {
     "important": 'List the most important features for recognizing something as a "{cls}".',
     "superclass": 'Give superclasses for the word "{cls}".',
     "around": 'List the things most commonly seen around a "{cls}".',
 }
 
+# The reference's worked examples, word for word ("beerglass" is spelt so in its
+# "important" prompt, "beer glass" in the two others).
 _LABEL_FREE_SHOTS = {
     "important": [
-        ("zebra", ["black and white stripes", "a horse-like body", "a short upright mane"]),
-        ("teapot", ["a curved spout", "a handle", "a lid", "a round body"]),
+        (
+            "goldfish",
+            [
+                "bright orange color",
+                "a small, round body",
+                "a long, flowing tail",
+                "a small mouth",
+                "orange fins",
+            ],
+        ),
+        (
+            "beerglass",
+            [
+                "a tall, cylindrical shape",
+                "clear or translucent color",
+                "opening at the top",
+                "a sturdy base",
+                "a handle",
+            ],
+        ),
     ],
     "superclass": [
-        ("zebra", ["animal", "mammal", "equine"]),
-        ("teapot", ["kitchenware", "container", "vessel"]),
+        ("tench", ["fish", "vertebrate", "animal"]),
+        ("beer glass", ["glass", "container", "object"]),
     ],
     "around": [
-        ("zebra", ["grassland", "acacia trees", "a herd"]),
-        ("teapot", ["teacups", "a saucer", "a kitchen table"]),
+        ("tench", ["a pond", "fish", "a net", "a rod", "a reel", "a hook", "bait"]),
+        (
+            "beer glass",
+            ["beer", "a bar", "a coaster", "a napkin", "a straw", "a lime", "a person"],
+        ),
     ],
 }
 
@@ -136,7 +160,7 @@ def generate(
     style : {"labo", "label-free"}
         ``"labo"``: five descriptive prompts (looks, appearance, color, pattern, shape).
         ``"label-free"``: "important features", "superclasses", "things seen around", with
-        two worked examples each.
+        the two worked examples of each prompt in the reference's notebook.
     prompts : list of str, optional
         Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
     n_per_prompt : int

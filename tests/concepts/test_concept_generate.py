@@ -99,6 +99,62 @@ def test_label_free_style(server, tmp_path):
     }
 
 
+def test_label_free_worked_examples_are_the_papers(server, tmp_path):
+    # Before: style="label-free" sent bottlekit's own worked examples (zebra, teapot; e.g.
+    # superclasses "animal, mammal, equine"), not those of Label-free CBM's
+    # GPT_initial_concepts.ipynb, so the same model was steered to other concepts.
+    generate(None, ["cardinal"], client(server, tmp_path), style="label-free", progress=False)
+    shots = {}
+    for b in server.bodies:
+        turns = b["messages"][1:-1]
+        key = b["messages"][-1]["content"].split('"')[0]
+        shots[key] = [
+            (re.search(r'"([^"]+)"', u["content"]).group(1), a["content"].splitlines())
+            for u, a in zip(turns[::2], turns[1::2], strict=True)
+        ]
+    important = shots["List the most important features for recognizing something as a "]
+    assert important == [
+        (
+            "goldfish",
+            [
+                "- bright orange color",
+                "- a small, round body",
+                "- a long, flowing tail",
+                "- a small mouth",
+                "- orange fins",
+            ],
+        ),
+        (
+            "beerglass",
+            [
+                "- a tall, cylindrical shape",
+                "- clear or translucent color",
+                "- opening at the top",
+                "- a sturdy base",
+                "- a handle",
+            ],
+        ),
+    ]
+    assert shots["Give superclasses for the word "] == [
+        ("tench", ["- fish", "- vertebrate", "- animal"]),
+        ("beer glass", ["- glass", "- container", "- object"]),
+    ]
+    around = shots["List the things most commonly seen around a "]
+    assert [cls for cls, _ in around] == ["tench", "beer glass"]
+    assert around[0][1] == [f"- {x}" for x in ("a pond", "fish", "a net", "a rod", "a reel")] + [
+        "- a hook",
+        "- bait",
+    ]
+    assert around[1][1] == [
+        f"- {x}" for x in ("beer", "a bar", "a coaster", "a napkin", "a straw", "a lime")
+    ] + ["- a person"]
+    # the worked examples are asked in the same words as the real question
+    for b in server.bodies:
+        first, last = b["messages"][1]["content"], b["messages"][-1]["content"]
+        assert first.split('"')[0] == last.split('"')[0]
+        assert first.split('"')[2] == last.split('"')[2]
+
+
 def test_rate_limit_then_success(chat_server, tmp_path, caplog):
     calls = {"n": 0}
 
