@@ -25,11 +25,14 @@ _FORMAT = (
     "with '- '. No introduction, no explanations."
 )
 
-#: LaBo (Yang et al. 2023) asks GPT-3 to describe each class along several aspects and
-#: parses the sentences into short concepts; bottlekit asks the chat model for the short
-#: phrases directly (LaBo's sentence parser was never released).
+#: LaBo (Yang et al. 2023) asks GPT-3 for ten sentences per aspect ("Use 10 sentences to
+#: describe how the {} looks like:\n1)", then the appearance, color, pattern and shape of the
+#: {}: the templates its authors gave in LaBo issue #12) and parses the sentences into
+#: concepts with a fine-tuned T5-large (weights only on a Google Drive link, issue #22).
+#: bottlekit keeps the aspects' wording but asks the chat model for up to
+#: ``n_per_prompt`` short phrases directly.
 LABO_PROMPTS = {
-    "looks": "Describe what the {cls} looks like.",
+    "looks": "Describe how the {cls} looks like.",
     "appearance": "Describe the appearance of the {cls}.",
     "color": "Describe the color of the {cls}.",
     "pattern": "Describe the pattern of the {cls}.",

@@ -76,6 +76,20 @@ def test_labo_style(server, tmp_path, backbone):
     assert len(server.bodies) == 10  # second call replayed from the cache
 
 
+def test_labo_aspects_in_the_authors_words(server, tmp_path):
+    # Before: the first aspect was asked as "Describe what the cardinal looks like"; LaBo's
+    # authors' template (LaBo issue #12) reads "... describe how the {} looks like".
+    generate(None, ["cardinal"], client(server, tmp_path), style="labo", progress=False)
+    asked = sorted(b["messages"][-1]["content"].split(".")[0] for b in server.bodies)
+    assert asked == [
+        "Describe how the cardinal looks like",
+        "Describe the appearance of the cardinal",
+        "Describe the color of the cardinal",
+        "Describe the pattern of the cardinal",
+        "Describe the shape of the cardinal",
+    ]
+
+
 def test_label_free_style(server, tmp_path):
     out = generate(
         None, ["cardinal"], client(server, tmp_path), style="label-free", progress=False
