@@ -339,6 +339,23 @@ def test_parse_concept_list(text, expected):
     assert parse_concept_list(text) == expected
 
 
+def test_parse_keeps_quotations_inside_an_item():
+    # Before: one quote was stripped from each end, so an item ending in a quotation lost
+    # its closing quote ('yellow or white "eyebrows'; 16 of Label-free CBM's own 31,188
+    # GPT-3 concepts came out so), and a bold item without a bullet kept a star ('*bold').
+    text = '- yellow or white "eyebrows"\n- "Police" or "Sheriff" markings\n- "red crest".'
+    assert parse_concept_list(text) == [
+        'yellow or white "eyebrows"',
+        '"police" or "sheriff" markings',
+        "red crest",
+    ]
+    assert parse_concept_list('- \'a sign that says "open"\',\n- "black mask') == [
+        'a sign that says "open"',
+        "black mask",
+    ]
+    assert parse_concept_list("**Red crest**\n**Black mask**") == ["red crest", "black mask"]
+
+
 @pytest.mark.parametrize("text", ["", "   ", "Sorry, I cannot help with that.", '{"a": 42}', "ok"])
 def test_parse_concept_list_rejects_non_lists(text):
     with pytest.raises(LLMParseError):
