@@ -134,7 +134,14 @@ def generate(
     One chat request per (class, prompt); answers are parsed with
     :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
     proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
-    class ``c`` it was proposed for (LaBo initialises its class–concept weights this way).
+    class ``c`` it was proposed for (LaBo initialises its class–concept weights from such a
+    prior; its ``np.unique`` keeps a shared concept under one class only, the first).
+
+    Label-free CBM sampled ``text-davinci-002`` twice per (class, prompt) at
+    ``temperature=0.7``, ``max_tokens=256`` and took the union of the answers; here each
+    (class, prompt) is one request with the client's ``params`` (the server's defaults
+    unless set: ``ChatClient(params={"temperature": 0.7, "max_tokens": 256})`` gives the
+    reference's settings, not its second sample).
 
     Requests run ``max_concurrency`` at a time (threads); the result is the same, in the
     same order, as one request at a time. Only answers that parse are cached: a refusal,
