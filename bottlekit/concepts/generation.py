@@ -25,37 +25,64 @@ _FORMAT = (
     "with '- '. No introduction, no explanations."
 )
 
-#: LaBo (Yang et al. 2023) asks GPT-3 to describe each class along several aspects and
-#: parses the sentences into short concepts; bottlekit asks the chat model for the short
-#: phrases directly (LaBo's sentence parser was never released).
+#: LaBo (Yang et al. 2023) asks GPT-3 for ten sentences per aspect ("Use 10 sentences to
+#: describe how the {} looks like:\n1)", then the appearance, color, pattern and shape of the
+#: {}: the templates its authors gave in LaBo issue #12) and parses the sentences into
+#: concepts with a fine-tuned T5-large (weights only on a Google Drive link, issue #22).
+#: bottlekit keeps the aspects' wording but asks the chat model for up to
+#: ``n_per_prompt`` short phrases directly.
 LABO_PROMPTS = {
-    "looks": "Describe what the {cls} looks like.",
+    "looks": "Describe how the {cls} looks like.",
     "appearance": "Describe the appearance of the {cls}.",
     "color": "Describe the color of the {cls}.",
     "pattern": "Describe the pattern of the {cls}.",
     "shape": "Describe the shape of the {cls}.",
 }
 
-#: Label-free CBM (Oikarinen et al. 2023): three prompts per class, each with two worked
-#: examples (bottlekit's own examples, given as earlier chat turns).
+#: Label-free CBM (Oikarinen et al. 2023): three prompts per class, each with the two worked
+#: examples of the reference's ``GPT_initial_concepts.ipynb`` (given here as earlier chat
+#: turns instead of one completion prompt).
 LABEL_FREE_PROMPTS = {
     "important": 'List the most important features for recognizing something as a "{cls}".',
     "superclass": 'Give superclasses for the word "{cls}".',
     "around": 'List the things most commonly seen around a "{cls}".',
 }
 
+# The reference's worked examples, word for word ("beerglass" is spelt so in its
+# "important" prompt, "beer glass" in the two others).
 _LABEL_FREE_SHOTS = {
     "important": [
-        ("zebra", ["black and white stripes", "a horse-like body", "a short upright mane"]),
-        ("teapot", ["a curved spout", "a handle", "a lid", "a round body"]),
+        (
+            "goldfish",
+            [
+                "bright orange color",
+                "a small, round body",
+                "a long, flowing tail",
+                "a small mouth",
+                "orange fins",
+            ],
+        ),
+        (
+            "beerglass",
+            [
+                "a tall, cylindrical shape",
+                "clear or translucent color",
+                "opening at the top",
+                "a sturdy base",
+                "a handle",
+            ],
+        ),
     ],
     "superclass": [
-        ("zebra", ["animal", "mammal", "equine"]),
-        ("teapot", ["kitchenware", "container", "vessel"]),
+        ("tench", ["fish", "vertebrate", "animal"]),
+        ("beer glass", ["glass", "container", "object"]),
     ],
     "around": [
-        ("zebra", ["grassland", "acacia trees", "a herd"]),
-        ("teapot", ["teacups", "a saucer", "a kitchen table"]),
+        ("tench", ["a pond", "fish", "a net", "a rod", "a reel", "a hook", "bait"]),
+        (
+            "beer glass",
+            ["beer", "a bar", "a coaster", "a napkin", "a straw", "a lime", "a person"],
+        ),
     ],
 }
 
@@ -107,7 +134,14 @@ def generate(
     One chat request per (class, prompt); answers are parsed with
     :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
     proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
-    class ``c`` it was proposed for (LaBo initialises its class–concept weights this way).
+    class ``c`` it was proposed for (LaBo initialises its class–concept weights from such a
+    prior; its ``np.unique`` keeps a shared concept under one class only, the first).
+
+    Label-free CBM sampled ``text-davinci-002`` twice per (class, prompt) at
+    ``temperature=0.7``, ``max_tokens=256`` and took the union of the answers; here each
+    (class, prompt) is one request with the client's ``params`` (the server's defaults
+    unless set: ``ChatClient(params={"temperature": 0.7, "max_tokens": 256})`` gives the
+    reference's settings, not its second sample).
 
     Requests run ``max_concurrency`` at a time (threads); the result is the same, in the
     same order, as one request at a time. Only answers that parse are cached: a refusal,
@@ -136,7 +170,7 @@ def generate(
     style : {"labo", "label-free"}
         ``"labo"``: five descriptive prompts (looks, appearance, color, pattern, shape).
         ``"label-free"``: "important features", "superclasses", "things seen around", with
-        two worked examples each.
+        the two worked examples of each prompt in the reference's notebook.
     prompts : list of str, optional
         Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
     n_per_prompt : int

@@ -76,6 +76,20 @@ def test_labo_style(server, tmp_path, backbone):
     assert len(server.bodies) == 10  # second call replayed from the cache
 
 
+def test_labo_aspects_in_the_authors_words(server, tmp_path):
+    # Before: the first aspect was asked as "Describe what the cardinal looks like"; LaBo's
+    # authors' template (LaBo issue #12) reads "... describe how the {} looks like".
+    generate(None, ["cardinal"], client(server, tmp_path), style="labo", progress=False)
+    asked = sorted(b["messages"][-1]["content"].split(".")[0] for b in server.bodies)
+    assert asked == [
+        "Describe how the cardinal looks like",
+        "Describe the appearance of the cardinal",
+        "Describe the color of the cardinal",
+        "Describe the pattern of the cardinal",
+        "Describe the shape of the cardinal",
+    ]
+
+
 def test_label_free_style(server, tmp_path):
     out = generate(
         None, ["cardinal"], client(server, tmp_path), style="label-free", progress=False
@@ -97,6 +111,62 @@ def test_label_free_style(server, tmp_path):
         "superclass",
         "around",
     }
+
+
+def test_label_free_worked_examples_are_the_papers(server, tmp_path):
+    # Before: style="label-free" sent bottlekit's own worked examples (zebra, teapot; e.g.
+    # superclasses "animal, mammal, equine"), not those of Label-free CBM's
+    # GPT_initial_concepts.ipynb, so the same model was steered to other concepts.
+    generate(None, ["cardinal"], client(server, tmp_path), style="label-free", progress=False)
+    shots = {}
+    for b in server.bodies:
+        turns = b["messages"][1:-1]
+        key = b["messages"][-1]["content"].split('"')[0]
+        shots[key] = [
+            (re.search(r'"([^"]+)"', u["content"]).group(1), a["content"].splitlines())
+            for u, a in zip(turns[::2], turns[1::2], strict=True)
+        ]
+    important = shots["List the most important features for recognizing something as a "]
+    assert important == [
+        (
+            "goldfish",
+            [
+                "- bright orange color",
+                "- a small, round body",
+                "- a long, flowing tail",
+                "- a small mouth",
+                "- orange fins",
+            ],
+        ),
+        (
+            "beerglass",
+            [
+                "- a tall, cylindrical shape",
+                "- clear or translucent color",
+                "- opening at the top",
+                "- a sturdy base",
+                "- a handle",
+            ],
+        ),
+    ]
+    assert shots["Give superclasses for the word "] == [
+        ("tench", ["- fish", "- vertebrate", "- animal"]),
+        ("beer glass", ["- glass", "- container", "- object"]),
+    ]
+    around = shots["List the things most commonly seen around a "]
+    assert [cls for cls, _ in around] == ["tench", "beer glass"]
+    assert around[0][1] == [f"- {x}" for x in ("a pond", "fish", "a net", "a rod", "a reel")] + [
+        "- a hook",
+        "- bait",
+    ]
+    assert around[1][1] == [
+        f"- {x}" for x in ("beer", "a bar", "a coaster", "a napkin", "a straw", "a lime")
+    ] + ["- a person"]
+    # the worked examples are asked in the same words as the real question
+    for b in server.bodies:
+        first, last = b["messages"][1]["content"], b["messages"][-1]["content"]
+        assert first.split('"')[0] == last.split('"')[0]
+        assert first.split('"')[2] == last.split('"')[2]
 
 
 def test_rate_limit_then_success(chat_server, tmp_path, caplog):
@@ -267,6 +337,23 @@ def test_client_configuration_from_environment(monkeypatch, tmp_path, server):
 )
 def test_parse_concept_list(text, expected):
     assert parse_concept_list(text) == expected
+
+
+def test_parse_keeps_quotations_inside_an_item():
+    # Before: one quote was stripped from each end, so an item ending in a quotation lost
+    # its closing quote ('yellow or white "eyebrows'; 16 of Label-free CBM's own 31,188
+    # GPT-3 concepts came out so), and a bold item without a bullet kept a star ('*bold').
+    text = '- yellow or white "eyebrows"\n- "Police" or "Sheriff" markings\n- "red crest".'
+    assert parse_concept_list(text) == [
+        'yellow or white "eyebrows"',
+        '"police" or "sheriff" markings',
+        "red crest",
+    ]
+    assert parse_concept_list('- \'a sign that says "open"\',\n- "black mask') == [
+        'a sign that says "open"',
+        "black mask",
+    ]
+    assert parse_concept_list("**Red crest**\n**Black mask**") == ["red crest", "black mask"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "Sorry, I cannot help with that.", '{"a": 42}', "ok"])
