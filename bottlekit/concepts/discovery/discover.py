@@ -71,7 +71,7 @@ def discover(
         The encoder the trained SAE keeps: its own, or the decoder atoms themselves
         (encoder rows equal to the atoms, zero bias, as in a tied SAE), so that an atom's
         pre-activation is the projection of the centred embedding on the atom. Training
-        for sparsity often (not always: 31 of 40 seeds on a toy hierarchy,
+        for sparsity often (not always: 36 of 40 seeds on a toy hierarchy,
         docs/concepts.md) makes the learned encoder of a feature subtract the features
         that co-occur with it (feature absorption, Chanin et al. 2024) while its decoder
         atom keeps the feature's direction; on the built-in world, the atoms' projections
