@@ -72,9 +72,10 @@ def load_awa2(
 
     Reads ``classes.txt`` and ``predicates.txt`` (``<id>\\t<name>``),
     ``predicate-matrix-binary.txt`` (50 x 85 0/1) and ``predicate-matrix-continuous.txt``
-    (50 x 85 strengths, as in the file); images are ``JPEGImages/<class>/*.jpg``, left on
-    disk. ``concept_labels`` are each image's class row of the binary matrix (AwA2 has no
-    per-image annotation); ``class_concept_matrix`` is the continuous matrix.
+    (50 x 85 strengths, as in the file: -1 marks a missing value); images are
+    ``JPEGImages/<class>/*.jpg``, left on disk. ``concept_labels`` are each image's class
+    row of the binary matrix (AwA2 has no per-image annotation); ``class_concept_matrix``
+    is the continuous matrix.
 
     Parameters
     ----------
