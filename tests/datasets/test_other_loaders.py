@@ -418,3 +418,16 @@ def test_imagenet_synsets_sharing_a_first_name_get_their_wnid(tmp_path):
     ]
     assert ds.labels.tolist() == [0, 1, 2, 3, 4]
     assert [p.parent.name for p in map(Path, ds.image_source.paths)] == wnids
+
+
+def test_awa2_classes_outside_the_split_are_refused(tmp_path):
+    # Before: with split="trainclasses", classes=["antelope", "grizzly+bear"] (a test
+    # class) gave the antelope images only, silently; classes of the other split alone
+    # stopped with "images: got an empty list", which named neither argument.
+    w = write_awa2(tmp_path)
+    with pytest.raises(ValueError, match=r"classes: \['grizzly\+bear'\] are not in split "):
+        load_awa2(w["root"], "trainclasses", classes=["antelope", "grizzly+bear"])
+    with pytest.raises(ValueError, match=r"classes: \['antelope'\] are not in split 'testcl"):
+        load_awa2(w["root"], "testclasses", classes=["antelope"])
+    ds = load_awa2(w["root"], "trainclasses", classes=["killer+whale"])
+    assert ds.labels.tolist() == [2] * 4
