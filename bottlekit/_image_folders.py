@@ -21,7 +21,10 @@ import numpy as np
 
 __all__ = ["IMAGE_EXTENSIONS", "ClassFolders", "class_folder_images", "images_in"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+#: torchvision's ``IMG_EXTENSIONS`` (``.pgm`` included), and ``.gif``, which it does not read.
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,10 @@ def load_awa2(
 
     Reads ``classes.txt`` and ``predicates.txt`` (``<id>\\t<name>``),
     ``predicate-matrix-binary.txt`` (50 x 85 0/1) and ``predicate-matrix-continuous.txt``
-    (50 x 85 strengths, as in the file); images are ``JPEGImages/<class>/*.jpg``, left on
-    disk. ``concept_labels`` are each image's class row of the binary matrix (AwA2 has no
-    per-image annotation); ``class_concept_matrix`` is the continuous matrix.
+    (50 x 85 strengths, as in the file: -1 marks a missing value); images are
+    ``JPEGImages/<class>/*.jpg``, left on disk. ``concept_labels`` are each image's class
+    row of the binary matrix (AwA2 has no per-image annotation); ``class_concept_matrix``
+    is the continuous matrix.
 
     Parameters
     ----------
@@ -83,7 +84,8 @@ def load_awa2(
     split : {"all", "trainclasses", "testclasses"}, default "all"
         The zero-shot class split of ``trainclasses.txt`` / ``testclasses.txt``.
     classes : list of str, optional
-        Keep only these classes (labels still index all 50 ``class_names``).
+        Keep only these classes, all of them in ``split`` (labels still index all 50
+        ``class_names``).
     download : bool, default False
     checksum : str, optional
 
@@ -142,12 +144,18 @@ def load_awa2(
                 "per line"
             )
     if classes is not None:
-        chosen = [c for c in chosen if c in set(classes)]
         unknown = [c for c in classes if c not in class_names]
         if unknown:
             raise ValueError(
                 f"classes: {unknown[:3]} are not AwA2 classes ({root / 'classes.txt'})"
             )
+        outside = [c for c in classes if c not in chosen]
+        if outside:  # they would be left out silently, or leave no image at all
+            raise ValueError(
+                f"classes: {outside[:3]} are not in split {split!r} ({split}.txt); expected "
+                "classes of the split, or split='all'"
+            )
+        chosen = [c for c in chosen if c in set(classes)]
     unknown = [c for c in chosen if c not in class_names]
     if unknown:
         raise DatasetFormatError(

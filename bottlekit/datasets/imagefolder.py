@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,17 @@ def _synset_names(path: Path) -> dict[str, str]:
     return out
 
 
+def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
+    """The first name of each wnid's synset; a first name that two synsets share gets its
+    wnid, ``crane (n02012849)``, as ImageNet's ``crane`` (bird and machine) and
+    ``maillot`` (``n03710637``, ``n03710721``) would otherwise name two classes alike."""
+    named = [names.get(w, w) for w in wnids]
+    shared = {n for n, k in Counter(named).items() if k > 1}
+    return [
+        f"{n} ({w})" if n in shared and n != w else n for n, w in zip(named, wnids, strict=True)
+    ]
+
+
 def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.ndarray]:
     """Concept names and labels (n, k) in the order of ``files`` from a CSV whose first
     column is the image path relative to ``root``."""
@@ -178,7 +190,9 @@ def load_imagefolder(
         a row, and every row an image.
     synset_names : path or bool, default True
         A file of ``<wnid> <names>`` lines (ImageNet's ``LOC_synset_mapping.txt``): class
-        names become the first name of each synset. True looks for
+        names become the first name of each synset (a first name that two synsets
+        share, such as ImageNet's ``crane`` and ``maillot``, is followed by the wnid:
+        ``crane (n02012849)``, ``crane (n03126707)``). True looks for
         ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent (and
         in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``).
     val_solution : path, optional
@@ -242,7 +256,7 @@ def load_imagefolder(
         for cand in candidates:
             if cand.is_file():
                 names = _synset_names(cand)
-                class_names = [names.get(c, c) for c in class_names]
+                class_names = _named_classes(class_names, names)
                 break
         else:
             if not isinstance(synset_names, bool):

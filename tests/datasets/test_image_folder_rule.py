@@ -87,3 +87,22 @@ def test_a_flat_validation_folder_skips_hidden_files(tmp_path):
     ds = load_imagefolder(root, "val")
     assert _relative(ds.image_source.paths, root) == names
     assert ds.class_names == ["n01", "n02"] and ds.labels.tolist() == [1, 0]
+
+
+def test_pgm_images_are_read_as_torchvision_reads_them(tmp_path):
+    # torchvision's ImageFolder reads .pgm (its IMG_EXTENSIONS); before, both readers took
+    # a .pgm for a file that is not an image, so a class folder of .pgm images was no class
+    # and the classes after it moved down one index: ["b"] with label 0 where torchvision
+    # gives ["a", "b"] and label 1.
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("L", (8, 8), 77).save(tmp_path / "a" / "x.pgm")
+    image(tmp_path / "b" / "z.png", (8, 8))
+    files, labels, classes = list_image_folder(tmp_path)
+    ds = load_imagefolder(tmp_path)
+    assert _relative(files, tmp_path) == ["a/x.pgm", "b/z.png"]
+    assert classes == ds.class_names == ["a", "b"]
+    assert labels.tolist() == ds.labels.tolist() == [0, 1]
+    assert _relative(ds.image_source.paths, tmp_path) == ["a/x.pgm", "b/z.png"]
+    assert (ds.image_source.to_array()[0] == 77).all()  # grey, as RGB

@@ -4,6 +4,7 @@ errors of malformed files."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,3 +390,44 @@ def test_imagenet_kaggle_layout_finds_its_label_files(tmp_path):
     assert other.is_dir()
     with pytest.raises(MissingDatasetError, match=r"no LOC_val_solution\.csv gives the labels"):
         load_imagefolder(other, "val")
+
+
+def test_imagenet_synsets_sharing_a_first_name_get_their_wnid(tmp_path):
+    # ImageNet's LOC_synset_mapping.txt gives two synsets the first name "crane" (the bird,
+    # n02012849, and the machine, n03126707) and two "maillot" (n03710637, n03710721 "maillot,
+    # tank suit"). Before, every class took its first name, so the real ImageNet with the
+    # default synset_names=True stopped with "class_names: names must be unique, ['crane',
+    # 'maillot'] repeat". Classes stay the sorted wnids (torchvision's order).
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    wnids = ["n01440764", "n02012849", "n03126707", "n03710637", "n03710721"]
+    for w in wnids[::-1]:
+        image(root / "train" / w / f"{w}_1.JPEG", (16, 16), fmt="JPEG")
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn02012849 crane\nn03126707 crane\n"
+        "n03710637 maillot\nn03710721 maillot, tank suit\n"
+    )
+    ds = load_imagefolder(root, "train")
+    assert ds.class_names == [
+        "tench",
+        "crane (n02012849)",
+        "crane (n03126707)",
+        "maillot (n03710637)",
+        "maillot (n03710721)",
+    ]
+    assert ds.labels.tolist() == [0, 1, 2, 3, 4]
+    assert [p.parent.name for p in map(Path, ds.image_source.paths)] == wnids
+
+
+def test_awa2_classes_outside_the_split_are_refused(tmp_path):
+    # Before: with split="trainclasses", classes=["antelope", "grizzly+bear"] (a test
+    # class) gave the antelope images only, silently; classes of the other split alone
+    # stopped with "images: got an empty list", which named neither argument.
+    w = write_awa2(tmp_path)
+    with pytest.raises(ValueError, match=r"classes: \['grizzly\+bear'\] are not in split "):
+        load_awa2(w["root"], "trainclasses", classes=["antelope", "grizzly+bear"])
+    with pytest.raises(ValueError, match=r"classes: \['antelope'\] are not in split 'testcl"):
+        load_awa2(w["root"], "testclasses", classes=["antelope"])
+    ds = load_awa2(w["root"], "trainclasses", classes=["killer+whale"])
+    assert ds.labels.tolist() == [2] * 4
