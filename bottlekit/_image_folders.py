@@ -97,7 +97,10 @@ def class_folder_images(root: Path) -> ClassFolders:
     Warns
     -----
     UserWarning
-        When images lie directly in ``root`` next to class folders (they are not read).
+        When images lie directly in ``root`` next to class folders (they are not read),
+        and when sub-folders hold no image next to ones that do (they are no class, so the
+        classes sorted after them take the next lower index; torchvision's
+        ``ImageFolder`` refuses an empty class folder).
 
     Examples
     --------
@@ -129,6 +132,16 @@ def class_folder_images(root: Path) -> ClassFolders:
         files += found
         labels += [len(class_names)] * len(found)
         class_names.append(d.name)
+    if empty and class_names:
+        shown = ", ".join(repr(n) for n in empty[:3]) + (", ..." if len(empty) > 3 else "")
+        warnings.warn(
+            f"images: {len(empty)} sub-folder(s) of {str(root)!r} hold no image ({shown}); "
+            f"they are no class, so the {len(class_names)} classes are numbered without "
+            "them (torchvision's ImageFolder refuses an empty class folder; remove it, or "
+            "put its images in it, to keep the class indices of a model trained elsewhere)",
+            UserWarning,
+            stacklevel=3,
+        )
     loose = images_in(root) if class_names else []
     if loose:
         shown = ", ".join(p.name for p in loose[:3]) + (", ..." if len(loose) > 3 else "")

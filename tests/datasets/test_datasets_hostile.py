@@ -87,6 +87,7 @@ def test_cub_files_with_bom_and_crlf_load_as_the_plain_ones(tmp_path):
     np.testing.assert_array_equal(ds.part_keypoints, plain.part_keypoints)
 
 
+@pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_other_text_files_with_bom_load_as_the_plain_ones(tmp_path):
     # Before: with a byte-order mark, the CIFAR-10 class 0 was named '\ufeffairplane'
     # (silently), the first synset kept its wnid as name (silently), and AwA2's
@@ -705,6 +706,7 @@ def test_a_damaged_archive_is_refused_and_leaves_nothing_extracted(tmp_path, mak
     assert [p.name for p in out.iterdir()] == ["kept"]
 
 
+@pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_empty_selections_and_layout_slips_are_named(tmp_path):
     # Before: a split without any image (CUB) or a split file listing no class (AwA2)
     # failed as "images: got an empty list; expected at least one image", naming no file.

@@ -106,3 +106,22 @@ def test_pgm_images_are_read_as_torchvision_reads_them(tmp_path):
     assert labels.tolist() == ds.labels.tolist() == [0, 1]
     assert _relative(ds.image_source.paths, tmp_path) == ["a/x.pgm", "b/z.png"]
     assert (ds.image_source.to_array()[0] == 77).all()  # grey, as RGB
+
+
+def test_an_empty_class_folder_is_warned_about_where_it_shifts_the_indices(tmp_path):
+    # torchvision's ImageFolder refuses an empty class folder; bottlekit skips it, so the
+    # classes sorted after it take the next lower index. docs/datasets.md promises a
+    # warning where a skip changes the data; before, the skip was only counted.
+    for cls in ("a", "c"):
+        image(tmp_path / cls / "x.png")
+    (tmp_path / "b").mkdir()  # sorts between a and c: c is class 1, not 2
+    with pytest.warns(UserWarning, match=r"1 sub-folder\(s\) of .* hold no image \('b'\)"):
+        _, labels, names = list_image_folder(tmp_path)
+    assert names == ["a", "c"] and labels.tolist() == [0, 1]
+    with pytest.warns(UserWarning, match=r"hold no image \('b'\)"):
+        ds = load_imagefolder(tmp_path)
+    assert ds.class_names == ["a", "c"] and ds.skipped["class folders without images"] == 1
+    with warnings.catch_warnings():  # no empty folder: no warning
+        warnings.simplefilter("error")
+        (tmp_path / "b").rmdir()
+        assert list_image_folder(tmp_path)[2] == ["a", "c"]
