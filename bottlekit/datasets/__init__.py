@@ -24,6 +24,7 @@ _LAZY = {
     "LOADERS": "bottlekit.datasets.registry",
     "ConceptDataset": "bottlekit.datasets.concept_dataset",
     "DatasetFormatError": "bottlekit.datasets._parsing",
+    "KOH_112_ATTRIBUTES": "bottlekit.datasets.cub",
     "KeypointPartMasks": "bottlekit.datasets.lazy",
     "MissingDatasetError": "bottlekit.datasets._parsing",
     "RecordImages": "bottlekit.datasets.lazy",

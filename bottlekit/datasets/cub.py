@@ -29,7 +29,31 @@ from bottlekit.datasets._parsing import (
 from bottlekit.datasets.concept_dataset import ConceptDataset
 from bottlekit.datasets.lazy import KeypointPartMasks, ResizedImages, _size
 
-__all__ = ["CUB_PART_GROUPS", "koh_attribute_subset", "load_cub", "part_of_attribute"]
+__all__ = [
+    "CUB_PART_GROUPS",
+    "KOH_112_ATTRIBUTES",
+    "koh_attribute_subset",
+    "load_cub",
+    "part_of_attribute",
+]
+
+#: The 112 attributes of Koh et al. (2020), 0-based indices into CUB's 312 (the lines of
+#: ``attributes.txt``), as their reference code lists them (``generate_new_data.py``,
+#: ``get_class_attributes_data``) and as their released ``CUB_processed`` data (used by
+#: Post-hoc CBM and the later papers) has them. Their rule produced this list on a random,
+#: unseeded 80 % of the training images; rerun on other images it keeps a different set
+#: (109 attributes in yewsiang/ConceptBottleneck issue #29), so ``attributes="koh112"``
+#: takes the list itself on the release.
+KOH_112_ATTRIBUTES: tuple[int, ...] = (
+    1, 4, 6, 7, 10, 14, 15, 20, 21, 23, 25, 29, 30, 35, 36, 38, 40, 44, 45, 50, 51, 53,
+    54, 56, 57, 59, 63, 64, 69, 70, 72, 75, 80, 84, 90, 91, 93, 99, 101, 106, 110, 111,
+    116, 117, 119, 125, 126, 131, 132, 134, 145, 149, 151, 152, 153, 157, 158, 163, 164,
+    168, 172, 178, 179, 181, 183, 187, 188, 193, 194, 196, 198, 202, 203, 208, 209, 211,
+    212, 213, 218, 220, 221, 225, 235, 236, 238, 239, 240, 242, 243, 244, 249, 253, 254,
+    259, 260, 262, 268, 274, 277, 283, 289, 292, 293, 294, 298, 299, 304, 305, 308, 309,
+    310, 311,
+)  # fmt: skip
+N_CUB_ATTRIBUTES = 312  # in the release's attributes.txt
 
 #: The parts CUB's attributes belong to, as groups of its 15 keypoints ("box": the
 #: bounding box, for attributes of the whole bird: size, shape, primary colour).
@@ -117,9 +141,11 @@ def koh_attribute_subset(
     denoised by majority vote over the class's images, where a "not present" label given
     with certainty 1 ("not visible") is not counted, and a tie (including no counted
     label at all) counts as present; an attribute is kept when it is present, after the
-    vote, in at least ``min_classes`` classes. The paper reports 112 attributes (its
-    vote ran on its own 80 % sub-split of CUB's training images; :func:`load_cub` votes
-    on the whole training split).
+    vote, in at least ``min_classes`` classes. The paper reports 112 attributes
+    (:data:`KOH_112_ATTRIBUTES`); its vote ran on its own random 80 % sub-split of CUB's
+    training images, so the rule on other images keeps a somewhat different set
+    (:func:`load_cub` votes on the whole training split and, on the release, keeps the
+    paper's list).
 
     Parameters
     ----------
@@ -289,7 +315,7 @@ def load_cub(
     attributes: str | Sequence[str] = "all",
     image_size: int | Sequence[int] | None = None,
     part_radius: float = 0.1,
-    min_classes: int = 10,
+    min_classes: int | None = None,
     download: bool = False,
     checksum: str | None = None,
 ) -> ConceptDataset:
@@ -325,15 +351,21 @@ def load_cub(
     split : {"train", "test", "all"}, default "train"
         ``train_test_split.txt``'s split.
     attributes : "all", "koh112" or list of str, default "all"
-        "all": the 312 attributes with per-image labels. "koh112": the subset of Koh et
-        al. (2020) (:func:`koh_attribute_subset` on the *training* images, "not visible"
-        absences not counted, kept when present in ``min_classes`` classes; the paper
-        reports 112) with their class-level vote as labels, as the paper trains on. A
+        "all": the 312 attributes with per-image labels. "koh112": the 112 attributes of
+        Koh et al. (2020) (:data:`KOH_112_ATTRIBUTES`, the list of their code and
+        released data) with their class-level vote as labels, as the paper trains on
+        (:func:`koh_attribute_subset` on the *training* images, "not visible" absences
+        not counted). On a CUB whose ``attributes.txt`` does not have the release's 312
+        attributes, or with ``min_classes`` given, the subset is re-derived by their
+        rule instead: kept when present, after the vote, in ``min_classes`` classes. A
         list: those attribute names.
     image_size : int or (height, width), optional
     part_radius : float, default 0.1
-    min_classes : int, default 10
-        The Koh rule's threshold (only with ``attributes="koh112"``).
+    min_classes : int, optional
+        The Koh rule's threshold (only with ``attributes="koh112"``): given, the subset
+        is re-derived by the rule on the training split (which need not give the
+        paper's 112); None: the paper's list on the release, the rule with 10 on
+        another attribute file.
     download : bool, default False
         Fetch and extract the archive into ``root``'s parent first if ``root`` is missing
         (see :mod:`bottlekit.datasets.download`).
@@ -357,7 +389,9 @@ def load_cub(
     split = check_choice(split, ("train", "test", "all"), "split", expected=expected)
     download = check_bool(download, "download")
     part_radius = check_number(part_radius, "part_radius", low=0, low_open=True)
-    if isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1:
+    if min_classes is not None and (
+        isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1
+    ):
         raise ValueError(f"min_classes: expected an int >= 1, got {min_classes!r}")
     if download and not (root / "images.txt").is_file():
         from bottlekit.datasets.download import download_dataset
@@ -430,14 +464,18 @@ def load_cub(
     labels, cert = present, certainty
     class_matrix = rates / 100.0
     if isinstance(attributes, str) and attributes == "koh112":
+        threshold = 10 if min_classes is None else min_classes
         kept, votes = koh_attribute_subset(
-            present[is_train], y[is_train], C, min_classes, certainty[is_train]
+            present[is_train], y[is_train], C, threshold, certainty[is_train]
         )
+        if min_classes is None and k == N_CUB_ATTRIBUTES:
+            # the paper's list: its rule, rerun here on other images, keeps another set
+            kept = np.array(KOH_112_ATTRIBUTES, np.int64)
         if not kept.size:  # an empty concept list failed later, far from its cause
             most = int(votes.sum(0).max()) if votes.size else 0
             raise ValueError(
                 f"attributes='koh112': no attribute is present (after the class vote) in at "
-                f"least min_classes={min_classes} of the {C} classes (at most {most}); "
+                f"least min_classes={threshold} of the {C} classes (at most {most}); "
                 f"expected a CUB with enough classes, or pass a lower min_classes (<= {most})"
                 if most
                 else f"attributes='koh112': no attribute is present in any of the {C} "

@@ -44,13 +44,17 @@ def red_value(i: int, start: int, step: int = 10) -> int:
     return (start + step * i) % 260
 
 
-def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
-    """CUB_200_2011 under ``parent`` (attributes.txt next to it, as the release has it)."""
+def write_cub(
+    parent: Path, n_per_class: int = 4, seed: int = 0, attributes: list[str] | None = None
+) -> dict:
+    """CUB_200_2011 under ``parent`` (attributes.txt next to it, as the release has it);
+    ``attributes``: the names in attributes.txt (default :data:`CUB_ATTRIBUTES`)."""
     rng = np.random.default_rng(seed)
     root = parent / "CUB_200_2011"
     (root / "attributes").mkdir(parents=True)
     (root / "parts").mkdir()
-    C, K, P = len(CUB_CLASSES), len(CUB_ATTRIBUTES), len(CUB_PARTS)
+    names = CUB_ATTRIBUTES if attributes is None else attributes
+    C, K, P = len(CUB_CLASSES), len(names), len(CUB_PARTS)
     n = C * n_per_class
     paths, labels, sizes = [], [], []
     for c, cls in enumerate(CUB_CLASSES):
@@ -88,7 +92,7 @@ def write_cub(parent: Path, n_per_class: int = 4, seed: int = 0) -> dict:
     (root / "bounding_boxes.txt").write_text(
         lines((i + 1, *(f"{v:.1f}" for v in b)) for i, b in enumerate(boxes))
     )
-    (parent / "attributes.txt").write_text(lines((j + 1, a) for j, a in enumerate(CUB_ATTRIBUTES)))
+    (parent / "attributes.txt").write_text(lines((j + 1, a) for j, a in enumerate(names)))
     att = []
     for i in range(n):
         for j in range(K):

@@ -11,6 +11,7 @@ from dataset_formats import CUB_ATTRIBUTES, CUB_CLASSES, CUB_PARTS, write_cub
 
 from bottlekit.datasets import (
     CUB_PART_GROUPS,
+    KOH_112_ATTRIBUTES,
     DatasetFormatError,
     MissingDatasetError,
     koh_attribute_subset,
@@ -190,6 +191,43 @@ def test_koh112_from_the_loader(cub):
         load_cub(cub["root"], attributes=["has_tail"])
     ds2 = load_dataset("cub", cub["root"], split="test", attributes="koh112", min_classes=2)
     assert ds2.concept_names == ds.concept_names
+
+
+def test_koh112_on_the_release_is_the_papers_list(tmp_path):
+    # Before: "koh112" re-ran Koh et al.'s rule (present in >= 10 classes after the vote)
+    # on bottlekit's training split and kept what it gave: a set other than the paper's
+    # 112 on the real CUB (their own rule on another 80 % gave 109), and here, with 3
+    # classes, no attribute at all (a ValueError). On an attributes.txt of the release's
+    # 312 attributes it is now the paper's list, as CUB_processed has it.
+    names = [f"has_attr_{j + 1}::value" for j in range(312)]
+    cub = write_cub(tmp_path, attributes=names)
+    ds = _load(cub["root"], "test", attributes="koh112")
+    assert len(KOH_112_ATTRIBUTES) == 112 and len(ds.concept_names) == 112
+    # 0-based indices into attributes.txt: index 1 is its second line (attribute id 2,
+    # has_bill_shape::dagger on the release), 311 its last (has_wing_pattern::multi-colored)
+    assert ds.concept_names[:5] == ["has_attr_2::value", "has_attr_5::value",
+                                    "has_attr_7::value", "has_attr_8::value",
+                                    "has_attr_11::value"]  # fmt: skip
+    assert ds.concept_names[-1] == "has_attr_312::value"
+    # labels: the class-level vote on the training images, by hand for attribute id 2
+    tr, te = cub["is_train"], ~cub["is_train"]
+    for c in range(3):
+        rows = tr & (cub["labels"] == c)
+        p, cert = cub["present"][rows, 1], cub["certainty"][rows, 1]
+        vote = int((p == 1).sum() >= ((p == 0) & (cert != 1)).sum())
+        np.testing.assert_array_equal(ds.concept_labels[cub["labels"][te] == c, 0], vote)
+    np.testing.assert_allclose(
+        ds.class_concept_matrix, cub["rates"][:, list(KOH_112_ATTRIBUTES)] / 100
+    )
+    np.testing.assert_array_equal(
+        ds.concept_certainty, cub["certainty"][te][:, list(KOH_112_ATTRIBUTES)]
+    )
+    # min_classes given: the rule, re-derived on the training split
+    rule = _load(cub["root"], "test", attributes="koh112", min_classes=2)
+    kept = koh_attribute_subset(
+        cub["present"][tr], cub["labels"][tr], 3, 2, certainty=cub["certainty"][tr]
+    )[0]
+    assert rule.concept_names == [names[j] for j in kept] != ds.concept_names
 
 
 def _edit(path, fn):
