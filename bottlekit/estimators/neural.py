@@ -153,7 +153,8 @@ class NeuralMutualInformation(BaseEstimator):
     embed_dim : int, default=32
         Output size of the separable critic's two networks.
     n_layers : int, default=2
-        Hidden layers per network.
+        Hidden layers per network (Poole et al.'s ``layers``; the SMILE code's ``layers=2``
+        builds three).
     batch_size : int, default=256
     max_steps : int, default=2000
     learning_rate : float, default=5e-4
@@ -164,14 +165,15 @@ class NeuralMutualInformation(BaseEstimator):
         Stop after this many evaluations without a new best held-out estimate; the
         critic of the best evaluation is restored.
     ma_rate : float, default=0.01
-        MINE's moving-average rate.
+        MINE's moving-average rate (the SMILE code's ``momentum=0.9`` is ``ma_rate=0.1``).
     clip : float, default=5.0
         SMILE's clipping threshold :math:`\tau`.
     score_bound : float or None, default=10.0
         Critic scores pass through :math:`b\tanh(f/b)`. Any critic gives a valid bound,
         and this one cannot make :math:`e^f` overflow on an outlying held-out point
         (which drives NWJ/MINE estimates to :math:`-\infty` on heavy-tailed data).
-        Bounds of the DV family can then reach at most about :math:`2b` nats.
+        The estimate is then capped: at :math:`2b` nats for MINE (DV), :math:`b+\min(\tau, b)`
+        for SMILE and about :math:`b` for NWJ (:math:`b` = ``score_bound``).
     copula : bool, default=False
         Feed the critic the normal scores of each column's ranks instead of standardized
         values. MI is unchanged by this monotone per-column map; heavy tails disappear.

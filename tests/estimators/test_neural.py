@@ -79,3 +79,45 @@ def test_copula_inputs_make_nwj_robust_to_heavy_tails():
     x, y = student_t(2000, 0.5, 1, 3.0, random_state=1)
     est = mutual_information(x, y, method="nwj", copula=True, max_steps=400, random_state=1)
     assert est == pytest.approx(student_t_mi(0.5, 1, 3.0), abs=0.09)
+
+
+def test_bound_formulas_on_a_hand_computed_matrix():
+    # Pins each bound to its published formula (Poole et al. 2019; Song & Ermon 2020) on a
+    # 3x3 score matrix S[i, j] = f(x_i, y_j): the joint term is the mean of the diagonal;
+    # the product of marginals is the n(n-1) = 6 off-diagonal entries (not all n^2);
+    # InfoNCE's softmax runs along each row, over all 3 entries, plus log 3; NWJ carries
+    # e^{-1}; SMILE clips only the scores inside the partition function (not the diagonal).
+    S = np.array([[2.0, -1.0, 0.5], [0.3, 1.5, -7.0], [6.5, -0.2, 3.0]])
+    diag = (2.0 + 1.5 + 3.0) / 3
+    off = [-1.0, 0.5, 0.3, -7.0, 6.5, -0.2]
+    rows = [np.log(np.exp(r).sum()) for r in S]
+    expected = {
+        "infonce": diag - np.mean(rows) + np.log(3),
+        "nwj": diag - np.exp(-1.0) * np.mean(np.exp(off)),
+        "mine": diag - np.log(np.mean(np.exp(off))),
+        "smile": diag - np.log(np.mean(np.exp(np.clip(off, -5.0, 5.0)))),
+    }
+    St = torch.tensor(S, dtype=torch.float64)
+    for bound, value in expected.items():
+        assert float(bound_value(St, bound, clip=5.0)) == pytest.approx(value, rel=1e-12)
+    tau1 = diag - np.log(np.mean(np.exp(np.clip(off, -1.0, 1.0))))
+    assert float(bound_value(St, "smile", clip=1.0)) == pytest.approx(tau1, rel=1e-12)
+
+
+def test_bounds_at_the_optimal_gaussian_critic():
+    # Closed form: for rho=0.8 (I=0.511) the log density ratio log p(x,y)/(p(x)p(y)) makes
+    # DV (MINE), SMILE (tau=5) and InfoNCE (batch 2000 >> e^I) tight, NWJ is tight at the
+    # shifted critic 1 + log r and gives I - 1/e at log r itself. B = 2000: the diagonal
+    # mean's std is rho / sqrt(B) = 0.018, so tol 0.06.
+    rho, B = 0.8, 2000
+    x, y = correlated_gaussian(B, rho, 1, random_state=7)
+    x, y = torch.tensor(x[:, 0], dtype=torch.float64), torch.tensor(y[:, 0], dtype=torch.float64)
+    X, Y = x[:, None], y[None, :]
+    log_r = -0.5 * np.log(1 - rho**2) - (rho**2 * X**2 - 2 * rho * X * Y + rho**2 * Y**2) / (
+        2 * (1 - rho**2)
+    )
+    mi = gaussian_mi(rho)
+    for bound in ("mine", "smile", "infonce"):
+        assert float(bound_value(log_r, bound)) == pytest.approx(mi, abs=0.06), bound
+    assert float(bound_value(1 + log_r, "nwj")) == pytest.approx(mi, abs=0.06)
+    assert float(bound_value(log_r, "nwj")) == pytest.approx(mi - np.exp(-1), abs=0.06)
