@@ -305,13 +305,28 @@ class InformationPlane:
         ----------
         epoch : any, optional
             Label of this record (default: its index).
+
+        Raises
+        ------
+        ValueError
+            If a tracked layer outputs NaN or inf on the probe set; nothing is recorded.
         """
         acts = self.activations()
+        label = len(self.epochs) if epoch is None else epoch
         for name in self.layers:
-            i_xt, i_ty = self._pair(name, acts[name])
+            bad = acts[name].size - int(np.count_nonzero(np.isfinite(acts[name])))
+            if bad:
+                # binning would give a silent number (NaN cast to one bin for every row)
+                raise ValueError(
+                    f"layer {name!r} output {bad} NaN or inf value(s) on the probe set at "
+                    f"record {label!r} (has training diverged?); nothing was recorded"
+                )
+        # all layers first, then append: an error leaves the lists as they were
+        pairs = [self._pair(name, acts[name]) for name in self.layers]
+        for name, (i_xt, i_ty) in zip(self.layers, pairs, strict=True):
             self.i_xt[name].append(float(i_xt))
             self.i_ty[name].append(float(i_ty))
-        self.epochs.append(len(self.epochs) if epoch is None else epoch)
+        self.epochs.append(label)
 
     def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(i_xt, i_ty)`` as arrays of shape (n_records, n_layers), layers in order."""
