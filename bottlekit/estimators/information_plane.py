@@ -7,10 +7,19 @@ coordinates:
 
 ``"binning"`` (Shwartz-Ziv & Tishby 2017)
     Every unit of :math:`T` is cut into ``n_bins`` equal-width bins over the layer's
-    range; a sample's bin pattern is a discrete symbol. :math:`X` is discrete: each
-    distinct input row is one symbol. Plug-in entropies give
-    :math:`I(X;T) = H(X) + H(T) - H(X,T)` (which is :math:`H(T)` for a deterministic
-    layer) and :math:`I(T;Y) = H(T) + H(Y) - H(T,Y)`; ``y`` must be labels.
+    range (one min and max for all its units, taken anew at every record); a sample's
+    bin pattern is a discrete symbol. :math:`X` is discrete: each distinct input row is
+    one symbol. Plug-in entropies give :math:`I(X;T) = H(X) + H(T) - H(X,T)` (which is
+    :math:`H(T)` for a deterministic layer) and :math:`I(T;Y) = H(T) + H(Y) - H(T,Y)`;
+    ``y`` must be labels. These are the reference code's :math:`H(T) - H(T|X)` and
+    :math:`H(T) - H(T|Y)`, equal on the same bins; its bins differ: one fixed grid for
+    every layer and epoch, ``np.linspace(-1, 1, num_of_bins)`` as *edges* (so its 30 is
+    29 bins of width 2/29 over tanh's range, plus a symbol of its own for values
+    :math:`\ge 1`, which bottlekit puts in the top bin), where bottlekit's grid follows
+    the layer. On a tanh layer whose
+    outputs reach -1 and 1, ``n_bins = num_of_bins - 1`` is the reference's grid; on a
+    narrower range bottlekit's bins are narrower. Saxe et al. (2018)'s fixed bin width
+    (``floor(t / 0.07)``, unbounded) is not offered.
 ``"ksg"`` (after lossy compression, Butakov et al. 2024)
     :math:`X` and :math:`T` are projected on their first ``compress_dim`` principal
     components (fitted at the first record and kept, so epochs are comparable), then
@@ -64,7 +73,10 @@ def binned_information(
         I(\tilde T;Y) = H(\tilde T) + H(Y) - H(\tilde T, Y),
 
     with :math:`\tilde T` the bin pattern of :math:`T` (``n_bins`` equal-width bins over
-    the layer's global range) and plug-in entropies over the distinct rows of ``X``.
+    the layer's global range ``[T.min(), T.max()]``, the maximum in the last bin) and
+    plug-in entropies over the distinct rows of ``X``. Shwartz-Ziv & Tishby's code bins
+    on the fixed edges ``linspace(-1, 1, num_of_bins)`` instead: for a tanh layer that
+    reaches -1 and 1 their ``num_of_bins`` is ``n_bins + 1`` (see the module docstring).
 
     Parameters
     ----------
@@ -121,7 +133,8 @@ class InformationPlane:
         Targets: labels for ``"binning"``; labels or real values otherwise.
     estimator : {"binning", "ksg", "renyi"}, default "binning"
     n_bins : int, default 30
-        Bins per unit for ``"binning"``.
+        Bins per unit for ``"binning"``, between the layer's min and max at this record
+        (the reference's ``num_of_bins=30`` counts edges on [-1, 1]: 29 bins).
     compress_dim : int, default 4
         Principal components kept of ``X`` and of each layer for ``"ksg"``.
     k : int, default 3
@@ -305,13 +318,28 @@ class InformationPlane:
         ----------
         epoch : any, optional
             Label of this record (default: its index).
+
+        Raises
+        ------
+        ValueError
+            If a tracked layer outputs NaN or inf on the probe set; nothing is recorded.
         """
         acts = self.activations()
+        label = len(self.epochs) if epoch is None else epoch
         for name in self.layers:
-            i_xt, i_ty = self._pair(name, acts[name])
+            bad = acts[name].size - int(np.count_nonzero(np.isfinite(acts[name])))
+            if bad:
+                # binning would give a silent number (NaN cast to one bin for every row)
+                raise ValueError(
+                    f"layer {name!r} output {bad} NaN or inf value(s) on the probe set at "
+                    f"record {label!r} (has training diverged?); nothing was recorded"
+                )
+        # all layers first, then append: an error leaves the lists as they were
+        pairs = [self._pair(name, acts[name]) for name in self.layers]
+        for name, (i_xt, i_ty) in zip(self.layers, pairs, strict=True):
             self.i_xt[name].append(float(i_xt))
             self.i_ty[name].append(float(i_ty))
-        self.epochs.append(len(self.epochs) if epoch is None else epoch)
+        self.epochs.append(label)
 
     def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(i_xt, i_ty)`` as arrays of shape (n_records, n_layers), layers in order."""

@@ -122,3 +122,32 @@ def test_plot_needs_records():
     plane = InformationPlane(net, ["0"], np.ones((4, 2)), np.zeros(4, int))
     with pytest.raises(ValueError, match="nothing recorded"):
         plot_information_plane(plane)
+
+
+class _Diverged(torch.nn.Module):
+    """Identity whose output holds one NaN or inf, as a diverged network's would."""
+
+    def __init__(self, bad: float):
+        super().__init__()
+        self.bad = bad
+
+    def forward(self, x):
+        out = x.clone()
+        out[0, 0] = self.bad
+        return out
+
+
+@pytest.mark.parametrize("estimator", ["binning", "ksg", "renyi"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_record_refuses_non_finite_activations_and_records_nothing(estimator, bad):
+    # Before: "binning" recorded 0.0 bits (NaN cast to one bin index for every row) or,
+    # with an inf, some arbitrary value, silently; "ksg"/"renyi" raised an error about
+    # "X"/"Y" that named neither the layer nor the cause; and the layers before the bad
+    # one had already been appended, so the layers' lists no longer matched `epochs`.
+    X = np.eye(8, dtype=np.float32).repeat(3, 0)
+    y = np.arange(24) % 2
+    net = torch.nn.Sequential(torch.nn.Identity(), _Diverged(bad))
+    plane = InformationPlane(net, ["0", "1"], X, y, estimator=estimator)
+    with pytest.raises(ValueError, match=r"layer '1'.*NaN or inf"):
+        plane.record(epoch=3)
+    assert plane.epochs == [] and plane.i_xt == {"0": [], "1": []} == plane.i_ty
