@@ -15,9 +15,12 @@ S_\alpha(A\circ B/\mathrm{tr}(A\circ B))` and
 These are functionals of the data, not plug-in estimates of Shannon quantities: their
 values depend on the kernel width. Kernel: Gaussian :math:`K_{ij} = \exp(-\|x_i-x_j\|^2 /
 (2\sigma^2))` with ``sigma`` fixed or chosen by Silverman's rule (default; see
-:mod:`bottlekit.estimators.kernels`). Yu et al. use Scott's rule
+:mod:`bottlekit.estimators.kernels`). Yu et al. describe Scott's rule
 :math:`\sigma = \gamma n^{-1/(4+d)}`; ``sigma="scott"`` gives it with :math:`\gamma` the mean
-column standard deviation.
+column standard deviation. Their PyTorch code (``MI.py``) writes the kernel
+:math:`\exp(-d^2/s)` and returns bits: its width ``s`` is ``2 * sigma**2`` here (pass
+``sigma=np.sqrt(s / 2)``), and its values are these divided by :math:`\ln 2`. Values here
+are in nats (see ``docs/estimators.md``).
 
 For :math:`\alpha=2`, :math:`S_2(A) = -\log\frac{1}{n^2}\sum_{ij}K_{ij}^2`, which converges
 on :math:`\mathcal N(\mu,\Sigma)` data to :math:`\tfrac12\log\det(I + 4\Sigma/\sigma^2)`

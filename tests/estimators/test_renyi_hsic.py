@@ -53,6 +53,27 @@ def test_alpha_2_mi_converges_to_closed_form():
     assert est == pytest.approx(target, abs=0.075)
 
 
+def test_two_point_closed_form_and_the_reference_width_convention():
+    # Two points: A = [[1, c], [c, 1]] / 2 has eigenvalues (1 +- c) / 2, and the Hadamard
+    # joint has c = cx * cy. sigma is the Gaussian's sd, c = exp(-d^2 / (2 sigma^2)), in
+    # nats; Yu et al.'s PyTorch code writes exp(-d^2 / s) in bits, so their s_x=1, s_y=20
+    # is sigma_x = sqrt(1/2), sigma_y = sqrt(10) here (docs/estimators.md).
+    a = 1.01
+
+    def s_alpha(c):
+        return np.log(((1 + c) / 2) ** a + ((1 - c) / 2) ** a) / (1 - a)
+
+    x, y = np.array([0.0, 0.8]), np.array([1.0, -2.0])
+    cx, cy = np.exp(-(0.8**2) / 1.0), np.exp(-(3.0**2) / 20.0)
+    sx, sy = np.sqrt(1 / 2), np.sqrt(20 / 2)
+    assert RenyiEntropy(alpha=a, sigma=sx).fit(x).entropy_ == pytest.approx(s_alpha(cx))
+    mi = RenyiMutualInformation(alpha=a, sigma_x=sx, sigma_y=sy).fit(x, y).mi_
+    assert mi == pytest.approx(s_alpha(cx) + s_alpha(cy) - s_alpha(cx * cy))
+    assert mi == pytest.approx(
+        mutual_information(x, y, "renyi", base=2, sigma_x=sx, sigma_y=sy) * np.log(2)
+    )
+
+
 def test_renyi_mi_orders_dependence_and_is_symmetric():
     rng = np.random.default_rng(3)
     x = rng.standard_normal(400)
