@@ -140,3 +140,40 @@ def test_concepts_share_the_forward_pass_and_frozen_weights_give_the_same_maps(
         p.requires_grad_(False)
     frozen = ConceptGradCAM(bk, bank).attribute(x)
     np.testing.assert_allclose(frozen, maps, rtol=0, atol=1e-6 * maps.max())
+
+
+def test_resnet_maps_equal_captums_layer_gradcam(tiny_rn, random_bank):
+    """The docstring's claim, checked against captum itself: LayerGradCam on ``layer3``
+    (2 x 2 here; ``layer4`` of the 32-pixel test ResNet is 1 x 1) with
+    ``relu_attributions=True`` (Selvaraju et al.'s ReLU; captum's default leaves it off),
+    upsampled with ``LayerAttribution.interpolate(..., "bilinear")``."""
+    captum_attr = pytest.importorskip("captum.attr")
+
+    from bottlekit.visualize.attribution._images import as_model_input
+
+    bk = tiny_rn(seed=6)
+    bank = random_bank(bk, 3, seed=6, kind="cav")
+    images = np.random.default_rng(6).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    ours = ConceptGradCAM(bk, bank, layer="layer3").attribute(images)
+    x, _, _ = as_model_input(bk, images)
+    visual = bk.model.visual
+    bk.model.eval()
+
+    def scores(x):
+        return _cav_scores(bank, visual(x).float(), torch.eye(bk.embed_dim))
+
+    gradcam = captum_attr.LayerGradCam(scores, visual.layer3)
+    expected = np.stack(
+        [
+            captum_attr.LayerAttribution.interpolate(
+                gradcam.attribute(x, target=j, relu_attributions=True), (32, 32), "bilinear"
+            )[:, 0]
+            .detach()
+            .numpy()
+            for j in range(len(bank.names))
+        ],
+        axis=1,
+    )
+    spread = expected.max((2, 3)) - expected.min((2, 3))
+    assert (spread > 0).sum() >= 3  # maps that vary over the image (ReLU zeroes some)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-6 * expected.max())
