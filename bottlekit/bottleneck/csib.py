@@ -30,9 +30,16 @@ targets, values in bits. Where bottlekit differs, it says so:
   the step decay stops learning before it fits;
 - the model kept is the one with the best *validation* error (the reference keeps the
   best *test* RMSE);
-- the prediction term follows the paper's Proposition 1, with denominators
-  :math:`(\sum_i K_{ji})^2` (:func:`~bottlekit.estimators.conditional_cs_divergence`);
-  the reference's ``CS_Div`` divides by :math:`\sum_i K_{ji}^2`. Moreover, the reference
+- the prediction term follows the paper's Proposition 1 in its self terms, with
+  denominators :math:`(\sum_i K_{ji})^2`
+  (:func:`~bottlekit.estimators.conditional_cs_divergence`); the reference's ``CS_Div``
+  divides by :math:`\sum_i K_{ji}^2`. Its cross term differs from Proposition 1's
+  :math:`-2\log\sum_j\sum_i K_{ji}L^{21}_{ji}/(\sum_i K_{ji})^2`,
+  :math:`L^{21}_{ji} = \kappa(\hat y_j, y_i)` (the cross integral estimated over the
+  predictions' sample only): here it is the geometric mean of that and the same sum with
+  :math:`\kappa(y_j, \hat y_i)` (estimated over the targets' sample too), the two-sample
+  estimator of ``conditional_cs_divergence`` with ``X1 = X2``, symmetric in :math:`y` and
+  :math:`\hat y`; the values differ by 0.006-0.09 bits on random batches. Moreover, the reference
   training script passes 1-D target and output tensors, for which its ``GaussianMatrix``
   returns an all-ones :math:`L_1, L_2` and a constant :math:`L_{21} =
   \exp(-\|\hat y - y\|^2/2)`: its "CS divergence" then equals the batch's sum of squared
@@ -85,7 +92,11 @@ def _cross_gram(a: torch.Tensor, b: torch.Tensor, width: float) -> torch.Tensor:
 
 
 def _conditional_cs_bits(K: torch.Tensor, Ly: torch.Tensor, Lq: torch.Tensor, Lyq: torch.Tensor):
-    """D_CS(p(y|x) || q(ŷ|x)) in bits for shared inputs with x-Gram ``K`` (Proposition 1).
+    """D_CS(p(y|x) || q(ŷ|x)) in bits for shared inputs with x-Gram ``K``.
+
+    Proposition 1's self terms; the cross term averages (geometric mean) its estimates
+    over the targets' and the predictions' samples, where Proposition 1 keeps only the
+    latter (see the module docstring).
 
     ``Ly``, ``Lq`` are the Gram matrices of the targets and the predictions, ``Lyq`` their
     cross Gram matrix (row: target); see :func:`~bottlekit.estimators.conditional_cs_divergence`.

@@ -339,6 +339,42 @@ def test_conditional_cs_shared_inputs_regression_setting():
     assert 0 <= d_good < 0.5 * d_bad
 
 
+def _gram(a, b, s):
+    """exp(-||a_i - b_j||^2 / (2 s^2)): the Gram matrix of Yu et al.'s papers and code."""
+    return np.exp(-cdist(a, b, "sqeuclidean") / (2 * s * s))
+
+
+@pytest.mark.parametrize("n, dx, dy, s", [(40, 3, 1, 1.0), (60, 2, 2, 0.7), (100, 5, 3, 2.0)])
+def test_widths_and_terms_match_yu_et_al_formulas(n, dx, dy, s):
+    # The CS-IB paper's Propositions written with its Gram matrices exp(-d^2/(2 s^2)):
+    # Proposition 2 (CS-QMI) is cs_qmi with the Parzen width s/sqrt(2) (Gram width
+    # sqrt(2) x that), V-statistic, bits; the conditional divergence uses s itself (no
+    # convolution). Its cross term is the geometric mean over both samples; Proposition
+    # 1's single cross term (the predictions' sample only) differs, as documented.
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, dx))
+    y = 0.8 * x[:, :1] + 0.5 * rng.standard_normal((n, dy))
+    yh = y + 0.3 * rng.standard_normal((n, dy)) + 0.2
+    K, L = _gram(x, x, s), _gram(y, y, s)
+    prop2 = (
+        np.log((K * L).sum() / n**2)
+        + np.log(K.sum() * L.sum() / n**4)
+        - 2 * np.log(K.sum(1) @ L.sum(1) / n**3)
+    ) / np.log(2)
+    assert cs_qmi(x, y, s / np.sqrt(2), s / np.sqrt(2), statistic="v", base=2) == (
+        pytest.approx(prop2, rel=1e-6)
+    )
+    k2 = K.sum(1) ** 2
+    L2, L21 = _gram(yh, yh, s), _gram(yh, y, s)  # L21[j, i] = kappa(yhat_j, y_i)
+    self1, self2 = ((K * L).sum(1) / k2).sum(), ((K * L2).sum(1) / k2).sum()
+    cross_q, cross_p = ((K * L21).sum(1) / k2).sum(), ((K * L21.T).sum(1) / k2).sum()
+    both = (np.log(self1) + np.log(self2) - np.log(cross_p) - np.log(cross_q)) / np.log(2)
+    prop1 = (np.log(self1) + np.log(self2) - 2 * np.log(cross_q)) / np.log(2)
+    d = conditional_cs_divergence(x, y, x, yh, s, s, base=2)
+    assert d == pytest.approx(both, rel=1e-6)
+    assert abs(d - prop1) > 0.005
+
+
 def test_kernel_width_rules():
     x = np.random.default_rng(14).standard_normal((1000, 2)) * 2.0
     # Silverman: std * (4/(d+2))^(1/(d+4)) n^(-1/(d+4)), std = 2 -> 2 * 1 * 1000^(-1/6)
