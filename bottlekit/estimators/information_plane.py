@@ -18,8 +18,10 @@ coordinates:
     :math:`\ge 1`, which bottlekit puts in the top bin), where bottlekit's grid follows
     the layer. On a tanh layer whose
     outputs reach -1 and 1, ``n_bins = num_of_bins - 1`` is the reference's grid; on a
-    narrower range bottlekit's bins are narrower. Saxe et al. (2018)'s fixed bin width
-    (``floor(t / 0.07)``, unbounded) is not offered.
+    narrower range bottlekit's bins are narrower; ``bin_range=(-1, 1)`` fixes the grid as
+    theirs (``n_bins = num_of_bins - 1``, values outside the range counted in the end
+    bins). Saxe et al. (2018)'s fixed bin width (``floor(t / 0.07)``, unbounded) is not
+    offered.
 ``"ksg"`` (after lossy compression, Butakov et al. 2024)
     :math:`X` and :math:`T` are projected on their first ``compress_dim`` principal
     components (fitted at the first record and kept, so epochs are comparable), then
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
 
 from ._validation import as_2d_samples
 from .binning import _plugin_entropy
@@ -64,7 +66,11 @@ def _discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def binned_information(
-    X: np.ndarray, T: np.ndarray, y: np.ndarray, n_bins: int = 30
+    X: np.ndarray,
+    T: np.ndarray,
+    y: np.ndarray,
+    n_bins: int = 30,
+    bin_range: tuple[float, float] | None = None,
 ) -> tuple[float, float]:
     r"""Binned :math:`I(X;T)` and :math:`I(T;Y)` in bits (Shwartz-Ziv & Tishby 2017).
 
@@ -73,10 +79,11 @@ def binned_information(
         I(\tilde T;Y) = H(\tilde T) + H(Y) - H(\tilde T, Y),
 
     with :math:`\tilde T` the bin pattern of :math:`T` (``n_bins`` equal-width bins over
-    the layer's global range ``[T.min(), T.max()]``, the maximum in the last bin) and
-    plug-in entropies over the distinct rows of ``X``. Shwartz-Ziv & Tishby's code bins
-    on the fixed edges ``linspace(-1, 1, num_of_bins)`` instead: for a tanh layer that
-    reaches -1 and 1 their ``num_of_bins`` is ``n_bins + 1`` (see the module docstring).
+    the layer's global range ``[T.min(), T.max()]``, the maximum in the last bin, or over
+    ``bin_range``) and plug-in entropies over the distinct rows of ``X``. Shwartz-Ziv &
+    Tishby's code bins on the fixed edges ``linspace(-1, 1, num_of_bins)``:
+    ``bin_range=(-1, 1)`` with ``n_bins = num_of_bins - 1`` is their grid (see the module
+    docstring).
 
     Parameters
     ----------
@@ -87,6 +94,9 @@ def binned_information(
     y : ndarray of shape (n,)
         Labels.
     n_bins : int, default 30
+    bin_range : (float, float), optional
+        Fixed ``(low, high)`` of the bins, the same for every call (values outside go to
+        the end bins); default: the range of ``T``.
 
     Returns
     -------
@@ -100,6 +110,7 @@ def binned_information(
     [2.0, 1.0]
     """
     n_bins = check_positive_int(n_bins, "n_bins")
+    bin_range = _check_bin_range(bin_range)
     T = as_2d_samples(T, "T", min_samples=1)
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0 or not len(X) == len(T) == len(y):
@@ -107,13 +118,29 @@ def binned_information(
             "X, T and y must have the same number of samples (rows); got shapes "
             f"{X.shape}, {T.shape} and {y.shape}"
         )
-    t = _bin_pattern_symbols(T, n_bins)
+    t = _bin_pattern_symbols(T, n_bins, bin_range)
     return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
 
 
-def _bin_pattern_symbols(T: np.ndarray, n_bins: int) -> np.ndarray:
-    """One integer per distinct bin pattern of the rows of ``T`` (global equal-width bins)."""
-    lo, hi = float(np.min(T)), float(np.max(T))
+def _check_bin_range(bin_range: Any) -> tuple[float, float] | None:
+    """``bin_range`` as a ``(low, high)`` pair of finite numbers with low < high, or None."""
+    if bin_range is None:
+        return None
+    if isinstance(bin_range, (str, bytes)) or np.ndim(bin_range) != 1 or len(bin_range) != 2:
+        raise ValueError(f"bin_range: expected None or a pair (low, high), got {bin_range!r}")
+    lo = float(check_number(bin_range[0], "bin_range[0]"))
+    hi = float(check_number(bin_range[1], "bin_range[1]"))
+    if not lo < hi:
+        raise ValueError(f"bin_range: expected low < high, got {bin_range!r}")
+    return lo, hi
+
+
+def _bin_pattern_symbols(
+    T: np.ndarray, n_bins: int, bin_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """One integer per distinct bin pattern of the rows of ``T`` (global equal-width bins
+    over ``bin_range``, default the range of ``T``)."""
+    lo, hi = (float(np.min(T)), float(np.max(T))) if bin_range is None else bin_range
     width = (hi - lo) / n_bins if hi > lo else 1.0
     return _symbols(np.clip(np.floor((T - lo) / width), 0, n_bins - 1).astype(np.int64))
 
@@ -135,6 +162,10 @@ class InformationPlane:
     n_bins : int, default 30
         Bins per unit for ``"binning"``, between the layer's min and max at this record
         (the reference's ``num_of_bins=30`` counts edges on [-1, 1]: 29 bins).
+    bin_range : (float, float), optional
+        A fixed ``(low, high)`` for the bins of every layer and record (``"binning"``):
+        ``bin_range=(-1, 1), n_bins=29`` is Shwartz-Ziv & Tishby's grid for tanh layers.
+        Values outside go to the end bins. Default: each record's layer range.
     compress_dim : int, default 4
         Principal components kept of ``X`` and of each layer for ``"ksg"``.
     k : int, default 3
@@ -174,6 +205,7 @@ class InformationPlane:
         y: Any,
         estimator: str = "binning",
         n_bins: int = 30,
+        bin_range: tuple[float, float] | None = None,
         compress_dim: int = 4,
         k: int = 3,
         discrete_y: bool | None = None,
@@ -203,6 +235,7 @@ class InformationPlane:
             ("batch_size", batch_size),
         ):
             check_positive_int(value, name)
+        bin_range = _check_bin_range(bin_range)
         if discrete_y is not None:
             check_bool(discrete_y, "discrete_y")
         X = as_real_array(X, "X", dtype=np.float32, wording="must")
@@ -227,6 +260,7 @@ class InformationPlane:
         self.y = y
         self.estimator = estimator
         self.n_bins = n_bins
+        self.bin_range = bin_range
         self.compress_dim = compress_dim
         self.k = k
         self.discrete_y = bool(discrete_y)
@@ -285,7 +319,7 @@ class InformationPlane:
 
         probe = self._probe_side()
         if self.estimator == "binning":
-            t = _bin_pattern_symbols(T, self.n_bins)
+            t = _bin_pattern_symbols(T, self.n_bins, self.bin_range)
             return _discrete_mi(probe["x"], t), _discrete_mi(t, probe["y"])
         if self.estimator == "ksg":
             Tc = self._compressed(name, T)

@@ -151,3 +151,55 @@ def test_record_refuses_non_finite_activations_and_records_nothing(estimator, ba
     with pytest.raises(ValueError, match=r"layer '1'.*NaN or inf"):
         plane.record(epoch=3)
     assert plane.epochs == [] and plane.i_xt == {"0": [], "1": []} == plane.i_ty
+
+
+@pytest.mark.parametrize("num_of_bins", [4, 8, 30])
+def test_fixed_bin_range_is_shwartz_ziv_and_tishbys_grid(num_of_bins):
+    # Their code: np.digitize on the edges np.linspace(-1, 1, num_of_bins) for every
+    # layer and epoch, each distinct bin pattern one symbol, plug-in entropies in bits.
+    # bin_range=(-1, 1) with n_bins = num_of_bins - 1 must give the same numbers.
+    from bottlekit.estimators.binning import _plugin_entropy
+
+    rng = np.random.default_rng(num_of_bins)
+    X = rng.normal(size=(300, 5))
+    T = np.tanh(X @ rng.normal(size=(5, 2)) * 0.4)  # strictly inside (-1, 1), not saturated
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    edges = np.linspace(-1, 1, num_of_bins)
+
+    def symbols(rows):
+        return np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+
+    def mi(a, b):
+        joint = symbols(np.stack([a, b], 1))
+        h = _plugin_entropy(a, False) + _plugin_entropy(b, False) - _plugin_entropy(joint, False)
+        return h / np.log(2)
+
+    t = symbols(np.digitize(T, edges))
+    expected = (mi(symbols(X), t), mi(t, y))
+    assert expected[0] < np.log2(300) - 0.3  # bins are shared: not every row its own
+    got = binned_information(X, T, y, n_bins=num_of_bins - 1, bin_range=(-1, 1))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    # a layer in a narrow band: one fixed bin for all (0 bits), its own range splits it
+    narrow = np.linspace(0.1, 0.4, 300)[:, None]
+    assert binned_information(X, narrow, y, n_bins=2, bin_range=(-1, 1)) == (0.0, 0.0)
+    assert binned_information(X, narrow, y, n_bins=2)[0] == pytest.approx(1.0)
+
+
+def test_fixed_bin_range_in_the_tracker_and_bad_ranges():
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    X = np.eye(4, dtype=np.float32).repeat(5, 0)
+    y = np.repeat([0, 0, 1, 1], 5)
+    plane = InformationPlane(net, ["1"], X, y, n_bins=29, bin_range=(-1, 1))
+    plane.record(epoch=0)
+    with torch.no_grad():
+        T = net(torch.as_tensor(X)).numpy()
+    assert plane.i_xt["1"][0] == pytest.approx(
+        binned_information(X, T, y, n_bins=29, bin_range=(-1, 1))[0]
+    )
+    for bad in [(1, -1), (0, 0), (0, float("nan")), (0, 1, 2), "ab", 1.0]:
+        with pytest.raises(ValueError, match=r"bin_range"):
+            InformationPlane(net, ["1"], X, y, bin_range=bad)
+        with pytest.raises(ValueError, match=r"bin_range"):
+            binned_information(X, T, y, bin_range=bad)
