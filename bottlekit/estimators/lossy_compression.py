@@ -66,7 +66,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from bottlekit._checks import check_bool, check_choice, check_positive_int
 
 from ._scaling import safe_mean_and_std
-from ._validation import as_2d_samples, check_random_state
+from ._validation import as_2d_samples, check_paired, check_random_state
 
 __all__ = [
     "COMPRESSORS",
@@ -390,10 +390,7 @@ def weighted_kl_mutual_information(
     discrete_y = check_bool(discrete_y, "discrete_y")
     A = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
     B = as_discrete(Y, "Y", min_samples=k + 1) if discrete_y else as_2d_samples(Y, "Y")
-    if len(A) != len(B):
-        raise ValueError(
-            f"X and Y must have the same number of samples (rows); got {len(A)} and {len(B)}"
-        )
+    check_paired(A, B)
     rng = check_random_state(random_state)
 
     def entropy(Z: np.ndarray) -> float:
@@ -533,10 +530,7 @@ class CompressedMutualInformation(BaseEstimator):
             )
         A = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         B = as_discrete(Y, "Y", min_samples=k + 1) if self.discrete_y else as_2d_samples(Y, "Y")
-        if len(A) != len(B):
-            raise ValueError(
-                f"X and Y must have the same number of samples (rows); got {len(A)} and {len(B)}"
-            )
+        check_paired(A, B)
         rng = check_random_state(self.random_state)
         seeds = rng.integers(2**31 - 1, size=3)
         self.X_codes_ = self._compress(A, int(seeds[0]))
