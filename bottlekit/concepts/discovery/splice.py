@@ -167,19 +167,18 @@ def decompose(
     check_number(tol, "tol", low=0)
     check_number(max_iter, "max_iter", integer=True, low=1)
     solver = check_choice(solver, SOLVERS, "solver")
-    if image_mean is None:  # the mean of the unit rows, as SpLiCE's stored image means
-        mu = (X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-12)).mean(0)
-    else:
+    if image_mean is not None:
         if np.shape(image_mean) not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {np.shape(image_mean)}")
-        mu = check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
+        image_mean = check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
 
     dev = resolve_device(device)
     if solver == "auto":
         solver = "lasso" if dev.type == "cpu" else "admm"
     dt = torch.float64
     Xt = _unit(as_tensor(X, dtype=dt, device=dev))
-    mut = as_tensor(mu, dtype=dt, device=dev)
+    # default: the mean of the unit rows, as SpLiCE's stored image means
+    mut = Xt.mean(0) if image_mean is None else as_tensor(image_mean, dtype=dt, device=dev)
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
     Y = _unit(Xt - mut)  # (n, d)
