@@ -190,16 +190,15 @@ class CompressedInformationPlane(InformationPlane):
             T = T + self.noise_std * self._rng.standard_normal(T.shape)
         Tc = self._codes(name, T, refit=self.refit)
         seed = int(self._rng.integers(2**31 - 1))
-        if self.mi_estimator == "weighted_kl":
-            x, k = self._probe["x"], self.k
+        x, k = self._probe["x"], self.k
+        if self.mi_estimator == "weighted_kl":  # in nats
             i_xt = weighted_kl_mutual_information(x, Tc, k, random_state=seed) / _LN2
-            i_ty = weighted_kl_mutual_information(
-                Tc, self.y, k, self.discrete_y, random_state=seed
+            i_ty = (
+                weighted_kl_mutual_information(Tc, self.y, k, self.discrete_y, random_state=seed)
+                / _LN2
             )
-            return max(float(i_xt), 0.0), max(float(i_ty) / _LN2, 0.0)
-        i_xt = mutual_information(
-            self._probe["x"], Tc, method="ksg", k=self.k, base=2, random_state=seed
-        )
-        method = "ksg_discrete" if self.discrete_y else "ksg"
-        i_ty = mutual_information(Tc, self.y, method=method, k=self.k, base=2, random_state=seed)
+        else:
+            i_xt = mutual_information(x, Tc, method="ksg", k=k, base=2, random_state=seed)
+            method = "ksg_discrete" if self.discrete_y else "ksg"
+            i_ty = mutual_information(Tc, self.y, method=method, k=k, base=2, random_state=seed)
         return max(float(i_xt), 0.0), max(float(i_ty), 0.0)
