@@ -99,14 +99,42 @@ def _synset_names(path: Path) -> dict[str, str]:
 
 
 def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
-    """The first name of each wnid's synset; a first name that two synsets share gets its
-    wnid, ``crane (n02012849)``, as ImageNet's ``crane`` (bird and machine) and
+    """The name of each wnid (``names``, else the wnid); a name that two classes share
+    gets its wnid, ``crane (n02012849)``, as ImageNet's ``crane`` (bird and machine) and
     ``maillot`` (``n03710637``, ``n03710721``) would otherwise name two classes alike."""
     named = [names.get(w, w) for w in wnids]
     shared = {n for n, k in Counter(named).items() if k > 1}
     return [
         f"{n} ({w})" if n in shared and n != w else n for n, w in zip(named, wnids, strict=True)
     ]
+
+
+#: ImageNet-1k's class count: OpenAI's curated names are indexed by the sorted 1000 wnids.
+_IMAGENET_CLASSES = 1000
+
+
+def _clip_names(wnids: list[str], synsets: dict[str, str] | None, folder: Path) -> dict[str, str]:
+    """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
+    wnid's index among ImageNet's 1000 sorted wnids: those of the synset file, or else
+    the class folders themselves when they are all 1000."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    known = sorted(synsets) if synsets is not None else sorted(wnids)
+    if len(known) != _IMAGENET_CLASSES:
+        where = "the synset file lists" if synsets is not None else f"{folder} has"
+        raise DatasetFormatError(
+            f"clip_names: OpenAI's names are indexed by ImageNet's {_IMAGENET_CLASSES} "
+            f"sorted wnids; {where} {len(known)} classes. Expected ImageNet's "
+            f"LOC_synset_mapping.txt (found as for synset_names, or synset_names=path), "
+            f"or all {_IMAGENET_CLASSES} class folders"
+        )
+    unknown = [w for w in wnids if w not in set(known)]
+    if unknown:
+        raise DatasetFormatError(
+            f"clip_names: {len(unknown)} class(es) of {folder} are not in the synset file, "
+            f"first {unknown[0]!r}; expected ImageNet wnids"
+        )
+    return dict(zip(known, IMAGENET_CLASSNAMES, strict=True))
 
 
 def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.ndarray]:
@@ -168,6 +196,7 @@ def load_imagefolder(
     concepts_csv: str | os.PathLike | None = None,
     synset_names: str | os.PathLike | bool = True,
     val_solution: str | os.PathLike | None = None,
+    clip_names: bool = False,
 ) -> ConceptDataset:
     """A class-per-subfolder tree as a :class:`ConceptDataset`.
 
@@ -200,6 +229,17 @@ def load_imagefolder(
         class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
         wnid first), found where ``synset_names`` is looked for when not given. Classes
         are the sorted wnids it names (ImageNet's class order when all 1000 appear).
+    clip_names : bool, default False
+        For ImageNet: class names from OpenAI's curated table, the names CLIP's zero-shot
+        ImageNet accuracy is reported with (Radford et al. 2021; open_clip's
+        ``zero_shot_metadata.IMAGENET_CLASSNAMES``), instead of the synsets' first names:
+        ``crane bird`` and ``construction crane`` for the two ``crane`` synsets,
+        ``one-piece bathing suit`` for ``maillot, tank suit``. Better prompts for
+        zero-shot heads and generated concepts. The table is indexed by ImageNet's 1000
+        sorted wnids, taken from the synset file (found as for ``synset_names``; a
+        subset of the classes is fine) or, without one, from the class folders, which
+        must then be all 1000. Two of its names repeat (``missile``, ``sunglasses``):
+        those are followed by the wnid, as above.
 
     Returns
     -------
@@ -210,6 +250,9 @@ def load_imagefolder(
     >>> ds = load_imagefolder("~/data/imagenet", "val")  # doctest: +SKIP
     >>> ds.class_names[:2]  # doctest: +SKIP
     ['tench', 'goldfish']
+    >>> ds = load_imagefolder("~/data/imagenet", "val", clip_names=True)  # doctest: +SKIP
+    >>> ds.class_names[134]  # doctest: +SKIP
+    'crane bird'
     """
     base = as_root(root)
     if split is not None and not isinstance(split, str):
@@ -218,6 +261,8 @@ def load_imagefolder(
         raise TypeError(
             f"synset_names: expected a path or a bool, got {type(synset_names).__name__}"
         )
+    if not isinstance(clip_names, bool):
+        raise TypeError(f"clip_names: expected a bool, got {type(clip_names).__name__}")
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")
@@ -247,20 +292,17 @@ def load_imagefolder(
                 )
             )
         files, labels, class_names = _flat_val(folder, flat, solution)
-    if synset_names:
-        candidates = (
-            [Path(synset_names)]
-            if not isinstance(synset_names, bool)
-            else [p / f for p in _search_folders(folder, base) for f in SYNSET_FILES]
-        )
-        for cand in candidates:
-            if cand.is_file():
-                names = _synset_names(cand)
-                class_names = _named_classes(class_names, names)
-                break
+    if synset_names or clip_names:
+        synsets = None
+        if not isinstance(synset_names, bool):
+            synsets = _synset_names(require_file(synset_names))
         else:
-            if not isinstance(synset_names, bool):
-                require_file(synset_names)
+            found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
+            synsets = _synset_names(found_file) if found_file is not None else None
+        if clip_names:
+            class_names = _named_classes(class_names, _clip_names(class_names, synsets, folder))
+        elif synsets is not None:
+            class_names = _named_classes(class_names, synsets)
     fields = {}
     if concepts_csv is not None:
         names, L = _concepts(as_root(concepts_csv, "concepts_csv"), folder, files)

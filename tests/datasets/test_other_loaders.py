@@ -433,3 +433,86 @@ def test_awa2_classes_outside_the_split_are_refused(tmp_path):
         load_awa2(w["root"], "testclasses", classes=["antelope"])
     ds = load_awa2(w["root"], "trainclasses", classes=["killer+whale"])
     assert ds.labels.tolist() == [2] * 4
+
+
+def _imagenet_wnids() -> list[str]:
+    """1000 sorted stand-ins for ImageNet's wnids (OpenAI's table is indexed by the sorted
+    1000); the real ones are not needed to test the indexing."""
+    return [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+
+
+def _imagenet_with_clip_classes(root, picked, synsets=True):
+    from dataset_formats import image
+
+    wnids = _imagenet_wnids()
+    for i in picked:
+        image(root / "val" / wnids[i] / f"{wnids[i]}_1.JPEG", (16, 16), fmt="JPEG")
+    if synsets:
+        (root / "LOC_synset_mapping.txt").write_text(
+            "".join(f"{w} synset {i}, other name\n" for i, w in enumerate(wnids))
+        )
+    return wnids
+
+
+def test_imagenet_clip_names_are_openais_by_sorted_wnid_index(tmp_path):
+    # A subset of ImageNet's classes (the synset file has all 1000): each class takes the
+    # name of OpenAI's table at its wnid's index, crane bird (134) and construction crane
+    # (517) where the synsets' first names are both "crane"; the table's two repeated
+    # names (missile 657 / 744, sunglasses 836 / 837) get their wnid like shared synsets.
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    root = tmp_path / "imagenet"
+    picked = [0, 134, 517, 639, 657, 744, 999]
+    wnids = _imagenet_with_clip_classes(root, picked)
+    ds = load_imagefolder(root, "val", clip_names=True)
+    assert ds.class_names == [
+        "tench",
+        "crane bird",
+        "construction crane",
+        "one-piece bathing suit",
+        f"missile ({wnids[657]})",
+        f"missile ({wnids[744]})",
+        "toilet paper",
+    ]
+    assert [IMAGENET_CLASSNAMES[i] for i in (0, 134, 639, 999)] == [
+        ds.class_names[k] for k in (0, 1, 3, 6)
+    ]
+    # without clip_names the synset file's first names, as before
+    assert load_imagefolder(root, "val").class_names[:2] == ["synset 0", "synset 134"]
+
+
+def test_imagenet_clip_names_need_imagenets_1000_wnids(tmp_path):
+    root = tmp_path / "imagenet"
+    _imagenet_with_clip_classes(root, [0, 5, 9], synsets=False)
+    with pytest.raises(DatasetFormatError, match=r"clip_names: .*1000 sorted wnids; .* has 3 cl"):
+        load_imagefolder(root, "val", clip_names=True)
+    # a synset file that is not ImageNet's 1000
+    (root / "LOC_synset_mapping.txt").write_text("n10000000 a\nn10005000 b\nn10009000 c\n")
+    with pytest.raises(DatasetFormatError, match=r"the synset file lists 3 classes"):
+        load_imagefolder(root, "val", clip_names=True)
+    # a class folder that is not in it
+    other = tmp_path / "other"
+    _imagenet_with_clip_classes(other, [0, 5])
+    image_dir = other / "val" / "n99999999"
+    from dataset_formats import image
+
+    image(image_dir / "x.JPEG", (16, 16), fmt="JPEG")
+    with pytest.raises(DatasetFormatError, match=r"1 class\(es\) of .* first 'n99999999'"):
+        load_imagefolder(other, "val", clip_names=True)
+    with pytest.raises(TypeError, match=r"clip_names: expected a bool, got str"):
+        load_imagefolder(other, "val", clip_names="yes")
+
+
+def test_imagenet_clip_names_from_all_1000_class_folders(tmp_path):
+    # without a synset file, the class folders themselves when they are ImageNet's 1000
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, range(1000), synsets=False)
+    ds = load_imagefolder(root, "val", clip_names=True)
+    assert len(ds.class_names) == 1000
+    repeated = {657, 744, 836, 837}
+    for i in (0, 134, 517, 638, 639, 999):
+        assert ds.class_names[i] == IMAGENET_CLASSNAMES[i]
+    for i in repeated:
+        assert ds.class_names[i] == f"{IMAGENET_CLASSNAMES[i]} ({wnids[i]})"
