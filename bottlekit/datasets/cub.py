@@ -389,10 +389,10 @@ def load_cub(
     split = check_choice(split, ("train", "test", "all"), "split", expected=expected)
     download = check_bool(download, "download")
     part_radius = check_number(part_radius, "part_radius", low=0, low_open=True)
-    if min_classes is not None and (
-        isinstance(min_classes, bool) or not isinstance(min_classes, int) or min_classes < 1
-    ):
-        raise ValueError(f"min_classes: expected an int >= 1, got {min_classes!r}")
+    if min_classes is not None:
+        min_classes = check_number(
+            min_classes, "min_classes", integer=True, low=1, type_error=True
+        )
     if download and not (root / "images.txt").is_file():
         from bottlekit.datasets.download import download_dataset
 

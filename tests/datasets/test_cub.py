@@ -69,6 +69,14 @@ def test_splits_follow_train_test_split(cub):
         load_cub(cub["root"], part_radius=-1)
     with pytest.raises(ValueError, match=r"min_classes: expected an int >= 1, got 0"):
         load_cub(cub["root"], attributes="koh112", min_classes=0)
+    with pytest.raises(TypeError, match=r"min_classes: expected an int >= 1, got '2'"):
+        load_cub(cub["root"], attributes="koh112", min_classes="2")
+    # a numpy integer is an int (it was refused: "expected an int >= 1, got 2")
+    by_numpy = load_cub(cub["root"], attributes="koh112", min_classes=np.int64(2))
+    assert (
+        by_numpy.concept_names
+        == load_cub(cub["root"], attributes="koh112", min_classes=2).concept_names
+    )
 
 
 def test_attributes_belong_to_grouped_parts(cub):
