@@ -85,6 +85,14 @@ def main() -> None:
     parser.add_argument("--n-probe", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", default=None)
+    parser.add_argument(
+        "--final-repeats",
+        type=int,
+        default=0,
+        help="after training, record this many more times at the final weights and print "
+        "each layer's mean and sd: the spread of one record (the layers' noise, the "
+        "compression, the estimator) to hold the epoch-to-epoch moves against",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -138,7 +146,22 @@ def main() -> None:
     h_y = _label_entropy(y[probe])
     print(f"{time.perf_counter() - t0:.0f} s; H(Y) of the probe = {h_y:.2f} bits")
     if args.figure:
-        save_figure(plane, args.figure)
+        save_figure(plane, args.figure, args.mi_estimator)
+    if args.final_repeats:
+        print_final_spread(plane, args.final_repeats, args.epochs)
+
+
+def print_final_spread(plane, repeats: int, epoch: int) -> None:
+    """Record ``repeats`` more times at the final weights; print each layer's mean and sd."""
+    start = len(plane.epochs)
+    for _ in range(repeats):
+        plane.record(epoch=epoch)
+    for name, key in LAYERS.items():
+        ix, iy = np.asarray(plane.i_xt[key][start:]), np.asarray(plane.i_ty[key][start:])
+        print(
+            f"final weights, {repeats} records, {name}: I(X;T) {ix.mean():.2f} "
+            f"(sd {ix.std(ddof=1):.2f}), I(T;Y) {iy.mean():.2f} (sd {iy.std(ddof=1):.2f})"
+        )
 
 
 def _row(plane) -> str:
@@ -154,7 +177,11 @@ def _label_entropy(y: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def save_figure(plane, path: str) -> None:
+#: what the x axis's estimate is, by ``--mi-estimator``
+ESTIMATOR_LABELS = {"ksg": "KSG", "weighted_kl": "weighted KL entropies"}
+
+
+def save_figure(plane, path: str, mi_estimator: str = "ksg") -> None:
     import io
 
     from matplotlib.figure import Figure
@@ -169,7 +196,7 @@ def save_figure(plane, path: str) -> None:
         ax.plot(ix, iy, color="0.7", lw=0.8, zorder=1)
         sc = ax.scatter(ix, iy, c=epochs, cmap="viridis", marker=marker, label=name, zorder=2)
     fig.colorbar(sc, ax=ax, label="epoch")
-    ax.set_xlabel("I(X;T) (bits, KSG after compression)")
+    ax.set_xlabel(f"I(X;T) (bits, {ESTIMATOR_LABELS[mi_estimator]} after compression)")
     ax.set_ylabel("I(T;Y) (bits)")
     ax.legend(fontsize=8)
     buf = io.BytesIO()
