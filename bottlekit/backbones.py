@@ -45,6 +45,7 @@ from bottlekit._preprocessing import (
     preprocess_images,
     split_normalisation,
 )
+from bottlekit._vit_tokens import check_token_tower, vit_patch_tokens
 from bottlekit.devices import resolve_device, torch_threads
 from bottlekit.images import as_image_source
 from bottlekit.pretrained import WeightsNotFoundError
@@ -184,7 +185,7 @@ def _finite(
     image at ``offset`` + row, or the prompt) whose embedding holds NaN or infinity, so
     that no NaN leaves the backbone (nor reaches the cache) to fail later, far from its
     cause."""
-    finite = np.isfinite(feats).all(axis=1)
+    finite = np.isfinite(feats).reshape(len(feats), -1).all(axis=1)
     if finite.all():
         return feats
     bad = np.flatnonzero(~finite)
@@ -309,6 +310,22 @@ class Backbone:
         The streaming form of :meth:`encode_images` (same parameters), for callers
         that persist results as they come, such as :func:`bottlekit.embed`.
         """
+        return self._iter_encoded(
+            images, batch_size, num_workers, jpeg_draft, model_threads, self.model.encode_image
+        )
+
+    def _iter_encoded(
+        self,
+        images: Any,
+        batch_size: int,
+        num_workers: int | None,
+        jpeg_draft: bool,
+        model_threads: int | str | None,
+        forward: Any,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``forward`` of the preprocessed images batch by batch, L2-normalised along its
+        last axis, as ``(start, outputs)`` in input order: the one image pipeline of
+        :meth:`iter_encode_images` and :meth:`encode_image_tokens`."""
         source = as_image_source(images)
         check_number(batch_size, "batch_size", integer=True, low=1, expected="a positive int")
         check_bool(jpeg_draft, "jpeg_draft")
@@ -368,7 +385,7 @@ class Backbone:
                     if per_batch is not None:
                         batch = normalise_uint8_batch(batch, *per_batch)
                     with self._autocast():
-                        feats = self.model.encode_image(batch)
+                        feats = forward(batch)
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
                 yield start, _finite(feats, self.name, offset=start)
                 start += len(feats)
@@ -435,6 +452,75 @@ class Backbone:
         with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
             stream = self.iter_encode_images(
                 source, batch_size, num_workers, jpeg_draft, model_threads
+            )
+            for start, feats in stream:
+                out[start : start + len(feats)] = feats
+                bar.update(len(feats))
+        return out
+
+    def encode_image_tokens(
+        self,
+        images: Any,
+        batch_size: int = 64,
+        progress: bool = True,
+        num_workers: int | None = None,
+        jpeg_draft: bool = False,
+        model_threads: int | str | None = None,
+    ) -> np.ndarray:
+        """Embed each patch of each image: a ViT's patch tokens in the embedding space.
+
+        The last block's patch tokens through the tower's final LayerNorm and projection,
+        the two steps that take its pooled token to the image embedding (MaskCLIP's
+        dense read-out of CLIP, Zhou et al. 2022): a vector per patch that text
+        embeddings, concept banks (:meth:`ConceptBank.project`) and discovered
+        dictionaries (:func:`bottlekit.concepts.discover` on the tokens as rows) apply
+        to, so per-patch scores are spatial maps at the patch grid's resolution. For a
+        class-token ViT the class token through the same steps is
+        :meth:`encode_images`' embedding. Patch tokens carry what the tower was trained
+        to pool: a class-token CLIP trains only its class token for the contrastive loss,
+        so patch scores are weaker than image scores (docs/concepts.md measures it on
+        the built-in world).
+
+        Parameters
+        ----------
+        images, batch_size, progress, num_workers, jpeg_draft, model_threads
+            As :meth:`encode_images`.
+
+        Returns
+        -------
+        ndarray of shape (n, gh, gw, embed_dim), float32
+            L2-normalised patch embeddings on the tower's patch grid (``gh`` rows,
+            ``gw`` columns; patch ``(r, c)`` covers rows ``r*p:(r+1)*p`` and columns
+            ``c*p:(c+1)*p`` of the preprocessed image, ``p`` the patch size).
+
+        Raises
+        ------
+        ValueError
+            The image tower is not a ViT with a class-token or mean pool and a
+            projection (ResNets, attentional poolers).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bk = load_backbone("ViT-B-32")
+        >>> T = bk.encode_image_tokens(np.zeros((2, 224, 224, 3), np.uint8), progress=False)
+        >>> T.shape, T.dtype
+        ((2, 7, 7, 512), dtype('float32'))
+        """
+        check_token_tower(self.model.visual, self.name)
+        source = as_image_source(images)
+        check_bool(progress, "progress")
+        gh, gw = self.model.visual.grid_size
+        out = np.empty((len(source), gh, gw, self.embed_dim), dtype=np.float32)
+        visual = self.model.visual
+        with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
+            stream = self._iter_encoded(
+                source,
+                batch_size,
+                num_workers,
+                jpeg_draft,
+                model_threads,
+                lambda batch: vit_patch_tokens(visual, batch),
             )
             for start, feats in stream:
                 out[start : start + len(feats)] = feats

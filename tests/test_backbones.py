@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import open_clip
 import pytest
@@ -409,3 +411,78 @@ def test_no_network_fails_at_once_with_the_cause(tmp_path, monkeypatch):
     assert "`hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K`" in msg
     assert "HF_HUB_OFFLINE=1" in msg
     assert probes == [(("huggingface.co", 443), 3.0)]  # one short probe, no retries
+
+
+def _last_block_tokens(bk, images):
+    """The last block's output tokens (n, 1 + L, width) and the embedding, by a hook."""
+    visual, seen = bk.model.visual, {}
+    handle = visual.transformer.register_forward_hook(lambda m, a, out: seen.update(x=out))
+    try:
+        x = torch.stack([bk.preprocess(Image.fromarray(im)) for im in images])
+        with torch.no_grad():
+            f = bk.model.encode_image(x)
+    finally:
+        handle.remove()
+    return seen["x"], f
+
+
+def test_image_tokens_are_the_last_blocks_tokens_through_ln_post_and_proj(tiny, rng_images):
+    # MaskCLIP's read-out: each patch token through the two steps that take the class
+    # token to the embedding; the class token through them *is* the embedding.
+    T = tiny.encode_image_tokens(rng_images, progress=False)
+    assert T.shape == (6, 4, 4, 32) and T.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(T, axis=-1), 1.0, rtol=1e-5)
+    tokens, f = _last_block_tokens(tiny, rng_images)
+    visual = tiny.model.visual
+    with torch.no_grad():
+        cls = visual.ln_post(tokens[:, 0]) @ visual.proj
+        patches = visual.ln_post(tokens[:, 1:]) @ visual.proj
+        patches = torch.nn.functional.normalize(patches, dim=-1)
+    torch.testing.assert_close(cls, f)
+    np.testing.assert_allclose(T.reshape(6, 16, 32), patches.numpy(), atol=1e-6)
+
+
+def test_image_tokens_lie_on_the_patch_grid_row_major(tiny_configs):
+    # Changing the pixels of one patch changes that patch's own token most (the residual
+    # stream carries it; attention spreads only a share to the others): patch (r, c)
+    # covers rows r*8:(r+1)*8 and columns c*8:(c+1)*8 of a 32 x 32 image.
+    bk = load_backbone("test-tiny-vit", device="cpu", random_state=5)
+    base = np.full((1, 32, 32, 3), 128, np.uint8)
+    T0 = bk.encode_image_tokens(base, progress=False)[0]
+    for r, c in ((0, 3), (2, 1), (3, 0)):
+        img = base.copy()
+        img[0, r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8] = 255
+        change = np.linalg.norm(bk.encode_image_tokens(img, progress=False)[0] - T0, axis=-1)
+        assert np.unravel_index(change.argmax(), change.shape) == (r, c)
+
+
+def test_image_tokens_of_a_mean_pooled_tower(tmp_path, tiny_configs, rng_images):
+    # pool_type "avg": the embedding is the mean of the projected patch tokens (LayerNorm
+    # before the pool), or LayerNorm after the pool (final_ln_after_pool), where the
+    # tower leaves its patch tokens unnormalised and the read-out normalises them itself
+    import json
+
+    from bottlekit._vit_tokens import vit_patch_tokens
+    from bottlekit.backbones import register_model_config
+
+    cfg = json.loads((Path(__file__).parent / "configs" / "test-tiny-vit.json").read_text())
+    for name, after in (("test-tiny-vit-avg", False), ("test-tiny-vit-avg-ln", True)):
+        cfg["vision_cfg"].update(pool_type="avg", final_ln_after_pool=after)
+        (tmp_path / f"{name}.json").write_text(json.dumps(cfg))
+        register_model_config(tmp_path / f"{name}.json")
+        bk = load_backbone(name, device="cpu", random_state=1)
+        tokens, f = _last_block_tokens(bk, rng_images)
+        visual = bk.model.visual
+        x = torch.stack([bk.preprocess(Image.fromarray(im)) for im in rng_images])
+        with torch.no_grad():
+            T = vit_patch_tokens(visual, x)
+            expected = visual.ln_post(tokens[:, 1:]) @ visual.proj
+        torch.testing.assert_close(T.reshape(6, 16, -1), expected)
+        if not after:
+            torch.testing.assert_close(T.mean((1, 2)), f)
+
+
+def test_image_tokens_need_a_vit_tower(tiny_configs, rng_images):
+    rn = load_backbone("test-tiny-rn", device="cpu")
+    with pytest.raises(ValueError, match=r"backbone 'test-tiny-rn' has a ModifiedResNet image"):
+        rn.encode_image_tokens(rng_images, progress=False)

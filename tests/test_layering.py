@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.backbones",
             "bottlekit._backbone_weights",  # where a backbone's weights come from
             "bottlekit._preprocessing",  # a backbone's image preprocessing
+            "bottlekit._vit_tokens",  # a ViT's patch tokens in the embedding space
             "bottlekit.cache",
             "bottlekit.images",
             "bottlekit._image_folders",  # the one rule for folders of images
