@@ -63,6 +63,7 @@ def data(tmp_path_factory, tiny_configs):
         np.concatenate([a, b]) for a, b in zip(c100["files"]["train.bin"],
                                                c100["files"]["test.bin"], strict=True)
     )  # fmt: skip
+    out["imagefolder"] = _imagenet_with_synsets(tmp / "imagenet")
     (tmp / "concepts.txt").write_text("# one per line\n" + "\n".join(CONCEPTS) + "\n\n")
     bk = bottlekit.load_backbone(BACKBONE, device="cpu")
     from_text(bk, CONCEPTS).save(tmp / "bank.safetensors")
@@ -73,6 +74,20 @@ def data(tmp_path_factory, tiny_configs):
         mapping[next(iter(mapping))].append("a shared concept")
         (tmp / f"{name}.json").write_text(json.dumps(mapping))
     return out
+
+
+def _imagenet_with_synsets(root):
+    """ImageNet's layout for three classes (4 train, 2 val images each) and a synset file of
+    1000 wnids, which OpenAI's class names (the recipe's ``clip_names``) are indexed by."""
+    from dataset_formats import image
+
+    wnids = [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    for c, w in enumerate(wnids[:3]):
+        for split, n in (("train", 4), ("val", 2)):
+            for j in range(n):
+                image(root / split / w / f"{w}_{j}.JPEG", (16, 16), value=60 * c + j, fmt="JPEG")
+    (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} synset {w}\n" for w in wnids))
+    return {"root": root}
 
 
 def _concept_file(recipe, data):
@@ -108,6 +123,8 @@ def _expected_sizes(recipe, data):
     if ds == "waterbirds":
         splits = np.array([r[3] for r in data["waterbirds"]["rows"]])
         return int((splits == 0).sum()), int((splits == 2).sum()), 2
+    if ds == "imagefolder":
+        return 12, 6, 3
     files = data[ds]["files"]
     test = "test.bin" if ds == "cifar100" else "test_batch.bin"
     labels = np.concatenate([files[f][0][:, -1] for f in files if f != test])
