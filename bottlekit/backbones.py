@@ -449,10 +449,16 @@ class Backbone:
         source = as_image_source(images)
         out = np.empty((len(source), self.embed_dim), dtype=np.float32)
         check_bool(progress, "progress")
-        with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
-            stream = self.iter_encode_images(
-                source, batch_size, num_workers, jpeg_draft, model_threads
-            )
+        stream = self.iter_encode_images(
+            source, batch_size, num_workers, jpeg_draft, model_threads
+        )
+        return self._filled(out, stream, progress)
+
+    def _filled(
+        self, out: np.ndarray, stream: Iterator[tuple[int, np.ndarray]], progress: bool
+    ) -> np.ndarray:
+        """``out`` filled with the batches of ``stream``, under a progress bar."""
+        with tqdm(total=len(out), disable=not progress, unit="img", desc=self.name) as bar:
             for start, feats in stream:
                 out[start : start + len(feats)] = feats
                 bar.update(len(feats))
@@ -516,19 +522,15 @@ class Backbone:
         gh, gw = self.model.visual.grid_size
         out = np.empty((len(source), gh, gw, self.embed_dim), dtype=np.float32)
         visual = self.model.visual
-        with tqdm(total=len(source), disable=not progress, unit="img", desc=self.name) as bar:
-            stream = self._iter_encoded(
-                source,
-                batch_size,
-                num_workers,
-                jpeg_draft,
-                model_threads,
-                lambda batch: vit_patch_tokens(visual, batch),
-            )
-            for start, feats in stream:
-                out[start : start + len(feats)] = feats
-                bar.update(len(feats))
-        return out
+        stream = self._iter_encoded(
+            source,
+            batch_size,
+            num_workers,
+            jpeg_draft,
+            model_threads,
+            lambda batch: vit_patch_tokens(visual, batch),
+        )
+        return self._filled(out, stream, progress)
 
     def _encode_prompts(self, prompts: list[str], batch_size: int) -> np.ndarray:
         chunks = []
