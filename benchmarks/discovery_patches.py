@@ -2,7 +2,7 @@
 exact concepts and part masks.
 
 ``Backbone.encode_image_tokens`` gives each patch a vector in the embedding space (the
-last block's patch tokens through ``ln_post`` and ``proj``, as MaskCLIP reads CLIP), so a
+last block's patch tokens through ``ln_post`` and ``proj``), so a
 dictionary can be learned on patches and each atom gives a map on the patch grid for
 free. For the world's 31 concepts it prints:
 
@@ -15,7 +15,7 @@ free. For the world's 31 concepts it prints:
    patch grid, upsampled bilinearly to the image, scored against the exact part masks
    with ``concept_location`` (pointing game, energy in the part, present concepts only):
    the patch dictionary's atoms, the pooled dictionary's atoms applied to the patch
-   tokens, and the text concept bank's cosine per patch (MaskCLIP), beside a uniform map.
+   tokens, and the text concept bank's cosine per patch token, beside a uniform map.
 
     python benchmarks/discovery_patches.py [--model world-small] [--atoms 64] [--k 8]
         [--epochs 8] [--seeds 0] [--n-test 300]
@@ -101,7 +101,7 @@ def main() -> None:
     print(f"\nuniform map: {location(uniform, test, labels)}")
     text_maps = bank.project(T_test.reshape(-1, d)).reshape(len(T_test), gh, gw, -1)
     text_location = location(upsampled(text_maps, size), test, labels)
-    print(f"text bank, cosine per patch (MaskCLIP): {text_location}")
+    print(f"text bank, cosine per patch token: {text_location}")
     for seed in args.seeds:
         t0 = time.perf_counter()
         patch_run = discover(

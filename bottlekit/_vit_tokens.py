@@ -3,8 +3,9 @@
 open_clip's ``VisionTransformer`` pools its last block's tokens (the class token, or
 their mean) and maps the pooled token through ``ln_post`` and ``proj`` into the space
 the text embeddings live in. The same two steps applied to every patch token give each
-patch a vector in that space, as MaskCLIP (Zhou et al. 2022) reads dense features out of
-CLIP: per-patch concept scores, dictionaries learned on patches, spatial maps of atoms.
+patch a vector in that space: per-patch concept scores, dictionaries learned on patches,
+spatial maps of atoms. (MaskCLIP, Zhou et al. 2022, reads CLIP densely another way: it
+takes the last attention layer's value embeddings, skipping its query-key attention.)
 """
 
 from __future__ import annotations

@@ -476,8 +476,9 @@ class Backbone:
         """Embed each patch of each image: a ViT's patch tokens in the embedding space.
 
         The last block's patch tokens through the tower's final LayerNorm and projection,
-        the two steps that take its pooled token to the image embedding (MaskCLIP's
-        dense read-out of CLIP, Zhou et al. 2022): a vector per patch that text
+        the two steps that take its pooled token to the image embedding (not MaskCLIP's
+        read-out, Zhou et al. 2022, which takes the last attention layer's value
+        embeddings instead of its output tokens): a vector per patch that text
         embeddings, concept banks (:meth:`ConceptBank.project`) and discovered
         dictionaries (:func:`bottlekit.concepts.discover` on the tokens as rows) apply
         to, so per-patch scores are spatial maps at the patch grid's resolution. For a
