@@ -17,7 +17,7 @@ import torch
 __all__ = ["check_token_tower", "vit_patch_tokens"]
 
 
-def check_token_tower(visual: Any, name: str) -> None:
+def check_token_tower(visual: Any, name: str, who: str = "encode_image_tokens") -> None:
     """``ValueError`` naming the backbone unless its image tower is a ViT whose patch
     tokens can be taken to the embedding space (open_clip's ``VisionTransformer``, class
     token or mean pool, a projection, no attentional pooler)."""
@@ -31,7 +31,7 @@ def check_token_tower(visual: Any, name: str) -> None:
         or pool_type not in ("tok", "avg")
     ):
         raise ValueError(
-            f"encode_image_tokens: backbone {name!r} has a {kind} image tower"
+            f"{who}: backbone {name!r} has a {kind} image tower"
             + (f" (pool_type={pool_type!r})" if pool_type is not None else "")
             + "; expected a ViT that pools its class token or the mean of its tokens "
             "and projects the result (open_clip's VisionTransformer with pool_type 'tok' "

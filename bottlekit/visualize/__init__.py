@@ -11,6 +11,7 @@ _LAZY = {
     "ConceptAttribution": "bottlekit.visualize.attribution",
     "ConceptGradCAM": "bottlekit.visualize.attribution",
     "ConceptIntegratedGradients": "bottlekit.visualize.attribution",
+    "ConceptPatchTokens": "bottlekit.visualize.attribution",
     "ConceptSaliency": "bottlekit.visualize.attribution",
     "concept_activation_map": "bottlekit.visualize.activation_maps",
     "plot_activation_maps": "bottlekit.visualize.plots",

@@ -10,6 +10,7 @@ of :mod:`bottlekit.visualize.attribution`, one per method:
 ``"integrated_gradients"``  :class:`~bottlekit.visualize.attribution.ConceptIntegratedGradients`
 ``"saliency"``              :class:`~bottlekit.visualize.attribution.ConceptSaliency`
 ``"coam"``                  :class:`~bottlekit.visualize.attribution.ConceptActivationMapping`
+``"patch_tokens"``          :class:`~bottlekit.visualize.attribution.ConceptPatchTokens`
 ==========================  ================================================================
 
 Each class's docstring gives its formula. All explain the concept activation
@@ -75,12 +76,14 @@ def concept_activation_map(
     concepts : list of str or int, str, int, or None
         Concepts to map (names or indices into the bank's ``names`` / the model's
         ``concept_names_``); ``None`` maps all of them.
-    method : {"gradcam", "integrated_gradients", "saliency", "coam"}, default "gradcam"
+    method : {"gradcam", "integrated_gradients", "saliency", "coam", "patch_tokens"}, \
+default "gradcam"
     batch_size : int, default 256
         (image, concept) pairs per forward/backward pass (integrated gradients: points
         of the interpolation paths per forward pass, one backward pass per concept on it;
         saliency: ``batch_size // len(concepts)`` images per forward pass, one backward
-        pass per concept; coam: images per pass). Lower it for large backbones.
+        pass per concept; coam, patch_tokens: images per pass). Lower it for large
+        backbones.
     n_steps : int, default 32
         Integration steps of integrated gradients (captum's default is 50; 32 keeps the
         trapezoid-rule error small for these smooth paths at two thirds of the cost), at
@@ -92,7 +95,8 @@ def concept_activation_map(
         One map per image and concept at the image's resolution (for raw images at another
         size than the model's input, the model's centre crop is mapped back and the pixels
         it never saw are 0). Larger = more evidence for the concept. ``gradcam`` and
-        ``saliency`` are >= 0; ``integrated_gradients`` and ``coam`` are signed.
+        ``saliency`` are >= 0; ``integrated_gradients``, ``coam`` and ``patch_tokens`` are
+        signed.
 
     Raises
     ------

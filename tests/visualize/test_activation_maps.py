@@ -19,6 +19,7 @@ from bottlekit.visualize import (
     ConceptActivationMapping,
     ConceptGradCAM,
     ConceptIntegratedGradients,
+    ConceptPatchTokens,
     ConceptSaliency,
 )
 from bottlekit.visualize.activation_maps import METHODS, concept_activation_map
@@ -29,6 +30,7 @@ CLASSES = {
     "integrated_gradients": ConceptIntegratedGradients,
     "saliency": ConceptSaliency,
     "coam": ConceptActivationMapping,
+    "patch_tokens": ConceptPatchTokens,
 }
 
 
@@ -69,6 +71,10 @@ def test_each_class_equals_the_convenience_function_exactly(
 
     rn = load_backbone("test-tiny-rn", device="cpu", random_state=1)
     bank = _random_bank(rn, 3, seed=1, kind="cav")
+    if method == "patch_tokens":  # a ResNet has no patch tokens: refused, naming both
+        with pytest.raises(ValueError, match=r"ConceptPatchTokens: backbone 'test-tiny-rn' h"):
+            cls(rn, bank)
+        return
     images = np.random.default_rng(1).integers(0, 256, size=(2, 48, 40, 3), dtype=np.uint8)
     a = concept_activation_map(rn, images, bank, None, method, **own)
     b = cls(rn, bank, **own).attribute(images)

@@ -8,6 +8,7 @@ ConceptGradCAM              Grad-CAM on the last stage of the image tower (or ``
 ConceptIntegratedGradients  integrated gradients on the pixels (``n_steps``, ``baseline``)
 ConceptSaliency             largest absolute input gradient over the colour channels
 ConceptActivationMapping    CoAM: the concept activation decomposed over locations
+ConceptPatchTokens          the concept activation of each ViT patch token (no gradient)
 
 :func:`bottlekit.visualize.concept_activation_map` is the one-call convenience over them.
 
@@ -20,6 +21,7 @@ from bottlekit.visualize.attribution._base import ConceptAttribution
 from bottlekit.visualize.attribution.coam import ConceptActivationMapping
 from bottlekit.visualize.attribution.gradcam import ConceptGradCAM
 from bottlekit.visualize.attribution.integrated_gradients import ConceptIntegratedGradients
+from bottlekit.visualize.attribution.patch_tokens import ConceptPatchTokens
 from bottlekit.visualize.attribution.saliency import ConceptSaliency
 
 METHODS: dict[str, type[ConceptAttribution]] = {
@@ -29,6 +31,7 @@ METHODS: dict[str, type[ConceptAttribution]] = {
         ConceptIntegratedGradients,
         ConceptSaliency,
         ConceptActivationMapping,
+        ConceptPatchTokens,
     )
 }
 """Attribution class of each ``method`` name of ``concept_activation_map``."""
@@ -39,5 +42,6 @@ __all__ = [
     "ConceptAttribution",
     "ConceptGradCAM",
     "ConceptIntegratedGradients",
+    "ConceptPatchTokens",
     "ConceptSaliency",
 ]

@@ -14,6 +14,7 @@ from bottlekit.visualize.attribution import (
     ConceptAttribution,
     ConceptGradCAM,
     ConceptIntegratedGradients,
+    ConceptPatchTokens,
     ConceptSaliency,
 )
 
@@ -22,6 +23,7 @@ OWN = {
     ConceptIntegratedGradients: {"n_steps": 4, "baseline": 0.0},
     ConceptSaliency: {},
     ConceptActivationMapping: {},
+    ConceptPatchTokens: {},
 }
 """Each class's own arguments (non-default values)."""
 
