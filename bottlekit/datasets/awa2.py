@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_choice
+from bottlekit._checks import check_bool, check_choice, shown_value
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -104,8 +104,15 @@ def load_awa2(
     split = check_choice(split, ("all", "trainclasses", "testclasses"), "split", expected=expected)
     download = check_bool(download, "download")
     if classes is not None:
-        if isinstance(classes, (str, bytes)) or not all(isinstance(c, str) for c in classes):
-            raise TypeError(f"classes: expected a list of class names (str), got {classes!r}")
+        try:  # a generator was consumed by the check (no class left), an array ambiguous
+            names = None if isinstance(classes, (str, bytes)) else list(classes)
+        except TypeError:  # 5: "'int' object is not iterable"
+            names = None
+        if names is None or not all(isinstance(c, str) for c in names):
+            raise TypeError(
+                f"classes: expected a list of class names (str), got {shown_value(classes)}"
+            )
+        classes = [str(c) for c in names]
         if not classes:
             raise ValueError("classes: expected at least one class name, got an empty list")
     if download and not (root / "classes.txt").is_file():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bottlekit._checks import check_bool
 from bottlekit._image_folders import class_folder_images, images_in
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
@@ -257,12 +258,13 @@ def load_imagefolder(
     base = as_root(root)
     if split is not None and not isinstance(split, str):
         raise TypeError(f"split: expected a sub-folder name (str) or None, got {split!r}")
+    if isinstance(synset_names, np.bool_):  # numpy's True, refused as "got bool"
+        synset_names = bool(synset_names)
     if not isinstance(synset_names, (bool, str, os.PathLike)):
         raise TypeError(
             f"synset_names: expected a path or a bool, got {type(synset_names).__name__}"
         )
-    if not isinstance(clip_names, bool):
-        raise TypeError(f"clip_names: expected a bool, got {type(clip_names).__name__}")
+    clip_names = check_bool(clip_names, "clip_names")
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")

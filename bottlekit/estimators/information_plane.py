@@ -37,13 +37,19 @@ All values are in bits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
+from bottlekit._checks import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    shown_value,
+)
 
 from ._validation import as_2d_samples
 from .binning import _plugin_entropy
@@ -112,7 +118,7 @@ def binned_information(
     n_bins = check_positive_int(n_bins, "n_bins")
     bin_range = _check_bin_range(bin_range)
     T = as_2d_samples(T, "T", min_samples=1)
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = np.asarray(X), _labels_or_values(y)
     if X.ndim == 0 or y.ndim == 0 or not len(X) == len(T) == len(y):
         raise ValueError(
             "X, T and y must have the same number of samples (rows); got shapes "
@@ -122,14 +128,42 @@ def binned_information(
     return _discrete_mi(_symbols(X), t), _discrete_mi(t, _symbols(np.asarray(y)[:, None]))
 
 
+def _labels_or_values(y: Any) -> np.ndarray:
+    """``y`` as an array of labels (integers, booleans, strings) or finite real numbers.
+
+    ``None``, a scalar, complex numbers and other objects are refused naming ``y`` (they
+    failed inside ``len()`` or numpy's ``remainder``), and so is NaN or inf (a NaN label
+    was binned as a class of its own).
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 0:
+        raise TypeError(f"y: expected an array of shape (n,) or (n, dy), got {shown_value(y)}")
+    if arr.dtype.kind not in "biufUS":
+        raise TypeError(
+            "y: expected labels (integers, booleans or strings) or real numbers, got an "
+            f"array of dtype {arr.dtype}"
+        )
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError("y: contains NaN or inf")
+    return arr
+
+
 def _check_bin_range(bin_range: Any) -> tuple[float, float] | None:
     """``bin_range`` as a ``(low, high)`` pair of finite numbers with low < high, or None."""
     if bin_range is None:
         return None
-    if isinstance(bin_range, (str, bytes)) or np.ndim(bin_range) != 1 or len(bin_range) != 2:
-        raise ValueError(f"bin_range: expected None or a pair (low, high), got {bin_range!r}")
-    lo = float(check_number(bin_range[0], "bin_range[0]"))
-    hi = float(check_number(bin_range[1], "bin_range[1]"))
+    try:  # len() alone: np.ndim of ((0,), 1) failed inside numpy ("inhomogeneous shape")
+        pair = not isinstance(bin_range, (str, bytes, Mapping, Set)) and len(bin_range) == 2
+    except TypeError:
+        pair = False
+    if not pair:
+        raise ValueError(
+            f"bin_range: expected None or a pair (low, high), got {shown_value(bin_range)}"
+        )
+    # a 0-d array or tensor (torch.tensor([-1., 1.])[0]) as the number it holds
+    lo, hi = (v.item() if getattr(v, "ndim", None) == 0 else v for v in bin_range)
+    lo = float(check_number(lo, "bin_range[0]"))
+    hi = float(check_number(hi, "bin_range[1]"))
     if not lo < hi:
         raise ValueError(f"bin_range: expected low < high, got {bin_range!r}")
     return lo, hi
@@ -141,8 +175,15 @@ def _bin_pattern_symbols(
     """One integer per distinct bin pattern of the rows of ``T`` (global equal-width bins
     over ``bin_range``, default the range of ``T``)."""
     lo, hi = (float(np.min(T)), float(np.max(T))) if bin_range is None else bin_range
+    # T, lo and hi divided by a power of 2 (exact) that brings the range near 1: hi - lo
+    # overflowed to inf for a range of +-1e308, and a width of 5e-324 / n_bins rounded to
+    # 0, both making NaN that the cast to int turned into arbitrary bins
+    exponent = int(np.frexp(max(abs(lo), abs(hi)))[1])
+    lo, hi = float(np.ldexp(lo, -exponent)), float(np.ldexp(hi, -exponent))
     width = (hi - lo) / n_bins if hi > lo else 1.0
-    return _symbols(np.clip(np.floor((T - lo) / width), 0, n_bins - 1).astype(np.int64))
+    with np.errstate(over="ignore"):  # far outside a fixed range: +-inf, clipped to an end
+        position = np.floor((np.ldexp(T, -exponent) - lo) / width)
+    return _symbols(np.clip(position, 0, n_bins - 1).astype(np.int64))
 
 
 class InformationPlane:
@@ -221,8 +262,14 @@ class InformationPlane:
             expected="'binning', 'ksg' or 'renyi'",
         )
         modules = dict(model.named_modules())
-        if isinstance(layers, str) or not layers:
+        try:  # a generator was consumed by the checks, an array's truth is ambiguous
+            layers = None if isinstance(layers, str) else list(layers)
+        except TypeError:
+            layers = None
+        if not layers:
             raise ValueError("layers: expected a non-empty list of sub-module names")
+        if not all(isinstance(name, str) for name in layers):  # [["1"]]: unhashable list
+            raise TypeError(f"layers: expected sub-module names (str), got {shown_value(layers)}")
         missing = [name for name in layers if name not in modules]
         if missing:
             known = [n for n in modules if n][:12]
@@ -239,19 +286,20 @@ class InformationPlane:
         if discrete_y is not None:
             check_bool(discrete_y, "discrete_y")
         X = as_real_array(X, "X", dtype=np.float32, wording="must")
-        y = np.asarray(y)
+        y = _labels_or_values(y)
         if X.ndim != 2 or len(X) < 2:
             raise ValueError(f"X: expected shape (n >= 2, d), got {X.shape}")
         if len(y) != len(X):
             raise ValueError(f"y: expected {len(X)} rows like X, got {len(y)}")
         if not np.all(np.isfinite(X)):
             raise ValueError("X: contains NaN or inf")
-        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
-            raise ValueError("y: contains NaN or inf")
+        text = y.dtype.kind in "US"
         if discrete_y is None:
             discrete_y = y.ndim == 1 and (
-                np.issubdtype(y.dtype, np.integer) or np.all(np.equal(np.mod(y, 1), 0))
+                text or np.issubdtype(y.dtype, np.integer) or np.all(np.equal(np.mod(y, 1), 0))
             )
+        elif text and not discrete_y:
+            raise TypeError(f"y: text labels ({y.dtype}) need discrete_y=True, got False")
         if estimator == "binning" and not discrete_y:
             raise ValueError("estimator='binning' needs class labels y (discrete_y=True)")
         self.model = model

@@ -38,7 +38,7 @@ class RepeatedRowsWarning(UserWarning):
     """Samples given to a differential-entropy estimator repeat some rows."""
 
 
-def _warn_if_repeated_rows(X: np.ndarray, jitter: float) -> None:
+def _warn_if_repeated_rows(X: np.ndarray, jitter: float, name: str = "X") -> None:
     """Warn when rows repeat: the k-NN entropy is then set by the jitter, not the data.
 
     A distribution with atoms has no finite differential entropy; the jitter turns each
@@ -51,9 +51,9 @@ def _warn_if_repeated_rows(X: np.ndarray, jitter: float) -> None:
         return
     share = 1.0 - n_distinct / X.shape[0]
     warnings.warn(
-        f"X repeats rows ({X.shape[0] - n_distinct} of {X.shape[0]}, {share:.1%} are "
+        f"{name} repeats rows ({X.shape[0] - n_distinct} of {X.shape[0]}, {share:.1%} are "
         f"copies): the Kozachenko-Leonenko entropy of data with repeated values is set by "
-        f"jitter={jitter!r}, not by the data. Remove the copies (np.unique(X, axis=0)) "
+        f"jitter={jitter!r}, not by the data. Remove the copies (np.unique({name}, axis=0)) "
         "if they are artefacts, or use method='binning' for discrete data.",
         RepeatedRowsWarning,
         stacklevel=3,
@@ -120,10 +120,13 @@ def weighted_kl_weights(k: int, d: int) -> np.ndarray:
         moment = np.exp(gammaln(j + 2.0 * power / d) - gammaln(j))
         rows.append(moment / np.linalg.norm(moment))
     allowed = {i * k // d for i in range(1, d + 1)}
-    rows += [np.eye(k)[i - 1] for i in j if i not in allowed]
-    rhs = np.zeros(len(rows))
+    # one row e_j per neighbour j that must get no weight, cut from a single identity (a
+    # row of a fresh np.eye(k) each kept its k x k matrix alive: k = 1000 needed 8 GB)
+    zero_rows = np.eye(k)[[i - 1 for i in j if i not in allowed]]
+    system = np.vstack([*rows, zero_rows])
+    rhs = np.zeros(len(system))
     rhs[0] = 1.0 / k
-    w = np.linalg.lstsq(np.vstack(rows), rhs, rcond=1e-6)[0]
+    w = np.linalg.lstsq(system, rhs, rcond=1e-6)[0]
     # the defining equations, each on its own scale (sum - 1, normalised moments)
     residual = max(abs(w.sum() - 1.0), *np.abs(np.vstack(rows[1 : 1 + d // 4]) @ w))
     if residual > 1e-8:
@@ -229,20 +232,25 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
 
     def fit(self, X: ArrayLike) -> KozachenkoLeonenkoEntropy:
         """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
+        return self._fit(X, "X")
+
+    def _fit(self, X: ArrayLike, name: str) -> KozachenkoLeonenkoEntropy:
+        """:meth:`fit`, its errors and warnings naming the samples ``name`` (``"Y"``, ``"(X,
+        Y)"`` for the entropies of a mutual information)."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)
         jitter = check_number(self.jitter, "jitter", low=0, wording="must")
         weighted = check_bool(self.weighted, "weighted")
         whiten = check_bool(self.whiten, "whiten")
-        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
-        check_no_constant_columns(X, "X", "kl")
-        _warn_if_repeated_rows(X, jitter)
+        X = as_2d_samples(X, name, min_samples=k + 1, why=f"k={k} needs k + 1")
+        check_no_constant_columns(X, name, "kl")
+        _warn_if_repeated_rows(X, jitter, name)
         rng = check_random_state(self.random_state)
         n, d = X.shape
         if whiten:
             # H(X) = H(Z) + log|det W^-1| for Z = (X - mean) W; standardised first, so
             # that the covariance neither overflows nor loses a tiny column
-            X, log_scale = _whitened(X)
+            X, log_scale = _whitened(X, name)
         else:
             # H(X) = H(X / s) + sum_j log s_j: each column on its own standard deviation, so
             # that a column of 1e-6 next to one of 1e6 still shapes the neighbourhoods (with
@@ -260,7 +268,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
             X, n_neighbors, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs
         )
         dist = dist[:, used]
-        check_positive_radii(dist, "X", "entropy")
+        check_positive_radii(dist, name, "entropy")
         mean_log = d * np.mean(np.log(dist), axis=0) - digamma(used + 1.0)
         h = log_n + log_unit_ball_volume(d, self.metric) + float(w[used] @ mean_log) + log_scale
         self.entropy_ = float(h)
@@ -269,7 +277,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         return self
 
 
-def _whitened(X: np.ndarray) -> tuple[np.ndarray, float]:
+def _whitened(X: np.ndarray, name: str = "X") -> tuple[np.ndarray, float]:
     """``(X - mean) W`` with identity sample covariance, and ``log|det W^-1|``."""
     scale = safe_std(X)
     Z = safe_centre(X, scale)
@@ -277,7 +285,7 @@ def _whitened(X: np.ndarray) -> tuple[np.ndarray, float]:
     eigenvalues, vectors = np.linalg.eigh(cov)
     if eigenvalues[0] <= 1e-12 * eigenvalues[-1]:
         raise ValueError(
-            "X: whiten=True needs linearly independent columns, but the sample covariance "
+            f"{name}: whiten=True needs linearly independent columns, but the sample covariance "
             f"is singular (eigenvalues from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}); "
             "drop the redundant columns or use whiten=False"
         )

@@ -393,14 +393,15 @@ def weighted_kl_mutual_information(
     check_paired(A, B)
     rng = check_random_state(random_state)
 
-    def entropy(Z: np.ndarray) -> float:
+    def entropy(Z: np.ndarray, name: str) -> float:
         est = KozachenkoLeonenkoEntropy(
             k, weighted=True, whiten=True, jitter=jitter, random_state=rng
         )
-        return est.fit(Z).entropy_
+        # errors and warnings name the samples (they all said "X", for Y and the pairs too)
+        return est._fit(Z, name).entropy_
 
     if not discrete_y:
-        return entropy(A) + entropy(B) - entropy(np.hstack([A, B]))
+        return entropy(A, "X") + entropy(B, "Y") - entropy(np.hstack([A, B]), "(X, Y)")
     if B.shape[1] != 1:
         raise ValueError(f"Y: discrete_y needs one column of labels, got shape {B.shape}")
     labels, counts = np.unique(B[:, 0], return_counts=True)
@@ -413,12 +414,12 @@ def weighted_kl_mutual_information(
     conditional = 0.0
     for label, count in zip(labels, counts, strict=True):
         try:
-            h = entropy(A[B[:, 0] == label])
+            h = entropy(A[B[:, 0] == label], "X")
         except ValueError as error:
             shown = label.item() if isinstance(label, np.generic) else label
             raise ValueError(f"X within the class Y = {shown!r}: {error}") from error
         conditional += count / len(A) * h
-    return entropy(A) - conditional
+    return entropy(A, "X") - conditional
 
 
 class CompressedMutualInformation(BaseEstimator):

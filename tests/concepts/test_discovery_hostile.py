@@ -333,3 +333,37 @@ def test_random_state_follows_the_package_rule():
     a = _discover(random_state=np.random.default_rng(2))
     b = _discover(random_state=np.random.default_rng(2))
     np.testing.assert_array_equal(a.dictionary, b.dictionary)
+
+
+@pytest.mark.parametrize(
+    ("i", "message"),
+    [
+        # Before: numpy's IndexError ("index 40 is out of bounds"), or for True image 1
+        (40, r"i: expected an int >= -40 and <= 39, got 40"),
+        ("0", r"i: expected an int >= -40 and <= 39, got '0'"),
+        (True, r"i: expected an int >= -40 and <= 39, got True"),
+    ],
+)
+def test_top_refuses_a_bad_image_index(i, message):
+    dec = decompose(X, VOCAB)
+    with pytest.raises(ValueError, match=message):
+        dec.top(i, 2)
+    assert dec.top(np.int64(-1), 2) == dec.top(39, 2)
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae"])
+def test_diverged_sae_training_is_an_error_not_a_nan_dictionary(method, tmp_path):
+    # Before: learning_rate=1e30 returned (and checkpointed) a dictionary of NaN atoms
+    path = tmp_path / "sae.safetensors"
+    with pytest.raises(ValueError, match=r"learning_rate: training diverged in epoch 2 .*1e\+30"):
+        _discover(method=method, learning_rate=1e30, dead_after=1, checkpoint=path)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae"])
+def test_sae_sizes_beyond_int64_mean_never_and_all(method):
+    # Before: torch's OverflowError "int too big to convert" (dead_after) and "Overflow
+    # when unpacking long long" (batch_size); both are as large as any count can reach
+    big = _discover(method=method, dead_after=10**30, batch_size=10**30)
+    ref = _discover(method=method, dead_after=2 * 40 + 1, batch_size=40)
+    np.testing.assert_array_equal(big.dictionary, ref.dictionary)

@@ -499,7 +499,7 @@ def test_imagenet_clip_names_need_imagenets_1000_wnids(tmp_path):
     image(image_dir / "x.JPEG", (16, 16), fmt="JPEG")
     with pytest.raises(DatasetFormatError, match=r"1 class\(es\) of .* first 'n99999999'"):
         load_imagefolder(other, "val", clip_names=True)
-    with pytest.raises(TypeError, match=r"clip_names: expected a bool, got str"):
+    with pytest.raises(TypeError, match=r"clip_names: expected True or False, got 'yes'"):
         load_imagefolder(other, "val", clip_names="yes")
 
 
@@ -516,3 +516,33 @@ def test_imagenet_clip_names_from_all_1000_class_folders(tmp_path):
         assert ds.class_names[i] == IMAGENET_CLASSNAMES[i]
     for i in repeated:
         assert ds.class_names[i] == f"{IMAGENET_CLASSNAMES[i]} ({wnids[i]})"
+
+
+@pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
+def test_imagefolder_flags_take_numpy_booleans(tmp_path):
+    # Before: TypeError "clip_names: expected a bool, got bool" (numpy's bool_), and the
+    # same for synset_names
+    w = write_imagenet_like(tmp_path)
+    assert load_imagefolder(w["root"], "val", synset_names=np.False_).class_names == w["wnids"]
+    assert load_imagefolder(w["root"], "val", synset_names=np.True_).class_names == [
+        "tench",
+        "goldfish",
+    ]
+    assert load_imagefolder(w["root"], "val", clip_names=np.False_).class_names == [
+        "tench",
+        "goldfish",
+    ]
+
+
+def test_awa2_classes_from_any_sequence_or_iterable(tmp_path):
+    w = write_awa2(tmp_path)
+    two = ["antelope", "killer+whale"]
+    expected = _quiet(load_awa2, w["root"], classes=two).labels.tolist()
+    # Before: numpy's "truth value of an array with more than one element is ambiguous"
+    assert _quiet(load_awa2, w["root"], classes=np.array(two)).labels.tolist() == expected
+    # Before: the generator was consumed by the type check, leaving no class and then
+    # "images: got an empty list"
+    assert _quiet(load_awa2, w["root"], classes=(c for c in two)).labels.tolist() == expected
+    # Before: TypeError "'int' object is not iterable"
+    with pytest.raises(TypeError, match=r"classes: expected a list of class names \(str\), got 5"):
+        load_awa2(w["root"], classes=5)

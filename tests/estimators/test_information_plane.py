@@ -203,3 +203,93 @@ def test_fixed_bin_range_in_the_tracker_and_bad_ranges():
             InformationPlane(net, ["1"], X, y, bin_range=bad)
         with pytest.raises(ValueError, match=r"bin_range"):
             binned_information(X, T, y, bin_range=bad)
+
+
+def test_bins_of_extreme_ranges_are_exact():
+    # Before: a layer spanning +-1e308 overflowed hi - lo to inf and a range of 5e-324
+    # rounded the bin width to 0; both made NaN positions that the cast to int turned
+    # into arbitrary bins (with RuntimeWarnings), and the tracker reported 0 bits for a
+    # tanh layer binned on bin_range=(0, 5e-324)
+    import warnings
+
+    X = np.repeat(np.eye(4), 5, axis=0)
+    y = np.repeat([0, 0, 1, 1], 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale in (1e308, 5e-324):
+            T = scale * np.r_[-np.ones((10, 1)), np.ones((10, 1))]  # one bin per label
+            assert binned_information(X, T, y) == pytest.approx((1.0, 1.0))
+        # values either side of a tiny fixed range: the two end bins, one per label
+        T = np.r_[-np.ones((10, 1)), np.ones((10, 1))]
+        assert binned_information(X, T, y, bin_range=(0, 5e-324)) == pytest.approx((1.0, 1.0))
+    # bin edges at multiples of a power of 2 of the range are the reference's edges
+    T = np.linspace(-1, 1, 20)[:, None] * 2.0**-1000
+    pattern = np.digitize(T[:, 0], np.linspace(-1, 1, 30) * 2.0**-1000)
+    expected = binned_information(X, pattern[:, None].astype(float), y, n_bins=10**6)
+    assert binned_information(X, T, y, n_bins=29, bin_range=(-(2.0**-1000), 2.0**-1000)) == (
+        pytest.approx(expected)
+    )
+
+
+def test_bin_range_given_as_tensor_or_ragged_pair():
+    X = np.repeat(np.eye(4), 5, axis=0)
+    y = np.repeat([0, 0, 1, 1], 5)
+    T = 0.5 * X
+    # Before: a tensor's items (0-d tensors) were refused as "not a finite number"
+    assert binned_information(X, T, y, bin_range=torch.tensor([-1.0, 1.0])) == (
+        binned_information(X, T, y, bin_range=(-1, 1))
+    )
+    # Before: numpy's "setting an array element with a sequence ... inhomogeneous shape"
+    with pytest.raises(ValueError, match=r"bin_range\[0\]: expected a finite number, got \(0,\)"):
+        binned_information(X, T, y, bin_range=((0,), 1))
+    # Before: a dict of two items was read as its keys, the range (0, 1)
+    with pytest.raises(ValueError, match=r"bin_range: expected None or a pair"):
+        binned_information(X, T, y, bin_range={-1: 0, 1: 0})
+
+
+@pytest.mark.parametrize(
+    ("y", "error", "match"),
+    [
+        # Before: TypeError "len() of unsized object"
+        (None, TypeError, r"y: expected an array of shape \(n,\) or \(n, dy\), got None"),
+        # Before: numpy's "unsupported operand type(s) for %: 'NoneType' and 'int'"
+        ([None] * 10, TypeError, r"y: expected labels .* got an array of dtype object"),
+        # Before: numpy's "ufunc 'remainder' not supported for the input types"
+        (np.zeros(10) + 1j, TypeError, r"y: expected labels .* dtype complex128"),
+    ],
+)
+def test_tracker_refuses_targets_that_are_not_labels_or_numbers(y, error, match):
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.raises(error, match=match):
+        InformationPlane(net, ["0"], np.ones((10, 2)), y)
+
+
+def test_text_labels_and_layer_names():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    X = np.eye(4, dtype=np.float32).repeat(5, 0)
+    y = np.repeat([0, 0, 1, 1], 5)
+    # Before: text labels failed in numpy's "ufunc 'remainder'" unless discrete_y=True
+    plane = InformationPlane(net, ["1"], X, np.where(y == 1, "cat", "dog"))
+    reference = InformationPlane(net, ["1"], X, y)
+    plane.record()
+    reference.record()
+    assert plane.i_ty == reference.i_ty
+    with pytest.raises(TypeError, match=r"y: text labels \(<U3\) need discrete_y=True"):
+        InformationPlane(net, ["1"], X, np.where(y == 1, "cat", "dog"), "ksg", discrete_y=False)
+    # Before: TypeError "unhashable type: 'list'"
+    with pytest.raises(
+        TypeError, match=r"layers: expected sub-module names \(str\), got \[\['1'\]\]"
+    ):
+        InformationPlane(net, [["1"]], X, y)
+    # Before: a generator was consumed by the checks, leaving no layer to track
+    plane = InformationPlane(net, (name for name in ["1"]), X, y)
+    assert plane.layers == ["1"]
+
+
+def test_binned_information_refuses_nan_labels():
+    # Before: NaN was binned as a label of its own (I(T;Y) = 1.054 bits of 1)
+    X = np.repeat(np.eye(4), 5, axis=0)
+    y = np.repeat([0.0, 0.0, 1.0, 1.0], 5)
+    y[-1] = np.nan
+    with pytest.raises(ValueError, match=r"y: contains NaN or inf"):
+        binned_information(X, X, y)

@@ -178,3 +178,31 @@ def test_bad_input_is_refused_with_a_clear_error():
         KozachenkoLeonenkoEntropy(weighted="yes").fit(x)
     with pytest.raises(ValueError, match="k must be"):
         weighted_kl_weights(0, 3)
+
+
+def test_weights_of_many_neighbours_take_little_memory():
+    # Before: each zero-weight condition was a row of its own np.eye(k), whose k x k
+    # matrix that row kept alive: k = 300 held 216 MB, k = 1000 needed 8 GB and the
+    # process was killed (KozachenkoLeonenkoEntropy(k, weighted=True) on 5+ columns too)
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        w = weighted_kl_weights(300, 5)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert abs(w.sum() - 1) < 1e-9
+    assert peak < 20e6
+
+
+def test_mutual_information_errors_and_warnings_name_the_side_at_fault():
+    # Before: every entropy was fitted as "X", so a constant Y, repeated rows of Y or
+    # dependent columns of the pairs were all reported as X's
+    x, y = _gaussian_pair(200, 0, d=2)
+    with pytest.raises(ValueError, match=r"^Y has constant column\(s\) \[1\]"):
+        weighted_kl_mutual_information(x, np.c_[y[:, 0], np.ones(200)])
+    with pytest.warns(UserWarning, match=r"^Y repeats rows \(100 of 200"):
+        weighted_kl_mutual_information(x, np.repeat(y[:100], 2, axis=0))
+    with pytest.raises(ValueError, match=r"^\(X, Y\): whiten=True needs linearly independent"):
+        weighted_kl_mutual_information(x, x @ np.array([[1.0, 2.0], [3.0, 1.0]]))

@@ -304,7 +304,7 @@ def train_sae(
     for epoch in bar:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch + 1))
         total, seen = 0.0, 0
-        for idx in order.split(batch_size):
+        for idx in order.split(min(batch_size, n)):  # torch overflowed beyond int64
             x = Xs[idx.to(device)]
             pre = (x - P["pre_bias"]) @ P["W_enc"].T + P["b_enc"]
             z, smallest = _activate(torch, pre, k, batch_topk)
@@ -314,7 +314,7 @@ def train_sae(
             with torch.no_grad():
                 since += len(x)
                 since[(z > 0).any(0)] = 0
-                dead = since >= dead_after
+                dead = since >= min(dead_after, n * epochs + 1)  # beyond int64 overflowed
             if bool(dead.any()):
                 pre_dead = torch.where(dead, pre, torch.full_like(pre, -math.inf))
                 vals, ids = pre_dead.topk(min(k_aux, int(dead.sum())), dim=1, sorted=False)
@@ -336,6 +336,14 @@ def train_sae(
         history.append(total / seen)
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         done = epoch + 1
+        if not (math.isfinite(history[-1]) and all(bool(v.isfinite().all()) for v in P.values())):
+            # a NaN dictionary was returned (and checkpointed) as if trained
+            raise ValueError(
+                f"learning_rate: training diverged in epoch {done} (reconstruction error "
+                f"{history[-1]:.3g}, non-finite weights) with learning_rate={learning_rate!r}; "
+                "expected a smaller learning_rate"
+                + ("; the last checkpoint is kept" if checkpoint is not None else "")
+            )
         if checkpoint is not None and (done % checkpoint_every == 0 or done == epochs):
             _save_checkpoint(checkpoint, P, opt, since, threshold, done, history, config)
 

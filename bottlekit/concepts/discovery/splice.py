@@ -69,6 +69,9 @@ class SparseDecomposition:
     def top(self, i: int, n: int = 5) -> list[tuple[str, float]]:
         """The ``n`` largest (name, weight) pairs of image ``i``."""
         check_number(n, "n", integer=True, low=0)
+        n_images = len(self.weights)
+        # numpy's IndexError, or True read as image 1
+        i = check_number(i, "i", integer=True, low=-n_images, high=n_images - 1)
         w = self.weights[i]
         order = [j for j in np.argsort(-w, kind="stable")[:n] if w[j] > 0]
         return [(self.names[j], float(w[j])) for j in order]
