@@ -367,3 +367,22 @@ def test_sae_sizes_beyond_int64_mean_never_and_all(method):
     big = _discover(method=method, dead_after=10**30, batch_size=10**30)
     ref = _discover(method=method, dead_after=2 * 40 + 1, batch_size=40)
     np.testing.assert_array_equal(big.dictionary, ref.dictionary)
+
+
+def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
+    # Embeddings are float32 inside discover and decompose. Before: values of 1e300 became
+    # inf and were reported as "contains NaN or inf" (they are finite), and rows of 1e-300
+    # became 0, so decompose returned empty weights with cosine 0, silently.
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    with pytest.raises(ValueError, match=r"X: row 0 holds 1e\+300, beyond float32's range"):
+        decompose(np.full((2, 3), 1e300), vocab)
+    with pytest.raises(ValueError, match=r"X: 2 row\(s\) are nonzero but below float32's"):
+        decompose(np.full((2, 3), 1e-300), vocab, image_mean=np.zeros(3))
+    with pytest.raises(ValueError, match=r"image_mean: row 0 holds 1e\+300"):
+        decompose(np.eye(3)[:2], vocab, image_mean=np.full(3, 1e300))
+    with pytest.raises(ValueError, match=r"X: row 1 holds 1e\+39"):
+        discover(np.array([[1.0, 2.0], [1e39, 0.0], [3.0, 1.0]]), 1, method="nmf")
+    # zero rows stay allowed, and a true NaN is still named as one
+    assert decompose(np.zeros((2, 3)), vocab, image_mean=np.zeros(3)).weights.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in 1 row"):
+        decompose(np.array([[np.nan, 0.0, 1.0]]), vocab, image_mean=np.zeros(3))

@@ -13,8 +13,14 @@ __all__ = ["check_embeddings", "check_int", "seed_of"]
 
 
 def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndarray:
-    """``X`` as a finite float32 array of shape (n, d); ``ValueError`` naming ``arg`` if not."""
-    X = as_real_array(X, arg, dtype=np.float32)
+    """``X`` as a finite float32 array of shape (n, d); ``ValueError`` naming ``arg`` if not.
+
+    Values that float32 cannot hold are refused, not rounded: beyond its range (about
+    3.4e38; they became inf, reported as NaN or inf) or rows so small that they become 0
+    (the decomposition of a zero row is empty, silently)."""
+    given = X
+    with np.errstate(over="ignore"):  # beyond float32's range: refused below, by row
+        X = as_real_array(X, arg, dtype=np.float32)
     if X.ndim != 2:
         raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}")
     if X.shape[0] < min_samples or X.shape[1] < 1:
@@ -23,10 +29,27 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
         )
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        row = as_real_array(np.asarray(given)[first], arg)
+        if np.isfinite(row).all():
+            raise ValueError(
+                f"{arg}: row {first} holds {float(np.abs(row).max()):.3g}, beyond float32's "
+                f"range (3.4e38); expected embeddings on a moderate scale (divide them by "
+                "their norm)"
+            )
         raise ValueError(
             f"{arg} contains NaN or inf in {int(bad.sum())} row(s) (first: row "
             f"{int(np.flatnonzero(bad)[0])}); expected finite embeddings"
         )
+    zero = ~X.any(axis=1)
+    if zero.any():  # rows of 1e-300 are 0 in float32
+        lost = [i for i in np.flatnonzero(zero) if as_real_array(np.asarray(given)[i], arg).any()]
+        if lost:
+            raise ValueError(
+                f"{arg}: {len(lost)} row(s) are nonzero but below float32's smallest value "
+                f"(first: row {lost[0]}), so they would become 0; expected embeddings on a "
+                "moderate scale (divide them by their norm)"
+            )
     return np.ascontiguousarray(X)
 
 
