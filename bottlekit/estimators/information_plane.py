@@ -196,7 +196,8 @@ class InformationPlane:
     layers : sequence of str
         Names of sub-modules (as in ``model.named_modules()``) whose outputs are tracked.
     X : array-like of shape (n, d)
-        Probe inputs, fed to the model as a float32 tensor.
+        Probe inputs, fed to the model as a tensor of its parameters' floating dtype
+        (float32 for a model without parameters).
     y : array-like of shape (n,) or (n, dy)
         Targets: labels for ``"binning"``; labels or real values otherwise.
     estimator : {"binning", "ksg", "renyi"}, default "binning"
@@ -339,6 +340,10 @@ class InformationPlane:
 
             return hook
 
+        # the probe in the model's floating dtype (a float64 model failed on float32 input)
+        dtype = next(
+            (p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32
+        )
         handles = [modules[name].register_forward_hook(hook_for(name)) for name in self.layers]
         was_training = self.model.training
         self.model.eval()
@@ -346,7 +351,7 @@ class InformationPlane:
             with torch.no_grad():
                 for start in range(0, len(self.X), self.batch_size):
                     batch = as_tensor(self.X[start : start + self.batch_size])
-                    self.model(batch.to(self.device))
+                    self.model(batch.to(self.device, dtype=dtype))
         finally:
             for h in handles:
                 h.remove()

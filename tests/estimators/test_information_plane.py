@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -293,3 +295,19 @@ def test_binned_information_refuses_nan_labels():
     y[-1] = np.nan
     with pytest.raises(ValueError, match=r"y: contains NaN or inf"):
         binned_information(X, X, y)
+
+
+def test_a_float64_model_gets_its_probe_in_float64():
+    # Before: the probe was always float32, and a model in double precision failed inside
+    # torch ("mat1 and mat2 must have the same dtype"). Its planes now equal the float32
+    # model's with the same weights wherever the binned activations agree.
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int)
+    planes = []
+    for model in (net, copy.deepcopy(net).double()):
+        plane = InformationPlane(model, ["1"], X, y, n_bins=5)
+        plane.record(epoch=0)
+        planes.append((plane.i_xt["1"][0], plane.i_ty["1"][0]))
+    assert planes[0] == pytest.approx(planes[1])
