@@ -386,3 +386,13 @@ def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
     assert decompose(np.zeros((2, 3)), vocab, image_mean=np.zeros(3)).weights.shape == (2, 3)
     with pytest.raises(ValueError, match=r"X contains NaN or inf in 1 row"):
         decompose(np.array([[np.nan, 0.0, 1.0]]), vocab, image_mean=np.zeros(3))
+
+
+def test_one_image_needs_an_image_mean():
+    # Before: one image without image_mean was centred on itself, so it decomposed to
+    # nothing (weights 0, cosine reported 1.0), silently.
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    with pytest.raises(ValueError, match=r"image_mean: needed to decompose one image"):
+        decompose(np.array([[1.0, 0.2, 0.1]]), vocab)
+    dec = decompose(np.array([[1.0, 0.2, 0.1]]), vocab, image_mean=np.array([0.3, 0.3, 0.3]))
+    assert dec.weights.shape == (1, 3) and dec.weights[0, 0] > 0

@@ -123,7 +123,7 @@ def decompose(
     image_mean : array of shape (d,), optional
         :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
         mean over ``X`` (SpLiCE uses the mean of a large image set; pass one for small
-        batches).
+        batches, and for one image, which its own mean would centre to 0).
     rho : float, default 5.0
         ADMM penalty parameter.
     max_iter : int, default 1000
@@ -174,6 +174,12 @@ def decompose(
         if np.shape(image_mean) not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {np.shape(image_mean)}")
         image_mean = check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
+    elif n == 1:  # its own mean: centred, the image is 0 and decomposed to nothing
+        raise ValueError(
+            "image_mean: needed to decompose one image (X has 1 row): centred on its own "
+            "mean, the image is 0 and has no concepts; pass the mean of many images' unit "
+            "embeddings (SpLiCE uses a large image set's)"
+        )
 
     dev = resolve_device(device)
     if solver == "auto":
