@@ -87,9 +87,12 @@ def require_dataset_file(root: Path, name: str | Sequence[str], hint: str = "") 
 
 def as_root(root: Any, name: str = "root") -> Path:
     """``root`` as an expanded Path; ``TypeError`` naming ``name`` unless it is a str or
-    an ``os.PathLike`` (``Path(None)`` would fail deep in pathlib without the name)."""
+    an ``os.PathLike`` (``Path(None)`` would fail deep in pathlib without the name), and
+    ``ValueError`` for an empty (or blank) string, which would read the working directory."""
     if isinstance(root, bytes) or not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type(root).__name__}")
+    if not os.fspath(root).strip():  # Path("") is the working directory, read silently
+        raise ValueError(f"{name}: expected a path, got an empty string {os.fspath(root)!r}")
     return Path(root).expanduser()
 
 

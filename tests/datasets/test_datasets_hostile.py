@@ -398,6 +398,11 @@ def test_16_bit_images_keep_their_grey_levels(tmp_path):
         (lambda: load_awa2(None), TypeError, "root: expected a path"),
         (lambda: load_cifar10(None), TypeError, "root: expected a path"),
         (lambda: load_ham10000(None), TypeError, "root: expected a path"),
+        # Before: "" (and "  ") was Path(""), the working directory, read silently (or
+        # refused as "." without the argument's name)
+        (lambda: load_imagefolder(""), ValueError, "root: expected a path, got an empty str"),
+        (lambda: load_cub("  "), ValueError, "root: expected a path, got an empty string"),
+        (lambda: load_dataset("cifar10", ""), ValueError, "root: expected a path, got an em"),
         (lambda: load_imagefolder(None), TypeError, "root: expected a path"),
         (lambda: load_dataset("cub", None), TypeError, "root: expected a path"),
         (lambda: dl.download_dataset("cifar10", None), TypeError, "root: expected a path"),
