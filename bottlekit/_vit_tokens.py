@@ -63,7 +63,7 @@ def vit_patch_tokens(visual: Any, images: torch.Tensor) -> torch.Tensor:
     n, length, d = tokens.shape
     if length != gh * gw:
         raise ValueError(
-            f"encode_image_tokens: the tower returned {length} patch tokens for a "
+            f"images: the image tower returned {length} patch tokens for its "
             f"{gh} x {gw} patch grid; expected {gh * gw} (images of another size than "
             "the tower's, or extra tokens)"
         )
