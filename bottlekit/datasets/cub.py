@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
+from bottlekit._checks import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    shown_value,
+)
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -393,6 +399,13 @@ def load_cub(
         min_classes = check_number(
             min_classes, "min_classes", integer=True, low=1, type_error=True
         )
+        if not (isinstance(attributes, str) and attributes == "koh112"):
+            raise ValueError(  # it was ignored, silently
+                f"min_classes: the threshold of Koh et al.'s rule, used only with "
+                f"attributes='koh112'; got attributes={shown_value(attributes)}"
+            )
+    if isinstance(attributes, (list, tuple)) and not attributes:
+        raise ValueError("attributes: expected 'all', 'koh112' or attribute names, got []")
     if download and not (root / "images.txt").is_file():
         from bottlekit.datasets.download import download_dataset
 

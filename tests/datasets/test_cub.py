@@ -69,6 +69,12 @@ def test_splits_follow_train_test_split(cub):
         load_cub(cub["root"], part_radius=-1)
     with pytest.raises(ValueError, match=r"min_classes: expected an int >= 1, got 0"):
         load_cub(cub["root"], attributes="koh112", min_classes=0)
+    # Before: min_classes without "koh112" was ignored, and attributes=[] gave a dataset
+    # of no concepts, silently
+    with pytest.raises(ValueError, match=r"min_classes: the threshold .* got attributes='all'"):
+        load_cub(cub["root"], min_classes=2)
+    with pytest.raises(ValueError, match=r"attributes: expected 'all', 'koh112' or attribute"):
+        load_cub(cub["root"], attributes=[])
     with pytest.raises(TypeError, match=r"min_classes: expected an int >= 1, got '2'"):
         load_cub(cub["root"], attributes="koh112", min_classes="2")
     # a numpy integer is an int (it was refused: "expected an int >= 1, got 2")
