@@ -100,7 +100,8 @@ class ResizedImages(ImageSource):
 def _per_file(value: Any, n: int, name: str, low: int) -> list[int]:
     """``value`` (one int, or one per file) as a list of ``n`` ints >= ``low``."""
     one = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    values = [value] * n if one else value
+    # a 1-D array of ints (np.array([3, 5])) is a list of them; it was refused
+    values = [value] * n if one else value.tolist() if isinstance(value, np.ndarray) else value
     if (
         isinstance(values, (str, bytes))
         or not isinstance(values, Sequence)

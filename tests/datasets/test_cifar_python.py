@@ -376,3 +376,10 @@ def test_record_images_header_and_records(tmp_path):
                 {"records": [1.0]}, {"header": True}):  # fmt: skip
         with pytest.raises(ValueError, match=r"(header|records): expected one int"):
             RecordImages([f], 4, 0, (1, 2, 2), **bad)
+    # a 1-D int array is one int per file (it was refused as "expected one int"); float,
+    # boolean and 2-D arrays are still refused
+    as_array = RecordImages([f], 4, 0, (1, 2, 2), header=np.array([3]), records=np.array([3]))
+    assert len(as_array) == 3 and as_array.array(2).tolist() == imgs.array(2).tolist()
+    for bad in (np.array([3.0]), np.array([True]), np.array([[3]])):
+        with pytest.raises(ValueError, match=r"records: expected one int"):
+            RecordImages([f], 4, 0, (1, 2, 2), header=3, records=bad)
