@@ -180,8 +180,11 @@ def preprocess_continuous(
     return X
 
 
-def check_positive_radii(radii: np.ndarray, what: str, quantity: str) -> None:
-    """Raise if a k-th neighbour distance is 0: more than k rows coincide.
+def check_positive_radii(
+    radii: np.ndarray, what: str, quantity: str, k: int | None = None
+) -> None:
+    """Raise if a k-th neighbour distance is 0: more than k rows coincide (``k``: the
+    smallest neighbour rank among the radii, for the message; None says "k").
 
     The k-NN estimators take logarithms or neighbour counts within these radii; a radius of
     0 (ties, possible only with ``jitter=0``) makes them meaningless, e.g. KSG then returned
@@ -189,6 +192,7 @@ def check_positive_radii(radii: np.ndarray, what: str, quantity: str) -> None:
     """
     if np.any(radii <= 0):
         raise ValueError(
-            f"{what} has more than k identical rows; the k-NN {quantity} is undefined "
+            f"{what} has {'more than k' if k is None else f'{k + 1} or more'} identical rows; "
+            f"the k-NN {quantity} is undefined "
             "(set jitter > 0 or remove duplicates)"
         )

@@ -268,7 +268,9 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
             X, n_neighbors, metric=self.metric, tree=self.tree, n_jobs=self.n_jobs
         )
         dist = dist[:, used]
-        check_positive_radii(dist, name, "entropy")
+        # the nearest neighbour used sets how many copies make a radius 0 (the weighted
+        # estimator uses the first: two identical rows were reported as "more than k")
+        check_positive_radii(dist, name, "entropy", k=int(used[0]) + 1)
         mean_log = d * np.mean(np.log(dist), axis=0) - digamma(used + 1.0)
         h = log_n + log_unit_ball_volume(d, self.metric) + float(w[used] @ mean_log) + log_scale
         self.entropy_ = float(h)

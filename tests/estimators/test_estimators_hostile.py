@@ -424,8 +424,26 @@ DUP_LABELS = np.repeat([0, 1, 0, 1, 0, 1], 10)
 # the entropy warns about the repeated rows before it refuses them
 @pytest.mark.filterwarnings("ignore::bottlekit.estimators.kozachenko_leonenko.RepeatedRowsWarning")
 def test_ties_without_jitter_are_refused(call, what):
-    with pytest.raises(ValueError, match=rf"{what} has more than k identical rows.*jitter > 0"):
+    with pytest.raises(
+        ValueError, match=rf"{what} has (more than k|\d+ or more) identical rows.*jitter > 0"
+    ):
         call()
+
+
+def test_ties_name_how_many_copies_the_estimator_cannot_take():
+    # The weighted Kozachenko-Leonenko estimator uses the first neighbour, so two equal
+    # rows already make a radius 0; the message said "more than k identical rows" (k = 5)
+    from bottlekit.estimators import KozachenkoLeonenkoEntropy
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    X[1] = X[0]
+    with pytest.warns(UserWarning, match="repeats rows"):
+        with pytest.raises(ValueError, match=r"X has 2 or more identical rows"):
+            KozachenkoLeonenkoEntropy(5, weighted=True, jitter=0).fit(X)
+    X[2:6] = X[0]  # 6 copies: the plain estimator's 5th neighbour is at distance 0
+    with pytest.warns(UserWarning, match="repeats rows"):
+        with pytest.raises(ValueError, match=r"X has 6 or more identical rows"):
+            KozachenkoLeonenkoEntropy(5, jitter=0).fit(X)
 
 
 def test_ties_with_the_default_jitter_give_the_discrete_mi():
