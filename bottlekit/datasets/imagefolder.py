@@ -92,9 +92,13 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
 
 
 def _synset_names(path: Path) -> dict[str, str]:
-    """``n01440764 tench, Tinca tinca`` lines: synset -> first name."""
+    """``n01440764 tench, Tinca tinca`` lines: synset -> first name. A synset listed
+    twice is refused (the last name won unnoticed, and a 1001-line file passed as
+    ImageNet's 1000)."""
     out = {}
-    for _, (wnid, words) in read_rows(path, 2, max_split=1):
+    first_line: dict[str, int] = {}
+    for line, (wnid, words) in read_rows(path, 2, max_split=1):
+        note_first_line(first_line, wnid, path, line, "synset", "one line per synset")
         out[wnid] = words.split(",")[0].strip()
     return out
 
@@ -131,9 +135,14 @@ def _clip_names(wnids: list[str], synsets: dict[str, str] | None, folder: Path) 
         )
     unknown = [w for w in wnids if w not in set(known)]
     if unknown:
+        none = (
+            f" (none is: the file's first synset is {known[0]!r}; expected '<wnid> <names>' lines)"
+            if len(unknown) == len(wnids)
+            else ""
+        )
         raise DatasetFormatError(
             f"clip_names: {len(unknown)} class(es) of {folder} are not in the synset file, "
-            f"first {unknown[0]!r}; expected ImageNet wnids"
+            f"first {unknown[0]!r}{none}; expected ImageNet wnids"
         )
     return dict(zip(known, IMAGENET_CLASSNAMES, strict=True))
 
@@ -298,6 +307,14 @@ def load_imagefolder(
         synsets = None
         if not isinstance(synset_names, bool):
             synsets = _synset_names(require_file(synset_names))
+            if not set(synsets) & set(class_names):
+                # a file given by name that names no class fell back to the wnids silently
+                raise DatasetFormatError(
+                    f"synset_names: {synset_names} names none of the {len(class_names)} "
+                    f"classes of {folder} (first class {class_names[0]!r}, the file's first "
+                    f"synset {next(iter(synsets), None)!r}); expected '<wnid> <names>' lines "
+                    "for the class folders' names"
+                )
         else:
             found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
             synsets = _synset_names(found_file) if found_file is not None else None

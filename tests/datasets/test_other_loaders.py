@@ -546,3 +546,34 @@ def test_awa2_classes_from_any_sequence_or_iterable(tmp_path):
     # Before: TypeError "'int' object is not iterable"
     with pytest.raises(TypeError, match=r"classes: expected a list of class names \(str\), got 5"):
         load_awa2(w["root"], classes=5)
+
+
+def test_a_synset_listed_twice_is_refused_by_line(tmp_path):
+    # Before: the last line won silently ("n10005000 other name" renamed class 5), and a
+    # 1001-line file with a repeated line passed clip_names' check of ImageNet's 1000.
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5])
+    lines = [f"{w} synset {i}, other name\n" for i, w in enumerate(wnids)]
+    mapping = root / "LOC_synset_mapping.txt"
+    mapping.write_text("".join(lines) + f"{wnids[5]} other name\n")
+    with pytest.raises(DatasetFormatError, match=r"line 1001: synset 'n10005000' is listed tw"):
+        load_imagefolder(root, "val")
+    mapping.write_text("".join(lines) + lines[3])
+    with pytest.raises(DatasetFormatError, match=r"line 1001: .* \(first on line 4\)"):
+        load_imagefolder(root, "val", clip_names=True)
+
+
+def test_a_synset_file_in_another_format_is_named(tmp_path):
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5], synsets=False)
+    given = tmp_path / "synsets.csv"
+    given.write_text("".join(f"{w},synset {i}\n" for i, w in enumerate(wnids)))
+    # Before: a file given by name whose keys ('n10000000,synset') name no class left the
+    # wnids as class names, silently.
+    with pytest.raises(DatasetFormatError, match=r"synset_names: .* names none of the 2 cl"):
+        load_imagefolder(root, "val", synset_names=given)
+    # clip_names on the file found in root said only "not in the synset file"; now it
+    # shows the file's first key too
+    (root / "LOC_synset_mapping.txt").write_text(given.read_text())
+    with pytest.raises(DatasetFormatError, match=r"first synset is 'n10000000,synset'"):
+        load_imagefolder(root, "val", clip_names=True)
