@@ -118,20 +118,30 @@ def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
 _IMAGENET_CLASSES = 1000
 
 
-def _clip_names(wnids: list[str], synsets: dict[str, str] | None, folder: Path) -> dict[str, str]:
+def _clip_names(
+    wnids: list[str], synsets: dict[str, str] | None, folder: Path, searched: list[Path]
+) -> dict[str, str]:
     """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
     wnid's index among ImageNet's 1000 sorted wnids: those of the synset file, or else
-    the class folders themselves when they are all 1000."""
+    the class folders themselves when they are all 1000 (``searched``: where the synset
+    file was looked for, named when none was found)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     known = sorted(synsets) if synsets is not None else sorted(wnids)
     if len(known) != _IMAGENET_CLASSES:
-        where = "the synset file lists" if synsets is not None else f"{folder} has"
+        if synsets is not None:
+            where = f"the synset file lists {len(known)} classes"
+        else:  # say where the file was looked for: where to put it
+            places = ", ".join(dict.fromkeys(str(p) for p in searched))
+            where = (
+                f"no synset file ({' or '.join(SYNSET_FILES)}) was found in {places}, and "
+                f"{folder} has {len(known)} class folders"
+            )
         raise DatasetFormatError(
             f"clip_names: OpenAI's names are indexed by ImageNet's {_IMAGENET_CLASSES} "
-            f"sorted wnids; {where} {len(known)} classes. Expected ImageNet's "
-            f"LOC_synset_mapping.txt (found as for synset_names, or synset_names=path), "
-            f"or all {_IMAGENET_CLASSES} class folders"
+            f"sorted wnids; {where}. Expected ImageNet's LOC_synset_mapping.txt (put it in "
+            "one of the folders searched, or pass synset_names=PATH; for a recipe, --set "
+            f"dataset.options.synset_names=PATH), or all {_IMAGENET_CLASSES} class folders"
         )
     unknown = [w for w in wnids if w not in set(known)]
     if unknown:
@@ -304,7 +314,7 @@ def load_imagefolder(
             )
         files, labels, class_names = _flat_val(folder, flat, solution)
     if synset_names or clip_names:
-        synsets = None
+        synsets, found_file = None, None
         if not isinstance(synset_names, bool):
             synsets = _synset_names(require_file(synset_names))
             if not set(synsets) & set(class_names):
@@ -319,7 +329,9 @@ def load_imagefolder(
             found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
             synsets = _synset_names(found_file) if found_file is not None else None
         if clip_names:
-            class_names = _named_classes(class_names, _clip_names(class_names, synsets, folder))
+            searched = [] if found_file is not None else _search_folders(folder, base)
+            clip = _clip_names(class_names, synsets, folder, searched)
+            class_names = _named_classes(class_names, clip)
         elif synsets is not None:
             class_names = _named_classes(class_names, synsets)
     fields = {}
