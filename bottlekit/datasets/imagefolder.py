@@ -283,31 +283,46 @@ def load_imagefolder(
         raise TypeError(
             f"synset_names: expected a path or a bool, got {type(synset_names).__name__}"
         )
+    if val_solution is not None:  # Path(3) failed in pathlib, without the argument's name
+        val_solution = as_root(val_solution, "val_solution")
     clip_names = check_bool(clip_names, "clip_names")
     folder = base if split is None else base / split
     if not folder.is_dir():
         raise MissingDatasetError(f"{folder}: image folder not found")
     found = class_folder_images(folder)
     files, labels, class_names = found.files, found.labels.tolist(), found.class_names
-    if files and not found.direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
+    with_direct = {c for c, f in zip(labels, files, strict=True) if f.parent.parent == folder}
+    nested = [c for i, c in enumerate(class_names) if i not in with_direct]
+    if nested and {c.lower() for c in class_names} <= _SPLIT_NAMES:
         # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
-        # the classes ("train", "val"), silently; class folders with deeper images whose
+        # the classes ("train", "val"), silently, also next to a flat split (ImageNet's
+        # train/<wnid>/ beside a flat val/); class folders with deeper images whose
         # names are not split names (cat/2019/*.jpg) are read as before
-        inner = next(p.parent for p in files)
+        inner = next(p.parent for p in files if p.parent.parent != folder)
+        what = (
+            "no image lies directly in a class folder; "
+            if len(nested) == len(class_names)
+            else "the folders are split names, and "
+        )
         raise DatasetFormatError(
-            f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "
-            f"hold sub-folders of images (e.g. {inner.relative_to(folder).as_posix()}/), so "
-            "they are not classes. Expected <root>/<class>/<image>: pass the folder one "
-            f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
+            f"{folder}: {what}{nested[:5]} hold sub-folders of images (e.g. "
+            f"{inner.relative_to(folder).as_posix()}/), so they are not classes. Expected "
+            "<root>/<class>/<image>: pass the folder one level down as root, or "
+            f"split={nested[0]!r} (--split {nested[0]})"
         )
     if not files:
         flat = images_in(folder)
-        solution = _find(val_solution, _search_folders(folder, base), VAL_SOLUTION_FILES)
+        searched = _search_folders(folder, base)
+        solution = _find(val_solution, searched, VAL_SOLUTION_FILES)
         if not flat or solution is None:
+            places = ", ".join(dict.fromkeys(str(p) for p in searched))
             raise MissingDatasetError(
                 f"{folder}: no class sub-folder holds images"
                 + (
-                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} images"
+                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} "
+                    f"images (looked for in {places}); put ImageNet's {VAL_SOLUTION_FILES[0]} "
+                    "in one of those folders, or pass val_solution=PATH (for a recipe, --set "
+                    "dataset.options.val_solution=PATH)"
                     if flat
                     else ""
                 )

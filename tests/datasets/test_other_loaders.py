@@ -577,3 +577,38 @@ def test_a_synset_file_in_another_format_is_named(tmp_path):
     (root / "LOC_synset_mapping.txt").write_text(given.read_text())
     with pytest.raises(DatasetFormatError, match=r"first synset is 'n10000000,synset'"):
         load_imagefolder(root, "val", clip_names=True)
+
+
+def _imagenet_train_and_flat_val(root):
+    from dataset_formats import image
+
+    wnids = _imagenet_wnids()[:2]
+    for w in wnids:
+        image(root / "train" / w / f"{w}_0.JPEG", (16, 16), fmt="JPEG")
+    for i in range(2):
+        image(root / "val" / f"ILSVRC2012_val_{i:08d}.JPEG", (16, 16), fmt="JPEG")
+    return root
+
+
+def test_imagenet_root_with_a_flat_val_is_not_read_as_two_classes(tmp_path):
+    # Before: train/<wnid>/ beside a flat val/ (ImageNet's own layout) read the root as
+    # the classes 'train' and 'val', silently: the split-folder rule looked only at
+    # folders where no class folder held an image itself.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(DatasetFormatError, match=r"\['train'\] hold sub-folders of images"):
+        load_imagefolder(root)
+    assert load_imagefolder(root, "train").class_names == _imagenet_wnids()[:2]
+
+
+def test_a_flat_val_without_its_solution_says_where_to_put_it(tmp_path):
+    # Before: "no LOC_val_solution.csv gives the labels of its 2 images", with neither
+    # where it was looked for nor how to pass it.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(MissingDatasetError) as err:
+        load_imagefolder(root, "val")
+    text = str(err.value)
+    assert f"looked for in {root / 'val'}, {root}, {tmp_path}" in text
+    assert "pass val_solution=PATH (for a recipe, --set dataset.options.val_solution" in text
+    # Before: TypeError "expected str, bytes or os.PathLike object, not int" from pathlib
+    with pytest.raises(TypeError, match=r"val_solution: expected a path .*, got int"):
+        load_imagefolder(root, "val", val_solution=3)
