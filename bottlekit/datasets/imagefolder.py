@@ -277,6 +277,8 @@ def load_imagefolder(
     base = as_root(root)
     if split is not None and not isinstance(split, str):
         raise TypeError(f"split: expected a sub-folder name (str) or None, got {split!r}")
+    if split is not None and not split.strip():  # root / "" is root: read unasked, silently
+        raise ValueError(f"split: expected a sub-folder name or None, got {split!r}")
     if isinstance(synset_names, np.bool_):  # numpy's True, refused as "got bool"
         synset_names = bool(synset_names)
     if not isinstance(synset_names, (bool, str, os.PathLike)):

@@ -612,3 +612,12 @@ def test_a_flat_val_without_its_solution_says_where_to_put_it(tmp_path):
     # Before: TypeError "expected str, bytes or os.PathLike object, not int" from pathlib
     with pytest.raises(TypeError, match=r"val_solution: expected a path .*, got int"):
         load_imagefolder(root, "val", val_solution=3)
+
+
+@pytest.mark.parametrize("split", ["", "  "])
+def test_a_blank_split_is_refused(tmp_path, split):
+    # Before: root / "" is root, so the split folders were read as the classes of one
+    # split named '', silently.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(ValueError, match=r"split: expected a sub-folder name or None, got"):
+        load_imagefolder(root, split)
