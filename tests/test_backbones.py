@@ -522,3 +522,14 @@ def test_a_datasets_float64_tensors_encode_as_float32(tiny):
     expected = tiny.encode_image_tokens(_TensorItems(x), progress=False, num_workers=0)
     got = tiny.encode_image_tokens(_TensorItems(x.double()), progress=False, num_workers=0)
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_preprocessed_tensor_batch_is_refused_with_the_way_in(tiny):
+    # Before: "unsupported type Tensor" and the list of accepted types, nothing on how a
+    # batch already preprocessed goes in; the way it names gives encode_images' tokens.
+    x = torch.rand(2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"Tensor; .* torch.utils.data.TensorDataset\(images\)"):
+        tiny.encode_image_tokens(x, progress=False)
+    tokens = tiny.encode_image_tokens(torch.utils.data.TensorDataset(x), progress=False)
+    expected = tiny.encode_image_tokens(_TensorItems(x), progress=False)
+    np.testing.assert_array_equal(tokens, expected)
