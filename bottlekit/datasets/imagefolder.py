@@ -205,6 +205,22 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
     return names, L
 
 
+def _split_hint(base: Path, split: str | None) -> str:
+    """What to pass when ``base / split`` is missing: the parent when it holds the split
+    (root given one level too low, ``imagenet/train``), else the folders root holds."""
+    if not base.exists():
+        return f"; root {base} does not exist"
+    if not base.is_dir():
+        return f"; root {base} is a file, expected a folder"
+    if split is None:
+        return ""
+    if (base.parent / split).is_dir():
+        return f"; root is the folder that holds {split}/: pass {base.parent}"
+    subs = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    shown = f"{subs[:5]}{'...' if len(subs) > 5 else ''}"
+    return f"; expected split {split!r} as a sub-folder of root, which holds {shown}"
+
+
 #: Folder names that are splits, not classes (a root one level too high).
 _SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "testing", "training"})
 
@@ -290,7 +306,7 @@ def load_imagefolder(
     clip_names = check_bool(clip_names, "clip_names")
     folder = base if split is None else base / split
     if not folder.is_dir():
-        raise MissingDatasetError(f"{folder}: image folder not found")
+        raise MissingDatasetError(f"{folder}: image folder not found{_split_hint(base, split)}")
     found = class_folder_images(folder)
     files, labels, class_names = found.files, found.labels.tolist(), found.class_names
     with_direct = {c for c, f in zip(labels, files, strict=True) if f.parent.parent == folder}

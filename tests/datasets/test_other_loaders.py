@@ -621,3 +621,15 @@ def test_a_blank_split_is_refused(tmp_path, split):
     root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
     with pytest.raises(ValueError, match=r"split: expected a sub-folder name or None, got"):
         load_imagefolder(root, split)
+
+
+def test_a_missing_split_folder_says_which_root_to_pass(tmp_path):
+    # Before: ".../imagenet/train/train: image folder not found" and nothing more, for a
+    # root one level too low, a root that does not exist or a split root lacks.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(MissingDatasetError, match=r"holds train/: pass .*imagenet$"):
+        load_imagefolder(root / "train", "train")
+    with pytest.raises(MissingDatasetError, match=r"root .*nowhere does not exist"):
+        load_imagefolder(tmp_path / "nowhere", "train")
+    with pytest.raises(MissingDatasetError, match=r"split 'test' as a sub-folder of root, which"):
+        load_imagefolder(root, "test")
