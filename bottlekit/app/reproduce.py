@@ -59,6 +59,8 @@ def _on_train_classes(test: Any, train: Any, ds_cfg: dict[str, Any]) -> Any:
     accuracy was silently wrong; its labels are mapped by class name. A test class the
     training split lacks is refused: the model cannot predict it.
     """
+    if train.class_names is None or test.class_names is None or test.labels is None:
+        return test
     train_names, test_names = list(train.class_names), list(test.class_names)
     if test_names == train_names:
         return test
