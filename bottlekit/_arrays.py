@@ -25,10 +25,12 @@ _MESSAGES = {
     "expected": {
         "complex": "{name}: expected real numbers, got {what}",
         "text": "{name}: expected a numeric array, got {what}",
+        "overflow": "{name}: expected numbers that a float64 can hold, got {what}",
     },
     "must": {
         "complex": "{name} must hold real numbers, got {what}",
         "text": "{name} must be a numeric array, got {what}",
+        "overflow": "{name} must hold numbers that a float64 can hold, got {what}",
     },
 }
 
@@ -136,6 +138,9 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
         check_numeric_dtype(raw, name, wording=wording)
     try:
         out = np.asarray(X if raw is None else raw, dtype=dtype)
+    except OverflowError as exc:  # Python ints beyond float64 (10**400) held as objects
+        what = f"an integer too large to convert ({exc})"
+        raise ValueError(_message("overflow", name, what, wording)) from None
     except (TypeError, ValueError) as exc:
         what = f"{type(X).__name__} (ragged or not numbers)"
         raise TypeError(_message("text", name, what, wording)) from exc

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bottlekit.devices import as_tensor
-from bottlekit.images import ImageSource, _open_file, as_image_source
+from bottlekit.images import ImageInputError, ImageSource, _open_file, as_image_source
 
 
 def identity_size_normalisation(
@@ -100,15 +100,43 @@ def jpeg_draft_size(preprocess: Any) -> tuple[int, int] | None:
     return int(w), int(h)
 
 
+def _checked_tensor_item(item: torch.Tensor, i: int, size: tuple[int, int] | None) -> torch.Tensor:
+    """A dataset's tensor item (taken as already preprocessed) as float32, or an
+    ``ImageInputError`` naming the item: a float (3, H, W) at the model's input ``size``
+    (None: any), not what torch's convolution or positional embedding would refuse deep
+    in the model."""
+    expected = "a preprocessed float tensor (3, H, W)" + (
+        "" if size is None else f" with (H, W) = {tuple(size)}, the model's input size"
+    )
+    if not item.is_floating_point():
+        raise ImageInputError(
+            f"images: dataset item {i} is a {item.dtype} tensor; expected {expected} "
+            "(or a PIL image / uint8 HWC array, which is preprocessed here)"
+        )
+    if item.ndim != 3 or item.shape[0] != 3 or (size is not None and item.shape[1:] != size):
+        raise ImageInputError(
+            f"images: dataset item {i} is a tensor of shape {tuple(item.shape)}; "
+            f"expected {expected}"
+        )
+    return item.to(torch.float32)
+
+
 class PreprocessedImages(torch.utils.data.Dataset):
     """Dataset view that loads item ``i`` of an image source and preprocesses it; with
-    ``draft`` (width, height), plain JPEG files are decoded at a reduced DCT scale."""
+    ``draft`` (width, height), plain JPEG files are decoded at a reduced DCT scale. A
+    dataset's tensor items are taken as preprocessed, checked against ``size`` (the
+    model's input (H, W); None: any)."""
 
     def __init__(
-        self, source: ImageSource, preprocess: Any, draft: tuple[int, int] | None = None
+        self,
+        source: ImageSource,
+        preprocess: Any,
+        draft: tuple[int, int] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> None:
         self.source = source
         self.preprocess = preprocess
+        self.size = None if size is None else torch.Size(size)
         plain_files = source.kind == "files" and type(source).load is ImageSource.load
         self.draft = draft if plain_files else None
         self.pil_steps: Any = None  # set by the caller that normalises the batches
@@ -120,7 +148,9 @@ class PreprocessedImages(torch.utils.data.Dataset):
         if self.draft is not None:
             return self._prepare(_open_file(self.source.items[i], self.draft))
         item = self.source.load(i)
-        return item if isinstance(item, torch.Tensor) else self._prepare(item)
+        if isinstance(item, torch.Tensor):
+            return _checked_tensor_item(item, i, self.size)
+        return self._prepare(item)
 
     def _prepare(self, image: Any) -> torch.Tensor:
         if self.pil_steps is None:

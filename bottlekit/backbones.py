@@ -292,6 +292,15 @@ class Backbone:
             self._id = f"{self.name}/{self.weights}/{h.hexdigest()[:16]}"
         return self._id
 
+    def _input_size(self) -> tuple[int, int] | None:
+        """The image tower's input (H, W) (None where the tower does not say)."""
+        size = getattr(self.model.visual, "image_size", None)
+        if isinstance(size, int):
+            return size, size
+        if isinstance(size, (tuple, list)) and len(size) == 2:
+            return int(size[0]), int(size[1])
+        return None
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
@@ -341,7 +350,7 @@ class Backbone:
             )
         else:
             draft = jpeg_draft_size(self.preprocess) if jpeg_draft else None
-            prepared = PreprocessedImages(source, self.preprocess, draft)
+            prepared = PreprocessedImages(source, self.preprocess, draft, self._input_size())
             split = split_normalisation(self.preprocess) if source.kind != "dataset" else None
             if split is not None:  # workers hand over uint8 crops, normalised per batch below
                 prepared.pil_steps = split[0]

@@ -495,7 +495,13 @@ def as_image_source(images: Any) -> ImageSource:
             else:
                 _check_not_empty(x.size[1], x.size[0], f"item {i}")
         return ImageSource("pil", list(images))
+    hint = ""
+    if type(images).__name__ == "Tensor" and hasattr(images, "detach"):
+        hint = (
+            " (a batch already preprocessed goes in as a Dataset of (3, H, W) float tensors: "
+            "torch.utils.data.TensorDataset(images))"
+        )
     raise ImageInputError(
         f"images: unsupported type {type(images).__name__}; expected a list of PIL images, "
-        "a uint8 (n, H, W, 3) array, a list of file paths, a folder, or a torch Dataset"
+        f"a uint8 (n, H, W, 3) array, a list of file paths, a folder, or a torch Dataset{hint}"
     )

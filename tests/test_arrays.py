@@ -209,3 +209,10 @@ def test_negative_positions_and_masks_need_the_number_of_items():
         as_index_array([0], "idx", negative=True)
     with pytest.raises(ValueError, match="need high"):
         as_index_array([True], "idx", mask=True)
+
+
+@pytest.mark.parametrize("wording, start", [("expected", "X: expected"), ("must", "X must")])
+def test_integers_beyond_float64_are_a_value_error_naming_the_argument(wording, start):
+    # Before: numpy's OverflowError "int too large to convert to float", no argument name.
+    with pytest.raises(ValueError, match=rf"^{start} .*float64 can hold, got an integer too"):
+        as_real_array([[10**400, 1.0]], "X", wording=wording)

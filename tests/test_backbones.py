@@ -486,3 +486,50 @@ def test_image_tokens_need_a_vit_tower(tiny_configs, rng_images):
     rn = load_backbone("test-tiny-rn", device="cpu")
     with pytest.raises(ValueError, match=r"backbone 'test-tiny-rn' has a ModifiedResNet image"):
         rn.encode_image_tokens(rng_images, progress=False)
+
+
+class _TensorItems(torch.utils.data.Dataset):
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def __len__(self):
+        return len(self.tensors)
+
+    def __getitem__(self, i):
+        return self.tensors[i], 0
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        (torch.zeros(3, 64, 64), r"item 0 is a tensor of shape \(3, 64, 64\).*\(32, 32\)"),
+        (torch.zeros(32, 32, 3), r"item 0 is a tensor of shape \(32, 32, 3\)"),
+        (torch.zeros(3, 32, 32, dtype=torch.uint8), r"item 0 is a torch.uint8 tensor"),
+    ],
+)
+@pytest.mark.parametrize("encode", ["encode_images", "encode_image_tokens"])
+def test_a_datasets_preprocessed_tensors_are_checked_by_name(tiny, item, match, encode):
+    # Before: the tensors went to the tower as they were and torch failed deep inside it
+    # ("The size of tensor a (65) must match the size of tensor b (17)", "expected scalar
+    # type Byte but found Float", "expected input ... to have 3 channels").
+    with pytest.raises(ValueError, match=match):
+        getattr(tiny, encode)(_TensorItems([item]), progress=False, num_workers=0)
+
+
+def test_a_datasets_float64_tensors_encode_as_float32(tiny):
+    # Before: RuntimeError "expected scalar type Double but found Float" from the conv.
+    x = torch.rand(2, 3, 32, 32)
+    expected = tiny.encode_image_tokens(_TensorItems(x), progress=False, num_workers=0)
+    got = tiny.encode_image_tokens(_TensorItems(x.double()), progress=False, num_workers=0)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_preprocessed_tensor_batch_is_refused_with_the_way_in(tiny):
+    # Before: "unsupported type Tensor" and the list of accepted types, nothing on how a
+    # batch already preprocessed goes in; the way it names gives encode_images' tokens.
+    x = torch.rand(2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"Tensor; .* torch.utils.data.TensorDataset\(images\)"):
+        tiny.encode_image_tokens(x, progress=False)
+    tokens = tiny.encode_image_tokens(torch.utils.data.TensorDataset(x), progress=False)
+    expected = tiny.encode_image_tokens(_TensorItems(x), progress=False)
+    np.testing.assert_array_equal(tokens, expected)

@@ -50,6 +50,35 @@ def _few_shot(labels: np.ndarray, shots: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+def _on_train_classes(test: Any, train: Any, ds_cfg: dict[str, Any]) -> Any:
+    """The test split with labels indexing the training split's classes.
+
+    A folder dataset numbers each split's own sorted class folders, so a test split with a
+    subset of the classes (an ImageNet ``val/`` of some class folders) labelled class
+    ``k`` of its own list as class ``k`` of the training split's, and the measured
+    accuracy was silently wrong; its labels are mapped by class name. A test class the
+    training split lacks is refused: the model cannot predict it.
+    """
+    if train.class_names is None or test.class_names is None or test.labels is None:
+        return test
+    train_names, test_names = list(train.class_names), list(test.class_names)
+    if test_names == train_names:
+        return test
+    index = {c: i for i, c in enumerate(train_names)}
+    unknown = [c for c in test_names if c not in index]
+    if unknown:
+        from bottlekit.datasets import DatasetFormatError
+
+        raise DatasetFormatError(
+            f"dataset: the test split {ds_cfg['test_split']!r} has {len(unknown)} class(es) "
+            f"that the training split {ds_cfg['train_split']!r} lacks, first {unknown[0]!r}; "
+            "expected the test classes among the training classes (the same class folders "
+            "in both, or fewer in the test split)"
+        )
+    mapping = np.array([index[c] for c in test_names], dtype=np.int64)
+    return replace(test, labels=mapping[np.asarray(test.labels)], class_names=train_names)
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -161,6 +190,7 @@ def run_recipe(
     root = Path(root).expanduser()
     train = load_dataset(ds_cfg["name"], root, split=ds_cfg["train_split"], **options)
     test = load_dataset(ds_cfg["name"], root, split=ds_cfg["test_split"], **options)
+    test = _on_train_classes(test, train, ds_cfg)
     seed = ds_cfg.get("seed", 0)
     if "shots" in ds_cfg:
         train = train.subset(_few_shot(np.asarray(train.labels), ds_cfg["shots"], seed))

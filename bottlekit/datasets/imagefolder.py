@@ -92,9 +92,13 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
 
 
 def _synset_names(path: Path) -> dict[str, str]:
-    """``n01440764 tench, Tinca tinca`` lines: synset -> first name."""
+    """``n01440764 tench, Tinca tinca`` lines: synset -> first name. A synset listed
+    twice is refused (the last name won unnoticed, and a 1001-line file passed as
+    ImageNet's 1000)."""
     out = {}
-    for _, (wnid, words) in read_rows(path, 2, max_split=1):
+    first_line: dict[str, int] = {}
+    for line, (wnid, words) in read_rows(path, 2, max_split=1):
+        note_first_line(first_line, wnid, path, line, "synset", "one line per synset")
         out[wnid] = words.split(",")[0].strip()
     return out
 
@@ -114,26 +118,41 @@ def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
 _IMAGENET_CLASSES = 1000
 
 
-def _clip_names(wnids: list[str], synsets: dict[str, str] | None, folder: Path) -> dict[str, str]:
+def _clip_names(
+    wnids: list[str], synsets: dict[str, str] | None, folder: Path, searched: list[Path]
+) -> dict[str, str]:
     """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
     wnid's index among ImageNet's 1000 sorted wnids: those of the synset file, or else
-    the class folders themselves when they are all 1000."""
+    the class folders themselves when they are all 1000 (``searched``: where the synset
+    file was looked for, named when none was found)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     known = sorted(synsets) if synsets is not None else sorted(wnids)
     if len(known) != _IMAGENET_CLASSES:
-        where = "the synset file lists" if synsets is not None else f"{folder} has"
+        if synsets is not None:
+            where = f"the synset file lists {len(known)} classes"
+        else:  # say where the file was looked for: where to put it
+            places = ", ".join(dict.fromkeys(str(p) for p in searched))
+            where = (
+                f"no synset file ({' or '.join(SYNSET_FILES)}) was found in {places}, and "
+                f"{folder} has {len(known)} class folders"
+            )
         raise DatasetFormatError(
             f"clip_names: OpenAI's names are indexed by ImageNet's {_IMAGENET_CLASSES} "
-            f"sorted wnids; {where} {len(known)} classes. Expected ImageNet's "
-            f"LOC_synset_mapping.txt (found as for synset_names, or synset_names=path), "
-            f"or all {_IMAGENET_CLASSES} class folders"
+            f"sorted wnids; {where}. Expected ImageNet's LOC_synset_mapping.txt (put it in "
+            "one of the folders searched, or pass synset_names=PATH; for a recipe, --set "
+            f"dataset.options.synset_names=PATH), or all {_IMAGENET_CLASSES} class folders"
         )
     unknown = [w for w in wnids if w not in set(known)]
     if unknown:
+        none = (
+            f" (none is: the file's first synset is {known[0]!r}; expected '<wnid> <names>' lines)"
+            if len(unknown) == len(wnids)
+            else ""
+        )
         raise DatasetFormatError(
             f"clip_names: {len(unknown)} class(es) of {folder} are not in the synset file, "
-            f"first {unknown[0]!r}; expected ImageNet wnids"
+            f"first {unknown[0]!r}{none}; expected ImageNet wnids"
         )
     return dict(zip(known, IMAGENET_CLASSNAMES, strict=True))
 
@@ -184,6 +203,22 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
             f"{files[int(unlabelled[0])].relative_to(root).as_posix()!r}"
         )
     return names, L
+
+
+def _split_hint(base: Path, split: str | None) -> str:
+    """What to pass when ``base / split`` is missing: the parent when it holds the split
+    (root given one level too low, ``imagenet/train``), else the folders root holds."""
+    if not base.exists():
+        return f"; root {base} does not exist"
+    if not base.is_dir():
+        return f"; root {base} is a file, expected a folder"
+    if split is None:
+        return ""
+    if (base.parent / split).is_dir():
+        return f"; root is the folder that holds {split}/: pass {base.parent}"
+    subs = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    shown = f"{subs[:5]}{'...' if len(subs) > 5 else ''}"
+    return f"; expected split {split!r} as a sub-folder of root, which holds {shown}"
 
 
 #: Folder names that are splits, not classes (a root one level too high).
@@ -258,51 +293,78 @@ def load_imagefolder(
     base = as_root(root)
     if split is not None and not isinstance(split, str):
         raise TypeError(f"split: expected a sub-folder name (str) or None, got {split!r}")
+    if split is not None and not split.strip():  # root / "" is root: read unasked, silently
+        raise ValueError(f"split: expected a sub-folder name or None, got {split!r}")
     if isinstance(synset_names, np.bool_):  # numpy's True, refused as "got bool"
         synset_names = bool(synset_names)
     if not isinstance(synset_names, (bool, str, os.PathLike)):
         raise TypeError(
             f"synset_names: expected a path or a bool, got {type(synset_names).__name__}"
         )
+    if val_solution is not None:  # Path(3) failed in pathlib, without the argument's name
+        val_solution = as_root(val_solution, "val_solution")
     clip_names = check_bool(clip_names, "clip_names")
     folder = base if split is None else base / split
     if not folder.is_dir():
-        raise MissingDatasetError(f"{folder}: image folder not found")
+        raise MissingDatasetError(f"{folder}: image folder not found{_split_hint(base, split)}")
     found = class_folder_images(folder)
     files, labels, class_names = found.files, found.labels.tolist(), found.class_names
-    if files and not found.direct and {c.lower() for c in class_names} <= _SPLIT_NAMES:
+    with_direct = {c for c, f in zip(labels, files, strict=True) if f.parent.parent == folder}
+    nested = [c for i, c in enumerate(class_names) if i not in with_direct]
+    if nested and {c.lower() for c in class_names} <= _SPLIT_NAMES:
         # root/<split>/<class>/<image> read as root/<class>/<image> made the split folders
-        # the classes ("train", "val"), silently; class folders with deeper images whose
+        # the classes ("train", "val"), silently, also next to a flat split (ImageNet's
+        # train/<wnid>/ beside a flat val/); class folders with deeper images whose
         # names are not split names (cat/2019/*.jpg) are read as before
-        inner = next(p.parent for p in files)
+        inner = next(p.parent for p in files if p.parent.parent != folder)
+        what = (
+            "no image lies directly in a class folder; "
+            if len(nested) == len(class_names)
+            else "the folders are split names, and "
+        )
         raise DatasetFormatError(
-            f"{folder}: no image lies directly in a class folder; {sorted(set(class_names))[:5]} "
-            f"hold sub-folders of images (e.g. {inner.relative_to(folder).as_posix()}/), so "
-            "they are not classes. Expected <root>/<class>/<image>: pass the folder one "
-            f"level down as root, or split={class_names[0]!r} (--split {class_names[0]})"
+            f"{folder}: {what}{nested[:5]} hold sub-folders of images (e.g. "
+            f"{inner.relative_to(folder).as_posix()}/), so they are not classes. Expected "
+            "<root>/<class>/<image>: pass the folder one level down as root, or "
+            f"split={nested[0]!r} (--split {nested[0]})"
         )
     if not files:
         flat = images_in(folder)
-        solution = _find(val_solution, _search_folders(folder, base), VAL_SOLUTION_FILES)
+        searched = _search_folders(folder, base)
+        solution = _find(val_solution, searched, VAL_SOLUTION_FILES)
         if not flat or solution is None:
+            places = ", ".join(dict.fromkeys(str(p) for p in searched))
             raise MissingDatasetError(
                 f"{folder}: no class sub-folder holds images"
                 + (
-                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} images"
+                    f" and no {VAL_SOLUTION_FILES[0]} gives the labels of its {len(flat)} "
+                    f"images (looked for in {places}); put ImageNet's {VAL_SOLUTION_FILES[0]} "
+                    "in one of those folders, or pass val_solution=PATH (for a recipe, --set "
+                    "dataset.options.val_solution=PATH)"
                     if flat
                     else ""
                 )
             )
         files, labels, class_names = _flat_val(folder, flat, solution)
     if synset_names or clip_names:
-        synsets = None
+        synsets, found_file = None, None
         if not isinstance(synset_names, bool):
             synsets = _synset_names(require_file(synset_names))
+            if not set(synsets) & set(class_names):
+                # a file given by name that names no class fell back to the wnids silently
+                raise DatasetFormatError(
+                    f"synset_names: {synset_names} names none of the {len(class_names)} "
+                    f"classes of {folder} (first class {class_names[0]!r}, the file's first "
+                    f"synset {next(iter(synsets), None)!r}); expected '<wnid> <names>' lines "
+                    "for the class folders' names"
+                )
         else:
             found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
             synsets = _synset_names(found_file) if found_file is not None else None
         if clip_names:
-            class_names = _named_classes(class_names, _clip_names(class_names, synsets, folder))
+            searched = [] if found_file is not None else _search_folders(folder, base)
+            clip = _clip_names(class_names, synsets, folder, searched)
+            class_names = _named_classes(class_names, clip)
         elif synsets is not None:
             class_names = _named_classes(class_names, synsets)
     fields = {}

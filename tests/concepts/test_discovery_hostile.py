@@ -396,3 +396,41 @@ def test_one_image_needs_an_image_mean():
         decompose(np.array([[1.0, 0.2, 0.1]]), vocab)
     dec = decompose(np.array([[1.0, 0.2, 0.1]]), vocab, image_mean=np.array([0.3, 0.3, 0.3]))
     assert dec.weights.shape == (1, 3) and dec.weights[0, 0] > 0
+
+
+def test_out_of_range_rows_of_a_tensor_that_requires_grad_are_named():
+    # Before: RuntimeError "Can't call numpy() on Tensor that requires grad" from torch,
+    # raised while the check looked up the refused row to name it.
+    import torch
+
+    vocab = ConceptBank(["a", "b"], np.eye(2, 3), "toy")
+    big = torch.tensor(
+        [[1e300, 0.0, 1.0], [1.0, 2.0, 3.0]], dtype=torch.float64, requires_grad=True
+    )
+    with pytest.raises(ValueError, match=r"X: row 0 holds 1e\+300, beyond float32's range"):
+        decompose(big, vocab, image_mean=np.zeros(3))
+    tiny = torch.tensor(
+        [[1.0, 2.0, 3.0], [1e-300, 0.0, 0.0]], dtype=torch.float64, requires_grad=True
+    )
+    with pytest.raises(ValueError, match=r"X: 1 row\(s\) are nonzero but below .* row 1\)"):
+        discover(tiny, 1, epochs=2, random_state=0)
+
+
+def test_integers_beyond_float64_are_named():
+    # Before: OverflowError "int too large to convert to float" from numpy, no argument.
+    with pytest.raises(ValueError, match=r"X: expected numbers that a float64 can hold, got an"):
+        discover([[10**400, 1.0], [1.0, 2.0]], 1, epochs=2, random_state=0)
+
+
+def test_an_image_mean_that_requires_grad_or_is_ragged_is_read_or_named():
+    # Before: np.shape/np.reshape of the mean raised torch's "Can't call numpy() on Tensor
+    # that requires grad", and of a ragged list numpy's "inhomogeneous shape", unnamed.
+    import torch
+
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    x, mean = np.array([[1.0, 0.2, 0.1]]), np.array([0.3, 0.3, 0.3])
+    expected = decompose(x, vocab, image_mean=mean).weights
+    got = decompose(x, vocab, image_mean=torch.tensor(mean, requires_grad=True)).weights
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(TypeError, match=r"image_mean: expected a numeric array, got list"):
+        decompose(x, vocab, image_mean=[[0.3, 0.3], [0.3]])

@@ -546,3 +546,90 @@ def test_awa2_classes_from_any_sequence_or_iterable(tmp_path):
     # Before: TypeError "'int' object is not iterable"
     with pytest.raises(TypeError, match=r"classes: expected a list of class names \(str\), got 5"):
         load_awa2(w["root"], classes=5)
+
+
+def test_a_synset_listed_twice_is_refused_by_line(tmp_path):
+    # Before: the last line won silently ("n10005000 other name" renamed class 5), and a
+    # 1001-line file with a repeated line passed clip_names' check of ImageNet's 1000.
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5])
+    lines = [f"{w} synset {i}, other name\n" for i, w in enumerate(wnids)]
+    mapping = root / "LOC_synset_mapping.txt"
+    mapping.write_text("".join(lines) + f"{wnids[5]} other name\n")
+    with pytest.raises(DatasetFormatError, match=r"line 1001: synset 'n10005000' is listed tw"):
+        load_imagefolder(root, "val")
+    mapping.write_text("".join(lines) + lines[3])
+    with pytest.raises(DatasetFormatError, match=r"line 1001: .* \(first on line 4\)"):
+        load_imagefolder(root, "val", clip_names=True)
+
+
+def test_a_synset_file_in_another_format_is_named(tmp_path):
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5], synsets=False)
+    given = tmp_path / "synsets.csv"
+    given.write_text("".join(f"{w},synset {i}\n" for i, w in enumerate(wnids)))
+    # Before: a file given by name whose keys ('n10000000,synset') name no class left the
+    # wnids as class names, silently.
+    with pytest.raises(DatasetFormatError, match=r"synset_names: .* names none of the 2 cl"):
+        load_imagefolder(root, "val", synset_names=given)
+    # clip_names on the file found in root said only "not in the synset file"; now it
+    # shows the file's first key too
+    (root / "LOC_synset_mapping.txt").write_text(given.read_text())
+    with pytest.raises(DatasetFormatError, match=r"first synset is 'n10000000,synset'"):
+        load_imagefolder(root, "val", clip_names=True)
+
+
+def _imagenet_train_and_flat_val(root):
+    from dataset_formats import image
+
+    wnids = _imagenet_wnids()[:2]
+    for w in wnids:
+        image(root / "train" / w / f"{w}_0.JPEG", (16, 16), fmt="JPEG")
+    for i in range(2):
+        image(root / "val" / f"ILSVRC2012_val_{i:08d}.JPEG", (16, 16), fmt="JPEG")
+    return root
+
+
+def test_imagenet_root_with_a_flat_val_is_not_read_as_two_classes(tmp_path):
+    # Before: train/<wnid>/ beside a flat val/ (ImageNet's own layout) read the root as
+    # the classes 'train' and 'val', silently: the split-folder rule looked only at
+    # folders where no class folder held an image itself.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(DatasetFormatError, match=r"\['train'\] hold sub-folders of images"):
+        load_imagefolder(root)
+    assert load_imagefolder(root, "train").class_names == _imagenet_wnids()[:2]
+
+
+def test_a_flat_val_without_its_solution_says_where_to_put_it(tmp_path):
+    # Before: "no LOC_val_solution.csv gives the labels of its 2 images", with neither
+    # where it was looked for nor how to pass it.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(MissingDatasetError) as err:
+        load_imagefolder(root, "val")
+    text = str(err.value)
+    assert f"looked for in {root / 'val'}, {root}, {tmp_path}" in text
+    assert "pass val_solution=PATH (for a recipe, --set dataset.options.val_solution" in text
+    # Before: TypeError "expected str, bytes or os.PathLike object, not int" from pathlib
+    with pytest.raises(TypeError, match=r"val_solution: expected a path .*, got int"):
+        load_imagefolder(root, "val", val_solution=3)
+
+
+@pytest.mark.parametrize("split", ["", "  "])
+def test_a_blank_split_is_refused(tmp_path, split):
+    # Before: root / "" is root, so the split folders were read as the classes of one
+    # split named '', silently.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(ValueError, match=r"split: expected a sub-folder name or None, got"):
+        load_imagefolder(root, split)
+
+
+def test_a_missing_split_folder_says_which_root_to_pass(tmp_path):
+    # Before: ".../imagenet/train/train: image folder not found" and nothing more, for a
+    # root one level too low, a root that does not exist or a split root lacks.
+    root = _imagenet_train_and_flat_val(tmp_path / "imagenet")
+    with pytest.raises(MissingDatasetError, match=r"holds train/: pass .*imagenet$"):
+        load_imagefolder(root / "train", "train")
+    with pytest.raises(MissingDatasetError, match=r"root .*nowhere does not exist"):
+        load_imagefolder(tmp_path / "nowhere", "train")
+    with pytest.raises(MissingDatasetError, match=r"split 'test' as a sub-folder of root, which"):
+        load_imagefolder(root, "test")

@@ -394,3 +394,64 @@ def test_llm_recipe_asks_the_endpoint_then_reads_the_cache(data, monkeypatch):
         warnings.simplefilter("ignore")
         again = run_recipe("lfcbm-cifar10", data["cifar10"]["root"], **kwargs)
     assert again["concepts"] == first["concepts"] and again["measured"] == first["measured"]
+
+
+def _imagenet_splits(root, train_classes, val_classes, synsets=True):
+    from dataset_formats import image
+
+    wnids = [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    for split, classes, n in (("train", train_classes, 2), ("val", val_classes, 1)):
+        for c in classes:
+            for j in range(n):
+                image(root / split / wnids[c] / f"{wnids[c]}_{j}.JPEG", (16, 16), fmt="JPEG")
+    if synsets:
+        (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} s{w}\n" for w in wnids))
+    return wnids
+
+
+def test_a_test_split_with_fewer_classes_is_labelled_by_the_training_classes(
+    tmp_path, tiny_configs
+):
+    # Before: ImageNet's val/ with class folders 0 and 2 of train's 0, 1, 2 labelled its
+    # class 2 as 1 (each split numbers its own sorted folders): the recipe's accuracy on
+    # such a fixture read 0.5 instead of 1.0, silently.
+    from bottlekit.app.reproduce import _on_train_classes
+    from bottlekit.datasets import load_imagefolder
+
+    _imagenet_splits(tmp_path, [0, 1, 2], [0, 2])
+    train = load_imagefolder(tmp_path, "train", clip_names=True)
+    test = load_imagefolder(tmp_path, "val", clip_names=True)
+    cfg = {"train_split": "train", "test_split": "val"}
+    fixed = _on_train_classes(test, train, cfg)
+    assert fixed.class_names == train.class_names
+    assert [fixed.class_names[k] for k in fixed.labels] == ["tench", "great white shark"]
+    assert [f.parent.name for f in fixed.image_source.items] == [
+        f.parent.name for f in test.image_source.items
+    ]
+
+
+def test_a_test_class_the_training_split_lacks_is_refused(data, tmp_path, capsys):
+    # Before: the run went through and counted val's third class (label 2, unknown to a
+    # model of two classes) as errors, silently.
+    _imagenet_splits(tmp_path, [0, 1], [0, 1, 2])
+    argv = ["reproduce", "lfcbm-imagenet", "--root", str(tmp_path), "--backbone", BACKBONE,
+            "--concepts", str(data["tmp"] / "concepts.txt"),
+            "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the test split 'val' has 1 class(es) that the training split 'train' lacks" in err
+    assert "first 'great white shark'" in err
+
+
+def test_lfcbm_imagenet_without_a_synset_file_says_where_to_put_it(data, tmp_path, capsys):
+    # Before: "Expected ImageNet's LOC_synset_mapping.txt (found as for synset_names, or
+    # synset_names=path)": neither where it was looked for nor how a recipe passes it.
+    _imagenet_splits(tmp_path / "imagenet", [0, 1], [0, 1], synsets=False)
+    argv = ["reproduce", "lfcbm-imagenet", "--root", str(tmp_path / "imagenet"),
+            "--backbone", BACKBONE, "--concepts", str(data["tmp"] / "concepts.txt"),
+            "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no synset file (LOC_synset_mapping.txt or synset_words.txt) was found in" in err
+    assert str(tmp_path / "imagenet") in err
+    assert "--set dataset.options.synset_names=PATH" in err

@@ -21,6 +21,13 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
     given = X
     with np.errstate(over="ignore"):  # beyond float32's range: refused below, by row
         X = as_real_array(X, arg, dtype=np.float32)
+
+    def as_given() -> np.ndarray:
+        # X in its own dtype, read once where a row is refused (a tensor that requires
+        # grad too: np.asarray raised torch's "Can't call numpy() on Tensor that requires
+        # grad")
+        return as_real_array(given, arg, dtype=None)
+
     if X.ndim != 2:
         raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}")
     if X.shape[0] < min_samples or X.shape[1] < 1:
@@ -30,7 +37,7 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        row = as_real_array(np.asarray(given)[first], arg)
+        row = as_given()[first]
         if np.isfinite(row).all():
             raise ValueError(
                 f"{arg}: row {first} holds {float(np.abs(row).max()):.3g}, beyond float32's "
@@ -43,11 +50,12 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
         )
     zero = ~X.any(axis=1)
     if zero.any():  # rows of 1e-300 are 0 in float32
-        lost = [i for i in np.flatnonzero(zero) if as_real_array(np.asarray(given)[i], arg).any()]
-        if lost:
+        rows = as_given()[zero]
+        lost = np.flatnonzero(zero)[rows.reshape(len(rows), -1).any(axis=1)]
+        if len(lost):
             raise ValueError(
                 f"{arg}: {len(lost)} row(s) are nonzero but below float32's smallest value "
-                f"(first: row {lost[0]}), so they would become 0; expected embeddings on a "
+                f"(first: row {int(lost[0])}), so they would become 0; expected embeddings on a "
                 "moderate scale (divide them by their norm)"
             )
     return np.ascontiguousarray(X)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_choice, check_number
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery._checks import check_embeddings
@@ -171,9 +172,12 @@ def decompose(
     check_number(max_iter, "max_iter", integer=True, low=1)
     solver = check_choice(solver, SOLVERS, "solver")
     if image_mean is not None:
-        if np.shape(image_mean) not in ((d,), (1, d)):
-            raise ValueError(f"image_mean: expected shape ({d},), got {np.shape(image_mean)}")
-        image_mean = check_embeddings(np.reshape(image_mean, (1, -1)), "image_mean")[0]
+        # read first: np.shape of a tensor that requires grad, or of a ragged list, raised
+        # torch's or numpy's error without the argument's name
+        image_mean = as_real_array(image_mean, "image_mean", dtype=None)
+        if image_mean.shape not in ((d,), (1, d)):
+            raise ValueError(f"image_mean: expected shape ({d},), got {image_mean.shape}")
+        image_mean = check_embeddings(image_mean.reshape(1, -1), "image_mean")[0]
     elif n == 1:  # its own mean: centred, the image is 0 and decomposed to nothing
         raise ValueError(
             "image_mean: needed to decompose one image (X has 1 row): centred on its own "
