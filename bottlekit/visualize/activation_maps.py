@@ -76,8 +76,9 @@ def concept_activation_map(
     concepts : list of str or int, str, int, or None
         Concepts to map (names or indices into the bank's ``names`` / the model's
         ``concept_names_``); ``None`` maps all of them.
-    method : {"gradcam", "integrated_gradients", "saliency", "coam", "patch_tokens"}, \
-default "gradcam"
+    method : str, default "gradcam"
+        One of ``"gradcam"``, ``"integrated_gradients"``, ``"saliency"``, ``"coam"``,
+        ``"patch_tokens"`` (the table above).
     batch_size : int, default 256
         (image, concept) pairs per forward/backward pass (integrated gradients: points
         of the interpolation paths per forward pass, one backward pass per concept on it;
