@@ -117,6 +117,18 @@ def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
 #: ImageNet-1k's class count: OpenAI's curated names are indexed by the sorted 1000 wnids.
 _IMAGENET_CLASSES = 1000
 
+#: wnids at known positions of ImageNet-1k's sorted list (its class index): the first,
+#: the two "crane" and the two "maillot" synsets, the last. OpenAI's names go by position,
+#: so a list of 1000 other wnids would get them silently.
+_IMAGENET_ANCHORS = {
+    0: "n01440764",
+    134: "n02012849",
+    517: "n03126707",
+    638: "n03710637",
+    639: "n03710721",
+    999: "n15075141",
+}
+
 
 def _clip_names(
     wnids: list[str], synsets: dict[str, str] | None, folder: Path, searched: list[Path]
@@ -142,6 +154,15 @@ def _clip_names(
             f"sorted wnids; {where}. Expected ImageNet's LOC_synset_mapping.txt (put it in "
             "one of the folders searched, or pass synset_names=PATH; for a recipe, --set "
             f"dataset.options.synset_names=PATH), or all {_IMAGENET_CLASSES} class folders"
+        )
+    off = {i: w for i, w in _IMAGENET_ANCHORS.items() if known[i] != w}
+    if off:
+        i = next(iter(off))
+        raise DatasetFormatError(
+            f"clip_names: {'the synset file' if synsets is not None else folder} lists 1000 "
+            f"wnids that are not ImageNet-1k's: position {i} holds {known[i]!r} where "
+            f"ImageNet has {off[i]!r}; OpenAI's names go by position, so they need "
+            "ImageNet's own LOC_synset_mapping.txt"
         )
     unknown = [w for w in wnids if w not in set(known)]
     if unknown:

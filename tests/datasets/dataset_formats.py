@@ -275,3 +275,29 @@ def write_ham10000(parent: Path) -> dict:
     text = HAM_HEADER + "\n" + "".join(",".join(r) + ",vidir_modern\n" for r in rows)
     (root / "HAM10000_metadata.csv").write_text(text)
     return {"root": root, "rows": rows}
+
+
+#: wnids at known positions of ImageNet-1k's sorted list (as bottlekit checks them)
+IMAGENET_ANCHORS = {
+    0: "n01440764",
+    134: "n02012849",
+    517: "n03126707",
+    638: "n03710637",
+    639: "n03710721",
+    999: "n15075141",
+}
+
+
+def imagenet_wnids() -> list[str]:
+    """1000 sorted wnids shaped as ImageNet-1k's: its real wnids at the anchor positions,
+    stand-ins (consecutive numbers after the anchor before them) in between."""
+    out, last = [], None
+    for i in range(1000):
+        if i in IMAGENET_ANCHORS:
+            last = int(IMAGENET_ANCHORS[i][1:])
+            out.append(IMAGENET_ANCHORS[i])
+        else:
+            last += 1
+            out.append(f"n{last:08d}")
+    assert out == sorted(out) and len(set(out)) == 1000
+    return out

@@ -436,9 +436,11 @@ def test_awa2_classes_outside_the_split_are_refused(tmp_path):
 
 
 def _imagenet_wnids() -> list[str]:
-    """1000 sorted stand-ins for ImageNet's wnids (OpenAI's table is indexed by the sorted
-    1000); the real ones are not needed to test the indexing."""
-    return [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    """1000 sorted wnids shaped as ImageNet's (its real wnids at the positions bottlekit
+    checks, stand-ins between): OpenAI's table is indexed by the sorted 1000."""
+    from dataset_formats import imagenet_wnids
+
+    return imagenet_wnids()
 
 
 def _imagenet_with_clip_classes(root, picked, synsets=True):
@@ -479,6 +481,17 @@ def test_imagenet_clip_names_are_openais_by_sorted_wnid_index(tmp_path):
     ]
     # without clip_names the synset file's first names, as before
     assert load_imagefolder(root, "val").class_names[:2] == ["synset 0", "synset 134"]
+
+
+def test_imagenet_clip_names_need_imagenets_own_wnids(tmp_path):
+    # OpenAI's names go by position: 1000 wnids that are not ImageNet-1k's got them
+    # silently (a stand-in list of n10000000, n10001000, ... named class 0 "tench")
+    root = tmp_path / "imagenet"
+    _imagenet_with_clip_classes(root, [0, 5])
+    stand_ins = [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} s\n" for w in stand_ins))
+    with pytest.raises(DatasetFormatError, match=r"position 0 holds 'n10000000' where Image"):
+        load_imagefolder(root, "val", clip_names=True)
 
 
 def test_imagenet_clip_names_need_imagenets_1000_wnids(tmp_path):
@@ -556,7 +569,7 @@ def test_a_synset_listed_twice_is_refused_by_line(tmp_path):
     lines = [f"{w} synset {i}, other name\n" for i, w in enumerate(wnids)]
     mapping = root / "LOC_synset_mapping.txt"
     mapping.write_text("".join(lines) + f"{wnids[5]} other name\n")
-    with pytest.raises(DatasetFormatError, match=r"line 1001: synset 'n10005000' is listed tw"):
+    with pytest.raises(DatasetFormatError, match=rf"line 1001: synset '{wnids[5]}' is listed tw"):
         load_imagefolder(root, "val")
     mapping.write_text("".join(lines) + lines[3])
     with pytest.raises(DatasetFormatError, match=r"line 1001: .* \(first on line 4\)"):
@@ -568,14 +581,14 @@ def test_a_synset_file_in_another_format_is_named(tmp_path):
     wnids = _imagenet_with_clip_classes(root, [0, 5], synsets=False)
     given = tmp_path / "synsets.csv"
     given.write_text("".join(f"{w},synset {i}\n" for i, w in enumerate(wnids)))
-    # Before: a file given by name whose keys ('n10000000,synset') name no class left the
+    # Before: a file given by name whose keys ('n01440764,synset') name no class left the
     # wnids as class names, silently.
     with pytest.raises(DatasetFormatError, match=r"synset_names: .* names none of the 2 cl"):
         load_imagefolder(root, "val", synset_names=given)
     # clip_names on the file found in root said only "not in the synset file"; now it
-    # shows the file's first key too
+    # shows the file's key where ImageNet's first wnid should be
     (root / "LOC_synset_mapping.txt").write_text(given.read_text())
-    with pytest.raises(DatasetFormatError, match=r"first synset is 'n10000000,synset'"):
+    with pytest.raises(DatasetFormatError, match=r"position 0 holds 'n01440764,synset' where"):
         load_imagefolder(root, "val", clip_names=True)
 
 

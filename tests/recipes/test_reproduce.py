@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from dataset_formats import CUB_CLASSES, write_cifar, write_cub, write_waterbirds
+from dataset_formats import CUB_CLASSES, imagenet_wnids, write_cifar, write_cub, write_waterbirds
 
 import bottlekit
 from bottlekit.app.cli import main
@@ -81,7 +81,7 @@ def _imagenet_with_synsets(root):
     1000 wnids, which OpenAI's class names (the recipe's ``clip_names``) are indexed by."""
     from dataset_formats import image
 
-    wnids = [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    wnids = imagenet_wnids()
     for c, w in enumerate(wnids[:3]):
         for split, n in (("train", 4), ("val", 2)):
             for j in range(n):
@@ -399,7 +399,7 @@ def test_llm_recipe_asks_the_endpoint_then_reads_the_cache(data, monkeypatch):
 def _imagenet_splits(root, train_classes, val_classes, synsets=True):
     from dataset_formats import image
 
-    wnids = [f"n{10_000_000 + 1_000 * i:08d}" for i in range(1000)]
+    wnids = imagenet_wnids()
     for split, classes, n in (("train", train_classes, 2), ("val", val_classes, 1)):
         for c in classes:
             for j in range(n):
