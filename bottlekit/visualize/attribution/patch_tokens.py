@@ -79,17 +79,19 @@ class ConceptPatchTokens(ConceptAttribution):
     def _maps(
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
-        """One forward pass per batch of images gives every scored concept's map; map
-        ``c`` of image ``i`` is then the one of scorer column ``cols[i, c]``."""
-        n, H, W = len(x_all), int(x_all.shape[2]), int(x_all.shape[3])
+        """One forward pass per batch of images scores every concept on its patches; map
+        ``c`` of image ``i`` is scorer column ``cols[i, c]``, taken on the patch grid
+        before upsampling (only the mapped columns reach the image's size)."""
+        H, W = int(x_all.shape[2]), int(x_all.shape[3])
         visual = self.backbone.model.visual
+        columns = torch.as_tensor(np.array(cols))
         out = []
         with torch.no_grad():
-            for start in range(0, n, self.batch_size):
+            for start in range(0, len(x_all), self.batch_size):
                 tokens = vit_patch_tokens(visual, x_all[start : start + self.batch_size])
                 b, gh, gw, d = tokens.shape
                 z = F.normalize(tokens.float().reshape(-1, d), dim=-1)
-                grid = scorer(z).float().reshape(b, gh, gw, -1).permute(0, 3, 1, 2)
-                out.append(upsample(grid, (H, W)).cpu())
-        maps = torch.cat(out)
-        return maps[torch.arange(n)[:, None], torch.as_tensor(np.array(cols))]
+                grid = scorer(z).float().reshape(b, gh, gw, -1).permute(0, 3, 1, 2).cpu()
+                mapped = grid[torch.arange(b)[:, None], columns[start : start + b]]
+                out.append(upsample(mapped, (H, W)))
+        return torch.cat(out)
