@@ -85,18 +85,16 @@ class ConceptActivationMapping(ConceptAttribution):
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:
         """One pass per batch of images gives every scored concept's map; map ``c`` of
-        image ``i`` is then the one of scorer column ``cols[i, c]``."""
-        n, H, W = len(x_all), int(x_all.shape[2]), int(x_all.shape[3])
-        m = int(cols.max()) + 1
-        maps = torch.empty(n * m, 1, H, W, dtype=torch.float32)
-        for start in range(0, n, self.batch_size):
+        image ``i`` is the one of scorer column ``cols[i, c]``, taken on the token grid
+        before upsampling (only the mapped columns reach the image's size)."""
+        H, W = int(x_all.shape[2]), int(x_all.shape[3])
+        columns = torch.as_tensor(np.array(cols))
+        out = []
+        for start in range(0, len(x_all), self.batch_size):
             x = x_all[start : start + self.batch_size]
-            out = _coam(self.backbone, x, scorer, m).float().cpu()
-            maps[start * m : (start + len(x)) * m] = out.reshape(-1, 1, H, W)
-        maps = maps.reshape(n, m, H, W)
-        if cols.shape == (n, m) and (cols == np.arange(m)).all():
-            return maps
-        return maps[torch.arange(n)[:, None], torch.as_tensor(np.array(cols))]
+            grid = _coam(self.backbone, x, scorer, columns[start : start + len(x)])
+            out.append(upsample(grid.float().cpu(), (H, W)))
+        return torch.cat(out)
 
 
 def _mha_split(attn: torch.nn.MultiheadAttention, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -217,9 +215,13 @@ def _resnet_location_terms(
     return terms[:, 1:].reshape(n, h, w, -1), f_model  # drop the mean token
 
 
-def _coam(backbone: Any, x: torch.Tensor, scorer: torch.nn.Module, m: int) -> torch.Tensor:
-    """CoAM (n, m, H, W): each location's term of the embedding times the gradient of the
-    concept activation with respect to the unnormalised embedding."""
+def _coam(
+    backbone: Any, x: torch.Tensor, scorer: torch.nn.Module, columns: torch.Tensor
+) -> torch.Tensor:
+    """CoAM on the token grid (n, c, h, w): map ``c`` of image ``i`` is each location's
+    term of the embedding times the gradient of scorer column ``columns[i, c]`` with
+    respect to the unnormalised embedding. Each column used in the batch takes one
+    backward pass through the scorer."""
     visual = backbone.model.visual
     with torch.no_grad():
         if tower_kind(visual) == "vit":
@@ -229,9 +231,10 @@ def _coam(backbone: Any, x: torch.Tensor, scorer: torch.nn.Module, m: int) -> to
     terms = terms.float()
     f = f.float().detach().requires_grad_(True)
     s = scorer(F.normalize(f, dim=-1))
+    used, position = torch.unique(columns, return_inverse=True)
     out = []
-    for j in range(m):
-        (g,) = torch.autograd.grad(s[:, j].sum(), f, retain_graph=j < m - 1)
+    for k, j in enumerate(used.tolist()):
+        (g,) = torch.autograd.grad(s[:, j].sum(), f, retain_graph=k < len(used) - 1)
         out.append(torch.einsum("nd,nhwd->nhw", g, terms))
-    maps = torch.stack(out, dim=1).detach()
-    return upsample(maps, x.shape[2:])
+    maps = torch.stack(out, dim=1).detach()  # (n, used, h, w)
+    return maps[torch.arange(len(x))[:, None], position.to(maps.device)]

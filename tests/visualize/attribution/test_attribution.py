@@ -3,6 +3,8 @@ with clear errors, per-image concept tables."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from bottlekit.visualize.attribution import (
     ConceptPatchTokens,
     ConceptSaliency,
 )
+from bottlekit.visualize.attribution._images import upsample
 
 OWN = {
     ConceptGradCAM: {"layer": "transformer.resblocks.1"},
@@ -113,6 +116,28 @@ def test_per_image_concept_tables(cls, world_tiny, world_bank, world_images):
         attribution.attribute(world_images, [[0], [1]])
     with pytest.raises(ValueError, match=r"lengths \[1, 2\]"):
         attribution.attribute(world_images, [[0], [1, 2], [0]])
+
+
+@pytest.mark.parametrize(
+    "cls", [ConceptActivationMapping, ConceptPatchTokens], ids=lambda c: c.__name__
+)
+def test_only_the_mapped_columns_reach_the_image_size(
+    cls, world_tiny, world_bank, world_images, monkeypatch
+):
+    """The methods that score every concept in one pass pick each image's columns on the
+    token grid: with one concept per image, one channel per image is upsampled (not every
+    concept of the table, n x concepts x H x W floats)."""
+    module = sys.modules[cls.__module__]
+    channels = []
+
+    def recording_upsample(maps, size):
+        channels.append(tuple(maps.shape[:2]))
+        return upsample(maps, size)
+
+    monkeypatch.setattr(module, "upsample", recording_upsample)
+    maps = cls(world_tiny, world_bank).attribute(world_images, [[7], [0], [3]])
+    assert maps.shape == (3, 1, 64, 64)
+    assert channels == [(3, 1)]
 
 
 def test_repr_shows_the_arguments(world_tiny, world_bank):
