@@ -91,7 +91,7 @@ def test_is_number():
     ("make", "message"),
     [
         # one helper, each caller keeps its own wording
-        (lambda: _ksg(jitter=np.inf), "jitter must be a number >= 0, got inf"),
+        (lambda: _ksg(jitter=np.inf), r"jitter must be a number >= 0 and <= 1 \(.*\), got inf"),
         (lambda: _renyi(alpha=0.0), "alpha must be a number > 0, got 0.0"),
         (lambda: _csib(sigma=True), r"sigma: expected a float > 0 or one of"),
         (lambda: _csib(learning_rate=np.inf), "learning_rate: expected a finite number > 0"),

@@ -14,7 +14,7 @@ import torch.utils.data as tud
 from PIL import Image
 
 from bottlekit._arrays import as_index_array, as_real_array
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_number, check_positive_int, is_number
 from bottlekit.datasets._parsing import DatasetFormatError, MissingDatasetError
 from bottlekit.images import ImageSource, _open_file, image_positions
 
@@ -99,17 +99,14 @@ class ResizedImages(ImageSource):
 
 def _per_file(value: Any, n: int, name: str, low: int) -> list[int]:
     """``value`` (one int, or one per file) as a list of ``n`` ints >= ``low``."""
-    one = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    one = is_number(value, integer=True)  # Python or numpy ints; booleans are not
     # a 1-D array of ints (np.array([3, 5])) is a list of them; it was refused
     values = [value] * n if one else value.tolist() if isinstance(value, np.ndarray) else value
     if (
         isinstance(values, (str, bytes))
         or not isinstance(values, Sequence)
         or len(values) != n
-        or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= low
-            for v in values
-        )
+        or not all(is_number(v, integer=True) and v >= low for v in values)
     ):
         raise ValueError(f"{name}: expected one int >= {low} per file ({n}), got {value!r}")
     return [int(v) for v in values]

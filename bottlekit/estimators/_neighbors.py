@@ -13,15 +13,19 @@ point at exactly the radius is now and then counted on the wrong side (one row i
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.spatial import cKDTree
 
-from bottlekit._checks import check_bool, check_choice
+from bottlekit._checks import check_bool, check_choice, check_number
 
 from ._chunks import n_workers, run_in_chunks
 from ._scaling import safe_centre, safe_std
 
 __all__ = [
+    "MAX_JITTER",
+    "check_jitter",
     "check_metric",
     "check_positive_radii",
     "count_within",
@@ -31,6 +35,50 @@ __all__ = [
 ]
 
 _P = {"chebyshev": np.inf, "euclidean": 2.0}
+
+#: Largest accepted ``jitter``: noise as large as the column's own spread. The jitter only
+#: breaks ties; beyond 1 the estimate measures the noise, not the data (and from about
+#: 1e154 the Euclidean distances of the Kozachenko-Leonenko entropy overflowed: ``inf``,
+#: and ``nan`` for the weighted-KL mutual information, at ``jitter=1e300``).
+MAX_JITTER = 1.0
+
+
+def check_jitter(jitter: Any) -> float:
+    """Return ``jitter`` as float if it is a number in ``[0, MAX_JITTER]``, else raise.
+
+    The one check of every k-NN estimator's ``jitter``: the standard deviation of the
+    noise against ties, as a fraction of each column's standard deviation.
+
+    Parameters
+    ----------
+    jitter : object
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``jitter`` is not a finite number in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> check_jitter(1e-10)
+    1e-10
+    >>> check_jitter(1e300)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: jitter must be a number >= 0 and <= 1 (a fraction of ...), got 1e+300
+    """
+    return check_number(
+        jitter,
+        "jitter",
+        low=0,
+        high=MAX_JITTER,
+        expected="a number >= 0 and <= 1 (a fraction of each column's standard deviation)",
+        wording="must",
+    )
 
 
 def check_metric(metric: str) -> None:
@@ -163,21 +211,46 @@ def preprocess_continuous(
     it is scale-free; ``jitter=0`` disables it. With ``copula=True`` the columns are first
     replaced by their normal scores (:func:`normal_scores`), and the jitter is added
     *before* ranking so that it only breaks ties.
+
+    Raises
+    ------
+    ValueError
+        If ``jitter`` is outside ``[0, 1]`` (:func:`check_jitter`), or if the noisy samples
+        overflow float64 (unstandardized columns near float's limits).
     """
     standardize = check_bool(standardize, "standardize")
     copula = check_bool(copula, "copula")
+    jitter = check_jitter(jitter)
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
-        if jitter > 0:
-            X += jitter * safe_std(X) * rng.standard_normal(X.shape)
+        _add_jitter(X, jitter, safe_std(X), rng, hint="")
         return normal_scores(X)
     std = safe_std(X)
     if standardize:
         X = safe_centre(X, std)  # X.mean() overflowed at 1e307 x 300 rows
         std = np.ones_like(std)
-    if jitter > 0:
-        X += jitter * std * rng.standard_normal(X.shape)
+    _add_jitter(X, jitter, std, rng, hint="" if standardize else ", or standardize=True")
     return X
+
+
+def _add_jitter(
+    X: np.ndarray, jitter: float, std: np.ndarray, rng: np.random.Generator, *, hint: str
+) -> None:
+    """Add ``N(0, (jitter * std)^2)`` noise to ``X`` in place; raise if it overflows.
+
+    Columns of unstandardized samples near float's limits (a standard deviation of 5e307)
+    overflowed to ``inf`` with ``jitter=1``, and the estimate went on silently.
+    """
+    if jitter == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        X += jitter * std * rng.standard_normal(X.shape)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(
+            f"jitter={jitter:g}: the noise (jitter times each column's standard deviation, "
+            f"up to {float(np.max(std)):.3g}) overflows float64 on these samples; use a "
+            f"smaller jitter{hint}"
+        )
 
 
 def check_positive_radii(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int, shown_value
 
 from ._validation import check_random_state
 from .information_plane import InformationPlane
@@ -50,9 +50,51 @@ __all__ = ["CompressedInformationPlane"]
 
 _LN2 = np.log(2.0)
 
+#: Head-room of :func:`_max_noise_std`: the noise's largest draws and their chi-square
+#: spread over few rows, and the layer's own values, on top of ``n * noise_std**2``.
+_NOISE_MARGIN = 8.0
+
+
+def _max_noise_std(n_samples: int) -> float:
+    r"""Largest ``noise_std`` of :class:`CompressedInformationPlane` for ``n_samples`` rows.
+
+    The PCA compressor forms the noisy layer's sums of squares over the probe rows,
+    :math:`\sum_i (t_i + \sigma z_i)^2 \approx n\sigma^2`; they must stay finite in
+    float64, so :math:`n (8\sigma)^2 \le` ``np.finfo(np.float64).max`` (1.8e308), the
+    factor 8 leaving room for the largest draws of :math:`z` and the layer itself.
+
+    Parameters
+    ----------
+    n_samples : int
+        Probe rows.
+
+    Returns
+    -------
+    float
+        :math:`\sqrt{\text{max} / n} / 8`.
+
+    Examples
+    --------
+    >>> f"{_max_noise_std(300):.3g}"
+    '9.68e+151'
+    """
+    return float(np.sqrt(np.finfo(np.float64).max / n_samples) / _NOISE_MARGIN)
+
+
+def _check_noise_std_bound(noise_std: float, n_samples: int) -> None:
+    """Refuse a ``noise_std`` above :func:`_max_noise_std` (1e300: numpy's LinAlgError)."""
+    high = _max_noise_std(n_samples)
+    if noise_std > high:
+        raise ValueError(
+            f"noise_std must be at most {high:.3g} for {n_samples} probe rows (the PCA "
+            "compressor sums the noisy layer's squares over the rows, n * (8 * noise_std)**2 "
+            f"must stay below float64's {np.finfo(np.float64).max:.3g}), "
+            f"got {shown_value(noise_std)}"
+        )
+
 
 class CompressedInformationPlane(InformationPlane):
-    """Track :math:`I(X;T)` and :math:`I(T;Y)` of noisy, compressed layers (bits).
+    r"""Track :math:`I(X;T)` and :math:`I(T;Y)` of noisy, compressed layers (bits).
 
     Parameters
     ----------
@@ -66,7 +108,12 @@ class CompressedInformationPlane(InformationPlane):
         Labels (or real targets with ``discrete_y=False``).
     noise_std : float, default=0.1
         Standard deviation of the Gaussian noise added to each tracked layer's output
-        before estimation (0: none, e.g. when the network has its own noise layers).
+        before estimation (0: none, e.g. when the network has its own noise layers). At
+        most, for :math:`n` probe rows, :math:`\sqrt{f / n} / 8` with
+        :math:`f` float64's largest value (9.7e151 for 300 rows): the PCA compressor sums
+        the noisy layer's squares, about :math:`n\,\sigma^2`, over the rows (numpy's
+        ``LinAlgError`` at 1e300). Noise that large drowns any layer anyway:
+        :math:`I(X;T_\sigma)` and :math:`I(T_\sigma;Y)` tend to 0 as :math:`\sigma` grows.
     compressor : {"autoencoder", "pca"}, default="autoencoder"
     compress_dim : int, default=4
         Code dimension of X and of each layer.
@@ -134,6 +181,7 @@ class CompressedInformationPlane(InformationPlane):
         X_arr = as_real_array(X, "X", dtype=np.float32, wording="must")
         if X_arr.ndim < 2:
             raise ValueError(f"X: expected shape (n, ...) with features, got {X_arr.shape}")
+        _check_noise_std_bound(noise_std, len(X_arr))
         self.input_shape = X_arr.shape[1:]
         flat = X_arr.reshape(len(X_arr), -1)
         super().__init__(

@@ -30,9 +30,10 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_bool, check_number, check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
 from ._neighbors import (
+    check_jitter,
     check_positive_radii,
     count_within,
     kth_neighbor,
@@ -150,8 +151,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
         Scale every continuous column to unit variance first.
     copula : bool, default=False
         Use the normal scores of each continuous column's ranks (rank-invariant).
-    jitter : float, default=1e-10
-        Relative noise against ties.
+    jitter : float in [0, 1], default=1e-10
+        Relative noise against ties (a fraction of each column's standard deviation).
     n_jobs : int or None, default=1
     random_state : int, numpy Generator or None
 
@@ -219,7 +220,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         self
         """
         k = check_positive_int(self.k, "k")
-        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
+        jitter = check_jitter(self.jitter)
         for flag in ("discrete_y", "discrete_z"):
             if not isinstance(getattr(self, flag), bool | np.bool_):
                 raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")

@@ -9,9 +9,15 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_bool, check_number, check_positive_int
+from bottlekit._checks import check_bool, check_positive_int
 
-from ._neighbors import check_metric, check_positive_radii, kth_neighbor, preprocess_continuous
+from ._neighbors import (
+    check_jitter,
+    check_metric,
+    check_positive_radii,
+    kth_neighbor,
+    preprocess_continuous,
+)
 from ._scaling import safe_centre, safe_std
 from ._validation import (
     as_2d_samples,
@@ -180,8 +186,9 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     k : int, default=3
     metric : {"euclidean", "chebyshev"}, default="euclidean"
     tree : {"kd", "ball"}, default="kd"
-    jitter : float, default=1e-10
-        Relative noise against duplicate rows (a zero distance makes the log infinite).
+    jitter : float in [0, 1], default=1e-10
+        Relative noise against duplicate rows (a zero distance makes the log infinite), a
+        fraction of each column's standard deviation.
     n_jobs : int or None, default=1
     random_state : int, numpy Generator or None
     weighted : bool, default=False
@@ -239,7 +246,7 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         Y)"`` for the entropies of a mutual information)."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)
-        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
+        jitter = check_jitter(self.jitter)
         weighted = check_bool(self.weighted, "weighted")
         whiten = check_bool(self.whiten, "whiten")
         X = as_2d_samples(X, name, min_samples=k + 1, why=f"k={k} needs k + 1")

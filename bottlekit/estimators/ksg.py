@@ -9,9 +9,10 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int, is_number, shown_value
+from bottlekit._checks import check_positive_int, is_number, shown_value
 
 from ._neighbors import (
+    check_jitter,
     check_positive_radii,
     count_within,
     kth_neighbor,
@@ -79,9 +80,10 @@ class KSGMutualInformation(BaseEstimator):
         depends only on ranks, so it is exactly invariant under strictly increasing
         per-coordinate maps (MI itself is invariant under them; plain KSG only
         approximately). Helps on heavy-tailed or skewed marginals.
-    jitter : float, default=1e-10
-        Standard deviation of Gaussian noise added to each (standardized) column to break
-        ties; ties make neighbour distances zero and the estimator undefined.
+    jitter : float in [0, 1], default=1e-10
+        Standard deviation of Gaussian noise added to each column to break ties, as a
+        fraction of the column's standard deviation; ties make neighbour distances zero and
+        the estimator undefined. At most 1: larger noise swamps the data.
     n_jobs : int or None, default=1
         Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
@@ -131,7 +133,7 @@ class KSGMutualInformation(BaseEstimator):
         # checked as an int first: an array of two would make `in` ambiguous
         if not is_number(algorithm, integer=True) or algorithm not in (1, 2):
             raise ValueError(f"algorithm must be 1 or 2, got {shown_value(algorithm)}")
-        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
+        jitter = check_jitter(self.jitter)
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)

@@ -9,9 +9,10 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma
 from sklearn.base import BaseEstimator
 
-from bottlekit._checks import check_number, check_positive_int
+from bottlekit._checks import check_positive_int
 
 from ._neighbors import (
+    check_jitter,
     check_metric,
     check_positive_radii,
     count_within,
@@ -54,8 +55,9 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
     tree : {"kd", "ball"}, default="kd"
     standardize : bool, default=True
         Scale ``X`` columns to unit variance.
-    jitter : float, default=1e-10
-        Relative noise against ties in ``X``.
+    jitter : float in [0, 1], default=1e-10
+        Relative noise against ties in ``X`` (a fraction of each column's standard
+        deviation).
     n_jobs : int or None, default=1
     random_state : int, numpy Generator or None
 
@@ -102,7 +104,7 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)
-        jitter = check_number(self.jitter, "jitter", low=0, wording="must")
+        jitter = check_jitter(self.jitter)
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -65,6 +65,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from bottlekit._checks import check_bool, check_choice, check_positive_int
 
+from ._neighbors import check_jitter
 from ._scaling import safe_mean_and_std
 from ._validation import as_2d_samples, check_paired, check_random_state
 
@@ -366,8 +367,9 @@ def weighted_kl_mutual_information(
         Neighbours (the reference's ``k_neighbours``).
     discrete_y : bool, default=False
         Y holds class labels; every class needs k + 1 samples.
-    jitter : float, default=1e-10
-        Relative noise against duplicate rows (the reference adds none).
+    jitter : float in [0, 1], default=1e-10
+        Relative noise against duplicate rows (the reference adds none), a fraction of each
+        column's standard deviation.
     random_state : int, numpy Generator or None, default=0
         Draws the jitter.
 
@@ -388,6 +390,7 @@ def weighted_kl_mutual_information(
 
     k = check_positive_int(k, "k")
     discrete_y = check_bool(discrete_y, "discrete_y")
+    jitter = check_jitter(jitter)
     A = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
     B = as_discrete(Y, "Y", min_samples=k + 1) if discrete_y else as_2d_samples(Y, "Y")
     check_paired(A, B)

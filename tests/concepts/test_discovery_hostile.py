@@ -4,6 +4,7 @@ that names the argument (or the file and its field), what it got and what was ex
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -434,3 +435,33 @@ def test_an_image_mean_that_requires_grad_or_is_ragged_is_read_or_named():
     np.testing.assert_array_equal(got, expected)
     with pytest.raises(TypeError, match=r"image_mean: expected a numeric array, got list"):
         decompose(x, vocab, image_mean=[[0.3, 0.3], [0.3]])
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (np.zeros((40, 6), np.float32), "has 40 rows, all zero"),
+        (np.tile(X[:1], (40, 1)), "has 40 rows, all equal"),
+        (X[:1], "has a single row"),
+    ],
+)
+def test_discover_refuses_embeddings_with_nothing_to_learn(method, data, what):
+    # Before: the SAEs returned their random starting atoms with every code 0, NMF atoms of
+    # norm 0 (every method centres X on its mean, which leaves identical rows 0), silently
+    message = (
+        f"X {what}: every method centres X on its mean, which leaves these rows 0 and no "
+        "direction to learn; expected the embeddings of different images"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        discover(data, 1, method=method, epochs=2, random_state=0)
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_discover_takes_zero_rows_among_others(method):
+    # no method normalises rows (decompose takes zero rows too): a zero embedding is a
+    # point like any other
+    data = np.vstack([X, np.zeros((2, 6), np.float32)])
+    d = discover(data, 4, method=method, k=2, epochs=2, random_state=0)
+    np.testing.assert_allclose(np.linalg.norm(d.dictionary, axis=1), 1.0, rtol=1e-5)
+    assert d.codes.shape == (42, 4) and np.isfinite(d.codes).all()

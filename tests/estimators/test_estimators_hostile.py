@@ -4,6 +4,8 @@ Each case gave, before, an error from deep inside (numpy, torch, scipy) or a sil
 result: the comment above each group says which.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -450,3 +452,62 @@ def test_ties_with_the_default_jitter_give_the_discrete_mi():
     # the tie-breaking noise makes KSG estimate the MI of the 6 equiprobable values (1.76 to
     # 1.92 nats over 30 seeds)
     assert mutual_information(DUP_X, DUP_Y, random_state=0) == pytest.approx(np.log(6), abs=0.2)
+
+
+# ---------------------------------------------------------------- jitter out of range
+def _weighted_kl(**kw):
+    from bottlekit.estimators.lossy_compression import weighted_kl_mutual_information
+
+    return weighted_kl_mutual_information(X, Y, **kw)
+
+
+def _weighted_kl_labels(**kw):
+    from bottlekit.estimators.lossy_compression import weighted_kl_mutual_information
+
+    return weighted_kl_mutual_information(X, LABELS, discrete_y=True, **kw)
+
+
+JITTER_CALLS = [
+    # before, at jitter=1e300: a meaningless finite MI (the noise's)
+    lambda **kw: mutual_information(X, Y, **kw),
+    lambda **kw: mutual_information(X, Y, copula=True, standardize=False, **kw),
+    lambda **kw: mutual_information(X, LABELS, method="ksg_discrete", **kw),
+    lambda **kw: conditional_mutual_information(X[:, 0], Y, X[:, 1], **kw),
+    # before: inf (the Euclidean distances overflow from jitter ~1e154)
+    lambda **kw: entropy(X, **kw),
+    lambda **kw: entropy(X, metric="chebyshev", whiten=True, **kw),
+    # before: nan
+    _weighted_kl,
+    _weighted_kl_labels,
+]
+
+
+@pytest.mark.parametrize("call", JITTER_CALLS)
+@pytest.mark.parametrize("jitter", [1e300, 1.0000001, np.inf, np.nan, -1e-10])
+def test_jitter_outside_0_1_is_refused_by_every_knn_estimator(call, jitter):
+    message = (
+        "jitter must be a number >= 0 and <= 1 (a fraction of each column's standard "
+        f"deviation), got {jitter!r}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call(jitter=jitter)
+
+
+@pytest.mark.parametrize("call", JITTER_CALLS)
+def test_jitter_of_1_is_accepted(call):
+    assert np.isfinite(call(jitter=1.0, random_state=0))
+
+
+@pytest.mark.parametrize(
+    "kw, hint",
+    [({"standardize": False}, ", or standardize=True"), ({"copula": True}, "")],
+)
+def test_jitter_noise_that_overflows_is_refused(kw, hint):
+    # columns near float's limits, not standardized: noise of their own size overflowed
+    # to inf and KSG went on (0.064 and -0.011 nats, silently)
+    big = X[:, :1] / np.abs(X[:, 0]).max() * 1.7e308
+    with pytest.raises(ValueError) as info:
+        mutual_information(big, Y, jitter=1.0, random_state=0, **kw)
+    message = str(info.value)
+    assert message.startswith("jitter=1: the noise (jitter times each column's standard ")
+    assert message.endswith(f"overflows float64 on these samples; use a smaller jitter{hint}")

@@ -8,6 +8,8 @@ recover it."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -184,3 +186,39 @@ def test_autoencoder_standardises_data_near_the_float_limit():
     assert np.all(np.isfinite(huge.mean_))
     np.testing.assert_allclose(huge.mean_ / 1e306, small.mean_, rtol=1e-12)
     np.testing.assert_allclose(huge.transform(X * 1e306), small.transform(X), atol=1e-5)
+
+
+def _wide_plane(noise_std, **kw):
+    # an 8-unit layer compressed to 2 dimensions by PCA: the compressor that squares it
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    return CompressedInformationPlane(
+        net, ["1"], X, y, noise_std=noise_std, compressor="pca", compress_dim=2, **kw
+    )
+
+
+@pytest.mark.parametrize("mi_estimator", ["ksg", "weighted_kl"])
+def test_compressed_plane_refuses_noise_whose_squares_overflow(mi_estimator):
+    # before: accepted, and the first record() died in numpy ("LinAlgError: Eigenvalues did
+    # not converge") inside the PCA compressor's covariance of the noisy layer
+    message = (
+        "noise_std must be at most 9.68e+151 for 300 probe rows (the PCA compressor sums "
+        "the noisy layer's squares over the rows, n * (8 * noise_std)**2 must stay below "
+        "float64's 1.8e+308), got 1e+300"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _wide_plane(1e300, mi_estimator=mi_estimator)
+
+
+@pytest.mark.parametrize("mi_estimator", ["ksg", "weighted_kl"])
+def test_compressed_plane_records_at_the_largest_noise_std(mi_estimator):
+    # the bound is sound: at it the PCA compressor still works and the noise has drowned
+    # the layer (I(X;T) near 0, as for any noise far above the layer's spread)
+    plane = _wide_plane(np.sqrt(np.finfo(np.float64).max / 300) / 8, mi_estimator=mi_estimator)
+    plane.record(epoch=0)
+    plane.record(epoch=1)
+    for values in (plane.i_xt["1"], plane.i_ty["1"]):
+        assert np.all(np.isfinite(values)) and np.all(np.asarray(values) < 0.5)

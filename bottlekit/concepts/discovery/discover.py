@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from bottlekit._checks import check_bool, check_choice, check_number
 from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import ENCODERS, INITS
@@ -19,6 +21,28 @@ MAX_ATOMS_PER_SAMPLE = 1
 
 def _default_k(n_concepts: int) -> int:
     return int(min(32, max(1, n_concepts // 8)))
+
+
+def _check_not_constant(X: np.ndarray) -> None:
+    """Refuse embeddings whose rows are all equal (all zero, or a single row).
+
+    Every method centres ``X`` on its mean before it learns; identical rows are then all 0
+    and leave no direction to learn. Before: the SAEs returned their random starting atoms
+    with every code 0, NMF atoms of norm 0, without a word.
+    """
+    n = len(X)
+    if n > 1 and (X != X[0]).any():
+        return
+    if n == 1:
+        what = "has a single row"
+    elif not X.any():
+        what = f"has {n} rows, all zero"
+    else:
+        what = f"has {n} rows, all equal"
+    raise ValueError(
+        f"X {what}: every method centres X on its mean, which leaves these rows 0 and no "
+        "direction to learn; expected the embeddings of different images"
+    )
 
 
 def discover(
@@ -45,7 +69,10 @@ def discover(
     Parameters
     ----------
     X : array-like of shape (n, d)
-        Image embeddings (e.g. from :func:`bottlekit.embed`); finite.
+        Image embeddings (e.g. from :func:`bottlekit.embed`); finite, and not all equal:
+        every method centres them on their mean, so identical rows (all-zero ones, or a
+        single row) leave nothing to learn. A zero row among others is a point like any
+        other (no method normalises rows; :func:`decompose` takes zero rows too).
     n_concepts : int, default 64
         Atoms of the dictionary, at most ``n`` (and, for ``"nmf"``, at most ``2d``).
     method : {"topk_sae", "batchtopk_sae", "nmf"}, default "topk_sae"
@@ -115,6 +142,7 @@ def discover(
     """
     method = check_choice(method, METHODS, "method")
     X = check_embeddings(X)
+    _check_not_constant(X)
     n, d = X.shape
     high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
     try:
