@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -112,6 +113,35 @@ def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
     return [
         f"{n} ({w})" if n in shared and n != w else n for n, w in zip(named, wnids, strict=True)
     ]
+
+
+def _warn_unnamed(
+    found: Path, synsets: dict[str, str], class_names: list[str], folder: Path
+) -> None:
+    """Warn when a synset file found (not given) lacks some classes: one of another
+    dataset (in ``root``'s parent, say) is ignored; one that lacks a few leaves those
+    with their folder names beside the others' synset names."""
+    missing = [c for c in class_names if c not in synsets]
+    if not missing:
+        return
+    if len(missing) == len(class_names):
+        what = (
+            f"names none of the {len(class_names)} classes of {folder} (first class "
+            f"{class_names[0]!r}, the file's first synset {next(iter(synsets), None)!r}), "
+            "so it is ignored and the classes keep their folder names"
+        )
+    else:
+        what = (
+            f"names the classes it lists, but {len(missing)} of the {len(class_names)} "
+            f"classes of {folder} are not in it, first {missing[0]!r}: those keep their "
+            "folder names"
+        )
+    warnings.warn(
+        f"synset_names: the synset file found, {found}, {what}; pass synset_names=False "
+        "not to look for one, or synset_names=PATH for the file of these classes",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 #: ImageNet-1k's class count: OpenAI's curated names are indexed by the sorted 1000 wnids.
@@ -281,6 +311,10 @@ def load_imagefolder(
         ``crane (n02012849)``, ``crane (n03126707)``). True looks for
         ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent (and
         in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``).
+        A file given must name every class (else :class:`DatasetFormatError`); a file
+        found that names none of them (another dataset's) is ignored, and one that names
+        only some leaves the others with their folder names, each with a ``UserWarning``
+        naming the file. False reads no synset file.
     val_solution : path, optional
         For ImageNet's *flat* validation folder (``val/ILSVRC2012_val_00000001.JPEG``, no
         class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
@@ -379,9 +413,20 @@ def load_imagefolder(
                     f"synset {next(iter(synsets), None)!r}); expected '<wnid> <names>' lines "
                     "for the class folders' names"
                 )
+            missing = [c for c in class_names if c not in synsets]
+            if missing:  # the others were named, these kept their wnids, silently
+                raise DatasetFormatError(
+                    f"synset_names: {synset_names} does not name {len(missing)} of the "
+                    f"{len(class_names)} classes of {folder}, first {missing[0]!r}; expected "
+                    "a '<wnid> <names>' line for every class folder"
+                )
         else:
             found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
             synsets = _synset_names(found_file) if found_file is not None else None
+            if synsets is not None and not clip_names:  # clip_names checks the file itself
+                _warn_unnamed(found_file, synsets, class_names, folder)
+                if not set(synsets) & set(class_names):
+                    synsets = None
         if clip_names:
             searched = [] if found_file is not None else _search_folders(folder, base)
             clip = _clip_names(class_names, synsets, folder, searched)

@@ -592,6 +592,70 @@ def test_a_synset_file_in_another_format_is_named(tmp_path):
         load_imagefolder(root, "val", clip_names=True)
 
 
+def test_a_synset_file_found_that_names_no_class_is_ignored_with_a_warning(tmp_path):
+    # Before: a LOC_synset_mapping.txt of another dataset, found next to the class
+    # folders, was ignored silently (the folder names stayed, nothing said so).
+    from dataset_formats import image
+
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    (tmp_path / "LOC_synset_mapping.txt").write_text("n01440764 tench, Tinca tinca\n")
+    with pytest.warns(UserWarning) as got:
+        ds = load_imagefolder(root)
+    assert ds.class_names == ["daisy", "rose"]
+    message = str(got[0].message)
+    found = tmp_path / "LOC_synset_mapping.txt"
+    assert message == (
+        f"synset_names: the synset file found, {found}, names none of the 2 classes of "
+        f"{root} (first class 'daisy', the file's first synset 'n01440764'), so it is "
+        "ignored and the classes keep their folder names; pass synset_names=False not to "
+        "look for one, or synset_names=PATH for the file of these classes"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_imagefolder(root, synset_names=False).class_names == ["daisy", "rose"]
+
+
+def test_a_synset_file_found_that_names_some_classes_warns_of_the_others(tmp_path):
+    # Before: the classes the file lists took its names, the others kept their wnids,
+    # silently: a mix of names and wnids.
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    _imagenet_with_clip_classes(root, [0, 5])
+    image(root / "val" / "n99999999" / "x.JPEG", (16, 16), fmt="JPEG")
+    with pytest.warns(
+        UserWarning,
+        match=r"1 of the 3 classes of .* are not in it, first "
+        r"'n99999999': those keep their folder names",
+    ) as got:
+        ds = load_imagefolder(root, "val")
+    assert str(root / "LOC_synset_mapping.txt") in str(got[0].message)
+    assert ds.class_names == ["synset 0", "synset 5", "n99999999"]
+
+
+def test_a_synset_file_given_must_name_every_class(tmp_path):
+    # Before: a file passed as synset_names that lacks some classes named the others and
+    # left those with their wnids, silently.
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5, 9], synsets=False)
+    given = tmp_path / "mine.txt"
+    given.write_text(f"{wnids[0]} tench\n{wnids[9]} nine\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=rf"synset_names: {given} does not name 1 of the 3 classes of .*, first "
+        rf"'{wnids[5]}'; expected a '<wnid> <names>' line for every class folder",
+    ):
+        load_imagefolder(root, "val", synset_names=given)
+    given.write_text(f"{wnids[0]} tench\n{wnids[5]} five\n{wnids[9]} nine\n")
+    assert load_imagefolder(root, "val", synset_names=given).class_names == [
+        "tench",
+        "five",
+        "nine",
+    ]
+
+
 def _imagenet_train_and_flat_val(root):
     from dataset_formats import image
 
