@@ -161,18 +161,24 @@ _IMAGENET_ANCHORS = {
 
 
 def _clip_names(
-    wnids: list[str], synsets: dict[str, str] | None, folder: Path, searched: list[Path]
+    wnids: list[str],
+    synsets: dict[str, str] | None,
+    folder: Path,
+    searched: list[Path],
+    synset_file: Path | None = None,
 ) -> dict[str, str]:
     """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
-    wnid's index among ImageNet's 1000 sorted wnids: those of the synset file, or else
-    the class folders themselves when they are all 1000 (``searched``: where the synset
-    file was looked for, named when none was found)."""
+    wnid's index among ImageNet's 1000 sorted wnids: those of the synset file
+    (``synset_file``, named in the errors), or else the class folders themselves when
+    they are all 1000 (``searched``: where the synset file was looked for, named when
+    none was found)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     known = sorted(synsets) if synsets is not None else sorted(wnids)
+    the_file = "the synset file" + (f" {synset_file}" if synset_file is not None else "")
     if len(known) != _IMAGENET_CLASSES:
         if synsets is not None:
-            where = f"the synset file lists {len(known)} classes"
+            where = f"{the_file} lists {len(known)} classes"
         else:  # say where the file was looked for: where to put it
             places = ", ".join(dict.fromkeys(str(p) for p in searched))
             where = (
@@ -189,7 +195,7 @@ def _clip_names(
     if off:
         i = next(iter(off))
         raise DatasetFormatError(
-            f"clip_names: {'the synset file' if synsets is not None else folder} lists 1000 "
+            f"clip_names: {the_file if synsets is not None else folder} lists 1000 "
             f"wnids that are not ImageNet-1k's: position {i} holds {known[i]!r} where "
             f"ImageNet has {off[i]!r}; OpenAI's names go by position, so they need "
             "ImageNet's own LOC_synset_mapping.txt"
@@ -202,7 +208,7 @@ def _clip_names(
             else ""
         )
         raise DatasetFormatError(
-            f"clip_names: {len(unknown)} class(es) of {folder} are not in the synset file, "
+            f"clip_names: {len(unknown)} class(es) of {folder} are not in {the_file}, "
             f"first {unknown[0]!r}{none}; expected ImageNet wnids"
         )
     return dict(zip(known, IMAGENET_CLASSNAMES, strict=True))
@@ -429,7 +435,8 @@ def load_imagefolder(
                     synsets = None
         if clip_names:
             searched = [] if found_file is not None else _search_folders(folder, base)
-            clip = _clip_names(class_names, synsets, folder, searched)
+            given = None if isinstance(synset_names, bool) else Path(synset_names)
+            clip = _clip_names(class_names, synsets, folder, searched, found_file or given)
             class_names = _named_classes(class_names, clip)
         elif synsets is not None:
             class_names = _named_classes(class_names, synsets)

@@ -501,7 +501,9 @@ def test_imagenet_clip_names_need_imagenets_1000_wnids(tmp_path):
         load_imagefolder(root, "val", clip_names=True)
     # a synset file that is not ImageNet's 1000
     (root / "LOC_synset_mapping.txt").write_text("n10000000 a\nn10005000 b\nn10009000 c\n")
-    with pytest.raises(DatasetFormatError, match=r"the synset file lists 3 classes"):
+    with pytest.raises(
+        DatasetFormatError, match=r"the synset file .*LOC_synset_mapping\.txt lists 3"
+    ):
         load_imagefolder(root, "val", clip_names=True)
     # a class folder that is not in it
     other = tmp_path / "other"
@@ -654,6 +656,28 @@ def test_a_synset_file_given_must_name_every_class(tmp_path):
         "five",
         "nine",
     ]
+
+
+def test_clip_names_errors_name_the_synset_file_they_read(tmp_path):
+    # Before: "the synset file lists 1001 classes", "... are not in the synset file": the
+    # file is looked for in three folders, and the error did not say which one it read
+    # (a LOC_synset_mapping.txt in root's parent, from another copy of ImageNet, say).
+    from dataset_formats import image
+
+    wnids = _imagenet_wnids()
+    found = tmp_path / "LOC_synset_mapping.txt"
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    found.write_text("".join(f"{w} s\n" for w in wnids))
+    with pytest.raises(DatasetFormatError, match=rf"not in the synset file {found}, first 'dai"):
+        load_imagefolder(root, clip_names=True)
+    found.write_text("".join(f"{w} s\n" for w in [*wnids, "n99999999"]))
+    with pytest.raises(DatasetFormatError, match=rf"the synset file {found} lists 1001 classes"):
+        load_imagefolder(root, clip_names=True)
+    found.write_text("".join(f"n{10_000_000 + 1_000 * i:08d} s\n" for i in range(1000)))
+    with pytest.raises(DatasetFormatError, match=rf"clip_names: the synset file {found} lists 1"):
+        load_imagefolder(root, clip_names=True)
 
 
 def _imagenet_train_and_flat_val(root):
