@@ -533,3 +533,13 @@ def test_a_preprocessed_tensor_batch_is_refused_with_the_way_in(tiny):
     tokens = tiny.encode_image_tokens(torch.utils.data.TensorDataset(x), progress=False)
     expected = tiny.encode_image_tokens(_TensorItems(x), progress=False)
     np.testing.assert_array_equal(tokens, expected)
+
+
+@pytest.mark.parametrize("encode", ["encode_images", "encode_image_tokens"])
+def test_a_batch_size_beyond_the_images_is_one_batch(tiny, rng_images, encode):
+    # Before: a batch_size above sys.maxsize reached torch's sampler, which failed with
+    # "Stop argument for islice() must be None or an integer: 0 <= x <= sys.maxsize";
+    # any batch_size of at least n is one batch of the n images.
+    expected = getattr(tiny, encode)(rng_images, batch_size=6, progress=False)
+    got = getattr(tiny, encode)(rng_images, batch_size=10**30, progress=False)
+    np.testing.assert_array_equal(got, expected)
