@@ -543,3 +543,24 @@ def test_a_batch_size_beyond_the_images_is_one_batch(tiny, rng_images, encode):
     expected = getattr(tiny, encode)(rng_images, batch_size=6, progress=False)
     got = getattr(tiny, encode)(rng_images, batch_size=10**30, progress=False)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_image_tokens_of_an_attentional_pooler_say_so(tmp_path, tiny_configs, rng_images):
+    # Before: CoCa's tower (class token, attentional pooler) was refused as "a
+    # VisionTransformer image tower (pool_type='tok'); expected ... pool_type 'tok'":
+    # the pool type it named was one the message asked for, the pooler went unnamed.
+    import json
+
+    from bottlekit.backbones import register_model_config
+
+    cfg = json.loads((Path(__file__).parent / "configs" / "test-tiny-vit.json").read_text())
+    cfg["vision_cfg"].update(attentional_pool=True, attn_pooler_queries=4, attn_pooler_heads=2)
+    (tmp_path / "test-tiny-vit-attn.json").write_text(json.dumps(cfg))
+    register_model_config(tmp_path / "test-tiny-vit-attn.json")
+    bk = load_backbone("test-tiny-vit-attn", device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"backbone 'test-tiny-vit-attn' has a VisionTransformer image tower with an "
+        r"attentional pooler \(CoCa's\); expected a ViT that pools",
+    ):
+        bk.encode_image_tokens(rng_images, progress=False)
