@@ -100,7 +100,13 @@ def _synset_names(path: Path) -> dict[str, str]:
     first_line: dict[str, int] = {}
     for line, (wnid, words) in read_rows(path, 2, max_split=1):
         note_first_line(first_line, wnid, path, line, "synset", "one line per synset")
-        out[wnid] = words.split(",")[0].strip()
+        name = words.split(",")[0].strip()
+        if not name:  # "n01443537 , goldfish" named the class '', silently
+            raise DatasetFormatError(
+                f"{path}, line {line}: synset {wnid!r} has no name before its first comma; "
+                "expected '<wnid> <name>, <other names>'"
+            )
+        out[wnid] = name
     return out
 
 

@@ -680,6 +680,20 @@ def test_clip_names_errors_name_the_synset_file_they_read(tmp_path):
         load_imagefolder(root, clip_names=True)
 
 
+def test_a_synset_without_a_first_name_is_refused_by_line(tmp_path):
+    # Before: "n01443537 , goldfish" named the class '' (the empty text before the
+    # first comma), silently.
+    w = write_imagenet_like(tmp_path)
+    mapping = w["root"] / "LOC_synset_mapping.txt"
+    mapping.write_text("n01440764 tench, Tinca tinca\nn01443537 , goldfish\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"LOC_synset_mapping\.txt, line 2: synset 'n01443537' has no name before its "
+        r"first comma; expected '<wnid> <name>, <other names>'",
+    ):
+        _quiet(load_imagefolder, w["root"], "val")
+
+
 def _imagenet_train_and_flat_val(root):
     from dataset_formats import image
 
