@@ -110,6 +110,14 @@ def _synset_names(path: Path) -> dict[str, str]:
     return out
 
 
+def _first_synset(synsets: dict[str, str]) -> str:
+    """How an error shows a synset file's keys: its first, or that it lists none."""
+    first = next(iter(synsets), None)
+    return (
+        "; the file lists no synset" if first is None else f", the file's first synset {first!r}"
+    )
+
+
 def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
     """The name of each wnid (``names``, else the wnid); a name that two classes share
     gets its wnid, ``crane (n02012849)``, as ImageNet's ``crane`` (bird and machine) and
@@ -133,8 +141,8 @@ def _warn_unnamed(
     if len(missing) == len(class_names):
         what = (
             f"names none of the {len(class_names)} classes of {folder} (first class "
-            f"{class_names[0]!r}, the file's first synset {next(iter(synsets), None)!r}), "
-            "so it is ignored and the classes keep their folder names"
+            f"{class_names[0]!r}{_first_synset(synsets)}), so it is ignored and the "
+            "classes keep their folder names"
         )
     else:
         what = (
@@ -421,9 +429,9 @@ def load_imagefolder(
                 # a file given by name that names no class fell back to the wnids silently
                 raise DatasetFormatError(
                     f"synset_names: {synset_names} names none of the {len(class_names)} "
-                    f"classes of {folder} (first class {class_names[0]!r}, the file's first "
-                    f"synset {next(iter(synsets), None)!r}); expected '<wnid> <names>' lines "
-                    "for the class folders' names"
+                    f"classes of {folder} (first class {class_names[0]!r}"
+                    f"{_first_synset(synsets)}); expected '<wnid> <names>' lines for the "
+                    "class folders' names"
                 )
             missing = [c for c in class_names if c not in synsets]
             if missing:  # the others were named, these kept their wnids, silently

@@ -694,6 +694,21 @@ def test_a_synset_without_a_first_name_is_refused_by_line(tmp_path):
         _quiet(load_imagefolder, w["root"], "val")
 
 
+def test_an_empty_synset_file_is_said_to_list_no_synset(tmp_path):
+    # Before: "... the file's first synset None" for a file of no line.
+    from dataset_formats import image
+
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    given = tmp_path / "LOC_synset_mapping.txt"
+    given.write_text("\n")
+    with pytest.raises(DatasetFormatError, match=r"\(first class 'daisy'; the file lists no syn"):
+        load_imagefolder(root, synset_names=given)
+    with pytest.warns(UserWarning, match=r"\(first class 'daisy'; the file lists no synset\)"):
+        load_imagefolder(root)
+
+
 def _imagenet_train_and_flat_val(root):
     from dataset_formats import image
 
