@@ -23,20 +23,22 @@ def check_token_tower(visual: Any, name: str, who: str = "encode_image_tokens") 
     token or mean pool, a projection, no attentional pooler)."""
     kind = type(visual).__name__
     pool_type = getattr(visual, "pool_type", None)
-    if (
-        not hasattr(visual, "transformer")
-        or not hasattr(visual, "grid_size")
-        or getattr(visual, "attn_pool", None) is not None
-        or getattr(visual, "proj", None) is None
-        or pool_type not in ("tok", "avg")
-    ):
-        raise ValueError(
-            f"{who}: backbone {name!r} has a {kind} image tower"
-            + (f" (pool_type={pool_type!r})" if pool_type is not None else "")
-            + "; expected a ViT that pools its class token or the mean of its tokens "
-            "and projects the result (open_clip's VisionTransformer with pool_type 'tok' "
-            "or 'avg', a proj, no attentional pooler)"
-        )
+    if not hasattr(visual, "transformer") or not hasattr(visual, "grid_size"):
+        why = ""
+    elif getattr(visual, "attn_pool", None) is not None:
+        why = " with an attentional pooler (CoCa's)"
+    elif getattr(visual, "proj", None) is None:
+        why = " without a projection (proj is None)"
+    elif pool_type not in ("tok", "avg"):
+        why = f" (pool_type={pool_type!r})"
+    else:
+        return
+    raise ValueError(
+        f"{who}: backbone {name!r} has a {kind} image tower{why}; expected a ViT that "
+        "pools its class token or the mean of its tokens and projects the result "
+        "(open_clip's VisionTransformer with pool_type 'tok' or 'avg', a proj, no "
+        "attentional pooler)"
+    )
 
 
 def vit_patch_tokens(visual: Any, images: torch.Tensor) -> torch.Tensor:

@@ -337,6 +337,9 @@ class Backbone:
         :meth:`iter_encode_images` and :meth:`encode_image_tokens`."""
         source = as_image_source(images)
         check_number(batch_size, "batch_size", integer=True, low=1, expected="a positive int")
+        # a batch of more than the n images is the n images (torch's sampler refused a
+        # batch_size above sys.maxsize from deep inside)
+        batch_size = min(int(batch_size), len(source))
         check_bool(jpeg_draft, "jpeg_draft")
         if num_workers is not None:
             check_positive_int(num_workers, "num_workers", minimum=0)

@@ -533,3 +533,34 @@ def test_a_preprocessed_tensor_batch_is_refused_with_the_way_in(tiny):
     tokens = tiny.encode_image_tokens(torch.utils.data.TensorDataset(x), progress=False)
     expected = tiny.encode_image_tokens(_TensorItems(x), progress=False)
     np.testing.assert_array_equal(tokens, expected)
+
+
+@pytest.mark.parametrize("encode", ["encode_images", "encode_image_tokens"])
+def test_a_batch_size_beyond_the_images_is_one_batch(tiny, rng_images, encode):
+    # Before: a batch_size above sys.maxsize reached torch's sampler, which failed with
+    # "Stop argument for islice() must be None or an integer: 0 <= x <= sys.maxsize";
+    # any batch_size of at least n is one batch of the n images.
+    expected = getattr(tiny, encode)(rng_images, batch_size=6, progress=False)
+    got = getattr(tiny, encode)(rng_images, batch_size=10**30, progress=False)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_image_tokens_of_an_attentional_pooler_say_so(tmp_path, tiny_configs, rng_images):
+    # Before: CoCa's tower (class token, attentional pooler) was refused as "a
+    # VisionTransformer image tower (pool_type='tok'); expected ... pool_type 'tok'":
+    # the pool type it named was one the message asked for, the pooler went unnamed.
+    import json
+
+    from bottlekit.backbones import register_model_config
+
+    cfg = json.loads((Path(__file__).parent / "configs" / "test-tiny-vit.json").read_text())
+    cfg["vision_cfg"].update(attentional_pool=True, attn_pooler_queries=4, attn_pooler_heads=2)
+    (tmp_path / "test-tiny-vit-attn.json").write_text(json.dumps(cfg))
+    register_model_config(tmp_path / "test-tiny-vit-attn.json")
+    bk = load_backbone("test-tiny-vit-attn", device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"backbone 'test-tiny-vit-attn' has a VisionTransformer image tower with an "
+        r"attentional pooler \(CoCa's\); expected a ViT that pools",
+    ):
+        bk.encode_image_tokens(rng_images, progress=False)

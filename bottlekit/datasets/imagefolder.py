@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -99,8 +100,22 @@ def _synset_names(path: Path) -> dict[str, str]:
     first_line: dict[str, int] = {}
     for line, (wnid, words) in read_rows(path, 2, max_split=1):
         note_first_line(first_line, wnid, path, line, "synset", "one line per synset")
-        out[wnid] = words.split(",")[0].strip()
+        name = words.split(",")[0].strip()
+        if not name:  # "n01443537 , goldfish" named the class '', silently
+            raise DatasetFormatError(
+                f"{path}, line {line}: synset {wnid!r} has no name before its first comma; "
+                "expected '<wnid> <name>, <other names>'"
+            )
+        out[wnid] = name
     return out
+
+
+def _first_synset(synsets: dict[str, str]) -> str:
+    """How an error shows a synset file's keys: its first, or that it lists none."""
+    first = next(iter(synsets), None)
+    return (
+        "; the file lists no synset" if first is None else f", the file's first synset {first!r}"
+    )
 
 
 def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
@@ -112,6 +127,35 @@ def _named_classes(wnids: list[str], names: dict[str, str]) -> list[str]:
     return [
         f"{n} ({w})" if n in shared and n != w else n for n, w in zip(named, wnids, strict=True)
     ]
+
+
+def _warn_unnamed(
+    found: Path, synsets: dict[str, str], class_names: list[str], folder: Path
+) -> None:
+    """Warn when a synset file found (not given) lacks some classes: one of another
+    dataset (in ``root``'s parent, say) is ignored; one that lacks a few leaves those
+    with their folder names beside the others' synset names."""
+    missing = [c for c in class_names if c not in synsets]
+    if not missing:
+        return
+    if len(missing) == len(class_names):
+        what = (
+            f"names none of the {len(class_names)} classes of {folder} (first class "
+            f"{class_names[0]!r}{_first_synset(synsets)}), so it is ignored and the "
+            "classes keep their folder names"
+        )
+    else:
+        what = (
+            f"names the classes it lists, but {len(missing)} of the {len(class_names)} "
+            f"classes of {folder} are not in it, first {missing[0]!r}: those keep their "
+            "folder names"
+        )
+    warnings.warn(
+        f"synset_names: the synset file found, {found}, {what}; pass synset_names=False "
+        "not to look for one, or synset_names=PATH for the file of these classes",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 #: ImageNet-1k's class count: OpenAI's curated names are indexed by the sorted 1000 wnids.
@@ -131,18 +175,24 @@ _IMAGENET_ANCHORS = {
 
 
 def _clip_names(
-    wnids: list[str], synsets: dict[str, str] | None, folder: Path, searched: list[Path]
+    wnids: list[str],
+    synsets: dict[str, str] | None,
+    folder: Path,
+    searched: list[Path],
+    synset_file: Path | None = None,
 ) -> dict[str, str]:
     """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
-    wnid's index among ImageNet's 1000 sorted wnids: those of the synset file, or else
-    the class folders themselves when they are all 1000 (``searched``: where the synset
-    file was looked for, named when none was found)."""
+    wnid's index among ImageNet's 1000 sorted wnids: those of the synset file
+    (``synset_file``, named in the errors), or else the class folders themselves when
+    they are all 1000 (``searched``: where the synset file was looked for, named when
+    none was found)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     known = sorted(synsets) if synsets is not None else sorted(wnids)
+    the_file = "the synset file" + (f" {synset_file}" if synset_file is not None else "")
     if len(known) != _IMAGENET_CLASSES:
         if synsets is not None:
-            where = f"the synset file lists {len(known)} classes"
+            where = f"{the_file} lists {len(known)} classes"
         else:  # say where the file was looked for: where to put it
             places = ", ".join(dict.fromkeys(str(p) for p in searched))
             where = (
@@ -159,7 +209,7 @@ def _clip_names(
     if off:
         i = next(iter(off))
         raise DatasetFormatError(
-            f"clip_names: {'the synset file' if synsets is not None else folder} lists 1000 "
+            f"clip_names: {the_file if synsets is not None else folder} lists 1000 "
             f"wnids that are not ImageNet-1k's: position {i} holds {known[i]!r} where "
             f"ImageNet has {off[i]!r}; OpenAI's names go by position, so they need "
             "ImageNet's own LOC_synset_mapping.txt"
@@ -172,7 +222,7 @@ def _clip_names(
             else ""
         )
         raise DatasetFormatError(
-            f"clip_names: {len(unknown)} class(es) of {folder} are not in the synset file, "
+            f"clip_names: {len(unknown)} class(es) of {folder} are not in {the_file}, "
             f"first {unknown[0]!r}{none}; expected ImageNet wnids"
         )
     return dict(zip(known, IMAGENET_CLASSNAMES, strict=True))
@@ -281,6 +331,10 @@ def load_imagefolder(
         ``crane (n02012849)``, ``crane (n03126707)``). True looks for
         ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent (and
         in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``).
+        A file given must name every class (else :class:`DatasetFormatError`); a file
+        found that names none of them (another dataset's) is ignored, and one that names
+        only some leaves the others with their folder names, each with a ``UserWarning``
+        naming the file. False reads no synset file.
     val_solution : path, optional
         For ImageNet's *flat* validation folder (``val/ILSVRC2012_val_00000001.JPEG``, no
         class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
@@ -375,16 +429,28 @@ def load_imagefolder(
                 # a file given by name that names no class fell back to the wnids silently
                 raise DatasetFormatError(
                     f"synset_names: {synset_names} names none of the {len(class_names)} "
-                    f"classes of {folder} (first class {class_names[0]!r}, the file's first "
-                    f"synset {next(iter(synsets), None)!r}); expected '<wnid> <names>' lines "
-                    "for the class folders' names"
+                    f"classes of {folder} (first class {class_names[0]!r}"
+                    f"{_first_synset(synsets)}); expected '<wnid> <names>' lines for the "
+                    "class folders' names"
+                )
+            missing = [c for c in class_names if c not in synsets]
+            if missing:  # the others were named, these kept their wnids, silently
+                raise DatasetFormatError(
+                    f"synset_names: {synset_names} does not name {len(missing)} of the "
+                    f"{len(class_names)} classes of {folder}, first {missing[0]!r}; expected "
+                    "a '<wnid> <names>' line for every class folder"
                 )
         else:
             found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
             synsets = _synset_names(found_file) if found_file is not None else None
+            if synsets is not None and not clip_names:  # clip_names checks the file itself
+                _warn_unnamed(found_file, synsets, class_names, folder)
+                if not set(synsets) & set(class_names):
+                    synsets = None
         if clip_names:
             searched = [] if found_file is not None else _search_folders(folder, base)
-            clip = _clip_names(class_names, synsets, folder, searched)
+            given = None if isinstance(synset_names, bool) else Path(synset_names)
+            clip = _clip_names(class_names, synsets, folder, searched, found_file or given)
             class_names = _named_classes(class_names, clip)
         elif synsets is not None:
             class_names = _named_classes(class_names, synsets)

@@ -501,7 +501,9 @@ def test_imagenet_clip_names_need_imagenets_1000_wnids(tmp_path):
         load_imagefolder(root, "val", clip_names=True)
     # a synset file that is not ImageNet's 1000
     (root / "LOC_synset_mapping.txt").write_text("n10000000 a\nn10005000 b\nn10009000 c\n")
-    with pytest.raises(DatasetFormatError, match=r"the synset file lists 3 classes"):
+    with pytest.raises(
+        DatasetFormatError, match=r"the synset file .*LOC_synset_mapping\.txt lists 3"
+    ):
         load_imagefolder(root, "val", clip_names=True)
     # a class folder that is not in it
     other = tmp_path / "other"
@@ -590,6 +592,121 @@ def test_a_synset_file_in_another_format_is_named(tmp_path):
     (root / "LOC_synset_mapping.txt").write_text(given.read_text())
     with pytest.raises(DatasetFormatError, match=r"position 0 holds 'n01440764,synset' where"):
         load_imagefolder(root, "val", clip_names=True)
+
+
+def test_a_synset_file_found_that_names_no_class_is_ignored_with_a_warning(tmp_path):
+    # Before: a LOC_synset_mapping.txt of another dataset, found next to the class
+    # folders, was ignored silently (the folder names stayed, nothing said so).
+    from dataset_formats import image
+
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    (tmp_path / "LOC_synset_mapping.txt").write_text("n01440764 tench, Tinca tinca\n")
+    with pytest.warns(UserWarning) as got:
+        ds = load_imagefolder(root)
+    assert ds.class_names == ["daisy", "rose"]
+    message = str(got[0].message)
+    found = tmp_path / "LOC_synset_mapping.txt"
+    assert message == (
+        f"synset_names: the synset file found, {found}, names none of the 2 classes of "
+        f"{root} (first class 'daisy', the file's first synset 'n01440764'), so it is "
+        "ignored and the classes keep their folder names; pass synset_names=False not to "
+        "look for one, or synset_names=PATH for the file of these classes"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_imagefolder(root, synset_names=False).class_names == ["daisy", "rose"]
+
+
+def test_a_synset_file_found_that_names_some_classes_warns_of_the_others(tmp_path):
+    # Before: the classes the file lists took its names, the others kept their wnids,
+    # silently: a mix of names and wnids.
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    _imagenet_with_clip_classes(root, [0, 5])
+    image(root / "val" / "n99999999" / "x.JPEG", (16, 16), fmt="JPEG")
+    with pytest.warns(
+        UserWarning,
+        match=r"1 of the 3 classes of .* are not in it, first "
+        r"'n99999999': those keep their folder names",
+    ) as got:
+        ds = load_imagefolder(root, "val")
+    assert str(root / "LOC_synset_mapping.txt") in str(got[0].message)
+    assert ds.class_names == ["synset 0", "synset 5", "n99999999"]
+
+
+def test_a_synset_file_given_must_name_every_class(tmp_path):
+    # Before: a file passed as synset_names that lacks some classes named the others and
+    # left those with their wnids, silently.
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, [0, 5, 9], synsets=False)
+    given = tmp_path / "mine.txt"
+    given.write_text(f"{wnids[0]} tench\n{wnids[9]} nine\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=rf"synset_names: {given} does not name 1 of the 3 classes of .*, first "
+        rf"'{wnids[5]}'; expected a '<wnid> <names>' line for every class folder",
+    ):
+        load_imagefolder(root, "val", synset_names=given)
+    given.write_text(f"{wnids[0]} tench\n{wnids[5]} five\n{wnids[9]} nine\n")
+    assert load_imagefolder(root, "val", synset_names=given).class_names == [
+        "tench",
+        "five",
+        "nine",
+    ]
+
+
+def test_clip_names_errors_name_the_synset_file_they_read(tmp_path):
+    # Before: "the synset file lists 1001 classes", "... are not in the synset file": the
+    # file is looked for in three folders, and the error did not say which one it read
+    # (a LOC_synset_mapping.txt in root's parent, from another copy of ImageNet, say).
+    from dataset_formats import image
+
+    wnids = _imagenet_wnids()
+    found = tmp_path / "LOC_synset_mapping.txt"
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    found.write_text("".join(f"{w} s\n" for w in wnids))
+    with pytest.raises(DatasetFormatError, match=rf"not in the synset file {found}, first 'dai"):
+        load_imagefolder(root, clip_names=True)
+    found.write_text("".join(f"{w} s\n" for w in [*wnids, "n99999999"]))
+    with pytest.raises(DatasetFormatError, match=rf"the synset file {found} lists 1001 classes"):
+        load_imagefolder(root, clip_names=True)
+    found.write_text("".join(f"n{10_000_000 + 1_000 * i:08d} s\n" for i in range(1000)))
+    with pytest.raises(DatasetFormatError, match=rf"clip_names: the synset file {found} lists 1"):
+        load_imagefolder(root, clip_names=True)
+
+
+def test_a_synset_without_a_first_name_is_refused_by_line(tmp_path):
+    # Before: "n01443537 , goldfish" named the class '' (the empty text before the
+    # first comma), silently.
+    w = write_imagenet_like(tmp_path)
+    mapping = w["root"] / "LOC_synset_mapping.txt"
+    mapping.write_text("n01440764 tench, Tinca tinca\nn01443537 , goldfish\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"LOC_synset_mapping\.txt, line 2: synset 'n01443537' has no name before its "
+        r"first comma; expected '<wnid> <name>, <other names>'",
+    ):
+        _quiet(load_imagefolder, w["root"], "val")
+
+
+def test_an_empty_synset_file_is_said_to_list_no_synset(tmp_path):
+    # Before: "... the file's first synset None" for a file of no line.
+    from dataset_formats import image
+
+    root = tmp_path / "flowers"
+    for c in ("daisy", "rose"):
+        image(root / c / "a.png", (8, 8))
+    given = tmp_path / "LOC_synset_mapping.txt"
+    given.write_text("\n")
+    with pytest.raises(DatasetFormatError, match=r"\(first class 'daisy'; the file lists no syn"):
+        load_imagefolder(root, synset_names=given)
+    with pytest.warns(UserWarning, match=r"\(first class 'daisy'; the file lists no synset\)"):
+        load_imagefolder(root)
 
 
 def _imagenet_train_and_flat_val(root):
