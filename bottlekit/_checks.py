@@ -394,6 +394,20 @@ _SINGLETONS = (None, True, False)
 _MAX_HINT_CHARS = 100
 
 
+def _closest_name(value: str, names: list[str]) -> str | None:
+    """The choice ``value`` most likely meant: one equal to it but for case, else the
+    closest by :func:`difflib.get_close_matches` with case ignored (``'PATCH_TOKENS'``
+    was too far from ``'patch_tokens'`` for a case-sensitive match); None if none is
+    close."""
+    folded = value.casefold()
+    same = [c for c in names if c.casefold() == folded]
+    if same:
+        return same[0]
+    by_folded = {c.casefold(): c for c in reversed(names)}  # the first of equal folds wins
+    close = difflib.get_close_matches(folded, list(by_folded), n=1)
+    return by_folded[close[0]] if close else None
+
+
 def check_choice(
     value: Any,
     choices: Iterable[Any],
@@ -409,8 +423,8 @@ def check_choice(
     before it is compared: a list, a dict or a numpy array would otherwise fail deep inside
     ``in`` (``unhashable type: 'list'``, ``The truth value of an array ... is ambiguous``)
     with a message that names nothing. A string subclass (``numpy.str_``) is returned as a
-    plain ``str``. A string that is not among the choices but close to one gets a hint
-    (``did you mean 'ksg'?``).
+    plain ``str``. A string that is not among the choices but close to one, case ignored,
+    gets a hint (``did you mean 'ksg'?`` for ``'kgs'`` or ``'KSG'``).
 
     Parameters
     ----------
@@ -481,7 +495,7 @@ def check_choice(
     else:
         message = f"{name}: expected {expected}, got {shown_value(value)}"
     if error is ValueError and len(value) <= _MAX_HINT_CHARS:
-        close = difflib.get_close_matches(value, names, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
+        close = _closest_name(value, names)
+        if close is not None:
+            message += f"; did you mean {close!r}?"
     raise error(message)

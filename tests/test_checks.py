@@ -221,6 +221,11 @@ def test_check_choice_hints_a_close_match():
         check_choice("bining", _METHODS, "method")
     with pytest.raises(ValueError, match=r"got 'zzz'$"):  # nothing close: no hint
         check_choice("zzz", _METHODS, "method")
+    # case is ignored when looking for the hint; before, 'BINNING' and 'PATCH_TOKENS' got none
+    with pytest.raises(ValueError, match=r"got 'BINNING'; did you mean 'binning'\?$"):
+        check_choice("BINNING", _METHODS, "method")
+    with pytest.raises(ValueError, match=r"got 'PATCH_TOKEN'; did you mean 'patch_tokens'\?$"):
+        check_choice("PATCH_TOKEN", ("coam", "gradcam", "patch_tokens"), "method")
 
 
 def test_check_choice_set_shown_sorted_and_long_value_cut():
