@@ -180,12 +180,13 @@ def _clip_names(
     folder: Path,
     searched: list[Path],
     synset_file: Path | None = None,
+    n_empty: int = 0,
 ) -> dict[str, str]:
     """wnid -> OpenAI's curated ImageNet name (``open_clip.zero_shot_metadata``), by the
     wnid's index among ImageNet's 1000 sorted wnids: those of the synset file
     (``synset_file``, named in the errors), or else the class folders themselves when
     they are all 1000 (``searched``: where the synset file was looked for, named when
-    none was found)."""
+    none was found; ``n_empty``: class folders without images, not among ``wnids``)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     known = sorted(synsets) if synsets is not None else sorted(wnids)
@@ -197,7 +198,8 @@ def _clip_names(
             places = ", ".join(dict.fromkeys(str(p) for p in searched))
             where = (
                 f"no synset file ({' or '.join(SYNSET_FILES)}) was found in {places}, and "
-                f"{folder} has {len(known)} class folders"
+                f"{folder} has {len(known)} class folders with images"
+                + (f" ({n_empty} more without)" if n_empty else "")
             )
         raise DatasetFormatError(
             f"clip_names: OpenAI's names are indexed by ImageNet's {_IMAGENET_CLASSES} "
@@ -450,7 +452,14 @@ def load_imagefolder(
         if clip_names:
             searched = [] if found_file is not None else _search_folders(folder, base)
             given = None if isinstance(synset_names, bool) else Path(synset_names)
-            clip = _clip_names(class_names, synsets, folder, searched, found_file or given)
+            clip = _clip_names(
+                class_names,
+                synsets,
+                folder,
+                searched,
+                found_file or given,
+                n_empty=len(found.empty_classes),
+            )
             class_names = _named_classes(class_names, clip)
         elif synsets is not None:
             class_names = _named_classes(class_names, synsets)

@@ -533,6 +533,19 @@ def test_imagenet_clip_names_from_all_1000_class_folders(tmp_path):
         assert ds.class_names[i] == f"{IMAGENET_CLASSNAMES[i]} ({wnids[i]})"
 
 
+@pytest.mark.filterwarnings("ignore:.*hold no image:UserWarning")
+def test_clip_names_count_says_which_class_folders_are_empty(tmp_path):
+    # 1000 class folders, one of them empty: before, the error said "has 999 class
+    # folders" of a folder that has 1000
+    root = tmp_path / "imagenet"
+    wnids = _imagenet_with_clip_classes(root, range(999), synsets=False)
+    (root / "val" / wnids[999]).mkdir()
+    with pytest.raises(
+        DatasetFormatError, match=r"has 999 class folders with images \(1 more without\)\."
+    ):
+        load_imagefolder(root, "val", clip_names=True)
+
+
 @pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_imagefolder_flags_take_numpy_booleans(tmp_path):
     # Before: TypeError "clip_names: expected a bool, got bool" (numpy's bool_), and the
