@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator
 from bottlekit._checks import check_bool, check_positive_int
 
 from ._neighbors import (
+    check_differences_fit,
     check_jitter,
     check_positive_radii,
     count_within,
@@ -242,6 +243,10 @@ class KSGConditionalMutualInformation(BaseEstimator):
             self.cmi_ = self._stratified(X, Y, _row_codes(Z, "Z"), k, mi_opts, rng)
         elif self.discrete_y:
             y = _row_codes(Y, "Y")
+            if not check_bool(self.standardize, "standardize"):
+                # Ross's estimator sees (X, Z) as one X: name the argument here
+                check_differences_fit(X, "X")
+                check_differences_fit(Z, "Z")
             ross = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
             joint = ross.fit(np.hstack([X, Z]), y).mi_
             self.cmi_ = float(joint - ross.fit(Z, y).mi_)
@@ -252,7 +257,10 @@ class KSGConditionalMutualInformation(BaseEstimator):
 
     def _frenzel_pompe(self, X, Y, Z, k, jitter, rng) -> float:
         opts = {"standardize": self.standardize, "jitter": jitter, "rng": rng}
-        X, Y, Z = (preprocess_continuous(A, copula=self.copula, **opts) for A in (X, Y, Z))
+        X, Y, Z = (
+            preprocess_continuous(A, name=name, copula=self.copula, **opts)
+            for A, name in ((X, "X"), (Y, "Y"), (Z, "Z"))
+        )
         joint = np.hstack([X, Y, Z])
         dist, _ = kth_neighbor(joint, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
