@@ -78,7 +78,10 @@ def check_paired(X: np.ndarray, Y: np.ndarray, names: tuple[str, str] = ("X", "Y
 
 def check_no_constant_columns(X: np.ndarray, name: str, method: str) -> None:
     """Raise if a column of ``X`` is constant (breaks distance- and covariance-based methods)."""
-    const = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    # max == min rather than np.ptp == 0: the range of a column spanning beyond float64
+    # (-1.7e308 to 1.7e308) overflowed with a RuntimeWarning before the k-NN estimators
+    # could refuse it by name
+    const = np.flatnonzero(np.max(X, axis=0) == np.min(X, axis=0))
     if const.size:
         raise ValueError(
             f"{name} has constant column(s) {const.tolist()}; method {method!r} needs every "

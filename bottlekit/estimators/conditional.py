@@ -120,6 +120,12 @@ def _check_n(arrays: dict[str, np.ndarray]) -> None:
         raise ValueError(f"X, Y and Z must have the same number of samples (rows); got {sizes}")
 
 
+def _has_constant_column(A: np.ndarray) -> bool:
+    """Whether a column of ``A`` is constant (max == min: ``np.ptp`` overflowed with a
+    RuntimeWarning on columns spanning beyond float64)."""
+    return bool(np.any(np.max(A, axis=0) == np.min(A, axis=0)))
+
+
 class KSGConditionalMutualInformation(BaseEstimator):
     r"""k-NN estimate of :math:`I(X;Y\mid Z)` in nats (Frenzel & Pompe 2007).
 
@@ -290,7 +296,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
                     mi = est.fit(X[rows], y).mi_
                 self.n_dropped_ += est.n_dropped_
             else:
-                if np.ptp(X[rows], axis=0).min() == 0 or np.ptp(Y[rows], axis=0).min() == 0:
+                if _has_constant_column(X[rows]) or _has_constant_column(Y[rows]):
                     raise ValueError(
                         f"X or Y has a constant column within the stratum Z = {value!r}; "
                         "the k-NN estimate is undefined there"

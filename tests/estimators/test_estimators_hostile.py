@@ -5,6 +5,7 @@ result: the comment above each group says which.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -570,7 +571,8 @@ OVERFLOW_CASES = {
 def test_unstandardized_samples_whose_differences_overflow_are_refused(case):
     call, name = OVERFLOW_CASES[case]
     what = "squared Euclidean distances" if "euclidean" in case else "differences"
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # the message alone, no overflow warning before it
         call()
     message = str(info.value)
     assert message.startswith(f"{name}: the {what} between rows overflow float64 (column ")
