@@ -389,6 +389,24 @@ def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
         decompose(np.array([[np.nan, 0.0, 1.0]]), vocab, image_mean=np.zeros(3))
 
 
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_a_zero_row_gets_no_weights_whatever_the_image_mean(solver):
+    # Before: the zero row, unit-normalised to 0 and centred, was decomposed as the
+    # direction of -image_mean (weights 0.62 and 0.62 on "b" and "c" here), silently.
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    x = np.array([[1.0, 0.2, 0.1], [0.0, 0.0, 0.0], [0.1, 1.0, 0.3]])
+    mean = np.array([0.5, 0.1, 0.1])
+    dec = decompose(x, vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_array_equal(dec.weights[1], np.zeros(3, np.float32))
+    assert dec.cosine[1] == 0.0  # the zero embedding has no direction to reconstruct
+    # the other rows are decomposed as without the zero row (ADMM to its tolerance: its
+    # stopping rule averages the residuals over the rows)
+    alone = decompose(x[[0, 2]], vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_allclose(dec.weights[[0, 2]], alone.weights, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(dec.cosine[[0, 2]], alone.cosine, rtol=0, atol=1e-6)
+    assert dec.weights[0, 0] > 0.5 and dec.weights[2, 1] > 0.5
+
+
 def test_one_image_needs_an_image_mean():
     # Before: one image without image_mean was centred on itself, so it decomposed to
     # nothing (weights 0, cosine reported 1.0), silently.

@@ -50,7 +50,8 @@ class SparseDecomposition:
     weights : ndarray of shape (n, k), float32
         Non-negative concept weights of each image.
     cosine : ndarray of shape (n,)
-        Cosine of the reconstruction with the image embedding.
+        Cosine of the reconstruction with the image embedding (0 for a zero row of ``X``,
+        which has no direction).
     names : list of str
         The vocabulary's concept names (columns of ``weights``).
     n_iter : int
@@ -114,7 +115,9 @@ def decompose(
     Parameters
     ----------
     X : array-like of shape (n, d)
-        Image embeddings of the vocabulary's backbone.
+        Image embeddings of the vocabulary's backbone. A row of zeros has no direction to
+        decompose: it gets all-zero weights and cosine 0, whatever ``image_mean`` (centred
+        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`).
     vocabulary : ConceptBank
         Concept names and text vectors (e.g. :func:`~bottlekit.concepts.from_text`).
     l1 : float, default 0.25
@@ -194,7 +197,10 @@ def decompose(
     mut = Xt.mean(0) if image_mean is None else as_tensor(image_mean, dtype=dt, device=dev)
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
-    Y = _unit(Xt - mut)  # (n, d)
+    # a zero row has no direction; centred, it would be decomposed as -mut: keep it 0,
+    # so that it gets no weight
+    blank = (Xt == 0).all(1, keepdim=True)
+    Y = torch.where(blank, 0.0, _unit(Xt - mut))  # (n, d)
     k = C.shape[0]
     # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
     lam, r = float(l1) / 2, float(rho)
@@ -250,8 +256,9 @@ def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, y in enumerate(Y):
-            out[i] = model.fit(C.T, y).coef_
-            most = max(most, int(model.n_iter_))
+            if y.any():  # a zero target (a zero row of X, or one at the mean) gets w = 0
+                out[i] = model.fit(C.T, y).coef_
+                most = max(most, int(model.n_iter_))
     return out, most
 
 
