@@ -407,6 +407,27 @@ def test_a_zero_row_gets_no_weights_whatever_the_image_mean(solver):
     assert dec.weights[0, 0] > 0.5 and dec.weights[2, 1] > 0.5
 
 
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_zero_rows_stay_out_of_the_default_image_mean(solver):
+    # Before: the default image mean averaged the zero rows in as zero vectors, so two
+    # zero rows among three images shrank it to 3/5 and changed every decomposition
+    # (weight of "a" on image 0: 0.93 instead of 1.02).
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    x = np.array([[1.0, 0.2, 0.1], [0.1, 1.0, 0.3], [0.2, 0.1, 1.0]])
+    padded = np.vstack([x[:1], np.zeros((2, 3)), x[1:]])
+    dec = decompose(padded, vocab, l1=0.05, solver=solver)
+    alone = decompose(x, vocab, l1=0.05, solver=solver)
+    np.testing.assert_allclose(dec.weights[[0, 3, 4]], alone.weights, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(dec.cosine[[0, 3, 4]], alone.cosine, rtol=0, atol=1e-6)
+    assert not dec.weights[1:3].any()
+    # one image among zero rows would be centred on itself, as one image alone
+    with pytest.raises(
+        ValueError, match=r"needed to decompose one image \(X has 1 nonzero row of 3\)"
+    ):
+        decompose(padded[:3], vocab)
+    assert not decompose(np.zeros((2, 3)), vocab).weights.any()
+
+
 def test_one_image_needs_an_image_mean():
     # Before: one image without image_mean was centred on itself, so it decomposed to
     # nothing (weights 0, cosine reported 1.0), silently.
