@@ -14,6 +14,8 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import is_number
 
+from ._scaling import power_of_two_scale
+
 __all__ = [
     "as_2d_samples",
     "check_base",
@@ -21,6 +23,7 @@ __all__ = [
     "check_paired",
     "check_random_state",
     "convert_base",
+    "pca_input",
 ]
 
 
@@ -78,7 +81,10 @@ def check_paired(X: np.ndarray, Y: np.ndarray, names: tuple[str, str] = ("X", "Y
 
 def check_no_constant_columns(X: np.ndarray, name: str, method: str) -> None:
     """Raise if a column of ``X`` is constant (breaks distance- and covariance-based methods)."""
-    const = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    # max == min rather than np.ptp == 0: the range of a column spanning beyond float64
+    # (-1.7e308 to 1.7e308) overflowed with a RuntimeWarning before the k-NN estimators
+    # could refuse it by name
+    const = np.flatnonzero(np.max(X, axis=0) == np.min(X, axis=0))
     if const.size:
         raise ValueError(
             f"{name} has constant column(s) {const.tolist()}; method {method!r} needs every "
@@ -123,4 +129,86 @@ def check_random_state(random_state) -> np.random.Generator:
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
     raise TypeError(
         f"random_state must be None, an int or a numpy Generator, got {random_state!r}"
+    )
+
+
+def _pca_overflows(A: np.ndarray, dtype) -> bool:
+    """Whether a PCA of ``A`` computed in ``dtype`` overflows: the column sums of its mean
+    (up to ``n max|A|``) or the sum of squares of the centred samples (its total variance,
+    :math:`\\lVert A - \\bar A\\rVert_F^2`) beyond a quarter of ``dtype``'s largest
+    value (scikit-learn's solvers all held up to the full value)."""
+    n, d = A.shape
+    limit = float(np.finfo(dtype).max) / 4
+    peak = max(float(np.max(A)), -float(np.min(A)), 0.0)
+    if n * peak > limit:
+        return True
+    if 2 * peak <= np.sqrt(limit / (n * d)):  # centred values are within 2 peak of 0
+        return False
+    # exact: A / s for a power of two s, and s**2 put back in logs
+    s = float(power_of_two_scale(A, axis=None))
+    B = A.astype(np.float64) / s
+    B -= B.mean(axis=0)
+    total = float(np.sum(np.square(B)))
+    return total > 0 and np.log(total) + 2 * np.log(s) > np.log(limit)
+
+
+def pca_input(A: np.ndarray, what: str, hint: str = "rescale the data") -> np.ndarray:
+    """``A`` ready for a PCA fit, whose sums of squares must stay finite.
+
+    A PCA centres the ``n x d`` samples on their mean and sums their squares (covariance,
+    singular values, total variance :math:`\\lVert A - \\bar A\\rVert_F^2`). Where
+    those overflow ``A``'s own float type (float32, as the information planes' layer
+    outputs: from a layer of about 1e19 over 300 rows x 8 units) ``A`` is returned as
+    float64, which holds it exactly; where they overflow float64 too (samples of about
+    1e153 over 300 x 8), scikit-learn's PCA failed with numpy's ``LinAlgError`` or
+    returned silently wrong codes, so ``A`` is refused. The check allows
+    a quarter of the float type's largest value; samples within it are returned as they
+    are (two reductions; the exact sum of squares only for samples near the limit).
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, d)
+        Finite samples.
+    what : str
+        What ``A`` is, first words of the message (``"X"``, ``"layer 'fc1'"``).
+    hint : str, default="rescale the data"
+        The end of the message: what to do.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+        ``A``, or ``A`` as float64.
+
+    Raises
+    ------
+    ValueError
+        If a PCA of ``A`` would overflow float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((300, 8))
+    >>> pca_input(A.astype(np.float32), "X").dtype
+    dtype('float32')
+    >>> pca_input((A * 1e19).astype(np.float32), "X").dtype  # kept exactly, in float64
+    dtype('float64')
+    >>> pca_input(A * 1e153, "X")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X: values up to 3.9e+153 over 300 rows and 8 columns; a PCA ...
+    """
+    if A.dtype.kind != "f":
+        A = A.astype(np.float64)
+    if A.size == 0 or not _pca_overflows(A, A.dtype):
+        return A
+    if A.dtype != np.float64 and not _pca_overflows(A, np.float64):
+        return A.astype(np.float64)
+    n, d = A.shape
+    peak = max(float(np.max(A)), -float(np.min(A)))
+    raise ValueError(
+        f"{what}: values up to {peak:.3g} over {n} rows and {d} columns; a PCA of them "
+        "overflows float64 (their mean's sums, or their sum of squares about the mean, "
+        f"beyond a quarter of float64's largest value, {np.finfo(np.float64).max:.3g}); "
+        f"{hint}"
     )

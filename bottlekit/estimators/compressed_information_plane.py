@@ -37,11 +37,12 @@ from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_choice, check_positive_int, shown_value
 
 from ._validation import check_random_state
-from .information_plane import InformationPlane
+from .information_plane import InformationPlane, _pca_subject
 from .lossy_compression import (
     COMPRESSORS,
     MI_ESTIMATORS,
     _check_nonnegative_float,
+    _compressible,
     make_compressor,
     weighted_kl_mutual_information,
 )
@@ -114,6 +115,10 @@ class CompressedInformationPlane(InformationPlane):
         the noisy layer's squares, about :math:`n\,\sigma^2`, over the rows (numpy's
         ``LinAlgError`` at 1e300). Noise that large drowns any layer anyway:
         :math:`I(X;T_\sigma)` and :math:`I(T_\sigma;Y)` tend to 0 as :math:`\sigma` grows.
+        A PCA (``compressor="pca"``, or the autoencoder's ``pca_first``) also sums over
+        the layer's :math:`d` units: :math:`n d \sigma^2` must stay below :math:`f / 4`,
+        so ``record`` refuses, naming it, a layer wider than 16 units at the largest
+        ``noise_std`` (and any layer whose PCA would overflow float64).
     compressor : {"autoencoder", "pca"}, default="autoencoder"
     compress_dim : int, default=4
         Code dimension of X and of each layer.
@@ -224,6 +229,7 @@ class CompressedInformationPlane(InformationPlane):
         if refit or key not in self._compressors:
             seed = int(self._rng.integers(2**31 - 1))
             options = self.x_compressor_options if key == "__X__" else self.compressor_options
+            A = _compressible(A, self.compressor, options, *_pca_subject(key))
             self._compressors[key] = make_compressor(
                 self.compressor, self.compress_dim, seed, **options
             ).fit(A)

@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator
 from bottlekit._checks import check_bool, check_positive_int
 
 from ._neighbors import (
+    check_differences_fit,
     check_jitter,
     check_positive_radii,
     count_within,
@@ -117,6 +118,12 @@ def _check_n(arrays: dict[str, np.ndarray]) -> None:
     sizes = {name: a.shape[0] for name, a in arrays.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"X, Y and Z must have the same number of samples (rows); got {sizes}")
+
+
+def _has_constant_column(A: np.ndarray) -> bool:
+    """Whether a column of ``A`` is constant (max == min: ``np.ptp`` overflowed with a
+    RuntimeWarning on columns spanning beyond float64)."""
+    return bool(np.any(np.max(A, axis=0) == np.min(A, axis=0)))
 
 
 class KSGConditionalMutualInformation(BaseEstimator):
@@ -242,6 +249,10 @@ class KSGConditionalMutualInformation(BaseEstimator):
             self.cmi_ = self._stratified(X, Y, _row_codes(Z, "Z"), k, mi_opts, rng)
         elif self.discrete_y:
             y = _row_codes(Y, "Y")
+            if not check_bool(self.standardize, "standardize"):
+                # Ross's estimator sees (X, Z) as one X: name the argument here
+                check_differences_fit(X, "X")
+                check_differences_fit(Z, "Z")
             ross = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
             joint = ross.fit(np.hstack([X, Z]), y).mi_
             self.cmi_ = float(joint - ross.fit(Z, y).mi_)
@@ -252,7 +263,10 @@ class KSGConditionalMutualInformation(BaseEstimator):
 
     def _frenzel_pompe(self, X, Y, Z, k, jitter, rng) -> float:
         opts = {"standardize": self.standardize, "jitter": jitter, "rng": rng}
-        X, Y, Z = (preprocess_continuous(A, copula=self.copula, **opts) for A in (X, Y, Z))
+        X, Y, Z = (
+            preprocess_continuous(A, name=name, copula=self.copula, **opts)
+            for A, name in ((X, "X"), (Y, "Y"), (Z, "Z"))
+        )
         joint = np.hstack([X, Y, Z])
         dist, _ = kth_neighbor(joint, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
         eps = dist[:, -1]
@@ -282,7 +296,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
                     mi = est.fit(X[rows], y).mi_
                 self.n_dropped_ += est.n_dropped_
             else:
-                if np.ptp(X[rows], axis=0).min() == 0 or np.ptp(Y[rows], axis=0).min() == 0:
+                if _has_constant_column(X[rows]) or _has_constant_column(Y[rows]):
                     raise ValueError(
                         f"X or Y has a constant column within the stratum Z = {value!r}; "
                         "the k-NN estimate is undefined there"

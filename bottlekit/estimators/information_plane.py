@@ -51,7 +51,7 @@ from bottlekit._checks import (
     shown_value,
 )
 
-from ._validation import as_2d_samples
+from ._validation import as_2d_samples, pca_input
 from .binning import _plugin_entropy
 
 __all__ = ["InformationPlane", "binned_information"]
@@ -184,6 +184,14 @@ def _bin_pattern_symbols(
     with np.errstate(over="ignore"):  # far outside a fixed range: +-inf, clipped to an end
         position = np.floor((np.ldexp(T, -exponent) - lo) / width)
     return _symbols(np.clip(position, 0, n_bins - 1).astype(np.int64))
+
+
+def _pca_subject(key: str) -> tuple[str, str]:
+    """What the PCA compressor of ``key`` (a layer, or ``"__X__"``) is told about, and the
+    hint of :func:`~._validation.pca_input`'s error."""
+    if key == "__X__":
+        return "X (the probe inputs)", "rescale the probe inputs"
+    return f"layer {key!r}", "has training diverged? nothing was recorded"
 
 
 class InformationPlane:
@@ -364,6 +372,7 @@ class InformationPlane:
         if A.shape[1] <= self.compress_dim:
             return A.astype(np.float64)
         if key not in self._pca:
+            A = pca_input(A, *_pca_subject(key))
             self._pca[key] = PCA(self.compress_dim, random_state=0).fit(A)
         return self._pca[key].transform(A)
 

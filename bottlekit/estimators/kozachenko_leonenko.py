@@ -264,7 +264,9 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
             # one scale for all the small column was invisible: 25.1 nats for a truth of 2.8)
             # and no distance is squared near float's limits
             log_scale = float(np.sum(np.log(safe_std(X))))
-        X = preprocess_continuous(X, standardize=not whiten, jitter=jitter, rng=rng)
+        X = preprocess_continuous(
+            X, name=name, standardize=not whiten, jitter=jitter, rng=rng, metric=self.metric
+        )
         if weighted:
             w, log_n = weighted_kl_weights(k, d), np.log(n - 1.0)
         else:

@@ -141,8 +141,8 @@ class KSGMutualInformation(BaseEstimator):
         check_no_constant_columns(Y, "Y", "ksg")
         rng = check_random_state(self.random_state)
         opts = {"standardize": self.standardize, "jitter": jitter, "rng": rng}
-        X = preprocess_continuous(X, copula=self.copula, **opts)
-        Y = preprocess_continuous(Y, copula=self.copula, **opts)
+        X = preprocess_continuous(X, name="X", copula=self.copula, **opts)
+        Y = preprocess_continuous(Y, name="Y", copula=self.copula, **opts)
         n = X.shape[0]
         Z = np.hstack([X, Y])
         dist, idx = kth_neighbor(Z, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)

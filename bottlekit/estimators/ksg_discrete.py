@@ -121,7 +121,14 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
             )
         check_no_constant_columns(X, "X", "ksg (discrete y)")
         rng = check_random_state(self.random_state)
-        X = preprocess_continuous(X, standardize=self.standardize, jitter=jitter, rng=rng)
+        X = preprocess_continuous(
+            X,
+            name="X",
+            standardize=self.standardize,
+            jitter=jitter,
+            rng=rng,
+            metric=self.metric,
+        )
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
         n_all = X.shape[0]
         radius = np.zeros(n_all)

@@ -63,11 +63,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bottlekit._checks import check_bool, check_choice, check_positive_int
+from bottlekit._checks import check_bool, check_choice, check_positive_int, is_number
 
 from ._neighbors import check_jitter
 from ._scaling import safe_mean_and_std
-from ._validation import as_2d_samples, check_paired, check_random_state
+from ._validation import as_2d_samples, check_paired, check_random_state, pca_input
 
 __all__ = [
     "COMPRESSORS",
@@ -223,7 +223,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         if self.pca_first is not None and self.pca_first < min(A.shape):
             from sklearn.decomposition import PCA
 
-            self.pca_ = PCA(int(self.pca_first), random_state=0).fit(A)
+            self.pca_ = PCA(int(self.pca_first), random_state=0).fit(pca_input(A, "X"))
             A = self.pca_.transform(A)
         self.mean_, scale = safe_mean_and_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -322,6 +322,19 @@ def make_compressor(
         if kwargs:
             raise TypeError(f"compressor 'pca' takes no options, got {sorted(kwargs)}")
     return PCA(n_components, random_state=_seed(random_state))
+
+
+def _compressible(
+    A: np.ndarray, kind: str, options: dict, what: str, hint: str = "rescale the data"
+) -> np.ndarray:
+    """``A`` checked by :func:`~._validation.pca_input` (named ``what``) where compressor
+    ``kind`` with ``options`` fits a PCA on it: ``"pca"``, or an autoencoder's
+    ``pca_first`` projection."""
+    pca_first = options.get("pca_first")
+    projects = is_number(pca_first, integer=True) and pca_first < min(A.shape)
+    if kind == "pca" or (kind == "autoencoder" and projects):
+        return pca_input(A, what, hint)
+    return A
 
 
 def weighted_kl_mutual_information(
@@ -498,10 +511,11 @@ class CompressedMutualInformation(BaseEstimator):
         self.random_state = random_state
         self.mi_estimator = mi_estimator
 
-    def _compress(self, A: np.ndarray, seed: int) -> np.ndarray:
+    def _compress(self, A: np.ndarray, seed: int, name: str) -> np.ndarray:
         if A.shape[1] <= self.n_components:
             return A
         options = dict(self.compressor_options or {})
+        A = _compressible(A, self.compressor, options, name)
         model = make_compressor(self.compressor, self.n_components, seed, **options)
         return model.fit_transform(A)
 
@@ -537,13 +551,13 @@ class CompressedMutualInformation(BaseEstimator):
         check_paired(A, B)
         rng = check_random_state(self.random_state)
         seeds = rng.integers(2**31 - 1, size=3)
-        self.X_codes_ = self._compress(A, int(seeds[0]))
+        self.X_codes_ = self._compress(A, int(seeds[0]), "X")
         if self.discrete_y:
             if B.shape[1] != 1:
                 raise ValueError(f"Y: discrete_y needs one column of labels, got shape {B.shape}")
             self.Y_codes_ = B[:, 0]
         else:
-            self.Y_codes_ = self._compress(B, int(seeds[1]))
+            self.Y_codes_ = self._compress(B, int(seeds[1]), "Y")
         if mi_estimator == "weighted_kl":
             self.mi_ = weighted_kl_mutual_information(
                 self.X_codes_, self.Y_codes_, k, self.discrete_y, random_state=int(seeds[2])

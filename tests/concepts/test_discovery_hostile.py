@@ -389,6 +389,45 @@ def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
         decompose(np.array([[np.nan, 0.0, 1.0]]), vocab, image_mean=np.zeros(3))
 
 
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_a_zero_row_gets_no_weights_whatever_the_image_mean(solver):
+    # Before: the zero row, unit-normalised to 0 and centred, was decomposed as the
+    # direction of -image_mean (weights 0.62 and 0.62 on "b" and "c" here), silently.
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    x = np.array([[1.0, 0.2, 0.1], [0.0, 0.0, 0.0], [0.1, 1.0, 0.3]])
+    mean = np.array([0.5, 0.1, 0.1])
+    dec = decompose(x, vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_array_equal(dec.weights[1], np.zeros(3, np.float32))
+    assert dec.cosine[1] == 0.0  # the zero embedding has no direction to reconstruct
+    # the other rows are decomposed as without the zero row (ADMM to its tolerance: its
+    # stopping rule averages the residuals over the rows)
+    alone = decompose(x[[0, 2]], vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_allclose(dec.weights[[0, 2]], alone.weights, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(dec.cosine[[0, 2]], alone.cosine, rtol=0, atol=1e-6)
+    assert dec.weights[0, 0] > 0.5 and dec.weights[2, 1] > 0.5
+
+
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_zero_rows_stay_out_of_the_default_image_mean(solver):
+    # Before: the default image mean averaged the zero rows in as zero vectors, so two
+    # zero rows among three images shrank it to 3/5 and changed every decomposition
+    # (weight of "a" on image 0: 0.93 instead of 1.02).
+    vocab = ConceptBank(["a", "b", "c"], np.eye(3), "toy")
+    x = np.array([[1.0, 0.2, 0.1], [0.1, 1.0, 0.3], [0.2, 0.1, 1.0]])
+    padded = np.vstack([x[:1], np.zeros((2, 3)), x[1:]])
+    dec = decompose(padded, vocab, l1=0.05, solver=solver)
+    alone = decompose(x, vocab, l1=0.05, solver=solver)
+    np.testing.assert_allclose(dec.weights[[0, 3, 4]], alone.weights, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(dec.cosine[[0, 3, 4]], alone.cosine, rtol=0, atol=1e-6)
+    assert not dec.weights[1:3].any()
+    # one image among zero rows would be centred on itself, as one image alone
+    with pytest.raises(
+        ValueError, match=r"needed to decompose one image \(X has 1 nonzero row of 3\)"
+    ):
+        decompose(padded[:3], vocab)
+    assert not decompose(np.zeros((2, 3)), vocab).weights.any()
+
+
 def test_one_image_needs_an_image_mean():
     # Before: one image without image_mean was centred on itself, so it decomposed to
     # nothing (weights 0, cosine reported 1.0), silently.

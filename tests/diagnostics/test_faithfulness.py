@@ -111,6 +111,28 @@ def test_jitter_conditioning_is_chosen_when_patterns_are_rare(concepts_world):
         concept_leakage(cbm, X, _dataset(y, C, names), conditioning="pattern", k=50)
 
 
+@pytest.mark.parametrize("jitter", [1e300, 0.06, 0.5])
+def test_leakage_jitter_that_mixes_the_concept_patterns_is_refused(jitter):
+    """Noise of standard deviation ``jitter`` on 0/1 labels must keep the patterns apart.
+
+    Before, ``jitter=1e300`` turned the concept labels into pure noise and the leakage was
+    conditioned on nothing, silently.
+    """
+    rng = np.random.default_rng(1)
+    n = 200
+    C = rng.integers(0, 2, (n, 6))
+    y = rng.integers(0, 3, n)
+    X = C + 0.3 * rng.standard_normal((n, 6))
+    names = [f"c{j}" for j in range(6)]
+    cbm = PosthocCBM(_cav_bank(names, np.eye(6)), lam=1e-3, random_state=0).fit(X, y)
+    data = _dataset(y, C, names)
+    with pytest.raises(ValueError, match=r"jitter: expected a finite number > 0 and <= 0\.05 "):
+        concept_leakage(cbm, X, data, conditioning="jitter", jitter=jitter)
+    # the largest accepted value keeps every label within 1/4 of its 0/1 value here
+    res = concept_leakage(cbm, X, data, conditioning="jitter", jitter=0.05)
+    assert res.conditioning == "jitter" and np.isfinite(res.total)
+
+
 # ------------------------------------------------------------- concept information
 def test_concept_information_matches_the_closed_form():
     """a | c=0 ~ U(0, 1), a | c=1 ~ U(s, 1 + s): I(a; c) = s log 2.

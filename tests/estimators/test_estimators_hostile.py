@@ -5,6 +5,7 @@ result: the comment above each group says which.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -511,3 +512,80 @@ def test_jitter_noise_that_overflows_is_refused(kw, hint):
     message = str(info.value)
     assert message.startswith("jitter=1: the noise (jitter times each column's standard ")
     assert message.endswith(f"overflows float64 on these samples; use a smaller jitter{hint}")
+
+
+# ------------------------------------------------ unstandardized samples near float's limits
+# before: the differences between rows overflowed to inf and the k-NN estimators went on.
+# Two clusters of 5 rows at -1 and +1, k=5: KSG gives 0.546 nats on these samples and on
+# them times 2**1000, but 0.746 (algorithm 2: -0.089) times 1.7e308, silently; Ross's
+# estimator with the Euclidean metric (whose trees sum squared differences) read the two
+# columns times 1e200 as -0.97 nats instead of -0.16.
+_CLUSTERS = np.r_[np.linspace(-1, -0.9, 5), np.linspace(0.9, 1, 5)][:, None]
+_NEAR = _CLUSTERS + 0.01 * rng.standard_normal(_CLUSTERS.shape)
+_SIDES = np.arange(10) % 2  # labels that mix the clusters
+_HUGE = 1.7e308
+NO_STANDARDIZE = {"standardize": False, "jitter": 0.0}
+OVERFLOW_CASES = {
+    "ksg": (lambda: mutual_information(_CLUSTERS * _HUGE, _NEAR, k=5, **NO_STANDARDIZE), "X"),
+    "ksg algorithm 2": (
+        lambda: mutual_information(_CLUSTERS, _NEAR * _HUGE, k=5, algorithm=2, **NO_STANDARDIZE),
+        "Y",
+    ),
+    "ross": (
+        lambda: mutual_information(
+            _CLUSTERS * _HUGE, _SIDES, method="ksg_discrete", k=2, **NO_STANDARDIZE
+        ),
+        "X",
+    ),
+    "ross euclidean": (
+        lambda: mutual_information(
+            np.hstack([_CLUSTERS, _NEAR]) * 1e200,
+            _SIDES,
+            method="ksg_discrete",
+            metric="euclidean",
+            k=2,
+            **NO_STANDARDIZE,
+        ),
+        "X",
+    ),
+    "cmi": (
+        lambda: conditional_mutual_information(_CLUSTERS, _NEAR, _NEAR * _HUGE, **NO_STANDARDIZE),
+        "Z",
+    ),
+    "cmi discrete y": (
+        lambda: conditional_mutual_information(
+            _CLUSTERS, _SIDES, _NEAR * _HUGE, discrete_y=True, k=2, **NO_STANDARDIZE
+        ),
+        "Z",
+    ),
+    "cmi discrete z": (
+        lambda: conditional_mutual_information(
+            _CLUSTERS * _HUGE, _NEAR, _SIDES, discrete_z=True, k=2, **NO_STANDARDIZE
+        ),
+        "X",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OVERFLOW_CASES))
+def test_unstandardized_samples_whose_differences_overflow_are_refused(case):
+    call, name = OVERFLOW_CASES[case]
+    what = "squared Euclidean distances" if "euclidean" in case else "differences"
+    with pytest.raises(ValueError) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # the message alone, no overflow warning before it
+        call()
+    message = str(info.value)
+    assert message.startswith(f"{name}: the {what} between rows overflow float64 (column ")
+    assert message.endswith(
+        "beyond float64's largest number, 1.8e+308); rescale the samples or use standardize=True"
+    )
+
+
+def test_unstandardized_samples_near_the_limit_whose_differences_fit_are_kept():
+    # a span of 2**1001 still fits: the estimate is the unscaled one, bit for bit
+    for algorithm in (1, 2):
+        opts = {"k": 5, "algorithm": algorithm, **NO_STANDARDIZE}
+        small = mutual_information(_CLUSTERS, _NEAR, **opts)
+        big = mutual_information(_CLUSTERS * 2.0**1000, _NEAR * 2.0**1000, **opts)
+        assert big == small
+    assert mutual_information(_CLUSTERS, _NEAR, k=5, **NO_STANDARDIZE) == pytest.approx(0.5456349)

@@ -19,6 +19,7 @@ from bottlekit.estimators import (
     CompressedInformationPlane,
     CompressedMutualInformation,
     GaussianNoise,
+    InformationPlane,
     gaussian_blob_images,
 )
 from bottlekit.estimators.synthetic_images import blob_images
@@ -222,3 +223,87 @@ def test_compressed_plane_records_at_the_largest_noise_std(mi_estimator):
     plane.record(epoch=1)
     for values in (plane.i_xt["1"], plane.i_ty["1"]):
         assert np.all(np.isfinite(values)) and np.all(np.asarray(values) < 0.5)
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def _scaled_net(factor, width=8):
+    """A tanh layer of ``width`` units times ``factor``: the tracked layer is ``"2"``."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, width), torch.nn.Tanh(), _Scale(factor), torch.nn.Linear(width, 2)
+    )
+
+
+def _probe():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("kind", ["information_plane", "compressed_pca"])
+def test_pca_of_a_float32_layer_whose_squares_overflow_float32_runs_in_float64(kind):
+    # before: a float32 layer of 1e19 (noise_std=0: the layer as the hook returns it, in
+    # float32) overflowed the PCA's covariance, "LinAlgError: Eigenvalues did not converge".
+    # Now the PCA runs in float64, which holds the layer exactly: the scale-invariant
+    # k-NN estimates are those of the same layer at scale 1.
+    X, y = _probe()
+
+    def plane(factor):
+        if kind == "information_plane":
+            return InformationPlane(_scaled_net(factor), ["2"], X, y, estimator="ksg")
+        return CompressedInformationPlane(
+            _scaled_net(factor), ["2"], X, y, noise_std=0.0, compressor="pca", compress_dim=2
+        )
+
+    small, huge = plane(1.0), plane(1e19)
+    small.record()
+    huge.record()
+    assert huge.i_xt["2"] == pytest.approx(small.i_xt["2"], rel=1e-12)
+    assert huge.i_ty["2"] == pytest.approx(small.i_ty["2"], rel=1e-12)
+    assert small.i_xt["2"][0] > 0.5
+
+
+_PCA_OVERFLOW = "over 300 rows and 8 columns; a PCA of them overflows float64 "
+
+
+def test_pca_compressors_refuse_samples_whose_squares_overflow_float64():
+    # before: numpy's "LinAlgError: Eigenvalues did not converge" from inside scikit-learn
+    # at 1e154, and at 1e153 a silently different estimate (0.021 nats for 0.096)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 8))
+    big = A * 1e154
+    peak = re.escape(f"{np.abs(big).max():.3g}")
+    with pytest.raises(ValueError, match=rf"^X: values up to {peak} {_PCA_OVERFLOW}.*; rescale"):
+        CompressedMutualInformation("pca", 2).fit(big, A[:, :3])
+    with pytest.raises(ValueError, match=rf"^Y: values up to {peak} {_PCA_OVERFLOW}"):
+        CompressedMutualInformation("pca", 2).fit(A[:, :3], big)
+    with pytest.raises(ValueError, match=rf"^X: values up to {peak} {_PCA_OVERFLOW}"):
+        AutoencoderCompressor(2, epochs=2, pca_first=3).fit(big)
+    with pytest.raises(ValueError, match=r"^X: values up to 3\.9e\+153 over 300 rows"):
+        CompressedMutualInformation("pca", 2).fit(A * 1e153, A[:, :3])
+    # 1e150 fits: the same estimate as at scale 1 (PCA codes scale, k-NN standardizes)
+    est = CompressedMutualInformation("pca", 2, random_state=0)
+    assert est.fit(A * 1e150, A[:, :3]).mi_ == pytest.approx(est.fit(A, A[:, :3]).mi_)
+
+
+def test_compressed_plane_names_a_wide_noisy_layer_whose_pca_would_overflow():
+    # before: the largest noise_std on a 100-unit layer summed its squares past float64
+    # (n d sigma^2 = 1.6 times its largest value); scikit-learn's full SVD, chosen for
+    # this shape, went on with infinite variances (its covariance solver, chosen from 10
+    # rows a unit, fails with LinAlgError): refused, by name, whatever the solver
+    X, y = _probe()
+    noise = np.sqrt(np.finfo(np.float64).max / 300) / 8
+    plane = CompressedInformationPlane(
+        _scaled_net(1.0, width=100), ["2"], X, y, noise_std=noise, compressor="pca", compress_dim=2
+    )
+    with pytest.raises(ValueError, match=r"^layer '2': values up to .* over 300 rows and 100 co"):
+        plane.record()
+    assert plane.i_xt["2"] == [] and plane.epochs == []

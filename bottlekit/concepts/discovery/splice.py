@@ -50,7 +50,8 @@ class SparseDecomposition:
     weights : ndarray of shape (n, k), float32
         Non-negative concept weights of each image.
     cosine : ndarray of shape (n,)
-        Cosine of the reconstruction with the image embedding.
+        Cosine of the reconstruction with the image embedding (0 for a zero row of ``X``,
+        which has no direction).
     names : list of str
         The vocabulary's concept names (columns of ``weights``).
     n_iter : int
@@ -114,7 +115,9 @@ def decompose(
     Parameters
     ----------
     X : array-like of shape (n, d)
-        Image embeddings of the vocabulary's backbone.
+        Image embeddings of the vocabulary's backbone. A row of zeros has no direction to
+        decompose: it gets all-zero weights and cosine 0, whatever ``image_mean`` (centred
+        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`).
     vocabulary : ConceptBank
         Concept names and text vectors (e.g. :func:`~bottlekit.concepts.from_text`).
     l1 : float, default 0.25
@@ -123,8 +126,9 @@ def decompose(
         its datasets with 0.15 to 0.35).
     image_mean : array of shape (d,), optional
         :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
-        mean over ``X`` (SpLiCE uses the mean of a large image set; pass one for small
-        batches, and for one image, which its own mean would centre to 0).
+        mean over the nonzero rows of ``X`` (SpLiCE uses the mean of a large image set;
+        pass one for small batches, and for one image, which its own mean would centre
+        to 0).
     rho : float, default 5.0
         ADMM penalty parameter.
     max_iter : int, default 1000
@@ -178,9 +182,11 @@ def decompose(
         if image_mean.shape not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {image_mean.shape}")
         image_mean = check_embeddings(image_mean.reshape(1, -1), "image_mean")[0]
-    elif n == 1:  # its own mean: centred, the image is 0 and decomposed to nothing
+    elif np.count_nonzero(np.any(X != 0, axis=1)) == 1:
+        # its own mean: centred, the image is 0 and decomposed to nothing
+        rows = "1 row" if n == 1 else f"1 nonzero row of {n}"
         raise ValueError(
-            "image_mean: needed to decompose one image (X has 1 row): centred on its own "
+            f"image_mean: needed to decompose one image (X has {rows}): centred on its own "
             "mean, the image is 0 and has no concepts; pass the mean of many images' unit "
             "embeddings (SpLiCE uses a large image set's)"
         )
@@ -190,11 +196,17 @@ def decompose(
         solver = "lasso" if dev.type == "cpu" else "admm"
     dt = torch.float64
     Xt = _unit(as_tensor(X, dtype=dt, device=dev))
-    # default: the mean of the unit rows, as SpLiCE's stored image means
-    mut = Xt.mean(0) if image_mean is None else as_tensor(image_mean, dtype=dt, device=dev)
+    # a zero row has no direction; centred, it would be decomposed as -mut: keep it 0,
+    # so that it gets no weight, and out of the default mean
+    blank = (Xt == 0).all(1, keepdim=True)
+    if image_mean is None:
+        # the mean of the unit rows, as SpLiCE's stored image means (0 if all are zero)
+        mut = Xt.sum(0) / max(int((~blank).sum()), 1)
+    else:
+        mut = as_tensor(image_mean, dtype=dt, device=dev)
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
-    Y = _unit(Xt - mut)  # (n, d)
+    Y = torch.where(blank, 0.0, _unit(Xt - mut))  # (n, d)
     k = C.shape[0]
     # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
     lam, r = float(l1) / 2, float(rho)
@@ -250,8 +262,9 @@ def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, y in enumerate(Y):
-            out[i] = model.fit(C.T, y).coef_
-            most = max(most, int(model.n_iter_))
+            if y.any():  # a zero target (a zero row of X, or one at the mean) gets w = 0
+                out[i] = model.fit(C.T, y).coef_
+                most = max(most, int(model.n_iter_))
     return out, most
 
 

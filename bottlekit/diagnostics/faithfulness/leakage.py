@@ -38,6 +38,11 @@ __all__ = ["LeakageResult", "concept_leakage"]
 METHODS = ("auto", "ksg", "classifier")
 CONDITIONINGS = ("auto", "pattern", "jitter")
 
+#: Largest accepted ``jitter`` (noise on the 0/1 concept labels). The jittered patterns stay
+#: apart in the max-norm while no label moves by 1/4 or more; at 0.05 that takes a draw of
+#: 5 standard deviations (one label in 1.7 million).
+MAX_JITTER = 0.05
+
 
 @dataclass
 class LeakageResult:
@@ -181,7 +186,18 @@ def concept_leakage(
     k : int, default 3
         Neighbours of the k-NN estimators.
     min_coverage : float in (0, 1], default 0.8
-    jitter : float > 0, default 1e-3
+    jitter : float in (0, 0.05], default 1e-3
+        Standard deviation of the noise that ``conditioning="jitter"`` adds to the 0/1
+        concept labels, in units of the gap between the two values. It only breaks ties:
+        the jittered patterns must stay apart, so that the max-norm neighbours share the
+        pattern. While no label moves by 1/4 or more, on every concept coordinate the
+        labels of one value lie within 1/2 of each other and labels of different values
+        more than 1/2 apart, so in the max-norm images of one pattern are nearer to each
+        other than to any image of another pattern (the estimator's scaling of each
+        column to unit variance scales its gap and noise alike). Up to 0.05, moving a
+        label by 1/4 takes a draw of 5 standard deviations (one label in 1.7 million);
+        larger values are refused (``jitter=1e300`` made the labels pure noise, and the
+        conditioning meaningless, silently).
     folds : int >= 2, default 5
         Cross-validation folds of ``method="classifier"``.
     random_state : int, default 0
@@ -218,7 +234,15 @@ def concept_leakage(
     folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
     random_state = check_int_at_least(random_state, "random_state", 0)
     check_number(min_coverage, "min_coverage", low=0, high=1, low_open=True)
-    check_number(jitter, "jitter", low=0, low_open=True)
+    check_number(
+        jitter,
+        "jitter",
+        low=0,
+        low_open=True,
+        high=MAX_JITTER,
+        expected=f"a finite number > 0 and <= {MAX_JITTER:g} (the standard deviation of the "
+        "noise on the 0/1 concept labels; larger noise mixes the concept patterns)",
+    )
     mcols, dcols = concept_label_columns(model, data)
     A = model.transform(X)
     C = binary_labels(data.concept_labels[:, dcols])
