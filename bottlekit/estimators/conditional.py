@@ -38,6 +38,7 @@ from ._neighbors import (
     check_positive_radii,
     count_within,
     kth_neighbor,
+    normal_scores,
     preprocess_continuous,
 )
 from ._scaling import power_of_two_scale
@@ -157,7 +158,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
     standardize : bool, default=True
         Scale every continuous column to unit variance first.
     copula : bool, default=False
-        Use the normal scores of each continuous column's ranks (rank-invariant).
+        Use the normal scores of each continuous column's ranks (rank-invariant), with
+        labels too (X and Z's scores, within each stratum of Z for ``discrete_z``).
     jitter : float in [0, 1], default=1e-10
         Relative noise against ties (a fraction of each column's standard deviation).
     n_jobs : int or None, default=1
@@ -253,6 +255,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
                 # Ross's estimator sees (X, Z) as one X: name the argument here
                 check_differences_fit(X, "X")
                 check_differences_fit(Z, "Z")
+            if self.copula:  # Ross's estimator has no copula: it gets the normal scores
+                X, Z = normal_scores(X), normal_scores(Z)
             ross = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
             joint = ross.fit(np.hstack([X, Z]), y).mi_
             self.cmi_ = float(joint - ross.fit(Z, y).mi_)
@@ -293,7 +297,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
                 est = DiscreteContinuousMutualInformation(random_state=rng, **mi_opts)
                 with warnings.catch_warnings():  # singletons within a stratum are expected:
                     warnings.simplefilter("ignore", SingletonLabelsWarning)  # counted below
-                    mi = est.fit(X[rows], y).mi_
+                    x = normal_scores(X[rows]) if self.copula else X[rows]
+                    mi = est.fit(x, y).mi_
                 self.n_dropped_ += est.n_dropped_
             else:
                 if _has_constant_column(X[rows]) or _has_constant_column(Y[rows]):

@@ -127,6 +127,26 @@ def test_discrete_y_by_the_chain_rule():
     assert both == pytest.approx(truth, abs=TOL)
 
 
+def test_copula_with_labels_is_rank_invariant():
+    # copula=True makes the estimate depend on X and Z only through their ranks, with
+    # labels too. Before, the discrete_y paths ignored copula (Ross's estimator has none):
+    # a monotone map of X and Z changed the estimate.
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, N)
+    z = rng.standard_normal(N)
+    x = z + 4.0 * y + rng.standard_normal(N)
+    zd = rng.integers(0, 2, N)
+    for z_, opts in ((z, {}), (zd, {"discrete_z": True})):
+        squashed = np.exp(x / 2)
+        z_map = z_ if opts else np.arctan(z_)  # labels are not mapped
+        kw = {"discrete_y": True, "copula": True, "random_state": 0, **opts}
+        plain = conditional_mutual_information(x, y, z_, **kw)
+        mapped = conditional_mutual_information(squashed, y, z_map, **kw)
+        assert mapped == pytest.approx(plain, abs=1e-12)
+        raw = conditional_mutual_information(squashed, y, z_map, **{**kw, "copula": False})
+        assert abs(raw - plain) > 1e-3  # without the copula the map does change it
+
+
 def test_base_and_methods():
     rng = np.random.default_rng(6)
     x, y, z = rng.standard_normal((3, 500))
