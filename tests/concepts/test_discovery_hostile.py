@@ -436,6 +436,16 @@ def test_one_image_needs_an_image_mean():
         decompose(np.array([[1.0, 0.2, 0.1]]), vocab)
     dec = decompose(np.array([[1.0, 0.2, 0.1]]), vocab, image_mean=np.array([0.3, 0.3, 0.3]))
     assert dec.weights.shape == (1, 3) and dec.weights[0, 0] > 0
+    # nor copies of one image (one direction, any scale; zero rows aside): before, every
+    # row was centred to 0 and got no concept, silently
+    copies = np.array([[1.0, 0.2, 0.1], [2.0, 0.4, 0.2], [0.0, 0.0, 0.0]])
+    with pytest.raises(
+        ValueError, match=r"copies of one image \(X has 2 nonzero rows, all of one direction\)"
+    ):
+        decompose(copies, vocab)
+    dec = decompose(copies, vocab, image_mean=np.array([0.3, 0.3, 0.3]))
+    np.testing.assert_allclose(dec.weights[1], dec.weights[0], atol=1e-6)
+    assert dec.weights[0, 0] > 0 and not dec.weights[2].any()
 
 
 def test_out_of_range_rows_of_a_tensor_that_requires_grad_are_named():

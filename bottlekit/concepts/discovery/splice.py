@@ -98,6 +98,16 @@ def _unit(A):
     return A / A.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+def _one_direction(X: np.ndarray) -> bool:
+    """Whether the nonzero rows of ``X`` (at least one) all point the same way, so that
+    their own mean centres every unit row to 0 (one image, or copies of it)."""
+    U = X[np.any(X != 0, axis=1)].astype(np.float64)
+    if len(U) == 0:
+        return False
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    return bool(np.abs(U - U[0]).max() <= 1e-9)
+
+
 def decompose(
     X: Any,
     vocabulary: ConceptBank,
@@ -182,11 +192,15 @@ def decompose(
         if image_mean.shape not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {image_mean.shape}")
         image_mean = check_embeddings(image_mean.reshape(1, -1), "image_mean")[0]
-    elif np.count_nonzero(np.any(X != 0, axis=1)) == 1:
+    elif _one_direction(X):
         # its own mean: centred, the image is 0 and decomposed to nothing
-        rows = "1 row" if n == 1 else f"1 nonzero row of {n}"
+        nonzero = int(np.count_nonzero(np.any(X != 0, axis=1)))
+        if nonzero == 1:
+            what, rows = "one image", "1 row" if n == 1 else f"1 nonzero row of {n}"
+        else:
+            what, rows = "copies of one image", f"{nonzero} nonzero rows, all of one direction"
         raise ValueError(
-            f"image_mean: needed to decompose one image (X has {rows}): centred on its own "
+            f"image_mean: needed to decompose {what} (X has {rows}): centred on its own "
             "mean, the image is 0 and has no concepts; pass the mean of many images' unit "
             "embeddings (SpLiCE uses a large image set's)"
         )
