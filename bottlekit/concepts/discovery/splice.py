@@ -137,8 +137,8 @@ def decompose(
     image_mean : array of shape (d,), optional
         :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
         mean over the nonzero rows of ``X`` (SpLiCE uses the mean of a large image set;
-        pass one for small batches, and for one image, which its own mean would centre
-        to 0).
+        pass one for small batches, and for one image or copies of it, which their own
+        mean would centre to 0).
     rho : float, default 5.0
         ADMM penalty parameter.
     max_iter : int, default 1000
