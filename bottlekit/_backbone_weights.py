@@ -472,9 +472,10 @@ def create_model(
             raise ValueError(
                 f"pretrained: {weights_file!r} is not a readable .safetensors file ({e})"
             ) from None
-        except (TypeError, AttributeError, IndexError, KeyError, ValueError) as e:
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError, AssertionError) as e:
             # open_clip reading a checkpoint of other tensors (a .npy array, a tensor of
-            # another rank), or building from a registered config with other fields
+            # another rank), or building from a registered config with other fields or
+            # values its modules assert against (vision_cfg pool_type 'last')
             config_error = name.startswith(LOCAL_DIR_PREFIX) and "valid config" in str(e)
             what = (
                 f"pretrained: checkpoint {weights_file!r} does not fit architecture {name!r}"

@@ -421,6 +421,18 @@ def test_a_config_open_clip_cannot_build_is_named(tmp_path, tiny_configs):
         load_backbone("hostile-unknown-key", device="cpu")
 
 
+def test_a_config_open_clip_asserts_on_is_named(tmp_path, tiny_configs):
+    cfg = json.load(open(os.path.join(os.path.dirname(__file__), "configs", "test-tiny-vit.json")))
+    path = tmp_path / "hostile-pool-last.json"
+    path.write_text(json.dumps({**cfg, "vision_cfg": {**cfg["vision_cfg"], "pool_type": "last"}}))
+    register_model_config(path)
+    # before: a bare AssertionError from inside open_clip's VisionTransformer
+    with pytest.raises(
+        ValueError, match=r"open_clip cannot build 'hostile-pool-last' .*AssertionError"
+    ):
+        load_backbone("hostile-pool-last", device="cpu")
+
+
 @pytest.fixture(scope="module")
 def tiny_state(tiny_configs):
     bk = load_backbone("test-tiny-vit", device="cpu")
