@@ -101,11 +101,19 @@ def _unit(A):
 def _one_direction(X: np.ndarray) -> bool:
     """Whether the nonzero rows of ``X`` (at least one) all point the same way, so that
     their own mean centres every unit row to 0 (one image, or copies of it)."""
-    U = X[np.any(X != 0, axis=1)].astype(np.float64)
-    if len(U) == 0:
+    rows = np.flatnonzero(np.any(X != 0, axis=1))
+    if len(rows) == 0:
         return False
-    U /= np.linalg.norm(U, axis=1, keepdims=True)
-    return bool(np.abs(U - U[0]).max() <= 1e-9)
+
+    def unit(A: np.ndarray) -> np.ndarray:
+        A = A.astype(np.float64)
+        return A / np.linalg.norm(A, axis=-1, keepdims=True)
+
+    first = unit(X[rows[0]])
+    # the usual case, images of different directions, is told by the second row alone
+    if len(rows) > 1 and np.abs(unit(X[rows[1]]) - first).max() > 1e-9:
+        return False
+    return bool(np.abs(unit(X[rows]) - first).max() <= 1e-9)
 
 
 def decompose(
