@@ -143,8 +143,27 @@ def load_backbone(
     model = create_model(
         w.model_name, w.checkpoint, w.preprocess_cfg, dev, cache_dir, random_state, w.label
     )
+    _pooled_outputs_only(model)
     tokenizer = open_clip.get_tokenizer(w.model_name, cache_dir=cache_dir)
     return Backbone(model, tokenizer, name=cleaned, weights=w.label, device=dev)
+
+
+def _pooled_outputs_only(model: torch.nn.Module) -> None:
+    """Turn off a config's ``output_tokens`` in the towers of a CLIP that bottlekit built.
+
+    With ``"output_tokens": true`` in ``vision_cfg`` or ``text_cfg`` a tower returns
+    ``(pooled, tokens)`` and open_clip's ``encode_image`` / ``encode_text`` pass the pair
+    on, which failed inside :meth:`Backbone.encode_images` (``'tuple' object has no
+    attribute 'float'``). Every bottlekit path reads the pooled embedding; the patch-token
+    path turns the flag on for its own call. The weights do not depend on the flag. CoCa
+    keeps it: its towers always return tokens and its ``encode_image`` takes the pooled
+    part itself.
+    """
+    if isinstance(model, open_clip.CoCa):
+        return
+    for tower in (getattr(model, "visual", None), getattr(model, "text", None)):
+        if getattr(tower, "output_tokens", False):
+            tower.output_tokens = False
 
 
 def _usable_cpus() -> int:

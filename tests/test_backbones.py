@@ -564,3 +564,28 @@ def test_image_tokens_of_an_attentional_pooler_say_so(tmp_path, tiny_configs, rn
         r"attentional pooler \(CoCa's\); expected a ViT that pools",
     ):
         bk.encode_image_tokens(rng_images, progress=False)
+
+
+def test_a_config_whose_towers_output_tokens_embeds_the_pooled_token(
+    tmp_path, tiny_configs, rng_images
+):
+    # "output_tokens": true in a config made the towers return (pooled, tokens), and
+    # encode_images failed with "'tuple' object has no attribute 'float'"; the weights do
+    # not depend on the flag, so the embeddings are those of the same config without it
+    import json
+
+    from bottlekit.backbones import register_model_config
+
+    cfg = json.loads((Path(__file__).parent / "configs" / "test-tiny-vit.json").read_text())
+    cfg["vision_cfg"]["output_tokens"] = True
+    path = tmp_path / "tiny-output-tokens.json"
+    path.write_text(json.dumps(cfg))
+    register_model_config(path)
+    with_tokens = load_backbone("tiny-output-tokens", device="cpu", random_state=3)
+    plain = load_backbone("test-tiny-vit", device="cpu", random_state=3)
+    images = rng_images[:3, :32, :32]
+    np.testing.assert_array_equal(
+        with_tokens.encode_images(images, progress=False),
+        plain.encode_images(images, progress=False),
+    )
+    assert with_tokens.encode_image_tokens(images, progress=False).shape == (3, 4, 4, 32)
