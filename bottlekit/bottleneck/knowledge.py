@@ -39,7 +39,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from bottlekit._checks import check_choice
-from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
 from bottlekit.bottleneck._knowledge_grounding import (
     GroundingResult,
     _check_labels,
@@ -306,7 +306,9 @@ class KnowledgeCBM(BaseConceptBottleneck):
         if grounding_X is None:
             Xg, own = X, True
         else:
-            Xg = check_array(grounding_X, dtype=np.float64, input_name="grounding_X")
+            Xg = check_array(
+                refuse_text(grounding_X, "grounding_X"), dtype=np.float64, input_name="grounding_X"
+            )
             if Xg.shape[1] != X.shape[1]:
                 raise ValueError(
                     f"grounding_X has {Xg.shape[1]} features but X has {X.shape[1]}; both "

@@ -85,3 +85,30 @@ def test_a_model_trained_on_a_missing_device_loads_and_predicts(fitted, data, fa
         # fitting there is still refused, naming the device
         with pytest.raises(ValueError, match=r"device: 'cuda:99' requested"):
             loaded.fit(*data[:2])
+
+
+# ------------------------------------------------------------------------ data
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_text_embeddings_are_refused_not_parsed(fitted, data, family):
+    # before: scikit-learn's validate_data parsed "0.126" as 0.126; the model trained on
+    # (and predicted from) a column of text
+    X, y, bank = data
+    text = X.astype(str)
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        FAMILIES[family](bank).fit(text, y)
+    for method in ("predict", "transform", "predict_proba", "decision_function", "explain"):
+        with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+            getattr(fitted[family], method)(text)
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        fitted[family].intervene(text, {0: 0.5})
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        fitted[family].score(text.tolist(), y)
+
+
+def test_text_validation_and_grounding_embeddings_are_refused(data):
+    # before: parsed as numbers, as X was
+    X, y, bank = data
+    with pytest.raises(TypeError, match=r"^validation_data: X_val must be an array of numbers"):
+        LaBo(bank, max_epochs=1).fit(X, y, validation_data=(X.astype(str), y))
+    with pytest.raises(TypeError, match=r"^grounding_X: expected a numeric array, got text"):
+        KnowledgeCBM(bank, max_epochs=1).fit(X, y, grounding_X=X.astype(str))
