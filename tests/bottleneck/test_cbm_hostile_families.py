@@ -112,3 +112,45 @@ def test_text_validation_and_grounding_embeddings_are_refused(data):
         LaBo(bank, max_epochs=1).fit(X, y, validation_data=(X.astype(str), y))
     with pytest.raises(TypeError, match=r"^grounding_X: expected a numeric array, got text"):
         KnowledgeCBM(bank, max_epochs=1).fit(X, y, grounding_X=X.astype(str))
+
+
+def _tensor(key, make):
+    return lambda t, m: t.__setitem__(f"model/{key}", make(t[f"model/{key}"]))
+
+
+KNOWLEDGE_CASES = {
+    # before: each loaded; concept_indices_ names which bank concepts the model uses
+    "index past the bank": (
+        _tensor("concept_indices_", lambda a: a + 1000),
+        r"concept_indices_ holds 100\d\.\.100\d; expected positions in the bank, in \[0, 5\)",
+    ),
+    "negative index": (
+        _tensor("concept_indices_", lambda a: a - 1000),
+        r"concept_indices_ holds -\d+\.\.-\d+; expected positions in the bank",
+    ),
+    "repeated index": (
+        _tensor("concept_indices_", lambda a: np.full_like(a, a[0])),
+        r"concept_indices_ repeats bank concepts",
+    ),
+    "indices of other names": (
+        _tensor("concept_indices_", lambda a: a[::-1].copy()),
+        r"concept_names_\[0\] is 'c\d' but concept_indices_\[0\] = \d is the bank's 'c\d'",
+    ),
+    "accuracies of another bank": (
+        _tensor("bank_grounding_accuracy_", lambda a: a[:-1]),
+        r"bank_grounding_accuracy_ has 4 entries; expected one per concept of the stored "
+        r"bank \(5\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(KNOWLEDGE_CASES))
+def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
+    model = fitted["KnowledgeCBM"]
+    assert len(model.concept_names_) >= 2  # the cases need two concepts
+    edit, message = KNOWLEDGE_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        KnowledgeCBM.load(bad)
+    KnowledgeCBM.load(src)  # the untampered file loads
