@@ -473,7 +473,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         fill = check_choice(fill, ("mean", "zero"), "fill", expected="'mean' or 'zero'")
-        idx = self._concept_indices(concepts)
+        # each concept once: a repeat would move its mean contribution into the intercept twice
+        idx = list(dict.fromkeys(self._concept_indices(concepts)))
         edited = copy.deepcopy(self)
         coef = edited.coef_.astype(np.float64)
         if fill == "mean":

@@ -154,3 +154,17 @@ def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
     with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
         KnowledgeCBM.load(bad)
     KnowledgeCBM.load(src)  # the untampered file loads
+
+
+# --------------------------------------------------------------------- editing
+def test_prune_lists_a_concept_given_twice_once(fitted, data):
+    # before: prune([0, 0]) and prune(["c0", 0]) gave pruned_concepts_ == ["c0", "c0"], and
+    # with fill="mean" moved the concept's mean contribution into the intercept twice
+    # (a silently different model from prune(0))
+    model = fitted["PosthocCBM"]
+    first = model.concept_names_[0]
+    assert model.prune([0, 0]).pruned_concepts_ == [first]
+    twice = model.prune([first, 0, 1])
+    assert twice.pruned_concepts_ == [first, model.concept_names_[1]]
+    np.testing.assert_array_equal(twice.coef_, model.prune([0, 1]).coef_)
+    np.testing.assert_array_equal(twice.intercept_, model.prune([0, 1]).intercept_)
