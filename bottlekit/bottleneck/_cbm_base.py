@@ -325,9 +325,22 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _torch(self, name: str, like: torch.Tensor) -> torch.Tensor:
         return as_tensor(np.asarray(getattr(self, name)), dtype=like.dtype).to(like.device)
 
+    def _check_Z(self, Z: Any) -> None:
+        """``TypeError`` / ``ValueError`` naming ``Z`` unless it is a floating tensor (n, d)."""
+        if not isinstance(Z, torch.Tensor) or not Z.is_floating_point():
+            got = f"a {Z.dtype} tensor" if isinstance(Z, torch.Tensor) else type(Z).__name__
+            raise TypeError(f"Z: expected a floating-point torch tensor (n, d), got {got}")
+        d = self.n_features_in_
+        if Z.ndim != 2 or Z.shape[1] != d:
+            raise ValueError(
+                f"Z: expected embeddings of shape (n, {d}) (the model's n_features_in_), got "
+                f"shape {tuple(Z.shape)}"
+            )
+
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
         """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""
         check_is_fitted(self, "coef_")
+        self._check_Z(Z)
         out = linear_concept_activations(
             Z, self.concept_weights_, self.concept_bias_, self.concept_normalize_
         )

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import save
 
 from bottlekit.bottleneck import DiscoveredCBM, KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
@@ -168,3 +169,34 @@ def test_prune_lists_a_concept_given_twice_once(fitted, data):
     assert twice.pruned_concepts_ == [first, model.concept_names_[1]]
     np.testing.assert_array_equal(twice.coef_, model.prune([0, 1]).coef_)
     np.testing.assert_array_equal(twice.intercept_, model.prune([0, 1]).intercept_)
+
+
+# ----------------------------------------------------------------------- torch
+SHAPE = r"Z: expected embeddings of shape \(n, 6\) .*got shape "
+FLOAT = r"Z: expected a floating-point torch tensor .*got "
+
+
+@pytest.mark.parametrize(
+    ("Z", "error", "message"),
+    [
+        # before: torch's "mat1 and mat2 shapes cannot be multiplied (2x4 and 6x5)"
+        (torch.zeros(2, 4), ValueError, SHAPE + r"\(2, 4\)"),
+        (torch.zeros(6), ValueError, SHAPE + r"\(6,\)"),
+        # before: torch's "expected m1 and m2 to have the same dtype" / numpy's matmul
+        (torch.zeros(2, 6, dtype=torch.int64), TypeError, FLOAT + r"a torch\.int64 tensor"),
+        (np.zeros((2, 6)), TypeError, FLOAT + "ndarray"),
+    ],
+)
+def test_torch_forward_names_bad_embeddings(fitted, Z, error, message):
+    model = fitted["PCBM-h"]
+    for method in (model.transform_torch, model.logits_torch):
+        with pytest.raises(error, match=message):
+            method(Z)
+
+
+def test_torch_forward_matches_numpy(fitted, data):
+    model = fitted["PCBM-h"]
+    Z = torch.tensor(data[0][:3])
+    np.testing.assert_allclose(
+        model.logits_torch(Z).numpy(), model._logits(data[0][:3]), rtol=1e-5
+    )
