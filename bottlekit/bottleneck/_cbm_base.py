@@ -677,6 +677,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         model = klass(concepts=concepts, **params)
         try:
             model._check_params()
+            check_seed(model.random_state, "random_state")  # checked by fit, not _check_params
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
         state = {k: from_json_value(v, k, source) for k, v in meta["state"].items()}

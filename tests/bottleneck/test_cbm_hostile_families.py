@@ -200,3 +200,19 @@ def test_torch_forward_matches_numpy(fitted, data):
     np.testing.assert_allclose(
         model.logits_torch(Z).numpy(), model._logits(data[0][:3]), rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("seed", ["x", -1, [1, 2], {"a": 1}])
+def test_a_model_file_with_a_bad_random_state_is_refused(fitted, family, seed, tmp_path):
+    # before: loaded (every family); a refit then failed on a value the file had brought
+    src = fitted[family].save(tmp_path / "m.safetensors")
+    bad = _rewrite(
+        src,
+        tmp_path / "bad.safetensors",
+        lambda t, m: m["params"].__setitem__("random_state", seed),
+    )
+    with pytest.raises(
+        ValueError, match=r"bad\.safetensors': invalid hyper-parameters \(random_state"
+    ):
+        type(fitted[family]).load(bad)
