@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bottlekit._arrays import check_numeric_dtype
 from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
@@ -40,7 +41,7 @@ from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.devices import as_tensor
 from bottlekit.safetensors_file import read_safetensors
 
-__all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
+__all__ = ["BaseConceptBottleneck", "align_class_prior", "refuse_text", "resolve_concepts"]
 
 _FORMAT = "bottlekit.ConceptBottleneck"
 _FORMAT_VERSION = 1
@@ -141,6 +142,34 @@ def _as_values(values: Any, name: str) -> np.ndarray:
         ) from None
 
 
+def refuse_text(X: Any, name: str = "X") -> Any:
+    """``X`` unchanged, unless it holds text: ``TypeError`` naming ``name``.
+
+    scikit-learn's ``validate_data`` (and numpy's cast to float) parse ``"1.5"`` as 1.5, so
+    a column of text would be read as embeddings. Data frames and tensors go on unchanged
+    (data frames keep their feature names; scikit-learn checks the rest).
+
+    Parameters
+    ----------
+    X : object
+        Embeddings as given by the caller.
+    name : str, default "X"
+        The argument, for the message.
+
+    Returns
+    -------
+    object
+        ``X`` itself.
+    """
+    if isinstance(X, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except ValueError:  # ragged: scikit-learn says so
+            return X
+        check_numeric_dtype(arr, name, allow_complex=True)
+    return X
+
+
 class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Base class of the concept-bottleneck models; see the module docstring.
 
@@ -190,7 +219,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         self._check_params()
         seed = int_seed(self.random_state)
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, refuse_text(X), y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -236,7 +265,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------- forward pass
     def _check_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, refuse_text(X), reset=False, dtype=np.float64)
 
     def _activations(self, X: np.ndarray) -> np.ndarray:
         Z = linear_concept_activations(
@@ -296,9 +325,22 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _torch(self, name: str, like: torch.Tensor) -> torch.Tensor:
         return as_tensor(np.asarray(getattr(self, name)), dtype=like.dtype).to(like.device)
 
+    def _check_Z(self, Z: Any) -> None:
+        """``TypeError`` / ``ValueError`` naming ``Z`` unless it is a floating tensor (n, d)."""
+        if not isinstance(Z, torch.Tensor) or not Z.is_floating_point():
+            got = f"a {Z.dtype} tensor" if isinstance(Z, torch.Tensor) else type(Z).__name__
+            raise TypeError(f"Z: expected a floating-point torch tensor (n, d), got {got}")
+        d = self.n_features_in_
+        if Z.ndim != 2 or Z.shape[1] != d:
+            raise ValueError(
+                f"Z: expected embeddings of shape (n, {d}) (the model's n_features_in_), got "
+                f"shape {tuple(Z.shape)}"
+            )
+
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
         """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""
         check_is_fitted(self, "coef_")
+        self._check_Z(Z)
         out = linear_concept_activations(
             Z, self.concept_weights_, self.concept_bias_, self.concept_normalize_
         )
@@ -444,7 +486,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         fill = check_choice(fill, ("mean", "zero"), "fill", expected="'mean' or 'zero'")
-        idx = self._concept_indices(concepts)
+        # each concept once: a repeat would move its mean contribution into the intercept twice
+        idx = list(dict.fromkeys(self._concept_indices(concepts)))
         edited = copy.deepcopy(self)
         coef = edited.coef_.astype(np.float64)
         if fill == "mean":
@@ -634,6 +677,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         model = klass(concepts=concepts, **params)
         try:
             model._check_params()
+            check_seed(model.random_state, "random_state")  # checked by fit, not _check_params
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
         state = {k: from_json_value(v, k, source) for k, v in meta["state"].items()}

@@ -39,7 +39,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from bottlekit._checks import check_choice
-from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
 from bottlekit.bottleneck._knowledge_grounding import (
     GroundingResult,
     _check_labels,
@@ -271,6 +271,35 @@ class KnowledgeCBM(BaseConceptBottleneck):
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
 
+    def _check_loaded_state(self, source: str) -> None:
+        """``concept_indices_`` must name distinct concepts of the bank the model was
+        grounded on (``bank_grounding_accuracy_`` has one entry per bank concept)."""
+        n_bank = len(self.bank_grounding_accuracy_)
+        if isinstance(self.concepts, ConceptBank) and n_bank != len(self.concepts):
+            raise ValueError(
+                f"{source}: bank_grounding_accuracy_ has {n_bank} entries; expected one per "
+                f"concept of the stored bank ({len(self.concepts)})"
+            )
+        ids = self.concept_indices_
+        if len(ids) and (ids.min() < 0 or ids.max() >= n_bank):
+            raise ValueError(
+                f"{source}: concept_indices_ holds {ids.min()}..{ids.max()}; expected "
+                f"positions in the bank, in [0, {n_bank})"
+            )
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(
+                f"{source}: concept_indices_ repeats bank concepts; expected distinct ones"
+            )
+        if isinstance(self.concepts, ConceptBank):
+            names = [self.concepts.names[j] for j in ids]
+            if names != list(self.concept_names_):
+                pairs = zip(names, self.concept_names_, strict=True)  # both K long (schema)
+                j = next(i for i, (a, b) in enumerate(pairs) if a != b)
+                raise ValueError(
+                    f"{source}: concept_names_[{j}] is {self.concept_names_[j]!r} but "
+                    f"concept_indices_[{j}] = {ids[j]} is the bank's {names[j]!r}"
+                )
+
     # ------------------------------------------------------------------ fit
     def _grounding_labels(self, Xg, y, bank, P, concept_labels, own_data) -> np.ndarray:
         k = len(bank)
@@ -306,7 +335,9 @@ class KnowledgeCBM(BaseConceptBottleneck):
         if grounding_X is None:
             Xg, own = X, True
         else:
-            Xg = check_array(grounding_X, dtype=np.float64, input_name="grounding_X")
+            Xg = check_array(
+                refuse_text(grounding_X, "grounding_X"), dtype=np.float64, input_name="grounding_X"
+            )
             if Xg.shape[1] != X.shape[1]:
                 raise ValueError(
                     f"grounding_X has {Xg.shape[1]} features but X has {X.shape[1]}; both "

@@ -391,7 +391,6 @@ class LabelFreeCBM(BaseConceptBottleneck):
             check_number(self.batch_size, "batch_size", low=1, integer=True)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
-        resolve_device(self.device)
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -402,6 +401,9 @@ class LabelFreeCBM(BaseConceptBottleneck):
         if fit_params:
             raise TypeError(f"LabelFreeCBM.fit got unexpected arguments {sorted(fit_params)}")
         del prior  # Label-free CBM has no class-concept prior (see the class docstring)
+        # here, not in _check_params (which load runs): whether a device exists depends on
+        # the machine, and a model trained on a GPU must load (and predict) on a CPU
+        resolve_device(self.device)
         t0 = time.perf_counter()
         P = bank.project(X).astype(np.float64)
         train_idx, val_idx = stratified_validation_split(

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from scipy.special import softmax
 
 from bottlekit._checks import check_choice
-from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
@@ -454,6 +454,7 @@ class LaBo(BaseConceptBottleneck):
                 f"{type(validation_data).__name__}"
             )
         try:
+            refuse_text(validation_data[0], "X_val")  # numpy's cast parses "1.5" as 1.5
             X_val = np.asarray(validation_data[0], dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(

@@ -1,0 +1,218 @@
+"""Hostile input to the concept-bottleneck models, third sweep: gaps left by
+``test_cbm_hostile.py``, ``test_posthoc_hostile.py`` and ``test_model_files_hostile.py``,
+across every family (PosthocCBM / PCBM-h, LaBo, LabelFreeCBM, KnowledgeCBM, DiscoveredCBM).
+
+Each case says what happened before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import save
+
+from bottlekit.bottleneck import DiscoveredCBM, KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
+from bottlekit.concepts import ConceptBank
+from bottlekit.safetensors_file import read_safetensors
+
+N, D = 60, 6
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], N // 3)
+    X = rng.normal(size=(N, D)) + 2.0 * np.eye(3, D)[y]
+    bank = ConceptBank([f"c{i}" for i in range(5)], rng.normal(size=(5, D)), "toy")
+    return X, y, bank
+
+
+FAMILIES = {
+    "PosthocCBM": lambda bank: PosthocCBM(bank, lam=1e-3, max_iter=20, random_state=0),
+    "PCBM-h": lambda bank: PosthocCBM(
+        bank, lam=1e-3, max_iter=20, residual=True, residual_epochs=1, random_state=0
+    ),
+    "LaBo": lambda bank: LaBo(bank, max_epochs=1, random_state=0),
+    "LabelFreeCBM": lambda bank: LabelFreeCBM(
+        bank,
+        projection_steps=5,
+        max_epochs=2,
+        n_lambdas=2,
+        interpretability_cutoff=None,
+        random_state=0,
+    ),
+    "KnowledgeCBM": lambda bank: KnowledgeCBM(bank, max_epochs=1, random_state=0),
+    "DiscoveredCBM": lambda bank: DiscoveredCBM(
+        bank, n_concepts=8, epochs=2, max_iter=20, random_state=0
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, bank = data
+    return {name: make(bank).fit(X, y) for name, make in FAMILIES.items()}
+
+
+def _rewrite(src, out, edit):
+    contents = read_safetensors(src, "model", require_metadata=False)
+    tensors, meta = dict(contents), contents.meta
+    edit(tensors, meta)
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    out.write_bytes(save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+    return out
+
+
+# ------------------------------------------------------------------ model files
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_trained_on_a_missing_device_loads_and_predicts(fitted, data, family, tmp_path):
+    # before (LabelFreeCBM): "invalid hyper-parameters (device: 'cuda:99' requested but
+    # CUDA is not available)": a model trained on a GPU could not be loaded on a CPU
+    # machine, though prediction runs in numpy and needs no device
+    model = fitted[family]
+    src = model.save(tmp_path / "m.safetensors")
+    gpu = _rewrite(
+        src,
+        tmp_path / "gpu.safetensors",
+        lambda t, m: m["params"].__setitem__("device", "cuda:99"),
+    )
+    loaded = type(model).load(gpu)
+    assert loaded.device == "cuda:99"
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
+    if family != "PosthocCBM":  # without a residual, PosthocCBM fits on no device
+        # fitting there is still refused, naming the device
+        with pytest.raises(ValueError, match=r"device: 'cuda:99' requested"):
+            loaded.fit(*data[:2])
+
+
+# ------------------------------------------------------------------------ data
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_text_embeddings_are_refused_not_parsed(fitted, data, family):
+    # before: scikit-learn's validate_data parsed "0.126" as 0.126; the model trained on
+    # (and predicted from) a column of text
+    X, y, bank = data
+    text = X.astype(str)
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        FAMILIES[family](bank).fit(text, y)
+    for method in ("predict", "transform", "predict_proba", "decision_function", "explain"):
+        with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+            getattr(fitted[family], method)(text)
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        fitted[family].intervene(text, {0: 0.5})
+    with pytest.raises(TypeError, match=r"^X: expected a numeric array, got text values"):
+        fitted[family].score(text.tolist(), y)
+
+
+def test_text_validation_and_grounding_embeddings_are_refused(data):
+    # before: parsed as numbers, as X was
+    X, y, bank = data
+    with pytest.raises(TypeError, match=r"^validation_data: X_val must be an array of numbers"):
+        LaBo(bank, max_epochs=1).fit(X, y, validation_data=(X.astype(str), y))
+    with pytest.raises(TypeError, match=r"^grounding_X: expected a numeric array, got text"):
+        KnowledgeCBM(bank, max_epochs=1).fit(X, y, grounding_X=X.astype(str))
+
+
+def _tensor(key, make):
+    return lambda t, m: t.__setitem__(f"model/{key}", make(t[f"model/{key}"]))
+
+
+KNOWLEDGE_CASES = {
+    # before: each loaded; concept_indices_ names which bank concepts the model uses
+    "index past the bank": (
+        _tensor("concept_indices_", lambda a: a + 1000),
+        r"concept_indices_ holds 100\d\.\.100\d; expected positions in the bank, in \[0, 5\)",
+    ),
+    "negative index": (
+        _tensor("concept_indices_", lambda a: a - 1000),
+        r"concept_indices_ holds -\d+\.\.-\d+; expected positions in the bank",
+    ),
+    "repeated index": (
+        _tensor("concept_indices_", lambda a: np.full_like(a, a[0])),
+        r"concept_indices_ repeats bank concepts",
+    ),
+    "indices of other names": (
+        _tensor("concept_indices_", lambda a: a[::-1].copy()),
+        r"concept_names_\[0\] is 'c\d' but concept_indices_\[0\] = \d is the bank's 'c\d'",
+    ),
+    "accuracies of another bank": (
+        _tensor("bank_grounding_accuracy_", lambda a: a[:-1]),
+        r"bank_grounding_accuracy_ has 4 entries; expected one per concept of the stored "
+        r"bank \(5\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(KNOWLEDGE_CASES))
+def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
+    model = fitted["KnowledgeCBM"]
+    assert len(model.concept_names_) >= 2  # the cases need two concepts
+    edit, message = KNOWLEDGE_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        KnowledgeCBM.load(bad)
+    KnowledgeCBM.load(src)  # the untampered file loads
+
+
+# --------------------------------------------------------------------- editing
+def test_prune_lists_a_concept_given_twice_once(fitted, data):
+    # before: prune([0, 0]) and prune(["c0", 0]) gave pruned_concepts_ == ["c0", "c0"], and
+    # with fill="mean" moved the concept's mean contribution into the intercept twice
+    # (a silently different model from prune(0))
+    model = fitted["PosthocCBM"]
+    first = model.concept_names_[0]
+    assert model.prune([0, 0]).pruned_concepts_ == [first]
+    twice = model.prune([first, 0, 1])
+    assert twice.pruned_concepts_ == [first, model.concept_names_[1]]
+    np.testing.assert_array_equal(twice.coef_, model.prune([0, 1]).coef_)
+    np.testing.assert_array_equal(twice.intercept_, model.prune([0, 1]).intercept_)
+
+
+# ----------------------------------------------------------------------- torch
+SHAPE = r"Z: expected embeddings of shape \(n, 6\) .*got shape "
+FLOAT = r"Z: expected a floating-point torch tensor .*got "
+
+
+@pytest.mark.parametrize(
+    ("Z", "error", "message"),
+    [
+        # before: torch's "mat1 and mat2 shapes cannot be multiplied (2x4 and 6x5)"
+        (torch.zeros(2, 4), ValueError, SHAPE + r"\(2, 4\)"),
+        (torch.zeros(6), ValueError, SHAPE + r"\(6,\)"),
+        # before: torch's "expected m1 and m2 to have the same dtype" / numpy's matmul
+        (torch.zeros(2, 6, dtype=torch.int64), TypeError, FLOAT + r"a torch\.int64 tensor"),
+        (np.zeros((2, 6)), TypeError, FLOAT + "ndarray"),
+    ],
+)
+def test_torch_forward_names_bad_embeddings(fitted, Z, error, message):
+    model = fitted["PCBM-h"]
+    for method in (model.transform_torch, model.logits_torch):
+        with pytest.raises(error, match=message):
+            method(Z)
+
+
+def test_torch_forward_matches_numpy(fitted, data):
+    model = fitted["PCBM-h"]
+    Z = torch.tensor(data[0][:3])
+    np.testing.assert_allclose(
+        model.logits_torch(Z).numpy(), model._logits(data[0][:3]), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("seed", ["x", -1, [1, 2], {"a": 1}])
+def test_a_model_file_with_a_bad_random_state_is_refused(fitted, family, seed, tmp_path):
+    # before: loaded (every family); a refit then failed on a value the file had brought
+    src = fitted[family].save(tmp_path / "m.safetensors")
+    bad = _rewrite(
+        src,
+        tmp_path / "bad.safetensors",
+        lambda t, m: m["params"].__setitem__("random_state", seed),
+    )
+    with pytest.raises(
+        ValueError, match=r"bad\.safetensors': invalid hyper-parameters \(random_state"
+    ):
+        type(fitted[family]).load(bad)
