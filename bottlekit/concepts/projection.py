@@ -38,6 +38,19 @@ def is_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
+def _power_of_two(peak: Any, xp: Any) -> Any:
+    """The power of two at or below each row's largest magnitude ``peak`` (1 for 0).
+
+    The row norms are taken of ``X / s``, whose squares can neither overflow nor underflow
+    to 0, and multiplied back by ``s``. Scaling by a power of two is exact, so the norms
+    are bitwise those of ``X`` wherever those were finite and nonzero; before, rows of
+    about 1e155 (float64; 1e20 in float32) had norm inf and every cosine activation 0,
+    and rows of about 1e-160 norm 0, taken for zero embeddings, silently.
+    """
+    positive = xp.where(peak > 0, peak, xp.ones_like(peak))
+    return xp.exp2(xp.floor(xp.log2(positive)))
+
+
 class _Numpy:
     @staticmethod
     def like(a: Any, X: np.ndarray) -> np.ndarray:
@@ -49,7 +62,9 @@ class _Numpy:
 
     @staticmethod
     def row_norm(X: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(X, axis=1, keepdims=True)
+        peak = np.max(np.abs(X), axis=1, keepdims=True) if X.size else np.ones((len(X), 1))
+        s = _power_of_two(peak, np)
+        return s * np.linalg.norm(X / s, axis=1, keepdims=True)
 
     where = staticmethod(np.where)
 
@@ -77,7 +92,12 @@ class _Torch:
 
     @staticmethod
     def row_norm(X: Any) -> Any:
-        return X.norm(dim=1, keepdim=True)
+        import torch
+
+        if X.numel() == 0:
+            return X.norm(dim=1, keepdim=True)
+        s = _power_of_two(X.detach().abs().amax(dim=1, keepdim=True), torch)
+        return s * (X / s).norm(dim=1, keepdim=True)
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:

@@ -110,6 +110,33 @@ def test_project_zero_embedding_and_bad_input():
         bank.project(np.full((1, D), np.nan))
 
 
+def test_cosine_activations_of_huge_and_tiny_embeddings():
+    # A cosine is scale-free. Before, the row norms overflowed (rows of 1e200 in float64,
+    # 1e20 in float32: norm inf, every cosine activation 0, so PCBM and LaBo fitted a
+    # chance-level model without a word) or underflowed (1e-200: norm 0, taken for a zero
+    # embedding and left unnormalised). Ordinary rows keep their exact values.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 16))
+    W, b = rng.standard_normal((5, 16)), rng.standard_normal(5)
+    cos = np.array([True, False, True, True, False])
+    exact = X @ W.T / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_array_equal(
+        linear_concept_activations(X, W, b, cos), np.where(cos, exact, X @ W.T) + b
+    )
+    every = np.ones(5, dtype=bool)
+    for scale in (1e200, 1e-200):
+        np.testing.assert_allclose(
+            linear_concept_activations(X * scale, W, b, every), exact + b, rtol=1e-12
+        )
+    Xt = torch.tensor(X, dtype=torch.float32)
+    np.testing.assert_allclose(
+        linear_concept_activations(Xt * 1e20, W, b, every).numpy(),
+        linear_concept_activations(Xt, W, b, every).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 def test_linear_concept_activations_unit_rows_give_class_means():
     bank, X = _mixed_bank(), _embeddings(12)
     y = np.repeat([0, 1, 2], 4)
