@@ -152,3 +152,44 @@ def test_a_layer_name_with_dollars_is_drawn_as_written():
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "layer fc \\$\\frac\\$"
     ]
+
+
+@pytest.mark.parametrize("taken", ["report.html", "audit.json"])
+def test_save_where_a_file_of_the_pair_is_a_folder_writes_nothing(result, tmp_path, taken):
+    # Before: with a folder named report.html, audit.json was replaced first and the
+    # report then failed (IsADirectoryError naming no argument): a new audit.json beside
+    # no report, the old one lost.
+    (tmp_path / "report.html").write_text("OLD REPORT")
+    (tmp_path / "audit.json").write_text("OLD JSON")
+    (tmp_path / taken).unlink()
+    (tmp_path / taken).mkdir()
+    with pytest.raises(ValueError, match=rf"folder: .*{taken}' is a folder; expected a file"):
+        result.save(tmp_path)
+    for name, old in (("report.html", "OLD REPORT"), ("audit.json", "OLD JSON")):
+        assert (
+            (tmp_path / name).is_dir() if name == taken else (tmp_path / name).read_text() == old
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.json", "report.html"]
+
+
+def test_save_into_a_folder_that_cannot_be_written_says_so_before_drawing(
+    result, tmp_path, monkeypatch
+):
+    # Before: an existing read-only folder passed the check (only its parent was looked
+    # at); the report was drawn, then mkstemp's PermissionError came from inside.
+    import os
+
+    import bottlekit.diagnostics.report as report
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("the report was drawn before the folder was checked")
+
+    real_access = os.access
+    monkeypatch.setattr(report, "render_report", no_draw)
+    # (the test may run as root, for whom every folder is writable: os.access says no)
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+    )
+    with pytest.raises(ValueError, match=r"folder: folder '.*' is not writable"):
+        result.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
