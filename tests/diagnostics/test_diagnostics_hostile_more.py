@@ -230,3 +230,17 @@ def test_valid_inputs_still_score(fitted):
     world, _, X, _, model = fitted
     res = concept_existence(model, X.astype(np.float32), world, 3)
     assert 0.0 <= res.precision <= 1.0
+
+
+def test_existence_label_names_repeated_or_a_string(fitted):
+    """Before: a repeated label name aligned the model's concept with the first of its
+    columns without a word (precision from one column, the other ignored); a string was
+    split into its letters."""
+    world, _, X, _, model = fitted
+    L, names = world.concept_labels, list(world.concept_names)
+    with pytest.raises(ValueError, match=r"label_names: expected unique names, \['red body'\]"):
+        concept_existence(
+            model, X, np.hstack([1 - L[:, :1], L]), 3, label_names=[names[0], *names]
+        )
+    with pytest.raises(TypeError, match="label_names: expected a list of 31 names, got a str"):
+        concept_existence(model, X, L, 3, label_names="x" * 31)
