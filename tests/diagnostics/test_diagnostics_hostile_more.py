@@ -17,6 +17,7 @@ from bottlekit.diagnostics import (
     concept_completeness,
     concept_existence,
     concept_global_importance,
+    concept_leakage,
     concept_location,
     intervention_curves,
     model_features,
@@ -244,3 +245,24 @@ def test_existence_label_names_repeated_or_a_string(fitted):
         )
     with pytest.raises(TypeError, match="label_names: expected a list of 31 names, got a str"):
         concept_existence(model, X, L, 3, label_names="x" * 31)
+
+
+def test_classifier_leakage_with_classes_smaller_than_the_folds(fitted):
+    """Before: scikit-learn's "n_splits=5 cannot be greater than the number of members in
+    each class" (2 images per class), and with a class of one image a warning and then
+    "This solver needs samples of at least 2 classes", naming no argument."""
+    world, _, X, _, model = fitted
+    data = {
+        "images": world.images,
+        "labels": world.labels,
+        "concept_names": list(world.concept_names),
+        "concept_labels": world.concept_labels,
+    }
+    assert np.bincount(world.labels).min() == 2
+    with pytest.raises(ValueError, match=r"folds: 5 stratified folds need 5 images of each class"):
+        concept_leakage(model, X, data, method="classifier")
+    lone = {**data, "labels": np.r_[np.zeros(47, int), 1]}
+    with pytest.raises(ValueError, match=r"dataset.labels: class 1 has a single image"):
+        concept_leakage(model, X, lone, method="classifier", folds=2)
+    res = concept_leakage(model, X, data, method="classifier", folds=2)
+    assert res.method == "classifier" and np.isfinite(res.total)
