@@ -266,3 +266,19 @@ def test_classifier_leakage_with_classes_smaller_than_the_folds(fitted):
         concept_leakage(model, X, lone, method="classifier", folds=2)
     res = concept_leakage(model, X, data, method="classifier", folds=2)
     assert res.method == "classifier" and np.isfinite(res.total)
+
+
+def test_location_energy_of_maps_near_the_float_maximum():
+    """Before: the positive mass of a map of values near 1.8e308 summed to inf, the energy
+    read NaN and the pair was counted as having no positive mass (with an overflow
+    warning); the energy is a ratio, the same for the map divided by any positive number."""
+    maps = np.zeros((1, 1, 4, 4))
+    maps[0, 0, :2] = 1e308  # half the map inside the part, half outside at 0.5e308
+    maps[0, 0, 2:] = 0.5e308
+    masks = np.zeros((1, 1, 4, 4), bool)
+    masks[0, 0, :2] = True
+    with np.errstate(over="raise"):
+        res = concept_location(maps, masks, [0])
+    assert res.n_no_positive_mass == 0
+    assert res.mean_energy == pytest.approx(2 / 3)
+    assert res.mean_energy == pytest.approx(concept_location(maps / 1e308, masks, [0]).mean_energy)
