@@ -193,3 +193,34 @@ def test_save_into_a_folder_that_cannot_be_written_says_so_before_drawing(
     with pytest.raises(ValueError, match=r"folder: folder '.*' is not writable"):
         result.save(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_of_a_head_with_more_classes_than_one_heat_map_holds(result, monkeypatch):
+    # plot_concept_weights draws at most 1000 classes; the report shows the 1000 with the
+    # largest weights (before: a figure 250+ inches tall for every class)
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bottlekit.diagnostics.report import _importance
+
+    n = 1003
+    coef = np.full((n, len(result.concept_names)), 0.01)
+    coef[[5, 700, 1002], 0] = [-3.0, 2.0, 1.0]  # three classes kept for their weights
+    head = SimpleNamespace(coef_=coef, concept_names_=result.concept_names, classes_=np.arange(n))
+    names = [f"class {i}" for i in range(n)]
+    wide = dataclasses.replace(result, concept_model=head, class_names=names)
+    import bottlekit.visualize.plots as plots
+
+    drawn = {}
+    real = plots.plot_concept_weights
+
+    def spy(*args, **kwargs):
+        drawn.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_concept_weights", spy)
+    html = _importance(wide)
+    assert len(drawn["classes"]) == 1000 and {5, 700, 1002} <= set(drawn["classes"])
+    assert drawn["classes"] == sorted(drawn["classes"])
+    assert "Concept weights of the 1000 classes (of 1003) with the largest weights" in html
