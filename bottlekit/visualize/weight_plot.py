@@ -32,12 +32,13 @@ __all__ = [
 
 #: Most classes, concepts and cells the heat map of :func:`plot_concept_weights` draws: a
 #: head of 200 classes x 1000 concepts took 25 s to save, one of 1000 x 4000 would be a
-#: figure of 1100 x 250 inches (gigabytes of pixels).
+#: figure of 1100 x 250 inches (gigabytes of pixels). The limits let CUB's 200 classes x
+#: 312 attributes through and refuse what would take well over a minute.
 MAX_WEIGHT_ROWS = 1000
-MAX_WEIGHT_COLUMNS = 300
-MAX_WEIGHT_CELLS = 50_000
+MAX_WEIGHT_COLUMNS = 1000
+MAX_WEIGHT_CELLS = 250_000
 #: Most cells ``annotate=True`` writes a number in (100 x 100 took 12 s).
-MAX_ANNOTATED_CELLS = 2500
+MAX_ANNOTATED_CELLS = 10_000
 
 
 # ---------------------------------------------------------------- concept weights
@@ -63,14 +64,14 @@ def plot_concept_weights(
     top_k : int, optional
         Show only the ``top_k`` concepts with the largest mean :math:`|w_{cj}|` over the
         shown classes, in decreasing order of it. ``None``: every concept in model order.
-        The map shows at most 300 concepts, 1000 classes and 50,000 cells (larger ones are
+        The map shows at most 1000 concepts, 1000 classes and 250,000 cells (larger ones are
         refused: pass ``top_k`` or ``classes``).
     classes : list, optional
         Rows to show, as values of ``model.classes_``, in this order. ``None``: all.
     class_names : list of str, optional
         Readable names of ``model.classes_`` (e.g. ``world.class_names``).
     annotate : bool, default False
-        Write the weight in each cell (at most :data:`MAX_ANNOTATED_CELLS`, 2500).
+        Write the weight in each cell (at most :data:`MAX_ANNOTATED_CELLS`, 10,000).
     ax : matplotlib Axes, optional
 
     Returns

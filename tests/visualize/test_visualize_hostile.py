@@ -141,8 +141,8 @@ def _head(n_classes: int, n_concepts: int):
     [
         (24, 3000, {}, r"top_k, classes: a heat map of 24 classes x 3000 concepts"),
         (2000, 5, {}, r"top_k, classes: a heat map of 2000 classes x 5 concepts"),
-        (400, 200, {}, r"400 classes x 200 concepts \(80000 cells\) is too large"),
-        (100, 100, {"annotate": True}, r"annotate: writing a number in each of 10000 cells"),
+        (600, 500, {}, r"600 classes x 500 concepts \(300000 cells\) is too large"),
+        (120, 100, {"annotate": True}, r"annotate: writing a number in each of 12000 cells"),
     ],
 )
 def test_a_head_too_large_for_one_heat_map_is_refused(n_classes, n_concepts, kwargs, message):
