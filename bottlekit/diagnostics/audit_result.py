@@ -163,14 +163,34 @@ class AuditResult:
         from bottlekit.diagnostics.report import render_report
 
         folder = check_output_path(folder, "folder", is_dir=True)
+        paths = {"report": folder / "report.html", "json": folder / "audit.json"}
+        _check_save_targets(folder, paths)
         # both files are made (and encoded) before either is written: a failure leaves
         # the folder's previous pair as it was, never a new audit.json beside an old report
         html = render_report(self).encode("utf-8")
         text = (json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8")
-        paths = {"report": folder / "report.html", "json": folder / "audit.json"}
         atomic_write_bytes(paths["json"], text)
         atomic_write_bytes(paths["report"], html)
         return paths
+
+
+def _check_save_targets(folder: Path, paths: dict[str, Path]) -> None:
+    """Refuse, before any work, a save that would fail half-way.
+
+    A folder where ``report.html`` or ``audit.json`` should go made the second write fail
+    after the first had replaced the old file (a new ``audit.json`` beside an old report);
+    an existing folder that cannot be written was found only after the report was drawn.
+    """
+    import os
+
+    for path in paths.values():
+        if path.is_dir():
+            raise ValueError(
+                f"folder: {str(path)!r} is a folder; expected a file there (or none), as "
+                "save writes report.html and audit.json into folder"
+            )
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        raise ValueError(f"folder: folder {str(folder)!r} is not writable")
 
 
 def _jsonable(value: Any) -> Any:

@@ -111,7 +111,16 @@ def _label_columns(
                 "concepts; pass label_names to align them by name"
             )
         return np.arange(n_cols)
+    if isinstance(label_names, str) or not isinstance(label_names, Sequence | np.ndarray):
+        raise TypeError(
+            f"label_names: expected a list of {n_cols} names, got "
+            + ("a str" if isinstance(label_names, str) else type(label_names).__name__)
+        )
     label_names = [str(s) for s in label_names]
+    seen: set[str] = set()
+    repeated = sorted({c for c in label_names if c in seen or seen.add(c)})
+    if repeated:
+        raise ValueError(f"label_names: expected unique names, {repeated[:5]} repeat")
     if len(label_names) != n_cols:
         raise ValueError(f"label_names: has {len(label_names)} names for {n_cols} label columns")
     missing = [c for c in concept_names if c not in label_names]

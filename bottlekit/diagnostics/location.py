@@ -298,6 +298,10 @@ def concept_location(
         at_max = Mj == Mj.max(1, keepdims=True)
         pointing[ok, j] = (at_max & P).sum(1) / at_max.sum(1)
         pos = np.maximum(Mj, 0.0)
+        # (each map divided by its peak first: energy is a ratio, and sums of values near
+        # the float64 maximum overflowed to inf, reading as "no positive mass")
+        peak = pos.max(1, keepdims=True)
+        pos = pos / np.where(peak > 0, peak, 1.0)
         total = pos.sum(1)
         inside = (pos * P).sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):

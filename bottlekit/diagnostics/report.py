@@ -286,11 +286,25 @@ def _importance(result: Any) -> str:
     model = result.concept_model
     if model is not None and hasattr(model, "coef_"):
         from bottlekit.visualize.plots import plot_concept_weights
+        from bottlekit.visualize.weight_plot import MAX_WEIGHT_ROWS
 
+        rows, note = None, ""
+        all_classes = list(np.asarray(model.classes_).tolist())
+        if len(all_classes) > MAX_WEIGHT_ROWS:  # the heat map draws at most this many
+            strongest = np.abs(np.asarray(model.coef_, dtype=np.float64)).max(1)
+            keep = np.sort(np.argsort(-strongest, kind="stable")[:MAX_WEIGHT_ROWS])
+            rows = [all_classes[i] for i in keep]
+            note = (
+                f'<p class="muted">Concept weights of the {MAX_WEIGHT_ROWS} classes (of '
+                f"{len(all_classes)}) with the largest weights.</p>"
+            )
         fig = plot_concept_weights(
-            model, top_k=min(15, len(result.concept_names)), class_names=result.class_names
+            model,
+            top_k=min(15, len(result.concept_names)),
+            classes=rows,
+            class_names=result.class_names,
         )
-        body += _figure(fig, "concept weights")
+        body += note + _figure(fig, "concept weights")
     return _section("global-importance", "Global importance", body)
 
 

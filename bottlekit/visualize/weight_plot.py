@@ -22,7 +22,23 @@ from bottlekit.visualize._plot_style import (
 )
 from bottlekit.visualize._text import plain_text
 
-__all__ = ["plot_concept_weights"]
+__all__ = [
+    "MAX_ANNOTATED_CELLS",
+    "MAX_WEIGHT_CELLS",
+    "MAX_WEIGHT_COLUMNS",
+    "MAX_WEIGHT_ROWS",
+    "plot_concept_weights",
+]
+
+#: Most classes, concepts and cells the heat map of :func:`plot_concept_weights` draws: a
+#: head of 200 classes x 1000 concepts took 25 s to save, one of 1000 x 4000 would be a
+#: figure of 1100 x 250 inches (gigabytes of pixels). The limits let CUB's 200 classes x
+#: 312 attributes through and refuse what would take well over a minute.
+MAX_WEIGHT_ROWS = 1000
+MAX_WEIGHT_COLUMNS = 1000
+MAX_WEIGHT_CELLS = 250_000
+#: Most cells ``annotate=True`` writes a number in (100 x 100 took 12 s).
+MAX_ANNOTATED_CELLS = 10_000
 
 
 # ---------------------------------------------------------------- concept weights
@@ -48,12 +64,14 @@ def plot_concept_weights(
     top_k : int, optional
         Show only the ``top_k`` concepts with the largest mean :math:`|w_{cj}|` over the
         shown classes, in decreasing order of it. ``None``: every concept in model order.
+        The map shows at most 1000 concepts, 1000 classes and 250,000 cells (larger ones are
+        refused: pass ``top_k`` or ``classes``).
     classes : list, optional
         Rows to show, as values of ``model.classes_``, in this order. ``None``: all.
     class_names : list of str, optional
         Readable names of ``model.classes_`` (e.g. ``world.class_names``).
     annotate : bool, default False
-        Write the weight in each cell.
+        Write the weight in each cell (at most :data:`MAX_ANNOTATED_CELLS`, 10,000).
     ax : matplotlib Axes, optional
 
     Returns
@@ -107,6 +125,19 @@ def plot_concept_weights(
         top_k = _check_positive_int(top_k, "top_k")
         cols = np.argsort(-np.abs(block).mean(0), kind="stable")[: min(top_k, k)]
     block = block[:, cols]
+    n_rows, n_cols = block.shape
+    if n_rows > MAX_WEIGHT_ROWS or n_cols > MAX_WEIGHT_COLUMNS or block.size > MAX_WEIGHT_CELLS:
+        raise ValueError(
+            f"top_k, classes: a heat map of {n_rows} classes x {n_cols} concepts "
+            f"({block.size} cells) is too large to draw; expected at most "
+            f"{MAX_WEIGHT_ROWS} classes, {MAX_WEIGHT_COLUMNS} concepts and "
+            f"{MAX_WEIGHT_CELLS} cells: pass top_k (concepts) or classes (rows) to show fewer"
+        )
+    if annotate and block.size > MAX_ANNOTATED_CELLS:
+        raise ValueError(
+            f"annotate: writing a number in each of {block.size} cells is too slow; expected "
+            f"at most {MAX_ANNOTATED_CELLS} cells with annotate=True (pass top_k or classes)"
+        )
     m = float(np.abs(block).max()) or 1.0
     norm = mcolors.CenteredNorm(vcenter=0.0, halfrange=m)
 

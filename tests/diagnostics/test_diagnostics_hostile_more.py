@@ -17,6 +17,7 @@ from bottlekit.diagnostics import (
     concept_completeness,
     concept_existence,
     concept_global_importance,
+    concept_leakage,
     concept_location,
     intervention_curves,
     model_features,
@@ -230,3 +231,54 @@ def test_valid_inputs_still_score(fitted):
     world, _, X, _, model = fitted
     res = concept_existence(model, X.astype(np.float32), world, 3)
     assert 0.0 <= res.precision <= 1.0
+
+
+def test_existence_label_names_repeated_or_a_string(fitted):
+    """Before: a repeated label name aligned the model's concept with the first of its
+    columns without a word (precision from one column, the other ignored); a string was
+    split into its letters."""
+    world, _, X, _, model = fitted
+    L, names = world.concept_labels, list(world.concept_names)
+    with pytest.raises(ValueError, match=r"label_names: expected unique names, \['red body'\]"):
+        concept_existence(
+            model, X, np.hstack([1 - L[:, :1], L]), 3, label_names=[names[0], *names]
+        )
+    with pytest.raises(TypeError, match="label_names: expected a list of 31 names, got a str"):
+        concept_existence(model, X, L, 3, label_names="x" * 31)
+
+
+def test_classifier_leakage_with_classes_smaller_than_the_folds(fitted):
+    """Before: scikit-learn's "n_splits=5 cannot be greater than the number of members in
+    each class" (2 images per class), and with a class of one image a warning and then
+    "This solver needs samples of at least 2 classes", naming no argument."""
+    world, _, X, _, model = fitted
+    data = {
+        "images": world.images,
+        "labels": world.labels,
+        "concept_names": list(world.concept_names),
+        "concept_labels": world.concept_labels,
+    }
+    assert np.bincount(world.labels).min() == 2
+    with pytest.raises(ValueError, match=r"folds: 5 stratified folds need 5 images of each class"):
+        concept_leakage(model, X, data, method="classifier")
+    lone = {**data, "labels": np.r_[np.zeros(47, int), 1]}
+    with pytest.raises(ValueError, match=r"dataset.labels: class 1 has a single image"):
+        concept_leakage(model, X, lone, method="classifier", folds=2)
+    res = concept_leakage(model, X, data, method="classifier", folds=2)
+    assert res.method == "classifier" and np.isfinite(res.total)
+
+
+def test_location_energy_of_maps_near_the_float_maximum():
+    """Before: the positive mass of a map of values near 1.8e308 summed to inf, the energy
+    read NaN and the pair was counted as having no positive mass (with an overflow
+    warning); the energy is a ratio, the same for the map divided by any positive number."""
+    maps = np.zeros((1, 1, 4, 4))
+    maps[0, 0, :2] = 1e308  # half the map inside the part, half outside at 0.5e308
+    maps[0, 0, 2:] = 0.5e308
+    masks = np.zeros((1, 1, 4, 4), bool)
+    masks[0, 0, :2] = True
+    with np.errstate(over="raise"):
+        res = concept_location(maps, masks, [0])
+    assert res.n_no_positive_mass == 0
+    assert res.mean_energy == pytest.approx(2 / 3)
+    assert res.mean_energy == pytest.approx(concept_location(maps / 1e308, masks, [0]).mean_energy)

@@ -152,3 +152,75 @@ def test_a_layer_name_with_dollars_is_drawn_as_written():
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "layer fc \\$\\frac\\$"
     ]
+
+
+@pytest.mark.parametrize("taken", ["report.html", "audit.json"])
+def test_save_where_a_file_of_the_pair_is_a_folder_writes_nothing(result, tmp_path, taken):
+    # Before: with a folder named report.html, audit.json was replaced first and the
+    # report then failed (IsADirectoryError naming no argument): a new audit.json beside
+    # no report, the old one lost.
+    (tmp_path / "report.html").write_text("OLD REPORT")
+    (tmp_path / "audit.json").write_text("OLD JSON")
+    (tmp_path / taken).unlink()
+    (tmp_path / taken).mkdir()
+    with pytest.raises(ValueError, match=rf"folder: .*{taken}' is a folder; expected a file"):
+        result.save(tmp_path)
+    for name, old in (("report.html", "OLD REPORT"), ("audit.json", "OLD JSON")):
+        assert (
+            (tmp_path / name).is_dir() if name == taken else (tmp_path / name).read_text() == old
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.json", "report.html"]
+
+
+def test_save_into_a_folder_that_cannot_be_written_says_so_before_drawing(
+    result, tmp_path, monkeypatch
+):
+    # Before: an existing read-only folder passed the check (only its parent was looked
+    # at); the report was drawn, then mkstemp's PermissionError came from inside.
+    import os
+
+    import bottlekit.diagnostics.report as report
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("the report was drawn before the folder was checked")
+
+    real_access = os.access
+    monkeypatch.setattr(report, "render_report", no_draw)
+    # (the test may run as root, for whom every folder is writable: os.access says no)
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+    )
+    with pytest.raises(ValueError, match=r"folder: folder '.*' is not writable"):
+        result.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_of_a_head_with_more_classes_than_one_heat_map_holds(result, monkeypatch):
+    # plot_concept_weights draws at most 1000 classes; the report shows the 1000 with the
+    # largest weights (before: a figure 250+ inches tall for every class)
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bottlekit.diagnostics.report import _importance
+
+    n = 1003
+    coef = np.full((n, len(result.concept_names)), 0.01)
+    coef[[5, 700, 1002], 0] = [-3.0, 2.0, 1.0]  # three classes kept for their weights
+    head = SimpleNamespace(coef_=coef, concept_names_=result.concept_names, classes_=np.arange(n))
+    names = [f"class {i}" for i in range(n)]
+    wide = dataclasses.replace(result, concept_model=head, class_names=names)
+    import bottlekit.visualize.plots as plots
+
+    drawn = {}
+    real = plots.plot_concept_weights
+
+    def spy(*args, **kwargs):
+        drawn.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_concept_weights", spy)
+    html = _importance(wide)
+    assert len(drawn["classes"]) == 1000 and {5, 700, 1002} <= set(drawn["classes"])
+    assert drawn["classes"] == sorted(drawn["classes"])
+    assert "Concept weights of the 1000 classes (of 1003) with the largest weights" in html

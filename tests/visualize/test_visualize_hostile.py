@@ -125,3 +125,37 @@ def test_missing_values_stay_gaps_and_errors_may_be_partial():
     heights = [[b.get_height() for b in c] for c in fig.axes[0].containers if len(c) == 2]
     assert heights[0] == pytest.approx([0.9, 0.8])
     assert not fig.axes[0].containers[-1][1].get_visible()  # LaBo has no AUROC: a gap
+
+
+def _head(n_classes: int, n_concepts: int):
+    rng = np.random.default_rng(0)
+    return SimpleNamespace(
+        coef_=rng.normal(size=(n_classes, n_concepts)),
+        concept_names_=[f"c{j}" for j in range(n_concepts)],
+        classes_=np.arange(n_classes),
+    )
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "n_concepts", "kwargs", "message"),
+    [
+        (24, 3000, {}, r"top_k, classes: a heat map of 24 classes x 3000 concepts"),
+        (2000, 5, {}, r"top_k, classes: a heat map of 2000 classes x 5 concepts"),
+        (600, 500, {}, r"600 classes x 500 concepts \(300000 cells\) is too large"),
+        (120, 100, {"annotate": True}, r"annotate: writing a number in each of 12000 cells"),
+    ],
+)
+def test_a_head_too_large_for_one_heat_map_is_refused(n_classes, n_concepts, kwargs, message):
+    # Before: 24 x 3000 made an 842-inch-wide figure (20 s to save), 200 x 1000 took 25 s,
+    # and 1000 x 4000 would have been gigabytes of pixels; annotating 100 x 100 cells 12 s.
+    with pytest.raises(ValueError, match=message):
+        plot_concept_weights(_head(n_classes, n_concepts), **kwargs)
+
+
+def test_top_k_and_classes_bring_a_large_head_within_the_limits():
+    model = _head(2000, 3000)
+    fig = plot_concept_weights(model, top_k=15, classes=list(range(40)), annotate=True)
+    block = fig.axes[0].images[0].get_array()
+    assert block.shape == (40, 15)
+    order = np.argsort(-np.abs(model.coef_[:40]).mean(0), kind="stable")[:15]
+    np.testing.assert_array_equal(block, model.coef_[:40][:, order])

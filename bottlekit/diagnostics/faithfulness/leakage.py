@@ -100,6 +100,30 @@ def _pattern_codes(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.ravel(), counts
 
 
+def _check_folds_per_class(y: np.ndarray, folds: int) -> None:
+    """Refuse more stratified folds than the smallest class has images.
+
+    scikit-learn's StratifiedKFold refused them from inside ("n_splits=5 cannot be greater
+    than the number of members in each class"), or, with a class of one image, warned and
+    then failed on a fold holding a single class.
+    """
+    classes, counts = np.unique(y, return_counts=True)
+    smallest = int(counts.min())
+    if smallest >= folds:
+        return
+    label = classes[int(np.argmin(counts))].item()
+    if smallest < 2:
+        raise ValueError(
+            f"dataset.labels: class {label!r} has a single image; the classifier form of "
+            "leakage (cross-validated, stratified by class) needs at least 2 images of each "
+            "class"
+        )
+    raise ValueError(
+        f"folds: {folds} stratified folds need {folds} images of each class, but class "
+        f"{label!r} has {smallest}; expected folds <= {smallest}"
+    )
+
+
 def _cross_entropy(F: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
     """Cross-validated log-loss (nats) of a multinomial logistic regression of y on F."""
     from sklearn.linear_model import LogisticRegression
@@ -274,6 +298,7 @@ def concept_leakage(
             )
     if method == "classifier":
         chosen = "classifier"
+        _check_folds_per_class(y, folds)
         entropy_given = _cross_entropy(C.astype(np.float64), y, folds, random_state)
         total = entropy_given - _cross_entropy(np.hstack([C, A]), y, folds, random_state)
     else:
