@@ -143,7 +143,8 @@ def check_output_path(
     """Refuse an output path that cannot be written, before any work is done.
 
     Every existing ancestor must be a folder (a file in the way is the usual mistake) and
-    the nearest existing one writable; missing folders are created when writing.
+    the nearest existing one writable, and so must an existing folder given with
+    ``is_dir``; missing folders are created when writing.
 
     Parameters
     ----------
@@ -185,6 +186,9 @@ def check_output_path(
         raise ValueError(f"{arg}: {str(path)!r} is a folder; expected a file path")
     if is_dir and path.exists() and not path.is_dir():
         raise ValueError(f"{arg}: {str(path)!r} is a file; expected a folder")
+    if is_dir and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        # the files go inside it: its own permission decides (only the parent's was read)
+        raise ValueError(f"{arg}: folder {str(path)!r} is not writable")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():

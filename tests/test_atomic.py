@@ -87,3 +87,24 @@ def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_bytes(tmp_path / "x.bin", b"abc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    # Before: only the nearest existing ancestor was checked, so an existing read-only
+    # output folder passed and the writes failed later with a bare PermissionError (the
+    # test may run as root, for whom every folder is writable: os.access is told no)
+    import os
+
+    from bottlekit.atomic import check_output_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(out) else real_access(p, mode)
+    )
+    with pytest.raises(ValueError, match=r"--out: folder '.*out' is not writable"):
+        check_output_path(out, "--out", is_dir=True)
+    with pytest.raises(ValueError, match=r"--out: folder '.*out' is not writable"):
+        check_output_path(out / "sub", "--out", is_dir=True)  # as a parent, as before
+    assert check_output_path(tmp_path / "other", "--out", is_dir=True) == tmp_path / "other"

@@ -178,19 +178,15 @@ def _check_save_targets(folder: Path, paths: dict[str, Path]) -> None:
     """Refuse, before any work, a save that would fail half-way.
 
     A folder where ``report.html`` or ``audit.json`` should go made the second write fail
-    after the first had replaced the old file (a new ``audit.json`` beside an old report);
-    an existing folder that cannot be written was found only after the report was drawn.
+    after the first had replaced the old file (a new ``audit.json`` beside an old report).
+    (An existing folder that cannot be written is refused by ``check_output_path``.)
     """
-    import os
-
     for path in paths.values():
         if path.is_dir():
             raise ValueError(
                 f"folder: {str(path)!r} is a folder; expected a file there (or none), as "
                 "save writes report.html and audit.json into folder"
             )
-    if folder.is_dir() and not os.access(folder, os.W_OK):
-        raise ValueError(f"folder: folder {str(folder)!r} is not writable")
 
 
 def _jsonable(value: Any) -> Any:
