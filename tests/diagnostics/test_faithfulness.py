@@ -186,6 +186,19 @@ def test_completeness_of_informative_and_of_irrelevant_concepts():
     assert g.chance_accuracy < g.probe_accuracy
 
 
+def test_completeness_of_evaluation_labels_the_training_never_saw_is_refused():
+    # Before: every accuracy was 0, so completeness, its random baseline and the model's
+    # were all 0 / 0 = NaN, returned without a word
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 6))
+    y = rng.integers(0, 3, 120)
+    model = PosthocCBM(_cav_bank(["a", "b"], np.eye(2, 6)), lam=1e-3, random_state=0).fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"evaluation.labels: none of the 40 evaluation labels is a class"
+    ):
+        concept_completeness(model, X[:80], _dataset(y[:80]), X[80:], _dataset(y[80:] + 7))
+
+
 # ----------------------------------------------------------------------------- NEC
 @pytest.fixture(scope="module")
 def dense_model():

@@ -154,6 +154,13 @@ def concept_completeness(
     if len(np.unique(y_tr)) < 2:
         raise ValueError("train.labels: a single class; completeness needs at least two")
     values, counts = np.unique(y_tr, return_counts=True)
+    if not np.isin(y_ev, values).any():
+        # every accuracy would be 0, and every completeness 0 / 0 = NaN
+        raise ValueError(
+            f"evaluation.labels: none of the {len(y_ev)} evaluation labels is a class of the "
+            f"training labels (first {y_ev[0]!r}; training classes start {values[0]!r}); "
+            "completeness compares accuracies on classes the probes were trained on"
+        )
     chance = float(np.mean(y_ev == values[np.argmax(counts)]))
     probe = _accuracy(X_train, y_tr, X_eval, y_ev, C)
     A_tr, A_ev = model.transform(X_train), model.transform(X_eval)
