@@ -538,12 +538,19 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         n, k = A.shape
         if isinstance(values, dict):
             V = np.full((n, k), np.nan)
+            given: dict[int, Any] = {}
             for name, v in values.items():
                 if not isinstance(name, (str, numbers.Integral)) or isinstance(name, bool):
                     raise TypeError(
                         f"values: expected keys that are concept names or indices, got {name!r}"
                     )
                 (j,) = self._concept_indices(name)
+                if j in given:  # by index and by name: one value would win silently
+                    raise ValueError(
+                        f"values: keys {given[j]!r} and {name!r} are the same concept "
+                        f"({self.concept_names_[j]!r}); give each concept once"
+                    )
+                given[j] = name
                 v = _as_values(v, f"values[{name!r}]")
                 if v.ndim > 1 or (v.ndim == 1 and v.shape != (n,)):
                     raise ValueError(f"values[{name!r}]: expected a scalar or shape ({n},)")

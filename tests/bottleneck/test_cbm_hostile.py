@@ -105,6 +105,8 @@ def test_prune_and_intervene_refuse_an_index_out_of_range(model, data, index):
         ({"c0": 7.0}, ValueError, r"values: expected numbers in \[0, 1\]"),
         ({"c0": -0.5}, ValueError, r"values: expected numbers in \[0, 1\]"),
         (np.full((2, 4), 2.0), ValueError, r"values: expected numbers in \[0, 1\]"),
+        # the same concept by index and by name: the last value won, silently
+        ({0: 1.0, "c0": 0.0}, ValueError, r"values: keys 0 and 'c0' are the same concept"),
     ],
 )
 def test_intervene_refuses_bad_values_by_name(model, data, values, error, message):
