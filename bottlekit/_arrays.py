@@ -16,7 +16,13 @@ import numpy as np
 
 from bottlekit._checks import shown_value
 
-__all__ = ["as_index_array", "as_real_array", "check_numeric_dtype", "check_real_tensor"]
+__all__ = [
+    "as_index_array",
+    "as_real_array",
+    "check_numeric_dtype",
+    "check_real_tensor",
+    "encode_class_labels",
+]
 
 Wording = Literal["expected", "must"]
 
@@ -289,3 +295,47 @@ def as_index_array(
     if negative and out.size:
         out = np.where(out < 0, out + high, out)
     return out
+
+
+def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes of labels ``y`` and each label's index among them.
+
+    scikit-learn's :func:`~sklearn.utils.multiclass.check_classification_targets` first
+    (continuous targets are refused there). Labels of mixed types (``"a"`` beside ``1``)
+    cannot be sorted: ``TypeError`` naming ``name`` and the types, instead of numpy's
+    ``'<' not supported between instances of 'int' and 'str'``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        Class labels (as returned by scikit-learn's ``validate_data``).
+    name : str, default "y"
+        The argument, for the message.
+
+    Returns
+    -------
+    classes : ndarray
+        The distinct labels, sorted.
+    codes : ndarray of int
+        ``classes[codes]`` is ``y``.
+
+    Examples
+    --------
+    >>> encode_class_labels(np.array(["b", "a", "b"]))
+    (array(['a', 'b'], dtype='<U1'), array([1, 0, 1]))
+    >>> encode_class_labels(np.array(["a", 1], dtype=object))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: y: labels of mixed types ['int', 'str'] cannot be ordered; expected labels ...
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+
+    try:
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
+        raise TypeError(
+            f"{name}: labels of mixed types {kinds} cannot be ordered; expected labels of one type"
+        ) from exc
+    return classes, codes.ravel()

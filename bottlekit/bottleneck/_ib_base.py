@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._arrays import as_real_array, check_numeric_dtype
+from bottlekit._arrays import as_real_array, check_numeric_dtype, encode_class_labels
 from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
@@ -120,10 +120,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- fitting
     def _encode_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
         if self._task == "classification":
-            from sklearn.utils.multiclass import check_classification_targets
-
-            check_classification_targets(y)
-            self.classes_, encoded = np.unique(y, return_inverse=True)
+            self.classes_, encoded = encode_class_labels(y)
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"y has a single class ({self.classes_[0].item()!r}); a classifier needs at "

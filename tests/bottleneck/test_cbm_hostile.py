@@ -74,6 +74,14 @@ def test_explain_target_of_uncomparable_labels_is_named(model, data):
         model.explain(X, target=[None, None, None])
 
 
+def test_labels_of_mixed_types_are_named(data):
+    # before: numpy's "'<' not supported between instances of 'int' and 'str'"
+    X, _, bank = data
+    y = np.array(["a", 1] * (len(X) // 2), dtype=object)
+    with pytest.raises(TypeError, match=r"y: labels of mixed types \['int', 'str'\]"):
+        LaBo(bank, max_epochs=0).fit(X, y)
+
+
 def test_global_importance_by_class_must_be_a_bool(model):
     # before: the string "no" was true, so the (C, k) matrix came back
     with pytest.raises(TypeError, match="by_class: expected True or False, got 'no'"):

@@ -89,6 +89,15 @@ def test_text_regression_targets_are_refused(cls):
         cls(**SMALL).fit(X, y.astype(str))
 
 
+@pytest.mark.parametrize("cls", [VIBClassifier, MLPClassifierBaseline])
+def test_labels_of_mixed_types_are_named(cls):
+    # before: numpy's "'<' not supported between instances of 'int' and 'str'"
+    X, _ = _task(cls)
+    y = np.array(["a", 1] * 20, dtype=object)
+    with pytest.raises(TypeError, match=r"y: labels of mixed types \['int', 'str'\]"):
+        cls(**SMALL).fit(X, y)
+
+
 @pytest.mark.parametrize("cls", MODELS)
 def test_a_meta_tensor_is_named(cls):
     # before: torch's "can't convert meta device type tensor to numpy"
