@@ -173,7 +173,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Base class of the concept-bottleneck models; see the module docstring.
 
     Subclasses implement ``_fit_bottleneck(X, y, bank, prior, rng, **fit_params)``, which
-    sets the attributes named in ``_REQUIRED``, and ``_check_params()``.
+    sets the attributes named in ``_REQUIRED``, and ``_check_params()``; the keyword
+    arguments ``fit`` passes on are those named in ``_FIT_PARAMS``.
     """
 
     _registry: ClassVar[dict[str, type]] = {}
@@ -183,6 +184,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     #: Deprecated alias -> new name of renamed hyper-parameters (files saved before the
     #: rename are read with the new name).
     _renamed_params: ClassVar[dict[str, str]] = {}
+    #: The model-specific keyword arguments of ``fit`` (others are refused up front).
+    _FIT_PARAMS: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -216,6 +219,12 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
+        extra = sorted(set(fit_params) - set(self._FIT_PARAMS))
+        if extra:
+            takes = ", ".join(self._FIT_PARAMS) or "none"
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected arguments {extra}; its own are: {takes}"
+            )
         self._check_params()
         seed = int_seed(self.random_state)
         X, y = validate_data(self, refuse_text(X), y, dtype=np.float64)

@@ -168,9 +168,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         if len(np.unique(ids)) != len(ids):
             raise ValueError(f"{source}: atom_ids_ repeats atoms; expected distinct atoms")
 
-    def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
-        if fit_params:
-            raise TypeError(f"DiscoveredCBM.fit got unexpected arguments {sorted(fit_params)}")
+    def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         dictionary = discover(
             X,
             n_concepts=self.n_concepts,

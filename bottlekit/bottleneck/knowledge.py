@@ -195,6 +195,7 @@ class KnowledgeCBM(BaseConceptBottleneck):
     True
     """
 
+    _FIT_PARAMS: ClassVar[tuple[str, ...]] = ("concept_labels", "grounding_X")
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
         "concept_indices_": ("int", ("K",)),
         "grounding_accuracy_": ("array", ("K",)),

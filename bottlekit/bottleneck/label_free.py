@@ -397,9 +397,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
             print(f"[LabelFreeCBM] {message}", flush=True)
 
     # ------------------------------------------------------------------ fit
-    def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
-        if fit_params:
-            raise TypeError(f"LabelFreeCBM.fit got unexpected arguments {sorted(fit_params)}")
+    def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         del prior  # Label-free CBM has no class-concept prior (see the class docstring)
         # here, not in _check_params (which load runs): whether a device exists depends on
         # the machine, and a model trained on a GPU must load (and predict) on a CPU

@@ -383,6 +383,7 @@ class LaBo(BaseConceptBottleneck):
     True
     """
 
+    _FIT_PARAMS: ClassVar[tuple[str, ...]] = ("validation_data",)
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
         "n_iter_": ("count", None),
         "best_epoch_": ("count", None),
@@ -489,9 +490,7 @@ class LaBo(BaseConceptBottleneck):
             )
         return X_val, idx.astype(np.int64)
 
-    def _fit_bottleneck(self, X, y, bank, prior, rng, validation_data=None, **fit_params):
-        if fit_params:
-            raise TypeError(f"LaBo.fit got unexpected arguments {sorted(fit_params)}")
+    def _fit_bottleneck(self, X, y, bank, prior, rng, validation_data=None):
         device = resolve_device(self.device)
         self.concept_names_ = list(bank.names)
         self.concept_weights_, self.concept_bias_, self.concept_normalize_ = (

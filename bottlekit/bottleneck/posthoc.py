@@ -282,9 +282,7 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         check_number(self.residual_l2, "residual_l2", low=0, low_open=False)
 
     # ------------------------------------------------------------------ fit
-    def _fit_bottleneck(self, X, y, bank, prior, rng, **fit_params) -> None:
-        if fit_params:
-            raise TypeError(f"PosthocCBM.fit got unexpected arguments {sorted(fit_params)}")
+    def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         A = self._fit_sparse_head(bank, X, y, rng)
         if self.residual:
             self._fit_residual(X, y, A, rng)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bottlekit.bottleneck import KnowledgeCBM, LabelFreeCBM, LaBo
+from bottlekit.bottleneck import KnowledgeCBM, LabelFreeCBM, LaBo, PosthocCBM
 from bottlekit.bottleneck.knowledge import ground_concepts
 from bottlekit.concepts import ConceptBank
 
@@ -80,6 +80,27 @@ def test_labels_of_mixed_types_are_named(data):
     y = np.array(["a", 1] * (len(X) // 2), dtype=object)
     with pytest.raises(TypeError, match=r"y: labels of mixed types \['int', 'str'\]"):
         LaBo(bank, max_epochs=0).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("make", "own"),
+    [
+        (lambda bank: PosthocCBM(bank), "none"),
+        (lambda bank: LaBo(bank, max_epochs=0), "validation_data"),
+        (lambda bank: KnowledgeCBM(bank, max_epochs=1), "concept_labels, grounding_X"),
+    ],
+)
+def test_fit_names_arguments_it_does_not_take(data, make, own):
+    # one check for every family; before, KnowledgeCBM's was Python's
+    # "_fit_bottleneck() got an unexpected keyword argument 'sample_weight'"
+    X, y, bank = data
+    model = make(bank)
+    with pytest.raises(
+        TypeError,
+        match=rf"^{type(model).__name__}\.fit got unexpected arguments \['sample_weight'\]; "
+        rf"its own are: {own}$",
+    ):
+        model.fit(X, y, sample_weight=np.ones(len(y)))
 
 
 def test_global_importance_by_class_must_be_a_bool(model):
