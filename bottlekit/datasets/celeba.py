@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_choice, shown_value
+from bottlekit._checks import check_bool, check_choice, repeated_items, shown_value
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -68,7 +68,7 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
                 _csv_header(path, line, f, "image_id")
                 f = f[1:]
             names = f
-            repeated = sorted({n for n in names if names.count(n) > 1})
+            repeated = repeated_items(names)
             if repeated:
                 raise DatasetFormatError(
                     f"{path}, line {line}: attribute names {repeated} repeat; expected unique "

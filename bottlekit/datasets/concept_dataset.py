@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import shown_value
+from bottlekit._checks import repeated_items, shown_value
 from bottlekit.images import ImageSource, as_image_source, image_positions
 
 __all__ = ["ConceptDataset"]
@@ -47,7 +47,7 @@ def _names(value: Any, field: str) -> list[str]:
         )
     names = list(value)
     if len(set(names)) != len(names):
-        dup = sorted({c for c in names if names.count(c) > 1})
+        dup = repeated_items(names)
         raise ValueError(f"{field}: names must be unique, {dup[:5]} repeat")
     return names
 

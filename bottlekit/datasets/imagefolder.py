@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bottlekit._checks import check_bool
+from bottlekit._checks import check_bool, repeated_items
 from bottlekit._image_folders import class_folder_images, images_in
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
@@ -243,7 +243,7 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
                 f"{path}, line 1: expected a header 'path,<concept>,...', got {header}"
             )
         names = [h.strip() for h in header[1:]]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        repeated = repeated_items(names)
         if repeated:
             raise DatasetFormatError(
                 f"{path}, line 1: concept names {repeated} repeat; expected unique names"

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import repeated_items
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.audit_data import AuditData
 
@@ -58,7 +59,7 @@ def _bank_from_concepts(
         names = [str(k) for k in concepts]
     elif isinstance(concepts, Sequence) and not isinstance(concepts, str):
         names = [str(c) for c in concepts]
-        repeated = sorted({c for c in names if names.count(c) > 1})
+        repeated = repeated_items(names)
         if repeated:
             raise ValueError(f"concepts: expected unique names, {repeated[:5]} repeat")
         missing = [c for c in names if c not in labels]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
+from bottlekit._checks import repeated_items
 from bottlekit.concepts.errors import UnknownConceptError
 
 __all__ = ["GlobalImportance", "concept_global_importance"]
@@ -186,7 +187,7 @@ def concept_global_importance(
                     f"{type(concept_names).__name__}"
                 )
             cn = [str(c) for c in concept_names]
-            repeated = sorted({c for c in cn if cn.count(c) > 1})
+            repeated = repeated_items(cn)
             if repeated:
                 raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
             if len(cn) != G.shape[1]:

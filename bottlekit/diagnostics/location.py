@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
+from bottlekit._checks import repeated_items
 
 __all__ = ["LocationResult", "concept_location"]
 
@@ -279,7 +280,7 @@ def concept_location(
         concept_names = [str(c) for c in concept_names]
         if len(concept_names) != m:
             raise ValueError(f"concept_names: expected {m} names, got {len(concept_names)}")
-        repeated = sorted({c for c in concept_names if concept_names.count(c) > 1})
+        repeated = repeated_items(concept_names)
         if repeated:
             raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
     pointing = np.full((n, m), np.nan)
