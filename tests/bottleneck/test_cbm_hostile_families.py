@@ -157,6 +157,92 @@ def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
     KnowledgeCBM.load(src)  # the untampered file loads
 
 
+def _state(key, make):
+    return lambda t, m: m["state"].__setitem__(key, make(m["state"][key]))
+
+
+# before: each loaded (only the kinds of these attributes were checked, not how they tie
+# together); fixture: K=5 concepts, C=3 classes, a path of 2 penalties, the second selected
+LABEL_FREE_CASES = {
+    "path_selected_ past the path": (
+        _state("path_selected_", lambda v: 7),
+        r"path_selected_ is 7; expected an index into path_lambdas_, in \[0, 2\)",
+    ),
+    "a row of path_nonzero_ too many": (
+        _tensor("path_nonzero_", lambda a: np.vstack([a, a[:1]])),
+        r"path_nonzero_ has 3 rows; expected one per penalty of path_lambdas_ \(2\)",
+    ),
+    "n_epochs_ truncated": (
+        _tensor("n_epochs_", lambda a: a[:1]),
+        r"n_epochs_ has 1 rows; expected one per penalty of path_lambdas_ \(2\)",
+    ),
+    "more non-zero weights than concepts": (
+        _tensor("path_nonzero_", lambda a: a + 10),
+        r"path_nonzero_ holds 10\.\.15; expected counts of non-zero weights per class, in "
+        r"\[0, 5\]",
+    ),
+    "zero SAGA epochs": (
+        _tensor("n_epochs_", lambda a: a * 0),
+        r"n_epochs_ holds 0; expected SAGA epochs >= 1",
+    ),
+    "NaN penalty": (
+        _tensor("path_lambdas_", lambda a: np.where(np.arange(len(a)) == 0, np.nan, a)),
+        r"path_lambdas_ should be at least one finite penalty >= 0, got \[nan, ",
+    ),
+    "negative penalties": (
+        _tensor("path_lambdas_", lambda a: -a),
+        r"path_lambdas_ should be at least one finite penalty >= 0, got \[-0\.3",
+    ),
+    "negative lam_": (
+        _state("lam_", lambda v: -v),
+        r"lam_ is -0\.000319\d+; expected the penalty of the selected point, "
+        r"path_lambdas_\[1\] = 0\.000319\d+",
+    ),
+    "lam_ of another point": (
+        _state("lam_", lambda v: 0.5),
+        r"lam_ is 0\.5; expected the penalty of the selected point, path_lambdas_\[1\]",
+    ),
+    "projection_ of other concepts": (
+        _tensor("projection_", lambda a: a[:4]),
+        r"projection_ has shape \(4, 6\); expected \(5, 6\)",
+    ),
+    "projection_mean_ of other concepts": (
+        _tensor("projection_mean_", lambda a: np.append(a, 0.0).astype(a.dtype)),
+        r"projection_mean_ has shape \(6,\); expected \(5,\)",
+    ),
+    "projection_std_ of other concepts": (
+        _tensor("projection_std_", lambda a: a[:2]),
+        r"projection_std_ has shape \(2,\); expected \(5,\)",
+    ),
+    "a zero standard deviation": (
+        _tensor("projection_std_", lambda a: a * 0),
+        r"projection_std_ holds 0; expected standard deviations > 0",
+    ),
+    "interpretability_ of another bank": (
+        _tensor("interpretability_", lambda a: a[:3]),
+        r"interpretability_ has 3 entries; expected one per concept of the stored bank \(5\)",
+    ),
+    "a dropped concept the bank lacks": (
+        _state("dropped_concepts_", lambda v: ["elsewhere"]),
+        r"concept_names_ and dropped_concepts_ should split the stored bank's concepts, in "
+        r"its order, into kept and dropped ones; got \['c0', 'c1', 'c2', 'c3'\] and "
+        r"\['elsewhere'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LABEL_FREE_CASES))
+def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
+    model = fitted["LabelFreeCBM"]
+    assert len(model.path_lambdas_) == 2 and model.path_selected_ == 1  # the cases' premise
+    edit, message = LABEL_FREE_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LabelFreeCBM.load(bad)
+    LabelFreeCBM.load(src)  # the untampered file loads
+
+
 # --------------------------------------------------------------------- editing
 def test_prune_lists_a_concept_given_twice_once(fitted, data):
     # before: prune([0, 0]) and prune(["c0", 0]) gave pruned_concepts_ == ["c0", "c0"], and
