@@ -27,6 +27,7 @@ import torch
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import MAX_N_LAMBDAS, cpu_threads_for, glm_saga_path
+from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
@@ -395,7 +396,8 @@ class LabelFreeCBM(BaseConceptBottleneck):
     def _check_loaded_state(self, source: str) -> None:
         """The path attributes must describe one GLM-SAGA path (one row per penalty, the
         selected point on it, ``lam_`` its penalty) and ``interpretability_`` /
-        ``dropped_concepts_`` the concepts of the stored bank before the cut-off."""
+        ``dropped_concepts_`` the concepts of the stored bank before the cut-off;
+        ``fit_seconds_`` is the dict fit writes."""
         std = self.projection_std_
         if len(std) and std.min() <= 0:
             raise ValueError(
@@ -464,6 +466,15 @@ class LabelFreeCBM(BaseConceptBottleneck):
                 f"{source}: concept_names_ ({k}) and dropped_concepts_ ({len(dropped)}) "
                 f"should together be the {n_bank} concepts of {where}"
             )
+        seconds = self.fit_seconds_
+        if not isinstance(seconds, dict) or sorted(seconds) != ["head", "projection"]:
+            raise ValueError(
+                f"{source}: fit_seconds_ should be a dict of the wall times 'projection' and "
+                f"'head', got {repr(seconds)[:80]}"
+            )
+        check_json_numbers(
+            list(seconds.values()), "fit_seconds_", source, low=0, what="wall times (s)"
+        )
 
     def _say(self, message: str) -> None:
         if self.verbose:

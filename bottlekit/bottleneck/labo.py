@@ -34,6 +34,7 @@ from scipy.special import softmax
 
 from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
+from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
@@ -444,6 +445,46 @@ class LaBo(BaseConceptBottleneck):
         check_number(self.diversity_penalty, "diversity_penalty", low=0, low_open=False)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
+
+    def _check_loaded_state(self, source: str) -> None:
+        """``history_`` must be the record :func:`train_association` writes: the lists
+        ``"epoch"`` (0..``n_iter_``), ``"train_loss"`` and, with validation data,
+        ``"val_loss"``, ``"val_accuracy"``, one entry per epoch; ``best_epoch_`` one of them."""
+        history, n_iter = self.history_, self.n_iter_
+        keys = ["epoch", "train_loss"]
+        if isinstance(history, dict) and "val_loss" in history:
+            keys += ["val_loss", "val_accuracy"]
+        if not isinstance(history, dict) or sorted(history) != sorted(keys):
+            raise ValueError(
+                f"{source}: history_ should be a dict of the lists 'epoch', 'train_loss' (and "
+                f"'val_loss', 'val_accuracy' with validation data), got {repr(history)[:80]}"
+            )
+        for key in keys:  # lengths first: n_iter_ may be huge in a tampered file
+            name = f"history_[{key!r}]"
+            if not isinstance(history[key], list) or len(history[key]) != n_iter + 1:
+                got = (
+                    f"{len(history[key])} entries"
+                    if isinstance(history[key], list)
+                    else repr(history[key])[:80]
+                )
+                raise ValueError(
+                    f"{source}: {name} should be a list of one entry per epoch 0..n_iter_ "
+                    f"({n_iter + 1}), got {got}"
+                )
+        bounds = {"train_loss": (0, np.inf), "val_loss": (0, np.inf), "val_accuracy": (0, 1)}
+        for key in keys:
+            low, high = bounds.get(key, (0, np.inf))
+            check_json_numbers(history[key], f"history_[{key!r}]", source, low=low, high=high)
+        if history["epoch"] != list(range(n_iter + 1)):
+            raise ValueError(
+                f"{source}: history_['epoch'] is {repr(history['epoch'])[:80]}; expected the "
+                f"epochs 0..n_iter_ = 0..{n_iter}"
+            )
+        if self.best_epoch_ > n_iter:
+            raise ValueError(
+                f"{source}: best_epoch_ is {self.best_epoch_}; expected an epoch run, in "
+                f"[0, n_iter_ = {n_iter}]"
+            )
 
     # ------------------------------------------------------------------ fit
     def _validation_data(self, validation_data: Any, d: int) -> tuple[np.ndarray, np.ndarray]:

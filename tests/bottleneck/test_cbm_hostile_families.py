@@ -243,6 +243,106 @@ def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
     LabelFreeCBM.load(src)  # the untampered file loads
 
 
+def _history(edit):
+    def change(t, m):
+        edit(m["state"]["history_"])
+
+    return change
+
+
+# before: each loaded (history_ and fit_seconds_ were "any JSON"); fixture: LaBo ran
+# n_iter_=1 epoch with a validation split, so history_ has 2 entries per list
+HISTORY_CASES = {
+    "not a dict": (
+        _state("history_", lambda v: [1, 2]),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss' \(and 'val_loss', "
+        r"'val_accuracy' with validation data\), got \[1, 2\]",
+    ),
+    "an unknown curve": (
+        _history(lambda h: h.__setitem__("extra", [0, 0])),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss'",
+    ),
+    "val_loss without val_accuracy": (
+        _history(lambda h: h.pop("val_accuracy")),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss'",
+    ),
+    "a curve cut short": (
+        _history(lambda h: h.__setitem__("train_loss", h["train_loss"][:1])),
+        r"history_\['train_loss'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(2\), got 1 entries",
+    ),
+    "a curve that is a number": (
+        _history(lambda h: h.__setitem__("val_loss", 0.5)),
+        r"history_\['val_loss'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(2\), got 0\.5",
+    ),
+    "text in a curve": (
+        _history(lambda h: h.__setitem__("train_loss", ["1.0", 0.5])),
+        r"history_\['train_loss'\] should hold finite numbers in \[0, inf\], got '1\.0'",
+    ),
+    "a NaN loss": (
+        _history(lambda h: h.__setitem__("val_loss", [float("nan"), 0.5])),
+        r"history_\['val_loss'\] should hold finite numbers in \[0, inf\], got nan",
+    ),
+    "an accuracy above 1": (
+        _history(lambda h: h.__setitem__("val_accuracy", [0.5, 1.5])),
+        r"history_\['val_accuracy'\] should hold finite numbers in \[0, 1\], got 1\.5",
+    ),
+    "epochs out of order": (
+        _history(lambda h: h.__setitem__("epoch", [1, 0])),
+        r"history_\['epoch'\] is \[1, 0\]; expected the epochs 0\.\.n_iter_ = 0\.\.1",
+    ),
+    "an epoch that is an array": (
+        _history(lambda h: h.__setitem__("epoch", [0, {"__ndarray__": [1, 2], "dtype": "<i8"}])),
+        r"history_\['epoch'\] should hold finite numbers in \[0, inf\], got array",
+    ),
+    "best epoch never run": (
+        _state("best_epoch_", lambda v: 5),
+        r"best_epoch_ is 5; expected an epoch run, in \[0, n_iter_ = 1\]",
+    ),
+    "a huge n_iter_": (
+        _state("n_iter_", lambda v: 10**15),
+        r"history_\['epoch'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(1000000000000001\), got 2 entries",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HISTORY_CASES))
+def test_a_tampered_labo_history_is_refused(fitted, tmp_path, case):
+    model = fitted["LaBo"]
+    assert model.n_iter_ == 1 and "val_loss" in model.history_  # the cases' premise
+    edit, message = HISTORY_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LaBo.load(bad)
+    LaBo.load(src)  # the untampered file loads
+
+
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [
+        # before: each loaded
+        ("fast", r"fit_seconds_ should be a dict of the wall times 'projection' and 'head', "),
+        ({"projection": 1.0}, r"fit_seconds_ should be a dict of the wall times"),
+        (
+            {"projection": 1.0, "head": -2.0},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got -2\.0",
+        ),
+        (
+            {"projection": [1.0], "head": 2.0},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got \[1\.0\]",
+        ),
+    ],
+)
+def test_a_tampered_label_free_fit_seconds_is_refused(fitted, tmp_path, seconds, message):
+    src = fitted["LabelFreeCBM"].save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", _state("fit_seconds_", lambda v: seconds))
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LabelFreeCBM.load(bad)
+
+
 # --------------------------------------------------------------------- editing
 def test_prune_lists_a_concept_given_twice_once(fitted, data):
     # before: prune([0, 0]) and prune(["c0", 0]) gave pruned_concepts_ == ["c0", "c0"], and
