@@ -348,7 +348,7 @@ class LaBo(BaseConceptBottleneck):
     n_iter_ : int
         Epochs run.
     validation_indices_ : ndarray of int64
-        Rows of ``X`` held out for early stopping (empty when none were, or when
+        Rows of ``X`` held out for early stopping, sorted (empty when none were, or when
         ``validation_data`` was given).
 
     Notes
@@ -485,6 +485,43 @@ class LaBo(BaseConceptBottleneck):
                 f"{source}: best_epoch_ is {self.best_epoch_}; expected an epoch run, in "
                 f"[0, n_iter_ = {n_iter}]"
             )
+        self._check_loaded_validation_indices(source)
+
+    def _check_loaded_validation_indices(self, source: str) -> None:
+        """``validation_indices_`` are the rows fit held out of ``X``: sorted, distinct,
+        >= 0, and the rows on which ``history_["val_accuracy"]`` was measured, so each
+        accuracy is a whole number of them (which catches most cut or added rows)."""
+        idx = self.validation_indices_
+        n_val = len(idx)
+        if n_val == 0:  # nothing held out, or validation_data given: nothing to tie
+            return
+        if idx[0] < 0:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {idx[0]}; expected rows of the "
+                "training data, >= 0"
+            )
+        if (np.diff(idx) <= 0).any():
+            j = int(np.argmax(np.diff(idx) <= 0))
+            raise ValueError(
+                f"{source}: validation_indices_ is not strictly increasing ({idx[j]} then "
+                f"{idx[j + 1]}); fit stores the held-out rows sorted, each once"
+            )
+        if "val_accuracy" not in self.history_:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {n_val} held-out rows but history_ has "
+                "no validation curves ('val_loss', 'val_accuracy')"
+            )
+        # accuracies are float32 means of n_val 0/1 values: relative error <= 2**-24
+        tol = 1e-6 * n_val
+        if tol < 0.25:
+            for epoch, acc in enumerate(self.history_["val_accuracy"]):
+                if abs(acc * n_val - round(acc * n_val)) > tol:
+                    raise ValueError(
+                        f"{source}: history_['val_accuracy'][{epoch}] = {acc!r} is not a "
+                        f"whole number of correct predictions out of the {n_val} rows of "
+                        "validation_indices_; the held-out rows do not match the training "
+                        "record (cut or added)"
+                    )
 
     # ------------------------------------------------------------------ fit
     def _validation_data(self, validation_data: Any, d: int) -> tuple[np.ndarray, np.ndarray]:

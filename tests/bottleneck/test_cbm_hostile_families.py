@@ -320,6 +320,56 @@ def test_a_tampered_labo_history_is_refused(fitted, tmp_path, case):
     LaBo.load(src)  # the untampered file loads
 
 
+def _drop_validation_curves(t, m):
+    del m["state"]["history_"]["val_loss"], m["state"]["history_"]["val_accuracy"]
+
+
+# before: each loaded; fixture: 6 rows of the 60 held out (2 per class), validation
+# accuracies 2/6 and 5/6
+VALIDATION_INDEX_CASES = {
+    "negative rows": (
+        _tensor("validation_indices_", lambda a: a - 100),
+        r"validation_indices_ holds -9\d; expected rows of the training data, >= 0",
+    ),
+    "a repeated row": (
+        _tensor("validation_indices_", lambda a: np.r_[a[:1], a[:-1]]),
+        r"validation_indices_ is not strictly increasing \((\d+) then \1\); fit stores the "
+        r"held-out rows sorted, each once",
+    ),
+    "unsorted rows": (
+        _tensor("validation_indices_", lambda a: a[::-1].copy()),
+        r"validation_indices_ is not strictly increasing \(\d+ then \d+\)",
+    ),
+    "truncated": (
+        _tensor("validation_indices_", lambda a: a[:5]),
+        r"history_\['val_accuracy'\]\[0\] = 0\.333\d+ is not a whole number of correct "
+        r"predictions out of the 5 rows of validation_indices_; the held-out rows do not "
+        r"match the training record \(cut or added\)",
+    ),
+    "a row added": (
+        _tensor("validation_indices_", lambda a: np.r_[a, 59]),
+        r"history_\['val_accuracy'\]\[0\] = 0\.333\d+ is not a whole number of correct "
+        r"predictions out of the 7 rows",
+    ),
+    "held-out rows never validated on": (
+        _drop_validation_curves,
+        r"validation_indices_ holds 6 held-out rows but history_ has no validation curves",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALIDATION_INDEX_CASES))
+def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
+    model = fitted["LaBo"]
+    assert len(model.validation_indices_) == 6  # the cases' premise
+    assert model.history_["val_accuracy"] == [pytest.approx(2 / 6), pytest.approx(5 / 6)]
+    edit, message = VALIDATION_INDEX_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LaBo.load(bad)
+
+
 @pytest.mark.parametrize(
     ("seconds", "message"),
     [
