@@ -22,7 +22,7 @@ import numpy as np
 
 from bottlekit.concepts._io import check_names
 
-__all__ = ["BASE_STATE", "check_state", "from_json_value"]
+__all__ = ["BASE_STATE", "check_json_numbers", "check_state", "from_json_value"]
 
 #: Largest string labels (characters) a model file may hold, and the largest JSON array.
 MAX_LABEL_CHARS = 4096
@@ -88,6 +88,45 @@ def from_json_value(value: Any, key: str, source: str, _depth: int = 0) -> Any:
     if isinstance(value, list):
         return [from_json_value(v, key, source, _depth + 1) for v in value]
     return value
+
+
+def check_json_numbers(
+    values: Any,
+    key: str,
+    source: str,
+    *,
+    low: float = -np.inf,
+    high: float = np.inf,
+    what: str = "finite numbers",
+) -> None:
+    """``ValueError`` naming ``source`` and ``key`` unless ``values`` is a list of finite
+    numbers (not booleans) in ``[low, high]``, as a JSON-stored training record holds.
+
+    Parameters
+    ----------
+    values : object
+        The decoded value.
+    key : str
+        Its name, for messages (e.g. ``"history_['train_loss']"``).
+    source : str
+        The file, for messages.
+    low, high : float
+        Bounds of the values.
+    what : str
+        What the values are, for messages.
+    """
+    if not isinstance(values, list):
+        raise ValueError(f"{source}: {key} should be a list of {what}, got {repr(values)[:80]}")
+    for v in values:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, numbers.Real)
+            or not np.isfinite(v)
+            or not low <= v <= high
+        ):
+            raise ValueError(
+                f"{source}: {key} should hold {what} in [{low:g}, {high:g}], got {v!r}"[:300]
+            )
 
 
 def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:

@@ -27,6 +27,7 @@ import torch
 
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import MAX_N_LAMBDAS, cpu_threads_for, glm_saga_path
+from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
@@ -313,9 +314,9 @@ class LabelFreeCBM(BaseConceptBottleneck):
         "interpretability_": ("array", (None,)),
         "projection_best_step_": ("count", None),
         "dropped_concepts_": ("names", None),
-        "projection_": ("float", (None, "D")),
-        "projection_mean_": ("float", (None,)),
-        "projection_std_": ("float", (None,)),
+        "projection_": ("float", ("K", "D")),
+        "projection_mean_": ("float", ("K",)),
+        "projection_std_": ("float", ("K",)),
         "lam_": ("number", None),
         "path_lambdas_": ("array", (None,)),
         "path_nonzero_": ("int", (None, "C")),
@@ -391,6 +392,89 @@ class LabelFreeCBM(BaseConceptBottleneck):
             check_number(self.batch_size, "batch_size", low=1, integer=True)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
+
+    def _check_loaded_state(self, source: str) -> None:
+        """The path attributes must describe one GLM-SAGA path (one row per penalty, the
+        selected point on it, ``lam_`` its penalty) and ``interpretability_`` /
+        ``dropped_concepts_`` the concepts of the stored bank before the cut-off;
+        ``fit_seconds_`` is the dict fit writes."""
+        std = self.projection_std_
+        if len(std) and std.min() <= 0:
+            raise ValueError(
+                f"{source}: projection_std_ holds {float(std.min()):g}; expected standard "
+                "deviations > 0 (fit sets those of constant activations to 1)"
+            )
+        lams = self.path_lambdas_
+        m = len(lams)
+        if m == 0 or lams.dtype.kind != "f" or not np.isfinite(lams).all() or (lams < 0).any():
+            raise ValueError(
+                f"{source}: path_lambdas_ should be at least one finite penalty >= 0, got "
+                f"{lams[:4].tolist()}"
+            )
+        for key in ("path_nonzero_", "n_epochs_"):
+            rows = len(getattr(self, key))
+            if rows != m:
+                raise ValueError(
+                    f"{source}: {key} has {rows} rows; expected one per penalty of "
+                    f"path_lambdas_ ({m})"
+                )
+        k = len(self.concept_names_)
+        nonzero = self.path_nonzero_
+        if nonzero.min() < 0 or nonzero.max() > k:
+            raise ValueError(
+                f"{source}: path_nonzero_ holds {nonzero.min()}..{nonzero.max()}; expected "
+                f"counts of non-zero weights per class, in [0, {k}]"
+            )
+        if self.n_epochs_.min() < 1:
+            raise ValueError(
+                f"{source}: n_epochs_ holds {self.n_epochs_.min()}; expected SAGA epochs >= 1"
+            )
+        s = self.path_selected_
+        if s >= m:
+            raise ValueError(
+                f"{source}: path_selected_ is {s}; expected an index into path_lambdas_, in "
+                f"[0, {m})"
+            )
+        if self.lam_ != lams[s]:
+            raise ValueError(
+                f"{source}: lam_ is {self.lam_!r}; expected the penalty of the selected point, "
+                f"path_lambdas_[{s}] = {float(lams[s])!r}"
+            )
+        n_scores = len(self.interpretability_)
+        dropped = self.dropped_concepts_
+        if isinstance(self.concepts, ConceptBank):
+            names, where = list(self.concepts.names), "the stored bank"
+        else:  # RandomConcepts (load accepts nothing else)
+            names, where = None, f"RandomConcepts(n_concepts={self.concepts.n_concepts})"
+        n_bank = len(names) if names is not None else int(self.concepts.n_concepts)
+        if n_scores != n_bank:
+            raise ValueError(
+                f"{source}: interpretability_ has {n_scores} entries; expected one per "
+                f"concept of {where} ({n_bank})"
+            )
+        if names is not None:
+            kept = set(self.concept_names_)
+            split = ([n for n in names if n in kept], [n for n in names if n not in kept])
+            if split != (list(self.concept_names_), list(dropped)):
+                raise ValueError(
+                    f"{source}: concept_names_ and dropped_concepts_ should split the stored "
+                    f"bank's concepts, in its order, into kept and dropped ones; got "
+                    f"{list(self.concept_names_)[:4]} and {list(dropped)[:4]}"
+                )
+        elif k + len(dropped) != n_bank:
+            raise ValueError(
+                f"{source}: concept_names_ ({k}) and dropped_concepts_ ({len(dropped)}) "
+                f"should together be the {n_bank} concepts of {where}"
+            )
+        seconds = self.fit_seconds_
+        if not isinstance(seconds, dict) or sorted(seconds) != ["head", "projection"]:
+            raise ValueError(
+                f"{source}: fit_seconds_ should be a dict of the wall times 'projection' and "
+                f"'head', got {repr(seconds)[:80]}"
+            )
+        check_json_numbers(
+            list(seconds.values()), "fit_seconds_", source, low=0, what="wall times (s)"
+        )
 
     def _say(self, message: str) -> None:
         if self.verbose:

@@ -34,6 +34,7 @@ from scipy.special import softmax
 
 from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
+from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
@@ -347,7 +348,7 @@ class LaBo(BaseConceptBottleneck):
     n_iter_ : int
         Epochs run.
     validation_indices_ : ndarray of int64
-        Rows of ``X`` held out for early stopping (empty when none were, or when
+        Rows of ``X`` held out for early stopping, sorted (empty when none were, or when
         ``validation_data`` was given).
 
     Notes
@@ -445,6 +446,83 @@ class LaBo(BaseConceptBottleneck):
         check_number(self.diversity_penalty, "diversity_penalty", low=0, low_open=False)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
+
+    def _check_loaded_state(self, source: str) -> None:
+        """``history_`` must be the record :func:`train_association` writes: the lists
+        ``"epoch"`` (0..``n_iter_``), ``"train_loss"`` and, with validation data,
+        ``"val_loss"``, ``"val_accuracy"``, one entry per epoch; ``best_epoch_`` one of them."""
+        history, n_iter = self.history_, self.n_iter_
+        keys = ["epoch", "train_loss"]
+        if isinstance(history, dict) and "val_loss" in history:
+            keys += ["val_loss", "val_accuracy"]
+        if not isinstance(history, dict) or sorted(history) != sorted(keys):
+            raise ValueError(
+                f"{source}: history_ should be a dict of the lists 'epoch', 'train_loss' (and "
+                f"'val_loss', 'val_accuracy' with validation data), got {repr(history)[:80]}"
+            )
+        for key in keys:  # lengths first: n_iter_ may be huge in a tampered file
+            name = f"history_[{key!r}]"
+            if not isinstance(history[key], list) or len(history[key]) != n_iter + 1:
+                got = (
+                    f"{len(history[key])} entries"
+                    if isinstance(history[key], list)
+                    else repr(history[key])[:80]
+                )
+                raise ValueError(
+                    f"{source}: {name} should be a list of one entry per epoch 0..n_iter_ "
+                    f"({n_iter + 1}), got {got}"
+                )
+        bounds = {"train_loss": (0, np.inf), "val_loss": (0, np.inf), "val_accuracy": (0, 1)}
+        for key in keys:
+            low, high = bounds.get(key, (0, np.inf))
+            check_json_numbers(history[key], f"history_[{key!r}]", source, low=low, high=high)
+        if history["epoch"] != list(range(n_iter + 1)):
+            raise ValueError(
+                f"{source}: history_['epoch'] is {repr(history['epoch'])[:80]}; expected the "
+                f"epochs 0..n_iter_ = 0..{n_iter}"
+            )
+        if self.best_epoch_ > n_iter:
+            raise ValueError(
+                f"{source}: best_epoch_ is {self.best_epoch_}; expected an epoch run, in "
+                f"[0, n_iter_ = {n_iter}]"
+            )
+        self._check_loaded_validation_indices(source)
+
+    def _check_loaded_validation_indices(self, source: str) -> None:
+        """``validation_indices_`` are the rows fit held out of ``X``: sorted, distinct,
+        >= 0, and the rows on which ``history_["val_accuracy"]`` was measured, so each
+        accuracy is a whole number of them (which catches most cut or added rows)."""
+        idx = self.validation_indices_
+        n_val = len(idx)
+        if n_val == 0:  # nothing held out, or validation_data given: nothing to tie
+            return
+        if idx[0] < 0:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {idx[0]}; expected rows of the "
+                "training data, >= 0"
+            )
+        if (np.diff(idx) <= 0).any():
+            j = int(np.argmax(np.diff(idx) <= 0))
+            raise ValueError(
+                f"{source}: validation_indices_ is not strictly increasing ({idx[j]} then "
+                f"{idx[j + 1]}); fit stores the held-out rows sorted, each once"
+            )
+        if "val_accuracy" not in self.history_:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {n_val} held-out rows but history_ has "
+                "no validation curves ('val_loss', 'val_accuracy')"
+            )
+        # accuracies are float32 means of n_val 0/1 values: relative error <= 2**-24
+        tol = 1e-6 * n_val
+        if tol < 0.25:
+            for epoch, acc in enumerate(self.history_["val_accuracy"]):
+                if abs(acc * n_val - round(acc * n_val)) > tol:
+                    raise ValueError(
+                        f"{source}: history_['val_accuracy'][{epoch}] = {acc!r} is not a "
+                        f"whole number of correct predictions out of the {n_val} rows of "
+                        "validation_indices_; the held-out rows do not match the training "
+                        "record (cut or added)"
+                    )
 
     # ------------------------------------------------------------------ fit
     def _validation_data(self, validation_data: Any, d: int) -> tuple[np.ndarray, np.ndarray]:

@@ -157,6 +157,242 @@ def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
     KnowledgeCBM.load(src)  # the untampered file loads
 
 
+def _state(key, make):
+    return lambda t, m: m["state"].__setitem__(key, make(m["state"][key]))
+
+
+# before: each loaded (only the kinds of these attributes were checked, not how they tie
+# together); fixture: K=5 concepts, C=3 classes, a path of 2 penalties, the second selected
+LABEL_FREE_CASES = {
+    "path_selected_ past the path": (
+        _state("path_selected_", lambda v: 7),
+        r"path_selected_ is 7; expected an index into path_lambdas_, in \[0, 2\)",
+    ),
+    "a row of path_nonzero_ too many": (
+        _tensor("path_nonzero_", lambda a: np.vstack([a, a[:1]])),
+        r"path_nonzero_ has 3 rows; expected one per penalty of path_lambdas_ \(2\)",
+    ),
+    "n_epochs_ truncated": (
+        _tensor("n_epochs_", lambda a: a[:1]),
+        r"n_epochs_ has 1 rows; expected one per penalty of path_lambdas_ \(2\)",
+    ),
+    "more non-zero weights than concepts": (
+        _tensor("path_nonzero_", lambda a: a + 10),
+        r"path_nonzero_ holds 10\.\.15; expected counts of non-zero weights per class, in "
+        r"\[0, 5\]",
+    ),
+    "zero SAGA epochs": (
+        _tensor("n_epochs_", lambda a: a * 0),
+        r"n_epochs_ holds 0; expected SAGA epochs >= 1",
+    ),
+    "NaN penalty": (
+        _tensor("path_lambdas_", lambda a: np.where(np.arange(len(a)) == 0, np.nan, a)),
+        r"path_lambdas_ should be at least one finite penalty >= 0, got \[nan, ",
+    ),
+    "negative penalties": (
+        _tensor("path_lambdas_", lambda a: -a),
+        r"path_lambdas_ should be at least one finite penalty >= 0, got \[-0\.3",
+    ),
+    "negative lam_": (
+        _state("lam_", lambda v: -v),
+        r"lam_ is -0\.000319\d+; expected the penalty of the selected point, "
+        r"path_lambdas_\[1\] = 0\.000319\d+",
+    ),
+    "lam_ of another point": (
+        _state("lam_", lambda v: 0.5),
+        r"lam_ is 0\.5; expected the penalty of the selected point, path_lambdas_\[1\]",
+    ),
+    "projection_ of other concepts": (
+        _tensor("projection_", lambda a: a[:4]),
+        r"projection_ has shape \(4, 6\); expected \(5, 6\)",
+    ),
+    "projection_mean_ of other concepts": (
+        _tensor("projection_mean_", lambda a: np.append(a, 0.0).astype(a.dtype)),
+        r"projection_mean_ has shape \(6,\); expected \(5,\)",
+    ),
+    "projection_std_ of other concepts": (
+        _tensor("projection_std_", lambda a: a[:2]),
+        r"projection_std_ has shape \(2,\); expected \(5,\)",
+    ),
+    "a zero standard deviation": (
+        _tensor("projection_std_", lambda a: a * 0),
+        r"projection_std_ holds 0; expected standard deviations > 0",
+    ),
+    "interpretability_ of another bank": (
+        _tensor("interpretability_", lambda a: a[:3]),
+        r"interpretability_ has 3 entries; expected one per concept of the stored bank \(5\)",
+    ),
+    "a dropped concept the bank lacks": (
+        _state("dropped_concepts_", lambda v: ["elsewhere"]),
+        r"concept_names_ and dropped_concepts_ should split the stored bank's concepts, in "
+        r"its order, into kept and dropped ones; got \['c0', 'c1', 'c2', 'c3'\] and "
+        r"\['elsewhere'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LABEL_FREE_CASES))
+def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
+    model = fitted["LabelFreeCBM"]
+    assert len(model.path_lambdas_) == 2 and model.path_selected_ == 1  # the cases' premise
+    edit, message = LABEL_FREE_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LabelFreeCBM.load(bad)
+    LabelFreeCBM.load(src)  # the untampered file loads
+
+
+def _history(edit):
+    def change(t, m):
+        edit(m["state"]["history_"])
+
+    return change
+
+
+# before: each loaded (history_ and fit_seconds_ were "any JSON"); fixture: LaBo ran
+# n_iter_=1 epoch with a validation split, so history_ has 2 entries per list
+HISTORY_CASES = {
+    "not a dict": (
+        _state("history_", lambda v: [1, 2]),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss' \(and 'val_loss', "
+        r"'val_accuracy' with validation data\), got \[1, 2\]",
+    ),
+    "an unknown curve": (
+        _history(lambda h: h.__setitem__("extra", [0, 0])),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss'",
+    ),
+    "val_loss without val_accuracy": (
+        _history(lambda h: h.pop("val_accuracy")),
+        r"history_ should be a dict of the lists 'epoch', 'train_loss'",
+    ),
+    "a curve cut short": (
+        _history(lambda h: h.__setitem__("train_loss", h["train_loss"][:1])),
+        r"history_\['train_loss'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(2\), got 1 entries",
+    ),
+    "a curve that is a number": (
+        _history(lambda h: h.__setitem__("val_loss", 0.5)),
+        r"history_\['val_loss'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(2\), got 0\.5",
+    ),
+    "text in a curve": (
+        _history(lambda h: h.__setitem__("train_loss", ["1.0", 0.5])),
+        r"history_\['train_loss'\] should hold finite numbers in \[0, inf\], got '1\.0'",
+    ),
+    "a NaN loss": (
+        _history(lambda h: h.__setitem__("val_loss", [float("nan"), 0.5])),
+        r"history_\['val_loss'\] should hold finite numbers in \[0, inf\], got nan",
+    ),
+    "an accuracy above 1": (
+        _history(lambda h: h.__setitem__("val_accuracy", [0.5, 1.5])),
+        r"history_\['val_accuracy'\] should hold finite numbers in \[0, 1\], got 1\.5",
+    ),
+    "epochs out of order": (
+        _history(lambda h: h.__setitem__("epoch", [1, 0])),
+        r"history_\['epoch'\] is \[1, 0\]; expected the epochs 0\.\.n_iter_ = 0\.\.1",
+    ),
+    "an epoch that is an array": (
+        _history(lambda h: h.__setitem__("epoch", [0, {"__ndarray__": [1, 2], "dtype": "<i8"}])),
+        r"history_\['epoch'\] should hold finite numbers in \[0, inf\], got array",
+    ),
+    "best epoch never run": (
+        _state("best_epoch_", lambda v: 5),
+        r"best_epoch_ is 5; expected an epoch run, in \[0, n_iter_ = 1\]",
+    ),
+    "a huge n_iter_": (
+        _state("n_iter_", lambda v: 10**15),
+        r"history_\['epoch'\] should be a list of one entry per epoch 0\.\.n_iter_ "
+        r"\(1000000000000001\), got 2 entries",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HISTORY_CASES))
+def test_a_tampered_labo_history_is_refused(fitted, tmp_path, case):
+    model = fitted["LaBo"]
+    assert model.n_iter_ == 1 and "val_loss" in model.history_  # the cases' premise
+    edit, message = HISTORY_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LaBo.load(bad)
+    LaBo.load(src)  # the untampered file loads
+
+
+def _drop_validation_curves(t, m):
+    del m["state"]["history_"]["val_loss"], m["state"]["history_"]["val_accuracy"]
+
+
+# before: each loaded; fixture: 6 rows of the 60 held out (2 per class), validation
+# accuracies 2/6 and 5/6
+VALIDATION_INDEX_CASES = {
+    "negative rows": (
+        _tensor("validation_indices_", lambda a: a - 100),
+        r"validation_indices_ holds -9\d; expected rows of the training data, >= 0",
+    ),
+    "a repeated row": (
+        _tensor("validation_indices_", lambda a: np.r_[a[:1], a[:-1]]),
+        r"validation_indices_ is not strictly increasing \((\d+) then \1\); fit stores the "
+        r"held-out rows sorted, each once",
+    ),
+    "unsorted rows": (
+        _tensor("validation_indices_", lambda a: a[::-1].copy()),
+        r"validation_indices_ is not strictly increasing \(\d+ then \d+\)",
+    ),
+    "truncated": (
+        _tensor("validation_indices_", lambda a: a[:5]),
+        r"history_\['val_accuracy'\]\[0\] = 0\.333\d+ is not a whole number of correct "
+        r"predictions out of the 5 rows of validation_indices_; the held-out rows do not "
+        r"match the training record \(cut or added\)",
+    ),
+    "a row added": (
+        _tensor("validation_indices_", lambda a: np.r_[a, 59]),
+        r"history_\['val_accuracy'\]\[0\] = 0\.333\d+ is not a whole number of correct "
+        r"predictions out of the 7 rows",
+    ),
+    "held-out rows never validated on": (
+        _drop_validation_curves,
+        r"validation_indices_ holds 6 held-out rows but history_ has no validation curves",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALIDATION_INDEX_CASES))
+def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
+    model = fitted["LaBo"]
+    assert len(model.validation_indices_) == 6  # the cases' premise
+    assert model.history_["val_accuracy"] == [pytest.approx(2 / 6), pytest.approx(5 / 6)]
+    edit, message = VALIDATION_INDEX_CASES[case]
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LaBo.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [
+        # before: each loaded
+        ("fast", r"fit_seconds_ should be a dict of the wall times 'projection' and 'head', "),
+        ({"projection": 1.0}, r"fit_seconds_ should be a dict of the wall times"),
+        (
+            {"projection": 1.0, "head": -2.0},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got -2\.0",
+        ),
+        (
+            {"projection": [1.0], "head": 2.0},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got \[1\.0\]",
+        ),
+    ],
+)
+def test_a_tampered_label_free_fit_seconds_is_refused(fitted, tmp_path, seconds, message):
+    src = fitted["LabelFreeCBM"].save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", _state("fit_seconds_", lambda v: seconds))
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        LabelFreeCBM.load(bad)
+
+
 # --------------------------------------------------------------------- editing
 def test_prune_lists_a_concept_given_twice_once(fitted, data):
     # before: prune([0, 0]) and prune(["c0", 0]) gave pruned_concepts_ == ["c0", "c0"], and

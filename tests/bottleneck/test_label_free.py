@@ -101,7 +101,7 @@ def test_projection_reproduces_linear_targets_and_not_noise():
     assert best_step > 0
 
 
-def test_cutoff_drops_the_concepts_the_projection_cannot_reproduce():
+def test_cutoff_drops_the_concepts_the_projection_cannot_reproduce(tmp_path):
     X, y, bank = _linear_problem()
     model = LabelFreeCBM(
         bank,
@@ -119,6 +119,12 @@ def test_cutoff_drops_the_concepts_the_projection_cannot_reproduce():
     # y is a linear function of the linear concepts: the CBM separates it well
     # (observed 0.98 on the training data, chance is ~1/3)
     assert model.score(X, y) > 0.9
+    # a model with dropped concepts saves and loads (the load checks that kept and dropped
+    # concepts split the bank, and interpretability_ has one entry per bank concept)
+    loaded = BaseConceptBottleneck.load(model.save(tmp_path / "cut.safetensors"))
+    assert loaded.dropped_concepts_ == ["noise0", "noise1"]
+    np.testing.assert_array_equal(loaded.interpretability_, model.interpretability_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     # an unreachable cut-off names the best similarity
     with pytest.raises(ValueError, match=r"best similarity is (\S+) \('lin\d'\)") as err:
         LabelFreeCBM(bank, projection_lr=1e-2, interpretability_cutoff=1.0).fit(X, y)
@@ -173,11 +179,13 @@ def test_head_respects_the_sparsity_target(fitted):
     assert model.score(X, y) > 0.6  # 2 concepts per class of 4: observed 0.82, chance 0.25
 
 
-def test_fixed_penalty_mode_and_prior_is_ignored(fitted):
+def test_fixed_penalty_mode_and_prior_is_ignored(fitted, tmp_path):
     X, y, bank, _ = fitted
     kw = dict(projection_lr=1e-2, lam=1e-3, max_epochs=100, random_state=0)
     a = LabelFreeCBM(bank, **kw).fit(X, y)
     assert len(a.path_lambdas_) == 1 and a.lam_ == 1e-3
+    loaded = LabelFreeCBM.load(a.save(tmp_path / "lam.safetensors"))  # a path of one point
+    assert loaded.lam_ == 1e-3 and loaded.path_selected_ == 0
     prior = np.ones((4, len(bank)))
     with_prior = _NoisyBank(
         bank.names, bank.vectors, "toy", provenance=bank.provenance, class_prior=prior,
@@ -197,6 +205,16 @@ def test_same_seed_same_model_and_save_load(fitted, tmp_path):
     assert type(loaded) is LabelFreeCBM
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.path_nonzero_, model.path_nonzero_)
+
+
+def test_random_concepts_model_saves_and_loads(tmp_path):
+    from bottlekit.concepts import RandomConcepts
+
+    X, y, _ = _linear_problem(n=80)
+    model = LabelFreeCBM(RandomConcepts(4, random_state=0), **SMALL).fit(X, y)
+    loaded = LabelFreeCBM.load(model.save(tmp_path / "random.safetensors"))
+    assert len(loaded.interpretability_) == 4 and loaded.dropped_concepts_ == []
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 @pytest.mark.parametrize(

@@ -324,6 +324,28 @@ def test_save_load_roundtrip(tmp_path):
     assert loaded.history_ == model.history_ and loaded.best_epoch_ == model.best_epoch_
 
 
+@pytest.mark.parametrize(
+    ("kw", "validation"),
+    [
+        (dict(max_epochs=0), False),  # the prior alone: history of epoch 0 only
+        (dict(validation_fraction=0.0, max_epochs=3), False),  # no validation curves
+        (dict(learning_rate=0.05, patience=2, max_epochs=200), False),  # early-stopped
+        (dict(max_epochs=3), True),  # validation_data instead of the split
+    ],
+)
+def test_every_kind_of_fit_saves_and_loads(tmp_path, kw, validation):
+    # the load checks history_, best_epoch_ and validation_indices_ against each other
+    X, y = toy_data(60)
+    fit_kw = dict(validation_data=toy_data(20, seed=1)) if validation else {}
+    model = LaBo(toy_bank(), random_state=0, **kw).fit(X, y, **fit_kw)
+    loaded = LaBo.load(model.save(tmp_path / "labo.safetensors"))
+    assert loaded.history_ == model.history_ and loaded.n_iter_ == model.n_iter_
+    np.testing.assert_array_equal(loaded.validation_indices_, model.validation_indices_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    if kw.get("patience") == 2:
+        assert model.n_iter_ < 200  # the case's premise: stopped early
+
+
 def test_same_seed_same_model():
     X, y = toy_data()
     a = LaBo(toy_bank(), max_epochs=5, random_state=3).fit(X, y)
