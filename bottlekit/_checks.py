@@ -44,8 +44,8 @@ def repeated_items(items: Iterable[Any]) -> list[Any]:
     """The items that occur more than once in ``items``, sorted, each once.
 
     One pass (a :class:`collections.Counter`); the checks of repeated names used
-    ``names.count(c)`` for every name, quadratic: minutes for a bank of 50,000 concepts
-    (LaBo's ImageNet size).
+    ``names.count(c)`` for every name, quadratic: 0.24 s for 5,000 names, about 24 s for a
+    bank of 50,000 concepts (LaBo's ImageNet size).
 
     Parameters
     ----------
