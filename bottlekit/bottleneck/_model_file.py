@@ -22,7 +22,13 @@ import numpy as np
 
 from bottlekit.concepts._io import check_names
 
-__all__ = ["BASE_STATE", "check_json_numbers", "check_state", "from_json_value"]
+__all__ = [
+    "BASE_STATE",
+    "check_distinct_positions",
+    "check_json_numbers",
+    "check_state",
+    "from_json_value",
+]
 
 #: Largest string labels (characters) a model file may hold, and the largest JSON array.
 MAX_LABEL_CHARS = 4096
@@ -127,6 +133,32 @@ def check_json_numbers(
             raise ValueError(
                 f"{source}: {key} should hold {what} in [{low:g}, {high:g}], got {v!r}"[:300]
             )
+
+
+def check_distinct_positions(
+    ids: np.ndarray, size: int, key: str, source: str, *, within: str, items: str
+) -> None:
+    """``ValueError`` naming ``source`` and ``key`` unless the stored integer array ``ids``
+    holds distinct positions in ``[0, size)`` (of ``within``; ``items`` for the message of a
+    repeat), as a model's indices into its bank or dictionary are.
+
+    Parameters
+    ----------
+    ids : ndarray of int
+    size : int
+        The number of positions.
+    key, source : str
+        The attribute and the file, for messages.
+    within, items : str
+        What the positions are in (``"positions in the bank"``) and what repeats
+        (``"bank concepts"``).
+    """
+    if len(ids) and (ids.min() < 0 or ids.max() >= size):
+        raise ValueError(
+            f"{source}: {key} holds {ids.min()}..{ids.max()}; expected {within}, in [0, {size})"
+        )
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError(f"{source}: {key} repeats {items}; expected distinct ones")
 
 
 def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:

@@ -31,6 +31,7 @@ import numpy as np
 
 from bottlekit._checks import check_choice
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
+from bottlekit.bottleneck._model_file import check_distinct_positions
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck.posthoc import SparseConceptHead
 from bottlekit.concepts.bank import ConceptBank
@@ -159,14 +160,9 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
             raise ValueError(
                 f"{source}: dictionary_ has {m} atoms; expected n_concepts={self.n_concepts}"
             )
-        ids = self.atom_ids_
-        if len(ids) and (ids.min() < 0 or ids.max() >= m):
-            raise ValueError(
-                f"{source}: atom_ids_ holds {ids.min()}..{ids.max()}; expected atoms of "
-                f"dictionary_, in [0, {m})"
-            )
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError(f"{source}: atom_ids_ repeats atoms; expected distinct atoms")
+        check_distinct_positions(
+            self.atom_ids_, m, "atom_ids_", source, within="atoms of dictionary_", items="atoms"
+        )
 
     def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         dictionary = discover(

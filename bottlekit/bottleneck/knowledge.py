@@ -48,6 +48,7 @@ from bottlekit.bottleneck._knowledge_grounding import (
 )
 from bottlekit.bottleneck._knowledge_head import head_gradient, train_prior_head
 from bottlekit.bottleneck._knowledge_prior import signed_prior
+from bottlekit.bottleneck._model_file import check_distinct_positions
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.concepts.bank import ConceptBank
@@ -282,15 +283,14 @@ class KnowledgeCBM(BaseConceptBottleneck):
                 f"concept of the stored bank ({len(self.concepts)})"
             )
         ids = self.concept_indices_
-        if len(ids) and (ids.min() < 0 or ids.max() >= n_bank):
-            raise ValueError(
-                f"{source}: concept_indices_ holds {ids.min()}..{ids.max()}; expected "
-                f"positions in the bank, in [0, {n_bank})"
-            )
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError(
-                f"{source}: concept_indices_ repeats bank concepts; expected distinct ones"
-            )
+        check_distinct_positions(
+            ids,
+            n_bank,
+            "concept_indices_",
+            source,
+            within="positions in the bank",
+            items="bank concepts",
+        )
         if isinstance(self.concepts, ConceptBank):
             names = [self.concepts.names[j] for j in ids]
             if names != list(self.concept_names_):
