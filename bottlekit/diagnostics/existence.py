@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._checks import repeated_items
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.faithfulness._inputs import check_embedding_array
 
@@ -117,8 +118,7 @@ def _label_columns(
             + ("a str" if isinstance(label_names, str) else type(label_names).__name__)
         )
     label_names = [str(s) for s in label_names]
-    seen: set[str] = set()
-    repeated = sorted({c for c in label_names if c in seen or seen.add(c)})
+    repeated = repeated_items(label_names)
     if repeated:
         raise ValueError(f"label_names: expected unique names, {repeated[:5]} repeat")
     if len(label_names) != n_cols:
