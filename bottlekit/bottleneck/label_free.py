@@ -45,8 +45,18 @@ VALIDATION_INTERVAL = 50
 
 
 def _unit_cubes(a: torch.Tensor) -> torch.Tensor:
-    """Columns centred, cubed element-wise and scaled to unit norm (0 for a constant column)."""
-    c = (a - a.mean(0, keepdim=True)) ** 3
+    """Columns centred, cubed element-wise and scaled to unit norm (0 for a constant column).
+
+    Each centred column is divided by a power of two near its largest magnitude before
+    the cube, which the unit norm then divides out: exact, so the result is bitwise the
+    reference's wherever its cubes were finite and not subnormal; before, columns beyond
+    about 1e12 in float32 (1e102 in float64) cubed to inf and gave NaN similarities, and
+    columns of about 1e-13 cubed to 0 and counted as constant.
+    """
+    c = a - a.mean(0, keepdim=True)
+    peak = c.detach().abs().amax(0, keepdim=True)
+    scale = torch.exp2(torch.floor(torch.log2(torch.where(peak > 0, peak, torch.ones_like(peak)))))
+    c = (c / scale) ** 3
     norm = torch.linalg.vector_norm(c, dim=0, keepdim=True)
     return c / norm.clamp_min(torch.finfo(c.dtype).tiny)
 

@@ -282,3 +282,22 @@ def test_world_accuracy_is_far_above_chance(world_embeddings):
     # the raw embeddings: ~0.75 at this size); 0.6 leaves room for seeds and platforms.
     assert model.score(X_test, y_test) > 0.6
     assert (np.abs(model.coef_) > 1e-5).sum(1).max() <= 30
+
+
+def test_cos_cubed_similarity_of_huge_and_tiny_columns():
+    # The reference's formula (centre, cube, unit norm) bitwise on ordinary columns; the
+    # same similarity on columns whose cubes overflowed (inf: NaN similarities before) or
+    # underflowed to 0 (taken for constant columns: similarity 0 before).
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(50, 4, generator=g)
+    q = p + 0.5 * torch.randn(50, 4, generator=g)
+
+    def reference(a, b):
+        a, b = a - a.mean(0, keepdim=True), b - b.mean(0, keepdim=True)
+        a, b = a**3, b**3
+        return (a / a.norm(dim=0, keepdim=True) * (b / b.norm(dim=0, keepdim=True))).sum(0)
+
+    expected = cos_cubed_similarity(p, q)
+    torch.testing.assert_close(expected, reference(p, q), rtol=0, atol=0)
+    for scale in (1e20, 1e-15):
+        torch.testing.assert_close(cos_cubed_similarity(p * scale, q), expected)
