@@ -66,6 +66,16 @@ def _rewrite(src, out, edit):
     return out
 
 
+def _assert_tampered_file_refused(model, tmp_path, edit, message):
+    """``model`` saved, its file rewritten by ``edit``: loading it raises ``message``
+    (after the file's name), and the untampered file still loads."""
+    src = model.save(tmp_path / "m.safetensors")
+    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
+        type(model).load(bad)
+    type(model).load(src)  # the untampered file loads
+
+
 # ------------------------------------------------------------------ model files
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_model_trained_on_a_missing_device_loads_and_predicts(fitted, data, family, tmp_path):
@@ -150,11 +160,7 @@ def test_a_tampered_knowledge_model_file_is_refused(fitted, tmp_path, case):
     model = fitted["KnowledgeCBM"]
     assert len(model.concept_names_) >= 2  # the cases need two concepts
     edit, message = KNOWLEDGE_CASES[case]
-    src = model.save(tmp_path / "m.safetensors")
-    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
-    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
-        KnowledgeCBM.load(bad)
-    KnowledgeCBM.load(src)  # the untampered file loads
+    _assert_tampered_file_refused(model, tmp_path, edit, message)
 
 
 def _state(key, make):
@@ -236,11 +242,7 @@ def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
     model = fitted["LabelFreeCBM"]
     assert len(model.path_lambdas_) == 2 and model.path_selected_ == 1  # the cases' premise
     edit, message = LABEL_FREE_CASES[case]
-    src = model.save(tmp_path / "m.safetensors")
-    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
-    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
-        LabelFreeCBM.load(bad)
-    LabelFreeCBM.load(src)  # the untampered file loads
+    _assert_tampered_file_refused(model, tmp_path, edit, message)
 
 
 def _history(edit):
@@ -313,11 +315,7 @@ def test_a_tampered_labo_history_is_refused(fitted, tmp_path, case):
     model = fitted["LaBo"]
     assert model.n_iter_ == 1 and "val_loss" in model.history_  # the cases' premise
     edit, message = HISTORY_CASES[case]
-    src = model.save(tmp_path / "m.safetensors")
-    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
-    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
-        LaBo.load(bad)
-    LaBo.load(src)  # the untampered file loads
+    _assert_tampered_file_refused(model, tmp_path, edit, message)
 
 
 def _drop_validation_curves(t, m):
@@ -364,10 +362,7 @@ def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
     assert len(model.validation_indices_) == 6  # the cases' premise
     assert model.history_["val_accuracy"] == [pytest.approx(2 / 6), pytest.approx(5 / 6)]
     edit, message = VALIDATION_INDEX_CASES[case]
-    src = model.save(tmp_path / "m.safetensors")
-    bad = _rewrite(src, tmp_path / "bad.safetensors", edit)
-    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
-        LaBo.load(bad)
+    _assert_tampered_file_refused(model, tmp_path, edit, message)
 
 
 @pytest.mark.parametrize(
@@ -387,10 +382,8 @@ def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
     ],
 )
 def test_a_tampered_label_free_fit_seconds_is_refused(fitted, tmp_path, seconds, message):
-    src = fitted["LabelFreeCBM"].save(tmp_path / "m.safetensors")
-    bad = _rewrite(src, tmp_path / "bad.safetensors", _state("fit_seconds_", lambda v: seconds))
-    with pytest.raises(ValueError, match=r"bad\.safetensors': " + message):
-        LabelFreeCBM.load(bad)
+    edit = _state("fit_seconds_", lambda v: seconds)
+    _assert_tampered_file_refused(fitted["LabelFreeCBM"], tmp_path, edit, message)
 
 
 # --------------------------------------------------------------------- editing
