@@ -10,7 +10,7 @@ argument's name. This module sits at the bottom of the package and imports nothi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,6 +22,7 @@ __all__ = [
     "check_numeric_dtype",
     "check_real_tensor",
     "encode_class_labels",
+    "refuse_text",
 ]
 
 Wording = Literal["expected", "must"]
@@ -92,6 +93,38 @@ def check_numeric_dtype(
         arr.dtype.kind == "O" and any(isinstance(v, str | bytes) for v in arr.flat)
     ):
         raise TypeError(_message("text", name, f"text values ({arr.dtype})", wording))
+
+
+def refuse_text(X: Any, name: str = "X", *, wording: Wording = "expected") -> Any:
+    """``X`` unchanged, unless it is an array or a (nested) list holding text:
+    ``TypeError`` naming ``name``.
+
+    For inputs that scikit-learn's ``validate_data`` reads next: it (and numpy's cast to
+    float) parses ``"1.5"`` as 1.5, so a column of text would be read as numbers. Data
+    frames and tensors go on unchanged (data frames keep their feature names), as do
+    ragged nestings and complex values, for scikit-learn's own errors.
+
+    Parameters
+    ----------
+    X : object
+        The input as given by the caller.
+    name : str, default "X"
+        The argument, for the message.
+    wording : {"expected", "must"}, default "expected"
+        The message form (:func:`check_numeric_dtype`).
+
+    Returns
+    -------
+    object
+        ``X`` itself.
+    """
+    if isinstance(X, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except ValueError:  # ragged: scikit-learn says so
+            return X
+        check_numeric_dtype(arr, name, allow_complex=True, wording=wording)
+    return X
 
 
 def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expected") -> np.ndarray:

@@ -29,7 +29,7 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._arrays import check_numeric_dtype, encode_class_labels
+from bottlekit._arrays import encode_class_labels, refuse_text
 from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
@@ -40,7 +40,7 @@ from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.devices import as_tensor
 from bottlekit.safetensors_file import read_safetensors
 
-__all__ = ["BaseConceptBottleneck", "align_class_prior", "refuse_text", "resolve_concepts"]
+__all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
 
 _FORMAT = "bottlekit.ConceptBottleneck"
 _FORMAT_VERSION = 1
@@ -139,34 +139,6 @@ def _as_values(values: Any, name: str) -> np.ndarray:
         raise TypeError(
             f"{name}: expected numbers (NaN leaves a concept unchanged), got {values!r}"[:300]
         ) from None
-
-
-def refuse_text(X: Any, name: str = "X") -> Any:
-    """``X`` unchanged, unless it holds text: ``TypeError`` naming ``name``.
-
-    scikit-learn's ``validate_data`` (and numpy's cast to float) parse ``"1.5"`` as 1.5, so
-    a column of text would be read as embeddings. Data frames and tensors go on unchanged
-    (data frames keep their feature names; scikit-learn checks the rest).
-
-    Parameters
-    ----------
-    X : object
-        Embeddings as given by the caller.
-    name : str, default "X"
-        The argument, for the message.
-
-    Returns
-    -------
-    object
-        ``X`` itself.
-    """
-    if isinstance(X, (np.ndarray, list, tuple)):
-        try:
-            arr = np.asarray(X)
-        except ValueError:  # ragged: scikit-learn says so
-            return X
-        check_numeric_dtype(arr, name, allow_complex=True)
-    return X
 
 
 class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):

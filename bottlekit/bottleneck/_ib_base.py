@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from bottlekit._arrays import as_real_array, check_numeric_dtype, encode_class_labels
+from bottlekit._arrays import as_real_array, encode_class_labels, refuse_text
 from bottlekit._checks import check_bool, check_number, is_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
@@ -35,13 +35,7 @@ def _real_input(X: Any) -> Any:
     """
     if hasattr(X, "detach"):  # torch tensor
         return as_real_array(X, "X", wording="must")
-    if isinstance(X, (np.ndarray, list, tuple)):
-        try:
-            arr = np.asarray(X)
-        except ValueError:  # ragged: scikit-learn says so
-            return X
-        check_numeric_dtype(arr, "X", allow_complex=True, wording="must")
-    return X
+    return refuse_text(X, "X", wording="must")
 
 
 def _check_random_state(random_state: Any) -> np.random.RandomState:

@@ -38,8 +38,9 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_array
 
+from bottlekit._arrays import refuse_text
 from bottlekit._checks import check_choice
-from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._knowledge_grounding import (
     GroundingResult,
     _check_labels,

@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from scipy.special import softmax
 
+from bottlekit._arrays import refuse_text
 from bottlekit._checks import check_choice
-from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck, refuse_text
+from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
 from bottlekit.bottleneck._splits import stratified_validation_split
