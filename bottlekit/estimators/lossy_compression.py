@@ -220,7 +220,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         A = as_2d_samples(X, "X", min_samples=2)
         self.n_features_in_ = A.shape[1]
         self.pca_ = None
-        if self.pca_first is not None and self.pca_first < min(A.shape):
+        if _projects_first(self.pca_first, A.shape):
             from sklearn.decomposition import PCA
 
             self.pca_ = PCA(int(self.pca_first), random_state=0).fit(pca_input(A, "X"))
@@ -324,15 +324,22 @@ def make_compressor(
     return PCA(n_components, random_state=_seed(random_state))
 
 
+def _projects_first(pca_first: Any, shape: tuple[int, ...]) -> bool:
+    """Whether an :class:`AutoencoderCompressor` with ``pca_first`` projects samples of
+    ``shape`` on their first principal components before training: an int smaller than
+    both the rows and the columns (also before its parameters are checked)."""
+    return is_number(pca_first, integer=True) and int(pca_first) < min(shape)
+
+
 def _compressible(
     A: np.ndarray, kind: str, options: dict, what: str, hint: str = "rescale the data"
 ) -> np.ndarray:
     """``A`` checked by :func:`~._validation.pca_input` (named ``what``) where compressor
     ``kind`` with ``options`` fits a PCA on it: ``"pca"``, or an autoencoder's
     ``pca_first`` projection."""
-    pca_first = options.get("pca_first")
-    projects = is_number(pca_first, integer=True) and pca_first < min(A.shape)
-    if kind == "pca" or (kind == "autoencoder" and projects):
+    if kind == "pca" or (
+        kind == "autoencoder" and _projects_first(options.get("pca_first"), A.shape)
+    ):
         return pca_input(A, what, hint)
     return A
 
