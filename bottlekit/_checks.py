@@ -18,11 +18,13 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import os
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Literal
 
 __all__ = [
+    "byte_size",
     "check_bool",
     "check_choice",
     "check_generator",
@@ -31,6 +33,7 @@ __all__ = [
     "check_seed",
     "int_seed",
     "is_number",
+    "physical_memory",
     "repeated_items",
     "shown_value",
 ]
@@ -102,6 +105,34 @@ def shown_value(value: Any) -> str:
     else:
         size = f"a {type(value).__name__}, repr of {len(text)} characters"
     return f"{text[: MAX_SHOWN_CHARS - 30]}... ({size})"
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the system does not say).
+
+    The bound of the checks that refuse, before allocating, an array that cannot fit: a
+    larger request fails inside numpy's allocator ("Unable to allocate ..."), or is granted
+    lazily and pushes the machine into swap.
+    """
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def byte_size(nbytes: float) -> str:
+    """A number of bytes for a message, in binary units.
+
+    Examples
+    --------
+    >>> byte_size(512), byte_size(3 * 2**30), byte_size(2**70)
+    ('512.0 B', '3.0 GiB', '1048576.0 PiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return ""  # pragma: no cover
 
 
 _NOUNS = {

@@ -589,3 +589,66 @@ def test_a_config_whose_towers_output_tokens_embeds_the_pooled_token(
         plain.encode_images(images, progress=False),
     )
     assert with_tokens.encode_image_tokens(images, progress=False).shape == (3, 4, 4, 32)
+
+
+class _ManyImages(torch.utils.data.Dataset):
+    """A dataset of ``n`` black 32 x 32 images that holds none of them."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return np.zeros((32, 32, 3), np.uint8), 0
+
+
+@pytest.mark.parametrize(
+    "encode, message",
+    [
+        (
+            "encode_images",
+            r"encode_images: images holds 1000000000000 images, whose embeddings "
+            r"\(1000000000000 x 32 float32\) need 116\.4 TiB, more than this machine's "
+            r".* of memory; expected at most \d+ images a call \(iterate with "
+            r"iter_encode_images",
+        ),
+        (
+            "encode_image_tokens",
+            r"encode_image_tokens: images holds 1000000000000 images, whose patch tokens "
+            r"\(1000000000000 x 4 x 4 x 32 float32\) need 1\.8 PiB, more than this "
+            r"machine's .* of memory; expected at most \d+ images a call \(pass the images "
+            r"in chunks",
+        ),
+    ],
+    ids=["encode_images", "encode_image_tokens"],
+)
+def test_an_output_larger_than_memory_is_refused_before_encoding(tiny, encode, message):
+    # Before: numpy's MemoryError "Unable to allocate 1.78 PiB for an array with shape
+    # (1000000000000, 4, 4, 32) and data type float32", which named neither the argument
+    # nor what to do (and a request below the swap-backed limit was granted lazily).
+    images = np.broadcast_to(np.zeros((1, 32, 32, 3), np.uint8), (10**12, 32, 32, 3))
+    with pytest.raises(ValueError, match=message):
+        getattr(tiny, encode)(images, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("encode", "per_image"), [("encode_images", 128), ("encode_image_tokens", 2048)]
+)
+def test_the_output_bound_is_the_physical_memory(tiny, rng_images, monkeypatch, encode, per_image):
+    # 5 images' output fit in a machine of 5 images' bytes, 6 do not
+    expected = getattr(tiny, encode)(rng_images, progress=False)[:5]
+    monkeypatch.setattr("bottlekit.backbones.physical_memory", lambda: 5 * per_image)
+    np.testing.assert_array_equal(getattr(tiny, encode)(rng_images[:5], progress=False), expected)
+    with pytest.raises(ValueError, match=r"images holds 6 images, .* expected at most 5 images"):
+        getattr(tiny, encode)(rng_images, progress=False)
+
+
+@pytest.mark.parametrize("encode", ["encode_images", "encode_image_tokens"])
+def test_an_output_the_allocator_refuses_is_named(tiny, monkeypatch, encode):
+    # Where the machine does not say its memory, numpy's own refusal ("array is too big;
+    # `arr.size * arr.dtype.itemsize` is larger than the maximum possible size") is named
+    monkeypatch.setattr("bottlekit.backbones.physical_memory", lambda: None)
+    with pytest.raises(MemoryError, match=rf"{encode}: images holds {2**62} images, .* could not"):
+        getattr(tiny, encode)(_ManyImages(2**62), progress=False)

@@ -93,3 +93,56 @@ def test_hostile_command_lines_end_with_one_line_and_status_2(files, capsys, cas
     assert len(err.splitlines()) == 1, err
     assert message.format(d=d) in err and "Traceback" not in err
     assert not (files / "out").exists() and (files / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("out", "shown"),
+    [
+        ("imgs", "is the --images folder"),
+        ("imgs/report", "is inside the --images folder"),
+        ("imgs/a/report", "is inside the --images folder"),
+        ("imgs/./b/../report", "is inside the --images folder"),
+        ("to-imgs/report", "is inside the --images folder"),  # through a symbolic link
+    ],
+)
+@pytest.mark.parametrize("ray", [False, True])
+def test_audit_out_in_the_images_folder_is_refused(files, capsys, out, shown, ray):
+    # Before: the report (report.html, audit.json; with --ray the Parquet shards) was
+    # written into the folder being read, where a rerun reads it as input; the local
+    # audit of a 2-class folder ended on the model's classes instead, after the backbone.
+    d = files
+    if not (d / "to-imgs").exists():
+        (d / "to-imgs").symlink_to(d / "imgs", target_is_directory=True)
+    before = sorted(p.relative_to(d) for p in (d / "imgs").rglob("*"))
+    command = [*AUDIT.format(d=d).split(), "--images", str(d / "imgs"), "--out", str(d / out)]
+    assert main(command + ["--ray"] * ray) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"bottlekit audit: error: --out: {str(d / out)!r} {shown} ")
+    assert f"{str(d / 'imgs')!r}; expected a folder outside it" in err
+    assert sorted(p.relative_to(d) for p in (d / "imgs").rglob("*")) == before
+
+
+def test_audit_out_next_to_the_images_folder_is_not_inside_it(files, capsys):
+    # 'imgs-report' starts with the characters of 'imgs' but is not inside it: the audit
+    # goes on to the data (and stops at the model's classes, as for any --out)
+    command = AUDIT.format(d=files) + f" --images {files}/imgs --out {files}/imgs-report"
+    assert main(command.split()) == 2
+    assert "data.class_names: names 2 classes" in capsys.readouterr().err
+
+
+def test_an_output_folder_is_compared_with_the_input_folder_it_resolves_to(tmp_path):
+    from bottlekit.app._paths import check_output_outside
+
+    (tmp_path / "photos" / "cats").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "photos", target_is_directory=True)
+    (tmp_path / "manifest.csv").write_text("path,label\n")
+    # the input through a link, the output by its real path (and the other way round)
+    with pytest.raises(ValueError, match=r"--out: '.*photos/cats/r' is inside the --images"):
+        check_output_outside(tmp_path / "photos/cats/r", "--out", tmp_path / "link", "--images")
+    with pytest.raises(ValueError, match=r"--out: '.*link' is the --images folder '.*photos'"):
+        check_output_outside(tmp_path / "link", "--out", tmp_path / "photos", "--images")
+    # outside: a sibling, the parent; an input that is no folder (a manifest) is not checked
+    for out in ("photos-out", ".", "manifest.csv/out"):
+        check_output_outside(tmp_path / out, "--out", tmp_path / "photos", "--images")
+    check_output_outside(tmp_path / "manifest.csv", "--out", tmp_path / "manifest.csv", "--images")

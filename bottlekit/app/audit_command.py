@@ -16,7 +16,7 @@ concept-bottleneck model (``--cbm``). The images come from the built-in world
 from a labelled folder (``--images DIR``: one sub-folder per class, sorted names = class
 indices); concepts are the labelled concepts of the world or the dataset (CAVs), or a
 saved concept bank (``--bank FILE``) in the backbone's space. The report is written to
-``--out``.
+``--out``, a folder outside ``--images`` (where a rerun would read it as input).
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
@@ -141,7 +141,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="activation-map method for a CBM (default gradcam)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
-    p.add_argument("--out", required=True, help="folder for report.html and audit.json")
+    p.add_argument(
+        "--out", required=True, help="folder for report.html and audit.json (not inside --images)"
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     from bottlekit.app.ray_options import add_ray_arguments
 
@@ -251,7 +253,7 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
-    from bottlekit.app._paths import check_output_path
+    from bottlekit.app._paths import check_output_outside, check_output_path
     from bottlekit.app.dataset_options import check_dataset_only_options, parse_dataset_options
     from bottlekit.app.ray_options import check_ray_only_options
     from bottlekit.backbones import load_backbone
@@ -259,6 +261,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args)
+    if args.images is not None:  # the report must not land among the images it audits
+        check_output_outside(args.out, "--out", args.images, "--images")
     if getattr(args, "ray", None) is not None:
         if args.image_size is not None:
             raise ValueError("--image-size: applies to the local audit, not --ray")

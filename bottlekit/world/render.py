@@ -9,14 +9,13 @@ the masks and the background mask partition the image.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_generator, is_number
+from bottlekit._checks import byte_size, check_generator, is_number, physical_memory
 from bottlekit.world.species import GROUP_KEYS, GROUPS, PART_NAMES, check_options
 
 CANVAS = 64.0
@@ -51,22 +50,6 @@ BEAK_LONG, BEAK_SHORT = 8.0, 3.5
 _G = {k: i for i, k in enumerate(GROUP_KEYS)}
 
 
-def physical_memory() -> int | None:
-    """Bytes of physical memory of this machine (None where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _size(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if nbytes < 1024 or unit == "PiB":
-            return f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    return ""  # pragma: no cover
-
-
 def check_image_memory(
     n: int, size: int, *, masks: bool, call: str, arguments: str, advice: str
 ) -> None:
@@ -96,8 +79,8 @@ def check_image_memory(
     if have is not None and need > have:
         what = "images and part masks" if masks else "images"
         raise ValueError(
-            f"{call}: {arguments} asks for {_size(need)} of {what} ({per_pixel} bytes a "
-            f"pixel), more than this machine's {_size(have)} of memory; expected at most "
+            f"{call}: {arguments} asks for {byte_size(need)} of {what} ({per_pixel} bytes a "
+            f"pixel), more than this machine's {byte_size(have)} of memory; expected at most "
             f"{have // (size * size * per_pixel)} images of this size ({advice})"
         )
 

@@ -159,3 +159,31 @@ def test_top_k_and_classes_bring_a_large_head_within_the_limits():
     assert block.shape == (40, 15)
     order = np.argsort(-np.abs(model.coef_[:40]).mean(0), kind="stable")[:15]
     np.testing.assert_array_equal(block, model.coef_[:40][:, order])
+
+
+def _metric_table(n_methods: int, n_metrics: int) -> dict:
+    return {f"m{i}": {f"metric {j}": 0.5 for j in range(n_metrics)} for i in range(n_methods)}
+
+
+@pytest.mark.parametrize(
+    ("n_methods", "n_metrics", "message"),
+    [
+        (1, 2000, r"table, metrics: 1 methods x 2000 metrics make 2000 bars, too many"),
+        (1, 401, r"1 methods x 401 metrics make 401 bars, .* expected at most 400 bars"),
+        (3, 134, r"3 methods x 134 metrics make 402 bars, .* pass metrics to show fewer"),
+    ],
+)
+def test_a_metric_table_too_large_for_one_figure_is_refused(n_methods, n_metrics, message):
+    # Before: 2000 metrics made a 901-inch-wide figure that took 9 s to draw (17 s here
+    # to save as PNG), and nothing bounded it.
+    with pytest.raises(ValueError, match=message):
+        plot_metric_summary(_metric_table(n_methods, n_metrics))
+
+
+def test_metric_summaries_at_the_limit_and_selected_metrics_are_drawn():
+    fig = plot_metric_summary(_metric_table(4, 100), annotate=False)
+    assert [len(c) for c in fig.axes[0].containers] == [100] * 4
+    wide = _metric_table(2, 2000)
+    fig = plot_metric_summary(wide, metrics=["metric 7", "metric 3"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["metric 7", "metric 3"]
