@@ -10,11 +10,12 @@ argument's name. This module sits at the bottom of the package and imports nothi
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 
-from bottlekit._checks import shown_value
+from bottlekit._checks import byte_size, physical_memory, shown_value
 
 __all__ = [
     "as_index_array",
@@ -22,6 +23,7 @@ __all__ = [
     "check_numeric_dtype",
     "check_real_tensor",
     "encode_class_labels",
+    "output_array",
     "refuse_text",
 ]
 
@@ -372,3 +374,50 @@ def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.
             f"{name}: labels of mixed types {kinds} cannot be ordered; expected labels of one type"
         ) from exc
     return classes, codes.ravel()
+
+
+def output_array(call: str, shape: tuple[int, ...], what: str, advice: str) -> np.ndarray:
+    """The float32 array of ``shape`` that ``call`` fills, one row per image; refused, with
+    what to do instead, where it cannot fit in memory.
+
+    Checked before the first image is encoded: a request larger than the physical memory
+    failed only in numpy's allocator ("Unable to allocate ..."), or was granted lazily and
+    pushed the machine into swap after hours of encoding; one that the allocator refuses
+    below it (memory in use) is named the same way.
+
+    Parameters
+    ----------
+    call : str
+        The method, first word of the message.
+    shape : tuple of int
+        ``(n_images, ...)``.
+    what : str
+        What the array holds, e.g. ``"embeddings"``.
+    advice : str
+        What to do instead.
+
+    Raises
+    ------
+    ValueError
+        The array needs more bytes than the machine's physical memory.
+    MemoryError
+        The allocator refused it.
+    """
+    n, per_image = shape[0], math.prod(shape[1:]) * 4
+    need = n * per_image
+    asks = (
+        f"{call}: images holds {n} images, whose {what} "
+        f"({' x '.join(str(d) for d in shape)} float32) need {byte_size(need)}"
+    )
+    have = physical_memory()
+    if have is not None and need > have:
+        raise ValueError(
+            f"{asks}, more than this machine's {byte_size(have)} of memory; expected at "
+            f"most {have // per_image} images a call ({advice})"
+        )
+    try:
+        return np.empty(shape, dtype=np.float32)
+    except (MemoryError, ValueError):  # ValueError: more than numpy's largest array
+        raise MemoryError(
+            f"{asks}, which could not be allocated; expected fewer images a call ({advice})"
+        ) from None

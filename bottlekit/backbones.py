@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +26,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2
 from tqdm.auto import tqdm
 
 from bottlekit import pretrained as _pretrained
+from bottlekit._arrays import output_array
 from bottlekit._backbone_weights import (
     check_cache_dir,
     check_model_name,
@@ -35,13 +35,7 @@ from bottlekit._backbone_weights import (
     register_model_config,
     resolve_weights,
 )
-from bottlekit._checks import (
-    byte_size,
-    check_bool,
-    check_number,
-    check_positive_int,
-    physical_memory,
-)
+from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit._deprecation import renamed_argument
 from bottlekit._preprocessing import (
     PreprocessedImages,
@@ -495,7 +489,7 @@ class Backbone:
         """
         source = as_image_source(images)
         check_bool(progress, "progress")
-        out = _output_array(
+        out = output_array(
             "encode_images",
             (len(source), self.embed_dim),
             "embeddings",
@@ -576,7 +570,7 @@ class Backbone:
         source = as_image_source(images)
         check_bool(progress, "progress")
         gh, gw = self.model.visual.grid_size
-        out = _output_array(
+        out = output_array(
             "encode_image_tokens",
             (len(source), gh, gw, self.embed_dim),
             "patch tokens",
@@ -668,53 +662,6 @@ class Backbone:
         emb = emb.reshape(len(texts), len(templates), -1).mean(axis=1)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
         return emb.astype(np.float32, copy=False)
-
-
-def _output_array(call: str, shape: tuple[int, ...], what: str, advice: str) -> np.ndarray:
-    """The float32 array of ``shape`` that ``call`` fills, one row per image; refused, with
-    what to do instead, where it cannot fit in memory.
-
-    Checked before the first image is encoded: a request larger than the physical memory
-    failed only in numpy's allocator ("Unable to allocate ..."), or was granted lazily and
-    pushed the machine into swap after hours of encoding; one that the allocator refuses
-    below it (memory in use) is named the same way.
-
-    Parameters
-    ----------
-    call : str
-        The method, first word of the message.
-    shape : tuple of int
-        ``(n_images, ...)``.
-    what : str
-        What the array holds, e.g. ``"embeddings"``.
-    advice : str
-        What to do instead.
-
-    Raises
-    ------
-    ValueError
-        The array needs more bytes than the machine's physical memory.
-    MemoryError
-        The allocator refused it.
-    """
-    n, per_image = shape[0], math.prod(shape[1:]) * 4
-    need = n * per_image
-    asks = (
-        f"{call}: images holds {n} images, whose {what} "
-        f"({' x '.join(str(d) for d in shape)} float32) need {byte_size(need)}"
-    )
-    have = physical_memory()
-    if have is not None and need > have:
-        raise ValueError(
-            f"{asks}, more than this machine's {byte_size(have)} of memory; expected at "
-            f"most {have // per_image} images a call ({advice})"
-        )
-    try:
-        return np.empty(shape, dtype=np.float32)
-    except (MemoryError, ValueError):  # ValueError: more than numpy's largest array
-        raise MemoryError(
-            f"{asks}, which could not be allocated; expected fewer images a call ({advice})"
-        ) from None
 
 
 def list_backbones(cache_dir: str | None = None) -> list[dict[str, Any]]:

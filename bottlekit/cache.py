@@ -53,7 +53,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_real_array, output_array
 from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
@@ -106,6 +106,10 @@ def folder_name(backbone_id: str) -> str:
 #: (the ``xxhash`` package) detects damage as surely as SHA-256 (an accidental change goes
 #: unnoticed with probability 2**-128) and neither resists forgery, since whoever can
 #: write a shard can recompute either (docs/threat_model.md).
+_TOO_MANY = (
+    "pass the images in chunks, e.g. images[i : i + 100000]: each chunk's embeddings are "
+    "cached as it finishes"
+)
 _CHECKSUMS = {"xxh3_128": xxhash.xxh3_128, "sha256": hashlib.sha256}
 
 
@@ -502,6 +506,8 @@ def embed(
         keys = [f"{k}|jpeg-draft" for k in keys]
     dim = getattr(backbone, "embed_dim", None)
     blocks, where = store._locate(bid, keys, dim if isinstance(dim, int) else None)
+    if isinstance(dim, int):  # refused before hours of encoding, not at the gather
+        out = output_array("embed", (len(keys), dim), "embeddings", _TOO_MANY)
 
     todo: list[int] = []  # first occurrence of each missing key
     seen: set[str] = set()
@@ -552,9 +558,8 @@ def embed(
     # gather the rows shard by shard (one fancy-indexing copy each, not one per row)
     pairs = itertools.chain.from_iterable(map(where.__getitem__, keys))
     loc = np.fromiter(pairs, np.intp, 2 * len(keys)).reshape(len(keys), 2)
-    if len(blocks) == 1:
-        return blocks[0][loc[:, 1]].astype(np.float32, copy=False)
-    out = np.empty((len(keys), blocks[0].shape[1]), dtype=np.float32)
+    if not isinstance(dim, int):
+        out = output_array("embed", (len(keys), blocks[0].shape[1]), "embeddings", _TOO_MANY)
     for b, block in enumerate(blocks):
         mask = loc[:, 0] == b
         out[mask] = block[loc[mask, 1]]

@@ -639,7 +639,7 @@ def test_an_output_larger_than_memory_is_refused_before_encoding(tiny, encode, m
 def test_the_output_bound_is_the_physical_memory(tiny, rng_images, monkeypatch, encode, per_image):
     # 5 images' output fit in a machine of 5 images' bytes, 6 do not
     expected = getattr(tiny, encode)(rng_images, progress=False)[:5]
-    monkeypatch.setattr("bottlekit.backbones.physical_memory", lambda: 5 * per_image)
+    monkeypatch.setattr("bottlekit._arrays.physical_memory", lambda: 5 * per_image)
     np.testing.assert_array_equal(getattr(tiny, encode)(rng_images[:5], progress=False), expected)
     with pytest.raises(ValueError, match=r"images holds 6 images, .* expected at most 5 images"):
         getattr(tiny, encode)(rng_images, progress=False)
@@ -649,6 +649,6 @@ def test_the_output_bound_is_the_physical_memory(tiny, rng_images, monkeypatch, 
 def test_an_output_the_allocator_refuses_is_named(tiny, monkeypatch, encode):
     # Where the machine does not say its memory, numpy's own refusal ("array is too big;
     # `arr.size * arr.dtype.itemsize` is larger than the maximum possible size") is named
-    monkeypatch.setattr("bottlekit.backbones.physical_memory", lambda: None)
+    monkeypatch.setattr("bottlekit._arrays.physical_memory", lambda: None)
     with pytest.raises(MemoryError, match=rf"{encode}: images holds {2**62} images, .* could not"):
         getattr(tiny, encode)(_ManyImages(2**62), progress=False)

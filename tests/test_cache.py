@@ -179,3 +179,21 @@ def test_cached_run_is_much_faster_than_cold(tiny, rng_images, tmp_path):
 
 def test_top_level_embed():
     assert bottlekit.embed is embed
+
+
+def test_cached_embeddings_larger_than_memory_are_refused_before_encoding(
+    tiny, rng_images, tmp_path, monkeypatch
+):
+    # Before: the cached path encoded (and cached) every image, then failed at the gather
+    # with numpy's "Unable to allocate ..." or swapped; now the bound is checked first.
+    per_image = 4 * tiny.embed_dim
+    monkeypatch.setattr("bottlekit._arrays.physical_memory", lambda: 5 * per_image)
+    counter = CountingBackbone(tiny)
+    with counter as bb:
+        with pytest.raises(ValueError, match=r"embed: images holds 6 images, .* at most 5 "):
+            embed(bb, rng_images[:6], cache_dir=tmp_path, progress=False)
+    assert counter.images_seen == 0
+    assert list(tmp_path.rglob("*.safetensors")) == []
+    expected = tiny.encode_images(rng_images[:5], progress=False)
+    out = embed(tiny, rng_images[:5], cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
