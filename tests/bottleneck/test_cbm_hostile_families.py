@@ -98,6 +98,63 @@ def test_a_model_trained_on_a_missing_device_loads_and_predicts(fitted, data, fa
             loaded.fit(*data[:2])
 
 
+def _fill(value, dtype, *keys):
+    def edit(t, m):
+        for key in keys:
+            t[f"model/{key}"] = np.full(t[f"model/{key}"].shape, value, dtype=dtype)
+
+    return edit
+
+
+LIMIT = r"expected at most 2\.\d+e\+18 = sqrt\(float32 max / \(\(K \+ 1\)\(D \+ 2\)\)\) for K=\d "
+HUGE_WEIGHT_CASES = {
+    # before: loaded; logits_torch on unit-norm float32 embeddings gave inf (every family)
+    "a float32 head of 3e38": (
+        _fill(3e38, np.float32, "coef_"),
+        r"coef_ holds a value of magnitude 3e\+38; " + LIMIT,
+    ),
+    # before: loaded; predict_proba gave NaN after numpy's "overflow encountered in matmul"
+    # (every family but KnowledgeCBM, whose sigmoid bounds the activations)
+    "float64 weights and head of 1e200": (
+        _fill(1e200, np.float64, "concept_weights_", "coef_"),
+        r"concept_weights_ holds a value of magnitude 1e\+200; " + LIMIT,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HUGE_WEIGHT_CASES))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_weights_too_large_for_a_fit_are_refused(fitted, tmp_path, family, case):
+    edit, message = HUGE_WEIGHT_CASES[case]
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def test_weights_just_below_the_limit_keep_float32_logits_finite(fitted, data, tmp_path):
+    # the limit is enough: every parameter of a hybrid model at 0.999 of it, all of one
+    # sign, raw (not normalised) inputs of ones, the worst case: float32 logits (K (D + 1)
+    # products of two parameters, 73% of float32's largest here) and the float32
+    # intercepts of a pruned model stay finite
+    model = fitted["PCBM-h"]
+    k = len(model.concept_names_)
+    limit = np.sqrt(np.finfo(np.float32).max / ((k + 1) * (D + 2)))
+    keys = ["concept_weights_", "concept_bias_", "coef_", "intercept_", "residual_coef_"]
+    keys += ["residual_intercept_", "concept_mean_"]
+    fill = _fill(0.999 * limit, np.float32, *keys)
+
+    def edit(t, m):
+        fill(t, m)
+        t["model/concept_normalize_"] = np.zeros(k, dtype=bool)
+
+    src = model.save(tmp_path / "m.safetensors")
+    loaded = PosthocCBM.load(_rewrite(src, tmp_path / "edge.safetensors", edit))
+    logits = loaded.logits_torch(torch.ones(1, D, dtype=torch.float32))
+    assert logits.dtype == torch.float32
+    expected = 0.999**2 * k * (D + 1) * limit**2
+    np.testing.assert_allclose(logits.numpy(), np.full((1, 3), expected), rtol=1e-3)
+    with np.errstate(all="raise"):
+        assert np.isfinite(loaded.prune(0).intercept_).all()
+
+
 # ------------------------------------------------------------------------ data
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_text_embeddings_are_refused_not_parsed(fitted, data, family):
