@@ -285,6 +285,23 @@ LABEL_FREE_CASES = {
         _tensor("interpretability_", lambda a: a[:3]),
         r"interpretability_ has 3 entries; expected one per concept of the stored bank \(5\)",
     ),
+    # before: each loaded (any numbers, NaN and integers included)
+    "a similarity above 1": (
+        _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) == 2, 1.5, a)),
+        r"interpretability_\[2\] is 1\.5; expected cubed-cosine similarities, in \[-1, 1\]",
+    ),
+    "a similarity below -1": (
+        _tensor("interpretability_", lambda a: np.full_like(a, -1.0001)),
+        r"interpretability_\[0\] is -1\.0001; expected cubed-cosine similarities, in \[-1, 1\]",
+    ),
+    "a NaN similarity": (
+        _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) == 4, np.nan, a)),
+        r"interpretability_ contains NaN or infinite values",
+    ),
+    "integer similarities": (
+        _tensor("interpretability_", lambda a: np.ones(len(a), dtype=np.int64)),
+        r"interpretability_ should be a float array, got an array of dtype int64",
+    ),
     "a dropped concept the bank lacks": (
         _state("dropped_concepts_", lambda v: ["elsewhere"]),
         r"concept_names_ and dropped_concepts_ should split the stored bank's concepts, in "
@@ -300,6 +317,15 @@ def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
     assert len(model.path_lambdas_) == 2 and model.path_selected_ == 1  # the cases' premise
     edit, message = LABEL_FREE_CASES[case]
     _assert_tampered_file_refused(model, tmp_path, edit, message)
+
+
+def test_label_free_similarities_off_by_rounding_still_load(fitted, tmp_path):
+    # fit's similarities are dot products of unit vectors: 1 + 3e-14 at 100,000 rows
+    model = fitted["LabelFreeCBM"]
+    src = model.save(tmp_path / "m.safetensors")
+    edit = _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) < 2, 1 + 1e-13, -1))
+    loaded = LabelFreeCBM.load(_rewrite(src, tmp_path / "edge.safetensors", edit))
+    assert loaded.interpretability_.tolist() == [1 + 1e-13, 1 + 1e-13, -1.0, -1.0, -1.0]
 
 
 def _history(edit):
