@@ -436,6 +436,24 @@ VALIDATION_INDEX_CASES = {
         _drop_validation_curves,
         r"validation_indices_ holds 6 held-out rows but history_ has no validation curves",
     ),
+    # before: loaded (the file did not store how many rows fit had)
+    "a row past the training data": (
+        _tensor("validation_indices_", lambda a: np.r_[a[:-1], 65]),
+        r"validation_indices_ holds 65; expected rows of the training data, in "
+        r"\[0, n_samples_fit_ = 60\)",
+    ),
+    "every row of a class held out": (
+        lambda t, m: (
+            t.__setitem__("model/validation_indices_", np.arange(6)),
+            m["state"].__setitem__("n_samples_fit_", 8),
+        ),
+        r"validation_indices_ holds 6 of the n_samples_fit_ = 8 rows; fit keeps at least one "
+        r"row of each of the 3 classes for training",
+    ),
+    "n_samples_fit_ not a count": (
+        _state("n_samples_fit_", lambda v: "60"),
+        r"n_samples_fit_ should be a non-negative integer, got '60'",
+    ),
 }
 
 
@@ -446,6 +464,21 @@ def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
     assert model.history_["val_accuracy"] == [pytest.approx(2 / 6), pytest.approx(5 / 6)]
     edit, message = VALIDATION_INDEX_CASES[case]
     _assert_tampered_file_refused(model, tmp_path, edit, message)
+
+
+def test_a_labo_file_written_before_n_samples_fit_still_loads(fitted, data, tmp_path):
+    # older files lack n_samples_fit_: loaded as None (the indices' upper bound unchecked)
+    model = fitted["LaBo"]
+    assert model.n_samples_fit_ == N
+    src = model.save(tmp_path / "m.safetensors")
+    old = _rewrite(
+        src, tmp_path / "old.safetensors", lambda t, m: m["state"].pop("n_samples_fit_")
+    )
+    loaded = LaBo.load(old)
+    assert loaded.n_samples_fit_ is None
+    np.testing.assert_array_equal(loaded.validation_indices_, model.validation_indices_)
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
+    assert LaBo.load(loaded.save(tmp_path / "again.safetensors")).n_samples_fit_ is None
 
 
 @pytest.mark.parametrize(
