@@ -153,6 +153,9 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     # Learned attributes of a subclass beyond BASE_STATE (see _model_file.py): what a
     # model file may hold for it.
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {}
+    #: Attributes of _EXTRA_STATE added after the first files were written: a file without
+    #: one (an older file) loads it as None, which their kinds ("...?") allow.
+    _ADDED_STATE: ClassVar[tuple[str, ...]] = ()
     #: Deprecated alias -> new name of renamed hyper-parameters (files saved before the
     #: rename are read with the new name).
     _renamed_params: ClassVar[dict[str, str]] = {}
@@ -673,6 +676,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 if name in state:
                     raise ValueError(f"{source}: {name} is stored twice")
                 state[name] = value
+        for key in klass._ADDED_STATE:
+            state.setdefault(key, None)
         check_state({**BASE_STATE, **klass._EXTRA_STATE}, state, source)
         if isinstance(concepts, RandomConcepts) and concepts.n_concepts < len(
             state["concept_names_"]

@@ -11,6 +11,16 @@ kind, and of a shape consistent with the others::
 Anything else — an unknown key (a key named ``predict`` would replace the method), a
 transposed ``coef_``, integers where floats belong, NaN weights, a missing
 ``intercept_`` — is refused with a ``ValueError`` naming the file and the attribute.
+
+Finite is not enough: a learned float array may not hold a value beyond
+:func:`magnitude_limit` (about 1e18 for a small model, 1e16 for K = D = 1000). fit stores
+these arrays in float32 and :meth:`logits_torch` runs in the embeddings' dtype (float32
+for bottlekit's backbones); below the limit the logits of any embedding with entries in
+[-1, 1] (as L2-normalised ones are) stay finite in float32, and so do the intercepts
+:meth:`prune` folds a concept's mean into. Above it a weight of 3e38 loaded and
+prediction then gave inf or NaN. No fit on embeddings of ordinary scale comes near the
+limit; a fit on embeddings of scale 1e-18 or below (weights of 1e18 and up) can save a
+model that this check then refuses.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ __all__ = [
     "check_json_numbers",
     "check_state",
     "from_json_value",
+    "magnitude_limit",
 ]
 
 #: Largest string labels (characters) a model file may hold, and the largest JSON array.
@@ -161,6 +172,34 @@ def check_distinct_positions(
         raise ValueError(f"{source}: {key} repeats {items}; expected distinct ones")
 
 
+def magnitude_limit(n_concepts: int, n_features: int) -> float:
+    r"""Largest magnitude a learned float array of a model file may hold.
+
+    :math:`M = \sqrt{f_{32} / ((K + 1)(D + 2))}`, :math:`f_{32}` the largest float32,
+    for K concepts and D features. With every weight, bias and intercept at most
+    :math:`M` (and :math:`M \ge 1`), a concept activation of an input with entries in
+    [-1, 1] is at most :math:`(D + 1) M` and a logit at most
+    :math:`K (D + 1) M^2 + (D + 2) M \le (K + 1)(D + 2) M^2 = f_{32}`, residual included;
+    a pruned intercept, :math:`c + \sum_j A_{cj} \bar a_j`, at most :math:`(K + 1) M^2`.
+
+    Parameters
+    ----------
+    n_concepts, n_features : int
+        K and D.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> f"{magnitude_limit(5, 6):.3g}"
+    '2.66e+18'
+    """
+    terms = (n_concepts + 1) * (n_features + 2)
+    return float(np.sqrt(float(np.finfo(np.float32).max) / terms))
+
+
 def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:
     return tuple(sizes.get(s, s) if isinstance(s, str) else s for s in shape)
 
@@ -229,6 +268,17 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
             raise ValueError(
                 f"{source}: {key} has shape {tuple(np.shape(value))}; expected {shown} "
                 f"(C={sizes['C']} classes, K={sizes['K']} concepts, D={sizes['D']} features)"
+            )
+    if kind in ("float", "scale") and value.size:  # after the shape: K and D are the file's
+        limit = magnitude_limit(sizes["K"], sizes["D"])
+        peak = float(np.abs(value).max())
+        if peak > limit:
+            raise ValueError(
+                f"{source}: {key} holds a value of magnitude {peak:.3g}; expected at most "
+                f"{limit:.3g} = sqrt(float32 max / ((K + 1)(D + 2))) for K={sizes['K']} "
+                f"concepts and D={sizes['D']} features: larger weights can overflow the "
+                "float32 logits of unit-scale embeddings (no fit on embeddings of ordinary scale "
+                "comes near them)"
             )
 
 

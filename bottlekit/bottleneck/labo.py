@@ -351,6 +351,9 @@ class LaBo(BaseConceptBottleneck):
     validation_indices_ : ndarray of int64
         Rows of ``X`` held out for early stopping, sorted (empty when none were, or when
         ``validation_data`` was given).
+    n_samples_fit_ : int or None
+        Rows of ``X`` (what ``validation_indices_`` index into); None in a model loaded from
+        a file written before it was stored.
 
     Notes
     -----
@@ -392,7 +395,9 @@ class LaBo(BaseConceptBottleneck):
         "history_": ("json", None),
         "validation_indices_": ("int", (None,)),
         "association_": ("float", ("C", "K")),
+        "n_samples_fit_": ("count?", None),
     }
+    _ADDED_STATE: ClassVar[tuple[str, ...]] = ("n_samples_fit_",)
 
     def __init__(
         self,
@@ -490,9 +495,15 @@ class LaBo(BaseConceptBottleneck):
         self._check_loaded_validation_indices(source)
 
     def _check_loaded_validation_indices(self, source: str) -> None:
-        """``validation_indices_`` are the rows fit held out of ``X``: sorted, distinct,
-        >= 0, and the rows on which ``history_["val_accuracy"]`` was measured, so each
-        accuracy is a whole number of them (which catches most cut or added rows)."""
+        """``validation_indices_`` are the rows fit held out of ``X``: sorted, distinct, in
+        ``[0, n_samples_fit_)`` with at least one row of each class left for training, and
+        the rows on which ``history_["val_accuracy"]`` was measured, so each accuracy is a
+        whole number of them (which catches most cut or added rows).
+
+        What is left unchecked: *which* rows were held out (the split is drawn per class,
+        and the file does not store the labels), so a row swapped for another in range
+        loads; and the upper bound when ``n_samples_fit_`` is None, as in files written
+        before it was stored (a file can also set it to None)."""
         idx = self.validation_indices_
         n_val = len(idx)
         if n_val == 0:  # nothing held out, or validation_data given: nothing to tie
@@ -507,6 +518,18 @@ class LaBo(BaseConceptBottleneck):
             raise ValueError(
                 f"{source}: validation_indices_ is not strictly increasing ({idx[j]} then "
                 f"{idx[j + 1]}); fit stores the held-out rows sorted, each once"
+            )
+        n, n_classes = self.n_samples_fit_, len(self.classes_)
+        if n is not None and idx[-1] >= n:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {idx[-1]}; expected rows of the "
+                f"training data, in [0, n_samples_fit_ = {n})"
+            )
+        if n is not None and n - n_val < n_classes:
+            raise ValueError(
+                f"{source}: validation_indices_ holds {n_val} of the n_samples_fit_ = {n} "
+                f"rows; fit keeps at least one row of each of the {n_classes} classes for "
+                "training"
             )
         if "val_accuracy" not in self.history_:
             raise ValueError(
@@ -613,6 +636,7 @@ class LaBo(BaseConceptBottleneck):
         self.n_iter_ = history.pop("n_epochs")
         self.history_ = history
         self.validation_indices_ = va_idx
+        self.n_samples_fit_ = len(X)
         self.association_ = W.astype(np.float32)
         probs = softmax(self.association_.astype(np.float64), axis=1)
         self.coef_ = (float(self.logit_scale) * probs).astype(np.float32)

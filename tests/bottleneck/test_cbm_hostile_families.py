@@ -98,6 +98,63 @@ def test_a_model_trained_on_a_missing_device_loads_and_predicts(fitted, data, fa
             loaded.fit(*data[:2])
 
 
+def _fill(value, dtype, *keys):
+    def edit(t, m):
+        for key in keys:
+            t[f"model/{key}"] = np.full(t[f"model/{key}"].shape, value, dtype=dtype)
+
+    return edit
+
+
+LIMIT = r"expected at most 2\.\d+e\+18 = sqrt\(float32 max / \(\(K \+ 1\)\(D \+ 2\)\)\) for K=\d "
+HUGE_WEIGHT_CASES = {
+    # before: loaded; logits_torch on unit-norm float32 embeddings gave inf (every family)
+    "a float32 head of 3e38": (
+        _fill(3e38, np.float32, "coef_"),
+        r"coef_ holds a value of magnitude 3e\+38; " + LIMIT,
+    ),
+    # before: loaded; predict_proba gave NaN after numpy's "overflow encountered in matmul"
+    # (every family but KnowledgeCBM, whose sigmoid bounds the activations)
+    "float64 weights and head of 1e200": (
+        _fill(1e200, np.float64, "concept_weights_", "coef_"),
+        r"concept_weights_ holds a value of magnitude 1e\+200; " + LIMIT,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HUGE_WEIGHT_CASES))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_weights_too_large_for_a_fit_are_refused(fitted, tmp_path, family, case):
+    edit, message = HUGE_WEIGHT_CASES[case]
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def test_weights_just_below_the_limit_keep_float32_logits_finite(fitted, data, tmp_path):
+    # the limit is enough: every parameter of a hybrid model at 0.999 of it, all of one
+    # sign, raw (not normalised) inputs of ones, the worst case: float32 logits (K (D + 1)
+    # products of two parameters, 73% of float32's largest here) and the float32
+    # intercepts of a pruned model stay finite
+    model = fitted["PCBM-h"]
+    k = len(model.concept_names_)
+    limit = np.sqrt(np.finfo(np.float32).max / ((k + 1) * (D + 2)))
+    keys = ["concept_weights_", "concept_bias_", "coef_", "intercept_", "residual_coef_"]
+    keys += ["residual_intercept_", "concept_mean_"]
+    fill = _fill(0.999 * limit, np.float32, *keys)
+
+    def edit(t, m):
+        fill(t, m)
+        t["model/concept_normalize_"] = np.zeros(k, dtype=bool)
+
+    src = model.save(tmp_path / "m.safetensors")
+    loaded = PosthocCBM.load(_rewrite(src, tmp_path / "edge.safetensors", edit))
+    logits = loaded.logits_torch(torch.ones(1, D, dtype=torch.float32))
+    assert logits.dtype == torch.float32
+    expected = 0.999**2 * k * (D + 1) * limit**2
+    np.testing.assert_allclose(logits.numpy(), np.full((1, 3), expected), rtol=1e-3)
+    with np.errstate(all="raise"):
+        assert np.isfinite(loaded.prune(0).intercept_).all()
+
+
 # ------------------------------------------------------------------------ data
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_text_embeddings_are_refused_not_parsed(fitted, data, family):
@@ -228,6 +285,23 @@ LABEL_FREE_CASES = {
         _tensor("interpretability_", lambda a: a[:3]),
         r"interpretability_ has 3 entries; expected one per concept of the stored bank \(5\)",
     ),
+    # before: each loaded (any numbers, NaN and integers included)
+    "a similarity above 1": (
+        _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) == 2, 1.5, a)),
+        r"interpretability_\[2\] is 1\.5; expected cubed-cosine similarities, in \[-1, 1\]",
+    ),
+    "a similarity below -1": (
+        _tensor("interpretability_", lambda a: np.full_like(a, -1.0001)),
+        r"interpretability_\[0\] is -1\.0001; expected cubed-cosine similarities, in \[-1, 1\]",
+    ),
+    "a NaN similarity": (
+        _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) == 4, np.nan, a)),
+        r"interpretability_ contains NaN or infinite values",
+    ),
+    "integer similarities": (
+        _tensor("interpretability_", lambda a: np.ones(len(a), dtype=np.int64)),
+        r"interpretability_ should be a float array, got an array of dtype int64",
+    ),
     "a dropped concept the bank lacks": (
         _state("dropped_concepts_", lambda v: ["elsewhere"]),
         r"concept_names_ and dropped_concepts_ should split the stored bank's concepts, in "
@@ -243,6 +317,15 @@ def test_a_tampered_label_free_model_file_is_refused(fitted, tmp_path, case):
     assert len(model.path_lambdas_) == 2 and model.path_selected_ == 1  # the cases' premise
     edit, message = LABEL_FREE_CASES[case]
     _assert_tampered_file_refused(model, tmp_path, edit, message)
+
+
+def test_label_free_similarities_off_by_rounding_still_load(fitted, tmp_path):
+    # fit's similarities are dot products of unit vectors: 1 + 3e-14 at 100,000 rows
+    model = fitted["LabelFreeCBM"]
+    src = model.save(tmp_path / "m.safetensors")
+    edit = _tensor("interpretability_", lambda a: np.where(np.arange(len(a)) < 2, 1 + 1e-13, -1))
+    loaded = LabelFreeCBM.load(_rewrite(src, tmp_path / "edge.safetensors", edit))
+    assert loaded.interpretability_.tolist() == [1 + 1e-13, 1 + 1e-13, -1.0, -1.0, -1.0]
 
 
 def _history(edit):
@@ -353,6 +436,24 @@ VALIDATION_INDEX_CASES = {
         _drop_validation_curves,
         r"validation_indices_ holds 6 held-out rows but history_ has no validation curves",
     ),
+    # before: loaded (the file did not store how many rows fit had)
+    "a row past the training data": (
+        _tensor("validation_indices_", lambda a: np.r_[a[:-1], 65]),
+        r"validation_indices_ holds 65; expected rows of the training data, in "
+        r"\[0, n_samples_fit_ = 60\)",
+    ),
+    "every row of a class held out": (
+        lambda t, m: (
+            t.__setitem__("model/validation_indices_", np.arange(6)),
+            m["state"].__setitem__("n_samples_fit_", 8),
+        ),
+        r"validation_indices_ holds 6 of the n_samples_fit_ = 8 rows; fit keeps at least one "
+        r"row of each of the 3 classes for training",
+    ),
+    "n_samples_fit_ not a count": (
+        _state("n_samples_fit_", lambda v: "60"),
+        r"n_samples_fit_ should be a non-negative integer, got '60'",
+    ),
 }
 
 
@@ -363,6 +464,21 @@ def test_tampered_labo_validation_indices_are_refused(fitted, tmp_path, case):
     assert model.history_["val_accuracy"] == [pytest.approx(2 / 6), pytest.approx(5 / 6)]
     edit, message = VALIDATION_INDEX_CASES[case]
     _assert_tampered_file_refused(model, tmp_path, edit, message)
+
+
+def test_a_labo_file_written_before_n_samples_fit_still_loads(fitted, data, tmp_path):
+    # older files lack n_samples_fit_: loaded as None (the indices' upper bound unchecked)
+    model = fitted["LaBo"]
+    assert model.n_samples_fit_ == N
+    src = model.save(tmp_path / "m.safetensors")
+    old = _rewrite(
+        src, tmp_path / "old.safetensors", lambda t, m: m["state"].pop("n_samples_fit_")
+    )
+    loaded = LaBo.load(old)
+    assert loaded.n_samples_fit_ is None
+    np.testing.assert_array_equal(loaded.validation_indices_, model.validation_indices_)
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
+    assert LaBo.load(loaded.save(tmp_path / "again.safetensors")).n_samples_fit_ is None
 
 
 @pytest.mark.parametrize(
