@@ -601,8 +601,22 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             "state": state,
         }
         path = Path(path)
+        self._check_savable(state, tensors, path)
         atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
         return path
+
+    def _check_savable(self, state: dict, tensors: dict, path: Path) -> None:
+        """Refuse to write a file that :meth:`load` would refuse: its learned state goes
+        through the same schema check (e.g. weights beyond the magnitude limit that a fit
+        on embeddings of scale 1e-19 can reach), so the model is kept in memory and the
+        user learns why now, not at the next load."""
+        source = f"{type(self).__name__}.save({os.fspath(path)!r})"
+        learned = {k: from_json_value(v, k, source) for k, v in state.items()}
+        learned |= {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("model/")}
+        try:
+            check_state({**BASE_STATE, **self._EXTRA_STATE}, learned, source)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; the model was not saved, as load would refuse it") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BaseConceptBottleneck:

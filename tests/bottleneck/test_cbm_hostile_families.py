@@ -7,6 +7,7 @@ Each case says what happened before its fix.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -561,3 +562,19 @@ def test_a_model_file_with_a_bad_random_state_is_refused(fitted, family, seed, t
         ValueError, match=r"bad\.safetensors': invalid hyper-parameters \(random_state"
     ):
         type(fitted[family]).load(bad)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_that_load_would_refuse_is_not_saved(fitted, tmp_path, family):
+    # before: save wrote weights beyond the magnitude limit (a LabelFreeCBM fitted on
+    # embeddings of scale 1e-19 reaches 7e18), and the file was refused only at the next
+    # load; now save refuses with load's message and leaves the model and the folder as
+    # they were
+    model = copy.deepcopy(fitted[family])
+    huge = np.full_like(model.coef_, 1e30)
+    model.coef_ = huge.copy()
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ValueError, match=r"coef_ holds a value of magnitude 1e\+30; .* not saved"):
+        model.save(path)
+    assert list(tmp_path.iterdir()) == []
+    np.testing.assert_array_equal(model.coef_, huge)
