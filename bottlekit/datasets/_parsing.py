@@ -218,6 +218,13 @@ def read_rows(
             yield number, fields
 
 
+def _range(low: float | None, high: float | None) -> str:
+    """``low..high``, ``>= low`` or ``<= high``: the bounds an error says were expected."""
+    if low is not None and high is not None:
+        return f"in {low:g}..{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
 def parse_int(
     value: str, path: Path, line: int, column: str, low: int | None = None, high: int | None = None
 ) -> int:
@@ -229,8 +236,10 @@ def parse_int(
             f"{path}, line {line}: {column} is {value!r}; expected an integer"
         ) from None
     if (low is not None and v < low) or (high is not None and v > high):
+        both = low is not None and high is not None  # "0..2", as the messages have it
+        expected = f"{low}..{high}" if both else f"an integer {_range(low, high)}"
         raise DatasetFormatError(
-            f"{path}, line {line}: {column} {v} is out of range; expected {low}..{high}"
+            f"{path}, line {line}: {column} {v} is out of range; expected {expected}"
         )
     return v
 

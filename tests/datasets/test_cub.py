@@ -321,6 +321,12 @@ def _edit(path, fn):
             DatasetFormatError,
             r"classes\.txt, line 4: class id 3 is listed twice",
         ),
+        (  # Before: "expected 1..None"
+            "images.txt",
+            lambda ls: [*ls[:2], ls[2].replace("3 ", "0 ", 1), *ls[3:]],
+            DatasetFormatError,
+            r"images\.txt, line 3: image id 0 is out of range; expected an integer >= 1$",
+        ),
         (
             "train_test_split.txt",
             lambda ls: [*ls, "13 1"],
