@@ -244,14 +244,26 @@ def parse_int(
     return v
 
 
-def parse_float(value: str, path: Path, line: int, column: str) -> float:
-    """``value`` as a finite float, else :class:`DatasetFormatError` naming where."""
+def parse_float(
+    value: str,
+    path: Path,
+    line: int,
+    column: str,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
+    """``value`` as a finite float in ``[low, high]``, else :class:`DatasetFormatError`
+    naming where."""
     try:
         v = float(value)
     except ValueError:
         v = float("nan")
     if v != v or v in (float("inf"), float("-inf")):
         raise DatasetFormatError(f"{path}, line {line}: {column} is {value!r}; expected a number")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise DatasetFormatError(
+            f"{path}, line {line}: {column} is {value}; expected a number {_range(low, high)}"
+        )
     return v
 
 

@@ -465,7 +465,7 @@ def load_cub(
     p = root / "attributes" / "class_attribute_labels_continuous.txt"
     rates = np.array(
         [
-            [parse_float(v, p, line, f"column {j + 1}") for j, v in enumerate(f)]
+            [parse_float(v, p, line, f"column {j + 1}", 0, 100) for j, v in enumerate(f)]
             for line, f in read_rows(p, k, hint=_HINT)
         ],
         np.float64,

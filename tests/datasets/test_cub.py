@@ -327,6 +327,18 @@ def _edit(path, fn):
             DatasetFormatError,
             r"images\.txt, line 3: image id 0 is out of range; expected an integer >= 1$",
         ),
+        (  # Before: accepted, a class_concept_matrix above 1 (documented in [0, 1])
+            "attributes/class_attribute_labels_continuous.txt",
+            lambda ls: [ls[0], "150.0 " + ls[1].split(" ", 1)[1], *ls[2:]],
+            DatasetFormatError,
+            r"continuous\.txt, line 2: column 1 is 150\.0; expected a number in 0\.\.100",
+        ),
+        (
+            "attributes/class_attribute_labels_continuous.txt",
+            lambda ls: [*ls[:2], ls[2].rsplit(" ", 1)[0] + " -0.5"],
+            DatasetFormatError,
+            r"continuous\.txt, line 3: column 6 is -0\.5; expected a number in 0\.\.100",
+        ),
         (
             "train_test_split.txt",
             lambda ls: [*ls, "13 1"],
