@@ -432,5 +432,10 @@ def read_names(path: str | os.PathLike, names: dict[str, int]) -> dict[str, list
                 raise DatasetFormatError(
                     f"{path}: {k}[{i}] is {_shown(v, 80)}; expected a class name (a string)"
                 )
+            if v in out[k]:
+                raise DatasetFormatError(
+                    f"{path}: {k}[{i}] is {v!r:.80} as {k}[{out[k].index(v)}]; expected "
+                    f"{expected} different names"
+                )
             out[k].append(v)
     return out

@@ -302,15 +302,21 @@ def test_batch_contents_are_checked(tmp_path, batch, message):
 
 def test_meta_contents_are_checked(tmp_path):
     good = py2_dumps(_batch())
+    nine = [b"a%d" % i for i in range(9)]
     for k, (meta, message) in enumerate(
         [
-            ({b"label_names": [b"a"] * 9}, r"'label_names': expected 10 names, got 9 items"),
-            ({b"label_names": [b"a"] * 9 + [3]}, r"label_names\[9\] is 3; expected a class name"),
+            ({b"label_names": nine}, r"'label_names': expected 10 names, got 9 items"),
+            ({b"label_names": [*nine, 3]}, r"label_names\[9\] is 3; expected a class name"),
             (
-                {b"label_names": [b"a"] * 9 + [b"\xff"]},
+                {b"label_names": [*nine, b"\xff"]},
                 r"label_names\[9\] = b'\\xff' is not UTF-8",
             ),
             ({b"num_vis": 3072}, r"no 'label_names' key"),
+            # Before: "class_names: names must be unique", naming no file
+            (
+                {b"label_names": [b"a", b"b", b"c", b"b"] + [b"x%d" % i for i in range(6)]},
+                r"label_names\[3\] is 'b' as label_names\[1\]; expected 10 different names",
+            ),
         ]
     ):
         with pytest.raises(DatasetFormatError, match=r"batches\.meta: .*" + message):
