@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -13,6 +14,7 @@ __all__ = [
     "MissingDatasetError",
     "as_root",
     "csv_text",
+    "decimal",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -218,6 +220,25 @@ def read_rows(
             yield number, fields
 
 
+#: What the dataset files write numbers as: ASCII decimals (``int()`` and ``float()``
+#: also read "1_0" as 10 and other scripts' digits, which no release writes).
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def decimal(text: str) -> float:
+    """``text`` (surrounding whitespace aside) as a float when it is an ASCII decimal
+    number (``12``, ``-1.00``, ``.5``, ``1e-3``), else NaN.
+
+    Examples
+    --------
+    >>> decimal(" 44.0377"), decimal("1_2.5"), decimal("inf")
+    (44.0377, nan, nan)
+    """
+    text = text.strip()
+    return float(text) if _DECIMAL.fullmatch(text) else float("nan")
+
+
 def _range(low: float | None, high: float | None) -> str:
     """``low..high``, ``>= low`` or ``<= high``: the bounds an error says were expected."""
     if low is not None and high is not None:
@@ -229,12 +250,11 @@ def parse_int(
     value: str, path: Path, line: int, column: str, low: int | None = None, high: int | None = None
 ) -> int:
     """``value`` as an int in ``[low, high]``, else :class:`DatasetFormatError` naming where."""
-    try:
-        v = int(value)
-    except ValueError:
+    if not _INTEGER.fullmatch(value.strip()):
         raise DatasetFormatError(
             f"{path}, line {line}: {column} is {value!r}; expected an integer"
-        ) from None
+        )
+    v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         both = low is not None and high is not None  # "0..2", as the messages have it
         expected = f"{low}..{high}" if both else f"an integer {_range(low, high)}"
@@ -254,11 +274,8 @@ def parse_float(
 ) -> float:
     """``value`` as a finite float in ``[low, high]``, else :class:`DatasetFormatError`
     naming where."""
-    try:
-        v = float(value)
-    except ValueError:
-        v = float("nan")
-    if v != v or v in (float("inf"), float("-inf")):
+    v = decimal(value)
+    if v != v or v in (float("inf"), float("-inf")):  # 1e999 is a decimal too
         raise DatasetFormatError(f"{path}, line {line}: {column} is {value!r}; expected a number")
     if (low is not None and v < low) or (high is not None and v > high):
         raise DatasetFormatError(

@@ -421,3 +421,25 @@ def test_ids_that_skip_a_number_are_refused(cub, tmp_path, file, old, new, match
     path.write_text(path.read_text().replace(old, new, 1))
     with pytest.raises(DatasetFormatError, match=match):
         _load(cub["root"], "all")
+
+
+@pytest.mark.parametrize(
+    ("file", "column", "value", "match"),
+    [
+        ("parts/part_locs.txt", 2, "1_2.5", r"part_locs\.txt, line 1: x is '1_2\.5'; expected a "),
+        ("image_class_labels.txt", 1, "1_0", r"labels\.txt, line 1: class id is '1_0'; expected "),
+        ("image_class_labels.txt", 1, "\u0662", r"line 1: class id is '\u0662'; expected an int"),
+        ("bounding_boxes.txt", 3, "\uff13\uff12", r"line 1: box is '\uff13\uff12'; expected a"),
+    ],
+)
+def test_numbers_are_ascii_decimals(cub, file, column, value, match):
+    # Before: Python's int() and float() read them: "1_2.5" as 12.5, the Arabic-Indic
+    # digit two as 2 and the full-width "32" as 32.0, silently, and "1_0" as class 10
+    # ("class id 10 is out of range").
+    path = cub["root"] / file
+    lines = path.read_text().splitlines()
+    fields = lines[0].split(" ")
+    fields[column] = value
+    path.write_text("\n".join([" ".join(fields), *lines[1:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=match):
+        _load(cub["root"], "all")

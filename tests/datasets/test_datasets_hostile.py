@@ -345,9 +345,9 @@ def test_a_row_given_twice_is_refused(tmp_path, case):
 
 def test_values_that_used_to_pass_unnoticed(tmp_path):
     ham = write_ham10000(tmp_path / "h")
-    for age in ("-5", "250", "inf"):
+    for age in ("-5", "250", "inf", "8_0"):
         # Before: an age outside the bins (or infinite) fell in no age bin, and was not
-        # counted as missing either.
+        # counted as missing either; "8_0" was read as 80 by float().
         text = (ham["root"] / "HAM10000_metadata.csv").read_text()
         (ham["root"] / "HAM10000_metadata.csv").write_text(text.replace(",80.0,", f",{age},", 1))
         with pytest.raises(DatasetFormatError, match=rf"line 2: age is '{age}'; expected"):
