@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -13,8 +12,8 @@ __all__ = [
     "DatasetFormatError",
     "MissingDatasetError",
     "as_root",
+    "ascii_float",
     "csv_text",
-    "decimal",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -220,23 +219,26 @@ def read_rows(
             yield number, fields
 
 
-#: What the dataset files write numbers as: ASCII decimals (``int()`` and ``float()``
-#: also read "1_0" as 10 and other scripts' digits, which no release writes).
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+def _ascii_number(text: str) -> bool:
+    """Whether ``text`` can be a number as the dataset files write them: ASCII, without
+    ``_`` (``int()`` and ``float()`` also read "1_0" as 10 and other scripts' digits,
+    which no release writes)."""
+    return text.isascii() and "_" not in text
 
 
-def decimal(text: str) -> float:
-    """``text`` (surrounding whitespace aside) as a float when it is an ASCII decimal
-    number (``12``, ``-1.00``, ``.5``, ``1e-3``), else NaN.
+def ascii_float(text: str) -> float:
+    r"""``float(text)`` for a number as the dataset files write it (ASCII, no ``_``), else
+    NaN; "inf" and "nan" are floats too, for the caller to refuse.
 
     Examples
     --------
-    >>> decimal(" 44.0377"), decimal("1_2.5"), decimal("inf")
-    (44.0377, nan, nan)
+    >>> ascii_float(" 44.0377"), ascii_float("1_2.5"), ascii_float("\uff13"), ascii_float("x")
+    (44.0377, nan, nan, nan)
     """
-    text = text.strip()
-    return float(text) if _DECIMAL.fullmatch(text) else float("nan")
+    try:
+        return float(text) if _ascii_number(text) else float("nan")
+    except ValueError:
+        return float("nan")
 
 
 def _range(low: float | None, high: float | None) -> str:
@@ -250,11 +252,14 @@ def parse_int(
     value: str, path: Path, line: int, column: str, low: int | None = None, high: int | None = None
 ) -> int:
     """``value`` as an int in ``[low, high]``, else :class:`DatasetFormatError` naming where."""
-    if not _INTEGER.fullmatch(value.strip()):
+    try:
+        v = int(value) if _ascii_number(value) else None
+    except ValueError:
+        v = None
+    if v is None:
         raise DatasetFormatError(
             f"{path}, line {line}: {column} is {value!r}; expected an integer"
         )
-    v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         both = low is not None and high is not None  # "0..2", as the messages have it
         expected = f"{low}..{high}" if both else f"an integer {_range(low, high)}"
@@ -274,8 +279,8 @@ def parse_float(
 ) -> float:
     """``value`` as a finite float in ``[low, high]``, else :class:`DatasetFormatError`
     naming where."""
-    v = decimal(value)
-    if v != v or v in (float("inf"), float("-inf")):  # 1e999 is a decimal too
+    v = ascii_float(value)
+    if v != v or v in (float("inf"), float("-inf")):
         raise DatasetFormatError(f"{path}, line {line}: {column} is {value!r}; expected a number")
     if (low is not None and v < low) or (high is not None and v > high):
         raise DatasetFormatError(

@@ -14,8 +14,8 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    ascii_float,
     csv_text,
-    decimal,
     listed_path,
     note_first_line,
     require_dataset_file,
@@ -44,7 +44,7 @@ def _age(text: str, path: Path, line: int) -> float | None:
     one outside [0, 200), would fall in no age bin unnoticed."""
     if text.strip().lower() in ("", "na", "nan", "unknown"):
         return None
-    age = decimal(text)
+    age = ascii_float(text)
     if not 0 <= age < _AGE_BINS[-1][1]:
         raise DatasetFormatError(
             f"{path}, line {line}: age is {text!r}; expected a number in [0, "
