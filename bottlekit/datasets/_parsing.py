@@ -154,6 +154,18 @@ def note_first_line(
     first_line[key] = line
 
 
+def _lines(fh: io.BufferedReader) -> Iterator[bytes]:
+    r"""The lines of a binary file without their ends: ``\n``, ``\r\n`` or a lone
+    ``\r`` (classic Mac OS), as Python's universal newlines read them (no UTF-8
+    character holds the byte ``\r``)."""
+    for raw in fh:
+        body = raw.rstrip(b"\r\n")
+        if b"\r" in body:
+            yield from body.split(b"\r")
+        else:
+            yield body
+
+
 def read_rows(
     path: str | os.PathLike,
     n_columns: int | Sequence[int] | None = None,
@@ -195,7 +207,7 @@ def read_rows(
         else ({n_columns} if isinstance(n_columns, int) else set(n_columns))
     )
     with open(p, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_lines(fh), start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark
                 raw = raw[3:]
             try:
@@ -204,7 +216,6 @@ def read_rows(
                 raise _not_utf8(p, number, raw, e) from None
             if number <= skip:
                 continue
-            line = line.rstrip("\r\n")
             if not line.strip():
                 continue
             fields = line.split(sep, max_split) if sep else line.split(None, max_split)
