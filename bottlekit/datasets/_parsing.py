@@ -14,6 +14,7 @@ __all__ = [
     "as_root",
     "ascii_float",
     "csv_text",
+    "header_columns",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -117,6 +118,26 @@ def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     except UnicodeDecodeError as e:
         raise _not_utf8(p, data[: e.start].count(b"\n") + 1, data, e) from None
     return io.StringIO(text, newline="")
+
+
+def header_columns(path: Path, header: Sequence[str], wanted: Sequence[str]) -> dict[str, int]:
+    """The position of each of the ``wanted`` columns in a CSV file's ``header`` (line
+    1); :class:`DatasetFormatError` when one is missing, or named twice (which of the
+    two holds the values cannot be told)."""
+    names = [h.strip() for h in header]
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}, line 1: the header lacks columns {missing}; expected {list(wanted)}"
+        )
+    for c in wanted:
+        at = [j + 1 for j, h in enumerate(names) if h == c]
+        if len(at) > 1:
+            raise DatasetFormatError(
+                f"{path}, line 1: the header has column {c!r} twice (columns {at[0]} and "
+                f"{at[1]}); expected each of {list(wanted)} once"
+            )
+    return {c: names.index(c) for c in wanted}
 
 
 def listed_path(

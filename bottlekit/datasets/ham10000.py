@@ -16,6 +16,7 @@ from bottlekit.datasets._parsing import (
     as_root,
     ascii_float,
     csv_text,
+    header_columns,
     listed_path,
     note_first_line,
     require_dataset_file,
@@ -90,11 +91,8 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     first_line: dict[str, int] = {}
     with csv_text(path, _HINT) as fh:
         reader = csv.reader(fh, delimiter=_METADATA_FILES[path.name])
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in _COLUMNS if c not in header]
-        if missing:
-            raise DatasetFormatError(f"{path}, line 1: the header lacks columns {missing}")
-        col = {c: header.index(c) for c in _COLUMNS}
+        header = next(reader, [])
+        col = header_columns(path, header, _COLUMNS)
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue

@@ -361,6 +361,25 @@ def test_a_row_given_twice_is_refused(tmp_path, case):
         _quiet(call)
 
 
+@pytest.mark.parametrize("dataset", ["waterbirds", "ham10000"])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, dataset):
+    # Before: the first of the two was read, silently (pandas would have read it as
+    # "y" and "y.1"): Waterbirds' labels from one column, HAM10000's diagnoses from one.
+    if dataset == "waterbirds":
+        root = write_waterbirds(tmp_path, write_cub(tmp_path))["root"]
+        path, old, new = root / "metadata.csv", "place_filename", "y"
+        load, message = load_waterbirds, r"column 'y' twice \(columns 3 and 6\)"
+    else:
+        root = write_ham10000(tmp_path)["root"]
+        path, old, new = root / "HAM10000_metadata.csv", "dataset", "dx"
+        load, message = load_ham10000, r"column 'dx' twice \(columns 3 and 8\)"
+    _replace_in(path, old, new)
+    with pytest.raises(
+        DatasetFormatError, match=rf"{path.name}, line 1: the header has {message}; expected"
+    ):
+        _quiet(load, root)
+
+
 # ------------------------------------------------------------------ other values
 
 
