@@ -33,6 +33,12 @@ def _check_member(name: str, dest: Path, archive: Path) -> Path:
     return dest.joinpath(*p.parts)
 
 
+def _top(name: str) -> tuple[str, ...]:
+    """The top-level entry a member ``name`` creates: none for ``.`` or ``./`` (``dest``
+    itself, the first member of an archive made with ``tar -C folder .``)."""
+    return PurePosixPath(name).parts[:1]
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
     """Extract a tar (any compression) or zip archive into ``dest``, refusing unsafe members.
 
@@ -106,7 +112,7 @@ def _extract(archive: Path, dest: Path) -> set[str]:
                         f"{archive}: member {info.filename!r} is a symbolic link; nothing was "
                         "extracted"
                     )
-                tops.add(PurePosixPath(info.filename).parts[0])
+                tops.update(_top(info.filename))
             zf.extractall(dest)
         return tops
     try:
@@ -133,7 +139,7 @@ def _extract(archive: Path, dest: Path) -> set[str]:
                         f"{archive}: link {m.name!r} -> {m.linkname!r} points outside {dest}; "
                         "nothing was extracted"
                     )
-            tops.add(PurePosixPath(m.name).parts[0])
+            tops.update(_top(m.name))
         kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tf.extractall(dest, members=members, **kwargs)
     return tops

@@ -124,6 +124,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _shown(value: Any, width: int) -> str:
+    """``repr(value)`` cut to ``width`` characters; a value nested too deeply for ``repr``
+    (a list in a list ... thousands deep, which a hostile file builds in a few bytes
+    per level) is described instead of raising ``RecursionError``."""
+    try:
+        return f"{value!r:.{width}}"
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
+
+
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -148,8 +158,8 @@ def _reduce(path: Any, fn: Any, args: Any, pos: int) -> Any:
         if fn.kind == "dtype" and _text(a) is not None and b in (0, False) and c in (1, True):
             return _DType(_text(a))
     raise DatasetFormatError(
-        f"{path}: {_WHAT}: REDUCE at byte {pos} calls {fn!r:.100} with {args!r:.200}; only "
-        "numpy's array reconstruction is read"
+        f"{path}: {_WHAT}: REDUCE at byte {pos} calls {_shown(fn, 100)} with "
+        f"{_shown(args, 200)}; only numpy's array reconstruction is read"
     )
 
 
@@ -181,8 +191,8 @@ def _build(path: Any, obj: Any, state: Any, pos: int) -> None:
             obj.shape, obj.dtype, obj.fortran, obj.data = state[1:]
             return
     raise DatasetFormatError(
-        f"{path}: {_WHAT}: BUILD at byte {pos} sets {type(obj).__name__} from {state!r:.200}; "
-        "only numpy arrays and dtypes are built"
+        f"{path}: {_WHAT}: BUILD at byte {pos} sets {type(obj).__name__} from "
+        f"{_shown(state, 200)}; only numpy arrays and dtypes are built"
     )
 
 
@@ -393,7 +403,7 @@ def read_batch(path: str | os.PathLike, labels: dict[str, int]) -> PythonBatch:
         for i, v in enumerate(values):
             if not _int(v) or not 0 <= v < classes:
                 raise DatasetFormatError(
-                    f"{path}: {k}[{i}] is {v!r:.80}; expected an int in 0..{classes - 1}"
+                    f"{path}: {k}[{i}] is {_shown(v, 80)}; expected an int in 0..{classes - 1}"
                 )
         out[k] = np.array(values, np.int64)
     return PythonBatch(path, data.data.offset, n, out)
@@ -420,7 +430,12 @@ def read_names(path: str | os.PathLike, names: dict[str, int]) -> dict[str, list
                     ) from None
             if not isinstance(v, str) or not v.strip():
                 raise DatasetFormatError(
-                    f"{path}: {k}[{i}] is {v!r:.80}; expected a class name (a string)"
+                    f"{path}: {k}[{i}] is {_shown(v, 80)}; expected a class name (a string)"
+                )
+            if v in out[k]:
+                raise DatasetFormatError(
+                    f"{path}: {k}[{i}] is {v!r:.80} as {k}[{out[k].index(v)}]; expected "
+                    f"{expected} different names"
                 )
             out[k].append(v)
     return out

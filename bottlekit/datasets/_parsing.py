@@ -12,7 +12,9 @@ __all__ = [
     "DatasetFormatError",
     "MissingDatasetError",
     "as_root",
+    "ascii_float",
     "csv_text",
+    "header_columns",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -118,6 +120,26 @@ def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     return io.StringIO(text, newline="")
 
 
+def header_columns(path: Path, header: Sequence[str], wanted: Sequence[str]) -> dict[str, int]:
+    """The position of each of the ``wanted`` columns in a CSV file's ``header`` (line
+    1); :class:`DatasetFormatError` when one is missing, or named twice (which of the
+    two holds the values cannot be told)."""
+    names = [h.strip() for h in header]
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}, line 1: the header lacks columns {missing}; expected {list(wanted)}"
+        )
+    for c in wanted:
+        at = [j + 1 for j, h in enumerate(names) if h == c]
+        if len(at) > 1:
+            raise DatasetFormatError(
+                f"{path}, line 1: the header has column {c!r} twice (columns {at[0]} and "
+                f"{at[1]}); expected each of {list(wanted)} once"
+            )
+    return {c: names.index(c) for c in wanted}
+
+
 def listed_path(
     base: Path, name: str, listed_in: Path, line: int | None, what: str = "image"
 ) -> Path:
@@ -151,6 +173,18 @@ def note_first_line(
             f"{first_line[key]}); expected {expected}"
         )
     first_line[key] = line
+
+
+def _lines(fh: io.BufferedReader) -> Iterator[bytes]:
+    r"""The lines of a binary file without their ends: ``\n``, ``\r\n`` or a lone
+    ``\r`` (classic Mac OS), as Python's universal newlines read them (no UTF-8
+    character holds the byte ``\r``)."""
+    for raw in fh:
+        body = raw.rstrip(b"\r\n")
+        if b"\r" in body:
+            yield from body.split(b"\r")
+        else:
+            yield body
 
 
 def read_rows(
@@ -194,7 +228,7 @@ def read_rows(
         else ({n_columns} if isinstance(n_columns, int) else set(n_columns))
     )
     with open(p, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_lines(fh), start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark
                 raw = raw[3:]
             try:
@@ -203,7 +237,6 @@ def read_rows(
                 raise _not_utf8(p, number, raw, e) from None
             if number <= skip:
                 continue
-            line = line.rstrip("\r\n")
             if not line.strip():
                 continue
             fields = line.split(sep, max_split) if sep else line.split(None, max_split)
@@ -218,31 +251,73 @@ def read_rows(
             yield number, fields
 
 
+def _ascii_number(text: str) -> bool:
+    """Whether ``text`` can be a number as the dataset files write them: ASCII, without
+    ``_`` (``int()`` and ``float()`` also read "1_0" as 10 and other scripts' digits,
+    which no release writes)."""
+    return text.isascii() and "_" not in text
+
+
+def ascii_float(text: str) -> float:
+    r"""``float(text)`` for a number as the dataset files write it (ASCII, no ``_``), else
+    NaN; "inf" and "nan" are floats too, for the caller to refuse.
+
+    Examples
+    --------
+    >>> ascii_float(" 44.0377"), ascii_float("1_2.5"), ascii_float("\uff13"), ascii_float("x")
+    (44.0377, nan, nan, nan)
+    """
+    try:
+        return float(text) if _ascii_number(text) else float("nan")
+    except ValueError:
+        return float("nan")
+
+
+def _range(low: float | None, high: float | None) -> str:
+    """``low..high``, ``>= low`` or ``<= high``: the bounds an error says were expected."""
+    if low is not None and high is not None:
+        return f"in {low:g}..{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
 def parse_int(
     value: str, path: Path, line: int, column: str, low: int | None = None, high: int | None = None
 ) -> int:
     """``value`` as an int in ``[low, high]``, else :class:`DatasetFormatError` naming where."""
     try:
-        v = int(value)
+        v = int(value) if _ascii_number(value) else None
     except ValueError:
+        v = None
+    if v is None:
         raise DatasetFormatError(
             f"{path}, line {line}: {column} is {value!r}; expected an integer"
-        ) from None
+        )
     if (low is not None and v < low) or (high is not None and v > high):
+        both = low is not None and high is not None  # "0..2", as the messages have it
+        expected = f"{low}..{high}" if both else f"an integer {_range(low, high)}"
         raise DatasetFormatError(
-            f"{path}, line {line}: {column} {v} is out of range; expected {low}..{high}"
+            f"{path}, line {line}: {column} {v} is out of range; expected {expected}"
         )
     return v
 
 
-def parse_float(value: str, path: Path, line: int, column: str) -> float:
-    """``value`` as a finite float, else :class:`DatasetFormatError` naming where."""
-    try:
-        v = float(value)
-    except ValueError:
-        v = float("nan")
+def parse_float(
+    value: str,
+    path: Path,
+    line: int,
+    column: str,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
+    """``value`` as a finite float in ``[low, high]``, else :class:`DatasetFormatError`
+    naming where."""
+    v = ascii_float(value)
     if v != v or v in (float("inf"), float("-inf")):
         raise DatasetFormatError(f"{path}, line {line}: {column} is {value!r}; expected a number")
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise DatasetFormatError(
+            f"{path}, line {line}: {column} is {value}; expected a number {_range(low, high)}"
+        )
     return v
 
 

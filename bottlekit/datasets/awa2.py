@@ -4,7 +4,7 @@ predicates."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +48,19 @@ def _numbered(path: Path, what: str) -> list[str]:
     return names
 
 
-def _matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    rows = [
-        [parse_float(v, path, line, f"column {j + 1}") for j, v in enumerate(f)]
-        for line, f in read_rows(path, shape[1], hint=_HINT)
-    ]
+def _matrix(
+    path: Path, shape: tuple[int, int], valid: Callable[[float], bool], expected: str
+) -> np.ndarray:
+    """The ``shape`` matrix of a whitespace-separated file, each value ``valid``."""
+    rows = []
+    for line, f in read_rows(path, shape[1], hint=_HINT):
+        row = [parse_float(v, path, line, f"column {j + 1}") for j, v in enumerate(f)]
+        bad = next((j for j, v in enumerate(row) if not valid(v)), None)
+        if bad is not None:
+            raise DatasetFormatError(
+                f"{path}, line {line}: column {bad + 1} is {row[bad]}; expected {expected}"
+            )
+        rows.append(row)
     if len(rows) != shape[0]:
         raise DatasetFormatError(
             f"{path}: expected {shape[0]} lines (one per class), got {len(rows)}"
@@ -127,14 +135,13 @@ def load_awa2(
         listed_path(root / "JPEGImages", c, root / "classes.txt", None, what="class")
     predicates = _numbered(root / "predicates.txt", "predicate")
     shape = (len(class_names), len(predicates))
-    binary = _matrix(root / "predicate-matrix-binary.txt", shape)
-    p = root / "predicate-matrix-binary.txt"
-    if not np.isin(binary, (0, 1)).all():
-        r, c = np.argwhere(~np.isin(binary, (0, 1)))[0]
-        raise DatasetFormatError(
-            f"{p}, line {r + 1}: column {c + 1} is {binary[r, c]}; expected 0 or 1"
-        )
-    continuous = _matrix(root / "predicate-matrix-continuous.txt", shape)
+    binary = _matrix(root / "predicate-matrix-binary.txt", shape, lambda v: v in (0, 1), "0 or 1")
+    continuous = _matrix(  # -1 marks a missing value, as the release's README says
+        root / "predicate-matrix-continuous.txt",
+        shape,
+        lambda v: v >= 0 or v == -1,
+        "a strength >= 0, or -1 (a missing value)",
+    )
     chosen = list(class_names)
     if split != "all":
         chosen = []

@@ -27,6 +27,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    note_first_line,
     read_rows,
     require_file,
 )
@@ -67,7 +68,11 @@ def _hint(name: str, release: str = "binary") -> str:
 
 
 def _label_names(path: Path, expected: int, hint: str) -> list[str]:
-    names = [f[0] for _, f in read_rows(path, 1, sep="\n", hint=hint)]
+    names = []
+    first_line: dict[str, int] = {}
+    for line, (name,) in read_rows(path, 1, sep="\n", hint=hint):
+        note_first_line(first_line, name, path, line, "label name", "one name per class")
+        names.append(name)
     if len(names) != expected:
         raise DatasetFormatError(f"{path}: expected {expected} label names, got {len(names)}")
     return names

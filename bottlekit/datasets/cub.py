@@ -240,6 +240,23 @@ def _id_table(
     return out
 
 
+def _names_by_id(path: Path, what: str, hint: str) -> list[str]:
+    """The names of an ``<id> <name>`` file whose ids are 1..n (in any line order), in id
+    order: the other files refer to them by id (``attribute id``, ``part id``, ``class
+    id``), not by line."""
+    lines: dict[int, int] = {}
+    table = _id_table(path, what, hint, lines)
+    n = len(table)
+    beyond = next((i for i in table if i > n), None)
+    if beyond is not None:  # the ids are distinct: one above n means one of 1..n is absent
+        absent = next(i for i in range(1, n + 1) if i not in table)
+        raise DatasetFormatError(
+            f"{path}, line {lines[beyond]}: {what} id {beyond} is out of range; expected the "
+            f"ids 1..{n}, one per line (id {absent} has no line)"
+        )
+    return [table[i] for i in range(1, n + 1)]
+
+
 def _box(values: list[str], path: Path, line: int) -> list[float]:
     """``x y width height`` of a ``bounding_boxes.txt`` line; the sizes must be >= 0."""
     box = [parse_float(v, path, line, "box") for v in values]
@@ -417,9 +434,7 @@ def load_cub(
     image_lines: dict[int, int] = {}
     images = _id_table(root / "images.txt", "image", _HINT, image_lines)
     ids = {i: pos for pos, i in enumerate(images)}
-    classes = _id_table(root / "classes.txt", "class", _HINT)
-    if sorted(classes) != list(range(1, len(classes) + 1)):
-        raise DatasetFormatError(f"{root / 'classes.txt'}: class ids must be 1..{len(classes)}")
+    classes = _names_by_id(root / "classes.txt", "class", _HINT)
     C = len(classes)
     p = root / "image_class_labels.txt"
     y = np.array(
@@ -442,7 +457,7 @@ def load_cub(
         [_box(r, p, line) for line, r in _per_image(p, ids, 4, "bounding box")], np.float64
     ).reshape(-1, 4)
     attr_path = require_file(_attributes_file(root), _HINT)
-    attr_names = list(_id_table(attr_path, "attribute", _HINT).values())
+    attr_names = _names_by_id(attr_path, "attribute", _HINT)
     k = len(attr_names)
     present, certainty = _attribute_labels(
         root / "attributes" / "image_attribute_labels.txt", ids, k
@@ -450,14 +465,14 @@ def load_cub(
     p = root / "attributes" / "class_attribute_labels_continuous.txt"
     rates = np.array(
         [
-            [parse_float(v, p, line, f"column {j + 1}") for j, v in enumerate(f)]
+            [parse_float(v, p, line, f"column {j + 1}", 0, 100) for j, v in enumerate(f)]
             for line, f in read_rows(p, k, hint=_HINT)
         ],
         np.float64,
     ).reshape(-1, k)
     if len(rates) != C:
         raise DatasetFormatError(f"{p}: expected {C} lines (one per class), got {len(rates)}")
-    kp_names = list(_id_table(root / "parts" / "parts.txt", "part", _HINT).values())
+    kp_names = _names_by_id(root / "parts" / "parts.txt", "part", _HINT)
     keypoints = _keypoints(root / "parts" / "part_locs.txt", ids, len(kp_names))
 
     rows = np.flatnonzero(
@@ -555,7 +570,7 @@ def load_cub(
     return ConceptDataset(
         imgs,
         labels=y[rows],
-        class_names=[classes[c] for c in range(1, C + 1)],
+        class_names=classes,
         concept_names=names,
         concept_labels=labels[rows],
         concept_certainty=cert[rows],

@@ -14,7 +14,9 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    ascii_float,
     csv_text,
+    header_columns,
     listed_path,
     note_first_line,
     require_dataset_file,
@@ -43,10 +45,7 @@ def _age(text: str, path: Path, line: int) -> float | None:
     one outside [0, 200), would fall in no age bin unnoticed."""
     if text.strip().lower() in ("", "na", "nan", "unknown"):
         return None
-    try:
-        age = float(text)
-    except ValueError:
-        age = float("nan")
+    age = ascii_float(text)
     if not 0 <= age < _AGE_BINS[-1][1]:
         raise DatasetFormatError(
             f"{path}, line {line}: age is {text!r}; expected a number in [0, "
@@ -92,11 +91,8 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     first_line: dict[str, int] = {}
     with csv_text(path, _HINT) as fh:
         reader = csv.reader(fh, delimiter=_METADATA_FILES[path.name])
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in _COLUMNS if c not in header]
-        if missing:
-            raise DatasetFormatError(f"{path}, line 1: the header lacks columns {missing}")
-        col = {c: header.index(c) for c in _COLUMNS}
+        header = next(reader, [])
+        col = header_columns(path, header, _COLUMNS)
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue

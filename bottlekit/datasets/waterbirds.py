@@ -18,6 +18,7 @@ from bottlekit.datasets._parsing import (
     MissingDatasetError,
     as_root,
     csv_text,
+    header_columns,
     listed_path,
     missing_images,
     note_first_line,
@@ -47,13 +48,7 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
         header = next(reader, None)
         if header is None:
             raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
-        header = [h.strip() for h in header]
-        missing = [c for c in _COLUMNS if c not in header]
-        if missing:
-            raise DatasetFormatError(
-                f"{path}, line 1: the header lacks columns {missing}; expected {list(_COLUMNS)}"
-            )
-        col = {c: header.index(c) for c in _COLUMNS}
+        col = header_columns(path, header, _COLUMNS)
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue

@@ -74,3 +74,17 @@ def test_cifar_errors(tmp_path):
         load_cifar10(w10["root"])
     with pytest.raises(ValueError, match="label: expected 'fine' or 'coarse', got 'mid'"):
         load_cifar100(w["root"], label="mid")
+
+
+def test_a_class_name_listed_twice_is_refused_by_file_and_line(tmp_path):
+    # Before: "class_names: names must be unique, ['cat'] repeat", from ConceptDataset,
+    # naming neither the file nor the line.
+    w = write_cifar(tmp_path, hundred=False)
+    meta = w["root"] / "batches.meta.txt"
+    meta.write_text(meta.read_text().replace("dog", "cat"))
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"batches\.meta\.txt, line 6: label name 'cat' is listed twice \(first on line "
+        r"4\); expected one name per class",
+    ):
+        load_cifar10(w["root"], "test")

@@ -302,15 +302,21 @@ def test_batch_contents_are_checked(tmp_path, batch, message):
 
 def test_meta_contents_are_checked(tmp_path):
     good = py2_dumps(_batch())
+    nine = [b"a%d" % i for i in range(9)]
     for k, (meta, message) in enumerate(
         [
-            ({b"label_names": [b"a"] * 9}, r"'label_names': expected 10 names, got 9 items"),
-            ({b"label_names": [b"a"] * 9 + [3]}, r"label_names\[9\] is 3; expected a class name"),
+            ({b"label_names": nine}, r"'label_names': expected 10 names, got 9 items"),
+            ({b"label_names": [*nine, 3]}, r"label_names\[9\] is 3; expected a class name"),
             (
-                {b"label_names": [b"a"] * 9 + [b"\xff"]},
+                {b"label_names": [*nine, b"\xff"]},
                 r"label_names\[9\] = b'\\xff' is not UTF-8",
             ),
             ({b"num_vis": 3072}, r"no 'label_names' key"),
+            # Before: "class_names: names must be unique", naming no file
+            (
+                {b"label_names": [b"a", b"b", b"c", b"b"] + [b"x%d" % i for i in range(6)]},
+                r"label_names\[3\] is 'b' as label_names\[1\]; expected 10 different names",
+            ),
         ]
     ):
         with pytest.raises(DatasetFormatError, match=r"batches\.meta: .*" + message):
@@ -383,3 +389,34 @@ def test_record_images_header_and_records(tmp_path):
     for bad in (np.array([3.0]), np.array([True]), np.array([[3]])):
         with pytest.raises(ValueError, match=r"records: expected one int"):
             RecordImages([f], 4, 0, (1, 2, 2), header=3, records=bad)
+
+
+def _nested(depth):
+    """Opcodes of a list in a list ... ``depth`` deep: ``[[[...]]]``."""
+    return b"]" * depth + b"a" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        (
+            b"\x80\x02cnumpy\ndtype\n" + _nested(50_000) + b"\x85R.",
+            r"REDUCE at byte \d+ calls _Global\(kind='dtype'\) with a tuple nested too deeply "
+            r"to show",
+        ),
+        (
+            b"\x80\x02cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R" + _nested(50_000) + b"b.",
+            r"BUILD at byte \d+ sets _DType from a list nested too deeply to show",
+        ),
+        (
+            _edit(py2_dumps(_batch(labels=[0, b"deep", 2])), b"U\x04deep", _nested(50_000)),
+            r"labels\[1\] is a list nested too deeply to show; expected an int in 0\.\.9",
+        ),
+    ],
+)
+def test_values_nested_too_deeply_to_show_are_described(tmp_path, stream, message):
+    # Before: RecursionError ("maximum recursion depth exceeded while getting the repr of
+    # an object") from the error message's repr of a list 50,000 lists deep: 100 kB of
+    # opcodes that the data-only subset builds.
+    with pytest.raises(DatasetFormatError, match=r"test_batch: .*" + message):
+        _load_test_batch(tmp_path, stream)

@@ -321,6 +321,24 @@ def _edit(path, fn):
             DatasetFormatError,
             r"classes\.txt, line 4: class id 3 is listed twice",
         ),
+        (  # Before: "expected 1..None"
+            "images.txt",
+            lambda ls: [*ls[:2], ls[2].replace("3 ", "0 ", 1), *ls[3:]],
+            DatasetFormatError,
+            r"images\.txt, line 3: image id 0 is out of range; expected an integer >= 1$",
+        ),
+        (  # Before: accepted, a class_concept_matrix above 1 (documented in [0, 1])
+            "attributes/class_attribute_labels_continuous.txt",
+            lambda ls: [ls[0], "150.0 " + ls[1].split(" ", 1)[1], *ls[2:]],
+            DatasetFormatError,
+            r"continuous\.txt, line 2: column 1 is 150\.0; expected a number in 0\.\.100",
+        ),
+        (
+            "attributes/class_attribute_labels_continuous.txt",
+            lambda ls: [*ls[:2], ls[2].rsplit(" ", 1)[0] + " -0.5"],
+            DatasetFormatError,
+            r"continuous\.txt, line 3: column 6 is -0\.5; expected a number in 0\.\.100",
+        ),
         (
             "train_test_split.txt",
             lambda ls: [*ls, "13 1"],
@@ -346,3 +364,82 @@ def test_missing_files_and_images(cub, tmp_path):
         _load(cub["root"], "all")
     with pytest.raises(MissingDatasetError, match=r"nowhere: CUB folder not found; .*caltech"):
         load_cub(tmp_path / "nowhere")
+
+
+def _lines_reversed(path):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(reversed(lines)))
+
+
+def test_names_are_read_by_their_id_not_by_their_line(cub, tmp_path):
+    # Before: attributes.txt and parts/parts.txt were read in line order, and attribute
+    # id a (image_attribute_labels.txt) or part id p (part_locs.txt) named the a-th or
+    # p-th line: with the lines in another order, every concept and keypoint got another
+    # one's name, silently.
+    plain = _load(cub["root"], "all")
+    _lines_reversed(tmp_path / "attributes.txt")
+    _lines_reversed(cub["root"] / "parts" / "parts.txt")
+    _lines_reversed(cub["root"] / "classes.txt")
+    ds = _load(cub["root"], "all")
+    assert ds.concept_names == CUB_ATTRIBUTES and ds.keypoint_names == CUB_PARTS
+    assert ds.class_names == CUB_CLASSES
+    np.testing.assert_array_equal(ds.concept_labels, plain.concept_labels)
+    np.testing.assert_array_equal(ds.part_keypoints, plain.part_keypoints)
+    np.testing.assert_array_equal(ds.part_of_concept, plain.part_of_concept)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "match"),
+    [
+        (
+            "attributes.txt",
+            "6 has_eye_color::black",
+            "9 has_eye_color::black",
+            r"attributes\.txt, line 6: attribute id 9 is out of range; expected the ids "
+            r"1\.\.6, one per line \(id 6 has no line\)",
+        ),
+        (
+            "CUB_200_2011/parts/parts.txt",
+            "1 back",
+            "16 back",
+            r"parts\.txt, line 1: part id 16 is out of range; expected the ids 1\.\.15, one "
+            r"per line \(id 1 has no line\)",
+        ),
+        (
+            "CUB_200_2011/classes.txt",
+            "2 002.",
+            "7 002.",
+            r"classes\.txt, line 2: class id 7 is out of range; expected the ids 1\.\.3, one "
+            r"per line \(id 2 has no line\)",
+        ),
+    ],
+)
+def test_ids_that_skip_a_number_are_refused(cub, tmp_path, file, old, new, match):
+    # Before: the attribute and part ids were not checked (the names were taken in line
+    # order whatever the ids); classes said only "class ids must be 1..3".
+    path = tmp_path / file
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(DatasetFormatError, match=match):
+        _load(cub["root"], "all")
+
+
+@pytest.mark.parametrize(
+    ("file", "column", "value", "match"),
+    [
+        ("parts/part_locs.txt", 2, "1_2.5", r"part_locs\.txt, line 1: x is '1_2\.5'; expected a "),
+        ("image_class_labels.txt", 1, "1_0", r"labels\.txt, line 1: class id is '1_0'; expected "),
+        ("image_class_labels.txt", 1, "\u0662", r"line 1: class id is '\u0662'; expected an int"),
+        ("bounding_boxes.txt", 3, "\uff13\uff12", r"line 1: box is '\uff13\uff12'; expected a"),
+    ],
+)
+def test_numbers_are_ascii_decimals(cub, file, column, value, match):
+    # Before: Python's int() and float() read them: "1_2.5" as 12.5, the Arabic-Indic
+    # digit two as 2 and the full-width "32" as 32.0, silently, and "1_0" as class 10
+    # ("class id 10 is out of range").
+    path = cub["root"] / file
+    lines = path.read_text().splitlines()
+    fields = lines[0].split(" ")
+    fields[column] = value
+    path.write_text("\n".join([" ".join(fields), *lines[1:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=match):
+        _load(cub["root"], "all")

@@ -87,6 +87,27 @@ def test_cub_files_with_bom_and_crlf_load_as_the_plain_ones(tmp_path):
     np.testing.assert_array_equal(ds.part_keypoints, plain.part_keypoints)
 
 
+def test_files_with_old_mac_line_ends_load_as_the_plain_ones(tmp_path):
+    # Before: a file whose lines end in a lone CR (classic Mac OS, and Excel for Mac's
+    # text export) was one line: "image_class_labels.txt, line 1: expected 2 columns,
+    # got 24"; images.txt alone, one image whose name held all the others
+    # ("image_class_labels.txt, line 2: image id 2 is not in images.txt", blaming
+    # another file). The CSV files (Waterbirds, HAM10000) were read, by the csv module.
+    cub = write_cub(tmp_path)
+    plain = _quiet(load_cub, cub["root"], "all")
+    for f in [*cub["root"].rglob("*.txt"), tmp_path / "attributes.txt"]:
+        _edit(f, lambda b: b.replace(b"\n", b"\r"))
+    ds = _quiet(load_cub, cub["root"], "all")
+    assert ds.image_source.paths == plain.image_source.paths
+    assert ds.class_names == plain.class_names and ds.concept_names == plain.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, plain.concept_labels)
+    np.testing.assert_array_equal(ds.part_keypoints, plain.part_keypoints)
+    # and the line numbers count those lines
+    _edit(cub["root"] / "bounding_boxes.txt", lambda b: b.replace(b"\r3 ", b"\r3 x ", 1))
+    with pytest.raises(DatasetFormatError, match=r"bounding_boxes\.txt, line 3: expected 5"):
+        load_cub(cub["root"], "all")
+
+
 @pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_other_text_files_with_bom_load_as_the_plain_ones(tmp_path):
     # Before: with a byte-order mark, the CIFAR-10 class 0 was named '\ufeffairplane'
@@ -340,14 +361,33 @@ def test_a_row_given_twice_is_refused(tmp_path, case):
         _quiet(call)
 
 
+@pytest.mark.parametrize("dataset", ["waterbirds", "ham10000"])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, dataset):
+    # Before: the first of the two was read, silently (pandas would have read it as
+    # "y" and "y.1"): Waterbirds' labels from one column, HAM10000's diagnoses from one.
+    if dataset == "waterbirds":
+        root = write_waterbirds(tmp_path, write_cub(tmp_path))["root"]
+        path, old, new = root / "metadata.csv", "place_filename", "y"
+        load, message = load_waterbirds, r"column 'y' twice \(columns 3 and 6\)"
+    else:
+        root = write_ham10000(tmp_path)["root"]
+        path, old, new = root / "HAM10000_metadata.csv", "dataset", "dx"
+        load, message = load_ham10000, r"column 'dx' twice \(columns 3 and 8\)"
+    _replace_in(path, old, new)
+    with pytest.raises(
+        DatasetFormatError, match=rf"{path.name}, line 1: the header has {message}; expected"
+    ):
+        _quiet(load, root)
+
+
 # ------------------------------------------------------------------ other values
 
 
 def test_values_that_used_to_pass_unnoticed(tmp_path):
     ham = write_ham10000(tmp_path / "h")
-    for age in ("-5", "250", "inf"):
+    for age in ("-5", "250", "inf", "8_0"):
         # Before: an age outside the bins (or infinite) fell in no age bin, and was not
-        # counted as missing either.
+        # counted as missing either; "8_0" was read as 80 by float().
         text = (ham["root"] / "HAM10000_metadata.csv").read_text()
         (ham["root"] / "HAM10000_metadata.csv").write_text(text.replace(",80.0,", f",{age},", 1))
         with pytest.raises(DatasetFormatError, match=rf"line 2: age is '{age}'; expected"):

@@ -490,3 +490,28 @@ def test_a_body_larger_than_the_free_space_is_refused_before_reading(
     (tmp_path / "big.bin.part").write_bytes(server.files["/big.bin"][:300])
     dl.download_file(server.url + "/big.bin", dest, progress=False)
     assert dest.read_bytes() == server.files["/big.bin"]
+
+
+def test_archives_made_from_inside_their_folder_are_extracted(tmp_path):
+    # Before: IndexError ("tuple index out of range") from safe_extract on the archive
+    # that `tar -czf x.tgz -C folder .` makes (its first member is ".", then
+    # "./cifar-10-batches-bin/..."), and on a zip with a "./" entry: the member "."
+    # has no first path component to count as a top-level entry.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name in (".", "./set"):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tf.addfile(info)
+        info = tarfile.TarInfo("./set/a.txt")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"a"))
+    (tmp_path / "x.tgz").write_bytes(buf.getvalue())
+    assert dl.safe_extract(tmp_path / "x.tgz", tmp_path / "t") == [tmp_path / "t" / "set"]
+    assert (tmp_path / "t" / "set" / "a.txt").read_bytes() == b"a"
+
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as zf:
+        zf.writestr("./", "")
+        zf.writestr("./set/b.txt", "b")
+    assert dl.safe_extract(tmp_path / "x.zip", tmp_path / "z") == [tmp_path / "z" / "set"]
+    assert (tmp_path / "z" / "set" / "b.txt").read_bytes() == b"b"

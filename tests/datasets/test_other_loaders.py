@@ -140,6 +140,28 @@ def test_awa2_errors(tmp_path):
         load_awa2(w["root"])
 
 
+def test_awa2_negative_strengths_other_than_the_missing_mark_are_refused(tmp_path):
+    # Before: -5 was kept in class_concept_matrix, silently; the release marks a
+    # missing value with -1 (its README), and the strengths are >= 0.
+    w = write_awa2(tmp_path)
+    p = w["root"] / "predicate-matrix-continuous.txt"
+    assert "-1.00" in p.read_text()  # the fixture's missing value, read as it is
+    np.testing.assert_array_equal(load_awa2(w["root"]).class_concept_matrix, w["continuous"])
+    p.write_text(p.read_text().replace("-1.00", "-5.00", 1))
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"continuous\.txt, line 1: column 3 is -5\.0; expected a strength >= 0, or -1 "
+        r"\(a missing value\)",
+    ):
+        load_awa2(w["root"])
+    # Before: the line of a bad 0/1 value was its row's number, one off after a blank line
+    b = w["root"] / "predicate-matrix-binary.txt"
+    lines = b.read_text().splitlines()
+    b.write_text("\n".join(["", lines[0], "1 0 2 0", *lines[2:]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"binary\.txt, line 3: column 3 is 2\.0; expe"):
+        load_awa2(w["root"])
+
+
 # ------------------------------------------------------------------------ CelebA
 def test_celeba_header_and_pm1_values(tmp_path):
     w = write_celeba(tmp_path)
