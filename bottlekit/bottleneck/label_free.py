@@ -474,6 +474,8 @@ class LabelFreeCBM(BaseConceptBottleneck):
                 f"{source}: interpretability_[{j}] is {float(scores[j])!r}; expected cubed-cosine "
                 "similarities, in [-1, 1]"
             )
+        cutoff = self.interpretability_cutoff
+        above = np.ones(n_bank, bool) if cutoff is None else scores > cutoff
         if names is not None:
             kept = set(self.concept_names_)
             split = ([n for n in names if n in kept], [n for n in names if n not in kept])
@@ -483,10 +485,26 @@ class LabelFreeCBM(BaseConceptBottleneck):
                     f"bank's concepts, in its order, into kept and dropped ones; got "
                     f"{list(self.concept_names_)[:4]} and {list(dropped)[:4]}"
                 )
+            wrong = [n for n, a in zip(names, above, strict=True) if (n in kept) != a]
+            if wrong:
+                j = names.index(wrong[0])
+                how = "kept" if wrong[0] in kept else "dropped"
+                raise ValueError(
+                    f"{source}: concept {wrong[0]!r} is {how} with interpretability_ "
+                    f"{float(scores[j])!r} and interpretability_cutoff "
+                    f"{cutoff!r}; expected the concepts above the cut-off kept and the others "
+                    f"dropped, as fit splits them ({len(wrong)} concept(s) differ)"
+                )
         elif k + len(dropped) != n_bank:
             raise ValueError(
                 f"{source}: concept_names_ ({k}) and dropped_concepts_ ({len(dropped)}) "
                 f"should together be the {n_bank} concepts of {where}"
+            )
+        elif k != int(above.sum()):
+            raise ValueError(
+                f"{source}: concept_names_ holds {k} concepts, but {int(above.sum())} "
+                f"similarities of interpretability_ lie above interpretability_cutoff "
+                f"{cutoff!r}; expected fit's split"
             )
         seconds = self.fit_seconds_
         if not isinstance(seconds, dict) or sorted(seconds) != ["head", "projection"]:

@@ -303,6 +303,13 @@ LABEL_FREE_CASES = {
         _tensor("interpretability_", lambda a: np.ones(len(a), dtype=np.int64)),
         r"interpretability_ should be a float array, got an array of dtype int64",
     ),
+    # before: loaded; fit keeps exactly the concepts whose similarity is above the cut-off
+    "concepts kept below the cut-off": (
+        lambda t, m: m["params"].__setitem__("interpretability_cutoff", 0.999),
+        r"concept 'c0' is kept with interpretability_ .* and interpretability_cutoff 0\.999; "
+        r"expected the concepts above the cut-off kept and the others dropped, as fit splits "
+        r"them \(5 concept\(s\) differ\)",
+    ),
     "a dropped concept the bank lacks": (
         _state("dropped_concepts_", lambda v: ["elsewhere"]),
         r"concept_names_ and dropped_concepts_ should split the stored bank's concepts, in "
