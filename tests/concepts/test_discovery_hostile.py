@@ -448,6 +448,62 @@ def test_one_image_needs_an_image_mean():
     assert dec.weights[0, 0] > 0 and not dec.weights[2].any()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_near_copies_of_one_image_need_an_image_mean(dtype):
+    # Before: rows of one direction but for float32's rounding (x and 3 x; x and
+    # x (1 + 1e-7 r), given in float32 or float64: X is float32 inside) passed the 1e-9
+    # check of copies; centred on their own mean to vectors of about 1e-8, rounding alone,
+    # they were renormalised and decomposed as a concept mix of noise, silently.
+    rng = np.random.default_rng(0)
+    vocab = ConceptBank([f"c{i}" for i in range(8)], rng.normal(size=(8, 16)), "toy")
+    x = rng.normal(size=16)
+    near = np.vstack([x, 3 * x, x * (1 + 1e-7 * rng.normal(size=16)), np.zeros(16)])
+    with pytest.raises(
+        ValueError,
+        match=r"copies of one image \(X has 3 nonzero rows, all of one direction\): "
+        r"centred on its own mean, the image is 0 up to float32 rounding",
+    ):
+        decompose(near.astype(dtype), vocab)
+    # with an image mean they are decomposed as the copies they are
+    mean = 0.3 * rng.normal(size=16)
+    dec = decompose(near.astype(dtype), vocab, l1=0.05, image_mean=mean)
+    assert dec.weights[0].any() and not dec.weights[3].any()
+    np.testing.assert_allclose(dec.weights[1:3], dec.weights[[0, 0]], rtol=0, atol=1e-4)
+    # rows further apart than rounding are decomposed, by their own mean
+    apart = np.vstack([x, x * (1 + 1e-4 * rng.normal(size=16))]).astype(dtype)
+    assert decompose(apart, vocab, l1=0.05).weights.any(1).all()
+
+
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_a_row_at_the_image_mean_up_to_rounding_gets_no_weights(solver):
+    # A row exactly at image_mean is centred to 0 and gets no weight; before, one at it
+    # up to float32's rounding (the mean given as the row's unit vector) was centred to
+    # about 1e-8, renormalised and decomposed as a concept mix of noise.
+    rng = np.random.default_rng(1)
+    vocab = ConceptBank([f"c{i}" for i in range(8)], rng.normal(size=(8, 16)), "toy")
+    x = rng.normal(size=(2, 16))
+    mean = x[0] / np.linalg.norm(x[0])
+    dec = decompose(x.astype(dtype=np.float32), vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_array_equal(dec.weights[0], np.zeros(8, np.float32))
+    assert dec.cosine[0] == pytest.approx(1.0, abs=1e-6)
+    assert dec.weights[1].any()
+
+
+def test_the_rounding_bound_of_a_centred_row():
+    # a centred row counts as rounding alone at most float32's eps * (||row|| + ||mean||),
+    # the bound itself included
+    torch = pytest.importorskip("torch")
+    from bottlekit.concepts.discovery.splice import _rounding_only
+
+    eps = float(np.finfo(np.float32).eps)
+    rows = torch.tensor([[1.0, 0.0, 0.0]] * 4, dtype=torch.float64)
+    mean = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)  # ||mean|| = 2: bound 3 eps
+    centred = torch.tensor([[0.0, 0.99, 0.0], [0.0, 1.01, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    centred = centred.to(torch.float64) * 3 * eps
+    assert _rounding_only(centred, rows, mean).tolist() == [True, False, True, True]
+    assert not _rounding_only(centred, rows, mean * 0.99)[3]
+
+
 def test_out_of_range_rows_of_a_tensor_that_requires_grad_are_named():
     # Before: RuntimeError "Can't call numpy() on Tensor that requires grad" from torch,
     # raised while the check looked up the refused row to name it.

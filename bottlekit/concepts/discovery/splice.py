@@ -79,6 +79,31 @@ class SparseDecomposition:
         return [(self.names[j], float(w[j])) for j in order]
 
 
+#: float32's machine epsilon, 2**-23: ``X``, ``image_mean`` and the vocabulary's vectors
+#: are held in float32 (``check_embeddings``, :class:`ConceptBank`).
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _rounding_only(centred, rows, mean):
+    r"""Which rows of ``centred = rows - mean`` (torch, float64) hold only rounding error.
+
+    A row counts as at the mean when :math:`\lVert r - m\rVert \le \varepsilon\,
+    (\lVert r\rVert + \lVert m\rVert)`, :math:`\varepsilon = 2^{-23}` float32's machine
+    epsilon. The rows and the mean come from float32 values, each entry rounded by up
+    to :math:`2^{-24}` of itself, which moves a unit vector by up to :math:`2^{-23}`; so
+    the mean of unit rows (or a float32 ``image_mean``, by :math:`2^{-24}\lVert m\rVert`)
+    and a unit row each carry up to :math:`\varepsilon` of their norm, and their
+    difference up to the bound. The float64 arithmetic adds about
+    :math:`d \cdot 2^{-53}`, below it by a factor of :math:`10^9 / d`. Below the bound the
+    centred row's direction may be rounding alone: renormalised, it would be decomposed
+    as a concept mix of noise. Near copies of one image fall here (random trials, two
+    rows centred on their mean): ``x`` and ``3 x`` in float32 at about a tenth of the
+    bound, rows ``1e-7`` apart (relative) under half of it, ``1e-6`` apart about at it,
+    ``1e-5`` apart 10 to 40 times over it.
+    """
+    return centred.norm(dim=-1) <= _EPS32 * (rows.norm(dim=-1) + mean.norm())
+
+
 def _centred_vocabulary(T, names: list[str]):
     """The unit text vectors ``T`` (k, d) minus their mean; refuses concepts that the
     centring leaves without a direction (they would silently never get weight)."""
@@ -96,24 +121,6 @@ def _centred_vocabulary(T, names: list[str]):
 
 def _unit(A):
     return A / A.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def _one_direction(X: np.ndarray) -> bool:
-    """Whether the nonzero rows of ``X`` (at least one) all point the same way, so that
-    their own mean centres every unit row to 0 (one image, or copies of it)."""
-    rows = np.flatnonzero(np.any(X != 0, axis=1))
-    if len(rows) == 0:
-        return False
-
-    def unit(A: np.ndarray) -> np.ndarray:
-        A = A.astype(np.float64)
-        return A / np.linalg.norm(A, axis=-1, keepdims=True)
-
-    first = unit(X[rows[0]])
-    # the usual case, images of different directions, is told by the second row alone
-    if len(rows) > 1 and np.abs(unit(X[rows[1]]) - first).max() > 1e-9:
-        return False
-    return bool(np.abs(unit(X[rows]) - first).max() <= 1e-9)
 
 
 def decompose(
@@ -135,7 +142,10 @@ def decompose(
     X : array-like of shape (n, d)
         Image embeddings of the vocabulary's backbone. A row of zeros has no direction to
         decompose: it gets all-zero weights and cosine 0, whatever ``image_mean`` (centred
-        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`).
+        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`). A
+        row whose unit vector is :math:`\mu_{img}` up to float32's rounding (centred, a
+        norm of at most :math:`2^{-23}(1 + \lVert\mu_{img}\rVert)`, rounding alone) has no
+        direction either: all-zero weights.
     vocabulary : ConceptBank
         Concept names and text vectors (e.g. :func:`~bottlekit.concepts.from_text`).
     l1 : float, default 0.25
@@ -146,7 +156,8 @@ def decompose(
         :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
         mean over the nonzero rows of ``X`` (SpLiCE uses the mean of a large image set;
         pass one for small batches, and for one image or copies of it, which their own
-        mean would centre to 0).
+        mean would centre to 0: nonzero rows all of one direction up to float32's
+        rounding, as ``x`` and ``3 * x``, are refused without one).
     rho : float, default 5.0
         ADMM penalty parameter.
     max_iter : int, default 1000
@@ -200,18 +211,6 @@ def decompose(
         if image_mean.shape not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {image_mean.shape}")
         image_mean = check_embeddings(image_mean.reshape(1, -1), "image_mean")[0]
-    elif _one_direction(X):
-        # its own mean: centred, the image is 0 and decomposed to nothing
-        nonzero = int(np.count_nonzero(np.any(X != 0, axis=1)))
-        if nonzero == 1:
-            what, rows = "one image", "1 row" if n == 1 else f"1 nonzero row of {n}"
-        else:
-            what, rows = "copies of one image", f"{nonzero} nonzero rows, all of one direction"
-        raise ValueError(
-            f"image_mean: needed to decompose {what} (X has {rows}): centred on its own "
-            "mean, the image is 0 and has no concepts; pass the mean of many images' unit "
-            "embeddings (SpLiCE uses a large image set's)"
-        )
 
     dev = resolve_device(device)
     if solver == "auto":
@@ -226,9 +225,25 @@ def decompose(
         mut = Xt.sum(0) / max(int((~blank).sum()), 1)
     else:
         mut = as_tensor(image_mean, dtype=dt, device=dev)
+    centred = Xt - mut
+    # a row at the mean (to float32 rounding) has no direction either: 0, no weight
+    at_mean = _rounding_only(centred, Xt, mut)[:, None] & ~blank
+    if image_mean is None and bool(at_mean.any()) and bool((at_mean | blank).all()):
+        # its own mean: centred, every image is 0 and decomposed to nothing
+        nonzero = int((~blank).sum())
+        if nonzero == 1:
+            what, rows = "one image", "1 row" if n == 1 else f"1 nonzero row of {n}"
+        else:
+            what, rows = "copies of one image", f"{nonzero} nonzero rows, all of one direction"
+        raise ValueError(
+            f"image_mean: needed to decompose {what} (X has {rows}): centred on its own "
+            "mean, the image is 0 up to float32 rounding and has no concepts; pass the mean "
+            "of many images' unit embeddings (SpLiCE uses a large image set's)"
+        )
+    Y = torch.where(blank | at_mean, 0.0, _unit(centred))  # (n, d)
+    del centred
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
-    Y = torch.where(blank, 0.0, _unit(Xt - mut))  # (n, d)
     k = C.shape[0]
     # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
     lam, r = float(l1) / 2, float(rho)
