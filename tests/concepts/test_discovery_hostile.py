@@ -261,6 +261,21 @@ def test_decompose_refuses_concepts_that_centring_leaves_no_direction(k):
         decompose(X, vocab)
 
 
+def test_vocabulary_concepts_at_their_mean_by_the_images_rounding_bound():
+    # The vocabulary's concepts are centred as the images, by one rule: at the mean when
+    # centred to float32's rounding alone, eps * (||t|| + ||mean||), about 2.4e-7 here.
+    # Before, the text side had its own absolute 1e-6, which refused two concepts 7e-7
+    # from their mean (three times the bound: a direction, not rounding).
+    x = np.array([[0.2, 1.0, 0.3], [0.1, -1.0, 0.5]])
+    near = ConceptBank(["a", "b"], np.array([[1.0, 0.0, 0.0], [1.0, 2.4e-7, 0.0]]), "toy")
+    with pytest.raises(ValueError, match=r"vocabulary: 2 concept\(s\) point along the"):
+        decompose(x, near)
+    apart = ConceptBank(["a", "b"], np.array([[1.0, 0.0, 0.0], [1.0, 1.4e-6, 0.0]]), "toy")
+    dec = decompose(x, apart, l1=0.05)
+    # centred, "b" is +e2 and "a" is -e2: image 0 leans to +e2, image 1 to -e2
+    assert [n for n, _ in dec.top(0, 1)] == ["b"] and [n for n, _ in dec.top(1, 1)] == ["a"]
+
+
 # ------------------------------------------------------------------ stability
 @pytest.mark.parametrize(
     ("bad", "message"),

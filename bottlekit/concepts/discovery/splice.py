@@ -107,8 +107,9 @@ def _rounding_only(centred, rows, mean):
 def _centred_vocabulary(T, names: list[str]):
     """The unit text vectors ``T`` (k, d) minus their mean; refuses concepts that the
     centring leaves without a direction (they would silently never get weight)."""
-    centred = T - T.mean(0)
-    flat = (centred.norm(dim=-1) < 1e-6).nonzero().flatten().tolist()
+    mean = T.mean(0)
+    centred = T - mean
+    flat = _rounding_only(centred, T, mean).nonzero().flatten().tolist()
     if flat:
         shown = ", ".join(repr(names[j]) for j in flat[:5]) + (", ..." if len(flat) > 5 else "")
         raise ValueError(
