@@ -351,6 +351,18 @@ def test_random_state_follows_the_package_rule():
     np.testing.assert_array_equal(a.dictionary, b.dictionary)
 
 
+@pytest.mark.parametrize("method", ["topk_sae", "nmf"])
+@pytest.mark.parametrize("seed", [2**32, 2**64])
+def test_an_integer_seed_beyond_32_bits_is_named(method, seed):
+    # Before: scikit-learn's InvalidParameterError from inside NMF for any seed >= 2**32,
+    # torch's "Overflow when unpacking long long" for 2**64 (2**40 trained an SAE but no NMF)
+    with pytest.raises(
+        ValueError, match=r"random_state: expected None, an int in \[0, 2\*\*32 - 1\]"
+    ):
+        _discover(method=method, random_state=seed)
+    assert _discover(method=method, random_state=2**32 - 1).n_atoms == 4
+
+
 @pytest.mark.parametrize(
     ("i", "message"),
     [

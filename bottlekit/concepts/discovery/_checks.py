@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_number, int_seed
+from bottlekit._checks import check_number, int_seed, shown_value
 
 __all__ = ["check_embeddings", "check_int", "seed_of"]
 
@@ -71,8 +71,18 @@ def check_int(value: Any, arg: str, low: int, high: int | None = None) -> int:
     return int(check_number(value, arg, integer=True, low=low, high=high, expected=expected))
 
 
+#: The largest integer ``random_state``: scikit-learn's NMF takes seeds in [0, 2**32 - 1]
+#: (beyond, its own InvalidParameterError), and torch's generator overflowed on 2**64.
+MAX_SEED = 2**32 - 1
+
+
 def seed_of(random_state: Any) -> int:
     """An integer seed from ``random_state`` (:func:`bottlekit._checks.int_seed`; None: a
-    fresh random seed)."""
+    fresh random seed); an int beyond :data:`MAX_SEED` is refused."""
     seed = int_seed(random_state, "random_state")
+    if seed is not None and seed > MAX_SEED:
+        raise ValueError(
+            "random_state: expected None, an int in [0, 2**32 - 1] or a numpy random "
+            f"generator, got {shown_value(random_state)}"
+        )
     return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed

@@ -119,7 +119,7 @@ def discover(
         Where the SAE trains (``None``: CUDA when available).
     progress : bool, default False
         A progress bar over epochs.
-    random_state : None, int >= 0 or a numpy random generator (RandomState, Generator, ...)
+    random_state : None, int in [0, 2**32 - 1] or a numpy random generator (RandomState, ...)
         Seeds the initialisation and the batch order; the result is deterministic given
         it (on one device).
 
