@@ -397,6 +397,18 @@ def test_sae_sizes_beyond_int64_mean_never_and_all(method):
     np.testing.assert_array_equal(big.dictionary, ref.dictionary)
 
 
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_epochs_beyond_int64_are_named(method):
+    # Before: the SAEs raised OverflowError "Python int too large to convert to C ssize_t"
+    # from inside tqdm (the length of the range of epochs); NMF took it
+    with pytest.raises(
+        ValueError,
+        match=r"epochs: expected an integer >= 1 and <= 9223372036854775807, got "
+        r"9223372036854775808",
+    ):
+        _discover(method=method, epochs=2**63)
+
+
 def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
     # Embeddings are float32 inside discover and decompose. Before: values of 1e300 became
     # inf and were reported as "contains NaN or inf" (they are finite), and rows of 1e-300

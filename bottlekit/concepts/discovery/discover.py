@@ -19,6 +19,10 @@ __all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
 MAX_ATOMS_PER_SAMPLE = 1
 
 
+#: The most epochs (int64's largest value): more passes than any run can make.
+_MAX_EPOCHS = int(np.iinfo(np.int64).max)
+
+
 def _default_k(n_concepts: int) -> int:
     return int(min(32, max(1, n_concepts // 8)))
 
@@ -82,7 +86,7 @@ def discover(
         Active atoms per embedding (BatchTopK: on average); default
         ``min(32, max(1, n_concepts // 8))``. Ignored by NMF.
     epochs : int, default 200
-        Passes over ``X`` (NMF: iterations at most).
+        Passes over ``X`` (NMF: iterations at most); at most ``2**63 - 1``.
     batch_size : int, default 256
     learning_rate : float, default 1e-3
         Adam's step size.
@@ -153,7 +157,8 @@ def discover(
             "atoms; embed more images or ask for fewer concepts)"
         ) from None
     k = _default_k(n_concepts) if k is None else check_int(k, "k", 1, n_concepts)
-    epochs = check_int(epochs, "epochs", 1)
+    # a count of passes has to fit C (tqdm took the range's length: OverflowError)
+    epochs = check_int(epochs, "epochs", 1, _MAX_EPOCHS)
     batch_size = check_int(batch_size, "batch_size", 1)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     if dead_after is not None:
