@@ -20,6 +20,7 @@ from bottlekit.concepts.discovery import (
     decompose,
     dictionary_stability,
     discover,
+    duplicate_atoms,
     name_concepts,
 )
 
@@ -290,6 +291,38 @@ def test_vocabulary_concepts_at_their_mean_by_the_images_rounding_bound():
 def test_stability_names_a_non_numeric_argument(bad, message):
     with pytest.raises(TypeError, match=message):
         dictionary_stability(bad, np.eye(2))
+
+
+def test_stability_of_atoms_without_dimensions_is_named():
+    # Before: numpy's "zero-size array to reduction operation maximum which has no identity"
+    with pytest.raises(ValueError, match=r"a: expected .* with m, d >= 1, got shape \(2, 0\)"):
+        dictionary_stability(np.zeros((2, 0)), np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        # before: numpy's AxisError "axis 1 is out of bounds for array of dimension 1"
+        ((np.ones(3),), ValueError, r"dictionary: expected an \(m, d\) array .*shape \(3,\)"),
+        # before: UFuncTypeError "ufunc 'greater' did not contain a loop ..."
+        ((np.eye(2), "0.9"), ValueError, r"threshold: expected a finite number, got '0.9'"),
+        # before: no duplicate found, silently (NaN cosines compare false)
+        ((np.full((2, 2), np.nan),), ValueError, r"dictionary contains NaN or inf"),
+        ((np.array([["1", "0"]]),), TypeError, r"dictionary: expected a numeric array"),
+    ],
+)
+def test_duplicate_atoms_names_a_bad_argument(args, error, message):
+    with pytest.raises(error, match=message):
+        duplicate_atoms(*args)
+
+
+def test_duplicate_atoms_at_the_ends_of_the_float_range():
+    # Before: the norms of atoms near 1e200 overflowed to inf, and those near 1e-300 fell
+    # under the 1e-12 floor, so every cosine was 0 and no atom a duplicate; an all-zero
+    # atom stays a duplicate of none
+    a = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.0, 0.0]])
+    for scale in (1e200, 1.0, 1e-300):
+        assert duplicate_atoms(a * scale).tolist() == [False, True, False, False]
 
 
 def test_complex_embeddings_are_refused_not_cast():
