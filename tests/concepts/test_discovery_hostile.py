@@ -179,6 +179,9 @@ def test_dictionary_file_with_bad_metadata_is_refused(
     [
         ("nmf", "components", None, r"components: an NMF dictionary needs its components"),
         ("nmf", "components", np.ones((4, 3), np.float32), r"components has shape \(4, 3\)"),
+        # before: loaded, then encode raised scikit-learn's "Negative values in data passed
+        # to NMF (input H)"
+        ("nmf", "components", -np.ones((4, 12), np.float32), r"components has negative values"),
         ("topk_sae", "codes", np.ones((3, 3), np.float32), r"codes has shape \(3, 3\)"),
         ("topk_sae", "codes", np.full((40, 4), np.nan, np.float32), r"codes contains NaN"),
         (

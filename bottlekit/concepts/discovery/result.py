@@ -293,6 +293,9 @@ def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[
             raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
         if not np.isfinite(arrays[key]).all():
             raise ValueError(f"{source}: {key} contains NaN or inf")
+    if "components" in arrays and (arrays["components"] < 0).any():
+        # encode's non-negative least squares refused them from inside scikit-learn
+        raise ValueError(f"{source}: components has negative values; expected NMF factors >= 0")
     try:
         fields = {
             "input_scale": check_number(
