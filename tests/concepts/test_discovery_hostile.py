@@ -30,7 +30,8 @@ VOCAB = ConceptBank([f"c{i}" for i in range(5)], RNG.normal(size=(5, 6)), "toy")
 
 
 def _discover(**kw):
-    return discover(X, **({"n_concepts": 4, "epochs": 2, "random_state": 0} | kw))
+    kw = {"X": X, "n_concepts": 4, "epochs": 2, "random_state": 0} | kw
+    return discover(**kw)
 
 
 # ------------------------------------------------------------------ discover
@@ -151,9 +152,28 @@ def _meta(path):
 @pytest.mark.parametrize(
     ("method", "key", "value", "message"),
     [
-        ("topk_sae", "input_scale", 0, r"input_scale: expected a finite number > 0, got 0"),
-        ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number > 0, got 'x'"),
-        ("topk_sae", "input_scale", None, r"input_scale: expected a finite number > 0, got None"),
+        (
+            "topk_sae",
+            "input_scale",
+            0,
+            r"input_scale: expected a finite number >= 1.17549e-38, got 0",
+        ),
+        ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number >= 1.17549e-38"),
+        (
+            "topk_sae",
+            "input_scale",
+            None,
+            r"input_scale: expected a finite number >= 1.1.*got None",
+        ),
+        # before: loaded, and encode's weights (over input_scale) overflowed float32: codes
+        # all 0 (the SAEs) or inf (NMF), silently
+        (
+            "topk_sae",
+            "input_scale",
+            1e-300,
+            r"input_scale: expected .* >= 1.17549e-38, got 1e-300",
+        ),
+        ("nmf", "input_scale", 1e-300, r"input_scale: expected .* >= 1.17549e-38, got 1e-300"),
         ("topk_sae", "k", None, r"k: expected an int >= 1, got None"),
         ("topk_sae", "k", 0, r"k: expected an int >= 1, got 0"),
         ("topk_sae", "k", "3", r"k: expected an int >= 1, got '3'"),
@@ -431,6 +451,19 @@ def test_sae_sizes_beyond_int64_mean_never_and_all(method):
     big = _discover(method=method, dead_after=10**30, batch_size=10**30)
     ref = _discover(method=method, dead_after=2 * 40 + 1, batch_size=40)
     np.testing.assert_array_equal(big.dictionary, ref.dictionary)
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_embeddings_varying_below_float32s_normal_range_are_refused(method):
+    # Before: X * 1e-40 (finite, nonzero float32) was learned, but the encoder's weights
+    # over the input scale (about 2.4e-40) overflowed float32: BatchTopK's codes were inf,
+    # TopK's wrong, and the named concept bank's vectors inf, silently
+    with pytest.raises(ValueError, match=r"X: the embeddings vary about their mean by 2.4\de-40"):
+        _discover(method=method, X=(X.astype(np.float64) * 1e-40).astype(np.float32))
+    # 1e-38 is still in float32's normal range: the same atoms as X
+    small = _discover(method=method, X=(X.astype(np.float64) * 1e-38).astype(np.float32))
+    np.testing.assert_allclose(small.dictionary, _discover(method=method).dictionary, atol=1e-5)
+    assert np.isfinite(small.codes).all()
 
 
 @pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])

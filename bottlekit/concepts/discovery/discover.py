@@ -49,6 +49,26 @@ def _check_not_constant(X: np.ndarray) -> None:
     )
 
 
+def _check_spread(X: np.ndarray) -> None:
+    """Refuse embeddings that vary about their mean by less than float32's smallest normal
+    number (root mean square distance, the methods' input scale ``s``).
+
+    The encoder divides its weights by ``s`` and is float32 (``encode``, the named concept
+    bank): below that, they overflowed to inf and the codes were inf or wrong, silently.
+    """
+    from bottlekit.concepts.discovery._sae import _rms_distance
+
+    tiny = float(np.finfo(np.float32).tiny)
+    spread = _rms_distance(X, X.mean(0, dtype=np.float64))
+    if spread < tiny:
+        raise ValueError(
+            f"X: the embeddings vary about their mean by {spread:.3g} (root mean square), "
+            f"below float32's smallest normal number ({tiny:.3g}), so the encoder (its "
+            "weights over that spread) would overflow float32; expected embeddings on a "
+            "moderate scale (multiply them by a constant)"
+        )
+
+
 def discover(
     X: Any,
     n_concepts: int = 64,
@@ -75,8 +95,10 @@ def discover(
     X : array-like of shape (n, d)
         Image embeddings (e.g. from :func:`bottlekit.embed`); finite, and not all equal:
         every method centres them on their mean, so identical rows (all-zero ones, or a
-        single row) leave nothing to learn. A zero row among others is a point like any
-        other (no method normalises rows; :func:`decompose` takes zero rows too).
+        single row) leave nothing to learn; nor may they vary about it by less than
+        float32's smallest normal number (about 1.2e-38, root mean square). A zero row
+        among others is a point like any other (no method normalises rows;
+        :func:`decompose` takes zero rows too).
     n_concepts : int, default 64
         Atoms of the dictionary, at most ``n`` (and, for ``"nmf"``, at most ``2d``).
     method : {"topk_sae", "batchtopk_sae", "nmf"}, default "topk_sae"
@@ -147,6 +169,7 @@ def discover(
     method = check_choice(method, METHODS, "method")
     X = check_embeddings(X)
     _check_not_constant(X)
+    _check_spread(X)
     n, d = X.shape
     high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
     try:

@@ -297,11 +297,9 @@ def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[
         # encode's non-negative least squares refused them from inside scikit-learn
         raise ValueError(f"{source}: components has negative values; expected NMF factors >= 0")
     try:
-        fields = {
-            "input_scale": check_number(
-                meta.get("input_scale"), "input_scale", low=0, low_open=True
-            )
-        }
+        # discover refuses a smaller spread: the encoder's weights over it overflow float32
+        tiny = float(np.finfo(np.float32).tiny)
+        fields = {"input_scale": check_number(meta.get("input_scale"), "input_scale", low=tiny)}
         k, threshold = meta.get("k"), meta.get("threshold")
         if method != "nmf" or k is not None:
             k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
