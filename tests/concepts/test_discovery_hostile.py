@@ -104,13 +104,39 @@ def _tamper_meta(key, value):
         ),
         (
             _tamper_tensor("param/b_enc", lambda a: a.astype(np.int32)),
-            r"param/b_enc has dtype int32; expected a float array",
+            r"param/b_enc has dtype int32; expected float32",
+        ),
+        # before, each of these resumed to another result than the run's, silently: float16
+        # weights rounded, int8 counts that wrap at 127 (an atom never dead), Adam's bias
+        # correction of another step count, a NaN in the returned history ...
+        (
+            _tamper_tensor("param/W_dec", lambda a: a.astype(np.float16)),
+            r"param/W_dec has dtype float16; expected float32",
+        ),
+        (
+            _tamper_tensor("since", lambda a: a.astype(np.int8)),
+            r"since has dtype int8; expected int64",
+        ),
+        (
+            _tamper_tensor("since", lambda a: a - 10**12),
+            r"since has negative values; expected values >= 0",
+        ),
+        (
+            _tamper_meta("adam_steps", {k: 1.5 for k in ("W_enc", "b_enc", "W_dec", "pre_bias")}),
+            r"adam_steps\['W_enc'\]: expected 2 \(2 epoch\(s\) of batches\), got 1.5",
+        ),
+        (_tamper_meta("history", [1.0, float("nan")]), r"history: expected a list of 2 finite"),
+        # ... and a negative second moment made Adam's step NaN, reported as "learning_rate:
+        # training diverged"
+        (
+            _tamper_tensor("adam/W_enc/exp_avg_sq", lambda a: -np.ones_like(a)),
+            r"adam/W_enc/exp_avg_sq has negative values; expected values >= 0",
         ),
         (_tamper_meta("epoch", "x"), r"epoch: expected an int >= 1 and <= 2, got 'x'"),
         (_tamper_meta("epoch", 10**9), r"epoch: expected an int >= 1 and <= 2, got 1000000000"),
         (_tamper_meta("epoch", -5), r"epoch: expected an int >= 1 and <= 2, got -5"),
-        (_tamper_meta("history", None), r"history: expected a list of 2 numbers.*got None"),
-        (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 numbers"),
+        (_tamper_meta("history", None), r"history: expected a list of 2 finite numbers.*got None"),
+        (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 finite numbers"),
         (_tamper_meta("adam_steps", None), r"adam_steps: expected a dict"),
         (_tamper_meta("threshold", "high"), r"threshold: expected None or a finite number"),
     ],
