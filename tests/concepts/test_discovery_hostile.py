@@ -326,6 +326,24 @@ def test_vocabulary_concepts_at_their_mean_by_the_images_rounding_bound():
     assert [n for n, _ in dec.top(0, 1)] == ["b"] and [n for n, _ in dec.top(1, 1)] == ["a"]
 
 
+def test_naming_refuses_vocabulary_concepts_at_their_mean():
+    # Before: centred (center=True), copies of one vector were 0 and every atom got the
+    # first name with cosine 0; near copies (v and 3 v in float32) were rounding noise,
+    # renormalised, and named the atoms by it, silently. decompose refused them already.
+    d = _discover(backbone_id="toy")
+    v = VOCAB.vectors[0]
+    for vectors in (np.tile(v, (2, 1)), np.vstack([v, 3 * v])):
+        vocab = ConceptBank(["a", "b"], vectors, "toy")
+        with pytest.raises(
+            ValueError,
+            match=r"vocabulary: 2 concept\(s\) point along the vocabulary's mean \('a', 'b'\), "
+            r"so centring on it \(center=True\) leaves them no direction",
+        ):
+            name_concepts(d, vocab)
+        # the plain cosine (the reference's) has no centring to refuse
+        assert len(name_concepts(d, vocab, center=False).names) == d.n_atoms - d.n_dead
+
+
 # ------------------------------------------------------------------ stability
 @pytest.mark.parametrize(
     ("bad", "message"),
@@ -627,15 +645,15 @@ def test_the_rounding_bound_of_a_centred_row():
     # a centred row counts as rounding alone at most float32's eps * (||row|| + ||mean||),
     # the bound itself included
     torch = pytest.importorskip("torch")
-    from bottlekit.concepts.discovery.splice import _rounding_only
+    from bottlekit.concepts.discovery._checks import at_mean
 
     eps = float(np.finfo(np.float32).eps)
     rows = torch.tensor([[1.0, 0.0, 0.0]] * 4, dtype=torch.float64)
     mean = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)  # ||mean|| = 2: bound 3 eps
     centred = torch.tensor([[0.0, 0.99, 0.0], [0.0, 1.01, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     centred = centred.to(torch.float64) * 3 * eps
-    assert _rounding_only(centred, rows, mean).tolist() == [True, False, True, True]
-    assert not _rounding_only(centred, rows, mean * 0.99)[3]
+    assert at_mean(centred, rows, mean).tolist() == [True, False, True, True]
+    assert not at_mean(centred, rows, mean * 0.99)[3]
 
 
 def test_out_of_range_rows_of_a_tensor_that_requires_grad_are_named():

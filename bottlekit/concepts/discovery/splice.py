@@ -33,7 +33,11 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_choice, check_number
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.discovery._checks import check_embeddings
+from bottlekit.concepts.discovery._checks import (
+    at_mean,
+    check_embeddings,
+    refuse_concepts_at_mean,
+)
 
 __all__ = ["SOLVERS", "SparseDecomposition", "decompose"]
 
@@ -79,44 +83,13 @@ class SparseDecomposition:
         return [(self.names[j], float(w[j])) for j in order]
 
 
-#: float32's machine epsilon, 2**-23: ``X``, ``image_mean`` and the vocabulary's vectors
-#: are held in float32 (``check_embeddings``, :class:`ConceptBank`).
-_EPS32 = float(np.finfo(np.float32).eps)
-
-
-def _rounding_only(centred, rows, mean):
-    r"""Which rows of ``centred = rows - mean`` (torch, float64) hold only rounding error.
-
-    A row counts as at the mean when :math:`\lVert r - m\rVert \le \varepsilon\,
-    (\lVert r\rVert + \lVert m\rVert)`, :math:`\varepsilon = 2^{-23}` float32's machine
-    epsilon. The rows and the mean come from float32 values, each entry rounded by up
-    to :math:`2^{-24}` of itself, which moves a unit vector by up to :math:`2^{-23}`; so
-    the mean of unit rows (or a float32 ``image_mean``, by :math:`2^{-24}\lVert m\rVert`)
-    and a unit row each carry up to :math:`\varepsilon` of their norm, and their
-    difference up to the bound. The float64 arithmetic adds about
-    :math:`d \cdot 2^{-53}`, below it by a factor of :math:`10^9 / d`. Below the bound the
-    centred row's direction may be rounding alone: renormalised, it would be decomposed
-    as a concept mix of noise. Near copies of one image fall here (random trials, two
-    rows centred on their mean): ``x`` and ``3 x`` in float32 at about a tenth of the
-    bound, rows ``1e-7`` apart (relative) under half of it, ``1e-6`` apart about at it,
-    ``1e-5`` apart 10 to 40 times over it.
-    """
-    return centred.norm(dim=-1) <= _EPS32 * (rows.norm(dim=-1) + mean.norm())
-
-
 def _centred_vocabulary(T, names: list[str]):
     """The unit text vectors ``T`` (k, d) minus their mean; refuses concepts that the
     centring leaves without a direction (they would silently never get weight)."""
     mean = T.mean(0)
     centred = T - mean
-    flat = _rounding_only(centred, T, mean).nonzero().flatten().tolist()
-    if flat:
-        shown = ", ".join(repr(names[j]) for j in flat[:5]) + (", ..." if len(flat) > 5 else "")
-        raise ValueError(
-            f"vocabulary: {len(flat)} concept(s) point along the vocabulary's mean ({shown}), "
-            "so centring on it (SpLiCE's modality-gap correction) leaves them no direction; "
-            "expected a vocabulary of distinct concepts (e.g. more than two phrases)"
-        )
+    flat = at_mean(centred, T, mean).nonzero().flatten().tolist()
+    refuse_concepts_at_mean(flat, names, "SpLiCE's modality-gap correction")
     return centred
 
 
@@ -228,8 +201,8 @@ def decompose(
         mut = as_tensor(image_mean, dtype=dt, device=dev)
     centred = Xt - mut
     # a row at the mean (to float32 rounding) has no direction either: 0, no weight
-    at_mean = _rounding_only(centred, Xt, mut)[:, None] & ~blank
-    if image_mean is None and bool(at_mean.any()) and bool((at_mean | blank).all()):
+    on_mean = at_mean(centred, Xt, mut)[:, None] & ~blank
+    if image_mean is None and bool(on_mean.any()) and bool((on_mean | blank).all()):
         # its own mean: centred, every image is 0 and decomposed to nothing
         nonzero = int((~blank).sum())
         if nonzero == 1:
@@ -241,7 +214,7 @@ def decompose(
             "mean, the image is 0 up to float32 rounding and has no concepts; pass the mean "
             "of many images' unit embeddings (SpLiCE uses a large image set's)"
         )
-    Y = torch.where(blank | at_mean, 0.0, _unit(centred))  # (n, d)
+    Y = torch.where(blank | on_mean, 0.0, _unit(centred))  # (n, d)
     del centred
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
