@@ -296,6 +296,28 @@ def test_decompose_refuses_bad_arguments(kw, message):
         decompose(X, VOCAB, **kw)
 
 
+def test_decompose_rho_is_admms_and_too_small_a_rho_is_named():
+    # Before: torch's LinAlgError "linalg.cholesky: The factorization could not be
+    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing)
+    ref = decompose(X, VOCAB, solver="lasso")
+    np.testing.assert_array_equal(
+        decompose(X, VOCAB, solver="lasso", rho=1e-300).weights, ref.weights
+    )
+    with pytest.raises(
+        ValueError, match=r"rho: 1e-300 is too small to make the vocabulary's Gram"
+    ):
+        decompose(X, VOCAB, solver="admm", rho=1e-300)
+
+
+def test_decompose_lasso_takes_any_max_iter():
+    # Before: OverflowError "Python int too large to convert to C unsigned long" from inside
+    # scikit-learn for max_iter=10**30 (ADMM took it)
+    ref = decompose(X, VOCAB, solver="lasso")
+    big = decompose(X, VOCAB, solver="lasso", max_iter=10**30)
+    np.testing.assert_array_equal(big.weights, ref.weights)
+    assert big.n_iter == ref.n_iter < 1000
+
+
 def test_decompose_takes_an_image_mean_of_shape_1_d():
     a = decompose(X, VOCAB, image_mean=X.mean(0))
     b = decompose(X, VOCAB, image_mean=X.mean(0, keepdims=True))

@@ -44,6 +44,10 @@ __all__ = ["SOLVERS", "SparseDecomposition", "decompose"]
 #: The values of ``solver``.
 SOLVERS = ("auto", "admm", "lasso")
 
+#: The most coordinate-descent sweeps passed to scikit-learn's Lasso (a larger max_iter
+#: raised OverflowError from its Cython loop); more than any image takes.
+_MAX_SWEEPS = 2**31 - 1
+
 
 @dataclass
 class SparseDecomposition:
@@ -133,7 +137,8 @@ def decompose(
         mean would centre to 0: nonzero rows all of one direction up to float32's
         rounding, as ``x`` and ``3 * x``, are refused without one).
     rho : float, default 5.0
-        ADMM penalty parameter.
+        ADMM penalty parameter (unused by ``"lasso"``); one too small to factorise the
+        centred vocabulary's Gram matrix plus :math:`\rho I` in float64 is refused.
     max_iter : int, default 1000
     tol : float, default 1e-5
         Stop when the primal and dual residuals (root mean square) are below ``tol``
@@ -221,23 +226,23 @@ def decompose(
     k = C.shape[0]
     # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
     lam, r = float(l1) / 2, float(rho)
+    if solver == "lasso":  # rho is ADMM's: its factorisation is not needed here
+        Z, n_iter = _lasso(C.cpu().numpy(), Y.cpu().numpy(), l1, tol, max_iter)
+        Z = torch.as_tensor(Z, dtype=dt, device=dev)
+        return _result(Z, C, mut, Xt, vocabulary, n_iter)
     Cy = Y @ C.T  # (n, k)
     if k <= d:
-        chol = torch.linalg.cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev))
+        chol = _cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev), r)
 
         def solve(V):  # (C C^T + r I)^{-1} v, rows of V
             return torch.cholesky_solve(V.T, chol).T
 
     else:
-        chol = torch.linalg.cholesky(C.T @ C + r * torch.eye(d, dtype=dt, device=dev))
+        chol = _cholesky(C.T @ C + r * torch.eye(d, dtype=dt, device=dev), r)
 
         def solve(V):  # Woodbury: (1/r)(v - C (r I + C^T C)^{-1} C^T v)
             return (V - torch.cholesky_solve((V @ C).T, chol).T @ C.T) / r
 
-    if solver == "lasso":
-        Z, n_iter = _lasso(C.cpu().numpy(), Y.cpu().numpy(), l1, tol, max_iter)
-        Z = torch.as_tensor(Z, dtype=dt, device=dev)
-        return _result(Z, C, mut, Xt, vocabulary, n_iter)
     Z = torch.zeros(n, k, dtype=dt, device=dev)
     U = torch.zeros_like(Z)
     n_iter = 0
@@ -253,6 +258,23 @@ def decompose(
     return _result(Z, C, mut, Xt, vocabulary, n_iter)
 
 
+def _cholesky(G, rho: float):
+    """The Cholesky factor of ``G`` (a Gram matrix plus ``rho I``); ``ValueError`` naming
+    ``rho`` where it is too small to make ``G`` positive definite in float64."""
+    import torch
+
+    chol, info = torch.linalg.cholesky_ex(G)
+    if int(info) != 0:
+        # torch's LinAlgError: the centred vocabulary's Gram matrix is singular (k centred
+        # concepts span at most k - 1 dimensions), and rho of 1e-300 adds nothing to it
+        raise ValueError(
+            f"rho: {rho!r} is too small to make the vocabulary's Gram matrix plus rho I "
+            "positive definite in float64 (the centred vocabulary's is singular); expected "
+            "a larger rho (default 5.0)"
+        )
+    return chol
+
+
 def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
     """Non-negative Lasso per image by scikit-learn's coordinate descent (warm-started)."""
     import warnings
@@ -266,7 +288,7 @@ def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
         positive=True,
         fit_intercept=False,
         tol=max(tol, 1e-12),
-        max_iter=int(max_iter),
+        max_iter=min(int(max_iter), _MAX_SWEEPS),  # beyond, its C counter overflowed
         warm_start=True,
     )
     out, most = np.zeros((len(Y), C.shape[0])), 0
