@@ -72,18 +72,26 @@ ENCODERS = ("learned", "decoder")
 def data_atoms(X: np.ndarray, m: int, seed: int, mu: np.ndarray) -> np.ndarray:
     """``m`` distinct training embeddings drawn with ``seed``, centred on ``mu``, unit norm.
 
-    A drawn embedding equal to the mean (no direction) is replaced by the next one drawn.
+    A drawn embedding equal to the mean up to float32's rounding (no direction, by
+    :func:`~bottlekit.concepts.discovery._checks.at_mean`), or to one drawn before it, is
+    replaced by the next one drawn.
     """
+    from bottlekit.concepts.discovery._checks import at_mean
+
     order = np.random.default_rng(seed).permutation(len(X))
-    C = X[order].astype(np.float64) - mu
-    norms = np.linalg.norm(C, axis=1)
-    keep = np.flatnonzero(norms > 1e-12)[:m]
+    rows = X[order].astype(np.float64)
+    C = rows - mu
+    # a copy of an earlier draw started a second, identical atom, one of which died; an
+    # absolute 1e-12 took every row of embeddings of 1e-14 for the mean
+    distinct = np.zeros(len(X), dtype=bool)
+    distinct[np.unique(rows, axis=0, return_index=True)[1]] = True
+    keep = np.flatnonzero(distinct & ~at_mean(C, rows, mu))[:m]
     if len(keep) < m:
         raise ValueError(
-            f"init='data': only {len(keep)} embeddings differ from their mean, {m} atoms "
-            "asked; use init='random' or fewer n_concepts"
+            f"init='data': only {len(keep)} distinct embeddings differ from their mean, {m} "
+            "atoms asked; use init='random' or fewer n_concepts"
         )
-    return (C[keep] / norms[keep, None]).astype(np.float32)
+    return (C[keep] / np.linalg.norm(C[keep], axis=1, keepdims=True)).astype(np.float32)
 
 
 def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device, atoms=None) -> dict:
