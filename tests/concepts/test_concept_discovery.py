@@ -93,6 +93,26 @@ def test_data_init_starts_from_distinct_centred_training_embeddings(planted):
     assert not np.array_equal(atoms, _sae.data_atoms(X, 16, seed=4, mu=mu))
 
 
+def test_data_init_skips_copies_and_takes_embeddings_at_any_scale(planted):
+    # Before: a copy of an embedding drawn earlier started a second, identical atom (here
+    # 8 atoms from 5 distinct embeddings repeated, 4 of them distinct), one of which died;
+    # and the absolute 1e-12 took every row of embeddings of scale 1e-14 for the mean
+    # ("only 0 embeddings differ from their mean")
+    X = planted[1][:5]
+    copies = np.tile(X, (8, 1))
+    atoms = _sae.data_atoms(copies, 5, seed=0, mu=copies.mean(0, dtype=np.float64))
+    assert len(np.unique(atoms, axis=0)) == 5
+    with pytest.raises(ValueError, match=r"init='data': only 5 distinct embeddings differ"):
+        _sae.data_atoms(copies, 6, seed=0, mu=copies.mean(0, dtype=np.float64))
+    mu = X.mean(0, dtype=np.float64)
+    tiny = (X.astype(np.float64) * 1e-14).astype(np.float32)
+    np.testing.assert_allclose(
+        _sae.data_atoms(tiny, 4, seed=0, mu=tiny.mean(0, dtype=np.float64)),
+        _sae.data_atoms(X, 4, seed=0, mu=mu),
+        atol=1e-6,
+    )
+
+
 def test_data_init_recovers_every_planted_atom_deterministically(planted):
     atoms, X = planted
     result = _fit(X, init="data", random_state=8)

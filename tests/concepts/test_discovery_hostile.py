@@ -20,6 +20,7 @@ from bottlekit.concepts.discovery import (
     decompose,
     dictionary_stability,
     discover,
+    duplicate_atoms,
     name_concepts,
 )
 
@@ -29,7 +30,8 @@ VOCAB = ConceptBank([f"c{i}" for i in range(5)], RNG.normal(size=(5, 6)), "toy")
 
 
 def _discover(**kw):
-    return discover(X, **({"n_concepts": 4, "epochs": 2, "random_state": 0} | kw))
+    kw = {"X": X, "n_concepts": 4, "epochs": 2, "random_state": 0} | kw
+    return discover(**kw)
 
 
 # ------------------------------------------------------------------ discover
@@ -102,13 +104,39 @@ def _tamper_meta(key, value):
         ),
         (
             _tamper_tensor("param/b_enc", lambda a: a.astype(np.int32)),
-            r"param/b_enc has dtype int32; expected a float array",
+            r"param/b_enc has dtype int32; expected float32",
+        ),
+        # before, each of these resumed to another result than the run's, silently: float16
+        # weights rounded, int8 counts that wrap at 127 (an atom never dead), Adam's bias
+        # correction of another step count, a NaN in the returned history ...
+        (
+            _tamper_tensor("param/W_dec", lambda a: a.astype(np.float16)),
+            r"param/W_dec has dtype float16; expected float32",
+        ),
+        (
+            _tamper_tensor("since", lambda a: a.astype(np.int8)),
+            r"since has dtype int8; expected int64",
+        ),
+        (
+            _tamper_tensor("since", lambda a: a - 10**12),
+            r"since has negative values; expected values >= 0",
+        ),
+        (
+            _tamper_meta("adam_steps", {k: 1.5 for k in ("W_enc", "b_enc", "W_dec", "pre_bias")}),
+            r"adam_steps\['W_enc'\]: expected 2 \(2 epoch\(s\) of batches\), got 1.5",
+        ),
+        (_tamper_meta("history", [1.0, float("nan")]), r"history: expected a list of 2 finite"),
+        # ... and a negative second moment made Adam's step NaN, reported as "learning_rate:
+        # training diverged"
+        (
+            _tamper_tensor("adam/W_enc/exp_avg_sq", lambda a: -np.ones_like(a)),
+            r"adam/W_enc/exp_avg_sq has negative values; expected values >= 0",
         ),
         (_tamper_meta("epoch", "x"), r"epoch: expected an int >= 1 and <= 2, got 'x'"),
         (_tamper_meta("epoch", 10**9), r"epoch: expected an int >= 1 and <= 2, got 1000000000"),
         (_tamper_meta("epoch", -5), r"epoch: expected an int >= 1 and <= 2, got -5"),
-        (_tamper_meta("history", None), r"history: expected a list of 2 numbers.*got None"),
-        (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 numbers"),
+        (_tamper_meta("history", None), r"history: expected a list of 2 finite numbers.*got None"),
+        (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 finite numbers"),
         (_tamper_meta("adam_steps", None), r"adam_steps: expected a dict"),
         (_tamper_meta("threshold", "high"), r"threshold: expected None or a finite number"),
     ],
@@ -150,9 +178,28 @@ def _meta(path):
 @pytest.mark.parametrize(
     ("method", "key", "value", "message"),
     [
-        ("topk_sae", "input_scale", 0, r"input_scale: expected a finite number > 0, got 0"),
-        ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number > 0, got 'x'"),
-        ("topk_sae", "input_scale", None, r"input_scale: expected a finite number > 0, got None"),
+        (
+            "topk_sae",
+            "input_scale",
+            0,
+            r"input_scale: expected a finite number >= 1.17549e-38, got 0",
+        ),
+        ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number >= 1.17549e-38"),
+        (
+            "topk_sae",
+            "input_scale",
+            None,
+            r"input_scale: expected a finite number >= 1.1.*got None",
+        ),
+        # before: loaded, and encode's weights (over input_scale) overflowed float32: codes
+        # all 0 (the SAEs) or inf (NMF), silently
+        (
+            "topk_sae",
+            "input_scale",
+            1e-300,
+            r"input_scale: expected .* >= 1.17549e-38, got 1e-300",
+        ),
+        ("nmf", "input_scale", 1e-300, r"input_scale: expected .* >= 1.17549e-38, got 1e-300"),
         ("topk_sae", "k", None, r"k: expected an int >= 1, got None"),
         ("topk_sae", "k", 0, r"k: expected an int >= 1, got 0"),
         ("topk_sae", "k", "3", r"k: expected an int >= 1, got '3'"),
@@ -178,6 +225,9 @@ def test_dictionary_file_with_bad_metadata_is_refused(
     [
         ("nmf", "components", None, r"components: an NMF dictionary needs its components"),
         ("nmf", "components", np.ones((4, 3), np.float32), r"components has shape \(4, 3\)"),
+        # before: loaded, then encode raised scikit-learn's "Negative values in data passed
+        # to NMF (input H)"
+        ("nmf", "components", -np.ones((4, 12), np.float32), r"components has negative values"),
         ("topk_sae", "codes", np.ones((3, 3), np.float32), r"codes has shape \(3, 3\)"),
         ("topk_sae", "codes", np.full((40, 4), np.nan, np.float32), r"codes contains NaN"),
         (
@@ -246,6 +296,28 @@ def test_decompose_refuses_bad_arguments(kw, message):
         decompose(X, VOCAB, **kw)
 
 
+def test_decompose_rho_is_admms_and_too_small_a_rho_is_named():
+    # Before: torch's LinAlgError "linalg.cholesky: The factorization could not be
+    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing)
+    ref = decompose(X, VOCAB, solver="lasso")
+    np.testing.assert_array_equal(
+        decompose(X, VOCAB, solver="lasso", rho=1e-300).weights, ref.weights
+    )
+    with pytest.raises(
+        ValueError, match=r"rho: 1e-300 is too small to make the vocabulary's Gram"
+    ):
+        decompose(X, VOCAB, solver="admm", rho=1e-300)
+
+
+def test_decompose_lasso_takes_any_max_iter():
+    # Before: OverflowError "Python int too large to convert to C unsigned long" from inside
+    # scikit-learn for max_iter=10**30 (ADMM took it)
+    ref = decompose(X, VOCAB, solver="lasso")
+    big = decompose(X, VOCAB, solver="lasso", max_iter=10**30)
+    np.testing.assert_array_equal(big.weights, ref.weights)
+    assert big.n_iter == ref.n_iter < 1000
+
+
 def test_decompose_takes_an_image_mean_of_shape_1_d():
     a = decompose(X, VOCAB, image_mean=X.mean(0))
     b = decompose(X, VOCAB, image_mean=X.mean(0, keepdims=True))
@@ -259,6 +331,39 @@ def test_decompose_refuses_concepts_that_centring_leaves_no_direction(k):
     vocab = ConceptBank([f"v{i}" for i in range(k)], np.tile(VOCAB.vectors[:1], (k, 1)), "toy")
     with pytest.raises(ValueError, match=rf"vocabulary: {k} concept\(s\) point along the"):
         decompose(X, vocab)
+
+
+def test_vocabulary_concepts_at_their_mean_by_the_images_rounding_bound():
+    # The vocabulary's concepts are centred as the images, by one rule: at the mean when
+    # centred to float32's rounding alone, eps * (||t|| + ||mean||), about 2.4e-7 here.
+    # Before, the text side had its own absolute 1e-6, which refused two concepts 7e-7
+    # from their mean (three times the bound: a direction, not rounding).
+    x = np.array([[0.2, 1.0, 0.3], [0.1, -1.0, 0.5]])
+    near = ConceptBank(["a", "b"], np.array([[1.0, 0.0, 0.0], [1.0, 2.4e-7, 0.0]]), "toy")
+    with pytest.raises(ValueError, match=r"vocabulary: 2 concept\(s\) point along the"):
+        decompose(x, near)
+    apart = ConceptBank(["a", "b"], np.array([[1.0, 0.0, 0.0], [1.0, 1.4e-6, 0.0]]), "toy")
+    dec = decompose(x, apart, l1=0.05)
+    # centred, "b" is +e2 and "a" is -e2: image 0 leans to +e2, image 1 to -e2
+    assert [n for n, _ in dec.top(0, 1)] == ["b"] and [n for n, _ in dec.top(1, 1)] == ["a"]
+
+
+def test_naming_refuses_vocabulary_concepts_at_their_mean():
+    # Before: centred (center=True), copies of one vector were 0 and every atom got the
+    # first name with cosine 0; near copies (v and 3 v in float32) were rounding noise,
+    # renormalised, and named the atoms by it, silently. decompose refused them already.
+    d = _discover(backbone_id="toy")
+    v = VOCAB.vectors[0]
+    for vectors in (np.tile(v, (2, 1)), np.vstack([v, 3 * v])):
+        vocab = ConceptBank(["a", "b"], vectors, "toy")
+        with pytest.raises(
+            ValueError,
+            match=r"vocabulary: 2 concept\(s\) point along the vocabulary's mean \('a', 'b'\), "
+            r"so centring on it \(center=True\) leaves them no direction",
+        ):
+            name_concepts(d, vocab)
+        # the plain cosine (the reference's) has no centring to refuse
+        assert len(name_concepts(d, vocab, center=False).names) == d.n_atoms - d.n_dead
 
 
 # ------------------------------------------------------------------ stability
@@ -275,6 +380,38 @@ def test_decompose_refuses_concepts_that_centring_leaves_no_direction(k):
 def test_stability_names_a_non_numeric_argument(bad, message):
     with pytest.raises(TypeError, match=message):
         dictionary_stability(bad, np.eye(2))
+
+
+def test_stability_of_atoms_without_dimensions_is_named():
+    # Before: numpy's "zero-size array to reduction operation maximum which has no identity"
+    with pytest.raises(ValueError, match=r"a: expected .* with m, d >= 1, got shape \(2, 0\)"):
+        dictionary_stability(np.zeros((2, 0)), np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        # before: numpy's AxisError "axis 1 is out of bounds for array of dimension 1"
+        ((np.ones(3),), ValueError, r"dictionary: expected an \(m, d\) array .*shape \(3,\)"),
+        # before: UFuncTypeError "ufunc 'greater' did not contain a loop ..."
+        ((np.eye(2), "0.9"), ValueError, r"threshold: expected a finite number, got '0.9'"),
+        # before: no duplicate found, silently (NaN cosines compare false)
+        ((np.full((2, 2), np.nan),), ValueError, r"dictionary contains NaN or inf"),
+        ((np.array([["1", "0"]]),), TypeError, r"dictionary: expected a numeric array"),
+    ],
+)
+def test_duplicate_atoms_names_a_bad_argument(args, error, message):
+    with pytest.raises(error, match=message):
+        duplicate_atoms(*args)
+
+
+def test_duplicate_atoms_at_the_ends_of_the_float_range():
+    # Before: the norms of atoms near 1e200 overflowed to inf, and those near 1e-300 fell
+    # under the 1e-12 floor, so every cosine was 0 and no atom a duplicate; an all-zero
+    # atom stays a duplicate of none
+    a = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.0, 0.0]])
+    for scale in (1e200, 1.0, 1e-300):
+        assert duplicate_atoms(a * scale).tolist() == [False, True, False, False]
 
 
 def test_complex_embeddings_are_refused_not_cast():
@@ -336,6 +473,18 @@ def test_random_state_follows_the_package_rule():
     np.testing.assert_array_equal(a.dictionary, b.dictionary)
 
 
+@pytest.mark.parametrize("method", ["topk_sae", "nmf"])
+@pytest.mark.parametrize("seed", [2**32, 2**64])
+def test_an_integer_seed_beyond_32_bits_is_named(method, seed):
+    # Before: scikit-learn's InvalidParameterError from inside NMF for any seed >= 2**32,
+    # torch's "Overflow when unpacking long long" for 2**64 (2**40 trained an SAE but no NMF)
+    with pytest.raises(
+        ValueError, match=r"random_state: expected None, an int in \[0, 2\*\*32 - 1\]"
+    ):
+        _discover(method=method, random_state=seed)
+    assert _discover(method=method, random_state=2**32 - 1).n_atoms == 4
+
+
 @pytest.mark.parametrize(
     ("i", "message"),
     [
@@ -368,6 +517,31 @@ def test_sae_sizes_beyond_int64_mean_never_and_all(method):
     big = _discover(method=method, dead_after=10**30, batch_size=10**30)
     ref = _discover(method=method, dead_after=2 * 40 + 1, batch_size=40)
     np.testing.assert_array_equal(big.dictionary, ref.dictionary)
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_embeddings_varying_below_float32s_normal_range_are_refused(method):
+    # Before: X * 1e-40 (finite, nonzero float32) was learned, but the encoder's weights
+    # over the input scale (about 2.4e-40) overflowed float32: BatchTopK's codes were inf,
+    # TopK's wrong, and the named concept bank's vectors inf, silently
+    with pytest.raises(ValueError, match=r"X: the embeddings vary about their mean by 2.4\de-40"):
+        _discover(method=method, X=(X.astype(np.float64) * 1e-40).astype(np.float32))
+    # 1e-38 is still in float32's normal range: the same atoms as X
+    small = _discover(method=method, X=(X.astype(np.float64) * 1e-38).astype(np.float32))
+    np.testing.assert_allclose(small.dictionary, _discover(method=method).dictionary, atol=1e-5)
+    assert np.isfinite(small.codes).all()
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_epochs_beyond_int64_are_named(method):
+    # Before: the SAEs raised OverflowError "Python int too large to convert to C ssize_t"
+    # from inside tqdm (the length of the range of epochs); NMF took it
+    with pytest.raises(
+        ValueError,
+        match=r"epochs: expected an integer >= 1 and <= 9223372036854775807, got "
+        r"9223372036854775808",
+    ):
+        _discover(method=method, epochs=2**63)
 
 
 def test_embeddings_float32_cannot_hold_are_refused_not_rounded():
@@ -446,6 +620,62 @@ def test_one_image_needs_an_image_mean():
     dec = decompose(copies, vocab, image_mean=np.array([0.3, 0.3, 0.3]))
     np.testing.assert_allclose(dec.weights[1], dec.weights[0], atol=1e-6)
     assert dec.weights[0, 0] > 0 and not dec.weights[2].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_near_copies_of_one_image_need_an_image_mean(dtype):
+    # Before: rows of one direction but for float32's rounding (x and 3 x; x and
+    # x (1 + 1e-7 r), given in float32 or float64: X is float32 inside) passed the 1e-9
+    # check of copies; centred on their own mean to vectors of about 1e-8, rounding alone,
+    # they were renormalised and decomposed as a concept mix of noise, silently.
+    rng = np.random.default_rng(0)
+    vocab = ConceptBank([f"c{i}" for i in range(8)], rng.normal(size=(8, 16)), "toy")
+    x = rng.normal(size=16)
+    near = np.vstack([x, 3 * x, x * (1 + 1e-7 * rng.normal(size=16)), np.zeros(16)])
+    with pytest.raises(
+        ValueError,
+        match=r"copies of one image \(X has 3 nonzero rows, all of one direction\): "
+        r"centred on its own mean, the image is 0 up to float32 rounding",
+    ):
+        decompose(near.astype(dtype), vocab)
+    # with an image mean they are decomposed as the copies they are
+    mean = 0.3 * rng.normal(size=16)
+    dec = decompose(near.astype(dtype), vocab, l1=0.05, image_mean=mean)
+    assert dec.weights[0].any() and not dec.weights[3].any()
+    np.testing.assert_allclose(dec.weights[1:3], dec.weights[[0, 0]], rtol=0, atol=1e-4)
+    # rows further apart than rounding are decomposed, by their own mean
+    apart = np.vstack([x, x * (1 + 1e-4 * rng.normal(size=16))]).astype(dtype)
+    assert decompose(apart, vocab, l1=0.05).weights.any(1).all()
+
+
+@pytest.mark.parametrize("solver", ["lasso", "admm"])
+def test_a_row_at_the_image_mean_up_to_rounding_gets_no_weights(solver):
+    # A row exactly at image_mean is centred to 0 and gets no weight; before, one at it
+    # up to float32's rounding (the mean given as the row's unit vector) was centred to
+    # about 1e-8, renormalised and decomposed as a concept mix of noise.
+    rng = np.random.default_rng(1)
+    vocab = ConceptBank([f"c{i}" for i in range(8)], rng.normal(size=(8, 16)), "toy")
+    x = rng.normal(size=(2, 16))
+    mean = x[0] / np.linalg.norm(x[0])
+    dec = decompose(x.astype(dtype=np.float32), vocab, l1=0.05, image_mean=mean, solver=solver)
+    np.testing.assert_array_equal(dec.weights[0], np.zeros(8, np.float32))
+    assert dec.cosine[0] == pytest.approx(1.0, abs=1e-6)
+    assert dec.weights[1].any()
+
+
+def test_the_rounding_bound_of_a_centred_row():
+    # a centred row counts as rounding alone at most float32's eps * (||row|| + ||mean||),
+    # the bound itself included
+    torch = pytest.importorskip("torch")
+    from bottlekit.concepts.discovery._checks import at_mean
+
+    eps = float(np.finfo(np.float32).eps)
+    rows = torch.tensor([[1.0, 0.0, 0.0]] * 4, dtype=torch.float64)
+    mean = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64)  # ||mean|| = 2: bound 3 eps
+    centred = torch.tensor([[0.0, 0.99, 0.0], [0.0, 1.01, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    centred = centred.to(torch.float64) * 3 * eps
+    assert at_mean(centred, rows, mean).tolist() == [True, False, True, True]
+    assert not at_mean(centred, rows, mean * 0.99)[3]
 
 
 def test_out_of_range_rows_of_a_tensor_that_requires_grad_are_named():

@@ -72,18 +72,26 @@ ENCODERS = ("learned", "decoder")
 def data_atoms(X: np.ndarray, m: int, seed: int, mu: np.ndarray) -> np.ndarray:
     """``m`` distinct training embeddings drawn with ``seed``, centred on ``mu``, unit norm.
 
-    A drawn embedding equal to the mean (no direction) is replaced by the next one drawn.
+    A drawn embedding equal to the mean up to float32's rounding (no direction, by
+    :func:`~bottlekit.concepts.discovery._checks.at_mean`), or to one drawn before it, is
+    replaced by the next one drawn.
     """
+    from bottlekit.concepts.discovery._checks import at_mean
+
     order = np.random.default_rng(seed).permutation(len(X))
-    C = X[order].astype(np.float64) - mu
-    norms = np.linalg.norm(C, axis=1)
-    keep = np.flatnonzero(norms > 1e-12)[:m]
+    rows = X[order].astype(np.float64)
+    C = rows - mu
+    # a copy of an earlier draw started a second, identical atom, one of which died; an
+    # absolute 1e-12 took every row of embeddings of 1e-14 for the mean
+    distinct = np.zeros(len(X), dtype=bool)
+    distinct[np.unique(rows, axis=0, return_index=True)[1]] = True
+    keep = np.flatnonzero(distinct & ~at_mean(C, rows, mu))[:m]
     if len(keep) < m:
         raise ValueError(
-            f"init='data': only {len(keep)} embeddings differ from their mean, {m} atoms "
-            "asked; use init='random' or fewer n_concepts"
+            f"init='data': only {len(keep)} distinct embeddings differ from their mean, {m} "
+            "atoms asked; use init='random' or fewer n_concepts"
         )
-    return (C[keep] / norms[keep, None]).astype(np.float32)
+    return (C[keep] / np.linalg.norm(C[keep], axis=1, keepdims=True)).astype(np.float32)
 
 
 def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device, atoms=None) -> dict:
@@ -153,7 +161,8 @@ def _save_checkpoint(path, P, opt, since, threshold, epoch, history, config) -> 
 def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
     """Raise ``ValueError`` unless a checkpoint of the run ``config`` holds exactly the
     tensors and progress that :func:`_save_checkpoint` writes for it (names, dtypes,
-    shapes, finite values; epoch, loss history, Adam steps, threshold)."""
+    shapes, finite values, counts and second moments >= 0; epoch, finite loss history,
+    Adam steps of that many epochs, threshold)."""
     from bottlekit._checks import check_number, is_number
 
     where = f"checkpoint: {path!r} is damaged"
@@ -166,40 +175,58 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
         )
     m, d = config["n_concepts"], config["d"]
     shapes = {"W_enc": (m, d), "b_enc": (m,), "W_dec": (m, d), "pre_bias": (d,)}
-    expected = {f"param/{k}": (v, "f") for k, v in shapes.items()} | {"since": ((m,), "iu")}
+    # the dtypes written: another (float16 weights, int8 counts that wrapped) resumed to
+    # another result than the run's, silently
+    f32, i64 = np.dtype(np.float32), np.dtype(np.int64)
+    expected = {f"param/{k}": (v, f32) for k, v in shapes.items()} | {"since": ((m,), i64)}
     for name in steps:
-        expected[f"adam/{name}/exp_avg"] = (shapes[name], "f")
-        expected[f"adam/{name}/exp_avg_sq"] = (shapes[name], "f")
+        expected[f"adam/{name}/exp_avg"] = (shapes[name], f32)
+        expected[f"adam/{name}/exp_avg_sq"] = (shapes[name], f32)
     missing, unknown = sorted(set(expected) - set(contents)), sorted(set(contents) - set(expected))
     if missing or unknown:
         raise ValueError(
             f"{where}: it lacks the tensor(s) {missing} and has unknown tensor(s) {unknown}{fix}"
         )
-    for name, (shape, kinds) in expected.items():
+    for name, (shape, dtype) in expected.items():
         a = contents[name]
-        if a.dtype.kind not in kinds:
-            kind = "a float" if kinds == "f" else "an integer"
-            raise ValueError(f"{where}: {name} has dtype {a.dtype}; expected {kind} array{fix}")
+        if a.dtype != dtype:
+            raise ValueError(f"{where}: {name} has dtype {a.dtype}; expected {dtype}{fix}")
         if a.shape != shape:
             raise ValueError(f"{where}: {name} has shape {a.shape}; expected {shape}{fix}")
-        if kinds == "f" and not np.isfinite(a).all():
+        if dtype == f32 and not np.isfinite(a).all():
             raise ValueError(f"{where}: {name} contains NaN or inf{fix}")
+        # a negative second moment made Adam's step NaN, reported as a diverged learning rate
+        if (name == "since" or name.endswith("exp_avg_sq")) and (a < 0).any():
+            raise ValueError(f"{where}: {name} has negative values; expected values >= 0{fix}")
     try:
         epoch = check_number(
             meta.get("epoch"), "epoch", integer=True, low=1, high=config["epochs"]
         )
+        # every parameter takes one Adam step per batch (a step of 1.5 or 1e300 changed
+        # Adam's bias correction, silently)
+        batches = epoch * -(-config["n"] // min(config["batch_size"], config["n"]))
         for name, step in steps.items():
-            check_number(step, f"adam_steps[{name!r}]", low=1)
+            check_number(
+                step,
+                f"adam_steps[{name!r}]",
+                low=batches,
+                high=batches,
+                expected=f"{batches} ({epoch} epoch(s) of batches)",
+            )
         threshold = meta.get("threshold")
         if threshold is not None:
             check_number(threshold, "threshold", expected="None or a finite number")
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}{fix}") from None
     history = meta.get("history")
-    if not (isinstance(history, list) and len(history) == epoch and all(map(is_number, history))):
+    if not (
+        isinstance(history, list)
+        and len(history) == epoch
+        and all(is_number(h) and math.isfinite(h) for h in history)
+    ):
         raise ValueError(
-            f"{where}: history: expected a list of {epoch} numbers (one loss per epoch), got "
-            f"{str(history)[:80]}{fix}"
+            f"{where}: history: expected a list of {epoch} finite numbers (one loss per "
+            f"epoch), got {str(history)[:80]}{fix}"
         )
 
 

@@ -19,6 +19,10 @@ __all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
 MAX_ATOMS_PER_SAMPLE = 1
 
 
+#: The most epochs (int64's largest value): more passes than any run can make.
+_MAX_EPOCHS = int(np.iinfo(np.int64).max)
+
+
 def _default_k(n_concepts: int) -> int:
     return int(min(32, max(1, n_concepts // 8)))
 
@@ -43,6 +47,26 @@ def _check_not_constant(X: np.ndarray) -> None:
         f"X {what}: every method centres X on its mean, which leaves these rows 0 and no "
         "direction to learn; expected the embeddings of different images"
     )
+
+
+def _check_spread(X: np.ndarray) -> None:
+    """Refuse embeddings that vary about their mean by less than float32's smallest normal
+    number (root mean square distance, the methods' input scale ``s``).
+
+    The encoder divides its weights by ``s`` and is float32 (``encode``, the named concept
+    bank): below that, they overflowed to inf and the codes were inf or wrong, silently.
+    """
+    from bottlekit.concepts.discovery._sae import _rms_distance
+
+    tiny = float(np.finfo(np.float32).tiny)
+    spread = _rms_distance(X, X.mean(0, dtype=np.float64))
+    if spread < tiny:
+        raise ValueError(
+            f"X: the embeddings vary about their mean by {spread:.3g} (root mean square), "
+            f"below float32's smallest normal number ({tiny:.3g}), so the encoder (its "
+            "weights over that spread) would overflow float32; expected embeddings on a "
+            "moderate scale (multiply them by a constant)"
+        )
 
 
 def discover(
@@ -71,8 +95,10 @@ def discover(
     X : array-like of shape (n, d)
         Image embeddings (e.g. from :func:`bottlekit.embed`); finite, and not all equal:
         every method centres them on their mean, so identical rows (all-zero ones, or a
-        single row) leave nothing to learn. A zero row among others is a point like any
-        other (no method normalises rows; :func:`decompose` takes zero rows too).
+        single row) leave nothing to learn; nor may they vary about it by less than
+        float32's smallest normal number (about 1.2e-38, root mean square). A zero row
+        among others is a point like any other (no method normalises rows;
+        :func:`decompose` takes zero rows too).
     n_concepts : int, default 64
         Atoms of the dictionary, at most ``n`` (and, for ``"nmf"``, at most ``2d``).
     method : {"topk_sae", "batchtopk_sae", "nmf"}, default "topk_sae"
@@ -82,7 +108,7 @@ def discover(
         Active atoms per embedding (BatchTopK: on average); default
         ``min(32, max(1, n_concepts // 8))``. Ignored by NMF.
     epochs : int, default 200
-        Passes over ``X`` (NMF: iterations at most).
+        Passes over ``X`` (NMF: iterations at most); at most ``2**63 - 1``.
     batch_size : int, default 256
     learning_rate : float, default 1e-3
         Adam's step size.
@@ -119,7 +145,7 @@ def discover(
         Where the SAE trains (``None``: CUDA when available).
     progress : bool, default False
         A progress bar over epochs.
-    random_state : None, int >= 0 or a numpy random generator (RandomState, Generator, ...)
+    random_state : None, int in [0, 2**32 - 1] or a numpy random generator (RandomState, ...)
         Seeds the initialisation and the batch order; the result is deterministic given
         it (on one device).
 
@@ -143,6 +169,7 @@ def discover(
     method = check_choice(method, METHODS, "method")
     X = check_embeddings(X)
     _check_not_constant(X)
+    _check_spread(X)
     n, d = X.shape
     high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
     try:
@@ -153,7 +180,8 @@ def discover(
             "atoms; embed more images or ask for fewer concepts)"
         ) from None
     k = _default_k(n_concepts) if k is None else check_int(k, "k", 1, n_concepts)
-    epochs = check_int(epochs, "epochs", 1)
+    # a count of passes has to fit C (tqdm took the range's length: OverflowError)
+    epochs = check_int(epochs, "epochs", 1, _MAX_EPOCHS)
     batch_size = check_int(batch_size, "batch_size", 1)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", 1)
     if dead_after is not None:

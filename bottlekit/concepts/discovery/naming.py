@@ -9,6 +9,7 @@ import numpy as np
 
 from bottlekit._checks import check_bool
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
+from bottlekit.concepts.discovery._checks import at_mean, refuse_concepts_at_mean
 from bottlekit.concepts.discovery.result import ConceptDictionary
 
 __all__ = ["LLM_NAMING_PROMPT", "name_concepts", "name_scores", "parse_concept_name"]
@@ -53,12 +54,21 @@ def name_scores(
     share a large common component (the modality gap, Liang et al. 2022) that the atoms,
     learned on centred image embeddings, do not have. Discover-then-Name's reference code
     does not centre: it takes the plain cosine of each atom with the unit text
-    embeddings, which is ``center=False``.
+    embeddings, which is ``center=False``. A concept that the centring leaves without a
+    direction (at the mean up to float32's rounding: copies of one vector) is refused, as
+    by :func:`decompose`.
     """
     T = vocabulary.vectors.astype(np.float64)
     T = T / np.linalg.norm(T, axis=1, keepdims=True)
     if center and len(T) > 1:
-        T = T - T.mean(0)
+        # a concept at the mean (all of them, for copies of one vector) has no direction:
+        # every atom got its name by rounding noise, or a cosine of 0
+        mean = T.mean(0)
+        centred = T - mean
+        refuse_concepts_at_mean(
+            np.flatnonzero(at_mean(centred, T, mean)).tolist(), vocabulary.names, "center=True"
+        )
+        T = centred
     T = T / np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
     D = dictionary.dictionary.astype(np.float64)
     D = D / np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)

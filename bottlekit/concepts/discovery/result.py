@@ -29,6 +29,7 @@ def duplicate_atoms(dictionary: np.ndarray, threshold: float = 0.9) -> np.ndarra
     Parameters
     ----------
     dictionary : array of shape (m, d)
+        Finite atoms; an all-zero atom duplicates none.
     threshold : float, default 0.9
 
     Returns
@@ -41,7 +42,17 @@ def duplicate_atoms(dictionary: np.ndarray, threshold: float = 0.9) -> np.ndarra
     >>> duplicate_atoms(np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]])).tolist()
     [False, True, False]
     """
-    D = np.asarray(dictionary, dtype=np.float64)
+    from bottlekit._checks import check_number
+
+    D = as_real_array(dictionary, "dictionary")
+    if D.ndim != 2 or D.shape[1] < 1:
+        raise ValueError(f"dictionary: expected an (m, d) array of atoms, got shape {D.shape}")
+    if not np.isfinite(D).all():
+        raise ValueError("dictionary contains NaN or inf; expected finite atoms")
+    threshold = check_number(threshold, "threshold")
+    # each atom over its largest entry first, so that its norm cannot overflow
+    scale = np.abs(D).max(axis=1, keepdims=True)
+    D = D / np.where(scale == 0, 1.0, scale)
     D = D / np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
     S = np.triu(D @ D.T, k=1)
     return (S > threshold).any(axis=0)
@@ -282,12 +293,13 @@ def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[
             raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
         if not np.isfinite(arrays[key]).all():
             raise ValueError(f"{source}: {key} contains NaN or inf")
+    if "components" in arrays and (arrays["components"] < 0).any():
+        # encode's non-negative least squares refused them from inside scikit-learn
+        raise ValueError(f"{source}: components has negative values; expected NMF factors >= 0")
     try:
-        fields = {
-            "input_scale": check_number(
-                meta.get("input_scale"), "input_scale", low=0, low_open=True
-            )
-        }
+        # discover refuses a smaller spread: the encoder's weights over it overflow float32
+        tiny = float(np.finfo(np.float32).tiny)
+        fields = {"input_scale": check_number(meta.get("input_scale"), "input_scale", low=tiny)}
         k, threshold = meta.get("k"), meta.get("threshold")
         if method != "nmf" or k is not None:
             k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")

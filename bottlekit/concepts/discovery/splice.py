@@ -33,12 +33,20 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_choice, check_number
 from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.discovery._checks import check_embeddings
+from bottlekit.concepts.discovery._checks import (
+    at_mean,
+    check_embeddings,
+    refuse_concepts_at_mean,
+)
 
 __all__ = ["SOLVERS", "SparseDecomposition", "decompose"]
 
 #: The values of ``solver``.
 SOLVERS = ("auto", "admm", "lasso")
+
+#: The most coordinate-descent sweeps passed to scikit-learn's Lasso (a larger max_iter
+#: raised OverflowError from its Cython loop); more than any image takes.
+_MAX_SWEEPS = 2**31 - 1
 
 
 @dataclass
@@ -82,38 +90,15 @@ class SparseDecomposition:
 def _centred_vocabulary(T, names: list[str]):
     """The unit text vectors ``T`` (k, d) minus their mean; refuses concepts that the
     centring leaves without a direction (they would silently never get weight)."""
-    centred = T - T.mean(0)
-    flat = (centred.norm(dim=-1) < 1e-6).nonzero().flatten().tolist()
-    if flat:
-        shown = ", ".join(repr(names[j]) for j in flat[:5]) + (", ..." if len(flat) > 5 else "")
-        raise ValueError(
-            f"vocabulary: {len(flat)} concept(s) point along the vocabulary's mean ({shown}), "
-            "so centring on it (SpLiCE's modality-gap correction) leaves them no direction; "
-            "expected a vocabulary of distinct concepts (e.g. more than two phrases)"
-        )
+    mean = T.mean(0)
+    centred = T - mean
+    flat = at_mean(centred, T, mean).nonzero().flatten().tolist()
+    refuse_concepts_at_mean(flat, names, "SpLiCE's modality-gap correction")
     return centred
 
 
 def _unit(A):
     return A / A.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def _one_direction(X: np.ndarray) -> bool:
-    """Whether the nonzero rows of ``X`` (at least one) all point the same way, so that
-    their own mean centres every unit row to 0 (one image, or copies of it)."""
-    rows = np.flatnonzero(np.any(X != 0, axis=1))
-    if len(rows) == 0:
-        return False
-
-    def unit(A: np.ndarray) -> np.ndarray:
-        A = A.astype(np.float64)
-        return A / np.linalg.norm(A, axis=-1, keepdims=True)
-
-    first = unit(X[rows[0]])
-    # the usual case, images of different directions, is told by the second row alone
-    if len(rows) > 1 and np.abs(unit(X[rows[1]]) - first).max() > 1e-9:
-        return False
-    return bool(np.abs(unit(X[rows]) - first).max() <= 1e-9)
 
 
 def decompose(
@@ -135,7 +120,10 @@ def decompose(
     X : array-like of shape (n, d)
         Image embeddings of the vocabulary's backbone. A row of zeros has no direction to
         decompose: it gets all-zero weights and cosine 0, whatever ``image_mean`` (centred
-        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`).
+        as the others, it would be decomposed as the direction of :math:`-\mu_{img}`). A
+        row whose unit vector is :math:`\mu_{img}` up to float32's rounding (centred, a
+        norm of at most :math:`2^{-23}(1 + \lVert\mu_{img}\rVert)`, rounding alone) has no
+        direction either: all-zero weights.
     vocabulary : ConceptBank
         Concept names and text vectors (e.g. :func:`~bottlekit.concepts.from_text`).
     l1 : float, default 0.25
@@ -146,9 +134,11 @@ def decompose(
         :math:`\mu_{img}`, the mean of unit-normalised image embeddings; default that
         mean over the nonzero rows of ``X`` (SpLiCE uses the mean of a large image set;
         pass one for small batches, and for one image or copies of it, which their own
-        mean would centre to 0).
+        mean would centre to 0: nonzero rows all of one direction up to float32's
+        rounding, as ``x`` and ``3 * x``, are refused without one).
     rho : float, default 5.0
-        ADMM penalty parameter.
+        ADMM penalty parameter (unused by ``"lasso"``); one too small to factorise the
+        centred vocabulary's Gram matrix plus :math:`\rho I` in float64 is refused.
     max_iter : int, default 1000
     tol : float, default 1e-5
         Stop when the primal and dual residuals (root mean square) are below ``tol``
@@ -200,18 +190,6 @@ def decompose(
         if image_mean.shape not in ((d,), (1, d)):
             raise ValueError(f"image_mean: expected shape ({d},), got {image_mean.shape}")
         image_mean = check_embeddings(image_mean.reshape(1, -1), "image_mean")[0]
-    elif _one_direction(X):
-        # its own mean: centred, the image is 0 and decomposed to nothing
-        nonzero = int(np.count_nonzero(np.any(X != 0, axis=1)))
-        if nonzero == 1:
-            what, rows = "one image", "1 row" if n == 1 else f"1 nonzero row of {n}"
-        else:
-            what, rows = "copies of one image", f"{nonzero} nonzero rows, all of one direction"
-        raise ValueError(
-            f"image_mean: needed to decompose {what} (X has {rows}): centred on its own "
-            "mean, the image is 0 and has no concepts; pass the mean of many images' unit "
-            "embeddings (SpLiCE uses a large image set's)"
-        )
 
     dev = resolve_device(device)
     if solver == "auto":
@@ -226,29 +204,45 @@ def decompose(
         mut = Xt.sum(0) / max(int((~blank).sum()), 1)
     else:
         mut = as_tensor(image_mean, dtype=dt, device=dev)
+    centred = Xt - mut
+    # a row at the mean (to float32 rounding) has no direction either: 0, no weight
+    on_mean = at_mean(centred, Xt, mut)[:, None] & ~blank
+    if image_mean is None and bool(on_mean.any()) and bool((on_mean | blank).all()):
+        # its own mean: centred, every image is 0 and decomposed to nothing
+        nonzero = int((~blank).sum())
+        if nonzero == 1:
+            what, rows = "one image", "1 row" if n == 1 else f"1 nonzero row of {n}"
+        else:
+            what, rows = "copies of one image", f"{nonzero} nonzero rows, all of one direction"
+        raise ValueError(
+            f"image_mean: needed to decompose {what} (X has {rows}): centred on its own "
+            "mean, the image is 0 up to float32 rounding and has no concepts; pass the mean "
+            "of many images' unit embeddings (SpLiCE uses a large image set's)"
+        )
+    Y = torch.where(blank | on_mean, 0.0, _unit(centred))  # (n, d)
+    del centred
     T = _unit(as_tensor(vocabulary.vectors, dtype=dt, device=dev))
     C = _unit(_centred_vocabulary(T, vocabulary.names)) if len(T) > 1 else T  # (k, d)
-    Y = torch.where(blank, 0.0, _unit(Xt - mut))  # (n, d)
     k = C.shape[0]
     # min ||y - C^T w||^2 + l1 ||w||_1, solved as min 1/2 ||y - C^T w||^2 + lam ||w||_1
     lam, r = float(l1) / 2, float(rho)
+    if solver == "lasso":  # rho is ADMM's: its factorisation is not needed here
+        Z, n_iter = _lasso(C.cpu().numpy(), Y.cpu().numpy(), l1, tol, max_iter)
+        Z = torch.as_tensor(Z, dtype=dt, device=dev)
+        return _result(Z, C, mut, Xt, vocabulary, n_iter)
     Cy = Y @ C.T  # (n, k)
     if k <= d:
-        chol = torch.linalg.cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev))
+        chol = _cholesky(C @ C.T + r * torch.eye(k, dtype=dt, device=dev), r)
 
         def solve(V):  # (C C^T + r I)^{-1} v, rows of V
             return torch.cholesky_solve(V.T, chol).T
 
     else:
-        chol = torch.linalg.cholesky(C.T @ C + r * torch.eye(d, dtype=dt, device=dev))
+        chol = _cholesky(C.T @ C + r * torch.eye(d, dtype=dt, device=dev), r)
 
         def solve(V):  # Woodbury: (1/r)(v - C (r I + C^T C)^{-1} C^T v)
             return (V - torch.cholesky_solve((V @ C).T, chol).T @ C.T) / r
 
-    if solver == "lasso":
-        Z, n_iter = _lasso(C.cpu().numpy(), Y.cpu().numpy(), l1, tol, max_iter)
-        Z = torch.as_tensor(Z, dtype=dt, device=dev)
-        return _result(Z, C, mut, Xt, vocabulary, n_iter)
     Z = torch.zeros(n, k, dtype=dt, device=dev)
     U = torch.zeros_like(Z)
     n_iter = 0
@@ -264,6 +258,23 @@ def decompose(
     return _result(Z, C, mut, Xt, vocabulary, n_iter)
 
 
+def _cholesky(G, rho: float):
+    """The Cholesky factor of ``G`` (a Gram matrix plus ``rho I``); ``ValueError`` naming
+    ``rho`` where it is too small to make ``G`` positive definite in float64."""
+    import torch
+
+    chol, info = torch.linalg.cholesky_ex(G)
+    if int(info) != 0:
+        # torch's LinAlgError: the centred vocabulary's Gram matrix is singular (k centred
+        # concepts span at most k - 1 dimensions), and rho of 1e-300 adds nothing to it
+        raise ValueError(
+            f"rho: {rho!r} is too small to make the vocabulary's Gram matrix plus rho I "
+            "positive definite in float64 (the centred vocabulary's is singular); expected "
+            "a larger rho (default 5.0)"
+        )
+    return chol
+
+
 def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
     """Non-negative Lasso per image by scikit-learn's coordinate descent (warm-started)."""
     import warnings
@@ -277,7 +288,7 @@ def _lasso(C: np.ndarray, Y: np.ndarray, l1: float, tol: float, max_iter: int):
         positive=True,
         fit_intercept=False,
         tol=max(tol, 1e-12),
-        max_iter=int(max_iter),
+        max_iter=min(int(max_iter), _MAX_SWEEPS),  # beyond, its C counter overflowed
         warm_start=True,
     )
     out, most = np.zeros((len(Y), C.shape[0])), 0

@@ -13,8 +13,11 @@ __all__ = ["dictionary_stability"]
 
 def _atoms(a: Any, arg: str) -> np.ndarray:
     D = as_real_array(getattr(a, "dictionary", a), arg)
-    if D.ndim != 2 or D.shape[0] < 1:
-        raise ValueError(f"{arg}: expected a ConceptDictionary or an (m, d) array, got {D.shape}")
+    if D.ndim != 2 or D.shape[0] < 1 or D.shape[1] < 1:
+        raise ValueError(
+            f"{arg}: expected a ConceptDictionary or an (m, d) array with m, d >= 1, got "
+            f"shape {D.shape}"
+        )
     if not np.isfinite(D).all():
         raise ValueError(f"{arg} contains NaN or inf")
     scale = np.abs(D).max(axis=1, keepdims=True)  # so that the norm cannot overflow
