@@ -6,6 +6,8 @@ atoms, so the dictionary a method should find is known exactly.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -405,6 +407,34 @@ def test_a_file_that_is_not_a_dictionary_is_refused(topk, vocabulary, tmp_path):
 
 
 # --------------------------------------------------------------------- SpLiCE
+@pytest.mark.parametrize(
+    ("solver", "where"),
+    [
+        ("lasso", "on 5 of 5 images"),
+        ("admm", "(root-mean-square residuals of all 5 images, solved together)"),
+    ],
+)
+def test_decompose_warns_once_where_the_solver_stops_short(vocabulary, planted, solver, where):
+    # before: silent (scikit-learn's per-image warnings were ignored, ADMM said nothing),
+    # and a solver stopped at max_iter returns weights that are not the minimiser's
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, vocab = planted[1][:5], vocabulary.subset(list(range(40)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dec = decompose(X, vocab, l1=0.1, tol=1e-12, max_iter=2, solver=solver)
+    assert [str(w.message) for w in caught] == [
+        f"decompose: the '{solver}' solver stopped at max_iter=2 before reaching tol=1e-12 "
+        + where
+        + "; those weights are not converged (raise max_iter or tol"
+        + (", or change rho)" if solver == "admm" else ")")
+    ]
+    assert caught[0].category is ConvergenceWarning and dec.n_iter == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converged: nothing said
+        decompose(X, vocab, l1=0.1, tol=1e-5, max_iter=100000, solver=solver)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_decompose_matches_scikit_learn_nonnegative_lasso(vocabulary, planted):
     from sklearn.linear_model import Lasso
