@@ -172,8 +172,8 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
         x_tr, y_tr = as_t(Xs[tr_idx]), as_t(targets[tr_idx])
         x_va, y_va = as_t(Xs[val_idx]), as_t(targets[val_idx])
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # CPU only: torch.manual_seed reseeds CUDA
+            torch.random.default_generator.manual_seed(seed)
             net = IBNetwork(
                 X.shape[1],
                 tuple(self.hidden_sizes),

@@ -292,8 +292,12 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         device = resolve_device(self.device)
         seed = int(rng.integers(2**31 - 1))
         gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # nn.Linear's default initialisation, as in the reference
-        layer = torch.nn.Linear(X.shape[1], len(self.classes_)).to(device)
+        # nn.Linear's default initialisation, as in the reference, from a seeded CPU
+        # generator put back after (torch.manual_seed reset the caller's, CUDA's too)
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            layer = torch.nn.Linear(X.shape[1], len(self.classes_))
+        layer = layer.to(device)
         head_logits = torch.as_tensor(
             A @ self.coef_.T.astype(np.float64) + self.intercept_, dtype=torch.float32
         )

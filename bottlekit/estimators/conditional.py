@@ -142,8 +142,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
     Mixed data:
 
     * ``discrete_z=True`` (Z holds labels): :math:`\sum_z \hat p(z)\,\hat I(X;Y\mid Z=z)`
-      with :class:`KSGMutualInformation` in each stratum; strata with at most ``k``
-      samples cannot be estimated and are left out (counted in ``n_dropped_``);
+      with :class:`KSGMutualInformation` in each stratum; strata with at most ``k + 1``
+      samples are left out (counted in ``n_dropped_``);
     * ``discrete_y=True`` (Y holds labels): the chain rule
       :math:`\hat I(Y; (X,Z)) - \hat I(Y; Z)` with
       :class:`DiscreteContinuousMutualInformation` (Ross 2014) for both terms;

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bottlekit._checks import check_positive_int
+from bottlekit._checks import check_choice, check_positive_int
 
 from ._validation import as_2d_samples, check_paired, check_random_state
 
@@ -58,6 +58,10 @@ def mi_permutation_test(
         Any method of :func:`bottlekit.estimators.mutual_information`.
     n_permutations : int, default=199
     random_state : int, numpy Generator or None
+        Seeds the permutations and, for the estimators that draw random numbers (the
+        k-NN estimators' jitter against ties, the Rényi subsample, the neural critics),
+        the estimator: one seed drawn from it serves the observed and every permuted
+        pairing, so an int gives the same result on every call.
     **kwargs
         Passed to the estimator.
 
@@ -74,13 +78,23 @@ def mi_permutation_test(
     ...                          n_permutations=99, random_state=0).p_value <= 0.01)
     True
     """
-    from . import mutual_information
+    from . import _MI_CLASSES, _NEURAL, MI_METHODS, mutual_information
 
+    method = check_choice(method, MI_METHODS, "method", wording="must")
     X = as_2d_samples(X, "X")
-    Y = as_2d_samples(Y, "Y")
+    if method == "ksg_discrete":  # labels (strings too), checked by the estimator
+        Y = np.asarray(Y)
+        if Y.ndim == 0:
+            raise ValueError(f"Y must be an array of labels of shape (n,), got {Y!r}")
+    else:
+        Y = as_2d_samples(Y, "Y")
     check_paired(X, Y)
     B = check_positive_int(n_permutations, "n_permutations")
     rng = check_random_state(random_state)
+    if method in _NEURAL or "random_state" in _MI_CLASSES[method]().get_params():
+        # the estimator's own draws (jitter, subsample) come from random_state too: with
+        # None the estimate on tied data changed from call to call whatever the seed
+        kwargs["random_state"] = int(rng.integers(2**31 - 1))
     obs = mutual_information(X, Y, method=method, **kwargs)
     null = np.array(
         [

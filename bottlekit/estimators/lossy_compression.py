@@ -228,17 +228,20 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.mean_, scale = safe_mean_and_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32)).to(dev)
-        torch.manual_seed(_seed(self.random_state))
         widths = [A.shape[1], *[int(h) for h in self.hidden]]
-        enc: list[nn.Module] = []
-        for a, b in itertools.pairwise(widths):
-            enc += [nn.Linear(a, b), nn.LeakyReLU()]
-        enc += [nn.Linear(widths[-1], int(self.n_components)), nn.Sigmoid()]
-        dec: list[nn.Module] = []
         back = [int(self.n_components), *widths[:0:-1]]
-        for a, b in itertools.pairwise(back):
-            dec += [nn.Linear(a, b), nn.LeakyReLU()]
-        dec += [nn.Linear(back[-1], A.shape[1])]
+        # the weights are drawn on the CPU from a seeded generator that is put back after:
+        # torch.manual_seed itself reset the caller's generators (CUDA's too) at every fit
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(_seed(self.random_state))
+            enc: list[nn.Module] = []
+            for a, b in itertools.pairwise(widths):
+                enc += [nn.Linear(a, b), nn.LeakyReLU()]
+            enc += [nn.Linear(widths[-1], int(self.n_components)), nn.Sigmoid()]
+            dec: list[nn.Module] = []
+            for a, b in itertools.pairwise(back):
+                dec += [nn.Linear(a, b), nn.LeakyReLU()]
+            dec += [nn.Linear(back[-1], A.shape[1])]
         self.encoder_ = nn.Sequential(*enc).to(dev)
         decoder = nn.Sequential(*dec).to(dev)
         params = [*self.encoder_.parameters(), *decoder.parameters()]

@@ -334,8 +334,8 @@ class NeuralMutualInformation(BaseEstimator):
         Xt, Yt = to((X[tr] - mx) / sx), to((Y[tr] - my) / sy)
         Xv, Yv = to((X[va] - mx) / sx), to((Y[va] - my) / sy)
         cls = SeparableCritic if self.critic == "separable" else ConcatCritic
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # CPU only: torch.manual_seed reseeds CUDA
+            torch.random.default_generator.manual_seed(seed)
             net = cls(X.shape[1], Y.shape[1], self.hidden, self.embed_dim, self.n_layers)
         net = net.to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)

@@ -186,3 +186,23 @@ def test_inputs_near_float_limits_train_like_unit_scale_inputs(cls, scale):
     np.testing.assert_allclose(scaled.predict(X * scale) / scale, reference.predict(X), rtol=1e-5)
     clf = VIBClassifier(**params).fit(X * scale, (y > 0).astype(int))
     assert np.isfinite(clf.predict_proba(X * scale)).all()
+
+
+@pytest.mark.parametrize("cls", [CSIBRegressor, VIBClassifier])
+def test_fit_leaves_the_global_torch_generators_alone(cls, monkeypatch):
+    # the network's seeded initialisation called torch.manual_seed, which reseeds CUDA's
+    # generators too (fork_rng(devices=[]) puts back the CPU's only)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = X[:, 0] if cls is CSIBRegressor else (X[:, 0] > 0).astype(int)
+    params = {**CHECK, "max_epochs": 2, "device": "cpu"}
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    out = cls(**params).fit(X, y).transform(X)
+    assert torch.equal(torch.rand(3), expected)
+    assert cuda_seeds == []
+    torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
+    np.testing.assert_array_equal(cls(**params).fit(X, y).transform(X), out)

@@ -306,3 +306,21 @@ def test_load_rejects_an_unknown_concept_specification(tmp_path):
     save_file(tensors, str(path), metadata={"bottlekit": json.dumps(meta)})
     with pytest.raises(ValueError, match="unknown concept specification 'random_bank'"):
         PosthocCBM.load(path)
+
+
+def test_residual_fit_leaves_the_global_torch_generators_alone(monkeypatch):
+    # the residual's initialisation called torch.manual_seed: after a fit the caller's
+    # torch draws were the same whatever they had seeded, and CUDA's were reseeded too
+    X, y, bank = _problem(n=200)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    params = {"lam": 1e-4, "residual": True, "residual_epochs": 2, "random_state": 0}
+    model = PosthocCBM(bank, **params).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
+    assert cuda_seeds == []
+    torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
+    again = PosthocCBM(bank, **params).fit(X, y)
+    np.testing.assert_array_equal(again.residual_coef_, model.residual_coef_)

@@ -130,6 +130,29 @@ def test_permutation_test_detects_dependence():
     assert res.p_value == pytest.approx(1 / 50)
 
 
+def test_permutation_test_random_state_seeds_the_estimator():
+    # On integer data the KSG estimate is set by the jitter that breaks the ties; the
+    # estimator got random_state=None, so random_state=0 gave mi = 0.754, 0.683, 0.739 on
+    # three calls. Discrete truth: H(X + U{0,1,2}) - log 3 = 0.765 nats.
+    rng = np.random.default_rng(14)
+    x = rng.integers(0, 5, 300)
+    y = x + rng.integers(0, 3, 300)
+    first = mi_permutation_test(x, y, n_permutations=5, random_state=0)
+    assert mi_permutation_test(x, y, n_permutations=5, random_state=0) == first
+    assert first.mi == pytest.approx(0.765, abs=0.15)
+
+
+def test_permutation_test_takes_string_labels_for_ksg_discrete():
+    # mutual_information(x, labels, "ksg_discrete") takes string labels; the test refused
+    # them ("Y must be a numeric array, got text values") before calling it
+    x, y = label_mixture(N, 2.0, random_state=15)
+    names = np.array(["cat", "dog"])[y]
+    res = mi_permutation_test(x, names, "ksg_discrete", n_permutations=9, random_state=0)
+    assert res == mi_permutation_test(x, y, "ksg_discrete", n_permutations=9, random_state=0)
+    assert res.mi == pytest.approx(label_mixture_mi(2.0), abs=0.05)
+    assert res.p_value == pytest.approx(1 / 10)
+
+
 def test_ball_tree_and_threads_give_the_same_counts():
     x, y = correlated_gaussian(800, 0.6, 3, random_state=13)
     ref = KSGMutualInformation(random_state=0).fit(x, y).mi_

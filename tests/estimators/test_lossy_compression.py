@@ -168,6 +168,23 @@ def test_compressed_plane_rejects_bad_parameters():
         CompressedInformationPlane(net, ["0"], X, y, x_compressor_options=[("epochs", 3)])
 
 
+def test_autoencoder_leaves_the_global_torch_generators_alone(monkeypatch):
+    # fit called torch.manual_seed: after it the caller's draws were the same whatever
+    # they had seeded, and CUDA's generators were reseeded too
+    X = np.random.default_rng(0).standard_normal((100, 6))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    codes = AutoencoderCompressor(epochs=2, random_state=1).fit(X).transform(X)
+    assert torch.equal(torch.rand(3), expected)
+    assert cuda_seeds == []
+    torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
+    again = AutoencoderCompressor(epochs=2, random_state=1).fit(X).transform(X)
+    np.testing.assert_array_equal(again, codes)
+
+
 def test_autoencoder_after_a_pca_projection():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 50))

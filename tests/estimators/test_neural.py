@@ -121,3 +121,20 @@ def test_bounds_at_the_optimal_gaussian_critic():
         assert float(bound_value(log_r, bound)) == pytest.approx(mi, abs=0.06), bound
     assert float(bound_value(1 + log_r, "nwj")) == pytest.approx(mi, abs=0.06)
     assert float(bound_value(log_r, "nwj")) == pytest.approx(mi - np.exp(-1), abs=0.06)
+
+
+def test_fit_leaves_the_global_torch_generators_alone(monkeypatch):
+    # the critic's seeded initialisation called torch.manual_seed, which reseeds CUDA's
+    # generators too (fork_rng(devices=[]) puts back the CPU's only)
+    x, y = correlated_gaussian(200, 0.5, random_state=0)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    est = NeuralMutualInformation(max_steps=2, eval_every=1, random_state=0).fit(x, y)
+    assert torch.equal(torch.rand(3), expected)
+    assert cuda_seeds == []
+    torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
+    again = NeuralMutualInformation(max_steps=2, eval_every=1, random_state=0).fit(x, y)
+    assert again.mi_ == est.mi_
