@@ -183,6 +183,6 @@ def test_audit_of_photos_of_different_sizes_takes_image_size(tmp_path, world_tin
 )
 def test_audit_image_size_errors(tmp_path, capsys, tail, message):
     d = str(tmp_path)
-    argv = f"audit --backbone world-tiny --head {d}/h.safetensors --out {d}/rep --quiet"
+    argv = f"audit --backbone world-tiny --head {d}/h.safetensors --out {d}-report --quiet"
     assert main([*argv.split(), *tail.format(d=d).split()]) == 2
     assert message in capsys.readouterr().err
