@@ -378,11 +378,12 @@ class ChatClient(_RetryingTransport):
 
         results: list[Any] = [None] * n
         todo = []
+        check = _require_text if parse is None else _then(_require_text, parse)
         for i, msgs in enumerate(requests):
             hit = None if flags[i] else self.cached(msgs, **params)
-            if hit is not None and parse is not None:
+            if hit is not None:
                 try:
-                    hit = replace(hit, parsed=_then(_require_text, parse)(hit.text))
+                    hit = replace(hit, parsed=check(hit.text))
                 except LLMParseError:
                     hit = None  # a poisoned entry (cached before answers were checked)
             if hit is not None:

@@ -286,3 +286,54 @@ def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert llm.cached(MSG) is None
     assert "ignoring unreadable cache file" in caplog.text
+
+
+def _cache_file(tmp_path, rec):
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    key = request_key("m", MSG, {})
+    path = llm._answers.path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec(key)))
+    return llm
+
+
+@pytest.mark.parametrize("text", [5, ["red crest"], {"a": 1}, None])
+def test_a_cache_file_whose_text_is_not_a_string_is_a_miss(tmp_path, caplog, text):
+    # Before: AttributeError ('int' object has no attribute 'strip') out of complete();
+    # complete_many returned the null text as a cached answer.
+    def rec(key):
+        return {"key": key, "response": {"text": text, "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert f"response.text is {type(text).__name__}, expected a string" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete_many([MSG], progress=False)
+
+
+def test_a_cache_file_of_another_request_is_a_miss(tmp_path, caplog):
+    # Before: a file renamed or copied to this request's name gave its answer (the answer
+    # to another prompt) as this request's, silently.
+    def rec(key):
+        return {"key": "0" * 64, "response": {"text": "- blue crest", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "holds the answer to request '0000" in caplog.text
+
+
+def test_complete_many_checks_a_cached_blank_answer_as_complete_does(tmp_path):
+    # Before: without a parser, complete_many returned a cached blank answer that
+    # complete() refuses (and asks again).
+    def rec(key):
+        return {"key": key, "response": {"text": " \n", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    with pytest.raises(LLMError, match=r"1 of 1 request.*not in the cache"):
+        llm.complete_many([MSG], progress=False)
