@@ -77,6 +77,11 @@ class HybridRetriever:
         texts = [self._text(p) for p in self.passages]
         with quiet_libraries("bm25s"):
             tokens = bm25s.tokenize(texts, stopwords="en", show_progress=False)
+            if not tokens.vocab:  # (bm25s: "max() arg is an empty sequence")
+                raise ValueError(
+                    f"the {len(texts)} passages hold no word to index (only punctuation or "
+                    "English stopwords); expected text that describes the classes"
+                )
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokens, show_progress=False)
         self._bm25s = bm25s

@@ -332,3 +332,21 @@ def test_retrieve_with_llm_parses_an_answer_of_open_brackets_in_linear_time():
     with pytest.raises(LLMParseError):  # before: RecursionError out of json.loads
         _parse_llm("[" * 5000 + "]" * 5000, 3)
     assert time.monotonic() - start < 1.0
+
+
+def test_a_corpus_file_with_a_byte_order_mark_keeps_its_first_heading(tmp_path):
+    # Before: the mark was read as text, so "\ufeff# Blue jay" was not a heading: the
+    # passages had no subject and no concept was found ("no concepts found").
+    text = "# Blue jay\nIt has blue wings and a white belly."
+    (tmp_path / "bluejay.md").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (passage,) = chunk_documents(load_corpus(tmp_path))
+    assert passage.heading == "Blue jay" and passage.text == text.split("\n")[1]
+    out = retrieve(None, ["blue jay"], tmp_path, sentence_encoder=None, progress=False)
+    assert out.names == ["blue wings", "white belly"]
+
+
+@pytest.mark.parametrize("corpus", [["...", "!!!"], ["The of it.", "- a"]])
+def test_a_corpus_without_a_word_to_index_is_named(corpus):
+    # Before: ValueError "max() arg is an empty sequence", out of bm25s's index.
+    with pytest.raises(ValueError, match=r"the 2 passages hold no word to index"):
+        retrieve(None, ["cardinal"], corpus, sentence_encoder=None, progress=False)
