@@ -101,7 +101,8 @@ class ChatClient(_RetryingTransport):
         Seconds for one HTTP attempt as a whole (shortened to what is left of the
         deadlines): the connection, the status line and headers and the response body,
         however slowly their bytes arrive; an answer still arriving then is cut, as is a
-        body longer than :data:`MAX_RESPONSE_BYTES`. Redirects are not followed.
+        body longer than :data:`MAX_RESPONSE_BYTES` (as sent, or once decoded from
+        ``gzip`` or ``deflate``; other codings are refused). Redirects are not followed.
     request_deadline : float or None
         Seconds one request may take in all: every attempt, every wait and every re-ask
         of an unparsable answer. When a wait would go past it the request fails at once,
