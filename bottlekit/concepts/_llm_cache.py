@@ -54,14 +54,23 @@ class _AnswerCache:
 
     def read(self, key: str) -> ChatResponse | None:
         """The stored answer of request ``key``, or ``None`` (also for a file that cannot
-        be read, with a warning)."""
+        be read, or that is not an answer to ``key`` as :meth:`write` writes it, with a
+        warning)."""
         path = self.path(key)
         if not path.is_file():
             return None
         try:
             rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
             resp = rec["response"]
-            return ChatResponse(resp["text"], resp["id"], resp["model"], key, True)
+            fields = {"text": resp["text"], "id": resp["id"], "model": resp["model"]}
+            if rec["key"] != key:  # a file renamed or copied: the answer to another request
+                raise ValueError(f"it holds the answer to request {str(rec['key'])[:64]!r}")
+            for name, value in fields.items():
+                if not isinstance(value, str):
+                    raise TypeError(
+                        f"response.{name} is {type(value).__name__}, expected a string"
+                    )
+            return ChatResponse(fields["text"], fields["id"], fields["model"], key, True)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
             return None

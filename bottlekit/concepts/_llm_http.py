@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import warnings
+import zlib
 from typing import Any
 
 from bottlekit import _deadline
@@ -25,8 +26,38 @@ from bottlekit import _deadline
 MAX_RESPONSE_BYTES = 16 * 2**20
 
 
-class _ResponseTooLarge(Exception):
-    """A response body longer than :data:`MAX_RESPONSE_BYTES`."""
+class _ResponseRefused(Exception):
+    """A response that is not read: the request fails at once, without a retry."""
+
+
+class _ResponseTooLarge(_ResponseRefused):
+    """A response body longer than :data:`MAX_RESPONSE_BYTES` (sent, or once decoded)."""
+
+
+#: The content codings asked for (``Accept-Encoding``) and decoded here, within
+#: :data:`MAX_RESPONSE_BYTES` of decoded bytes; a response in another one is refused.
+_ENCODINGS = ("gzip", "x-gzip", "deflate")
+
+
+class _Inflate:
+    """Decodes one ``gzip`` or ``deflate`` body, chunk by chunk, into at most ``limit``
+    bytes a call (the client's own decoder would join a few kB that inflate to GBs)."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding != "deflate"
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        self._first = True
+
+    def __call__(self, data: bytes, limit: int) -> bytes:
+        try:
+            out = self._d.decompress(data, limit + 1)
+        except zlib.error:
+            if self._gzip or not self._first:
+                raise
+            self._d = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
+            out = self._d.decompress(data, limit + 1)
+        self._first = False
+        return out
 
 
 def _bounded_http_client(openai: Any, timeout: float) -> Any:
@@ -39,11 +70,12 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
     httpx = sys.modules[package.__module__.split(".")[0]]
 
     class BoundedStream(httpx.SyncByteStream):
-        def __init__(self, inner: Any, request: Any, seconds: float) -> None:
+        def __init__(self, inner: Any, request: Any, seconds: float, inflate: Any) -> None:
             self._inner, self._request, self._seconds = inner, request, seconds
+            self._inflate = inflate  # an _Inflate, or None for a body sent as it is
 
         def __iter__(self):
-            end, n = time.monotonic() + self._seconds, 0
+            end, n, decoded = time.monotonic() + self._seconds, 0, 0
             chunks = iter(self._inner)
             while True:
                 # each wait for a chunk ends by `end` (the chunked framing may trickle)
@@ -52,10 +84,17 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
                 if chunk is None:
                     return
                 n += len(chunk)
-                if n > MAX_RESPONSE_BYTES:
+                if self._inflate is not None:
+                    try:
+                        chunk = self._inflate(chunk, MAX_RESPONSE_BYTES - decoded)
+                    except zlib.error as exc:
+                        raise httpx.DecodingError(str(exc), request=self._request) from exc
+                    decoded += len(chunk)
+                if max(n, decoded) > MAX_RESPONSE_BYTES:
                     raise _ResponseTooLarge(
                         f"the response body exceeds {MAX_RESPONSE_BYTES} bytes "
-                        "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
+                        f"(MAX_RESPONSE_BYTES){' once decoded' if decoded > n else ''}; a "
+                        "chat completion is a few kB"
                     )
                 if time.monotonic() > end:
                     raise httpx.ReadTimeout(
@@ -75,11 +114,28 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
                 f"the response declares {declared} bytes, more than {MAX_RESPONSE_BYTES} "
                 "(MAX_RESPONSE_BYTES); a chat completion is a few kB"
             )
+        codings = [
+            c.strip().lower()
+            for c in response.headers.get("content-encoding", "").split(",")
+            if c.strip().lower() not in ("", "identity")
+        ]
+        if len(codings) > 1 or (codings and codings[0] not in _ENCODINGS):
+            response.close()
+            raise _ResponseRefused(
+                f"the response's Content-Encoding {', '.join(codings)!r} is not one asked "
+                f"for (Accept-Encoding: gzip, deflate); its decoded length cannot be bounded"
+            )
+        if codings:  # decoded here, within the bound, and not again by the client
+            del response.headers["content-encoding"]
         seconds = (response.request.extensions.get("timeout") or {}).get("read") or timeout
-        response.stream = BoundedStream(response.stream, response.request, seconds)
+        inflate = _Inflate(codings[0]) if codings else None
+        response.stream = BoundedStream(response.stream, response.request, seconds, inflate)
 
     client = client_class(
-        timeout=timeout, follow_redirects=False, event_hooks={"response": [bound]}
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"Accept-Encoding": "gzip, deflate"},  # not br or zstd: see bound()
+        event_hooks={"response": [bound]},
     )
     _obey_deadlines(client)
     return client

@@ -62,6 +62,14 @@ def _read_completion(out: Any, key: str, model: str) -> ChatResponse:
         raise _MalformedResponse(
             f"the message content is {type(text).__name__}, not text, in {str(out)[:200]!r}"
         )
+    if text is not None:
+        try:  # a JSON escape "\ud800" alone is no character: it cannot be stored or embedded
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _MalformedResponse(
+                f"the message content is not Unicode text ({exc.reason}: "
+                f"{text[exc.start : exc.end]!r} at character {exc.start})"
+            ) from None
     return ChatResponse(text, str(out.id), str(out.model or model), key, False)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from bottlekit import _deadline
 from bottlekit.concepts._llm_http import (
     _bounded_http_client,
+    _ResponseRefused,
     _ResponseTooLarge,
     _retry_after,
     _unreachable,
@@ -148,13 +149,17 @@ class _RetryingTransport:
                         **params,
                     )
                 return _read_completion(out, key, self.model)
-            except (_ResponseTooLarge, openai.APIConnectionError) as exc:
+            except (_ResponseRefused, openai.APIConnectionError) as exc:
                 # (the SDK passes the first on as it is or wraps it, by version)
-                too_large = exc if isinstance(exc, _ResponseTooLarge) else exc.__cause__
-                if isinstance(too_large, _ResponseTooLarge):
+                refused = exc if isinstance(exc, _ResponseRefused) else exc.__cause__
+                if isinstance(refused, _ResponseRefused):
+                    what = (
+                        "too large to be a chat completion"
+                        if isinstance(refused, _ResponseTooLarge)
+                        else "that cannot be read"
+                    )
                     raise LLMError(
-                        f"LLM endpoint {self.endpoint!r} sent a response too large to be a "
-                        f"chat completion: {too_large}"
+                        f"LLM endpoint {self.endpoint!r} sent a response {what}: {refused}"
                     ) from exc
                 last = exc  # a connection error, or APITimeoutError
                 if not isinstance(exc, openai.APITimeoutError) and _unreachable(exc):

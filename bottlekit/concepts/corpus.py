@@ -45,8 +45,8 @@ class Passage:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
+    try:  # without a leading byte-order mark (Windows editors write one): it hid a
+        return path.read_text(encoding="utf-8-sig")  # first "# heading" line
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"corpus file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
@@ -65,7 +65,8 @@ def load_corpus(
     ----------
     corpus : list of str, dict, or path to a folder
         A list gives ids ``"doc-0000"``, ``"doc-0001"``...; a folder is searched
-        recursively for ``extensions`` (ids are the relative paths, sorted).
+        recursively for ``extensions`` (ids are the relative paths, sorted), read as
+        UTF-8 without a leading byte-order mark.
     extensions : sequence of str
         File name endings read from a folder.
 

@@ -101,7 +101,8 @@ class ChatClient(_RetryingTransport):
         Seconds for one HTTP attempt as a whole (shortened to what is left of the
         deadlines): the connection, the status line and headers and the response body,
         however slowly their bytes arrive; an answer still arriving then is cut, as is a
-        body longer than :data:`MAX_RESPONSE_BYTES`. Redirects are not followed.
+        body longer than :data:`MAX_RESPONSE_BYTES` (as sent, or once decoded from
+        ``gzip`` or ``deflate``; other codings are refused). Redirects are not followed.
     request_deadline : float or None
         Seconds one request may take in all: every attempt, every wait and every re-ask
         of an unparsable answer. When a wait would go past it the request fails at once,
@@ -378,11 +379,12 @@ class ChatClient(_RetryingTransport):
 
         results: list[Any] = [None] * n
         todo = []
+        check = _require_text if parse is None else _then(_require_text, parse)
         for i, msgs in enumerate(requests):
             hit = None if flags[i] else self.cached(msgs, **params)
-            if hit is not None and parse is not None:
+            if hit is not None:
                 try:
-                    hit = replace(hit, parsed=_then(_require_text, parse)(hit.text))
+                    hit = replace(hit, parsed=check(hit.text))
                 except LLMParseError:
                     hit = None  # a poisoned entry (cached before answers were checked)
             if hit is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -78,6 +77,11 @@ class HybridRetriever:
         texts = [self._text(p) for p in self.passages]
         with quiet_libraries("bm25s"):
             tokens = bm25s.tokenize(texts, stopwords="en", show_progress=False)
+            if not tokens.vocab:  # (bm25s: "max() arg is an empty sequence")
+                raise ValueError(
+                    f"the {len(texts)} passages hold no word to index (only punctuation or "
+                    "English stopwords); expected text that describes the classes"
+                )
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokens, show_progress=False)
         self._bm25s = bm25s
@@ -341,31 +345,40 @@ def _llm_messages(cls: str, hits, passages) -> list[dict[str, str]]:
     ]
 
 
+def _passage_refs(refs: Any, n_hits: int) -> list[int]:
+    """The 0-based passages cited by ``refs``, an answer's ``"passages"``: a list of
+    passage numbers (ints or ASCII digit strings), or one number; others are dropped."""
+    out = []
+    for r in refs if isinstance(refs, list) else [refs]:
+        if isinstance(r, str):  # ("²".isdigit(); int() of 5000 digits raises)
+            r = r.strip()
+            r = int(r) if r.isascii() and r.isdigit() and len(r) <= 12 else None
+        if isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= n_hits:
+            out.append(r - 1)
+    return out
+
+
 def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
     from bottlekit.concepts.llm import LLMParseError, parse_concept_list
+    from bottlekit.safetensors_file import parse_json
 
     body = re.sub(r"^```[a-zA-Z]*\s*|\s*```$", "", text.strip())
-    m = re.search(r"\[.*\]", body, flags=re.S)
-    if m:
+    # from the first "[" to the last "]" (found in linear time; the regular expression
+    # r"\[.*\]" took quadratic time on an answer of brackets that never close)
+    start, end = body.find("["), body.rfind("]")
+    if 0 <= start < end:
         try:
-            value = json.loads(m.group(0))
+            value = parse_json(body[start : end + 1])  # ValueError also for too deep
         except ValueError:
             value = None
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out = []
             for v in value:
                 name = v.get("concept")
-                refs = v.get("passages", [])
-                if not isinstance(name, str) or not name.strip():
+                if not isinstance(name, str) or not name.strip().rstrip(".").strip():
                     continue
-                refs = [
-                    int(r) - 1
-                    for r in refs
-                    if isinstance(r, (int, float, str))
-                    and str(r).strip().isdigit()
-                    and 1 <= int(r) <= n_hits
-                ]
-                out.append((name.strip().lower().rstrip("."), refs))
+                refs = _passage_refs(v.get("passages", []), n_hits)
+                out.append((name.strip().lower().rstrip(".").strip(), refs))
             if out:
                 return out
             raise LLMParseError(f"no concepts in the JSON answer: {body[:200]!r}")

@@ -405,3 +405,18 @@ def test_bank_subset_takes_names_positions_and_masks_in_order():
     assert bank.subset([names[2], 0, -2]).names == [names[i] for i in (2, 0, 1)]
     assert bank.subset([False, True, True]).names == names[1:]  # a list mask, as an array one
     assert bank.subset(i for i in (1, 0)).names == [names[1], names[0]]
+
+
+def test_an_answer_with_a_lone_surrogate_is_a_malformed_response(chat_server, tmp_path):
+    # before: UnicodeEncodeError "surrogates not allowed" out of generate, from writing
+    # the answer to the cache
+    from bottlekit.concepts import LLMError, generate
+
+    body = (
+        b'{"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": '
+        b'[{"index": 0, "message": {"role": "assistant", "content": "- red\\ud800crest"}}]}'
+    )
+    url = chat_server(lambda request: body).url
+    with pytest.raises(LLMError, match=r"not Unicode text \(surrogates not allowed: '\\ud800'"):
+        generate(None, ["cardinal"], _client(url, tmp_path), prompts=["color"], progress=False)
+    assert list(tmp_path.rglob("*.json")) == []

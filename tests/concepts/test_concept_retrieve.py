@@ -266,3 +266,87 @@ def test_retrieval_keeps_bm25s_debug_chatter_out_and_its_level_unchanged(caplog)
         retriever.bm25_scores("blue wings")
     assert not [r for r in caplog.records if r.name.startswith("bm25s")]
     assert logging.getLogger("bm25s").level == level
+
+
+def _retrieve_with_answer(chat_server, tmp_path, text, prompts=None):
+    pytest.importorskip("openai")
+
+    def answer(body):
+        if prompts is not None:
+            prompts.append(body["messages"][-1]["content"])
+        return 200, text
+
+    s = chat_server(answer)
+    try:
+        llm = ChatClient("m", base_url=s.url, api_key="k", cache_dir=tmp_path, backoff=0.001)
+        kwargs = {"llm": llm, "sentence_encoder": None, "progress": False, "top_k": 3}
+        return retrieve(None, ["blue jay"], CORPUS, **kwargs)
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize(
+    ("refs", "cited"),
+    [
+        (["²"], [1, 2]),  # before: ValueError, invalid literal for int(): '²'
+        (["9" * 5000], [1, 2]),  # before: ValueError, exceeds the limit (4300 digits)
+        (2, [2]),  # before: TypeError, 'int' object is not iterable
+        ("21", [1, 2]),  # before: passages 2 and 1, silently; 21 is out of range
+        ("23", [1, 2]),  # before: passage 2 alone, silently
+        ([" 2 ", True, 1.0, "1"], [2, 1]),
+    ],
+)
+def test_retrieve_with_llm_reads_the_cited_passages_of_any_answer(
+    chat_server, tmp_path, refs, cited
+):
+    # (a concept that cites no passage in range is supported by every retrieved one)
+    prompts = []
+    answer = json.dumps([{"concept": "White belly", "passages": refs}])
+    out = _retrieve_with_answer(chat_server, tmp_path, answer, prompts)
+    assert out.names == ["white belly"]
+    numbered = [ln for ln in prompts[0].splitlines() if ln.startswith("[")]
+    assert len(numbered) == 2  # passages retrieved for "blue jay" (top_k=3)
+    got = [p["text"] for p in out.provenance[0]["evidence"][0]["passages"]]
+    assert len(got) == len(cited)
+    assert all(numbered[n - 1].endswith(t) for n, t in zip(cited, got, strict=True))
+
+
+def test_retrieve_with_llm_skips_a_concept_that_is_only_punctuation(chat_server, tmp_path):
+    # Before: "." became the concept "" and the run failed: "names[0] is an empty or blank
+    # string", out of ConceptCandidates.
+    answer = json.dumps([{"concept": " . ", "passages": [1]}, {"concept": "blue wings"}])
+    assert _retrieve_with_answer(chat_server, tmp_path, answer).names == ["blue wings"]
+
+
+def test_retrieve_with_llm_parses_an_answer_of_open_brackets_in_linear_time():
+    # Before: the regular expression r"\[.*\]" took quadratic time: 10 s for these
+    # 200 000 characters, hours for an answer of a few MB (twice per class).
+    import time
+
+    from bottlekit.concepts.llm import LLMParseError
+    from bottlekit.concepts.retrieval import _parse_llm
+
+    start = time.monotonic()
+    with pytest.raises(LLMParseError):
+        _parse_llm("[" * 200_000, 3)
+    with pytest.raises(LLMParseError):  # before: RecursionError out of json.loads
+        _parse_llm("[" * 5000 + "]" * 5000, 3)
+    assert time.monotonic() - start < 1.0
+
+
+def test_a_corpus_file_with_a_byte_order_mark_keeps_its_first_heading(tmp_path):
+    # Before: the mark was read as text, so "\ufeff# Blue jay" was not a heading: the
+    # passages had no subject and no concept was found ("no concepts found").
+    text = "# Blue jay\nIt has blue wings and a white belly."
+    (tmp_path / "bluejay.md").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (passage,) = chunk_documents(load_corpus(tmp_path))
+    assert passage.heading == "Blue jay" and passage.text == text.split("\n")[1]
+    out = retrieve(None, ["blue jay"], tmp_path, sentence_encoder=None, progress=False)
+    assert out.names == ["blue wings", "white belly"]
+
+
+@pytest.mark.parametrize("corpus", [["...", "!!!"], ["The of it.", "- a"]])
+def test_a_corpus_without_a_word_to_index_is_named(corpus):
+    # Before: ValueError "max() arg is an empty sequence", out of bm25s's index.
+    with pytest.raises(ValueError, match=r"the 2 passages hold no word to index"):
+        retrieve(None, ["cardinal"], corpus, sentence_encoder=None, progress=False)

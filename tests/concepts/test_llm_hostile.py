@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import warnings
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -134,6 +135,47 @@ def test_a_body_longer_than_the_cap_fails_at_once(serve, tmp_path, monkeypatch, 
     with pytest.raises(LLMError, match=r"too large to be a chat completion.*100000"):
         _client(server.url, tmp_path, max_retries=3).complete(MSG)
     assert server.requests == 1  # not retried
+
+
+def _compressed(data: bytes, wbits: int) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return c.compress(data) + c.flush()
+
+
+def test_a_compressed_body_that_inflates_past_the_cap_fails_at_once(serve, tmp_path, monkeypatch):
+    # Before: only the bytes sent were counted; the client inflated them all into memory
+    # (400 kB of gzip became 400 MB, and 16 MiB of it would become 16 GiB).
+    monkeypatch.setattr(_llm_http, "MAX_RESPONSE_BYTES", 100_000)
+    bomb = _compressed(b" " * 5_000_000, 31)
+    assert len(bomb) < 10_000
+    server = serve(lambda h: _send(h, 200, bomb, [("Content-Encoding", "gzip")]))
+    with pytest.raises(LLMError, match=r"too large.*exceeds 100000 bytes .* once decoded"):
+        _client(server.url, tmp_path, max_retries=3).complete(MSG)
+    assert server.requests == 1
+
+
+@pytest.mark.parametrize(("encoding", "wbits"), [("gzip", 31), ("deflate", 15), ("deflate", -15)])
+def test_a_compressed_answer_within_the_cap_is_read(serve, tmp_path, encoding, wbits):
+    body = _compressed(_completion({"role": "assistant", "content": "- red crest"}), wbits)
+    seen = []
+
+    def behave(h):
+        seen.append(h.headers["Accept-Encoding"])
+        _send(h, 200, body, [("Content-Encoding", encoding)])
+
+    server = serve(behave)
+    assert _client(server.url, tmp_path).complete(MSG).text == "- red crest"
+    assert seen == ["gzip, deflate"]
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip, gzip"])
+def test_a_body_in_an_encoding_not_asked_for_is_refused(serve, tmp_path, encoding):
+    # Before: decoded by the client where it could (brotli, zstandard installed), as
+    # much as it inflated to; otherwise retried as "not a chat completion".
+    server = serve(lambda h: _send(h, 200, b"x" * 100, [("Content-Encoding", encoding)]))
+    with pytest.raises(LLMError, match=rf"cannot be read: .*Content-Encoding '{encoding}'"):
+        _client(server.url, tmp_path, max_retries=3).complete(MSG)
+    assert server.requests == 1
 
 
 def test_a_body_that_trickles_is_cut_by_the_timeout(serve, tmp_path):
@@ -286,3 +328,54 @@ def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert llm.cached(MSG) is None
     assert "ignoring unreadable cache file" in caplog.text
+
+
+def _cache_file(tmp_path, rec):
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    key = request_key("m", MSG, {})
+    path = llm._answers.path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec(key)))
+    return llm
+
+
+@pytest.mark.parametrize("text", [5, ["red crest"], {"a": 1}, None])
+def test_a_cache_file_whose_text_is_not_a_string_is_a_miss(tmp_path, caplog, text):
+    # Before: AttributeError ('int' object has no attribute 'strip') out of complete();
+    # complete_many returned the null text as a cached answer.
+    def rec(key):
+        return {"key": key, "response": {"text": text, "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert f"response.text is {type(text).__name__}, expected a string" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete_many([MSG], progress=False)
+
+
+def test_a_cache_file_of_another_request_is_a_miss(tmp_path, caplog):
+    # Before: a file renamed or copied to this request's name gave its answer (the answer
+    # to another prompt) as this request's, silently.
+    def rec(key):
+        return {"key": "0" * 64, "response": {"text": "- blue crest", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "holds the answer to request '0000" in caplog.text
+
+
+def test_complete_many_checks_a_cached_blank_answer_as_complete_does(tmp_path):
+    # Before: without a parser, complete_many returned a cached blank answer that
+    # complete() refuses (and asks again).
+    def rec(key):
+        return {"key": key, "response": {"text": " \n", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    with pytest.raises(LLMError, match=r"1 of 1 request.*not in the cache"):
+        llm.complete_many([MSG], progress=False)
