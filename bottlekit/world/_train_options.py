@@ -142,6 +142,12 @@ def _check_train_options(
         expected = f"an int in [1, steps={steps}]"
         bounds = {"low": 1, "high": steps, "expected": expected, "type_error": True}
         check_number(stop_after, "stop_after", integer=True, **bounds)
+        if stop_after < steps and checkpoint is None:  # nothing to resume from: work lost
+            raise ValueError(
+                f"stop_after: a run stopped after {stop_after} of {steps} steps resumes from "
+                "its checkpoint, and checkpoint is None (--no-checkpoint); give a checkpoint "
+                "or leave stop_after out"
+            )
     check_choice(captions, CAPTION_RECIPES, "captions")
     expected = "a float in [0, 1]"
     check_number(

@@ -106,3 +106,21 @@ def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
     gone = tmp_path / "gone.safetensors"
     with pytest.raises(CheckpointError, match=r"ck\.json' does not exist"):
         train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_a_planned_stop_without_a_checkpoint_is_refused_up_front(tmp_path, stop_after):
+    # before: stop_after=1 of 2 steps with no checkpoint trained, wrote nothing and
+    # printed "resume with --resume None": the steps were lost
+    if stop_after == 2:  # the last step: the run finishes and writes its weights
+        train(**TINY, out_dir=tmp_path, stop_after=stop_after, checkpoint=None)
+        assert (tmp_path / "world-tiny.safetensors").is_file()
+        return
+    message = (
+        r"stop_after: a run stopped after 1 of 2 steps resumes from its checkpoint, and "
+        r"checkpoint is None \(--no-checkpoint\); give a checkpoint or leave stop_after out"
+    )
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path, stop_after=stop_after, checkpoint=None)
+    assert not any(tmp_path.iterdir())
+
