@@ -108,6 +108,32 @@ def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
         train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
 
 
+def _run_command(*argv: str):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bottlekit.world.train", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "0"], "steps: expected an int >= 1, got 0"),
+        (["--resume", "{d}/none.json"], "checkpoint '{d}/none.json' does not exist"),
+        (["--resume", "{d}"], "checkpoint '{d}' is a folder; expected the checkpoint's .json"),
+    ],
+)
+def test_command_line_errors_are_one_line_and_status_2(tmp_path, argv, message):
+    # before: the exception's traceback, exit status 1
+    done = _run_command(*(a.format(d=tmp_path) for a in argv), "--no-checkpoint")
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("python -m bottlekit.world.train: error: "), err
+    assert message.format(d=tmp_path) in err
+
+
 @pytest.mark.parametrize("stop_after", [1, 2])
 def test_a_planned_stop_without_a_checkpoint_is_refused_up_front(tmp_path, stop_after):
     # before: stop_after=1 of 2 steps with no checkpoint trained, wrote nothing and
@@ -124,3 +150,14 @@ def test_a_planned_stop_without_a_checkpoint_is_refused_up_front(tmp_path, stop_
         train(**TINY, out_dir=tmp_path, stop_after=stop_after, checkpoint=None)
     assert not any(tmp_path.iterdir())
 
+
+def test_every_command_line_option_says_its_default(capsys):
+    # before: --threads and --device had no help at all, --stop-after no default
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads THREADS torch's intra-op threads" in text and "[1]" in text
+    assert "--device DEVICE torch device: cpu, cuda or cuda:N [cpu]" in text
+    assert "--stop-after STOP_AFTER stop after this many steps in all" in text
+    assert "[none: run all --steps]" in text
+    assert text.startswith("usage: python -m bottlekit.world.train [-h]")
