@@ -291,7 +291,15 @@ def test_study_functions_check_their_arguments(study, call, error, match):
     [
         ({"quiet": "no"}, TypeError, "quiet: expected True or False, got 'no'"),  # ran (truthy)
         ({"out": 5}, TypeError, "out: expected a folder path or None, got 5"),  # pathlib error
-        ({"n_train": 0}, ValueError, "n_train: expected an int >= 1, got 0"),  # named "n"
+        ({"n_train": 0}, ValueError, "n_train: expected an int >= 24 .*, got 0"),  # named "n"
+        # before: fitted every model on 10 of the 24 species, then failed writing the
+        # report with "class_names has 24 names; expected 10"
+        (
+            {"n_train": 10},
+            ValueError,
+            r"n_train: expected an int >= 24 \(an image of each of the world's 24 species\), "
+            "got 10",
+        ),
         ({"seed": "x"}, ValueError, "seed: expected an int >= 0, got 'x'"),  # "random_state"
     ],
 )
@@ -385,3 +393,12 @@ def test_demo_report_folder_name_too_long_is_refused_first(tmp_path):
     # before: OSError "File name too long" from pathlib, naming no argument
     with pytest.raises(ValueError, match=r"out: the name 'ddd.*has 300 bytes"):
         run_demo(n_train=24, n_test=24, out=tmp_path / ("d" * 300), quiet=True)
+
+
+def test_demo_report_of_fewer_than_three_test_images(tmp_path):
+    # before: the whole demo ran, then the report failed with "index=1 is out of range for
+    # an explanation of 1 images" (it plotted three test images)
+    assert run_demo(n_train=24, n_test=1, out=tmp_path / "r", quiet=True) == 0
+    names = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert [n for n in names if n.startswith("pcbm_contributions")] == ["pcbm_contributions_0.png"]
+    assert "pcbm_contributions_0.png" in (tmp_path / "r" / "index.html").read_text()

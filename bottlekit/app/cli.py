@@ -322,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  bottlekit demo\n  bottlekit demo --n-train 600 --out report/",
         formatter_class=raw,
     )
-    p.add_argument("--n-train", type=int, default=1200, help="training images (default 1200)")
+    p.add_argument(
+        "--n-train", type=int, default=1200, help="training images, at least 24 (default 1200)"
+    )
     p.add_argument(
         "--n-test", type=int, default=1200, help="images per evaluation split (default 1200)"
     )
