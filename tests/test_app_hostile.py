@@ -142,6 +142,11 @@ def test_concepts_json_listing_a_class_twice(tmp_path):
         ({"backbone": 5}, TypeError, "backbone: expected a str or None, got 5"),
         ({"device": 0}, TypeError, "device: expected a str or None, got 0"),
         ({"cache_dir": 5}, TypeError, "cache_dir: expected a folder path or None, got 5"),
+        # the concept file: before, read after the dataset and the backbone (a download)
+        ({"concepts": "none.txt"}, ValueError, "--concepts: file 'none.txt' does not exist"),
+        ({"concepts": "bank.pkl"}, ValueError, "--concepts: 'bank.pkl' is a pickle"),
+        ({"concepts": "bank.csv"}, ValueError, "--concepts: expected a .safetensors bank"),
+        ({"concepts": 5}, TypeError, "--concepts: expected the path of a concept file, got 5"),
     ],
 )
 def test_run_recipe_checks_its_arguments_before_reading_the_dataset(tmp_path, kw, error, match):

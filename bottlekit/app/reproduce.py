@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._checks import check_bool, check_number
-from bottlekit.app._recipe_concepts import _llm_concepts, load_concept_file
+from bottlekit.app._recipe_concepts import _llm_concepts, check_concept_path, load_concept_file
 from bottlekit.app._recipe_metrics import _location, _worst_group
 from bottlekit.app._recipe_overrides import apply_overrides
 from bottlekit.app._recipe_record import format_comparison, write_record
@@ -167,6 +167,8 @@ def run_recipe(
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
     check_bool(progress, "progress")
+    if concepts is not None:
+        check_concept_path(concepts)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
