@@ -93,3 +93,27 @@ def test_hostile_command_lines_end_with_one_line_and_status_2(files, capsys, cas
     assert len(err.splitlines()) == 1, err
     assert message.format(d=d) in err and "Traceback" not in err
     assert not (files / "out").exists() and (files / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["audit", *AUDIT.split()[1:], "--world", "test", "--n", "24", "--out", ""], "--out"),
+        (["demo", "--n-train", "24", "--n-test", "24", "--quiet", "--out", ""], "--out"),
+        (["embed", *EMBED.split()[1:4], "--no-cache", "--quiet", "--out", ""], "--out"),
+        (["audit", *AUDIT.split()[1:], "--images", "", "--out", "{d}/out"], "--images"),
+    ],
+)
+def test_an_empty_path_is_not_the_working_directory(files, capsys, monkeypatch, argv, message):
+    # before: `--out ""` (an unset shell variable) wrote the audit's report.html and
+    # audit.json, or the demo's report, into the working directory; `--images ""` audited
+    # the working directory as an image folder
+    work = files / "work"
+    work.mkdir(exist_ok=True)
+    monkeypatch.chdir(work)
+    d = str(files)
+    assert main([a.format(d=d) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{message}: got an empty path; expected " in err
+    assert not any(work.iterdir()) and not (files / "out").exists()

@@ -154,6 +154,10 @@ def _folder_data(folder: str, image_size: int | None = None) -> Any:
     from bottlekit.datasets import ConceptDataset, ResizedImages
     from bottlekit.images import as_image_source
 
+    if not folder:  # (pathlib reads "" as ".", the working directory)
+        raise ValueError(
+            "--images: got an empty path; expected a folder of one sub-folder per class"
+        )
     source = as_image_source(Path(folder))
     if source.labels is None:
         raise ValueError(f"--images: {folder!r} must hold one sub-folder of images per class")
