@@ -37,8 +37,13 @@ from bottlekit.app.reproduce import (
         (["image_size=[224, Infinity]"], ValueError, "holds NaN or infinity"),
         # before: RecursionError
         (["x=" + "[" * 100_000], ValueError, "the value of 'x' nests too deeply"),
+        # before: "load_dataset() got multiple values for argument 'root'", naming no option
+        (["root=/data"], ValueError, "--dataset-option: 'root' is set with --root, not here"),
+        (["split=test"], ValueError, "--dataset-option: 'split' is set with --split, not"),
+        (["download=true"], ValueError, "'download' is set with --download, not here"),
+        (["name=cub"], ValueError, "--dataset-option: 'name' is set with --dataset, not here"),
     ],
-    ids=["str", "None", "int-item", "nan", "inf-in-list", "deep"],
+    ids=["str", "None", "int-item", "nan", "inf-in-list", "deep", "root", "split", "dl", "name"],
 )
 def test_dataset_options_refuse_what_they_would_misread(items, error, match):
     with pytest.raises(error, match=match):
