@@ -117,3 +117,18 @@ def test_an_empty_path_is_not_the_working_directory(files, capsys, monkeypatch, 
     assert len(err.splitlines()) == 1, err
     assert f"{message}: got an empty path; expected " in err
     assert not any(work.iterdir()) and not (files / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "nan", "1.5", "many"])
+def test_model_threads_says_what_it_expects(capsys, value):
+    # before: "invalid _model_threads_option value: '0'" (the function's name, no expectation)
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["embed", "x", "--backbone", "world-tiny", "--out", "x.npz", "--model-threads", value]
+        )
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"bottlekit embed: error: argument --model-threads: expected 'auto' or an int >= 1, "
+        f"got {value!r}"
+    )

@@ -214,13 +214,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _model_threads_option(value: str) -> str | int:
-    """``--model-threads``: ``auto`` or a positive int (argparse names this function in
-    its error for anything else)."""
+    """``--model-threads``: ``auto`` or a positive int (argparse prints the error of
+    anything else after the option's name)."""
     if value == "auto":
         return value
-    threads = int(value)
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
     if threads < 1:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 1, got {value!r}")
     return threads
 
 
