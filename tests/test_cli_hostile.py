@@ -132,3 +132,36 @@ def test_model_threads_says_what_it_expects(capsys, value):
         f"bottlekit embed: error: argument --model-threads: expected 'auto' or an int >= 1, "
         f"got {value!r}"
     )
+
+
+#: Options with no default to state: a name or folder that goes with another option, a
+#: repeatable setting, --ray (off unless given; its ADDRESS is optional).
+NO_DEFAULT = {"--root", "--dataset", "--dataset-option", "--set", "--ray", "embed --bank"}
+
+
+def test_every_optional_option_states_its_default():
+    # before: backbones --cache-dir, --workers, audit --pretrained, audit --image-size and
+    # reproduce --backbone / --pretrained / --concepts did not say what happens without them
+    import argparse
+
+    from bottlekit.app.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    silent = []
+    for name, sub in commands.choices.items():
+        required_groups = [g for g in sub._mutually_exclusive_groups if g.required]
+        for action in sub._actions:
+            flag = (action.option_strings or [action.dest])[-1]
+            if (
+                not action.option_strings  # positional
+                or action.required
+                or action.nargs == 0  # a switch: off unless given
+                or any(action in g._group_actions for g in required_groups)
+                or flag in NO_DEFAULT
+                or f"{name} {flag}" in NO_DEFAULT
+            ):
+                continue
+            if "default" not in action.help:
+                silent.append(f"{name} {flag}")
+    assert silent == [], silent

@@ -96,7 +96,12 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     model.add_argument("--cbm", help="a saved bottlekit concept-bottleneck model (.safetensors)")
     p.add_argument("--backbone", required=True, help="backbone name, e.g. world-tiny or ViT-B-32")
-    p.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint path")
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="pretrained tag or checkpoint path (default: the shipped weights of bottlekit's "
+        "own models, random weights otherwise)",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument(
         "--world", choices=("train", "val", "test", "shifted"), help="built-in world split"
@@ -113,7 +118,7 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="resize the --images or --dataset images to N x N when loaded: the activation "
         "maps and the report's images need one size, which photos of different sizes do not "
         "have (for cub and waterbirds it is the loader's image_size, which scales the part "
-        "masks too)",
+        "masks too; default: the images' own size)",
     )
     p.add_argument("--n", type=int, default=600, help="world images (default 600)")
     p.add_argument(

@@ -254,7 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--local", action="store_true", help="only names with weights on disk")
-    p.add_argument("--cache-dir", default=None, help="open_clip / Hugging Face hub cache folder")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="open_clip / Hugging Face hub cache folder (default: their own, e.g. "
+        "~/.cache/huggingface/hub)",
+    )
     p.set_defaults(func=_cmd_backbones)
 
     p = sub.add_parser(
