@@ -77,6 +77,17 @@ CASES = {
         "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    # before: ignored without a word (the folder's images were all audited; a linear head
+    # gets input-gradient saliency maps whatever the method)
+    "audit --n without --world": (
+        AUDIT + " --images {d}/imgs --n 8 --out {d}/out",
+        "--n: only applies with --world (the number of world images)",
+    ),
+    "audit --map-method with --head": (
+        "audit --backbone world-tiny --head {d}/afile --world test --map-method coam "
+        "--out {d}/out",
+        "--map-method: only applies with --cbm (a linear head's maps are input-gradient saliency)",
+    ),
     "embed --bank without --ray": (
         EMBED + " --bank {d}/bank.safetensors",
         "--bank: only applies with --ray",

@@ -41,6 +41,8 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
+#: World images of ``--world`` when ``--n`` is left out.
+_DEFAULT_N = 600
 
 
 def __getattr__(name: str) -> Any:
@@ -120,7 +122,7 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "have (for cub and waterbirds it is the loader's image_size, which scales the part "
         "masks too; default: the images' own size)",
     )
-    p.add_argument("--n", type=int, default=600, help="world images (default 600)")
+    p.add_argument("--n", type=int, default=None, help=f"world images (default {_DEFAULT_N})")
     p.add_argument(
         "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
     )
@@ -141,7 +143,7 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--map-method",
-        default="gradcam",
+        default=None,
         choices=METHODS,
         help="activation-map method for a CBM (default gradcam)",
     )
@@ -268,6 +270,16 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args)
+    # options left out are None, so that one given where it does nothing is refused
+    if args.n is not None and not args.world:
+        raise ValueError("--n: only applies with --world (the number of world images)")
+    if args.map_method is not None and args.head:
+        raise ValueError(
+            "--map-method: only applies with --cbm (a linear head's maps are input-gradient "
+            "saliency)"
+        )
+    args.n = _DEFAULT_N if args.n is None else args.n
+    args.map_method = args.map_method or "gradcam"
     if getattr(args, "ray", None) is not None:
         if args.image_size is not None:
             raise ValueError("--image-size: applies to the local audit, not --ray")
