@@ -77,6 +77,24 @@ CASES = {
         "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    # before: ignored without a word (--ray wrote to the --cache-dir cache despite
+    # --no-cache; --no-cache read and wrote no cache whatever --cache-dir said)
+    "embed --ray --no-cache": (
+        EMBED.replace("--out {d}/o.npz", "--out {d}/out --ray"),
+        "--no-cache: does not apply with --ray (its cache is --cache-dir, none without)",
+    ),
+    "embed --ray --jpeg-draft": (
+        EMBED.replace("--no-cache", "--ray --jpeg-draft").replace("{d}/o.npz", "{d}/out"),
+        "--jpeg-draft: does not apply with --ray",
+    ),
+    "embed --ray --model-threads": (
+        EMBED.replace("--no-cache", "--ray --model-threads 2").replace("{d}/o.npz", "{d}/out"),
+        "--model-threads: does not apply with --ray",
+    ),
+    "embed --no-cache --cache-dir": (
+        EMBED + " --cache-dir {d}/cache",
+        "--cache-dir: does nothing with --no-cache",
+    ),
     # before: ignored without a word (the folder's images were all audited; a linear head
     # gets input-gradient saliency maps whatever the method)
     "audit --n without --world": (

@@ -84,6 +84,16 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 def _cmd_embed_ray(args: argparse.Namespace) -> int:
     from bottlekit.distributed import embed_dataset
 
+    if args.no_cache:
+        raise ValueError(
+            "--no-cache: does not apply with --ray (its cache is --cache-dir, none without)"
+        )
+    for flag, given in (
+        ("--jpeg-draft", args.jpeg_draft),
+        ("--model-threads", args.model_threads),
+    ):
+        if given:
+            raise ValueError(f"{flag}: does not apply with --ray")
     check_ray_options(args, args.out)
     require_ray()
     bank = None
@@ -173,6 +183,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args, "--bank")
+    if args.no_cache and args.cache_dir is not None and args.ray is None:
+        raise ValueError("--cache-dir: does nothing with --no-cache")
     if args.dataset:
         if args.images:
             raise ValueError("IMAGES: give either IMAGES or --dataset NAME, not both")
@@ -297,9 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
     p.add_argument(
-        "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
+        "--cache-dir",
+        default=None,
+        help="embedding cache folder (default $BOTTLEKIT_CACHE; with --ray: none)",
     )
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the cache (not with --ray)"
+    )
     p.add_argument(
         "--model-threads",
         default=None,
