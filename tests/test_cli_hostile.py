@@ -101,6 +101,18 @@ CASES = {
         AUDIT + " --images {d}/imgs --n 8 --out {d}/out",
         "--n: only applies with --world (the number of world images)",
     ),
+    "audit --ray --lam": (
+        AUDIT + " --ray --world test --n 24 --lam 0.1 --out {d}/out",
+        "--lam: does not apply with --ray (the distributed audit fits no surrogate)",
+    ),
+    "audit --ray --top-k": (
+        AUDIT + " --ray --world test --n 24 --top-k 3 --out {d}/out",
+        "--top-k: does not apply with --ray",
+    ),
+    "audit --ray --map-method": (
+        AUDIT + " --ray --world test --n 24 --map-method coam --out {d}/out",
+        "--map-method: does not apply with --ray",
+    ),
     "audit --map-method with --head": (
         "audit --backbone world-tiny --head {d}/afile --world test --map-method coam "
         "--out {d}/out",

@@ -41,8 +41,8 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
-#: World images of ``--world`` when ``--n`` is left out.
-_DEFAULT_N = 600
+#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k`` when left out.
+_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K = 600, 1e-3, 5
 
 
 def __getattr__(name: str) -> Any:
@@ -133,10 +133,16 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "concepts of the world or the --dataset)",
     )
     p.add_argument(
-        "--lam", type=float, default=1e-3, help="surrogate elastic-net strength (default 1e-3)"
+        "--lam",
+        type=float,
+        default=None,
+        help="surrogate elastic-net strength (default 1e-3)",
     )
     p.add_argument(
-        "--top-k", type=int, default=5, help="concepts shown per explanation (default 5)"
+        "--top-k",
+        type=int,
+        default=None,
+        help=f"concepts shown per explanation (default {_DEFAULT_TOP_K})",
     )
     p.add_argument(
         "--examples", type=int, default=6, help="example images in the report (default 6)"
@@ -279,8 +285,14 @@ def run_audit_command(args: argparse.Namespace) -> int:
             "saliency)"
         )
     args.n = _DEFAULT_N if args.n is None else args.n
-    args.map_method = args.map_method or "gradcam"
     if getattr(args, "ray", None) is not None:
+        if args.lam is not None:
+            raise ValueError(
+                "--lam: does not apply with --ray (the distributed audit fits no surrogate)"
+            )
+        for flag, given in (("--top-k", args.top_k), ("--map-method", args.map_method)):
+            if given is not None:
+                raise ValueError(f"{flag}: does not apply with --ray")
         if args.image_size is not None:
             raise ValueError("--image-size: applies to the local audit, not --ray")
         if args.dataset:
@@ -288,6 +300,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
         return _run_ray_audit(args)
+    args.lam = _DEFAULT_LAM if args.lam is None else args.lam
+    args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
+    args.map_method = args.map_method or "gradcam"
     import torch
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
