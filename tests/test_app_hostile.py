@@ -152,12 +152,26 @@ def test_concepts_json_listing_a_class_twice(tmp_path):
         ({"concepts": "bank.pkl"}, ValueError, "--concepts: 'bank.pkl' is a pickle"),
         ({"concepts": "bank.csv"}, ValueError, "--concepts: expected a .safetensors bank"),
         ({"concepts": 5}, TypeError, "--concepts: expected the path of a concept file, got 5"),
+        # before: ignored without a word (pcbm-cub's concepts are CAVs of the dataset)
+        (
+            {"llm_model": "gpt-4o"},
+            ValueError,
+            "llm_model: only applies to a recipe whose concepts come from a language model "
+            "\\(concepts.source = 'llm'\\); pcbm-cub's source is 'dataset'",
+        ),
     ],
 )
 def test_run_recipe_checks_its_arguments_before_reading_the_dataset(tmp_path, kw, error, match):
     # before: the dataset was read first (here: "CUB folder not found"), the argument later
     with pytest.raises(error, match=match):
         run_recipe("pcbm-cub", tmp_path, **kw)
+
+
+def test_run_recipe_refuses_a_language_model_beside_a_concept_file(tmp_path):
+    # before: ignored without a word (the file's concepts were used, no model asked)
+    (tmp_path / "concepts.txt").write_text("red wings\n")
+    with pytest.raises(ValueError, match=r"llm_model: does nothing with a concept file"):
+        run_recipe("lfcbm-cifar10", tmp_path, concepts=tmp_path / "concepts.txt", llm_model="m")
 
 
 # --- cbm_study ----------------------------------------------------------------------------

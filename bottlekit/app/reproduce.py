@@ -124,7 +124,8 @@ def run_recipe(
         required when the source is ``"file"``.
     llm_model : str, optional
         The chat model asked for ``"llm"`` concepts (default: the recipe's, which is the
-        paper's; the papers' models are shut down, so pass one your endpoint serves).
+        paper's; the papers' models are shut down, so pass one your endpoint serves). Only
+        for a recipe of ``"llm"`` concepts, without ``concepts``.
     overrides : list of str
         ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`).
     device, cache_dir, batch_size, progress
@@ -183,6 +184,16 @@ def run_recipe(
     # the hyper-parameters are checked now, not after the data are embedded
     classes[recipe.model["class"]](None, **params)._check_params()
     source = recipe.concepts["source"]
+    if llm_model is not None and concepts is not None:
+        raise ValueError(
+            "llm_model: does nothing with a concept file (--concepts replaces the recipe's "
+            "concept source)"
+        )
+    if llm_model is not None and source != "llm":
+        raise ValueError(
+            "llm_model: only applies to a recipe whose concepts come from a language model "
+            f"(concepts.source = 'llm'); {recipe.name}'s source is {source!r}"
+        )
     if source == "file" and concepts is None:
         raise ValueError(
             f"recipe {recipe.name}: its concepts are not made by bottlekit; pass --concepts "
