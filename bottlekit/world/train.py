@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         "with --resume: the resumed one]",
     )
     p.add_argument(
-        "--checkpoint-every", type=int, default=100, help="steps between checkpoints [100]"
+        "--checkpoint-every", type=int, default=None, help="steps between checkpoints [100]"
     )
     p.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
@@ -166,6 +166,13 @@ def main(argv: list[str] | None = None) -> None:
         "[none: run all --steps]",
     )
     a = p.parse_args(argv)
+    if a.no_checkpoint:  # (left out, they are None)
+        for flag, given in (
+            ("--checkpoint", a.checkpoint),
+            ("--checkpoint-every", a.checkpoint_every),
+        ):
+            if given is not None:
+                raise ValueError(f"{flag}: does nothing with --no-checkpoint")
     base = dict(RUN_DEFAULTS)
     model_name = a.model or MODEL_NAME
     if a.resume is not None:
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         out_dir=out_dir,
         device=a.device,
         checkpoint=checkpoint,
-        checkpoint_every=a.checkpoint_every,
+        checkpoint_every=100 if a.checkpoint_every is None else a.checkpoint_every,
         resume=a.resume,
         stop_after=a.stop_after,
         model_name=model_name,

@@ -161,3 +161,14 @@ def test_every_command_line_option_says_its_default(capsys):
     assert "--stop-after STOP_AFTER stop after this many steps in all" in text
     assert "[none: run all --steps]" in text
     assert text.startswith("usage: python -m bottlekit.world.train [-h]")
+
+
+@pytest.mark.parametrize(
+    "argv", [["--checkpoint", "ck.json"], ["--checkpoint-every", "5"]], ids=["path", "every"]
+)
+def test_checkpoint_options_beside_no_checkpoint_are_refused(argv):
+    # before: ignored without a word (no checkpoint was written); "--steps 0" makes the run
+    # fail at once had the option got through
+    flag = argv[0]
+    with pytest.raises(ValueError, match=f"^{flag}: does nothing with --no-checkpoint$"):
+        main([*argv, "--no-checkpoint", "--steps", "0"])
