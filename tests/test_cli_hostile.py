@@ -77,6 +77,15 @@ CASES = {
         "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    # before: listed no local weights, as if the folder were an empty cache
+    "backbones --cache-dir that does not exist": (
+        "backbones --cache-dir {d}/none",
+        "--cache-dir: '{d}/none' does not exist; expected the folder of the weights cache",
+    ),
+    "backbones --cache-dir that is a file": (
+        "backbones --local --cache-dir {d}/afile",
+        "--cache-dir: '{d}/afile' is a file; expected the folder of the weights cache",
+    ),
     # before: ignored without a word (--ray wrote to the --cache-dir cache despite
     # --no-cache; --no-cache read and wrote no cache whatever --cache-dir said)
     "embed --ray --no-cache": (

@@ -60,6 +60,11 @@ __all__ = ["main"]
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from bottlekit.backbones import list_backbones
 
+    if args.cache_dir is not None and not Path(args.cache_dir).is_dir():
+        what = "is a file" if Path(args.cache_dir).exists() else "does not exist"
+        raise ValueError(
+            f"--cache-dir: {args.cache_dir!r} {what}; expected the folder of the weights cache"
+        )
     rows = list_backbones(cache_dir=args.cache_dir)
     if args.local:
         rows = [r for r in rows if r["local"]]
