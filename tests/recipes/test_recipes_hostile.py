@@ -97,6 +97,14 @@ def test_files_that_are_not_text_or_nest_too_deeply(tmp_path):
         load_recipe(deep)
 
 
+def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path):
+    # a Windows editor's UTF-8 file: before, "not valid TOML: Invalid statement (at line 1,
+    # column 1)", an error at a character nobody can see
+    path = tmp_path / "pcbm-cub.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + (RECIPE_DIR / "pcbm-cub.toml").read_bytes())
+    assert load_recipe(path) == load_recipe("pcbm-cub")
+
+
 def test_a_folder_named_like_a_recipe(tmp_path):
     (tmp_path / "folder.toml").mkdir()
     # before: "file ... does not exist"
