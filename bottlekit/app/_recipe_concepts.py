@@ -111,7 +111,7 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
     if suffix == ".safetensors":
         return ConceptBank.load(path, backbone=backbone)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (a BOM, as Notepad writes, dropped)
     except UnicodeDecodeError as e:
         raise ValueError(f"--concepts: {str(path)!r} is not UTF-8 text ({e})") from None
     if suffix == ".txt":

@@ -168,6 +168,20 @@ def test_concept_files_from_others_are_named(tmp_path, name, raw, match):
         load_concept_file(tmp_path / name, None, ["a"])
 
 
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_concept_files_saved_with_a_byte_order_mark(tmp_path, suffix):
+    # before: a .txt file's first concept was "\ufeffred wings" (embedded as such, without
+    # a word), a .json file "not valid JSON: Unexpected UTF-8 BOM"
+    import bottlekit
+    from bottlekit.app.reproduce import load_concept_file
+
+    text = "red wings\nlong beak\n" if suffix == ".txt" else '{"a": ["red wings", "long beak"]}'
+    path = tmp_path / f"concepts{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    bank = load_concept_file(path, bottlekit.load_backbone("world-tiny"), ["a"])
+    assert list(bank.names) == ["red wings", "long beak"]
+
+
 def test_concept_file_arguments_are_named(tmp_path):
     from bottlekit.app.reproduce import load_concept_file
 
