@@ -37,6 +37,8 @@ def files(tmp_path_factory):
         for i in range(3):
             Image.fromarray(world.images[first + i]).save(d / "imgs" / c / f"{i}.png")
     (d / "afile").write_text("x")
+    (d / "folder.npz").mkdir()
+    (d / "folder.json").mkdir()
     return d
 
 
@@ -77,6 +79,16 @@ CASES = {
         "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    # before: refused after the whole run, when the file was written ("path: ... is a
+    # folder" naming no option, for reproduce)
+    "embed --out is a folder": (
+        EMBED.replace("{d}/o.npz", "{d}/folder.npz"),
+        "--out: '{d}/folder.npz' is a folder; expected a file path",
+    ),
+    "reproduce --out is a folder": (
+        "reproduce pcbm-cub --root {d}/no-data --out {d}/folder.json",
+        "--out: '{d}/folder.json' is a folder; expected a file path",
+    ),
     # before: listed no local weights, as if the folder were an empty cache
     "backbones --cache-dir that does not exist": (
         "backbones --cache-dir {d}/none",

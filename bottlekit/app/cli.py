@@ -128,7 +128,7 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
 
 def _npz_output_path(args: argparse.Namespace) -> Path:
     """``--out`` of ``embed``, checked: a writable ``.npz`` path."""
-    out = check_output_path(args.out, "--out")
+    out = check_output_path(args.out, "--out", is_file=True)
     if out.suffix != ".npz":
         raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
     return out

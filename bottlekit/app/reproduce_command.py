@@ -52,7 +52,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if not args.root:
         raise ValueError("--root: expected the dataset's folder")
     out = args.out or f"reproduce-{Path(args.recipe).stem}.json"
-    out = check_output_path(out, "--out")
+    out = check_output_path(out, "--out", is_file=True)
     if out.suffix != ".json":
         raise ValueError(f"--out: expected a .json file name, got {str(out)!r}")
     record = run_recipe(
