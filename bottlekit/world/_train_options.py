@@ -134,7 +134,8 @@ def _check_train_options(
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
         raise ValueError(f"checkpoint: expected a path ending in .json, got {str(checkpoint)!r}")
     if out_dir is not None:  # checked now, not after the run
-        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
+        for suffix in (".safetensors", ".json"):  # the weights and their metadata
+            check_output_path(Path(out_dir) / f"{model_name}{suffix}", "out_dir", is_file=True)
     if checkpoint is not None:
         check_output_path(checkpoint, "checkpoint", is_file=True)
     check_number(checkpoint_every, "checkpoint_every", integer=True, low=1, type_error=True)

@@ -172,3 +172,11 @@ def test_checkpoint_options_beside_no_checkpoint_are_refused(argv):
     flag = argv[0]
     with pytest.raises(ValueError, match=f"^{flag}: does nothing with --no-checkpoint$"):
         main([*argv, "--no-checkpoint", "--steps", "0"])
+
+
+def test_a_folder_where_the_weights_go_is_refused_up_front(tmp_path):
+    # before: the run trained, then failed writing its weights ("... is a folder")
+    (tmp_path / "world-tiny.safetensors").mkdir()
+    message = r"out_dir: '.*world-tiny\.safetensors' is a folder; expected a file path"
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path)
