@@ -180,3 +180,19 @@ def test_a_folder_where_the_weights_go_is_refused_up_front(tmp_path):
     message = r"out_dir: '.*world-tiny\.safetensors' is a folder; expected a file path"
     with pytest.raises(ValueError, match=message):
         train(**TINY, out_dir=tmp_path)
+
+
+def test_a_run_whose_loss_is_not_finite_stops_and_saves_nothing(tmp_path):
+    # before: lr=1e30 ran to the end, saved NaN weights as a finished run (metadata
+    # "final_loss": NaN, not JSON) and checkpoints that read_checkpoint refuses
+    message = (
+        r"the loss is nan at step 2: the run diverged \(lr=1e\+30, warmup=1\); nothing was "
+        r"saved after the last checkpoint \(step 1\); lower lr or lengthen warmup"
+    )
+    with pytest.raises(ValueError, match=message):
+        train(**dict(TINY, lr=1e30), out_dir=tmp_path / "out", checkpoint=tmp_path / "ck.json",
+              checkpoint_every=1)  # fmt: skip
+    assert not (tmp_path / "out").exists()
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "ck.json").step == 1  # the last good one, readable
