@@ -84,8 +84,8 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
         raise ValueError(f"path: {str(p)!r} is neither a .json model config nor a folder")
     for f in files:
         try:
-            cfg = parse_json(f.read_bytes())
-        except ValueError as e:  # bad UTF-8 or JSON syntax, nesting too deep
+            cfg = parse_json(f.read_bytes(), unique_keys=True)
+        except ValueError as e:  # bad UTF-8 or JSON syntax, nesting too deep, a key twice
             raise ValueError(f"path: model config {str(f)!r} is not valid JSON: {e}") from None
         if not isinstance(cfg, dict):
             raise ValueError(

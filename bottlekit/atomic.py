@@ -180,6 +180,9 @@ def check_output_path(
     """
     if "\0" in os.fspath(path):
         raise ValueError(f"{arg}: {os.fspath(path)!r} holds a NUL character; expected a path")
+    if os.fspath(path) == "":  # (pathlib reads "" as ".", the working directory)
+        what = "folder" if is_dir else "file"
+        raise ValueError(f"{arg}: got an empty path; expected the path of a {what} to write")
     path = Path(path)
     _check_name_lengths(path, arg)  # (first: pathlib's stat fails on a name too long)
     if is_file and path.is_dir():

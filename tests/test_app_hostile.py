@@ -37,8 +37,13 @@ from bottlekit.app.reproduce import (
         (["image_size=[224, Infinity]"], ValueError, "holds NaN or infinity"),
         # before: RecursionError
         (["x=" + "[" * 100_000], ValueError, "the value of 'x' nests too deeply"),
+        # before: "load_dataset() got multiple values for argument 'root'", naming no option
+        (["root=/data"], ValueError, "--dataset-option: 'root' is set with --root, not here"),
+        (["split=test"], ValueError, "--dataset-option: 'split' is set with --split, not"),
+        (["download=true"], ValueError, "'download' is set with --download, not here"),
+        (["name=cub"], ValueError, "--dataset-option: 'name' is set with --dataset, not here"),
     ],
-    ids=["str", "None", "int-item", "nan", "inf-in-list", "deep"],
+    ids=["str", "None", "int-item", "nan", "inf-in-list", "deep", "root", "split", "dl", "name"],
 )
 def test_dataset_options_refuse_what_they_would_misread(items, error, match):
     with pytest.raises(error, match=match):
@@ -142,12 +147,31 @@ def test_concepts_json_listing_a_class_twice(tmp_path):
         ({"backbone": 5}, TypeError, "backbone: expected a str or None, got 5"),
         ({"device": 0}, TypeError, "device: expected a str or None, got 0"),
         ({"cache_dir": 5}, TypeError, "cache_dir: expected a folder path or None, got 5"),
+        # the concept file: before, read after the dataset and the backbone (a download)
+        ({"concepts": "none.txt"}, ValueError, "--concepts: file 'none.txt' does not exist"),
+        ({"concepts": "bank.pkl"}, ValueError, "--concepts: 'bank.pkl' is a pickle"),
+        ({"concepts": "bank.csv"}, ValueError, "--concepts: expected a .safetensors bank"),
+        ({"concepts": 5}, TypeError, "--concepts: expected the path of a concept file, got 5"),
+        # before: ignored without a word (pcbm-cub's concepts are CAVs of the dataset)
+        (
+            {"llm_model": "gpt-4o"},
+            ValueError,
+            "llm_model: only applies to a recipe whose concepts come from a language model "
+            "\\(concepts.source = 'llm'\\); pcbm-cub's source is 'dataset'",
+        ),
     ],
 )
 def test_run_recipe_checks_its_arguments_before_reading_the_dataset(tmp_path, kw, error, match):
     # before: the dataset was read first (here: "CUB folder not found"), the argument later
     with pytest.raises(error, match=match):
         run_recipe("pcbm-cub", tmp_path, **kw)
+
+
+def test_run_recipe_refuses_a_language_model_beside_a_concept_file(tmp_path):
+    # before: ignored without a word (the file's concepts were used, no model asked)
+    (tmp_path / "concepts.txt").write_text("red wings\n")
+    with pytest.raises(ValueError, match=r"llm_model: does nothing with a concept file"):
+        run_recipe("lfcbm-cifar10", tmp_path, concepts=tmp_path / "concepts.txt", llm_model="m")
 
 
 # --- cbm_study ----------------------------------------------------------------------------
@@ -291,7 +315,15 @@ def test_study_functions_check_their_arguments(study, call, error, match):
     [
         ({"quiet": "no"}, TypeError, "quiet: expected True or False, got 'no'"),  # ran (truthy)
         ({"out": 5}, TypeError, "out: expected a folder path or None, got 5"),  # pathlib error
-        ({"n_train": 0}, ValueError, "n_train: expected an int >= 1, got 0"),  # named "n"
+        ({"n_train": 0}, ValueError, "n_train: expected an int >= 24 .*, got 0"),  # named "n"
+        # before: fitted every model on 10 of the 24 species, then failed writing the
+        # report with "class_names has 24 names; expected 10"
+        (
+            {"n_train": 10},
+            ValueError,
+            r"n_train: expected an int >= 24 \(an image of each of the world's 24 species\), "
+            "got 10",
+        ),
         ({"seed": "x"}, ValueError, "seed: expected an int >= 0, got 'x'"),  # "random_state"
     ],
 )
@@ -385,3 +417,12 @@ def test_demo_report_folder_name_too_long_is_refused_first(tmp_path):
     # before: OSError "File name too long" from pathlib, naming no argument
     with pytest.raises(ValueError, match=r"out: the name 'ddd.*has 300 bytes"):
         run_demo(n_train=24, n_test=24, out=tmp_path / ("d" * 300), quiet=True)
+
+
+def test_demo_report_of_fewer_than_three_test_images(tmp_path):
+    # before: the whole demo ran, then the report failed with "index=1 is out of range for
+    # an explanation of 1 images" (it plotted three test images)
+    assert run_demo(n_train=24, n_test=1, out=tmp_path / "r", quiet=True) == 0
+    names = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert [n for n in names if n.startswith("pcbm_contributions")] == ["pcbm_contributions_0.png"]
+    assert "pcbm_contributions_0.png" in (tmp_path / "r" / "index.html").read_text()

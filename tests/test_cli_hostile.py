@@ -37,6 +37,8 @@ def files(tmp_path_factory):
         for i in range(3):
             Image.fromarray(world.images[first + i]).save(d / "imgs" / c / f"{i}.png")
     (d / "afile").write_text("x")
+    (d / "folder.npz").mkdir()
+    (d / "folder.json").mkdir()
     return d
 
 
@@ -77,6 +79,66 @@ CASES = {
         "batch_size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
+    # before: refused after the whole run, when the file was written ("path: ... is a
+    # folder" naming no option, for reproduce)
+    "embed --out is a folder": (
+        EMBED.replace("{d}/o.npz", "{d}/folder.npz"),
+        "--out: '{d}/folder.npz' is a folder; expected a file path",
+    ),
+    "reproduce --out is a folder": (
+        "reproduce pcbm-cub --root {d}/no-data --out {d}/folder.json",
+        "--out: '{d}/folder.json' is a folder; expected a file path",
+    ),
+    # before: listed no local weights, as if the folder were an empty cache
+    "backbones --cache-dir that does not exist": (
+        "backbones --cache-dir {d}/none",
+        "--cache-dir: '{d}/none' does not exist; expected the folder of the weights cache",
+    ),
+    "backbones --cache-dir that is a file": (
+        "backbones --local --cache-dir {d}/afile",
+        "--cache-dir: '{d}/afile' is a file; expected the folder of the weights cache",
+    ),
+    # before: ignored without a word (--ray wrote to the --cache-dir cache despite
+    # --no-cache; --no-cache read and wrote no cache whatever --cache-dir said)
+    "embed --ray --no-cache": (
+        EMBED.replace("--out {d}/o.npz", "--out {d}/out --ray"),
+        "--no-cache: does not apply with --ray (its cache is --cache-dir, none without)",
+    ),
+    "embed --ray --jpeg-draft": (
+        EMBED.replace("--no-cache", "--ray --jpeg-draft").replace("{d}/o.npz", "{d}/out"),
+        "--jpeg-draft: does not apply with --ray",
+    ),
+    "embed --ray --model-threads": (
+        EMBED.replace("--no-cache", "--ray --model-threads 2").replace("{d}/o.npz", "{d}/out"),
+        "--model-threads: does not apply with --ray",
+    ),
+    "embed --no-cache --cache-dir": (
+        EMBED + " --cache-dir {d}/cache",
+        "--cache-dir: does nothing with --no-cache",
+    ),
+    # before: ignored without a word (the folder's images were all audited; a linear head
+    # gets input-gradient saliency maps whatever the method)
+    "audit --n without --world": (
+        AUDIT + " --images {d}/imgs --n 8 --out {d}/out",
+        "--n: only applies with --world (the number of world images)",
+    ),
+    "audit --ray --lam": (
+        AUDIT + " --ray --world test --n 24 --lam 0.1 --out {d}/out",
+        "--lam: does not apply with --ray (the distributed audit fits no surrogate)",
+    ),
+    "audit --ray --top-k": (
+        AUDIT + " --ray --world test --n 24 --top-k 3 --out {d}/out",
+        "--top-k: does not apply with --ray",
+    ),
+    "audit --ray --map-method": (
+        AUDIT + " --ray --world test --n 24 --map-method coam --out {d}/out",
+        "--map-method: does not apply with --ray",
+    ),
+    "audit --map-method with --head": (
+        "audit --backbone world-tiny --head {d}/afile --world test --map-method coam "
+        "--out {d}/out",
+        "--map-method: only applies with --cbm (a linear head's maps are input-gradient saliency)",
+    ),
     "embed --bank without --ray": (
         EMBED + " --bank {d}/bank.safetensors",
         "--bank: only applies with --ray",
@@ -146,3 +208,75 @@ def test_an_output_folder_is_compared_with_the_input_folder_it_resolves_to(tmp_p
     for out in ("photos-out", ".", "manifest.csv/out"):
         check_output_outside(tmp_path / out, "--out", tmp_path / "photos", "--images")
     check_output_outside(tmp_path / "manifest.csv", "--out", tmp_path / "manifest.csv", "--images")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["audit", *AUDIT.split()[1:], "--world", "test", "--n", "24", "--out", ""], "--out"),
+        (["demo", "--n-train", "24", "--n-test", "24", "--quiet", "--out", ""], "--out"),
+        (["embed", *EMBED.split()[1:4], "--no-cache", "--quiet", "--out", ""], "--out"),
+        (["audit", *AUDIT.split()[1:], "--images", "", "--out", "{d}/out"], "--images"),
+    ],
+)
+def test_an_empty_path_is_not_the_working_directory(files, capsys, monkeypatch, argv, message):
+    # before: `--out ""` (an unset shell variable) wrote the audit's report.html and
+    # audit.json, or the demo's report, into the working directory; `--images ""` audited
+    # the working directory as an image folder
+    work = files / "work"
+    work.mkdir(exist_ok=True)
+    monkeypatch.chdir(work)
+    d = str(files)
+    assert main([a.format(d=d) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{message}: got an empty path; expected " in err
+    assert not any(work.iterdir()) and not (files / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "nan", "1.5", "many"])
+def test_model_threads_says_what_it_expects(capsys, value):
+    # before: "invalid _model_threads_option value: '0'" (the function's name, no expectation)
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["embed", "x", "--backbone", "world-tiny", "--out", "x.npz", "--model-threads", value]
+        )
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"bottlekit embed: error: argument --model-threads: expected 'auto' or an int >= 1, "
+        f"got {value!r}"
+    )
+
+
+#: Options with no default to state: a name or folder that goes with another option, a
+#: repeatable setting, --ray (off unless given; its ADDRESS is optional).
+NO_DEFAULT = {"--root", "--dataset", "--dataset-option", "--set", "--ray", "embed --bank"}
+
+
+def test_every_optional_option_states_its_default():
+    # before: backbones --cache-dir, --workers, audit --pretrained, audit --image-size and
+    # reproduce --backbone / --pretrained / --concepts did not say what happens without them
+    import argparse
+
+    from bottlekit.app.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    silent = []
+    for name, sub in commands.choices.items():
+        required_groups = [g for g in sub._mutually_exclusive_groups if g.required]
+        for action in sub._actions:
+            flag = (action.option_strings or [action.dest])[-1]
+            if (
+                not action.option_strings  # positional
+                or action.required
+                or action.nargs == 0  # a switch: off unless given
+                or any(action in g._group_actions for g in required_groups)
+                or flag in NO_DEFAULT
+                or f"{name} {flag}" in NO_DEFAULT
+            ):
+                continue
+            if "default" not in action.help:
+                silent.append(f"{name} {flag}")
+    assert silent == [], silent

@@ -376,8 +376,13 @@ def test_cache_methods_check_their_arguments(tmp_path, call, error, match):
         ('{"embed_dim": "64", "vision_cfg": {}, "text_cfg": {}}', "embed_dim '64'; expected a"),
         ('{"embed_dim": -4, "vision_cfg": {}, "text_cfg": {}}', "embed_dim -4; expected a"),
         ('{"embed_dim": 8, "vision_cfg": [1], "text_cfg": {}}', "vision_cfg \\[1\\]; expected a"),
+        # before: registered, the last of the two values silently kept
+        (
+            '{"embed_dim": 8, "vision_cfg": {"width": 64, "width": 32}, "text_cfg": {}}',
+            "is not valid JSON: key 'width' is listed twice",
+        ),
     ],
-    ids=["null", "list", "deep", "not-utf8", "dim-str", "dim-neg", "vision-list"],
+    ids=["null", "list", "deep", "not-utf8", "dim-str", "dim-neg", "vision-list", "dup-key"],
 )
 def test_bad_model_configs_are_named_at_registration(tmp_path, text, match):
     path = tmp_path / "hostile-cfg.json"

@@ -36,6 +36,47 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", _readable(name).lower())
 
 
+def check_concept_path(path: Any) -> Path:
+    """``--concepts``: an existing file of a kind :func:`load_concept_file` reads (checked
+    before the dataset is read and the backbone loaded).
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> check_concept_path("concepts.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --concepts: expected a .safetensors bank, a .txt list or a .json class map...
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"--concepts: expected the path of a concept file, got {path!r}"[:300])
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle", ".pt", ".pth"):
+        raise ValueError(
+            f"--concepts: {str(path)!r} is a pickle, which bottlekit never loads (it can run "
+            "code); save the bank with ConceptBank.save (.safetensors) or pass its concept "
+            "names as a .txt file"
+        )
+    if suffix not in (".safetensors", ".txt", ".json"):
+        raise ValueError(
+            f"--concepts: expected a .safetensors bank, a .txt list or a .json class map, "
+            f"got {str(path)!r}"
+        )
+    if path.is_dir():
+        raise ValueError(f"--concepts: {str(path)!r} is a folder; expected a concept file")
+    if not path.is_file():
+        raise ValueError(f"--concepts: file {str(path)!r} does not exist")
+    return path
+
+
 def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Sequence[str]):
     """A concept bank from a file given with ``--concepts``.
 
@@ -65,29 +106,12 @@ def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Seque
     """
     from bottlekit.concepts import ConceptBank, from_text
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"--concepts: expected the path of a concept file, got {path!r}"[:300])
-    path = Path(path)
+    path = check_concept_path(path)
     suffix = path.suffix.lower()
-    if suffix in (".pkl", ".pickle", ".pt", ".pth"):
-        raise ValueError(
-            f"--concepts: {str(path)!r} is a pickle, which bottlekit never loads (it can run "
-            "code); save the bank with ConceptBank.save (.safetensors) or pass its concept "
-            "names as a .txt file"
-        )
-    if suffix not in (".safetensors", ".txt", ".json"):
-        raise ValueError(
-            f"--concepts: expected a .safetensors bank, a .txt list or a .json class map, "
-            f"got {str(path)!r}"
-        )
-    if path.is_dir():
-        raise ValueError(f"--concepts: {str(path)!r} is a folder; expected a concept file")
-    if not path.is_file():
-        raise ValueError(f"--concepts: file {str(path)!r} does not exist")
     if suffix == ".safetensors":
         return ConceptBank.load(path, backbone=backbone)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (a BOM, as Notepad writes, dropped)
     except UnicodeDecodeError as e:
         raise ValueError(f"--concepts: {str(path)!r} is not UTF-8 text ({e})") from None
     if suffix == ".txt":

@@ -41,6 +41,8 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
+#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k`` when left out.
+_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K = 600, 1e-3, 5
 
 
 def __getattr__(name: str) -> Any:
@@ -96,7 +98,12 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     model.add_argument("--cbm", help="a saved bottlekit concept-bottleneck model (.safetensors)")
     p.add_argument("--backbone", required=True, help="backbone name, e.g. world-tiny or ViT-B-32")
-    p.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint path")
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="pretrained tag or checkpoint path (default: the shipped weights of bottlekit's "
+        "own models, random weights otherwise)",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument(
         "--world", choices=("train", "val", "test", "shifted"), help="built-in world split"
@@ -113,9 +120,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="resize the --images or --dataset images to N x N when loaded: the activation "
         "maps and the report's images need one size, which photos of different sizes do not "
         "have (for cub and waterbirds it is the loader's image_size, which scales the part "
-        "masks too)",
+        "masks too; default: the images' own size)",
     )
-    p.add_argument("--n", type=int, default=600, help="world images (default 600)")
+    p.add_argument("--n", type=int, default=None, help=f"world images (default {_DEFAULT_N})")
     p.add_argument(
         "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
     )
@@ -126,17 +133,23 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "concepts of the world or the --dataset)",
     )
     p.add_argument(
-        "--lam", type=float, default=1e-3, help="surrogate elastic-net strength (default 1e-3)"
+        "--lam",
+        type=float,
+        default=None,
+        help="surrogate elastic-net strength (default 1e-3)",
     )
     p.add_argument(
-        "--top-k", type=int, default=5, help="concepts shown per explanation (default 5)"
+        "--top-k",
+        type=int,
+        default=None,
+        help=f"concepts shown per explanation (default {_DEFAULT_TOP_K})",
     )
     p.add_argument(
         "--examples", type=int, default=6, help="example images in the report (default 6)"
     )
     p.add_argument(
         "--map-method",
-        default="gradcam",
+        default=None,
         choices=METHODS,
         help="activation-map method for a CBM (default gradcam)",
     )
@@ -156,6 +169,10 @@ def _folder_data(folder: str, image_size: int | None = None) -> Any:
     from bottlekit.datasets import ConceptDataset, ResizedImages
     from bottlekit.images import as_image_source
 
+    if not folder:  # (pathlib reads "" as ".", the working directory)
+        raise ValueError(
+            "--images: got an empty path; expected a folder of one sub-folder per class"
+        )
     source = as_image_source(Path(folder))
     if source.labels is None:
         raise ValueError(f"--images: {folder!r} must hold one sub-folder of images per class")
@@ -263,7 +280,23 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_ray_only_options(args)
     if args.images is not None:  # the report must not land among the images it audits
         check_output_outside(args.out, "--out", args.images, "--images")
+    # options left out are None, so that one given where it does nothing is refused
+    if args.n is not None and not args.world:
+        raise ValueError("--n: only applies with --world (the number of world images)")
+    if args.map_method is not None and args.head:
+        raise ValueError(
+            "--map-method: only applies with --cbm (a linear head's maps are input-gradient "
+            "saliency)"
+        )
+    args.n = _DEFAULT_N if args.n is None else args.n
     if getattr(args, "ray", None) is not None:
+        if args.lam is not None:
+            raise ValueError(
+                "--lam: does not apply with --ray (the distributed audit fits no surrogate)"
+            )
+        for flag, given in (("--top-k", args.top_k), ("--map-method", args.map_method)):
+            if given is not None:
+                raise ValueError(f"{flag}: does not apply with --ray")
         if args.image_size is not None:
             raise ValueError("--image-size: applies to the local audit, not --ray")
         if args.dataset:
@@ -271,6 +304,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
         return _run_ray_audit(args)
+    args.lam = _DEFAULT_LAM if args.lam is None else args.lam
+    args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
+    args.map_method = args.map_method or "gradcam"
     import torch
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))

@@ -60,6 +60,11 @@ __all__ = ["main"]
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from bottlekit.backbones import list_backbones
 
+    if args.cache_dir is not None and not Path(args.cache_dir).is_dir():
+        what = "is a file" if Path(args.cache_dir).exists() else "does not exist"
+        raise ValueError(
+            f"--cache-dir: {args.cache_dir!r} {what}; expected the folder of the weights cache"
+        )
     rows = list_backbones(cache_dir=args.cache_dir)
     if args.local:
         rows = [r for r in rows if r["local"]]
@@ -84,6 +89,16 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
 def _cmd_embed_ray(args: argparse.Namespace) -> int:
     from bottlekit.distributed import embed_dataset
 
+    if args.no_cache:
+        raise ValueError(
+            "--no-cache: does not apply with --ray (its cache is --cache-dir, none without)"
+        )
+    for flag, given in (
+        ("--jpeg-draft", args.jpeg_draft),
+        ("--model-threads", args.model_threads),
+    ):
+        if given:
+            raise ValueError(f"{flag}: does not apply with --ray")
     check_ray_options(args, args.out)
     require_ray()
     bank = None
@@ -113,7 +128,7 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
 
 def _npz_output_path(args: argparse.Namespace) -> Path:
     """``--out`` of ``embed``, checked: a writable ``.npz`` path."""
-    out = check_output_path(args.out, "--out")
+    out = check_output_path(args.out, "--out", is_file=True)
     if out.suffix != ".npz":
         raise ValueError(f"--out: expected a .npz file name, got {str(out)!r}")
     return out
@@ -173,6 +188,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args, "--bank")
+    if args.no_cache and args.cache_dir is not None and args.ray is None:
+        raise ValueError("--cache-dir: does nothing with --no-cache")
     if args.dataset:
         if args.images:
             raise ValueError("IMAGES: give either IMAGES or --dataset NAME, not both")
@@ -214,13 +231,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _model_threads_option(value: str) -> str | int:
-    """``--model-threads``: ``auto`` or a positive int (argparse names this function in
-    its error for anything else)."""
+    """``--model-threads``: ``auto`` or a positive int (argparse prints the error of
+    anything else after the option's name)."""
     if value == "auto":
         return value
-    threads = int(value)
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
     if threads < 1:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 1, got {value!r}")
     return threads
 
 
@@ -251,7 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--local", action="store_true", help="only names with weights on disk")
-    p.add_argument("--cache-dir", default=None, help="open_clip / Hugging Face hub cache folder")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="open_clip / Hugging Face hub cache folder (default: their own, e.g. "
+        "~/.cache/huggingface/hub)",
+    )
     p.set_defaults(func=_cmd_backbones)
 
     p = sub.add_parser(
@@ -289,9 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
     p.add_argument(
-        "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
+        "--cache-dir",
+        default=None,
+        help="embedding cache folder (default $BOTTLEKIT_CACHE; with --ray: none)",
     )
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the cache (not with --ray)"
+    )
     p.add_argument(
         "--model-threads",
         default=None,
@@ -322,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  bottlekit demo\n  bottlekit demo --n-train 600 --out report/",
         formatter_class=raw,
     )
-    p.add_argument("--n-train", type=int, default=1200, help="training images (default 1200)")
+    p.add_argument(
+        "--n-train", type=int, default=1200, help="training images, at least 24 (default 1200)"
+    )
     p.add_argument(
         "--n-test", type=int, default=1200, help="images per evaluation split (default 1200)"
     )

@@ -49,6 +49,15 @@ def add_dataset_arguments(
     )
 
 
+#: Arguments of :func:`~bottlekit.datasets.load_dataset` that have their own option.
+_OWN_OPTIONS = {
+    "name": "--dataset",
+    "root": "--root",
+    "split": "--split",
+    "download": "--download",
+}
+
+
 def parse_dataset_options(items: list[str]) -> dict[str, Any]:
     """``["key=value", ...]`` to a dict; values are JSON where they parse, else text.
 
@@ -77,6 +86,10 @@ def parse_dataset_options(items: list[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep or not key.isidentifier():
             raise ValueError(f"--dataset-option: expected KEY=VALUE, got {item!r}")
+        if key in _OWN_OPTIONS:
+            raise ValueError(
+                f"--dataset-option: {key!r} is set with {_OWN_OPTIONS[key]}, not here"
+            )
         if key in options:
             raise ValueError(f"--dataset-option: {key!r} is given twice")
         try:

@@ -80,8 +80,9 @@ def _write_report(folder: Path, data, results, edit) -> Path:
         "Post-hoc CBM (text concepts): class x concept weights.",
     )
     X, y = data.X["test"], data.y["test"]
-    e = pcbm.explain(X[:3], top_k=8)
-    for i in range(3):
+    n_shown = min(3, len(y))  # (n_test may be smaller)
+    e = pcbm.explain(X[:n_shown], top_k=8)
+    for i in range(n_shown):
         save(
             plot_contributions(e, i, top_k=8, class_names=classes),
             f"pcbm_contributions_{i}.png",
@@ -192,7 +193,8 @@ def run_demo(
     Parameters
     ----------
     n_train, n_test : int
-        Images generated for the training split and for each evaluation split.
+        Images generated for the training split (at least 24, one of each species) and
+        for each evaluation split.
     out : str or Path or None, default "bottlekit-demo-report"
         Report folder (``index.html``, plots, ``results.json``); ``None`` writes nothing.
     quiet : bool, default False
@@ -218,8 +220,11 @@ def run_demo(
         fit_models,
         load_world_data,
     )
+    from bottlekit.world.species import CLASS_NAMES
 
-    check_number(n_train, "n_train", integer=True, low=1)
+    n_species = len(CLASS_NAMES)  # make_world draws them in turn: n >= 24 draws each
+    expected = f"an int >= {n_species} (an image of each of the world's {n_species} species)"
+    check_number(n_train, "n_train", integer=True, low=n_species, expected=expected)
     check_number(n_test, "n_test", integer=True, low=1)
     check_number(seed, "seed", integer=True, low=0)
     check_bool(quiet, "quiet")

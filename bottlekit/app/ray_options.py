@@ -31,7 +31,13 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
         "(auto, host:6379, ray://host:10001), or none to start a local instance; "
         "--out is then a folder of Parquet shards",
     )
-    p.add_argument("--workers", type=int, default=None, help="with --ray: encoder actors")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --ray: encoder actors (default: one per GPU of the cluster, else one per "
+        "CPU but one)",
+    )
     p.add_argument(
         "--shard-size",
         type=int,

@@ -508,7 +508,7 @@ def load_recipe(recipe: str | os.PathLike) -> Recipe:
     elif not path.is_file():
         raise ValueError(f"RECIPE: file {text!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # (a BOM, as Notepad writes)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RecipeError(f"{path}: not valid TOML: {e}") from None
     except RecursionError:

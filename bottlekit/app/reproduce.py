@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._checks import check_bool, check_number
-from bottlekit.app._recipe_concepts import _llm_concepts, load_concept_file
+from bottlekit.app._recipe_concepts import _llm_concepts, check_concept_path, load_concept_file
 from bottlekit.app._recipe_metrics import _location, _worst_group
 from bottlekit.app._recipe_overrides import apply_overrides
 from bottlekit.app._recipe_record import format_comparison, write_record
@@ -124,7 +124,8 @@ def run_recipe(
         required when the source is ``"file"``.
     llm_model : str, optional
         The chat model asked for ``"llm"`` concepts (default: the recipe's, which is the
-        paper's; the papers' models are shut down, so pass one your endpoint serves).
+        paper's; the papers' models are shut down, so pass one your endpoint serves). Only
+        for a recipe of ``"llm"`` concepts, without ``concepts``.
     overrides : list of str
         ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`).
     device, cache_dir, batch_size, progress
@@ -167,6 +168,8 @@ def run_recipe(
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
     check_bool(progress, "progress")
+    if concepts is not None:
+        check_concept_path(concepts)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
@@ -181,6 +184,16 @@ def run_recipe(
     # the hyper-parameters are checked now, not after the data are embedded
     classes[recipe.model["class"]](None, **params)._check_params()
     source = recipe.concepts["source"]
+    if llm_model is not None and concepts is not None:
+        raise ValueError(
+            "llm_model: does nothing with a concept file (--concepts replaces the recipe's "
+            "concept source)"
+        )
+    if llm_model is not None and source != "llm":
+        raise ValueError(
+            "llm_model: only applies to a recipe whose concepts come from a language model "
+            f"(concepts.source = 'llm'); {recipe.name}'s source is {source!r}"
+        )
     if source == "file" and concepts is None:
         raise ValueError(
             f"recipe {recipe.name}: its concepts are not made by bottlekit; pass --concepts "

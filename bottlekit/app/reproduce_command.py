@@ -52,7 +52,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if not args.root:
         raise ValueError("--root: expected the dataset's folder")
     out = args.out or f"reproduce-{Path(args.recipe).stem}.json"
-    out = check_output_path(out, "--out")
+    out = check_output_path(out, "--out", is_file=True)
     if out.suffix != ".json":
         raise ValueError(f"--out: expected a .json file name, got {str(out)!r}")
     record = run_recipe(
@@ -111,15 +111,22 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("recipe", nargs="?", help="a recipe name (see --list) or a .toml file")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
     p.add_argument("--root", help="the dataset's folder")
-    p.add_argument("--backbone", default=None, help="replace the recipe's backbone")
     p.add_argument(
-        "--pretrained", default=None, help="replace the recipe's weights (tag or checkpoint)"
+        "--backbone",
+        default=None,
+        help="replace the recipe's backbone, with its own default weights unless "
+        "--pretrained (default: the recipe's)",
+    )
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="replace the recipe's weights: a tag or a checkpoint (default: the recipe's)",
     )
     p.add_argument(
         "--concepts",
         default=None,
         help="concept file instead of the recipe's source: a ConceptBank .safetensors, a "
-        ".txt list or a .json class -> concepts map",
+        ".txt list or a .json class -> concepts map (default: the recipe's source)",
     )
     p.add_argument(
         "--llm-model", default=None, help="chat model for LLM concepts (default: the recipe's)"

@@ -7,14 +7,18 @@ numpy on one thread, so it is the single-core figure even on a busy machine.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+from bottlekit._checks import check_number
 from bottlekit.world.dataset import make_world
 from bottlekit.world.species import CLASS_NAMES, CONCEPT_NAMES, GROUPS, PART_NAMES
 
 
 def generation_speed(n: int = 4000, repeats: int = 3, return_masks: bool = True) -> float:
     """Best images per CPU-second of ``make_world(n)`` over ``repeats`` runs."""
+    check_number(n, "n", integer=True, low=1)
+    check_number(repeats, "repeats", integer=True, low=1)
     make_world(24, "train", random_state=0, return_masks=return_masks)  # warm-up
     best = 0.0
     for r in range(repeats):
@@ -26,10 +30,16 @@ def generation_speed(n: int = 4000, repeats: int = 3, return_masks: bool = True)
 
 def main(argv: list[str] | None = None) -> None:
     """Print the summary."""
-    p = argparse.ArgumentParser(description="Summary and generation speed of the world.")
-    p.add_argument("--n", type=int, default=4000, help="images per timing run")
-    p.add_argument("--repeats", type=int, default=3)
+    p = argparse.ArgumentParser(
+        prog="python -m bottlekit.world", description="Summary and generation speed of the world."
+    )
+    p.add_argument("--n", type=int, default=4000, help="images per timing run (default 4000)")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="timing runs, the best one reported (default 3)"
+    )
     a = p.parse_args(argv)
+    check_number(a.n, "n", integer=True, low=1)  # (before the summary is printed)
+    check_number(a.repeats, "repeats", integer=True, low=1)
     print(f"{len(CLASS_NAMES)} species: {', '.join(CLASS_NAMES)}")
     print(f"{len(CONCEPT_NAMES)} concepts over parts {', '.join(PART_NAMES)}:")
     for g in GROUPS:
@@ -44,5 +54,16 @@ def main(argv: list[str] | None = None) -> None:
         )
 
 
+def _command(argv: list[str] | None = None) -> int:
+    """``python -m bottlekit.world``: :func:`main`, with a user error reported as one line on
+    stderr and exit status 2, not as a traceback."""
+    try:
+        main(argv)
+    except (ValueError, TypeError) as e:
+        print(f"python -m bottlekit.world: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(_command())

@@ -39,6 +39,15 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+def _saved_so_far(checkpoint: Path | None, saved_step: int | None) -> str:
+    """What a run that stops now keeps, for its error message."""
+    if checkpoint is None:
+        return "nothing was saved (no checkpoint)"
+    if saved_step is None:
+        return "nothing was saved (no checkpoint yet)"
+    return f"nothing was saved after the last checkpoint (step {saved_step})"
+
+
 def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     """Learning-rate multiplier: linear warm-up to 1, then cosine decay to 0."""
     if step < warmup:
@@ -259,6 +268,7 @@ def train(
             flush=True,
         )
     step_at_start, t0 = step, time.time()
+    saved_step = step if ckpt is not None else None  # of the last checkpoint
 
     def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
         progress = {
@@ -293,13 +303,20 @@ def train(
             x, t = batches.batch(batch)
             img_f, txt_f, scale = model(x, t)[:3]
             loss = loss_fn(img_f, txt_f, scale)
+            value = loss.item()
+            if not math.isfinite(value):  # diverged: saving would record NaN weights
+                raise ValueError(
+                    f"the loss is {value} at step {step + 1}: the run diverged (lr={lr}, "
+                    f"warmup={warmup}); {_saved_so_far(checkpoint, saved_step)}; lower lr or "
+                    "lengthen warmup"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
-            losses.append(loss.item())
+            losses.append(value)
             step += 1
             if step % log_every == 0 or step == steps:
                 rate = (step - step_at_start) * batch_size / (time.time() - t0)
@@ -321,6 +338,7 @@ def train(
                 step % checkpoint_every == 0 or step in (steps, stop_after)
             ):
                 save_checkpoint(batch + 1, batches.rng_state)
+                saved_step = step
         skip = 0
         if step < last:
             epoch += 1

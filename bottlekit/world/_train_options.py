@@ -134,7 +134,8 @@ def _check_train_options(
     if checkpoint is not None and Path(checkpoint).suffix != ".json":
         raise ValueError(f"checkpoint: expected a path ending in .json, got {str(checkpoint)!r}")
     if out_dir is not None:  # checked now, not after the run
-        check_output_path(Path(out_dir) / f"{model_name}.safetensors", "out_dir")
+        for suffix in (".safetensors", ".json"):  # the weights and their metadata
+            check_output_path(Path(out_dir) / f"{model_name}{suffix}", "out_dir", is_file=True)
     if checkpoint is not None:
         check_output_path(checkpoint, "checkpoint", is_file=True)
     check_number(checkpoint_every, "checkpoint_every", integer=True, low=1, type_error=True)
@@ -142,6 +143,12 @@ def _check_train_options(
         expected = f"an int in [1, steps={steps}]"
         bounds = {"low": 1, "high": steps, "expected": expected, "type_error": True}
         check_number(stop_after, "stop_after", integer=True, **bounds)
+        if stop_after < steps and checkpoint is None:  # nothing to resume from: work lost
+            raise ValueError(
+                f"stop_after: a run stopped after {stop_after} of {steps} steps resumes from "
+                "its checkpoint, and checkpoint is None (--no-checkpoint); give a checkpoint "
+                "or leave stop_after out"
+            )
     check_choice(captions, CAPTION_RECIPES, "captions")
     expected = "a float in [0, 1]"
     check_number(

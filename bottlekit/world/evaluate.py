@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -286,17 +287,26 @@ def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     from bottlekit.world._clip import _model_name  # the shipped world configs only
 
-    p = argparse.ArgumentParser(description="Evaluate a world CLIP on the world.")
+    p = argparse.ArgumentParser(
+        prog="python -m bottlekit.world.evaluate",
+        description="Evaluate a world CLIP on the world.",
+    )
     p.add_argument(
         "--model",
         type=_model_name,
         default="world-tiny",
         help="world-tiny (default) or world-small",
     )
-    p.add_argument("--n-train", type=int, default=2400)
-    p.add_argument("--n-val", type=int, default=1200)
-    p.add_argument("--n-test", type=int, default=2400)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n-train", type=int, default=2400, help="images the probe is fitted on (default 2400)"
+    )
+    p.add_argument(
+        "--n-val", type=int, default=1200, help="images the probe's C is chosen on (default 1200)"
+    )
+    p.add_argument(
+        "--n-test", type=int, default=2400, help="images of each evaluation split (default 2400)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="world seed of every split (default 0)")
     p.add_argument("--weights", default=None, help="checkpoint file (default: shipped)")
     p.add_argument(
         "--write", action="store_true", help="record the figures in weights/<model>-eval.json"
@@ -323,5 +333,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {path}")
 
 
+def _command(argv: list[str] | None = None) -> int:
+    """``python -m bottlekit.world.evaluate``: :func:`main`, with a user error reported as
+    one line on stderr and exit status 2, as ``bottlekit`` reports its own, not as a
+    traceback."""
+    try:
+        main(argv)
+    except (ValueError, TypeError, OSError) as e:
+        print(f"python -m bottlekit.world.evaluate: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(_command())

@@ -38,6 +38,7 @@ model configs and preprocessing (``_clip``), the run's options and their checks
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bottlekit.world._clip import (
@@ -91,7 +92,9 @@ __all__ = [
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bottlekit.world.train", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument(
         "--model",
         type=_model_name,
@@ -129,14 +132,20 @@ def main(argv: list[str] | None = None) -> None:
         run.add_argument(
             flag, type=kind, default=None, choices=choices, help=f"{help_} [{RUN_DEFAULTS[key]}]"
         )
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch's intra-op threads (a resumed run is bit for bit the same only with "
+        "the same count) [1]",
+    )
     p.add_argument(
         "--out",
         type=Path,
         default=None,
         help=f"folder for the weights [{DEFAULT_OUT_DIR}/; with --resume: the resumed run's]",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N [cpu]")
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -145,12 +154,25 @@ def main(argv: list[str] | None = None) -> None:
         "with --resume: the resumed one]",
     )
     p.add_argument(
-        "--checkpoint-every", type=int, default=100, help="steps between checkpoints [100]"
+        "--checkpoint-every", type=int, default=None, help="steps between checkpoints [100]"
     )
     p.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
-    p.add_argument("--stop-after", type=int, default=None, help="stop after this many steps")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop after this many steps in all, to resume later from the checkpoint "
+        "[none: run all --steps]",
+    )
     a = p.parse_args(argv)
+    if a.no_checkpoint:  # (left out, they are None)
+        for flag, given in (
+            ("--checkpoint", a.checkpoint),
+            ("--checkpoint-every", a.checkpoint_every),
+        ):
+            if given is not None:
+                raise ValueError(f"{flag}: does nothing with --no-checkpoint")
     base = dict(RUN_DEFAULTS)
     model_name = a.model or MODEL_NAME
     if a.resume is not None:
@@ -174,12 +196,24 @@ def main(argv: list[str] | None = None) -> None:
         out_dir=out_dir,
         device=a.device,
         checkpoint=checkpoint,
-        checkpoint_every=a.checkpoint_every,
+        checkpoint_every=100 if a.checkpoint_every is None else a.checkpoint_every,
         resume=a.resume,
         stop_after=a.stop_after,
         model_name=model_name,
     )
 
 
+def _command(argv: list[str] | None = None) -> int:
+    """``python -m bottlekit.world.train``: :func:`main`, with a user error (an option out
+    of range, a checkpoint that is missing or does not fit the run) reported as one line on
+    stderr and exit status 2, as ``bottlekit`` reports its own, not as a traceback."""
+    try:
+        main(argv)
+    except (ValueError, TypeError, OSError) as e:
+        print(f"python -m bottlekit.world.train: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(_command())

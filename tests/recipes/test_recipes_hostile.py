@@ -97,6 +97,14 @@ def test_files_that_are_not_text_or_nest_too_deeply(tmp_path):
         load_recipe(deep)
 
 
+def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path):
+    # a Windows editor's UTF-8 file: before, "not valid TOML: Invalid statement (at line 1,
+    # column 1)", an error at a character nobody can see
+    path = tmp_path / "pcbm-cub.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + (RECIPE_DIR / "pcbm-cub.toml").read_bytes())
+    assert load_recipe(path) == load_recipe("pcbm-cub")
+
+
 def test_a_folder_named_like_a_recipe(tmp_path):
     (tmp_path / "folder.toml").mkdir()
     # before: "file ... does not exist"
@@ -158,6 +166,20 @@ def test_concept_files_from_others_are_named(tmp_path, name, raw, match):
     (tmp_path / name).write_bytes(raw)
     with pytest.raises(ValueError, match=r"--concepts: " + match):
         load_concept_file(tmp_path / name, None, ["a"])
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json"])
+def test_concept_files_saved_with_a_byte_order_mark(tmp_path, suffix):
+    # before: a .txt file's first concept was "\ufeffred wings" (embedded as such, without
+    # a word), a .json file "not valid JSON: Unexpected UTF-8 BOM"
+    import bottlekit
+    from bottlekit.app.reproduce import load_concept_file
+
+    text = "red wings\nlong beak\n" if suffix == ".txt" else '{"a": ["red wings", "long beak"]}'
+    path = tmp_path / f"concepts{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    bank = load_concept_file(path, bottlekit.load_backbone("world-tiny"), ["a"])
+    assert list(bank.names) == ["red wings", "long beak"]
 
 
 def test_concept_file_arguments_are_named(tmp_path):

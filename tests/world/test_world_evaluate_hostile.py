@@ -84,3 +84,28 @@ def test_write_with_weights_other_than_the_shipped_ones_is_refused_first(no_load
     shipped = bottlekit.pretrained.pretrained_file("world-tiny", "bottlekit")
     with pytest.raises(Loaded):  # the shipped file itself passes the check
         world_evaluate.main(["--model", "world-tiny", "--weights", str(shipped), "--write"])
+
+
+def test_command_line_errors_are_one_line_and_status_2():
+    # before: the ValueError's traceback, exit status 1
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bottlekit.world.evaluate", "--n-train", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "python -m bottlekit.world.evaluate: error: n_train: expected an int >= 1, got 0"
+    )
+
+
+def test_every_command_line_option_says_its_default(capsys):
+    # before: --n-train, --n-val, --n-test and --seed had no help
+    with pytest.raises(SystemExit):
+        world_evaluate.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: python -m bottlekit.world.evaluate [-h]")
+    for option, default in (("--n-train", 2400), ("--n-val", 1200), ("--n-test", 2400)):
+        assert f"{option} {option[2:].upper().replace('-', '_')} " in text
+        assert f"(default {default})" in text
+    assert "--seed SEED world seed of every split (default 0)" in text

@@ -817,3 +817,30 @@ def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
     sizes = {"n_train": 5, "n_val": 5, "n_test": 5, name: 10**12}  # 11 PiB of images
     with pytest.raises(ValueError, match=rf"evaluate: {name}=1000000000000 asks for .* images"):
         world_evaluate.evaluate(Embeds(), **sizes)
+
+
+def test_world_summary_command_refuses_no_timing_runs():
+    # before: --repeats 0 printed "make_world: 0 images per CPU-second" as a measurement,
+    # and --n 0 ended in a traceback
+    import subprocess
+    import sys
+
+    for argv, message in (
+        (["--repeats", "0"], "repeats: expected an int >= 1, got 0"),
+        (["--n", "0"], "n: expected an int >= 1, got 0"),
+    ):
+        command = [sys.executable, "-m", "bottlekit.world", *argv]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == f"python -m bottlekit.world: error: {message}"
+        assert "images per CPU-second" not in done.stdout
+
+
+def test_world_summary_command_says_its_defaults(capsys):
+    from bottlekit.world.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--n N images per timing run (default 4000)" in text
+    assert "--repeats REPEATS timing runs, the best one reported (default 3)" in text

@@ -106,3 +106,93 @@ def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
     gone = tmp_path / "gone.safetensors"
     with pytest.raises(CheckpointError, match=r"ck\.json' does not exist"):
         train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
+
+
+def _run_command(*argv: str):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bottlekit.world.train", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "0"], "steps: expected an int >= 1, got 0"),
+        (["--resume", "{d}/none.json"], "checkpoint '{d}/none.json' does not exist"),
+        (["--resume", "{d}"], "checkpoint '{d}' is a folder; expected the checkpoint's .json"),
+    ],
+)
+def test_command_line_errors_are_one_line_and_status_2(tmp_path, argv, message):
+    # before: the exception's traceback, exit status 1
+    done = _run_command(*(a.format(d=tmp_path) for a in argv), "--no-checkpoint")
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("python -m bottlekit.world.train: error: "), err
+    assert message.format(d=tmp_path) in err
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_a_planned_stop_without_a_checkpoint_is_refused_up_front(tmp_path, stop_after):
+    # before: stop_after=1 of 2 steps with no checkpoint trained, wrote nothing and
+    # printed "resume with --resume None": the steps were lost
+    if stop_after == 2:  # the last step: the run finishes and writes its weights
+        train(**TINY, out_dir=tmp_path, stop_after=stop_after, checkpoint=None)
+        assert (tmp_path / "world-tiny.safetensors").is_file()
+        return
+    message = (
+        r"stop_after: a run stopped after 1 of 2 steps resumes from its checkpoint, and "
+        r"checkpoint is None \(--no-checkpoint\); give a checkpoint or leave stop_after out"
+    )
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path, stop_after=stop_after, checkpoint=None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_every_command_line_option_says_its_default(capsys):
+    # before: --threads and --device had no help at all, --stop-after no default
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads THREADS torch's intra-op threads" in text and "[1]" in text
+    assert "--device DEVICE torch device: cpu, cuda or cuda:N [cpu]" in text
+    assert "--stop-after STOP_AFTER stop after this many steps in all" in text
+    assert "[none: run all --steps]" in text
+    assert text.startswith("usage: python -m bottlekit.world.train [-h]")
+
+
+@pytest.mark.parametrize(
+    "argv", [["--checkpoint", "ck.json"], ["--checkpoint-every", "5"]], ids=["path", "every"]
+)
+def test_checkpoint_options_beside_no_checkpoint_are_refused(argv):
+    # before: ignored without a word (no checkpoint was written); "--steps 0" makes the run
+    # fail at once had the option got through
+    flag = argv[0]
+    with pytest.raises(ValueError, match=f"^{flag}: does nothing with --no-checkpoint$"):
+        main([*argv, "--no-checkpoint", "--steps", "0"])
+
+
+def test_a_folder_where_the_weights_go_is_refused_up_front(tmp_path):
+    # before: the run trained, then failed writing its weights ("... is a folder")
+    (tmp_path / "world-tiny.safetensors").mkdir()
+    message = r"out_dir: '.*world-tiny\.safetensors' is a folder; expected a file path"
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path)
+
+
+def test_a_run_whose_loss_is_not_finite_stops_and_saves_nothing(tmp_path):
+    # before: lr=1e30 ran to the end, saved NaN weights as a finished run (metadata
+    # "final_loss": NaN, not JSON) and checkpoints that read_checkpoint refuses
+    message = (
+        r"the loss is nan at step 2: the run diverged \(lr=1e\+30, warmup=1\); nothing was "
+        r"saved after the last checkpoint \(step 1\); lower lr or lengthen warmup"
+    )
+    with pytest.raises(ValueError, match=message):
+        train(**dict(TINY, lr=1e30), out_dir=tmp_path / "out", checkpoint=tmp_path / "ck.json",
+              checkpoint_every=1)  # fmt: skip
+    assert not (tmp_path / "out").exists()
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "ck.json").step == 1  # the last good one, readable
