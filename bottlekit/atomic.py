@@ -13,6 +13,7 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
@@ -138,7 +139,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def check_output_path(
-    path: str | os.PathLike, arg: str, *, is_file: bool = False, is_dir: bool = False
+    path: str | os.PathLike,
+    arg: str,
+    *,
+    is_file: bool = False,
+    is_dir: bool = False,
+    files: Sequence[str] = (),
 ) -> Path:
     """Refuse an output path that cannot be written, before any work is done.
 
@@ -156,6 +162,10 @@ def check_output_path(
         ``path`` is a file to write: refuse an existing folder there.
     is_dir : bool, default=False
         ``path`` is a folder to write into: refuse an existing file there.
+    files : sequence of str, default=()
+        With ``is_dir``, the names of the files that will be written into the folder: an
+        existing folder under one of those names is refused (the write would fail there
+        after the work, and after the files written before it).
 
     Returns
     -------
@@ -189,6 +199,12 @@ def check_output_path(
         raise ValueError(f"{arg}: {str(path)!r} is a folder; expected a file path")
     if is_dir and path.exists() and not path.is_dir():
         raise ValueError(f"{arg}: {str(path)!r} is a file; expected a folder")
+    for name in files if is_dir else ():
+        if (path / name).is_dir():
+            raise ValueError(
+                f"{arg}: {str(path / name)!r} is a folder; expected a file there (or none), "
+                f"as {', '.join(files)} are written into {arg}"
+            )
     if is_dir and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
         # the files go inside it: its own permission decides (only the parent's was read)
         raise ValueError(f"{arg}: folder {str(path)!r} is not writable")

@@ -39,6 +39,8 @@ def files(tmp_path_factory):
     (d / "afile").write_text("x")
     (d / "folder.npz").mkdir()
     (d / "folder.json").mkdir()
+    (d / "taken" / "report.html").mkdir(parents=True)  # a folder where a report file goes
+    (d / "taken" / "pcbm_contributions_2.png").mkdir()
     return d
 
 
@@ -69,6 +71,16 @@ CASES = {
     "demo --out is a file": (
         "demo --n-train 24 --n-test 24 --out {d}/afile --quiet",
         "--out: '{d}/afile' is a file; expected a folder",
+    ),
+    # before: the whole audit or demo ran, then failed writing into the folder
+    "audit --out holds a folder where report.html goes": (
+        AUDIT + " --world test --n 24 --out {d}/taken",
+        "--out: '{d}/taken/report.html' is a folder; expected a file there (or none), as "
+        "report.html, audit.json are written into --out",
+    ),
+    "demo --out holds a folder where a plot goes": (
+        "demo --n-train 24 --n-test 24 --out {d}/taken --quiet",
+        "--out: '{d}/taken/pcbm_contributions_2.png' is a folder; expected a file there",
     ),
     "reproduce: a bad model parameter before reading the data": (
         "reproduce pcbm-cub --root {d}/no-data --set model.params.lam=abc --out {d}/r.json",

@@ -322,7 +322,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
                 "--image-size: give either --image-size or --dataset-option image_size=..., "
                 "not both"
             )
-    check_output_path(args.out, "--out", is_dir=True)
+    from bottlekit.diagnostics.audit_result import REPORT_FILES
+
+    check_output_path(args.out, "--out", is_dir=True, files=REPORT_FILES)
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     if args.world:
         from bottlekit.world import make_world

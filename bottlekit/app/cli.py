@@ -223,10 +223,10 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bottlekit.app.demo import run_demo
+    from bottlekit.app.demo import report_files, run_demo
 
     if args.out is not None:
-        check_output_path(args.out, "--out", is_dir=True)
+        check_output_path(args.out, "--out", is_dir=True, files=report_files(args.n_test))
     return run_demo(n_train=args.n_train, n_test=args.n_test, out=args.out, quiet=args.quiet)
 
 

@@ -29,6 +29,20 @@ DEMO_PLAN = {
     "KnoBo-pseudo": ("retrieved",),
 }
 N_EXAMPLE_CLASSES = 3
+#: Files of the report folder besides the contribution plots of the first test images.
+REPORT_FILES = (
+    "index.html",
+    "results.json",
+    "pcbm_concept_weights.png",
+    "accuracy.png",
+    "editing.png",
+)
+
+
+def report_files(n_test: int) -> list[str]:
+    """The files the demo writes into its report folder: :data:`REPORT_FILES` and the
+    contribution plots of the first (at most 3) test images."""
+    return [*REPORT_FILES, *(f"pcbm_contributions_{i}.png" for i in range(min(3, n_test)))]
 
 
 def _say(quiet: bool, text: str = "") -> None:
@@ -233,7 +247,7 @@ def run_demo(
 
         if not isinstance(out, (str, os.PathLike)):
             raise TypeError(f"out: expected a folder path or None, got {out!r}"[:300])
-        check_output_path(out, "out", is_dir=True)
+        check_output_path(out, "out", is_dir=True, files=report_files(n_test))
     t0 = time.perf_counter()
 
     def step(text: str) -> None:

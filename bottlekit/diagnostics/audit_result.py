@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AuditResult"]
+__all__ = ["REPORT_FILES", "AuditResult"]
+
+#: The files :meth:`AuditResult.save` writes into its folder (the report, then the JSON).
+REPORT_FILES = ("report.html", "audit.json")
 
 
 @dataclass(repr=False)
@@ -162,9 +165,8 @@ class AuditResult:
         from bottlekit.atomic import atomic_write_bytes, check_output_path
         from bottlekit.diagnostics.report import render_report
 
-        folder = check_output_path(folder, "folder", is_dir=True)
-        paths = {"report": folder / "report.html", "json": folder / "audit.json"}
-        _check_save_targets(folder, paths)
+        folder = check_output_path(folder, "folder", is_dir=True, files=REPORT_FILES)
+        paths = {"report": folder / REPORT_FILES[0], "json": folder / REPORT_FILES[1]}
         # both files are made (and encoded) before either is written: a failure leaves
         # the folder's previous pair as it was, never a new audit.json beside an old report
         html = render_report(self).encode("utf-8")
@@ -172,21 +174,6 @@ class AuditResult:
         atomic_write_bytes(paths["json"], text)
         atomic_write_bytes(paths["report"], html)
         return paths
-
-
-def _check_save_targets(folder: Path, paths: dict[str, Path]) -> None:
-    """Refuse, before any work, a save that would fail half-way.
-
-    A folder where ``report.html`` or ``audit.json`` should go made the second write fail
-    after the first had replaced the old file (a new ``audit.json`` beside an old report).
-    (An existing folder that cannot be written is refused by ``check_output_path``.)
-    """
-    for path in paths.values():
-        if path.is_dir():
-            raise ValueError(
-                f"folder: {str(path)!r} is a folder; expected a file there (or none), as "
-                "save writes report.html and audit.json into folder"
-            )
 
 
 def _jsonable(value: Any) -> Any:
