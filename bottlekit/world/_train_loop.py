@@ -205,7 +205,14 @@ def train(
         save_every=save_every,
         device=device,
         init=None if resume is not None else init,  # a resumed run reads no init file
+        p_typical_background=p_typical_background,
     )
+    # numpy numbers pass the checks; the run's records (JSON) take Python's
+    n_train, n_val, steps, batch_size, warmup, seed, threads = (
+        int(v) for v in (n_train, n_val, steps, batch_size, warmup, seed, threads)
+    )
+    lr, weight_decay = float(lr), float(weight_decay)
+    p_typical_background = float(p_typical_background)
     _check_train_options(
         out_dir=out_dir,
         checkpoint=checkpoint,
