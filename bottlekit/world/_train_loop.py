@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bottlekit.devices import torch_threads
 from bottlekit.world._clip import MODEL_NAME, create_model, images_to_tensor, load_model_config
 from bottlekit.world._train_batches import _TrainingPairs
 from bottlekit.world._train_options import (
@@ -140,7 +141,8 @@ def train(
         from ``seed``; every epoch draws a new order and new captions from a generator
         seeded by ``(seed, 4242)``.
     threads : int
-        torch's intra-op threads (bit-identical results need the same count).
+        torch's intra-op threads during the run (bit-identical results need the same
+        count); the caller's count is put back after it.
     out_dir : Path or None
         Folder for the final weights and their metadata (None: do not write them);
         default ``runs/`` in the working directory. Recorded in the checkpoint, so that
@@ -244,8 +246,7 @@ def train(
         ckpt = read_checkpoint(resume)
         _check_resume_config(ckpt, config, model_name)
 
-    torch.set_num_threads(threads)
-    with _run_generators(seed, device):
+    with torch_threads(threads), _run_generators(seed, device):
         t_start = time.time()
         cpu_start = time.process_time()
         world = make_world(

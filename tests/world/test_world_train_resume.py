@@ -121,6 +121,17 @@ def test_training_leaves_the_global_generators_alone(tmp_path, monkeypatch):
     assert train(**args, out_dir=None)["final_loss"] == resumed["final_loss"]
 
 
+def test_training_leaves_the_thread_count_alone():
+    # train() called torch.set_num_threads(threads) and left it so for the caller
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        train(**dict(TINY, steps=1), out_dir=None, threads=1)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_checkpoint_files_are_complete_and_old_ones_removed(straight):
     d, _ = straight
     names = sorted(p.name for p in d.iterdir() if p.is_file())
