@@ -456,8 +456,11 @@ def create_model(
         kwargs["force_preprocess_cfg"] = preprocess_cfg
     weights_file = checkpoint if checkpoint is not None else _local_dir_weights(name)
     stored = {} if weights_file is None else _stored_float_flags(weights_file)
+    # random initialisation is reproducible: open_clip builds the model on the CPU, then
+    # moves it to ``device``, so the CPU generator is all it draws from; torch.manual_seed
+    # would also reseed every CUDA generator, which fork_rng(devices=[]) does not put back
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # random initialisation is reproducible
+        torch.random.default_generator.manual_seed(seed)
         try:
             with _no_root_log_setup(drop="No pretrained weights loaded"):
                 model = open_clip.create_model(name, pretrained=checkpoint, **kwargs)

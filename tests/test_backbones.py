@@ -113,6 +113,25 @@ def test_prompt_ensembling_is_mean_of_normalised_template_embeddings(tiny):
     assert np.abs(got - tiny.encode_texts(texts, templates=templates[:1])).max() > 1e-3
 
 
+def test_random_weights_leave_the_global_torch_generators_alone(tiny_configs, monkeypatch):
+    # create_model drew the seeded initialisation after torch.manual_seed, which reseeds
+    # every CUDA generator too (fork_rng(devices=[]) puts back the CPU's only); open_clip
+    # builds the model on the CPU before moving it, so the CPU generator is all it needs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", cuda_seeds.append)
+    a = load_backbone("test-tiny-vit", pretrained="random", device="cpu", random_state=1)
+    assert torch.equal(torch.rand(3), expected)
+    assert cuda_seeds == []
+    # the same weights as before the fix
+    assert a.id == "test-tiny-vit/random/52baac850e1d40e6"
+    torch.random.default_generator.manual_seed(7)  # the weights do not depend on it
+    assert load_backbone("test-tiny-vit", pretrained="random", random_state=1).id == a.id
+
+
 def test_id_is_stable_and_tracks_weights_and_preprocessing(tiny_configs):
     a = load_backbone("test-tiny-vit")
     b = load_backbone("test-tiny-vit")

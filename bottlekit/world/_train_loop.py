@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bottlekit.devices import torch_threads
 from bottlekit.world._clip import MODEL_NAME, create_model, images_to_tensor, load_model_config
 from bottlekit.world._train_batches import _TrainingPairs
 from bottlekit.world._train_options import (
@@ -37,6 +41,43 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+@contextlib.contextmanager
+def _run_generators(seed: int, device: str) -> Iterator[None]:
+    """Seed torch's generators for a run; give the caller's global generators back after it.
+
+    The CPU generator (open_clip builds the model there) and, for a CUDA run, every CUDA
+    generator are seeded with ``seed`` inside ``torch.random.fork_rng``: a bare
+    ``torch.manual_seed`` would reset the caller's generators for good. numpy's and
+    Python's global generators, which a resumed run sets to the checkpoint's
+    (:func:`~bottlekit.world.checkpoint.restore_training_state`), are put back too.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    device : str
+        The run's device.
+
+    Yields
+    ------
+    None
+    """
+    cuda = torch.device(device).type == "cuda"
+    # a CPU run resumed from a checkpoint that holds CUDA states sets them too
+    devices = list(range(torch.cuda.device_count())) if cuda or torch.cuda.is_initialized() else []
+    np_state = np.random.get_state()  # noqa: NPY002 (the caller's global state, put back)
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed_all(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)  # noqa: NPY002
+            random.setstate(py_state)
 
 
 def _saved_so_far(checkpoint: Path | None, saved_step: int | None) -> str:
@@ -109,7 +150,8 @@ def train(
         from ``seed``; every epoch draws a new order and new captions from a generator
         seeded by ``(seed, 4242)``.
     threads : int
-        torch's intra-op threads (bit-identical results need the same count).
+        torch's intra-op threads during the run (bit-identical results need the same
+        count); the caller's count is put back after it.
     out_dir : Path or None
         Folder for the final weights and their metadata (None: do not write them);
         default ``runs/`` in the working directory. Recorded in the checkpoint, so that
@@ -174,7 +216,14 @@ def train(
         save_every=save_every,
         device=device,
         init=None if resume is not None else init,  # a resumed run reads no init file
+        p_typical_background=p_typical_background,
     )
+    # numpy numbers pass the checks; the run's records (JSON) take Python's
+    n_train, n_val, steps, batch_size, warmup, seed, threads = (
+        int(v) for v in (n_train, n_val, steps, batch_size, warmup, seed, threads)
+    )
+    lr, weight_decay = float(lr), float(weight_decay)
+    p_typical_background = float(p_typical_background)
     _check_train_options(
         out_dir=out_dir,
         checkpoint=checkpoint,
@@ -206,159 +255,167 @@ def train(
         ckpt = read_checkpoint(resume)
         _check_resume_config(ckpt, config, model_name)
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    t_start = time.time()
-    cpu_start = time.process_time()
-    world = make_world(
-        n_train,
-        "train",
-        random_state=seed,
-        return_masks=False,
-        p_typical_background=p_typical_background,
-    )
-    val = make_world(n_val, "val", random_state=seed, return_masks=False)
-    print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
-    fingerprint = world_fingerprint(world) if checkpoint is not None or ckpt is not None else ""
-    if ckpt is not None and ckpt.meta["world_sha256"] != fingerprint:
-        from bottlekit.world.checkpoint import CheckpointError
-
-        raise CheckpointError(
-            f"the regenerated training world (sha256 {fingerprint[:16]}…) differs from the "
-            f"one checkpoint {str(ckpt.path)!r} was trained on "
-            f"({ckpt.meta['world_sha256'][:16]}…): the renderer or numpy changed"
+    with torch_threads(threads), _run_generators(seed, device):
+        t_start = time.time()
+        cpu_start = time.process_time()
+        world = make_world(
+            n_train,
+            "train",
+            random_state=seed,
+            return_masks=False,
+            p_typical_background=p_typical_background,
         )
-    model, _, tokenizer = create_model(device, model_name)
-    pairs = _TrainingPairs(
-        world,
-        tokenizer,
-        batch_size=batch_size,
-        captions=captions,
-        n_pairs=n_pairs,
-        context_length=model_cfg["text_cfg"]["context_length"],
-        device=device,
-        model_name=model_name,
-    )
-    init_meta = None
-    if ckpt is not None:
-        init_meta = ckpt.meta["init"]
-    elif init is not None:
-        init_meta = _load_init(model, init, device, model_name)
-    model.train()
-    loss_fn = open_clip.ClipLoss()
-    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_with_warmup(s, steps, warmup))
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 4242]))
-    step, epoch, skip, acc, sittings = 0, 0, 0, None, 1
-    losses: list[float] = []
-    seconds_before, cpu_seconds_before = 0.0, 0.0
-    if ckpt is not None:
-        restore_training_state(ckpt, model, opt, sched)
-        progress = ckpt.meta["progress"]
-        step, epoch, skip = progress["step"], progress["epoch"], progress["next_batch"]
-        losses = [float(v) for v in progress["losses"]]
-        acc = progress["last_val_zero_shot"]
-        sittings = progress["sittings"] + 1
-        seconds_before = progress["train_seconds"]
-        cpu_seconds_before = progress["train_cpu_seconds"]
-        rng.bit_generator.state = progress["epoch_rng_state"]
-        print(
-            f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip}); "
-            f"weights go to {out_dir}",
-            flush=True,
+        val = make_world(n_val, "val", random_state=seed, return_masks=False)
+        print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
+        fingerprint = (
+            world_fingerprint(world) if checkpoint is not None or ckpt is not None else ""
         )
-    step_at_start, t0 = step, time.time()
-    saved_step = step if ckpt is not None else None  # of the last checkpoint
+        if ckpt is not None and ckpt.meta["world_sha256"] != fingerprint:
+            from bottlekit.world.checkpoint import CheckpointError
 
-    def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
-        progress = {
-            "step": step,
-            "epoch": epoch,
-            "next_batch": next_batch,
-            "epoch_rng_state": epoch_rng_state,
-            "losses": losses,
-            "last_val_zero_shot": acc,
-            "train_seconds": round(seconds_before + time.time() - t_start, 1),
-            "train_cpu_seconds": round(cpu_seconds_before + time.process_time() - cpu_start, 1),
-            "sittings": sittings,
-        }
-        meta = _checkpoint_meta(
-            progress,
+            raise CheckpointError(
+                f"the regenerated training world (sha256 {fingerprint[:16]}…) differs from the "
+                f"one checkpoint {str(ckpt.path)!r} was trained on "
+                f"({ckpt.meta['world_sha256'][:16]}…): the renderer or numpy changed"
+            )
+        model, _, tokenizer = create_model(device, model_name)
+        pairs = _TrainingPairs(
+            world,
+            tokenizer,
+            batch_size=batch_size,
+            captions=captions,
+            n_pairs=n_pairs,
+            context_length=model_cfg["text_cfg"]["context_length"],
+            device=device,
             model_name=model_name,
-            model_cfg=model_cfg,
-            config=config,
-            world_sha256=fingerprint,
-            init_meta=init_meta,
-            out_dir=out_dir,
-            threads=threads,
         )
-        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+        init_meta = None
+        if ckpt is not None:
+            init_meta = ckpt.meta["init"]
+        elif init is not None:
+            init_meta = _load_init(model, init, device, model_name)
+        model.train()
+        loss_fn = open_clip.ClipLoss()
+        opt = torch.optim.AdamW(
+            _param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: cosine_with_warmup(s, steps, warmup)
+        )
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 4242]))
+        step, epoch, skip, acc, sittings = 0, 0, 0, None, 1
+        losses: list[float] = []
+        seconds_before, cpu_seconds_before = 0.0, 0.0
+        if ckpt is not None:
+            restore_training_state(ckpt, model, opt, sched)
+            progress = ckpt.meta["progress"]
+            step, epoch, skip = progress["step"], progress["epoch"], progress["next_batch"]
+            losses = [float(v) for v in progress["losses"]]
+            acc = progress["last_val_zero_shot"]
+            sittings = progress["sittings"] + 1
+            seconds_before = progress["train_seconds"]
+            cpu_seconds_before = progress["train_cpu_seconds"]
+            rng.bit_generator.state = progress["epoch_rng_state"]
+            print(
+                f"resumed from {ckpt.path} at step {step} (epoch {epoch}, batch {skip}); "
+                f"weights go to {out_dir}",
+                flush=True,
+            )
+        step_at_start, t0 = step, time.time()
+        saved_step = step if ckpt is not None else None  # of the last checkpoint
 
-    last = stop_after if stop_after is not None else steps
-    while step < last:
-        batches = pairs.draw_epoch(rng)
-        for batch in range(skip, len(batches)):
-            if step >= last:
-                break
-            x, t = batches.batch(batch)
-            img_f, txt_f, scale = model(x, t)[:3]
-            loss = loss_fn(img_f, txt_f, scale)
-            value = loss.item()
-            if not math.isfinite(value):  # diverged: saving would record NaN weights
-                raise ValueError(
-                    f"the loss is {value} at step {step + 1}: the run diverged (lr={lr}, "
-                    f"warmup={warmup}); {_saved_so_far(checkpoint, saved_step)}; lower lr or "
-                    "lengthen warmup"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            losses.append(value)
-            step += 1
-            if step % log_every == 0 or step == steps:
-                rate = (step - step_at_start) * batch_size / (time.time() - t0)
-                print(
-                    f"step {step}/{steps} epoch {epoch} loss {np.mean(losses[-log_every:]):.4f} "
-                    f"scale {model.logit_scale.exp().item():.1f} lr {sched.get_last_lr()[0]:.2e} "
-                    f"{rate:.0f} pairs/s",
-                    flush=True,
-                )
-            if out_dir is not None and step % save_every == 0 and step < steps:
-                partial = {"model": model_name, "partial_step": step}
-                save_weights(model, Path(out_dir), partial, model_name)
-            if step % 300 == 0 or step == steps:
-                acc = zero_shot_accuracy(
-                    model, tokenizer, val.images, val.labels, CLASS_NAMES, device, model_name
-                )
-                print(f"step {step} val zero-shot species accuracy {acc:.3f}", flush=True)
-            if checkpoint is not None and (
-                step % checkpoint_every == 0 or step in (steps, stop_after)
-            ):
-                save_checkpoint(batch + 1, batches.rng_state)
-                saved_step = step
-        skip = 0
-        if step < last:
-            epoch += 1
-    meta = _run_metadata(
-        config,
-        model_name=model_name,
-        init_meta=init_meta,
-        threads=threads,
-        final_loss=float(np.mean(losses[-50:])),
-        val_zero_shot=acc,
-        train_seconds=round(seconds_before + time.time() - t_start, 1),
-        train_cpu_seconds=round(cpu_seconds_before + time.process_time() - cpu_start, 1),
-    )
-    if sittings > 1:
-        meta["sittings"] = sittings
-    if step < steps:
-        meta["stopped_at_step"] = step
-        print(f"stopped at step {step}/{steps}; resume with --resume {checkpoint}", flush=True)
+        def save_checkpoint(next_batch: int, epoch_rng_state: dict) -> None:
+            progress = {
+                "step": step,
+                "epoch": epoch,
+                "next_batch": next_batch,
+                "epoch_rng_state": epoch_rng_state,
+                "losses": losses,
+                "last_val_zero_shot": acc,
+                "train_seconds": round(seconds_before + time.time() - t_start, 1),
+                "train_cpu_seconds": round(
+                    cpu_seconds_before + time.process_time() - cpu_start, 1
+                ),
+                "sittings": sittings,
+            }
+            meta = _checkpoint_meta(
+                progress,
+                model_name=model_name,
+                model_cfg=model_cfg,
+                config=config,
+                world_sha256=fingerprint,
+                init_meta=init_meta,
+                out_dir=out_dir,
+                threads=threads,
+            )
+            write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+
+        last = stop_after if stop_after is not None else steps
+        while step < last:
+            batches = pairs.draw_epoch(rng)
+            for batch in range(skip, len(batches)):
+                if step >= last:
+                    break
+                x, t = batches.batch(batch)
+                img_f, txt_f, scale = model(x, t)[:3]
+                loss = loss_fn(img_f, txt_f, scale)
+                value = loss.item()
+                if not math.isfinite(value):  # diverged: saving would record NaN weights
+                    raise ValueError(
+                        f"the loss is {value} at step {step + 1}: the run diverged (lr={lr}, "
+                        f"warmup={warmup}); {_saved_so_far(checkpoint, saved_step)}; lower lr "
+                        "or lengthen warmup"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, math.log(100))
+                losses.append(value)
+                step += 1
+                if step % log_every == 0 or step == steps:
+                    rate = (step - step_at_start) * batch_size / (time.time() - t0)
+                    print(
+                        f"step {step}/{steps} epoch {epoch} "
+                        f"loss {np.mean(losses[-log_every:]):.4f} "
+                        f"scale {model.logit_scale.exp().item():.1f} "
+                        f"lr {sched.get_last_lr()[0]:.2e} {rate:.0f} pairs/s",
+                        flush=True,
+                    )
+                if out_dir is not None and step % save_every == 0 and step < steps:
+                    partial = {"model": model_name, "partial_step": step}
+                    save_weights(model, Path(out_dir), partial, model_name)
+                if step % 300 == 0 or step == steps:
+                    acc = zero_shot_accuracy(
+                        model, tokenizer, val.images, val.labels, CLASS_NAMES, device, model_name
+                    )
+                    print(f"step {step} val zero-shot species accuracy {acc:.3f}", flush=True)
+                if checkpoint is not None and (
+                    step % checkpoint_every == 0 or step in (steps, stop_after)
+                ):
+                    save_checkpoint(batch + 1, batches.rng_state)
+                    saved_step = step
+            skip = 0
+            if step < last:
+                epoch += 1
+        meta = _run_metadata(
+            config,
+            model_name=model_name,
+            init_meta=init_meta,
+            threads=threads,
+            final_loss=float(np.mean(losses[-50:])),
+            val_zero_shot=acc,
+            train_seconds=round(seconds_before + time.time() - t_start, 1),
+            train_cpu_seconds=round(cpu_seconds_before + time.process_time() - cpu_start, 1),
+        )
+        if sittings > 1:
+            meta["sittings"] = sittings
+        if step < steps:
+            meta["stopped_at_step"] = step
+            print(f"stopped at step {step}/{steps}; resume with --resume {checkpoint}", flush=True)
+            return meta
+        if out_dir is not None:
+            path = save_weights(model, Path(out_dir), meta, model_name)
+            print(f"saved {path}", flush=True)
         return meta
-    if out_dir is not None:
-        path = save_weights(model, Path(out_dir), meta, model_name)
-        print(f"saved {path}", flush=True)
-    return meta

@@ -86,12 +86,15 @@ def _check_run_arguments(
     threads,
     device,
     init,
+    p_typical_background,
     **every,
 ) -> None:
     """Refuse run arguments that cannot train before anything is drawn or built: a batch
     larger than the world (no full batch: the loop would never take a step), no steps (the
-    random initial weights would be saved as a finished run), a non-finite learning rate."""
+    random initial weights would be saved as a finished run), a non-finite learning rate,
+    a seed that torch's generators do not take."""
     from bottlekit.devices import resolve_device
+    from bottlekit.world.dataset import SHIFTED_TYPICAL_BACKGROUND
 
     for name, value in {"n_train": n_train, "n_val": n_val, "steps": steps, **every}.items():
         check_number(value, name, integer=True, low=1)
@@ -106,7 +109,18 @@ def _check_run_arguments(
     check_number(lr, "lr", low=0, low_open=True)
     check_number(weight_decay, "weight_decay", low=0)
     check_number(warmup, "warmup", integer=True, low=0)
-    check_number(seed, "seed", integer=True, low=0)
+    check_number(
+        seed,
+        "seed",
+        integer=True,
+        low=0,
+        high=2**64,
+        high_open=True,
+        expected="an int in [0, 2**64)",
+    )
+    check_number(
+        p_typical_background, "p_typical_background", low=SHIFTED_TYPICAL_BACKGROUND, high=1
+    )
     check_number(threads, "threads", integer=True, low=1)
     resolve_device(device)
     if init is not None and not Path(init).is_file():

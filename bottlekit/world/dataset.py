@@ -239,6 +239,8 @@ def make_world(
         call="make_world",
         arguments=f"n={n!r}, image_size={image_size!r}, return_masks={return_masks!r}",
         advice="draw fewer or smaller images, or pass return_masks=False",
+        at_once=_CHUNK,
+        copied=True,
     )
     n = int(n)
     rng = split_rng(seed, split)

@@ -49,16 +49,30 @@ BEAK_LONG, BEAK_SHORT = 8.0, 3.5
 
 _G = {k: i for i, k in enumerate(GROUP_KEYS)}
 
+DRAWING_BYTES = 44
+"""Bytes a pixel of :func:`render_birds`' temporary arrays (coordinates, shapes, patterns)
+for each image it draws at once, beyond the images and masks it returns (measured: 43)."""
+
 
 def check_image_memory(
-    n: int, size: int, *, masks: bool, call: str, arguments: str, advice: str
+    n: int,
+    size: int,
+    *,
+    masks: bool,
+    call: str,
+    arguments: str,
+    advice: str,
+    at_once: int = 0,
+    copied: bool = False,
 ) -> None:
     """Refuse to draw ``n`` images of ``size`` px that need more bytes than the machine has.
 
     The images (3 bytes a pixel) and part masks (one byte a pixel per part) are allocated
-    before drawing; a request larger than the physical memory would fail inside numpy's
-    allocator, or be granted lazily and push the machine into swap. The check happens
-    before anything is allocated.
+    before drawing, and :func:`render_birds` needs :data:`DRAWING_BYTES` a pixel more for
+    each of the ``at_once`` images it draws in one call (and 9 for its own images and
+    masks, when they are ``copied`` into the caller's); a request larger than the
+    physical memory would fail inside numpy's allocator, or be granted lazily and push the
+    machine into swap. The check happens before anything is allocated.
 
     Parameters
     ----------
@@ -72,16 +86,35 @@ def check_image_memory(
         The arguments as received, e.g. ``"n=1000000000, image_size=64"``.
     advice : str
         What to do instead.
+    at_once : int
+        Images drawn by one call of :func:`render_birds` (0: the drawing is not counted).
+    copied : bool
+        Whether the caller copies the images and masks that :func:`render_birds` returns
+        into arrays of its own (:func:`~bottlekit.world.make_world` does).
     """
     per_pixel = 3 + (len(PART_NAMES) if masks else 0)
-    need = n * size * size * per_pixel
+    pixels = size * size
+    drawn = min(n, at_once)
+    drawing_bytes = DRAWING_BYTES + (3 + len(PART_NAMES) if copied else 0)
+    need = n * pixels * per_pixel + drawn * pixels * drawing_bytes
     have = physical_memory()
     if have is not None and need > have:
         what = "images and part masks" if masks else "images"
+        drawing = ""
+        if drawn:
+            drawing = (
+                f" and {byte_size(drawn * pixels * drawing_bytes)} to draw them "
+                f"({drawing_bytes} bytes a pixel of the {drawn} images drawn at once)"
+            )
+        if have // pixels >= at_once * (per_pixel + drawing_bytes):
+            most = (have // pixels - at_once * drawing_bytes) // per_pixel
+        else:
+            most = have // pixels // (per_pixel + drawing_bytes)
         raise ValueError(
-            f"{call}: {arguments} asks for {byte_size(need)} of {what} ({per_pixel} bytes a "
-            f"pixel), more than this machine's {byte_size(have)} of memory; expected at most "
-            f"{have // (size * size * per_pixel)} images of this size ({advice})"
+            f"{call}: {arguments} asks for {byte_size(n * pixels * per_pixel)} of {what} "
+            f"({per_pixel} bytes a pixel){drawing}, more than this machine's "
+            f"{byte_size(have)} of memory; expected at most {most} images of this size "
+            f"({advice})"
         )
 
 
@@ -248,6 +281,7 @@ def render_birds(
         call="render_birds",
         arguments=f"{n} rows of options, size={size}",
         advice="draw fewer or smaller images at a time",
+        at_once=n,
     )
     opt = {k: options[:, i] for k, i in _G.items()}
     if layout is None:

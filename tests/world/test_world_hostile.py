@@ -62,6 +62,32 @@ def test_a_world_larger_than_memory_is_refused_before_allocating(kwargs, message
         make_world(**kwargs)
 
 
+def test_the_memory_to_draw_the_images_is_counted(monkeypatch):
+    # 256 images of 256 px are 48 MiB, but render_birds draws them at once into images and
+    # masks of its own (9 bytes a pixel) with about 44 bytes a pixel of temporary arrays
+    # (0.8 GiB); on a machine of 400 MiB they were drawn anyway (at 1400 px and more, the
+    # drawing outgrew a 24 GiB machine: swap or the kernel's OOM killer)
+    monkeypatch.setattr("bottlekit.world.render.physical_memory", lambda: 400 * 2**20)
+    message = (
+        r"make_world: n=256, image_size=256, return_masks=False asks for 48\.0 MiB of images "
+        r"\(3 bytes a pixel\) and 848\.0 MiB to draw them \(53 bytes a pixel of the 256 "
+        r"images drawn at once\), more than this machine's 400\.0 MiB of memory; expected at "
+        r"most 114 images of this size"
+    )
+    with pytest.raises(ValueError, match=message):
+        make_world(256, "val", image_size=256, return_masks=False)
+    opts = np.zeros((256, len(GROUPS)), dtype=np.int64)
+    message = (
+        r"render_birds: 256 rows of options, size=256 asks for 144\.0 MiB of images and part "
+        r"masks \(9 bytes a pixel\) and 704\.0 MiB to draw them \(44 bytes a pixel of "
+        r"the 256 images drawn at once\), .* expected at most 120 images"
+    )
+    with pytest.raises(ValueError, match=message):
+        render_birds(opts, _rng(), size=256)
+    assert make_world(114, "val", image_size=256, return_masks=False).images.shape[0] == 114
+    assert render_birds(opts[:120], _rng(), size=256)[0].shape[0] == 120
+
+
 def test_a_world_that_fits_is_drawn_as_before():
     w = make_world(3, "val", 2, image_size=65, return_masks=True)
     assert w.images.shape == (3, 65, 65, 3) and w.part_masks.shape == (3, 6, 65, 65)

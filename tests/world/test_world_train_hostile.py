@@ -2,8 +2,10 @@
 with a message naming the argument, the value and what was expected (no hang, no weights
 written by a run that cannot train)."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("open_clip")
@@ -30,7 +32,10 @@ TINY = dict(n_train=64, n_val=24, steps=2, batch_size=16, lr=1e-3, warmup=1, see
         ({"lr": float("nan")}, ValueError, r"lr: expected a finite number > 0, got nan"),
         ({"weight_decay": -1.0}, ValueError, r"weight_decay: expected a finite number >= 0"),
         ({"warmup": -5}, ValueError, r"warmup: expected an int >= 0, got -5"),
-        ({"seed": -1}, ValueError, r"seed: expected an int >= 0, got -1"),
+        ({"seed": -1}, ValueError, r"seed: expected an int in \[0, 2\*\*64\), got -1"),
+        # torch's generators take seeds below 2**64 (it was "Overflow when unpacking long")
+        ({"seed": 2**64}, ValueError, r"seed: expected an int in \[0, 2\*\*64\), got 1844"),
+        ({"p_typical_background": 0.1}, ValueError, r"p_typical_background: expected a fi"),
         ({"threads": 0}, ValueError, r"threads: expected an int >= 1, got 0"),
         ({"log_every": 0}, ValueError, r"log_every: expected an int >= 1, got 0"),
         ({"device": "tpu"}, ValueError, r"device: 'tpu' is not a torch device"),
@@ -196,3 +201,30 @@ def test_a_run_whose_loss_is_not_finite_stops_and_saves_nothing(tmp_path):
     from bottlekit.world.checkpoint import read_checkpoint
 
     assert read_checkpoint(tmp_path / "ck.json").step == 1  # the last good one, readable
+
+
+def test_numpy_numbers_are_recorded_as_plain_numbers(tmp_path):
+    # numpy numbers passed the checks, then the finished run failed writing its metadata
+    # ("Object of type int64 is not JSON serializable"), or its first checkpoint
+    numpy_args = dict(
+        n_train=np.int64(64),
+        n_val=np.int64(24),
+        steps=np.int64(2),
+        batch_size=np.int64(16),
+        lr=np.float32(1e-3),
+        weight_decay=np.float64(0.1),
+        warmup=np.int64(1),
+        seed=np.int64(3),
+        threads=np.int64(1),
+        p_typical_background=np.float32(0.5),
+        hard_negatives=np.float32(0.5),
+    )
+    meta = train(**numpy_args, out_dir=tmp_path / "out", checkpoint=tmp_path / "ck.json")
+    written = json.loads((tmp_path / "out" / "world-tiny.json").read_text())
+    assert written["final_loss"] == meta["final_loss"]
+    for key in ("n_train", "steps", "batch_size", "warmup", "seed", "threads"):
+        assert type(written[key]) is int and written[key] == numpy_args[key], key
+    assert written["lr"] == float(np.float32(1e-3)) and written["p_typical_background"] == 0.5
+    plain = {k: v.item() for k, v in numpy_args.items()}
+    again = train(**plain, out_dir=None)
+    assert again["final_loss"] == meta["final_loss"]

@@ -3,12 +3,14 @@
 import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,6 +86,50 @@ def test_resume_is_bit_identical(straight, two_sittings):
     fb = load_file(d2 / "out" / "world-tiny.safetensors")
     assert fa.keys() == fb.keys() and all(torch.equal(fa[k], fb[k]) for k in fa)
     assert all(torch.equal(fa[k], wa[k]) for k in fa)
+
+
+def test_training_leaves_the_global_generators_alone(tmp_path, monkeypatch):
+    # train() called torch.manual_seed(seed) unguarded: the caller's CPU generator was
+    # reset and every CUDA generator reseeded; a resumed run also set numpy's and Python's
+    # global generators to the ones saved in the checkpoint
+    args = dict(TINY, steps=2)
+
+    def seed_all():
+        torch.random.default_generator.manual_seed(123)
+        np.random.seed(5)  # noqa: NPY002 (the caller's global state)
+        random.seed(5)
+
+    seed_all()
+    expected = (torch.rand(3), np.random.rand(), random.random())  # noqa: NPY002
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", cuda_seeds.append)
+    ck = tmp_path / "ck.json"
+    seed_all()
+    train(**args, out_dir=None)
+    assert torch.equal(torch.rand(3), expected[0])
+    np.random.seed(0)  # noqa: NPY002 (other states when the checkpoint is written)
+    random.seed(0)
+    train(**args, out_dir=None, checkpoint=ck, stop_after=1)
+    seed_all()
+    resumed = train(**args, out_dir=None, checkpoint=ck, resume=ck)
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.random.rand() == expected[1]  # noqa: NPY002
+    assert random.random() == expected[2]
+    assert cuda_seeds == []
+    torch.random.default_generator.manual_seed(7)  # the run does not depend on it
+    assert train(**args, out_dir=None)["final_loss"] == resumed["final_loss"]
+
+
+def test_training_leaves_the_thread_count_alone():
+    # train() called torch.set_num_threads(threads) and left it so for the caller
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        train(**dict(TINY, steps=1), out_dir=None, threads=1)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_checkpoint_files_are_complete_and_old_ones_removed(straight):
