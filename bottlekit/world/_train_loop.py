@@ -20,6 +20,7 @@ from bottlekit.world._train_options import (
     _check_resume_config,
     _check_run_arguments,
     _check_train_options,
+    warn_if_not_bit_for_bit,
 )
 from bottlekit.world._train_records import _checkpoint_meta, _run_metadata, world_fingerprint
 from bottlekit.world._train_weights import DEFAULT_OUT_DIR, _load_init, save_weights
@@ -254,6 +255,7 @@ def train(
     if resume is not None:
         ckpt = read_checkpoint(resume)
         _check_resume_config(ckpt, config, model_name)
+        warn_if_not_bit_for_bit(ckpt, threads)
 
     with torch_threads(threads), _run_generators(seed, device):
         t_start = time.time()

@@ -4,6 +4,7 @@ arguments that define the run (:data:`RUN_DEFAULTS`), the other options of
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,34 @@ def _check_train_options(
     check_number(
         hard_negatives, "hard_negatives", low=0, high=1, expected=expected, type_error=True
     )
+
+
+def warn_if_not_bit_for_bit(checkpoint, threads: int) -> None:
+    """A ``RuntimeWarning`` where a resumed run cannot continue bit for bit: torch's
+    thread count or the torch, open_clip or numpy version differs from the checkpoint's
+    (sums are then taken in another order, or drawn by other code). The run goes on: on
+    another machine that may be wanted, and the result is still a valid run."""
+    import numpy as np
+    import open_clip
+    import torch
+
+    recorded = checkpoint.meta.get("versions") or {}
+    now = {
+        "threads": threads,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "numpy": np.__version__,
+    }
+    changed = [
+        f"{key} {now[key]!r} (checkpoint {recorded[key]!r})"
+        for key in now
+        if key in recorded and recorded[key] != now[key]
+    ]
+    if changed:
+        warnings.warn(
+            f"resuming {str(checkpoint.path)!r} with {', '.join(changed)}: the run goes on, but "
+            "not bit for bit as an uninterrupted run would (resume with the checkpoint's "
+            "threads and versions for that)",
+            RuntimeWarning,
+            stacklevel=3,
+        )

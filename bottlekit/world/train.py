@@ -90,6 +90,18 @@ __all__ = [
 ]
 
 
+def _threads(given: int | None, checkpoint) -> int:
+    """``--threads``: as given, else the resumed checkpoint's count (so that the run goes
+    on bit for bit), else 1."""
+    if given is not None:
+        return given
+    if checkpoint is not None:
+        recorded = (checkpoint.meta.get("versions") or {}).get("threads")
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 1:
+            return recorded
+    return 1
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     p = argparse.ArgumentParser(
@@ -135,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=1,
+        default=None,
         help="torch's intra-op threads (a resumed run is bit for bit the same only with "
-        "the same count) [1]",
+        "the same count) [1; with --resume, the checkpoint's]",
     )
     p.add_argument(
         "--out",
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             if given is not None:
                 raise ValueError(f"{flag}: does nothing with --no-checkpoint")
     base = dict(RUN_DEFAULTS)
-    model_name = a.model or MODEL_NAME
+    model_name, ckpt = a.model or MODEL_NAME, None
     if a.resume is not None:
         from bottlekit.world.checkpoint import read_checkpoint
 
@@ -192,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     run_args = {k: getattr(a, k) if getattr(a, k) is not None else base[k] for k in RUN_DEFAULTS}
     train(
         **run_args,
-        threads=a.threads,
+        threads=_threads(a.threads, ckpt),
         out_dir=out_dir,
         device=a.device,
         checkpoint=checkpoint,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,29 @@ def test_saved_weights_are_a_function_of_the_tensors(tmp_path):
         assert torch.equal(loaded[name], tensor)
     meta = json.loads((tmp_path / "15" / METADATA_FILE).read_text())
     assert meta["sha256"] == hashlib.sha256(blobs.pop()).hexdigest()
+
+
+def test_resume_that_cannot_be_bit_for_bit_warns(straight, tmp_path):
+    # before: a resume with another thread count (or torch, open_clip, numpy) went on
+    # without a word, though its sums run in another order than the first sitting's
+    d, _ = straight
+    with pytest.warns(RuntimeWarning, match=r"with threads 2 \(checkpoint 1\): the run goes on"):
+        train(**TINY, threads=2, out_dir=tmp_path / "a", checkpoint=None, resume=d / "ck.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the checkpoint's count: silent
+        train(**TINY, threads=1, out_dir=tmp_path / "b", checkpoint=None, resume=d / "ck.json")
+
+
+def test_command_line_resume_takes_the_checkpoints_thread_count(straight, tmp_path, monkeypatch):
+    # before: --threads defaulted to 1 on resume, whatever the checkpoint's run used
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    side["versions"]["threads"] = 2
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    (tmp_path / side["tensors_file"]).write_bytes((d / side["tensors_file"]).read_bytes())
+    seen = []
+    monkeypatch.setattr("bottlekit.world.train.train", lambda **kw: seen.append(kw["threads"]))
+    main(["--resume", str(tmp_path / "ck.json"), "--no-checkpoint"])
+    main(["--resume", str(tmp_path / "ck.json"), "--no-checkpoint", "--threads", "3"])
+    main(["--no-checkpoint"])
+    assert seen == [2, 3, 1]
