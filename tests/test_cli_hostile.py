@@ -292,3 +292,13 @@ def test_every_optional_option_states_its_default():
             if "default" not in action.help:
                 silent.append(f"{name} {flag}")
     assert silent == [], silent
+
+
+def test_ctrl_c_is_one_line_and_status_130(files, capsys, monkeypatch):
+    # before: a KeyboardInterrupt traceback from wherever the command was
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bottlekit.app.demo.run_demo", interrupted)
+    assert main(["demo", "--out", str(files / "demo-out"), "--quiet"]) == 130
+    assert capsys.readouterr().err == "bottlekit demo: interrupted\n"
