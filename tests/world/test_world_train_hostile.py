@@ -161,7 +161,8 @@ def test_every_command_line_option_says_its_default(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--threads THREADS torch's intra-op threads" in text and "[1]" in text
+    assert "--threads THREADS torch's intra-op threads" in text
+    assert "[1; with --resume, the checkpoint's]" in text
     assert "--device DEVICE torch device: cpu, cuda or cuda:N [cpu]" in text
     assert "--stop-after STOP_AFTER stop after this many steps in all" in text
     assert "[none: run all --steps]" in text
