@@ -468,8 +468,8 @@ class ConceptBank:
                     f"{source}: {key} has dtype {np.asarray(value).dtype}; expected floats"
                 )
         fields = {"names": list, "backbone_id": str, "provenance": (list, type(None))}
-        for key, kind in fields.items():
-            if not isinstance(meta.get(key), kind):
+        for key, kind in fields.items():  # present: a missing provenance is not None
+            if key not in meta or not isinstance(meta[key], kind):
                 raise ValueError(f"{source}: the bank's {key!r} entry is missing or malformed")
         if not isinstance(meta.get("class_names"), (list, type(None))):
             raise ValueError(f"{source}: the bank's 'class_names' entry is malformed")

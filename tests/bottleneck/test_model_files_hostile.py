@@ -275,3 +275,15 @@ def test_a_linear_head_without_classes_or_features_is_refused(tmp_path, weight, 
     ):
         save_linear_head(tmp_path / "out.safetensors", np.zeros(weight), np.zeros(bias))
     assert not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("key", ["provenance", "class_names"])
+def test_a_bank_file_without_an_optional_entry_names_the_file(tmp_path, key):
+    # Before: a bank file without its "provenance" entry passed the check (missing read
+    # as None) and then failed with a bare KeyError: 'provenance', naming no file.
+    path = _bank_file(tmp_path, lambda t, m: m.pop(key))
+    if key == "provenance":
+        with pytest.raises(ValueError, match=r"bank\.safetensors': the bank's 'provenance'"):
+            ConceptBank.load(path)
+    else:  # class_names: absent reads as None, as for a bank without a class prior
+        assert ConceptBank.load(path).class_names is None
