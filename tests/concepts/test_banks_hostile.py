@@ -105,6 +105,34 @@ def test_random_bank_names_a_bad_seed(seed, error):
         random_bank(2, 4, random_state=seed)
 
 
+def test_random_bank_takes_the_seeds_check_seed_accepts():
+    # before: a numpy integer or a generator passed check_seed, then the bank refused its
+    # own provenance ("provenance[0] is not JSON-serialisable: ... int64")
+    bank = random_bank(2, 4, random_state=np.int64(3))
+    assert bank.provenance[0]["seed"] == 3 and type(bank.provenance[0]["seed"]) is int
+    np.testing.assert_array_equal(bank.vectors, random_bank(2, 4, random_state=3).vectors)
+    drawn = random_bank(2, 4, random_state=np.random.default_rng(3))
+    assert drawn.provenance[0]["seed"] == "<Generator>"
+    np.testing.assert_array_equal(
+        drawn.vectors, random_bank(2, 4, random_state=np.random.default_rng(3)).vectors
+    )
+
+
+def test_a_model_on_random_concepts_of_a_numpy_seed_saves(tmp_path):
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import RandomConcepts
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.repeat([0, 1], 20)
+    model = PosthocCBM(RandomConcepts(3, random_state=np.int64(1)), lam=1e-3).fit(X, y)
+    back = PosthocCBM.load(model.save(tmp_path / "m.safetensors"))
+    assert back.concepts == RandomConcepts(3, random_state=1)
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    drawn = PosthocCBM(RandomConcepts(3, random_state=np.random.default_rng(1)), lam=1e-3)
+    with pytest.raises(TypeError, match="cannot save random_state of type Generator"):
+        drawn.fit(X, y).save(tmp_path / "g.safetensors")
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
