@@ -299,6 +299,12 @@ def examples():
         ({"significance_level": "a"}, ValueError, "significance_level must be in"),
         ({"drop_chance": "no"}, TypeError, "drop_chance: expected True or False"),
         ({"random_state": -1}, ValueError, "random_state"),
+        # before: TypeError "'float' object is not iterable" from tuple(Cs)
+        ({"Cs": 0.1}, TypeError, r"Cs must be a non-empty sequence of positive floats, got 0\.1"),
+        # before: taken by its truth value, a progress bar for "no"
+        ({"progress": "no"}, TypeError, "progress: expected True or False"),
+        ({"max_examples": 3}, ValueError, "max_examples must be an int >= 4 or None, got 3"),
+        ({"max_examples": 8.0}, ValueError, "max_examples must be an int >= 4 or None"),
     ],
 )
 def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
@@ -307,6 +313,15 @@ def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
     X, labels = examples
     with pytest.raises(error, match=message):
         from_examples("toy", X, labels, ["striped"], **kwargs)
+
+
+def test_from_examples_takes_a_numpy_integer_max_examples(examples):
+    # before: "max_examples must be an int >= 4 or None, got np.int64(8)" (cv took one)
+    X, labels = examples
+    bank = from_examples("toy", X, labels, ["striped"], max_examples=np.int64(8))
+    assert len(bank.provenance[0]["train_indices"]) == 8  # 4 positives + 4 negatives
+    same = from_examples("toy", X, labels, ["striped"], max_examples=8)
+    np.testing.assert_array_equal(bank.vectors, same.vectors)
 
 
 def test_from_examples_refuses_embeddings_of_another_backbone(examples):
