@@ -206,6 +206,8 @@ def filter_concepts(
     (['red'], ['a very long concept name that goes on'])
     """
     names = _names_of(concepts)
+    if not isinstance(concepts, (ConceptBank, ConceptCandidates)):
+        concepts = names  # read once: a generator was empty when the kept ones were taken
     if class_names is not None:
         class_names = check_names(class_names, "class_names")
     if max_length is not None:

@@ -277,6 +277,15 @@ def test_filter_concepts_names_bad_parameters(kwargs, error, message):
         filter_concepts(None, ["red body", "blue body"], **{**OFF, **kwargs})
 
 
+def test_filter_concepts_reads_a_generator_of_names_once():
+    # before: IndexError "list index out of range", the generator being empty the second
+    # time it was read (to take the kept names)
+    names = (n for n in ["red body", "a very long name indeed"])
+    kept = filter_concepts(None, names, max_length=10, **OFF)
+    assert kept.names == ["red body"]
+    assert kept.filter_report.removed_names("too_long") == ["a very long name indeed"]
+
+
 def test_filter_concepts_names_image_embeddings_of_another_width():
     # before: "X must have shape (n, 3)" from inside ConceptBank.project
     bank = ConceptBank(["a", "b"], E, "toy")
