@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, is_number
+from bottlekit._checks import check_bool, check_choice, is_number, shown_value
 from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.positions import concept_positions
@@ -20,6 +20,10 @@ from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_con
 
 _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
+
+#: Longest concept or class name (characters) a bank file may hold: a name is a phrase,
+#: and a file of megabyte names would fill every message and repr that shows one.
+MAX_NAME_CHARS = 4096
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
 KINDS = ("text", "cav", "discovered")
@@ -190,7 +194,7 @@ class ConceptBank:
         return [p["kind"] for p in self.provenance]
 
     def __repr__(self) -> str:
-        shown = ", ".join(repr(n) for n in self.names[:4])
+        shown = ", ".join(shown_value(n) for n in self.names[:4])
         more = f", ... (+{len(self) - 4})" if len(self) > 4 else ""
         return (
             f"ConceptBank(k={len(self)}, d={self.dim}, backbone_id={self.backbone_id!r}, "
@@ -473,6 +477,13 @@ class ConceptBank:
                 raise ValueError(f"{source}: the bank's {key!r} entry is missing or malformed")
         if not isinstance(meta.get("class_names"), (list, type(None))):
             raise ValueError(f"{source}: the bank's 'class_names' entry is malformed")
+        for key in ("names", "class_names"):
+            for i, name in enumerate(meta.get(key) or []):
+                if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+                    raise ValueError(
+                        f"{source}: the bank's {key}[{i}] has {len(name)} characters; at "
+                        f"most {MAX_NAME_CHARS} are accepted"
+                    )
         try:
             return cls(
                 meta["names"],
