@@ -44,6 +44,29 @@ def backbone_id_of(backbone: Any) -> str:
     return bid
 
 
+def _float32_beyond(given: np.ndarray, cast: np.ndarray, arg: str, rows: str) -> None:
+    """``ValueError`` naming ``arg`` where the float32 ``cast`` of the finite ``given``
+    lost a row: a value beyond float32's range (it became inf, reported as "NaN or inf"
+    before) or a nonzero row whose values all fell below its smallest (it became 0: an
+    all-zero concept, or a zero embedding whose cosine activations were 0)."""
+    bad = np.flatnonzero(~np.isfinite(cast).all(axis=1))
+    over = bad[np.isfinite(given[bad]).all(axis=1)]  # finite before the cast
+    if len(over):
+        first = int(over[0])
+        raise ValueError(
+            f"{arg}: {rows} {first} holds {float(np.abs(given[first]).max()):.3g}, beyond "
+            "float32's range (3.4e38); expected values on a moderate scale (divide by the norm)"
+        )
+    zero = np.flatnonzero(~cast.any(axis=1))
+    lost = zero[given[zero].any(axis=1)]  # nonzero before the cast
+    if len(lost):
+        raise ValueError(
+            f"{arg}: {len(lost)} nonzero {rows}(s) (first: {int(lost[0])}) are below "
+            "float32's smallest value and would become 0; expected values on a moderate "
+            "scale (divide by the norm)"
+        )
+
+
 class ConceptBank:
     r"""The vocabulary of a concept bottleneck: names, vectors and provenance.
 
@@ -120,7 +143,11 @@ class ConceptBank:
             raise ValueError("vectors has zero columns; expected an embedding dimension d >= 1")
         if not np.issubdtype(vectors.dtype, np.number):
             raise TypeError(f"vectors must be numeric, got dtype {vectors.dtype}")
-        vectors = vectors.astype(np.float32)
+        given = vectors
+        with np.errstate(over="ignore", under="ignore"):
+            vectors = vectors.astype(np.float32)
+        if vectors.size:
+            _float32_beyond(given, vectors, "vectors", "row")
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
             which = [self.names[i] for i in np.flatnonzero(bad)[:5]]
@@ -290,7 +317,11 @@ class ConceptBank:
                 raise TypeError(f"X: expected a floating-point tensor, got dtype {X.dtype}")
             # float64 layer, cast by linear_concept_activations to X's dtype
             return linear_concept_activations(X, *self.projection_layer(np.float64))
-        X = X.astype(np.float32, copy=False)
+        given = X
+        with np.errstate(over="ignore", under="ignore"):
+            X = X.astype(np.float32, copy=False)
+        if X.size:
+            _float32_beyond(given, X, "X", "row")
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf; expected finite embeddings")
         return linear_concept_activations(X, *self.projection_layer()).astype(

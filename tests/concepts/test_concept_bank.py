@@ -146,3 +146,23 @@ def test_project_rejects_bad_input():
         bank.project(np.ones((2, 4)))
     with pytest.raises(ValueError, match="NaN"):
         bank.project(np.full((2, 5), np.nan))
+
+
+def test_project_refuses_embeddings_float32_cannot_hold():
+    bank = ConceptBank(["a"], np.array([[1.0, 0.0]]), "toy")
+    # before: 1e-300 became 0 in float32 and its cosine activation 0 instead of 1, silently
+    with pytest.raises(ValueError, match=r"X: 1 nonzero row\(s\) \(first: 1\) are below float32"):
+        bank.project(np.array([[0.0, 0.0], [1e-300, 0.0]]))
+    # before: "X contains NaN or inf" for finite values
+    with pytest.raises(ValueError, match=r"X: row 0 holds 1e\+39, beyond float32's range"):
+        bank.project(np.array([[1e39, 0.0]]))
+    # a zero embedding is still taken: its activations are 0
+    np.testing.assert_array_equal(bank.project(np.zeros((1, 2))), [[0.0]])
+
+
+def test_vectors_float32_cannot_hold_are_named_as_such():
+    # before: "vectors contain NaN or inf" / "all-zero rows" for finite nonzero vectors
+    with pytest.raises(ValueError, match=r"vectors: row 1 holds 1e\+300, beyond float32"):
+        ConceptBank(["a", "b"], np.array([[1.0, 0.0], [1e300, 0.0]]), "toy")
+    with pytest.raises(ValueError, match=r"vectors: 1 nonzero row\(s\) \(first: 0\) are below"):
+        ConceptBank(["a", "b"], np.array([[1e-300, 0.0], [1.0, 0.0]]), "toy")
