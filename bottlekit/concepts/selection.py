@@ -11,8 +11,8 @@ import numpy as np
 
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_choice, check_number, check_seed
-from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.projection import linear_concept_activations
+from bottlekit.concepts.bank import ConceptBank, _float32_beyond
+from bottlekit.concepts.projection import _Numpy, linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
 
@@ -26,9 +26,13 @@ def class_similarity(
     linear in the (normalised, for text concepts) embedding, so the class mean of the
     activations is the projection of the class mean: no n × k activation matrix is formed.
     """
-    X = as_real_array(X, "X", dtype=None).astype(np.float32)
-    if X.ndim != 2 or X.shape[1] != bank.dim:
-        raise ValueError(f"X must have shape (n, {bank.dim}), got {X.shape}")
+    given = as_real_array(X, "X", dtype=None)
+    if given.ndim != 2 or given.shape[1] != bank.dim:
+        raise ValueError(f"X must have shape (n, {bank.dim}), got {given.shape}")
+    with np.errstate(over="ignore", under="ignore"):
+        X = given.astype(np.float32)
+    if X.size:  # as ConceptBank.project: a row of 1e-300 is not a zero embedding
+        _float32_beyond(given, X, "X", "row")
     if not np.isfinite(X).all():
         raise ValueError("X contains NaN or inf; expected finite embeddings")
     y = np.asarray(y)
@@ -36,7 +40,7 @@ def class_similarity(
     onehot = np.zeros((len(classes), len(y)), dtype=np.float32)
     onehot[inv, np.arange(len(y))] = 1.0
     counts = onehot.sum(axis=1, dtype=np.float64)[:, None]
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms = _Numpy.row_norm(X)  # project's norm: that of a row of 1e-30 is not 0 in float32
     Xn = X / np.where(norms == 0, 1.0, norms)
     mean_raw = (onehot @ X).astype(np.float64) / counts
     mean_unit = (onehot @ Xn).astype(np.float64) / counts
