@@ -155,7 +155,7 @@ class ConceptBank:
                 f"vectors contain NaN or inf for {int(bad.sum())} concept(s), e.g. {which}; "
                 "every concept vector must be finite"
             )
-        zero = np.linalg.norm(vectors, axis=1) == 0
+        zero = ~vectors.any(axis=1)  # a float32 norm of 1e-30 entries underflows to 0
         if zero.any():
             which = [self.names[i] for i in np.flatnonzero(zero)[:5]]
             raise ValueError(f"vectors has all-zero rows for concept(s) {which}; cannot project")

@@ -337,7 +337,7 @@ def select(
     else:
         groups = [np.arange(len(bank))]
         quota = k
-    V = bank.vectors / np.linalg.norm(bank.vectors, axis=1, keepdims=True)  # float32
+    V = bank.projection_layer().weights  # unit rows, normed in float64 (float32 here)
     rng = np.random.default_rng(random_state)
 
     chosen: list[int] = []

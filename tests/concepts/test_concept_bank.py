@@ -166,3 +166,14 @@ def test_vectors_float32_cannot_hold_are_named_as_such():
         ConceptBank(["a", "b"], np.array([[1.0, 0.0], [1e300, 0.0]]), "toy")
     with pytest.raises(ValueError, match=r"vectors: 1 nonzero row\(s\) \(first: 0\) are below"):
         ConceptBank(["a", "b"], np.array([[1e-300, 0.0], [1.0, 0.0]]), "toy")
+
+
+def test_a_small_but_nonzero_vector_is_a_concept():
+    # before: the float32 norm of entries of 1e-30 underflowed to 0 and the bank refused
+    # the vector as an "all-zero row"; the projection (normed in float64) is scale-free
+    v = np.array([[3.0, 4.0, 0.0], [0.0, 1.0, 1.0]])
+    small = ConceptBank(["a", "b"], v * [[1e-30], [1.0]], "toy")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(small.project(X), ConceptBank(["a", "b"], v, "toy").project(X))
+    with pytest.raises(ValueError, match=r"all-zero rows for concept\(s\) \['a'\]"):
+        ConceptBank(["a", "b"], v * [[0.0], [1.0]], "toy")

@@ -187,3 +187,21 @@ def test_class_similarity_refuses_embeddings_float32_cannot_hold():
     X[1, 0] = 1e-30
     sim, _ = class_similarity(bank, X, [0, 0, 1, 1])
     np.testing.assert_allclose(sim, [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_select_on_a_bank_of_a_small_vector_matches_the_unscaled_bank():
+    # before: the bank refused the vector (its float32 norm was 0); select's own float32
+    # norm of it was 0 too, and its similarities NaN
+    from bottlekit.concepts import ConceptBank
+
+    rng = np.random.default_rng(0)
+    V, X, y = rng.normal(size=(6, 4)), rng.normal(size=(40, 4)), np.arange(40) % 2
+    scale = np.ones((6, 1))
+    scale[2] = 1e-30
+    small = ConceptBank([f"c{i}" for i in range(6)], V * scale, "toy")
+    plain = ConceptBank([f"c{i}" for i in range(6)], V, "toy")
+    for method in ("submodular", "mi"):
+        got = select(small, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0)
+        assert (
+            got.names == select(plain, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0).names
+        )
