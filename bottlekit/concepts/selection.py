@@ -17,6 +17,19 @@ from bottlekit.concepts.projection import _Numpy, linear_concept_activations
 METHODS = ("submodular", "mi", "top-similarity", "random")
 
 
+def _classes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted classes of ``y`` and each label's index; labels that cannot be ordered
+    (``None`` beside ints) are named, not numpy's "'<' not supported between ..."."""
+    try:
+        classes, inv = np.unique(y, return_inverse=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y.ravel().tolist()})
+        raise TypeError(
+            f"y: labels of types {kinds} cannot be ordered; expected class labels of one type"
+        ) from None
+    return classes, inv.ravel()
+
+
 def class_similarity(
     bank: ConceptBank, X: np.ndarray, y: Sequence
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +49,9 @@ def class_similarity(
     if not np.isfinite(X).all():
         raise ValueError("X contains NaN or inf; expected finite embeddings")
     y = np.asarray(y)
-    classes, inv = np.unique(y, return_inverse=True)
+    if y.shape != (X.shape[0],):  # before: numpy's "matmul: Input operand 1 has a mismatch"
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    classes, inv = _classes(y)
     onehot = np.zeros((len(classes), len(y)), dtype=np.float32)
     onehot[inv, np.arange(len(y))] = 1.0
     counts = onehot.sum(axis=1, dtype=np.float64)[:, None]
@@ -309,7 +324,7 @@ def select(
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
         raise ValueError("y contains NaN or inf; expected class labels")
-    n_classes = len(np.unique(y))
+    n_classes = len(_classes(y)[0])
     if n_classes < 2:
         raise ValueError(
             f"y has {n_classes} class(es); selection scores how concepts separate classes, "

@@ -23,6 +23,7 @@ from bottlekit.concepts import (
     random_bank,
     select,
 )
+from bottlekit.concepts.selection import class_similarity
 
 E = np.eye(2, 3)
 
@@ -230,6 +231,15 @@ def test_select_names_bad_data(selection_data):
     # before: NaN became one more class
     with pytest.raises(ValueError, match="y contains NaN"):
         select(bank, X, np.where(np.arange(30) == 0, np.nan, y.astype(float)), 3)
+    # before: numpy's "'<' not supported between instances of 'int' and 'NoneType'"
+    unlabelled = np.where(np.arange(30) == 0, None, y).astype(object)
+    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+        select(bank, X, unlabelled, 3)
+    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+        class_similarity(bank, X, unlabelled)
+    # before: numpy's "matmul: Input operand 1 has a mismatch in its core dimension"
+    with pytest.raises(ValueError, match=r"y must have shape \(30,\) to match X, got \(29,\)"):
+        class_similarity(bank, X, y[:29])
 
 
 def test_greedy_maximize_refuses_nan_instead_of_hanging():
