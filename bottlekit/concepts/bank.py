@@ -21,8 +21,8 @@ from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_con
 _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
 
-#: Longest concept or class name (characters) a bank file may hold: a name is a phrase,
-#: and a file of megabyte names would fill every message and repr that shows one.
+#: Longest concept name, class name or backbone id (characters) a bank file may hold: a
+#: name is a phrase, and a file of megabyte names would fill every message that shows one.
 MAX_NAME_CHARS = 4096
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
@@ -515,6 +515,11 @@ class ConceptBank:
                         f"{source}: the bank's {key}[{i}] has {len(name)} characters; at "
                         f"most {MAX_NAME_CHARS} are accepted"
                     )
+        if len(meta["backbone_id"]) > MAX_NAME_CHARS:  # shown by every check_backbone
+            raise ValueError(
+                f"{source}: the bank's backbone_id has {len(meta['backbone_id'])} characters; "
+                f"at most {MAX_NAME_CHARS} are accepted"
+            )
         try:
             return cls(
                 meta["names"],

@@ -289,6 +289,13 @@ def test_a_bank_file_without_an_optional_entry_names_the_file(tmp_path, key):
         assert ConceptBank.load(path).class_names is None
 
 
+def test_a_bank_file_of_a_huge_backbone_id_names_the_file(tmp_path):
+    # Before: loaded, and every check_backbone message showed the whole id
+    path = _bank_file(tmp_path, lambda t, m: m.update(backbone_id="x" * 5000))
+    with pytest.raises(ValueError, match=r"bank's backbone_id has 5000 characters; at most"):
+        ConceptBank.load(path)
+
+
 @pytest.mark.parametrize("key", ["names", "class_names"])
 def test_a_bank_file_of_a_huge_name_names_the_file(tmp_path, key):
     # Before: a 10-million-character name loaded, and the bank's repr (in every message
