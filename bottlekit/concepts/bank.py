@@ -217,7 +217,7 @@ class ConceptBank:
 
     @property
     def kinds(self) -> list[str]:
-        """Per-concept kind (``"text"`` or ``"cav"``)."""
+        """Per-concept kind (``"text"``, ``"cav"`` or ``"discovered"``)."""
         return [p["kind"] for p in self.provenance]
 
     def __repr__(self) -> str:
