@@ -49,6 +49,8 @@ def _float32_beyond(given: np.ndarray, cast: np.ndarray, arg: str, rows: str) ->
     lost a row: a value beyond float32's range (it became inf, reported as "NaN or inf"
     before) or a nonzero row whose values all fell below its smallest (it became 0: an
     all-zero concept, or a zero embedding whose cosine activations were 0)."""
+    if given.dtype.kind != "f" or given.dtype.itemsize <= 4:
+        return  # integers and float16/32 keep their values in float32
     bad = np.flatnonzero(~np.isfinite(cast).all(axis=1))
     over = bad[np.isfinite(given[bad]).all(axis=1)]  # finite before the cast
     if len(over):
