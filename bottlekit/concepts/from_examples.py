@@ -201,7 +201,13 @@ def _dataset_cavs(
     def rows(indices: np.ndarray) -> np.ndarray:
         return np.searchsorted(used, indices)
 
-    rng = np.random.default_rng(None if random_state is None else [random_state, 1])
+    # an int seed draws the folds from a stream of its own; a generator (or other numpy
+    # random object) goes on from where the draw of the examples left it (before:
+    # "object of type 'numpy.random._generator.Generator' has no len()")
+    if random_state is None or is_number(random_state, integer=True):
+        rng = np.random.default_rng(None if random_state is None else [int(random_state), 1])
+    else:
+        rng = np.random.default_rng(random_state)
     fits = []
     for j in tqdm(range(len(drawn.names)), desc="CAVs", disable=not progress):
         pos, neg = drawn.positives[j], drawn.negatives[j]
