@@ -256,7 +256,7 @@ class ConceptBank:
 
         Parameters
         ----------
-        dtype : numpy dtype, default float32
+        dtype : floating-point numpy dtype, default float32
             dtype of the returned weights and bias (computed in float64, then cast).
 
         Returns
@@ -274,6 +274,14 @@ class ConceptBank:
         >>> layer.weights, layer.bias, layer.cosine
         (array([[0.6, 0.8]], dtype=float32), array([2.], dtype=float32), array([ True]))
         """
+        try:
+            kind = np.dtype(dtype).kind
+        except TypeError:
+            kind = None
+        if kind != "f":  # before: an integer dtype truncated the unit weights to 0
+            raise TypeError(
+                f"dtype: expected a floating-point numpy dtype, got {shown_value(dtype)}"
+            )
         norms = np.linalg.norm(self.vectors.astype(np.float64), axis=1, keepdims=True)
         return ProjectionLayer(
             (self.vectors / norms).astype(dtype),

@@ -177,3 +177,12 @@ def test_a_small_but_nonzero_vector_is_a_concept():
     np.testing.assert_allclose(small.project(X), ConceptBank(["a", "b"], v, "toy").project(X))
     with pytest.raises(ValueError, match=r"all-zero rows for concept\(s\) \['a'\]"):
         ConceptBank(["a", "b"], v * [[0.0], [1.0]], "toy")
+
+
+@pytest.mark.parametrize("dtype", [np.int32, "nope", object])
+def test_projection_layer_refuses_a_dtype_that_is_not_floating(dtype):
+    # before: np.int32 truncated the unit weights [[0.6, 0.8]] to [[0, 0]], silently
+    bank = ConceptBank(["a"], np.array([[3.0, 4.0]]), "toy", intercepts=[10.0])
+    with pytest.raises(TypeError, match="dtype: expected a floating-point numpy dtype"):
+        bank.projection_layer(dtype)
+    assert bank.projection_layer(np.float64).weights.tolist() == [[0.6, 0.8]]
