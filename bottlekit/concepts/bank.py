@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_bool, check_choice, is_number
+from bottlekit._checks import check_bool, check_choice, is_number, shown_value
 from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.positions import concept_positions
@@ -20,6 +20,10 @@ from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_con
 
 _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
+
+#: Longest concept name, class name or backbone id (characters) a bank file may hold: a
+#: name is a phrase, and a file of megabyte names would fill every message that shows one.
+MAX_NAME_CHARS = 4096
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
 KINDS = ("text", "cav", "discovered")
@@ -38,6 +42,31 @@ def backbone_id_of(backbone: Any) -> str:
             f"`id`, got {type(backbone).__name__}"
         )
     return bid
+
+
+def _float32_beyond(given: np.ndarray, cast: np.ndarray, arg: str, rows: str) -> None:
+    """``ValueError`` naming ``arg`` where the float32 ``cast`` of the finite ``given``
+    lost a row: a value beyond float32's range (it became inf, reported as "NaN or inf"
+    before) or a nonzero row whose values all fell below its smallest (it became 0: an
+    all-zero concept, or a zero embedding whose cosine activations were 0)."""
+    if given.dtype.kind != "f" or given.dtype.itemsize <= 4:
+        return  # integers and float16/32 keep their values in float32
+    bad = np.flatnonzero(~np.isfinite(cast).all(axis=1))
+    over = bad[np.isfinite(given[bad]).all(axis=1)]  # finite before the cast
+    if len(over):
+        first = int(over[0])
+        raise ValueError(
+            f"{arg}: {rows} {first} holds {float(np.abs(given[first]).max()):.3g}, beyond "
+            "float32's range (3.4e38); expected values on a moderate scale (divide by the norm)"
+        )
+    zero = np.flatnonzero(~cast.any(axis=1))
+    lost = zero[given[zero].any(axis=1)]  # nonzero before the cast
+    if len(lost):
+        raise ValueError(
+            f"{arg}: {len(lost)} nonzero {rows}(s) (first: {int(lost[0])}) are below "
+            "float32's smallest value and would become 0; expected values on a moderate "
+            "scale (divide by the norm)"
+        )
 
 
 class ConceptBank:
@@ -116,7 +145,11 @@ class ConceptBank:
             raise ValueError("vectors has zero columns; expected an embedding dimension d >= 1")
         if not np.issubdtype(vectors.dtype, np.number):
             raise TypeError(f"vectors must be numeric, got dtype {vectors.dtype}")
-        vectors = vectors.astype(np.float32)
+        given = vectors
+        with np.errstate(over="ignore", under="ignore"):
+            vectors = vectors.astype(np.float32)
+        if vectors.size:
+            _float32_beyond(given, vectors, "vectors", "row")
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
             which = [self.names[i] for i in np.flatnonzero(bad)[:5]]
@@ -124,7 +157,7 @@ class ConceptBank:
                 f"vectors contain NaN or inf for {int(bad.sum())} concept(s), e.g. {which}; "
                 "every concept vector must be finite"
             )
-        zero = np.linalg.norm(vectors, axis=1) == 0
+        zero = ~vectors.any(axis=1)  # a float32 norm of 1e-30 entries underflows to 0
         if zero.any():
             which = [self.names[i] for i in np.flatnonzero(zero)[:5]]
             raise ValueError(f"vectors has all-zero rows for concept(s) {which}; cannot project")
@@ -186,11 +219,11 @@ class ConceptBank:
 
     @property
     def kinds(self) -> list[str]:
-        """Per-concept kind (``"text"`` or ``"cav"``)."""
+        """Per-concept kind (``"text"``, ``"cav"`` or ``"discovered"``)."""
         return [p["kind"] for p in self.provenance]
 
     def __repr__(self) -> str:
-        shown = ", ".join(repr(n) for n in self.names[:4])
+        shown = ", ".join(shown_value(n) for n in self.names[:4])
         more = f", ... (+{len(self) - 4})" if len(self) > 4 else ""
         return (
             f"ConceptBank(k={len(self)}, d={self.dim}, backbone_id={self.backbone_id!r}, "
@@ -223,7 +256,7 @@ class ConceptBank:
 
         Parameters
         ----------
-        dtype : numpy dtype, default float32
+        dtype : floating-point numpy dtype, default float32
             dtype of the returned weights and bias (computed in float64, then cast).
 
         Returns
@@ -241,6 +274,14 @@ class ConceptBank:
         >>> layer.weights, layer.bias, layer.cosine
         (array([[0.6, 0.8]], dtype=float32), array([2.], dtype=float32), array([ True]))
         """
+        try:
+            kind = np.dtype(dtype).kind
+        except TypeError:
+            kind = None
+        if kind != "f":  # before: an integer dtype truncated the unit weights to 0
+            raise TypeError(
+                f"dtype: expected a floating-point numpy dtype, got {shown_value(dtype)}"
+            )
         norms = np.linalg.norm(self.vectors.astype(np.float64), axis=1, keepdims=True)
         return ProjectionLayer(
             (self.vectors / norms).astype(dtype),
@@ -286,7 +327,11 @@ class ConceptBank:
                 raise TypeError(f"X: expected a floating-point tensor, got dtype {X.dtype}")
             # float64 layer, cast by linear_concept_activations to X's dtype
             return linear_concept_activations(X, *self.projection_layer(np.float64))
-        X = X.astype(np.float32, copy=False)
+        given = X
+        with np.errstate(over="ignore", under="ignore"):
+            X = X.astype(np.float32, copy=False)
+        if X.size:
+            _float32_beyond(given, X, "X", "row")
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or inf; expected finite embeddings")
         return linear_concept_activations(X, *self.projection_layer()).astype(
@@ -468,11 +513,23 @@ class ConceptBank:
                     f"{source}: {key} has dtype {np.asarray(value).dtype}; expected floats"
                 )
         fields = {"names": list, "backbone_id": str, "provenance": (list, type(None))}
-        for key, kind in fields.items():
-            if not isinstance(meta.get(key), kind):
+        for key, kind in fields.items():  # present: a missing provenance is not None
+            if key not in meta or not isinstance(meta[key], kind):
                 raise ValueError(f"{source}: the bank's {key!r} entry is missing or malformed")
         if not isinstance(meta.get("class_names"), (list, type(None))):
             raise ValueError(f"{source}: the bank's 'class_names' entry is malformed")
+        for key in ("names", "class_names"):
+            for i, name in enumerate(meta.get(key) or []):
+                if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+                    raise ValueError(
+                        f"{source}: the bank's {key}[{i}] has {len(name)} characters; at "
+                        f"most {MAX_NAME_CHARS} are accepted"
+                    )
+        if len(meta["backbone_id"]) > MAX_NAME_CHARS:  # shown by every check_backbone
+            raise ValueError(
+                f"{source}: the bank's backbone_id has {len(meta['backbone_id'])} characters; "
+                f"at most {MAX_NAME_CHARS} are accepted"
+            )
         try:
             return cls(
                 meta["names"],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._checks import shown_value
 from bottlekit.concepts._io import check_names, check_provenance
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class ConceptCandidates:
         return len(self.names)
 
     def __repr__(self) -> str:
-        shown = ", ".join(repr(n) for n in self.names[:4])
+        shown = ", ".join(shown_value(n) for n in self.names[:4])
         more = f", ... (+{len(self) - 4})" if len(self) > 4 else ""
         return f"ConceptCandidates(k={len(self)}, names=[{shown}{more}])"
 

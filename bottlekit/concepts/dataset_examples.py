@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit.concepts._io import check_names
 from bottlekit.datasets.concept_dataset import ConceptDataset
 
 __all__ = [
@@ -159,6 +160,8 @@ def draw_concept_examples(
     else:
         if isinstance(names, str):
             raise ValueError(f"names: expected a list of concept names, got the str {names!r}")
+        names = check_names(names, "names")  # before: a repeat was refused by the bank at
+        # the end, after every CAV was fitted
         unknown = [c for c in names if c not in all_names]
         if unknown:
             raise ValueError(

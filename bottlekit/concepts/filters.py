@@ -100,6 +100,10 @@ def _restrict(concepts, keep: list[int]) -> ConceptBank | ConceptCandidates:
     return ConceptCandidates([names[i] for i in keep])
 
 
+#: How far from 1 the float32 cosine of two identical unit vectors can fall.
+_COSINE_ROUNDING = 1e-6
+
+
 class _Similarity:
     """Text–text cosine: sentence encoder and CLIP text tower, mixed as Label-free CBM does."""
 
@@ -124,7 +128,10 @@ class _Similarity:
             eb = encode_concept_texts(self.backbone, b)
             sims.append(ea @ eb.T)
             weights.append(self.w)
-        return sum(w * s for w, s in zip(weights, sims, strict=True)) / sum(weights)
+        S = sum(w * s for w, s in zip(weights, sims, strict=True)) / sum(weights)
+        # texts that embed identically have cosine 1 up to float32 rounding (0.99999994):
+        # taken as 1, so that a threshold of 1 removes them as documented (before: kept)
+        return np.where(np.abs(S - 1) <= _COSINE_ROUNDING, 1.0, S)
 
 
 @backbone_first
@@ -159,6 +166,8 @@ def filter_concepts(
     sentence-embedding cosine (all-MiniLM-L6-v2, offline; Label-free CBM used
     all-mpnet-base-v2) and :math:`s_{clip}` the backbone's text cosine, :math:`w` =
     ``clip_weight`` = 3 as in Label-free CBM; if only one is available it is used alone.
+    A similarity within :math:`10^{-6}` of 1 (texts that embed identically, up to float32
+    rounding) counts as 1, so a threshold of 1 removes exact duplicates.
     The default thresholds (30, 0.85, 0.90, 0.25 with top-5) are Label-free CBM's, set for
     CLIP ViT-B/16; other backbones may need others.
 
@@ -206,6 +215,8 @@ def filter_concepts(
     (['red'], ['a very long concept name that goes on'])
     """
     names = _names_of(concepts)
+    if not isinstance(concepts, (ConceptBank, ConceptCandidates)):
+        concepts = names  # read once: a generator was empty when the kept ones were taken
     if class_names is not None:
         class_names = check_names(class_names, "class_names")
     if max_length is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_seed, is_number
+from bottlekit._checks import check_bool, check_number, check_seed, is_number, shown_value
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
@@ -201,7 +201,13 @@ def _dataset_cavs(
     def rows(indices: np.ndarray) -> np.ndarray:
         return np.searchsorted(used, indices)
 
-    rng = np.random.default_rng(None if random_state is None else [random_state, 1])
+    # an int seed draws the folds from a stream of its own; a generator (or other numpy
+    # random object) goes on from where the draw of the examples left it (before:
+    # "object of type 'numpy.random._generator.Generator' has no len()")
+    if random_state is None or is_number(random_state, integer=True):
+        rng = np.random.default_rng(None if random_state is None else [int(random_state), 1])
+    else:
+        rng = np.random.default_rng(random_state)
     fits = []
     for j in tqdm(range(len(drawn.names)), desc="CAVs", disable=not progress):
         pos, neg = drawn.positives[j], drawn.negatives[j]
@@ -338,13 +344,21 @@ def from_examples(
     ('toy-backbone', ['cav'], True)
     """
 
+    if isinstance(Cs, (str, bytes)) or not hasattr(Cs, "__iter__"):  # Cs=0.1 for Cs=(0.1,)
+        raise TypeError(
+            f"Cs must be a non-empty sequence of positive floats, got {shown_value(Cs)}"
+        )
     Cs = tuple(Cs)
     if not Cs or not all(is_number(c) and np.isfinite(c) and c > 0 for c in Cs):
         raise ValueError(f"Cs must be a non-empty sequence of positive floats, got {Cs!r}")
     if not isinstance(cv, (int, np.integer)) or cv < 2:
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
-    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 4):
-        raise ValueError(f"max_examples must be an int >= 4 or None, got {max_examples!r}")
+    if max_examples is not None:  # a numpy integer too, as for cv
+        max_examples = check_number(
+            max_examples, "max_examples", integer=True, low=4, wording="must",
+            expected="an int >= 4 or None",
+        )  # fmt: skip
+    progress = check_bool(progress, "progress")
     level_name = "significance_level"
     if not (isinstance(alpha, str) and alpha == _DEPRECATED):
         warnings.warn(

@@ -29,8 +29,9 @@ def concept_positions(
 ) -> list[int]:
     """Positions in ``names`` of ``concepts``, in the order given.
 
-    ``concepts`` is a concept name, a position, a list mixing both, or an array of
-    positions (with ``mask=True`` also a boolean mask of shape ``(len(names),)``).
+    ``concepts`` is a concept name, a position, a list mixing both, an array of
+    positions or of names (with ``mask=True`` also a boolean mask of shape
+    ``(len(names),)``).
     Positions are checked (before names) by :func:`bottlekit._arrays.as_index_array`
     (``negative=True``: numpy-style positions from the end); a name that is not in ``names`` raises
     :class:`~bottlekit.concepts.UnknownConceptError` with its close matches.
@@ -78,6 +79,12 @@ def concept_positions(
         concepts = [concepts]
     elif isinstance(concepts, Iterator):
         concepts = list(concepts)
+    elif getattr(getattr(concepts, "dtype", None), "kind", None) in ("U", "O"):
+        # an array (or pandas Series) of names, e.g. ``np.array(bank.names)[keep]``: taken
+        # as the list of its names (before: "expected a 1-D array of int, got <U..")
+        listed = np.asarray(concepts, dtype=object)
+        if listed.ndim == 1 and listed.size and all(isinstance(c, str) for c in listed):
+            concepts = [str(c) for c in listed]
     k = len(names)
     if isinstance(concepts, (list, tuple)) and any(isinstance(c, str) for c in concepts):
         numbers_given = [c for c in concepts if not isinstance(c, str)]

@@ -150,6 +150,19 @@ def linear_concept_activations(
     """
     xp = _Torch if is_tensor(X) else _Numpy
     W, b, cos = xp.like(weights, X), xp.like(bias, X), xp.mask(cosine, X)
+    # shapes checked: a bias or cosine mask of one entry broadcast over every concept
+    # (cosine=[True] made all of them cosine concepts), silently
+    if len(W.shape) != 2 or len(X.shape) != 2 or W.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"weights: expected shape (k, {X.shape[-1]}) for X of shape {tuple(X.shape)}, "
+            f"got {tuple(W.shape)}"
+        )
+    for arg, value in (("bias", b), ("cosine", cos)):
+        if tuple(value.shape) != (W.shape[0],):
+            raise ValueError(
+                f"{arg}: expected shape ({W.shape[0]},), one per concept of weights, got "
+                f"{tuple(value.shape)}"
+            )
     Z = X @ W.T
     if unit is not None:
         if xp is _Torch:

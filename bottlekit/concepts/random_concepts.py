@@ -26,8 +26,8 @@ def random_bank(n_concepts: int, dim: int, random_state: int | None = 0) -> Conc
         Number of concepts, >= 1.
     dim : int
         Embedding dimension, >= 1.
-    random_state : int or None
-        Seed.
+    random_state : int, numpy random generator or None
+        Seed (recorded in the provenance as ``"seed"``; a generator by its type name).
 
     Returns
     -------
@@ -48,7 +48,13 @@ def random_bank(n_concepts: int, dim: int, random_state: int | None = 0) -> Conc
     g = rng.standard_normal((int(n_concepts), int(dim)))
     g /= np.linalg.norm(g, axis=1, keepdims=True)
     names = [f"random_{j}" for j in range(int(n_concepts))]
-    prov = [{"kind": "text", "source": "random", "seed": random_state}] * int(n_concepts)
+    # the provenance is JSON: a numpy integer seed is stored as an int, a generator by name
+    # (before, both made the bank refuse its own provenance as not JSON-serialisable)
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        seed = None if random_state is None else int(random_state)
+    else:
+        seed = f"<{type(random_state).__name__}>"
+    prov = [{"kind": "text", "source": "random", "seed": seed}] * int(n_concepts)
     return ConceptBank(names, g, "random", provenance=prov)
 
 
@@ -93,5 +99,21 @@ class RandomConcepts:
         return random_bank(self.n_concepts, dim, self.random_state)
 
     def to_dict(self) -> dict:
-        """JSON form (used when a model is saved)."""
-        return {"n_concepts": self.n_concepts, "random_state": self.random_state}
+        """JSON form (used when a model is saved).
+
+        Raises
+        ------
+        TypeError
+            If ``random_state`` is a numpy random generator, whose state JSON cannot hold.
+        """
+        seed = self.random_state
+        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+            seed = int(seed)  # a numpy integer made the model file's JSON fail
+        elif seed is not None and not isinstance(seed, bool):
+            raise TypeError(
+                f"RandomConcepts: cannot save random_state of type {type(seed).__name__}; "
+                "give an int seed (or None) to save the model"
+            )
+        n = self.n_concepts
+        n = int(n) if isinstance(n, numbers.Integral) and not isinstance(n, bool) else n
+        return {"n_concepts": n, "random_state": seed}

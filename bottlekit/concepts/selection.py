@@ -11,10 +11,23 @@ import numpy as np
 
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_choice, check_number, check_seed
-from bottlekit.concepts.bank import ConceptBank
-from bottlekit.concepts.projection import linear_concept_activations
+from bottlekit.concepts.bank import ConceptBank, _float32_beyond
+from bottlekit.concepts.projection import _Numpy, linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
+
+
+def _classes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted classes of ``y`` and each label's index; labels that cannot be ordered
+    (``None`` beside ints) are named, not numpy's "'<' not supported between ..."."""
+    try:
+        classes, inv = np.unique(y, return_inverse=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in y.ravel().tolist()})
+        raise TypeError(
+            f"y: labels of types {kinds} cannot be ordered; expected class labels of one type"
+        ) from None
+    return classes, inv.ravel()
 
 
 def class_similarity(
@@ -26,17 +39,23 @@ def class_similarity(
     linear in the (normalised, for text concepts) embedding, so the class mean of the
     activations is the projection of the class mean: no n × k activation matrix is formed.
     """
-    X = as_real_array(X, "X", dtype=None).astype(np.float32)
-    if X.ndim != 2 or X.shape[1] != bank.dim:
-        raise ValueError(f"X must have shape (n, {bank.dim}), got {X.shape}")
+    given = as_real_array(X, "X", dtype=None)
+    if given.ndim != 2 or given.shape[1] != bank.dim:
+        raise ValueError(f"X must have shape (n, {bank.dim}), got {given.shape}")
+    with np.errstate(over="ignore", under="ignore"):
+        X = given.astype(np.float32)
+    if X.size:  # as ConceptBank.project: a row of 1e-300 is not a zero embedding
+        _float32_beyond(given, X, "X", "row")
     if not np.isfinite(X).all():
         raise ValueError("X contains NaN or inf; expected finite embeddings")
     y = np.asarray(y)
-    classes, inv = np.unique(y, return_inverse=True)
+    if y.shape != (X.shape[0],):  # before: numpy's "matmul: Input operand 1 has a mismatch"
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    classes, inv = _classes(y)
     onehot = np.zeros((len(classes), len(y)), dtype=np.float32)
     onehot[inv, np.arange(len(y))] = 1.0
     counts = onehot.sum(axis=1, dtype=np.float64)[:, None]
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms = _Numpy.row_norm(X)  # project's norm: that of a row of 1e-30 is not 0 in float32
     Xn = X / np.where(norms == 0, 1.0, norms)
     mean_raw = (onehot @ X).astype(np.float64) / counts
     mean_unit = (onehot @ Xn).astype(np.float64) / counts
@@ -305,7 +324,7 @@ def select(
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
         raise ValueError("y contains NaN or inf; expected class labels")
-    n_classes = len(np.unique(y))
+    n_classes = len(_classes(y)[0])
     if n_classes < 2:
         raise ValueError(
             f"y has {n_classes} class(es); selection scores how concepts separate classes, "
@@ -333,7 +352,7 @@ def select(
     else:
         groups = [np.arange(len(bank))]
         quota = k
-    V = bank.vectors / np.linalg.norm(bank.vectors, axis=1, keepdims=True)  # float32
+    V = bank.projection_layer().weights  # unit rows, normed in float64 (float32 here)
     rng = np.random.default_rng(random_state)
 
     chosen: list[int] = []

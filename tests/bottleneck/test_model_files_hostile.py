@@ -275,3 +275,45 @@ def test_a_linear_head_without_classes_or_features_is_refused(tmp_path, weight, 
     ):
         save_linear_head(tmp_path / "out.safetensors", np.zeros(weight), np.zeros(bias))
     assert not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("key", ["provenance", "class_names"])
+def test_a_bank_file_without_an_optional_entry_names_the_file(tmp_path, key):
+    # Before: a bank file without its "provenance" entry passed the check (missing read
+    # as None) and then failed with a bare KeyError: 'provenance', naming no file.
+    path = _bank_file(tmp_path, lambda t, m: m.pop(key))
+    if key == "provenance":
+        with pytest.raises(ValueError, match=r"bank\.safetensors': the bank's 'provenance'"):
+            ConceptBank.load(path)
+    else:  # class_names: absent reads as None, as for a bank without a class prior
+        assert ConceptBank.load(path).class_names is None
+
+
+def test_a_bank_file_of_a_huge_backbone_id_names_the_file(tmp_path):
+    # Before: loaded, and every check_backbone message showed the whole id
+    path = _bank_file(tmp_path, lambda t, m: m.update(backbone_id="x" * 5000))
+    with pytest.raises(ValueError, match=r"bank's backbone_id has 5000 characters; at most"):
+        ConceptBank.load(path)
+
+
+@pytest.mark.parametrize("key", ["names", "class_names"])
+def test_a_bank_file_of_a_huge_name_names_the_file(tmp_path, key):
+    # Before: a 10-million-character name loaded, and the bank's repr (in every message
+    # that shows the bank) held it whole.
+    def edit(t, m):
+        if key == "class_names":
+            t["class_prior"] = np.ones((1, 2), np.float32)
+        m[key] = ["x" * 5000, "b"][: 1 if key == "class_names" else 2]
+
+    with pytest.raises(
+        ValueError, match=rf"bank\.safetensors': the bank's {key}\[0\] has 5000 characters"
+    ):
+        ConceptBank.load(_bank_file(tmp_path, edit))
+
+
+def test_a_bank_of_a_long_name_has_a_short_repr():
+    from bottlekit.concepts import ConceptCandidates
+
+    long_name = "x" * 100_000
+    assert len(repr(ConceptBank([long_name, "b"], np.eye(2), "toy"))) < 300
+    assert len(repr(ConceptCandidates([long_name, "b"]))) < 300

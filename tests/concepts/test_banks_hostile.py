@@ -23,6 +23,7 @@ from bottlekit.concepts import (
     random_bank,
     select,
 )
+from bottlekit.concepts.selection import class_similarity
 
 E = np.eye(2, 3)
 
@@ -103,6 +104,34 @@ def test_random_bank_names_a_bad_seed(seed, error):
     # seeded with 1 unnoticed
     with pytest.raises(error, match="random_state"):
         random_bank(2, 4, random_state=seed)
+
+
+def test_random_bank_takes_the_seeds_check_seed_accepts():
+    # before: a numpy integer or a generator passed check_seed, then the bank refused its
+    # own provenance ("provenance[0] is not JSON-serialisable: ... int64")
+    bank = random_bank(2, 4, random_state=np.int64(3))
+    assert bank.provenance[0]["seed"] == 3 and type(bank.provenance[0]["seed"]) is int
+    np.testing.assert_array_equal(bank.vectors, random_bank(2, 4, random_state=3).vectors)
+    drawn = random_bank(2, 4, random_state=np.random.default_rng(3))
+    assert drawn.provenance[0]["seed"] == "<Generator>"
+    np.testing.assert_array_equal(
+        drawn.vectors, random_bank(2, 4, random_state=np.random.default_rng(3)).vectors
+    )
+
+
+def test_a_model_on_random_concepts_of_a_numpy_seed_saves(tmp_path):
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import RandomConcepts
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.repeat([0, 1], 20)
+    model = PosthocCBM(RandomConcepts(3, random_state=np.int64(1)), lam=1e-3).fit(X, y)
+    back = PosthocCBM.load(model.save(tmp_path / "m.safetensors"))
+    assert back.concepts == RandomConcepts(3, random_state=1)
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+    drawn = PosthocCBM(RandomConcepts(3, random_state=np.random.default_rng(1)), lam=1e-3)
+    with pytest.raises(TypeError, match="cannot save random_state of type Generator"):
+        drawn.fit(X, y).save(tmp_path / "g.safetensors")
 
 
 @pytest.mark.parametrize(
@@ -202,6 +231,15 @@ def test_select_names_bad_data(selection_data):
     # before: NaN became one more class
     with pytest.raises(ValueError, match="y contains NaN"):
         select(bank, X, np.where(np.arange(30) == 0, np.nan, y.astype(float)), 3)
+    # before: numpy's "'<' not supported between instances of 'int' and 'NoneType'"
+    unlabelled = np.where(np.arange(30) == 0, None, y).astype(object)
+    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+        select(bank, X, unlabelled, 3)
+    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+        class_similarity(bank, X, unlabelled)
+    # before: numpy's "matmul: Input operand 1 has a mismatch in its core dimension"
+    with pytest.raises(ValueError, match=r"y must have shape \(30,\) to match X, got \(29,\)"):
+        class_similarity(bank, X, y[:29])
 
 
 def test_greedy_maximize_refuses_nan_instead_of_hanging():
@@ -249,6 +287,15 @@ def test_filter_concepts_names_bad_parameters(kwargs, error, message):
         filter_concepts(None, ["red body", "blue body"], **{**OFF, **kwargs})
 
 
+def test_filter_concepts_reads_a_generator_of_names_once():
+    # before: IndexError "list index out of range", the generator being empty the second
+    # time it was read (to take the kept names)
+    names = (n for n in ["red body", "a very long name indeed"])
+    kept = filter_concepts(None, names, max_length=10, **OFF)
+    assert kept.names == ["red body"]
+    assert kept.filter_report.removed_names("too_long") == ["a very long name indeed"]
+
+
 def test_filter_concepts_names_image_embeddings_of_another_width():
     # before: "X must have shape (n, 3)" from inside ConceptBank.project
     bank = ConceptBank(["a", "b"], E, "toy")
@@ -271,6 +318,12 @@ def examples():
         ({"significance_level": "a"}, ValueError, "significance_level must be in"),
         ({"drop_chance": "no"}, TypeError, "drop_chance: expected True or False"),
         ({"random_state": -1}, ValueError, "random_state"),
+        # before: TypeError "'float' object is not iterable" from tuple(Cs)
+        ({"Cs": 0.1}, TypeError, r"Cs must be a non-empty sequence of positive floats, got 0\.1"),
+        # before: taken by its truth value, a progress bar for "no"
+        ({"progress": "no"}, TypeError, "progress: expected True or False"),
+        ({"max_examples": 3}, ValueError, "max_examples must be an int >= 4 or None, got 3"),
+        ({"max_examples": 8.0}, ValueError, "max_examples must be an int >= 4 or None"),
     ],
 )
 def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
@@ -279,6 +332,15 @@ def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
     X, labels = examples
     with pytest.raises(error, match=message):
         from_examples("toy", X, labels, ["striped"], **kwargs)
+
+
+def test_from_examples_takes_a_numpy_integer_max_examples(examples):
+    # before: "max_examples must be an int >= 4 or None, got np.int64(8)" (cv took one)
+    X, labels = examples
+    bank = from_examples("toy", X, labels, ["striped"], max_examples=np.int64(8))
+    assert len(bank.provenance[0]["train_indices"]) == 8  # 4 positives + 4 negatives
+    same = from_examples("toy", X, labels, ["striped"], max_examples=8)
+    np.testing.assert_array_equal(bank.vectors, same.vectors)
 
 
 def test_from_examples_refuses_embeddings_of_another_backbone(examples):

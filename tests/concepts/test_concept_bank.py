@@ -146,3 +146,43 @@ def test_project_rejects_bad_input():
         bank.project(np.ones((2, 4)))
     with pytest.raises(ValueError, match="NaN"):
         bank.project(np.full((2, 5), np.nan))
+
+
+def test_project_refuses_embeddings_float32_cannot_hold():
+    bank = ConceptBank(["a"], np.array([[1.0, 0.0]]), "toy")
+    # before: 1e-300 became 0 in float32 and its cosine activation 0 instead of 1, silently
+    with pytest.raises(ValueError, match=r"X: 1 nonzero row\(s\) \(first: 1\) are below float32"):
+        bank.project(np.array([[0.0, 0.0], [1e-300, 0.0]]))
+    # before: "X contains NaN or inf" for finite values
+    with pytest.raises(ValueError, match=r"X: row 0 holds 1e\+39, beyond float32's range"):
+        bank.project(np.array([[1e39, 0.0]]))
+    # a zero embedding is still taken: its activations are 0
+    np.testing.assert_array_equal(bank.project(np.zeros((1, 2))), [[0.0]])
+
+
+def test_vectors_float32_cannot_hold_are_named_as_such():
+    # before: "vectors contain NaN or inf" / "all-zero rows" for finite nonzero vectors
+    with pytest.raises(ValueError, match=r"vectors: row 1 holds 1e\+300, beyond float32"):
+        ConceptBank(["a", "b"], np.array([[1.0, 0.0], [1e300, 0.0]]), "toy")
+    with pytest.raises(ValueError, match=r"vectors: 1 nonzero row\(s\) \(first: 0\) are below"):
+        ConceptBank(["a", "b"], np.array([[1e-300, 0.0], [1.0, 0.0]]), "toy")
+
+
+def test_a_small_but_nonzero_vector_is_a_concept():
+    # before: the float32 norm of entries of 1e-30 underflowed to 0 and the bank refused
+    # the vector as an "all-zero row"; the projection (normed in float64) is scale-free
+    v = np.array([[3.0, 4.0, 0.0], [0.0, 1.0, 1.0]])
+    small = ConceptBank(["a", "b"], v * [[1e-30], [1.0]], "toy")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(small.project(X), ConceptBank(["a", "b"], v, "toy").project(X))
+    with pytest.raises(ValueError, match=r"all-zero rows for concept\(s\) \['a'\]"):
+        ConceptBank(["a", "b"], v * [[0.0], [1.0]], "toy")
+
+
+@pytest.mark.parametrize("dtype", [np.int32, "nope", object])
+def test_projection_layer_refuses_a_dtype_that_is_not_floating(dtype):
+    # before: np.int32 truncated the unit weights [[0.6, 0.8]] to [[0, 0]], silently
+    bank = ConceptBank(["a"], np.array([[3.0, 4.0]]), "toy", intercepts=[10.0])
+    with pytest.raises(TypeError, match="dtype: expected a floating-point numpy dtype"):
+        bank.projection_layer(dtype)
+    assert bank.projection_layer(np.float64).weights.tolist() == [[0.6, 0.8]]

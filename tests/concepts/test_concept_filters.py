@@ -152,3 +152,22 @@ def test_filter_validation():
         filter_concepts(None, ["a"], sentence_encoder=None, image_embeddings=np.ones((3, 2)))
     with pytest.raises(ValueError, match="sentence_encoder must be"):
         filter_concepts(None, ["a"], sentence_encoder="mpnet")
+
+
+def test_a_similarity_threshold_of_1_removes_texts_that_embed_identically():
+    # before: the float32 cosine of the identical unit vectors was 0.99999994 < 1, and
+    # duplicate_similarity=1.0 removed nothing
+    base = np.random.default_rng(5).normal(size=16).astype(np.float32)
+    u = base / np.linalg.norm(base)
+    assert float(u @ u) < 1  # the rounding the filter must see through
+
+    def encoder(texts):  # case and spacing do not change the embedding
+        return np.stack([base if t.strip().lower() == "red body" else -base for t in texts])
+
+    kept = filter_concepts(
+        None, ["red body", "Red body", "blue wing"], sentence_encoder=encoder,
+        max_length=None, activation_threshold=None, duplicate_similarity=1.0,
+    )  # fmt: skip
+    assert kept.names == ["red body", "blue wing"]
+    (removal,) = kept.filter_report.removed
+    assert (removal.name, removal.value, removal.other) == ("Red body", 1.0, "red body")

@@ -31,6 +31,9 @@ def _positions(concepts, **kw):
         ([-1, "red body"], {"negative": True}, [2, 0]),
         (np.array([True, False, True]), {"mask": True}, [0, 2]),
         ([], {}, []),
+        # before: "expected a 1-D array of int, got <U13 values" for an array of names
+        (np.array(["striped wings", "red body"]), {}, [2, 0]),
+        (np.array(["blue body"], dtype=object), {"mask": True}, [1]),
     ],
 )
 def test_names_positions_and_masks(concepts, kw, want):
@@ -47,6 +50,8 @@ def test_names_positions_and_masks(concepts, kw, want):
         (["red body", 0.5], {}, TypeError, r"expected a 1-D array of int, got float64"),
         ([-1], {}, ValueError, r"got -1"),
         (np.array([True, False, True]), {}, TypeError, r"got bool values"),
+        (np.array(["no such"]), {}, UnknownConceptError, r"'no such'"),
+        (np.array([1, None], dtype=object), {}, TypeError, r"got object values"),
         (b"red", {}, TypeError, r"expected names \(str\) or integer indices, got bytes"),
         ({"red body"}, {}, TypeError, r"expected a concept name, an index or a list"),
         (None, {}, TypeError, r"expected a concept name, an index or a list"),

@@ -215,3 +215,22 @@ def test_project_on_cuda_stays_on_the_device():
     A.sum().backward()
     assert Z.grad is not None and Z.grad.device == Z.device
     np.testing.assert_allclose(A.detach().cpu().numpy(), bank.project(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("weights", "bias", "cosine", "message"),
+    [
+        # before: [[0.6, 0.8, 1.4]], every concept a cosine concept, silently
+        (np.eye(3, 2), [0.0, 0.0, 0.0], [True], r"cosine: expected shape \(3,\), one per"),
+        # before: the one bias added to every concept, silently
+        (np.eye(3, 2), [1.0], [True, False, False], r"bias: expected shape \(3,\), one per"),
+        # before: numpy's "matmul: Input operand 1 has a mismatch in its core dimension"
+        (np.eye(3, 1), [0.0] * 3, [False] * 3, r"weights: expected shape \(k, 2\) for X"),
+    ],
+)
+def test_linear_concept_activations_refuses_shapes_that_broadcast(weights, bias, cosine, message):
+    X = np.array([[3.0, 4.0]])
+    with pytest.raises(ValueError, match=message):
+        linear_concept_activations(X, weights, bias, cosine)
+    with pytest.raises(ValueError, match=message):
+        linear_concept_activations(torch.tensor(X), weights, bias, cosine)

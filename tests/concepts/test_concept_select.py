@@ -170,3 +170,38 @@ def test_class_similarity_is_mean_projection_per_class():
     A = bank.project(X)
     expected = np.stack([A[y == c].mean(axis=0) for c in classes], axis=1)
     np.testing.assert_allclose(sim, expected, atol=1e-5)  # float32 projection vs float64
+
+
+def test_class_similarity_refuses_embeddings_float32_cannot_hold():
+    from bottlekit.concepts import ConceptBank
+    from bottlekit.concepts.selection import class_similarity
+
+    bank = ConceptBank(["a", "b"], np.eye(2), "toy")
+    X = np.array([[1.0, 0.0], [1e-300, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    # before: the second row became 0 in float32, its cosines 0: class 0's mean similarity
+    # to "a" was 0.5 instead of 1, silently
+    with pytest.raises(ValueError, match=r"X: 1 nonzero row\(s\) \(first: 1\) are below float32"):
+        class_similarity(bank, X, [0, 0, 1, 1])
+    # before: 1e-30 is held by float32 but its squared norm underflowed to 0, and its
+    # cosines were 0 (ConceptBank.project, which scales before the norm, gave 1)
+    X[1, 0] = 1e-30
+    sim, _ = class_similarity(bank, X, [0, 0, 1, 1])
+    np.testing.assert_allclose(sim, [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_select_on_a_bank_of_a_small_vector_matches_the_unscaled_bank():
+    # before: the bank refused the vector (its float32 norm was 0); select's own float32
+    # norm of it was 0 too, and its similarities NaN
+    from bottlekit.concepts import ConceptBank
+
+    rng = np.random.default_rng(0)
+    V, X, y = rng.normal(size=(6, 4)), rng.normal(size=(40, 4)), np.arange(40) % 2
+    scale = np.ones((6, 1))
+    scale[2] = 1e-30
+    small = ConceptBank([f"c{i}" for i in range(6)], V * scale, "toy")
+    plain = ConceptBank([f"c{i}" for i in range(6)], V, "toy")
+    for method in ("submodular", "mi"):
+        got = select(small, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0)
+        assert (
+            got.names == select(plain, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0).names
+        )

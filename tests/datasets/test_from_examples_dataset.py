@@ -163,3 +163,28 @@ def test_cav_separates_a_separable_concept(tmp_path):
     X = np.stack([np.asarray(Image.open(p), np.float32).mean((0, 1)) for p in paths])
     scores = bank.project(X / 255)[:, bank.names.index("red")]
     assert (scores[red] > 0).all() and (scores[~red] < 0).all()  # every image, drawn or not
+
+
+def test_a_generator_seed_and_repeated_names_on_a_dataset(cub_train, tmp_path):
+    ds, _ = cub_train
+    name = ds.concept_names[0]
+    # before: TypeError "object of type 'numpy.random._generator.Generator' has no len()"
+    # from the seed of the folds, [random_state, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChanceLevelWarning)
+        drawn = [
+            from_examples(
+                PixelMeanBackbone(),
+                ds,
+                names=[name],
+                n_examples=2,
+                random_state=np.random.default_rng(7),
+                cache_dir=tmp_path / "c",
+            )
+            for _ in range(2)
+        ]
+    np.testing.assert_array_equal(drawn[0].vectors, drawn[1].vectors)
+    assert drawn[0].provenance == drawn[1].provenance
+    # before: drawn, embedded and fitted twice, then refused by the bank
+    with pytest.raises(ValueError, match=rf"names has duplicate name {name!r}"):
+        draw_concept_examples(ds, 2, names=[name, name])
