@@ -30,7 +30,7 @@ def concept_positions(
     """Positions in ``names`` of ``concepts``, in the order given.
 
     ``concepts`` is a concept name, a position, a list mixing both, or an array of
-    positions (with ``mask=True`` also a boolean mask of shape ``(len(names),)``).
+    names or of positions (with ``mask=True`` also a boolean mask of shape ``(len(names),)``).
     Positions are checked (before names) by :func:`bottlekit._arrays.as_index_array`
     (``negative=True``: numpy-style positions from the end); a name that is not in ``names`` raises
     :class:`~bottlekit.concepts.UnknownConceptError` with its close matches.
@@ -78,6 +78,8 @@ def concept_positions(
         concepts = [concepts]
     elif isinstance(concepts, Iterator):
         concepts = list(concepts)
+    elif isinstance(concepts, np.ndarray) and concepts.ndim == 1 and concepts.dtype.kind in "UO":
+        concepts = concepts.tolist()  # an array of names, as a list of them is taken
     k = len(names)
     if isinstance(concepts, (list, tuple)) and any(isinstance(c, str) for c in concepts):
         numbers_given = [c for c in concepts if not isinstance(c, str)]
