@@ -277,6 +277,23 @@ def test_nec_refit_drops_the_residual_and_truncate_keeps_it(dense_model):
     assert prune_to_nec(hybrid, 5, X=X, dataset=ds, n_lambdas=4).residual_coef_ is None
 
 
+def test_nec_truncate_takes_x_without_its_dataset_and_refuses_a_dataset_without_x(dense_model):
+    """X alone is the documented input of "truncate" (the scale of the activations); it
+    was refused as "dataset: expected a ConceptDataset, got None", and a dataset given
+    without X was silently ignored."""
+    model, X, ds = dense_model
+    with_x = prune_to_nec(model, 2, X=X, method="truncate")
+    np.testing.assert_array_equal(
+        with_x.coef_, prune_to_nec(model, 2, X=X, dataset=ds, method="truncate").coef_
+    )
+    sd = model.transform(X).std(0)
+    W_std = np.abs(model.coef_.astype(np.float64) * sd)
+    kept = W_std >= np.sort(W_std.ravel())[-2 * model.coef_.shape[0]]
+    np.testing.assert_array_equal(with_x.coef_ != 0, kept)
+    with pytest.raises(ValueError, match=r"dataset: given without X; method='truncate'"):
+        prune_to_nec(model, 2, dataset=ds, method="truncate")
+
+
 def test_nec_truncate_of_a_model_already_sparse_changes_nothing(dense_model):
     model, X, _ = dense_model
     pruned = prune_to_nec(model, model.coef_.shape[1], method="truncate", per_class=True)
