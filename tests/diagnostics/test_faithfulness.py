@@ -416,3 +416,35 @@ def test_bad_inputs_are_refused_with_clear_errors(concepts_world, dense_model):
         intervention_curves(model, X, data, X, data, costs={"wings": 2.0})
     with pytest.raises(ValueError, match=r"steps: expected numbers of concepts in 0\.\.4"):
         intervention_curves(model, X, data, X, data, steps=[0, 9])
+
+
+def test_accuracies_of_a_model_fitted_on_class_names_read_the_dataset_class_names(
+    intervention_setup,
+):
+    """A dataset's labels are indices; a model fitted on the class names predicts names.
+    The accuracies compared the two and read 0.0 for every image, silently."""
+    cbm, X, C, y, ds = intervention_setup
+    names = np.array(["w", "x", "y", "z"])
+    named = PosthocCBM(_cav_bank(list("abc"), np.eye(3)), lam=1e-3, random_state=0)
+    named.fit(X[:400], names[y[:400]])
+    ds = ConceptDataset(
+        ds.images, labels=y, class_names=list(names), concept_names=list("abc"), concept_labels=C
+    )
+    tr, ev = ds.subset(range(400)), ds.subset(range(400, 800))
+    by_index = intervention_curves(cbm, X[:400], tr, X[400:], ev, policies="uncertainty")
+    by_name = intervention_curves(named, X[:400], tr, X[400:], ev, policies="uncertainty")
+    assert by_name.accuracy == by_index.accuracy
+    assert by_name.accuracy["uncertainty"][0] == pytest.approx(
+        float(np.mean(named.predict(X[400:]) == names[y[400:]]))
+    )
+    assert by_name.accuracy["uncertainty"][0] > 0.5
+    res = accuracy_at_nec(named, X[:400], tr, {"ev": (X[400:], ev)}, [2], method="truncate")
+    assert res.dense_accuracy["ev"] == by_name.accuracy["uncertainty"][0]
+    assert res.accuracy["ev"][0] > 0.25
+    refit = prune_to_nec(named, 2, X=X[:400], dataset=tr, n_lambdas=4)
+    assert set(refit.predict(X[400:])) <= set(names)
+    compl = concept_completeness(named, X[:400], tr, X[400:], ev, n_random=1)
+    assert compl.model_accuracy == by_name.accuracy["uncertainty"][0]
+    other = ConceptDataset(ds.images[:4], labels=[0, 1, 2, 3], class_names=list("ABCD"))
+    with pytest.raises(ValueError, match=r"evaluation\.labels: none of the images' classes"):
+        intervention_curves(named, X[:400], tr, X[:4], other)

@@ -63,6 +63,7 @@ from bottlekit.diagnostics.faithfulness._inputs import (
     check_fitted_cbm,
     check_int_at_least,
     dataset_of,
+    model_class_labels,
 )
 
 __all__ = ["NECResult", "accuracy_at_nec", "prune_to_nec"]
@@ -310,7 +311,7 @@ def prune_to_nec(
     else:
         data = dataset_of(dataset)
         X = check_embeddings(model, X, data)
-        y = np.asarray(data.labels)
+        y = model_class_labels(model, data)
     [(_, pruned, _)] = _pruned_models(
         model, X, y, [level], method, per_class, n_lambdas, random_state
     )
@@ -382,9 +383,17 @@ def accuracy_at_nec(
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError(f"evaluation[{name!r}]: expected a pair (X, dataset)")
         ds = dataset_of(pair[1], f"evaluation[{name!r}]")
-        sets[name] = (check_embeddings(model, pair[0], ds, f"evaluation[{name!r}] X"), ds.labels)
+        X_ds = check_embeddings(model, pair[0], ds, f"evaluation[{name!r}] X")
+        sets[name] = (X_ds, model_class_labels(model, ds, f"evaluation[{name!r}]"))
     pruned = _pruned_models(
-        model, X_train, np.asarray(tr.labels), levels, method, per_class, n_lambdas, random_state
+        model,
+        X_train,
+        model_class_labels(model, tr, "train"),
+        levels,
+        method,
+        per_class,
+        n_lambdas,
+        random_state,
     )
     notes = []
     if method == "refit" and model.residual_coef_ is not None:
