@@ -133,6 +133,21 @@ def test_leakage_jitter_that_mixes_the_concept_patterns_is_refused(jitter):
     assert res.conditioning == "jitter" and np.isfinite(res.total)
 
 
+@pytest.mark.parametrize("conditioning", ["pattern", "jitter"])
+def test_leakage_conditioning_of_the_knn_form_with_the_classifier_is_refused(
+    concepts_world, conditioning
+):
+    """conditioning says how C enters the k-NN total; with method='classifier' it was
+    ignored (result.conditioning 'classifier'), silently."""
+    w = concepts_world
+    res = concept_leakage(w["clean"], w["X"], w["data"], method="classifier")
+    assert res.conditioning == "classifier"
+    with pytest.raises(ValueError, match=rf"conditioning: '{conditioning}' is how C enters"):
+        concept_leakage(
+            w["clean"], w["X"], w["data"], method="classifier", conditioning=conditioning
+        )
+
+
 # ------------------------------------------------------------- concept information
 def test_concept_information_matches_the_closed_form():
     """a | c=0 ~ U(0, 1), a | c=1 ~ U(s, 1 + s): I(a; c) = s log 2.
