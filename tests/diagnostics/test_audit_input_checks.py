@@ -71,3 +71,11 @@ def test_a_feature_layer_in_logit_space_is_refused_not_ignored(world):
             model_features(net, images, feature_layer=layer, space="logits")
     with pytest.raises(ValueError, match=r"feature_layer: space='logits' reads the logits"):
         audit(net, world, ["red body"], feature_layer="features", space="logits")
+
+
+def test_a_backbone_given_with_a_torch_classifier_is_refused_not_ignored(world):
+    """A torch classifier is audited on its own features and saliency maps; a backbone
+    given with it was ignored (and map_method with it), silently."""
+    bk = bottlekit.load_backbone("world-tiny")
+    with pytest.raises(ValueError, match=r"backbone: only used for a concept-bottleneck model"):
+        audit(_Net(24), world, ["red body"], backbone=bk)
