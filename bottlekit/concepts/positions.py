@@ -80,11 +80,12 @@ def concept_positions(
     elif isinstance(concepts, Iterator):
         concepts = list(concepts)
     elif getattr(getattr(concepts, "dtype", None), "kind", None) in ("U", "O"):
-        # an array (or pandas Series) of names, e.g. ``np.array(bank.names)[keep]``: taken
-        # as the list of its names (before: "expected a 1-D array of int, got <U..")
+        # an array (or pandas Series) of names, or of names and positions, e.g.
+        # ``np.array(bank.names)[keep]``: taken as the list of them, as a list is (before:
+        # "expected a 1-D array of int, got <U..")
         listed = np.asarray(concepts, dtype=object)
-        if listed.ndim == 1 and listed.size and all(isinstance(c, str) for c in listed):
-            concepts = [str(c) for c in listed]
+        if listed.ndim == 1:
+            concepts = [str(c) if isinstance(c, str) else c for c in listed.tolist()]
     k = len(names)
     if isinstance(concepts, (list, tuple)) and any(isinstance(c, str) for c in concepts):
         numbers_given = [c for c in concepts if not isinstance(c, str)]

@@ -131,7 +131,7 @@ def audit(
         :class:`~bottlekit.concepts.ConceptBank` already in the model's feature space. For
         a CBM, ``None`` audits the model's own concepts (it is its own surrogate).
     backbone : Backbone, optional
-        Required for a CBM, unused for a torch classifier: embeds the images (with the
+        Required for a CBM, refused for a torch classifier: embeds the images (with the
         embedding cache) and gives the concept activation maps
         (:func:`bottlekit.visualize.activation_maps.concept_activation_map` with
         ``map_method``).

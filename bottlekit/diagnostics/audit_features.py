@@ -79,6 +79,12 @@ def _features(
         if space == "logits":
             raise ValueError("space='logits' applies to torch classifiers, not to a CBM")
     elif isinstance(model, torch.nn.Module):
+        if backbone is not None:  # used to be ignored without a word
+            raise ValueError(
+                "backbone: only used for a concept-bottleneck model; a torch classifier is "
+                "audited on its own features (feature_layer), with input-gradient saliency "
+                "maps through them (leave it None)"
+            )
         F_all, Z = model_features(
             model,
             data.image_source,

@@ -148,7 +148,10 @@ def _dataset_labels(data: Any, label_names: Sequence[str] | None):
         raise ValueError(
             "concept_labels: the dataset has no per-image concept_labels; existence needs them"
         )
-    return ds.concept_labels, ds.concept_names if label_names is None else label_names
+    # soft labels (allowed in a dataset) binarised at 0.5, as the faithfulness metrics do
+    # (they were refused as "concept_labels: expected 0/1", which they may be in a dataset)
+    labels = np.asarray(ds.concept_labels) >= 0.5
+    return labels, ds.concept_names if label_names is None else label_names
 
 
 def concept_existence(
@@ -185,8 +188,9 @@ def concept_existence(
         Embeddings of the images.
     concept_labels : 0/1 array of shape (n, K), or a ConceptDataset, World or dict
         Presence of each annotated concept in each image; or a dataset (see
-        :func:`bottlekit.datasets.as_concept_dataset`) whose ``concept_labels`` and
-        ``concept_names`` (as ``label_names``, unless given) are used.
+        :func:`bottlekit.datasets.as_concept_dataset`) whose ``concept_labels`` (soft
+        labels binarised at 0.5) and ``concept_names`` (as ``label_names``, unless given)
+        are used.
     top_k : int, default 5
         Concepts checked per image (at most the model's number of concepts).
     label_names : list of str, optional

@@ -172,7 +172,10 @@ def _dataset_parts(data: Any, part_of_concept: Any, concept_labels: Any, names: 
         raise ValueError(
             f"concept_names: {no_part[:5]} belong to no part; map only concepts with one"
         )
-    labels = None if ds.concept_labels is None else ds.concept_labels[:, cols]
+    # soft labels (allowed in a dataset) binarised at 0.5, as the faithfulness metrics do;
+    # passed on as they were, they were refused as "concept_labels: expected 0/1", an
+    # argument that must be left None here
+    labels = None if ds.concept_labels is None else ds.concept_labels[:, cols] >= 0.5
     return ds.part_masks, parts, labels, names
 
 
@@ -207,8 +210,8 @@ def concept_location(
         Pixels of each part (``World.part_masks``). Or a dataset of the n mapped images
         (see :func:`bottlekit.datasets.as_concept_dataset`): then its part masks, the part
         and labels of each concept named in ``concept_names`` (default: all of the
-        dataset's concepts, in order) are used, and ``part_of_concept`` and
-        ``concept_labels`` must be None.
+        dataset's concepts, in order) are used (soft labels binarised at 0.5), and
+        ``part_of_concept`` and ``concept_labels`` must be None.
     part_of_concept : int array of shape (m,)
         Index into the parts of each mapped concept (``World.part_of_concept`` restricted
         to the mapped concepts); required with an array of masks.

@@ -131,7 +131,8 @@ def model_features(
     preprocess : callable, optional
         uint8 images (n, H, W, 3) → float tensor batch; default ``x / 255`` in (n, 3, H, W).
     space : {"features", "logits"}
-        Return the features or, as features, the logits themselves.
+        Return the features or, as features, the logits themselves (then
+        ``feature_layer`` must be None).
     batch_size : int
     device : str or torch.device
 
@@ -144,6 +145,11 @@ def model_features(
     from bottlekit.images import as_image_source
 
     space = check_choice(space, SPACES, "space")
+    if space == "logits" and feature_layer is not None:  # it was ignored, silently
+        raise ValueError(
+            "feature_layer: space='logits' reads the logits, not a feature layer; leave "
+            f"feature_layer None or use space='features', got {feature_layer!r}"
+        )
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     batch_size = check_number(

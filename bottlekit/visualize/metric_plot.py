@@ -109,16 +109,20 @@ def plot_metric_summary(
         stray = sorted({str(c) for row in errors.values() for c in row} - set(cols))
         if stray:
             raise ValueError(f"errors: metrics {stray[:5]} are not among the metrics shown {cols}")
+    # metrics are named by their str (a key such as 5, a NEC level, is shown as "5"):
+    # looked up as given, every bar of a non-str key read NaN and was hidden
+    by_name = {m: {str(c): v for c, v in row.items()} for m, row in table.items()}
     values = np.array(
-        [[float(table[m].get(c, np.nan)) for c in cols] for m in table], dtype=np.float64
+        [[float(by_name[m].get(c, np.nan)) for c in cols] for m in table], dtype=np.float64
     )
     if np.isinf(values).any():
         bad = [(methods[i], cols[j]) for i, j in zip(*np.nonzero(np.isinf(values)), strict=True)]
         raise ValueError(f"table holds inf at (method, metric) {bad}; expected finite values")
     errs = None
     if errors is not None:
+        err_by_name = {m: {str(c): v for c, v in row.items()} for m, row in errors.items()}
         errs = np.array(
-            [[float(errors.get(m, {}).get(c, np.nan)) for c in cols] for m in table],
+            [[float(err_by_name.get(m, {}).get(c, np.nan)) for c in cols] for m in table],
             dtype=np.float64,
         )
         if (errs < 0).any() or np.isinf(errs).any():

@@ -27,6 +27,9 @@ def _positions(concepts, **kw):
         (2, {}, [2]),
         (["striped wings", 0, "red body"], {}, [2, 0, 0]),
         (np.array([2, 1]), {}, [2, 1]),
+        # an array of names is taken as the list of them (it was refused as not int)
+        (np.array(["striped wings", "red body"]), {}, [2, 0]),
+        (np.array(["blue body", 0], dtype=object), {}, [1, 0]),
         (iter(["blue body"]), {}, [1]),
         ([-1, "red body"], {"negative": True}, [2, 0]),
         (np.array([True, False, True]), {"mask": True}, [0, 2]),
@@ -67,3 +70,23 @@ def test_bad_concepts_are_named(concepts, kw, error, message):
 def test_a_repeated_name_resolves_to_its_first_position():
     names = ["a", "b", "a"]
     assert concept_positions(["a", "b"], names, expected="x") == [0, 1]
+
+
+def test_attribution_maps_an_array_of_names_as_the_list_of_them():
+    import torch
+
+    from bottlekit.concepts.bank import ConceptBank
+    from bottlekit.visualize import ConceptSaliency
+
+    A = torch.arange(24.0).reshape(8, 3) / 10
+
+    def features(x):
+        return x.flatten(1) @ A
+
+    bank = ConceptBank(["a", "b"], np.eye(2, 3), "toy", provenance=[{"kind": "cav"}] * 2)
+    x = torch.ones(2, 2, 2, 2)
+    saliency = ConceptSaliency(features, bank)
+    by_position = saliency.attribute(x, [1])
+    np.testing.assert_array_equal(saliency.attribute(x, np.array(["b"])), by_position)
+    # the gradient of the linear toy model: column 1 of A, max |.| over the 2 channels
+    np.testing.assert_allclose(by_position[0, 0], A[:, 1].reshape(2, 2, 2).amax(0), rtol=1e-6)

@@ -56,3 +56,26 @@ def test_images_of_the_wrong_size_for_the_classifier(world):
     small = {"images": np.ascontiguousarray(world.images[:, ::2, ::2]), "labels": world.labels}
     with pytest.raises(ValueError, match=r"model: failed on a batch .* images of size 32x32"):
         audit(_Net(24), small)
+
+
+def test_a_feature_layer_in_logit_space_is_refused_not_ignored(world):
+    """space='logits' reads the logits; a feature_layer given with it was ignored."""
+    from bottlekit.diagnostics import model_features
+
+    net = _Net(24)
+    images = world.images[:4]
+    feats, logits = model_features(net, images, space="logits")
+    np.testing.assert_array_equal(feats, logits)
+    for layer in ("features", lambda x: net.features(x)):
+        with pytest.raises(ValueError, match=r"feature_layer: space='logits' reads the logits"):
+            model_features(net, images, feature_layer=layer, space="logits")
+    with pytest.raises(ValueError, match=r"feature_layer: space='logits' reads the logits"):
+        audit(net, world, ["red body"], feature_layer="features", space="logits")
+
+
+def test_a_backbone_given_with_a_torch_classifier_is_refused_not_ignored(world):
+    """A torch classifier is audited on its own features and saliency maps; a backbone
+    given with it was ignored (and map_method with it), silently."""
+    bk = bottlekit.load_backbone("world-tiny")
+    with pytest.raises(ValueError, match=r"backbone: only used for a concept-bottleneck model"):
+        audit(_Net(24), world, ["red body"], backbone=bk)

@@ -99,3 +99,26 @@ def test_location_from_a_dataset_needs_masks_and_parts(world):
         concept_location(maps, partless, concept_names=["red body"])
     with pytest.raises(ValueError, match="part_of_concept: required with an array"):
         concept_location(maps, world.part_masks)
+
+
+def test_soft_concept_labels_of_a_dataset_are_binarised_at_one_half(world):
+    """A dataset may hold soft concept labels in [0, 1]; existence and location refused
+    them as "concept_labels: expected 0/1", an argument that is left None with a dataset.
+    They are read as present at >= 0.5, as the faithfulness metrics read them."""
+    hard = world.concept_labels.astype(bool)
+    fields = {name: getattr(world, name) for name in DATASET_KEYS}
+    soft = ConceptDataset(**{**fields, "concept_labels": np.where(hard, 0.7, 0.3)})
+    rng = np.random.default_rng(0)
+    model = TopModel(world.concept_names, len(world.class_names))
+    X = rng.standard_normal((len(world), len(world.concept_names)))
+    ref = concept_existence(model, X, hard, 4, label_names=world.concept_names)
+    got = concept_existence(model, X, soft, 4)
+    np.testing.assert_array_equal(got.present, ref.present)
+    assert got.chance == ref.chance
+    maps = rng.random((len(world), len(MAPPED), 64, 64))
+    cols = [world.concept_names.index(c) for c in MAPPED]
+    parts = world.part_of_concept[cols]
+    ref = concept_location(maps, world.part_masks, parts, hard[:, cols], concept_names=MAPPED)
+    got = concept_location(maps, soft, concept_names=MAPPED)
+    np.testing.assert_array_equal(got.scored, ref.scored)
+    np.testing.assert_array_equal(got.energy, ref.energy)

@@ -133,6 +133,21 @@ def test_leakage_jitter_that_mixes_the_concept_patterns_is_refused(jitter):
     assert res.conditioning == "jitter" and np.isfinite(res.total)
 
 
+@pytest.mark.parametrize("conditioning", ["pattern", "jitter"])
+def test_leakage_conditioning_of_the_knn_form_with_the_classifier_is_refused(
+    concepts_world, conditioning
+):
+    """conditioning says how C enters the k-NN total; with method='classifier' it was
+    ignored (result.conditioning 'classifier'), silently."""
+    w = concepts_world
+    res = concept_leakage(w["clean"], w["X"], w["data"], method="classifier")
+    assert res.conditioning == "classifier"
+    with pytest.raises(ValueError, match=rf"conditioning: '{conditioning}' is how C enters"):
+        concept_leakage(
+            w["clean"], w["X"], w["data"], method="classifier", conditioning=conditioning
+        )
+
+
 # ------------------------------------------------------------- concept information
 def test_concept_information_matches_the_closed_form():
     """a | c=0 ~ U(0, 1), a | c=1 ~ U(s, 1 + s): I(a; c) = s log 2.
@@ -277,6 +292,23 @@ def test_nec_refit_drops_the_residual_and_truncate_keeps_it(dense_model):
     assert prune_to_nec(hybrid, 5, X=X, dataset=ds, n_lambdas=4).residual_coef_ is None
 
 
+def test_nec_truncate_takes_x_without_its_dataset_and_refuses_a_dataset_without_x(dense_model):
+    """X alone is the documented input of "truncate" (the scale of the activations); it
+    was refused as "dataset: expected a ConceptDataset, got None", and a dataset given
+    without X was silently ignored."""
+    model, X, ds = dense_model
+    with_x = prune_to_nec(model, 2, X=X, method="truncate")
+    np.testing.assert_array_equal(
+        with_x.coef_, prune_to_nec(model, 2, X=X, dataset=ds, method="truncate").coef_
+    )
+    sd = model.transform(X).std(0)
+    W_std = np.abs(model.coef_.astype(np.float64) * sd)
+    kept = W_std >= np.sort(W_std.ravel())[-2 * model.coef_.shape[0]]
+    np.testing.assert_array_equal(with_x.coef_ != 0, kept)
+    with pytest.raises(ValueError, match=r"dataset: given without X; method='truncate'"):
+        prune_to_nec(model, 2, dataset=ds, method="truncate")
+
+
 def test_nec_truncate_of_a_model_already_sparse_changes_nothing(dense_model):
     model, X, _ = dense_model
     pruned = prune_to_nec(model, model.coef_.shape[1], method="truncate", per_class=True)
@@ -399,3 +431,35 @@ def test_bad_inputs_are_refused_with_clear_errors(concepts_world, dense_model):
         intervention_curves(model, X, data, X, data, costs={"wings": 2.0})
     with pytest.raises(ValueError, match=r"steps: expected numbers of concepts in 0\.\.4"):
         intervention_curves(model, X, data, X, data, steps=[0, 9])
+
+
+def test_accuracies_of_a_model_fitted_on_class_names_read_the_dataset_class_names(
+    intervention_setup,
+):
+    """A dataset's labels are indices; a model fitted on the class names predicts names.
+    The accuracies compared the two and read 0.0 for every image, silently."""
+    cbm, X, C, y, ds = intervention_setup
+    names = np.array(["w", "x", "y", "z"])
+    named = PosthocCBM(_cav_bank(list("abc"), np.eye(3)), lam=1e-3, random_state=0)
+    named.fit(X[:400], names[y[:400]])
+    ds = ConceptDataset(
+        ds.images, labels=y, class_names=list(names), concept_names=list("abc"), concept_labels=C
+    )
+    tr, ev = ds.subset(range(400)), ds.subset(range(400, 800))
+    by_index = intervention_curves(cbm, X[:400], tr, X[400:], ev, policies="uncertainty")
+    by_name = intervention_curves(named, X[:400], tr, X[400:], ev, policies="uncertainty")
+    assert by_name.accuracy == by_index.accuracy
+    assert by_name.accuracy["uncertainty"][0] == pytest.approx(
+        float(np.mean(named.predict(X[400:]) == names[y[400:]]))
+    )
+    assert by_name.accuracy["uncertainty"][0] > 0.5
+    res = accuracy_at_nec(named, X[:400], tr, {"ev": (X[400:], ev)}, [2], method="truncate")
+    assert res.dense_accuracy["ev"] == by_name.accuracy["uncertainty"][0]
+    assert res.accuracy["ev"][0] > 0.25
+    refit = prune_to_nec(named, 2, X=X[:400], dataset=tr, n_lambdas=4)
+    assert set(refit.predict(X[400:])) <= set(names)
+    compl = concept_completeness(named, X[:400], tr, X[400:], ev, n_random=1)
+    assert compl.model_accuracy == by_name.accuracy["uncertainty"][0]
+    other = ConceptDataset(ds.images[:4], labels=[0, 1, 2, 3], class_names=list("ABCD"))
+    with pytest.raises(ValueError, match=r"evaluation\.labels: none of the images' classes"):
+        intervention_curves(named, X[:400], tr, X[:4], other)

@@ -121,9 +121,12 @@ def test_non_square_images_map_back_onto_the_centre_crop(tiny_configs):
     images = rng.integers(0, 256, size=(2, 48, 80, 3), dtype=np.uint8)
     maps = concept_activation_map(bk, images, bank, method="saliency")
     assert maps.shape == (2, 2, 48, 80)
-    # the model saw the central 48x48 square; nothing outside it gets attribution
-    assert np.all(maps[..., :16] == 0) and np.all(maps[..., 64:] == 0)
-    assert np.all(maps[..., 16:64].max(axis=(2, 3)) > 0)
+    # the model saw about the central 48x48 square: torchvision resizes the 80 columns to
+    # int(32 * 80 / 48) = 53 and crops from column round(10.5) = 10 of them, columns 15.1
+    # to 63.4 of the image, mapped to the whole pixels 15..62; nothing outside them gets
+    # attribution
+    assert np.all(maps[..., :15] == 0) and np.all(maps[..., 63:] == 0)
+    assert np.all(maps[..., 15:63].max(axis=(2, 3)) > 0)
 
     # resize the shortest side to 40, crop 32: of an 80x80 image the model sees the
     # central 64x64 square (80 * 32 / 40), so the border of 8 pixels gets nothing
@@ -137,6 +140,20 @@ def test_non_square_images_map_back_onto_the_centre_crop(tiny_configs):
     border[8:72, 8:72] = False
     assert np.all(maps[..., border] == 0)
     assert (maps[..., 8:72, 8:72] > 0).mean() > 0.9
+
+
+def test_a_crop_offset_rounded_half_to_even_places_the_map_where_torchvision_cropped(
+    world_tiny, world_bank
+):
+    """Of a 103 x 64 image, CenterCrop(64) keeps rows 20..83 (int(round(19.5)) = 20);
+    the map was put on rows 19..82, one pixel off, silently."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, size=(1, 103, 64, 3), dtype=np.uint8)
+    raw = concept_activation_map(world_tiny, image, world_bank, [0], method="saliency")
+    x = world_tiny.preprocess(Image.fromarray(image[0]))[None]
+    seen = concept_activation_map(world_tiny, x, world_bank, [0], method="saliency")
+    np.testing.assert_array_equal(raw[0, 0, 20:84], seen[0, 0])
+    assert np.all(raw[0, 0, :20] == 0) and np.all(raw[0, 0, 84:] == 0)
 
 
 def test_model_scorer_equals_bank_scorer(world_tiny, world_bank):

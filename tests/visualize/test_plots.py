@@ -263,6 +263,21 @@ def test_metric_summary_bar_heights_groups_and_gaps():
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_metric_summary_of_metrics_keyed_by_numbers():
+    """Keys such as NEC levels (5, 10) are shown as "5", "10"; their values were looked
+    up by that str, read as missing, and every bar was hidden: an empty plot, silently."""
+    table = {"refit": {5: 0.9, 10: 0.8}, "truncate": {5: 0.7, 10: 0.75}}
+    fig = plot_metric_summary(table, errors={"refit": {10: 0.05}}, metrics=["10"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10"]
+    bars = [c for c in ax.containers if hasattr(c, "patches")]
+    assert [[p.get_height() for p in c.patches] for c in bars] == [[0.8], [0.75]]
+    assert all(p.get_visible() for c in bars for p in c.patches)
+    segment = bars[0].errorbar.lines[2][0].get_segments()[0]  # refit's error bar at 10
+    np.testing.assert_allclose(segment[:, 1], [0.75, 0.85])
+    plt.close(fig)
+
+
 def test_metric_summary_selected_metrics_and_bad_input():
     fig = plot_metric_summary({"a": {"x": 1.0, "y": 2.0}}, metrics=["y"])
     ax = fig.axes[0]

@@ -17,6 +17,7 @@ __all__ = [
     "check_int_at_least",
     "concept_label_columns",
     "dataset_of",
+    "model_class_labels",
 ]
 
 
@@ -115,3 +116,25 @@ def check_at_most(value: int, name: str, most: int, what: str) -> int:
 def check_int_at_least(value: Any, name: str, low: int) -> int:
     """``value`` as an int >= ``low`` (bools refused)."""
     return int(check_number(value, name, integer=True, low=low))
+
+
+def model_class_labels(model: Any, data: ConceptDataset, name: str = "dataset") -> np.ndarray:
+    """The class of each image of ``data`` as ``model.classes_`` names it, to compare with
+    ``model.predict``.
+
+    A dataset's labels are class indices; a model fitted on class names (strings) has
+    the names as ``classes_``, so the indices are read through ``data.class_names``
+    (compared as they were, names against indices, every prediction counted as wrong).
+    Refused when no image's class is a class of the model.
+    """
+    y = np.asarray(data.labels)
+    classes = np.asarray(model.classes_)
+    if classes.dtype.kind in "UO" and y.dtype.kind in "iu":
+        y = np.asarray(data.class_names)[y]
+    if len(y) and not np.isin(y, classes).any():
+        raise ValueError(
+            f"{name}.labels: none of the images' classes ({np.unique(y)[:4].tolist()}) is a "
+            f"class of the model ({classes[:4].tolist()}); the model's classes_ and the "
+            "dataset's labels (or class_names) must name the same classes"
+        )
+    return y

@@ -36,6 +36,7 @@ from bottlekit.diagnostics.faithfulness._inputs import (
     check_fitted_cbm,
     check_int_at_least,
     dataset_of,
+    model_class_labels,
 )
 
 __all__ = ["MAX_N_RANDOM", "CompletenessResult", "concept_completeness"]
@@ -165,7 +166,7 @@ def concept_completeness(
     probe = _accuracy(X_train, y_tr, X_eval, y_ev, C)
     A_tr, A_ev = model.transform(X_train), model.transform(X_eval)
     concepts = _accuracy(A_tr, y_tr, A_ev, y_ev, C)
-    own = float(np.mean(model.predict(X_eval) == y_ev))
+    own = float(np.mean(model.predict(X_eval) == model_class_labels(model, ev, "evaluation")))
     k = A_tr.shape[1]
     cosine = bool(np.mean(np.asarray(model.concept_normalize_, dtype=bool)) >= 0.5)
 

@@ -57,6 +57,7 @@ from bottlekit.diagnostics.faithfulness._inputs import (
     check_int_at_least,
     concept_label_columns,
     dataset_of,
+    model_class_labels,
 )
 
 __all__ = ["POLICIES", "InterventionCurves", "intervention_curves"]
@@ -300,6 +301,7 @@ def intervention_curves(
     acc = {p: [] for p in policies}
     spent = {p: [] for p in policies}
     rows = np.arange(n)[:, None]
+    y_model = model_class_labels(model, ev, "evaluation")
     for p, order in orders.items():
         for m in steps:
             V = np.full(A.shape, np.nan)
@@ -309,7 +311,7 @@ def intervention_curves(
                 new = np.where(wrong[rows, chosen], new, np.nan)
             V[rows, cols[chosen]] = new
             out = model.intervene(X_eval, V, scale="raw")
-            acc[p].append(float(np.mean(out == y)))
+            acc[p].append(float(np.mean(out == y_model)))
             spent[p].append(float(cost[chosen].sum(1).mean()) if m else 0.0)
     return InterventionCurves(
         steps=list(steps),

@@ -206,7 +206,8 @@ def concept_leakage(
         Labels and ``concept_labels`` (required); concepts are matched by name.
     method : {"auto", "ksg", "classifier"}, default "auto"
     conditioning : {"auto", "pattern", "jitter"}, default "auto"
-        How :math:`C` enters the k-NN total (see above).
+        How :math:`C` enters the k-NN total (see above); only ``"auto"`` with
+        ``method="classifier"``.
     k : int, default 3
         Neighbours of the k-NN estimators.
     min_coverage : float in (0, 1], default 0.8
@@ -254,6 +255,12 @@ def concept_leakage(
     X = check_embeddings(model, X, data)
     method = check_choice(method, METHODS, "method")
     conditioning = check_choice(conditioning, CONDITIONINGS, "conditioning")
+    if method == "classifier" and conditioning != "auto":  # it was ignored, silently
+        raise ValueError(
+            f"conditioning: {conditioning!r} is how C enters the k-NN estimate; "
+            "method='classifier' conditions by a classifier on C; leave conditioning 'auto' "
+            "or use method='ksg'"
+        )
     k = check_at_most(check_int_at_least(k, "k", 1), "k", len(X) - 1, "neighbours of an image")
     folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
     random_state = check_int_at_least(random_state, "random_state", 0)

@@ -58,10 +58,12 @@ import numpy as np
 
 from bottlekit._checks import check_choice
 from bottlekit.diagnostics.faithfulness._inputs import (
+    check_embedding_array,
     check_embeddings,
     check_fitted_cbm,
     check_int_at_least,
     dataset_of,
+    model_class_labels,
 )
 
 __all__ = ["NECResult", "accuracy_at_nec", "prune_to_nec"]
@@ -252,7 +254,8 @@ def prune_to_nec(
         Training embeddings; required with ``method="refit"``, and used by
         ``"truncate"`` for the activations' scale (default: the model's stored scale).
     dataset : ConceptDataset, optional
-        The training dataset of ``X`` (its labels); required with ``"refit"``.
+        The training dataset of ``X`` (its labels); required with ``"refit"``, not needed
+        by ``"truncate"`` (refused there without ``X``).
     method : {"refit", "truncate"}, default "refit"
     per_class : bool, default False
         At most ``nec`` non-zero weights in every class instead of ``nec * C`` overall.
@@ -292,14 +295,23 @@ def prune_to_nec(
             "training embeddings X and their dataset; or use method='truncate'"
         )
     if X is None:
+        if dataset is not None:  # it was ignored: only "refit" reads the labels
+            raise ValueError(
+                "dataset: given without X; method='truncate' takes the activations' scale "
+                "from the training embeddings X (or the model's stored scale without X) and "
+                "needs no labels; pass X as well, or leave dataset None"
+            )
         mu = model.concept_mean_.astype(np.float64)
         sd = np.where(model.concept_scale_ > 0, model.concept_scale_, 1.0).astype(np.float64)
         W_std = model.coef_.astype(np.float64) * sd
         b_std = model.intercept_.astype(np.float64) + model.coef_.astype(np.float64) @ mu
         return _with_head(model, _truncate(W_std, level, per_class), b_std, mu, sd, True)
-    data = dataset_of(dataset)
-    X = check_embeddings(model, X, data)
-    y = np.asarray(data.labels)
+    if dataset is None:  # "truncate" with X: its scale only, no labels needed
+        X, y = check_embedding_array(model, X), None
+    else:
+        data = dataset_of(dataset)
+        X = check_embeddings(model, X, data)
+        y = model_class_labels(model, data)
     [(_, pruned, _)] = _pruned_models(
         model, X, y, [level], method, per_class, n_lambdas, random_state
     )
@@ -371,9 +383,17 @@ def accuracy_at_nec(
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError(f"evaluation[{name!r}]: expected a pair (X, dataset)")
         ds = dataset_of(pair[1], f"evaluation[{name!r}]")
-        sets[name] = (check_embeddings(model, pair[0], ds, f"evaluation[{name!r}] X"), ds.labels)
+        X_ds = check_embeddings(model, pair[0], ds, f"evaluation[{name!r}] X")
+        sets[name] = (X_ds, model_class_labels(model, ds, f"evaluation[{name!r}]"))
     pruned = _pruned_models(
-        model, X_train, np.asarray(tr.labels), levels, method, per_class, n_lambdas, random_state
+        model,
+        X_train,
+        model_class_labels(model, tr, "train"),
+        levels,
+        method,
+        per_class,
+        n_lambdas,
+        random_state,
     )
     notes = []
     if method == "refit" and model.residual_coef_ is not None:

@@ -35,9 +35,10 @@ def _crop_box(preprocess: Any, h: int, w: int) -> tuple[int, int, int, int] | No
     """The region (top, left, height, width) of an h x w image the model sees.
 
     ``None`` when the preprocessing is not understood. open_clip's evaluation transform
-    resizes the shortest side to ``r`` and centre-crops ``c x c``: the model sees the
-    central square of side ``min(h, w) * c / r``. A two-value resize (squash) without a
-    smaller crop sees the whole image.
+    resizes the shortest side to ``r`` and centre-crops ``c x c``: the model sees about
+    the central square of side ``min(h, w) * c / r`` (the crop as torchvision places it
+    in the resized image, scaled back and rounded to whole pixels). A two-value resize
+    (squash) without a smaller crop sees the whole image.
     """
     from torchvision import transforms as T
 
@@ -55,9 +56,15 @@ def _crop_box(preprocess: Any, h: int, w: int) -> tuple[int, int, int, int] | No
     if crop is None or not isinstance(r, numbers.Integral):
         return None
     ch, cw = crop.size
-    side_h = round(min(h, w) * ch / r)
-    side_w = round(min(h, w) * cw / r)
-    return (h - side_h) // 2, (w - side_w) // 2, side_h, side_w
+    # torchvision's geometry: the shortest side resized to r, the longer one to
+    # int(r * long / short); the crop's offsets rounded half to even in that image
+    # (``int(round(...))``). Halving the margin with // placed the map of a 103 x 64 image
+    # one pixel above the rows the model saw.
+    rh, rw = (int(r * h / w), r) if w <= h else (r, int(r * w / h))
+    side_h, side_w = min(round(ch * h / rh), h), min(round(cw * w / rw), w)
+    top = min(round(round((rh - ch) / 2.0) * h / rh), h - side_h)
+    left = min(round(round((rw - cw) / 2.0) * w / rw), w - side_w)
+    return top, left, side_h, side_w
 
 
 def _check_tensor(images: torch.Tensor) -> None:
