@@ -69,6 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bottlekit.safetensors_file",
             "bottlekit._quiet",
             "bottlekit._deadline",  # a total deadline for an HTTP exchange
+            "bottlekit._command_errors",  # how a command line reports a user error or Ctrl-C
             "bottlekit._lazy",  # packages' names imported on first use
         ),
     ),

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bottlekit._command_errors import run_reporting_errors
 from bottlekit._version import __version__
 from bottlekit.app._paths import check_output_path
 from bottlekit.app.ray_options import (
@@ -382,14 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args))
-    except (ValueError, TypeError, OSError) as e:  # user errors: one line, status 2
-        print(f"bottlekit {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for SIGINT, 130
-        print(f"bottlekit {args.command}: interrupted", file=sys.stderr)
-        return 130
+    # user errors: one line, status 2; Ctrl-C: one line, status 130
+    return run_reporting_errors(lambda: int(args.func(args)), f"bottlekit {args.command}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,14 +55,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _command(argv: list[str] | None = None) -> int:
-    """``python -m bottlekit.world``: :func:`main`, with a user error reported as one line on
-    stderr and exit status 2, not as a traceback."""
-    try:
-        main(argv)
-    except (ValueError, TypeError) as e:
-        print(f"python -m bottlekit.world: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    """``python -m bottlekit.world``': :func:`main`, a user error reported as one line
+    and exit status 2 (:func:`bottlekit._command_errors.run_reporting_errors`)."""
+    from bottlekit._command_errors import run_reporting_errors
+
+    return run_reporting_errors(lambda: main(argv), "python -m bottlekit.world")
 
 
 if __name__ == "__main__":
