@@ -93,11 +93,38 @@ def _pearson_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _rows_of_classes(class_names: Any, classes: np.ndarray, n_rows: int) -> list[int]:
+    """The row of ``class_concept_matrix`` of each of the model's ``classes``, matched by
+    name in ``class_names`` (the names of its ``n_rows`` rows)."""
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence | np.ndarray):
+        raise TypeError(
+            f"class_names: expected a list of {n_rows} names, got {type(class_names).__name__}"
+        )
+    listed = [str(c) for c in class_names]
+    repeated = repeated_items(listed)
+    if repeated:
+        raise ValueError(f"class_names: expected unique names, {repeated[:5]} repeat")
+    if len(listed) != n_rows:
+        raise ValueError(
+            f"class_names: {len(listed)} names for {n_rows} rows of class_concept_matrix"
+        )
+    missing = [str(c) for c in classes if str(c) not in listed]
+    if missing:
+        raise ValueError(
+            f"class_names: the model's classes {missing[:5]} are not among them; expected "
+            "the names of class_concept_matrix's rows, which must include every class the "
+            "model was fitted on (a model fitted on class indices: leave class_names out "
+            "and give the rows in classes_ order)"
+        )
+    return [listed.index(str(c)) for c in classes]
+
+
 def concept_global_importance(
     model: Any,
     class_concept_matrix: Any = None,
     *,
     concept_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> GlobalImportance:
     r"""Importance of each concept for each class, read off the fitted head.
 
@@ -124,11 +151,17 @@ def concept_global_importance(
     model : fitted concept-bottleneck model
         With ``coef_`` (n_classes, k), ``concept_names_`` and ``classes_``.
     class_concept_matrix : array of shape (n_classes, K), optional
-        Ground-truth association of each class (rows in ``model.classes_`` order) with
-        each concept.
+        Ground-truth association of each class (rows in ``model.classes_`` order, or
+        named by ``class_names``) with each concept.
     concept_names : list of str, optional
         Names of the K columns of ``class_concept_matrix``; the model's concepts are
         matched by name. Without it the columns must be the model's concepts in order.
+    class_names : list of str, optional
+        Names of the rows of ``class_concept_matrix``; the model's classes (``classes_``,
+        names) are matched by name. Without it the rows must be the model's classes in
+        order: a model fitted on class names has them sorted (scikit-learn's
+        ``classes_``), so ``World.class_concept_matrix``, in species order, needs
+        ``class_names=world.class_names``.
 
     Returns
     -------
@@ -166,6 +199,8 @@ def concept_global_importance(
     corr = None
     if class_concept_matrix is not None:
         G = as_real_array(class_concept_matrix, "class_concept_matrix")
+        if class_names is not None and G.ndim == 2:
+            G = G[_rows_of_classes(class_names, classes, G.shape[0])]
         if G.ndim != 2 or G.shape[0] != W.shape[0]:
             raise ValueError(
                 f"class_concept_matrix: expected shape (n_classes={W.shape[0]}, K), got {G.shape}"
