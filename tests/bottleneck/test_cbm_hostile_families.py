@@ -585,3 +585,15 @@ def test_a_model_that_load_would_refuse_is_not_saved(fitted, tmp_path, family):
         model.save(path)
     assert list(tmp_path.iterdir()) == []
     np.testing.assert_array_equal(model.coef_, huge)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_of_a_huge_name_is_refused(fitted, tmp_path, family):
+    # before: four of the six families loaded it (a bank file's names were held to 4096
+    # characters, a model file's own list of concept names was not), then showed it whole
+    # in every message and plot; two refused it for another reason
+    def edit(t, m):
+        m["state"]["concept_names_"][0] = "x" * 5000
+
+    message = r"concept_names_\[0\] has 5000 characters; at most 4096 are accepted"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
