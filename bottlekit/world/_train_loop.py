@@ -256,6 +256,13 @@ def train(
         ckpt = read_checkpoint(resume)
         _check_resume_config(ckpt, config, model_name)
         warn_if_not_bit_for_bit(ckpt, threads)
+        done = ckpt.meta["progress"]["step"]
+        if stop_after is not None and stop_after < steps and stop_after <= done:
+            # before: trained nothing and reported "stopped at step <done>"
+            raise ValueError(
+                f"stop_after: {stop_after} is not after the checkpoint's step {done}; expected "
+                f"a step in ({done}, {steps}], or leave stop_after out to finish the run"
+            )
 
     with torch_threads(threads), _run_generators(seed, device):
         t_start = time.time()

@@ -338,3 +338,14 @@ def test_command_line_resume_takes_the_checkpoints_thread_count(straight, tmp_pa
     main(["--resume", str(tmp_path / "ck.json"), "--no-checkpoint", "--threads", "3"])
     main(["--no-checkpoint"])
     assert seen == [2, 3, 1]
+
+
+def test_resume_with_a_stop_before_the_checkpoint_is_refused(straight, tmp_path):
+    # before: trained nothing and printed "stopped at step 10/10" for --stop-after 5
+    d, _ = straight
+    with pytest.raises(ValueError, match=r"stop_after: 5 is not after the checkpoint's step 10"):
+        train(
+            **TINY, stop_after=5, out_dir=tmp_path, checkpoint=tmp_path / "ck.json",
+            resume=d / "ck.json",
+        )  # fmt: skip
+    assert not any(tmp_path.iterdir())
