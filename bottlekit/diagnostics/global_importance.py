@@ -93,21 +93,24 @@ def _pearson_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _axis_names(given: Any, arg: str, n: int, axis: str) -> list[str]:
+    """``given`` as the list of the ``n`` names of ``class_concept_matrix``'s ``axis``
+    ("rows" or "columns"): a list (not a string), unique, one per entry."""
+    if isinstance(given, str) or not isinstance(given, Sequence | np.ndarray):
+        raise TypeError(f"{arg}: expected a list of {n} names, got {type(given).__name__}")
+    listed = [str(c) for c in given]
+    repeated = repeated_items(listed)
+    if repeated:
+        raise ValueError(f"{arg}: expected unique names, {repeated[:5]} repeat")
+    if len(listed) != n:
+        raise ValueError(f"{arg}: {len(listed)} names for {n} {axis} of class_concept_matrix")
+    return listed
+
+
 def _rows_of_classes(class_names: Any, classes: np.ndarray, n_rows: int) -> list[int]:
     """The row of ``class_concept_matrix`` of each of the model's ``classes``, matched by
     name in ``class_names`` (the names of its ``n_rows`` rows)."""
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence | np.ndarray):
-        raise TypeError(
-            f"class_names: expected a list of {n_rows} names, got {type(class_names).__name__}"
-        )
-    listed = [str(c) for c in class_names]
-    repeated = repeated_items(listed)
-    if repeated:
-        raise ValueError(f"class_names: expected unique names, {repeated[:5]} repeat")
-    if len(listed) != n_rows:
-        raise ValueError(
-            f"class_names: {len(listed)} names for {n_rows} rows of class_concept_matrix"
-        )
+    listed = _axis_names(class_names, "class_names", n_rows, "rows")
     missing = [str(c) for c in classes if str(c) not in listed]
     if missing:
         raise ValueError(
@@ -214,22 +217,7 @@ def concept_global_importance(
                     f"{len(names)} concepts; pass concept_names to align them by name"
                 )
         else:
-            if isinstance(concept_names, str) or not isinstance(
-                concept_names, Sequence | np.ndarray
-            ):
-                raise TypeError(
-                    f"concept_names: expected a list of {G.shape[1]} names, got "
-                    f"{type(concept_names).__name__}"
-                )
-            cn = [str(c) for c in concept_names]
-            repeated = repeated_items(cn)
-            if repeated:
-                raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
-            if len(cn) != G.shape[1]:
-                raise ValueError(
-                    f"concept_names: {len(cn)} names for {G.shape[1]} columns of "
-                    "class_concept_matrix"
-                )
+            cn = _axis_names(concept_names, "concept_names", G.shape[1], "columns")
             missing = [c for c in names if c not in cn]
             if missing:
                 raise UnknownConceptError(
