@@ -611,12 +611,27 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         on embeddings of scale 1e-19 can reach), so the model is kept in memory and the
         user learns why now, not at the next load."""
         source = f"{type(self).__name__}.save({os.fspath(path)!r})"
-        learned = {k: from_json_value(v, k, source) for k, v in state.items()}
-        learned |= {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("model/")}
         try:
-            check_state({**BASE_STATE, **self._EXTRA_STATE}, learned, source)
+            self._learned_state(state, tensors, source)
         except ValueError as exc:
             raise ValueError(f"{exc}; the model was not saved, as load would refuse it") from None
+
+    @classmethod
+    def _learned_state(cls, state: dict, tensors: Any, source: str) -> dict[str, Any]:
+        """The learned attributes a file holds: its JSON ``state`` decoded and its
+        ``model/`` tensors, checked against the class's schema (what :meth:`load` sets and
+        what :meth:`save` checks before writing)."""
+        learned = {k: from_json_value(v, k, source) for k, v in state.items()}
+        for key, value in tensors.items():
+            if key.startswith("model/"):
+                name = key.split("/", 1)[1]
+                if name in learned:
+                    raise ValueError(f"{source}: {name} is stored twice")
+                learned[name] = value
+        for key in cls._ADDED_STATE:
+            learned.setdefault(key, None)
+        check_state({**BASE_STATE, **cls._EXTRA_STATE}, learned, source)
+        return learned
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BaseConceptBottleneck:
@@ -683,16 +698,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_seed(model.random_state, "random_state")  # checked by fit, not _check_params
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
-        state = {k: from_json_value(v, k, source) for k, v in meta["state"].items()}
-        for key, value in contents.items():
-            if key.startswith("model/"):
-                name = key.split("/", 1)[1]
-                if name in state:
-                    raise ValueError(f"{source}: {name} is stored twice")
-                state[name] = value
-        for key in klass._ADDED_STATE:
-            state.setdefault(key, None)
-        check_state({**BASE_STATE, **klass._EXTRA_STATE}, state, source)
+        state = klass._learned_state(meta["state"], contents, source)
         if isinstance(concepts, RandomConcepts) and concepts.n_concepts < len(
             state["concept_names_"]
         ):
