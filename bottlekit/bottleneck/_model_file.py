@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit.concepts._io import check_names
+from bottlekit.concepts._io import MAX_NAME_CHARS, check_name_lengths, check_names
 
 __all__ = [
     "BASE_STATE",
@@ -41,8 +41,9 @@ __all__ = [
     "magnitude_limit",
 ]
 
-#: Largest string labels (characters) a model file may hold, and the largest JSON array.
-MAX_LABEL_CHARS = 4096
+#: Largest string labels (characters) a model file may hold (a bank file's limit), and
+#: the largest JSON array.
+MAX_LABEL_CHARS = MAX_NAME_CHARS
 MAX_JSON_ARRAY_ITEMS = 10_000_000
 #: Deepest nesting of lists / objects a stored value may have (a model's own are 2 deep).
 MAX_JSON_DEPTH = 32
@@ -172,18 +173,6 @@ def check_distinct_positions(
         raise ValueError(f"{source}: {key} repeats {items}; expected distinct ones")
 
 
-def _check_label_lengths(names: list[str], key: str, source: str) -> None:
-    """Refuse a stored name or label over :data:`MAX_LABEL_CHARS` characters (shown in
-    every message, plot and report that names it; a bank file's names are held to the
-    same limit)."""
-    for i, name in enumerate(names):
-        if len(name) > MAX_LABEL_CHARS:
-            raise ValueError(
-                f"{source}: {key}[{i}] has {len(name)} characters; at most "
-                f"{MAX_LABEL_CHARS} are accepted"
-            )
-
-
 def magnitude_limit(n_concepts: int, n_features: int) -> float:
     r"""Largest magnitude a learned float array of a model file may hold.
 
@@ -255,13 +244,13 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
         if value.dtype.kind == "O" and not all(isinstance(v, str) for v in value):
             raise bad("a 1-D array of class labels")
         if value.dtype.kind == "O":  # (a "U" dtype's length was checked when it was read)
-            _check_label_lengths(value.tolist(), key, source)
+            check_name_lengths(value.tolist(), key, source)
         if len(value) < 2 or len(set(value.tolist())) != len(value):
             raise bad("at least 2 distinct class labels")
     elif kind in ("names", "concepts"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("a list of names")
-        _check_label_lengths(value, key, source)
+        check_name_lengths(value, key, source)
         if kind == "concepts":
             try:
                 check_names(value, key)

@@ -7,11 +7,31 @@ from typing import Any
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
+    "MAX_NAME_CHARS",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_name_lengths",
     "check_names",
     "check_provenance",
 ]
+
+
+#: Longest name (characters) a file from others may hold (a bank's concept and class names
+#: and backbone id, a model file's names and labels): a name is a phrase, and a file of
+#: megabyte names would fill every message that shows one.
+MAX_NAME_CHARS = 4096
+
+
+def check_name_lengths(names: Any, what: str, source: str) -> None:
+    """Refuse a name of ``names`` (the file's ``what``) over :data:`MAX_NAME_CHARS`
+    characters, naming the file, the entry and its length; entries that are not strings
+    are left to the checks of their kind."""
+    for i, name in enumerate(names):
+        if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+            raise ValueError(
+                f"{source}: {what}[{i}] has {len(name)} characters; at most "
+                f"{MAX_NAME_CHARS} are accepted"
+            )
 
 
 def check_provenance(provenance: Any, arg: str = "provenance") -> list[dict]:

@@ -13,17 +13,19 @@ import numpy as np
 
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_bool, check_choice, is_number, shown_value
-from bottlekit.concepts._io import atomic_write_bytes, check_names, check_provenance
+from bottlekit.concepts._io import (
+    MAX_NAME_CHARS,
+    atomic_write_bytes,
+    check_name_lengths,
+    check_names,
+    check_provenance,
+)
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.concepts.positions import concept_positions
 from bottlekit.concepts.projection import ProjectionLayer, is_tensor, linear_concept_activations
 
 _FORMAT = "bottlekit.ConceptBank"
 _FORMAT_VERSION = 1
-
-#: Longest concept name, class name or backbone id (characters) a bank file may hold: a
-#: name is a phrase, and a file of megabyte names would fill every message that shows one.
-MAX_NAME_CHARS = 4096
 
 #: Concept kinds and how :meth:`ConceptBank.project` treats them.
 KINDS = ("text", "cav", "discovered")
@@ -519,12 +521,7 @@ class ConceptBank:
         if not isinstance(meta.get("class_names"), (list, type(None))):
             raise ValueError(f"{source}: the bank's 'class_names' entry is malformed")
         for key in ("names", "class_names"):
-            for i, name in enumerate(meta.get(key) or []):
-                if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
-                    raise ValueError(
-                        f"{source}: the bank's {key}[{i}] has {len(name)} characters; at "
-                        f"most {MAX_NAME_CHARS} are accepted"
-                    )
+            check_name_lengths(meta.get(key) or [], f"the bank's {key}", source)
         if len(meta["backbone_id"]) > MAX_NAME_CHARS:  # shown by every check_backbone
             raise ValueError(
                 f"{source}: the bank's backbone_id has {len(meta['backbone_id'])} characters; "
