@@ -132,7 +132,8 @@ def generate(
     """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
 
     One chat request per (class, prompt); answers are parsed with
-    :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
+    :func:`~bottlekit.concepts.llm.parse_concept_list`, cut to their first ``n_per_prompt``
+    items, pooled and de-duplicated. A concept
     proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
     class ``c`` it was proposed for (LaBo initialises its class–concept weights from such a
     prior; its ``np.unique`` keeps a shared concept under one class only, the first).
@@ -174,7 +175,10 @@ def generate(
     prompts : list of str, optional
         Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
     n_per_prompt : int
-        Items asked for per request.
+        Items asked for per request, and the most taken from one answer: the first
+        ``n_per_prompt`` of its items, in the answer's order, once parsed and
+        de-duplicated (a cached answer is cut the same way). The concepts dropped from
+        longer answers are counted in one logged warning.
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
         and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.
@@ -271,6 +275,7 @@ def generate(
     sources: dict[str, list[dict]] = {}
     classes_of: dict[str, set[int]] = {}
     n_skipped = 0
+    n_dropped, too_long = 0, []  # items beyond n_per_prompt; (class, key, n) of those answers
     for (cls, key), msgs, resp in zip(jobs, requests, responses, strict=True):
         if isinstance(resp, LLMParseError):
             msg = (
@@ -283,6 +288,10 @@ def generate(
             n_skipped += 1
             continue
         items = resp.parsed
+        if len(items) > n_per_prompt:
+            n_dropped += len(items) - n_per_prompt
+            too_long.append((cls, key, len(items)))
+            items = items[:n_per_prompt]
         for item in items:
             if item not in sources:
                 order.append(item)
@@ -298,6 +307,19 @@ def generate(
                 }
             )
             classes_of[item].add(class_names.index(cls))
+    if too_long:
+        cls, key, n = too_long[0]
+        logger.warning(
+            "%d concept(s) beyond n_per_prompt=%d dropped from %d answer(s) that gave more "
+            "(the first %d of each are kept); first: class %r, prompt %r (%d items)",
+            n_dropped,
+            n_per_prompt,
+            len(too_long),
+            n_per_prompt,
+            cls,
+            key,
+            n,
+        )
     if not order:
         raise LLMParseError(
             f"no concepts parsed from {len(jobs)} answer(s) ({n_skipped} malformed); see the log"
