@@ -202,7 +202,8 @@ def generate(
     -------
     ConceptCandidates or ConceptBank
         Provenance per concept: ``source="llm"``, ``style``, ``model`` and, for each time it
-        was proposed, the class, prompt key, prompt text, response id and cache key.
+        was proposed, the class, prompt key, prompt text, response id (``None`` when the
+        endpoint sent none) and cache key.
 
     Examples
     --------

@@ -379,3 +379,86 @@ def test_complete_many_checks_a_cached_blank_answer_as_complete_does(tmp_path):
         llm.complete(MSG)
     with pytest.raises(LLMError, match=r"1 of 1 request.*not in the cache"):
         llm.complete_many([MSG], progress=False)
+
+
+# ------------------------------------------------------------------ completion ids
+def _completion_with(**fields) -> bytes:
+    rec = json.loads(_completion({"role": "assistant", "content": "- red crest"}))
+    for k, v in fields.items():
+        if v is ...:
+            del rec[k]
+        else:
+            rec[k] = v
+    return json.dumps(rec).encode()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"id": ...}, {"id": None}, {"id": 5}, {"id": {"a": 1}}, {"id": ""}, {"id": "x" * 5000}],
+    ids=["missing", "null", "int", "object", "empty", "5000 chars"],
+)
+def test_a_completion_without_a_usable_id_is_recorded_without_one(
+    serve, tmp_path, backbone, fields
+):
+    # Before: str(out.id) recorded the string 'None' (and "5", "{'a': 1}", 5000 x's) as
+    # the response id, in the cache and in every concept's provenance.
+    from bottlekit.concepts import ConceptBank, generate
+
+    server = serve(lambda h: _send(h, 200, _completion_with(**fields)))
+    kw = {"prompts": ["color"], "progress": False}
+    bank = generate(backbone, ["cardinal"], _client(server.url, tmp_path), **kw)
+    assert bank.provenance[0]["generated_for"][0]["response_id"] is None
+    (cached,) = tmp_path.rglob("*.json")
+    assert json.loads(cached.read_text())["response"]["id"] is None
+    # read back from the cache, and from a bank file, it is still None
+    again = generate(None, ["cardinal"], _client(server.url, tmp_path, offline=True), **kw)
+    assert again.provenance[0]["generated_for"] == bank.provenance[0]["generated_for"]
+    assert server.requests == 1
+    loaded = ConceptBank.load(bank.save(tmp_path / "bank"))
+    assert loaded.provenance[0]["generated_for"][0]["response_id"] is None
+
+
+def test_a_completion_id_and_model_of_the_right_kind_are_kept(serve, tmp_path):
+    server = serve(lambda h: _send(h, 200, _completion_with(id="chatcmpl-7", model="served")))
+    resp = _client(server.url, tmp_path).complete(MSG)
+    assert (resp.response_id, resp.model) == ("chatcmpl-7", "served")
+
+
+@pytest.mark.parametrize("model", [7, {"a": 1}, None, ""])
+def test_a_completion_whose_model_is_not_a_name_records_the_model_asked_for(
+    serve, tmp_path, model
+):
+    # Before: str(out.model or model) recorded "7" and "{'a': 1}".
+    server = serve(lambda h: _send(h, 200, _completion_with(model=model)))
+    assert _client(server.url, tmp_path).complete(MSG).model == "m"
+
+
+@pytest.mark.parametrize(("stored", "read"), [(None, None), ("None", None), ("c9", "c9")])
+def test_a_cache_file_without_an_id_is_read(tmp_path, stored, read):
+    # Before: a null id was an unreadable file (a miss); "None" was read as an id.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red crest", "id": stored, "model": "m"}}
+
+    resp = _cache_file(tmp_path, rec).complete(MSG)
+    assert (resp.text, resp.response_id, resp.cached) == ("- red crest", read, True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        (5, "response.id is int, expected a string or null"),
+        (["c1"], "response.id is list, expected a string or null"),
+        ("x" * 5000, r"response.id 'xxx.*' \(5000 characters\) is not a completion id"),
+        ("", r"response.id '' \(0 characters\) is not a completion id"),
+    ],
+    ids=["int", "list", "5000 chars", "empty"],
+)
+def test_a_cache_file_whose_id_is_not_an_id_is_a_miss(tmp_path, caplog, stored, problem):
+    # Before: the 5000-character and empty ids were read as ids.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red crest", "id": stored, "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert re.search(problem, caplog.text)
