@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bottlekit.atomic import atomic_write_text
-from bottlekit.concepts._llm_response import MAX_ID_CHARS, ChatResponse, Messages, _response_id
+from bottlekit.concepts._llm_response import (
+    MAX_ID_CHARS,
+    ChatResponse,
+    Messages,
+    _check_text,
+    _response_id,
+)
 from bottlekit.safetensors_file import parse_json
 
 # the LLM client's one logger, whichever of its modules writes
@@ -74,6 +80,7 @@ class _AnswerCache:
                         f"response.{name} is {type(value).__name__}, expected a string"
                         + (" or null" if name == "id" else "")
                     )
+            _check_text(fields["text"], "response.text")  # as a fresh answer is checked
             rid = fields["id"]
             # (the string "None" is what earlier releases wrote for a completion without id)
             if rid not in (None, "None") and _response_id(rid) is None:

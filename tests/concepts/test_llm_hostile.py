@@ -462,3 +462,17 @@ def test_a_cache_file_whose_id_is_not_an_id_is_a_miss(tmp_path, caplog, stored, 
     with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
         llm.complete(MSG)
     assert re.search(problem, caplog.text)
+
+
+def test_a_cache_file_whose_text_is_not_unicode_is_a_miss(tmp_path, caplog):
+    # Before: read as the answer (a fresh answer with a lone surrogate is refused as not a
+    # chat completion); its concept "red\ud800crest" then failed when a bank was saved.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red\ud800crest", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert r"response.text is not Unicode text (surrogates not allowed: '\ud800'" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete_many([MSG], progress=False)
