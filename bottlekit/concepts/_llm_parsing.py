@@ -9,7 +9,21 @@ from bottlekit.concepts._llm_response import LLMParseError
 from bottlekit.safetensors_file import parse_json
 
 _BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)](?=\s))\s*")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+_FENCE_OPEN = re.compile(r"```[a-zA-Z]*\s*")
+
+
+def _unfence(text: str) -> str:
+    """``text`` stripped, without a markdown code fence around it: three backticks and
+    a language name at its start, three backticks at its end. (Found in linear time; the
+    pattern ``\\s*```$`` it replaces scanned the rest of a run of white space from each
+    of its characters, quadratic time.)"""
+    body = text.strip()
+    opening = _FENCE_OPEN.match(body)
+    if opening:
+        body = body[opening.end() :]
+    if body.endswith("```"):
+        body = body[:-3]
+    return body.strip()
 
 
 _QUOTES = "\"'`"
@@ -102,7 +116,7 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     """
     if not isinstance(text, str):
         raise LLMParseError(f"answer must be a string, got {type(text).__name__}")
-    body = _FENCE.sub("", text.strip()).strip()
+    body = _unfence(text)
     if not body:
         raise LLMParseError("empty answer; expected a list of concepts")
     items: list[str] | None = None

@@ -309,6 +309,28 @@ def test_a_long_answer_of_open_brackets_is_parsed_in_linear_time():
     assert time.monotonic() - start < 1.0
 
 
+def test_a_long_run_of_white_space_is_parsed_in_linear_time():
+    # Before: the code-fence pattern's "\s*```$" scanned the rest of every run of white
+    # space from each of its characters: 17 s for these 100 000 spaces, and a 16 MiB
+    # answer (within MAX_RESPONSE_BYTES) held the run for days.
+    start = time.monotonic()
+    assert parse_concept_list("- red" + " " * 100_000 + "crest") == ["red crest"]
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('```json\n["red crest", "long tail"]\n```', ["red crest", "long tail"]),
+        ("```\n- red crest\n- long tail  \n```  ", ["red crest", "long tail"]),
+        ("- red crest\n- long tail```", ["red crest", "long tail"]),
+        ("```- red crest", ["red crest"]),
+    ],
+)
+def test_a_code_fence_around_an_answer_is_dropped(text, expected):
+    assert parse_concept_list(text) == expected
+
+
 def test_a_list_amid_prose_is_still_found():
     assert parse_concept_list('Sure: ["red crest", "long tail"] and {"n": 2}.') == [
         "red crest",
