@@ -498,3 +498,26 @@ def test_a_cache_file_whose_text_is_not_unicode_is_a_miss(tmp_path, caplog):
     assert r"response.text is not Unicode text (surrogates not allowed: '\ud800'" in caplog.text
     with pytest.raises(LLMError, match="not in the cache"):
         llm.complete_many([MSG], progress=False)
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset")
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "UTC"])
+@pytest.mark.parametrize("suffix", [" -0000", ""])
+def test_a_retry_after_date_without_a_zone_is_read_as_gmt(monkeypatch, zone, suffix):
+    # Before: a date of "-0000" or with no zone (a naive datetime) was read in the local
+    # zone: 30 s asked for became 18 030 s in New York (the request failed at once, over
+    # MAX_RETRY_AFTER) and no wait at all in Tokyo (the server was asked again at once).
+    class Failed:
+        def __init__(self, value):
+            self.response = type("R", (), {"headers": {"retry-after": value}})()
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        when = time.strftime("%a, %d %b %Y %H:%M:%S", time.gmtime(time.time() + 30))
+        waited = _llm_http._retry_after(Failed(when + suffix))
+        aware = _llm_http._retry_after(Failed(when + " GMT"))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 25 < waited <= 31 and abs(waited - aware) < 2
