@@ -22,6 +22,7 @@ from bottlekit.concepts._llm_response import (
     ChatResponse,
     Messages,
     _check_text,
+    _finish_reason,
     _response_id,
 )
 from bottlekit.safetensors_file import parse_json
@@ -89,7 +90,14 @@ class _AnswerCache:
                     f"id: expected a non-empty string of at most {MAX_ID_CHARS} characters, "
                     "or null"
                 )
-            return ChatResponse(fields["text"], _response_id(rid), fields["model"], key, True)
+            finish = resp.get("finish_reason")  # absent from the files of earlier releases
+            if finish is not None and _finish_reason(finish) is None:
+                raise TypeError(
+                    f"response.finish_reason {str(finish)[:64]!r} is not a short string or null"
+                )
+            return ChatResponse(
+                fields["text"], _response_id(rid), fields["model"], key, True, finish
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
             return None
@@ -100,7 +108,12 @@ class _AnswerCache:
         rec = {
             "key": key,
             "request": request,
-            "response": {"id": resp.response_id, "model": resp.model, "text": resp.text},
+            "response": {
+                "id": resp.response_id,
+                "model": resp.model,
+                "text": resp.text,
+                "finish_reason": resp.finish_reason,
+            },
             "base_url": base_url,
             "time": time.time(),
         }

@@ -43,6 +43,8 @@ class ChatResponse:
 
     ``response_id`` is the completion's ``id``, or ``None`` when the endpoint sent none
     (or one that is not a non-empty string of at most :data:`MAX_ID_CHARS` characters).
+    ``finish_reason`` is the choice's (``"stop"``; ``"length"`` when the answer was cut
+    by the token limit), ``None`` when not sent or not a short string.
     ``parsed`` holds what the caller's ``parse`` function returned for ``text`` (``None``
     when no parser was given).
     """
@@ -52,6 +54,7 @@ class ChatResponse:
     model: str
     cache_key: str
     cached: bool
+    finish_reason: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
 
 
@@ -62,6 +65,11 @@ def _response_id(value: Any) -> str | None:
     if isinstance(value, str) and value.strip() and len(value) <= MAX_ID_CHARS:
         return None if value == "None" else value
     return None
+
+
+def _finish_reason(value: Any) -> str | None:
+    """The choice's ``finish_reason`` as recorded: a short string, else ``None``."""
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _check_text(text: str, what: str) -> None:
@@ -98,7 +106,9 @@ def _read_completion(out: Any, key: str, model: str) -> ChatResponse:
             raise _MalformedResponse(str(exc)) from None
     named = getattr(out, "model", None)
     named = named if isinstance(named, str) and named.strip() else model
-    return ChatResponse(text, _response_id(getattr(out, "id", None)), named, key, False)
+    rid = _response_id(getattr(out, "id", None))
+    finish = _finish_reason(getattr(choices[0], "finish_reason", None))
+    return ChatResponse(text, rid, named, key, False, finish)
 
 
 def _require_text(text: str | None) -> str:

@@ -178,7 +178,9 @@ def generate(
         Items asked for per request, and the most taken from one answer: the first
         ``n_per_prompt`` of its items, in the answer's order, once parsed and
         de-duplicated (a cached answer is cut the same way). The concepts dropped from
-        longer answers are counted in one logged warning.
+        longer answers are counted in one logged warning. The last item of an answer
+        cut by the token limit (``finish_reason`` ``"length"``), which may be cut
+        mid-phrase, is dropped first, with one warning for all such answers.
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
         and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.
@@ -277,6 +279,7 @@ def generate(
     classes_of: dict[str, set[int]] = {}
     n_skipped = 0
     n_dropped, too_long = 0, []  # items beyond n_per_prompt; (class, key, n) of those answers
+    cut = []  # (class, key) of the answers cut by the token limit
     for (cls, key), msgs, resp in zip(jobs, requests, responses, strict=True):
         if isinstance(resp, LLMParseError):
             msg = (
@@ -289,6 +292,9 @@ def generate(
             n_skipped += 1
             continue
         items = resp.parsed
+        if resp.finish_reason == "length":  # its last item may be cut mid-phrase
+            cut.append((cls, key))
+            items = items[:-1]
         if len(items) > n_per_prompt:
             n_dropped += len(items) - n_per_prompt
             too_long.append((cls, key, len(items)))
@@ -320,6 +326,14 @@ def generate(
             cls,
             key,
             n,
+        )
+    if cut:
+        logger.warning(
+            "%d answer(s) cut by the token limit (finish_reason 'length'): the last item of "
+            "each, which may be cut mid-phrase, was dropped (raise max_tokens in the "
+            "client's params to keep it); first: class %r, prompt %r",
+            len(cut),
+            *cut[0],
         )
     if not order:
         raise LLMParseError(

@@ -562,3 +562,53 @@ def test_a_retry_after_date_without_a_zone_is_read_as_gmt(monkeypatch, zone, suf
         monkeypatch.undo()
         time.tzset()
     assert 25 < waited <= 31 and abs(waited - aware) < 2
+
+
+# ------------------------------------------------------- answers cut by the token limit
+def _cut_answer(content: str, finish_reason: str) -> bytes:
+    rec = json.loads(_completion({"role": "assistant", "content": content}))
+    rec["choices"][0]["finish_reason"] = finish_reason
+    return json.dumps(rec).encode()
+
+
+def test_the_last_item_of_an_answer_cut_by_the_token_limit_is_dropped(serve, tmp_path, caplog):
+    # Before: "long pointed t", cut mid-phrase by max_tokens (finish_reason "length"), was
+    # a concept.
+    from bottlekit.concepts import generate
+
+    def behave(h):  # one request at a time: the first is the cardinal's
+        cut = server.requests == 1
+        text = "- red crest\n- long pointed t" if cut else "- blue crest\n- white belly"
+        _send(h, 200, _cut_answer(text, "length" if cut else "stop"))
+
+    server = serve(behave)
+    kw = {"prompts": ["color"], "progress": False}
+    with caplog.at_level("WARNING"):
+        llm = _client(server.url, tmp_path, max_concurrency=1)
+        out = generate(None, ["cardinal", "blue jay"], llm, **kw)
+    assert out.names == ["red crest", "blue crest", "white belly"]
+    warned = [r.getMessage() for r in caplog.records if "finish_reason" in r.getMessage()]
+    assert len(warned) == 1 and "1 answer(s) cut by the token limit" in warned[0]
+    assert "class 'cardinal', prompt 'color'" in warned[0]
+    # the cache keeps the finish reason: read back, the answer is cut the same way
+    cached = [json.loads(p.read_text())["response"] for p in tmp_path.rglob("*.json")]
+    assert sorted(r["finish_reason"] for r in cached) == ["length", "stop"]
+    again = generate(
+        None, ["cardinal", "blue jay"], _client(server.url, tmp_path, offline=True), **kw
+    )
+    assert again.names == out.names and server.requests == 2
+
+
+@pytest.mark.parametrize(("stored", "read"), [("length", "length"), (None, None), (5, "miss")])
+def test_a_cache_file_keeps_the_finish_reason(tmp_path, caplog, stored, read):
+    def rec(key):
+        response = {"text": "- red crest", "id": "c1", "model": "m", "finish_reason": stored}
+        return {"key": key, "response": response}
+
+    llm = _cache_file(tmp_path, rec)
+    if read == "miss":
+        with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+            llm.complete(MSG)
+        assert "response.finish_reason '5' is not a short string or null" in caplog.text
+    else:
+        assert llm.complete(MSG).finish_reason == read
