@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bottlekit.concepts._io import MAX_NAME_CHARS
 from bottlekit.concepts._llm_response import LLMParseError
 from bottlekit.safetensors_file import parse_json
 
@@ -133,7 +134,8 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     several short lines; one comma- or semicolon-separated line. Items are stripped of
     bullets, markdown bold, the quotes around them (a quotation inside an item is kept
     whole) and trailing punctuation, lower-cased and de-duplicated (first occurrence
-    kept); items of more than ``max_words`` words (sentences of prose) are dropped. On
+    kept); items of more than ``max_words`` words (sentences of prose) or of more than
+    :data:`~bottlekit.concepts._io.MAX_NAME_CHARS` characters are dropped. On
     Label-free CBM's stored GPT-3 lists this gives the reference's concepts, lower-cased,
     for all but 2 of 31,188 (its "\\n-" split keeps a trailing colon on two run-on
     items).
@@ -193,7 +195,7 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     seen = set()
     for it in items:
         c = _clean_item(it)
-        if not c or len(c.split()) > max_words or c in seen:
+        if not c or len(c) > MAX_NAME_CHARS or len(c.split()) > max_words or c in seen:
             continue
         seen.add(c)
         out.append(c)

@@ -612,3 +612,18 @@ def test_a_cache_file_keeps_the_finish_reason(tmp_path, caplog, stored, read):
         assert "response.finish_reason '5' is not a short string or null" in caplog.text
     else:
         assert llm.complete(MSG).finish_reason == read
+
+
+def test_an_item_longer_than_a_name_may_be_is_dropped(serve, tmp_path, backbone):
+    # Before: the 5000-character item was a concept; its bank was saved, and refused when
+    # loaded ("names[1] has 5000 characters; at most 4096 are accepted").
+    from bottlekit.concepts import ConceptBank, generate
+    from bottlekit.concepts._io import MAX_NAME_CHARS
+
+    assert parse_concept_list("- red crest\n- " + "x" * (MAX_NAME_CHARS + 1)) == ["red crest"]
+    assert parse_concept_list("- " + "x" * MAX_NAME_CHARS) == ["x" * MAX_NAME_CHARS]
+    text = "- red crest\n- " + "x" * 5000
+    server = serve(lambda h: _send(h, 200, _completion({"role": "assistant", "content": text})))
+    llm = _client(server.url, tmp_path)
+    bank = generate(backbone, ["cardinal"], llm, prompts=["color"], progress=False)
+    assert ConceptBank.load(bank.save(tmp_path / "bank")).names == ["red crest"]
