@@ -627,3 +627,29 @@ def test_an_item_longer_than_a_name_may_be_is_dropped(serve, tmp_path, backbone)
     llm = _client(server.url, tmp_path)
     bank = generate(backbone, ["cardinal"], llm, prompts=["color"], progress=False)
     assert ConceptBank.load(bank.save(tmp_path / "bank")).names == ["red crest"]
+
+
+# --------------------------------------------------------- the client's time settings
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("timeout", float("inf")),  # before: OverflowError at the first request
+        ("timeout", 1e300),  # before: OverflowError
+        ("timeout", True),  # before: a timeout of 1 s
+        ("timeout", "5"),  # before: TypeError "'>' not supported"
+        ("backoff", float("nan")),  # before: accepted
+        ("backoff", "1"),  # before: TypeError "'<' not supported"
+        ("max_backoff", float("nan")),  # before: ValueError out of time.sleep(nan)
+        ("max_backoff", float("inf")),  # before: with backoff=inf, time.sleep(inf)
+        ("request_deadline", float("inf")),  # before: accepted (None means no bound)
+        ("run_deadline", 1e300),  # before: accepted
+    ],
+)
+def test_a_time_setting_that_is_not_a_finite_number_of_seconds_is_refused(
+    tmp_path, setting, value
+):
+    top = r"1e\+07"
+    with pytest.raises(
+        ValueError, match=rf"^{setting} must be a number of seconds in .*{top}\]( or None)?, got"
+    ):
+        _client("http://127.0.0.1:9/v1", tmp_path, **{setting: value})
