@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, repeated_items
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -214,11 +214,22 @@ def generate(
     """
     class_names = check_names(class_names, "class_names")
     style = check_choice(style, sorted(PROMPT_STYLES), "style", wording="must")
+    if isinstance(prompts, str):
+        raise TypeError(
+            f"prompts must be a list of prompt keys (some of {list(PROMPT_STYLES[style])}), "
+            f"got the str {prompts!r}"
+        )
     keys = list(PROMPT_STYLES[style]) if prompts is None else list(prompts)
-    bad = [k for k in keys if k not in PROMPT_STYLES[style]]
+    bad = [k for k in keys if not isinstance(k, str) or k not in PROMPT_STYLES[style]]
     if bad or not keys:
         raise ValueError(
             f"prompts must be a non-empty subset of {list(PROMPT_STYLES[style])}, got {keys}"
+        )
+    repeated = repeated_items(keys)
+    if repeated:  # each (class, prompt) would be asked, and recorded, twice
+        raise ValueError(
+            f"prompts lists {', '.join(map(repr, repeated))} more than once; expected each "
+            f"prompt key once, got {keys}"
         )
     check_number(
         n_per_prompt, "n_per_prompt", integer=True, low=1, wording="must",

@@ -400,3 +400,14 @@ def test_an_answer_gives_at_most_n_per_prompt_concepts(chat_server, tmp_path, ca
     again = generate(None, ["cardinal", "blue jay"], offline, **kw)
     assert again.names == out.names and again.provenance == out.provenance
     np.testing.assert_array_equal(again.class_prior, out.class_prior)
+
+
+def test_generate_names_repeated_prompts_and_a_prompt_given_as_a_string(server, tmp_path):
+    # Before: ["color", "color"] sent each class's color request twice and recorded each
+    # concept's origin twice; "color" was read letter by letter ("got ['c', 'o', ...]").
+    c = client(server, tmp_path)
+    with pytest.raises(ValueError, match=r"prompts lists 'color' more than once"):
+        generate(None, ["cardinal"], c, prompts=["color", "shape", "color"], progress=False)
+    with pytest.raises(TypeError, match=r"prompts must be a list of prompt keys .*got the str"):
+        generate(None, ["cardinal"], c, prompts="color", progress=False)
+    assert server.bodies == []
