@@ -109,6 +109,26 @@ def test_a_completion_of_the_wrong_shape_is_a_malformed_response(
         _client(server.url, tmp_path).complete(MSG)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,  # before: RecursionError out of complete()
+        # before: ValueError "Exceeds the limit (4300 digits) for integer string conversion"
+        _completion({"role": "assistant", "content": "- a"})[:-1]
+        + b', "n": 1'
+        + b"0" * 5000
+        + b"}",
+    ],
+    ids=["nested too deep", "5000-digit integer"],
+)
+def test_a_body_json_cannot_decode_is_a_malformed_response(serve, tmp_path, body):
+    # (declared JSON: the SDK decodes it; a body of another type is read as text)
+    server = serve(lambda h: _send(h, 200, body, [("Content-Type", "application/json")]))
+    with pytest.raises(LLMError, match=r"after 2 attempt.*not a chat completion"):
+        _client(server.url, tmp_path, max_retries=1).complete(MSG)
+    assert server.requests == 2  # retried, as a body that is not JSON is
+
+
 # ------------------------------------------------------ bodies too long / never ending
 def _declared_too_long(h):
     _send(h, 200, b" " * 200_000)
