@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from bottlekit.atomic import atomic_write_text
-from bottlekit.concepts._llm_response import ChatResponse, Messages
+from bottlekit.concepts._llm_response import (
+    MAX_ID_CHARS,
+    ChatResponse,
+    Messages,
+    _check_text,
+    _finish_reason,
+    _response_id,
+)
 from bottlekit.safetensors_file import parse_json
 
 # the LLM client's one logger, whichever of its modules writes
@@ -55,7 +62,8 @@ class _AnswerCache:
     def read(self, key: str) -> ChatResponse | None:
         """The stored answer of request ``key``, or ``None`` (also for a file that cannot
         be read, or that is not an answer to ``key`` as :meth:`write` writes it, with a
-        warning)."""
+        warning). The response's ``id`` is a string or null (a completion without an id);
+        the string ``"None"`` of earlier releases is read as null."""
         path = self.path(key)
         if not path.is_file():
             return None
@@ -66,11 +74,30 @@ class _AnswerCache:
             if rec["key"] != key:  # a file renamed or copied: the answer to another request
                 raise ValueError(f"it holds the answer to request {str(rec['key'])[:64]!r}")
             for name, value in fields.items():
+                if name == "id" and value is None:  # a completion without an id
+                    continue
                 if not isinstance(value, str):
                     raise TypeError(
                         f"response.{name} is {type(value).__name__}, expected a string"
+                        + (" or null" if name == "id" else "")
                     )
-            return ChatResponse(fields["text"], fields["id"], fields["model"], key, True)
+            _check_text(fields["text"], "response.text")  # as a fresh answer is checked
+            rid = fields["id"]
+            # (the string "None" is what earlier releases wrote for a completion without id)
+            if rid not in (None, "None") and _response_id(rid) is None:
+                raise ValueError(
+                    f"response.id {rid[:64]!r} ({len(rid)} characters) is not a completion "
+                    f"id: expected a non-empty string of at most {MAX_ID_CHARS} characters, "
+                    "or null"
+                )
+            finish = resp.get("finish_reason")  # absent from the files of earlier releases
+            if finish is not None and _finish_reason(finish) is None:
+                raise TypeError(
+                    f"response.finish_reason {str(finish)[:64]!r} is not a short string or null"
+                )
+            return ChatResponse(
+                fields["text"], _response_id(rid), fields["model"], key, True, finish
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable cache file %s (%s)", path, exc)
             return None
@@ -81,7 +108,12 @@ class _AnswerCache:
         rec = {
             "key": key,
             "request": request,
-            "response": {"id": resp.response_id, "model": resp.model, "text": resp.text},
+            "response": {
+                "id": resp.response_id,
+                "model": resp.model,
+                "text": resp.text,
+                "finish_reason": resp.finish_reason,
+            },
             "base_url": base_url,
             "time": time.time(),
         }

@@ -10,6 +10,7 @@ headers or sends ``100 Continue`` without end cannot hold an attempt past its ti
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import errno
 import socket
@@ -225,7 +226,8 @@ def _obey_deadlines(client: Any) -> None:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    """Seconds asked for by a ``Retry-After`` (or ``retry-after-ms``) header, if any."""
+    """Seconds asked for by a ``Retry-After`` (or ``retry-after-ms``) header, if any: a
+    number of seconds, or an HTTP date (GMT, also when it names no zone)."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
     if headers is None or not hasattr(headers, "get"):
         return None
@@ -246,6 +248,8 @@ def _retry_after(exc: Exception) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: an HTTP date is GMT, not local time
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - time.time())
 
 

@@ -5,11 +5,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bottlekit.concepts._io import MAX_NAME_CHARS
 from bottlekit.concepts._llm_response import LLMParseError
 from bottlekit.safetensors_file import parse_json
 
 _BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)](?=\s))\s*")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+_FENCE_OPEN = re.compile(r"```[a-zA-Z]*\s*")
+
+
+def _unfence(text: str) -> str:
+    """``text`` stripped, without a markdown code fence around it: three backticks and
+    a language name at its start, three backticks at its end. (Found in linear time; the
+    pattern ``\\s*```$`` it replaces scanned the rest of a run of white space from each
+    of its characters, quadratic time.)"""
+    body = text.strip()
+    opening = _FENCE_OPEN.match(body)
+    if opening:
+        body = body[opening.end() :]
+    if body.endswith("```"):
+        body = body[:-3]
+    return body.strip()
 
 
 _QUOTES = "\"'`"
@@ -76,22 +91,60 @@ def _bracketed(text: str) -> list[str]:
     return [span for _, span in sorted(spans)]
 
 
+# JSON that an answer starts with: "[" or "{" and then a string, list or object
+_JSON_START = re.compile(r'[\[{]\s*["\[{]')
+# a JSON string literal, closed (group 2) or cut by the end of the answer; or text
+# between strings. Every quote that opens a literal is found once (a search for literals
+# from each quote took quadratic time on an answer of escaped quotes).
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\[\s\S])*)(?:(")|\\?\Z)|[^"]+')
+_SPACE = re.compile(r"\s*")
+
+
+def _cut_json(body: str) -> list[str] | None:
+    """The complete strings of a JSON answer cut short (by a token limit) after its first
+    ``[``; ``None`` for an answer that does not start as JSON does. A string is an item
+    when a comma, a closing bracket or the end follows it: the string being written when
+    the answer was cut is left out, and so are an object's keys (a ``:`` follows them).
+    Linear time."""
+    if not _JSON_START.match(body):
+        return None
+    start = body.find("[")
+    if start < 0:
+        return []
+    items = []
+    for m in _JSON_TOKEN.finditer(body, start):
+        if m.group(2) is None:  # text between strings, or the string that was cut
+            continue
+        after = _SPACE.match(body, m.end()).end()
+        if body[after : after + 1] not in ("", ",", "]", "}"):
+            continue
+        try:
+            items.append(parse_json(f'"{m.group(1)}"'))
+        except ValueError:  # a bad escape
+            continue
+    return items
+
+
 def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     """Parse an LLM answer into concept phrases.
 
     Accepted forms, tried in order: a JSON list (or an object holding one, possibly in a
-    code fence or surrounded by prose); bulleted or numbered lines; several short lines;
-    one comma- or semicolon-separated line. Items are stripped of bullets, markdown bold,
-    the quotes around them (a quotation inside an item is kept whole) and trailing
-    punctuation, lower-cased and de-duplicated (first occurrence kept); items of more than
-    ``max_words`` words (sentences of prose) are dropped. On Label-free CBM's stored GPT-3
-    lists this gives the reference's concepts, lower-cased, for all but 2 of 31,188 (its
-    "\\n-" split keeps a trailing colon on two run-on items).
+    code fence or surrounded by prose); a JSON list cut short, as by a token limit (its
+    complete strings; the one being written is left out); bulleted or numbered lines;
+    several short lines; one comma- or semicolon-separated line. Items are stripped of
+    bullets, markdown bold, the quotes around them (a quotation inside an item is kept
+    whole) and trailing punctuation, lower-cased and de-duplicated (first occurrence
+    kept); items of more than ``max_words`` words (sentences of prose) or of more than
+    :data:`~bottlekit.concepts._io.MAX_NAME_CHARS` characters are dropped. On
+    Label-free CBM's stored GPT-3 lists this gives the reference's concepts, lower-cased,
+    for all but 2 of 31,188 (its "\\n-" split keeps a trailing colon on two run-on
+    items).
 
     Raises
     ------
     LLMParseError
-        When nothing list-like is found (empty answer, a refusal, JSON without a list).
+        When nothing list-like is found (empty answer, a refusal, JSON without a list,
+        JSON cut short before its first complete item).
 
     Examples
     --------
@@ -102,7 +155,7 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     """
     if not isinstance(text, str):
         raise LLMParseError(f"answer must be a string, got {type(text).__name__}")
-    body = _FENCE.sub("", text.strip()).strip()
+    body = _unfence(text)
     if not body:
         raise LLMParseError("empty answer; expected a list of concepts")
     items: list[str] | None = None
@@ -118,6 +171,12 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
             break
     if items is None and json_seen and body[:1] in "[{":
         raise LLMParseError(f"JSON answer holds no list of strings: {body[:200]!r}")
+    if items is None and not json_seen:
+        items = _cut_json(body)
+        if items == []:
+            raise LLMParseError(
+                f"JSON answer cut short (no complete list item in it): {body[:200]!r}"
+            )
     if not items:
         lines = [ln for ln in body.splitlines() if ln.strip()]
         bullets = [ln for ln in lines if _BULLET.match(ln) and _BULLET.sub("", ln).strip()]
@@ -136,7 +195,7 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     seen = set()
     for it in items:
         c = _clean_item(it)
-        if not c or len(c.split()) > max_words or c in seen:
+        if not c or len(c) > MAX_NAME_CHARS or len(c.split()) > max_words or c in seen:
             continue
         seen.add(c)
         out.append(c)

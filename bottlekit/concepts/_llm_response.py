@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bottlekit.concepts._io import MAX_NAME_CHARS
+
 Messages = list[dict[str, str]]
+
+#: Longest completion id recorded, in characters (an id is a few dozen; a longer one, or
+#: one that is not a string, is no id: it is recorded as ``None``).
+MAX_ID_CHARS = MAX_NAME_CHARS
 
 
 class LLMError(RuntimeError):
@@ -35,16 +41,47 @@ class _MalformedResponse(Exception):
 class ChatResponse:
     """One chat completion: the answer text and where it came from.
 
+    ``response_id`` is the completion's ``id``, or ``None`` when the endpoint sent none
+    (or one that is not a non-empty string of at most :data:`MAX_ID_CHARS` characters).
+    ``finish_reason`` is the choice's (``"stop"``; ``"length"`` when the answer was cut
+    by the token limit), ``None`` when not sent or not a short string.
     ``parsed`` holds what the caller's ``parse`` function returned for ``text`` (``None``
     when no parser was given).
     """
 
     text: str
-    response_id: str
+    response_id: str | None
     model: str
     cache_key: str
     cached: bool
+    finish_reason: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
+
+
+def _response_id(value: Any) -> str | None:
+    """The completion id ``value`` as recorded: itself if a non-empty string of at most
+    :data:`MAX_ID_CHARS` characters, else ``None`` (also for the string ``"None"``, which
+    earlier releases wrote for a completion without an id)."""
+    if isinstance(value, str) and value.strip() and len(value) <= MAX_ID_CHARS:
+        return None if value == "None" else value
+    return None
+
+
+def _finish_reason(value: Any) -> str | None:
+    """The choice's ``finish_reason`` as recorded: a short string, else ``None``."""
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse ``text`` that is not Unicode (a lone surrogate from a JSON escape
+    ``"\\ud800"``: it cannot be stored or embedded) with a ``ValueError`` naming ``what``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not Unicode text ({exc.reason}: {text[exc.start : exc.end]!r} at "
+            f"character {exc.start})"
+        ) from None
 
 
 def _read_completion(out: Any, key: str, model: str) -> ChatResponse:
@@ -63,14 +100,15 @@ def _read_completion(out: Any, key: str, model: str) -> ChatResponse:
             f"the message content is {type(text).__name__}, not text, in {str(out)[:200]!r}"
         )
     if text is not None:
-        try:  # a JSON escape "\ud800" alone is no character: it cannot be stored or embedded
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise _MalformedResponse(
-                f"the message content is not Unicode text ({exc.reason}: "
-                f"{text[exc.start : exc.end]!r} at character {exc.start})"
-            ) from None
-    return ChatResponse(text, str(out.id), str(out.model or model), key, False)
+        try:
+            _check_text(text, "the message content")
+        except ValueError as exc:
+            raise _MalformedResponse(str(exc)) from None
+    named = getattr(out, "model", None)
+    named = named if isinstance(named, str) and named.strip() else model
+    rid = _response_id(getattr(out, "id", None))
+    finish = _finish_reason(getattr(choices[0], "finish_reason", None))
+    return ChatResponse(text, rid, named, key, False, finish)
 
 
 def _require_text(text: str | None) -> str:

@@ -199,10 +199,13 @@ class _RetryingTransport:
                 _MalformedResponse,
                 json.JSONDecodeError,
                 UnicodeDecodeError,  # a body json cannot even decode as text
+                RecursionError,  # JSON nested deeper than json's recursion
+                ValueError,  # an integer of more digits than int() converts (4300)
                 openai.APIResponseValidationError,
             ) as exc:
-                # an HTTP 200 whose body is not JSON (json.JSONDecodeError is a ValueError)
-                # or not a chat completion: a transient fault of the server or a proxy
+                # an HTTP 200 whose body is not JSON (json.JSONDecodeError is a ValueError),
+                # JSON the SDK cannot decode, or not a chat completion: a transient fault
+                # of the server or a proxy
                 last = _MalformedResponse(f"the response is not a chat completion: {exc}")
                 last.__cause__ = exc
                 wait, retries = self._backoff(attempt - 1, exc), self.max_retries

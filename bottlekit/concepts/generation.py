@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, repeated_items
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -132,7 +132,8 @@ def generate(
     """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
 
     One chat request per (class, prompt); answers are parsed with
-    :func:`~bottlekit.concepts.llm.parse_concept_list`, pooled and de-duplicated. A concept
+    :func:`~bottlekit.concepts.llm.parse_concept_list`, cut to their first ``n_per_prompt``
+    items, pooled and de-duplicated. A concept
     proposed for several classes is kept once, with ``class_prior[c, j] = 1`` for each
     class ``c`` it was proposed for (LaBo initialises its class–concept weights from such a
     prior; its ``np.unique`` keeps a shared concept under one class only, the first).
@@ -174,7 +175,12 @@ def generate(
     prompts : list of str, optional
         Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
     n_per_prompt : int
-        Items asked for per request.
+        Items asked for per request, and the most taken from one answer: the first
+        ``n_per_prompt`` of its items, in the answer's order, once parsed and
+        de-duplicated (a cached answer is cut the same way). The concepts dropped from
+        longer answers are counted in one logged warning. The last item of an answer
+        cut by the token limit (``finish_reason`` ``"length"``), which may be cut
+        mid-phrase, is dropped first, with one warning for all such answers.
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
         and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.
@@ -198,7 +204,8 @@ def generate(
     -------
     ConceptCandidates or ConceptBank
         Provenance per concept: ``source="llm"``, ``style``, ``model`` and, for each time it
-        was proposed, the class, prompt key, prompt text, response id and cache key.
+        was proposed, the class, prompt key, prompt text, response id (``None`` when the
+        endpoint sent none) and cache key.
 
     Examples
     --------
@@ -207,11 +214,22 @@ def generate(
     """
     class_names = check_names(class_names, "class_names")
     style = check_choice(style, sorted(PROMPT_STYLES), "style", wording="must")
+    if isinstance(prompts, str):
+        raise TypeError(
+            f"prompts must be a list of prompt keys (some of {list(PROMPT_STYLES[style])}), "
+            f"got the str {prompts!r}"
+        )
     keys = list(PROMPT_STYLES[style]) if prompts is None else list(prompts)
-    bad = [k for k in keys if k not in PROMPT_STYLES[style]]
+    bad = [k for k in keys if not isinstance(k, str) or k not in PROMPT_STYLES[style]]
     if bad or not keys:
         raise ValueError(
             f"prompts must be a non-empty subset of {list(PROMPT_STYLES[style])}, got {keys}"
+        )
+    repeated = repeated_items(keys)
+    if repeated:  # each (class, prompt) would be asked, and recorded, twice
+        raise ValueError(
+            f"prompts lists {', '.join(map(repr, repeated))} more than once; expected each "
+            f"prompt key once, got {keys}"
         )
     check_number(
         n_per_prompt, "n_per_prompt", integer=True, low=1, wording="must",
@@ -271,6 +289,8 @@ def generate(
     sources: dict[str, list[dict]] = {}
     classes_of: dict[str, set[int]] = {}
     n_skipped = 0
+    n_dropped, too_long = 0, []  # items beyond n_per_prompt; (class, key, n) of those answers
+    cut = []  # (class, key) of the answers cut by the token limit
     for (cls, key), msgs, resp in zip(jobs, requests, responses, strict=True):
         if isinstance(resp, LLMParseError):
             msg = (
@@ -283,6 +303,13 @@ def generate(
             n_skipped += 1
             continue
         items = resp.parsed
+        if resp.finish_reason == "length":  # its last item may be cut mid-phrase
+            cut.append((cls, key))
+            items = items[:-1]
+        if len(items) > n_per_prompt:
+            n_dropped += len(items) - n_per_prompt
+            too_long.append((cls, key, len(items)))
+            items = items[:n_per_prompt]
         for item in items:
             if item not in sources:
                 order.append(item)
@@ -298,6 +325,27 @@ def generate(
                 }
             )
             classes_of[item].add(class_names.index(cls))
+    if too_long:
+        cls, key, n = too_long[0]
+        logger.warning(
+            "%d concept(s) beyond n_per_prompt=%d dropped from %d answer(s) that gave more "
+            "(the first %d of each are kept); first: class %r, prompt %r (%d items)",
+            n_dropped,
+            n_per_prompt,
+            len(too_long),
+            n_per_prompt,
+            cls,
+            key,
+            n,
+        )
+    if cut:
+        logger.warning(
+            "%d answer(s) cut by the token limit (finish_reason 'length'): the last item of "
+            "each, which may be cut mid-phrase, was dropped (raise max_tokens in the "
+            "client's params to keep it); first: class %r, prompt %r",
+            len(cut),
+            *cut[0],
+        )
     if not order:
         raise LLMParseError(
             f"no concepts parsed from {len(jobs)} answer(s) ({n_skipped} malformed); see the log"

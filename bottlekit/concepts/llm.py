@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bottlekit._checks import check_choice, is_number
+from bottlekit._checks import check_choice, check_number, is_number
 from bottlekit.concepts._llm_cache import _AnswerCache, default_cache_dir, request_key
 from bottlekit.concepts._llm_http import MAX_RESPONSE_BYTES
 from bottlekit.concepts._llm_http import _unreachable as _unreachable  # re-exported
@@ -50,6 +50,7 @@ __all__ = [
     "CONNECT_RETRY_WAIT",
     "MAX_RESPONSE_BYTES",
     "MAX_RETRY_AFTER",
+    "MAX_SECONDS",
     "OPENAI_DEFAULT_URL",
     "ChatClient",
     "ChatResponse",
@@ -123,6 +124,9 @@ class ChatClient(_RetryingTransport):
 
     Notes
     -----
+    Every time setting (``backoff``, ``max_backoff``, ``timeout`` and the deadlines) is
+    a finite number of seconds, at most :data:`MAX_SECONDS`.
+
     The cache key is ``sha256(model, messages, params)``; the endpoint URL is not part of
     it, so the same model name served by two endpoints shares cached answers. Only an
     answer that passes the parser given to :meth:`complete` (by default: any non-empty
@@ -168,18 +172,14 @@ class ChatClient(_RetryingTransport):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if not is_number(max_parse_retries, integer=True) or max_parse_retries < 0:
             raise ValueError(f"max_parse_retries must be an int >= 0, got {max_parse_retries!r}")
-        if backoff < 0 or max_backoff < 0:
-            raise ValueError(f"backoff and max_backoff must be >= 0, got {backoff}, {max_backoff}")
+        self.backoff = _check_seconds(backoff, "backoff", zero=True)
+        self.max_backoff = _check_seconds(max_backoff, "max_backoff", zero=True)
         self.max_concurrency = _check_concurrency(max_concurrency)
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self.timeout = _check_seconds(timeout, "timeout")
         self.request_deadline = _check_deadline(request_deadline, "request_deadline")
         self.run_deadline = _check_deadline(run_deadline, "run_deadline")
         self.max_retries = max_retries
         self.max_parse_retries = max_parse_retries
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.timeout = float(timeout)
         self.offline = bool(offline)
         self.params = dict(params or {})
         self._answers = _AnswerCache(cache_dir)
@@ -452,9 +452,25 @@ def _check_concurrency(value: Any) -> int:
     return value
 
 
+#: Longest time setting accepted, in seconds (115 days); a longer one (or inf) overflows
+#: the clocks of the socket and sleep calls (OverflowError at the first request).
+MAX_SECONDS = 1e7
+
+
+def _check_seconds(value: Any, name: str, *, zero: bool = False, none: bool = False) -> float:
+    """``value`` as a float if it is a number of seconds in (0, :data:`MAX_SECONDS`]
+    (``[0, ...]`` with ``zero``); a ``ValueError`` naming ``name`` else."""
+    low = "[0" if zero else "(0"
+    return check_number(
+        value,
+        name,
+        low=0,
+        low_open=not zero,
+        high=MAX_SECONDS,
+        wording="must",
+        expected=f"a number of seconds in {low}, {MAX_SECONDS:g}]" + (" or None" if none else ""),
+    )
+
+
 def _check_deadline(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number of seconds > 0 or None, got {value!r}")
-    return float(value)
+    return None if value is None else _check_seconds(value, name, none=True)

@@ -359,10 +359,12 @@ def _passage_refs(refs: Any, n_hits: int) -> list[int]:
 
 
 def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
+    from bottlekit.concepts._io import MAX_NAME_CHARS
+    from bottlekit.concepts._llm_parsing import _unfence
     from bottlekit.concepts.llm import LLMParseError, parse_concept_list
     from bottlekit.safetensors_file import parse_json
 
-    body = re.sub(r"^```[a-zA-Z]*\s*|\s*```$", "", text.strip())
+    body = _unfence(text)  # (in linear time, as parse_concept_list)
     # from the first "[" to the last "]" (found in linear time; the regular expression
     # r"\[.*\]" took quadratic time on an answer of brackets that never close)
     start, end = body.find("["), body.rfind("]")
@@ -376,6 +378,8 @@ def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
             for v in value:
                 name = v.get("concept")
                 if not isinstance(name, str) or not name.strip().rstrip(".").strip():
+                    continue
+                if len(name) > MAX_NAME_CHARS:  # not a name (its bank could not be loaded)
                     continue
                 refs = _passage_refs(v.get("passages", []), n_hits)
                 out.append((name.strip().lower().rstrip(".").strip(), refs))

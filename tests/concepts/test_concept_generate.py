@@ -372,3 +372,42 @@ def test_generate_validation(tmp_path, server):
         generate(None, [], c)
     with pytest.raises(ValueError, match="max_concurrency"):
         client(server, tmp_path, max_concurrency=0)
+
+
+def test_an_answer_gives_at_most_n_per_prompt_concepts(chat_server, tmp_path, caplog):
+    # Before: every item of an answer was taken, however many were asked for (an answer
+    # of 16 MiB gave ~200,000 concepts).
+    long = [f"feature {i}" for i in range(5000)]
+
+    def answers(body):
+        text = body["messages"][-1]["content"]
+        if "cardinal" in text:  # duplicates first: the cut comes after de-duplication
+            return 200, "\n".join(f"- {x}" for x in ["Feature 0", *long])
+        return 200, "- white belly\n- blue crest"
+
+    s = chat_server(answers)
+    kw = {"prompts": ["color"], "n_per_prompt": 3, "progress": False}
+    with caplog.at_level(logging.WARNING, logger="bottlekit.concepts.generation"):
+        out = generate(None, ["cardinal", "blue jay"], client(s, tmp_path), **kw)
+    assert out.names == ["feature 0", "feature 1", "feature 2", "white belly", "blue crest"]
+    warned = [r.getMessage() for r in caplog.records if "n_per_prompt" in r.getMessage()]
+    assert len(warned) == 1
+    assert "4997 concept(s) beyond n_per_prompt=3 dropped from 1 answer(s)" in warned[0]
+    assert "class 'cardinal', prompt 'color' (5000 items)" in warned[0]
+    # the cache holds the whole answer; read back, it gives the same concepts
+    s.stop()
+    offline = ChatClient("test-model", base_url=s.url, cache_dir=tmp_path, offline=True)
+    again = generate(None, ["cardinal", "blue jay"], offline, **kw)
+    assert again.names == out.names and again.provenance == out.provenance
+    np.testing.assert_array_equal(again.class_prior, out.class_prior)
+
+
+def test_generate_names_repeated_prompts_and_a_prompt_given_as_a_string(server, tmp_path):
+    # Before: ["color", "color"] sent each class's color request twice and recorded each
+    # concept's origin twice; "color" was read letter by letter ("got ['c', 'o', ...]").
+    c = client(server, tmp_path)
+    with pytest.raises(ValueError, match=r"prompts lists 'color' more than once"):
+        generate(None, ["cardinal"], c, prompts=["color", "shape", "color"], progress=False)
+    with pytest.raises(TypeError, match=r"prompts must be a list of prompt keys .*got the str"):
+        generate(None, ["cardinal"], c, prompts="color", progress=False)
+    assert server.bodies == []

@@ -334,6 +334,30 @@ def test_retrieve_with_llm_parses_an_answer_of_open_brackets_in_linear_time():
     assert time.monotonic() - start < 1.0
 
 
+def test_retrieve_with_llm_drops_a_code_fence_in_linear_time():
+    # Before: the pattern "\s*```$" scanned the rest of a run of white space from each of
+    # its characters: 9 s for 80 000 spaces, days for an answer of 16 MiB.
+    import time
+
+    from bottlekit.concepts.retrieval import _parse_llm
+
+    start = time.monotonic()
+    answer = '[{"concept": "white belly", "passages": [1]}]' + " " * 100_000 + "."
+    assert _parse_llm(answer, 3) == [("white belly", [0])]
+    assert time.monotonic() - start < 1.0
+    fenced = '```json\n[{"concept": "White belly", "passages": [2]}]\n```'
+    assert _parse_llm(fenced, 3) == [("white belly", [1])]
+
+
+def test_retrieve_with_llm_drops_a_concept_longer_than_a_name_may_be():
+    # Before: the 5000-character concept was kept; its bank was saved, and refused when
+    # loaded ("names[0] has 5000 characters; at most 4096 are accepted").
+    from bottlekit.concepts.retrieval import _parse_llm
+
+    answer = json.dumps([{"concept": "x" * 5000}, {"concept": "white belly"}])
+    assert _parse_llm(answer, 3) == [("white belly", [])]
+
+
 def test_a_corpus_file_with_a_byte_order_mark_keeps_its_first_heading(tmp_path):
     # Before: the mark was read as text, so "\ufeff# Blue jay" was not a heading: the
     # passages had no subject and no concept was found ("no concepts found").

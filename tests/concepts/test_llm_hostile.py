@@ -109,6 +109,26 @@ def test_a_completion_of_the_wrong_shape_is_a_malformed_response(
         _client(server.url, tmp_path).complete(MSG)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,  # before: RecursionError out of complete()
+        # before: ValueError "Exceeds the limit (4300 digits) for integer string conversion"
+        _completion({"role": "assistant", "content": "- a"})[:-1]
+        + b', "n": 1'
+        + b"0" * 5000
+        + b"}",
+    ],
+    ids=["nested too deep", "5000-digit integer"],
+)
+def test_a_body_json_cannot_decode_is_a_malformed_response(serve, tmp_path, body):
+    # (declared JSON: the SDK decodes it; a body of another type is read as text)
+    server = serve(lambda h: _send(h, 200, body, [("Content-Type", "application/json")]))
+    with pytest.raises(LLMError, match=r"after 2 attempt.*not a chat completion"):
+        _client(server.url, tmp_path, max_retries=1).complete(MSG)
+    assert server.requests == 2  # retried, as a body that is not JSON is
+
+
 # ------------------------------------------------------ bodies too long / never ending
 def _declared_too_long(h):
     _send(h, 200, b" " * 200_000)
@@ -309,6 +329,69 @@ def test_a_long_answer_of_open_brackets_is_parsed_in_linear_time():
     assert time.monotonic() - start < 1.0
 
 
+def test_a_long_run_of_white_space_is_parsed_in_linear_time():
+    # Before: the code-fence pattern's "\s*```$" scanned the rest of every run of white
+    # space from each of its characters: 17 s for these 100 000 spaces, and a 16 MiB
+    # answer (within MAX_RESPONSE_BYTES) held the run for days.
+    start = time.monotonic()
+    assert parse_concept_list("- red" + " " * 100_000 + "crest") == ["red crest"]
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('```json\n["red crest", "long tail"]\n```', ["red crest", "long tail"]),
+        ("```\n- red crest\n- long tail  \n```  ", ["red crest", "long tail"]),
+        ("- red crest\n- long tail```", ["red crest", "long tail"]),
+        ("```- red crest", ["red crest"]),
+    ],
+)
+def test_a_code_fence_around_an_answer_is_dropped(text, expected):
+    assert parse_concept_list(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('["red crest", "long tail", "whi', ["red crest", "long tail"]),
+        ('["red crest", "long tail"', ["red crest", "long tail"]),
+        (
+            '```json\n{"concepts": ["red crest", "long \\"tail\\"", "bl',
+            ["red crest", 'long "tail"'],
+        ),
+        (
+            '[{"concept": "red crest"}, {"concept": "long tail"}, {"conc',
+            ["red crest", "long tail"],
+        ),
+    ],
+)
+def test_a_json_answer_cut_short_gives_its_complete_items(text, expected):
+    # Before: not JSON, so split at its commas: '["red crest"' was a concept, and so was
+    # the item cut mid-word ("whi"), as when max_tokens ends an answer.
+    assert parse_concept_list(text) == expected
+
+
+@pytest.mark.parametrize("text", ['{"answer": "red crest", "note": "long', '["whi'])
+def test_a_json_answer_cut_short_without_a_complete_item_is_a_parse_error(text):
+    # Before: '{"answer": "red crest"' and '["whi' were concepts.
+    with pytest.raises(LLMParseError, match=r"JSON answer cut short \(no complete list"):
+        parse_concept_list(text)
+
+
+def test_a_json_answer_cut_short_is_parsed_in_linear_time():
+    # (a search for string literals from each quote took 3.6 s for 16 000 escaped quotes)
+    start = time.monotonic()
+    with pytest.raises(LLMParseError, match="cut short"):
+        parse_concept_list('["' + '\\"' * 200_000)
+    assert parse_concept_list('["a", ' * 100_000 + '"b') == ["a"]
+    assert time.monotonic() - start < 1.0
+
+
+def test_an_answer_that_only_starts_with_a_bracket_is_read_as_lines():
+    assert parse_concept_list("[1] red crest\n[2] long tail") == ["[1] red crest", "[2] long tail"]
+
+
 def test_a_list_amid_prose_is_still_found():
     assert parse_concept_list('Sure: ["red crest", "long tail"] and {"n": 2}.') == [
         "red crest",
@@ -379,3 +462,214 @@ def test_complete_many_checks_a_cached_blank_answer_as_complete_does(tmp_path):
         llm.complete(MSG)
     with pytest.raises(LLMError, match=r"1 of 1 request.*not in the cache"):
         llm.complete_many([MSG], progress=False)
+
+
+# ------------------------------------------------------------------ completion ids
+def _completion_with(**fields) -> bytes:
+    rec = json.loads(_completion({"role": "assistant", "content": "- red crest"}))
+    for k, v in fields.items():
+        if v is ...:
+            del rec[k]
+        else:
+            rec[k] = v
+    return json.dumps(rec).encode()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"id": ...}, {"id": None}, {"id": 5}, {"id": {"a": 1}}, {"id": ""}, {"id": "x" * 5000}],
+    ids=["missing", "null", "int", "object", "empty", "5000 chars"],
+)
+def test_a_completion_without_a_usable_id_is_recorded_without_one(
+    serve, tmp_path, backbone, fields
+):
+    # Before: str(out.id) recorded the string 'None' (and "5", "{'a': 1}", 5000 x's) as
+    # the response id, in the cache and in every concept's provenance.
+    from bottlekit.concepts import ConceptBank, generate
+
+    server = serve(lambda h: _send(h, 200, _completion_with(**fields)))
+    kw = {"prompts": ["color"], "progress": False}
+    bank = generate(backbone, ["cardinal"], _client(server.url, tmp_path), **kw)
+    assert bank.provenance[0]["generated_for"][0]["response_id"] is None
+    (cached,) = tmp_path.rglob("*.json")
+    assert json.loads(cached.read_text())["response"]["id"] is None
+    # read back from the cache, and from a bank file, it is still None
+    again = generate(None, ["cardinal"], _client(server.url, tmp_path, offline=True), **kw)
+    assert again.provenance[0]["generated_for"] == bank.provenance[0]["generated_for"]
+    assert server.requests == 1
+    loaded = ConceptBank.load(bank.save(tmp_path / "bank"))
+    assert loaded.provenance[0]["generated_for"][0]["response_id"] is None
+
+
+def test_a_completion_id_and_model_of_the_right_kind_are_kept(serve, tmp_path):
+    server = serve(lambda h: _send(h, 200, _completion_with(id="chatcmpl-7", model="served")))
+    resp = _client(server.url, tmp_path).complete(MSG)
+    assert (resp.response_id, resp.model) == ("chatcmpl-7", "served")
+
+
+@pytest.mark.parametrize("model", [7, {"a": 1}, None, ""])
+def test_a_completion_whose_model_is_not_a_name_records_the_model_asked_for(
+    serve, tmp_path, model
+):
+    # Before: str(out.model or model) recorded "7" and "{'a': 1}".
+    server = serve(lambda h: _send(h, 200, _completion_with(model=model)))
+    assert _client(server.url, tmp_path).complete(MSG).model == "m"
+
+
+@pytest.mark.parametrize(("stored", "read"), [(None, None), ("None", None), ("c9", "c9")])
+def test_a_cache_file_without_an_id_is_read(tmp_path, stored, read):
+    # Before: a null id was an unreadable file (a miss); "None" was read as an id.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red crest", "id": stored, "model": "m"}}
+
+    resp = _cache_file(tmp_path, rec).complete(MSG)
+    assert (resp.text, resp.response_id, resp.cached) == ("- red crest", read, True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        (5, "response.id is int, expected a string or null"),
+        (["c1"], "response.id is list, expected a string or null"),
+        ("x" * 5000, r"response.id 'xxx.*' \(5000 characters\) is not a completion id"),
+        ("", r"response.id '' \(0 characters\) is not a completion id"),
+    ],
+    ids=["int", "list", "5000 chars", "empty"],
+)
+def test_a_cache_file_whose_id_is_not_an_id_is_a_miss(tmp_path, caplog, stored, problem):
+    # Before: the 5000-character and empty ids were read as ids.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red crest", "id": stored, "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert re.search(problem, caplog.text)
+
+
+def test_a_cache_file_whose_text_is_not_unicode_is_a_miss(tmp_path, caplog):
+    # Before: read as the answer (a fresh answer with a lone surrogate is refused as not a
+    # chat completion); its concept "red\ud800crest" then failed when a bank was saved.
+    def rec(key):
+        return {"key": key, "response": {"text": "- red\ud800crest", "id": "c1", "model": "m"}}
+
+    llm = _cache_file(tmp_path, rec)
+    with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+    assert r"response.text is not Unicode text (surrogates not allowed: '\ud800'" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete_many([MSG], progress=False)
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset")
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "UTC"])
+@pytest.mark.parametrize("suffix", [" -0000", ""])
+def test_a_retry_after_date_without_a_zone_is_read_as_gmt(monkeypatch, zone, suffix):
+    # Before: a date of "-0000" or with no zone (a naive datetime) was read in the local
+    # zone: 30 s asked for became 18 030 s in New York (the request failed at once, over
+    # MAX_RETRY_AFTER) and no wait at all in Tokyo (the server was asked again at once).
+    class Failed:
+        def __init__(self, value):
+            self.response = type("R", (), {"headers": {"retry-after": value}})()
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        when = time.strftime("%a, %d %b %Y %H:%M:%S", time.gmtime(time.time() + 30))
+        waited = _llm_http._retry_after(Failed(when + suffix))
+        aware = _llm_http._retry_after(Failed(when + " GMT"))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 25 < waited <= 31 and abs(waited - aware) < 2
+
+
+# ------------------------------------------------------- answers cut by the token limit
+def _cut_answer(content: str, finish_reason: str) -> bytes:
+    rec = json.loads(_completion({"role": "assistant", "content": content}))
+    rec["choices"][0]["finish_reason"] = finish_reason
+    return json.dumps(rec).encode()
+
+
+def test_the_last_item_of_an_answer_cut_by_the_token_limit_is_dropped(serve, tmp_path, caplog):
+    # Before: "long pointed t", cut mid-phrase by max_tokens (finish_reason "length"), was
+    # a concept.
+    from bottlekit.concepts import generate
+
+    def behave(h):  # one request at a time: the first is the cardinal's
+        cut = server.requests == 1
+        text = "- red crest\n- long pointed t" if cut else "- blue crest\n- white belly"
+        _send(h, 200, _cut_answer(text, "length" if cut else "stop"))
+
+    server = serve(behave)
+    kw = {"prompts": ["color"], "progress": False}
+    with caplog.at_level("WARNING"):
+        llm = _client(server.url, tmp_path, max_concurrency=1)
+        out = generate(None, ["cardinal", "blue jay"], llm, **kw)
+    assert out.names == ["red crest", "blue crest", "white belly"]
+    warned = [r.getMessage() for r in caplog.records if "finish_reason" in r.getMessage()]
+    assert len(warned) == 1 and "1 answer(s) cut by the token limit" in warned[0]
+    assert "class 'cardinal', prompt 'color'" in warned[0]
+    # the cache keeps the finish reason: read back, the answer is cut the same way
+    cached = [json.loads(p.read_text())["response"] for p in tmp_path.rglob("*.json")]
+    assert sorted(r["finish_reason"] for r in cached) == ["length", "stop"]
+    again = generate(
+        None, ["cardinal", "blue jay"], _client(server.url, tmp_path, offline=True), **kw
+    )
+    assert again.names == out.names and server.requests == 2
+
+
+@pytest.mark.parametrize(("stored", "read"), [("length", "length"), (None, None), (5, "miss")])
+def test_a_cache_file_keeps_the_finish_reason(tmp_path, caplog, stored, read):
+    def rec(key):
+        response = {"text": "- red crest", "id": "c1", "model": "m", "finish_reason": stored}
+        return {"key": key, "response": response}
+
+    llm = _cache_file(tmp_path, rec)
+    if read == "miss":
+        with caplog.at_level("WARNING"), pytest.raises(LLMError, match="not in the cache"):
+            llm.complete(MSG)
+        assert "response.finish_reason '5' is not a short string or null" in caplog.text
+    else:
+        assert llm.complete(MSG).finish_reason == read
+
+
+def test_an_item_longer_than_a_name_may_be_is_dropped(serve, tmp_path, backbone):
+    # Before: the 5000-character item was a concept; its bank was saved, and refused when
+    # loaded ("names[1] has 5000 characters; at most 4096 are accepted").
+    from bottlekit.concepts import ConceptBank, generate
+    from bottlekit.concepts._io import MAX_NAME_CHARS
+
+    assert parse_concept_list("- red crest\n- " + "x" * (MAX_NAME_CHARS + 1)) == ["red crest"]
+    assert parse_concept_list("- " + "x" * MAX_NAME_CHARS) == ["x" * MAX_NAME_CHARS]
+    text = "- red crest\n- " + "x" * 5000
+    server = serve(lambda h: _send(h, 200, _completion({"role": "assistant", "content": text})))
+    llm = _client(server.url, tmp_path)
+    bank = generate(backbone, ["cardinal"], llm, prompts=["color"], progress=False)
+    assert ConceptBank.load(bank.save(tmp_path / "bank")).names == ["red crest"]
+
+
+# --------------------------------------------------------- the client's time settings
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("timeout", float("inf")),  # before: OverflowError at the first request
+        ("timeout", 1e300),  # before: OverflowError
+        ("timeout", True),  # before: a timeout of 1 s
+        ("timeout", "5"),  # before: TypeError "'>' not supported"
+        ("backoff", float("nan")),  # before: accepted
+        ("backoff", "1"),  # before: TypeError "'<' not supported"
+        ("max_backoff", float("nan")),  # before: ValueError out of time.sleep(nan)
+        ("max_backoff", float("inf")),  # before: with backoff=inf, time.sleep(inf)
+        ("request_deadline", float("inf")),  # before: accepted (None means no bound)
+        ("run_deadline", 1e300),  # before: accepted
+    ],
+)
+def test_a_time_setting_that_is_not_a_finite_number_of_seconds_is_refused(
+    tmp_path, setting, value
+):
+    top = r"1e\+07"
+    with pytest.raises(
+        ValueError, match=rf"^{setting} must be a number of seconds in .*{top}\]( or None)?, got"
+    ):
+        _client("http://127.0.0.1:9/v1", tmp_path, **{setting: value})
