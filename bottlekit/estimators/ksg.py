@@ -209,8 +209,10 @@ class MixedKSGMutualInformation(BaseEstimator):
     * it is consistent for mixtures (atoms, zero-inflated or censored values, a discrete
       variable against a continuous one).
 
-    :class:`KSGMutualInformation` on such data measures the jitter's tiny clouds instead of
-    the ties; that often comes out close, but it is not a consistent estimate there.
+    :class:`KSGMutualInformation` breaks such ties with its jitter and then measures the
+    shape of the jitter's tiny clouds: on discrete data that came close, but moved with the
+    jitter's seed (1.1074 and 1.0998 for :math:`\log 3 = 1.0986` with two seeds at
+    N = 20,000, where this estimate is 1.0986).
     Where a distinct row occurs at most k times the neighbourhood reaches to other values
     and the estimate is biased (as KSG's); use a small k, or more samples, for sparse
     discrete data.
