@@ -147,6 +147,26 @@ def test_ties_within_less_than_k_copies_are_kept_as_ties():
     assert est.mi_ == pytest.approx(expected, rel=1e-12)
 
 
+def test_lattice_data_give_one_estimate_whatever_their_shift_and_unit():
+    # Sparse integer data (rows with at most k copies, their k-th neighbour at distance
+    # 1 with more at exactly 1): before, the rounding of x + 0.1 (or of the
+    # standardization) put some of those neighbours just inside the radius: 0.630, 0.628,
+    # 0.613 and 0.623 for shifts 0, 0.1, 0.3 and 7.7 (0.582 and 0.584 standardized)
+    rng = np.random.default_rng(0)
+    x = rng.poisson(3, 300)
+    y = x + rng.poisson(2, 300)
+    raw = MixedKSGMutualInformation(standardize=False).fit(x, y).mi_
+    scaled = MixedKSGMutualInformation().fit(x, y).mi_
+    for shift, unit in [(0.1, 1.0), (0.3, 1.0), (7.7, 1.0), (1e3, 1.0), (0.0, 0.1)]:
+        x2, y2 = (x + shift) * unit, y * unit
+        assert MixedKSGMutualInformation(standardize=False).fit(x2, y2).mi_ == pytest.approx(
+            raw, rel=1e-12
+        )
+        assert MixedKSGMutualInformation().fit(x2 * 3.3, y2).mi_ == pytest.approx(
+            scaled, rel=1e-12
+        )
+
+
 def test_the_method_name_and_the_permutation_test():
     rng = np.random.default_rng(8)
     x = rng.integers(0, 3, 300)
