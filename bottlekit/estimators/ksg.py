@@ -204,9 +204,12 @@ class MixedKSGMutualInformation(BaseEstimator):
         - \psi(n_y(i)+1) \big\rangle .
 
     This is the authors' reference code (``wgao9/mixed_KSG``, ``Mixed_KSG``: digammas
-    throughout, the tied row itself counted in :math:`\tilde k_i`; the paper writes
-    :math:`\log(n+1)` and counts only the others) with :math:`\psi(N)` for its
-    :math:`\log N` (they differ by about :math:`1/(2N)`). So:
+    throughout, the tied row itself counted in :math:`\tilde k_i`) with :math:`\psi(N)`
+    for its :math:`\log N` (they differ by about :math:`1/(2N)`). The algorithm as stated
+    in the text, :math:`\psi(\tilde k_i) + \log N - \log(n_x(i)+1) - \log(n_y(i)+1)` with
+    counts within :math:`\le\rho_i` and :math:`\tilde k_i` the *other* tied rows, is
+    biased low on discrete data (0.201 against 0.263 here on 200 rows of
+    ``x``, ``b`` uniform on {0, 1, 2}, ``y = (x + b) % 4``, whose plug-in MI is 0.271). So:
 
     * without tied rows it is :class:`KSGMutualInformation` with ``algorithm=1`` and
       ``jitter=0`` (to the last bit, unless a distance lies within a relative
