@@ -52,7 +52,7 @@ from .input_information_given_label import (
 )
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
 from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
-from .ksg import KSGMutualInformation
+from .ksg import KSGMutualInformation, MixedKSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
 from .renyi import RenyiEntropy, RenyiMutualInformation
@@ -85,6 +85,7 @@ __all__ = [
     "KSGMutualInformation",
     "KozachenkoLeonenkoEntropy",
     "MIPermutationResult",
+    "MixedKSGMutualInformation",
     "NeuralMutualInformation",
     "PluginConditionalMutualInformation",
     "RenyiEntropy",
@@ -116,6 +117,7 @@ __all__ = [
 _MI_CLASSES = {
     "ksg": KSGMutualInformation,
     "ksg_discrete": DiscreteContinuousMutualInformation,
+    "ksg_mixed": MixedKSGMutualInformation,
     "gaussian": GaussianMutualInformation,
     "binning": BinnedMutualInformation,
     "renyi": RenyiMutualInformation,
@@ -151,7 +153,9 @@ def mutual_information(
         For ``method="ksg_discrete"``, a 1-D array of class labels.
     method : str, default="ksg"
         ``"ksg"`` (:class:`KSGMutualInformation`), ``"ksg_discrete"`` (continuous X,
-        discrete labels Y; :class:`DiscreteContinuousMutualInformation`), ``"gaussian"``,
+        discrete labels Y; :class:`DiscreteContinuousMutualInformation`), ``"ksg_mixed"``
+        (discrete, continuous or mixed X and Y, ties kept: Gao et al. 2017;
+        :class:`MixedKSGMutualInformation`), ``"gaussian"``,
         ``"binning"``, ``"renyi"`` (matrix-based Rényi α-MI: a kernel functional, not a
         Shannon MI estimate), or a neural bound ``"mine"``, ``"nwj"``, ``"infonce"``,
         ``"smile"`` (:class:`NeuralMutualInformation`).

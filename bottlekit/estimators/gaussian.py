@@ -143,16 +143,38 @@ class GaussianMutualInformation(BaseEstimator):
 
 class GaussianEntropy(BaseEstimator):
     r"""Differential entropy of ``X`` assuming it is Gaussian:
-    :math:`\tfrac12\log\left((2\pi e)^d\det\Sigma\right)`.
+    :math:`H = \tfrac12\left(d\log(2\pi e) + \log\det\Sigma\right)`.
+
+    The plug-in estimate puts the unbiased sample covariance :math:`S` for :math:`\Sigma`;
+    it is biased low, since :math:`E\log\det S < \log\det\Sigma` (by 0.23 at n = 15, d = 2,
+    so -0.11 nats of entropy). With ``bias_correction=True`` (and no shrinkage) the
+    log-determinant is corrected by its exact Wishart expectation (:math:`(n-1)S` is
+    Wishart with :math:`n - 1` degrees of freedom),
+
+    .. math::
+        E\log\det S = \log\det\Sigma + \sum_{i=1}^{d}\psi\left(\tfrac{n-i}{2}\right)
+        + d\log\tfrac{2}{n-1},
+
+    .. math::
+        \hat H = \tfrac12\Big(d\log(2\pi e) + \log\det S
+        - \sum_{i=1}^{d}\psi\left(\tfrac{n-i}{2}\right) - d\log\tfrac{2}{n-1}\Big),
+
+    which is unbiased for Gaussian data (the minimum-variance unbiased estimator of Ahmed &
+    Gokhale 1989; Misra, Singh & Demchuk 2005), the correction of
+    :class:`GaussianMutualInformation`'s log-determinants.
 
     Parameters
     ----------
     shrinkage : None, float in [0, 1] or "ledoit-wolf", default=None
         Shrinkage of the correlation matrix toward the identity (variances are kept).
+    bias_correction : bool, default=True
+        Only applied when ``shrinkage`` is None.
 
     Attributes
     ----------
     entropy_ : float
+    shrinkage_ : float
+        Shrinkage intensity used.
 
     Examples
     --------
@@ -162,23 +184,27 @@ class GaussianEntropy(BaseEstimator):
     1.42
     """
 
-    def __init__(self, shrinkage: float | str | None = None):
+    def __init__(self, shrinkage: float | str | None = None, bias_correction: bool = True):
         self.shrinkage = shrinkage
+        self.bias_correction = bias_correction
 
     def fit(self, X: ArrayLike) -> GaussianEntropy:
         """Estimate :math:`H(X)` from samples."""
         shrinkage = _check_shrinkage(self.shrinkage)
+        check_bool(self.bias_correction, "bias_correction")
         X = as_2d_samples(X, "X", min_samples=3)
         check_no_constant_columns(X, "X", "gaussian")
         scale = power_of_two_scale(X)  # exact: log det Sigma gains 2 sum log scale
         X = X / scale
         R, s = _correlation(X, shrinkage)
-        d = X.shape[1]
+        n, d = X.shape
         logdet = (
             _logdet(R, "X")
             + 2.0 * np.sum(np.log(X.std(axis=0, ddof=1)))
             + 2.0 * np.sum(np.log(scale))
         )
+        if self.bias_correction and shrinkage is None:
+            logdet -= _logdet_bias(d, n)
         self.entropy_ = float(0.5 * (d * np.log(2 * np.pi * np.e) + logdet))
         self.shrinkage_ = s
         return self

@@ -25,7 +25,7 @@ from ._validation import (
     check_random_state,
 )
 
-__all__ = ["KSGMutualInformation"]
+__all__ = ["KSGMutualInformation", "MixedKSGMutualInformation"]
 
 
 def _count_marginals(X, Y, radius_x, radius_y, *, strict: bool, tree: str, n_jobs):
@@ -83,7 +83,9 @@ class KSGMutualInformation(BaseEstimator):
     jitter : float in [0, 1], default=1e-10
         Standard deviation of Gaussian noise added to each column to break ties, as a
         fraction of the column's standard deviation; ties make neighbour distances zero and
-        the estimator undefined. At most 1: larger noise swamps the data.
+        the estimator undefined. At most 1: larger noise swamps the data. For data with
+        repeated values (integers, atoms) :class:`MixedKSGMutualInformation` uses the ties
+        instead of breaking them.
     n_jobs : int or None, default=1
         Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
@@ -94,6 +96,11 @@ class KSGMutualInformation(BaseEstimator):
     mi_ : float
         Estimated mutual information in nats (can be slightly negative near 0).
     n_samples_ : int
+
+    See Also
+    --------
+    MixedKSGMutualInformation : the same estimate where no rows tie, and consistent for
+        discrete and discrete-continuous mixtures, where rows do.
 
     Examples
     --------
@@ -161,4 +168,160 @@ class KSGMutualInformation(BaseEstimator):
             mi = digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny))
         self.mi_ = float(mi)
         self.n_samples_ = n
+        return self
+
+
+#: Relative tolerance below which a marginal distance counts as equal to the radius
+#: (:class:`MixedKSGMutualInformation`): on lattice data many distances equal the radius,
+#: and the rounding of a shift or of the standardization put some of them just below it.
+_TIE_RTOL = 1e-9
+
+
+def _copies(A: np.ndarray) -> np.ndarray:
+    """Number of *other* rows equal to each row of ``A`` (max-norm distance 0)."""
+    # np.unique compares values: -0.0 and 0.0, at distance 0, are one value
+    _, inverse, counts = np.unique(A, axis=0, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()] - 1
+
+
+class MixedKSGMutualInformation(BaseEstimator):
+    r"""Mixed KSG estimator of :math:`I(X;Y)` for discrete, continuous and mixed data.
+
+    Gao, Kannan, Oh & Viswanath ("Estimating mutual information for discrete-continuous
+    mixtures", NeurIPS 2017) keep the ties that :class:`KSGMutualInformation` breaks with
+    its jitter. With the max-norm on :math:`Z=(X,Y)`, let :math:`\rho_i` be the distance
+    from :math:`z_i` to its k-th neighbour. Where :math:`\rho_i > 0`,
+    :math:`\tilde k_i = k` and :math:`n_x(i) = \#\{j \ne i: \|x_j-x_i\| < \rho_i\}`
+    (likewise :math:`n_y`; a distance within a relative :math:`10^{-9}` of
+    :math:`\rho_i` counts as :math:`\rho_i`, so that the rounding of a shift or of the
+    standardization does not split the ties of lattice data); where :math:`\rho_i = 0`
+    (at least k other rows equal :math:`z_i`), :math:`\tilde k_i` is the number of rows
+    equal to :math:`z_i`, itself included, and :math:`n_x(i) = \#\{j \ne i: x_j = x_i\}`
+    (likewise :math:`n_y`). Then
+
+    .. math::
+        \hat I = \psi(N) + \big\langle \psi(\tilde k_i) - \psi(n_x(i)+1)
+        - \psi(n_y(i)+1) \big\rangle .
+
+    This is the authors' reference code (``wgao9/mixed_KSG``, ``Mixed_KSG``: digammas
+    throughout, the tied row itself counted in :math:`\tilde k_i`) with :math:`\psi(N)`
+    for its :math:`\log N` (they differ by about :math:`1/(2N)`). The algorithm as stated
+    in the text, :math:`\psi(\tilde k_i) + \log N - \log(n_x(i)+1) - \log(n_y(i)+1)` with
+    counts within :math:`\le\rho_i` and :math:`\tilde k_i` the *other* tied rows, is
+    biased low on discrete data (0.201 against 0.263 here on 200 rows of
+    ``x``, ``b`` uniform on {0, 1, 2}, ``y = (x + b) % 4``, whose plug-in MI is 0.271). So:
+
+    * without tied rows it is :class:`KSGMutualInformation` with ``algorithm=1`` and
+      ``jitter=0`` (to the last bit, unless a distance lies within a relative
+      :math:`10^{-9}` of a radius);
+    * on purely discrete data whose every distinct row occurs more than k times it is
+      :math:`\hat H_\psi(X) + \hat H_\psi(Y) - \hat H_\psi(X,Y)` with
+      :math:`\hat H_\psi = \psi(N) - \sum_c \tfrac{N_c}{N}\psi(N_c)` (:math:`N_c` the
+      count of value :math:`c`), Grassberger's digamma correction of the plug-in
+      entropies, whose leading bias it removes as Miller–Madow does;
+    * it is consistent for mixtures (atoms, zero-inflated or censored values, a discrete
+      variable against a continuous one).
+
+    :class:`KSGMutualInformation` breaks such ties with its jitter and then measures the
+    shape of the jitter's tiny clouds: on discrete data that came close, but moved with the
+    jitter's seed (1.1074 and 1.0998 for :math:`\log 3 = 1.0986` with two seeds at
+    N = 20,000, where this estimate is 1.0986).
+    Where a distinct row occurs at most k times the neighbourhood reaches to other values
+    and the estimate is biased (as KSG's); use a small k, or more samples, for sparse
+    discrete data.
+
+    Parameters
+    ----------
+    k : int, default=3
+        Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+    tree : {"kd", "ball"}, default="kd"
+        As for :class:`KSGMutualInformation`.
+    standardize : bool, default=True
+        Scale every column to unit variance first (equal values stay equal).
+    copula : bool, default=False
+        Replace every column by the normal scores of its ranks first (tied values get
+        their average rank, so ties are kept).
+    n_jobs : int or None, default=1
+        Threads for tree queries (``-1``: all cores).
+
+    Attributes
+    ----------
+    mi_ : float
+        Estimated mutual information in nats (can be slightly negative near 0).
+    n_samples_ : int
+    n_tied_ : int
+        Rows with :math:`\rho_i = 0` (more than k other rows equal to them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 5, 4000)                  # discrete
+    >>> y = x + 2 * rng.random(4000)                  # continuous given x
+    >>> mi = MixedKSGMutualInformation().fit(x, y).mi_
+    >>> bool(abs(mi - (np.log(5) - 0.8 * np.log(2))) < 0.03)   # exact: 1.0550
+    True
+    >>> labels = rng.integers(0, 3, 4000)
+    >>> est = MixedKSGMutualInformation().fit(labels, labels)   # I = H(X) = log 3
+    >>> round(est.mi_, 2), est.n_tied_
+    (1.1, 4000)
+    """
+
+    def __init__(
+        self,
+        k: int = 3,
+        tree: str = "kd",
+        standardize: bool = True,
+        copula: bool = False,
+        n_jobs: int | None = 1,
+    ):
+        self.k = k
+        self.tree = tree
+        self.standardize = standardize
+        self.copula = copula
+        self.n_jobs = n_jobs
+
+    def fit(self, X: ArrayLike, Y: ArrayLike) -> MixedKSGMutualInformation:
+        """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy).
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real values; repeated values are kept as ties.
+        Y : array-like of shape (n,) or (n, dy)
+
+        Returns
+        -------
+        self
+        """
+        k = check_positive_int(self.k, "k")
+        X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
+        Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
+        check_paired(X, Y)
+        check_no_constant_columns(X, "X", "ksg_mixed")
+        check_no_constant_columns(Y, "Y", "ksg_mixed")
+        # no jitter: the ties are the data (the generator is never drawn from)
+        opts = {"standardize": self.standardize, "jitter": 0.0, "rng": np.random.default_rng(0)}
+        X = preprocess_continuous(X, name="X", copula=self.copula, **opts)
+        Y = preprocess_continuous(Y, name="Y", copula=self.copula, **opts)
+        n = X.shape[0]
+        Z = np.hstack([X, Y])
+        dist, _ = kth_neighbor(Z, k, metric="chebyshev", tree=self.tree, n_jobs=self.n_jobs)
+        rho = dist[:, -1]
+        opts = {"tree": self.tree, "n_jobs": self.n_jobs}
+        # strictly within rho, distances within _TIE_RTOL of it being ties at rho (lattice
+        # data shifted by 0.1 moved from 0.630 to 0.613 as rounding split such ties);
+        # 0 where rho = 0 (count_within), replaced below
+        radius = rho * (1.0 - _TIE_RTOL)
+        nx, ny = _count_marginals(X, Y, radius, radius, strict=True, **opts)
+        k_tilde = np.full(n, k, dtype=np.int64)
+        tied = rho <= 0
+        if np.any(tied):
+            k_tilde[tied] = _copies(Z)[tied] + 1
+            nx[tied] = _copies(X)[tied]
+            ny[tied] = _copies(Y)[tied]
+        mi = digamma(n) + np.mean(digamma(k_tilde) - digamma(nx + 1) - digamma(ny + 1))
+        self.mi_ = float(mi)
+        self.n_samples_ = n
+        self.n_tied_ = int(np.count_nonzero(tied))
         return self

@@ -36,7 +36,7 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((60, 2))
 Y = X[:, :1] + 0.5 * rng.standard_normal((60, 1))
 LABELS = (X[:, 0] > 0).astype(int)
-MI_METHODS = ["ksg", "ksg_discrete", "gaussian", "binning", "renyi"]
+MI_METHODS = ["ksg", "ksg_discrete", "ksg_mixed", "gaussian", "binning", "renyi"]
 
 
 def _y(method):
@@ -106,6 +106,8 @@ def test_real_inputs_of_every_kind_still_work():
             "standardize",
         ),
         (lambda v: mutual_information(X, Y, copula=v), "copula"),
+        (lambda v: mutual_information(X, Y, method="ksg_mixed", standardize=v), "standardize"),
+        (lambda v: mutual_information(X, Y, method="ksg_mixed", copula=v), "copula"),
         (lambda v: conditional_mutual_information(X, Y, X[:, 1], copula=v), "copula"),
         (
             lambda v: mutual_information(X, Y, method="gaussian", bias_correction=v),
@@ -141,7 +143,7 @@ def test_ksg_algorithm_true_is_not_algorithm_1():
 
 
 # ---------------------------------------------------------------- n_jobs, random_state
-@pytest.mark.parametrize("method", ["ksg", "ksg_discrete"])
+@pytest.mark.parametrize("method", ["ksg", "ksg_discrete", "ksg_mixed"])
 @pytest.mark.parametrize("n_jobs", [0, 1.5, "all", True])
 def test_n_jobs_must_be_a_nonzero_integer(method, n_jobs):
     # before: 0 and 1.5 were accepted (as one thread), "all" raised int()'s message
@@ -345,6 +347,7 @@ def test_information_plane_checks_its_probe_data_when_built():
     [
         lambda: mutual_information(X[:5], Y[:5], k=5),
         lambda: mutual_information(X[:5], LABELS[:5], method="ksg_discrete", k=5),
+        lambda: mutual_information(X[:5], Y[:5], method="ksg_mixed", k=5),
         lambda: entropy(X[:5], k=5),
         lambda: conditional_mutual_information(X[:5], Y[:5], X[:5, 1], k=5),
         lambda: CompressedMutualInformation("pca", k=5).fit(X[:5], Y[:5]),

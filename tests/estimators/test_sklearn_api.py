@@ -34,6 +34,7 @@ ESTIMATORS = [
     est.KSGConditionalMutualInformation,
     est.KSGMutualInformation,
     est.KozachenkoLeonenkoEntropy,
+    est.MixedKSGMutualInformation,
     est.NeuralMutualInformation,
     est.PluginConditionalMutualInformation,
     est.RenyiEntropy,
