@@ -141,9 +141,18 @@ def load_waterbirds(
     fields: dict[str, Any] = {}
     skipped: dict[str, int] = {}
     if cub_root is not None:
-        from bottlekit.datasets.cub import load_cub
+        from bottlekit.datasets.cub import _read_cub
 
-        cub = load_cub(cub_root, "all", attributes=attributes, part_radius=part_radius)
+        cub, locs = _read_cub(
+            cub_root,
+            "all",
+            attributes=attributes,
+            image_size=None,
+            part_radius=part_radius,
+            min_classes=None,
+            download=False,
+            checksum=None,
+        )
         index = {
             Path(*Path(p).parts[-2:]).as_posix(): i
             for i, p in enumerate(cub.image_source.paths or [])
@@ -161,7 +170,7 @@ def load_waterbirds(
         paths = [p for p, k in zip(paths, keep, strict=True) if k]
         y, place = y[keep], place[keep]
         idx = np.array([a for a in at if a is not None], np.int64)
-        sub = cub.subset(idx)
+        sub, locs = cub.subset(idx), locs.take(idx)
         kp, bx = sub.part_keypoints, sub.object_boxes
         fields = {
             "concept_names": sub.concept_names,
@@ -177,14 +186,16 @@ def load_waterbirds(
         H, W = _size(image_size)
         images = ResizedImages(paths, (H, W))
         if cub_root is not None:
-            from bottlekit.datasets.cub import CUB_PART_GROUPS, _image_scales
+            from bottlekit.datasets.cub import CUB_PART_GROUPS, OUTSIDE_KEY, _fit_parts
             from bottlekit.datasets.lazy import KeypointPartMasks
 
-            scale = _image_scales(paths, (H, W))
-            kp = kp.copy()
-            kp[..., 0] *= scale[:, None, 0]
-            kp[..., 1] *= scale[:, None, 1]
-            bx = bx * np.repeat(scale, 2, axis=1)
+            # the birds keep their CUB coordinates: checked against, and scaled from,
+            # the Waterbirds images' sizes (those of the CUB images)
+            kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
+            if outside:
+                skipped[OUTSIDE_KEY] = outside
+                skipped["keypoints not visible"] = int((kp[..., 2] == 0).sum())
+                skipped["images without a visible keypoint"] = int((kp[..., 2] == 0).all(1).sum())
             names = fields["keypoint_names"]
             groups = [
                 g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()

@@ -798,3 +798,25 @@ def test_a_missing_split_folder_says_which_root_to_pass(tmp_path):
         load_imagefolder(tmp_path / "nowhere", "train")
     with pytest.raises(MissingDatasetError, match=r"split 'test' as a sub-folder of root, which"):
         load_imagefolder(root, "test")
+
+
+def test_waterbirds_keypoints_outside_their_image_are_made_not_visible(tmp_path):
+    # Before: a CUB keypoint outside its image drew a disc cut by the Waterbirds image's
+    # edge (a part mask partly empty), silently; checked as load_cub checks it, against
+    # the Waterbirds image (the CUB image's size), naming the CUB file's line.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    path = cub["root"] / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines()
+    lines[16] = "2 2 3.0 99.0 1"  # image 2's beak, below its 48 x 30 image
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning) as got:
+        ds = load_waterbirds(wb["root"], "all", cub_root=cub["root"], image_size=16)
+    (message,) = [str(w.message) for w in got if "outside" in str(w.message)]
+    assert message.startswith(
+        f"{path}, line 17: image id 2 ({wb['root'] / cub['paths'][1]}, 48x30 pixels) has its "
+        "visible keypoint 'beak' at x=3, y=99, outside the image; expected x in 0..48 and y "
+        "in 0..30"
+    )
+    np.testing.assert_array_equal(ds.part_keypoints[1, 1], [0, 0, 0])
+    assert ds.skipped["visible keypoints outside their image (made not visible)"] == 1
