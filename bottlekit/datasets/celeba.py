@@ -12,6 +12,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    csv_rows,
     listed_path,
     missing_images,
     note_first_line,
@@ -44,6 +45,21 @@ def _csv_header(path: Path, line: int, fields: list[str], first: str) -> None:
         )
 
 
+def _rows(path: Path, csv_form: bool, n_columns: int | None = None):
+    """``(line, fields)`` of a list in either form: the text one split on whitespace
+    (:func:`read_rows`), the Kaggle CSV by the CSV reader of every adapter
+    (:func:`csv_rows`: physical lines, quoted fields), fields stripped of blanks."""
+    if not csv_form:
+        yield from read_rows(path, n_columns, hint=_HINT)
+        return
+    for line, row in csv_rows(path, hint=_HINT):
+        if n_columns is not None and len(row) != n_columns:
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {n_columns} columns, got {len(row)}"
+            )
+        yield line, [f.strip() for f in row]
+
+
 def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndarray]:
     """File names, attribute names and the +-1 matrix of ``list_attr_celeba.txt`` (or of
     its Kaggle form ``list_attr_celeba.csv``: no count line, the header ``image_id,<the
@@ -54,7 +70,7 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
     names: list[str] = []
     count = None
     first_line: dict[str, int] = {}
-    rows = read_rows(path, sep="," if csv_form else None)
+    rows = _rows(path, csv_form)
     for row, (line, f) in enumerate(rows, start=int(csv_form)):  # row: the non-blank lines
         if row == 0:
             if len(f) != 1:
@@ -186,7 +202,7 @@ def load_celeba(
     p = root / f"list_eval_partition{attributes.suffix}"
     part, part_line = {}, {}
     csv_form = attributes.suffix == ".csv"
-    rows = read_rows(p, 2, sep="," if csv_form else None, hint=_HINT)
+    rows = _rows(p, csv_form, 2)
     for row, (line, (f, s)) in enumerate(rows):
         if csv_form and row == 0:  # the header line
             _csv_header(p, line, [f, s], "image_id")

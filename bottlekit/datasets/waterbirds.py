@@ -3,7 +3,6 @@ spurious attribute of the land/water-bird label."""
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
-    csv_text,
+    csv_rows,
     header_columns,
     listed_path,
     missing_images,
@@ -43,31 +42,28 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
     """``(line, img_filename, y, split, place)`` of each row of ``metadata.csv``."""
     out = []
     first_line: dict[str, int] = {}
-    with csv_text(path, _HINT) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
-        col = header_columns(path, header, _COLUMNS)
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DatasetFormatError(
-                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
-                )
-            name = row[col["img_filename"]].strip()
-            listed_path(path.parent, name, path, line)
-            note_first_line(first_line, name, path, line, "img_filename", "one row per image")
-            out.append(
-                (
-                    line,
-                    name,
-                    parse_int(row[col["y"]], path, line, "y", 0, 1),
-                    parse_int(row[col["split"]], path, line, "split", 0, 2),
-                    parse_int(row[col["place"]], path, line, "place", 0, 1),
-                )
+    rows = csv_rows(path, hint=_HINT)
+    at, header = next(rows, (1, None))
+    if header is None:
+        raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
+    col = header_columns(path, header, _COLUMNS, at)
+    for line, row in rows:
+        if len(row) != len(header):
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
             )
+        name = row[col["img_filename"]].strip()
+        listed_path(path.parent, name, path, line)
+        note_first_line(first_line, name, path, line, "img_filename", "one row per image")
+        out.append(
+            (
+                line,
+                name,
+                parse_int(row[col["y"]], path, line, "y", 0, 1),
+                parse_int(row[col["split"]], path, line, "split", 0, 2),
+                parse_int(row[col["place"]], path, line, "place", 0, 1),
+            )
+        )
     if not out:
         raise DatasetFormatError(f"{path}: no rows after the header")
     return out
