@@ -436,10 +436,13 @@ def _read_cub(
     download: bool,
     checksum: str | None,
     stacklevel: int = 4,
+    warn_no_visible: bool = True,
 ) -> tuple[ConceptDataset, _PartLocs]:
     """:func:`load_cub`'s dataset and where its rows' keypoints come from (for
     :func:`~bottlekit.datasets.load_waterbirds`, which scales them to its own images);
-    warnings are given ``stacklevel`` (that of the public caller)."""
+    warnings are given ``stacklevel`` (that of the public caller). Without
+    ``warn_no_visible``, the images without a visible keypoint are counted, not warned
+    of (Waterbirds, which reads all of CUB, warns of those of its own rows)."""
     root = as_root(root)
     expected = "'train', 'test' or 'all'"
     split = check_choice(split, ("train", "test", "all"), "split", expected=expected)
@@ -596,7 +599,7 @@ def _read_cub(
     skipped = {"keypoints not visible": invisible, "images without a visible keypoint": no_visible}
     if outside:
         skipped[OUTSIDE_KEY] = outside
-    if no_visible:
+    if no_visible and warn_no_visible:
         warnings.warn(
             f"CUB {split}: {no_visible} image(s) have no visible keypoint (empty part masks)",
             stacklevel=stacklevel - 1,

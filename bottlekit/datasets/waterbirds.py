@@ -148,6 +148,7 @@ def load_waterbirds(
             min_classes=None,
             download=False,
             checksum=None,
+            warn_no_visible=False,
         )
         index = {
             Path(*Path(p).parts[-2:]).as_posix(): i
@@ -176,7 +177,6 @@ def load_waterbirds(
             "part_of_concept": sub.part_of_concept,
             "keypoint_names": sub.keypoint_names,
         }
-        skipped.update(sub.skipped or {})
     images: Any = paths
     if image_size is not None:
         H, W = _size(image_size)
@@ -190,8 +190,6 @@ def load_waterbirds(
             kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
             if outside:
                 skipped[OUTSIDE_KEY] = outside
-                skipped["keypoints not visible"] = int((kp[..., 2] == 0).sum())
-                skipped["images without a visible keypoint"] = int((kp[..., 2] == 0).all(1).sum())
             names = fields["keypoint_names"]
             groups = [
                 g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
@@ -199,6 +197,16 @@ def load_waterbirds(
             fields["part_masks"] = KeypointPartMasks(kp, bx, groups, (H, W), part_radius)
     if cub_root is not None:
         fields["part_keypoints"], fields["object_boxes"] = kp, bx
+        # counted on this split's rows (CUB's own counts are of all its images)
+        no_visible = int((kp[..., 2] == 0).all(1).sum())
+        skipped["keypoints not visible"] = int((kp[..., 2] == 0).sum())
+        skipped["images without a visible keypoint"] = no_visible
+        if no_visible:
+            warnings.warn(
+                f"Waterbirds {split}: {no_visible} image(s) have no visible keypoint (empty "
+                "part masks)",
+                stacklevel=2,
+            )
     return ConceptDataset(
         images,
         labels=y,

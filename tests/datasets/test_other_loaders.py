@@ -820,3 +820,23 @@ def test_waterbirds_keypoints_outside_their_image_are_made_not_visible(tmp_path)
     )
     np.testing.assert_array_equal(ds.part_keypoints[1, 1], [0, 0, 0])
     assert ds.skipped["visible keypoints outside their image (made not visible)"] == 1
+
+
+def test_waterbirds_counts_the_keypoints_of_its_own_rows(tmp_path):
+    # Before: the counts of skipped keypoints, and the warning of images without a
+    # visible keypoint, were those of all of CUB (which Waterbirds reads whole), whatever
+    # the split: "train" said 1 image without a visible keypoint, of another split.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # image 5, without a visible keypoint, is not in it
+        ds = load_waterbirds(wb["root"], "train", cub_root=cub["root"])
+    rows = [i for i, r in enumerate(wb["rows"]) if r[3] == 0]
+    kp = cub["keypoints"][rows]
+    assert 5 not in rows and ds.skipped == {
+        "keypoints not visible": int((kp[..., 2] == 0).sum()),
+        "images without a visible keypoint": 0,
+    }
+    with pytest.warns(UserWarning, match=r"Waterbirds test: 1 image\(s\) have no visible"):
+        ds = load_waterbirds(wb["root"], "test", cub_root=cub["root"])
+    assert ds.skipped["images without a visible keypoint"] == 1
