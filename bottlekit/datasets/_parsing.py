@@ -17,6 +17,7 @@ __all__ = [
     "csv_rows",
     "csv_text",
     "header_columns",
+    "listed_key",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -212,6 +213,19 @@ def listed_path(
             "path without '..' that does not start with '/'"
         )
     return base / name
+
+
+def listed_key(name: str) -> str:
+    r"""The file a name listed in a dataset file points to, as a key for finding names
+    listed twice: ``a/./b.jpg``, ``./a//b.jpg`` and ``a\b.jpg`` all name ``a/b.jpg`` (as
+    names they differed, and the one image was read twice, under two labels maybe).
+
+    Examples
+    --------
+    >>> [listed_key(n) for n in ("a/b.jpg", "./a//b.jpg", "a/./b.jpg", "a\\b.jpg ")]
+    ['a/b.jpg', 'a/b.jpg', 'a/b.jpg', 'a/b.jpg']
+    """
+    return PurePosixPath(name.strip().replace("\\", "/")).as_posix()
 
 
 def note_first_line(

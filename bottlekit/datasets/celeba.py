@@ -13,6 +13,7 @@ from bottlekit.datasets._parsing import (
     MissingDatasetError,
     as_root,
     csv_rows,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -104,7 +105,7 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
                 )
             row.append(v == "1")
         listed_path(images, f[0], path, line)
-        note_first_line(first_line, f[0], path, line, "image", "one line per image")
+        note_first_line(first_line, listed_key(f[0]), path, line, "image", "one line per image")
         files.append(f[0])
         values.append(row)
     if not names or (count is None and not csv_form):
@@ -207,17 +208,18 @@ def load_celeba(
         if csv_form and row == 0:  # the header line
             _csv_header(p, line, [f, s], "image_id")
             continue
+        f = listed_key(f)
         note_first_line(part_line, f, p, line, "image", "one partition per image")
         part[f] = parse_int(s, p, line, "partition", 0, 2)
-    unlisted = [f for f in files if f not in part]
+    unlisted = [f for f in files if listed_key(f) not in part]
     if unlisted:
         raise DatasetFormatError(
             f"{p}: {len(unlisted)} image(s) of {attributes.name} have no partition, first "
             f"{unlisted[0]}"
         )
-    listed = set(files)
+    listed = {listed_key(f) for f in files}
     extra_partition = sum(1 for f in part if f not in listed)
-    keep = np.array([split == "all" or part[f] == _SPLITS[split] for f in files])
+    keep = np.array([split == "all" or part[listed_key(f)] == _SPLITS[split] for f in files])
     paths = [images / f for f, k in zip(files, keep, strict=True) if k]
     if not paths:
         raise DatasetFormatError(f"{p}: no images in split {split!r}")

@@ -24,6 +24,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -222,9 +223,10 @@ def _int_array(values: Any, name: str, ndim: int, low: int, high: int) -> np.nda
 
 
 def _id_table(
-    path: Path, what: str, hint: str, lines: dict[int, int] | None = None
+    path: Path, what: str, hint: str, lines: dict[int, int] | None = None, files: bool = False
 ) -> dict[int, str]:
-    """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line)."""
+    """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line);
+    ``files``: the names are file paths, two spellings of one path the same name."""
     out: dict[int, str] = {}
     first_line: dict[str, int] = {}
     for line, (i, name) in read_rows(path, 2, max_split=1, hint=hint):
@@ -232,7 +234,8 @@ def _id_table(
         if key in out:
             raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
         name = name.strip()
-        note_first_line(first_line, name, path, line, what, "unique names")
+        key_name = listed_key(name) if files else name
+        note_first_line(first_line, key_name, path, line, what, "unique names")
         out[key] = name
         if lines is not None:
             lines[key] = line
@@ -468,7 +471,7 @@ def _read_cub(
     require_dataset_file(root, "images.txt", _HINT)  # names the right folder if one is near
 
     image_lines: dict[int, int] = {}
-    images = _id_table(root / "images.txt", "image", _HINT, image_lines)
+    images = _id_table(root / "images.txt", "image", _HINT, image_lines, files=True)
     ids = {i: pos for pos, i in enumerate(images)}
     classes = _names_by_id(root / "classes.txt", "class", _HINT)
     C = len(classes)

@@ -18,6 +18,7 @@ from bottlekit.datasets._parsing import (
     as_root,
     csv_rows,
     header_columns,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -54,7 +55,8 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
             )
         name = row[col["img_filename"]].strip()
         listed_path(path.parent, name, path, line)
-        note_first_line(first_line, name, path, line, "img_filename", "one row per image")
+        key = listed_key(name)
+        note_first_line(first_line, key, path, line, "img_filename", "one row per image")
         out.append(
             (
                 line,

@@ -361,6 +361,36 @@ def test_a_row_given_twice_is_refused(tmp_path, case):
         _quiet(call)
 
 
+def _respelled_cub(tmp_path):
+    cub = write_cub(tmp_path)
+    _replace_in(cub["root"] / "images.txt", f"2 {cub['paths'][1]}", f"2 ./{cub['paths'][0]}")
+    return lambda: load_cub(cub["root"], "all"), r"images\.txt, line 2: image '001\."
+
+
+def _respelled_waterbirds(tmp_path):
+    wb = write_waterbirds(tmp_path, write_cub(tmp_path))
+    first = wb["rows"][0][1]
+    folder, name = first.split("/")
+    _replace_in(wb["root"] / "metadata.csv", f"2,{wb['rows'][1][1]},", f"2,{folder}//{name},")
+    return lambda: load_waterbirds(wb["root"], "all"), r"metadata\.csv, line 3: img_filename"
+
+
+def _respelled_celeba(tmp_path):
+    ce = write_celeba(tmp_path)
+    _replace_in(ce["root"] / "list_eval_partition.txt", "000002.jpg", "./000001.jpg")
+    return lambda: load_celeba(ce["root"], "all"), r"partition\.txt, line 2: image '000001\.jpg'"
+
+
+@pytest.mark.parametrize("case", [_respelled_cub, _respelled_waterbirds, _respelled_celeba])
+def test_a_file_listed_twice_under_two_spellings_is_refused(tmp_path, case):
+    # Before: './a.jpg', 'a//b.jpg' or 'a/./b.jpg' beside 'a.jpg' or 'a/b.jpg' were two
+    # names: CUB and Waterbirds read the one image twice, under two labels maybe, and
+    # CelebA counted the second partition line as an entry without attributes.
+    call, message = case(tmp_path)
+    with pytest.raises(DatasetFormatError, match=message + ".* listed twice"):
+        _quiet(call)
+
+
 @pytest.mark.parametrize("dataset", ["waterbirds", "ham10000"])
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, dataset):
     # Before: the first of the two was read, silently (pandas would have read it as
