@@ -110,6 +110,20 @@ def _not_utf8(path: Path, line: int, data: bytes, error: UnicodeDecodeError) -> 
     )
 
 
+def _line_of(data: bytes, at: int) -> int:
+    r"""The line of byte ``at`` of ``data``, lines ending in ``\n``, ``\r\n`` or ``\r``."""
+    return data[:at].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+
+
+def _nul(path: Path, line: int) -> DatasetFormatError:
+    """The error for a NUL byte on ``line`` of ``path``: no text file has one (a UTF-16
+    file, as some Windows editors save text, has one in every ASCII character)."""
+    return DatasetFormatError(
+        f"{path}, line {line}: byte b'\\x00' (NUL) is not text; expected a UTF-8 text file "
+        "(a UTF-16 one, as some Windows editors save text, is not read: save it as UTF-8)"
+    )
+
+
 def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     """A CSV file's text (UTF-8, a leading byte-order mark dropped) for ``csv.reader``;
     :class:`MissingDatasetError` when missing, :class:`DatasetFormatError` naming the file
@@ -119,7 +133,9 @@ def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise _not_utf8(p, data[: e.start].count(b"\n") + 1, data, e) from None
+        raise _not_utf8(p, _line_of(data, e.start), data, e) from None
+    if "\0" in text:
+        raise _nul(p, _line_of(data, data.index(b"\0")))
     return io.StringIO(text, newline="")
 
 
@@ -302,6 +318,8 @@ def read_rows(
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise _not_utf8(p, number, raw, e) from None
+            if "\0" in line:
+                raise _nul(p, number)
             if number <= skip:
                 continue
             if not line.strip():

@@ -496,6 +496,7 @@ def test_visible_keypoints_outside_their_image_are_made_not_visible(cub):
     np.testing.assert_allclose(raw.part_keypoints[0, lw], [w0 + 5.5, 12.0, 1])
     # a negative coordinate too
     _set_keypoint(cub, 1, "tail", 3.0, -0.5, 1)
-    with pytest.warns(UserWarning, match=r"2 visible keypoint\(s\) outside their image"):
+    with pytest.warns(UserWarning) as got:
         ds = load_cub(cub["root"], "all", image_size=8)
+    assert any("2 visible keypoint(s) outside their image" in str(w.message) for w in got)
     np.testing.assert_array_equal(ds.part_keypoints[1, CUB_PARTS.index("tail")], [0, 0, 0])

@@ -964,3 +964,28 @@ def test_a_csv_quote_never_closed_is_refused_not_read_as_the_rest_of_the_file(tm
     meta.write_text("\n".join(lines) + "\n")
     with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 3: malformed CSV"):
         load_ham10000(ham["root"])
+
+
+def test_a_nul_byte_is_refused_naming_the_line(tmp_path):
+    # Before: a NUL byte was text: HAM10000 made a concept 'localization=sc\x00alp'
+    # beside 'localization=scalp', silently; a UTF-16 file without a byte-order mark
+    # (NUL in every ASCII character) failed as "image id is '1\x00'; expected an integer".
+    ham = write_ham10000(tmp_path / "h")
+    _edit(ham["root"] / "HAM10000_metadata.csv", lambda b: b.replace(b"scalp", b"sc\0alp", 1))
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 2: byte b'\\x00' \(NUL\)"):
+        load_ham10000(ham["root"])
+    cub = write_cub(tmp_path / "c")
+    images = cub["root"] / "images.txt"
+    images.write_bytes(images.read_text().encode("utf-16-le"))
+    with pytest.raises(DatasetFormatError, match=r"images\.txt, line 1: .*NUL.*a UTF-16 one"):
+        load_cub(cub["root"], "all")
+
+
+def test_a_csv_that_is_not_utf8_names_the_line_whatever_its_line_ends(tmp_path):
+    # Before: the line was the count of '\n' before the byte: line 1 in a file whose
+    # lines end in a lone CR (Excel for Mac's CSV), whichever line the byte was on.
+    ham = write_ham10000(tmp_path)
+    meta = ham["root"] / "HAM10000_metadata.csv"
+    _edit(meta, lambda b: b.replace(b"\n", b"\r").replace(b"back", b"b\xe4ck", 1))
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 4: byte b'\\xe4'"):
+        load_ham10000(ham["root"])
