@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -13,8 +14,10 @@ __all__ = [
     "MissingDatasetError",
     "as_root",
     "ascii_float",
+    "csv_rows",
     "csv_text",
     "header_columns",
+    "listed_key",
     "listed_path",
     "note_first_line",
     "parse_float",
@@ -107,6 +110,20 @@ def _not_utf8(path: Path, line: int, data: bytes, error: UnicodeDecodeError) -> 
     )
 
 
+def _line_of(data: bytes, at: int) -> int:
+    r"""The line of byte ``at`` of ``data``, lines ending in ``\n``, ``\r\n`` or ``\r``."""
+    return data[:at].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+
+
+def _nul(path: Path, line: int) -> DatasetFormatError:
+    """The error for a NUL byte on ``line`` of ``path``: no text file has one (a UTF-16
+    file, as some Windows editors save text, has one in every ASCII character)."""
+    return DatasetFormatError(
+        f"{path}, line {line}: byte b'\\x00' (NUL) is not text; expected a UTF-8 text file "
+        "(a UTF-16 one, as some Windows editors save text, is not read: save it as UTF-8)"
+    )
+
+
 def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     """A CSV file's text (UTF-8, a leading byte-order mark dropped) for ``csv.reader``;
     :class:`MissingDatasetError` when missing, :class:`DatasetFormatError` naming the file
@@ -116,25 +133,78 @@ def csv_text(path: str | os.PathLike, hint: str = "") -> io.StringIO:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise _not_utf8(p, data[: e.start].count(b"\n") + 1, data, e) from None
+        raise _not_utf8(p, _line_of(data, e.start), data, e) from None
+    if "\0" in text:
+        raise _nul(p, _line_of(data, data.index(b"\0")))
     return io.StringIO(text, newline="")
 
 
-def header_columns(path: Path, header: Sequence[str], wanted: Sequence[str]) -> dict[str, int]:
-    """The position of each of the ``wanted`` columns in a CSV file's ``header`` (line
-    1); :class:`DatasetFormatError` when one is missing, or named twice (which of the
-    two holds the values cannot be told)."""
+def csv_rows(
+    path: str | os.PathLike, *, delimiter: str = ",", hint: str = ""
+) -> Iterator[tuple[int, list[str]]]:
+    r"""Yield ``(line, fields)`` of each record of a CSV file, the header included;
+    ``line`` is the *physical* line the record starts on, blank lines are skipped.
+
+    The one reader of the CSV files of every adapter, so that their errors name the
+    line an editor shows: a quoted field may hold a line break, and a count of records
+    (``enumerate`` over ``csv.reader``) named a line before the real one after each.
+    The text is :func:`csv_text`'s (UTF-8, a byte-order mark dropped, any line end);
+    malformed CSV (a quote never closed, which would make the rest of the file one
+    field, silently, or text after a closing quote) is :class:`DatasetFormatError`
+    naming the file and the line.
+
+    Parameters
+    ----------
+    path : path
+    delimiter : str, default ","
+    hint : str
+        Added to the error when the file is missing.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "metadata.csv"
+    >>> _ = p.write_text('img_filename,note\na.jpg,"two\nlines"\n\nb.jpg,x\n')
+    >>> list(csv_rows(p))
+    [(1, ['img_filename', 'note']), (2, ['a.jpg', 'two\nlines']), (5, ['b.jpg', 'x'])]
+    """
+    p = Path(path)
+    with csv_text(p, hint) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        start = 1  # the line the next record starts on
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise DatasetFormatError(
+                    f"{p}, line {start}: malformed CSV ({e}); expected fields separated by "
+                    f"{delimiter!r}, a quoted field closed by a quote followed by "
+                    f"{delimiter!r} or the line's end"
+                ) from None
+            if row:
+                yield start, row
+            start = reader.line_num + 1
+
+
+def header_columns(
+    path: Path, header: Sequence[str], wanted: Sequence[str], line: int = 1
+) -> dict[str, int]:
+    """The position of each of the ``wanted`` columns in a CSV file's ``header`` (on
+    ``line``); :class:`DatasetFormatError` when one is missing, or named twice (which of
+    the two holds the values cannot be told)."""
     names = [h.strip() for h in header]
     missing = [c for c in wanted if c not in names]
     if missing:
         raise DatasetFormatError(
-            f"{path}, line 1: the header lacks columns {missing}; expected {list(wanted)}"
+            f"{path}, line {line}: the header lacks columns {missing}; expected {list(wanted)}"
         )
     for c in wanted:
         at = [j + 1 for j, h in enumerate(names) if h == c]
         if len(at) > 1:
             raise DatasetFormatError(
-                f"{path}, line 1: the header has column {c!r} twice (columns {at[0]} and "
+                f"{path}, line {line}: the header has column {c!r} twice (columns {at[0]} and "
                 f"{at[1]}); expected each of {list(wanted)} once"
             )
     return {c: names.index(c) for c in wanted}
@@ -159,6 +229,19 @@ def listed_path(
             "path without '..' that does not start with '/'"
         )
     return base / name
+
+
+def listed_key(name: str) -> str:
+    r"""The file a name listed in a dataset file points to, as a key for finding names
+    listed twice: ``a/./b.jpg``, ``./a//b.jpg`` and ``a\b.jpg`` all name ``a/b.jpg`` (as
+    names they differed, and the one image was read twice, under two labels maybe).
+
+    Examples
+    --------
+    >>> [listed_key(n) for n in ("a/b.jpg", "./a//b.jpg", "a/./b.jpg", "a\\b.jpg ")]
+    ['a/b.jpg', 'a/b.jpg', 'a/b.jpg', 'a/b.jpg']
+    """
+    return PurePosixPath(name.strip().replace("\\", "/")).as_posix()
 
 
 def note_first_line(
@@ -235,6 +318,8 @@ def read_rows(
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise _not_utf8(p, number, raw, e) from None
+            if "\0" in line:
+                raise _nul(p, number)
             if number <= skip:
                 continue
             if not line.strip():

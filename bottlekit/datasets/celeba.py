@@ -12,6 +12,8 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    csv_rows,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -44,6 +46,21 @@ def _csv_header(path: Path, line: int, fields: list[str], first: str) -> None:
         )
 
 
+def _rows(path: Path, csv_form: bool, n_columns: int | None = None):
+    """``(line, fields)`` of a list in either form: the text one split on whitespace
+    (:func:`read_rows`), the Kaggle CSV by the CSV reader of every adapter
+    (:func:`csv_rows`: physical lines, quoted fields), fields stripped of blanks."""
+    if not csv_form:
+        yield from read_rows(path, n_columns, hint=_HINT)
+        return
+    for line, row in csv_rows(path, hint=_HINT):
+        if n_columns is not None and len(row) != n_columns:
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {n_columns} columns, got {len(row)}"
+            )
+        yield line, [f.strip() for f in row]
+
+
 def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndarray]:
     """File names, attribute names and the +-1 matrix of ``list_attr_celeba.txt`` (or of
     its Kaggle form ``list_attr_celeba.csv``: no count line, the header ``image_id,<the
@@ -54,7 +71,7 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
     names: list[str] = []
     count = None
     first_line: dict[str, int] = {}
-    rows = read_rows(path, sep="," if csv_form else None)
+    rows = _rows(path, csv_form)
     for row, (line, f) in enumerate(rows, start=int(csv_form)):  # row: the non-blank lines
         if row == 0:
             if len(f) != 1:
@@ -88,7 +105,7 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
                 )
             row.append(v == "1")
         listed_path(images, f[0], path, line)
-        note_first_line(first_line, f[0], path, line, "image", "one line per image")
+        note_first_line(first_line, listed_key(f[0]), path, line, "image", "one line per image")
         files.append(f[0])
         values.append(row)
     if not names or (count is None and not csv_form):
@@ -186,22 +203,23 @@ def load_celeba(
     p = root / f"list_eval_partition{attributes.suffix}"
     part, part_line = {}, {}
     csv_form = attributes.suffix == ".csv"
-    rows = read_rows(p, 2, sep="," if csv_form else None, hint=_HINT)
+    rows = _rows(p, csv_form, 2)
     for row, (line, (f, s)) in enumerate(rows):
         if csv_form and row == 0:  # the header line
             _csv_header(p, line, [f, s], "image_id")
             continue
+        f = listed_key(f)
         note_first_line(part_line, f, p, line, "image", "one partition per image")
         part[f] = parse_int(s, p, line, "partition", 0, 2)
-    unlisted = [f for f in files if f not in part]
+    unlisted = [f for f in files if listed_key(f) not in part]
     if unlisted:
         raise DatasetFormatError(
             f"{p}: {len(unlisted)} image(s) of {attributes.name} have no partition, first "
             f"{unlisted[0]}"
         )
-    listed = set(files)
+    listed = {listed_key(f) for f in files}
     extra_partition = sum(1 for f in part if f not in listed)
-    keep = np.array([split == "all" or part[f] == _SPLITS[split] for f in files])
+    keep = np.array([split == "all" or part[listed_key(f)] == _SPLITS[split] for f in files])
     paths = [images / f for f, k in zip(files, keep, strict=True) if k]
     if not paths:
         raise DatasetFormatError(f"{p}: no images in split {split!r}")

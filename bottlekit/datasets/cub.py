@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -221,9 +223,10 @@ def _int_array(values: Any, name: str, ndim: int, low: int, high: int) -> np.nda
 
 
 def _id_table(
-    path: Path, what: str, hint: str, lines: dict[int, int] | None = None
+    path: Path, what: str, hint: str, lines: dict[int, int] | None = None, files: bool = False
 ) -> dict[int, str]:
-    """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line)."""
+    """``{id: name}`` of an ``<id> <name>`` file (and, into ``lines``, each id's line);
+    ``files``: the names are file paths, two spellings of one path the same name."""
     out: dict[int, str] = {}
     first_line: dict[str, int] = {}
     for line, (i, name) in read_rows(path, 2, max_split=1, hint=hint):
@@ -231,7 +234,8 @@ def _id_table(
         if key in out:
             raise DatasetFormatError(f"{path}, line {line}: {what} id {key} is listed twice")
         name = name.strip()
-        note_first_line(first_line, name, path, line, what, "unique names")
+        key_name = listed_key(name) if files else name
+        note_first_line(first_line, key_name, path, line, what, "unique names")
         out[key] = name
         if lines is not None:
             lines[key] = line
@@ -363,9 +367,13 @@ def load_cub(
     :class:`~bottlekit.datasets.KeypointPartMasks`): the mask of a part is the union of
     discs of radius ``max(1, part_radius * sqrt(box_w * box_h))`` around the part's
     *visible* keypoints, empty when none is visible (the location metric then does not
-    score that part in that image); the part "bird" is the bounding box. Without
-    ``image_size`` the images keep their sizes and there are no masks (keypoints and
-    boxes are in the original pixels).
+    score that part in that image); the part "bird" is the bounding box. Each image's
+    size is then read from its header (once: it gives the scale too), and a visible
+    keypoint outside its image (``x`` not in ``0..width`` or ``y`` not in ``0..height``;
+    the release has a few) is made not visible, counted in ``skipped`` and warned of,
+    the first named by its line of ``part_locs.txt``. Without ``image_size`` no image is
+    read and there are no masks: keypoints and boxes are the files' own, in the original
+    pixels.
 
     Parameters
     ----------
@@ -399,7 +407,8 @@ def load_cub(
     -------
     ConceptDataset
         ``skipped`` counts the keypoints not visible and the images without any visible
-        keypoint (their part masks are empty).
+        keypoint (their part masks are empty), and, with ``image_size``, the visible
+        keypoints outside their image made not visible, if any.
 
     Examples
     --------
@@ -407,6 +416,36 @@ def load_cub(
     >>> ds.n_concepts, ds.part_names[:3]  # doctest: +SKIP
     (312, ['back', 'beak', 'belly'])
     """
+    return _read_cub(
+        root,
+        split,
+        attributes=attributes,
+        image_size=image_size,
+        part_radius=part_radius,
+        min_classes=min_classes,
+        download=download,
+        checksum=checksum,
+    )[0]
+
+
+def _read_cub(
+    root: str | os.PathLike,
+    split: str,
+    *,
+    attributes: str | Sequence[str],
+    image_size: int | Sequence[int] | None,
+    part_radius: float,
+    min_classes: int | None,
+    download: bool,
+    checksum: str | None,
+    stacklevel: int = 4,
+    warn_no_visible: bool = True,
+) -> tuple[ConceptDataset, _PartLocs]:
+    """:func:`load_cub`'s dataset and where its rows' keypoints come from (for
+    :func:`~bottlekit.datasets.load_waterbirds`, which scales them to its own images);
+    warnings are given ``stacklevel`` (that of the public caller). Without
+    ``warn_no_visible``, the images without a visible keypoint are counted, not warned
+    of (Waterbirds, which reads all of CUB, warns of those of its own rows)."""
     root = as_root(root)
     expected = "'train', 'test' or 'all'"
     split = check_choice(split, ("train", "test", "all"), "split", expected=expected)
@@ -432,7 +471,7 @@ def load_cub(
     require_dataset_file(root, "images.txt", _HINT)  # names the right folder if one is near
 
     image_lines: dict[int, int] = {}
-    images = _id_table(root / "images.txt", "image", _HINT, image_lines)
+    images = _id_table(root / "images.txt", "image", _HINT, image_lines, files=True)
     ids = {i: pos for pos, i in enumerate(images)}
     classes = _names_by_id(root / "classes.txt", "class", _HINT)
     C = len(classes)
@@ -473,7 +512,8 @@ def load_cub(
     if len(rates) != C:
         raise DatasetFormatError(f"{p}: expected {C} lines (one per class), got {len(rates)}")
     kp_names = _names_by_id(root / "parts" / "parts.txt", "part", _HINT)
-    keypoints = _keypoints(root / "parts" / "part_locs.txt", ids, len(kp_names))
+    kp_path = root / "parts" / "part_locs.txt"
+    keypoints, kp_lines = _keypoints(kp_path, ids, len(kp_names))
 
     rows = np.flatnonzero(
         {"train": is_train, "test": ~is_train, "all": np.ones_like(is_train)}[split]
@@ -545,15 +585,13 @@ def load_cub(
         part_names.index(g) if (g := part_of_attribute(nm)) is not None else -1 for nm in names
     ]
     kp, bx = keypoints[rows], boxes[rows]
+    locs = _PartLocs(kp_path, kp_lines[rows], np.array(list(images))[rows], kp_names)
     imgs: Any = paths
     masks = None
+    outside = 0
     if image_size is not None:
         H, W = _size(image_size)
-        scale = _image_scales(paths, (H, W))  # (n, 2): sx, sy
-        kp = kp.copy()
-        kp[..., 0] *= scale[:, None, 0]
-        kp[..., 1] *= scale[:, None, 1]
-        bx = bx * np.repeat(scale, 2, axis=1)
+        kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel)
         imgs = ResizedImages(paths, (H, W))
         groups = [
             g if g == "box" else [kp_names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
@@ -562,12 +600,14 @@ def load_cub(
     invisible = int((kp[..., 2] == 0).sum())
     no_visible = int((kp[..., 2] == 0).all(1).sum())
     skipped = {"keypoints not visible": invisible, "images without a visible keypoint": no_visible}
-    if no_visible:
+    if outside:
+        skipped[OUTSIDE_KEY] = outside
+    if no_visible and warn_no_visible:
         warnings.warn(
             f"CUB {split}: {no_visible} image(s) have no visible keypoint (empty part masks)",
-            stacklevel=2,
+            stacklevel=stacklevel - 1,
         )
-    return ConceptDataset(
+    dataset = ConceptDataset(
         imgs,
         labels=y[rows],
         class_names=classes,
@@ -584,18 +624,21 @@ def load_cub(
         split=split,
         skipped=skipped,
     )
+    return dataset, locs
 
 
-def _keypoints(path: Path, ids: dict[int, int], P: int) -> np.ndarray:
+def _keypoints(path: Path, ids: dict[int, int], P: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y, visible)`` of every (image, part) of ``part_locs.txt``, shape (n, P, 3),
+    and the line of the file each came from, shape (n, P)."""
     kp = np.zeros((len(ids), P, 3), np.float64)
-    seen = np.zeros((len(ids), P), bool)
+    lines = np.zeros((len(ids), P), np.int64)
     for line, f in read_rows(path, 5, hint=_HINT):
         i = parse_int(f[0], path, line, "image id", low=1)
         if i not in ids:
             raise DatasetFormatError(f"{path}, line {line}: image id {i} is not in images.txt")
         p = parse_int(f[1], path, line, "part id", 1, P) - 1
         r = ids[i]
-        if seen[r, p]:
+        if lines[r, p]:
             raise DatasetFormatError(
                 f"{path}, line {line}: image id {i} part id {p + 1} is listed twice; "
                 "expected one line per (image, part)"
@@ -605,7 +648,8 @@ def _keypoints(path: Path, ids: dict[int, int], P: int) -> np.ndarray:
             parse_float(f[3], path, line, "y"),
             parse_int(f[4], path, line, "visible", 0, 1),
         ]
-        seen[r, p] = True
+        lines[r, p] = line
+    seen = lines > 0
     if not seen.all():
         r = int(np.flatnonzero(~seen.all(1))[0])
         image_id = next(i for i, pos in ids.items() if pos == r)
@@ -613,20 +657,83 @@ def _keypoints(path: Path, ids: dict[int, int], P: int) -> np.ndarray:
             f"{path}: expected {P} lines (one per part) for each image; image id {image_id} "
             f"has {int(seen[r].sum())} (truncated file?)"
         )
-    return kp
+    return kp, lines
 
 
-def _image_scales(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
-    """(sx, sy) from each image's own size (read from its header) to ``size``."""
+@dataclass(frozen=True)
+class _PartLocs:
+    """Where the keypoints of a CUB dataset's rows come from, for the errors and warnings
+    about them: ``part_locs.txt``, the line of each (row, keypoint), each row's image id,
+    and the keypoint names."""
+
+    path: Path
+    lines: np.ndarray
+    image_ids: np.ndarray
+    names: list[str]
+
+    def take(self, rows: np.ndarray) -> _PartLocs:
+        """Those of ``rows``."""
+        return _PartLocs(self.path, self.lines[rows], self.image_ids[rows], self.names)
+
+
+def _image_sizes(paths: Sequence[Path]) -> np.ndarray:
+    """(width, height) of each image, read from its header (the pixels are not decoded)."""
     from PIL import Image
 
-    H, W = size
     out = np.empty((len(paths), 2))
     for r, p in enumerate(paths):
         try:
             with Image.open(p) as im:
-                w, h = im.size
+                out[r] = im.size
         except (OSError, Image.DecompressionBombError) as e:
             raise ValueError(f"{p}: cannot read the image: {e}") from e
-        out[r] = (W / w, H / h)
     return out
+
+
+#: Name of the count, in ``skipped``, of the visible keypoints outside their image.
+OUTSIDE_KEY = "visible keypoints outside their image (made not visible)"
+
+
+def _fit_parts(
+    paths: Sequence[Path],
+    keypoints: np.ndarray,
+    boxes: np.ndarray,
+    size: tuple[int, int],
+    locs: _PartLocs,
+    stacklevel: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Keypoints and boxes of the images ``paths`` scaled from each image's own size to
+    ``size`` (height, width), with one read of each image's header; a visible keypoint
+    outside its image is made not visible (``0 0 0``, as CUB writes those), with a
+    warning naming the first (file, line, image, value and the range expected), and
+    counted (the third value returned).
+
+    The release has some such keypoints (ChainerCV's CUB point dataset marks them not
+    visible for that reason); a disc drawn around one would be cut by the image's edge,
+    a part mask partly empty, silently.
+    """
+    H, W = size
+    wh = _image_sizes(paths)  # (n, 2): width, height
+    kp = keypoints.copy()
+    x, y = kp[..., 0], kp[..., 1]
+    w, h = wh[:, None, 0], wh[:, None, 1]
+    outside = (kp[..., 2] > 0) & ((x < 0) | (x > w) | (y < 0) | (y > h))
+    n_out = int(outside.sum())
+    if n_out:
+        r, p = (int(v) for v in np.argwhere(outside)[0])
+        iw, ih = (int(v) for v in wh[r])
+        warnings.warn(
+            f"{locs.path}, line {int(locs.lines[r, p])}: image id {int(locs.image_ids[r])} "
+            f"({paths[r]}, {iw}x{ih} pixels) has its visible keypoint "
+            f"{locs.names[p]!r} at x={x[r, p]:g}, y={y[r, p]:g}, outside the image; "
+            f"expected x in 0..{iw} and y in 0..{ih}. {n_out} visible keypoint(s) outside "
+            "their image are made not visible (their part masks leave them out)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        kp[outside] = 0
+    sx, sy = W / wh[:, 0], H / wh[:, 1]
+    kp[..., 0] *= sx[:, None]
+    kp[..., 1] *= sy[:, None]
+    bx = boxes * np.stack([sx, sy, sx, sy], axis=1)
+    return kp, bx, n_out

@@ -3,7 +3,6 @@ metadata as attributes (KnoBo's medical setting)."""
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bottlekit.datasets._parsing import (
     MissingDatasetError,
     as_root,
     ascii_float,
-    csv_text,
+    csv_rows,
     header_columns,
     listed_path,
     note_first_line,
@@ -89,28 +88,23 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     path = require_dataset_file(root, tuple(_METADATA_FILES), _HINT)  # or the right folder
     rows = []
     first_line: dict[str, int] = {}
-    with csv_text(path, _HINT) as fh:
-        reader = csv.reader(fh, delimiter=_METADATA_FILES[path.name])
-        header = next(reader, [])
-        col = header_columns(path, header, _COLUMNS)
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DatasetFormatError(
-                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
-                )
-            rec = {c: row[col[c]].strip() for c in _COLUMNS}
-            if rec["dx"] not in HAM10000_DIAGNOSES:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: dx {rec['dx']!r} is not one of {HAM10000_DIAGNOSES}"
-                )
-            rec["age"] = _age(rec["age"], path, line)
-            listed_path(root, f"{rec['image_id']}.jpg", path, line, what="image_id")
-            note_first_line(
-                first_line, rec["image_id"], path, line, "image_id", "one row per image"
+    records = csv_rows(path, delimiter=_METADATA_FILES[path.name], hint=_HINT)
+    at, header = next(records, (1, []))
+    col = header_columns(path, header, _COLUMNS, at)
+    for line, row in records:
+        if len(row) != len(header):
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
             )
-            rows.append((line, rec))
+        rec = {c: row[col[c]].strip() for c in _COLUMNS}
+        if rec["dx"] not in HAM10000_DIAGNOSES:
+            raise DatasetFormatError(
+                f"{path}, line {line}: dx {rec['dx']!r} is not one of {HAM10000_DIAGNOSES}"
+            )
+        rec["age"] = _age(rec["age"], path, line)
+        listed_path(root, f"{rec['image_id']}.jpg", path, line, what="image_id")
+        note_first_line(first_line, rec["image_id"], path, line, "image_id", "one row per image")
+        rows.append((line, rec))
     if not rows:
         raise DatasetFormatError(f"{path}: no rows after the header")
     paths = []

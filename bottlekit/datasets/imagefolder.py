@@ -3,7 +3,6 @@ synset names and per-image concept labels from a CSV."""
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
 from collections import Counter
@@ -17,7 +16,7 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
-    csv_text,
+    csv_rows,
     note_first_line,
     parse_float,
     read_rows,
@@ -57,24 +56,22 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
     (``ImageId,PredictionString``; the first word of the prediction string is the wnid)."""
     wnid_of: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    with csv_text(solution) as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        if header[:2] != ["ImageId", "PredictionString"]:
+    records = csv_rows(solution)
+    at, header = next(records, (1, []))
+    header = [h.strip() for h in header]
+    if header[:2] != ["ImageId", "PredictionString"]:
+        raise DatasetFormatError(
+            f"{solution}, line {at}: expected the header 'ImageId,PredictionString', got "
+            f"{','.join(header)!r}"
+        )
+    for line, row in records:
+        if len(row) != 2 or not row[1].split():
             raise DatasetFormatError(
-                f"{solution}, line 1: expected the header 'ImageId,PredictionString', got "
-                f"{','.join(header)!r}"
+                f"{solution}, line {line}: expected an image id and a prediction string"
             )
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != 2 or not row[1].split():
-                raise DatasetFormatError(
-                    f"{solution}, line {line}: expected an image id and a prediction string"
-                )
-            image_id = row[0].strip()
-            note_first_line(first_line, image_id, solution, line, "image", "one row per image")
-            wnid_of[image_id] = row[1].split()[0]
+        image_id = row[0].strip()
+        note_first_line(first_line, image_id, solution, line, "image", "one row per image")
+        wnid_of[image_id] = row[1].split()[0]
     unlabelled = [p.name for p in flat if p.stem not in wnid_of]
     if unlabelled:
         raise DatasetFormatError(
@@ -235,40 +232,37 @@ def _concepts(path: Path, root: Path, files: list[Path]) -> tuple[list[str], np.
     column is the image path relative to ``root``."""
     rel = {f.relative_to(root).as_posix(): i for i, f in enumerate(files)}
     first_line: dict[str, int] = {}
-    with csv_text(path) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header or len(header) < 2:
+    records = csv_rows(path)
+    at, header = next(records, (1, None))
+    if not header or len(header) < 2:
+        raise DatasetFormatError(
+            f"{path}, line {at}: expected a header 'path,<concept>,...', got {header}"
+        )
+    names = [h.strip() for h in header[1:]]
+    repeated = repeated_items(names)
+    if repeated:
+        raise DatasetFormatError(
+            f"{path}, line {at}: concept names {repeated} repeat; expected unique names"
+        )
+    L = np.full((len(files), len(names)), np.nan)
+    for line, row in records:
+        if len(row) != len(header):
             raise DatasetFormatError(
-                f"{path}, line 1: expected a header 'path,<concept>,...', got {header}"
+                f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
             )
-        names = [h.strip() for h in header[1:]]
-        repeated = repeated_items(names)
-        if repeated:
+        key = Path(row[0].strip()).as_posix()
+        if key not in rel:
             raise DatasetFormatError(
-                f"{path}, line 1: concept names {repeated} repeat; expected unique names"
+                f"{path}, line {line}: image {key!r} is not an image under {root}"
             )
-        L = np.full((len(files), len(names)), np.nan)
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DatasetFormatError(
-                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
-                )
-            key = Path(row[0].strip()).as_posix()
-            if key not in rel:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: image {key!r} is not an image under {root}"
-                )
-            note_first_line(first_line, key, path, line, "image", "one row per image")
-            vals = [parse_float(v, path, line, names[j]) for j, v in enumerate(row[1:])]
-            bad = [v for v in vals if not 0 <= v <= 1]
-            if bad:
-                raise DatasetFormatError(
-                    f"{path}, line {line}: concept value {bad[0]} is outside [0, 1]"
-                )
-            L[rel[key]] = vals
+        note_first_line(first_line, key, path, line, "image", "one row per image")
+        vals = [parse_float(v, path, line, names[j]) for j, v in enumerate(row[1:])]
+        bad = [v for v in vals if not 0 <= v <= 1]
+        if bad:
+            raise DatasetFormatError(
+                f"{path}, line {line}: concept value {bad[0]} is outside [0, 1]"
+            )
+        L[rel[key]] = vals
     unlabelled = np.flatnonzero(np.isnan(L).any(1))
     if unlabelled.size:
         raise DatasetFormatError(

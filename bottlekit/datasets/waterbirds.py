@@ -3,7 +3,6 @@ spurious attribute of the land/water-bird label."""
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
 from collections.abc import Sequence
@@ -17,8 +16,9 @@ from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
     as_root,
-    csv_text,
+    csv_rows,
     header_columns,
+    listed_key,
     listed_path,
     missing_images,
     note_first_line,
@@ -43,31 +43,29 @@ def read_metadata(path: Path) -> list[tuple[int, str, int, int, int]]:
     """``(line, img_filename, y, split, place)`` of each row of ``metadata.csv``."""
     out = []
     first_line: dict[str, int] = {}
-    with csv_text(path, _HINT) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
-        col = header_columns(path, header, _COLUMNS)
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise DatasetFormatError(
-                    f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
-                )
-            name = row[col["img_filename"]].strip()
-            listed_path(path.parent, name, path, line)
-            note_first_line(first_line, name, path, line, "img_filename", "one row per image")
-            out.append(
-                (
-                    line,
-                    name,
-                    parse_int(row[col["y"]], path, line, "y", 0, 1),
-                    parse_int(row[col["split"]], path, line, "split", 0, 2),
-                    parse_int(row[col["place"]], path, line, "place", 0, 1),
-                )
+    rows = csv_rows(path, hint=_HINT)
+    at, header = next(rows, (1, None))
+    if header is None:
+        raise DatasetFormatError(f"{path}: the file is empty; expected a header line")
+    col = header_columns(path, header, _COLUMNS, at)
+    for line, row in rows:
+        if len(row) != len(header):
+            raise DatasetFormatError(
+                f"{path}, line {line}: expected {len(header)} columns, got {len(row)}"
             )
+        name = row[col["img_filename"]].strip()
+        listed_path(path.parent, name, path, line)
+        key = listed_key(name)
+        note_first_line(first_line, key, path, line, "img_filename", "one row per image")
+        out.append(
+            (
+                line,
+                name,
+                parse_int(row[col["y"]], path, line, "y", 0, 1),
+                parse_int(row[col["split"]], path, line, "split", 0, 2),
+                parse_int(row[col["place"]], path, line, "place", 0, 1),
+            )
+        )
     if not out:
         raise DatasetFormatError(f"{path}: no rows after the header")
     return out
@@ -141,9 +139,19 @@ def load_waterbirds(
     fields: dict[str, Any] = {}
     skipped: dict[str, int] = {}
     if cub_root is not None:
-        from bottlekit.datasets.cub import load_cub
+        from bottlekit.datasets.cub import _read_cub
 
-        cub = load_cub(cub_root, "all", attributes=attributes, part_radius=part_radius)
+        cub, locs = _read_cub(
+            cub_root,
+            "all",
+            attributes=attributes,
+            image_size=None,
+            part_radius=part_radius,
+            min_classes=None,
+            download=False,
+            checksum=None,
+            warn_no_visible=False,
+        )
         index = {
             Path(*Path(p).parts[-2:]).as_posix(): i
             for i, p in enumerate(cub.image_source.paths or [])
@@ -161,7 +169,7 @@ def load_waterbirds(
         paths = [p for p, k in zip(paths, keep, strict=True) if k]
         y, place = y[keep], place[keep]
         idx = np.array([a for a in at if a is not None], np.int64)
-        sub = cub.subset(idx)
+        sub, locs = cub.subset(idx), locs.take(idx)
         kp, bx = sub.part_keypoints, sub.object_boxes
         fields = {
             "concept_names": sub.concept_names,
@@ -171,20 +179,19 @@ def load_waterbirds(
             "part_of_concept": sub.part_of_concept,
             "keypoint_names": sub.keypoint_names,
         }
-        skipped.update(sub.skipped or {})
     images: Any = paths
     if image_size is not None:
         H, W = _size(image_size)
         images = ResizedImages(paths, (H, W))
         if cub_root is not None:
-            from bottlekit.datasets.cub import CUB_PART_GROUPS, _image_scales
+            from bottlekit.datasets.cub import CUB_PART_GROUPS, OUTSIDE_KEY, _fit_parts
             from bottlekit.datasets.lazy import KeypointPartMasks
 
-            scale = _image_scales(paths, (H, W))
-            kp = kp.copy()
-            kp[..., 0] *= scale[:, None, 0]
-            kp[..., 1] *= scale[:, None, 1]
-            bx = bx * np.repeat(scale, 2, axis=1)
+            # the birds keep their CUB coordinates: checked against, and scaled from,
+            # the Waterbirds images' sizes (those of the CUB images)
+            kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
+            if outside:
+                skipped[OUTSIDE_KEY] = outside
             names = fields["keypoint_names"]
             groups = [
                 g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
@@ -192,6 +199,16 @@ def load_waterbirds(
             fields["part_masks"] = KeypointPartMasks(kp, bx, groups, (H, W), part_radius)
     if cub_root is not None:
         fields["part_keypoints"], fields["object_boxes"] = kp, bx
+        # counted on this split's rows (CUB's own counts are of all its images)
+        no_visible = int((kp[..., 2] == 0).all(1).sum())
+        skipped["keypoints not visible"] = int((kp[..., 2] == 0).sum())
+        skipped["images without a visible keypoint"] = no_visible
+        if no_visible:
+            warnings.warn(
+                f"Waterbirds {split}: {no_visible} image(s) have no visible keypoint (empty "
+                "part masks)",
+                stacklevel=2,
+            )
     return ConceptDataset(
         images,
         labels=y,

@@ -443,3 +443,60 @@ def test_numbers_are_ascii_decimals(cub, file, column, value, match):
     path.write_text("\n".join([" ".join(fields), *lines[1:]]) + "\n")
     with pytest.raises(DatasetFormatError, match=match):
         _load(cub["root"], "all")
+
+
+def _set_keypoint(cub, image: int, part: str, x: float, y: float, visible: int) -> int:
+    """Write (x, y, visible) for ``image`` (0-based) and ``part`` into part_locs.txt;
+    returns the file's line of it."""
+    path = cub["root"] / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines()
+    p = CUB_PARTS.index(part)
+    at = next(n for n, ln in enumerate(lines) if ln.split()[:2] == [str(image + 1), str(p + 1)])
+    lines[at] = f"{image + 1} {p + 1} {x} {y} {visible}"
+    path.write_text("\n".join(lines) + "\n")
+    return at + 1
+
+
+def test_visible_keypoints_outside_their_image_are_made_not_visible(cub):
+    # Before: a visible keypoint outside its image was kept: its disc, cut by the image's
+    # edge, made the part mask partly empty (or wholly, far away), and the part was
+    # scored in that image, silently. The release has a few (ChainerCV's CUB point
+    # dataset marks them not visible): they are made not visible, counted and warned of.
+    w0, h0 = cub["sizes"][0]
+    line = _set_keypoint(cub, 0, "left wing", w0 + 5.5, 12.0, 1)
+    # on the image's edge (x = width, y = height): inside, as 1-based coordinates have it
+    _set_keypoint(cub, 0, "beak", float(w0), float(h0), 1)
+    with pytest.warns(UserWarning) as got:
+        ds = load_cub(cub["root"], "all", image_size=(24, 32))
+    (message,) = [str(w.message) for w in got if "outside" in str(w.message)]
+    assert message.startswith(
+        f"{cub['root'] / 'parts' / 'part_locs.txt'}, line {line}: image id 1 ("
+        f"{cub['root'] / 'images' / cub['paths'][0]}, {w0}x{h0} pixels) has its visible "
+        f"keypoint 'left wing' at x={w0 + 5.5:g}, y=12, outside the image; expected x in "
+        f"0..{w0} and y in 0..{h0}. 1 visible keypoint(s) outside their image are made not "
+        "visible"
+    )
+    lw, beak = CUB_PARTS.index("left wing"), CUB_PARTS.index("beak")
+    np.testing.assert_array_equal(ds.part_keypoints[0, lw], [0, 0, 0])
+    np.testing.assert_allclose(ds.part_keypoints[0, beak], [32, 24, 1])
+    # wings: the right wing is not visible either, so no disc at all
+    assert not ds.part_masks[0][ds.part_names.index("wings")].any()
+    kp = cub["keypoints"]
+    assert ds.skipped == {
+        "keypoints not visible": int((kp[..., 2] == 0).sum()) + 1 - int(kp[0, beak, 2] == 0),
+        "images without a visible keypoint": 1,
+        "visible keypoints outside their image (made not visible)": 1,
+    }
+    # a split without that image says nothing of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "visible keypoints" not in str(load_cub(cub["root"], "test", image_size=8).skipped)
+    # without image_size, no image is read (nor any mask drawn): keypoints as the file has them
+    raw = _load(cub["root"], "all")
+    np.testing.assert_allclose(raw.part_keypoints[0, lw], [w0 + 5.5, 12.0, 1])
+    # a negative coordinate too
+    _set_keypoint(cub, 1, "tail", 3.0, -0.5, 1)
+    with pytest.warns(UserWarning) as got:
+        ds = load_cub(cub["root"], "all", image_size=8)
+    assert any("2 visible keypoint(s) outside their image" in str(w.message) for w in got)
+    np.testing.assert_array_equal(ds.part_keypoints[1, CUB_PARTS.index("tail")], [0, 0, 0])

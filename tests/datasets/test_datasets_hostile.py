@@ -361,6 +361,36 @@ def test_a_row_given_twice_is_refused(tmp_path, case):
         _quiet(call)
 
 
+def _respelled_cub(tmp_path):
+    cub = write_cub(tmp_path)
+    _replace_in(cub["root"] / "images.txt", f"2 {cub['paths'][1]}", f"2 ./{cub['paths'][0]}")
+    return lambda: load_cub(cub["root"], "all"), r"images\.txt, line 2: image '001\."
+
+
+def _respelled_waterbirds(tmp_path):
+    wb = write_waterbirds(tmp_path, write_cub(tmp_path))
+    first = wb["rows"][0][1]
+    folder, name = first.split("/")
+    _replace_in(wb["root"] / "metadata.csv", f"2,{wb['rows'][1][1]},", f"2,{folder}//{name},")
+    return lambda: load_waterbirds(wb["root"], "all"), r"metadata\.csv, line 3: img_filename"
+
+
+def _respelled_celeba(tmp_path):
+    ce = write_celeba(tmp_path)
+    _replace_in(ce["root"] / "list_eval_partition.txt", "000002.jpg", "./000001.jpg")
+    return lambda: load_celeba(ce["root"], "all"), r"partition\.txt, line 2: image '000001\.jpg'"
+
+
+@pytest.mark.parametrize("case", [_respelled_cub, _respelled_waterbirds, _respelled_celeba])
+def test_a_file_listed_twice_under_two_spellings_is_refused(tmp_path, case):
+    # Before: './a.jpg', 'a//b.jpg' or 'a/./b.jpg' beside 'a.jpg' or 'a/b.jpg' were two
+    # names: CUB and Waterbirds read the one image twice, under two labels maybe, and
+    # CelebA counted the second partition line as an entry without attributes.
+    call, message = case(tmp_path)
+    with pytest.raises(DatasetFormatError, match=message + ".* listed twice"):
+        _quiet(call)
+
+
 @pytest.mark.parametrize("dataset", ["waterbirds", "ham10000"])
 def test_a_header_naming_a_column_twice_is_refused(tmp_path, dataset):
     # Before: the first of the two was read, silently (pandas would have read it as
@@ -818,3 +848,144 @@ def test_a_decompression_bomb_is_refused_naming_the_file(tmp_path):
     ds = _quiet(load_cub, cub["root"], "all")
     with pytest.raises(ValueError, match=r"cannot read image file .*Albatross_000\.0_0\.jpg"):
         ds.image_source.load(0)
+
+
+# ------------------------------------------------------- CSV lines as an editor counts them
+
+
+def _quote_a_line_break(text: str, field: str) -> str:
+    """``text`` with its first ``field`` quoted and split by a line break: one record on
+    two lines."""
+    return text.replace(field, f'"{field[:2]}\n{field[2:]}"', 1)
+
+
+def _waterbirds_csv(tmp_path):
+    wb = write_waterbirds(tmp_path, write_cub(tmp_path))
+    meta = wb["root"] / "metadata.csv"
+    lines = _quote_a_line_break(meta.read_text(), "b/0.jpg").splitlines()
+    lines[5] = lines[5].replace(",1,", ",7,", 1)  # the 4th record, on the 6th line
+    meta.write_text("\n".join(lines) + "\n")
+    return lambda: load_waterbirds(wb["root"], "all"), r"metadata\.csv, line 6: place 7 is out"
+
+
+def _ham_csv(tmp_path):
+    ham = write_ham10000(tmp_path)
+    meta = ham["root"] / "HAM10000_metadata.csv"
+    lines = _quote_a_line_break(meta.read_text(), "vidir_modern").splitlines()
+    lines[4] = lines[4].replace(",nv,", ",xyz,")
+    meta.write_text("\n".join(lines) + "\n")
+    return lambda: load_ham10000(ham["root"]), r"metadata\.csv, line 5: dx 'xyz' is not one"
+
+
+def _ham_tab(tmp_path):
+    ham = write_ham10000(tmp_path)
+    text = (ham["root"] / "HAM10000_metadata.csv").read_text().replace(",", "\t")
+    (ham["root"] / "HAM10000_metadata.csv").unlink()
+    lines = _quote_a_line_break(text, "scalp").splitlines()
+    lines[4] = lines[4].replace("\tnv\t", "\txyz\t")
+    (ham["root"] / "HAM10000_metadata.tab").write_text("\n".join(lines) + "\n")
+    return lambda: load_ham10000(ham["root"]), r"metadata\.tab, line 5: dx 'xyz' is not one"
+
+
+def _concepts_csv(tmp_path):
+    net = write_imagenet_like(tmp_path)
+    rows = [f"{w}/{w}_{j}.JPEG,0.5" for w in net["wnids"] for j in range(3)]
+    rows[3] = rows[3].replace("0.5", "1.5")  # the 4th record, on the 6th line
+    (net["root"] / "c.csv").write_text('path,"fu\nrry"\n' + "\n".join(rows) + "\n")
+    load = _quiet_imagefolder(net["root"], "train", concepts_csv=net["root"] / "c.csv")
+    return load, r"c\.csv, line 6: concept value 1\.5 is outside"
+
+
+def _val_solution_csv(tmp_path):
+    flat = tmp_path / "val"
+    flat.mkdir()
+    for i in range(3):
+        Image.new("RGB", (4, 4)).save(flat / f"ILSVRC2012_val_0000000{i}.JPEG")
+    (flat / "LOC_val_solution.csv").write_text(
+        'ImageId,PredictionString\nILSVRC2012_val_00000000,"n01 1 2\n3 4"\n'
+        "ILSVRC2012_val_00000001,n02 1 2 3 4\nILSVRC2012_val_00000001,n02 1 2 3 4\n"
+    )
+    load = _quiet_imagefolder(flat, synset_names=False)
+    return load, r"LOC_val_solution\.csv, line 5: image 'ILSVRC2012_val_00000001' is listed twice"
+
+
+def _celeba_csv(tmp_path):
+    ce = write_celeba(tmp_path)
+    root = ce["root"]
+    text = (root / "list_eval_partition.txt").read_text()
+    lines = ["image_id,partition", *text.replace(" ", ",").splitlines()]
+    lines[1] = lines[1].replace("000001.jpg", '"000001.jpg"')
+    lines[0] = 'image_id,"parti\ntion"'  # the header on two lines
+    lines[3] = lines[3].replace(",1", ",5")
+    (root / "list_eval_partition.csv").write_text("\n".join(lines) + "\n")
+    (root / "list_eval_partition.txt").unlink()
+    attr = (root / "list_attr_celeba.txt").read_text().splitlines()[1:]
+    attr[0] = "image_id," + ",".join(attr[0].split())
+    attr[1:] = [",".join(a.split()) for a in attr[1:]]
+    (root / "list_attr_celeba.csv").write_text("\n".join(attr) + "\n")
+    (root / "list_attr_celeba.txt").unlink()
+    return lambda: load_celeba(root), r"list_eval_partition\.csv, line 5: partition 5 is out"
+
+
+def _quiet_imagefolder(*args, **kw):
+    return lambda: _quiet(load_imagefolder, *args, **kw)
+
+
+@pytest.mark.parametrize(
+    "case", [_waterbirds_csv, _ham_csv, _ham_tab, _concepts_csv, _val_solution_csv, _celeba_csv]
+)
+def test_csv_errors_name_the_line_an_editor_shows(tmp_path, case):
+    # Before: the CSV readers numbered records (enumerate over csv.reader), not lines: a
+    # quoted field holding a line break (legal CSV) made every later message name the
+    # line before the real one ("metadata.csv, line 5" for the 6th line); CelebA's
+    # Kaggle CSV was split on commas, line by line, its quotes kept as text.
+    load, match = case(tmp_path)
+    with pytest.raises(DatasetFormatError, match=match):
+        load()
+
+
+def test_a_csv_quote_never_closed_is_refused_not_read_as_the_rest_of_the_file(tmp_path):
+    # Before: a quote opened and never closed made the rest of the file one field; in
+    # the last column, the rows after it were gone: HAM10000 loaded 2 of its 6 images,
+    # silently.
+    ham = write_ham10000(tmp_path)
+    meta = ham["root"] / "HAM10000_metadata.csv"
+    lines = meta.read_text().splitlines()
+    lines[2] = lines[2].replace(",vidir_modern", ',"vidir_modern')
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"metadata\.csv, line 3: malformed CSV \(unexpected end of data\); expected",
+    ):
+        load_ham10000(ham["root"])
+    # text after a closing quote: joined to it silently ("vidir"_modern read as
+    # vidir_modern)
+    lines[2] = lines[2].replace(',"vidir_modern', ',"vidir"_modern')
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 3: malformed CSV"):
+        load_ham10000(ham["root"])
+
+
+def test_a_nul_byte_is_refused_naming_the_line(tmp_path):
+    # Before: a NUL byte was text: HAM10000 made a concept 'localization=sc\x00alp'
+    # beside 'localization=scalp', silently; a UTF-16 file without a byte-order mark
+    # (NUL in every ASCII character) failed as "image id is '1\x00'; expected an integer".
+    ham = write_ham10000(tmp_path / "h")
+    _edit(ham["root"] / "HAM10000_metadata.csv", lambda b: b.replace(b"scalp", b"sc\0alp", 1))
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 2: byte b'\\x00' \(NUL\)"):
+        load_ham10000(ham["root"])
+    cub = write_cub(tmp_path / "c")
+    images = cub["root"] / "images.txt"
+    images.write_bytes(images.read_text().encode("utf-16-le"))
+    with pytest.raises(DatasetFormatError, match=r"images\.txt, line 1: .*NUL.*a UTF-16 one"):
+        load_cub(cub["root"], "all")
+
+
+def test_a_csv_that_is_not_utf8_names_the_line_whatever_its_line_ends(tmp_path):
+    # Before: the line was the count of '\n' before the byte: line 1 in a file whose
+    # lines end in a lone CR (Excel for Mac's CSV), whichever line the byte was on.
+    ham = write_ham10000(tmp_path)
+    meta = ham["root"] / "HAM10000_metadata.csv"
+    _edit(meta, lambda b: b.replace(b"\n", b"\r").replace(b"back", b"b\xe4ck", 1))
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv, line 4: byte b'\\xe4'"):
+        load_ham10000(ham["root"])

@@ -798,3 +798,45 @@ def test_a_missing_split_folder_says_which_root_to_pass(tmp_path):
         load_imagefolder(tmp_path / "nowhere", "train")
     with pytest.raises(MissingDatasetError, match=r"split 'test' as a sub-folder of root, which"):
         load_imagefolder(root, "test")
+
+
+def test_waterbirds_keypoints_outside_their_image_are_made_not_visible(tmp_path):
+    # Before: a CUB keypoint outside its image drew a disc cut by the Waterbirds image's
+    # edge (a part mask partly empty), silently; checked as load_cub checks it, against
+    # the Waterbirds image (the CUB image's size), naming the CUB file's line.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    path = cub["root"] / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines()
+    lines[16] = "2 2 3.0 99.0 1"  # image 2's beak, below its 48 x 30 image
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning) as got:
+        ds = load_waterbirds(wb["root"], "all", cub_root=cub["root"], image_size=16)
+    (message,) = [str(w.message) for w in got if "outside" in str(w.message)]
+    assert message.startswith(
+        f"{path}, line 17: image id 2 ({wb['root'] / cub['paths'][1]}, 48x30 pixels) has its "
+        "visible keypoint 'beak' at x=3, y=99, outside the image; expected x in 0..48 and y "
+        "in 0..30"
+    )
+    np.testing.assert_array_equal(ds.part_keypoints[1, 1], [0, 0, 0])
+    assert ds.skipped["visible keypoints outside their image (made not visible)"] == 1
+
+
+def test_waterbirds_counts_the_keypoints_of_its_own_rows(tmp_path):
+    # Before: the counts of skipped keypoints, and the warning of images without a
+    # visible keypoint, were those of all of CUB (which Waterbirds reads whole), whatever
+    # the split: "train" said 1 image without a visible keypoint, of another split.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # image 5, without a visible keypoint, is not in it
+        ds = load_waterbirds(wb["root"], "train", cub_root=cub["root"])
+    rows = [i for i, r in enumerate(wb["rows"]) if r[3] == 0]
+    kp = cub["keypoints"][rows]
+    assert 5 not in rows and ds.skipped == {
+        "keypoints not visible": int((kp[..., 2] == 0).sum()),
+        "images without a visible keypoint": 0,
+    }
+    with pytest.warns(UserWarning, match=r"Waterbirds test: 1 image\(s\) have no visible"):
+        ds = load_waterbirds(wb["root"], "test", cub_root=cub["root"])
+    assert ds.skipped["images without a visible keypoint"] == 1
