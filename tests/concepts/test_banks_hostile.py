@@ -233,9 +233,17 @@ def test_select_names_bad_data(selection_data):
         select(bank, X, np.where(np.arange(30) == 0, np.nan, y.astype(float)), 3)
     # before: numpy's "'<' not supported between instances of 'int' and 'NoneType'"
     unlabelled = np.where(np.arange(30) == 0, None, y).astype(object)
-    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['NoneType', 'int'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
         select(bank, X, unlabelled, 3)
-    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['NoneType', 'int'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
         class_similarity(bank, X, unlabelled)
     # before: numpy's "matmul: Input operand 1 has a mismatch in its core dimension"
     with pytest.raises(ValueError, match=r"y must have shape \(30,\) to match X, got \(29,\)"):
