@@ -384,17 +384,14 @@ def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.
 
     Parameters
     ----------
-    y : ndarray of shape (n,)
-        Class labels (as returned by scikit-learn's ``validate_data``).
-    name : str, default "y"
-        The argument, for the message.
+    y, name
+        As :func:`sort_class_labels` (``y`` as returned by scikit-learn's
+        ``validate_data``).
 
     Returns
     -------
-    classes : ndarray
-        The distinct labels, sorted.
-    codes : ndarray of int
-        ``classes[codes]`` is ``y``.
+    classes, codes : ndarray
+        As :func:`sort_class_labels`.
 
     Examples
     --------
