@@ -179,6 +179,30 @@ def test_candidates_name_the_bad_argument(make, error, message):
         make()
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda prior, names: ConceptCandidates(["a", "b"], None, prior, names),
+        lambda prior, names: ConceptBank(
+            ["a", "b"], np.eye(2), "toy", class_prior=prior, class_names=names
+        ),
+    ],
+    ids=["candidates", "bank"],
+)
+def test_candidates_and_banks_check_the_class_prior_alike(make):
+    with pytest.raises(ValueError, match=r"^class_prior given without class_names; give both"):
+        make(np.ones((1, 2)), None)
+    with pytest.raises(ValueError, match=r"^class_names given without class_prior; give both"):
+        make(None, ["x"])
+    with pytest.raises(
+        ValueError,
+        match=r"^class_prior must have shape \(n_classes, k\) = \(1, 2\), got \(2, 2\)$",
+    ):
+        make(np.ones((2, 2)), ["x"])
+    made = make(np.ones((1, 2), np.float64), ["x"])
+    assert made.class_names == ["x"] and made.class_prior.dtype == np.float32
+
+
 def test_candidates_keep_their_defaults():
     assert ConceptCandidates(["a"], []).provenance == [{}]
     assert ConceptCandidates(["a", "b", "c"]).subset([-1, 0]).names == ["c", "a"]
