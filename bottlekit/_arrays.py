@@ -25,6 +25,7 @@ __all__ = [
     "encode_class_labels",
     "output_array",
     "refuse_text",
+    "sort_class_labels",
 ]
 
 Wording = Literal["expected", "must"]
@@ -332,18 +333,17 @@ def as_index_array(
     return out
 
 
-def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+def sort_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """The sorted classes of labels ``y`` and each label's index among them.
 
-    scikit-learn's :func:`~sklearn.utils.multiclass.check_classification_targets` first
-    (continuous targets are refused there). Labels of mixed types (``"a"`` beside ``1``)
-    cannot be sorted: ``TypeError`` naming ``name`` and the types, instead of numpy's
+    Labels that cannot be sorted (``"a"`` beside ``1``, ``None`` beside ints) are refused
+    with a ``TypeError`` naming ``name`` and the labels' types, instead of numpy's
     ``'<' not supported between instances of 'int' and 'str'``.
 
     Parameters
     ----------
     y : ndarray of shape (n,)
-        Class labels (as returned by scikit-learn's ``validate_data``).
+        Class labels.
     name : str, default "y"
         The argument, for the message.
 
@@ -356,24 +356,53 @@ def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.
 
     Examples
     --------
-    >>> encode_class_labels(np.array(["b", "a", "b"]))
+    >>> sort_class_labels(np.array(["b", "a", "b"]))
     (array(['a', 'b'], dtype='<U1'), array([1, 0, 1]))
-    >>> encode_class_labels(np.array(["a", 1], dtype=object))  # doctest: +ELLIPSIS
+    >>> sort_class_labels(np.array(["a", 1], dtype=object))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: y: labels of mixed types ['int', 'str'] cannot be ordered; expected labels ...
+    TypeError: y: labels of types ['int', 'str'] cannot be ordered; expected labels of one ...
     """
-    from sklearn.utils.multiclass import check_classification_targets
-
     try:
-        check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
     except TypeError as exc:
         kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel()})
         raise TypeError(
-            f"{name}: labels of mixed types {kinds} cannot be ordered; expected labels of one type"
+            f"{name}: labels of types {kinds} cannot be ordered; expected labels of one "
+            "sortable type (numbers or strings)"
         ) from exc
     return classes, codes.ravel()
+
+
+def encode_class_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes of a classifier's labels ``y`` and each label's index among them.
+
+    :func:`sort_class_labels`, then scikit-learn's
+    :func:`~sklearn.utils.multiclass.check_classification_targets` (continuous targets
+    are refused there). The sort comes first: scikit-learn's check sorts the labels too,
+    and labels that cannot be sorted would fail there with numpy's message.
+
+    Parameters
+    ----------
+    y, name
+        As :func:`sort_class_labels` (``y`` as returned by scikit-learn's
+        ``validate_data``).
+
+    Returns
+    -------
+    classes, codes : ndarray
+        As :func:`sort_class_labels`.
+
+    Examples
+    --------
+    >>> encode_class_labels(np.array(["b", "a", "b"]))
+    (array(['a', 'b'], dtype='<U1'), array([1, 0, 1]))
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+
+    classes, codes = sort_class_labels(y, name)
+    check_classification_targets(y)
+    return classes, codes
 
 
 def output_array(call: str, shape: tuple[int, ...], what: str, advice: str) -> np.ndarray:

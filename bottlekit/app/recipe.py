@@ -294,6 +294,19 @@ def _finite(value: float) -> bool:
         return False
 
 
+def _check_one_of(value: Any, choices: list, key: str, what: str, where: str) -> None:
+    """Refuse a recipe's ``key`` whose ``value`` is none of ``choices`` (``what`` names
+    the kind: ``"a dataset"``)."""
+    if value not in choices:
+        raise RecipeError(f"{where}: {key} {value!r} is not {what}; expected one of {choices}")
+
+
+def _check_minimum(table: Mapping, name: str, key: str, low: int, where: str) -> None:
+    """Refuse ``table[key]`` (of the recipe's table ``name``) below ``low``, where given."""
+    if key in table and table[key] < low:
+        raise RecipeError(f"{where}: {name}.{key} must be >= {low}, got {table[key]}")
+
+
 def _check_semantics(data: dict, where: str) -> None:
     from bottlekit import bottleneck
     from bottlekit.datasets import LOADERS
@@ -309,11 +322,7 @@ def _check_semantics(data: dict, where: str) -> None:
         )
 
     ds = data["dataset"]
-    if ds["name"] not in LOADERS:
-        raise RecipeError(
-            f"{where}: dataset.name {ds['name']!r} is not a dataset; expected one of "
-            f"{sorted(LOADERS)}"
-        )
+    _check_one_of(ds["name"], sorted(LOADERS), "dataset.name", "a dataset", where)
     options = ds.get("options", {})
     allowed = [p for p in _accepted(LOADERS[ds["name"]]) if p not in ("root", "split")]
     bad = sorted(set(options) - set(allowed))
@@ -322,19 +331,12 @@ def _check_semantics(data: dict, where: str) -> None:
             f"{where}: dataset.options.{bad[0]} is not an option of {ds['name']}; it takes "
             f"{allowed}"
         )
-    for key in ("shots",):
-        if key in ds and ds[key] < 1:
-            raise RecipeError(f"{where}: dataset.{key} must be >= 1, got {ds[key]}")
-    if "seed" in ds and ds["seed"] < 0:
-        raise RecipeError(f"{where}: dataset.seed must be >= 0, got {ds['seed']}")
+    for key, low in (("shots", 1), ("seed", 0)):
+        _check_minimum(ds, "dataset", key, low, where)
 
     concepts = data["concepts"]
     source = concepts["source"]
-    if source not in CONCEPT_SOURCES:
-        raise RecipeError(
-            f"{where}: concepts.source {source!r} is not a concept source; expected one of "
-            f"{list(CONCEPT_SOURCES)}"
-        )
+    _check_one_of(source, list(CONCEPT_SOURCES), "concepts.source", "a concept source", where)
     for key in concepts:
         owner = next((s for s, keys in _SOURCE_KEYS.items() if key in keys), None)
         if owner is not None and owner != source:
@@ -348,8 +350,7 @@ def _check_semantics(data: dict, where: str) -> None:
         )
     # checked now, not after the data are embedded
     for key, low in (("n_examples", 1), ("cv", 2), ("n_per_prompt", 1), ("select_per_class", 1)):
-        if key in concepts and concepts[key] < low:
-            raise RecipeError(f"{where}: concepts.{key} must be >= {low}, got {concepts[key]}")
+        _check_minimum(concepts, "concepts", key, low, where)
     if "Cs" in concepts and not (
         concepts["Cs"]
         and all(
@@ -365,20 +366,12 @@ def _check_semantics(data: dict, where: str) -> None:
         from bottlekit.concepts import PROMPT_STYLES
 
         style = concepts.get("style", "labo")
-        if style not in PROMPT_STYLES:
-            raise RecipeError(
-                f"{where}: concepts.style {style!r} is not a prompt style; expected one of "
-                f"{sorted(PROMPT_STYLES)}"
-            )
+        _check_one_of(style, sorted(PROMPT_STYLES), "concepts.style", "a prompt style", where)
     if "select_method" in concepts and "select_per_class" not in concepts:
         raise RecipeError(f"{where}: concepts.select_method needs concepts.select_per_class")
 
     model = data["model"]
-    if model["class"] not in MODEL_CLASSES:
-        raise RecipeError(
-            f"{where}: model.class {model['class']!r} is not a bottleneck class; expected one "
-            f"of {list(MODEL_CLASSES)}"
-        )
+    _check_one_of(model["class"], list(MODEL_CLASSES), "model.class", "a bottleneck class", where)
     accepted = [p for p in _accepted(getattr(bottleneck, model["class"])) if p != "concepts"]
     bad = sorted(set(model.get("params", {})) - set(accepted))
     if bad:
@@ -388,16 +381,11 @@ def _check_semantics(data: dict, where: str) -> None:
         )
 
     metric = data["metric"]
-    if metric["name"] not in METRICS:
-        raise RecipeError(
-            f"{where}: metric.name {metric['name']!r} is not a metric; expected one of "
-            f"{list(METRICS)}"
-        )
+    _check_one_of(metric["name"], list(METRICS), "metric.name", "a metric", where)
     for key in set(metric) - {"name"}:
         if key not in _METRIC_KEYS[metric["name"]]:
             raise RecipeError(f"{where}: metric.{key} is not read by metric {metric['name']!r}")
-        if metric[key] < 1:
-            raise RecipeError(f"{where}: metric.{key} must be >= 1, got {metric[key]}")
+        _check_minimum(metric, "metric", key, 1, where)
 
 
 def parse_recipe(data: Mapping[str, Any], where: str = "<recipe>") -> Recipe:

@@ -75,10 +75,16 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
-    def _validation_error(self, out: torch.Tensor, y: torch.Tensor) -> float:
+    def _fit_term(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """How far the network's outputs are from the targets (0-dim tensor).
+
+        Cross-entropy of the logits for a classifier, mean squared error on the
+        standardised target for a regressor: the fit term of the VIB and baseline losses,
+        and every model's validation error.
+        """
         if self._task == "regression":
-            return float(torch.mean((out.squeeze(-1) - y) ** 2))
-        return float(torch.nn.functional.cross_entropy(out, y))
+            return torch.mean((out.squeeze(-1) - y) ** 2)
+        return torch.nn.functional.cross_entropy(out, y)
 
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
@@ -220,7 +226,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
             net.eval()
             with torch.no_grad():
                 out_va = net(x_va)[0]
-                err = self._validation_error(out_va, y_va)
+                err = float(self._fit_term(out_va, y_va))
             history["val_error"].append(err)
             if not np.isfinite(err):
                 raise FloatingPointError(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from bottlekit.bottleneck._ib_base import BaseIBEstimator, IBClassifierMixin, IBRegressorMixin
@@ -22,11 +21,7 @@ class _PlainLoss:
     stochastic_encoder = False
 
     def _loss(self, x, y, out, t, mean, logvar):
-        if self._task == "classification":
-            loss = torch.nn.functional.cross_entropy(out, y)
-        else:
-            loss = torch.mean((out.squeeze(-1) - y) ** 2)
-        return loss, {}
+        return self._fit_term(out, y), {}
 
 
 class _PlainInit:

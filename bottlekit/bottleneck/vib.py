@@ -55,10 +55,7 @@ def gaussian_kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> 
 
 class _VIBLoss:
     def _loss(self, x, y, out, t, mean, logvar):
-        if self._task == "classification":
-            fit_term = torch.nn.functional.cross_entropy(out, y)
-        else:
-            fit_term = torch.mean((out.squeeze(-1) - y) ** 2)
+        fit_term = self._fit_term(out, y)
         kl = gaussian_kl_to_standard_normal(mean, logvar)
         loss = fit_term + self.beta * kl
         return loss, {"fit": float(fit_term.detach()), "kl": float(kl.detach())}

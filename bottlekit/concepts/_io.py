@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from bottlekit._arrays import as_real_array
 from bottlekit.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "MAX_NAME_CHARS",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_class_prior",
     "check_name_lengths",
     "check_names",
     "check_provenance",
@@ -70,3 +74,39 @@ def check_names(names, arg: str = "names") -> list[str]:
             )
         seen[name] = i
     return out
+
+
+def check_class_prior(
+    class_prior: Any, class_names: Any, k: int
+) -> tuple[list[str] | None, np.ndarray | None]:
+    """A concept set's class names and class prior: both or neither.
+
+    Parameters
+    ----------
+    class_prior : array-like of shape (n_classes, k) or None
+        Prior weight of each concept for each class.
+    class_names : list of str or None
+        The classes, one per row of ``class_prior``.
+    k : int
+        Number of concepts.
+
+    Returns
+    -------
+    class_names : list of str or None
+    class_prior : ndarray of float32, shape (n_classes, k), or None
+    """
+    if class_prior is None:
+        if class_names is not None:
+            raise ValueError("class_names given without class_prior; give both or neither")
+        return None, None
+    if class_names is None:
+        raise ValueError("class_prior given without class_names; give both or neither")
+    names = check_names(class_names, "class_names")
+    prior = as_real_array(class_prior, "class_prior", dtype=None).astype(np.float32)
+    if prior.shape != (len(names), k):
+        raise ValueError(
+            f"class_prior must have shape (n_classes, k) = ({len(names)}, {k}), got {prior.shape}"
+        )
+    if not np.isfinite(prior).all():
+        raise ValueError("class_prior contains NaN or inf; expected finite values")
+    return names, prior

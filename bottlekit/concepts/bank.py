@@ -16,6 +16,7 @@ from bottlekit._checks import check_bool, check_choice, is_number, shown_value
 from bottlekit.concepts._io import (
     MAX_NAME_CHARS,
     atomic_write_bytes,
+    check_class_prior,
     check_name_lengths,
     check_names,
     check_provenance,
@@ -190,24 +191,7 @@ class ConceptBank:
                 raise TypeError(f"provenance[{i}] is not JSON-serialisable: {exc}") from None
         self.provenance = provenance
 
-        if class_prior is None:
-            if class_names is not None:
-                raise ValueError("class_names given without class_prior; give both or neither")
-            self.class_prior = None
-            self.class_names = None
-        else:
-            if class_names is None:
-                raise ValueError("class_prior given without class_names; give both or neither")
-            self.class_names = check_names(class_names, "class_names")
-            prior = as_real_array(class_prior, "class_prior", dtype=None).astype(np.float32)
-            if prior.shape != (len(self.class_names), k):
-                raise ValueError(
-                    f"class_prior must have shape (n_classes, k) = ({len(self.class_names)}, {k}),"
-                    f" got {prior.shape}"
-                )
-            if not np.isfinite(prior).all():
-                raise ValueError("class_prior contains NaN or inf; expected finite values")
-            self.class_prior = prior
+        self.class_names, self.class_prior = check_class_prior(class_prior, class_names, k)
         self.filter_report = None
 
     # ------------------------------------------------------------------ basics

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._arrays import as_index_array
 from bottlekit._checks import shown_value
-from bottlekit.concepts._io import check_names, check_provenance
+from bottlekit.concepts._io import check_class_prior, check_names, check_provenance
 
 if TYPE_CHECKING:
     from bottlekit.concepts.bank import ConceptBank
@@ -57,20 +57,7 @@ class ConceptCandidates:
         self.provenance = check_provenance(provenance)
         if len(self.provenance) != k:
             raise ValueError(f"provenance must have {k} entries, got {len(self.provenance)}")
-        if (class_prior is None) != (class_names is None):
-            raise ValueError("give class_prior and class_names together, or neither")
-        self.class_names = None if class_names is None else check_names(class_names, "class_names")
-        self.class_prior = None
-        if class_prior is not None:
-            prior = as_real_array(class_prior, "class_prior", dtype=None).astype(np.float32)
-            if prior.shape != (len(self.class_names), k):
-                raise ValueError(
-                    f"class_prior must have shape ({len(self.class_names)}, {k}), "
-                    f"got {prior.shape}"
-                )
-            if not np.isfinite(prior).all():
-                raise ValueError("class_prior contains NaN or inf; expected finite values")
-            self.class_prior = prior
+        self.class_names, self.class_prior = check_class_prior(class_prior, class_names, k)
         self.filter_report = None
 
     def __len__(self) -> int:

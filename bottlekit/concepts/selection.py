@@ -9,25 +9,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_real_array, sort_class_labels
 from bottlekit._checks import check_bool, check_choice, check_number, check_seed
 from bottlekit.concepts.bank import ConceptBank, _float32_beyond
 from bottlekit.concepts.projection import _Numpy, linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
-
-
-def _classes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted classes of ``y`` and each label's index; labels that cannot be ordered
-    (``None`` beside ints) are named, not numpy's "'<' not supported between ..."."""
-    try:
-        classes, inv = np.unique(y, return_inverse=True)
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in y.ravel().tolist()})
-        raise TypeError(
-            f"y: labels of types {kinds} cannot be ordered; expected class labels of one type"
-        ) from None
-    return classes, inv.ravel()
 
 
 def class_similarity(
@@ -51,7 +38,7 @@ def class_similarity(
     y = np.asarray(y)
     if y.shape != (X.shape[0],):  # before: numpy's "matmul: Input operand 1 has a mismatch"
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-    classes, inv = _classes(y)
+    classes, inv = sort_class_labels(y)
     onehot = np.zeros((len(classes), len(y)), dtype=np.float32)
     onehot[inv, np.arange(len(y))] = 1.0
     counts = onehot.sum(axis=1, dtype=np.float64)[:, None]
@@ -324,7 +311,7 @@ def select(
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if y.dtype.kind in "fc" and not np.isfinite(y).all():
         raise ValueError("y contains NaN or inf; expected class labels")
-    n_classes = len(_classes(y)[0])
+    n_classes = len(sort_class_labels(y)[0])
     if n_classes < 2:
         raise ValueError(
             f"y has {n_classes} class(es); selection scores how concepts separate classes, "

@@ -22,6 +22,7 @@ __all__ = [
     "check_no_constant_columns",
     "check_paired",
     "check_random_state",
+    "check_same_columns",
     "convert_base",
     "pca_input",
 ]
@@ -76,6 +77,15 @@ def check_paired(X: np.ndarray, Y: np.ndarray, names: tuple[str, str] = ("X", "Y
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same number of samples (rows); "
             f"got {X.shape[0]} and {Y.shape[0]}"
+        )
+
+
+def check_same_columns(A, B, names: tuple[str, str] = ("A", "B")) -> None:
+    """Raise if the samples ``A`` and ``B`` (2-D) have different numbers of columns."""
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of columns; got "
+            f"{A.shape[1]} and {B.shape[1]}"
         )
 
 

@@ -210,7 +210,7 @@ from ._cs_backend import (
 )
 from ._cs_sampling import sampled_conditional
 from ._kernel_sums import _as_float64
-from ._validation import convert_base
+from ._validation import check_same_columns, convert_base
 
 if TYPE_CHECKING:
     import torch
@@ -313,10 +313,7 @@ def cs_divergence(
     """
     torch_mode = any_tensor(X, Y)
     X, Y = prepare([X, Y], ["X", "Y"], torch_mode, device=device)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(
-            f"X and Y must have the same number of columns; got {X.shape[1]} and {Y.shape[1]}"
-        )
+    check_same_columns(X, Y, ("X", "Y"))
     unbiased = check_statistic(statistic)
     pooled = stack(X, Y, torch_mode)
     s = sample_width(pooled, sigma, "sigma") * _SQRT2
@@ -669,12 +666,8 @@ def conditional_cs_divergence(
         paired=[(0, 1), (2, 3)],
         device=device,
     )
-    for a, b, na, nb in ((X1, X2, "X1", "X2"), (Y1, Y2, "Y1", "Y2")):
-        if a.shape[1] != b.shape[1]:
-            raise ValueError(
-                f"{na} and {nb} must have the same number of columns; got {a.shape[1]} "
-                f"and {b.shape[1]}"
-            )
+    check_same_columns(X1, X2, ("X1", "X2"))
+    check_same_columns(Y1, Y2, ("Y1", "Y2"))
     sx = sample_width(stack(X1, X2, torch_mode), sigma_x, "sigma_x")
     sy = sample_width(stack(Y1, Y2, torch_mode), sigma_y, "sigma_y")
     be = Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])

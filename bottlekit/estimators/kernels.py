@@ -33,7 +33,7 @@ from bottlekit._arrays import check_real_tensor
 from bottlekit._checks import check_choice, check_number, is_number
 
 from ._scaling import power_of_two_scale, safe_std
-from ._validation import as_2d_samples, check_random_state
+from ._validation import as_2d_samples, check_random_state, check_same_columns
 
 if TYPE_CHECKING:
     import torch
@@ -142,13 +142,6 @@ def _check_sigma(sigma) -> None:
     )
 
 
-def _check_columns(A, B) -> None:
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"A and B must have the same number of columns; got {A.shape[1]} and {B.shape[1]}"
-        )
-
-
 def _check_finite_sums(sums, sigma) -> None:
     """Raise if squared distances in units of ``sigma`` overflowed (the sums are NaN).
 
@@ -201,7 +194,7 @@ def gaussian_rowsums(
     _check_sigma(sigma)
     A = as_2d_samples(A, "A", min_samples=1)
     B = as_2d_samples(B, "B", min_samples=1)
-    _check_columns(A, B)
+    check_same_columns(A, B)
     sums = gaussian_pair_sums(A, B, (float(sigma),), tile_size=tile, dtype=torch.float64)
     _check_finite_sums(sums["x"], sigma)
     return sums["x"].numpy()
@@ -247,7 +240,7 @@ def gaussian_rowsums_torch(
         check_real_tensor(arr, name, wording="must")
         if arr.ndim != 2:
             raise ValueError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
-    _check_columns(A, B)
+    check_same_columns(A, B)
     scale = -0.5
     # Centre both samples on B's mean (a shift leaves distances unchanged) to limit the
     # cancellation in the expanded squared distance; work in units of sigma so that no

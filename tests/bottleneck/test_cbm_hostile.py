@@ -78,7 +78,11 @@ def test_labels_of_mixed_types_are_named(data):
     # before: numpy's "'<' not supported between instances of 'int' and 'str'"
     X, _, bank = data
     y = np.array(["a", 1] * (len(X) // 2), dtype=object)
-    with pytest.raises(TypeError, match=r"y: labels of mixed types \['int', 'str'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['int', 'str'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
         LaBo(bank, max_epochs=0).fit(X, y)
 
 

@@ -94,7 +94,21 @@ def test_labels_of_mixed_types_are_named(cls):
     # before: numpy's "'<' not supported between instances of 'int' and 'str'"
     X, _ = _task(cls)
     y = np.array(["a", 1] * 20, dtype=object)
-    with pytest.raises(TypeError, match=r"y: labels of mixed types \['int', 'str'\]"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['int', 'str'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
+        cls(**SMALL).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [VIBClassifier, MLPClassifierBaseline])
+def test_missing_labels_are_named(cls):
+    # before: scikit-learn's "Unknown label type: unknown. Maybe you are trying to fit a
+    # classifier, which expects discrete classes on a regression target ..."
+    X, _ = _task(cls)
+    y = np.array([None, 1] * 20, dtype=object)
+    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
         cls(**SMALL).fit(X, y)
 
 

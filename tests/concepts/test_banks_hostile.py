@@ -179,6 +179,30 @@ def test_candidates_name_the_bad_argument(make, error, message):
         make()
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda prior, names: ConceptCandidates(["a", "b"], None, prior, names),
+        lambda prior, names: ConceptBank(
+            ["a", "b"], np.eye(2), "toy", class_prior=prior, class_names=names
+        ),
+    ],
+    ids=["candidates", "bank"],
+)
+def test_candidates_and_banks_check_the_class_prior_alike(make):
+    with pytest.raises(ValueError, match=r"^class_prior given without class_names; give both"):
+        make(np.ones((1, 2)), None)
+    with pytest.raises(ValueError, match=r"^class_names given without class_prior; give both"):
+        make(None, ["x"])
+    with pytest.raises(
+        ValueError,
+        match=r"^class_prior must have shape \(n_classes, k\) = \(1, 2\), got \(2, 2\)$",
+    ):
+        make(np.ones((2, 2)), ["x"])
+    made = make(np.ones((1, 2), np.float64), ["x"])
+    assert made.class_names == ["x"] and made.class_prior.dtype == np.float32
+
+
 def test_candidates_keep_their_defaults():
     assert ConceptCandidates(["a"], []).provenance == [{}]
     assert ConceptCandidates(["a", "b", "c"]).subset([-1, 0]).names == ["c", "a"]
@@ -233,9 +257,17 @@ def test_select_names_bad_data(selection_data):
         select(bank, X, np.where(np.arange(30) == 0, np.nan, y.astype(float)), 3)
     # before: numpy's "'<' not supported between instances of 'int' and 'NoneType'"
     unlabelled = np.where(np.arange(30) == 0, None, y).astype(object)
-    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['NoneType', 'int'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
         select(bank, X, unlabelled, 3)
-    with pytest.raises(TypeError, match=r"y: labels of types \['NoneType', 'int'\] cannot be"):
+    with pytest.raises(
+        TypeError,
+        match=r"y: labels of types \['NoneType', 'int'\] cannot be ordered; "
+        r"expected labels of one sortable type \(numbers or strings\)",
+    ):
         class_similarity(bank, X, unlabelled)
     # before: numpy's "matmul: Input operand 1 has a mismatch in its core dimension"
     with pytest.raises(ValueError, match=r"y must have shape \(30,\) to match X, got \(29,\)"):

@@ -76,11 +76,6 @@ class ConceptActivationMapping(ConceptAttribution):
 
     method = "coam"
 
-    def __init__(
-        self, backbone: Any, concept_bank_or_model: Any, *, batch_size: int = 256
-    ) -> None:
-        super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
-
     def _maps(
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
     ) -> torch.Tensor:

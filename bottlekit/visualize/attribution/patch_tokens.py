@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -64,11 +62,6 @@ class ConceptPatchTokens(ConceptAttribution):
     """
 
     method = "patch_tokens"
-
-    def __init__(
-        self, backbone: Any, concept_bank_or_model: Any, *, batch_size: int = 256
-    ) -> None:
-        super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
 
     def _check_backbone(self) -> None:
         super()._check_backbone()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -53,11 +51,6 @@ class ConceptSaliency(ConceptAttribution):
 
     method = "saliency"
     _accepts_feature_function = True
-
-    def __init__(
-        self, backbone: Any, concept_bank_or_model: Any, *, batch_size: int = 256
-    ) -> None:
-        super().__init__(backbone, concept_bank_or_model, batch_size=batch_size)
 
     def _maps(
         self, x_all: torch.Tensor, scorer: torch.nn.Module, cols: np.ndarray
