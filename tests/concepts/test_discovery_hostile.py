@@ -744,3 +744,28 @@ def test_discover_takes_zero_rows_among_others(method):
     d = discover(data, 4, method=method, k=2, epochs=2, random_state=0)
     np.testing.assert_allclose(np.linalg.norm(d.dictionary, axis=1), 1.0, rtol=1e-5)
     assert d.codes.shape == (42, 4) and np.isfinite(d.codes).all()
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_discover_refuses_rows_equal_up_to_float32_rounding(method):
+    # Before: the check of equal rows was exact, so rows x (1 + 1e-7 r) (equal but for
+    # float32's rounding) passed it; centred on their mean they were rounding error alone,
+    # and every method learned atoms of that noise, silently. The rule is decompose's
+    # (at_mean): centred, a row is rounding when its norm is at most
+    # 2**-23 (||row|| + ||mean||).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=6)
+    near = (x * (1 + 1e-7 * rng.normal(size=(40, 6)))).astype(np.float32)
+    assert (near != near[0]).any()
+    message = (
+        "X has 40 rows, all equal up to float32 rounding (each within 2**-23 (||row|| + "
+        "||mean||) of their mean, the rule of decompose): every method centres X on its "
+        "mean, which leaves these rows 0 up to rounding and no direction to learn; expected "
+        "the embeddings of different images"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        discover(near, 4, method=method, k=2, epochs=2, random_state=0)
+    # rows 1e-5 apart (relative) are a direction, not rounding: learned from
+    apart = (x * (1 + 1e-5 * rng.normal(size=(40, 6)))).astype(np.float32)
+    d = discover(apart, 4, method=method, k=2, epochs=2, random_state=0)
+    assert d.codes.shape == (40, 4) and d.codes.any()
