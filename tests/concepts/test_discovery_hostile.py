@@ -200,10 +200,27 @@ def _meta(path):
             r"input_scale: expected .* >= 1.17549e-38, got 1e-300",
         ),
         ("nmf", "input_scale", 1e-300, r"input_scale: expected .* >= 1.17549e-38, got 1e-300"),
+        # before: loaded, and every code was 0 (no pre-activation exceeds it); the bound
+        # is threshold_limit's, 2**32 (||w_j|| about 1 here)
+        (
+            "batchtopk_sae",
+            "threshold",
+            1e300,
+            r"threshold: expected a finite number in \[0, 4.\d+e\+09\] \(a pre-activation "
+            r"BatchTopK kept; above threshold_limit\(encoder_weight, encoder_bias\) every "
+            r"code is 0\), got 1e\+300",
+        ),
+        ("batchtopk_sae", "threshold", 1e12, r"threshold: expected .* got 1000000000000.0"),
+        ("batchtopk_sae", "threshold", -0.5, r"threshold: expected .* got -0.5"),
         ("topk_sae", "k", None, r"k: expected an int >= 1, got None"),
         ("topk_sae", "k", 0, r"k: expected an int >= 1, got 0"),
         ("topk_sae", "k", "3", r"k: expected an int >= 1, got '3'"),
-        ("batchtopk_sae", "threshold", None, r"threshold: expected a finite number, got None"),
+        (
+            "batchtopk_sae",
+            "threshold",
+            None,
+            r"threshold: expected a finite number in \[0, 4.3\d+e\+09\] .*, got None",
+        ),
         ("topk_sae", "history", "abc", r"history: expected a list of numbers, got 'abc'"),
         ("topk_sae", "params", [1], r"params: expected a dict, got \[1\]"),
         ("topk_sae", "backbone_id", 5, r"backbone_id: expected None or a non-empty string"),
@@ -769,3 +786,71 @@ def test_discover_refuses_rows_equal_up_to_float32_rounding(method):
     apart = (x * (1 + 1e-5 * rng.normal(size=(40, 6)))).astype(np.float32)
     d = discover(apart, 4, method=method, k=2, epochs=2, random_state=0)
     assert d.codes.shape == (40, 4) and d.codes.any()
+
+
+# ----------------------------------------------- ConceptDictionary in memory
+def _fields(**changes):
+    rng = np.random.default_rng(3)
+    atoms = rng.normal(size=(4, 6)).astype(np.float32)
+    fields = {
+        "method": "topk_sae",
+        "dictionary": atoms,
+        "encoder_weight": atoms.copy(),
+        "encoder_bias": np.zeros(4, np.float32),
+        "pre_bias": np.zeros(6, np.float32),
+        "input_scale": 1.0,
+        "k": 2,
+    }
+    return fields | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"method": "pca"}, ValueError, r"method: expected one of \('topk_sae', "),
+        (
+            {"dictionary": np.full((4, 6), np.nan, np.float32)},
+            ValueError,
+            r"^dictionary contains NaN or inf$",
+        ),
+        (
+            {"encoder_weight": np.ones((4, 5), np.float32)},
+            ValueError,
+            r"^encoder_weight has shape \(4, 5\), not \(4, 6\)$",
+        ),
+        ({"pre_bias": np.zeros(5)}, ValueError, r"^pre_bias has shape \(5,\), not \(6,\)$"),
+        ({"encoder_bias": "0"}, TypeError, r"encoder_bias: expected a numeric array"),
+        ({"k": 5}, ValueError, r"k: expected at most the dictionary's 4 atoms, got 5"),
+        ({"k": None}, ValueError, r"k: expected an int >= 1, got None"),
+        (
+            {"input_scale": 0.0},
+            ValueError,
+            r"input_scale: expected a finite number >= 1.17549e-38",
+        ),
+        (
+            {"method": "batchtopk_sae", "threshold": 1e300},
+            ValueError,
+            r"threshold: expected a finite number in \[0, \d.\d+e\+\d+\] .*got 1e\+300",
+        ),
+        ({"method": "nmf"}, ValueError, r"components: an NMF dictionary needs its components"),
+        ({"codes": np.ones((3, 5))}, ValueError, r"codes has shape \(3, 5\), not \(3, 4\)"),
+        ({"backbone_id": ""}, ValueError, r"backbone_id: expected None or a non-empty string"),
+        ({"history": [1.0, "x"]}, ValueError, r"history: expected a list of numbers"),
+        ({"params": None}, ValueError, r"params: expected a dict, got None"),
+    ],
+)
+def test_a_dictionary_built_in_memory_is_checked_as_a_file_is(changes, error, message):
+    # Before: the constructor took all of these (only ConceptDictionary.load checked), and
+    # they failed, or gave wrong codes (a NaN atom, a threshold above every pre-activation),
+    # only when used.
+    with pytest.raises(error, match=message):
+        ConceptDictionary(**_fields(**changes))
+
+
+def test_a_valid_dictionary_built_in_memory_keeps_its_arrays():
+    f = _fields(encoder_bias=np.zeros(4), pre_bias=[0, 0, 0, 0, 0, 0], history=(1, 0.5))
+    d = ConceptDictionary(**f)
+    # floats as given (float64 here), integers and lists as float32, history as a list
+    assert d.dictionary is f["dictionary"] and d.encoder_bias.dtype == np.float64
+    assert d.pre_bias.dtype == np.float32 and d.history == [1.0, 0.5]
+    np.testing.assert_array_equal(d.encode(X[:2]), ConceptDictionary(**_fields()).encode(X[:2]))
