@@ -854,3 +854,21 @@ def test_a_valid_dictionary_built_in_memory_keeps_its_arrays():
     assert d.dictionary is f["dictionary"] and d.encoder_bias.dtype == np.float64
     assert d.pre_bias.dtype == np.float32 and d.history == [1.0, 0.5]
     np.testing.assert_array_equal(d.encode(X[:2]), ConceptDictionary(**_fields()).encode(X[:2]))
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_naming_keeps_names_distinct_when_the_vocabulary_holds_a_suffixed_name(center):
+    # Atom 0 is closest to "dog", atom 1 chooses "dog" too (less close), and atom 2 is
+    # closest to the vocabulary's own "dog [atom 1]". Before: atom 1's suffixed name was
+    # that same name, and the bank raised "names has duplicate name 'dog [atom 1]'".
+    atoms = np.eye(3, 6, dtype=np.float32)
+    d = ConceptDictionary(
+        "topk_sae", atoms, atoms, np.zeros(3, np.float32), np.zeros(6, np.float32), 1.0, k=1
+    )
+    e = np.eye(6)
+    vocab = ConceptBank(
+        ["dog", "dog [atom 1]", "x", "y", "z"], np.vstack([e[0] + 0.5 * e[1], e[2:]]), "toy"
+    )
+    bank = name_concepts(d, vocab, center=center)
+    assert bank.names == ["dog", "dog [atom 1] (2)", "dog [atom 1]"]
+    assert [p["name"] for p in bank.provenance] == ["dog", "dog", "dog [atom 1]"]
