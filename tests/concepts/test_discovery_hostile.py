@@ -139,6 +139,14 @@ def _tamper_meta(key, value):
         (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 finite numbers"),
         (_tamper_meta("adam_steps", None), r"adam_steps: expected a dict"),
         (_tamper_meta("threshold", "high"), r"threshold: expected None or a finite number"),
+        # before: resumed (BatchTopK: trained on with it), then refused unnamed when the
+        # dictionary was built (a TopK run ignored it)
+        (
+            _tamper_meta("threshold", 1e300),
+            r"threshold: expected None or a finite number in \[0, 4.\d+e\+09\] "
+            r"\(threshold_limit\), got 1e\+300",
+        ),
+        (_tamper_meta("threshold", -1.0), r"threshold: expected None .*, got -1.0"),
     ],
 )
 def test_tampered_sae_checkpoint_is_refused(sae_checkpoint, tmp_path, edit, message):

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.atomic import atomic_write_bytes
-from bottlekit.concepts.discovery.result import ConceptDictionary
+from bottlekit.concepts.discovery.result import ConceptDictionary, threshold_limit
 
 __all__ = ["auxk_loss", "decoder_as_encoder", "train_sae"]
 
@@ -215,7 +215,16 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
             )
         threshold = meta.get("threshold")
         if threshold is not None:
-            check_number(threshold, "threshold", expected="None or a finite number")
+            # the dictionary's rule (threshold_limit): before, a threshold of 1e300 resumed,
+            # trained on, and was refused only when the dictionary was built, unnamed
+            limit = threshold_limit(contents["param/W_enc"], contents["param/b_enc"])
+            check_number(
+                threshold,
+                "threshold",
+                low=0,
+                high=limit,
+                expected=f"None or a finite number in [0, {limit:.6g}] (threshold_limit)",
+            )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}{fix}") from None
     history = meta.get("history")
