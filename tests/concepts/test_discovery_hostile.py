@@ -190,7 +190,7 @@ def _meta(path):
             "topk_sae",
             "input_scale",
             0,
-            r"input_scale: expected a finite number >= 1.17549e-38, got 0",
+            r"input_scale: expected a finite number >= 1.17549e-38 and <= 1.66\d*e\+39, got 0",
         ),
         ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number >= 1.17549e-38"),
         (
@@ -205,9 +205,21 @@ def _meta(path):
             "topk_sae",
             "input_scale",
             1e-300,
-            r"input_scale: expected .* >= 1.17549e-38, got 1e-300",
+            r"input_scale: expected .* >= 1.17549e-38 and <= 1.66\d*e\+39, got 1e-300",
         ),
-        ("nmf", "input_scale", 1e-300, r"input_scale: expected .* >= 1.17549e-38, got 1e-300"),
+        (
+            "nmf",
+            "input_scale",
+            1e-300,
+            r"input_scale: expected .* >= 1.17549e-38 and <= 1.66\d*e\+39, got 1e-300",
+        ),
+        # before: loaded, and the encoder's weights over it were 0 in float32: every
+        # embedding got the same codes; float32 embeddings of d = 6 spread at most
+        # 2 sqrt(6) 3.4e38 (max_input_scale)
+        *[
+            (m, "input_scale", 1e300, r"input_scale: expected .* and <= 1.66\d*e\+39, got 1e\+300")
+            for m in ("topk_sae", "batchtopk_sae", "nmf")
+        ],
         # before: loaded, and every code was 0 (no pre-activation exceeds it); the bound
         # is threshold_limit's, 2**32 (||w_j|| about 1 here)
         (

@@ -20,6 +20,7 @@ __all__ = [
     "THRESHOLD_RADIUS",
     "ConceptDictionary",
     "duplicate_atoms",
+    "max_input_scale",
     "threshold_limit",
 ]
 
@@ -332,6 +333,20 @@ def threshold_limit(encoder_weight: np.ndarray, encoder_bias: np.ndarray) -> flo
     return min(peak, float(np.finfo(np.float32).max))
 
 
+def max_input_scale(dim: int) -> float:
+    r"""Largest ``input_scale`` of a dictionary of embeddings of dimension ``dim``:
+    :math:`2\sqrt{d}\,f_{32}`, the root-mean-square distance from their mean that float32
+    embeddings (each entry at most :math:`f_{32}`, float32's largest value, in magnitude)
+    cannot exceed.
+
+    Examples
+    --------
+    >>> f"{max_input_scale(4):.4g}"
+    '1.361e+39'
+    """
+    return 2.0 * float(np.sqrt(dim)) * float(np.finfo(np.float32).max)
+
+
 def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """The fields of a :class:`ConceptDictionary` after checking them: arrays read as real
     numbers (floats kept, integers as float32) of shapes consistent with the dictionary's
@@ -368,9 +383,14 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if out["components"] is not None and (out["components"] < 0).any():
         # encode's non-negative least squares refused them from inside scikit-learn
         raise ValueError("components has negative values; expected NMF factors >= 0")
-    # discover refuses a smaller spread: the encoder's weights over it overflow float32
-    tiny = float(np.finfo(np.float32).tiny)
-    out["input_scale"] = check_number(fields["input_scale"], "input_scale", low=tiny)
+    # discover refuses a smaller spread: the encoder's weights over it overflow float32;
+    # float32 embeddings (each entry within 3.4e38) cannot spread more than 2 sqrt(d)
+    # 3.4e38 about their mean: before, an input_scale of 1e300 loaded, the encoder's
+    # weights over it were 0 in float32, and every embedding got the same codes
+    f32 = np.finfo(np.float32)
+    out["input_scale"] = check_number(
+        fields["input_scale"], "input_scale", low=float(f32.tiny), high=max_input_scale(d)
+    )
     k, threshold = fields["k"], fields["threshold"]
     if method != "nmf" or k is not None:
         k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
