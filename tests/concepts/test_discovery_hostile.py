@@ -147,6 +147,10 @@ def _tamper_meta(key, value):
             r"\(threshold_limit\), got 1e\+300",
         ),
         (_tamper_meta("threshold", -1.0), r"threshold: expected None .*, got -1.0"),
+        # before: AttributeError "'list' object has no attribute 'get'", TypeError "'int'
+        # object is not iterable"
+        (_tamper_meta("config", [1]), r"config: expected a dict of the run's .*got \[1\]"),
+        (_tamper_meta("config", 5), r"config: expected a dict of the run's arguments, got 5"),
     ],
 )
 def test_tampered_sae_checkpoint_is_refused(sae_checkpoint, tmp_path, edit, message):

@@ -240,6 +240,7 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
 
 
 def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, int, list]:
+    from bottlekit._checks import shown_value
     from bottlekit.safetensors_file import read_safetensors
 
     contents = read_safetensors(path, "SAE checkpoint")
@@ -249,12 +250,16 @@ def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, in
             f"checkpoint: {str(path)!r} is not a bottlekit SAE checkpoint (format "
             f"{meta.get('format')!r}); delete it or pass another path"
         )
-    if meta.get("config") != config:
-        diff = sorted(
-            k
-            for k in set(config) | set(meta.get("config") or {})
-            if config.get(k) != (meta.get("config") or {}).get(k)
+    stored = meta.get("config")
+    if not isinstance(stored, dict):
+        # before: AttributeError "'list' object has no attribute 'get'" (TypeError for a
+        # number) from the comparison below
+        raise ValueError(
+            f"checkpoint: {str(path)!r} is damaged: config: expected a dict of the run's "
+            f"arguments, got {shown_value(stored)}; delete it to start over or pass another path"
         )
+    if stored != config:
+        diff = sorted(k for k in set(config) | set(stored) if config.get(k) != stored.get(k))
         raise ValueError(
             f"checkpoint: {str(path)!r} was written by a different run (differs in {diff}); "
             "resume with the same data and arguments, or pass another path"
