@@ -271,6 +271,8 @@ def test_dictionary_file_with_bad_metadata_is_refused(
         ("nmf", "components", -np.ones((4, 12), np.float32), r"components has negative values"),
         ("topk_sae", "codes", np.ones((3, 3), np.float32), r"codes has shape \(3, 3\)"),
         ("topk_sae", "codes", np.full((40, 4), np.nan, np.float32), r"codes contains NaN"),
+        # before: loaded, and the atoms of negative codes counted as dead
+        ("topk_sae", "codes", -np.ones((40, 4), np.float32), r"codes has negative values"),
         (
             "topk_sae",
             "dictionary",
@@ -861,6 +863,18 @@ def _fields(**changes):
         ({"backbone_id": ""}, ValueError, r"backbone_id: expected None or a non-empty string"),
         ({"history": [1.0, "x"]}, ValueError, r"history: expected a list of numbers"),
         ({"params": None}, ValueError, r"params: expected a dict, got None"),
+        # before: taken, and save raised TypeError "Object of type int64 is not JSON
+        # serializable"; negative codes made their atoms count as dead
+        (
+            {"params": {"seed": np.int64(1)}},
+            ValueError,
+            r"params: expected a dict that JSON can store .*int64 is not JSON serializable",
+        ),
+        (
+            {"codes": -np.ones((3, 4))},
+            ValueError,
+            r"^codes has negative values; expected the codes of an encoder, >= 0$",
+        ),
     ],
 )
 def test_a_dictionary_built_in_memory_is_checked_as_a_file_is(changes, error, message):

@@ -380,6 +380,10 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{key} has shape {out[key].shape}, not {shape}")
         if not np.isfinite(out[key]).all():
             raise ValueError(f"{key} contains NaN or inf")
+    if out["codes"] is not None and (out["codes"] < 0).any():
+        # every encoder's codes are >= 0; dead (and n_dead, name_concepts' drop_dead) reads
+        # an atom with only negative codes as dead
+        raise ValueError("codes has negative values; expected the codes of an encoder, >= 0")
     if out["components"] is not None and (out["components"] < 0).any():
         # encode's non-negative least squares refused them from inside scikit-learn
         raise ValueError("components has negative values; expected NMF factors >= 0")
@@ -417,6 +421,13 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"history: expected a list of numbers, got {history!r:.80}")
     if not isinstance(params, dict):
         raise ValueError(f"params: expected a dict, got {params!r:.80}")
+    try:  # save stores it as JSON: before, a numpy int in it raised there, unnamed
+        json.dumps(params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"params: expected a dict that JSON can store (save writes it so), got one that "
+            f"it cannot ({exc})"
+        ) from None
     out["history"] = [float(h) for h in history]
     out["params"] = dict(params)
     return out
