@@ -151,6 +151,12 @@ def _tamper_meta(key, value):
         # object is not iterable"
         (_tamper_meta("config", [1]), r"config: expected a dict of the run's .*got \[1\]"),
         (_tamper_meta("config", 5), r"config: expected a dict of the run's arguments, got 5"),
+        # before: resumed with every atom dead (AuxK on all of them), silently
+        (
+            _tamper_tensor("since", lambda a: a + 10**12),
+            r"since holds 1000000000\d+; expected counts of samples since an atom last "
+            r"fired, at most 80 \(2 epoch\(s\) of 40 samples\)",
+        ),
     ],
 )
 def test_tampered_sae_checkpoint_is_refused(sae_checkpoint, tmp_path, edit, message):

@@ -237,6 +237,15 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
             f"{where}: history: expected a list of {epoch} finite numbers (one loss per "
             f"epoch), got {str(history)[:80]}{fix}"
         )
+    # an atom's count of samples since it last fired grows by each batch's size: at most
+    # every sample of every epoch (before, 10**12 resumed, every atom dead, silently)
+    most = epoch * config["n"]
+    if int(contents["since"].max()) > most:
+        raise ValueError(
+            f"{where}: since holds {int(contents['since'].max())}; expected counts of samples "
+            f"since an atom last fired, at most {most} ({epoch} epoch(s) of {config['n']} "
+            f"samples){fix}"
+        )
 
 
 def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, int, list]:
