@@ -916,3 +916,23 @@ def test_naming_keeps_names_distinct_when_the_vocabulary_holds_a_suffixed_name(c
     bank = name_concepts(d, vocab, center=center)
     assert bank.names == ["dog", "dog [atom 1] (2)", "dog [atom 1]"]
     assert [p["name"] for p in bank.provenance] == ["dog", "dog", "dog [atom 1]"]
+
+
+def test_patch_tokens_of_three_axes_are_refused_with_the_reshape_that_fits():
+    # encode_image_tokens gives (n images, p tokens, d); discover, encode and decompose
+    # take one embedding per row. Before: the shape alone, without the reshape.
+    tokens = RNG.normal(size=(5, 8, 6)).astype(np.float32)
+    message = (
+        r"X: expected a 2-D array of shape \(n, d\), got shape \(5, 8, 6\) \(patch tokens "
+        r"of shape \(n, p, d\): pass them one per row, X.reshape\(-1, 6\)\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        discover(tokens, 4, epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        _discover().encode(tokens)
+    with pytest.raises(ValueError, match=message):
+        decompose(tokens, VOCAB)
+    # one token per row is taken
+    assert _discover(X=tokens.reshape(-1, 6)).codes.shape == (40, 4)
+    with pytest.raises(ValueError, match=r"got shape \(40,\)$"):
+        discover(X[:, 0], 4, epochs=1)
