@@ -936,3 +936,38 @@ def test_patch_tokens_of_three_axes_are_refused_with_the_reshape_that_fits():
     assert _discover(X=tokens.reshape(-1, 6)).codes.shape == (40, 4)
     with pytest.raises(ValueError, match=r"got shape \(40,\)$"):
         discover(X[:, 0], 4, epochs=1)
+
+
+def test_a_dictionary_saved_without_codes_keeps_its_dead_atoms(tmp_path):
+    # Before: saved without its codes (the default), the loaded dictionary counted no atom
+    # dead, and name_concepts (drop_dead=True) named the dead atoms too, silently.
+    d = discover(X, 16, k=1, epochs=2, random_state=0, backbone_id="toy")
+    assert d.n_dead == 1
+    loaded = ConceptDictionary.load(d.save(tmp_path / "d.safetensors"))
+    assert loaded.codes is None and loaded.dead_atoms == np.flatnonzero(d.dead).tolist()
+    np.testing.assert_array_equal(loaded.dead, d.dead)
+    assert name_concepts(loaded, VOCAB).names == name_concepts(d, VOCAB).names
+    # and a dictionary whose training codes are unknown counts none
+    unknown = ConceptDictionary(**vars(d) | {"codes": None})
+    assert unknown.n_dead == 0 and len(name_concepts(unknown, VOCAB).names) == 16
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([16], r"dead_atoms: expected None or a list of atom indices in \[0, 4\), got \[16\]"),
+        ("0", r"dead_atoms: expected None or a list of atom indices in \[0, 4\), got 0"),
+        ([1, 1], r"dead_atoms: expected distinct atom indices, got \[1, 1\]"),
+        ([0], r"dead_atoms: \[0\] disagrees with the codes, whose atoms that never fire are"),
+    ],
+)
+def test_dictionary_file_with_bad_dead_atoms_is_refused(
+    dictionary_files, tmp_path, value, message
+):
+    tensors, meta = dictionary_files["topk_sae"]
+    path = tmp_path / "d.safetensors"
+    save_file(
+        dict(tensors), str(path), metadata={"bottlekit": json.dumps(meta | {"dead_atoms": value})}
+    )
+    with pytest.raises(ValueError, match=r"d\.safetensors.*: " + message):
+        ConceptDictionary.load(path)

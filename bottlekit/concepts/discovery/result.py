@@ -106,6 +106,9 @@ class ConceptDictionary:
         Training loss per epoch (normalised MSE for SAEs; Frobenius error for NMF).
     params : dict
         The arguments of :func:`~bottlekit.concepts.discovery.discover`.
+    dead_atoms : list of int or None
+        The atoms that never fired on the training embeddings, where ``codes`` is None
+        (a file saved without its codes records them); with ``codes``, they must agree.
     """
 
     method: str
@@ -121,6 +124,7 @@ class ConceptDictionary:
     backbone_id: str | None = None
     history: list[float] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    dead_atoms: list[int] | None = None
 
     def __post_init__(self) -> None:
         # the checks of a dictionary file (load builds through here): a dictionary built in
@@ -142,10 +146,13 @@ class ConceptDictionary:
 
     @property
     def dead(self) -> np.ndarray:
-        """Mask of atoms that are zero on every training embedding (all False without codes)."""
-        if self.codes is None:
-            return np.zeros(self.n_atoms, dtype=bool)
-        return ~(self.codes > 0).any(axis=0)
+        """Mask of atoms that are zero on every training embedding: from ``codes``, else
+        ``dead_atoms`` (a file saved without codes), else all False."""
+        if self.codes is not None:
+            return ~(self.codes > 0).any(axis=0)
+        mask = np.zeros(self.n_atoms, dtype=bool)
+        mask[self.dead_atoms or []] = True
+        return mask
 
     @property
     def n_dead(self) -> int:
@@ -248,6 +255,13 @@ class ConceptDictionary:
             "backbone_id": self.backbone_id,
             "history": [float(h) for h in self.history],
             "params": self.params,
+            # without the codes a loaded dictionary counted no atom dead, and
+            # name_concepts named the dead ones too
+            "dead_atoms": (
+                np.flatnonzero(self.dead).tolist()
+                if self.codes is not None or self.dead_atoms is not None
+                else None
+            ),
         }
         path = Path(path)
         atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
@@ -284,6 +298,7 @@ class ConceptDictionary:
         scalars = ("method", "input_scale", "k", "threshold", "backbone_id")
         fields = {key: meta.get(key) for key in scalars}
         fields |= {"history": meta.get("history") or [], "params": meta.get("params") or {}}
+        fields["dead_atoms"] = meta.get("dead_atoms")  # absent from files before 2026-12-03
         try:
             return cls(**fields, **arrays)  # the constructor checks every field
         except (TypeError, ValueError) as exc:
@@ -429,5 +444,31 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
             f"it cannot ({exc})"
         ) from None
     out["history"] = [float(h) for h in history]
+    out["dead_atoms"] = _checked_dead_atoms(fields["dead_atoms"], out["codes"], m)
     out["params"] = dict(params)
+    return out
+
+
+def _checked_dead_atoms(dead_atoms: Any, codes: np.ndarray | None, m: int) -> list[int] | None:
+    """``dead_atoms`` as a sorted list of distinct atom indices in ``[0, m)``, or None;
+    with ``codes``, the atoms that never fire in them. ``ValueError`` otherwise."""
+    from bottlekit._checks import is_number
+
+    if dead_atoms is None:
+        return None
+    if not isinstance(dead_atoms, (list, tuple, np.ndarray)) or not all(
+        is_number(j, integer=True) and 0 <= j < m for j in dead_atoms
+    ):
+        raise ValueError(
+            f"dead_atoms: expected None or a list of atom indices in [0, {m}), got "
+            f"{str(dead_atoms)[:80]}"
+        )
+    out = sorted(int(j) for j in dead_atoms)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dead_atoms: expected distinct atom indices, got {str(dead_atoms)[:80]}")
+    if codes is not None and out != np.flatnonzero(~(codes > 0).any(axis=0)).tolist():
+        raise ValueError(
+            f"dead_atoms: {str(out)[:80]} disagrees with the codes, whose atoms that never "
+            f"fire are {str(np.flatnonzero(~(codes > 0).any(axis=0)).tolist())[:80]}"
+        )
     return out
