@@ -74,8 +74,17 @@ def test_dead_and_duplicate_counts(planted):
     result = _fit(X)
     fired = (result.codes > 0).any(0)
     assert result.n_dead == int((~fired).sum())
-    copy = ConceptDictionary(**{**vars(result), "dictionary": result.dictionary[[0, 0, 1]]})
-    copy.codes = np.ones((2, 3), dtype=np.float32)
+    rows = [0, 0, 1]
+    copy = ConceptDictionary(
+        **vars(result)
+        | {
+            "dictionary": result.dictionary[rows],
+            "encoder_weight": result.encoder_weight[rows],
+            "encoder_bias": result.encoder_bias[rows],
+            "k": 1,
+            "codes": np.ones((2, 3), dtype=np.float32),
+        }
+    )
     assert copy.n_duplicate == 1
 
 

@@ -139,6 +139,24 @@ def _tamper_meta(key, value):
         (_tamper_meta("history", [1.0] * 6), r"history: expected a list of 2 finite numbers"),
         (_tamper_meta("adam_steps", None), r"adam_steps: expected a dict"),
         (_tamper_meta("threshold", "high"), r"threshold: expected None or a finite number"),
+        # before: resumed (BatchTopK: trained on with it), then refused unnamed when the
+        # dictionary was built (a TopK run ignored it)
+        (
+            _tamper_meta("threshold", 1e300),
+            r"threshold: expected None or a finite number in \[0, 4.\d+e\+09\] "
+            r"\(threshold_limit\), got 1e\+300",
+        ),
+        (_tamper_meta("threshold", -1.0), r"threshold: expected None .*, got -1.0"),
+        # before: AttributeError "'list' object has no attribute 'get'", TypeError "'int'
+        # object is not iterable"
+        (_tamper_meta("config", [1]), r"config: expected a dict of the run's .*got \[1\]"),
+        (_tamper_meta("config", 5), r"config: expected a dict of the run's arguments, got 5"),
+        # before: resumed with every atom dead (AuxK on all of them), silently
+        (
+            _tamper_tensor("since", lambda a: a + 10**12),
+            r"since holds 1000000000\d+; expected counts of samples since an atom last "
+            r"fired, at most 80 \(2 epoch\(s\) of 40 samples\)",
+        ),
     ],
 )
 def test_tampered_sae_checkpoint_is_refused(sae_checkpoint, tmp_path, edit, message):
@@ -182,7 +200,7 @@ def _meta(path):
             "topk_sae",
             "input_scale",
             0,
-            r"input_scale: expected a finite number >= 1.17549e-38, got 0",
+            r"input_scale: expected a finite number >= 1.17549e-38 and <= 1.66\d*e\+39, got 0",
         ),
         ("topk_sae", "input_scale", "x", r"input_scale: expected a finite number >= 1.17549e-38"),
         (
@@ -197,13 +215,42 @@ def _meta(path):
             "topk_sae",
             "input_scale",
             1e-300,
-            r"input_scale: expected .* >= 1.17549e-38, got 1e-300",
+            r"input_scale: expected .* >= 1.17549e-38 and <= 1.66\d*e\+39, got 1e-300",
         ),
-        ("nmf", "input_scale", 1e-300, r"input_scale: expected .* >= 1.17549e-38, got 1e-300"),
+        (
+            "nmf",
+            "input_scale",
+            1e-300,
+            r"input_scale: expected .* >= 1.17549e-38 and <= 1.66\d*e\+39, got 1e-300",
+        ),
+        # before: loaded, and the encoder's weights over it were 0 in float32: every
+        # embedding got the same codes; float32 embeddings of d = 6 spread at most
+        # 2 sqrt(6) 3.4e38 (max_input_scale)
+        *[
+            (m, "input_scale", 1e300, r"input_scale: expected .* and <= 1.66\d*e\+39, got 1e\+300")
+            for m in ("topk_sae", "batchtopk_sae", "nmf")
+        ],
+        # before: loaded, and every code was 0 (no pre-activation exceeds it); the bound
+        # is threshold_limit's, 2**32 (||w_j|| about 1 here)
+        (
+            "batchtopk_sae",
+            "threshold",
+            1e300,
+            r"threshold: expected a finite number in \[0, 4.\d+e\+09\] \(a pre-activation "
+            r"BatchTopK kept; above threshold_limit\(encoder_weight, encoder_bias\) every "
+            r"code is 0\), got 1e\+300",
+        ),
+        ("batchtopk_sae", "threshold", 1e12, r"threshold: expected .* got 1000000000000.0"),
+        ("batchtopk_sae", "threshold", -0.5, r"threshold: expected .* got -0.5"),
         ("topk_sae", "k", None, r"k: expected an int >= 1, got None"),
         ("topk_sae", "k", 0, r"k: expected an int >= 1, got 0"),
         ("topk_sae", "k", "3", r"k: expected an int >= 1, got '3'"),
-        ("batchtopk_sae", "threshold", None, r"threshold: expected a finite number, got None"),
+        (
+            "batchtopk_sae",
+            "threshold",
+            None,
+            r"threshold: expected a finite number in \[0, 4.3\d+e\+09\] .*, got None",
+        ),
         ("topk_sae", "history", "abc", r"history: expected a list of numbers, got 'abc'"),
         ("topk_sae", "params", [1], r"params: expected a dict, got \[1\]"),
         ("topk_sae", "backbone_id", 5, r"backbone_id: expected None or a non-empty string"),
@@ -230,6 +277,8 @@ def test_dictionary_file_with_bad_metadata_is_refused(
         ("nmf", "components", -np.ones((4, 12), np.float32), r"components has negative values"),
         ("topk_sae", "codes", np.ones((3, 3), np.float32), r"codes has shape \(3, 3\)"),
         ("topk_sae", "codes", np.full((40, 4), np.nan, np.float32), r"codes contains NaN"),
+        # before: loaded, and the atoms of negative codes counted as dead
+        ("topk_sae", "codes", -np.ones((40, 4), np.float32), r"codes has negative values"),
         (
             "topk_sae",
             "dictionary",
@@ -744,3 +793,181 @@ def test_discover_takes_zero_rows_among_others(method):
     d = discover(data, 4, method=method, k=2, epochs=2, random_state=0)
     np.testing.assert_allclose(np.linalg.norm(d.dictionary, axis=1), 1.0, rtol=1e-5)
     assert d.codes.shape == (42, 4) and np.isfinite(d.codes).all()
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae", "nmf"])
+def test_discover_refuses_rows_equal_up_to_float32_rounding(method):
+    # Before: the check of equal rows was exact, so rows x (1 + 1e-7 r) (equal but for
+    # float32's rounding) passed it; centred on their mean they were rounding error alone,
+    # and every method learned atoms of that noise, silently. The rule is decompose's
+    # (at_mean): centred, a row is rounding when its norm is at most
+    # 2**-23 (||row|| + ||mean||).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=6)
+    near = (x * (1 + 1e-7 * rng.normal(size=(40, 6)))).astype(np.float32)
+    assert (near != near[0]).any()
+    message = (
+        "X has 40 rows, all equal up to float32 rounding (each within 2**-23 (||row|| + "
+        "||mean||) of their mean, the rule of decompose): every method centres X on its "
+        "mean, which leaves these rows 0 up to rounding and no direction to learn; expected "
+        "the embeddings of different images"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        discover(near, 4, method=method, k=2, epochs=2, random_state=0)
+    # rows 1e-5 apart (relative) are a direction, not rounding: learned from
+    apart = (x * (1 + 1e-5 * rng.normal(size=(40, 6)))).astype(np.float32)
+    d = discover(apart, 4, method=method, k=2, epochs=2, random_state=0)
+    assert d.codes.shape == (40, 4) and d.codes.any()
+
+
+# ----------------------------------------------- ConceptDictionary in memory
+def _fields(**changes):
+    rng = np.random.default_rng(3)
+    atoms = rng.normal(size=(4, 6)).astype(np.float32)
+    fields = {
+        "method": "topk_sae",
+        "dictionary": atoms,
+        "encoder_weight": atoms.copy(),
+        "encoder_bias": np.zeros(4, np.float32),
+        "pre_bias": np.zeros(6, np.float32),
+        "input_scale": 1.0,
+        "k": 2,
+    }
+    return fields | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"method": "pca"}, ValueError, r"method: expected one of \('topk_sae', "),
+        (
+            {"dictionary": np.full((4, 6), np.nan, np.float32)},
+            ValueError,
+            r"^dictionary contains NaN or inf$",
+        ),
+        (
+            {"encoder_weight": np.ones((4, 5), np.float32)},
+            ValueError,
+            r"^encoder_weight has shape \(4, 5\), not \(4, 6\)$",
+        ),
+        ({"pre_bias": np.zeros(5)}, ValueError, r"^pre_bias has shape \(5,\), not \(6,\)$"),
+        ({"encoder_bias": "0"}, TypeError, r"encoder_bias: expected a numeric array"),
+        ({"k": 5}, ValueError, r"k: expected at most the dictionary's 4 atoms, got 5"),
+        ({"k": None}, ValueError, r"k: expected an int >= 1, got None"),
+        (
+            {"input_scale": 0.0},
+            ValueError,
+            r"input_scale: expected a finite number >= 1.17549e-38",
+        ),
+        (
+            {"method": "batchtopk_sae", "threshold": 1e300},
+            ValueError,
+            r"threshold: expected a finite number in \[0, \d.\d+e\+\d+\] .*got 1e\+300",
+        ),
+        ({"method": "nmf"}, ValueError, r"components: an NMF dictionary needs its components"),
+        ({"codes": np.ones((3, 5))}, ValueError, r"codes has shape \(3, 5\), not \(3, 4\)"),
+        ({"backbone_id": ""}, ValueError, r"backbone_id: expected None or a non-empty string"),
+        ({"history": [1.0, "x"]}, ValueError, r"history: expected a list of numbers"),
+        ({"params": None}, ValueError, r"params: expected a dict, got None"),
+        # before: taken, and save raised TypeError "Object of type int64 is not JSON
+        # serializable"; negative codes made their atoms count as dead
+        (
+            {"params": {"seed": np.int64(1)}},
+            ValueError,
+            r"params: expected a dict that JSON can store .*int64 is not JSON serializable",
+        ),
+        (
+            {"codes": -np.ones((3, 4))},
+            ValueError,
+            r"^codes has negative values; expected the codes of an encoder, >= 0$",
+        ),
+    ],
+)
+def test_a_dictionary_built_in_memory_is_checked_as_a_file_is(changes, error, message):
+    # Before: the constructor took all of these (only ConceptDictionary.load checked), and
+    # they failed, or gave wrong codes (a NaN atom, a threshold above every pre-activation),
+    # only when used.
+    with pytest.raises(error, match=message):
+        ConceptDictionary(**_fields(**changes))
+
+
+def test_a_valid_dictionary_built_in_memory_keeps_its_arrays():
+    f = _fields(encoder_bias=np.zeros(4), pre_bias=[0, 0, 0, 0, 0, 0], history=(1, 0.5))
+    d = ConceptDictionary(**f)
+    # floats as given (float64 here), integers and lists as float32, history as a list
+    assert d.dictionary is f["dictionary"] and d.encoder_bias.dtype == np.float64
+    assert d.pre_bias.dtype == np.float32 and d.history == [1.0, 0.5]
+    np.testing.assert_array_equal(d.encode(X[:2]), ConceptDictionary(**_fields()).encode(X[:2]))
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_naming_keeps_names_distinct_when_the_vocabulary_holds_a_suffixed_name(center):
+    # Atom 0 is closest to "dog", atom 1 chooses "dog" too (less close), and atom 2 is
+    # closest to the vocabulary's own "dog [atom 1]". Before: atom 1's suffixed name was
+    # that same name, and the bank raised "names has duplicate name 'dog [atom 1]'".
+    atoms = np.eye(3, 6, dtype=np.float32)
+    d = ConceptDictionary(
+        "topk_sae", atoms, atoms, np.zeros(3, np.float32), np.zeros(6, np.float32), 1.0, k=1
+    )
+    e = np.eye(6)
+    vocab = ConceptBank(
+        ["dog", "dog [atom 1]", "x", "y", "z"], np.vstack([e[0] + 0.5 * e[1], e[2:]]), "toy"
+    )
+    bank = name_concepts(d, vocab, center=center)
+    assert bank.names == ["dog", "dog [atom 1] (2)", "dog [atom 1]"]
+    assert [p["name"] for p in bank.provenance] == ["dog", "dog", "dog [atom 1]"]
+
+
+def test_patch_tokens_of_three_axes_are_refused_with_the_reshape_that_fits():
+    # encode_image_tokens gives (n images, p tokens, d); discover, encode and decompose
+    # take one embedding per row. Before: the shape alone, without the reshape.
+    tokens = RNG.normal(size=(5, 8, 6)).astype(np.float32)
+    message = (
+        r"X: expected a 2-D array of shape \(n, d\), got shape \(5, 8, 6\) \(patch tokens "
+        r"of shape \(n, p, d\): pass them one per row, X.reshape\(-1, 6\)\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        discover(tokens, 4, epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        _discover().encode(tokens)
+    with pytest.raises(ValueError, match=message):
+        decompose(tokens, VOCAB)
+    # one token per row is taken
+    assert _discover(X=tokens.reshape(-1, 6)).codes.shape == (40, 4)
+    with pytest.raises(ValueError, match=r"got shape \(40,\)$"):
+        discover(X[:, 0], 4, epochs=1)
+
+
+def test_a_dictionary_saved_without_codes_keeps_its_dead_atoms(tmp_path):
+    # Before: saved without its codes (the default), the loaded dictionary counted no atom
+    # dead, and name_concepts (drop_dead=True) named the dead atoms too, silently.
+    d = discover(X, 16, k=1, epochs=2, random_state=0, backbone_id="toy")
+    assert d.n_dead == 1
+    loaded = ConceptDictionary.load(d.save(tmp_path / "d.safetensors"))
+    assert loaded.codes is None and loaded.dead_atoms == np.flatnonzero(d.dead).tolist()
+    np.testing.assert_array_equal(loaded.dead, d.dead)
+    assert name_concepts(loaded, VOCAB).names == name_concepts(d, VOCAB).names
+    # and a dictionary whose training codes are unknown counts none
+    unknown = ConceptDictionary(**vars(d) | {"codes": None})
+    assert unknown.n_dead == 0 and len(name_concepts(unknown, VOCAB).names) == 16
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([16], r"dead_atoms: expected None or a list of atom indices in \[0, 4\), got \[16\]"),
+        ("0", r"dead_atoms: expected None or a list of atom indices in \[0, 4\), got 0"),
+        ([1, 1], r"dead_atoms: expected distinct atom indices, got \[1, 1\]"),
+        ([0], r"dead_atoms: \[0\] disagrees with the codes, whose atoms that never fire are"),
+    ],
+)
+def test_dictionary_file_with_bad_dead_atoms_is_refused(
+    dictionary_files, tmp_path, value, message
+):
+    tensors, meta = dictionary_files["topk_sae"]
+    path = tmp_path / "d.safetensors"
+    save_file(
+        dict(tensors), str(path), metadata={"bottlekit": json.dumps(meta | {"dead_atoms": value})}
+    )
+    with pytest.raises(ValueError, match=r"d\.safetensors.*: " + message):
+        ConceptDictionary.load(path)

@@ -29,7 +29,15 @@ def check_embeddings(X: Any, arg: str = "X", *, min_samples: int = 1) -> np.ndar
         return as_real_array(given, arg, dtype=None)
 
     if X.ndim != 2:
-        raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}")
+        # patch tokens (encode_image_tokens: n images x p tokens x d) are embeddings one
+        # token per row
+        hint = (
+            f" (patch tokens of shape (n, p, d): pass them one per row, {arg}.reshape(-1, "
+            f"{X.shape[-1]}))"
+            if X.ndim == 3
+            else ""
+        )
+        raise ValueError(f"{arg}: expected a 2-D array of shape (n, d), got shape {X.shape}{hint}")
     if X.shape[0] < min_samples or X.shape[1] < 1:
         raise ValueError(
             f"{arg}: expected at least {min_samples} sample(s) and 1 feature, got shape {X.shape}"

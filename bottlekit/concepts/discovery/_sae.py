@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.atomic import atomic_write_bytes
-from bottlekit.concepts.discovery.result import ConceptDictionary
+from bottlekit.concepts.discovery.result import ConceptDictionary, threshold_limit
 
 __all__ = ["auxk_loss", "decoder_as_encoder", "train_sae"]
 
@@ -215,7 +215,16 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
             )
         threshold = meta.get("threshold")
         if threshold is not None:
-            check_number(threshold, "threshold", expected="None or a finite number")
+            # the dictionary's rule (threshold_limit): before, a threshold of 1e300 resumed,
+            # trained on, and was refused only when the dictionary was built, unnamed
+            limit = threshold_limit(contents["param/W_enc"], contents["param/b_enc"])
+            check_number(
+                threshold,
+                "threshold",
+                low=0,
+                high=limit,
+                expected=f"None or a finite number in [0, {limit:.6g}] (threshold_limit)",
+            )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}{fix}") from None
     history = meta.get("history")
@@ -228,9 +237,19 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
             f"{where}: history: expected a list of {epoch} finite numbers (one loss per "
             f"epoch), got {str(history)[:80]}{fix}"
         )
+    # an atom's count of samples since it last fired grows by each batch's size: at most
+    # every sample of every epoch (before, 10**12 resumed, every atom dead, silently)
+    most = epoch * config["n"]
+    if int(contents["since"].max()) > most:
+        raise ValueError(
+            f"{where}: since holds {int(contents['since'].max())}; expected counts of samples "
+            f"since an atom last fired, at most {most} ({epoch} epoch(s) of {config['n']} "
+            f"samples){fix}"
+        )
 
 
 def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, int, list]:
+    from bottlekit._checks import shown_value
     from bottlekit.safetensors_file import read_safetensors
 
     contents = read_safetensors(path, "SAE checkpoint")
@@ -240,12 +259,16 @@ def _load_checkpoint(torch, path, P, opt, config) -> tuple[Any, float | None, in
             f"checkpoint: {str(path)!r} is not a bottlekit SAE checkpoint (format "
             f"{meta.get('format')!r}); delete it or pass another path"
         )
-    if meta.get("config") != config:
-        diff = sorted(
-            k
-            for k in set(config) | set(meta.get("config") or {})
-            if config.get(k) != (meta.get("config") or {}).get(k)
+    stored = meta.get("config")
+    if not isinstance(stored, dict):
+        # before: AttributeError "'list' object has no attribute 'get'" (TypeError for a
+        # number) from the comparison below
+        raise ValueError(
+            f"checkpoint: {str(path)!r} is damaged: config: expected a dict of the run's "
+            f"arguments, got {shown_value(stored)}; delete it to start over or pass another path"
         )
+    if stored != config:
+        diff = sorted(k for k in set(config) | set(stored) if config.get(k) != stored.get(k))
         raise ValueError(
             f"checkpoint: {str(path)!r} was written by a different run (differs in {diff}); "
             "resume with the same data and arguments, or pass another path"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._checks import check_bool, check_choice, check_number
-from bottlekit.concepts.discovery._checks import check_embeddings, check_int, seed_of
+from bottlekit.concepts.discovery._checks import at_mean, check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import ENCODERS, INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
 
@@ -27,25 +27,48 @@ def _default_k(n_concepts: int) -> int:
     return int(min(32, max(1, n_concepts // 8)))
 
 
+def _all_at_mean(X: np.ndarray, chunk: int = 16384) -> bool:
+    """Whether every row of ``X`` is at the rows' mean up to float32's rounding
+    (:func:`~bottlekit.concepts.discovery._checks.at_mean`, the rule of
+    :func:`decompose`), in float64 a chunk of rows at a time; stops at the first chunk
+    that holds a row off the mean (the first, for embeddings of different images)."""
+    mu = X.mean(0, dtype=np.float64)
+    for s in range(0, len(X), chunk):
+        rows = X[s : s + chunk].astype(np.float64)
+        if not at_mean(rows - mu, rows, mu).all():
+            return False
+    return True
+
+
 def _check_not_constant(X: np.ndarray) -> None:
-    """Refuse embeddings whose rows are all equal (all zero, or a single row).
+    """Refuse embeddings whose rows are all equal (all zero, or a single row), or all at
+    their mean up to float32's rounding (:func:`_all_at_mean`).
 
     Every method centres ``X`` on its mean before it learns; identical rows are then all 0
     and leave no direction to learn. Before: the SAEs returned their random starting atoms
-    with every code 0, NMF atoms of norm 0, without a word.
+    with every code 0, NMF atoms of norm 0, without a word; and rows equal but for
+    float32's rounding (``x (1 + 1e-7 r)``) were centred to rounding error and learned
+    from, as atoms of noise.
     """
     n = len(X)
-    if n > 1 and (X != X[0]).any():
+    if n > 1 and (X != X[0]).any() and not _all_at_mean(X):
         return
+    rounding = ""
     if n == 1:
         what = "has a single row"
     elif not X.any():
         what = f"has {n} rows, all zero"
-    else:
+    elif (X == X[0]).all():
         what = f"has {n} rows, all equal"
+    else:
+        what = f"has {n} rows, all equal up to float32 rounding"
+        rounding = (
+            " (each within 2**-23 (||row|| + ||mean||) of their mean, the rule of decompose)"
+        )
+    zero = "0 up to rounding" if rounding else "0"
     raise ValueError(
-        f"X {what}: every method centres X on its mean, which leaves these rows 0 and no "
-        "direction to learn; expected the embeddings of different images"
+        f"X {what}{rounding}: every method centres X on its mean, which leaves these rows "
+        f"{zero} and no direction to learn; expected the embeddings of different images"
     )
 
 
@@ -95,7 +118,9 @@ def discover(
     X : array-like of shape (n, d)
         Image embeddings (e.g. from :func:`bottlekit.embed`); finite, and not all equal:
         every method centres them on their mean, so identical rows (all-zero ones, or a
-        single row) leave nothing to learn; nor may they vary about it by less than
+        single row), or rows all at their mean up to float32's rounding (as for
+        :func:`decompose`: centred, each of norm at most :math:`2^{-23}(\lVert x\rVert +
+        \lVert\mu\rVert)`), leave nothing to learn; nor may they vary about it by less than
         float32's smallest normal number (about 1.2e-38, root mean square). A zero row
         among others is a point like any other (no method normalises rows;
         :func:`decompose` takes zero rows too).

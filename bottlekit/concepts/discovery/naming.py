@@ -115,7 +115,8 @@ def name_concepts(
     ConceptBank
         One concept per (live) atom, in atom order, named by its nearest text (a name
         nearest to several atoms goes plain to the closest one and with the suffix
-        ``" [atom j]"`` to the others; the reference gives them all the plain name).
+        ``" [atom j]"`` to the others, then ``" (2)"``, ... where that is taken too; the
+        reference gives them all the plain name).
         Vectors and intercepts are the SAE encoder's affine part
         (:meth:`ConceptDictionary.linear_encoder`), so :meth:`ConceptBank.project` gives
         the atom's pre-activation divided by the encoder row norm. Provenance:
@@ -180,13 +181,7 @@ def name_concepts(
     chosen = {j: vocabulary.names[orders[j][0]] for j in orders}
     if llm is not None:
         chosen = _llm_names(llm, vocabulary, orders, llm_phrases)
-    # the atom closest to a name gets it plain; the others "name [atom j]"
-    by_confidence = sorted(atoms.tolist(), key=lambda j: -S[j, orders[j][0]])
-    names_of, used = {}, set()
-    for j in by_confidence:
-        top = chosen[j]
-        names_of[j] = top if top not in used else f"{top} [atom {j}]"
-        used.add(names_of[j])
+    names_of = _distinct_names(chosen, sorted(atoms.tolist(), key=lambda j: -S[j, orders[j][0]]))
     names, provenance = [], []
     for j in atoms.tolist():
         order = orders[j]
@@ -211,6 +206,34 @@ def name_concepts(
         intercepts=b[atoms].astype(np.float32),
         provenance=provenance,
     )
+
+
+def _distinct_names(chosen: dict[int, str], by_confidence: list[int]) -> dict[int, str]:
+    """Distinct concept names for the atoms ``by_confidence`` (most confident first) that
+    chose the names ``chosen``: the atom closest to a name gets it plain, the others
+    ``"name [atom j]"``; where that is taken too (a vocabulary name of that form, chosen
+    plain by another atom), ``"name [atom j] (2)"``, ``(3)``, ...
+
+    Plain names go first: before, an atom's ``"dog [atom 1]"`` could take the vocabulary's
+    own name ``"dog [atom 1]"``, or collide with it, and the bank refused the duplicate
+    ("names has duplicate name").
+    """
+    names_of: dict[int, str] = {}
+    used: set[str] = set()
+    for j in by_confidence:
+        if chosen[j] not in used:
+            names_of[j] = chosen[j]
+            used.add(chosen[j])
+    for j in by_confidence:
+        if j in names_of:
+            continue
+        name, copy = f"{chosen[j]} [atom {j}]", 1
+        while name in used:
+            copy += 1
+            name = f"{chosen[j]} [atom {j}] ({copy})"
+        names_of[j] = name
+        used.add(name)
+    return names_of
 
 
 def _llm_names(llm: Any, vocabulary: ConceptBank, orders: dict, n_phrases: int) -> dict:

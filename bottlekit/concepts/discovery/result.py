@@ -15,7 +15,14 @@ from bottlekit.atomic import atomic_write_bytes
 from bottlekit.concepts.discovery._checks import check_embeddings
 from bottlekit.concepts.discovery.nmf import nmf_encode
 
-__all__ = ["METHODS", "ConceptDictionary", "duplicate_atoms"]
+__all__ = [
+    "METHODS",
+    "THRESHOLD_RADIUS",
+    "ConceptDictionary",
+    "duplicate_atoms",
+    "max_input_scale",
+    "threshold_limit",
+]
 
 METHODS = ("topk_sae", "batchtopk_sae", "nmf")
 _FORMAT = "bottlekit.ConceptDictionary"
@@ -66,6 +73,12 @@ class ConceptDictionary:
     to non-negative sparse codes :math:`z` (TopK, BatchTopK threshold or non-negative least
     squares for NMF) and reconstructed as :math:`s\,(z D + b_{pre})`.
 
+    Construction checks the fields as :meth:`load` checks a file's (the same checks, run
+    here): arrays of real numbers (float dtypes kept, integers as float32), finite, of
+    shapes consistent with ``dictionary``'s ``(m, d)``; ``k`` in [1, m]; ``threshold`` in
+    [0, :func:`threshold_limit`]; otherwise ``ValueError`` (``TypeError`` for text or
+    complex arrays) naming the field.
+
     Attributes
     ----------
     method : str
@@ -81,7 +94,7 @@ class ConceptDictionary:
     k : int or None
         Active atoms per sample (SAEs).
     threshold : float or None
-        BatchTopK's inference threshold.
+        BatchTopK's inference threshold, in [0, :func:`threshold_limit`].
     codes : ndarray of shape (n, m) or None
         Codes of the training embeddings.
     components : ndarray of shape (m, 2d) or None
@@ -93,6 +106,9 @@ class ConceptDictionary:
         Training loss per epoch (normalised MSE for SAEs; Frobenius error for NMF).
     params : dict
         The arguments of :func:`~bottlekit.concepts.discovery.discover`.
+    dead_atoms : list of int or None
+        The atoms that never fired on the training embeddings, where ``codes`` is None
+        (a file saved without its codes records them); with ``codes``, they must agree.
     """
 
     method: str
@@ -108,6 +124,14 @@ class ConceptDictionary:
     backbone_id: str | None = None
     history: list[float] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    dead_atoms: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        # the checks of a dictionary file (load builds through here): a dictionary built in
+        # memory with NaN atoms, shapes that disagree or a threshold no encoder reaches was
+        # taken, and failed (or gave wrong codes) only when used
+        for name, value in _checked_fields(vars(self)).items():
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -122,10 +146,13 @@ class ConceptDictionary:
 
     @property
     def dead(self) -> np.ndarray:
-        """Mask of atoms that are zero on every training embedding (all False without codes)."""
-        if self.codes is None:
-            return np.zeros(self.n_atoms, dtype=bool)
-        return ~(self.codes > 0).any(axis=0)
+        """Mask of atoms that are zero on every training embedding: from ``codes``, else
+        ``dead_atoms`` (a file saved without codes), else all False."""
+        if self.codes is not None:
+            return ~(self.codes > 0).any(axis=0)
+        mask = np.zeros(self.n_atoms, dtype=bool)
+        mask[self.dead_atoms or []] = True
+        return mask
 
     @property
     def n_dead(self) -> int:
@@ -228,6 +255,13 @@ class ConceptDictionary:
             "backbone_id": self.backbone_id,
             "history": [float(h) for h in self.history],
             "params": self.params,
+            # without the codes a loaded dictionary counted no atom dead, and
+            # name_concepts named the dead ones too
+            "dead_atoms": (
+                np.flatnonzero(self.dead).tolist()
+                if self.codes is not None or self.dead_atoms is not None
+                else None
+            ),
         }
         path = Path(path)
         atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
@@ -253,8 +287,6 @@ class ConceptDictionary:
                 f"{source}: a concept dictionary holds {sorted(allowed)}; missing "
                 f"{sorted(missing)}, unknown {sorted(unknown)}"
             )
-        if meta.get("method") not in METHODS:
-            raise ValueError(f"{source}: unknown method {meta.get('method')!r}")
         not_float = sorted(k for k, v in contents.items() if v.dtype.kind != "f")
         if not_float:
             k = not_float[0]
@@ -263,66 +295,180 @@ class ConceptDictionary:
                 "float32 or float64)"
             )
         arrays = {k: np.asarray(v, dtype=np.float32) for k, v in contents.items()}
-        fields = _check_file(meta, arrays, source)
-        return cls(method=meta["method"], **fields, **arrays)
+        scalars = ("method", "input_scale", "k", "threshold", "backbone_id")
+        fields = {key: meta.get(key) for key in scalars}
+        fields |= {"history": meta.get("history") or [], "params": meta.get("params") or {}}
+        fields["dead_atoms"] = meta.get("dead_atoms")  # absent from files before 2026-12-03
+        try:
+            return cls(**fields, **arrays)  # the constructor checks every field
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
 
 
-def _check_file(meta: dict, arrays: dict[str, np.ndarray], source: str) -> dict[str, Any]:
-    """The scalar fields of a dictionary file, after checking them and the arrays'
-    shapes against the method; ``ValueError`` naming the file and the field otherwise."""
-    from bottlekit._checks import check_number, is_number
+#: How far, in units of the data scale ``input_scale``, an embedding that a BatchTopK
+#: threshold was learned from can lie from the encoder's centre (see
+#: :func:`threshold_limit`).
+THRESHOLD_RADIUS = 2.0**32
 
-    method = meta["method"]
-    dictionary = arrays["dictionary"]
+
+def threshold_limit(encoder_weight: np.ndarray, encoder_bias: np.ndarray) -> float:
+    r"""Largest BatchTopK threshold a dictionary with this encoder can have.
+
+    The threshold is a running mean of BatchTopK's smallest kept pre-activations of the
+    training embeddings (or, for ``encoder="decoder"``, one of them):
+    :math:`w_j \cdot \tilde x + b_j` with :math:`\tilde x = x/s - b_{pre}`. The training
+    embeddings lie within :math:`\sqrt n` of their mean in units of :math:`s` (their
+    root-mean-square distance from it), under :math:`2^{31}` for any :math:`n < 2^{62}`,
+    and :math:`b_{pre}` starts at that mean; :data:`THRESHOLD_RADIUS` (:math:`2^{32}`)
+    allows as much again for its drift. So a threshold is at most
+    :math:`\max_j (\lVert w_j\rVert R + |b_j|)`, and at most float32's largest value
+    (``encode`` compares float32 pre-activations with it). Above, no embedding of the
+    data's scale has a nonzero code: every code is 0.
+
+    Parameters
+    ----------
+    encoder_weight : ndarray of shape (m, d)
+    encoder_bias : ndarray of shape (m,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f"{threshold_limit(np.eye(2, 3), np.array([0.0, -1.0])):.6g}"
+    '4.29497e+09'
+    """
+    W = np.asarray(encoder_weight, dtype=np.float64)
+    b = np.asarray(encoder_bias, dtype=np.float64)
+    scale = np.abs(W).max(axis=1, keepdims=True)  # so that the norm cannot overflow
+    norms = np.linalg.norm(W / np.where(scale == 0, 1.0, scale), axis=1) * scale[:, 0]
+    peak = float((norms * THRESHOLD_RADIUS + np.abs(b)).max())
+    return min(peak, float(np.finfo(np.float32).max))
+
+
+def max_input_scale(dim: int) -> float:
+    r"""Largest ``input_scale`` of a dictionary of embeddings of dimension ``dim``:
+    :math:`2\sqrt{d}\,f_{32}`, the root-mean-square distance from their mean that float32
+    embeddings (each entry at most :math:`f_{32}`, float32's largest value, in magnitude)
+    cannot exceed.
+
+    Examples
+    --------
+    >>> f"{max_input_scale(4):.4g}"
+    '1.361e+39'
+    """
+    return 2.0 * float(np.sqrt(dim)) * float(np.finfo(np.float32).max)
+
+
+def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a :class:`ConceptDictionary` after checking them: arrays read as real
+    numbers (floats kept, integers as float32) of shapes consistent with the dictionary's
+    ``(m, d)`` and the method, finite; the scalars in range. ``ValueError`` (``TypeError``
+    for text or complex arrays) naming the field, what it holds and what was expected."""
+    from bottlekit._checks import check_choice, check_number, is_number
+
+    out = dict(fields)
+    method = out["method"] = check_choice(fields["method"], METHODS, "method")
+    for key in (*_ARRAYS, "components", "codes"):
+        if key in _ARRAYS or fields[key] is not None:
+            a = as_real_array(fields[key], key, dtype=None)
+            out[key] = a if a.dtype.kind == "f" else a.astype(np.float32)
+    dictionary = out["dictionary"]
     if dictionary.ndim != 2 or dictionary.shape[0] < 1 or dictionary.shape[1] < 1:
         raise ValueError(
-            f"{source}: dictionary has no atoms (shape {dictionary.shape}); expected (m, d) "
-            "with m, d >= 1"
+            f"dictionary has no atoms (shape {dictionary.shape}); expected (m, d) with m, d >= 1"
         )
     m, d = dictionary.shape
     shapes = {"dictionary": (m, d), "encoder_weight": (m, d), "encoder_bias": (m,)}
     shapes["pre_bias"] = (d,)
-    if method == "nmf" and "components" not in arrays:
-        raise ValueError(f"{source}: components: an NMF dictionary needs its components (m, 2d)")
-    if "components" in arrays:
+    if method == "nmf" and out["components"] is None:
+        raise ValueError("components: an NMF dictionary needs its components (m, 2d)")
+    if out["components"] is not None:
         shapes["components"] = (m, 2 * d)
-    if "codes" in arrays:
-        shapes["codes"] = (len(arrays["codes"]) if arrays["codes"].ndim == 2 else -1, m)
+    if out["codes"] is not None:
+        codes = out["codes"]
+        shapes["codes"] = (len(codes) if codes.ndim == 2 else -1, m)
     for key, shape in shapes.items():
-        if arrays[key].shape != shape:
-            raise ValueError(f"{source}: {key} has shape {arrays[key].shape}, not {shape}")
-        if not np.isfinite(arrays[key]).all():
-            raise ValueError(f"{source}: {key} contains NaN or inf")
-    if "components" in arrays and (arrays["components"] < 0).any():
+        if out[key].shape != shape:
+            raise ValueError(f"{key} has shape {out[key].shape}, not {shape}")
+        if not np.isfinite(out[key]).all():
+            raise ValueError(f"{key} contains NaN or inf")
+    if out["codes"] is not None and (out["codes"] < 0).any():
+        # every encoder's codes are >= 0; dead (and n_dead, name_concepts' drop_dead) reads
+        # an atom with only negative codes as dead
+        raise ValueError("codes has negative values; expected the codes of an encoder, >= 0")
+    if out["components"] is not None and (out["components"] < 0).any():
         # encode's non-negative least squares refused them from inside scikit-learn
-        raise ValueError(f"{source}: components has negative values; expected NMF factors >= 0")
-    try:
-        # discover refuses a smaller spread: the encoder's weights over it overflow float32
-        tiny = float(np.finfo(np.float32).tiny)
-        fields = {"input_scale": check_number(meta.get("input_scale"), "input_scale", low=tiny)}
-        k, threshold = meta.get("k"), meta.get("threshold")
-        if method != "nmf" or k is not None:
-            k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
-            if k > m:
-                raise ValueError(f"k: expected at most the dictionary's {m} atoms, got {k}")
-        if method == "batchtopk_sae" or threshold is not None:
-            threshold = check_number(threshold, "threshold")
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
-    backbone_id, history = meta.get("backbone_id"), meta.get("history") or []
-    params = meta.get("params") or {}
-    if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
-        raise ValueError(
-            f"{source}: backbone_id: expected None or a non-empty string, got {backbone_id!r}"
+        raise ValueError("components has negative values; expected NMF factors >= 0")
+    # discover refuses a smaller spread: the encoder's weights over it overflow float32;
+    # float32 embeddings (each entry within 3.4e38) cannot spread more than 2 sqrt(d)
+    # 3.4e38 about their mean: before, an input_scale of 1e300 loaded, the encoder's
+    # weights over it were 0 in float32, and every embedding got the same codes
+    f32 = np.finfo(np.float32)
+    out["input_scale"] = check_number(
+        fields["input_scale"], "input_scale", low=float(f32.tiny), high=max_input_scale(d)
+    )
+    k, threshold = fields["k"], fields["threshold"]
+    if method != "nmf" or k is not None:
+        k = check_number(k, "k", integer=True, low=1, expected="an int >= 1")
+        if k > m:
+            raise ValueError(f"k: expected at most the dictionary's {m} atoms, got {k}")
+    if method == "batchtopk_sae" or threshold is not None:
+        limit = threshold_limit(out["encoder_weight"], out["encoder_bias"])
+        # before: a threshold of 1e300 loaded, and every code was 0
+        threshold = check_number(
+            threshold,
+            "threshold",
+            low=0,
+            high=limit,
+            expected=(
+                f"a finite number in [0, {limit:.6g}] (a pre-activation BatchTopK kept; "
+                "above threshold_limit(encoder_weight, encoder_bias) every code is 0)"
+            ),
         )
-    if not isinstance(history, list) or not all(map(is_number, history)):
-        raise ValueError(f"{source}: history: expected a list of numbers, got {history!r:.80}")
+    out["k"], out["threshold"] = k, threshold
+    backbone_id, history, params = fields["backbone_id"], fields["history"], fields["params"]
+    if backbone_id is not None and (not isinstance(backbone_id, str) or not backbone_id):
+        raise ValueError(f"backbone_id: expected None or a non-empty string, got {backbone_id!r}")
+    if not isinstance(history, (list, tuple)) or not all(map(is_number, history)):
+        raise ValueError(f"history: expected a list of numbers, got {history!r:.80}")
     if not isinstance(params, dict):
-        raise ValueError(f"{source}: params: expected a dict, got {params!r:.80}")
-    return fields | {
-        "k": k,
-        "threshold": threshold,
-        "backbone_id": backbone_id,
-        "history": list(history),
-        "params": dict(params),
-    }
+        raise ValueError(f"params: expected a dict, got {params!r:.80}")
+    try:  # save stores it as JSON: before, a numpy int in it raised there, unnamed
+        json.dumps(params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"params: expected a dict that JSON can store (save writes it so), got one that "
+            f"it cannot ({exc})"
+        ) from None
+    out["history"] = [float(h) for h in history]
+    out["dead_atoms"] = _checked_dead_atoms(fields["dead_atoms"], out["codes"], m)
+    out["params"] = dict(params)
+    return out
+
+
+def _checked_dead_atoms(dead_atoms: Any, codes: np.ndarray | None, m: int) -> list[int] | None:
+    """``dead_atoms`` as a sorted list of distinct atom indices in ``[0, m)``, or None;
+    with ``codes``, the atoms that never fire in them. ``ValueError`` otherwise."""
+    from bottlekit._checks import is_number
+
+    if dead_atoms is None:
+        return None
+    if not isinstance(dead_atoms, (list, tuple, np.ndarray)) or not all(
+        is_number(j, integer=True) and 0 <= j < m for j in dead_atoms
+    ):
+        raise ValueError(
+            f"dead_atoms: expected None or a list of atom indices in [0, {m}), got "
+            f"{str(dead_atoms)[:80]}"
+        )
+    out = sorted(int(j) for j in dead_atoms)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dead_atoms: expected distinct atom indices, got {str(dead_atoms)[:80]}")
+    if codes is not None and out != np.flatnonzero(~(codes > 0).any(axis=0)).tolist():
+        raise ValueError(
+            f"dead_atoms: {str(out)[:80]} disagrees with the codes, whose atoms that never "
+            f"fire are {str(np.flatnonzero(~(codes > 0).any(axis=0)).tolist())[:80]}"
+        )
+    return out
