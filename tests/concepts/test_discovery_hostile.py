@@ -741,6 +741,43 @@ def test_discover_takes_zero_rows_among_others(method):
     # no method normalises rows (decompose takes zero rows too): a zero embedding is a
     # point like any other
     data = np.vstack([X, np.zeros((2, 6), np.float32)])
-    d = discover(data, 4, method=method, k=2, epochs=2, random_state=0)
+    k = {} if method == "nmf" else {"k": 2}  # NMF has no k
+    d = discover(data, 4, method=method, epochs=2, random_state=0, **k)
     np.testing.assert_allclose(np.linalg.norm(d.dictionary, axis=1), 1.0, rtol=1e-5)
     assert d.codes.shape == (42, 4) and np.isfinite(d.codes).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("k", 2),
+        ("batch_size", 256),
+        ("learning_rate", 1e-3),
+        ("dead_after", 40),
+        ("init", "random"),
+        ("encoder", "learned"),
+        ("checkpoint_every", 10),
+    ],
+)
+def test_nmf_refuses_the_sparse_autoencoders_settings(name, value):
+    # before: NMF ignored them, silently (and recorded k, batch_size and learning_rate in
+    # the dictionary's params as if used); their defaults could not be told from a value
+    message = (
+        f"{name}: {value!r} has no effect with method='nmf' (a setting of the sparse "
+        "autoencoders); leave it None or use method='topk_sae' or 'batchtopk_sae'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _discover(method="nmf", **{name: value})
+
+
+def test_sae_settings_none_are_the_documented_defaults():
+    explicit = {"batch_size": 256, "learning_rate": 1e-3, "init": "random"}
+    explicit |= {"encoder": "learned", "checkpoint_every": 10}
+    for method in ("topk_sae", "batchtopk_sae"):
+        a, b = _discover(method=method), _discover(method=method, **explicit)
+        np.testing.assert_array_equal(a.dictionary, b.dictionary)
+        np.testing.assert_array_equal(a.codes, b.codes)
+        assert a.params == b.params
+    nmf = _discover(method="nmf")  # the params it records are unchanged
+    assert (nmf.params["batch_size"], nmf.params["learning_rate"]) == (256, 1e-3)
+    assert nmf.params["k"] == 1 and "init" not in nmf.params
