@@ -298,10 +298,19 @@ def test_decompose_refuses_bad_arguments(kw, message):
 
 def test_decompose_rho_is_admms_and_too_small_a_rho_is_named():
     # Before: torch's LinAlgError "linalg.cholesky: The factorization could not be
-    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing)
-    ref = decompose(X, VOCAB, solver="lasso")
+    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing); then
+    # Lasso ignored any rho, silently: it is refused there now
+    message = (
+        "rho: 1e-300 has no effect with solver='lasso'; it is ADMM's penalty parameter; "
+        "leave it None or use solver='admm'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        decompose(X, VOCAB, solver="lasso", rho=1e-300)
+    with pytest.raises(ValueError, match=r"rho: 5\.0 has no effect with solver='auto' on the cpu"):
+        decompose(X, VOCAB, rho=5.0)  # "auto" on the CPU runs Lasso
+    admm = decompose(X, VOCAB, solver="admm")
     np.testing.assert_array_equal(
-        decompose(X, VOCAB, solver="lasso", rho=1e-300).weights, ref.weights
+        decompose(X, VOCAB, solver="admm", rho=5.0).weights, admm.weights
     )
     with pytest.raises(
         ValueError, match=r"rho: 1e-300 is too small to make the vocabulary's Gram"
