@@ -163,6 +163,18 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
             check_choice(self.encoder, ENCODERS, "encoder")
         self._check_head_params()
 
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # files saved before hold the SAE settings' old defaults with method="nmf" too,
+        # where they had no effect: read them as None
+        if params.get("method") == "nmf":
+            for name, old in (("batch_size", 256), ("learning_rate", 1e-3)):
+                if params.get(name) == old:
+                    params[name] = None
+            if params.get("encoder") == "learned":
+                params["encoder"] = None
+        return params
+
     def _check_loaded_state(self, source: str) -> None:
         m = len(self.dictionary_)
         if m != self.n_concepts:

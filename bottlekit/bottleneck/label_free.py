@@ -537,14 +537,29 @@ class LabelFreeCBM(BaseConceptBottleneck):
         if self.verbose:
             print(f"[LabelFreeCBM] {message}", flush=True)
 
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # files saved before hold the old defaults of the path settings next to a lam,
+        # where they had no effect: read them as the new defaults
+        if params.get("lam") is not None:
+            old = {
+                "n_lambdas": (DEFAULT_N_LAMBDAS, None),
+                "lambda_min_ratio": (DEFAULT_LAMBDA_MIN_RATIO, None),
+                "max_nonzero_per_class": (DEFAULT_MAX_NONZERO_PER_CLASS, "auto"),
+            }
+            for name, (value, new) in old.items():
+                if params.get(name) == value:
+                    params[name] = new
+        return params
+
     # ------------------------------------------------------------------ fit
     def _path_settings(self) -> dict[str, Any]:
         """``glm_saga_path``'s path arguments, the defaults resolved.
 
         With ``lam`` the head is that single penalty: the path settings have no effect and
         a value given to one of them is refused (it was ignored, silently). Here, at fit,
-        not in ``_check_params``: load runs that, and files saved before this check hold
-        the old defaults (20, 1e-3, 30) next to a ``lam``.
+        not in ``_check_params``, which load runs (files saved before hold the old
+        defaults 20, 1e-3 and 30 next to a ``lam``; load reads those as the new ones).
         """
         if self.lam is not None:
             where = f"with lam={self.lam!r} (a single penalty, no path walk)"

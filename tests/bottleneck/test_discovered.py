@@ -162,3 +162,18 @@ def test_nmf_model_refuses_sae_settings_and_fits_with_the_defaults():
     assert nmf.score(X, y) > 0.5
     with pytest.raises(ValueError, match=r"^encoder: 'decoder' has no effect with method='nmf'"):
         clone(nmf).set_params(encoder="decoder").fit(X, y)
+
+
+def test_an_nmf_model_file_with_the_old_sae_defaults_fits_again(tmp_path):
+    # files saved before hold batch_size=256, learning_rate=1e-3 and encoder="learned"
+    # with method="nmf" (no effect): load reads them as None
+    from sklearn.base import clone
+
+    model, X, y = _planted_world(0, 0)
+    nmf = clone(model).set_params(method="nmf", epochs=50, k=None, learning_rate=None)
+    nmf.fit(X, y)
+    nmf.set_params(batch_size=256, learning_rate=1e-3, encoder="learned")
+    loaded = DiscoveredCBM.load(nmf.save(tmp_path / "old.safetensors"))
+    params = loaded.get_params()
+    assert [params[k] for k in ("batch_size", "learning_rate", "encoder")] == [None] * 3
+    np.testing.assert_array_equal(clone(loaded).fit(X, y).coef_, nmf.coef_)

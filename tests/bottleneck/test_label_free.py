@@ -354,10 +354,20 @@ def test_path_settings_default_to_the_documented_values():
 
 
 def test_a_file_with_old_path_defaults_next_to_lam_still_loads(tmp_path):
-    # files saved before the check hold n_lambdas=20 etc. next to a lam: load must take them
+    # files saved before the check hold n_lambdas=20 etc. next to a lam (with no effect):
+    # load reads them as the new defaults, and the model can be fitted again
+    from sklearn.base import clone
+
     X, y, bank = _linear_problem(n=80)
     model = LabelFreeCBM(bank, **{**SMALL, "n_lambdas": None}, lam=1e-3).fit(X, y)
     model.set_params(n_lambdas=20, lambda_min_ratio=1e-3, max_nonzero_per_class=30)
     loaded = LabelFreeCBM.load(model.save(tmp_path / "old.safetensors"))
-    assert loaded.get_params()["n_lambdas"] == 20
+    keys = ("n_lambdas", "lambda_min_ratio", "max_nonzero_per_class")
+    assert [loaded.get_params()[k] for k in keys] == [None, None, "auto"]
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    again = clone(loaded).fit(X, y)  # (the file's bank is a plain ConceptBank: other fit)
+    assert again.lam_ == 1e-3 and len(again.path_lambdas_) == 1
+    model.set_params(n_lambdas=8)  # given, and ignored: it stays, and a refit refuses it
+    odd = LabelFreeCBM.load(model.save(tmp_path / "odd.safetensors"))
+    with pytest.raises(ValueError, match=r"n_lambdas: 8 has no effect with lam=0\.001"):
+        clone(odd).fit(X, y)
