@@ -187,6 +187,16 @@ def world(args) -> None:
         if method == "nmf":
             m = min(m, 2 * X_fit.shape[1])  # NMF of the split embedding: at most 2d atoms
         runs, fits = [], []
+        # the SAEs' settings; NMF reads none of them (and refuses them)
+        sae = {
+            "k": min(args.k, m),
+            "learning_rate": args.learning_rate,
+            "batch_size": args.batch_size,
+            "init": args.init,
+            "encoder": args.encoder,
+        }
+        if method == "nmf":
+            sae = {}
         for seed in args.seeds:
             t0 = time.perf_counter()
             runs.append(
@@ -194,14 +204,10 @@ def world(args) -> None:
                     X_fit,
                     m,
                     method,
-                    k=min(args.k, m),
                     epochs=args.epochs if method != "nmf" else 400,
-                    learning_rate=args.learning_rate,
-                    batch_size=args.batch_size,
-                    init=args.init,
-                    encoder=args.encoder,
                     backbone_id=data.backbone.id,
                     random_state=seed,
+                    **sae,
                 )
             )
             fits.append(time.perf_counter() - t0)

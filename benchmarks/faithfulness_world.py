@@ -143,7 +143,8 @@ def section_nec(results, data, args) -> None:
             t = time.perf_counter()
             res = accuracy_at_nec(
                 r.model, X["train"], worlds["train"], evaluation, levels, method=method,
-                n_lambdas=args.n_lambdas, random_state=args.seed,
+                n_lambdas=args.n_lambdas if method == "refit" else None,  # no path to cut
+                random_state=args.seed,
             )  # fmt: skip
             for s in SPLITS:
                 print(

@@ -31,6 +31,7 @@ __all__ = [
     "check_number",
     "check_positive_int",
     "check_seed",
+    "check_unused",
     "int_seed",
     "is_number",
     "physical_memory",
@@ -404,6 +405,50 @@ def check_bool(value: Any, name: str) -> bool:
         if not isinstance(value, np.bool_):
             raise TypeError(f"{name}: expected True or False, got {shown_value(value)}")
     return bool(value)
+
+
+def check_unused(value: Any, name: str, where: str, hint: str = "", *, unset: Any = None) -> None:
+    """Refuse a parameter given where it has no effect (it used to be ignored, silently).
+
+    A parameter that only some modes read defaults to ``unset`` (``None``, meaning "the
+    documented default"), so that a value the user gave can be told from the default; in
+    the other modes a given value is refused rather than dropped (scikit-learn's way).
+
+    Parameters
+    ----------
+    value : object
+        The parameter as received.
+    name : str
+        Its name, first word of the error message.
+    where : str
+        The mode in which it has no effect, as the message says it: ``"with
+        method='truncate'"``.
+    hint : str, default=""
+        What to do instead, appended after ``"leave it None"``.
+    unset : object, default=None
+        The default that means "not given" (the check passes when ``value is unset``, or
+        equals it for a string).
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not ``unset``.
+
+    Examples
+    --------
+    >>> check_unused(None, "n_lambdas", "with method='truncate'")
+    >>> check_unused(8, "n_lambdas", "with method='truncate'", " or use method='refit'")
+    Traceback (most recent call last):
+    ...
+    ValueError: n_lambdas: 8 has no effect with method='truncate'; leave it None or use ...
+    >>> check_unused("auto", "max_examples", "with a ConceptDataset", unset="auto")
+    """
+    if value is unset or (isinstance(unset, str) and isinstance(value, str) and value == unset):
+        return
+    default = "None" if unset is None else repr(unset)
+    raise ValueError(
+        f"{name}: {shown_value(value)} has no effect {where}; leave it {default}{hint}"
+    )
 
 
 def check_generator(value: Any, name: str = "rng") -> Any:

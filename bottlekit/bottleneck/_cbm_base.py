@@ -167,6 +167,17 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         BaseConceptBottleneck._registry[cls.__name__] = cls
 
     # ------------------------------------------------------------------ hooks
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A model file's hyper-parameters as this release reads them (``load``).
+
+        A setting that only some modes read defaults to None ("the documented default"),
+        and fit refuses a value where it has no effect. Files saved before hold the old
+        default in every mode; a subclass maps those, where the file's mode did not read
+        them, back to None, so that the loaded model can be fitted again.
+        """
+        return params
+
     def _check_params(self) -> None:  # pragma: no cover - overridden
         pass
 
@@ -689,6 +700,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         for old, new in klass._renamed_params.items():
             if old in params and new not in params:
                 params[new] = params.pop(old)
+        params = klass._params_of_old_files(params)
         unknown = sorted(set(params) - set(klass._get_param_names()))
         if unknown:
             raise ValueError(f"{source}: {klass.__name__} has no parameter(s) {unknown}")

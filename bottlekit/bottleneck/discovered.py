@@ -54,13 +54,18 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     method : {"topk_sae", "batchtopk_sae", "nmf"}, default "topk_sae"
     k : int, optional
         Active atoms per embedding (see :func:`~bottlekit.concepts.discovery.discover`).
+        SAE methods only, as ``batch_size``, ``learning_rate`` and ``encoder``: with
+        ``method="nmf"`` fit refuses a value given to one of them (NMF reads none).
     epochs : int, default 200
-    batch_size : int, default 256
-    learning_rate : float, default 1e-3
-    encoder : {"learned", "decoder"}, default "learned"
+    batch_size : int or None, default None
+        None means 256.
+    learning_rate : float or None, default None
+        None means 1e-3.
+    encoder : {"learned", "decoder"} or None, default None
         The concept layer: the SAE's own encoder, or the projection on the decoder atoms
         (see :func:`~bottlekit.concepts.discovery.discover`; on the built-in world the
-        atoms' projections recover more of the world's concepts).
+        atoms' projections recover more of the world's concepts); None means
+        ``"learned"``.
     lam : float, default 1e-5
         Elastic-net strength of the head (as :class:`PosthocCBM`).
     l1_ratio : float, default 0.99
@@ -116,9 +121,9 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         method: str = "topk_sae",
         k: int | None = None,
         epochs: int = 200,
-        batch_size: int = 256,
-        learning_rate: float = 1e-3,
-        encoder: str = "learned",
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        encoder: str | None = None,
         lam: float = 1e-5,
         l1_ratio: float = 0.99,
         max_iter: int = 10000,
@@ -149,10 +154,26 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         if self.k is not None:
             check_number(self.k, "k", integer=True, low=0, low_open=True)
         check_number(self.epochs, "epochs", integer=True, low=0, low_open=True)
-        check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
-        check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
-        check_choice(self.encoder, ENCODERS, "encoder")
+        # None: discover's defaults; with method="nmf" discover (at fit) refuses a value
+        if self.batch_size is not None:
+            check_number(self.batch_size, "batch_size", integer=True, low=0, low_open=True)
+        if self.learning_rate is not None:
+            check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
+        if self.encoder is not None:
+            check_choice(self.encoder, ENCODERS, "encoder")
         self._check_head_params()
+
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # files saved before hold the SAE settings' old defaults with method="nmf" too,
+        # where they had no effect: read them as None
+        if params.get("method") == "nmf":
+            for name, old in (("batch_size", 256), ("learning_rate", 1e-3)):
+                if params.get(name) == old:
+                    params[name] = None
+            if params.get("encoder") == "learned":
+                params["encoder"] = None
+        return params
 
     def _check_loaded_state(self, source: str) -> None:
         m = len(self.dictionary_)

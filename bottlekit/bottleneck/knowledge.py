@@ -39,7 +39,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from bottlekit._arrays import refuse_text
-from bottlekit._checks import check_choice
+from bottlekit._checks import check_choice, check_unused
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._knowledge_grounding import (
     GroundingResult,
@@ -127,8 +127,9 @@ class KnowledgeCBM(BaseConceptBottleneck):
         accuracy, as the reference does on its validation split; 0 keeps the last epoch.
     patience : int or None, default None
         Stop after this many epochs without a better validation accuracy (None: run all
-        ``max_epochs``, as the reference; ignored when ``validation_fraction=0``). The
-        early-stopping name of every bottlekit model (``n_iter_no_change`` before).
+        ``max_epochs``, as the reference; refused at fit with ``validation_fraction=0``,
+        which has no validation accuracy to stop on). The early-stopping name of every
+        bottlekit model (``n_iter_no_change`` before).
     device : str, default "cpu"
         Torch device of the head's training.
     random_state : int, RandomState or None
@@ -333,6 +334,13 @@ class KnowledgeCBM(BaseConceptBottleneck):
         concept_labels: Any = None,
         grounding_X: Any = None,
     ) -> None:
+        if self.validation_fraction == 0:  # no validation: patience was ignored, silently
+            # at fit, not in _check_params (which load runs on files saved before)
+            name = "patience" if self.n_iter_no_change == DEPRECATED else "n_iter_no_change"
+            check_unused(
+                self._patience, name, "with validation_fraction=0 (it stops on the validation "
+                "accuracy)", " or hold out a validation_fraction > 0",
+            )  # fmt: skip
         P_bank = None if prior is None else signed_prior(prior, self.prior_zero)
         if grounding_X is None:
             Xg, own = X, True

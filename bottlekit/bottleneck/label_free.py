@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from bottlekit._checks import check_unused
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import MAX_N_LAMBDAS, cpu_threads_for, glm_saga_path
 from bottlekit.bottleneck._model_file import check_json_numbers
@@ -45,6 +46,11 @@ VALIDATION_INTERVAL = 50
 #: How far a stored similarity may lie outside [-1, 1]: fit's are float64 dot products of
 #: two unit vectors, off by rounding only (3.3e-14 measured at 100,000 rows).
 SIMILARITY_ROUNDING = 1e-6
+#: The path's settings when left at their defaults (``None``, ``"auto"``); only the path
+#: walk reads them, not the single penalty of ``lam``.
+DEFAULT_MAX_NONZERO_PER_CLASS = 30
+DEFAULT_N_LAMBDAS = 20
+DEFAULT_LAMBDA_MIN_RATIO = 1e-3
 
 
 def _unit_cubes(a: torch.Tensor) -> torch.Tensor:
@@ -217,8 +223,9 @@ class LabelFreeCBM(BaseConceptBottleneck):
     keeps roughly 25–35 non-zero weights per class (the sparsity the paper aims at). Here the
     default walks GLM-SAGA's regularisation path from :math:`\lambda_{\max}` (all weights
     zero) downwards and keeps the smallest penalty at which *every* class has at most
-    ``max_nonzero_per_class`` (30) non-zero weights: the walk stops at the first point over
-    the limit and bisects 4 times in :math:`\log\lambda` between it and the last good one
+    ``max_nonzero_per_class`` (default 30) non-zero weights: the walk stops at the first
+    point over the limit and bisects 4 times in :math:`\log\lambda` between it and the last
+    good one
     (the bisection is bottlekit's addition; with a coarse path one step can add many
     weights). ``lam=<float>`` instead reproduces the reference's single fit (note the
     reference divides ``--lam`` by its ``alpha``, our ``l1_ratio``: its ``7e-4`` is
@@ -245,23 +252,26 @@ class LabelFreeCBM(BaseConceptBottleneck):
         Keep concepts whose validation similarity is strictly above this (reference 0.45).
         ``None`` keeps every concept (needed for random concepts, whose activations are not
         an interpretable target; also what the scikit-learn conformance checks use).
-    max_nonzero_per_class : int or None, default 30
-        Sparsity target of the path walk (see above). None: walk the whole path and take
-        its last point. Not used when ``lam`` is given.
+    max_nonzero_per_class : int, None or "auto", default "auto"
+        Sparsity target of the path walk (see above); ``"auto"`` means 30. None: walk the
+        whole path and take its last point. Path walk only: refused (at fit) when ``lam``
+        is given.
     lam : float or None, default None
         Fit this single penalty instead of walking the path (the reference's mode).
     l1_ratio : float in (0, 1], default 0.99
         L1 share of the elastic net (reference 0.99).
     step_size : float, default 0.1
         GLM-SAGA step (reference 0.1).
-    n_lambdas : int in [1, 1000], default 20
-        Points on the path, log-spaced (a factor 1.44 apart with the default ratio).
+    n_lambdas : int in [1, 1000] or None, default None
+        Points on the path, log-spaced (a factor 1.44 apart with the default ratio); None
+        means 20. Path walk only: refused (at fit) when ``lam`` is given.
         glm_saga's own default is 100; 20 locate the sparsity target at about half the cost,
         and on the built-in world (2,400 images, text bank) the test accuracy was the same
         (0.7863 with 20 points vs 0.7867 with 100, both at 1000 epochs).
-    lambda_min_ratio : float, default 1e-3
-        Smallest penalty of the path relative to :math:`\lambda_{\max}` (glm_saga's
-        ``epsilon=0.001``).
+    lambda_min_ratio : float in (0, 1] or None, default None
+        Smallest penalty of the path relative to :math:`\lambda_{\max}`; None means 1e-3
+        (glm_saga's ``epsilon=0.001``). Path walk only: refused (at fit) when ``lam`` is
+        given.
     max_epochs : int, default 200
         SAGA epochs per penalty at most. The reference runs 1000 (``--n_iters``; 80 for
         ImageNet) for its single cold-started penalty; on the path each point starts from
@@ -347,12 +357,12 @@ class LabelFreeCBM(BaseConceptBottleneck):
         projection_lr: float = 1e-3,
         validation_fraction: float = 0.2,
         interpretability_cutoff: float | None = 0.45,
-        max_nonzero_per_class: int | None = 30,
+        max_nonzero_per_class: int | str | None = "auto",
         lam: float | None = None,
         l1_ratio: float = 0.99,
         step_size: float = 0.1,
-        n_lambdas: int = 20,
-        lambda_min_ratio: float = 1e-3,
+        n_lambdas: int | None = None,
+        lambda_min_ratio: float | None = None,
         max_epochs: int = 200,
         tol: float = 1e-4,
         batch_size: int | None = 256,
@@ -389,16 +399,23 @@ class LabelFreeCBM(BaseConceptBottleneck):
         )  # fmt: skip
         if self.interpretability_cutoff is not None:
             check_number(self.interpretability_cutoff, "interpretability_cutoff", low=-1, high=1)
-        if self.max_nonzero_per_class is not None:
-            check_number(self.max_nonzero_per_class, "max_nonzero_per_class", low=1, integer=True)
+        if self.max_nonzero_per_class is not None and not (
+            isinstance(self.max_nonzero_per_class, str) and self.max_nonzero_per_class == "auto"
+        ):
+            check_number(
+                self.max_nonzero_per_class, "max_nonzero_per_class", low=1, integer=True,
+                expected="an int >= 1, None or 'auto'",
+            )  # fmt: skip
         if self.lam is not None:
             check_number(self.lam, "lam", low=0)
         name = "l1_ratio" if self.alpha == DEPRECATED else "alpha"
         self._l1_ratio = renamed_param(self, "alpha", "l1_ratio")
         check_number(self._l1_ratio, name, low=0, high=1, low_open=True)
         check_number(self.step_size, "step_size", low=0, low_open=True)
-        check_number(self.n_lambdas, "n_lambdas", low=1, high=MAX_N_LAMBDAS, integer=True)
-        check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
+        if self.n_lambdas is not None:
+            check_number(self.n_lambdas, "n_lambdas", low=1, high=MAX_N_LAMBDAS, integer=True)
+        if self.lambda_min_ratio is not None:
+            check_number(self.lambda_min_ratio, "lambda_min_ratio", low=0, high=1, low_open=True)
         check_number(self.max_epochs, "max_epochs", low=1, integer=True)
         check_number(self.tol, "tol", low=0)
         if self.batch_size is not None:
@@ -520,12 +537,59 @@ class LabelFreeCBM(BaseConceptBottleneck):
         if self.verbose:
             print(f"[LabelFreeCBM] {message}", flush=True)
 
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # files saved before hold the old defaults of the path settings next to a lam,
+        # where they had no effect: read them as the new defaults
+        if params.get("lam") is not None:
+            old = {
+                "n_lambdas": (DEFAULT_N_LAMBDAS, None),
+                "lambda_min_ratio": (DEFAULT_LAMBDA_MIN_RATIO, None),
+                "max_nonzero_per_class": (DEFAULT_MAX_NONZERO_PER_CLASS, "auto"),
+            }
+            for name, (value, new) in old.items():
+                if params.get(name) == value:
+                    params[name] = new
+        return params
+
     # ------------------------------------------------------------------ fit
+    def _path_settings(self) -> dict[str, Any]:
+        """``glm_saga_path``'s path arguments, the defaults resolved.
+
+        With ``lam`` the head is that single penalty: the path settings have no effect and
+        a value given to one of them is refused (it was ignored, silently). Here, at fit,
+        not in ``_check_params``, which load runs (files saved before hold the old
+        defaults 20, 1e-3 and 30 next to a ``lam``; load reads those as the new ones).
+        """
+        if self.lam is not None:
+            where = f"with lam={self.lam!r} (a single penalty, no path walk)"
+            hint = " or lam=None to walk the path"
+            check_unused(self.n_lambdas, "n_lambdas", where, hint)
+            check_unused(self.lambda_min_ratio, "lambda_min_ratio", where, hint)
+            check_unused(
+                self.max_nonzero_per_class, "max_nonzero_per_class", where, hint, unset="auto"
+            )
+            limit = None
+        else:
+            limit = self.max_nonzero_per_class
+            if isinstance(limit, str):  # "auto"
+                limit = DEFAULT_MAX_NONZERO_PER_CLASS
+        n_lambdas = DEFAULT_N_LAMBDAS if self.n_lambdas is None else self.n_lambdas
+        ratio = (
+            DEFAULT_LAMBDA_MIN_RATIO if self.lambda_min_ratio is None else self.lambda_min_ratio
+        )
+        return {
+            "n_lambdas": int(n_lambdas),
+            "lambda_min_ratio": float(ratio),
+            "max_nonzero_per_class": limit,
+        }
+
     def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         del prior  # Label-free CBM has no class-concept prior (see the class docstring)
         # here, not in _check_params (which load runs): whether a device exists depends on
         # the machine, and a model trained on a GPU must load (and predict) on a CPU
         resolve_device(self.device)
+        path_settings = self._path_settings()
         t0 = time.perf_counter()
         P = bank.project(X).astype(np.float64)
         train_idx, val_idx = stratified_validation_split(
@@ -578,8 +642,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
             (Q - mean) / std, y,
             l1_ratio=float(self._l1_ratio), step_size=float(self.step_size),
             lambdas=None if self.lam is None else [float(self.lam)],
-            n_lambdas=int(self.n_lambdas), lambda_min_ratio=float(self.lambda_min_ratio),
-            max_nonzero_per_class=None if self.lam is not None else self.max_nonzero_per_class,
+            **path_settings,
             max_epochs=int(self.max_epochs), tol=float(self.tol), batch_size=self.batch_size,
             n_classes=len(self.classes_), random_state=rng, device=self.device,
         )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bottlekit._checks import check_choice
+from bottlekit._checks import check_choice, check_unused
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._ovr_sgd import sgd_ovr_elastic_net
 from bottlekit.bottleneck._ovr_sgd_shared import sgd_ovr_elastic_net_shared
@@ -24,6 +24,13 @@ from bottlekit.devices import as_tensor, resolve_device, torch_threads
 __all__ = ["PosthocCBM"]
 
 #: ``sgd_order`` values and the one-vs-rest SGD that each runs
+#: PCBM-h's residual training (the reference's settings) where they are left None.
+RESIDUAL_DEFAULTS: dict[str, float] = {
+    "residual_lr": 0.01,
+    "residual_epochs": 20,
+    "residual_batch_size": 64,
+    "residual_l2": 0.001,
+}
 SGD_ORDERS = {"shared": sgd_ovr_elastic_net_shared, "per_class": sgd_ovr_elastic_net}
 
 
@@ -200,14 +207,17 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         sparsity up to seed-to-seed noise, other coefficients). See
         :func:`fit_elastic_net_head`.
     residual : bool, default False
-        Fit PCBM-h.
-    residual_lr : float, default 0.01
-        Adam learning rate of the residual (reference 0.01).
-    residual_epochs : int, default 20
-        Epochs of residual training (reference 20; the last epoch is kept).
-    residual_batch_size : int, default 64
-    residual_l2 : float, default 0.001
-        :math:`\lambda_R` (reference 0.001).
+        Fit PCBM-h. The four ``residual_*`` settings are its residual's: with
+        ``residual=False`` fit refuses a value given to one of them (they were ignored,
+        silently).
+    residual_lr : float or None, default None
+        Adam learning rate of the residual; None means 0.01 (reference 0.01).
+    residual_epochs : int or None, default None
+        Epochs of residual training; None means 20 (reference 20; the last epoch is kept).
+    residual_batch_size : int or None, default None
+        None means 64 (reference 64).
+    residual_l2 : float or None, default None
+        :math:`\lambda_R`; None means 0.001 (reference 0.001).
     device : str, default "cpu"
         Device of the residual training.
     random_state : int, RandomState or None
@@ -249,10 +259,10 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         tol: float = 1e-3,
         sgd_order: str = "per_class",
         residual: bool = False,
-        residual_lr: float = 0.01,
-        residual_epochs: int = 20,
-        residual_batch_size: int = 64,
-        residual_l2: float = 0.001,
+        residual_lr: float | None = None,
+        residual_epochs: int | None = None,
+        residual_batch_size: int | None = None,
+        residual_l2: float | None = None,
         device: str = "cpu",
         random_state: Any = None,
     ) -> None:
@@ -274,21 +284,53 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         self._check_head_params()
         if not isinstance(self.residual, (bool, np.bool_)):
             raise ValueError(f"residual: expected True or False, got {self.residual!r}")
-        check_number(self.residual_lr, "residual_lr", low=0, low_open=True)
-        check_number(self.residual_epochs, "residual_epochs", integer=True, low=0, low_open=True)
-        check_number(
-            self.residual_batch_size, "residual_batch_size", integer=True, low=0, low_open=True
-        )
-        check_number(self.residual_l2, "residual_l2", low=0, low_open=False)
+        # None: RESIDUAL_DEFAULTS (resolved at fit); refused at fit without the residual
+        if self.residual_lr is not None:
+            check_number(self.residual_lr, "residual_lr", low=0, low_open=True)
+        if self.residual_epochs is not None:
+            check_number(
+                self.residual_epochs, "residual_epochs", integer=True, low=0, low_open=True
+            )
+        if self.residual_batch_size is not None:
+            check_number(
+                self.residual_batch_size, "residual_batch_size", integer=True, low=0,
+                low_open=True,
+            )  # fmt: skip
+        if self.residual_l2 is not None:
+            check_number(self.residual_l2, "residual_l2", low=0, low_open=False)
+
+    @classmethod
+    def _params_of_old_files(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # files saved before the residual settings defaulted to None hold the old defaults
+        # even without a residual, where they had no effect: read them as None
+        if params.get("residual") is False:
+            for name, old in RESIDUAL_DEFAULTS.items():
+                if params.get(name) == old:
+                    params[name] = None
+        return params
 
     # ------------------------------------------------------------------ fit
     def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
+        if not self.residual:  # here, not in _check_params, which load runs
+            for name in RESIDUAL_DEFAULTS:
+                check_unused(
+                    getattr(self, name), name, "with residual=False (a setting of PCBM-h's "
+                    "residual)", " or set residual=True",
+                )  # fmt: skip
         A = self._fit_sparse_head(bank, X, y, rng)
         if self.residual:
             self._fit_residual(X, y, A, rng)
 
+    def _residual_settings(self) -> dict[str, Any]:
+        """The ``residual_*`` settings, None resolved to :data:`RESIDUAL_DEFAULTS`."""
+        return {
+            name: default if getattr(self, name) is None else getattr(self, name)
+            for name, default in RESIDUAL_DEFAULTS.items()
+        }
+
     def _fit_residual(self, X, y, A, rng) -> None:
         """PCBM-h: train a linear residual on top of the frozen concept head."""
+        settings = self._residual_settings()
         device = resolve_device(self.device)
         seed = int(rng.integers(2**31 - 1))
         gen = torch.Generator().manual_seed(seed)
@@ -303,20 +345,23 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
         )
         Xt = as_tensor(X, dtype=torch.float32)
         yt = torch.as_tensor(y, dtype=torch.long)
-        opt = torch.optim.Adam(layer.parameters(), lr=self.residual_lr)
+        opt = torch.optim.Adam(layer.parameters(), lr=settings["residual_lr"])
         loss_fn = torch.nn.CrossEntropyLoss()
         with torch_threads(1 if device.type == "cpu" else None):
-            self._residual_epochs(layer, opt, loss_fn, Xt, yt, head_logits, gen, device)
+            self._residual_epochs(layer, opt, loss_fn, Xt, yt, head_logits, gen, device, settings)
         self.residual_coef_ = layer.weight.detach().cpu().numpy().astype(np.float32)
         self.residual_intercept_ = layer.bias.detach().cpu().numpy().astype(np.float32)
 
-    def _residual_epochs(self, layer, opt, loss_fn, Xt, yt, head_logits, gen, device) -> None:
-        n, bs = len(Xt), int(self.residual_batch_size)
-        for _ in range(int(self.residual_epochs)):
+    def _residual_epochs(
+        self, layer, opt, loss_fn, Xt, yt, head_logits, gen, device, settings
+    ) -> None:
+        n, bs = len(Xt), int(settings["residual_batch_size"])
+        l2 = settings["residual_l2"]
+        for _ in range(int(settings["residual_epochs"])):
             for idx in torch.randperm(n, generator=gen).split(bs):
                 xb, yb, hb = Xt[idx].to(device), yt[idx].to(device), head_logits[idx].to(device)
                 opt.zero_grad()
                 loss = loss_fn(hb + layer(xb), yb)
-                loss = loss + self.residual_l2 * (layer.weight**2).mean()
+                loss = loss + l2 * (layer.weight**2).mean()
                 loss.backward()
                 opt.step()

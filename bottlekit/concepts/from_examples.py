@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_number, check_seed, is_number, shown_value
+from bottlekit._checks import (
+    check_bool,
+    check_number,
+    check_seed,
+    check_unused,
+    is_number,
+    shown_value,
+)
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
@@ -24,6 +31,8 @@ _DEPRECATED = "deprecated"
 #: The ``--C`` values of Post-hoc CBM's README commands (``SVC(kernel="linear", C=...)``).
 #: Its reference fits one bank per value and the user picks one by file name; here they
 #: are the grid that cross-validation picks from, per concept.
+#: Positives (and negatives) per concept of ``max_examples="auto"`` (embeddings or images).
+DEFAULT_MAX_EXAMPLES = 50
 PCBM_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
@@ -226,7 +235,7 @@ def from_examples(
     *,
     Cs: Sequence[float] = PCBM_C_GRID,
     cv: int = 3,
-    max_examples: int | None = 50,
+    max_examples: int | str | None = "auto",
     n_examples: int | None = None,
     significance_level: float = 0.05,
     drop_chance: bool = False,
@@ -295,11 +304,12 @@ def from_examples(
     cv : int
         Folds of the cross-validation that picks ``C``, at most the number of training
         examples of each side (a larger value is lowered to it, per concept).
-    max_examples : int or None
+    max_examples : int, None or "auto", default "auto"
         Positives (and negatives) per concept, training and held-out together: 50 trains on
         25 + 25. Post-hoc CBM's ``--n-samples 50`` trains on 50 + 50 and holds out as many
-        again, which is ``max_examples=100`` here. ``None`` uses all, balanced. Not used
-        with a ConceptDataset (see ``n_examples``, which has ``--n-samples``' meaning).
+        again, which is ``max_examples=100`` here. ``None`` uses all, balanced; ``"auto"``
+        means 50. Embeddings or images only: refused with a ConceptDataset (see
+        ``n_examples``, which has ``--n-samples``' meaning there).
     n_examples : int, optional
         With a ConceptDataset only: Post-hoc CBM's ``n_samples``, the positive (and
         negative) *training* examples per concept; as many again are held out. Default
@@ -353,10 +363,12 @@ def from_examples(
         raise ValueError(f"Cs must be a non-empty sequence of positive floats, got {Cs!r}")
     if not isinstance(cv, (int, np.integer)) or cv < 2:
         raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
-    if max_examples is not None:  # a numpy integer too, as for cv
+    if max_examples is not None and not (
+        isinstance(max_examples, str) and max_examples == "auto"
+    ):  # a numpy integer too, as for cv
         max_examples = check_number(
             max_examples, "max_examples", integer=True, low=4, wording="must",
-            expected="an int >= 4 or None",
+            expected="an int >= 4, None or 'auto'",
         )  # fmt: skip
     progress = check_bool(progress, "progress")
     level_name = "significance_level"
@@ -401,6 +413,10 @@ def from_examples(
                 "concept_labels: must be None when a ConceptDataset is given (its own "
                 "concept_labels are used); choose concepts with names="
             )
+        check_unused(  # it was ignored, silently: a dataset draws n_examples per concept
+            max_examples, "max_examples", "with a ConceptDataset (it draws 2 x n_examples "
+            "positives and negatives per concept)", " and set n_examples", unset="auto",
+        )  # fmt: skip
         if isinstance(backbone, str):
             raise ValueError(
                 f"backbone: got only the id {backbone!r}; a ConceptDataset's images need the "
@@ -416,6 +432,8 @@ def from_examples(
                 "n_examples: applies to a ConceptDataset; for embeddings or images with "
                 "concept_labels use max_examples"
             )
+        if isinstance(max_examples, str):  # "auto"
+            max_examples = DEFAULT_MAX_EXAMPLES
         fits, skipped_msg = _array_cavs(
             backbone, embeddings_or_images, concept_labels, names, Cs, cv, max_examples,
             random_state, progress, cache, cache_dir,

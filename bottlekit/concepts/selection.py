@@ -10,11 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from bottlekit._arrays import as_real_array, sort_class_labels
-from bottlekit._checks import check_bool, check_choice, check_number, check_seed
+from bottlekit._checks import check_bool, check_choice, check_number, check_seed, check_unused
 from bottlekit.concepts.bank import ConceptBank, _float32_beyond
 from bottlekit.concepts.projection import _Numpy, linear_concept_activations
 
 METHODS = ("submodular", "mi", "top-similarity", "random")
+#: LaBo's weights and the lazy greedy, where ``select``'s settings are left None.
+SUBMODULAR_DEFAULTS = {"mi_weight": 1e7, "coverage_weight": 0.1, "lazy": True}
 
 
 def class_similarity(
@@ -225,9 +227,9 @@ def select(
     method: str = "submodular",
     *,
     per_class: bool | None = None,
-    mi_weight: float = 1e7,
-    coverage_weight: float = 0.1,
-    lazy: bool = True,
+    mi_weight: float | None = None,
+    coverage_weight: float | None = None,
+    lazy: bool | None = None,
     random_state: int | None = None,
 ) -> ConceptBank:
     r"""Choose ``k`` concepts of ``bank`` for classifying images ``X`` with labels ``y``.
@@ -281,10 +283,12 @@ def select(
         :math:`\lceil k / C\rceil` per class as LaBo does — so up to :math:`C - 1` more than
         ``k`` can be returned, and classes with fewer candidates give all of theirs.
         Default: True when the bank has a class prior.
-    mi_weight, coverage_weight : float
-        :math:`\alpha, \beta` above.
-    lazy : bool
-        Lazy greedy (same result as naive greedy, faster).
+    mi_weight, coverage_weight : float or None
+        :math:`\alpha, \beta` above; None means LaBo's :math:`10^7` and 0.1.
+        ``method="submodular"`` only, as ``lazy``: the other methods refuse a value (they
+        used to ignore it, silently).
+    lazy : bool or None
+        Lazy greedy (same result as naive greedy, faster); None means True.
     random_state : int, optional
         Seed of the random baseline.
 
@@ -317,6 +321,16 @@ def select(
             f"y has {n_classes} class(es); selection scores how concepts separate classes, "
             "so it needs at least 2"
         )
+    given = {"mi_weight": mi_weight, "coverage_weight": coverage_weight, "lazy": lazy}
+    if method != "submodular":
+        for name, value in given.items():
+            check_unused(
+                value, name, f"with method={method!r} (a setting of the submodular "
+                "selection)", " or use method='submodular'",
+            )  # fmt: skip
+    mi_weight, coverage_weight, lazy = (
+        SUBMODULAR_DEFAULTS[name] if value is None else value for name, value in given.items()
+    )
     mi_weight = check_number(mi_weight, "mi_weight", low=0, wording="must")
     coverage_weight = check_number(coverage_weight, "coverage_weight", low=0, wording="must")
     lazy = check_bool(lazy, "lazy")

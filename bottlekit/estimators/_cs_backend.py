@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from bottlekit._arrays import check_real_tensor
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, check_unused
 
 from ._kernel_sums import gaussian_pair_sums, resolve_device
 from ._scaling import power_of_two_scale
@@ -161,6 +161,21 @@ def in_order(A, B) -> bool:
     peak = max(float(abs(A).max()), float(abs(B).max()))
     c = float(power_of_two_scale(np.array([peak]), axis=None))
     return (A.shape[0], float((A / c).sum())) <= (B.shape[0], float((B / c).sum()))
+
+
+def approximation_size(approximation, count, knob: str, default: int):
+    """``count`` (``n_tiles``, ``n_points``) resolved: None means ``default``.
+
+    It sizes the ``"random_tiles"`` approximation only: with ``approximation=None`` (the
+    exact sums) a value is refused (it used to be ignored, silently).
+    """
+    if approximation is None:
+        check_unused(
+            count, knob, "with approximation=None (the exact sums; it sizes the "
+            "'random_tiles' approximation)", " or use approximation='random_tiles'",
+        )  # fmt: skip
+        return default
+    return default if count is None else count
 
 
 def check_approximation(approximation, count, knob: str, be, random_state) -> bool:

@@ -197,6 +197,7 @@ from ._block_sampling import sampled_kernel_means
 from ._cs_backend import (
     Backend,
     any_tensor,
+    approximation_size,
     check_approximation,
     check_statistic,
     is_tensor,
@@ -246,7 +247,7 @@ def cs_divergence(
     tile_size: int | None = None,
     device: str | torch.device | None = None,
     approximation: str | None = None,
-    n_tiles: int = _N_TILES,
+    n_tiles: int | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> float | torch.Tensor:
     r"""Kernel estimate of the Cauchy–Schwarz divergence :math:`D_{CS}(p\|q)` between samples.
@@ -291,9 +292,9 @@ def cs_divergence(
         (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
         "Approximate mode" in the module docstring for the error bound). Used only when
         it evaluates fewer kernel values than the exact sums; no gradient.
-    n_tiles : int, default=8000
+    n_tiles : int or None, default=None
         Number of sampled tiles of the approximate mode (its error shrinks as
-        ``1/sqrt(n_tiles)``).
+        ``1/sqrt(n_tiles)``); None means 8000. Refused with ``approximation=None``.
     random_state : None, int or numpy.random.Generator, default=None
         Seed of the shuffle and the tile draws of the approximate mode.
 
@@ -319,6 +320,7 @@ def cs_divergence(
     s = sample_width(pooled, sigma, "sigma") * _SQRT2
     be = Backend(torch_mode, tile_size, device, [X, Y], [s])
     n, m = X.shape[0], Y.shape[0]
+    n_tiles = approximation_size(approximation, n_tiles, "n_tiles", _N_TILES)
     gen = sampler(approximation, n_tiles, random_state, be, max(n, m) ** 2)
     if gen is not None:
         X64, Y64 = _as_float64(X, be.device), _as_float64(Y, be.device)
@@ -420,7 +422,7 @@ def cs_qmi(
     tile_size: int | None = None,
     device: str | torch.device | None = None,
     approximation: str | None = None,
-    n_tiles: int = _N_TILES_QMI,
+    n_tiles: int | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> float | torch.Tensor:
     r"""Cauchy–Schwarz quadratic mutual information :math:`D_{CS}(p(x,y)\|p(x)p(y))`.
@@ -471,9 +473,9 @@ def cs_qmi(
         (an unbiased incomplete U-statistic whose cost does not depend on ``n``; see
         "Approximate mode" in the module docstring for the error bound). Used only when
         it evaluates fewer kernel values than the exact sums; no gradient.
-    n_tiles : int, default=20000
+    n_tiles : int or None, default=None
         Number of sampled tiles of the approximate mode (its error shrinks as
-        ``1/sqrt(n_tiles)``).
+        ``1/sqrt(n_tiles)``); None means 20000. Refused with ``approximation=None``.
     random_state : None, int or numpy.random.Generator, default=None
         Seed of the shuffle and the tile draws of the approximate mode.
 
@@ -498,6 +500,7 @@ def cs_qmi(
     n = X.shape[0]
     if unbiased and n < 3:
         raise ValueError(f"statistic='u' needs at least 3 samples (rows), got {n}")
+    n_tiles = approximation_size(approximation, n_tiles, "n_tiles", _N_TILES_QMI)
     gen = sampler(approximation, n_tiles, random_state, be, n * n)
     if gen is not None:
         Z64 = _as_float64(be.cat([X, Y]), be.device)
@@ -560,7 +563,7 @@ def conditional_cs_divergence(
     tile_size: int | None = None,
     device: str | torch.device | None = None,
     approximation: str | None = None,
-    n_points: int = _N_POINTS,
+    n_points: int | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> float | torch.Tensor:
     r"""Conditional CS divergence :math:`D_{CS}(p(y|x)\,\|\,q(y|x))` from two paired samples.
@@ -627,10 +630,10 @@ def conditional_cs_divergence(
         "Approximate mode of the conditional CS divergence" in the module docstring for
         the error (relative standard error 1.25-2.2 % at d = 4, not 1 %). Used only when
         ``n_points`` is smaller than a sample; no gradient.
-    n_points : int, default=2048
+    n_points : int or None, default=None
         Expected number of points of each sample in the outer averages of the
         approximate mode (its error shrinks as ``1/sqrt(n_points)``, its cost grows
-        linearly).
+        linearly); None means 2048. Refused with ``approximation=None``.
     random_state : None, int or numpy.random.Generator, default=None
         Seed of the draws (proxy points, sampled points) of the approximate mode.
 
@@ -673,6 +676,7 @@ def conditional_cs_divergence(
     be = Backend(torch_mode, tile_size, device, [X1, Y1, X2, Y2], [sx, sy])
     W1, W2 = be.cat([X1, Y1]), be.cat([X2, Y2])
     split, need = X1.shape[1], ("x", "joint")
+    n_points = approximation_size(approximation, n_points, "n_points", _N_POINTS)
     if check_approximation(
         approximation, n_points, "n_points", be, random_state
     ) and n_points < max(W1.shape[0], W2.shape[0]):

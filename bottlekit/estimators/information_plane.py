@@ -48,6 +48,7 @@ from bottlekit._checks import (
     check_choice,
     check_number,
     check_positive_int,
+    check_unused,
     shown_value,
 )
 
@@ -57,6 +58,10 @@ from .binning import _plugin_entropy
 __all__ = ["InformationPlane", "binned_information"]
 
 _LN2 = np.log(2.0)
+#: What ``n_bins`` ("binning"), ``compress_dim`` and ``k`` ("ksg") of None mean.
+DEFAULT_N_BINS = 30
+DEFAULT_COMPRESS_DIM = 4
+DEFAULT_K = 3
 
 
 def _symbols(rows: np.ndarray) -> np.ndarray:
@@ -209,17 +214,21 @@ class InformationPlane:
     y : array-like of shape (n,) or (n, dy)
         Targets: labels for ``"binning"``; labels or real values otherwise.
     estimator : {"binning", "ksg", "renyi"}, default "binning"
-    n_bins : int, default 30
+        Each reads its own settings below; one given to an estimator that does not read
+        it (``n_bins`` and ``bin_range`` are ``"binning"``'s, ``compress_dim`` and ``k``
+        ``"ksg"``'s, ``"renyi"`` reads none) is refused (it was ignored, silently).
+    n_bins : int or None, default None
         Bins per unit for ``"binning"``, between the layer's min and max at this record
-        (the reference's ``num_of_bins=30`` counts edges on [-1, 1]: 29 bins).
+        (the reference's ``num_of_bins=30`` counts edges on [-1, 1]: 29 bins); None
+        means 30.
     bin_range : (float, float), optional
         A fixed ``(low, high)`` for the bins of every layer and record (``"binning"``):
         ``bin_range=(-1, 1), n_bins=29`` is Shwartz-Ziv & Tishby's grid for tanh layers.
         Values outside go to the end bins. Default: each record's layer range.
-    compress_dim : int, default 4
-        Principal components kept of ``X`` and of each layer for ``"ksg"``.
-    k : int, default 3
-        Neighbours for the k-NN estimators.
+    compress_dim : int or None, default None
+        Principal components kept of ``X`` and of each layer for ``"ksg"``; None means 4.
+    k : int or None, default None
+        Neighbours for the k-NN estimators (``"ksg"``); None means 3.
     discrete_y : bool, optional
         Treat ``y`` as labels; default: integer-valued 1-D ``y``.
     device : str or torch.device, optional
@@ -254,10 +263,10 @@ class InformationPlane:
         X: Any,
         y: Any,
         estimator: str = "binning",
-        n_bins: int = 30,
+        n_bins: int | None = None,
         bin_range: tuple[float, float] | None = None,
-        compress_dim: int = 4,
-        k: int = 3,
+        compress_dim: int | None = None,
+        k: int | None = None,
         discrete_y: bool | None = None,
         device: Any = None,
         batch_size: int = 4096,
@@ -283,6 +292,18 @@ class InformationPlane:
         if missing:
             known = [n for n in modules if n][:12]
             raise ValueError(f"layers: {missing} are not sub-modules of the model; known: {known}")
+        # read by one estimator only: a value given to another was ignored, silently
+        reads = {"n_bins": "binning", "bin_range": "binning", "compress_dim": "ksg", "k": "ksg"}
+        given = {"n_bins": n_bins, "bin_range": bin_range, "compress_dim": compress_dim, "k": k}
+        for name, owner in reads.items():
+            if estimator != owner:
+                check_unused(
+                    given[name], name, f"with estimator={estimator!r} (it is {owner!r}'s)",
+                    f" or use estimator={owner!r}",
+                )  # fmt: skip
+        n_bins = DEFAULT_N_BINS if n_bins is None else n_bins
+        compress_dim = DEFAULT_COMPRESS_DIM if compress_dim is None else compress_dim
+        k = DEFAULT_K if k is None else k
         # checked here, not at the first record(), which runs inside a training loop
         for name, value in (
             ("n_bins", n_bins),

@@ -27,7 +27,13 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from bottlekit._checks import check_bool, check_choice, check_number, check_positive_int
+from bottlekit._checks import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    check_unused,
+)
 from bottlekit.devices import resolve_device
 
 from ._neighbors import normal_scores
@@ -140,6 +146,13 @@ def _eye(b, device):
     return torch.eye(b, dtype=torch.bool, device=device)
 
 
+#: What ``embed_dim``, ``ma_rate`` and ``clip`` of None mean, where they are read (the
+#: separable critic, MINE, SMILE).
+DEFAULT_EMBED_DIM = 32
+DEFAULT_MA_RATE = 0.01
+DEFAULT_CLIP = 5.0
+
+
 class NeuralMutualInformation(BaseEstimator):
     r"""Mutual information by maximising a variational lower bound with a neural critic.
 
@@ -150,8 +163,9 @@ class NeuralMutualInformation(BaseEstimator):
     critic : {"separable", "concat"}, default="separable"
     hidden : int, default=64
         Width of the critic's hidden layers.
-    embed_dim : int, default=32
-        Output size of the separable critic's two networks.
+    embed_dim : int or None, default=None
+        Output size of the separable critic's two networks; None means 32.
+        ``critic="separable"`` only (refused with ``"concat"``, which has no embedding).
     n_layers : int, default=2
         Hidden layers per network (Poole et al.'s ``layers``; the SMILE code's ``layers=2``
         builds three).
@@ -164,10 +178,12 @@ class NeuralMutualInformation(BaseEstimator):
     patience : int, default=10
         Stop after this many evaluations without a new best held-out estimate; the
         critic of the best evaluation is restored.
-    ma_rate : float, default=0.01
-        MINE's moving-average rate (the SMILE code's ``momentum=0.9`` is ``ma_rate=0.1``).
-    clip : float, default=5.0
-        SMILE's clipping threshold :math:`\tau`.
+    ma_rate : float or None, default=None
+        MINE's moving-average rate (the SMILE code's ``momentum=0.9`` is ``ma_rate=0.1``);
+        None means 0.01. ``bound="mine"`` only (refused with the other bounds).
+    clip : float or None, default=None
+        SMILE's clipping threshold :math:`\tau`; None means 5.0. ``bound="smile"`` only
+        (refused with the other bounds).
     score_bound : float or None, default=10.0
         Critic scores pass through :math:`b\tanh(f/b)`. Any critic gives a valid bound,
         and this one cannot make :math:`e^f` overflow on an outlying held-out point
@@ -207,7 +223,7 @@ class NeuralMutualInformation(BaseEstimator):
         bound: str = "infonce",
         critic: str = "separable",
         hidden: int = 64,
-        embed_dim: int = 32,
+        embed_dim: int | None = None,
         n_layers: int = 2,
         batch_size: int = 256,
         max_steps: int = 2000,
@@ -215,8 +231,8 @@ class NeuralMutualInformation(BaseEstimator):
         validation_fraction: float = 0.3,
         eval_every: int = 50,
         patience: int = 10,
-        ma_rate: float = 0.01,
-        clip: float = 5.0,
+        ma_rate: float | None = None,
+        clip: float | None = None,
         score_bound: float | None = 10.0,
         copula: bool = False,
         device: str | torch.device | None = "cpu",
@@ -249,8 +265,10 @@ class NeuralMutualInformation(BaseEstimator):
             expected="'separable' or 'concat'",
             wording="must",
         )
-        for name in ("hidden", "embed_dim", "n_layers", "max_steps", "eval_every", "patience"):
+        for name in ("hidden", "n_layers", "max_steps", "eval_every", "patience"):
             check_positive_int(getattr(self, name), name)
+        if self.embed_dim is not None:
+            check_positive_int(self.embed_dim, "embed_dim")
         check_positive_int(self.batch_size, "batch_size", minimum=2)
         check_number(
             self.validation_fraction,
@@ -270,8 +288,10 @@ class NeuralMutualInformation(BaseEstimator):
             expected="> 0",
             wording="must",
         )
-        check_number(self.ma_rate, "ma_rate", low=0, high=1, low_open=True, wording="must")
-        check_number(self.clip, "clip", low=0, low_open=True, wording="must")
+        if self.ma_rate is not None:
+            check_number(self.ma_rate, "ma_rate", low=0, high=1, low_open=True, wording="must")
+        if self.clip is not None:
+            check_number(self.clip, "clip", low=0, low_open=True, wording="must")
         if self.score_bound is not None:
             check_number(
                 self.score_bound,
@@ -282,6 +302,25 @@ class NeuralMutualInformation(BaseEstimator):
                 wording="must",
             )
         check_bool(self.copula, "copula")
+        # read by one critic or bound only: a value given to another was ignored, silently
+        if self.critic != "separable":
+            check_unused(
+                self.embed_dim, "embed_dim", f"with critic={self.critic!r} (the separable "
+                "critic's embedding size)", " or use critic='separable'",
+            )  # fmt: skip
+        if self.bound != "mine":
+            check_unused(
+                self.ma_rate, "ma_rate", f"with bound={self.bound!r} (MINE's moving average)",
+                " or use bound='mine'",
+            )  # fmt: skip
+        if self.bound != "smile":
+            check_unused(
+                self.clip, "clip", f"with bound={self.bound!r} (SMILE's clipping)",
+                " or use bound='smile'",
+            )  # fmt: skip
+        self._embed_dim = DEFAULT_EMBED_DIM if self.embed_dim is None else self.embed_dim
+        self._ma_rate = DEFAULT_MA_RATE if self.ma_rate is None else self.ma_rate
+        self._clip = DEFAULT_CLIP if self.clip is None else self.clip
 
     def _scores(self, net, x, y):
         S = net(x, y)
@@ -299,7 +338,7 @@ class NeuralMutualInformation(BaseEstimator):
                 for i in range(0, Xv.shape[0] - b + 1, b):
                     rows = order[i : i + b]
                     S = self._scores(net, Xv[rows], Yv[rows])
-                    vals.append(float(bound_value(S, self.bound, self.clip)))
+                    vals.append(float(bound_value(S, self.bound, self._clip)))
         return float(np.mean(vals))
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> NeuralMutualInformation:
@@ -336,7 +375,7 @@ class NeuralMutualInformation(BaseEstimator):
         cls = SeparableCritic if self.critic == "separable" else ConcatCritic
         with torch.random.fork_rng(devices=[]):  # CPU only: torch.manual_seed reseeds CUDA
             torch.random.default_generator.manual_seed(seed)
-            net = cls(X.shape[1], Y.shape[1], self.hidden, self.embed_dim, self.n_layers)
+            net = cls(X.shape[1], Y.shape[1], self.hidden, self._embed_dim, self.n_layers)
         net = net.to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
         ma = None
@@ -351,14 +390,16 @@ class NeuralMutualInformation(BaseEstimator):
                 joint = S.diag().mean()
                 lme = _offdiag_logmeanexp(S)
                 mean_exp = torch.exp(lme).detach()
-                ma = mean_exp if ma is None else (1 - self.ma_rate) * ma + self.ma_rate * mean_exp
+                ma = (
+                    mean_exp if ma is None else (1 - self._ma_rate) * ma + self._ma_rate * mean_exp
+                )
                 # grad of log E[e^f] is E[e^f grad f]/E[e^f]; replace the batch denominator
                 # by its moving average to reduce the bias of the gradient (MINE, sec. 3.2).
                 objective = joint - torch.exp(lme) / ma
             elif self.bound == "smile":
                 objective = _js_surrogate(S)
             else:
-                objective = bound_value(S, self.bound, self.clip)
+                objective = bound_value(S, self.bound, self._clip)
             opt.zero_grad()
             (-objective).backward()
             opt.step()

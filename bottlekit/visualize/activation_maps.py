@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice
+from bottlekit._checks import check_choice, check_unused
 from bottlekit.visualize.attribution import METHODS as _CLASSES
 from bottlekit.visualize.attribution import ConceptIntegratedGradients
 from bottlekit.visualize.attribution._base import check_positive_int
@@ -36,6 +36,9 @@ from bottlekit.visualize.attribution.integrated_gradients import check_n_steps
 from bottlekit.visualize.map_methods import METHODS
 
 __all__ = ["METHODS", "concept_activation_map", "grid_to_tokens", "tokens_to_grid"]
+
+#: Integration steps of ``method="integrated_gradients"`` when ``n_steps`` is None.
+DEFAULT_N_STEPS = 32
 
 
 def concept_activation_map(
@@ -46,7 +49,7 @@ def concept_activation_map(
     method: str = "gradcam",
     *,
     batch_size: int = 256,
-    n_steps: int = 32,
+    n_steps: int | None = None,
 ) -> np.ndarray:
     r"""Heat maps of where each concept is seen in each image.
 
@@ -85,10 +88,11 @@ def concept_activation_map(
         saliency: ``batch_size // len(concepts)`` images per forward pass, one backward
         pass per concept; coam, patch_tokens: images per pass). Lower it for large
         backbones.
-    n_steps : int, default 32
+    n_steps : int or None, default None
         Integration steps of integrated gradients (captum's default is 50; 32 keeps the
         trapezoid-rule error small for these smooth paths at two thirds of the cost), at
-        least 2 and at most 10,000. Checked, and otherwise unused, for the other methods.
+        least 2 and at most 10,000; None means 32. ``"integrated_gradients"`` only: the
+        other methods refuse a value (they used to check it and drop it, silently).
 
     Returns
     -------
@@ -120,8 +124,14 @@ def concept_activation_map(
     """
     method = check_choice(method, METHODS, "method")
     batch_size = check_positive_int(batch_size, "batch_size")
-    n_steps = check_n_steps(n_steps)
     cls = _CLASSES[method]
-    own = {"n_steps": int(n_steps)} if cls is ConceptIntegratedGradients else {}
+    own = {}
+    if cls is ConceptIntegratedGradients:
+        own["n_steps"] = check_n_steps(DEFAULT_N_STEPS if n_steps is None else n_steps)
+    else:
+        check_unused(
+            n_steps, "n_steps", f"with method={method!r} (integration steps of "
+            "'integrated_gradients')", " or use method='integrated_gradients'",
+        )  # fmt: skip
     attribution = cls(backbone, concept_bank_or_model, batch_size=int(batch_size), **own)
     return attribution.attribute(images, concepts)

@@ -146,3 +146,34 @@ def test_discovered_cbm_with_the_decoder_as_encoder_projects_on_its_atoms(fitted
         DiscoveredCBM(model.concepts, encoder="tied").fit(X, y)
     with pytest.raises(TypeError, match="encoder"):
         DiscoveredCBM(model.concepts, encoder=["decoder"]).fit(X, y)
+
+
+def test_nmf_model_refuses_sae_settings_and_fits_with_the_defaults():
+    # before: DiscoveredCBM(method="nmf") passed its SAE settings (k, batch_size,
+    # learning_rate, encoder) to discover, which ignored them, silently
+    from sklearn.base import clone
+
+    model, X, y = _planted_world(0, 0)  # it sets k=2 and learning_rate=1e-2
+    nmf = clone(model).set_params(method="nmf", epochs=50)
+    with pytest.raises(ValueError, match=r"^k: 2 has no effect with method='nmf'"):
+        nmf.fit(X, y)
+    nmf.set_params(k=None, learning_rate=None).fit(X, y)
+    assert nmf.get_params()["batch_size"] is None and nmf.get_params()["encoder"] is None
+    assert nmf.score(X, y) > 0.5
+    with pytest.raises(ValueError, match=r"^encoder: 'decoder' has no effect with method='nmf'"):
+        clone(nmf).set_params(encoder="decoder").fit(X, y)
+
+
+def test_an_nmf_model_file_with_the_old_sae_defaults_fits_again(tmp_path):
+    # files saved before hold batch_size=256, learning_rate=1e-3 and encoder="learned"
+    # with method="nmf" (no effect): load reads them as None
+    from sklearn.base import clone
+
+    model, X, y = _planted_world(0, 0)
+    nmf = clone(model).set_params(method="nmf", epochs=50, k=None, learning_rate=None)
+    nmf.fit(X, y)
+    nmf.set_params(batch_size=256, learning_rate=1e-3, encoder="learned")
+    loaded = DiscoveredCBM.load(nmf.save(tmp_path / "old.safetensors"))
+    params = loaded.get_params()
+    assert [params[k] for k in ("batch_size", "learning_rate", "encoder")] == [None] * 3
+    np.testing.assert_array_equal(clone(loaded).fit(X, y).coef_, nmf.coef_)

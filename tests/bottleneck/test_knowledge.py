@@ -9,6 +9,7 @@ corresponding figures at 2,400 images per split.
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -443,3 +444,22 @@ def test_world_retrieved_bank(world):
     np.testing.assert_array_equal(model.prior_, np.where(truth, 1.0, -1.0))
     # measured 0.728 (24 classes, chance 0.042)
     assert model.score(xt, wt.labels) > 0.65
+
+
+@pytest.mark.parametrize(("name", "warns"), [("patience", False), ("n_iter_no_change", True)])
+def test_patience_is_refused_without_validation(name, warns):
+    # before: validation_fraction=0 has no validation accuracy to stop on, and patience
+    # was ignored, silently (all max_epochs ran)
+    X, y, L, bank = _problem(n=200)
+    model = KnowledgeCBM(bank, validation_fraction=0.0, max_epochs=2, **{name: 3})
+    message = (
+        f"{name}: 3 has no effect with validation_fraction=0 (it stops on the validation "
+        "accuracy); leave it None or hold out a validation_fraction > 0"
+    )
+    context = pytest.warns(FutureWarning, match="renamed") if warns else contextlib.nullcontext()
+    with context, pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model.fit(X, y, concept_labels=L)
+    assert not hasattr(model, "coef_")
+    KnowledgeCBM(bank, validation_fraction=0.1, max_epochs=2, patience=3).fit(
+        X, y, concept_labels=L
+    )  # with a validation part it is read

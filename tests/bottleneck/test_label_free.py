@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 
 import numpy as np
@@ -301,3 +302,72 @@ def test_cos_cubed_similarity_of_huge_and_tiny_columns():
     torch.testing.assert_close(expected, reference(p, q), rtol=0, atol=0)
     for scale in (1e20, 1e-15):
         torch.testing.assert_close(cos_cubed_similarity(p * scale, q), expected)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("n_lambdas", 20),
+        ("lambda_min_ratio", 1e-4),
+        ("max_nonzero_per_class", 30),
+        ("max_nonzero_per_class", None),
+    ],
+)
+def test_path_settings_are_refused_with_a_single_penalty(param, value):
+    # before: lam fits that one penalty and the path's settings were ignored, silently
+    # (their defaults 20, 1e-3 and 30 could not be told from given values)
+    X, y, bank = _linear_problem(n=40)
+    model = LabelFreeCBM(bank, lam=1e-3, **{param: value})
+    message = (
+        f"{param}: {value!r} has no effect with lam=0.001 (a single penalty, no path walk); "
+        f"leave it {'auto' if param == 'max_nonzero_per_class' else None!r}"
+        " or lam=None to walk the path"
+    ).replace("'None'", "None")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(X, y)
+    assert not hasattr(model, "coef_")
+
+
+def test_path_settings_default_to_the_documented_values():
+    from sklearn.base import clone
+
+    X, y, bank = _linear_problem(n=120)
+    budget = dict(projection_steps=50, interpretability_cutoff=None, max_epochs=30)
+    default = LabelFreeCBM(bank, **budget, random_state=0)
+    keys = ("n_lambdas", "lambda_min_ratio", "max_nonzero_per_class")
+
+    def path_params(model):
+        return [model.get_params()[k] for k in keys]
+
+    assert path_params(default) == [None, None, "auto"]
+    assert path_params(clone(default)) == [None, None, "auto"]  # resolved at fit, not init
+    default.fit(X, y)
+    assert path_params(default) == [None, None, "auto"]
+    explicit = LabelFreeCBM(
+        bank, **budget, n_lambdas=20, lambda_min_ratio=1e-3, max_nonzero_per_class=30,
+        random_state=0,
+    ).fit(X, y)  # fmt: skip
+    np.testing.assert_array_equal(default.path_lambdas_, explicit.path_lambdas_)
+    assert len(default.path_lambdas_) >= 1
+    np.testing.assert_array_equal(default.coef_, explicit.coef_)
+    np.testing.assert_array_equal(default.intercept_, explicit.intercept_)
+
+
+def test_a_file_with_old_path_defaults_next_to_lam_still_loads(tmp_path):
+    # files saved before the check hold n_lambdas=20 etc. next to a lam (with no effect):
+    # load reads them as the new defaults, and the model can be fitted again
+    from sklearn.base import clone
+
+    X, y, bank = _linear_problem(n=80)
+    model = LabelFreeCBM(bank, **{**SMALL, "n_lambdas": None}, lam=1e-3).fit(X, y)
+    model.set_params(n_lambdas=20, lambda_min_ratio=1e-3, max_nonzero_per_class=30)
+    loaded = LabelFreeCBM.load(model.save(tmp_path / "old.safetensors"))
+    keys = ("n_lambdas", "lambda_min_ratio", "max_nonzero_per_class")
+    assert [loaded.get_params()[k] for k in keys] == [None, None, "auto"]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    again = clone(loaded).fit(X, y)  # (the file's bank is a plain ConceptBank: other fit)
+    assert again.lam_ == 1e-3 and len(again.path_lambdas_) == 1
+    model.set_params(n_lambdas=8)  # given, and ignored: it stays, and a refit refuses it
+    odd = LabelFreeCBM.load(model.save(tmp_path / "odd.safetensors"))
+    with pytest.raises(ValueError, match=r"n_lambdas: 8 has no effect with lam=0\.001"):
+        clone(odd).fit(X, y)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from bottlekit.bottleneck import BaseConceptBottleneck, PosthocCBM
+from bottlekit.bottleneck.posthoc import RESIDUAL_DEFAULTS
 from bottlekit.concepts import ConceptBank, RandomConcepts
 
 
@@ -324,3 +327,52 @@ def test_residual_fit_leaves_the_global_torch_generators_alone(monkeypatch):
     torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
     again = PosthocCBM(bank, **params).fit(X, y)
     np.testing.assert_array_equal(again.residual_coef_, model.residual_coef_)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("residual_lr", 0.01),
+        ("residual_epochs", 5),
+        ("residual_batch_size", 64),
+        ("residual_l2", 0.1),
+    ],
+)
+def test_residual_settings_are_refused_without_the_residual(name, value):
+    # before: PCBM (residual=False) ignored them, silently; their defaults (the reference's
+    # 0.01, 20, 64, 0.001) could not be told from a given value
+    X, y, bank = _problem(n=200)
+    model = PosthocCBM(bank, lam=1e-4, random_state=0, **{name: value})
+    message = (
+        f"{name}: {value!r} has no effect with residual=False (a setting of PCBM-h's "
+        "residual); leave it None or set residual=True"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model.fit(X, y)
+    assert not hasattr(model, "coef_")
+
+
+def test_residual_settings_default_to_the_reference_values(tmp_path):
+    X, y, bank = _problem(n=200)
+    base = {"lam": 1e-4, "residual": True, "random_state": 0}
+    default = PosthocCBM(bank, **base)
+    assert [default.get_params()[k] for k in RESIDUAL_DEFAULTS] == [None] * 4
+    assert [clone(default).get_params()[k] for k in RESIDUAL_DEFAULTS] == [None] * 4
+    default.fit(X, y)
+    explicit = PosthocCBM(bank, **base, **RESIDUAL_DEFAULTS).fit(X, y)
+    np.testing.assert_array_equal(default.residual_coef_, explicit.residual_coef_)
+    np.testing.assert_array_equal(default.residual_intercept_, explicit.residual_intercept_)
+    # a file saved before, without a residual: the old defaults were stored (with no
+    # effect); load reads them as None, so that the model can be fitted again
+    plain = PosthocCBM(bank, lam=1e-4, random_state=0).fit(X, y)
+    plain.set_params(**RESIDUAL_DEFAULTS)  # what such a file holds
+    loaded = PosthocCBM.load(plain.save(tmp_path / "old.safetensors"))
+    assert [loaded.get_params()[k] for k in RESIDUAL_DEFAULTS] == [None] * 4
+    again = clone(loaded).fit(X, y)
+    np.testing.assert_array_equal(again.coef_, plain.coef_)
+    # a value that differs from the old default was given, and ignored: it stays, refused
+    plain.set_params(residual_epochs=5)
+    odd = PosthocCBM.load(plain.save(tmp_path / "odd.safetensors"))
+    assert odd.get_params()["residual_epochs"] == 5
+    with pytest.raises(ValueError, match="residual_epochs: 5 has no effect"):
+        clone(odd).fit(X, y)

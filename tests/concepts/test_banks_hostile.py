@@ -354,8 +354,13 @@ def examples():
         ({"Cs": 0.1}, TypeError, r"Cs must be a non-empty sequence of positive floats, got 0\.1"),
         # before: taken by its truth value, a progress bar for "no"
         ({"progress": "no"}, TypeError, "progress: expected True or False"),
-        ({"max_examples": 3}, ValueError, "max_examples must be an int >= 4 or None, got 3"),
-        ({"max_examples": 8.0}, ValueError, "max_examples must be an int >= 4 or None"),
+        (
+            {"max_examples": 3},
+            ValueError,
+            "max_examples must be an int >= 4, None or 'auto', got 3",
+        ),
+        ({"max_examples": 8.0}, ValueError, "max_examples must be an int >= 4, None or 'auto'"),
+        ({"max_examples": "all"}, ValueError, "max_examples must be an int >= 4, None or 'auto'"),
     ],
 )
 def test_from_examples_names_bad_parameters(examples, kwargs, error, message):
@@ -514,3 +519,19 @@ def test_an_answer_with_a_lone_surrogate_is_a_malformed_response(chat_server, tm
     with pytest.raises(LLMError, match=r"not Unicode text \(surrogates not allowed: '\\ud800'"):
         generate(None, ["cardinal"], _client(url, tmp_path), prompts=["color"], progress=False)
     assert list(tmp_path.rglob("*.json")) == []
+
+
+def test_from_examples_max_examples_auto_is_50_with_arrays():
+    # the default became "auto" (so that a given value can be told from it, and refused
+    # with a ConceptDataset); with embeddings it is still 50: 25 + 25 train of 60 + 60
+    rng = np.random.default_rng(0)
+    labels = np.repeat([[1], [0]], 60, axis=0)
+    X = rng.normal(size=(120, 3)) + labels
+    banks = [
+        from_examples("toy", X, labels, ["striped"], random_state=0, **kw)
+        for kw in ({}, {"max_examples": "auto"}, {"max_examples": 50})
+    ]
+    assert len(banks[0].provenance[0]["train_indices"]) == 50
+    for other in banks[1:]:
+        np.testing.assert_array_equal(other.vectors, banks[0].vectors)
+        assert other.provenance == banks[0].provenance

@@ -37,6 +37,8 @@ def planted():
 
 def _fit(X, **kw):
     args = dict(n_concepts=16, k=2, epochs=25, learning_rate=1e-2, random_state=0)
+    if kw.get("method") == "nmf":  # the SAEs' settings: NMF refuses them
+        del args["k"], args["learning_rate"]
     return discover(X, **(args | kw))
 
 
@@ -237,10 +239,11 @@ def test_decoder_encoder_reestimates_the_batchtopk_threshold(hierarchy):
 
 @pytest.mark.parametrize(
     ("bad", "error"),
-    [("tied", ValueError), ("", ValueError), (None, TypeError), (["d"], TypeError)],
+    [("tied", ValueError), ("", ValueError), (0, TypeError), (["d"], TypeError)],
 )
 def test_unknown_encoder_is_refused(planted, bad, error):
-    # an unknown string is a ValueError, anything else a TypeError (check_choice)
+    # an unknown string is a ValueError, anything else a TypeError (check_choice); None is
+    # the default, "learned"
     with pytest.raises(error, match=r"encoder: expected one of \('learned', 'decoder'\)"):
         _fit(planted[1], encoder=bad)
 

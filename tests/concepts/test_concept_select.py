@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -201,7 +202,39 @@ def test_select_on_a_bank_of_a_small_vector_matches_the_unscaled_bank():
     small = ConceptBank([f"c{i}" for i in range(6)], V * scale, "toy")
     plain = ConceptBank([f"c{i}" for i in range(6)], V, "toy")
     for method in ("submodular", "mi"):
-        got = select(small, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0)
-        assert (
-            got.names == select(plain, X, y, 3, method, mi_weight=1.0, coverage_weight=1.0).names
-        )
+        # the weights are the submodular selection's (the others refuse them)
+        kw = {"mi_weight": 1.0, "coverage_weight": 1.0} if method == "submodular" else {}
+        got = select(small, X, y, 3, method, **kw)
+        assert got.names == select(plain, X, y, 3, method, **kw).names
+
+
+@pytest.mark.parametrize("method", ["mi", "top-similarity", "random"])
+@pytest.mark.parametrize(
+    ("name", "value"), [("mi_weight", 1e7), ("coverage_weight", 1.0), ("lazy", False)]
+)
+def test_submodular_settings_are_refused_by_the_other_methods(method, name, value):
+    # before: ignored, silently (the defaults 1e7, 0.1 and True could not be told apart)
+    from bottlekit.concepts import ConceptBank
+
+    rng = np.random.default_rng(0)
+    bank = ConceptBank([f"c{i}" for i in range(6)], rng.normal(size=(6, 4)), "toy")
+    X, y = rng.normal(size=(40, 4)), np.arange(40) % 2
+    message = (
+        f"{name}: {value!r} has no effect with method={method!r} (a setting of the submodular "
+        "selection); leave it None or use method='submodular'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        select(bank, X, y, 3, method, **{name: value})
+
+
+def test_submodular_settings_none_are_labos():
+    from bottlekit.concepts import ConceptBank
+
+    rng = np.random.default_rng(1)
+    bank = ConceptBank([f"c{i}" for i in range(12)], rng.normal(size=(12, 4)), "toy")
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    default = select(bank, X, y, 5, per_class=False)
+    explicit = select(
+        bank, X, y, 5, per_class=False, mi_weight=1e7, coverage_weight=0.1, lazy=True
+    )
+    assert default.names == explicit.names and default.provenance == explicit.provenance

@@ -347,10 +347,19 @@ def test_decompose_refuses_bad_arguments(kw, message):
 
 def test_decompose_rho_is_admms_and_too_small_a_rho_is_named():
     # Before: torch's LinAlgError "linalg.cholesky: The factorization could not be
-    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing)
-    ref = decompose(X, VOCAB, solver="lasso")
+    # completed" for rho=1e-300, with either solver (Lasso factorised for nothing); then
+    # Lasso ignored any rho, silently: it is refused there now
+    message = (
+        "rho: 1e-300 has no effect with solver='lasso'; it is ADMM's penalty parameter; "
+        "leave it None or use solver='admm'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        decompose(X, VOCAB, solver="lasso", rho=1e-300)
+    with pytest.raises(ValueError, match=r"rho: 5\.0 has no effect with solver='auto' on the cpu"):
+        decompose(X, VOCAB, rho=5.0)  # "auto" on the CPU runs Lasso
+    admm = decompose(X, VOCAB, solver="admm")
     np.testing.assert_array_equal(
-        decompose(X, VOCAB, solver="lasso", rho=1e-300).weights, ref.weights
+        decompose(X, VOCAB, solver="admm", rho=5.0).weights, admm.weights
     )
     with pytest.raises(
         ValueError, match=r"rho: 1e-300 is too small to make the vocabulary's Gram"
@@ -790,7 +799,8 @@ def test_discover_takes_zero_rows_among_others(method):
     # no method normalises rows (decompose takes zero rows too): a zero embedding is a
     # point like any other
     data = np.vstack([X, np.zeros((2, 6), np.float32)])
-    d = discover(data, 4, method=method, k=2, epochs=2, random_state=0)
+    k = {} if method == "nmf" else {"k": 2}  # NMF has no k
+    d = discover(data, 4, method=method, epochs=2, random_state=0, **k)
     np.testing.assert_allclose(np.linalg.norm(d.dictionary, axis=1), 1.0, rtol=1e-5)
     assert d.codes.shape == (42, 4) and np.isfinite(d.codes).all()
 
@@ -812,11 +822,12 @@ def test_discover_refuses_rows_equal_up_to_float32_rounding(method):
         "mean, which leaves these rows 0 up to rounding and no direction to learn; expected "
         "the embeddings of different images"
     )
+    k = None if method == "nmf" else 2  # (k has no effect with NMF: refused)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        discover(near, 4, method=method, k=2, epochs=2, random_state=0)
+        discover(near, 4, method=method, k=k, epochs=2, random_state=0)
     # rows 1e-5 apart (relative) are a direction, not rounding: learned from
     apart = (x * (1 + 1e-5 * rng.normal(size=(40, 6)))).astype(np.float32)
-    d = discover(apart, 4, method=method, k=2, epochs=2, random_state=0)
+    d = discover(apart, 4, method=method, k=k, epochs=2, random_state=0)
     assert d.codes.shape == (40, 4) and d.codes.any()
 
 
@@ -971,3 +982,39 @@ def test_dictionary_file_with_bad_dead_atoms_is_refused(
     )
     with pytest.raises(ValueError, match=r"d\.safetensors.*: " + message):
         ConceptDictionary.load(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("k", 2),
+        ("batch_size", 256),
+        ("learning_rate", 1e-3),
+        ("dead_after", 40),
+        ("init", "random"),
+        ("encoder", "learned"),
+        ("checkpoint_every", 10),
+    ],
+)
+def test_nmf_refuses_the_sparse_autoencoders_settings(name, value):
+    # before: NMF ignored them, silently (and recorded k, batch_size and learning_rate in
+    # the dictionary's params as if used); their defaults could not be told from a value
+    message = (
+        f"{name}: {value!r} has no effect with method='nmf' (a setting of the sparse "
+        "autoencoders); leave it None or use method='topk_sae' or 'batchtopk_sae'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _discover(method="nmf", **{name: value})
+
+
+def test_sae_settings_none_are_the_documented_defaults():
+    explicit = {"batch_size": 256, "learning_rate": 1e-3, "init": "random"}
+    explicit |= {"encoder": "learned", "checkpoint_every": 10}
+    for method in ("topk_sae", "batchtopk_sae"):
+        a, b = _discover(method=method), _discover(method=method, **explicit)
+        np.testing.assert_array_equal(a.dictionary, b.dictionary)
+        np.testing.assert_array_equal(a.codes, b.codes)
+        assert a.params == b.params
+    nmf = _discover(method="nmf")  # the params it records are unchanged
+    assert (nmf.params["batch_size"], nmf.params["learning_rate"]) == (256, 1e-3)
+    assert nmf.params["k"] == 1 and "init" not in nmf.params

@@ -188,3 +188,30 @@ def test_a_generator_seed_and_repeated_names_on_a_dataset(cub_train, tmp_path):
     # before: drawn, embedded and fitted twice, then refused by the bank
     with pytest.raises(ValueError, match=rf"names has duplicate name {name!r}"):
         draw_concept_examples(ds, 2, names=[name, name])
+
+
+@pytest.mark.parametrize("given", [100, 50, None])
+def test_max_examples_is_refused_with_a_dataset(cub_train, tmp_path, given):
+    # before: ignored, silently (a dataset draws 2 x n_examples per concept), even 50 and
+    # None ("use all"), which the default 50 could not be told from
+    ds, _ = cub_train
+    bk = PixelMeanBackbone()
+    message = (
+        f"max_examples: {given!r} has no effect with a ConceptDataset (it draws 2 x "
+        "n_examples positives and negatives per concept); leave it 'auto' and set n_examples"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        from_examples(bk, ds, n_examples=4, max_examples=given, cache_dir=tmp_path)
+    assert bk.read == []  # refused before any image was read
+
+
+def test_max_examples_auto_is_the_default_with_a_dataset(cub_train, tmp_path):
+    ds, _ = cub_train
+    name = draw_concept_examples(ds, n_examples=4).names[0]
+    kw = {"names": [name], "n_examples": 4, "random_state": 0, "cache_dir": tmp_path}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChanceLevelWarning)
+        default = from_examples(PixelMeanBackbone(), ds, **kw)
+        auto = from_examples(PixelMeanBackbone(), ds, max_examples="auto", **kw)
+    np.testing.assert_array_equal(default.vectors, auto.vectors)
+    assert default.provenance == auto.provenance

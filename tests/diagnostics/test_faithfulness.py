@@ -231,7 +231,8 @@ def dense_model():
 @pytest.mark.parametrize("method", ["truncate", "refit"])
 def test_nec_pruning_per_class_leaves_at_most_nec_weights_per_class(dense_model, method):
     model, X, ds = dense_model
-    pruned = prune_to_nec(model, 5, X=X, dataset=ds, method=method, per_class=True, n_lambdas=8)
+    path = {"n_lambdas": 8} if method == "refit" else {}  # "truncate" fits no path
+    pruned = prune_to_nec(model, 5, X=X, dataset=ds, method=method, per_class=True, **path)
     assert (pruned.coef_ != 0).sum(1).max() <= 5
     assert model.coef_.shape == pruned.coef_.shape and (model.coef_ != 0).sum(1).min() > 5
 
@@ -239,7 +240,8 @@ def test_nec_pruning_per_class_leaves_at_most_nec_weights_per_class(dense_model,
 @pytest.mark.parametrize("method", ["truncate", "refit"])
 def test_nec_pruning_follows_the_reference_global_definition(dense_model, method):
     model, X, ds = dense_model
-    res = accuracy_at_nec(model, X, ds, {"train": (X, ds)}, nec=[5, 3], method=method, n_lambdas=8)
+    path = {"n_lambdas": 8} if method == "refit" else {}  # "truncate" fits no path
+    res = accuracy_at_nec(model, X, ds, {"train": (X, ds)}, nec=[5, 3], method=method, **path)
     assert res.levels == [3, 5]
     # VLG-CBM: NEC = non-zero weights / classes, truncated to exactly NEC * C over the matrix
     assert res.effective == [3.0, 5.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -311,3 +312,42 @@ def test_a_float64_model_gets_its_probe_in_float64():
         plane.record(epoch=0)
         planes.append((plane.i_xt["1"][0], plane.i_ty["1"][0]))
     assert planes[0] == pytest.approx(planes[1])
+
+
+@pytest.mark.parametrize(
+    ("estimator", "name", "value", "owner"),
+    [
+        ("ksg", "n_bins", 30, "binning"),
+        ("renyi", "bin_range", (-1, 1), "binning"),
+        ("binning", "compress_dim", 4, "ksg"),
+        ("binning", "k", 3, "ksg"),
+        ("renyi", "k", 5, "ksg"),
+    ],
+)
+def test_settings_of_another_estimator_are_refused(estimator, name, value, owner):
+    # before: ignored, silently (the defaults 30, 4 and 3 could not be told from a value)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    X, y = np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2
+    message = (
+        f"{name}: {value!r} has no effect with estimator={estimator!r} (it is {owner!r}'s); "
+        f"leave it None or use estimator={owner!r}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        InformationPlane(net, ["0"], X, y, estimator=estimator, **{name: value})
+
+
+def test_none_settings_are_the_documented_defaults():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    planes = [
+        InformationPlane(net, ["1"], X, y),
+        InformationPlane(net, ["1"], X, y, n_bins=30),
+        InformationPlane(net, ["1"], X, y, "ksg"),
+        InformationPlane(net, ["1"], X, y, "ksg", compress_dim=4, k=3),
+    ]
+    for plane in planes:
+        plane.record(epoch=0)
+    assert (planes[0].n_bins, planes[2].compress_dim, planes[2].k) == (30, 4, 3)
+    assert planes[0].i_xt == planes[1].i_xt and planes[0].i_ty == planes[1].i_ty
+    assert planes[2].i_xt == planes[3].i_xt and planes[2].i_ty == planes[3].i_ty

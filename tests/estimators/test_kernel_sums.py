@@ -4,6 +4,7 @@ Brute-force definitions (float64 ``cdist`` + ``exp``) live here, not in the pack
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -350,3 +351,32 @@ def test_worker_threads_give_the_same_sums():
         assert got.keys() == want.keys()
         for k in want:
             np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-12)
+
+
+def test_approximation_sizes_are_refused_with_the_exact_sums():
+    # before: n_tiles and n_points were ignored, silently, with approximation=None (their
+    # defaults 8000, 20000 and 2048 could not be told from a given value); None means them
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 2)), rng.standard_normal((60, 2))
+    tail = (
+        "has no effect with approximation=None (the exact sums; it sizes the 'random_tiles' "
+        "approximation); leave it None or use approximation='random_tiles'"
+    )
+    with pytest.raises(ValueError, match=f"^n_tiles: 8000 {re.escape(tail)}$"):
+        cs_divergence(x, y, 0.5, n_tiles=8000)
+    with pytest.raises(ValueError, match=f"^n_tiles: 10 {re.escape(tail)}$"):
+        cs_qmi(x, y, n_tiles=10)
+    with pytest.raises(ValueError, match=f"^n_points: 2048 {re.escape(tail)}$"):
+        conditional_cs_divergence(x, y, x + 0.1, y, 0.5, 0.5, n_points=2048)
+    # None: the documented sizes, the same estimates as given explicitly
+    approx = {"approximation": "random_tiles", "random_state": 0}
+    big_x, big_y = rng.standard_normal((1500, 2)), rng.standard_normal((1500, 2))
+    assert cs_divergence(big_x, big_y, 0.5, **approx) == cs_divergence(
+        big_x, big_y, 0.5, n_tiles=8000, **approx
+    )
+    assert cs_qmi(big_x, big_y, **approx) == cs_qmi(big_x, big_y, n_tiles=20000, **approx)
+    assert conditional_cs_divergence(
+        big_x, big_y, big_x, big_y + 0.1, 0.5, 0.5, **approx
+    ) == conditional_cs_divergence(
+        big_x, big_y, big_x, big_y + 0.1, 0.5, 0.5, n_points=2048, **approx
+    )

@@ -1,5 +1,7 @@
 """Neural variational MI bounds: small, fast checks against the Gaussian closed form."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,53 @@ def test_fit_leaves_the_global_torch_generators_alone(monkeypatch):
     torch.random.default_generator.manual_seed(7)  # the fit does not depend on it
     again = NeuralMutualInformation(max_steps=2, eval_every=1, random_state=0).fit(x, y)
     assert again.mi_ == est.mi_
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"critic": "concat", "embed_dim": 32},
+            "embed_dim: 32 has no effect with critic='concat' (the separable critic's "
+            "embedding size); leave it None or use critic='separable'",
+        ),
+        (
+            {"bound": "infonce", "ma_rate": 0.01},
+            "ma_rate: 0.01 has no effect with bound='infonce' (MINE's moving average); leave "
+            "it None or use bound='mine'",
+        ),
+        (
+            {"bound": "mine", "clip": 5.0},
+            "clip: 5.0 has no effect with bound='mine' (SMILE's clipping); leave it None or "
+            "use bound='smile'",
+        ),
+    ],
+)
+def test_settings_of_another_critic_or_bound_are_refused(params, message):
+    # before: ignored, silently (their defaults 32, 0.01 and 5.0 could not be told from a
+    # given value)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 1))
+    est = NeuralMutualInformation(max_steps=2, random_state=0, **params)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        est.fit(x, x)
+    assert not hasattr(est, "mi_")
+
+
+@pytest.mark.parametrize(
+    ("bound", "critic", "explicit"),
+    [
+        ("mine", "separable", {"ma_rate": 0.01, "embed_dim": 32}),
+        ("smile", "separable", {"clip": 5.0, "embed_dim": 32}),
+        ("nwj", "concat", {}),
+    ],
+)
+def test_none_settings_are_the_documented_defaults(bound, critic, explicit):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 1))
+    y = x + rng.standard_normal((300, 1))
+    kw = {"bound": bound, "critic": critic, "max_steps": 20, "eval_every": 5, "random_state": 0}
+    default = NeuralMutualInformation(**kw).fit(x, y)
+    assert default.get_params()["ma_rate"] is None and default.get_params()["clip"] is None
+    same = NeuralMutualInformation(**kw, **explicit).fit(x, y)
+    assert default.mi_ == same.mi_ and default.history_ == same.history_

@@ -105,10 +105,16 @@ def test_integrated_gradients_bounds_n_steps_before_allocating(case, world_tiny,
 
 def test_convenience_applies_the_same_n_steps_rule_for_every_method(world_tiny, world_bank, image):
     """Before: ``n_steps=10**9`` passed ``concept_activation_map``'s own check (>= 1) and was
-    dropped for Grad-CAM without a word, while integrated gradients tried to allocate it."""
-    for method in ("gradcam", "integrated_gradients"):
-        with pytest.raises(ValueError, match="n_steps: expected at most 10000"):
-            concept_activation_map(world_tiny, image, world_bank, [0], method, n_steps=10**9)
+    dropped for Grad-CAM without a word, while integrated gradients tried to allocate it.
+    Grad-CAM refuses any n_steps now (it has none)."""
+    with pytest.raises(ValueError, match="n_steps: expected at most 10000"):
+        concept_activation_map(
+            world_tiny, image, world_bank, [0], "integrated_gradients", n_steps=10**9
+        )
+    with pytest.raises(
+        ValueError, match="n_steps: 1000000000 has no effect with method='gradcam'"
+    ):
+        concept_activation_map(world_tiny, image, world_bank, [0], "gradcam", n_steps=10**9)
 
 
 def test_a_meta_tensor_baseline_is_named(world_tiny, world_bank, image):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_bool, check_choice, check_number
+from bottlekit._checks import check_bool, check_choice, check_number, check_unused
 from bottlekit.concepts.discovery._checks import at_mean, check_embeddings, check_int, seed_of
 from bottlekit.concepts.discovery._sae import ENCODERS, INITS
 from bottlekit.concepts.discovery.result import METHODS, ConceptDictionary
@@ -17,6 +17,16 @@ __all__ = ["MAX_ATOMS_PER_SAMPLE", "discover"]
 #: ``n_concepts`` may be at most this many times the number of embeddings (an atom needs
 #: embeddings to be learned from; beyond that, most atoms are dead by construction).
 MAX_ATOMS_PER_SAMPLE = 1
+
+
+#: What the SAE settings of None mean (the SAE methods only: NMF reads none of them).
+SAE_DEFAULTS: dict[str, Any] = {
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+    "init": "random",
+    "encoder": "learned",
+    "checkpoint_every": 10,
+}
 
 
 #: The most epochs (int64's largest value): more passes than any run can make.
@@ -99,14 +109,14 @@ def discover(
     *,
     k: int | None = None,
     epochs: int = 200,
-    batch_size: int = 256,
-    learning_rate: float = 1e-3,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
     dead_after: int | None = None,
-    init: str = "random",
-    encoder: str = "learned",
+    init: str | None = None,
+    encoder: str | None = None,
     backbone_id: str | None = None,
     checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int = 10,
+    checkpoint_every: int | None = None,
     device: Any = "cpu",
     progress: bool = False,
     random_state: Any = None,
@@ -131,21 +141,25 @@ def discover(
         non-negative matrix factorisation of the split embedding (CRAFT).
     k : int, optional
         Active atoms per embedding (BatchTopK: on average); default
-        ``min(32, max(1, n_concepts // 8))``. Ignored by NMF.
+        ``min(32, max(1, n_concepts // 8))``. SAE methods only: refused by NMF, as are
+        the other SAE settings below (``batch_size``, ``learning_rate``, ``dead_after``,
+        ``init``, ``encoder``, ``checkpoint_every``); NMF used to ignore them, silently.
     epochs : int, default 200
         Passes over ``X`` (NMF: iterations at most); at most ``2**63 - 1``.
-    batch_size : int, default 256
-    learning_rate : float, default 1e-3
-        Adam's step size.
+    batch_size : int or None, default None
+        None means 256. SAE methods only.
+    learning_rate : float or None, default None
+        Adam's step size; None means 1e-3. SAE methods only.
     dead_after : int, optional
         An atom that has not fired on this many consecutive samples is dead and gets the
-        AuxK gradient; default ``n`` (one epoch).
-    init : {"random", "data"}, default "random"
+        AuxK gradient; default ``n`` (one epoch). SAE methods only.
+    init : {"random", "data"} or None, default None
         How the SAE's atoms start: random unit directions (OpenAI's reference code), or
         ``n_concepts`` distinct training embeddings drawn with ``random_state``, centred
         and normalised (more stable across seeds on the built-in world, same recovery:
-        docs/concepts.md). Ignored by NMF (deterministic ``nndsvda`` start).
-    encoder : {"learned", "decoder"}, default "learned"
+        docs/concepts.md); None means ``"random"``. SAE methods only (NMF has a
+        deterministic ``nndsvda`` start).
+    encoder : {"learned", "decoder"} or None, default None
         The encoder the trained SAE keeps: its own, or the decoder atoms themselves
         (encoder rows equal to the atoms, zero bias, as in a tied SAE), so that an atom's
         pre-activation is the projection of the centred embedding on the atom. Training
@@ -157,15 +171,16 @@ def discover(
         Training is the same; only the encoder kept differs. The codes are then the
         ``k`` largest projections (BatchTopK: every projection above a threshold
         re-estimated so that the training embeddings keep ``k`` active atoms on
-        average) and reconstruct ``X`` less well than the learned encoder's. Ignored by
-        NMF, whose encoder already projects on its atoms.
+        average) and reconstruct ``X`` less well than the learned encoder's. None means
+        ``"learned"``. SAE methods only (NMF's encoder already projects on its atoms).
     backbone_id : str, optional
         Backbone that produced ``X``; :func:`name_concepts` refuses a vocabulary of
         another one.
     checkpoint : path-like, optional
         SAE checkpoint file, written atomically every ``checkpoint_every`` epochs and at the
         end; if it exists, training resumes from it (same data and arguments required).
-    checkpoint_every : int, default 10
+    checkpoint_every : int or None, default None
+        None means 10. SAE methods only.
     device : str or torch.device, default "cpu"
         Where the SAE trains (``None``: CUDA when available).
     progress : bool, default False
@@ -192,6 +207,27 @@ def discover(
     True
     """
     method = check_choice(method, METHODS, "method")
+    sae_settings = {
+        "k": k,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "dead_after": dead_after,
+        "init": init,
+        "encoder": encoder,
+        "checkpoint_every": checkpoint_every,
+    }
+    if method == "nmf":  # they were ignored, silently
+        for name, value in sae_settings.items():
+            check_unused(
+                value, name, "with method='nmf' (a setting of the sparse autoencoders)",
+                " or use method='topk_sae' or 'batchtopk_sae'",
+            )  # fmt: skip
+    batch_size = SAE_DEFAULTS["batch_size"] if batch_size is None else batch_size
+    learning_rate = SAE_DEFAULTS["learning_rate"] if learning_rate is None else learning_rate
+    init = SAE_DEFAULTS["init"] if init is None else init
+    encoder = SAE_DEFAULTS["encoder"] if encoder is None else encoder
+    if checkpoint_every is None:
+        checkpoint_every = SAE_DEFAULTS["checkpoint_every"]
     X = check_embeddings(X)
     _check_not_constant(X)
     _check_spread(X)

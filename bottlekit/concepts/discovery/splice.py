@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, check_unused
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.discovery._checks import (
     at_mean,
@@ -43,6 +43,8 @@ __all__ = ["SOLVERS", "SparseDecomposition", "decompose"]
 
 #: The values of ``solver``.
 SOLVERS = ("auto", "admm", "lasso")
+#: ADMM's penalty parameter when ``rho`` is None.
+DEFAULT_RHO = 5.0
 
 #: The most coordinate-descent sweeps passed to scikit-learn's Lasso (a larger max_iter
 #: raised OverflowError from its Cython loop); more than any image takes.
@@ -107,7 +109,7 @@ def decompose(
     l1: float = 0.25,
     *,
     image_mean: Any = None,
-    rho: float = 5.0,
+    rho: float | None = None,
     max_iter: int = 1000,
     tol: float = 1e-5,
     solver: str = "auto",
@@ -136,9 +138,11 @@ def decompose(
         pass one for small batches, and for one image or copies of it, which their own
         mean would centre to 0: nonzero rows all of one direction up to float32's
         rounding, as ``x`` and ``3 * x``, are refused without one).
-    rho : float, default 5.0
-        ADMM penalty parameter (unused by ``"lasso"``); one too small to factorise the
-        centred vocabulary's Gram matrix plus :math:`\rho I` in float64 is refused.
+    rho : float or None, default None
+        ADMM penalty parameter; None means 5.0. One too small to factorise the centred
+        vocabulary's Gram matrix plus :math:`\rho I` in float64 is refused. ADMM only: a
+        value is refused where the Lasso solver runs (``solver="lasso"``, or ``"auto"`` on
+        the CPU), which used to ignore it, silently.
     max_iter : int, default 1000
     tol : float, default 1e-5
         Stop when the primal and dual residuals (root mean square) are below ``tol``
@@ -187,7 +191,8 @@ def decompose(
             f"{vocabulary.dim} (backbone {vocabulary.backbone_id!r}); embed with that backbone"
         )
     check_number(l1, "l1", low=0)
-    check_number(rho, "rho", low=0, low_open=True)
+    if rho is not None:
+        check_number(rho, "rho", low=0, low_open=True)
     check_number(tol, "tol", low=0)
     check_number(max_iter, "max_iter", integer=True, low=1)
     solver = check_choice(solver, SOLVERS, "solver")
@@ -202,6 +207,14 @@ def decompose(
     dev = resolve_device(device)
     if solver == "auto":
         solver = "lasso" if dev.type == "cpu" else "admm"
+        how = f"solver='auto' on the {dev.type} device (the Lasso solver)"
+    else:
+        how = f"solver={solver!r}"
+    if solver == "lasso":
+        check_unused(
+            rho, "rho", f"with {how}; it is ADMM's penalty parameter", " or use solver='admm'"
+        )
+    rho = DEFAULT_RHO if rho is None else rho
     dt = torch.float64
     Xt = _unit(as_tensor(X, dtype=dt, device=dev))
     # a zero row has no direction; centred, it would be decomposed as -mut: keep it 0,

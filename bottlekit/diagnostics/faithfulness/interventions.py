@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit._arrays import as_real_array
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, check_unused
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_embeddings,
@@ -63,6 +63,8 @@ from bottlekit.diagnostics.faithfulness._inputs import (
 __all__ = ["POLICIES", "InterventionCurves", "intervention_curves"]
 
 POLICIES = ("random", "uncertainty", "coop")
+#: The ``"coop"`` score's (alpha, beta, gamma) when ``coop_weights`` is None.
+DEFAULT_COOP_WEIGHTS = (1.0, 1.0, 1.0)
 
 
 @dataclass
@@ -135,7 +137,7 @@ def intervention_curves(
     policies: Any = POLICIES,
     steps: Any = None,
     costs: Any = None,
-    coop_weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    coop_weights: tuple[float, float, float] | None = None,
     protocol: str = "all",
     random_state: int = 0,
 ) -> InterventionCurves:
@@ -159,8 +161,9 @@ def intervention_curves(
         Numbers of intervened concepts (default 0, 1, 2, 4, ... and all).
     costs : dict or array of shape (k,), optional
         Cost of acquiring each concept (default 1 each).
-    coop_weights : (alpha, beta, gamma), default (1, 1, 1)
-        Weights of uncertainty, importance and cost in the ``"coop"`` score.
+    coop_weights : (alpha, beta, gamma) or None, default None
+        Weights of uncertainty, importance and cost in the ``"coop"`` score; None means
+        (1, 1, 1). Only with ``"coop"`` among ``policies`` (refused without it).
     protocol : {"all", "corrections"}, default "all"
         Replace every chosen concept, or only those the model got wrong (ground truth
         only).
@@ -199,6 +202,13 @@ def intervention_curves(
     bad = [p for p in policies if not isinstance(p, str) or p not in POLICIES]
     if bad or not policies:
         raise ValueError(f"policies: expected a non-empty list from {POLICIES}, got {policies}")
+    if "coop" not in policies:
+        check_unused(
+            coop_weights, "coop_weights", f"with policies={policies} (it weighs the 'coop' "
+            "score)", " or add 'coop' to policies",
+        )  # fmt: skip
+    if coop_weights is None:
+        coop_weights = DEFAULT_COOP_WEIGHTS
     w = as_real_array(coop_weights, "coop_weights")
     if w.shape != (3,) or not np.isfinite(w).all() or (w < 0).any():
         raise ValueError(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, check_unused
 from bottlekit.diagnostics.faithfulness._inputs import (
     binary_labels,
     check_at_most,
@@ -42,6 +42,10 @@ CONDITIONINGS = ("auto", "pattern", "jitter")
 #: apart in the max-norm while no label moves by 1/4 or more; at 0.05 that takes a draw of
 #: 5 standard deviations (one label in 1.7 million).
 MAX_JITTER = 0.05
+#: What ``min_coverage``, ``jitter`` and ``folds`` of None mean (where they have an effect).
+DEFAULT_MIN_COVERAGE = 0.8
+DEFAULT_JITTER = 1e-3
+DEFAULT_FOLDS = 5
 
 
 @dataclass
@@ -147,9 +151,9 @@ def concept_leakage(
     method: str = "auto",
     conditioning: str = "auto",
     k: int = 3,
-    min_coverage: float = 0.8,
-    jitter: float = 1e-3,
-    folds: int = 5,
+    min_coverage: float | None = None,
+    jitter: float | None = None,
+    folds: int | None = None,
     random_state: int = 0,
 ) -> LeakageResult:
     r"""Label information of a CBM's concept activations beyond the true concepts.
@@ -210,8 +214,11 @@ def concept_leakage(
         ``method="classifier"``.
     k : int, default 3
         Neighbours of the k-NN estimators.
-    min_coverage : float in (0, 1], default 0.8
-    jitter : float in (0, 0.05], default 1e-3
+    min_coverage : float in (0, 1] or None, default None
+        Share of the images in usable patterns above which ``conditioning="auto"`` uses
+        pattern conditioning; None means 0.8. Only with ``conditioning="auto"`` and
+        ``method`` ``"auto"`` or ``"ksg"`` (refused elsewhere, where nothing is chosen).
+    jitter : float in (0, 0.05] or None, default None
         Standard deviation of the noise that ``conditioning="jitter"`` adds to the 0/1
         concept labels, in units of the gap between the two values. It only breaks ties:
         the jittered patterns must stay apart, so that the max-norm neighbours share the
@@ -222,9 +229,15 @@ def concept_leakage(
         column to unit variance scales its gap and noise alike). Up to 0.05, moving a
         label by 1/4 takes a draw of 5 standard deviations (one label in 1.7 million);
         larger values are refused (``jitter=1e300`` made the labels pure noise, and the
-        conditioning meaningless, silently).
-    folds : int >= 2, default 5
-        Cross-validation folds of ``method="classifier"``.
+        conditioning meaningless, silently). None means 1e-3. Only where jitter
+        conditioning can be used: ``conditioning="jitter"``, or ``method="ksg"`` with
+        ``conditioning="auto"``; refused with ``method="classifier"``,
+        ``conditioning="pattern"``, and with both ``"auto"`` (which conditions by pattern
+        or falls back to the classifier form, never by jitter).
+    folds : int >= 2 or None, default None
+        Cross-validation folds of the classifier form; None means 5. Only where it can be
+        used: ``method="classifier"``, or both ``"auto"`` (refused with ``method="ksg"``
+        or an explicit ``conditioning``, which use k-NN).
     random_state : int, default 0
 
     Returns
@@ -261,8 +274,32 @@ def concept_leakage(
             "method='classifier' conditions by a classifier on C; leave conditioning 'auto' "
             "or use method='ksg'"
         )
+    # what each mode reads; a value given to a mode that does not read it was ignored
+    uses_coverage = method != "classifier" and conditioning == "auto"
+    uses_jitter = conditioning == "jitter" or (method == "ksg" and conditioning == "auto")
+    uses_folds = method == "classifier" or (method == "auto" and conditioning == "auto")
+    mode = f"with method={method!r} and conditioning={conditioning!r}"
+    if not uses_coverage:
+        check_unused(
+            min_coverage, "min_coverage", f"{mode} (it chooses the conditioning of "
+            "conditioning='auto')", " or use conditioning='auto'",
+        )  # fmt: skip
+    if not uses_jitter:
+        check_unused(
+            jitter, "jitter", f"{mode} (only jitter conditioning reads it: "
+            "conditioning='jitter', or method='ksg' with conditioning='auto')",
+        )  # fmt: skip
+    if not uses_folds:
+        check_unused(
+            folds, "folds", f"{mode} (they are the classifier form's folds; this mode uses "
+            "k-NN)", " or use method='classifier'",
+        )  # fmt: skip
+    min_coverage = DEFAULT_MIN_COVERAGE if min_coverage is None else min_coverage
+    jitter = DEFAULT_JITTER if jitter is None else jitter
     k = check_at_most(check_int_at_least(k, "k", 1), "k", len(X) - 1, "neighbours of an image")
-    folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
+    if uses_folds:
+        folds = DEFAULT_FOLDS if folds is None else folds
+        folds = check_at_most(check_int_at_least(folds, "folds", 2), "folds", len(X), "folds")
     random_state = check_int_at_least(random_state, "random_state", 0)
     check_number(min_coverage, "min_coverage", low=0, high=1, low_open=True)
     check_number(

@@ -31,7 +31,7 @@ steps down by about :math:`2^{-0.1}` (150 log-spaced values to :math:`2^{-15}` o
 start, stopping past the densest level), solving each penalty for up to ``saga_n_iters`` =
 2000 epochs in batches of ``saga_batch_size`` = 512 (VLG-CBM's defaults); bottlekit's starts
 at :math:`\lambda_{\max}` (the smallest penalty with an all-zero head) and takes ``n_lambdas``
-(20) log-spaced values down to :math:`10^{-3}\lambda_{\max}`, 1000 epochs at most, batches
+(default 20) log-spaced values down to :math:`10^{-3}\lambda_{\max}`, 1000 epochs at most, batches
 of 256. The coarser grid can pick a denser point than the reference's (e.g. NEC 2.0 for a
 target of 1, which the truncation then cuts), so accuracies can differ by a few points;
 given the same path, the choice and the truncation agree with the reference's. The
@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice
+from bottlekit._checks import check_choice, check_unused
 from bottlekit.diagnostics.faithfulness._inputs import (
     check_embedding_array,
     check_embeddings,
@@ -69,6 +69,8 @@ from bottlekit.diagnostics.faithfulness._inputs import (
 __all__ = ["NECResult", "accuracy_at_nec", "prune_to_nec"]
 
 METHODS = ("refit", "truncate")
+#: Penalties on the re-fit's path when ``n_lambdas`` is None (``method="refit"``).
+DEFAULT_N_LAMBDAS = 20
 #: The reference's NEC levels (``measure_level``).
 REFERENCE_LEVELS = (5, 10, 15, 20, 25, 30)
 
@@ -137,6 +139,18 @@ def _check_levels(nec: Any, k: int) -> list[int]:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"nec: expected ints >= 1, got {v!r}")
     return sorted({min(int(v), k) for v in items})
+
+
+def _n_lambdas_for(method: str, n_lambdas: Any) -> Any:
+    """``n_lambdas`` resolved for ``method``: None means 20 for ``"refit"``; refused with
+    ``"truncate"``, which fits no path (a value was ignored there, silently)."""
+    if method == "truncate":
+        check_unused(
+            n_lambdas, "n_lambdas", "with method='truncate' (it sets the re-fit's penalty path)",
+            " or use method='refit'",
+        )  # fmt: skip
+        return None
+    return DEFAULT_N_LAMBDAS if n_lambdas is None else n_lambdas
 
 
 def _truncate(W: np.ndarray, nec: int, per_class: bool) -> np.ndarray:
@@ -236,7 +250,7 @@ def prune_to_nec(
     dataset: Any = None,
     method: str = "refit",
     per_class: bool = False,
-    n_lambdas: int = 20,
+    n_lambdas: int | None = None,
     random_state: int = 0,
 ) -> Any:
     r"""A copy of ``model`` whose concept head has ``nec`` effective concepts.
@@ -259,10 +273,11 @@ def prune_to_nec(
     method : {"refit", "truncate"}, default "refit"
     per_class : bool, default False
         At most ``nec`` non-zero weights in every class instead of ``nec * C`` overall.
-    n_lambdas : int in [1, 1000], default 20
-        Penalties on the path, log-spaced down to 1e-3 of the first (the reference walks
-        up to 150 finer steps, stopping at its densest level; 20 keep the cost of a
-        re-fit to seconds on the built-in world).
+    n_lambdas : int in [1, 1000] or None, default None
+        Penalties on the re-fit's path, log-spaced down to 1e-3 of the first; None means
+        20 (the reference walks up to 150 finer steps, stopping at its densest level; 20
+        keep the cost of a re-fit to seconds on the built-in world). ``method="refit"``
+        only: ``"truncate"`` fits no path and refuses a value.
     random_state : int, default 0
 
     Returns
@@ -289,6 +304,7 @@ def prune_to_nec(
     if isinstance(nec, bool) or not isinstance(nec, numbers.Integral) or nec < 1:
         raise ValueError(f"nec: expected an int >= 1, got {nec!r}")
     level = min(int(nec), len(model.concept_names_))
+    n_lambdas = _n_lambdas_for(method, n_lambdas)
     if method == "refit" and (X is None or dataset is None):
         raise ValueError(
             "X, dataset: method='refit' re-fits the head (as VLG-CBM does) and needs the "
@@ -327,7 +343,7 @@ def accuracy_at_nec(
     *,
     method: str = "refit",
     per_class: bool = False,
-    n_lambdas: int = 20,
+    n_lambdas: int | None = None,
     random_state: int = 0,
 ) -> NECResult:
     r"""Accuracy of ``model`` pruned to each NEC level (VLG-CBM's sparse evaluation).
@@ -371,6 +387,7 @@ def accuracy_at_nec(
     if not isinstance(per_class, (bool, np.bool_)):
         raise TypeError(f"per_class: expected True or False, got {per_class!r}")
     levels = _check_levels(nec, len(model.concept_names_))
+    n_lambdas = _n_lambdas_for(method, n_lambdas)
     tr = dataset_of(train, "train")
     X_train = check_embeddings(model, X_train, tr, "X_train")
     if not isinstance(evaluation, dict) or not evaluation:
