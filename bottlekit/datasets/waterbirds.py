@@ -184,14 +184,21 @@ def load_waterbirds(
         H, W = _size(image_size)
         images = ResizedImages(paths, (H, W))
         if cub_root is not None:
-            from bottlekit.datasets.cub import CUB_PART_GROUPS, OUTSIDE_KEY, _fit_parts
+            from bottlekit.datasets.cub import (
+                BOX_CLIPPED_KEY,
+                CUB_PART_GROUPS,
+                OUTSIDE_KEY,
+                _fit_parts,
+            )
             from bottlekit.datasets.lazy import KeypointPartMasks
 
             # the birds keep their CUB coordinates: checked against, and scaled from,
             # the Waterbirds images' sizes (those of the CUB images)
-            kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
+            kp, bx, outside, clipped = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
             if outside:
                 skipped[OUTSIDE_KEY] = outside
+            if clipped:
+                skipped[BOX_CLIPPED_KEY] = clipped
             names = fields["keypoint_names"]
             groups = [
                 g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
