@@ -334,6 +334,27 @@ def test_ham10000_errors(tmp_path):
         load_ham10000(w["root"])
 
 
+def test_ham10000_refuses_an_image_in_both_parts(tmp_path):
+    # Before: the copy in part_1 was read and the one in part_2 ignored, silently. The
+    # release has each image once, so a second copy is a broken one (an archive
+    # extracted twice, a file saved into the wrong folder): which is right cannot be told.
+    w = write_ham10000(tmp_path)
+    first = w["root"] / "HAM10000_images_part_1" / "ISIC_0029176.jpg"
+    second = w["root"] / "HAM10000_images_part_2" / "ISIC_0029176.jpg"
+    second.write_bytes(first.read_bytes())
+    with pytest.raises(DatasetFormatError) as err:
+        load_ham10000(w["root"])
+    assert str(err.value) == (
+        f"{w['root'] / 'HAM10000_metadata.csv'}, line 6: image ISIC_0029176.jpg is in both "
+        f"{first} and {second}; expected it in one of HAM10000_images_part_1 and "
+        "HAM10000_images_part_2 (the release has each image once: a broken or doubled "
+        "copy, remove the wrong one)"
+    )
+    first.unlink()  # one copy, in part_2: read from there
+    ds = load_ham10000(w["root"])
+    assert ds.image_source.items[4] == second
+
+
 def test_imagenet_flat_val_with_solution_file(tmp_path):
     from dataset_formats import image
 
