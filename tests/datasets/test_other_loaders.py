@@ -71,6 +71,47 @@ def test_waterbirds_joined_with_cub(tmp_path):
     assert ds.image_source.load(0).getpixel((0, 0))[0] > 150
 
 
+def test_waterbirds_refuses_a_row_that_matches_two_cub_images(tmp_path):
+    # Before: rows are joined to CUB's images by '<class folder>/<file>' (the last two
+    # parts of the path); a CUB whose images.txt lists two images with the same last two
+    # parts (here setA/... and setB/...) gave the row the attributes, keypoints and box of
+    # the last one listed, silently, maybe another bird.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    images, rel = cub["root"] / "images", cub["paths"][0]
+    (images / "setA" / rel).parent.mkdir(parents=True)
+    (images / rel).rename(images / "setA" / rel)
+    (images / "setB" / rel).parent.mkdir(parents=True)
+    (images / cub["paths"][1]).rename(images / "setB" / rel)
+    lines = (cub["root"] / "images.txt").read_text().splitlines()
+    lines[0], lines[1] = f"1 setA/{rel}", f"2 setB/{rel}"
+    (cub["root"] / "images.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError) as err:
+        _quiet(load_waterbirds, wb["root"], "all", cub_root=cub["root"])
+    assert str(err.value) == (
+        f"{wb['root'] / 'metadata.csv'}, line 2: img_filename {rel!r} matches 2 CUB images, "
+        f"image id 1 ({images / 'setA' / rel}) and image id 2 ({images / 'setB' / rel}); "
+        "expected one: rows are joined to CUB's images by '<class folder>/<file>', which "
+        "must name one image of images.txt"
+    )
+    # one of them alone: its row is joined to it (the other row is not a CUB image now)
+    (cub["root"] / "images.txt").write_text("\n".join([f"1 setA/{rel}", *lines[2:]]) + "\n")
+    for f in (
+        "image_class_labels.txt",
+        "train_test_split.txt",
+        "bounding_boxes.txt",
+        "attributes/image_attribute_labels.txt",
+        "parts/part_locs.txt",
+    ):  # image id 2's lines removed
+        path = cub["root"] / f
+        kept = [ln for ln in path.read_text().splitlines() if ln.split()[0] != "2"]
+        path.write_text("\n".join(kept) + "\n")
+    ds = _quiet(load_waterbirds, wb["root"], "all", cub_root=cub["root"])
+    assert ds.skipped["images not in CUB (no attributes)"] == 1  # row 2 (image 2's file)
+    np.testing.assert_array_equal(ds.concept_labels[0], cub["present"][0])
+    np.testing.assert_array_equal(ds.object_boxes[0], cub["boxes"][0])
+
+
 def load_cub_all(root):
     from bottlekit.datasets import load_cub
 
