@@ -262,12 +262,13 @@ def _names_by_id(path: Path, what: str, hint: str) -> list[str]:
 
 
 def _box(values: list[str], path: Path, line: int) -> list[float]:
-    """``x y width height`` of a ``bounding_boxes.txt`` line; the sizes must be >= 0."""
+    """``x y width height`` of a ``bounding_boxes.txt`` line: finite numbers, the sizes
+    > 0 (a box of no area holds no bird: its "bird" part mask was empty, silently)."""
     box = [parse_float(v, path, line, "box") for v in values]
-    if box[2] < 0 or box[3] < 0:
+    if box[2] <= 0 or box[3] <= 0:
         raise DatasetFormatError(
             f"{path}, line {line}: box width and height are {box[2]:g}, {box[3]:g}; expected "
-            "sizes >= 0"
+            "sizes > 0"
         )
     return box
 
@@ -371,9 +372,12 @@ def load_cub(
     size is then read from its header (once: it gives the scale too), and a visible
     keypoint outside its image (``x`` not in ``0..width`` or ``y`` not in ``0..height``;
     the release has a few) is made not visible, counted in ``skipped`` and warned of,
-    the first named by its line of ``part_locs.txt``. Without ``image_size`` no image is
-    read and there are no masks: keypoints and boxes are the files' own, in the original
-    pixels.
+    the first named by its line of ``part_locs.txt``; a box that extends past its image
+    is clipped to it, counted and warned of in the same way (one that does not overlap
+    its image is refused). Boxes must be finite with a width and height > 0 (else
+    :class:`DatasetFormatError` naming the line of ``bounding_boxes.txt``). Without
+    ``image_size`` no image is read and there are no masks: keypoints and boxes are the
+    files' own, in the original pixels.
 
     Parameters
     ----------
@@ -408,7 +412,8 @@ def load_cub(
     ConceptDataset
         ``skipped`` counts the keypoints not visible and the images without any visible
         keypoint (their part masks are empty), and, with ``image_size``, the visible
-        keypoints outside their image made not visible, if any.
+        keypoints outside their image made not visible and the boxes clipped to their
+        image, if any.
 
     Examples
     --------
@@ -491,10 +496,10 @@ def _read_cub(
         ],
         bool,
     )
-    p = root / "bounding_boxes.txt"
-    boxes = np.array(
-        [_box(r, p, line) for line, r in _per_image(p, ids, 4, "bounding box")], np.float64
-    ).reshape(-1, 4)
+    box_path = root / "bounding_boxes.txt"
+    box_rows = _per_image(box_path, ids, 4, "bounding box")
+    boxes = np.array([_box(r, box_path, line) for line, r in box_rows], np.float64).reshape(-1, 4)
+    box_lines = np.array([line for line, _ in box_rows], np.int64)
     attr_path = require_file(_attributes_file(root), _HINT)
     attr_names = _names_by_id(attr_path, "attribute", _HINT)
     k = len(attr_names)
@@ -585,13 +590,20 @@ def _read_cub(
         part_names.index(g) if (g := part_of_attribute(nm)) is not None else -1 for nm in names
     ]
     kp, bx = keypoints[rows], boxes[rows]
-    locs = _PartLocs(kp_path, kp_lines[rows], np.array(list(images))[rows], kp_names)
+    locs = _PartLocs(
+        kp_path,
+        kp_lines[rows],
+        np.array(list(images))[rows],
+        kp_names,
+        box_path,
+        box_lines[rows],
+    )
     imgs: Any = paths
     masks = None
-    outside = 0
+    outside = clipped = 0
     if image_size is not None:
         H, W = _size(image_size)
-        kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel)
+        kp, bx, outside, clipped = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel)
         imgs = ResizedImages(paths, (H, W))
         groups = [
             g if g == "box" else [kp_names.index(x) for x in g] for g in CUB_PART_GROUPS.values()
@@ -602,6 +614,8 @@ def _read_cub(
     skipped = {"keypoints not visible": invisible, "images without a visible keypoint": no_visible}
     if outside:
         skipped[OUTSIDE_KEY] = outside
+    if clipped:
+        skipped[BOX_CLIPPED_KEY] = clipped
     if no_visible and warn_no_visible:
         warnings.warn(
             f"CUB {split}: {no_visible} image(s) have no visible keypoint (empty part masks)",
@@ -662,18 +676,27 @@ def _keypoints(path: Path, ids: dict[int, int], P: int) -> tuple[np.ndarray, np.
 
 @dataclass(frozen=True)
 class _PartLocs:
-    """Where the keypoints of a CUB dataset's rows come from, for the errors and warnings
-    about them: ``part_locs.txt``, the line of each (row, keypoint), each row's image id,
-    and the keypoint names."""
+    """Where the keypoints and boxes of a CUB dataset's rows come from, for the errors and
+    warnings about them: ``part_locs.txt``, the line of each (row, keypoint), each row's
+    image id, the keypoint names, ``bounding_boxes.txt`` and the line of each row's box."""
 
     path: Path
     lines: np.ndarray
     image_ids: np.ndarray
     names: list[str]
+    box_path: Path
+    box_lines: np.ndarray
 
     def take(self, rows: np.ndarray) -> _PartLocs:
         """Those of ``rows``."""
-        return _PartLocs(self.path, self.lines[rows], self.image_ids[rows], self.names)
+        return _PartLocs(
+            self.path,
+            self.lines[rows],
+            self.image_ids[rows],
+            self.names,
+            self.box_path,
+            self.box_lines[rows],
+        )
 
 
 def _image_sizes(paths: Sequence[Path]) -> np.ndarray:
@@ -692,6 +715,8 @@ def _image_sizes(paths: Sequence[Path]) -> np.ndarray:
 
 #: Name of the count, in ``skipped``, of the visible keypoints outside their image.
 OUTSIDE_KEY = "visible keypoints outside their image (made not visible)"
+#: Name of the count, in ``skipped``, of the bounding boxes that extend past their image.
+BOX_CLIPPED_KEY = "bounding boxes extending past their image (clipped to it)"
 
 
 def _fit_parts(
@@ -701,16 +726,22 @@ def _fit_parts(
     size: tuple[int, int],
     locs: _PartLocs,
     stacklevel: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Keypoints and boxes of the images ``paths`` scaled from each image's own size to
     ``size`` (height, width), with one read of each image's header; a visible keypoint
     outside its image is made not visible (``0 0 0``, as CUB writes those), with a
     warning naming the first (file, line, image, value and the range expected), and
-    counted (the third value returned).
+    counted (the third value returned). A box that extends past its image is clipped to
+    it, warned of in the same way and counted (the fourth value); one that does not
+    overlap its image at all is refused (:class:`DatasetFormatError` naming its line).
 
     The release has some such keypoints (ChainerCV's CUB point dataset marks them not
     visible for that reason); a disc drawn around one would be cut by the image's edge,
-    a part mask partly empty, silently.
+    a part mask partly empty, silently. Boxes: TensorFlow Datasets' CUB builder clamps
+    the release's boxes to the image (``min(xmax / width, 1.0)``, its ``BBox`` refusing
+    a value above 1), so a box a little past the edge is taken for an annotation's
+    overshoot, not a broken file; unclipped, it made the "bird" mask cover less of the
+    box than its area, and ``sqrt(w * h)`` (the keypoint discs' radius) larger.
     """
     H, W = size
     wh = _image_sizes(paths)  # (n, 2): width, height
@@ -732,8 +763,51 @@ def _fit_parts(
             stacklevel=stacklevel,
         )
         kp[outside] = 0
+    bx, n_clipped = _clip_boxes(paths, boxes, wh, locs, stacklevel + 1)
     sx, sy = W / wh[:, 0], H / wh[:, 1]
     kp[..., 0] *= sx[:, None]
     kp[..., 1] *= sy[:, None]
-    bx = boxes * np.stack([sx, sy, sx, sy], axis=1)
-    return kp, bx, n_out
+    bx = bx * np.stack([sx, sy, sx, sy], axis=1)
+    return kp, bx, n_out, n_clipped
+
+
+def _clip_boxes(
+    paths: Sequence[Path], boxes: np.ndarray, wh: np.ndarray, locs: _PartLocs, stacklevel: int
+) -> tuple[np.ndarray, int]:
+    """``boxes`` (x, y, width, height, in the pixels of images of sizes ``wh``) clipped to
+    their image, and how many were; :class:`DatasetFormatError` for one that does not
+    overlap its image (nothing of it is left), a ``UserWarning`` naming the first clipped."""
+    x1, y1 = boxes[:, 0], boxes[:, 1]
+    x2, y2 = x1 + boxes[:, 2], y1 + boxes[:, 3]
+    iw, ih = wh[:, 0], wh[:, 1]
+    past = (x1 < 0) | (y1 < 0) | (x2 > iw) | (y2 > ih)
+    if not past.any():
+        return boxes, 0
+    cx1, cy1 = np.clip(x1, 0, iw), np.clip(y1, 0, ih)
+    cx2, cy2 = np.clip(x2, 0, iw), np.clip(y2, 0, ih)
+
+    def where(r: int) -> str:
+        return (
+            f"{locs.box_path}, line {int(locs.box_lines[r])}: image id "
+            f"{int(locs.image_ids[r])} ({paths[r]}, {int(iw[r])}x{int(ih[r])} pixels) has "
+            f"its box x={x1[r]:g}, y={y1[r]:g}, width={boxes[r, 2]:g}, "
+            f"height={boxes[r, 3]:g}"
+        )
+
+    empty = (cx2 <= cx1) | (cy2 <= cy1)
+    if empty.any():
+        r = int(np.flatnonzero(empty)[0])
+        raise DatasetFormatError(
+            f"{where(r)}, outside the image; expected a box that overlaps it (x < "
+            f"{int(iw[r])}, y < {int(ih[r])}, x + width > 0, y + height > 0)"
+        )
+    n = int(past.sum())
+    r = int(np.flatnonzero(past)[0])
+    warnings.warn(
+        f"{where(r)}, which extends past the image; expected x >= 0, y >= 0, x + width <= "
+        f"{int(iw[r])} and y + height <= {int(ih[r])}. {n} bounding box(es) extending past "
+        "their image are clipped to it",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return np.stack([cx1, cy1, cx2 - cx1, cy2 - cy1], axis=1), n

@@ -59,7 +59,9 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     Reads ``HAM10000_metadata.csv`` (header ``lesion_id,image_id,dx,dx_type,age,sex,
     localization``, more columns allowed), or, where there is none, the tab-separated
     ``HAM10000_metadata.tab`` that the Dataverse serves by default, and finds ``<image_id>.jpg`` in
-    ``HAM10000_images_part_1/`` or ``HAM10000_images_part_2/``. Concepts are one-hot
+    ``HAM10000_images_part_1/`` or ``HAM10000_images_part_2/`` (an image in both, which
+    the release does not have, is refused with :class:`DatasetFormatError` naming the
+    two files: which copy is right cannot be told). Concepts are one-hot
     metadata: ``dx_type=<v>``, ``sex=<v>``, ``localization=<v>`` for each value present,
     and three age bins; an image without an age has none of the age bins (counted in
     ``skipped``).
@@ -115,6 +117,12 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
             raise MissingDatasetError(
                 f"{path}, line {line}: image {rec['image_id']}.jpg not found in "
                 f"{' or '.join(str(root / d) for d in _FOLDERS)}"
+            )
+        if len(found) > 1:  # the release has each image once: which copy is right?
+            raise DatasetFormatError(
+                f"{path}, line {line}: image {rec['image_id']}.jpg is in both {found[0]} and "
+                f"{found[1]}; expected it in one of {' and '.join(_FOLDERS)} (the release has "
+                "each image once: a broken or doubled copy, remove the wrong one)"
             )
         paths.append(found[0])
     names: list[str] = []

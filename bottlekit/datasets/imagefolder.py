@@ -28,6 +28,13 @@ __all__ = ["load_imagefolder"]
 
 SYNSET_FILES = ("LOC_synset_mapping.txt", "synset_words.txt")
 VAL_SOLUTION_FILES = ("LOC_val_solution.csv",)
+#: The ILSVRC2012 devkit's labels of the flat validation folder: not read (see
+#: :func:`_devkit_note`).
+DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+_DEVKIT_WHY = (
+    "its numbers are the devkit's ILSVRC2012_IDs (1..1000 in the order of its meta.mat), "
+    "not the sorted-wnid class index of the train/<wnid>/ folders"
+)
 
 
 def _search_folders(folder: Path, base: Path) -> list[Path]:
@@ -59,6 +66,15 @@ def _flat_val(folder: Path, flat: list[Path], solution: Path):
     records = csv_rows(solution)
     at, header = next(records, (1, []))
     header = [h.strip() for h in header]
+    if len(header) == 1 and header[0].isascii() and header[0].isdigit():
+        # the devkit's ground truth, one ILSVRC2012_ID per line: a class index of another
+        # order than the train folders' (the labels would disagree with theirs)
+        raise DatasetFormatError(
+            f"{solution}, line {at}: a bare number {header[0]!r}, as the devkit's "
+            f"{DEVKIT_GROUND_TRUTH} has, which is not read: {_DEVKIT_WHY}; expected "
+            f"{VAL_SOLUTION_FILES[0]} (header 'ImageId,PredictionString', the wnid first), "
+            "or the validation images sorted into val/<wnid>/ folders"
+        )
     if header[:2] != ["ImageId", "PredictionString"]:
         raise DatasetFormatError(
             f"{solution}, line {at}: expected the header 'ImageId,PredictionString', got "
@@ -305,8 +321,11 @@ def load_imagefolder(
 
     ``root/<class>/<image>`` (ImageNet's ``train/<wnid>/*.JPEG`` and the class-folder
     ``val/<wnid>/*.JPEG``, or its flat ``val/`` with ``LOC_val_solution.csv``); classes
-    are the sorted folder names. Files that are not images (by extension) and class
-    folders without images are skipped and counted in ``skipped``. A folder whose
+    are the sorted folder names, ``labels`` their index: for ImageNet the sorted wnids,
+    torchvision ``ImageFolder``'s order, the same for the train folders and the flat
+    validation folder when they hold the same classes (a split with other classes
+    numbers its own: compare ``class_names``). Files that are not images (by extension)
+    and class folders without images are skipped and counted in ``skipped``. A folder whose
     sub-folders are split names (``train``, ``val``, ``test``, ...) holding only
     sub-folders of images (``imagenet/``: a root one level too high) is refused with
     :class:`DatasetFormatError`.
@@ -336,6 +355,8 @@ def load_imagefolder(
         class sub-folders): ``LOC_val_solution.csv`` (``ImageId,PredictionString``, the
         wnid first), found where ``synset_names`` is looked for when not given. Classes
         are the sorted wnids it names (ImageNet's class order when all 1000 appear).
+        The devkit's ``ILSVRC2012_validation_ground_truth.txt`` is refused: its
+        ILSVRC2012_IDs follow another order than the train folders' sorted wnids.
     clip_names : bool, default False
         For ImageNet: class names from OpenAI's curated table, the names CLIP's zero-shot
         ImageNet accuracy is reported with (Radford et al. 2021; open_clip's
@@ -405,6 +426,7 @@ def load_imagefolder(
         solution = _find(val_solution, searched, VAL_SOLUTION_FILES)
         if not flat or solution is None:
             places = ", ".join(dict.fromkeys(str(p) for p in searched))
+            devkit = _find(None, searched, (DEVKIT_GROUND_TRUTH,))
             raise MissingDatasetError(
                 f"{folder}: no class sub-folder holds images"
                 + (
@@ -412,6 +434,7 @@ def load_imagefolder(
                     f"images (looked for in {places}); put ImageNet's {VAL_SOLUTION_FILES[0]} "
                     "in one of those folders, or pass val_solution=PATH (for a recipe, --set "
                     "dataset.options.val_solution=PATH)"
+                    + (f". {devkit} is not read: {_DEVKIT_WHY}" if devkit is not None else "")
                     if flat
                     else ""
                 )

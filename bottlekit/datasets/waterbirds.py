@@ -91,7 +91,8 @@ def load_waterbirds(
     joined by file name (``<class folder>/<file>.jpg`` is CUB's ``images.txt`` path; the
     birds keep their CUB coordinates in the Waterbirds images). Rows whose image is not a
     CUB image cannot carry attributes: they are left out, counted in ``skipped`` and
-    warned about.
+    warned about. A row that matches two CUB images (two ``images.txt`` paths that end in
+    the same ``<class folder>/<file>.jpg``) is refused with :class:`DatasetFormatError`.
 
     Parameters
     ----------
@@ -152,11 +153,23 @@ def load_waterbirds(
             checksum=None,
             warn_no_visible=False,
         )
-        index = {
-            Path(*Path(p).parts[-2:]).as_posix(): i
-            for i, p in enumerate(cub.image_source.paths or [])
-        }
-        at = [index.get(Path(r[1]).as_posix()) for r in rows]
+        cub_paths = list(cub.image_source.paths or [])
+        index: dict[str, list[int]] = {}
+        for i, p in enumerate(cub_paths):
+            index.setdefault(Path(*Path(p).parts[-2:]).as_posix(), []).append(i)
+        at = []
+        for r in rows:
+            found = index.get(Path(r[1]).as_posix(), [])
+            if len(found) > 1:  # the last of them was taken, silently: maybe another bird
+                a, b = found[:2]
+                raise DatasetFormatError(
+                    f"{root / 'metadata.csv'}, line {r[0]}: img_filename {r[1]!r} matches "
+                    f"{len(found)} CUB images, image id {int(locs.image_ids[a])} "
+                    f"({cub_paths[a]}) and image id {int(locs.image_ids[b])} "
+                    f"({cub_paths[b]}); expected one: rows are joined to CUB's images by "
+                    "'<class folder>/<file>', which must name one image of images.txt"
+                )
+            at.append(found[0] if found else None)
         keep = np.array([a is not None for a in at])
         if not keep.all():
             skipped["images not in CUB (no attributes)"] = int((~keep).sum())
@@ -184,14 +197,21 @@ def load_waterbirds(
         H, W = _size(image_size)
         images = ResizedImages(paths, (H, W))
         if cub_root is not None:
-            from bottlekit.datasets.cub import CUB_PART_GROUPS, OUTSIDE_KEY, _fit_parts
+            from bottlekit.datasets.cub import (
+                BOX_CLIPPED_KEY,
+                CUB_PART_GROUPS,
+                OUTSIDE_KEY,
+                _fit_parts,
+            )
             from bottlekit.datasets.lazy import KeypointPartMasks
 
             # the birds keep their CUB coordinates: checked against, and scaled from,
             # the Waterbirds images' sizes (those of the CUB images)
-            kp, bx, outside = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
+            kp, bx, outside, clipped = _fit_parts(paths, kp, bx, (H, W), locs, stacklevel=3)
             if outside:
                 skipped[OUTSIDE_KEY] = outside
+            if clipped:
+                skipped[BOX_CLIPPED_KEY] = clipped
             names = fields["keypoint_names"]
             groups = [
                 g if g == "box" else [names.index(x) for x in g] for g in CUB_PART_GROUPS.values()

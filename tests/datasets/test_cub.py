@@ -500,3 +500,83 @@ def test_visible_keypoints_outside_their_image_are_made_not_visible(cub):
         ds = load_cub(cub["root"], "all", image_size=8)
     assert any("2 visible keypoint(s) outside their image" in str(w.message) for w in got)
     np.testing.assert_array_equal(ds.part_keypoints[1, CUB_PARTS.index("tail")], [0, 0, 0])
+
+
+def _set_box(cub, image: int, box: str) -> None:
+    """Write ``box`` ("x y w h" as the file has it) for ``image`` (0-based) in
+    bounding_boxes.txt, on line ``image + 1``."""
+    path = cub["root"] / "bounding_boxes.txt"
+    lines = path.read_text().splitlines()
+    lines[image] = f"{image + 1} {box}"
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("box", "match"),
+    [
+        # Before: a box of no width (or height) was taken: its "bird" mask was empty and
+        # the keypoint discs' radius sqrt(w * h) 0, silently.
+        ("2.0 3.0 0.0 10.0", r"line 3: box width and height are 0, 10; expected sizes > 0"),
+        ("2.0 3.0 10.0 0", r"line 3: box width and height are 10, 0; expected sizes > 0"),
+        ("2.0 3.0 -1.5 10.0", r"line 3: box width and height are -1\.5, 10; expected sizes > 0"),
+        ("2.0 3.0 nan 10.0", r"line 3: box is 'nan'; expected a number"),
+        ("2.0 inf 10.0 10.0", r"line 3: box is 'inf'; expected a number"),
+        ("2.0 3.0 10.0", r"line 3: expected 5 columns, got 4"),
+        ("2.0 3.0 10.0 4.0 1.0", r"line 3: expected 5 columns, got 6"),
+        ("2.0 3.0 1e400 4.0", r"line 3: box is '1e400'; expected a number"),
+    ],
+)
+def test_malformed_boxes_are_refused_with_their_line(cub, box, match):
+    _set_box(cub, 2, box)
+    with pytest.raises(DatasetFormatError, match=r"bounding_boxes\.txt, " + match):
+        _load(cub["root"], "all")
+
+
+def test_boxes_past_their_image_are_clipped_with_a_warning(cub):
+    # Before: a box extending past its image was scaled as it was: the "bird" mask (cut
+    # by the image's edge) covered less than the box, and object_boxes held coordinates
+    # outside the image, silently. The release's boxes may overshoot the edge (TFDS's CUB
+    # builder clamps them to the image): clipped, counted and warned of, the first named
+    # by its line.
+    w0, h0 = cub["sizes"][0]
+    w1, h1 = cub["sizes"][1]
+    _set_box(cub, 0, f"4.0 -2.0 {w0:.1f} 10.0")  # right edge at w0 + 4, top at -2
+    _set_box(cub, 1, f"1.0 2.0 5.0 {h1 - 2.0:.1f}")  # bottom edge on the image's: inside
+    with pytest.warns(UserWarning) as got:
+        ds = load_cub(cub["root"], "all", image_size=(h0, w0))  # image 0 keeps its size
+    (message,) = [str(w.message) for w in got if "box" in str(w.message)]
+    assert message == (
+        f"{cub['root'] / 'bounding_boxes.txt'}, line 1: image id 1 "
+        f"({cub['root'] / 'images' / cub['paths'][0]}, {w0}x{h0} pixels) has its box x=4, "
+        f"y=-2, width={w0}, height=10, which extends past the image; expected x >= 0, y >= 0, "
+        f"x + width <= {w0} and y + height <= {h0}. 1 bounding box(es) extending past their "
+        "image are clipped to it"
+    )
+    np.testing.assert_allclose(ds.object_boxes[0], [4, 0, w0 - 4, 8])
+    np.testing.assert_allclose(
+        ds.object_boxes[1], [1 * w0 / w1, 2 * h0 / h1, 5 * w0 / w1, (h1 - 2) * h0 / h1]
+    )
+    assert ds.skipped["bounding boxes extending past their image (clipped to it)"] == 1
+    bird = ds.part_masks[0][ds.part_names.index("bird")]
+    assert bird.sum() == (w0 - 4) * 8  # the clipped box, whole
+    # without image_size, no image is read: the box as the file has it
+    np.testing.assert_allclose(_load(cub["root"], "all").object_boxes[0], [4, -2, w0, 10])
+    # a split without that image says nothing of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "bounding boxes" not in str(load_cub(cub["root"], "test", image_size=8).skipped)
+
+
+def test_boxes_wholly_outside_their_image_are_refused(cub):
+    # Before: taken, scaled outside the resized image: an empty "bird" mask, silently.
+    w0, h0 = cub["sizes"][0]
+    _set_box(cub, 0, f"{w0 + 1.0:.1f} 3.0 5.0 5.0")
+    with pytest.raises(
+        DatasetFormatError,
+        match=(
+            r"bounding_boxes\.txt, line 1: image id 1 \(.*, "
+            rf"{w0}x{h0} pixels\) has its box x={w0 + 1}, y=3, width=5, height=5, outside the "
+            rf"image; expected a box that overlaps it \(x < {w0}, y < {h0}"
+        ),
+    ):
+        _load(cub["root"], "all", image_size=8)

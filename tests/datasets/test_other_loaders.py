@@ -71,6 +71,47 @@ def test_waterbirds_joined_with_cub(tmp_path):
     assert ds.image_source.load(0).getpixel((0, 0))[0] > 150
 
 
+def test_waterbirds_refuses_a_row_that_matches_two_cub_images(tmp_path):
+    # Before: rows are joined to CUB's images by '<class folder>/<file>' (the last two
+    # parts of the path); a CUB whose images.txt lists two images with the same last two
+    # parts (here setA/... and setB/...) gave the row the attributes, keypoints and box of
+    # the last one listed, silently, maybe another bird.
+    cub = write_cub(tmp_path)
+    wb = write_waterbirds(tmp_path, cub)
+    images, rel = cub["root"] / "images", cub["paths"][0]
+    (images / "setA" / rel).parent.mkdir(parents=True)
+    (images / rel).rename(images / "setA" / rel)
+    (images / "setB" / rel).parent.mkdir(parents=True)
+    (images / cub["paths"][1]).rename(images / "setB" / rel)
+    lines = (cub["root"] / "images.txt").read_text().splitlines()
+    lines[0], lines[1] = f"1 setA/{rel}", f"2 setB/{rel}"
+    (cub["root"] / "images.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError) as err:
+        _quiet(load_waterbirds, wb["root"], "all", cub_root=cub["root"])
+    assert str(err.value) == (
+        f"{wb['root'] / 'metadata.csv'}, line 2: img_filename {rel!r} matches 2 CUB images, "
+        f"image id 1 ({images / 'setA' / rel}) and image id 2 ({images / 'setB' / rel}); "
+        "expected one: rows are joined to CUB's images by '<class folder>/<file>', which "
+        "must name one image of images.txt"
+    )
+    # one of them alone: its row is joined to it (the other row is not a CUB image now)
+    (cub["root"] / "images.txt").write_text("\n".join([f"1 setA/{rel}", *lines[2:]]) + "\n")
+    for f in (
+        "image_class_labels.txt",
+        "train_test_split.txt",
+        "bounding_boxes.txt",
+        "attributes/image_attribute_labels.txt",
+        "parts/part_locs.txt",
+    ):  # image id 2's lines removed
+        path = cub["root"] / f
+        kept = [ln for ln in path.read_text().splitlines() if ln.split()[0] != "2"]
+        path.write_text("\n".join(kept) + "\n")
+    ds = _quiet(load_waterbirds, wb["root"], "all", cub_root=cub["root"])
+    assert ds.skipped["images not in CUB (no attributes)"] == 1  # row 2 (image 2's file)
+    np.testing.assert_array_equal(ds.concept_labels[0], cub["present"][0])
+    np.testing.assert_array_equal(ds.object_boxes[0], cub["boxes"][0])
+
+
 def load_cub_all(root):
     from bottlekit.datasets import load_cub
 
@@ -332,6 +373,105 @@ def test_ham10000_errors(tmp_path):
         DatasetFormatError, match=r"line 1: the header lacks columns \['dx_type'\]"
     ):
         load_ham10000(w["root"])
+
+
+def test_ham10000_refuses_an_image_in_both_parts(tmp_path):
+    # Before: the copy in part_1 was read and the one in part_2 ignored, silently. The
+    # release has each image once, so a second copy is a broken one (an archive
+    # extracted twice, a file saved into the wrong folder): which is right cannot be told.
+    w = write_ham10000(tmp_path)
+    first = w["root"] / "HAM10000_images_part_1" / "ISIC_0029176.jpg"
+    second = w["root"] / "HAM10000_images_part_2" / "ISIC_0029176.jpg"
+    second.write_bytes(first.read_bytes())
+    with pytest.raises(DatasetFormatError) as err:
+        load_ham10000(w["root"])
+    assert str(err.value) == (
+        f"{w['root'] / 'HAM10000_metadata.csv'}, line 6: image ISIC_0029176.jpg is in both "
+        f"{first} and {second}; expected it in one of HAM10000_images_part_1 and "
+        "HAM10000_images_part_2 (the release has each image once: a broken or doubled "
+        "copy, remove the wrong one)"
+    )
+    first.unlink()  # one copy, in part_2: read from there
+    ds = load_ham10000(w["root"])
+    assert ds.image_source.items[4] == second
+
+
+def _imagenet_labelled_splits(tmp_path, wnids, val_wnids):
+    """imagenet/train/<wnid>/*.JPEG for ``wnids`` and a flat imagenet/val/ labelled by
+    LOC_val_solution.csv (rows in another order than the files), image i of ``val_wnids``."""
+    from dataset_formats import image
+
+    root = tmp_path / "imagenet"
+    for w in wnids:
+        for j in range(2):
+            image(root / "train" / w / f"{w}_{j}.JPEG", (16, 16), fmt="JPEG")
+    rows = []
+    for i, w in enumerate(val_wnids):
+        image(root / "val" / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (16, 16), fmt="JPEG")
+        rows.append(f"ILSVRC2012_val_{i + 1:08d},{w} 1 2 3 4")
+    (root / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n" + "\n".join(rows[::-1]) + "\n"
+    )
+    return root
+
+
+def test_imagenet_train_folders_and_flat_val_number_classes_alike(tmp_path):
+    # The class index is the sorted wnids' (torchvision ImageFolder's, and the line order
+    # of LOC_synset_mapping.txt), for the train folders and the flat val folder alike:
+    # label k is the same class in both. Not the devkit's ILSVRC2012_ID order (meta.mat's,
+    # here the synset file's line order, which must not change the index either).
+    wnids = ["n01440764", "n01443537", "n01484850"]  # tench, goldfish, great white shark
+    val_wnids = ["n01484850", "n01440764", "n01443537", "n01484850", "n01440764"]
+    root = _imagenet_labelled_splits(tmp_path, wnids, val_wnids)
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01484850 great white shark, white shark\nn01440764 tench, Tinca tinca\n"
+        "n01443537 goldfish, Carassius auratus\n"
+    )
+    train = load_imagefolder(root, "train")
+    val = load_imagefolder(root, "val")
+    assert train.class_names == val.class_names == ["tench", "goldfish", "great white shark"]
+    assert train.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert val.labels.tolist() == [wnids.index(w) for w in val_wnids] == [2, 0, 1, 2, 0]
+    # without a synset file, the same numbering, the classes named by their wnids
+    raw = [load_imagefolder(root, s, synset_names=False) for s in ("train", "val")]
+    assert raw[0].class_names == raw[1].class_names == wnids
+    assert raw[1].labels.tolist() == val.labels.tolist()
+    # a split with fewer classes numbers its own (sorted) classes: compare class_names
+    (root / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n"
+        + "\n".join(f"ILSVRC2012_val_{i:08d},n01484850 1 2 3 4" for i in range(1, 6))
+        + "\n"
+    )
+    only = load_imagefolder(root, "val", synset_names=False)
+    assert only.class_names == ["n01484850"] and only.labels.tolist() == [0] * 5
+
+
+def test_imagenet_devkit_ground_truth_is_refused_with_why(tmp_path):
+    # Before: passed as val_solution it was refused as a malformed LOC_val_solution.csv
+    # ("expected the header 'ImageId,PredictionString', got '3'"), and found beside a
+    # flat val/ it was not mentioned: its numbers are ILSVRC2012_IDs, another order than
+    # the sorted-wnid index of the train folders, so it is not read, and the errors say so.
+    root = _imagenet_labelled_splits(tmp_path, ["n01440764"], ["n01440764"] * 2)
+    (root / "LOC_val_solution.csv").unlink()
+    devkit = root / "ILSVRC2012_validation_ground_truth.txt"
+    devkit.write_text("3\n1\n")
+    with pytest.raises(DatasetFormatError) as err:
+        load_imagefolder(root, "val", val_solution=devkit)
+    assert str(err.value) == (
+        f"{devkit}, line 1: a bare number '3', as the devkit's "
+        "ILSVRC2012_validation_ground_truth.txt has, which is not read: its numbers are the "
+        "devkit's ILSVRC2012_IDs (1..1000 in the order of its meta.mat), not the sorted-wnid "
+        "class index of the train/<wnid>/ folders; expected LOC_val_solution.csv (header "
+        "'ImageId,PredictionString', the wnid first), or the validation images sorted into "
+        "val/<wnid>/ folders"
+    )
+    with pytest.raises(MissingDatasetError) as err:
+        load_imagefolder(root, "val")
+    assert str(err.value).endswith(
+        f"dataset.options.val_solution=PATH). {devkit} is not read: its numbers are the "
+        "devkit's ILSVRC2012_IDs (1..1000 in the order of its meta.mat), not the sorted-wnid "
+        "class index of the train/<wnid>/ folders"
+    )
 
 
 def test_imagenet_flat_val_with_solution_file(tmp_path):
