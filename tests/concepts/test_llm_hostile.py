@@ -282,7 +282,7 @@ def test_every_pool_of_the_client_obeys_the_deadline(monkeypatch):
 
 
 # ------------------------------------------------------------------ Retry-After
-@pytest.mark.parametrize("retry_after", ["1000000000", "inf", "Fri, 31 Dec 9999 23:59:59 GMT"])
+@pytest.mark.parametrize("retry_after", ["1000000000", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"])
 @pytest.mark.parametrize("status", [429, 503])
 def test_an_absurd_retry_after_fails_at_once_without_a_deadline(
     serve, tmp_path, retry_after, status
@@ -298,6 +298,52 @@ def test_an_absurd_retry_after_fails_at_once_without_a_deadline(
     with pytest.raises(LLMError, match=r"asked to wait .*s before retrying.*MAX_RETRY_AFTER"):
         llm.complete(MSG)
     assert sleeps == []
+
+
+def _failed(headers):
+    class Failed:
+        response = type("R", (), {"headers": headers})()
+
+    return Failed()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 120\t", 120.0),  # optional whitespace around a field value
+        ("0", 0.0),
+        ("007", 7.0),
+        ("9" * 400, float("inf")),  # beyond float's range: refused by MAX_RETRY_AFTER
+        ("9" * 5000, float("inf")),  # more digits than int() converts
+        # not delay-seconds (1*DIGIT, ASCII) nor an HTTP date: no Retry-After at all
+        ("1_000", None),
+        ("inf", None),
+        ("nan", None),
+        (" 1e3 ", None),
+        ("1.5", None),
+        ("-5", None),
+        ("+5", None),
+        ("\u0661\u0662", None),  # ARABIC-INDIC DIGITS ONE, TWO
+        ("\uff11", None),  # FULLWIDTH DIGIT ONE
+        ("", None),
+        ("1 2", None),
+    ],
+)
+def test_retry_after_seconds_are_ascii_digits_only(value, seconds):
+    # Before: float() read "1_000" as 1000 s, "inf" as inf, " 1e3 " as 1000 s, "\u0661\u0662"
+    # as 12 s, "-5" as 0 s and "nan" as 0 s (max(0.0, nan)): an immediate retry.
+    assert _llm_http._retry_after(_failed({"retry-after": value})) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1500", 1.5), ("250.5", 0.2505), ("inf", 7.0), ("nan", 7.0), ("-1", 7.0), ("1e3", 7.0)],
+)
+def test_retry_after_ms_is_ascii_digits_else_retry_after_is_read(value, seconds):
+    # Before: "nan" ms gave 0 s (an immediate retry), "inf" an infinite wait.
+    headers = {"retry-after-ms": value, "retry-after": "7"}
+    assert _llm_http._retry_after(_failed(headers)) == seconds
 
 
 # -------------------------------------------------------------------- redirects
