@@ -459,6 +459,99 @@ def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
     assert "ignoring unreadable cache file" in caplog.text
 
 
+def test_a_cache_file_over_the_size_limit_is_a_miss_without_being_read(
+    tmp_path, caplog, monkeypatch
+):
+    # Before: the file was read whole (path.read_text), whatever its size: a corrupt or
+    # hostile multi-GB file went into memory. Now its size is checked first (fstat) and
+    # at most MAX_CACHE_FILE_BYTES + 1 bytes are read.
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    key = request_key("m", MSG, {})
+    rec = {
+        "key": key,
+        "response": {"text": "- red crest", "id": None, "model": "m"},
+        "padding": "x" * 500,
+    }
+    path = llm._answers.path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    size = path.stat().st_size
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", size)
+    assert llm.cached(MSG).text == "- red crest"  # at the limit: read
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", size - 1)
+    reads = []
+    real_open = open
+
+    def tracking_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(path):
+            real_read = fh.read
+
+            def read(n=-1):
+                reads.append(n)
+                return real_read(n)
+
+            fh.read = read
+        return fh
+
+    monkeypatch.setattr("builtins.open", tracking_open)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert reads == []  # refused by its size, before any byte is read
+    assert f"ignoring unreadable cache file {path} (it has {size} bytes; at most " in caplog.text
+    assert f"at most {size - 1} (MAX_CACHE_FILE_BYTES) are read)" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+
+
+def test_a_cache_file_that_grows_past_the_limit_is_read_no_further(tmp_path, monkeypatch):
+    # The size is checked by fstat, then at most limit + 1 bytes are read: a file that
+    # grew in between (or whose size fstat does not tell) is refused, not read whole.
+    from bottlekit.concepts import _llm_cache
+
+    path = tmp_path / "f.json"
+    path.write_bytes(b"[" + b" " * 98 + b"]")
+    assert _llm_cache._read_bounded(path, 100) == b"[" + b" " * 98 + b"]"
+    monkeypatch.setattr(_llm_cache.os, "fstat", lambda fd: type("S", (), {"st_size": 0})())
+    with pytest.raises(ValueError, match=r"^it has 51\+ bytes; at most 50 \(MAX_CACHE"):
+        _llm_cache._read_bounded(path, 50)
+
+
+def test_an_answer_too_large_for_the_cache_is_not_written(tmp_path, caplog, monkeypatch):
+    # What read() would ignore is not written (it would be lost work on every rerun).
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts._llm_response import ChatResponse
+
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", 300)
+    cache = _llm_cache._AnswerCache(tmp_path)
+    key = "ab" * 32
+    with caplog.at_level("WARNING"):
+        cache.write(key, {}, ChatResponse("x" * 400, None, "m", key, False, "stop"), base_url=None)
+    assert not cache.path(key).exists()
+    assert "not cached: its cache file would have " in caplog.text
+    assert "more than MAX_CACHE_FILE_BYTES = 300" in caplog.text
+    cache.write(key, {}, ChatResponse("x" * 10, None, "m", key, False, "stop"), base_url=None)
+    assert cache.read(key).text == "x" * 10
+
+
+def test_a_cache_file_of_too_many_json_values_is_a_miss(tmp_path, caplog, monkeypatch):
+    # Before: 64 MiB of "[]," parsed into ~1.7 GB of Python lists.
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts.llm import request_key
+
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_VALUES", 1000)
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    path = llm._answers.path(request_key("m", MSG, {}))
+    path.parent.mkdir(parents=True)
+    path.write_text("[" + "[]," * 2000 + "[]]")
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "it may hold 4003 JSON values" in caplog.text
+
+
 def _cache_file(tmp_path, rec):
     from bottlekit.concepts.llm import request_key
 
