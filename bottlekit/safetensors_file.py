@@ -12,6 +12,7 @@ nothing it asks for can be larger than the file itself. What the arrays and the 
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_HEADER_VALUES",
     "SafetensorsContents",
     "dump_json",
+    "encode_safetensors",
     "parse_json",
     "read_safetensors",
 ]
@@ -40,8 +42,10 @@ MAX_HEADER_BYTES = 64 * 2**20
 #: before parsing (see :func:`parse_json`). A parsed value costs Python up to ~70 bytes
 #: (an empty list or dict and its slot) for 2 or 3 bytes of text, so 64 MiB of ``[],``
 #: used to take 1.7 GB; the count bounds that to about 70 MiB. bottlekit's largest
-#: headers hold one value per concept name (a bank of 50,000 concepts: ~50,000 values),
-#: so a million leaves room for banks twenty times larger.
+#: headers hold about four counted values per concept (its name, and its provenance dict
+#: ``{"kind": "text"}``; more for richer provenance, and every ``[ { , :`` inside the
+#: strings counts), so a bank of default provenance fits up to about 260,000 concepts.
+#: ``save`` refuses a file beyond (see :func:`encode_safetensors`).
 MAX_HEADER_VALUES = 2**20
 
 _SHORT = reprlib.Repr()  # reprs in messages, cut short without building the whole text
@@ -67,9 +71,17 @@ class SafetensorsContents(dict):
     path: str
 
 
+class _Unreadable(ValueError):
+    """A file :func:`read_safetensors` refuses; ``problem`` says why (without the path)."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
 def _fail(path: str, kind: str, problem: str) -> ValueError:
-    return ValueError(
-        f"{path!r} is not a readable safetensors file of a bottlekit {kind}: {problem}"
+    return _Unreadable(
+        f"{path!r} is not a readable safetensors file of a bottlekit {kind}: {problem}", problem
     )
 
 
@@ -285,6 +297,135 @@ def _open_regular_file(path: Path, kind: str):
     return os.fdopen(fd, "rb")
 
 
+def _read_header(
+    fh: Any, size: int, shown: str, kind: str, require_metadata: bool
+) -> tuple[int, dict[str, tuple], dict[str, Any]]:
+    """The header of the safetensors file open as ``fh`` (of ``size`` bytes), bounded and
+    checked: its length, its tensor entries (dtype, shape, byte range, no overlaps) and
+    its bottlekit JSON. Returns ``(n_header, entries, meta)``; every problem is the
+    ``ValueError`` of :func:`_fail`, naming ``shown``."""
+    head = fh.read(8)
+    if len(head) < 8:
+        raise _fail(shown, kind, f"it has {size} bytes, fewer than a safetensors header")
+    (n_header,) = struct.unpack("<Q", head)
+    if n_header > min(MAX_HEADER_BYTES, size - 8):
+        raise _fail(
+            shown,
+            kind,
+            f"its header claims {n_header} bytes (the file has {size}; at "
+            f"most {MAX_HEADER_BYTES} are accepted)",
+        )
+    raw = fh.read(n_header)
+    try:  # counted before decoding; decoded as json.loads does, to free the bytes
+        _check_values(raw, MAX_HEADER_VALUES)
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        del raw
+        header = parse_json(text, max_values=MAX_HEADER_VALUES)
+    except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
+        raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
+    del text
+    if not isinstance(header, dict):
+        raise _fail(shown, kind, "its header is not a JSON object")
+    data_bytes = size - 8 - n_header
+    metadata = header.pop("__metadata__", None) or {}
+    entries = {
+        name: _check_entry(shown, kind, name, entry, data_bytes) for name, entry in header.items()
+    }
+    _check_disjoint(shown, kind, entries)
+    if not isinstance(metadata, dict):
+        raise _fail(shown, kind, "its metadata is not a JSON object")
+    if not isinstance(metadata.get("bottlekit"), str):
+        if require_metadata:
+            raise _fail(shown, kind, "it has no bottlekit metadata")
+        metadata = {"bottlekit": "{}"}
+    try:
+        meta = parse_json(metadata["bottlekit"], max_values=MAX_HEADER_VALUES)
+    except ValueError as exc:
+        raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _fail(shown, kind, "its bottlekit metadata is not a JSON object")
+    return n_header, entries, meta
+
+
+def encode_safetensors(
+    tensors: dict[str, np.ndarray], meta: dict[str, Any], *, kind: str, path: Any, holds: str
+) -> bytes:
+    """The bytes of a bottlekit ``.safetensors`` file, refused if :func:`read_safetensors`
+    would refuse them: what a ``save`` writes must load back.
+
+    The file holds ``tensors`` and, under the metadata key ``"bottlekit"``,
+    ``json.dumps(meta)``. Its header is then checked as :func:`read_safetensors` checks
+    it: at most :data:`MAX_HEADER_BYTES` bytes, at most :data:`MAX_HEADER_VALUES` JSON
+    values (in the header and in the bottlekit metadata), and the rest of its checks.
+
+    Parameters
+    ----------
+    tensors : dict of str to ndarray
+        The arrays (made contiguous here).
+    meta : dict
+        The JSON metadata.
+    kind : str
+        What the file is (``"concept bank"``, ``"model"``), as passed to
+        :func:`read_safetensors`; used in messages.
+    path : path-like
+        Where the file is to be written; used in messages.
+    holds : str
+        What the metadata holds (e.g. ``"the bank's names, provenance and class names"``),
+        named in a refusal as what to shorten.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    ValueError
+        If the file would be refused when loaded; nothing is written then.
+
+    Examples
+    --------
+    >>> data = encode_safetensors({"w": np.ones(2, np.float32)}, {"a": 1}, kind="model",
+    ...                           path="m.safetensors", holds="the model's parameters")
+    >>> len(data)
+    112
+    >>> encode_safetensors({}, {"a": [0] * MAX_HEADER_VALUES}, kind="model",
+    ...                    path="m.safetensors", holds="the model's parameters")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: model not saved to 'm.safetensors': ... the file's header may hold 1048583 JSON ...
+    """
+    from safetensors.numpy import save
+
+    shown = str(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else repr(path)
+    text = json.dumps(meta)
+    data = save(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()},
+        metadata={"bottlekit": text},
+    )
+    (n_header,) = struct.unpack("<Q", data[:8])
+    refused = (
+        f"{kind} not saved to {shown!r}: its metadata ({holds}) would be refused when "
+        "loaded, so the file could not be read back"
+    )
+    if n_header > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"{refused}: the file's header would have {n_header} bytes; at most "
+            f"{MAX_HEADER_BYTES} are accepted (MAX_HEADER_BYTES)"
+        )
+    for what, value in (("file's header", data[8 : 8 + n_header]), ("metadata's JSON", text)):
+        try:
+            _check_values(value, MAX_HEADER_VALUES)
+        except ValueError as exc:
+            problem = str(exc).removeprefix("it ")
+            raise ValueError(f"{refused}: the {what} {problem} (MAX_HEADER_VALUES)") from None
+    try:
+        _read_header(io.BytesIO(data), len(data), shown, kind, True)
+    except _Unreadable as exc:
+        raise ValueError(f"{refused}: {exc.problem}") from None
+    return data
+
+
 def read_safetensors(
     path: str | os.PathLike, kind: str, *, require_metadata: bool = True
 ) -> SafetensorsContents:
@@ -328,47 +469,7 @@ def read_safetensors(
     shown = str(p)
     with _open_regular_file(p, kind) as fh:
         size = os.fstat(fh.fileno()).st_size
-        head = fh.read(8)
-        if len(head) < 8:
-            raise _fail(shown, kind, f"it has {size} bytes, fewer than a safetensors header")
-        (n_header,) = struct.unpack("<Q", head)
-        if n_header > min(MAX_HEADER_BYTES, size - 8):
-            raise _fail(
-                shown,
-                kind,
-                f"its header claims {n_header} bytes (the file has {size}; at "
-                f"most {MAX_HEADER_BYTES} are accepted)",
-            )
-        raw = fh.read(n_header)
-        try:  # counted before decoding; decoded as json.loads does, to free the bytes
-            _check_values(raw, MAX_HEADER_VALUES)
-            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
-            del raw
-            header = parse_json(text, max_values=MAX_HEADER_VALUES)
-        except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
-            raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
-        del text
-        if not isinstance(header, dict):
-            raise _fail(shown, kind, "its header is not a JSON object")
-        data_bytes = size - 8 - n_header
-        metadata = header.pop("__metadata__", None) or {}
-        entries = {
-            name: _check_entry(shown, kind, name, entry, data_bytes)
-            for name, entry in header.items()
-        }
-        _check_disjoint(shown, kind, entries)
-        if not isinstance(metadata, dict):
-            raise _fail(shown, kind, "its metadata is not a JSON object")
-        if not isinstance(metadata.get("bottlekit"), str):
-            if require_metadata:
-                raise _fail(shown, kind, "it has no bottlekit metadata")
-            metadata = {"bottlekit": "{}"}
-        try:
-            meta = parse_json(metadata["bottlekit"], max_values=MAX_HEADER_VALUES)
-        except ValueError as exc:
-            raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
-        if not isinstance(meta, dict):
-            raise _fail(shown, kind, "its bottlekit metadata is not a JSON object")
+        n_header, entries, meta = _read_header(fh, size, shown, kind, require_metadata)
         contents = SafetensorsContents()
         base = 8 + n_header
         for name, (dtype, shape, (start, end)) in entries.items():

@@ -17,7 +17,6 @@ on the raw embedding. The models differ only in how they *learn* :math:`w, b, A,
 from __future__ import annotations
 
 import copy
-import json
 import numbers
 import os
 from pathlib import Path
@@ -38,7 +37,7 @@ from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.positions import concept_positions
 from bottlekit.concepts.projection import linear_concept_activations
 from bottlekit.devices import as_tensor
-from bottlekit.safetensors_file import read_safetensors
+from bottlekit.safetensors_file import encode_safetensors, read_safetensors
 
 __all__ = ["BaseConceptBottleneck", "align_class_prior", "resolve_concepts"]
 
@@ -580,9 +579,14 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         pathlib.Path
-        """
-        from safetensors.numpy import save
 
+        Raises
+        ------
+        ValueError
+            If :meth:`load` would refuse the file (its learned state, or its metadata
+            beyond :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES` or
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`); nothing is written.
+        """
         check_is_fitted(self, "coef_")
         tensors: dict[str, np.ndarray] = {}
         state: dict[str, Any] = {}
@@ -613,7 +617,14 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         }
         path = Path(path)
         self._check_savable(state, tensors, path)
-        atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+        data = encode_safetensors(
+            tensors,
+            meta,
+            kind="model",
+            path=path,
+            holds="the model's parameters, concepts and learned state",
+        )
+        atomic_write_bytes(path, data)
         return path
 
     def _check_savable(self, state: dict, tensors: dict, path: Path) -> None:

@@ -52,7 +52,10 @@ def check_provenance(provenance: Any, arg: str = "provenance") -> list[dict]:
 
 
 def check_names(names, arg: str = "names") -> list[str]:
-    """Validate a list of concept names: non-empty strings, no duplicates, at least one."""
+    """Validate a list of concept names: non-empty strings of at most
+    :data:`MAX_NAME_CHARS` characters (the longest a saved bank or model may hold: a
+    longer name, accepted here, made a file that load refused), no duplicates, at least
+    one."""
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise TypeError(f"{arg} must be a list of strings, got {type(names).__name__}")
     names = list(names)
@@ -64,6 +67,12 @@ def check_names(names, arg: str = "names") -> list[str]:
             raise TypeError(f"{arg}[{i}] must be a str, got {type(name).__name__}: {name!r}")
         if not name.strip():
             raise ValueError(f"{arg}[{i}] is an empty or blank string; concept names must be text")
+        if len(name) > MAX_NAME_CHARS:
+            raise ValueError(
+                f"{arg}[{i}] has {len(name)} characters (starting {name[:40]!r}); expected "
+                f"at most {MAX_NAME_CHARS} (MAX_NAME_CHARS): a name is a short phrase, and "
+                "a saved bank or model holding a longer one could not be loaded"
+            )
         out.append(name)
     seen: dict[str, int] = {}
     for i, name in enumerate(out):

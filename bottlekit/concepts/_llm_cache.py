@@ -2,7 +2,8 @@
 :func:`request_key`, written atomically.
 
 A cache folder that cannot be written is reported once and the answers are used without
-being stored; a file that cannot be read is a miss.
+being stored; a file that cannot be read (or larger than :data:`MAX_CACHE_FILE_BYTES`) is
+a miss.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bottlekit.atomic import atomic_write_text
+from bottlekit.concepts._llm_http import MAX_RESPONSE_BYTES
 from bottlekit.concepts._llm_response import (
     MAX_ID_CHARS,
     ChatResponse,
@@ -29,6 +31,34 @@ from bottlekit.safetensors_file import parse_json
 
 # the LLM client's one logger, whichever of its modules writes
 logger = logging.getLogger("bottlekit.concepts.llm")
+
+#: Largest cache file read (and written), in bytes. A file holds one answer, whose body
+#: the client reads up to ``MAX_RESPONSE_BYTES`` (16 MiB; a chat completion is a few kB),
+#: and the request that asked for it (a prompt of a few kB): four times the answer's
+#: bound is generous for every real entry, while a corrupt or hostile file of gigabytes is
+#: a miss (with a warning) instead of being read into memory.
+MAX_CACHE_FILE_BYTES = 4 * MAX_RESPONSE_BYTES
+
+#: Most JSON values a cache file may hold, counted before parsing (see
+#: :func:`bottlekit.safetensors_file.parse_json`, which counts the ``[ { , :`` inside
+#: strings too): a real entry holds a few dozen values and a few kB of text, while
+#: 64 MiB of ``[],`` would take Python objects of about 1.7 GB (bounded to ~70 MB).
+MAX_CACHE_FILE_VALUES = 2**20
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, or ``ValueError`` if it holds more than ``limit``: checked
+    by ``fstat`` before reading, and at most ``limit + 1`` bytes are read (a file that
+    grew meanwhile)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limit + 1) if size <= limit else b""
+    if size > limit or len(data) > limit:
+        raise ValueError(
+            f"it has {max(size, len(data))}{'+' if size <= limit else ''} bytes; at most "
+            f"{limit} (MAX_CACHE_FILE_BYTES) are read"
+        )
+    return data
 
 
 def default_cache_dir() -> Path:
@@ -68,7 +98,9 @@ class _AnswerCache:
         if not path.is_file():
             return None
         try:
-            rec = parse_json(path.read_text(encoding="utf-8"))  # too deep: ValueError
+            data = _read_bounded(path, MAX_CACHE_FILE_BYTES)
+            # too deep, too many values, not UTF-8: ValueError
+            rec = parse_json(data.decode("utf-8"), max_values=MAX_CACHE_FILE_VALUES)
             resp = rec["response"]
             fields = {"text": resp["text"], "id": resp["id"], "model": resp["model"]}
             if rec["key"] != key:  # a file renamed or copied: the answer to another request
@@ -117,8 +149,19 @@ class _AnswerCache:
             "base_url": base_url,
             "time": time.time(),
         }
+        text = json.dumps(rec, ensure_ascii=False, indent=1)
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_CACHE_FILE_BYTES:  # read() would ignore it: not written
+            logger.warning(
+                "LLM answer to request %s not cached: its cache file would have %d bytes, "
+                "more than MAX_CACHE_FILE_BYTES = %d",
+                key[:10],
+                size,
+                MAX_CACHE_FILE_BYTES,
+            )
+            return
         try:
-            atomic_write_text(self.path(key), json.dumps(rec, ensure_ascii=False, indent=1))
+            atomic_write_text(self.path(key), text)
         except OSError as exc:
             with self._lock:
                 first, self._write_failed = not self._write_failed, True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import errno
+import re
 import socket
 import sys
 import time
@@ -225,28 +226,50 @@ def _obey_deadlines(client: Any) -> None:
             pool._network_backend = _DeadlineBackend(backend, errors)
 
 
+#: ``Retry-After`` as a number of seconds: RFC 9110's ``delay-seconds = 1*DIGIT``, ASCII
+#: digits only (``float`` also took ``"1_000"``, ``"inf"``, ``"nan"``, ``"1e3"``, ``"-5"``
+#: and other scripts' digits such as ``"\u0661"``).
+_DELAY_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+#: ``retry-after-ms`` (OpenAI's header, in no RFC): ASCII digits, with a decimal fraction.
+_DELAY_MS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
+def _delay(value: Any, pattern: re.Pattern) -> float | None:
+    """``value`` (a header, its surrounding spaces and tabs ignored) as a number if it
+    matches ``pattern``, else ``None``. The digits are converted by ``float``, which has
+    no limit on their count (``int`` refuses more than 4300): a number beyond float's
+    range is ``inf``, which the transport's cap ``MAX_RETRY_AFTER`` refuses."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip(" \t")
+    return float(value) if pattern.fullmatch(value) else None
+
+
 def _retry_after(exc: Exception) -> float | None:
-    """Seconds asked for by a ``Retry-After`` (or ``retry-after-ms``) header, if any: a
-    number of seconds, or an HTTP date (GMT, also when it names no zone)."""
+    """Seconds asked for by a ``Retry-After`` (or ``retry-after-ms``) header, if any.
+
+    ``Retry-After`` holds ASCII digits (a number of seconds, RFC 9110's
+    ``delay-seconds``) or an HTTP date (GMT, also when it names no zone);
+    ``retry-after-ms`` holds ASCII digits with an optional decimal fraction. Anything
+    else (``"1.5"``, ``"1e3"``, ``"inf"``, ``"nan"``, ``"-5"``, ``"1_000"``, non-ASCII
+    digits) is no ``Retry-After`` at all: ``None``. A number too large for a float is
+    ``inf`` (refused by the transport's cap ``MAX_RETRY_AFTER``).
+    """
     headers = getattr(getattr(exc, "response", None), "headers", None)
     if headers is None or not hasattr(headers, "get"):
         return None
-    ms = headers.get("retry-after-ms")
-    try:
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-    except ValueError:
-        pass
+    ms = _delay(headers.get("retry-after-ms"), _DELAY_MS)
+    if ms is not None:
+        return ms / 1000
     value = headers.get("retry-after")
-    if value is None:
+    if not isinstance(value, str):
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _delay(value, _DELAY_SECONDS)
+    if seconds is not None:
+        return seconds
     try:  # an HTTP date
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # "-0000" or no zone: an HTTP date is GMT, not local time
         when = when.replace(tzinfo=datetime.timezone.utc)

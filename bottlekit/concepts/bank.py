@@ -137,6 +137,12 @@ class ConceptBank:
         k = len(self.names)
         if not isinstance(backbone_id, str) or not backbone_id:
             raise TypeError(f"backbone_id must be a non-empty string, got {backbone_id!r}")
+        if len(backbone_id) > MAX_NAME_CHARS:  # load refuses it (shown by check_backbone)
+            raise ValueError(
+                f"backbone_id has {len(backbone_id)} characters (starting "
+                f"{backbone_id[:40]!r}); expected at most {MAX_NAME_CHARS} (MAX_NAME_CHARS), "
+                "the longest load accepts"
+            )
         self.backbone_id = backbone_id
 
         vectors = as_real_array(vectors, "vectors", dtype=None)
@@ -189,6 +195,11 @@ class ConceptBank:
                 json.dumps(p)
             except TypeError as exc:
                 raise TypeError(f"provenance[{i}] is not JSON-serialisable: {exc}") from None
+            except ValueError as exc:  # an int of more digits than JSON text may hold
+                raise ValueError(
+                    f"provenance[{i}] cannot be written as JSON ({exc}); expected values "
+                    "that save can write and load read back"
+                ) from None
         self.provenance = provenance
 
         self.class_names, self.class_prior = check_class_prior(class_prior, class_names, k)
@@ -535,14 +546,25 @@ class ConceptBank:
         -------
         pathlib.Path
             The written path.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`load` would refuse the file (its metadata beyond
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES` or
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`); nothing is written.
+            Names too long for :meth:`load` are refused when the bank is made.
         """
-        from safetensors.numpy import save
+        from bottlekit.safetensors_file import encode_safetensors
 
         path = Path(path)
         tensors, meta = self.to_state()
-        data = save(
-            {k: np.ascontiguousarray(v) for k, v in tensors.items()},
-            metadata={"bottlekit": json.dumps(meta)},
+        data = encode_safetensors(
+            tensors,
+            meta,
+            kind="concept bank",
+            path=path,
+            holds="the bank's names, provenance and class names",
         )
         atomic_write_bytes(path, data)
         return path

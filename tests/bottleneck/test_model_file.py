@@ -179,3 +179,25 @@ def _bank_file(tmp_path, edit):
 def test_a_tampered_bank_file_is_refused_by_name(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
         ConceptBank.load(_bank_file(tmp_path, edit))
+
+
+def test_a_model_whose_metadata_load_would_refuse_is_not_saved(fitted, tmp_path, monkeypatch):
+    # Before: save wrote any header; one over MAX_HEADER_BYTES or MAX_HEADER_VALUES (a
+    # model of a bank of ~270,000 concepts) was written, then refused by load and lost.
+    from bottlekit import safetensors_file
+
+    model = fitted[0]
+    path = tmp_path / "model.safetensors"
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 50)
+    with pytest.raises(
+        ValueError,
+        match=rf"^model not saved to '{path}': its metadata \(the model's parameters, "
+        r"concepts and learned state\) would be refused when loaded, so the file could not "
+        r"be read back: the file's header may hold \d+ JSON values .*at most 50 are accepted",
+    ):
+        model.save(path)
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 2**20)
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_BYTES", 500)
+    with pytest.raises(ValueError, match=r"header would have \d+ bytes; at most 500 are accepted"):
+        model.save(path)
+    assert list(tmp_path.iterdir()) == []

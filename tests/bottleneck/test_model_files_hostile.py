@@ -314,6 +314,6 @@ def test_a_bank_file_of_a_huge_name_names_the_file(tmp_path, key):
 def test_a_bank_of_a_long_name_has_a_short_repr():
     from bottlekit.concepts import ConceptCandidates
 
-    long_name = "x" * 100_000
+    long_name = "x" * 4096  # the longest a name may be (MAX_NAME_CHARS; was 100_000)
     assert len(repr(ConceptBank([long_name, "b"], np.eye(2), "toy"))) < 300
     assert len(repr(ConceptCandidates([long_name, "b"]))) < 300

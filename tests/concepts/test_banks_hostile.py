@@ -535,3 +535,100 @@ def test_from_examples_max_examples_auto_is_50_with_arrays():
     for other in banks[1:]:
         np.testing.assert_array_equal(other.vectors, banks[0].vectors)
         assert other.provenance == banks[0].provenance
+
+
+# ------------------------------------------- what save writes, load reads back
+def _long(n):
+    return "x" * n
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda L: ConceptBank(["red", _long(L + 1)], E, "toy"),
+            r"^names\[1\] has 4097 characters \(starting 'xxx",
+        ),
+        (
+            lambda L: ConceptBank(
+                ["red", "blue"], E, "toy", class_prior=np.ones((1, 2)), class_names=[_long(L + 1)]
+            ),
+            r"^class_names\[0\] has 4097 characters",
+        ),
+        (
+            lambda L: ConceptBank(["red", "blue"], E, _long(L + 1)),
+            r"^backbone_id has 4097 characters \(starting 'xxx",
+        ),
+        (
+            lambda L: ConceptCandidates([_long(L + 1)], [{"source": "llm"}]),
+            r"^names\[0\] has 4097 characters",
+        ),
+    ],
+)
+def test_a_name_longer_than_load_accepts_is_refused_when_made(make, message):
+    # Before: the bank (or the candidates, then their bank) was made and saved, and
+    # ConceptBank.load refused the file ("names[1] has 4097 characters; at most 4096 are
+    # accepted"): the work was lost. Now it is refused where the names are checked.
+    from bottlekit.concepts._io import MAX_NAME_CHARS
+
+    assert MAX_NAME_CHARS == 4096
+    with pytest.raises(ValueError, match=message + r".*expected at most 4096 \(MAX_NAME_CHARS\)"):
+        make(MAX_NAME_CHARS)
+
+
+def test_a_bank_of_names_as_long_as_load_accepts_round_trips(tmp_path):
+    from bottlekit.concepts._io import MAX_NAME_CHARS
+
+    L = MAX_NAME_CHARS
+    bank = ConceptBank(
+        ["é" * L, "b" * L],
+        E,
+        "t" * L,
+        class_prior=np.eye(2),
+        class_names=["ü" * L, "\ud800" + "c" * (L - 1)],
+        provenance=[{"kind": "text", "note": "ж" * 10_000}, {"kind": "cav"}],
+    )
+    back = ConceptBank.load(bank.save(tmp_path / "b.safetensors"))
+    assert back.names == bank.names and back.class_names == bank.class_names
+    assert back.backbone_id == bank.backbone_id and back.provenance == bank.provenance
+    np.testing.assert_array_equal(back.vectors, bank.vectors)
+    np.testing.assert_array_equal(back.class_prior, bank.class_prior)
+
+
+def test_a_bank_whose_metadata_load_would_refuse_is_not_saved(tmp_path, monkeypatch):
+    # Before: save wrote any header; a bank of many concepts (each provenance dict counts
+    # 3 JSON values: ~270,000 default concepts pass MAX_HEADER_VALUES = 2**20) or of
+    # long provenance (over MAX_HEADER_BYTES = 64 MiB) was written, then refused by
+    # load ("its header is not JSON (it may hold ... JSON values") and lost.
+    from bottlekit import safetensors_file
+
+    bank = ConceptBank([f"c{i}" for i in range(50)], np.ones((50, 2)), "toy")
+    path = tmp_path / "b.safetensors"
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 150)
+    with pytest.raises(
+        ValueError,
+        match=rf"^concept bank not saved to '{path}': its metadata \(the bank's names, "
+        r"provenance and class names\) would be refused when loaded, so the file could not "
+        r"be read back: the file's header may hold 2\d\d JSON values .*at most 150 are "
+        r"accepted \(MAX_HEADER_VALUES\)$",
+    ):
+        bank.save(path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 2**20)
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_BYTES", 1000)
+    with pytest.raises(
+        ValueError, match=r"the file's header would have \d{4} bytes; at most 1000 are accepted"
+    ):
+        bank.save(path)
+    assert list(tmp_path.iterdir()) == []
+    small = bank.subset([0, 1])  # within both limits: saved, and loaded back
+    assert ConceptBank.load(small.save(path)).names == ["c0", "c1"]
+
+
+def test_a_provenance_json_cannot_write_is_refused_by_name():
+    # Before: json's own ValueError ("Exceeds the limit (4300 digits) for integer string
+    # conversion"), naming neither the argument nor the concept.
+    with pytest.raises(
+        ValueError, match=r"^provenance\[1\] cannot be written as JSON \(Exceeds the limit"
+    ):
+        ConceptBank(["a", "b"], E, "toy", provenance=[{}, {"n": 10**5000}])

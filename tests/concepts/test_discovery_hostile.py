@@ -1018,3 +1018,23 @@ def test_sae_settings_none_are_the_documented_defaults():
     nmf = _discover(method="nmf")  # the params it records are unchanged
     assert (nmf.params["batch_size"], nmf.params["learning_rate"]) == (256, 1e-3)
     assert nmf.params["k"] == 1 and "init" not in nmf.params
+
+
+def test_a_dictionary_whose_metadata_load_would_refuse_is_not_saved(tmp_path, monkeypatch):
+    # Before: save wrote any header; a history or params over MAX_HEADER_VALUES (or
+    # MAX_HEADER_BYTES) was written, then refused by ConceptDictionary.load and lost.
+    from bottlekit import safetensors_file
+
+    d = ConceptDictionary(**_fields(history=[0.5] * 200))
+    path = tmp_path / "d.safetensors"
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 150)
+    with pytest.raises(
+        ValueError,
+        match=rf"^concept dictionary not saved to '{path}': its metadata \(the dictionary's "
+        r"history, parameters and backbone id\) would be refused when loaded.*: the file's "
+        r"header may hold \d+ JSON values .*at most 150 are accepted \(MAX_HEADER_VALUES\)$",
+    ):
+        d.save(path)
+    assert list(tmp_path.iterdir()) == []
+    short = ConceptDictionary(**_fields(history=[0.5] * 20))
+    assert ConceptDictionary.load(short.save(path)).history == [0.5] * 20

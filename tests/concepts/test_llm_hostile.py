@@ -282,7 +282,7 @@ def test_every_pool_of_the_client_obeys_the_deadline(monkeypatch):
 
 
 # ------------------------------------------------------------------ Retry-After
-@pytest.mark.parametrize("retry_after", ["1000000000", "inf", "Fri, 31 Dec 9999 23:59:59 GMT"])
+@pytest.mark.parametrize("retry_after", ["1000000000", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"])
 @pytest.mark.parametrize("status", [429, 503])
 def test_an_absurd_retry_after_fails_at_once_without_a_deadline(
     serve, tmp_path, retry_after, status
@@ -298,6 +298,52 @@ def test_an_absurd_retry_after_fails_at_once_without_a_deadline(
     with pytest.raises(LLMError, match=r"asked to wait .*s before retrying.*MAX_RETRY_AFTER"):
         llm.complete(MSG)
     assert sleeps == []
+
+
+def _failed(headers):
+    class Failed:
+        response = type("R", (), {"headers": headers})()
+
+    return Failed()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 120\t", 120.0),  # optional whitespace around a field value
+        ("0", 0.0),
+        ("007", 7.0),
+        ("9" * 400, float("inf")),  # beyond float's range: refused by MAX_RETRY_AFTER
+        ("9" * 5000, float("inf")),  # more digits than int() converts
+        # not delay-seconds (1*DIGIT, ASCII) nor an HTTP date: no Retry-After at all
+        ("1_000", None),
+        ("inf", None),
+        ("nan", None),
+        (" 1e3 ", None),
+        ("1.5", None),
+        ("-5", None),
+        ("+5", None),
+        ("\u0661\u0662", None),  # ARABIC-INDIC DIGITS ONE, TWO
+        ("\uff11", None),  # FULLWIDTH DIGIT ONE
+        ("", None),
+        ("1 2", None),
+    ],
+)
+def test_retry_after_seconds_are_ascii_digits_only(value, seconds):
+    # Before: float() read "1_000" as 1000 s, "inf" as inf, " 1e3 " as 1000 s, "\u0661\u0662"
+    # as 12 s, "-5" as 0 s and "nan" as 0 s (max(0.0, nan)): an immediate retry.
+    assert _llm_http._retry_after(_failed({"retry-after": value})) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1500", 1.5), ("250.5", 0.2505), ("inf", 7.0), ("nan", 7.0), ("-1", 7.0), ("1e3", 7.0)],
+)
+def test_retry_after_ms_is_ascii_digits_else_retry_after_is_read(value, seconds):
+    # Before: "nan" ms gave 0 s (an immediate retry), "inf" an infinite wait.
+    headers = {"retry-after-ms": value, "retry-after": "7"}
+    assert _llm_http._retry_after(_failed(headers)) == seconds
 
 
 # -------------------------------------------------------------------- redirects
@@ -411,6 +457,99 @@ def test_a_cache_file_nested_too_deep_is_a_miss(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert llm.cached(MSG) is None
     assert "ignoring unreadable cache file" in caplog.text
+
+
+def test_a_cache_file_over_the_size_limit_is_a_miss_without_being_read(
+    tmp_path, caplog, monkeypatch
+):
+    # Before: the file was read whole (path.read_text), whatever its size: a corrupt or
+    # hostile multi-GB file went into memory. Now its size is checked first (fstat) and
+    # at most MAX_CACHE_FILE_BYTES + 1 bytes are read.
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts.llm import request_key
+
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    key = request_key("m", MSG, {})
+    rec = {
+        "key": key,
+        "response": {"text": "- red crest", "id": None, "model": "m"},
+        "padding": "x" * 500,
+    }
+    path = llm._answers.path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    size = path.stat().st_size
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", size)
+    assert llm.cached(MSG).text == "- red crest"  # at the limit: read
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", size - 1)
+    reads = []
+    real_open = open
+
+    def tracking_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        if str(file) == str(path):
+            real_read = fh.read
+
+            def read(n=-1):
+                reads.append(n)
+                return real_read(n)
+
+            fh.read = read
+        return fh
+
+    monkeypatch.setattr("builtins.open", tracking_open)
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert reads == []  # refused by its size, before any byte is read
+    assert f"ignoring unreadable cache file {path} (it has {size} bytes; at most " in caplog.text
+    assert f"at most {size - 1} (MAX_CACHE_FILE_BYTES) are read)" in caplog.text
+    with pytest.raises(LLMError, match="not in the cache"):
+        llm.complete(MSG)
+
+
+def test_a_cache_file_that_grows_past_the_limit_is_read_no_further(tmp_path, monkeypatch):
+    # The size is checked by fstat, then at most limit + 1 bytes are read: a file that
+    # grew in between (or whose size fstat does not tell) is refused, not read whole.
+    from bottlekit.concepts import _llm_cache
+
+    path = tmp_path / "f.json"
+    path.write_bytes(b"[" + b" " * 98 + b"]")
+    assert _llm_cache._read_bounded(path, 100) == b"[" + b" " * 98 + b"]"
+    monkeypatch.setattr(_llm_cache.os, "fstat", lambda fd: type("S", (), {"st_size": 0})())
+    with pytest.raises(ValueError, match=r"^it has 51\+ bytes; at most 50 \(MAX_CACHE"):
+        _llm_cache._read_bounded(path, 50)
+
+
+def test_an_answer_too_large_for_the_cache_is_not_written(tmp_path, caplog, monkeypatch):
+    # What read() would ignore is not written (it would be lost work on every rerun).
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts._llm_response import ChatResponse
+
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_BYTES", 300)
+    cache = _llm_cache._AnswerCache(tmp_path)
+    key = "ab" * 32
+    with caplog.at_level("WARNING"):
+        cache.write(key, {}, ChatResponse("x" * 400, None, "m", key, False, "stop"), base_url=None)
+    assert not cache.path(key).exists()
+    assert "not cached: its cache file would have " in caplog.text
+    assert "more than MAX_CACHE_FILE_BYTES = 300" in caplog.text
+    cache.write(key, {}, ChatResponse("x" * 10, None, "m", key, False, "stop"), base_url=None)
+    assert cache.read(key).text == "x" * 10
+
+
+def test_a_cache_file_of_too_many_json_values_is_a_miss(tmp_path, caplog, monkeypatch):
+    # Before: 64 MiB of "[]," parsed into ~1.7 GB of Python lists.
+    from bottlekit.concepts import _llm_cache
+    from bottlekit.concepts.llm import request_key
+
+    monkeypatch.setattr(_llm_cache, "MAX_CACHE_FILE_VALUES", 1000)
+    llm = _client("http://127.0.0.1:9/v1", tmp_path, offline=True)
+    path = llm._answers.path(request_key("m", MSG, {}))
+    path.parent.mkdir(parents=True)
+    path.write_text("[" + "[]," * 2000 + "[]]")
+    with caplog.at_level("WARNING"):
+        assert llm.cached(MSG) is None
+    assert "it may hold 4003 JSON values" in caplog.text
 
 
 def _cache_file(tmp_path, rec):

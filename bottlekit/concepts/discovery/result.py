@@ -234,10 +234,16 @@ class ConceptDictionary:
         Returns
         -------
         pathlib.Path
-        """
-        from safetensors.numpy import save
 
+        Raises
+        ------
+        ValueError
+            If :meth:`load` would refuse the file (its metadata beyond
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES` or
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`); nothing is written.
+        """
         from bottlekit._checks import check_bool
+        from bottlekit.safetensors_file import encode_safetensors
 
         include_codes = check_bool(include_codes, "include_codes")
         tensors = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
@@ -264,7 +270,14 @@ class ConceptDictionary:
             ),
         }
         path = Path(path)
-        atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+        data = encode_safetensors(
+            tensors,
+            meta,
+            kind="concept dictionary",
+            path=path,
+            holds="the dictionary's history, parameters and backbone id",
+        )
+        atomic_write_bytes(path, data)
         return path
 
     @classmethod
