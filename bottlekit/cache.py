@@ -50,13 +50,13 @@ from typing import Any
 import numpy as np
 import xxhash
 from safetensors import safe_open
-from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 
 from bottlekit._arrays import as_real_array, output_array
 from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
+from bottlekit.safetensors_file import FileTooLarge, encode_safetensors
 
 __all__ = ["STALE_TMP_AGE", "EmbeddingCache", "default_cache_dir", "embed", "folder_name"]
 
@@ -362,6 +362,11 @@ class EmbeddingCache:
         OSError
             When the cache cannot be written (:func:`embed` then warns once and goes on
             without caching).
+        FileTooLarge
+            (a ``ValueError``) When the shard's header, which holds the keys, would be
+            larger than safetensors reads
+            (:data:`~bottlekit.safetensors_file.SAFETENSORS_MAX_HEADER_BYTES`); nothing is
+            written (:func:`embed` then stores the rows in smaller shards).
         """
         if isinstance(keys, (str, bytes)) or not all(isinstance(k, str) for k in keys):
             raise TypeError(f"keys: expected a list of str, got {keys!r}"[:300])
@@ -385,7 +390,15 @@ class EmbeddingCache:
             **{kind: _checksum(backbone_id, keys_json, emb, kind) for kind in _CHECKSUMS},
         }
         path = self.folder(backbone_id) / f"{uuid.uuid4().hex}.safetensors"
-        atomic_write_bytes(path, save_safetensors({"embeddings": emb}, metadata=meta))
+        data = encode_safetensors(
+            {"embeddings": emb},
+            meta,
+            kind="embedding cache shard",
+            path=path,
+            holds=f"the keys of its {len(keys)} items",
+            reader="safetensors",
+        )
+        atomic_write_bytes(path, data)
         return path
 
     def clear(self, backbone_id: str | None = None) -> int:
@@ -403,6 +416,25 @@ class EmbeddingCache:
                 continue
             removed += 1
         return removed
+
+
+def _store_fitting(store: EmbeddingCache, backbone_id: str, keys: list[str], emb: Any) -> None:
+    """Store the rows in one shard, or, if its header (the keys) would be too large for
+    safetensors to read back, in halves, recursively; a single row whose key alone is
+    too large is not cached (with a warning)."""
+    try:
+        store.store(backbone_id, keys, emb)
+    except FileTooLarge as exc:
+        if len(keys) == 1:
+            warnings.warn(
+                f"embedding cache: the embedding of {keys[0][:80]!r} is not cached: {exc}",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+            return
+        half = len(keys) // 2
+        _store_fitting(store, backbone_id, keys[:half], emb[:half])
+        _store_fitting(store, backbone_id, keys[half:], emb[half:])
 
 
 def _check_folder(value: Any, name: str) -> None:
@@ -457,7 +489,8 @@ def embed(
     batch_size : int, default 64
         Images per forward pass.
     chunk_size : int, default 1024
-        Rows per cache shard.
+        Rows per cache shard (rows whose keys make a shard too large for safetensors to
+        read back are stored in smaller shards).
     progress : bool, default True
         Show a tqdm progress bar.
     num_workers : int, optional
@@ -527,7 +560,7 @@ def embed(
             emb = np.concatenate(pending_rows)
             if writable[0]:
                 try:
-                    store.store(bid, pending_keys, emb)
+                    _store_fitting(store, bid, pending_keys, emb)
                 except OSError as exc:  # read-only, not a folder, disk full ...
                     writable[0] = False
                     warnings.warn(

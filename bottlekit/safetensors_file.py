@@ -28,6 +28,8 @@ import numpy as np
 __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADER_VALUES",
+    "SAFETENSORS_MAX_HEADER_BYTES",
+    "FileTooLarge",
     "SafetensorsContents",
     "dump_json",
     "encode_safetensors",
@@ -47,6 +49,18 @@ MAX_HEADER_BYTES = 64 * 2**20
 #: strings counts), so a bank of default provenance fits up to about 260,000 concepts.
 #: ``save`` refuses a file beyond (see :func:`encode_safetensors`).
 MAX_HEADER_VALUES = 2**20
+
+#: Largest header the safetensors library reads (``safe_open``, ``load``), in bytes: the
+#: limit of the files bottlekit reads with the library itself (the embedding cache's
+#: shards, the world's weights and checkpoints). safetensors >= 0.6 also refuses to
+#: write a larger one.
+SAFETENSORS_MAX_HEADER_BYTES = 100_000_000
+
+
+class FileTooLarge(ValueError):
+    """A file :func:`encode_safetensors` refuses to make because its header would be
+    larger, or hold more JSON values, than its reader accepts."""
+
 
 _SHORT = reprlib.Repr()  # reprs in messages, cut short without building the whole text
 _SHORT.maxstring, _SHORT.maxother = 80, 80
@@ -347,31 +361,64 @@ def _read_header(
     return n_header, entries, meta
 
 
-def encode_safetensors(
-    tensors: dict[str, np.ndarray], meta: dict[str, Any], *, kind: str, path: Any, holds: str
-) -> bytes:
-    """The bytes of a bottlekit ``.safetensors`` file, refused if :func:`read_safetensors`
-    would refuse them: what a ``save`` writes must load back.
+def _serialize(tensors: dict[str, Any], metadata: dict[str, str] | None) -> bytes:
+    """``safetensors`` ``save`` of numpy arrays (made contiguous) or, if any value is a
+    torch tensor, of torch tensors (``safetensors.torch.save``): the bytes each writer
+    wrote before it went through :func:`encode_safetensors`."""
+    import sys
 
-    The file holds ``tensors`` and, under the metadata key ``"bottlekit"``,
-    ``json.dumps(meta)``. Its header is then checked as :func:`read_safetensors` checks
-    it: at most :data:`MAX_HEADER_BYTES` bytes, at most :data:`MAX_HEADER_VALUES` JSON
-    values (in the header and in the bottlekit metadata), and the rest of its checks.
+    torch = sys.modules.get("torch")  # never imported here: a torch tensor means it is
+    if torch is not None and any(isinstance(v, torch.Tensor) for v in tensors.values()):
+        from safetensors.torch import save as save_torch
+
+        return save_torch(tensors, metadata=metadata)
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
+
+
+def encode_safetensors(
+    tensors: dict[str, Any],
+    meta: dict[str, Any] | None,
+    *,
+    kind: str,
+    path: Any,
+    holds: str,
+    reader: str = "bottlekit",
+) -> bytes:
+    """The bytes of a ``.safetensors`` file, refused if its reader would refuse them:
+    what a ``save`` writes must load back. Every safetensors file bottlekit writes is
+    made here (and written with :func:`bottlekit.atomic.atomic_write_bytes`).
+
+    With ``reader="bottlekit"`` (files read by :func:`read_safetensors`), the file holds
+    ``tensors`` and, under the metadata key ``"bottlekit"``, ``json.dumps(meta)`` (no
+    metadata if ``meta`` is None). Its header is then checked as :func:`read_safetensors`
+    checks it: at most :data:`MAX_HEADER_BYTES` bytes, at most :data:`MAX_HEADER_VALUES`
+    JSON values (in the header and in the bottlekit metadata), and the rest of its checks.
+
+    With ``reader="safetensors"`` (files read by the safetensors library itself: the
+    embedding cache's shards, the world's weights and checkpoints), ``meta`` is the
+    file's metadata as written (a dict of str to str, or None), and the header must fit
+    the library's limit, :data:`SAFETENSORS_MAX_HEADER_BYTES`.
 
     Parameters
     ----------
-    tensors : dict of str to ndarray
-        The arrays (made contiguous here).
-    meta : dict
-        The JSON metadata.
+    tensors : dict of str to ndarray or torch.Tensor
+        The arrays (numpy arrays are made contiguous here; torch tensors are written by
+        ``safetensors.torch.save``).
+    meta : dict or None
+        The JSON metadata (``reader="bottlekit"``) or the metadata itself
+        (``reader="safetensors"``).
     kind : str
         What the file is (``"concept bank"``, ``"model"``), as passed to
         :func:`read_safetensors`; used in messages.
-    path : path-like
-        Where the file is to be written; used in messages.
+    path : path-like or None
+        Where the file is to be written; used in messages (None: not named).
     holds : str
         What the metadata holds (e.g. ``"the bank's names, provenance and class names"``),
         named in a refusal as what to shorten.
+    reader : {"bottlekit", "safetensors"}, default "bottlekit"
+        What reads the file back.
 
     Returns
     -------
@@ -379,8 +426,11 @@ def encode_safetensors(
 
     Raises
     ------
+    FileTooLarge
+        If the header would be larger, or hold more JSON values, than the reader
+        accepts; nothing is written then.
     ValueError
-        If the file would be refused when loaded; nothing is written then.
+        If the file would be refused when loaded for another reason.
 
     Examples
     --------
@@ -393,34 +443,61 @@ def encode_safetensors(
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: model not saved to 'm.safetensors': ... the file's header may hold 1048583 JSON ...
+    bottlekit.safetensors_file.FileTooLarge: model not saved ... 1048583 JSON values ...
     """
-    from safetensors.numpy import save
+    from safetensors import SafetensorError
 
-    shown = str(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else repr(path)
-    text = json.dumps(meta)
-    data = save(
-        {k: np.ascontiguousarray(v) for k, v in tensors.items()},
-        metadata={"bottlekit": text},
+    if reader not in ("bottlekit", "safetensors"):
+        raise ValueError(f"reader: expected 'bottlekit' or 'safetensors', got {reader!r}")
+    if path is None:
+        where = ""
+    else:
+        shown = str(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else repr(path)
+        where = f" to {shown!r}"
+    ours = reader == "bottlekit"
+    limit, limit_name = (
+        (MAX_HEADER_BYTES, "MAX_HEADER_BYTES")
+        if ours
+        else (SAFETENSORS_MAX_HEADER_BYTES, "SAFETENSORS_MAX_HEADER_BYTES")
     )
-    (n_header,) = struct.unpack("<Q", data[:8])
     refused = (
-        f"{kind} not saved to {shown!r}: its metadata ({holds}) would be refused when "
+        f"{kind} not saved{where}: its metadata ({holds}) would be refused when "
         "loaded, so the file could not be read back"
     )
-    if n_header > MAX_HEADER_BYTES:
-        raise ValueError(
+    if ours:
+        text = None if meta is None else json.dumps(meta)
+        metadata = None if text is None else {"bottlekit": text}
+    else:
+        text, metadata = None, meta
+    try:
+        data = _serialize(tensors, metadata)
+    except SafetensorError as exc:  # safetensors >= 0.6 refuses a header over its limit
+        if "header too large" not in str(exc):
+            raise
+        raise FileTooLarge(
+            f"{refused}: the file's header would have more than "
+            f"{SAFETENSORS_MAX_HEADER_BYTES} bytes, more than the safetensors library "
+            f"writes or reads; at most {limit} are accepted ({limit_name})"
+        ) from None
+    (n_header,) = struct.unpack("<Q", data[:8])
+    if n_header > limit:
+        raise FileTooLarge(
             f"{refused}: the file's header would have {n_header} bytes; at most "
-            f"{MAX_HEADER_BYTES} are accepted (MAX_HEADER_BYTES)"
+            f"{limit} are accepted ({limit_name})"
         )
-    for what, value in (("file's header", data[8 : 8 + n_header]), ("metadata's JSON", text)):
+    if not ours:
+        return data
+    checked = [("file's header", data[8 : 8 + n_header])]
+    if text is not None:
+        checked.append(("metadata's JSON", text))
+    for what, value in checked:
         try:
             _check_values(value, MAX_HEADER_VALUES)
         except ValueError as exc:
             problem = str(exc).removeprefix("it ")
-            raise ValueError(f"{refused}: the {what} {problem} (MAX_HEADER_VALUES)") from None
+            raise FileTooLarge(f"{refused}: the {what} {problem} (MAX_HEADER_VALUES)") from None
     try:
-        _read_header(io.BytesIO(data), len(data), shown, kind, True)
+        _read_header(io.BytesIO(data), len(data), str(path), kind, meta is not None)
     except _Unreadable as exc:
         raise ValueError(f"{refused}: {exc.problem}") from None
     return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
@@ -161,6 +162,77 @@ def test_no_cache_writes_nothing(tiny, rng_images, tmp_path):
 def test_store_rejects_mismatched_rows(tmp_path):
     with pytest.raises(ValueError, match=r"expected shape \(2, d\)"):
         EmbeddingCache(tmp_path).store("m", ["a", "b"], np.zeros((3, 4), np.float32))
+
+
+def test_a_shard_safetensors_cannot_hold_is_refused_by_name_and_not_written(tmp_path):
+    # Before: safetensors' own "Error while serializing: header too large" (a
+    # SafetensorError, not a ValueError, naming neither the shard nor its keys), which
+    # embed did not catch: a run lost the chunk it had just encoded. With safetensors
+    # < 0.6 the shard was written and then refused by safe_open at every lookup.
+    cache = EmbeddingCache(tmp_path)
+    keys = [f"{i:04d}" + "k" * 100_000 for i in range(1000)]  # 100 MB of keys
+    with pytest.raises(
+        ValueError,  # FileTooLarge
+        match=r"^embedding cache shard not saved to '.+\.safetensors': its metadata \(the "
+        r"keys of its 1000 items\) would be refused when loaded, so the file could not be "
+        r"read back: the file's header would have more than 100000000 bytes, more than "
+        r"the safetensors library writes or reads; at most 100000000 are accepted "
+        r"\(SAFETENSORS_MAX_HEADER_BYTES\)$",
+    ):
+        cache.store("m", keys, np.zeros((1000, 1), np.float32))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _header_bytes(path) -> int:
+    return int.from_bytes(path.read_bytes()[:8], "little")
+
+
+def test_embed_stores_a_chunk_too_large_for_one_shard_in_smaller_ones(
+    tiny, rng_images, tmp_path, monkeypatch
+):
+    from bottlekit import safetensors_file
+    from bottlekit.images import as_image_source
+
+    imgs = rng_images[:4]
+    keys = as_image_source(imgs).keys()
+    scratch = EmbeddingCache(tmp_path / "scratch")
+    two = scratch.store(tiny.id, keys[:2], np.ones((2, tiny.embed_dim), np.float32))
+    # a header of two of these keys fits, one of four does not
+    monkeypatch.setattr(safetensors_file, "SAFETENSORS_MAX_HEADER_BYTES", _header_bytes(two))
+    counter = CountingBackbone(tiny)
+    with counter as bk:
+        cold = embed(bk, imgs, cache_dir=tmp_path / "c", chunk_size=4, progress=False)
+        warm = embed(bk, imgs, cache_dir=tmp_path / "c", chunk_size=4, progress=False)
+    assert counter.images_seen == 4  # the second run read all four from the cache
+    np.testing.assert_array_equal(cold, warm)
+    np.testing.assert_array_equal(cold, tiny.encode_images(imgs, progress=False))
+    cache = EmbeddingCache(tmp_path / "c")
+    held = sorted(cache._read_header(p, tiny.id)[0] for p in cache.shards(tiny.id))
+    assert sorted(k for shard in held for k in shard) == sorted(keys)
+    assert [len(shard) for shard in held] == [2, 2]
+
+
+def test_embed_does_not_cache_a_row_whose_key_alone_is_too_large(
+    tiny, rng_images, tmp_path, monkeypatch
+):
+    from bottlekit import safetensors_file
+
+    monkeypatch.setattr(safetensors_file, "SAFETENSORS_MAX_HEADER_BYTES", 100)
+    with pytest.warns(RuntimeWarning) as caught:
+        X = embed(tiny, rng_images[:2], cache_dir=tmp_path, chunk_size=2, progress=False)
+    np.testing.assert_array_equal(X, tiny.encode_images(rng_images[:2], progress=False))
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert all(
+        re.match(
+            r"^embedding cache: the embedding of 'xx:[0-9a-f]{32}' is not cached: embedding "
+            r"cache shard not saved to .*: the file's header would have \d+ bytes; at most "
+            r"100 are accepted \(SAFETENSORS_MAX_HEADER_BYTES\)$",
+            m,
+        )
+        for m in messages
+    ), messages
+    assert EmbeddingCache(tmp_path).shards(tiny.id) == []
 
 
 def test_cached_run_is_much_faster_than_cold(tiny, rng_images, tmp_path):

@@ -105,9 +105,8 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
     >>> W.shape, b.tolist()
     ((2, 4), [0.5, -0.5])
     """
-    from safetensors.numpy import save
-
     from bottlekit.atomic import atomic_write_bytes
+    from bottlekit.safetensors_file import encode_safetensors
 
     try:
         W = np.ascontiguousarray(np.asarray(weight, dtype=np.float32))
@@ -123,7 +122,14 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
         raise ValueError("weight/bias contain NaN or inf; expected finite weights")
     path = Path(path)
-    atomic_write_bytes(path, save({"weight": W, "bias": b}))
+    data = encode_safetensors(
+        {"weight": W, "bias": b},
+        None,
+        kind="linear head",
+        path=path,
+        holds="only its weight and bias",
+    )
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -358,7 +358,13 @@ def _passage_refs(refs: Any, n_hits: int) -> list[int]:
     return out
 
 
-def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
+def _parse_llm(text: str, n_hits: int, max_words: int = 6) -> list[tuple[str, list[int]]]:
+    """The concepts of an LLM answer and the passages each cites (0-based, below
+    ``n_hits``): a JSON list of ``{"concept", "passages"}`` objects or, failing that, any
+    list :func:`~bottlekit.concepts.llm.parse_concept_list` reads. Concepts of more than
+    ``max_words`` words (``retrieve``'s ``max_concept_words``) or more than
+    ``MAX_NAME_CHARS`` characters are dropped; an answer left without any is an
+    ``LLMParseError``."""
     from bottlekit.concepts._io import MAX_NAME_CHARS
     from bottlekit.concepts._llm_parsing import _unfence
     from bottlekit.concepts.llm import LLMParseError, parse_concept_list
@@ -374,19 +380,28 @@ def _parse_llm(text: str, n_hits: int) -> list[tuple[str, list[int]]]:
         except ValueError:
             value = None
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            out = []
+            out, too_long = [], 0
             for v in value:
                 name = v.get("concept")
                 if not isinstance(name, str) or not name.strip().rstrip(".").strip():
                     continue
                 if len(name) > MAX_NAME_CHARS:  # not a name (its bank could not be loaded)
                     continue
+                name = name.strip().lower().rstrip(".").strip()
+                if len(name.split()) > max_words:  # as the offline extractor's phrases
+                    too_long += 1
+                    continue
                 refs = _passage_refs(v.get("passages", []), n_hits)
-                out.append((name.strip().lower().rstrip(".").strip(), refs))
+                out.append((name, refs))
             if out:
                 return out
+            if too_long:
+                raise LLMParseError(
+                    f"no concepts of at most {max_words} words (max_concept_words) in the "
+                    f"JSON answer ({too_long} longer): {body[:200]!r}"
+                )
             raise LLMParseError(f"no concepts in the JSON answer: {body[:200]!r}")
-    return [(c, []) for c in parse_concept_list(text)]
+    return [(c, []) for c in parse_concept_list(text, max_words=max_words)]
 
 
 @backbone_first
@@ -452,7 +467,8 @@ def retrieve(
     aliases : dict class -> list of str, optional
         Other names of a class for subject tracking (e.g. ``{"cardinal": ["redbird"]}``).
     max_concept_words : int
-        Longest extracted phrase.
+        Longest concept, in words: phrases of the offline extractor, and concepts the
+        LLM lists (longer ones are dropped), are at most this long.
     templates : list of str, optional
         Prompt templates of the embedding (with ``backbone``).
     progress : bool
@@ -521,7 +537,7 @@ def retrieve(
             [_llm_messages(c, hits_of[c], passages) for c in todo],
             progress=progress,
             desc="concepts from passages",
-            parse=lambda text: _parse_llm(text, most_hits),
+            parse=lambda text: _parse_llm(text, most_hits, max_concept_words),
             labels=[f"class {c!r}" for c in todo],
             parse_errors="return",
         )
@@ -533,7 +549,7 @@ def retrieve(
                 continue
             response_of[c] = resp
             try:
-                items = _parse_llm(resp.text, len(hits_of[c]))
+                items = _parse_llm(resp.text, len(hits_of[c]), max_concept_words)
             except LLMParseError as exc:
                 logger.warning(
                     "malformed answer for class %r (response %s): %s; skipped",

@@ -10,7 +10,6 @@ pass over the images.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,8 +161,18 @@ class ConceptStats:
         )
 
     def to_bytes(self, extra: dict | None = None) -> bytes:
-        """The statistics as one safetensors file (arrays + JSON metadata)."""
-        from safetensors.numpy import save
+        """The statistics as one safetensors file (arrays + JSON metadata).
+
+        Raises
+        ------
+        ValueError
+            If :meth:`read` would refuse the file: its metadata (concept and class names,
+            top items' paths) beyond
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES` or
+            :data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`
+            (:class:`~bottlekit.safetensors_file.FileTooLarge`).
+        """
+        from bottlekit.safetensors_file import encode_safetensors
 
         meta = {
             "format": _FORMAT,
@@ -178,8 +187,17 @@ class ConceptStats:
             "m2": self.m2,
             "top_values": self.top_values,
         }
-        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        return save(arrays, metadata={"bottlekit": json.dumps(meta)})
+        return encode_safetensors(
+            arrays,
+            meta,
+            kind="shard's concept statistics",
+            path=None,
+            holds=(
+                "the concept and class names, and the paths of the top "
+                f"{self.top_values.shape[1]} items of each of its {len(self.concept_names)} "
+                "concepts"
+            ),
+        )
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> tuple[ConceptStats, dict]:

@@ -41,12 +41,20 @@ def save_weights(
     model: torch.nn.Module, out_dir: Path, metadata: dict, name: str = MODEL_NAME
 ) -> Path:
     """Write ``NAME.safetensors`` (float32 state dict) and ``NAME.json``, atomically."""
-    from safetensors.torch import save
+    from bottlekit.safetensors_file import encode_safetensors
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = _canonical_header(save(state, metadata={"format": "pt", "model": name}))
     path = out_dir / f"{name}.safetensors"
+    data = encode_safetensors(
+        state,
+        {"format": "pt", "model": name},
+        kind="model weights",
+        path=path,
+        holds="the names and shapes of the model's tensors",
+        reader="safetensors",
+    )
+    blob = _canonical_header(data)
     atomic_write_bytes(path, blob)
     metadata = dict(metadata, sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
     atomic_write_text(out_dir / f"{name}.json", json.dumps(metadata, indent=2) + "\n")

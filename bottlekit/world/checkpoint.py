@@ -115,7 +115,7 @@ def write_checkpoint(
     >>> ck = read_checkpoint(p); ck.step, torch.equal(ck.model_state()["weight"], m.weight)
     (1, True)
     """
-    from safetensors.torch import save
+    from bottlekit.safetensors_file import encode_safetensors
 
     path = Path(path)
     if path.suffix != ".json":
@@ -131,8 +131,15 @@ def write_checkpoint(
             tensors[f"optimizer/{index}/{key}"] = value
     tensors.update(rng_tensors)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    blob = save(tensors, metadata={"format": CHECKPOINT_FORMAT, "step": str(step)})
     name = _tensors_name(path, step)
+    blob = encode_safetensors(
+        tensors,
+        {"format": CHECKPOINT_FORMAT, "step": str(step)},
+        kind="checkpoint tensors",
+        path=path.parent / name,
+        holds="the names and shapes of the model's, optimizer's and RNG's tensors",
+        reader="safetensors",
+    )
     previous = _previous_tensors_file(path)
     atomic_write_bytes(path.parent / name, blob)
     sidecar = dict(

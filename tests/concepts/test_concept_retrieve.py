@@ -374,3 +374,61 @@ def test_a_corpus_without_a_word_to_index_is_named(corpus):
     # Before: ValueError "max() arg is an empty sequence", out of bm25s's index.
     with pytest.raises(ValueError, match=r"the 2 passages hold no word to index"):
         retrieve(None, ["cardinal"], corpus, sentence_encoder=None, progress=False)
+
+
+def test_retrieve_with_llm_applies_max_concept_words(chat_server, tmp_path):
+    # Before: max_concept_words ("Longest extracted phrase") bounded only the offline
+    # extractor; the LLM's concepts of any length were kept (up to 12 words from a
+    # non-JSON answer).
+    pytest.importorskip("openai")
+
+    def answer(body):
+        return 200, json.dumps(
+            [
+                {"concept": "White belly", "passages": [1]},
+                {"concept": "a crest of blue feathers on its head", "passages": [1]},
+                {"concept": "black necklace around the throat.", "passages": [1]},
+            ]
+        )
+
+    s = chat_server(answer)
+    try:
+        names = {}
+        for most in (6, 3):
+            llm = ChatClient("m", base_url=s.url, api_key="k", cache_dir=tmp_path, backoff=0.001)
+            names[most] = retrieve(
+                None,
+                ["blue jay"],
+                CORPUS,
+                llm=llm,
+                sentence_encoder=None,
+                progress=False,
+                max_concept_words=most,
+            ).names
+    finally:
+        s.stop()
+    assert names == {
+        6: ["white belly", "black necklace around the throat"],
+        3: ["white belly"],
+    }
+
+
+def test_llm_answers_keep_concepts_of_at_most_max_words():
+    from bottlekit.concepts.llm import LLMParseError
+    from bottlekit.concepts.retrieval import _parse_llm
+
+    bullets = "- White belly\n- black necklace around the throat\n- blue crest"
+    assert _parse_llm(bullets, 3, 3) == [("white belly", []), ("blue crest", [])]
+    assert _parse_llm(bullets, 3, 5) == [
+        ("white belly", []),
+        ("black necklace around the throat", []),
+        ("blue crest", []),
+    ]
+    answer = json.dumps([{"concept": "black necklace around the throat", "passages": [2]}])
+    assert _parse_llm(answer, 3, 5) == [("black necklace around the throat", [1])]
+    with pytest.raises(
+        LLMParseError,
+        match=r"^no concepts of at most 4 words \(max_concept_words\) in the JSON answer "
+        r"\(1 longer\): ",
+    ):
+        _parse_llm(answer, 3, 4)

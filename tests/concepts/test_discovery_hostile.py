@@ -1038,3 +1038,23 @@ def test_a_dictionary_whose_metadata_load_would_refuse_is_not_saved(tmp_path, mo
     assert list(tmp_path.iterdir()) == []
     short = ConceptDictionary(**_fields(history=[0.5] * 20))
     assert ConceptDictionary.load(short.save(path)).history == [0.5] * 20
+
+
+def test_an_sae_checkpoint_that_resume_would_refuse_is_not_written(tmp_path, monkeypatch):
+    # Before: the checkpoint was written with safetensors' save, unchecked; one whose
+    # header read_safetensors refuses (MAX_HEADER_VALUES, MAX_HEADER_BYTES) was left for
+    # the next run to refuse. Beyond MAX_HEADER_VALUES takes about a million epochs of
+    # loss history, so the bound is lowered here.
+    from bottlekit import safetensors_file
+
+    path = tmp_path / "ck.safetensors"
+    monkeypatch.setattr(safetensors_file, "MAX_HEADER_VALUES", 60)
+    with pytest.raises(
+        ValueError,  # FileTooLarge
+        match=rf"^SAE checkpoint not saved to '{re.escape(str(path))}': its metadata \(the "
+        r"run's loss history, Adam steps and configuration\) would be refused when loaded, "
+        r"so the file could not be read back: the file's header may hold \d+ JSON values "
+        r".*at most 60 are accepted \(MAX_HEADER_VALUES\)$",
+    ):
+        _discover(checkpoint=path)
+    assert list(tmp_path.iterdir()) == []

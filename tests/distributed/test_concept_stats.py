@@ -64,3 +64,22 @@ def test_bad_labels_and_mismatched_merge():
     other = ConceptStats.from_scores(A, None, ["a", "b"], NAMES, ["x", "y"])
     with pytest.raises(ValueError, match="different concepts or classes"):
         s.merge(other)
+
+
+def test_statistics_that_read_would_refuse_are_not_made():
+    # Before: to_bytes made any header; the statistics of a bank of 100,000 concepts with
+    # the default top=10 (about 12 counted JSON values per concept) were written for every
+    # shard and then refused by ConceptStats.read (so by reduce_concept_stats).
+    k = 100_000
+    A = np.arange(10 * k, dtype=np.float32).reshape(10, k) % 7
+    paths = [f"img/{i}.jpg" for i in range(10)]
+    s = ConceptStats.from_scores(A, None, paths, [f"concept {j}" for j in range(k)], ["dog"])
+    with pytest.raises(
+        ValueError,  # FileTooLarge
+        match=r"^shard's concept statistics not saved: its metadata \(the concept and class "
+        r"names, and the paths of the top 10 items of each of its 100000 concepts\) would "
+        r"be refused when loaded, so the file could not be read back: the file's header may "
+        r"hold 1200065 JSON values \(counted by its '\[', '\{', ',' and ':'\); at most "
+        r"1048576 are accepted \(MAX_HEADER_VALUES\)$",
+    ):
+        s.to_bytes({"sha256": "x", "shard": 0})

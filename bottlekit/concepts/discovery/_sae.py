@@ -30,7 +30,6 @@ exactly the same result.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -136,7 +135,7 @@ def _activate(torch, pre, k: int, batch_topk: bool):
 
 
 def _save_checkpoint(path, P, opt, since, threshold, epoch, history, config) -> None:
-    from safetensors.numpy import save
+    from bottlekit.safetensors_file import encode_safetensors
 
     tensors = {f"param/{k}": v.detach().cpu().numpy() for k, v in P.items()}
     steps = {}
@@ -155,7 +154,14 @@ def _save_checkpoint(path, P, opt, since, threshold, epoch, history, config) -> 
         "adam_steps": steps,
         "config": config,
     }
-    atomic_write_bytes(path, save(tensors, metadata={"bottlekit": json.dumps(meta)}))
+    data = encode_safetensors(
+        tensors,
+        meta,
+        kind="SAE checkpoint",
+        path=path,
+        holds="the run's loss history, Adam steps and configuration",
+    )
+    atomic_write_bytes(path, data)
 
 
 def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
