@@ -47,7 +47,11 @@ from bottlekit.world._checkpoint_format import (
     validate_sidecar,
 )
 from bottlekit.world._checkpoint_restore import restore_training_state
-from bottlekit.world._checkpoint_rng import capture_rng_states, restore_rng_states
+from bottlekit.world._checkpoint_rng import (
+    capture_rng_states,
+    check_rng_states,
+    restore_rng_states,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -57,6 +61,7 @@ __all__ = [
     "CheckpointError",
     "OptionalKey",
     "capture_rng_states",
+    "check_rng_states",
     "read_checkpoint",
     "restore_rng_states",
     "restore_training_state",

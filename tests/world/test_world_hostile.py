@@ -687,11 +687,34 @@ def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, k
         (_set("scheduler", "optimizer", 5), r"'scheduler' has keys \['optimizer'\] that this"),
         (_set("scheduler", "base_lrs", "x"), r"'scheduler\.base_lrs' is 'x'; expected a list"),
         # before: OverflowError from inside random.setstate / numpy
-        (_set("rng", "python", 1, [2**80] * 625), r"checkpoint RNG states are unusable"),
-        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"RNG states are unusable"),
+        (_set("rng", "python", 1, [2**80] * 625), r"ck\.json': sidecar key 'rng\.python' is un"),
+        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"ck\.json': sidecar key 'rng\.nu"),
+        # before: numpy took any position, and read its key out of bounds at the next draw
+        (_set("rng", "numpy", "state", "pos", 5000), r"'rng\.numpy' .*pos: expected an int in"),
+        (_set("rng", "numpy", "state", "pos", -3), r"'rng\.numpy' .*pos: expected an int in"),
+        # before: IndexError from numpy (a traceback on the command line)
+        (_set("rng", "numpy", "state", "key", [1] * 10), r"key: expected a list of 624 int"),
+        # before: the run trained with the new learning rate from the next step on, or at
+        # another point of the schedule (-5: a negative learning rate), silently
+        (
+            _set("scheduler", "base_lrs", [0.1]),
+            r"'scheduler\.base_lrs' is \[0\.1\]; expected \[0\.001\]",
+        ),
+        (_set("scheduler", "last_epoch", -5), r"'scheduler\.last_epoch' is -5; expected 1"),
+        (_set("scheduler", "last_epoch", 10**9), r"'scheduler\.last_epoch' is 1000000000; expec"),
+        (
+            _set("optimizer", "param_groups", 0, "betas", [0.5, 0.9]),
+            r"'optimizer\.param_groups\[0\]\.betas' is \[0\.5, 0\.9\]; expected \[0\.9, 0\.999\]",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "lr", 0.5),
+            r"'optimizer\.param_groups\[0\]\.lr' is 0\.5; expected 0\.001",
+        ),
     ],
 )
 def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
+    import torch
+
     from bottlekit.world.checkpoint import (
         CheckpointError,
         read_checkpoint,
@@ -699,9 +722,87 @@ def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, chang
     )
 
     model, opt, sched = _build()
+    before = model.weight.detach().clone()
     ck = read_checkpoint(_edit(checkpoint, change))
     with pytest.raises(CheckpointError, match=message):
         restore_training_state(ck, model, opt, sched)
+    # checked before anything is loaded (the RNG states were checked after the model was)
+    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+
+
+def _rng_tensor(tensors):
+    tensors["rng/torch"] = tensors["rng/torch"][:100].clone()
+
+
+def _drop(*names):
+    def change(tensors):
+        for name in names:
+            tensors.pop(name)
+
+    return change
+
+
+def _recast(key, dtype):
+    def change(tensors):
+        import torch
+
+        tensors[key] = tensors[key].to(getattr(torch, dtype))
+
+    return change
+
+
+def _counter(value):
+    def change(tensors):
+        import torch
+
+        tensors["optimizer/0/step"] = torch.tensor(value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: "checkpoint RNG states are unusable: RuntimeError(...)", naming no file,
+        # after the model and optimiser were loaded
+        (_rng_tensor, r"ck\.json': tensor 'rng/torch' is unusable .*size 5056"),
+        # before: cast to the parameter's dtype silently (float16: precision lost)
+        (_recast("optimizer/0/exp_avg", "float16"), r"exp_avg is stored as torch\.float16; exp"),
+        (_recast("optimizer/0/exp_avg", "float64"), r"exp_avg is stored as torch\.float64; exp"),
+        # before: KeyError 'exp_avg_sq' at the first step after loading
+        (_drop("optimizer/0/exp_avg_sq"), r"parameter 0 lacks \['exp_avg_sq'\]; expected"),
+        # before: that parameter's moments (all of them) restarted from zero, silently
+        (
+            _drop(*(f"optimizer/1/{n}" for n in ("step", "exp_avg", "exp_avg_sq"))),
+            r"parameter 1 lacks",
+        ),
+        (
+            _drop(
+                *(f"optimizer/{i}/{n}" for i in (0, 1) for n in ("step", "exp_avg", "exp_avg_sq"))
+            ),
+            r"parameter 0 lacks \['exp_avg', 'exp_avg_sq', 'step'\]",
+        ),
+        # before: loaded; the bias correction 1 - beta**step went negative, or fractional
+        (_counter(-4.0), r"optimizer/0/step is -4\.0; expected the checkpoint's step, 1 \(prog"),
+        (_counter(2.5), r"optimizer/0/step is 2\.5; expected the checkpoint's step, 1"),
+        (_counter(10.0**9), r"optimizer/0/step is 1000000000\.0; expected the checkpoint's"),
+    ],
+)
+def test_forged_optimiser_and_rng_tensors_are_refused(checkpoint, change, message):
+    import torch
+
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    model, opt, sched = _build()
+    before = model.weight.detach().clone()
+    ck = read_checkpoint(_retensor(checkpoint, change))
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(ck, model, opt, sched)
+    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
 
 
 def test_an_untampered_checkpoint_restores_exactly(checkpoint):
