@@ -349,3 +349,70 @@ def test_resume_with_a_stop_before_the_checkpoint_is_refused(straight, tmp_path)
             resume=d / "ck.json",
         )  # fmt: skip
     assert not any(tmp_path.iterdir())
+
+
+def _forged(straight, tmp_path, change):
+    """A copy of the straight run's checkpoint with its sidecar changed."""
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    change(side)
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    (tmp_path / side["tensors_file"]).write_bytes((d / side["tensors_file"]).read_bytes())
+    return tmp_path / "ck.json"
+
+
+def _progress(**values):
+    return lambda side: side["progress"].update(values)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # the checks that were there, untested
+        (
+            _progress(step=11, losses=[0.5] * 11),
+            r"ck\.json' is at step 11, batch 2; expected a step in \[0, 10\]",
+        ),
+        (_progress(losses=[0.5] * 9), r"ck\.json' has 9 losses for 10 steps"),
+        # before: the run went on from batch 1 of epoch 2 (or 0), another data order than
+        # the uninterrupted run's, silently (10 steps of 4 batches an epoch: epoch 2, batch 2)
+        (
+            _progress(next_batch=1),
+            r"ck\.json' is at step 10 but at epoch 2, batch 1 \(progress\.epoch, progress\.ne"
+            r"xt_batch\); with 4 batches an epoch, step 10 is epoch 2, batch 2",
+        ),
+        (_progress(epoch=0), r"at step 10 but at epoch 0, batch 2 .*step 10 is epoch 2, batch 2"),
+        # before: numpy's own error once the model was built ("state must be for a PCG64
+        # RNG", and a KeyError, a traceback on the command line, for a state without 'state')
+        (
+            _progress(epoch_rng_state={}),
+            r"ck\.json': sidecar key 'progress\.epoch_rng_state' is unusable as the data ord",
+        ),
+        (
+            _progress(epoch_rng_state={"bit_generator": "PCG64"}),
+            r"'progress\.epoch_rng_state' is unusable .*KeyError\('state'\)",
+        ),
+        (
+            _progress(
+                epoch_rng_state={
+                    "bit_generator": "PCG64",
+                    "state": {"state": 2**140, "inc": 1},
+                    "has_uint32": 0,
+                    "uinteger": 0,
+                }
+            ),
+            r"'progress\.epoch_rng_state' is unusable .*OverflowError",
+        ),
+    ],
+)
+def test_a_checkpoints_progress_is_checked_before_the_world_is_drawn(
+    straight, tmp_path, monkeypatch, change, message
+):
+    path = _forged(straight, tmp_path, change)
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("the world was drawn before the checkpoint was refused")
+
+    monkeypatch.setattr("bottlekit.world.dataset.make_world", not_yet)
+    with pytest.raises(CheckpointError, match=message):
+        train(**TINY, out_dir=None, resume=path)
