@@ -151,8 +151,15 @@ def write_checkpoint(
         optimizer={"param_groups": opt_state["param_groups"]},
         scheduler=scheduler.state_dict(),
     )
-    validate_sidecar(sidecar)
-    atomic_write_text(path, json.dumps(sidecar, indent=1) + "\n")  # the commit
+    try:
+        validate_sidecar(sidecar)
+        atomic_write_text(path, json.dumps(sidecar, indent=1) + "\n")  # the commit
+    except BaseException:
+        # the sidecar in place still names the previous tensors file: the new one,
+        # named by no sidecar, would be left behind (one for every failed write)
+        if name != previous:
+            (path.parent / name).unlink(missing_ok=True)
+        raise
     if previous is not None and previous != name:
         (path.parent / previous).unlink(missing_ok=True)
     return path

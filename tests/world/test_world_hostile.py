@@ -805,6 +805,69 @@ def test_forged_optimiser_and_rng_tensors_are_refused(checkpoint, change, messag
     assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
 
 
+def _write_step_2(path):
+    import torch
+
+    from bottlekit.world.checkpoint import write_checkpoint
+
+    model, opt, sched = _build()
+    for _ in range(2):
+        model(torch.ones(1, 2)).sum().backward()
+        opt.step()
+        sched.step()
+    progress = dict(PROGRESS, step=2, losses=[0.5, 0.4])
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=progress, world_sha256="0",
+        init=None, versions={},
+    )  # fmt: skip
+    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
+
+
+@pytest.mark.parametrize("failing", ["ck-step0000002.safetensors", "ck.json"])
+def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
+    checkpoint, monkeypatch, failing
+):
+    # a write killed or failing in the middle of its atomic write: the temporary file is
+    # written and synced, its rename fails. Before: a failure at the sidecar left the new
+    # tensors file behind, named by no sidecar (one more for every failed write)
+    import os
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    replace = os.replace
+
+    def fail_at(src, dst):
+        if os.path.basename(dst) == failing:
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_at)
+    with pytest.raises(OSError, match="No space left on device"):
+        _write_step_2(checkpoint)
+    monkeypatch.setattr(os, "replace", replace)
+    assert read_checkpoint(checkpoint).step == 1  # the previous checkpoint, whole
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000001.safetensors", "ck.json"], names
+    _write_step_2(checkpoint)  # and the next write goes through
+    assert read_checkpoint(checkpoint).step == 2
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000002.safetensors", "ck.json"], names
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_checkpoint_files_honour_the_umask(checkpoint, mask):
+    import os
+    import stat
+
+    old = os.umask(mask)
+    try:
+        _write_step_2(checkpoint)
+    finally:
+        os.umask(old)
+    for p in checkpoint.parent.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p.name
+
+
 def test_an_untampered_checkpoint_restores_exactly(checkpoint):
     import torch
 
