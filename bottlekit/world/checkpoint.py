@@ -226,7 +226,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         )
     path = Path(path)
     if path.suffix == ".safetensors":
-        stem = path.name.rsplit("-step", 1)[0]
+        stem, step, _ = path.name.rpartition("-step")
+        if not step:  # e.g. the weights a finished run writes, runs/world-tiny.safetensors
+            raise CheckpointError(
+                f"{str(path)!r} is not a checkpoint's tensors file (named "
+                "<stem>-step<NNNNNNN>.safetensors); expected the checkpoint's .json sidecar"
+            )
         path = path.with_name(f"{stem}.json")
     if path.is_dir():
         found = sorted(p.name for p in path.glob("*.json"))

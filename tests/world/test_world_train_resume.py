@@ -416,3 +416,52 @@ def test_a_checkpoints_progress_is_checked_before_the_world_is_drawn(
     monkeypatch.setattr("bottlekit.world.dataset.make_world", not_yet)
     with pytest.raises(CheckpointError, match=message):
         train(**TINY, out_dir=None, resume=path)
+
+
+def _not_a_checkpoint(straight, tmp_path, kind):
+    if kind == "weights":  # what a finished run writes, next to its metadata
+        d, _ = straight
+        return d / "out" / "world-tiny.safetensors"
+    if kind == "metadata":
+        d, _ = straight
+        return d / "out" / "world-tiny.json"
+    if kind == "text":
+        (tmp_path / "notes.txt").write_text("step 10: loss 4.1\n")
+        return tmp_path / "notes.txt"
+    changes = {
+        # before: "model: expected one of the shipped model configs", naming no file
+        "model": lambda side: side.update(model="world-huge"),
+        # before: KeyError and IndexError tracebacks, exit status 1
+        "epoch_rng_state": _progress(epoch_rng_state={"bit_generator": "PCG64"}),
+        "numpy_key": lambda side: side["rng"]["numpy"]["state"].update(key=[1] * 10),
+    }
+    return _forged(straight, tmp_path, changes[kind])
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        # before: "checkpoint '.../world-tiny.safetensors.json' does not exist"
+        ("weights", r"world-tiny\.safetensors' is not a checkpoint's tensors file \(named <ste"),
+        ("metadata", r"world-tiny\.json' is not a bottlekit\.world\.train checkpoint"),
+        ("text", r"notes\.txt' is not valid JSON"),
+        ("model", r"ck\.json': sidecar key 'model' is 'world-huge'; expected a shipped model c"),
+        ("epoch_rng_state", r"ck\.json': sidecar key 'progress\.epoch_rng_state' is unusable"),
+        ("numpy_key", r"ck\.json': sidecar key 'rng\.numpy' is unusable .*list of 624 integ"),
+    ],
+)
+def test_command_line_resume_from_what_is_not_a_checkpoint(
+    straight, tmp_path, capsys, kind, message
+):
+    import re
+
+    from bottlekit.world.train import _command
+
+    path = _not_a_checkpoint(straight, tmp_path, kind)
+    status = _command(["--resume", str(path), "--no-checkpoint", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("python -m bottlekit.world.train: error: "), err
+    assert re.search(message, err), err
+    assert not (tmp_path / "o").exists()
