@@ -89,6 +89,26 @@ def test_resume_is_bit_identical(straight, two_sittings):
     assert all(torch.equal(fa[k], wa[k]) for k in fa)
 
 
+def test_resume_twice_is_bit_identical(straight, tmp_path):
+    # three sittings, each break inside an epoch (4 batches an epoch: steps 2 and 7 are
+    # batch 2 of epoch 0 and batch 3 of epoch 1), the second sitting itself resumed
+    d, meta = straight
+    ck = tmp_path / "ck.json"
+    kw = dict(TINY, out_dir=tmp_path / "out", checkpoint=ck, checkpoint_every=3)
+    train(**kw, stop_after=2)
+    train(**kw, resume=ck, stop_after=7)
+    assert read_checkpoint(ck).meta["progress"]["next_batch"] == 3
+    last = train(**kw, resume=ck)
+    a, b = read_checkpoint(d / "ck.json"), read_checkpoint(ck)
+    assert b.step == 10 and b.meta["progress"]["sittings"] == last["sittings"] == 3
+    assert a.tensors.keys() == b.tensors.keys()
+    # weights, optimiser state and the torch RNG as the uninterrupted run's
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    assert a.meta["progress"]["losses"] == b.meta["progress"]["losses"]
+    assert a.meta["scheduler"] == b.meta["scheduler"]
+    assert last["final_loss"] == meta["final_loss"]
+
+
 def test_training_leaves_the_global_generators_alone(tmp_path, monkeypatch):
     # train() called torch.manual_seed(seed) unguarded: the caller's CPU generator was
     # reset and every CUDA generator reseeded; a resumed run also set numpy's and Python's
