@@ -22,12 +22,35 @@ def _bad_values(value: torch.Tensor) -> str | None:
 
 
 def _check_model_tensors(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
-    """Each stored weight has the dtype of the model's (``load_state_dict`` would cast an
-    integer or boolean tensor silently) and finite values."""
+    """The stored weights are the model's tensors, each of its shape and dtype
+    (``load_state_dict`` would cast an integer or boolean tensor silently) with finite
+    values."""
     where = str(checkpoint.path)
     expected = model.state_dict()
-    for name, value in checkpoint.model_state().items():
-        if name in expected and value.dtype != expected[name].dtype:
+    stored = checkpoint.model_state()
+    # load_state_dict would copy every tensor that fits before it raised about the others,
+    # in a message of several lines
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint {where!r} does not fit the model: "
+            + "; ".join(
+                f"{what} {', '.join(repr(n) for n in names[:5])}"
+                + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                for what, names in (
+                    ("it lacks model tensors", missing),
+                    ("it has model tensors the model does not have:", unexpected),
+                )
+                if names
+            )
+        )
+    for name, value in stored.items():
+        if value.shape != expected[name].shape:
+            raise CheckpointError(
+                f"checkpoint {where!r}: model tensor {name!r} has shape {tuple(value.shape)}; "
+                f"the model's is {tuple(expected[name].shape)}"
+            )
+        if value.dtype != expected[name].dtype:
             raise CheckpointError(
                 f"checkpoint {where!r}: model tensor {name!r} is stored as {value.dtype}; "
                 f"the model's is {expected[name].dtype}"

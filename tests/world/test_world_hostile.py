@@ -648,6 +648,10 @@ def _tensor(kind):
         ("optimizer/0/exp_avg", "int32", r"optimizer/0/exp_avg is stored as torch\.int32"),
         # before: a step of five values was loaded (and broadcast in the bias correction)
         ("optimizer/0/step", "five", r"optimizer/0/step has shape \(5,\); expected \(\)"),
+        # before: load_state_dict copied the tensors that fit, then raised about the
+        # others in a message of several lines (several lines on the command line)
+        ("model/extra", "one", r"does not fit the model: it has model tensors the model do"),
+        ("model/weight", "five", r"model tensor 'weight' has shape \(5,\); the model's is \(1"),
     ],
 )
 def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, kind, message):
@@ -728,6 +732,47 @@ def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, chang
         restore_training_state(ck, model, opt, sched)
     # checked before anything is loaded (the RNG states were checked after the model was)
     assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+
+
+def _lie_in_the_header(path, change):
+    """Change the tensors file's header (its JSON, or its length) and record the new
+    file's digest, as a forger would."""
+    import hashlib
+    import json
+    import struct
+
+    meta = json.loads(path.read_text())
+    tensors_path = path.parent / meta["tensors_file"]
+    blob = tensors_path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header, data = json.loads(blob[8 : 8 + n]), blob[8 + n :]
+    text = json.dumps(change(header) or header).encode()
+    size = 2**60 if header.get("lie") == "size" else len(text)
+    blob = struct.pack("<Q", size) + text + data
+    tensors_path.write_bytes(blob)
+    meta["tensors_sha256"] = hashlib.sha256(blob).hexdigest()
+    meta["tensors_bytes"] = len(blob)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["model/weight"].update(shape=[1, 200]), r"invalid shape, data type, or o"),
+        (lambda h: h["model/weight"].update(data_offsets=[0, 10**9]), r"invalid offset"),
+        (lambda h: h["model/weight"].update(dtype="F64"), r"invalid shape, data type, or offs"),
+        (lambda h: h.update(lie="size"), r"header too large"),
+    ],
+)
+def test_a_tensors_header_that_lies_is_refused(checkpoint, change, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    path = _lie_in_the_header(checkpoint, change)
+    with pytest.raises(CheckpointError, match=r"tensors file '.*ck-step0000001\.safetensors': "):
+        read_checkpoint(path)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(path)
 
 
 def _rng_tensor(tensors):
