@@ -11,7 +11,9 @@ sidecar ``<stem>.json``, which names the tensors file and records its SHA-256.
 Both are written with :func:`bottlekit.atomic.atomic_write_bytes`, tensors first; the
 sidecar's rename is the commit. The previous tensors file is deleted only after the new
 sidecar is in place, so a run killed at any instant leaves a sidecar that points at a
-complete tensors file: it loses at most the steps since the last checkpoint.
+complete tensors file: it loses at most the steps since the last checkpoint. (The one file
+never replaced in place is the one the sidecar names: a checkpoint of the same step as the
+one in place goes to ``<stem>-step<NNNNNNN>.1.safetensors``.)
 
 :func:`read_checkpoint` checks the sidecar against :data:`SIDECAR_SCHEMA`, the tensors
 file against the recorded SHA-256 and the tensor names, and raises
@@ -71,6 +73,8 @@ __all__ = [
 
 
 def _tensors_name(path: Path, step: int) -> str:
+    """``<stem>-step<NNNNNNN>.safetensors`` (``.1.safetensors`` when the checkpoint in
+    place names that file: see :func:`write_checkpoint`)."""
     return f"{path.stem}-step{step:07d}.safetensors"
 
 
@@ -139,6 +143,11 @@ def write_checkpoint(
     blob = save(tensors, metadata={"format": CHECKPOINT_FORMAT, "step": str(step)})
     name = _tensors_name(path, step)
     previous = _previous_tensors_file(path)
+    if name == previous:
+        # the sidecar in place names a file of this step (another run's, at the same path):
+        # replacing it before the new sidecar is in place would leave that sidecar naming
+        # a file of other content, and no checkpoint loadable, if the run died in between
+        name = name.removesuffix(".safetensors") + ".1.safetensors"
     atomic_write_bytes(path.parent / name, blob)
     sidecar = dict(
         meta,
@@ -157,10 +166,9 @@ def write_checkpoint(
     except BaseException:
         # the sidecar in place still names the previous tensors file: the new one,
         # named by no sidecar, would be left behind (one for every failed write)
-        if name != previous:
-            (path.parent / name).unlink(missing_ok=True)
+        (path.parent / name).unlink(missing_ok=True)
         raise
-    if previous is not None and previous != name:
+    if previous is not None:
         (path.parent / previous).unlink(missing_ok=True)
     return path
 

@@ -899,6 +899,47 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
     assert names == ["ck-step0000002.safetensors", "ck.json"], names
 
 
+def test_a_checkpoint_of_the_step_in_place_does_not_replace_its_file(checkpoint, monkeypatch):
+    # a fresh run writing where another run's checkpoint of the same step is (a run
+    # restarted without --resume). Before: the tensors file the sidecar in place names was
+    # replaced first, so a run that died before its sidecar was written left a sidecar
+    # naming a file of other content: no checkpoint loadable at all
+    import os
+
+    import torch
+
+    from bottlekit.world.checkpoint import read_checkpoint, write_checkpoint
+
+    before = read_checkpoint(checkpoint).model_state()["weight"].clone()
+    model, opt, sched = _build()
+    model(torch.full((1, 2), 3.0)).sum().backward()  # other weights at the same step
+    opt.step()
+    sched.step()
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
+        versions={},
+    )  # fmt: skip
+    replace = os.replace
+
+    def die_at_the_sidecar(src, dst):
+        if os.path.basename(dst) == "ck.json":
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_at_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+    monkeypatch.setattr(os, "replace", replace)
+    assert torch.equal(read_checkpoint(checkpoint).model_state()["weight"], before)
+    for _ in range(2):  # in place the next time, and back
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+        ck = read_checkpoint(checkpoint)
+        assert torch.equal(ck.model_state()["weight"], model.weight)
+        names = sorted(p.name for p in checkpoint.parent.iterdir())
+        assert names == sorted(["ck.json", ck.meta["tensors_file"]]), names
+    assert ck.meta["tensors_file"] == "ck-step0000001.safetensors"
+
+
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
 def test_checkpoint_files_honour_the_umask(checkpoint, mask):
     import os
