@@ -3,6 +3,7 @@ is checked against the live object's before anything is loaded."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 
 from bottlekit._checks import shown_value
 from bottlekit.world._checkpoint_format import _NUM, Checkpoint, CheckpointError
-from bottlekit.world._checkpoint_rng import restore_rng_states
+from bottlekit.world._checkpoint_rng import check_rng_states, restore_rng_states
 
 
 def _bad_values(value: torch.Tensor) -> str | None:
@@ -21,12 +22,35 @@ def _bad_values(value: torch.Tensor) -> str | None:
 
 
 def _check_model_tensors(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
-    """Each stored weight has the dtype of the model's (``load_state_dict`` would cast an
-    integer or boolean tensor silently) and finite values."""
+    """The stored weights are the model's tensors, each of its shape and dtype
+    (``load_state_dict`` would cast an integer or boolean tensor silently) with finite
+    values."""
     where = str(checkpoint.path)
     expected = model.state_dict()
-    for name, value in checkpoint.model_state().items():
-        if name in expected and value.dtype != expected[name].dtype:
+    stored = checkpoint.model_state()
+    # load_state_dict would copy every tensor that fits before it raised about the others,
+    # in a message of several lines
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint {where!r} does not fit the model: "
+            + "; ".join(
+                f"{what} {', '.join(repr(n) for n in names[:5])}"
+                + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                for what, names in (
+                    ("it lacks model tensors", missing),
+                    ("it has model tensors the model does not have:", unexpected),
+                )
+                if names
+            )
+        )
+    for name, value in stored.items():
+        if value.shape != expected[name].shape:
+            raise CheckpointError(
+                f"checkpoint {where!r}: model tensor {name!r} has shape {tuple(value.shape)}; "
+                f"the model's is {tuple(expected[name].shape)}"
+            )
+        if value.dtype != expected[name].dtype:
             raise CheckpointError(
                 f"checkpoint {where!r}: model tensor {name!r} is stored as {value.dtype}; "
                 f"the model's is {expected[name].dtype}"
@@ -70,11 +94,75 @@ def _optimizer_state(
                 f"checkpoint {where!r}: optimiser state {key} is stored as {value.dtype}; "
                 "expected floating point"
             )
+        if name != "step" and value.dtype != params[index].dtype:
+            # load_state_dict would cast it to the parameter's dtype silently
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} is stored as {value.dtype}; "
+                f"expected {params[index].dtype} (the dtype of parameter {index})"
+            )
         problem = _bad_values(value)
         if problem is not None:
             raise CheckpointError(f"checkpoint {where!r}: optimiser state {key} {problem}")
+        # every parameter is updated at every step (world training's is): a counter of
+        # another value, negative or not whole, would weigh the next updates wrongly
+        if name == "step" and float(value) != checkpoint.step:
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} is {float(value)!r}; expected "
+                f"the checkpoint's step, {checkpoint.step} (progress.step)"
+            )
         state.setdefault(index, {})[name] = value
+    _check_state_names(state, len(params), _state_names(optimizer), checkpoint)
     return state
+
+
+def _state_names(optimizer: torch.optim.Optimizer) -> set[str] | None:
+    """The names of the per-parameter state ``optimizer`` keeps (AdamW's ``step``,
+    ``exp_avg``, ``exp_avg_sq``), from one step of its kind on a scratch parameter; None
+    where that cannot be told (an optimiser that takes other arguments)."""
+    probe = torch.zeros(1, requires_grad=True)
+    try:
+        takes = inspect.signature(type(optimizer)).parameters
+        options = {
+            k: v
+            for k, v in optimizer.defaults.items()
+            if k in takes and k not in ("foreach", "fused", "capturable", "differentiable")
+        }
+        twin = type(optimizer)([probe], **options)
+        probe.grad = torch.zeros(1)
+        twin.step()
+    except Exception:  # any optimiser: then the names go unchecked
+        return None
+    return set(twin.state[probe])
+
+
+def _check_state_names(
+    state: dict[int, dict[str, torch.Tensor]],
+    n_params: int,
+    names: set[str] | None,
+    checkpoint: Checkpoint,
+) -> None:
+    """Every parameter has the optimiser's whole state after a step (none before the
+    first): a missing moment failed at the first step after loading, and missing state
+    restarted that parameter's moments silently."""
+    where = str(checkpoint.path)
+    if checkpoint.step == 0:
+        if state:
+            raise CheckpointError(
+                f"checkpoint {where!r} is at step 0 (progress.step) but holds optimiser "
+                f"state for parameter {min(state)}; expected none before the first step"
+            )
+        return
+    for index in range(n_params):
+        have = set(state.get(index, {}))
+        want = names if names is not None else set(state.get(0, {})) or {"step"}
+        if have != want:
+            missing, extra = sorted(want - have), sorted(have - want)
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state of parameter {index} "
+                + (f"lacks {missing}" if missing else f"has {extra} besides")
+                + f"; expected tensors optimizer/{index}/<name> for names {sorted(want)} "
+                f"(at step {checkpoint.step})"
+            )
 
 
 def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> None:
@@ -123,6 +211,45 @@ def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> Non
             raise fail("a string")
     elif current is None and isinstance(saved, (dict, list)):
         raise fail("null or a JSON value")
+
+
+def _check_same_recipe(checkpoint: Checkpoint, groups: list[dict], scheduler: Any) -> None:
+    """The stored optimiser and scheduler states say what the live ones (built from the
+    run's arguments, checked against the checkpoint's ``config``) say: the same
+    hyper-parameters, base learning rates and step, and each group's learning rate where
+    the schedule puts it. Otherwise the run trains with the stored values, silently
+    another recipe (a ``base_lrs`` of 0.1 beside ``config.lr`` 0.001), or another point
+    of the schedule (a ``last_epoch`` past the run's steps, or negative)."""
+    where = str(checkpoint.path)
+
+    def refuse(at: str, saved: Any, expected: Any) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {where!r}: sidecar key {at!r} is {shown_value(saved)}; expected "
+            f"{shown_value(expected)}, as the run's own optimiser and scheduler have (the "
+            "checkpoint contradicts itself: tampered, or not written by bottlekit)"
+        )
+
+    sched = checkpoint.meta["scheduler"]
+    if "last_epoch" in sched and sched["last_epoch"] != checkpoint.step:
+        raise refuse("scheduler.last_epoch", sched["last_epoch"], checkpoint.step)
+    live = scheduler.state_dict()
+    if "base_lrs" in sched and sched["base_lrs"] != live["base_lrs"]:
+        raise refuse("scheduler.base_lrs", sched["base_lrs"], live["base_lrs"])
+    saved_groups = checkpoint.meta["optimizer"]["param_groups"]
+    for i, (saved, now) in enumerate(zip(saved_groups, groups, strict=True)):
+        for key, value in saved.items():
+            if key in ("lr", "params"):
+                continue
+            expected = list(now[key]) if isinstance(now[key], tuple) else now[key]
+            if value != expected:
+                raise refuse(f"optimizer.param_groups[{i}].{key}", value, expected)
+    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        for i, (saved, base, factor) in enumerate(
+            zip(saved_groups, live["base_lrs"], scheduler.lr_lambdas, strict=True)
+        ):
+            expected = base * factor(checkpoint.step)
+            if saved["lr"] != expected:
+                raise refuse(f"optimizer.param_groups[{i}].lr", saved["lr"], expected)
 
 
 def restore_training_state(
@@ -177,6 +304,8 @@ def restore_training_state(
     _check_like(
         checkpoint.meta["scheduler"], scheduler.state_dict(), "scheduler", where, "scheduler"
     )
+    _check_same_recipe(checkpoint, current, scheduler)
+    check_rng_states(checkpoint.meta["rng"], checkpoint.tensors, where)
     try:
         model.load_state_dict(checkpoint.model_state(), strict=True)
     except RuntimeError as exc:
@@ -194,4 +323,4 @@ def restore_training_state(
         raise CheckpointError(
             f"checkpoint {where!r}: optimiser or scheduler state does not fit: {exc}"
         ) from exc
-    restore_rng_states(checkpoint.meta["rng"], checkpoint.tensors)
+    restore_rng_states(checkpoint.meta["rng"], checkpoint.tensors, where)

@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bottlekit._checks import check_choice, check_number
 from bottlekit.world._clip import MODEL_NAME, load_model_config
 
@@ -72,6 +74,21 @@ def _check_resume_config(checkpoint, config: dict, model_name: str = MODEL_NAME)
             f"checkpoint {str(checkpoint.path)!r} has {len(progress['losses'])} losses for "
             f"{progress['step']} steps"
         )
+    step, epoch, batch = progress["step"], progress["epoch"], progress["next_batch"]
+    if epoch * n_batches + batch != step:  # every epoch has n_batches steps
+        last = max(step - 1, 0)  # the position of the step's batch
+        raise CheckpointError(
+            f"checkpoint {where!r} is at step {step} but at epoch {epoch}, batch {batch} "
+            f"(progress.epoch, progress.next_batch); with {n_batches} batches an epoch, step "
+            f"{step} is epoch {last // n_batches}, batch {step - last // n_batches * n_batches}"
+        )
+    try:  # a generator of its own: what the run sets its data order's generator to
+        np.random.PCG64().state = progress["epoch_rng_state"]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(
+            f"checkpoint {where!r}: sidecar key 'progress.epoch_rng_state' is unusable as the "
+            f"data order's generator state ({exc!r}); expected numpy's PCG64 state"
+        ) from None
 
 
 def _check_run_arguments(
@@ -176,7 +193,6 @@ def warn_if_not_bit_for_bit(checkpoint, threads: int) -> None:
     thread count or the torch, open_clip or numpy version differs from the checkpoint's
     (sums are then taken in another order, or drawn by other code). The run goes on: on
     another machine that may be wanted, and the result is still a valid run."""
-    import numpy as np
     import open_clip
     import torch
 

@@ -11,7 +11,9 @@ sidecar ``<stem>.json``, which names the tensors file and records its SHA-256.
 Both are written with :func:`bottlekit.atomic.atomic_write_bytes`, tensors first; the
 sidecar's rename is the commit. The previous tensors file is deleted only after the new
 sidecar is in place, so a run killed at any instant leaves a sidecar that points at a
-complete tensors file: it loses at most the steps since the last checkpoint.
+complete tensors file: it loses at most the steps since the last checkpoint. (The one file
+never replaced in place is the one the sidecar names: a checkpoint of the same step as the
+one in place goes to ``<stem>-step<NNNNNNN>.1.safetensors``.)
 
 :func:`read_checkpoint` checks the sidecar against :data:`SIDECAR_SCHEMA`, the tensors
 file against the recorded SHA-256 and the tensor names, and raises
@@ -47,7 +49,11 @@ from bottlekit.world._checkpoint_format import (
     validate_sidecar,
 )
 from bottlekit.world._checkpoint_restore import restore_training_state
-from bottlekit.world._checkpoint_rng import capture_rng_states, restore_rng_states
+from bottlekit.world._checkpoint_rng import (
+    capture_rng_states,
+    check_rng_states,
+    restore_rng_states,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -57,6 +63,7 @@ __all__ = [
     "CheckpointError",
     "OptionalKey",
     "capture_rng_states",
+    "check_rng_states",
     "read_checkpoint",
     "restore_rng_states",
     "restore_training_state",
@@ -66,6 +73,8 @@ __all__ = [
 
 
 def _tensors_name(path: Path, step: int) -> str:
+    """``<stem>-step<NNNNNNN>.safetensors`` (``.1.safetensors`` when the checkpoint in
+    place names that file: see :func:`write_checkpoint`)."""
     return f"{path.stem}-step{step:07d}.safetensors"
 
 
@@ -141,6 +150,11 @@ def write_checkpoint(
         reader="safetensors",
     )
     previous = _previous_tensors_file(path)
+    if name == previous:
+        # the sidecar in place names a file of this step (another run's, at the same path):
+        # replacing it before the new sidecar is in place would leave that sidecar naming
+        # a file of other content, and no checkpoint loadable, if the run died in between
+        name = name.removesuffix(".safetensors") + ".1.safetensors"
     atomic_write_bytes(path.parent / name, blob)
     sidecar = dict(
         meta,
@@ -153,9 +167,15 @@ def write_checkpoint(
         optimizer={"param_groups": opt_state["param_groups"]},
         scheduler=scheduler.state_dict(),
     )
-    validate_sidecar(sidecar)
-    atomic_write_text(path, json.dumps(sidecar, indent=1) + "\n")  # the commit
-    if previous is not None and previous != name:
+    try:
+        validate_sidecar(sidecar)
+        atomic_write_text(path, json.dumps(sidecar, indent=1) + "\n")  # the commit
+    except BaseException:
+        # the sidecar in place still names the previous tensors file: the new one,
+        # named by no sidecar, would be left behind (one for every failed write)
+        (path.parent / name).unlink(missing_ok=True)
+        raise
+    if previous is not None:
         (path.parent / previous).unlink(missing_ok=True)
     return path
 
@@ -221,7 +241,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         )
     path = Path(path)
     if path.suffix == ".safetensors":
-        stem = path.name.rsplit("-step", 1)[0]
+        stem, step, _ = path.name.rpartition("-step")
+        if not step:  # e.g. the weights a finished run writes, runs/world-tiny.safetensors
+            raise CheckpointError(
+                f"{str(path)!r} is not a checkpoint's tensors file (named "
+                "<stem>-step<NNNNNNN>.safetensors); expected the checkpoint's .json sidecar"
+            )
         path = path.with_name(f"{stem}.json")
     if path.is_dir():
         found = sorted(p.name for p in path.glob("*.json"))

@@ -188,11 +188,17 @@ def main(argv: list[str] | None = None) -> None:
     base = dict(RUN_DEFAULTS)
     model_name, ckpt = a.model or MODEL_NAME, None
     if a.resume is not None:
-        from bottlekit.world.checkpoint import read_checkpoint
+        from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
 
         ckpt = read_checkpoint(a.resume)
         base.update(ckpt.meta["config"])
         model_name = a.model or ckpt.meta["model"]
+        if model_name not in available_models():  # from the checkpoint: named as such
+            raise CheckpointError(
+                f"checkpoint {str(ckpt.path)!r}: sidecar key 'model' is "
+                f"{ckpt.meta['model']!r}; expected a shipped model config, one of "
+                f"{', '.join(available_models())}"
+            )
     checkpoint = a.checkpoint or Path("checkpoints") / f"{model_name}.json"
     out_dir = a.out or DEFAULT_OUT_DIR
     if a.resume is not None:

@@ -648,6 +648,10 @@ def _tensor(kind):
         ("optimizer/0/exp_avg", "int32", r"optimizer/0/exp_avg is stored as torch\.int32"),
         # before: a step of five values was loaded (and broadcast in the bias correction)
         ("optimizer/0/step", "five", r"optimizer/0/step has shape \(5,\); expected \(\)"),
+        # before: load_state_dict copied the tensors that fit, then raised about the
+        # others in a message of several lines (several lines on the command line)
+        ("model/extra", "one", r"does not fit the model: it has model tensors the model do"),
+        ("model/weight", "five", r"model tensor 'weight' has shape \(5,\); the model's is \(1"),
     ],
 )
 def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, kind, message):
@@ -687,11 +691,34 @@ def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, k
         (_set("scheduler", "optimizer", 5), r"'scheduler' has keys \['optimizer'\] that this"),
         (_set("scheduler", "base_lrs", "x"), r"'scheduler\.base_lrs' is 'x'; expected a list"),
         # before: OverflowError from inside random.setstate / numpy
-        (_set("rng", "python", 1, [2**80] * 625), r"checkpoint RNG states are unusable"),
-        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"RNG states are unusable"),
+        (_set("rng", "python", 1, [2**80] * 625), r"ck\.json': sidecar key 'rng\.python' is un"),
+        (_set("rng", "numpy", "state", "key", [2**40] * 624), r"ck\.json': sidecar key 'rng\.nu"),
+        # before: numpy took any position, and read its key out of bounds at the next draw
+        (_set("rng", "numpy", "state", "pos", 5000), r"'rng\.numpy' .*pos: expected an int in"),
+        (_set("rng", "numpy", "state", "pos", -3), r"'rng\.numpy' .*pos: expected an int in"),
+        # before: IndexError from numpy (a traceback on the command line)
+        (_set("rng", "numpy", "state", "key", [1] * 10), r"key: expected a list of 624 int"),
+        # before: the run trained with the new learning rate from the next step on, or at
+        # another point of the schedule (-5: a negative learning rate), silently
+        (
+            _set("scheduler", "base_lrs", [0.1]),
+            r"'scheduler\.base_lrs' is \[0\.1\]; expected \[0\.001\]",
+        ),
+        (_set("scheduler", "last_epoch", -5), r"'scheduler\.last_epoch' is -5; expected 1"),
+        (_set("scheduler", "last_epoch", 10**9), r"'scheduler\.last_epoch' is 1000000000; expec"),
+        (
+            _set("optimizer", "param_groups", 0, "betas", [0.5, 0.9]),
+            r"'optimizer\.param_groups\[0\]\.betas' is \[0\.5, 0\.9\]; expected \[0\.9, 0\.999\]",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "lr", 0.5),
+            r"'optimizer\.param_groups\[0\]\.lr' is 0\.5; expected 0\.001",
+        ),
     ],
 )
 def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
+    import torch
+
     from bottlekit.world.checkpoint import (
         CheckpointError,
         read_checkpoint,
@@ -699,9 +726,232 @@ def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, chang
     )
 
     model, opt, sched = _build()
+    before = model.weight.detach().clone()
     ck = read_checkpoint(_edit(checkpoint, change))
     with pytest.raises(CheckpointError, match=message):
         restore_training_state(ck, model, opt, sched)
+    # checked before anything is loaded (the RNG states were checked after the model was)
+    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+
+
+def _lie_in_the_header(path, change):
+    """Change the tensors file's header (its JSON, or its length) and record the new
+    file's digest, as a forger would."""
+    import hashlib
+    import json
+    import struct
+
+    meta = json.loads(path.read_text())
+    tensors_path = path.parent / meta["tensors_file"]
+    blob = tensors_path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header, data = json.loads(blob[8 : 8 + n]), blob[8 + n :]
+    text = json.dumps(change(header) or header).encode()
+    size = 2**60 if header.get("lie") == "size" else len(text)
+    blob = struct.pack("<Q", size) + text + data
+    tensors_path.write_bytes(blob)
+    meta["tensors_sha256"] = hashlib.sha256(blob).hexdigest()
+    meta["tensors_bytes"] = len(blob)
+    path.write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h["model/weight"].update(shape=[1, 200]), r"invalid shape, data type, or o"),
+        (lambda h: h["model/weight"].update(data_offsets=[0, 10**9]), r"invalid offset"),
+        (lambda h: h["model/weight"].update(dtype="F64"), r"invalid shape, data type, or offs"),
+        (lambda h: h.update(lie="size"), r"header too large"),
+    ],
+)
+def test_a_tensors_header_that_lies_is_refused(checkpoint, change, message):
+    from bottlekit.world.checkpoint import CheckpointError, read_checkpoint
+
+    path = _lie_in_the_header(checkpoint, change)
+    with pytest.raises(CheckpointError, match=r"tensors file '.*ck-step0000001\.safetensors': "):
+        read_checkpoint(path)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(path)
+
+
+def _rng_tensor(tensors):
+    tensors["rng/torch"] = tensors["rng/torch"][:100].clone()
+
+
+def _drop(*names):
+    def change(tensors):
+        for name in names:
+            tensors.pop(name)
+
+    return change
+
+
+def _recast(key, dtype):
+    def change(tensors):
+        import torch
+
+        tensors[key] = tensors[key].to(getattr(torch, dtype))
+
+    return change
+
+
+def _counter(value):
+    def change(tensors):
+        import torch
+
+        tensors["optimizer/0/step"] = torch.tensor(value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # before: "checkpoint RNG states are unusable: RuntimeError(...)", naming no file,
+        # after the model and optimiser were loaded
+        (_rng_tensor, r"ck\.json': tensor 'rng/torch' is unusable .*size 5056"),
+        # before: cast to the parameter's dtype silently (float16: precision lost)
+        (_recast("optimizer/0/exp_avg", "float16"), r"exp_avg is stored as torch\.float16; exp"),
+        (_recast("optimizer/0/exp_avg", "float64"), r"exp_avg is stored as torch\.float64; exp"),
+        # before: KeyError 'exp_avg_sq' at the first step after loading
+        (_drop("optimizer/0/exp_avg_sq"), r"parameter 0 lacks \['exp_avg_sq'\]; expected"),
+        # before: that parameter's moments (all of them) restarted from zero, silently
+        (
+            _drop(*(f"optimizer/1/{n}" for n in ("step", "exp_avg", "exp_avg_sq"))),
+            r"parameter 1 lacks",
+        ),
+        (
+            _drop(
+                *(f"optimizer/{i}/{n}" for i in (0, 1) for n in ("step", "exp_avg", "exp_avg_sq"))
+            ),
+            r"parameter 0 lacks \['exp_avg', 'exp_avg_sq', 'step'\]",
+        ),
+        # before: loaded; the bias correction 1 - beta**step went negative, or fractional
+        (_counter(-4.0), r"optimizer/0/step is -4\.0; expected the checkpoint's step, 1 \(prog"),
+        (_counter(2.5), r"optimizer/0/step is 2\.5; expected the checkpoint's step, 1"),
+        (_counter(10.0**9), r"optimizer/0/step is 1000000000\.0; expected the checkpoint's"),
+    ],
+)
+def test_forged_optimiser_and_rng_tensors_are_refused(checkpoint, change, message):
+    import torch
+
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    model, opt, sched = _build()
+    before = model.weight.detach().clone()
+    ck = read_checkpoint(_retensor(checkpoint, change))
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(ck, model, opt, sched)
+    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+
+
+def _write_step_2(path):
+    import torch
+
+    from bottlekit.world.checkpoint import write_checkpoint
+
+    model, opt, sched = _build()
+    for _ in range(2):
+        model(torch.ones(1, 2)).sum().backward()
+        opt.step()
+        sched.step()
+    progress = dict(PROGRESS, step=2, losses=[0.5, 0.4])
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=progress, world_sha256="0",
+        init=None, versions={},
+    )  # fmt: skip
+    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
+
+
+@pytest.mark.parametrize("failing", ["ck-step0000002.safetensors", "ck.json"])
+def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
+    checkpoint, monkeypatch, failing
+):
+    # a write killed or failing in the middle of its atomic write: the temporary file is
+    # written and synced, its rename fails. Before: a failure at the sidecar left the new
+    # tensors file behind, named by no sidecar (one more for every failed write)
+    import os
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    replace = os.replace
+
+    def fail_at(src, dst):
+        if os.path.basename(dst) == failing:
+            raise OSError(28, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_at)
+    with pytest.raises(OSError, match="No space left on device"):
+        _write_step_2(checkpoint)
+    monkeypatch.setattr(os, "replace", replace)
+    assert read_checkpoint(checkpoint).step == 1  # the previous checkpoint, whole
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000001.safetensors", "ck.json"], names
+    _write_step_2(checkpoint)  # and the next write goes through
+    assert read_checkpoint(checkpoint).step == 2
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000002.safetensors", "ck.json"], names
+
+
+def test_a_checkpoint_of_the_step_in_place_does_not_replace_its_file(checkpoint, monkeypatch):
+    # a fresh run writing where another run's checkpoint of the same step is (a run
+    # restarted without --resume). Before: the tensors file the sidecar in place names was
+    # replaced first, so a run that died before its sidecar was written left a sidecar
+    # naming a file of other content: no checkpoint loadable at all
+    import os
+
+    import torch
+
+    from bottlekit.world.checkpoint import read_checkpoint, write_checkpoint
+
+    before = read_checkpoint(checkpoint).model_state()["weight"].clone()
+    model, opt, sched = _build()
+    model(torch.full((1, 2), 3.0)).sum().backward()  # other weights at the same step
+    opt.step()
+    sched.step()
+    meta = dict(
+        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
+        versions={},
+    )  # fmt: skip
+    replace = os.replace
+
+    def die_at_the_sidecar(src, dst):
+        if os.path.basename(dst) == "ck.json":
+            raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_at_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+    monkeypatch.setattr(os, "replace", replace)
+    assert torch.equal(read_checkpoint(checkpoint).model_state()["weight"], before)
+    for _ in range(2):  # in place the next time, and back
+        write_checkpoint(checkpoint, model=model, optimizer=opt, scheduler=sched, meta=meta)
+        ck = read_checkpoint(checkpoint)
+        assert torch.equal(ck.model_state()["weight"], model.weight)
+        names = sorted(p.name for p in checkpoint.parent.iterdir())
+        assert names == sorted(["ck.json", ck.meta["tensors_file"]]), names
+    assert ck.meta["tensors_file"] == "ck-step0000001.safetensors"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_checkpoint_files_honour_the_umask(checkpoint, mask):
+    import os
+    import stat
+
+    old = os.umask(mask)
+    try:
+        _write_step_2(checkpoint)
+    finally:
+        os.umask(old)
+    for p in checkpoint.parent.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p.name
 
 
 def test_an_untampered_checkpoint_restores_exactly(checkpoint):

@@ -89,6 +89,26 @@ def test_resume_is_bit_identical(straight, two_sittings):
     assert all(torch.equal(fa[k], wa[k]) for k in fa)
 
 
+def test_resume_twice_is_bit_identical(straight, tmp_path):
+    # three sittings, each break inside an epoch (4 batches an epoch: steps 2 and 7 are
+    # batch 2 of epoch 0 and batch 3 of epoch 1), the second sitting itself resumed
+    d, meta = straight
+    ck = tmp_path / "ck.json"
+    kw = dict(TINY, out_dir=tmp_path / "out", checkpoint=ck, checkpoint_every=3)
+    train(**kw, stop_after=2)
+    train(**kw, resume=ck, stop_after=7)
+    assert read_checkpoint(ck).meta["progress"]["next_batch"] == 3
+    last = train(**kw, resume=ck)
+    a, b = read_checkpoint(d / "ck.json"), read_checkpoint(ck)
+    assert b.step == 10 and b.meta["progress"]["sittings"] == last["sittings"] == 3
+    assert a.tensors.keys() == b.tensors.keys()
+    # weights, optimiser state and the torch RNG as the uninterrupted run's
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    assert a.meta["progress"]["losses"] == b.meta["progress"]["losses"]
+    assert a.meta["scheduler"] == b.meta["scheduler"]
+    assert last["final_loss"] == meta["final_loss"]
+
+
 def test_training_leaves_the_global_generators_alone(tmp_path, monkeypatch):
     # train() called torch.manual_seed(seed) unguarded: the caller's CPU generator was
     # reset and every CUDA generator reseeded; a resumed run also set numpy's and Python's
@@ -349,3 +369,119 @@ def test_resume_with_a_stop_before_the_checkpoint_is_refused(straight, tmp_path)
             resume=d / "ck.json",
         )  # fmt: skip
     assert not any(tmp_path.iterdir())
+
+
+def _forged(straight, tmp_path, change):
+    """A copy of the straight run's checkpoint with its sidecar changed."""
+    d, _ = straight
+    side = json.loads((d / "ck.json").read_text())
+    change(side)
+    (tmp_path / "ck.json").write_text(json.dumps(side))
+    (tmp_path / side["tensors_file"]).write_bytes((d / side["tensors_file"]).read_bytes())
+    return tmp_path / "ck.json"
+
+
+def _progress(**values):
+    return lambda side: side["progress"].update(values)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # the checks that were there, untested
+        (
+            _progress(step=11, losses=[0.5] * 11),
+            r"ck\.json' is at step 11, batch 2; expected a step in \[0, 10\]",
+        ),
+        (_progress(losses=[0.5] * 9), r"ck\.json' has 9 losses for 10 steps"),
+        # before: the run went on from batch 1 of epoch 2 (or 0), another data order than
+        # the uninterrupted run's, silently (10 steps of 4 batches an epoch: epoch 2, batch 2)
+        (
+            _progress(next_batch=1),
+            r"ck\.json' is at step 10 but at epoch 2, batch 1 \(progress\.epoch, progress\.ne"
+            r"xt_batch\); with 4 batches an epoch, step 10 is epoch 2, batch 2",
+        ),
+        (_progress(epoch=0), r"at step 10 but at epoch 0, batch 2 .*step 10 is epoch 2, batch 2"),
+        # before: numpy's own error once the model was built ("state must be for a PCG64
+        # RNG", and a KeyError, a traceback on the command line, for a state without 'state')
+        (
+            _progress(epoch_rng_state={}),
+            r"ck\.json': sidecar key 'progress\.epoch_rng_state' is unusable as the data ord",
+        ),
+        (
+            _progress(epoch_rng_state={"bit_generator": "PCG64"}),
+            r"'progress\.epoch_rng_state' is unusable .*KeyError\('state'\)",
+        ),
+        (
+            _progress(
+                epoch_rng_state={
+                    "bit_generator": "PCG64",
+                    "state": {"state": 2**140, "inc": 1},
+                    "has_uint32": 0,
+                    "uinteger": 0,
+                }
+            ),
+            r"'progress\.epoch_rng_state' is unusable .*OverflowError",
+        ),
+    ],
+)
+def test_a_checkpoints_progress_is_checked_before_the_world_is_drawn(
+    straight, tmp_path, monkeypatch, change, message
+):
+    path = _forged(straight, tmp_path, change)
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("the world was drawn before the checkpoint was refused")
+
+    monkeypatch.setattr("bottlekit.world.dataset.make_world", not_yet)
+    with pytest.raises(CheckpointError, match=message):
+        train(**TINY, out_dir=None, resume=path)
+
+
+def _not_a_checkpoint(straight, tmp_path, kind):
+    if kind == "weights":  # what a finished run writes, next to its metadata
+        d, _ = straight
+        return d / "out" / "world-tiny.safetensors"
+    if kind == "metadata":
+        d, _ = straight
+        return d / "out" / "world-tiny.json"
+    if kind == "text":
+        (tmp_path / "notes.txt").write_text("step 10: loss 4.1\n")
+        return tmp_path / "notes.txt"
+    changes = {
+        # before: "model: expected one of the shipped model configs", naming no file
+        "model": lambda side: side.update(model="world-huge"),
+        # before: KeyError and IndexError tracebacks, exit status 1
+        "epoch_rng_state": _progress(epoch_rng_state={"bit_generator": "PCG64"}),
+        "numpy_key": lambda side: side["rng"]["numpy"]["state"].update(key=[1] * 10),
+    }
+    return _forged(straight, tmp_path, changes[kind])
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        # before: "checkpoint '.../world-tiny.safetensors.json' does not exist"
+        ("weights", r"world-tiny\.safetensors' is not a checkpoint's tensors file \(named <ste"),
+        ("metadata", r"world-tiny\.json' is not a bottlekit\.world\.train checkpoint"),
+        ("text", r"notes\.txt' is not valid JSON"),
+        ("model", r"ck\.json': sidecar key 'model' is 'world-huge'; expected a shipped model c"),
+        ("epoch_rng_state", r"ck\.json': sidecar key 'progress\.epoch_rng_state' is unusable"),
+        ("numpy_key", r"ck\.json': sidecar key 'rng\.numpy' is unusable .*list of 624 integ"),
+    ],
+)
+def test_command_line_resume_from_what_is_not_a_checkpoint(
+    straight, tmp_path, capsys, kind, message
+):
+    import re
+
+    from bottlekit.world.train import _command
+
+    path = _not_a_checkpoint(straight, tmp_path, kind)
+    status = _command(["--resume", str(path), "--no-checkpoint", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("python -m bottlekit.world.train: error: "), err
+    assert re.search(message, err), err
+    assert not (tmp_path / "o").exists()
