@@ -141,12 +141,18 @@ def plot_concept_weights(
     m = float(np.abs(block).max()) or 1.0
     norm = mcolors.CenteredNorm(vcenter=0.0, halfrange=m)
 
-    fig, ax = _target_axes(ax, 1.6 + 0.28 * len(cols), 1.4 + 0.25 * len(rows))
+    xlabels = [plain_text(names[j]) for j in cols]
+    ylabels = [plain_text(readable[r]) for r in rows]
+    # room for the labels beyond 10 characters, at about 0.6 em a character (names of 80
+    # characters, the longest drawn, collapsed the heat map to empty axes)
+    char = 0.6 * _TICK_SIZE / 72
+    long_x = char * max(0, max(map(len, xlabels)) - 10)
+    long_y = char * max(0, max(map(len, ylabels)) - 10)
+    width = 1.6 + 0.28 * len(cols) + long_y + 0.5 * long_x  # (x labels lean left: 60°)
+    fig, ax = _target_axes(ax, width, 1.4 + 0.25 * len(rows) + 0.87 * long_x)
     im = ax.imshow(block, cmap=DIVERGING_CMAP, norm=norm, aspect="auto", interpolation="none")
-    ax.set_xticks(
-        np.arange(len(cols)), [plain_text(names[j]) for j in cols], rotation=60, ha="right"
-    )
-    ax.set_yticks(np.arange(len(rows)), [plain_text(readable[r]) for r in rows])
+    ax.set_xticks(np.arange(len(cols)), xlabels, rotation=60, ha="right")
+    ax.set_yticks(np.arange(len(rows)), ylabels)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel("concept", fontsize=_LABEL_SIZE)
     ax.set_ylabel("class", fontsize=_LABEL_SIZE)
