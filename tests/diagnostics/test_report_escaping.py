@@ -348,3 +348,29 @@ def test_html_is_escaped_in_one_place_only():
             if isinstance(node, ast.ImportFrom) and node.module == "html":
                 users.append(str(path.relative_to(root)))
     assert users == [os.path.join("visualize", "_text.py")]
+
+
+def test_the_audit_command_prints_names_with_their_escapes(tmp_path, capsys, monkeypatch):
+    # Before: a concept name's ESC sequence reached the terminal as it is (it could clear
+    # the screen or set the window title); the report beside it had the escapes.
+    pytest.importorskip("torch")
+    import argparse
+
+    import bottlekit.app.audit_command as command
+
+    names = ["\x1b[2J\x1b]0;owned\x07clear", BIDI, "plain"]
+    monkeypatch.setattr(command, "_audit", lambda *a: _result(names, model=False))
+    parser = argparse.ArgumentParser(prog="bottlekit")
+    command.add_audit_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            *("audit", "--backbone", "world-tiny", "--head", str(tmp_path / "h.safetensors")),
+            *("--world", "test", "--n", "8", "--out", str(tmp_path / "rep")),
+        ]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert HIDDEN.search(out) is None
+    shown = [shown_text(n) for n in _result(names, model=False).top_spurious(5)]
+    assert f"most spurious-looking concepts: {', '.join(shown)}\n" in out
+    assert "\\x1b[2J\\x1b]0;owned\\x07clear" in out
