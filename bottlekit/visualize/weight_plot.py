@@ -19,6 +19,7 @@ from bottlekit.visualize._plot_style import (
     _check_names,
     _check_positive_int,
     _target_axes,
+    _text_inches,
 )
 from bottlekit.visualize._text import plain_text
 
@@ -143,11 +144,10 @@ def plot_concept_weights(
 
     xlabels = [plain_text(names[j]) for j in cols]
     ylabels = [plain_text(readable[r]) for r in rows]
-    # room for the labels beyond 10 characters, at about 0.6 em a character (names of 80
-    # characters, the longest drawn, collapsed the heat map to empty axes)
-    char = 0.6 * _TICK_SIZE / 72
-    long_x = char * max(0, max(map(len, xlabels)) - 10)
-    long_y = char * max(0, max(map(len, ylabels)) - 10)
+    # room for labels wider than 0.6 inch (names of 80 characters, the longest drawn,
+    # collapsed the heat map to empty axes)
+    long_x = max(0.0, _text_inches(xlabels, _TICK_SIZE) - 0.6)
+    long_y = max(0.0, _text_inches(ylabels, _TICK_SIZE) - 0.6)
     width = 1.6 + 0.28 * len(cols) + long_y + 0.5 * long_x  # (x labels lean left: 60°)
     fig, ax = _target_axes(ax, width, 1.4 + 0.25 * len(rows) + 0.87 * long_x)
     im = ax.imshow(block, cmap=DIVERGING_CMAP, norm=norm, aspect="auto", interpolation="none")

@@ -73,3 +73,16 @@ def test_the_weight_heat_map_keeps_its_cells_with_the_longest_names():
     assert ax.get_xticklabels()[0].get_text() == "0 " + "c" * (MAX_FIGURE_CHARS - 3) + "…"
     box = ax.get_position()  # the heat map keeps a real share of the figure
     assert box.width > 0.2 and box.height > 0.1
+
+
+def test_a_metric_summary_keeps_its_axes_with_the_longest_method_names():
+    # Before: the legend of 80-character method names, right of the axes, took the whole
+    # 4-inch figure and the bars were not drawn (constrained layout collapsed)
+    long = [f"{i} " + "m" * 4096 for i in range(2)]
+    fig = plot_metric_summary({long[0]: {"accuracy": 0.5}, long[1]: {"accuracy": 0.25}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fig.savefig(io.BytesIO(), format="png", dpi=50)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts == [n[: MAX_FIGURE_CHARS - 1] + "…" for n in long]
+    assert fig.axes[0].get_position().width * fig.get_figwidth() > 1.0  # inches
