@@ -359,7 +359,12 @@ def run_audit_command(args: argparse.Namespace) -> int:
             f"fidelity {f['agreement']:.3f}, model accuracy {f['model_accuracy']:.3f}, "
             f"spurious share {result.spurious_share:.3f}"
         )
-        print("most spurious-looking concepts: " + (", ".join(result.top_spurious(5)) or "none"))
+        from bottlekit.visualize._text import shown_text
+
+        # (names from a bank or model file: a control character is printed as its escape,
+        # never sent to the terminal as an escape sequence)
+        top = ", ".join(shown_text(c) for c in result.top_spurious(5))
+        print("most spurious-looking concepts: " + (top or "none"))
         print(f"wrote {paths['report']} and {paths['json']}")
     return 0
 

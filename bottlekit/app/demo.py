@@ -10,7 +10,6 @@ a report folder (``index.html`` + PNG plots + ``results.json``).
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from pathlib import Path
@@ -131,7 +130,8 @@ def _write_report(folder: Path, data, results, edit) -> Path:
         "editing": {k: v for k, v in edit.items() if k != "model"},
     }
     atomic_write_text(folder / "results.json", json.dumps(summary, indent=2))
-    e = html.escape
+    from bottlekit.visualize._text import html_text as e
+
     rows = "".join(
         f"<tr><td>{e(r.name)}</td><td>{e(r.bank)}</td>"
         f"<td>{r.accuracy['test']:.3f}</td><td>{r.accuracy['shifted']:.3f}</td>"

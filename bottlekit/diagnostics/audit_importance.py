@@ -16,12 +16,15 @@ from bottlekit.diagnostics.audit_inputs import _check_name_list
 def _context_mask(concept_names, data, context_parts, context_concepts, notes) -> np.ndarray:
     if context_concepts is not None:
         _check_name_list(context_concepts, "context_concepts", "concept names")
-        unknown = [c for c in context_concepts if c not in concept_names]
+        # (sets: lists made this quadratic in the number of concepts)
+        known = set(concept_names)
+        unknown = [c for c in context_concepts if not isinstance(c, str) or c not in known]
         if unknown:
             raise UnknownConceptError(
                 unknown, concept_names, "context_concepts", known_as="the audited concepts"
             )
-        return np.array([nm in context_concepts for nm in concept_names], dtype=bool)
+        context = set(context_concepts)
+        return np.array([nm in context for nm in concept_names], dtype=bool)
     _check_name_list(context_parts, "context_parts", "part names")
     if data.part_of_concept is None or data.part_names is None or not context_parts:
         return np.zeros(len(concept_names), bool)

@@ -110,6 +110,8 @@ class AuditResult:
     def importance_table(self) -> list[dict[str, Any]]:
         """Concepts by decreasing global importance: ``concept``, ``importance``, ``top_class``."""
         order = np.argsort(-self.importance, kind="stable")
+        # (a set: looking each name up in the list took 57 s for 100,000 context concepts)
+        context = set(self.context_concepts)
         rows = []
         for j in order:
             c = int(np.argmax(self.importance_by_class[:, j]))
@@ -119,7 +121,7 @@ class AuditResult:
                     "importance": float(self.importance[j]),
                     "top_class": self.class_names[c],
                     "top_class_importance": float(self.importance_by_class[c, j]),
-                    "context": self.concept_names[j] in self.context_concepts,
+                    "context": self.concept_names[j] in context,
                 }
             )
         return rows

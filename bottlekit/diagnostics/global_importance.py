@@ -111,7 +111,8 @@ def _rows_of_classes(class_names: Any, classes: np.ndarray, n_rows: int) -> list
     """The row of ``class_concept_matrix`` of each of the model's ``classes``, matched by
     name in ``class_names`` (the names of its ``n_rows`` rows)."""
     listed = _axis_names(class_names, "class_names", n_rows, "rows")
-    missing = [str(c) for c in classes if str(c) not in listed]
+    row = {c: i for i, c in enumerate(listed)}  # (a dict: list lookups were quadratic)
+    missing = [str(c) for c in classes if str(c) not in row]
     if missing:
         raise ValueError(
             f"class_names: the model's classes {missing[:5]} are not among them; expected "
@@ -119,7 +120,7 @@ def _rows_of_classes(class_names: Any, classes: np.ndarray, n_rows: int) -> list
             "model was fitted on (a model fitted on class indices: leave class_names out "
             "and give the rows in classes_ order)"
         )
-    return [listed.index(str(c)) for c in classes]
+    return [row[str(c)] for c in classes]
 
 
 def concept_global_importance(
@@ -218,7 +219,8 @@ def concept_global_importance(
                 )
         else:
             cn = _axis_names(concept_names, "concept_names", G.shape[1], "columns")
-            missing = [c for c in names if c not in cn]
+            column = {c: i for i, c in enumerate(cn)}  # (list lookups were quadratic)
+            missing = [c for c in names if c not in column]
             if missing:
                 raise UnknownConceptError(
                     missing,
@@ -227,6 +229,6 @@ def concept_global_importance(
                     known_as="the names of class_concept_matrix's columns (the model's "
                     "concepts that are not columns of it cannot be compared)",
                 )
-            G = G[:, [cn.index(c) for c in names]]
+            G = G[:, [column[c] for c in names]]
         corr = _pearson_rows(by_class, G)
     return GlobalImportance(names, classes, by_class, np.abs(by_class).mean(0), corr)

@@ -1,16 +1,20 @@
-"""The audit's HTML report: one self-contained file (inline CSS, plots as base64 PNG).
+r"""The audit's HTML report: one self-contained file (inline CSS, plots as base64 PNG).
 
 The report has one ``<section>`` per part of the audit, with stable ids (:data:`SECTION_IDS`):
 ``summary``, ``fidelity``, ``global-importance``, ``existence``, ``location``,
 ``spurious-concepts``, ``information`` and ``examples``. A part the audit could not compute
 (no concept labels, no part masks) keeps its section, saying why. Every text from the data
-(concept and class names) is HTML-escaped; the file references no external resource.
+(concept and class names, notes, the title) is HTML-escaped, with control and bidirectional
+formatting characters shown as their escapes (``\u202e``), and lands only in element text
+or quoted attribute values: no user text reaches a ``<script>``, ``<style>`` or URL. The
+file references no external resource; its images are PNGs the library draws, as ``data:``
+URIs. Tables of concepts show at most 20 rows (15 for the spurious concepts), names in
+full; figures cut names to :data:`~bottlekit.visualize._text.MAX_FIGURE_CHARS` characters.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from typing import Any
 
@@ -71,11 +75,11 @@ def figure_to_data_uri(fig: Any, dpi: int = 100) -> str:
 
 
 def _e(value: Any) -> str:
-    """Text from the data, escaped for HTML (lone surrogates, which UTF-8 cannot hold,
-    as their escapes)."""
-    from bottlekit.visualize._text import shown_text
+    """Text from the data, escaped for HTML (:func:`bottlekit.visualize._text.html_text`:
+    lone surrogates, control and bidirectional formatting characters as their escapes)."""
+    from bottlekit.visualize._text import html_text
 
-    return html.escape(shown_text(value), quote=True)
+    return html_text(value)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

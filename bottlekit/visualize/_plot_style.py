@@ -9,6 +9,8 @@ centred at 0, activation maps on :data:`HEAT_CMAP`, and the categorical colours 
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +75,27 @@ def _target_axes(ax: Any, width: float, height: float) -> tuple[Figure, Any]:
     if not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_points(char: str) -> float:
+    """Advance width of ``char`` in the default font at 100 points, in points."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(size=100)
+    with warnings.catch_warnings():  # (a missing glyph is reported when it is drawn)
+        warnings.simplefilter("ignore", UserWarning)
+        return float(text_to_path.get_text_width_height_descent(char, prop, ismath=False)[0])
+
+
+def _text_inches(texts: Sequence[str], size: float) -> float:
+    """Width in inches of the widest line of ``texts`` drawn at ``size`` points (0 for
+    none): the sum of its characters' widths, each measured once (measuring whole labels
+    took 2.7 ms each, seconds for a heat map's thousand rows)."""
+    lines = [line for text in texts for line in text.splitlines()]
+    widest = max((sum(_char_points(c) for c in line) for line in lines), default=0.0)
+    return widest * size / 100 / 72
 
 
 def _as_float_array(value: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:

@@ -17,6 +17,7 @@ from bottlekit.visualize._plot_style import (
     CATEGORY_COLORS,
     _check_names,
     _target_axes,
+    _text_inches,
 )
 from bottlekit.visualize._text import plain_text
 
@@ -129,7 +130,10 @@ def plot_metric_summary(
             raise ValueError("errors must hold finite half-widths >= 0")
 
     n_m = len(methods)
-    fig, ax = _target_axes(ax, max(4.0, 1.0 + 0.45 * n_m * len(cols)), 3.4)
+    # the legend, right of the axes, gets room for names wider than 0.6 inch (names of 80
+    # characters collapsed the axes to nothing)
+    legend = max(0.0, _text_inches([plain_text(m) for m in methods], _TICK_SIZE) - 0.6)
+    fig, ax = _target_axes(ax, max(4.0, 1.0 + 0.45 * n_m * len(cols)) + legend, 3.4)
     width = 0.8 / n_m
     x = np.arange(len(cols))
     for i, method in enumerate(methods):

@@ -19,6 +19,7 @@ from bottlekit.visualize._plot_style import (
     _check_names,
     _check_positive_int,
     _target_axes,
+    _text_inches,
 )
 from bottlekit.visualize._text import plain_text
 
@@ -141,12 +142,17 @@ def plot_concept_weights(
     m = float(np.abs(block).max()) or 1.0
     norm = mcolors.CenteredNorm(vcenter=0.0, halfrange=m)
 
-    fig, ax = _target_axes(ax, 1.6 + 0.28 * len(cols), 1.4 + 0.25 * len(rows))
+    xlabels = [plain_text(names[j]) for j in cols]
+    ylabels = [plain_text(readable[r]) for r in rows]
+    # room for labels wider than 0.6 inch (names of 80 characters, the longest drawn,
+    # collapsed the heat map to empty axes)
+    long_x = max(0.0, _text_inches(xlabels, _TICK_SIZE) - 0.6)
+    long_y = max(0.0, _text_inches(ylabels, _TICK_SIZE) - 0.6)
+    width = 1.6 + 0.28 * len(cols) + long_y + 0.5 * long_x  # (x labels lean left: 60°)
+    fig, ax = _target_axes(ax, width, 1.4 + 0.25 * len(rows) + 0.87 * long_x)
     im = ax.imshow(block, cmap=DIVERGING_CMAP, norm=norm, aspect="auto", interpolation="none")
-    ax.set_xticks(
-        np.arange(len(cols)), [plain_text(names[j]) for j in cols], rotation=60, ha="right"
-    )
-    ax.set_yticks(np.arange(len(rows)), [plain_text(readable[r]) for r in rows])
+    ax.set_xticks(np.arange(len(cols)), xlabels, rotation=60, ha="right")
+    ax.set_yticks(np.arange(len(rows)), ylabels)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.set_xlabel("concept", fontsize=_LABEL_SIZE)
     ax.set_ylabel("class", fontsize=_LABEL_SIZE)
