@@ -42,7 +42,7 @@ import numpy as np
 
 from bottlekit._command_errors import run_reporting_errors
 from bottlekit._version import __version__
-from bottlekit.app._paths import check_output_path
+from bottlekit.app._paths import check_output_outside, check_output_path
 from bottlekit.app.ray_options import (
     LOCAL_RAY,
     add_ray_arguments,
@@ -61,6 +61,10 @@ __all__ = ["main"]
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from bottlekit.backbones import list_backbones
 
+    if args.cache_dir == "":  # (pathlib reads "" as ".", the working directory)
+        raise ValueError(
+            "--cache-dir: got an empty path; expected the folder of the weights cache"
+        )
     if args.cache_dir is not None and not Path(args.cache_dir).is_dir():
         what = "is a file" if Path(args.cache_dir).exists() else "does not exist"
         raise ValueError(
@@ -101,6 +105,8 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"{flag}: does not apply with --ray")
     check_ray_options(args, args.out)
+    for source in args.images:  # the shards must not land among the images they embed
+        check_output_outside(args.out, "--out", source, "IMAGES")
     require_ray()
     bank = None
     if args.bank:
