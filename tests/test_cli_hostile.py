@@ -191,6 +191,15 @@ CASES = {
         "(with --set dataset.options.image_size=nan): dataset.options.image_size must be a "
         "finite number, got nan",
     ),
+    # before: named only after the dataset was read (minutes for ImageNet's folders)
+    "reproduce --device that does not exist": (
+        "reproduce pcbm-cub --root {d}/no-data --device gpu --out {d}/r.json",
+        "bottlekit reproduce: error: device: 'gpu' is not a torch device",
+    ),
+    "reproduce --backbone that does not exist": (
+        "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
+        "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
+    ),
     "reproduce --set Infinity in a list of dataset.options": (
         "reproduce pcbm-cub --root {d}/no-data --set dataset.options.image_size=[224,inf] "
         "--out {d}/r.json",
