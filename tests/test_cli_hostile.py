@@ -155,6 +155,19 @@ CASES = {
         EMBED + " --bank {d}/bank.safetensors",
         "--bank: only applies with --ray",
     ),
+    # before: an OverflowError traceback from a DataLoader worker (status 1), after the
+    # backbone was loaded; 100000 asked for a 30 GB image per file
+    "audit --image-size beyond PIL's pixel limit": (
+        AUDIT + " --images {d}/imgs --image-size 100000000000000000000 --out {d}/out",
+        "bottlekit audit: error: image_size: expected at most "
+        f"{Image.MAX_IMAGE_PIXELS} pixels (PIL's Image.MAX_IMAGE_PIXELS), got "
+        "100000000000000000000 (100000000000000000000 x 100000000000000000000)",
+    ),
+    "audit --image-size of 100000": (
+        AUDIT + " --images {d}/imgs --image-size 100000 --out {d}/out",
+        f"error: image_size: expected at most {Image.MAX_IMAGE_PIXELS} pixels (PIL's "
+        "Image.MAX_IMAGE_PIXELS), got 100000 (100000 x 100000)",
+    ),
     # before: listed the recipes, the recipe and the run's options ignored without a word
     "reproduce --list with a recipe": (
         "reproduce --list pcbm-cub",
