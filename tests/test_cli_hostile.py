@@ -437,3 +437,18 @@ def test_embed_model_threads_beyond_the_cpus_is_one_line(files):
         f"{_usable_cpus()} (the CPUs this process may use), got 100000\n"
     )
     assert not (files / "o.npz").exists()
+
+
+def test_audit_ray_seed_without_world_is_refused(files, capsys, monkeypatch):
+    # before: --seed was ignored without a word (the distributed audit of --images draws
+    # nothing at random), and Ray started
+    def no_ray(option="--ray"):
+        raise AssertionError("Ray would start")
+
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", no_ray)
+    command = AUDIT.format(d=files) + f" --ray --images {files}/imgs --seed 3 --out {files}/o"
+    assert main(command.split()) == 2
+    assert capsys.readouterr().err == (
+        "bottlekit audit: error: --seed: does not apply with --ray and --images (the "
+        "distributed audit draws nothing at random; the seed is the --world's)\n"
+    )

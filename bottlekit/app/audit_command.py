@@ -41,8 +41,9 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
-#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k`` when left out.
-_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K = 600, 1e-3, 5
+#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k``, and ``--seed``
+#: when left out.
+_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K, _DEFAULT_SEED = 600, 1e-3, 5, 0
 
 
 def __getattr__(name: str) -> Any:
@@ -124,7 +125,11 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=None, help=f"world images (default {_DEFAULT_N})")
     p.add_argument(
-        "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help=f"world seed and audit random_state (default {_DEFAULT_SEED}; with --ray only "
+        "the world's)",
     )
     p.add_argument(
         "--bank",
@@ -303,7 +308,14 @@ def run_audit_command(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
+        if args.seed is not None and not args.world:
+            raise ValueError(
+                "--seed: does not apply with --ray and --images (the distributed audit "
+                "draws nothing at random; the seed is the --world's)"
+            )
+        args.seed = _DEFAULT_SEED if args.seed is None else args.seed
         return _run_ray_audit(args)
+    args.seed = _DEFAULT_SEED if args.seed is None else args.seed
     args.lam = _DEFAULT_LAM if args.lam is None else args.lam
     args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
     args.map_method = args.map_method or "gradcam"
