@@ -452,3 +452,29 @@ def test_audit_ray_seed_without_world_is_refused(files, capsys, monkeypatch):
         "bottlekit audit: error: --seed: does not apply with --ray and --images (the "
         "distributed audit draws nothing at random; the seed is the --world's)\n"
     )
+
+
+def test_output_to_a_pipe_its_reader_closed_ends_quietly_with_141():
+    # before: `bottlekit backbones | head -1` printed "bottlekit backbones: error: [Errno
+    # 32] Broken pipe" and ended with status 2, as if the user had erred
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bottlekit", "backbones"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error(capsys):
+    from bottlekit._command_errors import run_reporting_errors
+
+    def endpoint_gone():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_reporting_errors(endpoint_gone, "demo") == 2
+    assert capsys.readouterr().err == "demo: error: [Errno 32] Broken pipe\n"
