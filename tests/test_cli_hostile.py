@@ -478,3 +478,30 @@ def test_a_broken_pipe_other_than_stdout_is_an_error(capsys):
 
     assert run_reporting_errors(endpoint_gone, "demo") == 2
     assert capsys.readouterr().err == "demo: error: [Errno 32] Broken pipe\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        EMBED.replace("--no-cache", "") + " --ray",
+        "embed --backbone world-tiny --out {d}/shards --quiet --ray",  # no IMAGES either
+        AUDIT + " --world test --n 24 --out {d}/shards --ray",
+    ],
+    ids=["embed", "embed without IMAGES", "audit"],
+)
+def test_an_empty_ray_address_is_refused(files, capsys, monkeypatch, command):
+    # before: `--ray "$RAY_ADDRESS"` with the variable unset went on to Ray, which started
+    # a local instance instead of joining the cluster (or, for embed without IMAGES, took
+    # "" for the images)
+    def no_ray(option="--ray"):
+        raise AssertionError("Ray would start")
+
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", no_ray)
+    monkeypatch.setattr("bottlekit.app.cli.require_ray", no_ray)
+    argv = command.format(d=files).replace("o.npz", "shards").split()
+    assert main([*argv, ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "error: --ray: got an empty address; expected a cluster address (auto, host:6379, "
+        "ray://host:10001), or --ray alone to start a local instance"
+    ), err

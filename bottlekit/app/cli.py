@@ -46,6 +46,7 @@ from bottlekit.app._paths import check_output_outside, check_output_path
 from bottlekit.app.ray_options import (
     LOCAL_RAY,
     add_ray_arguments,
+    check_ray_address,
     check_ray_only_options,
     check_ray_options,
     require_ray,
@@ -195,6 +196,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args, "--bank")
+    check_ray_address(args)
     if args.no_cache and args.cache_dir is not None and args.ray is None:
         raise ValueError("--cache-dir: does nothing with --no-cache")
     if args.dataset:
@@ -203,7 +205,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         if args.ray is not None:
             raise ValueError("--ray: takes IMAGES (a folder, manifest or shards), not --dataset")
         return _cmd_embed_dataset(args)
-    if args.ray is not None and not args.images:  # `--ray IMAGES`: IMAGES is no address
+    if args.ray and not args.images:  # `--ray IMAGES`: IMAGES is no address
         args.images, args.ray = [args.ray], LOCAL_RAY
     if not args.images:
         raise ValueError("IMAGES: expected a folder or image files (or --dataset NAME)")
