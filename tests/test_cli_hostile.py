@@ -294,6 +294,20 @@ def test_an_output_folder_is_compared_with_the_input_folder_it_resolves_to(tmp_p
         (["audit", *AUDIT.split()[1:], "--images", "", "--out", "{d}/out"], "--images"),
         # before: listed the working directory's weights as the cache's, with status 0
         (["backbones", "--local", "--cache-dir", ""], "--cache-dir"),
+        # before: refused only after the dataset was read and the backbone loaded
+        (
+            [
+                "reproduce",
+                "pcbm-cub",
+                "--root",
+                "{d}/no",
+                "--cache-dir",
+                "",
+                "--out",
+                "{d}/r.json",
+            ],
+            "cache_dir",
+        ),
     ],
 )
 def test_an_empty_path_is_not_the_working_directory(files, capsys, monkeypatch, argv, message):

@@ -169,6 +169,8 @@ def run_recipe(
             raise TypeError(f"{arg}: expected a str or None, got {value!r}"[:300])
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
+    if cache_dir is not None and not os.fspath(cache_dir):  # (Path("") is the working folder)
+        raise ValueError("cache_dir: got an empty path; expected a folder (or None)")
     check_bool(progress, "progress")
     if concepts is not None:
         check_concept_path(concepts)
