@@ -204,6 +204,13 @@ CASES = {
         "(with --set dataset.options.image_size=nan): dataset.options.image_size must be a "
         "finite number, got nan",
     ),
+    # before: refused by the selection, after the dataset was read and embedded
+    "reproduce --set a selection method that does not exist": (
+        "reproduce labo-cub-16shot --root {d}/no-data --set concepts.select_method=best "
+        "--out {d}/r.json",
+        "(with --set concepts.select_method=best): concepts.select_method 'best' is not a "
+        "method; expected one of ['submodular', 'mi', 'top-similarity', 'random']",
+    ),
     # before: named only after the dataset was read (minutes for ImageNet's folders)
     "reproduce --device that does not exist": (
         "reproduce pcbm-cub --root {d}/no-data --device gpu --out {d}/r.json",

@@ -393,6 +393,11 @@ def _check_semantics(data: dict, where: str) -> None:
         _check_one_of(style, sorted(PROMPT_STYLES), "concepts.style", "a prompt style", where)
     if "select_method" in concepts and "select_per_class" not in concepts:
         raise RecipeError(f"{where}: concepts.select_method needs concepts.select_per_class")
+    if "select_method" in concepts:  # (checked now, not after the data are embedded)
+        from bottlekit.concepts.selection import METHODS
+
+        method = concepts["select_method"]
+        _check_one_of(method, list(METHODS), "concepts.select_method", "a method", where)
 
     model = data["model"]
     _check_one_of(model["class"], list(MODEL_CLASSES), "model.class", "a bottleneck class", where)
