@@ -526,3 +526,16 @@ def test_an_empty_ray_address_is_refused(files, capsys, monkeypatch, command):
         "error: --ray: got an empty address; expected a cluster address (auto, host:6379, "
         "ray://host:10001), or --ray alone to start a local instance"
     ), err
+
+
+def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
+    # before: the report went into the --root folder being read: for an imagefolder
+    # dataset the next run found a class folder of no images there
+    d = files
+    command = AUDIT.format(d=d) + f" --dataset imagefolder --root {d}/imgs --out {d}/imgs/r"
+    assert main(command.split()) == 2
+    assert capsys.readouterr().err.startswith(
+        f"bottlekit audit: error: --out: '{d}/imgs/r' is inside the --root folder "
+        f"'{d}/imgs'; expected a folder outside it"
+    )
+    assert not (d / "imgs" / "r").exists()

@@ -16,7 +16,8 @@ concept-bottleneck model (``--cbm``). The images come from the built-in world
 from a labelled folder (``--images DIR``: one sub-folder per class, sorted names = class
 indices); concepts are the labelled concepts of the world or the dataset (CAVs), or a
 saved concept bank (``--bank FILE``) in the backbone's space. The report is written to
-``--out``, a folder outside ``--images`` (where a rerun would read it as input).
+``--out``, a folder outside ``--images`` and ``--root`` (where a rerun would read it as
+input).
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
@@ -160,7 +161,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
     p.add_argument(
-        "--out", required=True, help="folder for report.html and audit.json (not inside --images)"
+        "--out",
+        required=True,
+        help="folder for report.html and audit.json (not inside --images or --root)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     from bottlekit.app.ray_options import add_ray_arguments
@@ -285,6 +288,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_ray_only_options(args)
     if args.images is not None:  # the report must not land among the images it audits
         check_output_outside(args.out, "--out", args.images, "--images")
+    if args.dataset and args.root:  # nor in the dataset's folder (imagefolder: a class)
+        check_output_outside(args.out, "--out", args.root, "--root")
     # options left out are None, so that one given where it does nothing is refused
     if args.n is not None and not args.world:
         raise ValueError("--n: only applies with --world (the number of world images)")
