@@ -198,6 +198,37 @@ def _model_threads(device: torch.device, num_workers: int) -> int | None:
     return max(1, min(torch.get_num_threads(), _usable_cpus() - int(num_workers)))
 
 
+def _check_model_threads(value: Any, device: torch.device, num_workers: int) -> int | None:
+    """The intra-op threads of ``model_threads`` (``None``, ``"auto"`` or an int from 1 to
+    the CPUs this process may use), checked before any image is read.
+
+    More threads than CPUs only wait for each other, and far more (``100000``) made
+    OpenMP abort the process ("libgomp: Out of memory allocating ...").
+
+    Examples
+    --------
+    >>> _check_model_threads(1, torch.device("cpu"), 0)
+    1
+    >>> _check_model_threads(10**6, torch.device("cpu"), 0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: model_threads: expected None, 'auto' or an int from 1 to ... got 1000000
+    """
+    if isinstance(value, str) and value == "auto":
+        return _model_threads(device, num_workers)
+    if value is None:
+        return None
+    cpus = _usable_cpus()
+    if not (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 1 <= value <= cpus
+    ):
+        raise ValueError(
+            f"model_threads: expected None, 'auto' or an int from 1 to {cpus} (the CPUs "
+            f"this process may use), got {value!r}"
+        )
+    return int(value)
+
+
 def _finite(
     feats: np.ndarray, backbone: str, offset: int = 0, prompts: list[str] | None = None
 ) -> np.ndarray:
@@ -365,6 +396,7 @@ class Backbone:
             check_positive_int(num_workers, "num_workers", minimum=0)
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1) if source.kind == "files" else 0
+        threads = _check_model_threads(model_threads, self.device, num_workers)
         norm = identity_size_normalisation(self.preprocess, source)
         per_batch = None  # (mean, std) on the device: uint8 batches normalised there
         if norm is not None and num_workers == 0:
@@ -389,18 +421,6 @@ class Backbone:
             if split is not None:
                 per_batch = tuple(t.to(self.device) for t in split[1])
         start = 0
-        if model_threads == "auto":
-            threads = _model_threads(self.device, num_workers)
-        elif model_threads is None or (
-            isinstance(model_threads, (int, np.integer))
-            and not isinstance(model_threads, bool)
-            and model_threads >= 1
-        ):
-            threads = None if model_threads is None else int(model_threads)
-        else:
-            raise ValueError(
-                f"model_threads: expected None, 'auto' or a positive int, got {model_threads!r}"
-            )
         with torch.inference_mode():
             while True:
                 # In-process decoding runs single-threaded: per-image tensor ops are tiny and
@@ -457,7 +477,8 @@ class Backbone:
             cached under other keys by :func:`bottlekit.embed`). Other images are read
             as usual.
         model_threads : None, "auto" or int, default None
-            torch intra-op threads while the model runs (None: torch's setting).
+            torch intra-op threads while the model runs (None: torch's setting), at
+            most the CPUs this process may use.
             ``"auto"``: on the CPU with DataLoader workers, the cores the workers leave,
             ``max(1, cpus - num_workers)``, instead of one thread per core competing with
             the decoding workers (3-4 x faster on 2 shared cores in

@@ -155,6 +155,76 @@ CASES = {
         EMBED + " --bank {d}/bank.safetensors",
         "--bank: only applies with --ray",
     ),
+    # before: an OverflowError traceback from a DataLoader worker (status 1), after the
+    # backbone was loaded; 100000 asked for a 30 GB image per file
+    "audit --image-size beyond PIL's pixel limit": (
+        AUDIT + " --images {d}/imgs --image-size 100000000000000000000 --out {d}/out",
+        "bottlekit audit: error: image_size: expected at most "
+        f"{Image.MAX_IMAGE_PIXELS} pixels (PIL's Image.MAX_IMAGE_PIXELS), got "
+        "100000000000000000000 (100000000000000000000 x 100000000000000000000)",
+    ),
+    "audit --image-size of 100000": (
+        AUDIT + " --images {d}/imgs --image-size 100000 --out {d}/out",
+        f"error: image_size: expected at most {Image.MAX_IMAGE_PIXELS} pixels (PIL's "
+        "Image.MAX_IMAGE_PIXELS), got 100000 (100000 x 100000)",
+    ),
+    # before: listed the recipes, the recipe and the run's options ignored without a word
+    "reproduce --list with a recipe": (
+        "reproduce --list pcbm-cub",
+        "bottlekit reproduce: error: RECIPE: does nothing with --list (it lists the recipes "
+        "and exits); expected --list alone",
+    ),
+    "reproduce --list --root": (
+        "reproduce --list --root {d}/no-data",
+        "error: --root: does nothing with --list",
+    ),
+    "reproduce --list --batch-size": (
+        "reproduce --list --batch-size 8",
+        "error: --batch-size: does nothing with --list",
+    ),
+    # before: the last value was used, the first dropped without a word
+    "reproduce --set of one key twice": (
+        "reproduce pcbm-cub --root {d}/no-data --set model.params.lam=1 "
+        "--set model.params.lam=2 --out {d}/r.json",
+        "error: --set: 'model.params.lam' is given twice ('model.params.lam=1' and "
+        "'model.params.lam=2'); expected each setting once",
+    ),
+    # before: accepted; the dataset was read, and a date reaching the end of the run failed
+    # the record's writing (JSON has no dates), a NaN was written as null
+    "reproduce --set a date in dataset.options": (
+        "reproduce pcbm-cub --root {d}/no-data --set dataset.options.attributes=1979-05-27 "
+        "--out {d}/r.json",
+        "(with --set dataset.options.attributes=1979-05-27): dataset.options.attributes must "
+        "be a string, number, boolean, array or table, got date 1979-05-27 (quote it to give "
+        "a string)",
+    ),
+    "reproduce --set NaN in dataset.options": (
+        "reproduce pcbm-cub --root {d}/no-data --set dataset.options.image_size=nan "
+        "--out {d}/r.json",
+        "(with --set dataset.options.image_size=nan): dataset.options.image_size must be a "
+        "finite number, got nan",
+    ),
+    # before: refused by the selection, after the dataset was read and embedded
+    "reproduce --set a selection method that does not exist": (
+        "reproduce labo-cub-16shot --root {d}/no-data --set concepts.select_method=best "
+        "--out {d}/r.json",
+        "(with --set concepts.select_method=best): concepts.select_method 'best' is not a "
+        "method; expected one of ['submodular', 'mi', 'top-similarity', 'random']",
+    ),
+    # before: named only after the dataset was read (minutes for ImageNet's folders)
+    "reproduce --device that does not exist": (
+        "reproduce pcbm-cub --root {d}/no-data --device gpu --out {d}/r.json",
+        "bottlekit reproduce: error: device: 'gpu' is not a torch device",
+    ),
+    "reproduce --backbone that does not exist": (
+        "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
+        "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
+    ),
+    "reproduce --set Infinity in a list of dataset.options": (
+        "reproduce pcbm-cub --root {d}/no-data --set dataset.options.image_size=[224,inf] "
+        "--out {d}/r.json",
+        "dataset.options.image_size[1] must be a finite number, got inf",
+    ),
 }
 
 
@@ -229,6 +299,22 @@ def test_an_output_folder_is_compared_with_the_input_folder_it_resolves_to(tmp_p
         (["demo", "--n-train", "24", "--n-test", "24", "--quiet", "--out", ""], "--out"),
         (["embed", *EMBED.split()[1:4], "--no-cache", "--quiet", "--out", ""], "--out"),
         (["audit", *AUDIT.split()[1:], "--images", "", "--out", "{d}/out"], "--images"),
+        # before: listed the working directory's weights as the cache's, with status 0
+        (["backbones", "--local", "--cache-dir", ""], "--cache-dir"),
+        # before: refused only after the dataset was read and the backbone loaded
+        (
+            [
+                "reproduce",
+                "pcbm-cub",
+                "--root",
+                "{d}/no",
+                "--cache-dir",
+                "",
+                "--out",
+                "{d}/r.json",
+            ],
+            "cache_dir",
+        ),
     ],
 )
 def test_an_empty_path_is_not_the_working_directory(files, capsys, monkeypatch, argv, message):
@@ -302,3 +388,154 @@ def test_ctrl_c_is_one_line_and_status_130(files, capsys, monkeypatch):
     monkeypatch.setattr("bottlekit.app.demo.run_demo", interrupted)
     assert main(["demo", "--out", str(files / "demo-out"), "--quiet"]) == 130
     assert capsys.readouterr().err == "bottlekit demo: interrupted\n"
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "link"])
+def test_reproduce_out_is_not_the_concepts_file(files, capsys, monkeypatch, how):
+    # before: the record was written over the --concepts file at the end of the run: the
+    # concept list it was made with was lost
+    concepts = files / "concepts.json"
+    concepts.write_text('{"a": ["red wings"]}')
+    out = {"same": concepts, "relative": "concepts.json", "link": files / "link.json"}[how]
+    if how == "link" and not (files / "link.json").exists():
+        (files / "link.json").symlink_to(concepts)
+    monkeypatch.chdir(files)
+    argv = ["reproduce", "lfcbm-cifar10", "--root", str(files / "no-data")]
+    assert main([*argv, "--concepts", str(concepts), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"bottlekit reproduce: error: --out: {str(out)!r} is the --concepts file "
+        f"{str(concepts)!r}; expected another path (the record would overwrite it)"
+    )
+    assert concepts.read_text() == '{"a": ["red wings"]}'
+
+
+def test_reproduce_out_beside_the_concepts_file_goes_on(files, capsys):
+    (files / "concepts.json").write_text('{"a": ["red wings"]}')
+    argv = ["reproduce", "lfcbm-cifar10", "--root", str(files / "no-data")]
+    argv += ["--concepts", str(files / "concepts.json"), "--out", str(files / "record.json")]
+    assert main(argv) == 2
+    assert "no-data: folder not found" in capsys.readouterr().err  # on to the data
+
+
+@pytest.mark.parametrize("out", ["imgs", "imgs/shards", "imgs/a/shards"])
+def test_embed_ray_out_in_the_images_folder_is_refused(files, capsys, monkeypatch, out):
+    # before: Ray started and wrote the Parquet shards into the folder being embedded,
+    # where the next run on it finds a class folder of no images (or the shards)
+    def no_ray(option="--ray"):
+        raise AssertionError("Ray would start")
+
+    monkeypatch.setattr("bottlekit.app.cli.require_ray", no_ray)
+    d = files
+    before = sorted(p.relative_to(d) for p in (d / "imgs").rglob("*"))
+    command = EMBED.format(d=d).replace(f"{d}/o.npz", f"{d}/{out}").replace("--no-cache", "")
+    assert main([*command.split(), "--ray"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    shown = "is the" if out == "imgs" else "is inside the"
+    assert err.startswith(
+        f"bottlekit embed: error: --out: {str(d / out)!r} {shown} IMAGES folder "
+        f"{str(d / 'imgs')!r}; expected a folder outside it"
+    )
+    assert sorted(p.relative_to(d) for p in (d / "imgs").rglob("*")) == before
+
+
+def test_embed_model_threads_beyond_the_cpus_is_one_line(files):
+    # before: OpenMP aborted the process ("libgomp: Out of memory allocating 800008
+    # bytes", status 1) for 100000 threads; a few more than the CPUs only waited
+    import subprocess
+    import sys
+
+    from bottlekit.backbones import _usable_cpus
+
+    command = EMBED.format(d=files) + " --model-threads 100000"
+    done = subprocess.run(
+        [sys.executable, "-m", "bottlekit", *command.split()], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"bottlekit embed: error: model_threads: expected None, 'auto' or an int from 1 to "
+        f"{_usable_cpus()} (the CPUs this process may use), got 100000\n"
+    )
+    assert not (files / "o.npz").exists()
+
+
+def test_audit_ray_seed_without_world_is_refused(files, capsys, monkeypatch):
+    # before: --seed was ignored without a word (the distributed audit of --images draws
+    # nothing at random), and Ray started
+    def no_ray(option="--ray"):
+        raise AssertionError("Ray would start")
+
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", no_ray)
+    command = AUDIT.format(d=files) + f" --ray --images {files}/imgs --seed 3 --out {files}/o"
+    assert main(command.split()) == 2
+    assert capsys.readouterr().err == (
+        "bottlekit audit: error: --seed: does not apply with --ray and --images (the "
+        "distributed audit draws nothing at random; the seed is the --world's)\n"
+    )
+
+
+def test_output_to_a_pipe_its_reader_closed_ends_quietly_with_141():
+    # before: `bottlekit backbones | head -1` printed "bottlekit backbones: error: [Errno
+    # 32] Broken pipe" and ended with status 2, as if the user had erred
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bottlekit", "backbones"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read()
+    assert proc.wait() == 141 and err == b""
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error(capsys):
+    from bottlekit._command_errors import run_reporting_errors
+
+    def endpoint_gone():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_reporting_errors(endpoint_gone, "demo") == 2
+    assert capsys.readouterr().err == "demo: error: [Errno 32] Broken pipe\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        EMBED.replace("--no-cache", "") + " --ray",
+        "embed --backbone world-tiny --out {d}/shards --quiet --ray",  # no IMAGES either
+        AUDIT + " --world test --n 24 --out {d}/shards --ray",
+    ],
+    ids=["embed", "embed without IMAGES", "audit"],
+)
+def test_an_empty_ray_address_is_refused(files, capsys, monkeypatch, command):
+    # before: `--ray "$RAY_ADDRESS"` with the variable unset went on to Ray, which started
+    # a local instance instead of joining the cluster (or, for embed without IMAGES, took
+    # "" for the images)
+    def no_ray(option="--ray"):
+        raise AssertionError("Ray would start")
+
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", no_ray)
+    monkeypatch.setattr("bottlekit.app.cli.require_ray", no_ray)
+    argv = command.format(d=files).replace("o.npz", "shards").split()
+    assert main([*argv, ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "error: --ray: got an empty address; expected a cluster address (auto, host:6379, "
+        "ray://host:10001), or --ray alone to start a local instance"
+    ), err
+
+
+def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
+    # before: the report went into the --root folder being read: for an imagefolder
+    # dataset the next run found a class folder of no images there
+    d = files
+    command = AUDIT.format(d=d) + f" --dataset imagefolder --root {d}/imgs --out {d}/imgs/r"
+    assert main(command.split()) == 2
+    assert capsys.readouterr().err.startswith(
+        f"bottlekit audit: error: --out: '{d}/imgs/r' is inside the --root folder "
+        f"'{d}/imgs'; expected a folder outside it"
+    )
+    assert not (d / "imgs" / "r").exists()

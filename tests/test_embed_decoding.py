@@ -52,7 +52,7 @@ def test_workers_and_the_model_thread_cap_change_no_embedding(jpegs, world_tiny,
 
 
 def test_model_threads_is_checked(jpegs, world_tiny):
-    with pytest.raises(ValueError, match="model_threads: expected None, 'auto' or a positive"):
+    with pytest.raises(ValueError, match="model_threads: expected None, 'auto' or an int from 1"):
         world_tiny.encode_images(jpegs[:1], progress=False, model_threads=0)
 
 

@@ -53,11 +53,19 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
         "title": recipe.title,
         **{t: json.loads(json.dumps(getattr(recipe, t))) for t in _TABLES},
     }
+    given: dict[str, str] = {}  # key -> the setting that gave it
     for item in overrides:
         key, sep, raw = str(item).partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) < 2 or not all(parts):
             raise ValueError(f"--set: expected TABLE.KEY=VALUE, got {item!r}")
+        # the same key twice: one of the values would be dropped without a word
+        if key.strip() in given:
+            raise ValueError(
+                f"--set: {key.strip()!r} is given twice ({given[key.strip()]!r} and "
+                f"{item!r}); expected each setting once"
+            )
+        given[key.strip()] = str(item)
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:

@@ -16,7 +16,8 @@ concept-bottleneck model (``--cbm``). The images come from the built-in world
 from a labelled folder (``--images DIR``: one sub-folder per class, sorted names = class
 indices); concepts are the labelled concepts of the world or the dataset (CAVs), or a
 saved concept bank (``--bank FILE``) in the backbone's space. The report is written to
-``--out``, a folder outside ``--images`` (where a rerun would read it as input).
+``--out``, a folder outside ``--images`` and ``--root`` (where a rerun would read it as
+input).
 
 With ``--ray [ADDRESS]`` (the ``[distributed]`` extra) the audit of a dataset too large
 for one machine runs as one pass on a Ray cluster: ``--images`` may then also be a
@@ -41,8 +42,9 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
-#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k`` when left out.
-_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K = 600, 1e-3, 5
+#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k``, and ``--seed``
+#: when left out.
+_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K, _DEFAULT_SEED = 600, 1e-3, 5, 0
 
 
 def __getattr__(name: str) -> Any:
@@ -124,7 +126,11 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=None, help=f"world images (default {_DEFAULT_N})")
     p.add_argument(
-        "--seed", type=int, default=0, help="world seed and audit random_state (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help=f"world seed and audit random_state (default {_DEFAULT_SEED}; with --ray only "
+        "the world's)",
     )
     p.add_argument(
         "--bank",
@@ -155,7 +161,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
     p.add_argument(
-        "--out", required=True, help="folder for report.html and audit.json (not inside --images)"
+        "--out",
+        required=True,
+        help="folder for report.html and audit.json (not inside --images or --root)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     from bottlekit.app.ray_options import add_ray_arguments
@@ -280,6 +288,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
     check_ray_only_options(args)
     if args.images is not None:  # the report must not land among the images it audits
         check_output_outside(args.out, "--out", args.images, "--images")
+    if args.dataset and args.root:  # nor in the dataset's folder (imagefolder: a class)
+        check_output_outside(args.out, "--out", args.root, "--root")
     # options left out are None, so that one given where it does nothing is refused
     if args.n is not None and not args.world:
         raise ValueError("--n: only applies with --world (the number of world images)")
@@ -303,7 +313,14 @@ def run_audit_command(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--ray: the distributed audit takes --images or --world, not --dataset"
             )
+        if args.seed is not None and not args.world:
+            raise ValueError(
+                "--seed: does not apply with --ray and --images (the distributed audit "
+                "draws nothing at random; the seed is the --world's)"
+            )
+        args.seed = _DEFAULT_SEED if args.seed is None else args.seed
         return _run_ray_audit(args)
+    args.seed = _DEFAULT_SEED if args.seed is None else args.seed
     args.lam = _DEFAULT_LAM if args.lam is None else args.lam
     args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
     args.map_method = args.map_method or "gradcam"

@@ -42,10 +42,11 @@ import numpy as np
 
 from bottlekit._command_errors import run_reporting_errors
 from bottlekit._version import __version__
-from bottlekit.app._paths import check_output_path
+from bottlekit.app._paths import check_output_outside, check_output_path
 from bottlekit.app.ray_options import (
     LOCAL_RAY,
     add_ray_arguments,
+    check_ray_address,
     check_ray_only_options,
     check_ray_options,
     require_ray,
@@ -61,6 +62,10 @@ __all__ = ["main"]
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from bottlekit.backbones import list_backbones
 
+    if args.cache_dir == "":  # (pathlib reads "" as ".", the working directory)
+        raise ValueError(
+            "--cache-dir: got an empty path; expected the folder of the weights cache"
+        )
     if args.cache_dir is not None and not Path(args.cache_dir).is_dir():
         what = "is a file" if Path(args.cache_dir).exists() else "does not exist"
         raise ValueError(
@@ -101,6 +106,8 @@ def _cmd_embed_ray(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"{flag}: does not apply with --ray")
     check_ray_options(args, args.out)
+    for source in args.images:  # the shards must not land among the images they embed
+        check_output_outside(args.out, "--out", source, "IMAGES")
     require_ray()
     bank = None
     if args.bank:
@@ -189,6 +196,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     check_dataset_only_options(args)
     check_ray_only_options(args, "--bank")
+    check_ray_address(args)
     if args.no_cache and args.cache_dir is not None and args.ray is None:
         raise ValueError("--cache-dir: does nothing with --no-cache")
     if args.dataset:
@@ -197,7 +205,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         if args.ray is not None:
             raise ValueError("--ray: takes IMAGES (a folder, manifest or shards), not --dataset")
         return _cmd_embed_dataset(args)
-    if args.ray is not None and not args.images:  # `--ray IMAGES`: IMAGES is no address
+    if args.ray and not args.images:  # `--ray IMAGES`: IMAGES is no address
         args.images, args.ray = [args.ray], LOCAL_RAY
     if not args.images:
         raise ValueError("IMAGES: expected a folder or image files (or --dataset NAME)")

@@ -8,6 +8,7 @@ __all__ = [
     "LOCAL_RAY",
     "SHARD_SIZE",
     "add_ray_arguments",
+    "check_ray_address",
     "check_ray_only_options",
     "check_ray_options",
     "require_ray",
@@ -59,10 +60,30 @@ def check_ray_only_options(args: argparse.Namespace, *flags: str) -> None:
             raise ValueError(f"{flag}: only applies with --ray")
 
 
+def check_ray_address(args: argparse.Namespace) -> None:
+    """Refuse ``--ray ""`` (an unset shell variable, ``--ray "$ADDRESS"``): Ray would start
+    a local instance instead of joining the cluster.
+
+    Examples
+    --------
+    >>> check_ray_address(argparse.Namespace(ray=""))
+    Traceback (most recent call last):
+    ...
+    ValueError: --ray: got an empty address; expected a cluster address (auto, ...
+    """
+    if getattr(args, "ray", None) == "":
+        raise ValueError(
+            "--ray: got an empty address; expected a cluster address (auto, host:6379, "
+            "ray://host:10001), or --ray alone to start a local instance"
+        )
+
+
 def check_ray_options(args: argparse.Namespace, out: str) -> None:
-    """Check ``--workers``, ``--shard-size`` and the output folder ``out`` of a ``--ray``
-    run by their flags, before Ray, the model or the images are touched (the run itself
-    would name them ``num_workers`` and ``shard_size``, or fail making the folder).
+    """Check the ``--ray`` address (not empty), ``--workers``, ``--shard-size`` and the
+    output folder ``out`` of a ``--ray`` run by their flags, before Ray, the model or the
+    images are touched (the run itself would name them ``num_workers`` and
+    ``shard_size``, start a local instance for an empty address, or fail making the
+    folder).
 
     Examples
     --------
@@ -74,6 +95,7 @@ def check_ray_options(args: argparse.Namespace, out: str) -> None:
     from bottlekit._checks import check_number
     from bottlekit.app._paths import check_output_path
 
+    check_ray_address(args)
     if args.workers is not None:
         check_number(args.workers, "--workers", integer=True, low=1)
     check_number(args.shard_size, "--shard-size", integer=True, low=1)

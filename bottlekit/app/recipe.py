@@ -46,6 +46,7 @@ optional)::
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import math
 import os
@@ -307,6 +308,25 @@ def _check_minimum(table: Mapping, name: str, key: str, low: int, where: str) ->
         raise RecipeError(f"{where}: {name}.{key} must be >= {low}, got {table[key]}")
 
 
+def _check_plain_values(value: Any, key: str, where: str) -> None:
+    """Refuse, in a free-form table (``dataset.options``, ``model.params``), a value the
+    record cannot hold as it is: a TOML date or time (JSON has none: the record failed to
+    be written after the whole run) or a NaN or infinite number (written as ``null``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain_values(v, f"{key}.{k}", where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_plain_values(v, f"{key}[{i}]", where)
+    elif isinstance(value, (datetime.date, datetime.time)):
+        raise RecipeError(
+            f"{where}: {key} must be a string, number, boolean, array or table, got "
+            f"{type(value).__name__} {value.isoformat()} (quote it to give a string)"
+        )
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"{where}: {key} must be a finite number, got {value}")
+
+
 def _check_semantics(data: dict, where: str) -> None:
     from bottlekit import bottleneck
     from bottlekit.datasets import LOADERS
@@ -320,6 +340,10 @@ def _check_semantics(data: dict, where: str) -> None:
         raise RecipeError(
             f"{where}: paper.value needs paper.value_source (where the number was read)"
         )
+
+    for table, free in (("dataset", "options"), ("model", "params")):
+        if free in data[table]:
+            _check_plain_values(data[table][free], f"{table}.{free}", where)
 
     ds = data["dataset"]
     _check_one_of(ds["name"], sorted(LOADERS), "dataset.name", "a dataset", where)
@@ -369,6 +393,11 @@ def _check_semantics(data: dict, where: str) -> None:
         _check_one_of(style, sorted(PROMPT_STYLES), "concepts.style", "a prompt style", where)
     if "select_method" in concepts and "select_per_class" not in concepts:
         raise RecipeError(f"{where}: concepts.select_method needs concepts.select_per_class")
+    if "select_method" in concepts:  # (checked now, not after the data are embedded)
+        from bottlekit.concepts.selection import METHODS
+
+        method = concepts["select_method"]
+        _check_one_of(method, list(METHODS), "concepts.select_method", "a method", where)
 
     model = data["model"]
     _check_one_of(model["class"], list(MODEL_CLASSES), "model.class", "a bottleneck class", where)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._backbone_weights import check_model_name
 from bottlekit._checks import check_bool, check_number
 from bottlekit.app._recipe_concepts import _llm_concepts, check_concept_path, load_concept_file
 from bottlekit.app._recipe_metrics import _location, _worst_group
@@ -152,6 +153,7 @@ def run_recipe(
     from bottlekit.cache import embed
     from bottlekit.concepts import from_examples, select
     from bottlekit.datasets import load_dataset
+    from bottlekit.devices import resolve_device
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     if not isinstance(root, (str, os.PathLike)):
@@ -167,6 +169,8 @@ def run_recipe(
             raise TypeError(f"{arg}: expected a str or None, got {value!r}"[:300])
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir: expected a folder path or None, got {cache_dir!r}"[:300])
+    if cache_dir is not None and not os.fspath(cache_dir):  # (Path("") is the working folder)
+        raise ValueError("cache_dir: got an empty path; expected a folder (or None)")
     check_bool(progress, "progress")
     if concepts is not None:
         check_concept_path(concepts)
@@ -199,6 +203,15 @@ def run_recipe(
             f"recipe {recipe.name}: its concepts are not made by bottlekit; pass --concepts "
             f"FILE with {recipe.concepts['description']}"
         )
+    if backbone is None:
+        name = recipe.backbone["name"]
+        tag = pretrained if pretrained is not None else recipe.backbone["pretrained"]
+    else:  # another backbone: its own default weights unless --pretrained says otherwise
+        name, tag = backbone, pretrained
+    # a device or backbone name that does not exist is named now, not after the dataset
+    # is read (listing ImageNet's folders takes minutes)
+    resolve_device(device)
+    check_model_name(name)
     ds_cfg, options = recipe.dataset, dict(recipe.dataset.get("options", {}))
     root = Path(root).expanduser()
     train = load_dataset(ds_cfg["name"], root, split=ds_cfg["train_split"], **options)
@@ -208,11 +221,6 @@ def run_recipe(
     if "shots" in ds_cfg:
         train = train.subset(_few_shot(np.asarray(train.labels), ds_cfg["shots"], seed))
 
-    if backbone is None:
-        name = recipe.backbone["name"]
-        tag = pretrained if pretrained is not None else recipe.backbone["pretrained"]
-    else:  # another backbone: its own default weights unless --pretrained says otherwise
-        name, tag = backbone, pretrained
     bk = load_backbone(name, tag, device=device)
 
     bank, llm_info = None, {}

@@ -41,10 +41,49 @@ def format_recipe_list() -> str:
     )
 
 
+#: ``--batch-size`` when not given.
+_BATCH_SIZE = 64
+#: The options of ``reproduce`` other than ``--list``, with their defaults: each does
+#: nothing beside ``--list``, which lists the recipes and exits.
+_RUN_OPTIONS = {
+    "recipe": ("RECIPE", None),
+    "root": ("--root", None),
+    "backbone": ("--backbone", None),
+    "pretrained": ("--pretrained", None),
+    "concepts": ("--concepts", None),
+    "llm_model": ("--llm-model", None),
+    "set": ("--set", []),
+    "out": ("--out", None),
+    "device": ("--device", None),
+    "cache_dir": ("--cache-dir", None),
+    "batch_size": ("--batch-size", _BATCH_SIZE),
+    "quiet": ("--quiet", False),
+}
+
+
+def _check_nothing_beside_list(args: argparse.Namespace) -> None:
+    """Refuse a recipe or a run's option given with ``--list`` (it was ignored)."""
+    for dest, (flag, default) in _RUN_OPTIONS.items():
+        if getattr(args, dest) != default:
+            raise ValueError(
+                f"{flag}: does nothing with --list (it lists the recipes and exits); "
+                "expected --list alone"
+            )
+
+
+def _same_file(out: Path, other: str) -> bool:
+    """Whether the output path ``out`` names the input file ``other`` (links resolved)."""
+    try:
+        return out.resolve() == Path(other).resolve()
+    except (OSError, RuntimeError):  # (a link loop: no file to overwrite)
+        return False
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from bottlekit.app.reproduce import format_comparison, run_recipe, write_record
 
     if args.list:
+        _check_nothing_beside_list(args)
         print(format_recipe_list())
         return 0
     if not args.recipe:
@@ -55,6 +94,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     out = check_output_path(out, "--out", is_file=True)
     if out.suffix != ".json":
         raise ValueError(f"--out: expected a .json file name, got {str(out)!r}")
+    if args.concepts and _same_file(out, args.concepts):
+        # the record would replace the concept file it was made with, after the whole run
+        raise ValueError(
+            f"--out: {str(out)!r} is the --concepts file {args.concepts!r}; expected another "
+            "path (the record would overwrite it)"
+        )
     record = run_recipe(
         args.recipe,
         args.root,
@@ -143,7 +188,12 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--cache-dir", default=None, help="embedding cache folder (default $BOTTLEKIT_CACHE)"
     )
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=_BATCH_SIZE,
+        help=f"images per batch (default {_BATCH_SIZE})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_reproduce)
     return p

@@ -22,6 +22,7 @@ __all__ = ["KeypointPartMasks", "RecordImages", "ResizedImages"]
 
 
 def _size(size: int | Sequence[int]) -> tuple[int, int]:
+    given = size
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (size, size)
     if isinstance(size, (str, bytes)) or any(
@@ -34,6 +35,15 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
         raise ValueError(f"image_size: expected an int or (height, width), got {size!r}") from None
     if h < 1 or w < 1:
         raise ValueError(f"image_size: expected positive sizes, got {size!r}")
+    # PIL's own limit on the pixels of an image it opens (a decompression bomb beyond);
+    # larger sizes failed on the first image, far from the option (OverflowError in a
+    # DataLoader worker, or a resize asking for tens of GiB)
+    limit = Image.MAX_IMAGE_PIXELS or 2**31 - 1
+    if h * w > limit:
+        raise ValueError(
+            f"image_size: expected at most {limit} pixels (PIL's Image.MAX_IMAGE_PIXELS), got "
+            f"{given!r} ({h} x {w})"
+        )
     return h, w
 
 

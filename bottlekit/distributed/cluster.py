@@ -62,6 +62,12 @@ def _resources(device: str | None, num_workers: int | None) -> dict[str, Any]:
         raise ValueError(f"device: {device!r} requested but the Ray cluster has no GPUs")
     use_gpu = gpus > 0 and (device is None or str(device).startswith("cuda"))
     if use_gpu:
+        if num_workers is not None and num_workers > gpus:
+            # an actor holds one GPU: the pool waited forever for the ones that do not exist
+            raise ValueError(
+                f"num_workers: {num_workers} encoder actors of one GPU each, but the Ray "
+                f"cluster has {gpus} GPU(s); expected at most {gpus}"
+            )
         workers = num_workers or gpus
         return {
             "workers": workers,

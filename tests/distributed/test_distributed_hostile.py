@@ -441,3 +441,19 @@ def test_16_bit_png_in_a_tar_shard_reads_as_the_same_file(tmp_path):
     from_tar, _ = load_item(resolve_items(shard).paths[0], None, 0)
     np.testing.assert_array_equal(np.asarray(from_tar), np.asarray(from_file))
     assert np.asarray(from_tar)[0, 1, 0] == 4  # not 255
+
+
+def test_more_gpu_workers_than_gpus_is_refused(monkeypatch):
+    # before: a pool of 8 actors of one GPU each on a 1-GPU cluster waited forever for
+    # the GPUs that do not exist
+    ray = pytest.importorskip("ray")
+    from bottlekit.distributed.cluster import _resources
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 1.0})
+    with pytest.raises(ValueError) as info:
+        _resources("cuda", 8)
+    assert str(info.value) == (
+        "num_workers: 8 encoder actors of one GPU each, but the Ray cluster has 1 GPU(s); "
+        "expected at most 1"
+    )
+    assert _resources("cuda", 1)["workers"] == 1 and _resources(None, None)["workers"] == 1
