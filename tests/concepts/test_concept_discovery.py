@@ -285,6 +285,28 @@ def test_input_scale_is_the_rms_distance_to_the_mean_chunk_by_chunk():
     assert whole == pytest.approx(np.sqrt(np.mean(np.sum((X - mu) ** 2, axis=1))), rel=1e-12)
 
 
+@pytest.mark.parametrize("batch_topk", [False, True])
+def test_train_sae_with_the_callers_stats_is_the_same_to_the_bit(batch_topk):
+    # discover takes the mean and spread of X once, for its checks, and hands them to
+    # train_sae (before, they were taken again there): the trained SAE is the same to the
+    # bit as with train_sae's own
+    X = np.random.default_rng(5).normal(size=(300, 8)).astype(np.float32) * 2 + 1
+    mu = X.mean(0, dtype=np.float64)
+    kw = dict(
+        n_concepts=6, k=2, batch_topk=batch_topk, epochs=2, batch_size=64,
+        learning_rate=1e-2, seed=3, device="cpu", progress=False, checkpoint=None,
+        checkpoint_every=1, dead_after=50,
+    )  # fmt: skip
+    own = _sae.train_sae(X, **kw)
+    given = _sae.train_sae(X, stats=(mu, _sae._rms_distance(X, mu)), **kw)
+    assert own.keys() == given.keys()
+    for key, value in own.items():
+        if isinstance(value, np.ndarray):
+            assert value.tobytes() == given[key].tobytes(), key
+        else:
+            assert value == given[key], key
+
+
 def test_history_is_the_normalised_mse_without_the_auxk_term(planted):
     # ConceptDictionary.history is documented as the normalised MSE; it was the total loss,
     # i.e. the MSE plus 1/32 of AuxK whenever an atom was dead. One full batch at a
