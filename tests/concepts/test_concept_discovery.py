@@ -307,6 +307,23 @@ def test_train_sae_with_the_callers_stats_is_the_same_to_the_bit(batch_topk):
             assert value == given[key], key
 
 
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae"])
+def test_training_codes_in_chunks_are_encode_s_codes_to_the_bit(planted, method):
+    # discover's codes of its training embeddings skip encode's check of X (discover's
+    # own) and write the chunks into one array: the same codes, to the bit, as encode's
+    # of the same chunks (BLAS may round a row's products differently in a chunk of
+    # another number of rows, so the chunks are codes_of's own)
+    X = planted[1]
+    d = _fit(X[:200], method=method, epochs=2)
+    chunked = _sae.codes_of(d, X, chunk=7)
+    assert chunked.dtype == np.float32 and chunked.shape == (len(X), 16)
+    by_encode = np.vstack([d.encode(X[i : i + 7]) for i in range(0, len(X), 7)])
+    assert chunked.tobytes() == by_encode.tobytes()
+    assert _sae.codes_of(d, X).tobytes() == d.encode(X).tobytes()  # one chunk
+    np.testing.assert_allclose(chunked, d.encode(X), rtol=1e-5, atol=1e-6)
+    assert (chunked > 0).any(1).mean() > 0.5  # codes, not zeros
+
+
 def test_history_is_the_normalised_mse_without_the_auxk_term(planted):
     # ConceptDictionary.history is documented as the normalised MSE; it was the total loss,
     # i.e. the MSE plus 1/32 of AuxK whenever an atom was dead. One full batch at a

@@ -450,5 +450,11 @@ def decoder_as_encoder(fields: dict, X: np.ndarray, batch_topk: bool) -> dict:
 
 
 def codes_of(result: ConceptDictionary, X: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Codes of ``X`` in chunks (bounded memory)."""
-    return np.vstack([result.encode(X[i : i + chunk]) for i in range(0, len(X), chunk)])
+    """Codes of ``X``, embeddings checked by ``discover`` (float32, ``d`` features), in
+    chunks (bounded memory), written into one array."""
+    if len(X) <= chunk:
+        return result._encode(X)
+    out = np.empty((len(X), result.n_atoms), np.float32)
+    for i in range(0, len(X), chunk):
+        out[i : i + chunk] = result._encode(X[i : i + chunk])
+    return out
