@@ -324,6 +324,18 @@ def test_training_codes_in_chunks_are_encode_s_codes_to_the_bit(planted, method)
     assert (chunked > 0).any(1).mean() > 0.5  # codes, not zeros
 
 
+def test_the_checkpoint_fingerprint_is_blake2b_of_the_bytes_in_c_order():
+    # read in place rather than through a copy (tobytes): the same digest, so checkpoints
+    # written before resume; a non-contiguous array is hashed in C order, as tobytes does
+    import hashlib
+
+    X = np.random.default_rng(6).normal(size=(40, 6)).astype(np.float32)
+    for a in (X, np.asfortranarray(X), X[::2], X[:, 1:]):
+        expected = hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest()
+        assert _sae._fingerprint(a) == expected
+    assert _sae._fingerprint(X) != _sae._fingerprint(X[::-1])
+
+
 def test_history_is_the_normalised_mse_without_the_auxk_term(planted):
     # ConceptDictionary.history is documented as the normalised MSE; it was the total loss,
     # i.e. the MSE plus 1/32 of AuxK whenever an atom was dead. One full batch at a
