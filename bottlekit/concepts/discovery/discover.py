@@ -54,8 +54,8 @@ def _all_at_mean(X: np.ndarray, mu: np.ndarray | None = None) -> bool:
     (:func:`~bottlekit.concepts.discovery._checks.at_mean`, the rule of
     :func:`decompose`), in float64 a chunk of rows at a time; stops at the first chunk
     that holds a row off the mean (the first, of 64 rows, for embeddings of different
-    images: before, the first chunk of 16384 rows took most of the time of a one-epoch
-    ``discover``)."""
+    images: before, the first chunk of 16384 rows, 45 ms of the 0.32 s (CPU time) of a
+    one-epoch ``discover`` on 20,000 x 512 with 64 atoms)."""
     if mu is None:
         mu = X.mean(0, dtype=np.float64)
     for rows in _chunks(len(X)):
@@ -249,7 +249,7 @@ def discover(
         checkpoint_every = SAE_DEFAULTS["checkpoint_every"]
     X = check_embeddings(X)
     # the mean and spread are the SAEs' centre and input scale too (taken once: before,
-    # three means and two spreads of X, a third of a one-epoch run on 20,000 embeddings)
+    # three means and two spreads of X, a fifth of a one-epoch run on 20,000 embeddings)
     mu = X.mean(0, dtype=np.float64)
     _check_not_constant(X, mu)
     spread = _check_spread(X, mu)
