@@ -285,6 +285,57 @@ def test_input_scale_is_the_rms_distance_to_the_mean_chunk_by_chunk():
     assert whole == pytest.approx(np.sqrt(np.mean(np.sum((X - mu) ** 2, axis=1))), rel=1e-12)
 
 
+@pytest.mark.parametrize("batch_topk", [False, True])
+def test_train_sae_with_the_callers_stats_is_the_same_to_the_bit(batch_topk):
+    # discover takes the mean and spread of X once, for its checks, and hands them to
+    # train_sae (before, they were taken again there): the trained SAE is the same to the
+    # bit as with train_sae's own
+    X = np.random.default_rng(5).normal(size=(300, 8)).astype(np.float32) * 2 + 1
+    mu = X.mean(0, dtype=np.float64)
+    kw = dict(
+        n_concepts=6, k=2, batch_topk=batch_topk, epochs=2, batch_size=64,
+        learning_rate=1e-2, seed=3, device="cpu", progress=False, checkpoint=None,
+        checkpoint_every=1, dead_after=50,
+    )  # fmt: skip
+    own = _sae.train_sae(X, **kw)
+    given = _sae.train_sae(X, stats=(mu, _sae._rms_distance(X, mu)), **kw)
+    assert own.keys() == given.keys()
+    for key, value in own.items():
+        if isinstance(value, np.ndarray):
+            assert value.tobytes() == given[key].tobytes(), key
+        else:
+            assert value == given[key], key
+
+
+@pytest.mark.parametrize("method", ["topk_sae", "batchtopk_sae"])
+def test_training_codes_in_chunks_are_encode_s_codes_to_the_bit(planted, method):
+    # discover's codes of its training embeddings skip encode's check of X (discover's
+    # own) and write the chunks into one array: the same codes, to the bit, as encode's
+    # of the same chunks (BLAS may round a row's products differently in a chunk of
+    # another number of rows, so the chunks are codes_of's own)
+    X = planted[1]
+    d = _fit(X[:200], method=method, epochs=2)
+    chunked = _sae.codes_of(d, X, chunk=7)
+    assert chunked.dtype == np.float32 and chunked.shape == (len(X), 16)
+    by_encode = np.vstack([d.encode(X[i : i + 7]) for i in range(0, len(X), 7)])
+    assert chunked.tobytes() == by_encode.tobytes()
+    assert _sae.codes_of(d, X).tobytes() == d.encode(X).tobytes()  # one chunk
+    np.testing.assert_allclose(chunked, d.encode(X), rtol=1e-5, atol=1e-6)
+    assert (chunked > 0).any(1).mean() > 0.5  # codes, not zeros
+
+
+def test_the_checkpoint_fingerprint_is_blake2b_of_the_bytes_in_c_order():
+    # read in place rather than through a copy (tobytes): the same digest, so checkpoints
+    # written before resume; a non-contiguous array is hashed in C order, as tobytes does
+    import hashlib
+
+    X = np.random.default_rng(6).normal(size=(40, 6)).astype(np.float32)
+    for a in (X, np.asfortranarray(X), X[::2], X[:, 1:]):
+        expected = hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest()
+        assert _sae._fingerprint(a) == expected
+    assert _sae._fingerprint(X) != _sae._fingerprint(X[::-1])
+
+
 def test_history_is_the_normalised_mse_without_the_auxk_term(planted):
     # ConceptDictionary.history is documented as the normalised MSE; it was the total loss,
     # i.e. the MSE plus 1/32 of AuxK whenever an atom was dead. One full batch at a

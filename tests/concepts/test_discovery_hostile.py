@@ -831,6 +831,29 @@ def test_discover_refuses_rows_equal_up_to_float32_rounding(method):
     assert d.codes.shape == (40, 4) and d.codes.any()
 
 
+@pytest.mark.parametrize("where", [0, 63, 64, 191, 192, 999])
+def test_the_checks_of_nothing_to_learn_scan_every_chunk(where):
+    # discover's checks of equal rows and of rows at their mean read X in chunks that
+    # double from 64 rows (so that different images stop the scan after 64 rows): a
+    # single row off the others is found in the first chunk, at its edges, or in the last
+    from bottlekit.concepts.discovery.discover import _check_not_constant
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=6)
+    equal = np.tile(x.astype(np.float32), (1000, 1))
+    near = (x * (1 + 1e-8 * rng.normal(size=(1000, 6)))).astype(np.float32)
+    assert (near != near[0]).any()
+    with pytest.raises(ValueError, match=r"^X has 1000 rows, all equal: "):
+        _check_not_constant(equal)
+    with pytest.raises(ValueError, match=r"^X has 1000 rows, all equal up to float32 "):
+        _check_not_constant(near)
+    for rows in (equal, near):
+        rows = rows.copy()
+        rows[where] = x[::-1]  # one row elsewhere: a direction to learn
+        _check_not_constant(rows)  # passes
+        _check_not_constant(rows, rows.mean(0, dtype=np.float64))
+
+
 # ----------------------------------------------- ConceptDictionary in memory
 def _fields(**changes):
     rng = np.random.default_rng(3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -37,22 +38,37 @@ def _default_k(n_concepts: int) -> int:
     return int(min(32, max(1, n_concepts // 8)))
 
 
-def _all_at_mean(X: np.ndarray, chunk: int = 16384) -> bool:
-    """Whether every row of ``X`` is at the rows' mean up to float32's rounding
+def _chunks(n: int, first: int = 64, most: int = 16384) -> Iterator[slice]:
+    """Slices over ``range(n)`` that double from ``first`` rows to ``most``: a scan that
+    stops at its first hit reads little of ``X`` when the hit comes early (as it does for
+    the embeddings of different images), and large chunks otherwise."""
+    s, size = 0, first
+    while s < n:
+        yield slice(s, s + size)
+        s, size = s + size, min(2 * size, most)
+
+
+def _all_at_mean(X: np.ndarray, mu: np.ndarray | None = None) -> bool:
+    """Whether every row of ``X`` is at the rows' mean ``mu`` (float64; computed when
+    None) up to float32's rounding
     (:func:`~bottlekit.concepts.discovery._checks.at_mean`, the rule of
     :func:`decompose`), in float64 a chunk of rows at a time; stops at the first chunk
-    that holds a row off the mean (the first, for embeddings of different images)."""
-    mu = X.mean(0, dtype=np.float64)
-    for s in range(0, len(X), chunk):
-        rows = X[s : s + chunk].astype(np.float64)
+    that holds a row off the mean (the first, of 64 rows, for embeddings of different
+    images: before, the first chunk of 16384 rows, 45 ms of the 0.32 s (CPU time) of a
+    one-epoch ``discover`` on 20,000 x 512 with 64 atoms)."""
+    if mu is None:
+        mu = X.mean(0, dtype=np.float64)
+    for rows in _chunks(len(X)):
+        rows = X[rows].astype(np.float64)
         if not at_mean(rows - mu, rows, mu).all():
             return False
     return True
 
 
-def _check_not_constant(X: np.ndarray) -> None:
+def _check_not_constant(X: np.ndarray, mu: np.ndarray | None = None) -> None:
     """Refuse embeddings whose rows are all equal (all zero, or a single row), or all at
-    their mean up to float32's rounding (:func:`_all_at_mean`).
+    their mean ``mu`` (float64; computed when None) up to float32's rounding
+    (:func:`_all_at_mean`).
 
     Every method centres ``X`` on its mean before it learns; identical rows are then all 0
     and leave no direction to learn. Before: the SAEs returned their random starting atoms
@@ -61,14 +77,15 @@ def _check_not_constant(X: np.ndarray) -> None:
     from, as atoms of noise.
     """
     n = len(X)
-    if n > 1 and (X != X[0]).any() and not _all_at_mean(X):
+    differ = any((X[rows] != X[0]).any() for rows in _chunks(n))
+    if n > 1 and differ and not _all_at_mean(X, mu):
         return
     rounding = ""
     if n == 1:
         what = "has a single row"
     elif not X.any():
         what = f"has {n} rows, all zero"
-    elif (X == X[0]).all():
+    elif not differ:
         what = f"has {n} rows, all equal"
     else:
         what = f"has {n} rows, all equal up to float32 rounding"
@@ -82,9 +99,10 @@ def _check_not_constant(X: np.ndarray) -> None:
     )
 
 
-def _check_spread(X: np.ndarray) -> None:
-    """Refuse embeddings that vary about their mean by less than float32's smallest normal
-    number (root mean square distance, the methods' input scale ``s``).
+def _check_spread(X: np.ndarray, mu: np.ndarray | None = None) -> float:
+    """Refuse embeddings that vary about their mean ``mu`` (float64; computed when None)
+    by less than float32's smallest normal number (root mean square distance, the
+    methods' input scale ``s``); return that distance.
 
     The encoder divides its weights by ``s`` and is float32 (``encode``, the named concept
     bank): below that, they overflowed to inf and the codes were inf or wrong, silently.
@@ -92,7 +110,7 @@ def _check_spread(X: np.ndarray) -> None:
     from bottlekit.concepts.discovery._sae import _rms_distance
 
     tiny = float(np.finfo(np.float32).tiny)
-    spread = _rms_distance(X, X.mean(0, dtype=np.float64))
+    spread = _rms_distance(X, X.mean(0, dtype=np.float64) if mu is None else mu)
     if spread < tiny:
         raise ValueError(
             f"X: the embeddings vary about their mean by {spread:.3g} (root mean square), "
@@ -100,6 +118,7 @@ def _check_spread(X: np.ndarray) -> None:
             "weights over that spread) would overflow float32; expected embeddings on a "
             "moderate scale (multiply them by a constant)"
         )
+    return spread
 
 
 def discover(
@@ -229,8 +248,11 @@ def discover(
     if checkpoint_every is None:
         checkpoint_every = SAE_DEFAULTS["checkpoint_every"]
     X = check_embeddings(X)
-    _check_not_constant(X)
-    _check_spread(X)
+    # the mean and spread are the SAEs' centre and input scale too (taken once: before,
+    # three means and two spreads of X, a fifth of a one-epoch run on 20,000 embeddings)
+    mu = X.mean(0, dtype=np.float64)
+    _check_not_constant(X, mu)
+    spread = _check_spread(X, mu)
     n, d = X.shape
     high = MAX_ATOMS_PER_SAMPLE * n if method != "nmf" else min(n, 2 * d)
     try:
@@ -301,6 +323,7 @@ def discover(
         checkpoint_every=checkpoint_every,
         dead_after=dead_after,
         init=init,
+        stats=(mu, spread),
     )
     if encoder == "decoder":
         from bottlekit.concepts.discovery._sae import decoder_as_encoder

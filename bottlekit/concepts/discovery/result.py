@@ -197,16 +197,25 @@ class ConceptDictionary:
         X = check_embeddings(X)
         if X.shape[1] != self.dim:
             raise ValueError(f"X: expected {self.dim} features, got {X.shape[1]}")
+        return self._encode(X)
+
+    def _encode(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of embeddings already checked (``check_embeddings``, ``d``
+        features): ``discover``'s codes of its training embeddings."""
         if self.method == "nmf":
             return nmf_encode(X, self.components, self.pre_bias, self.input_scale)
         W, b = self.linear_encoder()
-        pre = np.maximum(X @ W.T.astype(np.float32) + b.astype(np.float32), 0.0)
+        # float32 throughout, in place: the values of
+        # np.maximum(X @ W.T + b, 0) without its two temporary (n, m) arrays
+        pre = X @ W.T.astype(np.float32)
+        pre += b.astype(np.float32)
+        np.maximum(pre, 0.0, out=pre)
         if self.method == "batchtopk_sae":
-            return np.where(pre > self.threshold, pre, 0.0).astype(np.float32)
+            return np.where(pre > self.threshold, pre, 0.0).astype(np.float32, copy=False)
         keep = min(int(self.k), self.n_atoms)
         cut = np.partition(pre, -keep, axis=1)[:, -keep][:, None]
         # ties at the cut may keep a few extra zeros-or-equals; the values are identical
-        return np.where(pre >= cut, pre, 0.0).astype(np.float32)
+        return np.where(pre >= cut, pre, 0.0).astype(np.float32, copy=False)
 
     def reconstruct(self, codes: np.ndarray) -> np.ndarray:
         """Embeddings rebuilt from ``codes`` (n, m)."""
