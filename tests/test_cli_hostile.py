@@ -220,6 +220,24 @@ CASES = {
         "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
         "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
     ),
+    # before: accepted and ignored (the concept file replaces the recipe's concept source)
+    "reproduce --concepts with --set concepts.cv": (
+        "reproduce pcbm-cub --root {d}/no-data --concepts {d}/bank.safetensors "
+        "--set concepts.cv=5 --out {d}/r.json",
+        "bottlekit reproduce: error: --set: concepts.cv=5 has no effect with --concepts (the "
+        "concept file replaces the recipe's concept source, and concepts.cv is only read by "
+        "that source); expected --concepts without it",
+    ),
+    "reproduce --concepts with --set concepts.style": (
+        "reproduce labo-cub-1shot --root {d}/no-data --concepts {d}/bank.safetensors "
+        "--set model.params.max_epochs=7 --set concepts.style=labo --out {d}/r.json",
+        "error: --set: concepts.style=labo has no effect with --concepts",
+    ),
+    "reproduce --concepts with --set concepts.source": (
+        "reproduce pcbm-cub --root {d}/no-data --concepts {d}/bank.safetensors "
+        "--set concepts.source=dataset --set concepts.description=mine --out {d}/r.json",
+        "error: --set: concepts.source=dataset has no effect with --concepts",
+    ),
     "reproduce --set Infinity in a list of dataset.options": (
         "reproduce pcbm-cub --root {d}/no-data --set dataset.options.image_size=[224,inf] "
         "--out {d}/r.json",
@@ -237,6 +255,22 @@ def test_hostile_command_lines_end_with_one_line_and_status_2(files, capsys, cas
     assert len(err.splitlines()) == 1, err
     assert message.format(d=d) in err and "Traceback" not in err
     assert not (files / "out").exists() and (files / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        [],  # the recipe file's own concepts.n_examples and concepts.Cs stay fine
+        ["--set", "concepts.select_per_class=2", "--set", "concepts.select_method=random"],
+    ],
+)
+def test_reproduce_concepts_with_settings_that_apply_to_any_source(files, capsys, settings):
+    # the concept file is taken with these, and the run goes on to the dataset's folder
+    d = files
+    command = f"reproduce pcbm-cub --root {d}/no-data --concepts {d}/bank.safetensors"
+    assert main([*command.split(), *settings, "--out", f"{d}/r.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--set" not in err and "no-data" in err, err
 
 
 @pytest.mark.parametrize(

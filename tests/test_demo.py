@@ -49,3 +49,23 @@ def test_readme_shows_what_the_demo_prints(tmp_path, capsys):
     printed = capsys.readouterr().out
     stale = [ln for ln in lines if ln.rstrip() not in printed]
     assert not stale, "README lines the demo no longer prints:\n" + "\n".join(stale)
+
+
+def test_rerun_with_fewer_test_images_leaves_no_stale_plots(tmp_path, capsys):
+    """A rerun with a smaller ``n_test`` leaves exactly that run's files in the folder: the
+    contribution plots of the earlier run's extra test images are gone, a file of the
+    user's (or one the demo does not name) stays."""
+    from bottlekit.app.demo import report_files
+
+    report = tmp_path / "report"
+    assert run_demo(n_train=24, n_test=3, out=report, quiet=True) == 0
+    assert sorted(p.name for p in report.iterdir()) == sorted(report_files(3))
+    (report / "notes.txt").write_text("mine")
+    (report / "pcbm_contributions_old.png").write_bytes(b"mine too")
+    assert run_demo(n_train=24, n_test=1, out=report, quiet=True) == 0
+    capsys.readouterr()
+    assert report_files(1) == [*report_files(3)[:-2]]
+    assert sorted(p.name for p in report.iterdir()) == sorted(
+        [*report_files(1), "notes.txt", "pcbm_contributions_old.png"]
+    )
+    assert (report / "notes.txt").read_text() == "mine"

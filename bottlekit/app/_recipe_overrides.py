@@ -1,5 +1,6 @@
-"""A recipe with ``--set TABLE.KEY=VALUE`` settings applied:
-:func:`apply_overrides`. Re-exported by :mod:`bottlekit.app.reproduce`.
+"""A recipe with ``--set TABLE.KEY=VALUE`` settings applied: :func:`apply_overrides`
+(re-exported by :mod:`bottlekit.app.reproduce`), and the settings a concept file makes
+void: :func:`check_overrides_with_concept_file`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bottlekit.app.recipe import Recipe, parse_recipe
+from bottlekit.app.recipe import _SOURCE_KEYS, Recipe, parse_recipe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,3 +85,42 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
 
 
 _TABLES = ("paper", "dataset", "backbone", "concepts", "model", "metric")
+
+#: ``concepts`` keys read only by the recipe's own concept source: a concept file given
+#: with ``--concepts`` replaces that source, so they do nothing beside it (the selection,
+#: ``select_per_class`` and ``select_method``, applies to any source and stays).
+_SOURCE_ONLY_KEYS = frozenset({"source", "description"}.union(*_SOURCE_KEYS.values()))
+
+
+def check_overrides_with_concept_file(overrides: Sequence[str]) -> None:
+    """Refuse a ``--set concepts.KEY=VALUE`` that a concept file (``--concepts``) makes void.
+
+    Only the settings the user gives are checked: a recipe file's own values for its
+    concept source are what the recipe says, and stay.
+
+    Parameters
+    ----------
+    overrides : list of str
+        The ``TABLE.KEY=VALUE`` settings, already applied by :func:`apply_overrides`.
+
+    Raises
+    ------
+    ValueError
+        If one sets a key of :data:`_SOURCE_ONLY_KEYS` in the ``concepts`` table.
+
+    Examples
+    --------
+    >>> check_overrides_with_concept_file(["concepts.select_per_class=4", "model.params.lam=1"])
+    >>> check_overrides_with_concept_file(["concepts.cv=5"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --set: concepts.cv=5 has no effect with --concepts (the concept file replaces...
+    """
+    for item in overrides:
+        parts = [p.strip() for p in str(item).partition("=")[0].split(".")]
+        if len(parts) >= 2 and parts[0] == "concepts" and parts[1] in _SOURCE_ONLY_KEYS:
+            raise ValueError(
+                f"--set: {str(item)[:200]} has no effect with --concepts (the concept file "
+                f"replaces the recipe's concept source, and concepts.{parts[1]} is only read "
+                "by that source); expected --concepts without it"
+            )

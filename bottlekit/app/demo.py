@@ -28,6 +28,8 @@ DEMO_PLAN = {
     "KnoBo-pseudo": ("retrieved",),
 }
 N_EXAMPLE_CLASSES = 3
+#: Test images at most whose concept contributions are plotted (fewer when n_test is smaller).
+N_CONTRIBUTION_PLOTS = 3
 #: Files of the report folder besides the contribution plots of the first test images.
 REPORT_FILES = (
     "index.html",
@@ -40,8 +42,25 @@ REPORT_FILES = (
 
 def report_files(n_test: int) -> list[str]:
     """The files the demo writes into its report folder: :data:`REPORT_FILES` and the
-    contribution plots of the first (at most 3) test images."""
-    return [*REPORT_FILES, *(f"pcbm_contributions_{i}.png" for i in range(min(3, n_test)))]
+    contribution plots of the first (at most :data:`N_CONTRIBUTION_PLOTS`) test images."""
+    n_shown = min(N_CONTRIBUTION_PLOTS, n_test)
+    return [*REPORT_FILES, *(_contribution_plot(i) for i in range(n_shown))]
+
+
+def _contribution_plot(i: int) -> str:
+    """Name of the contribution plot of test image ``i`` in the report folder."""
+    return f"pcbm_contributions_{i}.png"
+
+
+def _remove_stale_plots(folder: Path, n_shown: int) -> None:
+    """Remove the contribution plots an earlier run with more test images left in
+    ``folder`` (only files under the demo's own names, :func:`_contribution_plot` of the
+    images past ``n_shown``), so that the folder holds this run's report and nothing
+    that looks like part of it."""
+    for i in range(n_shown, N_CONTRIBUTION_PLOTS):
+        path = folder / _contribution_plot(i)
+        if path.is_symlink() or path.is_file():  # (a folder there is not the demo's)
+            path.unlink(missing_ok=True)
 
 
 def _say(quiet: bool, text: str = "") -> None:
@@ -93,12 +112,12 @@ def _write_report(folder: Path, data, results, edit) -> Path:
         "Post-hoc CBM (text concepts): class x concept weights.",
     )
     X, y = data.X["test"], data.y["test"]
-    n_shown = min(3, len(y))  # (n_test may be smaller)
+    n_shown = min(N_CONTRIBUTION_PLOTS, len(y))  # (n_test may be smaller)
     e = pcbm.explain(X[:n_shown], top_k=8)
     for i in range(n_shown):
         save(
             plot_contributions(e, i, top_k=8, class_names=classes),
-            f"pcbm_contributions_{i}.png",
+            _contribution_plot(i),
             f"Test image {i} (true species: {classes[y[i]]}): concept contributions.",
         )
     table = {
@@ -192,6 +211,7 @@ def _write_report(folder: Path, data, results, edit) -> Path:
         "</body></html>"
     )
     atomic_write_text(folder / "index.html", page)
+    _remove_stale_plots(folder, n_shown)
     return folder / "index.html"
 
 

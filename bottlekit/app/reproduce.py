@@ -29,7 +29,7 @@ from bottlekit._backbone_weights import check_model_name
 from bottlekit._checks import check_bool, check_number
 from bottlekit.app._recipe_concepts import _llm_concepts, check_concept_path, load_concept_file
 from bottlekit.app._recipe_metrics import _location, _worst_group
-from bottlekit.app._recipe_overrides import apply_overrides
+from bottlekit.app._recipe_overrides import apply_overrides, check_overrides_with_concept_file
 from bottlekit.app._recipe_record import format_comparison, write_record
 from bottlekit.app.recipe import Recipe, load_recipe
 
@@ -128,7 +128,9 @@ def run_recipe(
         paper's; the papers' models are shut down, so pass one your endpoint serves). Only
         for a recipe of ``"llm"`` concepts, without ``concepts``.
     overrides : list of str
-        ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`).
+        ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`). With ``concepts``, a
+        setting of the recipe's own concept source (``concepts.cv``, ``concepts.style``,
+        ...) is refused: the file replaces that source.
     device, cache_dir, batch_size, progress
         Where torch runs, the embedding cache folder, images per batch, progress bars.
 
@@ -177,6 +179,8 @@ def run_recipe(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = apply_overrides(recipe, overrides)
+    if concepts is not None:  # (after apply_overrides, which refuses malformed settings)
+        check_overrides_with_concept_file(overrides)
     check_number(batch_size, "batch_size", integer=True, low=1)
     classes = {
         "PosthocCBM": PosthocCBM,

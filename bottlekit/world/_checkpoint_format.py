@@ -185,6 +185,9 @@ _COUNTS = (
     ("progress", "next_batch"),
     ("progress", "sittings"),
 )
+#: Sidecar durations in seconds, which cannot be negative (they reach the finished run's
+#: metadata).
+_SECONDS = ("train_seconds", "train_cpu_seconds")
 
 
 def _non_finite(value: Any, where: str) -> str | None:
@@ -208,7 +211,9 @@ def _non_finite(value: Any, where: str) -> str | None:
 
 
 def _check_sidecar_values(meta: dict) -> None:
-    """What the schema's types do not say: counts >= 0, numbers finite, losses numbers."""
+    """What the schema's types do not say: counts >= 0, numbers finite, losses numbers,
+    seconds >= 0 and the last accuracy in [0, 1] (both reach the finished run's metadata,
+    ``train_seconds`` and ``val_zero_shot_species_accuracy``)."""
     for keys in _COUNTS:
         value = meta
         for key in keys:
@@ -224,7 +229,20 @@ def _check_sidecar_values(meta: dict) -> None:
                 f"checkpoint sidecar key {found!r} is NaN or infinite; expected a finite "
                 "number (bottlekit writes none there)"
             )
-    losses = meta["progress"]["losses"]
+    progress = meta["progress"]
+    for key in _SECONDS:  # (finite: checked above)
+        if progress[key] < 0:
+            raise CheckpointError(
+                f"checkpoint sidecar key 'progress.{key}' is {shown_value(progress[key])}; "
+                "expected a number >= 0 (seconds)"
+            )
+    accuracy = progress["last_val_zero_shot"]
+    if accuracy is not None and not 0 <= accuracy <= 1:
+        raise CheckpointError(
+            "checkpoint sidecar key 'progress.last_val_zero_shot' is "
+            f"{shown_value(accuracy)}; expected a number in [0, 1] or null (an accuracy)"
+        )
+    losses = progress["losses"]
     bad = next((v for v in losses if isinstance(v, bool) or not isinstance(v, _NUM)), None)
     if bad is not None:
         raise CheckpointError(

@@ -265,7 +265,7 @@ def train(
             )
 
     with torch_threads(threads), _run_generators(seed, device):
-        t_start = time.time()
+        t_start = time.monotonic()  # (a clock set back cannot make a duration < 0)
         cpu_start = time.process_time()
         world = make_world(
             n_train,
@@ -275,7 +275,7 @@ def train(
             p_typical_background=p_typical_background,
         )
         val = make_world(n_val, "val", random_state=seed, return_masks=False)
-        print(f"generated {n_train} train images in {time.time() - t_start:.1f}s", flush=True)
+        print(f"generated {n_train} train images in {time.monotonic() - t_start:.1f}s", flush=True)
         fingerprint = (
             world_fingerprint(world) if checkpoint is not None or ckpt is not None else ""
         )
@@ -341,7 +341,7 @@ def train(
                 "epoch_rng_state": epoch_rng_state,
                 "losses": losses,
                 "last_val_zero_shot": acc,
-                "train_seconds": round(seconds_before + time.time() - t_start, 1),
+                "train_seconds": round(seconds_before + time.monotonic() - t_start, 1),
                 "train_cpu_seconds": round(
                     cpu_seconds_before + time.process_time() - cpu_start, 1
                 ),
@@ -415,7 +415,7 @@ def train(
             threads=threads,
             final_loss=float(np.mean(losses[-50:])),
             val_zero_shot=acc,
-            train_seconds=round(seconds_before + time.time() - t_start, 1),
+            train_seconds=round(seconds_before + time.monotonic() - t_start, 1),
             train_cpu_seconds=round(cpu_seconds_before + time.process_time() - cpu_start, 1),
         )
         if sittings > 1:

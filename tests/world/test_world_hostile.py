@@ -557,6 +557,25 @@ def test_a_sidecar_that_json_cannot_read_safely_is_refused(checkpoint, text, mes
         # before: a negative step, size or count was accepted
         (_set("progress", "step", -5), r"key 'progress\.step' is -5; expected an int >= 0"),
         (_set("tensors_bytes", -1), r"key 'tensors_bytes' is -1; expected an int >= 0"),
+        # before: accepted, and carried into the finished run's metadata
+        # (val_zero_shot_species_accuracy, train_seconds) as if measured
+        (
+            _set("progress", "last_val_zero_shot", 1.5),
+            r"^checkpoint sidecar key 'progress\.last_val_zero_shot' is 1\.5; expected a "
+            r"number in \[0, 1\] or null \(an accuracy\) \(in '.*ck\.json'\)$",
+        ),
+        (
+            _set("progress", "last_val_zero_shot", -0.25),
+            r"'progress\.last_val_zero_shot' is -0\.25",
+        ),
+        (_set("progress", "last_val_zero_shot", float("nan")), r"last_val_zero_shot' is NaN"),
+        (
+            _set("progress", "train_seconds", -3.0),
+            r"^checkpoint sidecar key 'progress\.train_seconds' is -3\.0; expected a number "
+            r">= 0 \(seconds\) \(in '.*ck\.json'\)$",
+        ),
+        (_set("progress", "train_cpu_seconds", -1), r"'progress\.train_cpu_seconds' is -1; exp"),
+        (_set("progress", "train_seconds", float("nan")), r"'progress\.train_seconds' is NaN"),
         # before: "x" was read back; float("x") failed when the run resumed
         (_set("progress", "losses", ["x"]), r"key 'progress\.losses' holds 'x'; expected numbers"),
         # before: "" and ".." named the folder, reported as a missing file
@@ -569,6 +588,16 @@ def test_sidecar_values_are_checked(checkpoint, change, message):
 
     with pytest.raises(CheckpointError, match=message):
         read_checkpoint(_edit(checkpoint, change))
+
+
+@pytest.mark.parametrize("accuracy", [None, 0, 0.0, 0.5, 1, 1.0])
+def test_an_accuracy_in_range_or_null_and_zero_seconds_are_read(checkpoint, accuracy):
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    path = _edit(checkpoint, _set("progress", "last_val_zero_shot", accuracy))
+    path = _edit(path, _set("progress", "train_seconds", 0))
+    progress = read_checkpoint(path).meta["progress"]
+    assert progress["last_val_zero_shot"] == accuracy and progress["train_seconds"] == 0
 
 
 def test_the_losses_of_a_diverged_run_may_be_nan(checkpoint):
