@@ -20,7 +20,7 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import check_number
 
-__all__ = ["ConceptStats", "reduce_concept_stats"]
+__all__ = ["ConceptStats", "check_storable", "reduce_concept_stats"]
 
 _FORMAT = "bottlekit-concept-stats/1"
 
@@ -282,6 +282,108 @@ class ConceptStats:
                 ],
             }
         return out
+
+
+def _unstorable(concept_names: list[str], class_names: list[str], paths: int) -> str | None:
+    """Why :meth:`ConceptStats.to_bytes` refuses every shard's statistics with ``paths``
+    top items per concept (None if it does not), asked of ``to_bytes`` itself: statistics
+    of empty paths (the fewest JSON values and bytes a path can add) and empty arrays."""
+    from bottlekit.safetensors_file import MAX_HEADER_VALUES, FileTooLarge
+
+    k = len(concept_names)
+    if k * paths > MAX_HEADER_VALUES:  # (each path is a value: no need to build them)
+        return (
+            f"their {k} x {paths} top items' paths alone are {k * paths} JSON values; at "
+            f"most {MAX_HEADER_VALUES} are accepted (MAX_HEADER_VALUES)"
+        )
+    C = len(class_names)
+    empty = np.zeros((C + 1, 0))
+    skeleton = ConceptStats(
+        concept_names,
+        class_names,
+        np.zeros(C + 1, np.int64),
+        empty,
+        empty,
+        np.zeros((k, paths), np.float32),
+        [[""] * paths for _ in range(k)],
+    )
+    try:
+        skeleton.to_bytes({"sha256": "0" * 64, "shard": 0})  # (what the pipeline adds)
+    except FileTooLarge as exc:
+        return str(exc).split("could not be read back: ", 1)[-1]
+    return None
+
+
+def check_storable(
+    concept_names: Sequence[str],
+    class_names: Sequence[str],
+    top: int,
+    shard_size: int | None = None,
+) -> None:
+    """Refuse, before any item is encoded, statistics that no shard could store.
+
+    A shard's statistics hold the concept and class names and the paths of the ``top``
+    items of every concept (fewer when the shard has fewer items), and
+    :meth:`ConceptStats.to_bytes` refuses a file that :meth:`ConceptStats.read` would
+    refuse (:data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`,
+    :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES`). This asks ``to_bytes`` itself,
+    with empty paths (the fewest a path can add): what it refuses here, it refuses for
+    every full shard of the run. (Paths holding ``[ { , :`` count more, so a shard can
+    still be refused when it is written.)
+
+    Parameters
+    ----------
+    concept_names, class_names : sequence of str
+        The concepts scored and the classes of the items.
+    top : int
+        Top-activating items kept per concept (>= 1).
+    shard_size : int, optional
+        Items per shard: a shard keeps at most this many items per concept.
+
+    Raises
+    ------
+    ValueError
+        If even statistics of empty paths would be refused, naming ``top``, the number
+        of concepts, why, and the largest ``top`` that fits them (or that none does).
+
+    Examples
+    --------
+    >>> check_storable(["red", "round"], ["x", "y"], top=10)
+    >>> check_storable([f"c{j}" for j in range(100_000)], ["x"], top=10)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: top: expected at most 8 with these 100000 concepts, got 10: ...
+    """
+    t = check_number(top, "top", integer=True, low=1)
+    names, classes = [str(c) for c in concept_names], [str(c) for c in class_names]
+    per_shard = t if shard_size is None else min(t, shard_size)
+    problem = _unstorable(names, classes, per_shard)
+    if problem is None:
+        return
+    lo, hi = 0, per_shard - 1  # the largest that fits, found by asking to_bytes again
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _unstorable(names, classes, mid) is None:
+            lo = mid
+        else:
+            hi = mid - 1
+    why = (
+        f"every shard's concept statistics (the concept and class names, and the paths of "
+        f"the top {per_shard} items of each concept) would be refused when read back: "
+        f"{problem}"
+    )
+    k = len(names)
+    if lo >= 1:
+        raise ValueError(f"top: expected at most {lo} with these {k} concepts, got {t}: {why}")
+    if _unstorable(names, classes, 0) is None:
+        hint = "even top=1 does not fit"
+    else:
+        hint = "the concept and class names alone do not fit"
+    raise ValueError(
+        f"top: no value fits with these {k} concepts ({hint}), got {t}: {why}; use a "
+        "smaller bank (or split it over several runs)"
+    )
 
 
 def reduce_concept_stats(out: str | os.PathLike) -> ConceptStats:

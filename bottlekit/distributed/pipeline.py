@@ -35,6 +35,7 @@ from bottlekit._checks import check_number
 from bottlekit.atomic import atomic_write_text
 from bottlekit.distributed.arguments import _check_arguments, _check_cbm, _check_head
 from bottlekit.distributed.cluster import _resources, _start_ray
+from bottlekit.distributed.concept_stats import check_storable
 from bottlekit.distributed.decode_stage import _decode_shard
 from bottlekit.distributed.encode_stage import _ShardEncoder
 from bottlekit.distributed.items import resolve_items
@@ -127,7 +128,9 @@ def embed_dataset(
         reach: items found there are not encoded, and new embeddings are stored there,
         so local :func:`bottlekit.embed` runs find them. Default: not used.
     top : int, default 10
-        Top-activating items kept per concept.
+        Top-activating items kept per concept. A ``top`` whose statistics no shard could
+        store with this bank (:func:`~bottlekit.distributed.concept_stats.check_storable`)
+        is refused before anything is encoded.
     path_column, label_column : str
         Columns of a manifest.
     progress : bool, default True
@@ -185,6 +188,8 @@ def embed_dataset(
     class_names = list(plan.class_names)
     if plan.labels is not None and not class_names and (plan.labels >= 0).any():
         class_names = [str(c) for c in range(int(plan.labels.max()) + 1)]
+    if with_stats:  # (refused here, not by the first shard after its items are encoded)
+        check_storable(concept_names, class_names, top, shard_size)
     settings = {
         "shard_size": shard_size,
         "batch_size": batch_size,

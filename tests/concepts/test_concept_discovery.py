@@ -126,6 +126,34 @@ def test_data_init_skips_copies_and_takes_embeddings_at_any_scale(planted):
     )
 
 
+@pytest.mark.parametrize("seed, drawn", [(0, [2, 4, 3, 7]), (1, [5, 0, 6, 7])])
+def test_data_init_selection_is_pinned(seed, drawn):
+    # The atoms are the first rows, in the order drawn with the seed, that are neither at
+    # the mean nor copies of a row drawn before them (-0.0 equals 0.0): pinned here, as
+    # np.unique over all the rows chose them before data_atoms read only the rows drawn.
+    # seed 0 draws rows 2 4 3 6 5 0 1 7: 6, 5 and 0 copy 3, 4 and 2; 1 is the mean.
+    # seed 1 draws rows 5 0 1 4 2 6 3 7: 4 is 5 with -0.0; 6 comes before its copy 3.
+    X = np.array(
+        [
+            [3, 1, 0],
+            [1, 1, 0],
+            [3, 1, 0],
+            [1, 4, 0],
+            [2, 0, 0],
+            [2, -0.0, 0],
+            [1, 4, 0],
+            [0, 0, 5],
+        ],
+        np.float32,
+    )
+    mu = np.array([1.0, 1.0, 0.0])
+    C = X[drawn].astype(np.float64) - mu
+    expected = (C / np.linalg.norm(C, axis=1, keepdims=True)).astype(np.float32)
+    np.testing.assert_array_equal(_sae.data_atoms(X, 4, seed=seed, mu=mu), expected)
+    with pytest.raises(ValueError, match=r"only 4 distinct embeddings differ from their mean, 5"):
+        _sae.data_atoms(X, 5, seed=seed, mu=mu)
+
+
 def test_data_init_recovers_every_planted_atom_deterministically(planted):
     atoms, X = planted
     result = _fit(X, init="data", random_state=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bottlekit.distributed.concept_stats import ConceptStats
+from bottlekit.distributed.concept_stats import ConceptStats, check_storable
 
 NAMES = ["red", "round", "striped"]
 CLASSES = ["cat", "dog"]
@@ -83,3 +83,43 @@ def test_statistics_that_read_would_refuse_are_not_made():
         r"1048576 are accepted \(MAX_HEADER_VALUES\)$",
     ):
         s.to_bytes({"sha256": "x", "shard": 0})
+
+
+@pytest.mark.parametrize(
+    "k, top, shard_size, match",
+    [
+        # the largest top that fits, found by asking to_bytes itself
+        (100_000, 10, None, r"^top: expected at most 8 with these 100000 concepts, got 10: "),
+        (1000, 1100, None, r"^top: expected at most 1046 with these 1000 concepts, got 1100: "),
+        # the paths alone are too many for any top: the message says so
+        (
+            1_100_000,
+            1,
+            None,
+            r"^top: no value fits with these 1100000 concepts \(the concept and class names "
+            r"alone do not fit\), got 1: .*; use a smaller bank",
+        ),
+    ],
+)
+def test_check_storable_refuses_what_to_bytes_refuses(k, top, shard_size, match):
+    names = [f"c{j}" for j in range(k)]
+    with pytest.raises(ValueError, match=match):
+        check_storable(names, ["x"], top, shard_size)
+
+
+def test_check_storable_agrees_with_to_bytes_at_the_limit():
+    # the bound is to_bytes's own: top=8 is stored, top=9 refused by both
+    k = 100_000
+    names = [f"c{j}" for j in range(k)]
+    check_storable(names, ["x"], 8)
+    check_storable(names, ["x"], 50, shard_size=8)  # (a shard keeps at most 8 per concept)
+    for t, ok in ((8, True), (9, False)):
+        A = np.tile(np.arange(t, dtype=np.float32)[:, None], (1, k))
+        s = ConceptStats.from_scores(A, None, [f"{i}.jpg" for i in range(t)], names, ["x"], top=t)
+        if ok:
+            s.to_bytes({"sha256": "0" * 64, "shard": 0})
+        else:
+            with pytest.raises(ValueError, match="MAX_HEADER_VALUES"):
+                s.to_bytes({"sha256": "0" * 64, "shard": 0})
+            with pytest.raises(ValueError, match="top: expected at most 8"):
+                check_storable(names, ["x"], t)

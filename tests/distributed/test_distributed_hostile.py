@@ -307,6 +307,63 @@ def test_embed_dataset_arguments_are_checked_before_any_work(
     assert not (tmp_path / "out").exists()
 
 
+def _wide_bank(k: int):
+    from bottlekit.concepts import ConceptBank
+
+    vectors = np.random.default_rng(0).normal(size=(k, 64))
+    return ConceptBank(
+        [f"concept {j}" for j in range(k)], vectors, "world-tiny/bottlekit/bfbc104ab5d40484"
+    )
+
+
+def test_embed_dataset_refuses_unstorable_statistics_before_encoding(
+    no_ray, folder, tmp_path, monkeypatch
+):
+    # Before: the run started Ray and encoded the first shard's images; only then did
+    # ConceptStats.to_bytes refuse its statistics (~12 JSON values per concept at top=10:
+    # 1,200,065 values for 100,000 concepts, over MAX_HEADER_VALUES = 1,048,576).
+    from bottlekit.distributed import encode_stage
+
+    def never(*args, **kwargs):
+        raise AssertionError("an image was encoded")
+
+    monkeypatch.setattr(encode_stage._ShardEncoder, "__init__", never)
+    monkeypatch.setattr(encode_stage._ShardEncoder, "_encode", never)
+    with pytest.raises(
+        ValueError,
+        match=r"^top: expected at most 8 with these 100000 concepts, got 10: every shard's "
+        r"concept statistics \(the concept and class names, and the paths of the top 10 "
+        r"items of each concept\) would be refused when read back: the file's header may "
+        r"hold 1200066 JSON values .*at most 1048576 are accepted \(MAX_HEADER_VALUES\)$",
+    ):
+        no_ray("world-tiny", folder, tmp_path / "out", bank=_wide_bank(100_000), progress=False)
+    assert not (tmp_path / "out").exists()  # (the folder is not claimed either)
+
+
+@pytest.mark.parametrize(
+    "top, shard_size, match",
+    [
+        # the largest top that fits is accepted (goes on to Ray)...
+        (8, 512, "Ray was started"),
+        # ...and so is a larger top when no shard holds that many items
+        (50, 8, "Ray was started"),
+        (9, 512, r"^top: expected at most 8 with these 100000 concepts, got 9"),
+    ],
+)
+def test_embed_dataset_top_that_fits_is_accepted(no_ray, folder, tmp_path, top, shard_size, match):
+    with pytest.raises((ValueError, AssertionError), match=match):
+        no_ray(
+            "world-tiny",
+            folder,
+            tmp_path / "out",
+            bank=_wide_bank(100_000),
+            top=top,
+            shard_size=shard_size,
+            batch_size=8,
+            progress=False,
+        )
+
+
 @pytest.mark.parametrize("under", [False, True])
 def test_embed_dataset_out_that_is_a_file(no_ray, folder, tmp_path, under):
     # before: FileExistsError / NotADirectoryError after the model was loaded

@@ -84,23 +84,49 @@ def data_atoms(X: np.ndarray, m: int, seed: int, mu: np.ndarray) -> np.ndarray:
     A drawn embedding equal to the mean up to float32's rounding (no direction, by
     :func:`~bottlekit.concepts.discovery._checks.at_mean`), or to one drawn before it, is
     replaced by the next one drawn.
+
+    Only the rows drawn until ``m`` are kept are read (in float64, a block at a time),
+    and each is compared with the rows kept before it (by its float64 bytes, ``-0.0``
+    as ``0.0``; a row holding NaN equals none): the atoms of ``np.unique`` over all the
+    drawn rows, as before, without copying all of ``X`` to float64 and sorting it (9 GB
+    and minutes for 10⁶ × 512 float32).
     """
     from bottlekit.concepts.discovery._checks import at_mean
 
     order = np.random.default_rng(seed).permutation(len(X))
-    rows = X[order].astype(np.float64)
-    C = rows - mu
+    kept: list[np.ndarray] = []  # centred rows, in the order drawn
+    seen: set[bytes] = set()  # the rows kept (an earlier copy of a row not at the
+    # mean was kept, so a copy is a row seen: rows at the mean are never kept)
+    pos = 0
+    while len(kept) < m and pos < len(X):
+        need = m - len(kept)
+        # (blocks grow with the rows read, up to 16384: many copies or rows at the mean
+        # are read in few blocks, and a block of float64 rows stays small)
+        block = order[pos : pos + max(need + need // 4 + 16, min(pos, 16384), 256)]
+        pos += len(block)
+        rows = X[block].astype(np.float64)
+        C = rows - mu
+        usable = ~at_mean(C, rows, mu)
+        nan = np.isnan(rows).any(axis=1)
+        keys = rows + 0.0  # (-0.0 + 0.0 is 0.0: np.unique took them as equal)
+        for i in np.flatnonzero(usable):
+            if not nan[i]:
+                key = keys[i].tobytes()
+                if key in seen:
+                    continue
+                seen.add(key)
+            kept.append(C[i])
+            if len(kept) == m:
+                break
     # a copy of an earlier draw started a second, identical atom, one of which died; an
     # absolute 1e-12 took every row of embeddings of 1e-14 for the mean
-    distinct = np.zeros(len(X), dtype=bool)
-    distinct[np.unique(rows, axis=0, return_index=True)[1]] = True
-    keep = np.flatnonzero(distinct & ~at_mean(C, rows, mu))[:m]
-    if len(keep) < m:
+    if len(kept) < m:
         raise ValueError(
-            f"init='data': only {len(keep)} distinct embeddings differ from their mean, {m} "
+            f"init='data': only {len(kept)} distinct embeddings differ from their mean, {m} "
             "atoms asked; use init='random' or fewer n_concepts"
         )
-    return (C[keep] / np.linalg.norm(C[keep], axis=1, keepdims=True)).astype(np.float32)
+    atoms = np.array(kept).reshape(m, X.shape[1])
+    return (atoms / np.linalg.norm(atoms, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _build(torch, d: int, m: int, seed: int, pre_bias: np.ndarray, device, atoms=None) -> dict:
