@@ -55,6 +55,7 @@ def test_rerun_with_fewer_test_images_leaves_no_stale_plots(tmp_path, capsys):
     """A rerun with a smaller ``n_test`` leaves exactly that run's files in the folder: the
     contribution plots of the earlier run's extra test images are gone, a file of the
     user's (or one the demo does not name) stays."""
+    pytest.importorskip("bm25s")  # the demo's retrieval step (the retrieval extra)
     from bottlekit.app.demo import report_files
 
     report = tmp_path / "report"
