@@ -659,6 +659,26 @@ def _tensor(kind):
     }[kind]
 
 
+def _assert_refused_before_loading(path, message):
+    """Restoring the checkpoint at ``path`` raises ``CheckpointError`` matching ``message``
+    and leaves the model and optimiser as they were: checked before anything is loaded
+    (the RNG states were checked after the model was)."""
+    import torch
+
+    from bottlekit.world.checkpoint import (
+        CheckpointError,
+        read_checkpoint,
+        restore_training_state,
+    )
+
+    model, opt, sched = _build()
+    before = model.weight.detach().clone()
+    ck = read_checkpoint(path)
+    with pytest.raises(CheckpointError, match=message):
+        restore_training_state(ck, model, opt, sched)
+    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+
+
 @pytest.mark.parametrize(
     ("key", "kind", "message"),
     [
@@ -684,20 +704,8 @@ def _tensor(kind):
     ],
 )
 def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, kind, message):
-    import torch
-
-    from bottlekit.world.checkpoint import (
-        CheckpointError,
-        read_checkpoint,
-        restore_training_state,
-    )
-
     path = _retensor(checkpoint, lambda t: t.__setitem__(key, _tensor(kind)))
-    model, opt, sched = _build()
-    before = model.weight.detach().clone()
-    with pytest.raises(CheckpointError, match=message):
-        restore_training_state(read_checkpoint(path), model, opt, sched)
-    assert torch.equal(model.weight, before)  # nothing was loaded
+    _assert_refused_before_loading(path, message)
 
 
 @pytest.mark.parametrize(
@@ -746,21 +754,7 @@ def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, k
     ],
 )
 def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
-    import torch
-
-    from bottlekit.world.checkpoint import (
-        CheckpointError,
-        read_checkpoint,
-        restore_training_state,
-    )
-
-    model, opt, sched = _build()
-    before = model.weight.detach().clone()
-    ck = read_checkpoint(_edit(checkpoint, change))
-    with pytest.raises(CheckpointError, match=message):
-        restore_training_state(ck, model, opt, sched)
-    # checked before anything is loaded (the RNG states were checked after the model was)
-    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+    _assert_refused_before_loading(_edit(checkpoint, change), message)
 
 
 def _lie_in_the_header(path, change):
@@ -873,20 +867,7 @@ def _counter(value):
     ],
 )
 def test_forged_optimiser_and_rng_tensors_are_refused(checkpoint, change, message):
-    import torch
-
-    from bottlekit.world.checkpoint import (
-        CheckpointError,
-        read_checkpoint,
-        restore_training_state,
-    )
-
-    model, opt, sched = _build()
-    before = model.weight.detach().clone()
-    ck = read_checkpoint(_retensor(checkpoint, change))
-    with pytest.raises(CheckpointError, match=message):
-        restore_training_state(ck, model, opt, sched)
-    assert torch.equal(model.weight, before) and opt.state_dict()["state"] == {}
+    _assert_refused_before_loading(_retensor(checkpoint, change), message)
 
 
 def _write_step_2(path):
