@@ -462,21 +462,34 @@ def _build():
 @pytest.fixture
 def checkpoint(tmp_path):
     """A checkpoint of a one-step run of a linear model, as write_checkpoint writes it."""
-    import torch
 
     from bottlekit.world.checkpoint import write_checkpoint
 
+    model, opt, sched = _trained()
+    path = tmp_path / "ck.json"
+    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=_meta())
+    return path
+
+
+def _trained(steps=1, value=1.0):
+    """The linear model of :func:`_build`, its optimiser and scheduler after ``steps``
+    steps on the input ``value`` (a row of two)."""
+    import torch
+
     model, opt, sched = _build()
-    model(torch.ones(1, 2)).sum().backward()
-    opt.step()
-    sched.step()
-    meta = dict(
-        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
+    for _ in range(steps):
+        model(torch.full((1, 2), value)).sum().backward()
+        opt.step()
+        sched.step()
+    return model, opt, sched
+
+
+def _meta(progress=PROGRESS):
+    """The sidecar fields of a checkpoint of model "m" (written by write_checkpoint)."""
+    return dict(
+        model="m", model_config={}, config=CFG, progress=progress, world_sha256="0", init=None,
         versions={},
     )  # fmt: skip
-    path = tmp_path / "ck.json"
-    write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
-    return path
 
 
 def _tensors_path(path):
@@ -871,20 +884,10 @@ def test_forged_optimiser_and_rng_tensors_are_refused(checkpoint, change, messag
 
 
 def _write_step_2(path):
-    import torch
-
     from bottlekit.world.checkpoint import write_checkpoint
 
-    model, opt, sched = _build()
-    for _ in range(2):
-        model(torch.ones(1, 2)).sum().backward()
-        opt.step()
-        sched.step()
-    progress = dict(PROGRESS, step=2, losses=[0.5, 0.4])
-    meta = dict(
-        model="m", model_config={}, config=CFG, progress=progress, world_sha256="0",
-        init=None, versions={},
-    )  # fmt: skip
+    model, opt, sched = _trained(steps=2)
+    meta = _meta(dict(PROGRESS, step=2, losses=[0.5, 0.4]))
     write_checkpoint(path, model=model, optimizer=opt, scheduler=sched, meta=meta)
 
 
@@ -931,14 +934,8 @@ def test_a_checkpoint_of_the_step_in_place_does_not_replace_its_file(checkpoint,
     from bottlekit.world.checkpoint import read_checkpoint, write_checkpoint
 
     before = read_checkpoint(checkpoint).model_state()["weight"].clone()
-    model, opt, sched = _build()
-    model(torch.full((1, 2), 3.0)).sum().backward()  # other weights at the same step
-    opt.step()
-    sched.step()
-    meta = dict(
-        model="m", model_config={}, config=CFG, progress=PROGRESS, world_sha256="0", init=None,
-        versions={},
-    )  # fmt: skip
+    model, opt, sched = _trained(value=3.0)  # other weights at the same step
+    meta = _meta()
     replace = os.replace
 
     def die_at_the_sidecar(src, dst):
