@@ -39,7 +39,6 @@ NOT_YET = frozenset(
         "estimators",
         "distributed",
         "concepts",
-        "datasets",
         "bottleneck",
         "diagnostics",
         "visualize",
