@@ -38,7 +38,6 @@ NOT_YET = frozenset(
         "world",
         "estimators",
         "distributed",
-        "concepts",
         "bottleneck",
         "diagnostics",
         "visualize",
