@@ -38,8 +38,6 @@ NOT_YET = frozenset(
         "world",
         "estimators",
         "distributed",
-        "concepts",
-        "datasets",
         "bottleneck",
         "diagnostics",
         "visualize",

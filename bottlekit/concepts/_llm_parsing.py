@@ -140,6 +140,18 @@ def parse_concept_list(text: str, *, max_words: int = 12) -> list[str]:
     for all but 2 of 31,188 (its "\\n-" split keeps a trailing colon on two run-on
     items).
 
+    Parameters
+    ----------
+    text : str
+        The model's answer, as returned.
+    max_words : int, default 12
+        Items of more words than this are taken for prose and dropped.
+
+    Returns
+    -------
+    list of str
+        The concept phrases, lower-cased, in the answer's order, without duplicates.
+
     Raises
     ------
     LLMParseError

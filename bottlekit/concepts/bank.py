@@ -230,6 +230,16 @@ class ConceptBank:
     def index(self, name: str) -> int:
         """Position of concept ``name``.
 
+        Parameters
+        ----------
+        name : str
+            A concept name of the bank (exact match).
+
+        Returns
+        -------
+        int
+            Its index in ``names`` (and row of ``vectors``).
+
         Raises
         ------
         UnknownConceptError
@@ -362,6 +372,8 @@ class ConceptBank:
         Returns
         -------
         ConceptBank
+            Those concepts' names, vectors, intercepts, provenance (copied) and
+            ``class_prior`` columns; the same backbone and class names.
         """
         idx = self._indices(items)
         if not idx:
@@ -382,6 +394,7 @@ class ConceptBank:
         Parameters
         ----------
         other : ConceptBank
+            A bank of the same ``backbone_id`` and dimension.
         on_duplicate : {"error", "keep_first"}
             What to do with a name present in both banks.
 
@@ -474,7 +487,17 @@ class ConceptBank:
             )
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Arrays and JSON-able metadata that describe the bank (see :meth:`from_state`)."""
+        """Arrays and JSON-able metadata that describe the bank (see :meth:`from_state`).
+
+        Returns
+        -------
+        tensors : dict of str to ndarray
+            ``"vectors"`` (k, d) and ``"intercepts"`` (k,), float32, and
+            ``"class_prior"`` (n_classes, k) when the bank has one (not copied).
+        meta : dict
+            ``format``, ``version``, ``names``, ``backbone_id``, ``provenance`` and
+            ``class_names``: what :meth:`save` writes as JSON.
+        """
         tensors = {"vectors": self.vectors, "intercepts": self.intercepts}
         if self.class_prior is not None:
             tensors["class_prior"] = self.class_prior
@@ -492,7 +515,23 @@ class ConceptBank:
     def from_state(
         cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], source: str = "state"
     ) -> ConceptBank:
-        """Rebuild a bank from :meth:`to_state` output; ``source`` names it in errors."""
+        """Rebuild a bank from :meth:`to_state` output; ``source`` names it in errors.
+
+        Parameters
+        ----------
+        tensors : dict of str to ndarray
+            ``"vectors"``, ``"intercepts"`` and optionally ``"class_prior"``, float arrays.
+        meta : dict
+            The metadata :meth:`to_state` returns (its ``format`` and ``version`` must
+            match this version of bottlekit).
+        source : str, default "state"
+            What the state was read from (a file name), at the start of error messages.
+
+        Returns
+        -------
+        ConceptBank
+            The bank; ``ValueError`` naming ``source`` if the state is malformed.
+        """
         if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
             raise ValueError(
                 f"{source} has format {meta.get('format')!r} v{meta.get('version')!r}; "
@@ -542,6 +581,11 @@ class ConceptBank:
         safetensors header metadata under the key ``"bottlekit"`` and can be read with
         ``safetensors.safe_open(path, "np").metadata()``.
 
+        Parameters
+        ----------
+        path : path-like
+            The file to write (conventionally ``*.safetensors``); replaced if it exists.
+
         Returns
         -------
         pathlib.Path
@@ -576,8 +620,14 @@ class ConceptBank:
         Parameters
         ----------
         path : path-like
+            A ``.safetensors`` file written by :meth:`save`.
         backbone : Backbone or str, optional
             If given, the bank's ``backbone_id`` must match (``ValueError`` otherwise).
+
+        Returns
+        -------
+        ConceptBank
+            The bank as it was saved (without ``filter_report``, which is not saved).
         """
         from bottlekit.safetensors_file import read_safetensors
 

@@ -29,7 +29,9 @@ class ConceptCandidates:
     provenance : list of dict
         One JSON-serialisable dict per concept.
     class_prior : array of shape (n_classes, k), optional
+        Class–concept association, e.g. 1 where an LLM proposed the concept for the class.
     class_names : list of str, optional
+        Names of the rows of ``class_prior`` (required when ``class_prior`` is given).
 
     Attributes
     ----------
@@ -71,8 +73,20 @@ class ConceptCandidates:
     def subset(self, indices: Sequence[int]) -> ConceptCandidates:
         """Candidates at the given integer positions, in that order.
 
-        Negative positions count from the end and repeats are kept, as in numpy; the
-        positions are checked by :func:`bottlekit._arrays.as_index_array`.
+        Negative positions count from the end, as in numpy; the positions are checked
+        by :func:`bottlekit._arrays.as_index_array`. A position given twice is refused
+        (``ValueError``: the names of candidates must be unique).
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Positions in ``-k .. k - 1``; at least one.
+
+        Returns
+        -------
+        ConceptCandidates
+            Those names, their provenance (copied) and ``class_prior`` columns; the same
+            class names.
         """
         k = len(self.names)
         idx = as_index_array(
@@ -92,7 +106,21 @@ class ConceptCandidates:
         )
 
     def to_bank(self, backbone: Any, templates: Sequence[str] | None = None) -> ConceptBank:
-        """Embed the candidates with ``backbone`` (see :func:`~bottlekit.concepts.from_text`)."""
+        """Embed the candidates with ``backbone`` (see :func:`~bottlekit.concepts.from_text`).
+
+        Parameters
+        ----------
+        backbone : Backbone
+            Object with ``id`` and ``encode_texts(texts, templates=None)``.
+        templates : list of str, optional
+            Prompt templates with one ``{}``; ``None`` encodes the bare concept string.
+
+        Returns
+        -------
+        ConceptBank
+            One text vector per candidate, with the candidates' provenance (kind
+            ``"text"``) and class prior.
+        """
         from bottlekit.concepts.from_text import from_text
 
         return from_text(

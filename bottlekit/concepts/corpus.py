@@ -13,7 +13,21 @@ from bottlekit._checks import is_number
 
 @dataclass(frozen=True)
 class Document:
-    """One corpus document."""
+    """One corpus document.
+
+    Parameters
+    ----------
+    id : str
+        The document's identifier: a key of the dict, a file's path relative to the
+        folder, or ``"doc-0000"``, ``"doc-0001"``... for a list (see :func:`load_corpus`).
+    text : str
+        The whole text of the document.
+
+    Examples
+    --------
+    >>> load_corpus({"cardinal": "It has a red crest."})
+    [Document(id='cardinal', text='It has a red crest.')]
+    """
 
     id: str
     text: str
@@ -25,6 +39,23 @@ class Passage:
 
     ``heading`` is the nearest markdown heading above the passage (or ``None``); it gives
     retrieval and extraction the subject of passages such as "It has a red crest."
+
+    Parameters
+    ----------
+    doc_id : str
+        The ``id`` of the :class:`Document` it comes from.
+    start, end : int
+        Character offsets of the passage in the document's text (``end`` excluded).
+    text : str
+        The passage, ``document.text[start:end]``.
+    heading : str or None, default None
+        The nearest markdown heading above it (or the document's short first line).
+
+    Examples
+    --------
+    >>> doc = Document("cardinal", "# Cardinal\\nIt is red. It sings.")
+    >>> chunk_documents([doc])
+    [Passage(doc_id='cardinal', start=11, end=31, text='It is red. It sings.', heading='Cardinal')]
     """
 
     doc_id: str
@@ -34,7 +65,13 @@ class Passage:
     heading: str | None = None
 
     def to_dict(self) -> dict:
-        """JSON-serialisable form (used in concept provenance)."""
+        """JSON-serialisable form (used in concept provenance).
+
+        Returns
+        -------
+        dict
+            ``doc_id``, ``start``, ``end``, ``text`` and ``heading``, the fields.
+        """
         return {
             "doc_id": self.doc_id,
             "start": self.start,
@@ -67,12 +104,13 @@ def load_corpus(
         A list gives ids ``"doc-0000"``, ``"doc-0001"``...; a folder is searched
         recursively for ``extensions`` (ids are the relative paths, sorted), read as
         UTF-8 without a leading byte-order mark.
-    extensions : sequence of str
+    extensions : sequence of str, default (".txt", ".md")
         File name endings read from a folder.
 
     Returns
     -------
     list of Document
+        One per string, dict item or file, in the order given (files sorted by path).
 
     Examples
     --------
@@ -179,6 +217,28 @@ def chunk_documents(documents: Sequence[Document], *, max_words: int = 60) -> li
     ones; in a document without markdown headings, a short first sentence (at most 8
     words, e.g. "Natural history of the ketrel.") is the heading of all its passages. A
     sentence longer than ``max_words`` is a passage of its own.
+
+    Parameters
+    ----------
+    documents : sequence of Document
+        The documents, e.g. from :func:`load_corpus`.
+    max_words : int, default 60
+        The most words a passage holds (whitespace-separated; >= 1).
+
+    Returns
+    -------
+    list of Passage
+        The passages of every document, in document and text order; heading lines are
+        in none of them.
+
+    Examples
+    --------
+    >>> text = "# Cardinal\\nIt is red. It sings.\\n\\n# Range\\nEast of the Rockies."
+    >>> doc = Document("d", text)
+    >>> [(p.heading, p.text) for p in chunk_documents([doc], max_words=60)]
+    [('Cardinal', 'It is red. It sings.'), ('Range', 'East of the Rockies.')]
+    >>> [p.text for p in chunk_documents([doc], max_words=3)]
+    ['It is red.', 'It sings.', 'East of the Rockies.']
     """
     if not is_number(max_words, integer=True) or max_words < 1:
         raise ValueError(f"max_words must be a positive int, got {max_words!r}")

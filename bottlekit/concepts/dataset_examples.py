@@ -41,6 +41,8 @@ def pcbm_n_examples(dataset: ConceptDataset) -> int:
     Parameters
     ----------
     dataset : ConceptDataset
+        The dataset the concept examples are drawn from; only its ``concept_names``
+        are read.
 
     Returns
     -------
@@ -63,7 +65,9 @@ def pcbm_n_examples(dataset: ConceptDataset) -> int:
 class ConceptExamples:
     """The images drawn for each concept (indices into the dataset).
 
-    Attributes
+    Made by :func:`draw_concept_examples`; the fields are also its attributes.
+
+    Parameters
     ----------
     names : list of str
         The concepts with enough examples, in the dataset's order.
@@ -71,8 +75,16 @@ class ConceptExamples:
         Dataset indices of each concept's positives and negatives; the first
         ``n_examples`` of each row train the CAV, the last ``n_examples`` are held out.
     n_examples : int
+        ``n``: training (and held-out) examples per concept and side.
     skipped : dict of str to (int, int)
         Concepts with too few examples and their ``(positives, negatives)`` counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ex = ConceptExamples(["red"], np.array([[0, 1, 2, 3]]), np.array([[4, 5, 6, 7]]), 2, {})
+    >>> ex.positives[:, : ex.n_examples].tolist(), ex.indices.tolist()
+    ([[0, 1]], [0, 1, 2, 3, 4, 5, 6, 7])
     """
 
     names: list[str]
@@ -127,12 +139,14 @@ def draw_concept_examples(
         :func:`pcbm_n_examples`: 100 for CUB, 50 otherwise.
     names : list of str, optional
         The concepts to draw (default all, in the dataset's order).
-    random_state : int or None
+    random_state : int or None, default 0
         Seed; the same seed draws the same images.
 
     Returns
     -------
     ConceptExamples
+        The drawn indices of each concept with at least ``2 n`` positives and ``2 n``
+        negatives, and the counts of those skipped.
 
     Examples
     --------

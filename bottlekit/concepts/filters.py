@@ -22,7 +22,33 @@ FILTERS = ("too_long", "class_name", "duplicate", "not_activated")
 
 @dataclass(frozen=True)
 class Removal:
-    """One concept removed by one filter."""
+    """One concept removed by one filter.
+
+    Parameters
+    ----------
+    name : str
+        The concept removed.
+    filter : str
+        The filter that removed it, one of :data:`FILTERS`.
+    reason : str
+        Why, in words (the value and the threshold it crossed).
+    value : float or None, default None
+        The measured value: characters (``too_long``), similarity (``class_name``,
+        ``duplicate``) or mean top-k activation (``not_activated``); None for an exact
+        class-name match.
+    threshold : float or None, default None
+        The threshold ``value`` was compared with.
+    other : str or None, default None
+        The class name (``class_name``) or the concept kept instead (``duplicate``).
+
+    Examples
+    --------
+    >>> kept = filter_concepts(None, ["red", "a very long concept name that goes on"],
+    ...                        sentence_encoder=None, activation_threshold=None)
+    >>> r = kept.filter_report.removed[0]
+    >>> r.filter, r.reason, r.value, r.threshold, r.other
+    ('too_long', '37 characters > 30', 37.0, 30.0, None)
+    """
 
     name: str
     filter: str
@@ -34,25 +60,67 @@ class Removal:
 
 @dataclass
 class FilterReport:
-    """What :func:`filter_concepts` removed, kept and skipped."""
+    """What :func:`filter_concepts` removed, kept and skipped.
+
+    Parameters
+    ----------
+    removed : list of Removal, default []
+        Every removal, in filter order.
+    kept : list of str, default []
+        The names kept, in the given order.
+    skipped : dict of str to str, default {}
+        The filters that did not run (or ran on exact matches only), and why.
+
+    Examples
+    --------
+    >>> kept = filter_concepts(None, ["red", "a very long concept name that goes on"],
+    ...                        sentence_encoder=None, activation_threshold=None)
+    >>> report = kept.filter_report
+    >>> report.kept, report.removed_names(), report.skipped["not_activated"]
+    (['red'], ['a very long concept name that goes on'], 'activation_threshold=None')
+    """
 
     removed: list[Removal] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
     def by_filter(self) -> dict[str, list[Removal]]:
-        """Removals grouped by filter name (every filter present, possibly empty)."""
+        """Removals grouped by filter name (every filter present, possibly empty).
+
+        Returns
+        -------
+        dict of str to list of Removal
+            Keyed by the names of :data:`FILTERS`, in their order of application.
+        """
         out: dict[str, list[Removal]] = {f: [] for f in FILTERS}
         for r in self.removed:
             out[r.filter].append(r)
         return out
 
     def removed_names(self, filter: str | None = None) -> list[str]:
-        """Names removed (by one filter, or by any)."""
+        """Names removed (by one filter, or by any).
+
+        Parameters
+        ----------
+        filter : str or None, default None
+            A name of :data:`FILTERS`; None: every filter.
+
+        Returns
+        -------
+        list of str
+            The names removed, in the order of removal.
+        """
         return [r.name for r in self.removed if filter is None or r.filter == filter]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form."""
+        """JSON-serialisable form.
+
+        Returns
+        -------
+        dict
+            ``removed`` (a list of dicts of the :class:`Removal` fields), ``kept`` and
+            ``skipped``.
+        """
         return {
             "removed": [asdict(r) for r in self.removed],
             "kept": list(self.kept),
@@ -186,6 +254,7 @@ def filter_concepts(
         as in every builder; ``filter_concepts(concepts, ..., backbone=...)`` of earlier
         releases still works for this one, with a ``FutureWarning``.
     concepts : ConceptBank, ConceptCandidates or list of str
+        The concepts to filter (a list of names is returned as candidates).
     class_names : list of str, optional
         Needed by the ``class_name`` filter (skipped without it).
     max_length, class_similarity, duplicate_similarity, activation_threshold : optional

@@ -471,7 +471,27 @@ def from_examples(
 
 
 def chance_level_concepts(bank: ConceptBank) -> list[str]:
-    """Names of the CAV concepts of ``bank`` flagged as not better than chance."""
+    """Names of the CAV concepts of ``bank`` flagged as not better than chance.
+
+    Parameters
+    ----------
+    bank : ConceptBank
+        A bank, e.g. from :func:`from_examples` with ``drop_chance=False``.
+
+    Returns
+    -------
+    list of str
+        The concepts of kind ``"cav"`` whose provenance has ``better_than_chance``
+        False (held-out p-value not below ``significance_level``), in the bank's order;
+        other kinds are never listed.
+
+    Examples
+    --------
+    >>> prov = [{"kind": "cav", "better_than_chance": b} for b in (True, False)]
+    >>> bank = ConceptBank(["striped", "shiny"], np.eye(2), "toy", provenance=prov)
+    >>> chance_level_concepts(bank)
+    ['shiny']
+    """
     return [
         n
         for n, p in zip(bank.names, bank.provenance, strict=True)

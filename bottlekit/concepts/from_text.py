@@ -97,6 +97,8 @@ def from_text(
     Returns
     -------
     ConceptBank
+        One unit-norm text vector per name, in ``names``' order, of kind ``"text"``,
+        on ``backbone.id``.
 
     Examples
     --------

@@ -174,13 +174,26 @@ def generate(
         the two worked examples of each prompt in the reference's notebook.
     prompts : list of str, optional
         Subset of the style's prompt keys (see ``PROMPT_STYLES``); all by default.
-    n_per_prompt : int
+    n_per_prompt : int, default 10
         Items asked for per request, and the most taken from one answer: the first
         ``n_per_prompt`` of its items, in the answer's order, once parsed and
         de-duplicated (a cached answer is cut the same way). The concepts dropped from
         longer answers are counted in one logged warning. The last item of an answer
         cut by the token limit (``finish_reason`` ``"length"``), which may be cut
         mid-phrase, is dropped first, with one warning for all such answers.
+    model : str, optional
+        Model name for the client built here; defaults to ``$OPENAI_MODEL`` (ignored
+        when ``llm`` is given).
+    base_url : str, optional
+        Endpoint for the client built here, e.g. ``http://localhost:8000/v1``; defaults
+        to ``$OPENAI_BASE_URL``, then the OpenAI API (ignored when ``llm`` is given).
+    api_key : str, optional
+        Key for the client built here; defaults to ``$OPENAI_API_KEY``, only needed when
+        a request misses the cache (ignored when ``llm`` is given).
+    cache_dir : path-like, optional
+        Where the client built here caches request/response JSON files
+        (:func:`~bottlekit.concepts.llm.default_cache_dir` by default; ignored when ``llm``
+        is given).
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
         and goes on; ``"raise"`` raises :class:`~bottlekit.concepts.llm.LLMParseError`.

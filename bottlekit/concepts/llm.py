@@ -201,7 +201,23 @@ class ChatClient(_RetryingTransport):
         self._answers.folder = Path(folder)
 
     def cached(self, messages: Messages, **params: Any) -> ChatResponse | None:
-        """The cached response of this request, or ``None``."""
+        """The cached response of this request, or ``None``.
+
+        Nothing is sent: only the cache is read.
+
+        Parameters
+        ----------
+        messages : list of dict
+            Chat messages ``{"role": ..., "content": ...}``.
+        **params
+            Extra parameters (merged over the client's ``params``; part of the cache key).
+
+        Returns
+        -------
+        ChatResponse or None
+            The stored answer for this model, messages and parameters (``cached`` True),
+            or None when there is none.
+        """
         merged = {**self.params, **params}
         return self._answers.read(request_key(self.model, messages, merged))
 
@@ -241,6 +257,8 @@ class ChatClient(_RetryingTransport):
         Returns
         -------
         ChatResponse
+            The answer's text, id, model, cache key and ``finish_reason``, with ``parsed``
+            set to what ``parse`` returned; ``cached`` says whether it came from the cache.
 
         Raises
         ------

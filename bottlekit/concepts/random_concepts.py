@@ -69,7 +69,10 @@ class RandomConcepts:
     Parameters
     ----------
     n_concepts : int, default 8
+        Number of random concepts, >= 1 (checked by :meth:`resolve`).
     random_state : int or None, default 0
+        Seed of :func:`random_bank`; an int gives the same bank at every :meth:`resolve`,
+        None a new one each time.
 
     Examples
     --------
@@ -95,11 +98,27 @@ class RandomConcepts:
         return hash((self.n_concepts, self.random_state))
 
     def resolve(self, dim: int) -> ConceptBank:
-        """The bank for embeddings of dimension ``dim``."""
+        """The bank for embeddings of dimension ``dim``.
+
+        Parameters
+        ----------
+        dim : int
+            Embedding dimension, >= 1.
+
+        Returns
+        -------
+        ConceptBank
+            :func:`random_bank` of ``n_concepts`` unit vectors of dimension ``dim``.
+        """
         return random_bank(self.n_concepts, dim, self.random_state)
 
     def to_dict(self) -> dict:
         """JSON form (used when a model is saved).
+
+        Returns
+        -------
+        dict
+            ``{"n_concepts": ..., "random_state": ...}``, the constructor's arguments.
 
         Raises
         ------

@@ -44,7 +44,9 @@ class HybridRetriever:
     Parameters
     ----------
     passages : list of Passage
-    bm25_weight : float
+        The passages to search (e.g. :func:`~bottlekit.concepts.chunk_documents`); at
+        least one.
+    bm25_weight : float, default 0.5
         :math:`w \in [0, 1]`.
     sentence_encoder : "minilm", callable or None
         ``None`` turns the dense part off (then ``bm25_weight`` is taken as 1).
@@ -92,7 +94,18 @@ class HybridRetriever:
         return f"{p.heading}. {p.text}" if p.heading else p.text
 
     def bm25_scores(self, query: str) -> np.ndarray:
-        """Raw BM25 scores of every passage."""
+        """Raw BM25 scores of every passage.
+
+        Parameters
+        ----------
+        query : str
+            The query text, tokenised as the passages (English stopwords removed).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_passages,)
+            BM25 score of each passage, >= 0; all 0 when no query word is in the index.
+        """
         with quiet_libraries("bm25s"):
             toks = self._bm25s.tokenize(
                 [query], stopwords="en", return_ids=False, show_progress=False
@@ -104,11 +117,33 @@ class HybridRetriever:
             return np.asarray(self._bm25.get_scores(toks), dtype=np.float64)
 
     def scores(self, query: str) -> np.ndarray:
-        """Fused scores of every passage (see the class docstring)."""
+        """Fused scores of every passage (see the class docstring).
+
+        Parameters
+        ----------
+        query : str
+            The query text.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_passages,)
+            :math:`s(q, p)` of each passage, in [0, 1].
+        """
         return self.scores_many([query])[0]
 
     def scores_many(self, queries: Sequence[str]) -> np.ndarray:
-        """Fused scores (n_queries × n_passages); the queries are embedded in one batch."""
+        """Fused scores (n_queries × n_passages); the queries are embedded in one batch.
+
+        Parameters
+        ----------
+        queries : sequence of str
+            The query texts.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_queries, n_passages)
+            :math:`s(q, p)` of each query and passage, in [0, 1].
+        """
         queries = list(queries)
         b = np.stack([self.bm25_scores(q) for q in queries])
         top = b.max(axis=1, keepdims=True)
@@ -119,7 +154,21 @@ class HybridRetriever:
         return self.bm25_weight * b + (1 - self.bm25_weight) * dense
 
     def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[tuple[int, float]]:
-        """Top passages for one query or several (a passage scores its best over queries)."""
+        """Top passages for one query or several (a passage scores its best over queries).
+
+        Parameters
+        ----------
+        queries : str or sequence of str
+            One query, or several whose best score per passage counts.
+        top_k : int, default 5
+            The most passages returned, >= 1.
+
+        Returns
+        -------
+        list of (int, float)
+            ``(passage index, score)``, best first; passages of score 0 are left out, so
+            there may be fewer than ``top_k``.
+        """
         if isinstance(queries, str):
             queries = [queries]
         return self.search_groups([list(queries)], top_k=top_k)[0]
@@ -127,7 +176,20 @@ class HybridRetriever:
     def search_groups(
         self, groups: Sequence[Sequence[str]], top_k: int = 5
     ) -> list[list[tuple[int, float]]]:
-        """:meth:`search` for several groups of queries, all embedded in one batch."""
+        """:meth:`search` for several groups of queries, all embedded in one batch.
+
+        Parameters
+        ----------
+        groups : sequence of sequence of str
+            Groups of queries, each non-empty (e.g. one group of queries per class).
+        top_k : int, default 5
+            The most passages returned per group, >= 1.
+
+        Returns
+        -------
+        list of list of (int, float)
+            Per group, what :meth:`search` returns for its queries.
+        """
         if not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
         flat = [q for g in groups for q in g]
@@ -449,7 +511,9 @@ def retrieve(
         ..., backbone=...)`` of earlier releases still works for this one, with a
         ``FutureWarning``.
     class_names : list of str
+        The classes to find concepts for (the query subjects).
     corpus : list of str, dict id -> text, or folder path
+        The texts to retrieve from, read by :func:`~bottlekit.concepts.load_corpus`.
     llm : ChatClient, optional
         Produce concepts with the LLM instead of the offline extractor.
     top_k : int

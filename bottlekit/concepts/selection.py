@@ -104,6 +104,16 @@ def class_concept_association_scores(sim: np.ndarray) -> np.ndarray:
 def mutual_information_scores(sim: np.ndarray) -> np.ndarray:
     """Deprecated name of :func:`class_concept_association_scores` (FutureWarning).
 
+    Parameters
+    ----------
+    sim : array of shape (k, n_classes)
+        Class similarities, e.g. from :func:`class_similarity`.
+
+    Returns
+    -------
+    ndarray of shape (k,)
+        What :func:`class_concept_association_scores` returns for ``sim``.
+
     Examples
     --------
     >>> import warnings
@@ -159,6 +169,15 @@ def greedy_maximize(
     -------
     list of int
         Items in the order picked.
+
+    Examples
+    --------
+    >>> m = np.array([1.0, 0.9, 0.2])
+    >>> S = np.array([[1.0, 0.95, 0.0], [0.95, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> greedy_maximize(m, S, 2)  # item 1 covers little that item 0 does not
+    [0, 2]
+    >>> greedy_maximize(m, S, 2, coverage_weight=0.0)  # the modular scores alone
+    [0, 1]
     """
     modular = np.asarray(modular, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)
@@ -270,6 +289,7 @@ def select(
     Parameters
     ----------
     bank : ConceptBank
+        The candidate concepts, on the backbone of ``X``.
     X : array of shape (n, d)
         Training image embeddings.
     y : array of shape (n,)

@@ -95,11 +95,18 @@ def load_awa2(
         Keep only these classes, all of them in ``split`` (labels still index all 50
         ``class_names``).
     download : bool, default False
+        Fetch and extract the archive into ``root``'s parent first if
+        ``root/classes.txt`` is missing (see :mod:`bottlekit.datasets.download`).
     checksum : str, optional
+        sha256 or md5 of the archive. The table has no digest for AwA2, so a download is
+        extracted only when one is given.
 
     Returns
     -------
     ConceptDataset
+        The image files (read when indexed), ``labels`` indexing the 50
+        ``class_names``, the 85 predicates as 0/1 ``concept_labels`` (the class row of
+        the binary matrix) and the continuous matrix as ``class_concept_matrix``.
 
     Examples
     --------

@@ -166,6 +166,8 @@ def load_celeba(
     Returns
     -------
     ConceptDataset
+        The image files (read when indexed), ``labels`` 0/1 for ``target``, the other
+        39 attributes as 0/1 ``concept_labels`` and ``spurious`` as ``spurious_labels``.
 
     Examples
     --------

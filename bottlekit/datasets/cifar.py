@@ -182,6 +182,8 @@ def load_cifar10(
     download : bool, default False
         Fetch the binary release into ``root`` when neither release's folder is there.
     checksum : str, optional
+        sha256 or md5 of the archive (the table has CIFAR-10's md5; a given one is
+        checked too).
 
     Returns
     -------
@@ -238,10 +240,14 @@ def load_cifar100(
     download : bool, default False
         Fetch the binary release into ``root`` when neither release's folder is there.
     checksum : str, optional
+        sha256 or md5 of the archive (the table has CIFAR-100's md5; a given one is
+        checked too).
 
     Returns
     -------
     ConceptDataset
+        Lazy 32 x 32 images, ``labels`` indexing the 100 fine or 20 coarse
+        ``class_names``; no concepts (CIFAR has none; use a text concept bank).
 
     Examples
     --------

@@ -33,6 +33,7 @@ def as_concept_dataset(data: Any, *, name: str = "dataset") -> ConceptDataset:
     Returns
     -------
     ConceptDataset
+        ``data`` itself when it is one (not a copy), else a new one of its fields.
 
     Raises
     ------

@@ -162,7 +162,10 @@ def koh_attribute_subset(
     classes : int array (n,)
         Class index of each image.
     n_classes : int
+        Number of classes; ``classes`` must lie in ``0 .. n_classes - 1``.
     min_classes : int, default 10
+        An attribute is kept when it is present, after the vote, in at least this many
+        classes (>= 1).
     certainty : int array (n, k), optional
         CUB's certainty ids (1 not visible, ... 4 definitely); without it every label
         counts.
@@ -395,7 +398,12 @@ def load_cub(
         rule instead: kept when present, after the vote, in ``min_classes`` classes. A
         list: those attribute names.
     image_size : int or (height, width), optional
+        Resize the images to this size (pixels; an int gives a square) when loaded,
+        scale keypoints and boxes to it and draw ``part_masks``; None: no image is read
+        and there are no masks.
     part_radius : float, default 0.1
+        Disc radius of the part masks as a fraction of ``sqrt(box_w * box_h)`` (> 0;
+        used only with ``image_size``).
     min_classes : int, optional
         The Koh rule's threshold (only with ``attributes="koh112"``): given, the subset
         is re-derived by the rule on the training split (which need not give the

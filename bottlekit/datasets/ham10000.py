@@ -69,12 +69,16 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     Parameters
     ----------
     root : path
+        The folder holding the metadata file and ``HAM10000_images_part_1/`` and
+        ``HAM10000_images_part_2/``.
     split : "all"
         HAM10000 has no official split (split by ``lesion_id`` yourself).
 
     Returns
     -------
     ConceptDataset
+        The image files (read when indexed), ``labels`` indexing the 7 diagnoses
+        (:data:`HAM10000_DIAGNOSES`) and the one-hot metadata as 0/1 ``concept_labels``.
 
     Examples
     --------

@@ -333,6 +333,7 @@ def load_imagefolder(
     Parameters
     ----------
     root : path
+        The folder of class sub-folders, or the one holding ``split``.
     split : str, optional
         A sub-folder of ``root`` to read (``"train"``, ``"val"``); None reads ``root``.
     concepts_csv : path, optional
@@ -372,6 +373,8 @@ def load_imagefolder(
     Returns
     -------
     ConceptDataset
+        The image files (read when indexed), ``labels`` indexing ``class_names``;
+        concepts only with ``concepts_csv``.
 
     Examples
     --------

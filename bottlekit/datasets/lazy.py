@@ -76,7 +76,9 @@ class ResizedImages(ImageSource):
     Parameters
     ----------
     paths : list of path
+        The image files, one per item; nothing is read until an item is loaded.
     size : int or (height, width)
+        The size every image is resized to, in pixels; an int gives a square image.
 
     Examples
     --------
@@ -90,18 +92,52 @@ class ResizedImages(ImageSource):
         self.size = _size(size)
 
     def load(self, i: int) -> Image.Image:
-        """Item ``i`` read and resized (bilinear) to ``size``."""
+        """Item ``i`` read and resized (bilinear) to ``size``.
+
+        Parameters
+        ----------
+        i : int
+            Position of the item, ``0 <= i < len(self)``.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The image, ``size`` pixels (``width x height = size[1] x size[0]``).
+        """
         h, w = self.size
         return _open_file(self.items[int(i)]).resize((w, h), Image.BILINEAR)
 
     def key(self, i: int) -> str:
-        """The file's cache key (path, size, mtime) and the target size."""
+        """The file's cache key (path, size, mtime) and the target size.
+
+        Parameters
+        ----------
+        i : int
+            Position of the item, ``0 <= i < len(self)``.
+
+        Returns
+        -------
+        str
+            ``"file:"`` and a 32-hex-digit hash; it changes when the file or ``size``
+            does, and nothing is decoded to compute it.
+        """
         h, w = self.size
         base = super().key(i)
         return "file:" + hashlib.blake2b(f"{base}@{h}x{w}".encode(), digest_size=16).hexdigest()
 
     def subset(self, indices: Sequence[int]) -> ResizedImages:
-        """The items ``indices``, still resized on loading."""
+        """The items ``indices``, still resized on loading.
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Positions of the items to keep, in the order wanted.
+
+        Returns
+        -------
+        ResizedImages
+            Those files, with the same ``size``.
+        """
         return ResizedImages(
             [self.items[i] for i in image_positions(indices, len(self)).tolist()], self.size
         )
@@ -133,10 +169,15 @@ class RecordImages(tud.Dataset):
     Parameters
     ----------
     files : list of path
+        The binary files, read in this order (item numbers run on from one file to the
+        next).
     record_bytes : int
+        Bytes per record, header bytes included (CIFAR-10: 3073, CIFAR-100: 3074).
     offset : int
         Bytes before the pixels in each record (CIFAR-10: 1, CIFAR-100: 2).
-    shape : (channels, height, width)
+    shape : (channels, height, width), default (3, 32, 32)
+        The pixels of a record, channel-major; their product must be
+        ``record_bytes - offset``.
     header : int or list of int, default 0
         Bytes before the first record of each file (one int: the same for every file).
     records : list of int, optional
@@ -219,7 +260,18 @@ class RecordImages(tud.Dataset):
         return int(self.starts[-1])
 
     def array(self, i: int) -> np.ndarray:
-        """Record ``i``'s pixels as a uint8 (height, width, channels) array."""
+        """Record ``i``'s pixels as a uint8 (height, width, channels) array.
+
+        Parameters
+        ----------
+        i : int
+            Record number over all files, ``0 <= i < len(self)``.
+
+        Returns
+        -------
+        ndarray of uint8, shape (height, width, channels)
+            The record's pixels, channel-last (a copy, not a view of the file).
+        """
         if not isinstance(i, (int, np.integer)) or isinstance(i, (bool, np.bool_)):
             raise TypeError(f"index: expected an int, got {i!r}")
         i = int(i)
@@ -263,7 +315,11 @@ class KeypointPartMasks:
     groups : list of (list of int or "box")
         Keypoint indices of each part.
     size : (height, width)
-    radius : float
+        The size of the masks, in pixels: the size of the images the keypoints and
+        boxes are in (an int gives a square).
+    radius : float, default 0.1
+        Disc radius as a fraction of ``sqrt(w * h)`` of the image's box (>= 0; the
+        radius is at least 1 pixel).
 
     Examples
     --------
@@ -328,7 +384,13 @@ class KeypointPartMasks:
         return self.shape[0]
 
     def radii(self) -> np.ndarray:
-        """Disc radius of each image, in pixels: ``max(1, radius * sqrt(w * h))``."""
+        """Disc radius of each image, in pixels: ``max(1, radius * sqrt(w * h))``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            One radius per image, from its box's width ``w`` and height ``h``.
+        """
         return np.maximum(1.0, self.radius * np.sqrt(self.boxes[:, 2] * self.boxes[:, 3]))
 
     def _one(self, i: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
@@ -356,7 +418,18 @@ class KeypointPartMasks:
         )
 
     def take(self, rows: Any) -> KeypointPartMasks:
-        """The masks of images ``rows``, still lazy."""
+        """The masks of images ``rows``, still lazy.
+
+        Parameters
+        ----------
+        rows : int array or list of int
+            Image indices (negative ones count from the end), in the order wanted.
+
+        Returns
+        -------
+        KeypointPartMasks
+            Those images' keypoints and boxes, with the same groups, size and radius.
+        """
         rows = as_index_array(rows, "rows", high=len(self), negative=True)
         return KeypointPartMasks(
             self.keypoints[rows], self.boxes[rows], self.groups, self.size, self.radius

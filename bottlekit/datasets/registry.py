@@ -77,6 +77,7 @@ def load_dataset(
     Returns
     -------
     ConceptDataset
+        What the dataset's loader (``load_<name>``) returns.
 
     Examples
     --------

@@ -101,16 +101,27 @@ def load_waterbirds(
     split : {"train", "val", "test", "all"}, default "train"
     cub_root : path, optional
         The ``CUB_200_2011`` folder, to join attributes and parts.
-    attributes, part_radius
-        As :func:`~bottlekit.datasets.load_cub` (with ``cub_root``).
+    attributes : "all", "koh112" or list of str, default "all"
+        The CUB attributes joined, as :func:`~bottlekit.datasets.load_cub` (only with
+        ``cub_root``).
     image_size : int or (height, width), optional
         Resize the images on loading (needed for part masks).
+    part_radius : float, default 0.1
+        Disc radius of the part masks, as :func:`~bottlekit.datasets.load_cub` (only
+        with ``cub_root`` and ``image_size``).
     download : bool, default False
+        Fetch and extract the archive into ``root``'s parent first if
+        ``root/metadata.csv`` is missing (see :mod:`bottlekit.datasets.download`).
     checksum : str, optional
+        sha256 or md5 of the archive. The table has no digest for Waterbirds, so a
+        download is extracted only when one is given.
 
     Returns
     -------
     ConceptDataset
+        The images (files, or resized on loading with ``image_size``), ``labels``
+        landbird 0 / waterbird 1, the place as ``spurious_labels``; concepts, keypoints,
+        boxes and (with ``image_size``) part masks only with ``cub_root``.
 
     Examples
     --------

@@ -109,6 +109,8 @@ def name_concepts(
         :data:`LLM_NAMING_PROMPT` lists the atom's ``llm_phrases`` nearest vocabulary
         phrases. ``name_confidence`` stays the cosine of the nearest phrase.
     llm_phrases : int, default 10
+        How many nearest vocabulary phrases the LLM is shown per atom (>= 1; only with
+        ``llm``).
 
     Returns
     -------

@@ -79,36 +79,55 @@ class ConceptDictionary:
     [0, :func:`threshold_limit`]; otherwise ``ValueError`` (``TypeError`` for text or
     complex arrays) naming the field.
 
-    Attributes
+    Made by :func:`~bottlekit.concepts.discovery.discover` or :meth:`load`; the fields
+    are also its attributes.
+
+    Parameters
     ----------
     method : str
         ``"topk_sae"``, ``"batchtopk_sae"`` or ``"nmf"``.
     dictionary : ndarray of shape (m, d)
-        Unit-norm atoms (the decoder rows), in the embedding space.
-    encoder_weight : ndarray of shape (m, d), encoder_bias : ndarray of shape (m,)
-        The encoder of the SAEs (for NMF: the atoms and zero biases).
+        The atoms (the decoder rows; unit-norm as ``discover`` learns them), in the
+        embedding space.
+    encoder_weight : ndarray of shape (m, d)
+        The SAE encoder's weights, in scaled units (for NMF: the atoms).
+    encoder_bias : ndarray of shape (m,)
+        The SAE encoder's biases (for NMF: zeros).
     pre_bias : ndarray of shape (d,)
         :math:`b_{pre}`, in scaled units.
     input_scale : float
-        :math:`s`.
-    k : int or None
-        Active atoms per sample (SAEs).
-    threshold : float or None
-        BatchTopK's inference threshold, in [0, :func:`threshold_limit`].
-    codes : ndarray of shape (n, m) or None
-        Codes of the training embeddings.
-    components : ndarray of shape (m, 2d) or None
-        NMF factors on the split (positive, negative) centred embeddings.
-    backbone_id : str or None
+        :math:`s`, > 0.
+    k : int or None, default None
+        Active atoms per sample (SAEs; required for them), in [1, m].
+    threshold : float or None, default None
+        BatchTopK's inference threshold, in [0, :func:`threshold_limit`] (required for
+        ``"batchtopk_sae"``).
+    codes : ndarray of shape (n, m) or None, default None
+        Codes of the training embeddings (>= 0).
+    components : ndarray of shape (m, 2d) or None, default None
+        NMF factors on the split (positive, negative) centred embeddings (required for
+        ``"nmf"``).
+    backbone_id : str or None, default None
         Backbone whose embeddings were decomposed (checked by
         :func:`~bottlekit.concepts.discovery.name_concepts`).
-    history : list of float
+    history : list of float, default []
         Training loss per epoch (normalised MSE for SAEs; Frobenius error for NMF).
-    params : dict
-        The arguments of :func:`~bottlekit.concepts.discovery.discover`.
-    dead_atoms : list of int or None
+    params : dict, default {}
+        The arguments of :func:`~bottlekit.concepts.discovery.discover` (JSON-storable).
+    dead_atoms : list of int or None, default None
         The atoms that never fired on the training embeddings, where ``codes`` is None
         (a file saved without its codes records them); with ``codes``, they must agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = ConceptDictionary("topk_sae", np.eye(2, 3), np.eye(2, 3), np.zeros(2),
+    ...                       np.zeros(3), input_scale=1.0, k=1)
+    >>> d.n_atoms, d.dim, d.n_dead
+    (2, 3, 0)
+    >>> z = d.encode([[2.0, 1.0, 0.0]])
+    >>> z.tolist(), d.reconstruct(z).tolist()
+    ([[2.0, 0.0]], [[2.0, 0.0, 0.0]])
     """
 
     method: str
@@ -178,6 +197,13 @@ class ConceptDictionary:
         :math:`W x + b` the pre-activations (float64).
 
         For NMF, the projection of the centred embedding on each atom.
+
+        Returns
+        -------
+        W : ndarray of shape (m, d), float64
+            ``encoder_weight / input_scale``.
+        b : ndarray of shape (m,), float64
+            ``encoder_bias - encoder_weight @ pre_bias``.
         """
         W = self.encoder_weight.astype(np.float64) / self.input_scale
         b = self.encoder_bias.astype(np.float64) - self.encoder_weight @ self.pre_bias
@@ -189,10 +215,13 @@ class ConceptDictionary:
         Parameters
         ----------
         X : array-like of shape (n, d)
+            Embeddings of the backbone the dictionary was learned on (finite).
 
         Returns
         -------
         ndarray of shape (n, m), float32
+            The codes, >= 0: the ``k`` largest pre-activations of each row (TopK), those
+            above ``threshold`` (BatchTopK) or the non-negative least squares fit (NMF).
         """
         X = check_embeddings(X)
         if X.shape[1] != self.dim:
@@ -218,7 +247,19 @@ class ConceptDictionary:
         return np.where(pre >= cut, pre, 0.0).astype(np.float32, copy=False)
 
     def reconstruct(self, codes: np.ndarray) -> np.ndarray:
-        """Embeddings rebuilt from ``codes`` (n, m)."""
+        r"""Embeddings rebuilt from ``codes`` (n, m).
+
+        Parameters
+        ----------
+        codes : array-like of shape (n, m)
+            Codes, e.g. from :meth:`encode` (finite).
+
+        Returns
+        -------
+        ndarray of shape (n, d), float32
+            :math:`s\,(z D + b_{pre})` (for NMF, from the positive minus negative halves
+            of ``codes @ components``).
+        """
         codes = as_real_array(codes, "codes")
         if codes.ndim != 2 or codes.shape[1] != self.n_atoms:
             raise ValueError(f"codes: expected shape (n, {self.n_atoms}), got {codes.shape}")
@@ -237,12 +278,14 @@ class ConceptDictionary:
         Parameters
         ----------
         path : path-like
+            The file to write (conventionally ``*.safetensors``); replaced if it exists.
         include_codes : bool, default False
             Also store the training codes (n x m floats).
 
         Returns
         -------
         pathlib.Path
+            The written path.
 
         Raises
         ------
@@ -291,7 +334,18 @@ class ConceptDictionary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ConceptDictionary:
-        """Read a dictionary written by :meth:`save`; ``ValueError`` for any other file."""
+        """Read a dictionary written by :meth:`save`; ``ValueError`` for any other file.
+
+        Parameters
+        ----------
+        path : path-like
+            A ``.safetensors`` file written by :meth:`save`.
+
+        Returns
+        -------
+        ConceptDictionary
+            The saved fields, arrays as float32; ``codes`` only if they were saved.
+        """
         from bottlekit.safetensors_file import read_safetensors
 
         contents = read_safetensors(path, "concept dictionary")

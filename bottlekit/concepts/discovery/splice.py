@@ -55,7 +55,9 @@ _MAX_SWEEPS = 2**31 - 1
 class SparseDecomposition:
     """What :func:`decompose` returns.
 
-    Attributes
+    The fields are also its attributes.
+
+    Parameters
     ----------
     weights : ndarray of shape (n, k), float32
         Non-negative concept weights of each image.
@@ -66,6 +68,14 @@ class SparseDecomposition:
         The vocabulary's concept names (columns of ``weights``).
     n_iter : int
         ADMM iterations run (``"lasso"``: the most coordinate-descent sweeps of an image).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dec = SparseDecomposition(np.array([[0.0, 0.5, 0.2]], np.float32), np.array([0.9]),
+    ...                           ["a", "b", "c"], n_iter=12)
+    >>> dec.top(0, 2), dec.l0.tolist()
+    ([('b', 0.5), ('c', 0.20000000298023224)], [2])
     """
 
     weights: np.ndarray
@@ -79,7 +89,21 @@ class SparseDecomposition:
         return (self.weights > 0).sum(1)
 
     def top(self, i: int, n: int = 5) -> list[tuple[str, float]]:
-        """The ``n`` largest (name, weight) pairs of image ``i``."""
+        """The ``n`` largest (name, weight) pairs of image ``i``.
+
+        Parameters
+        ----------
+        i : int
+            The image (row of ``weights``); negative counts from the end.
+        n : int, default 5
+            The most pairs returned (>= 0).
+
+        Returns
+        -------
+        list of (str, float)
+            Concept names and weights, largest first; zero weights are left out, so
+            there may be fewer than ``n``.
+        """
         check_number(n, "n", integer=True, low=0)
         n_images = len(self.weights)
         # numpy's IndexError, or True read as image 1
@@ -144,6 +168,7 @@ def decompose(
         value is refused where the Lasso solver runs (``solver="lasso"``, or ``"auto"`` on
         the CPU), which used to ignore it, silently.
     max_iter : int, default 1000
+        The most ADMM iterations (``"lasso"``: coordinate-descent sweeps per image), >= 1.
     tol : float, default 1e-5
         Stop when the primal and dual residuals (root mean square) are below ``tol``
         (``"lasso"``: scikit-learn's duality-gap tolerance).
@@ -154,10 +179,14 @@ def decompose(
         ``benchmarks/discovery_world.py --speed``); ``"auto"``: ADMM on CUDA, Lasso on the
         CPU.
     device : str or torch.device, default "cpu"
+        Where the solve runs (``None``: CUDA when available); resolved by
+        :func:`bottlekit.devices.resolve_device`.
 
     Returns
     -------
     SparseDecomposition
+        The weights (n, k), each image's reconstruction cosine, the vocabulary's names
+        and the iterations run.
 
     Warns
     -----

@@ -37,6 +37,8 @@ def dictionary_stability(a: Any, b: Any) -> float:
     Parameters
     ----------
     a, b : ConceptDictionary or array of shape (m, d)
+        The two dictionaries' atoms (e.g. learned with two seeds); the same ``d``, any
+        ``m``.
 
     Returns
     -------
