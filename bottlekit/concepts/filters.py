@@ -155,10 +155,9 @@ def _names_of(concepts) -> list[str]:
             "concepts must be a ConceptBank, ConceptCandidates or list of str, got "
             f"{type(concepts).__name__}"
         )
-    names = list(concepts)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise ValueError("concepts must be a non-empty list of strings")
-    return names
+    # refused before any filter runs (the kept names become ConceptCandidates, whose
+    # names are unique); list(dict.fromkeys(names)) drops exact repeats
+    return check_names(concepts, "concepts")
 
 
 def _restrict(concepts, keep: list[int]) -> ConceptBank | ConceptCandidates:

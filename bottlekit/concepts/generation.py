@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bottlekit._checks import check_choice, check_number, repeated_items
+from bottlekit._checks import check_choice, check_number, check_unused, repeated_items
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.candidates import ConceptCandidates
@@ -182,17 +182,17 @@ def generate(
         cut by the token limit (``finish_reason`` ``"length"``), which may be cut
         mid-phrase, is dropped first, with one warning for all such answers.
     model : str, optional
-        Model name for the client built here; defaults to ``$OPENAI_MODEL`` (ignored
+        Model name for the client built here; defaults to ``$OPENAI_MODEL`` (refused
         when ``llm`` is given).
     base_url : str, optional
         Endpoint for the client built here, e.g. ``http://localhost:8000/v1``; defaults
-        to ``$OPENAI_BASE_URL``, then the OpenAI API (ignored when ``llm`` is given).
+        to ``$OPENAI_BASE_URL``, then the OpenAI API (refused when ``llm`` is given).
     api_key : str, optional
         Key for the client built here; defaults to ``$OPENAI_API_KEY``, only needed when
-        a request misses the cache (ignored when ``llm`` is given).
+        a request misses the cache (refused when ``llm`` is given).
     cache_dir : path-like, optional
         Where the client built here caches request/response JSON files
-        (:func:`~bottlekit.concepts.llm.default_cache_dir` by default; ignored when ``llm``
+        (:func:`~bottlekit.concepts.llm.default_cache_dir` by default; refused when ``llm``
         is given).
     on_malformed : {"skip", "raise"}
         An answer that is not a list: ``"skip"`` logs a warning naming the class and prompt
@@ -253,6 +253,12 @@ def generate(
             f"llm: expected a ChatClient (or None to make one from model=, base_url=), got "
             f"{type(llm).__name__}: {llm!r}"[:300]
         )
+    if llm is not None:  # these only configure the client built here
+        client_settings = {
+            "model": model, "base_url": base_url, "api_key": api_key, "cache_dir": cache_dir
+        }  # fmt: skip
+        for name, value in client_settings.items():
+            check_unused(value, name, "when llm is given", " or set it on the ChatClient")
     check_choice(
         on_malformed,
         ("skip", "raise"),

@@ -144,7 +144,7 @@ def test_activation_filter_removes_a_concept_exactly_at_the_threshold():
 def test_filter_validation():
     with pytest.raises(ValueError, match="every concept was filtered out"):
         filter_concepts(None, ["x" * 40], sentence_encoder=None)
-    with pytest.raises(ValueError, match="non-empty list"):
+    with pytest.raises(ValueError, match=r"^concepts is empty; expected at least one"):
         filter_concepts(None, [], sentence_encoder=None)
     with pytest.raises(ValueError, match="class_similarity must be a cosine"):
         filter_concepts(None, ["a"], ["b"], class_similarity=2.0, sentence_encoder=None)
@@ -171,3 +171,21 @@ def test_a_similarity_threshold_of_1_removes_texts_that_embed_identically():
     assert kept.names == ["red body", "blue wing"]
     (removal,) = kept.filter_report.removed
     assert (removal.name, removal.value, removal.other) == ("Red body", 1.0, "red body")
+
+
+def test_repeated_names_in_a_list_are_refused_before_any_filter_runs():
+    # before: every filter ran (the encoder was called), then the kept names failed as
+    # ConceptCandidates with "names has duplicate name": the wrong argument, work lost
+    calls = []
+
+    def encoder(texts):
+        calls.append(list(texts))
+        return np.array([TABLE[t] for t in texts], dtype=float)
+
+    with pytest.raises(
+        ValueError, match=r"^concepts has duplicate name 'red crest' at positions 0 and 2;"
+    ):
+        filter_concepts(None, ["red crest", "thick bill", "red crest"], sentence_encoder=encoder)
+    assert calls == []
+    with pytest.raises(TypeError, match=r"^concepts\[1\] must be a str, got int: 3$"):
+        filter_concepts(None, ["red crest", 3], sentence_encoder=None)

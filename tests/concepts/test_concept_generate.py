@@ -411,3 +411,18 @@ def test_generate_names_repeated_prompts_and_a_prompt_given_as_a_string(server, 
     with pytest.raises(TypeError, match=r"prompts must be a list of prompt keys .*got the str"):
         generate(None, ["cardinal"], c, prompts="color", progress=False)
     assert server.bodies == []
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"model": "gpt-x"}, {"base_url": "http://127.0.0.1:9/v1"}, {"api_key": "sk"}, "dir"],
+)
+def test_client_settings_beside_a_given_client_are_refused(tmp_path, setting):
+    # before: they configured nothing (the given client keeps its own) and were dropped
+    if setting == "dir":
+        setting = {"cache_dir": tmp_path / "elsewhere"}
+    (name,) = setting
+    client = ChatClient("test-model", cache_dir=tmp_path, offline=True)
+    with pytest.raises(ValueError, match=rf"^{name}: .* has no effect when llm is given; "):
+        generate(None, ["cardinal"], client, **setting)
+    assert not (tmp_path / "elsewhere").exists()
