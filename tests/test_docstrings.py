@@ -36,7 +36,6 @@ NOT_YET = frozenset(
         "images",
         "_preprocessing",
         "world",
-        "distributed",
         "concepts",
         "datasets",
         "bottleneck",
