@@ -35,7 +35,6 @@ NOT_YET = frozenset(
         "cache",
         "images",
         "_preprocessing",
-        "world",
         "concepts",
         "datasets",
         "bottleneck",
