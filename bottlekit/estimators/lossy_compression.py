@@ -285,7 +285,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n, n_components)
-            Float64 codes, each in (0, 1) (the encoder's sigmoid).
+            Float64 codes, each in [0, 1] (the encoder's sigmoid).
         """
         import torch
 
