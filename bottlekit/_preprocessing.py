@@ -169,10 +169,12 @@ def preprocess_images(preprocess: Any, images: Any) -> torch.Tensor:
         A backbone's evaluation transform (PIL image → tensor), e.g.
         :attr:`Backbone.preprocess`.
     images : images accepted by :func:`bottlekit.images.as_image_source`
+        A uint8 array (n, H, W, 3), a list of PIL images or paths, a folder, ...
 
     Returns
     -------
     torch.Tensor of shape (n, 3, S, S), float32, on the CPU
+        The images resized, cropped and normalised by ``preprocess``, in input order.
 
     Examples
     --------

@@ -105,6 +105,7 @@ def load_backbone(
     Returns
     -------
     Backbone
+        The model in eval mode on ``device``, with its preprocessing and tokenizer.
 
     Raises
     ------
@@ -272,12 +273,10 @@ class Backbone:
 
     Build one with :func:`load_backbone`.
 
-    Attributes
+    Parameters
     ----------
     model : torch.nn.Module
-        The open_clip model, in eval mode.
-    preprocess : callable
-        The evaluation transform (PIL image → tensor).
+        The open_clip model (put in eval mode), already on ``device``.
     tokenizer : callable
         The open_clip tokenizer of the model.
     name : str
@@ -287,6 +286,28 @@ class Backbone:
         ``"random"``.
     device : torch.device
         Where the model runs.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The open_clip model, in eval mode.
+    preprocess : callable
+        The evaluation transform (PIL image → tensor), from the model's preprocessing
+        configuration.
+    tokenizer : callable
+        The open_clip tokenizer of the model.
+    name : str
+        Model name.
+    weights : str
+        Where the weights came from.
+    device : torch.device
+        Where the model runs.
+
+    Examples
+    --------
+    >>> bk = load_backbone("world-tiny", "random", device="cpu")
+    >>> bk.name, bk.weights, bk.embed_dim
+    ('world-tiny', 'random', 64)
     """
 
     def __init__(
@@ -369,6 +390,25 @@ class Backbone:
 
         The streaming form of :meth:`encode_images` (same parameters), for callers
         that persist results as they come, such as :func:`bottlekit.embed`.
+
+        Parameters
+        ----------
+        images : list of PIL.Image, ndarray, list of paths, folder, or torch Dataset
+            See :func:`bottlekit.images.as_image_source`.
+        batch_size : int, default 64
+            Images per forward pass.
+        num_workers : int, optional
+            DataLoader worker processes, as in :meth:`encode_images`.
+        jpeg_draft : bool, default False
+            Decode JPEG files at a reduced DCT scale, as in :meth:`encode_images`.
+        model_threads : None, "auto" or int, default None
+            torch intra-op threads while the model runs, as in :meth:`encode_images`.
+
+        Returns
+        -------
+        iterator of (int, ndarray of shape (b, embed_dim), float32)
+            Index of the batch's first image and its L2-normalised embeddings; the
+            batches come in input order and cover every image once.
         """
         return self._iter_encoded(
             images, batch_size, num_workers, jpeg_draft, model_threads, self.model.encode_image
@@ -560,8 +600,18 @@ class Backbone:
 
         Parameters
         ----------
-        images, batch_size, progress, num_workers, jpeg_draft, model_threads
-            As :meth:`encode_images`.
+        images : list of PIL.Image, ndarray, list of paths, folder, or torch Dataset
+            See :func:`bottlekit.images.as_image_source`.
+        batch_size : int, default 64
+            Images per forward pass.
+        progress : bool, default True
+            Show a tqdm progress bar.
+        num_workers : int, optional
+            DataLoader worker processes, as in :meth:`encode_images`.
+        jpeg_draft : bool, default False
+            Decode JPEG files at a reduced DCT scale, as in :meth:`encode_images`.
+        model_threads : None, "auto" or int, default None
+            torch intra-op threads while the model runs, as in :meth:`encode_images`.
 
         Returns
         -------

@@ -73,7 +73,25 @@ _REPORTED_LOCK = threading.Lock()
 
 
 def default_cache_dir() -> Path:
-    """The cache root: ``$BOTTLEKIT_CACHE`` if set, else ``~/.cache/bottlekit``."""
+    """The cache root: ``$BOTTLEKIT_CACHE`` if set, else ``~/.cache/bottlekit``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, with ``~`` expanded; it is not created here.
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"BOTTLEKIT_CACHE": "~/elsewhere"}):
+    ...     default_cache_dir() == Path.home() / "elsewhere"
+    True
+    >>> with mock.patch.dict(os.environ):
+    ...     _ = os.environ.pop("BOTTLEKIT_CACHE", None)
+    ...     default_cache_dir() == Path.home() / ".cache" / "bottlekit"
+    True
+    """
     env = os.environ.get("BOTTLEKIT_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "bottlekit"
 
@@ -179,13 +197,36 @@ class EmbeddingCache:
         return f"EmbeddingCache(root={str(self.root)!r})"
 
     def folder(self, backbone_id: str) -> Path:
-        """Folder holding the shards of one backbone (see :func:`folder_name`)."""
+        """Folder holding the shards of one backbone (see :func:`folder_name`).
+
+        Parameters
+        ----------
+        backbone_id : str
+            :attr:`bottlekit.Backbone.id` (non-empty).
+
+        Returns
+        -------
+        pathlib.Path
+            ``<root>/embeddings/<folder_name(backbone_id)>``; it may not exist yet.
+        """
         if not isinstance(backbone_id, str) or not backbone_id:
             raise ValueError(f"backbone_id: expected a non-empty str, got {backbone_id!r}")
         return self.root / "embeddings" / folder_name(backbone_id)
 
     def shards(self, backbone_id: str) -> list[Path]:
-        """The shard files of one backbone, oldest first."""
+        """The shard files of one backbone, oldest first.
+
+        Parameters
+        ----------
+        backbone_id : str
+            :attr:`bottlekit.Backbone.id` (non-empty).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The backbone's regular ``.safetensors`` files by modification time (empty
+            when none is stored).
+        """
         d = self.folder(backbone_id)
         if not d.is_dir():
             return []
@@ -402,7 +443,20 @@ class EmbeddingCache:
         return path
 
     def clear(self, backbone_id: str | None = None) -> int:
-        """Remove the shards of one backbone (or of all); return how many were removed."""
+        """Remove the shards of one backbone (or of all); return how many were removed.
+
+        Parameters
+        ----------
+        backbone_id : str, optional
+            :attr:`bottlekit.Backbone.id` whose shards are removed; None: every
+            backbone's.
+
+        Returns
+        -------
+        int
+            Shard files removed (files removed meanwhile by another process are not
+            counted).
+        """
         paths = (
             self.shards(backbone_id)
             if backbone_id is not None

@@ -209,7 +209,9 @@ def _open_file(
 class ImageSource:
     """A uniform, indexable view over user-supplied images.
 
-    Attributes
+    Build one with :func:`as_image_source`, which validates the images.
+
+    Parameters
     ----------
     kind : {"pil", "array", "files", "dataset"}
         What the images were given as.
@@ -220,6 +222,13 @@ class ImageSource:
         datasets yielding ``(image, target)`` pairs are not inspected for labels).
     class_names : list of str
         Class names for a labelled folder, else empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = as_image_source(np.zeros((3, 4, 5, 3), np.uint8))
+    >>> src.kind, len(src), src.labels, src.load(0).size
+    ('array', 3, None, (5, 4))
     """
 
     kind: str
@@ -236,7 +245,18 @@ class ImageSource:
         return [str(p) for p in self.items] if self.kind == "files" else None
 
     def load(self, i: int) -> Any:
-        """Item ``i`` as an RGB PIL image (or, for a dataset yielding tensors, the tensor)."""
+        """Item ``i`` as an RGB PIL image (or, for a dataset yielding tensors, the tensor).
+
+        Parameters
+        ----------
+        i : int
+            Position of the item, in ``0..len(self) - 1``.
+
+        Returns
+        -------
+        PIL.Image.Image or torch.Tensor
+            The image in RGB mode (a file is read now), or a dataset's tensor as it is.
+        """
         if self.kind == "array":
             return Image.fromarray(self.items[i], mode="RGB")
         if self.kind == "files":
@@ -251,6 +271,17 @@ class ImageSource:
         Files are identified by resolved path, size and modification time (so editing
         a file invalidates its entry without reading it); in-memory images and dataset
         items by a hash of their pixels.
+
+        Parameters
+        ----------
+        i : int
+            Position of the item, in ``0..len(self) - 1``.
+
+        Returns
+        -------
+        str
+            ``"file:<hash>"`` for a file, ``"xx:<hash>"`` for an image's pixels,
+            ``"px:<hash>"`` for a dataset's tensor.
         """
         if self.kind == "files":
             try:
@@ -276,6 +307,7 @@ class ImageSource:
         Returns
         -------
         list of str
+            One key per item (see :meth:`key`).
 
         Examples
         --------
@@ -289,6 +321,11 @@ class ImageSource:
 
     def pil_images(self) -> list[Image.Image]:
         """All items as RGB PIL images (files are read now).
+
+        Returns
+        -------
+        list of PIL.Image.Image
+            One RGB image per item, in order.
 
         Raises
         ------
@@ -311,6 +348,17 @@ class ImageSource:
 
         An array source is indexed directly (no copy for a slice); other sources are
         read and stacked, which needs all the chosen images to have one size.
+
+        Parameters
+        ----------
+        indices : sequence of int, boolean mask, slice or None
+            The items, as for :meth:`subset`, or a slice; None: all.
+
+        Returns
+        -------
+        ndarray of uint8, shape (m, H, W, 3)
+            The chosen images in the given order (of an array source: the array itself
+            for None, a view for a slice).
 
         Examples
         --------
@@ -342,6 +390,16 @@ class ImageSource:
 
         ``indices`` are positions (negative ones count from the end, repeats are kept) or
         a boolean mask of length ``len(self)``; see :func:`image_positions`.
+
+        Parameters
+        ----------
+        indices : sequence of int or boolean mask
+            The items to keep, in the order given.
+
+        Returns
+        -------
+        ImageSource
+            Of the same kind, with the chosen items and their labels.
         """
         idx = image_positions(indices, len(self)).tolist()
         labels = None if self.labels is None else self.labels[idx]
@@ -408,6 +466,7 @@ def as_image_source(images: Any) -> ImageSource:
     Returns
     -------
     ImageSource
+        The images, their kind, and the labels and class names of a labelled folder.
 
     Raises
     ------

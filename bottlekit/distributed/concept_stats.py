@@ -29,13 +29,14 @@ _FORMAT = "bottlekit-concept-stats/1"
 class ConceptStats:
     """Per-class moments and top-activating items of every concept.
 
-    Attributes
+    Parameters
     ----------
     concept_names : list of str
         The k concepts.
     class_names : list of str
         The C classes; row ``C`` of ``count``, ``mean`` and ``m2`` holds unlabelled items.
     count : ndarray of int64, shape (C + 1,)
+        Items in each class (the last entry: unlabelled items).
     mean : ndarray of float64, shape (C + 1, k)
         Mean activation of each concept within each class.
     m2 : ndarray of float64, shape (C + 1, k)
@@ -79,8 +80,25 @@ class ConceptStats:
     ) -> ConceptStats:
         """The statistics of one block of concept activations ``scores`` (n, k).
 
-        ``labels`` are class indices below ``len(class_names)``, -1 where unknown;
-        ``paths`` name the n items; ``top`` (an int >= 1) items are kept per concept.
+        Parameters
+        ----------
+        scores : array-like of shape (n, k)
+            Activation of each of the k concepts on each of the n items.
+        labels : array-like of int, shape (n,), or None
+            Class indices below ``len(class_names)``, -1 where unknown (None: all unknown).
+        paths : sequence of str
+            The n items' paths, kept for the top items.
+        concept_names : sequence of str
+            The k concepts, in the order of the columns of ``scores``.
+        class_names : sequence of str
+            The C classes that ``labels`` index.
+        top : int, default=10
+            Items kept per concept (>= 1).
+
+        Returns
+        -------
+        ConceptStats
+            The statistics of these n items.
         """
         A = as_real_array(scores, "scores")
         k = len(concept_names)
@@ -127,7 +145,19 @@ class ConceptStats:
         return np.divide(self.m2, c, out=np.zeros_like(self.m2), where=c > 0)
 
     def merge(self, other: ConceptStats) -> ConceptStats:
-        """The statistics of both blocks together (exact, order-independent moments)."""
+        """The statistics of both blocks together (exact, order-independent moments).
+
+        Parameters
+        ----------
+        other : ConceptStats
+            Statistics of the same concepts and classes, with as many top items per
+            concept.
+
+        Returns
+        -------
+        ConceptStats
+            A new object; ``self`` and ``other`` are unchanged.
+        """
         if other.concept_names != self.concept_names or other.class_names != self.class_names:
             raise ValueError("other: statistics of different concepts or classes cannot merge")
         if other.top_values.shape != self.top_values.shape:
@@ -162,6 +192,16 @@ class ConceptStats:
 
     def to_bytes(self, extra: dict | None = None) -> bytes:
         """The statistics as one safetensors file (arrays + JSON metadata).
+
+        Parameters
+        ----------
+        extra : dict, optional
+            More JSON-able metadata stored with the statistics (returned by :meth:`read`).
+
+        Returns
+        -------
+        bytes
+            The file's contents.
 
         Raises
         ------
@@ -207,6 +247,19 @@ class ConceptStats:
         :func:`bottlekit.safetensors_file.read_safetensors` (bounded before anything is
         allocated) and every array and name list is checked against the others; any
         problem is a ``ValueError`` naming the file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to read.
+
+        Returns
+        -------
+        stats : ConceptStats
+            The statistics.
+        meta : dict
+            The file's whole JSON metadata (``format``, the names, ``top_paths`` and the
+            ``extra`` given to :meth:`to_bytes`).
         """
         from bottlekit.safetensors_file import read_safetensors
 
@@ -261,7 +314,15 @@ class ConceptStats:
         return stats, meta
 
     def to_json(self) -> dict:
-        """A JSON-able summary: per concept, per class mean and variance, and top items."""
+        """A JSON-able summary: per concept, per class mean and variance, and top items.
+
+        Returns
+        -------
+        dict
+            Concept name to ``{"by_class": {class: {"n", "mean", "variance"}}, "top":
+            [{"path", "activation"}]}``; classes without items are left out, unlabelled
+            items are the class ``"(unlabelled)"``.
+        """
         names = [*self.class_names, "(unlabelled)"]
         var = self.variance
         out = {}

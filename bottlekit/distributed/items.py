@@ -190,6 +190,8 @@ def resolve_items(
     Returns
     -------
     ItemPlan
+        Every item's path or URI in a fixed order, with their labels and class names
+        where the source has them.
 
     Examples
     --------

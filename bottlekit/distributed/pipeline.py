@@ -135,6 +135,10 @@ def embed_dataset(
         Columns of a manifest.
     progress : bool, default True
         A progress bar over items.
+    _after_shard : callable, optional
+        Test hook, not part of the API: called on the encoder worker as
+        ``_after_shard(shard_index, n_encoded)`` after each shard computed in this run
+        is written.
 
     Returns
     -------

@@ -38,6 +38,17 @@ class BackboneSpec:
 
         The name must be a non-empty str and ``pretrained`` None, a str or a path (a
         number or a misspelt key would otherwise load other weights than asked for).
+
+        Parameters
+        ----------
+        value : BackboneSpec, str, (str, str or PathLike) or dict
+            What to read: a spec (returned as is), a model name, a ``(name,
+            pretrained)`` pair or ``{"name": ..., "pretrained": ...}``.
+
+        Returns
+        -------
+        BackboneSpec
+            The spec, with a path ``pretrained`` turned into a str.
         """
         if isinstance(value, cls):
             return value
@@ -69,7 +80,18 @@ class BackboneSpec:
         return cls(name, None if pretrained is None else str(pretrained))
 
     def load(self, device: Any = None) -> Any:
-        """Load the backbone (:func:`bottlekit.load_backbone`)."""
+        """Load the backbone (:func:`bottlekit.load_backbone`).
+
+        Parameters
+        ----------
+        device : str, torch.device or None
+            Where the model runs; ``None`` picks CUDA when available, else the CPU.
+
+        Returns
+        -------
+        Backbone
+            The loaded backbone.
+        """
         from bottlekit.backbones import load_backbone
 
         return load_backbone(self.name, self.pretrained, device=device)

@@ -21,7 +21,7 @@ __all__ = ["EmbedSummary"]
 class EmbedSummary:
     """The account of one :func:`bottlekit.distributed.embed_dataset` run.
 
-    Attributes
+    Parameters
     ----------
     out : str
         The output folder.
@@ -91,7 +91,19 @@ class EmbedSummary:
         return self.n_encoded / self.seconds if self.seconds > 0 else 0.0
 
     def text(self, max_failures: int = 10) -> str:
-        """A human-readable summary, listing at most ``max_failures`` failed items."""
+        """A human-readable summary, listing at most ``max_failures`` failed items.
+
+        Parameters
+        ----------
+        max_failures : int, default 10
+            Failed items listed with their reasons (>= 0); the rest are counted.
+
+        Returns
+        -------
+        str
+            Several lines: the counts, the time and rate, one line per worker, damaged
+            shards and failures.
+        """
         max_failures = check_number(max_failures, "max_failures", integer=True, low=0)
         lines = [
             f"{self.n_items} items: {self.n_written} written ({self.n_encoded} encoded now, "
@@ -123,7 +135,13 @@ class EmbedSummary:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        """The summary as standard JSON (a NaN or infinite time is written as ``null``)."""
+        """The summary as standard JSON (a NaN or infinite time is written as ``null``).
+
+        Returns
+        -------
+        str
+            A JSON object of every field plus ``items_per_s``, indented by one space.
+        """
         d: dict[str, Any] = asdict(self)
         d["items_per_s"] = self.items_per_s
         return dump_json(d, name="summary", indent=1)

@@ -167,6 +167,8 @@ def mutual_information(
     Returns
     -------
     float
+        The estimate in nats (or in ``base``); k-NN and bias-corrected estimates can be
+        slightly negative near 0.
 
     Examples
     --------
@@ -195,16 +197,19 @@ def entropy(
     Parameters
     ----------
     X : array-like of shape (n,) or (n, d)
+        Real samples; a 1-D array is one scalar variable.
     method : {"kl", "gaussian", "binning", "renyi"}, default="kl"
         Kozachenko–Leonenko k-NN, Gaussian closed form, histogram, or matrix-based Rényi
         α-entropy (a kernel functional; not a differential entropy).
     base : None or float
+        Logarithm base of the result; None gives nats, 2 gives bits.
     **kwargs
         Passed to the estimator class.
 
     Returns
     -------
     float
+        The estimate in nats (or in ``base``); a differential entropy can be negative.
 
     Examples
     --------
@@ -235,7 +240,9 @@ def conditional_mutual_information(
     Parameters
     ----------
     X : array-like of shape (n,) or (n, dx)
+        A 1-D array is one scalar variable.
     Y : array-like of shape (n,) or (n, dy)
+        Paired row by row with ``X``; labels with ``discrete_y=True`` (``"ksg"``).
     Z : array-like of shape (n,) or (n, dz)
         The conditioning variable.
     method : {"ksg", "gaussian", "plugin"}, default="ksg"
@@ -252,6 +259,7 @@ def conditional_mutual_information(
     Returns
     -------
     float
+        The estimate in nats (or in ``base``); can be slightly negative near 0.
 
     Examples
     --------

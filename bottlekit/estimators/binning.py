@@ -68,8 +68,10 @@ class BinnedMutualInformation(BaseEstimator):
     Parameters
     ----------
     bins : int, "sturges" or "sqrt", default="sturges"
-        Bins per column.
+        Equal-width bins per column: a positive int, ``"sturges"``
+        (``ceil(log2 n) + 1``) or ``"sqrt"`` (``ceil(sqrt n)``).
     miller_madow : bool, default=True
+        Add the Miller–Madow correction :math:`(m-1)/(2N)` to each plug-in entropy.
 
     Attributes
     ----------
@@ -89,7 +91,20 @@ class BinnedMutualInformation(BaseEstimator):
         self.miller_madow = miller_madow
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> BinnedMutualInformation:
-        """Estimate :math:`I(X;Y)` from paired samples."""
+        """Estimate :math:`I(X;Y)` from paired samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")
         Y = as_2d_samples(Y, "Y")
@@ -122,7 +137,11 @@ class BinnedEntropy(BaseEstimator):
     Parameters
     ----------
     bins : int, "sturges" or "sqrt", default="sturges"
+        Equal-width bins per column: a positive int, ``"sturges"``
+        (``ceil(log2 n) + 1``) or ``"sqrt"`` (``ceil(sqrt n)``).
     miller_madow : bool, default=True
+        Add the Miller–Madow correction :math:`(m-1)/(2N)` to the plug-in entropy of the
+        cell labels.
 
     Attributes
     ----------
@@ -141,7 +160,18 @@ class BinnedEntropy(BaseEstimator):
         self.miller_madow = miller_madow
 
     def fit(self, X: ArrayLike) -> BinnedEntropy:
-        """Estimate :math:`H(X)` from samples."""
+        """Estimate :math:`H(X)` from samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, d)
+            Real samples; a 1-D array is one column. No column may be constant.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         mm = check_bool(self.miller_madow, "miller_madow")
         X = as_2d_samples(X, "X")
         # A constant column has no differential entropy (-inf): refused, as by the

@@ -301,6 +301,8 @@ def cs_divergence(
     Returns
     -------
     float, or 0-dim torch.Tensor for tensor inputs
+        Estimated divergence in nats (or in ``base``); a tensor when an input is a tensor
+        (differentiable in the exact mode).
 
     Examples
     --------
@@ -368,13 +370,17 @@ def gaussian_cs_divergence(
     Parameters
     ----------
     mu1, mu2 : array-like of shape (d,)
+        Means of the two Gaussians (a scalar is accepted for d = 1).
     cov1, cov2 : array-like of shape (d, d), symmetric positive definite (a scalar is
         accepted for d = 1)
+        Covariance matrices of the two Gaussians.
     base : None or float
+        Logarithm base (None: nats).
 
     Returns
     -------
     float
+        The divergence in nats (or in ``base``); 0 for identical Gaussians.
 
     Examples
     --------
@@ -455,11 +461,15 @@ def cs_qmi(
     Parameters
     ----------
     X : array-like or torch.Tensor of shape (n,) or (n, dx)
+        Samples of ``X``.
     Y : array-like or torch.Tensor of shape (n,) or (n, dy)
+        Samples of ``Y``, paired row by row with ``X``.
     sigma_x, sigma_y : float, 0-dim tensor or {"silverman", "scott", "median"}
+        Parzen window widths of ``X`` and ``Y``; a rule is applied to that sample.
     statistic : {"u", "v"}, default="u"
         ``"u"``: means over distinct indices; ``"v"``: over all, as Yu et al.'s code.
     base : None or float
+        Logarithm base (None: nats).
     tile_size : int or None, default=None
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
         ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
@@ -482,6 +492,8 @@ def cs_qmi(
     Returns
     -------
     float, or 0-dim torch.Tensor for tensor inputs
+        Estimated CS-QMI in nats (or in ``base``); a tensor when an input is a tensor
+        (differentiable in the exact mode).
 
     Examples
     --------
@@ -612,6 +624,7 @@ def conditional_cs_divergence(
     sigma_x, sigma_y : float, 0-dim tensor or {"silverman", "scott", "median"}
         Rules are applied to the pooled ``X1, X2`` (resp. ``Y1, Y2``).
     base : None or float
+        Logarithm base (None: nats).
     tile_size : int or None, default=None
         Kernel sums are computed in tiles of ``tile_size x tile_size``; memory is
         ``O(tile_size^2)``. None: 512 for sums without gradient (float32), 2048 with.
@@ -640,6 +653,8 @@ def conditional_cs_divergence(
     Returns
     -------
     float, or 0-dim torch.Tensor for tensor inputs
+        Estimated divergence in nats (or in ``base``); a tensor when an input is a tensor
+        (differentiable in the exact mode).
 
     Notes
     -----

@@ -100,6 +100,7 @@ class CompressedInformationPlane(InformationPlane):
     Parameters
     ----------
     model : torch.nn.Module
+        The network. It is run on ``X`` (in eval mode, without gradients) at each record.
     layers : sequence of str
         Sub-module names whose outputs are tracked.
     X : array-like of shape (n, ...)
@@ -120,6 +121,7 @@ class CompressedInformationPlane(InformationPlane):
         so ``record`` refuses, naming it, a layer wider than 16 units at the largest
         ``noise_std`` (and any layer whose PCA would overflow float64).
     compressor : {"autoencoder", "pca"}, default="autoencoder"
+        Lossy compressor of ``X`` and of each noisy layer wider than ``compress_dim``.
     compress_dim : int, default=4
         Code dimension of X and of each layer.
     k : int, default=5
@@ -137,9 +139,15 @@ class CompressedInformationPlane(InformationPlane):
         Options of X's compressor (fitted once, so it can afford a longer training);
         default: ``compressor_options``.
     discrete_y : bool, optional
+        Treat ``y`` as labels; default: integer-valued 1-D ``y``.
     device : str or torch.device, optional
+        Where the probe batch is sent (resolved by :func:`bottlekit.devices.resolve_device`:
+        an unknown or unavailable device is a ValueError naming ``device``); default: the
+        model's parameters' device.
     batch_size : int, default=4096
+        Probe rows per forward pass.
     random_state : int, numpy Generator or None, default=0
+        Seeds the layer noise, the compressors' training and the estimators' jitter.
 
     Examples
     --------
@@ -215,7 +223,13 @@ class CompressedInformationPlane(InformationPlane):
         self._compressors: dict[str, Any] = {}
 
     def activations(self) -> dict[str, np.ndarray]:
-        """Each tracked layer's output on the probe set (n × units), before the noise."""
+        """Each tracked layer's output on the probe set (n × units), before the noise.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n, units)
+            Layer name to its flattened float32 output on the probe inputs.
+        """
         flat = self.X
         self.X = flat.reshape((len(flat), *self.input_shape))
         try:

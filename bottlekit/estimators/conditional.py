@@ -152,6 +152,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
     Parameters
     ----------
     k : int, default=3
+        Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
     discrete_y, discrete_z : bool, default=False
         Treat Y (resp. Z) as labels. Labels must be integers, booleans or strings.
     tree : {"kd", "ball"}, default="kd"
@@ -163,7 +164,9 @@ class KSGConditionalMutualInformation(BaseEstimator):
     jitter : float in [0, 1], default=1e-10
         Relative noise against ties (a fraction of each column's standard deviation).
     n_jobs : int or None, default=1
+        Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
+        Seed of the jitter noise.
 
     Attributes
     ----------
@@ -226,7 +229,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         k = check_positive_int(self.k, "k")
         jitter = check_jitter(self.jitter)
@@ -334,7 +338,11 @@ class GaussianConditionalMutualInformation(BaseEstimator):
     Parameters
     ----------
     shrinkage : None, float in [0, 1] or "ledoit-wolf", default=None
+        Shrinkage :math:`s` of the joint correlation matrix toward the identity
+        (``"ledoit-wolf"``: the Ledoit–Wolf intensity; None: 0).
     bias_correction : bool, default=True
+        Subtract the Wishart expectation of each log-determinant. Only applied when
+        ``shrinkage`` is None.
 
     Attributes
     ----------
@@ -356,7 +364,23 @@ class GaussianConditionalMutualInformation(BaseEstimator):
     def fit(
         self, X: ArrayLike, Y: ArrayLike, Z: ArrayLike
     ) -> GaussianConditionalMutualInformation:
-        """Estimate :math:`I(X;Y\\mid Z)` from paired samples (each (n,) or (n, d))."""
+        """Estimate :math:`I(X;Y\\mid Z)` from paired samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``.
+        Z : array-like of shape (n,) or (n, dz)
+            Real samples of the conditioning variable; ``n`` must exceed
+            ``dx + dy + dz + 1``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         shrinkage = _check_shrinkage(self.shrinkage)
         check_bool(self.bias_correction, "bias_correction")
         arrays = {
@@ -408,6 +432,7 @@ class PluginConditionalMutualInformation(BaseEstimator):
     Parameters
     ----------
     miller_madow : bool, default=False
+        Add the Miller–Madow correction :math:`(m-1)/(2n)` to each plug-in entropy.
 
     Attributes
     ----------
@@ -426,7 +451,19 @@ class PluginConditionalMutualInformation(BaseEstimator):
         self.miller_madow = miller_madow
 
     def fit(self, X: ArrayLike, Y: ArrayLike, Z: ArrayLike) -> PluginConditionalMutualInformation:
-        """Estimate :math:`I(X;Y\\mid Z)` from labels (each (n,) or (n, d))."""
+        """Estimate :math:`I(X;Y\\mid Z)` from labels.
+
+        Parameters
+        ----------
+        X, Y, Z : array-like of shape (n,) or (n, d)
+            Integer, boolean or string labels, paired row by row (floats are refused); a
+            row of several columns is one joint label.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         if not isinstance(self.miller_madow, bool | np.bool_ | numbers.Integral):
             raise TypeError(f"miller_madow must be True or False, got {self.miller_madow!r}")
         arrays = {name: as_discrete(A, name) for name, A in zip("XYZ", (X, Y, Z), strict=True)}

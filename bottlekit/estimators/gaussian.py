@@ -18,7 +18,25 @@ __all__ = ["GaussianEntropy", "GaussianMutualInformation", "gaussian_mi_from_cor
 
 def gaussian_mi_from_correlations(rho: ArrayLike) -> float:
     r"""MI (nats) of Gaussian pairs with canonical correlations ``rho``: :math:`-\tfrac12\sum
-    \log(1-\rho_i^2)`."""
+    \log(1-\rho_i^2)`.
+
+    Parameters
+    ----------
+    rho : array-like of float
+        Canonical correlations, each in [-1, 1] (a scalar is one pair).
+
+    Returns
+    -------
+    float
+        Mutual information in nats; ``inf`` when some :math:`|\rho_i| = 1`.
+
+    Examples
+    --------
+    >>> round(gaussian_mi_from_correlations([0.6]), 4)   # -0.5 log(0.64)
+    0.2231
+    >>> gaussian_mi_from_correlations([0.0, 1.0])
+    inf
+    """
     rho = as_real_array(rho, "rho", wording="must")
     if not np.all(np.abs(rho) <= 1):  # also NaN
         raise ValueError(f"rho must hold correlations in [-1, 1], got {rho!r}")
@@ -90,8 +108,11 @@ class GaussianMutualInformation(BaseEstimator):
     Parameters
     ----------
     shrinkage : None, float in [0, 1] or "ledoit-wolf", default=None
+        Shrinkage :math:`s` of the joint correlation matrix toward the identity
+        (``"ledoit-wolf"``: the Ledoit–Wolf intensity; None: 0).
     bias_correction : bool, default=True
-        Only applied when ``shrinkage`` is None.
+        Subtract the Wishart expectation of each log-determinant. Only applied when
+        ``shrinkage`` is None.
 
     Attributes
     ----------
@@ -113,7 +134,21 @@ class GaussianMutualInformation(BaseEstimator):
         self.bias_correction = bias_correction
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> GaussianMutualInformation:
-        """Estimate :math:`I(X;Y)` from paired samples."""
+        """Estimate :math:`I(X;Y)` from paired samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``; ``n`` must exceed
+            ``dx + dy + 1``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         shrinkage = _check_shrinkage(self.shrinkage)
         check_bool(self.bias_correction, "bias_correction")
         X = as_2d_samples(X, "X", min_samples=3)
@@ -189,7 +224,19 @@ class GaussianEntropy(BaseEstimator):
         self.bias_correction = bias_correction
 
     def fit(self, X: ArrayLike) -> GaussianEntropy:
-        """Estimate :math:`H(X)` from samples."""
+        """Estimate :math:`H(X)` from samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, d)
+            Real samples, at least 3 rows; a 1-D array is one column. No column may be
+            constant.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         shrinkage = _check_shrinkage(self.shrinkage)
         check_bool(self.bias_correction, "bias_correction")
         X = as_2d_samples(X, "X", min_samples=3)

@@ -80,5 +80,6 @@ class GaussianNoise(nn.Module):
         Returns
         -------
         str
+            ``"std=..., relative=..."``.
         """
         return f"std={self.std}, relative={self.relative}"

@@ -21,7 +21,7 @@ __all__ = ["HSICResult", "hsic"]
 class HSICResult:
     """Outcome of :func:`hsic`.
 
-    Attributes
+    Parameters
     ----------
     statistic : float
         Biased empirical HSIC, :math:`\\mathrm{tr}(KHLH)/n^2`.
@@ -31,6 +31,14 @@ class HSICResult:
         ``"gamma"`` or ``"permutation"``.
     sigma_x, sigma_y : float
         Kernel widths used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).standard_normal(50)
+    >>> result = hsic(x, x, sigma_x=1.0, sigma_y=1.0)
+    >>> result.test, result.sigma_x, bool(result.p_value < 0.01)
+    ('gamma', 1.0, True)
     """
 
     statistic: float
@@ -83,19 +91,23 @@ def hsic(
     Parameters
     ----------
     X : array-like of shape (n,) or (n, dx)
+        Real samples of ``X``, at least 6 rows; a 1-D array is one column.
     Y : array-like of shape (n,) or (n, dy)
+        Real samples of ``Y``, paired row by row with ``X``.
     sigma_x, sigma_y : float or {"median", "silverman", "scott"}, default="median"
         Gaussian kernel widths (the median heuristic is the usual choice for HSIC; the
         reference MATLAB code's width is the median over :math:`\sqrt 2`, see
         :mod:`bottlekit.estimators.kernels`).
     test : {"gamma", "permutation"}, default="gamma"
     n_permutations : int, default=500
+        Permutations of ``Y`` for ``test="permutation"`` (unused by ``"gamma"``).
     random_state : int, numpy Generator or None
         Seed of the permutations.
 
     Returns
     -------
     HSICResult
+        The statistic, the p-value, the test and the kernel widths used.
 
     Examples
     --------

@@ -19,7 +19,7 @@ __all__ = ["MIPermutationResult", "mi_permutation_test"]
 class MIPermutationResult:
     """Outcome of :func:`mi_permutation_test`.
 
-    Attributes
+    Parameters
     ----------
     mi : float
         Estimate on the observed pairing (nats).
@@ -28,6 +28,12 @@ class MIPermutationResult:
     null_mean, null_std : float
         Mean and standard deviation of the estimates on permuted pairings; ``mi -
         null_mean`` removes the estimator's bias at independence.
+
+    Examples
+    --------
+    >>> result = MIPermutationResult(mi=0.5, p_value=0.01, null_mean=0.02, null_std=0.01)
+    >>> round(result.mi - result.null_mean, 2)
+    0.48
     """
 
     mi: float
@@ -53,10 +59,14 @@ def mi_permutation_test(
     Parameters
     ----------
     X : array-like of shape (n,) or (n, dx)
+        Samples of ``X``; a 1-D array is one column.
     Y : array-like of shape (n,) or (n, dy)
+        Samples of ``Y``, paired row by row with ``X`` (labels for ``"ksg_discrete"``).
     method : str, default="ksg"
         Any method of :func:`bottlekit.estimators.mutual_information`.
     n_permutations : int, default=199
+        Number :math:`B` of permuted pairings; the smallest possible p-value is
+        :math:`1/(1 + B)`.
     random_state : int, numpy Generator or None
         Seeds the permutations and, for the estimators that draw random numbers (the
         k-NN estimators' jitter against ties, the Rényi subsample, the neural critics),
@@ -68,6 +78,7 @@ def mi_permutation_test(
     Returns
     -------
     MIPermutationResult
+        The observed estimate (nats), its p-value and the null mean and spread.
 
     Examples
     --------

@@ -105,6 +105,7 @@ def binned_information(
     y : ndarray of shape (n,)
         Labels.
     n_bins : int, default 30
+        Equal-width bins per unit of ``T``.
     bin_range : (float, float), optional
         Fixed ``(low, high)`` of the bins, the same for every call (values outside go to
         the end bins); default: the range of ``T``.
@@ -112,6 +113,7 @@ def binned_information(
     Returns
     -------
     i_xt, i_ty : float
+        :math:`I(X;\tilde T)` and :math:`I(\tilde T;Y)` in bits.
 
     Examples
     --------
@@ -354,7 +356,13 @@ class InformationPlane:
         self._probe: dict[str, np.ndarray] | None = None
 
     def activations(self) -> dict[str, np.ndarray]:
-        """Run the model on the probe set and return each tracked layer's output (n × units)."""
+        """Run the model on the probe set and return each tracked layer's output (n × units).
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n, units)
+            Layer name to its flattened float32 output on the probe inputs.
+        """
         import torch
 
         from bottlekit.devices import as_tensor
@@ -459,7 +467,14 @@ class InformationPlane:
         self.epochs.append(label)
 
     def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(i_xt, i_ty)`` as arrays of shape (n_records, n_layers), layers in order."""
+        """``(i_xt, i_ty)`` as arrays of shape (n_records, n_layers), layers in order.
+
+        Returns
+        -------
+        i_xt, i_ty : ndarray of shape (n_records, n_layers)
+            :math:`I(X;T)` and :math:`I(T;Y)` of each record (row) and tracked layer
+            (column), in bits.
+        """
         i_xt = np.array([self.i_xt[n] for n in self.layers]).T
         i_ty = np.array([self.i_ty[n] for n in self.layers]).T
         return i_xt, i_ty

@@ -129,6 +129,7 @@ def gaussian_encoder_conditional_mi(
         Replace :math:`\log` mean :math:`p` by mean :math:`\log p` (the reference's
         ``jensen=True`` variant, a lower estimate of the marginal's log).
     random_state : int, numpy Generator or None
+        Seed of the draw of :math:`z_i`.
 
     Returns
     -------
@@ -196,16 +197,23 @@ def encoder_conditional_mi_ksg(
     Parameters
     ----------
     means : array-like of shape (n, d)
+        :math:`\mu(x_i)` of the training inputs.
     stds : float or array-like of shape (n, d)
+        :math:`\sigma(x_i)` (> 0); a number is a layer with fixed noise.
     y : array-like of int, shape (n,)
+        Class labels (integers; floats are refused); each class needs more than ``k``
+        samples.
     k : int, default=3
+        Number of neighbours of the k-NN estimate within each class.
     random_state : int, numpy Generator or None
+        Seed of the draw of :math:`z_i` and of the per-class estimators' jitter.
     **kwargs
         Passed to :class:`~bottlekit.estimators.KSGMutualInformation`.
 
     Returns
     -------
     float
+        Nats (can be slightly negative near 0).
 
     Examples
     --------

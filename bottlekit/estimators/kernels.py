@@ -72,6 +72,7 @@ def kernel_width(
     Returns
     -------
     float
+        The width, > 0 (``sigma`` itself when it is a number).
 
     Examples
     --------
@@ -169,7 +170,9 @@ def gaussian_rowsums(
     Parameters
     ----------
     A : ndarray of shape (n, d)
+        Points :math:`a_i` whose row sums are computed.
     B : ndarray of shape (m, d)
+        Points :math:`b_j` summed over (same ``d``).
     sigma : float
         Kernel width (> 0).
     tile_size : int, default=2048
@@ -178,6 +181,7 @@ def gaussian_rowsums(
     Returns
     -------
     ndarray of shape (n,)
+        Float64 row sums :math:`r_i`.
 
     Examples
     --------
@@ -221,13 +225,25 @@ def gaussian_rowsums_torch(
     Parameters
     ----------
     A : torch.Tensor of shape (n, d)
+        Points :math:`a_i` whose row sums are computed.
     B : torch.Tensor of shape (m, d)
+        Points :math:`b_j` summed over (same ``d``).
     sigma : float or 0-dim torch.Tensor
+        Kernel width (> 0).
     tile_size : int, default=2048
+        Largest block of the ``n x m`` kernel matrix held in memory at once.
 
     Returns
     -------
     torch.Tensor of shape (n,)
+        Row sums :math:`r_i`, in the inputs' dtype and on their device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.zeros(2, 1); B = torch.tensor([[0.0], [1.0]])
+    >>> gaussian_rowsums_torch(A, B, 1.0).round(decimals=4)
+    tensor([1.6065, 1.6065])
     """
     import torch
     from torch.utils.checkpoint import checkpoint

@@ -184,13 +184,16 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     Parameters
     ----------
     k : int, default=3
+        Number of neighbours (with ``weighted``, the first ``k`` are combined).
     metric : {"euclidean", "chebyshev"}, default="euclidean"
     tree : {"kd", "ball"}, default="kd"
     jitter : float in [0, 1], default=1e-10
         Relative noise against duplicate rows (a zero distance makes the log infinite), a
         fraction of each column's standard deviation.
     n_jobs : int or None, default=1
+        Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
+        Seed of the jitter noise.
     weighted : bool, default=False
         The weighted combination of the first k neighbours instead of the k-th alone.
     whiten : bool, default=False
@@ -238,7 +241,19 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         self.whiten = whiten
 
     def fit(self, X: ArrayLike) -> KozachenkoLeonenkoEntropy:
-        """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d)."""
+        """Estimate :math:`H(X)` from samples ``X`` of shape (n,) or (n, d).
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, d)
+            Real samples, at least ``k + 1`` rows; a 1-D array is one column. No column
+            may be constant.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         return self._fit(X, "X")
 
     def _fit(self, X: ArrayLike, name: str) -> KozachenkoLeonenkoEntropy:

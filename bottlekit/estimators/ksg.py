@@ -134,7 +134,20 @@ class KSGMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> KSGMutualInformation:
-        """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy)."""
+        """Estimate :math:`I(X;Y)` from paired samples ``X`` (n, dx) and ``Y`` (n, dy).
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``, at least ``k + 1`` rows; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         k = check_positive_int(self.k, "k")
         algorithm = self.algorithm
         # checked as an int first: an array of two would make `in` ambiguous
@@ -289,10 +302,12 @@ class MixedKSGMutualInformation(BaseEstimator):
         X : array-like of shape (n,) or (n, dx)
             Real values; repeated values are kept as ties.
         Y : array-like of shape (n,) or (n, dy)
+            Real values paired row by row with ``X``; repeated values are kept as ties.
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         k = check_positive_int(self.k, "k")
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")

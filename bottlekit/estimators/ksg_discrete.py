@@ -51,6 +51,8 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
     Parameters
     ----------
     k : int, default=3
+        Neighbours within the same label (lowered to :math:`N_c - 1` for a label of
+        :math:`N_c \le k` rows).
     metric : {"chebyshev", "euclidean"}, default="chebyshev"
     tree : {"kd", "ball"}, default="kd"
     standardize : bool, default=True
@@ -59,7 +61,9 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         Relative noise against ties in ``X`` (a fraction of each column's standard
         deviation).
     n_jobs : int or None, default=1
+        Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
+        Seed of the jitter noise.
 
     Attributes
     ----------
@@ -101,7 +105,20 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> DiscreteContinuousMutualInformation:
-        """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels."""
+        """Estimate :math:`I(X;y)` from ``X`` (n, d) continuous and ``y`` (n,) labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, d)
+            Continuous samples, at least ``k + 1`` rows; a 1-D array is one column.
+        y : array-like of shape (n,) or (n, 1)
+            Labels paired row by row with ``X`` (any values ``np.unique`` can sort; no NaN).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         k = check_positive_int(self.k, "k")
         check_metric(self.metric)
         jitter = check_jitter(self.jitter)

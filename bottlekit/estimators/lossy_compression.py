@@ -131,15 +131,21 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     hidden : tuple of int, default=(64,)
         Widths of the encoder's hidden layers (the decoder's in reverse).
     epochs : int, default=200
+        Full passes over the shuffled samples.
     lr : float, default=3e-3
+        Adam's learning rate (> 0).
     batch_size : int, default=256
+        Rows per mini-batch (at most the number of samples).
     code_noise : float, default=0.0
+        Standard deviation of the absolute Gaussian noise added to the code during
+        training (>= 0; 0: none).
     pca_first : int, optional
         Project the inputs on their first ``pca_first`` principal components before the
         autoencoder (for thousands of dimensions and few samples, where a dense
         autoencoder trained on the raw inputs tends to saturate its sigmoid code into a
         few binary values).
     random_state : int, numpy Generator or None, default=0
+        Seeds the initial weights and the batch order and noise.
     device : str or torch.device, default="cpu"
         Where the autoencoder trains and encodes (``None``: CUDA when available); resolved
         by :func:`bottlekit.devices.resolve_device`. The random batches and noise are drawn
@@ -204,11 +210,14 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, d)
-        y : ignored
+            Real samples, at least 2 rows; a 1-D array is one column.
+        y : None
+            Ignored; present for scikit-learn's API.
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         import torch
         from torch import nn
@@ -271,10 +280,12 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, d)
+            Real samples with as many columns as the fitted data.
 
         Returns
         -------
         ndarray of shape (n, n_components)
+            Float64 codes, each in [0, 1] (the encoder's sigmoid).
         """
         import torch
 
@@ -482,6 +493,7 @@ class CompressedMutualInformation(BaseEstimator):
     compressor_options : dict, optional
         Passed to :class:`AutoencoderCompressor`.
     random_state : int, numpy Generator or None, default=0
+        Seeds the compressors and the estimator's jitter.
     mi_estimator : {"ksg", "weighted_kl"}, default="ksg"
         Estimator of the codes' MI: KSG (Ross's for labels) or the reference code's
         weighted Kozachenko–Leonenko entropies of whitened codes.
@@ -535,11 +547,15 @@ class CompressedMutualInformation(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n,) or (n, dx)
+            Real samples, at least ``k + 1`` rows; compressed when ``dx > n_components``.
         Y : array-like of shape (n,) or (n, dy); labels of shape (n,) if ``discrete_y``
+            Paired row by row with ``X``; compressed when continuous and
+            ``dy > n_components``.
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         from .conditional import as_discrete
         from .ksg import KSGMutualInformation

@@ -170,11 +170,17 @@ class NeuralMutualInformation(BaseEstimator):
         Hidden layers per network (Poole et al.'s ``layers``; the SMILE code's ``layers=2``
         builds three).
     batch_size : int, default=256
+        Rows per training and evaluation batch (at least 2; lowered to the size of the
+        training or held-out rows when they are fewer).
     max_steps : int, default=2000
+        Most optimiser steps (training stops earlier after ``patience`` evaluations
+        without improvement).
     learning_rate : float, default=5e-4
+        Adam's learning rate (> 0).
     validation_fraction : float, default=0.3
         Share of the rows held out to evaluate the bound (the reported estimate).
     eval_every : int, default=50
+        Steps between two evaluations of the held-out bound.
     patience : int, default=10
         Stop after this many evaluations without a new best held-out estimate; the
         critic of the best evaluation is restored.
@@ -342,7 +348,20 @@ class NeuralMutualInformation(BaseEstimator):
         return float(np.mean(vals))
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> NeuralMutualInformation:
-        """Train the critic on paired samples and store the held-out estimate in ``mi_``."""
+        """Train the critic on paired samples and store the held-out estimate in ``mi_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         self._check_params()
         dev = resolve_device(self.device)
         X = as_2d_samples(X, "X")

@@ -98,9 +98,12 @@ class RenyiEntropy(BaseEstimator):
     alpha : float, default=1.01
         Order; near 1 approximates the von Neumann (Shannon-like) entropy.
     sigma : float or {"silverman", "scott", "median"}, default="silverman"
+        Gaussian kernel width, or the rule that sets it from the sample
+        (:func:`~bottlekit.estimators.kernels.kernel_width`).
     max_samples : int, default=2000
         Subsample above this many rows (the cost is ``O(n^3)``).
     random_state : int, numpy Generator or None
+        Seed of the row subsample drawn above ``max_samples`` rows.
 
     Attributes
     ----------
@@ -128,7 +131,18 @@ class RenyiEntropy(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike) -> RenyiEntropy:
-        """Compute :math:`S_\\alpha` of ``X`` (n,) or (n, d)."""
+        """Compute :math:`S_\\alpha` of ``X`` (n,) or (n, d).
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, d)
+            Real samples; a 1-D array is one column.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         X = as_2d_samples(X, "X")
         (X,) = _subsample([X], self.max_samples, self.random_state)
         self.sigma_ = kernel_width(X, self.sigma)
@@ -142,9 +156,14 @@ class RenyiMutualInformation(BaseEstimator):
     Parameters
     ----------
     alpha : float, default=1.01
+        Order (> 0); near 1 approximates the von Neumann (Shannon-like) entropies.
     sigma_x, sigma_y : float or {"silverman", "scott", "median"}, default="silverman"
+        Gaussian kernel widths of ``X`` and ``Y``, or the rules that set them from
+        each sample (:func:`~bottlekit.estimators.kernels.kernel_width`).
     max_samples : int, default=2000
+        Subsample above this many rows (the cost is ``O(n^3)``).
     random_state : int, numpy Generator or None
+        Seed of the row subsample drawn above ``max_samples`` rows.
 
     Attributes
     ----------
@@ -177,7 +196,20 @@ class RenyiMutualInformation(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> RenyiMutualInformation:
-        """Compute :math:`I_\\alpha(X;Y)` from paired samples."""
+        """Compute :math:`I_\\alpha(X;Y)` from paired samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n,) or (n, dx)
+            Real samples of ``X``; a 1-D array is one column.
+        Y : array-like of shape (n,) or (n, dy)
+            Real samples of ``Y``, paired row by row with ``X``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
         X = as_2d_samples(X, "X")
         Y = as_2d_samples(Y, "Y")
         check_paired(X, Y)

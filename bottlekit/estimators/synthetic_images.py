@@ -34,6 +34,7 @@ def blob_images(latent: np.ndarray, image_size: int = 16, sharpness: float = 10.
     latent : ndarray of shape (n, d)
         d even; each coordinate pair places one blob (one channel).
     image_size : int, default=16
+        Height and width of each image in pixels (>= 4).
     sharpness : float, default=10.0
         :math:`a` in :math:`\exp(-a\lVert p - c\rVert^2)` (the paper's 10).
 
@@ -82,11 +83,14 @@ def gaussian_blob_images(
     dim : int, default=2
         Latent dimension of each side (even): 2 gives one blob, 4 two channels.
     image_size : int, default=16
+        Height and width of each image in pixels (>= 4).
     random_state : int, numpy Generator or None
+        Seed of the latent Gaussian draws.
 
     Returns
     -------
     X, Y : ndarray of shape (n, dim // 2, image_size, image_size)
+        Float32 images in [0, 1] (see :func:`blob_images`), paired row by row.
     mi : float
         The exact MI (nats), as passed.
 

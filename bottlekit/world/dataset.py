@@ -39,13 +39,16 @@ _CHUNK = 256
 class World(ConceptDataset):
     """A sample of the built-in world: a :class:`~bottlekit.datasets.ConceptDataset`.
 
-    Every field of a concept dataset is set except ``concept_certainty`` and
-    ``part_keypoints``; the world adds its attribute groups, typical backgrounds,
-    captions, corpus and seed.
+    :func:`make_world` sets the images, labels, concepts, part masks (or None) and
+    class-concept matrix of a concept dataset, and leaves ``concept_certainty``,
+    ``part_keypoints``, ``keypoint_names``, ``object_boxes``, ``spurious_labels``,
+    ``spurious_names`` and ``skipped`` None; the world adds its attribute groups,
+    typical backgrounds, captions, corpus and seed. Every field is keyword-only.
 
-    Attributes
+    Parameters
     ----------
     images : numpy.ndarray of uint8, shape (n, H, W, 3)
+        The rendered images.
     labels : numpy.ndarray of int64, shape (n,)
         Species index of each image.
     class_names : list of str
@@ -73,7 +76,21 @@ class World(ConceptDataset):
     corpus_subjects : list of str or None
         Species each document is about.
     split : str
+        The split drawn (``"train"``, ``"val"``, ``"test"`` or ``"shifted"``).
     seed : int
+        The ``random_state`` the world was drawn with (>= 0).
+    concept_certainty, part_keypoints : None
+        Not annotated in the world.
+    keypoint_names, object_boxes, spurious_labels, spurious_names, skipped : None
+        Not annotated in the world.
+
+    Examples
+    --------
+    >>> w = make_world(24, "test", random_state=1, return_masks=False)
+    >>> w.split, w.seed, w.images.shape, len(w.captions), w.part_masks is None
+    ('test', 1, (24, 64, 64, 3), 24, True)
+    >>> sorted(w.labels.tolist()) == list(range(24))   # balanced: each species once
+    True
     """
 
     group_of_concept: np.ndarray
@@ -212,6 +229,7 @@ def make_world(
     Returns
     -------
     World
+        The ``n`` images with their labels, concepts, masks, captions and the corpus.
 
     Examples
     --------

@@ -232,6 +232,21 @@ def class_concept_matrix(
     Entry ``[c, k]`` is :math:`P(\\text{concept}_k \\text{ drawn} \\mid \\text{species } c)`;
     within a group without a no-concept option the row sums to one.
 
+    Parameters
+    ----------
+    profiles : tuple of tuple
+        Species profiles (default: the 24 species of the world).
+    p_typical_background : float
+        Probability of the species' typical background; the other backgrounds share
+        the remaining mass equally. ``0.2`` (= 1/5) makes background independent of
+        the species.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_species, 31)
+        Row ``c``: the probability that each concept is drawn in an image of species
+        ``c``.
+
     Examples
     --------
     >>> m = class_concept_matrix()
