@@ -228,7 +228,7 @@ class ConceptAttribution:
         else:
             x_all, size, box = as_feature_input(images)
         idx, cols = resolve_concept_columns(concepts, names, len(x_all))
-        scorer = make_scorer(self.concept_bank_or_model, idx, x_all.device)
+        scorer = make_scorer(self.concept_bank_or_model, idx)
         module = self.backbone.model if self._on_backbone else self.backbone
         was_training = getattr(module, "training", None)
         if was_training is not None:

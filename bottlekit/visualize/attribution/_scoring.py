@@ -21,7 +21,7 @@ __all__ = ["concept_names_of", "make_scorer", "resolve_concept_columns", "resolv
 class _BankScorer(torch.nn.Module):
     """``ConceptBank.project`` in torch for the selected concepts (differentiable)."""
 
-    def __init__(self, bank: Any, idx: list[int], device: torch.device) -> None:
+    def __init__(self, bank: Any, idx: list[int]) -> None:
         super().__init__()
         self.bank = bank
         self.idx = list(idx)
@@ -110,10 +110,10 @@ def resolve_concept_columns(
     return idx.tolist(), cols.reshape(n, -1)
 
 
-def make_scorer(source: Any, idx: list[int], device: torch.device) -> torch.nn.Module:
+def make_scorer(source: Any, idx: list[int]) -> torch.nn.Module:
     """Module mapping embeddings (n, d) to the activations (n, len(idx)) of concepts ``idx``."""
     from bottlekit.concepts.bank import ConceptBank
 
     if isinstance(source, ConceptBank):
-        return _BankScorer(source, idx, device)
+        return _BankScorer(source, idx)
     return _ModelScorer(source, idx)
