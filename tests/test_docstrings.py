@@ -42,7 +42,6 @@ NOT_YET = frozenset(
         "datasets",
         "bottleneck",
         "diagnostics",
-        "visualize",
     }
 )
 
