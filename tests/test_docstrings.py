@@ -41,7 +41,6 @@ NOT_YET = frozenset(
         "concepts",
         "datasets",
         "bottleneck",
-        "diagnostics",
     }
 )
 
