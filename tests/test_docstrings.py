@@ -40,7 +40,6 @@ NOT_YET = frozenset(
         "distributed",
         "concepts",
         "datasets",
-        "bottleneck",
     }
 )
 
