@@ -28,14 +28,6 @@ sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 api_pages = importlib.import_module("api_pages")
 
 CODES = frozenset({"PR01", "PR04", "PR07", "RT01", "RT03", "EX01"})
-# Subpackages whose docstrings do not pass yet; each is removed from here when it does.
-NOT_YET = frozenset(
-    {
-        "bottleneck",
-        "diagnostics",
-        "visualize",
-    }
-)
 
 
 def _public_methods(cls: type) -> Iterator[tuple[str, object]]:
@@ -111,7 +103,5 @@ def test_every_subpackage_is_found():
 
 @pytest.mark.parametrize("subpackage", SUBPACKAGES)
 def test_parameters_returns_and_examples_are_documented(subpackage):
-    if subpackage in NOT_YET:
-        pytest.skip(f"bottlekit.{subpackage}: docstrings not complete yet")
     problems = _problems(subpackage)
     assert not problems, f"{len(problems)} docstring problems:\n" + "\n".join(problems)

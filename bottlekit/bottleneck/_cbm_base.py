@@ -146,6 +146,22 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     Subclasses implement ``_fit_bottleneck(X, y, bank, prior, rng, **fit_params)``, which
     sets the attributes named in ``_REQUIRED``, and ``_check_params()``; the keyword
     arguments ``fit`` passes on are those named in ``_FIT_PARAMS``.
+
+    Examples
+    --------
+    Every concept-bottleneck model (here :class:`~bottlekit.bottleneck.PosthocCBM`) has
+    these methods:
+
+    >>> import numpy as np
+    >>> from bottlekit.bottleneck import BaseConceptBottleneck, PosthocCBM
+    >>> from bottlekit.concepts import RandomConcepts
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(40, 6)), np.repeat([0, 1], 20)
+    >>> model = PosthocCBM(RandomConcepts(4), lam=1e-3).fit(X, y)
+    >>> isinstance(model, BaseConceptBottleneck)
+    True
+    >>> model.transform(X).shape, model.predict_proba(X).shape, model.predict(X[:3]).shape
+    ((40, 4), (40, 2), (3,))
     """
 
     _registry: ClassVar[dict[str, type]] = {}
@@ -202,7 +218,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         extra = sorted(set(fit_params) - set(self._FIT_PARAMS))
         if extra:
@@ -286,6 +303,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
 
         Returns
         -------
@@ -295,21 +313,65 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self._activations(self._check_X(X))
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits: shape (n,) for two classes (logit of ``classes_[1]`` minus ``classes_[0]``),
-        else (n, n_classes)."""
+        """Logits of embeddings ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the logit of ``classes_[1]`` minus that of ``classes_[0]``;
+            otherwise one logit per class.
+        """
         Z = self._logits(self._check_X(X))
         return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, the softmax of the logits, shape (n, n_classes)."""
+        """Class probabilities, the softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probabilities of the classes ``classes_``; each row sums to 1.
+        """
         return softmax(self._logits(self._check_X(X)), axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Log of :meth:`predict_proba`."""
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probabilities of the classes ``classes_`` (the log-softmax of the logits).
+        """
         return log_softmax(self._logits(self._check_X(X)), axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class with the largest logit."""
+        """Class with the largest logit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted labels, values of ``classes_``.
+        """
         logits = self._logits(self._check_X(X))
         return self.classes_[np.argmax(logits, axis=1)]
 
@@ -330,7 +392,18 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
 
     def transform_torch(self, Z: torch.Tensor) -> torch.Tensor:
-        """Differentiable :meth:`transform` of a float tensor of embeddings (n, d)."""
+        """Differentiable :meth:`transform` of a float tensor of embeddings.
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (n, d)
+            Floating-point embeddings (``d`` is ``n_features_in_``), on any device.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, k)
+            Concept activations, of ``Z``'s dtype and device, with gradients to ``Z``.
+        """
         check_is_fitted(self, "coef_")
         self._check_Z(Z)
         out = linear_concept_activations(
@@ -339,7 +412,18 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         return torch.sigmoid(out) if self.concept_link_ == "sigmoid" else out
 
     def logits_torch(self, Z: torch.Tensor) -> torch.Tensor:
-        """Differentiable logits (n, n_classes) of a float tensor of embeddings."""
+        """Differentiable logits of a float tensor of embeddings.
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (n, d)
+            Floating-point embeddings (``d`` is ``n_features_in_``), on any device.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            One logit per class (also for two classes), with gradients to ``Z``.
+        """
         out = self.transform_torch(Z) @ self._torch("coef_", Z).T + self._torch("intercept_", Z)
         if self.residual_coef_ is not None:
             out = out + Z @ self._torch("residual_coef_", Z).T
@@ -376,6 +460,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
         top_k : int, default 5
             Concepts listed per image in ``top_indices`` (capped at the number of concepts).
         target : label or array of labels, optional
@@ -433,7 +518,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray
+        ndarray of shape (k,) or (n_classes, k)
+            :math:`\frac1C \sum_c |I_{cj}|`, or :math:`I` itself with ``by_class=True``.
         """
         check_is_fitted(self, "coef_")
         by_class = check_bool(by_class, "by_class")
@@ -501,6 +587,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, d)
+            Image embeddings in the space the model was fitted in.
         values : dict or array of shape (n_samples, k)
             ``{concept name: value or array (n,)}``, or a full matrix where NaN leaves the
             model's own activation.
@@ -509,7 +596,8 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             are mapped to :math:`q_5 + v (q_{95} - q_5)` of the concept's training
             activations, the convention of CBM intervention studies; ``"raw"``: values are
             activations.
-        output : {"predict", "proba", "logits"}
+        output : {"predict", "proba", "logits"}, default "predict"
+            What to return: predicted labels, class probabilities or logits.
 
         Returns
         -------
@@ -576,9 +664,16 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Hyper-parameters, the concept bank and every learned attribute are stored; no
         pickle. Read back with :meth:`load`.
 
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (conventionally ``*.safetensors``); an existing file is
+            replaced.
+
         Returns
         -------
         pathlib.Path
+            ``path``, as a :class:`~pathlib.Path`.
 
         Raises
         ------
@@ -662,6 +757,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         path : path-like
+            A file written by :meth:`save`.
 
         Returns
         -------

@@ -60,7 +60,34 @@ class MLPRegressorBaseline(
     """The IB architecture trained with mean squared error only.
 
     Parameters are those of :class:`~bottlekit.bottleneck.CSIBRegressor` without
-    ``beta``, ``sigma``, ``normalize_qmi`` and ``stochastic_encoder``.
+    ``beta``, ``sigma``, ``normalize_qmi`` and ``stochastic_encoder`` (the bottleneck is
+    deterministic).
+
+    Parameters
+    ----------
+    bottleneck_dim : int, default 128
+        Dimension ``K`` of the bottleneck.
+    hidden_sizes : tuple of int, default (128, 128)
+        Widths of the encoder's hidden layers.
+    learning_rate : float, default 1e-3
+        Adam learning rate.
+    batch_size : int, default 128
+        Rows per mini-batch, at least 2.
+    max_epochs : int, default 200
+        Most training epochs (early stopping may end sooner).
+    lr_decay_step, lr_decay_gamma : int, float, default 10, 0.6
+        Step decay of the learning rate: multiplied by ``lr_decay_gamma`` every
+        ``lr_decay_step`` epochs.
+    validation_fraction : float, default 0.2
+        Share of the training data held out for early stopping and model selection.
+    patience : int, default 20
+        Epochs without improvement of the validation error before stopping.
+    device : str or torch.device, optional
+        ``None`` picks CUDA when available.
+    random_state : int, RandomState or None
+        Seeds the initialisation, the validation split and the batches.
+    verbose : bool, default False
+        Print the training loss and the validation error after each epoch.
 
     Examples
     --------
@@ -79,7 +106,34 @@ class MLPClassifierBaseline(
     """The IB architecture trained with cross-entropy only.
 
     Parameters are those of :class:`~bottlekit.bottleneck.VIBClassifier` without
-    ``beta`` and ``stochastic_encoder``.
+    ``beta`` and ``stochastic_encoder`` (the bottleneck is deterministic), with a
+    learning-rate decay of 0.6 (VIB: 0.9).
+
+    Parameters
+    ----------
+    bottleneck_dim : int, default 128
+        Dimension ``K`` of the bottleneck.
+    hidden_sizes : tuple of int, default (128, 128)
+        Widths of the encoder's hidden layers.
+    learning_rate : float, default 1e-3
+        Adam learning rate.
+    batch_size : int, default 128
+        Rows per mini-batch, at least 2.
+    max_epochs : int, default 200
+        Most training epochs (early stopping may end sooner).
+    lr_decay_step, lr_decay_gamma : int, float, default 10, 0.6
+        Step decay of the learning rate: multiplied by ``lr_decay_gamma`` every
+        ``lr_decay_step`` epochs.
+    validation_fraction : float, default 0.2
+        Share of the training data held out for early stopping and model selection.
+    patience : int, default 20
+        Epochs without improvement of the validation error before stopping.
+    device : str or torch.device, optional
+        ``None`` picks CUDA when available.
+    random_state : int, RandomState or None
+        Seeds the initialisation, the validation split and the batches.
+    verbose : bool, default False
+        Print the training loss and the validation error after each epoch.
 
     Examples
     --------

@@ -158,18 +158,31 @@ class CSIBRegressor(IBRegressorMixin, RegressorMixin, BaseIBEstimator):
         Normalise :math:`I_{CS}(x;t)` by :math:`\\sqrt{I_{CS}(x;x) I_{CS}(t;t)}`, as the
         reference code does in training.
     bottleneck_dim : int, default 128
+        Dimension ``K`` of the bottleneck.
     hidden_sizes : tuple of int, default (128, 128)
+        Widths of the encoder's hidden layers.
     learning_rate : float, default 1e-3
+        Adam learning rate.
     batch_size : int, default 128
         Rows per mini-batch, at least 2.
     max_epochs : int, default 200
+        Most training epochs (early stopping may end sooner).
     lr_decay_step, lr_decay_gamma : int, float, default 10, 0.6
+        Step decay of the learning rate: multiplied by ``lr_decay_gamma`` every
+        ``lr_decay_step`` epochs.
     validation_fraction : float, default 0.2
+        Share of the training data held out for early stopping and model selection.
     patience : int, default 20
+        Epochs without improvement of the validation error before stopping.
     stochastic_encoder : bool, default True
+        Sample ``t`` during training (the paper's stochastic encoder); ``False`` trains
+        with the encoder mean, as the reference code. Predictions use the mean.
     device : str or torch.device, optional
+        ``None`` picks CUDA when available.
     random_state : int, RandomState or None
+        Seeds the initialisation, the validation split, the batches and the noise.
     verbose : bool, default False
+        Print the training loss and the validation error after each epoch.
 
     Attributes
     ----------

@@ -57,6 +57,7 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         SAE methods only, as ``batch_size``, ``learning_rate`` and ``encoder``: with
         ``method="nmf"`` fit refuses a value given to one of them (NMF reads none).
     epochs : int, default 200
+        Passes of the dictionary learning over ``X`` (NMF: iterations at most).
     batch_size : int or None, default None
         None means 256.
     learning_rate : float or None, default None
@@ -69,14 +70,18 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
     lam : float, default 1e-5
         Elastic-net strength of the head (as :class:`PosthocCBM`).
     l1_ratio : float, default 0.99
+        Mixing :math:`\alpha` of the head's L1 and L2 penalties (as :class:`PosthocCBM`).
     max_iter : int, default 10000
+        Epochs of the head's SGD at most (it stops earlier at ``tol``).
     tol : float, default 1e-3
+        The head's SGD stopping tolerance.
     sgd_order : {"per_class", "shared"}, default "per_class"
         The head's sample order (as :class:`PosthocCBM`): one per class as scikit-learn
         draws them (its coefficients), or one shared by all classes (faster).
     device : str, default "cpu"
         Where the SAE trains.
     random_state : int, RandomState or None
+        Seeds the dictionary learning and the head's SGD shuffling.
 
     Attributes
     ----------

@@ -96,7 +96,18 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def embed(self, images: Any) -> np.ndarray:
-        """Embeddings of ``images`` by the fitted backbone (through the cache)."""
+        """Embeddings of ``images`` by the fitted backbone (through the cache).
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+
+        Returns
+        -------
+        ndarray of shape (n, d)
+            The backbone's image embeddings, what ``model_`` takes.
+        """
         check_is_fitted(self, "model_")
         return self._embed_with(self.backbone_, images)
 
@@ -108,12 +119,14 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
         images : images accepted by :func:`bottlekit.embed`
             uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
         y : array-like of shape (n,)
+            Class labels of the images (at least two classes).
         **fit_params
             Passed to the model's ``fit``.
 
         Returns
         -------
-        self
+        self : object
+            Fitted estimator.
         """
         if not isinstance(self.model, BaseConceptBottleneck):
             raise TypeError(
@@ -133,21 +146,81 @@ class BottleneckClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, images: Any) -> np.ndarray:
-        """Predicted classes of ``images``."""
+        """Predicted classes of ``images``.
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Predicted labels, values of ``classes_``.
+        """
         return self.model_.predict(self.embed(images))
 
     def predict_proba(self, images: Any) -> np.ndarray:
-        """Class probabilities of ``images``."""
+        """Class probabilities of ``images``.
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+
+        Returns
+        -------
+        ndarray of shape (n, n_classes)
+            Probabilities of the classes ``classes_``; each row sums to 1.
+        """
         return self.model_.predict_proba(self.embed(images))
 
     def decision_function(self, images: Any) -> np.ndarray:
-        """Logits of ``images`` (see the model's ``decision_function``)."""
+        """Logits of ``images`` (see the model's ``decision_function``).
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+
+        Returns
+        -------
+        ndarray of shape (n,) or (n, n_classes)
+            For two classes the logit of ``classes_[1]`` minus that of ``classes_[0]``;
+            otherwise one logit per class.
+        """
         return self.model_.decision_function(self.embed(images))
 
     def transform(self, images: Any) -> np.ndarray:
-        """Concept activations of ``images``."""
+        """Concept activations of ``images``.
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+
+        Returns
+        -------
+        ndarray of shape (n, k)
+            Activations of the model's concepts ``model_.concept_names_``.
+        """
         return self.model_.transform(self.embed(images))
 
     def explain(self, images: Any, top_k: int = 5, target: Any = None) -> ConceptExplanation:
-        """Concept contributions for ``images`` (see ``BaseConceptBottleneck.explain``)."""
+        """Concept contributions for ``images`` (see ``BaseConceptBottleneck.explain``).
+
+        Parameters
+        ----------
+        images : images accepted by :func:`bottlekit.embed`
+            uint8 arrays (n, H, W, 3), PIL images, file paths or a folder.
+        top_k : int, default 5
+            Concepts listed per image in ``top_indices`` (capped at the number of concepts).
+        target : label or array of labels, optional
+            Class explained for each image; default the predicted class.
+
+        Returns
+        -------
+        ConceptExplanation
+            ``contributions.sum(1) + intercept + residual == logits``.
+        """
         return self.model_.explain(self.embed(images), top_k=top_k, target=target)

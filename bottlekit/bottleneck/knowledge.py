@@ -114,6 +114,8 @@ class KnowledgeCBM(BaseConceptBottleneck):
         "class_prior": an image is a positive for the concepts its class has
         (:math:`P_{y,j} = +1`), a negative where :math:`P_{y,j} = -1`.
     pseudo_label_quantile : float in (0, 0.5], default 0.2
+        Share of the images labelled positive (top) and negative (bottom) per concept by
+        ``pseudo_labels="similarity"``; 0.5 labels every image.
     grounding_C : float, default 1.0
         Inverse L2 strength of the grounding regressions (reference: scikit-learn's 1.0).
     learning_rate : float, default 1e-3

@@ -36,7 +36,9 @@ class BackboneLinearClassifier(torch.nn.Module):
     backbone : Backbone
         From :func:`bottlekit.load_backbone`.
     weight : array of shape (C, d)
+        Head weights :math:`W` on the embedding (``d`` is ``backbone.embed_dim``).
     bias : array of shape (C,)
+        Head intercepts :math:`b`, one per class.
 
     Examples
     --------
@@ -73,7 +75,18 @@ class BackboneLinearClassifier(torch.nn.Module):
             self.head.bias.copy_(b)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (n, C) of float images ``x`` (n, 3, H, W) in [0, 1]."""
+        """Logits of float images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, 3, H, W)
+            Float images in [0, 1] at the tower's input size, on the module's device.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, C)
+            :math:`W z + b` with :math:`z` the L2-normalised embedding of each image.
+        """
         z = self.visual((x - self.mean) / self.std)
         return self.head(torch.nn.functional.normalize(z.float(), dim=-1))
 
@@ -149,7 +162,9 @@ def load_linear_head(
     Returns
     -------
     weight : ndarray of shape (C, d)
+        The head's weights, float as stored (float32 from :func:`save_linear_head`).
     bias : ndarray of shape (C,)
+        The head's intercepts, float as stored.
 
     Examples
     --------

@@ -76,6 +76,7 @@ _PARAMS_DOC = """
     batch_size : int, default 128
         Rows per mini-batch, at least 2.
     max_epochs : int, default 200
+        Most training epochs (early stopping may end sooner).
     lr_decay_step, lr_decay_gamma : int, float, default 10, 0.9
         Step decay of the learning rate every ``lr_decay_step`` epochs.
     validation_fraction : float, default 0.2
@@ -89,6 +90,7 @@ _PARAMS_DOC = """
     random_state : int, RandomState or None
         Seeds the initialisation, the validation split, the batches and the noise.
     verbose : bool, default False
+        Print the training loss and the validation error after each epoch.
 
     Attributes
     ----------

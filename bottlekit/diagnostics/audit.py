@@ -135,10 +135,19 @@ def audit(
         embedding cache) and gives the concept activation maps
         (:func:`bottlekit.visualize.activation_maps.concept_activation_map` with
         ``map_method``).
-    feature_layer, preprocess, space
-        How to get features from a torch classifier, see :func:`model_features`; for a
-        CBM ``feature_layer`` and ``preprocess`` must be None.
+    feature_layer : str, callable or None, default None
+        Where to read a torch classifier's features, see :func:`model_features`
+        (``None``: the input of its last ``nn.Linear``). Must be None for a CBM.
+    preprocess : callable, optional
+        uint8 images (n, H, W, 3) → float tensor batch for a torch classifier, see
+        :func:`model_features` (default ``x / 255`` in (n, 3, H, W)). Must be None for a CBM.
+    space : {"features", "logits"}, default "features"
+        Audit a torch classifier's penultimate features or its logits, see
+        :func:`model_features`. A CBM is audited in its backbone's embeddings
+        (``"logits"`` is refused).
     fit_fraction : float in (0, 1), default 0.5
+        Share of each class's images in the *fit* part; the rest is the *evaluation* part.
+        Unused when a CBM is audited on its own concepts (every image is evaluated).
     lam : float, default 1e-3
         Elastic-net strength of the surrogate :class:`~bottlekit.bottleneck.PosthocCBM`.
         The PCBM reference uses 1e-5 for a task head; an audit wants a sparse, readable
@@ -165,6 +174,7 @@ def audit(
         :math:`M_j(u) = \max_{\text{channel}} |\partial a_j / \partial x(u)|` of the
         surrogate's concept activation through the model's own feature extractor.
     batch_size : int, default 64
+        Images per forward pass (of the torch classifier, or of the CBM's backbone).
     device : str or torch.device, default "cpu"
         Where a torch classifier's input batches go (put the model there first; the audit
         does not move it); a CBM's backbone runs on its own device.

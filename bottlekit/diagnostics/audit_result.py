@@ -18,20 +18,22 @@ REPORT_FILES = ("report.html", "audit.json")
 class AuditResult:
     r"""What :func:`audit` found. Tables are plain dicts / arrays; see :meth:`to_dict`.
 
-    Attributes
+    Parameters
     ----------
     model_kind : str
         ``"torch"`` (a classifier explained by a surrogate) or ``"cbm"``.
     space : str
         Where the concepts live: ``"features"``, ``"logits"`` or ``"embeddings"`` (CBM).
     concept_names : list of str
+        The k concepts of the concept model (the surrogate, or the audited CBM).
     class_names : list of str
         Names of the surrogate's classes (the classes the model predicted on the fit part).
     classes : ndarray of int
         Model output index of each row of ``importance_by_class``.
     fidelity : dict
         ``agreement`` (surrogate vs model on the evaluation images), ``model_accuracy``,
-        ``surrogate_accuracy``, ``n_fit``, ``n_eval``, ``exact``.
+        ``surrogate_accuracy``, ``n_fit``, ``n_eval``, ``exact``,
+        ``n_model_classes_predicted``.
     importance : ndarray of shape (k,)
         Mean over classes of :math:`|I_{cj}|`.
     importance_by_class : ndarray of shape (C, k)
@@ -49,23 +51,52 @@ class AuditResult:
     spurious : list of dict
         All assessable concepts, most spurious-looking first (see
         :func:`spurious_concept_scores`): ``concept``, ``score``, ``importance``,
-        ``worst_class``, ``attribute_rate`` (at the worst class), ``context``.
+        ``worst_class``, ``worst_class_importance``, ``attribute_rate`` (at the worst
+        class), ``context``.
     spurious_share : float
+        Fraction in [0, 1] of the model's positive concept reliance that goes to
+        non-attributes (``share`` of :func:`spurious_concept_scores`).
     examples : list of dict
         Per-image: ``index``, ``true``, ``predicted``, ``surrogate``, ``top``
         [(name, contribution)].
     example_images, example_maps : ndarray or None
         The example images (m, H, W, 3) and the maps of their top concepts (m, t, H, W).
-    information : dict or None
-        Faithfulness metrics of the concept model
-        (:func:`bottlekit.diagnostics.audit_information.information_section`): per-concept
-        information, leakage, completeness, accuracy at NEC levels, intervention curves.
+    example_map_concepts : list of list of str, default []
+        Per example image, the names of the ``t`` concepts of ``example_maps``.
+    context_concepts : list of str, default []
+        The concepts treated as context (never an attribute of a class).
     notes : list of str
         What was skipped or doubtful, and why.
     settings : dict
         The audit's parameters.
     timings : dict
         Seconds per step.
+    concept_model : BaseConceptBottleneck, optional
+        The fitted surrogate :class:`~bottlekit.bottleneck.PosthocCBM`, or the audited CBM
+        itself. Not saved by :meth:`save`.
+    information : dict or None
+        Faithfulness metrics of the concept model
+        (:func:`bottlekit.diagnostics.audit_information.information_section`): per-concept
+        information, leakage, completeness, accuracy at NEC levels, intervention curves.
+
+    Examples
+    --------
+    A result comes from :func:`audit`; a hand-made one, with only the fields these
+    methods read, shows them:
+
+    >>> import numpy as np
+    >>> result = AuditResult(
+    ...     model_kind="torch", space="features", concept_names=["red", "sky"],
+    ...     class_names=["cardinal", "gull"], classes=np.array([0, 1]),
+    ...     fidelity={"agreement": 0.9}, importance=np.array([1.0, 0.5]),
+    ...     importance_by_class=np.array([[1.5, 0.0], [-0.5, 1.0]]),
+    ...     importance_agreement=None, existence=None, location=None,
+    ...     spurious=[{"concept": "sky", "score": 0.5}, {"concept": "red", "score": 0.0}],
+    ...     spurious_share=0.4, examples=[])
+    >>> result.top_spurious()
+    ['sky']
+    >>> [(row["concept"], row["top_class"]) for row in result.importance_table()]
+    [('red', 'cardinal'), ('sky', 'gull')]
     """
 
     model_kind: str
@@ -101,14 +132,33 @@ class AuditResult:
         )
 
     def top_spurious(self, n: int = 5) -> list[str]:
-        """Names of the ``n`` most spurious-looking concepts with a positive score."""
+        """Names of the ``n`` most spurious-looking concepts with a positive score.
+
+        Parameters
+        ----------
+        n : int, default 5
+            Most names returned (>= 0); fewer when fewer concepts score above 0.
+
+        Returns
+        -------
+        list of str
+            Concept names, most spurious-looking first.
+        """
         from bottlekit._checks import check_number
 
         n = check_number(n, "n", integer=True, low=0)
         return [row["concept"] for row in self.spurious if row["score"] > 0][:n]
 
     def importance_table(self) -> list[dict[str, Any]]:
-        """Concepts by decreasing global importance: ``concept``, ``importance``, ``top_class``."""
+        """Concepts by decreasing global importance.
+
+        Returns
+        -------
+        list of dict
+            One row per concept: ``concept``, ``importance``, ``top_class`` (the class
+            with the largest signed importance), ``top_class_importance`` and
+            ``context`` (whether it is a context concept).
+        """
         order = np.argsort(-self.importance, kind="stable")
         # (a set: looking each name up in the list took 57 s for 100,000 context concepts)
         context = set(self.context_concepts)
@@ -127,7 +177,14 @@ class AuditResult:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable tables (no images, maps or model)."""
+        """JSON-serialisable tables (no images, maps or model).
+
+        Returns
+        -------
+        dict
+            Every field but ``example_images``, ``example_maps`` and ``concept_model``,
+            plus ``importance_table``; arrays as lists, NaN and inf as None.
+        """
         return _jsonable(
             {
                 "model_kind": self.model_kind,
@@ -156,6 +213,12 @@ class AuditResult:
 
     def save(self, folder: str | Path) -> dict[str, Path]:
         """Write ``report.html`` (self-contained) and ``audit.json`` into ``folder``, atomically.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Folder to write into (created if missing); an earlier pair of files there is
+            replaced.
 
         Returns
         -------

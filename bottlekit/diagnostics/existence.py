@@ -27,7 +27,7 @@ __all__ = ["ExistenceResult", "concept_existence"]
 class ExistenceResult:
     """How often the top-k concepts of each explanation are present in the image.
 
-    Attributes
+    Parameters
     ----------
     concept_names : list of str
         The model's concepts.
@@ -42,6 +42,19 @@ class ExistenceResult:
     chance : float
         Expected precision of k concepts drawn at random from the model's concepts: the
         mean fraction of the model's concepts present in an image.
+
+    Examples
+    --------
+    Made by :func:`concept_existence`; two images, their top 2 concepts each:
+
+    >>> import numpy as np
+    >>> res = ExistenceResult(
+    ...     concept_names=["red", "crest", "sky"], classes=np.array([0, 1]),
+    ...     top_indices=np.array([[0, 1], [2, 0]]),
+    ...     present=np.array([[True, True], [False, True]]),
+    ...     target=np.array([0, 1]), chance=0.5)
+    >>> res.precision, res.by_rank.tolist(), res.per_class.tolist()
+    (0.75, [0.5, 1.0], [1.0, 0.5])
     """
 
     concept_names: list[str]
@@ -88,7 +101,14 @@ class ExistenceResult:
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def to_dict(self) -> dict[str, Any]:
-        """Summary as plain Python numbers (JSON-able)."""
+        """Summary as plain Python numbers (JSON-able).
+
+        Returns
+        -------
+        dict
+            ``n_images``, ``top_k``, ``precision``, ``chance``, ``by_rank`` (list of
+            ``top_k`` floats) and ``per_class`` (``{str(class): precision}``).
+        """
         return {
             "n_images": len(self.target),
             "top_k": self.top_k,
@@ -204,6 +224,8 @@ def concept_existence(
     Returns
     -------
     ExistenceResult
+        The top-k concepts of each image and whether each is present; its
+        ``precision``, ``by_rank`` and ``per_class`` summarise them next to ``chance``.
 
     Examples
     --------

@@ -26,9 +26,10 @@ __all__ = ["GlobalImportance", "concept_global_importance"]
 class GlobalImportance:
     """Per-class and per-concept importance from a fitted head.
 
-    Attributes
+    Parameters
     ----------
     concept_names : list of str
+        The model's k concepts.
     classes : ndarray
         The model's ``classes_``.
     by_class : ndarray of shape (n_classes, k)
@@ -38,6 +39,20 @@ class GlobalImportance:
     correlation : ndarray of shape (n_classes,) or None
         Per class, the Pearson correlation between :math:`I_{c\\cdot}` and the ground-truth
         class–concept association (NaN where either row is constant); None without it.
+
+    Examples
+    --------
+    Made by :func:`concept_global_importance`:
+
+    >>> import numpy as np
+    >>> gi = GlobalImportance(
+    ...     concept_names=["red", "crest", "sky"], classes=np.array([0, 1]),
+    ...     by_class=np.array([[2.0, 0.5, 0.0], [-1.0, 0.5, 3.0]]),
+    ...     importance=np.array([1.5, 0.5, 1.5]))
+    >>> gi.ranking()
+    ['red', 'sky', 'crest']
+    >>> gi.to_dict()["importance"]
+    {'red': 1.5, 'crest': 0.5, 'sky': 1.5}
     """
 
     concept_names: list[str]
@@ -64,12 +79,26 @@ class GlobalImportance:
         return float(finite.mean()) if finite.size else float("nan")
 
     def ranking(self) -> list[str]:
-        """Concept names in decreasing order of :attr:`importance`."""
+        """Concept names in decreasing order of :attr:`importance`.
+
+        Returns
+        -------
+        list of str
+            All k concept names, most important first (ties in model order).
+        """
         order = np.argsort(-self.importance, kind="stable")
         return [self.concept_names[j] for j in order]
 
     def to_dict(self) -> dict[str, Any]:
-        """Summary as plain Python numbers (JSON-able)."""
+        """Summary as plain Python numbers (JSON-able).
+
+        Returns
+        -------
+        dict
+            ``importance`` (``{concept: float}``) and ``ranking`` (list of str); with a
+            ground truth also ``mean_correlation`` and ``correlation``
+            (``{str(class): float}``).
+        """
         out: dict[str, Any] = {
             "importance": {
                 name: float(v) for name, v in zip(self.concept_names, self.importance, strict=True)
@@ -170,6 +199,8 @@ def concept_global_importance(
     Returns
     -------
     GlobalImportance
+        ``by_class`` :math:`I`, ``importance`` and, with ``class_concept_matrix``, the
+        per-class ``correlation`` and its ``mean_correlation``.
 
     Examples
     --------

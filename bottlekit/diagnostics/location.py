@@ -32,7 +32,7 @@ __all__ = ["LocationResult", "concept_location"]
 class LocationResult:
     """Concept-location scores of activation maps against part masks.
 
-    Attributes
+    Parameters
     ----------
     pointing : ndarray of shape (n, m)
         Pointing-game hit in [0, 1] (fractional only for ties); NaN where not scored.
@@ -45,7 +45,19 @@ class LocationResult:
     scored : ndarray of bool, shape (n, m)
         Pairs that are scored: the concept is present (when labels were given) and its
         part is visible (non-empty mask).
-    concept_names : list of str or None
+    concept_names : list of str or None, default None
+        Names of the m concepts; :meth:`to_dict` reports per-concept means with them.
+
+    Examples
+    --------
+    Made by :func:`concept_location`; one image, two concepts (the second not scored):
+
+    >>> import numpy as np
+    >>> res = LocationResult(
+    ...     pointing=np.array([[1.0, np.nan]]), energy=np.array([[0.5, np.nan]]),
+    ...     area=np.array([[0.25, np.nan]]), scored=np.array([[True, False]]))
+    >>> res.n_pairs, res.pointing_accuracy, res.mean_energy
+    (1, 1.0, 0.5)
     """
 
     pointing: np.ndarray
@@ -87,7 +99,14 @@ class LocationResult:
         return _nanmean(self.area)
 
     def per_concept(self) -> dict[str, np.ndarray]:
-        """Per-concept means over images: ``pointing``, ``energy``, ``area`` and ``n`` (m,)."""
+        """Per-concept means over images.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (m,)
+            ``pointing``, ``energy`` and ``area``: means over the images where the pair is
+            scored (NaN for a concept scored nowhere); ``n``: scored images per concept.
+        """
         with np.errstate(invalid="ignore"):
             return {
                 "pointing": _nanmean_axis0(self.pointing),
@@ -97,7 +116,15 @@ class LocationResult:
             }
 
     def to_dict(self) -> dict[str, Any]:
-        """Summary as plain Python numbers (JSON-able); per-concept values keyed by name."""
+        """Summary as plain Python numbers (JSON-able); per-concept values keyed by name.
+
+        Returns
+        -------
+        dict
+            ``n_pairs``, ``pointing_accuracy``, ``mean_energy``, ``uniform_expectation``,
+            ``n_no_positive_mass`` and, with ``concept_names``, ``per_concept``
+            (``{name: {"pointing", "energy", "area", "n"}}``).
+        """
         out: dict[str, Any] = {
             "n_pairs": self.n_pairs,
             "pointing_accuracy": self.pointing_accuracy,
@@ -223,6 +250,8 @@ def concept_location(
     Returns
     -------
     LocationResult
+        Per (image, concept) pair: ``pointing``, ``energy``, the part's ``area`` and
+        whether it was ``scored``; summaries such as ``pointing_accuracy``.
 
     Examples
     --------

@@ -133,13 +133,30 @@ def model_features(
     space : {"features", "logits"}
         Return the features or, as features, the logits themselves (then
         ``feature_layer`` must be None).
-    batch_size : int
-    device : str or torch.device
+    batch_size : int, default 64
+        Images per forward pass.
+    device : str or torch.device, default "cpu"
+        Where the input batches go (put the model there first; it is not moved).
 
     Returns
     -------
     features : ndarray of shape (n, d), float32
+        The features of each image (the logits with ``space="logits"``).
     logits : ndarray of shape (n, C), float32
+        The model's logits of each image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Sequential(
+    ...     torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5), torch.nn.ReLU(),
+    ...     torch.nn.Linear(5, 2))
+    >>> images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    >>> features, logits = model_features(model, images)
+    >>> features.shape, logits.shape, features.dtype
+    ((3, 5), (3, 2), dtype('float32'))
     """
     from bottlekit.devices import resolve_device
     from bottlekit.images import as_image_source

@@ -577,12 +577,34 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
     Parameters
     ----------
     result : AuditResult
-    title : str
+        What :func:`~bottlekit.diagnostics.audit` found.
+    title : str, default "bottlekit audit"
+        The page's title and heading.
 
     Returns
     -------
     str
         A complete HTML document with no external resource.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.diagnostics import AuditResult
+    >>> fidelity = {"agreement": 0.9, "model_accuracy": 0.8, "surrogate_accuracy": 0.75,
+    ...             "n_fit": 10, "n_eval": 10, "exact": False}
+    >>> spurious = [{"concept": "sky", "score": 0.5, "importance": 0.5,
+    ...              "worst_class": "gull", "worst_class_importance": 1.0,
+    ...              "attribute_rate": 0.0, "context": True}]
+    >>> result = AuditResult(
+    ...     model_kind="torch", space="features", concept_names=["red", "sky"],
+    ...     class_names=["cardinal", "gull"], classes=np.array([0, 1]), fidelity=fidelity,
+    ...     importance=np.array([1.0, 0.5]),
+    ...     importance_by_class=np.array([[1.5, 0.0], [-0.5, 1.0]]),
+    ...     importance_agreement=None, existence=None, location=None, spurious=spurious,
+    ...     spurious_share=0.4, examples=[])
+    >>> html = render_report(result, title="toy audit")
+    >>> html.startswith("<!DOCTYPE html>"), "<title>toy audit</title>" in html
+    (True, True)
     """
     # checked by what the report reads, not by class: audit_result imports this module
     # (AuditResult.save), so importing it back would make an import cycle

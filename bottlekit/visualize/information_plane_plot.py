@@ -31,6 +31,8 @@ def plot_information_plane(plane: Any, ax: Any = None, cmap: str = "viridis") ->
     Returns
     -------
     matplotlib.figure.Figure
+        The figure of ``ax`` when given, else a new one; its colour bar maps the record
+        index (epoch) to the marker colour.
 
     Examples
     --------

@@ -90,6 +90,7 @@ def plot_activation_maps(
         (where it looks, not how strongly); ``"shared"``: one range over all maps and a
         colour bar, so strengths are comparable.
     cmap : str, default :data:`HEAT_CMAP`
+        Matplotlib colour map of the maps (default ``"inferno"``).
     show_image : bool, default True
         Put the plain image in a first column.
     cell_size : float, default 1.6

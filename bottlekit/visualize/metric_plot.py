@@ -59,11 +59,14 @@ def plot_metric_summary(
         figures, a slice of the metrics each).
     errors : dict, optional
         Same layout as ``table``: half-widths of error bars.
-    ylabel : str
+    ylabel : str, default "value"
+        Label of the y axis.
     title : str, optional
+        Title of the axes; ``None`` (or ``""``): no title.
     annotate : bool, default True
         Write each value above its bar.
     ax : matplotlib Axes, optional
+        Where to draw; a new figure otherwise.
 
     Returns
     -------

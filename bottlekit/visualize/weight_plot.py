@@ -74,6 +74,7 @@ def plot_concept_weights(
     annotate : bool, default False
         Write the weight in each cell (at most :data:`MAX_ANNOTATED_CELLS`, 10,000).
     ax : matplotlib Axes, optional
+        Where to draw; a new figure otherwise.
 
     Returns
     -------

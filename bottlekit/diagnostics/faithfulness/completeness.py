@@ -111,6 +111,8 @@ def concept_completeness(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        A bottlekit CBM (e.g. :class:`~bottlekit.bottleneck.PosthocCBM`), or the concept
+        surrogate of :func:`~bottlekit.diagnostics.audit`.
     X_train, X_eval : arrays of shape (n, d)
         Embeddings of the two datasets' images.
     train, evaluation : ConceptDataset
@@ -120,10 +122,13 @@ def concept_completeness(
     C : float > 0, default 10.0
         Inverse regularisation of every logistic regression (probe, concepts, random).
     random_state : int, default 0
+        Seed of the random directions.
 
     Returns
     -------
     CompletenessResult
+        ``completeness`` :math:`\eta`, its random baseline, ``relative`` and the
+        accuracies they come from (on ``evaluation``).
 
     Examples
     --------

@@ -104,16 +104,23 @@ def concept_information(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        A bottlekit CBM (e.g. :class:`~bottlekit.bottleneck.PosthocCBM`), or the concept
+        surrogate of :func:`~bottlekit.diagnostics.audit`.
     X : array of shape (n, d)
         Embeddings of ``dataset``'s images.
     dataset : ConceptDataset
         Labels; ``concept_labels`` for :math:`I(a_j; c_j)` (without them it is NaN).
     k : int, default 3
+        Neighbours of the k-NN estimator.
     random_state : int, default 0
+        Seed of the estimator's tie-breaking noise.
 
     Returns
     -------
     ConceptInformation
+        Per concept, ``with_concept`` :math:`I(a_j; c_j)` and ``with_label``
+        :math:`I(a_j; Y)`, next to their ceilings ``concept_entropy`` and
+        ``label_entropy`` (nats).
 
     Examples
     --------

@@ -148,15 +148,20 @@ def intervention_curves(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        A bottlekit CBM (e.g. :class:`~bottlekit.bottleneck.PosthocCBM`), or the concept
+        surrogate of :func:`~bottlekit.diagnostics.audit`.
     X_train : array (n_train, d)
         Embeddings of ``train``'s images: where the intervention values come from.
     train : ConceptDataset
         Labels, and concept labels for ground-truth values.
     X_eval : array (n, d)
+        Embeddings of ``evaluation``'s images: the images intervened on and scored.
     evaluation : ConceptDataset
         Ground-truth values when both datasets have concept labels for the model's
         concepts (matched by name), else class-conditional values.
     policies : list of str, default ("random", "uncertainty", "coop")
+        Orders in which concepts are intervened on, one curve each (see the module
+        docstring); a single str is one policy.
     steps : list of int, optional
         Numbers of intervened concepts (default 0, 1, 2, 4, ... and all).
     costs : dict or array of shape (k,), optional
@@ -168,10 +173,13 @@ def intervention_curves(
         Replace every chosen concept, or only those the model got wrong (ground truth
         only).
     random_state : int, default 0
+        Seed of the ``"random"`` policy's orders.
 
     Returns
     -------
     InterventionCurves
+        ``steps`` and, per policy, the ``accuracy`` and mean cumulative ``cost`` at each
+        step.
 
     Examples
     --------

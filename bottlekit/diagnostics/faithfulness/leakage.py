@@ -239,10 +239,14 @@ def concept_leakage(
         used: ``method="classifier"``, or both ``"auto"`` (refused with ``method="ksg"``
         or an explicit ``conditioning``, which use k-NN).
     random_state : int, default 0
+        Seeds the k-NN estimators' tie-breaking noise, the labels' jitter and the
+        classifier form's folds.
 
     Returns
     -------
     LeakageResult
+        ``total`` :math:`L` and ``per_concept`` :math:`L_j` (nats), with how the total was
+        estimated (``method``, ``conditioning``).
 
     Examples
     --------

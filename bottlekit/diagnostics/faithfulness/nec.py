@@ -262,6 +262,8 @@ def prune_to_nec(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        A bottlekit CBM (e.g. :class:`~bottlekit.bottleneck.PosthocCBM`), or the concept
+        surrogate of :func:`~bottlekit.diagnostics.audit`.
     nec : int >= 1, default 5
         Target NEC (capped at the number of concepts).
     X : array of shape (n, d), optional
@@ -279,6 +281,7 @@ def prune_to_nec(
         keep the cost of a re-fit to seconds on the built-in world). ``method="refit"``
         only: ``"truncate"`` fits no path and refuses a value.
     random_state : int, default 0
+        Seeds the re-fit's batch shuffling (GLM-SAGA).
 
     Returns
     -------
@@ -354,19 +357,32 @@ def accuracy_at_nec(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        A bottlekit CBM (e.g. :class:`~bottlekit.bottleneck.PosthocCBM`), or the concept
+        surrogate of :func:`~bottlekit.diagnostics.audit`.
     X_train : array (n, d)
         Embeddings of ``train``'s images (the head is re-fitted on them).
     train : ConceptDataset
+        The training dataset of ``X_train`` (its labels).
     evaluation : dict of str to (X, ConceptDataset)
         Named evaluation sets, e.g. ``{"test": (X_test, test), "shifted": (...)}``.
     nec : int or list of int, default (5, 10, 15, 20, 25, 30)
         Levels (capped at the number of concepts).
-    method, per_class, n_lambdas, random_state
-        As in :func:`prune_to_nec`.
+    method : {"refit", "truncate"}, default "refit"
+        Re-fit the head along a GLM-SAGA path, or truncate the model's own head, as in
+        :func:`prune_to_nec`.
+    per_class : bool, default False
+        At most ``nec`` non-zero weights in every class instead of ``nec * C`` overall.
+    n_lambdas : int in [1, 1000] or None, default None
+        Penalties on the re-fit's path; None means 20. ``method="refit"`` only, as in
+        :func:`prune_to_nec`.
+    random_state : int, default 0
+        Seeds the re-fit's batch shuffling (GLM-SAGA).
 
     Returns
     -------
     NECResult
+        Per evaluation set, the ``accuracy`` at each of the ``levels``, next to the
+        ``effective`` NEC reached and the unpruned ``dense_accuracy``.
 
     Examples
     --------
