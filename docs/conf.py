@@ -62,10 +62,11 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
-# section structure and parameter lists; see "About these docs" for what is not checked
+# section structure, parameter lists, and a described type for every parameter and
+# return value; see "About these docs" for what is not checked
 numpydoc_validation_checks = {
     *("GL03", "GL05", "GL06", "GL07", "GL08", "GL09", "GL10", "SS01", "SS04"),
-    *("PR02", "PR10"),
+    *("PR01", "PR02", "PR04", "PR07", "PR10", "RT01", "RT03"),
 }
 # constants (tuples, dicts, numbers) have no docstring of their own
 numpydoc_validation_exclude = {rf"^{name.replace('.', '[.]')}$" for name in public_constants()}

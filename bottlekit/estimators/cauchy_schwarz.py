@@ -185,7 +185,9 @@ differentiable 0-dim tensor on the input's device, usable as a training loss). T
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -716,6 +718,14 @@ def conditional_cs_divergence(
     return be.finish(val, base)
 
 
+def _section(doc: str, title: str) -> str:
+    """The body of one numpydoc section of ``doc`` (indented as in the docstring)."""
+    match = re.search(rf"\n    {title}\n    -+\n(.*?)(?=\n    \w[\w ]*\n    -+\n|\Z)", doc, re.S)
+    if match is None:
+        raise LookupError(f"no {title} section")  # a programming error, caught by the tests
+    return match.group(1).rstrip()
+
+
 def _torch_only(fn, names):
     def wrapper(*args, **kwargs):
         for a, name in zip(args, names, strict=False):
@@ -723,11 +733,25 @@ def _torch_only(fn, names):
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(a).__name__}")
         return fn(*args, **kwargs)
 
-    wrapper.__name__ = fn.__name__ + "_torch"
+    wrapper.__name__ = wrapper.__qualname__ = fn.__name__ + "_torch"
+    wrapper.__module__ = fn.__module__
+    wrapper.__signature__ = inspect.signature(fn)
+    # the parameters are fn's, documented once there and copied here
     wrapper.__doc__ = (
         f"Torch-only entry point of :func:`{fn.__name__}`: tensor inputs, differentiable "
-        "0-dim tensor output on the inputs' device.\n\nSee :func:"
-        f"`{fn.__name__}` for the parameters and the formula."
+        "0-dim tensor output on the inputs' device.\n\n"
+        f"    See :func:`{fn.__name__}` for the formula and an example.\n\n"
+        f"    Parameters\n    ----------\n{_section(fn.__doc__, 'Parameters')}\n\n"
+        "    Returns\n    -------\n    torch.Tensor\n"
+        "        0-dim, differentiable with respect to the inputs, on their device.\n\n"
+        "    Examples\n    --------\n"
+        "    >>> import torch\n"
+        "    >>> g = torch.Generator().manual_seed(0)\n"
+        f"    >>> {', '.join(names)} = (torch.randn(64, 2, generator=g, requires_grad=True)"
+        f" for _ in range({len(names)}))\n"
+        f"    >>> value = {wrapper.__name__}({', '.join(names)})\n"
+        f"    >>> value.backward(); value.ndim, {names[0]}.grad.shape\n"
+        "    (0, torch.Size([64, 2]))\n"
     )
     return wrapper
 
