@@ -629,3 +629,25 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
 def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
     assert main(command.format(d=files).split()) == 2
     assert capsys.readouterr().err.startswith(message)
+
+
+class _Stop(Exception):
+    """Raised by a stand-in to end the command once it has what the test reads."""
+
+
+@pytest.mark.parametrize("ray", [False, True])
+@pytest.mark.parametrize(("seed", "used"), [([], 0), (["--seed", "7"], 7)])
+def test_audit_seed_default_reaches_both_audits(files, monkeypatch, ray, seed, used):
+    # one default for --seed (0), read by the local audit's world and the --ray one
+    seen = []
+
+    def world(n, split, random_state):
+        seen.append((n, split, random_state))
+        raise _Stop
+
+    monkeypatch.setattr("bottlekit.world.make_world", world)
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", lambda option="--ray": None)
+    command = AUDIT.format(d=files) + f" --world test --n 24 --out {files}/o"
+    with pytest.raises(_Stop):
+        main([*command.split(), *seed, *["--ray"] * ray])
+    assert seen == [(24, "test", used)]
