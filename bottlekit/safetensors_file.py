@@ -86,16 +86,21 @@ class SafetensorsContents(dict):
 
 
 class _Unreadable(ValueError):
-    """A file :func:`read_safetensors` refuses; ``problem`` says why (without the path)."""
+    """A file :func:`read_safetensors` refuses; ``problem`` says why (without the path);
+    ``too_many`` is the count's message (:func:`_check_values`) when the refusal is the
+    header's count of JSON values, else None."""
 
-    def __init__(self, message: str, problem: str) -> None:
+    def __init__(self, message: str, problem: str, too_many: str | None = None) -> None:
         super().__init__(message)
         self.problem = problem
+        self.too_many = too_many
 
 
-def _fail(path: str, kind: str, problem: str) -> ValueError:
+def _fail(path: str, kind: str, problem: str, too_many: str | None = None) -> ValueError:
     return _Unreadable(
-        f"{path!r} is not a readable safetensors file of a bottlekit {kind}: {problem}", problem
+        f"{path!r} is not a readable safetensors file of a bottlekit {kind}: {problem}",
+        problem,
+        too_many,
     )
 
 
@@ -312,12 +317,26 @@ def _open_regular_file(path: Path, kind: str):
 
 
 def _read_header(
-    fh: Any, size: int, shown: str, kind: str, require_metadata: bool
+    fh: Any,
+    size: int,
+    shown: str,
+    kind: str,
+    require_metadata: bool,
+    *,
+    count_metadata: bool = True,
 ) -> tuple[int, dict[str, tuple], dict[str, Any]]:
-    """The header of the safetensors file open as ``fh`` (of ``size`` bytes), bounded and
+    r"""The header of the safetensors file open as ``fh`` (of ``size`` bytes), bounded and
     checked: its length, its tensor entries (dtype, shape, byte range, no overlaps) and
     its bottlekit JSON. Returns ``(n_header, entries, meta)``; every problem is the
-    ``ValueError`` of :func:`_fail`, naming ``shown``."""
+    ``ValueError`` of :func:`_fail`, naming ``shown`` (with ``too_many`` set when the
+    header holds too many JSON values).
+
+    The header's JSON values are counted once, in its bytes (each ``[ { , :`` of the
+    decoded text is one of these bytes in UTF-8, -16 and -32 alike, so the bytes' count
+    bounds the text's). The bottlekit metadata is counted again, unless
+    ``count_metadata`` is False: a writer may escape its ``[`` as ``\u005b`` in the
+    header, but not safetensors, whose header holds the metadata's every ``[ { , :``, so
+    :func:`encode_safetensors` leaves it to the header's count."""
     head = fh.read(8)
     if len(head) < 8:
         raise _fail(shown, kind, f"it has {size} bytes, fewer than a safetensors header")
@@ -330,11 +349,14 @@ def _read_header(
             f"most {MAX_HEADER_BYTES} are accepted)",
         )
     raw = fh.read(n_header)
-    try:  # counted before decoding; decoded as json.loads does, to free the bytes
+    try:  # counted before decoding
         _check_values(raw, MAX_HEADER_VALUES)
+    except ValueError as exc:
+        raise _fail(shown, kind, f"its header is not JSON ({exc})", str(exc)) from None
+    try:  # decoded as json.loads does, to free the bytes
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         del raw
-        header = parse_json(text, max_values=MAX_HEADER_VALUES)
+        header = parse_json(text)
     except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
         raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
     del text
@@ -353,7 +375,9 @@ def _read_header(
             raise _fail(shown, kind, "it has no bottlekit metadata")
         metadata = {"bottlekit": "{}"}
     try:
-        meta = parse_json(metadata["bottlekit"], max_values=MAX_HEADER_VALUES)
+        meta = parse_json(
+            metadata["bottlekit"], max_values=MAX_HEADER_VALUES if count_metadata else None
+        )
     except ValueError as exc:
         raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
     if not isinstance(meta, dict):
@@ -464,11 +488,7 @@ def encode_safetensors(
         f"{kind} not saved{where}: its metadata ({holds}) would be refused when "
         "loaded, so the file could not be read back"
     )
-    if ours:
-        text = None if meta is None else json.dumps(meta)
-        metadata = None if text is None else {"bottlekit": text}
-    else:
-        text, metadata = None, meta
+    metadata = ({"bottlekit": json.dumps(meta)} if meta is not None else None) if ours else meta
     try:
         data = _serialize(tensors, metadata)
     except SafetensorError as exc:  # safetensors >= 0.6 refuses a header over its limit
@@ -487,18 +507,16 @@ def encode_safetensors(
         )
     if not ours:
         return data
-    checked = [("file's header", data[8 : 8 + n_header])]
-    if text is not None:
-        checked.append(("metadata's JSON", text))
-    for what, value in checked:
-        try:
-            _check_values(value, MAX_HEADER_VALUES)
-        except ValueError as exc:
-            problem = str(exc).removeprefix("it ")
-            raise FileTooLarge(f"{refused}: the {what} {problem} (MAX_HEADER_VALUES)") from None
-    try:
-        _read_header(io.BytesIO(data), len(data), str(path), kind, meta is not None)
+    try:  # the reader's checks, its count of the header's JSON values the only one
+        _read_header(
+            io.BytesIO(data), len(data), str(path), kind, meta is not None, count_metadata=False
+        )
     except _Unreadable as exc:
+        if exc.too_many is not None:
+            problem = exc.too_many.removeprefix("it ")
+            raise FileTooLarge(
+                f"{refused}: the file's header {problem} (MAX_HEADER_VALUES)"
+            ) from None
         raise ValueError(f"{refused}: {exc.problem}") from None
     return data
 

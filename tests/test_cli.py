@@ -198,3 +198,31 @@ def test_lazy_package_names_resolve_to_their_modules():
     assert sorted(datasets.LOADERS) == sorted(
         ["awa2", "celeba", "cifar10", "cifar100", "cub", "ham10000", "imagefolder", "waterbirds"]
     )
+
+
+def test_only_a_leading_argument_name_of_a_given_option_becomes_its_flag():
+    from bottlekit.app.cli import _given_options, _name_the_option, build_parser
+
+    parser = build_parser()
+    argv = "audit --backbone b --cbm m --world test --out o --top-k 0 --seed 3"
+    given = _given_options(parser, parser.parse_args(argv.split()))
+    assert given == {
+        "backbone": "--backbone",
+        "cbm": "--cbm",
+        "world": "--world",
+        "out": "--out",
+        "top_k": "--top-k",
+        "seed": "--seed",
+    }
+    cases = {
+        "top_k: expected an int >= 1, got 0": "--top-k: expected an int >= 1, got 0",
+        "top_k must be >= 1": "--top-k must be >= 1",
+        "seed: top_k: lam: x": "--seed: top_k: lam: x",  # the first word only
+        "top_kx: y": "top_kx: y",  # an exact name, not a prefix
+        "lam: y": "lam: y",  # --lam was not given: the library's own lam
+        "random_state: y": "random_state: y",  # no option
+        "the top_k: y": "the top_k: y",
+        "top_k": "top_k",  # a name alone is no message about it
+    }
+    for message, shown in cases.items():
+        assert _name_the_option(message, given) == shown, message

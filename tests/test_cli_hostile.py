@@ -88,7 +88,7 @@ CASES = {
     ),
     "reproduce: --batch-size 0 before reading the data": (
         "reproduce pcbm-cub --root {d}/no-data --batch-size 0 --out {d}/r.json",
-        "batch_size: expected an int >= 1, got 0",
+        "error: --batch-size: expected an int >= 1, got 0",
     ),
     "embed --workers without --ray": (EMBED + " --workers 2", "--workers: only applies with"),
     # before: refused after the whole run, when the file was written ("path: ... is a
@@ -159,13 +159,13 @@ CASES = {
     # backbone was loaded; 100000 asked for a 30 GB image per file
     "audit --image-size beyond PIL's pixel limit": (
         AUDIT + " --images {d}/imgs --image-size 100000000000000000000 --out {d}/out",
-        "bottlekit audit: error: image_size: expected at most "
+        "bottlekit audit: error: --image-size: expected at most "
         f"{Image.MAX_IMAGE_PIXELS} pixels (PIL's Image.MAX_IMAGE_PIXELS), got "
         "100000000000000000000 (100000000000000000000 x 100000000000000000000)",
     ),
     "audit --image-size of 100000": (
         AUDIT + " --images {d}/imgs --image-size 100000 --out {d}/out",
-        f"error: image_size: expected at most {Image.MAX_IMAGE_PIXELS} pixels (PIL's "
+        f"error: --image-size: expected at most {Image.MAX_IMAGE_PIXELS} pixels (PIL's "
         "Image.MAX_IMAGE_PIXELS), got 100000 (100000 x 100000)",
     ),
     # before: listed the recipes, the recipe and the run's options ignored without a word
@@ -214,7 +214,7 @@ CASES = {
     # before: named only after the dataset was read (minutes for ImageNet's folders)
     "reproduce --device that does not exist": (
         "reproduce pcbm-cub --root {d}/no-data --device gpu --out {d}/r.json",
-        "bottlekit reproduce: error: device: 'gpu' is not a torch device",
+        "bottlekit reproduce: error: --device: 'gpu' is not a torch device",
     ),
     "reproduce --backbone that does not exist": (
         "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
@@ -347,7 +347,7 @@ def test_an_output_folder_is_compared_with_the_input_folder_it_resolves_to(tmp_p
                 "--out",
                 "{d}/r.json",
             ],
-            "cache_dir",
+            "--cache-dir",
         ),
     ],
 )
@@ -488,7 +488,7 @@ def test_embed_model_threads_beyond_the_cpus_is_one_line(files):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == (
-        f"bottlekit embed: error: model_threads: expected None, 'auto' or an int from 1 to "
+        f"bottlekit embed: error: --model-threads: expected None, 'auto' or an int from 1 to "
         f"{_usable_cpus()} (the CPUs this process may use), got 100000\n"
     )
     assert not (files / "o.npz").exists()
@@ -573,3 +573,81 @@ def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
         f"'{d}/imgs'; expected a folder outside it"
     )
     assert not (d / "imgs" / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            EMBED + " --batch-size -3",
+            "bottlekit embed: error: --batch-size: expected a positive int, got -3",
+        ),
+        (
+            AUDIT + " --world test --n 24 --top-k 0 --out {d}/out",
+            "bottlekit audit: error: --top-k: expected an int >= 1, got 0",
+        ),
+        (
+            AUDIT + " --world test --n 24 --lam -1 --out {d}/out",
+            "bottlekit audit: error: --lam: expected a finite number >= 0, got -1.0",
+        ),
+        (
+            "demo --n-train 3 --out {d}/out --quiet",
+            "bottlekit demo: error: --n-train: expected an int >= 24 (an image of each of "
+            "the world's 24 species), got 3",
+        ),
+        (
+            "reproduce pcbm-cub --root {d}/no-data --batch-size 0 --out {d}/r.json",
+            "bottlekit reproduce: error: --batch-size: expected an int >= 1, got 0",
+        ),
+    ],
+    ids=["embed", "audit --top-k", "audit --lam", "demo", "reproduce"],
+)
+def test_a_library_error_names_the_option_the_user_typed(files, capsys, command, message):
+    # before: "batch_size: expected a positive int, got -3", the library's argument name,
+    # where the user had typed --batch-size
+    assert main(command.format(d=files).split()) == 2
+    assert capsys.readouterr().err == message + "\n"
+    assert not (files / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        # `name` is load_backbone's argument, no option of reproduce
+        (
+            "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
+            "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
+        ),
+        # `random_state` is make_world's argument; --seed's dest is `seed`
+        (
+            AUDIT + " --world test --n 24 --seed -1 --out {d}/out",
+            "bottlekit audit: error: random_state: expected an int >= 0, got -1",
+        ),
+    ],
+    ids=["reproduce name", "audit random_state"],
+)
+def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
+    assert main(command.format(d=files).split()) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+class _Stop(Exception):
+    """Raised by a stand-in to end the command once it has what the test reads."""
+
+
+@pytest.mark.parametrize("ray", [False, True])
+@pytest.mark.parametrize(("seed", "used"), [([], 0), (["--seed", "7"], 7)])
+def test_audit_seed_default_reaches_both_audits(files, monkeypatch, ray, seed, used):
+    # one default for --seed (0), read by the local audit's world and the --ray one
+    seen = []
+
+    def world(n, split, random_state):
+        seen.append((n, split, random_state))
+        raise _Stop
+
+    monkeypatch.setattr("bottlekit.world.make_world", world)
+    monkeypatch.setattr("bottlekit.app.ray_options.require_ray", lambda option="--ray": None)
+    command = AUDIT.format(d=files) + f" --world test --n 24 --out {files}/o"
+    with pytest.raises(_Stop):
+        main([*command.split(), *seed, *["--ray"] * ray])
+    assert seen == [(24, "test", used)]

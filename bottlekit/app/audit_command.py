@@ -276,6 +276,27 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ray_audit_options(args: argparse.Namespace) -> None:
+    """Refuse the options that do nothing with ``--ray`` (read as given: ``None`` when left
+    out)."""
+    if args.lam is not None:
+        raise ValueError(
+            "--lam: does not apply with --ray (the distributed audit fits no surrogate)"
+        )
+    for flag, given in (("--top-k", args.top_k), ("--map-method", args.map_method)):
+        if given is not None:
+            raise ValueError(f"{flag}: does not apply with --ray")
+    if args.image_size is not None:
+        raise ValueError("--image-size: applies to the local audit, not --ray")
+    if args.dataset:
+        raise ValueError("--ray: the distributed audit takes --images or --world, not --dataset")
+    if args.seed is not None and not args.world:
+        raise ValueError(
+            "--seed: does not apply with --ray and --images (the distributed audit "
+            "draws nothing at random; the seed is the --world's)"
+        )
+
+
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
     from bottlekit.app._paths import check_output_outside, check_output_path
@@ -299,28 +320,12 @@ def run_audit_command(args: argparse.Namespace) -> int:
             "saliency)"
         )
     args.n = _DEFAULT_N if args.n is None else args.n
-    if getattr(args, "ray", None) is not None:
-        if args.lam is not None:
-            raise ValueError(
-                "--lam: does not apply with --ray (the distributed audit fits no surrogate)"
-            )
-        for flag, given in (("--top-k", args.top_k), ("--map-method", args.map_method)):
-            if given is not None:
-                raise ValueError(f"{flag}: does not apply with --ray")
-        if args.image_size is not None:
-            raise ValueError("--image-size: applies to the local audit, not --ray")
-        if args.dataset:
-            raise ValueError(
-                "--ray: the distributed audit takes --images or --world, not --dataset"
-            )
-        if args.seed is not None and not args.world:
-            raise ValueError(
-                "--seed: does not apply with --ray and --images (the distributed audit "
-                "draws nothing at random; the seed is the --world's)"
-            )
-        args.seed = _DEFAULT_SEED if args.seed is None else args.seed
-        return _run_ray_audit(args)
+    ray = getattr(args, "ray", None) is not None
+    if ray:  # its refusals read the options as given (None: left out)
+        _check_ray_audit_options(args)
     args.seed = _DEFAULT_SEED if args.seed is None else args.seed
+    if ray:
+        return _run_ray_audit(args)
     args.lam = _DEFAULT_LAM if args.lam is None else args.lam
     args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
     args.map_method = args.map_method or "gradcam"

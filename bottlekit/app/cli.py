@@ -384,6 +384,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """The options of ``args.command`` the user gave (a value other than the default), as
+    ``{dest: flag}``, e.g. ``{"batch_size": "--batch-size"}``."""
+    command = None
+    for action in parser._actions:  # (argparse keeps the sub-parsers there only)
+        if isinstance(action, argparse._SubParsersAction):
+            command = action.choices.get(args.command)
+    if command is None:
+        return {}
+    given: dict[str, str] = {}
+    for action in command._actions:
+        if not action.option_strings or action.default == argparse.SUPPRESS:  # positional, -h
+            continue
+        if getattr(args, action.dest, action.default) != action.default:
+            longs = [s for s in action.option_strings if s.startswith("--")]
+            given[action.dest] = (longs or action.option_strings)[0]
+    return given
+
+
+def _name_the_option(message: str, given: dict[str, str]) -> str:
+    """``message`` with its first word, when it is the argument name of an option in
+    ``given`` followed by ``:`` or a space, replaced by the option's flag.
+
+    A library error names the library's argument (``batch_size: expected a positive int,
+    got -3``); the command-line user typed ``--batch-size``. Any other text, and names of
+    options the user did not give (the library's own use of the name), are left as they
+    are.
+    """
+    for i, char in enumerate(message):
+        if char in ": ":
+            flag = given.get(message[:i])
+            return message if flag is None else flag + message[i:]
+    return message
+
+
+def _run_naming_options(args: argparse.Namespace, given: dict[str, str]) -> int:
+    """Run ``args.func(args)``; a ``ValueError`` or ``TypeError`` from it names the given
+    option its message starts with by its flag (:func:`_name_the_option`)."""
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError) as e:
+        shown = _name_the_option(str(e), given)
+        if shown == str(e):
+            raise
+        raise (ValueError if isinstance(e, ValueError) else TypeError)(shown) from e
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -391,8 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    # before the command, which may fill in the defaults of options left out
+    given = _given_options(parser, args)
     # user errors: one line, status 2; Ctrl-C: one line, status 130
-    return run_reporting_errors(lambda: int(args.func(args)), f"bottlekit {args.command}")
+    return run_reporting_errors(
+        lambda: _run_naming_options(args, given), f"bottlekit {args.command}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
