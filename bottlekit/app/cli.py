@@ -384,9 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose library argument has another name than the option's ``dest``.
+LIBRARY_NAMES = {"seed": "random_state", "examples": "n_examples", "workers": "num_workers"}
+
+
 def _given_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
     """The options of ``args.command`` the user gave (a value other than the default), as
-    ``{dest: flag}``, e.g. ``{"batch_size": "--batch-size"}``."""
+    ``{dest: flag}``, e.g. ``{"batch_size": "--batch-size"}``, plus the library's name of
+    those in :data:`LIBRARY_NAMES` (``{"random_state": "--seed"}``)."""
     command = None
     for action in parser._actions:  # (argparse keeps the sub-parsers there only)
         if isinstance(action, argparse._SubParsersAction):
@@ -400,6 +405,9 @@ def _given_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         if getattr(args, action.dest, action.default) != action.default:
             longs = [s for s in action.option_strings if s.startswith("--")]
             given[action.dest] = (longs or action.option_strings)[0]
+    for dest, library_name in LIBRARY_NAMES.items():
+        if dest in given:
+            given.setdefault(library_name, given[dest])
     return given
 
 
