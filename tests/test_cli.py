@@ -213,6 +213,7 @@ def test_only_a_leading_argument_name_of_a_given_option_becomes_its_flag():
         "out": "--out",
         "top_k": "--top-k",
         "seed": "--seed",
+        "random_state": "--seed",  # the library's name of --seed (cli.LIBRARY_NAMES)
     }
     cases = {
         "top_k: expected an int >= 1, got 0": "--top-k: expected an int >= 1, got 0",
@@ -220,7 +221,9 @@ def test_only_a_leading_argument_name_of_a_given_option_becomes_its_flag():
         "seed: top_k: lam: x": "--seed: top_k: lam: x",  # the first word only
         "top_kx: y": "top_kx: y",  # an exact name, not a prefix
         "lam: y": "lam: y",  # --lam was not given: the library's own lam
-        "random_state: y": "random_state: y",  # no option
+        "random_state: y": "--seed: y",  # the library's name of the given --seed
+        "n_examples: y": "n_examples: y",  # --examples was not given
+        "name: y": "name: y",  # no option
         "the top_k: y": "the top_k: y",
         "top_k": "top_k",  # a name alone is no message about it
     }

@@ -57,7 +57,7 @@ CASES = {
         "--out: '{d}/afile' is a file; expected a folder",
     ),
     "audit --lam inf": (
-        AUDIT + " --world test --n 24 --lam inf --out {d}/out",
+        AUDIT + " --bank {d}/bank.safetensors --world test --n 24 --lam inf --out {d}/out",
         "lam: expected a finite number >= 0, got inf",
     ),
     "audit --workers without --ray": (
@@ -587,7 +587,7 @@ def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
             "bottlekit audit: error: --top-k: expected an int >= 1, got 0",
         ),
         (
-            AUDIT + " --world test --n 24 --lam -1 --out {d}/out",
+            AUDIT + " --bank {d}/bank.safetensors --world test --n 24 --lam -1 --out {d}/out",
             "bottlekit audit: error: --lam: expected a finite number >= 0, got -1.0",
         ),
         (
@@ -663,3 +663,14 @@ def test_audit_seed_default_reaches_both_audits(files, monkeypatch, ray, seed, u
     with pytest.raises(_Stop):
         main([*command.split(), *seed, *["--ray"] * ray])
     assert seen == [(24, "test", used)]
+
+
+def test_audit_lam_of_a_cbm_audited_on_its_own_concepts_is_refused(files, capsys):
+    # before: accepted and dropped (no surrogate is fitted), and recorded in audit.json
+    command = AUDIT.format(d=files) + f" --world test --n 24 --lam 0.01 --out {files}/out"
+    assert main(command.split()) == 2
+    assert capsys.readouterr().err == (
+        "bottlekit audit: error: --lam: does not apply with --cbm without --bank (the model "
+        "is audited on its own concepts; no surrogate is fitted)\n"
+    )
+    assert not (files / "out").exists()

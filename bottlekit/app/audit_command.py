@@ -42,9 +42,9 @@ __all__ = ["add_audit_parser", "run_audit_command"]
 # Moved to the library (bottlekit.bottleneck.linear_head); the old import path, which
 # `bottlekit audit --help` used to print, still works for one release, with a warning.
 _MOVED = ("BackboneLinearClassifier", "load_linear_head", "save_linear_head")
-#: World images of ``--world``, the surrogate's ``--lam`` and ``--top-k``, and ``--seed``
-#: when left out.
-_DEFAULT_N, _DEFAULT_LAM, _DEFAULT_TOP_K, _DEFAULT_SEED = 600, 1e-3, 5, 0
+#: World images of ``--world``, ``--top-k`` and ``--seed`` when left out (``--lam`` left
+#: out is the library's default, and refused where no surrogate is fitted).
+_DEFAULT_N, _DEFAULT_TOP_K, _DEFAULT_SEED = 600, 5, 0
 
 
 def __getattr__(name: str) -> Any:
@@ -142,7 +142,8 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--lam",
         type=float,
         default=None,
-        help="surrogate elastic-net strength (default 1e-3)",
+        help="surrogate elastic-net strength (default 1e-3; not with --cbm without --bank, "
+        "which is audited on its own concepts)",
     )
     p.add_argument(
         "--top-k",
@@ -319,14 +320,18 @@ def run_audit_command(args: argparse.Namespace) -> int:
             "--map-method: only applies with --cbm (a linear head's maps are input-gradient "
             "saliency)"
         )
-    args.n = _DEFAULT_N if args.n is None else args.n
     ray = getattr(args, "ray", None) is not None
+    if args.lam is not None and args.cbm and not args.bank and not ray:
+        raise ValueError(
+            "--lam: does not apply with --cbm without --bank (the model is audited on its "
+            "own concepts; no surrogate is fitted)"
+        )
+    args.n = _DEFAULT_N if args.n is None else args.n
     if ray:  # its refusals read the options as given (None: left out)
         _check_ray_audit_options(args)
     args.seed = _DEFAULT_SEED if args.seed is None else args.seed
     if ray:
         return _run_ray_audit(args)
-    args.lam = _DEFAULT_LAM if args.lam is None else args.lam
     args.top_k = _DEFAULT_TOP_K if args.top_k is None else args.top_k
     args.map_method = args.map_method or "gradcam"
     import torch

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bottlekit._checks import check_choice, check_number
+from bottlekit._checks import check_choice, check_number, check_unused
 from bottlekit.diagnostics.audit_concepts import _bank_from_concepts
 from bottlekit.diagnostics.audit_data import AuditData, as_audit_data
 from bottlekit.diagnostics.audit_existence import _existence
@@ -58,6 +58,10 @@ from bottlekit.diagnostics.audit_maps import _concepts_to_map, _examples, _locat
 from bottlekit.diagnostics.audit_result import AuditResult
 from bottlekit.diagnostics.model_features import SPACES, model_features
 from bottlekit.diagnostics.spurious import spurious_concept_scores
+
+#: The surrogate's split and penalty when left at None (only a surrogate reads them).
+DEFAULT_FIT_FRACTION = 0.5
+DEFAULT_LAM = 1e-3
 
 __all__ = [
     "AuditData",
@@ -91,8 +95,8 @@ def audit(
     feature_layer: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
     preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
     space: str = "features",
-    fit_fraction: float = 0.5,
-    lam: float = 1e-3,
+    fit_fraction: float | None = None,
+    lam: float | None = None,
     cav_params: Mapping[str, Any] | None = None,
     top_k: int = 5,
     context_parts: Sequence[str] = ("background",),
@@ -145,11 +149,13 @@ def audit(
         Audit a torch classifier's penultimate features or its logits, see
         :func:`model_features`. A CBM is audited in its backbone's embeddings
         (``"logits"`` is refused).
-    fit_fraction : float in (0, 1), default 0.5
+    fit_fraction : float in (0, 1) or None, default None
         Share of each class's images in the *fit* part; the rest is the *evaluation* part.
-        Unused when a CBM is audited on its own concepts (every image is evaluated).
-    lam : float, default 1e-3
-        Elastic-net strength of the surrogate :class:`~bottlekit.bottleneck.PosthocCBM`.
+        None means 0.5. Refused when a CBM is audited on its own concepts (no surrogate is
+        fitted, every image is evaluated).
+    lam : float or None, default None
+        Elastic-net strength of the surrogate :class:`~bottlekit.bottleneck.PosthocCBM`;
+        None means 1e-3. Refused when a CBM is audited on its own concepts.
         The PCBM reference uses 1e-5 for a task head; an audit wants a sparse, readable
         surrogate: on the built-in world 1e-3 kept the fidelity of 1e-4 (0.74–0.79 vs
         0.79) with a much sparser head.
@@ -205,8 +211,14 @@ def audit(
     notes: list[str] = []
     data = as_audit_data(data)
     space = check_choice(space, SPACES, "space")
+    if isinstance(model, BaseConceptBottleneck) and concepts is None:  # no surrogate, no split
+        why = "when a concept-bottleneck model is audited on its own concepts (concepts=None)"
+        check_unused(fit_fraction, "fit_fraction", why, " or give concepts to fit a surrogate")
+        check_unused(lam, "lam", why, " or give concepts to fit a surrogate")
+    fit_fraction = DEFAULT_FIT_FRACTION if fit_fraction is None else fit_fraction
     if not isinstance(fit_fraction, numbers.Real) or not 0 < fit_fraction < 1:
         raise ValueError(f"fit_fraction: expected a number in (0, 1), got {fit_fraction!r}")
+    lam = DEFAULT_LAM if lam is None else lam
     lam = check_number(lam, "lam", low=0, expected="a finite number >= 0")
     top_k = _check_int(top_k, "top_k", 1)
     batch_size = _check_int(batch_size, "batch_size", 1)
@@ -342,8 +354,8 @@ def audit(
 
     settings = {
         "space": feature_space,
-        "fit_fraction": float(fit_fraction),
-        "lam": float(lam),
+        "fit_fraction": None if own else float(fit_fraction),
+        "lam": None if own else float(lam),
         "cav_params": dict(cav_params or {}),
         "top_k": top_k,
         "context_parts": list(context_parts),

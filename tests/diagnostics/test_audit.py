@@ -233,6 +233,17 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
     assert r.location["n_images"] == 8
     assert 0.0 <= r.location["pointing_accuracy"] <= 1.0
     assert r.context_concepts == ["water background"]
+    # no surrogate, no split: their settings are recorded as unused, and refused when given
+    # (before: accepted and dropped, with 0.5 and 1e-3 recorded as if they had been used)
+    assert r.settings["fit_fraction"] is None and r.settings["lam"] is None
+    for setting in ({"fit_fraction": 0.3}, {"lam": 1e-2}):
+        (name,) = setting
+        with pytest.raises(
+            ValueError,
+            match=rf"^{name}: .* has no effect when a concept-bottleneck model is audited on "
+            r"its own concepts \(concepts=None\); leave it None or give concepts",
+        ):
+            audit(cbm, data, backbone=backbone, **setting)
 
 
 # ------------------------------------------------------------------- definitions
