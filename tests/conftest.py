@@ -43,6 +43,39 @@ def rng_images() -> np.ndarray:
     return rng.integers(0, 256, size=(6, 48, 40, 3), dtype=np.uint8)
 
 
+@pytest.fixture
+def run_as_main(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``run(module, *argv)``: ``python -m module *argv`` in this process, returning its
+    exit status, stdout and stderr.
+
+    runpy runs the module's ``if __name__ == "__main__"`` block, as ``python -m`` does, so
+    the exit status and the words of the command itself are checked, in a fraction of a
+    second instead of a fresh interpreter's import of torch (seconds). A test that needs a
+    process of its own (what is imported, signals, pipes, a crash) starts one.
+    """
+    import runpy
+    import sys
+    import warnings
+
+    def run(module: str, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", [module, *argv])
+        capsys.readouterr()  # what the test printed before
+        status: object = 0
+        with warnings.catch_warnings():
+            # runpy's note that the tests have imported the module already
+            warnings.filterwarnings("ignore", r".* found in sys\.modules", RuntimeWarning)
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            except SystemExit as e:
+                status = e.code
+        out, err = capsys.readouterr()
+        if status is None:
+            status = 0
+        return (status if isinstance(status, int) else 1), out, err
+
+    return run
+
+
 # ------------------------------------------------- HTTP servers that answer without end
 class HostileHTTP:
     """Raw HTTP servers on 127.0.0.1 whose answer never ends although each byte of it
