@@ -28,6 +28,26 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path_factory.mktemp("bk-cache")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread (numpy's and scipy's OpenBLAS) for the whole run.
+
+    The arrays of the tests are small: extra BLAS threads only synchronise, and on a
+    shared 2-core machine they wait for each other, the more so once torch's OpenMP
+    threads exist too (measured there: ``np.linalg.eigvalsh`` of an 800 x 800 matrix 0.03 s
+    with one thread, 0.6 s with two, 3-5 s with two after torch ran; the Renyi cases of
+    tests/estimators/test_extreme_inputs.py 31 s instead of 0.3 s). Results do not change
+    beyond float rounding. torch's own threads are left as they are (the tests of
+    ``model_threads`` and of training across threads need them); the folders whose tests
+    fit many tiny torch models set those to one themselves.
+    """
+    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS: limited only once loaded)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_configs() -> list[str]:
     """Register the small test architectures through open_clip's config mechanism."""
