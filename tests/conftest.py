@@ -28,6 +28,26 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path_factory.mktemp("bk-cache")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread (numpy's and scipy's OpenBLAS) for the whole run.
+
+    The arrays of the tests are small: extra BLAS threads only synchronise, and on a
+    shared 2-core machine they wait for each other, the more so once torch's OpenMP
+    threads exist too (measured there: ``np.linalg.eigvalsh`` of an 800 x 800 matrix 0.03 s
+    with one thread, 0.6 s with two, 3-5 s with two after torch ran; the Renyi cases of
+    tests/estimators/test_extreme_inputs.py 31 s instead of 0.3 s). Results do not change
+    beyond float rounding. torch's own threads are left as they are (the tests of
+    ``model_threads`` and of training across threads need them); the folders whose tests
+    fit many tiny torch models set those to one themselves.
+    """
+    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS: limited only once loaded)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_configs() -> list[str]:
     """Register the small test architectures through open_clip's config mechanism."""
@@ -41,6 +61,39 @@ def rng_images() -> np.ndarray:
     """Six random 48x40 RGB images (non-square, so resize + crop are exercised)."""
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(6, 48, 40, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def run_as_main(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``run(module, *argv)``: ``python -m module *argv`` in this process, returning its
+    exit status, stdout and stderr.
+
+    runpy runs the module's ``if __name__ == "__main__"`` block, as ``python -m`` does, so
+    the exit status and the words of the command itself are checked, in a fraction of a
+    second instead of a fresh interpreter's import of torch (seconds). A test that needs a
+    process of its own (what is imported, signals, pipes, a crash) starts one.
+    """
+    import runpy
+    import sys
+    import warnings
+
+    def run(module: str, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", [module, *argv])
+        capsys.readouterr()  # what the test printed before
+        status: object = 0
+        with warnings.catch_warnings():
+            # runpy's note that the tests have imported the module already
+            warnings.filterwarnings("ignore", r".* found in sys\.modules", RuntimeWarning)
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            except SystemExit as e:
+                status = e.code
+        out, err = capsys.readouterr()
+        if status is None:
+            status = 0
+        return (status if isinstance(status, int) else 1), out, err
+
+    return run
 
 
 # ------------------------------------------------- HTTP servers that answer without end

@@ -54,7 +54,11 @@ def test_readme_shows_what_the_demo_prints(tmp_path, capsys):
 def test_rerun_with_fewer_test_images_leaves_no_stale_plots(tmp_path, capsys):
     """A rerun with a smaller ``n_test`` leaves exactly that run's files in the folder: the
     contribution plots of the earlier run's extra test images are gone, a file of the
-    user's (or one the demo does not name) stays."""
+    user's (or one the demo does not name) stays.
+
+    The rerun has a single test image: its report plots that one and no other (before: the
+    whole demo ran, then the report failed with "index=1 is out of range for an
+    explanation of 1 images"; it plotted three test images)."""
     pytest.importorskip("bm25s")  # the demo's retrieval step (the retrieval extra)
     from bottlekit.app.demo import report_files
 
@@ -70,3 +74,5 @@ def test_rerun_with_fewer_test_images_leaves_no_stale_plots(tmp_path, capsys):
         [*report_files(1), "notes.txt", "pcbm_contributions_old.png"]
     )
     assert (report / "notes.txt").read_text() == "mine"
+    page = (report / "index.html").read_text()
+    assert "pcbm_contributions_0.png" in page and "pcbm_contributions_1.png" not in page

@@ -203,24 +203,25 @@ def test_as_tensor_copies_read_only_arrays_and_shares_writable_ones():
     assert as_tensor(a, dtype=torch.float64).dtype == torch.float64
 
 
-def test_pcbm_h_on_read_only_embeddings_does_not_warn(tmp_path):
+def test_pcbm_h_on_read_only_embeddings_does_not_warn():
     """Memory-mapped embeddings are read-only; torch warned 'not writable ... undefined
-    behavior' when the residual wrapped them. One fresh process: torch warns once."""
-    import subprocess
-    import sys
+    behavior' when the residual wrapped them. torch warns once per process;
+    ``torch.set_warn_always`` makes it warn here even if an earlier test was warned."""
+    import warnings
 
-    code = """
-import warnings
-import numpy as np
-from bottlekit.bottleneck import PosthocCBM
-from bottlekit.concepts import ConceptBank
-rng = np.random.default_rng(0)
-X = rng.standard_normal((60, 8))
-y = np.arange(60) % 3
-X.flags.writeable = False
-bank = ConceptBank([f"c{i}" for i in range(4)], rng.standard_normal((4, 8)), "test")
-warnings.simplefilter("error", UserWarning)
-PosthocCBM(bank, residual=True, residual_epochs=1, random_state=0).fit(X, y)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import ConceptBank
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 8))
+    y = np.arange(60) % 3
+    X.flags.writeable = False
+    bank = ConceptBank([f"c{i}" for i in range(4)], rng.standard_normal((4, 8)), "test")
+    before = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            PosthocCBM(bank, residual=True, residual_epochs=1, random_state=0).fit(X, y)
+    finally:
+        torch.set_warn_always(before)

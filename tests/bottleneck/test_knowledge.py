@@ -355,18 +355,8 @@ def test_bad_fit_inputs_are_rejected():
 
 # ----------------------------------------------------------------- on the world
 @pytest.fixture(scope="module")
-def world():
-    from bottlekit.backbones import load_backbone
-    from bottlekit.world import make_world
-
-    bk = load_backbone("world-tiny", device="cpu")
-    out = {"backbone": bk}
-    with _one_thread():
-        for split, n in (("train", 1200), ("test", 600), ("shifted", 600)):
-            w = make_world(n, split, random_state=0, return_masks=False)
-            x = bk.encode_images(w.images, batch_size=256, progress=False)
-            out[split] = (w, x)
-    return out
+def world(world_tiny_splits):
+    return world_tiny_splits
 
 
 @pytest.fixture(scope="module")

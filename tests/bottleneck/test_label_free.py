@@ -253,22 +253,11 @@ def test_unknown_fit_argument_is_rejected():
 
 # --------------------------------------------------------------------- the world
 @pytest.fixture(scope="module")
-def world_embeddings():
-    from bottlekit import embed, load_backbone
+def world_embeddings(world_tiny_splits):
     from bottlekit.concepts import from_text
-    from bottlekit.world import make_world
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
-    try:
-        bk = load_backbone("world-tiny", device="cpu")
-        train = make_world(1200, "train", 0, return_masks=False)
-        test = make_world(600, "test", 0, return_masks=False)
-        bank = from_text(bk, train.concept_names)
-        X_train = embed(bk, train.images, cache=False, progress=False)
-        X_test = embed(bk, test.images, cache=False, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    (train, X_train), (test, X_test) = world_tiny_splits["train"], world_tiny_splits["test"]
+    bank = from_text(world_tiny_splits["backbone"], train.concept_names)
     return X_train, train.labels, X_test, test.labels, bank
 
 

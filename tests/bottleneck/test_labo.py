@@ -8,7 +8,6 @@ import torch
 from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
-import bottlekit
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck.labo import (
     LaBo,
@@ -17,7 +16,6 @@ from bottlekit.bottleneck.labo import (
     train_association,
 )
 from bottlekit.concepts import ConceptBank, from_text, select
-from bottlekit.world import make_world
 from bottlekit.world.evaluate import CONCEPT_TEMPLATES
 
 N_CLASSES = 24  # species of the world; chance accuracy 1/24 = 4.2%
@@ -25,14 +23,11 @@ N_CLASSES = 24  # species of the world; chance accuracy 1/24 = 4.2%
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def world():
+def world(world_tiny_splits):
     """world-tiny embeddings of 1,200 train / 600 test images and the true-attribute bank."""
     torch.set_num_threads(1)
-    bk = bottlekit.load_backbone("world-tiny", device="cpu")
-    train = make_world(1200, "train", random_state=0, return_masks=False)
-    test = make_world(600, "test", random_state=0, return_masks=False)
-    x_train = bottlekit.embed(bk, train.images, cache=False, progress=False)
-    x_test = bottlekit.embed(bk, test.images, cache=False, progress=False)
+    bk = world_tiny_splits["backbone"]
+    (train, x_train), (test, x_test) = world_tiny_splits["train"], world_tiny_splits["test"]
     prior = (train.class_concept_matrix >= 0.5).astype(np.float64)  # the species' field marks
     bank = from_text(
         bk,

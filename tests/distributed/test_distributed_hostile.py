@@ -307,9 +307,12 @@ def test_embed_dataset_arguments_are_checked_before_any_work(
     assert not (tmp_path / "out").exists()
 
 
-def _wide_bank(k: int):
+@pytest.fixture(scope="module")
+def wide_bank():
+    """A bank of 100,000 concepts for world-tiny (built once: 0.5 s each time)."""
     from bottlekit.concepts import ConceptBank
 
+    k = 100_000
     vectors = np.random.default_rng(0).normal(size=(k, 64))
     return ConceptBank(
         [f"concept {j}" for j in range(k)], vectors, "world-tiny/bottlekit/bfbc104ab5d40484"
@@ -317,7 +320,7 @@ def _wide_bank(k: int):
 
 
 def test_embed_dataset_refuses_unstorable_statistics_before_encoding(
-    no_ray, folder, tmp_path, monkeypatch
+    no_ray, folder, tmp_path, monkeypatch, wide_bank
 ):
     # Before: the run started Ray and encoded the first shard's images; only then did
     # ConceptStats.to_bytes refuse its statistics (~12 JSON values per concept at top=10:
@@ -336,7 +339,7 @@ def test_embed_dataset_refuses_unstorable_statistics_before_encoding(
         r"items of each concept\) would be refused when read back: the file's header may "
         r"hold 1200066 JSON values .*at most 1048576 are accepted \(MAX_HEADER_VALUES\)$",
     ):
-        no_ray("world-tiny", folder, tmp_path / "out", bank=_wide_bank(100_000), progress=False)
+        no_ray("world-tiny", folder, tmp_path / "out", bank=wide_bank, progress=False)
     assert not (tmp_path / "out").exists()  # (the folder is not claimed either)
 
 
@@ -350,13 +353,15 @@ def test_embed_dataset_refuses_unstorable_statistics_before_encoding(
         (9, 512, r"^top: expected at most 8 with these 100000 concepts, got 9"),
     ],
 )
-def test_embed_dataset_top_that_fits_is_accepted(no_ray, folder, tmp_path, top, shard_size, match):
+def test_embed_dataset_top_that_fits_is_accepted(
+    no_ray, folder, tmp_path, top, shard_size, match, wide_bank
+):
     with pytest.raises((ValueError, AssertionError), match=match):
         no_ray(
             "world-tiny",
             folder,
             tmp_path / "out",
-            bank=_wide_bank(100_000),
+            bank=wide_bank,
             top=top,
             shard_size=shard_size,
             batch_size=8,

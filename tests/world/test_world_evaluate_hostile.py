@@ -86,16 +86,12 @@ def test_write_with_weights_other_than_the_shipped_ones_is_refused_first(no_load
         world_evaluate.main(["--model", "world-tiny", "--weights", str(shipped), "--write"])
 
 
-def test_command_line_errors_are_one_line_and_status_2():
+def test_command_line_errors_are_one_line_and_status_2(run_as_main):
     # before: the ValueError's traceback, exit status 1
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "bottlekit.world.evaluate", "--n-train", "0"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (
-        "python -m bottlekit.world.evaluate: error: n_train: expected an int >= 1, got 0"
+    status, _, err = run_as_main("bottlekit.world.evaluate", "--n-train", "0")
+    assert status == 2, err
+    assert err == (
+        "python -m bottlekit.world.evaluate: error: n_train: expected an int >= 1, got 0\n"
     )
 
 

@@ -1112,21 +1112,17 @@ def test_evaluate_refuses_a_world_larger_than_memory_before_embedding(name):
         world_evaluate.evaluate(Embeds(), **sizes)
 
 
-def test_world_summary_command_refuses_no_timing_runs():
+def test_world_summary_command_refuses_no_timing_runs(run_as_main):
     # before: --repeats 0 printed "make_world: 0 images per CPU-second" as a measurement,
     # and --n 0 ended in a traceback
-    import subprocess
-    import sys
-
     for argv, message in (
         (["--repeats", "0"], "repeats: expected an int >= 1, got 0"),
         (["--n", "0"], "n: expected an int >= 1, got 0"),
     ):
-        command = [sys.executable, "-m", "bottlekit.world", *argv]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2, done.stderr
-        assert done.stderr.strip() == f"python -m bottlekit.world: error: {message}"
-        assert "images per CPU-second" not in done.stdout
+        status, out, err = run_as_main("bottlekit.world", *argv)
+        assert status == 2, err
+        assert err == f"python -m bottlekit.world: error: {message}\n"
+        assert "images per CPU-second" not in out
 
 
 def test_world_summary_command_says_its_defaults(capsys):

@@ -113,14 +113,6 @@ def test_a_resumed_run_does_not_check_its_init_file(tmp_path):
         train(**TINY, out_dir=None, init=gone, resume=tmp_path / "ck.json")
 
 
-def _run_command(*argv: str):
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "bottlekit.world.train", *argv]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -129,12 +121,12 @@ def _run_command(*argv: str):
         (["--resume", "{d}"], "checkpoint '{d}' is a folder; expected the checkpoint's .json"),
     ],
 )
-def test_command_line_errors_are_one_line_and_status_2(tmp_path, argv, message):
+def test_command_line_errors_are_one_line_and_status_2(tmp_path, argv, message, run_as_main):
     # before: the exception's traceback, exit status 1
-    done = _run_command(*(a.format(d=tmp_path) for a in argv), "--no-checkpoint")
-    assert done.returncode == 2, done.stderr
-    err = done.stderr.strip()
-    assert len(err.splitlines()) == 1, err
+    argv = [a.format(d=tmp_path) for a in argv]
+    status, _, err = run_as_main("bottlekit.world.train", *argv, "--no-checkpoint")
+    assert status == 2, err
+    assert err.endswith("\n") and len(err.splitlines()) == 1, err
     assert err.startswith("python -m bottlekit.world.train: error: "), err
     assert message.format(d=tmp_path) in err
 
