@@ -225,7 +225,17 @@ AUDIT_CASES = {
     "batch_size 0": ({"batch_size": 0}, ValueError, "batch_size: expected an int >= 1, got 0"),
     "batch_size a float": ({"batch_size": 2.5}, ValueError, "batch_size: expected an int >= 1"),
     "device unknown": ({"device": "bogus"}, ValueError, "device: 'bogus' is not a torch device"),
-    "lam infinite": ({"lam": float("inf")}, ValueError, "lam: expected a finite number >= 0"),
+    # with concepts (a surrogate is fitted): a CBM on its own concepts refuses any lam
+    "lam infinite": (
+        {"lam": float("inf"), "concepts": ["red body", "long tail"]},
+        ValueError,
+        "lam: expected a finite number >= 0",
+    ),
+    "lam without a surrogate": (
+        {"lam": 1e-2},
+        ValueError,
+        "lam: 0.01 has no effect when a concept-bottleneck model is audited on its own",
+    ),
     "map_method unknown": ({"map_method": "cam"}, ValueError, "map_method: expected one of"),
     "cav_params never used": (
         {"cav_params": {"Cs": (1.0,)}},
