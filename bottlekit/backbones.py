@@ -282,8 +282,8 @@ class Backbone:
     name : str
         Model name.
     weights : str
-        Where the weights came from: a tag, ``"file:<name>"``, ``"bottlekit"`` or
-        ``"random"``.
+        Where the weights came from: a pretrained tag (``"bottlekit"`` for bottlekit's
+        own), ``"file:<name>"``, ``"hf-hub"``, ``"local-dir"`` or ``"random"``.
     device : torch.device
         Where the model runs.
 

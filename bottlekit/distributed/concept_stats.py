@@ -197,6 +197,9 @@ class ConceptStats:
         ----------
         extra : dict, optional
             More JSON-able metadata stored with the statistics (returned by :meth:`read`).
+            Its keys are merged last, so they must not be ``format``, ``concept_names``,
+            ``class_names`` or ``top_paths``: those would replace the statistics' own (and
+            :meth:`read` then refuses or misreads the file).
 
         Returns
         -------

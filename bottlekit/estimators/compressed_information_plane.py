@@ -121,7 +121,8 @@ class CompressedInformationPlane(InformationPlane):
         so ``record`` refuses, naming it, a layer wider than 16 units at the largest
         ``noise_std`` (and any layer whose PCA would overflow float64).
     compressor : {"autoencoder", "pca"}, default="autoencoder"
-        Lossy compressor of ``X`` and of each noisy layer wider than ``compress_dim``.
+        Lossy compressor of ``X`` and of each (noisy) layer, for those with more than
+        ``compress_dim`` columns (narrower ones are used as they are).
     compress_dim : int, default=4
         Code dimension of X and of each layer.
     k : int, default=5
@@ -139,7 +140,7 @@ class CompressedInformationPlane(InformationPlane):
         Options of X's compressor (fitted once, so it can afford a longer training);
         default: ``compressor_options``.
     discrete_y : bool, optional
-        Treat ``y`` as labels; default: integer-valued 1-D ``y``.
+        Treat ``y`` as labels; default: True for a 1-D ``y`` of text or integer values.
     device : str or torch.device, optional
         Where the probe batch is sent (resolved by :func:`bottlekit.devices.resolve_device`:
         an unknown or unavailable device is a ValueError naming ``device``); default: the

@@ -341,8 +341,8 @@ class GaussianConditionalMutualInformation(BaseEstimator):
         Shrinkage :math:`s` of the joint correlation matrix toward the identity
         (``"ledoit-wolf"``: the Ledoit–Wolf intensity; None: 0).
     bias_correction : bool, default=True
-        Subtract the Wishart expectation of each log-determinant. Only applied when
-        ``shrinkage`` is None.
+        Subtract from each log-determinant its expected bias under the Wishart
+        distribution of the sample covariance. Only applied when ``shrinkage`` is None.
 
     Attributes
     ----------

@@ -105,7 +105,8 @@ def binned_information(
     y : ndarray of shape (n,)
         Labels.
     n_bins : int, default 30
-        Equal-width bins per unit of ``T``.
+        Equal-width bins over the range of the whole layer (or ``bin_range``): every
+        unit of ``T`` is cut at the same edges.
     bin_range : (float, float), optional
         Fixed ``(low, high)`` of the bins, the same for every call (values outside go to
         the end bins); default: the range of ``T``.

@@ -184,7 +184,9 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     Parameters
     ----------
     k : int, default=3
-        Number of neighbours (with ``weighted``, the first ``k`` are combined).
+        Number of neighbours: the distance to the k-th is used; with ``weighted``, a
+        weighted combination of the first ``k`` (the first alone for ``d <= 4``; see
+        :func:`weighted_kl_weights`).
     metric : {"euclidean", "chebyshev"}, default="euclidean"
     tree : {"kd", "ball"}, default="kd"
     jitter : float in [0, 1], default=1e-10

@@ -112,7 +112,8 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         X : array-like of shape (n,) or (n, d)
             Continuous samples, at least ``k + 1`` rows; a 1-D array is one column.
         y : array-like of shape (n,) or (n, 1)
-            Labels paired row by row with ``X`` (any values ``np.unique`` can sort; no NaN).
+            Labels paired row by row with ``X`` (any values ``np.unique`` can sort; no
+            NaN or inf).
 
         Returns
         -------

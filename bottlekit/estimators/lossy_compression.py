@@ -135,7 +135,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     lr : float, default=3e-3
         Adam's learning rate (> 0).
     batch_size : int, default=256
-        Rows per mini-batch (at most the number of samples).
+        Rows per mini-batch (lowered to the number of samples when larger).
     code_noise : float, default=0.0
         Standard deviation of the absolute Gaussian noise added to the code during
         training (>= 0; 0: none).
