@@ -197,9 +197,8 @@ class ConceptStats:
         ----------
         extra : dict, optional
             More JSON-able metadata stored with the statistics (returned by :meth:`read`).
-            Its keys are merged last, so they must not be ``format``, ``concept_names``,
-            ``class_names`` or ``top_paths``: those would replace the statistics' own (and
-            :meth:`read` then refuses or misreads the file).
+            Its keys must not be ``format``, ``concept_names``, ``class_names`` or
+            ``top_paths``, the statistics' own (refused).
 
         Returns
         -------
@@ -209,7 +208,8 @@ class ConceptStats:
         Raises
         ------
         ValueError
-            If :meth:`read` would refuse the file: its metadata (concept and class names,
+            If ``extra`` uses a key of the statistics' own metadata, or if :meth:`read`
+            would refuse the file: its metadata (concept and class names,
             top items' paths) beyond
             :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES` or
             :data:`~bottlekit.safetensors_file.MAX_HEADER_VALUES`
@@ -222,8 +222,14 @@ class ConceptStats:
             "concept_names": self.concept_names,
             "class_names": self.class_names,
             "top_paths": self.top_paths,
-            **(extra or {}),
         }
+        taken = sorted(set(extra or {}) & set(meta))
+        if taken:  # merged, they replaced the statistics' own (a file read back wrong)
+            raise ValueError(
+                f"extra: the keys {taken} are the statistics' own metadata; expected other "
+                f"keys than {sorted(meta)}"
+            )
+        meta.update(extra or {})
         arrays = {
             "count": self.count,
             "mean": self.mean,

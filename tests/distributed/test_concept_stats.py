@@ -56,6 +56,18 @@ def test_round_trip_and_json(tmp_path):
     assert summary["red"]["top"][0] == {"path": "b", "activation": 3.0}
 
 
+@pytest.mark.parametrize("key", ["concept_names", "class_names", "top_paths", "format"])
+def test_extra_metadata_cannot_replace_the_statistics_own(key):
+    # before: merged last, extra={"concept_names": ["X", "Y", "Z"]} wrote a file that
+    # read() accepted with the wrong concept names
+    A = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], np.float32)
+    s = ConceptStats.from_scores(A, np.array([0, 1]), ["a", "b"], NAMES, CLASSES, top=2)
+    with pytest.raises(
+        ValueError, match=rf"^extra: the keys \['{key}'\] are the statistics' own metadata"
+    ):
+        s.to_bytes({key: ["X", "Y", "Z"], "sha256": "x"})
+
+
 def test_bad_labels_and_mismatched_merge():
     A = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match="labels: expected 2 class indices below 2"):
