@@ -70,7 +70,8 @@ class ConceptExamples:
     Parameters
     ----------
     names : list of str
-        The concepts with enough examples, in the dataset's order.
+        The concepts with enough examples, in the order drawn: that of
+        :func:`draw_concept_examples`'s ``names``, else the dataset's.
     positives, negatives : int arrays of shape (len(names), 2 * n_examples)
         Dataset indices of each concept's positives and negatives; the first
         ``n_examples`` of each row train the CAV, the last ``n_examples`` are held out.

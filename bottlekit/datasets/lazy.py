@@ -172,7 +172,8 @@ class RecordImages(tud.Dataset):
         The binary files, read in this order (item numbers run on from one file to the
         next).
     record_bytes : int
-        Bytes per record, header bytes included (CIFAR-10: 3073, CIFAR-100: 3074).
+        Bytes per record, its ``offset`` bytes included (not the file's ``header``;
+        CIFAR-10: 3073, CIFAR-100: 3074).
     offset : int
         Bytes before the pixels in each record (CIFAR-10: 1, CIFAR-100: 2).
     shape : (channels, height, width), default (3, 32, 32)
