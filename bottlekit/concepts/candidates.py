@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bottlekit._arrays import as_index_array
-from bottlekit._checks import shown_value
+from bottlekit._checks import repeated_items, shown_value
 from bottlekit.concepts._io import check_class_prior, check_names, check_provenance
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class ConceptCandidates:
 
         Negative positions count from the end, as in numpy; the positions are checked
         by :func:`bottlekit._arrays.as_index_array`. A position given twice is refused
-        (``ValueError``: the names of candidates must be unique).
+        (``ValueError`` naming ``indices``: the names of candidates are unique).
 
         Parameters
         ----------
@@ -98,6 +98,12 @@ class ConceptCandidates:
         ).tolist()
         if not idx:
             raise ValueError("subset selects no concepts; at least one is needed")
+        repeated = repeated_items(i % k for i in idx)
+        if repeated:  # the names of candidates are unique
+            raise ValueError(
+                f"indices: positions {repeated} are given more than once (counting negative "
+                "ones from the end); expected each candidate at most once"
+            )
         return ConceptCandidates(
             [self.names[i] for i in idx],
             [copy.deepcopy(self.provenance[i]) for i in idx],

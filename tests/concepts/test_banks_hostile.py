@@ -632,3 +632,13 @@ def test_a_provenance_json_cannot_write_is_refused_by_name():
         ValueError, match=r"^provenance\[1\] cannot be written as JSON \(Exceeds the limit"
     ):
         ConceptBank(["a", "b"], E, "toy", provenance=[{}, {"n": 10**5000}])
+
+
+@pytest.mark.parametrize(
+    ("indices", "repeated"), [([0, 0], "0"), ([2, -1], "2"), ([1, 0, 1], "1")]
+)
+def test_candidates_subset_names_a_repeated_position(indices, repeated):
+    # before: "names has duplicate name 'a' at positions 0 and 1", an argument subset's
+    # caller never gave
+    with pytest.raises(ValueError, match=rf"^indices: positions \[{repeated}\] are given more"):
+        ConceptCandidates(["a", "b", "c"]).subset(indices)
