@@ -136,14 +136,16 @@ def check_cache_dir(cache_dir: Any) -> None:
         raise TypeError(f"cache_dir: expected the path of a folder or None, got {cache_dir!r}")
 
 
-def check_model_name(name: Any) -> str:
+def check_model_name(name: Any, arg: str = "name") -> str:
+    """``name`` as open_clip lists it (``/`` read as ``-``), or an ``hf-hub:`` / ``local-dir:``
+    name as given; errors name the argument ``arg`` (the command line's ``backbone``)."""
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name: expected a non-empty str, got {name!r}")
+        raise TypeError(f"{arg}: expected a non-empty str, got {name!r}")
     if name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
         prefix = HF_HUB_PREFIX if name.startswith(HF_HUB_PREFIX) else LOCAL_DIR_PREFIX
         if not name[len(prefix) :].strip():
             what = "hub repository (org/repo)" if prefix == HF_HUB_PREFIX else "folder"
-            raise ValueError(f"name: {name!r} has no {what} after {prefix!r}")
+            raise ValueError(f"{arg}: {name!r} has no {what} after {prefix!r}")
         return name
     cleaned = name.replace("/", "-")
     known = open_clip.list_models()
@@ -151,7 +153,7 @@ def check_model_name(name: Any) -> str:
         close = difflib.get_close_matches(cleaned, known, n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"name: unknown backbone {name!r}.{hint} See `bottlekit backbones` or "
+            f"{arg}: unknown backbone {name!r}.{hint} See `bottlekit backbones` or "
             "open_clip.list_models() for the names, or register a config with "
             "bottlekit.register_model_config()."
         )

@@ -218,7 +218,7 @@ CASES = {
     ),
     "reproduce --backbone that does not exist": (
         "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
-        "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
+        "bottlekit reproduce: error: --backbone: unknown backbone 'ViT-B-33'",
     ),
     # before: accepted and ignored (the concept file replaces the recipe's concept source)
     "reproduce --concepts with --set concepts.cv": (
@@ -599,6 +599,21 @@ def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
             "reproduce pcbm-cub --root {d}/no-data --batch-size 0 --out {d}/r.json",
             "bottlekit reproduce: error: --batch-size: expected an int >= 1, got 0",
         ),
+        # load_backbone's argument is `name`; the commands check the name as --backbone
+        (
+            EMBED.replace("world-tiny", "ViT-B-33"),
+            "bottlekit embed: error: --backbone: unknown backbone 'ViT-B-33'. Did you mean: "
+            "ViT-B-32, ViT-S-32, ViT-M-32, ViT-B-16, ViT-L-14-336? See `bottlekit backbones` "
+            "or open_clip.list_models() for the names, or register a config with "
+            "bottlekit.register_model_config().",
+        ),
+        (
+            AUDIT.replace("world-tiny", "ViT-B-33") + " --world test --n 24 --out {d}/out",
+            "bottlekit audit: error: --backbone: unknown backbone 'ViT-B-33'. Did you mean: "
+            "ViT-B-32, ViT-S-32, ViT-M-32, ViT-B-16, ViT-L-14-336? See `bottlekit backbones` "
+            "or open_clip.list_models() for the names, or register a config with "
+            "bottlekit.register_model_config().",
+        ),
         # the library's name differs from the option's dest (cli.LIBRARY_NAMES)
         (
             AUDIT + " --world test --n 24 --seed -1 --out {d}/out",
@@ -615,6 +630,8 @@ def test_audit_out_in_the_dataset_folder_is_refused(files, capsys):
         "audit --lam",
         "demo",
         "reproduce",
+        "embed --backbone",
+        "audit --backbone",
         "audit --seed",
         "audit --examples",
     ],
@@ -630,17 +647,18 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        # `name` is load_backbone's argument, no option of reproduce
+        # `images` is embed's positional argument, no option
         (
-            "reproduce pcbm-cub --root {d}/no-data --backbone ViT-B-33 --out {d}/r.json",
-            "bottlekit reproduce: error: name: unknown backbone 'ViT-B-33'",
+            "embed {d}/empty --backbone world-tiny --out {d}/o.npz --quiet --no-cache",
+            "bottlekit embed: error: images: folder '{d}/empty' contains no images",
         ),
     ],
-    ids=["reproduce name"],
+    ids=["embed images"],
 )
 def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
+    (files / "empty").mkdir(exist_ok=True)
     assert main(command.format(d=files).split()) == 2
-    assert capsys.readouterr().err.startswith(message)
+    assert capsys.readouterr().err.startswith(message.format(d=files))
 
 
 class _Stop(Exception):

@@ -300,6 +300,7 @@ def _check_ray_audit_options(args: argparse.Namespace) -> None:
 
 def run_audit_command(args: argparse.Namespace) -> int:
     """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
+    from bottlekit._backbone_weights import check_model_name
     from bottlekit.app._paths import check_output_outside, check_output_path
     from bottlekit.app.dataset_options import check_dataset_only_options, parse_dataset_options
     from bottlekit.app.ray_options import check_ray_only_options
@@ -352,6 +353,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from bottlekit.diagnostics.audit_result import REPORT_FILES
 
     check_output_path(args.out, "--out", is_dir=True, files=REPORT_FILES)
+    check_model_name(args.backbone, "backbone")  # named by its option, not load_backbone's
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     if args.world:
         from bottlekit.world import make_world

@@ -144,9 +144,11 @@ def _npz_output_path(args: argparse.Namespace) -> Path:
 
 def _embed_images(args: argparse.Namespace, source: ImageSource) -> tuple[Backbone, np.ndarray]:
     """Load ``--backbone`` and embed ``source`` with the ``embed`` command's options."""
+    from bottlekit._backbone_weights import check_model_name
     from bottlekit.backbones import load_backbone
     from bottlekit.cache import embed
 
+    check_model_name(args.backbone, "backbone")  # named by its option, not load_backbone's
     backbone = load_backbone(args.backbone, args.pretrained, device=args.device)
     X = embed(
         backbone,
