@@ -126,7 +126,7 @@ def generate(
     progress: bool = True,
     refresh: bool | Sequence[str] = False,
     max_concurrency: int | None = None,
-    request_deadline: float | None = 120.0,
+    request_deadline: float | str | None = "auto",
     run_deadline: float | None = None,
 ) -> ConceptCandidates | ConceptBank:
     """Ask an LLM for concepts of each class, in LaBo's or Label-free CBM's style.
@@ -206,9 +206,10 @@ def generate(
         re-ask (their new answers replace the cached ones).
     max_concurrency : int, optional
         Requests in flight at once; the client's setting (8 by default) if not given.
-    request_deadline : float or None
-        Seconds one request may take in all, when the client is built here (a given
-        ``llm`` keeps its own ``request_deadline``).
+    request_deadline : float, None or "auto", default "auto"
+        Seconds one request may take in all, for the client built here (``None``: no
+        bound; ``"auto"``: :class:`~bottlekit.concepts.llm.ChatClient`'s default, 120).
+        Refused when ``llm`` is given: that client keeps its own ``request_deadline``.
     run_deadline : float or None
         Seconds the whole generation may take (``None``: no bound beyond the
         per-request one).
@@ -259,6 +260,10 @@ def generate(
         }  # fmt: skip
         for name, value in client_settings.items():
             check_unused(value, name, "when llm is given", " or set it on the ChatClient")
+        check_unused(
+            request_deadline, "request_deadline", "when llm is given",
+            " or set it on the ChatClient", unset="auto",
+        )  # fmt: skip
     check_choice(
         on_malformed,
         ("skip", "raise"),
@@ -282,12 +287,9 @@ def generate(
                 f"some of {class_names}"
             )
     if llm is None:
+        deadline = {} if request_deadline == "auto" else {"request_deadline": request_deadline}
         llm = ChatClient(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            cache_dir=cache_dir,
-            request_deadline=request_deadline,
+            model, base_url=base_url, api_key=api_key, cache_dir=cache_dir, **deadline
         )
 
     jobs = [(c, k) for c in class_names for k in keys]

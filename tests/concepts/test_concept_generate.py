@@ -415,7 +415,14 @@ def test_generate_names_repeated_prompts_and_a_prompt_given_as_a_string(server, 
 
 @pytest.mark.parametrize(
     "setting",
-    [{"model": "gpt-x"}, {"base_url": "http://127.0.0.1:9/v1"}, {"api_key": "sk"}, "dir"],
+    [
+        {"model": "gpt-x"},
+        {"base_url": "http://127.0.0.1:9/v1"},
+        {"api_key": "sk"},
+        "dir",
+        {"request_deadline": 5.0},
+        {"request_deadline": None},  # None is a setting too: no bound
+    ],
 )
 def test_client_settings_beside_a_given_client_are_refused(tmp_path, setting):
     # before: they configured nothing (the given client keeps its own) and were dropped
