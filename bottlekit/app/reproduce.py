@@ -237,7 +237,9 @@ def run_recipe(
     # a device or backbone name that does not exist is named now, not after the dataset
     # is read (listing ImageNet's folders takes minutes)
     resolve_device(device)
-    check_model_name(name, "backbone")  # only a given backbone can be unknown
+    # named as given: the backbone argument (--backbone), else the recipe's backbone.name
+    # (a recipe file or --set backbone.name can name an unknown one too)
+    check_model_name(name, "backbone" if backbone is not None else "backbone.name")
     ds_cfg, options = recipe.dataset, dict(recipe.dataset.get("options", {}))
     root = Path(root).expanduser()
     train = load_dataset(ds_cfg["name"], root, split=ds_cfg["train_split"], **options)
