@@ -652,8 +652,22 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
             "embed {d}/empty --backbone world-tiny --out {d}/o.npz --quiet --no-cache",
             "bottlekit embed: error: images: folder '{d}/empty' contains no images",
         ),
+        # the model's own batch_size (--set model.params.batch_size), not the embedding's
+        # --batch-size the user also gave (before: "--batch-size: expected an int > 0, got
+        # 0", the option the user had set to 32)
+        (
+            "reproduce labo-cub-1shot --root {d}/no-data --batch-size 32 "
+            "--set model.params.batch_size=0 --out {d}/r.json",
+            "bottlekit reproduce: error: model.params.batch_size: expected an int > 0, got 0\n",
+        ),
+        # the recipe's backbone (--set backbone.name), no --backbone (before: "backbone:
+        # unknown backbone", run_recipe's argument, which was left out)
+        (
+            "reproduce pcbm-cub --root {d}/no-data --set backbone.name=ViT-B-99 --out {d}/r.json",
+            "bottlekit reproduce: error: backbone.name: unknown backbone 'ViT-B-99'. Did you",
+        ),
     ],
-    ids=["embed images"],
+    ids=["embed images", "reproduce model.params beside the option", "reproduce backbone.name"],
 )
 def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
     (files / "empty").mkdir(exist_ok=True)

@@ -95,6 +95,28 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _check_model_params(cls: type, params: dict[str, Any]) -> None:
+    """``cls(None, **params)._check_params()``, its error about one of ``params`` named as
+    the recipe names it: ``model.params.batch_size: ...``, not the class's ``batch_size:
+    ...``, which the command line would read as its own ``--batch-size``.
+
+    Parameters
+    ----------
+    cls : type
+        The recipe's bottleneck class.
+    params : dict
+        The recipe's ``model.params``.
+    """
+    try:
+        cls(None, **params)._check_params()
+    except (ValueError, TypeError) as e:
+        message = str(e)
+        first = message.split(":", 1)[0].split(" ", 1)[0]
+        if first not in params or type(e) not in (ValueError, TypeError):
+            raise
+        raise type(e)(f"model.params.{message}") from e
+
+
 def run_recipe(
     recipe: Recipe | str,
     root: str | os.PathLike,
@@ -190,7 +212,7 @@ def run_recipe(
     }
     params = dict(recipe.model.get("params", {}))
     # the hyper-parameters are checked now, not after the data are embedded
-    classes[recipe.model["class"]](None, **params)._check_params()
+    _check_model_params(classes[recipe.model["class"]], params)
     source = recipe.concepts["source"]
     if llm_model is not None and concepts is not None:
         raise ValueError(
@@ -215,7 +237,9 @@ def run_recipe(
     # a device or backbone name that does not exist is named now, not after the dataset
     # is read (listing ImageNet's folders takes minutes)
     resolve_device(device)
-    check_model_name(name, "backbone")  # only a given backbone can be unknown
+    # named as given: the backbone argument (--backbone), else the recipe's backbone.name
+    # (a recipe file or --set backbone.name can name an unknown one too)
+    check_model_name(name, "backbone" if backbone is not None else "backbone.name")
     ds_cfg, options = recipe.dataset, dict(recipe.dataset.get("options", {}))
     root = Path(root).expanduser()
     train = load_dataset(ds_cfg["name"], root, split=ds_cfg["train_split"], **options)
