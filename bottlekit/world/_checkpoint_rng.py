@@ -78,7 +78,8 @@ def check_rng_states(
     states : dict
         ``{"numpy": ..., "python": ...}`` as stored in the sidecar's ``rng``.
     tensors : dict of str to torch.Tensor
-        The checkpoint's tensors (``rng/torch``).
+        The checkpoint's tensors (``rng/torch``, and ``rng/cuda/<i>`` per CUDA device
+        when the run had initialised CUDA).
     where : str or None
         The checkpoint's path, for the message.
 
@@ -90,7 +91,8 @@ def check_rng_states(
     ------
     CheckpointError
         Naming the checkpoint and the state (``rng.numpy``, ``rng.python``, tensor
-        ``rng/torch``) that is of the wrong type or length, or out of range.
+        ``rng/torch`` or ``rng/cuda/<i>``) that is of the wrong type or length, or out of
+        range.
 
     Examples
     --------
@@ -112,6 +114,7 @@ def check_rng_states(
         ("tensor 'rng/torch'", lambda: torch.Generator().set_state(tensors["rng/torch"])),
     )
     named = "checkpoint" if where is None else f"checkpoint {where!r}"
+    _check_cuda_states(tensors, named)
     for field, check in checks:
         try:
             check()
@@ -120,6 +123,43 @@ def check_rng_states(
                 f"{named}: {field} is unusable as that RNG's state ({exc!r}); "
                 "expected the state bottlekit saved"
             ) from None
+
+
+#: Bytes of a CUDA generator's state: its Philox seed and offset, 8 bytes each.
+CUDA_STATE_BYTES = 16
+
+
+def _cuda_state_keys(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The ``rng/cuda/<i>`` keys in device order (``rng/cuda/10`` after ``rng/cuda/9``)."""
+    keys = [k for k in tensors if k.startswith("rng/cuda/")]
+    return sorted(keys, key=lambda k: int(k.rsplit("/", 1)[1]))
+
+
+def _check_cuda_states(tensors: dict[str, torch.Tensor], named: str) -> None:
+    """Refuse CUDA generator states that are not one uint8 tensor of 16 bytes per device,
+    keyed ``rng/cuda/0`` ... ``rng/cuda/<n-1>``; checked on every machine, with or without
+    CUDA, so that a forged checkpoint fails the same way everywhere."""
+    keys = [k for k in tensors if k.startswith("rng/cuda/")]
+    indices = [k.rsplit("/", 1)[1] for k in keys]
+    if not all(i.isdecimal() and i.isascii() and str(int(i)) == i for i in indices):
+        raise CheckpointError(
+            f"{named}: CUDA RNG tensors {sorted(keys)} are unusable; expected the keys "
+            "'rng/cuda/0' ... 'rng/cuda/<n-1>', one per device"
+        )
+    if sorted(int(i) for i in indices) != list(range(len(indices))):
+        raise CheckpointError(
+            f"{named}: CUDA RNG tensors {_cuda_state_keys(tensors)} are unusable; expected "
+            "one per device, numbered from 0 without a gap"
+        )
+    for key in keys:
+        state = tensors[key]
+        if state.dtype != torch.uint8 or tuple(state.shape) != (CUDA_STATE_BYTES,):
+            raise CheckpointError(
+                f"{named}: tensor {key!r} is unusable as that RNG's state (a "
+                f"{str(state.dtype).removeprefix('torch.')} tensor of shape "
+                f"{tuple(state.shape)}); expected a uint8 tensor of shape "
+                f"({CUDA_STATE_BYTES},), the Philox seed and offset bottlekit saved"
+            )
 
 
 def _python_state(states: dict) -> tuple:
@@ -138,7 +178,8 @@ def restore_rng_states(
     states : dict
         ``{"numpy": ..., "python": ...}`` as captured.
     tensors : dict of str to torch.Tensor
-        Must hold ``rng/torch``.
+        Must hold ``rng/torch``; ``rng/cuda/<i>`` are set on the CUDA devices this machine
+        has (none without CUDA).
     where : str or None
         The checkpoint's path, for an error message.
 
@@ -162,6 +203,8 @@ def restore_rng_states(
     np.random.set_state(_numpy_state(states))  # noqa: NPY002 (the global state is restored)
     random.setstate(_python_state(states))
     torch.set_rng_state(tensors["rng/torch"])
-    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
+    if torch.cuda.is_available():
+        # the devices this machine has; a state saved for a device it lacks has no
+        # generator to go to (the training ran on one device, ``--device``)
+        for device, key in enumerate(_cuda_state_keys(tensors)[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(tensors[key], device)

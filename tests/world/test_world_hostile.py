@@ -825,6 +825,19 @@ def _rng_tensor(tensors):
     tensors["rng/torch"] = tensors["rng/torch"][:100].clone()
 
 
+def _cuda_state(**states):
+    # CUDA generator states as a CUDA machine saves them (uint8, 16 bytes each), forged;
+    # before: never looked at without CUDA, and on a CUDA machine set in the lexical
+    # order of their keys (rng/cuda/10 before rng/cuda/2) or failing inside torch
+    def change(tensors):
+        import torch
+
+        for key, value in states.items():
+            tensors[f"rng/cuda/{key}"] = torch.as_tensor(value)
+
+    return change
+
+
 def _drop(*names):
     def change(tensors):
         for name in names:
@@ -857,6 +870,24 @@ def _counter(value):
         # before: "checkpoint RNG states are unusable: RuntimeError(...)", naming no file,
         # after the model and optimiser were loaded
         (_rng_tensor, r"ck\.json': tensor 'rng/torch' is unusable .*size 5056"),
+        (
+            _cuda_state(**{"0": np.zeros(8, np.uint8)}),
+            r"ck\.json': tensor 'rng/cuda/0' is unusable .*shape \(8,\)\); expected a uint8 "
+            r"tensor of shape \(16,\)",
+        ),
+        (
+            _cuda_state(**{"0": np.zeros(16, np.int64)}),
+            r"tensor 'rng/cuda/0' is unusable as that RNG's state \(a int64 tensor",
+        ),
+        (
+            _cuda_state(**{"0": np.zeros(16, np.uint8), "2": np.zeros(16, np.uint8)}),
+            r"CUDA RNG tensors \['rng/cuda/0', 'rng/cuda/2'\] are unusable; expected one per "
+            r"device, numbered from 0 without a gap",
+        ),
+        (
+            _cuda_state(**{"first": np.zeros(16, np.uint8)}),
+            r"CUDA RNG tensors \['rng/cuda/first'\] are unusable; expected the keys",
+        ),
         # before: cast to the parameter's dtype silently (float16: precision lost)
         (_recast("optimizer/0/exp_avg", "float16"), r"exp_avg is stored as torch\.float16; exp"),
         (_recast("optimizer/0/exp_avg", "float64"), r"exp_avg is stored as torch\.float64; exp"),
@@ -1133,3 +1164,29 @@ def test_world_summary_command_says_its_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--n N images per timing run (default 4000)" in text
     assert "--repeats REPEATS timing runs, the best one reported (default 3)" in text
+
+
+def test_cuda_rng_states_go_to_their_devices_in_device_order(monkeypatch):
+    # a checkpoint of a 12-GPU machine resumed on one with 11 (torch's CUDA calls faked:
+    # no GPU here). Before: the states were set in the lexical order of their keys
+    # (rng/cuda/10 onto device 2) and all twelve given to set_rng_state_all
+    import torch
+
+    from bottlekit.world._checkpoint_rng import capture_rng_states, restore_rng_states
+
+    states, tensors = capture_rng_states()
+    for i in range(12):
+        tensors[f"rng/cuda/{i}"] = torch.full((16,), i, dtype=torch.uint8)
+    set_states = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 11)
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda s, device: set_states.update({device: int(s[0])})
+    )
+    monkeypatch.setattr(
+        torch.cuda,
+        "set_rng_state_all",
+        lambda ss: set_states.update({d: int(s[0]) for d, s in enumerate(ss)}),
+    )
+    restore_rng_states(states, tensors)
+    assert set_states == {i: i for i in range(11)}
