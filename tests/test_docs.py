@@ -268,3 +268,21 @@ def test_estimators_page_values_match_its_comments(tmp_path, monkeypatch):
     assert ns["h"] == pytest.approx(1.44, abs=0.005)  # KL's bias here: +0.016 nats
     assert ns["p"] < 1e-6  # y² depends on x without being correlated with it
     assert abs(ns["d"]) < 0.01  # x and y have the same N(0, 1) marginal
+
+
+def test_world_page_values_match_its_comments(tmp_path, monkeypatch):
+    ns = _run_page("world.md", tmp_path, monkeypatch)
+    world, X, T = ns["world"], ns["X"], ns["T"]
+    assert world.images.shape == (2400, 64, 64, 3) and world.images.dtype == np.uint8
+    assert np.bincount(world.labels).tolist() == [100] * 24
+    assert world.class_names[:2] == ["ketrel", "murlo"] and len(world.class_names) == 24
+    assert world.concept_names[0] == "red body" and "striped wings" in world.concept_names
+    assert len(world.concept_names) == 31 and world.concept_labels.shape == (2400, 31)
+    assert world.part_masks.shape == (2400, 6, 64, 64) and world.part_masks.dtype == bool
+    assert list(world.part_names) == ["body", "wing", "head", "tail", "beak", "background"]
+    assert world.part_of_concept.shape == world.group_of_concept.shape == (31,)
+    assert world.class_concept_matrix.shape == (24, 31) and world.typical_background.shape == (24,)
+    assert len(world.captions) == 2400 and len(world.corpus) == len(world.corpus_subjects) == 92
+    assert X.shape == (2400, 64) and np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    assert T.shape == (24, 64)
+    assert ns["same_tensors"](ns["shipped"], ns["shipped"]) is True
