@@ -8,8 +8,10 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,20 +180,109 @@ def test_docs_build_without_warnings_and_offline(tmp_path):
     assert not remote, "pages load from the web:\n" + "\n".join(remote[:20])
 
 
-# Pages whose Python blocks are complete programs; the other pages' blocks are sketches
-# that continue the gallery examples (names such as ``X_train`` come from there).
+# Pages whose Python blocks run as written, in order, in one namespace (files they write
+# go to a temporary folder). A block that needs what cannot exist offline (CUB on disk,
+# an LLM server, downloaded weights) is a sketch: the paragraph just before it starts with
+# "*Sketch*" and says what it needs; the test skips it. Every page with a Python block is
+# listed here (test_every_page_with_python_blocks_is_listed).
 RUNNABLE_PAGES = [
     pytest.param("index.md", marks=pytest.mark.slow),  # fits a CBM: ~10-40 s on 2 cores
     "user_guide/backbones.md",
     "user_guide/datasets.md",
+    "user_guide/bottleneck.md",  # each page below ~2-7 s alone on 2 cores (world.md ~10)
+    pytest.param("user_guide/diagnostics.md", marks=pytest.mark.slow),  # audits: ~17 s alone
+    "user_guide/information_bottleneck.md",
+    "user_guide/visualize.md",
+    "estimators.md",
+    "world.md",
+    pytest.param("concepts.md", marks=pytest.mark.slow),  # retrieval, SAEs: ~12-30 s
+    "datasets.md",
+    "benchmarks.md",
 ]
+
+PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.M | re.S)
+SKETCH = "*Sketch*"
+
+
+def _code_blocks(page: str) -> list[tuple[str, bool]]:
+    """The page's Python blocks, dedented, each with whether it is marked a sketch."""
+    text = (DOCS / page).read_text()
+    blocks = []
+    for match in PYTHON_BLOCK.finditer(text):
+        before = text[: match.start()].rstrip()
+        paragraph = re.split(r"\n\s*\n", before)[-1].strip()
+        code = textwrap.dedent(match.group(2))
+        blocks.append((code, paragraph.startswith(SKETCH)))
+    return blocks
+
+
+def _page_ids(pages: list) -> set[str]:
+    return {p.values[0] if hasattr(p, "values") else p for p in pages}
+
+
+def test_every_page_with_python_blocks_is_listed():
+    pages = {
+        str(p.relative_to(DOCS))
+        for p in DOCS.rglob("*.md")
+        if "_build" not in p.parts and PYTHON_BLOCK.search(p.read_text())
+    }
+    assert pages == _page_ids(RUNNABLE_PAGES)
+
+
+def test_code_block_parser_sees_sketches_and_indented_blocks():
+    blocks = _code_blocks("concepts.md")
+    assert any(sketch for _, sketch in blocks) and not all(sketch for _, sketch in blocks)
+    # the block inside a list item is found, dedented
+    assert any(code.startswith("from bottlekit.visualize import") for code, _ in blocks)
+
+
+def _run_page(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Run the page's blocks but its sketches, in one namespace, in ``tmp_path``."""
+    blocks = _code_blocks(page)
+    assert blocks, f"{page} has no Python block"
+    monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for code, sketch in blocks:
+        if not sketch:
+            exec(compile(code, f"docs/{page}", "exec"), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
 def test_page_code_blocks_run(page, tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)
-    assert blocks, f"{page} has no Python block"
-    monkeypatch.setenv("BOTTLEKIT_CACHE", str(tmp_path / "cache"))
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, f"docs/{page}", "exec"), namespace)
+    _run_page(page, tmp_path, monkeypatch)
+
+
+def test_estimators_page_values_match_its_comments(tmp_path, monkeypatch):
+    # the comments of the page's first block state these values; x ~ N(0, 1) and
+    # y = 0.8 x + 0.6 e, so I(X;Y) = -0.5 log(1 - 0.8²) and H(X) = 0.5 log(2πe)
+    ns = _run_page("estimators.md", tmp_path, monkeypatch)
+    true_mi, true_h = -0.5 * np.log(1 - 0.64), 0.5 * np.log(2 * np.pi * np.e)
+    assert true_mi == pytest.approx(0.511, abs=5e-4) and true_h == pytest.approx(1.42, abs=5e-3)
+    assert ns["mi"] == pytest.approx(0.51, abs=0.005)  # KSG at n = 5000: within 0.01 of the truth
+    assert ns["mi_gauss"] == pytest.approx(0.51, abs=0.005)
+    assert ns["mi_bits"] == pytest.approx(ns["mi"] / np.log(2), rel=1e-12)
+    assert ns["mi_bits"] == pytest.approx(0.74, abs=0.005)
+    assert ns["h"] == pytest.approx(1.44, abs=0.005)  # KL's bias here: +0.016 nats
+    assert ns["p"] < 1e-6  # y² depends on x without being correlated with it
+    assert abs(ns["d"]) < 0.01  # x and y have the same N(0, 1) marginal
+
+
+def test_world_page_values_match_its_comments(tmp_path, monkeypatch):
+    ns = _run_page("world.md", tmp_path, monkeypatch)
+    world, X, T = ns["world"], ns["X"], ns["T"]
+    assert world.images.shape == (2400, 64, 64, 3) and world.images.dtype == np.uint8
+    assert np.bincount(world.labels).tolist() == [100] * 24
+    assert world.class_names[:2] == ["ketrel", "murlo"] and len(world.class_names) == 24
+    assert world.concept_names[0] == "red body" and "striped wings" in world.concept_names
+    assert len(world.concept_names) == 31 and world.concept_labels.shape == (2400, 31)
+    assert world.part_masks.shape == (2400, 6, 64, 64) and world.part_masks.dtype == bool
+    assert list(world.part_names) == ["body", "wing", "head", "tail", "beak", "background"]
+    assert world.part_of_concept.shape == world.group_of_concept.shape == (31,)
+    assert world.class_concept_matrix.shape == (24, 31) and world.typical_background.shape == (24,)
+    assert len(world.captions) == 2400 and len(world.corpus) == len(world.corpus_subjects) == 92
+    assert X.shape == (2400, 64) and np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    assert T.shape == (24, 64)
+    assert ns["same_tensors"](ns["shipped"], ns["shipped"]) is True
