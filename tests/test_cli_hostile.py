@@ -666,8 +666,21 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
             "reproduce pcbm-cub --root {d}/no-data --set backbone.name=ViT-B-99 --out {d}/r.json",
             "bottlekit reproduce: error: backbone.name: unknown backbone 'ViT-B-99'. Did you",
         ),
+        # the recipe's device beside the --device the user gave, checked before the data
+        # are read (before: the missing dataset; with data, fit's error shown as
+        # "--device: 'bogus' is not a torch device")
+        (
+            "reproduce pcbm-cub --root {d}/no-data --device cpu --set model.params.device=bogus "
+            "--out {d}/r.json",
+            "bottlekit reproduce: error: model.params.device: 'bogus' is not a torch device; ",
+        ),
     ],
-    ids=["embed images", "reproduce model.params beside the option", "reproduce backbone.name"],
+    ids=[
+        "embed images",
+        "reproduce model.params beside the option",
+        "reproduce backbone.name",
+        "reproduce model.params.device beside --device",
+    ],
 )
 def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
     (files / "empty").mkdir(exist_ok=True)
