@@ -645,6 +645,38 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
 
 
 @pytest.mark.parametrize(
+    ("examples", "message"),
+    [
+        # a bank whose statistics of the top 400 items per concept no shard could store
+        (
+            "400",
+            "bottlekit audit: error: --examples: expected at most 347 with these 3000 "
+            "concepts, got 400: every shard's concept statistics",
+        ),
+        ("0", "bottlekit audit: error: --examples: expected an int >= 1, got 0\n"),
+    ],
+    ids=["more than the bank's statistics hold", "zero"],
+)
+def test_audit_ray_examples_is_named_as_typed(files, capsys, examples, message):
+    # --examples is the distributed audit's top (embed_dataset); before: "top: expected
+    # at most 347 with these 3000 concepts, got 400" (refused before Ray starts)
+    pytest.importorskip("ray.data")
+    import numpy as np
+
+    from bottlekit.concepts import ConceptBank
+
+    bk = bottlekit.load_backbone("world-tiny")
+    k = 3000
+    vectors = np.random.default_rng(0).normal(size=(k, bk.embed_dim)).astype(np.float32)
+    ConceptBank([f"c{j}" for j in range(k)], vectors, bk.id).save(files / "bank3000.safetensors")
+    command = AUDIT + " --bank {d}/bank3000.safetensors --ray --world test --n 24"
+    command += f" --examples {examples} --out {{d}}/ray-out"
+    assert main(command.format(d=files).split()) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert not (files / "ray-out").exists()
+
+
+@pytest.mark.parametrize(
     ("command", "message"),
     [
         # `images` is embed's positional argument, no option
@@ -666,8 +698,21 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
             "reproduce pcbm-cub --root {d}/no-data --set backbone.name=ViT-B-99 --out {d}/r.json",
             "bottlekit reproduce: error: backbone.name: unknown backbone 'ViT-B-99'. Did you",
         ),
+        # the recipe's device beside the --device the user gave, checked before the data
+        # are read (before: the missing dataset; with data, fit's error shown as
+        # "--device: 'bogus' is not a torch device")
+        (
+            "reproduce pcbm-cub --root {d}/no-data --device cpu --set model.params.device=bogus "
+            "--out {d}/r.json",
+            "bottlekit reproduce: error: model.params.device: 'bogus' is not a torch device; ",
+        ),
     ],
-    ids=["embed images", "reproduce model.params beside the option", "reproduce backbone.name"],
+    ids=[
+        "embed images",
+        "reproduce model.params beside the option",
+        "reproduce backbone.name",
+        "reproduce model.params.device beside --device",
+    ],
 )
 def test_a_library_error_naming_no_option_is_left_as_it_is(files, capsys, command, message):
     (files / "empty").mkdir(exist_ok=True)

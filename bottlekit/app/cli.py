@@ -386,8 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Options whose library argument has another name than the option's ``dest``.
-LIBRARY_NAMES = {"seed": "random_state", "examples": "n_examples", "workers": "num_workers"}
+#: Options whose library arguments have other names than the option's ``dest``:
+#: ``--examples`` is the local audit's ``n_examples`` and the distributed audit's ``top``
+#: (:func:`bottlekit.distributed.embed_dataset`).
+LIBRARY_NAMES: dict[str, tuple[str, ...]] = {
+    "seed": ("random_state",),
+    "examples": ("n_examples", "top"),
+    "workers": ("num_workers",),
+}
 
 
 def _given_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
@@ -407,9 +413,10 @@ def _given_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         if getattr(args, action.dest, action.default) != action.default:
             longs = [s for s in action.option_strings if s.startswith("--")]
             given[action.dest] = (longs or action.option_strings)[0]
-    for dest, library_name in LIBRARY_NAMES.items():
+    for dest, library_names in LIBRARY_NAMES.items():
         if dest in given:
-            given.setdefault(library_name, given[dest])
+            for library_name in library_names:
+                given.setdefault(library_name, given[dest])
     return given
 
 

@@ -95,10 +95,42 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _as_recipe_param_error(error: Exception, params: dict[str, Any]) -> Exception | None:
+    """``error`` named as the recipe names its parameter (``model.params.NAME: ...``) when
+    its message starts with ``NAME`` (then ``:`` or a space), a key of ``params``; else None.
+
+    A bottleneck class names its errors by its own argument names (``batch_size: ...``,
+    ``device: ...``), which the command line would read as its own ``--batch-size`` or
+    ``--device``. Only plain ``ValueError`` / ``TypeError`` are renamed (a subclass may not
+    take a single message).
+
+    Parameters
+    ----------
+    error : Exception
+    params : dict
+        The recipe's ``model.params`` (not a default the command filled in).
+
+    Returns
+    -------
+    Exception or None
+    """
+    if type(error) not in (ValueError, TypeError):
+        return None
+    message = str(error)
+    first = message.split(":", 1)[0].split(" ", 1)[0]
+    if first not in params:
+        return None
+    return type(error)(f"model.params.{message}")
+
+
 def _check_model_params(cls: type, params: dict[str, Any]) -> None:
-    """``cls(None, **params)._check_params()``, its error about one of ``params`` named as
-    the recipe names it: ``model.params.batch_size: ...``, not the class's ``batch_size:
-    ...``, which the command line would read as its own ``--batch-size``.
+    """``cls(None, **params)._check_params()``, and a ``device`` in ``params`` resolved, their
+    error about one of ``params`` named as the recipe names it: ``model.params.batch_size:
+    ...``, not the class's ``batch_size: ...``, which the command line would read as its own
+    ``--batch-size`` (:func:`_as_recipe_param_error`).
+
+    The classes resolve their ``device`` only in ``fit``: checked here, a device that does
+    not exist is named before the data are read and embedded.
 
     Parameters
     ----------
@@ -107,14 +139,17 @@ def _check_model_params(cls: type, params: dict[str, Any]) -> None:
     params : dict
         The recipe's ``model.params``.
     """
+    from bottlekit.devices import resolve_device
+
     try:
         cls(None, **params)._check_params()
+        if params.get("device") is not None:
+            resolve_device(params["device"])
     except (ValueError, TypeError) as e:
-        message = str(e)
-        first = message.split(":", 1)[0].split(" ", 1)[0]
-        if first not in params or type(e) not in (ValueError, TypeError):
+        renamed = _as_recipe_param_error(e, params)
+        if renamed is None:
             raise
-        raise type(e)(f"model.params.{message}") from e
+        raise renamed from e
 
 
 def run_recipe(
@@ -298,8 +333,17 @@ def run_recipe(
             random_state=seed,
         )
 
+    recipe_params = dict(params)
     params.setdefault("device", str(bk.device))
-    model = classes[recipe.model["class"]](bank, **params).fit(X_train, y_train)
+    try:
+        model = classes[recipe.model["class"]](bank, **params).fit(X_train, y_train)
+    except (ValueError, TypeError) as e:
+        # an error fit raises about a parameter the recipe set is named as the recipe names
+        # it (a device the command filled in is the backbone's, from --device: left as it is)
+        renamed = _as_recipe_param_error(e, recipe_params)
+        if renamed is None:
+            raise
+        raise renamed from e
 
     metric = recipe.metric["name"]
     details: dict[str, Any] = {}

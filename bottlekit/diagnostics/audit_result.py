@@ -145,8 +145,10 @@ class AuditResult:
             Concept names, most spurious-looking first.
         """
         from bottlekit._checks import check_number
+        from bottlekit.diagnostics.report import _check_result_keys
 
         n = check_number(n, "n", integer=True, low=0)
+        _check_result_keys(self, report=False)
         return [row["concept"] for row in self.spurious if row["score"] > 0][:n]
 
     def importance_table(self) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -560,7 +561,9 @@ def _information(result: Any) -> str:
 
 #: The fields of an AuditResult the report reads.
 _RESULT_FIELDS = (
+    "model_kind",
     "fidelity",
+    "importance_agreement",
     "importance_table",
     "existence",
     "location",
@@ -568,7 +571,172 @@ _RESULT_FIELDS = (
     "concept_names",
     "class_names",
     "settings",
+    "notes",
+    "examples",
+    "example_images",
+    "example_maps",
+    "example_map_concepts",
 )
+
+
+#: The keys the report reads of each dict field of an AuditResult (a field that may be
+#: None, ``importance_agreement``, ``existence``, ``location``, ``information``, is
+#: checked only when given). Keys read with ``.get`` (``fidelity["exact"]``,
+#: ``location["per_concept"]``, ...) are optional and not listed.
+_FIELD_KEYS: dict[str, tuple[str, ...]] = {
+    "fidelity": ("agreement", "model_accuracy", "surrogate_accuracy", "n_fit", "n_eval"),
+    "importance_agreement": ("mean_correlation",),
+    "existence": ("top_k", "precision", "chance", "n_images", "per_concept"),
+    "location": ("pointing_accuracy", "mean_energy", "uniform_expectation", "n_pairs", "n_images"),
+    "information": ("concept_information", "leakage", "completeness", "nec", "interventions"),
+}
+
+#: The keys the report reads of each row (dict) of a list field, or of each value of a
+#: per-concept dict.
+_ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "spurious": (
+        "concept",
+        "score",
+        "importance",
+        "worst_class",
+        "worst_class_importance",
+        "attribute_rate",
+        "context",
+    ),
+    "examples": ("index", "true", "predicted", "surrogate", "top"),
+    "existence['per_concept']": ("times_in_top", "precision", "prevalence"),
+    "location['per_concept']": ("n", "pointing", "energy", "area"),
+    "information['concept_information']['per_concept']": (
+        "with_concept",
+        "concept_entropy",
+        "with_label",
+    ),
+}
+
+#: The keys the report reads of each (non-None) part of ``information``; of ``leakage``
+#: also ``total`` and ``conditioning`` when its method is ``"ksg"``, and
+#: ``entropy_given_concepts`` beside a ``classifier_total``.
+_INFORMATION_KEYS: dict[str, tuple[str, ...]] = {
+    "concept_information": ("per_concept",),
+    "leakage": ("method", "n_patterns"),
+    "completeness": ("completeness", "random_completeness"),
+    "nec": ("levels", "accuracy"),
+    "interventions": ("steps", "accuracy", "values"),
+}
+
+#: The keys :meth:`AuditResult.top_spurious` reads of each row of ``spurious``.
+_RANKING_KEYS = ("concept", "score")
+
+
+def _quoted(keys: Any, most: int = 8) -> str:
+    keys = [str(k) for k in keys]
+    shown = ", ".join(repr(k) for k in keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
+def _need_keys(value: Any, where: str, keys: tuple[str, ...]) -> None:
+    """Raise unless ``value`` is a dict holding every one of ``keys``."""
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{where}: expected a dict with keys {_quoted(keys)}, got {type(value).__name__}"
+        )
+    missing = [k for k in keys if k not in value]
+    if missing:
+        s = "s" if len(missing) > 1 else ""
+        got = f"got keys {_quoted(value)}" if value else "got an empty dict"
+        raise ValueError(
+            f"{where}: missing key{s} {_quoted(missing)} ({got}; the report reads "
+            f"{_quoted(keys)}, as an AuditResult from audit() has them)"
+        )
+
+
+def _need_rows(rows: Any, where: str, keys: tuple[str, ...]) -> None:
+    """Raise unless ``rows`` is a list (or tuple) of dicts holding every one of ``keys``."""
+    if not isinstance(rows, (list, tuple)):
+        raise TypeError(f"{where}: expected a list of dicts, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        _need_keys(row, f"{where}[{i}]", keys)
+
+
+def _need_per_concept(table: Any, where: str) -> None:
+    """Raise unless ``table`` (``result.`` + ``where``) is a dict of concept name → dict
+    holding the keys ``_ROW_KEYS[where]``."""
+    if not isinstance(table, Mapping):
+        raise TypeError(
+            f"result.{where}: expected a dict of concept name to dict, got {type(table).__name__}"
+        )
+    for name, row in table.items():
+        _need_keys(row, f"result.{where}[{name!r}]", _ROW_KEYS[where])
+
+
+def _check_result_keys(result: Any, *, report: bool = True) -> None:
+    """Raise a clear error where a (hand-built) AuditResult lacks a key that is read.
+
+    The one place that knows the keys the report (:func:`render_report`) and
+    :meth:`AuditResult.top_spurious` read; it runs before anything is drawn or written,
+    so a missing key is named as ``result.FIELD`` and never surfaces as a bare
+    ``KeyError`` from inside a section.
+
+    Parameters
+    ----------
+    result : AuditResult
+    report : bool, default True
+        Check everything the report reads; False checks only what ``top_spurious`` reads
+        (each ``spurious`` row's ``concept`` and ``score``).
+
+    Raises
+    ------
+    TypeError
+        A field is not a dict (or a list of dicts) where the report indexes it.
+    ValueError
+        A dict lacks a key that is read; the message names the field, the missing keys,
+        the keys it has and the keys that are read.
+    """
+    if not report:
+        _need_rows(result.spurious, "result.spurious", _RANKING_KEYS)
+        return
+    _need_keys(result.fidelity, "result.fidelity", _FIELD_KEYS["fidelity"])
+    for name in ("importance_agreement", "existence", "location"):
+        value = getattr(result, name)
+        if value is not None:
+            _need_keys(value, f"result.{name}", _FIELD_KEYS[name])
+    if result.existence is not None:
+        _need_per_concept(result.existence["per_concept"], "existence['per_concept']")
+    if result.location is not None and "per_concept" in result.location:
+        _need_per_concept(result.location["per_concept"], "location['per_concept']")
+    for name in ("spurious", "examples"):
+        _need_rows(getattr(result, name), f"result.{name}", _ROW_KEYS[name])
+    if (
+        result.examples
+        and result.example_maps is not None
+        and result.example_images is not None
+        and len(result.example_map_concepts) < len(result.examples)
+    ):
+        raise ValueError(
+            f"result.example_map_concepts: expected a list of concept names for each of the "
+            f"{len(result.examples)} examples (their maps are drawn), got "
+            f"{len(result.example_map_concepts)}"
+        )
+    info = getattr(result, "information", None)
+    if info:
+        _need_keys(info, "result.information", _FIELD_KEYS["information"])
+        for part, keys in _INFORMATION_KEYS.items():
+            if info[part] is not None:
+                _need_keys(info[part], f"result.information[{part!r}]", keys)
+        leak = info["leakage"]
+        if leak is not None and leak["method"] == "ksg":
+            _need_keys(leak, "result.information['leakage']", ("total", "conditioning"))
+        if leak is not None and leak.get("classifier_total") is not None:
+            _need_keys(leak, "result.information['leakage']", ("entropy_given_concepts",))
+        if info["nec"] is not None:
+            _need_keys(
+                info["nec"]["accuracy"], "result.information['nec']['accuracy']", ("evaluation",)
+            )
+        if info["concept_information"] is not None:
+            _need_per_concept(
+                info["concept_information"]["per_concept"],
+                "information['concept_information']['per_concept']",
+            )
 
 
 def render_report(result: Any, title: str = "bottlekit audit") -> str:
@@ -585,6 +753,15 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
     -------
     str
         A complete HTML document with no external resource.
+
+    Raises
+    ------
+    TypeError
+        ``result`` is not an AuditResult, or one of its tables is not a dict (a list of
+        dicts) where the report reads keys of it.
+    ValueError
+        A (hand-built) result lacks a key the report reads: the error names the field,
+        the missing keys, the keys it has and the keys the report reads.
 
     Examples
     --------
@@ -614,6 +791,7 @@ def render_report(result: Any, title: str = "bottlekit audit") -> str:
             f"result: expected an AuditResult from audit(), got {type(result).__name__} "
             f"(it lacks {', '.join(missing[:3])})"
         )
+    _check_result_keys(result)
     nav = "".join(f'<a href="#{s}">{_e(s.replace("-", " "))}</a>' for s in SECTION_IDS)
     sections = [
         _summary(result),

@@ -56,6 +56,13 @@ __all__ = ["embed_dataset"]
 
 SUMMARY_FILE = "_summary.json"
 
+#: Test hook, not part of the API (and no argument of :func:`embed_dataset`): a callable a
+#: test sets here on the driver, read when :func:`embed_dataset` starts and sent to the
+#: encoder workers with the run's settings, which call it as ``hook(shard_index,
+#: n_encoded)`` after each shard computed in the run is written (a test kills a worker
+#: there to check that a resumed run loses and repeats nothing).
+_AFTER_SHARD_HOOK: Callable[[int, int], None] | None = None
+
 
 def embed_dataset(
     backbone_spec: Any,
@@ -76,7 +83,6 @@ def embed_dataset(
     path_column: str = "path",
     label_column: str = "label",
     progress: bool = True,
-    _after_shard: Callable[[int, int], None] | None = None,
 ) -> EmbedSummary:
     """Embed a dataset on Ray into Parquet shards, with concept scores and audit statistics.
 
@@ -135,10 +141,6 @@ def embed_dataset(
         Columns of a manifest.
     progress : bool, default True
         A progress bar over items.
-    _after_shard : callable, optional
-        Test hook, not part of the API: called on the encoder worker as
-        ``_after_shard(shard_index, n_encoded)`` after each shard computed in this run
-        is written.
 
     Returns
     -------
@@ -232,7 +234,7 @@ def embed_dataset(
             "top": top,
             "cache_dir": None if cache_dir is None else str(cache_dir),
             "memory": None if plan.memory is None else ray.put(plan.memory),
-            "after_shard": _after_shard,
+            "after_shard": _AFTER_SHARD_HOOK,  # (read now: it travels with the settings)
             "head": head_arrays,
             "cbm": cbm,
             "with_stats": with_stats,

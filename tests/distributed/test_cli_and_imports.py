@@ -86,3 +86,13 @@ def test_ray_not_installed_is_one_clear_line(monkeypatch, capsys, argv):
     assert err.startswith(f"bottlekit {argv[0]}: error: --ray: needs Ray Data")
     assert 'pip install "bottlekit[distributed]"' in err
     assert "Traceback" not in err
+
+
+def test_embed_dataset_has_no_test_hook_in_its_signature():
+    # before: a test-only `_after_shard` parameter in the public signature (and help());
+    # the hook is now a private module attribute (pipeline._AFTER_SHARD_HOOK)
+    import inspect
+
+    from bottlekit.distributed import embed_dataset
+
+    assert [p for p in inspect.signature(embed_dataset).parameters if p.startswith("_")] == []

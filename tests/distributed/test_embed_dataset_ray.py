@@ -151,8 +151,15 @@ def test_bit_identical_to_embed_with_stats_and_cache(cluster, folder, backbone, 
 
 
 @pytest.mark.slow
-def test_killed_worker_and_restart_nothing_lost_nothing_twice(cluster, folder, backbone, tmp_path):
+def test_killed_worker_and_restart_nothing_lost_nothing_twice(
+    cluster, folder, backbone, tmp_path, monkeypatch
+):
+    import bottlekit.distributed.pipeline as pipeline
+
     out, log, marker = tmp_path / "out", tmp_path / "calls.log", tmp_path / "killed"
+    # the encoder workers call it after each shard they write (sent with the run's settings)
+    hook = lambda i, k: _log_shard(str(log), str(marker), i, k)  # noqa: E731
+    monkeypatch.setattr(pipeline, "_AFTER_SHARD_HOOK", hook)
 
     def run():
         return embed_dataset(
@@ -163,7 +170,6 @@ def test_killed_worker_and_restart_nothing_lost_nothing_twice(cluster, folder, b
             batch_size=BATCH,
             num_workers=2,
             progress=False,
-            _after_shard=lambda i, k: _log_shard(str(log), str(marker), i, k),
         )
 
     n, n_shards = 2 * N_PER_CLASS, 2 * N_PER_CLASS // SHARD

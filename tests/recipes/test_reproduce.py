@@ -249,6 +249,48 @@ def test_a_number_for_another_backbone_is_not_comparable(data, tmp_path, compara
     assert ("(CLIP RN50 (OpenAI): 'clip:RN50'" in printed) is (comparable is False)
 
 
+def _pcbm_h_argv(data, out, *settings):
+    argv = ["reproduce", "pcbm-h-cifar10", "--root", str(data["cifar10"]["root"]),
+            "--backbone", BACKBONE, "--concepts", str(data["tmp"] / "bank.safetensors"),
+            "--device", "cpu", "--out", str(out), "--quiet"]  # fmt: skip
+    for s in (*FAST["PosthocCBM"], *settings):
+        argv += ["--set", s]
+    return argv
+
+
+def test_a_recipe_device_is_named_as_the_recipe_names_it(data, capsys, tmp_path):
+    # before: the classes resolve their device in fit, after the data were read and
+    # embedded, and the command line read the class's "device: ..." as the --device the
+    # user had given (cpu): "--device: 'bogus' is not a torch device"
+    out = tmp_path / "r.json"
+    assert main(_pcbm_h_argv(data, out, "model.params.device=bogus")) == 2
+    assert capsys.readouterr().err.startswith(
+        "bottlekit reproduce: error: model.params.device: 'bogus' is not a torch device; "
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("in_recipe", [True, False])
+def test_a_fit_error_about_a_recipe_parameter_keeps_its_recipe_name(
+    data, capsys, tmp_path, monkeypatch, in_recipe
+):
+    # an error only fit can find (here a stand-in for one) about a parameter the recipe
+    # set is named model.params.NAME, not the option --device the user gave; a device the
+    # command filled in from --device (no model.params.device) is left to the option
+    from bottlekit.bottleneck import PosthocCBM
+
+    def fit(self, X, y):
+        raise ValueError(f"device: {self.device!r} ran out of something")
+
+    monkeypatch.setattr(PosthocCBM, "fit", fit)
+    settings = ["model.params.device=cpu"] if in_recipe else []
+    assert main(_pcbm_h_argv(data, tmp_path / "r.json", *settings)) == 2
+    name = "model.params.device" if in_recipe else "--device"
+    assert capsys.readouterr().err == (
+        f"bottlekit reproduce: error: {name}: 'cpu' ran out of something\n"
+    )
+
+
 def test_cli_list(capsys):
     assert main(["reproduce", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
