@@ -124,11 +124,14 @@ class AuditResult:
     information: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
-        top = [row["concept"] for row in self.spurious[:3]]
+        # never raises: a hand-built result is checked where it is used (render_report),
+        # and a repr that fails hides the object the error is about
+        top = [row.get("concept", "?") for row in self.spurious[:3] if isinstance(row, dict)]
+        fidelity = self.fidelity.get("agreement") if isinstance(self.fidelity, dict) else None
         return (
             f"AuditResult(model={self.model_kind}, concepts={len(self.concept_names)}, "
-            f"fidelity={self.fidelity.get('agreement', float('nan')):.3f}, "
-            f"spurious_share={self.spurious_share:.3f}, most spurious={top})"
+            f"fidelity={_shown_number(fidelity)}, "
+            f"spurious_share={_shown_number(self.spurious_share)}, most spurious={top})"
         )
 
     def top_spurious(self, n: int = 5) -> list[str]:
@@ -241,6 +244,13 @@ class AuditResult:
         atomic_write_bytes(paths["json"], text)
         atomic_write_bytes(paths["report"], html)
         return paths
+
+
+def _shown_number(value: Any) -> str:
+    """A number with three decimals, anything else as it is (``None``, a string)."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return f"{float(value):.3f}"
+    return repr(value)
 
 
 def _jsonable(value: Any) -> Any:

@@ -278,3 +278,18 @@ def test_top_spurious_names_a_row_without_a_score():
     # what top_spurious reads is all it needs (the AuditResult docstring's rows)
     fields["spurious"] = [{"concept": "sky", "score": 0.5}]
     assert AuditResult(**fields).top_spurious() == ["sky"]
+
+
+def test_repr_of_a_hand_built_result_never_raises():
+    # Before: repr() raised KeyError('concept') for a spurious row without "concept" and
+    # TypeError for fidelity["agreement"] None (':.3f' of None): the object an error was
+    # about could not even be shown
+    fields = _without(("spurious", 0), "concept")
+    fields["fidelity"]["agreement"] = None
+    text = repr(AuditResult(**fields))
+    assert text == (
+        "AuditResult(model=torch, concepts=3, fidelity=None, spurious_share=0.400, "
+        "most spurious=['?', 'sky', 'wing'])"
+    )
+    full = repr(AuditResult(**_full()))
+    assert "fidelity=0.900, spurious_share=0.400, most spurious=['red', 'sky', 'wing']" in full
