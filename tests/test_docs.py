@@ -250,15 +250,30 @@ def _run_page(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     return namespace
 
 
+@pytest.fixture(scope="module")
+def page_run(tmp_path_factory):
+    """Run a page once per test module (each in its own folder); the value tests below
+    read the namespace of the same run instead of running the page again."""
+    done: dict[str, dict] = {}
+
+    def run(page: str) -> dict:
+        if page not in done:
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                done[page] = _run_page(page, tmp_path_factory.mktemp("page"), monkeypatch)
+        return done[page]
+
+    return run
+
+
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
-def test_page_code_blocks_run(page, tmp_path, monkeypatch):
-    _run_page(page, tmp_path, monkeypatch)
+def test_page_code_blocks_run(page, page_run):
+    page_run(page)
 
 
-def test_estimators_page_values_match_its_comments(tmp_path, monkeypatch):
+def test_estimators_page_values_match_its_comments(page_run):
     # the comments of the page's first block state these values; x ~ N(0, 1) and
     # y = 0.8 x + 0.6 e, so I(X;Y) = -0.5 log(1 - 0.8²) and H(X) = 0.5 log(2πe)
-    ns = _run_page("estimators.md", tmp_path, monkeypatch)
+    ns = page_run("estimators.md")
     true_mi, true_h = -0.5 * np.log(1 - 0.64), 0.5 * np.log(2 * np.pi * np.e)
     assert true_mi == pytest.approx(0.511, abs=5e-4) and true_h == pytest.approx(1.42, abs=5e-3)
     assert ns["mi"] == pytest.approx(0.51, abs=0.005)  # KSG at n = 5000: within 0.01 of the truth
@@ -270,8 +285,8 @@ def test_estimators_page_values_match_its_comments(tmp_path, monkeypatch):
     assert abs(ns["d"]) < 0.01  # x and y have the same N(0, 1) marginal
 
 
-def test_world_page_values_match_its_comments(tmp_path, monkeypatch):
-    ns = _run_page("world.md", tmp_path, monkeypatch)
+def test_world_page_values_match_its_comments(page_run):
+    ns = page_run("world.md")
     world, X, T = ns["world"], ns["X"], ns["T"]
     assert world.images.shape == (2400, 64, 64, 3) and world.images.dtype == np.uint8
     assert np.bincount(world.labels).tolist() == [100] * 24
