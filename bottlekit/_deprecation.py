@@ -1,11 +1,14 @@
-"""Deprecated argument names: accept the old name for a while, with a FutureWarning."""
+"""Deprecated argument names: accept the old name for a while, with a FutureWarning.
+
+Functions rename an argument with :func:`renamed_argument`; estimators, which keep both
+names as constructor parameters (scikit-learn's way), with :func:`renamed_param`."""
 
 from __future__ import annotations
 
 import warnings
 from typing import Any
 
-__all__ = ["renamed_argument"]
+__all__ = ["DEPRECATED", "is_unset", "renamed_argument", "renamed_param"]
 
 
 def renamed_argument(
@@ -52,3 +55,70 @@ def renamed_argument(
             f"pass only {new}"
         )
     return old_value, old
+
+
+#: Default of a deprecated alias parameter: "not given".
+DEPRECATED = "deprecated"
+
+
+def is_unset(value: Any) -> bool:
+    """Whether a deprecated alias parameter was left at its default, :data:`DEPRECATED`.
+
+    Parameters
+    ----------
+    value : Any
+        The alias parameter's value (an array is not the default: no elementwise ``==``).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_unset(DEPRECATED), is_unset(0.1)
+    (True, False)
+    """
+    return isinstance(value, str) and value == DEPRECATED
+
+
+def renamed_param(estimator: Any, old: str, new: str) -> Any:
+    """Value of hyper-parameter ``new``, or of its deprecated alias ``old`` if that was set.
+
+    The estimator keeps both as constructor parameters (scikit-learn's way of renaming:
+    ``get_params``, ``clone`` and ``set_params`` keep working); the alias defaults to
+    :data:`DEPRECATED`. Setting it emits a ``FutureWarning`` at fit time and wins over
+    ``new``.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator, holding both attributes.
+    old, new : str
+        The alias's and the parameter's names.
+
+    Returns
+    -------
+    Any
+        The alias's value when it was set, else the parameter's.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     l1_ratio, alpha = 0.99, 0.5
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     value = renamed_param(Model(), "alpha", "l1_ratio")
+    >>> value, w[0].category.__name__
+    (0.5, 'FutureWarning')
+    """
+    value = getattr(estimator, old)
+    if is_unset(value):
+        return getattr(estimator, new)
+    warnings.warn(
+        f"{type(estimator).__name__}: the parameter {old!r} is renamed {new!r}; {old!r} "
+        "still works in this release and will be removed in the next",
+        FutureWarning,
+        stacklevel=4,  # renamed_param < _check_params < fit < the caller of fit
+    )
+    return value

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bottlekit.bottleneck._renamed import DEPRECATED
+from bottlekit._deprecation import DEPRECATED
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.devices import as_tensor
 

@@ -40,6 +40,7 @@ from sklearn.utils import check_array
 
 from bottlekit._arrays import refuse_text
 from bottlekit._checks import check_choice, check_unused
+from bottlekit._deprecation import DEPRECATED, renamed_param
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._knowledge_grounding import (
     GroundingResult,
@@ -51,7 +52,6 @@ from bottlekit.bottleneck._knowledge_head import head_gradient, train_prior_head
 from bottlekit.bottleneck._knowledge_prior import signed_prior
 from bottlekit.bottleneck._model_file import check_distinct_positions
 from bottlekit.bottleneck._params import check_number
-from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import resolve_device
 

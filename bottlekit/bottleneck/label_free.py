@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from bottlekit._checks import check_unused
+from bottlekit._deprecation import DEPRECATED, renamed_param
 from bottlekit.bottleneck._cbm_base import BaseConceptBottleneck
 from bottlekit.bottleneck._glm_saga import MAX_N_LAMBDAS, cpu_threads_for, glm_saga_path
 from bottlekit.bottleneck._model_file import check_json_numbers
 from bottlekit.bottleneck._params import check_number
-from bottlekit.bottleneck._renamed import DEPRECATED, renamed_param
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.devices import as_tensor, resolve_device

@@ -18,6 +18,7 @@ from bottlekit._checks import (
     is_number,
     shown_value,
 )
+from bottlekit._deprecation import DEPRECATED
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
@@ -26,7 +27,6 @@ from bottlekit.datasets.concept_dataset import ConceptDataset
 
 logger = logging.getLogger(__name__)
 
-_DEPRECATED = "deprecated"
 
 #: The ``--C`` values of Post-hoc CBM's README commands (``SVC(kernel="linear", C=...)``).
 #: Its reference fits one bank per value and the user picks one by file name; here they
@@ -243,8 +243,8 @@ def from_examples(
     progress: bool = False,
     cache: bool | Any = True,
     cache_dir: str | os.PathLike | None = None,
-    backbone_id: Any = _DEPRECATED,
-    alpha: Any = _DEPRECATED,
+    backbone_id: Any = DEPRECATED,
+    alpha: Any = DEPRECATED,
 ) -> ConceptBank:
     r"""Concept activation vectors: one linear SVM per concept, positives vs negatives.
 
@@ -372,7 +372,7 @@ def from_examples(
         )  # fmt: skip
     progress = check_bool(progress, "progress")
     level_name = "significance_level"
-    if not (isinstance(alpha, str) and alpha == _DEPRECATED):
+    if not (isinstance(alpha, str) and alpha == DEPRECATED):
         warnings.warn(
             "from_examples: alpha= is renamed significance_level=; alpha still works in this "
             "release and will be removed in the next",
@@ -385,7 +385,7 @@ def from_examples(
     # a Python float: a NumPy level made the flag a NumPy bool, which the bank's JSON
     # provenance refused ("provenance[0] is not JSON-serialisable")
     significance_level = float(significance_level)
-    if not (isinstance(backbone_id, str) and backbone_id == _DEPRECATED):
+    if not (isinstance(backbone_id, str) and backbone_id == DEPRECATED):
         warnings.warn(
             "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "
             "first argument, from_examples(backbone, ...) (removed in the next release)",

@@ -56,14 +56,20 @@ that :math:`I(X;T_\sigma)` is finite (:class:`~bottlekit.estimators.GaussianNois
 from __future__ import annotations
 
 import itertools
-import numbers
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bottlekit._checks import check_bool, check_choice, check_positive_int, is_number
+from bottlekit._checks import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_positive_int,
+    is_number,
+)
+from bottlekit._deprecation import DEPRECATED, is_unset, renamed_param
 
 from ._neighbors import check_jitter
 from ._scaling import safe_mean_and_std
@@ -84,19 +90,9 @@ COMPRESSORS = ("autoencoder", "pca")
 MI_ESTIMATORS = ("ksg", "weighted_kl")
 
 
-def _check_nonnegative_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite non-negative number, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_positive_float(value, name: str) -> float:
-    value = _check_nonnegative_float(value, name)
-    if value == 0:
-        raise ValueError(f"{name} must be > 0, got 0")
-    return value
+def _check_nonnegative_float(value: Any, name: str) -> float:
+    """``value`` as a float if it is a finite number >= 0, else an error naming ``name``."""
+    return float(check_number(value, name, low=0, wording="must", type_error=True))
 
 
 def _seed(random_state) -> int:
@@ -132,7 +128,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Widths of the encoder's hidden layers (the decoder's in reverse).
     epochs : int, default=200
         Full passes over the shuffled samples.
-    lr : float, default=3e-3
+    learning_rate : float, default=3e-3
         Adam's learning rate (> 0).
     batch_size : int, default=256
         Rows per mini-batch (lowered to the number of samples when larger).
@@ -150,6 +146,10 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Where the autoencoder trains and encodes (``None``: CUDA when available); resolved
         by :func:`bottlekit.devices.resolve_device`. The random batches and noise are drawn
         on the CPU, so a seed gives the same batches on every device.
+    lr : float, optional
+        Deprecated alias of ``learning_rate`` (the name every other trained estimator of
+        bottlekit uses); setting it warns (``FutureWarning``) at fit time and wins over
+        ``learning_rate``. It will be removed in the next release.
 
     Attributes
     ----------
@@ -173,28 +173,32 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         n_components: int = 2,
         hidden: tuple[int, ...] = (64,),
         epochs: int = 200,
-        lr: float = 3e-3,
+        learning_rate: float = 3e-3,
         batch_size: int = 256,
         code_noise: float = 0.0,
         pca_first: int | None = None,
         random_state: int | np.random.Generator | None = 0,
         device: Any = "cpu",
+        lr: Any = DEPRECATED,
     ) -> None:
         self.n_components = n_components
         self.hidden = hidden
         self.epochs = epochs
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.code_noise = code_noise
         self.pca_first = pca_first
         self.random_state = random_state
         self.device = device
+        self.lr = lr
 
     def _check_params(self) -> None:
         check_positive_int(self.n_components, "n_components")
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        _check_positive_float(self.lr, "lr")
+        name = "learning_rate" if is_unset(self.lr) else "lr"
+        self._learning_rate = renamed_param(self, "lr", "learning_rate")
+        check_number(self._learning_rate, name, low=0, low_open=True, wording="must")
         _check_nonnegative_float(self.code_noise, "code_noise")
         if self.pca_first is not None:
             check_positive_int(self.pca_first, "pca_first")
@@ -254,7 +258,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.encoder_ = nn.Sequential(*enc).to(dev)
         decoder = nn.Sequential(*dec).to(dev)
         params = [*self.encoder_.parameters(), *decoder.parameters()]
-        opt = torch.optim.Adam(params, lr=float(self.lr))
+        opt = torch.optim.Adam(params, lr=float(self._learning_rate))
         gen = torch.Generator().manual_seed(_seed(self.random_state))
         n, bs = len(Z), min(int(self.batch_size), len(Z))
         loss = torch.tensor(0.0)

@@ -108,8 +108,8 @@ def test_bad_input_is_refused_with_a_clear_error():
         CompressedMutualInformation("pca").fit(X[:0], X[:0])
     with pytest.raises(ValueError, match="hidden must be"):
         AutoencoderCompressor(hidden=(0,)).fit(X)
-    with pytest.raises(ValueError, match="lr must be > 0"):
-        AutoencoderCompressor(lr=0.0).fit(X)
+    with pytest.raises(ValueError, match=r"learning_rate must be a number > 0, got 0\.0"):
+        AutoencoderCompressor(learning_rate=0.0).fit(X)
     with pytest.raises(ValueError, match="pca_first must be an integer >= 1"):
         AutoencoderCompressor(pca_first=0).fit(X)
     with pytest.raises(ValueError, match="X must have 6 columns"):
@@ -156,7 +156,7 @@ def test_compressed_plane_rejects_bad_parameters():
     net = torch.nn.Sequential(torch.nn.Linear(4, 2))
     X = np.zeros((10, 4), dtype=np.float32)
     y = np.arange(10) % 2
-    with pytest.raises(ValueError, match="noise_std must be >= 0"):
+    with pytest.raises(ValueError, match="noise_std must be a number >= 0"):
         CompressedInformationPlane(net, ["0"], X, y, noise_std=-1.0)
     with pytest.raises(ValueError, match="compressor: expected one of"):
         CompressedInformationPlane(net, ["0"], X, y, compressor="tsne")
@@ -324,3 +324,22 @@ def test_compressed_plane_names_a_wide_noisy_layer_whose_pca_would_overflow():
     with pytest.raises(ValueError, match=r"^layer '2': values up to .* over 300 rows and 100 co"):
         plane.record()
     assert plane.i_xt["2"] == [] and plane.epochs == []
+
+
+def test_autoencoder_lr_is_a_deprecated_alias_of_learning_rate():
+    # every other trained estimator calls Adam's step learning_rate (VIB, CS-IB, neural
+    # MI, discover); AutoencoderCompressor called it lr. The old name still works for a
+    # release: a FutureWarning, the same fit, and its errors name it
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    new = AutoencoderCompressor(1, epochs=3, learning_rate=0.05).fit(X)
+    with pytest.warns(FutureWarning, match="'lr' is renamed 'learning_rate'"):
+        old = AutoencoderCompressor(1, epochs=3, lr=0.05).fit(X)
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
+    assert new.loss_ == old.loss_
+    assert AutoencoderCompressor(1, epochs=3, learning_rate=0.01).fit(X).loss_ != new.loss_
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=r"^lr must be a number > 0, got -1\.0"),
+    ):
+        AutoencoderCompressor(lr=-1.0).fit(X)
+    assert "learning_rate" in AutoencoderCompressor().get_params()
