@@ -28,6 +28,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_generator",
+    "check_layer_sizes",
     "check_number",
     "check_positive_int",
     "check_seed",
@@ -405,6 +406,38 @@ def check_bool(value: Any, name: str) -> bool:
         if not isinstance(value, np.bool_):
             raise TypeError(f"{name}: expected True or False, got {shown_value(value)}")
     return bool(value)
+
+
+def check_layer_sizes(value: Any, name: str = "hidden_sizes") -> tuple[int, ...]:
+    """Return ``value`` as a tuple of ints if it is a tuple or list of positive ints.
+
+    The widths of a network's hidden layers; an empty tuple is no hidden layer.
+
+    Parameters
+    ----------
+    value : object
+        The widths.
+    name : str, default "hidden_sizes"
+        Parameter name for the error message.
+
+    Returns
+    -------
+    tuple of int
+
+    Examples
+    --------
+    >>> check_layer_sizes([64, 32])
+    (64, 32)
+    >>> check_layer_sizes(64)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_sizes: expected a tuple of positive ints, got 64
+    """
+    if not isinstance(value, (tuple, list)) or not all(
+        is_number(h, integer=True) and h > 0 for h in value
+    ):
+        raise ValueError(f"{name}: expected a tuple of positive ints, got {shown_value(value)}")
+    return tuple(int(h) for h in value)
 
 
 def check_unused(value: Any, name: str, where: str, hint: str = "", *, unset: Any = None) -> None:

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bottlekit._arrays import as_real_array, encode_class_labels, refuse_text
-from bottlekit._checks import check_bool, check_number, is_number
+from bottlekit._checks import check_bool, check_layer_sizes, check_number
 from bottlekit.bottleneck._ib_network import IBNetwork
 from bottlekit.devices import resolve_device
 from bottlekit.estimators._scaling import safe_mean_and_std
@@ -109,11 +109,7 @@ class BaseIBEstimator(TransformerMixin, BaseEstimator):
             high_open=True,
             expected="a value in [0, 1)",
         )
-        sizes = self.hidden_sizes
-        if not isinstance(sizes, (tuple, list)) or not all(
-            is_number(h, integer=True) and h > 0 for h in sizes
-        ):
-            raise ValueError(f"hidden_sizes: expected a tuple of positive ints, got {sizes!r}")
+        check_layer_sizes(self.hidden_sizes, "hidden_sizes")
         for name in ("stochastic_encoder", "verbose"):
             check_bool(getattr(self, name), name)
 

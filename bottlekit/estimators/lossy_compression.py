@@ -65,6 +65,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from bottlekit._checks import (
     check_bool,
     check_choice,
+    check_layer_sizes,
     check_number,
     check_positive_int,
     is_number,
@@ -103,7 +104,7 @@ def _seed(random_state) -> int:
 class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     r"""Dense autoencoder trained on samples; ``transform`` returns the code.
 
-    The encoder is ``d -> hidden... -> n_components`` with LeakyReLU and a sigmoid code,
+    The encoder is ``d -> hidden_sizes... -> n_components`` with LeakyReLU and a sigmoid code,
     the decoder mirrors it with a linear output; inputs are standardised per column.
     (The reference code's dense autoencoder, ``VanessB/Information-v3``,
     ``examples/misc/autoencoder.py``, is ``d -> 24 -> 16 -> code`` with dropout 0.1 on
@@ -124,7 +125,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     ----------
     n_components : int, default=2
         Code dimension.
-    hidden : tuple of int, default=(64,)
+    hidden_sizes : tuple of int, default=(64,)
         Widths of the encoder's hidden layers (the decoder's in reverse).
     epochs : int, default=200
         Full passes over the shuffled samples.
@@ -146,6 +147,10 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         Where the autoencoder trains and encodes (``None``: CUDA when available); resolved
         by :func:`bottlekit.devices.resolve_device`. The random batches and noise are drawn
         on the CPU, so a seed gives the same batches on every device.
+    hidden : tuple of int, optional
+        Deprecated alias of ``hidden_sizes`` (the name of the information-bottleneck
+        models' same knob); setting it warns (``FutureWarning``) at fit time and wins
+        over ``hidden_sizes``. It will be removed in the next release.
     lr : float, optional
         Deprecated alias of ``learning_rate`` (the name every other trained estimator of
         bottlekit uses); setting it warns (``FutureWarning``) at fit time and wins over
@@ -171,7 +176,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         n_components: int = 2,
-        hidden: tuple[int, ...] = (64,),
+        hidden_sizes: tuple[int, ...] = (64,),
         epochs: int = 200,
         learning_rate: float = 3e-3,
         batch_size: int = 256,
@@ -179,10 +184,11 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         pca_first: int | None = None,
         random_state: int | np.random.Generator | None = 0,
         device: Any = "cpu",
+        hidden: Any = DEPRECATED,
         lr: Any = DEPRECATED,
     ) -> None:
         self.n_components = n_components
-        self.hidden = hidden
+        self.hidden_sizes = hidden_sizes
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -190,6 +196,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.pca_first = pca_first
         self.random_state = random_state
         self.device = device
+        self.hidden = hidden
         self.lr = lr
 
     def _check_params(self) -> None:
@@ -202,11 +209,8 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         _check_nonnegative_float(self.code_noise, "code_noise")
         if self.pca_first is not None:
             check_positive_int(self.pca_first, "pca_first")
-        hidden = self.hidden
-        if isinstance(hidden, (int, np.integer)) or not all(
-            isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in hidden
-        ):
-            raise ValueError(f"hidden must be a tuple of positive ints, got {hidden!r}")
+        name = "hidden_sizes" if is_unset(self.hidden) else "hidden"
+        self._hidden_sizes = check_layer_sizes(renamed_param(self, "hidden", "hidden_sizes"), name)
 
     def fit(self, X: ArrayLike, y: Any = None) -> AutoencoderCompressor:
         """Train the autoencoder on the rows of ``X`` (n, d).
@@ -241,7 +245,7 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         self.mean_, scale = safe_mean_and_std(A, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Z = torch.from_numpy(((A - self.mean_) / self.scale_).astype(np.float32)).to(dev)
-        widths = [A.shape[1], *[int(h) for h in self.hidden]]
+        widths = [A.shape[1], *self._hidden_sizes]
         back = [int(self.n_components), *widths[:0:-1]]
         # the weights are drawn on the CPU from a seeded generator that is put back after:
         # torch.manual_seed itself reset the caller's generators (CUDA's too) at every fit
@@ -319,7 +323,7 @@ def make_compressor(
     n_components : int
     random_state : int, numpy Generator or None, default=0
     **kwargs
-        Passed to :class:`AutoencoderCompressor` (``epochs``, ``hidden``, ...).
+        Passed to :class:`AutoencoderCompressor` (``epochs``, ``hidden_sizes``, ...).
 
     Returns
     -------

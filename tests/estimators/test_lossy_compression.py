@@ -106,8 +106,8 @@ def test_bad_input_is_refused_with_a_clear_error():
         CompressedMutualInformation("pca").fit(np.full_like(X, np.nan), X)
     with pytest.raises(ValueError, match="at least"):
         CompressedMutualInformation("pca").fit(X[:0], X[:0])
-    with pytest.raises(ValueError, match="hidden must be"):
-        AutoencoderCompressor(hidden=(0,)).fit(X)
+    with pytest.raises(ValueError, match=r"^hidden_sizes: expected a tuple of positive ints"):
+        AutoencoderCompressor(hidden_sizes=(0,)).fit(X)
     with pytest.raises(ValueError, match=r"learning_rate must be a number > 0, got 0\.0"):
         AutoencoderCompressor(learning_rate=0.0).fit(X)
     with pytest.raises(ValueError, match="pca_first must be an integer >= 1"):
@@ -343,3 +343,19 @@ def test_autoencoder_lr_is_a_deprecated_alias_of_learning_rate():
     ):
         AutoencoderCompressor(lr=-1.0).fit(X)
     assert "learning_rate" in AutoencoderCompressor().get_params()
+
+
+def test_autoencoder_hidden_is_a_deprecated_alias_of_hidden_sizes():
+    # the information-bottleneck models call the hidden layers' widths hidden_sizes;
+    # AutoencoderCompressor called them hidden (kept one release, with a FutureWarning)
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    new = AutoencoderCompressor(1, epochs=3, hidden_sizes=(8, 4)).fit(X)
+    with pytest.warns(FutureWarning, match="'hidden' is renamed 'hidden_sizes'"):
+        old = AutoencoderCompressor(1, epochs=3, hidden=(8, 4)).fit(X)
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
+    assert [m.out_features for m in new.encoder_ if hasattr(m, "out_features")] == [8, 4, 1]
+    with (
+        pytest.warns(FutureWarning),
+        pytest.raises(ValueError, match=r"^hidden: expected a tuple of positive ints, got 8"),
+    ):
+        AutoencoderCompressor(hidden=8).fit(X)

@@ -78,6 +78,7 @@ NON_DEFAULTS = {
     "bound": "nwj",
     "critic": "concat",
     "hidden": 16,
+    "hidden_sizes": ((32,), (64,)),  # whichever is not the default
     "embed_dim": 8,
     "n_layers": 1,
     "batch_size": 64,
