@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,12 @@ class AuditResult:
     def __repr__(self) -> str:
         # never raises: a hand-built result is checked where it is used (render_report),
         # and a repr that fails hides the object the error is about
-        top = [row.get("concept", "?") for row in self.spurious[:3] if isinstance(row, dict)]
-        fidelity = self.fidelity.get("agreement") if isinstance(self.fidelity, dict) else None
+        rows = list(self.spurious[:3]) if isinstance(self.spurious, (list, tuple)) else []
+        top = [row.get("concept", "?") if isinstance(row, Mapping) else "?" for row in rows]
+        fidelity = self.fidelity.get("agreement") if isinstance(self.fidelity, Mapping) else None
+        n_concepts = len(self.concept_names) if isinstance(self.concept_names, Sized) else "?"
         return (
-            f"AuditResult(model={self.model_kind}, concepts={len(self.concept_names)}, "
+            f"AuditResult(model={self.model_kind}, concepts={n_concepts}, "
             f"fidelity={_shown_number(fidelity)}, "
             f"spurious_share={_shown_number(self.spurious_share)}, most spurious={top})"
         )

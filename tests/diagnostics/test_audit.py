@@ -233,6 +233,17 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
     assert r.location["n_images"] == 8
     assert 0.0 <= r.location["pointing_accuracy"] <= 1.0
     assert r.context_concepts == ["water background"]
+    # the report's key check (report._check_result_keys) takes the real results of this
+    # mode: with concept labels and part masks, and without either (no existence,
+    # location or leakage)
+    html = render_report(r)
+    assert "Precision@5" in html and "the pointing game (the map" in html
+    bare = audit(
+        cbm, {"images": data.images, "labels": data.labels}, backbone=backbone, n_examples=1
+    )
+    assert bare.existence is None and bare.location is None
+    assert bare.information["leakage"] is None
+    assert 'id="information"' in render_report(bare)
     # no surrogate, no split: their settings are recorded as unused, and refused when given
     # (before: accepted and dropped, with 0.5 and 1e-3 recorded as if they had been used)
     assert r.settings["fit_fraction"] is None and r.settings["lam"] is None

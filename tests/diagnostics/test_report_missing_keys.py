@@ -293,3 +293,19 @@ def test_repr_of_a_hand_built_result_never_raises():
     )
     full = repr(AuditResult(**_full()))
     assert "fidelity=0.900, spurious_share=0.400, most spurious=['red', 'sky', 'wing']" in full
+
+
+def test_repr_of_a_result_with_fields_that_are_not_lists_never_raises():
+    # Before: repr() of a hand-built result with spurious=None raised TypeError ('NoneType'
+    # object is not subscriptable), and with concept_names=None ('has no len()'), though
+    # __repr__ says it never raises; its rows as any mapping, not only a dict
+    from types import MappingProxyType
+
+    fields = _full()
+    fields.update(spurious=None, concept_names=None, fidelity=MappingProxyType({"agreement": 1}))
+    assert repr(AuditResult(**fields)) == (
+        "AuditResult(model=torch, concepts=?, fidelity=1.000, spurious_share=0.400, "
+        "most spurious=[])"
+    )
+    fields.update(spurious=[MappingProxyType({"concept": "sky"}), "not a row"])
+    assert "most spurious=['sky', '?'])" in repr(AuditResult(**fields))
