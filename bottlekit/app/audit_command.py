@@ -152,7 +152,11 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"concepts shown per explanation (default {_DEFAULT_TOP_K})",
     )
     p.add_argument(
-        "--examples", type=int, default=6, help="example images in the report (default 6)"
+        "--examples",
+        type=int,
+        default=6,
+        help="example images in the report (default 6); with --ray, the top-activating "
+        "images kept per concept in concept_stats.json (>= 1)",
     )
     p.add_argument(
         "--map-method",
