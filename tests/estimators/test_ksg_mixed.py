@@ -98,10 +98,12 @@ def test_discrete_x_against_continuous_y_closed_form():
 
 
 def test_continuous_x_against_its_threshold():
-    # y = 1[x > 1/2] for x ~ U(0, 1): I = H(y) = log 2; bias -0.0005, sd 0.0005 -> 0.003
+    # y = 1[x > 1/2] for x ~ U(0, 1): I = H(y) = log 2. Over 100 seeds bias -0.0007, sd
+    # 0.00065, skewed low (lowest -0.0029; 0.003 from 10 seeds failed on 1 of 10 fresh
+    # ones) -> |bias| + 4 sd = 0.0035. Counting within <= rho instead of < rho gives -0.33.
     x = np.random.default_rng(4).random(2000)
     est = MixedKSGMutualInformation().fit(x, (x > 0.5).astype(int))
-    assert est.mi_ == pytest.approx(np.log(2), abs=0.003)
+    assert est.mi_ == pytest.approx(np.log(2), abs=0.0035)
     assert est.n_tied_ == 0
 
 
@@ -136,7 +138,16 @@ def test_without_ties_it_is_ksg_algorithm_1(options):
     y = x[:, :1] + 0.7 * rng.standard_normal((700, 1))
     mixed = MixedKSGMutualInformation(**options).fit(x, y)
     ksg = KSGMutualInformation(algorithm=1, jitter=0, **options).fit(x, y)
-    assert mixed.mi_ == pytest.approx(ksg.mi_, rel=1e-12)
+    # To the last bit, unless a marginal distance lies within 1e-9 of a radius (see the
+    # class docstring) or the tree rounds. Normal scores are symmetric quantiles, so rank
+    # space has exact ties of distances, which rounding splits: KSG's strict count takes
+    # in a point 1 ulp inside the radius. sklearn's BallTree rounds its node bounds (see
+    # test_ksg.py). One count of m off by one moves the estimate by 1 / (n m) <= 1 / n =
+    # 1.4e-3: with copula=True 35 of 100 seeds differed, by at most 2.9e-4, with
+    # tree="ball" 1 of 100, by 1.2e-5 (2 of 20 fresh seeds, by 8e-5; rel=1e-12 failed on
+    # 3 of 10 fresh seeds with the copula). psi(n_x) for psi(n_x + 1) moves it by 0.11.
+    tol = {"abs": 1.5e-3} if options.get("copula") or options.get("tree") else {"rel": 1e-12}
+    assert mixed.mi_ == pytest.approx(ksg.mi_, **tol)
     assert mixed.n_tied_ == 0
 
 
