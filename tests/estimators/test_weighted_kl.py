@@ -101,16 +101,21 @@ def test_whitened_entropy_shifts_by_log_det_and_mi_is_invariant_under_linear_map
     assert abs(ksg.fit(x @ M + 3.0, y).mi_ - ksg.fit(x, y).mi_) > 0.1
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates(seed):
-    """I = 2.5 nats in 4 + 4 dimensions, n = 5000. Over 12 seeds the weighted KL error
-    was -0.07 +- 0.13 (largest 0.24), KSG's -0.39 +- 0.02; at n = 2000 +0.01 +- 0.22
-    against -0.54 +- 0.02."""
-    x, y = _gaussian_pair(5000, seed)
-    wkl = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
-    assert wkl.fit(x, y).mi_ == pytest.approx(2.5, abs=0.35)
-    ksg = CompressedMutualInformation("pca", n_components=4).fit(x, y).mi_
-    assert ksg < 2.5 - 0.3  # the bias that motivates the option
+def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates():
+    """I = 2.5 nats in 4 + 4 dimensions, n = 5000. Over 40 seeds the weighted KL error was
+    -0.07 +- 0.18 (-0.51 to +0.33; +0.44 on a fresh seed of the audit), KSG's -0.40 +-
+    0.024 (never above -0.34). One draw within 0.35 (from 12 seeds) failed on 4 of 40,
+    so the mean of three draws is held: sd 0.10 -> |bias| + 4 sd = 0.5. (A sign error in
+    the log det of the whitening moves it by nats; the first neighbour alone, unweighted,
+    gives 2.50 here too: in 8-D the weights change little at n = 5000.)"""
+    wkl, ksg = [], []
+    for seed in (0, 1, 2):
+        x, y = _gaussian_pair(5000, seed)
+        est = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
+        wkl.append(est.fit(x, y).mi_)
+        ksg.append(CompressedMutualInformation("pca", n_components=4).fit(x, y).mi_)
+    assert np.mean(wkl) == pytest.approx(2.5, abs=0.5)
+    assert max(ksg) < 2.5 - 0.3  # the bias that motivates the option
 
 
 def test_labels_of_well_separated_classes_give_the_label_entropy():
