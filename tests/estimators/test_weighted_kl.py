@@ -119,18 +119,24 @@ def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates():
 
 
 def test_labels_of_well_separated_classes_give_the_label_entropy():
-    """Three Gaussian classes 30 standard deviations apart in 3-D: I(X;Y) = H(Y). Over 8
-    seeds the error was within 0.042 nats. (In 6-D the same mixture gave +0.9 to +2.4
-    nats, in the reference's code too: whitening by the mixture's covariance squeezes
-    each class into a thin slab.)"""
+    """Three Gaussian classes 30 * sqrt(2) standard deviations apart in 3-D (centres 30 e_i):
+    I(X;Y) = H(Y). Over 60 seeds one draw's error had bias -0.012 and sd 0.027, so the
+    mean of four draws is held to |bias| + 4 sd / 2 = 0.07. (The centres were random
+    before, 30 N(0, I): the error then depends on their shape, sd 0.059 and up to +0.25
+    for nearly collinear centres, and 0.06, from 8 seeds, failed on 1 of 25 fresh seeds.
+    In 6-D the same mixture gave +0.9 to +2.4 nats, in the reference's code too:
+    whitening by the mixture's covariance squeezes each class into a thin slab.)"""
     p = np.array([0.5, 0.3, 0.2])
-    rng = np.random.default_rng(0)
-    labels = rng.choice(3, 3000, p=p)
-    X = rng.standard_normal((3000, 3)) + 30 * rng.standard_normal((3, 3))[labels]
     est = CompressedMutualInformation(
         "pca", n_components=3, discrete_y=True, mi_estimator="weighted_kl"
-    ).fit(X, labels)
-    assert est.mi_ == pytest.approx(-(p * np.log(p)).sum(), abs=0.06)
+    )
+    mi = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        labels = rng.choice(3, 3000, p=p)
+        X = rng.standard_normal((3000, 3)) + 30 * np.eye(3)[labels]
+        mi.append(est.fit(X, labels).mi_)
+    assert np.mean(mi) == pytest.approx(-(p * np.log(p)).sum(), abs=0.07)
 
 
 def test_compressed_plane_uses_the_weighted_kl_estimator():
