@@ -56,13 +56,15 @@ def test_repeated_rows_give_the_exact_value():
 def test_discrete_data_converge_to_the_discrete_mi():
     # x uniform on {0, 1, 2}, y = x with probability 0.8, else uniform: the plug-in MI of
     # the true distribution is log 3 - H(0.8667, 0.0667, 0.0667) = 0.6135. n = 20000:
-    # bias -0.002, sd 0.003 over 10 seeds -> tol 0.013
+    # bias 0.0001, sd 0.0067 over 60 seeds, as the delta method says (sd of log p(x, y) /
+    # (p(x) p(y)) over sqrt(n): 0.87 / 141 = 0.0062) -> tol 0.027 (0.013, from an sd
+    # of 0.003 over 10 seeds, failed on 2 of 25 fresh seeds)
     rng = np.random.default_rng(1)
     n = 20000
     x = rng.integers(0, 3, n)
     y = np.where(rng.random(n) < 0.8, x, rng.integers(0, 3, n))
     truth = np.log(3) - _entropy([0.8 + 0.2 / 3, 0.2 / 3, 0.2 / 3])
-    assert MixedKSGMutualInformation().fit(x, y).mi_ == pytest.approx(truth, abs=0.013)
+    assert MixedKSGMutualInformation().fit(x, y).mi_ == pytest.approx(truth, abs=0.027)
 
 
 def _plugin_mi(x, y):
