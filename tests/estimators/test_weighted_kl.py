@@ -98,12 +98,13 @@ def test_whitened_entropy_shifts_by_log_det_and_mi_is_invariant_under_linear_map
     h0, h1 = est.fit(x).entropy_, est.fit(x @ M + 3.0).entropy_
     assert h1 - h0 == pytest.approx(np.linalg.slogdet(M)[1], abs=1e-9)
     # through CompressedMutualInformation (4-D sides are not compressed): exact up to
-    # rounding, where KSG on the same mixed codes moved by more than 0.3 nats
+    # rounding, where KSG on the same mixed codes moves: by 0.044 to 1 nats (median 0.38)
+    # over 60 draws of the data and M (the bound 0.1 failed on 4 of them)
     cmi = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
     plain, mixed = cmi.fit(x, y).mi_, cmi.fit(x @ M + 3.0, y).mi_
     assert mixed == pytest.approx(plain, abs=1e-6)
     ksg = CompressedMutualInformation("pca", n_components=4)
-    assert abs(ksg.fit(x @ M + 3.0, y).mi_ - ksg.fit(x, y).mi_) > 0.1
+    assert abs(ksg.fit(x @ M + 3.0, y).mi_ - ksg.fit(x, y).mi_) > 0.01
 
 
 def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates():
