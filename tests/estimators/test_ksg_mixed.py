@@ -56,13 +56,15 @@ def test_repeated_rows_give_the_exact_value():
 def test_discrete_data_converge_to_the_discrete_mi():
     # x uniform on {0, 1, 2}, y = x with probability 0.8, else uniform: the plug-in MI of
     # the true distribution is log 3 - H(0.8667, 0.0667, 0.0667) = 0.6135. n = 20000:
-    # bias -0.002, sd 0.003 over 10 seeds -> tol 0.013
+    # bias 0.0001, sd 0.0067 over 60 seeds, as the delta method says (sd of log p(x, y) /
+    # (p(x) p(y)) over sqrt(n): 0.87 / 141 = 0.0062) -> tol 0.027 (0.013, from an sd
+    # of 0.003 over 10 seeds, failed on 2 of 25 fresh seeds)
     rng = np.random.default_rng(1)
     n = 20000
     x = rng.integers(0, 3, n)
     y = np.where(rng.random(n) < 0.8, x, rng.integers(0, 3, n))
     truth = np.log(3) - _entropy([0.8 + 0.2 / 3, 0.2 / 3, 0.2 / 3])
-    assert MixedKSGMutualInformation().fit(x, y).mi_ == pytest.approx(truth, abs=0.013)
+    assert MixedKSGMutualInformation().fit(x, y).mi_ == pytest.approx(truth, abs=0.027)
 
 
 def _plugin_mi(x, y):
@@ -98,10 +100,12 @@ def test_discrete_x_against_continuous_y_closed_form():
 
 
 def test_continuous_x_against_its_threshold():
-    # y = 1[x > 1/2] for x ~ U(0, 1): I = H(y) = log 2; bias -0.0005, sd 0.0005 -> 0.003
+    # y = 1[x > 1/2] for x ~ U(0, 1): I = H(y) = log 2. Over 100 seeds bias -0.0007, sd
+    # 0.00065, skewed low (lowest -0.0029; 0.003 from 10 seeds failed on 1 of 10 fresh
+    # ones) -> |bias| + 4 sd = 0.0035. Counting within <= rho instead of < rho gives -0.33.
     x = np.random.default_rng(4).random(2000)
     est = MixedKSGMutualInformation().fit(x, (x > 0.5).astype(int))
-    assert est.mi_ == pytest.approx(np.log(2), abs=0.003)
+    assert est.mi_ == pytest.approx(np.log(2), abs=0.0035)
     assert est.n_tied_ == 0
 
 
@@ -136,7 +140,16 @@ def test_without_ties_it_is_ksg_algorithm_1(options):
     y = x[:, :1] + 0.7 * rng.standard_normal((700, 1))
     mixed = MixedKSGMutualInformation(**options).fit(x, y)
     ksg = KSGMutualInformation(algorithm=1, jitter=0, **options).fit(x, y)
-    assert mixed.mi_ == pytest.approx(ksg.mi_, rel=1e-12)
+    # To the last bit, unless a marginal distance lies within 1e-9 of a radius (see the
+    # class docstring) or the tree rounds. Normal scores are symmetric quantiles, so rank
+    # space has exact ties of distances, which rounding splits: KSG's strict count takes
+    # in a point 1 ulp inside the radius. sklearn's BallTree rounds its node bounds (see
+    # test_ksg.py). One count of m off by one moves the estimate by 1 / (n m) <= 1 / n =
+    # 1.4e-3: with copula=True 35 of 100 seeds differed, by at most 2.9e-4, with
+    # tree="ball" 1 of 100, by 1.2e-5 (2 of 20 fresh seeds, by 8e-5; rel=1e-12 failed on
+    # 3 of 10 fresh seeds with the copula). psi(n_x) for psi(n_x + 1) moves it by 0.11.
+    tol = {"abs": 1.5e-3} if options.get("copula") or options.get("tree") else {"rel": 1e-12}
+    assert mixed.mi_ == pytest.approx(ksg.mi_, **tol)
     assert mixed.n_tied_ == 0
 
 

@@ -124,8 +124,10 @@ def test_hsic_pvalues_calibrated_under_independence(test, repeats, n):
     hi = 30 if test == "gamma" else 15
     lo = 3 if test == "gamma" else 0
     assert lo <= np.sum(p <= 0.05) <= hi
-    # and roughly uniform overall: the median p-value within 0.5 +- 0.12
-    assert abs(np.median(p) - 0.5) < 0.12
+    # and roughly uniform overall: the median of `repeats` uniform p-values has sd
+    # 0.5 / sqrt(repeats), 0.029 and 0.046: 4 sd is 0.12 and 0.19 (0.12 for both was 2.6
+    # sd with 120 and failed on 1 of 35 fresh seeds)
+    assert abs(np.median(p) - 0.5) < (0.12 if test == "gamma" else 0.19)
 
 
 @pytest.mark.parametrize("test", ["gamma", "permutation"])

@@ -75,14 +75,19 @@ def test_weighted_whitened_entropy_equals_its_brute_force_definition(d):
     X = rng.standard_normal((80, d)) @ rng.standard_normal((d, d)) + 5.0
     k, n = 5, len(X)
     cov = np.atleast_2d(np.cov(X, rowvar=False))
-    Z = X @ np.linalg.inv(np.real(sqrtm(cov)))
+    Z = (X - X.mean(axis=0)) @ np.linalg.inv(np.real(sqrtm(cov)))  # centred: no offset digits lost
     dist = np.sort(cdist(Z, Z), axis=1)[:, 1 : k + 1]  # 1st..k-th neighbours
     w = weighted_kl_weights(k, d)
     log_ball = 0.5 * d * np.log(np.pi) - gammaln(0.5 * d + 1)
     per_point = np.log(n - 1) + log_ball + d * np.log(dist) - digamma(np.arange(1, k + 1))
     expected = float(np.mean(per_point @ w)) + 0.5 * np.linalg.slogdet(cov)[1]
     est = KozachenkoLeonenkoEntropy(k, weighted=True, whiten=True, jitter=0).fit(X)
-    assert est.entropy_ == pytest.approx(expected, abs=1e-10)
+    # both whitenings round in proportion to the condition number of cov: over 200 seeds
+    # of each d the difference stayed below 1.1e-15 x cond (4.3e-9 at d = 9, cond 3.5e7;
+    # abs=1e-10 failed on 7 of 200 there, and at d = 1 on 1 of 21 fresh seeds before the
+    # reference centred X). log(n) for log(n - 1) moves it by 0.013.
+    tol = 1e-10 + 1e-14 * np.linalg.cond(cov)
+    assert est.entropy_ == pytest.approx(expected, abs=tol)
     assert np.array_equal(est.weights_, w)
 
 
@@ -93,39 +98,51 @@ def test_whitened_entropy_shifts_by_log_det_and_mi_is_invariant_under_linear_map
     h0, h1 = est.fit(x).entropy_, est.fit(x @ M + 3.0).entropy_
     assert h1 - h0 == pytest.approx(np.linalg.slogdet(M)[1], abs=1e-9)
     # through CompressedMutualInformation (4-D sides are not compressed): exact up to
-    # rounding, where KSG on the same mixed codes moved by more than 0.3 nats
+    # rounding, where KSG on the same mixed codes moves: by 0.044 to 1 nats (median 0.38)
+    # over 60 draws of the data and M (the bound 0.1 failed on 4 of them)
     cmi = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
     plain, mixed = cmi.fit(x, y).mi_, cmi.fit(x @ M + 3.0, y).mi_
     assert mixed == pytest.approx(plain, abs=1e-6)
     ksg = CompressedMutualInformation("pca", n_components=4)
-    assert abs(ksg.fit(x @ M + 3.0, y).mi_ - ksg.fit(x, y).mi_) > 0.1
+    assert abs(ksg.fit(x @ M + 3.0, y).mi_ - ksg.fit(x, y).mi_) > 0.01
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates(seed):
-    """I = 2.5 nats in 4 + 4 dimensions, n = 5000. Over 12 seeds the weighted KL error
-    was -0.07 +- 0.13 (largest 0.24), KSG's -0.39 +- 0.02; at n = 2000 +0.01 +- 0.22
-    against -0.54 +- 0.02."""
-    x, y = _gaussian_pair(5000, seed)
-    wkl = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
-    assert wkl.fit(x, y).mi_ == pytest.approx(2.5, abs=0.35)
-    ksg = CompressedMutualInformation("pca", n_components=4).fit(x, y).mi_
-    assert ksg < 2.5 - 0.3  # the bias that motivates the option
+def test_gaussian_4_plus_4_mi_is_recovered_where_ksg_underestimates():
+    """I = 2.5 nats in 4 + 4 dimensions, n = 5000. Over 40 seeds the weighted KL error was
+    -0.07 +- 0.18 (-0.51 to +0.33; +0.44 on a fresh seed of the audit), KSG's -0.40 +-
+    0.024 (never above -0.34). One draw within 0.35 (from 12 seeds) failed on 4 of 40,
+    so the mean of three draws is held: sd 0.10 -> |bias| + 4 sd = 0.5. (A sign error in
+    the log det of the whitening moves it by nats; the first neighbour alone, unweighted,
+    gives 2.50 here too: in 8-D the weights change little at n = 5000.)"""
+    wkl, ksg = [], []
+    for seed in (0, 1, 2):
+        x, y = _gaussian_pair(5000, seed)
+        est = CompressedMutualInformation("pca", n_components=4, mi_estimator="weighted_kl")
+        wkl.append(est.fit(x, y).mi_)
+        ksg.append(CompressedMutualInformation("pca", n_components=4).fit(x, y).mi_)
+    assert np.mean(wkl) == pytest.approx(2.5, abs=0.5)
+    assert max(ksg) < 2.5 - 0.3  # the bias that motivates the option
 
 
 def test_labels_of_well_separated_classes_give_the_label_entropy():
-    """Three Gaussian classes 30 standard deviations apart in 3-D: I(X;Y) = H(Y). Over 8
-    seeds the error was within 0.042 nats. (In 6-D the same mixture gave +0.9 to +2.4
-    nats, in the reference's code too: whitening by the mixture's covariance squeezes
-    each class into a thin slab.)"""
+    """Three Gaussian classes 30 * sqrt(2) standard deviations apart in 3-D (centres 30 e_i):
+    I(X;Y) = H(Y). Over 60 seeds one draw's error had bias -0.012 and sd 0.027, so the
+    mean of four draws is held to |bias| + 4 sd / 2 = 0.07. (The centres were random
+    before, 30 N(0, I): the error then depends on their shape, sd 0.059 and up to +0.25
+    for nearly collinear centres, and 0.06, from 8 seeds, failed on 1 of 25 fresh seeds.
+    In 6-D the same mixture gave +0.9 to +2.4 nats, in the reference's code too:
+    whitening by the mixture's covariance squeezes each class into a thin slab.)"""
     p = np.array([0.5, 0.3, 0.2])
-    rng = np.random.default_rng(0)
-    labels = rng.choice(3, 3000, p=p)
-    X = rng.standard_normal((3000, 3)) + 30 * rng.standard_normal((3, 3))[labels]
     est = CompressedMutualInformation(
         "pca", n_components=3, discrete_y=True, mi_estimator="weighted_kl"
-    ).fit(X, labels)
-    assert est.mi_ == pytest.approx(-(p * np.log(p)).sum(), abs=0.06)
+    )
+    mi = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        labels = rng.choice(3, 3000, p=p)
+        X = rng.standard_normal((3000, 3)) + 30 * np.eye(3)[labels]
+        mi.append(est.fit(X, labels).mi_)
+    assert np.mean(mi) == pytest.approx(-(p * np.log(p)).sum(), abs=0.07)
 
 
 def test_compressed_plane_uses_the_weighted_kl_estimator():
