@@ -220,7 +220,10 @@ def test_large_prior_weight_sets_the_signs_of_the_weights(seed):
         return np.mean(np.sign(m.coef_[nz]) == m.prior_[nz])
 
     # measured: 1.0 for all three seeds with weight 10; 0.14-0.63 without the prior (the
-    # data's own signs), so this is the prior's doing
+    # data's own signs), so this is the prior's doing. Over seeds 3-32 weight 10 gave 1.0 on
+    # all 30; the control without the prior held on 28 (0.75 and 0.78 on seeds 13 and 17: a
+    # random sign prior can agree with the data's own signs by chance), so it is a claim
+    # about these three seeds
     assert agreement(10.0) == 1.0
     assert agreement(0.0) < 0.75
 
