@@ -283,7 +283,9 @@ def test_class_prior_pseudo_labels_and_grounding_set():
     m = KnowledgeCBM(bank, pseudo_labels="class_prior", max_epochs=3, random_state=0)
     m.fit(X, y)
     # labels are P[y] (zero read as "no"): the classifier of concept j then separates the
-    # classes that have it from the others
+    # classes that have it from the others. A claim about this seed: over 30 seeds of data
+    # and model the worst concept's AUC was 0.78 on average, sd 0.09, min 0.578 (0.6 failed
+    # on 1), so no bound from the spread stays above chance (0.5)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     for j, name in enumerate(m.concept_names_):
         col = bank.names.index(name)
