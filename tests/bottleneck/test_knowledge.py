@@ -220,7 +220,10 @@ def test_large_prior_weight_sets_the_signs_of_the_weights(seed):
         return np.mean(np.sign(m.coef_[nz]) == m.prior_[nz])
 
     # measured: 1.0 for all three seeds with weight 10; 0.14-0.63 without the prior (the
-    # data's own signs), so this is the prior's doing
+    # data's own signs), so this is the prior's doing. Over seeds 3-32 weight 10 gave 1.0 on
+    # all 30; the control without the prior held on 28 (0.75 and 0.78 on seeds 13 and 17: a
+    # random sign prior can agree with the data's own signs by chance), so it is a claim
+    # about these three seeds
     assert agreement(10.0) == 1.0
     assert agreement(0.0) < 0.75
 
@@ -280,7 +283,9 @@ def test_class_prior_pseudo_labels_and_grounding_set():
     m = KnowledgeCBM(bank, pseudo_labels="class_prior", max_epochs=3, random_state=0)
     m.fit(X, y)
     # labels are P[y] (zero read as "no"): the classifier of concept j then separates the
-    # classes that have it from the others
+    # classes that have it from the others. A claim about this seed: over 30 seeds of data
+    # and model the worst concept's AUC was 0.78 on average, sd 0.09, min 0.578 (0.6 failed
+    # on 1), so no bound from the spread stays above chance (0.5)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     for j, name in enumerate(m.concept_names_):
         col = bank.names.index(name)

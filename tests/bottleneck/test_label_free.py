@@ -115,7 +115,10 @@ def test_cutoff_drops_the_concepts_the_projection_cannot_reproduce(tmp_path):
     model.fit(X, y)
     assert model.concept_names_ == ["lin0", "lin1", "lin2", "lin3"]
     assert model.dropped_concepts_ == ["noise0", "noise1"]
-    assert np.all(model.interpretability_[:4] > 0.98)
+    # the linear concepts are reproduced: min over the four 0.997 on average over 30 seeds
+    # of data and model, sd 0.008, with one slow optimiser path at 0.955 (0.98 failed on it);
+    # the noise concepts stay near 0 and the cut-off is 0.45
+    assert np.all(model.interpretability_[:4] > 0.9)
     assert model.transform(X).shape == (len(X), 4)
     # y is a linear function of the linear concepts: the CBM separates it well
     # (observed 0.98 on the training data, chance is ~1/3)
@@ -177,7 +180,11 @@ def test_head_respects_the_sparsity_target(fitted):
     assert model.lam_ == model.path_lambdas_[model.path_selected_]
     if model.path_selected_ < len(model.path_lambdas_) - 1:  # the walk stopped at the limit
         assert model.path_nonzero_[-1].max() > 2
-    assert model.score(X, y) > 0.6  # 2 concepts per class of 4: observed 0.82, chance 0.25
+    # 2 concepts per class of 4: observed 0.82, chance 0.25, the majority class 0.457 here.
+    # A claim about this seed: over 30 seeds of data and model 0.76 on average, sd 0.11, min
+    # 0.48 (0.6 failed on 3; the majority share ran up to 0.457, so no lower bound holds on
+    # every seed and still rules out a head that predicts the majority class)
+    assert model.score(X, y) > 0.6
 
 
 def test_fixed_penalty_mode_and_prior_is_ignored(fitted, tmp_path):

@@ -366,10 +366,14 @@ def test_corrections_protocol_only_replaces_wrong_concepts(intervention_setup):
     )
     assert fix.protocol == "corrections"
     # correcting every wrong concept: each concept is then on the right side of the
-    # midpoint, which for this head is as good as all true values up to a few images
+    # midpoint, which for this head is nearly as good as all true values (the right-side
+    # values left near the midpoint still mislead it on some images): all true values beat
+    # it by 0.049 on average, sd 0.021, max 0.12 over 60 seeds of data and head (0.1 failed
+    # on 2); the bound is mean + 4 sd. Corrections applied where the concept was right
+    # (inverted mask) stay near the uncorrected accuracy (0.77 against 1.0) and fail it
     assert fix.accuracy["uncertainty"][-1] >= full.accuracy["uncertainty"][0]
     assert fix.accuracy["uncertainty"][-1] == pytest.approx(
-        full.accuracy["uncertainty"][-1], abs=0.1
+        full.accuracy["uncertainty"][-1], abs=0.135
     )
     with pytest.raises(ValueError, match="'corrections' needs concept labels"):
         intervention_curves(cbm, X, _dataset(y), X, _dataset(y), protocol="corrections")
