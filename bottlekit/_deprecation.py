@@ -81,8 +81,9 @@ def is_unset(value: Any) -> bool:
     return isinstance(value, str) and value == DEPRECATED
 
 
-def renamed_param(estimator: Any, old: str, new: str) -> Any:
-    """Value of hyper-parameter ``new``, or of its deprecated alias ``old`` if that was set.
+def renamed_param(estimator: Any, old: str, new: str) -> tuple[Any, str]:
+    """Value of hyper-parameter ``new``, or of its deprecated alias ``old`` if that was set,
+    and the name it came by (as :func:`renamed_argument` returns them).
 
     The estimator keeps both as constructor parameters (scikit-learn's way of renaming:
     ``get_params``, ``clone`` and ``set_params`` keep working); the alias defaults to
@@ -98,8 +99,10 @@ def renamed_param(estimator: Any, old: str, new: str) -> Any:
 
     Returns
     -------
-    Any
+    value : Any
         The alias's value when it was set, else the parameter's.
+    name : str
+        ``old`` or ``new``: the name to use in messages about the value.
 
     Examples
     --------
@@ -108,17 +111,17 @@ def renamed_param(estimator: Any, old: str, new: str) -> Any:
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as w:
     ...     warnings.simplefilter("always")
-    ...     value = renamed_param(Model(), "alpha", "l1_ratio")
-    >>> value, w[0].category.__name__
-    (0.5, 'FutureWarning')
+    ...     value, name = renamed_param(Model(), "alpha", "l1_ratio")
+    >>> value, name, w[0].category.__name__
+    (0.5, 'alpha', 'FutureWarning')
     """
     value = getattr(estimator, old)
     if is_unset(value):
-        return getattr(estimator, new)
+        return getattr(estimator, new), new
     warnings.warn(
         f"{type(estimator).__name__}: the parameter {old!r} is renamed {new!r}; {old!r} "
         "still works in this release and will be removed in the next",
         FutureWarning,
         stacklevel=4,  # renamed_param < _check_params < fit < the caller of fit
     )
-    return value
+    return value, old

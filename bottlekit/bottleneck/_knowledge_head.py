@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bottlekit._deprecation import DEPRECATED
+from bottlekit._deprecation import DEPRECATED, is_unset
 from bottlekit.bottleneck._splits import stratified_validation_split
 from bottlekit.devices import as_tensor
 
@@ -118,7 +118,7 @@ def train_prior_head(
     (2, 2)
     """
 
-    if not (isinstance(n_iter_no_change, str) and n_iter_no_change == DEPRECATED):
+    if not is_unset(n_iter_no_change):
         warnings.warn(
             "train_prior_head: the parameter 'n_iter_no_change' is renamed 'patience'; "
             "'n_iter_no_change' still works in this release and will be removed in the next",

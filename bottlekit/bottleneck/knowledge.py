@@ -270,10 +270,9 @@ class KnowledgeCBM(BaseConceptBottleneck):
             high_open=True,
             low=0,
         )
-        name = "patience" if self.n_iter_no_change == DEPRECATED else "n_iter_no_change"
-        self._patience = renamed_param(self, "n_iter_no_change", "patience")
+        self._patience, self._patience_name = renamed_param(self, "n_iter_no_change", "patience")
         if self._patience is not None:
-            check_number(self._patience, name, integer=True, low=0, low_open=True)
+            check_number(self._patience, self._patience_name, integer=True, low=0, low_open=True)
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose: expected True or False, got {self.verbose!r}")
 
@@ -338,10 +337,10 @@ class KnowledgeCBM(BaseConceptBottleneck):
     ) -> None:
         if self.validation_fraction == 0:  # no validation: patience was ignored, silently
             # at fit, not in _check_params (which load runs on files saved before)
-            name = "patience" if self.n_iter_no_change == DEPRECATED else "n_iter_no_change"
             check_unused(
-                self._patience, name, "with validation_fraction=0 (it stops on the validation "
-                "accuracy)", " or hold out a validation_fraction > 0",
+                self._patience, self._patience_name,
+                "with validation_fraction=0 (it stops on the validation accuracy)",
+                " or hold out a validation_fraction > 0",
             )  # fmt: skip
         P_bank = None if prior is None else signed_prior(prior, self.prior_zero)
         if grounding_X is None:

@@ -408,8 +408,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
             )  # fmt: skip
         if self.lam is not None:
             check_number(self.lam, "lam", low=0)
-        name = "l1_ratio" if self.alpha == DEPRECATED else "alpha"
-        self._l1_ratio = renamed_param(self, "alpha", "l1_ratio")
+        self._l1_ratio, name = renamed_param(self, "alpha", "l1_ratio")
         check_number(self._l1_ratio, name, low=0, high=1, low_open=True)
         check_number(self.step_size, "step_size", low=0, low_open=True)
         if self.n_lambdas is not None:

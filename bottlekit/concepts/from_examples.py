@@ -18,7 +18,7 @@ from bottlekit._checks import (
     is_number,
     shown_value,
 )
-from bottlekit._deprecation import DEPRECATED
+from bottlekit._deprecation import DEPRECATED, is_unset
 from bottlekit.concepts._backbone_arg import backbone_first
 from bottlekit.concepts._io import check_names
 from bottlekit.concepts.bank import ConceptBank, backbone_id_of
@@ -372,7 +372,7 @@ def from_examples(
         )  # fmt: skip
     progress = check_bool(progress, "progress")
     level_name = "significance_level"
-    if not (isinstance(alpha, str) and alpha == DEPRECATED):
+    if not is_unset(alpha):
         warnings.warn(
             "from_examples: alpha= is renamed significance_level=; alpha still works in this "
             "release and will be removed in the next",
@@ -385,7 +385,7 @@ def from_examples(
     # a Python float: a NumPy level made the flag a NumPy bool, which the bank's JSON
     # provenance refused ("provenance[0] is not JSON-serialisable")
     significance_level = float(significance_level)
-    if not (isinstance(backbone_id, str) and backbone_id == DEPRECATED):
+    if not is_unset(backbone_id):
         warnings.warn(
             "from_examples: backbone_id= is deprecated; pass the backbone or its id as the "
             "first argument, from_examples(backbone, ...) (removed in the next release)",

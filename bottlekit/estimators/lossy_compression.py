@@ -70,7 +70,7 @@ from bottlekit._checks import (
     check_positive_int,
     is_number,
 )
-from bottlekit._deprecation import DEPRECATED, is_unset, renamed_param
+from bottlekit._deprecation import DEPRECATED, renamed_param
 
 from ._neighbors import check_jitter
 from ._scaling import safe_mean_and_std
@@ -203,14 +203,13 @@ class AutoencoderCompressor(TransformerMixin, BaseEstimator):
         check_positive_int(self.n_components, "n_components")
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
-        name = "learning_rate" if is_unset(self.lr) else "lr"
-        self._learning_rate = renamed_param(self, "lr", "learning_rate")
+        self._learning_rate, name = renamed_param(self, "lr", "learning_rate")
         check_number(self._learning_rate, name, low=0, low_open=True, wording="must")
         _check_nonnegative_float(self.code_noise, "code_noise")
         if self.pca_first is not None:
             check_positive_int(self.pca_first, "pca_first")
-        name = "hidden_sizes" if is_unset(self.hidden) else "hidden"
-        self._hidden_sizes = check_layer_sizes(renamed_param(self, "hidden", "hidden_sizes"), name)
+        hidden_sizes, name = renamed_param(self, "hidden", "hidden_sizes")
+        self._hidden_sizes = check_layer_sizes(hidden_sizes, name)
 
     def fit(self, X: ArrayLike, y: Any = None) -> AutoencoderCompressor:
         """Train the autoencoder on the rows of ``X`` (n, d).
