@@ -9,12 +9,15 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bottlekit.app.recipe import Recipe
 from bottlekit.safetensors_file import parse_json
+
+if TYPE_CHECKING:
+    from bottlekit.concepts import ConceptBank
 
 _LLM_HELP = (
     "set OPENAI_BASE_URL (and OPENAI_API_KEY) to an OpenAI-compatible endpoint to ask "
@@ -77,7 +80,9 @@ def check_concept_path(path: Any) -> Path:
     return path
 
 
-def load_concept_file(path: str | os.PathLike, backbone: Any, class_names: Sequence[str]):
+def load_concept_file(
+    path: str | os.PathLike, backbone: Any, class_names: Sequence[str]
+) -> ConceptBank:
     """A concept bank from a file given with ``--concepts``.
 
     Parameters

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def load_model_config(name: str = MODEL_NAME) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.json").read_text())
 
 
-def create_model(device: str | torch.device = "cpu", model: str = MODEL_NAME):
+def create_model(
+    device: str | torch.device = "cpu", model: str = MODEL_NAME
+) -> tuple[Any, Callable, Callable]:
     """Register the shipped configs with open_clip and build an untrained ``model``.
 
     Parameters
@@ -94,7 +97,7 @@ def create_model(device: str | torch.device = "cpu", model: str = MODEL_NAME):
 
 
 @functools.lru_cache(maxsize=8)
-def world_preprocess(model: str = MODEL_NAME):
+def world_preprocess(model: str = MODEL_NAME) -> Callable:
     """A shipped model's evaluation transform, as ``load_backbone(model).preprocess``.
 
     open_clip's transform for the config's image size (64 for world-tiny and

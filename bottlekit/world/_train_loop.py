@@ -7,7 +7,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +100,38 @@ def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
 
 @torch.no_grad()
 def zero_shot_accuracy(
-    model, tokenizer, images, labels, class_names, device="cpu", model_name=MODEL_NAME
+    model: torch.nn.Module,
+    tokenizer: Callable,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    device: str | torch.device = "cpu",
+    model_name: str = MODEL_NAME,
 ) -> float:
-    """Top-1 accuracy of ``argmax_c cos(image, "a photo of a {c}.")`` (quick check)."""
+    """Top-1 accuracy of ``argmax_c cos(image, "a photo of a {c}.")`` (quick check).
+
+    Parameters
+    ----------
+    model : open_clip.CLIP
+        The model being trained; put back in training mode on return.
+    tokenizer : callable
+        Its tokenizer (from :func:`create_model`).
+    images : ndarray of shape (n, H, W, 3), uint8
+        The images, encoded in batches of 512.
+    labels : ndarray of int, shape (n,)
+        Their class indices into ``class_names``.
+    class_names : sequence of str
+        The classes, each prompted as ``"a photo of a {c}."``.
+    device : str or torch.device, default="cpu"
+        Where ``model`` is.
+    model_name : str, default="world-tiny"
+        The model config, whose preprocessing :func:`images_to_tensor` applies.
+
+    Returns
+    -------
+    float
+        The fraction of images whose nearest class prompt is their class.
+    """
     model.eval()
     text = model.encode_text(
         tokenizer([f"a photo of a {c}." for c in class_names]).to(device), normalize=True

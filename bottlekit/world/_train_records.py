@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,8 +14,11 @@ import torch
 from bottlekit.world._clip import MODEL_NAME
 from bottlekit.world._train_options import RUN_DEFAULTS
 
+if TYPE_CHECKING:
+    from bottlekit.world.dataset import World
 
-def world_fingerprint(world) -> str:
+
+def world_fingerprint(world: World) -> str:
     """SHA-256 of a world's images, labels and concept labels (checks a regenerated world).
 
     Parameters
