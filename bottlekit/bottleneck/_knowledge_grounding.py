@@ -17,11 +17,12 @@ from bottlekit._arrays import as_real_array
 class GroundingResult:
     """Per-concept grounding classifiers and their validation accuracy.
 
-    Attributes
+    Parameters
     ----------
     weights : ndarray of float64, shape (k, d)
         :math:`w_j`, applied to L2-normalised embeddings.
     bias : ndarray of float64, shape (k,)
+        The classifiers' intercepts.
     val_accuracy : ndarray of float64, shape (k,)
         Accuracy on the concept's balanced validation set (NaN where it could not be
         grounded: fewer than one positive or one negative example).
@@ -29,6 +30,13 @@ class GroundingResult:
         Labelled examples of each concept.
     n_val : ndarray of int, shape (k,)
         Validation examples per side (0: accuracy measured on the training examples).
+
+    Examples
+    --------
+    >>> r = GroundingResult(np.zeros((2, 3)), np.zeros(2), np.array([0.9, np.nan]),
+    ...                     np.array([5, 0]), np.array([5, 9]), np.array([2, 0]))
+    >>> r.grounded.tolist()
+    [True, False]
     """
 
     weights: np.ndarray
@@ -186,11 +194,14 @@ def pseudo_concept_labels(
     Parameters
     ----------
     similarity : ndarray of shape (n, k)
+        Similarity of each of n images to each of k concepts.
     quantile : float in (0, 0.5]
+        :math:`q`, the share of images labelled 1 (and 0) per concept.
 
     Returns
     -------
     ndarray of float64, shape (n, k)
+        1, 0 or NaN (unknown) per image and concept.
 
     Examples
     --------

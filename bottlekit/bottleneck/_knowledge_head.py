@@ -37,17 +37,39 @@ def head_gradient(
     Parameters
     ----------
     W : tensor (C, k)
+        The head's weights (classes x concepts).
     b : tensor (C,)
+        The head's intercepts.
     A : tensor (B, k)
         Concept activations of the batch.
     Y : tensor (B, C)
         One-hot labels.
     P : tensor (C, k) or None
+        The signed prior :math:`P` (:func:`signed_prior`); None drops the prior term.
     prior_weight : float
+        :math:`\lambda`, the weight of the prior term (0 drops it).
 
     Returns
     -------
-    (grad_W, grad_b)
+    grad_W : tensor (C, k)
+        :math:`\nabla_W`.
+    grad_b : tensor (C,)
+        :math:`\nabla_b`.
+
+    Examples
+    --------
+    The cross-entropy part equals autograd's gradient of the mean loss:
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> W = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    >>> b = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    >>> A = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    >>> y = torch.tensor([0, 1, 2, 1, 0])
+    >>> torch.nn.functional.cross_entropy(A @ W.T + b, y).backward()
+    >>> gW, gb = head_gradient(W.detach(), b.detach(), A, torch.eye(3)[y].double(), None, 0.0)
+    >>> bool(torch.allclose(gW, W.grad)), bool(torch.allclose(gb, b.grad))
+    (True, True)
     """
     G = (torch.softmax(A @ W.T + b, dim=1) - Y) / A.shape[0]
     gW = G.T @ A
@@ -89,6 +111,7 @@ def train_prior_head(
     y : ndarray of int, shape (n,)
         Class indices in ``0..n_classes-1``.
     n_classes : int
+        The number of classes (rows of ``coef``).
     prior : ndarray of shape (n_classes, k) or None
         Signed prior :math:`P`; None drops the prior term.
     prior_weight, learning_rate, max_epochs, batch_size, validation_fraction : see
@@ -96,7 +119,10 @@ def train_prior_head(
     patience : int or None
         Stop after this many epochs without a better validation accuracy.
     rng : numpy Generator
+        Draws the validation split, the initial weights and the batch order (None:
+        ``np.random.default_rng(0)``).
     device : torch device
+        Where the head is trained.
     verbose : bool
         Progress bar over epochs.
     n_iter_no_change : int or None, optional
@@ -105,7 +131,9 @@ def train_prior_head(
     Returns
     -------
     coef : ndarray of float64, shape (n_classes, k)
+        The kept epoch's weights.
     intercept : ndarray of float64, shape (n_classes,)
+        The kept epoch's intercepts.
     info : dict
         ``best_epoch``, ``n_epochs``, ``val_accuracy`` (None without validation).
 

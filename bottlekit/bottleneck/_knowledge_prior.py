@@ -22,11 +22,14 @@ def signed_prior(prior: np.ndarray, zero_as: str = "no") -> np.ndarray:
     Parameters
     ----------
     prior : ndarray of shape (C, k)
+        Class-concept prior: signed (any negative entry) or the probability of "yes".
     zero_as : {"no", "unknown"}
+        What a 0 in a non-negative prior means: -1 (no) or 0 (unknown).
 
     Returns
     -------
     ndarray of float32, shape (C, k)
+        :math:`P`, entries +1 (yes), -1 (no) and 0 (unknown).
 
     Examples
     --------

@@ -42,6 +42,7 @@ def stratified_validation_split(
     validation_fraction : float
         :math:`f \in [0, 1)`.
     rng : numpy Generator
+        Permutes each class's examples (and all examples in the unstratified fallback).
     min_per_class : int, default 0
         Least number held out of a class with at least two examples.
     min_train_per_class : int, default 1

@@ -82,10 +82,13 @@ def cos_cubed_similarity(targets: torch.Tensor, outputs: torch.Tensor) -> torch.
     Parameters
     ----------
     targets, outputs : Tensor (n, k)
+        Target activations (CLIP similarities) and the projection's outputs, one column
+        per concept.
 
     Returns
     -------
     Tensor (k,)
+        The cubed cosine of each concept's two columns, in [-1, 1].
 
     Examples
     --------
@@ -127,13 +130,16 @@ def fit_projection(
     steps : int
         Adam steps at most.
     lr : float
+        Adam's learning rate.
     rng : numpy Generator, optional
         Seeds the initialisation.
     device : str or torch.device, optional
+        Where to train (None: CUDA when available, else the CPU).
 
     Returns
     -------
     W_c : ndarray (k, d)
+        The projection's weights (one row per concept) at the kept step.
     val_similarity : ndarray (k,)
         Per-concept similarity on the validation images at the returned weights.
     best_step : int

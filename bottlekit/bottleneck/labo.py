@@ -67,12 +67,16 @@ def initial_association(
     Parameters
     ----------
     prior : ndarray of shape (n_classes, n_concepts) or None
+        Class-concept prior :math:`P` (a bank's ``class_prior``); None: no prior.
     n_classes, n_concepts : int
+        The matrix's shape.
     init_value : float, default 1.0
+        The reference's ``init_val``, the scale of :math:`P`.
 
     Returns
     -------
     ndarray of float64, shape (n_classes, n_concepts)
+        :math:`W_0`.
 
     Examples
     --------
@@ -151,12 +155,26 @@ def train_association(
         Initial association matrix (:func:`initial_association`).
     A_val, y_val : ndarray, optional
         Validation activations and class indices (both or neither).
-    logit_scale, learning_rate, batch_size, max_epochs, patience, early_stopping_metric, \
-l1_penalty, diversity_penalty :
-        See :class:`LaBo`. ``patience=None`` never stops early.
+    logit_scale : float
+        :math:`s`, the scale of the class scores (see :class:`LaBo`).
+    learning_rate : float
+        Adam's learning rate.
+    batch_size : int
+        Rows per mini-batch.
+    max_epochs : int
+        Epochs at most.
+    patience : int or None
+        Stop after this many epochs without a better validation score (None: never).
+    early_stopping_metric : {"loss", "accuracy"}
+        The validation score that picks the returned epoch (see :class:`LaBo`).
+    l1_penalty : float
+        :math:`\lambda_1`, the weight of the sparsity term.
+    diversity_penalty : float
+        :math:`\lambda_{div}`, the weight of the "diverse response" term.
     rng : numpy Generator, optional
         Seeds the batch order.
     device : torch device
+        Where to train.
     verbose : bool
         Progress bar over epochs.
 
