@@ -62,13 +62,55 @@ def _read_bounded(path: Path, limit: int) -> bytes:
 
 
 def default_cache_dir() -> Path:
-    """``$BOTTLEKIT_CACHE/llm`` or ``~/.cache/bottlekit/llm`` (the embedding cache's root)."""
+    """The folder of cached LLM answers.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$BOTTLEKIT_CACHE/llm``, or ``~/.cache/bottlekit/llm`` when ``BOTTLEKIT_CACHE``
+        is unset or empty (the embedding cache's root).
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"BOTTLEKIT_CACHE": "/data/cache"}):
+    ...     default_cache_dir().as_posix()
+    '/data/cache/llm'
+    """
     root = os.environ.get("BOTTLEKIT_CACHE") or Path.home() / ".cache" / "bottlekit"
     return Path(root) / "llm"
 
 
 def request_key(model: str, messages: Messages, params: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``(model, messages, params)``."""
+    """SHA-256 of the canonical JSON of ``(model, messages, params)``: the cache key.
+
+    Keys are sorted and separators fixed, so equal requests get equal keys whatever the
+    order of their dictionaries.
+
+    Parameters
+    ----------
+    model : str
+        The model name sent to the endpoint.
+    messages : list of dict
+        The chat messages (``{"role": ..., "content": ...}``).
+    params : dict
+        The other request parameters (temperature, max_tokens, ...).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> m = [{"role": "user", "content": "hi"}]
+    >>> k = request_key("gpt", m, {"temperature": 0, "max_tokens": 5})
+    >>> k == request_key("gpt", m, {"max_tokens": 5, "temperature": 0}), len(k)
+    (True, 64)
+    >>> k == request_key("gpt", m, {"temperature": 1, "max_tokens": 5})
+    False
+    """
     blob = json.dumps(
         {"model": model, "messages": messages, "params": params},
         sort_keys=True,

@@ -41,12 +41,31 @@ class _MalformedResponse(Exception):
 class ChatResponse:
     """One chat completion: the answer text and where it came from.
 
-    ``response_id`` is the completion's ``id``, or ``None`` when the endpoint sent none
-    (or one that is not a non-empty string of at most :data:`MAX_ID_CHARS` characters).
-    ``finish_reason`` is the choice's (``"stop"``; ``"length"`` when the answer was cut
-    by the token limit), ``None`` when not sent or not a short string.
-    ``parsed`` holds what the caller's ``parse`` function returned for ``text`` (``None``
-    when no parser was given).
+    Parameters
+    ----------
+    text : str
+        The answer's text.
+    response_id : str or None
+        The completion's ``id``, or ``None`` when the endpoint sent none (or one that is
+        not a non-empty string of at most :data:`MAX_ID_CHARS` characters).
+    model : str
+        The model asked.
+    cache_key : str
+        The request's key in the answer cache (:func:`request_key`).
+    cached : bool
+        Whether the answer was read from the cache rather than asked for.
+    finish_reason : str or None, default None
+        The choice's (``"stop"``; ``"length"`` when the answer was cut by the token
+        limit), ``None`` when not sent or not a short string.
+    parsed : object, default None
+        What the caller's ``parse`` function returned for ``text`` (``None`` when no
+        parser was given); not compared.
+
+    Examples
+    --------
+    >>> r = ChatResponse("red wings", "cmpl-1", "gpt", "ab12", cached=False)
+    >>> r.text, r.finish_reason
+    ('red wings', None)
     """
 
     text: str

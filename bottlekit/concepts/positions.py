@@ -39,6 +39,7 @@ def concept_positions(
     Parameters
     ----------
     concepts : str, int, sequence of str or int, or array
+        The concepts asked for, by name or position.
     names : sequence of str
         The concepts that can be named, in position order.
     name : str, default "concepts"
@@ -57,6 +58,7 @@ def concept_positions(
     Returns
     -------
     list of int
+        The positions in ``names``, in the order given.
 
     Examples
     --------

@@ -26,7 +26,26 @@ __all__ = ["ProjectionLayer", "is_tensor", "linear_concept_activations"]
 
 
 class ProjectionLayer(NamedTuple):
-    """Weights ``(k, d)``, bias ``(k,)`` and cosine mask ``(k,)`` of a linear concept layer."""
+    """Weights ``(k, d)``, bias ``(k,)`` and cosine mask ``(k,)`` of a linear concept layer.
+
+    What :meth:`bottlekit.concepts.ConceptBank.projection_layer` returns.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (k, d)
+        One row per concept.
+    bias : ndarray of shape (k,)
+        Added to each concept's activation.
+    cosine : ndarray of bool, shape (k,)
+        True for the concepts projected by cosine similarity (the embedding divided by
+        its norm first), False for a plain linear score.
+
+    Examples
+    --------
+    >>> layer = ProjectionLayer(np.eye(2, 3), np.zeros(2), np.array([True, False]))
+    >>> layer.weights.shape, layer.cosine.tolist()
+    ((2, 3), [True, False])
+    """
 
     weights: np.ndarray
     bias: np.ndarray
@@ -34,7 +53,27 @@ class ProjectionLayer(NamedTuple):
 
 
 def is_tensor(x: Any) -> bool:
-    """Whether ``x`` is a torch tensor (checked without importing torch)."""
+    """Whether ``x`` is a torch tensor (checked without importing torch).
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for an object of a torch type with ``detach`` (``torch.Tensor``,
+        ``torch.nn.Parameter``).
+
+    Examples
+    --------
+    >>> is_tensor(np.zeros(2))
+    False
+    >>> import torch
+    >>> is_tensor(torch.zeros(2))
+    True
+    """
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 

@@ -26,6 +26,17 @@ LLM_NAMING_PROMPT = (
 def parse_concept_name(text: str) -> str:
     """The first line of an LLM answer as a concept name (lower case, at most 6 words).
 
+    Parameters
+    ----------
+    text : str
+        The answer; its first non-blank line, stripped of quotes, markup and final
+        punctuation, is the name.
+
+    Returns
+    -------
+    str
+        The name, lower case.
+
     Raises
     ------
     LLMParseError
@@ -57,6 +68,32 @@ def name_scores(
     embeddings, which is ``center=False``. A concept that the centring leaves without a
     direction (at the mean up to float32's rounding: copies of one vector) is refused, as
     by :func:`decompose`.
+
+    Parameters
+    ----------
+    dictionary : ConceptDictionary
+        The atoms (its ``dictionary`` rows).
+    vocabulary : ConceptBank
+        The candidate names, embedded by the same backbone.
+    center : bool, default True
+        Centre the unit vocabulary vectors on their mean first.
+
+    Returns
+    -------
+    ndarray of float64, shape (m, len(vocabulary))
+        Cosine of atom :math:`j` with vocabulary vector :math:`t`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.concepts import ConceptBank
+    >>> from bottlekit.concepts.discovery import ConceptDictionary
+    >>> atoms = np.eye(2, 3, dtype=np.float32)
+    >>> d = ConceptDictionary("topk_sae", atoms, atoms, np.zeros(2, np.float32),
+    ...                       np.zeros(3, np.float32), 1.0, k=1, backbone_id="toy")
+    >>> vocab = ConceptBank(["x", "y", "z"], np.eye(3), "toy")
+    >>> name_scores(d, vocab, center=False).round(3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     T = vocabulary.vectors.astype(np.float64)
     T = T / np.linalg.norm(T, axis=1, keepdims=True)

@@ -23,7 +23,41 @@ def _split(X: np.ndarray, mu: np.ndarray, scale: float) -> np.ndarray:
 
 
 def fit_nmf(X: np.ndarray, *, n_concepts: int, seed: int, epochs: int, **_: object) -> dict:
-    """Factorise ``X`` (n, d); ``epochs`` is the NMF's ``max_iter``."""
+    """Factorise the split embeddings of ``X`` with scikit-learn's NMF (module docstring).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The embeddings; centred on their mean and scaled by their root-mean-square
+        distance from it before the split.
+    n_concepts : int
+        :math:`m`, the number of atoms.
+    seed : int
+        ``random_state`` of the NMF.
+    epochs : int
+        The NMF's ``max_iter`` (a convergence warning at the limit is silenced).
+    **_
+        The SAE options :func:`~bottlekit.concepts.discover` passes to every method,
+        ignored.
+
+    Returns
+    -------
+    dict
+        The fields of a :class:`~bottlekit.concepts.discovery.ConceptDictionary`:
+        unit atom directions :math:`h_{:d} - h_{d:}` as ``dictionary`` and
+        ``encoder_weight``, zero ``encoder_bias``, ``pre_bias`` and ``input_scale``, the
+        factors :math:`H` as ``components``, the final reconstruction error as
+        ``history`` and the codes :math:`U` of ``X`` as ``codes``.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> f = fit_nmf(X, n_concepts=2, seed=0, epochs=50)
+    >>> f["dictionary"].shape, f["components"].shape, f["codes"].shape
+    ((2, 3), (2, 6), (40, 2))
+    >>> bool((f["codes"] >= 0).all())
+    True
+    """
     from sklearn.decomposition import NMF
     from sklearn.exceptions import ConvergenceWarning
 
@@ -54,8 +88,34 @@ def fit_nmf(X: np.ndarray, *, n_concepts: int, seed: int, epochs: int, **_: obje
 def nmf_encode(
     X: np.ndarray, components: np.ndarray, pre_bias: np.ndarray, input_scale: float
 ) -> np.ndarray:
-    """Codes of ``X`` on fixed NMF factors ``components`` (:math:`H`, of shape (m, 2d)),
-    ``X`` centred by ``pre_bias`` and scaled by ``input_scale`` as in :func:`fit_nmf`."""
+    """Codes of ``X`` on fixed NMF factors (non-negative least squares, :math:`H` fixed).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The embeddings to encode.
+    components : ndarray of shape (m, 2d)
+        The factors :math:`H` of :func:`fit_nmf`.
+    pre_bias : ndarray of shape (d,)
+        The centre subtracted after scaling (``fit_nmf``'s ``pre_bias``).
+    input_scale : float
+        The scale ``X`` is divided by first (``fit_nmf``'s ``input_scale``).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, m)
+        The non-negative codes :math:`U`.
+
+    Examples
+    --------
+    The codes of the training embeddings come back close to those of the fit:
+
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> f = fit_nmf(X, n_concepts=2, seed=0, epochs=500)
+    >>> U = nmf_encode(X, f["components"], f["pre_bias"], f["input_scale"])
+    >>> bool(np.abs(U - f["codes"]).max() < 0.05 * np.abs(f["codes"]).max())
+    True
+    """
     from sklearn.decomposition import non_negative_factorization
     from sklearn.exceptions import ConvergenceWarning
 

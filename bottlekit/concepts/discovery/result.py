@@ -38,10 +38,13 @@ def duplicate_atoms(dictionary: np.ndarray, threshold: float = 0.9) -> np.ndarra
     dictionary : array of shape (m, d)
         Finite atoms; an all-zero atom duplicates none.
     threshold : float, default 0.9
+        Cosine above which an atom counts as a copy of an earlier one.
 
     Returns
     -------
     ndarray of bool, shape (m,)
+        True for each atom that duplicates an earlier atom (the first of a group is not
+        marked).
 
     Examples
     --------
@@ -404,11 +407,14 @@ def threshold_limit(encoder_weight: np.ndarray, encoder_bias: np.ndarray) -> flo
     Parameters
     ----------
     encoder_weight : ndarray of shape (m, d)
+        The encoder's rows :math:`w_j`.
     encoder_bias : ndarray of shape (m,)
+        The encoder's intercepts :math:`b_j`.
 
     Returns
     -------
     float
+        The largest threshold a dictionary with this encoder may hold.
 
     Examples
     --------
@@ -429,6 +435,16 @@ def max_input_scale(dim: int) -> float:
     :math:`2\sqrt{d}\,f_{32}`, the root-mean-square distance from their mean that float32
     embeddings (each entry at most :math:`f_{32}`, float32's largest value, in magnitude)
     cannot exceed.
+
+    Parameters
+    ----------
+    dim : int
+        :math:`d`, the embeddings' dimension.
+
+    Returns
+    -------
+    float
+        :math:`2\sqrt{d}\,f_{32}`.
 
     Examples
     --------
