@@ -34,6 +34,17 @@ def as_audit_data(data: Any, labels: Any = None) -> ConceptDataset:
     -------
     ConceptDataset
         At least 4 images; concept labels, if any, are 0/1 (``uint8``).
+
+    Examples
+    --------
+    >>> images = np.zeros((4, 8, 8, 3), np.uint8)
+    >>> data = as_audit_data(images, labels=[0, 1, 0, 1])
+    >>> len(data), data.labels.tolist()
+    (4, [0, 1, 0, 1])
+    >>> as_audit_data(images[:3], labels=[0, 1, 0])
+    Traceback (most recent call last):
+    ...
+    ValueError: data.images: got 3 images; an audit needs at least 4
     """
     if not isinstance(data, (ConceptDataset, Mapping)) and not (
         hasattr(data, "images") and hasattr(data, "labels")

@@ -33,14 +33,17 @@ def information_section(
     Parameters
     ----------
     model : fitted BaseConceptBottleneck
+        The model whose concepts are measured.
     F_all : array (n, d)
         Features (embeddings) of every image of ``data``.
     data : ConceptDataset
+        The audit's images, labels and (optionally) concept labels.
     fit_idx, eval_idx : int arrays
         The audit's split.
     notes : list of str
         Receives what could not be computed and why.
     random_state : int
+        Seeds the random baselines and estimators.
 
     Returns
     -------

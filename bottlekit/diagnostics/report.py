@@ -63,7 +63,28 @@ border-radius:6px;padding:8px;max-width:540px}
 
 
 def figure_to_data_uri(fig: Any, dpi: int = 100) -> str:
-    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, closed after it is drawn.
+    dpi : int, default 100
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        The URI, for an ``<img src=...>`` of a self-contained HTML page.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(1, 1))
+    >>> uri = figure_to_data_uri(fig, dpi=20)
+    >>> uri.startswith("data:image/png;base64,iVBORw0KGgo")
+    True
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     try:

@@ -49,17 +49,35 @@ MAX_N_RANDOM = 1000
 class CompletenessResult:
     """What :func:`concept_completeness` measured (accuracies on the evaluation data).
 
-    Attributes
+    Parameters
     ----------
     completeness : float
         :math:`\\eta` of the model's concepts.
     random_completeness : float
-        Mean :math:`\\eta` of random directions (``random_values``: each draw).
+        Mean :math:`\\eta` of random directions.
+    random_values : list of float
+        :math:`\\eta` of each draw of random directions.
     relative : float
         :math:`(\\eta - \\eta_{rand}) / (1 - \\eta_{rand})`.
     model_completeness : float
         :math:`\\eta` with the model's own head instead of a refitted one.
-    probe_accuracy, concept_accuracy, model_accuracy, chance_accuracy : float
+    probe_accuracy : float
+        Accuracy of the linear probe on the embeddings (the denominator's
+        :math:`\\Pr[y = f(x)]`).
+    concept_accuracy : float
+        Accuracy of the logistic regression refitted on the model's concept activations.
+    model_accuracy : float
+        Accuracy of the model itself.
+    chance_accuracy : float
+        :math:`a_r`, the accuracy of predicting the most frequent class.
+    n_concepts : int
+        :math:`k`, the number of concepts (and of random directions per draw).
+
+    Examples
+    --------
+    >>> r = CompletenessResult(0.9, 0.5, [0.4, 0.6], 0.8, 0.85, 0.8, 0.76, 0.75, 0.1, 31)
+    >>> r.to_dict()["relative"], r.to_dict()["random_values"]
+    (0.8, [0.4, 0.6])
     """
 
     completeness: float
@@ -74,7 +92,13 @@ class CompletenessResult:
     n_concepts: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields.
+
+        Returns
+        -------
+        dict
+            Every field by its name (lists copied).
+        """
         return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
 
 

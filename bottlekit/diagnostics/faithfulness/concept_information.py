@@ -38,9 +38,10 @@ __all__ = ["ConceptInformation", "concept_information"]
 class ConceptInformation:
     """What :func:`concept_information` measured (nats).
 
-    Attributes
+    Parameters
     ----------
     concept_names : list of str
+        The model's concepts, in the order of the arrays.
     with_concept : ndarray (k,)
         :math:`\\hat I(a_j; c_j)`; NaN without a label for the concept.
     concept_entropy : ndarray (k,)
@@ -49,6 +50,17 @@ class ConceptInformation:
         :math:`\\hat I(a_j; Y)`.
     label_entropy : float
         :math:`H(Y)` (plug-in).
+    notes : list of str, default []
+        What could not be estimated, and why.
+
+    Examples
+    --------
+    >>> info = ConceptInformation(["red", "blue"], np.array([0.3, np.nan]),
+    ...                           np.array([0.6, 0.5]), np.array([0.2, 0.1]), 1.0)
+    >>> info.concept_share.tolist()
+    [0.5, nan]
+    >>> info.to_dict()["per_concept"]["red"]["concept_share"]
+    0.5
     """
 
     concept_names: list[str]
@@ -67,7 +79,14 @@ class ConceptInformation:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready table, one row per concept."""
+        """JSON-ready table, one row per concept.
+
+        Returns
+        -------
+        dict
+            ``label_entropy``, ``per_concept`` (concept name to its ``with_concept``,
+            ``concept_entropy``, ``concept_share`` and ``with_label``) and ``notes``.
+        """
         share = self.concept_share
         return {
             "label_entropy": float(self.label_entropy),

@@ -71,9 +71,10 @@ DEFAULT_COOP_WEIGHTS = (1.0, 1.0, 1.0)
 class InterventionCurves:
     """Accuracy after intervening on the first ``m`` concepts of each policy's order.
 
-    Attributes
+    Parameters
     ----------
     steps : list of int
+        The numbers ``m`` of concepts intervened on (0: no intervention).
     accuracy : dict of str to list of float
         Per policy, accuracy at each step.
     cost : dict of str to list of float
@@ -84,6 +85,17 @@ class InterventionCurves:
         ``"all"`` or ``"corrections"``.
     concept_names : list of str
         The concepts that can be intervened on.
+    protocol : str, default "all"
+        ``"all"`` or ``"corrections"``.
+    notes : list of str, default []
+        Remarks on the run (e.g. policies left out).
+
+    Examples
+    --------
+    >>> c = InterventionCurves([0, 1], {"random": [0.7, 0.75]}, {"random": [0.0, 1.0]},
+    ...                        "ground truth", ["red", "blue"])
+    >>> c.to_dict()["accuracy"]
+    {'random': [0.7, 0.75]}
     """
 
     steps: list[int]
@@ -95,7 +107,13 @@ class InterventionCurves:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields.
+
+        Returns
+        -------
+        dict
+            Every field by its name (lists and dicts copied).
+        """
         return {
             "steps": list(self.steps),
             "accuracy": {p: list(v) for p, v in self.accuracy.items()},

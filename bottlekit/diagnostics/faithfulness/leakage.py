@@ -52,15 +52,18 @@ DEFAULT_FOLDS = 5
 class LeakageResult:
     """What :func:`concept_leakage` measured (nats).
 
-    Attributes
+    Parameters
     ----------
     total : float
         :math:`\\hat I(\\hat C; Y \\mid C)` over all of the model's concepts.
     per_concept : ndarray of shape (k,)
         :math:`\\hat I(\\hat c_j; Y \\mid c_j)`; NaN for concepts without labels.
     concept_names : list of str
-    method, conditioning : str
-        How the total was estimated (``conditioning`` is what ``"auto"`` chose).
+        The model's concepts, in the order of ``per_concept``.
+    method : str
+        How the total was estimated: ``"ksg"`` or ``"classifier"``.
+    conditioning : str
+        How the true concepts were conditioned on (what ``"auto"`` chose).
     coverage : float
         Share of the images whose true-concept pattern occurs more than ``k + 1`` times
         (what ``"pattern"`` conditioning can use).
@@ -69,6 +72,16 @@ class LeakageResult:
     entropy_given_concepts : float or None
         :math:`\\hat H(Y \\mid C)`, the ceiling of the leakage (``method="classifier"``).
     n_samples : int
+        The images the estimate used.
+    notes : list of str, default []
+        Concepts whose leakage could not be estimated, and why.
+
+    Examples
+    --------
+    >>> r = LeakageResult(0.2, np.array([0.1, np.nan]), ["red", "blue"], "ksg", "pattern",
+    ...                   0.9, 4, 500)
+    >>> r.to_dict()["per_concept"]
+    {'red': 0.1, 'blue': nan}
     """
 
     total: float
@@ -83,7 +96,13 @@ class LeakageResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (NaN stays float; the audit turns it into null)."""
+        """JSON-ready summary (NaN stays float; the audit turns it into null).
+
+        Returns
+        -------
+        dict
+            Every field by its name, ``per_concept`` as concept name to nats.
+        """
         return {
             "total": float(self.total),
             "per_concept": {

@@ -79,7 +79,7 @@ REFERENCE_LEVELS = (5, 10, 15, 20, 25, 30)
 class NECResult:
     """Accuracy of the NEC-pruned heads (:func:`accuracy_at_nec`).
 
-    Attributes
+    Parameters
     ----------
     levels : list of int
         Target NEC values (capped at the number of concepts).
@@ -93,6 +93,19 @@ class NECResult:
         Penalty chosen on the path at each level (``method="refit"``).
     dense_accuracy : dict of str to float
         The unpruned model's accuracy.
+    method : str
+        ``"refit"`` or ``"truncate"`` (:func:`accuracy_at_nec`).
+    per_class : bool
+        Whether each class was held to ``nec`` non-zero weights (else ``nec * C`` in all).
+    notes : list of str, default []
+        Remarks on the run (e.g. levels that could not be reached).
+
+    Examples
+    --------
+    >>> r = NECResult([1, 5], {"test": [0.5, 0.7]}, [np.array([1, 1]), np.array([5, 4])],
+    ...               [1.0, 4.5], [0.1, 0.01], {"test": 0.75}, "refit", False)
+    >>> r.at(5, "test"), r.to_dict()["max_nonzero_per_class"]
+    (0.7, [1, 5])
     """
 
     levels: list[int]
@@ -106,13 +119,38 @@ class NECResult:
     notes: list[str] = field(default_factory=list)
 
     def at(self, nec: int, split: str) -> float:
-        """Accuracy on ``split`` at NEC level ``nec``."""
+        """Accuracy on ``split`` at NEC level ``nec``.
+
+        Parameters
+        ----------
+        nec : int
+            One of ``levels``.
+        split : str
+            The name of an evaluation set (a key of ``accuracy``).
+
+        Returns
+        -------
+        float
+            The accuracy.
+
+        Raises
+        ------
+        KeyError
+            If ``nec`` was not measured, or ``split`` is not an evaluation set.
+        """
         if nec not in self.levels:
             raise KeyError(f"nec: {nec} was not measured; levels are {self.levels}")
         return self.accuracy[split][self.levels.index(nec)]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields.
+
+        Returns
+        -------
+        dict
+            Every field by its name, ``nonzero_per_class`` as each level's largest count
+            (``max_nonzero_per_class``).
+        """
         return {
             "levels": list(self.levels),
             "accuracy": {s: list(v) for s, v in self.accuracy.items()},
