@@ -87,6 +87,33 @@ def load_item(path: str, memory: ImageSource | None, i: int) -> tuple[Image.Imag
     Files are keyed as :meth:`bottlekit.images.ImageSource.key` keys them (resolved path,
     size, modification time); tar members and URLs, which the local cache never sees as
     files, by their pixels, as the same image handed to :func:`bottlekit.embed` in memory.
+
+    Parameters
+    ----------
+    path : str
+        The item's path as planned: a file, ``archive.tar::member`` or an http(s) URL
+        (ignored for an in-memory item).
+    memory : ImageSource or None
+        The payload's in-memory images, or None when the items are files.
+    i : int
+        The item's position in ``memory``.
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        The item as an RGB image.
+    key : str
+        Its key in the local embedding cache.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> Image.new("L", (4, 3)).save(path)
+    >>> img, key = load_item(str(path), None, 0)
+    >>> img.mode, img.size
+    ('RGB', (4, 3))
     """
     if memory is not None:
         return memory.load(i), memory.key(i)

@@ -30,7 +30,7 @@ __all__ = ["TAR_SEPARATOR", "ItemPlan", "load_item", "resolve_items"]
 class ItemPlan:
     """The items of a distributed job, in order.
 
-    Attributes
+    Parameters
     ----------
     paths : list of str
         Each item's path or URI as given (``tar::member`` for a tar shard member,
@@ -41,6 +41,12 @@ class ItemPlan:
         Names of the class indices (may be empty).
     memory : ImageSource or None
         The source of in-memory images (arrays, PIL images, a torch Dataset).
+
+    Examples
+    --------
+    >>> plan = ItemPlan(["a.png", "b.png", "c.png"], np.array([0, 1, -1]), ["cat", "dog"])
+    >>> len(plan), plan.payload(1, 3)
+    (3, {'paths': ['b.png', 'c.png'], 'labels': [1, -1], 'memory': None})
     """
 
     paths: list[str]
@@ -52,7 +58,19 @@ class ItemPlan:
         return len(self.paths)
 
     def payload(self, start: int, stop: int) -> dict[str, Any]:
-        """What a worker needs to read items ``start:stop`` (no image is read here)."""
+        """What a worker needs to read items ``start:stop`` (no image is read here).
+
+        Parameters
+        ----------
+        start, stop : int
+            The items' range.
+
+        Returns
+        -------
+        dict
+            ``paths``, ``labels`` (a list, or None) and ``memory`` (the in-memory
+            images of the range, or None).
+        """
         labels = None if self.labels is None else self.labels[start:stop].tolist()
         memory = None if self.memory is None else self.memory.subset(range(start, stop))
         return {"paths": self.paths[start:stop], "labels": labels, "memory": memory}

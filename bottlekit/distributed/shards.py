@@ -46,12 +46,48 @@ _TRANSIENT_ERRNOS = frozenset(
 
 
 def shard_path(out: str | os.PathLike, index: int) -> Path:
-    """``<out>/part-<index:06d>.parquet``."""
+    """The file of shard ``index``: ``<out>/part-<index:06d>.parquet``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run's output folder.
+    index : int
+        The shard's number.
+
+    Returns
+    -------
+    pathlib.Path
+        The shard's Parquet file.
+
+    Examples
+    --------
+    >>> shard_path("emb", 7).as_posix()
+    'emb/part-000007.parquet'
+    """
     return Path(out) / f"part-{index:06d}.parquet"
 
 
 def stats_path(out: str | os.PathLike, index: int) -> Path:
-    """``<out>/part-<index:06d>.stats.safetensors`` (concept statistics of the shard)."""
+    """The concept statistics of shard ``index``: ``<out>/part-<index:06d>.stats.safetensors``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run's output folder.
+    index : int
+        The shard's number.
+
+    Returns
+    -------
+    pathlib.Path
+        The statistics file (:class:`~bottlekit.distributed.ConceptStats`).
+
+    Examples
+    --------
+    >>> stats_path("emb", 7).as_posix()
+    'emb/part-000007.stats.safetensors'
+    """
     return Path(out) / f"part-{index:06d}.stats.safetensors"
 
 
@@ -97,6 +133,46 @@ def write_shard(
 
     The Parquet file is written last: its presence with a valid checksum is what marks
     the shard done.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run's output folder.
+    index : int
+        The shard's number.
+    paths : list of str
+        Each item's path as planned.
+    keys : list of str
+        Each item's cache key (checksummed with the arrays).
+    labels : list of int or None
+        Each item's class index (None where unknown).
+    embeddings : ndarray of shape (n, d)
+        The items' embeddings, stored as float32.
+    concepts : ndarray of shape (n, k) or None
+        The items' concept scores, with a bank.
+    meta : dict
+        The job's JSON-able metadata (``job``, backbone, ...), stored with the shard's
+        own ``format``, ``shard``, ``n`` and ``sha256``.
+    stats : bytes or None, default None
+        The shard's concept statistics file (:meth:`ConceptStats.to_bytes`), written
+        first.
+    predictions : ndarray of int, shape (n,), or None, default None
+        The audited model's prediction for each item.
+
+    Returns
+    -------
+    pathlib.Path
+        The shard's Parquet file.
+
+    Examples
+    --------
+    >>> import pytest, tempfile
+    >>> _ = pytest.importorskip("pyarrow")  # the "distributed" extra
+    >>> out = tempfile.mkdtemp()
+    >>> path = write_shard(out, 0, paths=["a.png"], keys=["k"], labels=[None],
+    ...                    embeddings=np.ones((1, 2)), concepts=None, meta={"job": "j"})
+    >>> path.name, verify_shard(out, 0, "j", with_stats=False)["n"]
+    ('part-000000.parquet', 1)
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -205,6 +281,38 @@ def verify_shard(
     twice as long each time; if it persists, or at once for any other, an ``OSError`` of
     the same errno naming the shard is raised, and the run stops instead of redoing
     shards that may be intact.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run's output folder.
+    index : int
+        The shard's number.
+    job : str
+        The run's job id; a shard of another job is damage.
+    with_stats : bool
+        Whether the shard must have its concept statistics (a run with a bank).
+    problems : list of str, optional
+        Receives the reason a shard was discarded.
+
+    Returns
+    -------
+    dict or None
+        The shard's metadata, or None when it is missing or was discarded.
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> out = tempfile.mkdtemp()
+    >>> verify_shard(out, 0, "j", with_stats=False) is None  # no shard yet
+    True
+    >>> _ = shard_path(out, 0).write_bytes(b"not parquet")
+    >>> problems = []
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     verify_shard(out, 0, "j", with_stats=False, problems=problems)
+    >>> shard_path(out, 0).exists(), len(problems)
+    (False, 1)
     """
     path = shard_path(out, index)
     if not path.exists():

@@ -133,7 +133,28 @@ MAX_CELL_INCHES = 20.0
 def check_cmap(cmap: Any, name: str = "cmap") -> None:
     """Raise unless ``cmap`` is a colour map matplotlib knows (a name, a Colormap or None,
     matplotlib's default), naming the argument (matplotlib's own error comes from deep
-    inside a draw call)."""
+    inside a draw call).
+
+    Parameters
+    ----------
+    cmap : str, matplotlib.colors.Colormap or None
+        The colour map to check.
+    name : str, default "cmap"
+        The argument's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        If ``cmap`` is neither, with the closest names matplotlib knows.
+
+    Examples
+    --------
+    >>> check_cmap("viridis")
+    >>> check_cmap("virdis", "colors")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: colors must be a matplotlib colour map name ... did you mean ['viridis'...
+    """
     from matplotlib import colormaps
     from matplotlib.colors import Colormap
 

@@ -64,6 +64,32 @@ def tokens_to_grid(
 
     Patch ``p`` (0-based, after the class token) is at row ``p // gw``, column ``p % gw``:
     open_clip flattens ``conv1``'s (D, gh, gw) output row by row.
+
+    Parameters
+    ----------
+    tokens : Tensor of shape (n, 1 + gh*gw, D)
+        The tokens, class token first.
+    grid : tuple of int
+        ``(gh, gw)``, the patch grid.
+
+    Returns
+    -------
+    cls : Tensor of shape (n, 1, D)
+        The class tokens.
+    grid : Tensor of shape (n, D, gh, gw)
+        The patch tokens on their grid.
+
+    Raises
+    ------
+    ValueError
+        If the number of tokens is not ``1 + gh*gw``.
+
+    Examples
+    --------
+    >>> t = torch.arange(2 * 7 * 3.0).reshape(2, 7, 3)  # 1 + 2x3 tokens of 3 channels
+    >>> cls, g = tokens_to_grid(t, (2, 3))
+    >>> cls.shape, g.shape, g[0, :, 1, 0].tolist() == t[0, 4].tolist()  # patch 3: row 1
+    (torch.Size([2, 1, 3]), torch.Size([2, 3, 2, 3]), True)
     """
     n, L, D = tokens.shape
     gh, gw = grid
@@ -77,7 +103,26 @@ def tokens_to_grid(
 
 
 def grid_to_tokens(cls: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`tokens_to_grid`."""
+    """Inverse of :func:`tokens_to_grid`: the class token and the grid as ViT tokens.
+
+    Parameters
+    ----------
+    cls : Tensor of shape (n, 1, D)
+        The class tokens.
+    grid : Tensor of shape (n, D, gh, gw)
+        The patch tokens on their grid.
+
+    Returns
+    -------
+    Tensor of shape (n, 1 + gh*gw, D)
+        The tokens, class token first, patches row by row.
+
+    Examples
+    --------
+    >>> t = torch.randn(2, 7, 3)
+    >>> bool(torch.equal(grid_to_tokens(*tokens_to_grid(t, (2, 3))), t))
+    True
+    """
     n, D, gh, gw = grid.shape
     return torch.cat([cls, grid.permute(0, 2, 3, 1).reshape(n, gh * gw, D)], dim=1)
 

@@ -155,7 +155,27 @@ class ConceptIntegratedGradients(ConceptAttribution):
 
 
 def check_n_steps(n_steps: Any) -> int:
-    """``n_steps`` as an int in ``[2, MAX_N_STEPS]``; ValueError naming it otherwise."""
+    """``n_steps`` as an int in ``[2, MAX_N_STEPS]``; ValueError naming it otherwise.
+
+    Parameters
+    ----------
+    n_steps : int
+        The number of integration points asked for.
+
+    Returns
+    -------
+    int
+        ``n_steps``, checked.
+
+    Examples
+    --------
+    >>> check_n_steps(32)
+    32
+    >>> check_n_steps(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_steps: integrated gradients needs at least 2 points, got 1
+    """
     n = check_positive_int(n_steps, "n_steps")
     if n < 2:
         raise ValueError(f"n_steps: integrated gradients needs at least 2 points, got {n_steps!r}")
