@@ -35,7 +35,31 @@ COSINE_KINDS = ("text",)
 
 
 def backbone_id_of(backbone: Any) -> str:
-    """Return the identifier of a backbone object or pass a string through."""
+    """Return the identifier of a backbone object or pass a string through.
+
+    Parameters
+    ----------
+    backbone : Backbone or str
+        An object with a non-empty string ``id``, or the id itself.
+
+    Returns
+    -------
+    str
+        The backbone's id.
+
+    Raises
+    ------
+    TypeError
+        If ``backbone`` is neither.
+
+    Examples
+    --------
+    >>> backbone_id_of("world-tiny/bottlekit/0123")
+    'world-tiny/bottlekit/0123'
+    >>> from types import SimpleNamespace
+    >>> backbone_id_of(SimpleNamespace(id="toy"))
+    'toy'
+    """
     if isinstance(backbone, str):
         return backbone
     bid = getattr(backbone, "id", None)

@@ -181,6 +181,17 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     Sentences end at ``.``, ``!`` or ``?`` followed by space and a capital, a digit or a
     bullet, at blank lines, and before bullet lines.
 
+    Parameters
+    ----------
+    text : str
+        A document.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(start, end)`` character offsets of each sentence, in order, without the
+        surrounding white space.
+
     Examples
     --------
     >>> t = "# Cardinal\\nIt is red. It sings."

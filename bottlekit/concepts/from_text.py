@@ -17,6 +17,27 @@ def check_templates(templates: Sequence[str] | None, arg: str = "templates") -> 
 
     Literal braces are written ``{{`` and ``}}`` (``str.format`` rules); any other field
     (``{x}``, ``{0}``, ``{:>5}``) is refused here rather than failing inside ``format``.
+
+    Parameters
+    ----------
+    templates : str, sequence of str or None
+        The templates; a single string is one template, None means no template.
+    arg : str, default "templates"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    list of str or None
+        The templates as a list (None passed through).
+
+    Examples
+    --------
+    >>> check_templates("a photo of a {}.")
+    ['a photo of a {}.']
+    >>> check_templates(["a {} bird", "{x} and {}"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: templates[1] must be a string with exactly one '{}' ..., got '{x} and {}'
     """
     if templates is None:
         return None
@@ -51,7 +72,36 @@ def _template_fields(template: str) -> list[tuple] | None:
 def encode_concept_texts(
     backbone: Any, names: Sequence[str], templates: Sequence[str] | None = None
 ) -> np.ndarray:
-    """Text embeddings of ``names`` (k × d float32, unit rows) from ``backbone.encode_texts``."""
+    """Text embeddings of ``names`` (k × d float32, unit rows) from ``backbone.encode_texts``.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        Object with ``encode_texts(texts, templates=None)``.
+    names : sequence of str
+        The texts to embed.
+    templates : sequence of str, optional
+        Prompt templates with one ``{}``, averaged by the backbone (None: the bare text).
+
+    Returns
+    -------
+    ndarray of float32, shape (k, d)
+        The embeddings, each row scaled to unit norm (a zero row stays zero).
+
+    Raises
+    ------
+    ValueError
+        If the backbone returns another shape, NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> toy = SimpleNamespace(encode_texts=lambda texts, templates=None: np.array(
+    ...     [[3.0, 4.0], [0.0, 2.0]])[: len(texts)])
+    >>> encode_concept_texts(toy, ["red", "blue"]).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 1.0]]
+    """
     names = list(names)
     vectors = np.asarray(backbone.encode_texts(names, templates=templates), dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(names):

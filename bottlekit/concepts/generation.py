@@ -94,7 +94,36 @@ _SYSTEM = "You are a careful assistant who lists short, visual, human-readable c
 def build_messages(
     style: str, prompt_key: str, class_name: str, n_per_prompt: int
 ) -> list[dict[str, str]]:
-    """Chat messages of one (style, prompt, class) request."""
+    """Chat messages of one (style, prompt, class) request.
+
+    A system message, then, for ``"label-free"``, the reference's worked examples as
+    earlier user and assistant turns, and the question about ``class_name``.
+
+    Parameters
+    ----------
+    style : {"labo", "label-free"}
+        Whose prompts (:data:`PROMPT_STYLES`).
+    prompt_key : str
+        Which of the style's prompts (``"looks"``, ``"color"``, ... for LaBo;
+        ``"important"``, ``"superclass"``, ``"around"`` for Label-free CBM).
+    class_name : str
+        The class asked about.
+    n_per_prompt : int
+        The most items the answer is asked for.
+
+    Returns
+    -------
+    list of dict
+        ``{"role": ..., "content": ...}`` messages, in order.
+
+    Examples
+    --------
+    >>> m = build_messages("labo", "looks", "cardinal", 5)
+    >>> [x["role"] for x in m], m[-1]["content"][:48]
+    (['system', 'user'], 'Describe how the cardinal looks like. Give up to')
+    >>> len(build_messages("label-free", "important", "cardinal", 5))
+    6
+    """
     prompts = PROMPT_STYLES[style]
     ask = f" Give up to {n_per_prompt} items. {_FORMAT}"
     messages = [{"role": "system", "content": _SYSTEM}]

@@ -306,6 +306,25 @@ def extract_attributes(sentence: str, *, max_words: int = 6) -> list[str]:
     "It has a red crest and a black mask." → ["red crest", "black mask"];
     "Its bill is thick and orange." → ["thick bill", "orange bill"]. Sentences with a
     negation or a comparison ("not", "unlike", "confused with" ...) give nothing.
+
+    Parameters
+    ----------
+    sentence : str
+        One sentence.
+    max_words : int, default 6
+        Longer phrases are dropped.
+
+    Returns
+    -------
+    list of str
+        The attribute phrases, lower case, in order.
+
+    Examples
+    --------
+    >>> extract_attributes("Its bill is thick and orange.")
+    ['thick bill', 'orange bill']
+    >>> extract_attributes("It is not red.")
+    []
     """
     if _NEGATION.search(sentence):
         return []

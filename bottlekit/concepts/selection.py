@@ -27,6 +27,33 @@ def class_similarity(
     Returns the matrix and the sorted class labels of its columns. The projection is
     linear in the (normalised, for text concepts) embedding, so the class mean of the
     activations is the projection of the class mean: no n × k activation matrix is formed.
+
+    Parameters
+    ----------
+    bank : ConceptBank
+        The k concepts.
+    X : ndarray of shape (n, d)
+        Image embeddings of the bank's backbone.
+    y : sequence of length n
+        Class labels (any sortable values).
+
+    Returns
+    -------
+    sim : ndarray of shape (k, n_classes)
+        Mean activation of each concept over each class's images.
+    classes : ndarray of shape (n_classes,)
+        The sorted class labels of the columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bottlekit.concepts import ConceptBank
+    >>> cav = [{"kind": "cav"}, {"kind": "cav"}]  # projected without normalising X
+    >>> bank = ConceptBank(["x", "y"], np.eye(2), "toy", provenance=cav)
+    >>> X = [[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]]
+    >>> sim, classes = class_similarity(bank, X, ["a", "a", "b"])
+    >>> sim.tolist(), classes.tolist()
+    ([[2.0, 0.0], [0.0, 2.0]], ['a', 'b'])
     """
     given = as_real_array(X, "X", dtype=None)
     if given.ndim != 2 or given.shape[1] != bank.dim:
@@ -228,7 +255,32 @@ def greedy_maximize(
 def submodular_objective(
     modular: np.ndarray, S: np.ndarray, subset: Sequence[int], coverage_weight: float = 1.0
 ) -> float:
-    """Value of the objective maximised by :func:`greedy_maximize` on ``subset``."""
+    r"""Value of the objective maximised by :func:`greedy_maximize` on ``subset``.
+
+    .. math:: F(A) = \sum_{j\in A} m_j + w \sum_i \max(0, \max_{j\in A} S_{ij})
+
+    Parameters
+    ----------
+    modular : array of shape (m,)
+        Per-item scores :math:`m_j`.
+    S : array of shape (m, m)
+        Similarities between items.
+    subset : sequence of int
+        :math:`A`, the items chosen.
+    coverage_weight : float, default 1.0
+        :math:`w`.
+
+    Returns
+    -------
+    float
+        :math:`F(A)` (0 for an empty subset).
+
+    Examples
+    --------
+    >>> S = np.array([[1.0, 0.5], [0.5, 1.0]])
+    >>> submodular_objective(np.array([0.2, 0.3]), S, [0], coverage_weight=2.0)
+    3.2
+    """
     subset = list(subset)
     modular = np.asarray(modular, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)

@@ -51,6 +51,7 @@ def minilm_id() -> str:
     Returns
     -------
     str
+        ``"all-MiniLM-L6-v2@"`` and 16 hex digits.
 
     Examples
     --------
@@ -71,7 +72,24 @@ def minilm_id() -> str:
 
 def text_key(text: str) -> str:
     """The cache key of a text: XXH3-128 of its UTF-8 bytes (as pixel keys; see
-    docs/threat_model.md)."""
+    docs/threat_model.md).
+
+    Parameters
+    ----------
+    text : str
+        The text.
+
+    Returns
+    -------
+    str
+        ``"text:"`` and 32 hex digits.
+
+    Examples
+    --------
+    >>> key = text_key("a red head")
+    >>> key.startswith("text:"), len(key), key == text_key("a red head ")
+    (True, 37, False)
+    """
     return "text:" + xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
 
 
@@ -101,13 +119,18 @@ def minilm_encoder(
     Parameters
     ----------
     texts : sequence of str
+        The texts to embed.
     batch_size : int, default 64
+        Texts per forward pass of the model.
     device : str, default "cpu"
+        Where the model runs.
     cache : bool, default True
+        Read and write the on-disk embedding cache.
 
     Returns
     -------
     ndarray of shape (len(texts), 384), float32
+        Unit-norm embeddings, one row per text.
 
     Examples
     --------
@@ -145,7 +168,27 @@ def minilm_encoder(
 
 
 def resolve_encoder(encoder: SentenceEncoder | str | None) -> SentenceEncoder | None:
-    """``"minilm"`` → :func:`minilm_encoder`; a callable is used as is; ``None`` stays None."""
+    """``"minilm"`` → :func:`minilm_encoder`; a callable is used as is; ``None`` stays None.
+
+    Parameters
+    ----------
+    encoder : callable, "minilm" or None
+        A function from a list of texts to an (n, d) array, or the shipped model's name.
+
+    Returns
+    -------
+    callable or None
+        The encoder to call.
+
+    Examples
+    --------
+    >>> resolve_encoder("minilm") is minilm_encoder, resolve_encoder(None)
+    (True, None)
+    >>> resolve_encoder("bert")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: sentence_encoder must be 'minilm', a callable or None...
+    """
     if encoder is None or callable(encoder):
         return encoder
     expected = "'minilm', a callable or None"
@@ -154,7 +197,30 @@ def resolve_encoder(encoder: SentenceEncoder | str | None) -> SentenceEncoder | 
 
 
 def encode_unit(encoder: SentenceEncoder, texts: Sequence[str]) -> np.ndarray:
-    """Call ``encoder`` and L2-normalise its rows (checked shape and finiteness)."""
+    """Call ``encoder`` and L2-normalise its rows (checked shape and finiteness).
+
+    Parameters
+    ----------
+    encoder : callable
+        A function from a list of texts to an (n, d) array.
+    texts : sequence of str
+        The texts to embed.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, d)
+        The embeddings with unit rows (a zero row stays zero).
+
+    Raises
+    ------
+    ValueError
+        If the encoder returns another number of rows, NaN or inf.
+
+    Examples
+    --------
+    >>> encode_unit(lambda texts: [[3.0, 4.0]] * len(texts), ["a", "b"]).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.6000000238418579, 0.800000011920929]]
+    """
     texts = list(texts)
     emb = np.asarray(encoder(texts), dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(texts):
