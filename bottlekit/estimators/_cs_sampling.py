@@ -1,6 +1,7 @@
 r"""The approximate mode of the conditional CS divergence: two-phase importance sampling
-of outer points with exact row sums (the module docstring of
-:mod:`bottlekit.estimators.cauchy_schwarz` gives the estimator and its error bound)."""
+of outer points with exact row sums, or sums truncated at a radius in x where that pays
+(:mod:`._radius_sums`; the module docstring of :mod:`bottlekit.estimators.cauchy_schwarz`
+gives the estimator and its error bound)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,34 @@ import numpy as np
 from ._cs_backend import positive_mean
 from ._kernel_sums import _as_float64, gaussian_pair_sums
 from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
+from ._radius_sums import pays, radius_grid, radius_sums
 from ._validation import check_random_state
 
 UNIFORM_SHARE = 0.1  # sampling probabilities: this share uniform, the rest ~ 1/density
 PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random points,
 PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
 FIRST_PHASE = 32  # proxies only for a uniform first phase of this many times n_points
+TRUNCATION_SHARE = 1e-3  # truncated sums: relative bound on each sample's a and b together
 
 
-def sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
+def radius_grids(W1, W2, widths, split, be):
+    """The two samples' :class:`._radius_sums.RadiusGrid` (x and y in width units), or
+    None where the truncated sums do not apply (not on the CPU, or a grid that would not
+    pay, e.g. at d = 64 with the median width)."""
+    if be.device.type != "cpu":
+        return None
+    ws = [
+        np.asarray(W.detach().cpu().double().numpy() if hasattr(W, "detach") else W, np.float64)
+        for W in (W1, W2)
+    ]
+    for w in ws:  # cheap test first: no copy of the data where no grid pays (d = 64)
+        if not pays(w[:, :split].min(0) / widths[0], w[:, :split].max(0) / widths[0]):
+            return None
+    grids = [radius_grid(w[:, :split] / widths[0], w[:, split:] / widths[1]) for w in ws]
+    return None if any(g is None for g in grids) else grids
+
+
+def sampled_conditional(W1, W2, widths, split, k, be, random_state, grids=None) -> dict:
     r"""The approximate mode of the conditional CS divergence, with its standard error.
 
     Two-phase sampling: a uniform first phase of ``FIRST_PHASE * k`` points of each
@@ -27,14 +47,18 @@ def sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
     computed; then a Poisson sample of expected size ``k`` from it with probabilities
     proportional to a proxy of :math:`1/\hat p(x_j)` (mixed with uniform), weighted by
     ``1/pi_j`` (Horvitz–Thompson, :math:`\pi_j` the product of the two phases'
-    probabilities); the sampled points' row sums against both samples are exact.
+    probabilities); the sampled points' row sums against both samples are exact, or,
+    with ``grids`` (:func:`radius_grids`), truncated at ``RADIUS`` x-widths with exact
+    rows for the points that would otherwise loosen the bound most
+    (:func:`_truncated_rows`); ``"truncation_bound"`` then bounds the distance, in nats,
+    between the value and the one with exact rows for the same draw (0 without grids).
     """
     import torch
 
     rng = check_random_state(random_state)
     W = (_as_float64(W1, be.device), _as_float64(W2, be.device))
     kw = {"tile_size": be.tile, "device": be.device}
-    value, var = 0.0, 0.0
+    value, var, bound = 0.0, 0.0, 0.0
     for own, other in ((0, 1), (1, 0)):
         n = W[own].shape[0]
         m = min(n, FIRST_PHASE * k)
@@ -43,20 +67,68 @@ def sampled_conditional(W1, W2, widths, split, k, be, random_state) -> dict:
         pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, m), UNIFORM_SHARE)
         kept = poisson_sample(pi, rng)  # positions in the first phase
         idx = kept if first is None else first[kept]
-        rows = W[own][torch.from_numpy(idx).to(be.device)]
-        s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
-        s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)
-        k_own, c_own, k_oth, c_oth = s_own["x"], s_own["joint"], s_oth["x"], s_oth["joint"]
-        self_terms = (c_own / k_own**2).cpu().double().numpy()
-        cross_terms = (c_oth / (k_own * k_oth)).cpu().double().numpy()
         p = pi[kept] * (m / n)
+        if grids is None:
+            rows = W[own][torch.from_numpy(idx).to(be.device)]
+            s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
+            s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)
+            sums = [s_own["x"], s_own["joint"], s_oth["x"], s_oth["joint"]]
+            k_own, c_own, k_oth, c_oth = (v.cpu().double().numpy() for v in sums)
+        else:
+            sums, r = _truncated_rows(W, own, other, idx, 1.0 / p, grids, widths, split, kw)
+            k_own, c_own, k_oth, c_oth = sums
+            bound += -math.log1p(-r)
+        self_terms = c_own / k_own**2
+        cross_terms = c_oth / (k_own * k_oth)
         a, b = float((self_terms / p).sum()) / n, float((cross_terms / p).sum()) / n
         for v, what in ((a, "the (X, Y) pairs"), (b, "the two samples")):
             positive_mean(v, what, widths[0])
         value += math.log(a) - math.log(b)
         influence = self_terms / a - cross_terms / b
         var += two_phase_variance(influence, pi[kept], m, n) / n**2
-    return {"value": value, "standard_error": math.sqrt(var)}
+    return {"value": value, "standard_error": math.sqrt(var), "truncation_bound": bound}
+
+
+def _truncated_rows(W, own, other, idx, weight, grids, widths, split, kw):
+    r"""Row sums of the points ``idx`` of sample ``own`` truncated at the radius, and the
+    relative bound ``r`` of their effect on :math:`\hat a` and :math:`\hat b` together.
+
+    With :math:`\delta, \delta'` the most the points left out add to a sum over the own
+    and the other sample, the exact terms satisfy
+    :math:`|a_j - \tilde a_j| \le \delta/\tilde k^2 + 2\tilde a_j\delta/\tilde k`
+    and :math:`|b_j - \tilde b_j| \le \delta'/(\tilde k\tilde k') + \tilde b_j(\delta/
+    \tilde k + \delta'/\tilde k')` (:math:`c \ge \tilde c`, :math:`k \le \tilde k +
+    \delta`, and so on). The points with the largest weighted bounds get exact full rows
+    (their :math:`\delta = 0`) until the rest sum to at most ``TRUNCATION_SHARE`` of the
+    estimates :math:`\sum_j w_j\tilde a_j` and :math:`\sum_j w_j\tilde b_j`: then
+    :math:`\hat a/\tilde a` and :math:`\hat b/\tilde b` lie in :math:`[1-r, 1+r]`.
+    """
+    import torch
+
+    w = W[own].cpu().double().numpy()[idx]
+    qx, qy = w[:, :split] / widths[0], w[:, split:] / widths[1]
+    threads = max(1, torch.get_num_threads())
+    k_own, c_own, d_own = radius_sums(qx, qy, grids[own], threads)
+    k_oth, c_oth, d_oth = radius_sums(qx, qy, grids[other], threads)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = c_own / k_own**2
+        b = np.where(c_oth > 0, c_oth / (k_own * k_oth), 0.0)
+        err_a = d_own / k_own**2 + 2 * a * d_own / k_own
+        err_b = d_oth / (k_own * k_oth) + b * (d_own / k_own + d_oth / k_oth)
+        share = weight * (err_a / (weight * a).sum() + err_b / max((weight * b).sum(), 1e-300))
+    share = np.where(np.isfinite(share), share, np.inf)
+    order = np.argsort(-share, kind="stable")
+    rest = np.cumsum(share[order][::-1])[::-1]  # rest[i]: the sum of the shares from i on
+    exact = np.sort(order[: int(np.sum(~(rest <= TRUNCATION_SHARE)))])
+    r = float(share[np.setdiff1d(np.arange(len(idx)), exact)].sum())
+    if len(exact):
+        rows = W[own][torch.from_numpy(idx[exact]).to(W[own].device)]
+        for target, where in ((0, own), (2, other)):
+            s = gaussian_pair_sums(rows, W[where], widths, split=split, skip_y=True, **kw)
+            sums = (k_own, c_own) if target == 0 else (k_oth, c_oth)
+            sums[0][exact] = s["x"].cpu().double().numpy()
+            sums[1][exact] = s["joint"].cpu().double().numpy()
+    return (k_own, c_own, k_oth, c_oth), r
 
 
 def density_proxies(X, width: float, rng, kw, rows=None) -> list:

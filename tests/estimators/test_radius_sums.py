@@ -1,0 +1,124 @@
+"""Row sums truncated at a radius (the conditional CS divergence's approximate mode)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bottlekit.estimators import conditional_cs_divergence
+from bottlekit.estimators._cs_backend import Backend
+from bottlekit.estimators._cs_sampling import radius_grids, sampled_conditional
+from bottlekit.estimators._radius_sums import radius_grid, radius_sums
+
+
+def _brute(qx, qy, zx, zy):
+    """float64 sums of exp(-|dx|^2/2) and exp(-(|dx|^2 + |dy|^2)/2) over all points."""
+    dx = ((qx[:, None, :] - zx[None]) ** 2).sum(-1)
+    dy = ((qy[:, None, :] - zy[None]) ** 2).sum(-1)
+    return np.exp(-0.5 * dx).sum(1), np.exp(-0.5 * (dx + dy)).sum(1)
+
+
+@pytest.mark.parametrize("radius", [2.0, 3.0, 7.0])
+@pytest.mark.parametrize("d", [1, 3])
+def test_truncated_sums_within_their_bound_of_the_exact_sums(radius, d):
+    # 3,000 points in width units (a cluster, a far cluster, lone points 100 widths out):
+    # 0 <= exact - truncated <= delta for both sums, and at radius 2 the points left out
+    # matter (the bound is not vacuous there: some sums miss more than 1e-3).
+    rng = np.random.default_rng(d)
+    zx = np.vstack([5 * rng.standard_normal((2500, d)), 40 + 3 * rng.standard_normal((490, d))])
+    zx = np.vstack([zx, 100 + 30 * rng.random((10, d))])
+    zy = rng.standard_normal((3000, 2))
+    grid = radius_grid(zx, zy, radius)
+    assert grid is not None
+    qx = np.vstack([zx[::7], rng.uniform(-30, 140, (50, d))])  # sample points and others
+    qy = np.vstack([zy[::7], rng.standard_normal((50, 2))])
+    k, c, delta = radius_sums(qx, qy, grid, threads=2)
+    k_exact, c_exact = _brute(qx, qy, zx, zy)
+    tol = 1e-12 * (1 + k_exact)
+    assert np.all(k_exact - k >= -tol) and np.all(k_exact - k <= delta + tol)
+    assert np.all(c_exact - c >= -tol) and np.all(c_exact - c <= delta + tol)
+    if radius == 2.0:
+        assert np.max(k_exact - k) > 1e-3
+    if radius == 7.0:
+        np.testing.assert_allclose(k, k_exact, rtol=1e-9, atol=1e-9)  # the far queries
+
+
+def test_no_grid_where_truncation_would_not_pay():
+    # d = 64 with the median width (the ball holds every point), or a coarse grid at d = 2.
+    from bottlekit.estimators.kernels import kernel_width
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, 64))
+    w = kernel_width(x, "median")
+    assert radius_grid(x / w, x[:, :1]) is None
+    assert radius_grid(rng.standard_normal((2000, 2)) / 0.6, x[:, :1]) is None
+    assert radius_grid(rng.standard_normal((2000, 2)) / 0.1, x[:, :1]) is not None
+
+
+def _far_pairs(n, seed):
+    """Two 2-D samples, Silverman-sized widths, with a few isolated points each: the first
+    sample's last point lies 60 widths from every point of the second (cross sums ~ 0)."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+    x1[-5:] = rng.uniform(4, 6, (5, 2))
+    x1[-1] = (9.0, 9.0)
+    x2[-5:] = rng.uniform(-6, -4, (5, 2))
+    y1 = x1.sum(1, keepdims=True) + 0.5 * rng.standard_normal((n, 1))
+    y2 = 0.5 * x2.sum(1, keepdims=True) + 0.5 * rng.standard_normal((n, 1))
+    return x1, y1, x2, y2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_truncated_estimate_within_its_bound_of_the_exact_rows(seed, monkeypatch):
+    # The same draw (the truncated path uses no random numbers) with exact rows and with
+    # truncated ones differ by at most the reported truncation bound, which holds the
+    # share of the points given exact rows; the isolated point (k' = 0 when truncated)
+    # always gets them: the estimate stays finite. Exact rows in float64 tiles here (the
+    # float32 tiles' rounding, up to 6e-5 nats on these far points, is not the bound's).
+    import functools
+
+    import torch
+
+    from bottlekit.estimators import _cs_sampling
+
+    exact_rows = functools.partial(_cs_sampling.gaussian_pair_sums, dtype=torch.float64)
+    monkeypatch.setattr(_cs_sampling, "gaussian_pair_sums", exact_rows)
+    x1, y1, x2, y2 = _far_pairs(6000, seed)
+    sx, sy = 0.15, 0.1
+    be = Backend(False, None, None, [x1], [sx])
+    w1, w2 = np.hstack([x1, y1]), np.hstack([x2, y2])
+    grids = radius_grids(w1, w2, (sx, sy), 2, be)
+    assert grids is not None
+    # every point of the first sample sampled (certain), so the isolated one is in it
+    exact = sampled_conditional(w1, w2, (sx, sy), 2, 6000, be, seed)
+    trunc = sampled_conditional(w1, w2, (sx, sy), 2, 6000, be, seed, grids)
+    assert math.isfinite(trunc["value"])
+    assert exact["truncation_bound"] == 0.0
+    assert 0 < trunc["truncation_bound"] <= 2.1e-3
+    assert abs(trunc["value"] - exact["value"]) <= trunc["truncation_bound"] + 1e-9
+    tensors = [torch.tensor(v, dtype=torch.float64) for v in (x1, y1, x2, y2)]
+    full_exact = float(conditional_cs_divergence(*tensors, sx, sy))
+    assert trunc["value"] == pytest.approx(full_exact, abs=trunc["truncation_bound"] + 1e-9)
+    part = sampled_conditional(w1, w2, (sx, sy), 2, 700, be, seed, grids)
+    full = sampled_conditional(w1, w2, (sx, sy), 2, 700, be, seed)
+    assert 0 < abs(part["value"] - full["value"]) <= part["truncation_bound"] + 1e-9
+
+
+def test_public_approximation_at_d64_uses_the_exact_rows():
+    # Where no grid pays (d = 64, median width) the approximate mode is today's: the same
+    # value as the sampled exact rows, and n_points still defaults to 2048.
+    from bottlekit.estimators.kernels import kernel_width
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.standard_normal((3000, 64)), rng.standard_normal((3000, 64))
+    y1, y2 = x1[:, :1] + 0.1, x2[:, :1] - 0.1
+    sx = kernel_width(np.vstack([x1, x2]), "median")
+    sy = kernel_width(np.vstack([y1, y2]), "median")
+    be = Backend(False, None, None, [x1], [sx])
+    w1, w2 = np.hstack([x1, y1]), np.hstack([x2, y2])
+    assert radius_grids(w1, w2, (sx, sy), 64, be) is None
+    want = sampled_conditional(w1, w2, (sx, sy), 64, 2048, be, 5)["value"]
+    got = conditional_cs_divergence(
+        x1, y1, x2, y2, sx, sy, approximation="random_tiles", random_state=5
+    )
+    assert got == pytest.approx(want, rel=1e-12)
