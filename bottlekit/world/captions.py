@@ -35,7 +35,25 @@ _SINGULAR = ("body", "head", "tail", "beak")
 
 
 def concept_phrases(concept: str) -> tuple[str, ...]:
-    """Ways a caption may name ``concept`` (its exact name first)."""
+    """Ways a caption may name ``concept`` (its exact name first).
+
+    Parameters
+    ----------
+    concept : str
+        One of the world's concepts (:data:`~bottlekit.world.CONCEPT_NAMES`).
+
+    Returns
+    -------
+    tuple of str
+        The phrases, the concept's name first.
+
+    Examples
+    --------
+    >>> concept_phrases("eye stripe")
+    ('eye stripe', 'an eye stripe', 'a stripe through the eye')
+    >>> concept_phrases("forest background")
+    ('forest background', 'in the forest', 'among trees')
+    """
     expected = f"one of the world's concepts {list(CONCEPT_NAMES)}"
     concept = check_choice(concept, CONCEPT_NAMES, "concept", expected=expected)
     if concept in _BACKGROUND_PHRASES:
@@ -124,6 +142,7 @@ def make_captions(
     Returns
     -------
     list of str
+        The captions, one per image, in order.
 
     Examples
     --------
@@ -272,6 +291,7 @@ def make_full_captions(
     Returns
     -------
     list of str
+        The captions, one per image, in order.
 
     Examples
     --------

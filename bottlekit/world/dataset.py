@@ -157,7 +157,26 @@ def _check_split(split: Any) -> None:
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
-    """The generator of one split: seeds derived from ``(seed, split index)``."""
+    """The generator of one split: seeds derived from ``(seed, split index)``.
+
+    Parameters
+    ----------
+    seed : int
+        The world's ``random_state``.
+    split : {"train", "val", "test", "shifted"}
+        The split.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A generator seeded by ``SeedSequence([seed, SPLITS.index(split)])``, so the
+        splits of one seed are independent draws.
+
+    Examples
+    --------
+    >>> int(split_rng(0, "train").integers(100)) == int(split_rng(0, "train").integers(100))
+    True
+    """
     _check_split(split)
     return np.random.default_rng(np.random.SeedSequence([int(seed), SPLITS.index(split)]))
 
@@ -165,7 +184,31 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
 def sample_options(
     labels: np.ndarray, rng: np.random.Generator, p_typical_background: float
 ) -> np.ndarray:
-    """Option index of every attribute group for each image, shape (n, n_groups)."""
+    """Option index of every attribute group for each image, shape (n, n_groups).
+
+    Each image draws, independently per attribute group, an option from its species'
+    probabilities (:func:`~bottlekit.world.species.option_probabilities`).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+        Species index of each image.
+    rng : numpy.random.Generator
+        Source of the draws.
+    p_typical_background : float
+        Probability of the species' typical background.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, n_groups)
+        Option indices; the last index of a group is its "none" option where it has one.
+
+    Examples
+    --------
+    >>> opts = sample_options(np.array([0, 1, 1]), split_rng(0, "train"), 0.9)
+    >>> opts.shape
+    (3, 14)
+    """
     probs = option_probabilities(p_typical_background=p_typical_background)
     u = rng.random((len(labels), len(GROUPS)))
     out = np.empty((len(labels), len(GROUPS)), dtype=np.int64)
@@ -176,7 +219,25 @@ def sample_options(
 
 
 def options_to_concepts(options: np.ndarray) -> np.ndarray:
-    """0/1 concept labels (n, k) from option indices (n, n_groups)."""
+    """0/1 concept labels (n, k) from option indices (n, n_groups).
+
+    Parameters
+    ----------
+    options : array of int, shape (n, n_groups)
+        Option index of every attribute group for each image (:func:`sample_options`).
+
+    Returns
+    -------
+    ndarray of uint8, shape (n, 31)
+        1 for each concept an image shows (one per group, none for a "none" option).
+
+    Examples
+    --------
+    >>> from bottlekit.world.species import CONCEPT_NAMES
+    >>> c = options_to_concepts(np.zeros((1, 14), dtype=int))
+    >>> [CONCEPT_NAMES[j] for j in np.flatnonzero(c[0])][:3]
+    ['red body', 'spotted body', 'large body']
+    """
     options = check_options(options)
     n = len(options)
     out = np.zeros((n, len(CONCEPT_NAMES)), dtype=np.uint8)

@@ -98,7 +98,30 @@ def _class_indices(y, name: str, n: int, n_classes: int | None = None) -> np.nda
 def fit_linear_probe(
     x_train: np.ndarray, y_train: np.ndarray, c: float, seed: int = 0
 ) -> LogisticRegression:
-    """Multinomial logistic regression on embeddings (lbfgs, up to 2000 iterations)."""
+    """Multinomial logistic regression on embeddings (lbfgs, up to 2000 iterations).
+
+    Parameters
+    ----------
+    x_train : ndarray of shape (n, d)
+        Finite embeddings.
+    y_train : ndarray of int, shape (n,)
+        Class indices.
+    c : float
+        Inverse regularisation strength ``C`` (> 0).
+    seed : int, default 0
+        ``random_state`` of the solver.
+
+    Returns
+    -------
+    sklearn.linear_model.LogisticRegression
+        The fitted probe.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    >>> fit_linear_probe(x, np.array([0, 0, 1, 1]), c=10.0).predict(x).tolist()
+    [0, 0, 1, 1]
+    """
     x_train = _embeddings(x_train, "x_train")
     y_train = _class_indices(y_train, "y_train", len(x_train))
     c = check_number(c, "c", low=0, low_open=True)
@@ -107,7 +130,28 @@ def fit_linear_probe(
 
 
 def zero_shot_accuracy(x: np.ndarray, y: np.ndarray, class_text: np.ndarray) -> float:
-    """Accuracy of :math:`\\arg\\max_c x \\cdot t_c` (rows of ``x`` and ``t`` unit-norm)."""
+    """Accuracy of :math:`\\arg\\max_c x \\cdot t_c` (rows of ``x`` and ``t`` unit-norm).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+        Image embeddings.
+    y : ndarray of int, shape (n,)
+        Their class indices into ``class_text``.
+    class_text : ndarray of shape (C, d)
+        One text embedding :math:`t_c` per class.
+
+    Returns
+    -------
+    float
+        The fraction of images whose best-scoring class is their class.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    >>> zero_shot_accuracy(x, np.array([0, 1, 0]), np.eye(2))
+    0.6666666666666666
+    """
     x = _embeddings(x, "x")
     class_text = _embeddings(class_text, "class_text", x.shape[1])
     y = _class_indices(y, "y", len(x), len(class_text))
@@ -115,7 +159,28 @@ def zero_shot_accuracy(x: np.ndarray, y: np.ndarray, class_text: np.ndarray) -> 
 
 
 def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) -> np.ndarray:
-    """AUROC of the score :math:`x \\cdot t_k` for each concept ``k`` (NaN if one class)."""
+    """AUROC of the score :math:`x \\cdot t_k` for each concept ``k`` (NaN if one class).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+        Image embeddings.
+    labels : ndarray of {0, 1} or bool, shape (n, k)
+        Concept labels of the images.
+    concept_text : ndarray of shape (k, d)
+        One text embedding :math:`t_k` per concept.
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+        Each concept's AUROC; NaN where its labels are all 0 or all 1.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    >>> concept_aurocs(x, np.array([[1, 1], [1, 1], [0, 1]]), np.eye(2)).tolist()
+    [1.0, nan]
+    """
     x = _embeddings(x, "x")
     concept_text = _embeddings(concept_text, "concept_text", x.shape[1])
     labels = as_real_array(labels, "labels", dtype=None)
@@ -190,6 +255,14 @@ def evaluate(
     dict
         ``{"backbone_id", "C", split: {"linear_probe_accuracy", "zero_shot_accuracy",
         "concept_auroc_mean", "concept_auroc": {concept: auroc}}}``.
+
+    Examples
+    --------
+    >>> res = evaluate(n_train=48, n_val=24, n_test=48, splits=("test",))
+    >>> sorted(res["test"])
+    ['concept_auroc', 'concept_auroc_mean', 'linear_probe_accuracy', 'zero_shot_accuracy']
+    >>> 0.5 < res["test"]["concept_auroc_mean"] <= 1.0
+    True
     """
     if backbone is not None and not callable(getattr(backbone, "encode_images", None)):
         raise TypeError(
@@ -240,7 +313,27 @@ def evaluate(
 
 
 def format_report(res: dict) -> str:
-    """Markdown table of the headline figures."""
+    """Markdown table of the headline figures.
+
+    Parameters
+    ----------
+    res : dict
+        What :func:`evaluate` returns.
+
+    Returns
+    -------
+    str
+        One row per split: linear-probe and zero-shot accuracy, mean concept AUROC.
+
+    Examples
+    --------
+    >>> res = {"C": 1.0, "test": {"linear_probe_accuracy": 0.9, "zero_shot_accuracy": 0.7,
+    ...                           "concept_auroc_mean": 0.85}}
+    >>> print(format_report(res))  # doctest: +NORMALIZE_WHITESPACE
+    | split | linear probe acc. | zero-shot species acc. | mean concept AUROC |
+    |---|---|---|---|
+    | test | 0.900 | 0.700 | 0.850 |
+    """
     if not isinstance(res, dict):
         raise TypeError(f"res: expected the dict evaluate() returns, got {type(res).__name__}")
     splits = [k for k in res if isinstance(res[k], dict)]
@@ -286,7 +379,20 @@ def _check_shipped_weights(model: str, weights: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line entry point."""
+    """Command line entry point: ``python -m bottlekit.world.evaluate [options]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's); ``--help`` lists them.
+
+    Examples
+    --------
+    >>> main(["--n-train", "48", "--n-val", "24", "--n-test", "24"])  # doctest: +ELLIPSIS
+    backbone world-tiny/bottlekit/... (probe C = ...)
+    | split | linear probe acc. | zero-shot species acc. | mean concept AUROC |
+    ...
+    """
     from bottlekit.world._clip import _model_name  # the shipped world configs only
 
     p = argparse.ArgumentParser(

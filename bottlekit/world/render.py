@@ -91,6 +91,21 @@ def check_image_memory(
     copied : bool
         Whether the caller copies the images and masks that :func:`render_birds` returns
         into arrays of its own (:func:`~bottlekit.world.make_world` does).
+
+    Raises
+    ------
+    ValueError
+        If the machine's physical memory is too small, saying how many images fit.
+
+    Examples
+    --------
+    >>> check_image_memory(10, 64, masks=True, call="make_world", arguments="n=10",
+    ...                    advice="draw fewer")
+    >>> check_image_memory(10**12, 64, masks=False, call="make_world",
+    ...                    arguments="n=10**12", advice="draw fewer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: make_world: n=10**12 asks for ... of images (3 bytes a pixel), more than ...
     """
     per_pixel = 3 + (len(PART_NAMES) if masks else 0)
     pixels = size * size
@@ -119,7 +134,31 @@ def check_image_memory(
 
 
 def check_layout(layout: Any, n: int) -> None:
-    """Refuse a :class:`Layout` that does not give every bird a finite place and scale > 0."""
+    """Refuse a :class:`Layout` that does not give every bird a finite place and scale > 0.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout to check.
+    n : int
+        The number of birds it must place.
+
+    Raises
+    ------
+    TypeError
+        If ``layout`` is not a :class:`Layout`.
+    ValueError
+        If a field does not hold ``n`` finite values, or a scale is not > 0.
+
+    Examples
+    --------
+    >>> ok = Layout(np.array([32.0]), np.array([32.0]), np.array([1.0]), np.array([False]))
+    >>> check_layout(ok, 1)
+    >>> check_layout(ok, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: layout.cx: expected shape (2,) (one per row of options), got (1,)
+    """
     if not isinstance(layout, Layout):
         raise TypeError(
             f"layout: expected a bottlekit.world.render.Layout or None, got "
@@ -140,7 +179,24 @@ def check_layout(layout: Any, n: int) -> None:
 
 @dataclass
 class Layout:
-    """Where each bird is drawn: centre of the body, scale and facing direction."""
+    """Where each bird is drawn: centre of the body, scale and facing direction.
+
+    Parameters
+    ----------
+    cx, cy : ndarray of float, shape (n,)
+        Centre of each body on the 64-unit canvas (x to the right, y down).
+    scale : ndarray of float, shape (n,)
+        Size of each bird relative to the standard one (> 0).
+    flip : ndarray of bool, shape (n,)
+        True where the drawn image is mirrored left to right (the bird, drawn facing
+        right, then faces left).
+
+    Examples
+    --------
+    >>> layout = sample_layout(np.array([True, False]), np.random.default_rng(0))
+    >>> len(layout), bool(layout.scale[0] > layout.scale[1])
+    (2, True)
+    """
 
     cx: np.ndarray
     cy: np.ndarray
@@ -152,7 +208,28 @@ class Layout:
 
 
 def sample_layout(large: np.ndarray, rng: np.random.Generator) -> Layout:
-    """Random position, scale (1.22× for large bodies) and direction, bird fully inside."""
+    """Random position, scale (1.22× for large bodies) and direction, bird fully inside.
+
+    Parameters
+    ----------
+    large : ndarray of bool, shape (n,)
+        Which birds have a large body.
+    rng : numpy.random.Generator
+        Source of the draws.
+
+    Returns
+    -------
+    Layout
+        Scales uniform within 7 % of 1 (of 1.22 for large bodies), centres uniform over
+        the places that keep the whole bird (tail and beak included) on the canvas,
+        each direction with probability 1/2.
+
+    Examples
+    --------
+    >>> layout = sample_layout(np.zeros(3, bool), np.random.default_rng(0))
+    >>> bool(((layout.scale > 0.92) & (layout.scale < 1.08)).all())
+    True
+    """
     check_generator(rng)
     n = len(large)
     scale = np.where(large, 1.22, 1.0) * rng.uniform(0.93, 1.07, n)
@@ -263,8 +340,16 @@ def render_birds(
     Returns
     -------
     images : numpy.ndarray of uint8, shape (n, size, size, 3)
+        The birds on their backgrounds.
     masks : numpy.ndarray of bool, shape (n, len(PART_NAMES), size, size)
         Visible pixels of each part; the masks partition the image.
+
+    Examples
+    --------
+    >>> from bottlekit.world.species import GROUPS
+    >>> images, masks = render_birds(np.zeros((2, len(GROUPS)), int), np.random.default_rng(0))
+    >>> images.shape, masks.shape[:2], bool((masks.sum(1) == 1).all())
+    ((2, 64, 64, 3), (2, 6), True)
     """
     options = check_options(options)
     if not is_number(size, integer=True):

@@ -40,9 +40,25 @@ TYPICAL_BACKGROUND = 0.9
 class ConceptGroup:
     """A group of mutually exclusive options of one part.
 
-    ``concepts`` are the binary concepts of the group (one per visible option);
-    ``none_option`` names the option that draws no concept (``None`` when one of the
-    concepts is always present, e.g. a colour).
+    Parameters
+    ----------
+    key : str
+        The group's name (``"pattern"``, ``"background"``, ...).
+    part : str
+        The part it is drawn on (one of :data:`PART_NAMES`).
+    concepts : tuple of str
+        The binary concepts of the group, one per visible option.
+    option_words : tuple of str
+        The option of each concept as one word (``"spotted"`` for ``"spotted body"``).
+    none_option : str or None
+        The option that draws no concept (``"plain"``), or ``None`` when one of the
+        concepts is always present (a colour).
+
+    Examples
+    --------
+    >>> g = GROUPS[1]
+    >>> g.key, g.concepts, g.options
+    ('pattern', ('spotted body', 'striped body'), ('spotted', 'striped', 'plain'))
     """
 
     key: str
@@ -171,7 +187,24 @@ EXTRA_NAMES: tuple[str, ...] = tuple(p[0] for p in EXTRA_PROFILES)
 
 
 def dominant_options(profiles: tuple[tuple, ...] = _PROFILES) -> np.ndarray:
-    """Index of each species' dominant option in each group, shape (n_species, n_groups)."""
+    """Index of each species' dominant option in each group, shape (n_species, n_groups).
+
+    Parameters
+    ----------
+    profiles : tuple of tuple
+        Species profiles: the name, one option word per group (``GROUPS`` order) and
+        the species' noisy groups (default: the 24 species of the world).
+
+    Returns
+    -------
+    ndarray of int, shape (n_species, n_groups)
+        Index into ``GROUPS[j].options``.
+
+    Examples
+    --------
+    >>> dominant_options().shape
+    (24, 14)
+    """
     size = len(GROUPS) + 2  # name, one option per group, the noisy groups
     for p in profiles:
         if not isinstance(p, tuple) or len(p) != size:
@@ -206,6 +239,12 @@ def option_probabilities(
     -------
     list of numpy.ndarray
         One (n_species, n_options) row-stochastic matrix per group in ``GROUPS``.
+
+    Examples
+    --------
+    >>> probs = option_probabilities()
+    >>> len(probs), probs[0].shape, np.allclose(probs[0].sum(1), 1.0)
+    (14, (24, 5), True)
     """
     r_background = check_number(p_typical_background, "p_typical_background", low=0, high=1)
     dom = dominant_options(profiles)
@@ -261,7 +300,23 @@ def class_concept_matrix(
 
 
 def true_attributes(name: str) -> tuple[str, ...]:
-    """The concepts a species shows in at least half of its images (its field marks)."""
+    """The concepts a species shows in at least half of its images (its field marks).
+
+    Parameters
+    ----------
+    name : str
+        A species of the world, or one of the field guide's extra species.
+
+    Returns
+    -------
+    tuple of str
+        The concepts with :math:`P(\\text{concept} \\mid \\text{species}) \\ge 0.5`.
+
+    Examples
+    --------
+    >>> true_attributes("ketrel")[:3]
+    ('grey body', 'large body', 'orange wings')
+    """
     profiles = _PROFILES + EXTRA_PROFILES
     names = [p[0] for p in profiles]
     expected = f"a species of the world, one of {names}"
@@ -276,6 +331,18 @@ def check_options(options: ArrayLike, name: str = "options") -> np.ndarray:
     Column ``j`` holds an index into ``GROUPS[j].options``; a float, a negative or too
     large index (which numpy would truncate, wrap around or fail on deep inside the
     renderer) is refused naming the group.
+
+    Parameters
+    ----------
+    options : array-like of int, shape (n, n_groups)
+        The option indices.
+    name : str, default "options"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, n_groups)
+        ``options``, checked.
 
     Examples
     --------
@@ -314,12 +381,14 @@ def check_concept_labels(concept_labels: ArrayLike, n: int | None = None) -> np.
     Parameters
     ----------
     concept_labels : array-like, shape (n, 31)
+        The labels to check.
     n : int, optional
         The number of rows required (one per image); any when None.
 
     Returns
     -------
     numpy.ndarray of uint8, shape (n, 31)
+        ``concept_labels``, checked.
 
     Examples
     --------
