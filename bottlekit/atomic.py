@@ -39,6 +39,7 @@ def current_umask() -> int:
     Returns
     -------
     int
+        The umask's bits (``0o022`` is usual).
 
     Examples
     --------
@@ -65,6 +66,7 @@ def new_file_mode() -> int:
     Returns
     -------
     int
+        The mode bits (``0o644`` under the usual umask ``0o022``).
 
     Examples
     --------
@@ -170,6 +172,7 @@ def check_output_path(
     Returns
     -------
     pathlib.Path
+        ``path`` as a Path.
 
     Examples
     --------

@@ -18,10 +18,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     Parameters
     ----------
     device : str, torch.device or None
+        The device asked for (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...), or None.
 
     Returns
     -------
     torch.device
+        The device to use.
 
     Examples
     --------
@@ -64,6 +66,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def available_devices() -> list[str]:
     """Names of the devices torch can use on this machine, e.g. ``['cpu', 'cuda:0']``.
 
+    Returns
+    -------
+    list of str
+        ``"cpu"``, then ``"cuda:i"`` for each CUDA device, and ``"mps"`` where available.
+
     Examples
     --------
     >>> "cpu" in available_devices()
@@ -84,6 +91,11 @@ def torch_threads(n: int | None) -> Iterator[None]:
     Small models (a linear head over a few dozen concepts) train faster on one thread:
     with several threads each tiny operation pays for synchronisation, and on a busy
     machine the threads wait for each other.
+
+    Parameters
+    ----------
+    n : int or None
+        The thread count inside the ``with`` block; the previous one is restored after.
 
     Examples
     --------
@@ -114,6 +126,20 @@ def as_tensor(
     that writing to the tensor is undefined behaviour. Such an array is copied once,
     converted to ``dtype`` in the same pass; anything else goes to ``torch.as_tensor``
     unchanged (a writable array of the same dtype is shared, not copied).
+
+    Parameters
+    ----------
+    array : array-like or torch.Tensor
+        The data.
+    dtype : torch.dtype, optional
+        The tensor's dtype (default: the array's).
+    device : str or torch.device, optional
+        Where the tensor goes (default: the CPU, or the tensor's own device).
+
+    Returns
+    -------
+    torch.Tensor
+        The data as a tensor, sharing memory with ``array`` where torch can.
 
     Examples
     --------

@@ -51,7 +51,9 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
     Parameters
     ----------
     archive : path
+        The archive; its format is recognised from its content, not its name.
     dest : path
+        The folder to extract into (created if missing).
 
     Returns
     -------

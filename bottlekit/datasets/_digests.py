@@ -10,6 +10,18 @@ import os
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """The sha256 of a file, hex.
 
+    Parameters
+    ----------
+    path : path
+        The file.
+    chunk : int, default 1 MiB
+        Bytes per read.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -28,13 +40,16 @@ def file_digests(
     Parameters
     ----------
     path : path
+        The file.
     algorithms : tuple of {"md5", "sha256"}
+        The digests to compute.
     chunk : int
         Bytes per read.
 
     Returns
     -------
     dict of str to str
+        Algorithm name to hex digest.
 
     Examples
     --------

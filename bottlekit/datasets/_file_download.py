@@ -75,7 +75,9 @@ def download_file(
     Parameters
     ----------
     url : str
+        An http(s), ftp or ``file://`` address.
     dest : path
+        The file to write.
     progress : bool, default True
         A tqdm progress bar.
     timeout : float, default 60

@@ -14,7 +14,7 @@ from bottlekit.datasets._file_download import DEFAULT_MAX_BYTES
 class Source:
     """Where a dataset comes from.
 
-    Attributes
+    Parameters
     ----------
     url : str or None
         The public archive (None: no direct download).
@@ -38,6 +38,12 @@ class Source:
     max_bytes : int or None
         A ceiling for an archive whose exact size is not known (a rounded-up bound on
         its published size); None with ``size`` given, or for no download.
+
+    Examples
+    --------
+    >>> s = Source("https://example.org/data.tgz", "data.tgz", None, "data", size=1024)
+    >>> s.extracts_to, s.manual is None
+    ('data', True)
     """
 
     url: str | None

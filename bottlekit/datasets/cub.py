@@ -126,6 +126,16 @@ N_KEYPOINTS = 15
 def part_of_attribute(name: str) -> str | None:
     """The part group (a key of :data:`CUB_PART_GROUPS`) of a CUB attribute name.
 
+    Parameters
+    ----------
+    name : str
+        An attribute of CUB's ``attributes.txt`` (``has_wing_color::blue``).
+
+    Returns
+    -------
+    str or None
+        The part group, or None for an attribute of no part group.
+
     Examples
     --------
     >>> part_of_attribute("has_wing_color::blue"), part_of_attribute("has_size::small_(5_-_9_in)")

@@ -91,6 +91,7 @@ def download_dataset(
     url : str, optional
         Another address for the same archive (a mirror).
     progress : bool, default True
+        A progress bar for the download.
     keep_archive : bool, default True
         Keep the archive after extracting it.
     timeout : float, default 60

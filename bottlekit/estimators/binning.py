@@ -28,12 +28,25 @@ def _n_bins(bins, n: int) -> int:
 def discretize(X: np.ndarray, n_bins: int) -> tuple[np.ndarray, float]:
     """Equal-width bin codes of the rows of ``X`` and the log-volume of one cell.
 
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Finite samples; each column is cut into ``n_bins`` equal bins over its range.
+    n_bins : int
+        Bins per column.
+
     Returns
     -------
     codes : ndarray of shape (n,)
         One integer per row identifying its multi-dimensional cell.
     log_cell_volume : float
         Sum over columns of ``log(bin width)`` (0 for constant columns).
+
+    Examples
+    --------
+    >>> codes, log_vol = discretize(np.array([[0.0, 0.0], [0.1, 1.0], [1.0, 1.0]]), 2)
+    >>> codes.tolist(), round(log_vol, 4)  # cells (0, 0), (0, 1), (1, 1); log(0.5 * 0.5)
+    ([0, 1, 2], -1.3863)
     """
     lo, hi = X.min(axis=0), X.max(axis=0)
     width = (hi - lo) / n_bins
