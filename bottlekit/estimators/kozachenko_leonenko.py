@@ -105,6 +105,8 @@ def weighted_kl_weights(k: int, d: int) -> np.ndarray:
     Returns
     -------
     ndarray of shape (k,)
+        :math:`w_1, \dots, w_k`, summing to 1 (:math:`w = (1, 0, \dots)` for
+        :math:`d \le 4`).
 
     Examples
     --------

@@ -319,14 +319,18 @@ def make_compressor(
     Parameters
     ----------
     kind : {"autoencoder", "pca"}
+        The compressor.
     n_components : int
+        The compressed dimension.
     random_state : int, numpy Generator or None, default=0
+        Seeds the compressor's initialisation.
     **kwargs
         Passed to :class:`AutoencoderCompressor` (``epochs``, ``hidden_sizes``, ...).
 
     Returns
     -------
     AutoencoderCompressor or sklearn.decomposition.PCA
+        An unfitted compressor with ``fit`` and ``transform``.
 
     Examples
     --------
@@ -403,7 +407,9 @@ def weighted_kl_mutual_information(
     Parameters
     ----------
     X : array-like of shape (n,) or (n, dx)
+        The first variable.
     Y : array-like of shape (n,) or (n, dy); labels of shape (n,) if ``discrete_y``
+        The second variable.
     k : int, default=5
         Neighbours (the reference's ``k_neighbours``).
     discrete_y : bool, default=False
@@ -417,6 +423,7 @@ def weighted_kl_mutual_information(
     Returns
     -------
     float
+        The estimate, in nats.
 
     Examples
     --------

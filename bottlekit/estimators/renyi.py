@@ -59,11 +59,14 @@ def matrix_renyi_entropy(K: np.ndarray, alpha: float) -> float:
     Parameters
     ----------
     K : ndarray of shape (n, n)
+        The Gram matrix (normalised by its trace here).
     alpha : float > 0
+        The order :math:`\alpha` (1: the von Neumann entropy).
 
     Returns
     -------
     float
+        :math:`S_\alpha`, in nats.
 
     Examples
     --------

@@ -41,6 +41,7 @@ def blob_images(latent: np.ndarray, image_size: int = 16, sharpness: float = 10.
     Returns
     -------
     ndarray of shape (n, d // 2, image_size, image_size), float32 in [0, 1]
+        One channel per blob.
 
     Examples
     --------
