@@ -71,19 +71,64 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def list_pretrained() -> list[tuple[str, str]]:
-    """``(model name, tag)`` of every entry of the table."""
+    """``(model name, tag)`` of every entry of the table.
+
+    Returns
+    -------
+    list of tuple of str
+        The entries, in the table's order.
+
+    Examples
+    --------
+    >>> ("world-tiny", "bottlekit") in list_pretrained()
+    True
+    """
     return [(model, tag) for model, tags in _PRETRAINED.items() for tag in tags]
 
 
 def get_pretrained_cfg(model: str, tag: str) -> dict[str, Any]:
-    """The table entry of ``(model, tag)`` (a copy), or ``{}`` when there is none."""
+    """The table entry of ``(model, tag)`` (a copy), or ``{}`` when there is none.
+
+    Parameters
+    ----------
+    model : str
+        A model name.
+    tag : str
+        A tag of its weights.
+
+    Returns
+    -------
+    dict
+        ``file``, ``sha256``, ``bytes`` and ``source`` of the weights, or ``{}``.
+
+    Examples
+    --------
+    >>> sorted(get_pretrained_cfg("world-tiny", "bottlekit")), get_pretrained_cfg("x", "y")
+    (['bytes', 'file', 'sha256', 'source'], {})
+    """
     if not isinstance(model, str) or not isinstance(tag, str):
         return {}  # no entry (a list or dict as a name would not even be hashable)
     return dict(_PRETRAINED.get(model, {}).get(tag, {}))
 
 
 def default_tag(model: str) -> str | None:
-    """The tag loaded for ``model`` when no weights are named: the shipped ones, if any."""
+    """The tag loaded for ``model`` when no weights are named: the shipped ones, if any.
+
+    Parameters
+    ----------
+    model : str
+        A model name.
+
+    Returns
+    -------
+    str or None
+        The tag of the weights shipped with bottlekit, or None (random weights).
+
+    Examples
+    --------
+    >>> default_tag("world-tiny"), default_tag("ViT-B-32")
+    ('bottlekit', None)
+    """
     return SHIPPED_TAG if SHIPPED_TAG in _PRETRAINED.get(model, {}) else None
 
 
@@ -93,7 +138,25 @@ def _entry_path(cfg: dict[str, Any]) -> Path:
 
 
 def is_available(model: str, tag: str) -> bool:
-    """Whether the file of ``(model, tag)`` is on this machine (not hashed)."""
+    """Whether the file of ``(model, tag)`` is on this machine (not hashed).
+
+    Parameters
+    ----------
+    model : str
+        A model name.
+    tag : str
+        A tag of its weights.
+
+    Returns
+    -------
+    bool
+        True when the table has the entry and its file exists.
+
+    Examples
+    --------
+    >>> is_available("world-tiny", "bottlekit"), is_available("world-tiny", "laion")
+    (True, False)
+    """
     cfg = get_pretrained_cfg(model, tag)
     return bool(cfg) and _entry_path(cfg).is_file()
 
@@ -119,6 +182,7 @@ def pretrained_file(model: str, tag: str) -> Path:
     Returns
     -------
     pathlib.Path
+        The weights file, its size and SHA-256 checked against the table.
 
     Raises
     ------

@@ -79,7 +79,19 @@ _DTYPES = {
 
 
 class SafetensorsContents(dict):
-    """The arrays of a file (name -> ndarray) with its bottlekit JSON in ``.meta``."""
+    """The arrays of a file (name -> ndarray) with its bottlekit JSON in ``.meta``.
+
+    What :func:`read_safetensors` returns: a dict of the arrays, with two attributes,
+    ``meta`` (the file's bottlekit JSON metadata, a dict) and ``path`` (the file, as
+    shown in messages).
+
+    Examples
+    --------
+    >>> contents = SafetensorsContents({"w": np.ones(2)})
+    >>> contents.meta, contents.path = {"format": 1}, "m.safetensors"
+    >>> sorted(contents), contents.meta
+    (['w'], {'format': 1})
+    """
 
     meta: dict[str, Any]
     path: str
@@ -183,6 +195,25 @@ def parse_json(
     memory of parsing, which is dominated by the Python objects: ~70 bytes for an empty
     list from 3 bytes of text.
 
+    Parameters
+    ----------
+    text : bytes or str
+        The JSON text (bytes must be UTF-8).
+    unique_keys : bool, default False
+        Refuse an object that lists a key twice.
+    max_values : int, optional
+        Refuse, before parsing, text that may hold more JSON values than this.
+
+    Returns
+    -------
+    object
+        The parsed value.
+
+    Raises
+    ------
+    ValueError
+        For any of the failures above.
+
     Examples
     --------
     >>> parse_json(b'{"a": [1, 2]}')
@@ -246,6 +277,20 @@ def dump_json(value: Any, *, name: str = "value", indent: int | None = None) -> 
     write ``NaN``, which strict readers refuse); numpy scalars and arrays become numbers
     and lists; a value JSON cannot hold is a ``TypeError`` naming ``name`` and where in
     ``value`` it is.
+
+    Parameters
+    ----------
+    value : object
+        Dicts, lists, tuples, strings, numbers, booleans, None, numpy scalars and arrays.
+    name : str, default "value"
+        What ``value`` is, for the message.
+    indent : int, optional
+        ``json.dumps``'s indent (None: one line).
+
+    Returns
+    -------
+    str
+        The JSON text.
 
     Examples
     --------
@@ -447,6 +492,7 @@ def encode_safetensors(
     Returns
     -------
     bytes
+        The file's contents.
 
     Raises
     ------
