@@ -25,7 +25,7 @@ _OPT_NUM = (int, float, type(None))
 class OptionalKey:
     """A sidecar schema entry that may be missing (checkpoints written before it existed).
 
-    Attributes
+    Parameters
     ----------
     types : type or tuple of types
         The JSON types the value must have when the key is present.
@@ -98,7 +98,7 @@ class CheckpointError(ValueError):
 class Checkpoint:
     """A checkpoint read back by :func:`read_checkpoint`.
 
-    Attributes
+    Parameters
     ----------
     path : pathlib.Path
         The sidecar.
@@ -106,6 +106,13 @@ class Checkpoint:
         The sidecar's content (validated against :data:`SIDECAR_SCHEMA`).
     tensors : dict of str to torch.Tensor
         ``model/<name>``, ``optimizer/<param index>/<key>``, ``rng/torch``.
+
+    Examples
+    --------
+    >>> ck = Checkpoint(Path("ck.json"), {"progress": {"step": 7}},
+    ...                 {"model/w": torch.ones(2), "rng/torch": torch.zeros(1)})
+    >>> ck.step, list(ck.model_state())
+    (7, ['w'])
     """
 
     path: Path
@@ -118,7 +125,13 @@ class Checkpoint:
         return int(self.meta["progress"]["step"])
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        """The model's state dict."""
+        """The model's state dict.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            The ``model/`` tensors, by parameter name.
+        """
         return {k[len("model/") :]: v for k, v in self.tensors.items() if k.startswith("model/")}
 
 
@@ -134,10 +147,6 @@ def validate_sidecar(meta: Any, schema: dict[str, Any] = SIDECAR_SCHEMA, where: 
         :data:`SIDECAR_SCHEMA`).
     where : str
         Prefix of the key path in error messages.
-
-    Returns
-    -------
-    None
 
     Examples
     --------

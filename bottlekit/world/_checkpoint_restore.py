@@ -263,12 +263,10 @@ def restore_training_state(
     Parameters
     ----------
     checkpoint : Checkpoint
-    model, optimizer, scheduler
+        The checkpoint, read by :func:`read_checkpoint` (checked whole before anything
+        is loaded).
+    model, optimizer, scheduler : torch.nn.Module, torch.optim.Optimizer, LRScheduler
         Built exactly as for the run that wrote the checkpoint.
-
-    Returns
-    -------
-    None
 
     Examples
     --------

@@ -83,10 +83,6 @@ def check_rng_states(
     where : str or None
         The checkpoint's path, for the message.
 
-    Returns
-    -------
-    None
-
     Raises
     ------
     CheckpointError
@@ -182,10 +178,6 @@ def restore_rng_states(
         has (none without CUDA).
     where : str or None
         The checkpoint's path, for an error message.
-
-    Returns
-    -------
-    None
 
     Raises
     ------

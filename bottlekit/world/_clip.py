@@ -76,16 +76,24 @@ def create_model(
     Parameters
     ----------
     device : str or torch.device
+        Where the model is built.
     model : str
         One of :func:`available_models` (default ``world-tiny``).
 
     Returns
     -------
     model : open_clip.CLIP
+        The untrained model (random weights).
     preprocess : callable
         open_clip's evaluation transform (PIL image → normalised tensor).
     tokenizer : callable
         open_clip's tokenizer for the config (SimpleTokenizer, context 32).
+
+    Examples
+    --------
+    >>> net, preprocess, tokenizer = create_model()
+    >>> tokenizer(["a photo of a bird."]).shape
+    torch.Size([1, 32])
     """
     import open_clip
 
@@ -118,6 +126,27 @@ def images_to_tensor(
     preprocessing (:func:`bottlekit.backbones.preprocess_images` with
     :func:`world_preprocess`), as every other image input of bottlekit does; for uint8
     64 x 64 arrays and a 64-pixel model that is ``(x / 255 - MEAN) / STD``.
+
+    Parameters
+    ----------
+    images : array, list of arrays or PIL images, or any image input of bottlekit
+        The images.
+    device : str or torch.device, default "cpu"
+        Where the tensor goes.
+    model : str, default "world-tiny"
+        The model config whose preprocessing is applied.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, 3, H, W)
+        The normalised input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = images_to_tensor(np.zeros((2, 64, 64, 3), np.uint8))
+    >>> x.shape, bool(torch.allclose(x[0, :, 0, 0], -torch.tensor(MEAN) / torch.tensor(STD)))
+    (torch.Size([2, 3, 64, 64]), True)
     """
     from bottlekit.backbones import preprocess_images
 

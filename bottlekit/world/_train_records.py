@@ -24,6 +24,7 @@ def world_fingerprint(world: World) -> str:
     Parameters
     ----------
     world : World
+        The world (images, labels and concept labels are hashed).
 
     Returns
     -------

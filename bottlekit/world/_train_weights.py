@@ -40,7 +40,33 @@ def _canonical_header(blob: bytes) -> bytes:
 def save_weights(
     model: torch.nn.Module, out_dir: Path, metadata: dict, name: str = MODEL_NAME
 ) -> Path:
-    """Write ``NAME.safetensors`` (float32 state dict) and ``NAME.json``, atomically."""
+    """Write ``NAME.safetensors`` (float32 state dict) and ``NAME.json``, atomically.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained model.
+    out_dir : Path
+        The folder (created if missing).
+    metadata : dict
+        The run's metadata, written to ``NAME.json`` with the weights' ``sha256`` and
+        ``bytes``.
+    name : str, default "world-tiny"
+        The file names' stem (the model config's name).
+
+    Returns
+    -------
+    Path
+        The weights file.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> path = save_weights(torch.nn.Linear(2, 1), out, {"steps": 0}, name="toy")
+    >>> path.name, sorted(json.loads((out / "toy.json").read_text()))
+    ('toy.safetensors', ['bytes', 'sha256', 'steps'])
+    """
     from bottlekit.safetensors_file import encode_safetensors
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def write_checkpoint(
     ----------
     path : str or Path
         The sidecar (``.json``); the tensors file goes next to it.
-    model, optimizer, scheduler
+    model, optimizer, scheduler : torch.nn.Module, torch.optim.Optimizer, LRScheduler
         Their states are saved (tensors to safetensors, the rest to the sidecar).
     meta : dict
         The run's ``model``, ``model_config``, ``config``, ``progress``,
@@ -216,6 +216,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     Returns
     -------
     Checkpoint
+        The sidecar's content and the tensors, checked whole.
 
     Raises
     ------

@@ -33,10 +33,14 @@ def concepts_to_options(concept_labels: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     concept_labels : numpy.ndarray of {0, 1}, shape (n, 31)
+        Drawn concepts, at most one per attribute group.
 
     Returns
     -------
     numpy.ndarray of int64, shape (n, 14)
+        The option index of every group (its "none" option where no concept of the
+        group is drawn); the inverse of
+        :func:`~bottlekit.world.dataset.options_to_concepts`.
 
     Examples
     --------

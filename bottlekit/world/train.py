@@ -103,7 +103,22 @@ def _threads(given: int | None, checkpoint) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line entry point."""
+    """Command line entry point: ``python -m bottlekit.world.train [options]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's); ``--help`` lists them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> main(["--n-train", "16", "--n-val", "8", "--steps", "2", "--batch-size", "8",
+    ...       "--warmup", "1", "--out", out])  # doctest: +ELLIPSIS
+    generated 16 train images in ...
+    saved .../world-tiny.safetensors
+    """
     p = argparse.ArgumentParser(
         prog="python -m bottlekit.world.train", description=__doc__.split("\n\n")[0]
     )
