@@ -95,12 +95,14 @@ def load_concept_file(
         with a class prior marking the class(es) that proposed each concept; class names
         are matched to the dataset's ignoring case, punctuation and CUB's number prefix.
     backbone : Backbone
+        Embeds the names (and must be the bank's backbone for a ``.safetensors`` bank).
     class_names : list of str
         The dataset's classes, in label order.
 
     Returns
     -------
     ConceptBank
+        The concepts, with a class prior for a ``.json`` file.
 
     Examples
     --------

@@ -24,6 +24,7 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
     Parameters
     ----------
     recipe : Recipe
+        The recipe (unchanged; a new one is returned).
     overrides : list of str
         ``table.key=value`` or ``table.subtable.key=value``; ``value`` is read as a TOML
         value (``5``, ``1e-3``, ``true``, ``"text"``), or as a string if it is not one.
@@ -31,6 +32,7 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
     Returns
     -------
     Recipe
+        The recipe with the overrides, validated again.
 
     Examples
     --------

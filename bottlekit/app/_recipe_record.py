@@ -24,6 +24,7 @@ def format_comparison(record: dict[str, Any]) -> str:
     Returns
     -------
     str
+        The measured number beside the paper's, with the setting of each.
 
     Examples
     --------
@@ -128,11 +129,14 @@ def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     Parameters
     ----------
     record : dict
+        A record of :func:`run_recipe` (NaN and infinities written as null).
     path : path
+        The JSON file to write.
 
     Returns
     -------
     pathlib.Path
+        ``path``.
 
     Examples
     --------

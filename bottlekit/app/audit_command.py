@@ -71,7 +71,18 @@ def _load_head(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``)."""
+    """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``).
+
+    Parameters
+    ----------
+    subparsers : argparse sub-parsers action
+        What ``ArgumentParser.add_subparsers`` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``audit`` parser.
+    """
     from bottlekit.visualize.map_methods import METHODS
 
     p = subparsers.add_parser(
@@ -303,7 +314,18 @@ def _check_ray_audit_options(args: argparse.Namespace) -> None:
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
-    """Run ``bottlekit audit`` with parsed ``args``; returns the exit status."""
+    """Run ``bottlekit audit`` with parsed ``args``; returns the exit status.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``bottlekit audit``.
+
+    Returns
+    -------
+    int
+        0 on success.
+    """
     from bottlekit._backbone_weights import check_model_name
     from bottlekit.app._paths import check_output_outside, check_output_path
     from bottlekit.app.dataset_options import check_dataset_only_options, parse_dataset_options

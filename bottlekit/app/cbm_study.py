@@ -55,7 +55,19 @@ EVAL_SPLITS = ("test", "shifted")
 
 @dataclass
 class WorldData:
-    """World splits, their embeddings and labels, and the backbone that made them."""
+    """World splits, their embeddings and labels, and the backbone that made them.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The backbone that embedded the images.
+    worlds : dict of str to World
+        The splits (``train``, ``test``, ``shifted``, optionally ``val``).
+    X : dict of str to ndarray
+        Each split's embeddings.
+    y : dict of str to ndarray
+        Each split's species labels.
+    """
 
     backbone: Any
     worlds: dict[str, Any]
@@ -75,11 +87,23 @@ class WorldData:
         return list(self.train.class_names)
 
     def true_attributes(self) -> np.ndarray:
-        """(n_classes, k) 0/1: the species' true attributes in the training world."""
+        """(n_classes, k) 0/1: the species' true attributes in the training world.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_classes, k)
+            1 where the class-concept matrix is at least 0.5.
+        """
         return (self.train.class_concept_matrix >= TRUE_ATTRIBUTE_THRESHOLD).astype(np.float32)
 
     def scene_concepts(self) -> list[str]:
-        """Concepts of the ``background`` part: what a bird classifier should not need."""
+        """Concepts of the ``background`` part: what a bird classifier should not need.
+
+        Returns
+        -------
+        list of str
+            The scene concepts' names.
+        """
         part = self.train.part_names.index("background")
         return [
             c
@@ -90,7 +114,27 @@ class WorldData:
 
 @dataclass
 class ModelResult:
-    """One fitted model and its figures."""
+    """One fitted model and its figures.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in the study (``"PCBM"``, ``"LaBo"``, ...).
+    bank : str
+        The concept bank it was fitted on (``"raw"`` for the probe).
+    model : estimator
+        The fitted model.
+    accuracy : dict of str to float
+        Accuracy on each evaluation split.
+    nonzero : int or None
+        Non-zero weights of its head, where it has one.
+    n_concepts : int or None
+        Concepts of its bottleneck (None for the probe).
+    fit_seconds : float
+        Wall time of the fit.
+    notes : dict, default {}
+        Anything else the study recorded.
+    """
 
     name: str
     bank: str
@@ -117,6 +161,8 @@ def load_world_data(
     Parameters
     ----------
     backbone : str or Backbone, default "world-tiny"
+        The backbone that embeds the images (a name is loaded with
+        :func:`~bottlekit.backbones.load_backbone`).
     n_train, n_test : int
         Images in the training split and in each evaluation split.
     seed : int
@@ -135,6 +181,7 @@ def load_world_data(
     Returns
     -------
     WorldData
+        The splits, their embeddings and labels.
 
     Examples
     --------
@@ -196,10 +243,12 @@ def tune_probe_C(
         Validation embeddings and labels, from the training distribution (never the test
         or shifted split).
     grid : sequence of float, default PROBE_C_GRID
+        The values of ``C`` tried.
 
     Returns
     -------
     float
+        The ``C`` of the best validation accuracy (the first of ties in ``grid``).
 
     Examples
     --------
@@ -256,9 +305,21 @@ def build_banks(
     world's field guide (:func:`~bottlekit.concepts.retrieve`, offline extractive), whose
     prior is what the corpus says about each species (not the ground truth).
 
+    Parameters
+    ----------
+    data : WorldData
+        The world's splits and embeddings.
+    kinds : sequence of {"text", "cav", "retrieved"}
+        The banks to build.
+    seed : int, default 0
+        Seeds the CAVs' example draw.
+    progress : bool, default False
+        Progress bars.
+
     Returns
     -------
     dict of str to ConceptBank
+        The banks by kind.
     """
     from bottlekit.concepts import from_examples, from_text, retrieve
     from bottlekit.world.evaluate import CONCEPT_TEMPLATES
@@ -300,6 +361,17 @@ def model_specs(seed: int = 0) -> dict[str, tuple[Callable[[ConceptBank], Any], 
     ``KnoBo`` grounds its concepts with the world's concept labels when the bank's
     concepts are world concepts (see :func:`fit_models`); ``KnoBo-pseudo`` always grounds
     them with pseudo-labels from CLIP similarity.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        The models' ``random_state``.
+
+    Returns
+    -------
+    dict of str to (callable, dict)
+        Per model name, a factory that builds the unfitted model for a bank, and the
+        extra keyword arguments of its ``fit``.
     """
     import bottlekit.bottleneck as bn
 
@@ -338,12 +410,15 @@ def fit_models(
     Parameters
     ----------
     data : WorldData
+        The world's splits and embeddings.
     banks : dict of str to ConceptBank
+        The banks the models are fitted on, by name.
     models : list of str, optional
         Subset of :func:`model_specs` names (default all).
     plan : dict model name -> bank names, optional
         Which banks each model is fitted on (default every bank).
     seed : int
+        The models' ``random_state``.
     log : callable, optional
         Called with a line of progress after each fit.
     probe_C : float, default 10.0
@@ -433,6 +508,15 @@ def edit_by_pruning(model: Any, data: WorldData, top: int = 10) -> dict[str, Any
     by :meth:`global_importance`; those of the ``background`` part among the first
     ``top`` are pruned (Post-hoc CBM's global edit, with no data from the shifted world).
 
+    Parameters
+    ----------
+    model : fitted concept-bottleneck model
+        The model to edit (unchanged; the pruned copy is returned).
+    data : WorldData
+        The splits the accuracies are measured on.
+    top : int, default 10
+        How many of the most important concepts are looked at.
+
     Returns
     -------
     dict
@@ -474,9 +558,23 @@ def intervention_curve(
     means, as an expert would correct a prediction; ``"all"`` replaces every one of the
     k concepts in every image.
 
+    Parameters
+    ----------
+    model : fitted concept-bottleneck model
+        The model intervened on.
+    data : WorldData
+        The world's splits (the training split gives the intervention values).
+    split : str, default "test"
+        The split whose accuracy is measured.
+    steps : sequence of int, optional
+        The numbers k of concepts intervened on (default 0, 1, 2, 4, 8, 16 and all).
+    protocol : {"corrections", "all"}, default "corrections"
+        Which concepts of the first k are replaced.
+
     Returns
     -------
     list of (k, accuracy)
+        The accuracy after intervening on each number of concepts.
     """
     protocol = check_choice(
         protocol, ("corrections", "all"), "protocol", expected="'corrections' or 'all'"
@@ -526,9 +624,21 @@ def explanation_precision(
     image itself; ``positive``: fraction with a positive contribution. Concepts outside the
     world's vocabulary count as wrong.
 
+    Parameters
+    ----------
+    model : fitted concept-bottleneck model
+        The model explained.
+    data : WorldData
+        The world's splits.
+    split : str, default "test"
+        The split whose images are explained.
+    top_k : int, default 3
+        Concepts per explanation.
+
     Returns
     -------
     dict
+        ``class``, ``image`` and ``positive`` precision, each in [0, 1].
     """
     _check_split(data, split)
     X, y = data.X[split], data.y[split]

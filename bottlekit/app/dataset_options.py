@@ -21,7 +21,17 @@ def add_dataset_arguments(
     parser: argparse.ArgumentParser, group: Any = None, name_help: str | None = None
 ) -> None:
     """Add ``--dataset`` (to ``group`` when given, e.g. a mutually exclusive group),
-    ``--root``, ``--split``, ``--dataset-option`` and ``--download`` to ``parser``."""
+    ``--root``, ``--split``, ``--dataset-option`` and ``--download`` to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    group : argparse argument group, optional
+        Where ``--dataset`` goes instead of ``parser``.
+    name_help : str, optional
+        The help of ``--dataset`` (default: the known dataset names).
+    """
     from bottlekit.datasets import LOADERS
 
     (group or parser).add_argument(
@@ -60,6 +70,16 @@ _OWN_OPTIONS = {
 
 def parse_dataset_options(items: list[str]) -> dict[str, Any]:
     """``["key=value", ...]`` to a dict; values are JSON where they parse, else text.
+
+    Parameters
+    ----------
+    items : list of str
+        The ``--dataset-option`` values.
+
+    Returns
+    -------
+    dict
+        Option name to value.
 
     Examples
     --------
@@ -121,6 +141,17 @@ def _has_non_finite(value: Any) -> bool:
 def dataset_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~bottlekit.datasets.ConceptDataset` named by ``args.dataset``.
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``--dataset``, ``--root``, ``--split``, ``--dataset-option`` and
+        ``--download``.
+
+    Returns
+    -------
+    ConceptDataset
+        The dataset, loaded by :func:`~bottlekit.datasets.load_dataset`.
+
     Raises
     ------
     ValueError
@@ -156,7 +187,13 @@ def dataset_from_args(args: argparse.Namespace) -> Any:
 
 def check_dataset_only_options(args: argparse.Namespace) -> None:
     """Refuse ``--root``, ``--split``, ``--dataset-option``, ``--download`` without
-    ``--dataset`` (they would be ignored)."""
+    ``--dataset`` (they would be ignored).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    """
     if args.dataset:
         return
     given = [

@@ -21,7 +21,13 @@ SHARD_SIZE = 512
 
 
 def add_ray_arguments(p: argparse.ArgumentParser) -> None:
-    """``--ray [ADDRESS]``, ``--workers`` and ``--shard-size`` (the distributed options)."""
+    """``--ray [ADDRESS]``, ``--workers`` and ``--shard-size`` (the distributed options).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The command's parser.
+    """
     p.add_argument(
         "--ray",
         nargs="?",
@@ -50,7 +56,15 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
 def check_ray_only_options(args: argparse.Namespace, *flags: str) -> None:
     """Refuse ``--workers``, ``--shard-size`` (and the extra ``flags``, e.g. ``"--bank"``)
     without ``--ray`` (they would be ignored; ``--shard-size`` is seen when it is not the
-    default)."""
+    default).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    *flags : str
+        More options that need ``--ray``.
+    """
     if getattr(args, "ray", None) is not None:
         return
     defaults = {"shard_size": SHARD_SIZE}
@@ -63,6 +77,11 @@ def check_ray_only_options(args: argparse.Namespace, *flags: str) -> None:
 def check_ray_address(args: argparse.Namespace) -> None:
     """Refuse ``--ray ""`` (an unset shell variable, ``--ray "$ADDRESS"``): Ray would start
     a local instance instead of joining the cluster.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
 
     Examples
     --------
@@ -84,6 +103,13 @@ def check_ray_options(args: argparse.Namespace, out: str) -> None:
     images are touched (the run itself would name them ``num_workers`` and
     ``shard_size``, start a local instance for an empty address, or fail making the
     folder).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+    out : str
+        The output folder.
 
     Examples
     --------
@@ -112,10 +138,6 @@ def require_ray(option: str = "--ray") -> None:
     ----------
     option : str, default "--ray"
         The option that asked for Ray, named in the error.
-
-    Returns
-    -------
-    None
 
     Raises
     ------

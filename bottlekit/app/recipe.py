@@ -219,9 +219,10 @@ class RecipeError(ValueError):
 class Recipe:
     """A validated recipe (see :func:`load_recipe`).
 
-    Attributes
+    Parameters
     ----------
     name, title : str
+        The recipe's name (its file's stem) and a one-line title.
     paper, dataset, backbone, concepts, model, metric : dict
         The file's tables, validated.
     path : pathlib.Path or None
@@ -430,6 +431,7 @@ def parse_recipe(data: Mapping[str, Any], where: str = "<recipe>") -> Recipe:
     Returns
     -------
     Recipe
+        The validated recipe.
 
     Raises
     ------
@@ -471,6 +473,7 @@ def list_recipes() -> list[str]:
     Returns
     -------
     list of str
+        The recipe names (the TOML files' stems).
 
     Examples
     --------
@@ -491,6 +494,7 @@ def load_recipe(recipe: str | os.PathLike) -> Recipe:
     Returns
     -------
     Recipe
+        The validated recipe.
 
     Raises
     ------

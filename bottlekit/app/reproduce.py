@@ -188,8 +188,14 @@ def run_recipe(
         ``TABLE.KEY=VALUE`` settings (:func:`apply_overrides`). With ``concepts``, a
         setting of the recipe's own concept source (``concepts.cv``, ``concepts.style``,
         ...) is refused: the file replaces that source.
-    device, cache_dir, batch_size, progress
-        Where torch runs, the embedding cache folder, images per batch, progress bars.
+    device : str, optional
+        Where torch runs (default: CUDA when available, else the CPU).
+    cache_dir : path, optional
+        The embedding cache folder (default: bottlekit's).
+    batch_size : int, default 64
+        Images per batch when embedding.
+    progress : bool, default False
+        Progress bars.
 
     Returns
     -------

@@ -21,6 +21,7 @@ def format_recipe_list() -> str:
     Returns
     -------
     str
+        A table, one recipe a line after a header.
 
     Examples
     --------
@@ -125,10 +126,12 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     Parameters
     ----------
     subparsers : argparse sub-parsers action
+        What ``ArgumentParser.add_subparsers`` returned.
 
     Returns
     -------
     argparse.ArgumentParser
+        The ``reproduce`` parser.
 
     Examples
     --------
