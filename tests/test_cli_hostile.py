@@ -653,9 +653,10 @@ def test_a_library_error_names_the_option_the_user_typed(files, capsys, command,
             "bottlekit audit: error: --examples: expected at most 347 with these 3000 "
             "concepts, got 400: every shard's concept statistics",
         ),
-        ("0", "bottlekit audit: error: --examples: expected an int >= 1, got 0\n"),
+        # 0 keeps no top items (the local audit's 0: no example images), since 2026-12-04
+        ("-1", "bottlekit audit: error: --examples: expected an int >= 0, got -1\n"),
     ],
-    ids=["more than the bank's statistics hold", "zero"],
+    ids=["more than the bank's statistics hold", "negative"],
 )
 def test_audit_ray_examples_is_named_as_typed(files, capsys, examples, message):
     # --examples is the distributed audit's top (embed_dataset); before: "top: expected
@@ -674,6 +675,21 @@ def test_audit_ray_examples_is_named_as_typed(files, capsys, examples, message):
     assert main(command.format(d=files).split()) == 2
     assert capsys.readouterr().err.startswith(message)
     assert not (files / "ray-out").exists()
+
+
+def test_audit_ray_examples_at_its_default_is_named_too():
+    # --examples left at 6 with a bank whose statistics hold at most 4 top items per
+    # concept: before, the message started "top:", the library's name, as the option
+    # renaming names only options the user typed; the --ray path now checks up front
+    from bottlekit.app.audit_command import _check_examples_storable
+
+    names = [f"c{j}" for j in range(160_000)]
+    with pytest.raises(ValueError, match=r"^--examples \(default 6\): expected at most 4 with"):
+        _check_examples_storable(names, 6, 512)
+    with pytest.raises(ValueError, match=r"^--examples: expected at most 4 with"):
+        _check_examples_storable(names, 5, 512)
+    _check_examples_storable(names, 4, 512)
+    _check_examples_storable(names, 0, 512)  # no top items
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,10 @@ def _load_head(path: str) -> tuple[np.ndarray, np.ndarray]:
     return load_linear_head(path, argument="--head")
 
 
+#: Example images of the local report; top-activating items per concept with ``--ray``.
+_DEFAULT_EXAMPLES = 6
+
+
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` sub-command to ``subparsers`` (from ``add_subparsers``).
 
@@ -165,9 +169,9 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--examples",
         type=int,
-        default=6,
-        help="example images in the report (default 6); with --ray, the top-activating "
-        "images kept per concept in concept_stats.json (>= 1)",
+        default=_DEFAULT_EXAMPLES,
+        help=f"example images in the report (default {_DEFAULT_EXAMPLES}); with --ray, the "
+        "top-activating images kept per concept in concept_stats.json (0: none)",
     )
     p.add_argument(
         "--map-method",
@@ -229,6 +233,21 @@ def _dataset_data(args: argparse.Namespace) -> Any:
     return dataclasses.replace(data, images=ResizedImages(data.image_source.paths, size))
 
 
+def _check_examples_storable(concepts: Any, examples: int, shard_size: int) -> None:
+    """Refuse, naming ``--examples`` (also at its default), a number of top items per
+    concept that no shard's statistics could store with these concepts
+    (:func:`~bottlekit.distributed.concept_stats.check_storable`, before Ray starts; the
+    classes, not known yet, are left out, so the pipeline checks again with them)."""
+    from bottlekit.distributed.concept_stats import check_storable
+
+    try:
+        check_storable([str(c) for c in concepts], [], examples, shard_size)
+    except ValueError as e:
+        default = f" (default {_DEFAULT_EXAMPLES})" if examples == _DEFAULT_EXAMPLES else ""
+        message = str(e).removeprefix("top:")
+        raise ValueError(f"--examples{default}:{message}") from e
+
+
 def _run_ray_audit(args: argparse.Namespace) -> int:
     """``bottlekit audit --ray``: one distributed pass, then the small reduce."""
     import json
@@ -250,6 +269,10 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         from bottlekit.bottleneck import BaseConceptBottleneck
 
         cbm = BaseConceptBottleneck.load(args.cbm)
+    bank = ConceptBank.load(args.bank) if args.bank else None
+    concepts = bank.names if bank is not None else cbm.concept_names_ if cbm else None
+    if concepts is not None:
+        _check_examples_storable(concepts, args.examples, args.shard_size)
     if args.world:
         from bottlekit.world import make_world
 
@@ -261,7 +284,7 @@ def _run_ray_audit(args: argparse.Namespace) -> int:
         (args.backbone, args.pretrained),
         source,
         out / "embeddings",
-        bank=ConceptBank.load(args.bank) if args.bank else None,
+        bank=bank,
         head=_load_head(args.head) if args.head else None,
         cbm=cbm,
         shard_size=args.shard_size,

@@ -93,7 +93,7 @@ class ConceptStats:
         class_names : sequence of str
             The C classes that ``labels`` index.
         top : int, default=10
-            Items kept per concept (>= 1).
+            Items kept per concept (>= 0; 0 keeps none, the moments only).
 
         Returns
         -------
@@ -105,7 +105,7 @@ class ConceptStats:
         if A.ndim != 2 or A.shape[1] != k:
             raise ValueError(f"scores: expected shape (n, {k}), got {A.shape}")
         n = A.shape[0]
-        t = check_number(top, "top", integer=True, low=1)
+        t = check_number(top, "top", integer=True, low=0)
         if len(paths) != n:
             raise ValueError(
                 f"paths: expected {n} paths (one per row of scores), got {len(paths)}"
@@ -406,7 +406,7 @@ def check_storable(
     concept_names, class_names : sequence of str
         The concepts scored and the classes of the items.
     top : int
-        Top-activating items kept per concept (>= 1).
+        Top-activating items kept per concept (>= 0; 0 keeps none).
     shard_size : int, optional
         Items per shard: a shard keeps at most this many items per concept.
 
@@ -425,7 +425,7 @@ def check_storable(
     ...
     ValueError: top: expected at most 8 with these 100000 concepts, got 10: ...
     """
-    t = check_number(top, "top", integer=True, low=1)
+    t = check_number(top, "top", integer=True, low=0)
     names, classes = [str(c) for c in concept_names], [str(c) for c in class_names]
     per_shard = t if shard_size is None else min(t, shard_size)
     problem = _unstorable(names, classes, per_shard)
@@ -444,15 +444,14 @@ def check_storable(
         f"{problem}"
     )
     k = len(names)
-    if lo >= 1:
-        raise ValueError(f"top: expected at most {lo} with these {k} concepts, got {t}: {why}")
-    if _unstorable(names, classes, 0) is None:
-        hint = "even top=1 does not fit"
-    else:
-        hint = "the concept and class names alone do not fit"
+    if lo >= 1 or _unstorable(names, classes, 0) is None:
+        none = "" if lo >= 1 else " (0 keeps no top items, only the moments)"
+        raise ValueError(
+            f"top: expected at most {lo}{none} with these {k} concepts, got {t}: {why}"
+        )
     raise ValueError(
-        f"top: no value fits with these {k} concepts ({hint}), got {t}: {why}; use a "
-        "smaller bank (or split it over several runs)"
+        f"top: no value fits with these {k} concepts (the concept and class names alone do "
+        f"not fit), got {t}: {why}; use a smaller bank (or split it over several runs)"
     )
 
 

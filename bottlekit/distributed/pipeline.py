@@ -134,7 +134,8 @@ def embed_dataset(
         reach: items found there are not encoded, and new embeddings are stored there,
         so local :func:`bottlekit.embed` runs find them. Default: not used.
     top : int, default 10
-        Top-activating items kept per concept. A ``top`` whose statistics no shard could
+        Top-activating items kept per concept (0: none, the moments only). A ``top``
+        whose statistics no shard could
         store with this bank (:func:`~bottlekit.distributed.concept_stats.check_storable`)
         is refused before anything is encoded.
     path_column, label_column : str
@@ -157,7 +158,7 @@ def embed_dataset(
     spec = BackboneSpec.coerce(backbone_spec)
     shard_size = check_number(shard_size, "shard_size", integer=True, low=1)
     batch_size = check_number(batch_size, "batch_size", integer=True, low=1)
-    top = check_number(top, "top", integer=True, low=1)
+    top = check_number(top, "top", integer=True, low=0)
     _check_arguments(locals())
     if head is not None and cbm is not None:
         raise ValueError("head, cbm: expected one model to predict with, got both")

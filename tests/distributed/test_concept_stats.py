@@ -135,3 +135,24 @@ def test_check_storable_agrees_with_to_bytes_at_the_limit():
                 s.to_bytes({"sha256": "0" * 64, "shard": 0})
             with pytest.raises(ValueError, match="top: expected at most 8"):
                 check_storable(names, ["x"], t)
+
+
+def test_top_zero_keeps_no_items_and_the_same_moments(tmp_path):
+    # top=0 keeps no top items; counts, means and m2 are those of top=2 on the same data
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(7, 3))
+    y = np.array([0, 1, 0, -1, 1, 0, 1])
+    paths = [f"p{i}" for i in range(7)]
+    args = (A, y, paths, ["a", "b", "c"], ["x", "y"])
+    s0, s2 = ConceptStats.from_scores(*args, top=0), ConceptStats.from_scores(*args, top=2)
+    f = tmp_path / "s.safetensors"
+    f.write_bytes(s0.to_bytes({"sha256": "0" * 64, "shard": 0}))
+    r = ConceptStats.read(f)[0]
+    m = r.merge(s0)
+    assert r.top_values.shape == (3, 0) and r.top_paths == [[], [], []]
+    assert m.top_values.shape == (3, 0) and m.top_paths == [[], [], []]
+    for got, want in ((r, s2), (m, s2.merge(s2))):
+        np.testing.assert_array_equal(got.count, want.count)
+        np.testing.assert_allclose(got.mean, want.mean)
+        np.testing.assert_allclose(got.m2, want.m2)
+    assert all(v["top"] == [] for v in s0.to_json().values())

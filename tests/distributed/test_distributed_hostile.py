@@ -142,8 +142,8 @@ NAMES, CLASSES = ["c1", "c2"], ["x", "y"]
 @pytest.mark.parametrize(
     "kw, error, match",
     [
-        ({"top": -1}, ValueError, "top: expected an int >= 1, got -1"),  # numpy negative dims
-        ({"top": "3"}, ValueError, "top: expected an int >= 1, got '3'"),  # int("3") silently
+        ({"top": -1}, ValueError, "top: expected an int >= 0, got -1"),  # numpy negative dims
+        ({"top": "3"}, ValueError, "top: expected an int >= 0, got '3'"),  # int("3") silently
         ({"paths": ["a"]}, ValueError, "paths: expected 2 paths"),  # IndexError
         (
             {"labels": np.array([-5, 0])},

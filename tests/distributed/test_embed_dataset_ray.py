@@ -284,6 +284,34 @@ def test_audit_ray_command_one_pass_and_small_reduce(cluster, backbone, tmp_path
     assert report["summary"]["n_written"] == 96
 
 
+@pytest.mark.slow
+def test_audit_ray_examples_zero_keeps_no_top_items(cluster, backbone, tmp_path):
+    """--examples 0 under --ray, as the local audit's 0 (no example images): the
+    statistics keep no top items, the moments are those of the default run's data."""
+    from bottlekit.app.cli import main
+    from bottlekit.bottleneck import save_linear_head
+    from bottlekit.world import make_world
+
+    n_classes = len(make_world(1, "test", random_state=0).class_names)
+    weight, bias = np.ones((n_classes, backbone.embed_dim)), np.zeros(n_classes)
+    save_linear_head(tmp_path / "head.safetensors", weight, bias)
+    _bank(backbone).save(tmp_path / "bank.safetensors")
+    argv = ["audit", "--ray", "--backbone", "world-tiny", "--world", "test", "--n", "96"]
+    argv += ["--head", str(tmp_path / "head.safetensors")]
+    argv += ["--bank", str(tmp_path / "bank.safetensors"), "--out", str(tmp_path / "audit")]
+    argv += ["--examples", "0", "--shard-size", "64", "--workers", "2", "--quiet"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "audit" / "concept_stats.json").read_text())
+    assert all(report["concepts"][c]["top"] == [] for c in "abc")
+    world = make_world(96, "test", random_state=0)
+    X = bottlekit.embed(backbone, world.image_source, cache=False, progress=False)
+    A, y = _bank(backbone).project(X), np.asarray(world.labels)
+    c = int(y[0])
+    got = report["concepts"]["a"]["by_class"][world.class_names[c]]
+    assert got["n"] == int((y == c).sum())
+    assert got["mean"] == pytest.approx(float(A[y == c, 0].mean()), abs=1e-6)
+
+
 def _fitted_cbm(backbone, y_kind="int"):
     """A PosthocCBM on the test bank, fitted on 120 world training images."""
     from bottlekit.bottleneck import PosthocCBM
