@@ -12,7 +12,7 @@ import numpy as np
 from ._cs_backend import positive_mean
 from ._kernel_sums import _as_float64, gaussian_pair_sums
 from ._point_sampling import inclusion_probabilities, poisson_sample, two_phase_variance
-from ._radius_sums import pays, radius_grid, radius_sums
+from ._radius_sums import pays, radius_grid, radius_sums, rounding_error
 from ._validation import check_random_state
 
 UNIFORM_SHARE = 0.1  # sampling probabilities: this share uniform, the rest ~ 1/density
@@ -100,8 +100,12 @@ def _truncated_rows(W, own, other, idx, weight, grids, widths, split, kw):
     \tilde k + \delta'/\tilde k')` (:math:`c \ge \tilde c`, :math:`k \le \tilde k +
     \delta`, and so on). The points with the largest weighted bounds get exact full rows
     (their :math:`\delta = 0`) until the rest sum to at most ``TRUNCATION_SHARE`` of the
-    estimates :math:`\sum_j w_j\tilde a_j` and :math:`\sum_j w_j\tilde b_j`: then
-    :math:`\hat a/\tilde a` and :math:`\hat b/\tilde b` lie in :math:`[1-r, 1+r]`.
+    estimates :math:`\sum_j w_j\tilde a_j` and :math:`\sum_j w_j\tilde b_j`. The
+    truncated sums' rounding (relative :math:`\epsilon`,
+    :func:`._radius_sums.rounding_error`) moves each :math:`\tilde a_j` and
+    :math:`\tilde b_j` by at most :math:`3\epsilon` more, so with :math:`r` the share
+    left plus :math:`6.01\epsilon`, :math:`\hat a/\tilde a` and :math:`\hat b/\tilde b`
+    lie in :math:`[1-r, 1+r]`.
     """
     import torch
 
@@ -120,7 +124,7 @@ def _truncated_rows(W, own, other, idx, weight, grids, widths, split, kw):
     order = np.argsort(-share, kind="stable")
     rest = np.cumsum(share[order][::-1])[::-1]  # rest[i]: the sum of the shares from i on
     exact = np.sort(order[: int(np.sum(~(rest <= TRUNCATION_SHARE)))])
-    r = float(share[np.setdiff1d(np.arange(len(idx)), exact)].sum())
+    r = float(share[np.setdiff1d(np.arange(len(idx)), exact)].sum()) + 6.01 * rounding_error(split)
     if len(exact):
         rows = W[own][torch.from_numpy(idx[exact]).to(W[own].device)]
         for target, where in ((0, own), (2, other)):

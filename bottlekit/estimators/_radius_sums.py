@@ -9,19 +9,24 @@ term: counting only the :math:`m_q` points within :math:`r` underestimates both 
 at most :math:`\delta_q = (n - m_q)\,e^{-r^2/2}` (:math:`2.3\cdot10^{-11}` per point left
 out at :math:`r = 7`).
 
-The points are sorted into the cells of a regular grid of side :math:`r/2` in z, and a
+The points are sorted into the cells of a regular grid of side :math:`r/3` in z, and a
 query visits only the cells whose box is within :math:`r` of it (the first ``d - 1``
-coordinates enumerate the cell offsets ``-2..2``, the last is one contiguous range of
-cells trimmed to the radius); it counts the points of those cells within :math:`r`, in
-float64, with ``exp`` by a polynomial (relative error below 2e-9, no branch, so the loops
-vectorise) and the y-exponent floored at :math:`e^{-32}` (rounding-level: at most
-:math:`1.3\cdot10^{-14}` per point counted). At low dimension with a small width
-(Silverman's rule at n = 10⁶, d = 4) the ball holds about 4 % of the points near the mode
-and far fewer in the tails, where importance sampling puts most of the sampled points. The
-grid is used only where it has at least ``MIN_SPAN`` cells in every dimension and at most
-``MAX_CELLS`` cells in all (:func:`radius_grid` returns None otherwise: at d = 64 with the
-median width the ball holds every point, and the dense tiles of :mod:`._kernel_sums` are
-faster).
+coordinates enumerate the cell offsets ``-3..3``, the last is one contiguous range of
+cells trimmed to the radius); it counts the points of those cells within :math:`r`. The
+x-distances are taken in float32 (twice the SIMD lanes of float64) on coordinates kept
+small so that their rounding is bounded whatever the data's span: each point's offsets
+from its own cell's corner (at most the side) and its cell index along the last
+coordinate; the y-distances in float64; ``exp`` by a float32 polynomial (relative error
+below ``EXP_ERROR``, no branch, so the loops vectorise) with the y-exponent floored at
+:math:`e^{-32}`; the sums in float64. :func:`rounding_error` bounds the relative error
+of every sum this leaves (:math:`6\cdot10^{-5}` at d = 4: the distance of a point at
+:math:`r` may be off by :math:`3\cdot10^{-6}` widths in each coordinate). At low
+dimension with a small width (Silverman's rule at n = 10⁶, d = 4) the ball holds about 4 %
+of the points near the mode and far fewer in the tails, where importance sampling puts
+most of the sampled points. The grid is used only where it has at least ``MIN_SPAN``
+cells in every dimension and at most ``MAX_CELLS`` cells in all (:func:`radius_grid`
+returns None otherwise: at d = 64 with the median width the ball holds every point, and
+the dense tiles of :mod:`._kernel_sums` are faster).
 """
 
 from __future__ import annotations
@@ -33,12 +38,16 @@ import numba
 import numpy as np
 
 RADIUS = 7.0  # truncation radius in x-widths: a point left out weighs <= exp(-24.5)
-MIN_SPAN = 10  # cells per dimension at least (else the ball covers most of the data)
+CELLS_PER_RADIUS = 3  # the cells' side is RADIUS / 3
+MIN_SPAN = 15  # cells per dimension at least (else the ball covers most of the data)
 MAX_CELLS = 1 << 24  # cells in all at most (the cell index is a dense array)
+EXP_ERROR = 2e-5  # relative error of _exp_neg on [-32, 0] (at most 1.03e-5 measured; tested)
 
 
 class RadiusGrid:
-    """One sample's points (x and y in width units), sorted by the cell of their x."""
+    """One sample's points sorted by the cell of their x (width units): x as float32
+    offsets from the cell's corner and the cell index along the last coordinate, y in
+    float64."""
 
     def __init__(self, zx: np.ndarray, zy: np.ndarray, lo, shape, side: float):
         self.lo, self.shape, self.side = lo, shape, side
@@ -46,9 +55,12 @@ class RadiusGrid:
         for k in range(len(shape) - 2, -1, -1):
             mult[k] = mult[k + 1] * shape[k + 1]
         self.mult = mult
-        key = _cells(zx, lo, side, shape) @ mult
+        cells = _cells(zx, lo, side, shape)
+        key = cells @ mult
         order = np.argsort(key, kind="stable")
-        self.zx = np.ascontiguousarray(zx[order].T)  # by coordinate: the loops vectorise
+        frac = zx[order] - (lo + cells[order] * side)  # in [0, side]: small, exact enough
+        self.fx = np.ascontiguousarray(frac.T, dtype=np.float32)  # by coordinate: SIMD
+        self.last = cells[order, -1].astype(np.float32)  # exact below 2**24 = MAX_CELLS
         self.zy = np.ascontiguousarray(zy[order].T)
         self.start = np.searchsorted(key[order], np.arange(int(np.prod(shape)) + 1))
         self.n = zx.shape[0]
@@ -64,7 +76,7 @@ def radius_grid(zx: np.ndarray, zy: np.ndarray, radius: float = RADIUS):
     ``MAX_CELLS`` in all)."""
     if not pays(zx.min(0), zx.max(0), radius):
         return None
-    lo, side = zx.min(0), radius / 2.0
+    lo, side = zx.min(0), radius / CELLS_PER_RADIUS
     shape = np.floor((zx.max(0) - lo) / side).astype(np.int64) + 1
     return RadiusGrid(zx, zy, lo, shape, side)
 
@@ -72,85 +84,124 @@ def radius_grid(zx: np.ndarray, zy: np.ndarray, radius: float = RADIUS):
 def pays(lo, hi, radius: float = RADIUS) -> bool:
     """Whether a grid over the box ``[lo, hi]`` (width units) has at least ``MIN_SPAN``
     cells in every dimension and at most ``MAX_CELLS`` in all."""
-    shape = np.floor((np.asarray(hi) - np.asarray(lo)) / (radius / 2.0)) + 1
+    shape = np.floor((np.asarray(hi) - np.asarray(lo)) / (radius / CELLS_PER_RADIUS)) + 1
     return bool(shape.min() >= MIN_SPAN and float(np.prod(shape)) <= MAX_CELLS)
+
+
+def rounding_error(d: int, radius: float = RADIUS) -> float:
+    r"""A bound on the relative error of every truncated sum from the float32 distances
+    and ``exp`` (the points counted; the float64 sums add at most :math:`n\,2^{-53}`).
+
+    With :math:`s` the cells' side, each x-difference :math:`u_k` of a point within
+    :math:`r` is off by at most :math:`\eta = (5r + 8s)\,2^{-24}` (the roundings of the
+    offsets, at most :math:`s`, of the query shifted to the cell, at most :math:`r + s`,
+    of the cell difference times the side, at most :math:`r + 2s`, and of the results),
+    so :math:`|\Delta\|u\|^2| \le 2\eta\sqrt d\,r + d\eta^2 + d r^2 2^{-24}`; half of
+    that (with the y-exponent's float32 rounding, at most :math:`64\cdot2^{-24}`, and a
+    1 % margin for :math:`e^\Delta - 1`) is the relative error of a term's exponent, and
+    two ``exp`` (:data:`EXP_ERROR` each) and the product add theirs.
+    """
+    side = radius / CELLS_PER_RADIUS
+    unit = 2.0**-24
+    eta = (5 * radius + 8 * side) * unit
+    d2 = 2 * eta * math.sqrt(d) * radius + d * eta**2 + d * radius**2 * unit
+    return 0.505 * (d2 + 64 * unit) + 2 * EXP_ERROR + 4 * unit
 
 
 @numba.njit(inline="always", fastmath=True)
 def _exp_neg(x):
-    """exp(x) for -32 <= x <= 0 within 2e-9 relative: the Taylor polynomial of degree 11
-    of exp(x/32), squared five times (no branch, so the loops vectorise)."""
-    z = x * (1.0 / 32.0)
-    p = 1.0 / 39916800.0
-    for c in (3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0):
-        p = p * z + 1.0 / c
+    """exp(x) for float32 -32 <= x <= 0 within EXP_ERROR relative: the Taylor polynomial
+    of degree 10 of exp(x/32), squared five times (no branch, so the loops vectorise)."""
+    z = x * np.float32(1.0 / 32.0)
+    p = np.float32(1.0 / 3628800.0)
+    for c in (362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0):
+        p = p * z + np.float32(1.0 / c)
     for _ in range(5):
         p = p * p
     return p
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _add_range(q, qy, zx, zy, j0, j1, r2, buf):
-    """Sums of the points j0..j1-1 within the radius: (x sum, joint sum, count)."""
+def _add_range(q, q_last, qy, grid_arrays, j0, j1, side, r2, buf):
+    """Sums of the points j0..j1-1 within the radius: (x sum, joint sum, count). ``q``:
+    the query's float32 offsets from the range's cells (the last one's from its own
+    cell, whose index is ``q_last``)."""
+    fx, last, zy = grid_arrays
+    d = fx.shape[0]
     d2 = buf[0, : j1 - j0]
     e2 = buf[1, : j1 - j0]
-    d2[:] = 0.0
-    e2[:] = 0.0
-    for k in range(zx.shape[0]):
-        for j in range(j1 - j0):
-            u = zx[k, j0 + j] - q[k]
-            d2[j] += u * u
-    for k in range(zy.shape[0]):
-        for j in range(j1 - j0):
-            u = zy[k, j0 + j] - qy[k]
-            e2[j] += u * u
-    kx, kj, m = 0.0, 0.0, 0
     for j in range(j1 - j0):
-        keep = 1.0 if d2[j] < r2 else 0.0
-        ex = keep * _exp_neg(-0.5 * min(d2[j], r2))
-        kx += ex
-        kj += ex * _exp_neg(-0.5 * min(e2[j], 64.0))
-        m += d2[j] < r2
+        u = (last[j0 + j] - q_last) * side + (fx[d - 1, j0 + j] - q[d - 1])
+        d2[j] = u * u
+    for k in range(d - 1):
+        for j in range(j1 - j0):
+            u = fx[k, j0 + j] - q[k]
+            d2[j] += u * u
+    for j in range(j1 - j0):
+        v = zy[0, j0 + j] - qy[0]
+        t = v * v
+        for k in range(1, zy.shape[0]):
+            v = zy[k, j0 + j] - qy[k]
+            t += v * v
+        e2[j] = np.float32(min(t, 64.0))
+    kx, kj, m = 0.0, 0.0, 0
+    half = np.float32(-0.5)
+    for j in range(j1 - j0):
+        inside = d2[j] < r2
+        ex = _exp_neg(half * min(d2[j], r2)) * (np.float32(1.0) if inside else np.float32(0.0))
+        kx += np.float64(ex)
+        kj += np.float64(ex * _exp_neg(half * e2[j]))
+        m += inside
     return kx, kj, m
 
 
 @numba.njit(nogil=True, cache=True)
-def _sums(qx, qy, zx, zy, start, lo, side, shape, mult, radius, out_k, out_c, out_m, i0, i1):
+def _sums(qx, qy, grid_arrays, start, lo, side, shape, mult, span, out_k, out_c, out_m, i0, i1):
     d = qx.shape[1]
+    radius = span * side
     r2 = radius * radius
-    n_off = 5 ** (d - 1)
+    wide = 2 * span + 1
+    n_off = wide ** (d - 1)
     cell = np.empty(d, np.int64)
+    frac = np.empty(d)  # the query's offsets from its cell's corner (float64)
+    q = np.empty(d, np.float32)
     width = 0
-    for c in range(start.shape[0] - 1):  # the longest range: 5 cells
-        width = max(width, start[min(c + 5, start.shape[0] - 1)] - start[c])
-    buf = np.empty((2, width + 1))
+    for c in range(start.shape[0] - 1):  # the longest range: 2 span + 1 cells
+        width = max(width, start[min(c + wide, start.shape[0] - 1)] - start[c])
+    buf = np.empty((2, width + 1), np.float32)
+    side32, r2_32 = np.float32(side), np.float32(r2)
     for i in range(i0, i1):
         for k in range(d):
             cell[k] = min(max(math.floor((qx[i, k] - lo[k]) / side), 0), shape[k] - 1)
+            frac[k] = qx[i, k] - lo[k] - cell[k] * side
+        q[d - 1] = np.float32(frac[d - 1])
+        q_last = np.float32(cell[d - 1])
         kx, kj, m = 0.0, 0.0, 0
         for t in range(n_off):
             rem, base, gap2, inside = t, 0, 0.0, True
             for k in range(d - 2, -1, -1):
-                c = cell[k] + rem % 5 - 2
-                rem //= 5
+                step = rem % wide - span
+                c = cell[k] + step
+                rem //= wide
                 if c < 0 or c >= shape[k]:
                     inside = False
                     break
                 base += c * mult[k]
-                edge = lo[k] + c * side
-                g = max(edge - qx[i, k], qx[i, k] - edge - side, 0.0)
+                offset = frac[k] - step * side  # the query's offset from the cell
+                q[k] = np.float32(offset)
+                g = max(-offset, offset - side, 0.0)
                 gap2 += g * g
             if not inside or gap2 >= r2:
                 continue
             reach = math.sqrt(r2 - gap2)
-            q = qx[i, d - 1] - lo[d - 1]
-            a = max(math.floor((q - reach) / side), 0)
-            b = min(math.floor((q + reach) / side), shape[d - 1] - 1)
+            x = qx[i, d - 1] - lo[d - 1]
+            a = max(math.floor((x - reach) / side), 0)
+            b = min(math.floor((x + reach) / side), shape[d - 1] - 1)
             if a > b:
                 continue
             j0, j1 = start[base + a], start[base + b + 1]
             if j1 > j0:
-                sx, sj, sm = _add_range(qx[i], qy[i], zx, zy, j0, j1, r2, buf)
+                sx, sj, sm = _add_range(q, q_last, qy[i], grid_arrays, j0, j1, side32, r2_32, buf)
                 kx += sx
                 kj += sj
                 m += sm
@@ -167,8 +218,9 @@ def radius_sums(qx: np.ndarray, qy: np.ndarray, grid: RadiusGrid, threads: int =
     order = np.argsort(_cells(qx, grid.lo, grid.side, grid.shape) @ grid.mult, kind="stable")
     qx, qy = np.ascontiguousarray(qx[order]), np.ascontiguousarray(qy[order])
     bounds = np.linspace(0, m, 8 * max(threads, 1) + 1).astype(np.int64)
-    radius = 2.0 * grid.side
-    args = (grid.zx, grid.zy, grid.start, grid.lo, grid.side, grid.shape, grid.mult, radius)
+    d = qx.shape[1]
+    arrays = (grid.fx, grid.last, grid.zy)
+    args = (arrays, grid.start, grid.lo, grid.side, grid.shape, grid.mult, CELLS_PER_RADIUS)
 
     def job(c):
         _sums(qx, qy, *args, out_k, out_c, out_m, bounds[c], bounds[c + 1])
@@ -177,5 +229,8 @@ def radius_sums(qx: np.ndarray, qy: np.ndarray, grid: RadiusGrid, threads: int =
         list(pool.map(job, range(len(bounds) - 1)))
     inv = np.empty(m, dtype=np.int64)
     inv[order] = np.arange(m)
-    delta = (grid.n - out_m[inv]) * math.exp(-0.5 * radius**2)
+    radius = CELLS_PER_RADIUS * grid.side
+    # a point left out is at least this far: its float32 distance was >= r
+    reach2 = radius**2 * (1 - 2 * rounding_error(d, radius))
+    delta = (grid.n - out_m[inv]) * math.exp(-0.5 * reach2)
     return out_k[inv], out_c[inv], delta

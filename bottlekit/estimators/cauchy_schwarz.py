@@ -183,7 +183,7 @@ control variate for the sampled points: their per-point terms correlate 0.04, 0.
 (Silverman's rule at n = 10⁶, d = 4: 0.155 of the sd), so a sampled point's sums need only
 the points within :math:`r = 7` x-widths of it: each point left out has
 :math:`K \le e^{-r^2/2} = 2.3\cdot10^{-11}` and, since :math:`L \le 1`, so has its joint
-term; with :math:`m_j` points counted, the truncated :math:`\tilde k_j, \tilde c_j` (float64)
+term; with :math:`m_j` points counted, the truncated :math:`\tilde k_j, \tilde c_j`
 miss at most :math:`\delta_j = (n-m_j)e^{-r^2/2}` of the exact sums. Then
 :math:`|a_j-\tilde a_j| \le \delta_j/\tilde k_j^2 + 2\tilde a_j\delta_j/\tilde k_j` and
 :math:`|b_j-\tilde b_j| \le \delta'_j/(\tilde k_j\tilde k'_j) + \tilde b_j(\delta_j/\tilde
@@ -192,21 +192,26 @@ whose weighted bounds are largest get exact full rows (their :math:`\delta = 0`;
 point with no neighbour of the other sample within :math:`r`, where :math:`\tilde k' = 0`)
 until the others sum to at most :math:`\rho = 10^{-3}` of
 :math:`\sum_j \tilde a_j/\pi_j` and :math:`\sum_j \tilde b_j/\pi_j` together, so
-:math:`\log\hat a - \log\hat b` moves by at most :math:`-\log(1-\rho)` per sample:
-**the truncation changes the estimate by at most** :math:`2.002\cdot10^{-3}` **nats**
-(:math:`-2\log(1-\rho)`, deterministic, on top of the sampling error; float rounding of
-the exact rows, float32 tiles, aside). The sums then cost the points within the radius,
-not :math:`n`: the default ``n_points`` is 65,536 there instead of 2,048. Measured at
-n = 10⁶, d = 4 on the benchmark's data (two torch threads, ``nice -n 5``, 2 cores):
-relative standard error 0.30-0.35 % over eight seeds (values 3.306-3.336, their spread sd
-0.0100, 0.30 %), about 690 points per sample given exact rows, 51-84 s per estimate on a
-shared machine; so :math:`|\hat D - D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.002`
-(:math:`D_{\text{exact}}` with the exact row sums of every point) is about 0.9-1.05 % +
-0.06 % there. The sampled points (importance sampling favours the tails) have 13,500
-neighbours within :math:`r` on average (36,000 near the mode, 4,300 beyond 2.5 sd). Points
-are sorted into a grid of cells of side :math:`r/2`; it is used only with at least 10
-cells in every dimension and at most :math:`2^{24}` in all (at d = 64 with the median
-width the ball holds every point: exact rows as before, ``n_points`` 2,048).
+:math:`\log\hat a - \log\hat b` moves by at most :math:`-\log(1-\rho)` per sample.
+The truncated sums take the x-distances and ``exp`` in float32 (on each point's offsets from
+its grid cell, so the rounding does not grow with the data's span), which moves every sum by
+a relative :math:`\epsilon` at most (:math:`9.3\cdot10^{-5}` at d = 4) and each
+:math:`\tilde a_j, \tilde b_j` by :math:`3\epsilon`: **the truncation and its rounding
+change the estimate by at most** :math:`-2\log(1-\rho-6.01\epsilon)`
+(:math:`3.1\cdot10^{-3}` **nats** at d = 4; deterministic, on top of the sampling error;
+float rounding of the exact rows, float32 tiles, aside). The sums then cost the points
+within the radius, not :math:`n`: the default ``n_points`` is 65,536 there instead of 2,048.
+Measured at n = 10⁶, d = 4 on the benchmark's data (two torch threads, ``nice -n 5``, 2
+cores): relative standard error 0.30-0.35 % over eight seeds (values 3.306-3.336, their
+spread sd 0.0100, 0.30 %), about 690 points per sample given exact rows, 51-84 s per
+estimate on a shared machine (44-58 s since the float32 kernel); so :math:`|\hat D -
+D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.003` (:math:`D_{\text{exact}}` with the exact row
+sums of every point) is about 0.9-1.05 % + 0.09 % there. The sampled points (importance
+sampling favours the tails) have 13,500 neighbours within :math:`r` on average (36,000 near
+the mode, 4,300 beyond 2.5 sd). Points are sorted into a grid of cells of side :math:`r/3`;
+it is used only with at least 15 cells in every dimension and at most :math:`2^{24}` in all
+(at d = 64 with the median width the ball holds every point: exact rows as before,
+``n_points`` 2,048).
 
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The

@@ -8,7 +8,13 @@ import pytest
 from bottlekit.estimators import conditional_cs_divergence
 from bottlekit.estimators._cs_backend import Backend
 from bottlekit.estimators._cs_sampling import radius_grids, sampled_conditional
-from bottlekit.estimators._radius_sums import radius_grid, radius_sums
+from bottlekit.estimators._radius_sums import (
+    EXP_ERROR,
+    _exp_neg,
+    radius_grid,
+    radius_sums,
+    rounding_error,
+)
 
 
 def _brute(qx, qy, zx, zy):
@@ -22,8 +28,9 @@ def _brute(qx, qy, zx, zy):
 @pytest.mark.parametrize("d", [1, 3])
 def test_truncated_sums_within_their_bound_of_the_exact_sums(radius, d):
     # 3,000 points in width units (a cluster, a far cluster, lone points 100 widths out):
-    # 0 <= exact - truncated <= delta for both sums, and at radius 2 the points left out
-    # matter (the bound is not vacuous there: some sums miss more than 1e-3).
+    # -eps exact <= exact - truncated <= delta + eps exact for both sums (eps: the float32
+    # distances' and exp's rounding bound), and at radius 2 the points left out matter
+    # (the bound is not vacuous there: some sums miss more than 1e-3).
     rng = np.random.default_rng(d)
     zx = np.vstack([5 * rng.standard_normal((2500, d)), 40 + 3 * rng.standard_normal((490, d))])
     zx = np.vstack([zx, 100 + 30 * rng.random((10, d))])
@@ -34,13 +41,51 @@ def test_truncated_sums_within_their_bound_of_the_exact_sums(radius, d):
     qy = np.vstack([zy[::7], rng.standard_normal((50, 2))])
     k, c, delta = radius_sums(qx, qy, grid, threads=2)
     k_exact, c_exact = _brute(qx, qy, zx, zy)
-    tol = 1e-12 * (1 + k_exact)
-    assert np.all(k_exact - k >= -tol) and np.all(k_exact - k <= delta + tol)
-    assert np.all(c_exact - c >= -tol) and np.all(c_exact - c <= delta + tol)
+    eps = rounding_error(d, radius)
+    for got, exact in ((k, k_exact), (c, c_exact)):
+        tol = eps * exact + 1e-300
+        assert np.all(exact - got >= -tol) and np.all(exact - got <= delta + tol)
     if radius == 2.0:
         assert np.max(k_exact - k) > 1e-3
     if radius == 7.0:
-        np.testing.assert_allclose(k, k_exact, rtol=1e-9, atol=1e-9)  # the far queries
+        np.testing.assert_allclose(k, k_exact, rtol=eps, atol=1e-9)  # the far queries
+
+
+def test_rounding_is_bounded_far_from_the_grids_origin():
+    # float32 distances on a long thin sample (9,000 widths along its last coordinate):
+    # offsets from each point's own cell keep the rounding within the bound; coordinates
+    # from the grid's corner would not (float32 spacing at 9,000 is 1e-3: measured 4.8e-4
+    # relative error with them, 1.6e-6 with the offsets, the bound 9.3e-5).
+    rng = np.random.default_rng(0)
+    zx = np.column_stack([rng.uniform(0, 36, (6000, 3)), rng.uniform(0, 9000, 6000)])
+    zy = 3 * rng.standard_normal((6000, 1))
+    grid = radius_grid(zx, zy)
+    assert grid.shape[-1] > 3000
+    qx, qy = zx[::5] + 0.3 * rng.standard_normal((1200, 4)), zy[::5]
+    k, c, delta = radius_sums(qx, qy, grid)
+    k_exact, c_exact = _brute(qx, qy, zx, zy)
+    eps = rounding_error(4)
+    assert 1e-5 < eps < 1e-4
+    assert np.all(np.abs(k - k_exact) <= eps * k_exact + delta)
+    assert np.all(np.abs(c - c_exact) <= eps * c_exact + delta)
+
+
+@pytest.mark.parametrize("fastmath", [True, False])
+def test_exp_polynomial_within_its_stated_error(fastmath):
+    # float32 inputs on [-32, 0] against float64 exp, compiled with and without fastmath
+    # (the kernel's; contraction into FMA changes the rounding).
+    import numba
+
+    @numba.njit(fastmath=fastmath)
+    def evaluate(x):
+        out = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            out[i] = _exp_neg(x[i])
+        return out
+
+    x = np.linspace(-32, 0, 1_000_001).astype(np.float32)
+    got, want = evaluate(x), np.exp(x.astype(np.float64))
+    assert np.max(np.abs(got / want - 1)) <= EXP_ERROR
 
 
 def test_no_grid_where_truncation_would_not_pay():
@@ -94,7 +139,7 @@ def test_truncated_estimate_within_its_bound_of_the_exact_rows(seed, monkeypatch
     trunc = sampled_conditional(w1, w2, (sx, sy), 2, 6000, be, seed, grids)
     assert math.isfinite(trunc["value"])
     assert exact["truncation_bound"] == 0.0
-    assert 0 < trunc["truncation_bound"] <= 2.1e-3
+    assert 0 < trunc["truncation_bound"] <= -2 * math.log1p(-1e-3 - 6.01 * rounding_error(2))
     assert abs(trunc["value"] - exact["value"]) <= trunc["truncation_bound"] + 1e-9
     tensors = [torch.tensor(v, dtype=torch.float64) for v in (x1, y1, x2, y2)]
     full_exact = float(conditional_cs_divergence(*tensors, sx, sy))
