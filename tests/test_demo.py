@@ -51,6 +51,7 @@ def test_readme_shows_what_the_demo_prints(tmp_path, capsys):
     assert not stale, "README lines the demo no longer prints:\n" + "\n".join(stale)
 
 
+@pytest.mark.slow  # about 12 s
 def test_rerun_with_fewer_test_images_leaves_no_stale_plots(tmp_path, capsys):
     """A rerun with a smaller ``n_test`` leaves exactly that run's files in the folder: the
     contribution plots of the earlier run's extra test images are gone, a file of the

@@ -106,6 +106,20 @@ def download_file(
 
     Examples
     --------
+    A ``file://`` address goes the same way (``.part``, then renamed):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> _ = (tmp / "cifar.bin").write_bytes(b"0123456789")
+    >>> out = download_file((tmp / "cifar.bin").as_uri(), tmp / "copy.bin", progress=False)
+    >>> out.read_bytes(), out.name
+    (b'0123456789', 'copy.bin')
+    >>> sorted(p.name for p in tmp.iterdir())  # no .part left
+    ['cifar.bin', 'copy.bin']
+
+    A real dataset's archive (needs the network):
+
     >>> download_file("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
     ...               "data/cifar-10-binary.tar.gz")  # doctest: +SKIP
     PosixPath('data/cifar-10-binary.tar.gz')

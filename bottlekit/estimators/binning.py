@@ -30,10 +30,10 @@ def discretize(X: np.ndarray, n_bins: int) -> tuple[np.ndarray, float]:
 
     Parameters
     ----------
-    X : ndarray of shape (n, d)
+    X : array-like of shape (n, d) or (n,)
         Finite samples; each column is cut into ``n_bins`` equal bins over its range.
     n_bins : int
-        Bins per column.
+        Bins per column, at least 1.
 
     Returns
     -------
@@ -48,6 +48,8 @@ def discretize(X: np.ndarray, n_bins: int) -> tuple[np.ndarray, float]:
     >>> codes.tolist(), round(log_vol, 4)  # cells (0, 0), (0, 1), (1, 1); log(0.5 * 0.5)
     ([0, 1, 2], -1.3863)
     """
+    X = as_2d_samples(X, "X", min_samples=1)
+    n_bins = check_positive_int(n_bins, "n_bins")
     lo, hi = X.min(axis=0), X.max(axis=0)
     width = (hi - lo) / n_bins
     safe = np.where(width > 0, width, 1.0)

@@ -59,6 +59,7 @@ def test_n_lambdas_is_refused_with_truncate(world):
         accuracy_at_nec(model, X, data, {"t": (X, data)}, [1], method="truncate", n_lambdas=20)
 
 
+@pytest.mark.slow  # about 7 s
 def test_n_lambdas_none_is_20_with_refit(world):
     model, X, data = world
     default = accuracy_at_nec(model, X, data, {"t": (X, data)}, [1, 2])

@@ -195,6 +195,7 @@ def test_save_into_a_folder_that_cannot_be_written_says_so_before_drawing(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # about 10 s
 def test_report_of_a_head_with_more_classes_than_one_heat_map_holds(result, monkeypatch):
     # plot_concept_weights draws at most 1000 classes; the report shows the 1000 with the
     # largest weights (before: a figure 250+ inches tall for every class)

@@ -119,6 +119,7 @@ def test_check_storable_refuses_what_to_bytes_refuses(k, top, shard_size, match)
         check_storable(names, ["x"], top, shard_size)
 
 
+@pytest.mark.slow  # about 7 s
 def test_check_storable_agrees_with_to_bytes_at_the_limit():
     # the bound is to_bytes's own: top=8 is stored, top=9 refused by both
     k = 100_000

@@ -166,3 +166,24 @@ def test_binning_warns_when_the_histogram_is_too_sparse():
     x, y = correlated_gaussian(500, 0.5, 3, random_state=32)
     with pytest.warns(UserWarning, match="joint cells for 500 samples"):
         mutual_information(x, y, method="binning", bins=10)
+
+
+@pytest.mark.parametrize(
+    ("n_bins", "match"),
+    [(0, r"n_bins.*got 0"), (-2, r"n_bins.*got -2"), (2.5, r"n_bins.*got 2\.5")],
+)
+def test_discretize_names_a_bad_n_bins(n_bins, match):
+    # before: n_bins = 0 gave infinite widths and every row in "cell -1", silently
+    from bottlekit.estimators.binning import discretize
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        discretize(np.array([[0.0], [1.0]]), n_bins)
+
+
+def test_discretize_checks_its_samples():
+    from bottlekit.estimators.binning import discretize
+
+    with pytest.raises(ValueError, match=r"^X"):
+        discretize(np.array([[0.0], [np.nan]]), 2)
+    codes, log_vol = discretize([0.0, 0.5, 1.0], 2)  # 1-D: one column
+    assert codes.tolist() == [0, 1, 1] and log_vol == pytest.approx(np.log(0.5))

@@ -149,7 +149,14 @@ def _gaussians(n, d, shift, seed):
     return rng.standard_normal((n, d)), rng.standard_normal((n, d)) + shift
 
 
-@pytest.mark.parametrize(("shift", "sigma"), [(0.5, "silverman"), (3.0, "silverman"), (0.5, 0.6)])
+@pytest.mark.parametrize(
+    ("shift", "sigma"),
+    [
+        (0.5, "silverman"),
+        pytest.param(3.0, "silverman", marks=pytest.mark.slow),  # about 5 s each
+        pytest.param(0.5, 0.6, marks=pytest.mark.slow),
+    ],
+)
 def test_random_tiles_error_scales_to_the_documented_bound(shift, sigma):
     # n = 20,000 (exact value computable): 1,000 tiles (8 times fewer than the default),
     # so the documented 1 % at the default becomes 1 % * sqrt(8) = 2.8 % here; five seeds.
@@ -165,6 +172,7 @@ def test_random_tiles_error_scales_to_the_documented_bound(shift, sigma):
     assert 0 < max(map(abs, errors))  # it did approximate
 
 
+@pytest.mark.slow  # about 6 s
 def test_random_tiles_qmi_and_v_statistic():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((20_000, 4))
