@@ -20,6 +20,7 @@ PROXY_COLUMNS = 256  # density proxies: x-kernel sums over this many random poin
 PROXY_WIDTHS = (1.0, 3.0)  # at these multiples of the x-width (an equal mixture)
 FIRST_PHASE = 32  # proxies only for a uniform first phase of this many times n_points
 TRUNCATION_SHARE = 1e-3  # truncated sums: relative bound on each sample's a and b together
+GRID_PROXY_WIDTHS = (1.0, 2.0)  # with a grid: smoothed cell counts at these x-widths
 
 
 def radius_grids(W1, W2, widths, split, be):
@@ -39,19 +40,23 @@ def radius_grids(W1, W2, widths, split, be):
     return None if any(g is None for g in grids) else grids
 
 
-def sampled_conditional(W1, W2, widths, split, k, be, random_state, grids=None) -> dict:
+def sampled_conditional(
+    W1, W2, widths, split, k, be, random_state, grids=None, truncate=True
+) -> dict:
     r"""The approximate mode of the conditional CS divergence, with its standard error.
 
-    Two-phase sampling: a uniform first phase of ``FIRST_PHASE * k`` points of each
-    sample (all of them when the sample is not larger), whose density proxies are
-    computed; then a Poisson sample of expected size ``k`` from it with probabilities
+    A Poisson sample of expected size ``k`` of each sample's points with probabilities
     proportional to a proxy of :math:`1/\hat p(x_j)` (mixed with uniform), weighted by
-    ``1/pi_j`` (Horvitz–Thompson, :math:`\pi_j` the product of the two phases'
-    probabilities); the sampled points' row sums against both samples are exact, or,
-    with ``grids`` (:func:`radius_grids`), truncated at ``RADIUS`` x-widths with exact
-    rows for the points that would otherwise loosen the bound most
-    (:func:`_truncated_rows`); ``"truncation_bound"`` then bounds the distance, in nats,
-    between the value and the one with exact rows for the same draw (0 without grids).
+    ``1/pi_j`` (Horvitz–Thompson). With ``grids`` (:func:`radius_grids`) the proxies are
+    every point's smoothed cell counts (:meth:`._radius_sums.RadiusGrid.smoothed_counts`,
+    at ``GRID_PROXY_WIDTHS``) and the sampled points' row sums are truncated at
+    ``RADIUS`` x-widths, with exact rows for the points that would otherwise loosen the
+    bound most (:func:`_truncated_rows`; exact rows for all with ``truncate=False``, the
+    same draw); ``"truncation_bound"`` then bounds the distance, in nats, between the
+    value and the one with exact rows for the same draw (0 with exact rows). Without
+    grids, two phases: a uniform first phase of ``FIRST_PHASE * k`` points (all of them
+    when the sample is not larger) gets the proxies of :func:`density_proxies`, and
+    :math:`\pi_j` is the product of the two phases' probabilities.
     """
     import torch
 
@@ -61,14 +66,18 @@ def sampled_conditional(W1, W2, widths, split, k, be, random_state, grids=None) 
     value, var, bound = 0.0, 0.0, 0.0
     for own, other in ((0, 1), (1, 0)):
         n = W[own].shape[0]
-        m = min(n, FIRST_PHASE * k)
-        first = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
-        proxies = density_proxies(W[own][:, :split], widths[0], rng, kw, first)
+        if grids is not None:  # every point's proxies, from its sample's grid
+            m, first = n, None
+            proxies = grids[own].smoothed_counts(GRID_PROXY_WIDTHS)
+        else:
+            m = min(n, FIRST_PHASE * k)
+            first = np.sort(rng.choice(n, size=m, replace=False)) if m < n else None
+            proxies = density_proxies(W[own][:, :split], widths[0], rng, kw, first)
         pi = inclusion_probabilities([1.0 / r for r in proxies], min(k, m), UNIFORM_SHARE)
         kept = poisson_sample(pi, rng)  # positions in the first phase
         idx = kept if first is None else first[kept]
         p = pi[kept] * (m / n)
-        if grids is None:
+        if grids is None or not truncate:
             rows = W[own][torch.from_numpy(idx).to(be.device)]
             s_own = gaussian_pair_sums(rows, W[own], widths, split=split, skip_y=True, **kw)
             s_oth = gaussian_pair_sums(rows, W[other], widths, split=split, skip_y=True, **kw)

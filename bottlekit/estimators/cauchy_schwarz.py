@@ -201,17 +201,20 @@ change the estimate by at most** :math:`-2\log(1-\rho-6.01\epsilon)`
 (:math:`3.1\cdot10^{-3}` **nats** at d = 4; deterministic, on top of the sampling error;
 float rounding of the exact rows, float32 tiles, aside). The sums then cost the points
 within the radius, not :math:`n`: the default ``n_points`` is 65,536 there instead of 2,048.
-Measured at n = 10⁶, d = 4 on the benchmark's data (two torch threads, ``nice -n 5``, 2
-cores): relative standard error 0.30-0.35 % over eight seeds (values 3.306-3.336, their
-spread sd 0.0100, 0.30 %), about 690 points per sample given exact rows, 51-84 s per
-estimate on a shared machine (44-58 s since the float32 kernel); so :math:`|\hat D -
-D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.003` (:math:`D_{\text{exact}}` with the exact row
-sums of every point) is about 0.9-1.05 % + 0.09 % there. The sampled points (importance
-sampling favours the tails) have 13,500 neighbours within :math:`r` on average (36,000 near
-the mode, 4,300 beyond 2.5 sd). Points are sorted into a grid of cells of side :math:`r/3`;
-it is used only with at least 15 cells in every dimension and at most :math:`2^{24}` in all
-(at d = 64 with the median width the ball holds every point: exact rows as before,
-``n_points`` 2,048).
+The grid also gives the sampling probabilities: each point's proxy of :math:`1/\hat p(x_j)`
+is the inverse of its sample's cell counts smoothed by Gaussians of 1 and 2 x-widths (an
+equal mixture, read at the point's cell; every point counts, where the random-column proxies
+above use 256), for every point, so there is no first phase. Measured at n = 10⁶, d = 4 on
+the benchmark's data (two torch threads, 2 shared cores): relative standard error 0.14 %
+over eight seeds (values 3.324-3.338, their spread sd 0.0047, 0.142 %; with the
+random-column proxies 0.30-0.35 %), 32-38 s per estimate; so :math:`|\hat D -
+D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.0031` (:math:`D_{\text{exact}}` with the exact row
+sums of every point) is about 0.42 % + 0.09 % there. The sampled points (importance sampling
+favours the tails) have 13,500 neighbours within :math:`r` on average (36,000 near the mode,
+4,300 beyond 2.5 sd). Points are sorted into a grid of cells of side :math:`r/3`; it is used
+only with at least 15 cells in every dimension and at most :math:`2^{24}` in all (at d = 64
+with the median width the ball holds every point: exact rows and random-column proxies as
+before, ``n_points`` 2,048).
 
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
