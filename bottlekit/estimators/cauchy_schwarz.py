@@ -681,13 +681,15 @@ def conditional_cs_divergence(
         columns): cost ``n_points * (n1 + n2)`` kernel pairs per sample instead of
         ``(n1 + n2)**2``, plus ``512 * min(n, 32 * n_points)`` for the sampling
         probabilities (computed for a uniform first phase of that many points). On the
-        CPU at low dimension with a small x-width (at least 10 cells of ``3.5 * sigma_x``
+        CPU at low dimension with a small x-width (at least 15 cells of ``7/3 * sigma_x``
         in every x-dimension) the row sums are truncated at ``7 * sigma_x`` instead
-        (exact rows where the truncation would loosen the bound), which changes the
-        estimate by at most 0.002 nats. See "Approximate mode of the conditional CS
-        divergence" and "Row sums truncated at a radius" in the module docstring for the
-        error: ``|error| <= 3 sd + 0.002`` nats with truncation (relative sd 0.31-0.34 %
-        at n = 10**6, d = 4), ``3 sd`` with exact rows (relative sd 1.25-2.2 % at d = 4).
+        (exact rows where the truncation would loosen the bound) and the sampling
+        probabilities come from every point's smoothed cell counts, which changes the
+        estimate by at most about 0.003 nats (0.0031 at d = 4, float32 rounding
+        included). See "Approximate mode of the conditional CS divergence" and "Row sums
+        truncated at a radius" in the module docstring for the error: ``|error| <= 3 sd
+        + 0.0031`` nats with truncation (relative sd 0.14 % at n = 10**6, d = 4),
+        ``3 sd`` with exact rows (relative sd 1.25-2.2 % at d = 4, ``n_points=2048``).
         Used only when ``n_points`` is smaller than a sample; no gradient.
     n_points : int or None, default=None
         Expected number of points of each sample in the outer averages of the
@@ -695,7 +697,8 @@ def conditional_cs_divergence(
         linearly); None means 65536 where the row sums are truncated, else 2048.
         Refused with ``approximation=None``.
     random_state : None, int or numpy.random.Generator, default=None
-        Seed of the draws (proxy points, sampled points) of the approximate mode.
+        Seed of the draws (first phase and proxy points without truncation, sampled
+        points) of the approximate mode.
 
     Returns
     -------
