@@ -24,11 +24,10 @@ GRID_PROXY_WIDTHS = (1.0, 2.0)  # with a grid: smoothed cell counts at these x-w
 
 
 def radius_grids(W1, W2, widths, split, be):
-    """The two samples' :class:`._radius_sums.RadiusGrid` (x and y in width units), or
-    None where the truncated sums do not apply (not on the CPU, or a grid that would not
-    pay, e.g. at d = 64 with the median width)."""
-    if be.device.type != "cpu":
-        return None
+    """The two samples' :class:`._radius_sums.RadiusGrid` (x and y in width units, on the
+    CPU whatever ``be``'s device), or None where a grid would not pay (e.g. at d = 64 with
+    the median width). The grids give the sampling probabilities everywhere, and the
+    truncated row sums on the CPU."""
     ws = [
         np.asarray(W.detach().cpu().double().numpy() if hasattr(W, "detach") else W, np.float64)
         for W in (W1, W2)

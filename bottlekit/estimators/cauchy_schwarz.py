@@ -214,7 +214,10 @@ favours the tails) have 13,500 neighbours within :math:`r` on average (36,000 ne
 4,300 beyond 2.5 sd). Points are sorted into a grid of cells of side :math:`r/3`; it is used
 only with at least 15 cells in every dimension and at most :math:`2^{24}` in all (at d = 64
 with the median width the ball holds every point: exact rows and random-column proxies as
-before, ``n_points`` 2,048).
+before, ``n_points`` 2,048). On CUDA the grid, built on the CPU, gives the sampling
+probabilities too, with exact rows on the GPU for the default 2,048 points (relative sd
+1.34-1.39 % at n = 10⁶, d = 4, against 2.1-2.5 % with the random-column proxies; measured
+with the same computation on the CPU).
 
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
@@ -684,7 +687,8 @@ def conditional_cs_divergence(
         CPU at low dimension with a small x-width (at least 15 cells of ``7/3 * sigma_x``
         in every x-dimension) the row sums are truncated at ``7 * sigma_x`` instead
         (exact rows where the truncation would loosen the bound) and the sampling
-        probabilities come from every point's smoothed cell counts, which changes the
+        probabilities come from every point's smoothed cell counts (on CUDA too, with
+        exact rows: relative sd about 1.4 % at n = 10**6, d = 4), which changes the
         estimate by at most about 0.003 nats (0.0031 at d = 4, float32 rounding
         included). See "Approximate mode of the conditional CS divergence" and "Row sums
         truncated at a radius" in the module docstring for the error: ``|error| <= 3 sd
@@ -748,11 +752,14 @@ def conditional_cs_divergence(
     if check_approximation(approximation, n_points, "n_points", be, random_state) and (
         n_points < rows
     ):
-        grids = radius_grids(W1, W2, widths, split, be)  # None: exact rows (e.g. d = 64)
-        if grids is not None and given is None:
+        grids = radius_grids(W1, W2, widths, split, be)  # None: no grid (e.g. d = 64)
+        truncate = be.device.type == "cpu"  # elsewhere exact rows, the grid's probabilities
+        if grids is not None and truncate and given is None:
             n_points = _N_POINTS_TRUNCATED
         if n_points < rows:
-            val = sampled_conditional(W1, W2, widths, split, n_points, be, random_state, grids)
+            val = sampled_conditional(
+                W1, W2, widths, split, n_points, be, random_state, grids, truncate
+            )
             return be.finish(be.scalar(val["value"]), base)
     s11 = be.within(W1, (sx, sy), split=split, need=need)
     s22 = be.within(W2, (sx, sy), split=split, need=need)

@@ -199,3 +199,26 @@ def test_grid_proxies_calibrated_and_better_than_random_columns():
     assert abs(values.mean() - exact) < 3 * se.mean() / math.sqrt(24) + bound.max()
     columns = [sampled_conditional(w1, w2, (sx, sy), 2, 512, be, s) for s in range(6)]
     assert se.mean() < 0.8 * np.mean([r["standard_error"] for r in columns])
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_draws_with_the_grid_and_sums_exact_rows():
+    # On CUDA the grid (built on the CPU) gives the sampling probabilities and the sampled
+    # points get exact rows on the GPU: the public value is the CPU's same draw with
+    # exact rows (float32 tiles on both), with the default n_points of exact rows, 2048.
+    import torch
+
+    from bottlekit.estimators.kernels import kernel_width
+
+    x1, y1, x2, y2 = _far_pairs(20_000, 0)
+    sx = kernel_width(np.vstack([x1, x2]), "silverman")
+    sy = kernel_width(np.vstack([y1, y2]), "silverman")
+    be = Backend(False, None, "cpu", [x1], [sx])
+    w1, w2 = np.hstack([x1, y1]), np.hstack([x2, y2])
+    grids = radius_grids(w1, w2, (sx, sy), 2, be)
+    assert grids is not None
+    want = sampled_conditional(w1, w2, (sx, sy), 2, 2048, be, 3, grids, truncate=False)
+    got = conditional_cs_divergence(
+        x1, y1, x2, y2, sx, sy, approximation="random_tiles", random_state=3, device="cuda"
+    )
+    assert torch.cuda.is_available() and got == pytest.approx(want["value"], rel=1e-4)
