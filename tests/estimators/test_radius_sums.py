@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from bottlekit.estimators import conditional_cs_divergence
 from bottlekit.estimators._cs_backend import Backend
@@ -122,8 +123,6 @@ def test_truncated_estimate_within_its_bound_of_the_exact_rows(seed, monkeypatch
     # float32 tiles' rounding, up to 6e-5 nats on these far points, is not the bound's).
     import functools
 
-    import torch
-
     from bottlekit.estimators import _cs_sampling
 
     exact_rows = functools.partial(_cs_sampling.gaussian_pair_sums, dtype=torch.float64)
@@ -201,13 +200,11 @@ def test_grid_proxies_calibrated_and_better_than_random_columns():
     assert se.mean() < 0.8 * np.mean([r["standard_error"] for r in columns])
 
 
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_draws_with_the_grid_and_sums_exact_rows():
     # On CUDA the grid (built on the CPU) gives the sampling probabilities and the sampled
     # points get exact rows on the GPU: the public value is the CPU's same draw with
     # exact rows (float32 tiles on both), with the default n_points of exact rows, 2048.
-    import torch
-
     from bottlekit.estimators.kernels import kernel_width
 
     x1, y1, x2, y2 = _far_pairs(20_000, 0)
@@ -221,4 +218,4 @@ def test_cuda_draws_with_the_grid_and_sums_exact_rows():
     got = conditional_cs_divergence(
         x1, y1, x2, y2, sx, sy, approximation="random_tiles", random_state=3, device="cuda"
     )
-    assert torch.cuda.is_available() and got == pytest.approx(want["value"], rel=1e-4)
+    assert got == pytest.approx(want["value"], rel=1e-4)
