@@ -1,6 +1,13 @@
 """Concept activation maps: seconds per method on world test images, today's code against
 the code before its speed-ups (commit 3b48cc8), side by side in one run.
 
+Each side runs at its own defaults: integrated gradients at 3b48cc8's 32 points with
+captum's trapezoid weights (they sum to (n - 1) / n) against today's 21 points with the
+trapezoid rule's weights (they sum to 1). So that the two are compared at their accuracy,
+the script also maps all concepts of the ``--n-all`` images with ``--reference-steps``
+points (converged: the rule's error there is below 1e-4) and prints each side's relative
+L2 error against those maps. ``--n-steps`` runs both sides at the same number of points.
+
 The workload is that of ``benchmarks/diagnostics_world.py``: the present concepts of each
 test image, one call per concept, ``world-tiny`` and a text bank of the 31 concept names,
 timed without the scoring. The two versions' calls alternate concept by concept, so a
@@ -16,8 +23,9 @@ pass per pair), and every method with oneDNN's backward of the ViT's patch convo
 It prints seconds (wall clock and this process's CPU time), the ratios before / now and
 the largest difference between the two sets of maps relative to the largest map value.
 
-    python benchmarks/attribution_speed.py [--n 300] [--n-steps 16] [--n-all 20]
-        [--threads 1] [--methods gradcam integrated_gradients saliency coam]
+    python benchmarks/attribution_speed.py [--n 300] [--n-steps N] [--n-all 20]
+        [--reference-steps 121] [--threads 1]
+        [--methods gradcam integrated_gradients saliency coam]
 
 Runs on the CPU (``--device cuda`` to time on a GPU).
 """
@@ -36,6 +44,7 @@ from bottlekit.visualize.attribution import METHODS
 from bottlekit.visualize.attribution._base import ConceptAttribution
 from bottlekit.visualize.attribution._image_towers import grid_of, tower_kind, vit_grid_tap
 from bottlekit.visualize.attribution._images import upsample
+from bottlekit.visualize.attribution.integrated_gradients import DEFAULT_N_STEPS
 from bottlekit.world import make_world
 
 
@@ -67,6 +76,10 @@ def with_convolution_backward(attribute_rows):
                 conv.forward = patched
 
     return run
+
+
+#: integrated gradients' default number of points at 3b48cc8
+BEFORE_N_STEPS = 32
 
 
 def captum_integrated_gradients(self, x, target, scorer):
@@ -134,8 +147,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=300, help="test images")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-steps", type=int, default=16, help="integrated-gradients steps")
+    ap.add_argument(
+        "--n-steps", type=int, default=None, help="IG points on both sides (default: each its own)"
+    )
     ap.add_argument("--n-all", type=int, default=20, help="images of the all-concepts call")
+    ap.add_argument(
+        "--reference-steps", type=int, default=121, help="IG points of the converged maps"
+    )
     methods = ["gradcam", "integrated_gradients", "saliency"]
     ap.add_argument("--methods", nargs="+", default=methods, choices=[*methods, "coam"])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -146,9 +164,12 @@ def main() -> None:
     world = make_world(args.n, "test", random_state=args.seed, return_masks=False)
     bank = from_text(bk, world.concept_names)
     present = world.concept_labels.astype(bool)
+    steps_now = args.n_steps or DEFAULT_N_STEPS
+    steps_then = args.n_steps or BEFORE_N_STEPS
     print(
         f"{args.n} world test images, {int(present.sum())} (image, present concept) pairs, "
-        f"{args.n_steps} IG steps, {args.threads} thread(s), device {bk.device}"
+        f"IG points {steps_now} now / {steps_then} before, {args.threads} thread(s), "
+        f"device {bk.device}"
     )
     print(
         f"{'method (workload)':50s} {'now s':>8s} {'before s':>9s} {'before/now':>11s} "
@@ -156,8 +177,9 @@ def main() -> None:
     )
     for method in args.methods:
         cls = METHODS[method]
-        own = {"n_steps": args.n_steps} if method == "integrated_gradients" else {}
-        now, then = cls(bk, bank, **own), before(cls)(bk, bank, **own)
+        ig = method == "integrated_gradients"
+        now = cls(bk, bank, **({"n_steps": steps_now} if ig else {}))
+        then = before(cls)(bk, bank, **({"n_steps": steps_then} if ig else {}))
         for a in (now, then):  # warm up (imports, first-call allocations)
             a.attribute(world.images[:2], [0])
         workloads = [("present, a call per concept", None)]
@@ -194,9 +216,23 @@ def main() -> None:
                 f"{c_then / c_now:15.2f} {diff:11.1e}",
                 flush=True,
             )
+            if ig and kind == "all":
+                exact = cls(bk, bank, n_steps=args.reference_steps).attribute(world.images[rows])
+                err = {
+                    k: float(np.linalg.norm(maps[k][rows] - exact) / np.linalg.norm(exact))
+                    for k in maps
+                }
+                print(
+                    f"  relative L2 error against {args.reference_steps} points: now "
+                    f"{err['now']:.4f} ({steps_now} points), before {err['then']:.4f} "
+                    f"({steps_then} points)",
+                    flush=True,
+                )
     print(
-        "max |diff|: largest difference between the two sets of maps / largest |map value|; "
-        "CPU: this process's CPU seconds (less sensitive to other processes than wall time)."
+        "max |diff|: largest difference between the two sets of maps / largest |map value| "
+        "(integrated gradients at different points or weights: different maps by design, "
+        "compared by their error against the converged maps instead); CPU: this process's "
+        "CPU seconds (less sensitive to other processes than wall time)."
     )
 
 

@@ -32,13 +32,10 @@ from bottlekit.visualize.attribution import METHODS as _CLASSES
 from bottlekit.visualize.attribution import ConceptIntegratedGradients
 from bottlekit.visualize.attribution._base import check_positive_int
 from bottlekit.visualize.attribution._image_towers import grid_to_tokens, tokens_to_grid
-from bottlekit.visualize.attribution.integrated_gradients import check_n_steps
+from bottlekit.visualize.attribution.integrated_gradients import DEFAULT_N_STEPS, check_n_steps
 from bottlekit.visualize.map_methods import METHODS
 
 __all__ = ["METHODS", "concept_activation_map", "grid_to_tokens", "tokens_to_grid"]
-
-#: Integration steps of ``method="integrated_gradients"`` when ``n_steps`` is None.
-DEFAULT_N_STEPS = 32
 
 
 def concept_activation_map(
@@ -89,9 +86,10 @@ def concept_activation_map(
         pass per concept; coam, patch_tokens: images per pass). Lower it for large
         backbones.
     n_steps : int or None, default None
-        Integration steps of integrated gradients (captum's default is 50; 32 keeps the
-        trapezoid-rule error small for these smooth paths at two thirds of the cost), at
-        least 2 and at most 10,000; None means 32. ``"integrated_gradients"`` only: the
+        Integration points of integrated gradients' trapezoid rule, at least 2 and at
+        most 10,000; None means 21, the default of
+        :class:`~bottlekit.visualize.attribution.ConceptIntegratedGradients`.
+        ``"integrated_gradients"`` only: the
         other methods refuse a value (they used to check it and drop it, silently).
 
     Returns

@@ -286,10 +286,16 @@ def test_convenience_checks_its_own_arguments(world_tiny, world_bank):
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         concept_activation_map(world_tiny, img, world_bank, [0], method="coam", n_steps=32)
-    # None: 32 steps, the same maps as given explicitly
+    # None: 21 points, the same maps as given explicitly (on a grey image: a black one is
+    # the baseline, whose maps are zero at any n_steps)
+    grey = np.full((1, 64, 64, 3), 128, np.uint8)
+    default = concept_activation_map(world_tiny, grey, world_bank, [0], method=ig)
+    assert np.abs(default).max() > 0
     np.testing.assert_array_equal(
-        concept_activation_map(world_tiny, img, world_bank, [0], method=ig),
-        concept_activation_map(world_tiny, img, world_bank, [0], method=ig, n_steps=32),
+        default, concept_activation_map(world_tiny, grey, world_bank, [0], method=ig, n_steps=21)
+    )
+    assert not np.array_equal(
+        default, concept_activation_map(world_tiny, grey, world_bank, [0], method=ig, n_steps=32)
     )
     # a class is not a name: a TypeError since check_choice (a ValueError before)
     with pytest.raises(TypeError, match="method: expected one of"):

@@ -12,7 +12,12 @@ from bottlekit._arrays import check_real_tensor
 from bottlekit.visualize.attribution._base import ConceptAttribution, check_positive_int
 from bottlekit.visualize.attribution._images import normalisation
 
-__all__ = ["MAX_N_STEPS", "ConceptIntegratedGradients", "check_n_steps"]
+__all__ = ["DEFAULT_N_STEPS", "MAX_N_STEPS", "ConceptIntegratedGradients", "check_n_steps"]
+
+DEFAULT_N_STEPS = 21
+"""Integration points of :class:`ConceptIntegratedGradients` when not given (20 intervals
+of the trapezoid rule; relative error of the maps about 0.025 on world-tiny, 0.002 on
+world-small, against the converged integral)."""
 
 MAX_N_STEPS = 10_000
 """Most integration points ``n_steps`` may ask for (10**9 used to try to allocate 8 GB of
@@ -27,17 +32,25 @@ class ConceptIntegratedGradients(ConceptAttribution):
 
     on the preprocessed pixels, from the baseline :math:`x'` (by default a black image:
     pixel value 0 before normalisation), with the trapezoid rule on ``n_steps`` points
-    (Sundararajan, Taly & Yan 2017), the points and weights of
-    :class:`captum.attr.IntegratedGradients` with ``method="riemann_trapezoid"`` (the maps
-    equal captum's within float32 rounding). :math:`s_j` is the concept activation of the
-    embedding (see :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are
-    signed.
+    :math:`\alpha_i = i/(n-1)`, :math:`i = 0, \dots, n-1` (Sundararajan, Taly & Yan 2017):
 
-    captum's trapezoid weights are :math:`1/(2n), 1/n, \dots, 1/n, 1/(2n)` on the ``n``
-    points :math:`\alpha = 0, 1/(n-1), \dots, 1`: they sum to :math:`(n-1)/n`, not 1, so
-    a map summed over all pixels is :math:`\frac{n-1}{n}(s_j(x) - s_j(x'))` up to the
-    trapezoid rule's :math:`O(n^{-2})` error (3 % below the completeness value at the
-    default 32 steps; kept as captum computes it).
+    .. math:: \int_0^1 g(\alpha)\,d\alpha \approx \frac{1}{n-1}\Bigl(\tfrac12 g(0)
+        + \sum_{i=1}^{n-2} g(\alpha_i) + \tfrac12 g(1)\Bigr).
+
+    The weights sum to 1, so a map summed over all pixels is
+    :math:`s_j(x) - s_j(x')` (completeness) up to the rule's :math:`O(n^{-2})` error.
+    :math:`s_j` is the concept activation of the embedding (see
+    :class:`~bottlekit.visualize.attribution.ConceptAttribution`). Maps are signed.
+
+    :class:`captum.attr.IntegratedGradients` with ``method="riemann_trapezoid"`` takes the
+    same points with the weights :math:`1/(2n), 1/n, \dots, 1/n, 1/(2n)`, which sum to
+    :math:`(n-1)/n`: its maps are these maps times :math:`(n-1)/n`, short of completeness
+    by :math:`1/n` whatever the paths, so its error falls as :math:`1/n`, not
+    :math:`1/n^2`. Against the integral converged (241 points), the relative L2 error of
+    the maps of all 31 concepts on 16 world-tiny test images is 0.040 / 0.025 / 0.006 at
+    17 / 21 / 31 points, against captum's 0.071 / 0.053 / 0.033 (on world-small: 0.004 /
+    0.002 / 0.001 against 0.060 / 0.048 / 0.033): the default 21 points are closer to the
+    integral than captum's weights at 32 points, for 20 passes instead of 31.
 
     Cost: one forward pass per ``batch_size`` path points and, on it, one backward pass
     per concept mapped on those images, so several concepts of one image share their
@@ -51,10 +64,10 @@ class ConceptIntegratedGradients(ConceptAttribution):
     concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
         Where the concept activation comes from; a bank must live in the backbone's
         embedding space.
-    n_steps : int, default 32
-        Integration points, at least 2 and at most :data:`MAX_N_STEPS` (10,000) (captum's
-        default is 50; 32 keeps the trapezoid-rule error small for these smooth paths at
-        two thirds of the cost).
+    n_steps : int, default 21
+        Integration points, at least 2 and at most :data:`MAX_N_STEPS` (10,000); the
+        default :data:`DEFAULT_N_STEPS` (21, i.e. 20 intervals) keeps the rule's error at
+        about 2.5 % of the maps on the world's models (above).
     baseline : "black", float or torch.Tensor, default "black"
         The path's start :math:`x'`, in the preprocessed (normalised) space: ``"black"`` is
         the all-black image, a number a constant input, a tensor one input broadcastable
@@ -83,7 +96,7 @@ class ConceptIntegratedGradients(ConceptAttribution):
         backbone: Any,
         concept_bank_or_model: Any,
         *,
-        n_steps: int = 32,
+        n_steps: int = DEFAULT_N_STEPS,
         baseline: str | float | torch.Tensor = "black",
         batch_size: int = 256,
     ) -> None:
@@ -121,8 +134,8 @@ class ConceptIntegratedGradients(ConceptAttribution):
         forward = self._concept_scores(scorer)
         (n_images, t), dev = cols.shape, x_all.device
         n = self.n_steps
-        alphas = torch.linspace(0, 1, n).to(dev)  # captum's trapezoid points and weights
-        weights = torch.full((n,), 1.0 / n, device=dev)
+        alphas = torch.linspace(0, 1, n).to(dev)  # the trapezoid rule's points and weights
+        weights = torch.full((n,), 1.0 / (n - 1), device=dev)
         weights[[0, -1]] /= 2
         x0 = self._baselines(x_all[:1])
         columns = torch.as_tensor(np.array(cols), device=dev)

@@ -19,13 +19,13 @@ def _scores(bk, bank, x):
 
 @pytest.mark.parametrize("baseline", ["black", 0.5])
 def test_maps_sum_to_the_change_of_the_concept_activation(tiny_vit, random_bank, baseline):
-    """Completeness (Sundararajan et al. 2017) with captum's trapezoid weights, which sum to
-    (n - 1) / n: the map summed over all pixels is (n - 1) / n * (s_j(x) - s_j(x')) up to
-    the trapezoid rule's O(n^-2) error.
+    """Completeness (Sundararajan et al. 2017): the map summed over all pixels is
+    s_j(x) - s_j(x') up to the trapezoid rule's O(n^-2) error.
 
-    Measured relative errors of the rescaled sum on this ViT at 4, 16, 64 steps: black
-    baseline 7.7e-2, 2.3e-3, 1.3e-4; baseline 0.5: 3.2e-2, 1.1e-3, 6.5e-5. Unscaled, the
-    error is 1 / n (0.0158 and 0.0157 at 64 steps)."""
+    Measured relative errors on this ViT at 4, 16, 64 points: black baseline 7.7e-2,
+    2.3e-3, 1.3e-4; baseline 0.5: 3.2e-2, 1.1e-3, 6.5e-5. With captum's weights, which sum
+    to (n - 1) / n (the maps before 2026-12-04), the sums were short by 1 / n: 0.0625 at
+    16 points and 0.0156 at 64, so the assertions at 16 and 64 points failed."""
     bk = tiny_vit(seed=5)
     bank = random_bank(bk, 2, seed=5)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
@@ -41,14 +41,27 @@ def test_maps_sum_to_the_change_of_the_concept_activation(tiny_vit, random_bank,
     for n_steps in (4, 16, 64):
         ig = ConceptIntegratedGradients(bk, bank, n_steps=n_steps, baseline=baseline)
         total = ig.attribute(x).sum(axis=(2, 3))
-        scale = np.abs(delta).max()
-        errors[n_steps] = np.abs(total * n_steps / (n_steps - 1) - delta).max() / scale
-        unscaled = np.abs(total - delta).max() / scale
-    # captum's weights: unscaled, the sum falls short by delta / n
-    assert abs(unscaled * 64 - 1) < 0.05
+        errors[n_steps] = np.abs(total - delta).max() / np.abs(delta).max()
     assert errors[16] < 5e-3
     assert errors[64] < 5e-4
     assert errors[64] < errors[16] < errors[4]
+
+
+def test_a_path_of_constant_gradient_is_integrated_exactly_at_two_points(tiny_vit, random_bank):
+    """On an input whose path stays where the score is linear (a baseline equal to the
+    image but for one pixel of small change), the trapezoid rule with weights summing to 1
+    is exact at any number of points: two points give the 64-point map. captum's weights
+    gave half of it at two points."""
+    bk = tiny_vit(seed=8)
+    bank = random_bank(bk, 1, seed=8)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    x0 = x.clone()
+    x0[0, :, 5, 7] -= 1e-3  # a path of length 1e-3: the score is linear along it
+    two = ConceptIntegratedGradients(bk, bank, n_steps=2, baseline=x0).attribute(x)
+    many = ConceptIntegratedGradients(bk, bank, n_steps=64, baseline=x0).attribute(x)
+    scale = np.abs(many).max()
+    assert scale > 0
+    np.testing.assert_allclose(two, many, rtol=0, atol=1e-3 * scale)
 
 
 def test_black_baseline_equals_the_explicit_tensor(tiny_rn, random_bank):
@@ -97,7 +110,7 @@ def test_batched_steps_equal_a_plain_trapezoid_sum_of_gradients_on_world_images(
     """The maps (several interpolation steps of several images per forward pass, one
     backward pass per concept on it, the baseline's gradient once per concept) equal the
     definition computed one image, one concept and one step at a time: the trapezoid rule
-    with captum's weights 1/(2n), 1/n, ..., 1/(2n) on alpha = 0, 1/(n-1), ..., 1 of the
+    with weights 1/(2(n-1)), 1/(n-1), ..., 1/(2(n-1)) on alpha = 0, 1/(n-1), ..., 1 of the
     gradient of s_j, times (x - x'), summed over colour channels. Float32 noise only
     (measured: 3e-7 of the map's scale; asserted 1e-5). batch_size 4 splits each path
     over several passes and maps two images per chunk."""
@@ -119,7 +132,7 @@ def test_batched_steps_equal_a_plain_trapezoid_sum_of_gradients_on_world_images(
     std = torch.tensor(bk.preprocess.transforms[-1].std).view(1, 3, 1, 1)
     v = torch.as_tensor(bank.vectors, dtype=torch.float32)
     v = v / v.norm(dim=1, keepdim=True)
-    weights = [1 / (2 * n)] + [1 / n] * (n - 2) + [1 / (2 * n)]
+    weights = [1 / (2 * (n - 1))] + [1 / (n - 1)] * (n - 2) + [1 / (2 * (n - 1))]
     bk.model.eval()
     for i in range(len(images)):
         x = x_all[i : i + 1]
@@ -136,10 +149,11 @@ def test_batched_steps_equal_a_plain_trapezoid_sum_of_gradients_on_world_images(
             np.testing.assert_allclose(maps[i, c], expected, rtol=0, atol=1e-5 * scale)
 
 
-def test_maps_equal_captums_integrated_gradients(world_tiny, world_bank, world_images):
-    """The maps before the shared forward passes (captum's IntegratedGradients with
-    ``riemann_trapezoid``, ``internal_batch_size`` = 256, oneDNN's patch-convolution
-    backward) within float32 rounding: measured 3e-7 of the map's scale, asserted 1e-5."""
+def test_maps_equal_captums_integrated_gradients_rescaled(world_tiny, world_bank, world_images):
+    """captum's IntegratedGradients with ``riemann_trapezoid`` (``internal_batch_size`` =
+    256, oneDNN's patch-convolution backward), whose weights sum to (n - 1) / n, times
+    n / (n - 1): the same maps within float32 rounding (measured 3e-7 of the map's scale,
+    asserted 1e-5)."""
     IntegratedGradients = pytest.importorskip("captum.attr").IntegratedGradients
 
     from bottlekit.visualize.attribution._images import as_model_input
@@ -164,7 +178,7 @@ def test_maps_equal_captums_integrated_gradients(world_tiny, world_bank, world_i
             method="riemann_trapezoid",
             internal_batch_size=256,
         )
-        expected = expected.sum(dim=1).detach().numpy()
+        expected = expected.sum(dim=1).detach().numpy() * 4 / 3  # n / (n - 1), n = 4
         scale = np.abs(expected).max()
         np.testing.assert_allclose(maps[:, c], expected, rtol=0, atol=1e-5 * scale)
 
