@@ -47,10 +47,11 @@ EXP_ERROR = 2e-5  # relative error of _exp_neg on [-32, 0] (at most 1.03e-5 meas
 class RadiusGrid:
     """One sample's points sorted by the cell of their x (width units): x as float32
     offsets from the cell's corner and the cell index along the last coordinate, y in
-    float64."""
+    float64. The cells' side is ``radius / CELLS_PER_RADIUS``."""
 
-    def __init__(self, zx: np.ndarray, zy: np.ndarray, lo, shape, side: float):
-        self.lo, self.shape, self.side = lo, shape, side
+    def __init__(self, zx: np.ndarray, zy: np.ndarray, lo, shape, radius: float):
+        self.lo, self.shape, self.radius = lo, shape, radius
+        self.side = side = radius / CELLS_PER_RADIUS
         mult = np.ones(len(shape), dtype=np.int64)
         for k in range(len(shape) - 2, -1, -1):
             mult[k] = mult[k + 1] * shape[k + 1]
@@ -90,9 +91,9 @@ def radius_grid(zx: np.ndarray, zy: np.ndarray, radius: float = RADIUS):
     ``MAX_CELLS`` in all)."""
     if not pays(zx.min(0), zx.max(0), radius):
         return None
-    lo, side = zx.min(0), radius / CELLS_PER_RADIUS
-    shape = np.floor((zx.max(0) - lo) / side).astype(np.int64) + 1
-    return RadiusGrid(zx, zy, lo, shape, side)
+    lo = zx.min(0)
+    shape = np.floor((zx.max(0) - lo) / (radius / CELLS_PER_RADIUS)).astype(np.int64) + 1
+    return RadiusGrid(zx, zy, lo, shape, radius)
 
 
 def pays(lo, hi, radius: float = RADIUS) -> bool:
@@ -170,9 +171,9 @@ def _add_range(q, q_last, qy, grid_arrays, j0, j1, side, r2, buf):
 
 
 @numba.njit(nogil=True, cache=True)
-def _sums(qx, qy, grid_arrays, start, lo, side, shape, mult, span, out_k, out_c, out_m, i0, i1):
+def _sums(qx, qy, grid_arrays, start, lo, side, shape, mult, span, radius, out_k, out_c, out_m,
+          i0, i1):  # fmt: skip
     d = qx.shape[1]
-    radius = span * side
     r2 = radius * radius
     wide = 2 * span + 1
     n_off = wide ** (d - 1)
@@ -234,7 +235,8 @@ def radius_sums(qx: np.ndarray, qy: np.ndarray, grid: RadiusGrid, threads: int =
     bounds = np.linspace(0, m, 8 * max(threads, 1) + 1).astype(np.int64)
     d = qx.shape[1]
     arrays = (grid.fx, grid.last, grid.zy)
-    args = (arrays, grid.start, grid.lo, grid.side, grid.shape, grid.mult, CELLS_PER_RADIUS)
+    span = CELLS_PER_RADIUS  # cells each side of a query's cell that the radius reaches
+    args = (arrays, grid.start, grid.lo, grid.side, grid.shape, grid.mult, span, grid.radius)
 
     def job(c):
         _sums(qx, qy, *args, out_k, out_c, out_m, bounds[c], bounds[c + 1])
@@ -243,8 +245,7 @@ def radius_sums(qx: np.ndarray, qy: np.ndarray, grid: RadiusGrid, threads: int =
         list(pool.map(job, range(len(bounds) - 1)))
     inv = np.empty(m, dtype=np.int64)
     inv[order] = np.arange(m)
-    radius = CELLS_PER_RADIUS * grid.side
     # a point left out is at least this far: its float32 distance was >= r
-    reach2 = radius**2 * (1 - 2 * rounding_error(d, radius))
+    reach2 = grid.radius**2 * (1 - 2 * rounding_error(d, grid.radius))
     delta = (grid.n - out_m[inv]) * math.exp(-0.5 * reach2)
     return out_k[inv], out_c[inv], delta
