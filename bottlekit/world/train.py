@@ -112,10 +112,11 @@ def main(argv: list[str] | None = None) -> None:
 
     Examples
     --------
-    >>> import tempfile
+    >>> import os, tempfile
     >>> out = tempfile.mkdtemp()
     >>> main(["--n-train", "16", "--n-val", "8", "--steps", "2", "--batch-size", "8",
-    ...       "--warmup", "1", "--out", out])  # doctest: +ELLIPSIS
+    ...       "--warmup", "1", "--out", out,
+    ...       "--checkpoint", os.path.join(out, "run.json")])  # doctest: +ELLIPSIS
     generated 16 train images in ...
     saved .../world-tiny.safetensors
     """

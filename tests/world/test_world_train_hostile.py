@@ -221,3 +221,20 @@ def test_numpy_numbers_are_recorded_as_plain_numbers(tmp_path):
     plain = {k: v.item() for k, v in numpy_args.items()}
     again = train(**plain, out_dir=None)
     assert again["final_loss"] == meta["final_loss"]
+
+
+def test_the_example_of_main_writes_nothing_where_it_is_run(tmp_path, monkeypatch):
+    """main's Examples ran under ``--doctest-modules`` from the repository's root and left
+    a 41 MB checkpoint in ./checkpoints (the default ``--checkpoint``, relative to the
+    working directory; hidden by .gitignore). Run from an empty folder, the example must
+    leave it empty: its outputs go to the temporary folder it makes."""
+    import doctest
+
+    import bottlekit.world.train as module
+
+    monkeypatch.chdir(tmp_path)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for example in doctest.DocTestFinder().find(module.main, "main", module=module):
+        runner.run(example)
+    assert runner.summarize(verbose=False).failed == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
