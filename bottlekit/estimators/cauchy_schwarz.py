@@ -79,12 +79,9 @@ blocks (:mod:`bottlekit.estimators._block_sampling`). Each mean is unbiased (an 
 U-statistic); its relative standard error is :math:`\mathrm{sd}_T/(\mu\sqrt{n_{tiles}})`,
 with :math:`\mathrm{sd}_T` the spread of one tile's mean, which depends on the data and
 the width but not on ``n``; the error of the estimate is at most the sum of those of its
-logs. Measured at the defaults on 4-D Gaussians with Silverman's width (from the spread
-of the tile means at n = 20,000): relative standard error of the CS divergence 0.35 %
-(overlapping, shift 0.5 per axis, D = 0.47) and 0.09 % (separated, shift 3, D = 15) with
-``n_tiles=8000``; of CS-QMI (``Y = 0.6 X + 0.8 E``, I = 0.43) about 0.36 % with its
-default ``n_tiles=20000``. So ``|error| <= 1 %`` of the estimate with probability about
-99 % on these data; the bound grows as the kernel mean :math:`\mu` shrinks (narrower
+logs. At the defaults it is 0.1–0.4 % on 4-D Gaussians with Silverman's width
+(measured: docs/estimators.md), so ``|error| <= 1 %`` of the estimate with probability
+about 99 % there; the bound grows as the kernel mean :math:`\mu` shrinks (narrower
 widths, higher dimensions with a small width) and as the estimate approaches 0 (a
 relative bound is meaningless for independent variables). The cost (``n_tiles`` tiles of
 262,144 kernel values, seconds) does not depend on ``n``; the exact sums are used
@@ -143,40 +140,15 @@ with :math:`\hat s_u^2` the two-phase estimate of :math:`S_u^2` given there. Whe
 certainty add nothing; for a uniform draw it is
 :math:`(1-k/n)\mathrm{Var}_j(u_j)/k`). The bias of the logs,
 :math:`-\frac12(\mathrm{Var}\,\hat a/\bar a^2 - \mathrm{Var}\,\hat b/\bar b^2)` per sample,
-was not visible (within 0.15 sd over 100-400 draws). Measured at the default
-``n_points=2048`` on the benchmark's data (``y = x w + 0.5 e`` with two different ``w``,
-Silverman's width at d = 4): relative standard error **1.25 %** at n = 20,000 (D = 2.44;
-a uniform draw of the same size: 2.6 %; the spread over 30 seeds 1.4 %; there
-:math:`m_1 = n`), 1.7 % at n = 100,000 (1.68 % with :math:`m_1 = 65{,}536`, 1.70 % with
-the proxies of every point and the same proxy points, 1.69 %, 1.90 % and 2.49 % with
-:math:`m_1 = 8k, 4k, 2k`; uniform: 3.5 %; all from the exact per-point terms) and 2.2 %
-at n = 10⁶ (D ≈ 3.3-3.45; the reported figure over four seeds 2.15-2.34 %, and
-2.12-2.50 % with the proxies of every point; uniform: 4.7 %; the Horvitz–Thompson
-estimate of the variance the first phase adds, from draws with the proxies of every
-point: +2 % in sd). The spread grows with ``n``
-because Silverman's width shrinks with it (for a fixed width it does not depend on
-``n``). At d = 64 with the median width the
-estimate is nearly 0 (D = 0.0013 at n = 20,000) and its absolute standard error is 4e-4
-(30 % relative, the same as a uniform draw: the terms barely vary there, and a relative
-bound means nothing). So 2,048 points with exact rows do **not** give 1 %: ``|error| <=
-3 sd`` is the documented bound (3.7 % at n = 20,000, 6.5 % at n = 10⁶, d = 4). Even sampling
-proportionally to the exact :math:`|a_j/\bar a - b_j/\bar b|` (the best possible
-proposal) would give 0.75 % and 0.92 % at n = 20,000 and 100,000; 1 % (3 sd) at
-n = 10⁶ needs about 90,000 points, 3.6e11 pairs. The cost grows linearly with
-``n_points``; the proxies add :math:`4 \cdot 256\,m_1` pairs to the
-:math:`2k(n_1+n_2)` of the sampled rows (at n = 10⁶, one thread under ``nice -n 19`` on
-2 cores shared with other jobs at load 1.7-2.2, side by side: 36.9 s at d = 64 against
-36.6 s for a uniform draw of the same size and 49.1 s with the proxies of every point,
-which alone took 11 s per sample there; at d = 4 16-20 s against 18-20 s).
-Estimating every point's row sums from random column blocks instead (cost :math:`n` times
-the number of columns) was measured and rejected: the ratios of the estimated sums are
-biased by 22 %, 16 % and 10 % with 1,024, 2,048 and 4,096 columns at d = 4 (n =
-20,000), and the delta-method correction :math:`E[\hat c/\hat k^2] \approx
-\frac{c}{k^2}\big(1 + 3\frac{\mathrm{Var}\,\hat k}{k^2}
-- 2\frac{\mathrm{Cov}(\hat c,\hat k)}{ck}\big)` removes only a third of it (the low-density
-points have few neighbours among the sampled columns). Nor do such estimates help as a
-control variate for the sampled points: their per-point terms correlate 0.04, 0.08 and
-0.23 with the exact ones (512, 1,024 and 4,096 columns; the residual spread is 97-99 %).
+was not visible (within 0.15 sd over 100-400 draws). At the default ``n_points=2048``
+the relative standard error on the benchmark's 4-D data is 1.25 % at n = 20,000 and 2.2 %
+at n = 10⁶ (the spread grows with ``n`` because Silverman's width shrinks), about half a
+uniform draw's; so 2,048 points with exact rows do **not** give 1 %, and ``|error| <= 3
+sd`` is the documented bound there. The cost grows linearly with ``n_points``; the proxies
+add :math:`4 \cdot 256\,m_1` pairs to the :math:`2k(n_1+n_2)` of the sampled rows. The
+measurements, and the alternatives measured and rejected (row sums estimated from random
+column blocks, biased by 10-22 %; such estimates as control variates), are in
+docs/estimators.md and docs/benchmarks.md ("Approximate mode").
 
 **Row sums truncated at a radius** (the default on the CPU where they pay:
 :mod:`bottlekit.estimators._radius_sums`). At low dimension the x-width is small
@@ -204,20 +176,16 @@ within the radius, not :math:`n`: the default ``n_points`` is 65,536 there inste
 The grid also gives the sampling probabilities: each point's proxy of :math:`1/\hat p(x_j)`
 is the inverse of its sample's cell counts smoothed by Gaussians of 1 and 2 x-widths (an
 equal mixture, read at the point's cell; every point counts, where the random-column proxies
-above use 256), for every point, so there is no first phase. Measured at n = 10⁶, d = 4 on
-the benchmark's data (two torch threads, 2 shared cores): relative standard error 0.14 %
-over eight seeds (values 3.324-3.338, their spread sd 0.0047, 0.142 %; with the
-random-column proxies 0.30-0.35 %), 32-38 s per estimate; so :math:`|\hat D -
-D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.0031` (:math:`D_{\text{exact}}` with the exact row
-sums of every point) is about 0.42 % + 0.09 % there. The sampled points (importance sampling
-favours the tails) have 13,500 neighbours within :math:`r` on average (36,000 near the mode,
-4,300 beyond 2.5 sd). Points are sorted into a grid of cells of side :math:`r/3`; it is used
+above use 256), for every point, so there is no first phase. At n = 10⁶, d = 4 on the
+benchmark's data the relative standard error is 0.14 % in 32-38 s (two threads), so
+:math:`|\hat D - D_{\text{exact}}| \le 3\,\mathrm{sd} + 0.0031` (:math:`D_{\text{exact}}`
+with the exact row sums of every point) is about 0.42 % + 0.09 % there
+(docs/estimators.md). Points are sorted into a grid of cells of side :math:`r/3`; it is used
 only with at least 15 cells in every dimension and at most :math:`2^{24}` in all (at d = 64
 with the median width the ball holds every point: exact rows and random-column proxies as
 before, ``n_points`` 2,048). On CUDA the grid, built on the CPU, gives the sampling
 probabilities too, with exact rows on the GPU for the default 2,048 points (relative sd
-1.34-1.39 % at n = 10⁶, d = 4, against 2.1-2.5 % with the random-column proxies; measured
-with the same computation on the CPU).
+about 1.4 % at n = 10⁶, d = 4, measured with the same computation on the CPU).
 
 Every sample function accepts numpy arrays (returns ``float``) or torch tensors (returns a
 differentiable 0-dim tensor on the input's device, usable as a training loss). The
