@@ -25,15 +25,9 @@ def _map_function(
         from bottlekit.visualize.activation_maps import concept_activation_map
 
         def cbm_maps(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
-            out = np.zeros((len(images), idx.shape[1], *images.shape[1:3]), np.float32)
-            for j in np.unique(idx):
-                rows = np.flatnonzero((idx == j).any(1))
-                m = concept_activation_map(
-                    backbone, images[rows], surrogate, concepts=[int(j)], method=method
-                )
-                for r_pos, r in enumerate(rows):
-                    out[r, idx[r] == j] = m[r_pos, 0]
-            return out
+            """One call with the per-image table: an image's concepts share its forward
+            passes (one call per concept recomputed them for every concept)."""
+            return concept_activation_map(backbone, images, surrogate, concepts=idx, method=method)
 
         return cbm_maps
 

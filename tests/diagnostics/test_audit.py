@@ -257,6 +257,48 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
             audit(cbm, data, backbone=backbone, **setting)
 
 
+def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbone):
+    """The maps of a CBM's audit (location and examples) are the method's maps of each
+    (image, concept) pair, as ``concept_activation_map`` gives them one concept at a time,
+    but the concepts of one image share its forward passes: the image tower sees each
+    image once per map table. Before, the audit called ``concept_activation_map`` once per
+    distinct concept, on every image that concept was mapped on, so an image went through
+    the tower once per concept (measured on 64 world images with 8 concepts each: Grad-CAM
+    1.6-3.3x, CoAM 6.9-8.8x, saliency 1.6-2.4x, integrated gradients 1.5x slower than now;
+    the maps are the same, Grad-CAM and saliency bit for bit)."""
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import from_text
+    from bottlekit.visualize import concept_activation_map
+    from bottlekit.world import make_world
+
+    train = make_world(120, "train", random_state=5, return_masks=False)
+    X = backbone.encode_images(train.images, progress=False)
+    bank = from_text(backbone, list(train.concept_names))
+    cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
+    data = make_world(24, "test", random_state=6)
+    rows_seen = []
+    hook = backbone.model.visual.register_forward_hook(
+        lambda module, args, out: rows_seen.append(len(args[0]))
+    )
+    try:
+        r = audit(cbm, data, backbone=backbone, n_examples=3, n_location_images=6)
+    finally:
+        hook.remove()
+    names = list(cbm.concept_names_)
+    for i, example in enumerate(r.examples):
+        image = data.images[[example["index"]]]
+        for t, name in enumerate(r.example_map_concepts[i]):
+            expected = concept_activation_map(backbone, image, cbm, [names.index(name)])[0, 0]
+            np.testing.assert_allclose(
+                r.example_maps[i, t], expected, rtol=0, atol=1e-6 * np.abs(expected).max()
+            )
+    # Grad-CAM: one forward pass per image and map table (6 location images, 3 examples),
+    # besides the audit's own embedding of the 24 images
+    n_tables = len(r.location["image_indices"]) + len(r.examples)
+    assert r.location is not None and len(r.location["per_concept"]) > 1
+    assert sum(rows_seen) == len(data.images) + n_tables
+
+
 # ------------------------------------------------------------------- definitions
 def test_spurious_scores_closed_form():
     imp = np.array([[2.0, 1.0, 0.5], [-1.0, 3.0, 1.0]])
