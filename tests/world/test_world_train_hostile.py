@@ -229,12 +229,16 @@ def test_the_example_of_main_writes_nothing_where_it_is_run(tmp_path, monkeypatc
     working directory; hidden by .gitignore). Run from an empty folder, the example must
     leave it empty: its outputs go to the temporary folder it makes."""
     import doctest
+    import tempfile
 
     import bottlekit.world.train as module
 
-    monkeypatch.chdir(tmp_path)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the example's mkdtemp()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     for example in doctest.DocTestFinder().find(module.main, "main", module=module):
         runner.run(example)
     assert runner.summarize(verbose=False).failed == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in here.iterdir()) == []
