@@ -47,11 +47,11 @@ EXP_ERROR = 2e-5  # relative error of _exp_neg on [-32, 0] (at most 1.03e-5 meas
 class RadiusGrid:
     """One sample's points sorted by the cell of their x (width units): x as float32
     offsets from the cell's corner and the cell index along the last coordinate, y in
-    float64. The cells' side is ``radius / CELLS_PER_RADIUS``."""
+    float64. The cells' side is :func:`cell_side` of ``radius``."""
 
     def __init__(self, zx: np.ndarray, zy: np.ndarray, lo, shape, radius: float):
         self.lo, self.shape, self.radius = lo, shape, radius
-        self.side = side = radius / CELLS_PER_RADIUS
+        self.side = side = cell_side(radius)
         mult = np.ones(len(shape), dtype=np.int64)
         for k in range(len(shape) - 2, -1, -1):
             mult[k] = mult[k + 1] * shape[k + 1]
@@ -81,6 +81,16 @@ class RadiusGrid:
         return out
 
 
+def cell_side(radius: float) -> float:
+    """The cells' side: ``radius / CELLS_PER_RADIUS``, rounded up where needed so that the
+    ``CELLS_PER_RADIUS`` cells a query searches on each side cover the whole radius (in
+    float64, ``3 * (r / 3)`` falls one unit in the last place short of ``r`` for some r)."""
+    side = radius / CELLS_PER_RADIUS
+    if CELLS_PER_RADIUS * side < radius:
+        side = float(np.nextafter(side, np.inf))
+    return side
+
+
 def _cells(z, lo, side, shape):
     return np.clip(np.floor((z - lo) / side).astype(np.int64), 0, shape - 1)
 
@@ -92,14 +102,14 @@ def radius_grid(zx: np.ndarray, zy: np.ndarray, radius: float = RADIUS):
     if not pays(zx.min(0), zx.max(0), radius):
         return None
     lo = zx.min(0)
-    shape = np.floor((zx.max(0) - lo) / (radius / CELLS_PER_RADIUS)).astype(np.int64) + 1
+    shape = np.floor((zx.max(0) - lo) / cell_side(radius)).astype(np.int64) + 1
     return RadiusGrid(zx, zy, lo, shape, radius)
 
 
 def pays(lo, hi, radius: float = RADIUS) -> bool:
     """Whether a grid over the box ``[lo, hi]`` (width units) has at least ``MIN_SPAN``
     cells in every dimension and at most ``MAX_CELLS`` in all."""
-    shape = np.floor((np.asarray(hi) - np.asarray(lo)) / (radius / CELLS_PER_RADIUS)) + 1
+    shape = np.floor((np.asarray(hi) - np.asarray(lo)) / cell_side(radius)) + 1
     return bool(shape.min() >= MIN_SPAN and float(np.prod(shape)) <= MAX_CELLS)
 
 
@@ -116,7 +126,7 @@ def rounding_error(d: int, radius: float = RADIUS) -> float:
     1 % margin for :math:`e^\Delta - 1`) is the relative error of a term's exponent, and
     two ``exp`` (:data:`EXP_ERROR` each) and the product add theirs.
     """
-    side = radius / CELLS_PER_RADIUS
+    side = cell_side(radius)
     unit = 2.0**-24
     eta = (5 * radius + 8 * side) * unit
     d2 = 2 * eta * math.sqrt(d) * radius + d * eta**2 + d * radius**2 * unit

@@ -219,3 +219,19 @@ def test_cuda_draws_with_the_grid_and_sums_exact_rows():
         x1, y1, x2, y2, sx, sy, approximation="random_tiles", random_state=3, device="cuda"
     )
     assert got == pytest.approx(want["value"], rel=1e-4)
+
+
+def test_the_cells_searched_cover_the_whole_radius():
+    """A query searches CELLS_PER_RADIUS cells on each side of its own, so their side times
+    CELLS_PER_RADIUS must reach the radius. In float64, 3 * (r / 3) is one unit in the last
+    place short of r for about 6 % of radii (the grid kept r / 3 as its side, and the kernel
+    compared distances with r itself); cell_side rounds those up by one unit."""
+    from bottlekit.estimators._radius_sums import CELLS_PER_RADIUS, cell_side
+
+    radii = np.random.default_rng(0).uniform(0.5, 20.0, 20_000)
+    short = [r for r in radii if CELLS_PER_RADIUS * (r / CELLS_PER_RADIUS) < r]
+    assert len(short) > 100  # the case exists
+    for r in radii:
+        side = cell_side(r)
+        assert CELLS_PER_RADIUS * side >= r
+        assert side - r / CELLS_PER_RADIUS <= np.spacing(r / CELLS_PER_RADIUS)
