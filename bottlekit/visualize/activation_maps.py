@@ -42,7 +42,7 @@ def concept_activation_map(
     backbone: Any,
     images: Any,
     concept_bank_or_model: Any,
-    concepts: Sequence[str | int] | str | int | None = None,
+    concepts: Sequence[str | int] | str | int | np.ndarray | None = None,
     method: str = "gradcam",
     *,
     batch_size: int = 256,
@@ -73,9 +73,11 @@ def concept_activation_map(
     concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
         Where the concept scalar comes from (see above). A bank must live in the
         backbone's embedding space.
-    concepts : list of str or int, str, int, or None
+    concepts : list of str or int, str, int, None, or 2-D table (n, t)
         Concepts to map (names or indices into the bank's ``names`` / the model's
-        ``concept_names_``); ``None`` maps all of them.
+        ``concept_names_``); ``None`` maps all of them. A 2-D array or list of lists
+        (n, t) maps per-image concepts: row ``i`` lists the ``t`` concepts mapped on image
+        ``i`` (the concepts of one image share its forward passes).
     method : str, default "gradcam"
         One of ``"gradcam"``, ``"integrated_gradients"``, ``"saliency"``, ``"coam"``,
         ``"patch_tokens"`` (the table above).
@@ -94,7 +96,7 @@ def concept_activation_map(
 
     Returns
     -------
-    ndarray of shape (n, len(concepts), H, W), float32
+    ndarray of shape (n, len(concepts), H, W) (per-image table: (n, t, H, W)), float32
         One map per image and concept at the image's resolution (for raw images at another
         size than the model's input, the model's centre crop is mapped back and the pixels
         it never saw are 0). Larger = more evidence for the concept. ``gradcam`` and
