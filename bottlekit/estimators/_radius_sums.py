@@ -49,9 +49,11 @@ class RadiusGrid:
     offsets from the cell's corner and the cell index along the last coordinate, y in
     float64. The cells' side is :func:`cell_side` of ``radius``."""
 
-    def __init__(self, zx: np.ndarray, zy: np.ndarray, lo, shape, radius: float):
-        self.lo, self.shape, self.radius = lo, shape, radius
+    def __init__(self, zx: np.ndarray, zy: np.ndarray, radius: float):
+        self.radius = radius
         self.side = side = cell_side(radius)
+        self.lo = lo = zx.min(0)
+        self.shape = shape = _grid_shape(lo, zx.max(0), radius).astype(np.int64)
         mult = np.ones(len(shape), dtype=np.int64)
         for k in range(len(shape) - 2, -1, -1):
             mult[k] = mult[k + 1] * shape[k + 1]
@@ -91,6 +93,12 @@ def cell_side(radius: float) -> float:
     return side
 
 
+def _grid_shape(lo, hi, radius: float) -> np.ndarray:
+    """Cells per dimension of a grid over the box ``[lo, hi]`` (width units), as floats (a
+    huge span cannot overflow an integer before :func:`pays` refuses it)."""
+    return np.floor((np.asarray(hi) - np.asarray(lo)) / cell_side(radius)) + 1
+
+
 def _cells(z, lo, side, shape):
     return np.clip(np.floor((z - lo) / side).astype(np.int64), 0, shape - 1)
 
@@ -101,15 +109,13 @@ def radius_grid(zx: np.ndarray, zy: np.ndarray, radius: float = RADIUS):
     ``MAX_CELLS`` in all)."""
     if not pays(zx.min(0), zx.max(0), radius):
         return None
-    lo = zx.min(0)
-    shape = np.floor((zx.max(0) - lo) / cell_side(radius)).astype(np.int64) + 1
-    return RadiusGrid(zx, zy, lo, shape, radius)
+    return RadiusGrid(zx, zy, radius)
 
 
 def pays(lo, hi, radius: float = RADIUS) -> bool:
     """Whether a grid over the box ``[lo, hi]`` (width units) has at least ``MIN_SPAN``
     cells in every dimension and at most ``MAX_CELLS`` in all."""
-    shape = np.floor((np.asarray(hi) - np.asarray(lo)) / cell_side(radius)) + 1
+    shape = _grid_shape(lo, hi, radius)
     return bool(shape.min() >= MIN_SPAN and float(np.prod(shape)) <= MAX_CELLS)
 
 
