@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -34,6 +35,13 @@ def test_demo_writes_a_report(tmp_path, capsys):
     printed_top = out.split("Top concepts")[1].split("Model editing")[0]
     first_model_line = printed_top.strip().splitlines()[2].split(None, 2)[2].strip()
     assert first_model_line in page  # the printed top concepts of a species are in the page
+    # every model's concept list starts in one column, "KnoBo-pseudo (retrieved)" too
+    # (before: a 22-character column, which that label overran by two)
+    starts = {
+        m.start(2) - m.start(0)
+        for m in re.finditer(r"^    (\S.*?\)) +(\S.*)$", printed_top, flags=re.MULTILINE)
+    }
+    assert printed_top.count("KnoBo-pseudo (retrieved) ") == 3 and len(starts) == 1
 
 
 @pytest.mark.slow

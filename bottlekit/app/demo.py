@@ -83,6 +83,23 @@ def _top_concept_rows(data, results) -> list[tuple[str, str, list[str]]]:
     ]
 
 
+def _top_concept_lines(rows: list[tuple[str, str, list[str]]]) -> list[str]:
+    """The rows of :func:`_top_concept_rows` as printed: each species on its line, then
+    its models with their concept lists starting in one column.
+
+    >>> _top_concept_lines([("a", "PCBM (text)", ["x"]), ("a", "KnoBo-pseudo (retrieved)", [])])
+    ['  a:', '    PCBM (text)               x', '    KnoBo-pseudo (retrieved)  ']
+    """
+    width = max((len(model) for _, model, _ in rows), default=0)
+    lines, species = [], None
+    for sp, model, names in rows:
+        if sp != species:
+            lines.append(f"  {sp}:")
+            species = sp
+        lines.append(f"    {model:<{width}}  {', '.join(names)}")
+    return lines
+
+
 def _write_report(folder: Path, data, results, edit) -> Path:
     """Plots + results.json + index.html in ``folder`` (each file written atomically)."""
     import io
@@ -291,12 +308,7 @@ def run_demo(
         )
 
     print("\nTop concepts (largest positive importance) for a few species")
-    for cls in range(N_EXAMPLE_CLASSES):
-        print(f"  {data.class_names[cls]}:")
-        for r in results[1:]:
-            print(
-                f"    {r.name + ' (' + r.bank + ')':<22} {', '.join(_top_concepts(r.model, cls))}"
-            )
+    print("\n".join(_top_concept_lines(_top_concept_rows(data, results))))
 
     pcbm = next(r.model for r in results if (r.name, r.bank) == ("PCBM", "text"))
     edit = edit_by_pruning(pcbm, data, top=10)
