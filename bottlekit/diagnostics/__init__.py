@@ -13,7 +13,8 @@ Metrics (numpy only, no pandas; each returns arrays and a small result object wi
     against the image's concept labels
 ``concept_location``
     pointing game and energy inside the part of concept activation
-    maps (:func:`bottlekit.visualize.concept_activation_map`)
+    maps (:func:`bottlekit.visualize.concept_activation_map`);
+    ``located_pairs``: the (image, concept) pairs it scores
 
 Faithfulness (:mod:`bottlekit.diagnostics.faithfulness`; a fitted CBM, embeddings and a
 :class:`~bottlekit.datasets.ConceptDataset`):
@@ -55,7 +56,7 @@ from bottlekit.diagnostics.faithfulness import (
     prune_to_nec,
 )
 from bottlekit.diagnostics.global_importance import GlobalImportance, concept_global_importance
-from bottlekit.diagnostics.location import LocationResult, concept_location
+from bottlekit.diagnostics.location import LocationResult, concept_location, located_pairs
 from bottlekit.diagnostics.report import render_report
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "concept_leakage",
     "concept_location",
     "intervention_curves",
+    "located_pairs",
     "model_features",
     "prune_to_nec",
     "render_report",

@@ -25,7 +25,7 @@ import numpy as np
 from bottlekit._arrays import as_real_array
 from bottlekit._checks import repeated_items
 
-__all__ = ["LocationResult", "concept_location"]
+__all__ = ["LocationResult", "concept_location", "located_pairs"]
 
 
 @dataclass(repr=False)
@@ -168,8 +168,11 @@ def _check_maps(maps: Any) -> np.ndarray:
     return M
 
 
-def _dataset_parts(data: Any, part_of_concept: Any, concept_labels: Any, names: Any, m: int):
-    """Part masks, part of each mapped concept, labels and names from a dataset."""
+def _dataset_parts(
+    data: Any, part_of_concept: Any, concept_labels: Any, names: Any, m: int | None
+):
+    """Part masks, part of each mapped concept, labels and names from a dataset (``m``:
+    the number of maps, None for every concept of the dataset when no names are given)."""
     from bottlekit.datasets import as_concept_dataset
 
     ds = as_concept_dataset(data, name="part_masks")
@@ -182,7 +185,7 @@ def _dataset_parts(data: Any, part_of_concept: Any, concept_labels: Any, names: 
             "location scores maps against part masks"
         )
     if names is None:
-        if m != ds.n_concepts:
+        if m is not None and m != ds.n_concepts:
             raise ValueError(
                 f"concept_names: the maps have {m} concepts, the dataset {ds.n_concepts}; "
                 "name the mapped concepts"
@@ -204,6 +207,124 @@ def _dataset_parts(data: Any, part_of_concept: Any, concept_labels: Any, names: 
     # argument that must be left None here
     labels = None if ds.concept_labels is None else ds.concept_labels[:, cols] >= 0.5
     return ds.part_masks, parts, labels, names
+
+
+def _scored_pairs(
+    part_masks: Any,
+    part_of_concept: Any,
+    concept_labels: Any,
+    concept_names: Any,
+    shape: tuple[int, int, int, int] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str] | None]:
+    """Checked masks, part of each concept, the scored pairs (n, m) and the names.
+
+    ``shape`` is the maps' (n, m, H, W); None when there are no maps (:func:`located_pairs`).
+    """
+    if isinstance(part_masks, Mapping) or hasattr(part_masks, "part_masks"):
+        part_masks, part_of_concept, concept_labels, concept_names = _dataset_parts(
+            part_masks,
+            part_of_concept,
+            concept_labels,
+            concept_names,
+            None if shape is None else shape[1],
+        )
+    elif part_of_concept is None:
+        raise ValueError("part_of_concept: required with an array of part masks")
+    masks = np.asarray(part_masks)
+    if shape is None:  # no maps: n from the masks, m from the concepts' parts
+        if masks.ndim != 4:
+            raise ValueError(f"part_masks: expected shape (n, P, H, W), got {masks.shape}")
+        n, m = masks.shape[0], np.asarray(part_of_concept).size
+    else:
+        n, m, H, W = shape
+    if masks.ndim != 4 or masks.shape[0] != n or (shape and masks.shape[2:] != (H, W)):
+        raise ValueError(
+            f"part_masks: expected shape (n, P, H, W) = ({n}, P, {H}, {W}) to match maps, "
+            f"got {masks.shape}"
+        )
+    if masks.dtype != bool:
+        if not np.isin(masks, (0, 1)).all():
+            raise ValueError("part_masks: expected a boolean (or 0/1) array")
+        masks = masks.astype(bool)
+    parts = np.asarray(part_of_concept)
+    if parts.shape != (m,):
+        raise ValueError(
+            f"part_of_concept: expected shape ({m},) (one part per map), got {parts.shape}"
+        )
+    if not np.issubdtype(parts.dtype, np.integer) or isinstance(part_of_concept, bool):
+        raise TypeError(f"part_of_concept: expected integer part indices, got dtype {parts.dtype}")
+    if ((parts < 0) | (parts >= masks.shape[1])).any():
+        raise ValueError(
+            f"part_of_concept: values must be part indices in 0..{masks.shape[1] - 1}, got "
+            f"{sorted(set(parts.tolist()))}"
+        )
+    present = np.ones((n, m), dtype=bool)
+    if concept_labels is not None:
+        lab = np.asarray(concept_labels)
+        if lab.shape != (n, m):
+            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {lab.shape}")
+        if lab.dtype != bool:
+            if not np.issubdtype(lab.dtype, np.number) or not np.isin(lab, (0, 1)).all():
+                raise ValueError("concept_labels: expected 0/1 or boolean values")
+        present = lab.astype(bool)
+    if concept_names is not None:
+        if isinstance(concept_names, str) or not isinstance(concept_names, Sequence | np.ndarray):
+            raise TypeError(
+                f"concept_names: expected a list of {m} names, got "
+                + ("a str" if isinstance(concept_names, str) else type(concept_names).__name__)
+            )
+        concept_names = [str(c) for c in concept_names]
+        if len(concept_names) != m:
+            raise ValueError(f"concept_names: expected {m} names, got {len(concept_names)}")
+        repeated = repeated_items(concept_names)
+        if repeated:
+            raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
+    visible = masks.any(axis=(2, 3))[:, parts]  # (n, m): the concept's part is in the image
+    return masks, parts, present & visible, concept_names
+
+
+def located_pairs(
+    part_masks: Any,
+    part_of_concept: Any = None,
+    concept_labels: Any = None,
+    *,
+    concept_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """The (image, concept) pairs that :func:`concept_location` scores.
+
+    A pair is scored when the concept's part is visible in the image (its mask is not
+    empty) and, when labels are given, the concept is present. Only these pairs need a
+    map: :func:`concept_location` reads no other, so maps of the other pairs can be left
+    at 0 (``bottlekit reproduce``'s location metric maps only these).
+
+    Parameters
+    ----------
+    part_masks : bool array of shape (n, P, H, W), or a ConceptDataset, World or dict
+        As in :func:`concept_location`.
+    part_of_concept : int array of shape (m,), optional
+        As in :func:`concept_location`: required with an array of masks.
+    concept_labels : 0/1 array of shape (n, m), optional
+        As in :func:`concept_location`.
+    concept_names : list of str, optional
+        As in :func:`concept_location`; with a dataset, the concepts to score (default:
+        all of the dataset's).
+
+    Returns
+    -------
+    ndarray of bool, shape (n, m)
+        The scored pairs: ``concept_location(maps, ...).scored`` for any maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> masks = np.zeros((2, 2, 4, 4), bool)
+    >>> masks[0, 0, :2, :2] = True  # image 0 shows part 0; image 1 shows no part
+    >>> located_pairs(masks, [0, 1]).tolist()
+    [[True, False], [False, False]]
+    >>> located_pairs(masks, [0, 0], [[1, 0], [1, 1]]).tolist()  # concept 1 absent in image 0
+    [[True, False], [False, False]]
+    """
+    return _scored_pairs(part_masks, part_of_concept, concept_labels, concept_names, None)[2]
 
 
 def concept_location(
@@ -266,65 +387,17 @@ def concept_location(
     """
     M = _check_maps(maps)
     n, m, H, W = M.shape
-    if isinstance(part_masks, Mapping) or hasattr(part_masks, "part_masks"):
-        part_masks, part_of_concept, concept_labels, concept_names = _dataset_parts(
-            part_masks, part_of_concept, concept_labels, concept_names, m
-        )
-    elif part_of_concept is None:
-        raise ValueError("part_of_concept: required with an array of part masks")
-    masks = np.asarray(part_masks)
-    if masks.ndim != 4 or masks.shape[0] != n or masks.shape[2:] != (H, W):
-        raise ValueError(
-            f"part_masks: expected shape (n, P, H, W) = ({n}, P, {H}, {W}) to match maps, "
-            f"got {masks.shape}"
-        )
-    if masks.dtype != bool:
-        if not np.isin(masks, (0, 1)).all():
-            raise ValueError("part_masks: expected a boolean (or 0/1) array")
-        masks = masks.astype(bool)
-    parts = np.asarray(part_of_concept)
-    if parts.shape != (m,):
-        raise ValueError(
-            f"part_of_concept: expected shape ({m},) (one part per map), got {parts.shape}"
-        )
-    if not np.issubdtype(parts.dtype, np.integer) or isinstance(part_of_concept, bool):
-        raise TypeError(f"part_of_concept: expected integer part indices, got dtype {parts.dtype}")
-    if ((parts < 0) | (parts >= masks.shape[1])).any():
-        raise ValueError(
-            f"part_of_concept: values must be part indices in 0..{masks.shape[1] - 1}, got "
-            f"{sorted(set(parts.tolist()))}"
-        )
-    present = np.ones((n, m), dtype=bool)
-    if concept_labels is not None:
-        lab = np.asarray(concept_labels)
-        if lab.shape != (n, m):
-            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {lab.shape}")
-        if lab.dtype != bool:
-            if not np.issubdtype(lab.dtype, np.number) or not np.isin(lab, (0, 1)).all():
-                raise ValueError("concept_labels: expected 0/1 or boolean values")
-        present = lab.astype(bool)
-    if concept_names is not None:
-        if isinstance(concept_names, str) or not isinstance(concept_names, Sequence | np.ndarray):
-            raise TypeError(
-                f"concept_names: expected a list of {m} names, got "
-                + ("a str" if isinstance(concept_names, str) else type(concept_names).__name__)
-            )
-        concept_names = [str(c) for c in concept_names]
-        if len(concept_names) != m:
-            raise ValueError(f"concept_names: expected {m} names, got {len(concept_names)}")
-        repeated = repeated_items(concept_names)
-        if repeated:
-            raise ValueError(f"concept_names: expected unique names, {repeated[:5]} repeat")
+    masks, parts, scored, concept_names = _scored_pairs(
+        part_masks, part_of_concept, concept_labels, concept_names, (n, m, H, W)
+    )
     pointing = np.full((n, m), np.nan)
     energy = np.full((n, m), np.nan)
     area = np.full((n, m), np.nan)
-    scored = np.zeros((n, m), dtype=bool)
     for j in range(m):
         P = masks[:, parts[j]].reshape(n, -1)
         Mj = M[:, j].reshape(n, -1)
         n_in = P.sum(1)
-        ok = present[:, j] & (n_in > 0)
-        scored[:, j] = ok
+        ok = scored[:, j]
         if not ok.any():
             continue
         P, Mj = P[ok], Mj[ok]

@@ -16,7 +16,7 @@ from bottlekit.concepts import ChanceLevelWarning, from_examples
 from bottlekit.datasets import load_dataset
 from bottlekit.diagnostics import audit
 from bottlekit.diagnostics.existence import concept_existence
-from bottlekit.diagnostics.location import concept_location
+from bottlekit.diagnostics.location import concept_location, located_pairs
 from bottlekit.visualize.activation_maps import concept_activation_map
 
 
@@ -81,3 +81,54 @@ def test_audit_runs_on_a_loaded_dataset(setup):
     assert r.existence is not None and 0 <= r.existence["precision"] <= 1
     assert r.location is not None and r.location["n_images"] == 4
     assert r.example_maps.shape == (1, 2, 32, 32)
+
+
+def test_located_pairs_are_the_pairs_concept_location_scores(setup):
+    ds, _, _, _ = setup
+    names = ds.concept_names
+    maps = np.random.default_rng(0).random((len(ds), len(names), 32, 32))
+    res = concept_location(maps, ds, concept_names=names)
+    located = located_pairs(ds, concept_names=names)
+    assert located.shape == (len(ds), len(names)) and located.dtype == bool
+    np.testing.assert_array_equal(located, res.scored)
+    assert 0 < located.sum() < located.size  # some pairs absent or hidden, some scored
+    np.testing.assert_array_equal(located_pairs(ds), located)  # names default to all
+
+
+def test_recipe_location_maps_only_the_scored_pairs(setup, monkeypatch):
+    """``bottlekit reproduce``'s concept_location metric: the same scores as mapping every
+    concept on every image, from maps of the scored pairs only (before: every concept of
+    the model on every image, ``m`` backward passes per batch)."""
+    import bottlekit.visualize.activation_maps as activation_maps
+    from bottlekit.app._recipe_metrics import _location
+
+    ds, bk, _, cbm = setup
+    names = [c for c in cbm.concept_names_ if c in ds.concept_names]
+    expected = [
+        concept_location(
+            concept_activation_map(bk, sub.image_source.to_array(), cbm, names),
+            sub,
+            concept_names=names,
+        )
+        for sub in (ds.subset(np.arange(0, 16)), ds.subset(np.arange(16, 24)))
+    ]
+    widths = []
+    plain = activation_maps.concept_activation_map
+
+    def recording(backbone, images, model, concepts=None, **kwargs):
+        widths.append(np.shape(concepts))
+        return plain(backbone, images, model, concepts, **kwargs)
+
+    monkeypatch.setattr(activation_maps, "concept_activation_map", recording)
+    measured, details = _location(cbm, bk, ds, n_images=len(ds), seed=0, batch=16)
+    pointing = np.concatenate([r.pointing for r in expected])
+    scored = np.concatenate([r.scored for r in expected])
+    assert details["n_pairs"] == scored.sum() > 0
+    assert measured == pytest.approx(np.nanmean(pointing))
+    assert details["mean_energy"] == pytest.approx(
+        np.nanmean(np.concatenate([r.energy for r in expected]))
+    )
+    # one per-image table per batch, as wide as the most scored concepts of an image there
+    most = [int(r.scored.sum(1).max()) for r in expected]
+    assert widths == [(16, most[0]), (8, most[1])]
+    assert 16 * most[0] + 8 * most[1] < len(ds) * len(names)  # fewer maps than before

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bottlekit.diagnostics import concept_location
+from bottlekit.diagnostics import concept_location, located_pairs
 
 
 def _masks() -> np.ndarray:
@@ -63,6 +63,8 @@ def test_labels_and_hidden_parts_decide_what_is_scored():
     # concept 2's part is empty in both images; concept 1 is absent in image 0
     expected = np.array([[True, False, False], [True, True, False]])
     np.testing.assert_array_equal(r.scored, expected)
+    np.testing.assert_array_equal(located_pairs(masks, [0, 1, 2], labels), expected)
+    np.testing.assert_array_equal(located_pairs(masks, [0, 1, 2]), [[True, True, False]] * 2)
     assert np.isnan(r.pointing[~expected]).all() and np.isnan(r.energy[~expected]).all()
     assert r.n_pairs == 3
     pc = r.per_concept()
@@ -107,3 +109,17 @@ def test_bad_inputs():
         concept_location(np.zeros((1, 1, 4, 4)), masks, [0], np.array([[2]]))
     with pytest.raises(ValueError, match="concept_names"):
         concept_location(np.zeros((1, 1, 4, 4)), masks, [0], concept_names=["a", "b"])
+
+
+def test_located_pairs_bad_inputs():
+    masks = _masks()
+    with pytest.raises(ValueError, match="part_of_concept: required"):
+        located_pairs(masks)
+    with pytest.raises(ValueError, match=r"part_masks: expected shape \(n, P, H, W\)"):
+        located_pairs(masks[0], [0])
+    with pytest.raises(ValueError, match="part indices"):
+        located_pairs(masks, [3])
+    with pytest.raises(ValueError, match="concept_labels"):
+        located_pairs(masks, [0], np.array([[1], [0]]))
+    with pytest.raises(ValueError, match="concept_names"):
+        located_pairs(masks, [0], concept_names=["a", "b"])
