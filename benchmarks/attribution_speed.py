@@ -8,11 +8,13 @@ the script also maps all concepts of the ``--n-all`` images with ``--reference-s
 points (converged: the rule's error there is below 1e-4) and prints each side's relative
 L2 error against those maps. ``--n-steps`` runs both sides at the same number of points.
 
-The workload is that of ``benchmarks/diagnostics_world.py``: the present concepts of each
-test image, one call per concept, ``world-tiny`` and a text bank of the 31 concept names,
-timed without the scoring. The two versions' calls alternate concept by concept, so a
-change of load on a shared machine hits both. A second workload maps all 31 concepts on
-``--n-all`` images in one call, where the concepts of an image share its forward passes.
+The workload is the maps ``benchmarks/diagnostics_world.py`` scores: the present concepts
+of each test image, ``world-tiny`` and a text bank of the 31 concept names, timed without
+the scoring; once with one call per concept, once (as that script now calls) with the
+images of equal present-concept count in one call with their per-image table of
+concepts, where the concepts of an image share its forward passes (3b48cc8 maps a table
+pair by pair). The two versions' calls alternate, so a change of load on a shared machine
+hits both. A third workload maps all 31 concepts on ``--n-all`` images in one call.
 
 The anchor ("before") is each method as 3b48cc8 computed it, kept here and not in the
 package: integrated gradients through captum's ``IntegratedGradients``
@@ -182,7 +184,7 @@ def main() -> None:
         then = before(cls)(bk, bank, **({"n_steps": steps_then} if ig else {}))
         for a in (now, then):  # warm up (imports, first-call allocations)
             a.attribute(world.images[:2], [0])
-        workloads = [("present, a call per concept", None)]
+        workloads = [("present, a call per concept", None), ("present, per-image tables", "table")]
         if method != "coam" and args.n_all:
             workloads.append((f"all 31 on {args.n_all} images", "all"))
         for label, kind in workloads:
@@ -193,6 +195,11 @@ def main() -> None:
             if kind == "all":
                 rows = np.arange(min(args.n_all, args.n))
                 calls.append((rows, None))
+            elif kind == "table":  # as diagnostics_world.py: one call per count of concepts
+                counts = present.sum(1)
+                for c in np.unique(counts[counts > 0]):
+                    rows = np.flatnonzero(counts == c)
+                    calls.append((rows, np.stack([np.flatnonzero(present[i]) for i in rows])))
             else:
                 for j in range(len(bank.names)):
                     rows = np.flatnonzero(present[:, j])
@@ -200,11 +207,13 @@ def main() -> None:
                         calls.append((rows, j))
             for rows, j in calls:
                 for key, a in (("then", then), ("now", now)):
-                    concepts = None if j is None else [j]
+                    concepts = [j] if np.ndim(j) == 0 and j is not None else j
                     m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
                     seconds[key] += (wall, cpu)
                     if j is None:
                         maps[key][rows] = m
+                    elif np.ndim(j) == 2:
+                        maps[key][rows[:, None], j] = m
                     else:
                         maps[key][rows, j] = m[:, 0]
             scale = float(np.abs(maps["then"]).max())

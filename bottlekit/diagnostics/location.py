@@ -237,11 +237,11 @@ def _scored_pairs(
         n, m = masks.shape[0], np.asarray(part_of_concept).size
     else:
         n, m, H, W = shape
-    if masks.ndim != 4 or masks.shape[0] != n or (shape and masks.shape[2:] != (H, W)):
-        raise ValueError(
-            f"part_masks: expected shape (n, P, H, W) = ({n}, P, {H}, {W}) to match maps, "
-            f"got {masks.shape}"
-        )
+        if masks.ndim != 4 or masks.shape[0] != n or masks.shape[2:] != (H, W):
+            raise ValueError(
+                f"part_masks: expected shape (n, P, H, W) = ({n}, P, {H}, {W}) to match "
+                f"maps, got {masks.shape}"
+            )
     if masks.dtype != bool:
         if not np.isin(masks, (0, 1)).all():
             raise ValueError("part_masks: expected a boolean (or 0/1) array")
