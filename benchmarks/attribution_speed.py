@@ -10,11 +10,12 @@ L2 error against those maps. ``--n-steps`` runs both sides at the same number of
 
 The workload is the maps ``benchmarks/diagnostics_world.py`` scores: the present concepts
 of each test image, ``world-tiny`` and a text bank of the 31 concept names, timed without
-the scoring; once with one call per concept, once (as that script now calls) with the
-images of equal present-concept count in one call with their per-image table of
-concepts, where the concepts of an image share its forward passes (3b48cc8 maps a table
-pair by pair). The two versions' calls alternate, so a change of load on a shared machine
-hits both. A third workload maps all 31 concepts on ``--n-all`` images in one call.
+the scoring; once with one call per concept, once (as that script now calls) in one
+call with the boolean table of present concepts, where the concepts of an image share
+its forward passes (the images with as many present concepts as each other go through
+one per-image table; 3b48cc8's ``_maps`` maps the same tables pair by pair). The two
+versions' calls alternate, so a change of load on a shared machine hits both. A third
+workload maps all 31 concepts on ``--n-all`` images in one call.
 
 The anchor ("before") is each method as 3b48cc8 computed it, kept here and not in the
 package: integrated gradients through captum's ``IntegratedGradients``
@@ -184,7 +185,10 @@ def main() -> None:
         then = before(cls)(bk, bank, **({"n_steps": steps_then} if ig else {}))
         for a in (now, then):  # warm up (imports, first-call allocations)
             a.attribute(world.images[:2], [0])
-        workloads = [("present, a call per concept", None), ("present, per-image tables", "table")]
+        workloads = [
+            ("present, a call per concept", None),
+            ("present, one boolean table", "table"),
+        ]
         if method != "coam" and args.n_all:
             workloads.append((f"all 31 on {args.n_all} images", "all"))
         for label, kind in workloads:
@@ -195,11 +199,8 @@ def main() -> None:
             if kind == "all":
                 rows = np.arange(min(args.n_all, args.n))
                 calls.append((rows, None))
-            elif kind == "table":  # as diagnostics_world.py: one call per count of concepts
-                counts = present.sum(1)
-                for c in np.unique(counts[counts > 0]):
-                    rows = np.flatnonzero(counts == c)
-                    calls.append((rows, np.stack([np.flatnonzero(present[i]) for i in rows])))
+            elif kind == "table":  # as diagnostics_world.py: one call, the boolean table
+                calls.append((np.arange(args.n), present))
             else:
                 for j in range(len(bank.names)):
                     rows = np.flatnonzero(present[:, j])
@@ -210,12 +211,10 @@ def main() -> None:
                     concepts = [j] if np.ndim(j) == 0 and j is not None else j
                     m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
                     seconds[key] += (wall, cpu)
-                    if j is None:
-                        maps[key][rows] = m
-                    elif np.ndim(j) == 2:
-                        maps[key][rows[:, None], j] = m
-                    else:
+                    if np.ndim(j) == 0 and j is not None:
                         maps[key][rows, j] = m[:, 0]
+                    else:
+                        maps[key][rows] = m
             scale = float(np.abs(maps["then"]).max())
             diff = float(np.abs(maps["now"] - maps["then"]).max()) / scale
             (w_now, c_now), (w_then, c_then) = seconds["now"], seconds["then"]

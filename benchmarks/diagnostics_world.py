@@ -48,26 +48,12 @@ from bottlekit.world import make_world
 
 
 def present_maps(bk, world, bank, method: str, n_steps: int) -> np.ndarray:
-    """Maps (n, k, H, W) of the present concepts only (absent ones left at 0).
-
-    The images with the same number of present concepts are mapped in one call with
-    their per-image table of concepts, so the concepts of an image share its forward
-    passes and no row is padded.
-    """
-    L = world.concept_labels.astype(bool)
-    n, k = L.shape
-    H, W = world.images.shape[1:3]
-    out = np.zeros((n, k, H, W), np.float32)
-    counts = L.sum(1)
+    """Maps (n, k, H, W) of the present concepts only (absent ones left at 0): one call
+    with the boolean table of present concepts, so the concepts of an image share its
+    forward passes."""
     steps = n_steps if method == "integrated_gradients" else None  # others refuse n_steps
-    for c in np.unique(counts[counts > 0]):
-        rows = np.flatnonzero(counts == c)
-        table = np.stack([np.flatnonzero(L[i]) for i in rows])  # (len(rows), c)
-        m = concept_activation_map(
-            bk, world.images[rows], bank, table, method=method, n_steps=steps
-        )
-        out[rows[:, None], table] = m
-    return out
+    present = world.concept_labels.astype(bool)
+    return concept_activation_map(bk, world.images, bank, present, method=method, n_steps=steps)
 
 
 def random_maps(shape: tuple[int, ...], grid: int | None, rng: np.random.Generator) -> np.ndarray:

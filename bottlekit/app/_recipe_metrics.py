@@ -29,28 +29,19 @@ def _worst_group(model, X, ds) -> tuple[float, dict]:
 
 
 def _located_maps(model, backbone, sub, names: list[str], columns: np.ndarray) -> np.ndarray:
-    """Maps (n, m, H, W) of ``sub``'s images, computed only where :func:`concept_location`
-    scores them (the concept present, its part visible) and 0 elsewhere.
-
-    One call with a per-image table: image ``i`` maps its own scored concepts, the row
-    padded to the batch's widest by repeating its first one, so the backward passes per
-    batch are the most concepts any image has there, not all ``m`` (CUB: about a third).
-    """
+    """Maps (n, m, H, W) of ``sub``'s images for the concepts ``names`` (the model's
+    concepts ``columns``), computed only where :func:`concept_location` scores them (the
+    concept present, its part visible) and 0 elsewhere: the concepts of an image share
+    its forward passes, and a batch takes as many backward passes as the most concepts
+    any image there has, not all ``m`` (CUB: about a third)."""
     from bottlekit.diagnostics.location import located_pairs
     from bottlekit.visualize.activation_maps import concept_activation_map
 
     scored = located_pairs(sub, concept_names=names)  # (n, m)
-    images = sub.image_source.to_array()
-    maps = np.zeros((len(scored), len(names), *images.shape[1:3]), np.float32)
-    width = int(scored.sum(1).max())
-    if width == 0:
-        return maps
-    rows = [np.flatnonzero(r) if r.any() else np.zeros(1, np.intp) for r in scored]
-    table = np.stack([np.resize(r, width) for r in rows])  # (n, width) indices into names
-    located = concept_activation_map(backbone, images, model, columns[table])
-    for i, r in enumerate(rows):
-        maps[i, r] = located[i, : len(r)]
-    return maps
+    pairs = np.zeros((len(scored), len(model.concept_names_)), bool)
+    pairs[:, columns] = scored
+    maps = concept_activation_map(backbone, sub.image_source.to_array(), model, pairs)
+    return maps[:, columns]
 
 
 def _location(model, backbone, ds, n_images: int, seed: int, batch: int = 16):

@@ -73,11 +73,14 @@ def concept_activation_map(
     concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
         Where the concept scalar comes from (see above). A bank must live in the
         backbone's embedding space.
-    concepts : list of str or int, str, int, None, or 2-D table (n, t)
+    concepts : list of str or int, str, int, None, 2-D table (n, t) or boolean (n, m)
         Concepts to map (names or indices into the bank's ``names`` / the model's
         ``concept_names_``); ``None`` maps all of them. A 2-D array or list of lists
         (n, t) maps per-image concepts: row ``i`` lists the ``t`` concepts mapped on image
-        ``i`` (the concepts of one image share its forward passes).
+        ``i`` (the concepts of one image share its forward passes). A boolean array
+        (n, m) over all m concepts maps the pairs that are True and leaves the other maps
+        at 0, e.g. each image's present concepts (``concept_labels.astype(bool)``) or the
+        pairs :func:`bottlekit.diagnostics.located_pairs` scores.
     method : str, default "gradcam"
         One of ``"gradcam"``, ``"integrated_gradients"``, ``"saliency"``, ``"coam"``,
         ``"patch_tokens"`` (the table above).
@@ -96,10 +99,11 @@ def concept_activation_map(
 
     Returns
     -------
-    ndarray of shape (n, len(concepts), H, W) (per-image table: (n, t, H, W)), float32
-        One map per image and concept at the image's resolution (for raw images at another
-        size than the model's input, the model's centre crop is mapped back and the pixels
-        it never saw are 0). Larger = more evidence for the concept. ``gradcam`` and
+    ndarray of shape (n, len(concepts), H, W), float32
+        One map per image and concept (a per-image table: (n, t, H, W); boolean pairs:
+        (n, m, H, W)) at the image's resolution (for raw images at another size than the
+        model's input, the model's centre crop is mapped back and the pixels it never saw
+        are 0). Larger = more evidence for the concept. ``gradcam`` and
         ``saliency`` are >= 0; ``integrated_gradients``, ``coam`` and ``patch_tokens`` are
         signed.
 

@@ -112,11 +112,11 @@ def test_recipe_location_maps_only_the_scored_pairs(setup, monkeypatch):
         )
         for sub in (ds.subset(np.arange(0, 16)), ds.subset(np.arange(16, 24)))
     ]
-    widths = []
+    asked = []
     plain = activation_maps.concept_activation_map
 
     def recording(backbone, images, model, concepts=None, **kwargs):
-        widths.append(np.shape(concepts))
+        asked.append(np.array(concepts))
         return plain(backbone, images, model, concepts, **kwargs)
 
     monkeypatch.setattr(activation_maps, "concept_activation_map", recording)
@@ -128,7 +128,11 @@ def test_recipe_location_maps_only_the_scored_pairs(setup, monkeypatch):
     assert details["mean_energy"] == pytest.approx(
         np.nanmean(np.concatenate([r.energy for r in expected]))
     )
-    # one per-image table per batch, as wide as the most scored concepts of an image there
-    most = [int(r.scored.sum(1).max()) for r in expected]
-    assert widths == [(16, most[0]), (8, most[1])]
-    assert 16 * most[0] + 8 * most[1] < len(ds) * len(names)  # fewer maps than before
+    # per batch, one boolean table of the model's concepts: exactly the scored pairs
+    columns = [cbm.concept_names_.index(c) for c in names]
+    assert [a.dtype for a in asked] == [bool, bool]
+    for a, r in zip(asked, expected, strict=True):
+        assert a.shape == (len(r.scored), len(cbm.concept_names_))
+        np.testing.assert_array_equal(a[:, columns], r.scored)
+        assert a.sum() == r.scored.sum()
+    assert scored.sum() < scored.size  # fewer maps than every concept on every image

@@ -28,6 +28,7 @@ from bottlekit.visualize.attribution._images import (
     to_image_resolution,
 )
 from bottlekit.visualize.attribution._scoring import (
+    boolean_pairs,
     concept_names_of,
     make_scorer,
     resolve_concept_columns,
@@ -210,25 +211,30 @@ class ConceptAttribution:
             preprocessed. All images must have one size. With a feature function as
             ``backbone`` (:class:`ConceptSaliency`): its preprocessed float tensor
             (n, C, H, W), and maps at that size.
-        concepts : list of str or int, str, int, None, or 2-D table (n, t)
+        concepts : list of str or int, str, int, None, 2-D table (n, t) or boolean (n, m)
             Concepts to map (names or indices into :attr:`concept_names`); ``None`` maps
             all of them. A 2-D array or list of lists (n, t) maps per-image concepts: row
-            ``i`` lists the ``t`` concepts mapped on image ``i``.
+            ``i`` lists the ``t`` concepts mapped on image ``i``. A boolean array (n, m),
+            m = ``len(concept_names)``, maps the pairs that are True and leaves the others
+            at 0 (e.g. each image's present concepts, ``concept_labels.astype(bool)``):
+            the images with the same number of pairs go through one table.
 
         Returns
         -------
-        ndarray of shape (n, len(concepts), H, W) (per-image table: (n, t, H, W)), float32
-            One map per image and concept at the image's resolution (for raw images at
-            another size than the model's input, the model's centre crop is mapped back
-            and the pixels it never saw are 0). Larger = more evidence for the concept.
+        ndarray of shape (n, len(concepts), H, W), float32
+            One map per image and concept (a per-image table: (n, t, H, W); boolean
+            pairs: (n, m, H, W)) at the image's resolution (for raw images at another
+            size than the model's input, the model's centre crop is mapped back and the
+            pixels it never saw are 0). Larger = more evidence for the concept.
         """
         names = self.concept_names
         if self._on_backbone:
             x_all, size, box = as_model_input(self.backbone, images)
         else:
             x_all, size, box = as_feature_input(images)
-        idx, cols = resolve_concept_columns(concepts, names, len(x_all))
-        scorer = make_scorer(self.concept_bank_or_model, idx)
+        pairs = boolean_pairs(concepts, len(x_all), len(names))
+        if pairs is None:
+            idx, cols = resolve_concept_columns(concepts, names, len(x_all))
         module = self.backbone.model if self._on_backbone else self.backbone
         was_training = getattr(module, "training", None)
         if was_training is not None:
@@ -240,13 +246,30 @@ class ConceptAttribution:
         )
         try:
             with torch.enable_grad(), fast_patches:
-                maps = self._maps(x_all, scorer, cols)
+                if pairs is None:
+                    maps = self._maps(x_all, make_scorer(self.concept_bank_or_model, idx), cols)
+                else:
+                    maps = self._maps_of_pairs(x_all, pairs)
         finally:
             if was_training is not None:
                 module.train(was_training)
         out = to_image_resolution(maps, size, box)
         _check_finite_maps(out, x_all)
         return out
+
+    def _maps_of_pairs(self, x_all: torch.Tensor, pairs: np.ndarray) -> torch.Tensor:
+        """Maps (n, m, H, W) of the pairs that are True in ``pairs`` (n, m), 0 elsewhere:
+        the images with the same number of pairs mapped with one per-image table."""
+        maps = torch.zeros(*pairs.shape, *x_all.shape[2:])
+        counts = pairs.sum(1)
+        for c in np.unique(counts[counts > 0]):
+            rows = np.flatnonzero(counts == c)
+            table = np.stack([np.flatnonzero(pairs[i]) for i in rows])  # (rows, c), sorted
+            idx, cols = resolve_concept_columns(table, self.concept_names, len(rows))
+            at = torch.as_tensor(rows)
+            scorer = make_scorer(self.concept_bank_or_model, idx)
+            maps[at[:, None], torch.as_tensor(table)] = self._maps(x_all[at], scorer, cols)
+        return maps
 
     def __repr__(self) -> str:
         params = list(inspect.signature(type(self).__init__).parameters)[1:]

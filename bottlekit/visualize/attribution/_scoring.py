@@ -85,6 +85,31 @@ def _is_per_image(concepts: Any) -> bool:
     )
 
 
+def boolean_pairs(concepts: Any, n: int, m: int) -> np.ndarray | None:
+    """``concepts`` as a boolean (n, m) array of (image, concept) pairs to map, or None
+    when it is not a boolean 2-D array (names, indices or a per-image table).
+
+    Examples
+    --------
+    >>> boolean_pairs(np.array([[True, False], [False, False]]), 2, 2).sum()
+    np.int64(1)
+    >>> boolean_pairs([[0, 1]], 1, 2) is None
+    True
+    >>> boolean_pairs(np.ones((2, 3), bool), 2, 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: concepts: a boolean array of pairs must have shape (n images, m concepts) ...
+    """
+    if not (isinstance(concepts, np.ndarray) and concepts.dtype == bool and concepts.ndim == 2):
+        return None
+    if concepts.shape != (n, m):
+        raise ValueError(
+            f"concepts: a boolean array of pairs must have shape (n images, m concepts) = "
+            f"({n}, {m}), got {concepts.shape}"
+        )
+    return concepts
+
+
 def resolve_concept_columns(
     concepts: Any, names: list[str], n: int
 ) -> tuple[list[int], np.ndarray]:

@@ -118,6 +118,38 @@ def test_per_image_concept_tables(cls, world_tiny, world_bank, world_images):
         attribution.attribute(world_images, [[0], [1, 2], [0]])
 
 
+@pytest.mark.parametrize("cls", list(OWN), ids=lambda c: c.__name__)
+def test_boolean_pairs_map_the_true_pairs_and_leave_the_rest_at_zero(
+    cls, world_tiny, world_bank, world_images, monkeypatch
+):
+    """A boolean (n, m) array maps the pairs that are True (e.g. the present concepts):
+    the maps of mapping every concept, exact zeros elsewhere; the images with as many
+    pairs as each other share one call of ``_maps``, with their concepts only."""
+    attribution = cls(world_tiny, world_bank, **OWN[cls])
+    m = len(world_bank.names)
+    pairs = np.zeros((3, m), bool)
+    pairs[0, [1, 4]] = pairs[1, [0, 2]] = pairs[2, 3] = True
+    full = attribution.attribute(world_images)
+    calls = []
+    plain = type(attribution)._maps
+
+    def recording(self, x, scorer, cols):
+        calls.append((len(x), np.asarray(cols).shape))
+        return plain(self, x, scorer, cols)
+
+    monkeypatch.setattr(type(attribution), "_maps", recording)
+    maps = attribution.attribute(world_images, pairs)
+    assert maps.shape == full.shape and maps.dtype == np.float32
+    np.testing.assert_allclose(maps[pairs], full[pairs], rtol=1e-5, atol=1e-6 * np.abs(full).max())
+    assert not maps[~pairs].any()
+    assert sorted(calls) == [(1, (1, 1)), (2, (2, 2))]  # image 2 alone; images 0 and 1
+    calls.clear()
+    assert not attribution.attribute(world_images, np.zeros((3, m), bool)).any()
+    assert calls == []  # no pair: no pass
+    with pytest.raises(ValueError, match=r"concepts: a boolean array of pairs must have shape"):
+        attribution.attribute(world_images, np.ones((3, m + 1), bool))
+
+
 @pytest.mark.parametrize(
     "cls", [ConceptActivationMapping, ConceptPatchTokens], ids=lambda c: c.__name__
 )
