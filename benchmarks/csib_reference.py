@@ -5,6 +5,7 @@ Bottleneck). It is not part of bottlekit and is never committed; fetch it yourse
 point ``--reference`` at the folder holding its ``loss_cs.py``::
 
     git clone https://github.com/SJYuCNEL/Cauchy-Schwarz-Information-Bottleneck /tmp/csib-ref
+    pip install vega_datasets statsmodels   # the tables of benchmarks/ib_regression.py
     python benchmarks/csib_reference.py --reference /tmp/csib-ref
 
 What runs on the reference side: its loss functions (``CS_Div`` and

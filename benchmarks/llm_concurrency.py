@@ -104,7 +104,7 @@ def run(url: str, classes: list[str], concurrency: int):
         llm = ChatClient("bench", base_url=url, api_key="k", cache_dir=cache_dir, backoff=0.05)
         t0 = time.perf_counter()
         out = generate(
-            classes, llm, prompts=["color"], max_concurrency=concurrency, progress=False
+            None, classes, llm, prompts=["color"], max_concurrency=concurrency, progress=False
         )
         return time.perf_counter() - t0, out
 
