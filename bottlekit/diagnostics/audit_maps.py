@@ -20,7 +20,9 @@ from bottlekit.diagnostics.model_features import _default_preprocess, _FeatureTa
 def _map_function(
     model, surrogate, backbone, is_cbm, feature_layer, preprocess, space, device, method
 ):
-    """``f(images, concept_idx (m, t)) -> maps (m, t, H, W)`` or None."""
+    """``f(images, concepts) -> maps`` or None: ``concepts`` a per-image table (m, t) of
+    concept indices (maps (m, t, H, W)) or boolean pairs (m, M) over all M concepts
+    (maps (m, M, H, W), 0 where False)."""
     if is_cbm:
         from bottlekit.visualize.activation_maps import concept_activation_map
 
@@ -77,9 +79,10 @@ def _location(map_fn, data, eval_idx, concept_names, labels_by_name, chosen, n_i
     """Location of the chosen concepts' maps on evaluation images, against their parts.
 
     :func:`bottlekit.diagnostics.location.concept_location`: pointing game and energy
-    inside the concept's part mask, scored where the concept is present (when labelled).
+    inside the concept's part mask, scored where the concept is present (when labelled)
+    and its part visible; only those pairs are mapped (``located_pairs``).
     """
-    from bottlekit.diagnostics.location import concept_location
+    from bottlekit.diagnostics.location import concept_location, located_pairs
 
     if data.part_masks is None or data.part_of_concept is None:
         notes.append("location: skipped, no part masks")
@@ -94,19 +97,15 @@ def _location(map_fn, data, eval_idx, concept_names, labels_by_name, chosen, n_i
         return None
     pos = np.sort(rng.choice(len(eval_idx), size=min(n_images, len(eval_idx)), replace=False))
     rows = eval_idx[pos]
-    idx = np.tile(np.asarray(chosen), (len(rows), 1))
-    maps = map_fn(data.image_source.to_array(rows), idx)
     names = [concept_names[j] for j in chosen]
     labels = None
     if all(nm in labels_by_name for nm in names):
         labels = np.stack([labels_by_name[nm][rows] for nm in names], axis=1)
-    res = concept_location(
-        maps,
-        data.part_masks[rows],
-        np.array([part_of[nm] for nm in names]),
-        labels,
-        concept_names=names,
-    )
+    masks, parts = data.part_masks[rows], np.array([part_of[nm] for nm in names])
+    pairs = np.zeros((len(rows), len(concept_names)), bool)
+    pairs[:, chosen] = located_pairs(masks, parts, labels)
+    maps = map_fn(data.image_source.to_array(rows), pairs)[:, chosen]
+    res = concept_location(maps, masks, parts, labels, concept_names=names)
     out = res.to_dict()
     out["n_images"] = len(rows)
     out["image_indices"] = rows

@@ -257,6 +257,49 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
             audit(cbm, data, backbone=backbone, **setting)
 
 
+def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
+    """The location section maps a chosen concept on an image only where it is scored
+    (present and its part visible) and scores as mapping every chosen concept on every
+    location image did (before: every chosen concept on every image)."""
+    import bottlekit.visualize.activation_maps as activation_maps
+    from bottlekit.bottleneck import PosthocCBM
+    from bottlekit.concepts import from_text
+    from bottlekit.diagnostics import concept_location
+    from bottlekit.world import make_world
+
+    train = make_world(120, "train", random_state=5, return_masks=False)
+    X = backbone.encode_images(train.images, progress=False)
+    bank = from_text(backbone, list(train.concept_names))
+    cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
+    data = make_world(24, "test", random_state=6)
+    asked = []
+    plain = activation_maps.concept_activation_map
+
+    def recording(backbone, images, model, concepts=None, **kwargs):
+        asked.append(np.asarray(concepts))
+        return plain(backbone, images, model, concepts, **kwargs)
+
+    monkeypatch.setattr(activation_maps, "concept_activation_map", recording)
+    r = audit(cbm, data, backbone=backbone, n_examples=0, n_location_images=8)
+    monkeypatch.undo()
+    rows, names = r.location["image_indices"], list(r.location["per_concept"])
+    columns = [data.concept_names.index(nm) for nm in names]
+    full = plain(backbone, data.images[rows], cbm, [cbm.concept_names_.index(n) for n in names])
+    expected = concept_location(
+        full,
+        data.part_masks[rows],
+        data.part_of_concept[columns],
+        data.concept_labels[rows][:, columns],
+    )
+    np.testing.assert_array_equal(np.isnan(r.location["pointing"]), ~expected.scored)
+    np.testing.assert_allclose(r.location["pointing"], expected.pointing, equal_nan=True)
+    np.testing.assert_allclose(
+        r.location["energy"], expected.energy, rtol=1e-5, atol=1e-6, equal_nan=True
+    )
+    (pairs,) = asked  # one call: boolean pairs, exactly the scored ones
+    assert pairs.dtype == bool and pairs.sum() == expected.scored.sum() < expected.scored.size
+
+
 def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbone):
     """The maps of a CBM's audit (location and examples) are the method's maps of each
     (image, concept) pair, as ``concept_activation_map`` gives them one concept at a time,
@@ -292,11 +335,12 @@ def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbo
             np.testing.assert_allclose(
                 r.example_maps[i, t], expected, rtol=0, atol=1e-5 * np.abs(expected).max()
             )
-    # Grad-CAM: one forward pass per image and map table (6 location images, 3 examples),
-    # besides the audit's own embedding of the 24 images
-    n_tables = len(r.location["image_indices"]) + len(r.examples)
+    # Grad-CAM: one forward pass per example image and per location image with a scored
+    # pair (the concept present, its part visible: only those pairs are mapped), besides
+    # the audit's own embedding of the 24 images
+    scored = np.isfinite(r.location["pointing"]).any(1)
     assert r.location is not None and len(r.location["per_concept"]) > 1
-    assert sum(rows_seen) == len(data.images) + n_tables
+    assert sum(rows_seen) == len(data.images) + int(scored.sum()) + len(r.examples)
 
 
 # ------------------------------------------------------------------- definitions
