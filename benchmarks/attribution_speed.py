@@ -11,7 +11,7 @@ L2 error against those maps. ``--n-steps`` runs both sides at the same number of
 The workload is the maps ``benchmarks/diagnostics_world.py`` scores: the present concepts
 of each test image, ``world-tiny`` and a text bank of the 31 concept names, timed without
 the scoring; once with one call per concept, once (as that script now calls) in one
-call with the boolean table of present concepts, where the concepts of an image share
+call with the boolean table of present concepts as ``pairs``, where the concepts of an image share
 its forward passes (the images with as many present concepts as each other go through
 one per-image table; 3b48cc8's ``_maps`` maps the same tables pair by pair). The two
 versions' calls alternate, so a change of load on a shared machine hits both. A third
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -208,8 +209,13 @@ def main() -> None:
                         calls.append((rows, j))
             for rows, j in calls:
                 for key, a in (("then", then), ("now", now)):
-                    concepts = [j] if np.ndim(j) == 0 and j is not None else j
-                    m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
+                    if kind == "table":
+                        m, wall, cpu = timed(
+                            partial(a.attribute, pairs=present), world.images[rows]
+                        )
+                    else:
+                        concepts = None if j is None else [j]
+                        m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
                     seconds[key] += (wall, cpu)
                     if np.ndim(j) == 0 and j is not None:
                         maps[key][rows, j] = m[:, 0]

@@ -49,11 +49,13 @@ from bottlekit.world import make_world
 
 def present_maps(bk, world, bank, method: str, n_steps: int) -> np.ndarray:
     """Maps (n, k, H, W) of the present concepts only (absent ones left at 0): one call
-    with the boolean table of present concepts, so the concepts of an image share its
-    forward passes."""
+    with the boolean table of present concepts as ``pairs``, so the concepts of an image
+    share its forward passes."""
     steps = n_steps if method == "integrated_gradients" else None  # others refuse n_steps
     present = world.concept_labels.astype(bool)
-    return concept_activation_map(bk, world.images, bank, present, method=method, n_steps=steps)
+    return concept_activation_map(
+        bk, world.images, bank, method=method, n_steps=steps, pairs=present
+    )
 
 
 def random_maps(shape: tuple[int, ...], grid: int | None, rng: np.random.Generator) -> np.ndarray:

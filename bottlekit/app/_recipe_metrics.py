@@ -37,11 +37,9 @@ def _located_maps(model, backbone, sub, names: list[str], columns: np.ndarray) -
     from bottlekit.diagnostics.location import located_pairs
     from bottlekit.visualize.activation_maps import concept_activation_map
 
-    scored = located_pairs(sub, concept_names=names)  # (n, m)
-    pairs = np.zeros((len(scored), len(model.concept_names_)), bool)
-    pairs[:, columns] = scored
-    maps = concept_activation_map(backbone, sub.image_source.to_array(), model, pairs)
-    return maps[:, columns]
+    scored = located_pairs(sub, concept_names=names)  # (n, m), in the order of names
+    images = sub.image_source.to_array()
+    return concept_activation_map(backbone, images, model, columns, pairs=scored)
 
 
 def _location(model, backbone, ds, n_images: int, seed: int, batch: int = 16):

@@ -20,16 +20,18 @@ from bottlekit.diagnostics.model_features import _default_preprocess, _FeatureTa
 def _map_function(
     model, surrogate, backbone, is_cbm, feature_layer, preprocess, space, device, method
 ):
-    """``f(images, concepts) -> maps`` or None: ``concepts`` a per-image table (m, t) of
-    concept indices (maps (m, t, H, W)) or boolean pairs (m, M) over all M concepts
-    (maps (m, M, H, W), 0 where False)."""
+    """``f(images, concepts, pairs=None) -> maps`` or None: ``concepts`` a per-image
+    table (m, t) of concept indices (maps (m, t, H, W)), or one list of k indices with
+    boolean ``pairs`` (m, k) (maps (m, k, H, W), 0 where False)."""
     if is_cbm:
         from bottlekit.visualize.activation_maps import concept_activation_map
 
-        def cbm_maps(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        def cbm_maps(images: np.ndarray, idx: np.ndarray, pairs=None) -> np.ndarray:
             """One call with the per-image table: an image's concepts share its forward
             passes (one call per concept recomputed them for every concept)."""
-            return concept_activation_map(backbone, images, surrogate, concepts=idx, method=method)
+            return concept_activation_map(
+                backbone, images, surrogate, concepts=idx, method=method, pairs=pairs
+            )
 
         return cbm_maps
 
@@ -43,7 +45,7 @@ def _map_function(
     def features(x: torch.Tensor) -> torch.Tensor:
         return tap(x)[0].double()
 
-    def saliency(images: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    def saliency(images: np.ndarray, idx: np.ndarray, pairs=None) -> np.ndarray:
         """Input-gradient saliency of the surrogate's concept activations on the model's
         features: map ``t`` of image ``i`` is concept ``idx[i, t]``."""
         H, W = images.shape[1:3]
@@ -53,7 +55,7 @@ def _map_function(
         was_training = model.training
         model.eval()
         try:
-            g = torch.from_numpy(explainer.attribute(x, idx))
+            g = torch.from_numpy(explainer.attribute(x, idx, pairs=pairs))
         finally:
             model.train(was_training)
         if g.shape[2:] != (H, W):
@@ -102,9 +104,8 @@ def _location(map_fn, data, eval_idx, concept_names, labels_by_name, chosen, n_i
     if all(nm in labels_by_name for nm in names):
         labels = np.stack([labels_by_name[nm][rows] for nm in names], axis=1)
     masks, parts = data.part_masks[rows], np.array([part_of[nm] for nm in names])
-    pairs = np.zeros((len(rows), len(concept_names)), bool)
-    pairs[:, chosen] = located_pairs(masks, parts, labels)
-    maps = map_fn(data.image_source.to_array(rows), pairs)[:, chosen]
+    pairs = located_pairs(masks, parts, labels)  # (n, len(chosen))
+    maps = map_fn(data.image_source.to_array(rows), chosen, pairs)
     res = concept_location(maps, masks, parts, labels, concept_names=names)
     out = res.to_dict()
     out["n_images"] = len(rows)

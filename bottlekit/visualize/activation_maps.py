@@ -47,6 +47,7 @@ def concept_activation_map(
     *,
     batch_size: int = 256,
     n_steps: int | None = None,
+    pairs: Any = None,
 ) -> np.ndarray:
     r"""Heat maps of where each concept is seen in each image.
 
@@ -73,14 +74,11 @@ def concept_activation_map(
     concept_bank_or_model : ConceptBank or fitted concept-bottleneck model
         Where the concept scalar comes from (see above). A bank must live in the
         backbone's embedding space.
-    concepts : list of str or int, str, int, None, 2-D table (n, t) or boolean (n, m)
+    concepts : list of str or int, str, int, None, or 2-D table (n, t)
         Concepts to map (names or indices into the bank's ``names`` / the model's
         ``concept_names_``); ``None`` maps all of them. A 2-D array or list of lists
         (n, t) maps per-image concepts: row ``i`` lists the ``t`` concepts mapped on image
-        ``i`` (the concepts of one image share its forward passes). A boolean array
-        (n, m) over all m concepts maps the pairs that are True and leaves the other maps
-        at 0, e.g. each image's present concepts (``concept_labels.astype(bool)``) or the
-        pairs :func:`bottlekit.diagnostics.located_pairs` scores.
+        ``i`` (the concepts of one image share its forward passes).
     method : str, default "gradcam"
         One of ``"gradcam"``, ``"integrated_gradients"``, ``"saliency"``, ``"coam"``,
         ``"patch_tokens"`` (the table above).
@@ -96,12 +94,18 @@ def concept_activation_map(
         :class:`~bottlekit.visualize.attribution.ConceptIntegratedGradients`.
         ``"integrated_gradients"`` only: the
         other methods refuse a value (they used to check it and drop it, silently).
+    pairs : boolean array of shape (n, len(concepts)), optional
+        Map only the (image, concept) pairs that are True and leave the other maps at 0,
+        e.g. each image's present concepts (``concept_labels.astype(bool)``) or the pairs
+        :func:`bottlekit.diagnostics.located_pairs` scores; column ``j`` is the ``j``-th
+        concept of ``concepts`` (one list for every image; None: all concepts). The
+        concepts of an image share its forward passes.
 
     Returns
     -------
     ndarray of shape (n, len(concepts), H, W), float32
-        One map per image and concept (a per-image table: (n, t, H, W); boolean pairs:
-        (n, m, H, W)) at the image's resolution (for raw images at another size than the
+        One map per image and concept (a per-image table: (n, t, H, W)) at the image's
+        resolution (for raw images at another size than the
         model's input, the model's centre crop is mapped back and the pixels it never saw
         are 0). Larger = more evidence for the concept. ``gradcam`` and
         ``saliency`` are >= 0; ``integrated_gradients``, ``coam`` and ``patch_tokens`` are
@@ -138,4 +142,4 @@ def concept_activation_map(
             "'integrated_gradients')", " or use method='integrated_gradients'",
         )  # fmt: skip
     attribution = cls(backbone, concept_bank_or_model, batch_size=int(batch_size), **own)
-    return attribution.attribute(images, concepts)
+    return attribution.attribute(images, concepts, pairs=pairs)

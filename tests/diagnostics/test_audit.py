@@ -276,7 +276,7 @@ def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
     plain = activation_maps.concept_activation_map
 
     def recording(backbone, images, model, concepts=None, **kwargs):
-        asked.append(np.asarray(concepts))
+        asked.append((np.asarray(concepts), kwargs.get("pairs")))
         return plain(backbone, images, model, concepts, **kwargs)
 
     monkeypatch.setattr(activation_maps, "concept_activation_map", recording)
@@ -296,8 +296,10 @@ def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
     np.testing.assert_allclose(
         r.location["energy"], expected.energy, rtol=1e-5, atol=1e-6, equal_nan=True
     )
-    (pairs,) = asked  # one call: boolean pairs, exactly the scored ones
-    assert pairs.dtype == bool and pairs.sum() == expected.scored.sum() < expected.scored.size
+    ((concepts, pairs),) = asked  # one call: the chosen concepts, exactly the scored pairs
+    assert [cbm.concept_names_[j] for j in concepts] == names
+    np.testing.assert_array_equal(pairs, expected.scored)
+    assert expected.scored.sum() < expected.scored.size
 
 
 def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbone):

@@ -28,7 +28,7 @@ from bottlekit.visualize.attribution._images import (
     to_image_resolution,
 )
 from bottlekit.visualize.attribution._scoring import (
-    boolean_pairs,
+    check_pairs,
     concept_names_of,
     make_scorer,
     resolve_concept_columns,
@@ -201,8 +201,10 @@ class ConceptAttribution:
         self,
         images: Any,
         concepts: Sequence[str | int] | str | int | np.ndarray | None = None,
+        *,
+        pairs: Any = None,
     ) -> np.ndarray:
-        """Map every concept in ``concepts`` on every image.
+        """Map every concept in ``concepts`` on every image, or the ``pairs`` asked for.
 
         Parameters
         ----------
@@ -211,30 +213,33 @@ class ConceptAttribution:
             preprocessed. All images must have one size. With a feature function as
             ``backbone`` (:class:`ConceptSaliency`): its preprocessed float tensor
             (n, C, H, W), and maps at that size.
-        concepts : list of str or int, str, int, None, 2-D table (n, t) or boolean (n, m)
+        concepts : list of str or int, str, int, None, or 2-D table (n, t)
             Concepts to map (names or indices into :attr:`concept_names`); ``None`` maps
             all of them. A 2-D array or list of lists (n, t) maps per-image concepts: row
-            ``i`` lists the ``t`` concepts mapped on image ``i``. A boolean array (n, m),
-            m = ``len(concept_names)``, maps the pairs that are True and leaves the others
-            at 0 (e.g. each image's present concepts, ``concept_labels.astype(bool)``):
-            the images with the same number of pairs go through one table.
+            ``i`` lists the ``t`` concepts mapped on image ``i``.
+        pairs : boolean array of shape (n, len(concepts)), optional
+            Map only the (image, concept) pairs that are True and leave the other maps at
+            0, e.g. each image's present concepts (``concept_labels.astype(bool)``) or the
+            pairs :func:`bottlekit.diagnostics.located_pairs` scores; column ``j`` is the
+            ``j``-th concept of ``concepts`` (one list for every image). The images with
+            as many pairs as each other go through one per-image table.
 
         Returns
         -------
         ndarray of shape (n, len(concepts), H, W), float32
-            One map per image and concept (a per-image table: (n, t, H, W); boolean
-            pairs: (n, m, H, W)) at the image's resolution (for raw images at another
-            size than the model's input, the model's centre crop is mapped back and the
-            pixels it never saw are 0). Larger = more evidence for the concept.
+            One map per image and concept (a per-image table: (n, t, H, W)) at the
+            image's resolution (for raw images at another size than the model's input,
+            the model's centre crop is mapped back and the pixels it never saw are 0).
+            Larger = more evidence for the concept.
         """
         names = self.concept_names
         if self._on_backbone:
             x_all, size, box = as_model_input(self.backbone, images)
         else:
             x_all, size, box = as_feature_input(images)
-        pairs = boolean_pairs(concepts, len(x_all), len(names))
-        if pairs is None:
-            idx, cols = resolve_concept_columns(concepts, names, len(x_all))
+        check_pairs(None, concepts, len(x_all), 0)  # a boolean table belongs in pairs=
+        idx, cols = resolve_concept_columns(concepts, names, len(x_all))
+        pairs = check_pairs(pairs, concepts, len(x_all), len(idx))
         module = self.backbone.model if self._on_backbone else self.backbone
         was_training = getattr(module, "training", None)
         if was_training is not None:
@@ -249,7 +254,7 @@ class ConceptAttribution:
                 if pairs is None:
                     maps = self._maps(x_all, make_scorer(self.concept_bank_or_model, idx), cols)
                 else:
-                    maps = self._maps_of_pairs(x_all, pairs)
+                    maps = self._maps_of_pairs(x_all, pairs, idx)
         finally:
             if was_training is not None:
                 module.train(was_training)
@@ -257,18 +262,22 @@ class ConceptAttribution:
         _check_finite_maps(out, x_all)
         return out
 
-    def _maps_of_pairs(self, x_all: torch.Tensor, pairs: np.ndarray) -> torch.Tensor:
-        """Maps (n, m, H, W) of the pairs that are True in ``pairs`` (n, m), 0 elsewhere:
-        the images with the same number of pairs mapped with one per-image table."""
-        maps = torch.zeros(*pairs.shape, *x_all.shape[2:])
+    def _maps_of_pairs(
+        self, x_all: torch.Tensor, pairs: np.ndarray, idx: list[int]
+    ) -> torch.Tensor:
+        """Maps (n, k, H, W) of the pairs that are True in ``pairs`` (n, k), column ``j``
+        concept ``idx[j]``, and 0 elsewhere: the images with the same number of pairs
+        mapped with one per-image table."""
+        maps = torch.zeros(*pairs.shape, *x_all.shape[2:], dtype=torch.float32, device="cpu")
         counts = pairs.sum(1)
         for c in np.unique(counts[counts > 0]):
             rows = np.flatnonzero(counts == c)
-            table = np.stack([np.flatnonzero(pairs[i]) for i in rows])  # (rows, c), sorted
-            idx, cols = resolve_concept_columns(table, self.concept_names, len(rows))
+            columns = np.stack([np.flatnonzero(pairs[i]) for i in rows])  # (rows, c)
+            table = np.asarray(idx)[columns]  # the concepts, as indices into concept_names
+            group_idx, cols = resolve_concept_columns(table, self.concept_names, len(rows))
             at = torch.as_tensor(rows)
-            scorer = make_scorer(self.concept_bank_or_model, idx)
-            maps[at[:, None], torch.as_tensor(table)] = self._maps(x_all[at], scorer, cols)
+            scorer = make_scorer(self.concept_bank_or_model, group_idx)
+            maps[at[:, None], torch.as_tensor(columns)] = self._maps(x_all[at], scorer, cols)
         return maps
 
     def __repr__(self) -> str:

@@ -85,29 +85,55 @@ def _is_per_image(concepts: Any) -> bool:
     )
 
 
-def boolean_pairs(concepts: Any, n: int, m: int) -> np.ndarray | None:
-    """``concepts`` as a boolean (n, m) array of (image, concept) pairs to map, or None
-    when it is not a boolean 2-D array (names, indices or a per-image table).
+def check_pairs(pairs: Any, concepts: Any, n: int, k: int) -> np.ndarray | None:
+    """``pairs`` checked: None, or a boolean (n, k) array of the (image, concept) pairs to
+    map, ``k`` the concepts named by ``concepts`` (one list for every image).
 
     Examples
     --------
-    >>> boolean_pairs(np.array([[True, False], [False, False]]), 2, 2).sum()
+    >>> check_pairs([[True, False], [False, False]], None, 2, 2).sum()
     np.int64(1)
-    >>> boolean_pairs([[0, 1]], 1, 2) is None
-    True
-    >>> boolean_pairs(np.ones((2, 3), bool), 2, 2)  # doctest: +ELLIPSIS
+    >>> check_pairs(np.eye(2, dtype=int), None, 2, 2)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: concepts: a boolean array of pairs must have shape (n images, m concepts) ...
+    TypeError: pairs: expected a boolean array (n images, k concepts), got dtype int64 ...
+    >>> check_pairs([[True]], [[0], [1]], 2, 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pairs: its columns are the concepts named by concepts, ... per-image table
     """
-    if not (isinstance(concepts, np.ndarray) and concepts.dtype == bool and concepts.ndim == 2):
-        return None
-    if concepts.shape != (n, m):
-        raise ValueError(
-            f"concepts: a boolean array of pairs must have shape (n images, m concepts) = "
-            f"({n}, {m}), got {concepts.shape}"
+    if (
+        isinstance(concepts, (np.ndarray, torch.Tensor))
+        and concepts.ndim == 2
+        and (concepts.dtype in (np.bool_, torch.bool))
+    ):
+        raise TypeError(
+            "concepts: a boolean (n, m) array marks (image, concept) pairs; pass it as "
+            "pairs=, with concepts naming its columns (None: all concepts)"
         )
-    return concepts
+    if pairs is None:
+        return None
+    if _is_per_image(concepts):
+        raise ValueError(
+            "pairs: its columns are the concepts named by concepts, one list for every "
+            "image, not a per-image table"
+        )
+    if isinstance(pairs, torch.Tensor):
+        pairs = pairs.detach().cpu().numpy()
+    try:
+        array = np.asarray(pairs)
+    except ValueError:  # ragged rows
+        array = np.asarray(pairs, dtype=object)
+    if array.dtype != np.bool_:
+        raise TypeError(
+            f"pairs: expected a boolean array (n images, k concepts), got dtype {array.dtype}"
+            + (" (0/1 labels: labels.astype(bool))" if array.dtype.kind in "iu" else "")
+        )
+    if array.shape != (n, k):
+        raise ValueError(
+            f"pairs: expected shape (n images, k concepts) = ({n}, {k}), got {array.shape}"
+        )
+    return array
 
 
 def resolve_concept_columns(

@@ -119,12 +119,12 @@ def test_per_image_concept_tables(cls, world_tiny, world_bank, world_images):
 
 
 @pytest.mark.parametrize("cls", list(OWN), ids=lambda c: c.__name__)
-def test_boolean_pairs_map_the_true_pairs_and_leave_the_rest_at_zero(
+def test_pairs_map_the_true_pairs_and_leave_the_rest_at_zero(
     cls, world_tiny, world_bank, world_images, monkeypatch
 ):
-    """A boolean (n, m) array maps the pairs that are True (e.g. the present concepts):
-    the maps of mapping every concept, exact zeros elsewhere; the images with as many
-    pairs as each other share one call of ``_maps``, with their concepts only."""
+    """``pairs`` (n, len(concepts)) maps the pairs that are True (e.g. the present
+    concepts): the maps of mapping every concept, exact zeros elsewhere; the images with
+    as many pairs as each other share one call of ``_maps``, with their concepts only."""
     attribution = cls(world_tiny, world_bank, **OWN[cls])
     m = len(world_bank.names)
     pairs = np.zeros((3, m), bool)
@@ -138,16 +138,50 @@ def test_boolean_pairs_map_the_true_pairs_and_leave_the_rest_at_zero(
         return plain(self, x, scorer, cols)
 
     monkeypatch.setattr(type(attribution), "_maps", recording)
-    maps = attribution.attribute(world_images, pairs)
+    maps = attribution.attribute(world_images, pairs=pairs)
     assert maps.shape == full.shape and maps.dtype == np.float32
     np.testing.assert_allclose(maps[pairs], full[pairs], rtol=1e-5, atol=1e-6 * np.abs(full).max())
     assert not maps[~pairs].any()
     assert sorted(calls) == [(1, (1, 1)), (2, (2, 2))]  # image 2 alone; images 0 and 1
+    # columns of a subset, in another order: column j is the j-th concept named
+    chosen = [4, 0, 3]
+    sub = attribution.attribute(world_images, chosen, pairs=pairs[:, chosen])
+    np.testing.assert_allclose(sub, maps[:, chosen], rtol=1e-5, atol=1e-6 * np.abs(full).max())
+    assert not sub[~pairs[:, chosen]].any()
     calls.clear()
-    assert not attribution.attribute(world_images, np.zeros((3, m), bool)).any()
+    assert not attribution.attribute(world_images, pairs=np.zeros((3, m), bool)).any()
     assert calls == []  # no pair: no pass
-    with pytest.raises(ValueError, match=r"concepts: a boolean array of pairs must have shape"):
-        attribution.attribute(world_images, np.ones((3, m + 1), bool))
+
+
+def test_pairs_bad_inputs(world_tiny, world_bank, world_images):
+    ig = ConceptGradCAM(world_tiny, world_bank)
+    m = len(world_bank.names)
+    with pytest.raises(ValueError, match=r"pairs: expected shape \(n images, k concepts\)"):
+        ig.attribute(world_images, pairs=np.ones((3, m + 1), bool))
+    with pytest.raises(ValueError, match=rf"= \(3, 2\), got \(3, {m}\)"):
+        ig.attribute(world_images, [0, 1], pairs=np.ones((3, m), bool))
+    with pytest.raises(TypeError, match=r"pairs: .*got dtype int64 \(0/1 labels"):
+        ig.attribute(world_images, pairs=np.ones((3, m), int))  # 0/1 labels, not bool
+    with pytest.raises(ValueError, match="pairs: its columns are the concepts named"):
+        ig.attribute(world_images, [[0], [1], [2]], pairs=np.ones((3, 1), bool))
+    with pytest.raises(TypeError, match=r"concepts: a boolean .* pass it as pairs="):
+        ig.attribute(world_images, np.ones((3, m), bool))
+
+
+def test_pairs_under_another_default_dtype(world_tiny, world_bank, world_images):
+    """The maps of ``pairs`` stay float32 when torch's default dtype is float64 (the
+    scatter into a default-dtype array failed: "Index put requires the source and
+    destination dtypes match")."""
+    pairs = np.eye(3, len(world_bank.names), dtype=bool)
+    expected = ConceptGradCAM(world_tiny, world_bank).attribute(world_images, pairs=pairs)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        maps = ConceptGradCAM(world_tiny, world_bank).attribute(world_images, pairs=pairs)
+    finally:
+        torch.set_default_dtype(before)
+    assert maps.dtype == np.float32
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(
