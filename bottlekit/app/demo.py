@@ -88,7 +88,7 @@ def _top_concept_lines(rows: list[tuple[str, str, list[str]]]) -> list[str]:
     its models with their concept lists starting in one column.
 
     >>> _top_concept_lines([("a", "PCBM (text)", ["x"]), ("a", "KnoBo-pseudo (retrieved)", [])])
-    ['  a:', '    PCBM (text)               x', '    KnoBo-pseudo (retrieved)  ']
+    ['  a:', '    PCBM (text)               x', '    KnoBo-pseudo (retrieved)']
     """
     width = max((len(model) for _, model, _ in rows), default=0)
     lines, species = [], None
@@ -96,7 +96,7 @@ def _top_concept_lines(rows: list[tuple[str, str, list[str]]]) -> list[str]:
         if sp != species:
             lines.append(f"  {sp}:")
             species = sp
-        lines.append(f"    {model:<{width}}  {', '.join(names)}")
+        lines.append(f"    {model:<{width}}  {', '.join(names)}".rstrip())
     return lines
 
 
