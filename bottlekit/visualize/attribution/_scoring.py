@@ -91,8 +91,8 @@ def check_pairs(pairs: Any, concepts: Any, n: int, k: int) -> np.ndarray | None:
 
     Examples
     --------
-    >>> check_pairs([[True, False], [False, False]], None, 2, 2).sum()
-    np.int64(1)
+    >>> int(check_pairs([[True, False], [False, False]], None, 2, 2).sum())
+    1
     >>> check_pairs(np.eye(2, dtype=int), None, 2, 2)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
