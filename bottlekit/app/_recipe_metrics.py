@@ -28,18 +28,17 @@ def _worst_group(model, X, ds) -> tuple[float, dict]:
     return worst, {"groups": groups, "mean_accuracy": float(correct.mean())}
 
 
-def _located_maps(model, backbone, sub, names: list[str], columns: np.ndarray) -> np.ndarray:
-    """Maps (n, m, H, W) of ``sub``'s images for the concepts ``names`` (the model's
-    concepts ``columns``), computed only where :func:`concept_location` scores them (the
-    concept present, its part visible) and 0 elsewhere: the concepts of an image share
-    its forward passes, and a batch takes as many backward passes as the most concepts
-    any image there has, not all ``m`` (CUB: about a third)."""
+def _located_maps(model, backbone, sub, names: list[str]) -> np.ndarray:
+    """Maps (n, m, H, W) of ``sub``'s images for the model's concepts ``names``, computed
+    only where :func:`concept_location` scores them (the concept present, its part
+    visible) and 0 elsewhere: each image takes a backward pass per scored concept, not
+    one per concept of ``names``, and its concepts share its forward passes."""
     from bottlekit.diagnostics.location import located_pairs
     from bottlekit.visualize.activation_maps import concept_activation_map
 
     scored = located_pairs(sub, concept_names=names)  # (n, m), in the order of names
     images = sub.image_source.to_array()
-    return concept_activation_map(backbone, images, model, columns, pairs=scored)
+    return concept_activation_map(backbone, images, model, names, pairs=scored)
 
 
 def _location(model, backbone, ds, n_images: int, seed: int, batch: int = 16):
@@ -56,11 +55,10 @@ def _location(model, backbone, ds, n_images: int, seed: int, batch: int = 16):
     rows = np.arange(len(ds))
     if n_images < len(ds):
         rows = np.sort(np.random.default_rng(seed).choice(rows, n_images, replace=False))
-    columns = np.array([list(model.concept_names_).index(c) for c in names])
     parts = []
     for start in range(0, len(rows), batch):
         sub = ds.subset(rows[start : start + batch])
-        maps = _located_maps(model, backbone, sub, names, columns)
+        maps = _located_maps(model, backbone, sub, names)
         parts.append(concept_location(maps, sub, concept_names=names))
     res = LocationResult(
         pointing=np.concatenate([p.pointing for p in parts]),

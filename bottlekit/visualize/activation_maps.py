@@ -105,11 +105,10 @@ def concept_activation_map(
     -------
     ndarray of shape (n, len(concepts), H, W), float32
         One map per image and concept (a per-image table: (n, t, H, W)) at the image's
-        resolution (for raw images at another size than the
-        model's input, the model's centre crop is mapped back and the pixels it never saw
-        are 0). Larger = more evidence for the concept. ``gradcam`` and
-        ``saliency`` are >= 0; ``integrated_gradients``, ``coam`` and ``patch_tokens`` are
-        signed.
+        resolution (for raw images at another size than the model's input, the model's
+        centre crop is mapped back and the pixels it never saw are 0). Larger = more
+        evidence for the concept. ``gradcam`` and ``saliency`` are >= 0;
+        ``integrated_gradients``, ``coam`` and ``patch_tokens`` are signed.
 
     Raises
     ------

@@ -237,7 +237,6 @@ class ConceptAttribution:
             x_all, size, box = as_model_input(self.backbone, images)
         else:
             x_all, size, box = as_feature_input(images)
-        check_pairs(None, concepts, len(x_all), 0)  # a boolean table belongs in pairs=
         idx, cols = resolve_concept_columns(concepts, names, len(x_all))
         pairs = check_pairs(pairs, concepts, len(x_all), len(idx))
         module = self.backbone.model if self._on_backbone else self.backbone

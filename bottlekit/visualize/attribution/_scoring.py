@@ -102,15 +102,6 @@ def check_pairs(pairs: Any, concepts: Any, n: int, k: int) -> np.ndarray | None:
     ...
     ValueError: pairs: its columns are the concepts named by concepts, ... per-image table
     """
-    if (
-        isinstance(concepts, (np.ndarray, torch.Tensor))
-        and concepts.ndim == 2
-        and (concepts.dtype in (np.bool_, torch.bool))
-    ):
-        raise TypeError(
-            "concepts: a boolean (n, m) array marks (image, concept) pairs; pass it as "
-            "pairs=, with concepts naming its columns (None: all concepts)"
-        )
     if pairs is None:
         return None
     if _is_per_image(concepts):
@@ -145,7 +136,17 @@ def resolve_concept_columns(
     (n, t): map ``c`` of image ``i`` is scorer column ``cols[i, c]``. ``concepts`` is
     either one list for every image (``cols[i] = 0..m-1``) or a 2-D table (n, t) of
     per-image concepts (``idx`` then holds each distinct concept once, in index order).
+    A boolean table is refused: it marks pairs, which ``attribute`` takes as ``pairs``.
     """
+    if (
+        isinstance(concepts, (np.ndarray, torch.Tensor))
+        and concepts.ndim == 2
+        and (concepts.dtype in (np.bool_, torch.bool))
+    ):
+        raise TypeError(
+            "concepts: a boolean (n, m) array marks (image, concept) pairs; pass it as "
+            "pairs=, with concepts naming its columns (None: all concepts)"
+        )
     if not _is_per_image(concepts):
         idx = resolve_concepts(concepts, names)
         return idx, np.broadcast_to(np.arange(len(idx)), (n, len(idx)))
