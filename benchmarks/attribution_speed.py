@@ -196,31 +196,22 @@ def main() -> None:
             shape = (args.n, len(bank.names), *world.images.shape[1:3])
             maps = {"now": np.zeros(shape, np.float32), "then": np.zeros(shape, np.float32)}
             seconds = {k: np.zeros(2) for k in maps}
-            calls = []
+            # (images, maps written, attribute's keywords) of each call
             if kind == "all":
-                rows = np.arange(min(args.n_all, args.n))
-                calls.append((rows, None))
-            elif kind == "table":  # as diagnostics_world.py: one call, the boolean table
-                calls.append((np.arange(args.n), present))
+                calls = [(np.arange(min(args.n_all, args.n)), slice(None), {})]
+            elif kind == "table":  # as diagnostics_world.py: one call, the present pairs
+                calls = [(np.arange(args.n), slice(None), {"pairs": present})]
             else:
-                for j in range(len(bank.names)):
-                    rows = np.flatnonzero(present[:, j])
-                    if len(rows):
-                        calls.append((rows, j))
-            for rows, j in calls:
+                calls = [
+                    (rows, slice(j, j + 1), {"concepts": [j]})
+                    for j in range(len(bank.names))
+                    if len(rows := np.flatnonzero(present[:, j]))
+                ]
+            for rows, written, kwargs in calls:
                 for key, a in (("then", then), ("now", now)):
-                    if kind == "table":
-                        m, wall, cpu = timed(
-                            partial(a.attribute, pairs=present), world.images[rows]
-                        )
-                    else:
-                        concepts = None if j is None else [j]
-                        m, wall, cpu = timed(a.attribute, world.images[rows], concepts)
+                    m, wall, cpu = timed(partial(a.attribute, **kwargs), world.images[rows])
                     seconds[key] += (wall, cpu)
-                    if np.ndim(j) == 0 and j is not None:
-                        maps[key][rows, j] = m[:, 0]
-                    else:
-                        maps[key][rows] = m
+                    maps[key][rows, written] = m
             scale = float(np.abs(maps["then"]).max())
             diff = float(np.abs(maps["now"] - maps["then"]).max()) / scale
             (w_now, c_now), (w_then, c_then) = seconds["now"], seconds["then"]
