@@ -257,14 +257,12 @@ def test_cbm_audited_on_its_own_concepts_is_exact(backbone, worlds):
             audit(cbm, data, backbone=backbone, **setting)
 
 
-def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
-    """The location section maps a chosen concept on an image only where it is scored
-    (present and its part visible) and scores as mapping every chosen concept on every
-    location image did (before: every chosen concept on every image)."""
-    import bottlekit.visualize.activation_maps as activation_maps
+@pytest.fixture(scope="module")
+def text_cbm(backbone):
+    """A Post-hoc CBM on the text bank of the world's concepts and 24 test images (with
+    part masks) to audit it on."""
     from bottlekit.bottleneck import PosthocCBM
     from bottlekit.concepts import from_text
-    from bottlekit.diagnostics import concept_location
     from bottlekit.world import make_world
 
     train = make_world(120, "train", random_state=5, return_masks=False)
@@ -272,6 +270,17 @@ def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
     bank = from_text(backbone, list(train.concept_names))
     cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
     data = make_world(24, "test", random_state=6)
+    return cbm, data
+
+
+def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, text_cbm, monkeypatch):
+    """The location section maps a chosen concept on an image only where it is scored
+    (present and its part visible) and scores as mapping every chosen concept on every
+    location image did (before: every chosen concept on every image)."""
+    import bottlekit.visualize.activation_maps as activation_maps
+    from bottlekit.diagnostics import concept_location
+
+    cbm, data = text_cbm
     asked = []
     plain = activation_maps.concept_activation_map
 
@@ -302,7 +311,7 @@ def test_cbm_audit_location_maps_only_the_scored_pairs(backbone, monkeypatch):
     assert expected.scored.sum() < expected.scored.size
 
 
-def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbone):
+def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbone, text_cbm):
     """The maps of a CBM's audit (location and examples) are the method's maps of each
     (image, concept) pair, as ``concept_activation_map`` gives them one concept at a time,
     but the concepts of one image share its forward passes: the image tower sees each
@@ -311,16 +320,9 @@ def test_cbm_audit_maps_are_concept_activation_maps_in_one_pass_per_image(backbo
     the tower once per concept (measured on 64 world images with 8 concepts each: Grad-CAM
     1.6-3.3x, CoAM 6.9-8.8x, saliency 1.6-2.4x, integrated gradients 1.5x slower than now;
     the maps are the same, Grad-CAM and saliency bit for bit)."""
-    from bottlekit.bottleneck import PosthocCBM
-    from bottlekit.concepts import from_text
     from bottlekit.visualize import concept_activation_map
-    from bottlekit.world import make_world
 
-    train = make_world(120, "train", random_state=5, return_masks=False)
-    X = backbone.encode_images(train.images, progress=False)
-    bank = from_text(backbone, list(train.concept_names))
-    cbm = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, train.labels)
-    data = make_world(24, "test", random_state=6)
+    cbm, data = text_cbm
     rows_seen = []
     hook = backbone.model.visual.register_forward_hook(
         lambda module, args, out: rows_seen.append(len(args[0]))
