@@ -18,6 +18,7 @@ import numpy as np
 from bottlekit._checks import byte_size, physical_memory, shown_value
 
 __all__ = [
+    "as_binary_array",
     "as_index_array",
     "as_real_array",
     "check_numeric_dtype",
@@ -189,6 +190,50 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
     if out.dtype.kind not in "biuf":  # dtype=None: objects such as None stay objects
         raise TypeError(_message("complex", name, f"an array of dtype {out.dtype}", wording))
     return out
+
+
+def as_binary_array(X, name: str, *, hint: str = "", wording: Wording = "expected") -> np.ndarray:
+    """Return ``X`` (booleans, or numbers that are all 0 or 1) as a bool array.
+
+    Concept labels, part masks and flags are binary: a soft label (0.5), NaN or text
+    among them is refused with a ``ValueError`` naming ``name`` and the first value that
+    is neither 0 nor 1, instead of being rounded or taken by its truth value. Text,
+    complex values and ragged nestings are refused by :func:`as_real_array` first.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor
+    name : str
+        Argument name used in error messages.
+    hint : str, default ""
+        Appended to the error, e.g. why the values must be binary.
+    wording : {"expected", "must"}, default="expected"
+        As in :func:`as_real_array`: ``"masks: expected 0/1 or boolean values, got 0.3"``
+        or ``"masks must hold 0/1 or boolean values, got 0.3"``.
+
+    Returns
+    -------
+    ndarray of bool
+        ``X`` as booleans, same shape.
+
+    Examples
+    --------
+    >>> as_binary_array([[1, 0], [0, 1]], "concept_labels").tolist()
+    [[True, False], [False, True]]
+    >>> as_binary_array([1, 0.5], "concept_labels", hint=" (soft labels have no AUROC)")
+    Traceback (most recent call last):
+    ...
+    ValueError: concept_labels: expected 0/1 or boolean values (soft labels have no AUROC), got 0.5
+    """
+    arr = as_real_array(X, name, dtype=None, wording=wording)
+    if arr.dtype == bool:
+        return arr
+    binary = (arr == 0) | (arr == 1)
+    if not binary.all():
+        first = arr[~binary].flat[0].item()
+        verb = ": expected" if wording == "expected" else " must hold"
+        raise ValueError(f"{name}{verb} 0/1 or boolean values{hint}, got {first!r}")
+    return arr.astype(bool)
 
 
 def _integer_items(X) -> list[int] | None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._arrays import as_binary_array, as_index_array, as_real_array
 from bottlekit.concepts.discovery import discover
 from bottlekit.datasets import ConceptDataset
 from bottlekit.diagnostics import concept_location, spurious_concept_scores
@@ -216,3 +216,39 @@ def test_integers_beyond_float64_are_a_value_error_naming_the_argument(wording, 
     # Before: numpy's OverflowError "int too large to convert to float", no argument name.
     with pytest.raises(ValueError, match=rf"^{start} .*float64 can hold, got an integer too"):
         as_real_array([[10**400, 1.0]], "X", wording=wording)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [[True, False]],
+        [[1, 0]],
+        np.array([[1.0, 0.0]]),
+        np.array([[1, 0]], np.uint8),
+        torch.tensor([[1, 0]]),
+    ],
+)
+def test_binary_values_come_back_as_bool(value):
+    out = as_binary_array(value, "concept_labels")
+    assert out.dtype == bool
+    np.testing.assert_array_equal(out, [[True, False]])
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ([0, 2], ValueError, r"concept_labels: expected 0/1 or boolean values, got 2"),
+        ([1, 0.5], ValueError, r"got 0\.5"),
+        ([0, np.nan], ValueError, r"got nan"),
+        (np.array([255], np.uint8), ValueError, r"got 255"),
+        (["1", "0"], TypeError, r"concept_labels: expected a numeric array"),
+    ],
+)
+def test_values_other_than_0_and_1_are_refused_by_name(value, error, message):
+    with pytest.raises(error, match=message):
+        as_binary_array(value, "concept_labels")
+
+
+def test_binary_refusal_in_the_estimators_wording():
+    with pytest.raises(ValueError, match=r"^masks must hold 0/1 or boolean values, got 0\.3$"):
+        as_binary_array([0.3], "masks", wording="must")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_binary_array
 from bottlekit.concepts._io import check_names
 from bottlekit.datasets.concept_dataset import ConceptDataset
 
@@ -107,13 +108,11 @@ def _binary_labels(dataset: ConceptDataset) -> np.ndarray:
             f"{dataset.n_concepts}); Post-hoc CBM's CAVs need positive and negative images "
             "of each concept"
         )
-    L = np.asarray(dataset.concept_labels)
-    if L.dtype != bool and not np.isin(L, (0, 1)).all():
-        raise ValueError(
-            "dataset: concept_labels are soft (values other than 0 and 1); expected binary "
-            "labels to draw positive and negative examples"
-        )
-    return L.astype(bool)
+    return as_binary_array(
+        dataset.concept_labels,
+        "dataset.concept_labels",
+        hint=" to draw positive and negative examples (soft labels are not)",
+    )
 
 
 def draw_concept_examples(

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_binary_array
 from bottlekit._checks import (
     check_bool,
     check_number,
@@ -87,11 +88,7 @@ def _as_label_matrix(concept_labels: Any, names: Sequence[str] | None, n: int):
     names = check_names(names, "names")
     if L.shape[1] != len(names):
         raise ValueError(f"concept_labels has {L.shape[1]} columns but {len(names)} names")
-    if L.dtype != bool:
-        if not np.issubdtype(L.dtype, np.number) or not np.isin(L, (0, 1)).all():
-            raise ValueError("concept_labels must be binary (0/1 or bool); got other values")
-        L = L.astype(bool)
-    return L, names
+    return as_binary_array(L, "concept_labels"), names
 
 
 def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_binary_array, as_real_array
 from bottlekit._checks import repeated_items, shown_value
 from bottlekit.images import ImageSource, as_image_source, image_positions
 
@@ -314,11 +314,7 @@ class ConceptDataset:
                     f"part_masks: expected shape ({n}, P, {H}, {W}) (the images' size), "
                     f"got {M.shape}"
                 )
-            if M.dtype != bool:
-                if not np.isin(M, (0, 1)).all():
-                    raise ValueError("part_masks: expected a boolean (or 0/1) array")
-                M = M.astype(bool)
-            self._set("part_masks", M)
+            self._set("part_masks", as_binary_array(M, "part_masks"))
             P = M.shape[1]
         if self.keypoint_names is not None:
             kp_names = _names(self.keypoint_names, "keypoint_names")
@@ -331,15 +327,13 @@ class ConceptDataset:
                 (n, len(kp_names), 3),
                 f"({n}, {len(kp_names)}, 3) (one row per keypoint name)",
             )
-            if not np.isin(K[..., 2], (0, 1)).all():
-                raise ValueError("part_keypoints: the visible column [..., 2] must be 0 or 1")
+            as_binary_array(K[..., 2], "part_keypoints", hint=" in the visible column [..., 2]")
             self._set("part_keypoints", K)
         elif self.part_keypoints is not None:
             K = _numeric(self.part_keypoints, "part_keypoints", (n, None, 3), f"({n}, P, 3)")
             if P is not None and K.shape[1] != P:
                 raise ValueError(f"part_keypoints: has {K.shape[1]} parts but part_masks has {P}")
-            if not np.isin(K[..., 2], (0, 1)).all():
-                raise ValueError("part_keypoints: the visible column [..., 2] must be 0 or 1")
+            as_binary_array(K[..., 2], "part_keypoints", hint=" in the visible column [..., 2]")
             self._set("part_keypoints", K)
             P = K.shape[1]
         if self.part_names is None:

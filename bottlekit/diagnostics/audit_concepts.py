@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_binary_array
 from bottlekit._checks import repeated_items
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.audit_data import AuditData
@@ -49,8 +50,8 @@ def _bank_from_concepts(
     elif isinstance(concepts, Mapping):
         n = len(data)
         for name, col in concepts.items():
-            col = np.asarray(col)
-            if col.shape != (n,) or not np.isin(col, (0, 1)).all():
+            col = as_binary_array(col, f"concepts[{name!r}]")
+            if col.shape != (n,):
                 raise ValueError(
                     f"concepts[{name!r}]: expected {n} 0/1 labels (one per image), got "
                     f"shape {col.shape}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_binary_array
 from bottlekit.datasets import ConceptDataset, as_concept_dataset
 
 __all__ = ["AuditData", "as_audit_data"]
@@ -56,9 +57,8 @@ def as_audit_data(data: Any, labels: Any = None) -> ConceptDataset:
     if len(data) < 4:
         raise ValueError(f"data.images: got {len(data)} images; an audit needs at least 4")
     L = data.concept_labels
-    if L is not None and L.dtype != np.uint8:
-        if not np.isin(L, (0, 1)).all():
-            raise ValueError("data.concept_labels: expected 0/1 values (an audit fits CAVs)")
+    if L is not None and L.dtype != np.uint8:  # the dataset refused values outside [0, 1]
+        L = as_binary_array(L, "data.concept_labels", hint=" (an audit fits CAVs)")
         data = dataclasses.replace(data, concept_labels=L.astype(np.uint8))
     return data
 

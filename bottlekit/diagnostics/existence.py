@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import as_binary_array
 from bottlekit._checks import repeated_items
 from bottlekit.concepts.errors import UnknownConceptError
 from bottlekit.diagnostics.faithfulness._inputs import check_embedding_array
@@ -247,13 +248,9 @@ def concept_existence(
         raise ValueError(f"top_k: expected an int >= 1, got {top_k!r}")
     if top_k > len(names):
         raise ValueError(f"top_k: {top_k} is more than the model's {len(names)} concepts")
-    labels = np.asarray(concept_labels)
+    labels = as_binary_array(concept_labels, "concept_labels")
     if labels.ndim != 2:
         raise ValueError(f"concept_labels: expected shape (n, K), got {labels.shape}")
-    if labels.dtype != bool:
-        if not np.issubdtype(labels.dtype, np.number) or not np.isin(labels, (0, 1)).all():
-            raise ValueError("concept_labels: expected 0/1 or boolean values (no NaN)")
-    labels = labels.astype(bool)
     X = check_embedding_array(model, X, "X")
     n = X.shape[0]
     if n != labels.shape[0]:

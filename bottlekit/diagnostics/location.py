@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_binary_array, as_real_array
 from bottlekit._checks import repeated_items
 
 __all__ = ["LocationResult", "concept_location", "located_pairs"]
@@ -184,7 +184,8 @@ def _dataset_parts(
             "part_masks: the dataset has no part_masks or no part_of_concept; concept "
             "location scores maps against part masks"
         )
-    if names is None:
+    named = names is not None
+    if not named:
         if m is not None and m != ds.n_concepts:
             raise ValueError(
                 f"concept_names: the maps have {m} concepts, the dataset {ds.n_concepts}; "
@@ -199,8 +200,14 @@ def _dataset_parts(
     parts = ds.part_of_concept[cols]
     if (parts < 0).any():
         no_part = [c for c, p in zip(names, parts, strict=True) if p < 0]
+        if named:
+            raise ValueError(
+                f"concept_names: {no_part[:5]} belong to no part; map only concepts with one"
+            )
         raise ValueError(
-            f"concept_names: {no_part[:5]} belong to no part; map only concepts with one"
+            f"part_masks: {len(no_part)} of the dataset's {len(names)} concepts belong to no "
+            f"part ({no_part[:3]}, ...); pass concept_names= with the concepts to score, "
+            "those whose part_of_concept is >= 0"
         )
     # soft labels (allowed in a dataset) binarised at 0.5, as the faithfulness metrics do;
     # passed on as they were, they were refused as "concept_labels: expected 0/1", an
@@ -242,11 +249,10 @@ def _scored_pairs(
                 f"part_masks: expected shape (n, P, H, W) = ({n}, P, {H}, {W}) to match "
                 f"maps, got {masks.shape}"
             )
-    if masks.dtype != bool:
-        if not np.isin(masks, (0, 1)).all():
-            raise ValueError("part_masks: expected a boolean (or 0/1) array")
-        masks = masks.astype(bool)
+    masks = as_binary_array(masks, "part_masks")
     parts = np.asarray(part_of_concept)
+    if parts.size == 0:  # [] reads as float64: no concept, no pair
+        parts = parts.astype(np.intp)
     if parts.shape != (m,):
         raise ValueError(
             f"part_of_concept: expected shape ({m},) (one part per map), got {parts.shape}"
@@ -260,13 +266,9 @@ def _scored_pairs(
         )
     present = np.ones((n, m), dtype=bool)
     if concept_labels is not None:
-        lab = np.asarray(concept_labels)
-        if lab.shape != (n, m):
-            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {lab.shape}")
-        if lab.dtype != bool:
-            if not np.issubdtype(lab.dtype, np.number) or not np.isin(lab, (0, 1)).all():
-                raise ValueError("concept_labels: expected 0/1 or boolean values")
-        present = lab.astype(bool)
+        present = as_binary_array(concept_labels, "concept_labels")
+        if present.shape != (n, m):
+            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {present.shape}")
     if concept_names is not None:
         if isinstance(concept_names, str) or not isinstance(concept_names, Sequence | np.ndarray):
             raise TypeError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_binary_array, as_real_array
 
 __all__ = ["spurious_concept_scores"]
 
@@ -84,12 +84,7 @@ def spurious_concept_scores(
     ctx = np.zeros(k, bool) if context is None else np.asarray(context)
     if ctx.shape != (k,):
         raise ValueError(f"context: expected a bool array of shape ({k},), got {ctx.shape}")
-    if ctx.dtype != bool:
-        if not np.issubdtype(ctx.dtype, np.number) or not np.isin(ctx, (0, 1)).all():
-            raise ValueError(
-                f"context: expected booleans (or 0/1), got {ctx.dtype} values {ctx[:5].tolist()}"
-            )
-        ctx = ctx.astype(bool)
+    ctx = as_binary_array(ctx, "context")
     A = np.where(ctx[None, :], 0.0, A)
     if attribute_rate is None or ctx.all():
         known_class = np.ones(C, bool)

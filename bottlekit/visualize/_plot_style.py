@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_binary_array, as_real_array
 from bottlekit._checks import check_number
 
 __all__ = [
@@ -173,13 +173,4 @@ def check_cmap(cmap: Any, name: str = "cmap") -> None:
 def _check_mask_values(masks: Any, name: str) -> np.ndarray:
     """``masks`` as a bool array; booleans or 0/1 numbers only (a float mask of 0.3 or a
     0/255 image mask drew no outline, or the wrong one, without a word)."""
-    mk = as_real_array(masks, name, dtype=None, wording="must")
-    if mk.dtype != bool:
-        other = ~np.isin(mk, (0, 1))
-        if other.any():
-            raise ValueError(
-                f"{name} must hold booleans (or 0/1), got {mk.dtype} values such as "
-                f"{np.unique(mk[other])[:3].tolist()}"
-            )
-        mk = mk.astype(bool)
-    return mk
+    return as_binary_array(masks, name, wording="must")

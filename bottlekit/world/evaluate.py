@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from bottlekit._arrays import as_index_array, as_real_array
+from bottlekit._arrays import as_binary_array, as_index_array, as_real_array
 from bottlekit._checks import check_choice, check_number
 from bottlekit.atomic import atomic_write_text
 from bottlekit.world.dataset import make_world
@@ -190,8 +190,7 @@ def concept_aurocs(x: np.ndarray, labels: np.ndarray, concept_text: np.ndarray) 
             f"labels: expected shape {expected} (one row per embedding, one column per "
             f"concept), got {labels.shape}"
         )
-    if labels.dtype != bool and not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels: expected 0/1 concept labels (NaN and soft labels have no AUROC)")
+    labels = as_binary_array(labels, "labels", hint=" (NaN and soft labels have no AUROC)")
     scores = x @ concept_text.T
     out = np.full(labels.shape[1], np.nan)
     for k in range(labels.shape[1]):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bottlekit._arrays import as_real_array
+from bottlekit._arrays import as_binary_array, as_real_array
 from bottlekit._checks import check_choice, check_number
 
 PART_NAMES: tuple[str, ...] = ("body", "wing", "head", "tail", "beak", "background")
@@ -395,20 +395,14 @@ def check_concept_labels(concept_labels: ArrayLike, n: int | None = None) -> np.
     >>> check_concept_labels(np.full((1, len(CONCEPT_NAMES)), 0.5))
     Traceback (most recent call last):
     ...
-    ValueError: concept_labels: expected 0/1 values (drawn or not), got 0.5
+    ValueError: concept_labels: expected 0/1 or boolean values (drawn or not), got 0.5
     """
     k = len(CONCEPT_NAMES)
     arr = as_real_array(concept_labels, "concept_labels", dtype=None)
     if arr.ndim != 2 or arr.shape[1] != k or (n is not None and arr.shape[0] != n):
         rows = "n" if n is None else str(n)
         raise ValueError(f"concept_labels has shape {arr.shape}; expected ({rows}, {k})")
-    if arr.dtype != bool:
-        bad = arr[(arr != 0) & (arr != 1)]
-        if bad.size:
-            raise ValueError(
-                f"concept_labels: expected 0/1 values (drawn or not), got {bad.flat[0].item()!r}"
-            )
-    arr = arr.astype(np.uint8)
+    arr = as_binary_array(arr, "concept_labels", hint=" (drawn or not)").astype(np.uint8)
     for j, g in enumerate(GROUPS):
         cols = arr[:, GROUP_OFFSET[j] : GROUP_OFFSET[j] + len(g.concepts)]
         if (cols.sum(1) > 1).any():

@@ -174,7 +174,10 @@ def test_cavs_from_images_through_backbone_and_cache():
         ({"significance_level": 2.0}, "significance_level must be"),
         ({"alpha": 2.0}, "alpha must be"),  # the deprecated alias of significance_level
         ({"backbone": None}, "backbone: give the backbone"),
-        ({"concept_labels": np.full((10, 1), 2)}, "binary"),
+        (
+            {"concept_labels": np.full((10, 1), 2)},
+            r"concept_labels: expected 0/1 or boolean values, got 2",
+        ),
         ({"concept_labels": np.ones((9, 1))}, r"shape \(n_examples, k\) = \(10, k\)"),
     ],
 )

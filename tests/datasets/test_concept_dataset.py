@@ -98,10 +98,15 @@ BAD_FIELDS = [
     ("class_concept_matrix", np.ones((3, K)), r"class_concept_matrix: expected shape \(2, 3\)"),
     ("part_masks", np.zeros((N, P, H)), r"part_masks: expected shape \(6, P, H, W\)"),
     ("part_masks", np.zeros((N, P, 4, 4), bool), r"part_masks: expected shape \(6, P, 8, 8\)"),
-    ("part_masks", np.full((N, P, H, H), 3), r"part_masks: expected a boolean"),
+    ("part_masks", np.full((N, P, H, H), 3), r"part_masks: expected 0/1 or boolean values, got 3"),
     ("part_keypoints", np.zeros((N, P, 2)), r"part_keypoints: expected shape \(6, P, 3\)"),
     ("part_keypoints", np.zeros((N, 3, 3)), r"part_keypoints: has 3 parts but part_masks has 2"),
-    ("part_keypoints", np.full((N, P, 3), 0.5), r"part_keypoints: the visible column"),
+    (
+        "part_keypoints",
+        np.full((N, P, 3), 0.5),
+        r"part_keypoints: expected 0/1 or boolean values in the visible column "
+        r"\[\.\.\., 2\], got 0\.5",
+    ),
     ("part_names", ["top"], r"part_names: expected 2 names \(one per part\), got 1"),
     ("part_of_concept", [0, 1], r"part_of_concept: expected 3 part indices .*got shape \(2,\)"),
     ("part_of_concept", [0, 1, 2], r"part_of_concept: expected part indices in 0\.\.1 or -1"),

@@ -123,3 +123,38 @@ def test_located_pairs_bad_inputs():
         located_pairs(masks, [0], np.array([[1], [0]]))
     with pytest.raises(ValueError, match="concept_names"):
         located_pairs(masks, [0], concept_names=["a", "b"])
+
+
+def test_no_concepts_give_no_pairs():
+    # [] read as float64 was refused as "part_of_concept: expected integer part indices"
+    assert located_pairs(_masks(), []).shape == (1, 0)
+
+
+def test_a_dataset_with_partless_concepts_asks_for_the_names_to_score():
+    from bottlekit.datasets import ConceptDataset
+
+    ds = ConceptDataset(
+        images=np.zeros((1, 4, 4, 3), np.uint8),
+        labels=np.array([0]),
+        concept_names=["wing colour", "size"],
+        concept_labels=np.array([[1, 1]]),
+        part_masks=_masks(),
+        part_names=["wing", "right", "hidden"],
+        part_of_concept=np.array([0, -1]),
+    )
+    # without names: the message said concept_names, which the caller had not given
+    with pytest.raises(ValueError, match=r"part_masks: 1 of the dataset's 2 concepts belong "):
+        located_pairs(ds)
+    with pytest.raises(ValueError, match=r"concept_names: \['size'\] belong to no part"):
+        located_pairs(ds, concept_names=["size"])
+    np.testing.assert_array_equal(located_pairs(ds, concept_names=["wing colour"]), [[True]])
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"), [(np.array([[0.5]]), "0.5"), (np.array([[np.nan]]), "nan")]
+)
+def test_soft_or_missing_labels_are_named_with_the_value(labels, shown):
+    with pytest.raises(
+        ValueError, match=rf"concept_labels: expected 0/1 or boolean .*got {shown}"
+    ):
+        located_pairs(_masks(), [0], labels)

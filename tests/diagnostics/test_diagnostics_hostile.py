@@ -94,7 +94,7 @@ ARRAY_CASES = {
     "context weights": (
         lambda: spurious_concept_scores(IMP, None, np.array([0.5, 2.0])),
         ValueError,
-        r"context: expected booleans \(or 0/1\)",
+        r"context: expected 0/1 or boolean values, got 0\.5",
     ),
     "location names repeated": (
         lambda: concept_location(MAPS, MASKS, [0, 1], concept_names=["wing", "wing"]),

@@ -148,9 +148,9 @@ BAD_CAPTION_INPUTS = [
     # before: the letters of the string were the species names
     ({"class_names": "abcdefghijklmnopqrstuvwxyz"}, TypeError, r"class_names: expected a list"),
     # before: NaN counted as drawn, 2 and -1 too: captions named absent concepts
-    ("nan", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got nan"),
-    ("two", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got 2\.0"),
-    ("soft", ValueError, r"concept_labels: expected 0/1 values \(drawn or not\), got 0\.5"),
+    ("nan", ValueError, r"concept_labels: expected 0/1 or boolean .*, got nan"),
+    ("two", ValueError, r"concept_labels: expected 0/1 or boolean .*, got 2\.0"),
+    ("soft", ValueError, r"concept_labels: expected 0/1 or boolean .*, got 0\.5"),
     # before: two body colours and all five backgrounds passed, one of them was named
     ("all", ValueError, r"more than one concept of group 'body'"),
     # before: "'NoneType' object has no attribute 'random'"
@@ -356,8 +356,8 @@ def test_make_corpus_seed_is_checked(seed, message):
     ("value", "error", "message"),
     [
         # before: NaN and -1 were read as "drawn" (option 0 of every group), silently
-        (np.nan, ValueError, r"concept_labels: expected 0/1 values .*got nan"),
-        (-1.0, ValueError, r"concept_labels: expected 0/1 values .*got -1\.0"),
+        (np.nan, ValueError, r"concept_labels: expected 0/1 or boolean values .*got nan"),
+        (-1.0, ValueError, r"concept_labels: expected 0/1 or boolean values .*got -1\.0"),
         # before: "the resolved dtypes are not compatible with add.reduce"
         ("1", TypeError, r"concept_labels: expected a numeric array, got text"),
         # before: complex labels passed as their real part
@@ -1064,9 +1064,13 @@ def test_zero_shot_accuracy_checks_its_inputs(args, error, message):
         # before: "tuple index out of range"
         (LABELS[:, 0], r"labels: expected shape \(10, 2\) .*got \(10,\)"),
         # before: scikit-learn's "continuous format is not supported"
-        (LABELS * 0.5, r"labels: expected 0/1 concept labels"),
+        (
+            LABELS * 0.5,
+            r"labels: expected 0/1 or boolean values \(NaN and soft labels have no AUROC\), "
+            r"got 0\.5",
+        ),
         # before: NaN labels gave NaN AUROCs, silently
-        (np.where(LABELS, np.nan, 0), r"labels: expected 0/1 concept labels"),
+        (np.where(LABELS, np.nan, 0), r"labels: expected 0/1 or boolean values .*got nan"),
     ],
 )
 def test_concept_aurocs_checks_its_labels(labels, message):
