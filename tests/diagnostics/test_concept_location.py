@@ -158,3 +158,23 @@ def test_soft_or_missing_labels_are_named_with_the_value(labels, shown):
         ValueError, match=rf"concept_labels: expected 0/1 or boolean .*got {shown}"
     ):
         located_pairs(_masks(), [0], labels)
+
+
+def test_float_rounding_does_not_pick_the_pointing_winner():
+    """Two pixels whose values differ by float32 rounding tie; a real difference does not.
+
+    Before, the larger of two values one float32 ulp apart won alone, so the same map
+    computed with other batching could flip the hit (one pair in about 560)."""
+    masks = _masks()
+    peak = np.float32(0.8123456)
+    maps = np.zeros((1, 2, 4, 4), np.float32)
+    maps[0, :, 0, 0] = peak  # inside part 0
+    maps[0, 0, 3, 3] = np.nextafter(peak, np.float32(1))  # one ulp above, outside
+    maps[0, 1, 3, 3] = peak * np.float32(1.001)  # a real difference, outside
+    r = concept_location(maps, masks, [0, 0])
+    np.testing.assert_allclose(r.pointing, [[0.5, 0.0]])
+    # within the tolerance relative to the largest |value|, not to the maximum itself
+    neg = np.full((1, 1, 4, 4), -1.0)
+    neg[0, 0, 0, 0] = 0.0
+    neg[0, 0, 3, 3] = 0.5e-5  # 0.5e-5 above, within 1e-5 * max|M| = 1e-5
+    assert concept_location(neg, masks, [0]).pointing[0, 0] == 0.5
