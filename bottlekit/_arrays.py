@@ -11,6 +11,7 @@ argument's name. This module sits at the bottom of the package and imports nothi
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Literal
 
 import numpy as np
@@ -37,11 +38,13 @@ _MESSAGES = {
         "complex": "{name}: expected real numbers, got {what}",
         "text": "{name}: expected a numeric array, got {what}",
         "overflow": "{name}: expected numbers that a float64 can hold, got {what}",
+        "binary": "{name}: expected 0/1 or boolean values{what}",
     },
     "must": {
         "complex": "{name} must hold real numbers, got {what}",
         "text": "{name} must be a numeric array, got {what}",
         "overflow": "{name} must hold numbers that a float64 can hold, got {what}",
+        "binary": "{name} must hold 0/1 or boolean values{what}",
     },
 }
 
@@ -195,10 +198,12 @@ def as_real_array(X, name: str, *, dtype=np.float64, wording: Wording = "expecte
 def as_binary_array(X, name: str, *, hint: str = "", wording: Wording = "expected") -> np.ndarray:
     """Return ``X`` (booleans, or numbers that are all 0 or 1) as a bool array.
 
-    Concept labels, part masks and flags are binary: a soft label (0.5), NaN or text
-    among them is refused with a ``ValueError`` naming ``name`` and the first value that
-    is neither 0 nor 1, instead of being rounded or taken by its truth value. Text,
-    complex values and ragged nestings are refused by :func:`as_real_array` first.
+    Concept labels, part masks and flags are binary: a soft label (0.5), NaN or another
+    number among them, or an object such as None, is refused with a ``ValueError`` naming
+    ``name`` and the first such value, instead of being rounded or taken by its truth
+    value. Text, complex values and ragged nestings are refused with a ``TypeError`` by
+    :func:`as_real_array`. An object array of numbers (``DataFrame.values`` of mixed
+    bool and int columns) is read as numbers.
 
     Parameters
     ----------
@@ -214,7 +219,7 @@ def as_binary_array(X, name: str, *, hint: str = "", wording: Wording = "expecte
     Returns
     -------
     ndarray of bool
-        ``X`` as booleans, same shape.
+        ``X`` as booleans, same shape (``X`` itself when it is a bool array).
 
     Examples
     --------
@@ -225,15 +230,33 @@ def as_binary_array(X, name: str, *, hint: str = "", wording: Wording = "expecte
     ...
     ValueError: concept_labels: expected 0/1 or boolean values (soft labels have no AUROC), got 0.5
     """
+    if not (hasattr(X, "detach") and hasattr(X, "cpu")):  # torch: as_real_array reads it
+        try:
+            raw = np.asarray(X)
+        except (TypeError, ValueError):  # ragged: as_real_array names it
+            raw = None
+        if raw is not None and raw.dtype == object:
+            other = next((v for v in raw.flat if not _is_real_number(v)), _ALL_NUMBERS)
+            if other is _ALL_NUMBERS:
+                raw = raw.astype(np.float64)
+            elif not isinstance(other, str | bytes):  # text: as_real_array's TypeError
+                raise ValueError(_message("binary", name, f"{hint}, got {other!r}", wording))
+        X = X if raw is None else raw
     arr = as_real_array(X, name, dtype=None, wording=wording)
     if arr.dtype == bool:
         return arr
     binary = (arr == 0) | (arr == 1)
     if not binary.all():
-        first = arr[~binary].flat[0].item()
-        verb = ": expected" if wording == "expected" else " must hold"
-        raise ValueError(f"{name}{verb} 0/1 or boolean values{hint}, got {first!r}")
+        first = arr.flat[int(np.argmin(binary))].item()  # the first False, without a copy
+        raise ValueError(_message("binary", name, f"{hint}, got {first!r}", wording))
     return arr.astype(bool)
+
+
+_ALL_NUMBERS = object()
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_ | numbers.Real)
 
 
 def _integer_items(X) -> list[int] | None:

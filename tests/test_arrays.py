@@ -252,3 +252,13 @@ def test_values_other_than_0_and_1_are_refused_by_name(value, error, message):
 def test_binary_refusal_in_the_estimators_wording():
     with pytest.raises(ValueError, match=r"^masks must hold 0/1 or boolean values, got 0\.3$"):
         as_binary_array([0.3], "masks", wording="must")
+
+
+def test_object_arrays_of_numbers_are_read_and_other_objects_named():
+    # DataFrame.values of mixed bool and int columns is an object array
+    mixed = np.array([[True, 1], [0, False]], dtype=object)
+    np.testing.assert_array_equal(as_binary_array(mixed, "labels"), [[True, True], [False, False]])
+    with pytest.raises(ValueError, match=r"^context: expected 0/1 or boolean values, got None$"):
+        as_binary_array(np.array([True, None, False], dtype=object), "context")
+    with pytest.raises(ValueError, match=r"wording must be 'expected' or 'must'"):
+        as_binary_array([0.5], "masks", wording="should")

@@ -88,7 +88,7 @@ def _as_label_matrix(concept_labels: Any, names: Sequence[str] | None, n: int):
     names = check_names(names, "names")
     if L.shape[1] != len(names):
         raise ValueError(f"concept_labels has {L.shape[1]} columns but {len(names)} names")
-    return as_binary_array(L, "concept_labels"), names
+    return as_binary_array(L, "concept_labels", wording="must"), names
 
 
 def _fit_one_cav(X, labels, Cs, cv, max_examples, rng):

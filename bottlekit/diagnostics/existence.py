@@ -248,9 +248,10 @@ def concept_existence(
         raise ValueError(f"top_k: expected an int >= 1, got {top_k!r}")
     if top_k > len(names):
         raise ValueError(f"top_k: {top_k} is more than the model's {len(names)} concepts")
-    labels = as_binary_array(concept_labels, "concept_labels")
+    labels = np.asarray(concept_labels)
     if labels.ndim != 2:
         raise ValueError(f"concept_labels: expected shape (n, K), got {labels.shape}")
+    labels = as_binary_array(labels, "concept_labels")
     X = check_embedding_array(model, X, "X")
     n = X.shape[0]
     if n != labels.shape[0]:

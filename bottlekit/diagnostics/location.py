@@ -7,9 +7,9 @@ gives them) bottlekit reports the two standard scores of a saliency map against 
 * **pointing game** (Zhang et al. 2016): the map's maximum lies inside the mask. Ties
   (several pixels at the maximum, e.g. a constant map) count the fraction of tied pixels
   inside the mask, i.e. the hit rate of a random choice among them; a uniform map
-  therefore scores the part's area fraction. Pixels within :data:`TIE_RTOL` (relative to
-  the map's largest absolute value) of the maximum are tied: float rounding, which
-  differs with the batching of the passes that made the map, does not pick the winner.
+  therefore scores the part's area fraction. Pixels within :data:`TIE_RTOL` of the
+  maximum (relative to it) are tied: float rounding, which differs with the batching of
+  the passes that made the map, does not pick the winner.
 * **energy inside the mask** (the energy-based pointing game of Score-CAM, Wang et al.
   2020): :math:`E = \sum_{u\in\text{mask}} M^+(u) / \sum_u M^+(u)`, with
   :math:`M^+ = \max(M, 0)`; undefined (NaN, reported) for a map with no positive mass.
@@ -30,12 +30,14 @@ from bottlekit._checks import repeated_items
 __all__ = ["TIE_RTOL", "LocationResult", "concept_location", "located_pairs"]
 
 TIE_RTOL = 1e-5
-"""Pixels within ``TIE_RTOL * max |M|`` of a map's maximum tie in the pointing game.
+"""Pixels within ``TIE_RTOL * |max M|`` of a map's maximum tie in the pointing game.
 
 Maps are float32: the same map computed with the passes batched otherwise differs by a
 few units in the last place (about 1e-7 relative), which flipped the winner of near-ties
 (one pair in about 560 with CoAM on 60 world images). 1e-5 is a hundred times that
-rounding and far below any difference a map means."""
+rounding and far below any difference a map means. The scale is the maximum itself,
+not the map's largest absolute value, which one outlying negative pixel (a -1e9 fill)
+would inflate until distinct peaks tie."""
 
 
 @dataclass(repr=False)
@@ -216,8 +218,8 @@ def _dataset_parts(
             )
         raise ValueError(
             f"part_masks: {len(no_part)} of the dataset's {len(names)} concepts belong to no "
-            f"part ({no_part[:3]}, ...); pass concept_names= with the concepts to score, "
-            "those whose part_of_concept is >= 0"
+            f"part ({', '.join(no_part[:3])}{', ...' if len(no_part) > 3 else ''}); pass "
+            "concept_names= with the concepts to score, those whose part_of_concept is >= 0"
         )
     # soft labels (allowed in a dataset) binarised at 0.5, as the faithfulness metrics do;
     # passed on as they were, they were refused as "concept_labels: expected 0/1", an
@@ -276,9 +278,10 @@ def _scored_pairs(
         )
     present = np.ones((n, m), dtype=bool)
     if concept_labels is not None:
-        present = as_binary_array(concept_labels, "concept_labels")
-        if present.shape != (n, m):
-            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {present.shape}")
+        lab = np.asarray(concept_labels)
+        if lab.shape != (n, m):
+            raise ValueError(f"concept_labels: expected shape ({n}, {m}), got {lab.shape}")
+        present = as_binary_array(lab, "concept_labels")
     if concept_names is not None:
         if isinstance(concept_names, str) or not isinstance(concept_names, Sequence | np.ndarray):
             raise TypeError(
@@ -355,7 +358,7 @@ def concept_location(
     .. math::
 
         \text{pointing}_{ij} = \frac{|P \cap T|}{|T|},
-        \quad T = \{u : M(u) \ge \max M - \tau \max |M|\},
+        \quad T = \{u : M(u) \ge \max M - \tau\,|\max M|\},
         \qquad
         \text{energy}_{ij} = \frac{\sum_{u\in P} \max(M(u), 0)}{\sum_u \max(M(u), 0)}.
 
@@ -416,7 +419,8 @@ def concept_location(
             continue
         P, Mj = P[ok], Mj[ok]
         top = Mj.max(1, keepdims=True)
-        at_max = Mj >= top - TIE_RTOL * np.abs(Mj).max(1, keepdims=True)
+        with np.errstate(over="ignore"):  # top - M at +-float max: inf, not a tie
+            at_max = top - Mj <= TIE_RTOL * np.abs(top)
         pointing[ok, j] = (at_max & P).sum(1) / at_max.sum(1)
         pos = np.maximum(Mj, 0.0)
         # (each map divided by its peak first: energy is a ratio, and sums of values near

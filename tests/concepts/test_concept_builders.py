@@ -176,7 +176,7 @@ def test_cavs_from_images_through_backbone_and_cache():
         ({"backbone": None}, "backbone: give the backbone"),
         (
             {"concept_labels": np.full((10, 1), 2)},
-            r"concept_labels: expected 0/1 or boolean values, got 2",
+            r"concept_labels must hold 0/1 or boolean values, got 2",
         ),
         ({"concept_labels": np.ones((9, 1))}, r"shape \(n_examples, k\) = \(10, k\)"),
     ],

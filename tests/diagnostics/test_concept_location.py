@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -143,7 +144,7 @@ def test_a_dataset_with_partless_concepts_asks_for_the_names_to_score():
         part_of_concept=np.array([0, -1]),
     )
     # without names: the message said concept_names, which the caller had not given
-    with pytest.raises(ValueError, match=r"part_masks: 1 of the dataset's 2 concepts belong "):
+    with pytest.raises(ValueError, match=r"belong to no part \(size\); pass concept_names="):
         located_pairs(ds)
     with pytest.raises(ValueError, match=r"concept_names: \['size'\] belong to no part"):
         located_pairs(ds, concept_names=["size"])
@@ -173,8 +174,37 @@ def test_float_rounding_does_not_pick_the_pointing_winner():
     maps[0, 1, 3, 3] = peak * np.float32(1.001)  # a real difference, outside
     r = concept_location(maps, masks, [0, 0])
     np.testing.assert_allclose(r.pointing, [[0.5, 0.0]])
-    # within the tolerance relative to the largest |value|, not to the maximum itself
-    neg = np.full((1, 1, 4, 4), -1.0)
-    neg[0, 0, 0, 0] = 0.0
-    neg[0, 0, 3, 3] = 0.5e-5  # 0.5e-5 above, within 1e-5 * max|M| = 1e-5
+    # negative peaks tie within the tolerance of their own size
+    neg = np.full((1, 1, 4, 4), -5.0)
+    neg[0, 0, 0, 0] = -1.0
+    neg[0, 0, 3, 3] = -1.0 - 1e-7
     assert concept_location(neg, masks, [0]).pointing[0, 0] == 0.5
+
+
+def test_an_outlying_pixel_does_not_widen_the_ties():
+    """The tolerance scales with the maximum, not with max |M|: a -1e9 fill (a masked
+    logit) made 3, 2 and 1 tie when it scaled with max |M| (review of the change)."""
+    masks = np.zeros((1, 1, 1, 4), bool)
+    masks[0, 0, 0, 0] = True
+    maps = np.array([3.0, 1.0, 2.0, -1e9]).reshape(1, 1, 1, 4)
+    assert concept_location(maps, masks, [0]).pointing[0, 0] == 1.0
+    logp = np.array([-0.1, -0.2, -1e4, -1e4]).reshape(1, 1, 1, 4)
+    assert concept_location(logp, masks, [0]).pointing[0, 0] == 1.0
+
+
+def test_maps_at_the_float_limits_tie_without_overflow_warnings():
+    masks = np.zeros((1, 1, 1, 4), bool)
+    masks[0, 0, 0, 0] = True
+    big = np.finfo(float).max
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = concept_location(np.full((1, 1, 1, 4), -big), masks, [0])
+        assert r.pointing[0, 0] == 0.25
+        maps = np.array([big, -big, -big, -big]).reshape(1, 1, 1, 4)
+        assert concept_location(maps, masks, [0]).pointing[0, 0] == 1.0
+
+
+def test_label_shape_is_checked_before_label_values():
+    masks = np.zeros((2, 1, 2, 2), bool)
+    with pytest.raises(ValueError, match=r"concept_labels: expected shape \(2, 1\), got \(3,\)"):
+        located_pairs(masks, [0], np.array([0.5, 1.0, 0.0]))
