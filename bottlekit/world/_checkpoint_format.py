@@ -65,6 +65,7 @@ SIDECAR_SCHEMA: dict[str, Any] = {
         "init": (str, type(None)),
         "captions": OptionalKey(str),
         "hard_negatives": OptionalKey(_NUM),
+        "precision": OptionalKey(str),
     },
     "progress": {
         "step": int,

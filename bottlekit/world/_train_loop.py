@@ -198,6 +198,7 @@ def train(
     model_name: str = MODEL_NAME,
     captions: str = "sampled",
     hard_negatives: float = 0.0,
+    precision: str = "float32",
 ) -> dict:
     """Train a world CLIP, optionally checkpointed and resumed; returns the run's metadata.
 
@@ -259,6 +260,11 @@ def train(
         (:func:`~bottlekit.world.hard_negatives.compose_batch`: ``round(F·B/2)``
         anchors, at most ``B // 2``, each with a neighbour in place of a later image).
         0: the shipped recipe.
+    precision : {"float32", "bfloat16"}
+        ``"float32"`` (the shipped recipes) or ``"bfloat16"``: the image and text towers'
+        forward passes run under :func:`torch.autocast` in bfloat16 (1.24-1.3 times
+        faster for a 128-wide model on a CPU with AVX-512 bfloat16, docs/world.md), while
+        the weights, AdamW's state and the contrastive loss stay float32.
 
     Returns
     -------
@@ -321,6 +327,7 @@ def train(
         steps=steps,
         captions=captions,
         hard_negatives=hard_negatives,
+        precision=precision,
         model_name=model_name,
     )
     model_cfg = load_model_config(model_name)
@@ -338,6 +345,7 @@ def train(
         "init": None if init is None else str(init),
         "captions": captions,
         "hard_negatives": float(hard_negatives),
+        "precision": precision,
     }
     ckpt = None
     if resume is not None:
@@ -393,6 +401,7 @@ def train(
             init_meta = _load_init(model, init, device, model_name)
         model.train()
         loss_fn = open_clip.ClipLoss()
+        device_type, mixed = torch.device(device).type, precision == "bfloat16"
         opt = torch.optim.AdamW(
             _param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6
         )
@@ -454,8 +463,9 @@ def train(
                 if step >= last:
                     break
                 x, t = batches.batch(batch)
-                img_f, txt_f, scale = model(x, t)[:3]
-                loss = loss_fn(img_f, txt_f, scale)
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=mixed):
+                    img_f, txt_f, scale = model(x, t)[:3]
+                loss = loss_fn(img_f.float(), txt_f.float(), scale.float())  # float32: no-ops
                 value = loss.item()
                 if not math.isfinite(value):  # diverged: saving would record NaN weights
                     raise ValueError(

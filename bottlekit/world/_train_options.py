@@ -16,6 +16,10 @@ from bottlekit.world._clip import MODEL_NAME, load_model_config
 #: Caption recipes of ``--captions``: the shipped random subset, or every drawn concept.
 CAPTION_RECIPES = ("sampled", "full")
 
+#: ``--precision``: float32 throughout (the shipped recipes), or the forward passes under
+#: ``torch.autocast`` in bfloat16 (weights, optimiser and loss stay float32).
+PRECISIONS = ("float32", "bfloat16")
+
 #: The arguments that define a run; a resumed run must use the checkpoint's values.
 RUN_DEFAULTS: dict[str, Any] = {
     "n_train": 50_000,
@@ -30,6 +34,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "init": None,
     "captions": "sampled",
     "hard_negatives": 0.0,
+    "precision": "float32",
 }
 
 
@@ -157,6 +162,7 @@ def _check_train_options(
     steps,
     captions,
     hard_negatives,
+    precision,
     model_name,
 ) -> None:
     """Refuse the options of :func:`train` beyond the run's (paths, checkpoints, recipe)
@@ -182,6 +188,7 @@ def _check_train_options(
                 "or leave stop_after out"
             )
     check_choice(captions, CAPTION_RECIPES, "captions")
+    check_choice(precision, PRECISIONS, "precision")
     expected = "a float in [0, 1]"
     check_number(
         hard_negatives, "hard_negatives", low=0, high=1, expected=expected, type_error=True

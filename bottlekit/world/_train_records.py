@@ -104,7 +104,7 @@ def _run_metadata(
     for key in always:
         command += f" --{key.replace('_', '-')} {c[key]}"
     command += f" --threads {threads} --p-typical-background {c['p_typical_background']}"
-    for key in ("weight_decay", "init", "n_val", "captions", "hard_negatives"):
+    for key in ("weight_decay", "init", "n_val", "captions", "hard_negatives", "precision"):
         if c[key] != RUN_DEFAULTS[key]:
             command += f" --{key.replace('_', '-')} {c[key]}"
     return {
@@ -112,7 +112,7 @@ def _run_metadata(
         **{k: c[k] for k in ("seed", "n_train", "p_typical_background")},
         "init": init_meta,
         **{k: c[k] for k in ("steps", "batch_size", "lr", "weight_decay", "warmup")},
-        **{k: c[k] for k in ("captions", "hard_negatives")},
+        **{k: c[k] for k in ("captions", "hard_negatives", "precision")},
         "threads": threads,
         "final_loss": final_loss,
         "val_zero_shot_species_accuracy": val_zero_shot,

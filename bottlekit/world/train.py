@@ -20,6 +20,8 @@ Two opt-in recipe options: ``--captions full`` names every drawn concept in ever
 caption (:func:`~bottlekit.world.captions.make_full_captions`) instead of a random
 subset, and ``--hard-negatives F`` fills a fraction ``F`` of each batch with pairs of
 images that differ in exactly one attribute (:mod:`bottlekit.world.hard_negatives`).
+``--precision bfloat16`` runs the towers' forward passes under ``torch.autocast`` in
+bfloat16 (the weights, the optimiser and the loss stay float32).
 
 The training images draw their background independently of the species
 (``p_typical_background=0.2``): the model plays the part of a broadly pre-trained
@@ -54,7 +56,7 @@ from bottlekit.world._clip import (
     world_preprocess,
 )
 from bottlekit.world._train_loop import cosine_with_warmup, train, zero_shot_accuracy
-from bottlekit.world._train_options import CAPTION_RECIPES, RUN_DEFAULTS
+from bottlekit.world._train_options import CAPTION_RECIPES, PRECISIONS, RUN_DEFAULTS
 from bottlekit.world._train_records import _run_metadata as _run_metadata  # re-exported
 from bottlekit.world._train_records import world_fingerprint
 from bottlekit.world._train_weights import (
@@ -72,6 +74,7 @@ __all__ = [
     "MEAN",
     "METADATA_FILE",
     "MODEL_NAME",
+    "PRECISIONS",
     "RUN_DEFAULTS",
     "STD",
     "WEIGHTS_DIR",
@@ -154,9 +157,11 @@ def main(argv: list[str] | None = None) -> None:
          "'full' (every drawn concept)"),
         ("--hard-negatives", float, "fraction of each batch made of pairs of images that "
          "differ in exactly one attribute"),
+        ("--precision", str, "'float32', or 'bfloat16': the forward passes under "
+         "torch.autocast (weights, optimiser and loss stay float32)"),
     ):  # fmt: skip
         key = flag[2:].replace("-", "_")
-        choices = CAPTION_RECIPES if key == "captions" else None
+        choices = {"captions": CAPTION_RECIPES, "precision": PRECISIONS}.get(key)
         run.add_argument(
             flag, type=kind, default=None, choices=choices, help=f"{help_} [{RUN_DEFAULTS[key]}]"
         )

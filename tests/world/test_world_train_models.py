@@ -137,11 +137,56 @@ def test_recipe_options_are_checked_on_resume(recipe_runs):
         train(**dict(args, hard_negatives=0.0), out_dir=None, resume=d / "a.json")
 
 
+@pytest.fixture(scope="module")
+def bfloat16_runs(tmp_path_factory):
+    """``precision="bfloat16"``: 4 steps straight, 2 + 2 resumed, and float32 beside."""
+    d = tmp_path_factory.mktemp("bfloat16")
+    args = dict(TINY, steps=4, precision="bfloat16")
+    train(**args, out_dir=None, checkpoint=d / "a.json")
+    train(**args, out_dir=None, checkpoint=d / "b.json", stop_after=2)
+    train(**args, out_dir=None, checkpoint=d / "b.json", resume=d / "b.json")
+    train(**dict(args, precision="float32"), out_dir=None, checkpoint=d / "c.json")
+    return d, args
+
+
+def test_bfloat16_runs_resume_bit_for_bit(bfloat16_runs):
+    d, _ = bfloat16_runs
+    a, b = read_checkpoint(d / "a.json"), read_checkpoint(d / "b.json")
+    assert a.step == b.step == 4 and a.meta["config"]["precision"] == "bfloat16"
+    assert a.meta["progress"]["losses"] == b.meta["progress"]["losses"]
+    wa, wb = a.model_state(), b.model_state()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert all(v.dtype == torch.float32 for v in wa.values())  # the weights stay float32
+
+
+def test_bfloat16_changes_the_forward_pass_by_its_rounding_only(bfloat16_runs):
+    d, _ = bfloat16_runs
+    mixed = read_checkpoint(d / "a.json").meta["progress"]["losses"]
+    full = read_checkpoint(d / "c.json").meta["progress"]["losses"]
+    # the first step: the same initial weights and batch, so only the forward's precision
+    # differs; bfloat16 keeps 8 bits of mantissa (relative rounding 2**-9 = 0.002)
+    assert mixed[0] != full[0]
+    assert mixed[0] == pytest.approx(full[0], rel=0.02)
+
+
+def test_precision_is_checked(bfloat16_runs, tmp_path):
+    d, args = bfloat16_runs
+    with pytest.raises(CheckpointError, match=r"precision='float32' but .* precision='bfloat16'"):
+        train(**dict(args, precision="float32"), out_dir=None, resume=d / "a.json")
+    with pytest.raises(ValueError, match=r"precision.*'float16'"):
+        train(**dict(TINY, precision="float16"), out_dir=None)
+    with pytest.raises(SystemExit) as exc:
+        main([*SMALL_ARGS, "--precision", "float16", "--no-checkpoint", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+
+
 def test_checkpoint_older_than_the_recipe_options_resumes(tmp_path):
-    """A sidecar without ``captions``/``hard_negatives`` is a run of the defaults."""
+    """A sidecar without ``captions``/``hard_negatives``/``precision`` is a run of the
+    defaults."""
     train(**TINY, out_dir=None, checkpoint=tmp_path / "ck.json", stop_after=1)
     side = json.loads((tmp_path / "ck.json").read_text())
     del side["config"]["captions"], side["config"]["hard_negatives"]
+    del side["config"]["precision"]
     (tmp_path / "ck.json").write_text(json.dumps(side))
     with pytest.raises(CheckpointError, match=r"captions='full' but .* captions='sampled'"):
         train(**dict(TINY, captions="full"), out_dir=None, resume=tmp_path / "ck.json")
