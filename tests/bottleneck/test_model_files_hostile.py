@@ -257,7 +257,13 @@ def test_a_float16_dictionary_still_loads(saved_dictionary, tmp_path):
         "concept dictionary",
         lambda t, m: t.update(dictionary=t["dictionary"].astype(np.float16)),
     )
-    assert ConceptDictionary.load(half).dictionary.dtype == np.float32
+    loaded, original = ConceptDictionary.load(half), ConceptDictionary.load(saved_dictionary)
+    assert loaded.dictionary.dtype == np.float32
+    # the float16 values converted, not their bits reinterpreted: exactly the rounded atoms
+    want = original.dictionary.astype(np.float16).astype(np.float32)
+    assert not np.array_equal(want, original.dictionary)  # float16 did round them
+    np.testing.assert_array_equal(loaded.dictionary, want)
+    np.testing.assert_array_equal(loaded.encoder_weight, original.encoder_weight)
 
 
 # ---------------------------------------------------------- linear-head files

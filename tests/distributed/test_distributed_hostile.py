@@ -487,10 +487,17 @@ def test_unreadable_cls_members_are_unlabelled(tmp_path, cls):
 def test_tar_shard_in_a_folder_with_a_separator_in_its_name(tmp_path):
     # before: "a::b/s.tar::0.png" was split at the first "::": every item failed
     (tmp_path / "a::b").mkdir()
-    shard = _tar(tmp_path / "a::b" / "s.tar", [("0.png", _png())])
-    plan = resolve_items(shard)
-    img, _ = load_item(plan.paths[0], None, 0)
-    assert img.size == (4, 4)
+    pixels = [np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * k for k in (1, 5)]
+    members = []
+    for i, p in enumerate(pixels):
+        buf = io.BytesIO()
+        Image.fromarray(p).save(buf, "PNG")
+        members.append((f"{i}.png", buf.getvalue()))
+    plan = resolve_items(_tar(tmp_path / "a::b" / "s.tar", members))
+    assert len(plan.paths) == 2
+    for i, path in enumerate(plan.paths):  # each path reads its own member's pixels
+        img, _ = load_item(path, None, i)
+        np.testing.assert_array_equal(np.asarray(img.convert("RGB")), pixels[i])
 
 
 def test_16_bit_png_in_a_tar_shard_reads_as_the_same_file(tmp_path):

@@ -499,7 +499,13 @@ def test_jitter_outside_0_1_is_refused_by_every_knn_estimator(call, jitter):
 
 @pytest.mark.parametrize("call", JITTER_CALLS)
 def test_jitter_of_1_is_accepted(call):
-    assert np.isfinite(call(jitter=1.0, random_state=0))
+    value = call(jitter=1.0, random_state=0)
+    assert np.isfinite(value)
+    # the noise is drawn from random_state (the same value again, another for another
+    # seed) and is applied (not the value without jitter)
+    assert call(jitter=1.0, random_state=0) == value
+    assert call(jitter=1.0, random_state=1) != value
+    assert abs(call(jitter=0.0, random_state=0) - value) > 1e-3
 
 
 @pytest.mark.parametrize(

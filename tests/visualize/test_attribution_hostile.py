@@ -176,10 +176,20 @@ def test_feature_function_outputs_are_checked(case, world_bank):
 def test_a_good_feature_function_still_maps(world_bank):
     """What the new checks leave alone: a differentiable feature function of the bank's width."""
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    maps = ConceptSaliency(_feature_function("ok", world_bank.dim), world_bank).attribute(
-        x, [0, 1]
-    )
-    assert maps.shape == (2, 2, 8, 8) and np.isfinite(maps).all() and (maps > 0).any()
+    features = _feature_function("ok", world_bank.dim)
+    maps = ConceptSaliency(features, world_bank).attribute(x, [0, 1])
+    assert maps.shape == (2, 2, 8, 8)
+    # reference: the largest |d cos(features(x), v_j) / dx| over the colour channels, by
+    # autograd on the bank's cosine score (a dot product, a sum over channels or a wrong
+    # concept column would not match)
+    assert world_bank.cosine[:2].all()
+    xg = x.clone().requires_grad_(True)
+    vectors = torch.nn.functional.normalize(torch.as_tensor(world_bank.vectors[:2]).float(), dim=1)
+    scores = torch.nn.functional.normalize(features(xg), dim=1) @ vectors.T
+    for j in range(2):
+        (grad,) = torch.autograd.grad(scores[:, j].sum(), xg, retain_graph=True)
+        want = grad.abs().amax(dim=1).numpy()
+        np.testing.assert_allclose(maps[:, j], want, rtol=1e-4, atol=1e-6 * want.max())
 
 
 # ---------------------------------------------------------------------------- plots

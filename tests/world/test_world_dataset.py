@@ -52,6 +52,17 @@ def test_shapes_dtypes_and_vocabulary(world):
 def test_larger_images():
     w = make_world(4, "val", random_state=0, image_size=96)
     assert w.images.shape == (4, 96, 96, 3) and w.part_masks.shape == (4, 6, 96, 96)
+    # the same birds as at the default 64 px, drawn bigger: the same labels, concepts and
+    # captions, masks that still partition each image, and each part's share of the
+    # image unchanged by the scale (a bird drawn at 64 px on a 96 px canvas has 44 %)
+    small = make_world(4, "val", random_state=0)
+    np.testing.assert_array_equal(w.labels, small.labels)
+    np.testing.assert_array_equal(w.concept_labels, small.concept_labels)
+    assert w.captions == small.captions
+    np.testing.assert_array_equal(w.part_masks.sum(1), 1)
+    np.testing.assert_allclose(
+        w.part_masks.mean((0, 2, 3)), small.part_masks.mean((0, 2, 3)), atol=0.005
+    )
 
 
 def test_masks_partition_every_image(world):

@@ -91,6 +91,15 @@ def test_the_memory_to_draw_the_images_is_counted(monkeypatch):
 def test_a_world_that_fits_is_drawn_as_before():
     w = make_world(3, "val", 2, image_size=65, return_masks=True)
     assert w.images.shape == (3, 65, 65, 3) and w.part_masks.shape == (3, 6, 65, 65)
+    # the same birds as at the default 64 px, each pixel in exactly one part, each part
+    # covering the same share of the image to a pixel's rounding
+    small = make_world(3, "val", 2, return_masks=True)
+    np.testing.assert_array_equal(w.labels, small.labels)
+    np.testing.assert_array_equal(w.concept_labels, small.concept_labels)
+    np.testing.assert_array_equal(w.part_masks.sum(1), 1)
+    np.testing.assert_allclose(
+        w.part_masks.mean((0, 2, 3)), small.part_masks.mean((0, 2, 3)), atol=0.01
+    )
 
 
 # ------------------------------------------------------------------ World fields
