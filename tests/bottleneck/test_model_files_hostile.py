@@ -321,5 +321,12 @@ def test_a_bank_of_a_long_name_has_a_short_repr():
     from bottlekit.concepts import ConceptCandidates
 
     long_name = "x" * 4096  # the longest a name may be (MAX_NAME_CHARS; was 100_000)
-    assert len(repr(ConceptBank([long_name, "b"], np.eye(2), "toy"))) < 300
-    assert len(repr(ConceptCandidates([long_name, "b"]))) < 300
+    bank, cands = (
+        repr(ConceptBank([long_name, "b"], np.eye(2), "toy")),
+        repr(ConceptCandidates([long_name, "b"])),
+    )
+    assert len(bank) < 300 and len(cands) < 300
+    # the name is cut to its first 49 characters and its length; the others are whole
+    names = "names=['" + "x" * 49 + "... (a str of length 4096), 'b']"
+    assert bank == f"ConceptBank(k=2, d=2, backbone_id='toy', {names})"
+    assert cands == f"ConceptCandidates(k=2, {names})"

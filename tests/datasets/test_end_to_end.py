@@ -75,10 +75,16 @@ def test_location_against_keypoint_masks(setup):
 
 
 def test_audit_runs_on_a_loaded_dataset(setup):
-    ds, bk, _, cbm = setup
+    ds, bk, X, cbm = setup
     r = audit(cbm, ds, backbone=bk, n_examples=1, n_location_images=4, top_k=2)
     assert r.fidelity["exact"] and r.fidelity["n_eval"] == len(ds)
-    assert r.existence is not None and 0 <= r.existence["precision"] <= 1
+    # the audit embeds the images itself: its existence figures are those of
+    # concept_existence on the cached embeddings, at the audit's top_k
+    ref = concept_existence(cbm, X, ds, top_k=2)
+    assert r.existence["top_k"] == 2 and r.existence["n_images"] == len(ds)
+    assert r.existence["precision"] == pytest.approx(ref.precision, abs=1e-12)
+    assert r.existence["chance"] == pytest.approx(ref.chance, abs=1e-12)
+    assert np.mean(r.existence["by_rank"]) == pytest.approx(ref.precision, abs=1e-12)
     assert r.location is not None and r.location["n_images"] == 4
     assert r.example_maps.shape == (1, 2, 32, 32)
 
