@@ -28,13 +28,17 @@ LOADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
+def _saved_model_fit():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 6))
     bank = ConceptBank([f"c{i}" for i in range(4)], rng.normal(size=(4, 6)), "toy")
     y = (X @ bank.vectors[0] > 0).astype(int) + (X @ bank.vectors[1] > 0)
-    model = PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, y)
+    return PosthocCBM(bank, lam=1e-3, random_state=0).fit(X, y), X
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    model, _ = _saved_model_fit()
     return model.save(tmp_path_factory.mktemp("m") / "model.safetensors")
 
 
@@ -180,7 +184,13 @@ def test_a_tampered_model_file_names_the_file_and_attribute(saved_model, tmp_pat
 
 
 def test_an_untampered_model_still_loads(saved_model):
-    assert PosthocCBM.load(saved_model).concept_names_ == ["c0", "c1", "c2", "c3"]
+    loaded = PosthocCBM.load(saved_model)
+    assert loaded.concept_names_ == ["c0", "c1", "c2", "c3"]
+    # the same head and the same probabilities as the model that was saved (refitted
+    # here: the fit is seeded)
+    model, X = _saved_model_fit()
+    np.testing.assert_allclose(loaded.coef_, model.coef_, rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5)
 
 
 # ----------------------------------------------------------------- bank files

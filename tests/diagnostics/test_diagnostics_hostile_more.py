@@ -230,7 +230,11 @@ def test_valid_inputs_still_score(fitted):
     np.testing.assert_allclose(gi.importance, [0.0, 2.0])
     world, _, X, _, model = fitted
     res = concept_existence(model, X.astype(np.float32), world, 3)
-    assert 0.0 <= res.precision <= 1.0
+    # reference: the share of the top-3 explained concepts labelled present, by hand
+    top = model.explain(X.astype(np.float32), top_k=3).top_indices
+    labels = world.concept_labels[:, [world.concept_names.index(c) for c in model.concept_names_]]
+    hits = np.take_along_axis(labels == 1, top, axis=1)
+    assert res.precision == pytest.approx(hits.mean(), abs=1e-12)
 
 
 def test_existence_label_names_repeated_or_a_string(fitted):

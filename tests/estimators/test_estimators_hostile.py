@@ -92,7 +92,9 @@ def test_real_inputs_of_every_kind_still_work():
     assert mutual_information(ro[:, ::-1][:, ::-1], Y, random_state=0) == ref
     assert mutual_information(torch.tensor(X, requires_grad=True), Y, random_state=0) == ref
     assert mutual_information(X.tolist(), Y[:, 0].tolist(), random_state=0) == ref
-    assert np.isfinite(mutual_information(X > 0, Y, method="gaussian"))
+    bools = mutual_information(X > 0, Y, method="gaussian")
+    assert np.isfinite(bools)
+    assert bools == pytest.approx(mutual_information((X > 0) * 1.0, Y, method="gaussian"))
 
 
 # ---------------------------------------------------------------- flags (check_bool)
