@@ -86,7 +86,10 @@ def test_filter_concepts_both_orders(backbone):
         filter_concepts, (backbone, names, ["cardinal"]), (names, ["cardinal"]),
         {"backbone": backbone}, kw,
     )  # fmt: skip
-    assert kept.filter_report.removed_names("duplicate")  # the backbone's similarity was used
+    # the backbone's similarity was used: "red crest!" embeds as "red crest" (cosine 1,
+    # the later one goes), "blue crest" shares one word of two (cosine ~0.5, kept)
+    assert kept.filter_report.removed_names("duplicate") == ["red crest!"]
+    assert kept.names == ["red crest", "blue crest"]
 
 
 def test_from_examples_both_orders_and_backbone_id_alias():
