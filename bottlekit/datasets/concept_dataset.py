@@ -316,6 +316,7 @@ class ConceptDataset:
                 )
             self._set("part_masks", as_binary_array(M, "part_masks"))
             P = M.shape[1]
+        K = None
         if self.keypoint_names is not None:
             kp_names = _names(self.keypoint_names, "keypoint_names")
             self._set("keypoint_names", kp_names)
@@ -327,15 +328,14 @@ class ConceptDataset:
                 (n, len(kp_names), 3),
                 f"({n}, {len(kp_names)}, 3) (one row per keypoint name)",
             )
-            as_binary_array(K[..., 2], "part_keypoints", hint=" in the visible column [..., 2]")
-            self._set("part_keypoints", K)
         elif self.part_keypoints is not None:
             K = _numeric(self.part_keypoints, "part_keypoints", (n, None, 3), f"({n}, P, 3)")
             if P is not None and K.shape[1] != P:
                 raise ValueError(f"part_keypoints: has {K.shape[1]} parts but part_masks has {P}")
+            P = K.shape[1]
+        if K is not None:
             as_binary_array(K[..., 2], "part_keypoints", hint=" in the visible column [..., 2]")
             self._set("part_keypoints", K)
-            P = K.shape[1]
         if self.part_names is None:
             if P is not None or self.part_of_concept is not None:
                 what = "part_of_concept" if P is None else "the part annotations"
