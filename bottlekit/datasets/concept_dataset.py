@@ -52,6 +52,27 @@ def _names(value: Any, field: str) -> list[str]:
     return names
 
 
+def _groups(value: Any, n: int) -> np.ndarray:
+    """``groups`` as an (n,) array of integers or of str: a float (NaN is no group) or a
+    bool (two groups by accident) is refused, as are mixed types."""
+    try:
+        g = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested sequences
+        g = None
+    if g is None or g.shape != (n,):
+        shape = "a ragged sequence" if g is None else f"shape {g.shape}"
+        raise ValueError(f"groups: expected shape ({n},) (one group per image), got {shape}")
+    if not n:
+        return g.astype(np.int64) if g.dtype.kind not in "iuU" else g
+    if g.dtype == object and all(isinstance(v, str) for v in g.tolist()):
+        g = g.astype(str)
+    if g.dtype == bool or not (np.issubdtype(g.dtype, np.integer) or g.dtype.kind == "U"):
+        raise ValueError(
+            f"groups: expected integers or str (a group id per image), got dtype {g.dtype}"
+        )
+    return g
+
+
 def _numeric(value: Any, field: str, shape: tuple[int | None, ...], what: str) -> np.ndarray:
     """``value`` as a finite numeric array of ``shape`` (None: any size on that axis)."""
     arr = as_real_array(value, field, dtype=None)
@@ -129,6 +150,10 @@ class ConceptDataset:
     skipped : dict of str to int, optional
         What a loader skipped or could not annotate, and how many (e.g. ``{"keypoints
         not visible": 41}``), so nothing is dropped silently.
+    groups : array of shape (n,), optional
+        The group of each image, integers or strings, that a split must not cut, as
+        scikit-learn's ``groups`` (HAM10000: the lesion each image shows, so that images
+        of one lesion stay on one side: ``GroupShuffleSplit().split(X, y, ds.groups)``).
 
     Attributes
     ----------
@@ -180,6 +205,7 @@ class ConceptDataset:
     spurious_labels: Any = None
     spurious_names: Sequence[str] | None = None
     skipped: dict[str, int] | None = None
+    groups: Any = None
 
     #: Fields with one row per image (``subset`` indexes them); subclasses add theirs.
     PER_IMAGE_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -190,6 +216,7 @@ class ConceptDataset:
         "part_keypoints",
         "object_boxes",
         "spurious_labels",
+        "groups",
     )
 
     def __post_init__(self) -> None:
@@ -374,6 +401,8 @@ class ConceptDataset:
                 )
             self._set("spurious_labels", s)
             self._set("spurious_names", names)
+        if self.groups is not None:
+            self._set("groups", _groups(self.groups, n))
         if self.skipped is not None:
             if not isinstance(self.skipped, dict) or not all(
                 isinstance(k, str)

@@ -42,7 +42,7 @@ class World(ConceptDataset):
     :func:`make_world` sets the images, labels, concepts, part masks (or None) and
     class-concept matrix of a concept dataset, and leaves ``concept_certainty``,
     ``part_keypoints``, ``keypoint_names``, ``object_boxes``, ``spurious_labels``,
-    ``spurious_names`` and ``skipped`` None; the world adds its attribute groups,
+    ``spurious_names``, ``skipped`` and ``groups`` None; the world adds its attribute groups,
     typical backgrounds, captions, corpus and seed. Every field is keyword-only.
 
     Parameters
@@ -81,7 +81,7 @@ class World(ConceptDataset):
         The ``random_state`` the world was drawn with (>= 0).
     concept_certainty, part_keypoints : None
         Not annotated in the world.
-    keypoint_names, object_boxes, spurious_labels, spurious_names, skipped : None
+    keypoint_names, object_boxes, spurious_labels, spurious_names, skipped, groups : None
         Not annotated in the world.
 
     Examples

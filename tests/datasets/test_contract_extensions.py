@@ -1,5 +1,5 @@
 """The ConceptDataset fields real datasets need: keypoint names, object boxes, a spurious
-attribute, skipped counts and lazy part masks; and ``load_dataset``'s dispatch."""
+attribute, skipped counts, groups and lazy part masks; and ``load_dataset``'s dispatch."""
 
 from __future__ import annotations
 
@@ -41,7 +41,10 @@ def test_new_fields_are_stored_and_subset():
         spurious_labels=[1, 0, 0, 1],
         spurious_names=["land", "water"],
         skipped={"keypoints not visible": 5},
+        groups=np.array(["l1", "l2", "l1", "l3"], dtype=object),
     )
+    assert ds.groups.dtype.kind == "U"  # strings from an object array: stored as str
+    assert ds.subset([3, 1]).groups.tolist() == ["l3", "l2"]
     assert ds.part_masks is masks and ds.keypoint_names == ["a", "b"]
     sub = ds.subset([3, 1])
     assert isinstance(sub.part_masks, KeypointPartMasks)  # still lazy
@@ -94,6 +97,10 @@ def test_keypoint_masks_closed_form():
             r"spurious_labels: expected values in 0\.\.1 .*got 0\.\.2",
         ),
         ({"skipped": {"x": "many"}}, r"skipped: expected a dict of str to int counts"),
+        ({"groups": [0, 1, 2]}, r"groups: expected shape \(4,\) \(one group per image\), got "),
+        ({"groups": [[0], [1, 2], [3], [4]]}, r"groups: .*got a ragged sequence"),
+        ({"groups": [0.0, 1.0, np.nan, 1.0]}, r"groups: expected integers or str .*float64"),
+        ({"groups": [True, False, True, True]}, r"groups: expected integers or str .*bool"),
         (
             {
                 "part_masks": KeypointPartMasks(

@@ -350,8 +350,39 @@ def test_ham10000_metadata_as_concepts(tmp_path):
                 else "age >= 60"
             }
         )
-        assert on == {f"dx_type={r[3]}", f"sex={r[5]}", f"localization={r[6]}", *age}
+        assert on == {f"sex={r[5]}", f"localization={r[6]}", *age}
     assert ds.skipped == {"images without an age (no age bin)": 1}
+    assert ds.groups.tolist() == [r[0] for r in w["rows"]]
+
+
+def test_ham10000_dx_type_is_not_a_concept(tmp_path):
+    # Before, dx_type (how the diagnosis was confirmed) was one-hot among the concepts:
+    # it depends on the diagnosis (in the release, follow-up confirms nevi; in the fixture
+    # every follow_up row is a nevus), so a concept bottleneck could read the label off it.
+    w = write_ham10000(tmp_path)
+    ds = load_ham10000(w["root"])
+    assert not [c for c in ds.concept_names if c.startswith("dx_type")]
+    assert ds.concept_names == [
+        "sex=female", "sex=male", "sex=unknown",
+        "localization=back", "localization=ear", "localization=face", "localization=scalp",
+        "age < 30", "age 30-59", "age >= 60",
+    ]  # fmt: skip
+
+
+def test_ham10000_groups_are_the_lesions_and_keep_them_on_one_side(tmp_path):
+    # Two images of lesion HAM_0000118: a split by groups keeps them together, and a
+    # subset keeps each image's lesion.
+    from sklearn.model_selection import GroupShuffleSplit
+
+    w = write_ham10000(tmp_path)
+    ds = load_ham10000(w["root"])
+    assert ds.groups.dtype.kind == "U"
+    assert ds.subset([4, 1]).groups.tolist() == [w["rows"][4][0], w["rows"][1][0]]
+    for seed in range(5):
+        splitter = GroupShuffleSplit(n_splits=1, test_size=0.4, random_state=seed)
+        train, test = next(splitter.split(ds.labels, groups=ds.groups))
+        assert not set(ds.groups[train]) & set(ds.groups[test])
+        assert {0, 1} <= set(train) or {0, 1} <= set(test)
 
 
 def test_ham10000_errors(tmp_path):
@@ -368,10 +399,16 @@ def test_ham10000_errors(tmp_path):
     (w["root"] / "HAM10000_images_part_2" / "ISIC_0025030.jpg").unlink()
     with pytest.raises(MissingDatasetError, match=r"line 3: image ISIC_0025030\.jpg not found"):
         load_ham10000(w["root"])
-    meta.write_text(HAM_HEADER.replace("dx_type,", "") + "\n")
-    with pytest.raises(
-        DatasetFormatError, match=r"line 1: the header lacks columns \['dx_type'\]"
-    ):
+    meta.write_text("\n".join(text) + "\n")
+    (w["root"] / "HAM10000_images_part_2" / "ISIC_0025030.jpg").write_bytes(b"")
+    meta.write_text("\n".join([*text[:3], text[3].replace("HAM_0002730", ""), *text[4:]]))
+    with pytest.raises(DatasetFormatError, match=r"line 4: lesion_id is empty; expected"):
+        load_ham10000(w["root"])
+    meta.write_text(HAM_HEADER.replace("sex,", "") + "\n")
+    with pytest.raises(DatasetFormatError, match=r"line 1: the header lacks columns \['sex'\]"):
+        load_ham10000(w["root"])
+    meta.write_text(HAM_HEADER.replace("dx_type,", "") + "\n")  # not read: not needed
+    with pytest.raises(DatasetFormatError, match=r"metadata\.csv: no rows after the header"):
         load_ham10000(w["root"])
 
 
@@ -387,9 +424,9 @@ def test_ham10000_refuses_an_image_in_both_parts(tmp_path):
         load_ham10000(w["root"])
     assert str(err.value) == (
         f"{w['root'] / 'HAM10000_metadata.csv'}, line 6: image ISIC_0029176.jpg is in both "
-        f"{first} and {second}; expected it in one of HAM10000_images_part_1 and "
-        "HAM10000_images_part_2 (the release has each image once: a broken or doubled "
-        "copy, remove the wrong one)"
+        f"{first} and {second}; expected it once, in one of HAM10000_images_part_1, "
+        "HAM10000_images_part_2 or root (the release has each image once: a broken or "
+        "doubled copy, remove the wrong one)"
     )
     first.unlink()  # one copy, in part_2: read from there
     ds = load_ham10000(w["root"])
@@ -523,6 +560,35 @@ def test_ham10000_reads_the_dataverse_tab_file(tmp_path):
     np.testing.assert_array_equal(ds.concept_labels, expected.concept_labels)
     assert [p.name for p in ds.image_source.items] == [f"{r[1]}.jpg" for r in w["rows"]]
     assert ds.skipped == expected.skipped
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_ham10000_reads_the_dataverse_download_all_layout(tmp_path, delimiter):
+    # The Dataverse's "download all" archive holds the metadata as HAM10000_metadata,
+    # without extension, and image archives whose .jpg files have no folder, so they
+    # extract into root; before, the loader asked for HAM10000_metadata.csv and, with it
+    # renamed, did not find the images.
+    w = write_ham10000(tmp_path)
+    root = w["root"]
+    expected = load_ham10000(root)
+    text = (root / "HAM10000_metadata.csv").read_text()
+    (root / "HAM10000_metadata.csv").unlink()
+    (root / "HAM10000_metadata").write_text(text.replace(",", delimiter))
+    for part in ("HAM10000_images_part_1", "HAM10000_images_part_2"):
+        for f in sorted((root / part).iterdir()):
+            f.rename(root / f.name)
+        (root / part).rmdir()
+    ds = load_ham10000(root)
+    assert ds.labels.tolist() == expected.labels.tolist()
+    assert ds.concept_names == expected.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, expected.concept_labels)
+    assert ds.groups.tolist() == expected.groups.tolist()
+    assert ds.image_source.items == [root / f"{r[1]}.jpg" for r in w["rows"]]
+    # an image both in root and in a part folder is a doubled copy: refused
+    (root / "HAM10000_images_part_1").mkdir()
+    (root / "HAM10000_images_part_1" / "ISIC_0026769.jpg").write_bytes(b"x")
+    with pytest.raises(DatasetFormatError, match=r"line 4: image ISIC_0026769\.jpg is in both"):
+        load_ham10000(root)
 
 
 def test_imagenet_kaggle_layout_finds_its_label_files(tmp_path):
