@@ -95,7 +95,7 @@ def load_ham10000(root: str | os.PathLike, split: str = "all") -> ConceptDataset
     present, and three age bins; an image without an age has none of the age bins
     (counted in ``skipped``). ``dx_type`` is not a concept: it says how the diagnosis was
     confirmed (follow-up confirms nevi only), so a model could read the label off it.
-    ``groups`` is each image's ``lesion_id``: a lesion has up to six images, which must
+    ``groups`` is each image's ``lesion_id``: a lesion may have several images, which must
     stay on one side of a split.
 
     Parameters
