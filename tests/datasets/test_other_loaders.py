@@ -3,6 +3,8 @@ errors of malformed files."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -284,6 +286,95 @@ def test_celeba_reads_the_kaggle_mirror_form(tmp_path):
     attr.write_text(attr.read_text().replace("image_id,", "file,", 1))
     with pytest.raises(DatasetFormatError, match=r"celeba\.csv, line 1: expected a header"):
         load_celeba(w["root"])
+
+
+def _same_celeba(ds, want) -> None:
+    assert [p.name for p in ds.image_source.items] == [p.name for p in want.image_source.items]
+    assert ds.labels.tolist() == want.labels.tolist()
+    assert ds.concept_names == want.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, want.concept_labels)
+    np.testing.assert_array_equal(ds.spurious_labels, want.spurious_labels)
+
+
+def test_celeba_reads_the_official_share_layout(tmp_path):
+    # The Google Drive / Dropbox share keeps the lists in Anno/ and Eval/ and the images
+    # in Img/ (img_align_celeba.zip, extracted beside it). Before, the loader said
+    # list_attr_celeba.txt was not found and advised root/Anno as root, where it then
+    # failed on list_eval_partition.txt without naming Eval/ or Img/.
+    flat = write_celeba(tmp_path / "flat")
+    w = write_celeba(tmp_path / "drive", layout="drive")
+    assert w["attr"] == w["root"] / "Anno" / "list_attr_celeba.txt"
+    assert not (w["root"] / "list_attr_celeba.txt").exists()
+    for split in ("all", "train", "test"):
+        ds = load_celeba(w["root"], split, target="Smiling")
+        _same_celeba(ds, load_celeba(flat["root"], split, target="Smiling"))
+        assert all(p.parent == w["images"] for p in ds.image_source.items)
+        assert w["images"] == w["root"] / "Img" / "img_align_celeba"
+    # a root one level too low (Anno/ has the attributes) or too high: the folder to pass
+    root = re.escape(str(w["root"]))
+    with pytest.raises(
+        MissingDatasetError,
+        match=rf"list_eval_partition\.txt: file not found .*; {root} has it: pass that "
+        r"folder as root \(one level up\)",
+    ):
+        load_celeba(w["root"] / "Anno")
+    with pytest.raises(
+        MissingDatasetError, match=rf"; {root} has it: pass that folder as root \(one level down"
+    ):
+        load_celeba(w["root"].parent)
+    # the images not extracted: say where the zip goes
+    shutil.rmtree(w["images"])
+    zipped = re.escape(str(w["images"])) + r"\.zip"
+    with pytest.raises(MissingDatasetError, match=rf"image folder not found .*; extract {zipped}"):
+        load_celeba(w["root"])
+
+
+def test_celeba_missing_files_advice_names_every_layout(tmp_path):
+    # Before: "manual download: ... into root", wrong for the share's Anno/, Eval/, Img/.
+    with pytest.raises(MissingDatasetError) as e:
+        load_celeba(tmp_path)
+    message = str(e.value)
+    for where in (
+        "Anno/list_attr_celeba.txt",
+        "Eval/list_eval_partition.txt",
+        "Img/img_align_celeba/",
+        "list_attr_celeba.csv",
+    ):
+        assert where in message
+    assert str(tmp_path / "Anno" / "list_attr_celeba.txt") in message  # looked there too
+
+
+@pytest.mark.parametrize("which", ["attr", "partition_file"])
+def test_celeba_refuses_a_list_in_two_places_that_differ(tmp_path, which):
+    # The share's Anno/ or Eval/ list and a copy in root: the same bytes are one file; two
+    # different ones are refused, naming both, as neither can be picked silently.
+    w = write_celeba(tmp_path, layout="drive")
+    want = load_celeba(w["root"], "all")
+    copy = w["root"] / w[which].name
+    shutil.copyfile(w[which], copy)
+    _same_celeba(load_celeba(w["root"], "all"), want)
+    lines = copy.read_text().splitlines()
+    if which == "attr":  # the last attribute of the first image flipped
+        *head, last = lines[2].split(" ")
+        lines[2] = " ".join([*head, {"1": "-1", "-1": "1"}[last]])
+    else:  # the first image moved to the test split
+        lines[0] = lines[0][:-1] + "2"
+    copy.write_text("\n".join(lines) + "\n")
+    assert copy.read_bytes() != w[which].read_bytes()
+    pattern = rf"{re.escape(str(copy))} and {re.escape(str(w[which]))} are two different files"
+    with pytest.raises(DatasetFormatError, match=pattern):
+        load_celeba(w["root"], "all")
+
+
+def test_celeba_refuses_images_in_both_folders(tmp_path):
+    w = write_celeba(tmp_path, layout="drive")
+    shutil.copytree(w["images"], w["root"] / "img_align_celeba")
+    with pytest.raises(DatasetFormatError, match=r"img_align_celeba and .*Img/img_align_celeba "):
+        load_celeba(w["root"])
+    # an empty folder left beside the images is no copy
+    shutil.rmtree(w["root"] / "img_align_celeba")
+    (w["root"] / "img_align_celeba").mkdir()
+    assert len(load_celeba(w["root"], "all")) == 12
 
 
 # ------------------------------------------------------------------ image folders
