@@ -266,7 +266,28 @@ def write_cifar(parent: Path, hundred: bool, seed: int = 0) -> dict:
     return out
 
 
-def write_imagenet_like(parent: Path) -> dict:
+#: torchvision's meta.bin names of the two classes of :func:`write_imagenet_like` and of
+#: three others, as ``parse_devkit_archive`` makes them from the devkit's ``meta.mat``
+#: (``tuple(words.split(", "))``): tuples of 2, 1 and 5 names (pickled as TUPLE2, TUPLE1
+#: and MARK ... TUPLE).
+IMAGENET_META_CLASSES = {
+    "n01440764": ("tench", "Tinca tinca"),
+    "n01443537": ("goldfish", "Carassius auratus"),
+    "n02012849": ("crane",),
+    "n01484850": (
+        "great white shark", "white shark", "man-eater", "man-eating shark",
+        "Carcharodon carcharias",
+    ),
+    "n03126707": ("crane",),
+}  # fmt: skip
+
+
+def write_imagenet_like(parent: Path, names: str = "synsets") -> dict:
+    """ImageNet's ``train/<wnid>/`` and ``val/<wnid>/`` folders with the class names in
+    ``LOC_synset_mapping.txt`` (``names="synsets"``), or as torchvision's ``ImageNet``
+    leaves them (``names="torchvision"``): only in ``meta.bin``, written here by
+    ``torch.save((wnid_to_classes, val_wnids), root / "meta.bin")`` itself, as
+    ``torchvision.datasets.imagenet.parse_devkit_archive`` does."""
     root = parent / "imagenet"
     wnids = ["n01440764", "n01443537"]
     files = {}
@@ -277,9 +298,16 @@ def write_imagenet_like(parent: Path) -> dict:
                 image(f, (16, 16), value=40 * c + j, fmt="JPEG")
         (root / split / wnids[0] / "README.txt").write_text("not an image")
         (root / split / "n09999999").mkdir()  # an empty class folder
-    (root / "LOC_synset_mapping.txt").write_text(
-        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
-    )
+    if names == "synsets":
+        (root / "LOC_synset_mapping.txt").write_text(
+            "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+        )
+    else:
+        import torch
+
+        assert names == "torchvision", names
+        val_wnids = [w for w in wnids for _ in files[("val", w)]]
+        torch.save((dict(IMAGENET_META_CLASSES), val_wnids), root / "meta.bin")
     return {"root": root, "wnids": wnids, "files": files}
 
 
