@@ -343,6 +343,9 @@ def test_celeba_missing_files_advice_names_every_layout(tmp_path):
     ):
         assert where in message
     assert str(tmp_path / "Anno" / "list_attr_celeba.txt") in message  # looked there too
+    share = r"share's layout in .*: Anno/list_attr_celeba\.txt, Eval/list_eval_partition\.txt"
+    with pytest.raises(MissingDatasetError, match=share):  # download=True's advice too
+        load_celeba(tmp_path, download=True)
 
 
 @pytest.mark.parametrize("which", ["attr", "partition_file"])
