@@ -15,6 +15,9 @@ The array's bytes are one string in the pickle: its position in the file is know
 the opcode's, so the pixels are read from there through a memory map (only the images
 indexed); a string that large is skipped over while parsing, not read.
 
+The same machine, with no global accepted, reads the plain data of a ``torch.save``
+archive (:func:`read_torch_save`): torchvision's ImageNet ``meta.bin``, the class names.
+
 >>> import pickletools
 >>> stream = b"\\x80\\x02}q\\x01U\\x06labelsq\\x02]q\\x03(K\\x01K\\x00es."
 >>> _interpret(iter(pickletools.genops(stream)), "demo", len(stream))
@@ -23,8 +26,11 @@ indexed); a string that large is skipped over while parsing, not read.
 
 from __future__ import annotations
 
+import io
 import os
 import pickletools
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +40,7 @@ import numpy as np
 
 from bottlekit.datasets._parsing import DatasetFormatError
 
-__all__ = ["PythonBatch", "read_batch", "read_names"]
+__all__ = ["PythonBatch", "read_batch", "read_names", "read_torch_save"]
 
 PIXELS = 3 * 32 * 32
 #: Strings longer than this are skipped over while parsing (their bytes are not read);
@@ -142,7 +148,7 @@ def _is_empty_shape(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 1 and _int(value[0]) and value[0] == 0
 
 
-def _reduce(path: Any, fn: Any, args: Any, pos: int) -> Any:
+def _reduce(path: Any, fn: Any, args: Any, pos: int, what: str = _WHAT) -> Any:
     """The symbol for numpy's ``_reconstruct(ndarray, (0,), b"b")`` or
     ``dtype(descr, 0, 1)``; anything else is refused."""
     if isinstance(fn, _Global) and isinstance(args, tuple) and len(args) == 3:
@@ -158,12 +164,12 @@ def _reduce(path: Any, fn: Any, args: Any, pos: int) -> Any:
         if fn.kind == "dtype" and _text(a) is not None and b in (0, False) and c in (1, True):
             return _DType(_text(a))
     raise DatasetFormatError(
-        f"{path}: {_WHAT}: REDUCE at byte {pos} calls {_shown(fn, 100)} with "
+        f"{path}: {what}: REDUCE at byte {pos} calls {_shown(fn, 100)} with "
         f"{_shown(args, 200)}; only numpy's array reconstruction is read"
     )
 
 
-def _build(path: Any, obj: Any, state: Any, pos: int) -> None:
+def _build(path: Any, obj: Any, state: Any, pos: int, what: str = _WHAT) -> None:
     """BUILD: a dtype's state ``(3, byteorder, None, None, None, -1, -1, 0)`` or an
     array's ``(1, shape, dtype, fortran, bytes)``; anything else is refused."""
     if isinstance(obj, _DType) and obj.byteorder is None and isinstance(state, tuple):
@@ -191,19 +197,28 @@ def _build(path: Any, obj: Any, state: Any, pos: int) -> None:
             obj.shape, obj.dtype, obj.fortran, obj.data = state[1:]
             return
     raise DatasetFormatError(
-        f"{path}: {_WHAT}: BUILD at byte {pos} sets {type(obj).__name__} from "
+        f"{path}: {what}: BUILD at byte {pos} sets {type(obj).__name__} from "
         f"{_shown(state, 200)}; only numpy arrays and dtypes are built"
     )
 
 
-def _interpret(ops: Iterator[tuple[Any, Any, Any]], path: Any, size: int) -> Any:
-    """The value of the pickle whose opcodes ``ops`` yields (``size`` bytes long)."""
+def _interpret(
+    ops: Iterator[tuple[Any, Any, Any]],
+    path: Any,
+    size: int,
+    *,
+    what: str = _WHAT,
+    allowed_globals: dict[str, str] = _GLOBALS,
+) -> Any:
+    """The value of the pickle whose opcodes ``ops`` yields (``size`` bytes long);
+    ``what`` says in each error what the file should have been, ``allowed_globals`` are
+    the globals accepted (numpy's array reconstruction for CIFAR; none for plain data)."""
     stack: list[Any] = []
     marks: list[int] = []
     memo: dict[int, Any] = {}
 
     def refuse(detail: str, pos: int) -> DatasetFormatError:
-        return DatasetFormatError(f"{path}: {_WHAT}: {detail} at byte {pos}")
+        return DatasetFormatError(f"{path}: {what}: {detail} at byte {pos}")
 
     def take(k: int, name: str, pos: int) -> list[Any]:
         base = marks[-1] if marks else 0
@@ -239,11 +254,11 @@ def _interpret(ops: Iterator[tuple[Any, Any, Any]], path: Any, size: int) -> Any
             raise refuse("no STOP", size) from None
         except (ValueError, OverflowError) as e:
             raise DatasetFormatError(
-                f"{path}: not a valid pickle ({e}; a truncated file?); {_WHAT}"
+                f"{path}: not a valid pickle ({e}; a truncated file?); {what}"
             ) from None
         except TypeError:  # a long value that is not a byte string (only those are skipped)
             raise DatasetFormatError(
-                f"{path}: {_WHAT}: a text or number longer than {SKIP_BYTES} bytes after byte "
+                f"{path}: {what}: a text or number longer than {SKIP_BYTES} bytes after byte "
                 f"{pos if count else 0}"
             ) from None
         count += 1
@@ -296,17 +311,18 @@ def _interpret(ops: Iterator[tuple[Any, Any, Any]], path: Any, size: int) -> Any
         elif name in ("NONE", "NEWTRUE", "NEWFALSE"):
             stack.append({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}[name])
         elif name == "GLOBAL":
-            if arg not in _GLOBALS:
-                raise refuse(f"GLOBAL {arg!r} (only numpy's array reconstruction is read)", pos)
-            stack.append(_Global(_GLOBALS[arg]))
+            if arg not in allowed_globals:
+                read = "numpy's array reconstruction" if allowed_globals else "plain data"
+                raise refuse(f"GLOBAL {arg!r} (only {read} is read)", pos)
+            stack.append(_Global(allowed_globals[arg]))
         elif name == "REDUCE":
             fn, args = take(2, name, pos)
-            stack.append(_reduce(path, fn, args, pos))
+            stack.append(_reduce(path, fn, args, pos, what))
         elif name == "BUILD":
             (state,) = take(1, name, pos)
             if len(stack) <= (marks[-1] if marks else 0):
                 raise refuse("BUILD with nothing to build", pos)
-            _build(path, stack[-1], state, pos)
+            _build(path, stack[-1], state, pos, what)
         elif name == "STOP":
             if marks or len(stack) != 1:
                 raise refuse(f"STOP with {len(stack)} values and {len(marks)} MARKs open", pos)
@@ -321,6 +337,76 @@ def _load(path: Path) -> Any:
     size = path.stat().st_size
     with open(path, "rb") as f:
         return _interpret(pickletools.genops(_Reader(f, size)), path, size)
+
+
+#: A ``torch.save`` archive's ``data.pkl`` larger than this is not read (torchvision's
+#: ImageNet ``meta.bin``: about 0.3 MB, 1000 name tuples and 50,000 validation wnids).
+MAX_TORCH_PICKLE = 16 << 20
+
+
+def read_torch_save(path: str | os.PathLike, what: str) -> Any:
+    """The plain data that ``torch.save`` wrote to ``path``, read without unpickling.
+
+    ``torch.save``'s format (torch >= 1.6) is a zip archive whose ``<name>/data.pkl`` is a
+    pickle stream (tensors are persistent ids into ``<name>/data/``). That stream is
+    interpreted by the same data-only machine as CIFAR's batches, with no global
+    accepted: dicts, lists, tuples, strings, ints, ``None``, booleans. A ``GLOBAL``,
+    ``REDUCE``, persistent id (a tensor) or any other opcode, an archive without one
+    ``data.pkl`` or with one over :data:`MAX_TORCH_PICKLE` bytes, and torch's legacy
+    (non-zip) format are refused with :class:`DatasetFormatError`, ``what`` saying what
+    the file should have been.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, zipfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "meta.bin"
+    >>> stream = b"\\x80\\x02}q\\x00X\\x01\\x00\\x00\\x00aX\\x01\\x00\\x00\\x00b\\x85s."
+    >>> with zipfile.ZipFile(p, "w") as z:  # as torch.save({"a": ("b",)}, p) lays it out
+    ...     z.writestr("meta/data.pkl", stream)
+    >>> read_torch_save(p, "a demo")
+    {'a': ('b',)}
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise DatasetFormatError(
+            f"{path}: not a zip archive, the format of torch.save since torch 1.6 (an older "
+            f"torch's legacy format is not read); {what}"
+        )
+    try:
+        with zipfile.ZipFile(path) as z:
+            found = [
+                i
+                for i in z.infolist()
+                if i.filename.count("/") == 1 and i.filename.endswith("/data.pkl")
+            ]
+            if len(found) != 1:
+                raise DatasetFormatError(
+                    f"{path}: {len(found)} '<name>/data.pkl' records in the archive; expected "
+                    f"one, as torch.save writes; {what}"
+                )
+            info = found[0]
+            if info.file_size > MAX_TORCH_PICKLE:
+                raise DatasetFormatError(
+                    f"{path}: {info.filename} is {info.file_size} bytes; expected at most "
+                    f"{MAX_TORCH_PICKLE}; {what}"
+                )
+            with z.open(info) as fh:
+                data = fh.read(MAX_TORCH_PICKLE + 1)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        zlib.error,
+    ) as e:
+        raise DatasetFormatError(f"{path}: unreadable zip archive ({e}); {what}") from None
+    if len(data) > MAX_TORCH_PICKLE:  # a record larger than its header said
+        raise DatasetFormatError(
+            f"{path}: {info.filename} holds more than {MAX_TORCH_PICKLE} bytes; {what}"
+        )
+    where = f"{path} ({info.filename})"
+    stream = _Reader(io.BytesIO(data), len(data))
+    return _interpret(pickletools.genops(stream), where, len(data), what=what, allowed_globals={})
 
 
 def _dict(path: Path, value: Any, keys: tuple[str, ...]) -> dict[str, Any]:

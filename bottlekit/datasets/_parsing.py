@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import filecmp
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "read_rows",
     "require_dataset_file",
     "require_file",
+    "single_copy",
 ]
 
 
@@ -46,12 +48,53 @@ def require_file(path: str | os.PathLike, hint: str = "") -> Path:
     return p
 
 
-def require_dataset_file(root: Path, name: str | Sequence[str], hint: str = "") -> Path:
+def single_copy(paths: Sequence[Path]) -> Path:
+    """The first of ``paths``, the places one dataset file was found in (a release's own
+    sub-folder and the flat root, say); :class:`DatasetFormatError` naming two of them
+    when their contents differ: which copy is right cannot be told, and picking one
+    silently reads the other's labels unnoticed. Copies with the same bytes (the file
+    copied, or linked, to a second place) are one file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> top = pathlib.Path(tempfile.mkdtemp())
+    >>> (top / "Eval").mkdir()
+    >>> for p in (top / "a.txt", top / "Eval" / "a.txt"):
+    ...     _ = p.write_text("000001.jpg 0\\n")
+    >>> single_copy([top / "a.txt", top / "Eval" / "a.txt"]).name
+    'a.txt'
+    >>> _ = (top / "Eval" / "a.txt").write_text("000001.jpg 2\\n")
+    >>> try:
+    ...     single_copy([top / "a.txt", top / "Eval" / "a.txt"])
+    ... except DatasetFormatError as e:
+    ...     print(str(e).split("; ")[0])  # doctest: +ELLIPSIS
+    /...a.txt and /...Eval/a.txt are two different files of the same name
+    """
+    first = paths[0]
+    for other in paths[1:]:
+        if not filecmp.cmp(first, other, shallow=False):
+            raise DatasetFormatError(
+                f"{first} and {other} are two different files of the same name; expected "
+                "one (which is right cannot be told: remove or rename the wrong one)"
+            )
+    return first
+
+
+def require_dataset_file(
+    root: Path, name: str | Sequence[str], hint: str = "", *, subfolders: Sequence[str] = ()
+) -> Path:
     """``root / name``, the file that marks a dataset's folder; when it is missing,
     :class:`MissingDatasetError` naming it and, where a sub-folder of ``root`` or its
     parent has the file (a root one level too high or too low, the common mistake), that
     folder to pass instead. ``name`` may be several names, the forms the file comes in,
     preferred first: the first present is returned, the first is named when none is.
+
+    ``subfolders`` are the sub-folders of ``root`` the release keeps the file in
+    (CelebA's ``Anno/``, ``Eval/``): the file is looked for in ``root`` and in each of
+    them, and the advice takes a folder that holds them for a right root. A file found
+    in two of those places with different contents is :class:`DatasetFormatError`
+    (:func:`single_copy`).
 
     Examples
     --------
@@ -64,14 +107,21 @@ def require_dataset_file(root: Path, name: str | Sequence[str], hint: str = "") 
     ... except MissingDatasetError as e:
     ...     print(str(e).split("; ")[1])  # doctest: +ELLIPSIS
     /...CUB_200_2011 has it: pass that folder as root (one level down)
+    >>> cub = top / "CUB_200_2011"
+    >>> (cub / "lists").mkdir()
+    >>> _ = (cub / "images.txt").rename(cub / "lists" / "images.txt")
+    >>> require_dataset_file(cub, "images.txt", subfolders=["lists"]).parent.name
+    'lists'
     """
     names = (name,) if isinstance(name, str) else tuple(name)
-    present = next((root / n for n in names if (root / n).is_file()), None)
-    if present is not None:
-        return present
+    places = ("", *subfolders)
+    for n in names:
+        present = [root / s / n for s in places if (root / s / n).is_file()]
+        if present:
+            return single_copy(present)
 
     def has(folder: Path) -> bool:
-        return any((folder / n).is_file() for n in names)
+        return any((folder / s / n).is_file() for s in places for n in names)
 
     found = []
     try:
@@ -87,6 +137,10 @@ def require_dataset_file(root: Path, name: str | Sequence[str], hint: str = "") 
         where = f"{root.parent} has it: pass that folder as root (one level up)"
     else:
         where = ""
+    if subfolders:
+        others = " or ".join(str(root / s / names[0]) for s in subfolders)
+        path_text = f"{path}: file not found (nor {others})"
+        raise MissingDatasetError("; ".join(p for p in (path_text, where, hint) if p))
     return require_file(path, "; ".join(p for p in (where, hint) if p))
 
 

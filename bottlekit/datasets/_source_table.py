@@ -123,9 +123,11 @@ SOURCES: dict[str, Source] = {
         manual=(
             "CelebA is shared through Google Drive and cannot be fetched automatically: "
             "from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html download "
-            "img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt, and "
-            "extract them into {root} (the Kaggle mirror's CSV lists and nested "
-            "img_align_celeba/img_align_celeba/ are read too)"
+            "img_align_celeba.zip, list_attr_celeba.txt and list_eval_partition.txt into "
+            "{root} and extract the zip there, or keep the share's layout in {root}: "
+            "Anno/list_attr_celeba.txt, Eval/list_eval_partition.txt and "
+            "Img/img_align_celeba.zip extracted into Img/ (the Kaggle mirror's CSV lists and "
+            "nested img_align_celeba/img_align_celeba/ are read too)"
         ),
     ),
     "ham10000": Source(

@@ -29,9 +29,17 @@ __all__ = ["load_celeba"]
 _SPLITS = {"train": 0, "valid": 1, "test": 2}
 _HINT = (
     "CelebA is distributed through Google Drive from "
-    "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (manual download: img_align_celeba.zip, "
-    "list_attr_celeba.txt and list_eval_partition.txt into root)"
+    "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (manual download): root is the "
+    "folder of the share, with Anno/list_attr_celeba.txt, Eval/list_eval_partition.txt and "
+    "Img/img_align_celeba/ (Img/img_align_celeba.zip extracted), or the folder holding "
+    "list_attr_celeba.txt, list_eval_partition.txt and img_align_celeba/ side by side (the "
+    "Kaggle mirror's list_attr_celeba.csv and list_eval_partition.csv are read too)"
 )
+#: The sub-folder of root each file is in as the official share lays them out (Google
+#: Drive, Dropbox); each is also read from root itself, as the Kaggle mirror and
+#: torchvision keep them.
+_ATTRIBUTES, _PARTITION, _IMAGES = "list_attr_celeba", "list_eval_partition", "img_align_celeba"
+_SUBFOLDER = {_ATTRIBUTES: "Anno", _PARTITION: "Eval", _IMAGES: "Img"}
 #: The two lists as the authors publish them (text, whitespace-separated) and as the
 #: Kaggle mirror of CelebA has them (CSV with a header, ``image_id`` first); the text
 #: form is preferred where both are present.
@@ -119,11 +127,42 @@ def _attributes(path: Path, images: Path) -> tuple[list[str], list[str], np.ndar
     return files, names, np.array(values, bool).reshape(len(files), len(names))
 
 
+def _list_file(root: Path, stem: str, forms: tuple[str, ...]) -> Path:
+    """The list ``stem`` in the first of ``forms`` present, in ``root`` or in its
+    sub-folder of the official share (``Anno/``, ``Eval/``); :class:`MissingDatasetError`
+    with the folder to pass when neither has it, :class:`DatasetFormatError` when both
+    have it with different contents."""
+    names = [f"{stem}{form}" for form in forms]
+    return require_dataset_file(root, names, _HINT, subfolders=(_SUBFOLDER[stem],))
+
+
 def _image_folder(root: Path) -> Path:
-    """``root/img_align_celeba``, or the folder of the same name inside it, where the
-    Kaggle archive puts the images (``img_align_celeba/img_align_celeba/000001.jpg``)."""
-    images = root / "img_align_celeba"
-    inner = images / "img_align_celeba"
+    """``root/img_align_celeba`` or ``root/Img/img_align_celeba`` (the official share's
+    ``Img/img_align_celeba.zip`` extracted), or the folder of the same name inside it,
+    where the Kaggle archive puts the images (``img_align_celeba/img_align_celeba/
+    000001.jpg``). Both places holding files is :class:`DatasetFormatError` (which copy
+    is right cannot be told); neither is :class:`MissingDatasetError` naming both, and
+    the zip to extract where one is there."""
+    places = [root / _IMAGES, root / _SUBFOLDER[_IMAGES] / _IMAGES]
+    present = [p for p in places if p.is_dir() and next(p.iterdir(), None) is not None]
+    if len(present) > 1:
+        raise DatasetFormatError(
+            f"{present[0]} and {present[1]} both hold files; expected CelebA's images in one "
+            "of them (which copy is right cannot be told: remove the other)"
+        )
+    if not present:
+        zips = [p.with_name(f"{_IMAGES}.zip") for p in places]
+        zipped = next((z for z in zips if z.is_file()), None)
+        extract = (
+            f"; extract {zipped} there ({zipped.with_suffix('')}/000001.jpg, ...)"
+            if zipped is not None
+            else ""
+        )
+        raise MissingDatasetError(
+            f"{places[0]}: CelebA's image folder not found (nor {places[1]}){extract}; {_HINT}"
+        )
+    images = present[0]
+    inner = images / _IMAGES
     if inner.is_dir() and next(images.glob("*.jpg"), None) is None:
         return inner
     return images
@@ -148,11 +187,20 @@ def load_celeba(
     ``image_id,<attribute names>`` and ``image_id,partition``, no count line) and the
     images in ``img_align_celeba/img_align_celeba/``.
 
+    The files are found in ``root`` or where the official share (Google Drive, Dropbox)
+    keeps them: ``Anno/list_attr_celeba.txt``, ``Eval/list_eval_partition.txt`` and
+    ``Img/img_align_celeba/`` (``Img/img_align_celeba.zip`` extracted). A list in both
+    places with different contents, or images in both ``img_align_celeba/`` folders, is
+    refused with :class:`DatasetFormatError` (which copy is right cannot be told); a
+    missing file's :class:`MissingDatasetError` names the folder to pass as ``root``
+    when the one given is a level too high or too low (``root/Anno``, say).
+
     Parameters
     ----------
     root : path
         The folder holding the two lists (``.txt``, or the Kaggle mirror's ``.csv``) and
-        ``img_align_celeba/``.
+        ``img_align_celeba/`` side by side, or the official share's folder, holding
+        ``Anno/``, ``Eval/`` and ``Img/``.
     split : {"train", "valid", "test", "all"}, default "train"
     target : str, default "Blond_Hair"
         The attribute used as the class label: ``class_names`` are ``["not <target>",
@@ -192,8 +240,8 @@ def load_celeba(
         download_dataset("celeba", root)
     if not root.is_dir():
         raise MissingDatasetError(f"{root}: CelebA folder not found; {_HINT}")
-    forms = [f"list_attr_celeba{form}" for form in _FORMS]
-    attributes = require_dataset_file(root, forms, _HINT)  # the right folder if near
+    attributes = _list_file(root, _ATTRIBUTES, _FORMS)  # the right folder if near
+    p = _list_file(root, _PARTITION, (attributes.suffix,))  # the same form
     images = _image_folder(root)
     files, names, values = _attributes(attributes, images)
     if target not in names:
@@ -202,7 +250,6 @@ def load_celeba(
         )
     if spurious is not None and spurious not in names:
         raise ValueError(f"spurious: {shown_value(spurious)} is not a CelebA attribute")
-    p = root / f"list_eval_partition{attributes.suffix}"
     part, part_line = {}, {}
     csv_form = attributes.suffix == ".csv"
     rows = _rows(p, csv_form, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from bottlekit._checks import check_bool, repeated_items
 from bottlekit._image_folders import class_folder_images, images_in
+from bottlekit.datasets._cifar_pickle import read_torch_save
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -27,6 +29,15 @@ from bottlekit.datasets.concept_dataset import ConceptDataset
 __all__ = ["load_imagefolder"]
 
 SYNSET_FILES = ("LOC_synset_mapping.txt", "synset_words.txt")
+#: Where torchvision's ``ImageNet`` keeps the class names (and nowhere else):
+#: ``torch.save((wnid_to_classes, val_wnids), root / "meta.bin")``, ``wnid_to_classes`` a
+#: dict of wnid -> tuple of names; read without unpickling (:func:`read_torch_save`),
+#: where no synset file is found.
+TORCHVISION_META = "meta.bin"
+_META_WHAT = (
+    "expected torchvision's ImageNet meta.bin, torch.save((wnid_to_classes, val_wnids)) of "
+    "plain data (bottlekit reads it without unpickling)"
+)
 VAL_SOLUTION_FILES = ("LOC_val_solution.csv",)
 #: The ILSVRC2012 devkit's labels of the flat validation folder: not read (see
 #: :func:`_devkit_note`).
@@ -123,6 +134,65 @@ def _synset_names(path: Path) -> dict[str, str]:
     return out
 
 
+def _meta_bin_names(path: Path) -> dict[str, str]:
+    """wnid -> first name of torchvision's ``meta.bin``: the first of each wnid's names
+    (torchvision's ``classes[i][0]``), cut at a comma as a synset line's
+    (:func:`_synset_names`), so both files give a class the same name."""
+    value = read_torch_save(path, _META_WHAT)
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict)):
+        what = f"a tuple of {len(value)}" if isinstance(value, tuple) else type(value).__name__
+        raise DatasetFormatError(f"{path}: holds {what}; {_META_WHAT}")
+    out = {}
+    for wnid, names in value[0].items():
+        if (
+            not isinstance(wnid, str)
+            or not isinstance(names, tuple)
+            or not names
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise DatasetFormatError(
+                f"{path}: wnid_to_classes maps {wnid!r:.40} to {type(names).__name__} "
+                f"{names!r:.80}; expected a wnid (str) -> a tuple of names (str); {_META_WHAT}"
+            )
+        name = names[0].split(",")[0].strip()
+        if not name:
+            raise DatasetFormatError(
+                f"{path}: wnid_to_classes[{wnid!r:.40}] has no first name ({names!r:.80}); "
+                "expected a tuple of names, the first not empty"
+            )
+        out[wnid] = name
+    return out
+
+
+def _class_names_file(path: Path) -> dict[str, str]:
+    """wnid -> first name of a synset file, or of torchvision's ``meta.bin`` (by its
+    name, or its content: a zip archive, torch.save's format, is no text file)."""
+    if path.name == TORCHVISION_META or zipfile.is_zipfile(path):
+        return _meta_bin_names(path)
+    return _synset_names(path)
+
+
+def _find_names_file(folders: list[Path]) -> Path | None:
+    """The synset file in ``folders``, else torchvision's ``meta.bin``; None when there
+    is neither, or only a ``meta.bin`` of torch's legacy (non-zip) format, which is not
+    read (a ``UserWarning`` says so, naming the files that would name the classes)."""
+    found = _find(None, folders, SYNSET_FILES)
+    if found is not None:
+        return found
+    meta = _find(None, folders, (TORCHVISION_META,))
+    if meta is not None and not zipfile.is_zipfile(meta):
+        warnings.warn(
+            f"synset_names: {meta} is not read: not a zip archive, the format of torch.save "
+            "since torch 1.6 (an older torch's legacy format is not read), so the classes "
+            f"keep their folder names (wnids); put ImageNet's {SYNSET_FILES[0]} in "
+            f"{meta.parent}, or pass synset_names=PATH",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return meta
+
+
 def _first_synset(synsets: dict[str, str]) -> str:
     """How an error shows a synset file's keys: its first, or that it lists none."""
     first = next(iter(synsets), None)
@@ -210,7 +280,8 @@ def _clip_names(
         else:  # say where the file was looked for: where to put it
             places = ", ".join(dict.fromkeys(str(p) for p in searched))
             where = (
-                f"no synset file ({' or '.join(SYNSET_FILES)}) was found in {places}, and "
+                f"no synset file ({' or '.join([*SYNSET_FILES, TORCHVISION_META])}) was "
+                f"found in {places}, and "
                 f"{folder} has {len(known)} class folders with images"
                 + (f" ({n_empty} more without)" if n_empty else "")
             )
@@ -346,7 +417,13 @@ def load_imagefolder(
         share, such as ImageNet's ``crane`` and ``maillot``, is followed by the wnid:
         ``crane (n02012849)``, ``crane (n03126707)``). True looks for
         ``LOC_synset_mapping.txt`` or ``synset_words.txt`` in ``root`` and its parent (and
-        in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``).
+        in the Kaggle layout, ``<competition>/ILSVRC/Data/CLS-LOC``, in ``<competition>``),
+        and where there is none, torchvision's ``meta.bin`` (``torchvision.datasets.
+        ImageNet``'s layout: ``torch.save((wnid_to_classes, val_wnids))``, read without
+        unpickling; each class takes the first of its names, the synset files' name). A
+        path given may be a ``meta.bin`` too. Its ``data.pkl`` must hold plain data only
+        (no global, no tensor), else :class:`DatasetFormatError`; a ``meta.bin`` found in
+        torch's legacy (pre-1.6, non-zip) format is not read, with a ``UserWarning``.
         A file given must name every class (else :class:`DatasetFormatError`); a file
         found that names none of them (another dataset's) is ignored, and one that names
         only some leaves the others with their folder names, each with a ``UserWarning``
@@ -446,7 +523,7 @@ def load_imagefolder(
     if synset_names or clip_names:
         synsets, found_file = None, None
         if not isinstance(synset_names, bool):
-            synsets = _synset_names(require_file(synset_names))
+            synsets = _class_names_file(require_file(synset_names))
             if not set(synsets) & set(class_names):
                 # a file given by name that names no class fell back to the wnids silently
                 raise DatasetFormatError(
@@ -463,8 +540,8 @@ def load_imagefolder(
                     "a '<wnid> <names>' line for every class folder"
                 )
         else:
-            found_file = _find(None, _search_folders(folder, base), SYNSET_FILES)
-            synsets = _synset_names(found_file) if found_file is not None else None
+            found_file = _find_names_file(_search_folders(folder, base))
+            synsets = _class_names_file(found_file) if found_file is not None else None
             if synsets is not None and not clip_names:  # clip_names checks the file itself
                 _warn_unnamed(found_file, synsets, class_names, folder)
                 if not set(synsets) & set(class_names):

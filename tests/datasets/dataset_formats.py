@@ -6,6 +6,7 @@ check the parsed values one by one against it.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -183,23 +184,49 @@ def write_awa2(parent: Path, seed: int = 0) -> dict:
 CELEBA_ATTRIBUTES = ["5_o_Clock_Shadow", "Blond_Hair", "Male", "Smiling"]
 
 
-def write_celeba(parent: Path, n: int = 12, seed: int = 0) -> dict:
+def write_celeba(parent: Path, n: int = 12, seed: int = 0, layout: str = "flat") -> dict:
+    """CelebA's text lists and aligned images: ``layout="flat"`` side by side in the root
+    (as torchvision keeps them), ``"drive"`` as the official Google Drive / Dropbox
+    share has them: ``Anno/`` (``list_attr_celeba.txt`` and the other lists, here
+    ``identity_CelebA.txt``), ``Eval/list_eval_partition.txt``, and
+    ``Img/img_align_celeba.zip`` extracted beside itself into ``Img/img_align_celeba/``.
+    The returned ``attr``, ``partition_file`` and ``images`` are where those went."""
     rng = np.random.default_rng(seed)
     root = parent / "celeba"
+    drive = {"flat": False, "drive": True}[layout]
+    anno, evaluation, img = (root / "Anno", root / "Eval", root / "Img") if drive else (root,) * 3
     values = rng.choice([-1, 1], (n, len(CELEBA_ATTRIBUTES)))
     files = [f"{i + 1:06d}.jpg" for i in range(n)]
     partition = [0, 0, 1, 2] * (n // 4)
+    images = img / "img_align_celeba"
     for i, f in enumerate(files):
-        image(root / "img_align_celeba" / f, (18, 22), value=i, fmt="JPEG")
+        image(images / f, (18, 22), value=i, fmt="JPEG")
     lines = [f"{n}", " ".join(CELEBA_ATTRIBUTES) + " "]
     lines += [
         f + " " + " ".join(f"{v:2d}" for v in row) for f, row in zip(files, values, strict=True)
     ]
-    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    (root / "list_eval_partition.txt").write_text(
+    anno.mkdir(parents=True, exist_ok=True)
+    evaluation.mkdir(parents=True, exist_ok=True)
+    (anno / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (evaluation / "list_eval_partition.txt").write_text(
         "".join(f"{f} {p}\n" for f, p in zip(files, partition, strict=True))
     )
-    return {"root": root, "values": values, "files": files, "partition": np.array(partition)}
+    if drive:
+        (anno / "identity_CelebA.txt").write_text(
+            "".join(f"{f} {1 + i % 3}\n" for i, f in enumerate(files))
+        )
+        with zipfile.ZipFile(img / "img_align_celeba.zip", "w") as z:
+            for f in files:
+                z.write(images / f, f"img_align_celeba/{f}")
+    return {
+        "root": root,
+        "values": values,
+        "files": files,
+        "partition": np.array(partition),
+        "attr": anno / "list_attr_celeba.txt",
+        "partition_file": evaluation / "list_eval_partition.txt",
+        "images": images,
+    }
 
 
 def write_cifar(parent: Path, hundred: bool, seed: int = 0) -> dict:
@@ -239,7 +266,28 @@ def write_cifar(parent: Path, hundred: bool, seed: int = 0) -> dict:
     return out
 
 
-def write_imagenet_like(parent: Path) -> dict:
+#: torchvision's meta.bin names of the two classes of :func:`write_imagenet_like` and of
+#: three others, as ``parse_devkit_archive`` makes them from the devkit's ``meta.mat``
+#: (``tuple(words.split(", "))``): tuples of 2, 1 and 5 names (pickled as TUPLE2, TUPLE1
+#: and MARK ... TUPLE).
+IMAGENET_META_CLASSES = {
+    "n01440764": ("tench", "Tinca tinca"),
+    "n01443537": ("goldfish", "Carassius auratus"),
+    "n02012849": ("crane",),
+    "n01484850": (
+        "great white shark", "white shark", "man-eater", "man-eating shark",
+        "Carcharodon carcharias",
+    ),
+    "n03126707": ("crane",),
+}  # fmt: skip
+
+
+def write_imagenet_like(parent: Path, names: str = "synsets") -> dict:
+    """ImageNet's ``train/<wnid>/`` and ``val/<wnid>/`` folders with the class names in
+    ``LOC_synset_mapping.txt`` (``names="synsets"``), or as torchvision's ``ImageNet``
+    leaves them (``names="torchvision"``): only in ``meta.bin``, written here by
+    ``torch.save((wnid_to_classes, val_wnids), root / "meta.bin")`` itself, as
+    ``torchvision.datasets.imagenet.parse_devkit_archive`` does."""
     root = parent / "imagenet"
     wnids = ["n01440764", "n01443537"]
     files = {}
@@ -250,9 +298,16 @@ def write_imagenet_like(parent: Path) -> dict:
                 image(f, (16, 16), value=40 * c + j, fmt="JPEG")
         (root / split / wnids[0] / "README.txt").write_text("not an image")
         (root / split / "n09999999").mkdir()  # an empty class folder
-    (root / "LOC_synset_mapping.txt").write_text(
-        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
-    )
+    if names == "synsets":
+        (root / "LOC_synset_mapping.txt").write_text(
+            "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+        )
+    else:
+        import torch
+
+        assert names == "torchvision", names
+        val_wnids = [w for w in wnids for _ in files[("val", w)]]
+        torch.save((dict(IMAGENET_META_CLASSES), val_wnids), root / "meta.bin")
     return {"root": root, "wnids": wnids, "files": files}
 
 

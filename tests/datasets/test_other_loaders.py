@@ -3,6 +3,8 @@ errors of malformed files."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from dataset_formats import (
     AWA_PREDICATES,
     CELEBA_ATTRIBUTES,
     HAM_HEADER,
+    IMAGENET_META_CLASSES,
     write_awa2,
     write_celeba,
     write_cub,
@@ -286,6 +289,98 @@ def test_celeba_reads_the_kaggle_mirror_form(tmp_path):
         load_celeba(w["root"])
 
 
+def _same_celeba(ds, want) -> None:
+    assert [p.name for p in ds.image_source.items] == [p.name for p in want.image_source.items]
+    assert ds.labels.tolist() == want.labels.tolist()
+    assert ds.concept_names == want.concept_names
+    np.testing.assert_array_equal(ds.concept_labels, want.concept_labels)
+    np.testing.assert_array_equal(ds.spurious_labels, want.spurious_labels)
+
+
+def test_celeba_reads_the_official_share_layout(tmp_path):
+    # The Google Drive / Dropbox share keeps the lists in Anno/ and Eval/ and the images
+    # in Img/ (img_align_celeba.zip, extracted beside it). Before, the loader said
+    # list_attr_celeba.txt was not found and advised root/Anno as root, where it then
+    # failed on list_eval_partition.txt without naming Eval/ or Img/.
+    flat = write_celeba(tmp_path / "flat")
+    w = write_celeba(tmp_path / "drive", layout="drive")
+    assert w["attr"] == w["root"] / "Anno" / "list_attr_celeba.txt"
+    assert not (w["root"] / "list_attr_celeba.txt").exists()
+    for split in ("all", "train", "test"):
+        ds = load_celeba(w["root"], split, target="Smiling")
+        _same_celeba(ds, load_celeba(flat["root"], split, target="Smiling"))
+        assert all(p.parent == w["images"] for p in ds.image_source.items)
+        assert w["images"] == w["root"] / "Img" / "img_align_celeba"
+    # a root one level too low (Anno/ has the attributes) or too high: the folder to pass
+    root = re.escape(str(w["root"]))
+    with pytest.raises(
+        MissingDatasetError,
+        match=rf"list_eval_partition\.txt: file not found .*; {root} has it: pass that "
+        r"folder as root \(one level up\)",
+    ):
+        load_celeba(w["root"] / "Anno")
+    with pytest.raises(
+        MissingDatasetError, match=rf"; {root} has it: pass that folder as root \(one level down"
+    ):
+        load_celeba(w["root"].parent)
+    # the images not extracted: say where the zip goes
+    shutil.rmtree(w["images"])
+    zipped = re.escape(str(w["images"])) + r"\.zip"
+    with pytest.raises(MissingDatasetError, match=rf"image folder not found .*; extract {zipped}"):
+        load_celeba(w["root"])
+
+
+def test_celeba_missing_files_advice_names_every_layout(tmp_path):
+    # Before: "manual download: ... into root", wrong for the share's Anno/, Eval/, Img/.
+    with pytest.raises(MissingDatasetError) as e:
+        load_celeba(tmp_path)
+    message = str(e.value)
+    for where in (
+        "Anno/list_attr_celeba.txt",
+        "Eval/list_eval_partition.txt",
+        "Img/img_align_celeba/",
+        "list_attr_celeba.csv",
+    ):
+        assert where in message
+    assert str(tmp_path / "Anno" / "list_attr_celeba.txt") in message  # looked there too
+    share = r"share's layout in .*: Anno/list_attr_celeba\.txt, Eval/list_eval_partition\.txt"
+    with pytest.raises(MissingDatasetError, match=share):  # download=True's advice too
+        load_celeba(tmp_path, download=True)
+
+
+@pytest.mark.parametrize("which", ["attr", "partition_file"])
+def test_celeba_refuses_a_list_in_two_places_that_differ(tmp_path, which):
+    # The share's Anno/ or Eval/ list and a copy in root: the same bytes are one file; two
+    # different ones are refused, naming both, as neither can be picked silently.
+    w = write_celeba(tmp_path, layout="drive")
+    want = load_celeba(w["root"], "all")
+    copy = w["root"] / w[which].name
+    shutil.copyfile(w[which], copy)
+    _same_celeba(load_celeba(w["root"], "all"), want)
+    lines = copy.read_text().splitlines()
+    if which == "attr":  # the last attribute of the first image flipped
+        *head, last = lines[2].split(" ")
+        lines[2] = " ".join([*head, {"1": "-1", "-1": "1"}[last]])
+    else:  # the first image moved to the test split
+        lines[0] = lines[0][:-1] + "2"
+    copy.write_text("\n".join(lines) + "\n")
+    assert copy.read_bytes() != w[which].read_bytes()
+    pattern = rf"{re.escape(str(copy))} and {re.escape(str(w[which]))} are two different files"
+    with pytest.raises(DatasetFormatError, match=pattern):
+        load_celeba(w["root"], "all")
+
+
+def test_celeba_refuses_images_in_both_folders(tmp_path):
+    w = write_celeba(tmp_path, layout="drive")
+    shutil.copytree(w["images"], w["root"] / "img_align_celeba")
+    with pytest.raises(DatasetFormatError, match=r"img_align_celeba and .*Img/img_align_celeba "):
+        load_celeba(w["root"])
+    # an empty folder left beside the images is no copy
+    shutil.rmtree(w["root"] / "img_align_celeba")
+    (w["root"] / "img_align_celeba").mkdir()
+    assert len(load_celeba(w["root"], "all")) == 12
+
+
 # ------------------------------------------------------------------ image folders
 @pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_imagenet_layout_with_synsets_and_concepts(tmp_path):
@@ -450,6 +545,148 @@ def _imagenet_labelled_splits(tmp_path, wnids, val_wnids):
         "ImageId,PredictionString\n" + "\n".join(rows[::-1]) + "\n"
     )
     return root
+
+
+def _load_unwarned(*args, **kw):
+    """``load_imagefolder`` with the empty-folder warning of the fixture's n09999999
+    ignored and any other warning an error (no synset file or meta.bin left unread)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", r"images.*hold no image", UserWarning)
+        return load_imagefolder(*args, **kw)
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_imagenet_torchvision_layout_names_classes_from_meta_bin(tmp_path, split):
+    # torchvision.datasets.ImageNet prepares train/<wnid>/ and val/<wnid>/ and writes the
+    # class names only into meta.bin (torch.save((wnid_to_classes, val_wnids))). Before,
+    # the classes kept their wnids there, silently.
+    synsets = write_imagenet_like(tmp_path / "s")
+    want = _load_unwarned(synsets["root"], split)
+    w = write_imagenet_like(tmp_path / "t", names="torchvision")
+    assert (w["root"] / "meta.bin").is_file()
+    assert not any(w["root"].rglob("LOC_synset*")) and not any(w["root"].rglob("synset*"))
+    ds = _load_unwarned(w["root"], split)
+    assert ds.class_names == want.class_names == ["tench", "goldfish"]  # the first names
+    assert ds.labels.tolist() == want.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    # given by name, and read as the synset file is for each split folder
+    given = _load_unwarned(w["root"] / split, synset_names=w["root"] / "meta.bin")
+    assert given.class_names == ["tench", "goldfish"]
+    assert _load_unwarned(w["root"], split, synset_names=False).class_names == w["wnids"]
+    # a synset file found is preferred to meta.bin (their names agree for ImageNet)
+    (w["root"] / "LOC_synset_mapping.txt").write_text("n01440764 a, b\nn01443537 c\n")
+    assert _load_unwarned(w["root"], split).class_names == ["a", "c"]
+
+
+def test_meta_bin_first_names_match_synset_lines_for_real_classes(tmp_path):
+    # meta.bin's tuples of 1, 2 and 5 names and a first name two synsets share ("crane"):
+    # the same names as LOC_synset_mapping.txt's lines for those synsets give.
+    w = write_imagenet_like(tmp_path / "t", names="torchvision")
+    jpeg = tmp_path / "a.JPEG"
+    shutil.copyfile(w["files"][("val", "n01440764")][0], jpeg)
+    for split in ("train", "val"):
+        shutil.rmtree(w["root"] / split)
+        for wnid in IMAGENET_META_CLASSES:
+            (w["root"] / split / wnid).mkdir(parents=True)
+            shutil.copyfile(jpeg, w["root"] / split / wnid / "a.JPEG")
+    ds = _load_unwarned(w["root"], "val")
+    lines = "".join(f"{k} {', '.join(v)}\n" for k, v in IMAGENET_META_CLASSES.items())
+    (tmp_path / "LOC_synset_mapping.txt").write_text(lines)
+    want = _load_unwarned(w["root"], "val", synset_names=tmp_path / "LOC_synset_mapping.txt")
+    assert ds.class_names == want.class_names == [
+        "tench", "goldfish", "great white shark", "crane (n02012849)", "crane (n03126707)"
+    ]  # fmt: skip
+
+
+def test_meta_bin_of_full_size_is_read(tmp_path):
+    # ImageNet's real meta.bin: 1000 classes and 50,000 validation wnids (memo indices
+    # past 255: LONG_BINPUT / LONG_BINGET), within the parser's bounds
+    import torch
+
+    from bottlekit.datasets._cifar_pickle import read_torch_save
+
+    rng = np.random.default_rng(0)
+    classes = {f"n{10_000_000 + 37 * i:08d}": (f"class {i}", f"other {i}") for i in range(1000)}
+    val = [list(classes)[k] for k in rng.integers(0, 1000, 50_000)]
+    torch.save((classes, val), tmp_path / "meta.bin")
+    got = read_torch_save(tmp_path / "meta.bin", "demo")
+    assert got == (classes, val)
+
+
+class _Touch:
+    """Pickled by torch.save as GLOBAL pathlib.Path.touch + REDUCE: unpickling it would
+    create the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("touch", r"GLOBAL '.*' \(only plain data is read\)"),
+        ("tensor", r"GLOBAL 'torch\._utils _rebuild_tensor_v2' \(only plain data"),
+        ("string", r"holds str; expected torchvision's ImageNet meta\.bin"),
+        ("names", r"maps 'n01440764' to str 'tench'; expected a wnid \(str\) -> a tuple"),
+        ("empty", r"wnid_to_classes\['n01440764'\] has no first name"),
+    ],
+)
+def test_meta_bin_is_read_without_unpickling(tmp_path, value, message):
+    # The project never unpickles files from others: a meta.bin that holds more than
+    # plain data (a global called, a tensor) is refused, and nothing in it runs.
+    import torch
+
+    w = write_imagenet_like(tmp_path, names="torchvision")
+    marker = tmp_path / "ran"
+    obj = {
+        "touch": ({"n01440764": _Touch(marker)}, []),
+        "tensor": ({"n01440764": ("tench",)}, torch.zeros(2)),
+        "string": "tench",
+        "names": ({"n01440764": "tench"}, []),
+        "empty": ({"n01440764": (" ",)}, []),
+    }[value]
+    torch.save(obj, w["root"] / "meta.bin")
+    for given in (True, False):  # given by name, or found
+        with pytest.raises(DatasetFormatError, match=r"meta\.bin.*" + message):
+            load_imagefolder(
+                w["root"], "val", synset_names=w["root"] / "meta.bin" if given else True
+            )
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
+def test_meta_bin_bounds_and_legacy_format(tmp_path, monkeypatch):
+    import torch
+
+    import bottlekit.datasets._cifar_pickle as cp
+
+    w = write_imagenet_like(tmp_path, names="torchvision")
+    meta = w["root"] / "meta.bin"
+    monkeypatch.setattr(cp, "MAX_TORCH_PICKLE", 100)  # the fixture's data.pkl: 314 bytes
+    with pytest.raises(
+        DatasetFormatError, match=r"meta/data\.pkl is \d+ bytes; expected at most 100"
+    ):
+        load_imagefolder(w["root"], "val")
+    monkeypatch.undo()
+    # torch's legacy format (torch < 1.6; a sequence of pickles): not read; found, the
+    # classes keep their wnids with a warning naming the file; given, an error
+    torch.save(({"n01440764": ("tench",)}, []), meta, _use_new_zipfile_serialization=False)
+    with pytest.warns(UserWarning, match=r"meta\.bin is not read: not a zip archive.*LOC_synset"):
+        ds = load_imagefolder(w["root"], "val")
+    assert ds.class_names == w["wnids"]
+    with pytest.raises(DatasetFormatError, match=r"meta\.bin: not a zip archive"):
+        load_imagefolder(w["root"], "val", synset_names=meta)
+    # an archive without data.pkl
+    import zipfile
+
+    with zipfile.ZipFile(meta, "w") as z:
+        z.writestr("meta/version", "3\n")
+    with pytest.raises(DatasetFormatError, match=r"0 '<name>/data\.pkl' records"):
+        load_imagefolder(w["root"], "val")
 
 
 def test_imagenet_train_folders_and_flat_val_number_classes_alike(tmp_path):
