@@ -402,6 +402,66 @@ def test_unreadable_job_file_is_another_job(no_ray, folder, tmp_path, content):
         no_ray("world-tiny", folder, tmp_path, progress=False)
 
 
+def _unblock_fifo_reader(fifo, seconds=10.0):
+    """Open ``fifo`` for writing, and close it, once someone opens it for reading (within
+    ``seconds``): a reader that waits for a writer gets an empty file instead of hanging
+    the test."""
+    import os
+    import threading
+    import time
+
+    def run():
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_job_file_that_is_not_a_file_is_named(tmp_path, kind):
+    # before: a FIFO at <out>/_job.json hung embed_dataset (its open waited for a writer;
+    # the test's writer then made it "a different job"), and /dev/zero filled memory
+    # (/dev/null, used here, read as empty: "a different job")
+    import os
+
+    from bottlekit.distributed.job import JOB_FILE, _claim_output
+
+    target = tmp_path / JOB_FILE
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(target)
+        _unblock_fifo_reader(target)
+        what = r"is a FIFO \(named pipe\); expected a regular file holding a job description"
+    else:
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        target.symlink_to("/dev/null")
+        what = r"is a character device; expected a regular file holding a job description"
+    with pytest.raises(ValueError, match=rf"out: '.*_job\.json' {what}"):
+        _claim_output(tmp_path, "J", {})
+
+
+def test_a_job_file_of_too_many_values_is_another_job(tmp_path, monkeypatch):
+    # bounded like a safetensors header: ~70 bytes of Python objects per '[],' parsed
+    from bottlekit.distributed import job
+
+    (tmp_path / job.JOB_FILE).write_text('{"job": "J", "x": [[], [], []]}')
+    job._claim_output(tmp_path, "J", {})  # (the same job: accepted)
+    monkeypatch.setattr(job, "MAX_JOB_FILE_VALUES", 5)
+    with pytest.raises(ValueError, match="holds the shards of a different job"):
+        job._claim_output(tmp_path, "J", {})
+    monkeypatch.setattr(job, "MAX_JOB_FILE_BYTES", 10)
+    monkeypatch.setattr(job, "MAX_JOB_FILE_VALUES", 100)
+    with pytest.raises(ValueError, match="holds the shards of a different job"):
+        job._claim_output(tmp_path, "J", {})
+
+
 # --- manifests and tar shards from others -------------------------------------------------
 
 
