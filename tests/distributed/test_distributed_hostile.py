@@ -168,17 +168,21 @@ def _stats(top=2):
     )
 
 
+def _stats_meta(meta_changes=None):
+    return {
+        "format": "bottlekit-concept-stats/1",
+        "concept_names": NAMES,
+        "class_names": CLASSES,
+        "top_paths": _stats().top_paths,
+        **(meta_changes or {}),
+    }
+
+
 def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
     from safetensors.numpy import save
 
     good = _stats()
-    meta = {
-        "format": "bottlekit-concept-stats/1",
-        "concept_names": NAMES,
-        "class_names": CLASSES,
-        "top_paths": good.top_paths,
-        **(meta_changes or {}),
-    }
+    meta = _stats_meta(meta_changes)
     data = {"count": good.count, "mean": good.mean, "m2": good.m2, "top_values": good.top_values}
     data.update(arrays or {})
     return save(
@@ -199,6 +203,30 @@ def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
         (_stats_file(arrays={"count": np.array([-1, 1, 1])}), "count must be 3 counts >= 0"),
         (_stats_file(arrays={"count": np.ones(3)}), "count must be 3 counts >= 0"),  # float kept
         (_stats_file({"top_paths": []}), "top_paths must be 2 lists"),  # IndexError in to_json
+        # before (the five below): accepted, and merged into NaN or absurd statistics
+        (
+            _stats_file(arrays={"mean": np.array([[0, 0], [0, np.nan], [0, 0]])}),
+            r"mean holds nan at \(class row 1, concept 1\); expected finite",
+        ),
+        (
+            _stats_file(arrays={"m2": np.array([[0, 0], [0, 0], [-5.0, 0]])}),
+            r"m2 holds -5.0 at \(class row 2, concept 0\); expected .* >= 0",
+        ),
+        (
+            _stats_file(arrays={"count": np.array([2**62, 1, 1])}),
+            r"count holds 4611686018427387906 items in all; expected at most 9007199254740992",
+        ),
+        (
+            _stats_file(arrays={"top_values": np.array([[1, np.inf], [1, 1]], np.float32)}),
+            r"top_values holds inf at \(concept 0, item 1\), one of its top items; expected fin",
+        ),
+        (
+            _stats_file(
+                {"top_paths": [["a"], ["a", "b"]]},
+                arrays={"top_values": np.array([[1, 7], [1, 1]], np.float32)},
+            ),
+            r"top_values holds 7.0 at \(concept 0, item 1\), after its 1 top items; expected -inf",
+        ),
     ],
     ids=[
         "truncated",
@@ -211,6 +239,11 @@ def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
         "negative-count",
         "float-count",
         "short-top-paths",
+        "nan-mean",
+        "negative-m2",
+        "absurd-count",
+        "inf-top-value",
+        "top-value-without-path",
     ],
 )
 def test_reduce_refuses_unusable_statistics_files(tmp_path, content, match):
@@ -225,6 +258,20 @@ def test_reduce_refuses_statistics_of_another_top(tmp_path):
     (tmp_path / "part-000000.stats.safetensors").write_bytes(_stats(top=2).to_bytes())
     (tmp_path / "part-000001.stats.safetensors").write_bytes(_stats(top=3).to_bytes())
     with pytest.raises(ValueError, match=r"part-000001\.stats\.safetensors' does not belong"):
+        reduce_concept_stats(tmp_path)
+
+
+def test_reduce_refuses_a_run_that_counts_more_than_2_to_53_items(tmp_path):
+    # before: merged whatever the counts (1024 files of 2**53 items each wrapped the int64
+    # total round to 0); here two files within the bound add up beyond it
+    from safetensors.numpy import load, save
+
+    big = load(_stats_file(arrays={"count": np.array([2**52, 2**52, 0])}))
+    for i in range(2):
+        path = tmp_path / f"part-{i:06d}.stats.safetensors"
+        path.write_bytes(save(big, metadata={"bottlekit": json.dumps(_stats_meta())}))
+    assert ConceptStats.read(path)[0].count.sum() == 2**53  # (each file is within)
+    with pytest.raises(ValueError, match=r"part-000001\.stats\.safetensors' brings the items"):
         reduce_concept_stats(tmp_path)
 
 
