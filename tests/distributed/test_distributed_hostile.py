@@ -108,9 +108,41 @@ def _two_widths(folder):
     _shard(folder, 1, emb=np.zeros((3, 5), np.float32))
 
 
+def _rewritten(folder, column, values):
+    """A shard whose ``column`` is replaced by ``values``, its checksum made to match."""
+    from bottlekit.distributed.shards import _checksum
+
+    path = _shard(folder)
+    table = pq.read_table(path)
+    table = table.set_column(table.column_names.index(column), column, values)
+    meta = json.loads(table.schema.metadata[b"bottlekit"])
+    emb = np.asarray(table.column("embedding").to_pylist(), np.float32)
+    meta["sha256"] = _checksum(table.column("key").to_pylist(), emb, None)
+    pq.write_table(table.replace_schema_metadata({"bottlekit": json.dumps(meta)}), path)
+
+
+def _text_labels(folder):
+    _rewritten(folder, "label", pa.array(["cat", None, "dog"]))
+
+
+def _negative_labels(folder):
+    _rewritten(folder, "label", pa.array([0, -3, 1]))
+
+
+def _nan_embeddings(folder):
+    flat = pa.array(np.array([0, 1, np.nan, 3, 4, np.inf], np.float32))
+    _rewritten(folder, "embedding", pa.FixedSizeListArray.from_arrays(flat, 2))
+
+
 @pytest.mark.parametrize(
     "make, match",
     [
+        # before: ValueError "invalid literal for int() with base 10: 'cat'", naming no shard
+        (_text_labels, r"part-000000.parquet' is unusable \(label column holds 'cat'; expected"),
+        # before: -3 returned as a label (-1 is the unknown one)
+        (_negative_labels, r"is unusable \(label column holds -3; expected class indices"),
+        # before: returned as they were
+        (_nan_embeddings, r"is unusable \(embeddings hold NaN or infinity \(first in row 1\)\)"),
         (_truncated, "part-000000.parquet' is unusable .*Parquet magic bytes"),  # ArrowInvalid
         (_foreign, "is unusable .not a bottlekit shard"),  # KeyError 'Field "key"'
         (_flipped, "is unusable"),  # the damaged shard was read silently
@@ -122,6 +154,23 @@ def test_read_embeddings_refuses_damaged_or_mixed_shards(tmp_path, make, match):
     make(tmp_path)
     with pytest.raises(ValueError, match=match):
         read_embeddings(tmp_path)
+
+
+@pytest.mark.parametrize("which", ["embeddings", "concepts"])
+def test_write_shard_refuses_what_read_embeddings_would(tmp_path, which):
+    # before: written, and read back as they were
+    bad = np.array([[0.0, 1.0], [np.inf, 0.0], [0.0, 0.0]])
+    arrays = {"emb": EMB, "concepts": None, which if which == "concepts" else "emb": bad}
+    with pytest.raises(ValueError, match=rf"^{which} hold NaN or infinity \(first in row 1\)"):
+        write_shard(
+            tmp_path,
+            0,
+            embeddings=arrays["emb"],
+            concepts=arrays["concepts"],
+            meta={"job": "J"},
+            **ROWS,
+        )
+    assert not shard_path(tmp_path, 0).exists()
 
 
 @pytest.mark.parametrize("fn", [read_embeddings, reduce_concept_stats, audit_statistics])
