@@ -56,7 +56,7 @@ from bottlekit._arrays import as_real_array, output_array
 from bottlekit._checks import check_bool, check_number, check_positive_int
 from bottlekit.atomic import atomic_write_bytes
 from bottlekit.images import as_image_source
-from bottlekit.safetensors_file import FileTooLarge, encode_safetensors
+from bottlekit.safetensors_file import FileTooLarge, _check_values, encode_safetensors, parse_json
 
 __all__ = ["STALE_TMP_AGE", "EmbeddingCache", "default_cache_dir", "embed", "folder_name"]
 
@@ -65,6 +65,22 @@ _FORMAT = "bottlekit-embeddings/2"
 #: Seconds after which a temporary file in a cache folder counts as left by a killed
 #: writer and is removed (a live writer renames its file within seconds).
 STALE_TMP_AGE = 3600.0
+
+#: JSON values a shard's keys may hold per row, counted as
+#: :func:`~bottlekit.safetensors_file.parse_json` counts them (every ``[ { , :``, those
+#: inside the keys too): bottlekit's keys (``xx:<hex>``, ``file:<hex>``) count 2 each (a
+#: comma and a colon). Bounding the count by the shard's rows bounds the memory of parsing
+#: the keys (about 35 bytes a value: 280 bytes a row, about as much as a 64-d float32 row
+#: of embeddings); without the bound 100 MB of ``[],`` in one shard's keys took about
+#: 2.3 GB. :meth:`EmbeddingCache.store` refuses keys beyond it (on average per key).
+KEY_VALUES_PER_ROW = 8
+
+
+def _max_key_values(rows: int) -> int:
+    """Most JSON values the keys of a shard of ``rows`` rows may hold (the list, and
+    :data:`KEY_VALUES_PER_ROW` a row)."""
+    return 1 + KEY_VALUES_PER_ROW * max(rows, 1)
+
 
 # (path, size, mtime) of shards already reported, so each problem is warned about once
 # per process, not at every lookup.
@@ -271,14 +287,23 @@ class EmbeddingCache:
             stacklevel=3,
         )
 
-    def _read_header(self, path: Path, backbone_id: str) -> tuple[list[str], str] | None:
-        """The keys of a shard (not yet verified) and their JSON text, or None."""
+    def _read_header(
+        self, path: Path, backbone_id: str, dim: int | None = None
+    ) -> tuple[list[str], str] | None:
+        """The keys of a shard (not yet verified) and their JSON text, or None; parsed
+        within :func:`_max_key_values` of the shard's rows (and, with ``dim``, a shard of
+        another width is refused first)."""
         try:
             with safe_open(str(path), framework="np") as fh:
                 meta = fh.metadata() or {}
                 names = set(fh.keys())
+                shape = fh.get_slice("embeddings").get_shape() if "embeddings" in names else []
             if meta.get("format") != _FORMAT or names != {"embeddings"}:
                 raise _BadShard("not a bottlekit embedding shard of format " + _FORMAT)
+            if len(shape) != 2:
+                raise _BadShard(f"embeddings of shape {tuple(shape)}")
+            if dim is not None and shape[1] != dim:  # (as _read_embeddings says it)
+                raise _BadShard(f"embeddings of width {shape[1]}; the backbone's are {dim} wide")
             if meta.get("backbone_id") != backbone_id:
                 _warn_once(
                     path,
@@ -287,7 +312,10 @@ class EmbeddingCache:
                 )
                 return None
             keys_json = meta["keys"]
-            keys = json.loads(keys_json)
+            try:
+                keys = parse_json(keys_json, max_values=_max_key_values(shape[0]))
+            except ValueError as exc:
+                raise _BadShard(f"keys of {shape[0]} rows: {exc}") from None
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise _BadShard("keys are not a list of strings")
         except Exception as e:  # safetensors raises its own error types
@@ -358,7 +386,7 @@ class EmbeddingCache:
         where: dict[str, tuple[int, int]] = {}
         held: set[str] = set()  # keys of the shards read so far
         for path in sorted(self.shards(backbone_id), key=lambda p: p.name):
-            header = self._read_header(path, backbone_id)
+            header = self._read_header(path, backbone_id, dim)
             if header is None:
                 continue
             shard_keys, keys_json = header
@@ -408,6 +436,10 @@ class EmbeddingCache:
             larger than safetensors reads
             (:data:`~bottlekit.safetensors_file.SAFETENSORS_MAX_HEADER_BYTES`); nothing is
             written (:func:`embed` then stores the rows in smaller shards).
+        ValueError
+            When the keys' JSON holds more than :data:`KEY_VALUES_PER_ROW` ``[ { , :``
+            a key on average (a lookup would discard the shard); bottlekit's own keys
+            hold 2.
         """
         if isinstance(keys, (str, bytes)) or not all(isinstance(k, str) for k in keys):
             raise TypeError(f"keys: expected a list of str, got {keys!r}"[:300])
@@ -424,6 +456,13 @@ class EmbeddingCache:
                 "keeps finite embeddings only"
             )
         keys_json = json.dumps(list(keys))
+        try:  # (read back, the shard would be discarded)
+            _check_values(keys_json, _max_key_values(len(keys)))
+        except ValueError as exc:
+            raise ValueError(
+                f"keys: as JSON, {exc}: {KEY_VALUES_PER_ROW} a key "
+                "(KEY_VALUES_PER_ROW); expected keys with fewer '[', '{', ',' and ':'"
+            ) from None
         meta = {
             "format": _FORMAT,
             "backbone_id": backbone_id,

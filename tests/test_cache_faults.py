@@ -80,6 +80,39 @@ def _rewrite_metadata(path: Path, edit) -> None:
     path.write_bytes(len(new).to_bytes(8, "little") + new + data[8 + n :])
 
 
+def test_keys_of_too_many_json_values_are_discarded_before_parsing(tmp_path):
+    # before: parsed whole (a list of 500,000 empty lists: ~30 MB of Python objects; 100 MB
+    # of them took 2.3 GB), then discarded as "keys are not a list of strings"
+    import tracemalloc
+
+    cache = EmbeddingCache(tmp_path)
+    path = cache.store("m", ["key-a"], np.ones((1, 4), np.float32))
+    _rewrite_metadata(path, lambda meta: meta.update(keys="[" + "[]," * 500_000 + "[]]"))
+    tracemalloc.start()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"keys of 1 rows: .* at most 9 are accepted"):
+            assert cache.lookup("m", ["key-a"]) == {}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not path.exists()
+    assert peak < 8 * 2**20  # (the keys' text is 1.5 MB, read twice at most)
+
+
+def test_store_refuses_keys_that_a_lookup_would_discard(tmp_path):
+    # before: stored, and (with the bound) every lookup would discard the shard
+    cache = EmbeddingCache(tmp_path)
+    rows = np.ones((3, 4), np.float32)
+    at_limit = [f"{i}:::::::" for i in range(3)]  # a comma and 7 colons each: 8 a key
+    cache.store("m", at_limit, rows)
+    assert sorted(cache.lookup("m", at_limit)) == at_limit
+    with pytest.raises(
+        ValueError, match=r"^keys: as JSON, it may hold 28 JSON values .*at most 25"
+    ):
+        cache.store("m", [f"{i}::::::::" for i in range(3)], rows)
+    assert len(cache.shards("m")) == 1
+
+
 def test_a_shard_carries_both_checksums_of_its_contents(tmp_path):
     # XXH3-128 is what lookups check; SHA-256 is what earlier versions check, so a cache
     # shared with them keeps its shards

@@ -134,6 +134,9 @@ def save_linear_head(path: str | os.PathLike, weight: Any, bias: Any) -> Path:
         raise ValueError(f"weight/bias: expected (C, d) and (C,), {problem}")
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
         raise ValueError("weight/bias contain NaN or inf; expected finite weights")
+    problem = _head_value_problem(W, b)
+    if problem:
+        raise ValueError(f"weight/bias: {problem}")
     path = Path(path)
     data = encode_safetensors(
         {"weight": W, "bias": b},
@@ -200,6 +203,9 @@ def load_linear_head(
         )
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
         raise ValueError(f"{argument}: {str(path)!r} holds NaN or infinite weights")
+    problem = _head_value_problem(W, b)
+    if problem:
+        raise ValueError(f"{argument}: {str(path)!r}: {problem}")
     return W, b
 
 
@@ -210,4 +216,40 @@ def _head_shape_problem(W: np.ndarray, b: np.ndarray) -> str | None:
         return f"got {W.shape} and {b.shape}"
     if W.size == 0:
         return f"got {W.shape} and {b.shape}; C and d must be >= 1"
+    return None
+
+
+def _head_value_problem(W: np.ndarray, b: np.ndarray) -> str | None:
+    r"""What is wrong with the finite values of a linear head (the one rule, for writing
+    and reading), ``None`` if nothing.
+
+    A value beyond float32's range became inf in :class:`BackboneLinearClassifier` (NaN
+    logits, no error). Below it, every value must be at most the magnitude limit of a
+    concept-bottleneck model's weights,
+    :func:`~bottlekit.bottleneck._model_file.magnitude_limit` for no concepts and d
+    features: :math:`M = \sqrt{f_{32} / (d + 2)}` (about 8e17 for d = 512), under which
+    the float32 logits :math:`W z + b` of an embedding with entries in [-1, 1] (an
+    L2-normalised one) are at most :math:`(d + 1) M \le f_{32}`.
+    """
+    from bottlekit.bottleneck._model_file import magnitude_limit
+
+    f32 = float(np.finfo(np.float32).max)
+    for name, arr in (("weight", W), ("bias", b)):
+        over = np.flatnonzero(np.abs(arr) > f32)
+        if len(over):
+            return (
+                f"{name} holds values beyond float32's range (first "
+                f"{float(arr.flat[over[0]]):.3g}); expected |w| <= {f32:.2g}"
+            )
+    d = W.shape[1]
+    limit = magnitude_limit(0, d)
+    for name, arr in (("weight", W), ("bias", b)):
+        peak = float(np.abs(arr).max())
+        if peak > limit:
+            return (
+                f"{name} holds a value of magnitude {peak:.3g}; expected at most {limit:.3g} "
+                f"= sqrt(float32 max / (d + 2)) for d={d} features: larger weights can "
+                "overflow the float32 logits of unit-scale embeddings (the limit of a "
+                "concept-bottleneck model's weights)"
+            )
     return None

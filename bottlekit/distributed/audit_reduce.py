@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bottlekit.distributed.concept_stats import reduce_concept_stats
+from bottlekit.distributed.shards import _labels
 
 __all__ = ["audit_statistics"]
 
@@ -57,7 +58,7 @@ def audit_statistics(out: str | os.PathLike) -> dict[str, Any]:
             if "prediction" not in schema.names:
                 return result
             t = pq.read_table(f, columns=["label", "prediction"])
-            y = np.asarray([-1 if v is None else v for v in t.column("label").to_pylist()])
+            y = np.asarray(_labels(t), np.int64)
             p = np.asarray(t.column("prediction").to_pylist())
         except Exception as exc:  # pyarrow raises many types
             raise ValueError(f"out: shard {str(f)!r} cannot be read ({exc})") from None

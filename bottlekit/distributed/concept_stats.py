@@ -24,6 +24,11 @@ __all__ = ["ConceptStats", "check_storable", "reduce_concept_stats"]
 
 _FORMAT = "bottlekit-concept-stats/1"
 
+#: Most items a concept-statistics file, and the merge of a run's files, may count: 2**53,
+#: beyond which float64 no longer holds every count exactly (the moments' weights), and
+#: far beyond any dataset (9e15 items); a file that counts more is not one of ours.
+MAX_STATS_ITEMS = 2**53
+
 
 @dataclass
 class ConceptStats:
@@ -254,8 +259,10 @@ class ConceptStats:
 
         The file may come from another run: it is read by
         :func:`bottlekit.safetensors_file.read_safetensors` (bounded before anything is
-        allocated) and every array and name list is checked against the others; any
-        problem is a ``ValueError`` naming the file.
+        allocated) and every array and name list is checked against the others and for
+        values that no run writes (NaN or infinite moments or top activations, a negative
+        ``m2``, more than :data:`MAX_STATS_ITEMS` items); any problem is a ``ValueError``
+        naming the file and the field.
 
         Parameters
         ----------
@@ -293,11 +300,30 @@ class ConceptStats:
         count, mean, m2, top_values = (contents[a] for a in ("count", "mean", "m2", "top_values"))
         if count.shape != (C + 1,) or count.dtype.kind not in "iu" or (count < 0).any():
             raise bad(f"count must be {C + 1} counts >= 0, got {count.dtype} {count.shape}")
+        n = sum(count.tolist())  # (Python ints: no overflow)
+        if n > MAX_STATS_ITEMS:
+            raise bad(
+                f"count holds {n} items in all; expected at most {MAX_STATS_ITEMS} "
+                "(MAX_STATS_ITEMS, 2**53)"
+            )
         for name, arr in (("mean", mean), ("m2", m2)):
             if arr.shape != (C + 1, k) or arr.dtype.kind != "f":
                 raise bad(
                     f"{name} must be a ({C + 1}, {k}) float array, got {arr.dtype} {arr.shape}"
                 )
+        for name, arr in (("mean", mean), ("m2", m2)):
+            where = _first(~np.isfinite(arr))
+            if where is not None:
+                raise bad(
+                    f"{name} holds {arr[where]} at (class row {where[0]}, concept {where[1]}); "
+                    "expected finite numbers"
+                )
+        where = _first(m2 < 0)
+        if where is not None:
+            raise bad(
+                f"m2 holds {m2[where]} at (class row {where[0]}, concept {where[1]}); expected "
+                "sums of squared deviations >= 0"
+            )
         if top_values.ndim != 2 or top_values.shape[0] != k or top_values.dtype.kind != "f":
             raise bad(f"top_values must be a ({k}, t) float array, got {top_values.shape}")
         t = top_values.shape[1]
@@ -311,6 +337,19 @@ class ConceptStats:
             )
         ):
             raise bad(f"top_paths must be {k} lists of at most {t} paths (str)")
+        kept = np.arange(t)[None, :] < np.array([len(r) for r in top_paths], int).reshape(k, 1)
+        where = _first(kept & ~np.isfinite(top_values))
+        if where is not None:
+            raise bad(
+                f"top_values holds {top_values[where]} at (concept {where[0]}, item "
+                f"{where[1]}), one of its top items; expected finite activations"
+            )
+        where = _first(~kept & (top_values != -np.inf))
+        if where is not None:
+            raise bad(
+                f"top_values holds {top_values[where]} at (concept {where[0]}, item "
+                f"{where[1]}), after its {len(top_paths[where[0]])} top items; expected -inf"
+            )
         stats = cls(
             names["concept_names"],
             names["class_names"],
@@ -352,6 +391,12 @@ class ConceptStats:
                 ],
             }
         return out
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first True entry of ``mask`` (C order), or None."""
+    flat = np.flatnonzero(mask)
+    return None if not len(flat) else tuple(int(i) for i in np.unravel_index(flat[0], mask.shape))
 
 
 def _unstorable(concept_names: list[str], class_names: list[str], paths: int) -> str | None:
@@ -491,5 +536,11 @@ def reduce_concept_stats(out: str | os.PathLike) -> ConceptStats:
             raise ValueError(
                 f"out: {str(f)!r} does not belong with the files before it: {exc}"
             ) from None
+        n = sum(total.count.tolist())  # (each file's and the total before: <= 2**53)
+        if n > MAX_STATS_ITEMS:
+            raise ValueError(
+                f"out: {str(f)!r} brings the items counted to {n}; expected at most "
+                f"{MAX_STATS_ITEMS} (MAX_STATS_ITEMS, 2**53) in a run"
+            )
     assert total is not None
     return total

@@ -20,9 +20,21 @@ import numpy as np
 
 from bottlekit.atomic import atomic_write_text
 from bottlekit.distributed.items import ItemPlan
-from bottlekit.safetensors_file import parse_json
+from bottlekit.safetensors_file import (
+    MAX_HEADER_BYTES,
+    MAX_HEADER_VALUES,
+    _open_regular_file,
+    parse_json,
+)
 
 JOB_FILE = "_job.json"
+
+#: Most bytes and JSON values of ``<out>/_job.json`` that are read (the bounds of a
+#: safetensors header, see :data:`~bottlekit.safetensors_file.MAX_HEADER_BYTES`): the file
+#: :func:`_claim_output` writes holds the job's settings, the class names the largest part
+#: (a few kB for a thousand classes). A larger file is not one of ours: another job's.
+MAX_JOB_FILE_BYTES = MAX_HEADER_BYTES
+MAX_JOB_FILE_VALUES = MAX_HEADER_VALUES
 
 
 def _model_digest(cbm: Any) -> str | None:
@@ -62,6 +74,28 @@ def _job_fingerprint(plan: ItemPlan, backbone_id: str, settings: dict[str, Any])
     return h.hexdigest()[:32]
 
 
+def _job_in(path: Path) -> str | None:
+    """The job that the ``_job.json`` at ``path`` names, or None if it names none (any
+    bytes, from another run). Not a regular file (a FIFO, whose ``open`` waits for a
+    writer, or a device such as ``/dev/zero``) is a ``ValueError``; at most
+    :data:`MAX_JOB_FILE_BYTES` are read and :data:`MAX_JOB_FILE_VALUES` parsed."""
+    try:
+        fh = _open_regular_file(path, "job description written by embed_dataset")
+    except ValueError as exc:
+        raise ValueError(f"out: {exc}") from None
+    except OSError:  # (a folder, or removed meanwhile)
+        return None
+    try:
+        with fh:
+            raw = fh.read(MAX_JOB_FILE_BYTES + 1)
+        found = None
+        if len(raw) <= MAX_JOB_FILE_BYTES:
+            found = parse_json(raw, max_values=MAX_JOB_FILE_VALUES)
+    except (OSError, ValueError):
+        return None
+    return found.get("job") if isinstance(found, dict) else None
+
+
 def _claim_output(out: Path, job: str, description: dict[str, Any]) -> None:
     """Create ``out`` for ``job``, or check that it already belongs to the same job.
 
@@ -78,11 +112,7 @@ def _claim_output(out: Path, job: str, description: dict[str, Any]) -> None:
                 tmp.unlink()
     path = out / JOB_FILE
     if path.exists():
-        try:
-            found = parse_json(path.read_bytes())  # another run's file: any bytes
-        except (OSError, ValueError):
-            found = None
-        found = found.get("job") if isinstance(found, dict) else None
+        found = _job_in(path)
         if found != job:
             raise ValueError(
                 f"out: {str(out)!r} holds the shards of a different job (other source, "

@@ -178,6 +178,11 @@ def write_shard(
     import pyarrow.parquet as pq
 
     emb = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(keys), -1)
+    problem = _finite_problem(
+        emb, None if concepts is None else np.asarray(concepts).reshape(len(keys), -1)
+    )
+    if problem:  # (read back, the shard would be unusable)
+        raise ValueError(f"{problem}; expected finite numbers")
     cols = {
         "path": pa.array(paths, pa.string()),
         "key": pa.array(keys, pa.string()),
@@ -234,6 +239,28 @@ def _arrays(table: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     return keys, emb, concepts
 
 
+def _labels(table: Any) -> list[int]:
+    """The label column as class indices, -1 where null; ``ValueError`` for any other
+    value (the checksum does not cover the labels)."""
+    values = table.column("label").to_pylist()
+    for v in values:
+        if v is not None and (type(v) is not int or not 0 <= v < 2**63):
+            raise ValueError(
+                f"label column holds {v!r}"[:200] + "; expected class indices (int >= 0) or null"
+            )
+    return [-1 if v is None else v for v in values]
+
+
+def _finite_problem(emb: np.ndarray, concepts: np.ndarray | None) -> str | None:
+    """Why the arrays of a shard are not written or read back (None if they are finite):
+    the backbone and the cache never give NaN or infinite embeddings."""
+    for name, arr in (("embeddings", emb), ("concepts", concepts)):
+        if arr is not None and not np.isfinite(arr).all():
+            row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+            return f"{name} hold NaN or infinity (first in row {row})"
+    return None
+
+
 class _Shard:
     """A shard read back and checked: its table, metadata and arrays."""
 
@@ -253,6 +280,10 @@ class _Shard:
         digest = _checksum(keys, emb, concepts, predictions)
         if len(keys) != meta.get("n") or digest != meta.get("sha256"):
             raise ValueError("checksum mismatch")
+        problem = _finite_problem(emb, concepts)
+        if problem:
+            raise ValueError(problem)
+        self.labels = _labels(table)
         self.table, self.meta, self.keys = table, meta, keys
         self.emb, self.concepts, self.predictions = emb, concepts, predictions
 
@@ -445,7 +476,7 @@ def read_embeddings(out: str | os.PathLike) -> dict[str, Any]:
             )
         paths += shard.table.column("path").to_pylist()
         keys += k
-        labels += [-1 if v is None else v for v in shard.table.column("label").to_pylist()]
+        labels += shard.labels
         embs.append(e)
         if c is not None:
             concepts.append(c)

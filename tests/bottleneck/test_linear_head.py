@@ -56,6 +56,51 @@ def test_load_errors_name_the_argument(tmp_path, arrays, message, argument):
     assert str(info.value).startswith(f"{argument or 'path'}: ")
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # before: accepted (float64 is finite), BackboneLinearClassifier cast it to inf and
+        # the audited logits were NaN, with no error
+        ("weight", 1e300, r"weight holds values beyond float32's range \(first 1e\+300\); "),
+        ("bias", -1e39, r"bias holds values beyond float32's range \(first -1e\+39\); "),
+        # before: accepted; within float32, but a row of such values overflows the float32
+        # logits of a unit embedding
+        ("weight", 3e38, r"weight holds a value of magnitude 3e\+38; expected at most 7.53e\+18"),
+        ("bias", 1e19, r"bias holds a value of magnitude 1e\+19; expected at most 7.53e\+18"),
+    ],
+)
+def test_load_refuses_values_whose_float32_logits_overflow(tmp_path, name, value, message):
+    arrays = {"weight": np.zeros((3, 4)), "bias": np.zeros(3)}
+    arrays[name][1] = value
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(save(arrays))
+    with pytest.raises(ValueError, match=rf"^--head: '.*big\.safetensors': {message}"):
+        load_linear_head(path, argument="--head")
+
+
+def test_the_magnitude_limit_keeps_float32_logits_finite(tmp_path):
+    # values at the limit are written and read back, and the worst case of them (every
+    # |w| = |b| = M, every entry of z = 1, all terms of one sign) gives finite float32
+    # logits; twice the limit is not written
+    import torch
+
+    from bottlekit.bottleneck._model_file import magnitude_limit
+
+    d = 4
+    M = np.float32(magnitude_limit(0, d))
+    W, b = np.full((2, d), M, np.float32), np.full(2, M, np.float32)
+    W[1], b[1] = -M, -M
+    W2, b2 = load_linear_head(save_linear_head(tmp_path / "h.safetensors", W, b))
+    logits = torch.nn.functional.linear(
+        torch.ones(1, d), torch.from_numpy(W2), torch.from_numpy(b2)
+    )
+    assert torch.isfinite(logits).all() and float(logits[0, 0]) == pytest.approx(
+        (d + 1) * float(M), rel=1e-6
+    )
+    with pytest.raises(ValueError, match=r"^weight/bias: weight holds a value of magnitude"):
+        save_linear_head(tmp_path / "h2.safetensors", W * 2, b)
+
+
 def test_load_missing_file_names_the_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^--head: no file at"):
         load_linear_head(tmp_path / "none.safetensors", argument="--head")

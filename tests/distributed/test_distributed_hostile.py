@@ -108,9 +108,41 @@ def _two_widths(folder):
     _shard(folder, 1, emb=np.zeros((3, 5), np.float32))
 
 
+def _rewritten(folder, column, values):
+    """A shard whose ``column`` is replaced by ``values``, its checksum made to match."""
+    from bottlekit.distributed.shards import _checksum
+
+    path = _shard(folder)
+    table = pq.read_table(path)
+    table = table.set_column(table.column_names.index(column), column, values)
+    meta = json.loads(table.schema.metadata[b"bottlekit"])
+    emb = np.asarray(table.column("embedding").to_pylist(), np.float32)
+    meta["sha256"] = _checksum(table.column("key").to_pylist(), emb, None)
+    pq.write_table(table.replace_schema_metadata({"bottlekit": json.dumps(meta)}), path)
+
+
+def _text_labels(folder):
+    _rewritten(folder, "label", pa.array(["cat", None, "dog"]))
+
+
+def _negative_labels(folder):
+    _rewritten(folder, "label", pa.array([0, -3, 1]))
+
+
+def _nan_embeddings(folder):
+    flat = pa.array(np.array([0, 1, np.nan, 3, 4, np.inf], np.float32))
+    _rewritten(folder, "embedding", pa.FixedSizeListArray.from_arrays(flat, 2))
+
+
 @pytest.mark.parametrize(
     "make, match",
     [
+        # before: ValueError "invalid literal for int() with base 10: 'cat'", naming no shard
+        (_text_labels, r"part-000000.parquet' is unusable \(label column holds 'cat'; expected"),
+        # before: -3 returned as a label (-1 is the unknown one)
+        (_negative_labels, r"is unusable \(label column holds -3; expected class indices"),
+        # before: returned as they were
+        (_nan_embeddings, r"is unusable \(embeddings hold NaN or infinity \(first in row 1\)\)"),
         (_truncated, "part-000000.parquet' is unusable .*Parquet magic bytes"),  # ArrowInvalid
         (_foreign, "is unusable .not a bottlekit shard"),  # KeyError 'Field "key"'
         (_flipped, "is unusable"),  # the damaged shard was read silently
@@ -122,6 +154,23 @@ def test_read_embeddings_refuses_damaged_or_mixed_shards(tmp_path, make, match):
     make(tmp_path)
     with pytest.raises(ValueError, match=match):
         read_embeddings(tmp_path)
+
+
+@pytest.mark.parametrize("which", ["embeddings", "concepts"])
+def test_write_shard_refuses_what_read_embeddings_would(tmp_path, which):
+    # before: written, and read back as they were
+    bad = np.array([[0.0, 1.0], [np.inf, 0.0], [0.0, 0.0]])
+    arrays = {"emb": EMB, "concepts": None, which if which == "concepts" else "emb": bad}
+    with pytest.raises(ValueError, match=rf"^{which} hold NaN or infinity \(first in row 1\)"):
+        write_shard(
+            tmp_path,
+            0,
+            embeddings=arrays["emb"],
+            concepts=arrays["concepts"],
+            meta={"job": "J"},
+            **ROWS,
+        )
+    assert not shard_path(tmp_path, 0).exists()
 
 
 @pytest.mark.parametrize("fn", [read_embeddings, reduce_concept_stats, audit_statistics])
@@ -168,17 +217,21 @@ def _stats(top=2):
     )
 
 
+def _stats_meta(meta_changes=None):
+    return {
+        "format": "bottlekit-concept-stats/1",
+        "concept_names": NAMES,
+        "class_names": CLASSES,
+        "top_paths": _stats().top_paths,
+        **(meta_changes or {}),
+    }
+
+
 def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
     from safetensors.numpy import save
 
     good = _stats()
-    meta = {
-        "format": "bottlekit-concept-stats/1",
-        "concept_names": NAMES,
-        "class_names": CLASSES,
-        "top_paths": good.top_paths,
-        **(meta_changes or {}),
-    }
+    meta = _stats_meta(meta_changes)
     data = {"count": good.count, "mean": good.mean, "m2": good.m2, "top_values": good.top_values}
     data.update(arrays or {})
     return save(
@@ -199,6 +252,30 @@ def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
         (_stats_file(arrays={"count": np.array([-1, 1, 1])}), "count must be 3 counts >= 0"),
         (_stats_file(arrays={"count": np.ones(3)}), "count must be 3 counts >= 0"),  # float kept
         (_stats_file({"top_paths": []}), "top_paths must be 2 lists"),  # IndexError in to_json
+        # before (the five below): accepted, and merged into NaN or absurd statistics
+        (
+            _stats_file(arrays={"mean": np.array([[0, 0], [0, np.nan], [0, 0]])}),
+            r"mean holds nan at \(class row 1, concept 1\); expected finite",
+        ),
+        (
+            _stats_file(arrays={"m2": np.array([[0, 0], [0, 0], [-5.0, 0]])}),
+            r"m2 holds -5.0 at \(class row 2, concept 0\); expected .* >= 0",
+        ),
+        (
+            _stats_file(arrays={"count": np.array([2**62, 1, 1])}),
+            r"count holds 4611686018427387906 items in all; expected at most 9007199254740992",
+        ),
+        (
+            _stats_file(arrays={"top_values": np.array([[1, np.inf], [1, 1]], np.float32)}),
+            r"top_values holds inf at \(concept 0, item 1\), one of its top items; expected fin",
+        ),
+        (
+            _stats_file(
+                {"top_paths": [["a"], ["a", "b"]]},
+                arrays={"top_values": np.array([[1, 7], [1, 1]], np.float32)},
+            ),
+            r"top_values holds 7.0 at \(concept 0, item 1\), after its 1 top items; expected -inf",
+        ),
     ],
     ids=[
         "truncated",
@@ -211,6 +288,11 @@ def _stats_file(meta_changes=None, arrays=None, raw_meta=None):
         "negative-count",
         "float-count",
         "short-top-paths",
+        "nan-mean",
+        "negative-m2",
+        "absurd-count",
+        "inf-top-value",
+        "top-value-without-path",
     ],
 )
 def test_reduce_refuses_unusable_statistics_files(tmp_path, content, match):
@@ -225,6 +307,20 @@ def test_reduce_refuses_statistics_of_another_top(tmp_path):
     (tmp_path / "part-000000.stats.safetensors").write_bytes(_stats(top=2).to_bytes())
     (tmp_path / "part-000001.stats.safetensors").write_bytes(_stats(top=3).to_bytes())
     with pytest.raises(ValueError, match=r"part-000001\.stats\.safetensors' does not belong"):
+        reduce_concept_stats(tmp_path)
+
+
+def test_reduce_refuses_a_run_that_counts_more_than_2_to_53_items(tmp_path):
+    # before: merged whatever the counts (1024 files of 2**53 items each wrapped the int64
+    # total round to 0); here two files within the bound add up beyond it
+    from safetensors.numpy import load, save
+
+    big = load(_stats_file(arrays={"count": np.array([2**52, 2**52, 0])}))
+    for i in range(2):
+        path = tmp_path / f"part-{i:06d}.stats.safetensors"
+        path.write_bytes(save(big, metadata={"bottlekit": json.dumps(_stats_meta())}))
+    assert ConceptStats.read(path)[0].count.sum() == 2**53  # (each file is within)
+    with pytest.raises(ValueError, match=r"part-000001\.stats\.safetensors' brings the items"):
         reduce_concept_stats(tmp_path)
 
 
@@ -400,6 +496,66 @@ def test_unreadable_job_file_is_another_job(no_ray, folder, tmp_path, content):
     (tmp_path / "_job.json").write_bytes(content)
     with pytest.raises(ValueError, match="holds the shards of a different job"):
         no_ray("world-tiny", folder, tmp_path, progress=False)
+
+
+def _unblock_fifo_reader(fifo, seconds=10.0):
+    """Open ``fifo`` for writing, and close it, once someone opens it for reading (within
+    ``seconds``): a reader that waits for a writer gets an empty file instead of hanging
+    the test."""
+    import os
+    import threading
+    import time
+
+    def run():
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_job_file_that_is_not_a_file_is_named(tmp_path, kind):
+    # before: a FIFO at <out>/_job.json hung embed_dataset (its open waited for a writer;
+    # the test's writer then made it "a different job"), and /dev/zero filled memory
+    # (/dev/null, used here, read as empty: "a different job")
+    import os
+
+    from bottlekit.distributed.job import JOB_FILE, _claim_output
+
+    target = tmp_path / JOB_FILE
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(target)
+        _unblock_fifo_reader(target)
+        what = r"is a FIFO \(named pipe\); expected a regular file holding a job description"
+    else:
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        target.symlink_to("/dev/null")
+        what = r"is a character device; expected a regular file holding a job description"
+    with pytest.raises(ValueError, match=rf"out: '.*_job\.json' {what}"):
+        _claim_output(tmp_path, "J", {})
+
+
+def test_a_job_file_of_too_many_values_is_another_job(tmp_path, monkeypatch):
+    # bounded like a safetensors header: ~70 bytes of Python objects per '[],' parsed
+    from bottlekit.distributed import job
+
+    (tmp_path / job.JOB_FILE).write_text('{"job": "J", "x": [[], [], []]}')
+    job._claim_output(tmp_path, "J", {})  # (the same job: accepted)
+    monkeypatch.setattr(job, "MAX_JOB_FILE_VALUES", 5)
+    with pytest.raises(ValueError, match="holds the shards of a different job"):
+        job._claim_output(tmp_path, "J", {})
+    monkeypatch.setattr(job, "MAX_JOB_FILE_BYTES", 10)
+    monkeypatch.setattr(job, "MAX_JOB_FILE_VALUES", 100)
+    with pytest.raises(ValueError, match="holds the shards of a different job"):
+        job._claim_output(tmp_path, "J", {})
 
 
 # --- manifests and tar shards from others -------------------------------------------------
