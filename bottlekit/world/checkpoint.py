@@ -58,6 +58,8 @@ from bottlekit.world._checkpoint_rng import (
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "MAX_SIDECAR_BYTES",
+    "MAX_SIDECAR_VALUES",
     "SIDECAR_SCHEMA",
     "Checkpoint",
     "CheckpointError",
@@ -70,6 +72,20 @@ __all__ = [
     "validate_sidecar",
     "write_checkpoint",
 ]
+
+
+#: Largest sidecar read, in bytes. A sidecar holds the run's configuration, its RNG
+#: states and its optimiser's hyper-parameters (about 24 kB for world-tiny), and one loss
+#: per step (about 22 bytes each, at most 30): 65 kB for world-tiny's 2000 steps, and
+#: less than half of this for a run of 500,000 steps. A file larger is refused before it
+#: is read.
+MAX_SIDECAR_BYTES = 32 * 2**20
+
+#: Most JSON values a sidecar may hold, counted before parsing (see
+#: :func:`bottlekit.safetensors_file.parse_json`): about 1,550 for world-tiny, and one
+#: per step. A parsed value costs Python up to ~70 bytes for 3 bytes of text: 9 MB of
+#: ``[],`` took 224 MB; this bounds the parse to about 70 MB.
+MAX_SIDECAR_VALUES = 2**20
 
 
 def _tensors_name(path: Path, step: int) -> str:
@@ -205,6 +221,36 @@ def _open_file(path: Path, kind: str):
         raise CheckpointError(f"{kind} file: {exc}") from None
 
 
+def _read_sidecar(path: Path) -> dict:
+    """The sidecar ``path`` parsed, read bounded: a regular file (:func:`_open_file`) of
+    at most :data:`MAX_SIDECAR_BYTES` bytes and :data:`MAX_SIDECAR_VALUES` JSON values,
+    each key once, holding a JSON object of this format (its ``format`` key). Every
+    problem is a :class:`CheckpointError` naming the file, but a missing file
+    (``FileNotFoundError``) and what the system refuses (``OSError``)."""
+    shown = str(path)
+    with _open_file(path, "checkpoint sidecar") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        # at most one byte past the limit: a file that grew since fstat is not read whole
+        raw = fh.read(MAX_SIDECAR_BYTES + 1) if size <= MAX_SIDECAR_BYTES else b""
+    if size > MAX_SIDECAR_BYTES or len(raw) > MAX_SIDECAR_BYTES:
+        raise CheckpointError(
+            f"checkpoint sidecar {shown!r} has {max(size, len(raw))}"
+            f"{'+' if size <= MAX_SIDECAR_BYTES else ''} bytes; expected at most "
+            f"{MAX_SIDECAR_BYTES} (MAX_SIDECAR_BYTES)"
+        )
+    try:
+        meta = parse_json(raw, unique_keys=True, max_values=MAX_SIDECAR_VALUES)
+    except ValueError as exc:  # bad UTF-8 or JSON, a key twice, too deep, too many values
+        raise CheckpointError(f"checkpoint sidecar {shown!r} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(
+            f"{shown!r} is not a {CHECKPOINT_FORMAT} (format={got!r}; "
+            f"expected {CHECKPOINT_FORMAT!r})"
+        )
+    return meta
+
+
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read and validate a checkpoint written by :func:`write_checkpoint`.
 
@@ -256,24 +302,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             + (f" (this folder has: {', '.join(found[:5])})" if found else "")
         )
     try:
-        with _open_file(path, "checkpoint sidecar") as fh:
-            raw = fh.read()
+        meta = _read_sidecar(path)
     except FileNotFoundError:
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not exist (expected its .json sidecar)"
         ) from None
-    try:
-        meta = parse_json(raw, unique_keys=True)
-    except ValueError as exc:  # bad UTF-8 or JSON, a key twice, too deep, too many digits
-        raise CheckpointError(
-            f"checkpoint sidecar {str(path)!r} is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise CheckpointError(
-            f"{str(path)!r} is not a {CHECKPOINT_FORMAT} (format={got!r}; "
-            f"expected {CHECKPOINT_FORMAT!r})"
-        )
     if meta.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has version {meta.get('version')!r}; this bottlekit "

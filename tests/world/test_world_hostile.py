@@ -554,6 +554,11 @@ def _set(*keys_and_value):
         (lambda t: t[:-2] + ', "x": ' + "[" * 10**5 + "]" * 10**5 + "}", r"it nests too deeply"),
         # before: the second "version" silently won over the first
         (lambda t: '{"version": 2, ' + t.strip()[1:], r"key 'version' is listed twice"),
+        # before: parsed whole, then refused for another reason (9 MB of "[]," took 224 MB)
+        (
+            lambda t: t[:-2] + ', "x": [' + "[]," * 2**20 + "[]]}",
+            r"it may hold \d+ JSON values \(counted by its .*; at most 1048576 are accepted",
+        ),
     ],
 )
 def test_a_sidecar_that_json_cannot_read_safely_is_refused(checkpoint, text, message):
@@ -646,6 +651,20 @@ def test_a_fifo_or_device_is_named(checkpoint, which, kind):
         target.symlink_to("/dev/zero")
         what = r"is a character device; expected a regular file"
     with pytest.raises(CheckpointError, match=what):
+        read_checkpoint(checkpoint)
+
+
+def test_a_sidecar_too_large_is_refused_before_reading(checkpoint):
+    # before: read whole, whatever its size (here 32 MiB of NUL bytes: "not valid JSON")
+    from bottlekit.world.checkpoint import MAX_SIDECAR_BYTES, CheckpointError, read_checkpoint
+
+    with open(checkpoint, "ab") as fh:
+        fh.truncate(MAX_SIDECAR_BYTES + 1)  # sparse: no disk used
+    message = (
+        r"^checkpoint sidecar '.*ck\.json' has 33554433 bytes; expected at most 33554432 "
+        r"\(MAX_SIDECAR_BYTES\)$"
+    )
+    with pytest.raises(CheckpointError, match=message):
         read_checkpoint(checkpoint)
 
 
