@@ -58,6 +58,7 @@ from bottlekit.world._checkpoint_rng import (
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "MAX_CHECKPOINT_STEPS",
     "MAX_SIDECAR_BYTES",
     "MAX_SIDECAR_VALUES",
     "SIDECAR_SCHEMA",
@@ -65,6 +66,7 @@ __all__ = [
     "CheckpointError",
     "OptionalKey",
     "capture_rng_states",
+    "check_checkpoint_path",
     "check_rng_states",
     "read_checkpoint",
     "restore_rng_states",
@@ -76,9 +78,9 @@ __all__ = [
 
 #: Largest sidecar read, in bytes. A sidecar holds the run's configuration, its RNG
 #: states and its optimiser's hyper-parameters (about 24 kB for world-tiny), and one loss
-#: per step (about 22 bytes each, at most 30): 65 kB for world-tiny's 2000 steps, and
-#: less than half of this for a run of 500,000 steps. A file larger is refused before it
-#: is read.
+#: per step (about 22 bytes each, at most 30): 65 kB for world-tiny's 2000 steps, less
+#: than half of this for :data:`MAX_CHECKPOINT_STEPS` steps. A file larger is refused
+#: before it is read.
 MAX_SIDECAR_BYTES = 32 * 2**20
 
 #: Most JSON values a sidecar may hold, counted before parsing (see
@@ -86,6 +88,11 @@ MAX_SIDECAR_BYTES = 32 * 2**20
 #: per step. A parsed value costs Python up to ~70 bytes for 3 bytes of text: 9 MB of
 #: ``[],`` took 224 MB; this bounds the parse to about 70 MB.
 MAX_SIDECAR_VALUES = 2**20
+
+#: Most steps of a run that writes checkpoints (:func:`~bottlekit.world.train.train`
+#: refuses more before training): its sidecar stays well inside :data:`MAX_SIDECAR_BYTES`
+#: and :data:`MAX_SIDECAR_VALUES`, so that every checkpoint it writes reads back.
+MAX_CHECKPOINT_STEPS = 500_000
 
 
 def _tensors_name(path: Path, step: int) -> str:
@@ -197,10 +204,12 @@ def write_checkpoint(
 
 
 def _previous_tensors_file(path: Path) -> str | None:
-    """The tensors file the current sidecar names (None if there is no usable one)."""
+    """The tensors file the current sidecar names (None if there is no usable one: no
+    file, or one :func:`_read_sidecar` refuses, such as a FIFO, a file too large or too
+    deeply nested)."""
     try:
-        name = json.loads(path.read_text())["tensors_file"]
-    except (OSError, ValueError, KeyError, TypeError):
+        name = _read_sidecar(path).get("tensors_file")
+    except (OSError, CheckpointError):
         return None
     # only a plain file name of ours next to the sidecar, never a path elsewhere
     if isinstance(name, str) and Path(name).name == name and name.startswith(f"{path.stem}-step"):
@@ -249,6 +258,61 @@ def _read_sidecar(path: Path) -> dict:
             f"expected {CHECKPOINT_FORMAT!r})"
         )
     return meta
+
+
+def check_checkpoint_path(path: str | Path, steps: int, arg: str = "checkpoint") -> None:
+    """Refuse, before a run trains, a checkpoint path its saves could not write or read.
+
+    What is at ``path`` is replaced at the run's first save: it must be absent or a
+    checkpoint sidecar (another run's, readable as :func:`read_checkpoint` reads it), not
+    a FIFO (whose reading waits for a writer), a device, a file of other content or one
+    too large. The run's ``steps`` must be at most :data:`MAX_CHECKPOINT_STEPS` (its
+    sidecar holds a loss per step).
+
+    Parameters
+    ----------
+    path : str or Path
+        The sidecar the run will write (its folder is checked by
+        :func:`bottlekit.atomic.check_output_path`).
+    steps : int
+        The run's steps.
+    arg : str, default "checkpoint"
+        The argument that gave ``path``, for the messages.
+
+    Raises
+    ------
+    ValueError
+        Naming ``arg``, what is at ``path`` and what is expected there.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.json"
+    >>> check_checkpoint_path(p, steps=100)  # absent: fine
+    >>> _ = p.write_text('{"notes": 1}')
+    >>> check_checkpoint_path(p, steps=100)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint: ...ckpt.json' is not a bottlekit.world.train checkpoint ...
+    """
+    if steps > MAX_CHECKPOINT_STEPS:
+        raise ValueError(
+            f"steps: a run of {steps} steps writes checkpoints of {steps} losses; expected "
+            f"at most {MAX_CHECKPOINT_STEPS} steps (MAX_CHECKPOINT_STEPS) with a checkpoint"
+        )
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    try:
+        _read_sidecar(path)
+    except FileNotFoundError:  # a dangling symbolic link: the save replaces the link
+        return
+    except (OSError, CheckpointError) as exc:
+        raise ValueError(
+            f"{arg}: {exc}; the run's first save replaces the file at {str(path)!r}: "
+            "expected no file there or a checkpoint's sidecar (move that file away, or give "
+            "another path)"
+        ) from None
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:

@@ -668,6 +668,16 @@ def test_a_sidecar_too_large_is_refused_before_reading(checkpoint):
         read_checkpoint(checkpoint)
 
 
+def test_a_checkpoint_sidecar_at_the_checkpoint_path_is_accepted_up_front(checkpoint, tmp_path):
+    # what a run may replace at its first save: no file, or a checkpoint's sidecar
+    from bottlekit.world.checkpoint import check_checkpoint_path
+
+    check_checkpoint_path(checkpoint, steps=2)
+    check_checkpoint_path(tmp_path / "none.json", steps=2)
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "gone.json")
+    check_checkpoint_path(tmp_path / "dangling.json", steps=2)
+
+
 def test_a_tensors_file_of_the_wrong_size_is_refused_before_reading(checkpoint):
     # before: the whole file was read (a 5 GiB file: 5 GiB of memory) before the sidecar's
     # size and digest were compared
@@ -979,6 +989,41 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
     assert read_checkpoint(checkpoint).step == 2
     names = sorted(p.name for p in checkpoint.parent.iterdir())
     assert names == ["ck-step0000002.safetensors", "ck.json"], names
+
+
+@pytest.mark.parametrize("kind", ["deep", "fifo"])
+def test_a_save_over_a_damaged_sidecar_goes_through(checkpoint, kind):
+    # what is at the path when the run saves (train refuses it before training; it may
+    # change during a run). Before: RecursionError from the json module (deep), or the
+    # save blocked for ever on the FIFO
+    import os
+    import signal
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    checkpoint.unlink()
+    if kind == "deep":
+        checkpoint.write_text("[" * 100_000)
+    else:
+        os.mkfifo(checkpoint)
+
+    class Blocked(Exception):  # (not an OSError, which the save may catch)
+        pass
+
+    def hung(*_):
+        raise Blocked("write_checkpoint blocked for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        _write_step_2(checkpoint)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert read_checkpoint(checkpoint).step == 2
+    # the step-1 tensors file, named by no readable sidecar, is left where it was
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000001.safetensors", "ck-step0000002.safetensors", "ck.json"]
 
 
 def test_a_checkpoint_of_the_step_in_place_does_not_replace_its_file(checkpoint, monkeypatch):
