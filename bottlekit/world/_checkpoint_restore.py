@@ -103,6 +103,13 @@ def _optimizer_state(
         problem = _bad_values(value)
         if problem is not None:
             raise CheckpointError(f"checkpoint {where!r}: optimiser state {key} {problem}")
+        # a second moment is a mean of squares: a negative one made Adam's first step NaN
+        # (the rule of the SAE's checkpoints, bottlekit.concepts.discovery._sae)
+        if name.endswith("exp_avg_sq") and bool((value < 0).any()):
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} has negative values; expected "
+                "values >= 0"
+            )
         # every parameter is updated at every step (world training's is): a counter of
         # another value, negative or not whole, would weigh the next updates wrongly
         if name == "step" and float(value) != checkpoint.step:

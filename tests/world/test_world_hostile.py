@@ -893,6 +893,13 @@ def _recast(key, dtype):
     return change
 
 
+def _negative(key):
+    def change(tensors):
+        tensors[key] = -tensors[key] - 1.0
+
+    return change
+
+
 def _counter(value):
     def change(tensors):
         import torch
@@ -941,6 +948,13 @@ def _counter(value):
                 *(f"optimizer/{i}/{n}" for i in (0, 1) for n in ("step", "exp_avg", "exp_avg_sq"))
             ),
             r"parameter 0 lacks \['exp_avg', 'exp_avg_sq', 'step'\]",
+        ),
+        # before: loaded; the first resumed step made the weights NaN (the square root
+        # of a negative second moment)
+        (
+            _negative("optimizer/0/exp_avg_sq"),
+            r"^checkpoint '.*ck\.json': optimiser state optimizer/0/exp_avg_sq has negative "
+            r"values; expected values >= 0$",
         ),
         # before: loaded; the bias correction 1 - beta**step went negative, or fractional
         (_counter(-4.0), r"optimizer/0/step is -4\.0; expected the checkpoint's step, 1 \(prog"),
