@@ -536,6 +536,15 @@ def _retensor(path, change):
     return path
 
 
+def _pop(*keys):
+    def change(meta):
+        for key in keys[:-1]:
+            meta = meta[key]
+        meta.pop(keys[-1])
+
+    return change
+
+
 def _set(*keys_and_value):
     *keys, value = keys_and_value
 
@@ -802,6 +811,36 @@ def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, k
             _set("optimizer", "param_groups", 0, "lr", 0.5),
             r"'optimizer\.param_groups\[0\]\.lr' is 0\.5; expected 0\.001",
         ),
+        # before: KeyError 'lr' (no file named), and 'betas' at the first resumed step,
+        # inside torch's Adam
+        (
+            _pop("optimizer", "param_groups", 0, "lr"),
+            r"^checkpoint '.*ck\.json': sidecar key 'optimizer\.param_groups\[0\]' lacks "
+            r"\['lr'\]; expected the keys \[.*'lr'.*\] \(as this optimiser's state has\)$",
+        ),
+        (
+            _pop("optimizer", "param_groups", 0, "betas"),
+            r"'optimizer\.param_groups\[0\]' lacks \['betas'\]; expected the keys",
+        ),
+        # before: accepted; the moments of the parameter were dropped (7) or given to
+        # another parameter (1, 0), silently
+        (
+            _set("optimizer", "param_groups", 0, "params", [7, 1]),
+            r"^checkpoint '.*ck\.json': sidecar key 'optimizer\.param_groups\[0\]\.params' "
+            r"is \[7, 1\]; expected \[0, 1\] \(the indices of the group's parameters",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "params", [1, 0]),
+            r"'optimizer\.param_groups\[0\]\.params' is \[1, 0\]; expected \[0, 1\]",
+        ),
+        # before: accepted; the schedule restarted from its first step, silently
+        (
+            _pop("scheduler", "last_epoch"),
+            r"^checkpoint '.*ck\.json': sidecar key 'scheduler' lacks \['last_epoch'\]; "
+            r"expected the keys \['base_lrs', 'last_epoch', .*\] \(as this scheduler's",
+        ),
+        # before: KeyError from LambdaLR after the optimiser was loaded
+        (_pop("scheduler", "lr_lambdas"), r"'scheduler' lacks \['lr_lambdas'\]; expected"),
     ],
 )
 def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
