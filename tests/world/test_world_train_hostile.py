@@ -83,6 +83,50 @@ def test_init_that_is_not_weights_of_the_model_is_refused(tmp_path, kind, messag
         train(**TINY, out_dir=None, init=_not_weights(tmp_path, kind))
 
 
+def _init_with(tmp_path, key, value):
+    """The shipped world-tiny weights with tensor ``key`` replaced by ``value(tensor)``."""
+    from safetensors.torch import load_file, save_file
+
+    from bottlekit.world._train_weights import WEIGHTS_DIR
+
+    state = load_file(str(WEIGHTS_DIR / "world-tiny.safetensors"))
+    state[key] = value(state[key].clone())
+    path = tmp_path / "init.safetensors"
+    save_file(state, str(path))
+    return path
+
+
+def _one_nan(t):
+    t.view(-1)[0] = float("nan")
+    return t
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # before: loaded; the run trained from NaN weights
+        (
+            "positional_embedding",
+            _one_nan,
+            r"^init: the weights from '.*init\.safetensors' hold NaN or infinite values \(first "
+            r"in 'positional_embedding'\); expected finite numbers$",
+        ),
+        # before: load_state_dict cast the integers to float silently
+        (
+            "ln_final.bias",
+            lambda t: (t * 1000).to(__import__("torch").int32),
+            r"^init: '.*init\.safetensors' stores 'ln_final\.bias' as integers or booleans; "
+            r"expected floating-point weights",
+        ),
+    ],
+)
+def test_init_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path, key, value, message):
+    init = _init_with(tmp_path, key, value)
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path / "out", init=init)
+    assert not (tmp_path / "out").exists()
+
+
 class _Hung(Exception):
     pass
 
