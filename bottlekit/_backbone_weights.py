@@ -408,13 +408,17 @@ def _stored_float_flags(path: str) -> dict[str, bool]:
     }
 
 
-def _check_weight_dtypes(model: torch.nn.Module, stored: dict[str, bool], source: str) -> None:
+def _check_weight_dtypes(
+    model: torch.nn.Module, stored: dict[str, bool], source: str, arg: str = "pretrained"
+) -> None:
     """Refuse a checkpoint that stores a floating-point weight as integers or booleans:
-    ``load_state_dict`` would cast it silently (a quantised or mangled file)."""
+    ``load_state_dict`` would cast it silently (a quantised or mangled file). ``stored``
+    says whether each tensor is stored as floating point; ``arg`` names the argument
+    that gave the file (also ``world.train``'s ``init``)."""
     for key, t in model.state_dict().items():
         if t.is_floating_point() and stored.get(key) is False:
             raise ValueError(
-                f"pretrained: checkpoint {source!r} stores {key!r} as integers or booleans; "
+                f"{arg}: {str(source)!r} stores {key!r} as integers or booleans; "
                 "expected floating-point weights (load_state_dict would cast them silently)"
             )
 
@@ -494,21 +498,22 @@ def create_model(
     return model
 
 
-def _check_finite_weights(model: torch.nn.Module, source: Any) -> None:
+def _check_finite_weights(model: torch.nn.Module, source: Any, arg: str = "pretrained") -> None:
     """Refuse weights holding NaN or infinity: every output would be NaN, silently.
 
     Parameters must be finite; buffers must not be NaN (an attention mask holds -inf by
-    design)."""
+    design). ``arg`` names the argument that gave the weights (also ``world.train``'s
+    ``init``)."""
     for key, t in model.named_parameters():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(
-                f"pretrained: the weights from {str(source)!r} hold NaN or infinite values "
+                f"{arg}: the weights from {str(source)!r} hold NaN or infinite values "
                 f"(first in {key!r}); expected finite numbers"
             )
     for key, t in model.named_buffers():
         if t.is_floating_point() and bool(torch.isnan(t).any()):
             raise ValueError(
-                f"pretrained: the weights from {str(source)!r} hold NaN (first in buffer "
+                f"{arg}: the weights from {str(source)!r} hold NaN (first in buffer "
                 f"{key!r}); expected numbers"
             )
 

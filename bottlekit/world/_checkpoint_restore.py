@@ -103,6 +103,13 @@ def _optimizer_state(
         problem = _bad_values(value)
         if problem is not None:
             raise CheckpointError(f"checkpoint {where!r}: optimiser state {key} {problem}")
+        # a second moment is a mean of squares: a negative one made Adam's first step NaN
+        # (the rule of the SAE's checkpoints, bottlekit.concepts.discovery._sae)
+        if name.endswith("exp_avg_sq") and bool((value < 0).any()):
+            raise CheckpointError(
+                f"checkpoint {where!r}: optimiser state {key} has negative values; expected "
+                "values >= 0"
+            )
         # every parameter is updated at every step (world training's is): a counter of
         # another value, negative or not whole, would weigh the next updates wrongly
         if name == "step" and float(value) != checkpoint.step:
@@ -213,6 +220,43 @@ def _check_like(saved: Any, current: Any, at: str, where: str, kind: str) -> Non
         raise fail("null or a JSON value")
 
 
+#: The scheduler state a resumed run needs, where the live scheduler's state has it:
+#: without ``last_epoch`` the schedule restarted silently, without ``lr_lambdas``
+#: ``LambdaLR`` failed after the optimiser was loaded.
+_SCHEDULER_KEYS = ("base_lrs", "last_epoch", "_step_count", "_last_lr", "lr_lambdas")
+
+
+def _check_complete(checkpoint: Checkpoint, groups: list[dict], scheduler: Any) -> None:
+    """The stored optimiser and scheduler states have every key the live ones need (what
+    :func:`_check_like` does not ask): each parameter group exactly the live group's keys
+    (a missing ``lr`` or ``betas`` failed at the first step, deep in torch) and its
+    parameters' indices, 0 to n-1 in order (another index dropped that parameter's
+    moments silently); the scheduler :data:`_SCHEDULER_KEYS`."""
+    where = str(checkpoint.path)
+    for i, (saved, now) in enumerate(
+        zip(checkpoint.meta["optimizer"]["param_groups"], groups, strict=True)
+    ):
+        missing = sorted(set(now) - set(saved))
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {where!r}: sidecar key 'optimizer.param_groups[{i}]' lacks "
+                f"{missing}; expected the keys {sorted(now)} (as this optimiser's state has)"
+            )
+        if saved["params"] != now["params"]:
+            raise CheckpointError(
+                f"checkpoint {where!r}: sidecar key 'optimizer.param_groups[{i}].params' is "
+                f"{shown_value(saved['params'])}; expected {shown_value(now['params'])} (the "
+                "indices of the group's parameters, in the order of the optimiser's)"
+            )
+    sched, live = checkpoint.meta["scheduler"], scheduler.state_dict()
+    missing = [key for key in _SCHEDULER_KEYS if key in live and key not in sched]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {where!r}: sidecar key 'scheduler' lacks {missing}; expected the keys "
+            f"{[key for key in _SCHEDULER_KEYS if key in live]} (as this scheduler's state has)"
+        )
+
+
 def _check_same_recipe(checkpoint: Checkpoint, groups: list[dict], scheduler: Any) -> None:
     """The stored optimiser and scheduler states say what the live ones (built from the
     run's arguments, checked against the checkpoint's ``config``) say: the same
@@ -302,6 +346,7 @@ def restore_training_state(
     _check_like(
         checkpoint.meta["scheduler"], scheduler.state_dict(), "scheduler", where, "scheduler"
     )
+    _check_complete(checkpoint, current, scheduler)
     _check_same_recipe(checkpoint, current, scheduler)
     check_rng_states(checkpoint.meta["rng"], checkpoint.tensors, where)
     try:

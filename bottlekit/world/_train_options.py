@@ -175,7 +175,11 @@ def _check_train_options(
         for suffix in (".safetensors", ".json"):  # the weights and their metadata
             check_output_path(Path(out_dir) / f"{model_name}{suffix}", "out_dir", is_file=True)
     if checkpoint is not None:
+        from bottlekit.world.checkpoint import check_checkpoint_path
+
         check_output_path(checkpoint, "checkpoint", is_file=True)
+        # (a file there is read at the first save, after the training: checked now)
+        check_checkpoint_path(checkpoint, steps)
     check_number(checkpoint_every, "checkpoint_every", integer=True, low=1, type_error=True)
     if stop_after is not None:
         expected = f"an int in [1, steps={steps}]"

@@ -93,6 +93,8 @@ def _load_init(model: torch.nn.Module, init: Path | str, device: str, model_name
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from bottlekit._backbone_weights import _check_finite_weights, _check_weight_dtypes
+
     try:
         state = load_file(str(init), device=str(device))
     except SafetensorError as exc:
@@ -100,10 +102,15 @@ def _load_init(model: torch.nn.Module, init: Path | str, device: str, model_name
             f"init: {str(init)!r} is not a safetensors file of {model_name!r} weights "
             f"({exc}); expected the .safetensors file a run of this model wrote"
         ) from None
+    # the rules of load_backbone's weights: load_state_dict would cast integers to float
+    # silently, and NaN weights gave a NaN loss from the first step
+    stored = {key: value.is_floating_point() for key, value in state.items()}
+    _check_weight_dtypes(model, stored, str(init), arg="init")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"init: {str(init)!r} does not fit {model_name!r}: {exc}") from None
+    _check_finite_weights(model, init, arg="init")
     meta = {
         "file": Path(init).name,
         "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),

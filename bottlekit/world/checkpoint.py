@@ -58,11 +58,15 @@ from bottlekit.world._checkpoint_rng import (
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "MAX_CHECKPOINT_STEPS",
+    "MAX_SIDECAR_BYTES",
+    "MAX_SIDECAR_VALUES",
     "SIDECAR_SCHEMA",
     "Checkpoint",
     "CheckpointError",
     "OptionalKey",
     "capture_rng_states",
+    "check_checkpoint_path",
     "check_rng_states",
     "read_checkpoint",
     "restore_rng_states",
@@ -70,6 +74,25 @@ __all__ = [
     "validate_sidecar",
     "write_checkpoint",
 ]
+
+
+#: Largest sidecar read, in bytes. A sidecar holds the run's configuration, its RNG
+#: states and its optimiser's hyper-parameters (about 24 kB for world-tiny), and one loss
+#: per step (about 22 bytes each, at most 30): 65 kB for world-tiny's 2000 steps, less
+#: than half of this for :data:`MAX_CHECKPOINT_STEPS` steps. A file larger is refused
+#: before it is read.
+MAX_SIDECAR_BYTES = 32 * 2**20
+
+#: Most JSON values a sidecar may hold, counted before parsing (see
+#: :func:`bottlekit.safetensors_file.parse_json`): about 1,550 for world-tiny, and one
+#: per step. A parsed value costs Python up to ~70 bytes for 3 bytes of text: 9 MB of
+#: ``[],`` took 224 MB; this bounds the parse to about 70 MB.
+MAX_SIDECAR_VALUES = 2**20
+
+#: Most steps of a run that writes checkpoints (:func:`~bottlekit.world.train.train`
+#: refuses more before training): its sidecar stays well inside :data:`MAX_SIDECAR_BYTES`
+#: and :data:`MAX_SIDECAR_VALUES`, so that every checkpoint it writes reads back.
+MAX_CHECKPOINT_STEPS = 500_000
 
 
 def _tensors_name(path: Path, step: int) -> str:
@@ -181,10 +204,12 @@ def write_checkpoint(
 
 
 def _previous_tensors_file(path: Path) -> str | None:
-    """The tensors file the current sidecar names (None if there is no usable one)."""
+    """The tensors file the current sidecar names (None if there is no usable one: no
+    file, or one :func:`_read_sidecar` refuses, such as a FIFO, a file too large or too
+    deeply nested)."""
     try:
-        name = json.loads(path.read_text())["tensors_file"]
-    except (OSError, ValueError, KeyError, TypeError):
+        name = _read_sidecar(path).get("tensors_file")
+    except (OSError, CheckpointError):
         return None
     # only a plain file name of ours next to the sidecar, never a path elsewhere
     if isinstance(name, str) and Path(name).name == name and name.startswith(f"{path.stem}-step"):
@@ -203,6 +228,91 @@ def _open_file(path: Path, kind: str):
         ) from None
     except ValueError as exc:  # a FIFO, a device, a socket
         raise CheckpointError(f"{kind} file: {exc}") from None
+
+
+def _read_sidecar(path: Path) -> dict:
+    """The sidecar ``path`` parsed, read bounded: a regular file (:func:`_open_file`) of
+    at most :data:`MAX_SIDECAR_BYTES` bytes and :data:`MAX_SIDECAR_VALUES` JSON values,
+    each key once, holding a JSON object of this format (its ``format`` key). Every
+    problem is a :class:`CheckpointError` naming the file, but a missing file
+    (``FileNotFoundError``) and what the system refuses (``OSError``)."""
+    shown = str(path)
+    with _open_file(path, "checkpoint sidecar") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        # at most one byte past the limit: a file that grew since fstat is not read whole
+        raw = fh.read(MAX_SIDECAR_BYTES + 1) if size <= MAX_SIDECAR_BYTES else b""
+    if size > MAX_SIDECAR_BYTES or len(raw) > MAX_SIDECAR_BYTES:
+        raise CheckpointError(
+            f"checkpoint sidecar {shown!r} has {max(size, len(raw))}"
+            f"{'+' if size <= MAX_SIDECAR_BYTES else ''} bytes; expected at most "
+            f"{MAX_SIDECAR_BYTES} (MAX_SIDECAR_BYTES)"
+        )
+    try:
+        meta = parse_json(raw, unique_keys=True, max_values=MAX_SIDECAR_VALUES)
+    except ValueError as exc:  # bad UTF-8 or JSON, a key twice, too deep, too many values
+        raise CheckpointError(f"checkpoint sidecar {shown!r} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(
+            f"{shown!r} is not a {CHECKPOINT_FORMAT} (format={got!r}; "
+            f"expected {CHECKPOINT_FORMAT!r})"
+        )
+    return meta
+
+
+def check_checkpoint_path(path: str | Path, steps: int, arg: str = "checkpoint") -> None:
+    """Refuse, before a run trains, a checkpoint path its saves could not write or read.
+
+    What is at ``path`` is replaced at the run's first save: it must be absent or a
+    checkpoint sidecar (another run's, readable as :func:`read_checkpoint` reads it), not
+    a FIFO (whose reading waits for a writer), a device, a file of other content or one
+    too large. The run's ``steps`` must be at most :data:`MAX_CHECKPOINT_STEPS` (its
+    sidecar holds a loss per step).
+
+    Parameters
+    ----------
+    path : str or Path
+        The sidecar the run will write (its folder is checked by
+        :func:`bottlekit.atomic.check_output_path`).
+    steps : int
+        The run's steps.
+    arg : str, default "checkpoint"
+        The argument that gave ``path``, for the messages.
+
+    Raises
+    ------
+    ValueError
+        Naming ``arg``, what is at ``path`` and what is expected there.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.json"
+    >>> check_checkpoint_path(p, steps=100)  # absent: fine
+    >>> _ = p.write_text('{"notes": 1}')
+    >>> check_checkpoint_path(p, steps=100)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint: ...ckpt.json' is not a bottlekit.world.train checkpoint ...
+    """
+    if steps > MAX_CHECKPOINT_STEPS:
+        raise ValueError(
+            f"steps: a run of {steps} steps writes checkpoints of {steps} losses; expected "
+            f"at most {MAX_CHECKPOINT_STEPS} steps (MAX_CHECKPOINT_STEPS) with a checkpoint"
+        )
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    try:
+        _read_sidecar(path)
+    except FileNotFoundError:  # a dangling symbolic link: the save replaces the link
+        return
+    except (OSError, CheckpointError) as exc:
+        raise ValueError(
+            f"{arg}: {exc}; the run's first save replaces the file at {str(path)!r}: "
+            "expected no file there or a checkpoint's sidecar (move that file away, or give "
+            "another path)"
+        ) from None
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -256,24 +366,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             + (f" (this folder has: {', '.join(found[:5])})" if found else "")
         )
     try:
-        with _open_file(path, "checkpoint sidecar") as fh:
-            raw = fh.read()
+        meta = _read_sidecar(path)
     except FileNotFoundError:
         raise CheckpointError(
             f"checkpoint {str(path)!r} does not exist (expected its .json sidecar)"
         ) from None
-    try:
-        meta = parse_json(raw, unique_keys=True)
-    except ValueError as exc:  # bad UTF-8 or JSON, a key twice, too deep, too many digits
-        raise CheckpointError(
-            f"checkpoint sidecar {str(path)!r} is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise CheckpointError(
-            f"{str(path)!r} is not a {CHECKPOINT_FORMAT} (format={got!r}; "
-            f"expected {CHECKPOINT_FORMAT!r})"
-        )
     if meta.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has version {meta.get('version')!r}; this bottlekit "

@@ -536,6 +536,15 @@ def _retensor(path, change):
     return path
 
 
+def _pop(*keys):
+    def change(meta):
+        for key in keys[:-1]:
+            meta = meta[key]
+        meta.pop(keys[-1])
+
+    return change
+
+
 def _set(*keys_and_value):
     *keys, value = keys_and_value
 
@@ -554,6 +563,11 @@ def _set(*keys_and_value):
         (lambda t: t[:-2] + ', "x": ' + "[" * 10**5 + "]" * 10**5 + "}", r"it nests too deeply"),
         # before: the second "version" silently won over the first
         (lambda t: '{"version": 2, ' + t.strip()[1:], r"key 'version' is listed twice"),
+        # before: parsed whole, then refused for another reason (9 MB of "[]," took 224 MB)
+        (
+            lambda t: t[:-2] + ', "x": [' + "[]," * 2**20 + "[]]}",
+            r"it may hold \d+ JSON values \(counted by its .*; at most 1048576 are accepted",
+        ),
     ],
 )
 def test_a_sidecar_that_json_cannot_read_safely_is_refused(checkpoint, text, message):
@@ -647,6 +661,30 @@ def test_a_fifo_or_device_is_named(checkpoint, which, kind):
         what = r"is a character device; expected a regular file"
     with pytest.raises(CheckpointError, match=what):
         read_checkpoint(checkpoint)
+
+
+def test_a_sidecar_too_large_is_refused_before_reading(checkpoint):
+    # before: read whole, whatever its size (here 32 MiB of NUL bytes: "not valid JSON")
+    from bottlekit.world.checkpoint import MAX_SIDECAR_BYTES, CheckpointError, read_checkpoint
+
+    with open(checkpoint, "ab") as fh:
+        fh.truncate(MAX_SIDECAR_BYTES + 1)  # sparse: no disk used
+    message = (
+        r"^checkpoint sidecar '.*ck\.json' has 33554433 bytes; expected at most 33554432 "
+        r"\(MAX_SIDECAR_BYTES\)$"
+    )
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(checkpoint)
+
+
+def test_a_checkpoint_sidecar_at_the_checkpoint_path_is_accepted_up_front(checkpoint, tmp_path):
+    # what a run may replace at its first save: no file, or a checkpoint's sidecar
+    from bottlekit.world.checkpoint import check_checkpoint_path
+
+    check_checkpoint_path(checkpoint, steps=2)
+    check_checkpoint_path(tmp_path / "none.json", steps=2)
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "gone.json")
+    check_checkpoint_path(tmp_path / "dangling.json", steps=2)
 
 
 def test_a_tensors_file_of_the_wrong_size_is_refused_before_reading(checkpoint):
@@ -773,6 +811,36 @@ def test_forged_tensors_are_refused_before_anything_is_loaded(checkpoint, key, k
             _set("optimizer", "param_groups", 0, "lr", 0.5),
             r"'optimizer\.param_groups\[0\]\.lr' is 0\.5; expected 0\.001",
         ),
+        # before: KeyError 'lr' (no file named), and 'betas' at the first resumed step,
+        # inside torch's Adam
+        (
+            _pop("optimizer", "param_groups", 0, "lr"),
+            r"^checkpoint '.*ck\.json': sidecar key 'optimizer\.param_groups\[0\]' lacks "
+            r"\['lr'\]; expected the keys \[.*'lr'.*\] \(as this optimiser's state has\)$",
+        ),
+        (
+            _pop("optimizer", "param_groups", 0, "betas"),
+            r"'optimizer\.param_groups\[0\]' lacks \['betas'\]; expected the keys",
+        ),
+        # before: accepted; the moments of the parameter were dropped (7) or given to
+        # another parameter (1, 0), silently
+        (
+            _set("optimizer", "param_groups", 0, "params", [7, 1]),
+            r"^checkpoint '.*ck\.json': sidecar key 'optimizer\.param_groups\[0\]\.params' "
+            r"is \[7, 1\]; expected \[0, 1\] \(the indices of the group's parameters",
+        ),
+        (
+            _set("optimizer", "param_groups", 0, "params", [1, 0]),
+            r"'optimizer\.param_groups\[0\]\.params' is \[1, 0\]; expected \[0, 1\]",
+        ),
+        # before: accepted; the schedule restarted from its first step, silently
+        (
+            _pop("scheduler", "last_epoch"),
+            r"^checkpoint '.*ck\.json': sidecar key 'scheduler' lacks \['last_epoch'\]; "
+            r"expected the keys \['base_lrs', 'last_epoch', .*\] \(as this scheduler's",
+        ),
+        # before: KeyError from LambdaLR after the optimiser was loaded
+        (_pop("scheduler", "lr_lambdas"), r"'scheduler' lacks \['lr_lambdas'\]; expected"),
     ],
 )
 def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, change, message):
@@ -864,6 +932,13 @@ def _recast(key, dtype):
     return change
 
 
+def _negative(key):
+    def change(tensors):
+        tensors[key] = -tensors[key] - 1.0
+
+    return change
+
+
 def _counter(value):
     def change(tensors):
         import torch
@@ -913,6 +988,13 @@ def _counter(value):
             ),
             r"parameter 0 lacks \['exp_avg', 'exp_avg_sq', 'step'\]",
         ),
+        # before: loaded; the first resumed step made the weights NaN (the square root
+        # of a negative second moment)
+        (
+            _negative("optimizer/0/exp_avg_sq"),
+            r"^checkpoint '.*ck\.json': optimiser state optimizer/0/exp_avg_sq has negative "
+            r"values; expected values >= 0$",
+        ),
         # before: loaded; the bias correction 1 - beta**step went negative, or fractional
         (_counter(-4.0), r"optimizer/0/step is -4\.0; expected the checkpoint's step, 1 \(prog"),
         (_counter(2.5), r"optimizer/0/step is 2\.5; expected the checkpoint's step, 1"),
@@ -960,6 +1042,41 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
     assert read_checkpoint(checkpoint).step == 2
     names = sorted(p.name for p in checkpoint.parent.iterdir())
     assert names == ["ck-step0000002.safetensors", "ck.json"], names
+
+
+@pytest.mark.parametrize("kind", ["deep", "fifo"])
+def test_a_save_over_a_damaged_sidecar_goes_through(checkpoint, kind):
+    # what is at the path when the run saves (train refuses it before training; it may
+    # change during a run). Before: RecursionError from the json module (deep), or the
+    # save blocked for ever on the FIFO
+    import os
+    import signal
+
+    from bottlekit.world.checkpoint import read_checkpoint
+
+    checkpoint.unlink()
+    if kind == "deep":
+        checkpoint.write_text("[" * 100_000)
+    else:
+        os.mkfifo(checkpoint)
+
+    class Blocked(Exception):  # (not an OSError, which the save may catch)
+        pass
+
+    def hung(*_):
+        raise Blocked("write_checkpoint blocked for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        _write_step_2(checkpoint)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert read_checkpoint(checkpoint).step == 2
+    # the step-1 tensors file, named by no readable sidecar, is left where it was
+    names = sorted(p.name for p in checkpoint.parent.iterdir())
+    assert names == ["ck-step0000001.safetensors", "ck-step0000002.safetensors", "ck.json"]
 
 
 def test_a_checkpoint_of_the_step_in_place_does_not_replace_its_file(checkpoint, monkeypatch):

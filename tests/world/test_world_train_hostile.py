@@ -83,6 +83,125 @@ def test_init_that_is_not_weights_of_the_model_is_refused(tmp_path, kind, messag
         train(**TINY, out_dir=None, init=_not_weights(tmp_path, kind))
 
 
+def _init_with(tmp_path, key, value):
+    """The shipped world-tiny weights with tensor ``key`` replaced by ``value(tensor)``."""
+    from safetensors.torch import load_file, save_file
+
+    from bottlekit.world._train_weights import WEIGHTS_DIR
+
+    state = load_file(str(WEIGHTS_DIR / "world-tiny.safetensors"))
+    state[key] = value(state[key].clone())
+    path = tmp_path / "init.safetensors"
+    save_file(state, str(path))
+    return path
+
+
+def _one_nan(t):
+    t.view(-1)[0] = float("nan")
+    return t
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # before: loaded; the run trained from NaN weights
+        (
+            "positional_embedding",
+            _one_nan,
+            r"^init: the weights from '.*init\.safetensors' hold NaN or infinite values \(first "
+            r"in 'positional_embedding'\); expected finite numbers$",
+        ),
+        # before: load_state_dict cast the integers to float silently
+        (
+            "ln_final.bias",
+            lambda t: (t * 1000).to(__import__("torch").int32),
+            r"^init: '.*init\.safetensors' stores 'ln_final\.bias' as integers or booleans; "
+            r"expected floating-point weights",
+        ),
+    ],
+)
+def test_init_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path, key, value, message):
+    init = _init_with(tmp_path, key, value)
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path / "out", init=init)
+    assert not (tmp_path / "out").exists()
+
+
+class _Hung(Exception):
+    pass
+
+
+def _alarm(seconds):
+    """A context in which a call that blocks longer than ``seconds`` raises ``_Hung``
+    (before a fix, a FIFO at the checkpoint path blocked the run's first save)."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def guard():
+        def hung(*_):
+            raise _Hung(f"blocked for {seconds} s")
+
+        previous = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(seconds)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return guard()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        # before: the run trained, then its first save raised RecursionError
+        ("deep", r"is not valid JSON: it nests too deeply; the run's first save replaces"),
+        # before: the run trained, then its first save blocked on the FIFO for ever
+        ("fifo", r"'.*ck\.json' is a FIFO \(named pipe\); expected a regular file"),
+        # before: the file (not a checkpoint) was replaced by the run's first save, silently
+        ("other", r"'.*ck\.json' is not a bottlekit\.world\.train checkpoint \(format=None"),
+        # before: read whole at the first save
+        ("large", r"'.*ck\.json' has 33554433 bytes; expected at most 33554432 \(MAX_SIDECAR"),
+    ],
+)
+def test_a_file_at_the_checkpoint_path_that_is_no_sidecar_is_refused_up_front(
+    tmp_path, kind, message
+):
+    import os
+
+    path = tmp_path / "ck.json"
+    if kind == "deep":
+        path.write_text("[" * 100_000)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "other":
+        path.write_text('{"notes": "mine"}')
+    else:
+        from bottlekit.world.checkpoint import MAX_SIDECAR_BYTES
+
+        with open(path, "wb") as fh:
+            fh.truncate(MAX_SIDECAR_BYTES + 1)  # sparse: no disk used
+    with _alarm(60), pytest.raises(ValueError, match=r"^checkpoint: .*" + message):
+        train(**TINY, out_dir=tmp_path / "out", checkpoint=path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpointed_run_longer_than_its_sidecar_holds_is_refused_up_front(
+    tmp_path, monkeypatch
+):
+    # a run's sidecar holds a loss per step: a run whose checkpoints read_checkpoint would
+    # refuse as too large is refused before it trains (here with the limit lowered)
+    from bottlekit.world import checkpoint
+
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_STEPS", 1)
+    message = r"^steps: a run of 2 steps writes checkpoints of 2 losses; expected at most 1 "
+    with pytest.raises(ValueError, match=message):
+        train(**TINY, out_dir=tmp_path / "out", checkpoint=tmp_path / "ck.json")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("where", "message"),
     [
