@@ -238,9 +238,17 @@ def _check_complete(checkpoint: Checkpoint, groups: list[dict], scheduler: Any) 
     ):
         missing = sorted(set(now) - set(saved))
         if missing:
+            written_by = (checkpoint.meta.get("versions") or {}).get("torch")
+            other_torch = (
+                f"; it was written by torch {written_by}, this is {torch.__version__}: resume "
+                f"with torch {written_by}"
+                if isinstance(written_by, str) and written_by != torch.__version__
+                else ""
+            )
             raise CheckpointError(
                 f"checkpoint {where!r}: sidecar key 'optimizer.param_groups[{i}]' lacks "
-                f"{missing}; expected the keys {sorted(now)} (as this optimiser's state has)"
+                f"{missing}; expected the keys {sorted(now)} (as this optimiser's state "
+                f"has){other_torch}"
             )
         if saved["params"] != now["params"]:
             raise CheckpointError(

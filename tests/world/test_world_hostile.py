@@ -847,6 +847,20 @@ def test_forged_optimiser_scheduler_and_rng_states_are_refused(checkpoint, chang
     _assert_refused_before_loading(_edit(checkpoint, change), message)
 
 
+def test_a_group_key_missing_under_another_torch_says_which_torch_wrote_it(checkpoint):
+    # A newer torch gives AdamW's groups a key an older one did not write: the refusal
+    # says which torch wrote the checkpoint, the way to resume it.
+    def older(meta):
+        meta["optimizer"]["param_groups"][0].pop("amsgrad")
+        meta["versions"]["torch"] = "2.0.1"
+
+    _assert_refused_before_loading(
+        _edit(checkpoint, older),
+        r"lacks \['amsgrad'\]; expected the keys \[.*\] \(as this optimiser's state has\); it "
+        r"was written by torch 2\.0\.1, this is .*: resume with torch 2\.0\.1$",
+    )
+
+
 def _lie_in_the_header(path, change):
     """Change the tensors file's header (its JSON, or its length) and record the new
     file's digest, as a forger would."""
