@@ -31,7 +31,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from bottlekit._arrays import encode_class_labels, refuse_text
 from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
-from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
+from bottlekit.bottleneck._model_file import (
+    BASE_STATE,
+    MAX_JSON_ARRAY_BYTES,
+    check_state,
+    from_json_value,
+)
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.positions import concept_positions
@@ -734,11 +739,16 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{exc}; the model was not saved, as load would refuse it") from None
 
     @classmethod
-    def _learned_state(cls, state: dict, tensors: Any, source: str) -> dict[str, Any]:
+    def _learned_state(
+        cls, state: dict, tensors: Any, source: str, budget: list[int] | None = None
+    ) -> dict[str, Any]:
         """The learned attributes a file holds: its JSON ``state`` decoded and its
         ``model/`` tensors, checked against the class's schema (what :meth:`load` sets and
-        what :meth:`save` checks before writing)."""
-        learned = {k: from_json_value(v, k, source) for k, v in state.items()}
+        what :meth:`save` checks before writing). ``budget``: the bytes the file's JSON
+        arrays may still take (see :func:`from_json_value`)."""
+        if budget is None:
+            budget = [MAX_JSON_ARRAY_BYTES]
+        learned = {k: from_json_value(v, k, source, budget=budget) for k, v in state.items()}
         for key, value in tensors.items():
             if key.startswith("model/"):
                 name = key.split("/", 1)[1]
@@ -803,7 +813,10 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
         except (TypeError, KeyError) as exc:
             raise ValueError(f"{source}: malformed concept specification ({exc})") from None
-        params = {k: from_json_value(v, k, source) for k, v in meta["params"].items()}
+        budget = [MAX_JSON_ARRAY_BYTES]  # the bytes of the file's JSON arrays, all together
+        params = {
+            k: from_json_value(v, k, source, budget=budget) for k, v in meta["params"].items()
+        }
         for old, new in klass._renamed_params.items():
             if old in params and new not in params:
                 params[new] = params.pop(old)
@@ -817,7 +830,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_seed(model.random_state, "random_state")  # checked by fit, not _check_params
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
-        state = klass._learned_state(meta["state"], contents, source)
+        state = klass._learned_state(meta["state"], contents, source, budget)
         if isinstance(concepts, RandomConcepts) and concepts.n_concepts < len(
             state["concept_names_"]
         ):
