@@ -393,6 +393,11 @@ HISTORY_CASES = {
         _state("best_epoch_", lambda v: 5),
         r"best_epoch_ is 5; expected an epoch run, in \[0, n_iter_ = 1\]",
     ),
+    # before: TypeError from np.isfinite (an integer beyond float64), naming no file
+    "an integer loss beyond float64": (
+        _history(lambda h: h.__setitem__("train_loss", [10**400, 0.5])),
+        r"history_\['train_loss'\] should hold finite numbers in \[0, inf\], got 1000000",
+    ),
     "a huge n_iter_": (
         _state("n_iter_", lambda v: 10**15),
         r"history_\['epoch'\] should be a list of one entry per epoch 0\.\.n_iter_ "
@@ -503,6 +508,11 @@ def test_a_labo_file_written_before_n_samples_fit_still_loads(fitted, data, tmp_
             {"projection": [1.0], "head": 2.0},
             r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got \[1\.0\]",
         ),
+        # before: TypeError from np.isfinite (an integer beyond float64), naming no file
+        (
+            {"projection": 1.0, "head": 10**400},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got 1000000",
+        ),
     ],
 )
 def test_a_tampered_label_free_fit_seconds_is_refused(fitted, tmp_path, seconds, message):
@@ -596,4 +606,15 @@ def test_a_model_file_of_a_huge_name_is_refused(fitted, tmp_path, family):
         m["state"]["concept_names_"][0] = "x" * 5000
 
     message = r"concept_names_\[0\] has 5000 characters; at most 4096 are accepted"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_whose_bank_is_not_a_dict_is_refused(fitted, tmp_path, family):
+    # before: AttributeError: 'list' object has no attribute 'get', from deep inside
+    # ConceptBank.from_state (every family), naming no file
+    def edit(t, m):
+        m["concepts"]["bank"] = ["not", "a", "dict"]
+
+    message = r"the bank's metadata is a list; expected a JSON object"
     _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
