@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import check_magnitude, magnitude_limit
 from bottlekit.concepts._io import MAX_NAME_CHARS, check_name_lengths, check_names
 
 __all__ = [
@@ -251,34 +252,6 @@ def check_distinct_positions(
         raise ValueError(f"{source}: {key} repeats {items}; expected distinct ones")
 
 
-def magnitude_limit(n_concepts: int, n_features: int) -> float:
-    r"""Largest magnitude a learned float array of a model file may hold.
-
-    :math:`M = \sqrt{f_{32} / ((K + 1)(D + 2))}`, :math:`f_{32}` the largest float32,
-    for K concepts and D features. With every weight, bias and intercept at most
-    :math:`M` (and :math:`M \ge 1`), a concept activation of an input with entries in
-    [-1, 1] is at most :math:`(D + 1) M` and a logit at most
-    :math:`K (D + 1) M^2 + (D + 2) M \le (K + 1)(D + 2) M^2 = f_{32}`, residual included;
-    a pruned intercept, :math:`c + \sum_j A_{cj} \bar a_j`, at most :math:`(K + 1) M^2`.
-
-    Parameters
-    ----------
-    n_concepts, n_features : int
-        K and D.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> f"{magnitude_limit(5, 6):.3g}"
-    '2.66e+18'
-    """
-    terms = (n_concepts + 1) * (n_features + 2)
-    return float(np.sqrt(float(np.finfo(np.float32).max) / terms))
-
-
 def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:
     return tuple(sizes.get(s, s) if isinstance(s, str) else s for s in shape)
 
@@ -351,17 +324,11 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
                 f"{source}: {key} has shape {tuple(np.shape(value))}; expected {shown} "
                 f"(C={sizes['C']} classes, K={sizes['K']} concepts, D={sizes['D']} features)"
             )
-    if kind in ("float", "scale") and value.size:  # after the shape: K and D are the file's
-        limit = magnitude_limit(sizes["K"], sizes["D"])
-        peak = float(np.abs(value).max())
-        if peak > limit:
-            raise ValueError(
-                f"{source}: {key} holds a value of magnitude {peak:.3g}; expected at most "
-                f"{limit:.3g} = sqrt(float32 max / ((K + 1)(D + 2))) for K={sizes['K']} "
-                f"concepts and D={sizes['D']} features: larger weights can overflow the "
-                "float32 logits of unit-scale embeddings (no fit on embeddings of ordinary scale "
-                "comes near them)"
-            )
+    if kind in ("float", "scale"):  # after the shape: K and D are the file's
+        try:
+            check_magnitude(value, key, sizes["K"], sizes["D"])
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
 
 
 def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) -> None:
