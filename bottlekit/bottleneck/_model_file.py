@@ -361,6 +361,18 @@ def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) ->
     }
     for key, (kind, shape) in schema.items():
         _check_value(key, state[key], kind, shape, sizes, source)
+    if "pruned_concepts_" in schema:  # prune lists each concept of the model it pruned once
+        names, pruned = set(state["concept_names_"]), state["pruned_concepts_"]
+        stray = [n for n in pruned if n not in names]
+        if stray:
+            raise ValueError(
+                f"{source}: pruned_concepts_ names {stray[0]!r}, which is not a concept of "
+                "the model; expected names from concept_names_"
+            )
+        if len(set(pruned)) != len(pruned):
+            raise ValueError(
+                f"{source}: pruned_concepts_ lists a concept twice; expected each once"
+            )
     if "concept_low_" in schema and (state["concept_low_"] > state["concept_high_"]).any():
         j = int(np.argmax(state["concept_low_"] > state["concept_high_"]))
         raise ValueError(

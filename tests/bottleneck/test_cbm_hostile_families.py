@@ -618,3 +618,80 @@ def test_a_model_file_whose_bank_is_not_a_dict_is_refused(fitted, tmp_path, fami
 
     message = r"the bank's metadata is a list; expected a JSON object"
     _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def _params(key, value):
+    return lambda t, m: m["params"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("device", [{"evil": [1, 2]}, "evil", 5, "cuda" * 100])
+def test_a_model_file_whose_device_is_not_a_device_is_refused(fitted, tmp_path, family, device):
+    # before: loaded (every family), the device kept as given; a refit then failed on it
+    message = r"device is .*; expected None or the name of a torch device such as 'cpu'"
+    _assert_tampered_file_refused(fitted[family], tmp_path, _params("device", device), message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_pruning_a_concept_it_lacks_is_refused(fitted, tmp_path, family):
+    # before: loaded (every family), pruned_concepts_ naming a concept no model has
+    edit = _state("pruned_concepts_", lambda v: ["not a concept"])
+    message = r"pruned_concepts_ names 'not a concept', which is not a concept of the model"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_pruning_a_concept_twice_is_refused(fitted, tmp_path, family):
+    # before: loaded; prune lists each concept once
+    def edit(t, m):
+        m["state"]["pruned_concepts_"] = [m["state"]["concept_names_"][0]] * 2
+
+    message = r"pruned_concepts_ lists a concept twice; expected each once"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def _rename(names):
+    return _state("concept_names_", lambda v: names(v))
+
+
+@pytest.mark.parametrize("family", ["PosthocCBM", "PCBM-h", "LaBo"])
+def test_a_model_file_whose_concepts_are_not_its_bank_s_is_refused(fitted, tmp_path, family):
+    # before: loaded and explained its weights with the file's names, not its bank's
+    edit = _rename(lambda v: ["wing", *v[1:]])
+    message = (
+        r"concept_names_\[0\] is 'wing' but the stored bank's concept 0 is 'c0'; expected the "
+        rf"bank's 5 names, in its order \(the concept layer of a {type(fitted[family]).__name__} "
+        r"is its bank\)"
+    )
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+    swapped = _rename(lambda v: [v[1], v[0], *v[2:]])
+    message = r"concept_names_\[0\] is 'c1' but the stored bank's concept 0 is 'c0'"
+    _assert_tampered_file_refused(fitted[family], tmp_path, swapped, message)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (
+            lambda v: ["wing", *v[1:]],
+            r"concept_names_ holds 'wing', which is not a concept of the stored bank",
+        ),
+        (
+            lambda v: v[::-1],
+            r"concept_names_ lists the stored bank's concepts out of the bank's order",
+        ),
+    ],
+)
+def test_a_label_free_file_whose_concepts_are_not_its_bank_s_is_refused(
+    fitted, tmp_path, names, message
+):
+    # before: loaded (LabelFreeCBM keeps some of the bank's concepts, in its order)
+    _assert_tampered_file_refused(fitted["LabelFreeCBM"], tmp_path, _rename(names), message)
+
+
+def test_a_model_whose_concepts_are_not_its_bank_s_is_not_saved(fitted, tmp_path):
+    model = copy.deepcopy(fitted["PosthocCBM"])
+    model.concept_names_ = ["wing", *model.concept_names_[1:]]
+    with pytest.raises(ValueError, match=r"concept_names_\[0\] is 'wing' .* not saved"):
+        model.save(tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
