@@ -54,8 +54,9 @@ MAX_JSON_DEPTH = 32
 # kind, shape (symbols "C", "K", "D"; None: any length along that axis; shape None: any).
 # Kinds: float (finite floating array), scale (float >= 0), array (numeric array, may hold
 # NaN), int, bool, labels (1-D ints or strings), concepts (the rule of concept names:
-# distinct non-blank strings), names (list of str), count (int >= 0), number, link, json
-# (any JSON value). A trailing "?" also allows None.
+# distinct non-blank strings), names (list of str), count (int >= 0), number (finite),
+# fraction (a number in [0, 1], as an accuracy), link, json (any JSON value). A trailing
+# "?" also allows None.
 BASE_STATE: dict[str, tuple[str, tuple | None]] = {
     "n_features_in_": ("count", None),
     "classes_": ("labels", ("C",)),
@@ -311,8 +312,11 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise bad("a non-negative integer")
     elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise bad("a number")
+        if not _finite_real(value):
+            raise bad("a finite number")
+    elif kind == "fraction":
+        if not _finite_real(value) or not 0 <= value <= 1:
+            raise bad("a fraction in [0, 1]")
     elif kind == "link":
         if not isinstance(value, str) or value not in ("identity", "sigmoid"):
             raise bad("'identity' or 'sigmoid'")

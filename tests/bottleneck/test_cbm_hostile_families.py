@@ -695,3 +695,54 @@ def test_a_model_whose_concepts_are_not_its_bank_s_is_not_saved(fitted, tmp_path
     with pytest.raises(ValueError, match=r"concept_names_\[0\] is 'wing' .* not saved"):
         model.save(tmp_path / "m.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "message"),
+    [
+        # before: each loaded (the schema asked for any number)
+        (-5, r"validation_accuracy_ should be a fraction in \[0, 1\], got -5"),
+        (10**30, r"validation_accuracy_ should be a fraction in \[0, 1\], got 10{30}"),
+        (1.5, r"validation_accuracy_ should be a fraction in \[0, 1\], got 1\.5"),
+        (True, r"validation_accuracy_ should be a fraction in \[0, 1\], got True"),
+    ],
+)
+def test_a_knowledge_file_of_an_accuracy_outside_0_1_is_refused(
+    fitted, tmp_path, accuracy, message
+):
+    edit = _state("validation_accuracy_", lambda v: accuracy)
+    _assert_tampered_file_refused(fitted["KnowledgeCBM"], tmp_path, edit, message)
+
+
+def test_a_knowledge_model_fitted_without_validation_saves_and_loads(data, tmp_path):
+    # before: save refused it ("validation_accuracy_ is missing (None); the model needs
+    # it"): fit with validation_fraction=0 stores None, which the schema did not allow
+    X, y, bank = data
+    model = KnowledgeCBM(bank, max_epochs=1, validation_fraction=0, random_state=0).fit(X, y)
+    assert model.validation_accuracy_ is None
+    loaded = KnowledgeCBM.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.validation_accuracy_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_dead", [9, 10**30])
+def test_a_discovered_file_of_more_dead_atoms_than_atoms_is_refused(fitted, tmp_path, n_dead):
+    # before: loaded; the fixture's dictionary has 8 atoms
+    edit = _state("n_dead_", lambda v: n_dead)
+    message = rf"n_dead_ is {n_dead}; expected a count of the dictionary's atoms that never "
+    message += r"fired, in \[0, 8\]"
+    _assert_tampered_file_refused(fitted["DiscoveredCBM"], tmp_path, edit, message)
+
+
+def test_a_discovered_file_whose_every_atom_is_dead_still_loads(fitted, tmp_path):
+    model = fitted["DiscoveredCBM"]
+    src = model.save(tmp_path / "m.safetensors")
+    edited = _rewrite(src, tmp_path / "e.safetensors", _state("n_dead_", lambda v: 8))
+    assert DiscoveredCBM.load(edited).n_dead_ == 8
+
+
+def test_a_label_free_file_of_an_integer_penalty_beyond_float64_is_refused(fitted, tmp_path):
+    # before: loaded (the schema's "number" took any integer), a float() of it overflowing
+    edit = _state("lam_", lambda v: 10**400)
+    message = r"lam_ should be a finite number, got 10{50}"
+    _assert_tampered_file_refused(fitted["LabelFreeCBM"], tmp_path, edit, message)
