@@ -22,9 +22,11 @@ __all__ = [
     "as_binary_array",
     "as_index_array",
     "as_real_array",
+    "check_magnitude",
     "check_numeric_dtype",
     "check_real_tensor",
     "encode_class_labels",
+    "magnitude_limit",
     "output_array",
     "refuse_text",
     "sort_class_labels",
@@ -518,3 +520,84 @@ def output_array(call: str, shape: tuple[int, ...], what: str, advice: str) -> n
         raise MemoryError(
             f"{asks}, which could not be allocated; expected fewer images a call ({advice})"
         ) from None
+
+
+def magnitude_limit(n_concepts: int, n_features: int) -> float:
+    r"""Largest magnitude a learned float array of a model, dictionary or SAE-checkpoint
+    file may hold.
+
+    :math:`M = \sqrt{f_{32} / ((K + 1)(D + 2))}`, :math:`f_{32}` the largest float32,
+    for K concepts (a dictionary's atoms) and D features. With every weight, bias and
+    intercept at most :math:`M` (and :math:`M \ge 1`), a concept activation of an input
+    with entries in [-1, 1] is at most :math:`(D + 1) M` and a logit at most
+    :math:`K (D + 1) M^2 + (D + 2) M \le (K + 1)(D + 2) M^2 = f_{32}`, residual included;
+    a pruned intercept, :math:`c + \sum_j A_{cj} \bar a_j`, at most :math:`(K + 1) M^2`.
+    A dictionary's pre-activation of a scaled embedding :math:`\tilde x = x / s` with
+    entries in [-1, 1], :math:`w_j \cdot (\tilde x - b_{pre}) + b_j`, is at most
+    :math:`D M + D M^2 + M \le f_{32}` alike.
+
+    Parameters
+    ----------
+    n_concepts, n_features : int
+        K and D.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> f"{magnitude_limit(5, 6):.3g}"
+    '2.66e+18'
+    """
+    terms = (n_concepts + 1) * (n_features + 2)
+    return float(np.sqrt(float(np.finfo(np.float32).max) / terms))
+
+
+def check_magnitude(
+    value: np.ndarray,
+    name: str,
+    n_concepts: int,
+    n_features: int,
+    *,
+    units: tuple[str, str] = ("K", "concepts"),
+    outputs: str = "logits",
+) -> None:
+    """``ValueError`` naming ``name`` if the float array ``value`` holds a value beyond
+    :func:`magnitude_limit` ``(n_concepts, n_features)``: the one rule, and message, of
+    the learned arrays of model, dictionary and SAE-checkpoint files.
+
+    Parameters
+    ----------
+    value : ndarray
+        The (finite) array.
+    name : str
+        Its name, for the message.
+    n_concepts, n_features : int
+        K (a model's concepts, a dictionary's atoms) and D.
+    units : tuple of str, default ("K", "concepts")
+        The symbol and the name of what ``n_concepts`` counts, for the message.
+    outputs : str, default "logits"
+        What larger values can overflow, for the message.
+
+    Examples
+    --------
+    >>> check_magnitude(np.array([1.0, -2.0]), "coef_", 5, 6)
+    >>> check_magnitude(np.array([3e38]), "coef_", 5, 6)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: coef_ holds a value of magnitude 3e+38; expected at most 2.66e+18 = ...
+    """
+    if not value.size:
+        return
+    limit = magnitude_limit(n_concepts, n_features)
+    peak = float(np.abs(value).max())
+    if peak > limit:
+        symbol, what = units
+        raise ValueError(
+            f"{name} holds a value of magnitude {peak:.3g}; expected at most "
+            f"{limit:.3g} = sqrt(float32 max / (({symbol} + 1)(D + 2))) for "
+            f"{symbol}={n_concepts} {what} and D={n_features} features: larger weights can "
+            f"overflow the float32 {outputs} of unit-scale embeddings (no fit on embeddings "
+            "of ordinary scale comes near them)"
+        )

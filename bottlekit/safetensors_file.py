@@ -3,9 +3,10 @@
 A model or bank file may come from someone else. Before any array is allocated, the
 header is read and bounded: its length, every tensor's dtype (from a short allow-list),
 shape and byte range (which must lie inside the file and match dtype x shape), and the
-JSON metadata that bottlekit stores under the key ``"bottlekit"``. Every problem is a
-``ValueError`` that names the file; nothing in the file is executed (no pickle) and
-nothing it asks for can be larger than the file itself. What the arrays and the JSON
+JSON metadata that bottlekit stores under the key ``"bottlekit"`` (neither may list a
+key twice: ``json.loads`` would keep the last value and drop the first unchecked). Every
+problem is a ``ValueError`` that names the file; nothing in the file is executed (no
+pickle) and nothing it asks for can be larger than the file itself. What the arrays and the JSON
 *mean* is checked by the loader of each file kind (``BaseConceptBottleneck.load``,
 ``ConceptBank.load``) against its own schema.
 """
@@ -159,12 +160,21 @@ def _check_entry(path: str, kind: str, name: str, entry: Any, data_bytes: int) -
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The dict of an object's ``pairs``; a key listed twice is a ``ValueError`` whose
+    ``duplicate_key`` attribute is that key (see :func:`_duplicate_key`)."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"key {key!r} is listed twice (the first value would be lost)")
+            exc = ValueError(f"key {key!r} is listed twice (the first value would be lost)")
+            exc.duplicate_key = key  # type: ignore[attr-defined]
+            raise exc
         out[key] = value
     return out
+
+
+def _duplicate_key(exc: ValueError) -> str | None:
+    """The key a :func:`parse_json` ``ValueError`` found listed twice, else None."""
+    return getattr(exc, "duplicate_key", None)
 
 
 def _check_values(text: bytes | str, max_values: int) -> None:
@@ -401,8 +411,10 @@ def _read_header(
     try:  # decoded as json.loads does, to free the bytes
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         del raw
-        header = parse_json(text)
-    except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits
+        header = parse_json(text, unique_keys=True)
+    except ValueError as exc:  # bad UTF-8 or JSON, too deep, too many digits, a key twice
+        if (key := _duplicate_key(exc)) is not None:  # json.loads would drop the first
+            raise _fail(shown, kind, f"its header lists key {_SHORT.repr(key)} twice") from None
         raise _fail(shown, kind, f"its header is not JSON ({exc})") from None
     del text
     if not isinstance(header, dict):
@@ -421,9 +433,15 @@ def _read_header(
         metadata = {"bottlekit": "{}"}
     try:
         meta = parse_json(
-            metadata["bottlekit"], max_values=MAX_HEADER_VALUES if count_metadata else None
+            metadata["bottlekit"],
+            unique_keys=True,
+            max_values=MAX_HEADER_VALUES if count_metadata else None,
         )
     except ValueError as exc:
+        if (key := _duplicate_key(exc)) is not None:  # json.loads would drop the first
+            raise _fail(
+                shown, kind, f"its bottlekit metadata lists key {_SHORT.repr(key)} twice"
+            ) from None
         raise _fail(shown, kind, f"its bottlekit metadata is not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise _fail(shown, kind, "its bottlekit metadata is not a JSON object")

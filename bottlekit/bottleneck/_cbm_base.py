@@ -31,7 +31,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from bottlekit._arrays import encode_class_labels, refuse_text
 from bottlekit._checks import check_bool, check_choice, check_positive_int, check_seed, int_seed
 from bottlekit.atomic import atomic_write_bytes
-from bottlekit.bottleneck._model_file import BASE_STATE, check_state, from_json_value
+from bottlekit.bottleneck._model_file import (
+    BASE_STATE,
+    MAX_JSON_ARRAY_BYTES,
+    check_state,
+    from_json_value,
+)
 from bottlekit.bottleneck.explanation import ConceptExplanation
 from bottlekit.concepts.bank import ConceptBank
 from bottlekit.concepts.positions import concept_positions
@@ -130,6 +135,20 @@ def _to_json(value: Any, key: str) -> Any:
     raise TypeError(f"cannot save attribute {key!r} of type {type(value).__name__}")
 
 
+def _is_device_name(device: Any) -> bool:
+    """Whether ``device`` is text torch reads as a device (``"cpu"``, ``"cuda:7"``): a
+    model trained on a device this machine lacks still loads (prediction runs in numpy)."""
+    import torch
+
+    if not isinstance(device, str) or len(device) > 64:
+        return False
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def _as_values(values: Any, name: str) -> np.ndarray:
     """Intervention values as a float array; ``TypeError`` naming ``name`` otherwise."""
     try:
@@ -202,6 +221,54 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _check_loaded_state(self, source: str) -> None:
         """Checks of a loaded file that tie a subclass's attributes together (beyond the
         shapes of ``_EXTRA_STATE``); ``ValueError`` naming ``source``. None by default."""
+
+    #: How ``concept_names_`` follow the names of a :class:`ConceptBank` given as
+    #: ``concepts``: ``"all"`` (the bank's names, in its order: the concept layer is the
+    #: bank), ``"some"`` (some of them, in the bank's order) or None (the subclass checks
+    #: them, or names its concepts itself).
+    _NAMES_OF_THE_BANK: ClassVar[str | None] = None
+
+    def _check_concepts_and_params(self, source: str) -> None:
+        """What :meth:`load` refuses and :meth:`save` will not write, beyond the schema:
+        ``concept_names_`` that do not follow the stored bank's names (a file of a bank
+        whose names differ explains its weights with the wrong concepts) and a ``device``
+        that is not a device's name. ``ValueError`` naming ``source``."""
+        device = getattr(self, "device", None)
+        if device is not None and not _is_device_name(device):
+            raise ValueError(
+                f"{source}: device is {repr(device)[:80]}; expected None or the name of a "
+                "torch device such as 'cpu', 'cuda' or 'cuda:1'"
+            )
+        bank, rule = self.concepts, self._NAMES_OF_THE_BANK
+        if rule is None or not isinstance(bank, ConceptBank):
+            return
+        names = list(self.concept_names_)
+        if rule == "all" and names != list(bank.names):
+            j = next(
+                (i for i, (a, b) in enumerate(zip(names, bank.names, strict=False)) if a != b),
+                min(len(names), len(bank)),
+            )
+            got = names[j] if j < len(names) else "(none)"
+            want = bank.names[j] if j < len(bank) else "(none)"
+            raise ValueError(
+                f"{source}: concept_names_[{j}] is {got!r} but the stored bank's concept {j} "
+                f"is {want!r}; expected the bank's {len(bank)} names, in its order (the "
+                f"concept layer of a {type(self).__name__} is its bank)"
+            )
+        if rule == "some":
+            position = {n: i for i, n in enumerate(bank.names)}
+            stray = [n for n in names if n not in position]
+            if stray:
+                raise ValueError(
+                    f"{source}: concept_names_ holds {stray[0]!r}, which is not a concept of "
+                    "the stored bank; expected some of the bank's names, in its order"
+                )
+            at = [position[n] for n in names]
+            if at != sorted(at):
+                raise ValueError(
+                    f"{source}: concept_names_ lists the stored bank's concepts out of the "
+                    "bank's order; expected some of the bank's names, in its order"
+                )
 
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any, **fit_params: Any) -> BaseConceptBottleneck:
@@ -730,15 +797,21 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
         source = f"{type(self).__name__}.save({os.fspath(path)!r})"
         try:
             self._learned_state(state, tensors, source)
+            self._check_concepts_and_params(source)
         except ValueError as exc:
             raise ValueError(f"{exc}; the model was not saved, as load would refuse it") from None
 
     @classmethod
-    def _learned_state(cls, state: dict, tensors: Any, source: str) -> dict[str, Any]:
+    def _learned_state(
+        cls, state: dict, tensors: Any, source: str, budget: list[int] | None = None
+    ) -> dict[str, Any]:
         """The learned attributes a file holds: its JSON ``state`` decoded and its
         ``model/`` tensors, checked against the class's schema (what :meth:`load` sets and
-        what :meth:`save` checks before writing)."""
-        learned = {k: from_json_value(v, k, source) for k, v in state.items()}
+        what :meth:`save` checks before writing). ``budget``: the bytes the file's JSON
+        arrays may still take (see :func:`from_json_value`)."""
+        if budget is None:
+            budget = [MAX_JSON_ARRAY_BYTES]
+        learned = {k: from_json_value(v, k, source, budget=budget) for k, v in state.items()}
         for key, value in tensors.items():
             if key.startswith("model/"):
                 name = key.split("/", 1)[1]
@@ -803,7 +876,10 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
                 )
         except (TypeError, KeyError) as exc:
             raise ValueError(f"{source}: malformed concept specification ({exc})") from None
-        params = {k: from_json_value(v, k, source) for k, v in meta["params"].items()}
+        budget = [MAX_JSON_ARRAY_BYTES]  # the bytes of the file's JSON arrays, all together
+        params = {
+            k: from_json_value(v, k, source, budget=budget) for k, v in meta["params"].items()
+        }
         for old, new in klass._renamed_params.items():
             if old in params and new not in params:
                 params[new] = params.pop(old)
@@ -817,7 +893,7 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_seed(model.random_state, "random_state")  # checked by fit, not _check_params
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: invalid hyper-parameters ({exc})") from None
-        state = klass._learned_state(meta["state"], contents, source)
+        state = klass._learned_state(meta["state"], contents, source, budget)
         if isinstance(concepts, RandomConcepts) and concepts.n_concepts < len(
             state["concept_names_"]
         ):
@@ -827,5 +903,6 @@ class BaseConceptBottleneck(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         for key, value in state.items():
             setattr(model, key, value)
+        model._check_concepts_and_params(source)
         model._check_loaded_state(source)
         return model

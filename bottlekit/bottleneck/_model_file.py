@@ -25,11 +25,14 @@ model that this check then refuses.
 
 from __future__ import annotations
 
+import math
 import numbers
+import re
 from typing import Any
 
 import numpy as np
 
+from bottlekit._arrays import check_magnitude, magnitude_limit
 from bottlekit.concepts._io import MAX_NAME_CHARS, check_name_lengths, check_names
 
 __all__ = [
@@ -51,8 +54,9 @@ MAX_JSON_DEPTH = 32
 # kind, shape (symbols "C", "K", "D"; None: any length along that axis; shape None: any).
 # Kinds: float (finite floating array), scale (float >= 0), array (numeric array, may hold
 # NaN), int, bool, labels (1-D ints or strings), concepts (the rule of concept names:
-# distinct non-blank strings), names (list of str), count (int >= 0), number, link, json
-# (any JSON value). A trailing "?" also allows None.
+# distinct non-blank strings), names (list of str), count (int >= 0), number (finite),
+# fraction (a number in [0, 1], as an accuracy), link, json (any JSON value). A trailing
+# "?" also allows None.
 BASE_STATE: dict[str, tuple[str, tuple | None]] = {
     "n_features_in_": ("count", None),
     "classes_": ("labels", ("C",)),
@@ -73,39 +77,120 @@ BASE_STATE: dict[str, tuple[str, tuple | None]] = {
 }
 
 
-def from_json_value(value: Any, key: str, source: str, _depth: int = 0) -> Any:
+#: The dtype strings a stored array may declare: a byte order and a type code with its
+#: size (``value.dtype.str`` as :meth:`save` writes it, ``"<f8"``, ``"|b1"``, ``"<U12"``,
+#: ``"|O"``) or a plain name (``"float32"``). Anything else (a sub-array ``"(2,)f8"``, a
+#: structured ``"f8,f8"``, a datetime ``"M8[ns]"``) is refused before numpy parses it.
+_DTYPE_TEXT = re.compile(r"[<>|=]?[A-Za-z]{1,10}[0-9]{0,10}")
+
+#: Most bytes the arrays stored in one model file's JSON may take once decoded, all
+#: together. A fixed-width string array takes its declared width for every item, so
+#: 2^20 empty strings declared ``"<U4096"`` (3 MB of text) would take 16 GiB.
+MAX_JSON_ARRAY_BYTES = 2**28
+
+
+def _array_dtype(value: dict, key: str, source: str) -> np.dtype:
+    """The allow-listed dtype an ``{"__ndarray__": ...}`` value declares."""
+    text = value.get("dtype")
+    if not isinstance(text, str) or not _DTYPE_TEXT.fullmatch(text):
+        raise ValueError(
+            f"{source}: {key} has an invalid array dtype {repr(text)[:80]}; expected a "
+            "numpy dtype string such as '<f8', '<i8', '|b1', '<U12' or '|O'"
+        )
+    try:
+        dtype = np.dtype(text)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{source}: {key} has an invalid array dtype {text!r}; expected a numpy dtype "
+            "string such as '<f8', '<i8', '|b1', '<U12' or '|O'"
+        ) from None
+    if dtype.kind == "U" and dtype.itemsize // 4 > MAX_LABEL_CHARS:
+        raise ValueError(
+            f"{source}: {key} asks for strings of {dtype.itemsize // 4} characters; at "
+            f"most {MAX_LABEL_CHARS} are accepted"
+        )
+    if dtype.kind not in "biufUO" or (dtype.kind in "biuf" and dtype.itemsize > 8):
+        raise ValueError(f"{source}: {key} has an array of unsupported dtype {dtype.str!r}")
+    return dtype
+
+
+def _leading_shape(items: list) -> tuple[int, ...]:
+    """The shape numpy would give the nested lists ``items`` if they are rectangular
+    (read along the first items; a ragged list is refused by numpy itself)."""
+    shape = []
+    while isinstance(items, list) and len(shape) <= MAX_JSON_DEPTH:
+        shape.append(len(items))
+        items = items[0] if items else None
+    return tuple(shape)
+
+
+def from_json_value(
+    value: Any, key: str, source: str, _depth: int = 0, *, budget: list[int] | None = None
+) -> Any:
     """Decode one JSON-stored value; arrays only of bounded, allow-listed dtypes, nesting
-    at most :data:`MAX_JSON_DEPTH` deep."""
+    at most :data:`MAX_JSON_DEPTH` deep.
+
+    Parameters
+    ----------
+    value : object
+        The parsed JSON value.
+    key : str
+        Its name, for messages.
+    source : str
+        The file, for messages.
+    _depth : int
+        The nesting depth of ``value`` (internal).
+    budget : list of one int, optional
+        The bytes the decoded arrays may still take, shared by every value of one file
+        and decreased here (None: :data:`MAX_JSON_ARRAY_BYTES` for this value alone).
+
+    Returns
+    -------
+    object
+        The value, its ``{"__ndarray__": ..., "dtype": ...}`` parts as arrays.
+    """
+    if budget is None:
+        budget = [MAX_JSON_ARRAY_BYTES]
     if _depth > MAX_JSON_DEPTH:
         raise ValueError(
             f"{source}: {key} nests lists or objects more than {MAX_JSON_DEPTH} levels deep"
         )
     if isinstance(value, dict) and "__ndarray__" in value:
         items = value["__ndarray__"]
-        try:
-            dtype = np.dtype(value.get("dtype"))
-        except TypeError:
-            raise ValueError(
-                f"{source}: {key} has an invalid array dtype {value.get('dtype')!r}"
-            ) from None
-        if dtype.kind == "U" and dtype.itemsize // 4 > MAX_LABEL_CHARS:
-            raise ValueError(
-                f"{source}: {key} asks for strings of {dtype.itemsize // 4} characters; at "
-                f"most {MAX_LABEL_CHARS} are accepted"
-            )
-        if dtype.kind not in "biufUO" or (dtype.kind in "biuf" and dtype.itemsize > 8):
-            raise ValueError(f"{source}: {key} has an array of unsupported dtype {dtype.str!r}")
+        dtype = _array_dtype(value, key, source)
         if not isinstance(items, list) or len(items) > MAX_JSON_ARRAY_ITEMS:
             raise ValueError(f"{source}: {key} is not a list of at most 10^7 values")
+        nbytes = math.prod(_leading_shape(items)) * (8 if dtype.kind == "O" else dtype.itemsize)
+        if nbytes > budget[0]:
+            raise ValueError(
+                f"{source}: {key} declares an array of {nbytes} bytes ({dtype.str}); the "
+                f"arrays of a model file's metadata may take at most {MAX_JSON_ARRAY_BYTES} "
+                "bytes in all"
+            )
+        budget[0] -= nbytes
         try:
             return np.asarray(items, dtype=object if dtype.kind == "O" else dtype)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"{source}: {key} does not hold {dtype.str} values ({exc})") from None
     if isinstance(value, dict):
-        return {k: from_json_value(v, key, source, _depth + 1) for k, v in value.items()}
+        return {
+            k: from_json_value(v, key, source, _depth + 1, budget=budget) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [from_json_value(v, key, source, _depth + 1) for v in value]
+        return [from_json_value(v, key, source, _depth + 1, budget=budget) for v in value]
     return value
+
+
+def _finite_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a boolean) that a float64 holds finite: an
+    integer of JSON may be beyond float64's range (``np.isfinite(10**400)`` is a
+    ``TypeError``, ``math.isfinite`` an ``OverflowError``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_json_numbers(
@@ -136,12 +221,7 @@ def check_json_numbers(
     if not isinstance(values, list):
         raise ValueError(f"{source}: {key} should be a list of {what}, got {repr(values)[:80]}")
     for v in values:
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, numbers.Real)
-            or not np.isfinite(v)
-            or not low <= v <= high
-        ):
+        if not _finite_real(v) or not low <= v <= high:
             raise ValueError(
                 f"{source}: {key} should hold {what} in [{low:g}, {high:g}], got {v!r}"[:300]
             )
@@ -171,34 +251,6 @@ def check_distinct_positions(
         )
     if len(np.unique(ids)) != len(ids):
         raise ValueError(f"{source}: {key} repeats {items}; expected distinct ones")
-
-
-def magnitude_limit(n_concepts: int, n_features: int) -> float:
-    r"""Largest magnitude a learned float array of a model file may hold.
-
-    :math:`M = \sqrt{f_{32} / ((K + 1)(D + 2))}`, :math:`f_{32}` the largest float32,
-    for K concepts and D features. With every weight, bias and intercept at most
-    :math:`M` (and :math:`M \ge 1`), a concept activation of an input with entries in
-    [-1, 1] is at most :math:`(D + 1) M` and a logit at most
-    :math:`K (D + 1) M^2 + (D + 2) M \le (K + 1)(D + 2) M^2 = f_{32}`, residual included;
-    a pruned intercept, :math:`c + \sum_j A_{cj} \bar a_j`, at most :math:`(K + 1) M^2`.
-
-    Parameters
-    ----------
-    n_concepts, n_features : int
-        K and D.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> f"{magnitude_limit(5, 6):.3g}"
-    '2.66e+18'
-    """
-    terms = (n_concepts + 1) * (n_features + 2)
-    return float(np.sqrt(float(np.finfo(np.float32).max) / terms))
 
 
 def _resolve(shape: tuple, sizes: dict[str, int]) -> tuple:
@@ -260,8 +312,11 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise bad("a non-negative integer")
     elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise bad("a number")
+        if not _finite_real(value):
+            raise bad("a finite number")
+    elif kind == "fraction":
+        if not _finite_real(value) or not 0 <= value <= 1:
+            raise bad("a fraction in [0, 1]")
     elif kind == "link":
         if not isinstance(value, str) or value not in ("identity", "sigmoid"):
             raise bad("'identity' or 'sigmoid'")
@@ -273,17 +328,11 @@ def _check_value(key: str, value: Any, kind: str, shape: tuple | None, sizes, so
                 f"{source}: {key} has shape {tuple(np.shape(value))}; expected {shown} "
                 f"(C={sizes['C']} classes, K={sizes['K']} concepts, D={sizes['D']} features)"
             )
-    if kind in ("float", "scale") and value.size:  # after the shape: K and D are the file's
-        limit = magnitude_limit(sizes["K"], sizes["D"])
-        peak = float(np.abs(value).max())
-        if peak > limit:
-            raise ValueError(
-                f"{source}: {key} holds a value of magnitude {peak:.3g}; expected at most "
-                f"{limit:.3g} = sqrt(float32 max / ((K + 1)(D + 2))) for K={sizes['K']} "
-                f"concepts and D={sizes['D']} features: larger weights can overflow the "
-                "float32 logits of unit-scale embeddings (no fit on embeddings of ordinary scale "
-                "comes near them)"
-            )
+    if kind in ("float", "scale"):  # after the shape: K and D are the file's
+        try:
+            check_magnitude(value, key, sizes["K"], sizes["D"])
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
 
 
 def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) -> None:
@@ -316,6 +365,18 @@ def check_state(schema: dict[str, tuple], state: dict[str, Any], source: str) ->
     }
     for key, (kind, shape) in schema.items():
         _check_value(key, state[key], kind, shape, sizes, source)
+    if "pruned_concepts_" in schema:  # prune lists each concept of the model it pruned once
+        names, pruned = set(state["concept_names_"]), state["pruned_concepts_"]
+        stray = [n for n in pruned if n not in names]
+        if stray:
+            raise ValueError(
+                f"{source}: pruned_concepts_ names {stray[0]!r}, which is not a concept of "
+                "the model; expected names from concept_names_"
+            )
+        if len(set(pruned)) != len(pruned):
+            raise ValueError(
+                f"{source}: pruned_concepts_ lists a concept twice; expected each once"
+            )
     if "concept_low_" in schema and (state["concept_low_"] > state["concept_high_"]).any():
         j = int(np.argmax(state["concept_low_"] > state["concept_high_"]))
         raise ValueError(

@@ -189,6 +189,11 @@ class DiscoveredCBM(SparseConceptHead, BaseConceptBottleneck):
         check_distinct_positions(
             self.atom_ids_, m, "atom_ids_", source, within="atoms of dictionary_", items="atoms"
         )
+        if self.n_dead_ > m:
+            raise ValueError(
+                f"{source}: n_dead_ is {self.n_dead_}; expected a count of the dictionary's "
+                f"atoms that never fired, in [0, {m}]"
+            )
 
     def _fit_bottleneck(self, X, y, bank, prior, rng) -> None:
         dictionary = discover(

@@ -208,7 +208,7 @@ class KnowledgeCBM(BaseConceptBottleneck):
         "prior_": ("float?", ("C", "K")),
         "best_epoch_": ("count", None),
         "n_epochs_": ("count", None),
-        "validation_accuracy_": ("number", None),
+        "validation_accuracy_": ("fraction?", None),  # None: validation_fraction=0
     }
     _renamed_params: ClassVar[dict[str, str]] = {"n_iter_no_change": "patience"}
 

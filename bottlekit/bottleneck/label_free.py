@@ -339,6 +339,7 @@ class LabelFreeCBM(BaseConceptBottleneck):
     True
     """
 
+    _NAMES_OF_THE_BANK: ClassVar[str | None] = "some"
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
         "interpretability_": ("float", (None,)),
         "projection_best_step_": ("count", None),

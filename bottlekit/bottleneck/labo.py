@@ -407,6 +407,7 @@ class LaBo(BaseConceptBottleneck):
     """
 
     _FIT_PARAMS: ClassVar[tuple[str, ...]] = ("validation_data",)
+    _NAMES_OF_THE_BANK: ClassVar[str | None] = "all"
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {
         "n_iter_": ("count", None),
         "best_epoch_": ("count", None),

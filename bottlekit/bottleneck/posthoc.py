@@ -247,6 +247,7 @@ class PosthocCBM(SparseConceptHead, BaseConceptBottleneck):
     True
     """
 
+    _NAMES_OF_THE_BANK: ClassVar[str | None] = "all"
     _EXTRA_STATE: ClassVar[dict[str, tuple]] = {"n_iter_": ("count", None)}
 
     def __init__(

@@ -556,6 +556,11 @@ class ConceptBank:
         ConceptBank
             The bank; ``ValueError`` naming ``source`` if the state is malformed.
         """
+        if not isinstance(meta, dict):  # a model file's concepts.bank entry, say
+            raise ValueError(
+                f"{source}: the bank's metadata is a {type(meta).__name__}; expected a JSON "
+                "object (the dict ConceptBank.to_state returns)"
+            )
         if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
             raise ValueError(
                 f"{source} has format {meta.get('format')!r} v{meta.get('version')!r}; "

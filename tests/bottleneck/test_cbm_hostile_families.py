@@ -393,6 +393,11 @@ HISTORY_CASES = {
         _state("best_epoch_", lambda v: 5),
         r"best_epoch_ is 5; expected an epoch run, in \[0, n_iter_ = 1\]",
     ),
+    # before: TypeError from np.isfinite (an integer beyond float64), naming no file
+    "an integer loss beyond float64": (
+        _history(lambda h: h.__setitem__("train_loss", [10**400, 0.5])),
+        r"history_\['train_loss'\] should hold finite numbers in \[0, inf\], got 1000000",
+    ),
     "a huge n_iter_": (
         _state("n_iter_", lambda v: 10**15),
         r"history_\['epoch'\] should be a list of one entry per epoch 0\.\.n_iter_ "
@@ -503,6 +508,11 @@ def test_a_labo_file_written_before_n_samples_fit_still_loads(fitted, data, tmp_
             {"projection": [1.0], "head": 2.0},
             r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got \[1\.0\]",
         ),
+        # before: TypeError from np.isfinite (an integer beyond float64), naming no file
+        (
+            {"projection": 1.0, "head": 10**400},
+            r"fit_seconds_ should hold wall times \(s\) in \[0, inf\], got 1000000",
+        ),
     ],
 )
 def test_a_tampered_label_free_fit_seconds_is_refused(fitted, tmp_path, seconds, message):
@@ -597,3 +607,142 @@ def test_a_model_file_of_a_huge_name_is_refused(fitted, tmp_path, family):
 
     message = r"concept_names_\[0\] has 5000 characters; at most 4096 are accepted"
     _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_whose_bank_is_not_a_dict_is_refused(fitted, tmp_path, family):
+    # before: AttributeError: 'list' object has no attribute 'get', from deep inside
+    # ConceptBank.from_state (every family), naming no file
+    def edit(t, m):
+        m["concepts"]["bank"] = ["not", "a", "dict"]
+
+    message = r"the bank's metadata is a list; expected a JSON object"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def _params(key, value):
+    return lambda t, m: m["params"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("device", [{"evil": [1, 2]}, "evil", 5, "cuda" * 100])
+def test_a_model_file_whose_device_is_not_a_device_is_refused(fitted, tmp_path, family, device):
+    # before: loaded (every family), the device kept as given; a refit then failed on it
+    message = r"device is .*; expected None or the name of a torch device such as 'cpu'"
+    _assert_tampered_file_refused(fitted[family], tmp_path, _params("device", device), message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_pruning_a_concept_it_lacks_is_refused(fitted, tmp_path, family):
+    # before: loaded (every family), pruned_concepts_ naming a concept no model has
+    edit = _state("pruned_concepts_", lambda v: ["not a concept"])
+    message = r"pruned_concepts_ names 'not a concept', which is not a concept of the model"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_model_file_pruning_a_concept_twice_is_refused(fitted, tmp_path, family):
+    # before: loaded; prune lists each concept once
+    def edit(t, m):
+        m["state"]["pruned_concepts_"] = [m["state"]["concept_names_"][0]] * 2
+
+    message = r"pruned_concepts_ lists a concept twice; expected each once"
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+
+
+def _rename(names):
+    return _state("concept_names_", lambda v: names(v))
+
+
+@pytest.mark.parametrize("family", ["PosthocCBM", "PCBM-h", "LaBo"])
+def test_a_model_file_whose_concepts_are_not_its_bank_s_is_refused(fitted, tmp_path, family):
+    # before: loaded and explained its weights with the file's names, not its bank's
+    edit = _rename(lambda v: ["wing", *v[1:]])
+    message = (
+        r"concept_names_\[0\] is 'wing' but the stored bank's concept 0 is 'c0'; expected the "
+        rf"bank's 5 names, in its order \(the concept layer of a {type(fitted[family]).__name__} "
+        r"is its bank\)"
+    )
+    _assert_tampered_file_refused(fitted[family], tmp_path, edit, message)
+    swapped = _rename(lambda v: [v[1], v[0], *v[2:]])
+    message = r"concept_names_\[0\] is 'c1' but the stored bank's concept 0 is 'c0'"
+    _assert_tampered_file_refused(fitted[family], tmp_path, swapped, message)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (
+            lambda v: ["wing", *v[1:]],
+            r"concept_names_ holds 'wing', which is not a concept of the stored bank",
+        ),
+        (
+            lambda v: v[::-1],
+            r"concept_names_ lists the stored bank's concepts out of the bank's order",
+        ),
+    ],
+)
+def test_a_label_free_file_whose_concepts_are_not_its_bank_s_is_refused(
+    fitted, tmp_path, names, message
+):
+    # before: loaded (LabelFreeCBM keeps some of the bank's concepts, in its order)
+    _assert_tampered_file_refused(fitted["LabelFreeCBM"], tmp_path, _rename(names), message)
+
+
+def test_a_model_whose_concepts_are_not_its_bank_s_is_not_saved(fitted, tmp_path):
+    model = copy.deepcopy(fitted["PosthocCBM"])
+    model.concept_names_ = ["wing", *model.concept_names_[1:]]
+    with pytest.raises(ValueError, match=r"concept_names_\[0\] is 'wing' .* not saved"):
+        model.save(tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "message"),
+    [
+        # before: each loaded (the schema asked for any number)
+        (-5, r"validation_accuracy_ should be a fraction in \[0, 1\], got -5"),
+        (10**30, r"validation_accuracy_ should be a fraction in \[0, 1\], got 10{30}"),
+        (1.5, r"validation_accuracy_ should be a fraction in \[0, 1\], got 1\.5"),
+        (True, r"validation_accuracy_ should be a fraction in \[0, 1\], got True"),
+    ],
+)
+def test_a_knowledge_file_of_an_accuracy_outside_0_1_is_refused(
+    fitted, tmp_path, accuracy, message
+):
+    edit = _state("validation_accuracy_", lambda v: accuracy)
+    _assert_tampered_file_refused(fitted["KnowledgeCBM"], tmp_path, edit, message)
+
+
+def test_a_knowledge_model_fitted_without_validation_saves_and_loads(data, tmp_path):
+    # before: save refused it ("validation_accuracy_ is missing (None); the model needs
+    # it"): fit with validation_fraction=0 stores None, which the schema did not allow
+    X, y, bank = data
+    model = KnowledgeCBM(bank, max_epochs=1, validation_fraction=0, random_state=0).fit(X, y)
+    assert model.validation_accuracy_ is None
+    loaded = KnowledgeCBM.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.validation_accuracy_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_dead", [9, 10**30])
+def test_a_discovered_file_of_more_dead_atoms_than_atoms_is_refused(fitted, tmp_path, n_dead):
+    # before: loaded; the fixture's dictionary has 8 atoms
+    edit = _state("n_dead_", lambda v: n_dead)
+    message = rf"n_dead_ is {n_dead}; expected a count of the dictionary's atoms that never "
+    message += r"fired, in \[0, 8\]"
+    _assert_tampered_file_refused(fitted["DiscoveredCBM"], tmp_path, edit, message)
+
+
+def test_a_discovered_file_whose_every_atom_is_dead_still_loads(fitted, tmp_path):
+    model = fitted["DiscoveredCBM"]
+    src = model.save(tmp_path / "m.safetensors")
+    edited = _rewrite(src, tmp_path / "e.safetensors", _state("n_dead_", lambda v: 8))
+    assert DiscoveredCBM.load(edited).n_dead_ == 8
+
+
+def test_a_label_free_file_of_an_integer_penalty_beyond_float64_is_refused(fitted, tmp_path):
+    # before: loaded (the schema's "number" took any integer), a float() of it overflowing
+    edit = _state("lam_", lambda v: 10**400)
+    message = r"lam_ should be a finite number, got 10{50}"
+    _assert_tampered_file_refused(fitted["LabelFreeCBM"], tmp_path, edit, message)

@@ -201,3 +201,69 @@ def test_a_model_whose_metadata_load_would_refuse_is_not_saved(fitted, tmp_path,
     with pytest.raises(ValueError, match=r"header would have \d+ bytes; at most 500 are accepted"):
         model.save(path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _with_header_text(path, out, change):
+    """``path`` rewritten to ``out`` with its header's JSON text replaced by
+    ``change(text)`` (padded to a multiple of 8 bytes, as safetensors pads it)."""
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    text = change(raw[8 : 8 + n].decode().rstrip()).encode()
+    text += b" " * (-len(text) % 8)
+    out.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+    return out
+
+
+def _metadata_with(text, extra):
+    """The header ``text`` with ``extra`` appended to its bottlekit metadata object."""
+    header = json.loads(text)
+    meta = header["__metadata__"]["bottlekit"]
+    header["__metadata__"]["bottlekit"] = meta[:-1] + extra + "}"
+    return json.dumps(header)
+
+
+DUPLICATES = {
+    # before: loaded with the second backbone id, the first one dropped without a word
+    "a metadata key listed twice": (
+        lambda t: _metadata_with(t, ', "backbone_id": "ViT-B-32/openai"'),
+        r"its bottlekit metadata lists key 'backbone_id' twice$",
+    ),
+    # before: loaded; the first entry (its dtype, shape and byte range unchecked) dropped
+    "a tensor listed twice": (
+        lambda t: '{"vectors": {"dtype": "F32", "shape": [9], "data_offsets": [0, 36]}, ' + t[1:],
+        r"its header lists key 'vectors' twice$",
+    ),
+    "the metadata listed twice": (
+        lambda t: '{"__metadata__": {"bottlekit": "{}"}, ' + t[1:],
+        r"its header lists key '__metadata__' twice$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DUPLICATES))
+def test_a_key_listed_twice_in_a_file_is_refused(tmp_path, case):
+    change, message = DUPLICATES[case]
+    bank = ConceptBank(["c0", "c1"], np.eye(2, 3), "toy")
+    bad = _with_header_text(
+        bank.save(tmp_path / "ok.safetensors"), tmp_path / "b.safetensors", change
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"^'{bad}' is not a readable safetensors file of a bottlekit concept bank: "
+        + message,
+    ):
+        ConceptBank.load(bad)
+
+
+def test_a_key_listed_twice_inside_a_model_s_metadata_is_refused(saved, tmp_path):
+    # before: loaded with lam=5.0, the lam the model was fitted with dropped
+    def change(text):
+        header = json.loads(text)
+        meta = header["__metadata__"]["bottlekit"]
+        where = meta.index('"params": {') + len('"params": {')
+        header["__metadata__"]["bottlekit"] = meta[:where] + '"lam": 5.0, ' + meta[where:]
+        return json.dumps(header)
+
+    bad = _with_header_text(saved, tmp_path / "m.safetensors", change)
+    with pytest.raises(ValueError, match=r"m\.safetensors' .*metadata lists key 'lam' twice$"):
+        PosthocCBM.load(bad)

@@ -122,6 +122,39 @@ MODEL_CASES = {
         lambda t, m: m["params"].__setitem__("lam", DEEP),
         r"lam nests lists or objects more than 32 levels deep",
     ),
+    # before: ValueError from np.dtype ("dtype size in bytes must fit into a C int"),
+    # naming neither the file nor the key
+    "a sub-array dtype of 10^18 floats": (
+        lambda t, m: m["params"].__setitem__(
+            "lam", {"__ndarray__": [1], "dtype": "(1000000000,1000000000)f8"}
+        ),
+        r"lam has an invalid array dtype '\(1000000000,1000000000\)f8'; expected a numpy "
+        r"dtype string such as '<f8'",
+    ),
+    # before: loaded as a structured array
+    "a structured dtype": (
+        _state("pruned_concepts_", {"__ndarray__": [[1, 2]], "dtype": "f8,f8"}),
+        r"pruned_concepts_ has an invalid array dtype 'f8,f8'",
+    ),
+    "a dtype that is not text": (
+        _state("pruned_concepts_", {"__ndarray__": [1], "dtype": ["f8"]}),
+        r"pruned_concepts_ has an invalid array dtype \['f8'\]",
+    ),
+    # before: 20,000 empty strings declared 4096 characters wide took 335 MB (2^20 of
+    # them, 3 MB of text, would take 16 GiB)
+    "fixed-width strings of 335 MB": (
+        _state("pruned_concepts_", {"__ndarray__": [""] * 20_000, "dtype": "<U4096"}),
+        r"pruned_concepts_ declares an array of 327680000 bytes \(<U4096\); the arrays of a "
+        r"model file's metadata may take at most 268435456 bytes in all",
+    ),
+    # the bound is the file's: two arrays of 164 MB each
+    "two arrays of 164 MB": (
+        lambda t, m: m["state"].update(
+            evil={"__ndarray__": [""] * 10_000, "dtype": "<U4096"},
+            pruned_concepts_={"__ndarray__": [""] * 10_000, "dtype": "<U4096"},
+        ),
+        r"declares an array of 163840000 bytes \(<U4096\); .* at most 268435456 bytes in all",
+    ),
     # before: loaded; intervene("c0") then silently edited only the first of the two
     "duplicate concept names": (
         _state("concept_names_", ["c0", "c0", "c1", "c2"]),

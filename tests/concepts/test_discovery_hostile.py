@@ -132,6 +132,16 @@ def _tamper_meta(key, value):
             _tamper_tensor("adam/W_enc/exp_avg_sq", lambda a: -np.ones_like(a)),
             r"adam/W_enc/exp_avg_sq has negative values; expected values >= 0",
         ),
+        # before: resumed, and the dictionary discover returned gave inf codes
+        (
+            _tamper_tensor("param/W_enc", lambda a: np.full_like(a, 3e38)),
+            r"param/W_enc holds a value of magnitude 3e\+38; expected at most 2\.9\de\+18 = "
+            r"sqrt\(float32 max / \(\(m \+ 1\)\(D \+ 2\)\)\) for m=4 atoms and D=6 features",
+        ),
+        (
+            _tamper_tensor("param/pre_bias", lambda a: np.full_like(a, -1e30)),
+            r"param/pre_bias holds a value of magnitude 1e\+30; expected at most 2\.9\de\+18",
+        ),
         (_tamper_meta("epoch", "x"), r"epoch: expected an int >= 1 and <= 2, got 'x'"),
         (_tamper_meta("epoch", 10**9), r"epoch: expected an int >= 1 and <= 2, got 1000000000"),
         (_tamper_meta("epoch", -5), r"epoch: expected an int >= 1 and <= 2, got -5"),
@@ -284,6 +294,27 @@ def test_dictionary_file_with_bad_metadata_is_refused(
             "dictionary",
             np.zeros((0, 6), np.float32),
             r"dictionary has no atoms",
+        ),
+        # before: loaded, and encode gave inf codes (float32 overflow in its matmul)
+        (
+            "topk_sae",
+            "encoder_weight",
+            np.full((4, 6), 3e38, np.float32),
+            r"encoder_weight holds a value of magnitude 3e\+38; expected at most 2\.9\de\+18 "
+            r"= sqrt\(float32 max / \(\(m \+ 1\)\(D \+ 2\)\)\) for m=4 atoms and D=6 "
+            r"features: larger weights can overflow the float32 codes",
+        ),
+        (
+            "batchtopk_sae",
+            "encoder_bias",
+            np.full(4, 1e30, np.float32),
+            r"encoder_bias holds a value of magnitude 1e\+30; expected at most 2\.9\de\+18",
+        ),
+        (
+            "nmf",
+            "components",
+            np.full((4, 12), 1e30, np.float32),
+            r"components holds a value of magnitude 1e\+30; expected at most 2\.9\de\+18",
         ),
     ],
 )
@@ -928,6 +959,23 @@ def test_a_dictionary_built_in_memory_is_checked_as_a_file_is(changes, error, me
     # only when used.
     with pytest.raises(error, match=message):
         ConceptDictionary(**_fields(**changes))
+
+
+def test_a_dictionary_just_below_the_magnitude_limit_gives_finite_codes():
+    # the limit is enough: every encoder array at 0.999 of it, of the signs that add up,
+    # and scaled embeddings of entries +-1, the worst case, give finite float32 codes
+    from bottlekit._arrays import magnitude_limit
+
+    big = 0.999 * magnitude_limit(4, 6)
+    d = ConceptDictionary(
+        **_fields(
+            encoder_weight=np.full((4, 6), big, np.float32),
+            encoder_bias=np.full(4, big, np.float32),
+            pre_bias=np.full(6, -big, np.float32),
+        )
+    )
+    codes = d.encode(np.ones((2, 6), np.float32))
+    assert np.isfinite(codes).all() and codes.max() > 1e37
 
 
 def test_a_valid_dictionary_built_in_memory_keeps_its_arrays():

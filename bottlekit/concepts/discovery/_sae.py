@@ -205,6 +205,7 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
     tensors and progress that :func:`_save_checkpoint` writes for it (names, dtypes,
     shapes, finite values, counts and second moments >= 0; epoch, finite loss history,
     Adam steps of that many epochs, threshold)."""
+    from bottlekit._arrays import check_magnitude
     from bottlekit._checks import check_number, is_number
 
     where = f"checkpoint: {path!r} is damaged"
@@ -237,6 +238,11 @@ def _check_checkpoint(contents: Any, config: dict, path: str) -> None:
             raise ValueError(f"{where}: {name} has shape {a.shape}; expected {shape}{fix}")
         if dtype == f32 and not np.isfinite(a).all():
             raise ValueError(f"{where}: {name} contains NaN or inf{fix}")
+        if name.startswith("param/"):  # the dictionary's rule, which discover builds
+            try:  # before: a W_enc of 3e38 resumed, and the dictionary's codes were inf
+                check_magnitude(a, name, m, d, units=("m", "atoms"), outputs="codes")
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}{fix}") from None
         # a negative second moment made Adam's step NaN, reported as a diverged learning rate
         if (name == "since" or name.endswith("exp_avg_sq")) and (a < 0).any():
             raise ValueError(f"{where}: {name} has negative values; expected values >= 0{fix}")

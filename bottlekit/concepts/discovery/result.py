@@ -459,6 +459,7 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     numbers (floats kept, integers as float32) of shapes consistent with the dictionary's
     ``(m, d)`` and the method, finite; the scalars in range. ``ValueError`` (``TypeError``
     for text or complex arrays) naming the field, what it holds and what was expected."""
+    from bottlekit._arrays import check_magnitude
     from bottlekit._checks import check_choice, check_number, is_number
 
     out = dict(fields)
@@ -487,6 +488,9 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{key} has shape {out[key].shape}, not {shape}")
         if not np.isfinite(out[key]).all():
             raise ValueError(f"{key} contains NaN or inf")
+        if key != "codes":  # the model files' rule: finite codes of unit-scale embeddings
+            # before: an encoder_weight of 3e38 loaded and encode gave inf codes
+            check_magnitude(out[key], key, m, d, units=("m", "atoms"), outputs="codes")
     if out["codes"] is not None and (out["codes"] < 0).any():
         # every encoder's codes are >= 0; dead (and n_dead, name_concepts' drop_dead) reads
         # an atom with only negative codes as dead
