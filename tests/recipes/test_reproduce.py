@@ -498,6 +498,9 @@ def test_lfcbm_imagenet_without_a_synset_file_says_where_to_put_it(data, tmp_pat
             "--device", "cpu", "--quiet"]  # fmt: skip
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "no synset file (LOC_synset_mapping.txt or synset_words.txt) was found in" in err
+    assert (
+        "no synset file (LOC_synset_mapping.txt or synset_words.txt or meta.bin) was found in"
+        in err
+    )
     assert str(tmp_path / "imagenet") in err
     assert "--set dataset.options.synset_names=PATH" in err
