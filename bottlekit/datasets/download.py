@@ -32,7 +32,11 @@ import shutil
 from pathlib import Path
 
 from bottlekit._checks import check_bool
-from bottlekit.datasets._archive_extraction import UnsafeArchiveError, safe_extract
+from bottlekit.datasets._archive_extraction import (
+    DEFAULT_MAX_EXTRACTED_BYTES,
+    UnsafeArchiveError,
+    safe_extract,
+)
 from bottlekit.datasets._digests import _algorithm_of, file_digests, sha256_of
 from bottlekit.datasets._file_download import (
     DEFAULT_MAX_BYTES,
@@ -45,6 +49,7 @@ from bottlekit.datasets._source_table import SOURCES, Source
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_EXTRACTED_BYTES",
     "MIN_BYTES_PER_SECOND",
     "SOURCES",
     "ChecksumError",
