@@ -65,7 +65,11 @@ def download_file(
     The bytes go to ``<dest>.part`` and the file is renamed to ``dest`` once complete; an
     interrupted download keeps the ``.part`` and the next call asks the server for the
     rest only (a server that ignores ``Range`` sends the whole file again, which is then
-    written from the start). A ``dest`` already present is not fetched again.
+    written from the start). A server that answers the ``Range`` request with 416
+    (nothing left to send) completes the ``.part`` only when the size it gives
+    (``Content-Range: bytes */SIZE``) is the ``.part``'s; otherwise the ``.part`` (larger
+    than the file, or of a size the server does not confirm) is deleted and the file
+    fetched again from the start. A ``dest`` already present is not fetched again.
 
     No more than ``max_bytes`` bytes are written: a ``Content-Length`` that announces more
     is refused before the body is read, and a body without one (an endless stream) is
@@ -159,10 +163,20 @@ def download_file(
         # every per-read timeout): see bottlekit._deadline
         resp = _deadline.urlopen(urllib.request.Request(url, headers=headers), timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing left to send: the part is complete
+        if e.code == 416 and have:
+            # "nothing left to send": the part is complete only if it has the file's size,
+            # which the answer gives as `Content-Range: bytes */SIZE`; a .part of another
+            # size (a larger one left by another file, or no size given) is discarded and
+            # the file fetched again from the start
+            size = _unsatisfied_range_size(e.headers.get("Content-Range", ""))
             e.close()
-            os.replace(part, dest)
-            return dest
+            if size == have:
+                os.replace(part, dest)
+                return dest
+            part.unlink()
+            return download_file(
+                url, dest, progress=progress, timeout=timeout, chunk=chunk, max_bytes=cap
+            )
         e.close()
         raise _offline(url, dest, f"HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError) as e:
@@ -302,6 +316,16 @@ def _content_length(resp: http.client.HTTPResponse) -> int | None:
     except ValueError:
         return None
     return length if length is not None and length >= 0 else None
+
+
+def _unsatisfied_range_size(value: str | None) -> int | None:
+    """The file's size in a 416 answer's ``Content-Range: bytes */SIZE``; None when
+    absent or malformed."""
+    unit, _, rest = (value or "").strip().partition(" ")
+    star, _, size = rest.strip().partition("/")
+    if unit.lower() != "bytes" or star != "*" or not size.isdigit():
+        return None
+    return int(size)
 
 
 def _range_start(resp: http.client.HTTPResponse) -> int | None:

@@ -41,6 +41,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             start = int(rng.split("=")[1].rstrip("-"))
             if start >= len(body):
                 self.send_response(416)
+                if not srv.hide_size_in_416:  # RFC 9110: the current length
+                    self.send_header("Content-Range", f"bytes */{len(body)}")
                 self.end_headers()
                 return
             self.send_response(206)
@@ -64,7 +66,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests, srv.cut_next, srv.honour_range = {}, [], None, True
-    srv.range_shift = 0
+    srv.range_shift, srv.hide_size_in_416 = 0, False
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -662,3 +664,25 @@ def test_the_extracted_total_is_capped_while_writing(tmp_path, monkeypatch):
     with pytest.raises(dl.UnsafeArchiveError, match=r"more than max_bytes=400000 .*removed"):
         dl.safe_extract(tmp_path / "b.zip", tmp_path / "out", max_bytes=400_000)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("hide_size", [False, True])
+def test_a_416_answer_completes_only_a_part_of_the_files_size(server, tmp_path, hide_size):
+    # Before: any .part was renamed to dest on a 416 answer, here 92 bytes of another
+    # file as the 10-byte f.bin.
+    server.files["/f.bin"] = b"0123456789"
+    server.hide_size_in_416 = hide_size
+    dest = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(b"GARBAGE-FROM-ELSEWHERE-" * 4)
+    assert dl.download_file(server.url + "/f.bin", dest, progress=False) == dest
+    assert dest.read_bytes() == b"0123456789"
+    assert not (tmp_path / "f.bin.part").exists()
+    assert server.requests == [("/f.bin", "bytes=92-"), ("/f.bin", None)]
+
+
+def test_a_416_answer_completes_a_part_of_the_files_size(server, tmp_path):
+    server.files["/f.bin"] = b"0123456789"
+    (tmp_path / "f.bin.part").write_bytes(b"0123456789")
+    dl.download_file(server.url + "/f.bin", tmp_path / "f.bin", progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == b"0123456789"
+    assert server.requests == [("/f.bin", "bytes=10-")]
