@@ -5,9 +5,10 @@ with the standard library, with a progress bar, resuming a partial ``.part`` fil
 HTTP ``Range`` request, checks its digest (the publisher's md5, or a sha256) **before**
 anything is extracted, and extracts
 it refusing members that would land outside the target folder (``../``, absolute paths,
-links pointing outside, device files). Offline, the error names the file, the URL and where
-to put a copy fetched elsewhere. Datasets behind a licence form or on Google Drive cannot
-be fetched: their error says what to do.
+links pointing outside, resolved through the archive's own links, device files), members
+listed twice, and more than :data:`DEFAULT_MAX_EXTRACTED_BYTES` extracted. Offline, the
+error names the file, the URL and where to put a copy fetched elsewhere. Datasets behind
+a licence form or on Google Drive cannot be fetched: their error says what to do.
 
 The table holds the digest each publisher gives: md5 for CIFAR-10, CIFAR-100 (on the
 CIFAR page) and CUB-200-2011. Where none is published that bottlekit could check (both
