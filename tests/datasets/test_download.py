@@ -686,3 +686,22 @@ def test_a_416_answer_completes_a_part_of_the_files_size(server, tmp_path):
     dl.download_file(server.url + "/f.bin", tmp_path / "f.bin", progress=False)
     assert (tmp_path / "f.bin").read_bytes() == b"0123456789"
     assert server.requests == [("/f.bin", "bytes=10-")]
+
+
+def test_links_already_in_the_folder_are_followed_only_inside(tmp_path, tar_filter):
+    # A link already in the target folder (not from the archive) is resolved on the disk:
+    # one to a folder inside is written through, one outside is refused before writing
+    # (before: refused by tarfile's data filter as a "damaged archive" after the earlier
+    # members were written, and written outside without the filter).
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "in").symlink_to("sub")
+    (tmp_path / "outside").mkdir()
+    (out / "ext").symlink_to(tmp_path / "outside")
+    archive = _tar_of(tmp_path / "a.tar", [("in/e.txt", "file", b"e")])
+    dl.safe_extract(archive, out)
+    assert (out / "sub" / "e.txt").read_bytes() == b"e"
+    archive = _tar_of(tmp_path / "b.tar", [("ok.txt", "file", b"o"), ("ext/e.txt", "file", b"e")])
+    with pytest.raises(dl.UnsafeArchiveError, match=r"member 'ext/e\.txt' would be written"):
+        dl.safe_extract(archive, out)
+    assert list((tmp_path / "outside").iterdir()) == [] and not (out / "ok.txt").exists()
