@@ -67,6 +67,7 @@ class _Tree:
         self.symlinks: dict[tuple[str, ...], str] = {}  # where each link lies -> its target
         self.kinds: dict[tuple[str, ...], tuple[str, str]] = {}  # where -> (kind, name)
         self.tops: set[str] = set()
+        self.plain: set[tuple[str, ...]] = set()  # places known not to be links on the disk
 
     def resolve(self, parts: tuple[str, ...] | list[str]) -> tuple[str, ...] | None:
         """Where ``parts`` (relative to ``root``, ``..`` allowed) lands once every link
@@ -88,12 +89,15 @@ class _Tree:
             target = self.symlinks.get(here)
             if target is None:
                 disk = self.root.joinpath(*here)
-                if here not in self.kinds and disk.is_symlink():  # a link already in root
+                if here in self.kinds or here in self.plain:
+                    cur.append(c)
+                elif disk.is_symlink():  # a link already in root, not from the archive
                     real = Path(os.path.realpath(disk))
                     if not real.is_relative_to(self.root):
                         return None
                     cur = list(real.relative_to(self.root).parts)
                 else:
+                    self.plain.add(here)  # no link on the disk there: not looked up again
                     cur.append(c)
                 continue
             hops += 1
