@@ -141,6 +141,14 @@ class _Tree:
             self.symlinks[place] = linkname
         elif kind == "hard":  # a hard link's target is named from the archive's root
             self._check_link(name, linkname, PurePosixPath(linkname).parts)
+            target = self.resolve(PurePosixPath(linkname).parts)
+            if self.kinds.get(target, ("",))[0] not in ("file", "hard"):
+                # tarfile would look it up among the earlier members and fail with a bare
+                # KeyError, after writing them
+                raise UnsafeArchiveError(
+                    f"{self.archive}: hard link {name!r} -> {linkname!r} names no file among "
+                    "the archive's earlier members; nothing was extracted"
+                )
         if place:
             self.kinds[place] = (kind, name)
         return place
@@ -186,7 +194,8 @@ def safe_extract(
 
     Every member is checked before anything is written: an absolute path, a ``..``
     component, a member written through a link outside ``dest``, a symbolic or hard link
-    whose target resolves outside ``dest`` (or loops), a device or FIFO member, a member
+    whose target resolves outside ``dest`` (or loops), a hard link that names no file
+    among the archive's earlier members, a device or FIFO member, a member
     listed twice (the same path once normalised: ``a/x`` and ``./a//x``; a folder listed
     twice overwrites nothing and is allowed), or members that hold more than
     ``max_bytes`` in all raise :class:`UnsafeArchiveError` and nothing is extracted.

@@ -705,3 +705,20 @@ def test_links_already_in_the_folder_are_followed_only_inside(tmp_path, tar_filt
     with pytest.raises(dl.UnsafeArchiveError, match=r"member 'ext/e\.txt' would be written"):
         dl.safe_extract(archive, out)
     assert list((tmp_path / "outside").iterdir()) == [] and not (out / "ok.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("a.txt", "file", b"a"), ("h", "hard", "missing.txt")],
+        [("h", "hard", "a.txt"), ("a.txt", "file", b"a")],  # a later member
+        [("d", "dir", None), ("h", "hard", "d")],  # a folder
+    ],
+)
+def test_a_hard_link_to_no_earlier_file_is_refused(tmp_path, tar_filter, members):
+    # Before: a bare KeyError ("linkname 'missing.txt' not found") from tarfile, after
+    # a.txt had been written (and left in the folder).
+    archive = _tar_of(tmp_path / "x.tar", members)
+    with pytest.raises(dl.UnsafeArchiveError, match=r"hard link 'h' -> .* names no file"):
+        dl.safe_extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
