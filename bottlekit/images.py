@@ -154,7 +154,7 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
     """Convert an in-memory item (PIL image or uint8 HxWx3 array) to an RGB PIL image."""
     if isinstance(img, Image.Image):
         _check_not_empty(img.size[1], img.size[0], what)
-        return img if img.mode == "RGB" else img.convert("RGB")
+        return _pil_to_rgb(img, what)
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ImageInputError(
@@ -169,16 +169,86 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
     )
 
 
+def _pil_to_rgb(im: Image.Image, what: str) -> Image.Image:
+    """A PIL image as RGB: the one conversion of files and in-memory PIL images.
+
+    An RGB image is returned as it is. 16-bit grey (modes ``I;16*``, ``I``) is scaled to 8
+    bits (:func:`_wide_gray_to_rgb`); a float image (mode ``F``) is checked to hold 8-bit
+    levels (:func:`_check_float_image`), then converted as PIL does; any other mode is
+    converted by PIL (``convert("RGB")``). ``what`` names the image in errors.
+    """
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return _wide_gray_to_rgb(im)
+    if im.mode == "F":
+        _check_float_image(im, what)
+    return im.convert("RGB")
+
+
+def _check_float_image(im: Image.Image, what: str) -> None:
+    """Refuse a float image (PIL mode ``F``) whose values are not 8-bit levels.
+
+    PIL converts ``F`` to RGB by clipping to [0, 255], so values outside are lost and an
+    image scaled to [0, 1] comes out black. The rule is the one of float arrays (refused,
+    with the conversion from [0, 1] as a hint): values must be finite and in [0, 255]; an
+    image whose values all lie in [0, 1], not all 0, is refused as ambiguous (a [0, 1]
+    scale, most likely).
+    """
+    a = np.asarray(im)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    del a
+    got = f"images: {what} is a float image (PIL mode 'F')"
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # a NaN makes both NaN
+        raise ImageInputError(
+            f"{got} with values that are not finite (NaN or infinite); expected finite "
+            "values in [0, 255]"
+        )
+    got += f" with values in [{lo:g}, {hi:g}]"
+    convert = "Image.fromarray((np.asarray(im) * 255).round().astype(np.uint8))"
+    if lo < 0 or hi > 255:
+        raise ImageInputError(
+            f"{got}; expected values in [0, 255] (8-bit levels; PIL would clip the rest): "
+            "scale it to [0, 255] first"
+        )
+    if 0 < hi <= 1:
+        raise ImageInputError(
+            f"{got}; expected values in [0, 255] (8-bit levels: as it is, the image would "
+            f"be black; convert with {convert} if it is in [0, 1])"
+        )
+
+
+# rows of a 16-bit image converted at once: blocks of about this many pixels
+_WIDE_GRAY_BLOCK = 1 << 18
+
+
 def _wide_gray_to_rgb(im: Image.Image) -> Image.Image:
     """A 16-bit grayscale image (PIL modes ``I;16*``, and ``I`` holding values up to 65535)
-    as 8-bit RGB: the values scaled by 255 / 65535. ``convert("RGB")`` clips them at 255
-    instead, which turns most 16-bit images white. An ``I`` image whose values all fit in
-    0..255 is kept as it is."""
-    a = np.asarray(im).astype(np.int64)
-    if im.mode.startswith("I;16") or a.max(initial=0) > 255:
-        a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
-    gray = np.clip(a, 0, 255).astype(np.uint8)
-    return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), mode="RGB")
+    as 8-bit RGB: the values scaled by 255 / 65535 and rounded, ``(v * 255 + 32767) //
+    65535``, after clipping to 0..65535. ``convert("RGB")`` clips them at 255 instead,
+    which turns most 16-bit images white. An ``I`` image whose values all fit in 0..255
+    is kept as it is (negative values clipped to 0).
+
+    The conversion runs in blocks of rows (about ``_WIDE_GRAY_BLOCK`` pixels) in
+    ``uint32``, pasted into the RGB result: beyond the decoded image and the result it
+    needs a few MB, whatever the image's size (before: 25 to 33 bytes per pixel in
+    ``int64`` temporaries, 3.1 GB for a 12000 x 12000 PNG of a few hundred KB).
+    """
+    w, h = im.size
+    scale = im.mode.startswith("I;16") or (w * h > 0 and im.getextrema()[1] > 255)
+    out = Image.new("RGB", (w, h))
+    step = max(1, _WIDE_GRAY_BLOCK // max(w, 1))
+    for top in range(0, h, step):
+        block = np.asarray(im.crop((0, top, w, min(h, top + step))))
+        if scale:
+            v = np.clip(block, 0, 65535).astype(np.uint32)
+            v *= 255
+            v += 32767
+            v //= 65535
+        else:
+            v = np.clip(block, 0, 255)
+        out.paste(Image.fromarray(v.astype(np.uint8)), (0, top))  # grey to R, G and B
+    return out
 
 
 def _open_file(
@@ -189,15 +259,16 @@ def _open_file(
 
     ``path`` may also be the bytes of an image in a ``BytesIO`` (a tar member, a
     download), named ``name`` in messages: decoded the same way (16-bit grey included).
+    The pixels are converted as in-memory PIL images are (:func:`_pil_to_rgb`).
     """
     shown = str(path) if name is None else name
     try:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
-            if im.mode.startswith("I;16") or im.mode == "I":
-                return _wide_gray_to_rgb(im)
-            return im.convert("RGB")
+            if im.mode == "RGB":
+                return im.convert("RGB")  # a copy, read now (the file closes here)
+            return _pil_to_rgb(im, f"file {shown!r}")
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {shown!r} does not exist") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
