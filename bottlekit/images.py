@@ -511,6 +511,12 @@ def _dataset_item(dataset: Any, i: int) -> Any:
         import torch
 
         if isinstance(item, torch.Tensor):
+            if item.device.type == "meta":  # a shape without values: nothing to read
+                raise ImageInputError(
+                    f"images: dataset item {i} is a tensor of shape {tuple(item.shape)} on "
+                    "device 'meta', which holds no values; expected a tensor with values "
+                    "(on the CPU or a GPU)"
+                )
             return item
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass

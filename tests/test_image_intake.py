@@ -263,3 +263,34 @@ def test_a_float_image_of_8_bit_levels_is_read():
     for values, level in [([200.0] * 4, 200), ([0.0] * 4, 0), ([0.0, 2.0, 255.0, 7.0], 0)]:
         got = np.asarray(as_image_source([_float_image(values)]).load(0))
         assert got.shape == (2, 2, 3) and got[0, 0].tolist() == [level] * 3
+
+
+class _MetaTensors(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return torch.zeros(3, 64, 64, device="meta")
+
+
+META_MESSAGE = (
+    "images: dataset item 0 is a tensor of shape (3, 64, 64) on device 'meta', which holds "
+    "no values; expected a tensor with values (on the CPU or a GPU)"
+)
+
+
+def test_a_dataset_of_meta_tensors_is_refused_at_intake(world_tiny, tmp_path):
+    # before: torch's NotImplementedError "Cannot copy out of meta tensor" from deep inside
+    # encode_images (moving the batch to the device) and embed (hashing the item for the cache)
+    from bottlekit import embed
+
+    calls = {
+        "load": lambda: as_image_source(_MetaTensors()).load(0),
+        "key": lambda: as_image_source(_MetaTensors()).key(0),
+        "encode_images": lambda: world_tiny.encode_images(_MetaTensors(), progress=False),
+        "embed": lambda: embed(world_tiny, _MetaTensors(), cache_dir=tmp_path, progress=False),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ImageInputError) as info:
+            call()
+        assert str(info.value) == META_MESSAGE, name
