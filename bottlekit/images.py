@@ -150,6 +150,33 @@ def _check_not_empty(height: int, width: int, what: str) -> None:
         )
 
 
+def _array_shape_hint(shape: tuple[int, ...], single: bool) -> str:
+    """The likely mistake behind an image array of the wrong ``shape``, as a hint to append
+    (empty if none): a channel-first layout (transpose it), an alpha channel (drop it), or
+    one image given for a batch (add the batch axis). ``single``: the array is meant as one
+    image (H, W, 3), a list item, not a batch (n, H, W, 3)."""
+    name = "image" if single else "images"
+    one = "[None]" if not single and len(shape) == 3 else ""  # one image for a batch
+    image_axes = shape if single or len(shape) == 3 else shape[1:]
+    if len(image_axes) != 3:
+        return ""
+    first, last = image_axes[0], image_axes[-1]
+    if last == 3:
+        return f" (use {name}[None] for a single image)" if one else ""
+    if last == 4:
+        return f" (an alpha channel? drop it: {name}[..., :3]{one})"
+    if first in (3, 4):
+        batch = len(shape) == 4 and not single
+        perm = "0, 2, 3, 1" if batch else "1, 2, 0"
+        drop = "" if first == 3 else ("[:, :3]" if batch else "[:3]")
+        alpha = "" if first == 3 else " and drop the alpha channel"
+        return (
+            f" (channel-first? transpose it to (H, W, 3){alpha}: "
+            f"{name}{drop}.transpose({perm}){one}, or np.moveaxis)"
+        )
+    return ""
+
+
 def _to_rgb(img: Any, what: str) -> Image.Image:
     """Convert an in-memory item (PIL image or uint8 HxWx3 array) to an RGB PIL image."""
     if isinstance(img, Image.Image):
@@ -159,7 +186,7 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ImageInputError(
                 f"images: {what} is an array of shape {img.shape} and dtype {img.dtype}; "
-                "expected uint8 of shape (H, W, 3)"
+                "expected uint8 of shape (H, W, 3)" + _array_shape_hint(img.shape, single=True)
             )
         _check_not_empty(img.shape[0], img.shape[1], what)
         return Image.fromarray(img, mode="RGB")
@@ -582,7 +609,7 @@ def as_image_source(images: Any) -> ImageSource:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ImageInputError(
                 f"images: array has shape {images.shape}; expected (n, H, W, 3)"
-                + (" (use images[None] for a single image)" if images.ndim == 3 else "")
+                + _array_shape_hint(images.shape, single=False)
             )
         if images.dtype != np.uint8:
             raise ImageInputError(

@@ -294,3 +294,70 @@ def test_a_dataset_of_meta_tensors_is_refused_at_intake(world_tiny, tmp_path):
         with pytest.raises(ImageInputError) as info:
             call()
         assert str(info.value) == META_MESSAGE, name
+
+
+SHAPE_HINTS = {  # shape: (the hint, what it says to pass)
+    (8, 8, 3): (" (use images[None] for a single image)", "images[None]"),
+    (3, 8, 8): (
+        " (channel-first? transpose it to (H, W, 3): images.transpose(1, 2, 0)[None], "
+        "or np.moveaxis)",
+        "images.transpose(1, 2, 0)[None]",
+    ),
+    (2, 3, 8, 8): (
+        " (channel-first? transpose it to (H, W, 3): images.transpose(0, 2, 3, 1), "
+        "or np.moveaxis)",
+        "images.transpose(0, 2, 3, 1)",
+    ),
+    (4, 8, 8): (
+        " (channel-first? transpose it to (H, W, 3) and drop the alpha channel: "
+        "images[:3].transpose(1, 2, 0)[None], or np.moveaxis)",
+        "images[:3].transpose(1, 2, 0)[None]",
+    ),
+    (2, 4, 8, 8): (
+        " (channel-first? transpose it to (H, W, 3) and drop the alpha channel: "
+        "images[:, :3].transpose(0, 2, 3, 1), or np.moveaxis)",
+        "images[:, :3].transpose(0, 2, 3, 1)",
+    ),
+    (8, 8, 4): (" (an alpha channel? drop it: images[..., :3][None])", "images[..., :3][None]"),
+    (2, 8, 8, 4): (" (an alpha channel? drop it: images[..., :3])", "images[..., :3]"),
+    (2, 8, 8, 5): ("", None),
+    (8, 8): ("", None),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPE_HINTS))
+def test_the_hint_for_a_wrong_array_shape_fixes_it(shape):
+    # before: (3, H, W) and (H, W, 4) were told "use images[None] for a single image",
+    # which still failed ((1, 3, H, W), (1, H, W, 4))
+    hint, fix = SHAPE_HINTS[shape]
+    with pytest.raises(ImageInputError) as info:
+        as_image_source(np.zeros(shape, np.uint8))
+    assert str(info.value) == f"images: array has shape {shape}; expected (n, H, W, 3){hint}"
+    if fix is not None:  # the hint, applied, gives images that are taken
+        images = np.zeros(shape, np.uint8)
+        fixed = {
+            "images[None]": lambda: images[None],
+            "images.transpose(1, 2, 0)[None]": lambda: images.transpose(1, 2, 0)[None],
+            "images.transpose(0, 2, 3, 1)": lambda: images.transpose(0, 2, 3, 1),
+            "images[:3].transpose(1, 2, 0)[None]": lambda: images[:3].transpose(1, 2, 0)[None],
+            "images[:, :3].transpose(0, 2, 3, 1)": lambda: images[:, :3].transpose(0, 2, 3, 1),
+            "images[..., :3][None]": lambda: images[..., :3][None],
+            "images[..., :3]": lambda: images[..., :3],
+        }[fix]()
+        assert as_image_source(fixed).to_array().shape[1:] == (8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [
+        ((3, 8, 8), " (channel-first? transpose it to (H, W, 3): image.transpose(1, 2, 0), or "),
+        ((8, 8, 4), " (an alpha channel? drop it: image[..., :3])"),
+    ],
+)
+def test_a_list_item_of_a_wrong_shape_gets_the_hint_too(shape, hint):
+    with pytest.raises(ImageInputError) as info:
+        as_image_source([np.zeros((8, 8, 3), np.uint8), np.zeros(shape, np.uint8)])
+    assert str(info.value).startswith(
+        f"images: item 1 is an array of shape {shape} and dtype uint8; expected uint8 of "
+        f"shape (H, W, 3){hint}"
+    )
