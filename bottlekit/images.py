@@ -4,7 +4,10 @@
 ``(n, H, W, 3)``, a list of file paths, a folder in class-per-subfolder layout, or a
 torch ``Dataset`` into an :class:`ImageSource`. A source knows its length, loads item
 ``i`` as an RGB PIL image, and gives each item a stable identity key (file path + size
-+ modification time, or a hash of the pixels) for the embedding cache.
++ modification time, or a hash of the pixels) for the embedding cache. Files and PIL
+images are converted to RGB by one rule (16-bit grey scaled to 8 bits, float images
+checked, EXIF orientation not applied, the first frame of an animation): see
+:func:`as_image_source`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ __all__ = [
 
 class ImageInputError(ValueError, TypeError):
     """Images that bottlekit cannot take: a wrong type, shape or dtype, an empty collection,
-    a list mixing kinds, or a path that does not exist.
+    a list mixing kinds, a path that does not exist, a float image outside 8-bit levels,
+    or a dataset's tensor without values (on the ``meta`` device).
 
     Every entry point that takes images (:func:`bottlekit.embed`,
     :meth:`bottlekit.Backbone.encode_images`, ``concept_activation_map``, ``audit``,
@@ -353,7 +357,14 @@ class ImageSource:
         Returns
         -------
         PIL.Image.Image or torch.Tensor
-            The image in RGB mode (a file is read now), or a dataset's tensor as it is.
+            The image in RGB mode (a file is read now; converted as the Notes of
+            :func:`as_image_source` say), or a dataset's tensor as it is.
+
+        Raises
+        ------
+        ImageInputError
+            A float image outside 8-bit levels, a dataset's tensor on the ``meta``
+            device, an item of a wrong type or shape, naming the item.
         """
         if self.kind == "array":
             return Image.fromarray(self.items[i], mode="RGB")
@@ -575,10 +586,33 @@ def as_image_source(images: Any) -> ImageSource:
     Raises
     ------
     ImageInputError
-        Empty input, wrong array shape or dtype, a missing path, an input type that is
-        none of the above (a ``ValueError`` and a ``TypeError``).
+        Empty input, wrong array shape or dtype (the message says how to fix a
+        channel-first layout or an alpha channel), a missing path, an input type that is
+        none of the above (a ``ValueError`` and a ``TypeError``). When an item is read
+        (:meth:`ImageSource.load`): a float image outside 8-bit levels, a dataset's
+        tensor on the ``meta`` device (no values), naming the item.
     FileNotFoundError
         A list of paths naming files that do not exist.
+
+    Notes
+    -----
+    Files and in-memory PIL images (list items, a dataset's items) are converted to RGB
+    by one rule, so the same image gives the same pixels however it is passed:
+
+    - 16-bit grey (PIL modes ``I;16*``, and ``I`` with values above 255) is scaled to 8
+      bits, ``(v * 255 + 32767) // 65535`` (PIL's ``convert("RGB")`` would clip it to
+      white); 16-bit RGB PNGs are reduced to 8 bits by PIL when opened.
+    - A float image (mode ``F``) must hold 8-bit levels: finite values in [0, 255], not
+      all in [0, 1] (such an image, most likely scaled to [0, 1], would come out black;
+      the error gives the conversion), as float arrays are refused.
+    - Other modes (grey, palette, RGBA, CMYK, ...) are converted by PIL's
+      ``convert("RGB")``; an alpha channel is dropped, not composited.
+    - EXIF orientation is **not** applied (as torchvision's default loader): a photo
+      whose camera stored it sideways with an orientation tag is read sideways. To apply
+      it, open the images yourself and pass the PIL images:
+      ``[PIL.ImageOps.exif_transpose(Image.open(p)) for p in paths]``.
+    - An animated image (GIF, APNG, multi-page TIFF) read from a file gives its first
+      frame; an in-memory PIL image gives the frame it is at (``im.seek(k)``).
 
     Examples
     --------
@@ -586,6 +620,12 @@ def as_image_source(images: Any) -> ImageSource:
     >>> src = as_image_source(np.zeros((2, 8, 8, 3), dtype=np.uint8))
     >>> len(src), src.kind
     (2, 'array')
+
+    EXIF orientation applied by the caller (not done here):
+
+    >>> from PIL import Image, ImageOps
+    >>> photos = [ImageOps.exif_transpose(Image.open(p)) for p in paths]  # doctest: +SKIP
+    >>> src = as_image_source(photos)  # doctest: +SKIP
     """
     if isinstance(images, ImageSource):
         return images

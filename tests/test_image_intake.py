@@ -361,3 +361,23 @@ def test_a_list_item_of_a_wrong_shape_gets_the_hint_too(shape, hint):
         f"images: item 1 is an array of shape {shape} and dtype uint8; expected uint8 of "
         f"shape (H, W, 3){hint}"
     )
+
+
+def test_exif_orientation_is_not_applied_and_an_animation_gives_its_first_frame(tmp_path):
+    # documented, as torchvision's default loader: the stored pixels, not the EXIF-rotated
+    # view (PIL.ImageOps.exif_transpose, applied by the caller, rotates them)
+    from PIL import ImageOps
+
+    pixels = np.zeros((2, 4, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(pixels).save(tmp_path / "o.jpg", exif=exif.tobytes())
+    assert as_image_source(tmp_path / "o.jpg").load(0).size == (4, 2)
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert as_image_source([ImageOps.exif_transpose(im)]).load(0).size == (2, 4)
+    frames = [Image.new("RGB", (4, 4), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert np.asarray(as_image_source(tmp_path / "a.gif").load(0))[0, 0].tolist() == [255, 0, 0]
+    with Image.open(tmp_path / "a.gif") as gif:  # in memory: the frame it is at
+        gif.seek(1)
+        assert np.asarray(as_image_source([gif]).load(0))[0, 0].tolist() == [0, 0, 255]
