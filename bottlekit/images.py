@@ -4,7 +4,10 @@
 ``(n, H, W, 3)``, a list of file paths, a folder in class-per-subfolder layout, or a
 torch ``Dataset`` into an :class:`ImageSource`. A source knows its length, loads item
 ``i`` as an RGB PIL image, and gives each item a stable identity key (file path + size
-+ modification time, or a hash of the pixels) for the embedding cache.
++ modification time, or a hash of the pixels) for the embedding cache. Files and PIL
+images are converted to RGB by one rule (16-bit grey scaled to 8 bits, float images
+checked, EXIF orientation not applied, the first frame of an animation): see
+:func:`as_image_source`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ __all__ = [
 
 class ImageInputError(ValueError, TypeError):
     """Images that bottlekit cannot take: a wrong type, shape or dtype, an empty collection,
-    a list mixing kinds, or a path that does not exist.
+    a list mixing kinds, a path that does not exist, a float image outside 8-bit levels,
+    or a dataset's tensor without values (on the ``meta`` device).
 
     Every entry point that takes images (:func:`bottlekit.embed`,
     :meth:`bottlekit.Backbone.encode_images`, ``concept_activation_map``, ``audit``,
@@ -150,16 +154,43 @@ def _check_not_empty(height: int, width: int, what: str) -> None:
         )
 
 
+def _array_shape_hint(shape: tuple[int, ...], single: bool) -> str:
+    """The likely mistake behind an image array of the wrong ``shape``, as a hint to append
+    (empty if none): a channel-first layout (transpose it), an alpha channel (drop it), or
+    one image given for a batch (add the batch axis). ``single``: the array is meant as one
+    image (H, W, 3), a list item, not a batch (n, H, W, 3)."""
+    name = "image" if single else "images"
+    one = "[None]" if not single and len(shape) == 3 else ""  # one image for a batch
+    image_axes = shape if single or len(shape) == 3 else shape[1:]
+    if len(image_axes) != 3:
+        return ""
+    first, last = image_axes[0], image_axes[-1]
+    if last == 3:
+        return f" (use {name}[None] for a single image)" if one else ""
+    if last == 4:
+        return f" (an alpha channel? drop it: {name}[..., :3]{one})"
+    if first in (3, 4):
+        batch = len(shape) == 4 and not single
+        perm = "0, 2, 3, 1" if batch else "1, 2, 0"
+        drop = "" if first == 3 else ("[:, :3]" if batch else "[:3]")
+        alpha = "" if first == 3 else " and drop the alpha channel"
+        return (
+            f" (channel-first? transpose it to (H, W, 3){alpha}: "
+            f"{name}{drop}.transpose({perm}){one}, or np.moveaxis)"
+        )
+    return ""
+
+
 def _to_rgb(img: Any, what: str) -> Image.Image:
     """Convert an in-memory item (PIL image or uint8 HxWx3 array) to an RGB PIL image."""
     if isinstance(img, Image.Image):
         _check_not_empty(img.size[1], img.size[0], what)
-        return img if img.mode == "RGB" else img.convert("RGB")
+        return _pil_to_rgb(img, what)
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ImageInputError(
                 f"images: {what} is an array of shape {img.shape} and dtype {img.dtype}; "
-                "expected uint8 of shape (H, W, 3)"
+                "expected uint8 of shape (H, W, 3)" + _array_shape_hint(img.shape, single=True)
             )
         _check_not_empty(img.shape[0], img.shape[1], what)
         return Image.fromarray(img, mode="RGB")
@@ -169,16 +200,86 @@ def _to_rgb(img: Any, what: str) -> Image.Image:
     )
 
 
+def _pil_to_rgb(im: Image.Image, what: str) -> Image.Image:
+    """A PIL image as RGB: the one conversion of files and in-memory PIL images.
+
+    An RGB image is returned as it is. 16-bit grey (modes ``I;16*``, ``I``) is scaled to 8
+    bits (:func:`_wide_gray_to_rgb`); a float image (mode ``F``) is checked to hold 8-bit
+    levels (:func:`_check_float_image`), then converted as PIL does; any other mode is
+    converted by PIL (``convert("RGB")``). ``what`` names the image in errors.
+    """
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return _wide_gray_to_rgb(im)
+    if im.mode == "F":
+        _check_float_image(im, what)
+    return im.convert("RGB")
+
+
+def _check_float_image(im: Image.Image, what: str) -> None:
+    """Refuse a float image (PIL mode ``F``) whose values are not 8-bit levels.
+
+    PIL converts ``F`` to RGB by clipping to [0, 255], so values outside are lost and an
+    image scaled to [0, 1] comes out black. The rule is the one of float arrays (refused,
+    with the conversion from [0, 1] as a hint): values must be finite and in [0, 255]; an
+    image whose values all lie in [0, 1], not all 0, is refused as ambiguous (a [0, 1]
+    scale, most likely).
+    """
+    a = np.asarray(im)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    del a
+    got = f"images: {what} is a float image (PIL mode 'F')"
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # a NaN makes both NaN
+        raise ImageInputError(
+            f"{got} with values that are not finite (NaN or infinite); expected finite "
+            "values in [0, 255]"
+        )
+    got += f" with values in [{lo:g}, {hi:g}]"
+    convert = "Image.fromarray((np.asarray(im) * 255).round().astype(np.uint8))"
+    if lo < 0 or hi > 255:
+        raise ImageInputError(
+            f"{got}; expected values in [0, 255] (8-bit levels; PIL would clip the rest): "
+            "scale it to [0, 255] first"
+        )
+    if 0 < hi <= 1:
+        raise ImageInputError(
+            f"{got}; expected values in [0, 255] (8-bit levels: as it is, the image would "
+            f"be black; convert with {convert} if it is in [0, 1])"
+        )
+
+
+# rows of a 16-bit image converted at once: blocks of about this many pixels
+_WIDE_GRAY_BLOCK = 1 << 18
+
+
 def _wide_gray_to_rgb(im: Image.Image) -> Image.Image:
     """A 16-bit grayscale image (PIL modes ``I;16*``, and ``I`` holding values up to 65535)
-    as 8-bit RGB: the values scaled by 255 / 65535. ``convert("RGB")`` clips them at 255
-    instead, which turns most 16-bit images white. An ``I`` image whose values all fit in
-    0..255 is kept as it is."""
-    a = np.asarray(im).astype(np.int64)
-    if im.mode.startswith("I;16") or a.max(initial=0) > 255:
-        a = (np.clip(a, 0, 65535) * 255 + 32767) // 65535
-    gray = np.clip(a, 0, 255).astype(np.uint8)
-    return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), mode="RGB")
+    as 8-bit RGB: the values scaled by 255 / 65535 and rounded, ``(v * 255 + 32767) //
+    65535``, after clipping to 0..65535. ``convert("RGB")`` clips them at 255 instead,
+    which turns most 16-bit images white. An ``I`` image whose values all fit in 0..255
+    is kept as it is (negative values clipped to 0).
+
+    The conversion runs in blocks of rows (about ``_WIDE_GRAY_BLOCK`` pixels) in
+    ``uint32``, pasted into the RGB result: beyond the decoded image and the result it
+    needs a few MB, whatever the image's size (before: 25 to 33 bytes per pixel in
+    ``int64`` temporaries, 3.1 GB for a 12000 x 12000 PNG of a few hundred KB).
+    """
+    w, h = im.size
+    scale = im.mode.startswith("I;16") or (w * h > 0 and im.getextrema()[1] > 255)
+    out = Image.new("RGB", (w, h))
+    step = max(1, _WIDE_GRAY_BLOCK // max(w, 1))
+    for top in range(0, h, step):
+        block = np.asarray(im.crop((0, top, w, min(h, top + step))))
+        if scale:
+            v = np.clip(block, 0, 65535).astype(np.uint32)
+            v *= 255
+            v += 32767
+            v //= 65535
+        else:
+            v = np.clip(block, 0, 255)
+        out.paste(Image.fromarray(v.astype(np.uint8)), (0, top))  # grey to R, G and B
+    return out
 
 
 def _open_file(
@@ -189,15 +290,16 @@ def _open_file(
 
     ``path`` may also be the bytes of an image in a ``BytesIO`` (a tar member, a
     download), named ``name`` in messages: decoded the same way (16-bit grey included).
+    The pixels are converted as in-memory PIL images are (:func:`_pil_to_rgb`).
     """
     shown = str(path) if name is None else name
     try:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
-            if im.mode.startswith("I;16") or im.mode == "I":
-                return _wide_gray_to_rgb(im)
-            return im.convert("RGB")
+            if im.mode == "RGB":
+                return im.convert("RGB")  # a copy, read now (the file closes here)
+            return _pil_to_rgb(im, f"file {shown!r}")
     except FileNotFoundError:
         raise FileNotFoundError(f"images: file {shown!r} does not exist") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
@@ -255,7 +357,14 @@ class ImageSource:
         Returns
         -------
         PIL.Image.Image or torch.Tensor
-            The image in RGB mode (a file is read now), or a dataset's tensor as it is.
+            The image in RGB mode (a file is read now; converted as the Notes of
+            :func:`as_image_source` say), or a dataset's tensor as it is.
+
+        Raises
+        ------
+        ImageInputError
+            A float image outside 8-bit levels, a dataset's tensor on the ``meta``
+            device, an item of a wrong type or shape, naming the item.
         """
         if self.kind == "array":
             return Image.fromarray(self.items[i], mode="RGB")
@@ -440,6 +549,12 @@ def _dataset_item(dataset: Any, i: int) -> Any:
         import torch
 
         if isinstance(item, torch.Tensor):
+            if item.device.type == "meta":  # a shape without values: nothing to read
+                raise ImageInputError(
+                    f"images: dataset item {i} is a tensor of shape {tuple(item.shape)} on "
+                    "device 'meta', which holds no values; expected a tensor with values "
+                    "(on the CPU or a GPU)"
+                )
             return item
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
@@ -471,10 +586,33 @@ def as_image_source(images: Any) -> ImageSource:
     Raises
     ------
     ImageInputError
-        Empty input, wrong array shape or dtype, a missing path, an input type that is
-        none of the above (a ``ValueError`` and a ``TypeError``).
+        Empty input, wrong array shape or dtype (the message says how to fix a
+        channel-first layout or an alpha channel), a missing path, an input type that is
+        none of the above (a ``ValueError`` and a ``TypeError``). When an item is read
+        (:meth:`ImageSource.load`): a float image outside 8-bit levels, a dataset's
+        tensor on the ``meta`` device (no values), naming the item.
     FileNotFoundError
         A list of paths naming files that do not exist.
+
+    Notes
+    -----
+    Files and in-memory PIL images (list items, a dataset's items) are converted to RGB
+    by one rule, so the same image gives the same pixels however it is passed:
+
+    - 16-bit grey (PIL modes ``I;16*``, and ``I`` with values above 255) is scaled to 8
+      bits, ``(v * 255 + 32767) // 65535`` (PIL's ``convert("RGB")`` would clip it to
+      white); 16-bit RGB PNGs are reduced to 8 bits by PIL when opened.
+    - A float image (mode ``F``) must hold 8-bit levels: finite values in [0, 255], not
+      all in [0, 1] (such an image, most likely scaled to [0, 1], would come out black;
+      the error gives the conversion), as float arrays are refused.
+    - Other modes (grey, palette, RGBA, CMYK, ...) are converted by PIL's
+      ``convert("RGB")``; an alpha channel is dropped, not composited.
+    - EXIF orientation is **not** applied (as torchvision's default loader): a photo
+      whose camera stored it sideways with an orientation tag is read sideways. To apply
+      it, open the images yourself and pass the PIL images:
+      ``[PIL.ImageOps.exif_transpose(Image.open(p)) for p in paths]``.
+    - An animated image (GIF, APNG, multi-page TIFF) read from a file gives its first
+      frame; an in-memory PIL image gives the frame it is at (``im.seek(k)``).
 
     Examples
     --------
@@ -482,6 +620,12 @@ def as_image_source(images: Any) -> ImageSource:
     >>> src = as_image_source(np.zeros((2, 8, 8, 3), dtype=np.uint8))
     >>> len(src), src.kind
     (2, 'array')
+
+    EXIF orientation applied by the caller (not done here):
+
+    >>> from PIL import Image, ImageOps
+    >>> photos = [ImageOps.exif_transpose(Image.open(p)) for p in paths]  # doctest: +SKIP
+    >>> src = as_image_source(photos)  # doctest: +SKIP
     """
     if isinstance(images, ImageSource):
         return images
@@ -505,7 +649,7 @@ def as_image_source(images: Any) -> ImageSource:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ImageInputError(
                 f"images: array has shape {images.shape}; expected (n, H, W, 3)"
-                + (" (use images[None] for a single image)" if images.ndim == 3 else "")
+                + _array_shape_hint(images.shape, single=False)
             )
         if images.dtype != np.uint8:
             raise ImageInputError(
