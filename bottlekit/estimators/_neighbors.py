@@ -185,17 +185,27 @@ def _sklearn_counts(X, r, *, metric: str, tree: str, n_jobs) -> np.ndarray:
     return counts - 1  # remove the point itself
 
 
-def normal_scores(X: np.ndarray) -> np.ndarray:
+def normal_scores(X: np.ndarray, tie_break: np.ndarray | None = None) -> np.ndarray:
     """Replace each column by the normal scores of its ranks, Phi^-1(rank / (n + 1)).
 
-    Ties get their average rank. The result depends on the data only through the ranks, so
-    any strictly increasing map of a column leaves it unchanged.
+    Ties get their average rank, or, with ``tie_break`` (an array of X's shape, e.g.
+    seeded noise), distinct ranks in the order of ``tie_break`` among the tied values.
+    Either way the result depends on the data only through the ranks, so any strictly
+    increasing map of a column leaves it unchanged.
     """
     from scipy.special import ndtri
     from scipy.stats import rankdata
 
     n = X.shape[0]
-    return ndtri(rankdata(X, axis=0) / (n + 1.0))
+    if tie_break is None:
+        ranks = rankdata(X, axis=0)
+    else:
+        ranks = np.empty(X.shape, dtype=np.float64)
+        for j in range(X.shape[1]):
+            # sort by value, then by tie_break among equal values
+            order = np.lexsort((tie_break[:, j], X[:, j]))
+            ranks[order, j] = np.arange(1.0, n + 1.0)
+    return ndtri(ranks / (n + 1.0))
 
 
 def preprocess_continuous(
@@ -212,9 +222,11 @@ def preprocess_continuous(
 
     The noise has standard deviation ``jitter`` times the column's standard deviation, so
     it is scale-free; ``jitter=0`` disables it. With ``copula=True`` the columns are first
-    replaced by their normal scores (:func:`normal_scores`), and the jitter is added
-    *before* ranking so that it only breaks ties. Unstandardized samples are then checked
-    by :func:`check_differences_fit` (the one such check of every k-NN estimator).
+    replaced by their normal scores (:func:`normal_scores`) and no noise is added: with
+    ``jitter > 0`` tied values get distinct ranks in a random order drawn from ``rng``
+    (the size of ``jitter`` does not matter), so the result depends only on the ranks.
+    Unstandardized samples are then checked by :func:`check_differences_fit` (the one
+    such check of every k-NN estimator).
 
     Parameters
     ----------
@@ -245,8 +257,12 @@ def preprocess_continuous(
     jitter = check_jitter(jitter)
     X = np.array(X, dtype=np.float64, copy=True)
     if copula:
-        _add_jitter(X, jitter, safe_std(X), rng, hint="")
-        return normal_scores(X)
+        # Ties only are broken, in a seeded random order: noise added in raw units (as
+        # before) reordered distinct values whenever the standard deviation dwarfed their
+        # gaps (sinh(100 a): 0.015 nats instead of 0.254), breaking rank invariance.
+        # The same draws as the jitter's, so distinct values give the same scores.
+        tie_break = rng.standard_normal(X.shape) if jitter > 0 else None
+        return normal_scores(X, tie_break)
     std = safe_std(X)
     if standardize:
         X = safe_centre(X, std)  # X.mean() overflowed at 1e307 x 300 rows

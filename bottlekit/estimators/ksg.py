@@ -83,9 +83,10 @@ class KSGMutualInformation(BaseEstimator):
     jitter : float in [0, 1], default=1e-10
         Standard deviation of Gaussian noise added to each column to break ties, as a
         fraction of the column's standard deviation; ties make neighbour distances zero and
-        the estimator undefined. At most 1: larger noise swamps the data. For data with
-        repeated values (integers, atoms) :class:`MixedKSGMutualInformation` uses the ties
-        instead of breaking them.
+        the estimator undefined. At most 1: larger noise swamps the data. With
+        ``copula=True`` no noise is added: any ``jitter > 0`` gives tied values distinct
+        ranks in a seeded random order. For data with repeated values (integers, atoms)
+        :class:`MixedKSGMutualInformation` uses the ties instead of breaking them.
     n_jobs : int or None, default=1
         Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
