@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 from bottlekit._checks import check_choice
 from bottlekit._lazy import lazy_attributes
 
+from ._neighbors import HeavyTailWarning
 from ._validation import check_base, convert_base
 from .binning import BinnedEntropy, BinnedMutualInformation
 from .cauchy_schwarz import (
@@ -80,6 +81,7 @@ __all__ = [
     "GaussianMutualInformation",
     "GaussianNoise",
     "HSICResult",
+    "HeavyTailWarning",
     "InformationPlane",
     "KSGConditionalMutualInformation",
     "KSGMutualInformation",

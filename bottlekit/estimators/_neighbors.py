@@ -13,6 +13,7 @@ point at exactly the radius is now and then counted on the wrong side (one row i
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from ._scaling import safe_centre, safe_std
 
 __all__ = [
     "MAX_JITTER",
+    "HeavyTailWarning",
     "check_differences_fit",
     "check_jitter",
     "check_metric",
@@ -33,6 +35,7 @@ __all__ = [
     "kth_neighbor",
     "normal_scores",
     "preprocess_continuous",
+    "warn_if_heavy_tailed",
 ]
 
 _P = {"chebyshev": np.inf, "euclidean": 2.0}
@@ -42,6 +45,71 @@ _P = {"chebyshev": np.inf, "euclidean": 2.0}
 #: 1e154 the Euclidean distances of the Kozachenko-Leonenko entropy overflowed: ``inf``,
 #: and ``nan`` for the weighted-KL mutual information, at ``jitter=1e300``).
 MAX_JITTER = 1.0
+
+
+#: A column warns when its standard deviation exceeds this many robust spreads
+#: (IQR / 1.349, the standard deviation of a Gaussian). Over 20,000 Gaussian samples
+#: per n the largest ratio was 2.1 at n=50, 1.8 at 100, 1.1 at 1000 (exponential: 4.1,
+#: 2.3, 1.5; uniform 1.5); one outlier of 1e3 among 1000 standard normals gives ~31.
+HEAVY_TAIL_RATIO = 10.0
+#: Below this many rows the quartiles are too noisy for the check (Gaussian samples of
+#: 5 to 10 rows passed the ratio of 10 in up to 0.8% of 200,000 draws; at 20, none).
+HEAVY_TAIL_MIN_SAMPLES = 20
+
+
+class HeavyTailWarning(UserWarning):
+    """A column's standard deviation is dominated by outliers or a heavy tail.
+
+    The k-NN estimators scale each column (and the jitter) by its standard deviation; a
+    few huge values inflate it and squeeze the bulk of the values together under the
+    max-norm, which biases the estimate (mutual information towards 0).
+    """
+
+
+def warn_if_heavy_tailed(X: np.ndarray, name: str) -> None:
+    """Warn (:class:`HeavyTailWarning`) if a column's std exceeds 10 robust spreads.
+
+    The robust spread is the interquartile range over 1.349 (the standard deviation for
+    Gaussian data). Columns with a zero interquartile range (mostly ties) and samples of
+    fewer than 20 rows are not checked.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Finite samples, before any scaling.
+    name : str
+        The argument ``X`` came from, for the message.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> x = np.r_[np.linspace(-1.0, 1.0, 999), 1e5][:, None]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_heavy_tailed(x, "X")
+    >>> caught[0].category.__name__
+    'HeavyTailWarning'
+    """
+    if X.shape[0] < HEAVY_TAIL_MIN_SAMPLES:
+        return
+    std = safe_std(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q1, q3 = np.percentile(X, [25.0, 75.0], axis=0)
+        robust = (q3 - q1) / 1.349
+        heavy = (robust > 0) & np.isfinite(robust) & (std > HEAVY_TAIL_RATIO * robust)
+    if not np.any(heavy):
+        return
+    j = int(np.argmax(np.where(heavy, std / np.where(robust > 0, robust, 1.0), 0.0)))
+    warnings.warn(
+        f"{name}: column {j}'s spread is dominated by outliers or a heavy tail (standard "
+        f"deviation {std[j]:.3g}, {std[j] / robust[j]:.3g} times its robust spread IQR/1.349 "
+        f"= {robust[j]:.3g}); the k-NN estimators scale columns and their jitter by the "
+        "standard deviation, which squeezes the bulk of the values together, so the "
+        "estimate is biased (mutual information towards 0). Use copula=True (exactly "
+        "rank-invariant) where the estimator has it, or transform the column (e.g. a log).",
+        HeavyTailWarning,
+        stacklevel=4,
+    )
 
 
 def check_jitter(jitter: Any) -> float:
@@ -245,6 +313,12 @@ def preprocess_continuous(
     -------
     ndarray of shape (n, d)
 
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a column's standard deviation exceeds 10 times its robust
+        spread (:func:`warn_if_heavy_tailed`).
+
     Raises
     ------
     ValueError
@@ -263,6 +337,7 @@ def preprocess_continuous(
         # The same draws as the jitter's, so distinct values give the same scores.
         tie_break = rng.standard_normal(X.shape) if jitter > 0 else None
         return normal_scores(X, tie_break)
+    warn_if_heavy_tailed(X, name)
     std = safe_std(X)
     if standardize:
         X = safe_centre(X, std)  # X.mean() overflowed at 1e307 x 300 rows

@@ -177,6 +177,13 @@ class KSGConditionalMutualInformation(BaseEstimator):
         Samples in strata of Z too small to use, and with ``discrete_y`` too the samples
         whose label occurs only once within their stratum (``discrete_z`` only; else 0).
 
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate. Use
+        ``copula=True`` or transform the column.
+
     Examples
     --------
     >>> import numpy as np

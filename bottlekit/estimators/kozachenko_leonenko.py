@@ -210,6 +210,13 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     weights_ : ndarray of shape (k,)
         Weight of each neighbour (one-hot at the k-th unless ``weighted``).
 
+    Warns
+    -----
+    HeavyTailWarning
+        If a continuous column's standard deviation exceeds 10 times its robust spread (IQR
+        / 1.349): outliers or a heavy tail, which bias the estimate. Transform the column
+        (the entropy changes by the closed form E log|f'(X)| of the map).
+
     Examples
     --------
     >>> import numpy as np

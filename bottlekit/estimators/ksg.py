@@ -98,6 +98,13 @@ class KSGMutualInformation(BaseEstimator):
         Estimated mutual information in nats (can be slightly negative near 0).
     n_samples_ : int
 
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate
+        towards 0. Use ``copula=True`` or transform the column.
+
     See Also
     --------
     MixedKSGMutualInformation : the same estimate where no rows tie, and consistent for
@@ -265,6 +272,13 @@ class MixedKSGMutualInformation(BaseEstimator):
     n_samples_ : int
     n_tied_ : int
         Rows with :math:`\rho_i = 0` (more than k other rows equal to them).
+
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate
+        towards 0. Use ``copula=True`` or transform the column.
 
     Examples
     --------
