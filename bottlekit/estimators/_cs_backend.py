@@ -278,8 +278,15 @@ def prepare(arrays, names, torch_mode: bool, *, paired=(), device=None):
 
 def sample_width(sample, sigma, name):
     if is_tensor(sigma):
-        if sigma.numel() != 1 or not bool(sigma.detach() > 0):
-            raise ValueError(f"{name} must be a positive scalar, got {sigma!r}")
+        if sigma.numel() != 1:
+            raise ValueError(
+                f"{name} must be a scalar, got a tensor of shape {tuple(sigma.shape)}"
+            )
+        value = float(sigma.detach())
+        # finite too: a tensor of inf was accepted and gave a silent 0 (the float path,
+        # kernel_width, refuses it with this message)
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         return sigma.reshape(())
     return kernel_width(sample, sigma, name=name)
 
