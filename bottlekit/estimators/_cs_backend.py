@@ -302,14 +302,25 @@ def check_statistic(statistic) -> bool:
 def positive_mean(mean, what: str, width):
     """Refuse a kernel mean that underflowed (log would be -inf, or that of the floor).
 
+    ``width``: the kernel width, or the pair ``(sigma_x, sigma_y)`` of a product kernel,
+    for the message.
+
     The float32 tiles count values below ``2**-126`` as ``2**-126``; a mean at or below
     that floor means every value underflowed.
     """
     if not float(mean.detach() if hasattr(mean, "detach") else mean) > UNDERFLOW:
+        if isinstance(width, (tuple, list)):  # a product kernel: (sigma_x, sigma_y)
+            at = "kernel widths " + " and ".join(
+                f"{label}={float(w):.3g}"
+                for label, w in zip(("sigma_x", "sigma_y"), width, strict=True)
+            )
+            the = "the widths are"
+        else:
+            at, the = f"kernel width {float(width):.3g}", "the width is"
         raise ValueError(
-            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at kernel width "
-            f"{float(width):.3g}: the width is too small for the distances in these data; "
-            "pass a larger sigma or standardise the data"
+            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at {at}: "
+            f"{the} too small for the distances in these data; pass a larger sigma or "
+            "standardise the data"
         )
     return mean
 

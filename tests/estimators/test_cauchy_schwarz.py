@@ -425,3 +425,15 @@ def test_tensor_sigma_is_refused_like_a_float_sigma(value):
         cs_qmi(torch.tensor(a), torch.tensor(b), torch.tensor(value))
     with pytest.raises(ValueError, match=r"must be a finite number > 0, got inf$"):
         cs_divergence(torch.tensor(a), torch.tensor(b), torch.tensor(float("inf")))
+
+
+def test_underflow_message_names_the_widths_used():
+    # before: "... the (X, Y) pairs underflowed ... at kernel width 1" whatever the widths
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300)
+    y = 0.6 * x + rng.standard_normal(300)
+    with pytest.raises(ValueError, match="underflowed to 0") as info:
+        cs_qmi(x, y, sigma_x=1e-300, sigma_y=1e-300)
+    message = str(info.value)
+    assert "kernel width 1:" not in message
+    assert re.search(r"at kernel widths sigma_x=1\.\d+e-300 and sigma_y=1\.\d+e-300: ", message)

@@ -159,3 +159,22 @@ def test_hsic_gamma_test_warns_below_50_rows():
         warnings.simplefilter("ignore", UserWarning)
         p = [hsic(rng.standard_normal(6), rng.standard_normal(6)).p_value for _ in range(300)]
     assert np.sum(np.less(p, 0.05)) > 28
+
+
+@pytest.mark.parametrize(
+    "call, rule",
+    [
+        (lambda x, y: hsic(x, y), "median"),
+        (lambda x, y: mutual_information(x, y, method="renyi"), "silverman"),
+        (lambda x, y: RenyiMutualInformation(sigma_y="median").fit(x, y), "median"),
+    ],
+)
+def test_constant_y_is_named_y_in_the_width_message(call, rule):
+    # before: "sigma_y=... every column of X is constant" (or "rows of X coincide")
+    x = np.random.default_rng(0).standard_normal(300)
+    with pytest.raises(ValueError, match=rf"^sigma_y='{rule}' gives width 0\.0") as info:
+        call(x, np.ones(300))
+    message = str(info.value)
+    assert "of Y " in message and "of X " not in message
+    with pytest.raises(ValueError, match=r"every column of X is constant|rows of X coincide"):
+        call(np.ones(300), x)
