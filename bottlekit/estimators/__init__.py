@@ -52,7 +52,11 @@ from .input_information_given_label import (
     gaussian_encoder_conditional_mi,
 )
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
-from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
+from .kozachenko_leonenko import (
+    CollinearColumnsWarning,
+    KozachenkoLeonenkoEntropy,
+    RepeatedRowsWarning,
+)
 from .ksg import KSGMutualInformation, MixedKSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
@@ -73,6 +77,7 @@ __all__ = [
     "AutoencoderCompressor",
     "BinnedEntropy",
     "BinnedMutualInformation",
+    "CollinearColumnsWarning",
     "CompressedInformationPlane",
     "CompressedMutualInformation",
     "DiscreteContinuousMutualInformation",

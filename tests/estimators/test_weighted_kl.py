@@ -20,6 +20,7 @@ from scipy.spatial.distance import cdist
 from scipy.special import digamma, gammaln
 
 from bottlekit.estimators import (
+    CollinearColumnsWarning,
     CompressedInformationPlane,
     CompressedMutualInformation,
     HeavyTailWarning,
@@ -237,3 +238,22 @@ def test_kl_entropy_warns_on_a_heavy_tailed_column():
     with warnings.catch_warnings():
         warnings.simplefilter("error", HeavyTailWarning)
         entropy(a)
+
+
+@pytest.mark.parametrize("transform", [lambda a: np.c_[a, a], lambda a: np.c_[a, 2 * a + 1]])
+def test_kl_entropy_warns_on_linearly_dependent_columns(transform):
+    # H = -inf on a line; before: -1.07 nats at n=200, -3.41 at n=2000, silently
+    a = np.random.default_rng(2).standard_normal(500)
+    with pytest.warns(CollinearColumnsWarning, match="^X: the columns are linearly dependent"):
+        entropy(transform(a))
+    with pytest.raises(ValueError, match="whiten=True needs linearly independent columns"):
+        entropy(transform(a), whiten=True)
+
+
+def test_kl_entropy_spares_correlated_but_independent_columns():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 500))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearColumnsWarning)
+        entropy(np.c_[a, a + 1e-4 * b])  # correlation 1 - 5e-9: still two dimensions
+        entropy(rng.standard_normal((5, 8)))  # n <= d: not checked
