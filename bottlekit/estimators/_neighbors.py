@@ -28,6 +28,7 @@ __all__ = [
     "MAX_JITTER",
     "HeavyTailWarning",
     "check_differences_fit",
+    "check_enough_rows",
     "check_jitter",
     "check_metric",
     "check_positive_radii",
@@ -148,6 +149,41 @@ def check_jitter(jitter: Any) -> float:
         expected="a number >= 0 and <= 1 (a fraction of each column's standard deviation)",
         wording="must",
     )
+
+
+def check_enough_rows(n: int, k: int, estimator: str) -> None:
+    """Refuse ``n = k + 1`` rows, where a KSG-type estimate does not depend on the data.
+
+    With ``k + 1`` rows every row's ``k`` nearest neighbours are all the other rows, so
+    every neighbour count is ``k`` and the estimate a constant (KSG: 0 for any data).
+    Fewer rows are refused earlier, by the ``k + 1`` minimum of the samples' check.
+
+    Parameters
+    ----------
+    n, k : int
+        Rows and neighbours.
+    estimator : str
+        For the message.
+
+    Raises
+    ------
+    ValueError
+        If ``n == k + 1``, naming ``n`` and ``k``.
+
+    Examples
+    --------
+    >>> check_enough_rows(5, 3, "KSG")
+    >>> check_enough_rows(4, 3, "KSG")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: n=4 rows with k=3: every row's 3 nearest neighbours are all the other ...
+    """
+    if n == k + 1:
+        raise ValueError(
+            f"n={n} rows with k={k}: every row's {k} nearest neighbours are all the other "
+            f"rows, so the {estimator} estimate is the same whatever the data; give at least "
+            f"k + 2 = {k + 2} rows or a smaller k"
+        )
 
 
 def check_metric(metric: str) -> None:

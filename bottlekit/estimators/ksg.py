@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 from bottlekit._checks import check_positive_int, is_number, shown_value
 
 from ._neighbors import (
+    check_enough_rows,
     check_jitter,
     check_positive_radii,
     count_within,
@@ -63,6 +64,7 @@ class KSGMutualInformation(BaseEstimator):
     ----------
     k : int, default=3
         Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+        At least ``k + 2`` rows are needed (with ``k + 1`` the estimate is a constant).
     algorithm : {1, 2}, default=1
         KSG algorithm (1 has lower bias for high MI in low dimension, 2 lower variance).
     tree : {"kd", "ball"}, default="kd"
@@ -165,6 +167,7 @@ class KSGMutualInformation(BaseEstimator):
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
+        check_enough_rows(X.shape[0], k, "KSG")
         check_no_constant_columns(X, "X", "ksg")
         check_no_constant_columns(Y, "Y", "ksg")
         rng = check_random_state(self.random_state)
@@ -255,6 +258,7 @@ class MixedKSGMutualInformation(BaseEstimator):
     ----------
     k : int, default=3
         Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+        At least ``k + 2`` rows are needed (with ``k + 1`` the estimate is a constant).
     tree : {"kd", "ball"}, default="kd"
         As for :class:`KSGMutualInformation`.
     standardize : bool, default=True
@@ -328,6 +332,7 @@ class MixedKSGMutualInformation(BaseEstimator):
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
+        check_enough_rows(X.shape[0], k, "mixed KSG")
         check_no_constant_columns(X, "X", "ksg_mixed")
         check_no_constant_columns(Y, "Y", "ksg_mixed")
         # no jitter: the ties are the data (the generator is never drawn from)

@@ -6,6 +6,7 @@ seeds, `benchmarks/estimators_accuracy.py` prints the same figures): a test allo
 never by chance (a 4-sigma excursion has probability ~6e-5).
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -368,3 +369,29 @@ def test_heavy_tail_warning_spares_light_tailed_data(n):
         for X in columns:
             warn_if_heavy_tailed(X, "X")
         mutual_information(columns[0][:, :2], columns[2][:, :1])
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("method", ["ksg", "ksg_mixed"])
+def test_k_plus_1_rows_are_refused_k_plus_2_depend_on_the_data(method, k):
+    # before: n = k + 1 gave exactly 0 for any data (I(a; a), I(a; -a^3), independent)
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(k + 1)
+    message = (
+        f"n={k + 1} rows with k={k}: every row's {k} nearest neighbours are all the other rows"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}.*k \\+ 2 = {k + 2} rows"):
+        mutual_information(a, a, k=k, method=method)
+    # with k + 2 rows the estimate varies with the data
+    values = {
+        round(mutual_information(*rng.standard_normal((2, k + 2)), k=k, method=method), 12)
+        for _ in range(40)
+    }
+    assert len(values) > 1
+
+
+def test_cmi_k_plus_1_rows_are_refused():
+    # before: n = k + 1 gave -1/k = psi(k) - psi(k + 1) for any data
+    x, y, z = np.random.default_rng(2).standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"^n=4 rows with k=3: every row's 3 nearest"):
+        conditional_mutual_information(x, y, z, k=3)
