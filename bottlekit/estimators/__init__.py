@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 from bottlekit._checks import check_choice
 from bottlekit._lazy import lazy_attributes
 
+from ._neighbors import HeavyTailWarning
 from ._validation import check_base, convert_base
 from .binning import BinnedEntropy, BinnedMutualInformation
 from .cauchy_schwarz import (
@@ -51,7 +52,11 @@ from .input_information_given_label import (
     gaussian_encoder_conditional_mi,
 )
 from .kernels import gaussian_rowsums, gaussian_rowsums_torch, kernel_width
-from .kozachenko_leonenko import KozachenkoLeonenkoEntropy, RepeatedRowsWarning
+from .kozachenko_leonenko import (
+    CollinearColumnsWarning,
+    KozachenkoLeonenkoEntropy,
+    RepeatedRowsWarning,
+)
 from .ksg import KSGMutualInformation, MixedKSGMutualInformation
 from .ksg_discrete import DiscreteContinuousMutualInformation, SingletonLabelsWarning
 from .lossy_compression import AutoencoderCompressor, CompressedMutualInformation
@@ -72,6 +77,7 @@ __all__ = [
     "AutoencoderCompressor",
     "BinnedEntropy",
     "BinnedMutualInformation",
+    "CollinearColumnsWarning",
     "CompressedInformationPlane",
     "CompressedMutualInformation",
     "DiscreteContinuousMutualInformation",
@@ -80,6 +86,7 @@ __all__ = [
     "GaussianMutualInformation",
     "GaussianNoise",
     "HSICResult",
+    "HeavyTailWarning",
     "InformationPlane",
     "KSGConditionalMutualInformation",
     "KSGMutualInformation",

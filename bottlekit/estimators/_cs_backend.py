@@ -278,8 +278,15 @@ def prepare(arrays, names, torch_mode: bool, *, paired=(), device=None):
 
 def sample_width(sample, sigma, name):
     if is_tensor(sigma):
-        if sigma.numel() != 1 or not bool(sigma.detach() > 0):
-            raise ValueError(f"{name} must be a positive scalar, got {sigma!r}")
+        if sigma.numel() != 1:
+            raise ValueError(
+                f"{name} must be a scalar, got a tensor of shape {tuple(sigma.shape)}"
+            )
+        value = float(sigma.detach())
+        # finite too: a tensor of inf was accepted and gave a silent 0 (the float path,
+        # kernel_width, refuses it with this message)
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         return sigma.reshape(())
     return kernel_width(sample, sigma, name=name)
 
@@ -295,14 +302,25 @@ def check_statistic(statistic) -> bool:
 def positive_mean(mean, what: str, width):
     """Refuse a kernel mean that underflowed (log would be -inf, or that of the floor).
 
+    ``width``: the kernel width, or the pair ``(sigma_x, sigma_y)`` of a product kernel,
+    for the message.
+
     The float32 tiles count values below ``2**-126`` as ``2**-126``; a mean at or below
     that floor means every value underflowed.
     """
     if not float(mean.detach() if hasattr(mean, "detach") else mean) > UNDERFLOW:
+        if isinstance(width, (tuple, list)):  # a product kernel: (sigma_x, sigma_y)
+            at = "kernel widths " + " and ".join(
+                f"{label}={float(w):.3g}"
+                for label, w in zip(("sigma_x", "sigma_y"), width, strict=True)
+            )
+            the = "the widths are"
+        else:
+            at, the = f"kernel width {float(width):.3g}", "the width is"
         raise ValueError(
-            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at kernel width "
-            f"{float(width):.3g}: the width is too small for the distances in these data; "
-            "pass a larger sigma or standardise the data"
+            f"every kernel value between {what} underflowed to 0 (below 1.2e-38) at {at}: "
+            f"{the} too small for the distances in these data; pass a larger sigma or "
+            "standardise the data"
         )
     return mean
 

@@ -90,7 +90,7 @@ def sampled_conditional(
         cross_terms = c_oth / (k_own * k_oth)
         a, b = float((self_terms / p).sum()) / n, float((cross_terms / p).sum()) / n
         for v, what in ((a, "the (X, Y) pairs"), (b, "the two samples")):
-            positive_mean(v, what, widths[0])
+            positive_mean(v, what, tuple(widths))
         value += math.log(a) - math.log(b)
         influence = self_terms / a - cross_terms / b
         var += two_phase_variance(influence, pi[kept], m, n) / n**2

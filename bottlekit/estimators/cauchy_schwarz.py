@@ -542,8 +542,13 @@ def cs_qmi(
         if not unbiased:  # add the coincident-index terms of the V-statistic
             mc = ((n - 1) * (n - 2) * mc + (n - 1) * (mx + my + mj) + 1) / n**2
             mx, my, mj = v_mean(mx, n), v_mean(my, n), v_mean(mj, n)
-        for v, what in ((mj, "the (X, Y) pairs"), (mx, "X"), (my, "Y"), (mc, "X and Y")):
-            positive_mean(v, what, sx)
+        for v, what, w in (
+            (mj, "the (X, Y) pairs", (sx, sy)),
+            (mx, "X", sx),
+            (my, "Y", sy),
+            (mc, "X and Y", (sx, sy)),
+        ):
+            positive_mean(v, what, w)
         val = math.log(mj) + math.log(mx * my) - 2.0 * math.log(mc)
         return be.finish(be.scalar(val), base)
     sums = be.within(
@@ -555,13 +560,13 @@ def cs_qmi(
     )
     rx, ry = sums["x"], sums["y"]  # without the self-pairs for the U-statistic
     joint_total = sums["joint"].sum()
-    v_joint = within_mean(joint_total, n, unbiased, "the (X, Y) pairs", 1.0)
+    v_joint = within_mean(joint_total, n, unbiased, "the (X, Y) pairs", (sx, sy))
     v_marg = within_mean(rx.sum(), n, unbiased, "X", sx) * within_mean(
         ry.sum(), n, unbiased, "Y", sy
     )
     if unbiased:  # sum over distinct i, j, l of K_ij L_il
         distinct = (rx * ry).sum() - joint_total
-        v_cross = positive_mean(distinct / (n * (n - 1) * (n - 2)), "X and Y", sx)
+        v_cross = positive_mean(distinct / (n * (n - 1) * (n - 2)), "X and Y", (sx, sy))
     else:
         v_cross = (rx * ry).sum() / n**3
     val = be.log(v_joint) + be.log(v_marg) - 2.0 * be.log(v_cross)

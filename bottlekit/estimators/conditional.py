@@ -34,6 +34,7 @@ from bottlekit._checks import check_bool, check_positive_int
 
 from ._neighbors import (
     check_differences_fit,
+    check_enough_rows,
     check_jitter,
     check_positive_radii,
     count_within,
@@ -153,6 +154,8 @@ class KSGConditionalMutualInformation(BaseEstimator):
     ----------
     k : int, default=3
         Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+        With continuous X, Y and Z at least ``k + 2`` rows are needed (with ``k + 1``
+        the estimate is a constant).
     discrete_y, discrete_z : bool, default=False
         Treat Y (resp. Z) as labels. Labels must be integers, booleans or strings.
     tree : {"kd", "ball"}, default="kd"
@@ -176,6 +179,13 @@ class KSGConditionalMutualInformation(BaseEstimator):
     n_dropped_ : int
         Samples in strata of Z too small to use, and with ``discrete_y`` too the samples
         whose label occurs only once within their stratum (``discrete_z`` only; else 0).
+
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate. Use
+        ``copula=True`` or transform the column.
 
     Examples
     --------
@@ -270,6 +280,7 @@ class KSGConditionalMutualInformation(BaseEstimator):
         return self
 
     def _frenzel_pompe(self, X, Y, Z, k, jitter, rng) -> float:
+        check_enough_rows(X.shape[0], k, "KSG conditional")
         opts = {"standardize": self.standardize, "jitter": jitter, "rng": rng}
         X, Y, Z = (
             preprocess_continuous(A, name=name, copula=self.copula, **opts)

@@ -2,6 +2,7 @@ r"""Hilbert–Schmidt independence criterion (HSIC) with a test of independence.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,12 @@ from .kernels import kernel_width
 from .renyi import _gram
 
 __all__ = ["HSICResult", "hsic"]
+
+#: Below this many rows the gamma test warns. Its size at level 0.05 under independence
+#: (Gaussian X, Y, median widths, 3000 draws each, standard error 0.004): 0.149 at n=6,
+#: 0.088 at 10, 0.060 at 20, 0.061 at 30, 0.058 at 40, 0.056 at 50, 0.049 at 75, 0.050 at
+#: 100; the permutation test is exact at every n.
+GAMMA_MIN_SAMPLES = 50
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,10 @@ def hsic(
     * ``"permutation"``: the rows of ``Y`` are permuted ``n_permutations`` times;
       :math:`p = (1 + \#\{\text{perm} \ge \text{obs}\})/(1 + B)`.
 
+    The gamma approximation rejects too often at small ``n`` (under independence, 15 % of
+    p-values below 0.05 at n=6, 9 % at 10, 6 % from 20 to 50, 5 % from 75 on; below 0.01,
+    1.3 to 1.9 % from 20 to 100): use ``test="permutation"`` for small samples.
+
     Parameters
     ----------
     X : array-like of shape (n,) or (n, dx)
@@ -108,6 +119,12 @@ def hsic(
     -------
     HSICResult
         The statistic, the p-value, the test and the kernel widths used.
+
+    Warns
+    -----
+    UserWarning
+        With ``test="gamma"`` and fewer than 50 rows, where the gamma approximation
+        rejects too often.
 
     Examples
     --------
@@ -134,6 +151,15 @@ def hsic(
     Lc = L - L.mean(axis=0) - L.mean(axis=1)[:, None] + L.mean()
     obs = float(np.sum(Kc * Lc))  # tr(Kc Lc) for symmetric matrices
     if test == "gamma":
+        if n < GAMMA_MIN_SAMPLES:
+            warnings.warn(
+                f"hsic: the gamma approximation of the null distribution rejects too often "
+                f"below {GAMMA_MIN_SAMPLES} rows (n={n}; under independence 15% of p-values "
+                "fall below 0.05 at n=6, 9% at n=10, 6% at n=20 to 50); use "
+                "test='permutation', which is exact at every n",
+                UserWarning,
+                stacklevel=2,
+            )
         p = _gamma_p_value(Kc, Lc, K, L)
     else:
         exceed = 0

@@ -67,7 +67,8 @@ def kernel_width(
     random_state : int, numpy Generator or None, default=0
         Seed of the row subsample used by ``"median"`` when ``n > 1000``.
     name : str
-        Argument name for error messages.
+        Argument name for error messages. The variable the messages name follows from it:
+        ``"sigma_y"`` names ``Y``, any other name ``X``.
 
     Returns
     -------
@@ -94,14 +95,17 @@ def kernel_width(
     )
     if hasattr(X, "detach"):
         X = X.detach().cpu().double()
+    # the samples' own name in the messages: Y's width said "every column of X is
+    # constant" when Y was
+    var = "Y" if name == "sigma_y" else "X"
     # a 1-D X is one variable, as in every estimator; NaN or one row gave a NaN width
-    X = as_2d_samples(X, "X", why=f"{name}={sigma!r} needs a spread")
+    X = as_2d_samples(X, var, why=f"{name}={sigma!r} needs a spread")
     n, d = X.shape
     if sigma == "silverman" or sigma == "scott":
         s = float(np.mean(safe_std(X, ddof=1)))
         factor = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) if sigma == "silverman" else 1.0
         width = s * factor * n ** (-1.0 / (d + 4.0))
-        what = "every column of X is constant"
+        what = f"every column of {var} is constant"
     else:  # "median"
         from scipy.spatial.distance import pdist
 
@@ -112,7 +116,9 @@ def kernel_width(
         # an offset (a spread of 1 at 1e8 gave width 0); a power of two keeps squares finite.
         scale = float(power_of_two_scale(X, axis=None))
         width = float(np.median(pdist(X / scale))) * scale
-        what = "more than half of the pairs of rows of X coincide (repeated or discrete values)"
+        what = (
+            f"more than half of the pairs of rows of {var} coincide (repeated or discrete values)"
+        )
     if not np.isfinite(width) or width <= 0:
         raise ValueError(
             f"{name}={sigma!r} gives width {width!r} for this data: {what}; pass a fixed "

@@ -26,6 +26,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "CollinearColumnsWarning",
     "KozachenkoLeonenkoEntropy",
     "RepeatedRowsWarning",
     "WeightsWarning",
@@ -62,6 +63,42 @@ def _warn_if_repeated_rows(X: np.ndarray, jitter: float, name: str = "X") -> Non
         f"jitter={jitter!r}, not by the data. Remove the copies (np.unique({name}, axis=0)) "
         "if they are artefacts, or use method='binning' for discrete data.",
         RepeatedRowsWarning,
+        stacklevel=3,
+    )
+
+
+class CollinearColumnsWarning(UserWarning):
+    """Samples given to a differential-entropy estimator have linearly dependent columns."""
+
+
+#: Columns count as linearly dependent when the smallest eigenvalue of their correlation
+#: matrix is at most this fraction of the largest (the threshold of ``whiten=True``).
+_COLLINEAR_RATIO = 1e-12
+#: The check costs O(n d^2); above this many columns it is skipped.
+_COLLINEAR_MAX_COLUMNS = 64
+
+
+def _warn_if_collinear(X: np.ndarray, name: str = "X") -> None:
+    """Warn when the columns of ``X`` are (numerically) linearly dependent.
+
+    Such samples lie on a subspace of lower dimension, where the differential entropy is
+    -inf; the k-NN estimate stayed finite and fell with n (``[a, a]``: -1.07 nats at
+    n=200, -3.41 at n=2000). Checked for ``n > d`` (with fewer rows the sample covariance
+    is singular whatever the distribution) and at most 64 columns.
+    """
+    n, d = X.shape
+    if d < 2 or n <= d or d > _COLLINEAR_MAX_COLUMNS:
+        return
+    Z = safe_centre(X, safe_std(X))
+    eigenvalues = np.linalg.eigvalsh(np.atleast_2d(np.cov(Z, rowvar=False)))
+    if eigenvalues[0] > _COLLINEAR_RATIO * eigenvalues[-1]:
+        return
+    warnings.warn(
+        f"{name}: the columns are linearly dependent (eigenvalues of the correlation matrix "
+        f"from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}): the samples lie on a "
+        "subspace of lower dimension, where the differential entropy is -inf, and the "
+        "k-NN estimate is a finite number that falls with n. Drop the redundant columns.",
+        CollinearColumnsWarning,
         stacklevel=3,
     )
 
@@ -210,6 +247,17 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
     weights_ : ndarray of shape (k,)
         Weight of each neighbour (one-hot at the k-th unless ``weighted``).
 
+    Warns
+    -----
+    HeavyTailWarning
+        If a continuous column's standard deviation exceeds 10 times its robust spread (IQR
+        / 1.349): outliers or a heavy tail, which bias the estimate. Transform the column
+        (the entropy changes by the closed form E log|f'(X)| of the map).
+    CollinearColumnsWarning
+        With ``whiten=False``, if the columns are linearly dependent (smallest eigenvalue
+        of the correlation matrix at most 1e-12 times the largest; ``n > d``, ``d <= 64``):
+        the entropy is -inf, the estimate finite. ``whiten=True`` refuses such samples.
+
     Examples
     --------
     >>> import numpy as np
@@ -271,6 +319,8 @@ class KozachenkoLeonenkoEntropy(BaseEstimator):
         X = as_2d_samples(X, name, min_samples=k + 1, why=f"k={k} needs k + 1")
         check_no_constant_columns(X, name, "kl")
         _warn_if_repeated_rows(X, jitter, name)
+        if not whiten:  # whiten=True refuses them
+            _warn_if_collinear(X, name)
         rng = check_random_state(self.random_state)
         n, d = X.shape
         if whiten:

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 from bottlekit._checks import check_positive_int, is_number, shown_value
 
 from ._neighbors import (
+    check_enough_rows,
     check_jitter,
     check_positive_radii,
     count_within,
@@ -63,6 +64,7 @@ class KSGMutualInformation(BaseEstimator):
     ----------
     k : int, default=3
         Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+        At least ``k + 2`` rows are needed (with ``k + 1`` the estimate is a constant).
     algorithm : {1, 2}, default=1
         KSG algorithm (1 has lower bias for high MI in low dimension, 2 lower variance).
     tree : {"kd", "ball"}, default="kd"
@@ -83,9 +85,10 @@ class KSGMutualInformation(BaseEstimator):
     jitter : float in [0, 1], default=1e-10
         Standard deviation of Gaussian noise added to each column to break ties, as a
         fraction of the column's standard deviation; ties make neighbour distances zero and
-        the estimator undefined. At most 1: larger noise swamps the data. For data with
-        repeated values (integers, atoms) :class:`MixedKSGMutualInformation` uses the ties
-        instead of breaking them.
+        the estimator undefined. At most 1: larger noise swamps the data. With
+        ``copula=True`` no noise is added: any ``jitter > 0`` gives tied values distinct
+        ranks in a seeded random order. For data with repeated values (integers, atoms)
+        :class:`MixedKSGMutualInformation` uses the ties instead of breaking them.
     n_jobs : int or None, default=1
         Threads for tree queries (``-1``: all cores).
     random_state : int, numpy Generator or None
@@ -96,6 +99,13 @@ class KSGMutualInformation(BaseEstimator):
     mi_ : float
         Estimated mutual information in nats (can be slightly negative near 0).
     n_samples_ : int
+
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate
+        towards 0. Use ``copula=True`` or transform the column.
 
     See Also
     --------
@@ -157,6 +167,7 @@ class KSGMutualInformation(BaseEstimator):
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
+        check_enough_rows(X.shape[0], k, "KSG")
         check_no_constant_columns(X, "X", "ksg")
         check_no_constant_columns(Y, "Y", "ksg")
         rng = check_random_state(self.random_state)
@@ -247,6 +258,7 @@ class MixedKSGMutualInformation(BaseEstimator):
     ----------
     k : int, default=3
         Number of neighbours. Larger ``k`` lowers the variance and raises the bias.
+        At least ``k + 2`` rows are needed (with ``k + 1`` the estimate is a constant).
     tree : {"kd", "ball"}, default="kd"
         As for :class:`KSGMutualInformation`.
     standardize : bool, default=True
@@ -264,6 +276,13 @@ class MixedKSGMutualInformation(BaseEstimator):
     n_samples_ : int
     n_tied_ : int
         Rows with :math:`\rho_i = 0` (more than k other rows equal to them).
+
+    Warns
+    -----
+    HeavyTailWarning
+        Without ``copula``, if a continuous column's standard deviation exceeds 10 times its
+        robust spread (IQR / 1.349): outliers or a heavy tail, which bias the estimate
+        towards 0. Use ``copula=True`` or transform the column.
 
     Examples
     --------
@@ -313,6 +332,7 @@ class MixedKSGMutualInformation(BaseEstimator):
         X = as_2d_samples(X, "X", min_samples=k + 1, why=f"k={k} needs k + 1")
         Y = as_2d_samples(Y, "Y", min_samples=k + 1, why=f"k={k} needs k + 1")
         check_paired(X, Y)
+        check_enough_rows(X.shape[0], k, "mixed KSG")
         check_no_constant_columns(X, "X", "ksg_mixed")
         check_no_constant_columns(Y, "Y", "ksg_mixed")
         # no jitter: the ties are the data (the generator is never drawn from)

@@ -75,6 +75,13 @@ class DiscreteContinuousMutualInformation(BaseEstimator):
         Rows left out because their label occurs only once (a warning,
         :class:`SingletonLabelsWarning`, when they are more than 1 %).
 
+    Warns
+    -----
+    HeavyTailWarning
+        If a continuous column's standard deviation exceeds 10 times its robust spread (IQR
+        / 1.349): outliers or a heavy tail, which bias the estimate towards 0. Transform the
+        column (e.g. a log or normal scores of its ranks).
+
     Examples
     --------
     >>> import numpy as np

@@ -1,5 +1,7 @@
 """Cauchy–Schwarz divergence family: closed forms, kernel estimators, torch gradients."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -408,3 +410,30 @@ def test_torch_inputs_are_validated():
         cs_qmi(x, x[:10])
     with pytest.raises(TypeError, match=r"X must be a torch\.Tensor like the other inputs"):
         cs_divergence(x.numpy(), x)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 0.0, -1.0])
+def test_tensor_sigma_is_refused_like_a_float_sigma(value):
+    # a tensor of inf was accepted: cs_qmi ~0 and cs_divergence ~0, silently
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(100)
+    b = 0.6 * a + 0.8 * rng.standard_normal(100)
+    message = f"sigma_x must be a finite number > 0, got {value!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cs_qmi(a, b, value)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cs_qmi(torch.tensor(a), torch.tensor(b), torch.tensor(value))
+    with pytest.raises(ValueError, match=r"must be a finite number > 0, got inf$"):
+        cs_divergence(torch.tensor(a), torch.tensor(b), torch.tensor(float("inf")))
+
+
+def test_underflow_message_names_the_widths_used():
+    # before: "... the (X, Y) pairs underflowed ... at kernel width 1" whatever the widths
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300)
+    y = 0.6 * x + rng.standard_normal(300)
+    with pytest.raises(ValueError, match="underflowed to 0") as info:
+        cs_qmi(x, y, sigma_x=1e-300, sigma_y=1e-300)
+    message = str(info.value)
+    assert "kernel width 1:" not in message
+    assert re.search(r"at kernel widths sigma_x=1\.\d+e-300 and sigma_y=1\.\d+e-300: ", message)

@@ -473,10 +473,14 @@ def _weighted_kl_labels(**kw):
     return weighted_kl_mutual_information(X, LABELS, discrete_y=True, **kw)
 
 
+def _copula_call(**kw):
+    return mutual_information(X, Y, copula=True, standardize=False, **kw)
+
+
 JITTER_CALLS = [
     # before, at jitter=1e300: a meaningless finite MI (the noise's)
     lambda **kw: mutual_information(X, Y, **kw),
-    lambda **kw: mutual_information(X, Y, copula=True, standardize=False, **kw),
+    _copula_call,
     lambda **kw: mutual_information(X, LABELS, method="ksg_discrete", **kw),
     lambda **kw: conditional_mutual_information(X[:, 0], Y, X[:, 1], **kw),
     # before: inf (the Euclidean distances overflow from jitter ~1e154)
@@ -499,7 +503,7 @@ def test_jitter_outside_0_1_is_refused_by_every_knn_estimator(call, jitter):
         call(jitter=jitter)
 
 
-@pytest.mark.parametrize("call", JITTER_CALLS)
+@pytest.mark.parametrize("call", [c for c in JITTER_CALLS if c is not _copula_call])
 def test_jitter_of_1_is_accepted(call):
     value = call(jitter=1.0, random_state=0)
     assert np.isfinite(value)
@@ -510,19 +514,30 @@ def test_jitter_of_1_is_accepted(call):
     assert abs(call(jitter=0.0, random_state=0) - value) > 1e-3
 
 
-@pytest.mark.parametrize(
-    "kw, hint",
-    [({"standardize": False}, ", or standardize=True"), ({"copula": True}, "")],
-)
-def test_jitter_noise_that_overflows_is_refused(kw, hint):
+def test_copula_jitter_only_orders_ties():
+    # with copula=True the jitter adds no noise (it would reorder the ranks): any jitter
+    # > 0 breaks ties in a seeded order, so on distinct values its size is irrelevant
+    value = _copula_call(jitter=1.0, random_state=0)
+    assert np.isfinite(value)
+    assert _copula_call(jitter=1e-10, random_state=1) == value
+    assert _copula_call(jitter=0.0) == value
+
+
+def test_jitter_noise_that_overflows_is_refused():
     # columns near float's limits, not standardized: noise of their own size overflowed
-    # to inf and KSG went on (0.064 and -0.011 nats, silently)
+    # to inf and KSG went on (0.064 nats, silently)
     big = X[:, :1] / np.abs(X[:, 0]).max() * 1.7e308
     with pytest.raises(ValueError) as info:
-        mutual_information(big, Y, jitter=1.0, random_state=0, **kw)
+        mutual_information(big, Y, jitter=1.0, random_state=0, standardize=False)
     message = str(info.value)
     assert message.startswith("jitter=1: the noise (jitter times each column's standard ")
-    assert message.endswith(f"overflows float64 on these samples; use a smaller jitter{hint}")
+    assert message.endswith(
+        "overflows float64 on these samples; use a smaller jitter, or standardize=True"
+    )
+    # copula=True adds no noise in raw units (before: the same overflow error, -0.011
+    # nats silently); it sees only the ranks, those of X[:, :1]
+    expected = mutual_information(X[:, :1], Y, jitter=1.0, random_state=0, copula=True)
+    assert mutual_information(big, Y, jitter=1.0, random_state=0, copula=True) == expected
 
 
 # ------------------------------------------------ unstandardized samples near float's limits

@@ -6,17 +6,23 @@ seeds, `benchmarks/estimators_accuracy.py` prints the same figures): a test allo
 never by chance (a 4-sigma excursion has probability ~6e-5).
 """
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import digamma
 
 from bottlekit.estimators import (
     DiscreteContinuousMutualInformation,
+    HeavyTailWarning,
     KSGMutualInformation,
+    conditional_mutual_information,
     mi_permutation_test,
     mutual_information,
 )
 from bottlekit.estimators._chebyshev_counts import chebyshev_counts_1d, chebyshev_counts_2d
+from bottlekit.estimators._neighbors import warn_if_heavy_tailed
 from bottlekit.estimators.ground_truth import (
     correlated_gaussian,
     gaussian_mi,
@@ -276,3 +282,116 @@ def test_ksg_threads_give_identical_low_dimensional_estimates(dim):
         one = KSGMutualInformation(algorithm=algorithm, random_state=0).fit(x, y).mi_
         two = KSGMutualInformation(algorithm=algorithm, n_jobs=2, random_state=0).fit(x, y).mi_
         assert one == two
+
+
+def test_copula_with_jitter_depends_only_on_ranks():
+    # The default jitter (1e-10 x the column's standard deviation) used to be added in raw
+    # units before ranking: for sinh(100 a) (std ~1e40) it reordered the bulk of the
+    # values and KSG gave 0.015 nats instead of 0.254 on the untransformed sample.
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(1000)
+    b = 0.6 * a + 0.8 * rng.standard_normal(1000)
+    expected = mutual_information(a, b, copula=True, random_state=0)
+    for f in (lambda v: np.sinh(100 * v), np.exp, lambda v: 1e-200 * v, lambda v: v**3):
+        assert np.all(np.argsort(f(a)) == np.argsort(a))  # strictly increasing on a
+        got = mutual_information(f(a), b, copula=True, random_state=0)
+        assert got == expected
+
+
+def test_copula_breaks_ties_in_a_seeded_order_only():
+    # Ties (a discretized column) are broken by the seeded random order: the estimate is
+    # finite, repeats with the seed, and is unchanged by a strictly increasing map.
+    rng = np.random.default_rng(3)
+    a = np.round(rng.standard_normal(800), 1)
+    b = a + rng.standard_normal(800)
+    kw = {"copula": True, "random_state": 0}
+    value = mutual_information(a, b, **kw)
+    assert np.isfinite(value)
+    assert mutual_information(a, b, **kw) == value
+    assert mutual_information(np.sinh(100 * a), b, **kw) == value
+    assert mutual_information(a, b, **{**kw, "jitter": 1.0}) == value  # only the order
+
+
+def _outlier_sample():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(1000)
+    b = 0.6 * a + 0.8 * rng.standard_normal(1000)
+    return np.r_[a, 1e5], np.r_[b, 0.0]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: mutual_information(x, y),
+        lambda x, y: mutual_information(x, y, method="ksg_mixed"),
+        lambda x, y: mutual_information(x, y > 0, method="ksg_discrete"),
+        lambda x, y: conditional_mutual_information(x, y, np.cos(np.arange(x.size))),
+    ],
+)
+def test_knn_estimators_warn_on_an_outlier_column(call):
+    # one outlier of 1e5 among 1000 rows: KSG 0.0025 nats for a truth of 0.2231, silently
+    x, y = _outlier_sample()
+    with pytest.warns(HeavyTailWarning, match=r"X: column 0's spread is dominated by outl"):
+        call(x, y)
+
+
+def test_knn_estimators_warn_on_a_heavy_tailed_column():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(1000)
+    b = 0.6 * a + 0.8 * rng.standard_normal(1000)
+    with pytest.warns(HeavyTailWarning, match="biased"):
+        assert mutual_information(np.sinh(100 * a), b) < 0.01  # the collapse it warns of
+    with pytest.warns(HeavyTailWarning, match=r"^Y: column 1's"):
+        mutual_information(b, np.c_[a, np.sinh(100 * a)])
+
+
+def test_copula_recovers_the_outlier_case_without_warning():
+    x, y = _outlier_sample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HeavyTailWarning)
+        got = mutual_information(x, y, copula=True, random_state=0)
+        clean = mutual_information(x[:-1], y[:-1], copula=True, random_state=0)
+    # the outlier is one rank among 1001; KSG's spread at n=1000, rho=0.6 is ~0.02 (bias
+    # +0.01-0.03 on this sample: 0.249 without copula, 0.254 with it)
+    assert got == pytest.approx(clean, abs=0.01)
+    assert got == pytest.approx(gaussian_mi(0.6), abs=0.07)
+
+
+@pytest.mark.parametrize("n", [50, 200, 1000, 10_000, 100_000])
+def test_heavy_tail_warning_spares_light_tailed_data(n):
+    # measured ratio std / (IQR / 1.349) over 20,000 Gaussian samples of 50 rows: at most
+    # 2.1 (exponential 4.1, uniform 1.5), against the threshold of 10
+    rng = np.random.default_rng(n)
+    m = max(2, 200_000 // n)
+    columns = [rng.standard_normal((n, m)), rng.uniform(size=(n, m)), rng.exponential(size=(n, m))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HeavyTailWarning)
+        for X in columns:
+            warn_if_heavy_tailed(X, "X")
+        mutual_information(columns[0][:, :2], columns[2][:, :1])
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("method", ["ksg", "ksg_mixed"])
+def test_k_plus_1_rows_are_refused_k_plus_2_depend_on_the_data(method, k):
+    # before: n = k + 1 gave exactly 0 for any data (I(a; a), I(a; -a^3), independent)
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(k + 1)
+    message = (
+        f"n={k + 1} rows with k={k}: every row's {k} nearest neighbours are all the other rows"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}.*k \\+ 2 = {k + 2} rows"):
+        mutual_information(a, a, k=k, method=method)
+    # with k + 2 rows the estimate varies with the data
+    values = {
+        round(mutual_information(*rng.standard_normal((2, k + 2)), k=k, method=method), 12)
+        for _ in range(40)
+    }
+    assert len(values) > 1
+
+
+def test_cmi_k_plus_1_rows_are_refused():
+    # before: n = k + 1 gave -1/k = psi(k) - psi(k + 1) for any data
+    x, y, z = np.random.default_rng(2).standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"^n=4 rows with k=3: every row's 3 nearest"):
+        conditional_mutual_information(x, y, z, k=3)

@@ -1,5 +1,7 @@
 """Matrix-based Rényi entropy / MI and HSIC independence tests."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,42 @@ def test_hsic_detects_nonlinear_dependence(test):
     y = np.abs(x) + 0.3 * rng.standard_normal(150)  # correlation ~0
     res = hsic(x, y, test=test, n_permutations=199, random_state=0)
     assert res.p_value <= 0.01
+
+
+def test_hsic_gamma_test_warns_below_50_rows():
+    # the gamma approximation over-rejects at small n (3000 draws under independence:
+    # 0.149 of p-values below 0.05 at n=6, 0.088 at 10, 0.056 at 50, 0.049 at 75)
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((2, 60))
+    for n in (6, 20, 49):
+        with pytest.warns(UserWarning, match=rf"rejects too often below 50 rows \(n={n};"):
+            hsic(x[:n], y[:n])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hsic(x[:50], y[:50])
+        hsic(x[:6], y[:6], test="permutation", n_permutations=19, random_state=0)
+    # what it warns of: at n=6, 300 independent draws reject at 0.05 far more than 5 %
+    # (Binomial(300, 0.05): mean 15, sd 3.8; measured rate 0.149, i.e. ~45)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        p = [hsic(rng.standard_normal(6), rng.standard_normal(6)).p_value for _ in range(300)]
+    assert np.sum(np.less(p, 0.05)) > 28
+
+
+@pytest.mark.parametrize(
+    "call, rule",
+    [
+        (lambda x, y: hsic(x, y), "median"),
+        (lambda x, y: mutual_information(x, y, method="renyi"), "silverman"),
+        (lambda x, y: RenyiMutualInformation(sigma_y="median").fit(x, y), "median"),
+    ],
+)
+def test_constant_y_is_named_y_in_the_width_message(call, rule):
+    # before: "sigma_y=... every column of X is constant" (or "rows of X coincide")
+    x = np.random.default_rng(0).standard_normal(300)
+    with pytest.raises(ValueError, match=rf"^sigma_y='{rule}' gives width 0\.0") as info:
+        call(x, np.ones(300))
+    message = str(info.value)
+    assert "of Y " in message and "of X " not in message
+    with pytest.raises(ValueError, match=r"every column of X is constant|rows of X coincide"):
+        call(np.ones(300), x)
