@@ -43,9 +43,10 @@ _MAX_LINK_HOPS = 40
 
 def _check_member(name: str, dest: Path, archive: Path) -> tuple[str, ...]:
     """The path components of member ``name`` (``.`` and empty ones dropped), refusing an
-    absolute path, a drive and a ``..`` component."""
+    absolute path, a ``..`` component and a ``:`` in any component (a drive, ``C:x``,
+    which Windows would resolve outside ``dest``)."""
     p = PurePosixPath(name.replace("\\", "/"))
-    if p.is_absolute() or (p.parts and p.parts[0].endswith(":")) or ".." in p.parts:
+    if p.is_absolute() or any(":" in c for c in p.parts) or ".." in p.parts:
         raise UnsafeArchiveError(
             f"{archive}: member {name!r} would be written outside {dest}; nothing was extracted"
         )
@@ -331,6 +332,15 @@ def _extract(archive: Path, dest: Path, cap: int) -> set[str]:
     with tf:
         members = tf.getmembers()
         for m in members:
+            if "\\" in m.name or "\\" in (m.linkname or ""):
+                # tarfile writes a backslash into the name on POSIX, where the checks
+                # above would read it as a folder: `a\\b -> ..` looked like dest/a/b -> ..
+                raise UnsafeArchiveError(
+                    f"{archive}: member {m.name!r}"
+                    + (f" (a link to {m.linkname!r})" if m.linkname else "")
+                    + " has a backslash, which a tar name does not hold (its folders are "
+                    "separated by '/'); nothing was extracted"
+                )
             if m.isdev() or m.isfifo():
                 _check_member(m.name, dest, archive)
                 raise UnsafeArchiveError(

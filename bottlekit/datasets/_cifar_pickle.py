@@ -130,14 +130,63 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: Containers nested deeper than this are shown as ``...`` by :func:`_shown`.
+_SHOWN_DEPTH = 20
+
+
 def _shown(value: Any, width: int) -> str:
-    """``repr(value)`` cut to ``width`` characters; a value nested too deeply for ``repr``
-    (a list in a list ... thousands deep, which a hostile file builds in a few bytes
-    per level) is described instead of raising ``RecursionError``."""
-    try:
-        return f"{value!r:.{width}}"
-    except RecursionError:
-        return f"a {type(value).__name__} nested too deeply to show"
+    """``repr(value)`` cut to ``width`` characters, built only as far as it is shown.
+
+    ``repr`` itself would build the whole text first: a list of a million references to
+    one memoised 64 KiB string (a few MB of pickle) is 65 GB of text, and a list nested
+    thousands deep (a few bytes of pickle per level) raises ``RecursionError``. Here
+    lists, tuples and dicts are walked item by item until ``width`` characters are
+    written, strings and bytes are cut before their ``repr``, and containers nested
+    deeper than :data:`_SHOWN_DEPTH` are shown as ``...``; small values read as ``repr``.
+
+    >>> _shown([1, ("a", 2.5), {"k": None}], 80)
+    "[1, ('a', 2.5), {'k': None}]"
+    >>> _shown(["x" * 65536] * 10**6, 12)  # 12 characters built, not 65 GB
+    "['xxxxxxxxxx"
+    """
+    parts: list[str] = []
+    left = [width]
+
+    def emit(text: str) -> None:
+        parts.append(text[: left[0]])
+        left[0] -= len(text)
+
+    def walk(v: Any, depth: int) -> None:
+        if left[0] <= 0:
+            return
+        if isinstance(v, (list, tuple, dict)):
+            if depth >= _SHOWN_DEPTH:
+                emit("...")
+                return
+            brackets = "[]" if isinstance(v, list) else "()" if isinstance(v, tuple) else "{}"
+            emit(brackets[0])
+            for i, item in enumerate(v.items() if isinstance(v, dict) else v):
+                if left[0] <= 0:
+                    return
+                if i:
+                    emit(", ")
+                if isinstance(v, dict):
+                    walk(item[0], depth + 1)
+                    emit(": ")
+                    walk(item[1], depth + 1)
+                else:
+                    walk(item, depth + 1)
+            emit("," + brackets[1] if isinstance(v, tuple) and len(v) == 1 else brackets[1])
+            return
+        if isinstance(v, (str, bytes, bytearray)):
+            v = v[: left[0] + 2]
+        try:
+            emit(repr(v))
+        except ValueError:  # an int beyond the digits Python converts to text
+            emit(f"<{type(v).__name__}>")
+
+    walk(value, 0)
+    return "".join(parts)
 
 
 def _int(value: Any) -> bool:
@@ -512,7 +561,7 @@ def read_names(path: str | os.PathLike, names: dict[str, int]) -> dict[str, list
                     v = v.decode("utf-8")
                 except UnicodeDecodeError:
                     raise DatasetFormatError(
-                        f"{path}: {k}[{i}] = {bytes(v)!r:.80} is not UTF-8 text"
+                        f"{path}: {k}[{i}] = {_shown(bytes(v), 80)} is not UTF-8 text"
                     ) from None
             if not isinstance(v, str) or not v.strip():
                 raise DatasetFormatError(
@@ -520,7 +569,7 @@ def read_names(path: str | os.PathLike, names: dict[str, int]) -> dict[str, list
                 )
             if v in out[k]:
                 raise DatasetFormatError(
-                    f"{path}: {k}[{i}] is {v!r:.80} as {k}[{out[k].index(v)}]; expected "
+                    f"{path}: {k}[{i}] is {_shown(v, 80)} as {k}[{out[k].index(v)}]; expected "
                     f"{expected} different names"
                 )
             out[k].append(v)

@@ -54,7 +54,24 @@ def _names(value: Any, field: str) -> list[str]:
 
 def _groups(value: Any, n: int) -> np.ndarray:
     """``groups`` as an (n,) array of integers or of str: a float (NaN is no group) or a
-    bool (two groups by accident) is refused, as are mixed types."""
+    bool (two groups by accident) is refused, as are mixed types (numpy would make
+    ``[1, "1"]`` two strings "1": one group)."""
+    if not isinstance(value, np.ndarray) and isinstance(value, (list, tuple)):
+        kinds = {
+            "bool"
+            if isinstance(v, (bool, np.bool_))
+            else "int"
+            if isinstance(v, numbers.Integral)
+            else "str"
+            if isinstance(v, str)
+            else type(v).__name__
+            for v in value
+        }
+        if len(kinds) > 1:
+            raise ValueError(
+                "groups: expected integers or str (a group id per image), got a mix of "
+                f"{sorted(kinds)} (numpy would turn them all into str: 1 and '1' one group)"
+            )
     try:
         g = np.asarray(value)
     except (TypeError, ValueError):  # ragged nested sequences

@@ -13,7 +13,7 @@ import numpy as np
 
 from bottlekit._checks import check_bool, repeated_items
 from bottlekit._image_folders import class_folder_images, images_in
-from bottlekit.datasets._cifar_pickle import read_torch_save
+from bottlekit.datasets._cifar_pickle import _shown, read_torch_save
 from bottlekit.datasets._parsing import (
     DatasetFormatError,
     MissingDatasetError,
@@ -151,13 +151,15 @@ def _meta_bin_names(path: Path) -> dict[str, str]:
             or not all(isinstance(n, str) for n in names)
         ):
             raise DatasetFormatError(
-                f"{path}: wnid_to_classes maps {wnid!r:.40} to {type(names).__name__} "
-                f"{names!r:.80}; expected a wnid (str) -> a tuple of names (str); {_META_WHAT}"
+                f"{path}: wnid_to_classes maps {_shown(wnid, 40)} to {type(names).__name__} "
+                f"{_shown(names, 80)}; expected a wnid (str) -> a tuple of names (str); "
+                f"{_META_WHAT}"
             )
         name = names[0].split(",")[0].strip()
         if not name:
             raise DatasetFormatError(
-                f"{path}: wnid_to_classes[{wnid!r:.40}] has no first name ({names!r:.80}); "
+                f"{path}: wnid_to_classes[{_shown(wnid, 40)}] has no first name "
+                f"({_shown(names, 80)}); "
                 "expected a tuple of names, the first not empty"
             )
         out[wnid] = name

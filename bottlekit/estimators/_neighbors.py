@@ -71,8 +71,11 @@ def warn_if_heavy_tailed(X: np.ndarray, name: str) -> None:
     """Warn (:class:`HeavyTailWarning`) if a column's std exceeds 10 robust spreads.
 
     The robust spread is the interquartile range over 1.349 (the standard deviation for
-    Gaussian data). Columns with a zero interquartile range (mostly ties) and samples of
-    fewer than 20 rows are not checked.
+    Gaussian data). Columns with a zero interquartile range (mostly ties) or in which one
+    value fills a quarter of the rows or more (zero-inflated activations: the quartiles
+    then measure the ties, not the spread, and a quartile just above the repeated value
+    made the ratio 2,000 with no outlier), and samples of fewer than 20 rows, are not
+    checked.
 
     Parameters
     ----------
@@ -98,6 +101,11 @@ def warn_if_heavy_tailed(X: np.ndarray, name: str) -> None:
         q1, q3 = np.percentile(X, [25.0, 75.0], axis=0)
         robust = (q3 - q1) / 1.349
         heavy = (robust > 0) & np.isfinite(robust) & (std > HEAVY_TAIL_RATIO * robust)
+    for j in np.flatnonzero(heavy):  # (sorted only where flagged: most columns are not)
+        x = np.sort(X[:, j])
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1], True])
+        if np.diff(starts).max() * 4 >= len(x):
+            heavy[j] = False  # one value fills a quarter: the quartiles measure its ties
     if not np.any(heavy):
         return
     j = int(np.argmax(np.where(heavy, std / np.where(robust > 0, robust, 1.0), 0.0)))

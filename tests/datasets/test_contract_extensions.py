@@ -101,6 +101,9 @@ def test_keypoint_masks_closed_form():
         ({"groups": [[0], [1, 2], [3], [4]]}, r"groups: .*got a ragged sequence"),
         ({"groups": [0.0, 1.0, np.nan, 1.0]}, r"groups: expected integers or str .*float64"),
         ({"groups": [True, False, True, True]}, r"groups: expected integers or str .*bool"),
+        # before: numpy made them four strings, and 1 and "1" one group
+        ({"groups": [1, "1", 2, "a"]}, r"groups: .*got a mix of \['int', 'str'\]"),
+        ({"groups": ["a", 1.5, "b", "c"]}, r"groups: .*got a mix of \['float', 'str'\]"),
         (
             {
                 "part_masks": KeypointPartMasks(

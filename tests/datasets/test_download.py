@@ -562,6 +562,14 @@ def tar_filter(request, monkeypatch):
         ([("x", "sym", "y/.."), ("y", "sym", ".")], r"link 'x' -> 'y/\.\.' points outside"),
         ([("b", "sym", "."), ("h", "hard", "b/../evil.txt")], r"link 'h' -> 'b/\.\./evil"),
         ([("l1", "sym", "l2"), ("l2", "sym", "l1"), ("l1/e.txt", "file", b"x")], "or they loop"),
+        # a\b -> "..": the check read a folder a holding b (a link to dest itself), while
+        # tarfile writes one entry named 'a\b' in dest, a link to dest's parent; the file
+        # was then written outside without data_filter (a late ValueError with it)
+        (
+            [("a\\b", "sym", ".."), ("a\\b/evil.txt", "file", b"pwnd")],
+            r"member 'a\\\\b' \(a link to '\.\.'\) has a backslash",
+        ),
+        ([("a\\b", "file", b"x")], r"member 'a\\\\b' has a backslash"),
     ],
 )
 def test_a_chain_of_links_is_refused_before_writing(tmp_path, tar_filter, members, match):
@@ -722,3 +730,17 @@ def test_a_hard_link_to_no_earlier_file_is_refused(tmp_path, tar_filter, members
     with pytest.raises(dl.UnsafeArchiveError, match=r"hard link 'h' -> .* names no file"):
         dl.safe_extract(archive, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["C:x", "a/C:/x", "a\\C:\\x", "C:/x", "C:"])
+def test_a_zip_member_with_a_drive_is_refused(tmp_path, name):
+    # Before: C:x, a/C:/x and a\C:\x were accepted; safe_extract writes a zip member at
+    # root.joinpath(*parts) itself, and on Windows a component C: takes it off dest.
+    archive = tmp_path / "z.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ok.txt", b"1")
+        zf.writestr(name, b"2")
+    out = tmp_path / "out"
+    with pytest.raises(dl.UnsafeArchiveError, match=r"would be written outside"):
+        dl.safe_extract(archive, out)
+    assert not out.exists() or list(out.iterdir()) == []

@@ -658,6 +658,40 @@ def test_meta_bin_is_read_without_unpickling(tmp_path, value, message):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("shape", ["wide", "deep"])
+def test_a_meta_bin_refused_is_shown_without_building_its_repr(tmp_path, shape):
+    # Before: the message formatted {names!r:.80}, and repr built the whole text first: a
+    # list of N references to one memoised 64 KiB string (a zip of a few hundred bytes)
+    # took N * 64 KiB of memory (28 MB at N = 400; 65 GB within the opcode limit), and
+    # a list nested 200,000 deep raised a bare RecursionError.
+    import struct
+    import tracemalloc
+    import zipfile
+
+    from bottlekit.datasets.imagefolder import _meta_bin_names
+
+    def text(s):
+        return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+    if shape == "wide":
+        names = b"]" + text("a" * 65536) + b"q\x00a(" + b"h\x00" * 400 + b"e"
+        shown = r"list \['aaaa+; expected"
+    else:
+        names = b"]" * 200_000 + b"a" * 199_999
+        shown = r"list \[\[\[\[.*\.\.\..*\]\]\]\]; expected"
+    meta = tmp_path / "meta.bin"
+    with zipfile.ZipFile(meta, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("meta/data.pkl", b"\x80\x02}" + text("n1") + names + b"s]\x86.")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetFormatError, match=r"maps 'n1' to " + shown):
+            _meta_bin_names(meta)
+        if shape == "wide":  # (200,000 nested lists cost their parse, ~18 MB, not a repr)
+            assert tracemalloc.get_traced_memory()[1] < (8 << 20)
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.filterwarnings("ignore:images.*hold no image:UserWarning")  # the empty n09999999
 def test_meta_bin_bounds_and_legacy_format(tmp_path, monkeypatch):
     import torch
