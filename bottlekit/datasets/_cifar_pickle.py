@@ -142,7 +142,8 @@ def _shown(value: Any, width: int) -> str:
     thousands deep (a few bytes of pickle per level) raises ``RecursionError``. Here
     lists, tuples and dicts are walked item by item until ``width`` characters are
     written, strings and bytes are cut before their ``repr``, and containers nested
-    deeper than :data:`_SHOWN_DEPTH` are shown as ``...``; small values read as ``repr``.
+    deeper than :data:`_SHOWN_DEPTH` are described (``a list nested too deeply to
+    show``); small values read as ``repr``.
 
     >>> _shown([1, ("a", 2.5), {"k": None}], 80)
     "[1, ('a', 2.5), {'k': None}]"
@@ -151,6 +152,7 @@ def _shown(value: Any, width: int) -> str:
     """
     parts: list[str] = []
     left = [width]
+    too_deep = [False]
 
     def emit(text: str) -> None:
         parts.append(text[: left[0]])
@@ -161,7 +163,7 @@ def _shown(value: Any, width: int) -> str:
             return
         if isinstance(v, (list, tuple, dict)):
             if depth >= _SHOWN_DEPTH:
-                emit("...")
+                too_deep[0] = True
                 return
             brackets = "[]" if isinstance(v, list) else "()" if isinstance(v, tuple) else "{}"
             emit(brackets[0])
@@ -186,6 +188,8 @@ def _shown(value: Any, width: int) -> str:
             emit(f"<{type(v).__name__}>")
 
     walk(value, 0)
+    if too_deep[0]:
+        return f"a {type(value).__name__} nested too deeply to show"
     return "".join(parts)
 
 

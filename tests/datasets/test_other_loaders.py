@@ -678,7 +678,7 @@ def test_a_meta_bin_refused_is_shown_without_building_its_repr(tmp_path, shape):
         shown = r"list \['aaaa+; expected"
     else:
         names = b"]" * 200_000 + b"a" * 199_999
-        shown = r"list \[\[\[\[.*\.\.\..*\]\]\]\]; expected"
+        shown = r"list a list nested too deeply to show; expected"
     meta = tmp_path / "meta.bin"
     with zipfile.ZipFile(meta, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("meta/data.pkl", b"\x80\x02}" + text("n1") + names + b"s]\x86.")
