@@ -196,7 +196,10 @@ def test_a_wide_image_gives_the_same_pixels_from_a_file_and_in_memory(tmp_path, 
 
     im = _wide_images()[mode]
     path = tmp_path / "g.tif"
-    im.save(path)
+    try:
+        im.save(path)
+    except OSError as e:  # an older Pillow (the lowest allowed) cannot write I;16L as TIFF
+        pytest.skip(f"this Pillow cannot write the mode: {e}")
     with Image.open(path) as back:
         assert back.mode == im.mode or mode.startswith("I;16")  # TIFF keeps the mode
     from_file = np.asarray(as_image_source(path).load(0))
